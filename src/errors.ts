@@ -1,0 +1,67 @@
+/**
+ * The one error class of the library. Every bad argument or invalid row raises it (or its
+ * subclass {@link InvalidRowsError}); `argument`, `rule` and `value` say exactly what was wrong.
+ */
+export class SamplingError extends Error {
+  override readonly name: string = 'SamplingError';
+  constructor(
+    /** The argument (or option) at fault, e.g. `topP` or `logits`. */
+    readonly argument: string,
+    /** The rule it broke, in words. */
+    readonly rule: string,
+    /** The offending value. */
+    readonly value: unknown,
+    hint?: string,
+  ) {
+    super(`\`${argument}\` ${rule}, but is ${show(value)}${hint ? `. ${hint}` : ''}`);
+  }
+}
+
+/** Why a row cannot be sampled. */
+export type InvalidRowCause = 'nan' | 'positive-infinity' | 'no-finite-logit';
+
+export interface InvalidRow {
+  row: number;
+  cause: InvalidRowCause;
+}
+
+/** Rows whose logits hold NaN or +Infinity, or that have no finite logit left. */
+export class InvalidRowsError extends SamplingError {
+  override readonly name: string = 'InvalidRowsError';
+  constructor(readonly rows: readonly InvalidRow[]) {
+    super(
+      'logits',
+      'must have finite logits (or -Infinity masks) and at least one finite logit per row',
+      describeRows(rows),
+      'Pass `invalidRows: "uniform"` or `"greedy"` to sample such rows instead of failing',
+    );
+  }
+}
+
+const CAUSE_TEXT: Record<InvalidRowCause, string> = {
+  nan: 'NaN',
+  'positive-infinity': '+Infinity',
+  'no-finite-logit': 'no finite logit',
+};
+
+function describeRows(rows: readonly InvalidRow[]): string {
+  const shown = rows.slice(0, 8).map((r) => `row ${r.row}: ${CAUSE_TEXT[r.cause]}`);
+  if (rows.length > 8) shown.push(`… ${rows.length - 8} more`);
+  return `invalid in ${rows.length} row(s) (${shown.join('; ')})`;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return value.startsWith('invalid in') ? value : JSON.stringify(value);
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    const arr = Array.from(value as ArrayLike<unknown>);
+    const head = arr.slice(0, 6).map((v) => show(v)).join(', ');
+    return `[${head}${arr.length > 6 ? `, … (${arr.length} values)` : ''}]`;
+  }
+  if (value === null || value === undefined) return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,20 @@
+export { createSampler, readIds, type Sampler } from './sampler.js';
+export { temperature } from './processors/temperature.js';
+export { topK } from './processors/top-k.js';
+export { topP } from './processors/top-p.js';
+export { minP } from './processors/min-p.js';
+export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
+export { INVALID_CODE, invalidRowsIn } from './select/invalid.js';
+export { DEFAULT_ORDER } from './options.js';
+export { gumbel, mix32, rowKey, stepKey, uniform } from './noise.js';
+export * as reference from './reference/index.js';
+export type {
+  BuiltinName,
+  DrawMethod,
+  InvalidRowPolicy,
+  LogitsProcessor,
+  ReferenceState,
+  RowParam,
+  SamplerOptions,
+  SamplingState,
+} from './types.js';

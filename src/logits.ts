@@ -1,0 +1,32 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { SamplingError } from './errors.js';
+
+export interface LogitsShape {
+  batch: number;
+  vocab: number;
+  rank: 1 | 2;
+}
+
+/** Validates the logits argument: a live float32 tensor of shape [B, V] or [V], V ≥ 1. */
+export function checkLogits(logits: unknown, argument = 'logits'): LogitsShape {
+  const t = logits as tf.Tensor;
+  if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || typeof t.dtype !== 'string') {
+    throw new SamplingError(argument, 'must be a tf.Tensor of shape [B, V] or [V]', describe(logits));
+  }
+  if (t.isDisposed) throw new SamplingError(argument, 'must not be disposed', `a disposed tensor of shape [${t.shape}]`);
+  if (t.dtype !== 'float32') {
+    throw new SamplingError(argument, 'must have dtype float32', t.dtype, 'Cast with tf.cast(logits, "float32")');
+  }
+  if (t.rank !== 1 && t.rank !== 2) {
+    throw new SamplingError(argument, 'must have rank 1 ([V]) or 2 ([B, V])', `rank ${t.rank} (shape [${t.shape}])`);
+  }
+  const vocab = t.shape[t.rank - 1]!;
+  if (vocab < 1) throw new SamplingError(argument, 'must have a vocabulary V ≥ 1', `shape [${t.shape}]`);
+  return { batch: t.rank === 2 ? t.shape[0]! : 1, vocab, rank: t.rank };
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,73 @@
+// The only source of randomness: a counter-based hash of (row key, step, token index).
+// Plain 32-bit integer arithmetic (Math.imul, >>>), written so that GLSL ES 3.0 `uint` and
+// WGSL `u32` kernels can compute the very same bits.
+import seedrandom from 'seedrandom';
+
+/** lowbias32 (Chris Wellons): a bijective 32-bit mixer with good avalanche. */
+export function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+const GOLDEN = 0x9e3779b9;
+
+/** 32-bit key of one row's random stream. A scalar seed is combined with the row index. */
+export function rowKey(seed: number, row: number | undefined): number {
+  const text = row === undefined ? `tfjs-sampling:${seed}` : `tfjs-sampling:${seed}:${row}`;
+  return seedrandom(text).int32() >>> 0;
+}
+
+/** Per-row keys for a batch: `seed` is one number (row r uses (seed, r)) or one per row. */
+export function rowKeys(seed: number | ArrayLike<number>, batch: number): Uint32Array {
+  const keys = new Uint32Array(batch);
+  for (let r = 0; r < batch; r++) {
+    keys[r] = typeof seed === 'number' ? rowKey(seed, r) : rowKey(seed[r]!, undefined);
+  }
+  return keys;
+}
+
+/** The key of one (row, step) pair. */
+export function stepKey(key: number, step: number): number {
+  return mix32((key ^ mix32((step >>> 0) ^ 0x2545f491)) >>> 0);
+}
+
+/** Uniform in (0, 1) with 24 bits, exactly representable in float32, never 0 or 1. */
+export function uniform(sk: number, token: number): number {
+  const h = mix32((sk + Math.imul(token, GOLDEN)) >>> 0);
+  return ((h >>> 8) + 0.5) * 5.960464477539063e-8; // 2^-24
+}
+
+/** Standard Gumbel noise for (step key, token), rounded to float32 as the tensor path sees it. */
+export function gumbel(sk: number, token: number): number {
+  return Math.fround(-Math.log(-Math.log(uniform(sk, token))));
+}
+
+/**
+ * Fills `out` ([rows, vocab] row-major) with Gumbel noise; rows whose `scale` is 0 get zeros
+ * (greedy rows need no noise).
+ */
+export function fillGumbel(
+  keys: Uint32Array,
+  step: number,
+  vocab: number,
+  out: Float32Array,
+  scale?: Uint8Array,
+): Float32Array {
+  for (let r = 0; r < keys.length; r++) {
+    const base = r * vocab;
+    if (scale && scale[r] === 0) {
+      out.fill(0, base, base + vocab);
+      continue;
+    }
+    const sk = stepKey(keys[r]!, step);
+    for (let j = 0; j < vocab; j++) {
+      const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
+      out[base + j] = -Math.log(-Math.log(((h >>> 8) + 0.5) * 5.960464477539063e-8));
+    }
+  }
+  return out;
+}

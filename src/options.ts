@@ -1,0 +1,81 @@
+// Option validation shared by createSampler and the reference. Never imports tfjs.
+import { SamplingError } from './errors.js';
+import {
+  isOff,
+  validateMinP,
+  validateSeed,
+  validateTemperature,
+  validateTopK,
+  validateTopP,
+  type RowParam,
+} from './params.js';
+import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, SamplerOptions } from './types.js';
+
+export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-k', 'top-p', 'min-p'];
+
+const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'seed', 'order', 'processors', 'draw', 'invalidRows']);
+
+export interface BuiltinSpec {
+  name: BuiltinName;
+  value: RowParam;
+}
+
+export interface NormalizedOptions {
+  /** User processors first, then the enabled built-ins in order. */
+  processors: readonly LogitsProcessor[];
+  builtins: readonly BuiltinSpec[];
+  seed: RowParam | undefined;
+  draw: DrawMethod;
+  invalidRows: InvalidRowPolicy;
+}
+
+export function normalizeOptions(options: SamplerOptions = {}): NormalizedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new SamplingError('options', 'must be an object', options);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      throw new SamplingError('options', `has no option "${key}" (known: ${[...KNOWN].join(', ')})`, key);
+    }
+  }
+  const values: Record<BuiltinName, RowParam> = {
+    temperature: options.temperature === undefined ? 1 : validateTemperature(options.temperature),
+    'top-k': options.topK === undefined ? 0 : validateTopK(options.topK),
+    'top-p': options.topP === undefined ? 1 : validateTopP(options.topP),
+    'min-p': options.minP === undefined ? 0 : validateMinP(options.minP),
+  };
+  const order: readonly BuiltinName[] = options.order ?? DEFAULT_ORDER;
+  if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
+    throw new SamplingError('order', `must list distinct names among ${DEFAULT_ORDER.join(', ')}`, order);
+  }
+  for (const name of DEFAULT_ORDER) {
+    if (!order.includes(name) && !isOff(values[name], OFF[name])) {
+      throw new SamplingError('order', `must include "${name}" since that option is set`, order);
+    }
+  }
+  const builtins = (order as readonly BuiltinName[]).filter((n) => !isOff(values[n], OFF[n])).map((name: BuiltinName) => ({ name, value: values[name] }));
+  const processors = options.processors ?? [];
+  if (!Array.isArray(processors)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', processors);
+  processors.forEach((p, i) => {
+    if (typeof p !== 'object' || p === null || typeof p.apply !== 'function' || typeof p.name !== 'string') {
+      throw new SamplingError(`processors[${i}]`, 'must be a LogitsProcessor ({ name, apply(state) })', p);
+    }
+  });
+  const draw = options.draw ?? 'gumbel';
+  if (draw !== 'gumbel' && draw !== 'multinomial') {
+    throw new SamplingError('draw', 'must be "gumbel" or "multinomial"', draw);
+  }
+  const invalidRows = options.invalidRows ?? 'error';
+  if (invalidRows !== 'error' && invalidRows !== 'uniform' && invalidRows !== 'greedy') {
+    throw new SamplingError('invalidRows', 'must be "error", "uniform" or "greedy"', invalidRows);
+  }
+  const seed = options.seed === undefined ? undefined : validateSeed(options.seed);
+  return { processors, builtins, seed, draw, invalidRows };
+}
+
+const OFF: Record<BuiltinName, (v: number) => boolean> = {
+  temperature: (v) => v === 1,
+  'top-k': (v) => v === 0,
+  'top-p': (v) => v === 1,
+  'min-p': (v) => v === 0,
+};

@@ -1,0 +1,89 @@
+// Parameter validation shared by the tensor processors and the float64 reference, so their
+// rules cannot drift. Never imports tfjs.
+import { SamplingError } from './errors.js';
+
+/** A numeric option: one value for every row, or one value per row. */
+export type RowParam = number | ArrayLike<number>;
+
+type Check = (v: number) => boolean;
+
+interface Rule {
+  check: Check;
+  rule: string;
+  hint?: string;
+}
+
+/** Validates a scalar-or-per-row parameter eagerly (length is checked later, against B). */
+export function validateRowParam(name: string, value: unknown, rule: Rule): RowParam {
+  if (typeof value === 'number') {
+    if (!rule.check(value)) throw new SamplingError(name, rule.rule, value, rule.hint);
+    return value;
+  }
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    const arr = value as ArrayLike<unknown>;
+    if (arr.length === 0) throw new SamplingError(name, 'must be a number or a non-empty array with one value per row', value);
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i];
+      if (typeof v !== 'number' || !rule.check(v)) {
+        throw new SamplingError(`${name}[${i}]`, rule.rule, v, rule.hint);
+      }
+    }
+    return arr as ArrayLike<number>;
+  }
+  throw new SamplingError(name, 'must be a number or an array with one number per row', value);
+}
+
+/** Expands a validated parameter to one float64 value per row, checking the array length. */
+export function resolveRowParam(name: string, value: RowParam, batch: number): Float64Array {
+  const out = new Float64Array(batch);
+  if (typeof value === 'number') {
+    out.fill(value);
+    return out;
+  }
+  if (value.length !== batch) {
+    throw new SamplingError(name, `must have one value per row (batch size ${batch})`, `an array of length ${value.length}`);
+  }
+  for (let i = 0; i < batch; i++) out[i] = value[i]!;
+  return out;
+}
+
+export const TEMPERATURE_RULE: Rule = {
+  check: (t) => Number.isFinite(t) && t >= 0,
+  rule: 'must be a finite number >= 0 (0 means greedy)',
+};
+export const TOP_K_RULE: Rule = {
+  check: (k) => Number.isInteger(k) && k >= 0,
+  rule: 'must be an integer >= 0 (0 switches top-k off)',
+};
+export const TOP_P_RULE: Rule = {
+  check: (p) => p > 0 && p <= 1,
+  rule: 'must be in (0, 1] (1 switches top-p off)',
+};
+export const MIN_P_RULE: Rule = {
+  check: (m) => m >= 0 && m <= 1,
+  rule: 'must be in [0, 1] (0 switches min-p off)',
+};
+export const SEED_RULE: Rule = {
+  check: (s) => Number.isFinite(s),
+  rule: 'must be a finite number (or one per row)',
+};
+
+export const validateTemperature = (t: unknown): RowParam => validateRowParam('temperature', t, TEMPERATURE_RULE);
+export const validateTopK = (k: unknown): RowParam => validateRowParam('topK', k, TOP_K_RULE);
+export const validateTopP = (p: unknown): RowParam => validateRowParam('topP', p, TOP_P_RULE);
+export const validateMinP = (m: unknown): RowParam => validateRowParam('minP', m, MIN_P_RULE);
+export const validateSeed = (s: unknown): RowParam => validateRowParam('seed', s, SEED_RULE);
+
+/** True when the parameter leaves every row unchanged (so the processor can be skipped). */
+export function isOff(value: RowParam, off: (v: number) => boolean): boolean {
+  if (typeof value === 'number') return off(value);
+  for (let i = 0; i < value.length; i++) if (!off(value[i]!)) return false;
+  return true;
+}
+
+/** Splits a float64 into a float32 pair (hi, lo) with hi + lo ≈ x to ~2^-48 relative. */
+export function splitF32(x: number): [number, number] {
+  if (!Number.isFinite(x)) return [Math.fround(x), 0];
+  const hi = Math.fround(x);
+  return [hi, Math.fround(x - hi)];
+}

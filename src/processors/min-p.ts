@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { isOff, resolveRowParam, splitF32, validateMinP, type RowParam } from '../params.js';
+import { referenceMinP } from '../reference/min-p.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { FLT_MAX, column, maskWhere, twoSum } from './ops.js';
+
+/**
+ * Min-p: keeps token j iff q_j ≥ m · max q (inclusive), i.e. z_j ≥ max z + T · ln m — no
+ * softmax. The threshold is held as a float32 pair so the comparison is exact. m = 0 is off.
+ *
+ * @example
+ * const sampler = createSampler({ temperature: 1, minP: 0.05 });
+ */
+export function minP(m: RowParam): LogitsProcessor {
+  const value = validateMinP(m);
+  return {
+    name: isOff(value, (v) => v === 0) ? '?min-p' : 'min-p',
+    apply(state: SamplingState): SamplingState {
+      const { batch } = state;
+      const M = resolveRowParam('minP', value, batch);
+      if (M.every((v) => v === 0)) return state;
+      // Offset T·ln m per row, split into hi + lo; rows that are off get -FLT_MAX.
+      const hi = new Float32Array(batch);
+      const lo = new Float32Array(batch);
+      for (let r = 0; r < batch; r++) {
+        const off = M[r] === 0 ? -FLT_MAX : Math.log(M[r]!) / state.invTemperature[r]!;
+        [hi[r], lo[r]] = splitF32(off === 0 ? 0 : off); // avoid -0 artefacts
+      }
+      const zmax = tf.max(state.logits, 1, true);
+      // zmax + hi = t + err exactly; keep z ≥ t + (err + lo)  ⇔  !(err + lo > z - t)
+      const [t, err] = twoSum(zmax, column(hi));
+      const e2 = tf.add(err, column(lo));
+      const gap = tf.sub(state.logits, t);
+      // Rows without a finite max turn NaN here; they are invalid and reported as such.
+      const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
+      return { ...state, logits };
+    },
+    reference: referenceMinP(value),
+  };
+}

@@ -1,0 +1,122 @@
+// Small tensor building blocks shared by the filters. Masks are built from sub/step/mul,
+// which are fast on every backend (broadcast comparisons and `where` are slow on wasm).
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Largest finite float32; used as a "no threshold" value that survives arithmetic. */
+export const FLT_MAX = 3.4028234663852886e38;
+const BUMP = 3e38; // two subtractions of it overflow to -Infinity
+
+/** `x` where `drop` is 0, -Infinity where `drop` is 1 (drop ∈ {0, 1}, broadcastable to x). */
+export function maskWhere(x: tf.Tensor, drop: tf.Tensor): tf.Tensor {
+  const bump = tf.mul(drop, BUMP);
+  return tf.sub(tf.sub(x, bump), bump);
+}
+
+/** Keeps x ≥ thr (ties kept), masks the rest with -Infinity. `thr` is `[B, 1]`. */
+export function keepAtLeast(x: tf.Tensor2D, thr: tf.Tensor): tf.Tensor2D {
+  // fl(thr - x) > 0 exactly when thr > x for float32 values.
+  return maskWhere(x, tf.step(tf.sub(thr, x))) as tf.Tensor2D;
+}
+
+/** Replaces NaN and -Infinity thresholds (rows with nothing finite) by "keep all". */
+export function safeThreshold(thr: tf.Tensor1D): tf.Tensor1D {
+  const bad = tf.logicalOr(tf.isNaN(thr), tf.equal(thr, -Infinity));
+  return tf.where(bad, tf.fill(thr.shape, -FLT_MAX), thr);
+}
+
+/** `x[r, col[r]]` for each row: a gather on flat indices (tfjs 8658: batchDims is wrong on wasm). */
+export function pickPerRow(x: tf.Tensor2D, col: Int32Array): tf.Tensor1D {
+  const [b, n] = x.shape;
+  const idx = new Int32Array(b);
+  for (let r = 0; r < b; r++) idx[r] = r * n + col[r]!;
+  return tf.gather(tf.reshape(x, [b * n]), tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
+}
+
+/** `x[r, col[r]]` with `col` a float `[B]` tensor of exact integer column indices. */
+export function pickPerRowAt(x: tf.Tensor2D, col: tf.Tensor1D): tf.Tensor1D {
+  const [b, n] = x.shape;
+  const flat = tf.add(tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(n, 'int32')), tf.cast(col, 'int32'));
+  return tf.gather(tf.reshape(x, [b * n]), flat) as tf.Tensor1D;
+}
+
+/** Per-row `[B, 1]` float32 column from host values. */
+export function column(values: ArrayLike<number>): tf.Tensor2D {
+  return tf.tensor2d(Float32Array.from(values), [values.length, 1]);
+}
+
+/** Per-row `[B]` boolean vector from host flags. */
+export function flags(values: ArrayLike<boolean | number>): tf.Tensor1D {
+  return tf.tensor1d(Array.from(values, (v) => (v ? 1 : 0)), 'bool');
+}
+
+/** Shifts columns right by one, filling column 0 with zeros. */
+export function shiftRight(x: tf.Tensor2D): tf.Tensor2D {
+  const [b, n] = x.shape;
+  if (n === 1) return tf.zerosLike(x);
+  return tf.pad(tf.slice(x, [0, 0], [b, n - 1]), [[0, 0], [1, 0]]);
+}
+
+/** Error-free sum: a + b = s + e exactly (IEEE float32, no reassociation). */
+export function twoSum(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const s = tf.add(a, b);
+  const bb = tf.sub(s, a);
+  const e = tf.add(tf.sub(a, tf.sub(s, bb)), tf.sub(b, bb));
+  return [s, e];
+}
+
+/** Dekker split of a float32 into two 12-bit halves. */
+function split(a: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const t = tf.mul(a, 4097);
+  const hi = tf.sub(t, tf.sub(t, a));
+  return [hi, tf.sub(a, hi)];
+}
+
+/** Error-free product: a * b = p + e exactly (Dekker), for finite float32 values. */
+export function twoProd(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const p = tf.mul(a, b);
+  const [ah, al] = split(a);
+  const [bh, bl] = split(b);
+  const e = tf.add(
+    tf.add(tf.add(tf.sub(tf.mul(ah, bh), p), tf.mul(ah, bl)), tf.mul(al, bh)),
+    tf.mul(al, bl),
+  );
+  return [p, e];
+}
+
+/**
+ * Inclusive prefix sums of non-negative values sorted in descending order, as an unevaluated
+ * float32 pair (hi + lo) accurate far beyond float32: the backend's cumsum gives hi, and since
+ * consecutive partial sums are within a factor of two (Sterbenz), hi[i] - hi[i-1] is exact, so
+ * the rounding of each step is recovered exactly and summed separately.
+ */
+export function sortedPrefixSum(s: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  const hi = tf.cumsum(s, 1) as tf.Tensor2D; // positive axis: cumsum(x, -1) is broken in tfjs 4.22
+  const step = tf.sub(hi, shiftRight(hi));
+  const err = tf.sub(s, step);
+  const lo = tf.cumsum(err, 1) as tf.Tensor2D;
+  return [hi, lo];
+}
+
+/**
+ * `d · inv` for `d = z - max z ≤ 0` (or -Infinity) with the per-row 1/T as a float32 pair, so
+ * a rounded 1/T does not shift every probability the same way. Greedy rows use 1.
+ */
+export function scaleByInvTemperature(d: tf.Tensor, inv: Float64Array): tf.Tensor {
+  const [hi, lo, exact] = invTemperaturePair(inv);
+  const main = tf.mul(d, hi);
+  if (exact) return main;
+  // -Infinity · lo would be NaN: the correction only needs finite d.
+  return tf.add(main, tf.mul(tf.clipByValue(d, -FLT_MAX, FLT_MAX), lo));
+}
+
+/** Per-row `[B, 1]` inverse temperature as a float32 pair; greedy rows (Infinity) use 1. */
+export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D, boolean] {
+  const hi = new Float32Array(inv.length);
+  const lo = new Float32Array(inv.length);
+  for (let r = 0; r < inv.length; r++) {
+    const v = Number.isFinite(inv[r]!) ? inv[r]! : 1;
+    hi[r] = v;
+    lo[r] = v - hi[r]!;
+  }
+  return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), lo.every((v) => v === 0)];
+}

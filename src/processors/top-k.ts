@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.js';
+import { referenceTopK } from '../reference/top-k.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold } from './ops.js';
+
+/**
+ * Top-k: keeps every token whose logit is ≥ the row's k-th largest (ties at the boundary are
+ * kept, so the result does not depend on sort order). k = 0 or k ≥ V switches a row off.
+ * Sorts only the k largest per row (`tf.topk` with the largest active k).
+ *
+ * @example
+ * const sampler = createSampler({ topK: [40, 0] }); // row 0: top-40, row 1: off
+ */
+export function topK(k: RowParam): LogitsProcessor {
+  const value = validateTopK(k);
+  return {
+    name: isOff(value, (v) => v === 0) ? '?top-k' : 'top-k',
+    apply(state: SamplingState): SamplingState {
+      const { batch, vocab } = state;
+      const K = resolveRowParam('topK', value, batch);
+      const active = K.map((k) => (k > 0 && k < vocab ? 1 : 0));
+      if (!active.some((a) => a === 1)) return state;
+      const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));
+      const col = Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0));
+      const vals = tf.topk(state.logits, kmax, true).values;
+      const kth = pickPerRow(vals, col);
+      const thr = tf.where(
+        tf.tensor1d(Array.from(active), 'bool'),
+        safeThreshold(kth),
+        tf.fill([batch], -FLT_MAX),
+      );
+      const logits = keepAtLeast(state.logits, tf.reshape(thr, [batch, 1]));
+      const allActive = active.every((a) => a === 1);
+      return { ...state, logits, candidates: allActive ? Math.min(kmax, state.candidates) : state.candidates };
+    },
+    reference: referenceTopK(value),
+  };
+}

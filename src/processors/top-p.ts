@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
+import { referenceTopP } from '../reference/top-p.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import {
+  FLT_MAX,
+  column,
+  scaleByInvTemperature,
+  keepAtLeast,
+  pickPerRowAt,
+  safeThreshold,
+  shiftRight,
+  sortedPrefixSum,
+  twoProd,
+  twoSum,
+} from './ops.js';
+
+/**
+ * Top-p (nucleus): with q the row's probabilities, keeps token j iff Σ{ q_i : q_i > q_j } < p —
+ * the smallest most-probable set reaching mass p, plus every token tied with its last member.
+ * p = 1 switches a row off.
+ *
+ * Sorts only the candidates left by an earlier top-k (a full sort otherwise). Prefix sums and
+ * p · total are carried as float32 pairs (error-free transformations), so the boundary matches
+ * the float64 reference even on flat rows of V = 128256, where plain float32 sums drift by
+ * more than a token's mass.
+ *
+ * @example
+ * const sampler = createSampler({ temperature: 0.8, topP: [0.9, 0.95] });
+ */
+export function topP(p: RowParam): LogitsProcessor {
+  const value = validateTopP(p);
+  return {
+    name: isOff(value, (v) => v === 1) ? '?top-p' : 'top-p',
+    apply(state: SamplingState): SamplingState {
+      const { batch, vocab } = state;
+      const P = resolveRowParam('topP', value, batch);
+      const active = P.map((v) => (v < 1 ? 1 : 0));
+      if (!active.some((a) => a === 1)) return state;
+      const K = Math.min(state.candidates, vocab);
+      const zs = tf.topk(state.logits, K, true).values; // [B, K], descending
+      const zmax = tf.slice(zs, [0, 0], [batch, 1]);
+      const s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), state.invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
+      const [cHi, cLo] = sortedPrefixSum(s);
+      // Total mass: the K sorted values plus finite ties beyond them (only after top-k).
+      let tHi: tf.Tensor = tf.slice(cHi, [0, K - 1], [batch, 1]);
+      let tLo: tf.Tensor = tf.slice(cLo, [0, K - 1], [batch, 1]);
+      if (K < vocab) {
+        const finite = tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true);
+        const extra = tf.relu(tf.sub(finite, K));
+        const [sum, e] = twoSum(tHi, tf.mul(extra, tf.slice(s, [0, K - 1], [batch, 1])));
+        tHi = sum;
+        tLo = tf.add(tLo, e);
+      }
+      // target = p · total as a pair: p = ph + pl (split on the host), ph · tHi error-free.
+      const ph = new Float32Array(batch);
+      const pl = new Float32Array(batch);
+      for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(P[r]!);
+      const phT = column(ph);
+      const [prod, perr] = twoProd(phT, tHi);
+      const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
+      // Exclusive prefix E_i (mass strictly before sorted position i) < target, as a pair.
+      const below = tf.add(
+        tf.sub(shiftRight(cHi), prod),
+        tf.sub(shiftRight(cLo), tgtLo),
+      );
+      const count = tf.sum(tf.step(tf.neg(below)), 1); // positions kept, a prefix of the sort
+      const last = tf.clipByValue(tf.sub(count, 1), 0, K - 1) as tf.Tensor1D;
+      const tau = pickPerRowAt(zs, last);
+      const thr = tf.where(
+        tf.tensor1d(Array.from(active), 'bool'),
+        safeThreshold(tau),
+        tf.fill([batch], -FLT_MAX),
+      );
+      return { ...state, logits: keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])) };
+    },
+    reference: referenceTopP(value),
+  };
+}

@@ -1,0 +1,158 @@
+// The float64 reference: the sampling contract on plain rows. Never imports tfjs.
+import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
+import { gumbel, rowKeys, stepKey } from '../noise.js';
+import { normalizeOptions, type BuiltinSpec } from '../options.js';
+import type { SamplerOptions } from '../types.js';
+import { argMax, rowMax, usableInv } from './math.js';
+import { referenceMinP } from './min-p.js';
+import { referenceTemperature } from './temperature.js';
+import { referenceTopK } from './top-k.js';
+import { referenceTopP } from './top-p.js';
+import type { ReferenceState } from './types.js';
+
+export type { ReferenceState } from './types.js';
+export { referenceMinP, referenceTemperature, referenceTopK, referenceTopP };
+
+/** Rows of logits: one array per batch row. Values are taken as float32, as on tensors. */
+export type Rows = readonly (ArrayLike<number>)[];
+
+type Step = (state: ReferenceState) => ReferenceState;
+
+function builtin({ name, value }: BuiltinSpec): Step {
+  switch (name) {
+    case 'temperature':
+      return referenceTemperature(value);
+    case 'top-k':
+      return referenceTopK(value);
+    case 'top-p':
+      return referenceTopP(value);
+    case 'min-p':
+      return referenceMinP(value);
+  }
+}
+
+function toRows(rows: Rows): Float64Array[] {
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new SamplingError('rows', 'must be a non-empty array of rows (number[] or Float32Array)', rows);
+  }
+  const vocab = rows[0]!.length;
+  if (vocab < 1) throw new SamplingError('rows', 'must have a vocabulary V ≥ 1', 'rows of length 0');
+  return rows.map((row, r) => {
+    if (row.length !== vocab) throw new SamplingError(`rows[${r}]`, `must have length ${vocab} like rows[0]`, row.length);
+    return Float64Array.from(row as ArrayLike<number>, (v) => Math.fround(v));
+  });
+}
+
+interface Processed {
+  input: Float64Array[];
+  state: ReferenceState;
+  invalid: (InvalidRow | undefined)[];
+}
+
+function run(rows: Rows, options: SamplerOptions, step: number): Processed {
+  const opts = normalizeOptions(options);
+  const input = toRows(rows);
+  const steps: Step[] = opts.processors.map((p, i) => {
+    if (!p.reference) {
+      throw new SamplingError(`processors[${i}]`, 'must have a float64 `reference` twin to be used by the reference', p.name);
+    }
+    return p.reference.bind(p);
+  });
+  steps.push(...opts.builtins.map(builtin));
+  let state: ReferenceState = {
+    logits: input.map((r) => Float64Array.from(r)),
+    invTemperature: new Float64Array(input.length).fill(1),
+    vocab: input[0]!.length,
+    step,
+  };
+  for (const s of steps) state = s(state);
+  const invalid = input.map((row, r): InvalidRow | undefined => {
+    if (row.some((v) => Number.isNaN(v))) return { row: r, cause: 'nan' };
+    if (row.some((v) => v === Infinity)) return { row: r, cause: 'positive-infinity' };
+    if (!Number.isFinite(rowMax(state.logits[r]!))) return { row: r, cause: 'no-finite-logit' };
+    return undefined;
+  });
+  if (opts.invalidRows === 'error') {
+    const bad = invalid.filter((x): x is InvalidRow => x !== undefined);
+    if (bad.length > 0) throw new InvalidRowsError(bad);
+  }
+  return { input, state, invalid };
+}
+
+function finiteArgMax(row: Float64Array): number {
+  return argMax(row.map((v) => (Number.isFinite(v) ? v : -Infinity)));
+}
+
+/**
+ * The distribution each row is drawn from, in float64: the same options as `createSampler`.
+ *
+ * @example
+ * reference.probabilities([[2, 1, 0, -1]], { topP: 0.7 }); // [Float64Array [0.73, 0.27, 0, 0]]
+ */
+export function probabilities(rows: Rows, options: SamplerOptions = {}): Float64Array[] {
+  const { input, state, invalid } = run(rows, options, 0);
+  const policy = options.invalidRows ?? 'error';
+  const V = state.vocab;
+  return state.logits.map((z, r) => {
+    const bad = invalid[r];
+    if (bad) {
+      const j = policy === 'greedy' ? finiteArgMax(input[r]!) : -1;
+      return j >= 0 ? oneHot(j, V) : new Float64Array(V).fill(1 / V);
+    }
+    const inv = state.invTemperature[r]!;
+    if (!Number.isFinite(inv)) return oneHot(argMax(z), V);
+    const zmax = rowMax(z);
+    const e = z.map((v) => Math.exp((v - zmax) * usableInv(inv)));
+    let total = 0;
+    for (const v of e) total += v;
+    return e.map((v) => v / total);
+  });
+}
+
+/**
+ * The tokens the tensor sampler draws at `step` for the same logits, options and seeds: Gumbel-max
+ * with noise from the (row key, step, token) hash, argmax in float64.
+ */
+export function sample(rows: Rows, options: SamplerOptions = {}, step = 0): number[] {
+  if (options.seed === undefined) {
+    throw new SamplingError('seed', 'must be given to reference.sample (tokens are reproduced from seeds)', undefined);
+  }
+  if (!Number.isInteger(step) || step < 0) throw new SamplingError('step', 'must be an integer ≥ 0', step);
+  const { input, state, invalid } = run(rows, options, step);
+  const keys = rowKeys(normalizeOptions(options).seed!, input.length);
+  const policy = options.invalidRows ?? 'error';
+  return state.logits.map((z, r) => {
+    const sk = stepKey(keys[r]!, step);
+    const V = z.length;
+    const uniformDraw = (): number => {
+      let best = 0;
+      let bestG = -Infinity;
+      for (let j = 0; j < V; j++) {
+        const g = gumbel(sk, j);
+        if (g > bestG) [best, bestG] = [j, g];
+      }
+      return best;
+    };
+    if (invalid[r]) {
+      const j = policy === 'greedy' ? finiteArgMax(input[r]!) : -1;
+      return j >= 0 ? j : uniformDraw();
+    }
+    const inv = state.invTemperature[r]!;
+    if (!Number.isFinite(inv)) return argMax(z);
+    const zmax = rowMax(z);
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let j = 0; j < V; j++) {
+      if (z[j] === -Infinity) continue;
+      const score = (z[j]! - zmax) * inv + gumbel(sk, j);
+      if (score > bestScore) [best, bestScore] = [j, score];
+    }
+    return best;
+  });
+}
+
+function oneHot(j: number, V: number): Float64Array {
+  const out = new Float64Array(V);
+  out[j] = 1;
+  return out;
+}

@@ -1,0 +1,11 @@
+// Types of the float64 reference. Never imports tfjs.
+
+/** The reference's view of a batch while processors run (float64 twin of `SamplingState`). */
+export interface ReferenceState {
+  /** One float64 row per batch row, in logit space (before temperature); filtered = -Infinity. */
+  readonly logits: Float64Array[];
+  /** Per-row accumulated 1 / temperature; Infinity marks a greedy row. */
+  readonly invTemperature: Float64Array;
+  readonly vocab: number;
+  readonly step: number;
+}

@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtinProcessors, runChain } from './chain.js';
+import { SamplingError } from './errors.js';
+import { checkLogits, type LogitsShape } from './logits.js';
+import { normalizeOptions, type NormalizedOptions } from './options.js';
+import { resolveRowParam } from './params.js';
+import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
+import { invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
+import { assertValidIds, invalidCodes } from './select/invalid.js';
+import type { LogitsProcessor, SamplerOptions, SamplingState } from './types.js';
+
+/** A configured sampler. Each `sample` call is one step of every row's random stream. */
+export interface Sampler {
+  /** The chain, llama.cpp style, e.g. `'temperature → top-k → top-p → gumbel'`. */
+  readonly name: string;
+  /** The step the next `sample` call draws (0 after construction or `reset()`). */
+  readonly step: number;
+  /** The processors in the order they run. */
+  readonly processors: readonly LogitsProcessor[];
+  /**
+   * Draws one token per row: logits float32 `[B, V]` (or `[V]`) → int32 `Tensor1D [B]`.
+   * Never reads back. Under `invalidRows: 'error'` an invalid row gets a negative id
+   * (-1 NaN, -2 +Infinity, -3 no finite logit), which {@link readIds} turns into an
+   * `InvalidRowsError`; use {@link Sampler.sampleIds} to get both in one call.
+   */
+  sample(logits: tf.Tensor): tf.Tensor1D;
+  /** `sample` plus the one read-back a generation loop needs; throws `InvalidRowsError`. */
+  sampleIds(logits: tf.Tensor): Promise<Int32Array>;
+  /** float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). */
+  probabilities(logits: tf.Tensor): tf.Tensor2D;
+  /** Back to step 0: the same seeds give the same tokens again. */
+  reset(): void;
+}
+
+/**
+ * Creates a batched sampler. Default chain: temperature → top-k → top-p → min-p → draw.
+ *
+ * @example
+ * const sampler = createSampler({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 });
+ * const ids = sampler.sample(logits);          // int32 [B]
+ * const tokens = await sampler.sampleIds(logits); // Int32Array, invalid rows throw
+ */
+export function createSampler(options: SamplerOptions = {}): Sampler {
+  const opts = normalizeOptions(options);
+  const processors = [...opts.processors, ...builtinProcessors(opts.builtins)];
+  if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
+    throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
+  }
+  const baseSeed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+  let step = 0;
+  let keyCache: { batch: number; keys: Uint32Array } | undefined;
+  const keysFor = (batch: number): Uint32Array => {
+    if (keyCache?.batch !== batch) {
+      if (typeof baseSeed !== 'number') resolveRowParam('seed', baseSeed, batch);
+      keyCache = { batch, keys: rowKeys(baseSeed, batch) };
+    }
+    return keyCache.keys;
+  };
+
+  const prepare = (logits: tf.Tensor, shape: LogitsShape): { input: tf.Tensor2D; state: SamplingState } => {
+    const input = (shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D;
+    const state = runChain(processors, {
+      logits: input,
+      batch: shape.batch,
+      vocab: shape.vocab,
+      invTemperature: new Float64Array(shape.batch).fill(1),
+      step,
+      candidates: shape.vocab,
+    });
+    return { input, state };
+  };
+
+  const sampler: Sampler = {
+    name: [...processors.map((p) => p.name), opts.draw].join(' → '),
+    processors,
+    get step() {
+      return step;
+    },
+    sample(logits) {
+      const shape = checkLogits(logits);
+      const keys = keysFor(shape.batch);
+      if (shape.batch === 0) return tf.tensor1d([], 'int32');
+      const ids = tf.tidy(() => {
+        const { input, state } = prepare(logits, shape);
+        return draw(opts, input, state, keys, baseSeed);
+      });
+      step++;
+      return ids;
+    },
+    async sampleIds(logits) {
+      const ids = sampler.sample(logits);
+      try {
+        const data = (await ids.data()) as Int32Array;
+        if (opts.invalidRows === 'error') assertValidIds(data);
+        return data;
+      } finally {
+        ids.dispose();
+      }
+    },
+    probabilities(logits) {
+      const shape = checkLogits(logits);
+      if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
+      return tf.tidy(() => {
+        const { input, state } = prepare(logits, shape);
+        return distribution(opts, input, state);
+      });
+    },
+    reset() {
+      step = 0;
+    },
+  };
+  return sampler;
+}
+
+/** Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows. */
+export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
+  const data = Int32Array.from((await ids.data()) as Int32Array);
+  assertValidIds(data);
+  return data;
+}
+
+function greedyFlags(state: SamplingState): Uint8Array {
+  return Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1));
+}
+
+function draw(
+  opts: NormalizedOptions,
+  input: tf.Tensor2D,
+  state: SamplingState,
+  keys: Uint32Array,
+  baseSeed: number | ArrayLike<number>,
+): tf.Tensor1D {
+  const { batch, vocab, logits: z } = state;
+  const greedy = greedyFlags(state);
+  const zmax = tf.max(z, 1, true);
+  const needNoiseAll = opts.invalidRows !== 'error';
+  let noise: tf.Tensor2D | undefined;
+  const getNoise = (): tf.Tensor2D => {
+    if (!noise) {
+      const scale = needNoiseAll || opts.draw !== 'gumbel' ? undefined : Uint8Array.from(greedy, (g) => 1 - g);
+      noise = tf.tensor2d(fillGumbel(keys, state.step, vocab, new Float32Array(batch * vocab), scale), [batch, vocab]);
+    }
+    return noise;
+  };
+  let ids: tf.Tensor1D;
+  const [ih] = invTemperaturePair(state.invTemperature);
+  if (greedy.every((g) => g === 1)) {
+    ids = tf.argMax(z, 1) as tf.Tensor1D;
+  } else if (opts.draw === 'gumbel') {
+    let g: tf.Tensor = getNoise();
+    if (needNoiseAll && greedy.some((x) => x === 1)) g = tf.mul(g, tf.tensor2d(Float32Array.from(greedy, (x) => 1 - x), [batch, 1]));
+    ids = tf.argMax(tf.add(tf.mul(tf.sub(z, zmax), ih), g), 1) as tf.Tensor1D;
+  } else {
+    const a = tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D;
+    const seed = stepKey(rowKey(baseSeed as number, undefined), state.step) | 1;
+    const drawn = tf.reshape(tf.multinomial(a, 1, seed, false), [batch]) as tf.Tensor1D;
+    ids = greedy.some((x) => x === 1)
+      ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), tf.argMax(z, 1), drawn) as tf.Tensor1D)
+      : drawn;
+  }
+  const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
+  const invalid = tf.less(codes, 0);
+  let fallback: tf.Tensor1D;
+  if (opts.invalidRows === 'error') {
+    fallback = tf.cast(codes, 'int32') as tf.Tensor1D;
+  } else {
+    const uniformIds = tf.argMax(getNoise(), 1) as tf.Tensor1D;
+    if (opts.invalidRows === 'uniform') {
+      fallback = uniformIds;
+    } else {
+      const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
+      const anyFinite = tf.isFinite(tf.max(finite, 1));
+      fallback = tf.where(anyFinite, tf.argMax(finite, 1), uniformIds) as tf.Tensor1D;
+    }
+  }
+  return tf.where(invalid, fallback, ids) as tf.Tensor1D;
+}
+
+function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: SamplingState): tf.Tensor2D {
+  const { batch, vocab, logits: z } = state;
+  const greedy = greedyFlags(state);
+  const zmax = tf.max(z, 1, true);
+  const e = tf.exp(scaleByInvTemperature(tf.sub(z, zmax), state.invTemperature));
+  let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
+  const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
+  const oneHot = (idx: tf.Tensor1D): tf.Tensor2D => tf.cast(tf.oneHot(idx, vocab), 'float32') as tf.Tensor2D;
+  if (greedy.some((g) => g === 1)) {
+    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(tf.argMax(z, 1)), p);
+  }
+  const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
+  const uniform = tf.fill([batch, vocab], 1 / vocab);
+  let alt: tf.Tensor2D;
+  if (opts.invalidRows === 'error') {
+    alt = tf.fill([batch, vocab], NaN) as tf.Tensor2D;
+  } else if (opts.invalidRows === 'uniform') {
+    alt = uniform as tf.Tensor2D;
+  } else {
+    const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
+    const anyFinite = tf.isFinite(tf.max(finite, 1)) as tf.Tensor1D;
+    alt = tf.where(rows(anyFinite), oneHot(tf.argMax(finite, 1)), uniform) as tf.Tensor2D;
+  }
+  return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;
+}

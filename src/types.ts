@@ -1,0 +1,69 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { RowParam } from './params.js';
+import type { ReferenceState } from './reference/types.js';
+
+export type { RowParam } from './params.js';
+export type { ReferenceState } from './reference/types.js';
+
+/**
+ * What processors see and return. Scores stay in logit space: temperature is carried as a
+ * per-row factor and applied where a processor needs probabilities, so that thresholds compare
+ * logits exactly (in float32) the way the float64 reference does.
+ */
+export interface SamplingState {
+  /** `[B, V]` float32 working logits, before temperature; filtered tokens are -Infinity. */
+  readonly logits: tf.Tensor2D;
+  readonly batch: number;
+  readonly vocab: number;
+  /** Per-row accumulated 1 / temperature; Infinity marks a greedy (T = 0) row. */
+  readonly invTemperature: Float64Array;
+  /** The step this call samples (0 after `reset()`). */
+  readonly step: number;
+  /**
+   * Hint for sorting filters: every finite logit outside a row's `candidates` largest equals the
+   * `candidates`-th largest (set by top-k; `vocab` when nothing is known).
+   */
+  readonly candidates: number;
+}
+
+/**
+ * One step of the chain. `apply` runs inside the sampler's `tf.tidy`; it must not dispose or
+ * modify its input. `reference` is the float64 twin (plain TypeScript, no tfjs) that lets
+ * `reference.probabilities` / `reference.sample` prove the tensor code right.
+ */
+export interface LogitsProcessor {
+  /** llama.cpp-style name, e.g. `'top-p'`; a disabled processor is named `'?top-p'`. */
+  readonly name: string;
+  apply(state: SamplingState): SamplingState;
+  reference?(state: ReferenceState): ReferenceState;
+}
+
+/** What happens to a row with NaN, +Infinity, or no finite logit left. */
+export type InvalidRowPolicy = 'error' | 'uniform' | 'greedy';
+
+/** How the token is drawn from the processed distribution. */
+export type DrawMethod = 'gumbel' | 'multinomial';
+
+/** Names of the built-in processors, for `order`. */
+export type BuiltinName = 'temperature' | 'top-k' | 'top-p' | 'min-p';
+
+export interface SamplerOptions {
+  /** T ≥ 0 (0 = greedy). Scalar or one per row. Default 1. */
+  temperature?: RowParam;
+  /** Integer k ≥ 0 (0 or ≥ V = off). Default 0. */
+  topK?: RowParam;
+  /** p in (0, 1] (1 = off). Default 1. */
+  topP?: RowParam;
+  /** m in [0, 1] (0 = off). Default 0. */
+  minP?: RowParam;
+  /** One seed (row r uses (seed, r)) or one per row. Default: a random seed per sampler. */
+  seed?: RowParam;
+  /** Order of the built-in processors. Default `['temperature', 'top-k', 'top-p', 'min-p']`. */
+  order?: readonly BuiltinName[];
+  /** Processors run before the built-ins (penalties, biases, bans…), in this order. */
+  processors?: readonly LogitsProcessor[];
+  /** Default `'gumbel'` (keyed by row seed and step). `'multinomial'` is tfjs's stock op. */
+  draw?: DrawMethod;
+  /** Default `'error'`. */
+  invalidRows?: InvalidRowPolicy;
+}
