@@ -28,6 +28,11 @@ export interface Sampler {
   sampleIds(logits: tf.Tensor): Promise<Int32Array>;
   /** float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). */
   probabilities(logits: tf.Tensor): tf.Tensor2D;
+  /**
+   * float32 `[B, V]`: the logits after the whole chain, divided by each row's temperature
+   * (greedy rows unscaled); filtered tokens are -Infinity. The kept set is where it is finite.
+   */
+  process(logits: tf.Tensor): tf.Tensor2D;
   /** Back to step 0: the same seeds give the same tokens again. */
   reset(): void;
 }
@@ -103,6 +108,15 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       return tf.tidy(() => {
         const { input, state } = prepare(logits, shape);
         return distribution(opts, input, state);
+      });
+    },
+    process(logits) {
+      const shape = checkLogits(logits);
+      if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
+      return tf.tidy(() => {
+        const { state } = prepare(logits, shape);
+        const [ih] = invTemperaturePair(state.invTemperature);
+        return tf.mul(state.logits, ih) as tf.Tensor2D;
       });
     },
     reset() {

@@ -109,6 +109,12 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}): Float64
   });
 }
 
+/** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
+export function process(rows: Rows, options: SamplerOptions = {}): Float64Array[] {
+  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, 0);
+  return state.logits.map((z, r) => z.map((v) => v * usableInv(state.invTemperature[r]!)));
+}
+
 /**
  * The tokens the tensor sampler draws at `step` for the same logits, options and seeds: Gumbel-max
  * with noise from the (row key, step, token) hash, argmax in float64.

@@ -1,0 +1,230 @@
+// Exact agreement of the tensor path with the float64 reference: kept sets, probabilities,
+// and the tokens drawn for the same seeds and steps.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { BACKENDS, useBackend } from './helpers/backend.js';
+import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
+
+interface Case {
+  name: string;
+  shape: Shape;
+  B: number;
+  V: number;
+  options: (B: number) => SamplerOptions;
+}
+
+/** Mixed per-row parameters, including rows where each processor is off and greedy rows. */
+function mixed(seed: string, V: number) {
+  return (B: number): SamplerOptions => {
+    const r = rng(seed);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
+    return {
+      temperature: Array.from({ length: B }, () => pick([0, 0.3, 0.7, 1, 1, 1.5, 2.5])),
+      topK: Array.from({ length: B }, () => pick([0, 1, 2, 5, 20, Math.max(1, V - 1), V])),
+      topP: Array.from({ length: B }, () => pick([1, 0.99, 0.9, 0.5, 0.1])),
+      minP: Array.from({ length: B }, () => pick([0, 0, 0.01, 0.1, 0.5])),
+      seed: 7,
+    };
+  };
+}
+
+const CASES: Case[] = [
+  { name: 'V = 1', shape: 'flat', B: 3, V: 1, options: mixed('v1', 1) },
+  { name: 'tiny V, ties', shape: 'ties', B: 24, V: 5, options: mixed('tiny', 5) },
+  { name: 'ties at every boundary', shape: 'ties', B: 32, V: 64, options: mixed('ties', 64) },
+  { name: 'masks', shape: 'masked', B: 16, V: 1000, options: mixed('masks', 1000) },
+  { name: 'magnitudes up to 1e4', shape: 'huge', B: 8, V: 5000, options: mixed('huge', 5000) },
+  { name: 'peaky V 32000, default chain', shape: 'peaky', B: 8, V: 32000, options: () => ({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 1 }) },
+  { name: 'flat V 128256, top-p 0.9 (full sort)', shape: 'flat', B: 2, V: 128256, options: () => ({ temperature: 1.3, topP: 0.9, seed: 2 }) },
+  { name: 'peaky V 128256, top-k 50 + top-p 0.95', shape: 'peaky', B: 3, V: 128256, options: () => ({ temperature: 0.7, topK: 50, topP: 0.95, seed: 3 }) },
+  { name: 'masked V 128256, min-p 0.02', shape: 'masked', B: 2, V: 128256, options: () => ({ temperature: 1.1, minP: 0.02, seed: 4 }) },
+];
+
+const tol = (V: number): number => 2e-6 + 3e-10 * V;
+
+describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
+  beforeAll(async () => {
+    await useBackend(backend);
+    expect(tf.getBackend()).toBe(backend);
+  });
+  let before = 0;
+  beforeEach(() => {
+    before = tf.memory().numTensors;
+  });
+  afterEach(() => {
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each(CASES)('same kept set and probabilities: $name', async ({ shape, B, V, options, name }) => {
+    const rows = makeRows(shape, B, V, name);
+    const opts = options(B);
+    const x = tf.tensor2d(flatten(rows), [B, V]);
+    const sampler = createSampler(opts);
+    const processed = sampler.process(x);
+    const probs = sampler.probabilities(x);
+    const [z, p] = [await processed.data(), await probs.data()];
+    tf.dispose([x, processed, probs]);
+    const refZ = reference.process(rows, opts);
+    const refP = reference.probabilities(rows, opts);
+    let kept = 0;
+    for (let r = 0; r < B; r++) {
+      for (let j = 0; j < V; j++) {
+        const k = Number.isFinite(z[r * V + j]!);
+        if (k !== Number.isFinite(refZ[r]![j]!)) {
+          throw new Error(`${name}: row ${r} token ${j}: tensor kept=${k}, reference kept=${!k}`);
+        }
+        if (k) kept++;
+        const want = refP[r]![j]!;
+        const got = p[r * V + j]!;
+        if (Math.abs(got - want) > want * tol(V) + 1e-37) {
+          throw new Error(`${name}: row ${r} token ${j}: p=${got}, reference ${want}`);
+        }
+      }
+    }
+    expect(kept).toBeGreaterThan(0);
+  });
+
+  it('the same seeds give the same tokens as reference.sample in ≥ 99.99% of rows', async () => {
+    const plan: { shape: Shape; B: number; V: number; steps: number; options: SamplerOptions }[] = [
+      { shape: 'peaky', B: 500, V: 1000, steps: 8, options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 11 } },
+      { shape: 'flat', B: 500, V: 1000, steps: 8, options: { temperature: 1, topP: 0.9, seed: 12 } },
+      { shape: 'masked', B: 250, V: 4000, steps: 4, options: { temperature: 1.2, minP: 0.01, seed: 13 } },
+      { shape: 'ties', B: 500, V: 100, steps: 4, options: mixed('tok', 100)(500) },
+      { shape: 'huge', B: 200, V: 2000, steps: 2, options: { temperature: 300, topP: 0.9, seed: 14 } },
+      { shape: 'peaky', B: 4, V: 128256, steps: 2, options: { temperature: 1, topK: 50, topP: 0.95, seed: 15 } },
+      { shape: 'flat', B: 4, V: 128256, steps: 2, options: { temperature: 1, topP: 0.9, seed: 16 } },
+      { shape: 'flat', B: 4, V: 128256, steps: 2, options: { temperature: 1, seed: 17 } },
+    ];
+    let total = 0;
+    let mismatches = 0;
+    for (const { shape, B, V, steps, options } of plan) {
+      const rows = makeRows(shape, B, V, `tokens:${shape}`);
+      const x = tf.tensor2d(flatten(rows), [B, V]);
+      const sampler = createSampler(options);
+      for (let step = 0; step < steps; step++) {
+        const ids = await sampler.sampleIds(x);
+        const want = reference.sample(rows, options, step);
+        for (let r = 0; r < B; r++) if (ids[r] !== want[r]) mismatches++;
+        total += B;
+      }
+      x.dispose();
+    }
+    console.log(`tokens ${backend}: ${total - mismatches}/${total} rows equal to reference.sample (${mismatches} differ)`);
+    expect(total).toBeGreaterThanOrEqual(10_000);
+    expect(mismatches).toBeLessThanOrEqual(Math.floor(total * 1e-4));
+  });
+
+  it('row independence: shuffling rows with their seeds permutes the tokens', async () => {
+    const B = 32;
+    const V = 500;
+    const rows = makeRows('peaky', B, V, 'shuffle');
+    const r = rng('perm');
+    const perm = Array.from({ length: B }, (_, i) => i).sort(() => r() - 0.5);
+    const seeds = Array.from({ length: B }, (_, i) => 1000 + i * 17);
+    const T = Array.from({ length: B }, (_, i) => 0.5 + (i % 4) * 0.4);
+    const P = Array.from({ length: B }, (_, i) => [0.8, 0.95, 1][i % 3]!);
+    const draw = async (order: number[], steps: number): Promise<number[][]> => {
+      const x = tf.tensor2d(flatten(order.map((i) => rows[i]!)), [order.length, V]);
+      const s = createSampler({
+        temperature: order.map((i) => T[i]!),
+        topP: order.map((i) => P[i]!),
+        topK: 100,
+        seed: order.map((i) => seeds[i]!),
+      });
+      const out: number[][] = [];
+      for (let k = 0; k < steps; k++) out.push(Array.from(await s.sampleIds(x)));
+      x.dispose();
+      return out;
+    };
+    const identity = Array.from({ length: B }, (_, i) => i);
+    const base = await draw(identity, 3);
+    const shuffled = await draw(perm, 3);
+    const alone = await draw(perm.slice(0, 5), 3);
+    for (let k = 0; k < 3; k++) {
+      expect(shuffled[k]).toEqual(perm.map((i) => base[k]![i]));
+      expect(alone[k]).toEqual(perm.slice(0, 5).map((i) => base[k]![i]));
+    }
+    // Not a constant: different steps give different tokens somewhere.
+    expect(base[0]).not.toEqual(base[1]);
+  });
+
+  it('batch size does not change a row token (scalar seed: row r uses (seed, r))', async () => {
+    const V = 300;
+    const rows = makeRows('flat', 40, V, 'batchsize');
+    const small = tf.tensor2d(flatten(rows.slice(0, 10)), [10, V]);
+    const big = tf.tensor2d(flatten(rows), [40, V]);
+    const a = await createSampler({ topP: 0.9, seed: 5 }).sampleIds(small);
+    const b = await createSampler({ topP: 0.9, seed: 5 }).sampleIds(big);
+    expect(Array.from(b.slice(0, 10))).toEqual(Array.from(a));
+    tf.dispose([small, big]);
+  });
+
+  it('reset() replays the same tokens; steps advance the stream; seeds matter', async () => {
+    const V = 200;
+    const rows = makeRows('flat', 16, V, 'reset');
+    const x = tf.tensor2d(flatten(rows), [16, V]);
+    const s = createSampler({ seed: 3 });
+    const first = [Array.from(await s.sampleIds(x)), Array.from(await s.sampleIds(x))];
+    expect(s.step).toBe(2);
+    s.reset();
+    expect(s.step).toBe(0);
+    expect([Array.from(await s.sampleIds(x)), Array.from(await s.sampleIds(x))]).toEqual(first);
+    expect(first[0]).not.toEqual(first[1]);
+    expect(Array.from(await createSampler({ seed: 4 }).sampleIds(x))).not.toEqual(first[0]);
+    // Unseeded samplers are random but reproducible after reset().
+    const u = createSampler();
+    const u0 = Array.from(await u.sampleIds(x));
+    u.reset();
+    expect(Array.from(await u.sampleIds(x))).toEqual(u0);
+    x.dispose();
+  });
+
+  it('rank-1 logits are one row', async () => {
+    const rows = makeRows('peaky', 1, 50, 'rank1');
+    const x = tf.tensor1d(rows[0]!);
+    const ids = createSampler({ seed: 8, topK: 10 }).sample(x);
+    expect(ids.shape).toEqual([1]);
+    expect(ids.dtype).toBe('int32');
+    expect(Array.from(await ids.data())).toEqual(reference.sample(rows, { seed: 8, topK: 10 }));
+    tf.dispose([x, ids]);
+  });
+
+  it('never modifies or disposes the caller logits', async () => {
+    const rows = makeRows('masked', 4, 100, 'immut');
+    const x = tf.tensor2d(flatten(rows), [4, 100]);
+    const s = createSampler({ temperature: 0.5, topK: 5, topP: 0.5, minP: 0.1, seed: 1 });
+    tf.dispose([s.sample(x), s.probabilities(x), s.process(x)]);
+    expect(x.isDisposed).toBe(false);
+    expect(Array.from(await x.data())).toEqual(Array.from(flatten(rows)));
+    x.dispose();
+  });
+});
+
+describe.runIf(BACKENDS.includes('cpu') && BACKENDS.includes('wasm'))('cpu and wasm draw the same tokens', () => {
+  it('on peaky, flat, masked and tied rows with mixed parameters', async () => {
+    let total = 0;
+    let differ = 0;
+    for (const shape of ['peaky', 'flat', 'masked', 'ties'] as Shape[]) {
+      const B = 300;
+      const V = 1000;
+      const rows = makeRows(shape, B, V, 'xbackend');
+      const opts = mixed(`x:${shape}`, V)(B);
+      const out: Record<string, number[][]> = {};
+      for (const backend of ['cpu', 'wasm']) {
+        await useBackend(backend);
+        const x = tf.tensor2d(flatten(rows), [B, V]);
+        const s = createSampler(opts);
+        out[backend] = [];
+        for (let k = 0; k < 3; k++) out[backend]!.push(Array.from(await s.sampleIds(x)));
+        x.dispose();
+      }
+      for (let k = 0; k < 3; k++) {
+        for (let r = 0; r < B; r++) if (out.cpu![k]![r] !== out.wasm![k]![r]) differ++;
+        total += B;
+      }
+    }
+    console.log(`cpu vs wasm: ${total - differ}/${total} rows identical`);
+    expect(differ).toBeLessThanOrEqual(Math.floor(total * 1e-4));
+  });
+});
