@@ -2,6 +2,7 @@
 import { SamplingError } from './errors.js';
 import {
   isOff,
+  resolveRowParam,
   validateMinP,
   validateSeed,
   validateTemperature,
@@ -25,8 +26,15 @@ export interface NormalizedOptions {
   processors: readonly LogitsProcessor[];
   builtins: readonly BuiltinSpec[];
   seed: RowParam | undefined;
+  /** Every per-row array option, checked against the batch size on each call (even if off). */
+  rowArrays: readonly [string, RowParam][];
   draw: DrawMethod;
   invalidRows: InvalidRowPolicy;
+}
+
+/** Throws if a per-row array option does not have one value per row. */
+export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
+  for (const [name, value] of opts.rowArrays) resolveRowParam(name, value, batch);
 }
 
 export function normalizeOptions(options: SamplerOptions = {}): NormalizedOptions {
@@ -35,7 +43,7 @@ export function normalizeOptions(options: SamplerOptions = {}): NormalizedOption
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) {
-      throw new SamplingError('options', `has no option "${key}" (known: ${[...KNOWN].join(', ')})`, key);
+      throw new SamplingError('options', `must only use known option names (${[...KNOWN].join(', ')})`, key);
     }
   }
   const values: Record<BuiltinName, RowParam> = {
@@ -70,7 +78,16 @@ export function normalizeOptions(options: SamplerOptions = {}): NormalizedOption
     throw new SamplingError('invalidRows', 'must be "error", "uniform" or "greedy"', invalidRows);
   }
   const seed = options.seed === undefined ? undefined : validateSeed(options.seed);
-  return { processors, builtins, seed, draw, invalidRows };
+  const rowArrays: [string, RowParam][] = [];
+  const named: [string, RowParam | undefined][] = [
+    ['temperature', values.temperature],
+    ['topK', values['top-k']],
+    ['topP', values['top-p']],
+    ['minP', values['min-p']],
+    ['seed', seed],
+  ];
+  for (const [name, v] of named) if (v !== undefined && typeof v !== 'number') rowArrays.push([name, v]);
+  return { processors, builtins, seed, rowArrays, draw, invalidRows };
 }
 
 const OFF: Record<BuiltinName, (v: number) => boolean> = {

@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { builtinProcessors, runChain } from './chain.js';
 import { SamplingError } from './errors.js';
 import { checkLogits, type LogitsShape } from './logits.js';
-import { normalizeOptions, type NormalizedOptions } from './options.js';
-import { resolveRowParam } from './params.js';
+import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
@@ -56,12 +55,16 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
   let keyCache: { batch: number; keys: Uint32Array } | undefined;
   const keysFor = (batch: number): Uint32Array => {
     if (keyCache?.batch !== batch) {
-      if (typeof baseSeed !== 'number') resolveRowParam('seed', baseSeed, batch);
       keyCache = { batch, keys: rowKeys(baseSeed, batch) };
     }
     return keyCache.keys;
   };
 
+  const check = (logits: tf.Tensor): LogitsShape => {
+    const shape = checkLogits(logits);
+    checkRowArrays(opts, shape.batch);
+    return shape;
+  };
   const prepare = (logits: tf.Tensor, shape: LogitsShape): { input: tf.Tensor2D; state: SamplingState } => {
     const input = (shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D;
     const state = runChain(processors, {
@@ -82,7 +85,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       return step;
     },
     sample(logits) {
-      const shape = checkLogits(logits);
+      const shape = check(logits);
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
       const ids = tf.tidy(() => {
@@ -103,7 +106,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       }
     },
     probabilities(logits) {
-      const shape = checkLogits(logits);
+      const shape = check(logits);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
         const { input, state } = prepare(logits, shape);
@@ -111,7 +114,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       });
     },
     process(logits) {
-      const shape = checkLogits(logits);
+      const shape = check(logits);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
         const { state } = prepare(logits, shape);

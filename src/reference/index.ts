@@ -1,7 +1,7 @@
 // The float64 reference: the sampling contract on plain rows. Never imports tfjs.
 import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
 import { gumbel, rowKeys, stepKey } from '../noise.js';
-import { normalizeOptions, type BuiltinSpec } from '../options.js';
+import { checkRowArrays, normalizeOptions, type BuiltinSpec } from '../options.js';
 import type { SamplerOptions } from '../types.js';
 import { argMax, rowMax, usableInv } from './math.js';
 import { referenceMinP } from './min-p.js';
@@ -52,6 +52,7 @@ interface Processed {
 function run(rows: Rows, options: SamplerOptions, step: number): Processed {
   const opts = normalizeOptions(options);
   const input = toRows(rows);
+  checkRowArrays(opts, input.length);
   const steps: Step[] = opts.processors.map((p, i) => {
     if (!p.reference) {
       throw new SamplingError(`processors[${i}]`, 'must have a float64 `reference` twin to be used by the reference', p.name);

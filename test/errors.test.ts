@@ -1,0 +1,229 @@
+// Bad arguments and invalid rows: a typed error naming argument, rule and value; no tensor left.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  INVALID_CODE,
+  InvalidRowsError,
+  SamplingError,
+  createSampler,
+  readIds,
+  reference,
+  type LogitsProcessor,
+  type SamplerOptions,
+} from '../src/index.js';
+import { BACKENDS, useBackend } from './helpers/backend.js';
+
+/** Options rejected when the sampler is built: [options, argument named, value shown]. */
+const BAD_OPTIONS: [SamplerOptions | Record<string, unknown>, string, string][] = [
+  [{ temperature: -0.5 }, 'temperature', '-0.5'],
+  [{ temperature: NaN }, 'temperature', 'NaN'],
+  [{ temperature: Infinity }, 'temperature', 'Infinity'],
+  [{ temperature: [1, -1] }, 'temperature[1]', '-1'],
+  [{ temperature: '1' }, 'temperature', '"1"'],
+  [{ topK: 1.5 }, 'topK', '1.5'],
+  [{ topK: -1 }, 'topK', '-1'],
+  [{ topK: NaN }, 'topK', 'NaN'],
+  [{ topP: 0 }, 'topP', '0'],
+  [{ topP: -0.1 }, 'topP', '-0.1'],
+  [{ topP: 1.1 }, 'topP', '1.1'],
+  [{ topP: NaN }, 'topP', 'NaN'],
+  [{ topP: [0.9, 0] }, 'topP[1]', '0'],
+  [{ minP: -0.1 }, 'minP', '-0.1'],
+  [{ minP: 1.5 }, 'minP', '1.5'],
+  [{ minP: NaN }, 'minP', 'NaN'],
+  [{ seed: NaN }, 'seed', 'NaN'],
+  [{ seed: [] }, 'seed', '[]'],
+  [{ top_p: 0.9 }, 'options', 'top_p'],
+  [{ order: ['top-p', 'nucleus'] }, 'order', 'nucleus'],
+  [{ topP: 0.9, order: ['temperature'] }, 'order', 'temperature'],
+  [{ draw: 'inverse-cdf' }, 'draw', 'inverse-cdf'],
+  [{ invalidRows: 'skip' }, 'invalidRows', 'skip'],
+  [{ processors: [{ name: 'x' }] }, 'processors[0]', 'x'],
+];
+
+describe('bad options are rejected at construction, with argument, rule and value', () => {
+  beforeAll(() => useBackend('cpu'));
+  it.each(BAD_OPTIONS)('%j', (options, argument, value) => {
+    const before = tf.memory().numTensors;
+    let err: unknown;
+    try {
+      createSampler(options as SamplerOptions);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SamplingError);
+    const e = err as SamplingError;
+    expect(e.argument).toBe(argument);
+    expect(e.message).toContain(`\`${argument}\``);
+    expect(e.message).toContain(value);
+    expect(e.message).toMatch(/must/);
+    // The reference shares the validation: same error.
+    expect(() => reference.probabilities([[0, 1]], options as SamplerOptions)).toThrow(e.message);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('explains the rule, e.g. for top-p', () => {
+    expect(() => createSampler({ topP: 0 })).toThrow('`topP` must be in (0, 1] (1 switches top-p off), but is 0');
+  });
+});
+
+describe.each(BACKENDS)('bad calls and invalid rows on %s', (backend) => {
+  beforeAll(async () => {
+    await useBackend(backend);
+    expect(tf.getBackend()).toBe(backend);
+  });
+  let before = 0;
+  beforeEach(() => {
+    before = tf.memory().numTensors;
+  });
+  afterEach(() => {
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  const expectError = (fn: () => unknown, argument: string, text: string): void => {
+    let err: unknown;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SamplingError);
+    expect((err as SamplingError).argument).toBe(argument);
+    expect((err as Error).message).toContain(text);
+  };
+
+  it.each([
+    ['rank 0', () => tf.scalar(1), 'rank 0'],
+    ['rank 3', () => tf.zeros([2, 2, 2]), 'rank 3'],
+    ['int32 dtype', () => tf.zeros([2, 3], 'int32'), 'int32'],
+    ['V = 0', () => tf.zeros([2, 0]), 'shape [2,0]'],
+  ] as const)('logits with %s', (_, make, text) => {
+    const x = make();
+    const s = createSampler({ seed: 1 });
+    for (const call of [() => s.sample(x), () => s.probabilities(x), () => s.process(x)]) expectError(call, 'logits', text);
+    expect(s.step).toBe(0);
+    x.dispose();
+  });
+
+  it('logits that are not a tensor, or disposed', () => {
+    const s = createSampler({ seed: 1 });
+    expectError(() => s.sample([[1, 2]] as unknown as tf.Tensor), 'logits', 'an array of length 1');
+    const x = tf.zeros([1, 3]);
+    x.dispose();
+    expectError(() => s.sample(x), 'logits', 'disposed');
+  });
+
+  it.each([
+    [{ temperature: [1, 1] }, 'temperature'],
+    [{ topK: [1, 2, 3, 4] }, 'topK'],
+    [{ topP: [0.5, 0.9] }, 'topP'],
+    [{ minP: [0.1, 0.1] }, 'minP'],
+    [{ seed: [1, 2] }, 'seed'],
+  ] as const)('per-row array of the wrong length: %j', (options, argument) => {
+    const x = tf.zeros([3, 10]);
+    const s = createSampler({ seed: 1, ...options } as SamplerOptions);
+    expectError(() => s.sample(x), argument, 'one value per row (batch size 3)');
+    expectError(() => s.probabilities(x), argument, 'an array of length');
+    expect(s.step).toBe(0);
+    expect(() => reference.probabilities([[0], [0], [0]], { seed: 1, ...options } as SamplerOptions)).toThrow(SamplingError);
+    x.dispose();
+  });
+
+  const V = 6;
+  const rows = [
+    [0, 1, 2, 3, 4, 5], // valid
+    [0, NaN, 2, 3, 4, 5], // NaN
+    [0, 1, Infinity, 3, 4, 5], // +Infinity
+    [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity], // nothing finite
+    [1, -Infinity, 7, -Infinity, 2, 0], // valid, with masks
+  ];
+
+  it('default: sample() marks invalid rows with negative codes, sampleIds()/readIds() throw naming rows and causes', async () => {
+    const x = tf.tensor2d(rows);
+    const s = createSampler({ seed: 3, topP: 0.9 });
+    const ids = s.sample(x);
+    const data = Array.from(await ids.data());
+    expect(data.slice(1, 4)).toEqual([INVALID_CODE.nan, INVALID_CODE['positive-infinity'], INVALID_CODE['no-finite-logit']]);
+    expect(data[0]).toBeGreaterThanOrEqual(0);
+    expect(data[4]).toBeGreaterThanOrEqual(0);
+    await expect(readIds(ids)).rejects.toThrow(InvalidRowsError);
+    ids.dispose();
+    const err = await s.sampleIds(x).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidRowsError);
+    expect((err as InvalidRowsError).rows).toEqual([
+      { row: 1, cause: 'nan' },
+      { row: 2, cause: 'positive-infinity' },
+      { row: 3, cause: 'no-finite-logit' },
+    ]);
+    expect((err as Error).message).toContain('row 1: NaN; row 2: +Infinity; row 3: no finite logit');
+    // The reference raises the same error, and probabilities of invalid rows are NaN, never plausible.
+    expect(() => reference.probabilities(rows, { topP: 0.9 })).toThrow(InvalidRowsError);
+    const p = s.probabilities(x);
+    const pd = await p.array();
+    p.dispose();
+    for (const r of [1, 2, 3]) expect(pd[r]!.every(Number.isNaN)).toBe(true);
+    expect(pd[0]!.reduce((a, b) => a + b)).toBeCloseTo(1, 5);
+    x.dispose();
+  });
+
+  it('a processor that masks everything makes the row invalid', async () => {
+    const banAll: LogitsProcessor = {
+      name: 'ban-all',
+      apply: (state) => ({ ...state, logits: tf.fill([state.batch, state.vocab], -Infinity) as tf.Tensor2D }),
+      reference: (state) => ({ ...state, logits: state.logits.map((r) => r.map(() => -Infinity)) }),
+    };
+    const x = tf.tensor2d([[0, 1, 2]]);
+    const s = createSampler({ processors: [banAll], seed: 1 });
+    const err = await s.sampleIds(x).catch((e: unknown) => e);
+    expect((err as InvalidRowsError).rows).toEqual([{ row: 0, cause: 'no-finite-logit' }]);
+    x.dispose();
+  });
+
+  it('invalidRows "uniform": invalid rows draw uniformly over the vocabulary, as the reference does', async () => {
+    const x = tf.tensor2d(rows);
+    const opts: SamplerOptions = { seed: 5, topP: 0.9, invalidRows: 'uniform' };
+    const s = createSampler(opts);
+    const seen = new Set<number>();
+    for (let step = 0; step < 40; step++) {
+      const ids = Array.from(await s.sampleIds(x));
+      expect(ids).toEqual(reference.sample(rows, opts, step));
+      for (const r of [1, 2, 3]) seen.add(ids[r]!);
+    }
+    expect(seen.size).toBe(V); // every token of the vocabulary shows up
+    const p = s.probabilities(x);
+    const pd = await p.array();
+    p.dispose();
+    expect(pd[3]).toEqual(new Array(V).fill(Math.fround(1 / V)));
+    x.dispose();
+  });
+
+  it('invalidRows "greedy": the largest finite logit; uniform if none is finite', async () => {
+    const x = tf.tensor2d(rows);
+    const opts: SamplerOptions = { seed: 5, temperature: 2, invalidRows: 'greedy' };
+    const s = createSampler(opts);
+    const ids = Array.from(await s.sampleIds(x));
+    expect(ids[1]).toBe(5);
+    expect(ids[2]).toBe(5);
+    expect(ids).toEqual(reference.sample(rows, opts, 0));
+    const p = s.probabilities(x);
+    const pd = await p.array();
+    p.dispose();
+    expect(pd[1]).toEqual([0, 0, 0, 0, 0, 1]);
+    expect(reference.probabilities(rows, opts)[1]).toEqual(Float64Array.from([0, 0, 0, 0, 0, 1]));
+    x.dispose();
+  });
+
+  it('1,000 consecutive steps leave tf.memory().numTensors where it started', async () => {
+    const x = tf.randomNormal([4, 64]);
+    const s = createSampler({ temperature: 0.9, topK: 20, topP: 0.9, minP: 0.02, seed: 1 });
+    const start = tf.memory().numTensors;
+    for (let i = 0; i < 1000; i++) {
+      const ids = s.sample(x);
+      if (i % 100 === 0) await ids.data();
+      ids.dispose();
+    }
+    expect(s.step).toBe(1000);
+    expect(tf.memory().numTensors).toBe(start);
+    x.dispose();
+  });
+});
