@@ -2,7 +2,8 @@
 // and the tokens drawn for the same seeds and steps.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
+import { referenceTopP } from '../src/reference/top-p.js';
 import { BACKENDS, useBackend } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
@@ -36,12 +37,58 @@ const CASES: Case[] = [
   { name: 'masks', shape: 'masked', B: 16, V: 1000, options: mixed('masks', 1000) },
   { name: 'magnitudes up to 1e4', shape: 'huge', B: 8, V: 5000, options: mixed('huge', 5000) },
   { name: 'peaky V 32000, default chain', shape: 'peaky', B: 8, V: 32000, options: () => ({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 1 }) },
-  { name: 'flat V 128256, top-p 0.9 (full sort)', shape: 'flat', B: 2, V: 128256, options: () => ({ temperature: 1.3, topP: 0.9, seed: 2 }) },
+  { name: 'flat V 128256, mixed top-p (full sort)', shape: 'flat', B: 6, V: 128256, options: () => ({ temperature: [1.3, 1, 0.8, 1, 2, 1], topP: [0.9, 0.5, 0.8, 0.95, 0.9, 0.99], seed: 2 }) },
   { name: 'peaky V 128256, top-k 50 + top-p 0.95', shape: 'peaky', B: 3, V: 128256, options: () => ({ temperature: 0.7, topK: 50, topP: 0.95, seed: 3 }) },
   { name: 'masked V 128256, min-p 0.02', shape: 'masked', B: 2, V: 128256, options: () => ({ temperature: 1.1, minP: 0.02, seed: 4 }) },
 ];
 
 const tol = (V: number): number => 2e-6 + 3e-10 * V;
+
+/** Compares the tensor path with the reference: rows whose kept set or probabilities differ. */
+async function compare(rows: Float32Array[], opts: SamplerOptions) {
+  const B = rows.length;
+  const V = rows[0]!.length;
+  const x = tf.tensor2d(flatten(rows), [B, V]);
+  const sampler = createSampler(opts);
+  const processed = sampler.process(x);
+  const probs = sampler.probabilities(x);
+  const [z, p] = [await processed.data(), await probs.data()];
+  tf.dispose([x, processed, probs]);
+  const refZ = reference.process(rows, opts);
+  const refP = reference.probabilities(rows, opts);
+  const keptDiffer = new Set<number>();
+  const probDiffer = new Set<number>();
+  let kept = 0;
+  for (let r = 0; r < B; r++) {
+    for (let j = 0; j < V; j++) {
+      const k = Number.isFinite(z[r * V + j]!);
+      if (k !== Number.isFinite(refZ[r]![j]!)) keptDiffer.add(r);
+      if (k) kept++;
+      const want = refP[r]![j]!;
+      if (Math.abs(p[r * V + j]! - want) > want * tol(V) + 1e-37) probDiffer.add(r);
+    }
+  }
+  return { keptDiffer: [...keptDiffer], probDiffer: [...probDiffer], kept };
+}
+
+/** The textbook tensor top-p: sort, softmax, float32 cumsum. Same rule, float32 sums. */
+function naiveTopP(P: number[]): LogitsProcessor {
+  return {
+    name: 'naive-top-p',
+    apply(state) {
+      const zs = tf.topk(state.logits, state.vocab).values;
+      const t = tf.tensor2d(Float32Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? v : 1)), [state.batch, 1]);
+      const q = tf.softmax(tf.mul(zs, t));
+      const before = tf.sub(tf.cumsum(q, 1), q);
+      const keep = tf.step(tf.sub(tf.tensor2d(P, [state.batch, 1]), before)); // before < p
+      const count = tf.sum(keep, 1);
+      const tau = tf.gather(tf.reshape(zs, [-1]), tf.add(tf.mul(tf.range(0, state.batch, 1, 'int32'), tf.scalar(state.vocab, 'int32')), tf.cast(tf.sub(count, 1), 'int32')));
+      const drop = tf.step(tf.sub(tf.reshape(tau, [state.batch, 1]), state.logits));
+      return { ...state, logits: tf.sub(tf.sub(state.logits, tf.mul(drop, 3e38)), tf.mul(drop, 3e38)) as tf.Tensor2D };
+    },
+    reference: referenceTopP(P),
+  };
+}
 
 describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
   beforeAll(async () => {
@@ -58,31 +105,18 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
 
   it.each(CASES)('same kept set and probabilities: $name', async ({ shape, B, V, options, name }) => {
     const rows = makeRows(shape, B, V, name);
-    const opts = options(B);
-    const x = tf.tensor2d(flatten(rows), [B, V]);
-    const sampler = createSampler(opts);
-    const processed = sampler.process(x);
-    const probs = sampler.probabilities(x);
-    const [z, p] = [await processed.data(), await probs.data()];
-    tf.dispose([x, processed, probs]);
-    const refZ = reference.process(rows, opts);
-    const refP = reference.probabilities(rows, opts);
-    let kept = 0;
-    for (let r = 0; r < B; r++) {
-      for (let j = 0; j < V; j++) {
-        const k = Number.isFinite(z[r * V + j]!);
-        if (k !== Number.isFinite(refZ[r]![j]!)) {
-          throw new Error(`${name}: row ${r} token ${j}: tensor kept=${k}, reference kept=${!k}`);
-        }
-        if (k) kept++;
-        const want = refP[r]![j]!;
-        const got = p[r * V + j]!;
-        if (Math.abs(got - want) > want * tol(V) + 1e-37) {
-          throw new Error(`${name}: row ${r} token ${j}: p=${got}, reference ${want}`);
-        }
-      }
-    }
+    const { keptDiffer, probDiffer, kept } = await compare(rows, options(B));
+    expect(keptDiffer).toEqual([]);
+    expect(probDiffer).toEqual([]);
     expect(kept).toBeGreaterThan(0);
+  });
+
+  it('negative control: a plain float32 top-p (no error-free sums) is caught on flat V 128256 rows', async () => {
+    const c = CASES.find((x) => x.name.startsWith('flat V 128256'))!;
+    const rows = makeRows(c.shape, c.B, c.V, c.name);
+    const opts = c.options(c.B);
+    const { keptDiffer } = await compare(rows, { ...opts, topP: 1, processors: [naiveTopP(opts.topP as number[])] });
+    expect(keptDiffer.length).toBeGreaterThan(0);
   });
 
   it('the same seeds give the same tokens as reference.sample in ≥ 99.99% of rows', async () => {

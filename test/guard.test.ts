@@ -1,0 +1,31 @@
+// Structural guards: every processor has a float64 reference twin, and the reference never
+// imports tfjs (so it cannot share the code it is meant to check).
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as lib from '../src/index.js';
+
+const root = path.resolve(import.meta.dirname, '..', 'src');
+const processorFiles = readdirSync(path.join(root, 'processors')).filter((f) => f !== 'ops.ts');
+
+describe('structure', () => {
+  it.each(processorFiles)('processor %s has a reference twin file and method', (file) => {
+    expect(readdirSync(path.join(root, 'reference'))).toContain(file);
+    const factoryName = file.replace('.ts', '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+    const factory = (lib as unknown as Record<string, (v: number) => lib.LogitsProcessor>)[factoryName];
+    expect(typeof factory).toBe('function');
+    const processor = factory!(factoryName === 'topK' ? 2 : 0.5);
+    expect(typeof processor.reference).toBe('function');
+    expect(processor.name).toBe(file.replace('.ts', ''));
+  });
+
+  it('the reference and the noise never import tfjs', () => {
+    const files = [
+      ...readdirSync(path.join(root, 'reference')).map((f) => path.join(root, 'reference', f)),
+      path.join(root, 'noise.ts'),
+      path.join(root, 'params.ts'),
+      path.join(root, 'options.ts'),
+    ];
+    for (const f of files) expect(readFileSync(f, 'utf8'), f).not.toMatch(/@tensorflow/);
+  });
+});
