@@ -1,3 +1,8 @@
+/** A value shown in an error message as a description, not as a quoted string. */
+export class Described {
+  constructor(readonly text: string) {}
+}
+
 /**
  * The one error class of the library. Every bad argument or invalid row raises it (or its
  * subclass {@link InvalidRowsError}); `argument`, `rule` and `value` say exactly what was wrong.
@@ -32,7 +37,7 @@ export class InvalidRowsError extends SamplingError {
     super(
       'logits',
       'must have finite logits (or -Infinity masks) and at least one finite logit per row',
-      describeRows(rows),
+      new Described(describeRows(rows)),
       'Pass `invalidRows: "uniform"` or `"greedy"` to sample such rows instead of failing',
     );
   }
@@ -51,7 +56,8 @@ function describeRows(rows: readonly InvalidRow[]): string {
 }
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return value.startsWith('invalid in') ? value : JSON.stringify(value);
+  if (value instanceof Described) return value.text;
+  if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
   if (Array.isArray(value) || ArrayBuffer.isView(value)) {
     const arr = Array.from(value as ArrayLike<unknown>);

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { SamplingError } from './errors.js';
+import { Described, SamplingError } from './errors.js';
 
 export interface LogitsShape {
   batch: number;
@@ -11,17 +11,17 @@ export interface LogitsShape {
 export function checkLogits(logits: unknown, argument = 'logits'): LogitsShape {
   const t = logits as tf.Tensor;
   if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || typeof t.dtype !== 'string') {
-    throw new SamplingError(argument, 'must be a tf.Tensor of shape [B, V] or [V]', describe(logits));
+    throw new SamplingError(argument, 'must be a tf.Tensor of shape [B, V] or [V]', new Described(describe(logits)));
   }
-  if (t.isDisposed) throw new SamplingError(argument, 'must not be disposed', `a disposed tensor of shape [${t.shape}]`);
+  if (t.isDisposed) throw new SamplingError(argument, 'must not be disposed', new Described(`a disposed tensor of shape [${t.shape}]`));
   if (t.dtype !== 'float32') {
     throw new SamplingError(argument, 'must have dtype float32', t.dtype, 'Cast with tf.cast(logits, "float32")');
   }
   if (t.rank !== 1 && t.rank !== 2) {
-    throw new SamplingError(argument, 'must have rank 1 ([V]) or 2 ([B, V])', `rank ${t.rank} (shape [${t.shape}])`);
+    throw new SamplingError(argument, 'must have rank 1 ([V]) or 2 ([B, V])', new Described(`rank ${t.rank} (shape [${t.shape}])`));
   }
   const vocab = t.shape[t.rank - 1]!;
-  if (vocab < 1) throw new SamplingError(argument, 'must have a vocabulary V ≥ 1', `shape [${t.shape}]`);
+  if (vocab < 1) throw new SamplingError(argument, 'must have a vocabulary V ≥ 1', new Described(`shape [${t.shape}]`));
   return { batch: t.rank === 2 ? t.shape[0]! : 1, vocab, rank: t.rank };
 }
 

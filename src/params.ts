@@ -1,6 +1,6 @@
 // Parameter validation shared by the tensor processors and the float64 reference, so their
 // rules cannot drift. Never imports tfjs.
-import { SamplingError } from './errors.js';
+import { Described, SamplingError } from './errors.js';
 
 /** A numeric option: one value for every row, or one value per row. */
 export type RowParam = number | ArrayLike<number>;
@@ -41,7 +41,7 @@ export function resolveRowParam(name: string, value: RowParam, batch: number): F
     return out;
   }
   if (value.length !== batch) {
-    throw new SamplingError(name, `must have one value per row (batch size ${batch})`, `an array of length ${value.length}`);
+    throw new SamplingError(name, `must have one value per row (batch size ${batch})`, new Described(`an array of length ${value.length}`));
   }
   for (let i = 0; i < batch; i++) out[i] = value[i]!;
   return out;
