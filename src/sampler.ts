@@ -169,7 +169,8 @@ function draw(
     ids = tf.argMax(tf.add(tf.mul(tf.sub(z, zmax), ih), g), 1) as tf.Tensor1D;
   } else {
     const a = tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D;
-    const seed = stepKey(rowKey(baseSeed as number, undefined), state.step) | 1;
+    // 24 bits, never 0: wasm reads the seed as a float32, and tfjs treats 0 as "unseeded".
+    const seed = (stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1;
     const drawn = tf.reshape(tf.multinomial(a, 1, seed, false), [batch]) as tf.Tensor1D;
     ids = greedy.some((x) => x === 1)
       ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), tf.argMax(z, 1), drawn) as tf.Tensor1D)
