@@ -1,13 +1,95 @@
-import { defineConfig } from 'vitest/config';
+// Every suite on every backend this machine can run: Node (cpu, wasm, webgpu via Dawn, and
+// tensorflow when @tensorflow/tfjs-node is installed) and headless Chromium (webgl, webgpu).
+// A backend that cannot run is reported as skipped, with the reason; with
+// TFJS_SAMPLING_REQUIRE_ALL=1 (set by .ci/run) a skip is an error instead.
+import path from 'node:path';
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { CHROMIUM, probeAll } from './test/setup/probe.js';
+
+const probes = probeAll();
+const requireAll = process.env.TFJS_SAMPLING_REQUIRE_ALL === '1';
+const only = process.env.TFJS_SAMPLING_ONLY?.split(',');
+const missing: string[] = [];
+for (const [key, p] of Object.entries(probes)) {
+  if (p.ok) continue;
+  if (key === 'tensorflow' && !requireAll) {
+    console.log(`[backends] skipped ${p.name}: ${p.why}`);
+    continue;
+  }
+  console.log(`[backends] skipped ${p.name}: ${p.why}`);
+  if (key !== 'tensorflow') missing.push(`${p.name}: ${p.why}`);
+}
+if (requireAll && missing.length > 0) {
+  throw new Error(`TFJS_SAMPLING_REQUIRE_ALL=1 but some backends cannot run:\n  ${missing.join('\n  ')}`);
+}
+
+const CORE = ['test/tables.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts'];
+const NODE_ONLY = ['test/guard.test.ts'];
+const CROSS = ['test/cross-backend.test.ts'];
+
+const nodeBackends = (['cpu', 'wasm', 'webgpu', 'tensorflow'] as const).filter((b) => probes[b].ok);
+const want = (name: string): boolean => !only || only.includes(name);
+
+function nodeProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
+  return {
+    extends: true,
+    test: { name, include, pool: 'forks', env: { TFJS_SAMPLING_BACKENDS: backends } },
+  };
+}
+
+function browserProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
+  return {
+    extends: true,
+    resolve: {
+      alias: [{ find: /^\.\/helpers\/backend\.js$/, replacement: path.resolve(import.meta.dirname, 'test/helpers/backend.browser.ts') }],
+    },
+    optimizeDeps: { include: ['seedrandom', '@stdlib/math-base-special-gammainc'] },
+    test: {
+      name,
+      include,
+      provide: { backends },
+      browser: {
+        enabled: true,
+        headless: true,
+        screenshotFailures: false,
+        provider: playwright({
+          launchOptions: {
+            executablePath: CHROMIUM,
+            args: [
+              '--no-sandbox',
+              '--disable-background-networking',
+              '--disable-component-update',
+              '--disable-sync',
+              '--no-first-run',
+              '--use-angle=swiftshader',
+              '--enable-unsafe-swiftshader',
+              '--ignore-gpu-blocklist',
+              '--enable-unsafe-webgpu',
+            ],
+          },
+        }),
+        instances: [{ browser: 'chromium' }],
+      },
+    },
+  };
+}
+
+const projects: TestProjectInlineConfiguration[] = [];
+for (const b of nodeBackends) {
+  if (want(b)) projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : CORE));
+}
+if (want('node-cross') && nodeBackends.length > 1) projects.push(nodeProject('node-cross', nodeBackends.join(','), CROSS));
+if (probes.browser.ok) {
+  for (const b of ['webgl', 'webgpu']) if (want(`browser-${b}`)) projects.push(browserProject(`browser-${b}`, b, CORE));
+  if (want('browser-cross')) projects.push(browserProject('browser-cross', 'webgl,webgpu', CROSS));
+}
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 60_000,
-    // Suites switch the global tfjs backend: keep each file in its own process, one at a time per worker.
-    pool: 'forks',
-    fileParallelism: true,
+    testTimeout: 600_000,
+    hookTimeout: 120_000,
     maxWorkers: 2,
+    projects,
   },
 });

@@ -4,7 +4,7 @@ import { SamplingError } from './errors.js';
 import { checkLogits, type LogitsShape } from './logits.js';
 import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
-import { invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
+import { firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, SamplerOptions, SamplingState } from './types.js';
 
@@ -162,18 +162,20 @@ function draw(
   let ids: tf.Tensor1D;
   const [ih] = invTemperaturePair(state.invTemperature);
   if (greedy.every((g) => g === 1)) {
-    ids = tf.argMax(z, 1) as tf.Tensor1D;
+    ids = firstArgMax(z);
   } else if (opts.draw === 'gumbel') {
     let g: tf.Tensor = getNoise();
     if (needNoiseAll && greedy.some((x) => x === 1)) g = tf.mul(g, tf.tensor2d(Float32Array.from(greedy, (x) => 1 - x), [batch, 1]));
-    ids = tf.argMax(tf.add(tf.mul(tf.sub(z, zmax), ih), g), 1) as tf.Tensor1D;
+    const score = tf.add(tf.mul(tf.sub(z, zmax), ih), g) as tf.Tensor2D;
+    // Greedy rows (no noise) tie often; perturbed scores essentially never do.
+    ids = greedy.some((x) => x === 1) ? firstArgMax(score) : (tf.argMax(score, 1) as tf.Tensor1D);
   } else {
     const a = tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D;
     // 24 bits, never 0: wasm reads the seed as a float32, and tfjs treats 0 as "unseeded".
     const seed = (stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1;
     const drawn = tf.reshape(tf.multinomial(a, 1, seed, false), [batch]) as tf.Tensor1D;
     ids = greedy.some((x) => x === 1)
-      ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), tf.argMax(z, 1), drawn) as tf.Tensor1D)
+      ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D)
       : drawn;
   }
   const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
@@ -188,7 +190,7 @@ function draw(
     } else {
       const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
       const anyFinite = tf.isFinite(tf.max(finite, 1));
-      fallback = tf.where(anyFinite, tf.argMax(finite, 1), uniformIds) as tf.Tensor1D;
+      fallback = tf.where(anyFinite, firstArgMax(finite as tf.Tensor2D), uniformIds) as tf.Tensor1D;
     }
   }
   return tf.where(invalid, fallback, ids) as tf.Tensor1D;
@@ -203,7 +205,7 @@ function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: Sampli
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
   const oneHot = (idx: tf.Tensor1D): tf.Tensor2D => tf.cast(tf.oneHot(idx, vocab), 'float32') as tf.Tensor2D;
   if (greedy.some((g) => g === 1)) {
-    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(tf.argMax(z, 1)), p);
+    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(firstArgMax(z)), p);
   }
   const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
   const uniform = tf.fill([batch, vocab], 1 / vocab);
@@ -215,7 +217,7 @@ function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: Sampli
   } else {
     const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
     const anyFinite = tf.isFinite(tf.max(finite, 1)) as tf.Tensor1D;
-    alt = tf.where(rows(anyFinite), oneHot(tf.argMax(finite, 1)), uniform) as tf.Tensor2D;
+    alt = tf.where(rows(anyFinite), oneHot(firstArgMax(finite as tf.Tensor2D)), uniform) as tf.Tensor2D;
   }
   return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;
 }

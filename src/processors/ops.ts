@@ -39,6 +39,18 @@ export function pickPerRowAt(x: tf.Tensor2D, col: tf.Tensor1D): tf.Tensor1D {
   return tf.gather(tf.reshape(x, [b * n]), flat) as tf.Tensor1D;
 }
 
+/**
+ * Index of each row's maximum, the lowest index among equal maxima, on every backend (tfjs's
+ * argMax returns an arbitrary tied index on webgpu). Rows without a finite maximum give junk.
+ */
+export function firstArgMax(x: tf.Tensor2D): tf.Tensor1D {
+  const [b, n] = x.shape;
+  const notMax = tf.step(tf.sub(tf.max(x, 1, true), x)); // 1 where x < row max
+  const iota = tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]);
+  const candidates = tf.add(iota, tf.mul(notMax, n)); // non-maxima pushed past the end
+  return tf.cast(tf.reshape(tf.min(candidates, 1), [b]), 'int32') as tf.Tensor1D;
+}
+
 /** Per-row `[B, 1]` float32 column from host values. */
 export function column(values: ArrayLike<number>): tf.Tensor2D {
   return tf.tensor2d(Float32Array.from(values), [values.length, 1]);

@@ -1,4 +1,5 @@
-// Switches tfjs to a real backend for a suite and proves the switch happened.
+// Switches tfjs to a real backend for a suite and proves the switch happened (Node side; the
+// browser suites alias this module to backend.browser.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -7,10 +8,34 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 
-/** Backends the Node suites run on. */
+/** Backends the suites of this process run on (set by test/setup/global.ts after probing). */
 export const BACKENDS = (process.env.TFJS_SAMPLING_BACKENDS ?? 'cpu,wasm').split(',').filter(Boolean);
 
+/** Software GPU adapters are slow: suites shrink their heaviest shapes there. */
+export function isSoftwareGpu(name: string): boolean {
+  return name === 'webgpu' || name === 'webgl';
+}
+
 let wasmConfigured = false;
+let webgpuConfigured = false;
+
+async function setupWebgpu(): Promise<void> {
+  if (webgpuConfigured) return;
+  // Dawn (npm `webgpu`) on the SwiftShader Vulkan driver shipped with Debian's chromium.
+  process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const { create, globals } = await import('webgpu');
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true, writable: true });
+  await import('@tensorflow/tfjs-backend-webgpu');
+  webgpuConfigured = true;
+}
+
+async function setupTensorflow(): Promise<void> {
+  // Optional native backend: only when @tensorflow/tfjs-node is installed.
+  const name = '@tensorflow/tfjs-node';
+  await import(/* @vite-ignore */ name);
+}
 
 export async function useBackend(name: string): Promise<void> {
   if (name === 'wasm' && !wasmConfigured) {
@@ -18,6 +43,8 @@ export async function useBackend(name: string): Promise<void> {
     setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
     wasmConfigured = true;
   }
+  if (name === 'webgpu') await setupWebgpu();
+  if (name === 'tensorflow') await setupTensorflow();
   const ok = await tf.setBackend(name);
   await tf.ready();
   if (!ok || tf.getBackend() !== name) {

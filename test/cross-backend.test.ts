@@ -1,0 +1,92 @@
+// Cross-backend identity: for the same logits, options and seeds, every backend of this process
+// returns the tokens of reference.sample. A row may differ only on a float-rounding boundary —
+// the two competing perturbed scores within float32 error of each other — and such rows are
+// counted and reported; any other difference fails.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createSampler, gumbel, reference, rowKey, stepKey, type SamplerOptions } from '../src/index.js';
+import { BACKENDS, isSoftwareGpu, useBackend } from './helpers/backend.js';
+import { flatten, makeRows, type Shape } from './helpers/logits.js';
+
+interface Case {
+  shape: Shape;
+  B: number;
+  V: number;
+  steps: number;
+  options: SamplerOptions;
+}
+
+const CASES: Case[] = [
+  { shape: 'peaky', B: 200, V: 500, steps: 3, options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 21 } },
+  { shape: 'flat', B: 200, V: 500, steps: 3, options: { temperature: 1, topP: 0.9, seed: 22 } },
+  { shape: 'masked', B: 100, V: 1000, steps: 2, options: { temperature: [0, 0.5, 1, 2], minP: 0.02, seed: 23 } as SamplerOptions },
+  { shape: 'ties', B: 200, V: 100, steps: 3, options: { temperature: [0, 1, 1.5, 0.7], topK: [0, 5, 20, 50], topP: [1, 0.9, 0.5, 0.99], seed: 24 } as SamplerOptions },
+  { shape: 'huge', B: 50, V: 2000, steps: 2, options: { temperature: 500, topP: 0.9, seed: 25 } },
+  { shape: 'peaky', B: 4, V: 32000, steps: 2, options: { temperature: 1, topK: 50, topP: 0.95, seed: 26 } },
+  { shape: 'flat', B: 2, V: 128256, steps: 1, options: { temperature: 1, seed: 27 } },
+];
+
+/** Per-row options arrays are given for 4 rows: repeat them over the batch. */
+function expand(o: SamplerOptions, B: number): SamplerOptions {
+  const out: Record<string, unknown> = { ...o };
+  for (const [k, v] of Object.entries(o)) if (Array.isArray(v)) out[k] = Array.from({ length: B }, (_, r) => v[r % v.length]);
+  return out as SamplerOptions;
+}
+
+/** Is (a vs b) in row r a float-rounding tie of the perturbed scores, per the float64 reference? */
+function isBoundary(row: Float32Array, opts: SamplerOptions, r: number, step: number, a: number, b: number): boolean {
+  const z = reference.process([row], { ...opts, seed: 0, temperature: pickRow(opts.temperature, r), topK: pickRow(opts.topK, r), topP: pickRow(opts.topP, r), minP: pickRow(opts.minP, r) } as SamplerOptions)[0]!;
+  if (!Number.isFinite(z[a]!) || !Number.isFinite(z[b]!)) return false;
+  const sk = stepKey(rowKey(opts.seed as number, r), step);
+  const greedy = pickRow(opts.temperature, r) === 0;
+  const score = (j: number): number => z[j]! + (greedy ? 0 : gumbel(sk, j));
+  const sa = score(a);
+  const sb = score(b);
+  return Math.abs(sa - sb) <= 1e-5 * Math.max(1, Math.abs(sa));
+}
+
+function pickRow(v: SamplerOptions['temperature'], r: number): number | undefined {
+  if (v === undefined || typeof v === 'number') return v;
+  return v[r]!;
+}
+
+describe('cross-backend identity', () => {
+  it(`${BACKENDS.join(', ')}: the same tokens as reference.sample`, async () => {
+    const report: string[] = [];
+    const tokens: Record<string, number[][]> = {};
+    for (const backend of BACKENDS) {
+      await useBackend(backend);
+      expect(tf.getBackend()).toBe(backend);
+      let total = 0;
+      let boundary = 0;
+      const all: number[][] = [];
+      const before = tf.memory().numTensors;
+      for (const c of CASES) {
+        const B = isSoftwareGpu(backend) && c.V > 100_000 ? 1 : c.B;
+        const rows = makeRows(c.shape, B, c.V, 'cross');
+        const opts = expand(c.options, B);
+        const x = tf.tensor2d(flatten(rows), [B, c.V]);
+        const sampler = createSampler(opts);
+        for (let step = 0; step < c.steps; step++) {
+          const got = await sampler.sampleIds(x);
+          const want = reference.sample(rows, opts, step);
+          for (let r = 0; r < B; r++) {
+            if (got[r] === want[r]) continue;
+            if (!isBoundary(rows[r]!, opts, r, step, got[r]!, want[r]!)) {
+              throw new Error(`${backend}: ${c.shape} V=${c.V} row ${r} step ${step}: token ${got[r]}, reference ${want[r]} — not a rounding boundary`);
+            }
+            boundary++;
+          }
+          total += B;
+          all.push(Array.from(got));
+        }
+        x.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      tokens[backend] = all;
+      report.push(`${backend}: ${total - boundary}/${total} rows identical to the reference, ${boundary} boundary row(s)`);
+    }
+    console.log(`cross-backend identity\n  ${report.join('\n  ')}`);
+    expect(CASES.some((c) => c.V >= 32_000)).toBe(true);
+  });
+});

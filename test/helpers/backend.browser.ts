@@ -1,0 +1,28 @@
+// Browser side of test/helpers/backend.ts (aliased by vitest.config.ts): real WebGL2 / WebGPU
+// backends in headless Chromium on SwiftShader.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { inject } from 'vitest';
+
+export const BACKENDS = String(inject('backends' as never) ?? 'webgl').split(',').filter(Boolean);
+
+export function isSoftwareGpu(name: string): boolean {
+  return name === 'webgpu' || name === 'webgl';
+}
+
+export async function useBackend(name: string): Promise<void> {
+  if (name === 'webgl') {
+    // Small tensors would otherwise run on the CPU: make every op run as a shader.
+    tf.env().set('WEBGL_CPU_FORWARD', false);
+  }
+  const ok = await tf.setBackend(name);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`backend ${name} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
+  }
+  if (name === 'webgl' && tf.env().getNumber('WEBGL_VERSION') !== 2) {
+    throw new Error(`webgl: expected WebGL2, got version ${tf.env().getNumber('WEBGL_VERSION')}`);
+  }
+}
