@@ -24,9 +24,11 @@ if (requireAll && missing.length > 0) {
   throw new Error(`TFJS_SAMPLING_REQUIRE_ALL=1 but some backends cannot run:\n  ${missing.join('\n  ')}`);
 }
 
-const CORE = ['test/tables.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts'];
-const NODE_ONLY = ['test/guard.test.ts'];
-const CROSS = ['test/cross-backend.test.ts'];
+// TFJS_SAMPLING_INCLUDE=test/x.test.ts runs just those files on every selected backend.
+const INCLUDE = process.env.TFJS_SAMPLING_INCLUDE?.split(',');
+const CORE = INCLUDE ?? ['test/tables.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts'];
+const NODE_ONLY = ['test/guard.test.ts', 'test/select-backend.test.ts'];
+const CROSS = INCLUDE ?? ['test/cross-backend.test.ts'];
 
 const nodeBackends = (['cpu', 'wasm', 'webgpu', 'tensorflow'] as const).filter((b) => probes[b].ok);
 const want = (name: string): boolean => !only || only.includes(name);

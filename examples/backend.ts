@@ -1,50 +1,26 @@
-// Picks the best tfjs backend available in Node for the examples: wasm, else cpu.
-// (A proper backend selector will live in the library later; this stays small on purpose.)
+// Picks the best tfjs backend for the examples with the library's selectBackend(): in Node
+// tensorflow (if @tensorflow/tfjs-node is installed), webgpu (a hardware adapter), wasm, cpu.
+// TFJS_SAMPLING_BACKEND=<name> forces one.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { selectBackend } from 'tfjs-sampling';
 
 export interface PickedBackend {
   /** What `tf.getBackend()` reports after the switch. */
-  name: 'wasm' | 'cpu';
-  /** Why this backend, in words. */
+  name: string;
+  /** Why this backend, and why not the better ones, in words. */
   reason: string;
 }
 
-/**
- * Switches tfjs to wasm if it initialises, else to cpu, and checks `tf.getBackend()` (a failed
- * wasm init otherwise falls back to cpu silently). `TFJS_SAMPLING_BACKEND=cpu` (or `wasm`)
- * forces one.
- */
 export async function pickBackend(): Promise<PickedBackend> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan probe complains without it
   const forced = process.env.TFJS_SAMPLING_BACKEND;
-  if (forced !== undefined && forced !== 'cpu' && forced !== 'wasm') {
-    throw new Error(`TFJS_SAMPLING_BACKEND must be "cpu" or "wasm", but is ${JSON.stringify(forced)}`);
-  }
-  let why = `TFJS_SAMPLING_BACKEND=${forced}`;
-  if (forced !== 'cpu') {
-    try {
-      const require = createRequire(import.meta.url);
-      const wasmFile = require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
-      setWasmPaths(path.dirname(wasmFile) + '/'); // the trailing slash matters
-      const ok = await withNodeErrorHandling(() => tf.setBackend('wasm'));
-      if (ok && tf.getBackend() === 'wasm') {
-        await tf.ready();
-        return { name: 'wasm', reason: forced ? why : 'initialised; faster than the plain-JS cpu backend' };
-      }
-      why = `wasm did not initialise (setBackend('wasm') returned ${ok}, tf.getBackend() = ${tf.getBackend()})`;
-    } catch (err) {
-      why = `wasm did not initialise: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    if (forced === 'wasm') throw new Error(why);
-  }
-  if (!(await tf.setBackend('cpu')) || tf.getBackend() !== 'cpu') {
-    throw new Error(`neither wasm nor cpu initialised (${why})`);
-  }
-  await tf.ready();
-  return { name: 'cpu', reason: why };
+  const choice = await withNodeErrorHandling(() =>
+    selectBackend(forced ? { candidates: [forced], allowSoftwareGpu: true } : {}),
+  );
+  if (tf.getBackend() !== choice.name) throw new Error(`backend ${choice.name} did not stay active`);
+  const skipped = choice.attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.why}`);
+  return { name: choice.name, reason: forced ? `TFJS_SAMPLING_BACKEND=${forced}` : skipped.length ? `not ${skipped.join('; not ')}` : 'the first choice' };
 }
 
 /**

@@ -18,3 +18,4 @@ export type {
   SamplerOptions,
   SamplingState,
 } from './types.js';
+export { selectBackend, type BackendAttempt, type BackendChoice, type SelectBackendOptions } from './select-backend.js';

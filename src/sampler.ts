@@ -178,7 +178,7 @@ function draw(
       ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D)
       : drawn;
   }
-  const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
+  const codes = invalidCodes(input, z);
   const invalid = tf.less(codes, 0);
   let fallback: tf.Tensor1D;
   if (opts.invalidRows === 'error') {
@@ -189,7 +189,7 @@ function draw(
       fallback = uniformIds;
     } else {
       const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
-      const anyFinite = tf.isFinite(tf.max(finite, 1));
+      const anyFinite = tf.any(tf.isFinite(input), 1);
       fallback = tf.where(anyFinite, firstArgMax(finite as tf.Tensor2D), uniformIds) as tf.Tensor1D;
     }
   }
@@ -207,7 +207,7 @@ function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: Sampli
   if (greedy.some((g) => g === 1)) {
     p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(firstArgMax(z)), p);
   }
-  const codes = invalidCodes(input, tf.reshape(zmax, [batch]) as tf.Tensor1D);
+  const codes = invalidCodes(input, z);
   const uniform = tf.fill([batch, vocab], 1 / vocab);
   let alt: tf.Tensor2D;
   if (opts.invalidRows === 'error') {
@@ -216,7 +216,7 @@ function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: Sampli
     alt = uniform as tf.Tensor2D;
   } else {
     const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
-    const anyFinite = tf.isFinite(tf.max(finite, 1)) as tf.Tensor1D;
+    const anyFinite = tf.any(tf.isFinite(input), 1) as tf.Tensor1D;
     alt = tf.where(rows(anyFinite), oneHot(firstArgMax(finite as tf.Tensor2D)), uniform) as tf.Tensor2D;
   }
   return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;

@@ -137,8 +137,8 @@ function runChiSquare(label: string, counts: TokenCounts, expected: Float64Array
 }
 
 /** A positive case: enough draws, no draw of an impossible token, p > α. */
-function expectSameDistribution(result: ChiSquareResult): void {
-  expect(result.draws).toBeGreaterThanOrEqual(MIN_DRAWS);
+function expectSameDistribution(result: ChiSquareResult, minDraws = MIN_DRAWS): void {
+  expect(result.draws).toBeGreaterThanOrEqual(minDraws);
   expect(result.impossible).toEqual([]);
   expect(result.df).toBeGreaterThan(0);
   expect(result.pValue).toBeGreaterThan(ALPHA);
@@ -352,9 +352,11 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     const probe = await draw([row], { ...options, seed: 707 }, 64, 1);
     const distinct = probe.counts[0]!.counts.filter((c) => c > 0).length;
     console.log(`multinomial ${name}: one call of 64 tiled rows gives ${distinct} distinct token(s)`);
-    const independentRows = name !== 'cpu';
+    // Measured: cpu, webgl and webgpu give one token per call to tiled rows; wasm draws the rows
+    // of a call independently.
+    const independentRows = distinct > 1;
     if (name === 'cpu') expect(distinct).toBe(1);
-    if (independentRows) expect(distinct).toBeGreaterThan(1);
+    if (name === 'wasm') expect(distinct).toBeGreaterThan(1);
 
     if (independentRows) {
       // 2,000 rows × 100 calls (200,000 draws); the joint counts of the 100,000 row pairs
@@ -368,8 +370,10 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     } else {
       // One row per call, 100,000 calls: every draw comes from its own call (its own seed), so
       // the per-row marginal is tested honestly. ≈ 0.2 ms per call on cpu.
-      const { counts, ms } = await draw([row], { ...options, seed: 709 }, 1, MIN_DRAWS);
-      expectSameDistribution(runChiSquare(`${name} multinomial`, counts[0]!, expected, ms));
+      // On software GPUs a call costs milliseconds: 5,000 calls there (gross errors only).
+      const calls = gpu ? 5_000 : MIN_DRAWS;
+      const { counts, ms } = await draw([row], { ...options, seed: 709 }, 1, calls);
+      expectSameDistribution(runChiSquare(`${name} multinomial`, counts[0]!, expected, ms), calls);
     }
   });
 });

@@ -14,18 +14,19 @@ const CAUSE_OF_CODE = new Map<number, InvalidRowCause>(
 
 /**
  * Per-row invalid-row code as a float `[B]` tensor: 0 valid, else the negative code.
- * `input` is the caller's logits, `zmax` the row max after all processors.
+ * `input` is the caller's logits, `processed` the logits after all processors.
  */
-export function invalidCodes(input: tf.Tensor2D, zmax: tf.Tensor1D): tf.Tensor1D {
+export function invalidCodes(input: tf.Tensor2D, processed: tf.Tensor2D): tf.Tensor1D {
   const nan = tf.any(tf.isNaN(input), 1);
-  const inputMax = tf.max(input, 1);
-  const posInf = tf.equal(inputMax, Infinity);
-  const noFinite = tf.logicalNot(tf.isFinite(zmax));
-  const zero = tf.zerosLike(zmax);
+  const posInf = tf.equal(tf.max(input, 1), Infinity);
+  // Not `isFinite(max)`: webgl's max of an all -Infinity row is -1e20.
+  const noFinite = tf.logicalNot(tf.any(tf.isFinite(processed), 1));
+  const b = input.shape[0];
+  const code = (c: number): tf.Tensor1D => tf.fill([b], c);
   return tf.where(
     nan,
-    tf.fill(zmax.shape, INVALID_CODE.nan),
-    tf.where(posInf, tf.fill(zmax.shape, INVALID_CODE['positive-infinity']), tf.where(noFinite, tf.fill(zmax.shape, INVALID_CODE['no-finite-logit']), zero)),
+    code(INVALID_CODE.nan),
+    tf.where(posInf, code(INVALID_CODE['positive-infinity']), tf.where(noFinite, code(INVALID_CODE['no-finite-logit']), code(0))),
   ) as tf.Tensor1D;
 }
 
