@@ -86,6 +86,14 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     },
     sample(logits) {
       const shape = check(logits);
+      if (opts.draw === 'multinomial' && tf.getBackend() === 'webgpu') {
+        throw new SamplingError(
+          'draw',
+          'must not be "multinomial" on the webgpu backend, where tf.multinomial draws from a biased distribution (tfjs issue 8057; measured by this project on every row, not only the first)',
+          'multinomial',
+          'Use the default draw "gumbel"',
+        );
+      }
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
       const ids = tf.tidy(() => {
