@@ -7,17 +7,17 @@ import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { CHROMIUM, probeAll } from './test/setup/probe.js';
 
-const probes = probeAll();
+// The config is evaluated more than once per run: probe and report once.
+const cached = process.env.TFJS_SAMPLING_PROBES;
+const probes: ReturnType<typeof probeAll> = cached ? JSON.parse(cached) : probeAll();
+const firstTime = !cached;
+process.env.TFJS_SAMPLING_PROBES = JSON.stringify(probes);
 const requireAll = process.env.TFJS_SAMPLING_REQUIRE_ALL === '1';
 const only = process.env.TFJS_SAMPLING_ONLY?.split(',');
 const missing: string[] = [];
 for (const [key, p] of Object.entries(probes)) {
   if (p.ok) continue;
-  if (key === 'tensorflow' && !requireAll) {
-    console.log(`[backends] skipped ${p.name}: ${p.why}`);
-    continue;
-  }
-  console.log(`[backends] skipped ${p.name}: ${p.why}`);
+  if (firstTime) console.log(`[backends] skipped ${p.name}: ${p.why}`);
   if (key !== 'tensorflow') missing.push(`${p.name}: ${p.why}`);
 }
 if (requireAll && missing.length > 0) {

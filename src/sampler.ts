@@ -86,10 +86,11 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     },
     sample(logits) {
       const shape = check(logits);
-      if (opts.draw === 'multinomial' && tf.getBackend() === 'webgpu') {
+      const backend = tf.getBackend();
+      if (opts.draw === 'multinomial' && (backend === 'webgpu' || backend === 'webgl')) {
         throw new SamplingError(
           'draw',
-          'must not be "multinomial" on the webgpu backend, where tf.multinomial draws from a biased distribution (tfjs issue 8057; measured by this project on every row, not only the first)',
+          `must not be "multinomial" on the ${backend} backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too)`,
           'multinomial',
           'Use the default draw "gumbel"',
         );
@@ -179,8 +180,9 @@ function draw(
     ids = greedy.some((x) => x === 1) ? firstArgMax(score) : (tf.argMax(score, 1) as tf.Tensor1D);
   } else {
     const a = tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D;
-    // 24 bits, never 0: wasm reads the seed as a float32, and tfjs treats 0 as "unseeded".
-    const seed = (stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1;
+    // In (0, 1) with 24 bits: the cpu kernel hashes seed.toString(), wasm reads the float32
+    // bits, the GPU kernels scale coordinates by it; 0 would mean "unseeded" to tfjs.
+    const seed = ((stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1) / 16777216;
     const drawn = tf.reshape(tf.multinomial(a, 1, seed, false), [batch]) as tf.Tensor1D;
     ids = greedy.some((x) => x === 1)
       ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D)

@@ -346,15 +346,16 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     const expected = reference.probabilities([row], options)[0]!;
     expect(expected[V - 1]).toBe(0);
 
-    if (name === 'webgpu') {
-      // The library refuses the stock op here; the same chi-square shows why: tf.multinomial's
-      // draws on webgpu are biased (rows ≥ 1 of tiled batches; row 0 is worse, tfjs 8057).
+    if (name === 'webgpu' || name === 'webgl') {
+      // The library refuses the stock op here; the same chi-square shows why: the GPU kernels'
+      // shader hash is biased (rows ≥ 1 of tiled batches, seeds in (0, 1) as tfjs expects; on
+      // webgpu row 0 always gets token 0, tfjs 8057).
       const x = tf.tensor2d(row, [1, V]);
-      expect(() => createSampler({ ...options, seed: 1 }).sample(x)).toThrow(/multinomial.*webgpu/);
+      expect(() => createSampler({ ...options, seed: 1 }).sample(x)).toThrow(new RegExp(`multinomial.*${name}`));
       const logits = tf.tile(x, [2_001, 1]) as tf.Tensor2D;
       const counts = new TokenCounts(V);
       for (let call = 0; call < 10; call++) {
-        const ids = tf.multinomial(logits, 1, 900 + call, false);
+        const ids = tf.multinomial(logits, 1, (0.1 + call * 0.0791) % 1, false);
         counts.add((await ids.data()).slice(1));
         ids.dispose();
       }
