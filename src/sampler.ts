@@ -17,6 +17,11 @@ export interface Sampler {
   /** The processors in the order they run. */
   readonly processors: readonly LogitsProcessor[];
   /**
+   * How the last `sample` call ran: `'portable'` (tfjs-core ops) or `'fused:<backend>'` (one
+   * backend kernel for the whole chain and the draw).
+   */
+  readonly lastPath: string;
+  /**
    * Draws one token per row: logits float32 `[B, V]` (or `[V]`) → int32 `Tensor1D [B]`.
    * Never reads back. Under `invalidRows: 'error'` an invalid row gets a negative id
    * (-1 NaN, -2 +Infinity, -3 no finite logit), which {@link readIds} turns into an
@@ -52,6 +57,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
   }
   const baseSeed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
   let step = 0;
+  let lastPath = 'portable';
   let keyCache: { batch: number; keys: Uint32Array } | undefined;
   const keysFor = (batch: number): Uint32Array => {
     if (keyCache?.batch !== batch) {
@@ -83,6 +89,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     processors,
     get step() {
       return step;
+    },
+    get lastPath() {
+      return lastPath;
     },
     sample(logits) {
       const shape = check(logits);
