@@ -33,10 +33,10 @@ const CROSS = INCLUDE ?? ['test/cross-backend.test.ts'];
 const nodeBackends = (['cpu', 'wasm', 'webgpu', 'tensorflow'] as const).filter((b) => probes[b].ok);
 const want = (name: string): boolean => !only || only.includes(name);
 
-function nodeProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
+function nodeProject(name: string, backends: string, include: string[], fused = true): TestProjectInlineConfiguration {
   return {
     extends: true,
-    test: { name, include, pool: 'forks', env: { TFJS_SAMPLING_BACKENDS: backends } },
+    test: { name, include, pool: 'forks', env: { TFJS_SAMPLING_BACKENDS: backends, TFJS_SAMPLING_FUSED: fused ? '1' : '0' } },
   };
 }
 
@@ -80,6 +80,10 @@ function browserProject(name: string, backends: string, include: string[]): Test
 const projects: TestProjectInlineConfiguration[] = [];
 for (const b of nodeBackends) {
   if (want(b)) projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : CORE));
+}
+// cpu and wasm have fused kernels: their portable path runs every suite too.
+for (const b of ['cpu', 'wasm'] as const) {
+  if (probes[b].ok && want(`${b}-portable`)) projects.push(nodeProject(`${b}-portable`, b, CORE, false));
 }
 if (want('node-cross') && nodeBackends.length > 1) projects.push(nodeProject('node-cross', nodeBackends.join(','), CROSS));
 if (probes.browser.ok) {

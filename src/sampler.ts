@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedBackend, fusedPlan, runFused } from './backends/fused.js';
 import { builtinProcessors, runChain } from './chain.js';
 import { SamplingError } from './errors.js';
 import { checkLogits, type LogitsShape } from './logits.js';
@@ -106,10 +107,15 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       }
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
-      const ids = tf.tidy(() => {
-        const { input, state } = prepare(logits, shape);
-        return draw(opts, input, state, keys, baseSeed);
-      });
+      const fused = fusedBackend();
+      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step);
+      const ids = plan
+        ? tf.tidy(() => runFused((shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D, plan))
+        : tf.tidy(() => {
+            const { input, state } = prepare(logits, shape);
+            return draw(opts, input, state, keys, baseSeed);
+          });
+      lastPath = plan ? `fused:${fused}` : 'portable';
       step++;
       return ids;
     },

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
-import { BACKENDS, isSoftwareGpu, useBackend } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu, useBackend } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
 interface Case {
@@ -149,6 +149,7 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
       const sampler = createSampler(options);
       for (let step = 0; step < steps; step++) {
         const ids = await sampler.sampleIds(x);
+        expect(sampler.lastPath).toBe(defaultPath(backend));
         const want = reference.sample(rows, options, step);
         for (let r = 0; r < B; r++) if (ids[r] !== want[r]) mismatches++;
         total += B;
@@ -159,6 +160,24 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     expect(total).toBeGreaterThanOrEqual(10_000);
     expect(plan.some((c) => c.V >= 32_000)).toBe(true);
     expect(mismatches).toBeLessThanOrEqual(Math.floor(total * 1e-4));
+  });
+
+  it('dispatch: the default chain runs fused where a kernel exists; anything else runs portable', async () => {
+    const rows = makeRows('peaky', 3, 200, 'dispatch');
+    const x = tf.tensor2d(flatten(rows), [3, 200]);
+    const cases: [SamplerOptions, string][] = [
+      [{ temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 1 }, defaultPath(backend)],
+      [{ topP: 0.9, seed: 1 }, defaultPath(backend)],
+      [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, 'portable'],
+      [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, 'portable'],
+    ];
+    for (const [opts, path] of cases) {
+      const s = createSampler(opts);
+      const ids = Array.from(await s.sampleIds(x));
+      expect(s.lastPath).toBe(path);
+      expect(ids).toEqual(reference.sample(rows, opts, 0));
+    }
+    x.dispose();
   });
 
   it('row independence: shuffling rows with their seeds permutes the tokens', async () => {

@@ -26,3 +26,10 @@ export async function useBackend(name: string): Promise<void> {
     throw new Error(`webgl: expected WebGL2, got version ${tf.env().getNumber('WEBGL_VERSION')}`);
   }
 }
+
+/** No fused kernels in the browser backends yet: the portable path runs. */
+export function defaultPath(_name: string): string {
+  return 'portable';
+}
+
+export function setFused(_on: boolean): void {}

@@ -50,4 +50,19 @@ export async function useBackend(name: string): Promise<void> {
   if (!ok || tf.getBackend() !== name) {
     throw new Error(`backend ${name} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
   }
+  setFused(process.env.TFJS_SAMPLING_FUSED !== '0');
+}
+
+const FUSED_BACKENDS = ['cpu', 'wasm'];
+
+/** Turns the fused kernels on or off (the portable projects run with them off). */
+export function setFused(on: boolean): void {
+  const env = tf.env() as unknown as { flagRegistry: object; registerFlag(n: string, f: () => boolean): void };
+  if (!('TFJS_SAMPLING_FUSED' in env.flagRegistry)) env.registerFlag('TFJS_SAMPLING_FUSED', () => true);
+  tf.env().set('TFJS_SAMPLING_FUSED', on);
+}
+
+/** The `lastPath` a default-chain sampler reports on this backend in this run. */
+export function defaultPath(name: string): string {
+  return FUSED_BACKENDS.includes(name) && tf.env().getBool('TFJS_SAMPLING_FUSED') ? `fused:${name}` : 'portable';
 }

@@ -1,0 +1,24 @@
+// The fused sampling kernel of the cpu backend: the chain and the draw on the backend's own
+// Float32Array, in float64, without a tensor op per stage.
+import * as tf from '@tensorflow/tfjs-core';
+import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+
+interface CpuBackend {
+  data: { get(id: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'int32', values: Int32Array): tf.TensorInfo;
+}
+
+export function registerCpuKernel(): void {
+  tf.registerKernel({
+    kernelName: 'TfjsSamplingFusedSample',
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as CpuBackend;
+      const plan = (attrs as unknown as { plan: FusedPlan }).plan;
+      const values = b.data.get((inputs.logits as tf.TensorInfo).dataId).values as Float32Array;
+      const out = new Int32Array(plan.batch);
+      sampleRows(values, plan, out);
+      return b.makeTensorInfo([plan.batch], 'int32', out);
+    },
+  });
+}

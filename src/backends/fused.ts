@@ -1,0 +1,64 @@
+// Dispatch to a fused sampling kernel when the backend has one and the chain is the default
+// one; the portable tfjs-core path runs otherwise (tfjs-node, GPU backends for now, custom
+// processors or orders, draw 'multinomial', or the TFJS_SAMPLING_FUSED flag set to false).
+import * as tf from '@tensorflow/tfjs-core';
+import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
+import { resolveRowParam } from '../params.js';
+import { stepKey } from '../noise.js';
+import type { FusedPlan } from './js/sample-rows.js';
+import { registerCpuKernel } from './cpu/fused-sample.js';
+import { registerWasmKernel } from './wasm/fused-sample.js';
+
+export const FUSED_KERNEL = 'TfjsSamplingFusedSample';
+const FLAG = 'TFJS_SAMPLING_FUSED';
+
+const REGISTER: Record<string, () => void> = {
+  cpu: registerCpuKernel,
+  wasm: registerWasmKernel,
+};
+
+function flagEnabled(): boolean {
+  const env = tf.env();
+  if (!(FLAG in (env as unknown as { flagRegistry: object }).flagRegistry)) env.registerFlag(FLAG, () => true);
+  return env.getBool(FLAG);
+}
+
+/** The fused kernel for the active backend, registered on first use; undefined if none. */
+export function fusedBackend(): string | undefined {
+  const name = tf.getBackend();
+  const register = REGISTER[name];
+  if (!register || !flagEnabled()) return undefined;
+  if (!tf.getKernel(FUSED_KERNEL, name)) register();
+  return name;
+}
+
+/** The per-row plan, or undefined when the chain is not the default one. */
+export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number, keys: Uint32Array, step: number): FusedPlan | undefined {
+  if (opts.processors.length > 0 || opts.draw !== 'gumbel') return undefined;
+  let last = -1;
+  for (const { name } of opts.builtins) {
+    const at = DEFAULT_ORDER.indexOf(name);
+    if (at < last) return undefined;
+    last = at;
+  }
+  const get = (name: string, off: number): Float64Array => {
+    const spec = opts.builtins.find((b) => b.name === name);
+    return spec ? resolveRowParam(name, spec.value, batch) : new Float64Array(batch).fill(off);
+  };
+  const T = get('temperature', 1);
+  return {
+    batch,
+    vocab,
+    invT: T.map((t) => (t === 0 ? Infinity : 1 / t)),
+    topK: get('top-k', 0),
+    topP: get('top-p', 1),
+    minP: get('min-p', 0),
+    stepKeys: Uint32Array.from(keys, (k) => stepKey(k, step)),
+    invalidRows: opts.invalidRows,
+  };
+}
+
+/** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
+export function runFused(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+  return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}

@@ -1,0 +1,28 @@
+// The fused sampling kernel of the wasm backend: typed-array code reading the logits in place in
+// the wasm heap (no copy) and writing the ids into the output's heap memory.
+import * as tf from '@tensorflow/tfjs-core';
+import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+
+interface WasmBackend {
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  wasm: { HEAPU8: Uint8Array };
+  makeOutput(shape: number[], dtype: 'int32'): tf.TensorInfo;
+}
+
+export function registerWasmKernel(): void {
+  tf.registerKernel({
+    kernelName: 'TfjsSamplingFusedSample',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as WasmBackend;
+      const plan = (attrs as unknown as { plan: FusedPlan }).plan;
+      // Allocate first: growing the heap would detach views made before.
+      const out = b.makeOutput([plan.batch], 'int32');
+      const heap = b.wasm.HEAPU8.buffer;
+      const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
+      const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
+      sampleRows(values, plan, new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch));
+      return out;
+    },
+  });
+}
