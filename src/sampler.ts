@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedBackend, fusedPlan, runFused } from './backends/fused.js';
+import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgmax } from './backends/fused.js';
 import { builtinProcessors, runChain } from './chain.js';
 import { SamplingError } from './errors.js';
 import { checkLogits, type LogitsShape } from './logits.js';
@@ -176,6 +176,9 @@ function draw(
   const zmax = tf.max(z, 1, true);
   const needNoiseAll = opts.invalidRows !== 'error';
   let noise: tf.Tensor2D | undefined;
+  // GPU backends with the draw kernel compute the noise in the shader: no [B, V] upload.
+  const inShader = opts.draw === 'gumbel' && gumbelArgmaxAvailable();
+  const stepKeys = inShader ? Uint32Array.from(keys, (k) => stepKey(k, state.step)) : undefined;
   const getNoise = (): tf.Tensor2D => {
     if (!noise) {
       const scale = needNoiseAll || opts.draw !== 'gumbel' ? undefined : Uint8Array.from(greedy, (g) => 1 - g);
@@ -187,6 +190,8 @@ function draw(
   const [ih] = invTemperaturePair(state.invTemperature);
   if (greedy.every((g) => g === 1)) {
     ids = firstArgMax(z);
+  } else if (inShader) {
+    ids = runGumbelArgmax(tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D, stepKeys!, Array.from(greedy, (g) => 1 - g));
   } else if (opts.draw === 'gumbel') {
     let g: tf.Tensor = getNoise();
     if (needNoiseAll && greedy.some((x) => x === 1)) g = tf.mul(g, tf.tensor2d(Float32Array.from(greedy, (x) => 1 - x), [batch, 1]));
@@ -209,7 +214,9 @@ function draw(
   if (opts.invalidRows === 'error') {
     fallback = tf.cast(codes, 'int32') as tf.Tensor1D;
   } else {
-    const uniformIds = tf.argMax(getNoise(), 1) as tf.Tensor1D;
+    const uniformIds = inShader
+      ? runGumbelArgmax(tf.zeros([batch, vocab]) as tf.Tensor2D, stepKeys!, new Float32Array(batch).fill(1))
+      : (tf.argMax(getNoise(), 1) as tf.Tensor1D);
     if (opts.invalidRows === 'uniform') {
       fallback = uniformIds;
     } else {

@@ -8,8 +8,12 @@ import { stepKey } from '../noise.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
+import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
+import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
 
 export const FUSED_KERNEL = 'TfjsSamplingFusedSample';
+/** GPU draw kernel: ids[r] = lowest-index argmax_j (scores[r, j] + scale[r] · g(keys[r], j)). */
+export const GUMBEL_ARGMAX_KERNEL = 'TfjsSamplingGumbelArgmax';
 const FLAG = 'TFJS_SAMPLING_FUSED';
 
 const REGISTER: Record<string, () => void> = {
@@ -61,4 +65,30 @@ export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number,
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
 export function runFused(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}
+
+/** Register functions of the draw kernels; each returns false where the backend cannot run it. */
+const REGISTER_DRAW: Record<string, () => boolean> = {
+  webgl: registerWebglGumbelArgmax,
+  webgpu: registerWebgpuGumbelArgmax,
+};
+const drawSupport = new Map<string, boolean>();
+
+/** True when the active backend has the in-shader Gumbel-max draw kernel. */
+export function gumbelArgmaxAvailable(): boolean {
+  const name = tf.getBackend();
+  const register = REGISTER_DRAW[name];
+  if (!register || !flagEnabled()) return false;
+  if (!drawSupport.has(name)) drawSupport.set(name, tf.getKernel(GUMBEL_ARGMAX_KERNEL, name) ? true : register());
+  return drawSupport.get(name)!;
+}
+
+/**
+ * Runs the draw kernel: `scores` float32 [B, V] (masked = -Infinity), `stepKeys` one u32 per row,
+ * `scale` 0 (greedy: no noise) or 1 per row. Returns int32 [B].
+ */
+export function runGumbelArgmax(scores: tf.Tensor2D, stepKeys: Uint32Array, scale: ArrayLike<number>): tf.Tensor1D {
+  const keys = tf.tensor1d(new Int32Array(stepKeys.buffer, stepKeys.byteOffset, stepKeys.length), 'int32');
+  const s = tf.tensor1d(Float32Array.from(scale), 'float32');
+  return tf.engine().runKernel(GUMBEL_ARGMAX_KERNEL, { scores, keys, scale: s }, {}) as tf.Tensor1D;
 }
