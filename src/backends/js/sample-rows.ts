@@ -34,6 +34,8 @@ const G_UPPER = (() => {
   return t;
 })();
 
+const G_MAX = G_UPPER[4095]!;
+
 const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 8) + 0.5) * U24)));
 
 /** Samples every row of `values` ([batch, vocab] row-major) into `out`. */
@@ -46,23 +48,38 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
 
 class Scratch {
   idx: Int32Array;
-  heap: Float64Array;
+  heapV: Float64Array;
+  heapI: Int32Array;
   bucketOf: Uint16Array;
   constructor(vocab: number) {
     this.idx = new Int32Array(vocab);
-    this.heap = new Float64Array(Math.min(vocab, 1024));
+    this.heapV = new Float64Array(Math.min(vocab, HEAP_MAX));
+    this.heapI = new Int32Array(Math.min(vocab, HEAP_MAX));
     this.bucketOf = new Uint16Array(vocab);
   }
 }
 
+const HEAP_MAX = 1024;
+
 function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): number {
   const V = z.length;
+  const k = plan.topK[r]!;
+  const smallK = k > 0 && k < V && k <= HEAP_MAX;
+  // Pass 1: max and NaN — and, for a small top-k, the k largest with their boundary ties.
   let zmax = -Infinity;
   let nan = false;
-  for (let j = 0; j < V; j++) {
-    const v = z[j]!;
-    if (v > zmax) zmax = v;
-    else if (v !== v) nan = true;
+  let n = 0; // candidates in s.idx (small top-k only)
+  if (smallK) {
+    const top = heapPass(z, k, s);
+    zmax = top.max;
+    nan = top.nan;
+    n = top.count;
+  } else {
+    for (let j = 0; j < V; j++) {
+      const v = z[j]!;
+      if (v > zmax) zmax = v;
+      else if (v !== v) nan = true;
+    }
   }
   const sk = plan.stepKeys[r]!;
   if (nan || zmax === Infinity || zmax === -Infinity) {
@@ -83,42 +100,124 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): num
   if (inv === Infinity) {
     for (let j = 0; j < V; j++) if (z[j] === zmax) return j; // lowest index among maxima
   }
-  const k = plan.topK[r]!;
   const p = plan.topP[r]!;
   const m = plan.minP[r]!;
-  // Top-k threshold: the k-th largest logit (boundary ties kept).
-  let thr = -Infinity;
-  if (k > 0 && k < V) thr = kthLargest(z, k, s);
-  // Candidates z ≥ thr, in index order.
-  let n = 0;
   const idx = s.idx;
-  if (thr === -Infinity) {
-    for (let j = 0; j < V; j++) if (z[j]! > -Infinity) idx[n++] = j;
+  let thr = -Infinity;
+  let all = false; // candidates are every finite token (no s.idx list)
+  if (smallK) {
+    thr = n > 0 ? z[idx[0]!]! : -Infinity;
+    for (let c = 1; c < n; c++) if (z[idx[c]!]! < thr) thr = z[idx[c]!]!;
+  } else if (k > 0 && k < V) {
+    thr = quickselect(Float64Array.from(z), k - 1);
+    for (let j = 0; j < V; j++) if (z[j]! >= thr && z[j]! > -Infinity) idx[n++] = j;
   } else {
-    for (let j = 0; j < V; j++) if (z[j]! >= thr) idx[n++] = j;
+    all = true;
   }
   if (p < 1) {
-    const tau = n <= 4096 ? topPSorted(z, idx, n, zmax, inv, p) : topPBuckets(z, idx, n, zmax, inv, p, s);
+    const tau = all
+      ? topPBuckets(z, undefined, V, zmax, inv, p, s)
+      : n <= 4096
+        ? topPSorted(z, idx, n, zmax, inv, p)
+        : topPBuckets(z, idx, n, zmax, inv, p, s);
     if (tau > thr) thr = tau;
   }
   if (m > 0) {
     const t = zmax + Math.log(m) / inv;
     if (t > thr) thr = t;
   }
-  // Gumbel-max over the kept candidates; most are rejected by a table bound before any log.
+  // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
+  // score cannot reach the best even with the largest noise is skipped before hashing; most
+  // others are rejected by a table bound of their noise before any logarithm.
   let best = -1;
   let bestScore = -Infinity;
-  for (let c = 0; c < n; c++) {
-    const j = idx[c]!;
+  const count = all ? V : n;
+  for (let c = 0; c < count; c++) {
+    const j = all ? c : idx[c]!;
     const zj = z[j]!;
-    if (zj < thr) continue;
+    if (zj < thr || zj === -Infinity) continue;
     const a = (zj - zmax) * inv;
+    if (a + G_MAX < bestScore) continue;
     const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
     if (a + G_UPPER[h >>> 20]! < bestScore) continue;
     const score = a + gumbelOf(h);
     if (score > bestScore) [best, bestScore] = [j, score];
   }
   return best;
+}
+
+/**
+ * One pass: the k largest values (a min-heap of value and index), every token tied with the
+ * k-th beyond them, the max and NaN. Leaves the finite candidates in s.idx, in index order.
+ */
+function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: boolean; count: number } {
+  const hv = s.heapV;
+  const hi = s.heapI;
+  const ties = s.idx; // ties collect from the end of the scratch list
+  let nTies = 0;
+  let tieVal = NaN;
+  let nan = false;
+  for (let i = 0; i < k; i++) {
+    const v = z[i]!;
+    if (v !== v) nan = true;
+    hv[i] = v;
+    hi[i] = i;
+  }
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDownPair(hv, hi, i, k);
+  const V = z.length;
+  for (let j = k; j < V; j++) {
+    const v = z[j]!;
+    const min = hv[0]!;
+    if (v > min) {
+      const evictedI = hi[0]!;
+      hv[0] = v;
+      hi[0] = j;
+      siftDownPair(hv, hi, 0, k);
+      const now = hv[0]!;
+      if (now > tieVal) nTies = 0; // earlier ties fell below the boundary
+      if (now === min) {
+        if (nTies === 0) tieVal = min;
+        ties[V - 1 - nTies++] = evictedI;
+      }
+    } else if (v === min) {
+      if (tieVal !== v) {
+        nTies = 0;
+        tieVal = v;
+      }
+      ties[V - 1 - nTies++] = j;
+    } else if (v !== v) {
+      nan = true;
+    }
+  }
+  let max = -Infinity;
+  for (let i = 0; i < k; i++) if (hv[i]! > max) max = hv[i]!;
+  if (hv[0] !== tieVal) nTies = 0;
+  // Finite candidates, sorted by index.
+  const list: number[] = [];
+  for (let i = 0; i < k; i++) if (hv[i]! > -Infinity) list.push(hi[i]!);
+  for (let t = 0; t < nTies; t++) {
+    const j = ties[V - 1 - t]!;
+    if (z[j]! > -Infinity) list.push(j);
+  }
+  list.sort((a, b) => a - b);
+  for (let c = 0; c < list.length; c++) s.idx[c] = list[c]!;
+  return { max, nan, count: list.length };
+}
+
+function siftDownPair(hv: Float64Array, hi: Int32Array, i: number, n: number): void {
+  const v = hv[i]!;
+  const id = hi[i]!;
+  for (;;) {
+    let c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && hv[c + 1]! < hv[c]!) c++;
+    if (hv[c]! >= v) break;
+    hv[i] = hv[c]!;
+    hi[i] = hi[c]!;
+    i = c;
+  }
+  hv[i] = v;
+  hi[i] = id;
 }
 
 function uniformDraw(sk: number, V: number): number {
@@ -129,38 +228,6 @@ function uniformDraw(sk: number, V: number): number {
     if (g > bestG) [best, bestG] = [j, g];
   }
   return best;
-}
-
-/** k-th largest value (-Infinity counts as a value), by a size-k min-heap or quickselect. */
-function kthLargest(z: Float32Array, k: number, s: Scratch): number {
-  if (k > s.heap.length) {
-    const copy = Float64Array.from(z);
-    return quickselect(copy, k - 1);
-  }
-  const h = s.heap;
-  for (let i = 0; i < k; i++) h[i] = z[i]!;
-  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(h, i, k);
-  for (let j = k; j < z.length; j++) {
-    const v = z[j]!;
-    if (v > h[0]!) {
-      h[0] = v;
-      siftDown(h, 0, k);
-    }
-  }
-  return h[0]!;
-}
-
-function siftDown(h: Float64Array, i: number, n: number): void {
-  const v = h[i]!;
-  for (;;) {
-    let c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && h[c + 1]! < h[c]!) c++;
-    if (h[c]! >= v) break;
-    h[i] = h[c]!;
-    i = c;
-  }
-  h[i] = v;
 }
 
 /** The value of rank `rank` (0 = largest) in descending order; reorders `a`. */
@@ -235,11 +302,16 @@ const EXP_TABLE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b /
  * mass by scaled logit (equal logits share a bucket), the boundary bucket is found from the
  * bucket sums, and only that bucket's tokens are sorted and walked.
  */
-function topPBuckets(z: Float32Array, idx: Int32Array, n: number, zmax: number, inv: number, p: number, s: Scratch): number {
+function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zmax: number, inv: number, p: number, s: Scratch): number {
   const mass = new Float64Array(BUCKETS);
   const bucketOf = s.bucketOf;
   for (let c = 0; c < n; c++) {
-    const a = (z[idx[c]!]! - zmax) * inv;
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj === -Infinity) {
+      bucketOf[c] = BUCKETS; // masked: no bucket
+      continue;
+    }
+    const a = (zj - zmax) * inv;
     let b = Math.floor(-a * PER_NAT);
     if (b >= BUCKETS - 1) {
       bucketOf[c] = BUCKETS - 1;
@@ -269,7 +341,7 @@ function topPBuckets(z: Float32Array, idx: Int32Array, n: number, zmax: number, 
   for (let c = 0; c < n; c++) if (bucketOf[c] === star) count++;
   const sorted = new Float64Array(count);
   count = 0;
-  for (let c = 0; c < n; c++) if (bucketOf[c] === star) sorted[count++] = z[idx[c]!]!;
+  for (let c = 0; c < n; c++) if (bucketOf[c] === star) sorted[count++] = z[idx ? idx[c]! : c]!;
   sorted.sort().reverse();
   const q = sorted.map((v) => Math.exp((v - zmax) * inv));
   return walk(sorted, q, 0, count, before, 0, target);
