@@ -35,7 +35,11 @@ export function stepKey(key: number, step: number): number {
   return mix32((key ^ mix32((step >>> 0) ^ 0x2545f491)) >>> 0);
 }
 
-/** Uniform in (0, 1) with 24 bits, exactly representable in float32, never 0 or 1. */
+/**
+ * Uniform in (0, 1) from the top 24 bits of the hash, exact in float64, never 0 or 1. Not exact
+ * in float32 for u ≥ 1/2 (m + 0.5 needs 25 bits): shaders must not build u directly in float32
+ * there (the webgl kernel computes −ln(1 − w) from the exact w = 1 − u).
+ */
 export function uniform(sk: number, token: number): number {
   const h = mix32((sk + Math.imul(token, GOLDEN)) >>> 0);
   return ((h >>> 8) + 0.5) * 5.960464477539063e-8; // 2^-24

@@ -18,8 +18,9 @@ export interface Sampler {
   /** The processors in the order they run. */
   readonly processors: readonly LogitsProcessor[];
   /**
-   * How the last `sample` call ran: `'portable'` (tfjs-core ops) or `'fused:<backend>'` (one
-   * backend kernel for the whole chain and the draw).
+   * How the last `sample` call ran: `'portable'` (tfjs-core ops), `'portable+draw:<backend>'`
+   * (portable processors, the draw in one backend kernel) or `'fused:<backend>'` (one backend
+   * kernel for the whole chain and the draw).
    */
   readonly lastPath: string;
   /**
@@ -107,6 +108,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       }
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
+      drawKernelUsed = false;
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step);
       const ids = plan
@@ -115,7 +117,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
             const { input, state } = prepare(logits, shape);
             return draw(opts, input, state, keys, baseSeed);
           });
-      lastPath = plan ? `fused:${fused}` : 'portable';
+      lastPath = plan ? `fused:${fused}` : drawKernelUsed ? `portable+draw:${tf.getBackend()}` : 'portable';
       step++;
       return ids;
     },
@@ -160,6 +162,9 @@ export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
   return data;
 }
 
+/** Whether the last portable draw went through a backend draw kernel (for `lastPath`). */
+let drawKernelUsed = false;
+
 function greedyFlags(state: SamplingState): Uint8Array {
   return Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1));
 }
@@ -178,6 +183,7 @@ function draw(
   let noise: tf.Tensor2D | undefined;
   // GPU backends with the draw kernel compute the noise in the shader: no [B, V] upload.
   const inShader = opts.draw === 'gumbel' && gumbelArgmaxAvailable();
+  drawKernelUsed = inShader && !greedy.every((g) => g === 1);
   const stepKeys = inShader ? Uint32Array.from(keys, (k) => stepKey(k, state.step)) : undefined;
   const getNoise = (): tf.Tensor2D => {
     if (!noise) {

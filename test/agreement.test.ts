@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
-import { BACKENDS, defaultPath, isSoftwareGpu, useBackend } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu, portablePath, useBackend } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
 interface Case {
@@ -168,8 +168,8 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     const cases: [SamplerOptions, string][] = [
       [{ temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 1 }, defaultPath(backend)],
       [{ topP: 0.9, seed: 1 }, defaultPath(backend)],
-      [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, 'portable'],
-      [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, 'portable'],
+      [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, portablePath(backend)],
+      [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend) : 'portable'],
     ];
     for (const [opts, path] of cases) {
       const s = createSampler(opts);

@@ -27,9 +27,16 @@ export async function useBackend(name: string): Promise<void> {
   }
 }
 
-/** No fused kernels in the browser backends yet: the portable path runs. */
-export function defaultPath(_name: string): string {
-  return 'portable';
+/** GPU backends: portable processors, the draw in the backend's draw kernel where it exists. */
+export function defaultPath(name: string): string {
+  return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
 
+const DRAW_KERNEL_BACKENDS = ['webgl'];
+
 export function setFused(_on: boolean): void {}
+
+/** The `lastPath` of a sampler that cannot run fused (custom chain). */
+export function portablePath(name: string): string {
+  return defaultPath(name);
+}

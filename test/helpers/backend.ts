@@ -64,5 +64,14 @@ export function setFused(on: boolean): void {
 
 /** The `lastPath` a default-chain sampler reports on this backend in this run. */
 export function defaultPath(name: string): string {
-  return FUSED_BACKENDS.includes(name) && tf.env().getBool('TFJS_SAMPLING_FUSED') ? `fused:${name}` : 'portable';
+  if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) return 'portable';
+  return FUSED_BACKENDS.includes(name) ? `fused:${name}` : portablePath(name);
+}
+
+/** Node backends with a draw kernel (portable processors, in-kernel draw). */
+const DRAW_KERNEL_BACKENDS: string[] = [];
+
+/** The `lastPath` of a sampler that cannot run fused (custom chain). */
+export function portablePath(name: string): string {
+  return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
