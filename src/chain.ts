@@ -31,7 +31,11 @@ export function runChain(processors: readonly LogitsProcessor[], state: Sampling
   let s = state;
   for (const p of processors) {
     const next = p.apply(s);
-    s = BUILTIN.has(p.name) ? next : { ...next, candidates: next.vocab };
+    if (BUILTIN.has(p.name)) s = next;
+    else {
+      const { sorted: _dropped, ...rest } = next;
+      s = { ...rest, candidates: next.vocab };
+    }
   }
   return s;
 }

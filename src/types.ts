@@ -24,6 +24,12 @@ export interface SamplingState {
    * `candidates`-th largest (set by top-k; `vocab` when nothing is known).
    */
   readonly candidates: number;
+  /**
+   * Optional: the `candidates` largest working logits per row, sorted in descending order
+   * (`[B, candidates]`), left by top-k so that a following top-p needs no second sort. Any
+   * processor that changes `logits` must drop it (the chain does so for non-built-ins).
+   */
+  readonly sorted?: tf.Tensor2D;
 }
 
 /**

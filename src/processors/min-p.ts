@@ -33,7 +33,8 @@ export function minP(m: RowParam): LogitsProcessor {
       const gap = tf.sub(state.logits, t);
       // Rows without a finite max turn NaN here; they are invalid and reported as such.
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
-      return { ...state, logits };
+      const { sorted: _stale, ...rest } = state;
+      return { ...rest, logits };
     },
     reference: referenceMinP(value),
   };

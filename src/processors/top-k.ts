@@ -30,9 +30,12 @@ export function topK(k: RowParam): LogitsProcessor {
         safeThreshold(kth),
         tf.fill([batch], -FLT_MAX),
       );
-      const logits = keepAtLeast(state.logits, tf.reshape(thr, [batch, 1]));
-      const allActive = active.every((a) => a === 1);
-      return { ...state, logits, candidates: allActive ? Math.min(kmax, state.candidates) : state.candidates };
+      const thrCol = tf.reshape(thr, [batch, 1]);
+      const logits = keepAtLeast(state.logits, thrCol);
+      const { sorted: _stale, ...rest } = state;
+      if (!active.every((a) => a === 1) || kmax > state.candidates) return { ...rest, logits };
+      // The kmax largest of the new logits: the sorted values with rows' extras masked.
+      return { ...rest, logits, candidates: kmax, sorted: keepAtLeast(vals, thrCol) };
     },
     reference: referenceTopK(value),
   };

@@ -38,7 +38,8 @@ export function topP(p: RowParam): LogitsProcessor {
       const active = P.map((v) => (v < 1 ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const K = Math.min(state.candidates, vocab);
-      const zs = tf.topk(state.logits, K, true).values; // [B, K], descending
+      // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
+      const zs = state.sorted && state.sorted.shape[1] === K ? state.sorted : tf.topk(state.logits, K, true).values;
       const zmax = tf.slice(zs, [0, 0], [batch, 1]);
       const s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), state.invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
       const [cHi, cLo] = sortedPrefixSum(s);
@@ -72,7 +73,8 @@ export function topP(p: RowParam): LogitsProcessor {
         safeThreshold(tau),
         tf.fill([batch], -FLT_MAX),
       );
-      return { ...state, logits: keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])) };
+      const { sorted: _stale, ...rest } = state;
+      return { ...rest, logits: keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])) };
     },
     reference: referenceTopP(value),
   };
