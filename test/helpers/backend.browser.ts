@@ -32,7 +32,7 @@ export function defaultPath(name: string): string {
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
 
-const DRAW_KERNEL_BACKENDS = ['webgl'];
+const DRAW_KERNEL_BACKENDS = ['webgl', 'webgpu'];
 
 export function setFused(_on: boolean): void {}
 

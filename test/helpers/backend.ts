@@ -69,7 +69,7 @@ export function defaultPath(name: string): string {
 }
 
 /** Node backends with a draw kernel (portable processors, in-kernel draw). */
-const DRAW_KERNEL_BACKENDS: string[] = [];
+const DRAW_KERNEL_BACKENDS: string[] = ['webgpu'];
 
 /** The `lastPath` of a sampler that cannot run fused (custom chain). */
 export function portablePath(name: string): string {

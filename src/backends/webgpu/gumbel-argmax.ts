@@ -85,7 +85,13 @@ export function webgpuDrawConfig(backend: object): WebgpuDrawConfig {
   const b = backend as WebGPUBackendLike;
   let config = override ?? configs.get(backend);
   if (!config) {
-    config = { ...(isSoftwareAdapter(b) ? SOFTWARE_CONFIG : GPU_CONFIG) };
+    if (isSoftwareAdapter(b)) {
+      // One workgroup runs on one CPU thread: at least two per core where the core count is known.
+      const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0;
+      config = { ...SOFTWARE_CONFIG, targetWorkgroups: Math.max(SOFTWARE_CONFIG.targetWorkgroups, 2 * cores) };
+    } else {
+      config = { ...GPU_CONFIG };
+    }
     configs.set(backend, config);
   }
   const wg = Math.min(config.wg, maxWorkgroupSize(b));
