@@ -165,30 +165,17 @@ function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: b
   }
   for (let i = (k >> 1) - 1; i >= 0; i--) siftDownPair(hv, hi, i, k);
   const V = z.length;
+  const st: HeapState = { min: hv[0]!, nTies: 0, tieVal: NaN, nan };
+  // Hot loop kept tiny for the JIT: one comparison per token; the rare rest in offer().
+  let min = st.min;
   for (let j = k; j < V; j++) {
     const v = z[j]!;
-    const min = hv[0]!;
-    if (v > min) {
-      const evictedI = hi[0]!;
-      hv[0] = v;
-      hi[0] = j;
-      siftDownPair(hv, hi, 0, k);
-      const now = hv[0]!;
-      if (now > tieVal) nTies = 0; // earlier ties fell below the boundary
-      if (now === min) {
-        if (nTies === 0) tieVal = min;
-        ties[V - 1 - nTies++] = evictedI;
-      }
-    } else if (v === min) {
-      if (tieVal !== v) {
-        nTies = 0;
-        tieVal = v;
-      }
-      ties[V - 1 - nTies++] = j;
-    } else if (v !== v) {
-      nan = true;
-    }
+    if (v < min) continue;
+    min = offer(v, j, st, hv, hi, ties, k, V);
   }
+  nTies = st.nTies;
+  tieVal = st.tieVal;
+  nan = st.nan;
   let max = -Infinity;
   for (let i = 0; i < k; i++) if (hv[i]! > max) max = hv[i]!;
   if (hv[0] !== tieVal) nTies = 0;
@@ -202,6 +189,40 @@ function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: b
   list.sort((a, b) => a - b);
   for (let c = 0; c < list.length; c++) s.idx[c] = list[c]!;
   return { max, nan, count: list.length };
+}
+
+interface HeapState {
+  min: number;
+  nTies: number;
+  tieVal: number;
+  nan: boolean;
+}
+
+/** A token not below the heap minimum: insert it, or record it as a boundary tie (or NaN). */
+function offer(v: number, j: number, st: HeapState, hv: Float64Array, hi: Int32Array, ties: Int32Array, k: number, V: number): number {
+  const min = st.min;
+  if (v > min) {
+    const evictedI = hi[0]!;
+    hv[0] = v;
+    hi[0] = j;
+    siftDownPair(hv, hi, 0, k);
+    const now = hv[0]!;
+    if (now > st.tieVal) st.nTies = 0; // earlier ties fell below the boundary
+    if (now === min) {
+      if (st.nTies === 0) st.tieVal = min;
+      ties[V - 1 - st.nTies++] = evictedI;
+    }
+    st.min = now;
+  } else if (v === min) {
+    if (st.tieVal !== v) {
+      st.nTies = 0;
+      st.tieVal = v;
+    }
+    ties[V - 1 - st.nTies++] = j;
+  } else {
+    st.nan = true; // neither <, > nor = the minimum: NaN
+  }
+  return st.min;
 }
 
 function siftDownPair(hv: Float64Array, hi: Int32Array, i: number, n: number): void {
