@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
-import { CHROMIUM, probeAll } from './test/setup/probe.js';
+import { CHROMIUM, CHROMIUM_ARGS, probeAll } from './test/setup/probe.js';
 
 // The config is evaluated more than once per run: probe and report once.
 const cached = process.env.TFJS_SAMPLING_PROBES;
@@ -44,7 +44,7 @@ function browserProject(name: string, backends: string, include: string[]): Test
   return {
     extends: true,
     resolve: {
-      alias: [{ find: /^\.\/helpers\/backend\.js$/, replacement: path.resolve(import.meta.dirname, 'test/helpers/backend.browser.ts') }],
+      alias: [{ find: /^\.\/(helpers\/)?backend\.js$/, replacement: path.resolve(import.meta.dirname, 'test/helpers/backend.browser.ts') }],
     },
     optimizeDeps: { include: ['seedrandom', '@stdlib/math-base-special-gammainc'] },
     test: {
@@ -58,17 +58,7 @@ function browserProject(name: string, backends: string, include: string[]): Test
         provider: playwright({
           launchOptions: {
             executablePath: CHROMIUM,
-            args: [
-              '--no-sandbox',
-              '--disable-background-networking',
-              '--disable-component-update',
-              '--disable-sync',
-              '--no-first-run',
-              '--use-angle=swiftshader',
-              '--enable-unsafe-swiftshader',
-              '--ignore-gpu-blocklist',
-              '--enable-unsafe-webgpu',
-            ],
+            args: CHROMIUM_ARGS,
           },
         }),
         instances: [{ browser: 'chromium' }],

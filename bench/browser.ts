@@ -16,18 +16,9 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const pageDir = path.join(benchDir, 'page');
 const outDir = path.join(benchDir, 'results', '.page');
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--ignore-gpu-blocklist',
-  '--enable-unsafe-webgpu',
-];
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/setup/probe.js';
+
+export { CHROMIUM, CHROMIUM_ARGS };
 
 export interface BrowserRun {
   backends: ('webgl' | 'webgpu')[];

@@ -1,9 +1,10 @@
 // Exact agreement of the tensor path with the float64 reference: kept sets, probabilities,
 // and the tokens drawn for the same seeds and steps.
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
+import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath, isSoftwareGpu, portablePath, useBackend } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
@@ -91,17 +92,7 @@ function naiveTopP(P: number[]): LogitsProcessor {
 }
 
 describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
-  beforeAll(async () => {
-    await useBackend(backend);
-    expect(tf.getBackend()).toBe(backend);
-  });
-  let before = 0;
-  beforeEach(() => {
-    before = tf.memory().numTensors;
-  });
-  afterEach(() => {
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  backendSuite(backend);
 
   it.each(CASES)('same kept set and probabilities: $name', async ({ shape, B: fullB, V, options, name }) => {
     // Software GPU adapters take seconds per full sort of 128k: fewer rows there.

@@ -1,6 +1,6 @@
 // Bad arguments and invalid rows: a typed error naming argument, rule and value; no tensor left.
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   INVALID_CODE,
   InvalidRowsError,
@@ -11,6 +11,7 @@ import {
   type LogitsProcessor,
   type SamplerOptions,
 } from '../src/index.js';
+import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, useBackend } from './helpers/backend.js';
 
 /** Options rejected when the sampler is built: [options, argument named, value shown]. */
@@ -68,17 +69,7 @@ describe('bad options are rejected at construction, with argument, rule and valu
 });
 
 describe.each(BACKENDS)('bad calls and invalid rows on %s', (backend) => {
-  beforeAll(async () => {
-    await useBackend(backend);
-    expect(tf.getBackend()).toBe(backend);
-  });
-  let before = 0;
-  beforeEach(() => {
-    before = tf.memory().numTensors;
-  });
-  afterEach(() => {
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  backendSuite(backend);
 
   const expectError = (fn: () => unknown, argument: string, text: string): void => {
     let err: unknown;

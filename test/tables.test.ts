@@ -1,7 +1,8 @@
 // Hand-computed tables on tiny distributions, in the style of llama.cpp's test-sampling.
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, useBackend } from './helpers/backend.js';
 
 const Q = [0.1, 0.2, 0.3, 0.4];
@@ -74,17 +75,7 @@ describe('reference tables', () => {
 });
 
 describe.each(BACKENDS)('tensor tables on %s', (backend) => {
-  beforeAll(async () => {
-    await useBackend(backend);
-    expect(tf.getBackend()).toBe(backend);
-  });
-  let before = 0;
-  beforeEach(() => {
-    before = tf.memory().numTensors;
-  });
-  afterEach(() => {
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  backendSuite(backend);
 
   it.each(TABLE)('$name', async ({ logits, options, expected }) => {
     const x = tf.tensor2d([logits]);
