@@ -3,6 +3,7 @@ import { minP } from './processors/min-p.js';
 import { temperature } from './processors/temperature.js';
 import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
+import { withLogits } from './processors/ops.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 /** Tensor processors for the enabled built-ins, in order. */
@@ -31,11 +32,7 @@ export function runChain(processors: readonly LogitsProcessor[], state: Sampling
   let s = state;
   for (const p of processors) {
     const next = p.apply(s);
-    if (BUILTIN.has(p.name)) s = next;
-    else {
-      const { sorted: _dropped, ...rest } = next;
-      s = { ...rest, candidates: next.vocab };
-    }
+    s = BUILTIN.has(p.name) ? next : { ...withLogits(next, next.logits), candidates: next.vocab };
   }
   return s;
 }

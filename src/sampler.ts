@@ -74,7 +74,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     return shape;
   };
   const prepare = (logits: tf.Tensor, shape: LogitsShape): { input: tf.Tensor2D; state: SamplingState } => {
-    const input = (shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D;
+    const input = as2d(logits, shape);
     const state = runChain(processors, {
       logits: input,
       batch: shape.batch,
@@ -108,16 +108,19 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       }
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
-      drawKernelUsed = false;
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step);
-      const ids = plan
-        ? tf.tidy(() => runFused((shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D, plan))
-        : tf.tidy(() => {
-            const { input, state } = prepare(logits, shape);
-            return draw(opts, input, state, keys, baseSeed);
-          });
-      lastPath = plan ? `fused:${fused}` : drawKernelUsed ? `portable+draw:${tf.getBackend()}` : 'portable';
+      if (plan) {
+        const ids = tf.tidy(() => runFused(as2d(logits, shape), plan));
+        lastPath = `fused:${fused}`;
+        step++;
+        return ids;
+      }
+      const { ids, drawKernel } = tf.tidy(() => {
+        const { input, state } = prepare(logits, shape);
+        return draw(opts, input, state, keys, baseSeed);
+      });
+      lastPath = drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       step++;
       return ids;
     },
@@ -162,8 +165,10 @@ export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
   return data;
 }
 
-/** Whether the last portable draw went through a backend draw kernel (for `lastPath`). */
-let drawKernelUsed = false;
+/** `[B, V]` view of the logits (a rank-1 `[V]` is one row). */
+function as2d(logits: tf.Tensor, shape: LogitsShape): tf.Tensor2D {
+  return (shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D;
+}
 
 function greedyFlags(state: SamplingState): Uint8Array {
   return Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1));
@@ -175,7 +180,7 @@ function draw(
   state: SamplingState,
   keys: Uint32Array,
   baseSeed: number | ArrayLike<number>,
-): tf.Tensor1D {
+): { ids: tf.Tensor1D; drawKernel: boolean } {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
   const zmax = tf.max(z, 1, true);
@@ -183,7 +188,6 @@ function draw(
   let noise: tf.Tensor2D | undefined;
   // GPU backends with the draw kernel compute the noise in the shader: no [B, V] upload.
   const inShader = opts.draw === 'gumbel' && gumbelArgmaxAvailable();
-  drawKernelUsed = inShader && !greedy.every((g) => g === 1);
   const stepKeys = inShader ? Uint32Array.from(keys, (k) => stepKey(k, state.step)) : undefined;
   const getNoise = (): tf.Tensor2D => {
     if (!noise) {
@@ -231,7 +235,9 @@ function draw(
       fallback = tf.where(anyFinite, firstArgMax(finite as tf.Tensor2D), uniformIds) as tf.Tensor1D;
     }
   }
-  return tf.where(invalid, fallback, ids) as tf.Tensor1D;
+  // The draw kernel counts as used when it drew the tokens of some (non-greedy) row.
+  const drawKernel = inShader && !greedy.every((g) => g === 1);
+  return { ids: tf.where(invalid, fallback, ids) as tf.Tensor1D, drawKernel };
 }
 
 function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: SamplingState): tf.Tensor2D {

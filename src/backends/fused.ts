@@ -21,10 +21,15 @@ const REGISTER: Record<string, () => void> = {
   wasm: registerWasmKernel,
 };
 
-function flagEnabled(): boolean {
+/** Registers the `TFJS_SAMPLING_FUSED` tfjs flag (default true) once. */
+export function registerFusedFlag(): void {
   const env = tf.env();
   if (!(FLAG in (env as unknown as { flagRegistry: object }).flagRegistry)) env.registerFlag(FLAG, () => true);
-  return env.getBool(FLAG);
+}
+
+function flagEnabled(): boolean {
+  registerFusedFlag();
+  return tf.env().getBool(FLAG);
 }
 
 /** The fused kernel for the active backend, registered on first use; undefined if none. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isOff, resolveRowParam, splitF32, validateMinP, type RowParam } from '../params.js';
 import { referenceMinP } from '../reference/min-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, maskWhere, twoSum } from './ops.js';
+import { FLT_MAX, column, maskWhere, twoSum, withLogits } from './ops.js';
 
 /**
  * Min-p: keeps token j iff q_j ≥ m · max q (inclusive), i.e. z_j ≥ max z + T · ln m — no
@@ -33,8 +33,7 @@ export function minP(m: RowParam): LogitsProcessor {
       const gap = tf.sub(state.logits, t);
       // Rows without a finite max turn NaN here; they are invalid and reported as such.
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
-      const { sorted: _stale, ...rest } = state;
-      return { ...rest, logits };
+      return withLogits(state, logits);
     },
     reference: referenceMinP(value),
   };

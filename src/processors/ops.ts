@@ -1,6 +1,13 @@
 // Small tensor building blocks shared by the filters. Masks are built from sub/step/mul,
 // which are fast on every backend (broadcast comparisons and `where` are slow on wasm).
 import * as tf from '@tensorflow/tfjs-core';
+import type { SamplingState } from '../types.js';
+
+/** The state with new logits; the `sorted` hint no longer describes them and is dropped. */
+export function withLogits(state: SamplingState, logits: tf.Tensor2D): SamplingState {
+  const { sorted: _stale, ...rest } = state;
+  return { ...rest, logits };
+}
 
 /** Largest finite float32; used as a "no threshold" value that survives arithmetic. */
 export const FLT_MAX = 3.4028234663852886e38;

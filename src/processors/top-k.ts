@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.js';
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold } from './ops.js';
+import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
 
 /**
  * Top-k: keeps every token whose logit is ≥ the row's k-th largest (ties at the boundary are
@@ -32,10 +32,10 @@ export function topK(k: RowParam): LogitsProcessor {
       );
       const thrCol = tf.reshape(thr, [batch, 1]);
       const logits = keepAtLeast(state.logits, thrCol);
-      const { sorted: _stale, ...rest } = state;
-      if (!active.every((a) => a === 1) || kmax > state.candidates) return { ...rest, logits };
+      const next = withLogits(state, logits);
+      if (!active.every((a) => a === 1) || kmax > state.candidates) return next;
       // The kmax largest of the new logits: the sorted values with rows' extras masked.
-      return { ...rest, logits, candidates: kmax, sorted: keepAtLeast(vals, thrCol) };
+      return { ...next, candidates: kmax, sorted: keepAtLeast(vals, thrCol) };
     },
     reference: referenceTopK(value),
   };

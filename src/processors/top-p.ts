@@ -13,6 +13,7 @@ import {
   sortedPrefixSum,
   twoProd,
   twoSum,
+  withLogits,
 } from './ops.js';
 
 /**
@@ -73,8 +74,7 @@ export function topP(p: RowParam): LogitsProcessor {
         safeThreshold(tau),
         tf.fill([batch], -FLT_MAX),
       );
-      const { sorted: _stale, ...rest } = state;
-      return { ...rest, logits: keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])) };
+      return withLogits(state, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])));
     },
     reference: referenceTopP(value),
   };

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { registerFusedFlag } from '../../src/backends/fused.js';
 
 const require = createRequire(import.meta.url);
 
@@ -57,8 +58,7 @@ const FUSED_BACKENDS = ['cpu', 'wasm'];
 
 /** Turns the fused kernels on or off (the portable projects run with them off). */
 export function setFused(on: boolean): void {
-  const env = tf.env() as unknown as { flagRegistry: object; registerFlag(n: string, f: () => boolean): void };
-  if (!('TFJS_SAMPLING_FUSED' in env.flagRegistry)) env.registerFlag('TFJS_SAMPLING_FUSED', () => true);
+  registerFusedFlag();
   tf.env().set('TFJS_SAMPLING_FUSED', on);
 }
 
