@@ -1,4 +1,17 @@
 export { createSampler, readIds, type Sampler } from './sampler.js';
+export {
+  generate,
+  generateStream,
+  type FinishReason,
+  type GenerateModel,
+  type GenerateOptions,
+  type GenerateResult,
+  type GenerateStep,
+  type PredictModel,
+  type StepContext,
+  type StepFunction,
+  type StepOutput,
+} from './generate.js';
 export { temperature } from './processors/temperature.js';
 export { topK } from './processors/top-k.js';
 export { topP } from './processors/top-p.js';
@@ -15,7 +28,10 @@ export type {
   LogitsProcessor,
   ReferenceState,
   RowParam,
+  SampleContext,
   SamplerOptions,
   SamplingState,
 } from './types.js';
 export { selectBackend, type BackendAttempt, type BackendChoice, type SelectBackendOptions } from './select-backend.js';
+export { softmax, entropy, distributionStats, readDistributionStats, type EntropyUnit, type DistributionStats, type DistributionStatsValues } from './stats.js';
+export { TASK_PRESETS, TASK_NAMES, presetOptions, taskPreset, type TaskName, type TaskPreset } from './presets.js';

@@ -1,0 +1,159 @@
+// Distribution helpers on tensors: the temperature softmax, per-row entropy and the statistics
+// the seed article prints (max probability, kept-set size, effective vocabulary). No read-back
+// except in readDistributionStats, which reads once.
+import * as tf from '@tensorflow/tfjs-core';
+import { SamplingError } from './errors.js';
+import { checkLogits } from './logits.js';
+import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
+import { firstArgMax } from './processors/ops.js';
+
+/** Unit of entropy: `'bits'` (log base 2, the default) or `'nats'` (natural log). */
+export type EntropyUnit = 'bits' | 'nats';
+
+/**
+ * The temperature softmax: probabilities ∝ exp(z / T) per row, computed stably as
+ * exp((z − max z) / T) / Σ. T = 0 gives a one-hot row at the largest logit, the lowest index
+ * among equal maxima (the sampler's greedy rule). `-Infinity` logits are masks and get 0.
+ *
+ * - `logits`: float32 `[B, V]` or `[V]`; the result has the same shape (float32).
+ * - `temperature`: finite T ≥ 0, one for all rows or one per row (length B). Default 1.
+ * - Rows the sampler would reject (NaN, +Infinity, no finite logit) come out as NaN rows, as in
+ *   `sampler.probabilities()` under the default `invalidRows: 'error'`.
+ *
+ * Throws `SamplingError` naming the argument, the rule and the value for bad logits or T. The
+ * input is neither modified nor disposed; the caller disposes the result.
+ *
+ * This is the distribution of temperature alone; `sampler.probabilities()` gives the one after
+ * the whole chain (top-k, top-p, min-p).
+ *
+ * @example
+ * const p = softmax(tf.tensor2d([[2, 1, 0], [2, 1, 0]]), [1, 0]);
+ * // [[0.665, 0.245, 0.090], [1, 0, 0]]
+ */
+export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>, temperature: RowParam = 1): tf.Tensor<R> {
+  const { batch, vocab, rank } = checkLogits(logits);
+  const T = resolveRowParam('temperature', validateTemperature(temperature), batch);
+  const greedy = T.map((t) => (t === 0 ? 1 : 0));
+  const anyGreedy = greedy.some((g) => g === 1);
+  const allGreedy = greedy.every((g) => g === 1);
+  return tf.tidy(() => {
+    const z = tf.reshape(logits, [batch, vocab]) as tf.Tensor2D;
+    // Greedy rows are divided by 1: their soft row only serves to detect invalid rows.
+    const divisor = tf.tensor2d(Float32Array.from(T, (t) => (t === 0 ? 1 : t)), [batch, 1]);
+    const e = tf.exp(tf.div(tf.sub(z, tf.max(z, 1, true)), divisor)); // masks → 0; NaN, +Inf → NaN
+    const total = tf.sum(e, 1, true); // in [1, V] for a valid row; NaN or 0 otherwise
+    let out: tf.Tensor = tf.div(e, total);
+    if (anyGreedy) {
+      // total / total is exactly 1 on valid rows and NaN on invalid ones.
+      const oneHot = tf.mul(tf.oneHot(firstArgMax(z), vocab, 1, 0, 'float32'), tf.div(total, total));
+      if (allGreedy) {
+        out = oneHot;
+      } else {
+        const g = tf.tensor2d(Float32Array.from(greedy), [batch, 1]);
+        out = tf.add(tf.mul(out, tf.sub(1, g)), tf.mul(oneHot, g));
+      }
+    }
+    const shape: number[] = rank === 2 ? [batch, vocab] : [vocab];
+    return tf.reshape(out, shape) as tf.Tensor as tf.Tensor<R>;
+  });
+}
+
+/**
+ * Shannon entropy per row, H = −Σ q log q, with 0 · log 0 = 0 (masked tokens contribute
+ * nothing). In bits by default — the article's unit, and log2 V for a uniform row — or nats.
+ *
+ * - `probs`: float32 `[B, V]` or `[V]` probabilities (rows summing to 1, e.g. from `softmax` or
+ *   `sampler.probabilities()`); they are not renormalised. NaN rows give NaN.
+ * - Returns float32 `[B]` (`[1]` for a `[V]` input). No read-back.
+ *
+ * @example
+ * entropy(tf.tensor2d([[0.25, 0.25, 0.25, 0.25], [1, 0, 0, 0]])); // [2, 0] (bits)
+ * entropy(tf.tensor1d([0.5, 0.5]), 'nats');                       // [0.693]
+ */
+export function entropy(probs: tf.Tensor1D | tf.Tensor2D, unit: EntropyUnit = 'bits'): tf.Tensor1D {
+  const { batch, vocab } = checkLogits(probs, 'probs');
+  const scale = unitScale(unit);
+  return tf.tidy(() => rowEntropy(tf.reshape(probs, [batch, vocab]) as tf.Tensor2D, scale));
+}
+
+/** Per-row statistics of a distribution, as float32 `[B]` tensors (see {@link distributionStats}). */
+export interface DistributionStats {
+  /** The largest probability of each row. */
+  maxProb: tf.Tensor1D;
+  /** The kept-set size: how many tokens have q > 0 (exact integers in float32). */
+  kept: tf.Tensor1D;
+  /** Entropy in bits. */
+  entropy: tf.Tensor1D;
+  /** Effective vocabulary (perplexity) 2^H: V for a uniform row, 1 for a one-hot row. */
+  perplexity: tf.Tensor1D;
+}
+
+/**
+ * Per-row statistics of probabilities: max probability, kept-set size (q > 0), entropy in
+ * bits and the effective vocabulary 2^H — four float32 `[B]` tensors, no read-back; the caller
+ * disposes them (`tf.dispose(Object.values(stats))`). NaN rows give NaN in every field.
+ *
+ * - `probs`: float32 `[B, V]` or `[V]` (then B = 1).
+ *
+ * @example
+ * const s = distributionStats(tf.tensor2d([[0.5, 0.5, 0, 0]]));
+ * // maxProb [0.5], kept [2], entropy [1], perplexity [2]
+ */
+export function distributionStats(probs: tf.Tensor1D | tf.Tensor2D): DistributionStats {
+  const { batch, vocab } = checkLogits(probs, 'probs');
+  return tf.tidy(() => {
+    const q = tf.reshape(probs, [batch, vocab]) as tf.Tensor2D;
+    const h = rowEntropy(q, Math.LOG2E);
+    // h · 0 is 0 on valid rows and NaN on NaN rows, so every field reports a bad row the same way.
+    const poison = tf.mul(h, 0);
+    return {
+      maxProb: tf.add(tf.max(q, 1), poison) as tf.Tensor1D,
+      kept: tf.add(tf.sum(tf.step(q), 1), poison) as tf.Tensor1D,
+      entropy: h,
+      perplexity: tf.pow(2, h) as tf.Tensor1D,
+    };
+  });
+}
+
+/** {@link DistributionStats} read back to the host: one number per row. */
+export interface DistributionStatsValues {
+  maxProb: number[];
+  kept: number[];
+  entropy: number[];
+  perplexity: number[];
+}
+
+/**
+ * {@link distributionStats} read back with a single `await data()`; allocates nothing that
+ * outlives the call.
+ *
+ * @example
+ * const { maxProb, entropy } = await readDistributionStats(softmax(logits, 0.7));
+ */
+export async function readDistributionStats(probs: tf.Tensor1D | tf.Tensor2D): Promise<DistributionStatsValues> {
+  const stats = distributionStats(probs);
+  const stacked = tf.stack([stats.maxProb, stats.kept, stats.entropy, stats.perplexity]);
+  tf.dispose(Object.values(stats));
+  let data: Float32Array;
+  try {
+    data = (await stacked.data()) as Float32Array;
+  } finally {
+    stacked.dispose();
+  }
+  const b = stacked.shape[1]!;
+  const field = (i: number): number[] => Array.from(data.subarray(i * b, (i + 1) * b));
+  return { maxProb: field(0), kept: field(1), entropy: field(2), perplexity: field(3) };
+}
+
+function unitScale(unit: unknown): number {
+  if (unit === 'bits') return Math.LOG2E;
+  if (unit === 'nats') return 1;
+  throw new SamplingError('unit', 'must be "bits" or "nats"', unit);
+}
+
+/** −Σ q ln q · scale per row of a `[B, V]` tensor; 0 · ln 0 = 0, NaN propagates. */
+function rowEntropy(q: tf.Tensor2D, scale: number): tf.Tensor1D {
+  // ln(q + [q = 0]) is ln q where q > 0 and ln 1 = 0 where q = 0 (NaN stays NaN).
+  const safeLog = tf.log(tf.add(q, tf.cast(tf.equal(q, 0), 'float32')));
+  return tf.sub(0, tf.mul(tf.sum(tf.mul(q, safeLog), 1), scale)) as tf.Tensor1D; // 0 − x: no −0
+}
