@@ -6,6 +6,7 @@ import { SamplingError } from './errors.js';
 import { checkLogits } from './logits.js';
 import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
 import { firstArgMax } from './processors/ops.js';
+import { invalidCodes } from './select/invalid.js';
 
 /** Unit of entropy: `'bits'` (log base 2, the default) or `'nats'` (natural log). */
 export type EntropyUnit = 'bits' | 'nats';
@@ -34,27 +35,23 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
   const { batch, vocab, rank } = checkLogits(logits);
   const T = resolveRowParam('temperature', validateTemperature(temperature), batch);
   const greedy = T.map((t) => (t === 0 ? 1 : 0));
-  const anyGreedy = greedy.some((g) => g === 1);
-  const allGreedy = greedy.every((g) => g === 1);
   return tf.tidy(() => {
     const z = tf.reshape(logits, [batch, vocab]) as tf.Tensor2D;
-    // Greedy rows are divided by 1: their soft row only serves to detect invalid rows.
+    const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
+    // Greedy rows are divided by 1 here and replaced by their one-hot row below.
     const divisor = tf.tensor2d(Float32Array.from(T, (t) => (t === 0 ? 1 : t)), [batch, 1]);
-    const e = tf.exp(tf.div(tf.sub(z, tf.max(z, 1, true)), divisor)); // masks → 0; NaN, +Inf → NaN
-    const total = tf.sum(e, 1, true); // in [1, V] for a valid row; NaN or 0 otherwise
-    let out: tf.Tensor = tf.div(e, total);
-    if (anyGreedy) {
-      // total / total is exactly 1 on valid rows and NaN on invalid ones.
-      const oneHot = tf.mul(tf.oneHot(firstArgMax(z), vocab, 1, 0, 'float32'), tf.div(total, total));
-      if (allGreedy) {
-        out = oneHot;
-      } else {
-        const g = tf.tensor2d(Float32Array.from(greedy), [batch, 1]);
-        out = tf.add(tf.mul(out, tf.sub(1, g)), tf.mul(oneHot, g));
-      }
+    const e = tf.exp(tf.div(tf.sub(z, tf.max(z, 1, true)), divisor)); // -Infinity masks → 0
+    let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
+    if (greedy.some((g) => g === 1)) {
+      const oneHot = tf.cast(tf.oneHot(firstArgMax(z), vocab), 'float32') as tf.Tensor2D;
+      p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot, p);
     }
+    // Invalid rows (NaN, +Infinity, no finite logit) are NaN rows on every backend, as in
+    // sampler.probabilities(): marked explicitly rather than left to each backend's NaN rules.
+    const invalid = tf.less(invalidCodes(z, z), 0) as tf.Tensor1D;
+    p = tf.where(rows(invalid), tf.fill([batch, vocab], NaN), p);
     const shape: number[] = rank === 2 ? [batch, vocab] : [vocab];
-    return tf.reshape(out, shape) as tf.Tensor as tf.Tensor<R>;
+    return tf.reshape(p, shape) as tf.Tensor as tf.Tensor<R>;
   });
 }
 
@@ -104,13 +101,14 @@ export function distributionStats(probs: tf.Tensor1D | tf.Tensor2D): Distributio
   return tf.tidy(() => {
     const q = tf.reshape(probs, [batch, vocab]) as tf.Tensor2D;
     const h = rowEntropy(q, Math.LOG2E);
-    // h · 0 is 0 on valid rows and NaN on NaN rows, so every field reports a bad row the same way.
-    const poison = tf.mul(h, 0);
+    // A row with NaN reports NaN in every field, explicitly (backends differ in max of NaN).
+    const bad = tf.any(tf.isNaN(q), 1);
+    const nanIfBad = (x: tf.Tensor): tf.Tensor1D => tf.where(bad, tf.fill([batch], NaN), x) as tf.Tensor1D;
     return {
-      maxProb: tf.add(tf.max(q, 1), poison) as tf.Tensor1D,
-      kept: tf.add(tf.sum(tf.step(q), 1), poison) as tf.Tensor1D,
+      maxProb: nanIfBad(tf.max(q, 1)),
+      kept: nanIfBad(tf.sum(tf.step(q), 1)),
       entropy: h,
-      perplexity: tf.pow(2, h) as tf.Tensor1D,
+      perplexity: nanIfBad(tf.pow(2, h)),
     };
   });
 }
@@ -151,9 +149,10 @@ function unitScale(unit: unknown): number {
   throw new SamplingError('unit', 'must be "bits" or "nats"', unit);
 }
 
-/** −Σ q ln q · scale per row of a `[B, V]` tensor; 0 · ln 0 = 0, NaN propagates. */
+/** −Σ q ln q · scale per row of a `[B, V]` tensor; 0 · ln 0 = 0; a row with NaN gives NaN. */
 function rowEntropy(q: tf.Tensor2D, scale: number): tf.Tensor1D {
-  // ln(q + [q = 0]) is ln q where q > 0 and ln 1 = 0 where q = 0 (NaN stays NaN).
+  // ln(q + [q = 0]) is ln q where q > 0 and ln 1 = 0 where q = 0.
   const safeLog = tf.log(tf.add(q, tf.cast(tf.equal(q, 0), 'float32')));
-  return tf.sub(0, tf.mul(tf.sum(tf.mul(q, safeLog), 1), scale)) as tf.Tensor1D; // 0 − x: no −0
+  const h = tf.sub(0, tf.mul(tf.sum(tf.mul(q, safeLog), 1), scale)); // 0 − x: no −0
+  return tf.where(tf.any(tf.isNaN(q), 1), tf.fill([q.shape[0]], NaN), h) as tf.Tensor1D;
 }
