@@ -1,4 +1,17 @@
 export { createSampler, readIds, type Sampler } from './sampler.js';
+export {
+  generate,
+  generateStream,
+  type FinishReason,
+  type GenerateModel,
+  type GenerateOptions,
+  type GenerateResult,
+  type GenerateStep,
+  type PredictModel,
+  type StepContext,
+  type StepFunction,
+  type StepOutput,
+} from './generate.js';
 export { temperature } from './processors/temperature.js';
 export { topK } from './processors/top-k.js';
 export { topP } from './processors/top-p.js';
@@ -15,6 +28,7 @@ export type {
   LogitsProcessor,
   ReferenceState,
   RowParam,
+  SampleContext,
   SamplerOptions,
   SamplingState,
 } from './types.js';

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgmax } from './backends/fused.js';
 import { builtinProcessors, runChain } from './chain.js';
-import { SamplingError } from './errors.js';
+import { Described, SamplingError } from './errors.js';
 import { checkLogits, type LogitsShape } from './logits.js';
 import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
-import type { LogitsProcessor, SamplerOptions, SamplingState } from './types.js';
+import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
 
 /** A configured sampler. Each `sample` call is one step of every row's random stream. */
 export interface Sampler {
@@ -29,16 +29,16 @@ export interface Sampler {
    * (-1 NaN, -2 +Infinity, -3 no finite logit), which {@link readIds} turns into an
    * `InvalidRowsError`; use {@link Sampler.sampleIds} to get both in one call.
    */
-  sample(logits: tf.Tensor): tf.Tensor1D;
+  sample(logits: tf.Tensor, context?: SampleContext): tf.Tensor1D;
   /** `sample` plus the one read-back a generation loop needs; throws `InvalidRowsError`. */
-  sampleIds(logits: tf.Tensor): Promise<Int32Array>;
+  sampleIds(logits: tf.Tensor, context?: SampleContext): Promise<Int32Array>;
   /** float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). */
-  probabilities(logits: tf.Tensor): tf.Tensor2D;
+  probabilities(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /**
    * float32 `[B, V]`: the logits after the whole chain, divided by each row's temperature
    * (greedy rows unscaled); filtered tokens are -Infinity. The kept set is where it is finite.
    */
-  process(logits: tf.Tensor): tf.Tensor2D;
+  process(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /** Back to step 0: the same seeds give the same tokens again. */
   reset(): void;
 }
@@ -68,12 +68,13 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     return keyCache.keys;
   };
 
-  const check = (logits: tf.Tensor): LogitsShape => {
+  const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape => {
     const shape = checkLogits(logits);
     checkRowArrays(opts, shape.batch);
+    if (context?.history !== undefined) checkHistory(context.history, shape.batch);
     return shape;
   };
-  const prepare = (logits: tf.Tensor, shape: LogitsShape): { input: tf.Tensor2D; state: SamplingState } => {
+  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): { input: tf.Tensor2D; state: SamplingState } => {
     const input = as2d(logits, shape);
     const state = runChain(processors, {
       logits: input,
@@ -82,6 +83,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       invTemperature: new Float64Array(shape.batch).fill(1),
       step,
       candidates: shape.vocab,
+      ...(context?.history !== undefined ? { history: context.history } : {}),
     });
     return { input, state };
   };
@@ -95,8 +97,8 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     get lastPath() {
       return lastPath;
     },
-    sample(logits) {
-      const shape = check(logits);
+    sample(logits, context) {
+      const shape = check(logits, context);
       const backend = tf.getBackend();
       if (opts.draw === 'multinomial' && (backend === 'webgpu' || backend === 'webgl')) {
         throw new SamplingError(
@@ -117,15 +119,15 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         return ids;
       }
       const { ids, drawKernel } = tf.tidy(() => {
-        const { input, state } = prepare(logits, shape);
+        const { input, state } = prepare(logits, shape, context);
         return draw(opts, input, state, keys, baseSeed);
       });
       lastPath = drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       step++;
       return ids;
     },
-    async sampleIds(logits) {
-      const ids = sampler.sample(logits);
+    async sampleIds(logits, context) {
+      const ids = sampler.sample(logits, context);
       try {
         const data = (await ids.data()) as Int32Array;
         if (opts.invalidRows === 'error') assertValidIds(data);
@@ -134,19 +136,19 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         ids.dispose();
       }
     },
-    probabilities(logits) {
-      const shape = check(logits);
+    probabilities(logits, context) {
+      const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
-        const { input, state } = prepare(logits, shape);
+        const { input, state } = prepare(logits, shape, context);
         return distribution(opts, input, state);
       });
     },
-    process(logits) {
-      const shape = check(logits);
+    process(logits, context) {
+      const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
-        const { state } = prepare(logits, shape);
+        const { state } = prepare(logits, shape, context);
         const [ih] = invTemperaturePair(state.invTemperature);
         return tf.mul(state.logits, ih) as tf.Tensor2D;
       });
@@ -163,6 +165,16 @@ export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
   const data = Int32Array.from((await ids.data()) as Int32Array);
   assertValidIds(data);
   return data;
+}
+
+function checkHistory(history: unknown, batch: number): void {
+  if (!(history instanceof tf.Tensor) || history.rank !== 2 || history.dtype !== 'int32') {
+    const what = history instanceof tf.Tensor ? `a ${history.dtype} tensor of shape [${history.shape.join(', ')}]` : typeof history;
+    throw new SamplingError('history', 'must be an int32 tf.Tensor2D [B, T] of token ids', new Described(what));
+  }
+  if (history.shape[0] !== batch) {
+    throw new SamplingError('history', `must have one row per logits row (batch size ${batch})`, new Described(`shape [${history.shape.join(', ')}]`));
+  }
 }
 
 /** `[B, V]` view of the logits (a rank-1 `[V]` is one row). */

@@ -30,6 +30,18 @@ export interface SamplingState {
    * processor that changes `logits` must drop it (the chain does so for non-built-ins).
    */
   readonly sorted?: tf.Tensor2D;
+  /**
+   * Optional: the tokens so far, int32 `[B, T]` (prompt and generated tokens, left-padded), for
+   * processors that need history (penalties, n-gram bans). Set by `generate()` or by
+   * `sample(logits, { history })`; on the device, never read back by the sampler.
+   */
+  readonly history?: tf.Tensor2D;
+}
+
+/** Per-call context for `Sampler.sample` and friends. */
+export interface SampleContext {
+  /** int32 `[B, T]`: the tokens so far, handed to processors as `state.history`. */
+  history?: tf.Tensor2D;
 }
 
 /**

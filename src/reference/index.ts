@@ -18,6 +18,12 @@ export type Rows = readonly (ArrayLike<number>)[];
 
 type Step = (state: ReferenceState) => ReferenceState;
 
+/** Per-call context of the reference (twin of `SampleContext`). */
+export interface ReferenceContext {
+  /** The tokens so far, one array per row, handed to processors as `state.history`. */
+  history?: readonly (readonly number[])[];
+}
+
 function builtin({ name, value }: BuiltinSpec): Step {
   switch (name) {
     case 'temperature':
@@ -49,10 +55,14 @@ interface Processed {
   invalid: (InvalidRow | undefined)[];
 }
 
-function run(rows: Rows, options: SamplerOptions, step: number): Processed {
+function run(rows: Rows, options: SamplerOptions, step: number, context: ReferenceContext = {}): Processed {
   const opts = normalizeOptions(options);
   const input = toRows(rows);
   checkRowArrays(opts, input.length);
+  const history = context.history;
+  if (history !== undefined && (!Array.isArray(history) || history.length !== input.length)) {
+    throw new SamplingError('history', `must be an array with one token array per row (batch size ${input.length})`, history);
+  }
   const steps: Step[] = opts.processors.map((p, i) => {
     if (!p.reference) {
       throw new SamplingError(`processors[${i}]`, 'must have a float64 `reference` twin to be used by the reference', p.name);
@@ -65,6 +75,7 @@ function run(rows: Rows, options: SamplerOptions, step: number): Processed {
     invTemperature: new Float64Array(input.length).fill(1),
     vocab: input[0]!.length,
     step,
+    ...(history !== undefined ? { history } : {}),
   };
   for (const s of steps) state = s(state);
   const invalid = input.map((row, r): InvalidRow | undefined => {
@@ -90,8 +101,8 @@ function finiteArgMax(row: Float64Array): number {
  * @example
  * reference.probabilities([[2, 1, 0, -1]], { topP: 0.7 }); // [Float64Array [0.73, 0.27, 0, 0]]
  */
-export function probabilities(rows: Rows, options: SamplerOptions = {}): Float64Array[] {
-  const { input, state, invalid } = run(rows, options, 0);
+export function probabilities(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
+  const { input, state, invalid } = run(rows, options, 0, context);
   const policy = options.invalidRows ?? 'error';
   const V = state.vocab;
   return state.logits.map((z, r) => {
@@ -111,8 +122,8 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}): Float64
 }
 
 /** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
-export function process(rows: Rows, options: SamplerOptions = {}): Float64Array[] {
-  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, 0);
+export function process(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
+  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, 0, context);
   return state.logits.map((z, r) => z.map((v) => v * usableInv(state.invTemperature[r]!)));
 }
 
@@ -120,12 +131,12 @@ export function process(rows: Rows, options: SamplerOptions = {}): Float64Array[
  * The tokens the tensor sampler draws at `step` for the same logits, options and seeds: Gumbel-max
  * with noise from the (row key, step, token) hash, argmax in float64.
  */
-export function sample(rows: Rows, options: SamplerOptions = {}, step = 0): number[] {
+export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, context: ReferenceContext = {}): number[] {
   if (options.seed === undefined) {
     throw new SamplingError('seed', 'must be given to reference.sample (tokens are reproduced from seeds)', undefined);
   }
   if (!Number.isInteger(step) || step < 0) throw new SamplingError('step', 'must be an integer ≥ 0', step);
-  const { input, state, invalid } = run(rows, options, step);
+  const { input, state, invalid } = run(rows, options, step, context);
   const keys = rowKeys(normalizeOptions(options).seed!, input.length);
   const policy = options.invalidRows ?? 'error';
   return state.logits.map((z, r) => {

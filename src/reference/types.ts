@@ -8,4 +8,6 @@ export interface ReferenceState {
   readonly invTemperature: Float64Array;
   readonly vocab: number;
   readonly step: number;
+  /** The tokens so far, one array per row (twin of `SamplingState.history`), when given. */
+  readonly history?: readonly (readonly number[])[];
 }
