@@ -1,0 +1,55 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu'; // or any other tfjs backend
+import { generate, generateStream, type StepFunction } from 'tfjs-sampling';
+
+// A toy bigram "model": the logits of the next token are row `last token` of a fixed table.
+// A real step function runs a tfjs model here (a tf.LayersModel / tf.GraphModel can also be
+// passed to generate() directly: the last position's logits are used).
+const V = 16;
+const EOS = 1;
+const PAD = 0;
+const table = tf.tidy(() => {
+  const t = tf.randomNormal([V, V], 0, 2, 'float32', 3);
+  const id = tf.range(0, V, 1, 'int32');
+  const rarerEos = tf.where(tf.equal(id, EOS), tf.add(t, -1), t);
+  return tf.where(tf.equal(id, PAD), tf.fill([V, V], -Infinity), rarerEos); // PAD is never generated
+});
+const step: StepFunction = (tokens) =>
+  tf.tidy(() => {
+    const [b, t] = tokens.shape;
+    const last = tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]);
+    return tf.gather(table, last) as tf.Tensor2D; // float32 [B, V]
+  });
+
+// Three prompts of different lengths (left-padded with PAD inside), one seed per row.
+const options = {
+  prompts: [[5, 7, 2], [9], [3, 3]],
+  padId: PAD,
+  maxNewTokens: [12, 6, 12],
+  stopTokens: [EOS],
+  sampler: { temperature: 0.9, topP: 0.95, minP: 0.05, seed: [11, 12, 13] },
+};
+
+// Streaming: one event per step, finished rows get PAD.
+for await (const { step: s, tokens, finished } of generateStream(step, options)) {
+  console.log(`step ${String(s).padStart(2)}  tokens ${Array.from(tokens).join(' ').padEnd(10)}  finished ${Array.from(finished).join('')}`);
+}
+
+// The same generation in one call: the same seeds give the same tokens.
+const result = await generate(step, options);
+result.sequences.forEach((seq, r) => console.log(`row ${r}: ${seq.join(' ')}  (${result.finishReasons[r]})`));
+
+// Stopping early: an AbortSignal ends the loop between steps and rejects with its reason.
+const controller = new AbortController();
+const stopped = await generate(step, {
+  ...options,
+  signal: controller.signal,
+  onStep: ({ step: s }) => {
+    if (s === 2) controller.abort(new Error('enough'));
+  },
+}).catch((e: unknown) => (e as Error).message);
+console.log('aborted run:', stopped);
+
+table.dispose();
+if (tf.memory().numTensors !== 0) throw new Error(`${tf.memory().numTensors} tensors leaked`);
+if (stopped !== 'enough') throw new Error('abort did not stop the generation');
