@@ -14,28 +14,25 @@ export interface TaskPreset {
   readonly description: string;
   /** The article's recommended temperatures, [low, high] inclusive. */
   readonly range: readonly [low: number, high: number];
-  /** Ready options: the middle of the range and a tail filter; no seed. */
+  /** Ready options: the middle of the range and min-p 0.05; no seed. */
   readonly options: Readonly<SamplerOptions>;
-  /** Why these filters, in one sentence. */
+  /** Why this filter, in one sentence. */
   readonly why: string;
 }
 
-// Filters. Below T = 1 the tempered distribution is already sharp: top-p 0.95 only drops the
-// long tail of individually unlikely tokens whose 5% of mass is where the mistakes are. From T = 1
-// up, temperature moves mass into that tail and a fixed top-p keeps ever more of it; min-p keeps
-// only tokens within a factor m of the most probable one (after temperature), so its cut follows
-// the model's confidence — wide when many tokens are plausible, narrow when one is clear.
-const LOW_T_WHY = 'top-p 0.95 drops the unlikely tail; at T < 1 it removes little else';
-const HIGH_T_WHY = 'min-p cuts the tail relative to the top token, so the high T spreads mass only among plausible tokens';
+// One tail filter for every task (why: see TASK_PRESETS); examples/article/task-presets.ts
+// prints the contrast with top-p.
+const MIN_P = 0.05;
+const WHY = 'min-p 0.05: only tokens ≥ 1/20 as likely as the top one after temperature; the cut (T · ln 20 logits) widens with T';
 
-function preset(task: TaskName, description: string, low: number, high: number, filters: SamplerOptions, why: string): TaskPreset {
+function preset(task: TaskName, description: string, low: number, high: number): TaskPreset {
   const temperature = Math.round(((low + high) / 2) * 1000) / 1000;
   return Object.freeze({
     task,
     description,
     range: Object.freeze([low, high] as const),
-    options: Object.freeze({ temperature, ...filters }),
-    why,
+    options: Object.freeze({ temperature, minP: MIN_P }),
+    why: WHY,
   });
 }
 
@@ -44,29 +41,31 @@ function preset(task: TaskName, description: string, low: number, high: number, 
  *
  * | task | range | `options` |
  * | --- | --- | --- |
- * | `code` | 0.2–0.5 | T 0.35, top-p 0.95 |
- * | `translation` | 0.3–0.7 | T 0.5, top-p 0.95 |
- * | `summarisation` | 0.5–0.8 | T 0.65, top-p 0.95 |
- * | `dialogue` | 0.7–1.0 | T 0.85, top-p 0.95 |
+ * | `code` | 0.2–0.5 | T 0.35, min-p 0.05 |
+ * | `translation` | 0.3–0.7 | T 0.5, min-p 0.05 |
+ * | `summarisation` | 0.5–0.8 | T 0.65, min-p 0.05 |
+ * | `dialogue` | 0.7–1.0 | T 0.85, min-p 0.05 |
  * | `creative` | 0.8–1.2 | T 1.0, min-p 0.05 |
- * | `brainstorming` | 1.0–1.5 | T 1.25, min-p 0.1 |
+ * | `brainstorming` | 1.0–1.5 | T 1.25, min-p 0.05 |
  *
- * The temperature is the middle of the range. Below T = 1, top-p 0.95 trims the unlikely tail;
- * from T = 1 up, min-p (relative to the top token, after temperature) trims it instead, since
- * a fixed top-p keeps more and more of a tail that temperature has flattened. The ranges are
- * rules of thumb, not measurements: tune within them (see {@link presetOptions}).
+ * The temperature is the middle of the range. min-p 0.05 (applied after temperature) drops
+ * every token less than 1/20 as likely as the most probable one: a cut of T · ln 20 logits
+ * below the top, which widens as T rises, so the presets go from focused to varied without
+ * sampling the long tail — a fixed top-p does not: at T 0.85, top-p 0.95 keeps ~500 tokens of
+ * a Zipf-shaped 2000-token row. The ranges are the article's rules of thumb, not measurements:
+ * tune within them (see {@link presetOptions}).
  *
  * @example
- * const sampler = createSampler(TASK_PRESETS.code.options); // T 0.35, top-p 0.95
+ * const sampler = createSampler(TASK_PRESETS.code.options); // T 0.35, min-p 0.05
  * TASK_PRESETS.dialogue.range;                               // [0.7, 1]
  */
 export const TASK_PRESETS: Readonly<Record<TaskName, TaskPreset>> = Object.freeze({
-  code: preset('code', 'code generation', 0.2, 0.5, { topP: 0.95 }, LOW_T_WHY),
-  translation: preset('translation', 'translation', 0.3, 0.7, { topP: 0.95 }, LOW_T_WHY),
-  summarisation: preset('summarisation', 'summarisation', 0.5, 0.8, { topP: 0.95 }, LOW_T_WHY),
-  dialogue: preset('dialogue', 'dialogue, chat', 0.7, 1.0, { topP: 0.95 }, LOW_T_WHY),
-  creative: preset('creative', 'creative writing', 0.8, 1.2, { minP: 0.05 }, HIGH_T_WHY),
-  brainstorming: preset('brainstorming', 'brainstorming', 1.0, 1.5, { minP: 0.1 }, HIGH_T_WHY),
+  code: preset('code', 'code generation', 0.2, 0.5),
+  translation: preset('translation', 'translation', 0.3, 0.7),
+  summarisation: preset('summarisation', 'summarisation', 0.5, 0.8),
+  dialogue: preset('dialogue', 'dialogue, chat', 0.7, 1.0),
+  creative: preset('creative', 'creative writing', 0.8, 1.2),
+  brainstorming: preset('brainstorming', 'brainstorming', 1.0, 1.5),
 });
 
 /** The task names, in the article's order (lowest temperatures first). */
@@ -78,7 +77,7 @@ export const TASK_NAMES: readonly TaskName[] = Object.freeze(Object.keys(TASK_PR
  *
  * @example
  * const sampler = createSampler(presetOptions('dialogue', { seed: 7 }));
- * presetOptions('code', { temperature: 0.2 }); // { temperature: 0.2, topP: 0.95 }
+ * presetOptions('code', { temperature: 0.2 }); // { temperature: 0.2, minP: 0.05 }
  */
 export function presetOptions(task: TaskName, overrides: SamplerOptions = {}): SamplerOptions {
   return mergeChecked(presetOf(task).options, overrides);

@@ -314,12 +314,12 @@ describe('task presets', () => {
   it('the hand-picked values', () => {
     const table = TASK_NAMES.map((t) => [t, TASK_PRESETS[t].options]);
     expect(table).toEqual([
-      ['code', { temperature: 0.35, topP: 0.95 }],
-      ['translation', { temperature: 0.5, topP: 0.95 }],
-      ['summarisation', { temperature: 0.65, topP: 0.95 }],
-      ['dialogue', { temperature: 0.85, topP: 0.95 }],
+      ['code', { temperature: 0.35, minP: 0.05 }],
+      ['translation', { temperature: 0.5, minP: 0.05 }],
+      ['summarisation', { temperature: 0.65, minP: 0.05 }],
+      ['dialogue', { temperature: 0.85, minP: 0.05 }],
       ['creative', { temperature: 1, minP: 0.05 }],
-      ['brainstorming', { temperature: 1.25, minP: 0.1 }],
+      ['brainstorming', { temperature: 1.25, minP: 0.05 }],
     ]);
   });
 
@@ -328,7 +328,7 @@ describe('task presets', () => {
     expect(Object.isFrozen(TASK_PRESETS.code.options)).toBe(true);
     expect(Object.isFrozen(TASK_PRESETS.code.range)).toBe(true);
     const o: SamplerOptions = presetOptions('code', { seed: 3, temperature: 0.2 });
-    expect(o).toEqual({ temperature: 0.2, topP: 0.95, seed: 3 });
+    expect(o).toEqual({ temperature: 0.2, minP: 0.05, seed: 3 });
     expect(TASK_PRESETS.code.options.temperature).toBe(0.35);
     expect(presetOptions('dialogue')).toEqual(TASK_PRESETS.dialogue.options);
     expect(presetOptions('dialogue')).not.toBe(TASK_PRESETS.dialogue.options);
