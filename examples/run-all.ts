@@ -2,7 +2,7 @@
 // backend helper, each in its own Node process with tsx's loader (offline, no npx lookup), with a
 // timeout. Prints each name and exit status; exits non-zero if any fails. Also checks that the
 // README's usage block is an exact copy of examples/usage.ts.
-// `npm run examples -- demo usage` runs only the named ones.
+// `npm run examples -- demo usage article/strategies` runs only the named ones.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,7 +16,8 @@ const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).h
 
 const skip = new Set(['run-all.ts', 'backend.ts']);
 const only = process.argv.slice(2).map((n) => (n.endsWith('.ts') ? n : `${n}.ts`));
-const files = readdirSync(here)
+// examples/article/*.ts (the seed article's demonstrations) run too, named `article/<file>`.
+const files = [...readdirSync(here), ...readdirSync(path.join(here, 'article')).map((f) => `article/${f}`)]
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !skip.has(f))
   .filter((f) => only.length === 0 || only.includes(f))
   .sort();
@@ -84,7 +85,7 @@ for (const file of files) {
 }
 
 console.log('\nexamples:');
-for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.file.padEnd(20)} ${r.status} (${r.seconds.toFixed(1)} s)`);
+for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.file.padEnd(34)} ${r.status} (${r.seconds.toFixed(1)} s)`);
 const failed = results.filter((r) => !r.ok);
 if (failed.length > 0) {
   console.error(`${failed.length} of ${results.length} failed`);
