@@ -10,6 +10,7 @@ import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
 import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
 import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
+import { gpuChainAvailable, gpuChainFits, runGpuChain } from './gpu-chain.js';
 
 export const FUSED_KERNEL = 'TfjsSamplingFusedSample';
 /** GPU draw kernel: ids[r] = lowest-index argmax_j (scores[r, j] + scale[r] · g(keys[r], j)). */
@@ -35,6 +36,8 @@ function flagEnabled(): boolean {
 /** The fused kernel for the active backend, registered on first use; undefined if none. */
 export function fusedBackend(): string | undefined {
   const name = tf.getBackend();
+  // webgl / webgpu: the GPU chain (threshold kernels + one draw kernel), see gpu-chain.ts.
+  if (name === 'webgl' || name === 'webgpu') return flagEnabled() && gpuChainAvailable(name) ? name : undefined;
   const register = REGISTER[name];
   if (!register || !flagEnabled()) return undefined;
   if (!tf.getKernel(FUSED_KERNEL, name)) register();
@@ -43,7 +46,7 @@ export function fusedBackend(): string | undefined {
 
 /** The per-row plan, or undefined when the chain is not the default one. */
 export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number, keys: Uint32Array, step: number): FusedPlan | undefined {
-  if (opts.processors.length > 0 || opts.draw !== 'gumbel') return undefined;
+  if (opts.processors.length > 0 || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   let last = -1;
   for (const { name } of opts.builtins) {
     const at = DEFAULT_ORDER.indexOf(name);
@@ -69,6 +72,8 @@ export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number,
 
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
 export function runFused(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+  const name = tf.getBackend();
+  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan);
   return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
 }
 

@@ -19,17 +19,8 @@ export function minP(m: RowParam): LogitsProcessor {
       const { batch } = state;
       const M = resolveRowParam('minP', value, batch);
       if (M.every((v) => v === 0)) return state;
-      // Offset T·ln m per row, split into hi + lo; rows that are off get -FLT_MAX.
-      const hi = new Float32Array(batch);
-      const lo = new Float32Array(batch);
-      for (let r = 0; r < batch; r++) {
-        const off = M[r] === 0 ? -FLT_MAX : Math.log(M[r]!) / state.invTemperature[r]!;
-        [hi[r], lo[r]] = splitF32(off === 0 ? 0 : off); // avoid -0 artefacts
-      }
       const zmax = tf.max(state.logits, 1, true);
-      // zmax + hi = t + err exactly; keep z ≥ t + (err + lo)  ⇔  !(err + lo > z - t)
-      const [t, err] = twoSum(zmax, column(hi));
-      const e2 = tf.add(err, column(lo));
+      const [t, e2] = minPPair(zmax, M, state.invTemperature);
       const gap = tf.sub(state.logits, t);
       // Rows without a finite max turn NaN here; they are invalid and reported as such.
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
@@ -37,4 +28,22 @@ export function minP(m: RowParam): LogitsProcessor {
     },
     reference: referenceMinP(value),
   };
+}
+
+/**
+ * Min-p's threshold as a pair (`[B, 1]` each): keep z iff !(e2 > z − t) (float32 ops), which is
+ * z ≥ max z + T · ln m exactly. Rows with m = 0 keep everything. Shared with the fused GPU chain.
+ */
+export function minPPair(zmax: tf.Tensor, M: Float64Array, invTemperature: Float64Array): [tf.Tensor, tf.Tensor] {
+  const batch = M.length;
+  // Offset T·ln m per row, split into hi + lo; rows that are off get -FLT_MAX.
+  const hi = new Float32Array(batch);
+  const lo = new Float32Array(batch);
+  for (let r = 0; r < batch; r++) {
+    const off = M[r] === 0 ? -FLT_MAX : Math.log(M[r]!) / invTemperature[r]!;
+    [hi[r], lo[r]] = splitF32(off === 0 ? 0 : off); // avoid -0 artefacts
+  }
+  // zmax + hi = t + err exactly; keep z ≥ t + (err + lo)  ⇔  !(err + lo > z - t)
+  const [t, err] = twoSum(zmax, column(hi));
+  return [t, tf.add(err, column(lo))];
 }

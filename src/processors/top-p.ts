@@ -41,41 +41,54 @@ export function topP(p: RowParam): LogitsProcessor {
       const K = Math.min(state.candidates, vocab);
       // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
       const zs = state.sorted && state.sorted.shape[1] === K ? state.sorted : tf.topk(state.logits, K, true).values;
-      const zmax = tf.slice(zs, [0, 0], [batch, 1]);
-      const s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), state.invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
-      const [cHi, cLo] = sortedPrefixSum(s);
-      // Total mass: the K sorted values plus finite ties beyond them (only after top-k).
-      let tHi: tf.Tensor = tf.slice(cHi, [0, K - 1], [batch, 1]);
-      let tLo: tf.Tensor = tf.slice(cLo, [0, K - 1], [batch, 1]);
-      if (K < vocab) {
-        const finite = tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true);
-        const extra = tf.relu(tf.sub(finite, K));
-        const [sum, e] = twoSum(tHi, tf.mul(extra, tf.slice(s, [0, K - 1], [batch, 1])));
-        tHi = sum;
-        tLo = tf.add(tLo, e);
-      }
-      // target = p · total as a pair: p = ph + pl (split on the host), ph · tHi error-free.
-      const ph = new Float32Array(batch);
-      const pl = new Float32Array(batch);
-      for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(P[r]!);
-      const phT = column(ph);
-      const [prod, perr] = twoProd(phT, tHi);
-      const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
-      // Exclusive prefix E_i (mass strictly before sorted position i) < target, as a pair.
-      const below = tf.add(
-        tf.sub(shiftRight(cHi), prod),
-        tf.sub(shiftRight(cLo), tgtLo),
-      );
-      const count = tf.sum(tf.step(tf.neg(below)), 1); // positions kept, a prefix of the sort
-      const last = tf.clipByValue(tf.sub(count, 1), 0, K - 1) as tf.Tensor1D;
-      const tau = pickPerRowAt(zs, last);
-      const thr = tf.where(
-        tf.tensor1d(Array.from(active), 'bool'),
-        safeThreshold(tau),
-        tf.fill([batch], -FLT_MAX),
-      );
+      // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
+      const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
+      const thr = topPThreshold(zs, finite, state.invTemperature, P);
       return withLogits(state, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])));
     },
     reference: referenceTopP(value),
   };
+}
+
+/**
+ * The top-p threshold per row (`[B]`; -FLT_MAX where p = 1 or nothing is finite): keep z ≥ it.
+ * `zs` holds each row's K largest logits in descending order; `finite` (`[B, 1]`, when K < V)
+ * the row's number of finite logits, so that ties of the K-th beyond the sort join the total.
+ * Shared by the processor and the fused GPU chain.
+ */
+export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, invTemperature: Float64Array, P: Float64Array): tf.Tensor1D {
+  const [batch, K] = zs.shape;
+  const active = P.map((v) => (v < 1 ? 1 : 0));
+  const zmax = tf.slice(zs, [0, 0], [batch, 1]);
+  const s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
+  const [cHi, cLo] = sortedPrefixSum(s);
+  // Total mass: the K sorted values plus finite ties beyond them (only after top-k).
+  let tHi: tf.Tensor = tf.slice(cHi, [0, K - 1], [batch, 1]);
+  let tLo: tf.Tensor = tf.slice(cLo, [0, K - 1], [batch, 1]);
+  if (finite) {
+    const extra = tf.relu(tf.sub(finite, K));
+    const [sum, e] = twoSum(tHi, tf.mul(extra, tf.slice(s, [0, K - 1], [batch, 1])));
+    tHi = sum;
+    tLo = tf.add(tLo, e);
+  }
+  // target = p · total as a pair: p = ph + pl (split on the host), ph · tHi error-free.
+  const ph = new Float32Array(batch);
+  const pl = new Float32Array(batch);
+  for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(P[r]!);
+  const phT = column(ph);
+  const [prod, perr] = twoProd(phT, tHi);
+  const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
+  // Exclusive prefix E_i (mass strictly before sorted position i) < target, as a pair.
+  const below = tf.add(
+    tf.sub(shiftRight(cHi), prod),
+    tf.sub(shiftRight(cLo), tgtLo),
+  );
+  const count = tf.sum(tf.step(tf.neg(below)), 1); // positions kept, a prefix of the sort
+  const last = tf.clipByValue(tf.sub(count, 1), 0, K - 1) as tf.Tensor1D;
+  const tau = pickPerRowAt(zs, last);
+  return tf.where(
+    tf.tensor1d(Array.from(active), 'bool'),
+    safeThreshold(tau),
+    tf.fill([batch], -FLT_MAX),
+  ) as tf.Tensor1D;
 }

@@ -27,9 +27,9 @@ export async function useBackend(name: string): Promise<void> {
   }
 }
 
-/** GPU backends: portable processors, the draw in the backend's draw kernel where it exists. */
+/** GPU backends: the default chain runs as the GPU chain (threshold kernels + draw kernel). */
 export function defaultPath(name: string): string {
-  return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
+  return DRAW_KERNEL_BACKENDS.includes(name) ? `fused:${name}` : 'portable';
 }
 
 const DRAW_KERNEL_BACKENDS = ['webgl', 'webgpu'];
@@ -38,5 +38,5 @@ export function setFused(_on: boolean): void {}
 
 /** The `lastPath` of a sampler that cannot run fused (custom chain). */
 export function portablePath(name: string): string {
-  return defaultPath(name);
+  return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }

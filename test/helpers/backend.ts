@@ -54,7 +54,8 @@ export async function useBackend(name: string): Promise<void> {
   setFused(process.env.TFJS_SAMPLING_FUSED !== '0');
 }
 
-const FUSED_BACKENDS = ['cpu', 'wasm'];
+// webgpu: the GPU chain (src/backends/gpu-chain.ts).
+const FUSED_BACKENDS = ['cpu', 'wasm', 'webgpu'];
 
 /** Turns the fused kernels on or off (the portable projects run with them off). */
 export function setFused(on: boolean): void {

@@ -71,7 +71,7 @@ function isSoftwareAdapter(backend: WebGPUBackendLike): boolean {
 }
 
 /** The device's largest power-of-2 workgroup size up to 256 that pass 1 can use. */
-function maxWorkgroupSize(backend: WebGPUBackendLike): number {
+export function maxWorkgroupSize(backend: WebGPUBackendLike): number {
   const limits = backend.device?.limits;
   const threads = Math.min(limits?.maxComputeInvocationsPerWorkgroup ?? 256, limits?.maxComputeWorkgroupSizeX ?? 256);
   const bytes = limits?.maxComputeWorkgroupStorageSize ?? 16384;
@@ -99,11 +99,11 @@ export function webgpuDrawConfig(backend: object): WebgpuDrawConfig {
 }
 
 // Minimal views of the tfjs webgpu backend (an optional dependency: not imported).
-interface ProgramUniform {
+export interface ProgramUniform {
   type: 'int32' | 'float32' | 'uint32';
   data: number[];
 }
-interface WebGPUProgramLike {
+export interface WebGPUProgramLike {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout: { x: number[] };
@@ -113,7 +113,7 @@ interface WebGPUProgramLike {
   uniforms?: string;
   getUserCode: () => string;
 }
-interface WebGPUBackendLike {
+export interface WebGPUBackendLike {
   runWebGPUProgram(program: WebGPUProgramLike, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: ProgramUniform[]): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
@@ -128,7 +128,7 @@ function f32Bits(bits: number): string {
 }
 
 /** A number rounded to float32, as a WGSL f32 literal. */
-function f32(v: number): string {
+export function f32(v: number): string {
   return `${Math.fround(v)}f`;
 }
 
@@ -142,7 +142,7 @@ const LN2_HI = f32Bits(0x3f317180);
 const LN2_LO = f32Bits(0x3717f7d1);
 
 /** WGSL shared by both passes: the hash, the logarithm, the noise and the (value, index) order. */
-function commonCode(): string {
+export function commonCode(): string {
   return `
   fn gaMix(x0 : u32) -> u32 {
     var x = x0;

@@ -1,0 +1,128 @@
+// The default chain on webgl / webgpu without masked [B, V] logits: small tensors carry one
+// threshold per row, and one draw kernel reads the raw logits once, applies the thresholds,
+// draws (Gumbel-max, in-shader noise) and reports invalid rows in the same reduction.
+//   top-k: webgpu: the sort-free radix-select kernel (k ≤ TOP_K_MAX), which also gives the row
+//          max and the sorted candidates; webgl: tf.topk of the k largest (as the portable path);
+//   top-p: on those sorted candidates when top-k applies to every row (no [B, V] pass), else on
+//          a full sort (tf.topk), with the portable path's exact pair arithmetic (topPThreshold);
+//   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel.
+// Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
+import * as tf from '@tensorflow/tfjs-core';
+import { minPPair } from '../processors/min-p.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold } from '../processors/ops.js';
+import { topPThreshold } from '../processors/top-p.js';
+import type { FusedPlan } from './js/sample-rows.js';
+import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
+import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
+import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
+
+export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
+export { TOP_K_KERNEL };
+
+const REGISTER_DRAW: Record<string, () => boolean> = {
+  webgl: registerWebglThresholdDraw,
+  webgpu: registerWebgpuThresholdDraw,
+};
+const REGISTER_TOP_K: Record<string, () => boolean> = {
+  webgpu: registerWebgpuTopK,
+};
+const support = new Map<string, boolean>();
+
+function supported(kind: string, name: string, register: (() => boolean) | undefined): boolean {
+  const id = `${kind}:${name}`;
+  if (!support.has(id)) support.set(id, register ? register() : false);
+  return support.get(id)!;
+}
+
+/** True when the backend runs the fused GPU chain (its draw kernel registers). */
+export function gpuChainAvailable(name: string): boolean {
+  return name in REGISTER_DRAW && supported('draw', name, REGISTER_DRAW[name]);
+}
+
+/** Whether this plan fits the GPU chain's kernels (webgl: V ≤ 2^21). */
+export function gpuChainFits(name: string, vocab: number): boolean {
+  return name !== 'webgl' || vocab <= WEBGL_MAX_VOCAB;
+}
+
+/** Runs the chain and the draw: int32 ids `[B]`, negative codes for invalid rows under 'error'. */
+export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+  const name = tf.getBackend();
+  const { batch, vocab } = plan;
+  const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
+  const activeK = Array.from(plan.topK, (k) => k > 0 && k < vocab);
+  let thr: tf.Tensor1D | undefined;
+  let zmax: tf.Tensor | undefined;
+  let sorted: tf.Tensor2D | undefined;
+  let finite: tf.Tensor | undefined;
+  if (activeK.some(Boolean)) {
+    const kmax = Math.max(...plan.topK.filter((_, r) => activeK[r]));
+    if (kmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
+      const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
+      const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k }, { kmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+      thr = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
+      finite = tf.slice(out, [0, 1], [batch, 1]);
+      zmax = tf.slice(out, [0, 2], [batch, 1]);
+      sorted = tf.slice(out, [0, 3], [batch, kmax]) as tf.Tensor2D;
+    } else {
+      const vals = tf.topk(input, kmax, true).values;
+      const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
+      thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
+      sorted = keepAtLeast(vals, thrCol(thr));
+    }
+    // The sorted candidates stand for a row only where its top-k applies.
+    if (!activeK.every(Boolean)) sorted = undefined;
+  }
+  if (plan.topP.some((p) => p < 1)) {
+    let tau: tf.Tensor1D;
+    if (sorted) {
+      finite ??= tf.sum(tf.step(tf.add(keepAtLeast(input, thrCol(thr!)), FLT_MAX)), 1, true);
+      tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
+    } else {
+      const zs = tf.topk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab, true).values;
+      tau = topPThreshold(zs, undefined, plan.invT, plan.topP);
+    }
+    thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
+  }
+  zmax ??= tf.max(input, 1, true);
+  const anyMinP = plan.minP.some((m) => m > 0);
+  const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  const [ih] = invTemperaturePair(plan.invT);
+  const params = tf.concat(
+    [
+      thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX),
+      t,
+      e2,
+      thrCol(zmax),
+      ih,
+      column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0))),
+      tf.zeros([batch, 2]),
+    ],
+    1,
+  );
+  const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
+  // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here.
+  const policy = name === 'webgpu' ? plan.invalidRows : 'error';
+  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  if (plan.invalidRows === 'error' || policy !== 'error') return ids;
+  return applyPolicy(input, plan, ids);
+}
+
+/** webgl: 'uniform' / 'greedy' ids for the rows the kernel marked invalid (opt-in policies only). */
+function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D): tf.Tensor1D {
+  const { batch, vocab } = plan;
+  const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
+  // Noise alone over the whole vocabulary: threshold -FLT_MAX on zero logits, scale 1.
+  const params = tf.concat([tf.fill([batch, 1], -FLT_MAX), tf.zeros([batch, 3]), tf.ones([batch, 2]), tf.zeros([batch, 2])], 1);
+  const uniformIds = tf.engine().runKernel(
+    THRESHOLD_DRAW_KERNEL,
+    { logits: tf.zeros([batch, vocab]), keys, params },
+    { policy: 'error', minP: false } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor1D;
+  let fallback = uniformIds;
+  if (plan.invalidRows === 'greedy') {
+    const isFinite = tf.isFinite(input);
+    const finite = tf.where(isFinite, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
+    fallback = tf.where(tf.any(isFinite, 1), firstArgMax(finite), uniformIds) as tf.Tensor1D;
+  }
+  return tf.where(tf.less(ids, 0), fallback, ids) as tf.Tensor1D;
+}

@@ -1,0 +1,164 @@
+// The webgl draw of the fused GPU chain (GLSL ES 3.0), registered as THRESHOLD_DRAW_KERNEL: the
+// raw input logits plus per-row thresholds in, int32 ids or invalid-row codes out — no masked
+// [B, V] logits, no score tensor, no separate invalid-row passes:
+//   kept_j  = z_j ≥ thr  and  !(mpE − (z_j − mpT) > 0)     (top-k/top-p threshold; min-p pair)
+//   score_j = (z_j − zmax) · ih + scale · g(key, j)  for kept tokens, −Infinity otherwise
+//   id      = the lowest index of the largest score (the passes of gumbel-argmax.ts)
+// The first pass also records, per window, three flags from the bits of the input: NaN (1),
+// +Infinity (2), some finite logit kept (4); they travel with the window's best index as
+// index + 2^21 · flags (exact in float32 below 2^24, so V ≤ 2^21), each later pass ORs them, and
+// the last writes the row's code instead of a token: -1 NaN, else -2 +Infinity, else -3 nothing
+// kept (src/select/invalid.ts). The 'uniform'/'greedy' policies are applied by the caller.
+import * as tf from '@tensorflow/tfjs-core';
+import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { GUMBEL_GLSL, passWindow } from './gumbel-argmax.js';
+
+export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
+/** Largest vocabulary: the index and three flag bits share one float32 (24 bits). */
+export const WEBGL_MAX_VOCAB = 2 ** 21;
+
+class ThresholdDrawPass implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, inSize: number, window: number, first: boolean, minP: boolean) {
+    const outSize = Math.ceil(inSize / window);
+    const last = outSize === 1;
+    this.variableNames = first ? ['logits', 'keys', 'params'] : ['logits', 'keys', 'params', 'best'];
+    this.outputShape = last ? [batch] : [batch, outSize];
+    const coords = last ? 'int b = getOutputCoords(); int o = 0;' : 'ivec2 c = getOutputCoords(); int b = c.x; int o = c.y;';
+    const read = first
+      ? `ivec4 tok = at;
+    uvec4 zu = floatBitsToUint(z0(b, tok));`
+      : `vec4 e = vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w));
+    vec4 fl = floor(e / TD_FLAG);
+    ivec4 tok = ivec4(e - fl * TD_FLAG + 0.5);
+    uvec4 f4 = uvec4(fl + 0.5) * uvec4(not(outside)); // (mix of uvec needs GLSL ES 3.1)
+    flags |= f4.x | f4.y | f4.z | f4.w;`;
+    const firstFlags = first
+      ? `
+    uvec4 inside = uvec4(not(outside));
+    if (any(greaterThan((zu & 0x7fffffffu) * inside, uvec4(0x7f800000u)))) flags |= 1u;
+    if (any(equal(zu * inside, uvec4(0x7f800000u)))) flags |= 2u;
+    if (any(keep)) flags |= 4u;`
+      : '';
+    const minPTest = minP ? ' && !(mpE - (z.x - mpT) > 0.0)' : '';
+    const keepLane = (l: string): string => `z.${l} >= thr${minPTest.replace('z.x', `z.${l}`)} && !outside.${l}`;
+    const finish = last
+      ? `
+  int code = (flags & 1u) != 0u ? -1 : (flags & 2u) != 0u ? -2 : (flags & 4u) == 0u ? -3 : 0;
+  setOutput(code != 0 ? float(code) : index);`
+      : 'setOutput(index + TD_FLAG * float(flags));';
+    this.userCode = `
+${GUMBEL_GLSL}
+const float TS_NEG_INF = uintBitsToFloat(0xff800000u);
+const float TD_FLAG = ${WEBGL_MAX_VOCAB}.0;
+
+vec4 z0(int b, ivec4 tok) {
+  return vec4(getLogits(b, tok.x), getLogits(b, tok.y), getLogits(b, tok.z), getLogits(b, tok.w));
+}
+
+void main() {
+  ${coords}
+  uint key = (uint(getKeys(b, 0) + 0.5) << 16u) | uint(getKeys(b, 1) + 0.5);
+  float thr = getParams(b, 0);
+  float mpT = getParams(b, 1);
+  float mpE = getParams(b, 2);
+  float zmax = getParams(b, 3);
+  float ih = getParams(b, 4);
+  float scale = getParams(b, 5);
+  bool noisy = scale != 0.0;
+  float bound = abs(scale) * 17.5;
+  int start = o * ${window};
+  uint flags = 0u;
+  vec4 bestValue = vec4(TS_NEG_INF);
+  vec4 bestIndex = vec4(${first ? 'start' : `mod(getBest(b, start), TD_FLAG)`});
+  for (int i = 0; i < ${window}; i += 4) {
+    ivec4 at = ivec4(start + i) + ivec4(0, 1, 2, 3);
+    bvec4 outside = greaterThanEqual(at, ivec4(${inSize}));
+    at = min(at, ivec4(${inSize - 1}));
+    ${read}
+    vec4 z = ${first ? 'uintBitsToFloat(zu)' : 'z0(b, tok)'};
+    bvec4 keep = bvec4(${keepLane('x')}, ${keepLane('y')}, ${keepLane('z')}, ${keepLane('w')});
+    ${firstFlags}
+    vec4 v = mix(vec4(TS_NEG_INF), (z - zmax) * ih, keep);
+    if (noisy && any(keep) && any(greaterThanEqual(v + bound, bestValue))) {
+      v += scale * tsGumbel(key, uvec4(tok)); // -Infinity stays -Infinity
+    }
+    bvec4 better = greaterThan(v, bestValue);
+    bestValue = mix(bestValue, v, better);
+    bestIndex = mix(bestIndex, vec4(tok), better);
+  }
+  float top = max(max(bestValue.x, bestValue.y), max(bestValue.z, bestValue.w));
+  vec4 tied = mix(vec4(16777216.0), bestIndex, equal(bestValue, vec4(top)));
+  float index = min(min(tied.x, tied.y), min(tied.z, tied.w));
+  index = index < 16777216.0 ? index : bestIndex.x;
+  ${finish}
+}
+`;
+  }
+}
+
+interface Inputs {
+  logits: tf.TensorInfo;
+  keys: tf.TensorInfo;
+  params: tf.TensorInfo;
+}
+
+function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params }: Inputs, minP: boolean): tf.TensorInfo {
+  const [batch, vocab] = logits.shape as [number, number];
+  if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
+  // The u32 keys as 16-bit halves (see gumbel-argmax.ts): read from the CPU copy, never uploaded.
+  const stored = backend.texData.get(keys.dataId)?.values as ArrayLike<number> | null | undefined;
+  const values = stored ?? (backend.readSync(keys.dataId) as ArrayLike<number>);
+  const halves = new Float32Array(2 * batch);
+  for (let r = 0; r < batch; r++) {
+    const k = values[r]! >>> 0;
+    halves[2 * r] = k >>> 16;
+    halves[2 * r + 1] = k & 0xffff;
+  }
+  const keyInfo = backend.makeTensorInfo([batch, 2], 'float32', halves);
+  const packed = backend.texData.get(logits.dataId)?.isPacked === true;
+  const flat = packed ? backend.unpackTensor(logits) : logits;
+  let best: tf.TensorInfo | undefined;
+  let inSize = vocab;
+  try {
+    for (;;) {
+      const first = best === undefined;
+      const window = passWindow(inSize, first);
+      const program = new ThresholdDrawPass(batch, inSize, window, first, minP);
+      const out = backend.runWebGLProgram(program, best ? [flat, keyInfo, params, best] : [flat, keyInfo, params], 'int32');
+      if (best) backend.disposeIntermediateTensorInfo(best);
+      best = out;
+      if (out.shape.length === 1) return out;
+      inSize = out.shape[1]!;
+    }
+  } catch (err) {
+    if (best) backend.disposeIntermediateTensorInfo(best);
+    throw err;
+  } finally {
+    backend.disposeIntermediateTensorInfo(keyInfo);
+    if (packed) backend.disposeIntermediateTensorInfo(flat);
+  }
+}
+
+/** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */
+export function registerWebglThresholdDraw(): boolean {
+  try {
+    if (tf.getKernel(THRESHOLD_DRAW_KERNEL, 'webgl')) return true;
+    if (!tf.findBackend('webgl')) return false;
+    const env = tf.env();
+    if (env.getNumber('WEBGL_VERSION') !== 2) return false;
+    if (!env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
+    tf.registerKernel({
+      kernelName: THRESHOLD_DRAW_KERNEL,
+      backendName: 'webgl',
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        thresholdDraw(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs, (attrs as { minP: boolean }).minP),
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}

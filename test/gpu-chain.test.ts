@@ -1,0 +1,90 @@
+// Adversarial rows for the fused chains — on webgl / webgpu the GPU chain (radix-select top-k,
+// threshold draw with folded invalid-row checks), on cpu / wasm their fused kernels, elsewhere the
+// portable path: ties at the k boundary, -Infinity masks, ±0, NaN / ±Infinity rows under every
+// policy, V not a multiple of any workgroup size, V = 1, k ≥ V, k at the kernel's limit, huge
+// magnitudes. Every case must draw exactly reference.sample's tokens and leave no tensor behind.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS, defaultPath } from './helpers/backend.js';
+import { rng } from './helpers/logits.js';
+
+type Gen = (r: number, j: number, u: () => number) => number;
+
+interface Case {
+  name: string;
+  B: number;
+  V: number;
+  options: SamplerOptions;
+  gen: Gen;
+}
+
+const CASES: Case[] = [
+  // Few distinct levels: many ties at the k-th value, k per row.
+  { name: 'ties at k', B: 8, V: 1237, options: { topK: [1, 2, 5, 50, 200, 1236, 1237, 4000], topP: 0.8, seed: 1 }, gen: (_r, _j, u) => Math.floor(u() * 6) },
+  // More than the kernel's buffer share the k-th value: the selection never gets a copy.
+  { name: 'ties everywhere', B: 4, V: 3001, options: { topK: [3, 100, 1000, 1024], topP: 0.7, seed: 2 }, gen: (_r, _j, u) => Math.floor(u() * 3) },
+  { name: 'one value', B: 2, V: 2050, options: { topK: 7, topP: 0.5, seed: 3 }, gen: () => 0.25 },
+  { name: '-Infinity masks', B: 6, V: 999, options: { topK: [10, 400, 500, 1, 30, 0], topP: 0.9, minP: 0.02, seed: 4 }, gen: (r, j, u) => (j % (r + 2) === 0 ? 5 * u() : -Infinity) },
+  { name: 'fewer finite than k', B: 3, V: 500, options: { topK: 100, topP: 0.95, seed: 5 }, gen: (_r, j, u) => (j < 20 ? u() : -Infinity) },
+  { name: '+0 and -0', B: 3, V: 777, options: { topK: [5, 300, 700], seed: 6 }, gen: (_r, j, u) => (j % 3 === 0 ? 0 : j % 3 === 1 ? -0 : -u()) },
+  { name: 'huge magnitudes', B: 4, V: 1500, options: { topK: 40, topP: 0.9, temperature: 1000, seed: 7 }, gen: (_r, _j, u) => 1e30 * (u() - 0.5) },
+  { name: 'negative only', B: 4, V: 640, options: { topK: 64, minP: 0.1, temperature: 0.3, seed: 8 }, gen: (_r, _j, u) => -1e4 - 100 * u() },
+  { name: 'V = 1', B: 3, V: 1, options: { topK: 5, topP: 0.5, minP: 0.5, seed: 9 }, gen: () => 1.5 },
+  { name: 'k ≥ V and greedy rows', B: 4, V: 130, options: { topK: [130, 500, 129, 1], temperature: [0, 1, 0, 2], seed: 10 }, gen: (_r, _j, u) => Math.round(4 * u()) },
+  { name: 'top-p alone, flat', B: 3, V: 4099, options: { topP: 0.9, seed: 11 }, gen: (_r, _j, u) => 0.01 * u() },
+  { name: 'min-p alone', B: 3, V: 2001, options: { minP: 0.3, temperature: 1.7, seed: 12 }, gen: (_r, _j, u) => 3 * u() },
+];
+
+function rows(c: Case): number[][] {
+  const u = rng(`gpu-chain:${c.name}`);
+  return Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.gen(r, j, u))));
+}
+
+/** Rows 0–3: NaN, +Infinity, all -Infinity, ordinary; each row with -Infinity masks too. */
+function invalidRows(V: number): number[][] {
+  const u = rng('gpu-chain:invalid');
+  const out = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => (r === 2 || j % 5 === 0 ? -Infinity : 3 * u())));
+  out[0]![V - 1] = NaN;
+  out[1]![Math.floor(V / 2)] = Infinity;
+  return out;
+}
+
+describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
+  backendSuite(backend);
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: the reference tokens, on the fused path', async (_name, c) => {
+    const data = rows(c);
+    const x = tf.tensor2d(data.flat(), [c.B, c.V]);
+    const sampler = createSampler(c.options);
+    for (let step = 0; step < 2; step++) {
+      const ids = Array.from(await sampler.sampleIds(x));
+      expect(sampler.lastPath).toBe(defaultPath(backend));
+      expect(ids).toEqual(reference.sample(data, c.options, step));
+    }
+    x.dispose();
+  });
+
+  it.each(['error', 'uniform', 'greedy'] as const)('NaN / +Infinity / no finite logit under %s', async (policy) => {
+    for (const V of [1, 257, 3001]) {
+      const data = invalidRows(V);
+      const x = tf.tensor2d(data.flat(), [4, V]);
+      for (const options of [{ seed: 3, invalidRows: policy }, { seed: 4, topK: 10, topP: 0.9, minP: 0.1, temperature: 0.5, invalidRows: policy }] as SamplerOptions[]) {
+        const sampler = createSampler(options);
+        const ids = sampler.sample(x);
+        expect(sampler.lastPath).toBe(defaultPath(backend));
+        const got = Array.from(await ids.data());
+        ids.dispose();
+        if (policy === 'error') {
+          // NaN first, then +Infinity, then nothing finite (INVALID_CODE); the last row is ordinary.
+          expect(got.slice(0, 3)).toEqual([-1, -2, -3]);
+          expect(got[3]).toBe(V === 1 ? -3 : reference.sample(data, { ...options, invalidRows: 'uniform' }, 0)[3]);
+        } else {
+          expect(got).toEqual(reference.sample(data, options, 0));
+        }
+      }
+      x.dispose();
+    }
+  });
+});
