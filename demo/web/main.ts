@@ -1,0 +1,354 @@
+// Browser demo: the Tang poem character model generating through the library's sampler on
+// WebGPU or WebGL, with the next-token distribution before and after the sampler's processors.
+// Built by Vite (demo/web/vite.config.ts); driven by demo/web/test/demo.e2e.ts in CI.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from 'chart.js';
+import { createSampler, entropy, generateStream, selectBackend, softmax, type Sampler, type SamplerOptions, type StepFunction } from 'tfjs-sampling';
+import { contextWindows, loadCharModel, type CharModel } from '../../model/char-model.js';
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
+
+const TOP = 20;
+const RENDER_EVERY_MS = 250; // chart refresh while generating: live, without an extra read-back every step
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} missing`);
+  return el as T;
+};
+
+const SLIDERS = ['temperature', 'topK', 'topP', 'minP', 'maxTokens'] as const;
+type SliderId = (typeof SLIDERS)[number];
+const slider = (id: SliderId): number => Number($<HTMLInputElement>(id).value);
+
+/** What the page exposes to the e2e test (and to a curious console). */
+export interface DemoHandle {
+  tf: typeof tf;
+  ready: boolean;
+  generating: boolean;
+  vocab: readonly string[];
+  /** The loaded model and the sampler the sliders describe now. */
+  lm?: CharModel;
+  sampler(): Sampler;
+  /** Generated text of the last (or current) run. */
+  generated: string;
+  /** Tokens per second of the last finished run. */
+  tokensPerSecond: number;
+  /** True when nothing runs or waits to run (no generation, no chart render): tensors are counted then. */
+  settled(): boolean;
+}
+
+declare global {
+  interface Window {
+    __demo?: DemoHandle;
+  }
+}
+
+const handle: DemoHandle = {
+  tf,
+  ready: false,
+  generating: false,
+  vocab: [],
+  generated: '',
+  tokensPerSecond: NaN,
+  sampler: () => current,
+  settled: () => !handle.generating && !rendering && renderTimer === undefined,
+};
+window.__demo = handle;
+
+let cm: CharModel;
+/** Logits [1, V] of the position the chart shows; the page's only long-lived tensor besides the weights. */
+let held: tf.Tensor2D | undefined;
+let heldCaption = '';
+let seed = 1;
+
+const samplerOptions = (): SamplerOptions => ({
+  temperature: slider('temperature'),
+  topK: slider('topK'),
+  topP: slider('topP'),
+  minP: slider('minP'),
+  seed: seed++,
+});
+
+let current: Sampler = createSampler(samplerOptions());
+
+// generate() keeps the sampler it is given; this one forwards to whatever the sliders say now,
+// so a slider moved mid-generation applies from the next token.
+const live: Sampler = {
+  get name() { return current.name; },
+  get step() { return current.step; },
+  get processors() { return current.processors; },
+  get lastPath() { return current.lastPath; },
+  sample: (logits, context) => current.sample(logits, context),
+  sampleIds: (logits, context) => current.sampleIds(logits, context),
+  probabilities: (logits, context) => current.probabilities(logits, context),
+  process: (logits, context) => current.process(logits, context),
+  reset: () => current.reset(),
+};
+
+function setHeld(logits: tf.Tensor2D, caption: string): void {
+  held?.dispose();
+  held = logits;
+  heldCaption = caption;
+}
+
+/**
+ * Logits [1, V] for the token after `ids`. The window is built on the host from ids the page
+ * already has: a fixed [1, contextLength] input, so no op changes shape from step to step
+ * (on WebGL every new shape compiles a new shader).
+ */
+function nextLogits(ids: readonly number[]): tf.Tensor2D {
+  return tf.tidy(() => cm.model.predict(contextWindows(cm, [ids])) as tf.Tensor2D);
+}
+
+const label = (id: number): string => {
+  if (id === cm.newlineId) return '⏎';
+  if (id === cm.padId) return '<pad>';
+  if (id === cm.unkId) return '<unk>';
+  return cm.vocab[id] ?? `#${id}`;
+};
+
+const chart = new Chart<'bar', number[], string>($<HTMLCanvasElement>('chart'), {
+  type: 'bar',
+  data: {
+    labels: [],
+    datasets: [
+      { label: 'softmax(raw logits)', data: [], backgroundColor: '#a7b0c0' },
+      { label: 'after the sampler (probabilities)', data: [], backgroundColor: '#2563eb' },
+    ],
+  },
+  options: {
+    animation: false,
+    responsive: true,
+    maintainAspectRatio: false,
+    scales: {
+      x: { ticks: { font: { size: 15 }, autoSkip: false, maxRotation: 0 } },
+      y: { beginAtZero: true, title: { display: true, text: 'probability' } },
+    },
+    plugins: { title: { display: true, text: '' }, legend: { position: 'top' } },
+  },
+});
+
+let rendering = false;
+let renderAgain = false;
+let lastRender = 0;
+let renderTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Re-processes the held logits with the current sampler and redraws chart and entropy. */
+async function render(): Promise<void> {
+  if (rendering) {
+    renderAgain = true;
+    return;
+  }
+  rendering = true;
+  lastRender = performance.now();
+  try {
+    while (held) {
+      renderAgain = false;
+      const T = slider('temperature');
+      const logits = held;
+      const caption = heldCaption;
+      const V = logits.shape[1];
+      // One read-back: raw softmax, processed probabilities, and both entropies.
+      const packed = tf.tidy(() => {
+        const raw = softmax(logits);
+        const q = current.probabilities(logits);
+        return tf.concat([tf.reshape(raw, [V]), tf.reshape(q, [V]), entropy(q), entropy(raw)]);
+      });
+      let data: Float32Array;
+      try {
+        data = (await packed.data()) as Float32Array;
+      } finally {
+        packed.dispose();
+      }
+      const raw = data.subarray(0, V);
+      const q = data.subarray(V, 2 * V);
+      const top = Array.from(raw.keys()).sort((a, b) => raw[b]! - raw[a]! || a - b).slice(0, TOP);
+      let kept = 0;
+      for (let i = 0; i < V; i++) if (q[i]! > 0) kept++;
+      chart.data.labels = top.map(label);
+      chart.data.datasets[0]!.data = top.map((i) => raw[i]!);
+      chart.data.datasets[1]!.data = top.map((i) => q[i]!);
+      chart.options.plugins!.title!.text = `${caption} — top ${TOP} of ${V} by raw probability`;
+      chart.update();
+      const h = data[2 * V]!;
+      const entropyEl = $('entropy');
+      entropyEl.textContent = `${h.toFixed(3)} bits`;
+      entropyEl.dataset.bits = String(h);
+      entropyEl.dataset.temperature = String(T); // lets the test wait for this setting's render
+      $('entropy-raw').textContent = `${data[2 * V + 1]!.toFixed(3)} bits`;
+      $('kept').textContent = `${kept} of ${V}`;
+      showMemory();
+      if (!renderAgain) break;
+    }
+  } finally {
+    rendering = false;
+  }
+}
+
+/** Renders now (sliders, idle) or at most every RENDER_EVERY_MS (while generating). */
+function scheduleRender(now = false): void {
+  if (renderTimer !== undefined) {
+    if (!now) return;
+    clearTimeout(renderTimer);
+  }
+  const wait = now ? 0 : Math.max(0, RENDER_EVERY_MS - (performance.now() - lastRender));
+  renderTimer = setTimeout(() => {
+    renderTimer = undefined;
+    render().catch(fail);
+  }, wait);
+}
+
+function showMemory(): void {
+  const m = tf.memory();
+  const el = $('debug');
+  el.textContent = `tf.memory(): ${m.numTensors} tensors, ${(m.numBytes / 1e6).toFixed(2)} MB · sampler path: ${current.lastPath}`;
+  el.dataset.numTensors = String(m.numTensors);
+}
+
+function fail(e: unknown): void {
+  console.error(e);
+  $('error').textContent = e instanceof Error ? e.message : String(e);
+}
+
+const status = (text: string): void => {
+  $('status').textContent = text;
+};
+
+/** The prompt's ids; the model starts every poem from an all-pad window, so nothing is prepended. */
+function promptIds(): number[] {
+  return cm.encode($<HTMLTextAreaElement>('prompt').value.replace(/\n/g, ''));
+}
+
+function showPromptDistribution(): void {
+  setHeld(nextLogits(promptIds()), 'next token after the prompt');
+  scheduleRender(true);
+}
+
+let controller: AbortController | undefined;
+
+async function run(): Promise<void> {
+  controller = new AbortController();
+  const button = $<HTMLButtonElement>('generate');
+  button.textContent = 'Stop';
+  handle.generating = true;
+  handle.generated = '';
+  const out = $('output');
+  const promptText = $<HTMLTextAreaElement>('prompt').value.replace(/\n/g, '');
+  out.innerHTML = '';
+  const promptSpan = document.createElement('span');
+  promptSpan.className = 'prompt';
+  promptSpan.textContent = promptText;
+  const gen = document.createElement('span');
+  gen.id = 'generated';
+  out.append(promptSpan, gen);
+  const ids = promptIds();
+  const all = [...ids];
+  let count = 0;
+  // `all` is up to date when a step runs: the loop body below runs before the generator resumes.
+  const step: StepFunction = (_tokens, { step: n }) => {
+    const logits = nextLogits(all);
+    setHeld(tf.clone(logits), `step ${n}: the distribution this token was drawn from`);
+    return logits; // generate() disposes it; the clone stays for the chart
+  };
+  status(`generating on ${tf.getBackend()}…`);
+  const t0 = performance.now();
+  let stopped = false;
+  try {
+    for await (const s of generateStream(step, {
+      prompts: [ids.length ? ids : [cm.padId]], // an empty prompt is the all-pad window
+      padId: cm.padId,
+      maxNewTokens: slider('maxTokens'),
+      stopTokens: [cm.newlineId],
+      sampler: live,
+      signal: controller.signal,
+    })) {
+      const id = s.tokens[0]!;
+      all.push(id);
+      count++;
+      if (id !== cm.newlineId) handle.generated += cm.decode([id]);
+      gen.textContent = handle.generated;
+      scheduleRender();
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+    stopped = true;
+  } finally {
+    const seconds = (performance.now() - t0) / 1000;
+    handle.tokensPerSecond = count / seconds;
+    const speed = $('speed');
+    speed.textContent = `${count} tokens in ${seconds.toFixed(2)} s · ${handle.tokensPerSecond.toFixed(1)} tokens/s`;
+    speed.dataset.tokensPerSecond = String(handle.tokensPerSecond);
+    status(stopped ? 'stopped' : 'done');
+    // After the newline that ends a poem the model starts afresh (it never sees a newline in its window).
+    const ended = all.at(-1) === cm.newlineId && count > 0;
+    setHeld(nextLogits(ended ? [] : all), ended ? 'first character of the next poem' : 'next token after the text');
+    handle.generating = false;
+    button.textContent = 'Generate';
+    controller = undefined;
+    scheduleRender(true);
+  }
+}
+
+async function main(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  // ?backend=webgl|webgpu forces one; a software WebGPU adapter (SwiftShader) is only used when asked.
+  const forced = params.get('backend');
+  const choice = await selectBackend({
+    candidates: forced ? [forced] : ['webgpu', 'webgl'],
+    allowSoftwareGpu: forced === 'webgpu' || params.has('software'),
+  });
+  $('backend').textContent = tf.getBackend();
+  $('backend').dataset.selected = choice.name;
+  const skipped = choice.attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.why}`);
+  $('backend-why').textContent = skipped.length ? `(skipped ${skipped.join('; ')})` : '';
+
+  cm = await loadCharModel(new URL('model.json', location.href).href);
+  handle.vocab = cm.vocab;
+  handle.lm = cm;
+
+  for (const id of SLIDERS) {
+    const input = $<HTMLInputElement>(id);
+    const show = (): void => {
+      $(`${id}-value`).textContent = input.value;
+    };
+    show();
+    input.addEventListener('input', () => {
+      show();
+      if (id === 'maxTokens') return;
+      current = createSampler(samplerOptions()); // samplers hold no tensors: nothing to dispose
+      scheduleRender(true);
+    });
+  }
+  let promptTimer: ReturnType<typeof setTimeout> | undefined;
+  $('prompt').addEventListener('input', () => {
+    clearTimeout(promptTimer);
+    promptTimer = setTimeout(() => {
+      if (!handle.generating) showPromptDistribution();
+    }, 200);
+  });
+  const button = $<HTMLButtonElement>('generate');
+  button.addEventListener('click', () => {
+    if (controller) controller.abort(new DOMException('stopped by the user', 'AbortError'));
+    else run().catch(fail);
+  });
+
+  showPromptDistribution(); // also compiles the model's shaders before the first run
+  await render();
+  // Likewise the draw's shaders (a fresh sampler then starts at step 0 again).
+  const warm = current.sample(held!);
+  await warm.data();
+  warm.dispose();
+  current.reset();
+  button.disabled = false;
+  status(`model loaded: ${cm.vocab.length} characters, context ${cm.contextLength}`);
+  handle.ready = true;
+}
+
+main().catch((e) => {
+  status('failed');
+  fail(e);
+});
