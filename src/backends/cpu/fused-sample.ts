@@ -2,6 +2,7 @@
 // Float32Array, in float64, without a tensor op per stage.
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 
 interface CpuBackend {
   data: { get(id: object): { values: unknown } };
@@ -17,7 +18,7 @@ export function registerCpuKernel(): void {
       const plan = (attrs as unknown as { plan: FusedPlan }).plan;
       const values = b.data.get((inputs.logits as tf.TensorInfo).dataId).values as Float32Array;
       const out = new Int32Array(plan.batch);
-      sampleRows(values, plan, out);
+      if (!sampleRowsSimd(values, plan, out)) sampleRows(values, plan, out);
       return b.makeTensorInfo([plan.batch], 'int32', out);
     },
   });

@@ -82,20 +82,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): num
     }
   }
   const sk = plan.stepKeys[r]!;
-  if (nan || zmax === Infinity || zmax === -Infinity) {
-    const code = nan ? -1 : zmax === Infinity ? -2 : -3;
-    if (plan.invalidRows === 'error') return code;
-    if (plan.invalidRows === 'greedy') {
-      let best = -1;
-      let m = -Infinity;
-      for (let j = 0; j < V; j++) {
-        const v = z[j]!;
-        if (v > m && v !== Infinity) [m, best] = [v, j];
-      }
-      if (best >= 0) return best;
-    }
-    return uniformDraw(sk, V);
-  }
+  if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
   const inv = plan.invT[r]!;
   if (inv === Infinity) {
     for (let j = 0; j < V; j++) if (z[j] === zmax) return j; // lowest index among maxima
@@ -241,6 +228,23 @@ function siftDownPair(hv: Float64Array, hi: Int32Array, i: number, n: number): v
   hi[i] = id;
 }
 
+/** The token (or negative code) of an invalid row: NaN, +Infinity, or no finite logit. */
+export function invalidRow(z: Float32Array, nan: boolean, zmax: number, plan: FusedPlan, sk: number): number {
+  const code = nan ? -1 : zmax === Infinity ? -2 : -3;
+  if (plan.invalidRows === 'error') return code;
+  const V = z.length;
+  if (plan.invalidRows === 'greedy') {
+    let best = -1;
+    let m = -Infinity;
+    for (let j = 0; j < V; j++) {
+      const v = z[j]!;
+      if (v > m && v !== Infinity) [m, best] = [v, j];
+    }
+    if (best >= 0) return best;
+  }
+  return uniformDraw(sk, V);
+}
+
 function uniformDraw(sk: number, V: number): number {
   let best = 0;
   let bestG = -Infinity;
@@ -279,7 +283,7 @@ function quickselect(a: Float64Array, rank: number): number {
  * Top-p threshold over few candidates: sort them and walk groups of equal logits with a
  * Neumaier-compensated sum in sorted order — the reference's very arithmetic.
  */
-function topPSorted(z: Float32Array, idx: Int32Array, n: number, zmax: number, inv: number, p: number): number {
+export function topPSorted(z: Float32Array, idx: Int32Array, n: number, zmax: number, inv: number, p: number): number {
   const sorted = new Float64Array(n);
   for (let c = 0; c < n; c++) sorted[c] = z[idx[c]!]!;
   sorted.sort().reverse();
@@ -314,9 +318,9 @@ function walk(sorted: Float64Array, q: Float64Array, from: number, to: number, b
   return threshold;
 }
 
-const BUCKETS = 4096;
+export const BUCKETS = 4096;
 const PER_NAT = 32; // buckets cover (z - max)/T in [-128, 0]; the last one holds the rest
-const EXP_TABLE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT));
+export const EXP_TABLE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT));
 
 /**
  * Top-p threshold over many candidates without sorting them: one pass builds a histogram of
@@ -346,6 +350,18 @@ function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zm
     const e = 1 + d * (1 + d * (0.5 + d * (1 / 6 + d * (1 / 24 + d * (1 / 120 + d * (1 / 720 + d * (1 / 5040)))))));
     mass[b] = mass[b]! + EXP_TABLE[b]! * e;
   }
+  return bucketThreshold(mass, zmax, inv, p, (star) => {
+    let count = 0;
+    for (let c = 0; c < n; c++) if (bucketOf[c] === star) count++;
+    const values = new Float64Array(count);
+    count = 0;
+    for (let c = 0; c < n; c++) if (bucketOf[c] === star) values[count++] = z[idx ? idx[c]! : c]!;
+    return values;
+  });
+}
+
+/** The boundary bucket from the bucket masses: its index, the mass before it, and p·total. */
+export function boundaryBucket(mass: Float64Array, p: number): { star: number; before: number; target: number } {
   let total = 0;
   for (let b = 0; b < BUCKETS; b++) total += mass[b]!;
   const target = p * total;
@@ -358,11 +374,17 @@ function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zm
     before += mass[b]!;
   }
   before -= mass[star]!;
-  let count = 0;
-  for (let c = 0; c < n; c++) if (bucketOf[c] === star) count++;
-  const sorted = new Float64Array(count);
-  count = 0;
-  for (let c = 0; c < n; c++) if (bucketOf[c] === star) sorted[count++] = z[idx ? idx[c]! : c]!;
+  return { star, before, target };
+}
+
+/**
+ * The top-p threshold from the bucket masses: the boundary bucket, then its tokens' logits
+ * (`bucketValues(star)`, a fresh array) sorted and walked.
+ */
+function bucketThreshold(mass: Float64Array, zmax: number, inv: number, p: number, bucketValues: (star: number) => Float64Array): number {
+  const { star, before, target } = boundaryBucket(mass, p);
+  const sorted = bucketValues(star);
+  const count = sorted.length;
   sorted.sort().reverse();
   const q = sorted.map((v) => Math.exp((v - zmax) * inv));
   return walk(sorted, q, 0, count, before, 0, target);

@@ -2,6 +2,7 @@
 // the wasm heap (no copy) and writing the ids into the output's heap memory.
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 
 interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
@@ -21,7 +22,8 @@ export function registerWasmKernel(): void {
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
-      sampleRows(values, plan, new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch));
+      const ids = new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch);
+      if (!sampleRowsSimd(values, plan, ids)) sampleRows(values, plan, ids);
       return out;
     },
   });

@@ -1,0 +1,467 @@
+// WebAssembly SIMD scans of the fused sampling kernel (src/backends/wasm-simd/). Only the O(V)
+// passes live here; every decision is made with the same float64 arithmetic as the JS kernel
+// (src/backends/js/sample-rows.ts), so the tokens are bit-identical:
+//   - top-k: candidates above a running threshold, compacted with an exact select; comparisons
+//     only, so the candidate set is exact;
+//   - top-p histogram: the JS kernel's very formula (same table, same polynomial, same order of
+//     additions per bucket);
+//   - the draw: exact Gumbel-max scores (Math.log imported from JS), computed only for tokens
+//     that a conservative bound cannot rule out.
+// No libc, no static data, no stack: JS owns the memory layout and passes every buffer.
+// Build: native/build.sh (clang --target=wasm32 -msimd128).
+#include <wasm_simd128.h>
+
+typedef unsigned int u32;
+typedef unsigned short u16;
+
+extern double js_log(double) __attribute__((import_module("env"), import_name("log")));
+extern double js_exp(double) __attribute__((import_module("env"), import_name("exp")));
+
+#define INF __builtin_inf()
+#define INFF __builtin_inff()
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+// ---------------------------------------------------------------------------------------------
+// max and NaN over a row. res[0] = max, res[1] = 1 when the row holds a NaN.
+static void max_nan(const float *z, int V, double *res) {
+  v128_t m0 = wasm_f32x4_splat(-INFF), m1 = m0, bad = wasm_i32x4_splat(0);
+  int j = 0;
+  for (; j + 8 <= V; j += 8) {
+    v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
+    m0 = wasm_f32x4_pmax(m0, a);
+    m1 = wasm_f32x4_pmax(m1, b);
+    bad = wasm_v128_or(bad, wasm_v128_or(wasm_f32x4_ne(a, a), wasm_f32x4_ne(b, b)));
+  }
+  m0 = wasm_f32x4_pmax(m0, m1);
+  float m = wasm_f32x4_extract_lane(m0, 0);
+  for (int l = 1; l < 4; l++) {
+    float v = l == 1 ? wasm_f32x4_extract_lane(m0, 1) : l == 2 ? wasm_f32x4_extract_lane(m0, 2) : wasm_f32x4_extract_lane(m0, 3);
+    if (v > m) m = v;
+  }
+  int nan = wasm_v128_any_true(bad);
+  for (; j < V; j++) {
+    float v = z[j];
+    if (v > m) m = v;
+    else if (v != v) nan = 1;
+  }
+  res[0] = m;
+  res[1] = nan;
+}
+
+EXPORT(scan_max) void scan_max(const float *z, int V, double *res) { max_nan(z, V, res); }
+
+/** Lowest index j with z[j] == v, or -1. */
+EXPORT(first_eq) int first_eq(const float *z, int V, float v) {
+  for (int j = 0; j < V; j++)
+    if (z[j] == v) return j;
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// top-k
+
+/** The value of rank `rank` (0 = largest) of a[0..n); reorders a. */
+static float select_desc(float *a, int n, int rank) {
+  int lo = 0, hi = n - 1;
+  while (hi > lo) {
+    float pivot = a[(lo + hi) >> 1];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        float t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    if (rank <= j) hi = j;
+    else if (rank >= i) lo = i;
+    else break;
+  }
+  return a[rank];
+}
+
+/** Keeps the entries with val >= t, in order. */
+static int compact(int *idx, float *val, int n, float t) {
+  int w = 0;
+  for (int c = 0; c < n; c++) {
+    if (val[c] >= t) {
+      idx[w] = idx[c];
+      val[w] = val[c];
+      w++;
+    }
+  }
+  return w;
+}
+
+/**
+ * Finite tokens whose logit is >= the k-th largest logit of the row (ties kept), in index
+ * order, into idx (their values into val); tmp: scratch of V floats. res[0] = max, res[1] = NaN
+ * flag, res[2] = the k-th largest value (-Infinity when fewer than k are finite). Returns the
+ * count. The buffer holds every finite token >= a running threshold that never exceeds the
+ * k-th largest of the tokens seen so far; it is compacted to that value when it grows.
+ */
+EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res) {
+  float thr = -INFF;
+  int n = 0;
+  int limit = k * 2 > 1024 ? k * 2 : 1024;
+  v128_t m0 = wasm_f32x4_splat(-INFF), bad = wasm_i32x4_splat(0);
+  v128_t tv = wasm_f32x4_splat(-__FLT_MAX__); // finite only until the threshold rises
+  int j = 0;
+  for (; j + 16 <= V; j += 16) {
+    v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
+    v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
+    v128_t mx = wasm_f32x4_pmax(wasm_f32x4_pmax(a, b), wasm_f32x4_pmax(c, d));
+    m0 = wasm_f32x4_pmax(m0, mx);
+    bad = wasm_v128_or(bad, wasm_v128_or(wasm_v128_or(wasm_f32x4_ne(a, a), wasm_f32x4_ne(b, b)),
+                                         wasm_v128_or(wasm_f32x4_ne(c, c), wasm_f32x4_ne(d, d))));
+    if (!wasm_v128_any_true(wasm_f32x4_ge(mx, tv))) continue;
+    for (int l = 0; l < 16; l++) {
+      float v = z[j + l];
+      if (v >= thr && v > -INFF) {
+        idx[n] = j + l;
+        val[n] = v;
+        n++;
+      }
+    }
+    if (n >= limit) {
+      for (int c2 = 0; c2 < n; c2++) tmp[c2] = val[c2];
+      float t = select_desc(tmp, n, k - 1);
+      if (t > thr) {
+        thr = t;
+        tv = wasm_f32x4_splat(t > -__FLT_MAX__ ? t : -__FLT_MAX__);
+        n = compact(idx, val, n, t);
+      }
+      limit = 2 * n + (k * 2 > 1024 ? k * 2 : 1024);
+    }
+  }
+  float m = wasm_f32x4_extract_lane(m0, 0);
+  if (wasm_f32x4_extract_lane(m0, 1) > m) m = wasm_f32x4_extract_lane(m0, 1);
+  if (wasm_f32x4_extract_lane(m0, 2) > m) m = wasm_f32x4_extract_lane(m0, 2);
+  if (wasm_f32x4_extract_lane(m0, 3) > m) m = wasm_f32x4_extract_lane(m0, 3);
+  int nan = wasm_v128_any_true(bad);
+  for (; j < V; j++) {
+    float v = z[j];
+    if (v > m) m = v;
+    else if (v != v) nan = 1;
+    if (v >= thr && v > -INFF) {
+      idx[n] = j;
+      val[n] = v;
+      n++;
+    }
+  }
+  float kth = -INFF;
+  if (n >= k) {
+    for (int c2 = 0; c2 < n; c2++) tmp[c2] = val[c2];
+    kth = select_desc(tmp, n, k - 1);
+    n = compact(idx, val, n, kth);
+  }
+  res[0] = m;
+  res[1] = nan;
+  res[2] = kth;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// top-p histogram: the JS kernel's topPBuckets pass, the same arithmetic token by token.
+
+#define BUCKETS 4096
+#define PER_NAT 32
+
+/**
+ * mass[b] += exp((z - zmax)·inv) for the bucket b = floor(-(z - zmax)·inv·32) of each
+ * candidate (idx null: every token of z); bucketOf[c] = b (4096 for -Infinity). exptab[b] =
+ * exp(-b/32), from JS.
+ */
+static inline void hist1(double zj, double zmax, double inv, const double *exptab, double *mass, u16 *bucketOf, int c) {
+  if (zj == -INF) {
+    bucketOf[c] = BUCKETS;
+    return;
+  }
+  double a = (zj - zmax) * inv;
+  double fb = __builtin_floor(-a * PER_NAT);
+  if (fb >= BUCKETS - 1) {
+    bucketOf[c] = BUCKETS - 1;
+    mass[BUCKETS - 1] = mass[BUCKETS - 1] + js_exp(a);
+    return;
+  }
+  int b = (int)fb;
+  bucketOf[c] = (u16)b;
+  double d = a + fb * (1.0 / PER_NAT);
+  double e = 1 + d * (1 + d * (0.5 + d * (1.0 / 6 + d * (1.0 / 24 + d * (1.0 / 120 + d * (1.0 / 720 + d * (1.0 / 5040)))))));
+  mass[b] = mass[b] + exptab[b] * e;
+}
+
+// The same polynomial on two lanes (IEEE operations lane by lane: the same bits as hist1).
+static inline v128_t poly2(v128_t d) {
+#define S(x) wasm_f64x2_splat(x)
+  v128_t e = wasm_f64x2_add(S(1.0 / 720), wasm_f64x2_mul(d, S(1.0 / 5040)));
+  e = wasm_f64x2_add(S(1.0 / 120), wasm_f64x2_mul(d, e));
+  e = wasm_f64x2_add(S(1.0 / 24), wasm_f64x2_mul(d, e));
+  e = wasm_f64x2_add(S(1.0 / 6), wasm_f64x2_mul(d, e));
+  e = wasm_f64x2_add(S(0.5), wasm_f64x2_mul(d, e));
+  e = wasm_f64x2_add(S(1), wasm_f64x2_mul(d, e));
+  return wasm_f64x2_add(S(1), wasm_f64x2_mul(d, e));
+#undef S
+}
+
+/**
+ * mass[b] += exp((z - zmax)·inv) for the bucket b = floor(-(z - zmax)·inv·32) of each
+ * candidate (idx null: every token of z); bucketOf[c] = b (4096 for -Infinity). exptab[b] =
+ * exp(-b/32), from JS. Additions into each bucket happen in candidate order, as in JS.
+ */
+EXPORT(topp_hist)
+void topp_hist(const float *z, const int *idx, int n, double zmax, double inv, const double *exptab, double *mass, u16 *bucketOf) {
+  int c = 0;
+  if (!idx) {
+    v128_t zm = wasm_f64x2_splat(zmax), iv = wasm_f64x2_splat(inv);
+    v128_t ninf = wasm_f32x4_splat(-INFF), last = wasm_f64x2_splat(BUCKETS - 1);
+    for (; c + 4 <= n; c += 4) {
+      v128_t v = wasm_v128_load(z + c);
+      v128_t fb[2], e[2];
+      int slow = wasm_v128_any_true(wasm_f32x4_eq(v, ninf));
+      for (int h = 0; h < 2 && !slow; h++) {
+        v128_t zd = h ? wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)) : wasm_f64x2_promote_low_f32x4(v);
+        v128_t a = wasm_f64x2_mul(wasm_f64x2_sub(zd, zm), iv);
+        fb[h] = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_neg(a), wasm_f64x2_splat(PER_NAT)));
+        slow = wasm_v128_any_true(wasm_f64x2_ge(fb[h], last));
+        e[h] = poly2(wasm_f64x2_add(a, wasm_f64x2_mul(fb[h], wasm_f64x2_splat(1.0 / PER_NAT))));
+      }
+      if (slow) {
+        for (int l = 0; l < 4; l++) hist1(z[c + l], zmax, inv, exptab, mass, bucketOf, c + l);
+        continue;
+      }
+#define LANE(h, l, o)                                        \
+  {                                                          \
+    int b = (int)wasm_f64x2_extract_lane(fb[h], l);          \
+    bucketOf[c + o] = (u16)b;                                \
+    mass[b] = mass[b] + exptab[b] * wasm_f64x2_extract_lane(e[h], l); \
+  }
+      LANE(0, 0, 0) LANE(0, 1, 1) LANE(1, 0, 2) LANE(1, 1, 3)
+#undef LANE
+    }
+  }
+  for (; c < n; c++) hist1(z[idx ? idx[c] : c], zmax, inv, exptab, mass, bucketOf, c);
+}
+
+/** The values of the candidates in bucket `star`, into out; returns their count. */
+EXPORT(gather_bucket) int gather_bucket(const float *z, const int *idx, int n, const u16 *bucketOf, int star, double *out) {
+  int w = 0;
+  for (int c = 0; c < n; c++)
+    if (bucketOf[c] == star) out[w++] = z[idx ? idx[c] : c];
+  return w;
+}
+
+static inline int min_key(double k, int last) { return k < last ? (int)k : last; }
+
+/** Sorts a[0..n) in descending order. */
+static void sort_desc(double *a, int n) {
+  while (n > 24) {
+    double pivot = a[n >> 1];
+    int i = 0, j = n - 1;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        double t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    // Recurse into the smaller side, loop on the larger.
+    if (j + 1 < n - i) {
+      sort_desc(a, j + 1);
+      a += i;
+      n -= i;
+    } else {
+      sort_desc(a + i, n - i);
+      n = j + 1;
+    }
+  }
+  for (int i = 1; i < n; i++) {
+    double v = a[i];
+    int j = i - 1;
+    while (j >= 0 && a[j] < v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+/**
+ * The JS kernel's walk (sample-rows.ts, walk) over the logits v[0..n) of the boundary bucket
+ * in descending order, from the mass `before`: groups of equal logits, Neumaier-compensated
+ * sums of exp((v - zmax)·inv) (Math.exp), the last group kept. The order is built lazily: the
+ * values are distributed into up to 1024 sub-ranges (equal values share one; a larger value
+ * never lands in a later one) and each sub-range is sorted only when the walk reaches it.
+ * tmp: n doubles; cnt: 1025 ints.
+ */
+EXPORT(topp_walk)
+double topp_walk(double *v, int n, double before, double target, double zmax, double inv, double *tmp, int *cnt) {
+  if (n == 0) return INF; // unreachable: the boundary bucket holds mass
+  double hi = v[0], lo = v[0];
+  for (int c = 1; c < n; c++) {
+    if (v[c] > hi) hi = v[c];
+    if (v[c] < lo) lo = v[c];
+  }
+  int S = n / 8;
+  if (S > 1024) S = 1024;
+  if (S < 1 || !(hi > lo)) S = 1;
+  double scale = S / (hi - lo);
+  for (int s = 0; s <= S; s++) cnt[s] = 0;
+#define KEY(x) (S == 1 ? 0 : min_key((hi - (x)) * scale, S - 1))
+  for (int c = 0; c < n; c++) cnt[KEY(v[c]) + 1]++;
+  for (int s = 0; s < S; s++) cnt[s + 1] += cnt[s];
+  for (int c = 0; c < n; c++) tmp[cnt[KEY(v[c])]++] = v[c]; // cnt[s] ends at the start of s + 1
+#undef KEY
+  double comp = 0, threshold = hi;
+  int start = 0;
+  for (int s = 0; s < S; s++) {
+    int end = cnt[s];
+    double *a = tmp + start;
+    int m = end - start;
+    start = end;
+    if (m == 0) continue;
+    sort_desc(a, m);
+    for (int i = 0; i < m;) {
+      int j = i;
+      while (j < m && a[j] == a[i]) j++;
+      if (before + comp >= target) return threshold;
+      threshold = a[i];
+      double q = js_exp((a[i] - zmax) * inv);
+      for (int l = i; l < j; l++) {
+        double t = before + q;
+        comp += __builtin_fabs(before) >= q ? before - t + q : q - t + before;
+        before = t;
+      }
+      i = j;
+    }
+  }
+  return threshold;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
+// among equal scores — the JS kernel's loop, with whole blocks of 16 tokens ruled out when even
+// their largest logit cannot reach the best score so far with the noise their hash gives.
+
+#define GOLDEN 0x9e3779b9u
+#define U24 5.960464477539063e-8
+// mt[i]: for G = GLO + i/GSTEP, every u24 hash m < mt[i] has noise g(m) < G (from JS; a table
+// of GN entries, conservative by construction).
+#define GLO (-3.0)
+#define GSTEP 256.0
+#define MARGIN 1e-5 // > the float32 rounding of g (|g| < 18: < 1.1e-6) and float64 error
+
+static inline u32 mix32(u32 x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+static inline v128_t mix32x4(v128_t x) {
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x7feb352du));
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 15));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x846ca68bu));
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+  return x;
+}
+
+static inline double gumbel(u32 h) {
+  double u = ((double)(h >> 8) + 0.5) * U24;
+  return (double)(float)(-js_log(-js_log(u)));
+}
+
+/** Lower bound of the hash's top 24 bits below which no token reaches noise `need`; -1: none can. */
+static inline int min_hash(double need, const u32 *mt, int gn) {
+  if (!(need > GLO)) return 0;
+  double fi = (need - GLO) * GSTEP;
+  if (fi >= gn) return -1;
+  return (int)mt[(int)fi];
+}
+
+/**
+ * Kept tokens: z >= thrf (a float32 bound: thrf itself is the smallest kept value) and finite.
+ * idx null: every token 0..n-1; otherwise the candidates idx[0..n) in index order.
+ * Returns the winning token, or -1 when none is kept.
+ */
+EXPORT(draw)
+int draw(const float *z, const int *idx, int n, float thrf, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
+  if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
+  int best = -1;
+  double bestScore = -INF;
+  if (idx) {
+    for (int c = 0; c < n; c++) {
+      int j = idx[c];
+      float zj = z[j];
+      if (!(zj >= thrf)) continue;
+      double a = ((double)zj - zmax) * inv;
+      int lim = min_hash(bestScore - a - MARGIN, mt, gn);
+      if (lim < 0) continue;
+      u32 h = mix32(sk + (u32)j * GOLDEN);
+      if ((int)(h >> 8) < lim) continue;
+      double s = a + gumbel(h);
+      if (s > bestScore) {
+        best = j;
+        bestScore = s;
+      }
+    }
+    return best;
+  }
+  v128_t tv = wasm_f32x4_splat(thrf);
+  v128_t ninf = wasm_f32x4_splat(-INFF);
+  v128_t lane = wasm_i32x4_make(0, 1, 2, 3);
+  v128_t skv = wasm_i32x4_splat((int)sk);
+  v128_t gold = wasm_i32x4_splat((int)GOLDEN);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
+    v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
+    v128_t ka = wasm_f32x4_ge(a, tv), kb = wasm_f32x4_ge(b, tv), kc = wasm_f32x4_ge(c, tv), kd = wasm_f32x4_ge(d, tv);
+    v128_t mx = wasm_f32x4_pmax(wasm_f32x4_pmax(wasm_v128_bitselect(a, ninf, ka), wasm_v128_bitselect(b, ninf, kb)),
+                                wasm_f32x4_pmax(wasm_v128_bitselect(c, ninf, kc), wasm_v128_bitselect(d, ninf, kd)));
+    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 2, 3, 0, 1));
+    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 1, 0, 3, 2));
+    float bm = wasm_f32x4_extract_lane(mx, 0);
+    if (bm == -INFF) continue; // nothing kept in the block
+    double amax = ((double)bm - zmax) * inv;
+    int lim = min_hash(bestScore - amax - MARGIN, mt, gn);
+    if (lim < 0) continue;
+    v128_t limv = wasm_i32x4_splat(lim);
+    v128_t base = wasm_i32x4_add(wasm_i32x4_splat(j), lane);
+    v128_t ks[4] = {ka, kb, kc, kd};
+    for (int q = 0; q < 4; q++) {
+      v128_t jj = wasm_i32x4_add(base, wasm_i32x4_splat(4 * q));
+      v128_t h = mix32x4(wasm_i32x4_add(skv, wasm_i32x4_mul(jj, gold)));
+      int bits = wasm_i32x4_bitmask(wasm_v128_and(ks[q], wasm_i32x4_ge(wasm_u32x4_shr(h, 8), limv)));
+      // The few lanes left: exact scores, in index order.
+      for (int l = 0; bits; l++, bits >>= 1) {
+        if (!(bits & 1)) continue;
+        int t = j + 4 * q + l;
+        double s = ((double)z[t] - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
+        if (s > bestScore) {
+          best = t;
+          bestScore = s;
+        }
+      }
+    }
+  }
+  for (; j < n; j++) {
+    float zj = z[j];
+    if (!(zj >= thrf)) continue;
+    double a = ((double)zj - zmax) * inv;
+    u32 h = mix32(sk + (u32)j * GOLDEN);
+    double s = a + gumbel(h);
+    if (s > bestScore) {
+      best = j;
+      bestScore = s;
+    }
+  }
+  return best;
+}

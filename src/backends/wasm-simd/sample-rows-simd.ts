@@ -1,0 +1,232 @@
+// The fused kernel's O(V) passes in WebAssembly SIMD (native/sample.c, embedded in module.ts):
+// max/NaN, top-k candidates, the top-p histogram and the draw. The small finishing work stays in
+// the JS kernel's own functions (top-p walk with compensated sums, min-p, invalid rows), so the
+// tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
+// is copied into the module's memory (one memcpy), scanned there, and never modified.
+import * as tf from '@tensorflow/tfjs-core';
+import { BUCKETS, EXP_TABLE, boundaryBucket, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
+import { SAMPLE_WASM_BASE64 } from './module.js';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  scan_max(z: number, V: number, res: number): void;
+  first_eq(z: number, V: number, v: number): number;
+  scan_topk(z: number, V: number, k: number, idx: number, val: number, tmp: number, res: number): number;
+  topp_hist(z: number, idx: number, n: number, zmax: number, inv: number, exptab: number, mass: number, bucketOf: number): void;
+  gather_bucket(z: number, idx: number, n: number, bucketOf: number, star: number, out: number): number;
+  topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
+  draw(z: number, idx: number, n: number, thrf: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
+}
+
+const FLAG = 'TFJS_SAMPLING_SIMD';
+
+// Noise bound table (see native/sample.c, draw): for G = G_LO + i / G_STEP, every 24-bit hash
+// m < MT[i] has Gumbel noise below G. Computed with a 2-step margin, so only conservative.
+const G_LO = -3;
+const G_STEP = 256;
+const GN = Math.ceil((17.5 - G_LO) * G_STEP);
+const MT = Uint32Array.from({ length: GN }, (_, i) => {
+  const u = Math.exp(-Math.exp(-(G_LO + i / G_STEP)));
+  return Math.max(0, Math.floor(u * 2 ** 24 - 0.5) - 2);
+});
+
+let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
+let exports: Exports | undefined;
+let unavailableWhy = '';
+
+const imports = { env: { log: Math.log, exp: Math.exp } };
+
+function bytes(): Uint8Array<ArrayBuffer> {
+  const text = atob(SAMPLE_WASM_BASE64);
+  const out = new Uint8Array(new ArrayBuffer(text.length));
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+function ready(instance: WebAssembly.Instance): void {
+  exports = instance.exports as unknown as Exports;
+  status = 'ready';
+}
+
+/** Registers the `TFJS_SAMPLING_SIMD` tfjs flag (default true: use the SIMD module when it loads). */
+export function registerSimdFlag(): void {
+  const env = tf.env();
+  if (!(FLAG in (env as unknown as { flagRegistry: object }).flagRegistry)) env.registerFlag(FLAG, () => true);
+}
+
+/**
+ * Loads the module once: synchronously where allowed (Node, workers), otherwise asynchronously
+ * (browsers refuse synchronous compiles of modules over 4 KB on the main thread) — the JS kernel
+ * runs until it is ready. Unavailable where WebAssembly SIMD is not supported.
+ */
+function load(): void {
+  if (status !== 'new') return;
+  if (typeof WebAssembly !== 'object') {
+    status = 'unavailable';
+    unavailableWhy = 'no WebAssembly';
+    return;
+  }
+  const code = bytes();
+  if (!WebAssembly.validate(code)) {
+    status = 'unavailable';
+    unavailableWhy = 'WebAssembly SIMD not supported';
+    return;
+  }
+  try {
+    ready(new WebAssembly.Instance(new WebAssembly.Module(code), imports));
+  } catch {
+    status = 'pending';
+    WebAssembly.instantiate(code, imports).then(
+      (r) => ready(r.instance),
+      (e: unknown) => {
+        status = 'unavailable';
+        unavailableWhy = String(e);
+      },
+    );
+  }
+}
+
+/** Whether the SIMD kernel runs now: 'ready', 'pending' (loading), 'off' (flag) or why not. */
+export function simdStatus(): string {
+  registerSimdFlag();
+  if (!tf.env().getBool(FLAG)) return 'off';
+  load();
+  return status === 'unavailable' ? `unavailable: ${unavailableWhy}` : status;
+}
+
+// Memory layout: fixed tables at __heap_base, then per-vocabulary regions.
+class Layout {
+  readonly exptab: number;
+  readonly mt: number;
+  readonly res: number;
+  readonly mass: number;
+  readonly row: number;
+  readonly idx: number;
+  readonly val: number;
+  readonly tmp: number;
+  readonly gather: number;
+  readonly sorted: number;
+  readonly cnt: number;
+  readonly bucketOf: number;
+  readonly end: number;
+  constructor(base: number, readonly V: number) {
+    const align = (x: number): number => (x + 15) & ~15;
+    let at = align(base);
+    const take = (n: number): number => {
+      const p = at;
+      at = align(at + n);
+      return p;
+    };
+    this.exptab = take(BUCKETS * 8);
+    this.mt = take(GN * 4);
+    this.res = take(4 * 8);
+    this.mass = take(BUCKETS * 8);
+    this.row = take(V * 4);
+    this.idx = take(V * 4);
+    this.val = take(V * 4);
+    this.tmp = take(V * 4);
+    this.gather = take(V * 8);
+    this.sorted = take(V * 8);
+    this.cnt = take(1025 * 4);
+    this.bucketOf = take(V * 2);
+    this.end = at;
+  }
+}
+
+let layout: Layout | undefined;
+let tablesIn: ArrayBuffer | undefined; // the buffer the tables were written to (any buffer: same memory)
+
+function prepare(e: Exports, V: number): Layout {
+  if (!layout || layout.V !== V) layout = new Layout(e.__heap_base.value as number, V);
+  const need = layout.end - e.memory.buffer.byteLength;
+  if (need > 0) e.memory.grow(Math.ceil(need / 65536));
+  if (!tablesIn) {
+    new Float64Array(e.memory.buffer, layout.exptab, BUCKETS).set(EXP_TABLE);
+    new Uint32Array(e.memory.buffer, layout.mt, GN).set(MT);
+    tablesIn = e.memory.buffer;
+  }
+  return layout;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The smallest float32 ≥ t (t finite or -Infinity): z ≥ t ⟺ z ≥ it, for float32 z. */
+function float32Ceil(t: number): number {
+  const f = Math.fround(t);
+  if (f >= t) return f;
+  if (f === 0) return 1.401298464324817e-45;
+  f32[0] = f;
+  u32[0] = u32[0]! + (f > 0 ? 1 : -1);
+  return f32[0]!;
+}
+
+/**
+ * Samples every row of `values` ([batch, vocab] row-major) into `out` with the SIMD module, as
+ * sampleRows does. Returns false (and does nothing) when the module is not available now.
+ */
+export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array): boolean {
+  if (simdStatus() !== 'ready') return false;
+  const e = exports!;
+  const V = plan.vocab;
+  const L = prepare(e, V);
+  const buf = e.memory.buffer;
+  const F32 = new Float32Array(buf);
+  const F64 = new Float64Array(buf);
+  const row = new Float32Array(buf, L.row, V);
+  const idx = new Int32Array(buf, L.idx, V);
+  const val = new Float32Array(buf, L.val, V);
+  const mass = new Float64Array(buf, L.mass, BUCKETS);
+  const res = L.res >> 3;
+  for (let r = 0; r < plan.batch; r++) {
+    const z = values.subarray(r * V, (r + 1) * V);
+    F32.set(z, L.row >> 2);
+    const k = plan.topK[r]!;
+    const topK = k > 0 && k < V;
+    let n = 0;
+    if (topK) n = e.scan_topk(L.row, V, k, L.idx, L.val, L.tmp, L.res);
+    else e.scan_max(L.row, V, L.res);
+    const zmax = F64[res]!;
+    const nan = F64[res + 1] !== 0;
+    const sk = plan.stepKeys[r]!;
+    if (nan || zmax === Infinity || zmax === -Infinity) {
+      out[r] = invalidRow(z, nan, zmax, plan, sk);
+      continue;
+    }
+    const inv = plan.invT[r]!;
+    if (inv === Infinity) {
+      out[r] = e.first_eq(L.row, V, zmax); // lowest index among maxima
+      continue;
+    }
+    const p = plan.topP[r]!;
+    const m = plan.minP[r]!;
+    let thr = -Infinity;
+    if (topK) {
+      // The JS kernel's threshold: the smallest candidate (the k-th largest when finite).
+      if (n > 0) thr = val[0]!;
+      for (let c = 1; c < n; c++) if (val[c]! < thr) thr = val[c]!;
+    }
+    if (p < 1) {
+      let tau: number;
+      if (topK && n <= 4096) {
+        tau = topPSorted(row, idx, n, zmax, inv, p);
+      } else {
+        const count = topK ? n : V;
+        const idxPtr = topK ? L.idx : 0;
+        mass.fill(0);
+        e.topp_hist(L.row, idxPtr, count, zmax, inv, L.exptab, L.mass, L.bucketOf);
+        const { star, before, target } = boundaryBucket(mass, p);
+        const c = e.gather_bucket(L.row, idxPtr, count, L.bucketOf, star, L.gather);
+        tau = e.topp_walk(L.gather, c, before, target, zmax, inv, L.sorted, L.cnt);
+      }
+      if (tau > thr) thr = tau;
+    }
+    if (m > 0) {
+      const t = zmax + Math.log(m) / inv;
+      if (t > thr) thr = t;
+    }
+    out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
+  }
+  return true;
+}

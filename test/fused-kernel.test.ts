@@ -1,0 +1,161 @@
+// The WebAssembly SIMD kernel against the JS kernel it accelerates (the same tokens, bit for
+// bit, on adversarial rows) and against reference.sample; and its committed binary against a
+// fresh build when the toolchain is present.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { reference, type SamplerOptions } from '../src/index.js';
+import { fusedPlan } from '../src/backends/fused.js';
+import { sampleRows } from '../src/backends/js/sample-rows.js';
+import { sampleRowsSimd, simdStatus } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { normalizeOptions } from '../src/options.js';
+import { rowKeys } from '../src/noise.js';
+import { makeRow, rng } from './helpers/logits.js';
+
+function both(rows: Float32Array[], options: SamplerOptions, step = 0): { js: number[]; simd: number[] } {
+  const B = rows.length;
+  const V = rows[0]!.length;
+  const values = new Float32Array(B * V);
+  rows.forEach((r, i) => values.set(r, i * V));
+  const opts = normalizeOptions(options);
+  const plan = fusedPlan(opts, B, V, rowKeys(opts.seed!, B), step)!;
+  const js = new Int32Array(B);
+  const simd = new Int32Array(B);
+  sampleRows(values, plan, js);
+  expect(sampleRowsSimd(values, plan, simd)).toBe(true);
+  return { js: Array.from(js), simd: Array.from(simd) };
+}
+
+/** SIMD = JS everywhere; = reference.sample where every row is valid or sampled. */
+function check(rows: Float32Array[], options: SamplerOptions, steps = 2): void {
+  for (let step = 0; step < steps; step++) {
+    const { js, simd } = both(rows, options, step);
+    expect(simd).toEqual(js);
+    if (js.every((t) => t >= 0)) expect(simd).toEqual(reference.sample(rows, options, step));
+  }
+}
+
+const rowsOf = (B: number, f: (r: number) => Float32Array): Float32Array[] => Array.from({ length: B }, (_, r) => f(r));
+
+describe('WebAssembly SIMD kernel', () => {
+  it('loads synchronously in Node (WebAssembly SIMD supported)', () => {
+    expect(simdStatus()).toBe('ready');
+  });
+
+  it('V not a multiple of the SIMD width, V = 1, B = 1 and 64', () => {
+    for (const V of [1, 2, 3, 15, 17, 33, 1007]) {
+      for (const B of [1, 64]) {
+        const r = rng(`odd:${V}:${B}`);
+        const rows = rowsOf(B, () => makeRow('peaky', V, r));
+        check(rows, { temperature: 0.8, topK: Math.max(1, V >> 2), topP: 0.9, seed: V + B });
+        check(rows, { topP: 0.9, seed: V });
+        check(rows, { temperature: 1.3, minP: 0.05, seed: V });
+        check(rows, { temperature: 0, seed: V });
+      }
+    }
+  });
+
+  it('ties at the top-k boundary, ascending and descending rows (every token raises the threshold)', () => {
+    const V = 5000;
+    const ties = rowsOf(8, (r) => {
+      const z = new Float32Array(V).fill(-3);
+      const g = rng(`ties:${r}`);
+      for (let i = 0; i < 4; i++) z[Math.floor(g() * V)] = 2 + i;
+      for (let i = 0; i < 300; i++) z[Math.floor(g() * V)] = 1; // ties at the k-th value
+      return z;
+    });
+    for (const k of [1, 3, 5, 6, 50, 400, 4999]) check(ties, { temperature: 0.7, topK: k, topP: 0.95, seed: k });
+    const up = rowsOf(4, (r) => Float32Array.from({ length: V }, (_, j) => (j + r) / 100));
+    const down = rowsOf(4, (r) => Float32Array.from({ length: V }, (_, j) => (V - j + r) / 100));
+    const equal = rowsOf(4, () => new Float32Array(V).fill(0.25));
+    for (const rows of [up, down, equal]) {
+      check(rows, { topK: 50, seed: 3 });
+      check(rows, { topK: 2000, topP: 0.5, seed: 4 });
+      check(rows, { topP: 0.9, seed: 5 });
+    }
+  });
+
+  it('−Infinity masks, fewer finite tokens than k, and invalid rows under every policy', () => {
+    const V = 3000;
+    const g = rng('masks');
+    const rows = rowsOf(12, (r) => {
+      const z = makeRow('peaky', V, g);
+      if (r % 3 === 0) for (let j = 0; j < V; j++) if (g() < 0.999) z[j] = -Infinity; // a few finite
+      if (r % 3 === 1) for (let j = 0; j < V; j++) if (g() < 0.5) z[j] = -Infinity;
+      return z;
+    });
+    check(rows, { temperature: 0.9, topK: 40, topP: 0.9, minP: 0.02, seed: 1 });
+    check(rows, { topP: 0.95, seed: 2 });
+    const bad = rows.map((z) => z.slice());
+    bad[1]![77] = NaN;
+    bad[2]![V - 1] = Infinity;
+    bad[3]!.fill(-Infinity);
+    bad[4]![5] = NaN;
+    bad[4]![6] = Infinity;
+    for (const invalidRows of ['error', 'uniform', 'greedy'] as const) {
+      for (const options of [
+        { topK: 40, topP: 0.9, seed: 3, invalidRows },
+        { topP: 0.9, seed: 3, invalidRows },
+        { temperature: 0, seed: 3, invalidRows },
+      ]) {
+        const { js, simd } = both(bad, options);
+        expect(simd).toEqual(js);
+        if (invalidRows === 'error') expect(simd.slice(1, 5)).toEqual([-1, -2, -3, -1]);
+        else expect(simd).toEqual(reference.sample(bad, options, 0));
+      }
+    }
+  });
+
+  it('huge magnitudes, extreme temperatures, quantized logits (groups in the top-p walk)', () => {
+    const V = 20000;
+    const g = rng('mag');
+    const huge = rowsOf(6, (r) => Float32Array.from({ length: V }, () => (g() - 0.5) * [1e4, 1e30, 3e38][r % 3]!));
+    const quantized = rowsOf(6, () => Float32Array.from({ length: V }, () => Math.round(g() * 16) / 64));
+    for (const rows of [huge, quantized]) {
+      for (const temperature of [1e-3, 1, 300]) {
+        check(rows, { temperature, topP: 0.9, seed: 6 }, 1);
+        check(rows, { temperature, topK: 7000, topP: 0.8, seed: 7 }, 1);
+        check(rows, { temperature, topK: 20, minP: 0.1, seed: 8 }, 1);
+      }
+    }
+  });
+
+  it('full-size rows: B = 16 at V = 32000 and B = 2 at V = 128256, peaky and flat', () => {
+    for (const [B, V] of [[16, 32000], [2, 128256]] as const) {
+      for (const shape of ['peaky', 'flat'] as const) {
+        const g = rng(`full:${shape}:${V}`);
+        const rows = rowsOf(B, () => makeRow(shape, V, g));
+        check(rows, { temperature: 0.8, topK: 50, topP: 0.95, seed: 9 }, 1);
+        check(rows, { topP: 0.9, seed: 10 }, 1);
+        check(rows, { seed: 11 }, 1);
+      }
+    }
+  });
+
+  it('the committed binary is a fresh build of native/sample.c (when clang is installed)', () => {
+    const committed = readFileSync('src/backends/wasm-simd/module.ts', 'utf8');
+    const built = /clang ([0-9.]+)\)/.exec(committed)?.[1];
+    let version: string | undefined;
+    try {
+      version = /[0-9]+\.[0-9]+\.[0-9]+/.exec(execFileSync('clang', ['--version'], { encoding: 'utf8' }))?.[0];
+      execFileSync('wasm-ld', ['--version'], { stdio: 'ignore' });
+    } catch {
+      version = undefined;
+    }
+    if (version !== built) {
+      // Other clang versions may emit other (equally valid) bytes.
+      console.log(`[wasm-simd] clang ${version ?? 'not installed'} (the binary was built with ${built}): not rebuilt`);
+      return;
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'wasm-simd-'));
+    try {
+      const out = path.join(dir, 'module.ts');
+      execFileSync('bash', ['native/build.sh', out], { stdio: 'ignore' });
+      expect(readFileSync(out, 'utf8')).toBe(committed);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
