@@ -9,6 +9,10 @@ import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath } from './helpers/backend.js';
 import { rng } from './helpers/logits.js';
+import { sortFreeTopP } from '../src/backends/gpu-chain.js';
+import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
+import { topPThreshold } from '../src/processors/top-p.js';
+import { FLT_MAX } from '../src/processors/ops.js';
 
 type Gen = (r: number, j: number, u: () => number) => number;
 
@@ -64,6 +68,71 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       expect(ids).toEqual(reference.sample(data, c.options, step));
     }
     x.dispose();
+  });
+
+  it('dispatch: the GPU chain runs its kernels, no sort and no separate invalid-row passes', async () => {
+    const gpu = backend === 'webgl' || backend === 'webgpu';
+    if (!gpu || !tf.env().getBool('TFJS_SAMPLING_FUSED')) return;
+    const data = rows({ name: 'dispatch', B: 3, V: 5003, options: {}, gen: (_r, _j, u) => 3 * u() });
+    const x = tf.tensor2d(data.flat(), [3, 5003]);
+    const engine = tf.engine();
+    const run = engine.runKernel.bind(engine);
+    for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }] as SamplerOptions[]) {
+      const names: string[] = [];
+      const wide: string[] = []; // kernels that read a [B, V] tensor
+      engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
+        names.push(name);
+        if (Object.values(inputs).some((t) => t.size >= 3 * 5003)) wide.push(name);
+        return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
+      }) as typeof engine.runKernel;
+      const sampler = createSampler(options);
+      let ids: number[];
+      try {
+        ids = Array.from(await sampler.sampleIds(x));
+      } finally {
+        engine.runKernel = run;
+      }
+      expect(sampler.lastPath).toBe(`fused:${backend}`);
+      expect(ids).toEqual(reference.sample(data, options, 0));
+      expect(names).toContain('TfjsSamplingThresholdDraw');
+      // One read of the logits per kernel; no masks, checks or sorts over [B, V] besides them.
+      const allowed = ['TfjsSamplingThresholdDraw', 'TfjsSamplingTopK', 'TfjsSamplingRowMass', 'TfjsSamplingTopPThreshold', 'Max'];
+      // webgl: tf.topk of the k largest, and the count of logits ≥ the k-th for top-p (sub, step, sum).
+      if (backend === 'webgl') allowed.push('TopK', 'Sub', 'Step', 'Sum');
+      // (webgl's top-p alone still sorts the row and runs top-p's pair arithmetic on [B, V].)
+      if (backend === 'webgpu' || options.topK) expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
+      if (backend === 'webgpu') {
+        expect(names).toContain(options.topK ? 'TfjsSamplingTopK' : 'TfjsSamplingTopPThreshold');
+      }
+    }
+    x.dispose();
+  });
+
+  it('webgpu: the sort-free top-p threshold equals the sorted one, bit for bit', async () => {
+    if (backend !== 'webgpu' || !registerWebgpuTopP()) return;
+    const u = rng('gpu-chain:top-p');
+    const normal = (): number => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+    const shapes: [number, number, (j: number) => number][] = [
+      [32000, 0.7, () => 0.1 * normal()], // flat: the boundary deep in the vocabulary
+      [20011, 1.3, (j) => -1.1 * Math.log(1 + j) + 0.1 * normal()], // peaky
+      [4099, 1, () => Math.round(2 * normal()) / 2], // ties at the boundary
+      [9001, 0.9, () => (u() < 0.3 ? -Infinity : 2 * normal())], // masks
+    ];
+    for (const [V, T, gen] of shapes) {
+      const B = 4;
+      const P = Float64Array.from([0.9, 0.5, 0.999, 1]);
+      const invT = new Float64Array(B).fill(1 / T);
+      const data = Float32Array.from({ length: B * V }, (_, i) => gen(i % V));
+      const [got, want] = tf.tidy(() => {
+        const x = tf.tensor2d(data, [B, V]);
+        const plan = { batch: B, vocab: V, invT, topK: new Float64Array(B), topP: P, minP: new Float64Array(B), stepKeys: new Uint32Array(B), invalidRows: 'error' as const };
+        const a = sortFreeTopP(x, plan, tf.fill([B, 1], -FLT_MAX), tf.max(x, 1, true));
+        const b = topPThreshold(tf.topk(x, V, true).values, undefined, invT, P);
+        return [a, b];
+      });
+      expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));
+      tf.dispose([got, want]);
+    }
   });
 
   it.each(['error', 'uniform', 'greedy'] as const)('NaN / +Infinity / no finite logit under %s', async (policy) => {

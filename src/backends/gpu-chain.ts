@@ -9,12 +9,14 @@
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold, twoProd } from '../processors/ops.js';
 import { topPThreshold } from '../processors/top-p.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
+import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
+import { splitF32 } from '../params.js';
 
 export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
 export { TOP_K_KERNEL };
@@ -25,6 +27,9 @@ const REGISTER_DRAW: Record<string, () => boolean> = {
 };
 const REGISTER_TOP_K: Record<string, () => boolean> = {
   webgpu: registerWebgpuTopK,
+};
+const REGISTER_TOP_P: Record<string, () => boolean> = {
+  webgpu: registerWebgpuTopP,
 };
 const support = new Map<string, boolean>();
 
@@ -75,8 +80,12 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
     if (sorted) {
-      finite ??= tf.sum(tf.step(tf.add(keepAtLeast(input, thrCol(thr!)), FLT_MAX)), 1, true);
+      // webgl: the finite logits ≥ the threshold, as V − #(z < thr) (-Infinity counts as below).
+      finite ??= tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
       tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
+    } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
+      zmax ??= tf.max(input, 1, true);
+      tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax);
     } else {
       const zs = tf.topk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab, true).values;
       tau = topPThreshold(zs, undefined, plan.invT, plan.topP);
@@ -105,6 +114,28 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids);
+}
+
+/**
+ * webgpu: top-p threshold without a sort (webgpu/top-p.ts): the row mass as a pair, the target
+ * p · total as a pair (topPThreshold's arithmetic), then the digit search.
+ */
+export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor): tf.Tensor1D {
+  const { batch } = plan;
+  const [ihH, ihL] = invTemperaturePair(plan.invT);
+  const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
+  const mass = tf.engine().runKernel(ROW_MASS_KERNEL, { logits: input, params: base }) as tf.Tensor2D;
+  const tHi = tf.slice(mass, [0, 0], [batch, 1]);
+  const tLo = tf.slice(mass, [0, 1], [batch, 1]);
+  const ph = new Float32Array(batch);
+  const pl = new Float32Array(batch);
+  for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(plan.topP[r]!);
+  const phT = column(ph);
+  const [prod, perr] = twoProd(phT, tHi);
+  const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
+  const on = column(Array.from(plan.topP, (p) => (p < 1 ? 1 : 0)));
+  const params = tf.concat([base, prod, tgtLo, on, tf.zeros([batch, 1])], 1);
+  return tf.engine().runKernel(TOP_P_KERNEL, { logits: input, params }) as tf.Tensor1D;
 }
 
 /** webgl: 'uniform' / 'greedy' ids for the rows the kernel marked invalid (opt-in policies only). */

@@ -1,0 +1,315 @@
+// Sort-free top-p for webgpu (WGSL): the row's threshold τ (keep z ≥ τ) without sorting V logits.
+// With q_i = exp((z_i − zmax) · 1/T) over the finite logits ≥ a floor (an earlier top-k), token j
+// is kept iff A(z_j) = Σ{ q_i : z_i > z_j } < p · total. A falls as z rises, so the kept set is
+// {z ≥ τ}, τ the smallest logit whose A is below the target. Two kernels, one workgroup per row:
+//   ROW_MASS_KERNEL: total = Σ q as an unevaluated float32 pair (two-sum per thread, then a
+//     tree of two-sums), from which the caller forms target = p · total as a pair (tfjs ops,
+//     exactly as topPThreshold does);
+//   TOP_P_KERNEL: a most-significant-digit search on the order-preserving u32 key of z, 4 bits a
+//     level (8 levels): per level, the mass (pair) and count of each of 16 buckets among the keys
+//     that share the prefix; from the top bucket down, the lowest non-empty bucket whose mass
+//     strictly above it is still below the target holds τ (every bucket above is kept whole,
+//     none below keeps anything). The mass above the chosen bucket is carried to the next level.
+//     Once the keys sharing the prefix fit in workgroup memory, one pass copies them and later
+//     levels read the copy. After 8 levels the prefix is τ's key; ties of τ are kept.
+// The comparison is the portable path's: (A_hi − t_hi) + (A_lo − t_lo) < 0 on pairs.
+import * as tf from '@tensorflow/tfjs-core';
+import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
+
+export const ROW_MASS_KERNEL = 'TfjsSamplingRowMass';
+export const TOP_P_KERNEL = 'TfjsSamplingTopPThreshold';
+const BACKEND = 'webgpu';
+const WG = 64;
+const CAP = 512;
+const FLT_MAX = '3.4028234663852886e38f';
+
+/** Shared WGSL: which logits count, their mass, the key order. */
+const COMMON = `
+  // params: 0 floor, 1 zmax, 2 1/T hi, 3 1/T lo (then, for the search: 4 target hi, 5 target lo, 6 on)
+  fn tpCounts(z : f32, floor : f32) -> bool {
+    return (bitcast<u32>(z) & 0x7fffffffu) < 0x7f800000u && z >= floor;
+  }
+  fn tpMass(z : f32, zmax : f32, ihH : f32, ihL : f32) -> f32 {
+    let d = z - zmax;
+    return exp(d * ihH + d * ihL);
+  }
+  fn tpKey(z : f32) -> u32 {
+    var u = bitcast<u32>(z);
+    u = select(u, 0u, u == 0x80000000u); // -0 as +0
+    return select(u | 0x80000000u, ~u, (u & 0x80000000u) != 0u);
+  }
+  fn tpValue(key : u32) -> f32 {
+    return bitcast<f32>(select(~key, key & 0x7fffffffu, (key & 0x80000000u) != 0u));
+  }
+  fn tpRow() -> u32 {
+    return workgroupId.x + numWorkgroups.x * (workgroupId.y + numWorkgroups.y * workgroupId.z);
+  }
+`;
+
+class RowMassProgram implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey = `tfjsSamplingRowMass_${WG}`;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames = ['tmLogits', 'tmParams'];
+
+  constructor(batch: number) {
+    this.outputShape = [batch, 2];
+    this.dispatch = [batch, 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+  ${COMMON}
+  var<workgroup> tmH : array<f32, ${WG}>;
+  var<workgroup> tmL : array<f32, ${WG}>;
+
+  fn main(index : i32) {
+    let lid = localId.x;
+    let row = tpRow();
+    let rows = u32(uniforms.tmLogitsShape.x);
+    let vocab = u32(uniforms.tmLogitsShape.y);
+    let r = min(row, rows - 1u);
+    let base = r * vocab;
+    let floor = tmParams[r * 4u];
+    let zmax = tmParams[r * 4u + 1u];
+    let ihH = tmParams[r * 4u + 2u];
+    let ihL = tmParams[r * 4u + 3u];
+    var hi = 0.0f;
+    var lo = 0.0f;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let z = tmLogits[base + j];
+      if (tpCounts(z, floor)) {
+        let q = tpMass(z, zmax, ihH, ihL);
+        let s = hi + q;
+        let bb = s - hi;
+        lo += (hi - (s - bb)) + (q - bb);
+        hi = s;
+      }
+    }
+    tmH[lid] = hi;
+    tmL[lid] = lo;
+    workgroupBarrier();
+    for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+      if (lid < stride) {
+        let a = tmH[lid];
+        let b = tmH[lid + stride];
+        let s = a + b;
+        let bb = s - a;
+        tmL[lid] = tmL[lid] + tmL[lid + stride] + ((a - (s - bb)) + (b - bb));
+        tmH[lid] = s;
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u && row < rows) {
+      result[2u * row] = tmH[0];
+      result[2u * row + 1u] = tmL[0];
+    }
+  }
+`;
+  }
+}
+
+class TopPProgram implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey = `tfjsSamplingTopPThreshold_${WG}_${CAP}`;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames = ['tpLogits', 'tpParams'];
+
+  constructor(batch: number) {
+    this.outputShape = [batch];
+    this.dispatch = [batch, 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+  ${COMMON}
+  var<workgroup> tpH : array<f32, ${16 * WG}>;
+  var<workgroup> tpL : array<f32, ${16 * WG}>;
+  var<workgroup> tpC : array<u32, ${16 * WG}>;
+  var<workgroup> tpBuf : array<u32, ${CAP}>;
+  var<workgroup> tpN : atomic<u32>;
+  // 0 prefix, 1 copied (0 no, 1 yes, 2 now), 2 done (no bucket qualifies: keep all)
+  var<workgroup> tpS : array<u32, 3>;
+  // mass strictly above the prefix, as a pair
+  var<workgroup> tpM : array<f32, 2>;
+
+  fn tpLess(aH : f32, aL : f32, tH : f32, tL : f32) -> bool {
+    return (aH - tH) + (aL - tL) < 0.0f;
+  }
+
+  fn main(index : i32) {
+    let lid = localId.x;
+    let row = tpRow();
+    let rows = u32(uniforms.tpLogitsShape.x);
+    let vocab = u32(uniforms.tpLogitsShape.y);
+    let r = min(row, rows - 1u);
+    let base = r * vocab;
+    let p = r * 8u;
+    let floor = tpParams[p];
+    let zmax = tpParams[p + 1u];
+    let ihH = tpParams[p + 2u];
+    let ihL = tpParams[p + 3u];
+    let tH = tpParams[p + 4u];
+    let tL = tpParams[p + 5u];
+    let on = tpParams[p + 6u] != 0.0f;
+    if (lid == 0u) {
+      tpS[0] = 0u;
+      tpS[1] = 0u;
+      tpS[2] = 0u;
+      tpM[0] = 0.0f;
+      tpM[1] = 0.0f;
+      atomicStore(&tpN, 0u);
+    }
+    workgroupBarrier();
+    for (var level = 0u; level < 8u; level++) {
+      let shift = 28u - 4u * level;
+      let hiShift = shift + 4u;
+      let prefix = tpS[0];
+      let copied = tpS[1] != 0u;
+      var bh : array<f32, 16>;
+      var bl : array<f32, 16>;
+      var bc : array<u32, 16>;
+      for (var b = 0u; b < 16u; b++) {
+        bh[b] = 0.0f;
+        bl[b] = 0.0f;
+        bc[b] = 0u;
+      }
+      let n = select(vocab, atomicLoad(&tpN), copied);
+      for (var j = lid; j < n; j += ${WG}u) {
+        var key = 0u;
+        var ok = false;
+        if (copied) {
+          key = tpBuf[j];
+          ok = true;
+        } else {
+          let z = tpLogits[base + j];
+          ok = tpCounts(z, floor);
+          key = tpKey(z);
+        }
+        if (ok && (level == 0u || (key >> hiShift) == prefix)) {
+          let b = (key >> shift) & 15u;
+          let q = tpMass(tpValue(key), zmax, ihH, ihL);
+          let hi = bh[b];
+          let s = hi + q;
+          let bb = s - hi;
+          bl[b] += (hi - (s - bb)) + (q - bb);
+          bh[b] = s;
+          bc[b] += 1u;
+        }
+      }
+      for (var b = 0u; b < 16u; b++) {
+        tpH[b * ${WG}u + lid] = bh[b];
+        tpL[b * ${WG}u + lid] = bl[b];
+        tpC[b * ${WG}u + lid] = bc[b];
+      }
+      workgroupBarrier();
+      for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+        if (lid < stride) {
+          for (var b = 0u; b < 16u; b++) {
+            let i = b * ${WG}u + lid;
+            let o = i + stride;
+            let x = tpH[i];
+            let y = tpH[o];
+            let s = x + y;
+            let bb = s - x;
+            tpL[i] = tpL[i] + tpL[o] + ((x - (s - bb)) + (y - bb));
+            tpH[i] = s;
+            tpC[i] = tpC[i] + tpC[o];
+          }
+        }
+        workgroupBarrier();
+      }
+      if (lid == 0u && tpS[2] == 0u) {
+        var cH = tpM[0];
+        var cL = tpM[1];
+        var best = 16u;
+        var bestH = 0.0f;
+        var bestL = 0.0f;
+        var bestC = 0u;
+        for (var d = 15i; d >= 0i; d--) {
+          let at = u32(d) * ${WG}u;
+          let c = tpC[at];
+          if (c == 0u) {
+            continue;
+          }
+          if (!tpLess(cH, cL, tH, tL)) {
+            break;
+          }
+          best = u32(d);
+          bestH = cH;
+          bestL = cL;
+          bestC = c;
+          let x = tpH[at];
+          let s = cH + x;
+          let bb = s - cH;
+          cL = cL + tpL[at] + ((cH - (s - bb)) + (x - bb));
+          cH = s;
+        }
+        if (best == 16u) {
+          tpS[2] = 1u;
+        } else {
+          tpS[0] = (prefix << 4u) | best;
+          tpM[0] = bestH;
+          tpM[1] = bestL;
+          if (!copied && bestC <= ${CAP}u) {
+            tpS[1] = 2u;
+          }
+        }
+      }
+      workgroupBarrier();
+      if (tpS[1] == 2u) {
+        let np = tpS[0];
+        for (var j = lid; j < vocab; j += ${WG}u) {
+          let z = tpLogits[base + j];
+          let key = tpKey(z);
+          if (tpCounts(z, floor) && (key >> shift) == np) {
+            let at = atomicAdd(&tpN, 1u);
+            tpBuf[min(at, ${CAP - 1}u)] = key;
+          }
+        }
+      }
+      workgroupBarrier();
+      if (lid == 0u && tpS[1] == 2u) {
+        tpS[1] = 1u;
+      }
+    }
+    if (lid == 0u && row < rows) {
+      let tau = tpValue(tpS[0]);
+      let keepAll = !on || tpS[2] != 0u || !(tau > -uniforms.INFINITY);
+      result[row] = select(tau, -${FLT_MAX}, keepAll);
+    }
+  }
+`;
+  }
+}
+
+function rowMass(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WebGPUBackendLike;
+  const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
+  return backend.runWebGPUProgram(new RowMassProgram(logits.shape[0]!), [logits, params], 'float32');
+}
+
+function topPThreshold(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WebGPUBackendLike;
+  const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
+  return backend.runWebGPUProgram(new TopPProgram(logits.shape[0]!), [logits, params], 'float32');
+}
+
+/** Registers both kernels for 'webgpu'; false when the device lacks 64 threads or 16 KiB. */
+export function registerWebgpuTopP(): boolean {
+  try {
+    if (tf.getKernel(TOP_P_KERNEL, BACKEND)) return true;
+    const backend = tf.findBackend(BACKEND) as unknown as WebGPUBackendLike | null;
+    if (!backend || typeof backend.runWebGPUProgram !== 'function') return false;
+    if (maxWorkgroupSize(backend) < WG || (backend.device?.limits?.maxComputeWorkgroupStorageSize ?? 16384) < 16384) return false;
+    tf.registerKernel({ kernelName: ROW_MASS_KERNEL, backendName: BACKEND, kernelFunc: rowMass as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: TOP_P_KERNEL, backendName: BACKEND, kernelFunc: topPThreshold as unknown as tf.KernelFunc });
+    return true;
+  } catch {
+    return false;
+  }
+}
