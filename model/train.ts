@@ -24,9 +24,9 @@ export const TRAINING = {
   embedding: 32,
   hidden: 512,
   bottleneck: 128,
-  dropout: 0.25,
+  dropout: 0.2,
   batchSize: 256,
-  epochs: 14,
+  epochs: 5,
   /** Adam; the rate falls linearly from `learningRate` to `finalLearningRate` over the run. */
   learningRate: 2e-3,
   finalLearningRate: 1e-4,
