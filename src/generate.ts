@@ -25,6 +25,7 @@ export type StepOutput<S = unknown> = tf.Tensor | { logits: tf.Tensor; state?: S
 /**
  * The model as a function: `tokens` int32 `[B, T]` (prompts left-padded with `padId`, then the
  * generated tokens) → logits float32 `[B, V]` (or `[B, T', V]`: the last position is used).
+ * `tokens` lives for the call only (`generate` disposes it after sampling: clone to keep it);
  * `generate` disposes the returned logits; the `state` stays the caller's to manage.
  */
 export type StepFunction<S = unknown> = (tokens: tf.Tensor2D, context: StepContext<S>) => StepOutput<S> | Promise<StepOutput<S>>;
@@ -84,8 +85,9 @@ export interface GenerateOptions<S = unknown> {
 
 /**
  * Generates tokens for a batch of prompts until every row meets a stop token or its
- * `maxNewTokens`. One read-back per step (the sampled ids); the tokens so far stay on the device
- * and reach history processors as `state.history`.
+ * `maxNewTokens`. One read-back per step (the sampled ids). The tokens so far are uploaded each
+ * step from a host copy built from those ids (fixed-shape windows for `predict` models), and
+ * reach history processors as `state.history`.
  *
  * @example
  * const step = (tokens: tf.Tensor2D) => model.predict(tokens) as tf.Tensor2D; // [B, V]
@@ -122,25 +124,30 @@ export async function* generateStream<S = unknown>(
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
   const out: number[][] = Array.from({ length: batch }, () => []);
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
-  const callModel = modelCaller(model, options, padId);
+  const callModel = modelCaller(model, options);
+  const needsHistory = typeof model === 'function' || sampler.processors.some((p) => !BUILTIN_NAMES.has(p.name.replace(/^\?/, '')));
+  const store = plan.tokens;
   let state = options.initialState;
-  let tokens = plan.makeTokens(); // the first tensor: nothing above can leave one behind
   let step = 0;
-  try {
-    while (finished.includes(0)) {
-      signal?.throwIfAborted();
-      const result = await callModel(tokens, { step, lengths: lengths.slice(), finished: finished.slice(), state });
-      let logits: tf.Tensor | undefined = result.logits;
-      let ids: tf.Tensor | undefined;
-      let data: Int32Array;
-      try {
-        state = result.state;
-        logits = lastPosition(logits, batch);
-        ids = sampler.sample(logits, { history: tokens });
-        data = (await ids.data()) as Int32Array; // the one read-back of the step
-      } finally {
-        tf.dispose([logits, result.logits, ids].filter((t): t is tf.Tensor => t !== undefined));
-      }
+  while (finished.includes(0)) {
+    signal?.throwIfAborted();
+    // Uploaded from the host copy each step: fixed-shape windows and no per-step concat, whose
+    // changing shapes would compile a new shader every step on webgl.
+    const tokens = needsHistory ? store.tensor() : undefined;
+    const owned: tf.Tensor[] = tokens ? [tokens] : [];
+    let data: Int32Array;
+    try {
+      const result = await callModel(tokens, store, { step, lengths: lengths.slice(), finished: finished.slice(), state });
+      owned.push(result.logits);
+      state = result.state;
+      const logits = lastPosition(result.logits, batch);
+      owned.push(logits);
+      const ids = sampler.sample(logits, tokens ? { history: tokens } : {});
+      owned.push(ids);
+      data = (await ids.data()) as Int32Array; // the one read-back of the step
+    } finally {
+      tf.dispose(owned);
+    }
       checkIds(data, finished, step);
       const column = new Int32Array(batch);
       for (let r = 0; r < batch; r++) {
@@ -159,15 +166,10 @@ export async function* generateStream<S = unknown>(
           finished[r] = 1;
         }
       }
-      const previous = tokens;
-      tokens = tf.tidy(() => tf.concat([previous, tf.tensor2d(column, [batch, 1], 'int32')], 1) as tf.Tensor2D);
-      previous.dispose();
-      signal?.throwIfAborted();
-      yield { step, tokens: column, finished: finished.slice() };
-      step++;
-    }
-  } finally {
-    tokens.dispose();
+    store.push(column);
+    signal?.throwIfAborted();
+    yield { step, tokens: column, finished: finished.slice() };
+    step++;
   }
   return {
     tokens: out,
@@ -184,7 +186,7 @@ interface Plan {
   stops: Set<number>[];
   prompts: number[][];
   promptLengths: Int32Array;
-  makeTokens: () => tf.Tensor2D;
+  tokens: TokenStore;
   signal: AbortSignal | undefined;
 }
 
@@ -221,12 +223,10 @@ function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): 
   if (options.sampler !== undefined && !isSampler(options.sampler) && (typeof options.sampler !== 'object' || options.sampler === null)) {
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
   }
-  const width = Math.max(0, ...lengths);
-  const padded = new Int32Array(batch * width).fill(padId);
-  prompts.forEach((row, r) => padded.set(row, r * width + width - row.length));
-  const source = options.prompts;
-  const makeTokens = (): tf.Tensor2D => (source instanceof tf.Tensor ? tf.clone(source) : tf.tensor2d(padded, [batch, width], 'int32'));
-  return { batch, padId, maxNew, stops, prompts, promptLengths: lengths, makeTokens, signal };
+  const width = options.prompts instanceof tf.Tensor ? options.prompts.shape[1]! : Math.max(0, ...lengths);
+  const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
+  prompts.forEach((row, r) => tokens.setPrompt(r, row));
+  return { batch, padId, maxNew, stops, prompts, promptLengths: lengths, tokens, signal };
 }
 
 function readPrompts<S>(options: GenerateOptions<S>): { prompts: number[][]; lengths: Int32Array } {
@@ -277,12 +277,59 @@ function readStops(stopTokens: GenerateOptions['stopTokens'], batch: number): Se
   });
 }
 
-type Caller<S> = (tokens: tf.Tensor2D, context: StepContext<S>) => Promise<{ logits: tf.Tensor; state: S | undefined }>;
+/** The tokens so far on the host (left-padded prompts, then one column per step), row-major. */
+class TokenStore {
+  private readonly data: Int32Array;
+  private width: number;
 
-function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, padId: number): Caller<S> {
+  constructor(
+    readonly batch: number,
+    promptWidth: number,
+    private readonly capacity: number,
+    private readonly padId: number,
+  ) {
+    this.data = new Int32Array(batch * capacity).fill(padId);
+    this.width = promptWidth;
+  }
+
+  setPrompt(row: number, ids: readonly number[]): void {
+    this.data.set(ids, row * this.capacity + this.width - ids.length);
+  }
+
+  push(column: Int32Array): void {
+    for (let r = 0; r < this.batch; r++) this.data[r * this.capacity + this.width] = column[r]!;
+    this.width++;
+  }
+
+  /** int32 `[B, T]`: every token so far. */
+  tensor(): tf.Tensor2D {
+    return this.window(this.width);
+  }
+
+  /** int32 `[B, L]`: the last `L` tokens of each row, left-padded with `padId` when fewer. */
+  window(length: number): tf.Tensor2D {
+    const out = new Int32Array(this.batch * length).fill(this.padId);
+    const take = Math.min(length, this.width);
+    for (let r = 0; r < this.batch; r++) {
+      const end = r * this.capacity + this.width;
+      out.set(this.data.subarray(end - take, end), r * length + length - take);
+    }
+    return tf.tensor2d(out, [this.batch, length], 'int32');
+  }
+}
+
+const BUILTIN_NAMES = new Set(['temperature', 'top-k', 'top-p', 'min-p']);
+
+type Caller<S> = (
+  tokens: tf.Tensor2D | undefined,
+  store: TokenStore,
+  context: StepContext<S>,
+) => Promise<{ logits: tf.Tensor; state: S | undefined }>;
+
+function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Caller<S> {
   if (typeof model === 'function') {
-    return async (tokens, context) => {
-      const out = await model(tokens, context);
+    return async (tokens, _store, context) => {
+      const out = await model(tokens!, context);
       if (out instanceof tf.Tensor) return { logits: out, state: context.state };
       if (typeof out === 'object' && out !== null && out.logits instanceof tf.Tensor) {
         return { logits: out.logits, state: 'state' in out ? out.state : context.state };
@@ -294,9 +341,9 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, pa
   const fixed = input?.shape?.[1];
   const window = options.contextLength ?? (typeof fixed === 'number' && fixed > 0 ? fixed : undefined);
   const dtype = input?.dtype === 'float32' ? 'float32' : 'int32';
-  return async (tokens, context) => {
+  return async (tokens, store, context) => {
     const logits = tf.tidy(() => {
-      const x = window === undefined ? tokens : fitWindow(tokens, window, padId);
+      const x = window === undefined ? (tokens ?? store.tensor()) : store.window(window);
       const out = model.predict(dtype === 'float32' ? tf.cast(x, 'float32') : x);
       if (!(out instanceof tf.Tensor)) {
         throw new SamplingError('model', 'must return one logits tensor from predict()', new Described(Array.isArray(out) ? `${out.length} tensors` : typeof out));
@@ -305,14 +352,6 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, pa
     });
     return { logits, state: context.state };
   };
-}
-
-/** The last `window` tokens of each row, left-padded with `padId` when there are fewer. */
-function fitWindow(tokens: tf.Tensor2D, window: number, padId: number): tf.Tensor2D {
-  const [batch, width] = tokens.shape;
-  if (width === window) return tokens;
-  if (width > window) return tf.slice(tokens, [0, width - window], [batch, window]);
-  return tf.concat([tf.fill([batch, window - width], padId, 'int32'), tokens], 1) as tf.Tensor2D;
 }
 
 /** `[B, V]` logits, from `[B, V]` or the last position of `[B, T, V]`. */

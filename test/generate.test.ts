@@ -284,6 +284,24 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     }
   });
 
+  it('feeds predict() models fixed-shape windows (no per-step shapes), or all tokens without a fixed length', async () => {
+    const shapes: string[] = [];
+    const fixed = {
+      inputs: [{ shape: [null, 3], dtype: 'int32' }],
+      predict: (x: tf.Tensor) => {
+        shapes.push(`${x.shape.join('x')}:${(x.arraySync() as number[][]).map((r) => r.join(',')).join('|')}`);
+        return cyclic(9)(x as tf.Tensor2D, { step: 0, lengths: new Int32Array(0), finished: new Uint8Array(0), state: undefined });
+      },
+    };
+    const res = await generate(fixed, { prompts: [[4], [1, 2, 3, 4, 5]], padId: PAD, maxNewTokens: 2 });
+    expect(res.tokens).toEqual([[5, 6], [6, 7]]);
+    expect(shapes).toEqual(['2x3:0,0,4|3,4,5', '2x3:0,4,5|4,5,6']);
+    shapes.length = 0;
+    const open = { ...fixed, inputs: [{ shape: [null, null], dtype: 'int32' }] };
+    await generate(open, { prompts: [[4], [1, 2]], padId: PAD, maxNewTokens: 2 });
+    expect(shapes).toEqual(['2x2:0,4|1,2', '2x3:0,4,5|1,2,3']);
+  });
+
   it('takes a Sampler instance and a left-padded prompt tensor with lengths', async () => {
     const sampler = createSampler({ temperature: 0 });
     const prompts = tf.tensor2d([[PAD, 4], [2, 3]], [2, 2], 'int32');
