@@ -16,6 +16,7 @@ import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-d
 import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
+import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { splitF32 } from '../params.js';
 
 export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
@@ -31,6 +32,11 @@ const REGISTER_TOP_K: Record<string, () => boolean> = {
 const REGISTER_TOP_P: Record<string, () => boolean> = {
   webgpu: registerWebgpuTopP,
 };
+const REGISTER_WINDOWS: Record<string, () => boolean> = {
+  webgl: registerWebglWindowReduce,
+};
+/** webgl top-k: logits per window whose maximum stands for it. */
+const WINDOW = 64;
 const support = new Map<string, boolean>();
 
 function supported(kind: string, name: string, register: (() => boolean) | undefined): boolean {
@@ -69,7 +75,7 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
       zmax = tf.slice(out, [0, 2], [batch, 1]);
       sorted = tf.slice(out, [0, 3], [batch, kmax]) as tf.Tensor2D;
     } else {
-      const vals = tf.topk(input, kmax, true).values;
+      const vals = largest(input, kmax, name);
       const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
       thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
       sorted = keepAtLeast(vals, thrCol(thr));
@@ -80,8 +86,10 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
     if (sorted) {
-      // webgl: the finite logits ≥ the threshold, as V − #(z < thr) (-Infinity counts as below).
-      finite ??= tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
+      // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
+      finite ??= supported('windows', name, REGISTER_WINDOWS[name])
+        ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input, thr: thr! }, { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
+        : tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
       tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
     } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
       zmax ??= tf.max(input, 1, true);
@@ -114,6 +122,47 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids);
+}
+
+/**
+ * The k largest logits of each row, in descending order. webgl: without sorting the row — the
+ * window maxima (one pass) pick the k windows with the largest maxima, and the k largest of those
+ * windows' logits are the row's k largest: a window whose maximum is below the k-th largest
+ * maximum L holds nothing ≥ L, every logit > L lies in a chosen window, and the chosen maxima are
+ * k logits ≥ L. The two small tf.topk calls run as shaders (no CPU hand-off, no read-back).
+ */
+function largest(input: tf.Tensor2D, k: number, name: string): tf.Tensor2D {
+  const [batch, vocab] = input.shape;
+  const windows = Math.ceil(vocab / WINDOW);
+  // Flat gather indices are float32 in webgl textures: exact below 2^24.
+  if (windows < k || batch * vocab > 2 ** 24 || !supported('windows', name, REGISTER_WINDOWS[name])) {
+    return tf.topk(input, k, true).values;
+  }
+  return onGpu((): tf.Tensor2D => {
+    const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const chosen = tf.topk(maxima, k, true).indices; // [B, k]
+    const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
+    const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
+    const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1, 1]);
+    const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * k * WINDOW]);
+    const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]);
+    // The last window may be partial: its missing slots must not repeat a logit.
+    const inside = tf.reshape(tf.less(pos, int(vocab)), [batch, k * WINDOW]);
+    return tf.topk(tf.where(inside, vals, tf.fill([batch, k * WINDOW], -Infinity)), k, true).values as tf.Tensor2D;
+  });
+}
+
+/** Runs `f` with webgl's tf.topk on the GPU for any row length (no readSync hand-off). */
+function onGpu<T>(f: () => T): T {
+  const env = tf.env();
+  const flag = 'TOPK_LAST_DIM_CPU_HANDOFF_SIZE_THRESHOLD';
+  const before = env.getNumber(flag);
+  env.set(flag, 0);
+  try {
+    return f();
+  } finally {
+    env.set(flag, before);
+  }
 }
 
 /**

@@ -1,0 +1,68 @@
+// webgl helper for the GPU chain (GLSL ES 3.0), registered as WINDOW_REDUCE_KERNEL: per row,
+// windows of `window` consecutive logits reduced to one float each — their maximum ('max'), or
+// how many are ≥ the row's threshold ('count'; NaN and -Infinity below a finite threshold never
+// count). Output float32 [B, ceil(V / window)]; one read of the logits, nothing [B, V] allocated.
+// Top-k uses the window maxima to find the few windows that can hold the k largest logits, and
+// top-p after top-k counts the logits ≥ the k-th (ties beyond the sorted k join its total).
+import * as tf from '@tensorflow/tfjs-core';
+import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+
+export const WINDOW_REDUCE_KERNEL = 'TfjsSamplingWindowReduce';
+
+class WindowReduceProgram implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, vocab: number, window: number, mode: 'max' | 'count') {
+    const windows = Math.ceil(vocab / window);
+    this.variableNames = mode === 'max' ? ['logits'] : ['logits', 'thr'];
+    this.outputShape = [batch, windows];
+    const init = mode === 'max' ? 'uintBitsToFloat(0xff800000u)' : '0.0';
+    const step = mode === 'max' ? 'acc = max(acc, z);' : 'acc += z >= t ? 1.0 : 0.0;';
+    this.userCode = `
+void main() {
+  ivec2 c = getOutputCoords();
+  int b = c.x;
+  int start = c.y * ${window};
+  ${mode === 'count' ? 'float t = getThr(b);' : ''}
+  float acc = ${init};
+  for (int i = 0; i < ${window}; i++) {
+    int j = start + i;
+    if (j >= ${vocab}) break;
+    float z = getLogits(b, j);
+    ${step}
+  }
+  setOutput(acc);
+}
+`;
+  }
+}
+
+interface Inputs {
+  logits: tf.TensorInfo;
+  thr?: tf.TensorInfo;
+}
+
+function windowReduce(backend: MathBackendWebGL, { logits, thr }: Inputs, attrs: { window: number; mode: 'max' | 'count' }): tf.TensorInfo {
+  const [batch, vocab] = logits.shape as [number, number];
+  const program = new WindowReduceProgram(batch, vocab, attrs.window, attrs.mode);
+  return backend.runWebGLProgram(program, attrs.mode === 'max' ? [logits] : [logits, thr!], 'float32');
+}
+
+/** Registers the kernel for 'webgl' (WebGL2). */
+export function registerWebglWindowReduce(): boolean {
+  try {
+    if (tf.getKernel(WINDOW_REDUCE_KERNEL, 'webgl')) return true;
+    if (!tf.findBackend('webgl') || tf.env().getNumber('WEBGL_VERSION') !== 2) return false;
+    tf.registerKernel({
+      kernelName: WINDOW_REDUCE_KERNEL,
+      backendName: 'webgl',
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        windowReduce(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs, attrs as unknown as { window: number; mode: 'max' | 'count' }),
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
