@@ -2,13 +2,12 @@
 // Vite), serves it from 127.0.0.1, and drives headless Chromium (the system /usr/bin/chromium,
 // through playwright-core; never `npx playwright install`) once per backend: webgl (WebGL2 on
 // SwiftShader, WEBGL_CPU_FORWARD off) and webgpu (SwiftShader adapter).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
+import { serveStatic } from '../test/setup/static-server.js';
 import type { BenchOptions, Cell, Result } from './core.js';
 import type { PageConfig } from './page/main.js';
 
@@ -31,31 +30,6 @@ export interface BrowserRun {
   log: (line: string) => void;
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css',
-  '.map': 'application/json',
-};
-
-/** A static server for the built page, on 127.0.0.1 only. */
-async function serve(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    const file = path.join(dir, rel === '/' ? 'index.html' : rel);
-    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
 
 export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend: string; why: string }[]; meta: Record<string, unknown> }> {
   const skipped: { backend: string; why: string }[] = [];
@@ -70,7 +44,7 @@ export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend:
     logLevel: 'warn',
     build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, chunkSizeWarningLimit: 100_000 },
   });
-  const server = await serve(outDir);
+  const server = await serveStatic(outDir);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   meta.browser = `Chromium ${browser.version()} (headless, SwiftShader)`;
   try {

@@ -7,12 +7,11 @@
 //   npm run test:demo                       # auto backend (WebGPU if a hardware adapter, else WebGL), then forced WebGPU
 //   DEMO_BACKENDS=auto npm run test:demo    # passes to run: auto, webgl, webgpu (comma-separated)
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright';
 import { build } from 'vite';
+import { serveStatic } from '../../../test/setup/static-server.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../../test/setup/probe.js';
 
 const here = import.meta.dirname;
@@ -21,29 +20,6 @@ const configFile = process.env.DEMO_VITE_CONFIG ? path.resolve(process.env.DEMO_
 const screenshot = path.join(repo, 'docs/demo.png');
 const passes = (process.env.DEMO_BACKENDS ?? 'auto,webgpu').split(',').filter(Boolean);
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-  '.wasm': 'application/wasm',
-};
-
-async function serve(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    const file = path.join(dir, rel === '/' ? 'index.html' : rel);
-    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
 
 const log = (line: string): void => console.log(`[demo] ${line}`);
 
@@ -123,7 +99,7 @@ async function main(): Promise<void> {
   const outDir: string = config.default.build.outDir;
   await build({ configFile, logLevel: 'warn' });
   assert.ok(existsSync(path.join(outDir, 'model.json')), `the build carries the model (model.json in ${outDir})`);
-  const server = await serve(outDir);
+  const server = await serveStatic(outDir);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   const results: string[] = [];
   try {
