@@ -152,9 +152,24 @@ function gumbelArgmax(backend: MathBackendWebGL, { scores, keys, scale }: Inputs
   if (batch === 0 || vocab === 0) return backend.makeTensorInfo([batch], 'int32', new Int32Array(batch));
   // Token indices travel through float textures: exact below 2^24.
   if (vocab > 2 ** 24) throw new Error(`${KERNEL}: vocabulary of ${vocab} tokens is above 2^24, which the webgl kernel cannot index exactly`);
-  // The CPU copy of the keys: runGumbelArgmax creates the tensor just before the call, so it has
-  // not been uploaded. (A keys tensor already on the GPU would be read back, and a float texture
-  // has already rounded keys above 2^24: callers must not do that.)
+  // Every pass reads the scores: unpack a packed texture once (in runPasses), not once per pass.
+  return runPasses(backend, scores, keys, scale, (inSize, window, first) => new GumbelArgmaxPass(batch, vocab, inSize, window, first));
+}
+
+/**
+ * The host side shared by the webgl draw kernels: the u32 row keys as 16-bit float halves (read
+ * from the CPU copy — the callers create the keys tensor just before the call, so it has not
+ * been uploaded; a float texture would already have rounded keys above 2^24), the input
+ * unpacked once, then reduction passes until one id per row is left.
+ */
+export function runPasses(
+  backend: MathBackendWebGL,
+  input: tf.TensorInfo,
+  keys: tf.TensorInfo,
+  extra: tf.TensorInfo,
+  program: (inSize: number, window: number, first: boolean) => GPGPUProgram,
+): tf.TensorInfo {
+  const [batch, vocab] = input.shape as [number, number];
   const stored = backend.texData.get(keys.dataId)?.values as ArrayLike<number> | null | undefined;
   const values = stored ?? (backend.readSync(keys.dataId) as ArrayLike<number>);
   const halves = new Float32Array(2 * batch);
@@ -164,17 +179,14 @@ function gumbelArgmax(backend: MathBackendWebGL, { scores, keys, scale }: Inputs
     halves[2 * r + 1] = k & 0xffff;
   }
   const keyInfo = backend.makeTensorInfo([batch, 2], 'float32', halves);
-  // Every pass reads the scores: unpack a packed texture once here, not once per pass.
-  const packed = backend.texData.get(scores.dataId)?.isPacked === true;
-  const flat = packed ? backend.unpackTensor(scores) : scores;
+  const packed = backend.texData.get(input.dataId)?.isPacked === true;
+  const flat = packed ? backend.unpackTensor(input) : input;
   let best: tf.TensorInfo | undefined;
   let inSize = vocab;
   try {
     for (;;) {
       const first = best === undefined;
-      const window = passWindow(inSize, first);
-      const program = new GumbelArgmaxPass(batch, vocab, inSize, window, first);
-      const out = backend.runWebGLProgram(program, best ? [flat, keyInfo, scale, best] : [flat, keyInfo, scale], 'int32');
+      const out = backend.runWebGLProgram(program(inSize, passWindow(inSize, first), first), best ? [flat, keyInfo, extra, best] : [flat, keyInfo, extra], 'int32');
       if (best) backend.disposeIntermediateTensorInfo(best);
       best = out;
       if (out.shape.length === 1) return out;

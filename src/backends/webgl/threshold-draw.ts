@@ -11,7 +11,7 @@
 // kept (src/select/invalid.ts). The 'uniform'/'greedy' policies are applied by the caller.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
-import { GUMBEL_GLSL, passWindow } from './gumbel-argmax.js';
+import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
 
 export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
 /** Largest vocabulary: the index and three flag bits share one float32 (24 bits). */
@@ -109,38 +109,7 @@ interface Inputs {
 function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params }: Inputs, minP: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
   if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
-  // The u32 keys as 16-bit halves (see gumbel-argmax.ts): read from the CPU copy, never uploaded.
-  const stored = backend.texData.get(keys.dataId)?.values as ArrayLike<number> | null | undefined;
-  const values = stored ?? (backend.readSync(keys.dataId) as ArrayLike<number>);
-  const halves = new Float32Array(2 * batch);
-  for (let r = 0; r < batch; r++) {
-    const k = values[r]! >>> 0;
-    halves[2 * r] = k >>> 16;
-    halves[2 * r + 1] = k & 0xffff;
-  }
-  const keyInfo = backend.makeTensorInfo([batch, 2], 'float32', halves);
-  const packed = backend.texData.get(logits.dataId)?.isPacked === true;
-  const flat = packed ? backend.unpackTensor(logits) : logits;
-  let best: tf.TensorInfo | undefined;
-  let inSize = vocab;
-  try {
-    for (;;) {
-      const first = best === undefined;
-      const window = passWindow(inSize, first);
-      const program = new ThresholdDrawPass(batch, inSize, window, first, minP);
-      const out = backend.runWebGLProgram(program, best ? [flat, keyInfo, params, best] : [flat, keyInfo, params], 'int32');
-      if (best) backend.disposeIntermediateTensorInfo(best);
-      best = out;
-      if (out.shape.length === 1) return out;
-      inSize = out.shape[1]!;
-    }
-  } catch (err) {
-    if (best) backend.disposeIntermediateTensorInfo(best);
-    throw err;
-  } finally {
-    backend.disposeIntermediateTensorInfo(keyInfo);
-    if (packed) backend.disposeIntermediateTensorInfo(flat);
-  }
+  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP));
 }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */
