@@ -22,16 +22,30 @@ extern double js_exp(double) __attribute__((import_module("env"), import_name("e
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 // ---------------------------------------------------------------------------------------------
-// max and NaN over a row. res[0] = max, res[1] = 1 when the row holds a NaN.
+// max and NaN over a row. res[0] = max, res[1] = 1 when the row holds a NaN, res[2] = the
+// smallest finite value (+Infinity when none; NaN rows: unspecified).
 static void max_nan(const float *z, int V, double *res) {
   v128_t m0 = wasm_f32x4_splat(-INFF), m1 = m0, bad = wasm_i32x4_splat(0);
+  v128_t pinf = wasm_f32x4_splat(INFF), n0 = pinf, n1 = pinf;
   int j = 0;
   for (; j + 8 <= V; j += 8) {
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
     m0 = wasm_f32x4_pmax(m0, a);
     m1 = wasm_f32x4_pmax(m1, b);
+    // finite minimum: -Infinity (and NaN, flagged anyway) left out
+    n0 = wasm_f32x4_pmin(n0, wasm_v128_bitselect(pinf, a, wasm_f32x4_eq(a, wasm_f32x4_splat(-INFF))));
+    n1 = wasm_f32x4_pmin(n1, wasm_v128_bitselect(pinf, b, wasm_f32x4_eq(b, wasm_f32x4_splat(-INFF))));
     bad = wasm_v128_or(bad, wasm_v128_or(wasm_f32x4_ne(a, a), wasm_f32x4_ne(b, b)));
   }
+  n0 = wasm_f32x4_pmin(n0, n1);
+  float mn = INFF;
+  for (int l = 0; l < 4; l++) {
+    float v = l == 0 ? wasm_f32x4_extract_lane(n0, 0) : l == 1 ? wasm_f32x4_extract_lane(n0, 1) : l == 2 ? wasm_f32x4_extract_lane(n0, 2) : wasm_f32x4_extract_lane(n0, 3);
+    if (v < mn) mn = v;
+  }
+  for (int t = j; t < V; t++)
+    if (z[t] < mn && z[t] > -INFF) mn = z[t];
+  res[2] = mn; // +Infinity when no finite token
   m0 = wasm_f32x4_pmax(m0, m1);
   float m = wasm_f32x4_extract_lane(m0, 0);
   for (int l = 1; l < 4; l++) {
@@ -340,6 +354,159 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
     }
   }
   return threshold;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast top-p over every token of a row: a certified shortcut to the exact path above (which
+// stays the definition). One float32 pass (4 lanes) builds a histogram of approximate masses
+// q~ = exp(-w), w = (zmax - z)·inv, over 4096 buckets spread over the row's own range of w;
+// the boundary bucket's few tokens are sorted and their masses computed in float64
+// (Math.exp, as the exact path). That gives a candidate threshold v* and, with proven error
+// bounds on every approximate sum, an interval for the true A - p·T (A: mass strictly above v*)
+// and A' - p·T (A': A plus the mass of v*'s tokens). The exact path returns v* exactly when its
+// own float64 sums put A below and A' at or above its target; its sums are within
+// E = (n + 4136)·2^-53·T of the true ones (per-term error < 4e-15: Math.exp, the table and a
+// degree-7 polynomial; sequential sums: < 1 unit per addition of the running value), so when the
+// intervals clear ±E by the margin, the exact result is v*: returned. Otherwise NaN: the caller
+// runs the exact path. The bounds here (EE below) are 8× E.
+//   Error of q~: w32 is three float32 roundings (zmax - z, inv, the product) away from the exact
+//   path's |a|: |w32 - |a|| <= KAPPA·|a|; exp_neg4 is within EPS0 of exp(-w32) (checked over
+//   every float32 w in [0, 87]: 1.02e-7). Bucket b (< 4095) holds |a| < (b + 1)/scale·1.00001, so
+//   its sum is within (EPS0 + KAPPA·that + n·2^-52)·1.001 of its true mass. The last bucket holds
+//   -Infinity (q~ < 2e-38, true 0) and, when the range is capped at 64 nat, tokens with true
+//   mass < e^-63.9: there an absolute bound.
+
+#define FB 4096
+#define WCAP 64.0
+#define EPS0 1.5e-7
+#define KAPPA 1.8e-7
+
+#define F4(x) wasm_f32x4_splat(x)
+/** ~exp(-w) for w >= 0 (+Infinity allowed; clamped at 87), relative error < 1.03e-7. */
+static inline v128_t exp_neg4(v128_t w) {
+  w = wasm_f32x4_pmin(w, F4(87.0f));
+  v128_t k = wasm_f32x4_nearest(wasm_f32x4_mul(w, F4(1.44269504f)));
+  v128_t r = wasm_f32x4_sub(wasm_f32x4_sub(w, wasm_f32x4_mul(k, F4(0.693359375f))), wasm_f32x4_mul(k, F4(-2.12194440e-4f)));
+  v128_t e = F4(-1.0f / 5040);
+  e = wasm_f32x4_add(F4(1.0f / 720), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(-1.0f / 120), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(1.0f / 24), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(-1.0f / 6), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(0.5f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(-1.0f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(1.0f), wasm_f32x4_mul(r, e));
+  v128_t s = wasm_i32x4_shl(wasm_i32x4_sub(wasm_i32x4_splat(127), wasm_i32x4_trunc_sat_f32x4(k)), 23);
+  return wasm_f32x4_mul(e, s);
+}
+
+/** hist[b] += q~ of every token of z[0..n) in bucket b = min(trunc(w·scale), 4095); bucketOf[c] = b. */
+static void fast_hist(const float *z, int n, float zmax, float inv, float scale, double *hist, u16 *bucketOf) {
+  v128_t zm = F4(zmax), iv = F4(inv), sc = F4(scale), last = wasm_i32x4_splat(FB - 1);
+  for (int c = 0; c < n; c += 4) {
+    int full = c + 4 <= n;
+    v128_t v = full ? wasm_v128_load(z + c)
+                    : wasm_f32x4_make(z[c], c + 1 < n ? z[c + 1] : -INFF, c + 2 < n ? z[c + 2] : -INFF, -INFF);
+    v128_t w = wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv);
+    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(w, sc)), last);
+    v128_t q = exp_neg4(w);
+#define FL(l)                                                          \
+  if (full || c + l < n) {                                             \
+    int bb = wasm_i32x4_extract_lane(b, l);                            \
+    bucketOf[c + l] = (u16)bb;                                         \
+    hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(q, l);       \
+  }
+    FL(0) FL(1) FL(2) FL(3)
+#undef FL
+  }
+}
+
+/**
+ * The exact top-p threshold of a row of n tokens (every token a candidate), or NaN when the
+ * margin does not prove it (the caller then runs topp_hist / topp_walk). zmin: the smallest
+ * finite logit. hist: 4096 doubles; bucketOf: n; vals, qs: n doubles of scratch.
+ */
+EXPORT(topp_fast)
+double topp_fast(const float *z, int n, double zmax, double zmin, double inv, double p, double *hist, u16 *bucketOf, double *vals, double *qs) {
+  const double NaN = __builtin_nan("");
+  if (!(inv >= 1e-30 && inv <= 1e30) || !(zmin <= zmax)) return NaN;
+  double R = (zmax - zmin) * inv;
+  int capped = !(R <= WCAP);
+  double reff = capped ? WCAP : R;
+  float scale = reff > 1e-30 ? (float)(FB / (reff * 1.000001)) : 1.0f;
+  if (!(scale <= 1e30f)) scale = 1e30f;
+  for (int b = 0; b < FB; b++) hist[b] = 0;
+  fast_hist(z, n, (float)zmax, (float)inv, scale, hist, bucketOf);
+  // The boundary bucket by the approximate sums (the exact path's rule).
+  double total = 0;
+  for (int b = 0; b < FB; b++) total += hist[b];
+  double tg = p * total, run = 0;
+  int s = -1;
+  for (int b = 0; b < FB; b++) {
+    if (hist[b] == 0) continue;
+    if (run >= tg) break;
+    s = b;
+    run += hist[b];
+  }
+  if (s < 0 || s == FB - 1) return NaN;
+  // Sums and error bounds above and below the boundary bucket.
+  double wstep = 1.00001 / scale, acc = n * 2.3e-16;
+  double A0 = 0, errA = 0, rest = 0, errR = 0;
+  for (int b = 0; b < FB - 1; b++) {
+    double err = hist[b] * (EPS0 + KAPPA * (b + 1) * wstep + acc) * 1.001;
+    if (b < s) {
+      A0 += hist[b];
+      errA += err;
+    } else if (b > s) {
+      rest += hist[b];
+      errR += err;
+    }
+  }
+  double hl = hist[FB - 1];
+  rest += hl;
+  errR += capped ? hl + n * 1e-27 : hl * (EPS0 + KAPPA * R * 1.00001 + acc) * 1.001 + n * 1e-37;
+  // The boundary bucket's tokens, sorted; their group masses in float64.
+  int m = 0, c = 0;
+  v128_t sv = wasm_i16x8_splat((short)s);
+  for (; c + 8 <= n; c += 8) {
+    if (!wasm_v128_any_true(wasm_i16x8_eq(wasm_v128_load(bucketOf + c), sv))) continue;
+    for (int l = 0; l < 8; l++)
+      if (bucketOf[c + l] == s) vals[m++] = z[c + l];
+  }
+  for (; c < n; c++)
+    if (bucketOf[c] == s) vals[m++] = z[c];
+  if (m == 0) return NaN; // unreachable: the bucket holds mass
+  sort_desc(vals, m);
+  double St = 0;
+  for (int i = 0; i < m;) {
+    int j = i;
+    while (j < m && vals[j] == vals[i]) j++;
+    double g = js_exp((vals[i] - zmax) * inv) * (j - i);
+    qs[i] = g;
+    St += g;
+    i = j;
+  }
+  double T = A0 + St + rest;
+  double target = p * T, above = A0, G = 0;
+  int gs = -1;
+  for (int i = 0; i < m;) {
+    int j = i;
+    while (j < m && vals[j] == vals[i]) j++;
+    if (gs >= 0 && above + G >= target) break;
+    above += G;
+    G = qs[i];
+    gs = i;
+    i = j;
+  }
+  if (gs < 0 || !(above < target)) return NaN;
+  double q1 = 1 - p;
+  double errS = (1e-15 + m * 2.3e-16) * St;
+  double EE = (n + 8192.0) * 8.9e-16 * T * 1.01 + 1e-13 * T + 1e-300;
+  double bound = q1 * (errA + errS) + p * (errR + errS) + EE;
+  double D1 = q1 * above - p * (T - above);
+  double Ap = above + G;
+  double D2 = q1 * Ap - p * (T - Ap);
+  if (D1 < -bound && D2 >= bound) return vals[gs];
+  return NaN;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ interface Exports {
   topp_hist(z: number, idx: number, n: number, zmax: number, inv: number, exptab: number, mass: number, bucketOf: number): void;
   gather_bucket(z: number, idx: number, n: number, bucketOf: number, star: number, out: number): number;
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
+  topp_fast(z: number, n: number, zmax: number, zmin: number, inv: number, p: number, hist: number, bucketOf: number, vals: number, qs: number): number;
   draw(z: number, idx: number, n: number, thrf: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
 }
 
@@ -30,6 +31,13 @@ const MT = Uint32Array.from({ length: GN }, (_, i) => {
   const u = Math.exp(-Math.exp(-(G_LO + i / G_STEP)));
   return Math.max(0, Math.floor(u * 2 ** 24 - 0.5) - 2);
 });
+
+/**
+ * How often top-p over a whole row was settled by the certified float32 pass (`fast`) and how
+ * often its margin did not prove the threshold and the exact pass ran (`exact`). For tests and
+ * measurements; never reset by the library.
+ */
+export const topPFastStats = { fast: 0, exact: 0 };
 
 let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
 let exports: Exports | undefined;
@@ -211,7 +219,10 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       let tau: number;
       if (topK && n <= 4096) {
         tau = topPSorted(row, idx, n, zmax, inv, p);
+      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, F64[res + 2]!, inv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
+        topPFastStats.fast++; // the exact threshold, proven by the float32 pass's error bounds
       } else {
+        if (!topK) topPFastStats.exact++;
         const count = topK ? n : V;
         const idxPtr = topK ? L.idx : 0;
         mass.fill(0);
