@@ -2,6 +2,7 @@
 // the model): exact greedy output, stop tokens, max length, mixed finished rows, abort, history,
 // one read-back per step, the reference's tokens for the same seeds, and no tensor leaks.
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import {
@@ -279,6 +280,39 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
         seqs.forEach((q, r) => q.push(next[r]!));
       }
       expect(res.tokens).toEqual(seqs.map((q) => q.slice(-5)));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('drives a tf.GraphModel (window from its placeholder shape, int32 input)', async () => {
+    const V = 5;
+    const L = 4;
+    const w = Float32Array.from({ length: L * V }, (_, i) => ((i * 7) % 11) - 5);
+    const dim = (n: number): { size: string } => ({ size: String(n) });
+    // x int32 [-1, L] → Cast → MatMul W [L, V]: logits = window · W.
+    const modelTopology = {
+      node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_INT32' }, shape: { shape: { dim: [dim(-1), dim(L)] } } } },
+        { name: 'W', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [dim(L), dim(V)] } } } } },
+        { name: 'xf', op: 'Cast', input: ['x'], attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } } },
+        { name: 'logits', op: 'MatMul', input: ['xf', 'W'], attr: { transpose_a: { b: false }, transpose_b: { b: false }, T: { type: 'DT_FLOAT' } } },
+      ],
+      versions: { producer: 1 },
+    };
+    const model = await tfc.loadGraphModel(tf.io.fromMemory({ modelTopology, weightSpecs: [{ name: 'W', shape: [L, V], dtype: 'float32' }], weightData: w.buffer }));
+    try {
+      const res = await generate(model, { prompts: [[1, 2, 3, 4, 1], [3]], padId: PAD, maxNewTokens: 4 });
+      const seqs = [[1, 2, 3, 4, 1], [PAD, PAD, PAD, 3]];
+      for (let s = 0; s < 4; s++) {
+        for (const q of seqs) {
+          const x = q.slice(-L);
+          const logits = Array.from({ length: V }, (_, j) => x.reduce((acc, t, i) => acc + t * w[i * V + j]!, 0));
+          q.push(logits.indexOf(Math.max(...logits)));
+        }
+      }
+      expect(res.tokens).toEqual(seqs.map((q) => q.slice(-4)));
+      expect(new Set(res.tokens.flat()).size).toBeGreaterThan(1);
     } finally {
       model.dispose();
     }
