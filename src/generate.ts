@@ -119,7 +119,6 @@ export async function* generateStream<S = unknown>(
   const plan = checkOptions(model, options);
   const { batch, padId, maxNew, stops, signal } = plan;
   const sampler = isSampler(options.sampler) ? options.sampler : createSampler(options.sampler ?? { temperature: 0 });
-  const lengths = Int32Array.from(plan.promptLengths);
   const finished = new Uint8Array(batch);
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
   const out: number[][] = Array.from({ length: batch }, () => []);
@@ -137,7 +136,7 @@ export async function* generateStream<S = unknown>(
     const owned: tf.Tensor[] = tokens ? [tokens] : [];
     let data: Int32Array;
     try {
-      const result = await callModel(tokens, store, { step, lengths: lengths.slice(), finished: finished.slice(), state });
+      const result = await callModel(tokens, store, { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state });
       owned.push(result.logits);
       state = result.state;
       const logits = lastPosition(result.logits, batch);
@@ -158,7 +157,6 @@ export async function* generateStream<S = unknown>(
         const id = data[r]!;
         column[r] = id;
         out[r]!.push(id);
-        lengths[r]!++;
         if (stops[r]!.has(id)) {
           finished[r] = 1;
           reasons[r] = 'stop';
@@ -185,7 +183,6 @@ interface Plan {
   maxNew: Float64Array;
   stops: Set<number>[];
   prompts: number[][];
-  promptLengths: Int32Array;
   tokens: TokenStore;
   signal: AbortSignal | undefined;
 }
@@ -226,7 +223,7 @@ function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): 
   const width = options.prompts instanceof tf.Tensor ? options.prompts.shape[1]! : Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
-  return { batch, padId, maxNew, stops, prompts, promptLengths: lengths, tokens, signal };
+  return { batch, padId, maxNew, stops, prompts, tokens, signal };
 }
 
 function readPrompts<S>(options: GenerateOptions<S>): { prompts: number[][]; lengths: Int32Array } {

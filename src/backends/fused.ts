@@ -12,9 +12,9 @@ import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
 import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
 import { gpuChainAvailable, gpuChainFits, runGpuChain } from './gpu-chain.js';
 
-export const FUSED_KERNEL = 'TfjsSamplingFusedSample';
-/** GPU draw kernel: ids[r] = lowest-index argmax_j (scores[r, j] + scale[r] · g(keys[r], j)). */
-export const GUMBEL_ARGMAX_KERNEL = 'TfjsSamplingGumbelArgmax';
+import { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL } from './kernel-names.js';
+
+export { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL };
 const FLAG = 'TFJS_SAMPLING_FUSED';
 
 const REGISTER: Record<string, () => void> = {

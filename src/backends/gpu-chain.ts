@@ -19,7 +19,9 @@ import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { splitF32 } from '../params.js';
 
-export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
+import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
+
+export { THRESHOLD_DRAW_KERNEL };
 export { TOP_K_KERNEL };
 
 const REGISTER_DRAW: Record<string, () => boolean> = {
@@ -79,6 +81,9 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
       const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
       thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
       sorted = keepAtLeast(vals, thrCol(thr));
+      // The largest of the k largest: the row max without another [B, V] pass (invalid rows are
+      // reported from the input bits by the draw kernel, whatever this holds for them).
+      zmax = tf.slice(vals, [0, 0], [batch, 1]);
     }
     // The sorted candidates stand for a row only where its top-k applies.
     if (!activeK.every(Boolean)) sorted = undefined;
@@ -121,7 +126,7 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const policy = name === 'webgpu' ? plan.invalidRows : 'error';
   const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
-  return applyPolicy(input, plan, ids);
+  return applyPolicy(input, plan, ids, keys);
 }
 
 /**
@@ -188,9 +193,8 @@ export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tens
 }
 
 /** webgl: 'uniform' / 'greedy' ids for the rows the kernel marked invalid (opt-in policies only). */
-function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D): tf.Tensor1D {
+function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys: tf.Tensor1D): tf.Tensor1D {
   const { batch, vocab } = plan;
-  const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
   // Noise alone over the whole vocabulary: threshold -FLT_MAX on zero logits, scale 1.
   const params = tf.concat([tf.fill([batch, 1], -FLT_MAX), tf.zeros([batch, 3]), tf.ones([batch, 2]), tf.zeros([batch, 2])], 1);
   const uniformIds = tf.engine().runKernel(

@@ -1,5 +1,6 @@
 // The fused sampling kernel of the cpu backend: the chain and the draw on the backend's own
 // Float32Array, in float64, without a tensor op per stage.
+import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
@@ -11,7 +12,7 @@ interface CpuBackend {
 
 export function registerCpuKernel(): void {
   tf.registerKernel({
-    kernelName: 'TfjsSamplingFusedSample',
+    kernelName: FUSED_KERNEL,
     backendName: 'cpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as CpuBackend;

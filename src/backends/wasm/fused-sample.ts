@@ -1,5 +1,6 @@
 // The fused sampling kernel of the wasm backend: typed-array code reading the logits in place in
 // the wasm heap (no copy) and writing the ids into the output's heap memory.
+import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
@@ -12,7 +13,7 @@ interface WasmBackend {
 
 export function registerWasmKernel(): void {
   tf.registerKernel({
-    kernelName: 'TfjsSamplingFusedSample',
+    kernelName: FUSED_KERNEL,
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as WasmBackend;

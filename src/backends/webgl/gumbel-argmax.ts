@@ -13,10 +13,11 @@
 // to 2^24. The kernel reads the u32 keys from the CPU copy of the `keys` input (runGumbelArgmax
 // creates it just before the call, so it was never uploaded) and uploads them as a float32
 // [B, 2] tensor of 16-bit halves, exact in any float32 texture or uniform.
+import { GUMBEL_ARGMAX_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 
-const KERNEL = 'TfjsSamplingGumbelArgmax';
+const KERNEL = GUMBEL_ARGMAX_KERNEL;
 
 /**
  * GLSL ES 3.0 for the noise: `tsGumbel(key, tokens)` = g(key, token) of src/noise.ts for four

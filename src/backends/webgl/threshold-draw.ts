@@ -13,7 +13,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
 
-export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
+import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
+
+export { THRESHOLD_DRAW_KERNEL };
 /** Largest vocabulary: the index and three flag bits share one float32 (24 bits). */
 export const WEBGL_MAX_VOCAB = 2 ** 21;
 

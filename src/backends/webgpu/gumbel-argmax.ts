@@ -27,9 +27,10 @@
 //     straight-line path (s + scale·g is s for scale 0 and −Infinity for masked tokens, as g is
 //     finite). Fewer, smaller workgroups too: each one is a CPU task, and its barriers switch
 //     coroutines.
+import { GUMBEL_ARGMAX_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 
-const KERNEL = 'TfjsSamplingGumbelArgmax';
+const KERNEL = GUMBEL_ARGMAX_KERNEL;
 const BACKEND = 'webgpu';
 /** Threads per workgroup of pass 2 (one workgroup per row). */
 const WG2 = 64;

@@ -23,7 +23,9 @@ import {
   type WebGPUProgramLike,
 } from './gumbel-argmax.js';
 
-export const THRESHOLD_DRAW_KERNEL = 'TfjsSamplingThresholdDraw';
+import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
+
+export { THRESHOLD_DRAW_KERNEL };
 const BACKEND = 'webgpu';
 const WG2 = 64;
 const WORDS = 7;
