@@ -15,7 +15,10 @@ export interface StepContext<S = unknown> {
   readonly lengths: Int32Array;
   /** Per row: 1 once the row has stopped (its later tokens are `padId`). */
   readonly finished: Uint8Array;
-  /** What the previous call returned as `state` (or `initialState`): caches, hidden states… */
+  /**
+   * What the previous call returned as `state` (or `initialState` at step 0): caches, hidden
+   * states… See {@link StepFunction} for who disposes which state.
+   */
   readonly state: S | undefined;
 }
 
@@ -26,7 +29,20 @@ export type StepOutput<S = unknown> = tf.Tensor | { logits: tf.Tensor; state?: S
  * The model as a function: `tokens` int32 `[B, T]` (prompts left-padded with `padId`, then the
  * generated tokens) → logits float32 `[B, V]` (or `[B, T', V]`: the last position is used).
  * `tokens` lives for the call only (`generate` disposes it after sampling: clone to keep it);
- * `generate` disposes the returned logits; the `state` stays the caller's to manage.
+ * `generate` disposes the returned logits.
+ *
+ * **State ownership** (a KV cache, hidden states: any value, tensors inside arrays, `Map`s,
+ * `Set`s and objects' own enumerable properties are found):
+ * - While the generation runs, `generate` disposes nothing of any state. When a step returns a
+ *   new `state`, the previous one is the step function's business: dispose what it no longer
+ *   uses (or keeps inside the new state) in the step function itself.
+ * - When the generation completes, the last state is returned as {@link GenerateResult.state};
+ *   the caller owns it and disposes it.
+ * - When it ends any other way (the signal aborts, the step function throws or returns
+ *   something unusable, an active row is invalid, `onStep` throws, a `for await` loop over
+ *   {@link generateStream} breaks early), `generate` disposes the tensors of the last state the
+ *   step function returned (and of an unusable output) — except tensors that are part of
+ *   `initialState`, which stay the caller's whatever happens. `tf.Variable`s are never disposed.
  */
 export type StepFunction<S = unknown> = (tokens: tf.Tensor2D, context: StepContext<S>) => StepOutput<S> | Promise<StepOutput<S>>;
 
@@ -50,7 +66,7 @@ export interface GenerateStep {
   readonly finished: Uint8Array;
 }
 
-export interface GenerateResult {
+export interface GenerateResult<S = unknown> {
   /** The new tokens of each row, its stop token included, no pads. */
   readonly tokens: number[][];
   /** Prompt plus new tokens of each row, no pads. */
@@ -58,6 +74,12 @@ export interface GenerateResult {
   readonly finishReasons: FinishReason[];
   /** Steps run (the longest row's number of new tokens). */
   readonly steps: number;
+  /**
+   * The state the last step returned (`initialState` when no step returned one, and always for
+   * `predict` models). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
+   * when done with them.
+   */
+  readonly state: S | undefined;
 }
 
 export interface GenerateOptions<S = unknown> {
@@ -75,19 +97,27 @@ export interface GenerateOptions<S = unknown> {
   sampler?: Sampler | SamplerOptions;
   /** For a `predict` model: the window fed each step (default: the model's fixed input length, else all tokens). */
   contextLength?: number;
-  /** The first `state` a step function sees. */
+  /**
+   * The first `state` a step function sees. Its tensors stay the caller's: `generate` never
+   * disposes them, even when it disposes a later state that still holds them.
+   */
   initialState?: S;
-  /** Stops the generation between steps; `generate` then rejects with the signal's reason. */
+  /**
+   * Stops the generation between steps; `generate` then rejects with the signal's reason (and
+   * disposes the last state, see {@link StepFunction}).
+   */
   signal?: AbortSignal;
-  /** Called after each step (awaited). */
+  /** `generate` only: called after each step (awaited). If it throws, the generation ends with that error. */
   onStep?: (step: GenerateStep) => void | Promise<void>;
 }
 
 /**
  * Generates tokens for a batch of prompts until every row meets a stop token or its
- * `maxNewTokens`. One read-back per step (the sampled ids). The tokens so far are uploaded each
- * step from a host copy built from those ids (fixed-shape windows for `predict` models), and
- * reach history processors as `state.history`.
+ * `maxNewTokens`. One read-back per step (the sampled ids); a tensor of prompts is read once,
+ * asynchronously, before the first step. The tokens so far are uploaded each step from a host
+ * copy built from those ids (fixed-shape windows for `predict` models), and reach history
+ * processors as `state.history`. The step function's last `state` comes back in the result (the
+ * caller owns it) and is disposed when the generation fails or is aborted (see {@link StepFunction}).
  *
  * @example
  * const step = (tokens: tf.Tensor2D) => model.predict(tokens) as tf.Tensor2D; // [B, V]
@@ -96,18 +126,30 @@ export interface GenerateOptions<S = unknown> {
  *   sampler: { temperature: 0.8, topP: 0.95, seed: [11, 12] },
  * });
  */
-export async function generate<S = unknown>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<GenerateResult> {
+export async function generate<S = unknown>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<GenerateResult<S>> {
   const stream = generateStream(model, options);
-  for (;;) {
-    const next = await stream.next();
-    if (next.done) return next.value;
-    await options.onStep?.(next.value);
+  let completed = false;
+  try {
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) {
+        completed = true;
+        return next.value;
+      }
+      await options.onStep?.(next.value);
+    }
+  } finally {
+    // onStep threw: end the suspended stream so that it frees what it holds.
+    if (!completed) await stream.return(undefined as never);
   }
 }
 
 /**
  * `generate` as an async iterator of steps; its return value is the {@link GenerateResult}.
- * Breaking out of a `for await` loop ends the generation and frees its tensors.
+ * Breaking out of a `for await` loop ends the generation and frees its tensors, the last state
+ * included. A `for await` loop that runs to the end drops the return value, and with it the last
+ * `state`: when the step function's state holds tensors, call `next()` by hand until `done`
+ * (or use {@link generate} with `onStep`) and dispose `value.state`.
  *
  * @example
  * for await (const { step, tokens, finished } of generateStream(model, options)) console.log(step, tokens);
@@ -115,8 +157,8 @@ export async function generate<S = unknown>(model: GenerateModel<S>, options: Ge
 export async function* generateStream<S = unknown>(
   model: GenerateModel<S>,
   options: GenerateOptions<S>,
-): AsyncGenerator<GenerateStep, GenerateResult, undefined> {
-  const plan = checkOptions(model, options);
+): AsyncGenerator<GenerateStep, GenerateResult<S>, undefined> {
+  const plan = await checkOptions(model, options);
   const { batch, padId, maxNew, stops, signal } = plan;
   const sampler = isSampler(options.sampler) ? options.sampler : createSampler(options.sampler ?? { temperature: 0 });
   const finished = new Uint8Array(batch);
@@ -126,27 +168,32 @@ export async function* generateStream<S = unknown>(
   const callModel = modelCaller(model, options);
   const needsHistory = typeof model === 'function' || sampler.processors.some((p) => !BUILTIN_NAMES.has(p.name.replace(/^\?/, '')));
   const store = plan.tokens;
+  const callerOwned = new Set(tensorsIn(options.initialState));
   let state = options.initialState;
+  let rejected: unknown; // an unusable step output: its tensors are freed with the state
+  let completed = false;
   let step = 0;
-  while (finished.includes(0)) {
-    signal?.throwIfAborted();
-    // Uploaded from the host copy each step: fixed-shape windows and no per-step concat, whose
-    // changing shapes would compile a new shader every step on webgl.
-    const tokens = needsHistory ? store.tensor() : undefined;
-    const owned: tf.Tensor[] = tokens ? [tokens] : [];
-    let data: Int32Array;
-    try {
-      const result = await callModel(tokens, store, { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state });
-      owned.push(result.logits);
-      state = result.state;
-      const logits = lastPosition(result.logits, batch);
-      owned.push(logits);
-      const ids = sampler.sample(logits, tokens ? { history: tokens } : {});
-      owned.push(ids);
-      data = (await ids.data()) as Int32Array; // the one read-back of the step
-    } finally {
-      tf.dispose(owned);
-    }
+  try {
+    while (finished.includes(0)) {
+      signal?.throwIfAborted();
+      // Uploaded from the host copy each step: fixed-shape windows and no per-step concat, whose
+      // changing shapes would compile a new shader every step on webgl.
+      const tokens = needsHistory ? store.tensor() : undefined;
+      const owned: tf.Tensor[] = tokens ? [tokens] : [];
+      let data: Int32Array;
+      try {
+        const context = { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state };
+        const result = await callModel(tokens, store, context, (bad) => (rejected = bad));
+        owned.push(result.logits);
+        state = result.state;
+        const logits = lastPosition(result.logits, batch);
+        owned.push(logits);
+        const ids = sampler.sample(logits, tokens ? { history: tokens } : {});
+        owned.push(ids);
+        data = (await ids.data()) as Int32Array; // the one read-back of the step
+      } finally {
+        tf.dispose(owned);
+      }
       checkIds(data, finished, step);
       const column = new Int32Array(batch);
       for (let r = 0; r < batch; r++) {
@@ -164,17 +211,58 @@ export async function* generateStream<S = unknown>(
           finished[r] = 1;
         }
       }
-    store.push(column);
-    signal?.throwIfAborted();
-    yield { step, tokens: column, finished: finished.slice() };
-    step++;
+      store.push(column);
+      signal?.throwIfAborted();
+      yield { step, tokens: column, finished: finished.slice() };
+      step++;
+    }
+    completed = true;
+    return {
+      tokens: out,
+      sequences: out.map((row, r) => [...plan.prompts[r]!, ...row]),
+      finishReasons: reasons,
+      steps: step,
+      state,
+    };
+  } finally {
+    // Aborted, failed, or the consumer stopped iterating: nobody else can free the last state.
+    if (!completed) {
+      for (const t of [...tensorsIn(state), ...tensorsIn(rejected)]) if (!callerOwned.has(t)) t.dispose();
+    }
   }
-  return {
-    tokens: out,
-    sequences: out.map((row, r) => [...plan.prompts[r]!, ...row]),
-    finishReasons: reasons,
-    steps: step,
+}
+
+/**
+ * Every tensor inside `value`: itself, or in arrays, `Map`s (keys and values), `Set`s and the
+ * own enumerable properties of objects, at any depth. `tf.Variable`s (model weights) and typed
+ * arrays are not looked into.
+ */
+function tensorsIn(value: unknown): tf.Tensor[] {
+  const found: tf.Tensor[] = [];
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof tf.Tensor) {
+      if (!(v instanceof tf.Variable)) found.push(v);
+      return;
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return;
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        visit(k);
+        visit(x);
+      }
+      return;
+    }
+    if (v instanceof Set || Array.isArray(v)) {
+      for (const x of v) visit(x);
+      return;
+    }
+    for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key]);
   };
+  visit(value);
+  return found;
 }
 
 interface Plan {
@@ -195,8 +283,11 @@ function isTokenId(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
 }
 
-/** Validates everything before any tensor exists; returns the left-padded prompt tensor last. */
-function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Plan {
+/**
+ * Validates everything before any tensor exists, then reads a tensor of prompts (once,
+ * asynchronously: a synchronous read throws on webgpu in Node and blocks a browser tab).
+ */
+async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<Plan> {
   if (typeof model !== 'function' && !(typeof model === 'object' && model !== null && typeof model.predict === 'function')) {
     throw new SamplingError('model', 'must be a step function (tokens, context) => logits or a tfjs model with predict()', model === null ? null : typeof model);
   }
@@ -206,11 +297,14 @@ function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): 
   if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.throwIfAborted === 'function')) {
     throw new SamplingError('signal', 'must be an AbortSignal', signal);
   }
+  if (options.onStep !== undefined && typeof options.onStep !== 'function') {
+    throw new SamplingError('onStep', 'must be a function (step) => void', options.onStep === null ? null : new Described(typeof options.onStep));
+  }
   if (options.contextLength !== undefined && !(Number.isInteger(options.contextLength) && options.contextLength >= 1)) {
     throw new SamplingError('contextLength', 'must be an integer >= 1', options.contextLength);
   }
-  const { prompts, lengths } = readPrompts(options);
-  const batch = prompts.length;
+  const source = promptSource(options);
+  const { batch, lengths } = source;
   const maxNew = resolveRowParam(
     'maxNewTokens',
     validateRowParam('maxNewTokens', options.maxNewTokens, { check: (n) => Number.isInteger(n) && n >= 0, rule: 'must be an integer >= 0' }),
@@ -220,30 +314,50 @@ function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): 
   if (options.sampler !== undefined && !isSampler(options.sampler) && (typeof options.sampler !== 'object' || options.sampler === null)) {
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
   }
-  const width = options.prompts instanceof tf.Tensor ? options.prompts.shape[1]! : Math.max(0, ...lengths);
+  const prompts = await source.read();
+  const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
   return { batch, padId, maxNew, stops, prompts, tokens, signal };
 }
 
-function readPrompts<S>(options: GenerateOptions<S>): { prompts: number[][]; lengths: Int32Array } {
+/** The prompts' batch size and row lengths (checked now), and how to read their ids (checked then). */
+interface PromptSource {
+  batch: number;
+  lengths: Int32Array;
+  /** A tensor's width P; undefined for arrays (the longest row). */
+  width: number | undefined;
+  read: () => Promise<number[][]>;
+}
+
+function promptSource<S>(options: GenerateOptions<S>): PromptSource {
   const p = options.prompts;
   if (p instanceof tf.Tensor) {
+    if (p.isDisposed) throw new SamplingError('prompts', 'must not be disposed', new Described(`a disposed tensor of shape [${p.shape.join(', ')}]`));
     if (p.rank !== 2 || p.dtype !== 'int32') {
       throw new SamplingError('prompts', 'must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids', new Described(`a ${p.dtype} tensor of shape [${p.shape.join(', ')}]`));
     }
     const [batch, width] = p.shape as [number, number];
-    const lengths = options.promptLengths === undefined ? new Int32Array(batch).fill(width) : Int32Array.from(options.promptLengths);
-    if (lengths.length !== batch) throw new SamplingError('promptLengths', `must have one length per row (batch size ${batch})`, options.promptLengths);
-    lengths.forEach((n, r) => {
-      if (!(Number.isInteger(n) && n >= 0 && n <= width)) throw new SamplingError(`promptLengths[${r}]`, `must be an integer in [0, ${width}]`, n);
+    const given = options.promptLengths;
+    if (given !== undefined && !(Array.isArray(given) || ArrayBuffer.isView(given))) {
+      throw new SamplingError('promptLengths', 'must be an array of lengths, one per row', given);
+    }
+    const list: unknown[] = given === undefined ? new Array<number>(batch).fill(width) : Array.from(given as ArrayLike<unknown>);
+    if (list.length !== batch) throw new SamplingError('promptLengths', `must have one length per row (batch size ${batch})`, given);
+    list.forEach((n, r) => {
+      if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= width)) throw new SamplingError(`promptLengths[${r}]`, `must be an integer in [0, ${width}]`, n);
     });
-    const flat = p.dataSync() as Int32Array; // once, before the loop
-    const prompts = Array.from(lengths, (n, r) => Array.from(flat.subarray(r * width + width - n, (r + 1) * width)));
-    prompts.forEach((row, r) => row.forEach((id, i) => {
-      if (!isTokenId(id)) throw new SamplingError(`prompts[${r}][${i}]`, 'must be an integer token id >= 0', id);
-    }));
-    return { prompts, lengths };
+    const lengths = Int32Array.from(list as number[]);
+    const read = async (): Promise<number[][]> => {
+      // The one read of the prompts, before the loop; it creates no tensor.
+      const flat = (await p.data()) as Int32Array;
+      const prompts = Array.from(lengths, (n, r) => Array.from(flat.subarray(r * width + width - n, (r + 1) * width)));
+      prompts.forEach((row, r) => row.forEach((id, i) => {
+        if (!isTokenId(id)) throw new SamplingError(`prompts[${r}][${i}]`, 'must be an integer token id >= 0', id);
+      }));
+      return prompts;
+    };
+    return { batch, lengths, width, read };
   }
   if (options.promptLengths !== undefined) throw new SamplingError('promptLengths', 'is only for a tensor of prompts (arrays carry their lengths)', options.promptLengths);
   if (!Array.isArray(p)) throw new SamplingError('prompts', 'must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D', p);
@@ -255,7 +369,7 @@ function readPrompts<S>(options: GenerateOptions<S>): { prompts: number[][]; len
     });
     return ids as number[];
   });
-  return { prompts, lengths: Int32Array.from(prompts, (row) => row.length) };
+  return { batch: prompts.length, lengths: Int32Array.from(prompts, (row) => row.length), width: undefined, read: async () => prompts };
 }
 
 function readStops(stopTokens: GenerateOptions['stopTokens'], batch: number): Set<number>[] {
@@ -321,17 +435,21 @@ type Caller<S> = (
   tokens: tf.Tensor2D | undefined,
   store: TokenStore,
   context: StepContext<S>,
+  /** Receives an output that is not `logits` or `{ logits, state }`, before the error is thrown. */
+  reject: (output: unknown) => void,
 ) => Promise<{ logits: tf.Tensor; state: S | undefined }>;
 
 function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Caller<S> {
   if (typeof model === 'function') {
-    return async (tokens, _store, context) => {
+    return async (tokens, _store, context, reject) => {
       const out = await model(tokens!, context);
       if (out instanceof tf.Tensor) return { logits: out, state: context.state };
       if (typeof out === 'object' && out !== null && out.logits instanceof tf.Tensor) {
         return { logits: out.logits, state: 'state' in out ? out.state : context.state };
       }
-      throw new SamplingError('model', 'must return a logits tensor or { logits, state }', new Described(typeof out));
+      reject(out);
+      const what = Array.isArray(out) ? `an array of ${out.length}` : out === null ? 'null' : typeof out === 'object' ? `an object without a logits tensor` : typeof out;
+      throw new SamplingError('model', 'must return a logits tensor or { logits, state }', new Described(what));
     };
   }
   const input = model.inputs?.[0];

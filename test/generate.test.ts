@@ -12,6 +12,7 @@ import {
   generate,
   generateStream,
   reference,
+  type GenerateOptions,
   type GenerateStep,
   type LogitsProcessor,
   type SamplerOptions,
@@ -52,25 +53,129 @@ function tableModel(vocab: number, seed: number): { step: StepFunction; rows: (l
   };
 }
 
-/** Counts read-backs (data/dataSync/array…) on the engine, wherever they come from. */
-async function countReads<T>(run: () => Promise<T>): Promise<{ result: T; reads: number }> {
+/** Counts read-backs (data/dataSync/array…) on the engine, wherever they come from; `syncReads` of them synchronous. */
+async function countReads<T>(run: () => Promise<T>): Promise<{ result: T; reads: number; syncReads: number }> {
   const engine = tf.engine() as unknown as { read: (...a: unknown[]) => unknown; readSync: (...a: unknown[]) => unknown };
   const { read, readSync } = engine;
   let reads = 0;
+  let syncReads = 0;
   engine.read = function (this: unknown, ...a: unknown[]) {
     reads++;
     return read.apply(this, a);
   };
   engine.readSync = function (this: unknown, ...a: unknown[]) {
     reads++;
+    syncReads++;
     return readSync.apply(this, a);
   };
   try {
-    return { result: await run(), reads };
+    const result = await run();
+    return { result, reads, syncReads };
   } finally {
     engine.read = read;
     engine.readSync = readSync;
   }
+}
+
+/** A tf.Variable (model weights: never disposed by generate); one tensor in tf.memory(). */
+function weightsVariable(): tf.Variable {
+  const init = tf.zeros([2]);
+  const v = tf.variable(init);
+  init.dispose();
+  return v;
+}
+
+/** Runs `use(t)` and disposes `t` afterwards, whatever happens. */
+async function withTensor<T extends tf.Tensor, R>(t: T, use: (t: T) => Promise<R>): Promise<R> {
+  try {
+    return await use(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * `make()` with the backend's small-tensor CPU forwarding off, so that the result is the output
+ * of a GPU kernel (GPU-resident: on webgpu in Node a synchronous read of it throws).
+ */
+function onDevice<T extends tf.Tensor>(backend: string, make: () => T): T {
+  const flag = backend === 'webgpu' ? 'WEBGPU_CPU_FORWARD' : backend === 'webgl' ? 'WEBGL_CPU_FORWARD' : undefined;
+  if (flag === undefined) return tf.tidy(make);
+  const was = tf.env().getBool(flag);
+  tf.env().set(flag, false);
+  try {
+    return tf.tidy(make);
+  } finally {
+    tf.env().set(flag, was);
+  }
+}
+
+/** A state shaped like a KV cache: tensors in an object, an array and a Map, plus what the caller put in. */
+interface Kv {
+  cache?: tf.Tensor2D;
+  layers?: tf.Tensor[];
+  byName?: Map<string, tf.Tensor>;
+  /** The caller's (from `initialState`), carried over from step to step. */
+  prefix?: tf.Tensor;
+  weights?: tf.Variable;
+}
+
+function kvTensors(kv: Kv | undefined): tf.Tensor[] {
+  if (kv === undefined) return [];
+  return [kv.cache, ...(kv.layers ?? []), ...(kv.byName?.values() ?? []), kv.prefix, kv.weights].filter((t): t is tf.Tensor => t !== undefined);
+}
+
+/** What the step function of `kvModel` returned (tensors it created), for the checks. */
+function ownTensors(kv: Kv): tf.Tensor[] {
+  return [kv.cache!, ...kv.layers!, ...kv.byName!.values()];
+}
+
+interface KvFaults {
+  /** The step function throws at this step (before touching its state). */
+  throwAt?: number;
+  /** Row 1's logits are NaN at this step. */
+  nanAt?: number;
+  /** Logits of the wrong batch size at this step (with a new state). */
+  badShapeAt?: number;
+  /** Returns `[logits, state]` instead of `{ logits, state }` at this step. */
+  badOutputAt?: number;
+}
+
+/**
+ * `cyclic(vocab)` logits plus a new KV-cache-like state every step (4 tensors of its own). Like
+ * a real step function it disposes the state it replaces (its business), keeping the caller's
+ * `prefix` and `weights`. Records every state it returned and whether each state it was handed
+ * was still alive.
+ */
+function kvModel(vocab: number, faults: KvFaults = {}): { step: StepFunction<Kv>; returned: Kv[]; handedAlive: boolean[]; outputs: tf.Tensor[] } {
+  const returned: Kv[] = [];
+  const handedAlive: boolean[] = [];
+  const outputs: tf.Tensor[] = [];
+  const step: StepFunction<Kv> = (tokens, ctx) => {
+    const prev = ctx.state;
+    handedAlive.push(kvTensors(prev).every((t) => !t.isDisposed));
+    if (ctx.step === faults.throwAt) throw new Error(`model failed at step ${ctx.step}`);
+    const [b, t] = tokens.shape;
+    const [cache, twice, plusOne, named] = tf.tidy(() => {
+      const col = tf.cast(tf.slice(tokens, [0, t - 1], [b, 1]), 'float32');
+      return [prev?.cache ? tf.concat([prev.cache, col], 1) : col, tf.mul(col, 2), tf.add(col, 1), tf.sum(col)];
+    }) as [tf.Tensor2D, tf.Tensor, tf.Tensor, tf.Tensor];
+    if (prev) tf.dispose([prev.cache, ...(prev.layers ?? []), ...(prev.byName?.values() ?? [])].filter((x): x is tf.Tensor => x !== undefined));
+    const state: Kv = { cache, layers: [twice, plusOne], byName: new Map([['sum', named]]) };
+    if (prev?.prefix) state.prefix = prev.prefix;
+    if (prev?.weights) state.weights = prev.weights;
+    returned.push(state);
+    const logits = tf.tidy(() => {
+      const l = cyclic(vocab)(tokens, ctx) as tf.Tensor2D;
+      if (ctx.step === faults.nanAt) return tf.concat([tf.slice(l, [0, 0], [1, vocab]), tf.fill([b - 1, vocab], NaN)]) as tf.Tensor2D;
+      if (ctx.step === faults.badShapeAt) return tf.concat([l, l]) as tf.Tensor2D;
+      return l;
+    });
+    outputs.push(logits);
+    if (ctx.step === faults.badOutputAt) return [logits, state] as unknown as tf.Tensor;
+    return { logits, state };
+  };
+  return { step, returned, handedAlive, outputs };
 }
 
 describe.each(BACKENDS)('generate on %s', (backend) => {
@@ -147,7 +252,7 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       });
     const err = await generate(model, { prompts: [[1], [1]], padId: PAD, maxNewTokens: 5 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidRowsError);
-    expect((err as InvalidRowsError).rows).toEqual([{ row: 1, cause: 'nan' }]);
+    expect((err as InvalidRowsError).rows).toMatchObject([{ row: 1, cause: 'nan' }]);
     expect((err as Error).message).toMatch(/^step 2: .*row 1: NaN/);
   });
 
@@ -358,6 +463,179 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     expect(states).toEqual([1, 11, 21]);
   });
 
+  it('returns the last state (the caller owns it); disposes no state while running', async () => {
+    const before = tf.memory().numTensors;
+    const prefix = tf.ones([2, 3]);
+    const weights = weightsVariable();
+    const { step, returned, handedAlive } = kvModel(6);
+    const res = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 5, initialState: { prefix, weights } });
+    expect(res.tokens).toEqual([[2, 3, 4, 5, 0], [4, 5, 0, 1, 2]]);
+    expect(returned).toHaveLength(5);
+    expect(handedAlive).toEqual([true, true, true, true, true]); // generate freed no state it handed over
+    expect(res.state).toBe(returned[4]);
+    expect(res.state!.prefix).toBe(prefix);
+    expect(kvTensors(res.state).every((t) => !t.isDisposed)).toBe(true);
+    expect(await res.state!.cache!.array()).toEqual([[1, 2, 3, 4, 5], [3, 4, 5, 0, 1]]);
+    // Replaced states were disposed by the step function; the last one (4 tensors) is the caller's.
+    expect(returned.slice(0, 4).every((kv) => ownTensors(kv).every((t) => t.isDisposed))).toBe(true);
+    expect(tf.memory().numTensors).toBe(before + 2 + 4);
+    tf.dispose(ownTensors(res.state!));
+    tf.dispose([prefix, weights]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a predict() model: the result state is initialState itself, untouched', async () => {
+    const before = tf.memory().numTensors;
+    const cache = tf.ones([1, 2]);
+    const initialState = { cache };
+    const model = { predict: (x: tf.Tensor) => cyclic(5)(x as tf.Tensor2D, { step: 0, lengths: new Int32Array(0), finished: new Uint8Array(0), state: undefined }) };
+    const res = await generate(model, { prompts: [[1]], padId: PAD, maxNewTokens: 3, initialState });
+    expect(res.tokens).toEqual([[2, 3, 4]]);
+    expect(res.state).toBe(initialState);
+    expect(cache.isDisposed).toBe(false);
+    cache.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  type Ending = [name: string, faults: KvFaults, run: (step: StepFunction<Kv>, options: GenerateOptions<Kv>) => Promise<unknown>, error: RegExp | undefined];
+  const ENDINGS: Ending[] = [
+    [
+      'the signal aborts (after step 2)',
+      {},
+      (step, options) => {
+        const controller = new AbortController();
+        return generate(step, { ...options, signal: controller.signal, onStep: (s) => void (s.step === 2 && controller.abort(new Error('user stop'))) });
+      },
+      /user stop/,
+    ],
+    ['the step function throws (step 3)', { throwAt: 3 }, (step, options) => generate(step, options), /model failed at step 3/],
+    ['an active row is invalid (step 2)', { nanAt: 2 }, (step, options) => generate(step, options), /^step 2: .*row 1: NaN/],
+    ['the logits have the wrong batch size (step 2)', { badShapeAt: 2 }, (step, options) => generate(step, options), /`model` must return float32 logits/],
+    ['the output is unusable (step 2: [logits, state])', { badOutputAt: 2 }, (step, options) => generate(step, options), /`model` must return a logits tensor or \{ logits, state \}, but is an array of 2/],
+    [
+      'onStep throws (after step 1)',
+      {},
+      (step, options) =>
+        generate(step, {
+          ...options,
+          onStep: (s) => {
+            if (s.step === 1) throw new Error('consumer failed');
+          },
+        }),
+      /consumer failed/,
+    ],
+    [
+      'a for await loop breaks (after step 2)',
+      {},
+      async (step, options) => {
+        for await (const s of generateStream(step, options)) if (s.step === 2) break;
+      },
+      undefined,
+    ],
+    [
+      'the iterator is returned by hand (after step 2)',
+      {},
+      async (step, options) => {
+        const it = generateStream(step, options);
+        for (let i = 0; i < 3; i++) await it.next();
+        const end = await it.return(undefined as never);
+        expect(end.done).toBe(true);
+      },
+      undefined,
+    ],
+    [
+      'the consumer throws into the iterator (after step 2)',
+      {},
+      async (step, options) => {
+        const it = generateStream(step, options);
+        for (let i = 0; i < 3; i++) await it.next();
+        await it.throw(new Error('consumer threw'));
+      },
+      /consumer threw/,
+    ],
+  ];
+  it.each(ENDINGS)('disposes the last state when %s; keeps the initialState tensors', async (_, faults, run, error) => {
+    const before = tf.memory().numTensors;
+    const prefix = tf.ones([2, 3]);
+    const weights = weightsVariable();
+    const { step, returned, handedAlive, outputs } = kvModel(6, faults);
+    const outcome = await run(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 8, initialState: { prefix, weights } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (error === undefined) expect(outcome).toBeUndefined();
+    else expect((outcome as Error).message).toMatch(error);
+    expect(returned.length).toBeGreaterThanOrEqual(2);
+    expect(handedAlive.every(Boolean)).toBe(true);
+    // Every state the step function made is gone (the last by generate, the others by the step function)…
+    for (const kv of returned) expect(ownTensors(kv).map((t) => t.isDisposed)).toEqual([true, true, true, true]);
+    expect(outputs.every((t) => t.isDisposed)).toBe(true);
+    // …but the caller's tensors carried inside them are not.
+    expect([prefix.isDisposed, weights.isDisposed]).toEqual([false, false]);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    tf.dispose([prefix, weights]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('ending before any step returned a state disposes nothing (initialState is the caller’s)', async () => {
+    const before = tf.memory().numTensors;
+    const initial: Kv = { cache: tf.ones([2, 1]), layers: [tf.ones([2, 1])], byName: new Map([['sum', tf.scalar(1)]]), prefix: tf.ones([2, 3]) };
+    const { step, returned } = kvModel(6, { throwAt: 0 });
+    const aborted = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 4, initialState: initial, signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(aborted).toMatchObject({ name: 'AbortError' });
+    const thrown = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 4, initialState: initial }).catch((e: unknown) => e);
+    expect((thrown as Error).message).toBe('model failed at step 0');
+    expect(returned).toHaveLength(0);
+    expect(kvTensors(initial).map((t) => t.isDisposed)).toEqual([false, false, false, false]);
+    expect(tf.memory().numTensors).toBe(before + 4);
+    tf.dispose(kvTensors(initial));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('reads a tensor of prompts asynchronously (no synchronous read; a GPU-resident tensor on webgpu)', async () => {
+    const prompts = onDevice(backend, () => tf.add(tf.tensor2d([[PAD, 4], [2, 3]], [2, 2], 'int32'), tf.zeros([2, 2], 'int32')) as tf.Tensor2D);
+    try {
+      if (backend === 'webgpu' && typeof OffscreenCanvas === 'undefined') {
+        // The condition this test is about: the old dataSync() read threw here.
+        expect(() => prompts.dataSync()).toThrow(/OffscreenCanvas/);
+      }
+      const before = tf.memory().numTensors;
+      const { result, reads, syncReads } = await countReads(() => generate(cyclic(8), { prompts, promptLengths: [1, 2], padId: PAD, maxNewTokens: 3 }));
+      expect(result.sequences).toEqual([[4, 5, 6, 7], [2, 3, 4, 5, 6]]);
+      expect(syncReads).toBe(0);
+      expect(reads).toBe(1 + 3); // the prompts once, then the ids of each step
+      expect(tf.memory().numTensors).toBe(before);
+      expect(prompts.isDisposed).toBe(false);
+    } finally {
+      prompts.dispose();
+    }
+  });
+
+  it('checks a tensor of prompts before any tensor exists and before reading it', async () => {
+    const prompts = tf.tensor2d([[PAD, 4], [-2, 3]], [2, 2], 'int32');
+    let calls = 0;
+    const model: StepFunction = (tokens, ctx) => {
+      calls++;
+      return cyclic(8)(tokens, ctx);
+    };
+    try {
+      const before = tf.memory().numTensors;
+      const badId = await countReads(() => generate(model, { prompts, padId: PAD, maxNewTokens: 2 }).catch((e: unknown) => e));
+      expect(badId.result).toMatchObject({ name: 'SamplingError', argument: 'prompts[1][0]', value: -2 });
+      expect(badId.reads).toBe(1);
+      // The lengths and the other options are checked before the read.
+      const badLength = await countReads(() => generate(model, { prompts, promptLengths: [1, 1.5], padId: PAD, maxNewTokens: 2 }).catch((e: unknown) => e));
+      expect(badLength.result).toMatchObject({ name: 'SamplingError', argument: 'promptLengths[1]', value: 1.5 });
+      const badMax = await countReads(() => generate(model, { prompts, padId: PAD, maxNewTokens: [1, 2, 3] }).catch((e: unknown) => e));
+      expect(badMax.result).toMatchObject({ name: 'SamplingError', argument: 'maxNewTokens' });
+      expect([badLength.reads, badMax.reads]).toEqual([0, 0]);
+      expect(calls).toBe(0);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      prompts.dispose();
+    }
+  });
+
   const BAD: [string, () => Promise<unknown>, string, string][] = [
     ['padId', () => generate(cyclic(4), { prompts: [[1]], padId: -1, maxNewTokens: 1 }), 'padId', '-1'],
     ['maxNewTokens', () => generate(cyclic(4), { prompts: [[1]], padId: 0, maxNewTokens: 1.5 }), 'maxNewTokens', '1.5'],
@@ -369,9 +647,25 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     ['sampler options', () => generate(cyclic(4), { prompts: [[1]], padId: 0, maxNewTokens: 1, sampler: { topP: 2 } }), 'topP', '2'],
     ['logits shape', () => generate(() => tf.zeros([3, 4]), { prompts: [[1]], padId: 0, maxNewTokens: 1 }), 'model', 'shape [3, 4]'],
     ['logits dtype', () => generate(() => tf.zeros([1, 4], 'int32'), { prompts: [[1]], padId: 0, maxNewTokens: 1 }), 'model', 'int32'],
+    ['step output', () => generate(() => 'logits' as unknown as tf.Tensor, { prompts: [[1]], padId: 0, maxNewTokens: 1 }), 'model', 'string'],
+    [
+      'disposed prompt tensor',
+      () => {
+        const prompts = tf.tensor2d([[1]], [1, 1], 'int32');
+        prompts.dispose();
+        return generate(cyclic(4), { prompts, padId: 0, maxNewTokens: 1 });
+      },
+      'prompts',
+      'a disposed tensor of shape [1, 1]',
+    ],
+    ['prompt tensor dtype', () => withTensor(tf.tensor2d([[1]], [1, 1], 'float32'), (prompts) => generate(cyclic(4), { prompts, padId: 0, maxNewTokens: 1 })), 'prompts', 'a float32 tensor'],
+    ['prompt lengths', () => withTensor(tf.tensor2d([[1, 2]], [1, 2], 'int32'), (prompts) => generate(cyclic(4), { prompts, promptLengths: [3], padId: 0, maxNewTokens: 1 })), 'promptLengths[0]', '3'],
+    ['onStep', () => generate(cyclic(4), { prompts: [[1]], padId: 0, maxNewTokens: 1, onStep: 1 as unknown as () => void }), 'onStep', 'number'],
   ];
   it.each(BAD)('bad %s: SamplingError naming argument and value, no tensor left', async (_, run, argument, value) => {
+    const before = tf.memory().numTensors;
     const err = await run().catch((e: unknown) => e);
+    expect(tf.memory().numTensors).toBe(before);
     expect(err).toBeInstanceOf(SamplingError);
     expect((err as SamplingError).argument).toBe(argument);
     expect((err as Error).message).toContain(value);
