@@ -1,0 +1,2018 @@
+/// <reference types="vite/client" />
+// Bad input, exhaustively: one test per row of docs/bad-input.md. Every public entry point, every
+// class of bad argument (NaN, ±Infinity, negative, non-integer, out of range, wrong type, per-row
+// length mismatch, empty arrays, typed arrays, wrong rank or dtype, disposed tensors, not a tensor,
+// empty vocabulary, bad history, bad prompts, bad model outputs, invalid rows). Each row asserts
+// the error class, the argument named, the exact message (which names the argument and shows the
+// offending value), that tf.memory().numTensors is unchanged, and for invalid rows that no
+// plausible token comes out.
+//
+// The table lives here; docs/bad-input.md is rendered from it, and a test fails when the file is
+// not exactly what this data renders. After changing a row (or when src/ changes a message):
+//   TFJS_SAMPLING_WRITE_DOCS=1 TFJS_SAMPLING_ONLY=cpu TFJS_SAMPLING_INCLUDE=test/bad-input.test.ts npx vitest run
+// rewrites docs/bad-input.md; the per-row tests show the real message when one in MESSAGES is
+// stale, and TFJS_SAMPLING_BAD_INPUT_PRINT=1 prints every row's real message (Node projects).
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import {
+  INVALID_CODE,
+  InvalidRowsError,
+  SamplingError,
+  createSampler,
+  distributionStats,
+  entropy,
+  generate,
+  minP,
+  presetOptions,
+  readDistributionStats,
+  readIds,
+  reference,
+  selectBackend,
+  softmax,
+  taskPreset,
+  temperature,
+  topK,
+  topP,
+  type LogitsProcessor,
+  type SamplerOptions,
+  type SamplingState,
+} from '../src/index.js';
+import doc from '../docs/bad-input.md?raw';
+import { BACKENDS } from './helpers/backend.js';
+import { backendSuite } from './helpers/suite.js';
+
+type ErrorClass = 'SamplingError' | 'InvalidRowsError' | 'Error' | 'none';
+
+interface Row {
+  /** The public entry point called. */
+  entry: string;
+  /** The bad input, as code (unique per entry). */
+  input: string;
+  /**
+   * What it raises: `SamplingError` (never an `InvalidRowsError`), `InvalidRowsError`, a plain
+   * `Error` (environment failures only), or `none` when the input is accepted as documented.
+   */
+  error: ErrorClass;
+  /** For errors: `err.argument`, also quoted in the message as `` `argument` ``. */
+  argument?: string;
+  /** For errors: the offending value as the message shows it. */
+  value?: string;
+  /** For `none`: what happens instead of an error (the `accept` check asserts it). */
+  outcome?: string;
+  /** Tensors the call needs: created before counting, disposed after. */
+  setup?: () => tf.Tensor[];
+  /** The call (sync or async). */
+  call: (...t: tf.Tensor[]) => unknown;
+  /** For `none`: checks (and disposes) the result. */
+  accept?: (result: unknown, backend: string) => void | Promise<void>;
+  /** Only on these backends (default: every backend). */
+  backends?: readonly string[];
+}
+
+/** A known hole: the test asserts what should happen (`it.fails` until src/ is fixed). */
+interface Hole extends Row {
+  /** What happens now, observed by running the call. */
+  now: string;
+  /** Suggested fix. */
+  fix: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the rows.
+
+const s = (o: SamplerOptions = {}): ReturnType<typeof createSampler> => createSampler({ seed: 1, ...o });
+const bad = (v: unknown): never => v as never;
+const f32 = (rows: number[][]): tf.Tensor2D => tf.tensor2d(rows, undefined, 'float32');
+const disposed = (t: tf.Tensor): tf.Tensor => {
+  t.dispose();
+  return t;
+};
+const zerosModel = (tokens: tf.Tensor2D): tf.Tensor => tf.zeros([tokens.shape[0], 4]);
+const GEN = { prompts: [[1, 2]], padId: 0, maxNewTokens: 2 } as const;
+const gen = (over: Record<string, unknown>, model: unknown = zerosModel): Promise<unknown> =>
+  generate(bad(model), bad({ ...GEN, ...over }));
+/** A step function returning what `make` builds (created inside the call, freed by generate). */
+const returning = (make: (b: number) => unknown) => (tokens: tf.Tensor2D) => make(tokens.shape[0]);
+
+/** Adds `value` at token `at` of every row (tensor and reference twin). */
+function adder(name: string, at: number, value: number): LogitsProcessor {
+  return {
+    name,
+    apply: (state: SamplingState) => {
+      const delta = new Float32Array(state.vocab);
+      delta[at] = value;
+      return { ...state, logits: tf.add(state.logits, tf.tensor2d(delta, [1, state.vocab])) as tf.Tensor2D };
+    },
+    reference: (state) => ({ ...state, logits: state.logits.map((r) => r.map((v, j) => (j === at ? v + value : v))) }),
+  };
+}
+const banAll: LogitsProcessor = {
+  name: 'ban-all',
+  apply: (state) => ({ ...state, logits: tf.fill([state.batch, state.vocab], -Infinity) as tf.Tensor2D }),
+  reference: (state) => ({ ...state, logits: state.logits.map((r) => r.map(() => -Infinity)) }),
+};
+const noTwin: LogitsProcessor = { name: 'no-twin', apply: (state) => state };
+
+const expectTensor = (r: unknown, dtype: string, shape: number[]): tf.Tensor => {
+  expect(r).toBeInstanceOf(tf.Tensor);
+  const t = r as tf.Tensor;
+  expect(t.dtype).toBe(dtype);
+  expect(t.shape).toEqual(shape);
+  return t;
+};
+/** sample() of invalid rows: every listed row gets a negative code, never a token id. */
+const codes = (expected: (number | 'negative')[]) => async (r: unknown): Promise<void> => {
+  const t = expectTensor(r, 'int32', [expected.length]);
+  const ids = Array.from(await t.data());
+  t.dispose();
+  ids.forEach((id, i) => {
+    const want = expected[i]!;
+    if (want === 'negative') expect(id).toBeLessThan(0);
+    else expect(id).toBe(want);
+  });
+};
+const nanRows = async (r: unknown): Promise<void> => {
+  const t = r as tf.Tensor;
+  const values = Array.from(await t.data());
+  t.dispose();
+  expect(values.length).toBeGreaterThan(0);
+  expect(values.every(Number.isNaN)).toBe(true);
+};
+/** What a tensor of a second tfjs-core copy looks like here: a tensor's fields, another class. */
+const foreignCopy = (t: tf.Tensor): unknown => {
+  const o: Record<string, unknown> = {};
+  for (const k of ['shape', 'dtype', 'rank', 'dataId', 'size', 'strides', 'id']) o[k] = (t as unknown as Record<string, unknown>)[k];
+  Object.defineProperty(o, 'isDisposed', { get: () => t.isDisposed });
+  return o;
+};
+
+// ---------------------------------------------------------------------------------------------
+// createSampler(options): everything is checked at construction.
+
+const CREATE: [input: string, options: unknown, argument: string, value: string][] = [
+  ['null', null, 'options', 'null'],
+  ['42', 42, 'options', '42'],
+  ["'greedy'", 'greedy', 'options', '"greedy"'],
+  ['{ top_p: 0.9 } (unknown name)', { top_p: 0.9 }, 'options', '"top_p"'],
+  ['{ temprature: 0.5 } (misspelt)', { temprature: 0.5 }, 'options', '"temprature"'],
+  ['temperature: NaN', { temperature: NaN }, 'temperature', 'NaN'],
+  ['temperature: Infinity', { temperature: Infinity }, 'temperature', 'Infinity'],
+  ['temperature: -Infinity', { temperature: -Infinity }, 'temperature', '-Infinity'],
+  ['temperature: -0.5', { temperature: -0.5 }, 'temperature', '-0.5'],
+  ["temperature: '0.7'", { temperature: '0.7' }, 'temperature', '"0.7"'],
+  ['temperature: null', { temperature: null }, 'temperature', 'null'],
+  ['temperature: true', { temperature: true }, 'temperature', 'true'],
+  ['temperature: {}', { temperature: {} }, 'temperature', '{}'],
+  ['temperature: []', { temperature: [] }, 'temperature', '[]'],
+  ['temperature: [1, NaN]', { temperature: [1, NaN] }, 'temperature[1]', 'NaN'],
+  ["temperature: [1, '1']", { temperature: [1, '1'] }, 'temperature[1]', '"1"'],
+  ['temperature: Float32Array [1, -1]', { temperature: Float32Array.of(1, -1) }, 'temperature[1]', '-1'],
+  ['topK: 1.5', { topK: 1.5 }, 'topK', '1.5'],
+  ['topK: -1', { topK: -1 }, 'topK', '-1'],
+  ['topK: NaN', { topK: NaN }, 'topK', 'NaN'],
+  ['topK: Infinity', { topK: Infinity }, 'topK', 'Infinity'],
+  ["topK: '40'", { topK: '40' }, 'topK', '"40"'],
+  ['topK: null', { topK: null }, 'topK', 'null'],
+  ['topK: []', { topK: [] }, 'topK', '[]'],
+  ['topK: [1, 2.5]', { topK: [1, 2.5] }, 'topK[1]', '2.5'],
+  ['topK: Int32Array [5, -5]', { topK: Int32Array.of(5, -5) }, 'topK[1]', '-5'],
+  ['topP: 0', { topP: 0 }, 'topP', '0'],
+  ['topP: -0.1', { topP: -0.1 }, 'topP', '-0.1'],
+  ['topP: 1.1', { topP: 1.1 }, 'topP', '1.1'],
+  ['topP: NaN', { topP: NaN }, 'topP', 'NaN'],
+  ['topP: Infinity', { topP: Infinity }, 'topP', 'Infinity'],
+  ['topP: -Infinity', { topP: -Infinity }, 'topP', '-Infinity'],
+  ["topP: '0.9'", { topP: '0.9' }, 'topP', '"0.9"'],
+  ['topP: []', { topP: [] }, 'topP', '[]'],
+  ['topP: [0.9, 0]', { topP: [0.9, 0] }, 'topP[1]', '0'],
+  ['topP: Float32Array [0.5, 2]', { topP: Float32Array.of(0.5, 2) }, 'topP[1]', '2'],
+  ['minP: -0.1', { minP: -0.1 }, 'minP', '-0.1'],
+  ['minP: 1.5', { minP: 1.5 }, 'minP', '1.5'],
+  ['minP: NaN', { minP: NaN }, 'minP', 'NaN'],
+  ['minP: Infinity', { minP: Infinity }, 'minP', 'Infinity'],
+  ["minP: '0.1'", { minP: '0.1' }, 'minP', '"0.1"'],
+  ['minP: []', { minP: [] }, 'minP', '[]'],
+  ['minP: [0.1, NaN]', { minP: [0.1, NaN] }, 'minP[1]', 'NaN'],
+  ['minP: Float64Array [0.1, -1]', { minP: Float64Array.of(0.1, -1) }, 'minP[1]', '-1'],
+  ['seed: NaN', { seed: NaN }, 'seed', 'NaN'],
+  ['seed: Infinity', { seed: Infinity }, 'seed', 'Infinity'],
+  ['seed: -Infinity', { seed: -Infinity }, 'seed', '-Infinity'],
+  ["seed: '42'", { seed: '42' }, 'seed', '"42"'],
+  ['seed: null', { seed: null }, 'seed', 'null'],
+  ['seed: []', { seed: [] }, 'seed', '[]'],
+  ['seed: [1, NaN]', { seed: [1, NaN] }, 'seed[1]', 'NaN'],
+  ["order: 'temperature' (not an array)", { order: 'temperature' }, 'order', '"temperature"'],
+  ["order: ['top-p', 'nucleus']", { order: ['top-p', 'nucleus'] }, 'order', '"nucleus"'],
+  ["order: ['top-p', 'top-p']", { order: ['top-p', 'top-p'] }, 'order', '["top-p", "top-p"]'],
+  ["topP: 0.9, order: ['temperature'] (top-p left out)", { topP: 0.9, order: ['temperature'] }, 'order', '["temperature"]'],
+  ['processors: {} (not an array)', { processors: {} }, 'processors', '{}'],
+  ['processors: [null]', { processors: [null] }, 'processors[0]', 'null'],
+  ["processors: [{ name: 'x' }] (no apply)", { processors: [{ name: 'x' }] }, 'processors[0]', '{"name":"x"}'],
+  ['processors: [{ apply }] (no name)', { processors: [{ apply: () => undefined }] }, 'processors[0]', '{}'],
+  ["draw: 'inverse-cdf'", { draw: 'inverse-cdf' }, 'draw', '"inverse-cdf"'],
+  ['draw: 42', { draw: 42 }, 'draw', '42'],
+  ["draw: 'multinomial', seed: [1, 2]", { draw: 'multinomial', seed: [1, 2] }, 'seed', '[1, 2]'],
+  ["invalidRows: 'skip'", { invalidRows: 'skip' }, 'invalidRows', '"skip"'],
+  ['invalidRows: true', { invalidRows: true }, 'invalidRows', 'true'],
+];
+
+const CREATE_ACCEPTED: Row[] = [
+  {
+    entry: 'createSampler',
+    input: 'temperature: -0',
+    error: 'none',
+    outcome: 'accepted: -0 ≥ 0, greedy like 0',
+    setup: () => [f32([[0, 3, 1]])],
+    call: (x) => s({ temperature: -0 }).sample(x!),
+    accept: codes([1]),
+  },
+  {
+    entry: 'createSampler',
+    input: 'topK: 1e9 (k ≥ V)',
+    error: 'none',
+    outcome: 'accepted: top-k off for that row',
+    setup: () => [f32([[0, 3, 1]])],
+    call: (x) => s({ topK: 1e9 }).probabilities(x!),
+    accept: async (r) => {
+      const t = expectTensor(r, 'float32', [1, 3]);
+      expect((await t.data()).every((p) => p > 0)).toBe(true);
+      t.dispose();
+    },
+  },
+  {
+    entry: 'createSampler',
+    input: 'draw: null, invalidRows: null, order: null, processors: null',
+    error: 'none',
+    outcome: 'accepted: null means the default (unlike the numeric options, where null is an error)',
+    call: () => s(bad({ draw: null, invalidRows: null, order: null, processors: null })).name,
+    accept: (r) => expect(r).toBe('gumbel'),
+  },
+  {
+    entry: 'createSampler',
+    input: 'topP: [0.5, 0.5], array mutated after createSampler',
+    error: 'none',
+    outcome: 'the sampler keeps the values it validated (a copy)',
+    setup: () => [f32([[0, 1, 2], [2, 1, 0]])],
+    call: async (x) => {
+      const p = [0.5, 0.5];
+      const sampler = s({ topP: p, temperature: 3 });
+      p[1] = 7;
+      p.push(0.5);
+      return [Array.from(await sampler.sampleIds(x!)), Array.from(await s({ topP: [0.5, 0.5], temperature: 3 }).sampleIds(x!))];
+    },
+    accept: (r) => {
+      const [got, want] = r as [number[], number[]];
+      expect(got).toEqual(want);
+    },
+  },
+  {
+    entry: 'createSampler',
+    input: 'temperature: Float32Array [1, 1], set to -1 after createSampler',
+    error: 'none',
+    outcome: 'the sampler keeps the values it validated (a copy)',
+    setup: () => [f32([[0, 1, 2], [2, 1, 0]])],
+    call: async (x) => {
+      const t = Float32Array.of(0, 0);
+      const sampler = s({ temperature: t });
+      t[1] = -1;
+      return Array.from(await sampler.sampleIds(x!));
+    },
+    accept: (r) => expect(r).toEqual([2, 0]),
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// sampler.sample / sampleIds / probabilities / process: the logits and the per-call context.
+
+const METHODS = ['sample', 'sampleIds', 'probabilities', 'process'] as const;
+type Method = (typeof METHODS)[number];
+/** Calls one sampler method; a call that throws must not advance the sampler's step. */
+const callMethod = (m: Method, o: SamplerOptions, logits: unknown, context?: unknown): unknown => {
+  const sampler = s(o);
+  const stepUnchanged = (e: unknown): never => {
+    expect(sampler.step, 'a failed call must not advance the step').toBe(0);
+    throw e;
+  };
+  try {
+    const r = (sampler[m] as (x: unknown, c?: unknown) => unknown)(logits, context);
+    return r instanceof Promise ? r.catch(stepUnchanged) : r;
+  } catch (e) {
+    return stepUnchanged(e);
+  }
+};
+
+const LOGITS: [input: string, setup: () => tf.Tensor[], pick: (t: tf.Tensor[]) => unknown, value: string][] = [
+  ['[[1, 2]] (an array, not a tensor)', () => [], () => [[1, 2]], 'an array of length 1'],
+  ['undefined', () => [], () => undefined, 'undefined'],
+  ['null', () => [], () => null, 'null'],
+  ['3 (a number)', () => [], () => 3, 'number 3'],
+  ["{ shape: [1, 3], dtype: 'float32', rank: 2 } (tensor-like, not a tensor)", () => [], () => ({ shape: [1, 3], dtype: 'float32', rank: 2 }), 'a Object'],
+  ['a disposed tensor', () => [], () => disposed(tf.zeros([1, 3])), 'a disposed tensor of shape [1,3]'],
+  ['int32 [2, 3]', () => [tf.zeros([2, 3], 'int32')], (t) => t[0], '"int32"'],
+  ['bool [1, 2]', () => [tf.tensor2d([[1, 0]], undefined, 'bool')], (t) => t[0], '"bool"'],
+  ["string ['a', 'b']", () => [tf.tensor(['a', 'b'])], (t) => t[0], '"string"'],
+  ['rank 0 (scalar)', () => [tf.scalar(1)], (t) => t[0], 'rank 0'],
+  ['rank 3 [2, 2, 2]', () => [tf.zeros([2, 2, 2])], (t) => t[0], 'rank 3'],
+  ['[2, 0] (empty vocabulary)', () => [tf.zeros([2, 0])], (t) => t[0], 'shape [2,0]'],
+  ['[0] (rank 1, empty vocabulary)', () => [tf.zeros([0])], (t) => t[0], 'shape [0]'],
+  ['[0, 0]', () => [tf.zeros([0, 0])], (t) => t[0], 'shape [0,0]'],
+];
+
+const PER_CALL: Row[] = [];
+for (const m of METHODS) {
+  const entry = `sampler.${m}`;
+  for (const [input, setup, pick, value] of LOGITS) {
+    PER_CALL.push({ entry, input: `logits: ${input}`, error: 'SamplingError', argument: 'logits', value, setup, call: (...t) => callMethod(m, {}, pick(t)) });
+  }
+  PER_CALL.push({
+    entry,
+    input: 'logits: [0, 5] (B = 0)',
+    error: 'none',
+    outcome: m === 'sample' ? 'int32 [0]' : m === 'sampleIds' ? 'an empty Int32Array' : 'float32 [0, 5]',
+    setup: () => [tf.zeros([0, 5])],
+    call: (x) => callMethod(m, {}, x),
+    accept: (r) => {
+      if (m === 'sampleIds') expect(r).toEqual(new Int32Array(0));
+      else expectTensor(r, m === 'sample' ? 'int32' : 'float32', m === 'sample' ? [0] : [0, 5]).dispose();
+    },
+  });
+}
+// Per-row arrays are checked against B on every call (the batch is unknown at construction).
+for (const [name, value] of [
+  ['temperature', [1, 1]],
+  ['topK', Int32Array.of(1, 2)],
+  ['topP', [0.5, 0.9]],
+  ['minP', Float32Array.of(0.1, 0.1)],
+  ['seed', [1, 2]],
+] as const) {
+  PER_CALL.push({
+    entry: 'sampler.sample',
+    input: `${name}: ${ArrayBuffer.isView(value) ? `${value.constructor.name} ` : ''}[${Array.from(value).map((v) => Math.round(v * 10) / 10).join(', ')}], logits [3, 4]`,
+    error: 'SamplingError',
+    argument: name,
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([3, 4])],
+    call: (x) => callMethod('sample', { [name]: value }, x),
+  });
+}
+for (const m of ['sampleIds', 'probabilities', 'process'] as const) {
+  PER_CALL.push({
+    entry: `sampler.${m}`,
+    input: 'topP: [0.5, 0.9], logits [3, 4]',
+    error: 'SamplingError',
+    argument: 'topP',
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([3, 4])],
+    call: (x) => callMethod(m, { topP: [0.5, 0.9] }, x),
+  });
+}
+PER_CALL.push(
+  {
+    entry: 'sampler.sample',
+    input: 'topP: [0.5, 0.9], logits rank 1 [4] (B = 1)',
+    error: 'SamplingError',
+    argument: 'topP',
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([4])],
+    call: (x) => callMethod('sample', { topP: [0.5, 0.9] }, x),
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'topP: [0.5, 0.9], logits [0, 4] (B = 0)',
+    error: 'SamplingError',
+    argument: 'topP',
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([0, 4])],
+    call: (x) => callMethod('sample', { topP: [0.5, 0.9] }, x),
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [topP([0.5, 0.5])], logits [3, 4]',
+    error: 'SamplingError',
+    argument: 'topP',
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([3, 4])],
+    call: (x) => s({ processors: [topP([0.5, 0.5])] }).sample(x!),
+  },
+);
+
+const HISTORY: [input: string, setup: () => tf.Tensor[], value: string][] = [
+  ['[[1, 2]] (an array)', () => [], 'object'],
+  ['float32 [1, 2]', () => [tf.zeros([1, 2])], 'a float32 tensor of shape [1, 2]'],
+  ['bool [1, 2]', () => [tf.zeros([1, 2], 'bool')], 'a bool tensor of shape [1, 2]'],
+  ['int32 rank 1 [2]', () => [tf.zeros([2], 'int32')], 'a int32 tensor of shape [2]'],
+  ['int32 rank 3 [1, 2, 1]', () => [tf.zeros([1, 2, 1], 'int32')], 'a int32 tensor of shape [1, 2, 1]'],
+  ['a disposed int32 [1, 2] tensor', () => [disposed(tf.zeros([1, 2], 'int32'))], 'a disposed tensor of shape [1, 2]'],
+];
+for (const [input, setup, value] of HISTORY) {
+  PER_CALL.push({
+    entry: 'sampler.sample',
+    input: `history: ${input}, logits [1, 4]`,
+    error: 'SamplingError',
+    argument: 'history',
+    value,
+    setup: () => [tf.zeros([1, 4]), ...setup()],
+    call: (x, h) => callMethod('sample', {}, x, { history: h ?? [[1, 2]] }),
+  });
+}
+for (const m of METHODS) {
+  PER_CALL.push({
+    entry: `sampler.${m}`,
+    input: 'history: int32 [2, 3], logits [1, 4] (batch mismatch)',
+    error: 'SamplingError',
+    argument: 'history',
+    value: 'shape [2, 3]',
+    setup: () => [tf.zeros([1, 4]), tf.zeros([2, 3], 'int32')],
+    call: (x, h) => callMethod(m, {}, x, { history: h }),
+  });
+}
+PER_CALL.push(
+  {
+    entry: 'sampler.sample',
+    input: "draw: 'multinomial' on webgl",
+    error: 'SamplingError',
+    argument: 'draw',
+    value: '"multinomial"',
+    backends: ['webgl'],
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => callMethod('sample', { draw: 'multinomial' }, x),
+  },
+  {
+    entry: 'sampler.sample',
+    input: "draw: 'multinomial' on webgpu",
+    error: 'SamplingError',
+    argument: 'draw',
+    value: '"multinomial"',
+    backends: ['webgpu'],
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => callMethod('sample', { draw: 'multinomial' }, x),
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Invalid rows (NaN, +Infinity, no finite logit), from the input or made by a processor: under the
+// default invalidRows 'error', never an ordinary-looking token.
+
+const INVALID_INPUTS: [input: string, rows: number[][], cause: string, code: number][] = [
+  ['[[0, NaN, 1]]', [[0, NaN, 1]], 'NaN', INVALID_CODE.nan],
+  ['[[0, Infinity, 1]]', [[0, Infinity, 1]], '+Infinity', INVALID_CODE['positive-infinity']],
+  ['[[-Infinity, -Infinity, -Infinity]]', [[-Infinity, -Infinity, -Infinity]], 'no finite logit', INVALID_CODE['no-finite-logit']],
+];
+const INVALID: Row[] = [];
+for (const [input, rows, cause, code] of INVALID_INPUTS) {
+  INVALID.push(
+    {
+      entry: 'sampler.sample',
+      input: `logits ${input}`,
+      error: 'none',
+      outcome: `no error: id ${code} (a negative code; readIds throws)`,
+      setup: () => [f32(rows)],
+      call: (x) => s({ topK: 2 }).sample(x!),
+      accept: codes([code]),
+    },
+    {
+      entry: 'sampler.sampleIds',
+      input: `logits ${input}`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause}`,
+      setup: () => [f32(rows)],
+      call: (x) => s({ topK: 2 }).sampleIds(x!),
+    },
+    {
+      entry: 'sampler.probabilities',
+      input: `logits ${input}`,
+      error: 'none',
+      outcome: 'no error: the row is all NaN',
+      setup: () => [f32(rows)],
+      call: (x) => s({ topK: 2 }).probabilities(x!),
+      accept: nanRows,
+    },
+    {
+      entry: 'generate',
+      input: `model returns ${input}`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause}`,
+      call: () => gen({ prompts: [[1]] }, returning(() => f32(rows))),
+    },
+    {
+      entry: 'reference.sample',
+      input: `rows ${input}`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause}`,
+      call: () => reference.sample(rows, { seed: 1 }),
+    },
+    {
+      entry: 'reference.probabilities',
+      input: `rows ${input}`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause}`,
+      call: () => reference.probabilities(rows),
+    },
+  );
+}
+// A processor that makes a valid row invalid (issue 9, hole 1): the same rule on the processed row.
+for (const [what, proc, cause] of [
+  ['adds +Infinity to token 0', adder('add-inf', 0, Infinity), '+Infinity'],
+  ['adds NaN to token 1', adder('add-nan', 1, NaN), 'NaN'],
+] as const) {
+  INVALID.push(
+    {
+      entry: 'sampler.sample',
+      input: `processors: [a processor that ${what}], logits [[3, 1, 0, 2]]`,
+      error: 'none',
+      outcome: 'no error: a negative code (made by a processor), never a token',
+      setup: () => [f32([[3, 1, 0, 2]])],
+      call: (x) => s({ processors: [proc] }).sample(x!),
+      accept: codes(['negative']),
+    },
+    {
+      entry: 'sampler.sampleIds',
+      input: `processors: [a processor that ${what}], logits [[3, 1, 0, 2]]`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause} produced by a processor`,
+      setup: () => [f32([[3, 1, 0, 2]])],
+      call: (x) => s({ processors: [proc] }).sampleIds(x!),
+    },
+    {
+      entry: 'sampler.probabilities',
+      input: `processors: [a processor that ${what}], logits [[3, 1, 0, 2]]`,
+      error: 'none',
+      outcome: 'no error: the row is all NaN',
+      setup: () => [f32([[3, 1, 0, 2]])],
+      call: (x) => s({ processors: [proc] }).probabilities(x!),
+      accept: nanRows,
+    },
+    {
+      entry: 'reference.sample',
+      input: `processors: [a processor that ${what}], rows [[3, 1, 0, 2]]`,
+      error: 'InvalidRowsError',
+      argument: 'logits',
+      value: `row 0: ${cause} produced by a processor`,
+      call: () => reference.sample([[3, 1, 0, 2]], { seed: 1, processors: [proc] }),
+    },
+  );
+}
+INVALID.push(
+  {
+    entry: 'sampler.sample',
+    input: 'logits [[0, 1, 2], [0, NaN, 2], [5, 1, 0]] (one bad row)',
+    error: 'none',
+    outcome: 'no error: ids [token, -1, token]; only the bad row is marked',
+    setup: () => [f32([[0, 1, 2], [0, NaN, 2], [5, 1, 0]])],
+    call: (x) => s({ temperature: 0 }).sample(x!),
+    accept: codes([2, INVALID_CODE.nan, 0]),
+  },
+  {
+    entry: 'sampler.sampleIds',
+    input: 'logits [[0, 1, 2], [0, NaN, 2], [Infinity, 1, 0]]',
+    error: 'InvalidRowsError',
+    argument: 'logits',
+    value: 'row 1: NaN; row 2: +Infinity',
+    setup: () => [f32([[0, 1, 2], [0, NaN, 2], [Infinity, 1, 0]])],
+    call: (x) => s().sampleIds(x!),
+  },
+  {
+    entry: 'sampler.sample',
+    input: "logits [[0, NaN, 1]], draw: 'multinomial'",
+    error: 'none',
+    outcome: 'no error: id -1',
+    backends: ['cpu', 'wasm', 'tensorflow'],
+    setup: () => [f32([[0, NaN, 1]])],
+    call: (x) => s({ draw: 'multinomial' }).sample(x!),
+    accept: codes([INVALID_CODE.nan]),
+  },
+  {
+    entry: 'sampler.sampleIds',
+    input: 'processors: [a processor that masks every token], logits [[0, 1, 2]]',
+    error: 'InvalidRowsError',
+    argument: 'logits',
+    value: 'row 0: no finite logit',
+    setup: () => [f32([[0, 1, 2]])],
+    call: (x) => s({ processors: [banAll] }).sampleIds(x!),
+  },
+  {
+    entry: 'readIds',
+    input: 'int32 ids [3, -2]',
+    error: 'InvalidRowsError',
+    argument: 'logits',
+    value: 'row 1: +Infinity',
+    setup: () => [tf.tensor1d([3, -2], 'int32')],
+    call: (x) => readIds(x!),
+  },
+  {
+    entry: 'reference.process',
+    input: 'rows [[0, NaN, 1]]',
+    error: 'none',
+    outcome: 'no error: the processed row (NaN stays NaN), as sampler.process',
+    call: () => reference.process([[0, NaN, 1]]),
+    accept: (r) => expect(Number.isNaN((r as Float64Array[])[0]![1])).toBe(true),
+  },
+);
+
+/** process() of an invalid row: no token is drawn, but the row must not look valid either. */
+const processRow = (input: string, rows: number[][]): Row => ({
+  entry: 'sampler.process',
+  input: `logits ${input}`,
+  error: 'none',
+  outcome: 'no error: the processed logits, and the row still holds a NaN or +Infinity (it must not look valid)',
+  setup: () => [f32(rows)],
+  call: (x) => s().process(x!),
+  accept: async (r) => {
+    const t = expectTensor(r, 'float32', [1, 3]);
+    const values = Array.from(await t.data());
+    t.dispose();
+    expect(values.some((v) => Number.isNaN(v) || v === Infinity), `row ${JSON.stringify(values)} looks valid`).toBe(true);
+  },
+});
+INVALID.push({ ...processRow('[[0, NaN, 1]]', [[0, NaN, 1]]), backends: ['cpu', 'webgl', 'webgpu', 'tensorflow'] });
+
+// ---------------------------------------------------------------------------------------------
+// generate(model, options).
+
+const GENERATE: Row[] = [
+  ...(
+    [
+      ['model: null', null, 'null'],
+      ['model: 42', 42, '"number"'],
+      ["model: 'gpt'", 'gpt', '"string"'],
+      ['model: {} (no predict)', {}, '"object"'],
+      ['model: { predict: 5 }', { predict: 5 }, '"object"'],
+    ] as const
+  ).map(([input, model, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument: 'model', value, call: () => gen({}, model) })),
+  ...(
+    [
+      ['options: undefined', undefined, 'undefined'],
+      ['options: null', null, 'null'],
+      ['options: 5', 5, '5'],
+    ] as const
+  ).map(([input, options, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument: 'options', value, call: () => generate(zerosModel, bad(options)) })),
+  ...(
+    [
+      ['prompts: 42', { prompts: 42 }, 'prompts', '42'],
+      ['prompts: [5] (a row is not an array)', { prompts: [5] }, 'prompts[0]', '5'],
+      ['prompts: [[1, -1]]', { prompts: [[1, -1]] }, 'prompts[0][1]', '-1'],
+      ['prompts: [[1.5]]', { prompts: [[1.5]] }, 'prompts[0][0]', '1.5'],
+      ['prompts: [[NaN]]', { prompts: [[NaN]] }, 'prompts[0][0]', 'NaN'],
+      ["prompts: [['1']]", { prompts: [['1']] }, 'prompts[0][0]', '"1"'],
+      ['prompts: [[2 ** 31]]', { prompts: [[2 ** 31]] }, 'prompts[0][0]', '2147483648'],
+      ['prompts: [[1], Float32Array [0.5]]', { prompts: [[1], Float32Array.of(0.5)] }, 'prompts[1][0]', '0.5'],
+      ['promptLengths: [1] with array prompts', { promptLengths: [1] }, 'promptLengths', '[1]'],
+      ['padId: undefined (missing)', { padId: undefined }, 'padId', 'undefined'],
+      ['padId: -1', { padId: -1 }, 'padId', '-1'],
+      ['padId: 1.5', { padId: 1.5 }, 'padId', '1.5'],
+      ['padId: NaN', { padId: NaN }, 'padId', 'NaN'],
+      ["padId: '0'", { padId: '0' }, 'padId', '"0"'],
+      ['padId: 2 ** 31', { padId: 2 ** 31 }, 'padId', '2147483648'],
+      ['maxNewTokens: undefined (missing)', { maxNewTokens: undefined }, 'maxNewTokens', 'undefined'],
+      ['maxNewTokens: -1', { maxNewTokens: -1 }, 'maxNewTokens', '-1'],
+      ['maxNewTokens: 1.5', { maxNewTokens: 1.5 }, 'maxNewTokens', '1.5'],
+      ['maxNewTokens: NaN', { maxNewTokens: NaN }, 'maxNewTokens', 'NaN'],
+      ['maxNewTokens: Infinity', { maxNewTokens: Infinity }, 'maxNewTokens', 'Infinity'],
+      ["maxNewTokens: '5'", { maxNewTokens: '5' }, 'maxNewTokens', '"5"'],
+      ['maxNewTokens: []', { maxNewTokens: [] }, 'maxNewTokens', '[]'],
+      ['maxNewTokens: [1, 2] for 1 prompt', { maxNewTokens: [1, 2] }, 'maxNewTokens', 'an array of length 2'],
+      ['maxNewTokens: [2, -1] for 2 prompts', { prompts: [[1], [2]], maxNewTokens: [2, -1] }, 'maxNewTokens[1]', '-1'],
+      ["stopTokens: 'x'", { stopTokens: 'x' }, 'stopTokens', '"x"'],
+      ['stopTokens: 5', { stopTokens: 5 }, 'stopTokens', '5'],
+      ['stopTokens: [-1]', { stopTokens: [-1] }, 'stopTokens[0]', '-1'],
+      ['stopTokens: [1.5]', { stopTokens: [1.5] }, 'stopTokens[0]', '1.5'],
+      ['stopTokens: [[1], [2]] for 1 prompt', { stopTokens: [[1], [2]] }, 'stopTokens', '2 lists'],
+      ['stopTokens: [[1], 2] (mixed)', { stopTokens: [[1], 2] }, 'stopTokens[0]', '[1]'],
+      ['stopTokens: [[1], [NaN]] for 2 prompts', { prompts: [[1], [2]], stopTokens: [[1], [NaN]] }, 'stopTokens[1][0]', 'NaN'],
+      ['contextLength: 0', { contextLength: 0 }, 'contextLength', '0'],
+      ['contextLength: -1', { contextLength: -1 }, 'contextLength', '-1'],
+      ['contextLength: 1.5', { contextLength: 1.5 }, 'contextLength', '1.5'],
+      ['contextLength: NaN', { contextLength: NaN }, 'contextLength', 'NaN'],
+      ['contextLength: Infinity', { contextLength: Infinity }, 'contextLength', 'Infinity'],
+      ["contextLength: '4'", { contextLength: '4' }, 'contextLength', '"4"'],
+      ['signal: {}', { signal: {} }, 'signal', '{}'],
+      ["signal: 'stop'", { signal: 'stop' }, 'signal', '"stop"'],
+      ['sampler: 42', { sampler: 42 }, 'sampler', '42'],
+      ["sampler: 'greedy'", { sampler: 'greedy' }, 'sampler', '"greedy"'],
+      ['sampler: { topP: 2 }', { sampler: { topP: 2 } }, 'topP', '2'],
+      ['sampler: { temperature: [1, 1] } for 1 prompt', { sampler: { temperature: [1, 1] } }, 'temperature', 'an array of length 2'],
+      ['onStep: 5', { onStep: 5 }, 'onStep', 'number'],
+    ] as const
+  ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
+  ...(
+    [
+      ['prompts: float32 tensor [1, 2]', () => [tf.zeros([1, 2])], 'a float32 tensor of shape [1, 2]'],
+      ['prompts: bool tensor [1, 2]', () => [tf.zeros([1, 2], 'bool')], 'a bool tensor of shape [1, 2]'],
+      ['prompts: int32 tensor rank 1 [2]', () => [tf.zeros([2], 'int32')], 'a int32 tensor of shape [2]'],
+      ['prompts: int32 tensor rank 3 [1, 2, 1]', () => [tf.zeros([1, 2, 1], 'int32')], 'a int32 tensor of shape [1, 2, 1]'],
+      ['prompts: a disposed int32 tensor [1, 2]', () => [disposed(tf.zeros([1, 2], 'int32'))], 'a disposed tensor of shape [1, 2]'],
+    ] as const
+  ).map(([input, setup, value]): Row => ({
+    entry: 'generate',
+    input,
+    error: 'SamplingError',
+    argument: 'prompts',
+    value,
+    setup: () => setup().filter((t) => !t.isDisposed),
+    call: (p) => gen({ prompts: p ?? setup()[0] }),
+  })),
+  {
+    entry: 'generate',
+    input: 'prompts: int32 tensor [[1, -4]]',
+    error: 'SamplingError',
+    argument: 'prompts[0][1]',
+    value: '-4',
+    setup: () => [tf.tensor2d([[1, -4]], undefined, 'int32')],
+    call: (p) => gen({ prompts: p }),
+  },
+  {
+    entry: 'generate',
+    input: 'prompts: int32 tensor [1, 2], promptLengths: [1, 1]',
+    error: 'SamplingError',
+    argument: 'promptLengths',
+    value: '[1, 1]',
+    setup: () => [tf.tensor2d([[1, 2]], undefined, 'int32')],
+    call: (p) => gen({ prompts: p, promptLengths: [1, 1] }),
+  },
+  {
+    entry: 'generate',
+    input: 'prompts: int32 tensor [1, 2], promptLengths: [3]',
+    error: 'SamplingError',
+    argument: 'promptLengths[0]',
+    value: '3',
+    setup: () => [tf.tensor2d([[1, 2]], undefined, 'int32')],
+    call: (p) => gen({ prompts: p, promptLengths: [3] }),
+  },
+  {
+    entry: 'generate',
+    input: 'prompts: int32 tensor [1, 2], promptLengths: 2 (not an array)',
+    error: 'SamplingError',
+    argument: 'promptLengths',
+    value: '2',
+    setup: () => [tf.tensor2d([[1, 2]], undefined, 'int32')],
+    call: (p) => gen({ prompts: p, promptLengths: 2 }),
+  },
+  {
+    entry: 'generate',
+    input: 'prompts: { shape: [1, 2], dtype: "int32" } (looks like a tensor)',
+    error: 'SamplingError',
+    argument: 'prompts',
+    value: '{"shape":[1,2],"dtype":"int32"}',
+    call: () => gen({ prompts: { shape: [1, 2], dtype: 'int32' } }),
+  },
+  {
+    entry: 'generate',
+    input: 'prompts: [] (B = 0)',
+    error: 'none',
+    outcome: 'accepted: no step runs, empty result',
+    call: () => gen({ prompts: [] }),
+    accept: (r) => expect(r).toMatchObject({ tokens: [], sequences: [], steps: 0 }),
+  },
+  {
+    entry: 'generate',
+    input: 'signal: an aborted AbortSignal',
+    error: 'none',
+    outcome: "rejects with the signal's reason (an AbortError DOMException), before any step",
+    call: () => gen({ signal: AbortSignal.abort() }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+    accept: (r) => {
+      expect(r).not.toBeInstanceOf(SamplingError);
+      expect((r as Error).name).toBe('AbortError');
+    },
+  },
+  // What the model gives back.
+  ...(
+    [
+      ['model returns null', returning(() => null), 'null'],
+      ['model returns 5', returning(() => 5), 'number'],
+      ['model returns [[0, 1]] (an array)', returning(() => [[0, 1]]), 'an array of 1'],
+      ['model returns { logits: [[0, 1]] }', returning(() => ({ logits: [[0, 1]] })), 'an object without a logits tensor'],
+      ['model returns int32 [1, 4]', returning((b) => tf.zeros([b, 4], 'int32')), 'a int32 tensor of shape [1, 4]'],
+      ['model returns float32 rank 1 [4]', returning(() => tf.zeros([4])), 'a float32 tensor of shape [4]'],
+      ['model returns float32 rank 4 [1, 1, 1, 4]', returning((b) => tf.zeros([b, 1, 1, 4])), 'a float32 tensor of shape [1, 1, 1, 4]'],
+      ['model returns float32 [2, 4] for 1 prompt', returning(() => tf.zeros([2, 4])), 'a float32 tensor of shape [2, 4]'],
+      ['predict() returns two tensors', { predict: () => [tf.zeros([1, 4]), tf.zeros([1, 4])] }, '2 tensors'],
+      ['predict() returns 5', { predict: () => 5 }, 'number'],
+      ['predict() returns int32 [1, 4]', { predict: () => tf.zeros([1, 4], 'int32') }, 'a int32 tensor of shape [1, 4]'],
+    ] as const
+  ).map(([input, model, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument: 'model', value, call: () => gen({}, model) })),
+  {
+    entry: 'generate',
+    input: "model throws Error('boom')",
+    error: 'none',
+    outcome: "rejects with the model's own error, unchanged",
+    call: () => gen({}, () => {
+      throw new Error('boom');
+    }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+    accept: (r) => {
+      expect(r).not.toBeInstanceOf(SamplingError);
+      expect((r as Error).message).toBe('boom');
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// The float64 reference.
+
+const REFERENCE: Row[] = [];
+for (const fn of ['sample', 'probabilities', 'process'] as const) {
+  const entry = `reference.${fn}`;
+  const run = (rows: unknown, options: SamplerOptions = {}): unknown => reference[fn](bad(rows), { seed: 1, ...options });
+  REFERENCE.push(
+    ...(
+      [
+        ['rows: [] (no rows)', [], 'rows', '[]'],
+        ['rows: [[]] (empty row)', [[]], 'rows', '"rows of length 0"'],
+        ['rows: [[1, 2], [1]] (ragged)', [[1, 2], [1]], 'rows[1]', '1'],
+        ['rows: Float32Array [1, 2] (one flat row)', Float32Array.of(1, 2), 'rows', '[1, 2]'],
+        ["rows: 'abc'", 'abc', 'rows', '"abc"'],
+        ['rows: undefined', undefined, 'rows', 'undefined'],
+      ] as const
+    ).map(([input, rows, argument, value]): Row => ({ entry, input, error: 'SamplingError', argument, value, call: () => run(rows) })),
+    { entry, input: 'topP: NaN (same checks as createSampler)', error: 'SamplingError', argument: 'topP', value: 'NaN', call: () => run([[0, 1]], { topP: NaN }) },
+    { entry, input: 'temperature: [1, 1] for 1 row', error: 'SamplingError', argument: 'temperature', value: 'an array of length 2', call: () => run([[0, 1]], { temperature: [1, 1] }) },
+    { entry, input: 'processors: [a processor without a reference twin]', error: 'SamplingError', argument: 'processors[0]', value: '"no-twin"', call: () => run([[0, 1]], { processors: [noTwin] }) },
+  );
+}
+REFERENCE.push(
+  ...(
+    [
+      ['no seed', () => reference.sample([[0, 1]]), 'seed', 'undefined'],
+      ['step: -1', () => reference.sample([[0, 1]], { seed: 1 }, -1), 'step', '-1'],
+      ['step: 1.5', () => reference.sample([[0, 1]], { seed: 1 }, 1.5), 'step', '1.5'],
+      ['step: NaN', () => reference.sample([[0, 1]], { seed: 1 }, NaN), 'step', 'NaN'],
+      ["step: '1'", () => reference.sample([[0, 1]], { seed: 1 }, bad('1')), 'step', '"1"'],
+    ] as const
+  ).map(([input, call, argument, value]): Row => ({ entry: 'reference.sample', input, error: 'SamplingError', argument, value, call })),
+  {
+    entry: 'reference.probabilities',
+    input: 'history: 5',
+    error: 'SamplingError',
+    argument: 'history',
+    value: '5',
+    call: () => reference.probabilities([[0, 1]], {}, { history: bad(5) }),
+  },
+  {
+    entry: 'reference.probabilities',
+    input: 'history: [[1], [2]] for 1 row',
+    error: 'SamplingError',
+    argument: 'history',
+    value: '[[1], [2]]',
+    call: () => reference.probabilities([[0, 1]], {}, { history: [[1], [2]] }),
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Stats helpers, presets, processor factories, readIds, selectBackend.
+
+const OTHER: Row[] = [];
+for (const [entry, fn, arg] of [
+  ['softmax', (x: unknown) => softmax(bad(x)), 'logits'],
+  ['entropy', (x: unknown) => entropy(bad(x)), 'probs'],
+  ['distributionStats', (x: unknown) => distributionStats(bad(x)), 'probs'],
+  ['readDistributionStats', (x: unknown) => readDistributionStats(bad(x)), 'probs'],
+] as const) {
+  for (const [input, setup, pick, value] of LOGITS.filter(([i]) => /array|null|disposed|int32|rank 3|\[2, 0\]/.test(i))) {
+    OTHER.push({ entry, input: `${arg}: ${input}`, error: 'SamplingError', argument: arg, value, setup, call: (...t) => fn(pick(t)) });
+  }
+}
+OTHER.push(
+  ...(
+    [
+      ['temperature: NaN', NaN, 'temperature', 'NaN'],
+      ['temperature: -1', -1, 'temperature', '-1'],
+      ['temperature: Infinity', Infinity, 'temperature', 'Infinity'],
+      ["temperature: '1'", '1', 'temperature', '"1"'],
+      ['temperature: []', [], 'temperature', '[]'],
+      ['temperature: [1] for logits [2, 3]', [1], 'temperature', 'an array of length 1'],
+      ['temperature: [1, NaN]', [1, NaN], 'temperature[1]', 'NaN'],
+    ] as const
+  ).map(([input, t, argument, value]): Row => ({
+    entry: 'softmax',
+    input,
+    error: 'SamplingError',
+    argument,
+    value,
+    setup: () => [tf.zeros([2, 3])],
+    call: (x) => softmax(x as tf.Tensor2D, bad(t)),
+  })),
+  {
+    entry: 'entropy',
+    input: "unit: 'bit'",
+    error: 'SamplingError',
+    argument: 'unit',
+    value: '"bit"',
+    setup: () => [tf.fill([1, 2], 0.5)],
+    call: (x) => entropy(x as tf.Tensor2D, bad('bit')),
+  },
+  { entry: 'presetOptions', input: "task: 'poetry'", error: 'SamplingError', argument: 'task', value: '"poetry"', call: () => presetOptions(bad('poetry')) },
+  { entry: 'presetOptions', input: "task: 'code', overrides: null", error: 'SamplingError', argument: 'overrides', value: 'null', call: () => presetOptions('code', bad(null)) },
+  { entry: 'presetOptions', input: "task: 'code', overrides: { topP: 2 }", error: 'SamplingError', argument: 'topP', value: '2', call: () => presetOptions('code', { topP: 2 }) },
+  { entry: 'taskPreset', input: 'task: 42', error: 'SamplingError', argument: 'task', value: '42', call: () => taskPreset(bad(42)) },
+  { entry: 'temperature', input: 't: -1', error: 'SamplingError', argument: 'temperature', value: '-1', call: () => temperature(-1) },
+  { entry: 'topK', input: 'k: 2.5', error: 'SamplingError', argument: 'topK', value: '2.5', call: () => topK(2.5) },
+  { entry: 'topK', input: "k: '5'", error: 'SamplingError', argument: 'topK', value: '"5"', call: () => topK(bad('5')) },
+  { entry: 'topP', input: 'p: 0', error: 'SamplingError', argument: 'topP', value: '0', call: () => topP(0) },
+  { entry: 'topP', input: 'p: [0.5, NaN]', error: 'SamplingError', argument: 'topP[1]', value: 'NaN', call: () => topP([0.5, NaN]) },
+  { entry: 'minP', input: 'm: 2', error: 'SamplingError', argument: 'minP', value: '2', call: () => minP(2) },
+  {
+    entry: 'selectBackend',
+    input: "candidates: ['no-such-backend']",
+    error: 'Error',
+    value: 'no-such-backend: the no-such-backend backend is not registered',
+    call: () => selectBackend({ candidates: ['no-such-backend'] }),
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Known holes: bad input that is not handled correctly yet. Each test asserts what should happen.
+
+/** A processor whose `apply` returns what `make` builds from the state. */
+const returningState = (make: (state: SamplingState) => unknown): LogitsProcessor => ({ name: 'bad-output', apply: (state) => make(state) as SamplingState });
+/** Records the history each call sees. */
+const historySeen: unknown[] = [];
+const historyProbe: LogitsProcessor = {
+  name: 'top-k',
+  apply: (state) => {
+    historySeen.push(state.history ? state.history.shape : 'none');
+    return state;
+  },
+};
+
+const HOLES: Hole[] = [
+  {
+    ...processRow('[[0, Infinity, 1]]', [[0, Infinity, 1]]),
+    now: 'no error and a valid-looking row: [0, 3.4028234663852886e+38, 1] (+Infinity clamped to FLT_MAX), on every backend; reference.process keeps +Infinity',
+    fix: 'src/sampler.ts process(): mark invalid rows the way probabilities() does (invalidCodes(input, z) < 0 → a NaN row under invalidRows "error"), or at least clamp only rows whose input was valid; keep `where(isNaN(z), z, …)` so NaN survives the clamp',
+  },
+  {
+    ...processRow('[[0, NaN, 1]] (wasm)', [[0, NaN, 1]]),
+    backends: ['wasm'],
+    now: "no error and a valid-looking row on wasm: [0, -3.4028234663852886e+38, 1] (tf.clipByValue of NaN gives -FLT_MAX on wasm; cpu, webgl and webgpu keep NaN)",
+    fix: 'src/sampler.ts process(): do not rely on clipByValue to propagate NaN (backend-specific): `where(isNaN(scaled), scaled, clip(scaled))`, or NaN rows for invalid rows as above',
+  },
+  ...(
+    [
+      ['sampler.probabilities', 'logits', (t: unknown) => s().probabilities(bad(t))],
+      ['softmax', 'logits', (t: unknown) => softmax(bad(t))],
+    ] as const
+  ).map(
+    ([entry, argument, fn]): Hole => ({
+      entry,
+      input: `${argument}: a float32 [1, 3] tensor of another copy of @tensorflow/tfjs-core (simulated: its fields, not this copy's class)`,
+      error: 'none',
+      outcome: `the same on every path: the result for the same values, or a SamplingError naming \`${argument}\``,
+      setup: () => [f32([[0, 5, 1]])],
+      call: async (x) => {
+        try {
+          const r = fn(foreignCopy(x!)) as tf.Tensor;
+          const values = Array.from(await r.data());
+          r.dispose();
+          return values;
+        } catch (e) {
+          if (e instanceof SamplingError && e.argument === argument) return 'SamplingError';
+          throw e;
+        }
+      },
+      accept: (r) => expect(r === 'SamplingError' || (Array.isArray(r) && r.length === 3)).toBe(true),
+      now: `Error: Argument 'x' passed to '${entry === 'softmax' ? 'reshape' : 'max'}' must be a Tensor or TensorLike, but got 'Object' (from tfjs; the same object passes isTensor, and sample() on the fused cpu path even returns a token, while generate() rejects it as prompts)`,
+      fix: 'src/logits.ts isTensor is duck typing, but every tfjs op needs an instance of this copy: either reject such objects in checkLogits/checkHistory with a SamplingError ("a tensor of another copy of @tensorflow/tfjs-core: install one copy") when `!(t instanceof tf.Tensor)`, or wrap them; one rule for logits, history, prompts and the stats helpers',
+    }),
+  ),
+  {
+    entry: 'sampler.sample',
+    input: 'context: 5, logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'context',
+    value: '5',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s().sample(x!, bad(5)),
+    now: 'no error: the context is ignored',
+    fix: 'src/sampler.ts check(): `if (context !== undefined && (typeof context !== \'object\' || context === null)) throw new SamplingError(\'context\', \'must be an object { history? }\', context)`',
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor whose apply returns undefined], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState(() => undefined)] }).sample(x!),
+    now: "TypeError: Cannot read properties of undefined (reading 'logits')",
+    fix: 'src/chain.ts runChain: check what each user processor returns (an object whose `logits` is a live float32 tf.Tensor of shape [B, V]) and throw SamplingError(`processors[i]`, "must return a SamplingState with float32 logits [B, V]", what it returned)',
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor returning logits [1, 5] for [1, 4]], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 5]) }))] }).sample(x!),
+    now: 'Error: Operands could not be broadcast together with shapes 1,5 and 1,4. (from tfjs, names nothing)',
+    fix: 'the same output check in src/chain.ts runChain',
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor returning int32 logits], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    value: 'int32',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 4], 'int32') }))] }).sample(x!),
+    now: 'no error: token 1 is returned',
+    fix: 'the same output check in src/chain.ts runChain',
+  },
+  {
+    entry: 'sampler.sample',
+    input: "processors: [a processor that disposes its input state's logits], logits [1, 4]",
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) =>
+      s({
+        processors: [
+          returningState((st) => {
+            st.logits.dispose();
+            return st;
+          }),
+        ],
+      }).sample(x!),
+    now: "TypeError: Cannot read properties of undefined (reading 'backend'), and the caller's logits tensor is disposed (numTensors -1)",
+    fix: "src/sampler.ts prepare(): hand the chain a fresh handle (`tf.reshape(logits, [B, V])` even for rank 2) so a processor cannot dispose the caller's tensor; src/chain.ts: a processor output whose logits are disposed is a SamplingError naming `processors[i]`",
+  },
+  {
+    entry: 'generate',
+    input: 'model returns float32 [1, 0] (empty vocabulary)',
+    error: 'SamplingError',
+    argument: 'model',
+    value: '[1, 0]',
+    call: () => gen({}, returning((b) => tf.zeros([b, 0]))),
+    now: '`logits` must have a vocabulary V ≥ 1, but is shape [1,0] (names `logits`, which the caller never passed)',
+    fix: 'src/generate.ts lastPosition(): also require V ≥ 1 (shape[rank-1] > 0) in the `ok` test, so the model is named',
+  },
+  {
+    entry: 'generate',
+    input: 'model returns a disposed tensor',
+    error: 'SamplingError',
+    argument: 'model',
+    value: 'disposed',
+    call: () => gen({}, () => disposed(tf.zeros([1, 4]))),
+    now: '`logits` must not be disposed, but is a disposed tensor of shape [1,4] (names `logits`)',
+    fix: 'src/generate.ts lastPosition(): `if (logits.isDisposed) throw new SamplingError(\'model\', \'must return a live logits tensor (generate disposes it after sampling: return a new one each step)\', ...)`',
+  },
+  {
+    entry: 'generate',
+    input: 'sampler: { temprature: 1 } (misspelt)',
+    error: 'SamplingError',
+    argument: 'sampler',
+    value: '"temprature"',
+    call: () => gen({ sampler: { temprature: 1 } }),
+    now: '`options` must only use known option names (…), but is "temprature" (names `options`, i.e. generate\'s own second argument)',
+    fix: 'src/options.ts normalizeOptions(options, argument = \'options\'): use `argument` in its errors; createSampler passes nothing, generate passes \'sampler\' (src/generate.ts, where it calls createSampler), presetOptions \'overrides\'',
+  },
+  {
+    entry: 'presetOptions',
+    input: "task: 'code', overrides: { top_p: 0.9 }",
+    error: 'SamplingError',
+    argument: 'overrides',
+    value: '"top_p"',
+    call: () => presetOptions('code', bad({ top_p: 0.9 })),
+    now: '`options` must only use known option names (…), but is "top_p" (names `options`; the argument is `overrides`)',
+    fix: "the same argument name in src/options.ts normalizeOptions; src/presets.ts mergeChecked passes 'overrides'",
+  },
+  {
+    entry: 'entropy',
+    input: 'probs: int32 [2, 3] (the hint)',
+    error: 'SamplingError',
+    argument: 'probs',
+    value: '"int32"',
+    setup: () => [tf.zeros([2, 3], 'int32')],
+    call: (x) => {
+      try {
+        return entropy(x as tf.Tensor2D);
+      } catch (e) {
+        // The hint must name the argument too, not `logits`.
+        if ((e as Error).message.includes('logits')) throw new Error(`hint names logits: ${(e as Error).message}`);
+        throw e;
+      }
+    },
+    now: '`probs` must have dtype float32, but is "int32". Cast with tf.cast(logits, "float32") (also distributionStats, readDistributionStats)',
+    fix: 'src/logits.ts checkLogits: the hint uses the argument name: `Cast with tf.cast(${argument}, "float32")`',
+  },
+  {
+    entry: 'reference.probabilities',
+    input: 'rows: [5] (a row is not an array)',
+    error: 'SamplingError',
+    argument: 'rows[0]',
+    value: '5',
+    call: () => reference.probabilities(bad([5])),
+    now: 'InvalidRowsError: … (row 0: no finite logit) (the number is read as an empty row)',
+    fix: "src/reference/index.ts toRows: each row must be an array or a typed array, else SamplingError('rows[r]', 'must be an array of logits (number[] or Float32Array)', row)",
+  },
+  {
+    entry: 'reference.probabilities',
+    input: "rows: [[1, 'a']]",
+    error: 'SamplingError',
+    argument: 'rows[0][1]',
+    value: '"a"',
+    call: () => reference.probabilities(bad([[1, 'a']])),
+    now: 'InvalidRowsError: … (row 0: NaN) (the string becomes NaN)',
+    fix: "src/reference/index.ts toRows: every value must be a number, else SamplingError('rows[r][j]', 'must be a number', v)",
+  },
+  {
+    entry: 'reference.sample',
+    input: "draw: 'multinomial', seed: 1",
+    error: 'SamplingError',
+    argument: 'draw',
+    value: '"multinomial"',
+    call: () => reference.sample([[0, 1, 2]], { seed: 1, draw: 'multinomial' }),
+    now: "no error: Gumbel-max tokens ([1]), which are not what tf.multinomial draws",
+    fix: "src/reference/index.ts sample(): `if (options.draw === 'multinomial') throw new SamplingError('draw', 'must be \"gumbel\" for reference.sample (tf.multinomial\\'s draws are not reproducible)', 'multinomial')`",
+  },
+  {
+    entry: 'readIds',
+    input: 'ids: null',
+    error: 'SamplingError',
+    argument: 'ids',
+    value: 'null',
+    call: () => readIds(bad(null)),
+    now: "TypeError: Cannot read properties of null (reading 'data')",
+    fix: "src/sampler.ts readIds: `if (!(ids instanceof tf.Tensor) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) throw new SamplingError('ids', 'must be the int32 [B] tensor sample() returned', …)`",
+  },
+  {
+    entry: 'selectBackend',
+    input: 'options: null',
+    error: 'SamplingError',
+    argument: 'options',
+    value: 'null',
+    call: () => selectBackend(bad(null)),
+    now: "TypeError: Cannot read properties of null (reading 'candidates')",
+    fix: 'src/select-backend.ts selectBackend: validate options before trying anything (object; candidates a non-empty array of strings; wasmPaths a string ending in "/"; allowSoftwareGpu a boolean), SamplingError naming the field',
+  },
+  {
+    entry: 'selectBackend',
+    input: 'candidates: []',
+    error: 'SamplingError',
+    argument: 'candidates',
+    value: '[]',
+    call: () => selectBackend({ candidates: [] }),
+    now: 'Error: no tfjs backend initialised: (nothing tried)',
+    fix: 'the same up-front checks in src/select-backend.ts',
+  },
+  {
+    entry: 'selectBackend',
+    input: "candidates: 'cpu' (a string)",
+    error: 'SamplingError',
+    argument: 'candidates',
+    value: '"cpu"',
+    call: () => selectBackend({ candidates: bad('cpu') }),
+    now: 'Error: no tfjs backend initialised: c: the c backend is not registered …; p: …; u: … (the string is iterated)',
+    fix: 'the same up-front checks in src/select-backend.ts',
+  },
+  {
+    entry: 'selectBackend',
+    input: 'candidates: [42]',
+    error: 'SamplingError',
+    argument: 'candidates[0]',
+    value: '42',
+    call: () => selectBackend({ candidates: bad([42]) }),
+    now: 'Error: no tfjs backend initialised: 42: the 42 backend is not registered (import "@tensorflow/tfjs-backend-42")',
+    fix: 'the same up-front checks in src/select-backend.ts',
+  },
+  {
+    entry: 'selectBackend',
+    input: "wasmPaths: '/wasm' (no trailing slash), candidates: ['no-such-backend']",
+    error: 'SamplingError',
+    argument: 'wasmPaths',
+    value: '"/wasm"',
+    call: () => selectBackend({ candidates: ['no-such-backend'], wasmPaths: '/wasm' }),
+    now: "not checked: with candidates ['wasm', 'cpu'] the wasm attempt reads \"setBackend('wasm') did not take (tf.getBackend() = cpu)\" and cpu is chosen, without naming the path (SEMANTICS.md: the trailing / matters)",
+    fix: 'src/select-backend.ts: reject (or append) the missing trailing "/" up front',
+  },
+  {
+    entry: 'generate',
+    input: "sampler: { processors: [a history processor named 'top-k'] }, a predict() model",
+    error: 'none',
+    outcome: 'the processor sees state.history (int32 [1, 2])',
+    call: async () => {
+      historySeen.length = 0;
+      await generate({ predict: (t: tf.Tensor) => tf.zeros([t.shape[0]!, 4]) }, { ...GEN, maxNewTokens: 1, sampler: { seed: 1, processors: [historyProbe] } });
+      return [...historySeen];
+    },
+    accept: (r) => expect(r).toEqual([[1, 2]]),
+    now: "the processor sees no history: generate decides whether history is needed by processor name, and 'top-k' is a built-in's name (issue 9, item 7)",
+    fix: 'src/generate.ts needsHistory (and src/chain.ts BUILTIN): recognise the built-ins by identity (the objects builtinProcessors made, e.g. a WeakSet), not by name',
+  },
+];
+
+/** Every row, in table order. */
+const ROWS: Row[] = [
+  ...CREATE.map(
+    ([input, options, argument, value]): Row => ({
+      entry: 'createSampler',
+      input,
+      error: 'SamplingError',
+      argument,
+      value,
+      call: () => {
+        // The reference shares the validation: the same options give the same message there
+        // (except the multinomial seed rule, which only the tensor draw has).
+        let fromReference = '(no error)';
+        try {
+          reference.probabilities([[0, 1]], bad(options));
+        } catch (e) {
+          fromReference = (e as Error).message;
+        }
+        try {
+          createSampler(bad(options));
+        } catch (e) {
+          if ((options as SamplerOptions | null)?.draw !== 'multinomial') expect(fromReference).toBe((e as Error).message);
+          throw e;
+        }
+      },
+    }),
+  ), ...CREATE_ACCEPTED, ...PER_CALL, ...INVALID, ...GENERATE, ...REFERENCE, ...OTHER];
+
+// ---------------------------------------------------------------------------------------------
+// The exact messages, by `${entry} | ${input}` (generated by running each call, never invented).
+
+const MESSAGES: Record<string, string> = {
+  "createSampler | null":
+    "`options` must be an object, but is null",
+  "createSampler | 42":
+    "`options` must be an object, but is 42",
+  "createSampler | 'greedy'":
+    "`options` must be an object, but is \"greedy\"",
+  "createSampler | { top_p: 0.9 } (unknown name)":
+    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows), but is \"top_p\"",
+  "createSampler | { temprature: 0.5 } (misspelt)":
+    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows), but is \"temprature\"",
+  "createSampler | temperature: NaN":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
+  "createSampler | temperature: Infinity":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is Infinity",
+  "createSampler | temperature: -Infinity":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is -Infinity",
+  "createSampler | temperature: -0.5":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is -0.5",
+  "createSampler | temperature: '0.7'":
+    "`temperature` must be a number or an array with one number per row, but is \"0.7\"",
+  "createSampler | temperature: null":
+    "`temperature` must be a number or an array with one number per row, but is null",
+  "createSampler | temperature: true":
+    "`temperature` must be a number or an array with one number per row, but is true",
+  "createSampler | temperature: {}":
+    "`temperature` must be a number or an array with one number per row, but is {}",
+  "createSampler | temperature: []":
+    "`temperature` must be a number or a non-empty array with one value per row, but is []",
+  "createSampler | temperature: [1, NaN]":
+    "`temperature[1]` must be a finite number >= 0 (0 means greedy), but is NaN",
+  "createSampler | temperature: [1, '1']":
+    "`temperature[1]` must be a finite number >= 0 (0 means greedy), but is \"1\"",
+  "createSampler | temperature: Float32Array [1, -1]":
+    "`temperature[1]` must be a finite number >= 0 (0 means greedy), but is -1",
+  "createSampler | topK: 1.5":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is 1.5",
+  "createSampler | topK: -1":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is -1",
+  "createSampler | topK: NaN":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is NaN",
+  "createSampler | topK: Infinity":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is Infinity",
+  "createSampler | topK: '40'":
+    "`topK` must be a number or an array with one number per row, but is \"40\"",
+  "createSampler | topK: null":
+    "`topK` must be a number or an array with one number per row, but is null",
+  "createSampler | topK: []":
+    "`topK` must be a number or a non-empty array with one value per row, but is []",
+  "createSampler | topK: [1, 2.5]":
+    "`topK[1]` must be an integer >= 0 (0 switches top-k off), but is 2.5",
+  "createSampler | topK: Int32Array [5, -5]":
+    "`topK[1]` must be an integer >= 0 (0 switches top-k off), but is -5",
+  "createSampler | topP: 0":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is 0",
+  "createSampler | topP: -0.1":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is -0.1",
+  "createSampler | topP: 1.1":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is 1.1",
+  "createSampler | topP: NaN":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is NaN",
+  "createSampler | topP: Infinity":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is Infinity",
+  "createSampler | topP: -Infinity":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is -Infinity",
+  "createSampler | topP: '0.9'":
+    "`topP` must be a number or an array with one number per row, but is \"0.9\"",
+  "createSampler | topP: []":
+    "`topP` must be a number or a non-empty array with one value per row, but is []",
+  "createSampler | topP: [0.9, 0]":
+    "`topP[1]` must be in (0, 1] (1 switches top-p off), but is 0",
+  "createSampler | topP: Float32Array [0.5, 2]":
+    "`topP[1]` must be in (0, 1] (1 switches top-p off), but is 2",
+  "createSampler | minP: -0.1":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is -0.1",
+  "createSampler | minP: 1.5":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is 1.5",
+  "createSampler | minP: NaN":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is NaN",
+  "createSampler | minP: Infinity":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is Infinity",
+  "createSampler | minP: '0.1'":
+    "`minP` must be a number or an array with one number per row, but is \"0.1\"",
+  "createSampler | minP: []":
+    "`minP` must be a number or a non-empty array with one value per row, but is []",
+  "createSampler | minP: [0.1, NaN]":
+    "`minP[1]` must be in [0, 1] (0 switches min-p off), but is NaN",
+  "createSampler | minP: Float64Array [0.1, -1]":
+    "`minP[1]` must be in [0, 1] (0 switches min-p off), but is -1",
+  "createSampler | seed: NaN":
+    "`seed` must be a finite number (or one per row), but is NaN",
+  "createSampler | seed: Infinity":
+    "`seed` must be a finite number (or one per row), but is Infinity",
+  "createSampler | seed: -Infinity":
+    "`seed` must be a finite number (or one per row), but is -Infinity",
+  "createSampler | seed: '42'":
+    "`seed` must be a number or an array with one number per row, but is \"42\"",
+  "createSampler | seed: null":
+    "`seed` must be a number or an array with one number per row, but is null",
+  "createSampler | seed: []":
+    "`seed` must be a number or a non-empty array with one value per row, but is []",
+  "createSampler | seed: [1, NaN]":
+    "`seed[1]` must be a finite number (or one per row), but is NaN",
+  "createSampler | order: 'temperature' (not an array)":
+    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is \"temperature\"",
+  "createSampler | order: ['top-p', 'nucleus']":
+    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is [\"top-p\", \"nucleus\"]",
+  "createSampler | order: ['top-p', 'top-p']":
+    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is [\"top-p\", \"top-p\"]",
+  "createSampler | topP: 0.9, order: ['temperature'] (top-p left out)":
+    "`order` must include \"top-p\" since that option is set, but is [\"temperature\"]",
+  "createSampler | processors: {} (not an array)":
+    "`processors` must be an array of LogitsProcessor, but is {}",
+  "createSampler | processors: [null]":
+    "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is null",
+  "createSampler | processors: [{ name: 'x' }] (no apply)":
+    "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is {\"name\":\"x\"}",
+  "createSampler | processors: [{ apply }] (no name)":
+    "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is {}",
+  "createSampler | draw: 'inverse-cdf'":
+    "`draw` must be \"gumbel\" or \"multinomial\", but is \"inverse-cdf\"",
+  "createSampler | draw: 42":
+    "`draw` must be \"gumbel\" or \"multinomial\", but is 42",
+  "createSampler | draw: 'multinomial', seed: [1, 2]":
+    "`seed` must be one number with draw \"multinomial\" (tf.multinomial takes one seed per call), but is [1, 2]",
+  "createSampler | invalidRows: 'skip'":
+    "`invalidRows` must be \"error\", \"uniform\" or \"greedy\", but is \"skip\"",
+  "createSampler | invalidRows: true":
+    "`invalidRows` must be \"error\", \"uniform\" or \"greedy\", but is true",
+  "sampler.sample | logits: [[1, 2]] (an array, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "sampler.sample | logits: undefined":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is undefined",
+  "sampler.sample | logits: null":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "sampler.sample | logits: 3 (a number)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is number 3",
+  "sampler.sample | logits: { shape: [1, 3], dtype: 'float32', rank: 2 } (tensor-like, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is a Object",
+  "sampler.sample | logits: a disposed tensor":
+    "`logits` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "sampler.sample | logits: int32 [2, 3]":
+    "`logits` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sample | logits: bool [1, 2]":
+    "`logits` must have dtype float32, but is \"bool\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sample | logits: string ['a', 'b']":
+    "`logits` must have dtype float32, but is \"string\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sample | logits: rank 0 (scalar)":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 0 (shape [])",
+  "sampler.sample | logits: rank 3 [2, 2, 2]":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "sampler.sample | logits: [2, 0] (empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "sampler.sample | logits: [0] (rank 1, empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0]",
+  "sampler.sample | logits: [0, 0]":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0,0]",
+  "sampler.sampleIds | logits: [[1, 2]] (an array, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "sampler.sampleIds | logits: undefined":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is undefined",
+  "sampler.sampleIds | logits: null":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "sampler.sampleIds | logits: 3 (a number)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is number 3",
+  "sampler.sampleIds | logits: { shape: [1, 3], dtype: 'float32', rank: 2 } (tensor-like, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is a Object",
+  "sampler.sampleIds | logits: a disposed tensor":
+    "`logits` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "sampler.sampleIds | logits: int32 [2, 3]":
+    "`logits` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sampleIds | logits: bool [1, 2]":
+    "`logits` must have dtype float32, but is \"bool\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sampleIds | logits: string ['a', 'b']":
+    "`logits` must have dtype float32, but is \"string\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.sampleIds | logits: rank 0 (scalar)":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 0 (shape [])",
+  "sampler.sampleIds | logits: rank 3 [2, 2, 2]":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "sampler.sampleIds | logits: [2, 0] (empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "sampler.sampleIds | logits: [0] (rank 1, empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0]",
+  "sampler.sampleIds | logits: [0, 0]":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0,0]",
+  "sampler.probabilities | logits: [[1, 2]] (an array, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "sampler.probabilities | logits: undefined":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is undefined",
+  "sampler.probabilities | logits: null":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "sampler.probabilities | logits: 3 (a number)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is number 3",
+  "sampler.probabilities | logits: { shape: [1, 3], dtype: 'float32', rank: 2 } (tensor-like, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is a Object",
+  "sampler.probabilities | logits: a disposed tensor":
+    "`logits` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "sampler.probabilities | logits: int32 [2, 3]":
+    "`logits` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.probabilities | logits: bool [1, 2]":
+    "`logits` must have dtype float32, but is \"bool\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.probabilities | logits: string ['a', 'b']":
+    "`logits` must have dtype float32, but is \"string\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.probabilities | logits: rank 0 (scalar)":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 0 (shape [])",
+  "sampler.probabilities | logits: rank 3 [2, 2, 2]":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "sampler.probabilities | logits: [2, 0] (empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "sampler.probabilities | logits: [0] (rank 1, empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0]",
+  "sampler.probabilities | logits: [0, 0]":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0,0]",
+  "sampler.process | logits: [[1, 2]] (an array, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "sampler.process | logits: undefined":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is undefined",
+  "sampler.process | logits: null":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "sampler.process | logits: 3 (a number)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is number 3",
+  "sampler.process | logits: { shape: [1, 3], dtype: 'float32', rank: 2 } (tensor-like, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is a Object",
+  "sampler.process | logits: a disposed tensor":
+    "`logits` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "sampler.process | logits: int32 [2, 3]":
+    "`logits` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.process | logits: bool [1, 2]":
+    "`logits` must have dtype float32, but is \"bool\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.process | logits: string ['a', 'b']":
+    "`logits` must have dtype float32, but is \"string\". Cast with tf.cast(logits, \"float32\")",
+  "sampler.process | logits: rank 0 (scalar)":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 0 (shape [])",
+  "sampler.process | logits: rank 3 [2, 2, 2]":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "sampler.process | logits: [2, 0] (empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "sampler.process | logits: [0] (rank 1, empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0]",
+  "sampler.process | logits: [0, 0]":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [0,0]",
+  "sampler.sample | temperature: [1, 1], logits [3, 4]":
+    "`temperature` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | topK: Int32Array [1, 2], logits [3, 4]":
+    "`topK` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | topP: [0.5, 0.9], logits [3, 4]":
+    "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | minP: Float32Array [0.1, 0.1], logits [3, 4]":
+    "`minP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | seed: [1, 2], logits [3, 4]":
+    "`seed` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sampleIds | topP: [0.5, 0.9], logits [3, 4]":
+    "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.probabilities | topP: [0.5, 0.9], logits [3, 4]":
+    "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.process | topP: [0.5, 0.9], logits [3, 4]":
+    "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | topP: [0.5, 0.9], logits rank 1 [4] (B = 1)":
+    "`topP` must have one value per row (batch size 1), but is an array of length 2",
+  "sampler.sample | topP: [0.5, 0.9], logits [0, 4] (B = 0)":
+    "`topP` must have one value per row (batch size 0), but is an array of length 2",
+  "sampler.sample | processors: [topP([0.5, 0.5])], logits [3, 4]":
+    "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | history: [[1, 2]] (an array), logits [1, 4]":
+    "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is object",
+  "sampler.sample | history: float32 [1, 2], logits [1, 4]":
+    "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is a float32 tensor of shape [1, 2]",
+  "sampler.sample | history: bool [1, 2], logits [1, 4]":
+    "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is a bool tensor of shape [1, 2]",
+  "sampler.sample | history: int32 rank 1 [2], logits [1, 4]":
+    "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is a int32 tensor of shape [2]",
+  "sampler.sample | history: int32 rank 3 [1, 2, 1], logits [1, 4]":
+    "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is a int32 tensor of shape [1, 2, 1]",
+  "sampler.sample | history: a disposed int32 [1, 2] tensor, logits [1, 4]":
+    "`history` must not be disposed, but is a disposed tensor of shape [1, 2]",
+  "sampler.sample | history: int32 [2, 3], logits [1, 4] (batch mismatch)":
+    "`history` must have one row per logits row (batch size 1), but is shape [2, 3]",
+  "sampler.sampleIds | history: int32 [2, 3], logits [1, 4] (batch mismatch)":
+    "`history` must have one row per logits row (batch size 1), but is shape [2, 3]",
+  "sampler.probabilities | history: int32 [2, 3], logits [1, 4] (batch mismatch)":
+    "`history` must have one row per logits row (batch size 1), but is shape [2, 3]",
+  "sampler.process | history: int32 [2, 3], logits [1, 4] (batch mismatch)":
+    "`history` must have one row per logits row (batch size 1), but is shape [2, 3]",
+  "sampler.sampleIds | logits [[0, NaN, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "generate | model returns [[0, NaN, 1]]":
+    "step 0: `logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.sample | rows [[0, NaN, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.probabilities | rows [[0, NaN, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | logits [[0, Infinity, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "generate | model returns [[0, Infinity, 1]]":
+    "step 0: `logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.sample | rows [[0, Infinity, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.probabilities | rows [[0, Infinity, 1]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | logits [[-Infinity, -Infinity, -Infinity]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: no finite logit). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "generate | model returns [[-Infinity, -Infinity, -Infinity]]":
+    "step 0: `logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: no finite logit). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.sample | rows [[-Infinity, -Infinity, -Infinity]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: no finite logit). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.probabilities | rows [[-Infinity, -Infinity, -Infinity]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: no finite logit). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | processors: [a processor that adds +Infinity to token 0], logits [[3, 1, 0, 2]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity produced by a processor). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.sample | processors: [a processor that adds +Infinity to token 0], rows [[3, 1, 0, 2]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: +Infinity produced by a processor). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | processors: [a processor that adds NaN to token 1], logits [[3, 1, 0, 2]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN produced by a processor). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "reference.sample | processors: [a processor that adds NaN to token 1], rows [[3, 1, 0, 2]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: NaN produced by a processor). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | logits [[0, 1, 2], [0, NaN, 2], [Infinity, 1, 0]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 2 row(s) (row 1: NaN; row 2: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "sampler.sampleIds | processors: [a processor that masks every token], logits [[0, 1, 2]]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 0: no finite logit produced by a processor). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "readIds | int32 ids [3, -2]":
+    "`logits` must have finite logits (or -Infinity masks) and at least one finite logit per row, but is invalid in 1 row(s) (row 1: +Infinity). Pass `invalidRows: \"uniform\"` or `\"greedy\"` to sample such rows instead of failing",
+  "generate | model: null":
+    "`model` must be a step function (tokens, context) => logits or a tfjs model with predict(), but is null",
+  "generate | model: 42":
+    "`model` must be a step function (tokens, context) => logits or a tfjs model with predict(), but is \"number\"",
+  "generate | model: 'gpt'":
+    "`model` must be a step function (tokens, context) => logits or a tfjs model with predict(), but is \"string\"",
+  "generate | model: {} (no predict)":
+    "`model` must be a step function (tokens, context) => logits or a tfjs model with predict(), but is \"object\"",
+  "generate | model: { predict: 5 }":
+    "`model` must be a step function (tokens, context) => logits or a tfjs model with predict(), but is \"object\"",
+  "generate | options: undefined":
+    "`options` must be an object, but is undefined",
+  "generate | options: null":
+    "`options` must be an object, but is null",
+  "generate | options: 5":
+    "`options` must be an object, but is 5",
+  "generate | prompts: 42":
+    "`prompts` must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D, but is 42",
+  "generate | prompts: [5] (a row is not an array)":
+    "`prompts[0]` must be an array of token ids, but is 5",
+  "generate | prompts: [[1, -1]]":
+    "`prompts[0][1]` must be an integer token id >= 0, but is -1",
+  "generate | prompts: [[1.5]]":
+    "`prompts[0][0]` must be an integer token id >= 0, but is 1.5",
+  "generate | prompts: [[NaN]]":
+    "`prompts[0][0]` must be an integer token id >= 0, but is NaN",
+  "generate | prompts: [['1']]":
+    "`prompts[0][0]` must be an integer token id >= 0, but is \"1\"",
+  "generate | prompts: [[2 ** 31]]":
+    "`prompts[0][0]` must be an integer token id >= 0, but is 2147483648",
+  "generate | prompts: [[1], Float32Array [0.5]]":
+    "`prompts[1][0]` must be an integer token id >= 0, but is 0.5",
+  "generate | promptLengths: [1] with array prompts":
+    "`promptLengths` is only for a tensor of prompts (arrays carry their lengths), but is [1]",
+  "generate | padId: undefined (missing)":
+    "`padId` must be an integer token id >= 0, but is undefined",
+  "generate | padId: -1":
+    "`padId` must be an integer token id >= 0, but is -1",
+  "generate | padId: 1.5":
+    "`padId` must be an integer token id >= 0, but is 1.5",
+  "generate | padId: NaN":
+    "`padId` must be an integer token id >= 0, but is NaN",
+  "generate | padId: '0'":
+    "`padId` must be an integer token id >= 0, but is \"0\"",
+  "generate | padId: 2 ** 31":
+    "`padId` must be an integer token id >= 0, but is 2147483648",
+  "generate | maxNewTokens: undefined (missing)":
+    "`maxNewTokens` must be a number or an array with one number per row, but is undefined",
+  "generate | maxNewTokens: -1":
+    "`maxNewTokens` must be an integer >= 0, but is -1",
+  "generate | maxNewTokens: 1.5":
+    "`maxNewTokens` must be an integer >= 0, but is 1.5",
+  "generate | maxNewTokens: NaN":
+    "`maxNewTokens` must be an integer >= 0, but is NaN",
+  "generate | maxNewTokens: Infinity":
+    "`maxNewTokens` must be an integer >= 0, but is Infinity",
+  "generate | maxNewTokens: '5'":
+    "`maxNewTokens` must be a number or an array with one number per row, but is \"5\"",
+  "generate | maxNewTokens: []":
+    "`maxNewTokens` must be a number or a non-empty array with one value per row, but is []",
+  "generate | maxNewTokens: [1, 2] for 1 prompt":
+    "`maxNewTokens` must have one value per row (batch size 1), but is an array of length 2",
+  "generate | maxNewTokens: [2, -1] for 2 prompts":
+    "`maxNewTokens[1]` must be an integer >= 0, but is -1",
+  "generate | stopTokens: 'x'":
+    "`stopTokens` must be an array of token ids, or one such array per row, but is \"x\"",
+  "generate | stopTokens: 5":
+    "`stopTokens` must be an array of token ids, or one such array per row, but is 5",
+  "generate | stopTokens: [-1]":
+    "`stopTokens[0]` must be an integer token id >= 0, but is -1",
+  "generate | stopTokens: [1.5]":
+    "`stopTokens[0]` must be an integer token id >= 0, but is 1.5",
+  "generate | stopTokens: [[1], [2]] for 1 prompt":
+    "`stopTokens` must have one list per row (batch size 1) when given per row, but is 2 lists",
+  "generate | stopTokens: [[1], 2] (mixed)":
+    "`stopTokens[0]` must be an integer token id >= 0, but is [1]",
+  "generate | stopTokens: [[1], [NaN]] for 2 prompts":
+    "`stopTokens[1][0]` must be an integer token id >= 0, but is NaN",
+  "generate | contextLength: 0":
+    "`contextLength` must be an integer >= 1, but is 0",
+  "generate | contextLength: -1":
+    "`contextLength` must be an integer >= 1, but is -1",
+  "generate | contextLength: 1.5":
+    "`contextLength` must be an integer >= 1, but is 1.5",
+  "generate | contextLength: NaN":
+    "`contextLength` must be an integer >= 1, but is NaN",
+  "generate | contextLength: Infinity":
+    "`contextLength` must be an integer >= 1, but is Infinity",
+  "generate | contextLength: '4'":
+    "`contextLength` must be an integer >= 1, but is \"4\"",
+  "generate | signal: {}":
+    "`signal` must be an AbortSignal, but is {}",
+  "generate | signal: 'stop'":
+    "`signal` must be an AbortSignal, but is \"stop\"",
+  "generate | sampler: 42":
+    "`sampler` must be a Sampler or SamplerOptions, but is 42",
+  "generate | sampler: 'greedy'":
+    "`sampler` must be a Sampler or SamplerOptions, but is \"greedy\"",
+  "generate | sampler: { topP: 2 }":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is 2",
+  "generate | sampler: { temperature: [1, 1] } for 1 prompt":
+    "`temperature` must have one value per row (batch size 1), but is an array of length 2",
+  "generate | onStep: 5":
+    "`onStep` must be a function (step) => void, but is number",
+  "generate | prompts: float32 tensor [1, 2]":
+    "`prompts` must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids, but is a float32 tensor of shape [1, 2]",
+  "generate | prompts: bool tensor [1, 2]":
+    "`prompts` must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids, but is a bool tensor of shape [1, 2]",
+  "generate | prompts: int32 tensor rank 1 [2]":
+    "`prompts` must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids, but is a int32 tensor of shape [2]",
+  "generate | prompts: int32 tensor rank 3 [1, 2, 1]":
+    "`prompts` must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids, but is a int32 tensor of shape [1, 2, 1]",
+  "generate | prompts: a disposed int32 tensor [1, 2]":
+    "`prompts` must not be disposed, but is a disposed tensor of shape [1, 2]",
+  "generate | prompts: int32 tensor [[1, -4]]":
+    "`prompts[0][1]` must be an integer token id >= 0, but is -4",
+  "generate | prompts: int32 tensor [1, 2], promptLengths: [1, 1]":
+    "`promptLengths` must have one length per row (batch size 1), but is [1, 1]",
+  "generate | prompts: int32 tensor [1, 2], promptLengths: [3]":
+    "`promptLengths[0]` must be an integer in [0, 2], but is 3",
+  "generate | prompts: int32 tensor [1, 2], promptLengths: 2 (not an array)":
+    "`promptLengths` must be an array of lengths, one per row, but is 2",
+  "generate | prompts: { shape: [1, 2], dtype: \"int32\" } (looks like a tensor)":
+    "`prompts` must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D, but is {\"shape\":[1,2],\"dtype\":\"int32\"}",
+  "generate | model returns null":
+    "`model` must return a logits tensor or { logits, state }, but is null",
+  "generate | model returns 5":
+    "`model` must return a logits tensor or { logits, state }, but is number",
+  "generate | model returns [[0, 1]] (an array)":
+    "`model` must return a logits tensor or { logits, state }, but is an array of 1",
+  "generate | model returns { logits: [[0, 1]] }":
+    "`model` must return a logits tensor or { logits, state }, but is an object without a logits tensor",
+  "generate | model returns int32 [1, 4]":
+    "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a int32 tensor of shape [1, 4]",
+  "generate | model returns float32 rank 1 [4]":
+    "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a float32 tensor of shape [4]",
+  "generate | model returns float32 rank 4 [1, 1, 1, 4]":
+    "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a float32 tensor of shape [1, 1, 1, 4]",
+  "generate | model returns float32 [2, 4] for 1 prompt":
+    "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a float32 tensor of shape [2, 4]",
+  "generate | predict() returns two tensors":
+    "`model` must return one logits tensor from predict(), but is 2 tensors",
+  "generate | predict() returns 5":
+    "`model` must return one logits tensor from predict(), but is number",
+  "generate | predict() returns int32 [1, 4]":
+    "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a int32 tensor of shape [1, 4]",
+  "reference.sample | rows: [] (no rows)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is []",
+  "reference.sample | rows: [[]] (empty row)":
+    "`rows` must have a vocabulary V ≥ 1, but is \"rows of length 0\"",
+  "reference.sample | rows: [[1, 2], [1]] (ragged)":
+    "`rows[1]` must have length 2 like rows[0], but is 1",
+  "reference.sample | rows: Float32Array [1, 2] (one flat row)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is [1, 2]",
+  "reference.sample | rows: 'abc'":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is \"abc\"",
+  "reference.sample | rows: undefined":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is undefined",
+  "reference.sample | topP: NaN (same checks as createSampler)":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is NaN",
+  "reference.sample | temperature: [1, 1] for 1 row":
+    "`temperature` must have one value per row (batch size 1), but is an array of length 2",
+  "reference.sample | processors: [a processor without a reference twin]":
+    "`processors[0]` must have a float64 `reference` twin to be used by the reference, but is \"no-twin\"",
+  "reference.probabilities | rows: [] (no rows)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is []",
+  "reference.probabilities | rows: [[]] (empty row)":
+    "`rows` must have a vocabulary V ≥ 1, but is \"rows of length 0\"",
+  "reference.probabilities | rows: [[1, 2], [1]] (ragged)":
+    "`rows[1]` must have length 2 like rows[0], but is 1",
+  "reference.probabilities | rows: Float32Array [1, 2] (one flat row)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is [1, 2]",
+  "reference.probabilities | rows: 'abc'":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is \"abc\"",
+  "reference.probabilities | rows: undefined":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is undefined",
+  "reference.probabilities | topP: NaN (same checks as createSampler)":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is NaN",
+  "reference.probabilities | temperature: [1, 1] for 1 row":
+    "`temperature` must have one value per row (batch size 1), but is an array of length 2",
+  "reference.probabilities | processors: [a processor without a reference twin]":
+    "`processors[0]` must have a float64 `reference` twin to be used by the reference, but is \"no-twin\"",
+  "reference.process | rows: [] (no rows)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is []",
+  "reference.process | rows: [[]] (empty row)":
+    "`rows` must have a vocabulary V ≥ 1, but is \"rows of length 0\"",
+  "reference.process | rows: [[1, 2], [1]] (ragged)":
+    "`rows[1]` must have length 2 like rows[0], but is 1",
+  "reference.process | rows: Float32Array [1, 2] (one flat row)":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is [1, 2]",
+  "reference.process | rows: 'abc'":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is \"abc\"",
+  "reference.process | rows: undefined":
+    "`rows` must be a non-empty array of rows (number[] or Float32Array), but is undefined",
+  "reference.process | topP: NaN (same checks as createSampler)":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is NaN",
+  "reference.process | temperature: [1, 1] for 1 row":
+    "`temperature` must have one value per row (batch size 1), but is an array of length 2",
+  "reference.process | processors: [a processor without a reference twin]":
+    "`processors[0]` must have a float64 `reference` twin to be used by the reference, but is \"no-twin\"",
+  "reference.sample | no seed":
+    "`seed` must be given to reference.sample (tokens are reproduced from seeds), but is undefined",
+  "reference.sample | step: -1":
+    "`step` must be an integer ≥ 0, but is -1",
+  "reference.sample | step: 1.5":
+    "`step` must be an integer ≥ 0, but is 1.5",
+  "reference.sample | step: NaN":
+    "`step` must be an integer ≥ 0, but is NaN",
+  "reference.sample | step: '1'":
+    "`step` must be an integer ≥ 0, but is \"1\"",
+  "reference.probabilities | history: 5":
+    "`history` must be an array with one token array per row (batch size 1), but is 5",
+  "reference.probabilities | history: [[1], [2]] for 1 row":
+    "`history` must be an array with one token array per row (batch size 1), but is [[1], [2]]",
+  "softmax | logits: [[1, 2]] (an array, not a tensor)":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "softmax | logits: null":
+    "`logits` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "softmax | logits: a disposed tensor":
+    "`logits` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "softmax | logits: int32 [2, 3]":
+    "`logits` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "softmax | logits: rank 3 [2, 2, 2]":
+    "`logits` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "softmax | logits: [2, 0] (empty vocabulary)":
+    "`logits` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "entropy | probs: [[1, 2]] (an array, not a tensor)":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "entropy | probs: null":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "entropy | probs: a disposed tensor":
+    "`probs` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "entropy | probs: int32 [2, 3]":
+    "`probs` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "entropy | probs: rank 3 [2, 2, 2]":
+    "`probs` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "entropy | probs: [2, 0] (empty vocabulary)":
+    "`probs` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "distributionStats | probs: [[1, 2]] (an array, not a tensor)":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "distributionStats | probs: null":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "distributionStats | probs: a disposed tensor":
+    "`probs` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "distributionStats | probs: int32 [2, 3]":
+    "`probs` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "distributionStats | probs: rank 3 [2, 2, 2]":
+    "`probs` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "distributionStats | probs: [2, 0] (empty vocabulary)":
+    "`probs` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "readDistributionStats | probs: [[1, 2]] (an array, not a tensor)":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is an array of length 1",
+  "readDistributionStats | probs: null":
+    "`probs` must be a tf.Tensor of shape [B, V] or [V], but is null",
+  "readDistributionStats | probs: a disposed tensor":
+    "`probs` must not be disposed, but is a disposed tensor of shape [1,3]",
+  "readDistributionStats | probs: int32 [2, 3]":
+    "`probs` must have dtype float32, but is \"int32\". Cast with tf.cast(logits, \"float32\")",
+  "readDistributionStats | probs: rank 3 [2, 2, 2]":
+    "`probs` must have rank 1 ([V]) or 2 ([B, V]), but is rank 3 (shape [2,2,2])",
+  "readDistributionStats | probs: [2, 0] (empty vocabulary)":
+    "`probs` must have a vocabulary V ≥ 1, but is shape [2,0]",
+  "softmax | temperature: NaN":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
+  "softmax | temperature: -1":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is -1",
+  "softmax | temperature: Infinity":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is Infinity",
+  "softmax | temperature: '1'":
+    "`temperature` must be a number or an array with one number per row, but is \"1\"",
+  "softmax | temperature: []":
+    "`temperature` must be a number or a non-empty array with one value per row, but is []",
+  "softmax | temperature: [1] for logits [2, 3]":
+    "`temperature` must have one value per row (batch size 2), but is an array of length 1",
+  "softmax | temperature: [1, NaN]":
+    "`temperature[1]` must be a finite number >= 0 (0 means greedy), but is NaN",
+  "entropy | unit: 'bit'":
+    "`unit` must be \"bits\" or \"nats\", but is \"bit\"",
+  "presetOptions | task: 'poetry'":
+    "`task` must be one of code, translation, summarisation, dialogue, creative, brainstorming, but is \"poetry\"",
+  "presetOptions | task: 'code', overrides: null":
+    "`overrides` must be an object of sampler options, but is null",
+  "presetOptions | task: 'code', overrides: { topP: 2 }":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is 2",
+  "taskPreset | task: 42":
+    "`task` must be one of code, translation, summarisation, dialogue, creative, brainstorming, but is 42",
+  "temperature | t: -1":
+    "`temperature` must be a finite number >= 0 (0 means greedy), but is -1",
+  "topK | k: 2.5":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is 2.5",
+  "topK | k: '5'":
+    "`topK` must be a number or an array with one number per row, but is \"5\"",
+  "topP | p: 0":
+    "`topP` must be in (0, 1] (1 switches top-p off), but is 0",
+  "topP | p: [0.5, NaN]":
+    "`topP[1]` must be in (0, 1] (1 switches top-p off), but is NaN",
+  "minP | m: 2":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is 2",
+  "selectBackend | candidates: ['no-such-backend']":
+    "no tfjs backend initialised: no-such-backend: the no-such-backend backend is not registered (import \"@tensorflow/tfjs-backend-no-such-backend\")",
+  "sampler.sample | draw: 'multinomial' on webgpu":
+    "`draw` must not be \"multinomial\" on the webgpu backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too), but is \"multinomial\". Use the default draw \"gumbel\"",
+  "sampler.sample | draw: 'multinomial' on webgl":
+    "`draw` must not be \"multinomial\" on the webgl backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too), but is \"multinomial\". Use the default draw \"gumbel\"",
+};
+
+const keyOf = (r: Row): string => `${r.entry} | ${r.input}`;
+
+// ---------------------------------------------------------------------------------------------
+// The checks.
+
+async function outcome(row: Row, backend: string): Promise<{ error: unknown; result: unknown; leaked: number }> {
+  const inputs = row.setup?.() ?? [];
+  const before = tf.memory().numTensors;
+  let error: unknown;
+  let result: unknown;
+  tf.engine().startScope();
+  try {
+    try {
+      result = await row.call(...inputs);
+    } catch (e) {
+      error = e;
+    }
+    if (error === undefined && row.accept) await row.accept(result, backend);
+    return { error, result, leaked: tf.memory().numTensors - before };
+  } finally {
+    tf.engine().endScope(); // frees whatever a failing row left behind, so one leak is one failure
+    tf.dispose(inputs);
+  }
+}
+
+function checkError(row: Row, error: unknown): void {
+  if (row.error === 'none') {
+    expect(error, `${keyOf(row)}: expected no error`).toBeUndefined();
+    return;
+  }
+  expect(error, `${keyOf(row)}: expected ${row.error}`).toBeInstanceOf(row.error === 'InvalidRowsError' ? InvalidRowsError : row.error === 'SamplingError' ? SamplingError : Error);
+  if (row.error === 'SamplingError') expect(error).not.toBeInstanceOf(InvalidRowsError);
+  if (row.error === 'Error') expect(error).not.toBeInstanceOf(SamplingError);
+  const message = (error as Error).message;
+  if (row.argument !== undefined) {
+    expect((error as SamplingError).argument).toBe(row.argument);
+    expect(message).toContain(`\`${row.argument}\``);
+  }
+  if (row.value !== undefined) expect(message).toContain(row.value);
+}
+
+describe.each(BACKENDS)('bad input on %s (docs/bad-input.md)', (backend) => {
+  backendSuite(backend);
+  const rows = ROWS.filter((r) => !r.backends || r.backends.includes(backend));
+
+  it.each(rows.map((r) => [keyOf(r), r] as const))('%s', async (_, row) => {
+    const { error, leaked } = await outcome(row, backend);
+    if (typeof process !== 'undefined' && process.env?.TFJS_SAMPLING_BAD_INPUT_PRINT) console.log('MESSAGE', JSON.stringify([keyOf(row), error instanceof Error ? `${error.name}: ${error.message}` : 'none']));
+    checkError(row, error);
+    if (row.error !== 'none') expect((error as Error).message).toBe(MESSAGES[keyOf(row)]);
+    expect(leaked, 'tensors left behind').toBe(0);
+  });
+
+  describe('known holes (see report)', () => {
+    for (const hole of HOLES.filter((r) => !r.backends || r.backends.includes(backend))) {
+      // Fails today (see the row's `now`); a fix in src/ flips it: then move the row to the table.
+      it.fails(keyOf(hole), async () => {
+        const { error, leaked } = await outcome(hole, backend);
+        checkError(hole, error);
+        expect(leaked, 'tensors left behind').toBe(0);
+      });
+    }
+  });
+});
+
+describe('docs/bad-input.md', () => {
+  it('every row has a unique key and a message', () => {
+    const keys = [...ROWS, ...HOLES].map(keyOf);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const r of ROWS) if (r.error !== 'none') expect(MESSAGES[keyOf(r)], keyOf(r)).toBeTypeOf('string');
+    for (const r of ROWS) if (r.error === 'none') expect(r.outcome, keyOf(r)).toBeTypeOf('string');
+  });
+
+  it('is exactly what the table in test/bad-input.test.ts renders', async () => {
+    const rendered = renderDoc();
+    if (typeof process !== 'undefined' && process.env?.TFJS_SAMPLING_WRITE_DOCS === '1') {
+      const fs = 'node:fs';
+      const { writeFileSync } = (await import(/* @vite-ignore */ fs)) as typeof import('node:fs');
+      writeFileSync(new URL('../docs/bad-input.md', import.meta.url), rendered);
+      return;
+    }
+    expect(doc).toBe(rendered);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rendering.
+
+const cell = (text: string): string => {
+  const escaped = text.replace(/\|/g, '\\|');
+  return escaped.includes('`') ? `\`\` ${escaped} \`\`` : `\`${escaped}\``;
+};
+const plain = (text: string): string => text.replace(/\|/g, '\\|');
+
+function renderDoc(): string {
+  const out: string[] = [
+    '# Bad input: what every public entry point does with it',
+    '',
+    '<!-- Generated from test/bad-input.test.ts: do not edit by hand. Regenerate with',
+    '     TFJS_SAMPLING_WRITE_DOCS=1 TFJS_SAMPLING_ONLY=cpu TFJS_SAMPLING_INCLUDE=test/bad-input.test.ts npx vitest run -->',
+    '',
+    'Every row is one test case in `test/bad-input.test.ts`, run on every backend (cpu, wasm, webgpu in',
+    'Node; webgl and webgpu in Chromium; the cpu and wasm portable paths). Each asserts the error class',
+    '(`SamplingError`, or its subclass `InvalidRowsError` for invalid rows), `err.argument`, the exact',
+    'message below, that the message quotes the argument and the offending value, and that',
+    '`tf.memory().numTensors` is the same after the call as before it. Rows marked *no error* are inputs',
+    'that are accepted on purpose; the test checks the stated outcome. The messages are copied from',
+    'the code by running it, and the test fails when one changes.',
+    '',
+    'Invalid rows (NaN, +Infinity, or no finite logit left, in the input or made by a processor) never',
+    'become an ordinary-looking token under the default `invalidRows: "error"`: `sample()` gives a',
+    'negative code (-1 NaN, -2 +Infinity, -3 no finite logit), `sampleIds()`, `readIds()`, `generate()`',
+    'and the reference throw `InvalidRowsError`, `probabilities()` gives NaN rows.',
+    '',
+  ];
+  const entries = [...new Set(ROWS.map((r) => r.entry))];
+  let n = 0;
+  for (const entry of entries) {
+    out.push(`## \`${entry}\``, '', '| # | Input | Error | Argument | Message or outcome |', '| --- | --- | --- | --- | --- |');
+    for (const r of ROWS.filter((x) => x.entry === entry)) {
+      n++;
+      const where = r.backends ? ` (${r.backends.join(', ')} only)` : '';
+      const err = r.error === 'none' ? '*no error*' : `\`${r.error}\``;
+      const what = r.error === 'none' ? plain(r.outcome!) : cell(MESSAGES[keyOf(r)] ?? '(missing)');
+      out.push(`| ${n} | ${cell(r.input)}${where} | ${err} | ${r.argument ? `\`${r.argument}\`` : ''} | ${what} |`);
+    }
+    out.push('');
+  }
+  out.push('## Known holes', '');
+  if (HOLES.length === 0) {
+    out.push('None: every bad input above is handled as stated.', '');
+  } else {
+    out.push(
+      'Bad input not handled correctly yet. Each is an `it.fails` test in `describe(\'known holes (see report)\')`',
+      'that asserts the behaviour in the *should* column; a fix in `src/` flips it, and the row then moves',
+      'to the tables above.',
+      '',
+      '| # | Entry | Input | Now | Should | Suggested fix |',
+      '| --- | --- | --- | --- | --- | --- |',
+    );
+    HOLES.forEach((h, i) => {
+      const should = h.error === 'none' ? plain(h.outcome!) : `\`${h.error}\`${h.argument ? ` naming \`${h.argument}\`` : ''}${h.value ? ` and showing ${cell(h.value)}` : ''}`;
+      out.push(`| H${i + 1} | \`${h.entry}\` | ${cell(h.input)} | ${plain(h.now)} | ${should} | ${plain(h.fix)} |`);
+    });
+    out.push('');
+  }
+  out.push(`${n} rows, ${HOLES.length} known holes.`, '');
+  return out.join('\n');
+}
