@@ -111,6 +111,8 @@ const banAll: LogitsProcessor = {
   apply: (state) => ({ ...state, logits: tf.fill([state.batch, state.vocab], -Infinity) as tf.Tensor2D }),
   reference: (state) => ({ ...state, logits: state.logits.map((r) => r.map(() => -Infinity)) }),
 };
+/** A processor whose `apply` returns what `make` builds from the state. */
+const returningState = (make: (state: SamplingState) => unknown): LogitsProcessor => ({ name: 'bad-output', apply: (state) => make(state) as SamplingState });
 const noTwin: LogitsProcessor = { name: 'no-twin', apply: (state) => state };
 
 const expectTensor = (r: unknown, dtype: string, shape: number[]): tf.Tensor => {
@@ -171,6 +173,7 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['topK: -1', { topK: -1 }, 'topK', '-1'],
   ['topK: NaN', { topK: NaN }, 'topK', 'NaN'],
   ['topK: Infinity', { topK: Infinity }, 'topK', 'Infinity'],
+  ['topK: -Infinity', { topK: -Infinity }, 'topK', '-Infinity'],
   ["topK: '40'", { topK: '40' }, 'topK', '"40"'],
   ['topK: null', { topK: null }, 'topK', 'null'],
   ['topK: []', { topK: [] }, 'topK', '[]'],
@@ -190,6 +193,7 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['minP: 1.5', { minP: 1.5 }, 'minP', '1.5'],
   ['minP: NaN', { minP: NaN }, 'minP', 'NaN'],
   ['minP: Infinity', { minP: Infinity }, 'minP', 'Infinity'],
+  ['minP: -Infinity', { minP: -Infinity }, 'minP', '-Infinity'],
   ["minP: '0.1'", { minP: '0.1' }, 'minP', '"0.1"'],
   ['minP: []', { minP: [] }, 'minP', '[]'],
   ['minP: [0.1, NaN]', { minP: [0.1, NaN] }, 'minP[1]', 'NaN'],
@@ -207,6 +211,7 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ["topP: 0.9, order: ['temperature'] (top-p left out)", { topP: 0.9, order: ['temperature'] }, 'order', '["temperature"]'],
   ['processors: {} (not an array)', { processors: {} }, 'processors', '{}'],
   ['processors: [null]', { processors: [null] }, 'processors[0]', 'null'],
+  ['processors: [42]', { processors: [42] }, 'processors[0]', '42'],
   ["processors: [{ name: 'x' }] (no apply)", { processors: [{ name: 'x' }] }, 'processors[0]', '{"name":"x"}'],
   ['processors: [{ apply }] (no name)', { processors: [{ apply: () => undefined }] }, 'processors[0]', '{}'],
   ["draw: 'inverse-cdf'", { draw: 'inverse-cdf' }, 'draw', '"inverse-cdf"'],
@@ -393,6 +398,37 @@ PER_CALL.push(
     value: 'an array of length 2',
     setup: () => [tf.zeros([3, 4])],
     call: (x) => s({ processors: [topP([0.5, 0.5])] }).sample(x!),
+  },
+);
+
+// What a user processor returns is checked after each call.
+PER_CALL.push(
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor whose apply returns undefined], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    value: 'undefined',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState(() => undefined)] }).sample(x!),
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor returning logits [1, 5] for [1, 4]], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    value: 'logits float32 [1, 5]',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 5]) }))] }).sample(x!),
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'processors: [a processor returning int32 logits], logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    value: 'logits int32 [1, 4]',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 4], 'int32') }))] }).sample(x!),
   },
 );
 
@@ -762,6 +798,31 @@ const GENERATE: Row[] = [
   },
   {
     entry: 'generate',
+    input: 'prompts: int32 tensor [0, 2] (B = 0)',
+    error: 'none',
+    outcome: 'accepted: no step runs, empty result',
+    setup: () => [tf.zeros([0, 2], 'int32')],
+    call: (p) => gen({ prompts: p }),
+    accept: (r) => expect(r).toMatchObject({ tokens: [], sequences: [], steps: 0 }),
+  },
+  {
+    entry: 'generate',
+    input: 'maxNewTokens: 0',
+    error: 'none',
+    outcome: 'accepted: no step runs, the prompts come back',
+    call: () => gen({ maxNewTokens: 0 }),
+    accept: (r) => expect(r).toMatchObject({ tokens: [[]], sequences: [[1, 2]], steps: 0 }),
+  },
+  {
+    entry: 'generate',
+    input: 'sampler: createSampler({ temperature: [1, 1] }) for 1 prompt',
+    error: 'SamplingError',
+    argument: 'temperature',
+    value: 'an array of length 2',
+    call: () => gen({ sampler: createSampler({ temperature: [1, 1] }) }),
+  },
+  {
+    entry: 'generate',
     input: 'prompts: [] (B = 0)',
     error: 'none',
     outcome: 'accepted: no step runs, empty result',
@@ -932,8 +993,6 @@ OTHER.push(
 // ---------------------------------------------------------------------------------------------
 // Known holes: bad input that is not handled correctly yet. Each test asserts what should happen.
 
-/** A processor whose `apply` returns what `make` builds from the state. */
-const returningState = (make: (state: SamplingState) => unknown): LogitsProcessor => ({ name: 'bad-output', apply: (state) => make(state) as SamplingState });
 /** Records the history each call sees. */
 const historySeen: unknown[] = [];
 const historyProbe: LogitsProcessor = {
@@ -997,37 +1056,6 @@ const HOLES: Hole[] = [
   },
   {
     entry: 'sampler.sample',
-    input: 'processors: [a processor whose apply returns undefined], logits [1, 4]',
-    error: 'SamplingError',
-    argument: 'processors[0]',
-    setup: () => [tf.zeros([1, 4])],
-    call: (x) => s({ processors: [returningState(() => undefined)] }).sample(x!),
-    now: "TypeError: Cannot read properties of undefined (reading 'logits')",
-    fix: 'src/chain.ts runChain: check what each user processor returns (an object whose `logits` is a live float32 tf.Tensor of shape [B, V]) and throw SamplingError(`processors[i]`, "must return a SamplingState with float32 logits [B, V]", what it returned)',
-  },
-  {
-    entry: 'sampler.sample',
-    input: 'processors: [a processor returning logits [1, 5] for [1, 4]], logits [1, 4]',
-    error: 'SamplingError',
-    argument: 'processors[0]',
-    setup: () => [tf.zeros([1, 4])],
-    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 5]) }))] }).sample(x!),
-    now: 'Error: Operands could not be broadcast together with shapes 1,5 and 1,4. (from tfjs, names nothing)',
-    fix: 'the same output check in src/chain.ts runChain',
-  },
-  {
-    entry: 'sampler.sample',
-    input: 'processors: [a processor returning int32 logits], logits [1, 4]',
-    error: 'SamplingError',
-    argument: 'processors[0]',
-    value: 'int32',
-    setup: () => [tf.zeros([1, 4])],
-    call: (x) => s({ processors: [returningState((st) => ({ ...st, logits: tf.zeros([1, 4], 'int32') }))] }).sample(x!),
-    now: 'no error: token 1 is returned',
-    fix: 'the same output check in src/chain.ts runChain',
-  },
-  {
-    entry: 'sampler.sample',
     input: "processors: [a processor that disposes its input state's logits], logits [1, 4]",
     error: 'SamplingError',
     argument: 'processors[0]',
@@ -1041,8 +1069,8 @@ const HOLES: Hole[] = [
           }),
         ],
       }).sample(x!),
-    now: "TypeError: Cannot read properties of undefined (reading 'backend'), and the caller's logits tensor is disposed (numTensors -1)",
-    fix: "src/sampler.ts prepare(): hand the chain a fresh handle (`tf.reshape(logits, [B, V])` even for rank 2) so a processor cannot dispose the caller's tensor; src/chain.ts: a processor output whose logits are disposed is a SamplingError naming `processors[i]`",
+    now: "SamplingError: `processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] … but is logits disposed — right class, but the caller's logits tensor has been disposed by then (numTensors -1)",
+    fix: "src/sampler.ts prepare(): hand the chain a fresh handle (`tf.reshape(logits, [B, V])` even for rank 2, which shares the data) so that a processor disposing its input cannot dispose the caller's tensor",
   },
   {
     entry: 'generate',
@@ -1053,6 +1081,15 @@ const HOLES: Hole[] = [
     call: () => gen({}, returning((b) => tf.zeros([b, 0]))),
     now: '`logits` must have a vocabulary V ≥ 1, but is shape [1,0] (names `logits`, which the caller never passed)',
     fix: 'src/generate.ts lastPosition(): also require V ≥ 1 (shape[rank-1] > 0) in the `ok` test, so the model is named',
+  },
+  {
+    entry: 'generate',
+    input: 'model returns float32 [1, 0, 4] (no position)',
+    error: 'SamplingError',
+    argument: 'model',
+    call: () => gen({}, returning((b) => tf.zeros([b, 0, 4]))),
+    now: 'Error: slice() does not support negative begin indexing. (from tfjs, names nothing)',
+    fix: 'src/generate.ts lastPosition(): for rank 3 require T ≥ 1 in the `ok` test',
   },
   {
     entry: 'generate',
@@ -1283,6 +1320,8 @@ const MESSAGES: Record<string, string> = {
     "`topK` must be an integer >= 0 (0 switches top-k off), but is NaN",
   "createSampler | topK: Infinity":
     "`topK` must be an integer >= 0 (0 switches top-k off), but is Infinity",
+  "createSampler | topK: -Infinity":
+    "`topK` must be an integer >= 0 (0 switches top-k off), but is -Infinity",
   "createSampler | topK: '40'":
     "`topK` must be a number or an array with one number per row, but is \"40\"",
   "createSampler | topK: null":
@@ -1321,6 +1360,8 @@ const MESSAGES: Record<string, string> = {
     "`minP` must be in [0, 1] (0 switches min-p off), but is NaN",
   "createSampler | minP: Infinity":
     "`minP` must be in [0, 1] (0 switches min-p off), but is Infinity",
+  "createSampler | minP: -Infinity":
+    "`minP` must be in [0, 1] (0 switches min-p off), but is -Infinity",
   "createSampler | minP: '0.1'":
     "`minP` must be a number or an array with one number per row, but is \"0.1\"",
   "createSampler | minP: []":
@@ -1355,6 +1396,8 @@ const MESSAGES: Record<string, string> = {
     "`processors` must be an array of LogitsProcessor, but is {}",
   "createSampler | processors: [null]":
     "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is null",
+  "createSampler | processors: [42]":
+    "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is 42",
   "createSampler | processors: [{ name: 'x' }] (no apply)":
     "`processors[0]` must be a LogitsProcessor ({ name, apply(state) }), but is {\"name\":\"x\"}",
   "createSampler | processors: [{ apply }] (no name)":
@@ -1503,6 +1546,12 @@ const MESSAGES: Record<string, string> = {
     "`topP` must have one value per row (batch size 0), but is an array of length 2",
   "sampler.sample | processors: [topP([0.5, 0.5])], logits [3, 4]":
     "`topP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | processors: [a processor whose apply returns undefined], logits [1, 4]":
+    "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is undefined",
+  "sampler.sample | processors: [a processor returning logits [1, 5] for [1, 4]], logits [1, 4]":
+    "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits float32 [1, 5]",
+  "sampler.sample | processors: [a processor returning int32 logits], logits [1, 4]":
+    "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits int32 [1, 4]",
   "sampler.sample | history: [[1, 2]] (an array), logits [1, 4]":
     "`history` must be an int32 tf.Tensor2D [B, T] of token ids, but is object",
   "sampler.sample | history: float32 [1, 2], logits [1, 4]":
@@ -1685,6 +1734,8 @@ const MESSAGES: Record<string, string> = {
     "`promptLengths` must be an array of lengths, one per row, but is 2",
   "generate | prompts: { shape: [1, 2], dtype: \"int32\" } (looks like a tensor)":
     "`prompts` must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D, but is {\"shape\":[1,2],\"dtype\":\"int32\"}",
+  "generate | sampler: createSampler({ temperature: [1, 1] }) for 1 prompt":
+    "`temperature` must have one value per row (batch size 1), but is an array of length 2",
   "generate | model returns null":
     "`model` must return a logits tensor or { logits, state }, but is null",
   "generate | model returns 5":
@@ -1925,6 +1976,7 @@ describe.each(BACKENDS)('bad input on %s (docs/bad-input.md)', (backend) => {
       // Fails today (see the row's `now`); a fix in src/ flips it: then move the row to the table.
       it.fails(keyOf(hole), async () => {
         const { error, leaked } = await outcome(hole, backend);
+        if (typeof process !== 'undefined' && process.env?.TFJS_SAMPLING_BAD_INPUT_PRINT) console.log('HOLE', JSON.stringify([keyOf(hole), error instanceof Error ? `${error.name}: ${error.message}` : 'none', leaked]));
         checkError(hole, error);
         expect(leaked, 'tensors left behind').toBe(0);
       });
