@@ -2034,7 +2034,9 @@ function renderDoc(): string {
     'and the reference throw `InvalidRowsError`, `probabilities()` gives NaN rows.',
     '',
   ];
-  const entries = [...new Set(ROWS.map((r) => r.entry))];
+  const ORDER = ['createSampler', 'sampler.sample', 'sampler.sampleIds', 'sampler.probabilities', 'sampler.process', 'readIds', 'generate', 'reference.sample', 'reference.probabilities', 'reference.process'];
+  const rank = (e: string): number => (ORDER.includes(e) ? ORDER.indexOf(e) : ORDER.length);
+  const entries = [...new Set(ROWS.map((r) => r.entry))].sort((a, b) => rank(a) - rank(b));
   let n = 0;
   for (const entry of entries) {
     out.push(`## \`${entry}\``, '', '| # | Input | Error | Argument | Message or outcome |', '| --- | --- | --- | --- | --- |');
