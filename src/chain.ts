@@ -1,3 +1,7 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { isBuiltinProcessor } from './builtin.js';
+import { Described, SamplingError } from './errors.js';
+import { isTensor } from './logits.js';
 import type { BuiltinSpec } from './options.js';
 import { minP } from './processors/min-p.js';
 import { temperature } from './processors/temperature.js';
@@ -5,6 +9,8 @@ import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
 import { withLogits } from './processors/ops.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
+
+export { isBuiltinProcessor };
 
 /** Tensor processors for the enabled built-ins, in order. */
 export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcessor[] {
@@ -22,17 +28,57 @@ export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcesso
   });
 }
 
-const BUILTIN = new Set(['temperature', 'top-k', 'top-p', 'min-p', '?temperature', '?top-k', '?top-p', '?min-p']);
+/** A chain's result: the final state, and per row whether a user processor made NaN / +Infinity. */
+export interface ChainResult {
+  state: SamplingState;
+  /** bool `[B]`: some user processor returned NaN in the row (undefined: no user processor). */
+  madeNaN?: tf.Tensor1D;
+  /** bool `[B]`: some user processor returned +Infinity in the row. */
+  madeInf?: tf.Tensor1D;
+}
 
 /**
- * Runs processors in order. The `candidates` hint survives only the built-in filters, which
- * never raise a logit; after any other processor it is reset to V.
+ * Runs processors in order (inside the caller's tf.tidy). After each user processor (anything
+ * the built-in factories did not make, whatever its name) the chain checks what it returned,
+ * drops the sort hints, and records the rows it made NaN or +Infinity — right there, because a
+ * later filter may mask such a value away and hide it from the invalid-row rule.
  */
-export function runChain(processors: readonly LogitsProcessor[], state: SamplingState): SamplingState {
+export function runChain(processors: readonly LogitsProcessor[], state: SamplingState): ChainResult {
   let s = state;
-  for (const p of processors) {
+  let madeNaN: tf.Tensor1D | undefined;
+  let madeInf: tf.Tensor1D | undefined;
+  processors.forEach((p, i) => {
     const next = p.apply(s);
-    s = BUILTIN.has(p.name) ? next : { ...withLogits(next, next.logits), candidates: next.vocab };
-  }
-  return s;
+    if (isBuiltinProcessor(p)) {
+      s = next;
+      return;
+    }
+    checkOutput(next, s, i, p.name);
+    s = { ...withLogits(next, next.logits), candidates: next.vocab };
+    const nan = tf.any(tf.isNaN(s.logits), 1) as tf.Tensor1D;
+    const inf = tf.any(tf.equal(s.logits, Infinity), 1) as tf.Tensor1D;
+    madeNaN = madeNaN ? (tf.logicalOr(madeNaN, nan) as tf.Tensor1D) : nan;
+    madeInf = madeInf ? (tf.logicalOr(madeInf, inf) as tf.Tensor1D) : inf;
+  });
+  return { state: s, ...(madeNaN ? { madeNaN } : {}), ...(madeInf ? { madeInf } : {}) };
+}
+
+function checkOutput(next: unknown, before: SamplingState, i: number, name: string): void {
+  const n = next as SamplingState;
+  const ok =
+    typeof n === 'object' && n !== null && isTensor(n.logits) && !n.logits.isDisposed && n.logits.dtype === 'float32' &&
+    n.logits.rank === 2 && n.logits.shape[0] === before.batch && n.logits.shape[1] === before.vocab &&
+    n.batch === before.batch && n.vocab === before.vocab && n.invTemperature?.length === before.batch;
+  if (ok) return;
+  const what =
+    typeof n !== 'object' || n === null
+      ? String(n)
+      : isTensor(n.logits)
+        ? `logits ${n.logits.isDisposed ? 'disposed' : `${n.logits.dtype} [${n.logits.shape.join(', ')}]`}`
+        : `an object without a logits tensor`;
+  throw new SamplingError(
+    `processors[${i}]`,
+    `(${JSON.stringify(name)}) must return a SamplingState with live float32 logits [${before.batch}, ${before.vocab}] and the same batch, vocab and invTemperature length`,
+    new Described(what),
+  );
 }

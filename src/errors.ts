@@ -28,6 +28,12 @@ export type InvalidRowCause = 'nan' | 'positive-infinity' | 'no-finite-logit';
 export interface InvalidRow {
   row: number;
   cause: InvalidRowCause;
+  /**
+   * Where the bad value came from: the caller's logits (`'input'`), or a processor of the chain
+   * (`'processor'`: the input row was valid, the processed row holds NaN or +Infinity). Rows
+   * left with no finite logit are reported as `'input'` when the input row had none.
+   */
+  source?: 'input' | 'processor';
 }
 
 /** Rows whose logits hold NaN or +Infinity, or that have no finite logit left. */
@@ -50,7 +56,7 @@ const CAUSE_TEXT: Record<InvalidRowCause, string> = {
 };
 
 function describeRows(rows: readonly InvalidRow[]): string {
-  const shown = rows.slice(0, 8).map((r) => `row ${r.row}: ${CAUSE_TEXT[r.cause]}`);
+  const shown = rows.slice(0, 8).map((r) => `row ${r.row}: ${CAUSE_TEXT[r.cause]}${r.source === 'processor' ? ' produced by a processor' : ''}`);
   if (rows.length > 8) shown.push(`… ${rows.length - 8} more`);
   return `invalid in ${rows.length} row(s) (${shown.join('; ')})`;
 }

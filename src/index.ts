@@ -17,7 +17,7 @@ export { topK } from './processors/top-k.js';
 export { topP } from './processors/top-p.js';
 export { minP } from './processors/min-p.js';
 export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
-export { INVALID_CODE, invalidRowsIn } from './select/invalid.js';
+export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
 export { DEFAULT_ORDER } from './options.js';
 export { gumbel, mix32, rowKey, stepKey, uniform } from './noise.js';
 export * as reference from './reference/index.js';

@@ -7,10 +7,19 @@ export interface LogitsShape {
   rank: 1 | 2;
 }
 
+/**
+ * The one rule for "is this a tensor" across the library: duck typing, not `instanceof`, so that
+ * a tensor made by a second installed copy of tfjs-core is recognised too.
+ */
+export function isTensor(v: unknown): v is tf.Tensor {
+  const t = v as tf.Tensor;
+  return typeof t === 'object' && t !== null && Array.isArray(t.shape) && typeof t.dtype === 'string' && typeof t.rank === 'number' && 'dataId' in t;
+}
+
 /** Validates the logits argument: a live float32 tensor of shape [B, V] or [V], V ≥ 1. */
 export function checkLogits(logits: unknown, argument = 'logits'): LogitsShape {
   const t = logits as tf.Tensor;
-  if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || typeof t.dtype !== 'string') {
+  if (!isTensor(t)) {
     throw new SamplingError(argument, 'must be a tf.Tensor of shape [B, V] or [V]', new Described(describe(logits)));
   }
   if (t.isDisposed) throw new SamplingError(argument, 'must not be disposed', new Described(`a disposed tensor of shape [${t.shape}]`));

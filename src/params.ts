@@ -28,7 +28,8 @@ export function validateRowParam(name: string, value: unknown, rule: Rule): RowP
         throw new SamplingError(`${name}[${i}]`, rule.rule, v, rule.hint);
       }
     }
-    return arr as ArrayLike<number>;
+    // A copy: a caller mutating its array later must not bypass this validation.
+    return Array.from(arr as ArrayLike<number>);
   }
   throw new SamplingError(name, 'must be a number or an array with one number per row', value);
 }
@@ -86,4 +87,23 @@ export function splitF32(x: number): [number, number] {
   if (!Number.isFinite(x)) return [Math.fround(x), 0];
   const hi = Math.fround(x);
   return [hi, Math.fround(x - hi)];
+}
+
+/** 1/T never leaves [2^-100, 2^100]: see {@link nextInvTemperature}. */
+export const INV_TEMPERATURE_MAX = 2 ** 100;
+export const INV_TEMPERATURE_MIN = 2 ** -100;
+
+/**
+ * A row's accumulated 1/T after a temperature T: Infinity (greedy) for T = 0, else the product
+ * clamped to [2^-100, 2^100], i.e. T acts as if clamped to [2^-100, 2^100] ≈ [7.9e-31, 1.3e30].
+ * The bounds are powers of two (exact in float32) chosen so that no float32 kernel overflows:
+ * 1/T stays a normal float32, T · ln m (min-p, |ln m| ≤ 745) stays below 1e33, and Dekker splits
+ * of 1/T stay finite. At either bound the distribution is already its limit for any logits a
+ * model produces: below 2^-100 every token more than 1e-27 under the row max has probability
+ * < e^-1000 (uniform over the tied maxima otherwise); above 2^100 a logit range below 1e20
+ * moves no probability by more than 1e-10 from uniform over the finite logits.
+ */
+export function nextInvTemperature(inv: number, t: number): number {
+  if (t === 0 || inv === Infinity) return Infinity;
+  return Math.min(INV_TEMPERATURE_MAX, Math.max(INV_TEMPERATURE_MIN, inv / t));
 }

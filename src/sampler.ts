@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgmax } from './backends/fused.js';
-import { builtinProcessors, runChain } from './chain.js';
+import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
-import { checkLogits, type LogitsShape } from './logits.js';
+import { checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
-import { firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
 
@@ -32,12 +32,19 @@ export interface Sampler {
   sample(logits: tf.Tensor, context?: SampleContext): tf.Tensor1D;
   /** `sample` plus the one read-back a generation loop needs; throws `InvalidRowsError`. */
   sampleIds(logits: tf.Tensor, context?: SampleContext): Promise<Int32Array>;
-  /** float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). */
+  /**
+   * float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). Like
+   * every per-token output it keeps the input's rank: `[V]` in, `[V]` out. Invalid rows are NaN
+   * rows under `invalidRows: 'error'`.
+   */
+  probabilities(logits: tf.Tensor1D, context?: SampleContext): tf.Tensor1D;
   probabilities(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /**
    * float32 `[B, V]`: the logits after the whole chain, divided by each row's temperature
-   * (greedy rows unscaled); filtered tokens are -Infinity. The kept set is where it is finite.
+   * (greedy rows unscaled) and clamped to ±FLT_MAX; filtered tokens are -Infinity. The kept set is
+   * where it is finite. `[V]` in, `[V]` out.
    */
+  process(logits: tf.Tensor1D, context?: SampleContext): tf.Tensor1D;
   process(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /** Back to step 0: the same seeds give the same tokens again. */
   reset(): void;
@@ -74,9 +81,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
     return shape;
   };
-  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): { input: tf.Tensor2D; state: SamplingState } => {
+  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): Prepared => {
     const input = as2d(logits, shape);
-    const state = runChain(processors, {
+    const { state, ...made } = runChain(processors, {
       logits: input,
       batch: shape.batch,
       vocab: shape.vocab,
@@ -85,7 +92,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       candidates: shape.vocab,
       ...(context?.history !== undefined ? { history: context.history } : {}),
     });
-    return { input, state };
+    return { input, made, state };
   };
 
   const sampler: Sampler = {
@@ -119,8 +126,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         return ids;
       }
       const { ids, drawKernel } = tf.tidy(() => {
-        const { input, state } = prepare(logits, shape, context);
-        return draw(opts, input, state, keys, baseSeed);
+        return draw(opts, prepare(logits, shape, context), keys, baseSeed);
       });
       lastPath = drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       step++;
@@ -136,23 +142,26 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         ids.dispose();
       }
     },
-    probabilities(logits, context) {
+    probabilities: ((logits: tf.Tensor, context?: SampleContext): tf.Tensor => {
       const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
-        const { input, state } = prepare(logits, shape, context);
-        return distribution(opts, input, state);
+        return sameRank(distribution(opts, prepare(logits, shape, context)), shape);
       });
-    },
-    process(logits, context) {
+    }) as Sampler['probabilities'],
+    process: ((logits: tf.Tensor, context?: SampleContext): tf.Tensor => {
       const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
         const { state } = prepare(logits, shape, context);
         const [ih] = invTemperaturePair(state.invTemperature);
-        return tf.mul(state.logits, ih) as tf.Tensor2D;
+        const z = state.logits;
+        // Kept values stay finite (1/T up to 2^100 can take z past float32's range); masked
+        // ones stay -Infinity; NaN stays NaN.
+        const scaled = tf.clipByValue(tf.mul(z, ih), -FLT_MAX, FLT_MAX);
+        return sameRank(tf.where(tf.equal(z, -Infinity), z, scaled) as tf.Tensor2D, shape);
       });
-    },
+    }) as Sampler['process'],
     reset() {
       step = 0;
     },
@@ -168,13 +177,19 @@ export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
 }
 
 function checkHistory(history: unknown, batch: number): void {
-  if (!(history instanceof tf.Tensor) || history.rank !== 2 || history.dtype !== 'int32') {
-    const what = history instanceof tf.Tensor ? `a ${history.dtype} tensor of shape [${history.shape.join(', ')}]` : typeof history;
+  if (!isTensor(history) || history.rank !== 2 || history.dtype !== 'int32') {
+    const what = isTensor(history) ? `a ${history.dtype} tensor of shape [${history.shape.join(', ')}]` : typeof history;
     throw new SamplingError('history', 'must be an int32 tf.Tensor2D [B, T] of token ids', new Described(what));
   }
+  if (history.isDisposed) throw new SamplingError('history', 'must not be disposed', new Described(`a disposed tensor of shape [${history.shape.join(', ')}]`));
   if (history.shape[0] !== batch) {
     throw new SamplingError('history', `must have one row per logits row (batch size ${batch})`, new Described(`shape [${history.shape.join(', ')}]`));
   }
+}
+
+/** Per-token outputs keep the input's rank: a `[V]` input gives `[V]`. */
+function sameRank(x: tf.Tensor2D, shape: LogitsShape): tf.Tensor {
+  return shape.rank === 1 ? tf.reshape(x, [shape.vocab]) : x;
 }
 
 /** `[B, V]` view of the logits (a rank-1 `[V]` is one row). */
@@ -186,10 +201,16 @@ function greedyFlags(state: SamplingState): Uint8Array {
   return Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1));
 }
 
+/** The caller's logits `[B, V]`, the rows user processors made NaN / +Infinity, the final state. */
+interface Prepared {
+  input: tf.Tensor2D;
+  made: Omit<ChainResult, 'state'>;
+  state: SamplingState;
+}
+
 function draw(
   opts: NormalizedOptions,
-  input: tf.Tensor2D,
-  state: SamplingState,
+  { input, made, state }: Prepared,
   keys: Uint32Array,
   baseSeed: number | ArrayLike<number>,
 ): { ids: tf.Tensor1D; drawKernel: boolean } {
@@ -230,7 +251,7 @@ function draw(
       ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D)
       : drawn;
   }
-  const codes = invalidCodes(input, z);
+  const codes = invalidCodes(input, made, z);
   const invalid = tf.less(codes, 0);
   let fallback: tf.Tensor1D;
   if (opts.invalidRows === 'error') {
@@ -252,7 +273,7 @@ function draw(
   return { ids: tf.where(invalid, fallback, ids) as tf.Tensor1D, drawKernel };
 }
 
-function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: SamplingState): tf.Tensor2D {
+function distribution(opts: NormalizedOptions, { input, made, state }: Prepared): tf.Tensor2D {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
   const zmax = tf.max(z, 1, true);
@@ -263,7 +284,7 @@ function distribution(opts: NormalizedOptions, input: tf.Tensor2D, state: Sampli
   if (greedy.some((g) => g === 1)) {
     p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(firstArgMax(z)), p);
   }
-  const codes = invalidCodes(input, z);
+  const codes = invalidCodes(input, made, z);
   const uniform = tf.fill([batch, vocab], 1 / vocab);
   let alt: tf.Tensor2D;
   if (opts.invalidRows === 'error') {

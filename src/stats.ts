@@ -48,7 +48,7 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
     }
     // Invalid rows (NaN, +Infinity, no finite logit) are NaN rows on every backend, as in
     // sampler.probabilities(): marked explicitly rather than left to each backend's NaN rules.
-    const invalid = tf.less(invalidCodes(z, z), 0) as tf.Tensor1D;
+    const invalid = tf.less(invalidCodes(z, {}, z), 0) as tf.Tensor1D;
     p = tf.where(rows(invalid), tf.fill([batch, vocab], NaN), p);
     const shape: number[] = rank === 2 ? [batch, vocab] : [vocab];
     return tf.reshape(p, shape) as tf.Tensor as tf.Tensor<R>;

@@ -199,7 +199,7 @@ describe('WebAssembly SIMD kernel', () => {
     expect(topPFastStats.exact).toBeGreaterThan(before.exact + 20);
   });
 
-  it('the committed binary is a fresh build of native/sample.c (when clang is installed)', () => {
+  it('the committed binary is a fresh build of native/sample.c (when clang is installed)', (ctx) => {
     const committed = readFileSync('src/backends/wasm-simd/module.ts', 'utf8');
     const built = /clang ([0-9.]+)\)/.exec(committed)?.[1];
     let version: string | undefined;
@@ -211,8 +211,7 @@ describe('WebAssembly SIMD kernel', () => {
     }
     if (version !== built) {
       // Other clang versions may emit other (equally valid) bytes.
-      console.log(`[wasm-simd] clang ${version ?? 'not installed'} (the binary was built with ${built}): not rebuilt`);
-      return;
+      ctx.skip(`clang ${version ?? 'not installed'} (the binary was built with ${built}): other versions may emit other, equally valid bytes`);
     }
     const dir = mkdtempSync(path.join(tmpdir(), 'wasm-simd-'));
     try {

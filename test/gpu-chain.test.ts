@@ -70,9 +70,9 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     x.dispose();
   });
 
-  it('dispatch: the GPU chain runs its kernels, no sort and no separate invalid-row passes', async () => {
-    const gpu = backend === 'webgl' || backend === 'webgpu';
-    if (!gpu || !tf.env().getBool('TFJS_SAMPLING_FUSED')) return;
+  const gpu = backend === 'webgl' || backend === 'webgpu';
+  it.skipIf(!gpu)('dispatch: the GPU chain runs its kernels, no sort and no separate invalid-row passes (GPU backends only)', async (ctx) => {
+    if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
     const data = rows({ name: 'dispatch', B: 3, V: 5003, options: {}, gen: (_r, _j, u) => 3 * u() });
     const x = tf.tensor2d(data.flat(), [3, 5003]);
     const engine = tf.engine();
@@ -110,8 +110,8 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     x.dispose();
   });
 
-  it('webgpu: the sort-free top-p threshold equals the sorted one, bit for bit', async () => {
-    if (backend !== 'webgpu' || !registerWebgpuTopP()) return;
+  it.skipIf(backend !== 'webgpu')('webgpu: the sort-free top-p threshold equals the sorted one, bit for bit (webgpu only)', async () => {
+    expect(registerWebgpuTopP()).toBe(true);
     const u = rng('gpu-chain:top-p');
     const normal = (): number => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
     const shapes: [number, number, (j: number) => number][] = [

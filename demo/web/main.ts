@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from 'chart.js';
-import { createSampler, entropy, generateStream, selectBackend, softmax, type Sampler, type SamplerOptions, type StepFunction } from 'tfjs-sampling';
+import { createSampler, entropy, generateStream, selectBackend, softmax, type SampleContext, type Sampler, type SamplerOptions, type StepFunction } from 'tfjs-sampling';
 import { contextWindows, loadCharModel, type CharModel } from '../../model/char-model.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
@@ -84,8 +84,8 @@ const live: Sampler = {
   get lastPath() { return current.lastPath; },
   sample: (logits, context) => current.sample(logits, context),
   sampleIds: (logits, context) => current.sampleIds(logits, context),
-  probabilities: (logits, context) => current.probabilities(logits, context),
-  process: (logits, context) => current.process(logits, context),
+  probabilities: ((logits: tf.Tensor, context?: SampleContext) => current.probabilities(logits, context)) as Sampler['probabilities'],
+  process: ((logits: tf.Tensor, context?: SampleContext) => current.process(logits, context)) as Sampler['process'],
   reset: () => current.reset(),
 };
 

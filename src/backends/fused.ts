@@ -3,7 +3,7 @@
 // processors or orders, draw 'multinomial', or the TFJS_SAMPLING_FUSED flag set to false).
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
-import { resolveRowParam } from '../params.js';
+import { nextInvTemperature, resolveRowParam } from '../params.js';
 import { stepKey } from '../noise.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerCpuKernel } from './cpu/fused-sample.js';
@@ -61,7 +61,7 @@ export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number,
   return {
     batch,
     vocab,
-    invT: T.map((t) => (t === 0 ? Infinity : 1 / t)),
+    invT: T.map((t) => nextInvTemperature(1, t)),
     topK: get('top-k', 0),
     topP: get('top-p', 1),
     minP: get('min-p', 0),

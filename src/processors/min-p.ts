@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, splitF32, validateMinP, type RowParam } from '../params.js';
 import { referenceMinP } from '../reference/min-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
@@ -13,21 +14,24 @@ import { FLT_MAX, column, maskWhere, twoSum, withLogits } from './ops.js';
  */
 export function minP(m: RowParam): LogitsProcessor {
   const value = validateMinP(m);
-  return {
+  return builtin({
     name: isOff(value, (v) => v === 0) ? '?min-p' : 'min-p',
     apply(state: SamplingState): SamplingState {
       const { batch } = state;
       const M = resolveRowParam('minP', value, batch);
       if (M.every((v) => v === 0)) return state;
-      const zmax = tf.max(state.logits, 1, true);
+      // Rows without a finite max (all -Infinity, or invalid) get max 0, so that min-p leaves
+      // them as they are (no NaN of its own): they are reported from their input and processed
+      // values by the invalid-row rule, as in the reference.
+      const m = tf.max(state.logits, 1, true);
+      const zmax = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
       const [t, e2] = minPPair(zmax, M, state.invTemperature);
       const gap = tf.sub(state.logits, t);
-      // Rows without a finite max turn NaN here; they are invalid and reported as such.
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
       return withLogits(state, logits);
     },
     reference: referenceMinP(value),
-  };
+  });
 }
 
 /**

@@ -11,12 +11,15 @@ export function withLogits(state: SamplingState, logits: tf.Tensor2D): SamplingS
 
 /** Largest finite float32; used as a "no threshold" value that survives arithmetic. */
 export const FLT_MAX = 3.4028234663852886e38;
-const BUMP = 3e38; // two subtractions of it overflow to -Infinity
 
-/** `x` where `drop` is 0, -Infinity where `drop` is 1 (drop ∈ {0, 1}, broadcastable to x). */
+/**
+ * `x` where `drop` is 0, -Infinity where `drop` is 1 (drop ∈ {0, 1}, broadcastable to x).
+ * Three subtractions of FLT_MAX take even x = FLT_MAX to -Infinity (two would leave x > 2.6e38
+ * finite); with drop = 0 they subtract exact zeros.
+ */
 export function maskWhere(x: tf.Tensor, drop: tf.Tensor): tf.Tensor {
-  const bump = tf.mul(drop, BUMP);
-  return tf.sub(tf.sub(x, bump), bump);
+  const bump = tf.mul(drop, FLT_MAX);
+  return tf.sub(tf.sub(tf.sub(x, bump), bump), bump);
 }
 
 /** Keeps x ≥ thr (ties kept), masks the rest with -Infinity. `thr` is `[B, 1]`. */
@@ -122,10 +125,13 @@ export function sortedPrefixSum(s: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
  */
 export function scaleByInvTemperature(d: tf.Tensor, inv: Float64Array): tf.Tensor {
   const [hi, lo, exact] = invTemperaturePair(inv);
-  const main = tf.mul(d, hi);
-  if (exact) return main;
-  // -Infinity · lo would be NaN: the correction only needs finite d.
-  return tf.add(main, tf.mul(tf.clipByValue(d, -FLT_MAX, FLT_MAX), lo));
+  if (exact) return tf.mul(d, hi);
+  // d below -2048 / (1/T) has d / T < -2048: probability exactly 0 in float32 and float64
+  // (exp underflows below -745), so clamping it there changes no mass but keeps d · lo finite
+  // (-Infinity · lo is NaN or +Infinity when lo < 0).
+  const floor = tf.tensor2d(Float32Array.from(inv, (v) => -2048 / (Number.isFinite(v) ? v : 1)), [inv.length, 1]);
+  const dc = tf.maximum(d, floor);
+  return tf.add(tf.mul(dc, hi), tf.mul(dc, lo));
 }
 
 /** Per-row `[B, 1]` inverse temperature as a float32 pair; greedy rows (Infinity) use 1. */

@@ -1,4 +1,5 @@
-import { isOff, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
+import { isOff, nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
+import { builtin } from '../builtin.js';
 import { referenceTemperature } from '../reference/temperature.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 
@@ -14,13 +15,13 @@ import type { LogitsProcessor, SamplingState } from '../types.js';
  */
 export function temperature(t: RowParam): LogitsProcessor {
   const value = validateTemperature(t);
-  return {
+  return builtin({
     name: isOff(value, (v) => v === 1) ? '?temperature' : 'temperature',
     apply(state: SamplingState): SamplingState {
       const T = resolveRowParam('temperature', value, state.batch);
-      const inv = state.invTemperature.map((v, r) => (T[r] === 0 ? Infinity : v / T[r]!));
+      const inv = state.invTemperature.map((v, r) => nextInvTemperature(v, T[r]!));
       return { ...state, invTemperature: inv };
     },
     reference: referenceTemperature(value),
-  };
+  });
 }

@@ -3,6 +3,7 @@ import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
 import { gumbel, rowKeys, stepKey } from '../noise.js';
 import { checkRowArrays, normalizeOptions, type BuiltinSpec } from '../options.js';
 import type { SamplerOptions } from '../types.js';
+import { invalidRowOf, scanRow } from '../invalid-rows.js';
 import { argMax, rowMax, usableInv } from './math.js';
 import { referenceMinP } from './min-p.js';
 import { referenceTemperature } from './temperature.js';
@@ -69,7 +70,7 @@ function run(rows: Rows, options: SamplerOptions, step: number, context: Referen
     }
     return p.reference.bind(p);
   });
-  steps.push(...opts.builtins.map(builtin));
+  const builtins = opts.builtins.map(builtin);
   let state: ReferenceState = {
     logits: input.map((r) => Float64Array.from(r)),
     invTemperature: new Float64Array(input.length).fill(1),
@@ -77,13 +78,18 @@ function run(rows: Rows, options: SamplerOptions, step: number, context: Referen
     step,
     ...(history !== undefined ? { history } : {}),
   };
-  for (const s of steps) state = s(state);
-  const invalid = input.map((row, r): InvalidRow | undefined => {
-    if (row.some((v) => Number.isNaN(v))) return { row: r, cause: 'nan' };
-    if (row.some((v) => v === Infinity)) return { row: r, cause: 'positive-infinity' };
-    if (!Number.isFinite(rowMax(state.logits[r]!))) return { row: r, cause: 'no-finite-logit' };
-    return undefined;
-  });
+  // Rows a user processor made NaN / +Infinity, recorded after each one (twin of runChain).
+  const made = input.map(() => ({ nan: false, inf: false }));
+  for (const s of steps) {
+    state = s(state);
+    state.logits.forEach((z, r) => {
+      const f = scanRow(z);
+      made[r]!.nan ||= f.nan;
+      made[r]!.inf ||= f.inf;
+    });
+  }
+  for (const s of builtins) state = s(state);
+  const invalid = input.map((row, r) => invalidRowOf(r, row, made[r]!, state.logits[r]!));
   if (opts.invalidRows === 'error') {
     const bad = invalid.filter((x): x is InvalidRow => x !== undefined);
     if (bad.length > 0) throw new InvalidRowsError(bad);
@@ -124,7 +130,9 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}, context:
 /** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
 export function process(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
   const { state } = run(rows, { ...options, invalidRows: 'uniform' }, 0, context);
-  return state.logits.map((z, r) => z.map((v) => v * usableInv(state.invTemperature[r]!)));
+  // Kept values beyond float32's range are clamped to ±FLT_MAX, as on tensors: kept tokens stay
+  // finite (1/T up to 2^100 can take a logit past it), masked ones stay -Infinity.
+  return state.logits.map((z, r) => z.map((v) => (Number.isFinite(v) ? clampF32(v * usableInv(state.invTemperature[r]!)) : v)));
 }
 
 /**
@@ -167,6 +175,11 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, conte
     }
     return best;
   });
+}
+
+const FLT_MAX = 3.4028234663852886e38;
+function clampF32(v: number): number {
+  return Math.min(FLT_MAX, Math.max(-FLT_MAX, v));
 }
 
 function oneHot(j: number, V: number): Float64Array {

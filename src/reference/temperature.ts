@@ -1,4 +1,4 @@
-import { resolveRowParam, validateTemperature, type RowParam } from '../params.js';
+import { nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
 import type { ReferenceState } from './types.js';
 
 /** float64 temperature: divides the pending 1/T by T (T = 0 marks the row greedy). */
@@ -6,7 +6,7 @@ export function referenceTemperature(t: RowParam) {
   const temperature = validateTemperature(t);
   return (state: ReferenceState): ReferenceState => {
     const T = resolveRowParam('temperature', temperature, state.logits.length);
-    const inv = state.invTemperature.map((v, r) => (T[r] === 0 ? Infinity : v / T[r]!));
+    const inv = state.invTemperature.map((v, r) => nextInvTemperature(v, T[r]!));
     return { ...state, invTemperature: inv };
   };
 }
