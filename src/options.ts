@@ -37,13 +37,14 @@ export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
   for (const [name, value] of opts.rowArrays) resolveRowParam(name, value, batch);
 }
 
-export function normalizeOptions(options: SamplerOptions = {}): NormalizedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new SamplingError('options', 'must be an object', options);
+/** Validates sampler options; `argument` names them in errors (`'sampler'` for generate's). */
+export function normalizeOptions(options: SamplerOptions = {}, argument = 'options'): NormalizedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new SamplingError(argument, 'must be an object', options);
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) {
-      throw new SamplingError('options', `must only use known option names (${[...KNOWN].join(', ')})`, key);
+      throw new SamplingError(argument, `must only use known option names (${[...KNOWN].join(', ')})`, key);
     }
   }
   const values: Record<BuiltinName, RowParam> = {

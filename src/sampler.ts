@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgmax } from './backends/fused.js';
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
-import { checkLogits, isTensor, type LogitsShape } from './logits.js';
+import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
@@ -77,6 +77,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
 
   const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape => {
     const shape = checkLogits(logits);
+    if (context !== undefined && (typeof context !== 'object' || context === null)) {
+      throw new SamplingError('context', 'must be an object { history? }', context);
+    }
     checkRowArrays(opts, shape.batch);
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
     return shape;
@@ -159,7 +162,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         // Kept values stay finite (1/T up to 2^100 can take z past float32's range); masked
         // ones stay -Infinity; NaN stays NaN.
         const scaled = tf.clipByValue(tf.mul(z, ih), -FLT_MAX, FLT_MAX);
-        return sameRank(tf.where(tf.equal(z, -Infinity), z, scaled) as tf.Tensor2D, shape);
+        return sameRank(tf.where(tf.isFinite(z), scaled, z) as tf.Tensor2D, shape);
       });
     }) as Sampler['process'],
     reset() {
@@ -171,12 +174,18 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
 
 /** Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows. */
 export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
+  if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
+    const what = isTensor(ids) ? `${ids.isDisposed ? 'a disposed' : `a ${ids.dtype}`} tensor of shape [${ids.shape.join(', ')}]` : typeof ids;
+    throw new SamplingError('ids', 'must be the int32 [B] tensor sample() returned', new Described(what));
+  }
+  assertOwnTensor(ids, 'ids');
   const data = Int32Array.from((await ids.data()) as Int32Array);
   assertValidIds(data);
   return data;
 }
 
 function checkHistory(history: unknown, batch: number): void {
+  if (isTensor(history)) assertOwnTensor(history, 'history');
   if (!isTensor(history) || history.rank !== 2 || history.dtype !== 'int32') {
     const what = isTensor(history) ? `a ${history.dtype} tensor of shape [${history.shape.join(', ')}]` : typeof history;
     throw new SamplingError('history', 'must be an int32 tf.Tensor2D [B, T] of token ids', new Described(what));
@@ -192,9 +201,12 @@ function sameRank(x: tf.Tensor2D, shape: LogitsShape): tf.Tensor {
   return shape.rank === 1 ? tf.reshape(x, [shape.vocab]) : x;
 }
 
-/** `[B, V]` view of the logits (a rank-1 `[V]` is one row). */
+/**
+ * `[B, V]` view of the logits (a rank-1 `[V]` is one row): always a new handle on the same data,
+ * so a processor that disposes its input cannot dispose the caller's tensor.
+ */
 function as2d(logits: tf.Tensor, shape: LogitsShape): tf.Tensor2D {
-  return (shape.rank === 1 ? tf.reshape(logits, [1, shape.vocab]) : logits) as tf.Tensor2D;
+  return tf.reshape(logits, [shape.batch, shape.vocab]);
 }
 
 function greedyFlags(state: SamplingState): Uint8Array {

@@ -1,6 +1,7 @@
 // Picks the best tfjs backend that really initialises, and says why the better ones were not
 // taken. Optional packages are imported only when present; none is ever required.
 import * as tf from '@tensorflow/tfjs-core';
+import { SamplingError } from './errors.js';
 
 export interface BackendAttempt {
   /** tfjs backend name: 'tensorflow', 'webgpu', 'webgl', 'wasm' or 'cpu'. */
@@ -123,6 +124,7 @@ async function prepare(name: string, opts: SelectBackendOptions): Promise<string
  * console.log(summary); // "wasm — tensorflow: @tensorflow/tfjs-node(-gpu) is not installed; webgpu: …"
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
+  checkSelectOptions(options);
   const candidates = options.candidates ?? (isNode() ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu']);
   const attempts: BackendAttempt[] = [];
   for (const name of candidates) {
@@ -145,4 +147,21 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     attempts.push({ name, ok: false, why });
   }
   throw new Error(`no tfjs backend initialised: ${attempts.map((a) => `${a.name}: ${a.why}`).join('; ')}`);
+}
+
+function checkSelectOptions(options: unknown): asserts options is SelectBackendOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SamplingError('options', 'must be an object { candidates?, allowSoftwareGpu?, wasmPaths? }', options);
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!['candidates', 'allowSoftwareGpu', 'wasmPaths'].includes(key)) throw new SamplingError('options', 'must only use known option names (candidates, allowSoftwareGpu, wasmPaths)', key);
+  }
+  const c = o.candidates;
+  if (c !== undefined && (!Array.isArray(c) || c.length === 0 || c.some((n) => typeof n !== 'string' || n === ''))) {
+    throw new SamplingError('candidates', 'must be a non-empty array of backend names', c);
+  }
+  if (o.allowSoftwareGpu !== undefined && typeof o.allowSoftwareGpu !== 'boolean') throw new SamplingError('allowSoftwareGpu', 'must be a boolean', o.allowSoftwareGpu);
+  const w = o.wasmPaths;
+  if (w !== undefined && (typeof w !== 'string' || !w.endsWith('/'))) {
+    throw new SamplingError('wasmPaths', 'must be a folder path ending in "/" (without it tfjs silently falls back to cpu)', w);
+  }
 }

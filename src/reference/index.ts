@@ -42,6 +42,15 @@ function toRows(rows: Rows): Float64Array[] {
   if (!Array.isArray(rows) || rows.length === 0) {
     throw new SamplingError('rows', 'must be a non-empty array of rows (number[] or Float32Array)', rows);
   }
+  rows.forEach((row: unknown, r) => {
+    if (!(Array.isArray(row) || (ArrayBuffer.isView(row) && !(row instanceof DataView)))) {
+      throw new SamplingError(`rows[${r}]`, 'must be an array of logits (number[] or Float32Array)', row);
+    }
+    const xs = row as ArrayLike<unknown>;
+    for (let j = 0; j < xs.length; j++) {
+      if (typeof xs[j] !== 'number') throw new SamplingError(`rows[${r}][${j}]`, 'must be a number', xs[j]);
+    }
+  });
   const vocab = rows[0]!.length;
   if (vocab < 1) throw new SamplingError('rows', 'must have a vocabulary V ≥ 1', 'rows of length 0');
   return rows.map((row, r) => {
@@ -144,6 +153,9 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, conte
     throw new SamplingError('seed', 'must be given to reference.sample (tokens are reproduced from seeds)', undefined);
   }
   if (!Number.isInteger(step) || step < 0) throw new SamplingError('step', 'must be an integer ≥ 0', step);
+  if (options.draw === 'multinomial') {
+    throw new SamplingError('draw', "must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced)", 'multinomial');
+  }
   const { input, state, invalid } = run(rows, options, step, context);
   const keys = rowKeys(normalizeOptions(options).seed!, input.length);
   const policy = options.invalidRows ?? 'error';
