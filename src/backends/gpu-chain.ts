@@ -18,6 +18,7 @@ import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { splitF32 } from '../params.js';
+import { fusedObserver, readKeptCounts } from './fused-observer.js';
 
 import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
 
@@ -125,6 +126,12 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here.
   const policy = name === 'webgpu' ? plan.invalidRows : 'error';
   const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
+  if (observe) {
+    const attrs = { policy: 'error', minP: anyMinP, count: true } as unknown as tf.NamedAttrMap;
+    const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, attrs) as tf.Tensor);
+    observe({ path: `fused:${name}`, kernel: 'gpu-chain', counts });
+  }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids, keys);
 }

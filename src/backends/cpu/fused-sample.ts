@@ -4,6 +4,7 @@ import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
+import { fusedObserver } from '../fused-observer.js';
 
 interface CpuBackend {
   data: { get(id: object): { values: unknown } };
@@ -19,7 +20,11 @@ export function registerCpuKernel(): void {
       const plan = (attrs as unknown as { plan: FusedPlan }).plan;
       const values = b.data.get((inputs.logits as tf.TensorInfo).dataId).values as Float32Array;
       const out = new Int32Array(plan.batch);
-      if (!sampleRowsSimd(values, plan, out)) sampleRows(values, plan, out);
+      const observe = fusedObserver();
+      const kept = observe ? new Int32Array(plan.batch) : undefined;
+      const simd = sampleRowsSimd(values, plan, out, kept);
+      if (!simd) sampleRows(values, plan, out, kept);
+      if (observe) observe({ path: 'fused:cpu', kernel: simd ? 'simd' : 'js', counts: kept! });
       return b.makeTensorInfo([plan.batch], 'int32', out);
     },
   });

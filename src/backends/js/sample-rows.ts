@@ -38,11 +38,14 @@ const G_MAX = G_UPPER[4095]!;
 
 const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 8) + 0.5) * U24)));
 
-/** Samples every row of `values` ([batch, vocab] row-major) into `out`. */
-export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array): void {
+/**
+ * Samples every row of `values` ([batch, vocab] row-major) into `out`. With `kept` (tests: see
+ * fused-observer.ts), also each row's kept count.
+ */
+export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): void {
   const scratch = new Scratch(plan.vocab);
   for (let r = 0; r < plan.batch; r++) {
-    out[r] = sampleRow(values.subarray(r * plan.vocab, (r + 1) * plan.vocab), plan, r, scratch);
+    out[r] = sampleRow(values.subarray(r * plan.vocab, (r + 1) * plan.vocab), plan, r, scratch, kept);
   }
 }
 
@@ -61,7 +64,7 @@ class Scratch {
 
 const HEAP_MAX = 1024;
 
-function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): number {
+function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept?: Int32Array): number {
   const V = z.length;
   const k = plan.topK[r]!;
   const smallK = k > 0 && k < V && k <= HEAP_MAX;
@@ -82,9 +85,11 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): num
     }
   }
   const sk = plan.stepKeys[r]!;
+  if (kept) kept[r] = -1; // invalid row, unless set below
   if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
   const inv = plan.invT[r]!;
   if (inv === Infinity) {
+    if (kept) kept[r] = countKept(z, undefined, V, zmax, (v) => v === zmax);
     for (let j = 0; j < V; j++) if (z[j] === zmax) return j; // lowest index among maxima
   }
   const p = plan.topP[r]!;
@@ -113,6 +118,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): num
     const t = zmax + Math.log(m) / inv;
     if (t > thr) thr = t;
   }
+  if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v, t) => !(v < t || v === -Infinity));
   // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
   // score cannot reach the best even with the largest noise is skipped before hashing; most
   // others are rejected by a table bound of their noise before any logarithm.
@@ -131,6 +137,13 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch): num
     if (score > bestScore) [best, bestScore] = [j, score];
   }
   return best;
+}
+
+/** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
+function countKept(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, keep: (v: number, thr: number) => boolean): number {
+  let count = 0;
+  for (let c = 0; c < n; c++) if (keep(z[idx ? idx[c]! : c]!, thr)) count++;
+  return count;
 }
 
 /**

@@ -170,11 +170,29 @@ function float32Ceil(t: number): number {
   return f32[0]!;
 }
 
+const FLT_MAX = 3.4028234663852886e38;
+
+/**
+ * Tests only: how many of the module's candidates (`idx[0, n)`, or the whole row) its decision
+ * keeps — draw's test `zj >= thrf` after `thrf` is raised to -FLT_MAX (native/sample.c), or
+ * first_eq's `z == zmax` for greedy rows.
+ */
+function simdKept(row: Float32Array, idx: Int32Array | undefined, n: number, t: number, greedy: boolean): number {
+  const thrf = greedy || t > -FLT_MAX ? t : -FLT_MAX;
+  let count = 0;
+  for (let c = 0; c < n; c++) {
+    const zj = row[idx ? idx[c]! : c]!;
+    if (greedy ? zj === thrf : zj >= thrf) count++;
+  }
+  return count;
+}
+
 /**
  * Samples every row of `values` ([batch, vocab] row-major) into `out` with the SIMD module, as
- * sampleRows does. Returns false (and does nothing) when the module is not available now.
+ * sampleRows does (and, with `kept`, the kept counts of fused-observer.ts). Returns false (and
+ * does nothing) when the module is not available now.
  */
-export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array): boolean {
+export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
   if (simdStatus() !== 'ready') return false;
   const e = exports!;
   const V = plan.vocab;
@@ -198,12 +216,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const zmax = F64[res]!;
     const nan = F64[res + 1] !== 0;
     const sk = plan.stepKeys[r]!;
+    if (kept) kept[r] = -1; // invalid row, unless set below
     if (nan || zmax === Infinity || zmax === -Infinity) {
       out[r] = invalidRow(z, nan, zmax, plan, sk);
       continue;
     }
     const inv = plan.invT[r]!;
     if (inv === Infinity) {
+      if (kept) kept[r] = simdKept(row, undefined, V, zmax, true);
       out[r] = e.first_eq(L.row, V, zmax); // lowest index among maxima
       continue;
     }
@@ -237,6 +257,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const t = zmax + Math.log(m) / inv;
       if (t > thr) thr = t;
     }
+    if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
     out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
   }
   return true;

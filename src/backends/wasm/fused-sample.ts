@@ -4,6 +4,7 @@ import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
+import { fusedObserver } from '../fused-observer.js';
 
 interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
@@ -24,7 +25,11 @@ export function registerWasmKernel(): void {
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
       const ids = new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch);
-      if (!sampleRowsSimd(values, plan, ids)) sampleRows(values, plan, ids);
+      const observe = fusedObserver();
+      const kept = observe ? new Int32Array(plan.batch) : undefined;
+      const simd = sampleRowsSimd(values, plan, ids, kept);
+      if (!simd) sampleRows(values, plan, ids, kept);
+      if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept! });
       return out;
     },
   });

@@ -19,6 +19,11 @@ export { THRESHOLD_DRAW_KERNEL };
 /** Largest vocabulary: the index and three flag bits share one float32 (24 bits). */
 export const WEBGL_MAX_VOCAB = 2 ** 21;
 
+/** The draw's keep test of the logit `z` (thr, mpT, mpE in scope); KeptCountPass uses it too. */
+function keepGlsl(z: string, minP: boolean): string {
+  return `${z} >= thr${minP ? ` && !(mpE - (${z} - mpT) > 0.0)` : ''}`;
+}
+
 class ThresholdDrawPass implements GPGPUProgram {
   variableNames: string[];
   outputShape: number[];
@@ -45,8 +50,7 @@ class ThresholdDrawPass implements GPGPUProgram {
     if (any(equal(zu * inside, uvec4(0x7f800000u)))) flags |= 2u;
     if (any(keep)) flags |= 4u;`
       : '';
-    const minPTest = minP ? ' && !(mpE - (z.x - mpT) > 0.0)' : '';
-    const keepLane = (l: string): string => `z.${l} >= thr${minPTest.replace('z.x', `z.${l}`)} && !outside.${l}`;
+    const keepLane = (l: string): string => `${keepGlsl(`z.${l}`, minP)} && !outside.${l}`;
     const finish = last
       ? `
   int code = (flags & 1u) != 0u ? -1 : (flags & 2u) != 0u ? -2 : (flags & 4u) == 0u ? -3 : 0;
@@ -102,6 +106,73 @@ void main() {
   }
 }
 
+/**
+ * Tests only (attribute `count`, see fused-observer.ts): per row, how many tokens pass the draw's
+ * keep test with the same parameters — on greedy rows (scale 0) those equal to the row max — or
+ * -1 where the row holds NaN or +Infinity or nothing passes. Pass 1 counts windows of KC_WINDOW
+ * tokens (-1 for a window with NaN or +Infinity), pass 2 adds a row's windows.
+ */
+const KC_WINDOW = 256;
+
+class KeptCountPass implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, vocab: number, minP: boolean, first: boolean) {
+    const windows = Math.ceil(vocab / KC_WINDOW);
+    this.variableNames = first ? ['logits', 'params'] : ['windows'];
+    this.outputShape = first ? [batch, windows] : [batch];
+    this.userCode = first
+      ? `
+void main() {
+  ivec2 c = getOutputCoords();
+  int b = c.x;
+  float thr = getParams(b, 0);
+  float mpT = getParams(b, 1);
+  float mpE = getParams(b, 2);
+  float zmax = getParams(b, 3);
+  float scale = getParams(b, 5);
+  int start = c.y * ${KC_WINDOW};
+  float n = 0.0;
+  bool bad = false;
+  for (int i = 0; i < ${KC_WINDOW}; i++) {
+    int j = start + i;
+    if (j >= ${vocab}) break;
+    float z = getLogits(b, j);
+    uint zu = floatBitsToUint(z);
+    if ((zu & 0x7fffffffu) >= 0x7f800000u && zu != 0xff800000u) bad = true;
+    if ((${keepGlsl('z', minP)}) && (scale != 0.0 || z >= zmax)) n += 1.0;
+  }
+  setOutput(bad ? -1.0 : n);
+}
+`
+      : `
+void main() {
+  int b = getOutputCoords();
+  float n = 0.0;
+  bool bad = false;
+  for (int w = 0; w < ${windows}; w++) {
+    float v = getWindows(b, w);
+    if (v < 0.0) bad = true;
+    n += v;
+  }
+  setOutput(bad || n == 0.0 ? -1.0 : n);
+}
+`;
+  }
+}
+
+function keptCount(backend: MathBackendWebGL, { logits, params }: Inputs, minP: boolean): tf.TensorInfo {
+  const [batch, vocab] = logits.shape as [number, number];
+  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true), [logits, params], 'float32');
+  try {
+    return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false), [windows], 'int32');
+  } finally {
+    backend.disposeIntermediateTensorInfo(windows);
+  }
+}
+
 interface Inputs {
   logits: tf.TensorInfo;
   keys: tf.TensorInfo;
@@ -126,7 +197,11 @@ export function registerWebglThresholdDraw(): boolean {
       kernelName: THRESHOLD_DRAW_KERNEL,
       backendName: 'webgl',
       kernelFunc: ({ inputs, backend, attrs }) =>
-        thresholdDraw(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs, (attrs as { minP: boolean }).minP),
+        ((attrs as { count?: boolean }).count ? keptCount : thresholdDraw)(
+          backend as unknown as MathBackendWebGL,
+          inputs as unknown as Inputs,
+          (attrs as { minP: boolean }).minP,
+        ),
     });
     return true;
   } catch {

@@ -95,6 +95,11 @@ function writeCode(direct: boolean, policy: Policy, slot: string): string {
       result[at + 6u] = i32(${fi});`;
 }
 
+/** The draw's keep test of a logit `z` (thr, mpT, mpE in scope); KeptCountProgram uses it too. */
+function keepWgsl(minP: boolean): string {
+  return `z >= thr${minP ? ' && !(mpE - (z - mpT) > 0.0f)' : ''}`;
+}
+
 /** Pass 1: one workgroup per (row, slice). */
 class SliceProgram implements WebGPUProgramLike {
   outputShape: number[];
@@ -124,7 +129,7 @@ class SliceProgram implements WebGPUProgramLike {
 
   private scan(): string {
     // The portable path's masks: drop z < thr, and drop where step(e2 - (z - t)) is 1.
-    const keep = `z >= thr${this.minP ? ' && !(mpE - (z - mpT) > 0.0f)' : ''}`;
+    const keep = keepWgsl(this.minP);
     const u = this.policy !== 'error';
     const f = this.policy === 'greedy';
     const side = `
@@ -290,10 +295,85 @@ class RowProgram implements WebGPUProgramLike {
   }
 }
 
+/**
+ * Tests only (attribute `count`, see fused-observer.ts): per row, how many tokens pass the draw's
+ * keep test with the same parameters — on greedy rows (scale 0) those equal to the row max — or
+ * -1 where the row holds NaN or +Infinity or nothing passes. One workgroup per row.
+ */
+class KeptCountProgram implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG2, 1, 1];
+  variableNames = ['tdLogits', 'tdParams'];
+
+  constructor(
+    batch: number,
+    private minP: boolean,
+  ) {
+    this.outputShape = [batch];
+    this.dispatch = [batch, 1, 1];
+    this.shaderKey = `tfjsSamplingThresholdDraw_count_${minP ? 'minp' : ''}_${WG2}`;
+  }
+
+  getUserCode(): string {
+    return `
+  ${commonCode()}
+  var<workgroup> kcN : array<u32, ${WG2}>;
+  var<workgroup> kcF : array<u32, ${WG2}>;
+
+  fn main(index : i32) {
+    let lid = localId.x;
+    let row = gaWorkgroupIndex();
+    let rows = u32(uniforms.tdLogitsShape.x);
+    let vocab = u32(uniforms.tdLogitsShape.y);
+    let valid = row < rows;
+    let r = min(row, rows - 1u);
+    var end = vocab;
+    if (!valid) {
+      end = 0u;
+    }
+    let p = r * 8u;
+    let thr = tdParams[p];
+    let mpT = tdParams[p + 1u];
+    let mpE = tdParams[p + 2u];
+    let zmax = tdParams[p + 3u];
+    let sc = tdParams[p + 5u];
+    let base = r * vocab;
+    var n = 0u;
+    var flags = 0u;
+    for (var j = lid; j < end; j += ${WG2}u) {
+      let z = tdLogits[base + j];
+      let zb = bitcast<u32>(z) & 0x7fffffffu;
+      flags = flags | select(0u, 1u, zb > 0x7f800000u || bitcast<u32>(z) == 0x7f800000u);
+      if ((${keepWgsl(this.minP)}) && (sc != 0.0f || z >= zmax)) {
+        n = n + 1u;
+      }
+    }
+    kcN[lid] = n;
+    kcF[lid] = flags;
+    workgroupBarrier();
+    for (var stride = ${WG2 / 2}u; stride > 0u; stride = stride >> 1u) {
+      if (lid < stride) {
+        kcN[lid] = kcN[lid] + kcN[lid + stride];
+        kcF[lid] = kcF[lid] | kcF[lid + stride];
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u && valid) {
+      result[row] = select(i32(kcN[0]), -1, kcF[0] != 0u || kcN[0] == 0u);
+    }
+  }
+`;
+  }
+}
+
 function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, keys, params } = args.inputs as { logits: tf.TensorInfo; keys: tf.TensorInfo; params: tf.TensorInfo };
-  const { policy, minP } = args.attrs as unknown as { policy: Policy; minP: boolean };
+  const { policy, minP, count } = args.attrs as unknown as { policy: Policy; minP: boolean; count?: boolean };
+  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP), [logits, params], 'int32');
   const [batch, vocab] = logits.shape as [number, number];
   const config = webgpuDrawConfig(backend);
   const chunk = sliceSize(batch, vocab, config);
