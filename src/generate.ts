@@ -27,7 +27,8 @@ export type StepOutput<S = unknown> = tf.Tensor | { logits: tf.Tensor; state?: S
 
 /**
  * The model as a function: `tokens` int32 `[B, T]` (prompts left-padded with `padId`, then the
- * generated tokens) → logits float32 `[B, V]` (or `[B, T', V]`: the last position is used).
+ * generated tokens; `[B, contextLength]`, the last tokens, when that option is given) → logits
+ * float32 `[B, V]` (or `[B, T', V]`: the last position is used).
  * `tokens` lives for the call only (`generate` disposes it after sampling: clone to keep it);
  * `generate` disposes the returned logits.
  *
@@ -95,7 +96,15 @@ export interface GenerateOptions<S = unknown> {
   stopTokens?: readonly number[] | readonly (readonly number[])[];
   /** A sampler, or the options to create one (per-row parameters and seeds included). Default greedy. */
   sampler?: Sampler | SamplerOptions;
-  /** For a `predict` model: the window fed each step (default: the model's fixed input length, else all tokens). */
+  /**
+   * The window fed to the model each step: the last `contextLength` tokens of each row, left-padded
+   * with `padId` when fewer, int32 `[B, contextLength]`. Default: all tokens `[B, T]` for a step
+   * function; the fixed input length of a `predict` model, else all tokens. A fixed window keeps
+   * the shape constant. Give one on GPU backends (e.g. `1` for a step function with a KV cache,
+   * which needs only the newest token): tfjs pools freed GPU buffers (webgpu) and textures
+   * (webgl) by size and never releases them, so a tensor of a new shape every step grows the
+   * pool by one entry per step. History processors still get all tokens.
+   */
   contextLength?: number;
   /**
    * The first `state` a step function sees. Its tensors stay the caller's: `generate` never
@@ -166,7 +175,9 @@ export async function* generateStream<S = unknown>(
   const out: number[][] = Array.from({ length: batch }, () => []);
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
   const callModel = modelCaller(model, options);
-  const needsHistory = typeof model === 'function' || sampler.processors.some((p) => !BUILTIN_NAMES.has(p.name.replace(/^\?/, '')));
+  const stepWindow = typeof model === 'function' ? options.contextLength : undefined;
+  const historyProcessors = sampler.processors.some((p) => !BUILTIN_NAMES.has(p.name.replace(/^\?/, '')));
+  const needsHistory = historyProcessors || (typeof model === 'function' && stepWindow === undefined);
   const store = plan.tokens;
   const callerOwned = new Set(tensorsIn(options.initialState));
   let state = options.initialState;
@@ -178,8 +189,9 @@ export async function* generateStream<S = unknown>(
       signal?.throwIfAborted();
       // Uploaded from the host copy each step: fixed-shape windows and no per-step concat, whose
       // changing shapes would compile a new shader every step on webgl.
-      const tokens = needsHistory ? store.tensor() : undefined;
-      const owned: tf.Tensor[] = tokens ? [tokens] : [];
+      const history = needsHistory ? store.tensor() : undefined;
+      const tokens = stepWindow === undefined ? history : store.window(stepWindow);
+      const owned: tf.Tensor[] = [history, tokens].filter((t, i, all): t is tf.Tensor2D => t !== undefined && all.indexOf(t) === i);
       let data: Int32Array;
       try {
         const context = { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state };
@@ -188,7 +200,7 @@ export async function* generateStream<S = unknown>(
         state = result.state;
         const logits = lastPosition(result.logits, batch);
         owned.push(logits);
-        const ids = sampler.sample(logits, tokens ? { history: tokens } : {});
+        const ids = sampler.sample(logits, history && historyProcessors ? { history } : {});
         owned.push(ids);
         data = (await ids.data()) as Int32Array; // the one read-back of the step
       } finally {

@@ -441,6 +441,31 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     expect(shapes).toEqual(['2x2:0,4|1,2', '2x3:0,4,5|1,2,3']);
   });
 
+  it('feeds a step function a fixed [B, contextLength] window when asked; history processors still get all tokens', async () => {
+    const windows: string[] = [];
+    const historyWidths: number[] = [];
+    const model: StepFunction = (tokens, ctx) => {
+      windows.push(`${tokens.shape.join('x')}:${(tokens.arraySync() as number[][]).map((r) => r.join(',')).join('|')}`);
+      return cyclic(9)(tokens, ctx);
+    };
+    const spy: LogitsProcessor = {
+      name: 'history-spy',
+      apply: (state) => {
+        historyWidths.push(state.history!.shape[1]);
+        return state;
+      },
+    };
+    const before = tf.memory().numTensors;
+    const res = await generate(model, { prompts: [[4], [1, 2, 3]], padId: PAD, maxNewTokens: 3, contextLength: 2, sampler: { temperature: 0, processors: [spy] } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(res.tokens).toEqual([[5, 6, 7], [4, 5, 6]]);
+    expect(windows).toEqual(['2x2:0,4|2,3', '2x2:4,5|3,4', '2x2:5,6|4,5']);
+    expect(historyWidths).toEqual([3, 4, 5]);
+    windows.length = 0;
+    await generate(model, { prompts: [[4], [1, 2, 3]], padId: PAD, maxNewTokens: 2, contextLength: 5 });
+    expect(windows).toEqual(['2x5:0,0,0,0,4|0,0,1,2,3', '2x5:0,0,0,4,5|0,1,2,3,4']);
+  });
+
   it('takes a Sampler instance and a left-padded prompt tensor with lengths', async () => {
     const sampler = createSampler({ temperature: 0 });
     const prompts = tf.tensor2d([[PAD, 4], [2, 3]], [2, 2], 'int32');
