@@ -1,6 +1,8 @@
 // The generation loop, written once: a batch of prompts, a model (a step function or a tfjs
 // model), the sampler, one read-back per step (the ids, with the invalid-row check folded in).
 import * as tf from '@tensorflow/tfjs-core';
+import { isBuiltinProcessor } from './builtin.js';
+import { assertOwnTensor, isTensor } from './logits.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
 import { createSampler, type Sampler } from './sampler.js';
@@ -176,7 +178,7 @@ export async function* generateStream<S = unknown>(
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
   const callModel = modelCaller(model, options);
   const stepWindow = typeof model === 'function' ? options.contextLength : undefined;
-  const historyProcessors = sampler.processors.some((p) => !BUILTIN_NAMES.has(p.name.replace(/^\?/, '')));
+  const historyProcessors = sampler.processors.some((p) => !isBuiltinProcessor(p));
   const needsHistory = historyProcessors || (typeof model === 'function' && stepWindow === undefined);
   const store = plan.tokens;
   const callerOwned = new Set(tensorsIn(options.initialState));
@@ -255,7 +257,7 @@ function tensorsIn(value: unknown): tf.Tensor[] {
   const visit = (v: unknown): void => {
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
     seen.add(v);
-    if (v instanceof tf.Tensor) {
+    if (isTensor(v)) {
       if (!(v instanceof tf.Variable)) found.push(v);
       return;
     }
@@ -344,7 +346,8 @@ interface PromptSource {
 
 function promptSource<S>(options: GenerateOptions<S>): PromptSource {
   const p = options.prompts;
-  if (p instanceof tf.Tensor) {
+  if (isTensor(p)) {
+    assertOwnTensor(p, 'prompts');
     if (p.isDisposed) throw new SamplingError('prompts', 'must not be disposed', new Described(`a disposed tensor of shape [${p.shape.join(', ')}]`));
     if (p.rank !== 2 || p.dtype !== 'int32') {
       throw new SamplingError('prompts', 'must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids', new Described(`a ${p.dtype} tensor of shape [${p.shape.join(', ')}]`));
@@ -441,8 +444,6 @@ class TokenStore {
   }
 }
 
-const BUILTIN_NAMES = new Set(['temperature', 'top-k', 'top-p', 'min-p']);
-
 type Caller<S> = (
   tokens: tf.Tensor2D | undefined,
   store: TokenStore,
@@ -455,8 +456,8 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): C
   if (typeof model === 'function') {
     return async (tokens, _store, context, reject) => {
       const out = await model(tokens!, context);
-      if (out instanceof tf.Tensor) return { logits: out, state: context.state };
-      if (typeof out === 'object' && out !== null && out.logits instanceof tf.Tensor) {
+      if (isTensor(out)) return { logits: out, state: context.state };
+      if (typeof out === 'object' && out !== null && isTensor(out.logits)) {
         return { logits: out.logits, state: 'state' in out ? out.state : context.state };
       }
       reject(out);
@@ -472,7 +473,7 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): C
     const logits = tf.tidy(() => {
       const x = window === undefined ? (tokens ?? store.tensor()) : store.window(window);
       const out = model.predict(dtype === 'float32' ? tf.cast(x, 'float32') : x);
-      if (!(out instanceof tf.Tensor)) {
+      if (!isTensor(out)) {
         throw new SamplingError('model', 'must return one logits tensor from predict()', new Described(Array.isArray(out) ? `${out.length} tensors` : typeof out));
       }
       return out;

@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import * as lib from '../src/index.js';
 
 const root = path.resolve(import.meta.dirname, '..', 'src');
+// Every file of src/processors but the shared ops is one processor.
 const processorFiles = readdirSync(path.join(root, 'processors')).filter((f) => f !== 'ops.ts');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
 
 describe('structure', () => {
   it.each(processorFiles)('processor %s has a reference twin file and method', (file) => {
@@ -25,7 +30,20 @@ describe('structure', () => {
       path.join(root, 'noise.ts'),
       path.join(root, 'params.ts'),
       path.join(root, 'options.ts'),
+      path.join(root, 'invalid-rows.ts'),
     ];
     for (const f of files) expect(readFileSync(f, 'utf8'), f).not.toMatch(/@tensorflow/);
+  });
+
+  it('one rule for "is this a tensor": isTensor / assertOwnTensor in src/logits.ts, no instanceof elsewhere', () => {
+    const offenders = sourceFiles(root)
+      .filter((f) => !f.endsWith(path.join('src', 'logits.ts')))
+      .filter((f) => /instanceof\s+(tf\.)?Tensor\b/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
+  });
+
+  it('built-in processors are recognised by identity, never by name', () => {
+    const offenders = sourceFiles(root).filter((f) => /new Set\(\[\s*'temperature',\s*'top-k'/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 });

@@ -341,7 +341,7 @@ describe('task presets', () => {
     expectSamplingError(() => presetOptions(undefined as unknown as TaskName), 'task', 'undefined');
     expectSamplingError(() => presetOptions('code', { temperature: -1 }), 'temperature', '-1');
     expectSamplingError(() => presetOptions('creative', { minP: 2 }), 'minP', '2');
-    expectSamplingError(() => presetOptions('code', { top_p: 0.9 } as SamplerOptions), 'options', 'top_p');
+    expectSamplingError(() => presetOptions('code', { top_p: 0.9 } as SamplerOptions), 'overrides', 'top_p');
     expectSamplingError(() => presetOptions('code', null as unknown as SamplerOptions), 'overrides', 'null');
   });
 });
