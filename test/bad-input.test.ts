@@ -113,6 +113,15 @@ const banAll: LogitsProcessor = {
 };
 /** A processor whose `apply` returns what `make` builds from the state. */
 const returningState = (make: (state: SamplingState) => unknown): LogitsProcessor => ({ name: 'bad-output', apply: (state) => make(state) as SamplingState });
+/** Records the history each call sees. */
+const historySeen: unknown[] = [];
+const historyProbe: LogitsProcessor = {
+  name: 'top-k',
+  apply: (state) => {
+    historySeen.push(state.history ? state.history.shape : 'none');
+    return state;
+  },
+};
 const noTwin: LogitsProcessor = { name: 'no-twin', apply: (state) => state };
 
 const expectTensor = (r: unknown, dtype: string, shape: number[]): tf.Tensor => {
@@ -994,6 +1003,18 @@ OTHER.push(
 
 // Found by this table and fixed in src/ (they were known holes).
 const FIXED: Row[] = [
+  {
+    entry: 'generate',
+    input: "sampler: { processors: [a history processor named 'top-k'] }, a predict() model",
+    error: 'none',
+    outcome: 'the processor sees state.history (int32 [1, 2])',
+    call: async () => {
+      historySeen.length = 0;
+      await generate({ predict: (t: tf.Tensor) => tf.zeros([t.shape[0]!, 4]) }, { ...GEN, maxNewTokens: 1, sampler: { seed: 1, processors: [historyProbe] } });
+      return [...historySeen];
+    },
+    accept: (r) => expect(r).toEqual([[1, 2]]),
+  },
   ...(
     [
       ['sampler.sample', 'logits', (x: tf.Tensor) => s().sample(bad(foreignCopy(x)))],
@@ -1099,16 +1120,6 @@ const FIXED: Row[] = [
 // ---------------------------------------------------------------------------------------------
 // Known holes: bad input that is not handled correctly yet. Each test asserts what should happen.
 
-/** Records the history each call sees. */
-const historySeen: unknown[] = [];
-const historyProbe: LogitsProcessor = {
-  name: 'top-k',
-  apply: (state) => {
-    historySeen.push(state.history ? state.history.shape : 'none');
-    return state;
-  },
-};
-
 const HOLES: Hole[] = [
   {
     entry: 'generate',
@@ -1158,20 +1169,6 @@ const HOLES: Hole[] = [
     call: () => readIds(bad(null)),
     now: 'SamplingError: `ids` must be the int32 [B] tensor sample() returned, but is object (the right class and argument, but the value shown is its typeof, not null)',
     fix: 'src/sampler.ts readIds: show the value itself when it is not an object (`ids === null || typeof ids !== \'object\' ? ids : new Described(...)`), as checkLogits does for null and numbers',
-  },
-  {
-    entry: 'generate',
-    input: "sampler: { processors: [a history processor named 'top-k'] }, a predict() model",
-    error: 'none',
-    outcome: 'the processor sees state.history (int32 [1, 2])',
-    call: async () => {
-      historySeen.length = 0;
-      await generate({ predict: (t: tf.Tensor) => tf.zeros([t.shape[0]!, 4]) }, { ...GEN, maxNewTokens: 1, sampler: { seed: 1, processors: [historyProbe] } });
-      return [...historySeen];
-    },
-    accept: (r) => expect(r).toEqual([[1, 2]]),
-    now: "the processor sees no history: generate decides whether history is needed by processor name, and 'top-k' is a built-in's name (issue 9, item 7)",
-    fix: 'src/generate.ts needsHistory (and src/chain.ts BUILTIN): recognise the built-ins by identity (the objects builtinProcessors made, e.g. a WeakSet), not by name',
   },
 ];
 
