@@ -20,12 +20,15 @@ const SAMPLER: SamplerOptions = {
 };
 /**
  * Largest JS heap (and ArrayBuffer) growth per step over the second half of a run that counts as
- * flat (least-squares slope through ~20 marks, each after gc). Legitimate growth is the result's
- * token lists (B numbers a step, ~30-40 B measured); a leak of one 1 KB object per step is twice
- * the bound (the control proves it fails). Headroom for the webgpu backend, whose heap after gc
- * wanders by ~±150 KB between marks (pending buffer-map callbacks).
+ * flat: the least-squares slope through 41 marks, each after gc. Legitimate growth is the result's
+ * token lists (B numbers a step): 34-38 B/step measured over steps 5,000-10,000 on cpu and wasm.
+ * Shorter runs (software GPUs, the portable projects) still see the heap settling in — up to
+ * ~400 B/step measured over steps 500-1,000 of cpu-portable, flat over a 4,000-step run — so they
+ * get a looser bound. A leak of one 1 KB array per step (~1.4 KB/step measured) fails either (the
+ * negative control runs under the same bound as the soak of its project).
  */
-const FLAT_BYTES_PER_STEP = 512;
+const FLAT_LONG = 256;
+const FLAT_SHORT = 768;
 /** A 1 KB JS array and a 1 KB ArrayBuffer per step, kept forever: what the control leaks. */
 const LEAKED: unknown[] = [];
 
@@ -98,10 +101,11 @@ async function heapMeter(): Promise<Heap | string> {
       },
     };
   }
-  const memory = (performance as { memory?: { usedJSHeapSize: number } }).memory;
-  return memory === undefined
-    ? 'performance.memory is not available in this browser'
-    : 'the browser has no gc() (Chromium runs without --js-flags=--expose-gc) and performance.memory is quantized, so a flat heap cannot be told from collector timing';
+  // The browser: performance.memory (Chromium) counts garbage not yet collected, and without
+  // --js-flags=--expose-gc (not in this project's Chromium flags) nothing forces a collection.
+  const hasMemory = (performance as { memory?: unknown }).memory !== undefined;
+  const hasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  return `in the browser (performance.memory ${hasMemory ? 'present' : 'absent'}, gc() ${hasGc ? 'present' : 'absent'}): without a forced collection a heap reading includes uncollected garbage, so a 1 KB-per-step leak cannot be told apart from collector timing`;
 }
 
 /** tf.memory() figures, GPU pools included where the backend reports them. */
@@ -117,7 +121,7 @@ interface Soak {
   mem: { before: Record<string, number>; mid: Record<string, number>; end: Record<string, number>; after: Record<string, number> };
   /** Before the run, at the middle, at the last step, after it (state and table disposed). */
   js?: { before: HeapFigures; mid: HeapFigures; end: HeapFigures; after: HeapFigures };
-  /** Over the second half, every `steps / 40` steps: the step and the figures after it. */
+  /** Over the second half, every `steps / 80` steps (41 marks): the step and the figures after it. */
   marks: { step: number; at: HeapFigures }[];
 }
 
@@ -126,7 +130,7 @@ async function soak(steps: number, meter: Heap | undefined, leak?: (step: number
   const before = { mem: memory(), js: await meter?.read() };
   const w = table(7);
   const mid = steps / 2;
-  const every = Math.max(1, Math.round(steps / 40));
+  const every = Math.max(1, Math.round(steps / 80));
   const marks: Soak['marks'] = [];
   let atMid: typeof before | undefined;
   let atEnd: typeof before | undefined;
@@ -188,6 +192,7 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
   const STEPS = gpu ? 1_000 : portable ? (backend === 'cpu' ? 1_000 : 2_000) : 10_000;
   const CONTROL_STEPS = gpu || portable ? 400 : 2_000;
   const label = `${backend}${portable ? ' (portable)' : ''}`;
+  const FLAT_BYTES_PER_STEP = STEPS >= 10_000 ? FLAT_LONG : FLAT_SHORT;
 
   let run: Soak | undefined;
   let meter: Heap | string = 'not measured yet';
@@ -226,7 +231,7 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
   it(`the JS heap and ArrayBuffers stay flat over those ${STEPS} steps (second half < ${FLAT_BYTES_PER_STEP} B/step, after gc)`, (ctx) => {
     if (typeof meter === 'string') ctx.skip(`not measured: ${meter}`);
     expect(run?.js, 'the run above did not complete').toBeDefined();
-    expect(run!.marks.length).toBeGreaterThanOrEqual(20);
+    expect(run!.marks.length).toBeGreaterThanOrEqual(40);
     expect(slope(run!.marks, 'heap')).toBeLessThan(FLAT_BYTES_PER_STEP);
     expect(slope(run!.marks, 'buffers')).toBeLessThan(FLAT_BYTES_PER_STEP);
   });
@@ -239,7 +244,7 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
     const heap = slope(leaky.marks, 'heap');
     const buffers = slope(leaky.marks, 'buffers');
     console.log(`[soak] ${label} control (1 KB array + 1 KB ArrayBuffer leaked per step, ${CONTROL_STEPS} steps): heap ${heap.toFixed(1)} B/step, ArrayBuffers ${buffers.toFixed(1)} B/step (bound ${FLAT_BYTES_PER_STEP})`);
-    expect(leaky.marks.length).toBeGreaterThanOrEqual(20);
+    expect(leaky.marks.length).toBeGreaterThanOrEqual(40);
     expect(heap).toBeGreaterThan(FLAT_BYTES_PER_STEP);
     expect(buffers).toBeGreaterThan(FLAT_BYTES_PER_STEP);
     expect(leaky.mem.after.numTensors).toBe(leaky.mem.before.numTensors);
@@ -251,8 +256,9 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
     const before = tf.memory().numTensors;
     const wa = table(7);
     const wb = table(21, 96);
-    const optionsA = { prompts: [[1], [2, 3], [4], [5, 6, 7]], padId: PAD, maxNewTokens: STEPS_INTERLEAVED };
-    const optionsB = { prompts: [[9, 8], [7]], padId: PAD, maxNewTokens: [STEPS_INTERLEAVED, STEPS_INTERLEAVED - 5], stopTokens: [3] };
+    // Fixed windows (a growing [B, T] would compile a shader per step on webgl).
+    const optionsA = { prompts: [[1], [2, 3], [4], [5, 6, 7]], padId: PAD, maxNewTokens: STEPS_INTERLEAVED, contextLength: 1 };
+    const optionsB = { prompts: [[9, 8], [7]], padId: PAD, maxNewTokens: [STEPS_INTERLEAVED, STEPS_INTERLEAVED - 5], stopTokens: [3], contextLength: 3 };
     const samplerB: SamplerOptions = { temperature: 1.2, topK: 30, topP: 0.9, seed: 99 };
     try {
       const aloneA = await generate(recurrent(wa), { ...optionsA, sampler: SAMPLER });
