@@ -50,6 +50,24 @@ const stopped = await generate(step, {
 }).catch((e: unknown) => (e as Error).message);
 console.log('aborted run:', stopped);
 
+// A step function that carries state (here a running [B, 4] "cache") and needs only the newest
+// token: contextLength 1 feeds it a fixed [B, 1] window (on GPU backends a [B, T] input growing
+// every step would leave one pooled buffer per step). It disposes the state it replaces; the last
+// one comes back in the result and is the caller's to dispose (on abort or error generate
+// disposes it).
+const withCache: StepFunction<tf.Tensor2D> = (tokens, { state }) => {
+  const out = tf.tidy(() => {
+    const logits = tf.gather(table, tf.reshape(tokens, [-1])) as tf.Tensor2D; // tokens: [B, 1]
+    const cache = tf.add(state ?? tf.zeros([tokens.shape[0], 4]), tf.slice(logits, [0, 0], [-1, 4])) as tf.Tensor2D;
+    return { logits, state: cache };
+  });
+  state?.dispose();
+  return out;
+};
+const cached = await generate(withCache, { ...options, contextLength: 1 });
+console.log('with a cache: same tokens', JSON.stringify(cached.tokens) === JSON.stringify(result.tokens), '- last state', cached.state?.shape);
+cached.state?.dispose();
+
 table.dispose();
 if (tf.memory().numTensors !== 0) throw new Error(`${tf.memory().numTensors} tensors leaked`);
 if (stopped !== 'enough') throw new Error('abort did not stop the generation');
