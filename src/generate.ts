@@ -2,6 +2,7 @@
 // model), the sampler, one read-back per step (the ids, with the invalid-row check folded in).
 import * as tf from '@tensorflow/tfjs-core';
 import { isBuiltinProcessor } from './builtin.js';
+import { normalizeOptions } from './options.js';
 import { assertOwnTensor, isTensor } from './logits.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
@@ -328,6 +329,7 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   if (options.sampler !== undefined && !isSampler(options.sampler) && (typeof options.sampler !== 'object' || options.sampler === null)) {
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
   }
+  if (options.sampler !== undefined && !isSampler(options.sampler)) normalizeOptions(options.sampler, 'sampler');
   const prompts = await source.read();
   const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
@@ -484,7 +486,11 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): C
 
 /** `[B, V]` logits, from `[B, V]` or the last position of `[B, T, V]`. */
 function lastPosition(logits: tf.Tensor, batch: number): tf.Tensor2D {
-  const ok = (logits.rank === 2 || logits.rank === 3) && logits.shape[0] === batch && logits.dtype === 'float32';
+  if (logits.isDisposed) {
+    throw new SamplingError('model', 'must return a live logits tensor (generate disposes it after sampling: return a new one each step)', new Described(`a disposed tensor of shape [${logits.shape.join(', ')}]`));
+  }
+  const sizes = logits.shape.slice(1);
+  const ok = (logits.rank === 2 || logits.rank === 3) && logits.shape[0] === batch && logits.dtype === 'float32' && sizes.every((n) => n >= 1);
   if (!ok) {
     throw new SamplingError('model', `must return float32 logits [B, V] or [B, T, V] with B = ${batch}`, new Described(`a ${logits.dtype} tensor of shape [${logits.shape.join(', ')}]`));
   }

@@ -175,8 +175,12 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
 /** Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows. */
 export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
   if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
-    const what = isTensor(ids) ? `${ids.isDisposed ? 'a disposed' : `a ${ids.dtype}`} tensor of shape [${ids.shape.join(', ')}]` : typeof ids;
-    throw new SamplingError('ids', 'must be the int32 [B] tensor sample() returned', new Described(what));
+    const what = isTensor(ids)
+      ? new Described(`${ids.isDisposed ? 'a disposed' : `a ${ids.dtype}`} tensor of shape [${ids.shape.join(', ')}]`)
+      : typeof ids === 'object' && ids !== null
+        ? new Described(`a ${(ids as object).constructor?.name ?? 'object'}`)
+        : ids;
+    throw new SamplingError('ids', 'must be the int32 [B] tensor sample() returned', what);
   }
   assertOwnTensor(ids, 'ids');
   const data = Int32Array.from((await ids.data()) as Int32Array);

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold, twoProd } from '../processors/ops.js';
 import { topPThreshold } from '../processors/top-p.js';
+import { deviceTopk } from '../processors/device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
@@ -101,7 +102,7 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
       zmax ??= tf.max(input, 1, true);
       tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax);
     } else {
-      const zs = tf.topk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab, true).values;
+      const zs = deviceTopk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab).values;
       tau = topPThreshold(zs, undefined, plan.invT, plan.topP);
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
@@ -141,40 +142,25 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
  * window maxima (one pass) pick the k windows with the largest maxima, and the k largest of those
  * windows' logits are the row's k largest: a window whose maximum is below the k-th largest
  * maximum L holds nothing ≥ L, every logit > L lies in a chosen window, and the chosen maxima are
- * k logits ≥ L. The two small tf.topk calls run as shaders (no CPU hand-off, no read-back).
+ * k logits ≥ L. The two small tf.topk calls run as shaders (deviceTopk: no CPU hand-off, no read-back).
  */
 function largest(input: tf.Tensor2D, k: number, name: string): tf.Tensor2D {
   const [batch, vocab] = input.shape;
   const windows = Math.ceil(vocab / WINDOW);
   // Flat gather indices are float32 in webgl textures: exact below 2^24.
   if (windows < k || batch * vocab > 2 ** 24 || !supported('windows', name, REGISTER_WINDOWS[name])) {
-    return tf.topk(input, k, true).values;
+    return deviceTopk(input, k).values;
   }
-  return onGpu((): tf.Tensor2D => {
-    const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-    const chosen = tf.topk(maxima, k, true).indices; // [B, k]
-    const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
-    const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
-    const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1, 1]);
-    const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * k * WINDOW]);
-    const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]);
-    // The last window may be partial: its missing slots must not repeat a logit.
-    const inside = tf.reshape(tf.less(pos, int(vocab)), [batch, k * WINDOW]);
-    return tf.topk(tf.where(inside, vals, tf.fill([batch, k * WINDOW], -Infinity)), k, true).values as tf.Tensor2D;
-  });
-}
-
-/** Runs `f` with webgl's tf.topk on the GPU for any row length (no readSync hand-off). */
-function onGpu<T>(f: () => T): T {
-  const env = tf.env();
-  const flag = 'TOPK_LAST_DIM_CPU_HANDOFF_SIZE_THRESHOLD';
-  const before = env.getNumber(flag);
-  env.set(flag, 0);
-  try {
-    return f();
-  } finally {
-    env.set(flag, before);
-  }
+  const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const chosen = deviceTopk(maxima, k).indices; // [B, k]
+  const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
+  const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
+  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1, 1]);
+  const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * k * WINDOW]);
+  const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]);
+  // The last window may be partial: its missing slots must not repeat a logit.
+  const inside = tf.reshape(tf.less(pos, int(vocab)), [batch, k * WINDOW]);
+  return deviceTopk(tf.where(inside, vals, tf.fill([batch, k * WINDOW], -Infinity)) as tf.Tensor2D, k).values;
 }
 
 /**

@@ -3,6 +3,7 @@ import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.j
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
+import { deviceTopk } from './device-topk.js';
 
 /**
  * Top-k: keeps every token whose logit is ≥ the row's k-th largest (ties at the boundary are
@@ -23,7 +24,7 @@ export function topK(k: RowParam): LogitsProcessor {
       if (!active.some((a) => a === 1)) return state;
       const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));
       const col = Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0));
-      const vals = tf.topk(state.logits, kmax, true).values;
+      const vals = deviceTopk(state.logits, kmax).values;
       const kth = pickPerRow(vals, col);
       const thr = tf.where(
         tf.tensor1d(Array.from(active), 'bool'),

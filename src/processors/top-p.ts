@@ -15,6 +15,7 @@ import {
   twoSum,
   withLogits,
 } from './ops.js';
+import { deviceTopk } from './device-topk.js';
 
 /**
  * Top-p (nucleus): with q the row's probabilities, keeps token j iff Σ{ q_i : q_i > q_j } < p —
@@ -40,7 +41,7 @@ export function topP(p: RowParam): LogitsProcessor {
       if (!active.some((a) => a === 1)) return state;
       const K = Math.min(state.candidates, vocab);
       // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
-      const zs = state.sorted && state.sorted.shape[1] === K ? state.sorted : tf.topk(state.logits, K, true).values;
+      const zs = state.sorted && state.sorted.shape[1] === K ? state.sorted : deviceTopk(state.logits, K).values;
       // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
       const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
       const thr = topPThreshold(zs, finite, state.invTemperature, P);
