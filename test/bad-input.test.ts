@@ -1994,8 +1994,9 @@ function renderDoc(): string {
     '',
     'Invalid rows (NaN, +Infinity, or no finite logit left, in the input or made by a processor) never',
     'become an ordinary-looking token under the default `invalidRows: "error"`: `sample()` gives a',
-    'negative code (-1 NaN, -2 +Infinity, -3 no finite logit), `sampleIds()`, `readIds()`, `generate()`',
-    'and the reference throw `InvalidRowsError`, `probabilities()` gives NaN rows.',
+    'negative code (-1 NaN, -2 +Infinity, -3 no finite logit; -4, -5, -6 when a processor produced it),',
+    '`sampleIds()`, `readIds()`, `generate()` and the reference throw `InvalidRowsError`, `probabilities()`',
+    'gives NaN rows.',
     '',
   ];
   const ORDER = ['createSampler', 'sampler.sample', 'sampler.sampleIds', 'sampler.probabilities', 'sampler.process', 'readIds', 'generate', 'reference.sample', 'reference.probabilities', 'reference.process'];
