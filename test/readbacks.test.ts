@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSampler, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { registerFusedFlag } from '../src/backends/fused.js';
-import { deviceTopk } from '../src/processors/device-topk.js';
+import { deviceTopk } from '../src/device-topk.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { flatten, makeRows, rng } from './helpers/logits.js';

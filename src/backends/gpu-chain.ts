@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold, twoProd } from '../processors/ops.js';
 import { topPThreshold } from '../processors/top-p.js';
-import { deviceTopk } from '../processors/device-topk.js';
+import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';

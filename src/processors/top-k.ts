@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.js';
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
-import { deviceTopk } from './device-topk.js';
+import { deviceTopk } from '../device-topk.js';
 
 /**
  * Top-k: keeps every token whose logit is ≥ the row's k-th largest (ties at the boundary are
@@ -15,7 +16,7 @@ import { deviceTopk } from './device-topk.js';
  */
 export function topK(k: RowParam): LogitsProcessor {
   const value = validateTopK(k);
-  return {
+  return builtin({
     name: isOff(value, (v) => v === 0) ? '?top-k' : 'top-k',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
@@ -39,5 +40,5 @@ export function topK(k: RowParam): LogitsProcessor {
       return { ...next, candidates: kmax, sorted: keepAtLeast(vals, thrCol) };
     },
     reference: referenceTopK(value),
-  };
+  });
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
 import { referenceTopP } from '../reference/top-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
@@ -15,7 +16,7 @@ import {
   twoSum,
   withLogits,
 } from './ops.js';
-import { deviceTopk } from './device-topk.js';
+import { deviceTopk } from '../device-topk.js';
 
 /**
  * Top-p (nucleus): with q the row's probabilities, keeps token j iff Σ{ q_i : q_i > q_j } < p —
@@ -32,7 +33,7 @@ import { deviceTopk } from './device-topk.js';
  */
 export function topP(p: RowParam): LogitsProcessor {
   const value = validateTopP(p);
-  return {
+  return builtin({
     name: isOff(value, (v) => v === 1) ? '?top-p' : 'top-p',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
@@ -48,7 +49,7 @@ export function topP(p: RowParam): LogitsProcessor {
       return withLogits(state, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])));
     },
     reference: referenceTopP(value),
-  };
+  });
 }
 
 /**

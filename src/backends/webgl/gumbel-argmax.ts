@@ -171,8 +171,10 @@ export function runPasses(
   program: (inSize: number, window: number, first: boolean) => GPGPUProgram,
 ): tf.TensorInfo {
   const [batch, vocab] = input.shape as [number, number];
-  const stored = backend.texData.get(keys.dataId)?.values as ArrayLike<number> | null | undefined;
-  const values = stored ?? (backend.readSync(keys.dataId) as ArrayLike<number>);
+  // The keys are made from host values each call; reading them back from a texture would be a
+  // hidden GPU stall, so a GPU-resident keys tensor is a bug, not a case to handle.
+  const values = backend.texData.get(keys.dataId)?.values as ArrayLike<number> | null | undefined;
+  if (!values) throw new Error('tfjs-sampling (internal): the draw keys must be host-resident, not read back from the GPU');
   const halves = new Float32Array(2 * batch);
   for (let r = 0; r < batch; r++) {
     const k = values[r]! >>> 0;
