@@ -40,14 +40,20 @@ export function minP(m: RowParam): LogitsProcessor {
  */
 export function minPPair(zmax: tf.Tensor, M: Float64Array, invTemperature: Float64Array): [tf.Tensor, tf.Tensor] {
   const batch = M.length;
-  // Offset T·ln m per row, split into hi + lo; rows that are off get -FLT_MAX.
+  // Offset T·ln m per row, split into hi + lo.
   const hi = new Float32Array(batch);
   const lo = new Float32Array(batch);
   for (let r = 0; r < batch; r++) {
-    const off = M[r] === 0 ? -FLT_MAX : Math.log(M[r]!) / invTemperature[r]!;
+    const off = M[r] === 0 ? 0 : Math.log(M[r]!) / invTemperature[r]!;
     [hi[r], lo[r]] = splitF32(off === 0 ? 0 : off); // avoid -0 artefacts
   }
   // zmax + hi = t + err exactly; keep z ≥ t + (err + lo)  ⇔  !(err + lo > z - t)
   const [t, err] = twoSum(zmax, column(hi));
-  return [t, tf.add(err, column(lo))];
+  // Rows with min-p off, and rows whose threshold lies below -FLT_MAX (zmax near -FLT_MAX and a
+  // large T·|ln m|: t overflows to -Infinity), keep every finite logit: t = e2 = -FLT_MAX does
+  // that with no overflow (z - t ≥ 0 > e2 for every finite z). A row-dependent offset of
+  // -FLT_MAX instead would overflow for |max z| ≳ 1e31 and turn the row NaN.
+  const keepAll = tf.logicalOr(tf.equal(t, -Infinity), tf.tensor2d(Uint8Array.from(M, (m) => (m === 0 ? 1 : 0)), [batch, 1], 'bool'));
+  const floor = tf.fill([batch, 1], -FLT_MAX);
+  return [tf.where(keepAll, floor, t), tf.where(keepAll, floor, tf.add(err, column(lo)))];
 }

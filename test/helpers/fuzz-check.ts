@@ -19,7 +19,7 @@ import { registerFusedFlag } from '../../src/backends/fused.js';
 import { nextInvTemperature } from '../../src/params.js';
 import { fusedKeptCounts } from './kept.js';
 import { countReadsAsync, readBacks, type ReadEvent } from './read-counter.js';
-import { knownHoles, withoutRows } from './fuzz-known.js';
+import { knownHoles, neutralRows, withoutRows } from './fuzz-known.js';
 import { caseTensor, materialize, type FuzzCase, type Materialized } from './fuzz-case.js';
 
 /** Counts of what the properties saw, per backend and property. */
@@ -159,6 +159,10 @@ export function keptFragile(memo: Memo, r: number, token: number, delta: number)
   const m = memo.m;
   const B = m.rows.length;
   const { T, p, mp } = rowScalars(m, r);
+  // A row's maximum is always kept (top-p keeps the most probable token, min-p's threshold is at
+  // most the max): never a boundary.
+  const raw = memo.afterProcessors(r);
+  if (raw[token] === rowMax(raw)) return false;
   const base = Number.isFinite(memo.process('base', m.twinOptions)[r]![token]!);
   const ok = (v: number): boolean => v > 0 && Number.isFinite(v);
   for (const f of [1 - delta, 1 + delta]) {
@@ -167,7 +171,7 @@ export function keptFragile(memo: Memo, r: number, token: number, delta: number)
   }
   if (mp > 0) {
     // Threshold max z + T · ln m; exact (no rounding at all) when the offset is 0 (m = 1, greedy).
-    const z = memo.afterProcessors(r);
+    const z = raw;
     const zmax = rowMax(z);
     const off = T === 0 || mp === 1 ? 0 : Math.log(mp) / nextInvTemperature(1, T);
     if (off !== 0 && Math.abs(z[token]! - (zmax + off)) <= delta * (Math.abs(zmax) + Math.abs(off))) return true;
@@ -296,11 +300,20 @@ export async function checkCase(c: FuzzCase, tally: Tally, checks: Checks): Prom
   if (checks.strict) throw failure;
   let rest: FuzzCase | undefined = c;
   const ids = new Set<string>();
-  for (let round = 0; rest && round < 4; round++) {
+  const neutral = new Set<number>();
+  for (let round = 0; rest && round < 2 * c.rows.length + 2; round++) {
     const holes = knownHoles(rest, materialize(rest), tf.getBackend());
     if (holes.ids.length === 0) break;
     holes.ids.forEach((id) => ids.add(id));
-    rest = withoutRows(rest, holes.rows);
+    // First replace the rows by plain ones (same shape); rows that stay in a hole (a processor
+    // puts them there) are removed.
+    if ([...holes.rows].every((r) => neutral.has(r))) {
+      rest = withoutRows(rest, holes.rows);
+      neutral.clear();
+    } else {
+      rest = neutralRows(rest, holes.rows);
+      holes.rows.forEach((r) => neutral.add(r));
+    }
   }
   if (ids.size === 0) throw failure;
   if (rest) {

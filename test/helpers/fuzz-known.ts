@@ -4,6 +4,7 @@
 // test/fuzz.test.ts (it.fails while open). Remove a predicate when its hole is fixed: the
 // property then covers it again.
 import { reference } from '../../src/index.js';
+import { nextInvTemperature } from '../../src/params.js';
 import type { FuzzCase, Materialized } from './fuzz-case.js';
 
 const FLT_MAX = 3.4028234663852886e38;
@@ -34,16 +35,6 @@ const has = (row: ArrayLike<number>, f: (v: number) => boolean): boolean => Arra
 
 export const KNOWN_HOLES: KnownHole[] = [
   {
-    id: 'min-p-off-row',
-    what: 'min-p runs for the batch; a row with m = 0 gets the threshold max − FLT_MAX, whose arithmetic overflows near float32\'s limits: the row turns NaN (a false invalid row, or NaN in process()) when |max| is large (≥ ~1e31 below, ~1e38 above), and tokens below max − FLT_MAX are masked',
-    rows(_c, m) {
-      const M = m.twinOptions.minP;
-      const B = m.rows.length;
-      if (!Array.from({ length: B }, (_, r) => perRow(M, r, 0)).some((v) => v > 0)) return [];
-      return which(afterProcessors(m), (z, r) => perRow(M, r, 0) === 0 && has(z, (v) => Number.isFinite(v) && Math.abs(v) >= 2 ** 100));
-    },
-  },
-  {
     id: 'gpu-subnormal-flush',
     what: 'webgl / webgpu (SwiftShader) flush float32 subnormals (0 < |z| < 2^-126) to zero: distinct tiny logits become ties, so top-k keeps more, greedy picks a lower index, and the kept counts differ',
     backends: ['webgl', 'webgpu'],
@@ -54,11 +45,37 @@ export const KNOWN_HOLES: KnownHole[] = [
   },
   {
     id: 'gpu-top-p-underflow',
-    what: 'the GPU chain takes p in float32: a p below 2^-126 (5e-324, 1e-40) becomes 0 (or a flushed subnormal) and top-p switches off, where the reference keeps only the most probable group',
+    what: 'the GPU paths take p in float32: a p below 2^-126 (5e-324, 1e-40) becomes 0 (or a flushed subnormal): top-p switches off (webgpu), or on webgl keeps every token or, next to a NaN row, none (a false invalid row), where the reference keeps only the most probable group',
     backends: ['webgl', 'webgpu'],
     rows(_c, m) {
       const P = m.twinOptions.topP;
       return which(m.rows, (_z, r) => perRow(P, r, 1) < 2 ** -126);
+    },
+  },
+  {
+    id: 'webgl-max-identity',
+    what: "webgl: tf.max starts from -1e20 (tfjs ReduceProgram), so a row whose finite logits are all below -1e20 gets max -1e20: min-p masks the whole row (a false invalid row), a greedy row counts -1 on the fused path and draws token V (outside the vocabulary) on the portable+draw path",
+    backends: ['webgl'],
+    rows(_c, m) {
+      return which(afterProcessors(m), (z, r) => {
+        const max = Math.max(...Array.from(z).filter((v) => !Number.isNaN(v)), -Infinity);
+        return (max > -Infinity && max < -1e20) || has(m.rows[r]!, (v) => v > -Infinity && v < -1e20);
+      });
+    },
+  },
+  {
+    id: 'webgl-process-clamp-nan',
+    what: 'webgl: process() leaves a kept logit whose scaled value passes FLT_MAX at +Infinity (instead of ±FLT_MAX) when another row of the batch holds NaN',
+    backends: ['webgl'],
+    rows(_c, m) {
+      const z = afterProcessors(m);
+      if (!z.some((row, r) => has(row, Number.isNaN) || has(m.rows[r]!, Number.isNaN))) return [];
+      const T = m.twinOptions.temperature;
+      return which(z, (row, r) => {
+        const t = perRow(T, r, 1);
+        const inv = t === 0 ? 1 : nextInvTemperature(1, t);
+        return has(row, (v) => Number.isFinite(v) && Math.abs(v) * inv >= FLT_MAX);
+      });
     },
   },
 ];
@@ -76,6 +93,16 @@ export function knownHoles(c: FuzzCase, m: Materialized, backend: string): { ids
   }
   return { ids, rows };
 }
+
+/**
+ * The case with the given rows replaced by a plain row of zeros with every option off (same batch
+ * size: software GPUs compile shaders per shape, so the second run reuses the first one's).
+ */
+export function neutralRows(c: FuzzCase, rows: Set<number>): FuzzCase {
+  return { ...c, rows: c.rows.map((row, r) => (rows.has(r) ? NEUTRAL(row.seed) : row)) };
+}
+
+const NEUTRAL = (seed: number): FuzzCase['rows'][number] => ({ values: [0], inject: [], T: undefined, k: undefined, p: undefined, m: undefined, seed });
 
 /** The case without the given rows (undefined if none would be left). */
 export function withoutRows(c: FuzzCase, drop: Set<number>): FuzzCase | undefined {
