@@ -195,7 +195,7 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
   const gpu = isSoftwareGpu(backend);
   const browser = typeof window !== 'undefined';
   const portable = typeof process !== 'undefined' && process.env?.TFJS_SAMPLING_FUSED === '0';
-  const STEPS = gpu ? (browser ? 600 : 1_000) : portable ? (backend === 'cpu' ? 1_000 : 2_000) : 10_000;
+  const STEPS = gpu ? (browser ? 200 : 1_000) : portable ? (backend === 'cpu' ? 1_000 : 2_000) : 10_000;
   const CONTROL_STEPS = gpu || portable ? 400 : 2_000;
   const label = `${backend}${portable ? ' (portable)' : ''}`;
   const FLAT_BYTES_PER_STEP = STEPS >= 10_000 ? FLAT_LONG : FLAT_SHORT;
