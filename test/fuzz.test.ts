@@ -8,7 +8,8 @@
 // the seed, the shrink path and the minimal case; replay one with
 //   TFJS_SAMPLING_FUZZ_SEED=<seed> TFJS_SAMPLING_FUZZ_PATH=<path> TFJS_SAMPLING_ONLY=<project> \
 //   npx vitest run test/fuzz.test.ts -t '<property name>'
-// (TFJS_SAMPLING_FUZZ_SCALE=<x> multiplies numRuns, for longer hunts). Every counterexample the
+// (TFJS_SAMPLING_FUZZ_SCALE=<x> multiplies numRuns, for longer hunts; the browser projects read
+// the same variables with a VITE_ prefix). Every counterexample the
 // fuzzer found is kept below in `regressions`, shrunk to a minimal case. Failures that a known open
 // hole explains (helpers/fuzz-known.ts) are counted and printed, not failed; each such hole has
 // an it.fails regression here.
@@ -22,7 +23,11 @@ import { registerFusedFlag } from '../src/backends/fused.js';
 import { checkCase, formatTally, newTally, type Checks } from './helpers/fuzz-check.js';
 import type { FuzzCase } from './helpers/fuzz-case.js';
 
-const env = (name: string): string | undefined => (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
+// Node projects read process.env; in Chromium only Vite's import.meta.env reaches the page, and
+// only for VITE_-prefixed variables: set VITE_TFJS_SAMPLING_FUZZ_SCALE (etc.) for the browser projects.
+const env = (name: string): string | undefined =>
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name] ??
+  (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.[`VITE_${name}`];
 // npm test runs a quarter of the planned cases to keep CI within its budget on 2 cores;
 // `npm run test:fuzz` (scale 1) runs the full counts: 10,000 on cpu and wasm, 1,000 per GPU backend.
 const SCALE = Number(env('TFJS_SAMPLING_FUZZ_SCALE') ?? '0.25');
