@@ -89,6 +89,15 @@ export function splitF32(x: number): [number, number] {
   return [hi, Math.fround(x - hi)];
 }
 
+/**
+ * The top-p the tensor paths compute with: p below 2^-64 acts as 2^-64. Both keep exactly the
+ * most probable group (its mass is at least 1/V > 2^-64), so the rule is unchanged, but the GPU
+ * paths carry p in float32, where a p below 2^-126 would flush to 0 (top-p off).
+ */
+export function effectiveTopP(p: number): number {
+  return p < 2 ** -64 ? 2 ** -64 : p;
+}
+
 /** 1/T never leaves [2^-100, 2^100]: see {@link nextInvTemperature}. */
 export const INV_TEMPERATURE_MAX = 2 ** 100;
 export const INV_TEMPERATURE_MIN = 2 ** -100;

@@ -5,7 +5,7 @@ import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
-import { FLT_MAX, firstArgMax, invTemperaturePair, scaleByInvTemperature } from './processors/ops.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
 
@@ -160,8 +160,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         const [ih] = invTemperaturePair(state.invTemperature);
         const z = state.logits;
         // Kept values stay finite (1/T up to 2^100 can take z past float32's range); masked
-        // ones stay -Infinity; NaN stays NaN.
-        const scaled = tf.clipByValue(tf.mul(z, ih), -FLT_MAX, FLT_MAX);
+        // ones stay -Infinity; NaN stays NaN. Not tf.clipByValue: webgl's packed clip leaves a
+        // 2×2 texel unclamped when any of its four values is NaN (another row's NaN).
+        const scaled = tf.minimum(tf.maximum(tf.mul(z, ih), -FLT_MAX), FLT_MAX);
         return sameRank(tf.where(tf.isFinite(z), scaled, z) as tf.Tensor2D, shape);
       });
     }) as Sampler['process'],
@@ -232,7 +233,7 @@ function draw(
 ): { ids: tf.Tensor1D; drawKernel: boolean } {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
-  const zmax = tf.max(z, 1, true);
+  const zmax = rowMax(z);
   const needNoiseAll = opts.invalidRows !== 'error';
   let noise: tf.Tensor2D | undefined;
   // GPU backends with the draw kernel compute the noise in the shader: no [B, V] upload.
@@ -292,7 +293,7 @@ function draw(
 function distribution(opts: NormalizedOptions, { input, made, state }: Prepared): tf.Tensor2D {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
-  const zmax = tf.max(z, 1, true);
+  const zmax = rowMax(z);
   const e = tf.exp(scaleByInvTemperature(tf.sub(z, zmax), state.invTemperature));
   let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { checkLogits } from './logits.js';
 import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
-import { firstArgMax } from './processors/ops.js';
+import { firstArgMax, rowMax } from './processors/ops.js';
 import { invalidCodes } from './select/invalid.js';
 
 /** Unit of entropy: `'bits'` (log base 2, the default) or `'nats'` (natural log). */
@@ -40,7 +40,7 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
     const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
     // Greedy rows are divided by 1 here and replaced by their one-hot row below.
     const divisor = tf.tensor2d(Float32Array.from(T, (t) => (t === 0 ? 1 : t)), [batch, 1]);
-    const e = tf.exp(tf.div(tf.sub(z, tf.max(z, 1, true)), divisor)); // -Infinity masks → 0
+    const e = tf.exp(tf.div(tf.sub(z, rowMax(z)), divisor)); // -Infinity masks → 0
     let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
     if (greedy.some((g) => g === 1)) {
       const oneHot = tf.cast(tf.oneHot(firstArgMax(z), vocab), 'float32') as tf.Tensor2D;
@@ -105,7 +105,7 @@ export function distributionStats(probs: tf.Tensor1D | tf.Tensor2D): Distributio
     const bad = tf.any(tf.isNaN(q), 1);
     const nanIfBad = (x: tf.Tensor): tf.Tensor1D => tf.where(bad, tf.fill([batch], NaN), x) as tf.Tensor1D;
     return {
-      maxProb: nanIfBad(tf.max(q, 1)),
+      maxProb: nanIfBad(tf.max(q, 1)), // identity-safe: probabilities ≥ 0
       kept: nanIfBad(tf.sum(tf.step(q), 1)),
       entropy: h,
       perplexity: nanIfBad(tf.pow(2, h)),

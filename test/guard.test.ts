@@ -46,4 +46,16 @@ describe('structure', () => {
     const offenders = sourceFiles(root).filter((f) => /new Set\(\[\s*'temperature',\s*'top-k'/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
+
+  it('no tf.clipByValue: webgl\'s packed clip skips a whole 2×2 texel when one of its values is NaN', () => {
+    const offenders = sourceFiles(root).filter((f) => /\bclipByValue\(/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
+  });
+
+  it('no bare tf.max: rowMax (webgl\'s max starts from -1e20), unless the line says why it is safe', () => {
+    const offenders = sourceFiles(root).flatMap((f) =>
+      readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),
+    );
+    expect(offenders).toEqual(['processors/ops.ts:59', 'processors/ops.ts:61']);
+  });
 });

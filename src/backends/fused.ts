@@ -3,7 +3,7 @@
 // processors or orders, draw 'multinomial', or the TFJS_SAMPLING_FUSED flag set to false).
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
-import { nextInvTemperature, resolveRowParam } from '../params.js';
+import { effectiveTopP, nextInvTemperature, resolveRowParam } from '../params.js';
 import { stepKey } from '../noise.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerCpuKernel } from './cpu/fused-sample.js';
@@ -63,7 +63,7 @@ export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number,
     vocab,
     invT: T.map((t) => nextInvTemperature(1, t)),
     topK: get('top-k', 0),
-    topP: get('top-p', 1),
+    topP: get('top-p', 1).map(effectiveTopP),
     minP: get('min-p', 0),
     stepKeys: Uint32Array.from(keys, (k) => stepKey(k, step)),
     invalidRows: opts.invalidRows,

@@ -9,7 +9,7 @@
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, safeThreshold, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
@@ -99,7 +99,7 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
         : tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
       tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
     } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
-      zmax ??= tf.max(input, 1, true);
+      zmax ??= rowMax(input);
       tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax);
     } else {
       const zs = deviceTopk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab).values;
@@ -107,7 +107,7 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
-  zmax ??= tf.max(input, 1, true);
+  zmax ??= rowMax(input);
   const anyMinP = plan.minP.some((m) => m > 0);
   const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   const [ih] = invTemperaturePair(plan.invT);

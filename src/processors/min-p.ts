@@ -3,7 +3,7 @@ import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, splitF32, validateMinP, type RowParam } from '../params.js';
 import { referenceMinP } from '../reference/min-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, maskWhere, twoSum, withLogits } from './ops.js';
+import { FLT_MAX, column, maskWhere, rowMax, twoSum, withLogits } from './ops.js';
 
 /**
  * Min-p: keeps token j iff q_j ≥ m · max q (inclusive), i.e. z_j ≥ max z + T · ln m — no
@@ -23,7 +23,7 @@ export function minP(m: RowParam): LogitsProcessor {
       // Rows without a finite max (all -Infinity, or invalid) get max 0, so that min-p leaves
       // them as they are (no NaN of its own): they are reported from their input and processed
       // values by the invalid-row rule, as in the reference.
-      const m = tf.max(state.logits, 1, true);
+      const m = rowMax(state.logits);
       const zmax = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
       const [t, e2] = minPPair(zmax, M, state.invTemperature);
       const gap = tf.sub(state.logits, t);

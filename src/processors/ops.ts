@@ -50,12 +50,27 @@ export function pickPerRowAt(x: tf.Tensor2D, col: tf.Tensor1D): tf.Tensor1D {
 }
 
 /**
+ * Each row's maximum, `[B, 1]`, exact on every backend. webgl's max reduction starts from -1e20
+ * (tfjs ReduceProgram), so a row whose values are all below -1e20 (or all -Infinity) would get
+ * -1e20; there a second pass over the row scaled by 2^-80 (exact: a power of two, and such values
+ * stay normal) finds the true maximum, or -Infinity when the row has no finite value.
+ */
+export function rowMax(x: tf.Tensor2D): tf.Tensor2D {
+  const m = tf.max(x, 1, true) as tf.Tensor2D;
+  if (tf.getBackend() !== 'webgl') return m;
+  const s = tf.max(tf.mul(x, 2 ** -80), 1, true);
+  // |finite x| · 2^-80 < 2.9e14: a scaled max at the identity means no finite value.
+  const low = tf.where(tf.lessEqual(s, -1e20), tf.fill(s.shape, -Infinity), tf.mul(s, 2 ** 80));
+  return tf.where(tf.lessEqual(m, -1e20), low, m) as tf.Tensor2D;
+}
+
+/**
  * Index of each row's maximum, the lowest index among equal maxima, on every backend (tfjs's
  * argMax returns an arbitrary tied index on webgpu). Rows without a finite maximum give junk.
  */
 export function firstArgMax(x: tf.Tensor2D): tf.Tensor1D {
   const [b, n] = x.shape;
-  const notMax = tf.step(tf.sub(tf.max(x, 1, true), x)); // 1 where x < row max
+  const notMax = tf.step(tf.sub(rowMax(x), x)); // 1 where x < row max
   const iota = tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]);
   const candidates = tf.add(iota, tf.mul(notMax, n)); // non-maxima pushed past the end
   return tf.cast(tf.reshape(tf.min(candidates, 1), [b]), 'int32') as tf.Tensor1D;

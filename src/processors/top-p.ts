@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
+import { effectiveTopP, isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
 import { referenceTopP } from '../reference/top-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import {
@@ -37,7 +37,7 @@ export function topP(p: RowParam): LogitsProcessor {
     name: isOff(value, (v) => v === 1) ? '?top-p' : 'top-p',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const P = resolveRowParam('topP', value, batch);
+      const P = resolveRowParam('topP', value, batch).map(effectiveTopP);
       const active = P.map((v) => (v < 1 ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const K = Math.min(state.candidates, vocab);
@@ -86,7 +86,7 @@ export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, in
     tf.sub(shiftRight(cLo), tgtLo),
   );
   const count = tf.sum(tf.step(tf.neg(below)), 1); // positions kept, a prefix of the sort
-  const last = tf.clipByValue(tf.sub(count, 1), 0, K - 1) as tf.Tensor1D;
+  const last = tf.minimum(tf.maximum(tf.sub(count, 1), 0), K - 1) as tf.Tensor1D;
   const tau = pickPerRowAt(zs, last);
   return tf.where(
     tf.tensor1d(Array.from(active), 'bool'),

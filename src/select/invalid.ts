@@ -13,7 +13,7 @@ export function invalidCodes(input: tf.Tensor2D, made: { madeNaN?: tf.Tensor1D; 
   const b = input.shape[0];
   const code = (c: number): tf.Tensor1D => tf.fill([b], c);
   const nan = tf.any(tf.isNaN(input), 1);
-  const posInf = tf.equal(tf.max(input, 1), Infinity);
+  const posInf = tf.equal(tf.max(input, 1), Infinity); // identity-safe: only +Infinity counts
   // Not `isFinite(max)`: webgl's max of an all -Infinity row is -1e20.
   const noFinite = tf.logicalNot(tf.any(tf.isFinite(processed), 1));
   let out: tf.Tensor = tf.where(noFinite, code(INVALID_CODE['no-finite-logit']), code(0));

@@ -43,41 +43,6 @@ export const KNOWN_HOLES: KnownHole[] = [
       return which(afterProcessors(m), (z, r) => has(z, sub) || has(m.rows[r]!, sub));
     },
   },
-  {
-    id: 'gpu-top-p-underflow',
-    what: 'the GPU paths take p in float32: a p below 2^-126 (5e-324, 1e-40) becomes 0 (or a flushed subnormal): top-p switches off (webgpu), or on webgl keeps every token or, next to a NaN row, none (a false invalid row), where the reference keeps only the most probable group',
-    backends: ['webgl', 'webgpu'],
-    rows(_c, m) {
-      const P = m.twinOptions.topP;
-      return which(m.rows, (_z, r) => perRow(P, r, 1) < 2 ** -126);
-    },
-  },
-  {
-    id: 'webgl-max-identity',
-    what: "webgl: tf.max starts from -1e20 (tfjs ReduceProgram), so a row whose finite logits are all below -1e20 gets max -1e20: min-p masks the whole row (a false invalid row), a greedy row counts -1 on the fused path and draws token V (outside the vocabulary) on the portable+draw path",
-    backends: ['webgl'],
-    rows(_c, m) {
-      return which(afterProcessors(m), (z, r) => {
-        const max = Math.max(...Array.from(z).filter((v) => !Number.isNaN(v)), -Infinity);
-        return (max > -Infinity && max < -1e20) || has(m.rows[r]!, (v) => v > -Infinity && v < -1e20);
-      });
-    },
-  },
-  {
-    id: 'webgl-process-clamp-nan',
-    what: 'webgl: process() leaves a kept logit whose scaled value passes FLT_MAX at +Infinity (instead of ±FLT_MAX) when another row of the batch holds NaN',
-    backends: ['webgl'],
-    rows(_c, m) {
-      const z = afterProcessors(m);
-      if (!z.some((row, r) => has(row, Number.isNaN) || has(m.rows[r]!, Number.isNaN))) return [];
-      const T = m.twinOptions.temperature;
-      return which(z, (row, r) => {
-        const t = perRow(T, r, 1);
-        const inv = t === 0 ? 1 : nextInvTemperature(1, t);
-        return has(row, (v) => Number.isFinite(v) && Math.abs(v) * inv >= FLT_MAX);
-      });
-    },
-  },
 ];
 
 /** The known holes a case can hit, with the rows that can hit them. */
