@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, defaultPath, isSoftwareGpu, portablePath, useBackend } from './helpers/backend.js';
+import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath, useBackend } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
 interface Case {
@@ -93,8 +93,11 @@ function naiveTopP(P: number[]): LogitsProcessor {
 
 describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
   backendSuite(backend);
+  const processElsewhere = coveredElsewhere('agreement-process', backend);
+  const tokensElsewhere = coveredElsewhere('agreement-tokens', backend);
+  const skipNote = (why: string | undefined): string => (why ? ` (skipped here: ${why})` : '');
 
-  it.each(CASES)('same kept set and probabilities: $name', async ({ shape, B: fullB, V, options, name }) => {
+  (processElsewhere ? it.skip : it).each(CASES)(`same kept set and probabilities: $name${skipNote(processElsewhere)}`, async ({ shape, B: fullB, V, options, name }) => {
     // Software GPU adapters take seconds per full sort of 128k: fewer rows there.
     const B = isSoftwareGpu(backend) && V > 100_000 ? Math.min(fullB, 2) : fullB;
     const rows = makeRows(shape, B, V, name);
@@ -109,7 +112,7 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
 
   // cpu and wasm sum sequentially, where plain float32 drifts; GPU backends scan as a tree, whose
   // smaller error this particular control does not reliably expose.
-  it.runIf(backend === 'cpu' || backend === 'wasm')('negative control: a plain float32 top-p (no error-free sums) is caught on flat V 128256 rows', async () => {
+  it.runIf((backend === 'cpu' || backend === 'wasm') && !processElsewhere)('negative control: a plain float32 top-p (no error-free sums) is caught on flat V 128256 rows', async () => {
     const c = CASES.find((x) => x.name.startsWith('flat V 128256'))!;
     const rows = makeRows(c.shape, c.B, c.V, c.name);
     const opts = c.options(c.B);
@@ -117,7 +120,7 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     expect(keptDiffer.length).toBeGreaterThan(0);
   });
 
-  it('the same seeds give the same tokens as reference.sample in ≥ 99.99% of rows', async () => {
+  it.skipIf(tokensElsewhere)(`the same seeds give the same tokens as reference.sample in ≥ 99.99% of rows${skipNote(tokensElsewhere)}`, async () => {
     const plan: { shape: Shape; B: number; V: number; steps: number; options: SamplerOptions }[] = [
       { shape: 'peaky', B: 500, V: 1000, steps: 8, options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 11 } },
       { shape: 'flat', B: 500, V: 1000, steps: 8, options: { temperature: 1, topP: 0.9, seed: 12 } },

@@ -40,3 +40,10 @@ export function setFused(_on: boolean): void {}
 export function portablePath(name: string): string {
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
+
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process';
+
+/** The browser projects run every heavy suite (see backend.ts). */
+export function coveredElsewhere(_suite: HeavySuite, _backend: string): string | undefined {
+  return undefined;
+}

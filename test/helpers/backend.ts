@@ -76,3 +76,26 @@ const DRAW_KERNEL_BACKENDS: string[] = ['webgpu'];
 export function portablePath(name: string): string {
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
+
+/** The CPU-heaviest suites, each run in full where it covers a code path no other project does. */
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process';
+
+/**
+ * Why a heavy suite is skipped in this project (undefined: it runs), to keep CI within budget
+ * without losing coverage: Node webgpu (Dawn) runs the WGSL kernels that browser-webgpu runs, on
+ * the same SwiftShader adapter; the portable projects run process() / probabilities() exactly as
+ * their fused siblings do (those calls never use a fused kernel).
+ */
+export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {
+  const portable = process.env.TFJS_SAMPLING_FUSED === '0';
+  if (backend === 'webgpu' && suite !== 'agreement-process') {
+    return 'runs in browser-webgpu: the same WGSL kernels on the same SwiftShader adapter (CI time budget)';
+  }
+  if (portable && suite === 'agreement-process') {
+    return 'process() and probabilities() never use the fused kernels: the fused project of this backend runs these very calls';
+  }
+  if (portable && backend === 'cpu' && suite === 'statistics') {
+    return "the portable draw's distribution is tested on wasm-portable (the same tfjs-core ops); here agreement and fuzz require its tokens to equal reference.sample";
+  }
+  return undefined;
+}
