@@ -187,6 +187,9 @@ export async function* generateStream<S = unknown>(
   let rejected: unknown; // an unusable step output: its tensors are freed with the state
   let completed = false;
   let step = 0;
+  // The history processors (penalties, n-gram and bad-word bans, minNewTokens) see the prompts
+  // (without padding) and then each drawn token, on the device; freed when the generation ends.
+  sampler.begin?.(plan.prompts);
   try {
     while (finished.includes(0)) {
       signal?.throwIfAborted();
@@ -240,6 +243,7 @@ export async function* generateStream<S = unknown>(
       state,
     };
   } finally {
+    sampler.dispose?.();
     // Aborted, failed, or the consumer stopped iterating: nobody else can free the last state.
     if (!completed) {
       for (const t of [...tensorsIn(state), ...tensorsIn(rejected)]) if (!callerOwned.has(t)) t.dispose();

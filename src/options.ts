@@ -11,10 +11,11 @@ import {
   type RowParam,
 } from './params.js';
 import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, SamplerOptions } from './types.js';
+import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from './history-options.js';
 
 export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 
-const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'seed', 'order', 'processors', 'draw', 'invalidRows']);
+const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
 
 export interface BuiltinSpec {
   name: BuiltinName;
@@ -30,6 +31,8 @@ export interface NormalizedOptions {
   rowArrays: readonly [string, RowParam][];
   draw: DrawMethod;
   invalidRows: InvalidRowPolicy;
+  /** Penalties, biases, bans and masks: built-in history processors, run before everything else. */
+  history: HistorySpec;
 }
 
 /** Throws if a per-row array option does not have one value per row. */
@@ -87,8 +90,17 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     ['minP', values['min-p']],
     ['seed', seed],
   ];
+  const history = validateHistoryOptions(options as Record<string, unknown>);
+  named.push(
+    ['repetitionPenalty', history.repetitionPenalty],
+    ['frequencyPenalty', history.frequencyPenalty],
+    ['presencePenalty', history.presencePenalty],
+    ['penaltyLastN', history.penaltyLastN],
+    ['noRepeatNgramSize', history.noRepeatNgramSize],
+    ['minNewTokens', history.minNewTokens],
+  );
   for (const [name, v] of named) if (v !== undefined && typeof v !== 'number') rowArrays.push([name, v]);
-  return { processors, builtins, seed, rowArrays, draw, invalidRows };
+  return { processors, builtins, seed, rowArrays, draw, invalidRows, history };
 }
 
 const OFF: Record<BuiltinName, (v: number) => boolean> = {

@@ -8,6 +8,11 @@ import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
+import { TokenHistory } from './history.js';
+import { historyNeeds, historyProcessors } from './history-chain.js';
+import { checkHistoryVocab } from './history-options.js';
+import { DeviceCache } from './processors/ops.js';
+import { maskRows, tokenMask } from './processors/token-mask.js';
 
 /** A configured sampler. Each `sample` call is one step of every row's random stream. */
 export interface Sampler {
@@ -46,8 +51,24 @@ export interface Sampler {
    */
   process(logits: tf.Tensor1D, context?: SampleContext): tf.Tensor1D;
   process(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
-  /** Back to step 0: the same seeds give the same tokens again. */
+  /**
+   * Back to step 0 (the same seeds give the same tokens again) with an empty token history;
+   * frees the history and the device caches of the processors.
+   */
   reset(): void;
+  /**
+   * Starts a new token history for the history processors (penalties, n-gram and bad-word bans,
+   * `minNewTokens`): each row's prompt tokens, without padding. Keeps the step. `generate()` calls
+   * it with its prompts. Without it, the history holds the tokens drawn since the last reset.
+   */
+  begin(prompts: readonly (readonly number[])[]): void;
+  /**
+   * Adds drawn tokens (int32 `[B]`, on the device) to the history. `sample` does it itself unless
+   * called with `{ accept: false }`; negative ids (invalid rows) add nothing.
+   */
+  accept(ids: tf.Tensor1D): void;
+  /** Frees the device state (history, caches) and keeps the step; the next call starts an empty history. */
+  dispose(): void;
 }
 
 /**
@@ -60,7 +81,43 @@ export interface Sampler {
  */
 export function createSampler(options: SamplerOptions = {}): Sampler {
   const opts = normalizeOptions(options);
-  const processors = [...opts.processors, ...builtinProcessors(opts.builtins)];
+  const history = historyProcessors(opts.history);
+  const needs = historyNeeds(opts.history);
+  const builtinChain = builtinProcessors(opts.builtins);
+  const processors = [...history, ...opts.processors, ...builtinChain];
+  const maskCache = new DeviceCache();
+  let tokens: TokenHistory | undefined;
+  let prompts: (readonly number[])[] | undefined;
+  const freeState = (): void => {
+    tokens?.dispose();
+    tokens = undefined;
+    prompts = undefined;
+    maskCache.dispose();
+    for (const p of processors) p.reset?.();
+  };
+  /** The token history for this batch, created from the begun prompts on first use. */
+  const tokensFor = (batch: number, vocab: number): TokenHistory | undefined => {
+    if (!needs) return undefined;
+    if (tokens && (tokens.batch !== batch || tokens.vocab !== vocab)) {
+      throw new SamplingError(
+        'logits',
+        `must keep the batch size and vocabulary of the sampler's token history ([${tokens.batch}, ${tokens.vocab}]) until reset() or begin()`,
+        new Described(`shape [${batch}, ${vocab}]`),
+      );
+    }
+    if (!tokens) {
+      if (prompts && prompts.length !== batch) {
+        throw new SamplingError('logits', `must have one row per prompt given to begin() (${prompts.length})`, new Described(`${batch} rows`));
+      }
+      prompts?.forEach((p, r) =>
+        p.forEach((t, i) => {
+          if (t >= vocab) throw new SamplingError(`prompts[${r}][${i}]`, `must be a token id < vocab size ${vocab}`, t);
+        }),
+      );
+      tokens = new TokenHistory(batch, vocab, needs, prompts);
+    }
+    return tokens;
+  };
   if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
     throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
   }
@@ -81,12 +138,18 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       throw new SamplingError('context', 'must be an object { history? }', context);
     }
     checkRowArrays(opts, shape.batch);
+    checkHistoryVocab(opts.history, shape.vocab, shape.batch);
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
+    if (context?.mask !== undefined) maskRows(context.mask, shape.batch, shape.vocab);
+    if (context?.accept !== undefined && typeof context.accept !== 'boolean') throw new SamplingError('context.accept', 'must be a boolean', context.accept);
     return shape;
   };
-  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): Prepared => {
-    const input = as2d(logits, shape);
-    const { state, ...made } = runChain(processors, {
+  /** The processors before the built-in truncation chain: history, this call's mask, the user's. */
+  const preChain = (shape: LogitsShape, context: SampleContext | undefined): LogitsProcessor[] =>
+    context?.mask !== undefined ? [...history, tokenMask(maskRows(context.mask, shape.batch, shape.vocab), maskCache), ...opts.processors] : [...history, ...opts.processors];
+  const initialState = (input: tf.Tensor2D, shape: LogitsShape, context: SampleContext | undefined): SamplingState => {
+    const t = tokensFor(shape.batch, shape.vocab);
+    return {
       logits: input,
       batch: shape.batch,
       vocab: shape.vocab,
@@ -94,10 +157,14 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       step,
       candidates: shape.vocab,
       ...(context?.history !== undefined ? { history: context.history } : {}),
-    });
+      ...(t ? { tokens: t } : {}),
+    };
+  };
+  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): Prepared => {
+    const input = as2d(logits, shape);
+    const { state, ...made } = runChain([...preChain(shape, context), ...builtinChain], initialState(input, shape, context));
     return { input, made, state };
   };
-
   const sampler: Sampler = {
     name: [...processors.map((p) => p.name), opts.draw].join(' → '),
     processors,
@@ -120,18 +187,29 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       }
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
+      const pre = preChain(shape, context);
       const fused = fusedBackend();
-      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step);
+      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
+      let ids: tf.Tensor1D;
       if (plan) {
-        const ids = tf.tidy(() => runFused(as2d(logits, shape), plan));
+        ids = tf.tidy(() => {
+          const input = as2d(logits, shape);
+          if (pre.length === 0) return runFused(input, plan);
+          // Penalties, bans, masks and the user's processors run first; the fused threshold and
+          // draw kernels then run on what they produced (never replaced by the portable path).
+          const { state, ...made } = runChain(pre, initialState(input, shape, context));
+          // A user processor may have changed 1/T: the built-in temperature applies on top of it.
+          const drawn = runFused(state.logits, fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!);
+          const codes = invalidCodes(input, made, state.logits);
+          return tf.where(tf.less(codes, 0), tf.cast(codes, 'int32'), drawn) as tf.Tensor1D;
+        });
         lastPath = `fused:${fused}`;
-        step++;
-        return ids;
+      } else {
+        const out = tf.tidy(() => draw(opts, prepare(logits, shape, context), keys, baseSeed));
+        ids = out.ids;
+        lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       }
-      const { ids, drawKernel } = tf.tidy(() => {
-        return draw(opts, prepare(logits, shape, context), keys, baseSeed);
-      });
-      lastPath = drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
+      if (context?.accept !== false) tokens?.accept(ids);
       step++;
       return ids;
     },
@@ -168,6 +246,33 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     }) as Sampler['process'],
     reset() {
       step = 0;
+      freeState();
+    },
+    begin(newPrompts) {
+      if (!Array.isArray(newPrompts)) throw new SamplingError('prompts', 'must be an array with one token array per row', newPrompts);
+      const copy = newPrompts.map((p, r) => {
+        if (!Array.isArray(p) && !ArrayBuffer.isView(p)) throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', p);
+        const row = Array.from(p as ArrayLike<unknown>);
+        row.forEach((t, i) => {
+          if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw new SamplingError(`prompts[${r}][${i}]`, 'must be a token id (an integer >= 0)', t);
+        });
+        return row as number[];
+      });
+      tokens?.dispose();
+      tokens = undefined;
+      prompts = copy;
+    },
+    accept(ids) {
+      if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
+        throw new SamplingError('ids', 'must be a live int32 [B] tensor of token ids', isTensor(ids) ? new Described(`a ${ids.dtype} tensor of shape [${ids.shape.join(', ')}]`) : ids);
+      }
+      if (!needs) return;
+      if (!tokens) throw new SamplingError('ids', 'can only be accepted after a sample() call of this history (the vocabulary is not known yet)', new Described('no history yet'));
+      if (ids.shape[0] !== tokens.batch) throw new SamplingError('ids', `must have one id per row (batch size ${tokens.batch})`, new Described(`shape [${ids.shape[0]}]`));
+      tokens.accept(ids);
+    },
+    dispose() {
+      freeState();
     },
   };
   return sampler;

@@ -1,9 +1,15 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { RowParam } from './params.js';
 import type { ReferenceState } from './reference/types.js';
+import type { TokenHistoryView } from './history.js';
+import type { LogitBias, PenalizePrompt } from './history-options.js';
+import type { TokenMask } from './processors/token-mask.js';
 
 export type { RowParam } from './params.js';
 export type { ReferenceState } from './reference/types.js';
+export type { TokenHistoryView } from './history.js';
+export type { LogitBias, PenalizePrompt } from './history-options.js';
+export type { TokenMask } from './processors/token-mask.js';
 
 /**
  * What processors see and return. Scores stay in logit space: temperature is carried as a
@@ -36,12 +42,24 @@ export interface SamplingState {
    * `sample(logits, { history })`; on the device, never read back by the sampler.
    */
   readonly history?: tf.Tensor2D;
+  /**
+   * The sampler's own token history, kept on the device and updated after each draw (counts over
+   * the penalty window, the last tokens): what the built-in history processors read.
+   */
+  readonly tokens?: TokenHistoryView;
 }
 
 /** Per-call context for `Sampler.sample` and friends. */
 export interface SampleContext {
   /** int32 `[B, T]`: the tokens so far, handed to processors as `state.history`. */
   history?: tf.Tensor2D;
+  /**
+   * A token bitmask for this call (the layout of xgrammar / llguidance): bit `j & 31` of word
+   * `j >> 5` allows token j; one `Int32Array` of ceil(V/32) words per row, or all rows in one.
+   */
+  mask?: TokenMask;
+  /** Whether `sample` adds the drawn tokens to the sampler's history (default true). */
+  accept?: boolean;
 }
 
 /**
@@ -54,6 +72,8 @@ export interface LogitsProcessor {
   readonly name: string;
   apply(state: SamplingState): SamplingState;
   reference?(state: ReferenceState): ReferenceState;
+  /** Frees what the processor keeps across calls (device caches); called by the sampler's `reset()` / `dispose()`. */
+  reset?(): void;
 }
 
 /** What happens to a row with NaN, +Infinity, or no finite logit left. */
@@ -84,4 +104,26 @@ export interface SamplerOptions {
   draw?: DrawMethod;
   /** Default `'error'`. */
   invalidRows?: InvalidRowPolicy;
+  /** θ in [1e-30, 1e30] (1 = off): seen tokens' logits divided by θ if positive, multiplied if not. */
+  repetitionPenalty?: RowParam;
+  /** Finite (0 = off): logit −= frequencyPenalty · count. */
+  frequencyPenalty?: RowParam;
+  /** Finite (0 = off): logit −= presencePenalty · [count > 0]. */
+  presencePenalty?: RowParam;
+  /** Integer ≥ 1 or Infinity (default): only the last n history tokens count for the penalties. */
+  penaltyLastN?: RowParam;
+  /** Per penalty, whether prompt tokens count. Default `{ repetition: true, frequency: false, presence: false }`. */
+  penalizePrompt?: PenalizePrompt;
+  /** Integer n ≥ 0 (0 = off): no n-gram of the history is repeated (HF rule). */
+  noRepeatNgramSize?: RowParam;
+  /** Token sequences never to complete (HF rule); one-token sequences are always banned. */
+  badWords?: readonly (readonly number[])[];
+  /** token → bias (−Infinity bans); one map for all rows or one per row. */
+  logitBias?: LogitBias | readonly LogitBias[];
+  /** Integer ≥ 0 (0 = off): `stopTokens` are banned until a row generated that many tokens. */
+  minNewTokens?: RowParam;
+  /** The EOS and stop tokens `minNewTokens` suppresses. */
+  stopTokens?: readonly number[];
+  /** Only these tokens may be drawn; one list for all rows or one per row. */
+  allowedTokens?: readonly number[] | readonly (readonly number[])[];
 }

@@ -87,6 +87,9 @@ const live: Sampler = {
   probabilities: ((logits: tf.Tensor, context?: SampleContext) => current.probabilities(logits, context)) as Sampler['probabilities'],
   process: ((logits: tf.Tensor, context?: SampleContext) => current.process(logits, context)) as Sampler['process'],
   reset: () => current.reset(),
+  begin: (prompts) => current.begin(prompts),
+  accept: (ids) => current.accept(ids),
+  dispose: () => current.dispose(),
 };
 
 function setHeld(logits: tf.Tensor2D, caption: string): void {

@@ -44,9 +44,23 @@ export function fusedBackend(): string | undefined {
   return name;
 }
 
-/** The per-row plan, or undefined when the chain is not the default one. */
-export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number, keys: Uint32Array, step: number): FusedPlan | undefined {
-  if (opts.processors.length > 0 || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
+/**
+ * The per-row plan of the built-in chain (temperature, top-k, top-p, min-p in the default order,
+ * the keyed draw), or undefined when it cannot run fused. Processors that run before it (`pre`:
+ * penalties, bans, masks, the user's) run on their own and hand the fused kernel their logits;
+ * then invalid rows need the full rule (input and processors), which only policy 'error' takes
+ * here. `inv0`: each row's 1/T after those processors (default 1).
+ */
+export function fusedPlan(
+  opts: NormalizedOptions,
+  batch: number,
+  vocab: number,
+  keys: Uint32Array,
+  step: number,
+  pre = false,
+  inv0?: Float64Array,
+): FusedPlan | undefined {
+  if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   let last = -1;
   for (const { name } of opts.builtins) {
     const at = DEFAULT_ORDER.indexOf(name);
@@ -61,7 +75,7 @@ export function fusedPlan(opts: NormalizedOptions, batch: number, vocab: number,
   return {
     batch,
     vocab,
-    invT: T.map((t) => nextInvTemperature(1, t)),
+    invT: T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t)),
     topK: get('top-k', 0),
     topP: get('top-p', 1).map(effectiveTopP),
     minP: get('min-p', 0),

@@ -160,3 +160,37 @@ export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D
   }
   return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), lo.every((v) => v === 0)];
 }
+
+/**
+ * Tensors a processor keeps on the device across calls (masks, biases, index constants), built
+ * once per key (e.g. batch × vocab) and freed by `dispose()` (the sampler's `reset()` / `dispose()`).
+ */
+export class DeviceCache {
+  private readonly entries = new Map<string, tf.Tensor[]>();
+
+  get(key: string, build: () => tf.Tensor[]): tf.Tensor[] {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = tf.tidy(() => build()).map((t) => tf.keep(t));
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  dispose(): void {
+    for (const e of this.entries.values()) tf.dispose(e);
+    this.entries.clear();
+  }
+}
+
+/**
+ * float32 `[B, V]` 0 / 1: 1 at (b, token) for each (b, i) where `hit[b, i]` is 1. `tokens` is
+ * int32 `[B, W]`; negative tokens (padding) must have hit 0. One scatter: O(B·W + B·V).
+ */
+export function scatterHits(tokens: tf.Tensor2D, hit: tf.Tensor2D, vocab: number): tf.Tensor2D {
+  const [B, W] = tokens.shape;
+  const rows = tf.broadcastTo(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), [B, W]);
+  const idx = tf.reshape(tf.stack([rows, tf.maximum(tokens, tf.scalar(0, 'int32'))], 2), [B * W, 2]);
+  const sums = tf.scatterND(idx, tf.reshape(tf.cast(hit, 'float32'), [B * W]), [B, vocab]);
+  return tf.step(tf.sub(sums, 0.5)) as tf.Tensor2D;
+}

@@ -10,6 +10,14 @@ import { referenceTemperature } from './temperature.js';
 import { referenceTopK } from './top-k.js';
 import { referenceTopP } from './top-p.js';
 import type { ReferenceState } from './types.js';
+import { checkHistoryVocab, type HistorySpec } from '../history-options.js';
+import { referencePenalties } from './penalties.js';
+import { referenceNoRepeatNgram } from './no-repeat-ngram.js';
+import { referenceBadWords } from './bad-words.js';
+import { referenceMinNewTokens } from './min-new-tokens.js';
+import { referenceLogitBias } from './logit-bias.js';
+import { referenceAllowedTokens } from './allowed-tokens.js';
+import { referenceTokenMask } from './token-mask.js';
 
 export type { ReferenceState } from './types.js';
 export { referenceMinP, referenceTemperature, referenceTopK, referenceTopP };
@@ -21,8 +29,28 @@ type Step = (state: ReferenceState) => ReferenceState;
 
 /** Per-call context of the reference (twin of `SampleContext`). */
 export interface ReferenceContext {
-  /** The tokens so far, one array per row, handed to processors as `state.history`. */
+  /**
+   * The tokens so far, one array per row (prompt then generated tokens, no padding), handed to
+   * processors as `state.history`; what the sampler's device history holds after `begin(prompts)`
+   * and the accepted draws.
+   */
   history?: readonly (readonly number[])[];
+  /** How many tokens of each history row are the prompt's (default 0: every token was generated). */
+  promptLength?: readonly number[];
+  /** The per-call token bitmask (twin of `SampleContext.mask`): one Int32Array of ceil(V/32) words per row. */
+  mask?: readonly Int32Array[];
+}
+
+/** The history processors' twins, in the sampler's order (see history-chain.ts). */
+function historySteps(spec: HistorySpec): Step[] {
+  const out: Step[] = [];
+  if (spec.repetitionPenalty !== undefined || spec.frequencyPenalty !== undefined || spec.presencePenalty !== undefined) out.push(referencePenalties(spec));
+  if (spec.noRepeatNgramSize !== undefined) out.push(referenceNoRepeatNgram(spec.noRepeatNgramSize));
+  if (spec.badWords) out.push(referenceBadWords(spec.badWords));
+  if (spec.minNewTokens !== undefined) out.push(referenceMinNewTokens(spec.minNewTokens, spec.stopTokens));
+  if (spec.logitBias) out.push(referenceLogitBias(spec.logitBias));
+  if (spec.allowedTokens) out.push(referenceAllowedTokens(spec.allowedTokens));
+  return out;
 }
 
 function builtin({ name, value }: BuiltinSpec): Step {
@@ -80,13 +108,18 @@ function run(rows: Rows, options: SamplerOptions, step: number, context: Referen
     return p.reference.bind(p);
   });
   const builtins = opts.builtins.map(builtin);
+  checkHistoryVocab(opts.history, input[0]!.length, input.length);
   let state: ReferenceState = {
     logits: input.map((r) => Float64Array.from(r)),
     invTemperature: new Float64Array(input.length).fill(1),
     vocab: input[0]!.length,
     step,
     ...(history !== undefined ? { history } : {}),
+    ...(context.promptLength !== undefined ? { promptLength: context.promptLength } : {}),
   };
+  // Built-in history processors (never NaN / +Infinity from finite input), then the mask.
+  for (const s of historySteps(opts.history)) state = s(state);
+  if (context.mask !== undefined) state = referenceTokenMask(context.mask)(state);
   // Rows a user processor made NaN / +Infinity, recorded after each one (twin of runChain).
   const made = input.map(() => ({ nan: false, inf: false }));
   for (const s of steps) {

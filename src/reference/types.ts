@@ -10,4 +10,6 @@ export interface ReferenceState {
   readonly step: number;
   /** The tokens so far, one array per row (twin of `SamplingState.history`), when given. */
   readonly history?: readonly (readonly number[])[];
+  /** How many tokens of each history row are the prompt's (default 0: all generated). */
+  readonly promptLength?: readonly number[];
 }

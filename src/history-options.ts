@@ -1,0 +1,176 @@
+// Validation of the history options (penalties, biases, bans, masks), shared by createSampler and
+// the reference. Never imports tfjs.
+import { Described, SamplingError } from './errors.js';
+import { validateRowParam, type RowParam } from './params.js';
+
+/** A logit bias: token id → bias (finite, or -Infinity to ban the token). */
+export type LogitBias = Readonly<Record<number, number>> | ReadonlyMap<number, number>;
+
+/** Which history tokens count, per penalty: prompt and generated (`true`) or generated only. */
+export interface PenalizePrompt {
+  repetition?: boolean;
+  frequency?: boolean;
+  presence?: boolean;
+}
+
+/** Validated history options; `undefined` fields are off. */
+export interface HistorySpec {
+  repetitionPenalty?: RowParam | undefined;
+  frequencyPenalty?: RowParam | undefined;
+  presencePenalty?: RowParam | undefined;
+  /** Per-row window (Infinity = whole history). */
+  penaltyLastN: RowParam;
+  penalizePrompt: Required<PenalizePrompt>;
+  noRepeatNgramSize?: RowParam | undefined;
+  badWords?: readonly (readonly number[])[];
+  /** Bias entries: one list for every row, or one per row (`perRow`). */
+  logitBias?: PerRow<readonly [number, number]>;
+  minNewTokens?: RowParam | undefined;
+  stopTokens: readonly number[];
+  allowedTokens?: PerRow<number>;
+}
+
+/** A list for every row (`perRow` false: `rows` has one entry) or one list per row. */
+export interface PerRow<T> {
+  perRow: boolean;
+  rows: readonly (readonly T[])[];
+}
+
+/** Row r's list. */
+export function rowOf<T>(v: PerRow<T>, r: number): readonly T[] {
+  return v.perRow ? v.rows[r]! : v.rows[0]!;
+}
+
+/** Defaults of the anchors: repetition counts the prompt (HF, vLLM); frequency and presence do not (OpenAI, vLLM). */
+export const DEFAULT_PENALIZE_PROMPT: Required<PenalizePrompt> = { repetition: true, frequency: false, presence: false };
+
+export const HISTORY_OPTION_NAMES = [
+  'repetitionPenalty',
+  'frequencyPenalty',
+  'presencePenalty',
+  'penaltyLastN',
+  'penalizePrompt',
+  'noRepeatNgramSize',
+  'badWords',
+  'logitBias',
+  'minNewTokens',
+  'stopTokens',
+  'allowedTokens',
+] as const;
+
+const isTokenId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function tokenList(name: string, v: unknown, nonEmpty: boolean): number[] {
+  if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new SamplingError(name, 'must be an array of token ids (integers >= 0)', v);
+  const arr = Array.from(v as ArrayLike<unknown>);
+  if (nonEmpty && arr.length === 0) throw new SamplingError(name, 'must not be empty', new Described('[]'));
+  arr.forEach((t, i) => {
+    if (!isTokenId(t)) throw new SamplingError(`${name}[${i}]`, 'must be a token id (an integer >= 0)', t);
+  });
+  return arr as number[];
+}
+
+const off = <T>(v: RowParam, isOff: (x: number) => boolean, out: T): T | undefined =>
+  (typeof v === 'number' ? isOff(v) : Array.prototype.every.call(v, isOff as (x: unknown) => boolean)) ? undefined : out;
+
+function biasEntries(name: string, v: unknown): [number, number][] {
+  const entries: [unknown, unknown][] =
+    v instanceof Map ? [...v.entries()] : typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.entries(v).map(([k, b]) => [Number(k), b]) : [];
+  if (!(v instanceof Map) && (typeof v !== 'object' || v === null || Array.isArray(v))) {
+    throw new SamplingError(name, 'must be a map { token: bias } (a Map or an object)', v);
+  }
+  return entries.map(([t, b]) => {
+    if (!isTokenId(t)) throw new SamplingError(name, 'must use token ids (integers >= 0) as keys', t);
+    if (typeof b !== 'number' || !(Number.isFinite(b) || b === -Infinity)) {
+      throw new SamplingError(`${name}[${t}]`, 'must be a finite number or -Infinity (a ban)', b);
+    }
+    return [t, b];
+  });
+}
+
+/** Validates the history options of `options` (only those present). */
+export function validateHistoryOptions(options: Record<string, unknown>): HistorySpec {
+  const spec: HistorySpec = { penaltyLastN: Infinity, penalizePrompt: { ...DEFAULT_PENALIZE_PROMPT }, stopTokens: [] };
+  const o = options;
+  if (o.repetitionPenalty !== undefined) {
+    const v = validateRowParam('repetitionPenalty', o.repetitionPenalty, {
+      check: (t) => t >= 1e-30 && t <= 1e30,
+      rule: 'must be a number in [1e-30, 1e30] (1 switches it off; > 1 discourages repeats)',
+    });
+    spec.repetitionPenalty = off(v, (t) => t === 1, v);
+  }
+  for (const name of ['frequencyPenalty', 'presencePenalty'] as const) {
+    if (o[name] === undefined) continue;
+    const v = validateRowParam(name, o[name], { check: (t) => Number.isFinite(t) && Math.abs(t) <= 1e30, rule: 'must be a finite number in [-1e30, 1e30] (0 switches it off)' });
+    spec[name] = off(v, (t) => t === 0, v);
+  }
+  if (o.penaltyLastN !== undefined) {
+    spec.penaltyLastN = validateRowParam('penaltyLastN', o.penaltyLastN, {
+      check: (n) => n === Infinity || (Number.isInteger(n) && n >= 1 && n <= 2 ** 20),
+      rule: 'must be an integer in [1, 2^20] or Infinity (the whole history, the default)',
+    });
+  }
+  if (o.penalizePrompt !== undefined) {
+    const p = o.penalizePrompt;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new SamplingError('penalizePrompt', 'must be an object { repetition?, frequency?, presence? } of booleans', p);
+    for (const [k, v] of Object.entries(p)) {
+      if (!(k in DEFAULT_PENALIZE_PROMPT)) throw new SamplingError('penalizePrompt', 'must only name repetition, frequency, presence', k);
+      if (typeof v !== 'boolean') throw new SamplingError(`penalizePrompt.${k}`, 'must be a boolean', v);
+      spec.penalizePrompt[k as keyof PenalizePrompt] = v;
+    }
+  }
+  if (o.noRepeatNgramSize !== undefined) {
+    const v = validateRowParam('noRepeatNgramSize', o.noRepeatNgramSize, { check: (n) => Number.isInteger(n) && n >= 0 && n <= 64, rule: 'must be an integer in [0, 64] (0 switches it off)' });
+    spec.noRepeatNgramSize = off(v, (n) => n === 0, v);
+  }
+  if (o.badWords !== undefined) {
+    if (!Array.isArray(o.badWords)) throw new SamplingError('badWords', 'must be an array of token sequences (arrays of token ids)', o.badWords);
+    const seqs = o.badWords.map((s, i) => tokenList(`badWords[${i}]`, s, true));
+    if (seqs.length > 0) spec.badWords = seqs;
+  }
+  if (o.logitBias !== undefined) {
+    const b = o.logitBias;
+    if (Array.isArray(b) && b.length === 0) throw new SamplingError('logitBias', 'must be a map, or a non-empty array with one map per row', b);
+    spec.logitBias = Array.isArray(b)
+      ? { perRow: true, rows: b.map((m, r) => biasEntries(`logitBias[${r}]`, m)) }
+      : { perRow: false, rows: [biasEntries('logitBias', b)] };
+  }
+  if (o.minNewTokens !== undefined) {
+    const v = validateRowParam('minNewTokens', o.minNewTokens, { check: (n) => Number.isInteger(n) && n >= 0, rule: 'must be an integer >= 0 (0 switches it off)' });
+    spec.minNewTokens = off(v, (n) => n === 0, v);
+  }
+  if (o.stopTokens !== undefined) spec.stopTokens = tokenList('stopTokens', o.stopTokens, false);
+  if (spec.minNewTokens !== undefined && spec.stopTokens.length === 0) {
+    throw new SamplingError('stopTokens', 'must list the tokens minNewTokens suppresses (EOS and stop tokens)', new Described('none'));
+  }
+  if (o.allowedTokens !== undefined) {
+    const a = o.allowedTokens;
+    if (!Array.isArray(a) || a.length === 0) throw new SamplingError('allowedTokens', 'must be a non-empty array of token ids, or one array per row', a);
+    spec.allowedTokens = a.every((x) => Array.isArray(x) || ArrayBuffer.isView(x))
+      ? { perRow: true, rows: a.map((x, r) => tokenList(`allowedTokens[${r}]`, x, true)) }
+      : { perRow: false, rows: [tokenList('allowedTokens', a, true)] };
+  }
+  return spec;
+}
+
+/** Throws when a token id of the history options is outside the vocabulary. */
+export function checkHistoryVocab(spec: HistorySpec, vocab: number, batch: number): void {
+  const check = (name: string, t: number): void => {
+    if (t >= vocab) throw new SamplingError(name, `must be a token id < vocab size ${vocab}`, t);
+  };
+  spec.badWords?.forEach((s, i) => s.forEach((t, j) => check(`badWords[${i}][${j}]`, t)));
+  spec.stopTokens.forEach((t, i) => check(`stopTokens[${i}]`, t));
+  for (const [name, v] of [['logitBias', spec.logitBias], ['allowedTokens', spec.allowedTokens]] as const) {
+    if (!v) continue;
+    if (v.perRow && v.rows.length !== batch) {
+      throw new SamplingError(name, `must have one entry per row (batch size ${batch})`, new Described(`an array of length ${v.rows.length}`));
+    }
+    v.rows.forEach((row, r) =>
+      row.forEach((e, j) => {
+        const t = typeof e === 'number' ? e : e[0];
+        check(v.perRow ? `${name}[${r}]` : name, t);
+        void j;
+      }),
+    );
+  }
+}

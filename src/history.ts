@@ -1,0 +1,171 @@
+// The token history of a sampler's rows, kept on the device and updated from the sampled ids
+// after each draw (the `accept` step), so history processors never see the whole history
+// re-uploaded and never redo O(B·T·V) work per step. Seeded once from the prompts (host arrays:
+// padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
+import * as tf from '@tensorflow/tfjs-core';
+
+/** What the sampler's history processors need (fixed when the sampler is created). */
+export interface HistoryNeeds {
+  /** Token counts over the penalty window, prompt and generated tokens. */
+  countsAll: boolean;
+  /** Token counts over the penalty window, generated tokens only. */
+  countsGenerated: boolean;
+  /** Per-row penalty window (Infinity: the whole history); resolved against the batch. */
+  lastN: (batch: number) => Float64Array;
+  /** Trailing tokens per row the sequence processors need (0: none; Infinity: all). */
+  tail: number;
+}
+
+/** Read-only view of a row history, for processors (`SamplingState.tokens`). */
+export interface TokenHistoryView {
+  /**
+   * float32 `[B, V]`: how often each token occurs in each row's penalty window — prompt and
+   * generated tokens (`'all'`) or generated tokens only (`'generated'`).
+   */
+  counts(scope: 'all' | 'generated'): tf.Tensor2D;
+  /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
+  tail(): tf.Tensor2D;
+  /** Tokens generated (accepted) since the prompt, per row. */
+  readonly generated: Int32Array;
+  /** Tokens in each row's history (prompt + generated). */
+  readonly lengths: Int32Array;
+}
+
+/** Device state of the history; every tensor is kept (outside any tidy) until `dispose()`. */
+export class TokenHistory implements TokenHistoryView {
+  readonly generated: Int32Array;
+  readonly lengths: Int32Array;
+  private countsAllT: tf.Tensor2D | undefined;
+  private countsGenT: tf.Tensor2D | undefined;
+  /** Ring of the last N pushed tokens (N = the largest finite window), -1 where empty. */
+  private ring: tf.Tensor2D | undefined;
+  private ringSize = 0;
+  private pushes = 0;
+  private readonly lastN: Float64Array;
+  private windowed: tf.Tensor2D | undefined; // float32 [B, 1]: 1 where the row's window is finite
+  private tailT: tf.Tensor2D | undefined;
+  private tailCap = 0;
+
+  constructor(
+    readonly batch: number,
+    readonly vocab: number,
+    private readonly needs: HistoryNeeds,
+    prompts?: readonly (readonly number[])[],
+  ) {
+    this.generated = new Int32Array(batch);
+    this.lengths = Int32Array.from({ length: batch }, (_, r) => prompts?.[r]?.length ?? 0);
+    this.lastN = needs.lastN(batch);
+    const counting = needs.countsAll || needs.countsGenerated;
+    const finite = Array.from(this.lastN).filter((n) => Number.isFinite(n));
+    if (counting && finite.length > 0) this.ringSize = Math.max(...finite);
+    this.seed(prompts ?? Array.from({ length: batch }, () => []));
+  }
+
+  private seed(prompts: readonly (readonly number[])[]): void {
+    const { batch: B, vocab: V } = this;
+    if (this.needs.countsAll) {
+      const counts = new Float32Array(B * V);
+      prompts.forEach((p, r) => {
+        const n = this.lastN[r]!;
+        const from = Number.isFinite(n) ? Math.max(0, p.length - n) : 0;
+        for (let i = from; i < p.length; i++) counts[r * V + p[i]!]! += 1;
+      });
+      this.countsAllT = tf.keep(tf.tensor2d(counts, [B, V]));
+    }
+    if (this.needs.countsGenerated) this.countsGenT = tf.keep(tf.zeros([B, V]) as tf.Tensor2D);
+    if (this.ringSize > 0) {
+      const N = this.ringSize;
+      const ring = new Int32Array(B * N).fill(-1);
+      prompts.forEach((p, r) => {
+        for (let j = 1; j <= Math.min(N, p.length); j++) ring[r * N + N - j] = p[p.length - j]!;
+      });
+      this.ring = tf.keep(tf.tensor2d(ring, [B, N], 'int32'));
+      this.windowed = tf.keep(tf.tensor2d(Float32Array.from(this.lastN, (n) => (Number.isFinite(n) ? 1 : 0)), [B, 1]));
+    }
+    if (this.needs.tail > 0) {
+      const longest = Math.max(0, ...prompts.map((p) => p.length));
+      const L = Number.isFinite(this.needs.tail) ? this.needs.tail : Math.max(64, 2 ** Math.ceil(Math.log2(longest + 1)));
+      const tail = new Int32Array(B * L).fill(-1);
+      prompts.forEach((p, r) => {
+        for (let j = 1; j <= Math.min(L, p.length); j++) tail[r * L + L - j] = p[p.length - j]!;
+      });
+      this.tailCap = L;
+      this.tailT = tf.keep(tf.tensor2d(tail, [B, L], 'int32'));
+    }
+  }
+
+  counts(scope: 'all' | 'generated'): tf.Tensor2D {
+    const t = scope === 'all' ? this.countsAllT : this.countsGenT;
+    if (!t) throw new Error(`internal: no ${scope} counts kept`);
+    return t;
+  }
+
+  tail(): tf.Tensor2D {
+    if (!this.tailT) throw new Error('internal: no tail kept');
+    return this.tailT;
+  }
+
+  /** Appends one token per row (int32 `[B]`; negative ids, the invalid rows' codes, count as nothing). */
+  accept(ids: tf.Tensor1D): void {
+    const { batch: B, vocab: V } = this;
+    const replace = <T extends tf.Tensor>(old: T | undefined, next: T): T => {
+      old?.dispose();
+      return tf.keep(next);
+    };
+    const t = this.pushes;
+    const next = tf.tidy(() => {
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D } = {};
+      const oh = tf.cast(tf.oneHot(ids, V), 'float32') as tf.Tensor2D; // -1 → a zero row
+      let leaveAll: tf.Tensor | undefined;
+      let leaveGen: tf.Tensor | undefined;
+      if (this.ring) {
+        const N = this.ringSize;
+        const w = t % N;
+        // Row r's window loses the token pushed n_r pushes ago: ring slot (w - n_r) mod N.
+        const idx = new Int32Array(B);
+        const genLeaving = new Float32Array(B);
+        for (let r = 0; r < B; r++) {
+          const n = this.lastN[r]!;
+          const back = Number.isFinite(n) ? n : N;
+          idx[r] = r * N + ((((w - back) % N) + N) % N);
+          genLeaving[r] = Number.isFinite(n) && t >= n ? 1 : 0;
+        }
+        const old = tf.gather(tf.reshape(this.ring, [B * N]), tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
+        const ohOld = tf.mul(tf.cast(tf.oneHot(old, V), 'float32'), this.windowed!);
+        leaveAll = ohOld;
+        leaveGen = tf.mul(ohOld, tf.tensor2d(genLeaving, [B, 1]));
+        const col = tf.equal(tf.range(0, N, 1, 'int32'), tf.scalar(w, 'int32'));
+        out.ring = tf.where(tf.reshape(col, [1, N]), tf.reshape(ids, [B, 1]), this.ring) as tf.Tensor2D;
+      }
+      if (this.countsAllT) out.all = (leaveAll ? tf.sub(tf.add(this.countsAllT, oh), leaveAll) : tf.add(this.countsAllT, oh)) as tf.Tensor2D;
+      if (this.countsGenT) out.gen = (leaveGen ? tf.sub(tf.add(this.countsGenT, oh), leaveGen) : tf.add(this.countsGenT, oh)) as tf.Tensor2D;
+      if (this.tailT) {
+        let tail = this.tailT;
+        let L = this.tailCap;
+        if (!Number.isFinite(this.needs.tail) && Math.max(...this.lengths) + 1 > L) {
+          tail = tf.pad(tail, [[0, 0], [L, 0]], -1) as tf.Tensor2D; // doubles: log T shapes in all
+          L *= 2;
+        }
+        out.tail = tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D;
+      }
+      return out;
+    });
+    if (next.all) this.countsAllT = replace(this.countsAllT, next.all);
+    if (next.gen) this.countsGenT = replace(this.countsGenT, next.gen);
+    if (next.ring) this.ring = replace(this.ring, next.ring);
+    if (next.tail) {
+      this.tailCap = next.tail.shape[1];
+      this.tailT = replace(this.tailT, next.tail);
+    }
+    this.pushes++;
+    for (let r = 0; r < B; r++) {
+      this.generated[r]!++;
+      this.lengths[r]!++;
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.windowed, this.tailT].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.windowed = this.tailT = undefined;
+  }
+}

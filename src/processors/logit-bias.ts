@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
+import { rowOf, type HistorySpec } from '../history-options.js';
+import { referenceLogitBias } from '../reference/logit-bias.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { DeviceCache, FLT_MAX, maskWhere, withLogits } from './ops.js';
+
+/**
+ * Logit bias (OpenAI / vLLM `logit_bias`, llama.cpp `logit-bias`): adds each entry's bias to its
+ * token's logit; `-Infinity` bans the token. One map for every row or one per row. The dense
+ * `[B, V]` bias is uploaded once per batch size and kept on the device; results above FLT_MAX
+ * saturate.
+ *
+ * @example
+ * createSampler({ logitBias: { 50256: -Infinity, 13: 2.5 } });
+ */
+export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsProcessor {
+  const cache = new DeviceCache();
+  return builtin({
+    name: 'logit-bias',
+    apply(state: SamplingState): SamplingState {
+      const { batch: B, vocab: V } = state;
+      const [add, ban] = cache.get(`${B}x${V}`, () => {
+        const a = new Float32Array(B * V);
+        const b = new Float32Array(B * V);
+        for (let r = 0; r < B; r++) {
+          for (const [t, v] of rowOf(bias, r)) {
+            if (v === -Infinity) b[r * V + t] = 1;
+            else a[r * V + t] = v;
+          }
+        }
+        return [tf.tensor2d(a, [B, V]), tf.tensor2d(b, [B, V])];
+      });
+      const z = tf.minimum(tf.add(state.logits, add!), FLT_MAX);
+      return withLogits(state, maskWhere(z, ban!) as tf.Tensor2D);
+    },
+    reference: referenceLogitBias(bias),
+    reset: () => cache.dispose(),
+  });
+}

@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
+import { SamplingError } from '../errors.js';
+import type { HistorySpec } from '../history-options.js';
+import { resolveRowParam } from '../params.js';
+import { referencePenalties } from '../reference/penalties.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { FLT_MAX, column, withLogits } from './ops.js';
+
+/**
+ * Repetition, frequency and presence penalties (llama.cpp `penalties`; HF, vLLM, OpenAI rules):
+ * a token seen in the row's window has its logit divided by θ if positive, multiplied by θ
+ * otherwise (θ = `repetitionPenalty`, applied once whatever the count), then
+ * `frequencyPenalty · count + presencePenalty · [count > 0]` is subtracted. The window is the
+ * last `penaltyLastN` tokens of the history; `penalizePrompt` says per penalty whether prompt
+ * tokens count. Reads the counts the sampler keeps on the device (`state.tokens`): no history
+ * upload, no O(B·T·V) work. Results above FLT_MAX saturate; divisions are multiplications by
+ * fl(1/θ) (exact on every backend, so the float64 twin can agree exactly).
+ *
+ * @example
+ * createSampler({ repetitionPenalty: 1.1, frequencyPenalty: 0.5, presencePenalty: 0.5, penaltyLastN: 64 });
+ */
+export function penalties(spec: HistorySpec): LogitsProcessor {
+  const p = builtin({
+    name: 'penalties',
+    apply(state: SamplingState): SamplingState {
+      const tokens = state.tokens;
+      if (!tokens) throw new SamplingError('penalties', "must run in a sampler's chain (it reads the sampler's token history)", undefined);
+      const B = state.batch;
+      const theta = resolveRowParam('repetitionPenalty', spec.repetitionPenalty ?? 1, B);
+      const F = resolveRowParam('frequencyPenalty', spec.frequencyPenalty ?? 0, B);
+      const P = resolveRowParam('presencePenalty', spec.presencePenalty ?? 0, B);
+      const seen = (c: tf.Tensor): tf.Tensor => tf.step(tf.sub(c, 0.5));
+      let z: tf.Tensor = state.logits;
+      if (theta.some((t) => t !== 1)) {
+        const s = seen(tokens.counts(spec.penalizePrompt.repetition ? 'all' : 'generated'));
+        const pos = tf.step(z); // z > 0
+        // Exact selects (products with 0 / 1, sums with an exact 0): factor ∈ {1, fl(1/θ), fl(θ)}.
+        const f = tf.add(tf.mul(pos, column(theta.map((t) => 1 / t))), tf.mul(tf.sub(1, pos), column(theta)));
+        z = tf.mul(z, tf.add(tf.mul(s, f), tf.sub(1, s)));
+      }
+      if (F.some((v) => v !== 0) || P.some((v) => v !== 0)) {
+        const amount = tf.add(
+          tf.mul(tokens.counts(spec.penalizePrompt.frequency ? 'all' : 'generated'), column(F)),
+          tf.mul(seen(tokens.counts(spec.penalizePrompt.presence ? 'all' : 'generated')), column(P)),
+        );
+        z = tf.sub(z, amount);
+      }
+      return withLogits(state, tf.minimum(z, FLT_MAX) as tf.Tensor2D);
+    },
+    reference: referencePenalties(spec),
+  });
+  return p;
+}

@@ -1,0 +1,307 @@
+// Penalties, biases, bans and masks (issue 10) on every backend: the anchors' own test tables,
+// exact agreement of kept sets and tokens with the float64 reference over many steps (the
+// device history updated from the draws), invalid rows, chi-square with a negative control,
+// errors and leaks.
+import * as tf from '@tensorflow/tfjs-core';
+import seedrandom from 'seedrandom';
+import { describe, expect, it } from 'vitest';
+import { createSampler, InvalidRowsError, reference, SamplingError, type SamplerOptions } from '../src/index.js';
+import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { TokenCounts, chiSquareTest, formatChiSquare } from './helpers/chisquare.js';
+import { backendSuite } from './helpers/suite.js';
+import { HF_BAD_WORDS, HF_MIN_LENGTH, HF_NO_REPEAT_NGRAM, HF_REPETITION, LLAMA_PENALTIES } from './tables/anchor-penalties.js';
+
+const ALL_PROMPT = { repetition: true, frequency: true, presence: true };
+
+/** The kept set of a processed row: indices of finite values. */
+const kept = (row: ArrayLike<number>): number[] => Array.from(row).flatMap((v, j) => (Number.isFinite(v) ? [j] : []));
+
+async function processed(s: ReturnType<typeof createSampler>, rows: number[][]): Promise<number[][]> {
+  const x = tf.tensor2d(rows);
+  const out = s.process(x);
+  const v = (await out.array()) as number[][];
+  tf.dispose([x, out]);
+  return v;
+}
+
+describe.each(BACKENDS)('history processors on %s', (backend) => {
+  backendSuite(backend);
+  const gpu = isSoftwareGpu(backend);
+
+  describe('anchor tables', () => {
+    it.each(LLAMA_PENALTIES)('llama.cpp $source', async (c) => {
+      const opts: SamplerOptions = { repetitionPenalty: c.repeat, frequencyPenalty: c.freq, presencePenalty: c.presence, penaltyLastN: c.lastN, penalizePrompt: ALL_PROMPT };
+      const logits = [c.probs.map((p) => Math.log(p))];
+      const ctx = { history: [c.history], promptLength: [c.history.length] };
+      const want = reference.probabilities(logits, opts, ctx)[0]!;
+      c.expected.forEach((e, j) => expect(Math.abs(want[j]! - e), `reference, token ${j}`).toBeLessThan(c.tolerance));
+      const s = createSampler(opts);
+      s.begin([c.history]);
+      const x = tf.tensor2d(logits);
+      const p = s.probabilities(x);
+      const got = (await p.data()) as Float32Array;
+      tf.dispose([x, p]);
+      s.dispose();
+      c.expected.forEach((e, j) => expect(Math.abs(got[j]! - e), `tensor, token ${j}`).toBeLessThan(c.tolerance));
+    });
+
+    it.each(HF_REPETITION)('transformers $source', async (c) => {
+      const opts: SamplerOptions = { repetitionPenalty: c.penalty };
+      const ctx = { history: [c.inputIds], promptLength: [c.inputIds.length] };
+      const want = reference.process([c.scores], opts, ctx)[0]!;
+      const s = createSampler(opts);
+      s.begin([c.inputIds]);
+      const got = (await processed(s, [c.scores]))[0]!;
+      s.dispose();
+      for (const j of c.assertedIndices) {
+        expect(Math.abs(want[j]! - c.expected[j]!)).toBeLessThan(1e-7);
+        expect(Math.abs(got[j]! - c.expected[j]!)).toBeLessThan(1e-7);
+      }
+    });
+
+    const bans: { name: string; opts: SamplerOptions; vocab: number; history: number[]; prompt: number; banned: number[] }[] = [
+      ...HF_NO_REPEAT_NGRAM.map((c) => ({ name: c.source, opts: { noRepeatNgramSize: c.ngramSize }, vocab: c.vocabSize, history: c.inputIds, prompt: c.inputIds.length, banned: c.bannedExpected })),
+      // HF drops a bad word equal to [eos] before banning; badWords bans what it is given, so the
+      // list passed is the one HF effectively uses.
+      ...HF_BAD_WORDS.map((c) => ({
+        name: c.source,
+        opts: { badWords: c.badWordsIds.filter((w) => !(w.length === 1 && w[0] === c.eosTokenId)) },
+        vocab: c.vocabSize,
+        history: c.inputIds,
+        prompt: c.inputIds.length,
+        banned: c.bannedExpected,
+      })),
+      ...HF_MIN_LENGTH.map((c) => {
+        const prompt = c.processor === 'min_length' ? 0 : (c.promptLengthToSkip ?? 0);
+        const n = c.processor === 'min_length' ? c.minLength! : c.minNewTokens!;
+        return { name: c.source, opts: { minNewTokens: n, stopTokens: c.eosTokenIds }, vocab: c.vocabSize, history: Array.from({ length: c.inputLength }, (_, i) => i % c.vocabSize), prompt, banned: c.bannedExpected };
+      }),
+    ].filter((c) => !('badWords' in c.opts) || (c.opts.badWords?.length ?? 0) > 0);
+
+    it.each(bans)('transformers $name', async ({ opts, vocab, history, prompt, banned }) => {
+      const scores = [Array.from({ length: vocab }, () => 1 / vocab)];
+      const ctx = { history: [history], promptLength: [prompt] };
+      const want = reference.process(scores, opts, ctx)[0]!;
+      expect(kept(want)).toEqual(Array.from({ length: vocab }, (_, j) => j).filter((j) => !banned.includes(j)));
+      const s = createSampler(opts);
+      s.begin([history.slice(0, prompt)]);
+      // The generated part of the history goes through accept(), as a generation loop would.
+      if (prompt < history.length) {
+        const x = tf.tensor2d(scores);
+        s.sample(x, { accept: false }).dispose(); // fixes the history's batch and vocabulary
+        x.dispose();
+        for (const t of history.slice(prompt)) {
+          const ids = tf.tensor1d([t], 'int32');
+          s.accept(ids);
+          ids.dispose();
+        }
+      }
+      const got = (await processed(s, scores))[0]!;
+      s.dispose();
+      expect(kept(got)).toEqual(kept(want));
+    });
+  });
+
+  // Random per-row options over several steps: the tokens each step equal reference.sample with
+  // the same history, and process() keeps exactly the reference's kept set.
+  const plans: { name: string; B: number; V: number; steps: number; opts: (r: () => number, B: number, V: number) => SamplerOptions }[] = [
+    {
+      name: 'penalties with a per-row window, prompt scopes mixed',
+      B: 4,
+      V: 40,
+      steps: 8,
+      opts: (r, B) => ({
+        repetitionPenalty: Array.from({ length: B }, () => 1 + r()),
+        frequencyPenalty: Array.from({ length: B }, () => r() - 0.3),
+        presencePenalty: 0.4,
+        penaltyLastN: [3, Infinity, 1, 6].slice(0, B),
+        penalizePrompt: { repetition: true, frequency: true, presence: false },
+        temperature: 0.9,
+        topK: 12,
+        topP: 0.9,
+      }),
+    },
+    {
+      name: 'n-gram and bad-word bans, min new tokens, bias, allowed tokens',
+      B: 3,
+      V: 24,
+      steps: 8,
+      opts: (_r, B) => ({
+        noRepeatNgramSize: [2, 3, 0].slice(0, B),
+        badWords: [[5], [1, 2], [3, 4, 6]],
+        minNewTokens: [3, 0, 5].slice(0, B),
+        stopTokens: [0, 7],
+        logitBias: [{ 1: 2, 9: -Infinity }, { 2: -1.5 }, {}],
+        allowedTokens: [Array.from({ length: 20 }, (_, j) => j), Array.from({ length: 24 }, (_, j) => j), [0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12]],
+        temperature: 1.2,
+        minP: 0.02,
+      }),
+    },
+    {
+      name: 'everything at once, greedy and sampled rows, V = 1000',
+      B: 3,
+      V: 1000,
+      steps: 6,
+      opts: () => ({
+        repetitionPenalty: 1.3,
+        frequencyPenalty: 0.7,
+        presencePenalty: [0.2, 0, 1],
+        penaltyLastN: 5,
+        noRepeatNgramSize: 2,
+        badWords: [[10, 11]],
+        logitBias: { 3: 5, 4: -Infinity },
+        temperature: [0, 1, 0.7],
+        topK: 50,
+        topP: 0.95,
+      }),
+    },
+  ];
+
+  it.each(plans)('tokens and kept sets equal the reference step by step: $name', async ({ B, V, steps, opts: make, name }) => {
+    const r = seedrandom(`history:${name}`);
+    const opts = { ...make(r, B, V), seed: 7 };
+    const prompts = Array.from({ length: B }, (_, b) => Array.from({ length: 1 + b * 2 }, () => Math.floor(r() * V)));
+    const rows = Array.from({ length: B }, () => Array.from({ length: V }, () => Math.fround(3 * r() - 1.5)));
+    const s = createSampler(opts);
+    s.begin(prompts);
+    const hist = prompts.map((p) => [...p]);
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < steps; step++) {
+      const ctx = { history: hist, promptLength: prompts.map((p) => p.length) };
+      const want = reference.process(rows, opts, ctx);
+      const got = await processed(s, rows);
+      got.forEach((row, b) => expect(kept(row), `step ${step} row ${b} kept`).toEqual(kept(want[b]!)));
+      const x = tf.tensor2d(rows);
+      const ids = Array.from(await s.sampleIds(x));
+      x.dispose();
+      expect(ids, `step ${step} tokens (${s.lastPath})`).toEqual(reference.sample(rows, opts, step, ctx));
+      ids.forEach((t, b) => hist[b]!.push(t));
+    }
+    s.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the device history is freed
+  });
+
+  it('a per-call bitmask (xgrammar layout) allows exactly its bits, with the reference', async () => {
+    const B = 3;
+    const V = 70; // three words per row, the last one partial
+    const W = Math.ceil(V / 32);
+    const r = seedrandom('history:mask');
+    const words = new Int32Array(B * W);
+    for (let i = 0; i < words.length; i++) words[i] = (r() * 2 ** 32) | 0;
+    words[0] = -2147483648; // bit 31 only: the sign bit survives the 16-bit halves
+    const rows = Array.from({ length: B }, () => Array.from({ length: V }, () => Math.fround(r())));
+    const maskRows = Array.from({ length: B }, (_, b) => words.subarray(b * W, (b + 1) * W));
+    const s = createSampler({ seed: 3 });
+    const x = tf.tensor2d(rows);
+    const out = s.process(x, { mask: words });
+    const got = (await out.array()) as number[][];
+    const want = reference.process(rows, { seed: 3 }, { mask: maskRows });
+    got.forEach((row, b) => {
+      const allowed = Array.from({ length: V }, (_, j) => j).filter((j) => (maskRows[b]![j >> 5]! >>> (j & 31)) & 1);
+      expect(kept(row)).toEqual(allowed);
+      expect(kept(want[b]!)).toEqual(allowed);
+    });
+    const ids = Array.from(await s.sampleIds(x, { mask: maskRows }));
+    expect(ids).toEqual(reference.sample(rows, { seed: 3 }, 0, { mask: maskRows }));
+    tf.dispose([x, out]);
+    s.dispose();
+  });
+
+  it('a row whose every token is banned is an invalid row caused by a processor, as in the reference', async () => {
+    const opts: SamplerOptions = { allowedTokens: [[0, 1], [2]], logitBias: [{}, { 2: -Infinity }], seed: 1 };
+    const rows = [[1, 2, 3], [1, 2, 3]];
+    expect(() => reference.sample(rows, opts, 0)).toThrow(InvalidRowsError);
+    const s = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    const before = tf.memory().numTensors;
+    const err = await s.sampleIds(x).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidRowsError);
+    expect((err as InvalidRowsError).rows).toEqual([{ row: 1, cause: 'no-finite-logit', source: 'processor' }]);
+    s.dispose(); // frees the bias and allowed-token masks it keeps on the device
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it('bad options and bad calls give SamplingErrors naming the argument, and leave no tensors', async () => {
+    const bad: [SamplerOptions, string][] = [
+      [{ repetitionPenalty: 0 }, 'repetitionPenalty'],
+      [{ frequencyPenalty: NaN }, 'frequencyPenalty'],
+      [{ presencePenalty: [0, Infinity] }, 'presencePenalty[1]'],
+      [{ penaltyLastN: 0 }, 'penaltyLastN'],
+      [{ penalizePrompt: { repetition: 1 } as never }, 'penalizePrompt.repetition'],
+      [{ noRepeatNgramSize: 1.5 }, 'noRepeatNgramSize'],
+      [{ badWords: [[1, -2]] }, 'badWords[0][1]'],
+      [{ logitBias: { 3: NaN } }, 'logitBias[3]'],
+      [{ minNewTokens: 2 }, 'stopTokens'],
+      [{ allowedTokens: [] }, 'allowedTokens'],
+    ];
+    for (const [opts, argument] of bad) {
+      let err: unknown;
+      try {
+        createSampler(opts);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, argument).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument).toBe(argument);
+    }
+    const s = createSampler({ logitBias: { 9: 1 }, repetitionPenalty: 1.2 });
+    const x = tf.tensor2d([[1, 2, 3]]);
+    const before = tf.memory().numTensors;
+    expect(() => s.sample(x)).toThrow(/logitBias.*vocab size 3/);
+    expect(() => s.sample(x, { mask: new Int32Array(2) })).toThrow(SamplingError);
+    expect(tf.memory().numTensors).toBe(before);
+    const ok = createSampler({ repetitionPenalty: 1.2, seed: 1 });
+    ok.sample(x).dispose();
+    const y = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    expect(() => ok.sample(y)).toThrow(/batch size and vocabulary of the sampler's token history/);
+    ok.reset(); // a new history may have another shape
+    ok.sample(y).dispose();
+    ok.dispose();
+    tf.dispose([x, y]);
+    s.dispose();
+  });
+
+  it('the history lives on the device: fixed shapes, no growth of tensors or bytes over 40 steps', async () => {
+    const B = 4;
+    const V = 64;
+    const s = createSampler({ repetitionPenalty: 1.2, frequencyPenalty: 0.3, penaltyLastN: 8, badWords: [[1, 2]], seed: 5 });
+    s.begin([[1], [2, 3], [], [4, 5, 6]]);
+    const x = tf.tensor2d(Array.from({ length: B }, (_, b) => Array.from({ length: V }, (_, j) => Math.sin(b + j))));
+    s.sample(x).dispose();
+    const after1 = tf.memory();
+    for (let i = 0; i < 40; i++) s.sample(x).dispose();
+    expect(tf.memory().numTensors).toBe(after1.numTensors);
+    expect(tf.memory().numBytes).toBe(after1.numBytes);
+    s.dispose();
+    x.dispose();
+  });
+
+  // Chi-square: tokens drawn under a repetition + presence penalty follow reference.probabilities;
+  // a sampler with a slightly different penalty is rejected by the same test.
+  it('chi-square: penalised draws follow the reference; a 1.5 → 1.3 penalty is rejected', async () => {
+    const V = 12;
+    const rowsPerCall = gpu ? 1000 : 2000;
+    const calls = gpu ? 20 : 50;
+    const r = seedrandom('history:chi');
+    const base = Array.from({ length: V }, () => Math.fround(r() * 2));
+    const history = [0, 3, 3, 7];
+    const counts = async (theta: number): Promise<TokenCounts> => {
+      const s = createSampler({ repetitionPenalty: theta, presencePenalty: 0.5, penalizePrompt: ALL_PROMPT, seed: 99 });
+      s.begin(Array.from({ length: rowsPerCall }, () => history));
+      const x = tf.tensor2d(Array.from({ length: rowsPerCall }, () => base));
+      const c = new TokenCounts(V);
+      for (let i = 0; i < calls; i++) c.add(await s.sampleIds(x, { accept: false }));
+      x.dispose();
+      s.dispose();
+      return c;
+    };
+    const expected = reference.probabilities([base], { repetitionPenalty: 1.5, presencePenalty: 0.5, penalizePrompt: ALL_PROMPT }, { history: [history], promptLength: [4] })[0]!;
+    const good = chiSquareTest((await counts(1.5)).counts, expected);
+    const control = chiSquareTest((await counts(1.3)).counts, expected);
+    console.log(`[history chi-square ${backend}] penalised: ${formatChiSquare(good)}; control θ=1.3: ${formatChiSquare(control)}`);
+    expect(good.impossible).toEqual([]);
+    expect(good.pValue).toBeGreaterThan(1e-6);
+    expect(control.pValue).toBeLessThan(1e-6);
+  });
+});
