@@ -156,20 +156,23 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     expect(mismatches).toBeLessThanOrEqual(Math.floor(total * 1e-4));
   });
 
-  it('dispatch: the default chain runs fused where a kernel exists; anything else runs portable', async () => {
+  it('dispatch: the default chain runs fused where a kernel exists, after any processors (policy error); anything else runs portable', async () => {
     const rows = makeRows('peaky', 3, 200, 'dispatch');
     const x = tf.tensor2d(flatten(rows), [3, 200]);
     const cases: [SamplerOptions, string][] = [
       [{ temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 1 }, defaultPath(backend)],
       [{ topP: 0.9, seed: 1 }, defaultPath(backend)],
       [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, portablePath(backend)],
-      [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend) : 'portable'],
+      [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, defaultPath(backend)],
+      [{ seed: 1, repetitionPenalty: 1.3, logitBias: { 3: 1 } }, defaultPath(backend)],
+      [{ seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend) : 'portable'],
     ];
     for (const [opts, path] of cases) {
       const s = createSampler(opts);
       const ids = Array.from(await s.sampleIds(x));
       expect(s.lastPath).toBe(path);
       expect(ids).toEqual(reference.sample(rows, opts, 0));
+      s.dispose();
     }
     x.dispose();
   });

@@ -8,7 +8,7 @@ import { createSampler, type LogitsProcessor, type SamplerOptions } from '../src
 import { registerFusedFlag } from '../src/backends/fused.js';
 import { deviceTopk } from '../src/device-topk.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { flatten, makeRows, rng } from './helpers/logits.js';
 import { countReads, countReadsAsync, describeReads, readBacks, type ReadEvent } from './helpers/read-counter.js';
 
@@ -66,10 +66,10 @@ function setFusedFlag(on: boolean): void {
   tf.env().set(FUSED_FLAG, on);
 }
 
-/** The lastPath a sampler must report: the fused flag off always gives the portable path. */
-function expectedPath(backend: string, fused: boolean, options: SamplerOptions): string {
+/** The lastPath a sampler must report: the fused flag off always gives the portable path; processors run before the fused kernels. */
+function expectedPath(backend: string, fused: boolean, _options: SamplerOptions): string {
   if (!fused) return 'portable';
-  return options.processors ? portablePath(backend) : defaultPath(backend);
+  return defaultPath(backend);
 }
 
 /**

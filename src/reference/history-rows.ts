@@ -5,10 +5,15 @@ import type { ReferenceState } from './types.js';
 
 const FLT_MAX = 3.4028234663852886e38;
 
-/** Row r's history (prompt + generated tokens); throws when the state has none. */
+/**
+ * Row r's history (prompt + generated tokens); none given means empty, like a fresh sampler.
+ * `who` names the processor in the error when the history has too few rows.
+ */
 export function historyOf(state: ReferenceState, r: number, who: string): readonly number[] {
-  if (!state.history) throw new SamplingError('history', `must be given to the reference (context.history) for ${who}`, undefined);
-  return state.history[r] ?? [];
+  if (!state.history) return [];
+  const row = state.history[r];
+  if (!row) throw new SamplingError('history', `must have one token array per row for ${who}`, undefined);
+  return row;
 }
 
 /** How many of row r's history tokens are the prompt's (default 0: all generated). */
