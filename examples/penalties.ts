@@ -46,8 +46,9 @@ await run('allowed tokens', { temperature: 0.7, allowedTokens: [[2, 4, 6, 8], [1
   const W = Math.ceil(V / 32);
   const mask = new Int32Array(2 * W);
   for (let j = 0; j < V; j++) {
-    if (j % 2 === 0) mask[j >> 5] |= 1 << (j & 31);
-    if (j < 8) mask[W + (j >> 5)] |= 1 << (j & 31);
+    const allow = (word: number): void => void (mask[word] = mask[word]! | (1 << (j & 31)));
+    if (j % 2 === 0) allow(j >> 5);
+    if (j < 8) allow(W + (j >> 5));
   }
   const sampler = createSampler({ temperature: 1, seed: 5 });
   const x = tf.tensor2d(logits);
