@@ -3,6 +3,7 @@
 // re-uploaded and never redo O(B·T·V) work per step. Seeded once from the prompts (host arrays:
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
+import { countsUpdateKernel, jsKernelsAvailable } from './backends/js-kernels.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -42,7 +43,6 @@ export class TokenHistory implements TokenHistoryView {
   private ringSize = 0;
   private pushes = 0;
   private readonly lastN: Float64Array;
-  private windowed: tf.Tensor2D | undefined; // float32 [B, 1]: 1 where the row's window is finite
   private tailT: tf.Tensor2D | undefined;
   private tailCap = 0;
 
@@ -80,7 +80,6 @@ export class TokenHistory implements TokenHistoryView {
         for (let j = 1; j <= Math.min(N, p.length); j++) ring[r * N + N - j] = p[p.length - j]!;
       });
       this.ring = tf.keep(tf.tensor2d(ring, [B, N], 'int32'));
-      this.windowed = tf.keep(tf.tensor2d(Float32Array.from(this.lastN, (n) => (Number.isFinite(n) ? 1 : 0)), [B, 1]));
     }
     if (this.needs.tail > 0) {
       const longest = Math.max(0, ...prompts.map((p) => p.length));
@@ -115,30 +114,39 @@ export class TokenHistory implements TokenHistoryView {
     const t = this.pushes;
     const next = tf.tidy(() => {
       const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D } = {};
-      const oh = tf.cast(tf.oneHot(ids, V), 'float32') as tf.Tensor2D; // -1 → a zero row
-      let leaveAll: tf.Tensor | undefined;
-      let leaveGen: tf.Tensor | undefined;
+      // Per row, the token leaving the window (-1: none), for all tokens and for generated ones.
+      let leaveAll: tf.Tensor1D | undefined;
+      let leaveGen: tf.Tensor1D | undefined;
       if (this.ring) {
         const N = this.ringSize;
         const w = t % N;
         // Row r's window loses the token pushed n_r pushes ago: ring slot (w - n_r) mod N.
         const idx = new Int32Array(B);
-        const genLeaving = new Float32Array(B);
+        const windowed = new Uint8Array(B);
+        const genLeaving = new Uint8Array(B);
         for (let r = 0; r < B; r++) {
           const n = this.lastN[r]!;
           const back = Number.isFinite(n) ? n : N;
           idx[r] = r * N + ((((w - back) % N) + N) % N);
+          windowed[r] = Number.isFinite(n) ? 1 : 0;
           genLeaving[r] = Number.isFinite(n) && t >= n ? 1 : 0;
         }
         const old = tf.gather(tf.reshape(this.ring, [B * N]), tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
-        const ohOld = tf.mul(tf.cast(tf.oneHot(old, V), 'float32'), this.windowed!);
-        leaveAll = ohOld;
-        leaveGen = tf.mul(ohOld, tf.tensor2d(genLeaving, [B, 1]));
+        const none = tf.fill([B], -1, 'int32');
+        leaveAll = tf.where(tf.tensor1d(windowed, 'bool'), old, none) as tf.Tensor1D;
+        leaveGen = tf.where(tf.tensor1d(genLeaving, 'bool'), old, none) as tf.Tensor1D;
         const col = tf.equal(tf.range(0, N, 1, 'int32'), tf.scalar(w, 'int32'));
         out.ring = tf.where(tf.reshape(col, [1, N]), tf.reshape(ids, [B, 1]), this.ring) as tf.Tensor2D;
       }
-      if (this.countsAllT) out.all = (leaveAll ? tf.sub(tf.add(this.countsAllT, oh), leaveAll) : tf.add(this.countsAllT, oh)) as tf.Tensor2D;
-      if (this.countsGenT) out.gen = (leaveGen ? tf.sub(tf.add(this.countsGenT, oh), leaveGen) : tf.add(this.countsGenT, oh)) as tf.Tensor2D;
+      // counts + one at the new token − one at the leaving token: a copy and O(B) writes on the
+      // CPU backends; two one-hot rows per row elsewhere (oneHot of -1 is a zero row).
+      const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D => {
+        if (jsKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
+        const plus = tf.add(counts, tf.cast(tf.oneHot(ids, V), 'float32'));
+        return (leave ? tf.sub(plus, tf.cast(tf.oneHot(leave, V), 'float32')) : plus) as tf.Tensor2D;
+      };
+      if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
+      if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);
       if (this.tailT) {
         let tail = this.tailT;
         let L = this.tailCap;
@@ -165,7 +173,7 @@ export class TokenHistory implements TokenHistoryView {
   }
 
   dispose(): void {
-    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.windowed, this.tailT].filter((t): t is tf.Tensor2D => t !== undefined));
-    this.countsAllT = this.countsGenT = this.ring = this.windowed = this.tailT = undefined;
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.tailT = undefined;
   }
 }

@@ -6,6 +6,8 @@ import { resolveRowParam } from '../params.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, withLogits } from './ops.js';
+import { jsKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';
+import { historyNeeds } from '../history-chain.js';
 
 /**
  * Repetition, frequency and presence penalties (llama.cpp `penalties`; HF, vLLM, OpenAI rules):
@@ -21,6 +23,7 @@ import { FLT_MAX, column, withLogits } from './ops.js';
  * createSampler({ repetitionPenalty: 1.1, frequencyPenalty: 0.5, presencePenalty: 0.5, penaltyLastN: 64 });
  */
 export function penalties(spec: HistorySpec): LogitsProcessor {
+  const needs = historyNeeds(spec)!;
   const p = builtin({
     name: 'penalties',
     apply(state: SamplingState): SamplingState {
@@ -31,6 +34,13 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
       const F = resolveRowParam('frequencyPenalty', spec.frequencyPenalty ?? 0, B);
       const P = resolveRowParam('presencePenalty', spec.presencePenalty ?? 0, B);
       const seen = (c: tf.Tensor): tf.Tensor => tf.step(tf.sub(c, 0.5));
+      if (jsKernelsAvailable()) {
+        // One pass of plain JS on the CPU backends (the same float32 arithmetic).
+        const any = tokens.counts(needs.countsAll ? 'all' : 'generated');
+        const of = (all: boolean): tf.Tensor2D => ((all ? needs.countsAll : needs.countsGenerated) ? tokens.counts(all ? 'all' : 'generated') : any);
+        const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
+        return withLogits(state, penaltiesKernel(state.logits, c, theta, F, P));
+      }
       let z: tf.Tensor = state.logits;
       if (theta.some((t) => t !== 1)) {
         const s = seen(tokens.counts(spec.penalizePrompt.repetition ? 'all' : 'generated'));

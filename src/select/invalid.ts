@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from '../invalid-rows.js';
+import { invalidCodesKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
 
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, assertValidIds, invalidRowOf, invalidRowsIn } from '../invalid-rows.js';
 
@@ -11,6 +12,16 @@ export { INVALID_CODE, PROCESSOR_INVALID_CODE, assertValidIds, invalidRowOf, inv
  */
 export function invalidCodes(input: tf.Tensor2D, made: { madeNaN?: tf.Tensor1D; madeInf?: tf.Tensor1D }, processed: tf.Tensor2D): tf.Tensor1D {
   const b = input.shape[0];
+  if (jsKernelsAvailable()) {
+    return invalidCodesKernel(input, processed, made, {
+      nan: INVALID_CODE.nan,
+      inf: INVALID_CODE['positive-infinity'],
+      none: INVALID_CODE['no-finite-logit'],
+      madeNaN: PROCESSOR_INVALID_CODE.nan,
+      madeInf: PROCESSOR_INVALID_CODE['positive-infinity'],
+      madeNone: processed === input ? INVALID_CODE['no-finite-logit'] : PROCESSOR_INVALID_CODE['no-finite-logit'],
+    });
+  }
   const code = (c: number): tf.Tensor1D => tf.fill([b], c);
   const nan = tf.any(tf.isNaN(input), 1);
   const posInf = tf.equal(tf.max(input, 1), Infinity); // identity-safe: only +Infinity counts

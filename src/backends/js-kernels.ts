@@ -1,0 +1,179 @@
+// Small typed-array kernels for the CPU backends (cpu, wasm), where one pass of plain JS over the
+// backend's own memory is much cheaper than a chain of tfjs ops (the cpu backend's broadcasting
+// ops cost ~30× a reduction pass). Each kernel reads its inputs in place and writes a new output;
+// GPU backends run the tfjs-op formulation instead, with the same float32 arithmetic.
+import * as tf from '@tensorflow/tfjs-core';
+
+type Arr = Float32Array | Int32Array;
+type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
+
+interface CpuBackend {
+  data: { get(id: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'int32' | 'float32', values: Arr): tf.TensorInfo;
+}
+interface WasmBackend {
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  wasm: { HEAPU8: Uint8Array };
+  makeOutput(shape: number[], dtype: 'int32' | 'float32'): tf.TensorInfo;
+}
+
+const registered = new Set<string>();
+
+function view(buffer: ArrayBuffer, offset: number, info: tf.TensorInfo): Arr {
+  const n = info.shape.reduce((a, b) => a * b, 1);
+  if (info.dtype === 'bool') return new Uint8Array(buffer, offset, n) as unknown as Arr;
+  return info.dtype === 'int32' ? new Int32Array(buffer, offset, n) : new Float32Array(buffer, offset, n);
+}
+
+/** Registers `name` on cpu and wasm; `outOf` gives the output's shape and dtype from the inputs. */
+function register(name: string, outOf: (inputs: tf.NamedTensorInfoMap) => { shape: number[]; dtype: 'int32' | 'float32' }, body: Body): void {
+  if (registered.has(name)) return;
+  registered.add(name);
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as CpuBackend;
+      const { shape, dtype } = outOf(inputs);
+      const n = shape.reduce((x, y) => x * y, 1);
+      const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+      const ins = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, b.data.get((t as tf.TensorInfo).dataId).values as Arr]));
+      body(ins, out, attrs as Record<string, unknown>);
+      return b.makeTensorInfo(shape, dtype, out);
+    },
+  });
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as WasmBackend;
+      const { shape, dtype } = outOf(inputs);
+      const outInfo = b.makeOutput(shape, dtype); // first: growing the heap detaches older views
+      const heap = b.wasm.HEAPU8.buffer as ArrayBuffer;
+      const ins = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, view(heap, b.dataIdMap.get((t as tf.TensorInfo).dataId).memoryOffset, t as tf.TensorInfo)]));
+      body(ins, view(heap, b.dataIdMap.get(outInfo.dataId).memoryOffset, outInfo), attrs as Record<string, unknown>);
+      return outInfo;
+    },
+  });
+}
+
+/** True when the active backend runs these kernels. */
+export function jsKernelsAvailable(): boolean {
+  const name = tf.getBackend();
+  return name === 'cpu' || name === 'wasm';
+}
+
+const FLT_MAX = 3.4028234663852886e38;
+const PENALTIES = 'TfjsSamplingPenalties';
+const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
+
+/**
+ * One pass of the penalties (see processors/penalties.ts for the rule and its float32 roundings):
+ * `counts` maps each scope to its float32 `[B, V]` counts. Same results as the tfjs-op formulation.
+ */
+export function penaltiesKernel(
+  logits: tf.Tensor2D,
+  counts: { rep: tf.Tensor2D; freq: tf.Tensor2D; pres: tf.Tensor2D },
+  theta: Float64Array,
+  F: Float64Array,
+  P: Float64Array,
+): tf.Tensor2D {
+  register(PENALTIES, (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
+    const z = ins.logits as Float32Array;
+    const cR = ins.rep as Float32Array;
+    const cF = ins.freq as Float32Array;
+    const cP = ins.pres as Float32Array;
+    const [B, V] = attrs.shape as [number, number];
+    const th = attrs.theta as number[];
+    const ff = attrs.F as number[];
+    const pp = attrs.P as number[];
+    const f32 = Math.fround;
+    for (let r = 0; r < B; r++) {
+      const inv = f32(1 / th[r]!);
+      const t = f32(th[r]!);
+      const f = f32(ff[r]!);
+      const p = f32(pp[r]!);
+      const o = r * V;
+      for (let j = o; j < o + V; j++) {
+        let v = z[j]!;
+        const c = cR[j]!;
+        const cf = cF[j]!;
+        const cp = cP[j]!;
+        if (c > 0 || cf > 0 || cp > 0) {
+          if (c > 0) v = f32(v * (v > 0 ? inv : t));
+          v = f32(v - f32(f32(cf * f) + (cp > 0 ? p : 0)));
+        }
+        out[j] = v > FLT_MAX ? FLT_MAX : v;
+      }
+    }
+  });
+  return tf.engine().runKernel(
+    PENALTIES,
+    { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres },
+    { shape: logits.shape, theta: Array.from(theta), F: Array.from(F), P: Array.from(P) } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor2D;
+}
+
+/**
+ * counts + one per row at `add[r]` − one per row at `remove[r]` (negative ids: nothing): a copy and
+ * O(B) writes, where the tfjs-op formulation builds two one-hot `[B, V]` tensors.
+ */
+export function countsUpdateKernel(counts: tf.Tensor2D, add: tf.Tensor1D, remove: tf.Tensor1D | undefined): tf.Tensor2D {
+  register(COUNTS_UPDATE, (i) => ({ shape: (i.counts as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
+    const c = ins.counts as Float32Array;
+    const a = ins.add as Int32Array;
+    const rm = ins.remove as Int32Array | undefined;
+    const [B, V] = attrs.shape as [number, number];
+    out.set(c);
+    for (let r = 0; r < B; r++) {
+      const x = a[r]!;
+      if (x >= 0 && x < V) out[r * V + x]! += 1;
+      const y = rm ? rm[r]! : -1;
+      if (y >= 0 && y < V) out[r * V + y]! -= 1;
+    }
+  });
+  return tf.engine().runKernel(COUNTS_UPDATE, remove ? { counts, add, remove } : { counts, add }, { shape: counts.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+const INVALID_CODES = 'TfjsSamplingInvalidCodes';
+
+/**
+ * The invalid-row rule (src/invalid-rows.ts) in one pass over the input and the processed logits:
+ * float32 `[B]`, 0 for a valid row, else the negative code. `made` holds the per-row flags of
+ * user processors (1 where one made NaN / +Infinity), when there are user processors.
+ */
+export function invalidCodesKernel(
+  input: tf.Tensor2D,
+  processed: tf.Tensor2D,
+  made: { madeNaN?: tf.Tensor1D; madeInf?: tf.Tensor1D },
+  codes: { nan: number; inf: number; none: number; madeNaN: number; madeInf: number; madeNone: number },
+): tf.Tensor1D {
+  register(INVALID_CODES, (i) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!], dtype: 'float32' }), (ins, out, attrs) => {
+    const x = ins.input as Float32Array;
+    const z = ins.processed as Float32Array;
+    const mn = ins.madeNaN as unknown as Uint8Array | Int32Array | undefined;
+    const mi = ins.madeInf as unknown as Uint8Array | Int32Array | undefined;
+    const [B, V] = attrs.shape as [number, number];
+    const k = attrs.codes as typeof codes;
+    for (let r = 0; r < B; r++) {
+      let nan = false;
+      let inf = false;
+      let finiteIn = false;
+      let finiteOut = false;
+      for (let j = r * V; j < (r + 1) * V; j++) {
+        const v = x[j]!;
+        if (v !== v) nan = true;
+        else if (v === Infinity) inf = true;
+        else if (v !== -Infinity) finiteIn = true;
+        const w = z[j]!;
+        if (w === w && w !== Infinity && w !== -Infinity) finiteOut = true;
+      }
+      out[r] = nan ? k.nan : inf ? k.inf : mn?.[r] ? k.madeNaN : mi?.[r] ? k.madeInf : finiteOut ? 0 : finiteIn ? k.madeNone : k.none;
+    }
+  });
+  const inputs: tf.NamedTensorMap = { input, processed };
+  // bool tensors: 1 byte per value on cpu (Uint8Array) and on wasm.
+  if (made.madeNaN) inputs.madeNaN = made.madeNaN;
+  if (made.madeInf) inputs.madeInf = made.madeInf;
+  return tf.engine().runKernel(INVALID_CODES, inputs, { shape: input.shape, codes } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}
