@@ -177,3 +177,40 @@ export function invalidCodesKernel(
   if (made.madeInf) inputs.madeInf = made.madeInf;
   return tf.engine().runKernel(INVALID_CODES, inputs, { shape: input.shape, codes } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
 }
+
+const BIAS_DROP = 'TfjsSamplingBiasDrop';
+
+/**
+ * z + add saturating at FLT_MAX (when `add` is given), then tokens where `drop` is 1 masked
+ * (−Infinity; NaN and +Infinity stay, as maskWhere does). `drop` is `[B, V]`, or `[1, V]` for
+ * every row, optionally only in the rows where `rows` (`[B]`) is 1.
+ */
+export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, drop: tf.Tensor2D | undefined, rows?: ArrayLike<number>): tf.Tensor2D {
+  register(BIAS_DROP, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
+    const x = ins.z as Float32Array;
+    const a = ins.add as Float32Array | undefined;
+    const d = ins.drop as Float32Array | undefined;
+    const [B, V] = attrs.shape as [number, number];
+    const perRow = attrs.dropRows as number;
+    const on = attrs.rows as number[] | null;
+    for (let r = 0; r < B; r++) {
+      const o = r * V;
+      const od = perRow ? o : 0;
+      const dropping = d !== undefined && (on === null || on[r] === 1);
+      for (let j = 0; j < V; j++) {
+        let v = x[o + j]!;
+        if (a) {
+          v = Math.fround(v + a[o + j]!);
+          if (v > FLT_MAX) v = FLT_MAX;
+        }
+        if (dropping && d[od + j] === 1 && v === v && v !== Infinity) v = -Infinity;
+        out[o + j] = v;
+      }
+    }
+  });
+  const inputs: tf.NamedTensorMap = { z };
+  if (add) inputs.add = add;
+  if (drop) inputs.drop = drop;
+  const attrs = { shape: z.shape, dropRows: drop && drop.shape[0] === z.shape[0] ? 1 : 0, rows: rows ? Array.from(rows) : null };
+  return tf.engine().runKernel(BIAS_DROP, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
