@@ -28,7 +28,11 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
   backendSuite(backend);
   const gpu = isSoftwareGpu(backend);
 
-  describe('anchor tables', () => {
+  // Every table has its own vocabulary size, and each new shape compiles new pipelines on the
+  // SwiftShader WebGPU adapter (minutes in all): the tables run on cpu, wasm and webgl; the
+  // step-by-step agreement below covers the same processors on webgpu.
+  const tablesElsewhere = backend === 'webgpu';
+  describe.skipIf(tablesElsewhere)(`anchor tables${tablesElsewhere ? ' (skipped on webgpu: one pipeline compile per table shape; covered on cpu, wasm, webgl and by the agreement below)' : ''}`, () => {
     it.each(LLAMA_PENALTIES)('llama.cpp $source', async (c) => {
       const opts: SamplerOptions = { repetitionPenalty: c.repeat, frequencyPenalty: c.freq, presencePenalty: c.presence, penaltyLastN: c.lastN, penalizePrompt: ALL_PROMPT };
       const logits = [c.probs.map((p) => Math.log(p))];

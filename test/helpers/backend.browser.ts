@@ -43,7 +43,10 @@ export function portablePath(name: string): string {
 
 export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process';
 
-/** The browser projects run every heavy suite (see backend.ts). */
-export function coveredElsewhere(_suite: HeavySuite, _backend: string): string | undefined {
+/** The browser projects run every heavy suite but webgpu statistics (see backend.ts). */
+export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {
+  if (backend === 'webgpu' && suite === 'statistics') {
+    return 'runs in Node webgpu (Dawn): the same WGSL kernels on the same SwiftShader adapter, at half the cost (CI time budget)';
+  }
   return undefined;
 }
