@@ -1,6 +1,6 @@
 // The built-in history processors of a sampler, in chain order, and the history they need.
 import type { HistoryNeeds } from './history.js';
-import type { HistorySpec } from './history-options.js';
+import { historyStages, type HistorySpec } from './history-options.js';
 import { resolveRowParam } from './params.js';
 import { allowedTokens } from './processors/allowed-tokens.js';
 import { badWords, badWordsTail } from './processors/bad-words.js';
@@ -10,16 +10,24 @@ import { noRepeatNgram } from './processors/no-repeat-ngram.js';
 import { penalties } from './processors/penalties.js';
 import type { LogitsProcessor } from './types.js';
 
-/** Penalties, then bans, then bias, then the allowed set: every anchor's order (before temperature and truncation). */
+/** The tensor processors of the spec's history stages, in chain order. */
 export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
-  const out: LogitsProcessor[] = [];
-  if (spec.repetitionPenalty !== undefined || spec.frequencyPenalty !== undefined || spec.presencePenalty !== undefined) out.push(penalties(spec));
-  if (spec.noRepeatNgramSize !== undefined) out.push(noRepeatNgram(spec.noRepeatNgramSize));
-  if (spec.badWords) out.push(badWords(spec.badWords));
-  if (spec.minNewTokens !== undefined) out.push(minNewTokens(spec.minNewTokens, spec.stopTokens));
-  if (spec.logitBias) out.push(logitBias(spec.logitBias));
-  if (spec.allowedTokens) out.push(allowedTokens(spec.allowedTokens));
-  return out;
+  return historyStages(spec).map((st) => {
+    switch (st.kind) {
+      case 'penalties':
+        return penalties(spec);
+      case 'no-repeat-ngram':
+        return noRepeatNgram(st.size);
+      case 'bad-words':
+        return badWords(st.sequences);
+      case 'min-new-tokens':
+        return minNewTokens(st.n, st.stopTokens);
+      case 'logit-bias':
+        return logitBias(st.bias);
+      case 'allowed-tokens':
+        return allowedTokens(st.allowed);
+    }
+  });
 }
 
 /** The device history a spec needs, or undefined when none (no penalty, ban by history, min length). */

@@ -174,3 +174,24 @@ export function checkHistoryVocab(spec: HistorySpec, vocab: number, batch: numbe
     );
   }
 }
+
+/** One history processor of a spec, in chain order (shared by the sampler and the reference). */
+export type HistoryStage =
+  | { kind: 'penalties' }
+  | { kind: 'no-repeat-ngram'; size: RowParam }
+  | { kind: 'bad-words'; sequences: readonly (readonly number[])[] }
+  | { kind: 'min-new-tokens'; n: RowParam; stopTokens: readonly number[] }
+  | { kind: 'logit-bias'; bias: PerRow<readonly [number, number]> }
+  | { kind: 'allowed-tokens'; allowed: PerRow<number> };
+
+/** Penalties, then bans, then bias, then the allowed set: every anchor's order (before temperature and truncation). */
+export function historyStages(spec: HistorySpec): HistoryStage[] {
+  const out: HistoryStage[] = [];
+  if (spec.repetitionPenalty !== undefined || spec.frequencyPenalty !== undefined || spec.presencePenalty !== undefined) out.push({ kind: 'penalties' });
+  if (spec.noRepeatNgramSize !== undefined) out.push({ kind: 'no-repeat-ngram', size: spec.noRepeatNgramSize });
+  if (spec.badWords) out.push({ kind: 'bad-words', sequences: spec.badWords });
+  if (spec.minNewTokens !== undefined) out.push({ kind: 'min-new-tokens', n: spec.minNewTokens, stopTokens: spec.stopTokens });
+  if (spec.logitBias) out.push({ kind: 'logit-bias', bias: spec.logitBias });
+  if (spec.allowedTokens) out.push({ kind: 'allowed-tokens', allowed: spec.allowedTokens });
+  return out;
+}

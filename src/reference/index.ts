@@ -10,7 +10,7 @@ import { referenceTemperature } from './temperature.js';
 import { referenceTopK } from './top-k.js';
 import { referenceTopP } from './top-p.js';
 import type { ReferenceState } from './types.js';
-import { checkHistoryVocab, type HistorySpec } from '../history-options.js';
+import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
 import { referenceNoRepeatNgram } from './no-repeat-ngram.js';
 import { referenceBadWords } from './bad-words.js';
@@ -41,16 +41,24 @@ export interface ReferenceContext {
   mask?: readonly Int32Array[];
 }
 
-/** The history processors' twins, in the sampler's order (see history-chain.ts). */
+/** The history processors' twins, in the sampler's order (historyStages). */
 function historySteps(spec: HistorySpec): Step[] {
-  const out: Step[] = [];
-  if (spec.repetitionPenalty !== undefined || spec.frequencyPenalty !== undefined || spec.presencePenalty !== undefined) out.push(referencePenalties(spec));
-  if (spec.noRepeatNgramSize !== undefined) out.push(referenceNoRepeatNgram(spec.noRepeatNgramSize));
-  if (spec.badWords) out.push(referenceBadWords(spec.badWords));
-  if (spec.minNewTokens !== undefined) out.push(referenceMinNewTokens(spec.minNewTokens, spec.stopTokens));
-  if (spec.logitBias) out.push(referenceLogitBias(spec.logitBias));
-  if (spec.allowedTokens) out.push(referenceAllowedTokens(spec.allowedTokens));
-  return out;
+  return historyStages(spec).map((st): Step => {
+    switch (st.kind) {
+      case 'penalties':
+        return referencePenalties(spec);
+      case 'no-repeat-ngram':
+        return referenceNoRepeatNgram(st.size);
+      case 'bad-words':
+        return referenceBadWords(st.sequences);
+      case 'min-new-tokens':
+        return referenceMinNewTokens(st.n, st.stopTokens);
+      case 'logit-bias':
+        return referenceLogitBias(st.bias);
+      case 'allowed-tokens':
+        return referenceAllowedTokens(st.allowed);
+    }
+  });
 }
 
 function builtin({ name, value }: BuiltinSpec): Step {
