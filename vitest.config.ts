@@ -5,7 +5,6 @@
 import path from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
-import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { CHROMIUM, CHROMIUM_ARGS, probeAll } from './test/setup/probe.js';
 
 // The config is evaluated more than once per run: probe and report once.
@@ -82,25 +81,8 @@ if (probes.browser.ok) {
   if (want('browser-cross')) projects.push(browserProject('browser-cross', 'webgl,webgpu', CROSS));
 }
 
-// Heaviest files first, across projects (vitest's default runs projects one after another by
-// name, which left Node webgpu's statistics alone at the end of a 2-core run): longest-first
-// packing of the two workers. Relative costs measured in a full run on this machine.
-const FILE_COST: Record<string, number> = {
-  statistics: 10, fuzz: 9, agreement: 9, soak: 8, readbacks: 6, history: 5, 'contract-holes': 5,
-  'kept-sets': 4, errors: 4, 'cross-backend': 4, 'fused-kernel': 3, generate: 3, 'gpu-chain': 3,
-};
-const PROJECT_COST: Record<string, number> = { webgpu: 1.5, cpu: 1.3, 'cpu-portable': 1.1 };
-const cost = (spec: TestSpecification): number =>
-  (FILE_COST[path.basename(spec.moduleId).replace('.test.ts', '')] ?? 1) * (PROJECT_COST[spec.project.name] ?? 1);
-class HeavyFirst extends BaseSequencer {
-  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    return [...files].sort((a, b) => cost(b) - cost(a));
-  }
-}
-
 export default defineConfig({
   test: {
-    sequence: { sequencer: HeavyFirst },
     testTimeout: 600_000,
     hookTimeout: 120_000,
     maxWorkers: 2,
