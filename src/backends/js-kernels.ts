@@ -214,3 +214,26 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
   const attrs = { shape: z.shape, dropRows: drop && drop.shape[0] === z.shape[0] ? 1 : 0, rows: rows ? Array.from(rows) : null };
   return tf.engine().runKernel(BIAS_DROP, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
+
+const BITMASK = 'TfjsSamplingBitmask';
+
+/**
+ * The per-call token bitmask in one pass: token j of row r is kept iff bit j & 31 of
+ * `words[r, j >> 5]` is set, else masked (−Infinity; NaN and +Infinity stay, as maskWhere does).
+ * `words` is int32 `[B, ceil(V/32)]`, exact on the CPU backends.
+ */
+export function bitmaskKernel(z: tf.Tensor2D, words: tf.Tensor2D): tf.Tensor2D {
+  register(BITMASK, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
+    const x = ins.z as Float32Array;
+    const w = ins.words as Int32Array;
+    const [B, V] = attrs.shape as [number, number];
+    const W = Math.ceil(V / 32);
+    for (let r = 0; r < B; r++) {
+      for (let j = 0; j < V; j++) {
+        const v = x[r * V + j]!;
+        out[r * V + j] = (w[r * W + (j >> 5)]! >>> (j & 31)) & 1 || v !== v || v === Infinity ? v : -Infinity;
+      }
+    }
+  });
+  return tf.engine().runKernel(BITMASK, { z, words }, { shape: z.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
