@@ -209,7 +209,10 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
         ids = out.ids;
         lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       }
-      if (context?.accept !== false) tokens?.accept(ids);
+      if (context?.accept !== false) {
+        tokens?.accept(ids);
+        for (const p of processors) p.accept?.(ids);
+      }
       step++;
       return ids;
     },

@@ -72,7 +72,14 @@ export interface LogitsProcessor {
   readonly name: string;
   apply(state: SamplingState): SamplingState;
   reference?(state: ReferenceState): ReferenceState;
-  /** Frees what the processor keeps across calls (device caches); called by the sampler's `reset()` / `dispose()`. */
+  /**
+   * Called after each draw with the drawn ids (int32 `[B]`, on the device; negative ids mark
+   * invalid rows), unless `sample` was called with `{ accept: false }` — llama.cpp's `accept`:
+   * where a processor updates state it keeps across steps (on the device: never read the ids back).
+   * Not called inside a tidy: keep what you store with `tf.keep`, free it in `reset`.
+   */
+  accept?(ids: tf.Tensor1D): void;
+  /** Frees what the processor keeps across calls (state, device caches); called by the sampler's `reset()` / `dispose()`. */
   reset?(): void;
 }
 

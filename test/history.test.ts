@@ -309,3 +309,61 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(control.pValue).toBeLessThan(1e-6);
   });
 });
+
+describe.each(BACKENDS)('a user processor with state across steps (accept / reset) on %s', (backend) => {
+  backendSuite(backend);
+
+  /** Bans each row's previous token: its state (the last ids) lives on the device, updated by accept. */
+  function noImmediateRepeat(): import('../src/index.js').LogitsProcessor & { kept(): number } {
+    let last: tf.Tensor1D | undefined;
+    return {
+      name: 'no-immediate-repeat',
+      apply(state) {
+        if (!last) return state;
+        const drop = tf.oneHot(last, state.vocab); // -1 (nothing yet / invalid row): a zero row
+        return { ...state, logits: tf.where(tf.cast(drop, 'bool'), tf.fill(state.logits.shape, -Infinity), state.logits) as tf.Tensor2D };
+      },
+      accept(ids) {
+        last?.dispose();
+        last = tf.keep(tf.clone(ids));
+      },
+      reset() {
+        last?.dispose();
+        last = undefined;
+      },
+      reference(state) {
+        const logits = state.logits.map((row, r) => {
+          const h = state.history?.[r] ?? [];
+          return h.length === 0 ? row : row.map((z, j) => (j === h[h.length - 1] ? -Infinity : z));
+        });
+        return { ...state, logits };
+      },
+      kept: () => (last ? 1 : 0),
+    };
+  }
+
+  it('accept() sees every draw; the tokens equal the reference given the same history; reset() frees the state', async () => {
+    const rows = [[3, 2.9, 0, -1], [0, 0, 0, 5]];
+    const p = noImmediateRepeat();
+    const opts: SamplerOptions = { temperature: 0, processors: [p], seed: 4 };
+    const s = createSampler(opts);
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d(rows);
+    const hist: number[][] = [[], []];
+    for (let step = 0; step < 6; step++) {
+      const ids = Array.from(await s.sampleIds(x));
+      expect(ids, `step ${step}`).toEqual(reference.sample(rows, { ...opts, processors: [p] }, step, { history: hist }));
+      ids.forEach((t, r) => hist[r]!.push(t));
+    }
+    // Greedy rows alternate between their two best tokens: the processor saw each draw.
+    expect(hist).toEqual([[0, 1, 0, 1, 0, 1], [3, 0, 3, 0, 3, 0]]);
+    expect(p.kept()).toBe(1);
+    // { accept: false } leaves the state alone: the same token again.
+    const again = Array.from(await s.sampleIds(x, { accept: false }));
+    expect(again).toEqual(Array.from(await s.sampleIds(x, { accept: false })));
+    x.dispose();
+    s.reset();
+    expect(p.kept()).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
