@@ -367,3 +367,25 @@ describe.each(BACKENDS)('a user processor with state across steps (accept / rese
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe.each(BACKENDS)('generate() with history options on %s', (backend) => {
+  backendSuite(backend);
+
+  it('begins the history with the unpadded prompts, frees it at the end, and draws the reference tokens', async () => {
+    const { generate } = await import('../src/index.js');
+    const V = 12;
+    const row = Array.from({ length: V }, (_, j) => 1.5 - 0.2 * j);
+    const prompts = [[0, 1, 0], [5]];
+    const options: SamplerOptions = { temperature: 0.8, repetitionPenalty: 1.6, presencePenalty: 0.4, noRepeatNgramSize: 2, seed: 21 };
+    const before = tf.memory().numTensors;
+    // A step function whose logits never change: every difference comes from the history.
+    const result = await generate(() => tf.tensor2d([row, row]), { prompts, padId: 11, maxNewTokens: 8, sampler: options, contextLength: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    const hist = prompts.map((p) => [...p]);
+    for (let step = 0; step < 8; step++) {
+      const want = reference.sample([row, row], options, step, { history: hist, promptLength: prompts.map((p) => p.length) });
+      want.forEach((t, r) => hist[r]!.push(t));
+    }
+    expect(result.tokens).toEqual(hist.map((h, r) => h.slice(prompts[r]!.length)));
+  });
+});
