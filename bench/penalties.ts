@@ -1,10 +1,12 @@
-// `npm run bench:penalties [-- --backends cpu,wasm --batch 64 --vocab 128256 --budget 3000]`:
+// `npm run bench:penalties [-- --backends cpu,wasm,webgpu --batch 64 --vocab 128256 --budget 3000]`:
 // what penalties, biases and masks cost, side by side in one run, as ratios:
 //   (b)  T 0.8 + top-k 50 + top-p 0.95 (the default chain)
 //   (bp) (b) + repetition 1.1 + frequency 0.5 + presence 0.5 over a history of H tokens + a
 //        100-entry logit bias, for H = 64 and H = 4096 (per-step work must not depend on H)
 //   (bm) (b) + a per-call bitmask (half the vocabulary allowed)
 // against one tf.max pass over the logits. Every step ends with the read-back of the ids.
+// Backends: cpu, wasm (default both) and webgpu (Node, Dawn: SwiftShader here unless
+// VK_ICD_FILENAMES names another Vulkan driver; the adapter is printed).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -46,11 +48,28 @@ function history(H: number): number[][] {
   return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + i * 104729) % V));
 }
 
+/** Dawn (npm `webgpu`) as navigator.gpu, then the tfjs webgpu backend; prints the adapter. */
+async function setupWebgpu(): Promise<void> {
+  process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const { create, globals } = await import('webgpu');
+  Object.assign(globalThis, globals);
+  const gpu = create([]) as unknown as { requestAdapter(): Promise<{ info?: Record<string, string> } | null> };
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new Error(`webgpu: no adapter (Dawn found no Vulkan device; VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})`);
+  const info = adapter.info ?? {};
+  console.log(`webgpu adapter: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown'}`);
+  await import('@tensorflow/tfjs-backend-webgpu');
+}
+
 for (const backend of backends) {
+  if (backend === 'webgpu') await setupWebgpu();
   if (backend === 'wasm') setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
   if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not initialise`);
   await tf.ready();
+  if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
   const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
   const W = Math.ceil(V / 32);
   const mask = new Int32Array(B * W).fill(0x55555555); // every even token
