@@ -139,7 +139,9 @@ describe('cross-backend identity, fuzzed', () => {
   it.runIf(host.length > 1)(`${hostTitle}: 500 random cases give the same tokens`, async () => {
     await crossFuzz(host, 500, 0x5eed0010);
   });
-  it.runIf(BACKENDS.some(isSoftwareGpu) && BACKENDS.length > 1)(`${BACKENDS.join(', ')}: 30 random small cases give the same tokens`, async () => {
-    await crossFuzz(BACKENDS, 30, 0x5eed0011);
+  // Each GPU backend's own fuzz (test/fuzz.test.ts) already requires the reference's token on
+  // every row not decided by rounding; this only adds the pairing, at ~3 s a case on SwiftShader.
+  it.runIf(BACKENDS.some(isSoftwareGpu) && BACKENDS.length > 1)(`${BACKENDS.join(', ')}: 12 random small cases give the same tokens`, async () => {
+    await crossFuzz(BACKENDS, 12, 0x5eed0011);
   });
 });

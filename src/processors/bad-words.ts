@@ -47,7 +47,7 @@ export function badWords(sequences: readonly (readonly number[])[]): LogitsProce
         const recent = tf.reshape(tf.slice(tail, [0, tail.shape[1] - L], [B, L]), [B, 1, L]);
         const match = tf.all(tf.logicalOr(tf.equal(recent, pattern!), wild!), 2); // [B, S]
         const hits = scatterHits(tf.broadcastTo(last!, [B, long.length]) as tf.Tensor2D, match as tf.Tensor2D, V);
-        drop = tf.maximum(hits, always!);
+        drop = sequences.some((s) => s.length === 1) ? tf.maximum(hits, always!) : hits;
       }
       return withLogits(state, maskWhere(state.logits, drop) as tf.Tensor2D);
     },
