@@ -10,7 +10,8 @@ import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
 import { historyNeeds, historyProcessors } from './history-chain.js';
-import { checkHistoryVocab } from './history-options.js';
+import { checkHistoryVocab, historyStages } from './history-options.js';
+import { HostTokenHistory, hostBackend, sparseStages } from './host-history.js';
 import { DeviceCache } from './processors/ops.js';
 import { maskRows, tokenMask } from './processors/token-mask.js';
 
@@ -86,17 +87,23 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
   const builtinChain = builtinProcessors(opts.builtins);
   const processors = [...history, ...opts.processors, ...builtinChain];
   const maskCache = new DeviceCache();
-  let tokens: TokenHistory | undefined;
+  let tokens: TokenHistory | HostTokenHistory | undefined;
   let prompts: (readonly number[])[] | undefined;
+  // On cpu / wasm, history processors that are sparse edits of the logits (penalties, n-gram and
+  // bad-word bans, min new tokens, bias) are patched into the fused kernel's rows: no [B, V] pass.
+  const stages = historyStages(opts.history);
+  const sparse = stages.length > 0 && sparseStages(stages);
+  let stateless: HostTokenHistory | undefined; // edits without a history (a logit bias alone)
   const freeState = (): void => {
     tokens?.dispose();
     tokens = undefined;
+    stateless = undefined;
     prompts = undefined;
     maskCache.dispose();
     for (const p of processors) p.reset?.();
   };
   /** The token history for this batch, created from the begun prompts on first use. */
-  const tokensFor = (batch: number, vocab: number): TokenHistory | undefined => {
+  const tokensFor = (batch: number, vocab: number): TokenHistory | HostTokenHistory | undefined => {
     if (!needs) return undefined;
     if (tokens && (tokens.batch !== batch || tokens.vocab !== vocab)) {
       throw new SamplingError(
@@ -114,9 +121,20 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
           if (t >= vocab) throw new SamplingError(`prompts[${r}][${i}]`, `must be a token id < vocab size ${vocab}`, t);
         }),
       );
-      tokens = new TokenHistory(batch, vocab, needs, prompts);
+      tokens = sparse && hostBackend() ? new HostTokenHistory(batch, vocab, needs, prompts) : new TokenHistory(batch, vocab, needs, prompts);
     }
     return tokens;
+  };
+  /** The sparse-edit builder of this batch: the host history, or a stateless one (no history needed). */
+  const sparseEditor = (batch: number, vocab: number): HostTokenHistory | undefined => {
+    if (needs) {
+      const t = tokensFor(batch, vocab);
+      return t instanceof HostTokenHistory ? t : undefined;
+    }
+    if (!stateless || stateless.batch !== batch || stateless.vocab !== vocab) {
+      stateless = new HostTokenHistory(batch, vocab, { countsAll: false, countsGenerated: false, lastN: (b) => new Float64Array(b).fill(Infinity), tail: 0 });
+    }
+    return stateless;
   };
   if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
     throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
@@ -138,6 +156,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       throw new SamplingError('context', 'must be an object { history? }', context);
     }
     checkRowArrays(opts, shape.batch);
+    if (tokens instanceof HostTokenHistory) tokens.assertBackend();
     checkHistoryVocab(opts.history, shape.vocab, shape.batch);
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
     if (context?.mask !== undefined) maskRows(context.mask, shape.batch, shape.vocab);
@@ -191,7 +210,12 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
       let ids: tf.Tensor1D;
-      if (plan) {
+      const editor = plan && sparse && (fused === 'cpu' || fused === 'wasm') && context?.mask === undefined && opts.processors.length === 0 ? sparseEditor(shape.batch, shape.vocab) : undefined;
+      if (plan && editor) {
+        const editRow = editor.editor(opts.history, stages);
+        ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, editRow }));
+        lastPath = `fused:${fused}`;
+      } else if (plan) {
         ids = tf.tidy(() => {
           const input = as2d(logits, shape);
           if (pre.length === 0) return runFused(input, plan);

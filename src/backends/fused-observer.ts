@@ -22,6 +22,8 @@ export interface FusedKeptEvent {
   kernel: 'js' | 'simd' | 'gpu-chain';
   /** Kept count per row (see above); a promise on GPU backends (an asynchronous read-back). */
   counts: Int32Array | Promise<Int32Array>;
+  /** cpu / wasm: whether the history processors' sparse row editor ran inside the kernel. */
+  edited?: boolean;
 }
 
 export type FusedObserver = (event: FusedKeptEvent) => void;

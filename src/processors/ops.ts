@@ -191,6 +191,8 @@ export function scatterHits(tokens: tf.Tensor2D, hit: tf.Tensor2D, vocab: number
   const [B, W] = tokens.shape;
   const rows = tf.broadcastTo(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), [B, W]);
   const idx = tf.reshape(tf.stack([rows, tf.maximum(tokens, tf.scalar(0, 'int32'))], 2), [B * W, 2]);
-  const sums = tf.scatterND(idx, tf.reshape(tf.cast(hit, 'float32'), [B * W]), [B, vocab]);
+  // A hit on a negative id (an invalid row's push) bans nothing (not token 0, where it is scattered).
+  const real = tf.mul(tf.cast(hit, 'float32'), tf.cast(tf.greaterEqual(tokens, 0), 'float32'));
+  const sums = tf.scatterND(idx, tf.reshape(real, [B * W]), [B, vocab]);
   return tf.step(tf.sub(sums, 0.5)) as tf.Tensor2D;
 }

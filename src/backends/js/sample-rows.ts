@@ -3,6 +3,7 @@
 // cpu and wasm fused kernels. Same arithmetic as the reference where it decides a token:
 // thresholds, top-p sums over top-k candidates, and the perturbed scores.
 import { mix32 } from '../../noise.js';
+import { editedCode } from '../../host-history.js';
 
 /** Per-row plan of one fused sampling step. */
 export interface FusedPlan {
@@ -19,6 +20,12 @@ export interface FusedPlan {
   /** stepKey(rowKey, step) per row. */
   stepKeys: Uint32Array;
   invalidRows: 'error' | 'uniform' | 'greedy';
+  /**
+   * cpu / wasm: edits row r of the history processors (src/host-history.ts) in the kernel's own
+   * copy of the row, before the chain reads it; returns the EDITED_* flags that fix the row's
+   * invalid-row code (policy 'error' only).
+   */
+  editRow?: (row: Float32Array, r: number) => number;
 }
 
 const GOLDEN = 0x9e3779b9;
@@ -44,8 +51,16 @@ const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 
  */
 export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): void {
   const scratch = new Scratch(plan.vocab);
+  const copy = plan.editRow ? new Float32Array(plan.vocab) : undefined;
   for (let r = 0; r < plan.batch; r++) {
-    out[r] = sampleRow(values.subarray(r * plan.vocab, (r + 1) * plan.vocab), plan, r, scratch, kept);
+    const z = values.subarray(r * plan.vocab, (r + 1) * plan.vocab);
+    if (copy) {
+      copy.set(z);
+      const flags = plan.editRow!(copy, r);
+      out[r] = editedCode(sampleRow(copy, plan, r, scratch, kept), flags);
+    } else {
+      out[r] = sampleRow(z, plan, r, scratch, kept);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 // the JS kernel's own functions (top-p walk with compensated sums, min-p, invalid rows), so the
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
+import { editedCode } from '../../host-history.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { BUCKETS, EXP_TABLE, boundaryBucket, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
@@ -205,9 +206,11 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const val = new Float32Array(buf, L.val, V);
   const mass = new Float64Array(buf, L.mass, BUCKETS);
   const res = L.res >> 3;
+  const edited = plan.editRow ? new Int32Array(plan.batch) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
+    if (edited) edited[r] = plan.editRow!(row, r); // the module's copy: the caller's logits stay
     const k = plan.topK[r]!;
     const topK = k > 0 && k < V;
     let n = 0;
@@ -260,5 +263,6 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
     out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
   }
+  if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedCode(out[r]!, edited[r]!);
   return true;
 }

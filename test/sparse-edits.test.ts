@@ -1,0 +1,257 @@
+// The sparse-edit path of the CPU backends (src/host-history.ts): penalties, n-gram and bad-word
+// bans, min new tokens and logit bias patched into the fused kernel's rows. It must give, id for
+// id and invalid-row code for code, what the tensor chain gives; a per-call mask that allows every
+// token forces the tensor chain (masks are not sparse), so each case runs both.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { setFusedObserver, type FusedKeptEvent } from '../src/backends/fused-observer.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS } from './helpers/backend.js';
+import { startCounting } from './helpers/read-counter.js';
+import { normalizeOptions } from '../src/options.js';
+import { historyStages } from '../src/history-options.js';
+import { historyNeeds } from '../src/history-chain.js';
+import { HostTokenHistory } from '../src/host-history.js';
+import { sampleRows, type FusedPlan } from '../src/backends/js/sample-rows.js';
+import { sampleRowsSimd } from '../src/backends/wasm-simd/sample-rows-simd.js';
+
+const SPECIAL = [-Infinity, -Infinity, 3.3e38, -3.3e38, 0, -0, 1e-40];
+
+/** A mask that allows every token: the tensor chain, with no effect on the values. */
+function allowAll(B: number, V: number): Int32Array {
+  return new Int32Array(B * Math.ceil(V / 32)).fill(-1);
+}
+
+const caseArb = fc
+  .record({ B: fc.integer({ min: 1, max: 5 }), V: fc.integer({ min: 1, max: 200 }), steps: fc.integer({ min: 1, max: 4 }) })
+  .chain(({ B, V, steps }) =>
+    fc.record({
+      B: fc.constant(B),
+      V: fc.constant(V),
+      steps: fc.constant(steps),
+      logits: fc.array(
+        fc.oneof({ arbitrary: fc.float({ min: -8, max: 8, noNaN: true }), weight: 240 }, { arbitrary: fc.constantFrom(...SPECIAL), weight: 20 }, { arbitrary: fc.constantFrom(NaN, Infinity), weight: 1 }),
+        { minLength: B * V, maxLength: B * V },
+      ),
+      prompts: fc.array(fc.array(fc.integer({ min: 0, max: V - 1 }), { maxLength: 12 }), { minLength: B, maxLength: B }),
+      rep: fc.option(fc.array(fc.constantFrom(1, 1.3, 0.7, 50), { minLength: B, maxLength: B }), { nil: undefined }),
+      freq: fc.option(fc.constantFrom(0, 0.5, -2, 1e30), { nil: undefined }),
+      pres: fc.option(fc.array(fc.constantFrom(0, 1, -1.5), { minLength: B, maxLength: B }), { nil: undefined }),
+      lastN: fc.option(fc.array(fc.constantFrom(1, 2, 5, Infinity), { minLength: B, maxLength: B }), { nil: undefined }),
+      prompt: fc.record({ repetition: fc.boolean(), frequency: fc.boolean(), presence: fc.boolean() }),
+      ngram: fc.option(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: B, maxLength: B }), { nil: undefined }),
+      bad: fc.option(fc.array(fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }), { nil: undefined }),
+      minNew: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      bias: fc.option(fc.dictionary(fc.integer({ min: 0, max: V - 1 }).map(String), fc.constantFrom(-Infinity, 2.5, -1, 3e38, -3e38, 1e-30)), { nil: undefined }),
+      temperature: fc.constantFrom(0, 0.7, 1, 1.5),
+      topK: fc.constantFrom(0, 1, 5),
+      topP: fc.constantFrom(1, 0.9),
+      seed: fc.integer({ min: 0, max: 1000 }),
+    }),
+  );
+
+type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
+
+function optionsOf(c: Case): SamplerOptions {
+  const o: Record<string, unknown> = { temperature: c.temperature, topK: c.topK, topP: c.topP, seed: c.seed, penalizePrompt: c.prompt };
+  if (c.rep) o.repetitionPenalty = c.rep;
+  if (c.freq !== undefined) o.frequencyPenalty = c.freq;
+  if (c.pres) o.presencePenalty = c.pres;
+  if (c.lastN) o.penaltyLastN = c.lastN;
+  if (c.ngram) o.noRepeatNgramSize = c.ngram;
+  if (c.bad) o.badWords = c.bad;
+  if (c.minNew !== undefined) {
+    o.minNewTokens = c.minNew;
+    o.stopTokens = [c.V - 1];
+  }
+  if (c.bias) o.logitBias = Object.fromEntries(Object.entries(c.bias));
+  return o as SamplerOptions;
+}
+
+describe.each(BACKENDS)('sparse edits on %s', (backend) => {
+  backendSuite(backend);
+  const here = (backend === 'cpu' || backend === 'wasm') && process.env.TFJS_SAMPLING_FUSED !== '0';
+  const why = here ? '' : ' (skipped here: the sparse path exists in the fused cpu and wasm kernels only)';
+
+  it.runIf(here)('the same ids and invalid-row codes as the tensor chain, step by step, with no read-back and no tensor left (300 random cases)' + why, async () => {
+    let sparseCalls = 0;
+    let refSteps = 0;
+    const events: FusedKeptEvent[] = [];
+    setFusedObserver((e) => events.push(e));
+    try {
+      await fc.assert(
+        fc.asyncProperty(caseArb, async (c) => {
+          const opts = optionsOf(c);
+          const before = tf.memory().numTensors;
+          const x = tf.tensor2d(Float32Array.from(c.logits), [c.B, c.V]);
+          const sparse = createSampler(opts);
+          const dense = createSampler(opts);
+          sparse.begin(c.prompts);
+          dense.begin(c.prompts);
+          const mask = allowAll(c.B, c.V);
+          const rows = Array.from({ length: c.B }, (_, r) => Array.from(x.dataSync().subarray(r * c.V, (r + 1) * c.V)));
+          const hist = c.prompts.map((p) => [...p]);
+          for (let step = 0; step < c.steps; step++) {
+            events.length = 0;
+            const reads = startCounting();
+            const a = sparse.sample(x);
+            reads.stop();
+            expect(reads.events, 'read-backs inside sample()').toEqual([]);
+            if (events.some((e) => e.edited)) sparseCalls++;
+            events.length = 0;
+            const b = dense.sample(x, { mask });
+            expect(events.every((e) => !e.edited), 'the masked call runs the tensor chain').toBe(true);
+            const [ia, ib] = [Array.from(await a.data()), Array.from(await b.data())];
+            tf.dispose([a, b]);
+            expect(ia, `step ${step}`).toEqual(ib);
+            // The history itself (windows, counts, tails) against the float64 reference's plain
+            // arrays, where no row is invalid (the reference throws there).
+            if (ia.every((t) => t >= 0)) {
+              const want = reference.sample(rows, opts, step, { history: hist, promptLength: c.prompts.map((p) => p.length) });
+              expect(ia, `step ${step}, reference`).toEqual(want);
+              refSteps++;
+            }
+            ia.forEach((t, r) => hist[r]!.push(t));
+          }
+          sparse.dispose();
+          dense.dispose();
+          x.dispose();
+          expect(tf.memory().numTensors).toBe(before);
+        }),
+        { seed: 0x5eed0020, numRuns: 300 },
+      );
+    } finally {
+      setFusedObserver(undefined);
+    }
+    console.log(`sparse edits ${backend}: ${sparseCalls} calls edited in the kernel; ${refSteps} steps also equal to the reference`);
+    expect(sparseCalls).toBeGreaterThan(100);
+    expect(refSteps).toBeGreaterThan(250);
+  });
+
+  it.runIf(here)('invalid rows: the input rule first (NaN, +Infinity on an edited token), then a row the edits leave empty is the processors\' doing' + why, async () => {
+    const V = 4;
+    const rows = [
+      [1, 2, 3, 4], // every token banned by the bias: the processors' doing (-6)
+      [NaN, 2, 3, 4], // NaN on a banned token: the input's (-1)
+      [Infinity, 2, 3, 4], // +Infinity on a biased token, which the edit saturates: the input's (-2)
+      [-Infinity, -Infinity, -Infinity, -Infinity], // nothing finite in the input (-3)
+      [0, 1, 2, 3], // valid
+    ];
+    const logitBias = [
+      { 0: -Infinity, 1: -Infinity, 2: -Infinity, 3: -Infinity },
+      { 0: -Infinity },
+      { 0: 1 },
+      { 1: 2 },
+      { 3: -Infinity },
+    ];
+    const opts: SamplerOptions = { logitBias, seed: 1 };
+    const x = tf.tensor2d(rows);
+    const events: FusedKeptEvent[] = [];
+    setFusedObserver((e) => events.push(e));
+    try {
+      const s = createSampler(opts);
+      const ids = s.sample(x);
+      const got = Array.from(await ids.data());
+      ids.dispose();
+      expect(events.some((e) => e.edited)).toBe(true);
+      expect(got.slice(0, 4)).toEqual([-6, -1, -2, -3]);
+      const d = createSampler(opts);
+      const dense = d.sample(x, { mask: allowAll(5, V) });
+      expect(got).toEqual(Array.from(await dense.data())); // the tensor chain: codes and the valid row's token
+      dense.dispose();
+      expect([0, 1, 2]).toContain(got[4]);
+      await expect(s.sampleIds(x)).rejects.toThrow(/processor/);
+      s.dispose();
+      d.dispose();
+    } finally {
+      setFusedObserver(undefined);
+      x.dispose();
+    }
+  });
+
+  it.runIf(here)('edit values equal the tensor processors\' logits bit for bit, over 6 steps of one history' + why, async () => {
+    const B = 3;
+    const V = 50;
+    const opts: SamplerOptions = {
+      repetitionPenalty: [1.3, 0.8, 1],
+      frequencyPenalty: 0.7,
+      presencePenalty: [0.5, -1, 0],
+      penaltyLastN: [4, Infinity, 2],
+      penalizePrompt: { frequency: true },
+      noRepeatNgramSize: 2,
+      badWords: [[3], [5, 6]],
+      minNewTokens: 2,
+      stopTokens: [49],
+      logitBias: { 1: 2.5, 2: -Infinity, 7: 3e38, 8: 1e-3 },
+      seed: 1,
+    };
+    const values = Float32Array.from({ length: B * V }, (_, i) => (i % 17 === 5 ? -Infinity : Math.fround(Math.sin(i * 1.3) * 3)));
+    const prompts = [[5, 1, 7, 5], [8, 8, 2], []];
+    const x = tf.tensor2d(values, [B, V]);
+    const s = createSampler(opts);
+    s.begin(prompts);
+    const spec = normalizeOptions(opts).history;
+    const h = new HostTokenHistory(B, V, historyNeeds(spec)!, prompts);
+    let compared = 0;
+    for (let step = 0; step < 6; step++) {
+      const z = s.process(x); // T = 1, no filter: the history processors' logits (kept values within ±FLT_MAX)
+      const want = await z.data();
+      z.dispose();
+      const edit = h.editor(spec, historyStages(spec));
+      const got = Float32Array.from(values);
+      for (let r = 0; r < B; r++) edit(got.subarray(r * V, (r + 1) * V), r);
+      for (let i = 0; i < got.length; i++) {
+        if (!Object.is(got[i], want[i])) throw new Error(`step ${step}, row ${Math.floor(i / V)}, token ${i % V}: edit ${got[i]}, tensor chain ${want[i]}`);
+      }
+      compared += got.filter((v, i) => !Object.is(v, values[i])).length;
+      const ids = s.sample(x);
+      h.accept(ids);
+      ids.dispose();
+    }
+    expect(compared).toBeGreaterThan(30);
+    s.dispose();
+    x.dispose();
+  });
+
+  it.runIf(here && backend === 'cpu')('the JS kernel (no SIMD) edits its own row copy like the SIMD kernel: same ids and codes, the logits untouched' + why, () => {
+    const B = 4;
+    const V = 37;
+    const values = Float32Array.from({ length: B * V }, (_, i) => Math.fround(Math.cos(i * 0.7) * 2));
+    values[2 * V + 5] = Infinity; // row 2: +Infinity on a token the editor bans: the input's code
+    const original = Float32Array.from(values);
+    const editRow = (row: Float32Array, r: number): number => {
+      let flags = 0;
+      const js = r === 1 ? Array.from({ length: V }, (_, j) => j) : [0, 5, 9];
+      for (const j of js) {
+        const v = row[j]!;
+        if (v === Infinity) flags |= 1;
+        else if (Number.isFinite(v)) flags |= 2;
+        row[j] = r === 3 ? Math.fround(v * 0.5) : -Infinity;
+      }
+      return flags;
+    };
+    const plan: FusedPlan = {
+      batch: B,
+      vocab: V,
+      invT: Float64Array.from([1, 1, 1, Infinity]),
+      topK: Float64Array.from([5, 0, 0, 0]),
+      topP: Float64Array.from([0.9, 1, 1, 1]),
+      minP: new Float64Array(B),
+      stepKeys: Uint32Array.from([1, 2, 3, 4]),
+      invalidRows: 'error',
+      editRow,
+    };
+    const js = new Int32Array(B);
+    const simd = new Int32Array(B);
+    sampleRows(values, plan, js);
+    expect(sampleRowsSimd(values, plan, simd)).toBe(true);
+    expect(Array.from(js)).toEqual(Array.from(simd));
+    expect(js[1]).toBe(-6); // every token banned: the processors' doing
+    expect(js[2]).toBe(-2); // +Infinity in the input, on an edited token
+    expect([0, 5, 9]).not.toContain(js[0]);
+    expect(values).toEqual(original);
+  });
+});
+
