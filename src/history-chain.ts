@@ -1,9 +1,10 @@
 // The built-in history processors of a sampler, in chain order, and the history they need.
 import type { HistoryNeeds } from './history.js';
-import { historyStages, type HistorySpec } from './history-options.js';
+import { dryOn, dryWindowWidth, historyStages, type HistorySpec } from './history-options.js';
 import { resolveRowParam } from './params.js';
 import { allowedTokens } from './processors/allowed-tokens.js';
 import { badWords, badWordsTail } from './processors/bad-words.js';
+import { dry } from './processors/dry.js';
 import { logitBias } from './processors/logit-bias.js';
 import { minNewTokens } from './processors/min-new-tokens.js';
 import { noRepeatNgram } from './processors/no-repeat-ngram.js';
@@ -16,6 +17,8 @@ export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
     switch (st.kind) {
       case 'penalties':
         return penalties(spec);
+      case 'dry':
+        return dry(st.dry, spec.penalizePrompt.dry);
       case 'no-repeat-ngram':
         return noRepeatNgram(st.size);
       case 'bad-words':
@@ -40,6 +43,7 @@ export function historyNeeds(spec: HistorySpec): HistoryNeeds | undefined {
   const countsAll = usesCounts(true).some(Boolean);
   const countsGenerated = usesCounts(false).some(Boolean);
   const tail = Math.max(spec.noRepeatNgramSize !== undefined ? Infinity : 0, spec.badWords ? badWordsTail(spec.badWords) : 0);
-  if (!countsAll && !countsGenerated && tail === 0 && spec.minNewTokens === undefined) return undefined;
-  return { countsAll, countsGenerated, lastN: (batch) => resolveRowParam('penaltyLastN', spec.penaltyLastN, batch), tail };
+  const dryNeeds = spec.dry && dryOn(spec.dry) ? { window: dryWindowWidth(spec.dry), prompt: spec.penalizePrompt.dry } : undefined;
+  if (!countsAll && !countsGenerated && tail === 0 && spec.minNewTokens === undefined && !dryNeeds) return undefined;
+  return { countsAll, countsGenerated, lastN: (batch) => resolveRowParam('penaltyLastN', spec.penaltyLastN, batch), tail, dry: dryNeeds };
 }

@@ -4,6 +4,7 @@
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
 import { countsUpdateKernel, jsKernelsAvailable } from './backends/js-kernels.js';
+import { suffixMatchLengths } from './reference/dry.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -15,6 +16,8 @@ export interface HistoryNeeds {
   lastN: (batch: number) => Float64Array;
   /** Trailing tokens per row the sequence processors need (0: none; Infinity: all). */
   tail: number;
+  /** DRY's window: its width, and whether prompt tokens enter it. */
+  dry?: { window: number; prompt: boolean } | undefined;
 }
 
 /** Read-only view of a row history, for processors (`SamplingState.tokens`). */
@@ -26,6 +29,13 @@ export interface TokenHistoryView {
   counts(scope: 'all' | 'generated'): tf.Tensor2D;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
   tail(): tf.Tensor2D;
+  /**
+   * DRY's window, two int32 `[B, N]` tensors: `tokens`, each row's last N DRY-history tokens
+   * (right-aligned, -1 before the first), and `matches`, whose column c holds, for the lag
+   * k = N − c, how many tokens the history's end shares with the history cut k tokens short (at
+   * least as many as fit in the window: min(matches, N − k) is the in-window length).
+   */
+  dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D };
   /** Tokens generated (accepted) since the prompt, per row. */
   readonly generated: Int32Array;
   /** Tokens in each row's history (prompt + generated). */
@@ -45,6 +55,8 @@ export class TokenHistory implements TokenHistoryView {
   private readonly lastN: Float64Array;
   private tailT: tf.Tensor2D | undefined;
   private tailCap = 0;
+  private dryTokensT: tf.Tensor2D | undefined;
+  private dryMatchesT: tf.Tensor2D | undefined;
 
   constructor(
     readonly batch: number,
@@ -91,6 +103,22 @@ export class TokenHistory implements TokenHistoryView {
       this.tailCap = L;
       this.tailT = tf.keep(tf.tensor2d(tail, [B, L], 'int32'));
     }
+    if (this.needs.dry) {
+      // The last N prompt tokens and their suffix matches, from host arrays (once, O(N) a row).
+      const N = this.needs.dry.window;
+      const tokens = new Int32Array(B * N).fill(-1);
+      const matches = new Int32Array(B * N);
+      if (this.needs.dry.prompt) {
+        prompts.forEach((p, r) => {
+          const w = p.slice(Math.max(0, p.length - N));
+          w.forEach((t, j) => (tokens[r * N + N - w.length + j] = t));
+          const z = suffixMatchLengths(w);
+          for (let k = 1; k < w.length; k++) matches[r * N + N - k] = z[k]!;
+        });
+      }
+      this.dryTokensT = tf.keep(tf.tensor2d(tokens, [B, N], 'int32'));
+      this.dryMatchesT = tf.keep(tf.tensor2d(matches, [B, N], 'int32'));
+    }
   }
 
   counts(scope: 'all' | 'generated'): tf.Tensor2D {
@@ -104,6 +132,11 @@ export class TokenHistory implements TokenHistoryView {
     return this.tailT;
   }
 
+  dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D } {
+    if (!this.dryTokensT || !this.dryMatchesT) throw new Error('internal: no DRY window kept');
+    return { tokens: this.dryTokensT, matches: this.dryMatchesT };
+  }
+
   /** Appends one token per row (int32 `[B]`; negative ids, the invalid rows' codes, count as nothing). */
   accept(ids: tf.Tensor1D): void {
     const { batch: B, vocab: V } = this;
@@ -113,7 +146,7 @@ export class TokenHistory implements TokenHistoryView {
     };
     const t = this.pushes;
     const next = tf.tidy(() => {
-      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D } = {};
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dryTokens?: tf.Tensor2D; dryMatches?: tf.Tensor2D } = {};
       // Per row, the token leaving the window (-1: none), for all tokens and for generated ones.
       let leaveAll: tf.Tensor1D | undefined;
       let leaveGen: tf.Tensor1D | undefined;
@@ -156,6 +189,16 @@ export class TokenHistory implements TokenHistoryView {
         }
         out.tail = tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D;
       }
+      if (this.dryTokensT && this.dryMatchesT) {
+        // A match at lag k grows by one when the new token equals the token k back, else it is
+        // 0: column c (lag N − c) compares the new token with the window's column c. Negative
+        // ids (invalid rows) match nothing. O(B·N), whatever the history length.
+        const N = this.dryTokensT.shape[1];
+        const col = tf.reshape(ids, [B, 1]);
+        const hit = tf.logicalAnd(tf.equal(this.dryTokensT, col), tf.greaterEqual(col, 0));
+        out.dryMatches = tf.mul(tf.cast(hit, 'int32'), tf.add(this.dryMatchesT, tf.scalar(1, 'int32'))) as tf.Tensor2D;
+        out.dryTokens = (N === 1 ? col : tf.concat([tf.slice(this.dryTokensT, [0, 1], [B, N - 1]), col], 1)) as tf.Tensor2D;
+      }
       return out;
     });
     if (next.all) this.countsAllT = replace(this.countsAllT, next.all);
@@ -165,6 +208,8 @@ export class TokenHistory implements TokenHistoryView {
       this.tailCap = next.tail.shape[1];
       this.tailT = replace(this.tailT, next.tail);
     }
+    if (next.dryTokens) this.dryTokensT = replace(this.dryTokensT, next.dryTokens);
+    if (next.dryMatches) this.dryMatchesT = replace(this.dryMatchesT, next.dryMatches);
     this.pushes++;
     for (let r = 0; r < B; r++) {
       this.generated[r]!++;
@@ -173,7 +218,7 @@ export class TokenHistory implements TokenHistoryView {
   }
 
   dispose(): void {
-    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT].filter((t): t is tf.Tensor2D => t !== undefined));
-    this.countsAllT = this.countsGenT = this.ring = this.tailT = undefined;
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.dryTokensT, this.dryMatchesT].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dryTokensT = this.dryMatchesT = undefined;
   }
 }

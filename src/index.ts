@@ -19,11 +19,13 @@ export { minP } from './processors/min-p.js';
 export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
 export { DEFAULT_ORDER } from './options.js';
+export { DRY_WHOLE_HISTORY } from './history-options.js';
 export { gumbel, mix32, rowKey, stepKey, uniform } from './noise.js';
 export * as reference from './reference/index.js';
 export type {
   BuiltinName,
   DrawMethod,
+  DryOptions,
   InvalidRowPolicy,
   LogitsProcessor,
   ReferenceState,

@@ -2,13 +2,13 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { RowParam } from './params.js';
 import type { ReferenceState } from './reference/types.js';
 import type { TokenHistoryView } from './history.js';
-import type { LogitBias, PenalizePrompt } from './history-options.js';
+import type { DryOptions, LogitBias, PenalizePrompt } from './history-options.js';
 import type { TokenMask } from './processors/token-mask.js';
 
 export type { RowParam } from './params.js';
 export type { ReferenceState } from './reference/types.js';
 export type { TokenHistoryView } from './history.js';
-export type { LogitBias, PenalizePrompt } from './history-options.js';
+export type { DryOptions, LogitBias, PenalizePrompt } from './history-options.js';
 export type { TokenMask } from './processors/token-mask.js';
 
 /**
@@ -119,7 +119,7 @@ export interface SamplerOptions {
   presencePenalty?: RowParam;
   /** Integer ≥ 1 or Infinity (default): only the last n history tokens count for the penalties. */
   penaltyLastN?: RowParam;
-  /** Per penalty, whether prompt tokens count. Default `{ repetition: true, frequency: false, presence: false }`. */
+  /** Per penalty, whether prompt tokens count. Default `{ repetition: true, frequency: false, presence: false, dry: true }`. */
   penalizePrompt?: PenalizePrompt;
   /** Integer n ≥ 0 (0 = off): no n-gram of the history is repeated (HF rule). */
   noRepeatNgramSize?: RowParam;
@@ -133,4 +133,10 @@ export interface SamplerOptions {
   stopTokens?: readonly number[];
   /** Only these tokens may be drawn; one list for all rows or one per row. */
   allowedTokens?: readonly number[] | readonly (readonly number[])[];
+  /**
+   * llama.cpp's DRY penalty: a token that would extend a repeat of the history's end (longer than
+   * `allowedLength`) loses `multiplier · base^(n − allowedLength)`; one object for all rows or one
+   * per row (`undefined` or multiplier 0: off for that row).
+   */
+  dry?: DryOptions | readonly (DryOptions | undefined)[];
 }

@@ -1222,7 +1222,7 @@ const MESSAGES: Record<string, string> = {
   "createSampler | penaltyLastN: 2.5":
     "`penaltyLastN` must be an integer in [1, 2^20] or Infinity (the whole history, the default), but is 2.5",
   "createSampler | penalizePrompt: { prompt: true }":
-    "`penalizePrompt` must only name repetition, frequency, presence, but is \"prompt\"",
+    "`penalizePrompt` must only name repetition, frequency, presence, dry, but is \"prompt\"",
   "createSampler | penalizePrompt: { frequency: 1 }":
     "`penalizePrompt.frequency` must be a boolean, but is 1",
   "createSampler | noRepeatNgramSize: -1":
@@ -1248,7 +1248,7 @@ const MESSAGES: Record<string, string> = {
   "generate | model returns a disposed tensor":
     "`model` must return a live logits tensor (generate disposes it after sampling: return a new one each step), but is a disposed tensor of shape [1, 4]",
   "generate | sampler: { temprature: 1 } (misspelt)":
-    "`sampler` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens), but is \"temprature\"",
+    "`sampler` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "readIds | ids: null":
     "`ids` must be the int32 [B] tensor sample() returned, but is null",
   "createSampler | null":
@@ -1258,9 +1258,9 @@ const MESSAGES: Record<string, string> = {
   "createSampler | 'greedy'":
     "`options` must be an object, but is \"greedy\"",
   "createSampler | { top_p: 0.9 } (unknown name)":
-    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens), but is \"top_p\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "createSampler | { temprature: 0.5 } (misspelt)":
-    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens), but is \"temprature\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "createSampler | temperature: NaN":
     "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
   "createSampler | temperature: Infinity":
@@ -1910,7 +1910,7 @@ const MESSAGES: Record<string, string> = {
   "sampler.sample | processors: [a processor that disposes its input state's logits], logits [1, 4]":
     "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits disposed",
   "presetOptions | task: 'code', overrides: { top_p: 0.9 }":
-    "`overrides` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens), but is \"top_p\"",
+    "`overrides` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "reference.sample | draw: 'multinomial', seed: 1":
     "`draw` must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced), but is \"multinomial\"",
   "selectBackend | options: null":

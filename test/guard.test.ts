@@ -16,7 +16,7 @@ function sourceFiles(dir: string): string[] {
 describe('structure', () => {
   // The history processors are configured through createSampler options (they read the
   // sampler's device history), not exported as factories.
-  const OPTION_ONLY = ['penalties.ts', 'logit-bias.ts', 'allowed-tokens.ts', 'min-new-tokens.ts', 'bad-words.ts', 'no-repeat-ngram.ts', 'token-mask.ts'];
+  const OPTION_ONLY = ['penalties.ts', 'dry.ts', 'logit-bias.ts', 'allowed-tokens.ts', 'min-new-tokens.ts', 'bad-words.ts', 'no-repeat-ngram.ts', 'token-mask.ts'];
 
   it.each(processorFiles)('processor %s has a reference twin file and method', async (file) => {
     expect(readdirSync(path.join(root, 'reference'))).toContain(file);

@@ -12,6 +12,7 @@ import { referenceTopP } from './top-p.js';
 import type { ReferenceState } from './types.js';
 import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
+import { referenceDry } from './dry.js';
 import { referenceNoRepeatNgram } from './no-repeat-ngram.js';
 import { referenceBadWords } from './bad-words.js';
 import { referenceMinNewTokens } from './min-new-tokens.js';
@@ -47,6 +48,8 @@ function historySteps(spec: HistorySpec): Step[] {
     switch (st.kind) {
       case 'penalties':
         return referencePenalties(spec);
+      case 'dry':
+        return referenceDry(st.dry, spec.penalizePrompt.dry);
       case 'no-repeat-ngram':
         return referenceNoRepeatNgram(st.size);
       case 'bad-words':
