@@ -244,9 +244,30 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['minNewTokens: 3 (no stopTokens)', { minNewTokens: 3 }, 'stopTokens', 'none'],
   ['stopTokens: [-1]', { stopTokens: [-1] }, 'stopTokens[0]', '-1'],
   ['allowedTokens: []', { allowedTokens: [] }, 'allowedTokens', '[]'],
+  ['dry: 0.8 (not an object)', { dry: 0.8 }, 'dry', '0.8'],
+  ['dry: []', { dry: [] }, 'dry', '[]'],
+  ['dry: { base: 1.75 } (no multiplier)', { dry: { base: 1.75 } }, 'dry.multiplier', 'undefined'],
+  ['dry: { multiplier: -0.5 }', { dry: { multiplier: -0.5 } }, 'dry.multiplier', '-0.5'],
+  ['dry: { multiplier: 0.8, base: 0.5 }', { dry: { multiplier: 0.8, base: 0.5 } }, 'dry.base', '0.5'],
+  ['dry: { multiplier: 0, base: 0.5 } (off, still checked)', { dry: { multiplier: 0, base: 0.5 } }, 'dry.base', '0.5'],
+  ['dry: { multiplier: 0.8, allowedLength: 1.5 }', { dry: { multiplier: 0.8, allowedLength: 1.5 } }, 'dry.allowedLength', '1.5'],
+  ['dry: { multiplier: 0.8, penaltyLastN: -2 }', { dry: { multiplier: 0.8, penaltyLastN: -2 } }, 'dry.penaltyLastN', '-2'],
+  ['dry: { multiplier: 0.8, sequenceBreakers: [[]] }', { dry: { multiplier: 0.8, sequenceBreakers: [[]] } }, 'dry.sequenceBreakers[0]', '[]'],
+  ["dry: { multiplier: 0.8, sequenceBreakers: ['\\n'] } (a string)", { dry: { multiplier: 0.8, sequenceBreakers: ['\n'] } }, 'dry.sequenceBreakers[0]', '"\\n"'],
+  ['dry: { multiplier: 0.8, allowed_length: 2 } (unknown name)', { dry: { multiplier: 0.8, allowed_length: 2 } }, 'dry', '"allowed_length"'],
+  ['dry: [{ multiplier: 0.8 }, null]', { dry: [{ multiplier: 0.8 }, null] }, 'dry[1]', 'null'],
+  ["penalizePrompt: { dry: 'yes' }", { penalizePrompt: { dry: 'yes' } }, 'penalizePrompt.dry', '"yes"'],
 ];
 
 const CREATE_ACCEPTED: Row[] = [
+  {
+    entry: 'createSampler',
+    input: 'dry: [{ multiplier: 0 }, undefined]',
+    error: 'none',
+    outcome: 'accepted: DRY off in every row (multiplier 0, as llama.cpp), left out of the chain',
+    call: () => s({ dry: [{ multiplier: 0 }, undefined] }).name,
+    accept: (r) => expect(r).not.toMatch(/dry/),
+  },
   {
     entry: 'createSampler',
     input: 'temperature: -0',
@@ -385,6 +406,27 @@ for (const [name, value] of [
     call: (x) => callMethod('sample', { [name]: value }, x),
   });
 }
+// DRY's breakers and per-row entries are checked against V and B on every call.
+PER_CALL.push(
+  {
+    entry: 'sampler.sample',
+    input: 'dry: { multiplier: 0.8, sequenceBreakers: [[2, 9]] }, logits [1, 4]',
+    error: 'SamplingError',
+    argument: 'dry.sequenceBreakers[0][1]',
+    value: '9',
+    setup: () => [tf.zeros([1, 4])],
+    call: (x) => callMethod('sample', { dry: { multiplier: 0.8, sequenceBreakers: [[2, 9]] } }, x),
+  },
+  {
+    entry: 'sampler.sample',
+    input: 'dry: [{ multiplier: 0.8 }, undefined], logits [3, 4]',
+    error: 'SamplingError',
+    argument: 'dry',
+    value: 'an array of length 2',
+    setup: () => [tf.zeros([3, 4])],
+    call: (x) => callMethod('sample', { dry: [{ multiplier: 0.8 }, undefined] }, x),
+  },
+);
 for (const m of ['sampleIds', 'probabilities', 'process'] as const) {
   PER_CALL.push({
     entry: `sampler.${m}`,
@@ -1241,6 +1283,36 @@ const MESSAGES: Record<string, string> = {
     "`stopTokens[0]` must be a token id (an integer >= 0), but is -1",
   "createSampler | allowedTokens: []":
     "`allowedTokens` must be a non-empty array of token ids, or one array per row, but is []",
+  "createSampler | dry: 0.8 (not an object)":
+    "`dry` must be an object { multiplier, base?, allowedLength?, penaltyLastN?, sequenceBreakers? }, but is 0.8",
+  "createSampler | dry: []":
+    "`dry` must be an object, or a non-empty array with one object (or undefined) per row, but is []",
+  "createSampler | dry: { base: 1.75 } (no multiplier)":
+    "`dry.multiplier` must be a finite number in [0, 1e30] (0 switches DRY off; llama.cpp recommends 0.8), but is undefined",
+  "createSampler | dry: { multiplier: -0.5 }":
+    "`dry.multiplier` must be a finite number in [0, 1e30] (0 switches DRY off; llama.cpp recommends 0.8), but is -0.5",
+  "createSampler | dry: { multiplier: 0.8, base: 0.5 }":
+    "`dry.base` must be a number in [1, 1e30] (default 1.75), but is 0.5. llama.cpp switches DRY off for a base below 1; use multiplier 0 for that",
+  "createSampler | dry: { multiplier: 0, base: 0.5 } (off, still checked)":
+    "`dry.base` must be a number in [1, 1e30] (default 1.75), but is 0.5. llama.cpp switches DRY off for a base below 1; use multiplier 0 for that",
+  "createSampler | dry: { multiplier: 0.8, allowedLength: 1.5 }":
+    "`dry.allowedLength` must be an integer in [0, 2^20] (default 2), but is 1.5",
+  "createSampler | dry: { multiplier: 0.8, penaltyLastN: -2 }":
+    "`dry.penaltyLastN` must be an integer in [-1, 65536] (-1, the default: the whole history up to 4096 tokens; 0 switches DRY off), but is -2",
+  "createSampler | dry: { multiplier: 0.8, sequenceBreakers: [[]] }":
+    "`dry.sequenceBreakers[0]` must not be empty, but is []",
+  "createSampler | dry: { multiplier: 0.8, sequenceBreakers: ['\\n'] } (a string)":
+    "`dry.sequenceBreakers[0]` must be an array of token ids (integers >= 0), but is \"\\n\"",
+  "createSampler | dry: { multiplier: 0.8, allowed_length: 2 } (unknown name)":
+    "`dry` must only name multiplier, base, allowedLength, penaltyLastN, sequenceBreakers, but is \"allowed_length\"",
+  "createSampler | dry: [{ multiplier: 0.8 }, null]":
+    "`dry[1]` must be an object { multiplier, base?, allowedLength?, penaltyLastN?, sequenceBreakers? }, but is null",
+  "createSampler | penalizePrompt: { dry: 'yes' }":
+    "`penalizePrompt.dry` must be a boolean, but is \"yes\"",
+  "sampler.sample | dry: { multiplier: 0.8, sequenceBreakers: [[2, 9]] }, logits [1, 4]":
+    "`dry.sequenceBreakers[0][1]` must be a token id < vocab size 4, but is 9",
+  "sampler.sample | dry: [{ multiplier: 0.8 }, undefined], logits [3, 4]":
+    "`dry` must have one entry per row (batch size 3), but is an array of length 2",
   "generate | model returns float32 [1, 0] (empty vocabulary)":
     "`model` must return float32 logits [B, V] or [B, T, V] with B = 1, but is a float32 tensor of shape [1, 0]",
   "generate | model returns float32 [1, 0, 4] (no position)":
