@@ -64,6 +64,36 @@ export function editedCode(code: number, flags: number): number {
   return code;
 }
 
+/**
+ * The row editor of a per-call token bitmask (xgrammar layout: bit j & 31 of word j >> 5 allows
+ * token j): masks the others in the kernel's copy of the row, as `maskWhere` does (NaN and
+ * +Infinity stay); whole allowed words are skipped.
+ */
+export function maskRowEditor(rows: readonly Int32Array[], vocab: number): (row: Float32Array, r: number) => number {
+  return (row: Float32Array, r: number): number => {
+    const words = rows[r]!;
+    let flags = 0;
+    for (let w = 0; w < words.length; w++) {
+      const bits = words[w]!;
+      if (bits === -1) continue;
+      const base = w << 5;
+      const end = Math.min(32, vocab - base);
+      // The zero bits below `end`, lowest first.
+      let off = end === 32 ? ~bits : ~bits & ((1 << end) - 1);
+      while (off !== 0) {
+        const j = base + 31 - Math.clz32(off & -off);
+        off &= off - 1;
+        const v = row[j]!;
+        if (v === v && v !== Infinity) {
+          if (v !== -Infinity) flags |= EDITED_FINITE;
+          row[j] = -Infinity;
+        }
+      }
+    }
+    return flags;
+  };
+}
+
 /** A growable int32 list. */
 class IntList {
   data: Int32Array;
@@ -298,18 +328,28 @@ export class HostTokenHistory implements TokenHistoryView {
             const t = f32(theta[r]!);
             const fr = f32(F[r]!);
             const pr = f32(P[r]!);
+            // The hot loop: `touch` inlined, its state in locals (closure variables are slow).
+            let m = n;
+            let fl = flags;
             for (let i = 0; i < counts.size; i++) {
               const c = cR[i]!;
               const cf = cF[i]!;
               const cp = cP[i]!;
               if (c === 0 && cf === 0 && cp === 0) continue;
               const j = tok[i]!;
-              touch(j);
               let v = row[j]!;
+              if (touched[j] === 0) {
+                touched[j] = 1;
+                list[m++] = j;
+                if (v === Infinity) fl |= EDITED_POS_INF;
+                else if (v === v && v !== -Infinity) fl |= EDITED_FINITE;
+              }
               if (c > 0) v = f32(v * (v > 0 ? inv : t));
               v = f32(v - f32(f32(cf * fr) + (cp > 0 ? pr : 0)));
               row[j] = v > FLT_MAX ? FLT_MAX : v;
             }
+            n = m;
+            flags = fl;
             break;
           }
           case 'no-repeat-ngram': {

@@ -1,11 +1,11 @@
 // The sparse-edit path of the CPU backends (src/host-history.ts): penalties, n-gram and bad-word
-// bans, min new tokens and logit bias patched into the fused kernel's rows. It must give, id for
-// id and invalid-row code for code, what the tensor chain gives; a per-call mask that allows every
-// token forces the tensor chain (masks are not sparse), so each case runs both.
+// bans, min new tokens, logit bias and the per-call bitmask applied to the fused kernel's own copy
+// of each row. It must give, id for id and invalid-row code for code, what the tensor chain
+// gives; a user processor that changes nothing forces the tensor chain, so each case runs both.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { setFusedObserver, type FusedKeptEvent } from '../src/backends/fused-observer.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
@@ -19,10 +19,8 @@ import { sampleRowsSimd } from '../src/backends/wasm-simd/sample-rows-simd.js';
 
 const SPECIAL = [-Infinity, -Infinity, 3.3e38, -3.3e38, 0, -0, 1e-40];
 
-/** A mask that allows every token: the tensor chain, with no effect on the values. */
-function allowAll(B: number, V: number): Int32Array {
-  return new Int32Array(B * Math.ceil(V / 32)).fill(-1);
-}
+/** A user processor that changes nothing: the sampler runs the tensor chain. */
+const IDENTITY: LogitsProcessor = { name: 'identity', apply: (s) => s, reference: (s) => s };
 
 const caseArb = fc
   .record({ B: fc.integer({ min: 1, max: 5 }), V: fc.integer({ min: 1, max: 200 }), steps: fc.integer({ min: 1, max: 4 }) })
@@ -44,6 +42,7 @@ const caseArb = fc
       ngram: fc.option(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: B, maxLength: B }), { nil: undefined }),
       bad: fc.option(fc.array(fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }), { nil: undefined }),
       minNew: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      mask: fc.option(fc.array(fc.constantFrom(-1, 0, 0x55555555, 0x0f0f0f0f, 1, -2), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }), { nil: undefined }),
       bias: fc.option(fc.dictionary(fc.integer({ min: 0, max: V - 1 }).map(String), fc.constantFrom(-Infinity, 2.5, -1, 3e38, -3e38, 1e-30)), { nil: undefined }),
       temperature: fc.constantFrom(0, 0.7, 1, 1.5),
       topK: fc.constantFrom(0, 1, 5),
@@ -87,29 +86,31 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
           const before = tf.memory().numTensors;
           const x = tf.tensor2d(Float32Array.from(c.logits), [c.B, c.V]);
           const sparse = createSampler(opts);
-          const dense = createSampler(opts);
+          const dense = createSampler({ ...opts, processors: [IDENTITY] });
           sparse.begin(c.prompts);
           dense.begin(c.prompts);
-          const mask = allowAll(c.B, c.V);
+          const mask = c.mask ? Int32Array.from(c.mask) : undefined;
+          const context = mask ? { mask } : undefined;
           const rows = Array.from({ length: c.B }, (_, r) => Array.from(x.dataSync().subarray(r * c.V, (r + 1) * c.V)));
           const hist = c.prompts.map((p) => [...p]);
           for (let step = 0; step < c.steps; step++) {
             events.length = 0;
             const reads = startCounting();
-            const a = sparse.sample(x);
+            const a = sparse.sample(x, context);
             reads.stop();
             expect(reads.events, 'read-backs inside sample()').toEqual([]);
             if (events.some((e) => e.edited)) sparseCalls++;
             events.length = 0;
-            const b = dense.sample(x, { mask });
-            expect(events.every((e) => !e.edited), 'the masked call runs the tensor chain').toBe(true);
+            const b = dense.sample(x, context);
+            expect(events.every((e) => !e.edited), 'a user processor: the tensor chain').toBe(true);
             const [ia, ib] = [Array.from(await a.data()), Array.from(await b.data())];
             tf.dispose([a, b]);
             expect(ia, `step ${step}`).toEqual(ib);
             // The history itself (windows, counts, tails) against the float64 reference's plain
             // arrays, where no row is invalid (the reference throws there).
             if (ia.every((t) => t >= 0)) {
-              const want = reference.sample(rows, opts, step, { history: hist, promptLength: c.prompts.map((p) => p.length) });
+              const maskRows = mask && Array.from({ length: c.B }, (_, r) => mask.subarray(r * Math.ceil(c.V / 32), (r + 1) * Math.ceil(c.V / 32)));
+              const want = reference.sample(rows, opts, step, { history: hist, promptLength: c.prompts.map((p) => p.length), ...(maskRows ? { mask: maskRows } : {}) });
               expect(ia, `step ${step}, reference`).toEqual(want);
               refSteps++;
             }
@@ -147,6 +148,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
       { 3: -Infinity },
     ];
     const opts: SamplerOptions = { logitBias, seed: 1 };
+    void V;
     const x = tf.tensor2d(rows);
     const events: FusedKeptEvent[] = [];
     setFusedObserver((e) => events.push(e));
@@ -157,8 +159,8 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
       ids.dispose();
       expect(events.some((e) => e.edited)).toBe(true);
       expect(got.slice(0, 4)).toEqual([-6, -1, -2, -3]);
-      const d = createSampler(opts);
-      const dense = d.sample(x, { mask: allowAll(5, V) });
+      const d = createSampler({ ...opts, processors: [IDENTITY] });
+      const dense = d.sample(x);
       expect(got).toEqual(Array.from(await dense.data())); // the tensor chain: codes and the valid row's token
       dense.dispose();
       expect([0, 1, 2]).toContain(got[4]);
