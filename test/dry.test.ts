@@ -1,0 +1,211 @@
+// DRY (llama.cpp's "Don't Repeat Yourself" penalty) on every backend: llama.cpp's own test
+// vectors, exact agreement of processed logits and tokens with the float64 reference step by step
+// (per-row options, breakers, windows, off rows, prompt scopes), generate() with left-padded
+// prompts, the overflow ban, no read-back, fixed device state, errors and leaks.
+import * as tf from '@tensorflow/tfjs-core';
+import seedrandom from 'seedrandom';
+import { describe, expect, it } from 'vitest';
+import { createSampler, generate, reference, SamplingError, type DryOptions, type SamplerOptions } from '../src/index.js';
+import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { countReads, describeReads, readBacks } from './helpers/read-counter.js';
+import { backendSuite } from './helpers/suite.js';
+import { LLAMA_DRY } from './tables/anchor-penalties.js';
+
+const f32 = Math.fround;
+
+async function processed(s: ReturnType<typeof createSampler>, rows: number[][]): Promise<number[][]> {
+  const x = tf.tensor2d(rows);
+  const out = s.process(x);
+  const v = (await out.array()) as number[][];
+  tf.dispose([x, out]);
+  return v;
+}
+
+/** Every value bit for bit (NaN, ±Infinity, -0 included), with the first difference in the message. */
+function expectSameRows(got: number[][], want: ArrayLike<number>[], what: string): void {
+  got.forEach((row, r) =>
+    row.forEach((v, j) => {
+      if (!Object.is(v, f32(want[r]![j]!))) expect(v, `${what}: row ${r}, token ${j}`).toBe(f32(want[r]![j]!));
+    }),
+  );
+}
+
+describe.each(BACKENDS)('DRY on %s', (backend) => {
+  backendSuite(backend);
+  const gpu = isSoftwareGpu(backend);
+
+  // The five cases of llama.cpp's test_dry as one batch (one shape, one pipeline compile on GPU
+  // adapters): each row its own options and history; V = 5, the 4-token cases with token 4
+  // masked (-Infinity: probability 0, nothing else moves).
+  it('llama.cpp tests/test-sampling.cpp test_dry: the five vectors, reference and tensors', async () => {
+    const V = 5;
+    const rows = LLAMA_DRY.map((c) => Array.from({ length: V }, (_, j) => (j < c.probs.length ? Math.log(c.probs[j]!) : -Infinity)));
+    const dry = LLAMA_DRY.map((c): DryOptions => ({ multiplier: c.multiplier, base: c.base, allowedLength: c.allowedLength, penaltyLastN: c.lastN, sequenceBreakers: c.sequenceBreakers }));
+    const opts: SamplerOptions = { dry };
+    const histories = LLAMA_DRY.map((c) => c.history);
+    const ctx = { history: histories, promptLength: histories.map((h) => h.length) };
+    const wantP = reference.probabilities(rows, opts, ctx);
+    const wantZ = reference.process(rows, opts, ctx);
+    LLAMA_DRY.forEach((c, r) => {
+      c.expected.forEach((e, j) => expect(Math.abs(wantP[r]![j]! - e), `reference, ${c.source}, token ${j}`).toBeLessThan(c.tolerance));
+      // The logit edits derived from the rule: exactly the penalty, in float32.
+      rows[r]!.forEach((z, j) => expect(wantZ[r]![j], `${c.source}, token ${j}`).toBe(j in c.derivedLogitPenalty ? f32(f32(z) - c.derivedLogitPenalty[j]!) : f32(z)));
+    });
+    const s = createSampler(opts);
+    s.begin(histories);
+    const x = tf.tensor2d(rows);
+    const p = s.probabilities(x);
+    const got = (await p.array()) as number[][];
+    tf.dispose([x, p]);
+    LLAMA_DRY.forEach((c, r) => c.expected.forEach((e, j) => expect(Math.abs(got[r]![j]! - e), `tensor, ${c.source}, token ${j}`).toBeLessThan(c.tolerance)));
+    expectSameRows(await processed(s, rows), wantZ, 'processed logits');
+    expect(s.name).toMatch(/^dry → /);
+    s.dispose();
+  });
+
+  // Random logits over a small vocabulary, so that the draws repeat themselves and DRY has work.
+  const plans: { name: string; B: number; V: number; steps: number; prompts: number[][]; opts: SamplerOptions }[] = [
+    {
+      // Row 0's whole-history window makes the device window 4096 wide (a sort of 4096 tokens
+      // per row and step on GPU adapters): fewer steps there.
+      name: 'per-row options: breakers (one token and longer), windows, allowedLength 0, an off row, with penalties',
+      B: 4,
+      V: 8,
+      steps: gpu ? 4 : 12,
+      prompts: [[1, 2, 3, 1, 2], [5, 5, 6, 2, 5, 5], [0, 1, 0, 1, 0], [4, 3, 4]],
+      opts: {
+        dry: [
+          { multiplier: 0.8, sequenceBreakers: [[3]] },
+          { multiplier: 1.5, base: 1.1, allowedLength: 1, penaltyLastN: 6, sequenceBreakers: [[2, 5], [7]] },
+          undefined,
+          { multiplier: 0.5, base: 3, allowedLength: 0, penaltyLastN: 3 },
+        ],
+        repetitionPenalty: 1.2,
+        temperature: [0.5, 1, 0.5, 0],
+        seed: 11,
+      },
+    },
+    {
+      name: 'one option for every row, generated tokens only, a long breaker, top-k and top-p after it',
+      B: 3,
+      V: 6,
+      steps: gpu ? 6 : 12,
+      prompts: [[1, 2, 1, 2, 1], [], [3]],
+      opts: {
+        dry: { multiplier: 2, base: 1.5, allowedLength: 1, penaltyLastN: 9, sequenceBreakers: [[4, 0, 1], [5]] },
+        penalizePrompt: { dry: false },
+        temperature: 0.5,
+        topK: 4,
+        topP: 0.9,
+        seed: 12,
+      },
+    },
+  ];
+
+  it.each(plans)('processed logits and tokens equal the reference step by step: $name', async ({ B, V, steps, prompts, opts }) => {
+    const r = seedrandom(`dry:${B}x${V}`);
+    const rows = Array.from({ length: B }, () => Array.from({ length: V }, () => f32(r() * 1.5)));
+    const s = createSampler(opts);
+    s.begin(prompts);
+    const hist = prompts.map((p) => [...p]);
+    const before = tf.memory().numTensors;
+    let edited = 0;
+    for (let step = 0; step < steps; step++) {
+      const ctx = { history: hist, promptLength: prompts.map((p) => p.length) };
+      const want = reference.process(rows, opts, ctx);
+      expectSameRows(await processed(s, rows), want, `step ${step}`);
+      const { dry: _dry, ...withoutDry } = opts;
+      const plain = reference.process(rows, withoutDry, ctx);
+      edited += want.flatMap((row, b) => Array.from(row).filter((v, j) => !Object.is(v, plain[b]![j]))).length;
+      const x = tf.tensor2d(rows);
+      const ids = Array.from(await s.sampleIds(x));
+      x.dispose();
+      expect(ids, `step ${step} tokens (${s.lastPath})`).toEqual(reference.sample(rows, opts, step, ctx));
+      ids.forEach((t, b) => hist[b]!.push(t));
+    }
+    expect(edited, 'DRY penalised some token along the way').toBeGreaterThan(0);
+    s.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the window is freed
+  });
+
+  it('generate() begins DRY with the unpadded prompts (left padding never counts) and draws the reference tokens', async () => {
+    const V = 8;
+    const row = Array.from({ length: V }, (_, j) => 1 - 0.1 * j);
+    const prompts = [[0, 1, 2, 0, 1], [4], [2, 3, 2, 3]];
+    const options: SamplerOptions = {
+      temperature: 0.7,
+      dry: [{ multiplier: 1, allowedLength: 1, penaltyLastN: 16 }, { multiplier: 0.8, penaltyLastN: 16, sequenceBreakers: [[7]] }, { multiplier: 3, base: 1.2, allowedLength: 1, penaltyLastN: 4 }],
+      seed: 31,
+    };
+    const before = tf.memory().numTensors;
+    const steps = gpu ? 5 : 8;
+    // Fixed logits: every difference between the rows' tokens comes from their histories.
+    const result = await generate(() => tf.tensor2d([row, row, row]), { prompts, padId: 7, maxNewTokens: steps, sampler: options, contextLength: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    const hist = prompts.map((p) => [...p]);
+    for (let step = 0; step < steps; step++) {
+      reference.sample([row, row, row], options, step, { history: hist, promptLength: prompts.map((p) => p.length) }).forEach((t, r) => hist[r]!.push(t));
+    }
+    expect(result.tokens).toEqual(hist.map((h, r) => h.slice(prompts[r]!.length)));
+  });
+
+  it('a penalty beyond float32 bans the token (as llama.cpp\'s logit -= inf), in both paths', async () => {
+    const opts: SamplerOptions = { dry: { multiplier: 1e30, base: 1e10, allowedLength: 1 }, seed: 3 };
+    const rows = [[0.5, 1, 2, 0.25]];
+    const ctx = { history: [[0, 1, 2, 0, 1]], promptLength: [5] }; // [0, 1] repeats, then 2 (n = 2: 1e30 · 1e10 overflows)
+    const want = reference.process(rows, opts, ctx)[0]!;
+    expect(Array.from(want)).toEqual([0.5, 1, -Infinity, 0.25]);
+    const s = createSampler(opts);
+    s.begin(ctx.history);
+    expectSameRows(await processed(s, rows), [want], 'processed');
+    s.dispose();
+  });
+
+  it('sample() reads nothing back; the window keeps its shape and memory over 12 steps', async () => {
+    const s = createSampler({ dry: [{ multiplier: 0.8, sequenceBreakers: [[1, 2], [3]] }, { multiplier: 1, penaltyLastN: 16 }], repetitionPenalty: 1.1, seed: 5 });
+    s.begin([[1, 2, 1, 2, 1], [0, 4, 0, 4]]);
+    const x = tf.tensor2d([[1, 2, 3, 0.5, 0.1, 0], [0, 2, 1, 3, 0.5, 0.2]]);
+    const base = tf.memory().numTensors;
+    s.sample(x).dispose();
+    const { result, reads } = countReads(() => s.sample(x));
+    result.dispose();
+    expect(readBacks(reads), describeReads(reads)).toEqual([]);
+    const after = tf.memory();
+    for (let i = 0; i < 12; i++) s.sample(x).dispose();
+    expect(tf.memory().numTensors).toBe(after.numTensors);
+    expect(tf.memory().numBytes).toBe(after.numBytes);
+    s.reset();
+    expect(tf.memory().numTensors).toBe(base); // the window, its matches and the counts are freed
+    s.dispose();
+    x.dispose();
+  });
+
+  it('bad options and bad calls raise SamplingErrors naming the argument and leave no tensor', async () => {
+    const before = tf.memory().numTensors;
+    const bad: [SamplerOptions, string][] = [
+      [{ dry: { multiplier: Infinity } }, 'dry.multiplier'],
+      [{ dry: [{ multiplier: 1 }, { multiplier: 1, base: NaN }] }, 'dry[1].base'],
+      [{ dry: { multiplier: 1, sequenceBreakers: [[1, 2.5]] } }, 'dry.sequenceBreakers[0][1]'],
+    ];
+    for (const [opts, argument] of bad) {
+      const err = (() => {
+        try {
+          createSampler(opts);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, argument).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument).toBe(argument);
+    }
+    const x = tf.tensor2d([[1, 2, 3]]);
+    const s = createSampler({ dry: { multiplier: 1, sequenceBreakers: [[5]] } });
+    const inside = tf.memory().numTensors;
+    expect(() => s.sample(x)).toThrow(/dry\.sequenceBreakers\[0\]\[0\]/);
+    expect(() => s.process(x)).toThrow(SamplingError);
+    expect(tf.memory().numTensors).toBe(inside);
+    s.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
