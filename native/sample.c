@@ -632,3 +632,37 @@ int draw(const float *z, const int *idx, int n, float thrf, double zmax, double 
   }
   return best;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A token bitmask applied to a row in place (xgrammar layout: bit j & 31 of word j >> 5 allows
+// token j): every other token becomes -Infinity, except NaN and +Infinity, which stay (the
+// library's maskWhere rule). Whole allowed words are skipped. Returns 2 when a finite value was
+// masked (the row's invalid-row cause then is the mask's, src/host-history.ts), else 0.
+EXPORT(mask_words) int mask_words(float *z, int V, const u32 *words) {
+  const v128_t bitsel = wasm_i32x4_make(1, 2, 4, 8), zero = wasm_i32x4_splat(0);
+  const v128_t ninf = wasm_f32x4_splat(-INFF), pinf = wasm_f32x4_splat(INFF);
+  v128_t fin = zero;
+  int W = V >> 5;
+  for (int w = 0; w < W; w++) {
+    u32 bits = words[w];
+    if (bits == 0xffffffffu) continue;
+    float *p = z + (w << 5);
+    for (int g = 0; g < 8; g++) {
+      v128_t allow = wasm_i32x4_ne(wasm_v128_and(wasm_i32x4_splat((int)((bits >> (4 * g)) & 15u)), bitsel), zero);
+      v128_t v = wasm_v128_load(p + 4 * g);
+      v128_t keep = wasm_v128_or(allow, wasm_v128_or(wasm_f32x4_ne(v, v), wasm_f32x4_eq(v, pinf)));
+      fin = wasm_v128_or(fin, wasm_v128_andnot(wasm_f32x4_ne(v, ninf), keep));
+      wasm_v128_store(p + 4 * g, wasm_v128_bitselect(v, ninf, keep));
+    }
+  }
+  int flags = wasm_v128_any_true(fin) ? 2 : 0;
+  for (int j = W << 5; j < V; j++) {
+    if ((words[j >> 5] >> (j & 31)) & 1u) continue;
+    float v = z[j];
+    if (v == v && v != INFF) {
+      if (v != -INFF) flags = 2;
+      z[j] = -INFF;
+    }
+  }
+  return flags;
+}

@@ -11,7 +11,7 @@ import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } fr
 import { TokenHistory } from './history.js';
 import { historyNeeds, historyProcessors } from './history-chain.js';
 import { checkHistoryVocab, historyStages } from './history-options.js';
-import { HostTokenHistory, hostBackend, maskRowEditor, sparseStages } from './host-history.js';
+import { HostTokenHistory, hostBackend, sparseStages } from './host-history.js';
 import { DeviceCache } from './processors/ops.js';
 import { maskRows, tokenMask } from './processors/token-mask.js';
 
@@ -137,17 +137,17 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     return stateless;
   };
   /**
-   * cpu / wasm: the history stages and this call's mask as one row editor for the fused kernel,
-   * or undefined when something needs the tensor chain (a stage without a sparse form, a history
-   * kept as tensors).
+   * cpu / wasm: the history stages as a row editor and this call's mask, applied by the fused
+   * kernel to its own copy of each row; undefined when something needs the tensor chain (a stage
+   * without a sparse form, a history kept as tensors) or there is nothing to apply.
    */
-  const rowEditor = (shape: LogitsShape, context: SampleContext | undefined): ((row: Float32Array, r: number) => number) | undefined => {
-    const mask = context?.mask !== undefined ? maskRowEditor(maskRows(context.mask, shape.batch, shape.vocab), shape.vocab) : undefined;
-    if (stages.length === 0) return mask;
+  const rowEdits = (shape: LogitsShape, context: SampleContext | undefined): { editRow?: (row: Float32Array, r: number) => number; mask?: Int32Array[] } | undefined => {
+    const mask = context?.mask !== undefined ? maskRows(context.mask, shape.batch, shape.vocab) : undefined;
+    if (stages.length === 0) return mask ? { mask } : undefined;
     const editor = sparse ? sparseEditor(shape.batch, shape.vocab) : undefined;
     if (!editor) return undefined;
-    const history = editor.editor(opts.history, stages);
-    return mask ? (row, r) => history(row, r) | mask(row, r) : history;
+    const editRow = editor.editor(opts.history, stages);
+    return mask ? { editRow, mask } : { editRow };
   };
   if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
     throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
@@ -223,9 +223,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
       let ids: tf.Tensor1D;
-      const editRow = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEditor(shape, context) : undefined;
-      if (plan && editRow) {
-        ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, editRow }));
+      const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
+      if (plan && edits) {
+        ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, ...edits }));
         lastPath = `fused:${fused}`;
       } else if (plan) {
         ids = tf.tidy(() => {

@@ -217,7 +217,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     x.dispose();
   });
 
-  it.runIf(here && backend === 'cpu')('the JS kernel (no SIMD) edits its own row copy like the SIMD kernel: same ids and codes, the logits untouched' + why, () => {
+  it.runIf(here && backend === 'cpu')('the JS kernel (no SIMD) edits and masks its own row copy like the SIMD kernel: same ids and codes, the logits untouched' + why, () => {
     const B = 4;
     const V = 37;
     const values = Float32Array.from({ length: B * V }, (_, i) => Math.fround(Math.cos(i * 0.7) * 2));
@@ -245,6 +245,19 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
       invalidRows: 'error',
       editRow,
     };
+    // And the same plan with a bitmask after the edits: row 0 keeps the even tokens, row 1 all,
+    // row 2 none of its first word (a NaN there stays NaN), row 3 a few.
+    values[2 * V + 7] = NaN;
+    const masked: FusedPlan = { ...plan, mask: [Int32Array.of(0x55555555, 0x1f), Int32Array.of(-1, -1), Int32Array.of(0, -1), Int32Array.of(0x00f000f1, 0x10)] };
+    const jsM = new Int32Array(B);
+    const simdM = new Int32Array(B);
+    sampleRows(values, masked, jsM);
+    expect(sampleRowsSimd(values, masked, simdM)).toBe(true);
+    expect(Array.from(jsM)).toEqual(Array.from(simdM));
+    expect(jsM[0]! % 2).toBe(0);
+    expect(jsM[2]).toBe(-1); // NaN in the input: kept by the mask, the input's code
+    expect([0, 4, 5, 6, 7, 20, 21, 22, 23, 36]).toContain(jsM[3]);
+    values[2 * V + 7] = original[2 * V + 7]!;
     const js = new Int32Array(B);
     const simd = new Int32Array(B);
     sampleRows(values, plan, js);

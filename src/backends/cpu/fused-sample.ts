@@ -24,7 +24,7 @@ export function registerCpuKernel(): void {
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, out, kept);
       if (!simd) sampleRows(values, plan, out, kept);
-      if (observe) observe({ path: 'fused:cpu', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined });
+      if (observe) observe({ path: 'fused:cpu', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
       return b.makeTensorInfo([plan.batch], 'int32', out);
     },
   });

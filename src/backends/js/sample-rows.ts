@@ -3,7 +3,7 @@
 // cpu and wasm fused kernels. Same arithmetic as the reference where it decides a token:
 // thresholds, top-p sums over top-k candidates, and the perturbed scores.
 import { mix32 } from '../../noise.js';
-import { editedCode } from '../../host-history.js';
+import { editedCode, maskRowEditor } from '../../host-history.js';
 
 /** Per-row plan of one fused sampling step. */
 export interface FusedPlan {
@@ -26,6 +26,8 @@ export interface FusedPlan {
    * invalid-row code (policy 'error' only).
    */
   editRow?: (row: Float32Array, r: number) => number;
+  /** cpu / wasm: this call's token bitmask, one row of ceil(V/32) words per row, applied after `editRow`. */
+  mask?: readonly Int32Array[];
 }
 
 const GOLDEN = 0x9e3779b9;
@@ -51,12 +53,13 @@ const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 
  */
 export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): void {
   const scratch = new Scratch(plan.vocab);
-  const copy = plan.editRow ? new Float32Array(plan.vocab) : undefined;
+  const copy = plan.editRow || plan.mask ? new Float32Array(plan.vocab) : undefined;
+  const masks = plan.mask ? maskRowEditor(plan.mask, plan.vocab) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * plan.vocab, (r + 1) * plan.vocab);
     if (copy) {
       copy.set(z);
-      const flags = plan.editRow!(copy, r);
+      const flags = (plan.editRow ? plan.editRow(copy, r) : 0) | (masks ? masks(copy, r) : 0);
       out[r] = editedCode(sampleRow(copy, plan, r, scratch, kept), flags);
     } else {
       out[r] = sampleRow(z, plan, r, scratch, kept);

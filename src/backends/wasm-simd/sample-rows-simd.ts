@@ -19,6 +19,7 @@ interface Exports {
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
   topp_fast(z: number, n: number, zmax: number, zmin: number, inv: number, p: number, hist: number, bucketOf: number, vals: number, qs: number): number;
   draw(z: number, idx: number, n: number, thrf: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
+  mask_words(z: number, V: number, words: number): number;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -118,6 +119,7 @@ class Layout {
   readonly sorted: number;
   readonly cnt: number;
   readonly bucketOf: number;
+  readonly words: number;
   readonly end: number;
   constructor(base: number, readonly V: number) {
     const align = (x: number): number => (x + 15) & ~15;
@@ -139,6 +141,7 @@ class Layout {
     this.sorted = take(V * 8);
     this.cnt = take(1025 * 4);
     this.bucketOf = take(V * 2);
+    this.words = take(Math.ceil(V / 32) * 4);
     this.end = at;
   }
 }
@@ -206,11 +209,17 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const val = new Float32Array(buf, L.val, V);
   const mass = new Float64Array(buf, L.mass, BUCKETS);
   const res = L.res >> 3;
-  const edited = plan.editRow ? new Int32Array(plan.batch) : undefined;
+  const edited = plan.editRow || plan.mask ? new Int32Array(plan.batch) : undefined;
+  const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
-    if (edited) edited[r] = plan.editRow!(row, r); // the module's copy: the caller's logits stay
+    // Edits and the mask change the module's copy of the row: the caller's logits stay.
+    if (plan.editRow) edited![r] = plan.editRow(row, r);
+    if (words) {
+      words.set(plan.mask![r]!);
+      edited![r]! |= e.mask_words(L.row, V, L.words);
+    }
     const k = plan.topK[r]!;
     const topK = k > 0 && k < V;
     let n = 0;

@@ -29,7 +29,7 @@ export function registerWasmKernel(): void {
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, ids, kept);
       if (!simd) sampleRows(values, plan, ids, kept);
-      if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined });
+      if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
       return out;
     },
   });
