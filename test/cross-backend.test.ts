@@ -145,3 +145,26 @@ describe('cross-backend identity, fuzzed', () => {
     await crossFuzz(BACKENDS, 12, 0x5eed0011);
   });
 });
+
+describe('a history kept on cpu / wasm', () => {
+  const host = BACKENDS.find((b) => b === 'cpu' || b === 'wasm');
+  const gpu = BACKENDS.find(isSoftwareGpu);
+  const title = `${host ?? 'cpu'} then ${gpu ?? 'a GPU backend'}: the sampler refuses the GPU backend with a clear error and leaves no tensor`;
+  it.runIf(host !== undefined && gpu !== undefined)(host && gpu ? title : `${title} (skipped: this project lacks one of them)`, async () => {
+    await useBackend(host!);
+    const s = createSampler({ repetitionPenalty: 1.3, logitBias: { 2: 1 }, seed: 3 });
+    s.begin([[1, 2], [3]]);
+    const x = tf.tensor2d([[1, 2, 3, 4], [4, 3, 2, 1]]);
+    expect((await s.sampleIds(x)).length).toBe(2);
+    x.dispose();
+    await useBackend(gpu!);
+    const y = tf.tensor2d([[1, 2, 3, 4], [4, 3, 2, 1]]);
+    const before = tf.memory().numTensors;
+    expect(() => s.sample(y)).toThrow(/backend.*must stay cpu or wasm/);
+    expect(tf.memory().numTensors).toBe(before);
+    s.reset(); // a new history on this backend
+    expect((await s.sampleIds(y)).length).toBe(2);
+    s.dispose();
+    y.dispose();
+  });
+});
