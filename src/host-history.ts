@@ -8,7 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import type { HistoryNeeds, TokenHistoryView } from './history.js';
-import { rowOf, type HistorySpec, type HistoryStage } from './history-options.js';
+import { dryRowOf, rowOf, type HistorySpec, type HistoryStage } from './history-options.js';
+import { dryEdit, dryRepeatsInto, dryRule } from './dry-rule.js';
+import { suffixMatchLengths } from './reference/dry.js';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from './invalid-rows.js';
 import { resolveRowParam } from './params.js';
 
@@ -16,7 +18,7 @@ const FLT_MAX = 3.4028234663852886e38;
 const f32 = Math.fround;
 
 /** The stages the host history turns into sparse edits (the others need the tensor chain). */
-const SPARSE_STAGES = new Set<HistoryStage['kind']>(['penalties', 'no-repeat-ngram', 'bad-words', 'min-new-tokens', 'logit-bias']);
+const SPARSE_STAGES = new Set<HistoryStage['kind']>(['penalties', 'dry', 'no-repeat-ngram', 'bad-words', 'min-new-tokens', 'logit-bias']);
 
 /** True when every stage can run as sparse edits on the CPU backends. */
 export function sparseStages(stages: readonly HistoryStage[]): boolean {
@@ -241,8 +243,24 @@ export class HostTokenHistory implements TokenHistoryView {
     return tf.tensor2d(out, [this.batch, L], 'int32');
   }
 
+  /** Where row r's DRY history starts in its token list (after the prompt when it does not count). */
+  private dryStart(r: number): number {
+    return this.needs.dry?.prompt === false ? this.tokens[r]!.length - this.generated[r]! : 0;
+  }
+
   dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D } {
-    throw new Error('internal: DRY runs with the tensor history (not a sparse stage)');
+    const N = this.needs.dry?.window;
+    if (N === undefined) throw new Error('internal: no DRY window kept');
+    const B = this.batch;
+    const tokens = new Int32Array(B * N).fill(-1);
+    const matches = new Int32Array(B * N);
+    this.tokens.forEach((l, r) => {
+      const w = l.data.subarray(Math.max(this.dryStart(r), l.length - N), l.length);
+      tokens.set(w, r * N + N - w.length);
+      const z = suffixMatchLengths(w);
+      for (let k = 1; k < w.length; k++) matches[r * N + N - k] = z[k]!;
+    });
+    return { tokens: tf.tensor2d(tokens, [B, N], 'int32'), matches: tf.tensor2d(matches, [B, N], 'int32') };
   }
 
   /** Appends one token per row (int32 `[B]` on cpu or wasm, read in place). */
@@ -296,6 +314,7 @@ export class HostTokenHistory implements TokenHistoryView {
     const rowParams = stages.map((st) =>
       st.kind === 'no-repeat-ngram' ? resolveRowParam('noRepeatNgramSize', st.size, B) : st.kind === 'min-new-tokens' ? resolveRowParam('minNewTokens', st.n, B) : undefined,
     );
+    const repeats = new Map<number, number>(); // DRY's token → repeat length, per row
     return (row: Float32Array, r: number): number => {
       let flags = 0;
       let n = 0; // tokens touched in this row, listed in `list` (reset at the end)
@@ -389,6 +408,21 @@ export class HostTokenHistory implements TokenHistoryView {
               }
             }
             break;
+          case 'dry': {
+            // The window's suffix matches (Z-function, O(window)) and the rule of dry-rule.ts.
+            const p = dryRowOf(st.dry, r);
+            if (!p) break;
+            const from = Math.max(this.dryStart(r), len - p.window);
+            const rule = dryRule(p);
+            if (len - from <= rule.allowedLength) break;
+            const z = suffixMatchLengths(hist.subarray(from, len));
+            dryRepeatsInto(repeats, len - from, (i) => hist[len - 1 - i]!, (k) => z[k]!, rule, V);
+            for (const [t, m] of repeats) {
+              touch(t);
+              row[t] = dryEdit(row[t]!, rule.table[m]!);
+            }
+            break;
+          }
           default:
             throw new Error(`internal: stage ${st.kind} has no sparse form`);
         }

@@ -86,7 +86,9 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
       },
     },
     {
-      name: 'one option for every row, generated tokens only, a long breaker, top-k and top-p after it',
+      // allowedTokens has no sparse form: on cpu and wasm this plan keeps its history as tensors
+      // (TokenHistory's window and the one-pass kernel), the first as host lists (sparse edits).
+      name: 'one option for every row, generated tokens only, a long breaker, allowed tokens, top-k and top-p',
       B: 3,
       V: 6,
       steps: gpu ? 6 : 12,
@@ -94,6 +96,7 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
       opts: {
         dry: { multiplier: 2, base: 1.5, allowedLength: 1, penaltyLastN: 9, sequenceBreakers: [[4, 0, 1], [5]] },
         penalizePrompt: { dry: false },
+        allowedTokens: [0, 1, 2, 3, 4],
         temperature: 0.5,
         topK: 4,
         topP: 0.9,

@@ -3,6 +3,7 @@
 // ops cost ~30× a reduction pass). Each kernel reads its inputs in place and writes a new output;
 // GPU backends run the tfjs-op formulation instead, with the same float32 arithmetic.
 import * as tf from '@tensorflow/tfjs-core';
+import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
 
 type Arr = Float32Array | Int32Array;
 type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
@@ -240,24 +241,18 @@ export function bitmaskKernel(z: tf.Tensor2D, words: tf.Tensor2D): tf.Tensor2D {
 
 const DRY = 'TfjsSamplingDry';
 
-/** One row of {@link dryKernel}: its window length, allowed length, penalties and breakers. */
+/** One row of {@link dryKernel}: its window length and rule. */
 export interface DryKernelRow {
   /** Tokens of the row's DRY window (≤ N). */
   m: number;
-  allowedLength: number;
-  /** Penalty per repeat length 0 … N (float32 values; +Infinity bans). */
-  table: Float64Array;
-  /** One-token breakers. */
-  single: ReadonlySet<number>;
-  /** Longer breakers: head → tails. */
-  multi: ReadonlyMap<number, readonly (readonly number[])[]>;
+  rule: DryRule;
 }
 
 /**
  * DRY in one pass (see processors/dry.ts for the rule): from the window `tokens` and `matches`
- * (int32 `[B, N]`, TokenHistory.dryWindow) each row's penalised tokens are found in O(N) and
- * their logits lowered (float32 difference; a +Infinity penalty bans the token, NaN and +Infinity
- * stay); every other logit is copied. `rows[r]` undefined: row r is off.
+ * (int32 `[B, N]`, TokenHistory.dryWindow) each row's penalised tokens are found in O(N)
+ * (dryRepeatsInto) and their logits lowered (dryEdit); every other logit is copied. `rows[r]`
+ * undefined: row r is off.
  */
 export function dryKernel(logits: tf.Tensor2D, tokens: tf.Tensor2D, matches: tf.Tensor2D, rows: readonly (DryKernelRow | undefined)[]): tf.Tensor2D {
   register(DRY, (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
@@ -268,41 +263,14 @@ export function dryKernel(logits: tf.Tensor2D, tokens: tf.Tensor2D, matches: tf.
     const N = attrs.N as number;
     const all = attrs.rows as (DryKernelRow | undefined)[];
     out.set(z);
+    const best = new Map<number, number>();
     for (let r = 0; r < B; r++) {
       const row = all[r];
-      if (!row || row.m <= row.allowedLength) continue;
-      const { m, allowedLength: A, single, multi } = row;
+      if (!row) continue;
       const o = r * N;
-      // The newest breaker (its longest tail) limits the repeat length; distance d = N − 1 − column.
-      let limit = m;
-      for (let d = 0; d < m; d++) {
-        const t = w[o + N - 1 - d]!;
-        let longest = single.has(t) ? 0 : -1;
-        for (const tail of multi.get(t) ?? []) {
-          if (tail.length <= longest || tail.length > d) continue;
-          let match = true;
-          for (let j = 0; j < tail.length && match; j++) match = w[o + N - d + j] === tail[j];
-          if (match) longest = tail.length;
-        }
-        if (longest >= 0) {
-          limit = d - longest;
-          break;
-        }
-      }
-      if (limit < A) continue;
-      const best = new Map<number, number>();
-      for (let c = N - m + 1; c < N; c++) {
-        const n = Math.min(s[o + c]!, m - (N - c), limit);
-        const t = w[o + c]!;
-        if (n < A || t < 0 || t >= V || single.has(t)) continue;
-        if (n > (best.get(t) ?? -1)) best.set(t, n);
-      }
-      for (const [t, n] of best) {
-        const j = r * V + t;
-        const v = z[j]!;
-        const pen = row.table[n]!;
-        out[j] = pen === Infinity ? (v !== v || v === Infinity ? v : -Infinity) : Math.fround(v - pen);
-      }
+      // Distance i from the newest token: column N − 1 − i; lag k: column N − k.
+      dryRepeatsInto(best, row.m, (i) => w[o + N - 1 - i]!, (k) => s[o + N - k]!, row.rule, V);
+      for (const [t, n] of best) out[r * V + t] = dryEdit(z[r * V + t]!, row.rule.table[n]!);
     }
   });
   return tf.engine().runKernel(DRY, { logits, tokens, matches }, { shape: logits.shape, N: tokens.shape[1], rows } as unknown as tf.NamedAttrMap) as tf.Tensor2D;

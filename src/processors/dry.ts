@@ -5,7 +5,8 @@ import { DRY_MAX_BREAKER, dryRowOf, dryWindowWidth, type DryRow, type DrySpec } 
 import { dryPenaltyTable, referenceDry } from '../reference/dry.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
-import { dryKernel, jsKernelsAvailable, type DryKernelRow } from '../backends/js-kernels.js';
+import { dryKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { dryRule } from '../dry-rule.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
 
 /**
@@ -36,18 +37,6 @@ const NO_TOKEN = -(2 ** 30);
 export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
   const N = dryWindowWidth(spec);
   const cache = new DeviceCache();
-  const kernelRows = new Map<DryRow, Omit<DryKernelRow, 'm'>>();
-  const kernelRow = (p: DryRow): Omit<DryKernelRow, 'm'> => {
-    let k = kernelRows.get(p);
-    if (!k) {
-      const multi = new Map<number, number[][]>();
-      for (const b of p.breakers) if (b.length > 1) multi.set(b[0]!, [...(multi.get(b[0]!) ?? []), b.slice(1)]);
-      const single = new Set(p.breakers.filter((b) => b.length === 1).map((b) => b[0]!));
-      k = { allowedLength: p.allowedLength, table: dryPenaltyTable(p, N), single, multi };
-      kernelRows.set(p, k);
-    }
-    return k;
-  };
   return builtin({
     name: 'dry',
     apply(state: SamplingState): SamplingState {
@@ -61,7 +50,7 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
       if (rows.every((p, r) => !p || m[r]! <= p.allowedLength)) return state;
       const { tokens: w, matches } = tokens.dryWindow();
       if (jsKernelsAvailable()) {
-        return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { ...kernelRow(p), m: m[r]! } : undefined))));
+        return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
       }
       const [table, banTable, single] = cache.get(`${B}x${V}`, () => deviceTables(rows, N, V));
       return withLogits(state, applyOnDevice(state.logits, w, matches, rows, m, { table: table!, ban: banTable, single }));

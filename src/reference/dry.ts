@@ -38,9 +38,11 @@ export function dryPenaltyTable(row: DryRow, width: number): Float64Array {
 }
 
 /**
- * For a window of tokens (oldest first, ids ≥ 0), `out[k]` for k ≥ 1 is how many tokens the
- * window's end shares with the window cut k tokens short (the longest common suffix, within the
- * window); `out[0]` is 0. The Z-function of the reversed window: O(length).
+ * For a window of tokens (oldest first), `out[k]` for k ≥ 1 is how many tokens the window's end
+ * shares with the window cut k tokens short (the longest common suffix, within the window);
+ * `out[0]` is 0. Negative ids (invalid rows' pushes) match nothing. The Z-function of the
+ * reversed window, O(length): it only compares distinct positions, so a negative id acts as a
+ * symbol of its own.
  */
 export function suffixMatchLengths(tokens: ArrayLike<number>): Int32Array {
   const L = tokens.length;
@@ -50,7 +52,7 @@ export function suffixMatchLengths(tokens: ArrayLike<number>): Int32Array {
   let hi = 0; // back(lo … hi − 1) equals back(0 … hi − lo − 1), the furthest-reaching match so far
   for (let k = 1; k < L; k++) {
     let n = k < hi ? Math.min(hi - k, z[k - lo]!) : 0;
-    while (k + n < L && back(n) === back(k + n)) n++;
+    while (k + n < L && back(n) >= 0 && back(n) === back(k + n)) n++;
     z[k] = n;
     if (k + n > hi) [lo, hi] = [k, k + n];
   }

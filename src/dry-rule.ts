@@ -1,0 +1,81 @@
+// DRY's per-row rule in linear time, for the CPU paths (the typed-array kernel over the device
+// window, the fused kernels' sparse edits over the host history): the repeat limit from the
+// newest sequence breaker, then the longest repeat per token from the suffix-match length of each
+// lag. The float64 reference (src/reference/dry.ts) spells the same rule out plainly. No tfjs.
+import type { DryRow } from './history-options.js';
+import { dryPenaltyTable } from './reference/dry.js';
+
+/** A row's DRY parameters in the form the CPU paths use. */
+export interface DryRule {
+  allowedLength: number;
+  /** Penalty per repeat length 0 … window (float32 values; +Infinity bans the token). */
+  table: Float64Array;
+  /** One-token breakers (exempt from the penalty). */
+  single: ReadonlySet<number>;
+  /** Longer breakers: head → tails. */
+  multi: ReadonlyMap<number, readonly (readonly number[])[]>;
+}
+
+const rules = new WeakMap<DryRow, DryRule>();
+
+/** The rule of a validated row (built once per row object). */
+export function dryRule(p: DryRow): DryRule {
+  let rule = rules.get(p);
+  if (!rule) {
+    const multi = new Map<number, number[][]>();
+    for (const b of p.breakers) if (b.length > 1) multi.set(b[0]!, [...(multi.get(b[0]!) ?? []), b.slice(1)]);
+    const single = new Set(p.breakers.filter((b) => b.length === 1).map((b) => b[0]!));
+    rule = { allowedLength: p.allowedLength, table: dryPenaltyTable(p, p.window), single, multi };
+    rules.set(p, rule);
+  }
+  return rule;
+}
+
+/**
+ * Fills `out` (cleared first) with token → longest repeat n for the tokens DRY penalises in a
+ * window of m tokens: `back(i)` is the token i places before the newest, `match(k)` the window's
+ * common suffix with the window cut k tokens short (at least min(true length, m − k); it is
+ * capped here). Tokens outside [0, vocab) are never penalised. O(m + breaker tails).
+ */
+export function dryRepeatsInto(
+  out: Map<number, number>,
+  m: number,
+  back: (i: number) => number,
+  match: (k: number) => number,
+  rule: DryRule,
+  vocab: number,
+): Map<number, number> {
+  out.clear();
+  const A = rule.allowedLength;
+  if (m <= A) return out;
+  // The newest breaker head (its longest matching tail) limits the repeat length.
+  let limit = m;
+  for (let d = 0; d < m; d++) {
+    const t = back(d);
+    let longest = rule.single.has(t) ? 0 : -1;
+    for (const tail of rule.multi.get(t) ?? []) {
+      if (tail.length <= longest || tail.length > d) continue;
+      let ok = true;
+      for (let j = 0; j < tail.length && ok; j++) ok = back(d - 1 - j) === tail[j];
+      if (ok) longest = tail.length;
+    }
+    if (longest >= 0) {
+      limit = d - longest;
+      break;
+    }
+  }
+  if (limit < A) return out;
+  for (let k = 1; k < m; k++) {
+    const n = Math.min(match(k), m - k, limit);
+    const t = back(k - 1);
+    if (n < A || t < 0 || t >= vocab || rule.single.has(t)) continue;
+    if (n > (out.get(t) ?? -1)) out.set(t, n);
+  }
+  return out;
+}
+
+/** `v − penalty` in float32; an overflowed (+Infinity) penalty bans (NaN and +Infinity stay). */
+export function dryEdit(v: number, penalty: number): number {
+  if (penalty === Infinity) return v !== v || v === Infinity ? v : -Infinity;
+  return Math.fround(v - penalty);
+}
