@@ -5,6 +5,9 @@
 //        100-entry logit bias, for H = 64, 1024 (the goal) and 4096: every history token is a
 //        distinct token, the worst case of the sparse edits (work grows with the distinct tokens)
 //   (bm) (b) + a per-call bitmask (half the vocabulary allowed)
+//   (bd) (b) + DRY (multiplier 0.8, base 1.75, allowed length 2, window -1 = 4096 tokens, four
+//        one-token breakers) over a history of H tokens repeating a 50-token phrase, so that
+//        DRY finds repeats at every step (work grows with the window, not with V)
 // against one tf.max pass over the logits. Every step ends with the read-back of the ids.
 // Backends: cpu, wasm (default both) and webgpu (Node, Dawn: SwiftShader here unless
 // VK_ICD_FILENAMES names another Vulkan driver; the adapter is printed).
@@ -30,6 +33,7 @@ const budgetMs = Number(args.budget ?? (smoke ? 200 : 3000));
 const CHAIN: SamplerOptions = { temperature: 0.8, topK: 50, topP: 0.95, seed: 7 };
 const bias = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [(i * 1279) % V, ((i % 7) - 3) * 0.5]));
 const PENALTIES: SamplerOptions = { ...CHAIN, repetitionPenalty: 1.1, frequencyPenalty: 0.5, presencePenalty: 0.5, logitBias: bias };
+const DRY: SamplerOptions = { ...CHAIN, dry: { multiplier: 0.8, sequenceBreakers: [[13], [25], [1], [9]] } };
 
 async function time(step: () => Promise<unknown>): Promise<number> {
   await step();
@@ -47,6 +51,11 @@ async function time(step: () => Promise<unknown>): Promise<number> {
 
 function history(H: number): number[][] {
   return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + i * 104729) % V));
+}
+
+/** A history that repeats a 50-token phrase (DRY's case: every step extends a repeat). */
+function looping(H: number): number[][] {
+  return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + (i % 50) * 104729 + 100) % V));
 }
 
 /** Dawn (npm `webgpu`) as navigator.gpu, then the tfjs webgpu backend; prints the adapter. */
@@ -90,6 +99,12 @@ for (const backend of backends) {
     s.dispose();
   }
   rows.push(['(bm) (b) + per-call bitmask', await time(run(plain, { mask })), plain.lastPath]);
+  for (const H of smoke ? [64] : [1024, 4096]) {
+    const s = createSampler(DRY);
+    s.begin(looping(H));
+    rows.push([`(bd) (b) + DRY (history ${H}, a repeated phrase)`, await time(run(s)), s.lastPath]);
+    s.dispose();
+  }
   plain.dispose();
   x.dispose();
   const base = rows[0]![1];

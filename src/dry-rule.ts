@@ -14,6 +14,8 @@ export interface DryRule {
   single: ReadonlySet<number>;
   /** Longer breakers: head → tails. */
   multi: ReadonlyMap<number, readonly (readonly number[])[]>;
+  /** Per token id up to the largest head: 1 for a one-token breaker, 2 for a longer one's head (bits). */
+  heads: Uint8Array;
 }
 
 const rules = new WeakMap<DryRow, DryRule>();
@@ -25,7 +27,9 @@ export function dryRule(p: DryRow): DryRule {
     const multi = new Map<number, number[][]>();
     for (const b of p.breakers) if (b.length > 1) multi.set(b[0]!, [...(multi.get(b[0]!) ?? []), b.slice(1)]);
     const single = new Set(p.breakers.filter((b) => b.length === 1).map((b) => b[0]!));
-    rule = { allowedLength: p.allowedLength, table: dryPenaltyTable(p, p.window), single, multi };
+    const heads = new Uint8Array(Math.max(0, ...p.breakers.map((b) => b[0]! + 1)));
+    for (const b of p.breakers) heads[b[0]!]! |= b.length === 1 ? 1 : 2;
+    rule = { allowedLength: p.allowedLength, table: dryPenaltyTable(p, p.window), single, multi, heads };
     rules.set(p, rule);
   }
   return rule;
@@ -33,15 +37,19 @@ export function dryRule(p: DryRow): DryRule {
 
 /**
  * Fills `out` (cleared first) with token → longest repeat n for the tokens DRY penalises in a
- * window of m tokens: `back(i)` is the token i places before the newest, `match(k)` the window's
- * common suffix with the window cut k tokens short (at least min(true length, m − k); it is
- * capped here). Tokens outside [0, vocab) are never penalised. O(m + breaker tails).
+ * window of m tokens: the token i places before the newest is `tokens[newest − i]`; the window's
+ * common suffix with the window cut k tokens short is `matches[at + step · k]` (at least
+ * min(true length, m − k); it is capped here). Tokens outside [0, vocab) are never penalised.
+ * O(m + breaker tails).
  */
 export function dryRepeatsInto(
   out: Map<number, number>,
   m: number,
-  back: (i: number) => number,
-  match: (k: number) => number,
+  tokens: ArrayLike<number>,
+  newest: number,
+  matches: ArrayLike<number>,
+  at: number,
+  step: 1 | -1,
   rule: DryRule,
   vocab: number,
 ): Map<number, number> {
@@ -50,14 +58,19 @@ export function dryRepeatsInto(
   if (m <= A) return out;
   // The newest breaker head (its longest matching tail) limits the repeat length.
   let limit = m;
+  const { heads, multi } = rule;
   for (let d = 0; d < m; d++) {
-    const t = back(d);
-    let longest = rule.single.has(t) ? 0 : -1;
-    for (const tail of rule.multi.get(t) ?? []) {
-      if (tail.length <= longest || tail.length > d) continue;
-      let ok = true;
-      for (let j = 0; j < tail.length && ok; j++) ok = back(d - 1 - j) === tail[j];
-      if (ok) longest = tail.length;
+    const t = tokens[newest - d]!;
+    const h = t >= 0 && t < heads.length ? heads[t]! : 0;
+    if (h === 0) continue;
+    let longest = h & 1 ? 0 : -1;
+    if (h & 2) {
+      for (const tail of multi.get(t)!) {
+        if (tail.length <= longest || tail.length > d) continue;
+        let ok = true;
+        for (let j = 0; j < tail.length && ok; j++) ok = tokens[newest - d + 1 + j] === tail[j];
+        if (ok) longest = tail.length;
+      }
     }
     if (longest >= 0) {
       limit = d - longest;
@@ -66,10 +79,13 @@ export function dryRepeatsInto(
   }
   if (limit < A) return out;
   for (let k = 1; k < m; k++) {
-    const n = Math.min(match(k), m - k, limit);
-    const t = back(k - 1);
-    if (n < A || t < 0 || t >= vocab || rule.single.has(t)) continue;
-    if (n > (out.get(t) ?? -1)) out.set(t, n);
+    const s = matches[at + step * k]!;
+    if (s < A) continue; // n ≤ s
+    const n = Math.min(s, m - k, limit);
+    const t = tokens[newest - k + 1]!;
+    if (n < A || t < 0 || t >= vocab || (t < heads.length && heads[t]! & 1)) continue;
+    const b = out.get(t);
+    if (b === undefined || n > b) out.set(t, n);
   }
   return out;
 }

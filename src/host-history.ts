@@ -173,6 +173,12 @@ export class HostTokenHistory implements TokenHistoryView {
   private readonly counted: RowCounts[] | undefined;
   private readonly lastN: Float64Array;
   private tailCap: number;
+  /**
+   * DRY, per row, indexed by the lag k (1 … N − 1): how many tokens the DRY history's end shares
+   * with the history cut k tokens short (at least as many as fit in the window), updated by each
+   * accept in O(N) like TokenHistory's device copy.
+   */
+  private readonly dryMatches: Int32Array[] | undefined;
   /** Scratch of the row editor: tokens edited in the current row. */
   private touched: Uint8Array | undefined;
   private list: Int32Array | undefined;
@@ -203,6 +209,17 @@ export class HostTokenHistory implements TokenHistoryView {
     }
     const longest = Math.max(0, ...this.lengths);
     this.tailCap = needs.tail === 0 ? 0 : Number.isFinite(needs.tail) ? needs.tail : Math.max(64, 2 ** Math.ceil(Math.log2(longest + 1)));
+    const dry = needs.dry;
+    if (dry) {
+      // Seeded from the prompt's last N tokens (a Z-function, once); empty when it does not count.
+      this.dryMatches = this.tokens.map((l) => {
+        const a = new Int32Array(dry.window);
+        if (!dry.prompt) return a;
+        const z = suffixMatchLengths(l.data.subarray(Math.max(0, l.length - dry.window), l.length));
+        a.set(z.subarray(1), 1);
+        return a;
+      });
+    }
   }
 
   /** Throws unless the active backend is one whose memory this history reads (cpu, wasm). */
@@ -257,8 +274,8 @@ export class HostTokenHistory implements TokenHistoryView {
     this.tokens.forEach((l, r) => {
       const w = l.data.subarray(Math.max(this.dryStart(r), l.length - N), l.length);
       tokens.set(w, r * N + N - w.length);
-      const z = suffixMatchLengths(w);
-      for (let k = 1; k < w.length; k++) matches[r * N + N - k] = z[k]!;
+      const a = this.dryMatches![r]!;
+      for (let k = 1; k < N; k++) matches[r * N + N - k] = a[k]!;
     });
     return { tokens: tf.tensor2d(tokens, [B, N], 'int32'), matches: tf.tensor2d(matches, [B, N], 'int32') };
   }
@@ -284,6 +301,14 @@ export class HostTokenHistory implements TokenHistoryView {
       if (c && this.needs.countsGenerated) {
         if (id >= 0) c.add(id, 'gen', 1);
         if (leaving >= 0 && this.generated[r]! >= n) c.add(leaving, 'gen', -1);
+      }
+      const a = this.dryMatches?.[r];
+      if (a) {
+        // A match at lag k grows by one when the new token equals the one k back, else it is 0;
+        // lags reaching before the DRY history (or a negative id) match nothing, and stayed 0.
+        const reach = Math.min(a.length - 1, before - this.dryStart(r));
+        const h = l.data;
+        for (let k = 1; k <= reach; k++) a[k] = id >= 0 && h[before - k] === id ? a[k]! + 1 : 0;
       }
       l.push(id);
       this.generated[r]!++;
@@ -409,14 +434,13 @@ export class HostTokenHistory implements TokenHistoryView {
             }
             break;
           case 'dry': {
-            // The window's suffix matches (Z-function, O(window)) and the rule of dry-rule.ts.
+            // The window's suffix matches (kept per lag) and the rule of dry-rule.ts: O(window).
             const p = dryRowOf(st.dry, r);
             if (!p) break;
             const from = Math.max(this.dryStart(r), len - p.window);
             const rule = dryRule(p);
             if (len - from <= rule.allowedLength) break;
-            const z = suffixMatchLengths(hist.subarray(from, len));
-            dryRepeatsInto(repeats, len - from, (i) => hist[len - 1 - i]!, (k) => z[k]!, rule, V);
+            dryRepeatsInto(repeats, len - from, hist, len - 1, this.dryMatches![r]!, 0, 1, rule, V);
             for (const [t, m] of repeats) {
               touch(t);
               row[t] = dryEdit(row[t]!, rule.table[m]!);

@@ -269,7 +269,7 @@ export function dryKernel(logits: tf.Tensor2D, tokens: tf.Tensor2D, matches: tf.
       if (!row) continue;
       const o = r * N;
       // Distance i from the newest token: column N − 1 − i; lag k: column N − k.
-      dryRepeatsInto(best, row.m, (i) => w[o + N - 1 - i]!, (k) => s[o + N - k]!, row.rule, V);
+      dryRepeatsInto(best, row.m, w, o + N - 1, s, o + N, -1, row.rule, V);
       for (const [t, n] of best) out[r * V + t] = dryEdit(z[r * V + t]!, row.rule.table[n]!);
     }
   });

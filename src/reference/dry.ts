@@ -46,15 +46,22 @@ export function dryPenaltyTable(row: DryRow, width: number): Float64Array {
  */
 export function suffixMatchLengths(tokens: ArrayLike<number>): Int32Array {
   const L = tokens.length;
-  const back = (i: number): number => tokens[L - 1 - i]!; // i tokens before the end
+  const e = L - 1; // back(i) = tokens[e − i], i tokens before the end
   const z = new Int32Array(L);
   let lo = 0;
   let hi = 0; // back(lo … hi − 1) equals back(0 … hi − lo − 1), the furthest-reaching match so far
   for (let k = 1; k < L; k++) {
     let n = k < hi ? Math.min(hi - k, z[k - lo]!) : 0;
-    while (k + n < L && back(n) >= 0 && back(n) === back(k + n)) n++;
+    while (k + n < L) {
+      const a = tokens[e - n]!;
+      if (a < 0 || a !== tokens[e - k - n]) break;
+      n++;
+    }
     z[k] = n;
-    if (k + n > hi) [lo, hi] = [k, k + n];
+    if (k + n > hi) {
+      lo = k;
+      hi = k + n;
+    }
   }
   return z;
 }
