@@ -5,7 +5,7 @@
 // built by tools/device/pack.mjs aliases `vitest` to tools/device/vitest-shim.ts and the tests'
 // backend helper to tools/device/backend-override.ts (nothing is "covered elsewhere" here).
 //
-//   node .devpack/check.mjs [--files fuzz,agreement,history] [--grep REGEX] [--json FILE]
+//   node .devpack/check.mjs [--files fuzz,agreement,history,dry] [--grep REGEX] [--json FILE]
 //   env: TFJS_SAMPLING_BACKENDS (default webgpu), TFJS_SAMPLING_FUZZ_SCALE (default 1),
 //        TFJS_SAMPLING_FUZZ_SEED / _PATH (replay one counterexample, with --grep on its property)
 // Prints each test, the per-property tallies (cases, rows, exemptions), failures with the
@@ -29,6 +29,7 @@ const FILES: Record<string, () => Promise<unknown>> = {
   fuzz: () => import('../../test/fuzz.test.js'),
   agreement: () => import('../../test/agreement.test.js'),
   history: () => import('../../test/history.test.js'),
+  dry: () => import('../../test/dry.test.js'),
 };
 const files = (args.files ?? 'fuzz,agreement,history').split(',').filter(Boolean);
 for (const f of files) {
