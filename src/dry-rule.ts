@@ -95,3 +95,25 @@ export function dryEdit(v: number, penalty: number): number {
   if (penalty === Infinity) return v !== v || v === Infinity ? v : -Infinity;
   return Math.fround(v - penalty);
 }
+
+/**
+ * For a window of tokens right-aligned in N columns (`tokens` holds its last `tokens.length`
+ * columns): `previous[c]` is the column of the previous occurrence of the same token (-1: none)
+ * and `later[c]` is 1 when the token occurs again after column c. Negative ids link to nothing.
+ */
+export function dryLinks(tokens: ArrayLike<number>, N: number, previous: Int32Array, later: Int32Array): void {
+  previous.fill(-1);
+  later.fill(0);
+  const last = new Map<number, number>();
+  const o = N - tokens.length;
+  for (let j = 0; j < tokens.length; j++) {
+    const t = tokens[j]!;
+    if (t < 0) continue;
+    const p = last.get(t);
+    if (p !== undefined) {
+      previous[o + j] = p;
+      later[p] = 1;
+    }
+    last.set(t, o + j);
+  }
+}

@@ -4,6 +4,7 @@
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
 import { countsUpdateKernel, jsKernelsAvailable } from './backends/js-kernels.js';
+import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
@@ -29,18 +30,29 @@ export interface TokenHistoryView {
   counts(scope: 'all' | 'generated'): tf.Tensor2D;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
   tail(): tf.Tensor2D;
-  /**
-   * DRY's window, two int32 `[B, N]` tensors: `tokens`, each row's last N DRY-history tokens
-   * (right-aligned, -1 before the first), and `matches`, whose column c holds, for the lag
-   * k = N − c, how many tokens the history's end shares with the history cut k tokens short (at
-   * least as many as fit in the window: min(matches, N − k) is the in-window length).
-   */
-  dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D };
+  /** DRY's window (see {@link DryWindow}). */
+  dryWindow(): DryWindow;
   /** Tokens generated (accepted) since the prompt, per row. */
   readonly generated: Int32Array;
   /** Tokens in each row's history (prompt + generated). */
   readonly lengths: Int32Array;
 }
+
+/** DRY's window of each row: four int32 `[B, N]` tensors, column c the same position in each. */
+// A type (not an interface): it must fit tf.tidy's TensorContainer.
+export type DryWindow = {
+  /** Each row's last N DRY-history tokens, right-aligned, -1 before the first. */
+  tokens: tf.Tensor2D;
+  /**
+   * For the lag k = N − c: how many tokens the history's end shares with the history cut k
+   * tokens short (at least as many as fit in the window: min(matches, N − k) is the in-window length).
+   */
+  matches: tf.Tensor2D;
+  /** The column of the previous occurrence of the same token in the window; -1 for none. */
+  previous: tf.Tensor2D;
+  /** 1 where the same token occurs again later in the window, else 0. */
+  later: tf.Tensor2D;
+};
 
 /** Device state of the history; every tensor is kept (outside any tidy) until `dispose()`. */
 export class TokenHistory implements TokenHistoryView {
@@ -55,8 +67,7 @@ export class TokenHistory implements TokenHistoryView {
   private readonly lastN: Float64Array;
   private tailT: tf.Tensor2D | undefined;
   private tailCap = 0;
-  private dryTokensT: tf.Tensor2D | undefined;
-  private dryMatchesT: tf.Tensor2D | undefined;
+  private dry: DryWindow | undefined;
 
   constructor(
     readonly batch: number,
@@ -108,16 +119,19 @@ export class TokenHistory implements TokenHistoryView {
       const N = this.needs.dry.window;
       const tokens = new Int32Array(B * N).fill(-1);
       const matches = new Int32Array(B * N);
+      const previous = new Int32Array(B * N).fill(-1);
+      const later = new Int32Array(B * N);
       if (this.needs.dry.prompt) {
         prompts.forEach((p, r) => {
-          const w = p.slice(Math.max(0, p.length - N));
-          w.forEach((t, j) => (tokens[r * N + N - w.length + j] = t));
+          const w = Int32Array.from(p.slice(Math.max(0, p.length - N)));
+          tokens.set(w, r * N + N - w.length);
           const z = suffixMatchLengths(w);
           for (let k = 1; k < w.length; k++) matches[r * N + N - k] = z[k]!;
+          dryLinks(w, N, previous.subarray(r * N, (r + 1) * N), later.subarray(r * N, (r + 1) * N));
         });
       }
-      this.dryTokensT = tf.keep(tf.tensor2d(tokens, [B, N], 'int32'));
-      this.dryMatchesT = tf.keep(tf.tensor2d(matches, [B, N], 'int32'));
+      const t = (a: Int32Array): tf.Tensor2D => tf.keep(tf.tensor2d(a, [B, N], 'int32'));
+      this.dry = { tokens: t(tokens), matches: t(matches), previous: t(previous), later: t(later) };
     }
   }
 
@@ -132,9 +146,9 @@ export class TokenHistory implements TokenHistoryView {
     return this.tailT;
   }
 
-  dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D } {
-    if (!this.dryTokensT || !this.dryMatchesT) throw new Error('internal: no DRY window kept');
-    return { tokens: this.dryTokensT, matches: this.dryMatchesT };
+  dryWindow(): DryWindow {
+    if (!this.dry) throw new Error('internal: no DRY window kept');
+    return this.dry;
   }
 
   /** Appends one token per row (int32 `[B]`; negative ids, the invalid rows' codes, count as nothing). */
@@ -146,7 +160,7 @@ export class TokenHistory implements TokenHistoryView {
     };
     const t = this.pushes;
     const next = tf.tidy(() => {
-      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dryTokens?: tf.Tensor2D; dryMatches?: tf.Tensor2D } = {};
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow } = {};
       // Per row, the token leaving the window (-1: none), for all tokens and for generated ones.
       let leaveAll: tf.Tensor1D | undefined;
       let leaveGen: tf.Tensor1D | undefined;
@@ -189,15 +203,27 @@ export class TokenHistory implements TokenHistoryView {
         }
         out.tail = tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D;
       }
-      if (this.dryTokensT && this.dryMatchesT) {
+      if (this.dry) {
         // A match at lag k grows by one when the new token equals the token k back, else it is
         // 0: column c (lag N − c) compares the new token with the window's column c. Negative
-        // ids (invalid rows) match nothing. O(B·N), whatever the history length.
-        const N = this.dryTokensT.shape[1];
-        const col = tf.reshape(ids, [B, 1]);
-        const hit = tf.logicalAnd(tf.equal(this.dryTokensT, col), tf.greaterEqual(col, 0));
-        out.dryMatches = tf.mul(tf.cast(hit, 'int32'), tf.add(this.dryMatchesT, tf.scalar(1, 'int32'))) as tf.Tensor2D;
-        out.dryTokens = (N === 1 ? col : tf.concat([tf.slice(this.dryTokensT, [0, 1], [B, N - 1]), col], 1)) as tf.Tensor2D;
+        // ids (invalid rows) match nothing. The window shifts left by one column, so do the
+        // previous-occurrence columns; the new token's previous occurrence is its last equal
+        // column, which now has a later one. O(B·N), whatever the history length.
+        const { tokens: w, matches, previous, later } = this.dry;
+        const N = w.shape[1];
+        const id = tf.reshape(ids, [B, 1]);
+        const hit = tf.cast(tf.logicalAnd(tf.equal(w, id), tf.greaterEqual(id, 0)), 'int32');
+        const cols = tf.reshape(tf.range(0, N, 1, 'int32'), [1, N]);
+        const prevNew = tf.sub(tf.max(tf.mul(hit, cols), 1, true), tf.scalar(1, 'int32')); // ≥ -1 (identity-safe: values ≥ 0, webgl's -1e20 start is below them)
+        const shift = (x: tf.Tensor, last: tf.Tensor): tf.Tensor2D => (N === 1 ? last : tf.concat([tf.slice(x, [0, 1], [B, N - 1]), last], 1)) as tf.Tensor2D;
+        const moved = tf.maximum(tf.sub(previous, tf.scalar(1, 'int32')), tf.scalar(-1, 'int32'));
+        const laterShifted = shift(later, tf.zeros([B, 1], 'int32'));
+        out.dry = {
+          tokens: shift(w, id),
+          matches: tf.mul(hit, tf.add(matches, tf.scalar(1, 'int32'))) as tf.Tensor2D,
+          previous: shift(moved, prevNew),
+          later: tf.maximum(laterShifted, tf.cast(tf.equal(cols, prevNew), 'int32')) as tf.Tensor2D,
+        };
       }
       return out;
     });
@@ -208,8 +234,15 @@ export class TokenHistory implements TokenHistoryView {
       this.tailCap = next.tail.shape[1];
       this.tailT = replace(this.tailT, next.tail);
     }
-    if (next.dryTokens) this.dryTokensT = replace(this.dryTokensT, next.dryTokens);
-    if (next.dryMatches) this.dryMatchesT = replace(this.dryMatchesT, next.dryMatches);
+    if (next.dry && this.dry) {
+      const old = this.dry;
+      this.dry = {
+        tokens: replace(old.tokens, next.dry.tokens),
+        matches: replace(old.matches, next.dry.matches),
+        previous: replace(old.previous, next.dry.previous),
+        later: replace(old.later, next.dry.later),
+      };
+    }
     this.pushes++;
     for (let r = 0; r < B; r++) {
       this.generated[r]!++;
@@ -218,7 +251,8 @@ export class TokenHistory implements TokenHistoryView {
   }
 
   dispose(): void {
-    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.dryTokensT, this.dryMatchesT].filter((t): t is tf.Tensor2D => t !== undefined));
-    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dryTokensT = this.dryMatchesT = undefined;
+    const dry = this.dry ? [this.dry.tokens, this.dry.matches, this.dry.previous, this.dry.later] : [];
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, ...dry].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = undefined;
   }
 }

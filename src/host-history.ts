@@ -7,9 +7,9 @@
 // the same state, so both paths see one history.
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
-import type { HistoryNeeds, TokenHistoryView } from './history.js';
+import type { DryWindow, HistoryNeeds, TokenHistoryView } from './history.js';
 import { dryRowOf, rowOf, type HistorySpec, type HistoryStage } from './history-options.js';
-import { dryEdit, dryRepeatsInto, dryRule } from './dry-rule.js';
+import { dryEdit, dryLinks, dryRepeatsInto, dryRule } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from './invalid-rows.js';
 import { resolveRowParam } from './params.js';
@@ -265,19 +265,23 @@ export class HostTokenHistory implements TokenHistoryView {
     return this.needs.dry?.prompt === false ? this.tokens[r]!.length - this.generated[r]! : 0;
   }
 
-  dryWindow(): { tokens: tf.Tensor2D; matches: tf.Tensor2D } {
+  dryWindow(): DryWindow {
     const N = this.needs.dry?.window;
     if (N === undefined) throw new Error('internal: no DRY window kept');
     const B = this.batch;
     const tokens = new Int32Array(B * N).fill(-1);
     const matches = new Int32Array(B * N);
+    const previous = new Int32Array(B * N);
+    const later = new Int32Array(B * N);
     this.tokens.forEach((l, r) => {
       const w = l.data.subarray(Math.max(this.dryStart(r), l.length - N), l.length);
       tokens.set(w, r * N + N - w.length);
       const a = this.dryMatches![r]!;
       for (let k = 1; k < N; k++) matches[r * N + N - k] = a[k]!;
+      dryLinks(w, N, previous.subarray(r * N, (r + 1) * N), later.subarray(r * N, (r + 1) * N));
     });
-    return { tokens: tf.tensor2d(tokens, [B, N], 'int32'), matches: tf.tensor2d(matches, [B, N], 'int32') };
+    const t = (a: Int32Array): tf.Tensor2D => tf.tensor2d(a, [B, N], 'int32');
+    return { tokens: t(tokens), matches: t(matches), previous: t(previous), later: t(later) };
   }
 
   /** Appends one token per row (int32 `[B]` on cpu or wasm, read in place). */

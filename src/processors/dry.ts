@@ -4,7 +4,7 @@ import { SamplingError } from '../errors.js';
 import { DRY_MAX_BREAKER, dryRowOf, dryWindowWidth, type DryRow, type DrySpec } from '../history-options.js';
 import { dryPenaltyTable, referenceDry } from '../reference/dry.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { deviceTopk } from '../device-topk.js';
+import type { DryWindow } from '../history.js';
 import { dryKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
 import { dryRule } from '../dry-rule.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
@@ -14,8 +14,6 @@ import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
  * position) and small enough that key − NO_KEY stays an exact float32 integer.
  */
 const NO_KEY = 2 ** 23;
-/** Fills shifted token columns: equal to no token id and no invalid-row code. */
-const NO_TOKEN = -(2 ** 30);
 
 /**
  * DRY, "Don't Repeat Yourself" (llama.cpp `dry`, from koboldcpp; the scheme of p-e-w): a token
@@ -24,12 +22,12 @@ const NO_TOKEN = -(2 ** 30);
  * longest such repeat (n ≥ allowedLength; the exponent clamped as llama.cpp does). The newest
  * sequence breaker caps n; one-token breakers are never penalised.
  *
- * Reads the window the sampler keeps on the device (`tokens.dryWindow()`: the last N tokens and,
- * per lag, the suffix-match length, updated in O(B·N) by each accept), so nothing is uploaded or
- * read back: on cpu and wasm one typed-array pass; elsewhere tfjs ops on `[B, N]` — the repeat
- * lengths, the breaker limit, a sort of the window's tokens (tf.topk, k = N) and a segmented max
- * over equal tokens — then one scatter of the penalties into `[B, V]`. No `[B, V]` work but the
- * scatter and one subtraction; N is fixed per sampler (no new shapes per step).
+ * Reads the window the sampler keeps on the device (`tokens.dryWindow()`: the last N tokens, per
+ * lag the suffix-match length, per column the previous occurrence of its token; all updated in
+ * O(B·N) by each accept), so nothing is uploaded or read back: on cpu and wasm one typed-array
+ * pass; elsewhere tfjs ops on `[B, N]` — the repeat lengths, the breaker limit, ⌈log₂ N⌉ rounds
+ * of pointer jumping for the longest repeat per token — then one scatter of the penalties into
+ * `[B, V]` and one subtraction. N is fixed per sampler (no new shapes per step).
  *
  * @example
  * createSampler({ dry: { multiplier: 0.8, base: 1.75, allowedLength: 2, sequenceBreakers: [[13]] } });
@@ -48,12 +46,13 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
       const m = rows.map((p, r) => (p ? Math.min(lengths[r]!, p.window) : 0));
       // Host-known: no row has more tokens than it allows to repeat, nothing to penalise.
       if (rows.every((p, r) => !p || m[r]! <= p.allowedLength)) return state;
-      const { tokens: w, matches } = tokens.dryWindow();
+      const window = tokens.dryWindow();
       if (jsKernelsAvailable()) {
+        const { tokens: w, matches } = window;
         return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
       }
       const [table, banTable, single] = cache.get(`${B}x${V}`, () => deviceTables(rows, N, V));
-      return withLogits(state, applyOnDevice(state.logits, w, matches, rows, m, { table: table!, ban: banTable, single }));
+      return withLogits(state, applyOnDevice(state.logits, window, rows, m, { table: table!, ban: banTable, single }));
     },
     reference: referenceDry(spec, includePrompt),
     reset: () => cache.dispose(),
@@ -97,13 +96,13 @@ const same = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.step(tf.sub(0.5, tf.a
 /** The tfjs-op form of dryKernel (the same repeat lengths and float32 differences). */
 function applyOnDevice(
   z: tf.Tensor2D,
-  w: tf.Tensor2D,
-  matches: tf.Tensor2D,
+  links: DryWindow,
   rows: readonly (DryRow | undefined)[],
   m: readonly number[],
   t: { table: tf.Tensor; ban: tf.Tensor | undefined; single: tf.Tensor | undefined },
 ): tf.Tensor2D {
   const [B, V] = z.shape;
+  const { tokens: w, matches } = links;
   const N = w.shape[1];
   const col = tf.reshape(tf.range(0, N, 1, 'float32'), [1, N]);
   const lag = tf.sub(N, col); // column c holds lag N − c; its candidate is the token at c
@@ -156,20 +155,23 @@ function applyOnDevice(
   if (isSingle) keep = tf.mul(keep, tf.sub(1, isSingle));
   const nk = tf.sub(tf.mul(keep, tf.add(n, 1)), 1); // n where kept, −1 elsewhere
 
-  // The longest repeat per token: sort the window's tokens, then a segmented max over each run
-  // of equal tokens (log N shifted maxima); the run's last element carries it.
-  const { values: ts, indices } = deviceTopk(wf as tf.Tensor2D, N);
-  let best = gatherRows(nk as tf.Tensor2D, indices as tf.Tensor2D) as tf.Tensor;
-  const shifted = (x: tf.Tensor, by: number, fill: number): tf.Tensor =>
-    by > 0 ? tf.pad(tf.slice(x, [0, 0], [B, N - by]), [[0, 0], [by, 0]], fill) : tf.pad(tf.slice(x, [0, -by], [B, N + by]), [[0, 0], [0, -by]], fill);
-  for (let by = 1; by < N; by *= 2) {
-    const eq = same(shifted(ts, by, NO_TOKEN), ts);
-    best = tf.maximum(best, tf.sub(tf.mul(eq, tf.add(shifted(best, by, -1), 1)), 1));
+  // The longest repeat per token: each column links to the previous occurrence of its token
+  // (kept with the window); ⌈log₂ N⌉ rounds of pointer jumping take the max along each chain,
+  // and the token's latest occurrence (no later one) carries it. No sort.
+  const rowStart = tf.mul(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), tf.scalar(N, 'int32'));
+  const cols = tf.reshape(tf.range(0, N, 1, 'int32'), [1, N]);
+  const none = tf.cast(tf.less(links.previous, 0), 'int32'); // no previous occurrence: links to itself
+  let ptr = tf.reshape(tf.add(rowStart, tf.add(links.previous, tf.mul(none, tf.add(cols, tf.scalar(1, 'int32'))))), [B * N]);
+  let best = tf.reshape(nk, [B * N]);
+  for (let reach = 1; reach < N; reach *= 2) {
+    best = tf.maximum(best, tf.gather(best, ptr));
+    if (reach * 2 < N) ptr = tf.gather(ptr, ptr);
   }
-  const last = tf.mul(tf.sub(1, same(shifted(ts, -1, NO_TOKEN), ts)), tf.step(tf.add(best, 0.5)));
+  best = tf.reshape(best, [B, N]);
+  const last = tf.mul(tf.sub(1, tf.cast(links.later, 'float32')), tf.step(tf.add(best, 0.5)));
   const at = tf.cast(tf.maximum(best, 0), 'int32') as tf.Tensor2D;
   const rowIds = tf.broadcastTo(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), [B, N]);
-  const target = tf.reshape(tf.stack([rowIds, tf.cast(tf.maximum(ts, 0), 'int32')], 2), [B * N, 2]);
+  const target = tf.reshape(tf.stack([rowIds, safe], 2), [B * N, 2]);
   const scatter = (values: tf.Tensor): tf.Tensor2D => tf.scatterND(target, tf.reshape(tf.mul(values, last), [B * N]), [B, V]) as tf.Tensor2D;
   let out: tf.Tensor = tf.sub(z, scatter(gatherRows(t.table as tf.Tensor2D, at)));
   if (t.ban && t.ban.size > 0) out = maskWhere(out, tf.step(tf.sub(scatter(gatherRows(t.ban as tf.Tensor2D, at)), 0.5)));
