@@ -5,9 +5,9 @@
 //        100-entry logit bias, for H = 64, 1024 (the goal) and 4096: every history token is a
 //        distinct token, the worst case of the sparse edits (work grows with the distinct tokens)
 //   (bm) (b) + a per-call bitmask (half the vocabulary allowed)
-//   (bd) (b) + DRY (multiplier 0.8, base 1.75, allowed length 2, window -1 = 4096 tokens, four
-//        one-token breakers) over a history of H tokens repeating a 50-token phrase, so that
-//        DRY finds repeats at every step (work grows with the window, not with V)
+//   (bd) (b) + DRY (multiplier 0.8, base 1.75, allowed length 2, four one-token breakers) with
+//        window W (-1 = 4096 tokens, or 256) over a history of H tokens repeating a 50-token
+//        phrase, so that DRY finds repeats at every step (work grows with W, not with V)
 // against one tf.max pass over the logits. Every step ends with the read-back of the ids.
 // Backends: cpu, wasm (default both) and webgpu (Node, Dawn: SwiftShader here unless
 // VK_ICD_FILENAMES names another Vulkan driver; the adapter is printed).
@@ -17,7 +17,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createSampler, type Sampler, type SamplerOptions } from '../src/index.js';
+import { createSampler, type DryOptions, type Sampler, type SamplerOptions } from '../src/index.js';
 import { makeLogits } from './logits.js';
 
 const require = createRequire(import.meta.url);
@@ -99,10 +99,10 @@ for (const backend of backends) {
     s.dispose();
   }
   rows.push(['(bm) (b) + per-call bitmask', await time(run(plain, { mask })), plain.lastPath]);
-  for (const H of smoke ? [64] : [1024, 4096]) {
-    const s = createSampler(DRY);
-    s.begin(looping(H));
-    rows.push([`(bd) (b) + DRY (history ${H}, a repeated phrase)`, await time(run(s)), s.lastPath]);
+  for (const [H, W] of smoke ? [[64, -1]] : [[1024, 256], [1024, -1], [4096, -1]]) {
+    const s = createSampler({ ...DRY, dry: { ...(DRY.dry as DryOptions), penaltyLastN: W! } });
+    s.begin(looping(H!));
+    rows.push([`(bd) (b) + DRY (window ${W === -1 ? '-1 = 4096' : W}, history ${H}, a repeated phrase)`, await time(run(s)), s.lastPath]);
     s.dispose();
   }
   plain.dispose();
