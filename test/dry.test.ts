@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { createSampler, generate, reference, SamplingError, type DryOptions, type SamplerOptions } from '../src/index.js';
+import { createSampler, generate, InvalidRowsError, reference, SamplingError, type DryOptions, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { countReads, describeReads, readBacks } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
@@ -152,7 +152,7 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     expect(result.tokens).toEqual(hist.map((h, r) => h.slice(prompts[r]!.length)));
   });
 
-  it('a penalty beyond float32 bans the token (as llama.cpp\'s logit -= inf), in both paths', async () => {
+  it('a penalty beyond float32 bans the token (as llama.cpp\'s logit -= inf), in both paths; a row left with nothing is invalid', async () => {
     const opts: SamplerOptions = { dry: { multiplier: 1e30, base: 1e10, allowedLength: 1 }, seed: 3 };
     const rows = [[0.5, 1, 2, 0.25]];
     const ctx = { history: [[0, 1, 2, 0, 1]], promptLength: [5] }; // [0, 1] repeats, then 2 (n = 2: 1e30 · 1e10 overflows)
@@ -162,6 +162,20 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     s.begin(ctx.history);
     expectSameRows(await processed(s, rows), [want], 'processed');
     s.dispose();
+    // With token 2 the only one allowed, the ban leaves nothing: an invalid row made by a
+    // processor, as in the reference, and the throwing call leaves no tensor behind.
+    const only2: SamplerOptions = { ...opts, allowedTokens: [2] };
+    expect(() => reference.sample(rows, only2, 0, ctx)).toThrow(InvalidRowsError);
+    const before = tf.memory().numTensors;
+    const t = createSampler(only2);
+    t.begin(ctx.history);
+    const x = tf.tensor2d(rows);
+    const err = await t.sampleIds(x).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidRowsError);
+    expect((err as InvalidRowsError).rows).toEqual([{ row: 0, cause: 'no-finite-logit', source: 'processor' }]);
+    x.dispose();
+    t.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('sample() reads nothing back; the window keeps its shape and memory over 12 steps', async () => {
