@@ -30,8 +30,11 @@ export interface TokenHistoryView {
   counts(scope: 'all' | 'generated'): tf.Tensor2D;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
   tail(): tf.Tensor2D;
-  /** DRY's window (see {@link DryWindow}). */
-  dryWindow(): DryWindow;
+  /**
+   * DRY's window (see {@link DryWindow}). `links: false` says the caller will not read
+   * `previous` and `later` (a history kept on the host may then leave them empty).
+   */
+  dryWindow(links?: boolean): DryWindow;
   /** Tokens generated (accepted) since the prompt, per row. */
   readonly generated: Int32Array;
   /** Tokens in each row's history (prompt + generated). */
@@ -146,7 +149,7 @@ export class TokenHistory implements TokenHistoryView {
     return this.tailT;
   }
 
-  dryWindow(): DryWindow {
+  dryWindow(_links = true): DryWindow {
     if (!this.dry) throw new Error('internal: no DRY window kept');
     return this.dry;
   }

@@ -265,7 +265,7 @@ export class HostTokenHistory implements TokenHistoryView {
     return this.needs.dry?.prompt === false ? this.tokens[r]!.length - this.generated[r]! : 0;
   }
 
-  dryWindow(): DryWindow {
+  dryWindow(links = true): DryWindow {
     const N = this.needs.dry?.window;
     if (N === undefined) throw new Error('internal: no DRY window kept');
     const B = this.batch;
@@ -278,7 +278,7 @@ export class HostTokenHistory implements TokenHistoryView {
       tokens.set(w, r * N + N - w.length);
       const a = this.dryMatches![r]!;
       for (let k = 1; k < N; k++) matches[r * N + N - k] = a[k]!;
-      dryLinks(w, N, previous.subarray(r * N, (r + 1) * N), later.subarray(r * N, (r + 1) * N));
+      if (links) dryLinks(w, N, previous.subarray(r * N, (r + 1) * N), later.subarray(r * N, (r + 1) * N));
     });
     const t = (a: Int32Array): tf.Tensor2D => tf.tensor2d(a, [B, N], 'int32');
     return { tokens: t(tokens), matches: t(matches), previous: t(previous), later: t(later) };

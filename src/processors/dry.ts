@@ -46,8 +46,9 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
       const m = rows.map((p, r) => (p ? Math.min(lengths[r]!, p.window) : 0));
       // Host-known: no row has more tokens than it allows to repeat, nothing to penalise.
       if (rows.every((p, r) => !p || m[r]! <= p.allowedLength)) return state;
-      const window = tokens.dryWindow();
-      if (jsKernelsAvailable()) {
+      const kernel = jsKernelsAvailable();
+      const window = tokens.dryWindow(!kernel); // the one-pass kernel needs no occurrence links
+      if (kernel) {
         const { tokens: w, matches } = window;
         return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
       }
