@@ -50,6 +50,9 @@ function browserProject(name: string, backends: string, include: string[]): Test
     test: {
       name,
       include,
+      // One page for all files: the backend, its compiled shaders and pipelines carry over
+      // (SwiftShader compiles each in seconds); every suite checks its own tensors and state.
+      isolate: process.env.TFJS_SAMPLING_ISOLATE === '1',
       provide: { backends },
       browser: {
         enabled: true,
