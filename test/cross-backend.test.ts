@@ -142,7 +142,15 @@ describe('cross-backend identity, fuzzed', () => {
   // Each GPU backend's own fuzz (test/fuzz.test.ts) already requires the reference's token on
   // every row not decided by rounding; this only adds the pairing, at ~3 s a case on SwiftShader.
   it.runIf(BACKENDS.some(isSoftwareGpu) && BACKENDS.length > 1)(`${BACKENDS.join(', ')}: 12 random small cases give the same tokens`, async () => {
-    await crossFuzz(BACKENDS, 12, 0x5eed0011);
+    // As in test/fuzz.test.ts: webgl with shapes as uniforms, so random shapes reuse programs.
+    const webgl = BACKENDS.includes('webgl');
+    const before = webgl ? tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') : false;
+    if (webgl) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+    try {
+      await crossFuzz(BACKENDS, 12, 0x5eed0011);
+    } finally {
+      if (webgl) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', before);
+    }
   });
 });
 

@@ -14,7 +14,7 @@
 // hole explains (helpers/fuzz-known.ts) are counted and printed, not failed; each such hole has
 // an it.fails regression here.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, coveredElsewhere, isSoftwareGpu } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { GPU_PROFILE, NODE_PROFILE, fuzzCase, invalidFocus, noBig, type Profile } from './helpers/fuzz-arbitraries.js';
@@ -163,6 +163,18 @@ const regressions: Regression[] = [
 
 describe.each(BACKENDS)('fuzz against the reference on %s', (backend) => {
   backendSuite(backend);
+  // webgl: shapes as uniforms (tfjs's WEBGL_USE_SHAPES_UNIFORMS), so the random shapes reuse their
+  // programs instead of compiling each (SwiftShader: 3-6x faster cases). Every other suite runs
+  // webgl's default (shapes compiled into the shaders), so both configurations are tested.
+  let shapesUniforms: boolean | undefined;
+  beforeAll(() => {
+    if (backend !== 'webgl') return;
+    shapesUniforms = tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS');
+    tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  });
+  afterAll(() => {
+    if (shapesUniforms !== undefined) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapesUniforms);
+  });
   const gpu = isSoftwareGpu(backend);
   const profile = gpu ? GPU_PROFILE : NODE_PROFILE;
   const delta = deltaFor(backend);
