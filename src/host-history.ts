@@ -1,10 +1,10 @@
 // The token history on the CPU backends (cpu, wasm), where the device is this process's memory:
 // per-row token lists and sparse counts, updated in O(1) per row and step, with no [B, V] copy.
-// From it the fused kernels get a row editor (penalties, n-gram and bad-word bans, min new
-// tokens, logit bias) that edits the few tokens concerned in the kernel's own copy of each row,
-// while the row is in cache: the cost is the number of edited tokens, not B·V. Processors
-// that need tensors (process(), probabilities(), user processors, masks) get them built from
-// the same state, so both paths see one history.
+// From it the fused kernels get a row editor (penalties, DRY, n-gram and bad-word bans, min new
+// tokens, logit bias; the per-call mask is applied next to it) that edits the few tokens
+// concerned in the kernel's own copy of each row, while the row is in cache: the cost is the
+// number of edited tokens, not B·V. What needs tensors (process(), probabilities(), user
+// processors, allowedTokens) gets them built from the same state, so both paths see one history.
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import type { DryWindow, HistoryNeeds, TokenHistoryView } from './history.js';
