@@ -26,7 +26,7 @@ if (requireAll && missing.length > 0) {
 
 // TFJS_SAMPLING_INCLUDE=test/x.test.ts runs just those files on every selected backend.
 const INCLUDE = process.env.TFJS_SAMPLING_INCLUDE?.split(',');
-const CORE = INCLUDE ?? ['test/tables.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts', 'test/generate.test.ts', 'test/stats.test.ts', 'test/gpu-chain.test.ts', 'test/fuzz.test.ts', 'test/soak.test.ts', 'test/bad-input.test.ts', 'test/readbacks.test.ts', 'test/kept-sets.test.ts', 'test/contract-holes.test.ts', 'test/history.test.ts', 'test/sparse-edits.test.ts', 'test/dry.test.ts'];
+const CORE = INCLUDE ?? ['test/tables.test.ts', 'test/clone.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts', 'test/generate.test.ts', 'test/stats.test.ts', 'test/gpu-chain.test.ts', 'test/fuzz.test.ts', 'test/soak.test.ts', 'test/bad-input.test.ts', 'test/readbacks.test.ts', 'test/kept-sets.test.ts', 'test/contract-holes.test.ts', 'test/history.test.ts', 'test/sparse-edits.test.ts', 'test/dry.test.ts'];
 const NODE_ONLY = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 const CROSS = INCLUDE ?? ['test/cross-backend.test.ts'];
 

@@ -1,5 +1,6 @@
 // A custom order of the built-ins and a user processor (a logit bias that can also ban tokens),
-// run by the tensor sampler and by the float64 reference, which must draw the same tokens.
+// run by the tensor sampler and by the float64 reference, which must draw the same tokens; then
+// a processor with state across steps, and a sampler cloned with it.
 import * as tf from '@tensorflow/tfjs-core';
 import {
   createSampler,
@@ -92,6 +93,50 @@ for (let step = 0; step < STEPS; step++) {
   if (step < 5) console.log(`step ${step}: tokens [${Array.from(tokens).join(', ')}], reference [${expected.join(', ')}]`);
 }
 console.log(`${agree} of ${STEPS} steps: tensor tokens = reference tokens; no banned token drawn`);
+
+// A processor with state across steps (llama.cpp's accept / reset / clone): it bans each row's
+// previous token. The state is a device tensor, updated from the drawn ids without a read-back.
+function noImmediateRepeat(start?: tf.Tensor1D): LogitsProcessor {
+  let prev = start;
+  return {
+    name: 'no-immediate-repeat',
+    apply(state: SamplingState): SamplingState {
+      if (!prev) return state;
+      const ban = tf.cast(tf.oneHot(prev, state.vocab), 'bool');
+      return { ...state, logits: tf.where(ban, tf.fill(state.logits.shape, -Infinity), state.logits) as tf.Tensor2D };
+    },
+    accept(ids: tf.Tensor1D): void {
+      prev?.dispose();
+      // Negative ids mark invalid rows: ban nothing there (oneHot of -1 is a zero row).
+      prev = tf.keep(ids.clone());
+    },
+    reset(): void {
+      prev?.dispose();
+      prev = undefined;
+    },
+    clone: () => noImmediateRepeat(prev && tf.keep(prev.clone())),
+  };
+}
+
+// Sampler.clone() forks the whole state (step, seeds, every processor's state): the fork draws
+// exactly what the original draws, and what one accepts leaves the other as it was.
+const stateful = createSampler({ processors: [noImmediateRepeat()], temperature: 1.5, topK: 3, seed: 5 });
+const history: number[][] = [];
+for (let step = 0; step < 4; step++) history.push(Array.from(await stateful.sampleIds(logits)));
+const fork = stateful.clone();
+let same = 0;
+let repeats = 0;
+for (let step = 0; step < 8; step++) {
+  const a = await stateful.sampleIds(logits);
+  const b = await fork.sampleIds(logits);
+  if (a.every((t, r) => t === b[r])) same++;
+  repeats += Array.from(a).filter((t, r) => t === history[history.length - 1]![r]).length;
+  history.push(Array.from(a));
+}
+console.log(`clone at step 4: ${same} of 8 steps drew the same tokens as the original; immediate repeats: ${repeats}`);
+stateful.dispose();
+fork.dispose();
+if (same !== 8 || repeats !== 0) throw new Error('the clone or the stateful processor misbehaved');
 
 logits.dispose();
 console.log(`tf.memory().numTensors: ${tf.memory().numTensors} (${tensorsAtStart} at the start)`);

@@ -7,7 +7,6 @@ import { minP } from './processors/min-p.js';
 import { temperature } from './processors/temperature.js';
 import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
-import { withLogits } from './processors/ops.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 export { isBuiltinProcessor };
@@ -40,7 +39,7 @@ export interface ChainResult {
 /**
  * Runs processors in order (inside the caller's tf.tidy). After each user processor (anything
  * the built-in factories did not make, whatever its name) the chain checks what it returned,
- * drops the sort hints, and records the rows it made NaN or +Infinity — right there, because a
+ * and records the rows it made NaN or +Infinity — right there, because a
  * later filter may mask such a value away and hide it from the invalid-row rule.
  */
 export function runChain(processors: readonly LogitsProcessor[], state: SamplingState): ChainResult {
@@ -54,7 +53,8 @@ export function runChain(processors: readonly LogitsProcessor[], state: Sampling
       return;
     }
     checkOutput(next, s, i, p.name);
-    s = { ...withLogits(next, next.logits), candidates: next.vocab };
+    // A new object: no sort hint of a built-in survives a user processor.
+    s = next === s ? next : { ...next };
     const nan = tf.any(tf.isNaN(s.logits), 1) as tf.Tensor1D;
     const inf = tf.any(tf.equal(s.logits, Infinity), 1) as tf.Tensor1D;
     madeNaN = madeNaN ? (tf.logicalOr(madeNaN, nan) as tf.Tensor1D) : nan;

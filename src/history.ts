@@ -253,6 +253,22 @@ export class TokenHistory implements TokenHistoryView {
     }
   }
 
+  /** An independent copy (tensors cloned: they share data until either side replaces them). */
+  clone(): TokenHistory {
+    const keep = <T extends tf.Tensor | undefined>(t: T): T => (t ? tf.keep(tf.clone(t)) : t) as T;
+    const c = Object.create(TokenHistory.prototype) as TokenHistory;
+    const dry = this.dry;
+    return Object.assign(c, this, {
+      generated: this.generated.slice(),
+      lengths: this.lengths.slice(),
+      countsAllT: keep(this.countsAllT),
+      countsGenT: keep(this.countsGenT),
+      ring: keep(this.ring),
+      tailT: keep(this.tailT),
+      dry: dry && { tokens: keep(dry.tokens), matches: keep(dry.matches), previous: keep(dry.previous), later: keep(dry.later) },
+    });
+  }
+
   dispose(): void {
     const dry = this.dry ? [this.dry.tokens, this.dry.matches, this.dry.previous, this.dry.later] : [];
     tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, ...dry].filter((t): t is tf.Tensor2D => t !== undefined));

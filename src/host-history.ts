@@ -103,6 +103,12 @@ class IntList {
   constructor(capacity: number) {
     this.data = new Int32Array(Math.max(8, capacity));
   }
+  clone(): IntList {
+    const c = new IntList(0);
+    c.data = this.data.slice();
+    c.length = this.length;
+    return c;
+  }
   push(v: number): void {
     if (this.length === this.data.length) {
       const next = new Int32Array(this.data.length * 2);
@@ -122,7 +128,17 @@ class RowCounts {
   all = new Int32Array(64);
   gen = new Int32Array(64);
   size = 0;
-  private readonly slot = new Map<number, number>();
+  private slot = new Map<number, number>();
+
+  clone(): RowCounts {
+    const c = new RowCounts();
+    c.token = this.token.slice();
+    c.all = this.all.slice();
+    c.gen = this.gen.slice();
+    c.size = this.size;
+    c.slot = new Map(this.slot);
+    return c;
+  }
 
   add(t: number, scope: 'all' | 'gen', d: 1 | -1): void {
     let i = this.slot.get(t);
@@ -220,6 +236,20 @@ export class HostTokenHistory implements TokenHistoryView {
         return a;
       });
     }
+  }
+
+  /** An independent copy (the same entries in the same order; fresh scratch). */
+  clone(): HostTokenHistory {
+    const c = Object.create(HostTokenHistory.prototype) as HostTokenHistory;
+    return Object.assign(c, this, {
+      generated: this.generated.slice(),
+      lengths: this.lengths.slice(),
+      tokens: this.tokens.map((l) => l.clone()),
+      counted: this.counted?.map((x) => x.clone()),
+      dryMatches: this.dryMatches?.map((a) => a.slice()),
+      touched: undefined,
+      list: undefined,
+    });
   }
 
   /** Throws unless the active backend is one whose memory this history reads (cpu, wasm). */

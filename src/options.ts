@@ -66,11 +66,15 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     }
   }
   const builtins = (order as readonly BuiltinName[]).filter((n) => !isOff(values[n], OFF[n])).map((name: BuiltinName) => ({ name, value: values[name] }));
-  const processors = options.processors ?? [];
-  if (!Array.isArray(processors)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', processors);
+  if (options.processors !== undefined && !Array.isArray(options.processors)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', options.processors);
+  // A copy: pushing to the caller's array later must not change the chain.
+  const processors = [...(options.processors ?? [])];
   processors.forEach((p, i) => {
     if (typeof p !== 'object' || p === null || typeof p.apply !== 'function' || typeof p.name !== 'string') {
       throw new SamplingError(`processors[${i}]`, 'must be a LogitsProcessor ({ name, apply(state) })', p);
+    }
+    for (const hook of ['reference', 'accept', 'reset', 'clone'] as const) {
+      if (p[hook] !== undefined && typeof p[hook] !== 'function') throw new SamplingError(`processors[${i}].${hook}`, 'must be a function when given', p[hook]);
     }
   });
   const draw = options.draw ?? 'gumbel';

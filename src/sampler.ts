@@ -7,7 +7,7 @@ import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './opti
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
-import type { LogitsProcessor, SampleContext, SamplerOptions, SamplingState } from './types.js';
+import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
 import { historyNeeds, historyProcessors } from './history-chain.js';
 import { checkHistoryVocab, historyStages } from './history-options.js';
@@ -70,6 +70,24 @@ export interface Sampler {
   accept(ids: tf.Tensor1D): void;
   /** Frees the device state (history, caches) and keeps the step; the next call starts an empty history. */
   dispose(): void;
+  /**
+   * An independent sampler in the same state: the same options, seeds and step, a copy of the
+   * token history and of each user processor's state (`LogitsProcessor.clone`). Both draw the
+   * same tokens for the same logits from here on, and what one accepts leaves the other as it
+   * was: fork a row set for beam search, or keep a copy to return to when a speculative draft is
+   * rejected. Throws a `SamplingError` for a user processor that keeps state (`accept` or
+   * `reset`) but has no `clone`.
+   */
+  clone(): Sampler;
+}
+
+/** What a clone carries over from the sampler it copies. */
+interface Carried {
+  baseSeed: RowParam;
+  step: number;
+  lastPath: string;
+  tokens: TokenHistory | HostTokenHistory | undefined;
+  prompts: (readonly number[])[] | undefined;
 }
 
 /**
@@ -81,14 +99,17 @@ export interface Sampler {
  * const tokens = await sampler.sampleIds(logits); // Int32Array, invalid rows throw
  */
 export function createSampler(options: SamplerOptions = {}): Sampler {
-  const opts = normalizeOptions(options);
+  return build(normalizeOptions(options));
+}
+
+function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   const history = historyProcessors(opts.history);
   const needs = historyNeeds(opts.history);
   const builtinChain = builtinProcessors(opts.builtins);
   const processors = [...history, ...opts.processors, ...builtinChain];
   const maskCache = new DeviceCache();
-  let tokens: TokenHistory | HostTokenHistory | undefined;
-  let prompts: (readonly number[])[] | undefined;
+  let tokens: TokenHistory | HostTokenHistory | undefined = carried?.tokens;
+  let prompts: (readonly number[])[] | undefined = carried?.prompts;
   // On cpu / wasm, history processors that are sparse edits of the logits (penalties, n-gram and
   // bad-word bans, min new tokens, bias) are patched into the fused kernel's rows: no [B, V] pass.
   const stages = historyStages(opts.history);
@@ -152,9 +173,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
   if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
     throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
   }
-  const baseSeed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
-  let step = 0;
-  let lastPath = 'portable';
+  const baseSeed = carried?.baseSeed ?? opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+  let step = carried?.step ?? 0;
+  let lastPath = carried?.lastPath ?? 'portable';
   let keyCache: { batch: number; keys: Uint32Array } | undefined;
   const keysFor = (batch: number): Uint32Array => {
     if (keyCache?.batch !== batch) {
@@ -187,7 +208,6 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       vocab: shape.vocab,
       invTemperature: new Float64Array(shape.batch).fill(1),
       step,
-      candidates: shape.vocab,
       ...(context?.history !== undefined ? { history: context.history } : {}),
       ...(t ? { tokens: t } : {}),
     };
@@ -312,6 +332,23 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     },
     dispose() {
       freeState();
+    },
+    clone() {
+      // The user processors first: a missing clone throws before anything is copied.
+      const user = opts.processors.map((p, i) => {
+        if (p.clone) {
+          const c = p.clone();
+          if (typeof c !== 'object' || c === null || typeof c.apply !== 'function' || typeof c.name !== 'string') {
+            throw new SamplingError(`processors[${i}].clone()`, 'must return a LogitsProcessor ({ name, apply(state) })', c);
+          }
+          return c;
+        }
+        if (p.accept || p.reset) {
+          throw new SamplingError(`processors[${i}]`, `(${JSON.stringify(p.name)}) must implement clone() for Sampler.clone(): it keeps state across steps (it has accept or reset)`, new Described('no clone method'));
+        }
+        return p;
+      });
+      return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts });
     },
   };
   return sampler;

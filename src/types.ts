@@ -26,17 +26,6 @@ export interface SamplingState {
   /** The step this call samples (0 after `reset()`). */
   readonly step: number;
   /**
-   * Hint for sorting filters: every finite logit outside a row's `candidates` largest equals the
-   * `candidates`-th largest (set by top-k; `vocab` when nothing is known).
-   */
-  readonly candidates: number;
-  /**
-   * Optional: the `candidates` largest working logits per row, sorted in descending order
-   * (`[B, candidates]`), left by top-k so that a following top-p needs no second sort. Any
-   * processor that changes `logits` must drop it (the chain does so for non-built-ins).
-   */
-  readonly sorted?: tf.Tensor2D;
-  /**
    * Optional: the tokens so far, int32 `[B, T]` (prompt and generated tokens, left-padded), for
    * processors that need history (penalties, n-gram bans). Set by `generate()` or by
    * `sample(logits, { history })`; on the device, never read back by the sampler.
@@ -81,6 +70,12 @@ export interface LogitsProcessor {
   accept?(ids: tf.Tensor1D): void;
   /** Frees what the processor keeps across calls (state, device caches); called by the sampler's `reset()` / `dispose()`. */
   reset?(): void;
+  /**
+   * An independent copy with the same state (llama.cpp's `clone`), for `Sampler.clone()`: what
+   * one copy accepts or resets afterwards must not change the other. Required of processors that
+   * keep state (those with `accept` or `reset`); a processor with neither is shared by the copies.
+   */
+  clone?(): LogitsProcessor;
 }
 
 /** What happens to a row with NaN, +Infinity, or no finite logit left. */

@@ -66,6 +66,7 @@ describe('structure', () => {
     const offenders = sourceFiles(root).flatMap((f) =>
       readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),
     );
-    expect(offenders).toEqual(['processors/ops.ts:59', 'processors/ops.ts:61']);
+    // Only rowMax itself (its two passes), in processors/ops.ts.
+    expect(offenders.map((o) => o.replace(/:\d+$/, ''))).toEqual(['processors/ops.ts', 'processors/ops.ts']);
   });
 });

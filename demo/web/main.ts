@@ -90,6 +90,7 @@ const live: Sampler = {
   begin: (prompts) => current.begin(prompts),
   accept: (ids) => current.accept(ids),
   dispose: () => current.dispose(),
+  clone: () => current.clone(),
 };
 
 function setHeld(logits: tf.Tensor2D, caption: string): void {

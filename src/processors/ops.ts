@@ -1,12 +1,15 @@
 // Small tensor building blocks shared by the filters. Masks are built from sub/step/mul,
 // which are fast on every backend (broadcast comparisons and `where` are slow on wasm).
 import * as tf from '@tensorflow/tfjs-core';
+import { hintsOf, withHints } from '../builtin.js';
 import type { SamplingState } from '../types.js';
 
-/** The state with new logits; the `sorted` hint no longer describes them and is dropped. */
+/**
+ * The state with new logits (built-ins only). A filter only masks more tokens, so the candidate
+ * bound still holds; the sorted values no longer describe the logits and are dropped.
+ */
 export function withLogits(state: SamplingState, logits: tf.Tensor2D): SamplingState {
-  const { sorted: _stale, ...rest } = state;
-  return { ...rest, logits };
+  return withHints({ ...state, logits }, { candidates: hintsOf(state).candidates });
 }
 
 /** Largest finite float32; used as a "no threshold" value that survives arithmetic. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { builtin } from '../builtin.js';
+import { builtin, hintsOf, withHints } from '../builtin.js';
 import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.js';
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
@@ -35,9 +35,9 @@ export function topK(k: RowParam): LogitsProcessor {
       const thrCol = tf.reshape(thr, [batch, 1]);
       const logits = keepAtLeast(state.logits, thrCol);
       const next = withLogits(state, logits);
-      if (!active.every((a) => a === 1) || kmax > state.candidates) return next;
+      if (!active.every((a) => a === 1) || kmax > hintsOf(state).candidates) return next;
       // The kmax largest of the new logits: the sorted values with rows' extras masked.
-      return { ...next, candidates: kmax, sorted: keepAtLeast(vals, thrCol) };
+      return withHints(next, { candidates: kmax, sorted: keepAtLeast(vals, thrCol) });
     },
     reference: referenceTopK(value),
   });

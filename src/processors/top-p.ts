@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { builtin } from '../builtin.js';
+import { builtin, hintsOf } from '../builtin.js';
 import { effectiveTopP, isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
 import { referenceTopP } from '../reference/top-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
@@ -40,9 +40,10 @@ export function topP(p: RowParam): LogitsProcessor {
       const P = resolveRowParam('topP', value, batch).map(effectiveTopP);
       const active = P.map((v) => (v < 1 ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
-      const K = Math.min(state.candidates, vocab);
+      const hints = hintsOf(state);
+      const K = Math.min(hints.candidates, vocab);
       // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
-      const zs = state.sorted && state.sorted.shape[1] === K ? state.sorted : deviceTopk(state.logits, K).values;
+      const zs = hints.sorted && hints.sorted.shape[1] === K ? hints.sorted : deviceTopk(state.logits, K).values;
       // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
       const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
       const thr = topPThreshold(zs, finite, state.invTemperature, P);
