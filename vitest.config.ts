@@ -88,7 +88,7 @@ export default defineConfig({
   test: {
     testTimeout: 600_000,
     hookTimeout: 120_000,
-    maxWorkers: 2,
+    maxWorkers: Number(process.env.TFJS_SAMPLING_WORKERS ?? 2),
     projects,
   },
 });
