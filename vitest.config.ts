@@ -6,6 +6,7 @@ import path from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { CHROMIUM, CHROMIUM_ARGS, probeAll } from './test/setup/probe.js';
+import { HeaviestFirst } from './test/setup/sequencer.js';
 
 // The config is evaluated more than once per run: probe and report once.
 const cached = process.env.TFJS_SAMPLING_PROBES;
@@ -57,6 +58,8 @@ function browserProject(name: string, backends: string, include: string[]): Test
       browser: {
         enabled: true,
         headless: true,
+        // Chromium starts slowly while the Node pool keeps both cores busy.
+        connectTimeout: 180_000,
         screenshotFailures: false,
         provider: playwright({
           launchOptions: {
@@ -89,6 +92,7 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 120_000,
     maxWorkers: Number(process.env.TFJS_SAMPLING_WORKERS ?? 2),
+    sequence: { sequencer: HeaviestFirst },
     projects,
   },
 });

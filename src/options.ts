@@ -66,9 +66,10 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     }
   }
   const builtins = (order as readonly BuiltinName[]).filter((n) => !isOff(values[n], OFF[n])).map((name: BuiltinName) => ({ name, value: values[name] }));
-  if (options.processors !== undefined && !Array.isArray(options.processors)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', options.processors);
+  const given = options.processors ?? [];
+  if (!Array.isArray(given)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', given);
   // A copy: pushing to the caller's array later must not change the chain.
-  const processors = [...(options.processors ?? [])];
+  const processors = [...given];
   processors.forEach((p, i) => {
     if (typeof p !== 'object' || p === null || typeof p.apply !== 'function' || typeof p.name !== 'string') {
       throw new SamplingError(`processors[${i}]`, 'must be a LogitsProcessor ({ name, apply(state) })', p);
