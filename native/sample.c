@@ -116,7 +116,14 @@ static int compact(int *idx, float *val, int n, float t) {
  * count. The buffer holds every finite token >= a running threshold that never exceeds the
  * k-th largest of the tokens seen so far; it is compacted to that value whenever it doubles.
  */
-EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res) {
+#define ALLOWED(words, j) (((words)[(j) >> 5] >> ((j) & 31)) & 1u)
+
+// scan_topk's body; `words` (a token bitmask, xgrammar layout) or null. The SIMD pass reads the
+// raw logits, exactly as without a mask: a disallowed token can only make a block look worth a
+// closer look, and the scalar look skips it. The row's max over allowed tokens is the largest
+// candidate (the running threshold never passes it); NaN and +Infinity count wherever they are,
+// as the mask keeps them (maskWhere's rule).
+static inline __attribute__((always_inline)) int topk_scan(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res, const u32 *words) {
   float thr = -INFF;
   int n = 0;
   int limit = 2 * k + 64; // compact often: the threshold follows the k-th largest closely
@@ -133,7 +140,7 @@ EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *v
     if (!wasm_v128_any_true(wasm_f32x4_ge(mx, tv))) continue;
     for (int l = 0; l < 16; l++) {
       float v = z[j + l];
-      if (v >= thr && v > -INFF) {
+      if (v >= thr && v > -INFF && (!words || ALLOWED(words, j + l))) {
         idx[n] = j + l;
         val[n] = v;
         n++;
@@ -159,7 +166,7 @@ EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *v
     float v = z[j];
     if (v > m) m = v;
     else if (v != v) nan = 1;
-    if (v >= thr && v > -INFF) {
+    if (v >= thr && v > -INFF && (!words || ALLOWED(words, j))) {
       idx[n] = j;
       val[n] = v;
       n++;
@@ -171,10 +178,31 @@ EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *v
     kth = select_desc(tmp, n, k - 1);
     n = compact(idx, val, n, kth);
   }
+  int flags = 0;
+  if (words && m != INFF && !nan) {
+    float mm = -INFF;
+    for (int c2 = 0; c2 < n; c2++)
+      if (val[c2] > mm) mm = val[c2];
+    if (mm == -INFF && m > -INFF) flags = 2; // nothing allowed is finite, something masked was
+    m = mm;
+  }
   res[0] = m;
   res[1] = nan;
   res[2] = kth;
+  res[3] = flags;
   return n;
+}
+
+EXPORT(scan_topk) int scan_topk(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res) {
+  return topk_scan(z, V, k, idx, val, tmp, res, 0);
+}
+
+/**
+ * scan_topk over the logits a token bitmask leaves (`words`: bit j & 31 of word j >> 5 allows
+ * token j), z itself unchanged; res[3] = 2 when a finite logit was masked (mask_words's flag).
+ */
+EXPORT(scan_topk_masked) int scan_topk_masked(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res, const u32 *words) {
+  return topk_scan(z, V, k, idx, val, tmp, res, words);
 }
 
 // ---------------------------------------------------------------------------------------------

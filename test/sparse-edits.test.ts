@@ -14,7 +14,7 @@ import { normalizeOptions } from '../src/options.js';
 import { historyStages } from '../src/history-options.js';
 import { historyNeeds } from '../src/history-chain.js';
 import { HostTokenHistory } from '../src/host-history.js';
-import { sampleRows, type FusedPlan } from '../src/backends/js/sample-rows.js';
+import { invalidRow, sampleRows, type FusedPlan } from '../src/backends/js/sample-rows.js';
 import { sampleRowsSimd } from '../src/backends/wasm-simd/sample-rows-simd.js';
 
 const SPECIAL = [-Infinity, -Infinity, 3.3e38, -3.3e38, 0, -0, 1e-40];
@@ -267,6 +267,70 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(js[2]).toBe(-2); // +Infinity in the input, on an edited token
     expect([0, 5, 9]).not.toContain(js[0]);
     expect(values).toEqual(original);
+  });
+
+  it.runIf(here && backend === 'cpu')('a bitmask folded into the top-k scan (JS heap pass, SIMD scan) draws what a pre-masked row draws, greedy rows and every policy included (400 random cases)' + why, () => {
+    const arb = fc.record({ V: fc.integer({ min: 1, max: 300 }), B: fc.integer({ min: 1, max: 4 }) }).chain(({ V, B }) =>
+      fc.record({
+        V: fc.constant(V),
+        B: fc.constant(B),
+        values: fc.array(
+          fc.oneof({ arbitrary: fc.float({ min: -6, max: 6, noNaN: true }), weight: 30 }, { arbitrary: fc.constantFrom(-Infinity, 2, 0, 3.3e38), weight: 8 }, { arbitrary: fc.constantFrom(NaN, Infinity), weight: 1 }),
+          { minLength: B * V, maxLength: B * V },
+        ),
+        words: fc.array(fc.oneof(fc.integer(), fc.constantFrom(-1, 0, 0x55555555, 1, 0xffff, -65536)), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }),
+        k: fc.array(fc.constantFrom(1, 2, 5, 40), { minLength: B, maxLength: B }),
+        greedy: fc.array(fc.boolean(), { minLength: B, maxLength: B }),
+        p: fc.constantFrom(1, 0.9, 0.5),
+        policy: fc.constantFrom('error' as const, 'uniform' as const, 'greedy' as const),
+      }),
+    );
+    let folded = 0;
+    fc.assert(
+      fc.property(arb, (c) => {
+        const W = Math.ceil(c.V / 32);
+        const values = Float32Array.from(c.values);
+        const mask = Array.from({ length: c.B }, (_, r) => Int32Array.from(c.words.slice(r * W, (r + 1) * W)));
+        const plan: FusedPlan = {
+          batch: c.B,
+          vocab: c.V,
+          invT: Float64Array.from(c.greedy, (g) => (g ? Infinity : 1.3)),
+          topK: Float64Array.from(c.k),
+          topP: new Float64Array(c.B).fill(c.p),
+          minP: new Float64Array(c.B),
+          stepKeys: Uint32Array.from({ length: c.B }, (_, r) => 77 + r),
+          invalidRows: c.policy,
+        };
+        // The same rows masked beforehand (maskWhere's rule: NaN and +Infinity stay), no mask.
+        const pre = Float32Array.from(values, (v, i) => {
+          const r = Math.floor(i / c.V);
+          const j = i % c.V;
+          return (mask[r]![j >> 5]! >>> (j & 31)) & 1 || v !== v || v === Infinity ? v : -Infinity;
+        });
+        const want = new Int32Array(c.B);
+        sampleRows(pre, plan, want);
+        const js = new Int32Array(c.B);
+        const simd = new Int32Array(c.B);
+        sampleRows(values, { ...plan, mask }, js);
+        expect(sampleRowsSimd(values, { ...plan, mask }, simd)).toBe(true);
+        // A pre-masked row with nothing finite is the input's code (-3); the mask's is the
+        // processors' (-6) when it masked a finite logit.
+        const maskedFinite = (r: number): boolean => values.subarray(r * c.V, (r + 1) * c.V).some((v, j) => Number.isFinite(v) && !Number.isFinite(pre[r * c.V + j]!));
+        const expected = Array.from(want, (t, r) => (t === -3 && maskedFinite(r) ? -6 : t));
+        // Fallback policies draw from the caller's row (the reference's rule), not the masked one.
+        if (c.policy !== 'error') {
+          for (let r = 0; r < c.B; r++) {
+            const row = pre.subarray(r * c.V, (r + 1) * c.V);
+            if (row.some((v) => v !== v || v === Infinity) || !row.some((v) => Number.isFinite(v))) expected[r] = invalidRow(values.subarray(r * c.V, (r + 1) * c.V), false, -Infinity, plan, plan.stepKeys[r]!);
+          }
+        }
+        expect(Array.from(js), 'JS kernel').toEqual(expected);
+        expect(Array.from(simd), 'SIMD kernel').toEqual(expected);
+        folded += c.B;
+      }),
+      { seed: 0x5eed00f0, numRuns: 400 },
+    );
+    expect(folded).toBeGreaterThan(400);
   });
 });
 

@@ -3,7 +3,8 @@
 // cpu and wasm fused kernels. Same arithmetic as the reference where it decides a token:
 // thresholds, top-p sums over top-k candidates, and the perturbed scores.
 import { mix32 } from '../../noise.js';
-import { editedCode, maskRowEditor } from '../../host-history.js';
+import { EDITED_FINITE, editedCode, maskRowEditor } from '../../host-history.js';
+import { INVALID_CODE } from '../../invalid-rows.js';
 
 /** Per-row plan of one fused sampling step. */
 export interface FusedPlan {
@@ -52,18 +53,42 @@ const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 
  * fused-observer.ts), also each row's kept count.
  */
 export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): void {
-  const scratch = new Scratch(plan.vocab);
-  const copy = plan.editRow || plan.mask ? new Float32Array(plan.vocab) : undefined;
-  const masks = plan.mask ? maskRowEditor(plan.mask, plan.vocab) : undefined;
+  const V = plan.vocab;
+  const scratch = new Scratch(V);
+  const copy = plan.editRow || plan.mask ? new Float32Array(V) : undefined;
+  const masks = plan.mask ? maskRowEditor(plan.mask, V) : undefined;
+  // Edited rows run under 'error': the codes are rewritten over input and edits (editedCode),
+  // and a fallback token, where the policy wants one, comes from the caller's row.
+  const inner: FusedPlan = copy ? { ...plan, invalidRows: 'error' } : plan;
   for (let r = 0; r < plan.batch; r++) {
-    const z = values.subarray(r * plan.vocab, (r + 1) * plan.vocab);
-    if (copy) {
-      copy.set(z);
-      const flags = (plan.editRow ? plan.editRow(copy, r) : 0) | (masks ? masks(copy, r) : 0);
-      out[r] = editedCode(sampleRow(copy, plan, r, scratch, kept), flags);
-    } else {
-      out[r] = sampleRow(z, plan, r, scratch, kept);
+    const input = values.subarray(r * V, (r + 1) * V);
+    if (!copy) {
+      out[r] = sampleRow(input, plan, r, scratch, kept);
+      continue;
     }
+    let z = input;
+    let flags = 0;
+    if (plan.editRow) {
+      copy.set(input);
+      flags = plan.editRow(copy, r);
+      z = copy;
+    }
+    const k = plan.topK[r]!;
+    // With a small top-k the mask is applied inside the heap pass (no pass of its own): every
+    // later step reads only the candidates, all of them allowed. Otherwise the row is masked.
+    const words = masks && k > 0 && k < V && k <= HEAP_MAX ? plan.mask![r]! : undefined;
+    if (masks && !words) {
+      if (z === input) {
+        copy.set(input);
+        z = copy;
+      }
+      flags |= masks(z, r);
+    }
+    let code = sampleRow(z, inner, r, scratch, kept, words);
+    // Folded mask and no finite logit left: any finite logit of the row was masked.
+    if (words && code === INVALID_CODE['no-finite-logit'] && z.some((v) => Number.isFinite(v))) flags |= EDITED_FINITE;
+    code = editedCode(code, flags);
+    out[r] = code < 0 && plan.invalidRows !== 'error' ? invalidRow(input, code === INVALID_CODE.nan, -Infinity, plan, plan.stepKeys[r]!) : code;
   }
 }
 
@@ -82,7 +107,11 @@ class Scratch {
 
 const HEAP_MAX = 1024;
 
-function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept?: Int32Array): number {
+/**
+ * One row. `words` (small top-k only): a token bitmask the heap pass applies as it reads, `z`
+ * left as it is; every later step reads only the candidates, which are all allowed.
+ */
+function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept?: Int32Array, words?: Int32Array): number {
   const V = z.length;
   const k = plan.topK[r]!;
   const smallK = k > 0 && k < V && k <= HEAP_MAX;
@@ -91,7 +120,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   let nan = false;
   let n = 0; // candidates in s.idx (small top-k only)
   if (smallK) {
-    const top = heapPass(z, k, s);
+    const top = heapPass(z, k, s, words);
     zmax = top.max;
     nan = top.nan;
     n = top.count;
@@ -107,6 +136,11 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
   const inv = plan.invT[r]!;
   if (inv === Infinity) {
+    if (words) {
+      // The maxima are among the candidates (index order); masked tokens are not.
+      if (kept) kept[r] = countKept(z, s.idx, n, zmax, (v) => v === zmax);
+      for (let c = 0; c < n; c++) if (z[s.idx[c]!] === zmax) return s.idx[c]!;
+    }
     if (kept) kept[r] = countKept(z, undefined, V, zmax, (v) => v === zmax);
     for (let j = 0; j < V; j++) if (z[j] === zmax) return j; // lowest index among maxima
   }
@@ -168,7 +202,7 @@ function countKept(z: Float32Array, idx: Int32Array | undefined, n: number, thr:
  * One pass: the k largest values (a min-heap of value and index), every token tied with the
  * k-th beyond them, the max and NaN. Leaves the finite candidates in s.idx, in index order.
  */
-function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: boolean; count: number } {
+function heapPass(z: Float32Array, k: number, s: Scratch, words?: Int32Array): { max: number; nan: boolean; count: number } {
   const hv = s.heapV;
   const hi = s.heapI;
   const ties = s.idx; // ties collect from the end of the scratch list
@@ -176,7 +210,7 @@ function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: b
   let tieVal = NaN;
   let nan = false;
   for (let i = 0; i < k; i++) {
-    const v = z[i]!;
+    const v = words ? maskedAt(z, i, words) : z[i]!;
     if (v !== v) nan = true;
     hv[i] = v;
     hi[i] = i;
@@ -186,10 +220,21 @@ function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: b
   const st: HeapState = { min: hv[0]!, nTies: 0, tieVal: NaN, nan };
   // Hot loop kept tiny for the JIT: one comparison per token; the rare rest in offer().
   let min = st.min;
-  for (let j = k; j < V; j++) {
-    const v = z[j]!;
-    if (v < min) continue;
-    min = offer(v, j, st, hv, hi, ties, k, V);
+  if (words) {
+    // The mask is read only for the few tokens that reach the heap's minimum.
+    for (let j = k; j < V; j++) {
+      const v = z[j]!;
+      if (v < min) continue;
+      const m = maskedAt(z, j, words);
+      if (m === -Infinity) continue; // never a candidate (nor is an allowed -Infinity)
+      min = offer(m, j, st, hv, hi, ties, k, V);
+    }
+  } else {
+    for (let j = k; j < V; j++) {
+      const v = z[j]!;
+      if (v < min) continue;
+      min = offer(v, j, st, hv, hi, ties, k, V);
+    }
   }
   nTies = st.nTies;
   tieVal = st.tieVal;
@@ -202,11 +247,18 @@ function heapPass(z: Float32Array, k: number, s: Scratch): { max: number; nan: b
   for (let i = 0; i < k; i++) if (hv[i]! > -Infinity) list.push(hi[i]!);
   for (let t = 0; t < nTies; t++) {
     const j = ties[V - 1 - t]!;
-    if (z[j]! > -Infinity) list.push(j);
+    // A masked token can be a tie only of -Infinity (evicted from the heap's first k): not kept.
+    if ((words ? maskedAt(z, j, words) : z[j]!) > -Infinity) list.push(j);
   }
   list.sort((a, b) => a - b);
   for (let c = 0; c < list.length; c++) s.idx[c] = list[c]!;
   return { max, nan, count: list.length };
+}
+
+/** z[j] as a token bitmask leaves it: -Infinity where disallowed, except NaN and +Infinity (maskWhere's rule). */
+function maskedAt(z: Float32Array, j: number, words: Int32Array): number {
+  const v = z[j]!;
+  return (words[j >> 5]! >>> (j & 31)) & 1 || v !== v || v === Infinity ? v : -Infinity;
 }
 
 interface HeapState {

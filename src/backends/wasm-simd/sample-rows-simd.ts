@@ -14,6 +14,7 @@ interface Exports {
   scan_max(z: number, V: number, res: number): void;
   first_eq(z: number, V: number, v: number): number;
   scan_topk(z: number, V: number, k: number, idx: number, val: number, tmp: number, res: number): number;
+  scan_topk_masked(z: number, V: number, k: number, idx: number, val: number, tmp: number, res: number, words: number): number;
   topp_hist(z: number, idx: number, n: number, zmax: number, inv: number, exptab: number, mass: number, bucketOf: number): void;
   gather_bucket(z: number, idx: number, n: number, bucketOf: number, star: number, out: number): number;
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
@@ -210,31 +211,47 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const mass = new Float64Array(buf, L.mass, BUCKETS);
   const res = L.res >> 3;
   const edited = plan.editRow || plan.mask ? new Int32Array(plan.batch) : undefined;
+  // Edited rows run under 'error' (see sampleRows): codes first, the policy's token after.
+  const policy: FusedPlan = edited ? { ...plan, invalidRows: 'error' } : plan;
   const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
     // Edits and the mask change the module's copy of the row: the caller's logits stay.
     if (plan.editRow) edited![r] = plan.editRow(row, r);
-    if (words) {
-      words.set(plan.mask![r]!);
-      edited![r]! |= e.mask_words(L.row, V, L.words);
-    }
     const k = plan.topK[r]!;
     const topK = k > 0 && k < V;
+    // With top-k the mask is applied inside the scan (no pass of its own): every later step
+    // reads only the candidates, all of them allowed. Otherwise it masks the row first.
+    const folded = words !== undefined && topK;
+    if (words) {
+      words.set(plan.mask![r]!);
+      if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
+    }
     let n = 0;
-    if (topK) n = e.scan_topk(L.row, V, k, L.idx, L.val, L.tmp, L.res);
+    if (folded) {
+      n = e.scan_topk_masked(L.row, V, k, L.idx, L.val, L.tmp, L.res, L.words);
+      edited![r]! |= F64[res + 3]!;
+    } else if (topK) n = e.scan_topk(L.row, V, k, L.idx, L.val, L.tmp, L.res);
     else e.scan_max(L.row, V, L.res);
     const zmax = F64[res]!;
     const nan = F64[res + 1] !== 0;
     const sk = plan.stepKeys[r]!;
     if (kept) kept[r] = -1; // invalid row, unless set below
     if (nan || zmax === Infinity || zmax === -Infinity) {
-      out[r] = invalidRow(z, nan, zmax, plan, sk);
+      out[r] = invalidRow(z, nan, zmax, policy, sk);
       continue;
     }
     const inv = plan.invT[r]!;
     if (inv === Infinity) {
+      if (folded) {
+        // The row holds masked tokens unmasked: the maxima are among the candidates (index order).
+        let c = 0;
+        while (val[c] !== zmax) c++;
+        if (kept) kept[r] = simdKept(row, idx, n, zmax, true);
+        out[r] = idx[c]!;
+        continue;
+      }
       if (kept) kept[r] = simdKept(row, undefined, V, zmax, true);
       out[r] = e.first_eq(L.row, V, zmax); // lowest index among maxima
       continue;
@@ -272,6 +289,11 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
     out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
   }
-  if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedCode(out[r]!, edited[r]!);
+  if (edited) {
+    for (let r = 0; r < plan.batch; r++) {
+      const code = editedCode(out[r]!, edited[r]!);
+      out[r] = code < 0 && plan.invalidRows !== 'error' ? invalidRow(values.subarray(r * V, (r + 1) * V), code === -1, -Infinity, plan, plan.stepKeys[r]!) : code;
+    }
+  }
   return true;
 }
