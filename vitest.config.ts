@@ -30,6 +30,12 @@ const INCLUDE = process.env.TFJS_SAMPLING_INCLUDE?.split(',');
 const CORE = INCLUDE ?? ['test/tables.test.ts', 'test/clone.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts', 'test/generate.test.ts', 'test/stats.test.ts', 'test/gpu-chain.test.ts', 'test/fuzz.test.ts', 'test/soak.test.ts', 'test/bad-input.test.ts', 'test/readbacks.test.ts', 'test/kept-sets.test.ts', 'test/contract-holes.test.ts', 'test/history.test.ts', 'test/sparse-edits.test.ts', 'test/dry.test.ts'];
 const NODE_ONLY = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 const CROSS = INCLUDE ?? ['test/cross-backend.test.ts'];
+// Node webgpu (Dawn) and browser-webgpu run the same WGSL kernels on the same SwiftShader
+// adapter, the costliest environment here (~700 CPU-seconds for the whole suite): Node runs what
+// depends on Node (read-backs counted at Dawn's backend, generate's async reads, the soak's heap,
+// errors and bad input) and the statistics (half their cost in Chromium); every other suite runs
+// in browser-webgpu.
+const NODE_WEBGPU = ['test/statistics.test.ts', 'test/readbacks.test.ts', 'test/generate.test.ts', 'test/soak.test.ts', 'test/errors.test.ts', 'test/bad-input.test.ts'];
 
 const nodeBackends = (['cpu', 'wasm', 'webgpu', 'tensorflow'] as const).filter((b) => probes[b].ok);
 const want = (name: string): boolean => !only || only.includes(name);
@@ -75,7 +81,7 @@ function browserProject(name: string, backends: string, include: string[]): Test
 
 const projects: TestProjectInlineConfiguration[] = [];
 for (const b of nodeBackends) {
-  if (want(b)) projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : CORE));
+  if (want(b)) projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : b === 'webgpu' ? CORE.filter((f) => INCLUDE || NODE_WEBGPU.includes(f)) : CORE));
 }
 // cpu and wasm have fused kernels: their portable path runs every suite too.
 for (const b of ['cpu', 'wasm'] as const) {

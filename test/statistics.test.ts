@@ -145,8 +145,8 @@ function expectSameDistribution(result: ChiSquareResult, minDraws = MIN_DRAWS): 
 }
 
 /** A negative control: the same test must reject. */
-function expectRejected(result: ChiSquareResult): void {
-  expect(result.draws).toBeGreaterThanOrEqual(MIN_DRAWS);
+function expectRejected(result: ChiSquareResult, minDraws = MIN_DRAWS): void {
+  expect(result.draws).toBeGreaterThanOrEqual(minDraws);
   expect(result.impossible.length > 0 || result.pValue < ALPHA).toBe(true);
 }
 
@@ -241,6 +241,12 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
   }
   const gpu = isSoftwareGpu(name);
   const steps = (n: number): number => (gpu ? Math.max(1, Math.round((n * 20_000) / FULL_DRAWS)) : n);
+  // Cases with top-k / top-p / min-p: 10,000 draws on software GPU adapters, where the per-row
+  // threshold kernels cost ~1.7 ms a row (SwiftShader: a workgroup per row, its barriers run as
+  // fibers; measured on Node webgpu at V = 24, linear in B). Their negative control (a top-p
+  // that drops the boundary token) is still rejected with p < 1e-80.
+  const FILTER_DRAWS = gpu ? 10_000 : FULL_DRAWS;
+  const filterSteps = (n: number): number => (gpu ? Math.max(1, Math.round((n * FILTER_DRAWS) / FULL_DRAWS)) : n);
   beforeAll(async () => {
     MIN_DRAWS = gpu ? 20_000 : FULL_DRAWS;
     await useBackend(name);
@@ -278,8 +284,8 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     const kept = expected.filter((p) => p > 0).length;
     expect(kept).toBeGreaterThan(1);
     expect(kept).toBeLessThan(flat.length); // top-p really cuts
-    const { counts, ms } = await draw([flat], { ...flatOptions, seed: 202 }, 10_000, steps(10));
-    expectSameDistribution(runChiSquare(`${name} flat`, counts[0]!, expected, ms));
+    const { counts, ms } = await draw([flat], { ...flatOptions, seed: 202 }, 10_000, filterSteps(10));
+    expectSameDistribution(runChiSquare(`${name} flat`, counts[0]!, expected, ms), FILTER_DRAWS);
   });
 
   it('masked: −Infinity logits with top-k (tie at the boundary) and min-p', async () => {
@@ -294,9 +300,9 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     expect(minPKept).toBeLessThan(12);
     expect(minPKept).toBeGreaterThan(2);
     // Rows alternate [topK, minP, topK, …]: 2 × 100,000 draws.
-    const { counts, ms } = await draw([rows.topK, rows.minP], { ...options, seed: 303 }, 20_000, steps(10));
-    expectSameDistribution(runChiSquare(`${name} masked top-k`, counts[0]!, pk, ms / 2));
-    expectSameDistribution(runChiSquare(`${name} masked min-p`, counts[1]!, pm, ms / 2));
+    const { counts, ms } = await draw([rows.topK, rows.minP], { ...options, seed: 303 }, 20_000, filterSteps(10));
+    expectSameDistribution(runChiSquare(`${name} masked top-k`, counts[0]!, pk, ms / 2), FILTER_DRAWS);
+    expectSameDistribution(runChiSquare(`${name} masked min-p`, counts[1]!, pm, ms / 2), FILTER_DRAWS);
   });
 
   it(`larger V (${BIG_V}): temperature 0.9, top-k V/8, top-p 0.95`, async () => {
@@ -306,8 +312,8 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     const kept = expected.filter((p) => p > 0).length;
     expect(kept).toBeLessThan(BIG_V / 8); // top-p cuts inside the top-k set
     const batch = name === 'cpu' ? 2_000 : gpu ? 10_000 : 1_000;
-    const { counts, ms } = await draw([row], { ...options, seed: 404 }, batch, MIN_DRAWS / batch);
-    expectSameDistribution(runChiSquare(`${name} larger-V`, counts[0]!, expected, ms));
+    const { counts, ms } = await draw([row], { ...options, seed: 404 }, batch, FILTER_DRAWS / batch);
+    expectSameDistribution(runChiSquare(`${name} larger-V`, counts[0]!, expected, ms), FILTER_DRAWS);
   });
 
   it('control: a sampler with temperature off by 5% is rejected', async () => {
@@ -335,9 +341,9 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
     expect((await probs.data())[b]).toBe(0); // the tensor path drops it too
     tf.dispose([input, probs]);
     expect(tf.memory().numTensors).toBe(before);
-    const { counts, ms } = await draw([flat], { ...control, seed: 606 }, 10_000, steps(10));
+    const { counts, ms } = await draw([flat], { ...control, seed: 606 }, 10_000, filterSteps(10));
     expect(counts[0]!.counts[b]).toBe(0); // the control really never draws the boundary token
-    expectRejected(runChiSquare(`${name} control top-p drops boundary`, counts[0]!, expected, ms));
+    expectRejected(runChiSquare(`${name} control top-p drops boundary`, counts[0]!, expected, ms), FILTER_DRAWS);
   });
 
   it('draw "multinomial" (stock tf.multinomial): per-row marginal', async () => {

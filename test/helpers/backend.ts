@@ -84,12 +84,13 @@ export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement
  * Why a heavy suite is skipped in this project (undefined: it runs), to keep CI within budget
  * without losing coverage: Node webgpu (Dawn) runs the WGSL kernels that browser-webgpu runs, on
  * the same SwiftShader adapter, so each heavy webgpu suite runs in one of the two (statistics in
- * Node, where it is cheaper; fuzz and token agreement in Chromium); the portable projects run process() / probabilities() exactly as
+ * Node, where it is cheaper; the others in Chromium; vitest.config.ts runs in Node webgpu only
+ * the suites that depend on Node); the portable projects run process() / probabilities() exactly as
  * their fused siblings do (those calls never use a fused kernel).
  */
 export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {
   const portable = process.env.TFJS_SAMPLING_FUSED === '0';
-  if (backend === 'webgpu' && suite !== 'agreement-process' && suite !== 'statistics') {
+  if (backend === 'webgpu' && suite !== 'statistics') {
     return 'runs in browser-webgpu: the same WGSL kernels on the same SwiftShader adapter (CI time budget)';
   }
   if (portable && suite === 'agreement-process') {
