@@ -2,6 +2,8 @@
 // tensorflow when @tensorflow/tfjs-node is installed) and headless Chromium (webgl, webgpu).
 // A backend that cannot run is reported as skipped, with the reason; with
 // TFJS_SAMPLING_REQUIRE_ALL=1 (set by .ci/run) a skip is an error instead.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
@@ -47,7 +49,12 @@ function nodeProject(name: string, backends: string, include: string[], fused = 
   };
 }
 
-function browserProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
+// Each browser project's Chromium pinned to one CPU (see test/setup/chromium-one-cpu.sh), where
+// taskset exists; TFJS_SAMPLING_PIN=0 turns pinning off (here and for Node webgpu).
+const PIN = process.platform === 'linux' && process.env.TFJS_SAMPLING_PIN !== '0' && existsSync('/usr/bin/taskset') && os.availableParallelism() >= 2;
+const PINNED_CHROMIUM = path.resolve(import.meta.dirname, 'test/setup/chromium-one-cpu.sh');
+
+function browserProject(name: string, backends: string, include: string[], cpu = 0): TestProjectInlineConfiguration {
   return {
     extends: true,
     resolve: {
@@ -69,8 +76,9 @@ function browserProject(name: string, backends: string, include: string[]): Test
         screenshotFailures: false,
         provider: playwright({
           launchOptions: {
-            executablePath: CHROMIUM,
+            executablePath: PIN ? PINNED_CHROMIUM : CHROMIUM,
             args: CHROMIUM_ARGS,
+            ...(PIN ? { env: { ...process.env, TFJS_SAMPLING_CHROMIUM_CPU: String(cpu % os.availableParallelism()), TFJS_SAMPLING_CHROMIUM_BIN: CHROMIUM } } : {}),
           },
         }),
         instances: [{ browser: 'chromium' }],
@@ -89,7 +97,7 @@ for (const b of ['cpu', 'wasm'] as const) {
 }
 if (want('node-cross') && nodeBackends.length > 1) projects.push(nodeProject('node-cross', nodeBackends.join(','), CROSS));
 if (probes.browser.ok) {
-  for (const b of ['webgl', 'webgpu']) if (want(`browser-${b}`)) projects.push(browserProject(`browser-${b}`, b, CORE));
+  for (const [i, b] of ['webgl', 'webgpu'].entries()) if (want(`browser-${b}`)) projects.push(browserProject(`browser-${b}`, b, CORE, i));
   if (want('browser-cross')) projects.push(browserProject('browser-cross', 'webgl,webgpu', CROSS));
 }
 
