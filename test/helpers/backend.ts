@@ -107,7 +107,7 @@ export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement
  * without losing coverage: Node webgpu (Dawn) runs the WGSL kernels that browser-webgpu runs, on
  * the same SwiftShader adapter, so each heavy webgpu suite runs in one of the two (statistics in
  * Node, where it is cheaper; the others in Chromium; vitest.config.ts runs in Node webgpu only
- * the suites that depend on Node); the portable projects run process() / probabilities() exactly as
+ * the suites that depend on Node, see NODE_WEBGPU); the portable projects run process() / probabilities() exactly as
  * their fused siblings do (those calls never use a fused kernel).
  */
 export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {
