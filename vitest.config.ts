@@ -2,8 +2,6 @@
 // tensorflow when @tensorflow/tfjs-node is installed) and headless Chromium (webgl, webgpu).
 // A backend that cannot run is reported as skipped, with the reason; with
 // TFJS_SAMPLING_REQUIRE_ALL=1 (set by .ci/run) a skip is an error instead.
-import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
@@ -50,14 +48,7 @@ function nodeProject(name: string, backends: string, include: string[], fused = 
   };
 }
 
-// TFJS_SAMPLING_PIN_CHROMIUM=1 pins each browser project's Chromium to one CPU (see
-// test/setup/chromium-one-cpu.sh). Off by default: measured on 2 cores, the renderer (the tests'
-// JS and the float64 reference) and the GPU process (SwiftShader) then share one core, and the
-// browser-webgpu fuzz took 664 s instead of 222-323 s. Node webgpu is pinned (backend.ts).
-const PIN = process.platform === 'linux' && process.env.TFJS_SAMPLING_PIN_CHROMIUM === '1' && existsSync('/usr/bin/taskset') && os.availableParallelism() >= 2;
-const PINNED_CHROMIUM = path.resolve(import.meta.dirname, 'test/setup/chromium-one-cpu.sh');
-
-function browserProject(name: string, backends: string, include: string[], cpu = 0): TestProjectInlineConfiguration {
+function browserProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
   return {
     extends: true,
     resolve: {
@@ -79,9 +70,8 @@ function browserProject(name: string, backends: string, include: string[], cpu =
         screenshotFailures: false,
         provider: playwright({
           launchOptions: {
-            executablePath: PIN ? PINNED_CHROMIUM : CHROMIUM,
+            executablePath: CHROMIUM,
             args: CHROMIUM_ARGS,
-            ...(PIN ? { env: { ...process.env, TFJS_SAMPLING_CHROMIUM_CPU: String(cpu % os.availableParallelism()), TFJS_SAMPLING_CHROMIUM_BIN: CHROMIUM } } : {}),
           },
         }),
         instances: [{ browser: 'chromium' }],
@@ -100,7 +90,7 @@ for (const b of ['cpu', 'wasm'] as const) {
 }
 if (want('node-cross') && nodeBackends.length > 1) projects.push(nodeProject('node-cross', nodeBackends.join(','), CROSS));
 if (probes.browser.ok) {
-  for (const [i, b] of ['webgl', 'webgpu'].entries()) if (want(`browser-${b}`)) projects.push(browserProject(`browser-${b}`, b, CORE, i));
+  for (const b of ['webgl', 'webgpu']) if (want(`browser-${b}`)) projects.push(browserProject(`browser-${b}`, b, CORE));
   if (want('browser-cross')) projects.push(browserProject('browser-cross', 'webgl,webgpu', CROSS));
 }
 

@@ -35,6 +35,12 @@ export interface NormalizedOptions {
   history: HistorySpec;
 }
 
+/** The shape every processor must have: an object with a string `name` and an `apply` function. */
+export function isLogitsProcessor(p: unknown): p is LogitsProcessor {
+  const q = p as LogitsProcessor;
+  return typeof q === 'object' && q !== null && typeof q.apply === 'function' && typeof q.name === 'string';
+}
+
 /** Throws if a per-row array option does not have one value per row. */
 export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
   for (const [name, value] of opts.rowArrays) resolveRowParam(name, value, batch);
@@ -71,9 +77,7 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
   // A copy: pushing to the caller's array later must not change the chain.
   const processors = [...given];
   processors.forEach((p, i) => {
-    if (typeof p !== 'object' || p === null || typeof p.apply !== 'function' || typeof p.name !== 'string') {
-      throw new SamplingError(`processors[${i}]`, 'must be a LogitsProcessor ({ name, apply(state) })', p);
-    }
+    if (!isLogitsProcessor(p)) throw new SamplingError(`processors[${i}]`, 'must be a LogitsProcessor ({ name, apply(state) })', p);
     for (const hook of ['reference', 'accept', 'reset', 'clone'] as const) {
       if (p[hook] !== undefined && typeof p[hook] !== 'function') throw new SamplingError(`processors[${i}].${hook}`, 'must be a function when given', p[hook]);
     }

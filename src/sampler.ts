@@ -3,7 +3,7 @@ import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgm
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
-import { checkRowArrays, normalizeOptions, type NormalizedOptions } from './options.js';
+import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
@@ -334,20 +334,21 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       freeState();
     },
     clone() {
-      // The user processors first: a missing clone throws before anything is copied.
-      const user = opts.processors.map((p, i) => {
-        if (p.clone) {
-          const c = p.clone();
-          if (typeof c !== 'object' || c === null || typeof c.apply !== 'function' || typeof c.name !== 'string') {
-            throw new SamplingError(`processors[${i}].clone()`, 'must return a LogitsProcessor ({ name, apply(state) })', c);
-          }
-          return c;
-        }
-        if (p.accept || p.reset) {
+      // Every stateful processor must clone: checked before any clone is made (nothing to undo).
+      opts.processors.forEach((p, i) => {
+        if (!p.clone && (p.accept || p.reset)) {
           throw new SamplingError(`processors[${i}]`, `(${JSON.stringify(p.name)}) must implement clone() for Sampler.clone(): it keeps state across steps (it has accept or reset)`, new Described('no clone method'));
         }
-        return p;
       });
+      const user: LogitsProcessor[] = [];
+      for (const [i, p] of opts.processors.entries()) {
+        const c = p.clone ? p.clone() : p;
+        if (!isLogitsProcessor(c)) {
+          user.forEach((made, j) => made !== opts.processors[j] && made.reset?.()); // free the clones made so far
+          throw new SamplingError(`processors[${i}].clone()`, 'must return a LogitsProcessor ({ name, apply(state) })', c);
+        }
+        user.push(c);
+      }
       return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts });
     },
   };

@@ -160,10 +160,13 @@ describe.each(BACKENDS)('Sampler.clone on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('a clone() that returns no processor is refused, naming it', () => {
+  it('a clone() that returns no processor is refused, naming it, and the clones made before it are freed', async () => {
     const bad = { name: 'bad', apply: (s: never) => s, accept: () => {}, clone: () => 42 } as unknown as LogitsProcessor;
-    const s = createSampler({ processors: [bad] });
-    expect(() => s.clone()).toThrow(/processors\[0\]\.clone\(\)` must return a LogitsProcessor/);
+    const s = createSampler({ processors: [noImmediateRepeat(), bad], seed: 2 });
+    await draw(s, stepLogits('bad-clone', 1)[0]!); // the first processor now holds a tensor
+    const held = tf.memory().numTensors;
+    expect(() => s.clone()).toThrow(/processors\[1\]\.clone\(\)` must return a LogitsProcessor/);
+    expect(tf.memory().numTensors).toBe(held);
     s.dispose();
   });
 });

@@ -84,12 +84,21 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
       }
       flags |= masks(z, r);
     }
-    let code = sampleRow(z, inner, r, scratch, kept, words);
+    const code = sampleRow(z, inner, r, scratch, kept, words);
     // Folded mask and no finite logit left: any finite logit of the row was masked.
     if (words && code === INVALID_CODE['no-finite-logit'] && z.some((v) => Number.isFinite(v))) flags |= EDITED_FINITE;
-    code = editedCode(code, flags);
-    out[r] = code < 0 && plan.invalidRows !== 'error' ? invalidRow(input, code === INVALID_CODE.nan, -Infinity, plan, plan.stepKeys[r]!) : code;
+    out[r] = editedOutcome(code, flags, input, plan, r);
   }
+}
+
+/**
+ * The id of an edited row, run under 'error': its code rewritten over input and edits
+ * (editedCode), then, where the policy wants a token for an invalid row, the fallback drawn from
+ * the caller's row `input` (the reference's rule). Shared by the JS and SIMD kernels.
+ */
+export function editedOutcome(code: number, flags: number, input: Float32Array, plan: FusedPlan, r: number): number {
+  const c = editedCode(code, flags);
+  return c < 0 && plan.invalidRows !== 'error' ? invalidRow(input, c === INVALID_CODE.nan, -Infinity, plan, plan.stepKeys[r]!) : c;
 }
 
 class Scratch {

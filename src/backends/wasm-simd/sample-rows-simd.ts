@@ -3,9 +3,8 @@
 // the JS kernel's own functions (top-p walk with compensated sums, min-p, invalid rows), so the
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
-import { editedCode } from '../../host-history.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, boundaryBucket, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, boundaryBucket, editedOutcome, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -289,11 +288,6 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
     out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
   }
-  if (edited) {
-    for (let r = 0; r < plan.batch; r++) {
-      const code = editedCode(out[r]!, edited[r]!);
-      out[r] = code < 0 && plan.invalidRows !== 'error' ? invalidRow(values.subarray(r * V, (r + 1) * V), code === -1, -Infinity, plan, plan.stepKeys[r]!) : code;
-    }
-  }
+  if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
 }
