@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createSampler, generate, type GenerateResult, type SamplerOptions, type StepFunction } from '../src/index.js';
-import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { BACKENDS, coveredElsewhere, isSoftwareGpu } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 
 const B = 4;
@@ -185,6 +185,11 @@ function slope(marks: Soak['marks'], key: keyof HeapFigures): number {
 const mb = (n: number): string => `${(n / 2 ** 20).toFixed(2)} MB`;
 
 describe.each(BACKENDS)('soak on %s', (backend) => {
+  const elsewhere = coveredElsewhere('soak', backend);
+  if (elsewhere) {
+    it.skip(`skipped here: ${elsewhere}`, () => {});
+    return;
+  }
   backendSuite(backend);
   // 10,000 steps on the default (fused) cpu and wasm paths. Fewer where a step costs
   // milliseconds on this machine, to stay near a minute per backend: software GPU adapters

@@ -41,12 +41,15 @@ export function portablePath(name: string): string {
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
 
-export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process';
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak';
 
 /** The browser projects run every heavy suite but webgpu statistics (see backend.ts). */
 export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {
   if (backend === 'webgpu' && suite === 'statistics') {
     return 'runs in Node webgpu (Dawn): the same WGSL kernels on the same SwiftShader adapter, at half the cost (CI time budget)';
+  }
+  if (backend === 'webgpu' && suite === 'soak') {
+    return 'runs in Node webgpu (Dawn): the same WGSL kernels on the same SwiftShader adapter, with the JS heap measured, which the browser cannot force-collect (CI time budget)';
   }
   return undefined;
 }
