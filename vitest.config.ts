@@ -49,13 +49,15 @@ function nodeProject(name: string, backends: string, include: string[], fused = 
   };
 }
 
-// The SwiftShader processes (each Chromium, and Node webgpu: test/helpers/backend.ts) run at a
-// lower CPU priority, so the Node projects get the CPU first. Measured on this 2-core machine
-// before: Playwright starts each Chromium in its own session, and the kernel's autogroup
-// scheduling gives every session an equal share, so two browsers took ~1,000 of a full run's
-// 1,840 CPU-seconds (most of it in SwiftShader's spinning GPU-process threads, which Chromium
-// also raises to nice -8 as root) while the Node suites ran up to 10x slower than alone.
-// TFJS_SAMPLING_NICE=0 turns it off.
+// The SwiftShader processes run at a lower CPU priority: each Chromium's session at autogroup
+// nice 4 (test/setup/chromium-low-priority.sh), Node webgpu's threads at nice 10 within vitest's
+// session (test/helpers/backend.ts); TFJS_SAMPLING_NICE=<n> sets both, 0 turns it off. Why,
+// measured on this 2-core machine before the change: Playwright starts each Chromium in its own
+// session and the kernel's autogroup scheduling gives every session an equal share, so two
+// browsers took ~960 of a full run's 1,840 CPU-seconds (most in SwiftShader's GPU-process threads,
+// which Chromium as root also raises to nice -8) while Node suites ran up to 10x slower than
+// alone. At nice 10 the browsers were starved past their connect timeout. The full-run effect of
+// nice 4 is not yet measured apart from other changes.
 const NICE = process.platform === 'linux' && process.env.TFJS_SAMPLING_NICE !== '0' && existsSync('/usr/bin/nice');
 process.env.TFJS_SAMPLING_CHROMIUM = CHROMIUM;
 const CHROMIUM_LAUNCH = NICE ? path.resolve(import.meta.dirname, 'test/setup/chromium-low-priority.sh') : CHROMIUM;
