@@ -8,6 +8,7 @@ import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { CHROMIUM, CHROMIUM_ARGS, probeAll } from './test/setup/probe.js';
 import { HeaviestFirst } from './test/setup/sequencer.js';
+import { BROWSER_DEPS, CORE_SUITES, CROSS_SUITES, NODE_ONLY_SUITES } from './test/setup/suites.js';
 
 // The config is evaluated more than once per run: probe and report once.
 const cached = process.env.TFJS_SAMPLING_PROBES;
@@ -28,9 +29,9 @@ if (requireAll && missing.length > 0) {
 
 // TFJS_SAMPLING_INCLUDE=test/x.test.ts runs just those files on every selected backend.
 const INCLUDE = process.env.TFJS_SAMPLING_INCLUDE?.split(',');
-const CORE = INCLUDE ?? ['test/tables.test.ts', 'test/clone.test.ts', 'test/agreement.test.ts', 'test/errors.test.ts', 'test/statistics.test.ts', 'test/generate.test.ts', 'test/stats.test.ts', 'test/gpu-chain.test.ts', 'test/fuzz.test.ts', 'test/soak.test.ts', 'test/bad-input.test.ts', 'test/readbacks.test.ts', 'test/kept-sets.test.ts', 'test/contract-holes.test.ts', 'test/history.test.ts', 'test/sparse-edits.test.ts', 'test/dry.test.ts'];
-const NODE_ONLY = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
-const CROSS = INCLUDE ?? ['test/cross-backend.test.ts'];
+const CORE = INCLUDE ?? CORE_SUITES;
+const NODE_ONLY = NODE_ONLY_SUITES;
+const CROSS = INCLUDE ?? CROSS_SUITES;
 // Node webgpu (Dawn) and browser-webgpu run the same WGSL kernels on the same SwiftShader
 // adapter, the costliest environment here (~700 CPU-seconds for the whole suite): Node runs what
 // depends on Node (generate's async reads, where a synchronous read throws; the soak's heap,
@@ -68,7 +69,8 @@ function browserProject(name: string, backends: string, include: string[]): Test
     resolve: {
       alias: [{ find: /^\.\/(helpers\/)?backend\.js$/, replacement: path.resolve(import.meta.dirname, 'test/helpers/backend.browser.ts') }],
     },
-    optimizeDeps: { include: ['seedrandom', '@stdlib/math-base-special-gammainc'] },
+    // Every bare import of the browser suites, pre-bundled before the first file runs (see suites.ts).
+    optimizeDeps: { include: BROWSER_DEPS },
     test: {
       name,
       include,

@@ -70,3 +70,47 @@ describe('structure', () => {
     expect(offenders.map((o) => o.replace(/:\d+$/, ''))).toEqual(['processors/ops.ts', 'processors/ops.ts']);
   });
 });
+
+describe('test configuration', () => {
+  const repo = path.resolve(import.meta.dirname, '..');
+
+  /** Bare specifiers of the static imports reachable from `entries` (relative imports followed). */
+  function bareImports(entries: string[], alias: (file: string) => string): Map<string, string> {
+    const found = new Map<string, string>(); // specifier -> first file importing it
+    const seen = new Set<string>();
+    const queue = entries.map((e) => path.join(repo, e));
+    while (queue.length > 0) {
+      const file = alias(queue.pop()!);
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      // import … from 'x'; import 'x'; export … from 'x' (type-only imports vanish at runtime).
+      for (const m of text.matchAll(/^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
+        const [, , typeOnly, spec] = m as unknown as [string, string, string | undefined, string];
+        if (typeOnly) continue;
+        // Relative modules are followed; assets (`?raw`, .json, .md) hold no imports.
+        if (spec.startsWith('.')) {
+          if (/\.(js|ts)$/.test(spec)) queue.push(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')));
+        } else if (!found.has(spec)) found.set(spec, path.relative(repo, file));
+      }
+    }
+    return found;
+  }
+
+  it('every bare import of the browser suites is pre-bundled (optimizeDeps.include): no page reload mid-run', async () => {
+    const { BROWSER_DEPS, CORE_SUITES, CROSS_SUITES } = await import('./setup/suites.js');
+    // The browser projects alias the Node backend helper to its browser twin (vitest.config.ts).
+    const alias = (f: string): string => (/[/\\]test[/\\]helpers[/\\]backend\.ts$/.test(f) ? f.replace(/backend\.ts$/, 'backend.browser.ts') : f);
+    const found = bareImports([...CORE_SUITES, ...CROSS_SUITES], alias);
+    const missing = [...found].filter(([spec]) => spec !== 'vitest' && !spec.startsWith('node:') && !BROWSER_DEPS.includes(spec));
+    expect(missing.map(([spec, file]) => `${spec} (imported by ${file})`)).toEqual([]);
+    // The scan itself works: it sees the imports the reload was seen with.
+    expect([...found.keys()]).toEqual(expect.arrayContaining(['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', 'fast-check']));
+  });
+
+  it('every test file belongs to a project', async () => {
+    const { CORE_SUITES, CROSS_SUITES, NODE_ONLY_SUITES } = await import('./setup/suites.js');
+    const files = readdirSync(path.join(repo, 'test')).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`);
+    expect(files.filter((f) => ![...CORE_SUITES, ...CROSS_SUITES, ...NODE_ONLY_SUITES].includes(f))).toEqual([]);
+  });
+});
