@@ -3,9 +3,10 @@
 // re-uploaded and never redo O(B·T·V) work per step. Seeded once from the prompts (host arrays:
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
-import { countsUpdateKernel, jsKernelsAvailable } from './backends/js-kernels.js';
+import { countsUpdateKernel, editKernelsAvailable } from './backends/js-kernels.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
+import { oneHotRows } from './processors/ops.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -189,11 +190,11 @@ export class TokenHistory implements TokenHistoryView {
         out.ring = tf.where(tf.reshape(col, [1, N]), tf.reshape(ids, [B, 1]), this.ring) as tf.Tensor2D;
       }
       // counts + one at the new token − one at the leaving token: a copy and O(B) writes on the
-      // CPU backends; two one-hot rows per row elsewhere (oneHot of -1 is a zero row).
+      // CPU and GPU backends (one kernel); two one-hot rows per row elsewhere (-1: a zero row).
       const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D => {
-        if (jsKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
-        const plus = tf.add(counts, tf.cast(tf.oneHot(ids, V), 'float32'));
-        return (leave ? tf.sub(plus, tf.cast(tf.oneHot(leave, V), 'float32')) : plus) as tf.Tensor2D;
+        if (editKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
+        const plus = tf.add(counts, oneHotRows(ids, V));
+        return (leave ? tf.sub(plus, oneHotRows(leave, V)) : plus) as tf.Tensor2D;
       };
       if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
       if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);

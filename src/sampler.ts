@@ -5,7 +5,7 @@ import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
-import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, scaleByInvTemperature } from './processors/ops.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, invalidCodes } from './select/invalid.js';
 import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
@@ -479,9 +479,8 @@ function distribution(opts: NormalizedOptions, { input, made, state }: Prepared)
   const e = tf.exp(scaleByInvTemperature(tf.sub(z, zmax), state.invTemperature));
   let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
-  const oneHot = (idx: tf.Tensor1D): tf.Tensor2D => tf.cast(tf.oneHot(idx, vocab), 'float32') as tf.Tensor2D;
-  if (greedy.some((g) => g === 1)) {
-    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot(firstArgMax(z)), p);
+    if (greedy.some((g) => g === 1)) {
+    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHotRows(firstArgMax(z), vocab), p);
   }
   const codes = invalidCodes(input, made, z);
   const uniform = tf.fill([batch, vocab], 1 / vocab);
@@ -493,7 +492,7 @@ function distribution(opts: NormalizedOptions, { input, made, state }: Prepared)
   } else {
     const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
     const anyFinite = tf.any(tf.isFinite(input), 1) as tf.Tensor1D;
-    alt = tf.where(rows(anyFinite), oneHot(firstArgMax(finite as tf.Tensor2D)), uniform) as tf.Tensor2D;
+    alt = tf.where(rows(anyFinite), oneHotRows(firstArgMax(finite as tf.Tensor2D), vocab), uniform) as tf.Tensor2D;
   }
   return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;
 }

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { checkLogits } from './logits.js';
 import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
-import { firstArgMax, rowMax } from './processors/ops.js';
+import { firstArgMax, oneHotRows, rowMax } from './processors/ops.js';
 import { invalidCodes } from './select/invalid.js';
 
 /** Unit of entropy: `'bits'` (log base 2, the default) or `'nats'` (natural log). */
@@ -43,7 +43,7 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
     const e = tf.exp(tf.div(tf.sub(z, rowMax(z)), divisor)); // -Infinity masks → 0
     let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
     if (greedy.some((g) => g === 1)) {
-      const oneHot = tf.cast(tf.oneHot(firstArgMax(z), vocab), 'float32') as tf.Tensor2D;
+      const oneHot = oneHotRows(firstArgMax(z), vocab);
       p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot, p);
     }
     // Invalid rows (NaN, +Infinity, no finite logit) are NaN rows on every backend, as in

@@ -70,6 +70,22 @@ const ROWS = [
 describe.each(BACKENDS)('contract holes, %s', (backend) => {
   backendSuite(backend);
 
+  // tf.oneHot refuses a depth of 1: probabilities() of a greedy row and the history's count update
+  // (its tfjs-op form) threw a tfjs error for a one-token vocabulary. Found by the edit-shader
+  // property test (sparse-edits.test.ts); fixed by oneHotRows.
+  it('a one-token vocabulary: probabilities(), softmax and a penalised history work as the reference', async () => {
+    const rows = [[2], [-1]];
+    const x = tf.tensor2d(rows);
+    const options: SamplerOptions = { temperature: [0, 1], repetitionPenalty: 1.5, frequencyPenalty: 0.5, seed: 3 };
+    const sampler = createSampler(options);
+    sampler.begin([[0], []]);
+    expect(await read(sampler.probabilities(x))).toEqual(reference.probabilities(rows, options, { history: [[0], []], promptLength: [1, 0] }).flatMap((r) => Array.from(r)));
+    expect(await read(softmax(x as tf.Tensor2D, [0, 1]))).toEqual([1, 1]);
+    for (let step = 0; step < 3; step++) expect(await read(sampler.sample(x))).toEqual([0, 0]);
+    sampler.dispose();
+    x.dispose();
+  });
+
   describe('a processor that makes a row invalid', () => {
     const cases: [string, LogitsProcessor, 'nan' | 'positive-infinity' | 'no-finite-logit'][] = [
       ['+Infinity', adds(0, 3, Infinity), 'positive-infinity'],

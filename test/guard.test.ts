@@ -62,6 +62,11 @@ describe('structure', () => {
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 
+  it('no tf.oneHot: it refuses a depth of 1, and a one-token vocabulary is valid input (oneHotRows)', () => {
+    const offenders = sourceFiles(root).filter((f) => /\btf\.oneHot\(/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
+  });
+
   it('no bare tf.max: rowMax (webgl\'s max starts from -1e20), unless the line says why it is safe', () => {
     const offenders = sourceFiles(root).flatMap((f) =>
       readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { setFusedObserver, type FusedKeptEvent } from '../src/backends/fused-observer.js';
+import { registerFusedFlag } from '../src/backends/fused.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { startCounting } from './helpers/read-counter.js';
@@ -22,9 +23,8 @@ const SPECIAL = [-Infinity, -Infinity, 3.3e38, -3.3e38, 0, -0, 1e-40];
 /** A user processor that changes nothing: the sampler runs the tensor chain. */
 const IDENTITY: LogitsProcessor = { name: 'identity', apply: (s) => s, reference: (s) => s };
 
-const caseArb = fc
-  .record({ B: fc.integer({ min: 1, max: 5 }), V: fc.integer({ min: 1, max: 200 }), steps: fc.integer({ min: 1, max: 4 }) })
-  .chain(({ B, V, steps }) =>
+const caseArbOf = (size: fc.Arbitrary<{ B: number; V: number; steps: number }>) =>
+  size.chain(({ B, V, steps }) =>
     fc.record({
       B: fc.constant(B),
       V: fc.constant(V),
@@ -51,6 +51,10 @@ const caseArb = fc
     }),
   );
 
+const caseArb = caseArbOf(fc.record({ B: fc.integer({ min: 1, max: 5 }), V: fc.integer({ min: 1, max: 200 }), steps: fc.integer({ min: 1, max: 4 }) }));
+/** Software GPU adapters compile per shape: a few shapes (a partial mask word and V = 1 included). */
+const gpuCaseArb = caseArbOf(fc.record({ B: fc.constantFrom(1, 3), V: fc.constantFrom(1, 70), steps: fc.integer({ min: 1, max: 3 }) }));
+
 type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
 
 function optionsOf(c: Case): SamplerOptions {
@@ -68,6 +72,8 @@ function optionsOf(c: Case): SamplerOptions {
   if (c.bias) o.logitBias = Object.fromEntries(Object.entries(c.bias));
   return o as SamplerOptions;
 }
+
+const EDIT_KERNELS = ['TfjsSamplingPenalties', 'TfjsSamplingBiasDrop', 'TfjsSamplingBitmask', 'TfjsSamplingCountsUpdate', 'TfjsSamplingInvalidCodes'];
 
 describe.each(BACKENDS)('sparse edits on %s', (backend) => {
   backendSuite(backend);
@@ -332,5 +338,66 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     );
     expect(folded).toBeGreaterThan(400);
   });
+  // webgl / webgpu: the edit kernels (penalties, bias and bans, bitmask, the history's count
+  // update) run as one shader each (src/backends/gpu-edits.ts); with TFJS_SAMPLING_FUSED off the
+  // same processors run as tfjs ops. Both must give the same bits, step after step of one history.
+  const gpuHere = backend === 'webgl' || backend === 'webgpu';
+  it.runIf(gpuHere)(`edit shaders equal the tfjs-op formulation bit for bit (process() values, ids, history), step by step (30 random cases)${gpuHere ? '' : ' (skipped here: webgl and webgpu only; cpu and wasm run the JS kernels either way)'}`, async () => {
+    registerFusedFlag();
+    const flag = tf.env().getBool('TFJS_SAMPLING_FUSED');
+    const used = { on: new Set<string>(), off: new Set<string>() };
+    let compared = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(gpuCaseArb, async (c) => {
+          const opts = optionsOf(c);
+          const before = tf.memory().numTensors;
+          const x = tf.tensor2d(Float32Array.from(c.logits), [c.B, c.V]);
+          const on = createSampler(opts);
+          const off = createSampler(opts);
+          on.begin(c.prompts);
+          off.begin(c.prompts);
+          const mask = c.mask ? Int32Array.from(c.mask) : undefined;
+          const context = mask ? { mask } : undefined;
+          const run = async (s: typeof on, fused: boolean, names: Set<string>) => {
+            tf.env().set('TFJS_SAMPLING_FUSED', fused);
+            const info = await tf.profile(() => s.process(x, context));
+            info.kernelNames.forEach((k) => names.add(k));
+            const z = info.result as tf.Tensor;
+            const bits = new Uint32Array(Float32Array.from((await z.data()) as Float32Array).buffer);
+            z.dispose();
+            const drawn = await tf.profile(() => s.sample(x, context)); // accept(): the count update
+            drawn.kernelNames.forEach((k) => names.add(k));
+            const t = drawn.result as tf.Tensor;
+            const ids = Array.from((await t.data()) as Int32Array);
+            t.dispose();
+            return { bits, ids };
+          };
+          try {
+            for (let step = 0; step < c.steps; step++) {
+              const a = await run(on, true, used.on);
+              const b = await run(off, false, used.off);
+              const diff = a.bits.findIndex((v, i) => v !== b.bits[i]);
+              const at = (bits: Uint32Array): number => new Float32Array(bits.buffer)[diff]!;
+              expect(diff, `step ${step}: logit ${diff} differs (shader ${at(a.bits)}, tfjs ops ${at(b.bits)})`).toBe(-1);
+              expect(a.ids, `step ${step} ids`).toEqual(b.ids);
+              compared++;
+            }
+          } finally {
+            on.dispose();
+            off.dispose();
+            x.dispose();
+          }
+          expect(tf.memory().numTensors).toBe(before);
+        }),
+        { seed: 0x5eed0021, numRuns: 30 },
+      );
+    } finally {
+      tf.env().set('TFJS_SAMPLING_FUSED', flag);
+    }
+    console.log(`edit shaders ${backend}: ${compared} steps bit-identical; kernels used: ${EDIT_KERNELS.filter((k) => used.on.has(k)).join(', ')}`);
+    // The shaders did run with the flag on, and not with it off.
+    expect(EDIT_KERNELS.filter((k) => !used.on.has(k))).toEqual([]);
+    expect(EDIT_KERNELS.filter((k) => used.off.has(k))).toEqual([]);
+  });
 });
-

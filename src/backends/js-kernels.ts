@@ -1,9 +1,12 @@
 // Small typed-array kernels for the CPU backends (cpu, wasm), where one pass of plain JS over the
 // backend's own memory is much cheaper than a chain of tfjs ops (the cpu backend's broadcasting
-// ops cost ~30× a reduction pass). Each kernel reads its inputs in place and writes a new output;
-// GPU backends run the tfjs-op formulation instead, with the same float32 arithmetic.
+// ops cost ~30× a reduction pass). Each kernel reads its inputs in place and writes a new output.
+// The edit kernels (penalties, bias / drop, bitmask, counts update, invalid codes) also run on webgl and webgpu
+// as one shader each (gpu-edits.ts); elsewhere (tfjs-node, or TFJS_SAMPLING_FUSED off on a GPU
+// backend) the callers run the tfjs-op formulation, with the same float32 arithmetic.
 import * as tf from '@tensorflow/tfjs-core';
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
+import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, registerGpuEdits } from './gpu-edits.js';
 
 type Arr = Float32Array | Int32Array;
 type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
@@ -64,9 +67,22 @@ export function jsKernelsAvailable(): boolean {
   return name === 'cpu' || name === 'wasm';
 }
 
+/**
+ * True when the active backend runs the edit kernels ({@link penaltiesKernel},
+ * {@link biasDropKernel}, {@link bitmaskKernel}, {@link countsUpdateKernel}): cpu and wasm, and
+ * webgl / webgpu unless the TFJS_SAMPLING_FUSED flag is off (then the tfjs-op formulation runs,
+ * which the tests compare with the shaders).
+ */
+export function editKernelsAvailable(): boolean {
+  const name = tf.getBackend();
+  if (name === 'cpu' || name === 'wasm') return true;
+  if (name !== 'webgl' && name !== 'webgpu') return false;
+  const env = tf.env();
+  if ('TFJS_SAMPLING_FUSED' in (env as unknown as { flagRegistry: object }).flagRegistry && !env.getBool('TFJS_SAMPLING_FUSED')) return false;
+  return registerGpuEdits(name);
+}
+
 const FLT_MAX = 3.4028234663852886e38;
-const PENALTIES = 'TfjsSamplingPenalties';
-const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
 
 /**
  * One pass of the penalties (see processors/penalties.ts for the rule and its float32 roundings):
@@ -136,7 +152,6 @@ export function countsUpdateKernel(counts: tf.Tensor2D, add: tf.Tensor1D, remove
   return tf.engine().runKernel(COUNTS_UPDATE, remove ? { counts, add, remove } : { counts, add }, { shape: counts.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
-const INVALID_CODES = 'TfjsSamplingInvalidCodes';
 
 /**
  * The invalid-row rule (src/invalid-rows.ts) in one pass over the input and the processed logits:
@@ -179,7 +194,6 @@ export function invalidCodesKernel(
   return tf.engine().runKernel(INVALID_CODES, inputs, { shape: input.shape, codes } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
 }
 
-const BIAS_DROP = 'TfjsSamplingBiasDrop';
 
 /**
  * z + add saturating at FLT_MAX (when `add` is given), then tokens where `drop` is 1 masked
@@ -216,14 +230,13 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
   return tf.engine().runKernel(BIAS_DROP, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
-const BITMASK = 'TfjsSamplingBitmask';
 
 /**
  * The per-call token bitmask in one pass: token j of row r is kept iff bit j & 31 of
  * `words[r, j >> 5]` is set, else masked (−Infinity; NaN and +Infinity stay, as maskWhere does).
- * `words` is int32 `[B, ceil(V/32)]`, exact on the CPU backends.
+ * `hostWords` holds `B · ceil(V/32)` int32 words, row after row.
  */
-export function bitmaskKernel(z: tf.Tensor2D, words: tf.Tensor2D): tf.Tensor2D {
+export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array): tf.Tensor2D {
   register(BITMASK, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const x = ins.z as Float32Array;
     const w = ins.words as Int32Array;
@@ -236,7 +249,18 @@ export function bitmaskKernel(z: tf.Tensor2D, words: tf.Tensor2D): tf.Tensor2D {
       }
     }
   });
-  return tf.engine().runKernel(BITMASK, { z, words }, { shape: z.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const [B, V] = z.shape;
+  const W = Math.ceil(V / 32);
+  // webgl keeps int32 as float32 texels: there the words go up as their exact 16-bit halves.
+  const words =
+    tf.getBackend() === 'webgl'
+      ? tf.tensor2d(Float32Array.from({ length: B * 2 * W }, (_, h) => (hostWords[h >> 1]! >>> ((h & 1) * 16)) & 0xffff), [B, 2 * W])
+      : tf.tensor2d(hostWords, [B, W], 'int32');
+  try {
+    return tf.engine().runKernel(BITMASK, { z, words }, { shape: z.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  } finally {
+    words.dispose();
+  }
 }
 
 const DRY = 'TfjsSamplingDry';

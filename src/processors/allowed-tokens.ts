@@ -4,7 +4,7 @@ import { rowOf, type HistorySpec } from '../history-options.js';
 import { referenceAllowedTokens } from '../reference/allowed-tokens.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { DeviceCache, maskWhere, withLogits } from './ops.js';
-import { biasDropKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { biasDropKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /**
  * Allowed tokens (vLLM `allowed_token_ids`): every token outside the row's list is masked. One
@@ -24,7 +24,7 @@ export function allowedTokens(allowed: NonNullable<HistorySpec['allowedTokens']>
         for (let r = 0; r < B; r++) for (const t of rowOf(allowed, r)) d[r * V + t] = 0;
         return [tf.tensor2d(d, [B, V])];
       });
-      if (jsKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, undefined, drop as tf.Tensor2D));
+      if (editKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, undefined, drop as tf.Tensor2D));
       return withLogits(state, maskWhere(state.logits, drop!) as tf.Tensor2D);
     },
     reference: referenceAllowedTokens(allowed),

@@ -4,7 +4,7 @@ import { rowOf, type HistorySpec } from '../history-options.js';
 import { referenceLogitBias } from '../reference/logit-bias.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { DeviceCache, FLT_MAX, maskWhere, withLogits } from './ops.js';
-import { biasDropKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { biasDropKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /**
  * Logit bias (OpenAI / vLLM `logit_bias`, llama.cpp `logit-bias`): adds each entry's bias to its
@@ -32,7 +32,7 @@ export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsPr
         }
         return [tf.tensor2d(a, [B, V]), tf.tensor2d(b, [B, V])];
       });
-      if (jsKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, add as tf.Tensor2D, ban as tf.Tensor2D));
+      if (editKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, add as tf.Tensor2D, ban as tf.Tensor2D));
       const z = tf.minimum(tf.add(state.logits, add!), FLT_MAX);
       return withLogits(state, maskWhere(z, ban!) as tf.Tensor2D);
     },

@@ -5,7 +5,7 @@ import { resolveRowParam, type RowParam } from '../params.js';
 import { referenceMinNewTokens } from '../reference/min-new-tokens.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
-import { biasDropKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { biasDropKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /**
  * Minimum new tokens (vLLM `min_tokens`, HF `MinNewTokensLengthLogitsProcessor`): the stop tokens
@@ -29,7 +29,7 @@ export function minNewTokens(n: RowParam, stopTokens: readonly number[]): Logits
         for (const t of stopTokens) s[t] = 1;
         return [tf.tensor2d(s, [1, state.vocab])];
       });
-      if (jsKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, undefined, stops as tf.Tensor2D, early));
+      if (editKernelsAvailable()) return withLogits(state, biasDropKernel(state.logits, undefined, stops as tf.Tensor2D, early));
       return withLogits(state, maskWhere(state.logits, tf.mul(column(early), stops!)) as tf.Tensor2D);
     },
     reference: referenceMinNewTokens(n, stopTokens),

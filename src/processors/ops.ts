@@ -68,6 +68,15 @@ export function rowMax(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
+ * float32 `[B, V]` rows with a 1 at `idx[r]` and 0 elsewhere (an index outside [0, V) gives a zero
+ * row). Not tf.oneHot, which refuses a depth of 1 (a one-token vocabulary is valid input here).
+ */
+export function oneHotRows(idx: tf.Tensor1D, vocab: number): tf.Tensor2D {
+  const hit = tf.equal(tf.reshape(tf.cast(idx, 'int32'), [-1, 1]), tf.reshape(tf.range(0, vocab, 1, 'int32'), [1, vocab]));
+  return tf.cast(hit, 'float32') as tf.Tensor2D;
+}
+
+/**
  * Index of each row's maximum, the lowest index among equal maxima, on every backend (tfjs's
  * argMax returns an arbitrary tied index on webgpu). Rows without a finite maximum give junk.
  */

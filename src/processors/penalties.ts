@@ -6,7 +6,7 @@ import { resolveRowParam } from '../params.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, withLogits } from './ops.js';
-import { jsKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';
+import { editKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';
 import { historyNeeds } from '../history-chain.js';
 
 /**
@@ -34,26 +34,25 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
       const F = resolveRowParam('frequencyPenalty', spec.frequencyPenalty ?? 0, B);
       const P = resolveRowParam('presencePenalty', spec.presencePenalty ?? 0, B);
       const seen = (c: tf.Tensor): tf.Tensor => tf.step(tf.sub(c, 0.5));
-      if (jsKernelsAvailable()) {
-        // One pass of plain JS on the CPU backends (the same float32 arithmetic).
-        const any = tokens.counts(needs.countsAll ? 'all' : 'generated');
-        const of = (all: boolean): tf.Tensor2D => ((all ? needs.countsAll : needs.countsGenerated) ? tokens.counts(all ? 'all' : 'generated') : any);
-        const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
+      // Each penalty reads its own scope's counts; a scope whose penalties are all off is not
+      // kept (history-chain.ts), so an off penalty reads the scope that is.
+      const any = tokens.counts(needs.countsAll ? 'all' : 'generated');
+      const of = (all: boolean): tf.Tensor2D => ((all ? needs.countsAll : needs.countsGenerated) ? tokens.counts(all ? 'all' : 'generated') : any);
+      const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
+      if (editKernelsAvailable()) {
+        // One pass (plain JS on the CPU backends, one shader on webgl / webgpu; the same float32 arithmetic).
         return withLogits(state, penaltiesKernel(state.logits, c, theta, F, P));
       }
       let z: tf.Tensor = state.logits;
       if (theta.some((t) => t !== 1)) {
-        const s = seen(tokens.counts(spec.penalizePrompt.repetition ? 'all' : 'generated'));
+        const s = seen(c.rep);
         const pos = tf.step(z); // z > 0
         // Exact selects (products with 0 / 1, sums with an exact 0): factor ∈ {1, fl(1/θ), fl(θ)}.
         const f = tf.add(tf.mul(pos, column(theta.map((t) => 1 / t))), tf.mul(tf.sub(1, pos), column(theta)));
         z = tf.mul(z, tf.add(tf.mul(s, f), tf.sub(1, s)));
       }
       if (F.some((v) => v !== 0) || P.some((v) => v !== 0)) {
-        const amount = tf.add(
-          tf.mul(tokens.counts(spec.penalizePrompt.frequency ? 'all' : 'generated'), column(F)),
-          tf.mul(seen(tokens.counts(spec.penalizePrompt.presence ? 'all' : 'generated')), column(P)),
-        );
+        const amount = tf.add(tf.mul(c.freq, column(F)), tf.mul(seen(c.pres), column(P)));
         z = tf.sub(z, amount);
       }
       return withLogits(state, tf.minimum(z, FLT_MAX) as tf.Tensor2D);

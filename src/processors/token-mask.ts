@@ -4,7 +4,7 @@ import { Described, SamplingError } from '../errors.js';
 import { referenceTokenMask } from '../reference/token-mask.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { DeviceCache, maskWhere, withLogits } from './ops.js';
-import { bitmaskKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { bitmaskKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /** A per-call token bitmask: one `Int32Array` of ceil(V/32) words per row, or all rows' words in one. */
 export type TokenMask = Int32Array | readonly Int32Array[];
@@ -31,11 +31,11 @@ export function tokenMask(rows: readonly Int32Array[], cache: DeviceCache): Logi
     name: 'token-mask',
     apply(state: SamplingState): SamplingState {
       const { batch: B, vocab: V } = state;
-      if (jsKernelsAvailable()) {
+      if (editKernelsAvailable()) {
         const W = Math.ceil(V / 32);
         const words = new Int32Array(B * W);
         rows.forEach((row, r) => words.set(row, r * W));
-        return withLogits(state, bitmaskKernel(state.logits, tf.tensor2d(words, [B, W], 'int32')));
+        return withLogits(state, bitmaskKernel(state.logits, words));
       }
       const H = Math.ceil(V / 16);
       const [col, scale] = cache.get(`mask:${V}`, () => [

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from '../invalid-rows.js';
-import { invalidCodesKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { editKernelsAvailable, invalidCodesKernel } from '../backends/js-kernels.js';
 
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, assertValidIds, invalidRowOf, invalidRowsIn } from '../invalid-rows.js';
 
@@ -12,7 +12,7 @@ export { INVALID_CODE, PROCESSOR_INVALID_CODE, assertValidIds, invalidRowOf, inv
  */
 export function invalidCodes(input: tf.Tensor2D, made: { madeNaN?: tf.Tensor1D; madeInf?: tf.Tensor1D }, processed: tf.Tensor2D): tf.Tensor1D {
   const b = input.shape[0];
-  if (jsKernelsAvailable()) {
+  if (editKernelsAvailable()) {
     return invalidCodesKernel(input, processed, made, {
       nan: INVALID_CODE.nan,
       inf: INVALID_CODE['positive-infinity'],

@@ -1,0 +1,438 @@
+// The edit kernels of js-kernels.ts (penalties, bias / drop, bitmask, counts update) for webgl
+// (GLSL ES 3.0) and webgpu (WGSL): each one dispatch over [B, V], where the tfjs-op formulation
+// takes 3-15 (the cost on a real GPU is per dispatch: bench/DEVICE-H200.md). Same inputs,
+// attributes and float32 arithmetic as the JS bodies, so every backend gives the same bits:
+// - products that meet a sum go through `opaque()` (an xor with a uniform 0 the compiler cannot
+//   see), so no compiler fuses them into an fma, which rounds once where the reference rounds twice;
+// - NaN and ±Infinity are recognised from the bits (WGSL may assume finite floats);
+// - webgl stores int32 as float32 texels: bitmask words go up as 16-bit halves (exact), ids as
+//   floats (exact below 2^24).
+import * as tf from '@tensorflow/tfjs-core';
+import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import type { ProgramUniform, WebGPUBackendLike, WebGPUProgramLike } from './webgpu/gumbel-argmax.js';
+
+export const PENALTIES = 'TfjsSamplingPenalties';
+export const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
+export const BIAS_DROP = 'TfjsSamplingBiasDrop';
+export const BITMASK = 'TfjsSamplingBitmask';
+export const INVALID_CODES = 'TfjsSamplingInvalidCodes';
+
+type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid';
+
+/** What a kernel reads besides its [B, V] input, per kind (names in the kernel's inputs). */
+interface Plan {
+  kind: Kind;
+  /** Input tensors, in program order; the first is the [B, V] input the output is shaped like. */
+  inputs: tf.TensorInfo[];
+  names: string[];
+  /** Per-row float32 parameters uploaded for this call (penalties: 1/θ, θ, F, P; bias: row on). */
+  params?: Float32Array;
+  /** Variant flags, part of the shader key. */
+  flags: Record<string, boolean>;
+  /** invalid: the codes (constants of the shader). */
+  codes?: Record<string, number>;
+}
+
+const FLT_MAX_GLSL = '3.4028234663852886e38';
+const FLT_MAX_BITS = 0x7f7fffff;
+
+/** The kernel's plan from its inputs and attributes (the same as js-kernels.ts passes). */
+function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): Plan {
+  switch (kind) {
+    case 'penalties': {
+      const th = attrs.theta as number[];
+      const F = attrs.F as number[];
+      const P = attrs.P as number[];
+      const params = new Float32Array(th.length * 4);
+      th.forEach((t, r) => params.set([Math.fround(1 / t), t, F[r]!, P[r]!], r * 4));
+      return { kind, inputs: [inputs.logits!, inputs.rep!, inputs.freq!, inputs.pres!], names: ['z', 'rep', 'freq', 'pres'], params, flags: {} };
+    }
+    case 'counts': {
+      const remove = inputs.remove;
+      return { kind, inputs: remove ? [inputs.counts!, inputs.add!, remove] : [inputs.counts!, inputs.add!], names: remove ? ['counts', 'add', 'remove'] : ['counts', 'add'], flags: { remove: !!remove } };
+    }
+    case 'bias': {
+      const [B] = (inputs.z as tf.TensorInfo).shape as [number, number];
+      const rows = attrs.rows as number[] | null;
+      const ins = [inputs.z!];
+      const names = ['z'];
+      if (inputs.add) ins.push(inputs.add), names.push('add');
+      if (inputs.drop) ins.push(inputs.drop), names.push('drop');
+      const params = inputs.drop ? Float32Array.from({ length: B }, (_, r) => (rows === null || rows[r] === 1 ? 1 : 0)) : undefined;
+      return { kind, inputs: ins, names, ...(params ? { params } : {}), flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1 } };
+    }
+    case 'bitmask':
+      return { kind, inputs: [inputs.z!, inputs.words!], names: ['z', 'words'], flags: {} };
+    case 'invalid': {
+      const ins = [inputs.input!, inputs.processed!];
+      const names = ['input', 'processed'];
+      if (inputs.madeNaN) ins.push(inputs.madeNaN), names.push('madeNaN');
+      if (inputs.madeInf) ins.push(inputs.madeInf), names.push('madeInf');
+      return { kind, inputs: ins, names, flags: { madeNaN: !!inputs.madeNaN, madeInf: !!inputs.madeInf }, codes: attrs.codes as Record<string, number> };
+    }
+  }
+}
+
+/** The invalid-row code from the four flags of a row (the rule of src/invalid-rows.ts). */
+function codeExpr(k: Record<string, number>, f: Record<string, boolean>, made: { nan: string; inf: string }, cast: (v: number) => string, select = 'select'): string {
+  // nan ? k.nan : inf ? k.inf : madeNaN ? … : madeInf ? … : finiteOut ? 0 : finiteIn ? k.madeNone : k.none
+  // select(a, b, c): c ? b : a (WGSL's order).
+  let e = `${select}(${cast(k.none!)}, ${cast(k.madeNone!)}, finiteIn)`;
+  e = `${select}(${e}, ${cast(0)}, finiteOut)`;
+  if (f.madeInf) e = `${select}(${e}, ${cast(k.madeInf!)}, ${made.inf})`;
+  if (f.madeNaN) e = `${select}(${e}, ${cast(k.madeNaN!)}, ${made.nan})`;
+  e = `${select}(${e}, ${cast(k.inf!)}, inf)`;
+  return `${select}(${e}, ${cast(k.nan!)}, nan)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// webgl
+
+const GLSL_COMMON = `
+float opaque(float x) { return uintBitsToFloat(floatBitsToUint(x) ^ uint(zero)); }
+bool isNaNBits(float x) { uint u = floatBitsToUint(x) & 0x7fffffffu; return u > 0x7f800000u; }
+bool isPosInf(float x) { return floatBitsToUint(x) == 0x7f800000u; }
+float clampMax(float v) { return (!isNaNBits(v) && floatBitsToUint(v) < 0x80000000u && floatBitsToUint(v) > ${FLT_MAX_BITS}u) ? ${FLT_MAX_GLSL} : v; }
+#define NEG_INF uintBitsToFloat(0xff800000u)
+`;
+
+class EditProgramGL implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+  customUniforms = [{ name: 'zero', type: 'int' as const }];
+
+  constructor(plan: Plan, shape: [number, number]) {
+    const [, V] = shape;
+    this.variableNames = plan.params ? [...plan.names, 'params'] : plan.names;
+    this.outputShape = shape;
+    const f = plan.flags;
+    let body: string;
+    switch (plan.kind) {
+      case 'penalties':
+        body = `
+  float v = getZ(b, j);
+  float c = getRep(b, j);
+  float cf = getFreq(b, j);
+  float cp = getPres(b, j);
+  if (c > 0.0 || cf > 0.0 || cp > 0.0) {
+    if (c > 0.0) v = opaque(v * (floatBitsToUint(v) < 0x80000000u && v != 0.0 && !isNaNBits(v) ? getParams(b, 0) : getParams(b, 1)));
+    v = v - (opaque(cf * getParams(b, 2)) + (cp > 0.0 ? getParams(b, 3) : 0.0));
+  }
+  setOutput(clampMax(v));`;
+        break;
+      case 'counts':
+        body = `
+  float v = getCounts(b, j);
+  if (int(getAdd(b)) == j) v += 1.0;
+  ${f.remove ? 'if (int(getRemove(b)) == j) v -= 1.0;' : ''}
+  setOutput(v);`;
+        break;
+      case 'bias':
+        body = `
+  float v = getZ(b, j);
+  ${f.add ? 'v = clampMax(v + getAdd(b, j));' : ''}
+  ${f.drop ? `if (getParams(b, 0) == 1.0 && getDrop(${f.dropRows ? 'b' : '0'}, j) == 1.0 && !isNaNBits(v) && !isPosInf(v)) v = NEG_INF;` : ''}
+  setOutput(v);`;
+        break;
+      case 'bitmask':
+        // words: float32 [B, 2·ceil(V/32)], the 16-bit halves (bitmaskKernel uploads them so on webgl).
+        body = `
+  float v = getZ(b, j);
+  int h = int(getWords(b, j >> 4));
+  bool on = ((h >> (j & 15)) & 1) == 1;
+  setOutput(on || isNaNBits(v) || isPosInf(v) ? v : NEG_INF);`;
+        break;
+      default:
+        throw new Error(`internal: no edit program for ${plan.kind}`);
+    }
+    this.userCode = `${GLSL_COMMON}
+void main() {
+  ivec2 rc = getOutputCoords();
+  int b = rc.x;
+  int j = rc.y;
+  if (j >= ${V}) { setOutput(0.0); return; }
+${body}
+}
+`;
+  }
+}
+
+/** webgl: one output per row, each looping over its row (a reduction without workgroup memory). */
+class InvalidProgramGL implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(plan: Plan, shape: [number, number]) {
+    const [B, V] = shape;
+    const f = plan.flags;
+    // 'input' is a reserved word in GLSL: prefixed names (getIvInput, …).
+    this.variableNames = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
+    this.outputShape = [B];
+    this.userCode = `
+float pick(float a, float b, bool c) { return c ? b : a; }
+void main() {
+  int b = getOutputCoords();
+  bool nan = false;
+  bool inf = false;
+  bool finiteIn = false;
+  bool finiteOut = false;
+  for (int j = 0; j < ${V}; j++) {
+    uint w = floatBitsToUint(getIvInput(b, j));
+    uint u = w & 0x7fffffffu;
+    nan = nan || u > 0x7f800000u;
+    inf = inf || w == 0x7f800000u;
+    finiteIn = finiteIn || u < 0x7f800000u;
+    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
+  }
+  ${f.madeNaN ? 'bool madeNaN = getIvMadeNaN(b) > 0.5;' : ''}
+  ${f.madeInf ? 'bool madeInf = getIvMadeInf(b) > 0.5;' : ''}
+  setOutput(${codeExpr(plan.codes!, f, { nan: 'madeNaN', inf: 'madeInf' }, (v) => v.toFixed(1), 'pick')});
+}
+`;
+  }
+}
+
+function runGL(kind: Kind, backend: MathBackendWebGL, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
+  const plan = planOf(kind, inputs, attrs);
+  const first = plan.inputs[0]!;
+  const shape = first.shape as [number, number];
+  if (kind === 'invalid') return backend.runWebGLProgram(new InvalidProgramGL(plan, shape), plan.inputs, 'float32');
+  const temps: tf.TensorInfo[] = [];
+  const ins = [...plan.inputs];
+  if (plan.params) {
+    const p = backend.makeTensorInfo([shape[0], plan.params.length / shape[0]], 'float32', plan.params);
+    temps.push(p);
+    ins.push(p);
+  }
+  try {
+    return backend.runWebGLProgram(new EditProgramGL(plan, shape), ins, 'float32', [[0]]);
+  } finally {
+    for (const t of temps) backend.disposeIntermediateTensorInfo(t);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// webgpu
+
+const WG = 64;
+/** Workgroups at most per dispatch: threads stride over the rest. */
+const MAX_GROUPS = 4096;
+
+const WGSL_COMMON = `
+  fn edOpaque(x : f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ u32(uniforms.zero)); }
+  // Not a constant: WGSL rejects an infinite constant expression.
+  fn edNegInf() -> f32 { return bitcast<f32>(0xff800000u ^ u32(uniforms.zero)); }
+  fn edIsNaN(x : f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+  fn edIsPosInf(x : f32) -> bool { return bitcast<u32>(x) == 0x7f800000u; }
+  fn edClampMax(v : f32) -> f32 {
+    let u = bitcast<u32>(v);
+    return select(v, bitcast<f32>(${FLT_MAX_BITS}u), u > ${FLT_MAX_BITS}u && u <= 0x7f800000u);
+  }
+`;
+
+class EditProgramGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames: string[];
+  uniforms = 'zero : i32,';
+  private plan: Plan;
+
+  constructor(plan: Plan, shape: [number, number]) {
+    this.plan = plan;
+    this.outputShape = shape;
+    this.variableNames = (plan.params ? [...plan.names, 'params'] : plan.names).map((n) => `ed${n[0]!.toUpperCase()}${n.slice(1)}`);
+    const n = shape[0] * shape[1];
+    this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / WG))), 1, 1];
+    this.shaderKey = `tfjsSamplingEdit_${plan.kind}_${Object.entries(plan.flags).filter(([, v]) => v).map(([k]) => k).join('_')}`;
+  }
+
+  getUserCode(): string {
+    const f = this.plan.flags;
+    let body: string;
+    switch (this.plan.kind) {
+      case 'penalties':
+        body = `
+      var v = edZ[i];
+      let c = edRep[i];
+      let cf = edFreq[i];
+      let cp = edPres[i];
+      if (c > 0.0f || cf > 0.0f || cp > 0.0f) {
+        let u = bitcast<u32>(v);
+        let positive = u < 0x80000000u && u != 0u && !edIsNaN(v);
+        if (c > 0.0f) { v = edOpaque(v * select(edParams[b * 4u + 1u], edParams[b * 4u], positive)); }
+        v = v - (edOpaque(cf * edParams[b * 4u + 2u]) + select(0.0f, edParams[b * 4u + 3u], cp > 0.0f));
+      }
+      result[i] = edClampMax(v);`;
+        break;
+      case 'counts':
+        body = `
+      var v = edCounts[i];
+      if (edAdd[b] == i32(j)) { v = v + 1.0f; }
+      ${f.remove ? 'if (edRemove[b] == i32(j)) { v = v - 1.0f; }' : ''}
+      result[i] = v;`;
+        break;
+      case 'bias':
+        body = `
+      var v = edZ[i];
+      ${f.add ? 'v = edClampMax(v + edAdd[i]);' : ''}
+      ${f.drop ? `if (edParams[b] == 1.0f && edDrop[${f.dropRows ? 'i' : 'j'}] == 1.0f && !edIsNaN(v) && !edIsPosInf(v)) { v = edNegInf(); }` : ''}
+      result[i] = v;`;
+        break;
+      case 'bitmask':
+        body = `
+      let v = edZ[i];
+      let w = edWords[b * ((vocab + 31u) / 32u) + (j >> 5u)];
+      let on = ((u32(w) >> (j & 31u)) & 1u) == 1u;
+      result[i] = select(edNegInf(), v, on || edIsNaN(v) || edIsPosInf(v));`;
+        break;
+      default:
+        throw new Error(`internal: no edit program for ${this.plan.kind}`);
+    }
+    const first = this.variableNames[0]!;
+    return `
+  ${WGSL_COMMON}
+  fn main(index : i32) {
+    let rows = u32(uniforms.${first}Shape.x);
+    let vocab = u32(uniforms.${first}Shape.y);
+    let n = rows * vocab;
+    let stride = numWorkgroups.x * ${WG}u;
+    for (var i = globalId.x; i < n; i += stride) {
+      let b = i / vocab;
+      let j = i - b * vocab;
+${body}
+    }
+  }
+`;
+  }
+}
+
+/** webgpu: one workgroup per row, the four flags or-reduced in workgroup memory. */
+class InvalidProgramGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames: string[];
+  private plan: Plan;
+
+  constructor(plan: Plan, shape: [number, number]) {
+    this.plan = plan;
+    this.outputShape = [shape[0]];
+    this.variableNames = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
+    this.dispatch = [shape[0], 1, 1];
+    const k = plan.codes!;
+    this.shaderKey = `tfjsSamplingInvalid_${plan.flags.madeNaN ? 'n' : ''}${plan.flags.madeInf ? 'i' : ''}_${[k.nan, k.inf, k.none, k.madeNaN, k.madeInf, k.madeNone].join('_')}`;
+  }
+
+  getUserCode(): string {
+    const f = this.plan.flags;
+    // bool inputs are i32 arrays on webgpu.
+    return `
+  var<workgroup> ivF : array<u32, ${WG}>;
+  fn main(index : i32) {
+    let lid = localId.x;
+    let r = workgroupId.x;
+    let vocab = u32(uniforms.ivInputShape.y);
+    var flags = 0u;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let u = bitcast<u32>(ivInput[r * vocab + j]);
+      let a = u & 0x7fffffffu;
+      if (a > 0x7f800000u) { flags |= 1u; }
+      if (u == 0x7f800000u) { flags |= 2u; }
+      if (a < 0x7f800000u) { flags |= 4u; }
+      if ((bitcast<u32>(ivProcessed[r * vocab + j]) & 0x7fffffffu) < 0x7f800000u) { flags |= 8u; }
+    }
+    ivF[lid] = flags;
+    workgroupBarrier();
+    for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+      if (lid < s) { ivF[lid] = ivF[lid] | ivF[lid + s]; }
+      workgroupBarrier();
+    }
+    if (lid == 0u) {
+      let all = ivF[0];
+      let nan = (all & 1u) != 0u;
+      let inf = (all & 2u) != 0u;
+      let finiteIn = (all & 4u) != 0u;
+      let finiteOut = (all & 8u) != 0u;
+      ${f.madeNaN ? 'let madeNaN = ivMadeNaN[r] != 0;' : ''}
+      ${f.madeInf ? 'let madeInf = ivMadeInf[r] != 0;' : ''}
+      result[r] = ${codeExpr(this.plan.codes!, f, { nan: 'madeNaN', inf: 'madeInf' }, (v) => `${v.toFixed(1)}f`)};
+    }
+  }
+`;
+  }
+}
+
+function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
+  const plan = planOf(kind, inputs, attrs);
+  const shape = plan.inputs[0]!.shape as [number, number];
+  if (kind === 'invalid') return backend.runWebGPUProgram(new InvalidProgramGPU(plan, shape), plan.inputs, 'float32');
+  const temps: tf.TensorInfo[] = [];
+  const ins = [...plan.inputs];
+  if (plan.params) {
+    const p = backend.makeTensorInfo([plan.params.length], 'float32', plan.params);
+    temps.push(p);
+    ins.push(p);
+  }
+  const uniforms: ProgramUniform[] = [{ type: 'int32', data: [0] }];
+  try {
+    return backend.runWebGPUProgram(new EditProgramGPU(plan, shape), ins, 'float32', uniforms);
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const KINDS: [string, Kind][] = [
+  [PENALTIES, 'penalties'],
+  [COUNTS_UPDATE, 'counts'],
+  [BIAS_DROP, 'bias'],
+  [BITMASK, 'bitmask'],
+  [INVALID_CODES, 'invalid'],
+];
+const support = new Map<string, boolean>();
+
+/** Registers the edit kernels on the active GPU backend (webgl 2, webgpu); false where it cannot. */
+export function registerGpuEdits(name: string): boolean {
+  if (support.has(name)) return support.get(name)!;
+  let ok = false;
+  try {
+    if (name === 'webgl' && tf.findBackend('webgl') && tf.env().getNumber('WEBGL_VERSION') === 2) {
+      for (const [kernelName, kind] of KINDS) {
+        if (!tf.getKernel(kernelName, 'webgl')) {
+          tf.registerKernel({
+            kernelName,
+            backendName: 'webgl',
+            kernelFunc: ({ inputs, backend, attrs }) => runGL(kind, backend as unknown as MathBackendWebGL, inputs, attrs as Record<string, unknown>),
+          });
+        }
+      }
+      ok = true;
+    } else if (name === 'webgpu') {
+      const backend = tf.findBackend('webgpu') as unknown as WebGPUBackendLike | null;
+      if (backend && typeof backend.runWebGPUProgram === 'function') {
+        for (const [kernelName, kind] of KINDS) {
+          if (!tf.getKernel(kernelName, 'webgpu')) {
+            tf.registerKernel({
+              kernelName,
+              backendName: 'webgpu',
+              kernelFunc: ({ inputs, backend: b, attrs }) => runGPU(kind, b as unknown as WebGPUBackendLike, inputs, attrs as Record<string, unknown>),
+            });
+          }
+        }
+        ok = true;
+      }
+    }
+  } catch {
+    ok = false;
+  }
+  support.set(name, ok);
+  return ok;
+}
