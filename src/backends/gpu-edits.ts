@@ -31,6 +31,8 @@ interface Plan {
   flags: Record<string, boolean>;
   /** invalid: the codes (constants of the shader). */
   codes?: Record<string, number>;
+  /** penalties: which counts input (c0, c1, c2) holds the repetition, frequency and presence scope. */
+  slots?: number[];
 }
 
 const FLT_MAX_GLSL = '3.4028234663852886e38';
@@ -45,7 +47,15 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       const P = attrs.P as number[];
       const params = new Float32Array(th.length * 4);
       th.forEach((t, r) => params.set([Math.fround(1 / t), t, F[r]!, P[r]!], r * 4));
-      return { kind, inputs: [inputs.logits!, inputs.rep!, inputs.freq!, inputs.pres!], names: ['z', 'rep', 'freq', 'pres'], params, flags: {} };
+      // The scopes often share one counts tensor (frequency and presence over generated tokens by
+      // default): each distinct tensor is read once (inputs c0, c1, c2; `slots` maps the scopes).
+      const distinct: tf.TensorInfo[] = [];
+      const slots = [inputs.rep!, inputs.freq!, inputs.pres!].map((t) => {
+        let k = distinct.findIndex((d) => d.dataId === t.dataId);
+        if (k < 0) k = distinct.push(t) - 1;
+        return k;
+      });
+      return { kind, inputs: [inputs.logits!, ...distinct], names: ['z', ...distinct.map((_, k) => `c${k}`)], params, flags: {}, slots };
     }
     case 'counts': {
       const remove = inputs.remove;
@@ -59,7 +69,7 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       if (inputs.add) ins.push(inputs.add), names.push('add');
       if (inputs.drop) ins.push(inputs.drop), names.push('drop');
       const params = inputs.drop ? Float32Array.from({ length: B }, (_, r) => (rows === null || rows[r] === 1 ? 1 : 0)) : undefined;
-      return { kind, inputs: ins, names, ...(params ? { params } : {}), flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1 } };
+      return { kind, inputs: ins, names, ...(params ? { params } : {}), flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1, bansInAdd: attrs.bansInAdd === 1 } };
     }
     case 'bitmask':
       return { kind, inputs: [inputs.z!, inputs.words!], names: ['z', 'words'], flags: {} };
@@ -112,9 +122,9 @@ class EditProgramGL implements GPGPUProgram {
       case 'penalties':
         body = `
   float v = getZ(b, j);
-  float c = getRep(b, j);
-  float cf = getFreq(b, j);
-  float cp = getPres(b, j);
+  float c = getC${plan.slots![0]}(b, j);
+  float cf = getC${plan.slots![1]}(b, j);
+  float cp = getC${plan.slots![2]}(b, j);
   if (c > 0.0 || cf > 0.0 || cp > 0.0) {
     if (c > 0.0) v = opaque(v * (floatBitsToUint(v) < 0x80000000u && v != 0.0 && !isNaNBits(v) ? getParams(b, 0) : getParams(b, 1)));
     v = v - (opaque(cf * getParams(b, 2)) + (cp > 0.0 ? getParams(b, 3) : 0.0));
@@ -131,7 +141,7 @@ class EditProgramGL implements GPGPUProgram {
       case 'bias':
         body = `
   float v = getZ(b, j);
-  ${f.add ? 'v = clampMax(v + getAdd(b, j));' : ''}
+  ${f.add && f.bansInAdd ? 'float a = getAdd(b, j); v = floatBitsToUint(a) == 0xff800000u ? (isNaNBits(v) ? v : NEG_INF) : clampMax(v + a);' : f.add ? 'v = clampMax(v + getAdd(b, j));' : ''}
   ${f.drop ? `if (getParams(b, 0) == 1.0 && getDrop(${f.dropRows ? 'b' : '0'}, j) == 1.0 && !isNaNBits(v) && !isPosInf(v)) v = NEG_INF;` : ''}
   setOutput(v);`;
         break;
@@ -248,7 +258,7 @@ class EditProgramGPU implements WebGPUProgramLike {
     this.variableNames = (plan.params ? [...plan.names, 'params'] : plan.names).map((n) => `ed${n[0]!.toUpperCase()}${n.slice(1)}`);
     const n = shape[0] * shape[1];
     this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / WG))), 1, 1];
-    this.shaderKey = `tfjsSamplingEdit_${plan.kind}_${Object.entries(plan.flags).filter(([, v]) => v).map(([k]) => k).join('_')}`;
+    this.shaderKey = `tfjsSamplingEdit_${plan.kind}_${Object.entries(plan.flags).filter(([, v]) => v).map(([k]) => k).join('_')}_${plan.slots?.join('') ?? ''}`;
   }
 
   getUserCode(): string {
@@ -258,9 +268,9 @@ class EditProgramGPU implements WebGPUProgramLike {
       case 'penalties':
         body = `
       var v = edZ[i];
-      let c = edRep[i];
-      let cf = edFreq[i];
-      let cp = edPres[i];
+      let c = edC${this.plan.slots![0]}[i];
+      let cf = edC${this.plan.slots![1]}[i];
+      let cp = edC${this.plan.slots![2]}[i];
       if (c > 0.0f || cf > 0.0f || cp > 0.0f) {
         let u = bitcast<u32>(v);
         let positive = u < 0x80000000u && u != 0u && !edIsNaN(v);
@@ -279,7 +289,7 @@ class EditProgramGPU implements WebGPUProgramLike {
       case 'bias':
         body = `
       var v = edZ[i];
-      ${f.add ? 'v = edClampMax(v + edAdd[i]);' : ''}
+      ${f.add && f.bansInAdd ? 'let a = edAdd[i]; v = select(edClampMax(v + a), select(edNegInf(), v, edIsNaN(v)), bitcast<u32>(a) == 0xff800000u);' : f.add ? 'v = edClampMax(v + edAdd[i]);' : ''}
       ${f.drop ? `if (edParams[b] == 1.0f && edDrop[${f.dropRows ? 'i' : 'j'}] == 1.0f && !edIsNaN(v) && !edIsPosInf(v)) { v = edNegInf(); }` : ''}
       result[i] = v;`;
         break;

@@ -196,11 +196,12 @@ export function invalidCodesKernel(
 
 
 /**
- * z + add saturating at FLT_MAX (when `add` is given), then tokens where `drop` is 1 masked
+ * z + add saturating at FLT_MAX (when `add` is given; with `bansInAdd`, an `add` of -Infinity bans
+ * its token: what a bias of 0 and a drop give), then tokens where `drop` is 1 masked
  * (−Infinity; NaN and +Infinity stay, as maskWhere does). `drop` is `[B, V]`, or `[1, V]` for
  * every row, optionally only in the rows where `rows` (`[B]`) is 1.
  */
-export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, drop: tf.Tensor2D | undefined, rows?: ArrayLike<number>): tf.Tensor2D {
+export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, drop: tf.Tensor2D | undefined, rows?: ArrayLike<number>, bansInAdd = false): tf.Tensor2D {
   register(BIAS_DROP, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const x = ins.z as Float32Array;
     const a = ins.add as Float32Array | undefined;
@@ -208,6 +209,7 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
     const [B, V] = attrs.shape as [number, number];
     const perRow = attrs.dropRows as number;
     const on = attrs.rows as number[] | null;
+    const inAdd = attrs.bansInAdd === 1;
     for (let r = 0; r < B; r++) {
       const o = r * V;
       const od = perRow ? o : 0;
@@ -215,7 +217,13 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
       for (let j = 0; j < V; j++) {
         let v = x[o + j]!;
         if (a) {
-          v = Math.fround(v + a[o + j]!);
+          const b = a[o + j]!;
+          if (inAdd && b === -Infinity) {
+            // A ban folded into the bias (-Infinity): what bias 0 then the drop give.
+            out[o + j] = v !== v ? v : -Infinity;
+            continue;
+          }
+          v = Math.fround(v + b);
           if (v > FLT_MAX) v = FLT_MAX;
         }
         if (dropping && d[od + j] === 1 && v === v && v !== Infinity) v = -Infinity;
@@ -226,7 +234,7 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
   const inputs: tf.NamedTensorMap = { z };
   if (add) inputs.add = add;
   if (drop) inputs.drop = drop;
-  const attrs = { shape: z.shape, dropRows: drop && drop.shape[0] === z.shape[0] ? 1 : 0, rows: rows ? Array.from(rows) : null };
+  const attrs = { shape: z.shape, dropRows: drop && drop.shape[0] === z.shape[0] ? 1 : 0, rows: rows ? Array.from(rows) : null, bansInAdd: bansInAdd ? 1 : 0 };
   return tf.engine().runKernel(BIAS_DROP, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
