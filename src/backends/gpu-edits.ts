@@ -102,7 +102,8 @@ const GLSL_COMMON = `
 float opaque(float x) { return uintBitsToFloat(floatBitsToUint(x) ^ uint(zero)); }
 bool isNaNBits(float x) { uint u = floatBitsToUint(x) & 0x7fffffffu; return u > 0x7f800000u; }
 bool isPosInf(float x) { return floatBitsToUint(x) == 0x7f800000u; }
-float clampMax(float v) { return (!isNaNBits(v) && floatBitsToUint(v) < 0x80000000u && floatBitsToUint(v) > ${FLT_MAX_BITS}u) ? ${FLT_MAX_GLSL} : v; }
+// A float32 above FLT_MAX is +Infinity: it saturates, NaN stays (JS: v > FLT_MAX ? FLT_MAX : v).
+float clampMax(float v) { return isPosInf(v) ? ${FLT_MAX_GLSL} : v; }
 #define NEG_INF uintBitsToFloat(0xff800000u)
 `;
 
@@ -113,7 +114,6 @@ class EditProgramGL implements GPGPUProgram {
   customUniforms = [{ name: 'zero', type: 'int' as const }];
 
   constructor(plan: Plan, shape: [number, number]) {
-    const [, V] = shape;
     this.variableNames = plan.params ? [...plan.names, 'params'] : plan.names;
     this.outputShape = shape;
     const f = plan.flags;
@@ -161,7 +161,6 @@ void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
   int j = rc.y;
-  if (j >= ${V}) { setOutput(0.0); return; }
 ${body}
 }
 `;
@@ -236,10 +235,7 @@ const WGSL_COMMON = `
   fn edNegInf() -> f32 { return bitcast<f32>(0xff800000u ^ u32(uniforms.zero)); }
   fn edIsNaN(x : f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
   fn edIsPosInf(x : f32) -> bool { return bitcast<u32>(x) == 0x7f800000u; }
-  fn edClampMax(v : f32) -> f32 {
-    let u = bitcast<u32>(v);
-    return select(v, bitcast<f32>(${FLT_MAX_BITS}u), u > ${FLT_MAX_BITS}u && u <= 0x7f800000u);
-  }
+  fn edClampMax(v : f32) -> f32 { return select(v, bitcast<f32>(${FLT_MAX_BITS}u), edIsPosInf(v)); }
 `;
 
 class EditProgramGPU implements WebGPUProgramLike {

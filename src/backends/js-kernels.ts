@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
 import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, registerGpuEdits } from './gpu-edits.js';
+import { registerFusedFlag } from './fused.js';
 
 type Arr = Float32Array | Int32Array;
 type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
@@ -77,9 +78,8 @@ export function editKernelsAvailable(): boolean {
   const name = tf.getBackend();
   if (name === 'cpu' || name === 'wasm') return true;
   if (name !== 'webgl' && name !== 'webgpu') return false;
-  const env = tf.env();
-  if ('TFJS_SAMPLING_FUSED' in (env as unknown as { flagRegistry: object }).flagRegistry && !env.getBool('TFJS_SAMPLING_FUSED')) return false;
-  return registerGpuEdits(name);
+  registerFusedFlag();
+  return tf.env().getBool('TFJS_SAMPLING_FUSED') && registerGpuEdits(name);
 }
 
 const FLT_MAX = 3.4028234663852886e38;
