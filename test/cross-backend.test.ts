@@ -65,7 +65,9 @@ describe('cross-backend identity', () => {
       const all: number[][] = [];
       const before = tf.memory().numTensors;
       for (const c of CASES) {
-        const B = isSoftwareGpu(backend) && c.V > 100_000 ? 1 : c.B;
+        // Software GPUs: half the rows (each GPU backend's agreement suite compares 11,412 rows
+        // with reference.sample on its own; here the point is every backend in one process).
+        const B = isSoftwareGpu(backend) ? (c.V > 100_000 ? 1 : Math.max(1, Math.ceil(c.B / 2))) : c.B;
         const rows = makeRows(c.shape, B, c.V, 'cross');
         const opts = expand(c.options, B);
         const x = tf.tensor2d(flatten(rows), [B, c.V]);
@@ -141,13 +143,13 @@ describe('cross-backend identity, fuzzed', () => {
   });
   // Each GPU backend's own fuzz (test/fuzz.test.ts) already requires the reference's token on
   // every row not decided by rounding; this only adds the pairing, at ~3 s a case on SwiftShader.
-  it.runIf(BACKENDS.some(isSoftwareGpu) && BACKENDS.length > 1)(`${BACKENDS.join(', ')}: 12 random small cases give the same tokens`, async () => {
+  it.runIf(BACKENDS.some(isSoftwareGpu) && BACKENDS.length > 1)(`${BACKENDS.join(', ')}: 6 random small cases give the same tokens`, async () => {
     // As in test/fuzz.test.ts: webgl with shapes as uniforms, so random shapes reuse programs.
     const webgl = BACKENDS.includes('webgl');
     const before = webgl ? tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') : false;
     if (webgl) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
     try {
-      await crossFuzz(BACKENDS, 12, 0x5eed0011);
+      await crossFuzz(BACKENDS, 6, 0x5eed0011);
     } finally {
       if (webgl) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', before);
     }
