@@ -1,4 +1,4 @@
-// `npm run bench:penalties [-- --backends cpu,wasm,webgpu --batch 64 --vocab 128256 --budget 3000]`:
+// `npm run bench:penalties [-- --backends cpu,wasm,webgpu,webgl,browser-webgpu --batch 64 --vocab 128256 --budget 3000]`:
 // what penalties, biases and masks cost, side by side in one run, as ratios:
 //   (b)  T 0.8 + top-k 50 + top-p 0.95 (the default chain)
 //   (bp) (b) + repetition 1.1 + frequency 0.5 + presence 0.5 over a history of H tokens + a
@@ -9,54 +9,37 @@
 //        window W (-1 = 4096 tokens, or 256) over a history of H tokens repeating a 50-token
 //        phrase, so that DRY finds repeats at every step (work grows with W, not with V)
 // against one tf.max pass over the logits. Every step ends with the read-back of the ids.
-// Backends: cpu, wasm (default both) and webgpu (Node, Dawn: SwiftShader here unless
-// VK_ICD_FILENAMES names another Vulkan driver; the adapter is printed).
+// Backends: cpu, wasm (default both) and webgpu in Node (Dawn: SwiftShader here unless
+// VK_ICD_FILENAMES names another Vulkan driver; the adapter is printed); webgl and
+// browser-webgpu in headless Chromium (the system /usr/bin/chromium through playwright-core,
+// the page bench/page-penalties bundled by Vite). The measurement is bench/penalties-core.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createSampler, type DryOptions, type Sampler, type SamplerOptions } from '../src/index.js';
-import { makeLogits } from './logits.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/setup/probe.js';
+import { serveStatic } from '../test/setup/static-server.js';
+import { formatPenalties, measurePenalties, type PenaltiesConfig } from './penalties-core.js';
+import type { PenaltiesPageConfig } from './page-penalties/main.js';
 
 const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
   options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' } },
 });
 const smoke = args.smoke === true;
-const backends = (args.backends ?? 'cpu,wasm').split(',');
-const B = Number(args.batch ?? (smoke ? 4 : 64));
-const V = Number(args.vocab ?? (smoke ? 32000 : 128256));
-const budgetMs = Number(args.budget ?? (smoke ? 200 : 3000));
-
-const CHAIN: SamplerOptions = { temperature: 0.8, topK: 50, topP: 0.95, seed: 7 };
-const bias = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [(i * 1279) % V, ((i % 7) - 3) * 0.5]));
-const PENALTIES: SamplerOptions = { ...CHAIN, repetitionPenalty: 1.1, frequencyPenalty: 0.5, presencePenalty: 0.5, logitBias: bias };
-const DRY: SamplerOptions = { ...CHAIN, dry: { multiplier: 0.8, sequenceBreakers: [[13], [25], [1], [9]] } };
-
-async function time(step: () => Promise<unknown>): Promise<number> {
-  await step();
-  await step();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || (performance.now() - start < budgetMs && times.length < 50)) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
-function history(H: number): number[][] {
-  return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + i * 104729) % V));
-}
-
-/** A history that repeats a 50-token phrase (DRY's case: every step extends a repeat). */
-function looping(H: number): number[][] {
-  return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + (i % 50) * 104729 + 100) % V));
-}
+const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
+const KNOWN = ['cpu', 'wasm', 'webgpu', 'browser-webgl', 'browser-webgpu'];
+for (const b of backends) if (!KNOWN.includes(b)) throw new Error(`--backends: unknown backend '${b}' (one of ${KNOWN.join(', ')}, or webgl)`);
+const cfg: PenaltiesConfig = {
+  B: Number(args.batch ?? (smoke ? 4 : 64)),
+  V: Number(args.vocab ?? (smoke ? 32000 : 128256)),
+  budgetMs: Number(args.budget ?? (smoke ? 200 : 3000)),
+  smoke,
+};
 
 /** Dawn (npm `webgpu`) as navigator.gpu, then the tfjs webgpu backend; prints the adapter. */
 async function setupWebgpu(): Promise<void> {
@@ -73,42 +56,58 @@ async function setupWebgpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-webgpu');
 }
 
-for (const backend of backends) {
+async function runNode(backend: string): Promise<void> {
   if (backend === 'webgpu') await setupWebgpu();
-  if (backend === 'wasm') setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
-  if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (backend === 'wasm') {
+    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+    await import('@tensorflow/tfjs-backend-wasm');
+  }
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not initialise`);
   await tf.ready();
   if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
-  const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
-  const W = Math.ceil(V / 32);
-  const mask = new Int32Array(B * W).fill(0x55555555); // every even token
-  const run = (s: Sampler, ctx = {}) => async () => (await s.sample(x, ctx).data()) as Int32Array;
-  const limit = await time(async () => {
-    const m = tf.max(x, 1);
-    await m.data();
-    m.dispose();
-  });
-  const rows: [string, number, string][] = [];
-  const plain = createSampler(CHAIN);
-  rows.push(['(b) T 0.8 + top-k 50 + top-p 0.95', await time(run(plain)), plain.lastPath]);
-  for (const H of smoke ? [64] : [64, 1024, 4096]) {
-    const s = createSampler(PENALTIES);
-    s.begin(history(H));
-    rows.push([`(bp) (b) + penalties (history ${H}) + 100-entry bias`, await time(run(s)), s.lastPath]);
-    s.dispose();
-  }
-  rows.push(['(bm) (b) + per-call bitmask', await time(run(plain, { mask })), plain.lastPath]);
-  for (const [H, W] of smoke ? [[64, -1]] : [[1024, 256], [1024, -1], [4096, -1]]) {
-    const s = createSampler({ ...DRY, dry: { ...(DRY.dry as DryOptions), penaltyLastN: W! } });
-    s.begin(looping(H!));
-    rows.push([`(bd) (b) + DRY (window ${W === -1 ? '-1 = 4096' : W}, history ${H}, a repeated phrase)`, await time(run(s)), s.lastPath]);
-    s.dispose();
-  }
-  plain.dispose();
-  x.dispose();
-  const base = rows[0]![1];
-  console.log(`\n${backend}, B = ${B}, V = ${V}: one tf.max pass ${limit.toFixed(2)} ms (median)`);
-  console.log('| method | × one pass | × (b) | path |\n| --- | --- | --- | --- |');
-  for (const [name, ms, p] of rows) console.log(`| ${name} | ${(ms / limit).toFixed(2)} | ${(ms / base).toFixed(2)} | ${p} |`);
+  const before = tf.memory().numTensors;
+  const result = await measurePenalties(cfg);
+  if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
+  console.log(`\n${formatPenalties(backend, cfg.B, cfg.V, result)}`);
 }
+
+/** webgl and webgpu in headless Chromium: one page per backend. */
+async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}; apt-get install chromium (or set CHROMIUM_PATH)`);
+  const { build } = await import('vite');
+  const { chromium } = await import('playwright-core');
+  const benchDir = path.dirname(fileURLToPath(import.meta.url));
+  const outDir = path.join(benchDir, 'results', '.page-penalties');
+  await build({
+    configFile: false,
+    root: path.join(benchDir, 'page-penalties'),
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, chunkSizeWarningLimit: 100_000 },
+  });
+  const server = await serveStatic(outDir);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    for (const backend of list) {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
+        await page.goto(server.url);
+        await page.waitForFunction(() => window.__penaltiesReady === true, null, { timeout: 60_000 });
+        const pageCfg: PenaltiesPageConfig = { ...cfg, backend };
+        const result = await page.evaluate((c) => window.__penaltiesRun!(c), pageCfg);
+        console.log(`\nbrowser-${backend} adapter: ${result.adapter} (${browser.version()}, headless)`);
+        console.log(formatPenalties(`browser-${backend}`, cfg.B, cfg.V, result));
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);
+const inBrowser = backends.filter((x) => x.startsWith('browser-')).map((x) => x.replace('browser-', '') as 'webgl' | 'webgpu');
+if (inBrowser.length > 0) await runBrowser(inBrowser);

@@ -67,6 +67,11 @@ describe('structure', () => {
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 
+  it('no tf.scatterND outside rowScatterAdd: on webgl it loops over every update for every output element (B·V·B·W steps)', () => {
+    const offenders = sourceFiles(root).filter((f) => /\btf\.scatterND\(/.test(readFileSync(f, 'utf8')) && !f.endsWith(path.join('backends', 'webgl-scatter.ts')));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
+  });
+
   it('no bare tf.max: rowMax (webgl\'s max starts from -1e20), unless the line says why it is safe', () => {
     const offenders = sourceFiles(root).flatMap((f) =>
       readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),

@@ -8,6 +8,7 @@ import type { DryWindow } from '../history.js';
 import { dryKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
 import { dryRule } from '../dry-rule.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
+import { rowScatterAdd } from '../backends/webgl-scatter.js';
 
 /**
  * "No breaker here" in the breaker keys: above every key (< 2^22: N ≤ 65536, 64 slots per
@@ -171,9 +172,8 @@ function applyOnDevice(
   best = tf.reshape(best, [B, N]);
   const last = tf.mul(tf.sub(1, tf.cast(links.later, 'float32')), tf.step(tf.add(best, 0.5)));
   const at = tf.cast(tf.maximum(best, 0), 'int32') as tf.Tensor2D;
-  const rowIds = tf.broadcastTo(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), [B, N]);
-  const target = tf.reshape(tf.stack([rowIds, safe], 2), [B * N, 2]);
-  const scatter = (values: tf.Tensor): tf.Tensor2D => tf.scatterND(target, tf.reshape(tf.mul(values, last), [B * N]), [B, V]) as tf.Tensor2D;
+  // One value per token (its latest column): rowScatterAdd is exact, and linear on webgl too.
+  const scatter = (values: tf.Tensor): tf.Tensor2D => rowScatterAdd(w as tf.Tensor2D, tf.mul(values, last) as tf.Tensor2D, V);
   let out: tf.Tensor = tf.sub(z, scatter(gatherRows(t.table as tf.Tensor2D, at)));
   if (t.ban && t.ban.size > 0) out = maskWhere(out, tf.step(tf.sub(scatter(gatherRows(t.ban as tf.Tensor2D, at)), 0.5)));
   return out as tf.Tensor2D;

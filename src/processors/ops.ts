@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { hintsOf, withHints } from '../builtin.js';
 import type { SamplingState } from '../types.js';
+import { rowScatterAdd } from '../backends/webgl-scatter.js';
 
 /**
  * The state with new logits (built-ins only). A filter only masks more tokens, so the candidate
@@ -197,14 +198,10 @@ export class DeviceCache {
 
 /**
  * float32 `[B, V]` 0 / 1: 1 at (b, token) for each (b, i) where `hit[b, i]` is 1. `tokens` is
- * int32 `[B, W]`; negative tokens (padding) must have hit 0. One scatter: O(B·W + B·V).
+ * int32 `[B, W]`; negative tokens (padding) never hit. One row-local scatter (rowScatterAdd:
+ * O(B·W + B·V) with scatterND, a sort and a binary search on webgl, where scatterND is quadratic).
  */
 export function scatterHits(tokens: tf.Tensor2D, hit: tf.Tensor2D, vocab: number): tf.Tensor2D {
-  const [B, W] = tokens.shape;
-  const rows = tf.broadcastTo(tf.reshape(tf.range(0, B, 1, 'int32'), [B, 1]), [B, W]);
-  const idx = tf.reshape(tf.stack([rows, tf.maximum(tokens, tf.scalar(0, 'int32'))], 2), [B * W, 2]);
-  // A hit on a negative id (an invalid row's push) bans nothing (not token 0, where it is scattered).
-  const real = tf.mul(tf.cast(hit, 'float32'), tf.cast(tf.greaterEqual(tokens, 0), 'float32'));
-  const sums = tf.scatterND(idx, tf.reshape(real, [B * W]), [B, vocab]);
-  return tf.step(tf.sub(sums, 0.5)) as tf.Tensor2D;
+  const real = tf.mul(tf.cast(hit, 'float32'), tf.cast(tf.greaterEqual(tokens, 0), 'float32')) as tf.Tensor2D;
+  return tf.step(tf.sub(rowScatterAdd(tokens, real, vocab), 0.5)) as tf.Tensor2D;
 }
