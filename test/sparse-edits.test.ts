@@ -13,6 +13,7 @@ import { BACKENDS } from './helpers/backend.js';
 import { startCounting } from './helpers/read-counter.js';
 import { normalizeOptions } from '../src/options.js';
 import { ROW_SCATTER, rowScatterAdd } from '../src/backends/webgl-scatter.js';
+import { editKernelsAvailable, invalidCodesKernel } from '../src/backends/js-kernels.js';
 import { historyStages } from '../src/history-options.js';
 import { historyNeeds } from '../src/history-chain.js';
 import { HostTokenHistory } from '../src/host-history.js';
@@ -400,6 +401,34 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     // The shaders did run with the flag on, and not with it off.
     expect(EDIT_KERNELS.filter((k) => !used.on.has(k))).toEqual([]);
     expect(EDIT_KERNELS.filter((k) => used.off.has(k))).toEqual([]);
+  });
+
+  // The invalid-row rule as one kernel (processed rows: a processor may have made NaN, +Infinity
+  // or emptied a row). webgl splits rows longer than 1,024 tokens into chunks (two passes):
+  // the flags of the last, partial chunk and of a chunk boundary must count.
+  it('invalidCodesKernel gives the codes of the rule on rows longer than one chunk (V 3000, a flag in each chunk position)', async () => {
+    expect(editKernelsAvailable()).toBe(true);
+    const B = 7;
+    const V = 3000;
+    const input = new Float32Array(B * V).fill(1);
+    const processed = new Float32Array(B * V).fill(-Infinity);
+    input[0 * V + 2500] = NaN; // row 0: NaN in a middle chunk
+    input[1 * V + 1024] = Infinity; // row 1: +Infinity, first token of the second chunk
+    input.fill(-Infinity, 2 * V, 3 * V); // row 2: nothing finite in, nothing out
+    // row 3: finite input, the processors left nothing
+    processed[4 * V + V - 1] = 0.5; // row 4: one finite processed logit, in the last partial chunk
+    processed[5 * V + 1023] = 2; // rows 5, 6: made NaN / +Infinity (flags), finite otherwise
+    processed[6 * V] = 2;
+    const codes = { nan: -4, inf: -5, none: -3, madeNaN: -6, madeInf: -7, madeNone: -8 };
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d(input, [B, V]);
+    const z = tf.tensor2d(processed, [B, V]);
+    const madeNaN = tf.tensor1d([0, 0, 0, 0, 0, 1, 0], 'bool');
+    const madeInf = tf.tensor1d([0, 0, 0, 0, 0, 0, 1], 'bool');
+    const out = invalidCodesKernel(x, z, { madeNaN, madeInf }, codes);
+    expect(Array.from(await out.data())).toEqual([-4, -5, -3, -8, 0, -6, -7]);
+    tf.dispose([x, z, madeNaN, madeInf, out]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   // The row-local scatter of DRY, no-repeat-ngram and bad words (src/backends/webgl-scatter.ts):

@@ -167,18 +167,79 @@ ${body}
   }
 }
 
-/** webgl: one output per row, each looping over its row (a reduction without workgroup memory). */
+/** Tokens per fragment of the first invalid-row pass on webgl (a row of V = 128256: 126 chunks). */
+const INVALID_CHUNK = 1024;
+
+/**
+ * webgl, rows longer than INVALID_CHUNK, first pass: per (row, chunk) the four flags of the
+ * chunk as bits (1 NaN in the input, 2 +Infinity in the input, 4 a finite input, 8 a finite
+ * processed logit), so that B·⌈V/1024⌉ fragments share the row instead of one looping over it.
+ */
+class InvalidChunkGL implements GPGPUProgram {
+  variableNames = ['ivInput', 'ivProcessed'];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(B: number, V: number) {
+    this.outputShape = [B, Math.ceil(V / INVALID_CHUNK)];
+    this.userCode = `
+void main() {
+  ivec2 rc = getOutputCoords();
+  int b = rc.x;
+  int start = rc.y * ${INVALID_CHUNK};
+  bool nan = false;
+  bool inf = false;
+  bool finiteIn = false;
+  bool finiteOut = false;
+  for (int i = 0; i < ${INVALID_CHUNK}; i++) {
+    int j = start + i;
+    if (j >= ${V}) break;
+    uint w = floatBitsToUint(getIvInput(b, j));
+    uint u = w & 0x7fffffffu;
+    nan = nan || u > 0x7f800000u;
+    inf = inf || w == 0x7f800000u;
+    finiteIn = finiteIn || u < 0x7f800000u;
+    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
+  }
+  setOutput(float((nan ? 1 : 0) + (inf ? 2 : 0) + (finiteIn ? 4 : 0) + (finiteOut ? 8 : 0)));
+}
+`;
+  }
+}
+
+/**
+ * webgl: one output per row. Rows up to INVALID_CHUNK tokens loop over the row; longer rows
+ * combine the flags of InvalidChunkGL's chunks (a reduction without workgroup memory).
+ */
 class InvalidProgramGL implements GPGPUProgram {
   variableNames: string[];
   outputShape: number[];
   userCode: string;
 
-  constructor(plan: Plan, shape: [number, number]) {
+  constructor(plan: Plan, shape: [number, number], chunked: boolean) {
     const [B, V] = shape;
     const f = plan.flags;
     // 'input' is a reserved word in GLSL: prefixed names (getIvInput, …).
-    this.variableNames = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
+    const names = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
+    this.variableNames = chunked ? ['ivFlags', ...names.slice(2)] : names;
     this.outputShape = [B];
+    const C = Math.ceil(V / INVALID_CHUNK);
+    const scan = chunked
+      ? `for (int c = 0; c < ${C}; c++) {
+    int m = int(getIvFlags(b, c));
+    nan = nan || (m & 1) != 0;
+    inf = inf || (m & 2) != 0;
+    finiteIn = finiteIn || (m & 4) != 0;
+    finiteOut = finiteOut || (m & 8) != 0;
+  }`
+      : `for (int j = 0; j < ${V}; j++) {
+    uint w = floatBitsToUint(getIvInput(b, j));
+    uint u = w & 0x7fffffffu;
+    nan = nan || u > 0x7f800000u;
+    inf = inf || w == 0x7f800000u;
+    finiteIn = finiteIn || u < 0x7f800000u;
+    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
+  }`;
     this.userCode = `
 float pick(float a, float b, bool c) { return c ? b : a; }
 void main() {
@@ -187,14 +248,7 @@ void main() {
   bool inf = false;
   bool finiteIn = false;
   bool finiteOut = false;
-  for (int j = 0; j < ${V}; j++) {
-    uint w = floatBitsToUint(getIvInput(b, j));
-    uint u = w & 0x7fffffffu;
-    nan = nan || u > 0x7f800000u;
-    inf = inf || w == 0x7f800000u;
-    finiteIn = finiteIn || u < 0x7f800000u;
-    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
-  }
+  ${scan}
   ${f.madeNaN ? 'bool madeNaN = getIvMadeNaN(b) > 0.5;' : ''}
   ${f.madeInf ? 'bool madeInf = getIvMadeInf(b) > 0.5;' : ''}
   setOutput(${codeExpr(plan.codes!, f, { nan: 'madeNaN', inf: 'madeInf' }, (v) => v.toFixed(1), 'pick')});
@@ -207,7 +261,15 @@ function runGL(kind: Kind, backend: MathBackendWebGL, inputs: tf.NamedTensorInfo
   const plan = planOf(kind, inputs, attrs);
   const first = plan.inputs[0]!;
   const shape = first.shape as [number, number];
-  if (kind === 'invalid') return backend.runWebGLProgram(new InvalidProgramGL(plan, shape), plan.inputs, 'float32');
+  if (kind === 'invalid') {
+    if (shape[1] <= INVALID_CHUNK) return backend.runWebGLProgram(new InvalidProgramGL(plan, shape, false), plan.inputs, 'float32');
+    const flags = backend.runWebGLProgram(new InvalidChunkGL(shape[0], shape[1]), plan.inputs.slice(0, 2), 'float32');
+    try {
+      return backend.runWebGLProgram(new InvalidProgramGL(plan, shape, true), [flags, ...plan.inputs.slice(2)], 'float32');
+    } finally {
+      backend.disposeIntermediateTensorInfo(flags);
+    }
+  }
   const temps: tf.TensorInfo[] = [];
   const ins = [...plan.inputs];
   if (plan.params) {
