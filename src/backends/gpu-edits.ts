@@ -170,6 +170,15 @@ ${body}
 /** Tokens per fragment of the first invalid-row pass on webgl (a row of V = 128256: 126 chunks). */
 const INVALID_CHUNK = 1024;
 
+/** GLSL: the four flags of a row gain token j (input NaN / +Infinity / finite, processed finite). */
+const ACCUMULATE_FLAGS = `
+    uint w = floatBitsToUint(getIvInput(b, j));
+    uint u = w & 0x7fffffffu;
+    nan = nan || u > 0x7f800000u;
+    inf = inf || w == 0x7f800000u;
+    finiteIn = finiteIn || u < 0x7f800000u;
+    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;`;
+
 /**
  * webgl, rows longer than INVALID_CHUNK, first pass: per (row, chunk) the four flags of the
  * chunk as bits (1 NaN in the input, 2 +Infinity in the input, 4 a finite input, 8 a finite
@@ -194,12 +203,7 @@ void main() {
   for (int i = 0; i < ${INVALID_CHUNK}; i++) {
     int j = start + i;
     if (j >= ${V}) break;
-    uint w = floatBitsToUint(getIvInput(b, j));
-    uint u = w & 0x7fffffffu;
-    nan = nan || u > 0x7f800000u;
-    inf = inf || w == 0x7f800000u;
-    finiteIn = finiteIn || u < 0x7f800000u;
-    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
+${ACCUMULATE_FLAGS}
   }
   setOutput(float((nan ? 1 : 0) + (inf ? 2 : 0) + (finiteIn ? 4 : 0) + (finiteOut ? 8 : 0)));
 }
@@ -233,12 +237,7 @@ class InvalidProgramGL implements GPGPUProgram {
     finiteOut = finiteOut || (m & 8) != 0;
   }`
       : `for (int j = 0; j < ${V}; j++) {
-    uint w = floatBitsToUint(getIvInput(b, j));
-    uint u = w & 0x7fffffffu;
-    nan = nan || u > 0x7f800000u;
-    inf = inf || w == 0x7f800000u;
-    finiteIn = finiteIn || u < 0x7f800000u;
-    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;
+${ACCUMULATE_FLAGS}
   }`;
     this.userCode = `
 float pick(float a, float b, bool c) { return c ? b : a; }

@@ -202,6 +202,6 @@ export class DeviceCache {
  * O(B·W + B·V) with scatterND, a sort and a binary search on webgl, where scatterND is quadratic).
  */
 export function scatterHits(tokens: tf.Tensor2D, hit: tf.Tensor2D, vocab: number): tf.Tensor2D {
-  const real = tf.mul(tf.cast(hit, 'float32'), tf.cast(tf.greaterEqual(tokens, 0), 'float32')) as tf.Tensor2D;
-  return tf.step(tf.sub(rowScatterAdd(tokens, real, vocab), 0.5)) as tf.Tensor2D;
+  // rowScatterAdd ignores tokens outside [0, V): a hit on padding bans nothing.
+  return tf.step(tf.sub(rowScatterAdd(tokens, tf.cast(hit, 'float32') as tf.Tensor2D, vocab), 0.5)) as tf.Tensor2D;
 }
