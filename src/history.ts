@@ -4,6 +4,7 @@
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
 import { countsUpdateKernel, editKernelsAvailable } from './backends/js-kernels.js';
+import { countsUpdateInPlace } from './backends/gpu-edits.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
@@ -26,7 +27,8 @@ export interface HistoryNeeds {
 export interface TokenHistoryView {
   /**
    * float32 `[B, V]`: how often each token occurs in each row's penalty window — prompt and
-   * generated tokens (`'all'`) or generated tokens only (`'generated'`).
+   * generated tokens (`'all'`) or generated tokens only (`'generated'`). Valid during the call
+   * that hands it out: the sampler's next accept may update it in place (webgpu).
    */
   counts(scope: 'all' | 'generated'): tf.Tensor2D;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
@@ -191,13 +193,16 @@ export class TokenHistory implements TokenHistoryView {
       }
       // counts + one at the new token − one at the leaving token: a copy and O(B) writes on the
       // CPU and GPU backends (one kernel); two one-hot rows per row elsewhere (-1: a zero row).
-      const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D => {
-        if (editKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
+      // On webgpu the B writes go into the kept counts' own buffer (no copy; undefined: nothing to replace).
+      const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D | undefined => {
+        if (editKernelsAvailable()) return countsUpdateInPlace(counts, ids, leave) ? undefined : countsUpdateKernel(counts, ids, leave);
         const plus = tf.add(counts, oneHotRows(ids, V));
         return (leave ? tf.sub(plus, oneHotRows(leave, V)) : plus) as tf.Tensor2D;
       };
-      if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
-      if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);
+      const all = this.countsAllT && update(this.countsAllT, leaveAll);
+      const gen = this.countsGenT && update(this.countsGenT, leaveGen);
+      if (all) out.all = all;
+      if (gen) out.gen = gen;
       if (this.tailT) {
         let tail = this.tailT;
         let L = this.tailCap;
@@ -254,16 +259,20 @@ export class TokenHistory implements TokenHistoryView {
     }
   }
 
-  /** An independent copy (tensors cloned: they share data until either side replaces them). */
+  /**
+   * An independent copy (tensors cloned: they share data until either side replaces them; the
+   * counts, which webgpu updates in place, get their own buffers).
+   */
   clone(): TokenHistory {
     const keep = <T extends tf.Tensor | undefined>(t: T): T => (t ? tf.keep(tf.clone(t)) : t) as T;
+    const own = (t: tf.Tensor2D | undefined): tf.Tensor2D | undefined => (t ? tf.keep(tf.add(t, tf.scalar(0)) as tf.Tensor2D) : t);
     const c = Object.create(TokenHistory.prototype) as TokenHistory;
     const dry = this.dry;
     return Object.assign(c, this, {
       generated: this.generated.slice(),
       lengths: this.lengths.slice(),
-      countsAllT: keep(this.countsAllT),
-      countsGenT: keep(this.countsGenT),
+      countsAllT: tf.tidy(() => own(this.countsAllT)),
+      countsGenT: tf.tidy(() => own(this.countsGenT)),
       ring: keep(this.ring),
       tailT: keep(this.tailT),
       dry: dry && { tokens: keep(dry.tokens), matches: keep(dry.matches), previous: keep(dry.previous), later: keep(dry.later) },

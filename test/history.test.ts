@@ -9,6 +9,7 @@ import { createSampler, InvalidRowsError, reference, SamplingError, type Sampler
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { TokenCounts, chiSquareTest, formatChiSquare } from './helpers/chisquare.js';
 import { backendSuite } from './helpers/suite.js';
+import { TokenHistory } from '../src/history.js';
 import { HF_BAD_WORDS, HF_MIN_LENGTH, HF_NO_REPEAT_NGRAM, HF_REPETITION, LLAMA_PENALTIES } from './tables/anchor-penalties.js';
 
 const ALL_PROMPT = { repetition: true, frequency: true, presence: true };
@@ -279,6 +280,44 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(tf.memory().numBytes).toBe(after1.numBytes);
     s.dispose();
     x.dispose();
+  });
+
+  // The counts are updated in place on webgpu: a read in between caches them on the CPU, which the
+  // update must not leave stale; the window's leaving token is subtracted in the same pass.
+  it('the device counts equal a plain count after every accept, read back in between', async () => {
+    const B = 3;
+    const V = 10;
+    const prompts = [[1, 1, 2], [], [9]];
+    const lastN = [2, Infinity, 3];
+    const h = new TokenHistory(B, V, { countsAll: true, countsGenerated: true, lastN: () => Float64Array.from(lastN), tail: 0 }, prompts);
+    const before = tf.memory().numTensors;
+    const seqs = prompts.map((p) => [...p]);
+    const gens: number[][] = prompts.map(() => []);
+    const steps = [[2, 0, 9], [2, 3, 9], [-3, 3, 1], [5, 3, 9], [5, 5, 5]];
+    for (const ids of steps) {
+      const t = tf.tensor1d(ids, 'int32');
+      h.accept(t);
+      t.dispose();
+      ids.forEach((id, r) => {
+        // A negative id (an invalid row's code) counts as nothing and pushes nothing countable.
+        seqs[r]!.push(id);
+        gens[r]!.push(id);
+      });
+      const all = (await h.counts('all').array()) as number[][];
+      const gen = (await h.counts('generated').array()) as number[][];
+      for (let r = 0; r < B; r++) {
+        const win = (xs: number[]): number[] => (Number.isFinite(lastN[r]!) ? xs.slice(-lastN[r]!) : xs);
+        const plain = (xs: number[]): number[] => {
+          const row = new Array<number>(V).fill(0);
+          for (const v of win(xs)) if (v >= 0) row[v]!++;
+          return row;
+        };
+        expect(all[r], `all, row ${r}, after ${JSON.stringify(ids)}`).toEqual(plain(seqs[r]!));
+        expect(gen[r], `generated, row ${r}, after ${JSON.stringify(ids)}`).toEqual(plain(gens[r]!));
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    h.dispose();
   });
 
   // Chi-square: tokens drawn under a repetition + presence penalty follow reference.probabilities;

@@ -436,6 +436,60 @@ class InvalidProgramGPU implements WebGPUProgramLike {
   }
 }
 
+/**
+ * webgpu: counts += 1 at `add[r]`, −= 1 at `remove[r]` (ids outside [0, V): nothing), written in
+ * place into the counts' own buffer by B threads: the dense form copies the whole `[B, V]` every
+ * step. Each row's two writes run in one thread, in the dense form's order.
+ */
+class CountsPatchGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames: string[];
+  private remove: boolean;
+
+  constructor(shape: [number, number], remove: boolean) {
+    this.outputShape = shape;
+    this.remove = remove;
+    this.variableNames = remove ? ['cpAdd', 'cpRemove'] : ['cpAdd'];
+    this.dispatch = [Math.max(1, Math.ceil(shape[0] / WG)), 1, 1];
+    this.shaderKey = `tfjsSamplingCountsPatch_${remove}`;
+  }
+
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    let rows = uniforms.outShape.x;
+    let vocab = uniforms.outShape.y;
+    let b = i32(globalId.x);
+    if (b >= rows) { return; }
+    let a = cpAdd[b];
+    if (a >= 0 && a < vocab) { result[b * vocab + a] = result[b * vocab + a] + 1.0f; }
+    ${this.remove ? 'let x = cpRemove[b]; if (x >= 0 && x < vocab) { result[b * vocab + x] = result[b * vocab + x] - 1.0f; }' : ''}
+  }
+`;
+  }
+}
+
+/**
+ * Updates `counts` in place on webgpu (see CountsPatchGPU) and returns true; false elsewhere, where
+ * the caller makes a new counts tensor ({@link countsUpdateKernel}). The caller must own `counts`
+ * alone (no other tensor shares its data): every view of it changes.
+ */
+export function countsUpdateInPlace(counts: tf.Tensor2D, add: tf.Tensor1D, remove: tf.Tensor1D | undefined): boolean {
+  if (tf.getBackend() !== 'webgpu' || !registerGpuEdits('webgpu')) return false;
+  const backend = tf.backend() as unknown as WebGPUBackendLike;
+  if (!backend.tensorMap) return false;
+  const info: tf.TensorInfo = { dataId: counts.dataId, shape: counts.shape, dtype: 'float32' };
+  backend.runWebGPUProgram(new CountsPatchGPU(counts.shape, !!remove), remove ? [add, remove] : [add], 'float32', undefined, info);
+  // A read cached the old counts on the CPU; the buffer now holds the new ones.
+  const data = backend.tensorMap.get(counts.dataId);
+  if (data) data.values = null;
+  return true;
+}
+
 function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
   const plan = planOf(kind, inputs, attrs);
   const shape = plan.inputs[0]!.shape as [number, number];
