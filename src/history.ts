@@ -4,7 +4,6 @@
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
 import { countsUpdateKernel, editKernelsAvailable } from './backends/js-kernels.js';
-import { countsUpdateInPlace } from './backends/gpu-edits.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
@@ -193,16 +192,14 @@ export class TokenHistory implements TokenHistoryView {
       }
       // counts + one at the new token − one at the leaving token: a copy and O(B) writes on the
       // CPU and GPU backends (one kernel); two one-hot rows per row elsewhere (-1: a zero row).
-      // On webgpu the B writes go into the kept counts' own buffer (no copy; undefined: nothing to replace).
-      const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D | undefined => {
-        if (editKernelsAvailable()) return countsUpdateInPlace(counts, ids, leave) ? undefined : countsUpdateKernel(counts, ids, leave);
+      // (On webgpu the kernel writes into the kept counts' own buffer and returns it: no copy.)
+      const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D => {
+        if (editKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
         const plus = tf.add(counts, oneHotRows(ids, V));
         return (leave ? tf.sub(plus, oneHotRows(leave, V)) : plus) as tf.Tensor2D;
       };
-      const all = this.countsAllT && update(this.countsAllT, leaveAll);
-      const gen = this.countsGenT && update(this.countsGenT, leaveGen);
-      if (all) out.all = all;
-      if (gen) out.gen = gen;
+      if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
+      if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);
       if (this.tailT) {
         let tail = this.tailT;
         let L = this.tailCap;

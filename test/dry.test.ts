@@ -3,6 +3,7 @@
 // (per-row options, breakers, windows, off rows, prompt scopes), generate() with left-padded
 // prompts, the overflow ban, no read-back, fixed device state, errors and leaks.
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
 import { createSampler, generate, InvalidRowsError, reference, SamplingError, type DryOptions, type SamplerOptions } from '../src/index.js';
@@ -10,6 +11,7 @@ import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { countReads, describeReads, readBacks } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
 import { LLAMA_DRY } from './tables/anchor-penalties.js';
+import { DRY_WEBGPU_KERNEL } from '../src/backends/webgpu/dry.js';
 
 const f32 = Math.fround;
 
@@ -176,6 +178,86 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     x.dispose();
     t.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  // Random windows against the reference, bit for bit, step after step (the device window's
+  // matches and occurrence links updated by each accept): repeats from a 6-token alphabet, per-row
+  // options (off rows, allowedLength 0-3, overflowing penalties, one-token and longer breakers
+  // with shared heads, windows), both prompt scopes, ±Infinity and huge logits. On the software
+  // GPU adapters one shape (B 3, V 6, window 16: row 0's) so that the pipelines compile once.
+  const V6 = 6;
+  const tokenArb = fc.integer({ min: 0, max: V6 - 1 });
+  const rowArb = (first: boolean) =>
+    fc.option(
+      fc.record({
+        multiplier: fc.constantFrom(0.5, 2, 1e30),
+        base: fc.constantFrom(1, 1.75, 3, 1e10),
+        allowedLength: fc.integer({ min: 0, max: 3 }),
+        penaltyLastN: first && gpu ? fc.constant(16) : gpu ? fc.integer({ min: 1, max: 16 }) : fc.constantFrom(-1, 1, 2, 5, 9, 16),
+        sequenceBreakers: fc.array(fc.array(tokenArb, { minLength: 1, maxLength: 3 }), { maxLength: 3 }),
+      }),
+      { freq: 5, nil: undefined },
+    );
+  const historyArb = fc
+    .tuple(fc.array(tokenArb, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 5 }), fc.array(tokenArb, { maxLength: 4 }))
+    .map(([phrase, times, tail]) => [...Array.from({ length: times }, () => phrase).flat(), ...tail]);
+  // SwiftShader flushes subnormals to zero (README, measured pitfalls; the fuzz suite covers them):
+  // none on the software GPU adapters here.
+  const finiteArb = fc.float({ min: -3, max: 3, noNaN: true }).map((v) => (gpu && v !== 0 && Math.abs(v) < 2 ** -126 ? 0 : v));
+  const logitArb = fc.oneof({ weight: 8, arbitrary: finiteArb }, fc.constantFrom(-Infinity, Infinity, 3e38, -3e38, Number.NaN));
+  const dryCaseArb = fc.record({
+    rows: fc.tuple(rowArb(true), rowArb(false), rowArb(false)),
+    prompts: fc.tuple(historyArb, historyArb, historyArb),
+    logits: fc.array(fc.array(logitArb, { minLength: V6, maxLength: V6 }), { minLength: 3, maxLength: 3 }),
+    prompt: fc.boolean(),
+    steps: fc.integer({ min: 1, max: 3 }),
+    seed: fc.integer({ min: 0, max: 1000 }),
+  });
+  const dryRuns = gpu ? 25 : 500;
+  it(`DRY equals the reference bit for bit on random windows and options, step by step (${dryRuns} fast-check cases)`, async () => {
+    let edited = 0;
+    await fc.assert(
+      fc.asyncProperty(dryCaseArb, async (c) => {
+        // Some row must be on (an all-off spec has no DRY stage); a greedy draw keeps every step valid.
+        const dry: (DryOptions | undefined)[] = c.rows.some(Boolean) ? [...c.rows] : [{ multiplier: 1 }, undefined, undefined];
+        if (gpu && !dry[0]) dry[0] = { multiplier: 1, penaltyLastN: 16 };
+        const opts: SamplerOptions = { dry: dry as DryOptions[], penalizePrompt: { dry: c.prompt }, temperature: 0, invalidRows: 'greedy', seed: c.seed };
+        const before = tf.memory().numTensors;
+        const s = createSampler(opts);
+        s.begin(c.prompts);
+        const hist = c.prompts.map((p) => [...p]);
+        const x = tf.tensor2d(c.logits);
+        try {
+          for (let step = 0; step < c.steps; step++) {
+            const ctx = { history: hist, promptLength: c.prompts.map((p) => p.length) };
+            const want = reference.process(c.logits, opts, ctx);
+            expectSameRows(await processed(s, c.logits), want, `step ${step}`);
+            edited += want.flatMap((row, r) => Array.from(row).filter((v, j) => !Object.is(f32(v), f32(c.logits[r]![j]!)))).length;
+            const ids = Array.from(await s.sampleIds(x));
+            expect(ids, `step ${step} tokens`).toEqual(reference.sample(c.logits, opts, step, ctx));
+            ids.forEach((t, r) => hist[r]!.push(t));
+          }
+        } finally {
+          x.dispose();
+          s.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      }),
+      { seed: 0x5eed0030, numRuns: dryRuns },
+    );
+    expect(edited, 'DRY penalised tokens in these cases').toBeGreaterThan(dryRuns / 2);
+  });
+
+  it.runIf(backend === 'webgpu')(`webgpu runs DRY as its own kernel (a copy and one workgroup per row), not the tfjs-op formulation${backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'}`, async () => {
+    const s = createSampler({ dry: { multiplier: 0.8, sequenceBreakers: [[3]] }, seed: 1 });
+    s.begin([[0, 1, 2, 0, 1, 2, 0, 1]]);
+    const x = tf.tensor2d([[0.1, 0.2, 0.3, 0.4]]);
+    const info = await tf.profile(() => s.process(x));
+    (info.result as tf.Tensor).dispose();
+    expect(info.kernelNames).toContain(DRY_WEBGPU_KERNEL);
+    expect(info.kernelNames.filter((k) => ['GatherV2', 'ScatterNd', 'Min'].includes(k)), 'kernels of the tfjs-op formulation').toEqual([]);
+    x.dispose();
+    s.dispose();
   });
 
   it('sample() reads nothing back; the window keeps its shape and memory over 12 steps', async () => {

@@ -474,23 +474,24 @@ class CountsPatchGPU implements WebGPUProgramLike {
 }
 
 /**
- * Updates `counts` in place on webgpu (see CountsPatchGPU) and returns true; false elsewhere, where
- * the caller makes a new counts tensor ({@link countsUpdateKernel}). The caller must own `counts`
- * alone (no other tensor shares its data): every view of it changes.
+ * The counts update on webgpu: B threads write into the counts' own buffer, and the kernel returns
+ * that buffer as its output (as tfjs's reshape does): the sampler's history owns its counts alone
+ * (TokenHistory.clone copies them), so nothing else sees the change.
  */
-export function countsUpdateInPlace(counts: tf.Tensor2D, add: tf.Tensor1D, remove: tf.Tensor1D | undefined): boolean {
-  if (tf.getBackend() !== 'webgpu' || !registerGpuEdits('webgpu')) return false;
-  const backend = tf.backend() as unknown as WebGPUBackendLike;
-  if (!backend.tensorMap) return false;
-  const info: tf.TensorInfo = { dataId: counts.dataId, shape: counts.shape, dtype: 'float32' };
-  backend.runWebGPUProgram(new CountsPatchGPU(counts.shape, !!remove), remove ? [add, remove] : [add], 'float32', undefined, info);
+function countsInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap): tf.TensorInfo {
+  const counts = inputs.counts!;
+  const remove = inputs.remove;
+  const out: tf.TensorInfo = { dataId: counts.dataId, shape: counts.shape, dtype: 'float32' };
+  backend.runWebGPUProgram(new CountsPatchGPU(counts.shape as [number, number], !!remove), remove ? [inputs.add!, remove] : [inputs.add!], 'float32', undefined, out);
   // A read cached the old counts on the CPU; the buffer now holds the new ones.
-  const data = backend.tensorMap.get(counts.dataId);
+  const data = backend.tensorMap!.get(counts.dataId);
   if (data) data.values = null;
-  return true;
+  backend.incRef!(counts.dataId);
+  return out;
 }
 
 function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
+  if (kind === 'counts' && backend.tensorMap && backend.incRef) return countsInPlace(backend, inputs);
   const plan = planOf(kind, inputs, attrs);
   const shape = plan.inputs[0]!.shape as [number, number];
   if (kind === 'invalid') return backend.runWebGPUProgram(new InvalidProgramGPU(plan, shape), plan.inputs, 'float32');

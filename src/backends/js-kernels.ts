@@ -133,7 +133,9 @@ export function penaltiesKernel(
 
 /**
  * counts + one per row at `add[r]` − one per row at `remove[r]` (negative ids: nothing): a copy and
- * O(B) writes, where the tfjs-op formulation builds two one-hot `[B, V]` tensors.
+ * O(B) writes, where the tfjs-op formulation builds two one-hot `[B, V]` tensors. On webgpu no
+ * copy: the writes go into `counts`' own buffer, which is returned (gpu-edits.ts countsInPlace),
+ * so the caller must own `counts` alone and treat the input as consumed.
  */
 export function countsUpdateKernel(counts: tf.Tensor2D, add: tf.Tensor1D, remove: tf.Tensor1D | undefined): tf.Tensor2D {
   register(COUNTS_UPDATE, (i) => ({ shape: (i.counts as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {

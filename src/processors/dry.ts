@@ -5,7 +5,8 @@ import { DRY_MAX_BREAKER, dryRowOf, dryWindowWidth, type DryRow, type DrySpec } 
 import { dryPenaltyTable, referenceDry } from '../reference/dry.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import type { DryWindow } from '../history.js';
-import { dryKernel, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { dryKernel, editKernelsAvailable, jsKernelsAvailable } from '../backends/js-kernels.js';
+import { DRY_WEBGPU_KERNEL, registerWebgpuDry } from '../backends/webgpu/dry.js';
 import { dryRule } from '../dry-rule.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
 import { rowScatterAdd } from '../backends/webgl-scatter.js';
@@ -53,6 +54,19 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
         const { tokens: w, matches } = window;
         return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
       }
+      if (B <= 65535 && editKernelsAvailable() && tf.getBackend() === 'webgpu' && registerWebgpuDry()) {
+        const [table] = cache.get(`${B}:webgpu`, () => [webgpuTable(rows, N)]);
+        const breakers = breakerWords(rows);
+        const K = breakers.length / B;
+        const params = new Int32Array(B * (3 + K));
+        rows.forEach((p, r) => {
+          if (p) params.set([m[r]!, p.allowedLength, 1], r * (3 + K));
+          params.set(breakers.subarray(r * K, (r + 1) * K), r * (3 + K) + 3);
+        });
+        const rowParams = tf.tensor2d(params, [B, 3 + K], 'int32');
+        const out = tf.engine().runKernel(DRY_WEBGPU_KERNEL, { logits: state.logits, ...window, table: table!, rows: rowParams }) as tf.Tensor2D;
+        return withLogits(state, out);
+      }
       const [table, banTable, single] = cache.get(`${B}x${V}`, () => deviceTables(rows, N, V));
       return withLogits(state, applyOnDevice(state.logits, window, rows, m, { table: table!, ban: banTable, single }));
     },
@@ -82,6 +96,22 @@ function deviceTables(rows: readonly (DryRow | undefined)[], N: number, V: numbe
   const out: tf.Tensor[] = [tf.tensor2d(table, [B, N + 1])];
   out.push(ban.some((v) => v === 1) ? tf.tensor2d(ban, [B, N + 1]) : tf.zeros([0]));
   if (rows.some((p) => p?.breakers.some((b) => b.length === 1))) out.push(tf.tensor2d(single, [B, V]));
+  return out;
+}
+
+/** webgpu: per row the penalties for n = 0 … N (float32 `[B, N + 1]`; +Infinity where a penalty overflows: a ban). */
+function webgpuTable(rows: readonly (DryRow | undefined)[], N: number): tf.Tensor {
+  const table = new Float32Array(rows.length * (N + 1));
+  rows.forEach((p, r) => p && table.set(Float32Array.from(dryPenaltyTable(p, N)), r * (N + 1)));
+  return tf.tensor2d(table, [rows.length, N + 1]);
+}
+
+/** Each row's sequence breakers, `B · K` int32: each breaker as its length then its tokens, a 0 after the last. */
+function breakerWords(rows: readonly (DryRow | undefined)[]): Int32Array {
+  const enc = rows.map((p) => [...(p?.breakers ?? []).flatMap((b) => [b.length, ...b]), 0]);
+  const K = Math.max(...enc.map((e) => e.length));
+  const out = new Int32Array(rows.length * K);
+  enc.forEach((e, r) => out.set(e, r * K));
   return out;
 }
 

@@ -118,6 +118,7 @@ export interface WebGPUBackendLike {
   runWebGPUProgram(program: WebGPUProgramLike, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: ProgramUniform[], output?: tf.TensorInfo): tf.TensorInfo;
   /** Per tensor: `values`, the CPU copy a read caches (stale once a program writes the buffer in place). */
   tensorMap?: { get(dataId: object): { values: unknown } | undefined };
+  incRef?(dataId: object): void;
   disposeData(dataId: object, force?: boolean): boolean;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
   device?: { limits?: { maxComputeInvocationsPerWorkgroup?: number; maxComputeWorkgroupStorageSize?: number; maxComputeWorkgroupSizeX?: number } };
