@@ -3,7 +3,8 @@
 // re-uploaded and never redo O(B·T·V) work per step. Seeded once from the prompts (host arrays:
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
-import { countsUpdateKernel, editKernelsAvailable } from './backends/js-kernels.js';
+import { countsUpdateKernel, editKernelsAvailable, seenAppendKernel } from './backends/js-kernels.js';
+import { SEEN_APPEND } from './backends/gpu-edits.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
@@ -30,6 +31,12 @@ export interface TokenHistoryView {
    * that hands it out: the sampler's next accept may update it in place (webgpu).
    */
   counts(scope: 'all' | 'generated'): tf.Tensor2D;
+  /**
+   * webgpu only (else undefined): int32 `[B, 1 + cap]`, per row the number of entries, then
+   * tokens that may have nonzero counts (every token with a nonzero count is listed; repeats and
+   * tokens that left the window may be), for edits that touch only those tokens. Valid during the call.
+   */
+  seen?(): tf.Tensor2D | undefined;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
   tail(): tf.Tensor2D;
   /**
@@ -73,6 +80,10 @@ export class TokenHistory implements TokenHistoryView {
   private tailT: tf.Tensor2D | undefined;
   private tailCap = 0;
   private dry: DryWindow | undefined;
+  /** webgpu: the seen list (see TokenHistoryView.seen), its capacity and a bound on its entries. */
+  private seenT: tf.Tensor2D | undefined;
+  private seenCap = 0;
+  private seenBound = 0;
 
   constructor(
     readonly batch: number,
@@ -101,6 +112,23 @@ export class TokenHistory implements TokenHistoryView {
       this.countsAllT = tf.keep(tf.tensor2d(counts, [B, V]));
     }
     if (this.needs.countsGenerated) this.countsGenT = tf.keep(tf.zeros([B, V]) as tf.Tensor2D);
+    if ((this.needs.countsAll || this.needs.countsGenerated) && tf.getBackend() === 'webgpu' && editKernelsAvailable() && tf.getKernel(SEEN_APPEND, 'webgpu')) {
+      // The list follows the broadest counts kept: all tokens (the prompt's window seeds it) or generated ones.
+      const rows = prompts.map((p, r) => {
+        if (!this.needs.countsAll) return [];
+        const n = this.lastN[r]!;
+        return [...new Set(Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p)];
+      });
+      this.seenBound = Math.max(0, ...rows.map((t) => t.length));
+      this.seenCap = Math.max(64, 2 ** Math.ceil(Math.log2(this.seenBound + 1)));
+      const W = this.seenCap + 1;
+      const list = new Int32Array(B * W).fill(-1);
+      rows.forEach((t, r) => {
+        list[r * W] = t.length;
+        list.set(t, r * W + 1);
+      });
+      this.seenT = tf.keep(tf.tensor2d(list, [B, W], 'int32'));
+    }
     if (this.ringSize > 0) {
       const N = this.ringSize;
       const ring = new Int32Array(B * N).fill(-1);
@@ -146,6 +174,10 @@ export class TokenHistory implements TokenHistoryView {
     return t;
   }
 
+  seen(): tf.Tensor2D | undefined {
+    return this.seenT;
+  }
+
   tail(): tf.Tensor2D {
     if (!this.tailT) throw new Error('internal: no tail kept');
     return this.tailT;
@@ -164,8 +196,24 @@ export class TokenHistory implements TokenHistoryView {
       return tf.keep(next);
     };
     const t = this.pushes;
+    if (this.seenT && this.seenBound + 1 > this.seenCap && this.seenCap * 2 > V / 2) {
+      // A list that could outgrow half the vocabulary saves nothing over the dense pass: dropped.
+      this.seenT.dispose();
+      this.seenT = undefined;
+    }
     const next = tf.tidy(() => {
-      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow } = {};
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D } = {};
+      if (this.seenT) {
+        // Before the counts change: a token is listed when its count leaves 0. Each accept adds at
+        // most one entry a row; the capacity doubles ahead of the bound (log many shapes in all).
+        let list = this.seenT;
+        if (this.seenBound + 1 > this.seenCap) {
+          list = tf.pad(list, [[0, 0], [0, this.seenCap]], -1) as tf.Tensor2D;
+          this.seenCap *= 2;
+        }
+        out.seen = seenAppendKernel(list, ids, (this.countsAllT ?? this.countsGenT)!);
+        this.seenBound++;
+      }
       // Per row, the token leaving the window (-1: none), for all tokens and for generated ones.
       let leaveAll: tf.Tensor1D | undefined;
       let leaveGen: tf.Tensor1D | undefined;
@@ -236,6 +284,7 @@ export class TokenHistory implements TokenHistoryView {
     if (next.all) this.countsAllT = replace(this.countsAllT, next.all);
     if (next.gen) this.countsGenT = replace(this.countsGenT, next.gen);
     if (next.ring) this.ring = replace(this.ring, next.ring);
+    if (next.seen) this.seenT = replace(this.seenT, next.seen);
     if (next.tail) {
       this.tailCap = next.tail.shape[1];
       this.tailT = replace(this.tailT, next.tail);
@@ -258,7 +307,7 @@ export class TokenHistory implements TokenHistoryView {
 
   /**
    * An independent copy (tensors cloned: they share data until either side replaces them; the
-   * counts, which webgpu updates in place, get their own buffers).
+   * counts and the seen list, which webgpu updates in place, get their own buffers).
    */
   clone(): TokenHistory {
     const keep = <T extends tf.Tensor | undefined>(t: T): T => (t ? tf.keep(tf.clone(t)) : t) as T;
@@ -270,6 +319,7 @@ export class TokenHistory implements TokenHistoryView {
       lengths: this.lengths.slice(),
       countsAllT: tf.tidy(() => own(this.countsAllT)),
       countsGenT: tf.tidy(() => own(this.countsGenT)),
+      seenT: this.seenT && tf.tidy(() => tf.keep(tf.add(this.seenT!, tf.scalar(0, 'int32')) as tf.Tensor2D)),
       ring: keep(this.ring),
       tailT: keep(this.tailT),
       dry: dry && { tokens: keep(dry.tokens), matches: keep(dry.matches), previous: keep(dry.previous), later: keep(dry.later) },
@@ -278,7 +328,7 @@ export class TokenHistory implements TokenHistoryView {
 
   dispose(): void {
     const dry = this.dry ? [this.dry.tokens, this.dry.matches, this.dry.previous, this.dry.later] : [];
-    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, ...dry].filter((t): t is tf.Tensor2D => t !== undefined));
-    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = undefined;
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.seenT, ...dry].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = this.seenT = undefined;
   }
 }

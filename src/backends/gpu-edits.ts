@@ -16,8 +16,9 @@ export const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
 export const BIAS_DROP = 'TfjsSamplingBiasDrop';
 export const BITMASK = 'TfjsSamplingBitmask';
 export const INVALID_CODES = 'TfjsSamplingInvalidCodes';
+export const SEEN_APPEND = 'TfjsSamplingSeenAppend';
 
-type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid';
+type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid' | 'clamp';
 
 /** What a kernel reads besides its [B, V] input, per kind (names in the kernel's inputs). */
 interface Plan {
@@ -73,6 +74,8 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
     }
     case 'bitmask':
       return { kind, inputs: [inputs.z!, inputs.words!], names: ['z', 'words'], flags: {} };
+    case 'clamp':
+      return { kind, inputs: [inputs.z!], names: ['z'], flags: {} };
     case 'invalid': {
       const ins = [inputs.input!, inputs.processed!];
       const names = ['input', 'processed'];
@@ -299,6 +302,22 @@ const WGSL_COMMON = `
   fn edClampMax(v : f32) -> f32 { return select(v, bitcast<f32>(${FLT_MAX_BITS}u), edIsPosInf(v)); }
 `;
 
+/** The penalties of logit i (row b) into result[i], as penaltiesKernel's JS body. */
+function penaltiesWGSL(slots: number[]): string {
+  return `
+      var v = edZ[i];
+      let c = edC${slots[0]}[i];
+      let cf = edC${slots[1]}[i];
+      let cp = edC${slots[2]}[i];
+      if (c > 0.0f || cf > 0.0f || cp > 0.0f) {
+        let u = bitcast<u32>(v);
+        let positive = u < 0x80000000u && u != 0u && !edIsNaN(v);
+        if (c > 0.0f) { v = edOpaque(v * select(edParams[b * 4u + 1u], edParams[b * 4u], positive)); }
+        v = v - (edOpaque(cf * edParams[b * 4u + 2u]) + select(0.0f, edParams[b * 4u + 3u], cp > 0.0f));
+      }
+      result[i] = edClampMax(v);`;
+}
+
 class EditProgramGPU implements WebGPUProgramLike {
   outputShape: number[];
   shaderKey: string;
@@ -323,18 +342,10 @@ class EditProgramGPU implements WebGPUProgramLike {
     let body: string;
     switch (this.plan.kind) {
       case 'penalties':
-        body = `
-      var v = edZ[i];
-      let c = edC${this.plan.slots![0]}[i];
-      let cf = edC${this.plan.slots![1]}[i];
-      let cp = edC${this.plan.slots![2]}[i];
-      if (c > 0.0f || cf > 0.0f || cp > 0.0f) {
-        let u = bitcast<u32>(v);
-        let positive = u < 0x80000000u && u != 0u && !edIsNaN(v);
-        if (c > 0.0f) { v = edOpaque(v * select(edParams[b * 4u + 1u], edParams[b * 4u], positive)); }
-        v = v - (edOpaque(cf * edParams[b * 4u + 2u]) + select(0.0f, edParams[b * 4u + 3u], cp > 0.0f));
-      }
-      result[i] = edClampMax(v);`;
+        body = penaltiesWGSL(this.plan.slots!);
+        break;
+      case 'clamp':
+        body = 'result[i] = edClampMax(edZ[i]);';
         break;
       case 'counts':
         body = `
@@ -490,6 +501,104 @@ function countsInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap
   return out;
 }
 
+/**
+ * webgpu, penalties with the history's list of seen tokens (`seen`, int32 `[B, 1 + cap]`: per row
+ * its length, then tokens whose counts may be nonzero, repeats allowed): the logits are copied
+ * (saturated at FLT_MAX, as the dense kernel does to every logit) and only the listed tokens are
+ * recomputed, in place, with the dense kernel's arithmetic. Every token off the list has zero
+ * counts, so the result equals the dense kernel's; a repeated token writes the same value twice.
+ */
+class PenaltiesPatchGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames: string[];
+  uniforms = 'zero : i32,';
+  private slots: number[];
+
+  constructor(plan: Plan, shape: [number, number], seen: [number, number]) {
+    this.outputShape = shape;
+    this.slots = plan.slots!;
+    const counts = plan.names.filter((n) => n.startsWith('c'));
+    this.variableNames = ['edZ', 'edSeen', ...counts.map((n) => `edC${n.slice(1)}`), 'edParams'];
+    this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil((seen[0] * (seen[1] - 1)) / WG))), 1, 1];
+    this.shaderKey = `tfjsSamplingPenaltiesPatch_${this.slots.join('')}`;
+  }
+
+  getUserCode(): string {
+    return `
+  ${WGSL_COMMON}
+  fn main(index : i32) {
+    let vocab = u32(uniforms.edZShape.y);
+    let width = u32(uniforms.edSeenShape.y);
+    let cap = width - 1u;
+    let n = u32(uniforms.edSeenShape.x) * cap;
+    for (var e = globalId.x; e < n; e += numWorkgroups.x * ${WG}u) {
+      let b = e / cap;
+      let k = e - b * cap;
+      let t = edSeen[b * width + 1u + k];
+      if (k < u32(edSeen[b * width]) && t >= 0 && u32(t) < vocab) {
+        let i = b * vocab + u32(t);
+${penaltiesWGSL(this.slots)}
+      }
+    }
+  }
+`;
+  }
+}
+
+/**
+ * webgpu: appends each row's new token to its seen list (`result`, int32 `[B, 1 + cap]`, written
+ * in place) when the token's count (before this step's update) is 0. One thread per row; the
+ * caller keeps cap above every row's length.
+ */
+class SeenAppendGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey = 'tfjsSamplingSeenAppend';
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames = ['saAdd', 'saCounts'];
+
+  constructor(shape: [number, number]) {
+    this.outputShape = shape;
+    this.dispatch = [Math.max(1, Math.ceil(shape[0] / WG)), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    let rows = uniforms.outShape.x;
+    let width = uniforms.outShape.y;
+    let vocab = uniforms.saCountsShape.y;
+    let b = i32(globalId.x);
+    if (b >= rows) { return; }
+    let a = saAdd[b];
+    if (a >= 0 && a < vocab && saCounts[b * vocab + a] == 0.0f) {
+      let len = result[b * width];
+      if (len < width - 1) {
+        result[b * width + 1 + len] = a;
+        result[b * width] = len + 1;
+      }
+    }
+  }
+`;
+  }
+}
+
+/** The SEEN_APPEND kernel (webgpu): in place, like countsInPlace. */
+function seenInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap): tf.TensorInfo {
+  const seen = inputs.seen!;
+  const out: tf.TensorInfo = { dataId: seen.dataId, shape: seen.shape, dtype: 'int32' };
+  backend.runWebGPUProgram(new SeenAppendGPU(seen.shape as [number, number]), [inputs.add!, inputs.counts!], 'int32', undefined, out);
+  const data = backend.tensorMap!.get(seen.dataId);
+  if (data) data.values = null;
+  backend.incRef!(seen.dataId);
+  return out;
+}
+
 function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
   if (kind === 'counts' && backend.tensorMap && backend.incRef) return countsInPlace(backend, inputs);
   const plan = planOf(kind, inputs, attrs);
@@ -504,6 +613,12 @@ function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorIn
   }
   const uniforms: ProgramUniform[] = [{ type: 'int32', data: [0] }];
   try {
+    const seen = kind === 'penalties' ? inputs.seen : undefined;
+    if (seen) {
+      const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [plan.inputs[0]!], names: ['z'], flags: {} }, shape), [plan.inputs[0]!], 'float32', uniforms);
+      const patchInputs = [plan.inputs[0]!, seen, ...ins.slice(1)];
+      return backend.runWebGPUProgram(new PenaltiesPatchGPU(plan, shape, seen.shape as [number, number]), patchInputs, 'float32', uniforms, copy);
+    }
     return backend.runWebGPUProgram(new EditProgramGPU(plan, shape), ins, 'float32', uniforms);
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
@@ -540,6 +655,13 @@ export function registerGpuEdits(name: string): boolean {
     } else if (name === 'webgpu') {
       const backend = tf.findBackend('webgpu') as unknown as WebGPUBackendLike | null;
       if (backend && typeof backend.runWebGPUProgram === 'function') {
+        if (!tf.getKernel(SEEN_APPEND, 'webgpu') && typeof backend.incRef === 'function') {
+          tf.registerKernel({
+            kernelName: SEEN_APPEND,
+            backendName: 'webgpu',
+            kernelFunc: ({ inputs, backend: b }) => seenInPlace(b as unknown as WebGPUBackendLike, inputs),
+          });
+        }
         for (const [kernelName, kind] of KINDS) {
           if (!tf.getKernel(kernelName, 'webgpu')) {
             tf.registerKernel({

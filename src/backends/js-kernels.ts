@@ -6,7 +6,7 @@
 // backend) the callers run the tfjs-op formulation, with the same float32 arithmetic.
 import * as tf from '@tensorflow/tfjs-core';
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
-import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, registerGpuEdits } from './gpu-edits.js';
+import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND, registerGpuEdits } from './gpu-edits.js';
 import { registerFusedFlag } from './fused.js';
 
 type Arr = Float32Array | Int32Array;
@@ -94,6 +94,7 @@ export function penaltiesKernel(
   theta: Float64Array,
   F: Float64Array,
   P: Float64Array,
+  seen?: tf.Tensor2D,
 ): tf.Tensor2D {
   register(PENALTIES, (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const z = ins.logits as Float32Array;
@@ -124,9 +125,12 @@ export function penaltiesKernel(
       }
     }
   });
+  // webgpu: with the history's seen list, a copy and the listed tokens only (gpu-edits.ts).
+  const inputs: tf.NamedTensorMap = { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
+  if (seen && tf.getBackend() === 'webgpu') inputs.seen = seen;
   return tf.engine().runKernel(
     PENALTIES,
-    { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres },
+    inputs,
     { shape: logits.shape, theta: Array.from(theta), F: Array.from(F), P: Array.from(P) } as unknown as tf.NamedAttrMap,
   ) as tf.Tensor2D;
 }
@@ -154,6 +158,15 @@ export function countsUpdateKernel(counts: tf.Tensor2D, add: tf.Tensor1D, remove
   return tf.engine().runKernel(COUNTS_UPDATE, remove ? { counts, add, remove } : { counts, add }, { shape: counts.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
+
+/**
+ * webgpu only: appends each row's token `add[r]` to the seen list `seen` (int32 `[B, 1 + cap]`: the
+ * length, then the tokens) where its count in `counts` is still 0, in place (the input is
+ * consumed; the output is its buffer).
+ */
+export function seenAppendKernel(seen: tf.Tensor2D, add: tf.Tensor1D, counts: tf.Tensor2D): tf.Tensor2D {
+  return tf.engine().runKernel(SEEN_APPEND, { seen, add, counts }) as tf.Tensor2D;
+}
 
 /**
  * The invalid-row rule (src/invalid-rows.ts) in one pass over the input and the processed logits:

@@ -41,7 +41,7 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
       const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
       if (editKernelsAvailable()) {
         // One pass (plain JS on the CPU backends, one shader on webgl / webgpu; the same float32 arithmetic).
-        return withLogits(state, penaltiesKernel(state.logits, c, theta, F, P));
+        return withLogits(state, penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.()));
       }
       let z: tf.Tensor = state.logits;
       if (theta.some((t) => t !== 1)) {
