@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isBuiltinProcessor } from './builtin.js';
 import { Described, SamplingError } from './errors.js';
 import { isTensor } from './logits.js';
+import { freshLogits } from './processors/ops.js';
 import type { BuiltinSpec } from './options.js';
 import { minP } from './processors/min-p.js';
 import { temperature } from './processors/temperature.js';
@@ -44,14 +45,18 @@ export interface ChainResult {
  */
 export function runChain(processors: readonly LogitsProcessor[], state: SamplingState): ChainResult {
   let s = state;
+  freshLogits.delete(s.logits); // the caller's tensor is never fresh
   let madeNaN: tf.Tensor1D | undefined;
   let madeInf: tf.Tensor1D | undefined;
   processors.forEach((p, i) => {
+    const builtin = isBuiltinProcessor(p);
+    if (!builtin) freshLogits.delete(s.logits); // a user processor may keep what it sees
     const next = p.apply(s);
-    if (isBuiltinProcessor(p)) {
+    if (builtin) {
       s = next;
       return;
     }
+    if (isTensor((next as SamplingState | undefined)?.logits)) freshLogits.delete(next.logits);
     checkOutput(next, s, i, p.name);
     // A new object: no sort hint of a built-in survives a user processor.
     s = next === s ? next : { ...next };
@@ -60,6 +65,7 @@ export function runChain(processors: readonly LogitsProcessor[], state: Sampling
     madeNaN = madeNaN ? (tf.logicalOr(madeNaN, nan) as tf.Tensor1D) : nan;
     madeInf = madeInf ? (tf.logicalOr(madeInf, inf) as tf.Tensor1D) : inf;
   });
+  freshLogits.delete(s.logits); // what leaves the chain may reach the caller
   return { state: s, ...(madeNaN ? { madeNaN } : {}), ...(madeInf ? { madeInf } : {}) };
 }
 

@@ -10,6 +10,7 @@ import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { TokenCounts, chiSquareTest, formatChiSquare } from './helpers/chisquare.js';
 import { backendSuite } from './helpers/suite.js';
 import { TokenHistory } from '../src/history.js';
+import { registerFusedFlag } from '../src/backends/fused.js';
 import { HF_BAD_WORDS, HF_MIN_LENGTH, HF_NO_REPEAT_NGRAM, HF_REPETITION, LLAMA_PENALTIES } from './tables/anchor-penalties.js';
 
 const ALL_PROMPT = { repetition: true, frequency: true, presence: true };
@@ -280,6 +281,32 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(tf.memory().numBytes).toBe(after1.numBytes);
     s.dispose();
     x.dispose();
+  });
+
+  // Regression (found by the sparse-edits property once the logit bias stopped adding +0 to
+  // unlisted tokens): with negative frequency and presence penalties the tfjs-op path subtracted
+  // (-0) + (-0) from unseen tokens and turned a -0 logit into +0; the reference subtracts +0.
+  it('penalties keep the sign of a zero logit on unseen tokens, as the reference (F, P < 0)', async () => {
+    const opts: SamplerOptions = { frequencyPenalty: -2, presencePenalty: -1.5, repetitionPenalty: 0.7 };
+    const rows = [[-0, 1, -0, 0.5]];
+    const ctx = { history: [[1, 3]], promptLength: [2] };
+    const want = reference.process(rows, { ...opts, penalizePrompt: ALL_PROMPT }, ctx)[0]!;
+    expect(Object.is(want[0], -0) && Object.is(want[2], -0)).toBe(true);
+    // On webgl / webgpu also with the kernels off: the tfjs-op formulation (as on tfjs-node).
+    registerFusedFlag();
+    const flag = tf.env().getBool('TFJS_SAMPLING_FUSED');
+    try {
+      for (const fused of backend === 'webgl' || backend === 'webgpu' ? [true, false] : [flag]) {
+        tf.env().set('TFJS_SAMPLING_FUSED', fused);
+        const s = createSampler({ ...opts, penalizePrompt: ALL_PROMPT });
+        s.begin(ctx.history);
+        const got = (await processed(s, rows))[0]!;
+        got.forEach((v, j) => expect(Object.is(v, Math.fround(want[j]!)), `kernels ${fused ? 'on' : 'off'}, token ${j}: ${v} vs ${want[j]}`).toBe(true));
+        s.dispose();
+      }
+    } finally {
+      tf.env().set('TFJS_SAMPLING_FUSED', flag);
+    }
   });
 
   // The counts are updated in place on webgpu: a read in between caches them on the CPU, which the

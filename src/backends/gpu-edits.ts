@@ -550,6 +550,54 @@ ${penaltiesWGSL(this.slots)}
 }
 
 /**
+ * webgpu, a logit bias as sparse entries (`tokens` int32 `[B, E]`, -1 unused; `values` float32,
+ * -Infinity bans): the dense kernel's arithmetic on the listed tokens only. In place (`result`
+ * already holds the input, saturated at FLT_MAX: the output of a built-in edit made this call,
+ * which nothing else holds) or on a saturated copy of `edZ` (the listed tokens read from the
+ * input, so a +Infinity input gives what the dense kernel gives).
+ */
+class BiasPatchGPU implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames: string[];
+  uniforms = 'zero : i32,';
+  private inPlace: boolean;
+
+  constructor(shape: [number, number], entries: [number, number], inPlace: boolean) {
+    this.outputShape = shape;
+    this.inPlace = inPlace;
+    this.variableNames = inPlace ? ['edTok', 'edVal'] : ['edZ', 'edTok', 'edVal'];
+    this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil((entries[0] * entries[1]) / WG))), 1, 1];
+    this.shaderKey = `tfjsSamplingBiasPatch_${inPlace}`;
+  }
+
+  getUserCode(): string {
+    return `
+  ${WGSL_COMMON}
+  fn main(index : i32) {
+    let vocab = u32(uniforms.outShape.y);
+    let E = u32(uniforms.edTokShape.y);
+    let n = u32(uniforms.edTokShape.x) * E;
+    for (var e = globalId.x; e < n; e += numWorkgroups.x * ${WG}u) {
+      let b = e / E;
+      let t = edTok[e];
+      if (t >= 0 && u32(t) < vocab) {
+        let i = b * vocab + u32(t);
+        var v = ${this.inPlace ? 'result[i]' : 'edZ[i]'};
+        let a = edVal[e];
+        v = select(edClampMax(v + a), select(edNegInf(), v, edIsNaN(v)), bitcast<u32>(a) == 0xff800000u);
+        result[i] = v;
+      }
+    }
+  }
+`;
+  }
+}
+
+/**
  * webgpu: appends each row's new token to its seen list (`result`, int32 `[B, 1 + cap]`, written
  * in place) when the token's count (before this step's update) is 0. One thread per row; the
  * caller keeps cap above every row's length.
@@ -613,6 +661,20 @@ function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorIn
   }
   const uniforms: ProgramUniform[] = [{ type: 'int32', data: [0] }];
   try {
+    if (kind === 'bias' && inputs.tokens) {
+      const entries = inputs.tokens.shape as [number, number];
+      const z = inputs.z!;
+      if (attrs.inPlace === 1 && backend.tensorMap && backend.incRef) {
+        const out: tf.TensorInfo = { dataId: z.dataId, shape: z.shape, dtype: 'float32' };
+        backend.runWebGPUProgram(new BiasPatchGPU(shape, entries, true), [inputs.tokens, inputs.values!], 'float32', uniforms, out);
+        const data = backend.tensorMap.get(z.dataId);
+        if (data) data.values = null;
+        backend.incRef(z.dataId);
+        return out;
+      }
+      const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [z], names: ['z'], flags: {} }, shape), [z], 'float32', uniforms);
+      return backend.runWebGPUProgram(new BiasPatchGPU(shape, entries, false), [z, inputs.tokens, inputs.values!], 'float32', uniforms, copy);
+    }
     const seen = kind === 'penalties' ? inputs.seen : undefined;
     if (seen) {
       const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [plan.inputs[0]!], names: ['z'], flags: {} }, shape), [plan.inputs[0]!], 'float32', uniforms);

@@ -255,6 +255,19 @@ export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, dro
 
 
 /**
+ * webgpu only: the logit bias as sparse entries (`tokens` int32 `[B, E]`, -1 unused; `values`
+ * float32, -Infinity bans), with biasDropKernel's arithmetic (bansInAdd) on those tokens and every
+ * other logit saturated at FLT_MAX. `inPlace`: `z` is the output of a built-in edit of this call,
+ * already saturated and held by nothing else (ops.ts freshLogits); it is then consumed and its
+ * buffer is the output. Otherwise a saturated copy is patched.
+ */
+export function biasEntriesKernel(z: tf.Tensor2D, tokens: tf.Tensor2D, values: tf.Tensor2D, inPlace: boolean): tf.Tensor2D {
+  if (tf.getBackend() !== 'webgpu') throw new Error('internal: biasEntriesKernel runs on webgpu only');
+  const attrs = { shape: z.shape, dropRows: 0, rows: null, bansInAdd: 1, inPlace: inPlace ? 1 : 0 };
+  return tf.engine().runKernel(BIAS_DROP, { z, tokens, values }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/**
  * The per-call token bitmask in one pass: token j of row r is kept iff bit j & 31 of
  * `words[r, j >> 5]` is set, else masked (−Infinity; NaN and +Infinity stay, as maskWhere does).
  * `hostWords` holds `B · ceil(V/32)` int32 words, row after row.

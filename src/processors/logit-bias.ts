@@ -3,8 +3,8 @@ import { builtin } from '../builtin.js';
 import { rowOf, type HistorySpec } from '../history-options.js';
 import { referenceLogitBias } from '../reference/logit-bias.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { DeviceCache, FLT_MAX, maskWhere, withLogits } from './ops.js';
-import { biasDropKernel, editKernelsAvailable } from '../backends/js-kernels.js';
+import { DeviceCache, FLT_MAX, freshLogits, maskWhere, withLogits } from './ops.js';
+import { biasDropKernel, biasEntriesKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /**
  * Logit bias (OpenAI / vLLM `logit_bias`, llama.cpp `logit-bias`): adds each entry's bias to its
@@ -21,17 +21,31 @@ export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsPr
     name: 'logit-bias',
     apply(state: SamplingState): SamplingState {
       const { batch: B, vocab: V } = state;
+      if (editKernelsAvailable() && tf.getBackend() === 'webgpu') {
+        // The entries alone (a few per row), in place when the logits are a fresh built-in output.
+        const [tokens, values] = cache.get(`${B}:entries`, () => {
+          const rows = Array.from({ length: B }, (_, r) => [...rowOf(bias, r)]);
+          const E = Math.max(1, ...rows.map((e) => e.length));
+          const t = new Int32Array(B * E).fill(-1);
+          const v = new Float32Array(B * E);
+          rows.forEach((e, r) => e.forEach(([tok, b], k) => ((t[r * E + k] = tok), (v[r * E + k] = b))));
+          return [tf.tensor2d(t, [B, E], 'int32'), tf.tensor2d(v, [B, E])];
+        });
+        const out = biasEntriesKernel(state.logits, tokens as tf.Tensor2D, values as tf.Tensor2D, freshLogits.has(state.logits));
+        freshLogits.add(out);
+        return withLogits(state, out);
+      }
       if (editKernelsAvailable()) {
         // One tensor: bans as -Infinity biases (one read less per step in the kernel).
         const [addBan] = cache.get(`${B}x${V}:k`, () => {
-          const a = new Float32Array(B * V);
+          const a = new Float32Array(B * V).fill(-0); // x + (-0) is x for every x, -0 included
           for (let r = 0; r < B; r++) for (const [t, v] of rowOf(bias, r)) a[r * V + t] = v;
           return [tf.tensor2d(a, [B, V])];
         });
         return withLogits(state, biasDropKernel(state.logits, addBan as tf.Tensor2D, undefined, undefined, true));
       }
       const [add, ban] = cache.get(`${B}x${V}`, () => {
-        const a = new Float32Array(B * V);
+        const a = new Float32Array(B * V).fill(-0); // x + (-0) is x for every x, -0 included
         const b = new Float32Array(B * V);
         for (let r = 0; r < B; r++) {
           for (const [t, v] of rowOf(bias, r)) {

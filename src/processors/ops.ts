@@ -13,6 +13,13 @@ export function withLogits(state: SamplingState, logits: tf.Tensor2D): SamplingS
   return withHints({ ...state, logits }, { candidates: hintsOf(state).candidates });
 }
 
+/**
+ * Logits made in this chain call by a built-in edit on webgpu, every value saturated at FLT_MAX,
+ * in a buffer nothing else holds: the next built-in edit may patch them in place. The chain
+ * forgets a tensor once a user processor sees it (chain.ts).
+ */
+export const freshLogits = new WeakSet<tf.Tensor>();
+
 /** Largest finite float32; used as a "no threshold" value that survives arithmetic. */
 export const FLT_MAX = 3.4028234663852886e38;
 

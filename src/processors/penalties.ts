@@ -5,7 +5,7 @@ import type { HistorySpec } from '../history-options.js';
 import { resolveRowParam } from '../params.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, withLogits } from './ops.js';
+import { FLT_MAX, column, freshLogits, withLogits } from './ops.js';
 import { editKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';
 import { historyNeeds } from '../history-chain.js';
 
@@ -41,7 +41,9 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
       const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
       if (editKernelsAvailable()) {
         // One pass (plain JS on the CPU backends, one shader on webgl / webgpu; the same float32 arithmetic).
-        return withLogits(state, penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.()));
+        const out = penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.());
+        if (tf.getBackend() === 'webgpu') freshLogits.add(out); // a new buffer, saturated at FLT_MAX
+        return withLogits(state, out);
       }
       let z: tf.Tensor = state.logits;
       if (theta.some((t) => t !== 1)) {
@@ -52,7 +54,9 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
         z = tf.mul(z, tf.add(tf.mul(s, f), tf.sub(1, s)));
       }
       if (F.some((v) => v !== 0) || P.some((v) => v !== 0)) {
-        const amount = tf.add(tf.mul(c.freq, column(F)), tf.mul(seen(c.pres), column(P)));
+        // + 0: with F, P < 0 an unseen token's amount is (-0) + (-0) = -0, and z - (-0) would turn a
+        // -0 logit into +0, where the reference (and the kernels) subtract +0.
+        const amount = tf.add(tf.add(tf.mul(c.freq, column(F)), tf.mul(seen(c.pres), column(P))), 0);
         z = tf.sub(z, amount);
       }
       return withLogits(state, tf.minimum(z, FLT_MAX) as tf.Tensor2D);
