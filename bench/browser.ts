@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { serveStatic } from '../test/setup/static-server.js';
 import type { BenchOptions, Cell, Result } from './core.js';
@@ -31,23 +31,39 @@ export interface BrowserRun {
 }
 
 
+/** Why the browser runs cannot start here, or undefined when they can. */
+export function chromiumMissing(): string | undefined {
+  return existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}; apt-get install chromium (or set CHROMIUM_PATH)`;
+}
+
+/**
+ * Bundles the page in `root` with Vite into `out`, serves it from 127.0.0.1 and opens headless
+ * Chromium (the system binary); `use` gets the browser and the page's address. Closes both after.
+ */
+export async function withBundledPage<T>(root: string, out: string, use: (browser: Browser, url: string) => Promise<T>): Promise<T> {
+  await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    build: { outDir: out, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, chunkSizeWarningLimit: 100_000 },
+  });
+  const server = await serveStatic(out);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    return await use(browser, server.url);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
 export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend: string; why: string }[]; meta: Record<string, unknown> }> {
   const skipped: { backend: string; why: string }[] = [];
   const meta: Record<string, unknown> = {};
-  if (!existsSync(CHROMIUM)) {
-    const why = `no Chromium at ${CHROMIUM}; apt-get install chromium (or set CHROMIUM_PATH)`;
-    return { skipped: run.backends.map((b) => ({ backend: `browser-${b}`, why })), meta };
-  }
-  await build({
-    configFile: false,
-    root: pageDir,
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, chunkSizeWarningLimit: 100_000 },
-  });
-  const server = await serveStatic(outDir);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  meta.browser = `Chromium ${browser.version()} (headless, SwiftShader)`;
-  try {
+  const missing = chromiumMissing();
+  if (missing) return { skipped: run.backends.map((b) => ({ backend: `browser-${b}`, why: missing })), meta };
+  await withBundledPage(pageDir, outDir, async (browser, url) => {
+    meta.browser = `Chromium ${browser.version()} (headless, SwiftShader)`;
     for (const backend of run.backends) {
       const label = `browser-${backend}`;
       const reported = new Set<string>();
@@ -62,7 +78,7 @@ export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend:
         run.onResult(r);
       });
       try {
-        await page.goto(server.url);
+        await page.goto(url);
         await page.waitForFunction(() => window.__benchReady === true, null, { timeout: 60_000 });
         run.onStart(label);
         const cfg: PageConfig = { backend, cells: run.cells, methods: run.methods, opts: run.opts };
@@ -85,9 +101,6 @@ export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend:
         await context.close();
       }
     }
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  });
   return { skipped, meta };
 }

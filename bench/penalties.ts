@@ -16,13 +16,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CHROMIUM, CHROMIUM_ARGS } from '../test/setup/probe.js';
-import { serveStatic } from '../test/setup/static-server.js';
 import { formatPenalties, measurePenalties, type PenaltiesConfig } from './penalties-core.js';
 import type { PenaltiesPageConfig } from './page-penalties/main.js';
 
@@ -73,26 +70,17 @@ async function runNode(backend: string): Promise<void> {
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
 async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}; apt-get install chromium (or set CHROMIUM_PATH)`);
-  const { build } = await import('vite');
-  const { chromium } = await import('playwright-core');
+  const { chromiumMissing, withBundledPage } = await import('./browser.js'); // Vite and playwright only when needed
+  const missing = chromiumMissing();
+  if (missing) throw new Error(missing);
   const benchDir = path.dirname(fileURLToPath(import.meta.url));
-  const outDir = path.join(benchDir, 'results', '.page-penalties');
-  await build({
-    configFile: false,
-    root: path.join(benchDir, 'page-penalties'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, chunkSizeWarningLimit: 100_000 },
-  });
-  const server = await serveStatic(outDir);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  try {
+  await withBundledPage(path.join(benchDir, 'page-penalties'), path.join(benchDir, 'results', '.page-penalties'), async (browser, url) => {
     for (const backend of list) {
       const context = await browser.newContext();
       try {
         const page = await context.newPage();
         page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
-        await page.goto(server.url);
+        await page.goto(url);
         await page.waitForFunction(() => window.__penaltiesReady === true, null, { timeout: 60_000 });
         const pageCfg: PenaltiesPageConfig = { ...cfg, backend };
         const result = await page.evaluate((c) => window.__penaltiesRun!(c), pageCfg);
@@ -102,10 +90,7 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
         await context.close();
       }
     }
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  });
 }
 
 for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);

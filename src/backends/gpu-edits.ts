@@ -485,20 +485,27 @@ class CountsPatchGPU implements WebGPUProgramLike {
 }
 
 /**
- * The counts update on webgpu: B threads write into the counts' own buffer, and the kernel returns
- * that buffer as its output (as tfjs's reshape does): the sampler's history owns its counts alone
- * (TokenHistory.clone copies them), so nothing else sees the change.
+ * Runs `program` with `target`'s own buffer as its output and returns that buffer as the kernel's
+ * output (as tfjs's reshape returns its input's): the edit happens in place, so the caller must
+ * be the only holder of `target` and treat it as consumed. A read may have cached the old values
+ * on the CPU: that copy is dropped.
+ */
+function inPlace(backend: WebGPUBackendLike, program: WebGPUProgramLike, inputs: tf.TensorInfo[], target: tf.TensorInfo, uniforms?: ProgramUniform[]): tf.TensorInfo {
+  const out: tf.TensorInfo = { dataId: target.dataId, shape: target.shape, dtype: target.dtype };
+  backend.runWebGPUProgram(program, inputs, target.dtype, uniforms, out);
+  const data = backend.tensorMap!.get(target.dataId);
+  if (data) data.values = null;
+  backend.incRef!(target.dataId);
+  return out;
+}
+
+/**
+ * The counts update on webgpu: B threads write into the counts' own buffer; the sampler's
+ * history owns its counts alone (TokenHistory.clone copies them), so nothing else sees the change.
  */
 function countsInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap): tf.TensorInfo {
-  const counts = inputs.counts!;
-  const remove = inputs.remove;
-  const out: tf.TensorInfo = { dataId: counts.dataId, shape: counts.shape, dtype: 'float32' };
-  backend.runWebGPUProgram(new CountsPatchGPU(counts.shape as [number, number], !!remove), remove ? [inputs.add!, remove] : [inputs.add!], 'float32', undefined, out);
-  // A read cached the old counts on the CPU; the buffer now holds the new ones.
-  const data = backend.tensorMap!.get(counts.dataId);
-  if (data) data.values = null;
-  backend.incRef!(counts.dataId);
-  return out;
+  const { counts, add, remove } = inputs;
+  return inPlace(backend, new CountsPatchGPU(counts!.shape as [number, number], !!remove), remove ? [add!, remove] : [add!], counts!);
 }
 
 /**
@@ -638,13 +645,7 @@ class SeenAppendGPU implements WebGPUProgramLike {
 
 /** The SEEN_APPEND kernel (webgpu): in place, like countsInPlace. */
 function seenInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap): tf.TensorInfo {
-  const seen = inputs.seen!;
-  const out: tf.TensorInfo = { dataId: seen.dataId, shape: seen.shape, dtype: 'int32' };
-  backend.runWebGPUProgram(new SeenAppendGPU(seen.shape as [number, number]), [inputs.add!, inputs.counts!], 'int32', undefined, out);
-  const data = backend.tensorMap!.get(seen.dataId);
-  if (data) data.values = null;
-  backend.incRef!(seen.dataId);
-  return out;
+  return inPlace(backend, new SeenAppendGPU(inputs.seen!.shape as [number, number]), [inputs.add!, inputs.counts!], inputs.seen!);
 }
 
 function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
@@ -665,12 +666,7 @@ function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorIn
       const entries = inputs.tokens.shape as [number, number];
       const z = inputs.z!;
       if (attrs.inPlace === 1 && backend.tensorMap && backend.incRef) {
-        const out: tf.TensorInfo = { dataId: z.dataId, shape: z.shape, dtype: 'float32' };
-        backend.runWebGPUProgram(new BiasPatchGPU(shape, entries, true), [inputs.tokens, inputs.values!], 'float32', uniforms, out);
-        const data = backend.tensorMap.get(z.dataId);
-        if (data) data.values = null;
-        backend.incRef(z.dataId);
-        return out;
+        return inPlace(backend, new BiasPatchGPU(shape, entries, true), [inputs.tokens, inputs.values!], z, uniforms);
       }
       const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [z], names: ['z'], flags: {} }, shape), [z], 'float32', uniforms);
       return backend.runWebGPUProgram(new BiasPatchGPU(shape, entries, false), [z, inputs.tokens, inputs.values!], 'float32', uniforms, copy);
