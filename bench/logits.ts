@@ -12,8 +12,8 @@ export const PEAKY_S = 1.1;
 export const PEAKY_NOISE = 0.1;
 export const FLAT_NOISE = 0.1;
 
-/** mulberry32: a tiny seeded generator, fast enough for 64 × 262144 values. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a tiny seeded generator, fast enough for 64 × 262144 values (the tests' generators use it too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -24,7 +24,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function normal(r: () => number): number {
+/** A standard normal draw (Box–Muller) from a uniform generator. */
+export function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
 

@@ -4,6 +4,7 @@
 // replays exactly; small vocabularies list their values.
 import * as tf from '@tensorflow/tfjs-core';
 import { reference, type BuiltinName, type InvalidRowPolicy, type LogitsProcessor, type SamplerOptions } from '../../src/index.js';
+import { mulberry32, normal } from '../../bench/logits.js'; // seeded: generated rows are cheap and replay exactly
 
 /** How the rows of a generated (non-explicit) case are drawn. */
 export type GenShape = 'normal' | 'ties' | 'peaky' | 'huge' | 'tiny' | 'constant' | 'spread';
@@ -73,22 +74,6 @@ export interface Materialized {
   twinless: boolean;
   /** Rows whose p was placed exactly at a group's mass (a boundary by design). */
   atMass: Set<number>;
-}
-
-/** A small fast seeded PRNG (mulberry32): generated rows are cheap and replay exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
 
 const HUGE_LEVELS = [3.4e38, 3e38, 2.7e38, 2.6e38, 1e38, -1e38, -3e38, -3.4e38, 0, 1];

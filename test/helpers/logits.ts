@@ -1,14 +1,11 @@
 // Seeded generators of logit rows shaped like the cases the contract cares about.
 import seedrandom from 'seedrandom';
+import { normal } from '../../bench/logits.js';
 
 export type Shape = 'peaky' | 'flat' | 'masked' | 'ties' | 'huge';
 
 export function rng(seed: string): () => number {
   return seedrandom(seed);
-}
-
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
 
 /** One float32 row of length V. */
