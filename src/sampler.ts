@@ -6,7 +6,7 @@ import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logi
 import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, scaleByInvTemperature } from './processors/ops.js';
-import { assertValidIds, invalidCodes } from './select/invalid.js';
+import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from './select/invalid.js';
 import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
 import { historyNeeds, historyProcessors } from './history-chain.js';
@@ -256,6 +256,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           const { state, ...made } = runChain(pre, initialState(input, shape, context));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const drawn = runFused(state.logits, fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!);
+          if (fused === 'webgl' || fused === 'webgpu') return withInputCodes(input, made, drawn);
           const codes = invalidCodes(input, made, state.logits);
           return tf.where(tf.less(codes, 0), tf.cast(codes, 'int32'), drawn) as tf.Tensor1D;
         });
@@ -495,4 +496,20 @@ function distribution(opts: NormalizedOptions, { input, made, state }: Prepared)
     alt = tf.where(rows(anyFinite), oneHotRows(firstArgMax(finite as tf.Tensor2D), vocab), uniform) as tf.Tensor2D;
   }
   return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;
+}
+
+/**
+ * The invalid-row rule after processors, from one pass over the input (GPU backends, policy
+ * 'error'): the draw kernel already scans the processed logits and codes a row it cannot draw
+ * from. NaN and +Infinity in the input, and those a user processor made, decide first (the
+ * input's codes and the processors' flags); otherwise a row the draw rejected has no finite
+ * logit left — no built-in edit makes NaN or +Infinity from finite values (they saturate) — and
+ * the cause is the processors when the input had a finite logit.
+ */
+function withInputCodes(input: tf.Tensor2D, made: { madeNaN?: tf.Tensor1D; madeInf?: tf.Tensor1D }, drawn: tf.Tensor1D): tf.Tensor1D {
+  const codes = tf.cast(invalidCodes(input, made, input), 'int32'); // processed = input: its flags only
+  const noneIn = tf.equal(codes, INVALID_CODE['no-finite-logit']);
+  const decisive = tf.logicalAnd(tf.less(codes, 0), tf.logicalNot(noneIn));
+  const none = tf.where(noneIn, codes, tf.fill(codes.shape, PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'));
+  return tf.where(decisive, codes, tf.where(tf.less(drawn, 0), none, drawn)) as tf.Tensor1D;
 }

@@ -406,7 +406,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
   // The invalid-row rule as one kernel (processed rows: a processor may have made NaN, +Infinity
   // or emptied a row). webgl splits rows longer than 1,024 tokens into chunks (two passes):
   // the flags of the last, partial chunk and of a chunk boundary must count.
-  it('invalidCodesKernel gives the codes of the rule on rows longer than one chunk (V 3000, a flag in each chunk position)', async () => {
+  it('invalidCodesKernel gives the codes of the rule on rows longer than one chunk (V 3000, a flag in each chunk position), with and without processed logits', async () => {
     expect(editKernelsAvailable()).toBe(true);
     const B = 7;
     const V = 3000;
@@ -427,7 +427,11 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     const madeInf = tf.tensor1d([0, 0, 0, 0, 0, 0, 1], 'bool');
     const out = invalidCodesKernel(x, z, { madeNaN, madeInf }, codes);
     expect(Array.from(await out.data())).toEqual([-4, -5, -3, -8, 0, -6, -7]);
-    tf.dispose([x, z, madeNaN, madeInf, out]);
+    // The input alone (processed === input: one read; the GPU paths after processors use it):
+    // rows 3-6 have finite inputs.
+    const alone = invalidCodesKernel(x, x, { madeNaN, madeInf }, codes);
+    expect(Array.from(await alone.data())).toEqual([-4, -5, -3, 0, 0, -6, -7]);
+    tf.dispose([x, z, madeNaN, madeInf, out, alone]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -77,11 +77,13 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
     case 'clamp':
       return { kind, inputs: [inputs.z!], names: ['z'], flags: {} };
     case 'invalid': {
-      const ins = [inputs.input!, inputs.processed!];
-      const names = ['input', 'processed'];
+      // processed === input: the input's flags only (one read of [B, V]; finiteOut is finiteIn).
+      const same = inputs.processed!.dataId === inputs.input!.dataId;
+      const ins = same ? [inputs.input!] : [inputs.input!, inputs.processed!];
+      const names = same ? ['input'] : ['input', 'processed'];
       if (inputs.madeNaN) ins.push(inputs.madeNaN), names.push('madeNaN');
       if (inputs.madeInf) ins.push(inputs.madeInf), names.push('madeInf');
-      return { kind, inputs: ins, names, flags: { madeNaN: !!inputs.madeNaN, madeInf: !!inputs.madeInf }, codes: attrs.codes as Record<string, number> };
+      return { kind, inputs: ins, names, flags: { madeNaN: !!inputs.madeNaN, madeInf: !!inputs.madeInf, same }, codes: attrs.codes as Record<string, number> };
     }
   }
 }
@@ -174,13 +176,13 @@ ${body}
 const INVALID_CHUNK = 1024;
 
 /** GLSL: the four flags of a row gain token j (input NaN / +Infinity / finite, processed finite). */
-const ACCUMULATE_FLAGS = `
+const accumulateFlags = (same: boolean): string => `
     uint w = floatBitsToUint(getIvInput(b, j));
     uint u = w & 0x7fffffffu;
     nan = nan || u > 0x7f800000u;
     inf = inf || w == 0x7f800000u;
     finiteIn = finiteIn || u < 0x7f800000u;
-    finiteOut = finiteOut || (floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u;`;
+    finiteOut = finiteOut || ${same ? 'u < 0x7f800000u' : '(floatBitsToUint(getIvProcessed(b, j)) & 0x7fffffffu) < 0x7f800000u'};`;
 
 /**
  * webgl, rows longer than INVALID_CHUNK, first pass: per (row, chunk) the four flags of the
@@ -188,11 +190,12 @@ const ACCUMULATE_FLAGS = `
  * processed logit), so that B·⌈V/1024⌉ fragments share the row instead of one looping over it.
  */
 class InvalidChunkGL implements GPGPUProgram {
-  variableNames = ['ivInput', 'ivProcessed'];
+  variableNames: string[];
   outputShape: number[];
   userCode: string;
 
-  constructor(B: number, V: number) {
+  constructor(B: number, V: number, same: boolean) {
+    this.variableNames = same ? ['ivInput'] : ['ivInput', 'ivProcessed'];
     this.outputShape = [B, Math.ceil(V / INVALID_CHUNK)];
     this.userCode = `
 void main() {
@@ -206,7 +209,7 @@ void main() {
   for (int i = 0; i < ${INVALID_CHUNK}; i++) {
     int j = start + i;
     if (j >= ${V}) break;
-${ACCUMULATE_FLAGS}
+${accumulateFlags(same)}
   }
   setOutput(float((nan ? 1 : 0) + (inf ? 2 : 0) + (finiteIn ? 4 : 0) + (finiteOut ? 8 : 0)));
 }
@@ -228,7 +231,8 @@ class InvalidProgramGL implements GPGPUProgram {
     const f = plan.flags;
     // 'input' is a reserved word in GLSL: prefixed names (getIvInput, …).
     const names = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
-    this.variableNames = chunked ? ['ivFlags', ...names.slice(2)] : names;
+    const scanned = f.same ? 1 : 2; // the [B, V] inputs, which the chunk pass reads
+    this.variableNames = chunked ? ['ivFlags', ...names.slice(scanned)] : names;
     this.outputShape = [B];
     const C = Math.ceil(V / INVALID_CHUNK);
     const scan = chunked
@@ -240,7 +244,7 @@ class InvalidProgramGL implements GPGPUProgram {
     finiteOut = finiteOut || (m & 8) != 0;
   }`
       : `for (int j = 0; j < ${V}; j++) {
-${ACCUMULATE_FLAGS}
+${accumulateFlags(!!f.same)}
   }`;
     this.userCode = `
 float pick(float a, float b, bool c) { return c ? b : a; }
@@ -265,9 +269,10 @@ function runGL(kind: Kind, backend: MathBackendWebGL, inputs: tf.NamedTensorInfo
   const shape = first.shape as [number, number];
   if (kind === 'invalid') {
     if (shape[1] <= INVALID_CHUNK) return backend.runWebGLProgram(new InvalidProgramGL(plan, shape, false), plan.inputs, 'float32');
-    const flags = backend.runWebGLProgram(new InvalidChunkGL(shape[0], shape[1]), plan.inputs.slice(0, 2), 'float32');
+    const scanned = plan.flags.same ? 1 : 2;
+    const flags = backend.runWebGLProgram(new InvalidChunkGL(shape[0], shape[1], !!plan.flags.same), plan.inputs.slice(0, scanned), 'float32');
     try {
-      return backend.runWebGLProgram(new InvalidProgramGL(plan, shape, true), [flags, ...plan.inputs.slice(2)], 'float32');
+      return backend.runWebGLProgram(new InvalidProgramGL(plan, shape, true), [flags, ...plan.inputs.slice(scanned)], 'float32');
     } finally {
       backend.disposeIntermediateTensorInfo(flags);
     }
@@ -405,7 +410,7 @@ class InvalidProgramGPU implements WebGPUProgramLike {
     this.variableNames = plan.names.map((n) => `iv${n[0]!.toUpperCase()}${n.slice(1)}`);
     this.dispatch = [shape[0], 1, 1];
     const k = plan.codes!;
-    this.shaderKey = `tfjsSamplingInvalid_${plan.flags.madeNaN ? 'n' : ''}${plan.flags.madeInf ? 'i' : ''}_${[k.nan, k.inf, k.none, k.madeNaN, k.madeInf, k.madeNone].join('_')}`;
+    this.shaderKey = `tfjsSamplingInvalid_${plan.flags.madeNaN ? 'n' : ''}${plan.flags.madeInf ? 'i' : ''}${plan.flags.same ? 's' : ''}_${[k.nan, k.inf, k.none, k.madeNaN, k.madeInf, k.madeNone].join('_')}`;
   }
 
   getUserCode(): string {
@@ -424,7 +429,7 @@ class InvalidProgramGPU implements WebGPUProgramLike {
       if (a > 0x7f800000u) { flags |= 1u; }
       if (u == 0x7f800000u) { flags |= 2u; }
       if (a < 0x7f800000u) { flags |= 4u; }
-      if ((bitcast<u32>(ivProcessed[r * vocab + j]) & 0x7fffffffu) < 0x7f800000u) { flags |= 8u; }
+      ${f.same ? 'if (a < 0x7f800000u) { flags |= 8u; }' : 'if ((bitcast<u32>(ivProcessed[r * vocab + j]) & 0x7fffffffu) < 0x7f800000u) { flags |= 8u; }'}
     }
     ivF[lid] = flags;
     workgroupBarrier();
