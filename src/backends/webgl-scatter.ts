@@ -2,8 +2,9 @@
 // tfjs's webgl scatterND loops, for every output element, over every update: B·V·B·W steps for a
 // [B, W] → [B, V] scatter (DRY's window of 4,096 tokens at V = 128256: ~10¹² at B = 64). Here each
 // row's W tokens are sorted once (a bitonic network of index permutations: ⌈log₂W⌉·(⌈log₂W⌉+1)/2
-// passes over [B, W], one program with the pass as uniforms) and every output element finds its
-// token by binary search: O(B·W·log²W + B·V·log W). Duplicates are summed in sorted order, so
+// passes over [B, W], one program with the pass as uniforms); a directory of the sorted keys
+// per bucket of 64 token ids narrows each output element's binary search to its bucket's few
+// window tokens: O(B·W·log²W + B·(V/64)·log W + B·V·log(per-bucket)). Duplicates are summed in sorted order, so
 // the result equals scatterND's bit for bit when each token's values are integers or all but one
 // are zero — the only uses here (hit flags, DRY's one value per token).
 import * as tf from '@tensorflow/tfjs-core';
@@ -68,9 +69,54 @@ void main() {
   }
 }
 
-/** out[b, j]: binary search for the first sorted key ≥ j, then the sum of that key's run. */
+/** The keys in sorted order: sorted[b, i] = keys[b, perm[b, i]] (one fetch a search step, not two). */
+class SortedKeysProgram implements GPGPUProgram {
+  variableNames = ['perm', 'keys'];
+  outputShape: number[];
+  userCode = `
+void main() {
+  ivec2 rc = getOutputCoords();
+  setOutput(getKeys(rc.x, int(getPerm(rc.x, rc.y))));
+}`;
+  constructor(B: number, Wp: number) {
+    this.outputShape = [B, Wp];
+  }
+}
+
+/** Tokens per directory bucket: the search of token j starts from its bucket's bounds. */
+const BUCKET = 64;
+
+/** bounds[b, c]: the first sorted position whose key is ≥ c·BUCKET (c = 0 … ⌈V/BUCKET⌉). */
+class BoundsProgram implements GPGPUProgram {
+  variableNames = ['sorted'];
+  outputShape: number[];
+  userCode: string;
+  constructor(B: number, Wp: number, V: number) {
+    this.outputShape = [B, Math.ceil(V / BUCKET) + 1];
+    const steps = Math.ceil(Math.log2(Wp)) + 1;
+    this.userCode = `
+void main() {
+  ivec2 rc = getOutputCoords();
+  int b = rc.x;
+  float t = float(rc.y * ${BUCKET});
+  int lo = 0;
+  int hi = ${Wp};
+  for (int s = 0; s < ${steps}; s++) {
+    if (lo >= hi) break;
+    int mid = (lo + hi) / 2;
+    if (getSorted(b, mid) < t) lo = mid + 1; else hi = mid;
+  }
+  setOutput(float(lo));
+}`;
+  }
+}
+
+/**
+ * out[b, j]: the first sorted key ≥ j, searched between the bounds of j's bucket (a few
+ * window tokens at most, typically), then the sum of that key's run in sorted order.
+ */
 class SearchProgram implements GPGPUProgram {
-  variableNames = ['perm', 'keys', 'values'];
+  variableNames = ['perm', 'sorted', 'values', 'bounds'];
   outputShape: number[];
   userCode: string;
   constructor(B: number, Wp: number, V: number) {
@@ -81,20 +127,19 @@ void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
   float j = float(rc.y);
-  int lo = 0;
-  int hi = ${Wp};
+  int c = rc.y / ${BUCKET};
+  int lo = int(getBounds(b, c));
+  int hi = int(getBounds(b, c + 1));
   for (int s = 0; s < ${steps}; s++) {
-    if (lo < hi) {
-      int mid = (lo + hi) / 2;
-      if (getKeys(b, int(getPerm(b, mid))) < j) lo = mid + 1; else hi = mid;
-    }
+    if (lo >= hi) break;
+    int mid = (lo + hi) / 2;
+    if (getSorted(b, mid) < j) lo = mid + 1; else hi = mid;
   }
   float sum = 0.0;
   for (int q = 0; q < ${Wp}; q++) {
     if (lo + q >= ${Wp}) break;
-    int a = int(getPerm(b, lo + q));
-    if (getKeys(b, a) != j) break;
-    sum += getValues(b, a);
+    if (getSorted(b, lo + q) != j) break;
+    sum += getValues(b, int(getPerm(b, lo + q)));
   }
   setOutput(sum);
 }`;
@@ -118,7 +163,11 @@ function runRowScatter(backend: MathBackendWebGL, tokens: tf.TensorInfo, values:
       }
     }
     temps.push(perm);
-    return backend.runWebGLProgram(new SearchProgram(B, Wp, V), [perm, keys, values], 'float32');
+    const sorted = backend.runWebGLProgram(new SortedKeysProgram(B, Wp), [perm, keys], 'float32');
+    temps.push(sorted);
+    const bounds = backend.runWebGLProgram(new BoundsProgram(B, Wp, V), [sorted], 'float32');
+    temps.push(bounds);
+    return backend.runWebGLProgram(new SearchProgram(B, Wp, V), [perm, sorted, values, bounds], 'float32');
   } finally {
     for (const t of temps) backend.disposeIntermediateTensorInfo(t);
   }
