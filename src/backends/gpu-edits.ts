@@ -1,7 +1,10 @@
 // The edit kernels of js-kernels.ts (penalties, bias / drop, bitmask, counts update) for webgl
-// (GLSL ES 3.0) and webgpu (WGSL): each one dispatch over [B, V], where the tfjs-op formulation
-// takes 3-15 (the cost on a real GPU is per dispatch: bench/DEVICE-H200.md). Same inputs,
-// attributes and float32 arithmetic as the JS bodies, so every backend gives the same bits:
+// (GLSL ES 3.0) and webgpu (WGSL): one dispatch over [B, V] each, where the tfjs-op formulation
+// takes 3-15 (the cost on a real GPU is per dispatch: bench/DEVICE-H200.md). webgpu can write
+// into an existing buffer, so there the counts update and the seen list change in place (B
+// threads), and the penalties and the bias touch only their tokens (a copy, or nothing when the
+// input is a fresh built-in output, then a patch). Same inputs, attributes and float32
+// arithmetic as the JS bodies, so every backend gives the same bits:
 // - products that meet a sum go through `opaque()` (an xor with a uniform 0 the compiler cannot
 //   see), so no compiler fuses them into an fma, which rounds once where the reference rounds twice;
 // - NaN and ±Infinity are recognised from the bits (WGSL may assume finite floats);
