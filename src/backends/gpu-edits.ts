@@ -21,7 +21,7 @@ export const BITMASK = 'TfjsSamplingBitmask';
 export const INVALID_CODES = 'TfjsSamplingInvalidCodes';
 export const SEEN_APPEND = 'TfjsSamplingSeenAppend';
 
-type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid' | 'clamp';
+type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid' | 'clamp' | 'copy';
 
 /** What a kernel reads besides its [B, V] input, per kind (names in the kernel's inputs). */
 interface Plan {
@@ -78,6 +78,7 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
     case 'bitmask':
       return { kind, inputs: [inputs.z!, inputs.words!], names: ['z', 'words'], flags: {} };
     case 'clamp':
+    case 'copy':
       return { kind, inputs: [inputs.z!], names: ['z'], flags: {} };
     case 'invalid': {
       // processed === input: the input's flags only (one read of [B, V]; finiteOut is finiteIn).
@@ -326,6 +327,9 @@ function penaltiesWGSL(slots: number[]): string {
       result[i] = edClampMax(v);`;
 }
 
+/** `v` + a bias `a` saturating at FLT_MAX; an `a` of -Infinity bans (NaN stays): the dense and sparse bias. */
+const biasWGSL = (a: string): string => `v = select(edClampMax(v + ${a}), select(edNegInf(), v, edIsNaN(v)), bitcast<u32>(${a}) == 0xff800000u);`;
+
 class EditProgramGPU implements WebGPUProgramLike {
   outputShape: number[];
   shaderKey: string;
@@ -355,6 +359,9 @@ class EditProgramGPU implements WebGPUProgramLike {
       case 'clamp':
         body = 'result[i] = edClampMax(edZ[i]);';
         break;
+      case 'copy':
+        body = 'result[i] = edZ[i];';
+        break;
       case 'counts':
         body = `
       var v = edCounts[i];
@@ -365,7 +372,7 @@ class EditProgramGPU implements WebGPUProgramLike {
       case 'bias':
         body = `
       var v = edZ[i];
-      ${f.add && f.bansInAdd ? 'let a = edAdd[i]; v = select(edClampMax(v + a), select(edNegInf(), v, edIsNaN(v)), bitcast<u32>(a) == 0xff800000u);' : f.add ? 'v = edClampMax(v + edAdd[i]);' : ''}
+      ${f.add && f.bansInAdd ? `let a = edAdd[i]; ${biasWGSL('a')}` : f.add ? 'v = edClampMax(v + edAdd[i]);' : ''}
       ${f.drop ? `if (edParams[b] == 1.0f && edDrop[${f.dropRows ? 'i' : 'j'}] == 1.0f && !edIsNaN(v) && !edIsPosInf(v)) { v = edNegInf(); }` : ''}
       result[i] = v;`;
         break;
@@ -603,7 +610,7 @@ class BiasPatchGPU implements WebGPUProgramLike {
         let i = b * vocab + u32(t);
         var v = ${this.inPlace ? 'result[i]' : 'edZ[i]'};
         let a = edVal[e];
-        v = select(edClampMax(v + a), select(edNegInf(), v, edIsNaN(v)), bitcast<u32>(a) == 0xff800000u);
+        ${biasWGSL('a')}
         result[i] = v;
       }
     }
@@ -656,6 +663,16 @@ function seenInPlace(backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap):
   return inPlace(backend, new SeenAppendGPU(inputs.seen!.shape as [number, number]), [inputs.add!, inputs.counts!], inputs.seen!);
 }
 
+/**
+ * webgpu: `z` into a new buffer (tf.clone would share it), saturated at FLT_MAX with `clamp`: the
+ * buffer a sparse edit then patches in place.
+ */
+export function copyGPU(backend: WebGPUBackendLike, z: tf.TensorInfo, clamp: boolean): tf.TensorInfo {
+  const kind = clamp ? 'clamp' : 'copy';
+  const uniforms: ProgramUniform[] = [{ type: 'int32', data: [0] }];
+  return backend.runWebGPUProgram(new EditProgramGPU({ kind, inputs: [z], names: ['z'], flags: {} }, z.shape as [number, number]), [z], 'float32', uniforms);
+}
+
 function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>): tf.TensorInfo {
   if (kind === 'counts' && backend.tensorMap && backend.incRef) return countsInPlace(backend, inputs);
   const plan = planOf(kind, inputs, attrs);
@@ -676,12 +693,12 @@ function runGPU(kind: Kind, backend: WebGPUBackendLike, inputs: tf.NamedTensorIn
       if (attrs.inPlace === 1 && backend.tensorMap && backend.incRef) {
         return inPlace(backend, new BiasPatchGPU(shape, entries, true), [inputs.tokens, inputs.values!], z, uniforms);
       }
-      const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [z], names: ['z'], flags: {} }, shape), [z], 'float32', uniforms);
+      const copy = copyGPU(backend, z, true);
       return backend.runWebGPUProgram(new BiasPatchGPU(shape, entries, false), [z, inputs.tokens, inputs.values!], 'float32', uniforms, copy);
     }
     const seen = kind === 'penalties' ? inputs.seen : undefined;
     if (seen) {
-      const copy = backend.runWebGPUProgram(new EditProgramGPU({ kind: 'clamp', inputs: [plan.inputs[0]!], names: ['z'], flags: {} }, shape), [plan.inputs[0]!], 'float32', uniforms);
+      const copy = copyGPU(backend, plan.inputs[0]!, true);
       const patchInputs = [plan.inputs[0]!, seen, ...ins.slice(1)];
       return backend.runWebGPUProgram(new PenaltiesPatchGPU(plan, shape, seen.shape as [number, number]), patchInputs, 'float32', uniforms, copy);
     }

@@ -12,37 +12,11 @@
 //      the table, bans: NaN and +Infinity stay).
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProgramUniform, WebGPUBackendLike, WebGPUProgramLike } from './gumbel-argmax.js';
+import { copyGPU } from '../gpu-edits.js';
 
 export const DRY_WEBGPU_KERNEL = 'TfjsSamplingDryWebgpu';
 const BACKEND = 'webgpu';
 const WG = 64;
-const MAX_GROUPS = 4096;
-
-/** A copy of a float32 tensor into a new buffer (tf.clone shares the buffer). */
-class CopyProgram implements WebGPUProgramLike {
-  outputShape: number[];
-  shaderKey = 'tfjsSamplingCopy';
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WG, 1, 1];
-  variableNames = ['cpSource'];
-  uniforms = 'n : i32,';
-
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    const n = shape.reduce((a, b) => a * b, 1);
-    this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / WG))), 1, 1];
-  }
-
-  getUserCode(): string {
-    return `
-  fn main(index : i32) {
-    let n = u32(uniforms.n);
-    for (var i = globalId.x; i < n; i += numWorkgroups.x * ${WG}u) { result[i] = cpSource[i]; }
-  }
-`;
-  }
-}
 
 /** Edits the penalised tokens of `result` (the copy) in place; one workgroup per row. */
 class DryPatchProgram implements WebGPUProgramLike {
@@ -180,8 +154,7 @@ interface DryInputs {
 
 function dryWebgpu({ inputs, backend }: { inputs: DryInputs; backend: WebGPUBackendLike }): tf.TensorInfo {
   const { logits, tokens, matches, previous, later, table, rows } = inputs;
-  const size = logits.shape.reduce((a, b) => a * b, 1);
-  const out = backend.runWebGPUProgram(new CopyProgram(logits.shape), [logits], 'float32', [{ type: 'int32', data: [size] }]);
+  const out = copyGPU(backend, logits, false);
   const uniforms: ProgramUniform[] = [{ type: 'int32', data: [0] }];
   return backend.runWebGPUProgram(
     new DryPatchProgram(logits.shape as [number, number]),
