@@ -253,10 +253,15 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           if (pre.length === 0) return runFused(input, plan);
           // Penalties, bans, masks and the user's processors run first; the fused threshold and
           // draw kernels then run on what they produced (never replaced by the portable path).
-          const { state, ...made } = runChain(pre, initialState(input, shape, context));
+          const gpu = fused === 'webgl' || fused === 'webgpu';
+          // GPU: without user processors, this call's bitmask is read by the threshold and draw
+          // kernels themselves (gpu-chain.ts), not written into a masked copy of the logits.
+          const foldMask = gpu && context?.mask !== undefined && opts.processors.length === 0;
+          const { state, ...made } = runChain(foldMask ? history : pre, initialState(input, shape, context));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
-          const drawn = runFused(state.logits, fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!);
-          if (fused === 'webgl' || fused === 'webgpu') return withInputCodes(input, made, drawn);
+          const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
+          const drawn = runFused(state.logits, foldMask ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab) } : next);
+          if (gpu) return withInputCodes(input, made, drawn);
           const codes = invalidCodes(input, made, state.logits);
           return tf.where(tf.less(codes, 0), tf.cast(codes, 'int32'), drawn) as tf.Tensor1D;
         });

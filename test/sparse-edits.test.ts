@@ -139,6 +139,82 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(refSteps).toBeGreaterThan(250);
   });
 
+  const gpu = (backend === 'webgpu' || backend === 'webgl') && (registerFusedFlag(), tf.env().getBool('TFJS_SAMPLING_FUSED'));
+  const gpuWhy = gpu ? '' : ' (skipped here: the GPU chain folds the mask on webgl and webgpu only)';
+
+  it.runIf(gpu)('a bitmask read by the GPU chain\'s own kernels draws what the masked logits draw: ids, codes, the reference, no bitmask pass, no read-back, no tensor left' + gpuWhy, async () => {
+    // Shapes: V 70 (webgl: top-k 5 > 2 windows, so the dense bitmask pass) and 333; per-row
+    // top-k (webgl folds only when every row has one and top-p needs it), top-p, min-p, greedy
+    // rows, a penalty and a bias before the mask, NaN / ±Infinity, rows the mask empties. No
+    // subnormals: SwiftShader flushes them (the fuzz suite covers them).
+    const arb = fc.record({ B: fc.constant(3), V: fc.constantFrom(70, 333), steps: fc.integer({ min: 1, max: 2 }) }).chain(({ B, V, steps }) =>
+      fc.record({
+        B: fc.constant(B),
+        V: fc.constant(V),
+        steps: fc.constant(steps),
+        logits: fc.array(fc.oneof({ arbitrary: fc.float({ min: -8, max: 8, noNaN: true }).map((v) => (v !== 0 && Math.abs(v) < 2 ** -126 ? 0 : v)), weight: 4000 }, { arbitrary: fc.constantFrom(-Infinity, 3.3e38, -0, NaN, Infinity), weight: 1 }), { minLength: B * V, maxLength: B * V }),
+        // Dense random words, and sparse ones (one bit, none), where the masked maxima differ.
+        words: fc.oneof(
+          fc.array(fc.oneof({ arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), weight: 6 }, { arbitrary: fc.constantFrom(0, -1, 1, 0x40000000), weight: 2 }), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }),
+          fc.array(fc.oneof({ arbitrary: fc.integer({ min: 0, max: 31 }).map((n) => 1 << n), weight: 1 }, { arbitrary: fc.constant(0), weight: 2 }), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }),
+        ),
+        emptyRow: fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: B - 1 }), weight: 1 }),
+        temperature: fc.array(fc.constantFrom(0, 0.7, 1), { minLength: B, maxLength: B }),
+        topK: fc.oneof(fc.constantFrom(0, 1, 5, 50), fc.array(fc.constantFrom(0, 3, 40), { minLength: B, maxLength: B }), fc.array(fc.constantFrom(1, 2, 5), { minLength: B, maxLength: B })),
+        topP: fc.constantFrom(1, 0.9, 0.5),
+        minP: fc.constantFrom(0, 0, 0.1),
+        history: fc.boolean(),
+        seed: fc.integer({ min: 0, max: 1000 }),
+      }),
+    );
+    let folded = 0;
+    let refRows = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const W = Math.ceil(c.V / 32);
+        const words = Int32Array.from(c.words);
+        if (c.emptyRow !== undefined) words.fill(0, c.emptyRow * W, (c.emptyRow + 1) * W);
+        const opts: SamplerOptions = { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, seed: c.seed };
+        if (c.history) Object.assign(opts, { repetitionPenalty: 1.3, logitBias: { 2: 1.5, 5: -Infinity } });
+        const before = tf.memory().numTensors;
+        const x = tf.tensor2d(Float32Array.from(c.logits), [c.B, c.V]);
+        const rows = Array.from({ length: c.B }, (_, r) => c.logits.slice(r * c.V, (r + 1) * c.V).map(Math.fround));
+        const maskRows = Array.from({ length: c.B }, (_, r) => words.subarray(r * W, (r + 1) * W));
+        const fold = createSampler(opts);
+        const dense = createSampler({ ...opts, processors: [IDENTITY] });
+        const hist: number[][] = rows.map(() => []);
+        for (let step = 0; step < c.steps; step++) {
+          const reads = startCounting();
+          const info = await tf.profile(() => fold.sample(x, { mask: words }));
+          reads.stop();
+          expect(reads.events, 'read-backs inside sample()').toEqual([]);
+          if (!info.kernelNames.includes('TfjsSamplingBitmask')) folded++;
+          const a = info.result as tf.Tensor;
+          const b = dense.sample(x, { mask: words });
+          const [ia, ib] = [Array.from(await a.data()), Array.from(await b.data())];
+          tf.dispose([a, b]);
+          expect(ia, `step ${step}: folded vs the masked logits`).toEqual(ib);
+          if (ia.every((t) => t >= 0)) {
+            expect(ia, `step ${step}, reference`).toEqual(reference.sample(rows, opts, step, { history: hist, mask: maskRows }));
+            refRows += c.B;
+          }
+          if (c.emptyRow !== undefined && !rows[c.emptyRow]!.some((v) => Number.isNaN(v) || v === Infinity)) {
+            expect(ia[c.emptyRow], 'a row the mask empties: the processors\' code').toBe(rows[c.emptyRow]!.some(Number.isFinite) ? -6 : -3);
+          }
+          ia.forEach((t, r) => hist[r]!.push(t));
+        }
+        fold.dispose();
+        dense.dispose();
+        x.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+      }),
+      { seed: 0x5eed0031, numRuns: 40 },
+    );
+    console.log(`bitmask fold ${backend}: ${folded} calls without a bitmask pass; ${refRows} rows also equal to the reference`);
+    expect(folded).toBeGreaterThan(backend === 'webgpu' ? 40 : 10);
+    expect(refRows).toBeGreaterThan(40);
+  });
+
   it.runIf(here)('invalid rows: the input rule first (NaN, +Infinity on an edited token), then a row the edits leave empty is the processors\' doing' + why, async () => {
     const V = 4;
     const rows = [

@@ -9,7 +9,9 @@
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, maskWhere, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
+import { uploadMaskWords } from './js-kernels.js';
+import { maskLogits } from '../processors/token-mask.js';
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
@@ -59,12 +61,45 @@ export function gpuChainFits(name: string, vocab: number): boolean {
   return name !== 'webgl' || vocab <= WEBGL_MAX_VOCAB;
 }
 
+/**
+ * Whether every kernel this plan runs reads the per-call bitmask itself (else the chain runs on
+ * masked logits made by one bitmask pass): webgpu's top-k, row-mass, top-p and draw kernels;
+ * webgl's window reductions and draw, with top-k by window maxima and top-p on its sorted k.
+ */
+function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
+  const { batch, vocab } = plan;
+  const kmax = Math.max(0, ...plan.topK.filter((_, r) => activeK[r]));
+  const topP = plan.topP.some((p) => p < 1);
+  if (name === 'webgpu') {
+    if (!supported('top-k', name, REGISTER_TOP_K[name]) || kmax > TOP_K_MAX) return false;
+    return !topP || activeK.every(Boolean) || supported('top-p', name, REGISTER_TOP_P[name]);
+  }
+  if (name !== 'webgl' || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
+  if (kmax > 0 && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24)) return false;
+  return !topP || activeK.every(Boolean);
+}
+
+/** The bitmask rows as one upload: int32 [B, ceil(V/32)] (webgl: float32 16-bit halves). */
+function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): tf.Tensor2D {
+  const W = Math.ceil(vocab / 32);
+  const words = new Int32Array(batch * W);
+  rows.forEach((row, r) => words.set(row, r * W));
+  return uploadMaskWords(words, batch, vocab);
+}
+
 /** Runs the chain and the draw: int32 ids `[B]`, negative codes for invalid rows under 'error'. */
-export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
   const activeK = Array.from(plan.topK, (k) => k > 0 && k < vocab);
+  let input = logits;
+  let mask: tf.Tensor2D | undefined;
+  if (plan.mask) {
+    if (foldsMask(name, plan, activeK)) mask = maskTensor(plan.mask, batch, vocab);
+    else input = maskLogits(logits, plan.mask);
+  }
+  const withMask = <T extends tf.NamedTensorMap>(inputs: T): T => (mask ? { ...inputs, mask } : inputs);
   let thr: tf.Tensor1D | undefined;
   let zmax: tf.Tensor | undefined;
   let sorted: tf.Tensor2D | undefined;
@@ -73,13 +108,13 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     const kmax = Math.max(...plan.topK.filter((_, r) => activeK[r]));
     if (kmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
       const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
-      const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k }, { kmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+      const out = tf.engine().runKernel(TOP_K_KERNEL, withMask({ logits: input, k }), { kmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
       thr = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
       finite = tf.slice(out, [0, 1], [batch, 1]);
       zmax = tf.slice(out, [0, 2], [batch, 1]);
       sorted = tf.slice(out, [0, 3], [batch, kmax]) as tf.Tensor2D;
     } else {
-      const vals = largest(input, kmax, name);
+      const vals = largest(input, kmax, name, mask);
       const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
       thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
       sorted = keepAtLeast(vals, thrCol(thr));
@@ -95,19 +130,19 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     if (sorted) {
       // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
       finite ??= supported('windows', name, REGISTER_WINDOWS[name])
-        ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input, thr: thr! }, { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
+        ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr: thr! }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
         : tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
       tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
     } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
-      zmax ??= rowMax(input);
-      tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax);
+      zmax ??= maskedRowMax(input, mask);
+      tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
     } else {
       const zs = deviceTopk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab).values;
       tau = topPThreshold(zs, undefined, plan.invT, plan.topP);
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
-  zmax ??= rowMax(input);
+  zmax ??= maskedRowMax(input, mask);
   const anyMinP = plan.minP.some((m) => m > 0);
   const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   const [ih] = invTemperaturePair(plan.invT);
@@ -126,11 +161,11 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
   // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here.
   const policy = name === 'webgpu' ? plan.invalidRows : 'error';
-  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
   if (observe) {
     const attrs = { policy: 'error', minP: anyMinP, count: true } as unknown as tf.NamedAttrMap;
-    const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: input, keys, params }, attrs) as tf.Tensor);
+    const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), attrs) as tf.Tensor);
     observe({ path: `fused:${name}`, kernel: 'gpu-chain', counts });
   }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
@@ -144,34 +179,65 @@ export function runGpuChain(input: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
  * maximum L holds nothing ≥ L, every logit > L lies in a chosen window, and the chosen maxima are
  * k logits ≥ L. The two small tf.topk calls run as shaders (deviceTopk: no CPU hand-off, no read-back).
  */
-function largest(input: tf.Tensor2D, k: number, name: string): tf.Tensor2D {
+function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D | undefined): tf.Tensor2D {
   const [batch, vocab] = input.shape;
   const windows = Math.ceil(vocab / WINDOW);
   // Flat gather indices are float32 in webgl textures: exact below 2^24.
   if (windows < k || batch * vocab > 2 ** 24 || !supported('windows', name, REGISTER_WINDOWS[name])) {
+    if (mask) throw new Error('tfjs-sampling (internal): a folded bitmask needs the window top-k');
     return deviceTopk(input, k).values;
   }
-  const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   const chosen = deviceTopk(maxima, k).indices; // [B, k]
   const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
   const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
   const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1, 1]);
   const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * k * WINDOW]);
-  const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]);
+  let vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]) as tf.Tensor2D;
+  if (mask) vals = maskGathered(vals, mask, tf.reshape(pos, [batch, k * WINDOW]));
   // The last window may be partial: its missing slots must not repeat a logit.
   const inside = tf.reshape(tf.less(pos, int(vocab)), [batch, k * WINDOW]);
   return deviceTopk(tf.where(inside, vals, tf.fill([batch, k * WINDOW], -Infinity)) as tf.Tensor2D, k).values;
 }
 
 /**
+ * webgl: the bitmask applied to gathered logits `vals` of token columns `pos` (int32, same shape;
+ * columns past V, masked anyway, read the last half). The bits come from the halves with
+ * power-of-two arithmetic, exact in float32.
+ */
+function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.Tensor2D {
+  const [batch, n] = vals.shape;
+  const halves = mask.shape[1];
+  const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
+  const h = tf.minimum(tf.floorDiv(pos, int(16)), int(halves - 1));
+  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(halves)), [batch, 1]);
+  const words = tf.reshape(tf.gather(tf.reshape(mask, [batch * halves]), tf.reshape(tf.add(rowBase, h), [batch * n])), [batch, n]);
+  const scale = tf.gather(tf.tensor1d(Float32Array.from({ length: 16 }, (_, i) => 2 ** -i)), tf.sub(pos, tf.mul(tf.floorDiv(pos, int(16)), int(16))));
+  const shifted = tf.floor(tf.mul(words, scale));
+  const bit = tf.sub(shifted, tf.mul(tf.floor(tf.mul(shifted, 0.5)), 2));
+  return maskWhere(vals, tf.sub(1, bit)) as tf.Tensor2D;
+}
+
+/** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima). */
+function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Tensor {
+  if (!mask) return rowMax(input);
+  const [batch] = input.shape;
+  if (tf.getBackend() === 'webgpu') {
+    const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.zeros([batch]), mask }, { kmax: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    return tf.slice(out, [0, 2], [batch, 1]);
+  }
+  return rowMax(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input, mask }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D);
+}
+
+/**
  * webgpu: top-p threshold without a sort (webgpu/top-p.ts): the row mass as a pair, the target
  * p · total as a pair (topPThreshold's arithmetic), then the digit search.
  */
-export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor): tf.Tensor1D {
+export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor, mask?: tf.Tensor2D): tf.Tensor1D {
   const { batch } = plan;
   const [ihH, ihL] = invTemperaturePair(plan.invT);
   const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
-  const mass = tf.engine().runKernel(ROW_MASS_KERNEL, { logits: input, params: base }) as tf.Tensor2D;
+  const mass = tf.engine().runKernel(ROW_MASS_KERNEL, mask ? { logits: input, params: base, mask } : { logits: input, params: base }) as tf.Tensor2D;
   const tHi = tf.slice(mass, [0, 0], [batch, 1]);
   const tLo = tf.slice(mass, [0, 1], [batch, 1]);
   const ph = new Float32Array(batch);
@@ -182,7 +248,7 @@ export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tens
   const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
   const on = column(Array.from(plan.topP, (p) => (p < 1 ? 1 : 0)));
   const params = tf.concat([base, prod, tgtLo, on, tf.zeros([batch, 1])], 1);
-  return tf.engine().runKernel(TOP_P_KERNEL, { logits: input, params }) as tf.Tensor1D;
+  return tf.engine().runKernel(TOP_P_KERNEL, mask ? { logits: input, params, mask } : { logits: input, params }) as tf.Tensor1D;
 }
 
 /** webgl: 'uniform' / 'greedy' ids for the rows the kernel marked invalid (opt-in policies only). */

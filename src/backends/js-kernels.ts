@@ -270,9 +270,9 @@ export function biasEntriesKernel(z: tf.Tensor2D, tokens: tf.Tensor2D, values: t
 /**
  * The per-call token bitmask in one pass: token j of row r is kept iff bit j & 31 of
  * `words[r, j >> 5]` is set, else masked (−Infinity; NaN and +Infinity stay, as maskWhere does).
- * `hostWords` holds `B · ceil(V/32)` int32 words, row after row.
+ * `hostWords` holds `B · ceil(V/32)` int32 words, row after row, or is their upload ({@link uploadMaskWords}).
  */
-export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array): tf.Tensor2D {
+export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array | tf.Tensor2D): tf.Tensor2D {
   register(BITMASK, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const x = ins.z as Float32Array;
     const w = ins.words as Int32Array;
@@ -286,17 +286,23 @@ export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array): tf.Tensor2
     }
   });
   const [B, V] = z.shape;
-  const W = Math.ceil(V / 32);
-  // webgl keeps int32 as float32 texels: there the words go up as their exact 16-bit halves.
-  const words =
-    tf.getBackend() === 'webgl'
-      ? tf.tensor2d(Float32Array.from({ length: B * 2 * W }, (_, h) => (hostWords[h >> 1]! >>> ((h & 1) * 16)) & 0xffff), [B, 2 * W])
-      : tf.tensor2d(hostWords, [B, W], 'int32');
+  const words = hostWords instanceof Int32Array ? uploadMaskWords(hostWords, B, V) : hostWords;
   try {
     return tf.engine().runKernel(BITMASK, { z, words }, { shape: z.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   } finally {
-    words.dispose();
+    if (words !== hostWords) words.dispose();
   }
+}
+
+/**
+ * The bitmask's `B · ceil(V/32)` words as the tensor the kernels read: int32 `[B, ceil(V/32)]`;
+ * on webgl, which keeps int32 as float32 texels, their exact 16-bit halves, float32 `[B, 2·ceil(V/32)]`.
+ */
+export function uploadMaskWords(hostWords: Int32Array, B: number, V: number): tf.Tensor2D {
+  const W = Math.ceil(V / 32);
+  return tf.getBackend() === 'webgl'
+    ? tf.tensor2d(Float32Array.from({ length: B * 2 * W }, (_, h) => (hostWords[h >> 1]! >>> ((h & 1) * 16)) & 0xffff), [B, 2 * W])
+    : tf.tensor2d(hostWords, [B, W], 'int32');
 }
 
 const DRY = 'TfjsSamplingDry';

@@ -29,28 +29,32 @@ export function maskRows(mask: unknown, batch: number, vocab: number): Int32Arra
 export function tokenMask(rows: readonly Int32Array[], cache: DeviceCache): LogitsProcessor {
   return builtin({
     name: 'token-mask',
-    apply(state: SamplingState): SamplingState {
-      const { batch: B, vocab: V } = state;
-      if (editKernelsAvailable()) {
-        const W = Math.ceil(V / 32);
-        const words = new Int32Array(B * W);
-        rows.forEach((row, r) => words.set(row, r * W));
-        return withLogits(state, bitmaskKernel(state.logits, words));
-      }
-      const H = Math.ceil(V / 16);
-      const [col, scale] = cache.get(`mask:${V}`, () => [
-        tf.tensor1d(Int32Array.from({ length: V }, (_, j) => j >> 4), 'int32'),
-        tf.tensor2d(Float32Array.from({ length: V }, (_, j) => 2 ** -(j & 15)), [1, V]),
-      ]);
-      const halves = new Float32Array(B * H);
-      rows.forEach((words, r) => {
-        for (let h = 0; h < H; h++) halves[r * H + h] = (words[h >> 1]! >>> ((h & 1) * 16)) & 0xffff;
-      });
-      const g = tf.gather(tf.tensor2d(halves, [B, H]), col!, 1); // [B, V]: the half holding bit j
-      const shifted = tf.floor(tf.mul(g, scale!)); // exact: a power-of-two scale of an integer < 2^16
-      const bit = tf.sub(shifted, tf.mul(tf.floor(tf.mul(shifted, 0.5)), 2));
-      return withLogits(state, maskWhere(state.logits, tf.sub(1, bit)) as tf.Tensor2D);
-    },
+    apply: (state: SamplingState): SamplingState => withLogits(state, maskLogits(state.logits, rows, cache)),
     reference: referenceTokenMask(rows),
   });
+}
+
+/** The logits `[B, V]` with the bitmask rows applied: one kernel, or the tfjs-op formulation. */
+export function maskLogits(logits: tf.Tensor2D, rows: readonly Int32Array[], cache?: DeviceCache): tf.Tensor2D {
+  const [B, V] = logits.shape;
+  if (editKernelsAvailable()) {
+    const W = Math.ceil(V / 32);
+    const words = new Int32Array(B * W);
+    rows.forEach((row, r) => words.set(row, r * W));
+    return bitmaskKernel(logits, words);
+  }
+  const H = Math.ceil(V / 16);
+  const make = (): tf.Tensor[] => [
+    tf.tensor1d(Int32Array.from({ length: V }, (_, j) => j >> 4), 'int32'),
+    tf.tensor2d(Float32Array.from({ length: V }, (_, j) => 2 ** -(j & 15)), [1, V]),
+  ];
+  const [col, scale] = cache ? cache.get(`mask:${V}`, make) : make();
+  const halves = new Float32Array(B * H);
+  rows.forEach((words, r) => {
+    for (let h = 0; h < H; h++) halves[r * H + h] = (words[h >> 1]! >>> ((h & 1) * 16)) & 0xffff;
+  });
+  const g = tf.gather(tf.tensor2d(halves, [B, H]), col!, 1); // [B, V]: the half holding bit j
+  const shifted = tf.floor(tf.mul(g, scale!)); // exact: a power-of-two scale of an integer < 2^16
+  const bit = tf.sub(shifted, tf.mul(tf.floor(tf.mul(shifted, 0.5)), 2));
+  return maskWhere(logits, tf.sub(1, bit)) as tf.Tensor2D;
 }

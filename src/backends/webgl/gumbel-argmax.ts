@@ -169,6 +169,7 @@ export function runPasses(
   keys: tf.TensorInfo,
   extra: tf.TensorInfo,
   program: (inSize: number, window: number, first: boolean) => GPGPUProgram,
+  mask?: tf.TensorInfo,
 ): tf.TensorInfo {
   const [batch, vocab] = input.shape as [number, number];
   // The keys are made from host values each call; reading them back from a texture would be a
@@ -189,7 +190,9 @@ export function runPasses(
   try {
     for (;;) {
       const first = best === undefined;
-      const out = backend.runWebGLProgram(program(inSize, passWindow(inSize, first), first), best ? [flat, keyInfo, extra, best] : [flat, keyInfo, extra], 'int32');
+      // Every pass reads the logits (a later one re-reads its candidates), so every pass masks.
+      const inputs = [flat, keyInfo, extra, ...(best ? [best] : []), ...(mask ? [mask] : [])];
+      const out = backend.runWebGLProgram(program(inSize, passWindow(inSize, first), first), inputs, 'int32');
       if (best) backend.disposeIntermediateTensorInfo(best);
       best = out;
       if (out.shape.length === 1) return out;

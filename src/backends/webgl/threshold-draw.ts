@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
+import { maskBits4Glsl, MASKED_Z_GLSL } from './mask.js';
 
 import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
 
@@ -29,15 +30,15 @@ class ThresholdDrawPass implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, inSize: number, window: number, first: boolean, minP: boolean) {
+  constructor(batch: number, inSize: number, window: number, first: boolean, minP: boolean, masked: boolean) {
     const outSize = Math.ceil(inSize / window);
     const last = outSize === 1;
-    this.variableNames = first ? ['logits', 'keys', 'params'] : ['logits', 'keys', 'params', 'best'];
+    this.variableNames = [...(first ? ['logits', 'keys', 'params'] : ['logits', 'keys', 'params', 'best']), ...(masked ? ['mask'] : [])];
     this.outputShape = last ? [batch] : [batch, outSize];
     const coords = last ? 'int b = getOutputCoords(); int o = 0;' : 'ivec2 c = getOutputCoords(); int b = c.x; int o = c.y;';
     const read = first
       ? `ivec4 tok = at;
-    uvec4 zu = floatBitsToUint(z0(b, tok));`
+    uvec4 zu = floatBitsToUint(z0(b, tok));${masked ? maskBits4Glsl('zu', 'tok', true) : ''}`
       : `vec4 e = vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w));
     vec4 fl = floor(e / TD_FLAG);
     ivec4 tok = ivec4(e - fl * TD_FLAG + 0.5);
@@ -85,7 +86,8 @@ void main() {
     bvec4 outside = greaterThanEqual(at, ivec4(${inSize}));
     at = min(at, ivec4(${inSize - 1}));
     ${read}
-    vec4 z = ${first ? 'uintBitsToFloat(zu)' : 'z0(b, tok)'};
+    ${first ? '' : `uvec4 zu = floatBitsToUint(z0(b, tok));${masked ? maskBits4Glsl('zu', 'tok', false) : ''}`}
+    vec4 z = uintBitsToFloat(zu);
     bvec4 keep = bvec4(${keepLane('x')}, ${keepLane('y')}, ${keepLane('z')}, ${keepLane('w')});
     ${firstFlags}
     vec4 v = mix(vec4(TS_NEG_INF), (z - zmax) * ih, keep);
@@ -119,12 +121,12 @@ class KeptCountPass implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, minP: boolean, first: boolean) {
+  constructor(batch: number, vocab: number, minP: boolean, first: boolean, masked: boolean) {
     const windows = Math.ceil(vocab / KC_WINDOW);
-    this.variableNames = first ? ['logits', 'params'] : ['windows'];
+    this.variableNames = first ? ['logits', 'params', ...(masked ? ['mask'] : [])] : ['windows'];
     this.outputShape = first ? [batch, windows] : [batch];
     this.userCode = first
-      ? `
+      ? `${masked ? MASKED_Z_GLSL : ''}
 void main() {
   ivec2 c = getOutputCoords();
   int b = c.x;
@@ -139,7 +141,7 @@ void main() {
   for (int i = 0; i < ${KC_WINDOW}; i++) {
     int j = start + i;
     if (j >= ${vocab}) break;
-    float z = getLogits(b, j);
+    float z = ${masked ? 'maskedZ(uint(getMask(b, j >> 4)), j, getLogits(b, j))' : 'getLogits(b, j)'};
     uint zu = floatBitsToUint(z);
     if ((zu & 0x7fffffffu) >= 0x7f800000u && zu != 0xff800000u) bad = true;
     if ((${keepGlsl('z', minP)}) && (scale != 0.0 || z >= zmax)) n += 1.0;
@@ -163,11 +165,11 @@ void main() {
   }
 }
 
-function keptCount(backend: MathBackendWebGL, { logits, params }: Inputs, minP: boolean): tf.TensorInfo {
+function keptCount(backend: MathBackendWebGL, { logits, params, mask }: Inputs, minP: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true), [logits, params], 'float32');
+  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'float32');
   try {
-    return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false), [windows], 'int32');
+    return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false, false), [windows], 'int32');
   } finally {
     backend.disposeIntermediateTensorInfo(windows);
   }
@@ -177,12 +179,14 @@ interface Inputs {
   logits: tf.TensorInfo;
   keys: tf.TensorInfo;
   params: tf.TensorInfo;
+  /** The per-call bitmask's 16-bit halves, float32 [B, 2·ceil(V/32)] (webgl/mask.ts). */
+  mask?: tf.TensorInfo;
 }
 
-function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params }: Inputs, minP: boolean): tf.TensorInfo {
+function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }: Inputs, minP: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
   if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
-  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP));
+  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined), mask);
 }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */

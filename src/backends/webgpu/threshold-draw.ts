@@ -22,6 +22,7 @@ import {
   type WebGPUBackendLike,
   type WebGPUProgramLike,
 } from './gumbel-argmax.js';
+import { maskedLoadWgsl } from './mask.js';
 
 import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
 
@@ -117,12 +118,14 @@ class SliceProgram implements WebGPUProgramLike {
     private prune: boolean,
     private policy: Policy,
     private minP: boolean,
+    private masked: boolean,
   ) {
+    if (masked) this.variableNames = [...this.variableNames, 'tdMask'];
     this.workgroupSize = [wg, 1, 1];
     this.outputShape = chunks === 1 ? [batch] : [batch, WORDS * chunks];
     this.dispatch = [batch * chunks, 1, 1];
     this.direct = chunks === 1;
-    this.shaderKey = `tfjsSamplingThresholdDraw_${this.direct ? 'direct' : 'pairs'}_${prune ? 'pruned' : 'dense'}_${policy}_${minP ? 'minp' : ''}_${wg}`;
+    this.shaderKey = `tfjsSamplingThresholdDraw_${this.direct ? 'direct' : 'pairs'}_${prune ? 'pruned' : 'dense'}_${policy}_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${wg}`;
   }
 
   private direct: boolean;
@@ -140,7 +143,7 @@ class SliceProgram implements WebGPUProgramLike {
       // Software adapters, and policies that need the noise of every token: one straight path.
       return `
     for (; j < end; j += ${this.wg}u) {
-      let z = tdLogits[base + j];
+      let z = tdZ(base, r, j);
       ${side}
       let keep = ${keep};
       flags = flags | select(0u, 4u, keep);
@@ -156,7 +159,7 @@ class SliceProgram implements WebGPUProgramLike {
     let noisy = sc != 0.0f;
     let bounded = sc > 0.0f;
     for (; j < end; j += ${this.wg}u) {
-      let z = tdLogits[base + j];
+      let z = tdZ(base, r, j);
       ${side}
       if (!(${keep})) {
         continue;
@@ -187,6 +190,7 @@ class SliceProgram implements WebGPUProgramLike {
     return `
   ${commonCode()}
   ${stateCode(this.wg, this.policy)}
+  ${maskedLoadWgsl('tdZ', 'tdLogits', this.masked ? 'tdMask' : undefined)}
 
   fn main(index : i32) {
     let lid = localId.x;
@@ -311,15 +315,18 @@ class KeptCountProgram implements WebGPUProgramLike {
   constructor(
     batch: number,
     private minP: boolean,
+    private masked: boolean,
   ) {
+    if (masked) this.variableNames = [...this.variableNames, 'tdMask'];
     this.outputShape = [batch];
     this.dispatch = [batch, 1, 1];
-    this.shaderKey = `tfjsSamplingThresholdDraw_count_${minP ? 'minp' : ''}_${WG2}`;
+    this.shaderKey = `tfjsSamplingThresholdDraw_count_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${WG2}`;
   }
 
   getUserCode(): string {
     return `
   ${commonCode()}
+  ${maskedLoadWgsl('tdZ', 'tdLogits', this.masked ? 'tdMask' : undefined)}
   var<workgroup> kcN : array<u32, ${WG2}>;
   var<workgroup> kcF : array<u32, ${WG2}>;
 
@@ -344,7 +351,7 @@ class KeptCountProgram implements WebGPUProgramLike {
     var n = 0u;
     var flags = 0u;
     for (var j = lid; j < end; j += ${WG2}u) {
-      let z = tdLogits[base + j];
+      let z = tdZ(base, r, j);
       let zb = bitcast<u32>(z) & 0x7fffffffu;
       flags = flags | select(0u, 1u, zb > 0x7f800000u || bitcast<u32>(z) == 0x7f800000u);
       if ((${keepWgsl(this.minP)}) && (sc != 0.0f || z >= zmax)) {
@@ -371,9 +378,9 @@ class KeptCountProgram implements WebGPUProgramLike {
 
 function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
-  const { logits, keys, params } = args.inputs as { logits: tf.TensorInfo; keys: tf.TensorInfo; params: tf.TensorInfo };
+  const { logits, keys, params, mask } = args.inputs as { logits: tf.TensorInfo; keys: tf.TensorInfo; params: tf.TensorInfo; mask?: tf.TensorInfo };
   const { policy, minP, count } = args.attrs as unknown as { policy: Policy; minP: boolean; count?: boolean };
-  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP), [logits, params], 'int32');
+  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'int32');
   const [batch, vocab] = logits.shape as [number, number];
   const config = webgpuDrawConfig(backend);
   const chunk = sliceSize(batch, vocab, config);
@@ -383,8 +390,8 @@ function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
     { type: 'int32', data: [chunk] },
   ];
   const first = backend.runWebGPUProgram(
-    new SliceProgram(batch, chunks, config.wg, config.prune, policy, minP),
-    [logits, keys, params],
+    new SliceProgram(batch, chunks, config.wg, config.prune, policy, minP, mask !== undefined),
+    mask ? [logits, keys, params, mask] : [logits, keys, params],
     'int32',
     uniforms,
   );

@@ -20,6 +20,7 @@ import {
   type WebGPUBackendLike,
   type WebGPUProgramLike,
 } from './gumbel-argmax.js';
+import { maskedLoadWgsl } from './mask.js';
 
 export const TOP_K_KERNEL = 'TfjsSamplingTopK';
 /** The largest k (per row) the kernel takes; larger k fall back to tf.topk. */
@@ -37,12 +38,18 @@ class TopKProgram implements WebGPUProgramLike {
   uniforms = 'kmax : i32,';
   private wg: number;
 
-  constructor(batch: number, kmax: number, wg: number) {
+  constructor(
+    batch: number,
+    kmax: number,
+    wg: number,
+    private masked: boolean,
+  ) {
+    if (masked) this.variableNames = [...this.variableNames, 'tkMask'];
     this.wg = wg;
     this.workgroupSize = [wg, 1, 1];
     this.outputShape = [batch, kmax + 3];
     this.dispatch = [batch, 1, 1];
-    this.shaderKey = `tfjsSamplingTopK_${wg}`;
+    this.shaderKey = `tfjsSamplingTopK_${masked ? 'mask_' : ''}${wg}`;
   }
 
   getUserCode(): string {
@@ -58,6 +65,8 @@ class TopKProgram implements WebGPUProgramLike {
   var<workgroup> tkN : atomic<u32>;
   var<workgroup> tkMax : atomic<u32>;
   var<workgroup> tkG : atomic<u32>;
+
+  ${maskedLoadWgsl('tkZ', 'tkLogits', this.masked ? 'tkMask' : undefined)}
 
   fn tkKey(z : f32) -> u32 {
     var u = bitcast<u32>(z);
@@ -106,7 +115,7 @@ class TopKProgram implements WebGPUProgramLike {
       if (level == 0u) {
         var m = 0u;
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkLogits[base + j]);
+          let key = tkKey(tkZ(base, r, j));
           m = max(m, key);
           atomicAdd(&tkHist[key >> 21u], 1u);
         }
@@ -121,7 +130,7 @@ class TopKProgram implements WebGPUProgramLike {
         }
       } else {
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkLogits[base + j]);
+          let key = tkKey(tkZ(base, r, j));
           if ((key >> hi) == prefix) {
             atomicAdd(&tkHist[(key >> shift) & mask], 1u);
           }
@@ -168,7 +177,7 @@ class TopKProgram implements WebGPUProgramLike {
       if (tkState[3] == 2u) {
         let p = tkState[0];
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkLogits[base + j]);
+          let key = tkKey(tkZ(base, r, j));
           if ((key >> shift) >= p) {
             let at = atomicAdd(&tkN, 1u);
             tkBuf[min(at, TK_CAP - 1u)] = key;
@@ -187,7 +196,7 @@ class TopKProgram implements WebGPUProgramLike {
     if (tkState[3] == 0u) {
       // Never copied (many keys share the prefix): copy the keys above the k-th, fewer than k.
       for (var j = lid; j < vocab; j += ${WG}u) {
-        let key = tkKey(tkLogits[base + j]);
+        let key = tkKey(tkZ(base, r, j));
         if (key > kth) {
           let at = atomicAdd(&tkN, 1u);
           tkBuf[min(at, TK_CAP - 1u)] = key;
@@ -239,12 +248,12 @@ class TopKProgram implements WebGPUProgramLike {
 
 function topK(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
-  const { logits, k } = args.inputs as { logits: tf.TensorInfo; k: tf.TensorInfo };
+  const { logits, k, mask } = args.inputs as { logits: tf.TensorInfo; k: tf.TensorInfo; mask?: tf.TensorInfo };
   const kmax = (args.attrs as { kmax: number }).kmax;
   const [batch] = logits.shape as [number, number];
   const wg = Math.min(webgpuDrawConfig(backend).wg >= 256 ? 256 : 64, maxWorkgroupSize(backend));
   const uniforms: ProgramUniform[] = [{ type: 'int32', data: [kmax] }];
-  return backend.runWebGPUProgram(new TopKProgram(batch, kmax, wg), [logits, k], 'float32', uniforms);
+  return backend.runWebGPUProgram(new TopKProgram(batch, kmax, wg, mask !== undefined), mask ? [logits, k, mask] : [logits, k], 'float32', uniforms);
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks the workgroup memory or size. */

@@ -15,6 +15,7 @@
 // The comparison is the portable path's: (A_hi − t_hi) + (A_lo − t_lo) < 0 on pairs.
 import * as tf from '@tensorflow/tfjs-core';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
+import { maskedLoadWgsl } from './mask.js';
 
 export const ROW_MASS_KERNEL = 'TfjsSamplingRowMass';
 export const TOP_P_KERNEL = 'TfjsSamplingTopPThreshold';
@@ -48,13 +49,18 @@ const COMMON = `
 
 class RowMassProgram implements WebGPUProgramLike {
   outputShape: number[];
-  shaderKey = `tfjsSamplingRowMass_${WG}`;
+  shaderKey: string;
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
   variableNames = ['tmLogits', 'tmParams'];
 
-  constructor(batch: number) {
+  constructor(
+    batch: number,
+    private masked: boolean,
+  ) {
+    if (masked) this.variableNames = [...this.variableNames, 'tmMask'];
+    this.shaderKey = `tfjsSamplingRowMass_${WG}${masked ? '_mask' : ''}`;
     this.outputShape = [batch, 2];
     this.dispatch = [batch, 1, 1];
   }
@@ -62,6 +68,7 @@ class RowMassProgram implements WebGPUProgramLike {
   getUserCode(): string {
     return `
   ${COMMON}
+  ${maskedLoadWgsl('tmZ', 'tmLogits', this.masked ? 'tmMask' : undefined)}
   var<workgroup> tmH : array<f32, ${WG}>;
   var<workgroup> tmL : array<f32, ${WG}>;
 
@@ -79,7 +86,7 @@ class RowMassProgram implements WebGPUProgramLike {
     var hi = 0.0f;
     var lo = 0.0f;
     for (var j = lid; j < vocab; j += ${WG}u) {
-      let z = tmLogits[base + j];
+      let z = tmZ(base, r, j);
       if (tpCounts(z, floor)) {
         let q = tpMass(z, zmax, ihH, ihL);
         let s = hi + q;
@@ -113,13 +120,18 @@ class RowMassProgram implements WebGPUProgramLike {
 
 class TopPProgram implements WebGPUProgramLike {
   outputShape: number[];
-  shaderKey = `tfjsSamplingTopPThreshold_${WG}_${CAP}`;
+  shaderKey: string;
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
   variableNames = ['tpLogits', 'tpParams'];
 
-  constructor(batch: number) {
+  constructor(
+    batch: number,
+    private masked: boolean,
+  ) {
+    if (masked) this.variableNames = [...this.variableNames, 'tpMask'];
+    this.shaderKey = `tfjsSamplingTopPThreshold_${WG}_${CAP}${masked ? '_mask' : ''}`;
     this.outputShape = [batch];
     this.dispatch = [batch, 1, 1];
   }
@@ -127,6 +139,7 @@ class TopPProgram implements WebGPUProgramLike {
   getUserCode(): string {
     return `
   ${COMMON}
+  ${maskedLoadWgsl('tpZ', 'tpLogits', this.masked ? 'tpMask' : undefined)}
   var<workgroup> tpH : array<f32, ${16 * WG}>;
   var<workgroup> tpL : array<f32, ${16 * WG}>;
   var<workgroup> tpC : array<u32, ${16 * WG}>;
@@ -186,7 +199,7 @@ class TopPProgram implements WebGPUProgramLike {
           key = tpBuf[j];
           ok = true;
         } else {
-          let z = tpLogits[base + j];
+          let z = tpZ(base, r, j);
           ok = tpCounts(z, floor);
           key = tpKey(z);
         }
@@ -264,7 +277,7 @@ class TopPProgram implements WebGPUProgramLike {
       if (tpS[1] == 2u) {
         let np = tpS[0];
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let z = tpLogits[base + j];
+          let z = tpZ(base, r, j);
           let key = tpKey(z);
           if (tpCounts(z, floor) && (key >> shift) == np) {
             let at = atomicAdd(&tpN, 1u);
@@ -289,14 +302,14 @@ class TopPProgram implements WebGPUProgramLike {
 
 function rowMass(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
-  const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
-  return backend.runWebGPUProgram(new RowMassProgram(logits.shape[0]!), [logits, params], 'float32');
+  const { logits, params, mask } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo; mask?: tf.TensorInfo };
+  return backend.runWebGPUProgram(new RowMassProgram(logits.shape[0]!, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'float32');
 }
 
 function topPThreshold(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
-  const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
-  return backend.runWebGPUProgram(new TopPProgram(logits.shape[0]!), [logits, params], 'float32');
+  const { logits, params, mask } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo; mask?: tf.TensorInfo };
+  return backend.runWebGPUProgram(new TopPProgram(logits.shape[0]!, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'float32');
 }
 
 /** Registers both kernels for 'webgpu'; false when the device lacks 64 threads or 16 KiB. */
