@@ -261,6 +261,9 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
           const drawn = runFused(state.logits, foldMask ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab) } : next);
+          // A folded mask on the input itself: the draw kernel's codes are the rule's (-6 where
+          // the mask empties a row with a finite logit); no pass over the input for the rule.
+          if (foldMask && history.length === 0) return drawn;
           if (gpu) return withInputCodes(input, made, drawn);
           const codes = invalidCodes(input, made, state.logits);
           return tf.where(tf.less(codes, 0), tf.cast(codes, 'int32'), drawn) as tf.Tensor1D;

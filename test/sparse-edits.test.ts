@@ -19,6 +19,11 @@ import { historyNeeds } from '../src/history-chain.js';
 import { HostTokenHistory } from '../src/host-history.js';
 import { invalidRow, sampleRows, type FusedPlan } from '../src/backends/js/sample-rows.js';
 import { sampleRowsSimd } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { TOP_K_KERNEL } from '../src/backends/gpu-chain.js';
+import { registerWebgpuTopK } from '../src/backends/webgpu/top-k.js';
+import { mulberry32 } from '../bench/logits.js';
+import { maskLogits } from '../src/processors/token-mask.js';
+import { uploadMaskWords } from '../src/backends/js-kernels.js';
 
 const SPECIAL = [-Infinity, -Infinity, 3.3e38, -3.3e38, 0, -0, 1e-40];
 
@@ -158,6 +163,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
           fc.array(fc.oneof({ arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), weight: 6 }, { arbitrary: fc.constantFrom(0, -1, 1, 0x40000000), weight: 2 }), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }),
           fc.array(fc.oneof({ arbitrary: fc.integer({ min: 0, max: 31 }).map((n) => 1 << n), weight: 1 }, { arbitrary: fc.constant(0), weight: 2 }), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }),
         ),
+        negInf: fc.boolean(), // every 7th logit of row 0 -Infinity: the k-th among -Infinity's keys
         emptyRow: fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: B - 1 }), weight: 1 }),
         temperature: fc.array(fc.constantFrom(0, 0.7, 1), { minLength: B, maxLength: B }),
         topK: fc.oneof(fc.constantFrom(0, 1, 5, 50), fc.array(fc.constantFrom(0, 3, 40), { minLength: B, maxLength: B }), fc.array(fc.constantFrom(1, 2, 5), { minLength: B, maxLength: B })),
@@ -176,9 +182,10 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
         if (c.emptyRow !== undefined) words.fill(0, c.emptyRow * W, (c.emptyRow + 1) * W);
         const opts: SamplerOptions = { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, seed: c.seed };
         if (c.history) Object.assign(opts, { repetitionPenalty: 1.3, logitBias: { 2: 1.5, 5: -Infinity } });
+        const logits = c.logits.map((v, i) => (c.negInf && i < c.V && i % 7 === 3 ? -Infinity : v));
         const before = tf.memory().numTensors;
-        const x = tf.tensor2d(Float32Array.from(c.logits), [c.B, c.V]);
-        const rows = Array.from({ length: c.B }, (_, r) => c.logits.slice(r * c.V, (r + 1) * c.V).map(Math.fround));
+        const x = tf.tensor2d(Float32Array.from(logits), [c.B, c.V]);
+        const rows = Array.from({ length: c.B }, (_, r) => logits.slice(r * c.V, (r + 1) * c.V).map(Math.fround));
         const maskRows = Array.from({ length: c.B }, (_, r) => words.subarray(r * W, (r + 1) * W));
         const fold = createSampler(opts);
         const dense = createSampler({ ...opts, processors: [IDENTITY] });
@@ -188,7 +195,11 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
           const info = await tf.profile(() => fold.sample(x, { mask: words }));
           reads.stop();
           expect(reads.events, 'read-backs inside sample()').toEqual([]);
-          if (!info.kernelNames.includes('TfjsSamplingBitmask')) folded++;
+          if (!info.kernelNames.includes('TfjsSamplingBitmask')) {
+            folded++;
+            // Without history edits the draw's own reduction tells a row the mask emptied: no pass for the rule.
+            if (!c.history) expect(info.kernelNames, 'the invalid-row rule from the draw').not.toContain('TfjsSamplingInvalidCodes');
+          }
           const a = info.result as tf.Tensor;
           const b = dense.sample(x, { mask: words });
           const [ia, ib] = [Array.from(await a.data()), Array.from(await b.data())];
@@ -203,6 +214,25 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
           }
           ia.forEach((t, r) => hist[r]!.push(t));
         }
+        if (backend === 'webgpu') {
+          // The top-k kernel's every output (threshold, finite count, max, sorted k) with the mask
+          // read lazily equals the kernel's on masked logits, bit for bit (rows with fewer allowed
+          // tokens than k included: the k-th among -Infinity's keys).
+          const kRows = Array.isArray(c.topK) ? c.topK : c.topK > 0 ? new Array(c.B).fill(c.topK) : [1, 7, 40];
+          const kmax = Math.max(...kRows);
+          const [got, want] = tf.tidy(() => {
+            const k = tf.tensor1d(kRows.map((v) => (v < c.V ? v : 0)));
+            const attrs = { kmax } as unknown as tf.NamedAttrMap;
+            const m = uploadMaskWords(words, c.B, c.V);
+            return [
+              tf.engine().runKernel(TOP_K_KERNEL, { logits: x, k, mask: m }, attrs) as tf.Tensor,
+              tf.engine().runKernel(TOP_K_KERNEL, { logits: maskLogits(x, maskRows), k }, attrs) as tf.Tensor,
+            ];
+          });
+          const [g, w] = [await got.data(), await want.data()];
+          tf.dispose([got, want]);
+          for (let i = 0; i < w.length; i++) if (!Object.is(g[i], w[i])) throw new Error(`top-k output ${i}: ${g[i]} with the mask, ${w[i]} on masked logits`);
+        }
         fold.dispose();
         dense.dispose();
         x.dispose();
@@ -213,6 +243,40 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     console.log(`bitmask fold ${backend}: ${folded} calls without a bitmask pass; ${refRows} rows also equal to the reference`);
     expect(folded).toBeGreaterThan(backend === 'webgpu' ? 40 : 10);
     expect(refRows).toBeGreaterThan(40);
+  });
+
+  it.runIf(gpu && backend === 'webgpu')('webgpu top-k kernel: the mask read in the kernel gives every output of the kernel on masked logits, bit for bit, past its 1,024-key buffer (ties, the k-th among -Infinity)' + (gpu && backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'), async () => {
+    expect(registerWebgpuTopK()).toBe(true);
+    const V = 3000;
+    const W = Math.ceil(V / 32);
+    const rnd = mulberry32(0x5eed0032);
+    const rows: [number[], Int32Array][] = [
+      [new Array(V).fill(0), new Int32Array(W).fill(0x55555555)], // ties: never copied
+      [Array.from({ length: V }, (_, j) => (j % 7 === 3 ? -Infinity : 0)), Int32Array.from({ length: W }, (_, i) => (i < 3 ? 1 : 0))], // 3 allowed, k-th among -Infinity
+      [Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : Math.round(rnd() * 4))), Int32Array.from({ length: W }, () => (rnd() * 2 ** 32) | 0)],
+      [Array.from({ length: V }, () => Math.round(rnd() * 2) - 3.3e38 * (rnd() < 0.5 ? 1 : 0)), Int32Array.from({ length: W }, (_, i) => (i % 3 ? 0 : -1))],
+      [Array.from({ length: V }, (_, j) => (j % 2 ? -Infinity : 1)), new Int32Array(W)], // nothing allowed
+    ];
+    const B = rows.length;
+    const words = new Int32Array(B * W);
+    rows.forEach(([, m], r) => words.set(m, r * W));
+    for (const kRows of [[50, 50, 50, 50, 50], [1, 1500, 3, 700, 2], [1024, 0, 10, 1024, 5]]) {
+      const kmax = Math.max(...kRows);
+      const [got, want] = tf.tidy(() => {
+        const x = tf.tensor2d(rows.map(([z]) => z));
+        const k = tf.tensor1d(kRows);
+        const attrs = { kmax } as unknown as tf.NamedAttrMap;
+        return [
+          tf.engine().runKernel(TOP_K_KERNEL, { logits: x, k, mask: uploadMaskWords(words, B, V) }, attrs) as tf.Tensor,
+          tf.engine().runKernel(TOP_K_KERNEL, { logits: maskLogits(x, rows.map(([, m]) => m)), k }, attrs) as tf.Tensor,
+        ];
+      });
+      const [g, w] = [await got.data(), await want.data()];
+      tf.dispose([got, want]);
+      for (let i = 0; i < w.length; i++) {
+        if (!Object.is(g[i], w[i])) throw new Error(`k ${kRows}: output ${i} (row ${Math.floor(i / (kmax + 3))}): ${g[i]} with the mask, ${w[i]} on masked logits`);
+      }
+    }
   });
 
   it.runIf(here)('invalid rows: the input rule first (NaN, +Infinity on an edited token), then a row the edits leave empty is the processors\' doing' + why, async () => {

@@ -12,10 +12,11 @@ import { minPPair } from '../processors/min-p.js';
 import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, maskWhere, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskLogits } from '../processors/token-mask.js';
+import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
-import { registerWebglThresholdDraw, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
+import { registerWebglThresholdDraw, WEBGL_MAX_MASKED_VOCAB, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
@@ -74,7 +75,7 @@ function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
     if (!supported('top-k', name, REGISTER_TOP_K[name]) || kmax > TOP_K_MAX) return false;
     return !topP || activeK.every(Boolean) || supported('top-p', name, REGISTER_TOP_P[name]);
   }
-  if (name !== 'webgl' || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
+  if (name !== 'webgl' || vocab > WEBGL_MAX_MASKED_VOCAB || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
   if (kmax > 0 && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24)) return false;
   return !topP || activeK.every(Boolean);
 }
@@ -87,11 +88,14 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
   return uploadMaskWords(words, batch, vocab);
 }
 
-/** Runs the chain and the draw: int32 ids `[B]`, negative codes for invalid rows under 'error'. */
+/**
+ * Runs the chain and the draw: int32 ids `[B]`, negative codes for invalid rows under 'error'.
+ * With `plan.mask`, a row the mask empties while the logits had a finite value gets the
+ * processors' code (-6): from the draw's own reduction where the kernels read the mask.
+ */
 export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
-  const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
   const activeK = Array.from(plan.topK, (k) => k > 0 && k < vocab);
   let input = logits;
   let mask: tf.Tensor2D | undefined;
@@ -99,6 +103,19 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     if (foldsMask(name, plan, activeK)) mask = maskTensor(plan.mask, batch, vocab);
     else input = maskLogits(logits, plan.mask);
   }
+  const ids = drawChain(input, plan, activeK, mask);
+  if (!plan.mask || mask) return ids;
+  // The mask ran as its own pass: a row it emptied is the processors' doing (-6) where the
+  // logits had a finite value, as the folded kernels report it.
+  const inputNone = tf.equal(invalidCodes(logits, {}, logits), INVALID_CODE['no-finite-logit']);
+  const emptied = tf.logicalAnd(tf.equal(ids, INVALID_CODE['no-finite-logit']), tf.logicalNot(inputNone));
+  return tf.where(emptied, tf.fill([batch], PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'), ids) as tf.Tensor1D;
+}
+
+function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined): tf.Tensor1D {
+  const name = tf.getBackend();
+  const { batch, vocab } = plan;
+  const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
   const withMask = <T extends tf.NamedTensorMap>(inputs: T): T => (mask ? { ...inputs, mask } : inputs);
   let thr: tf.Tensor1D | undefined;
   let zmax: tf.Tensor | undefined;

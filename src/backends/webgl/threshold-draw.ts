@@ -8,17 +8,23 @@
 // +Infinity (2), some finite logit kept (4); they travel with the window's best index as
 // index + 2^21 · flags (exact in float32 below 2^24, so V ≤ 2^21), each later pass ORs them, and
 // the last writes the row's code instead of a token: -1 NaN, else -2 +Infinity, else -3 nothing
-// kept (src/select/invalid.ts). The 'uniform'/'greedy' policies are applied by the caller.
+// kept (src/select/invalid.ts). With a per-call bitmask (webgl/mask.ts) every pass masks what it
+// reads, a fourth flag (8) records a finite input logit, so a row the mask empties gets the
+// processors' code -6, and the flags start at 2^20 (V ≤ 2^20). The 'uniform'/'greedy' policies
+// are applied by the caller.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
 import { maskBits4Glsl, MASKED_Z_GLSL } from './mask.js';
+import { PROCESSOR_INVALID_CODE } from '../../invalid-rows.js';
 
 import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
 
 export { THRESHOLD_DRAW_KERNEL };
 /** Largest vocabulary: the index and three flag bits share one float32 (24 bits). */
 export const WEBGL_MAX_VOCAB = 2 ** 21;
+/** With a folded bitmask a fourth flag (8: the input had a finite logit) halves the index room. */
+export const WEBGL_MAX_MASKED_VOCAB = 2 ** 20;
 
 /** The draw's keep test of the logit `z` (thr, mpT, mpE in scope); KeptCountPass uses it too. */
 function keepGlsl(z: string, minP: boolean): string {
@@ -38,7 +44,8 @@ class ThresholdDrawPass implements GPGPUProgram {
     const coords = last ? 'int b = getOutputCoords(); int o = 0;' : 'ivec2 c = getOutputCoords(); int b = c.x; int o = c.y;';
     const read = first
       ? `ivec4 tok = at;
-    uvec4 zu = floatBitsToUint(z0(b, tok));${masked ? maskBits4Glsl('zu', 'tok', true) : ''}`
+    uvec4 zu = floatBitsToUint(z0(b, tok));
+    ${masked ? 'uvec4 zr = zu;' : ''}${masked ? maskBits4Glsl('zu', 'tok', true) : ''}`
       : `vec4 e = vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w));
     vec4 fl = floor(e / TD_FLAG);
     ivec4 tok = ivec4(e - fl * TD_FLAG + 0.5);
@@ -49,18 +56,19 @@ class ThresholdDrawPass implements GPGPUProgram {
     uvec4 inside = uvec4(not(outside));
     if (any(greaterThan((zu & 0x7fffffffu) * inside, uvec4(0x7f800000u)))) flags |= 1u;
     if (any(equal(zu * inside, uvec4(0x7f800000u)))) flags |= 2u;
-    if (any(keep)) flags |= 4u;`
+    if (any(keep)) flags |= 4u;${masked ? `
+    if (any(lessThan(((zr & 0x7fffffffu) | (uvec4(outside) * 0x7f800000u)), uvec4(0x7f800000u)))) flags |= 8u;` : ''}`
       : '';
     const keepLane = (l: string): string => `${keepGlsl(`z.${l}`, minP)} && !outside.${l}`;
     const finish = last
       ? `
-  int code = (flags & 1u) != 0u ? -1 : (flags & 2u) != 0u ? -2 : (flags & 4u) == 0u ? -3 : 0;
+  int code = (flags & 1u) != 0u ? -1 : (flags & 2u) != 0u ? -2 : (flags & 4u) == 0u ? ${masked ? `((flags & 8u) != 0u ? ${PROCESSOR_INVALID_CODE['no-finite-logit']} : -3)` : '-3'} : 0;
   setOutput(code != 0 ? float(code) : index);`
       : 'setOutput(index + TD_FLAG * float(flags));';
     this.userCode = `
 ${GUMBEL_GLSL}
 const float TS_NEG_INF = uintBitsToFloat(0xff800000u);
-const float TD_FLAG = ${WEBGL_MAX_VOCAB}.0;
+const float TD_FLAG = ${masked ? WEBGL_MAX_MASKED_VOCAB : WEBGL_MAX_VOCAB}.0;
 
 vec4 z0(int b, ivec4 tok) {
   return vec4(getLogits(b, tok.x), getLogits(b, tok.y), getLogits(b, tok.z), getLogits(b, tok.w));
@@ -186,6 +194,7 @@ interface Inputs {
 function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }: Inputs, minP: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
   if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
+  if (mask && vocab > WEBGL_MAX_MASKED_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: a masked vocabulary of ${vocab} tokens is above 2^20`);
   return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined), mask);
 }
 

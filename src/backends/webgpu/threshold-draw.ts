@@ -8,7 +8,10 @@
 // the input → -1, else +Infinity in the input → -2, else no finite kept logit → -3; with the
 // policies 'uniform' (lowest-index argmax of the noise alone, over the whole vocabulary) and
 // 'greedy' (lowest-index argmax of the finite input logits, uniform if none) done in the same
-// pass. NaN and ±Infinity are detected from the bits (WGSL may assume finite floats).
+// pass. NaN and ±Infinity are detected from the bits (WGSL may assume finite floats). With a
+// per-call bitmask (webgpu/mask.ts) a token is kept only where the mask allows it too — tested
+// after the threshold, so mostly for the few tokens that pass it — and flag 8 records a finite
+// input logit, so that a row the mask empties gets the processors' code -6.
 // Two passes like the draw kernel: (row, slice) workgroups write 7 words per slice, then one
 // workgroup per row reduces them (skipped when a row is one slice).
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,7 +25,8 @@ import {
   type WebGPUBackendLike,
   type WebGPUProgramLike,
 } from './gumbel-argmax.js';
-import { maskedLoadWgsl } from './mask.js';
+import { maskAllowsWgsl, maskedLoadWgsl } from './mask.js';
+import { PROCESSOR_INVALID_CODE } from '../../invalid-rows.js';
 
 import { THRESHOLD_DRAW_KERNEL } from '../kernel-names.js';
 
@@ -34,7 +38,7 @@ const WORDS = 7;
 export type Policy = 'error' | 'uniform' | 'greedy';
 
 /** Declarations and the reduction of the per-thread state (value/index pairs, flags). */
-function stateCode(wg: number, policy: Policy): string {
+function stateCode(wg: number, policy: Policy, masked = false): string {
   const u = policy !== 'error';
   const f = policy === 'greedy';
   return `
@@ -47,7 +51,8 @@ function stateCode(wg: number, policy: Policy): string {
   // The id of a row: the draw, or the invalid code / fallback of the policy.
   fn tdFinal(bi : u32, flags : u32, ui : u32, fi : u32) -> i32 {
     var code = 0;
-    if ((flags & 4u) == 0u) { code = -3; }
+    // Masked: flag 8 = the input had a finite logit, so the mask left the row empty.
+    if ((flags & 4u) == 0u) { code = ${masked ? `select(-3, ${PROCESSOR_INVALID_CODE['no-finite-logit']}, (flags & 8u) != 0u)` : '-3'}; }
     if ((flags & 2u) != 0u) { code = -2; }
     if ((flags & 1u) != 0u) { code = -1; }
     if (code == 0) { return i32(bi); }
@@ -135,17 +140,18 @@ class SliceProgram implements WebGPUProgramLike {
     const keep = keepWgsl(this.minP);
     const u = this.policy !== 'error';
     const f = this.policy === 'greedy';
+    const m = this.masked;
     const side = `
       let zb = bitcast<u32>(z) & 0x7fffffffu;
-      flags = flags | select(0u, 1u, zb > 0x7f800000u) | select(0u, 2u, bitcast<u32>(z) == 0x7f800000u);
+      flags = flags | select(0u, 1u, zb > 0x7f800000u) | select(0u, 2u, bitcast<u32>(z) == 0x7f800000u)${m ? ' | select(0u, 8u, zb < 0x7f800000u)' : ''};
       ${f ? 'if (zb < 0x7f800000u && z > fV) { fV = z; fI = j; }' : ''}`;
     if (!this.prune || u) {
       // Software adapters, and policies that need the noise of every token: one straight path.
       return `
     for (; j < end; j += ${this.wg}u) {
-      let z = tdZ(base, r, j);
+      let z = tdLogits[base + j];
       ${side}
-      let keep = ${keep};
+      let keep = ${keep}${m ? ' && tdAllows(r, j, z)' : ''};
       flags = flags | select(0u, 4u, keep);
       let g = gaGumbel(gaMix(key + j * 0x9e3779b9u));
       let v = select(negInf, (z - zmax) * ih + sc * g, keep);
@@ -159,11 +165,12 @@ class SliceProgram implements WebGPUProgramLike {
     let noisy = sc != 0.0f;
     let bounded = sc > 0.0f;
     for (; j < end; j += ${this.wg}u) {
-      let z = tdZ(base, r, j);
+      let z = tdLogits[base + j];
       ${side}
       if (!(${keep})) {
         continue;
       }
+      ${m ? 'if (!tdAllows(r, j, z)) { continue; } // the mask only where the threshold passes' : ''}
       flags = flags | 4u;
       let s = (z - zmax) * ih;
       var v = s;
@@ -189,8 +196,8 @@ class SliceProgram implements WebGPUProgramLike {
     const f = this.policy === 'greedy';
     return `
   ${commonCode()}
-  ${stateCode(this.wg, this.policy)}
-  ${maskedLoadWgsl('tdZ', 'tdLogits', this.masked ? 'tdMask' : undefined)}
+  ${stateCode(this.wg, this.policy, this.masked)}
+  ${this.masked ? maskAllowsWgsl('tdAllows', 'tdMask') : ''}
 
   fn main(index : i32) {
     let lid = localId.x;
@@ -250,10 +257,11 @@ class RowProgram implements WebGPUProgramLike {
   constructor(
     batch: number,
     private policy: Policy,
+    private masked: boolean,
   ) {
     this.outputShape = [batch];
     this.dispatch = [batch, 1, 1];
-    this.shaderKey = `tfjsSamplingThresholdDraw_rows_${policy}_${WG2}`;
+    this.shaderKey = `tfjsSamplingThresholdDraw_rows_${policy}_${masked ? 'mask_' : ''}${WG2}`;
   }
 
   getUserCode(): string {
@@ -261,7 +269,7 @@ class RowProgram implements WebGPUProgramLike {
     const f = this.policy === 'greedy';
     return `
   ${commonCode()}
-  ${stateCode(WG2, this.policy)}
+  ${stateCode(WG2, this.policy, this.masked)}
 
   fn main(index : i32) {
     let lid = localId.x;
@@ -396,7 +404,7 @@ function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
     uniforms,
   );
   if (chunks === 1) return first;
-  const out = backend.runWebGPUProgram(new RowProgram(batch, policy), [first], 'int32');
+  const out = backend.runWebGPUProgram(new RowProgram(batch, policy, mask !== undefined), [first], 'int32');
   backend.disposeData(first.dataId);
   return out;
 }

@@ -20,7 +20,7 @@ import {
   type WebGPUBackendLike,
   type WebGPUProgramLike,
 } from './gumbel-argmax.js';
-import { maskedLoadWgsl } from './mask.js';
+import { maskAllowsWgsl, maskWordAllows } from './mask.js';
 
 export const TOP_K_KERNEL = 'TfjsSamplingTopK';
 /** The largest k (per row) the kernel takes; larger k fall back to tf.topk. */
@@ -57,6 +57,7 @@ class TopKProgram implements WebGPUProgramLike {
     const per = 2048 / WG;
     return `
   const TK_CAP : u32 = ${TOP_K_MAX}u;
+  const TK_NEG_INF : u32 = 0x007fffffu; // tkKey(-Infinity)
   var<workgroup> tkHist : array<atomic<u32>, 2048>;
   var<workgroup> tkBuf : array<u32, ${TOP_K_MAX}>;
   var<workgroup> tkPart : array<u32, ${WG}>;
@@ -66,7 +67,14 @@ class TopKProgram implements WebGPUProgramLike {
   var<workgroup> tkMax : atomic<u32>;
   var<workgroup> tkG : atomic<u32>;
 
-  ${maskedLoadWgsl('tkZ', 'tkLogits', this.masked ? 'tkMask' : undefined)}
+  ${this.masked ? maskAllowsWgsl('tkAllows', 'tkMask') : ''}
+
+  // The key of token j after the mask, from its raw key. The mask only lowers a key (to
+  // -Infinity's), so a pass testing "key at or above a bound" that -Infinity's key fails may
+  // test the raw key first and apply the mask to the few tokens that pass.
+  fn tkMasked(base : u32, r : u32, j : u32, key : u32) -> u32 {
+    ${this.masked ? 'return select(TK_NEG_INF, key, tkAllows(r, j, tkLogits[base + j]));' : 'return key;'}
+  }
 
   fn tkKey(z : f32) -> u32 {
     var u = bitcast<u32>(z);
@@ -114,10 +122,28 @@ class TopKProgram implements WebGPUProgramLike {
       let copied = tkState[3] != 0u;
       if (level == 0u) {
         var m = 0u;
+        var ninf = 0u;
+        ${this.masked ? `// Masked: four consecutive tokens a thread, one mask word for the four.
+        let wrow = r * u32(uniforms.tkMaskShape.y);
+        for (var q = lid * 4u; q < vocab; q += ${4 * WG}u) {
+          let w = bitcast<u32>(tkMask[wrow + (q >> 5u)]);
+          for (var j = q; j < min(q + 4u, vocab); j++) {
+            let z = tkLogits[base + j];
+            let key = select(TK_NEG_INF, tkKey(z), ${maskWordAllows('w', 'j', 'z')});` : `
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkZ(base, r, j));
-          m = max(m, key);
-          atomicAdd(&tkHist[key >> 21u], 1u);
+          {
+            let key = tkKey(tkLogits[base + j]);`}
+            m = max(m, key);
+            // -Infinity (masked, banned) counted per thread: one bucket's atomics would serialize.
+            if (key == TK_NEG_INF) {
+              ninf += 1u;
+            } else {
+              atomicAdd(&tkHist[key >> 21u], 1u);
+            }
+          }
+        }
+        if (ninf > 0u) {
+          atomicAdd(&tkHist[TK_NEG_INF >> 21u], ninf);
         }
         atomicMax(&tkMax, m);
       } else if (copied) {
@@ -129,11 +155,23 @@ class TopKProgram implements WebGPUProgramLike {
           }
         }
       } else {
+        var ninf = 0u;
+        let lazy = (TK_NEG_INF >> hi) != prefix;
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkZ(base, r, j));
-          if ((key >> hi) == prefix) {
-            atomicAdd(&tkHist[(key >> shift) & mask], 1u);
+          var key = tkKey(tkLogits[base + j]);
+          if (!lazy || (key >> hi) == prefix) {
+            key = tkMasked(base, r, j, key);
           }
+          if ((key >> hi) == prefix) {
+            if (key == TK_NEG_INF) {
+              ninf += 1u;
+            } else {
+              atomicAdd(&tkHist[(key >> shift) & mask], 1u);
+            }
+          }
+        }
+        if (ninf > 0u) {
+          atomicAdd(&tkHist[(TK_NEG_INF >> shift) & mask], ninf);
         }
       }
       workgroupBarrier();
@@ -176,8 +214,12 @@ class TopKProgram implements WebGPUProgramLike {
       workgroupBarrier();
       if (tkState[3] == 2u) {
         let p = tkState[0];
+        let lazy = (TK_NEG_INF >> shift) < p;
         for (var j = lid; j < vocab; j += ${WG}u) {
-          let key = tkKey(tkZ(base, r, j));
+          var key = tkKey(tkLogits[base + j]);
+          if (!lazy || (key >> shift) >= p) {
+            key = tkMasked(base, r, j, key);
+          }
           if ((key >> shift) >= p) {
             let at = atomicAdd(&tkN, 1u);
             tkBuf[min(at, TK_CAP - 1u)] = key;
@@ -195,8 +237,12 @@ class TopKProgram implements WebGPUProgramLike {
     let ties = tkState[4];
     if (tkState[3] == 0u) {
       // Never copied (many keys share the prefix): copy the keys above the k-th, fewer than k.
+      let lazy = TK_NEG_INF <= kth;
       for (var j = lid; j < vocab; j += ${WG}u) {
-        let key = tkKey(tkZ(base, r, j));
+        var key = tkKey(tkLogits[base + j]);
+        if (!lazy || key > kth) {
+          key = tkMasked(base, r, j, key);
+        }
         if (key > kth) {
           let at = atomicAdd(&tkN, 1u);
           tkBuf[min(at, TK_CAP - 1u)] = key;
