@@ -254,16 +254,17 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           // Penalties, bans, masks and the user's processors run first; the fused threshold and
           // draw kernels then run on what they produced (never replaced by the portable path).
           const gpu = fused === 'webgl' || fused === 'webgpu';
-          // GPU: without user processors, this call's bitmask is read by the threshold and draw
-          // kernels themselves (gpu-chain.ts), not written into a masked copy of the logits.
-          const foldMask = gpu && context?.mask !== undefined && opts.processors.length === 0;
-          const { state, ...made } = runChain(foldMask ? history : pre, initialState(input, shape, context));
+          // GPU: without user processors, this call's bitmask goes to the chain, whose threshold
+          // and draw kernels read it themselves where they can (gpu-chain.ts): no masked copy.
+          const maskToChain = gpu && context?.mask !== undefined && opts.processors.length === 0;
+          const { state, ...made } = runChain(maskToChain ? history : pre, initialState(input, shape, context));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
-          const drawn = runFused(state.logits, foldMask ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab) } : next);
-          // A folded mask on the input itself: the draw kernel's codes are the rule's (-6 where
-          // the mask empties a row with a finite logit); no pass over the input for the rule.
-          if (foldMask && history.length === 0) return drawn;
+          const onInput = history.length === 0;
+          const drawn = runFused(state.logits, maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next);
+          // The mask on the input itself: the chain's codes are the rule's (-6 where the mask
+          // empties a row with a finite logit); no pass over the input for the rule.
+          if (maskToChain && onInput) return drawn;
           if (gpu) return withInputCodes(input, made, drawn);
           const codes = invalidCodes(input, made, state.logits);
           return tf.where(tf.less(codes, 0), tf.cast(codes, 'int32'), drawn) as tf.Tensor1D;

@@ -90,8 +90,9 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
 
 /**
  * Runs the chain and the draw: int32 ids `[B]`, negative codes for invalid rows under 'error'.
- * With `plan.mask`, a row the mask empties while the logits had a finite value gets the
- * processors' code (-6): from the draw's own reduction where the kernels read the mask.
+ * With `plan.mask` and `plan.maskOnInput`, a row the mask empties while the logits had a finite
+ * value gets the processors' code (-6): from the draw's own reduction where the kernels read the
+ * mask. (Without `maskOnInput` the caller's invalid-row rule tells the causes apart.)
  */
 export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   const name = tf.getBackend();
@@ -104,9 +105,9 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     else input = maskLogits(logits, plan.mask);
   }
   const ids = drawChain(input, plan, activeK, mask);
-  if (!plan.mask || mask) return ids;
-  // The mask ran as its own pass: a row it emptied is the processors' doing (-6) where the
-  // logits had a finite value, as the folded kernels report it.
+  if (!plan.mask || mask || !plan.maskOnInput) return ids;
+  // The mask ran as its own pass over the caller's logits: a row it emptied is the processors'
+  // doing (-6) where they had a finite value, as the folded kernels report it.
   const inputNone = tf.equal(invalidCodes(logits, {}, logits), INVALID_CODE['no-finite-logit']);
   const emptied = tf.logicalAnd(tf.equal(ids, INVALID_CODE['no-finite-logit']), tf.logicalNot(inputNone));
   return tf.where(emptied, tf.fill([batch], PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'), ids) as tf.Tensor1D;

@@ -27,8 +27,16 @@ export interface FusedPlan {
    * invalid-row code (policy 'error' only).
    */
   editRow?: (row: Float32Array, r: number) => number;
-  /** cpu / wasm: this call's token bitmask, one row of ceil(V/32) words per row, applied after `editRow`. */
+  /**
+   * This call's token bitmask, one row of ceil(V/32) words per row: cpu / wasm apply it after
+   * `editRow`; webgl / webgpu to the logits the chain gets (gpu-chain.ts).
+   */
   mask?: readonly Int32Array[];
+  /**
+   * webgl / webgpu: the logits are the caller's own (no edit ran before the mask), so a row the
+   * mask empties is reported as the processors' doing (-6) by the chain itself.
+   */
+  maskOnInput?: boolean;
 }
 
 const GOLDEN = 0x9e3779b9;
