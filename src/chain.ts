@@ -43,7 +43,27 @@ export interface ChainResult {
  * and records the rows it made NaN or +Infinity — right there, because a
  * later filter may mask such a value away and hide it from the invalid-row rule.
  */
+let running: { processors: readonly LogitsProcessor[]; at: number } | undefined;
+
+/**
+ * While a chain runs a processor's `apply`: the processor after it in that chain (a built-in may
+ * do its successor's work in the same pass, which the successor then skips); undefined outside a
+ * chain (a processor applied on its own does only its own work).
+ */
+export function nextInChain(): LogitsProcessor | undefined {
+  return running ? running.processors[running.at + 1] : undefined;
+}
+
 export function runChain(processors: readonly LogitsProcessor[], state: SamplingState): ChainResult {
+  const outer = running;
+  try {
+    return runChainIn(processors, state);
+  } finally {
+    running = outer;
+  }
+}
+
+function runChainIn(processors: readonly LogitsProcessor[], state: SamplingState): ChainResult {
   let s = state;
   freshLogits.delete(s.logits); // the caller's tensor is never fresh
   let madeNaN: tf.Tensor1D | undefined;
@@ -51,7 +71,9 @@ export function runChain(processors: readonly LogitsProcessor[], state: Sampling
   processors.forEach((p, i) => {
     const builtin = isBuiltinProcessor(p);
     if (!builtin) freshLogits.delete(s.logits); // a user processor may keep what it sees
+    running = { processors, at: i };
     const next = p.apply(s);
+    running = undefined;
     if (builtin) {
       s = next;
       return;

@@ -10,13 +10,19 @@ import { minNewTokens } from './processors/min-new-tokens.js';
 import { noRepeatNgram } from './processors/no-repeat-ngram.js';
 import { penalties } from './processors/penalties.js';
 import type { LogitsProcessor } from './types.js';
+import { DeviceCache } from './processors/ops.js';
 
 /** The tensor processors of the spec's history stages, in chain order. */
 export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
-  return historyStages(spec).map((st) => {
+  const stages = historyStages(spec);
+  // Penalties right before the logit bias may add it in their own pass (webgl); both share the
+  // bias's device tensor.
+  const biasCache = new DeviceCache();
+  const bias = spec.logitBias ? logitBias(spec.logitBias, biasCache) : undefined;
+  return stages.map((st, i) => {
     switch (st.kind) {
       case 'penalties':
-        return penalties(spec);
+        return penalties(spec, stages[i + 1]?.kind === 'logit-bias' && bias ? { processor: bias, cache: biasCache } : undefined);
       case 'dry':
         return dry(st.dry, spec.penalizePrompt.dry);
       case 'no-repeat-ngram':
@@ -26,7 +32,7 @@ export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
       case 'min-new-tokens':
         return minNewTokens(st.n, st.stopTokens);
       case 'logit-bias':
-        return logitBias(st.bias);
+        return bias ?? logitBias(st.bias);
       case 'allowed-tokens':
         return allowedTokens(st.allowed);
     }

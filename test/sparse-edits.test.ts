@@ -543,6 +543,42 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(EDIT_KERNELS.filter((k) => used.off.has(k))).toEqual([]);
   });
 
+  it.runIf(gpuHere && backend === 'webgl')(`webgl adds the logit bias in the penalties' pass when it comes right after them, and equals the two passes bit for bit${gpuHere && backend === 'webgl' ? '' : ' (skipped here: webgl only)'}`, async () => {
+    const V = 300;
+    // Huge logits under huge biases (10 and 48: the sum saturates), bans, -Infinity, NaN.
+    const big = new Set([10, V + 48, V + 60]);
+    const x = tf.tensor2d(Array.from({ length: 2 * V }, (_, i) => (big.has(i) ? 3.3e38 : i === 77 ? NaN : i % 37 === 5 ? -Infinity : Math.sin(i * 0.7) * 4)), [2, V]);
+    const bias = [{ 3: 2.5, 5: -Infinity, 10: 3e38, 20: -0, 41: 1e-3, 77: -Infinity }, { 7: -1, 8: -Infinity, 48: 3e38, 60: 3e38 }];
+    const penaltiesOpts: SamplerOptions = { repetitionPenalty: [1.3, 0.8], frequencyPenalty: 0.5, presencePenalty: [0.5, -1], logitBias: bias, seed: 4 };
+    const prompts = [[3, 5, 10, 10, 41, 48], [7, 8, 48, 48]];
+    const runWith = async (opts: SamplerOptions, fused: boolean) => {
+      tf.env().set('TFJS_SAMPLING_FUSED', fused);
+      const s = createSampler(opts);
+      s.begin(prompts);
+      const info = await tf.profile(() => s.process(x));
+      const z = info.result as tf.Tensor;
+      const bits = Array.from(new Uint32Array(Float32Array.from((await z.data()) as Float32Array).buffer));
+      z.dispose();
+      s.dispose();
+      return { bits, kernels: info.kernelNames };
+    };
+    const flag = tf.env().getBool('TFJS_SAMPLING_FUSED');
+    try {
+      const fusedPass = await runWith(penaltiesOpts, true);
+      const ops = await runWith(penaltiesOpts, false);
+      expect(fusedPass.kernels).toContain('TfjsSamplingPenalties');
+      expect(fusedPass.kernels, 'no pass of its own for the bias').not.toContain('TfjsSamplingBiasDrop');
+      expect(fusedPass.bits).toEqual(ops.bits);
+      // A stage between them (the n-gram ban): the bias keeps its own pass.
+      const apart = await runWith({ ...penaltiesOpts, noRepeatNgramSize: 2 }, true);
+      expect(apart.kernels).toContain('TfjsSamplingBiasDrop');
+      expect(apart.bits).toEqual((await runWith({ ...penaltiesOpts, noRepeatNgramSize: 2 }, false)).bits);
+    } finally {
+      tf.env().set('TFJS_SAMPLING_FUSED', flag);
+      x.dispose();
+    }
+  });
+
   // The invalid-row rule as one kernel (processed rows: a processor may have made NaN, +Infinity
   // or emptied a row). webgl splits rows longer than 1,024 tokens into chunks (two passes):
   // the flags of the last, partial chunk and of a chunk boundary must count.

@@ -59,7 +59,8 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
         if (k < 0) k = distinct.push(t) - 1;
         return k;
       });
-      return { kind, inputs: [inputs.logits!, ...distinct], names: ['z', ...distinct.map((_, k) => `c${k}`)], params, flags: {}, slots };
+      const bias = inputs.bias ? [inputs.bias] : [];
+      return { kind, inputs: [inputs.logits!, ...distinct, ...bias], names: ['z', ...distinct.map((_, k) => `c${k}`), ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0 }, slots };
     }
     case 'counts': {
       const remove = inputs.remove;
@@ -129,6 +130,7 @@ class EditProgramGL implements GPGPUProgram {
     let body: string;
     switch (plan.kind) {
       case 'penalties':
+        // With a bias (the logit bias of the next stage, webgl): added as its own pass adds it.
         body = `
   float v = getZ(b, j);
   float c = getC${plan.slots![0]}(b, j);
@@ -138,7 +140,9 @@ class EditProgramGL implements GPGPUProgram {
     if (c > 0.0) v = opaque(v * (floatBitsToUint(v) < 0x80000000u && v != 0.0 && !isNaNBits(v) ? getParams(b, 0) : getParams(b, 1)));
     v = v - (opaque(cf * getParams(b, 2)) + (cp > 0.0 ? getParams(b, 3) : 0.0));
   }
-  setOutput(clampMax(v));`;
+  v = clampMax(v);
+  ${f.bias ? 'v = opaque(v); float a = getBias(b, j); v = floatBitsToUint(a) == 0xff800000u ? (isNaNBits(v) ? v : NEG_INF) : clampMax(v + a);' : ''}
+  setOutput(v);`;
         break;
       case 'counts':
         body = `

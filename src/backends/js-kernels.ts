@@ -95,7 +95,9 @@ export function penaltiesKernel(
   F: Float64Array,
   P: Float64Array,
   seen?: tf.Tensor2D,
+  bias?: tf.Tensor2D,
 ): tf.Tensor2D {
+  if (bias && tf.getBackend() !== 'webgl') throw new Error('tfjs-sampling (internal): the penalties kernel adds a bias on webgl only');
   register(PENALTIES, (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const z = ins.logits as Float32Array;
     const cR = ins.rep as Float32Array;
@@ -128,6 +130,7 @@ export function penaltiesKernel(
   // webgpu: with the history's seen list, a copy and the listed tokens only (gpu-edits.ts).
   const inputs: tf.NamedTensorMap = { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
   if (seen && tf.getBackend() === 'webgpu') inputs.seen = seen;
+  if (bias) inputs.bias = bias; // webgl: the logit bias (bans as -Infinity) added in the same pass
   return tf.engine().runKernel(
     PENALTIES,
     inputs,

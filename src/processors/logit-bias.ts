@@ -15,12 +15,13 @@ import { biasDropKernel, biasEntriesKernel, editKernelsAvailable } from '../back
  * @example
  * createSampler({ logitBias: { 50256: -Infinity, 13: 2.5 } });
  */
-export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsProcessor {
-  const cache = new DeviceCache();
+export function logitBias(bias: NonNullable<HistorySpec['logitBias']>, cache = new DeviceCache()): LogitsProcessor {
   return builtin({
     name: 'logit-bias',
     apply(state: SamplingState): SamplingState {
       const { batch: B, vocab: V } = state;
+      // webgl: the penalties just before it in the chain already added it, in their pass.
+      if (biasApplied.delete(state.logits)) return state;
       if (editKernelsAvailable() && tf.getBackend() === 'webgpu') {
         // The entries alone (a few per row), in place when the logits are a fresh built-in output.
         const [tokens, values] = cache.get(`${B}:entries`, () => {
@@ -36,13 +37,7 @@ export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsPr
         return withLogits(state, out);
       }
       if (editKernelsAvailable()) {
-        // One tensor: bans as -Infinity biases (one read less per step in the kernel).
-        const [addBan] = cache.get(`${B}x${V}:k`, () => {
-          const a = new Float32Array(B * V).fill(-0); // x + (-0) is x for every x, -0 included
-          for (let r = 0; r < B; r++) for (const [t, v] of rowOf(bias, r)) a[r * V + t] = v;
-          return [tf.tensor2d(a, [B, V])];
-        });
-        return withLogits(state, biasDropKernel(state.logits, addBan as tf.Tensor2D, undefined, undefined, true));
+        return withLogits(state, biasDropKernel(state.logits, denseBiasWithBans(bias, cache, B, V), undefined, undefined, true));
       }
       const [add, ban] = cache.get(`${B}x${V}`, () => {
         const a = new Float32Array(B * V).fill(-0); // x + (-0) is x for every x, -0 included
@@ -61,4 +56,20 @@ export function logitBias(bias: NonNullable<HistorySpec['logitBias']>): LogitsPr
     reference: referenceLogitBias(bias),
     reset: () => cache.dispose(),
   });
+}
+
+/** Logits a built-in edit returned with the logit bias already added (webgl: penalties + bias in one pass). */
+export const biasApplied = new WeakSet<tf.Tensor>();
+
+/**
+ * The bias as one dense float32 `[B, V]` tensor, bans as -Infinity biases (one read less per
+ * step in a kernel), kept in `cache` per batch size.
+ */
+export function denseBiasWithBans(bias: NonNullable<HistorySpec['logitBias']>, cache: DeviceCache, B: number, V: number): tf.Tensor2D {
+  const [addBan] = cache.get(`${B}x${V}:k`, () => {
+    const a = new Float32Array(B * V).fill(-0); // x + (-0) is x for every x, -0 included
+    for (let r = 0; r < B; r++) for (const [t, v] of rowOf(bias, r)) a[r * V + t] = v;
+    return [tf.tensor2d(a, [B, V])];
+  });
+  return addBan as tf.Tensor2D;
 }

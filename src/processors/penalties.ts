@@ -5,7 +5,9 @@ import type { HistorySpec } from '../history-options.js';
 import { resolveRowParam } from '../params.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, freshLogits, withLogits } from './ops.js';
+import { DeviceCache, FLT_MAX, column, freshLogits, withLogits } from './ops.js';
+import { biasApplied, denseBiasWithBans } from './logit-bias.js';
+import { nextInChain } from '../chain.js';
 import { editKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';
 import { historyNeeds } from '../history-chain.js';
 
@@ -22,7 +24,7 @@ import { historyNeeds } from '../history-chain.js';
  * @example
  * createSampler({ repetitionPenalty: 1.1, frequencyPenalty: 0.5, presencePenalty: 0.5, penaltyLastN: 64 });
  */
-export function penalties(spec: HistorySpec): LogitsProcessor {
+export function penalties(spec: HistorySpec, bias?: { processor: LogitsProcessor; cache: DeviceCache }): LogitsProcessor {
   const needs = historyNeeds(spec)!;
   const p = builtin({
     name: 'penalties',
@@ -41,8 +43,13 @@ export function penalties(spec: HistorySpec): LogitsProcessor {
       const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
       if (editKernelsAvailable()) {
         // One pass (plain JS on the CPU backends, one shader on webgl / webgpu; the same float32 arithmetic).
-        const out = penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.());
+        // webgl, where every edit is a dense pass: with the logit bias next in this chain, it is
+        // added in the same pass (the bias then skips these logits).
+        const withBias = bias && spec.logitBias && tf.getBackend() === 'webgl' && nextInChain() === bias.processor;
+        const dense = withBias ? denseBiasWithBans(spec.logitBias!, bias.cache, B, state.vocab) : undefined;
+        const out = penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.(), dense);
         if (tf.getBackend() === 'webgpu') freshLogits.add(out); // a new buffer, saturated at FLT_MAX
+        if (dense) biasApplied.add(out);
         return withLogits(state, out);
       }
       let z: tf.Tensor = state.logits;
