@@ -9,9 +9,9 @@
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, maskWhere, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
 import { uploadMaskWords } from './js-kernels.js';
-import { maskLogits } from '../processors/token-mask.js';
+import { maskByHalves, maskLogits } from '../processors/token-mask.js';
 import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
@@ -220,8 +220,7 @@ function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D 
 
 /**
  * webgl: the bitmask applied to gathered logits `vals` of token columns `pos` (int32, same shape;
- * columns past V, masked anyway, read the last half). The bits come from the halves with
- * power-of-two arithmetic, exact in float32.
+ * columns past V, masked anyway, read the last half), as the tfjs-op bitmask does (maskByHalves).
  */
 function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.Tensor2D {
   const [batch, n] = vals.shape;
@@ -231,9 +230,7 @@ function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.
   const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(halves)), [batch, 1]);
   const words = tf.reshape(tf.gather(tf.reshape(mask, [batch * halves]), tf.reshape(tf.add(rowBase, h), [batch * n])), [batch, n]);
   const scale = tf.gather(tf.tensor1d(Float32Array.from({ length: 16 }, (_, i) => 2 ** -i)), tf.sub(pos, tf.mul(tf.floorDiv(pos, int(16)), int(16))));
-  const shifted = tf.floor(tf.mul(words, scale));
-  const bit = tf.sub(shifted, tf.mul(tf.floor(tf.mul(shifted, 0.5)), 2));
-  return maskWhere(vals, tf.sub(1, bit)) as tf.Tensor2D;
+  return maskByHalves(vals, words, scale);
 }
 
 /** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima). */

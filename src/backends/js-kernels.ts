@@ -273,9 +273,9 @@ export function biasEntriesKernel(z: tf.Tensor2D, tokens: tf.Tensor2D, values: t
 /**
  * The per-call token bitmask in one pass: token j of row r is kept iff bit j & 31 of
  * `words[r, j >> 5]` is set, else masked (−Infinity; NaN and +Infinity stay, as maskWhere does).
- * `hostWords` holds `B · ceil(V/32)` int32 words, row after row, or is their upload ({@link uploadMaskWords}).
+ * `hostWords` holds `B · ceil(V/32)` int32 words, row after row.
  */
-export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array | tf.Tensor2D): tf.Tensor2D {
+export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array): tf.Tensor2D {
   register(BITMASK, (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const x = ins.z as Float32Array;
     const w = ins.words as Int32Array;
@@ -289,11 +289,11 @@ export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array | tf.Tensor2
     }
   });
   const [B, V] = z.shape;
-  const words = hostWords instanceof Int32Array ? uploadMaskWords(hostWords, B, V) : hostWords;
+  const words = uploadMaskWords(hostWords, B, V);
   try {
     return tf.engine().runKernel(BITMASK, { z, words }, { shape: z.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   } finally {
-    if (words !== hostWords) words.dispose();
+    words.dispose();
   }
 }
 

@@ -54,7 +54,16 @@ export function maskLogits(logits: tf.Tensor2D, rows: readonly Int32Array[], cac
     for (let h = 0; h < H; h++) halves[r * H + h] = (words[h >> 1]! >>> ((h & 1) * 16)) & 0xffff;
   });
   const g = tf.gather(tf.tensor2d(halves, [B, H]), col!, 1); // [B, V]: the half holding bit j
-  const shifted = tf.floor(tf.mul(g, scale!)); // exact: a power-of-two scale of an integer < 2^16
+  return maskByHalves(logits, g, scale!);
+}
+
+/**
+ * `z` masked where bit j & 15 of its token's 16-bit half is 0: `half` holds each logit's half,
+ * `scale` 2^-(j & 15) (same shape or broadcast). Exact in float32: a power-of-two scale of an
+ * integer < 2^16. NaN and +Infinity stay (maskWhere).
+ */
+export function maskByHalves(z: tf.Tensor, half: tf.Tensor, scale: tf.Tensor): tf.Tensor2D {
+  const shifted = tf.floor(tf.mul(half, scale));
   const bit = tf.sub(shifted, tf.mul(tf.floor(tf.mul(shifted, 0.5)), 2));
-  return maskWhere(logits, tf.sub(1, bit)) as tf.Tensor2D;
+  return maskWhere(z, tf.sub(1, bit)) as tf.Tensor2D;
 }

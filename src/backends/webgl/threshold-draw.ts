@@ -45,7 +45,8 @@ class ThresholdDrawPass implements GPGPUProgram {
     const read = first
       ? `ivec4 tok = at;
     uvec4 zu = floatBitsToUint(z0(b, tok));
-    ${masked ? 'uvec4 zr = zu;' : ''}${masked ? maskBits4Glsl('zu', 'tok', true) : ''}`
+    ${masked ? `uvec4 zr = zu; // the input's bits, for flag 8
+    ${maskBits4Glsl('zu', 'tok', true)}` : ''}`
       : `vec4 e = vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w));
     vec4 fl = floor(e / TD_FLAG);
     ivec4 tok = ivec4(e - fl * TD_FLAG + 0.5);

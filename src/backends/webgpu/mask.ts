@@ -7,10 +7,6 @@
 
 /** WGSL: whether the mask word `w` leaves logit `z` of token `j` as it is. */
 export function maskWordAllows(w: string, j: string, z: string): string {
-  return allows(w, j, z);
-}
-
-function allows(w: string, j: string, z: string): string {
   return `((${w} >> (${j} & 31u)) & 1u) == 1u || (bitcast<u32>(${z}) & 0x7fffffffu) >= 0x7f800000u`;
 }
 
@@ -24,7 +20,7 @@ export function maskedLoadWgsl(name: string, logits: string, mask: string | unde
     let z = ${logits}[base + j];
     let w = bitcast<u32>(${mask}[r * u32(uniforms.${mask}Shape.y) + (j >> 5u)]);
     // Not a constant -Infinity: WGSL rejects one.
-    return select(-uniforms.INFINITY, z, ${allows('w', 'j', 'z')});
+    return select(-uniforms.INFINITY, z, ${maskWordAllows('w', 'j', 'z')});
   }`;
 }
 
@@ -36,6 +32,6 @@ export function maskedLoadWgsl(name: string, logits: string, mask: string | unde
 export function maskAllowsWgsl(name: string, mask: string): string {
   return `fn ${name}(r : u32, j : u32, z : f32) -> bool {
     let w = bitcast<u32>(${mask}[r * u32(uniforms.${mask}Shape.y) + (j >> 5u)]);
-    return ${allows('w', 'j', 'z')};
+    return ${maskWordAllows('w', 'j', 'z')};
   }`;
 }
