@@ -8,6 +8,7 @@ import { SEEN_APPEND } from './backends/gpu-edits.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
+import { directoryArrays, directoryCounts, directoryFits, emptyKey, registerWindowDirectory, updateDirectory, type WindowDirectory } from './backends/webgl/window-directory.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -37,6 +38,12 @@ export interface TokenHistoryView {
    * tokens that left the window may be), for edits that touch only those tokens. Valid during the call.
    */
   seen?(): tf.Tensor2D | undefined;
+  /**
+   * webgl only (else undefined): the penalty window as a sorted directory, from which the
+   * penalties read counts without a `[B, V]` tensor (see backends/webgl/window-directory.ts).
+   * Valid during the call. @internal
+   */
+  directory?(): WindowDirectory | undefined;
   /** int32 `[B, L]`: each row's last L tokens, oldest first, right-aligned; -1 before the first. */
   tail(): tf.Tensor2D;
   /**
@@ -66,6 +73,9 @@ export type DryWindow = {
   later: tf.Tensor2D;
 };
 
+/** webgl: the largest window directory kept (beyond it the dense counts cost less per step). */
+const directoryLimit = (V: number): number => Math.max(256, V / 8);
+
 /** Device state of the history; every tensor is kept (outside any tidy) until `dispose()`. */
 export class TokenHistory implements TokenHistoryView {
   readonly generated: Int32Array;
@@ -84,6 +94,11 @@ export class TokenHistory implements TokenHistoryView {
   private seenT: tf.Tensor2D | undefined;
   private seenCap = 0;
   private seenBound = 0;
+  /** webgl: the penalty window as a sorted directory (instead of the dense counts), its capacity. */
+  private dir: WindowDirectory | undefined;
+  private dirCap = 0;
+  /** webgl: dense counts made from the directory for `counts()`, until the next accept. */
+  private denseOf: { all?: tf.Tensor2D; generated?: tf.Tensor2D } = {};
 
   constructor(
     readonly batch: number,
@@ -102,7 +117,26 @@ export class TokenHistory implements TokenHistoryView {
 
   private seed(prompts: readonly (readonly number[])[]): void {
     const { batch: B, vocab: V } = this;
-    if (this.needs.countsAll) {
+    const counting = this.needs.countsAll || this.needs.countsGenerated;
+    if (counting && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && registerWindowDirectory()) {
+      // Each row's window of the prompt (prompt tokens: key 2·token), when it fits the directory.
+      const rows = prompts.map((p, r) => {
+        const n = this.lastN[r]!;
+        return (Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p).map((t) => 2 * t);
+      });
+      const cap = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(0, ...rows.map((k) => k.length)) + 1)));
+      if (cap <= directoryLimit(V)) {
+        const a = directoryArrays(rows, V, cap);
+        const C = a.occ.length / B;
+        this.dir = {
+          sorted: tf.keep(tf.tensor2d(a.sorted, [B, cap])),
+          bounds: tf.keep(tf.tensor2d(a.bounds, [B, C + 1])),
+          occ: tf.keep(tf.tensor2d(a.occ, [B, C])),
+        };
+        this.dirCap = cap;
+      }
+    }
+    if (this.needs.countsAll && !this.dir) {
       const counts = new Float32Array(B * V);
       prompts.forEach((p, r) => {
         const n = this.lastN[r]!;
@@ -111,7 +145,7 @@ export class TokenHistory implements TokenHistoryView {
       });
       this.countsAllT = tf.keep(tf.tensor2d(counts, [B, V]));
     }
-    if (this.needs.countsGenerated) this.countsGenT = tf.keep(tf.zeros([B, V]) as tf.Tensor2D);
+    if (this.needs.countsGenerated && !this.dir) this.countsGenT = tf.keep(tf.zeros([B, V]) as tf.Tensor2D);
     if ((this.needs.countsAll || this.needs.countsGenerated) && tf.getBackend() === 'webgpu' && editKernelsAvailable() && tf.getKernel(SEEN_APPEND, 'webgpu')) {
       // The list follows the broadest counts kept: all tokens (the prompt's window seeds it) or generated ones.
       const rows = prompts.map((p, r) => {
@@ -169,6 +203,11 @@ export class TokenHistory implements TokenHistoryView {
   }
 
   counts(scope: 'all' | 'generated'): tf.Tensor2D {
+    if (this.dir) {
+      // Made once per step, on demand (the built-in penalties read the directory itself).
+      this.denseOf[scope] ??= tf.keep(directoryCounts(this.dir, this.vocab, scope === 'generated'));
+      return this.denseOf[scope]!;
+    }
     const t = scope === 'all' ? this.countsAllT : this.countsGenT;
     if (!t) throw new Error(`internal: no ${scope} counts kept`);
     return t;
@@ -176,6 +215,15 @@ export class TokenHistory implements TokenHistoryView {
 
   seen(): tf.Tensor2D | undefined {
     return this.seenT;
+  }
+
+  directory(): WindowDirectory | undefined {
+    return this.dir;
+  }
+
+  private dropDense(): void {
+    tf.dispose([this.denseOf.all, this.denseOf.generated].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.denseOf = {};
   }
 
   tail(): tf.Tensor2D {
@@ -201,8 +249,27 @@ export class TokenHistory implements TokenHistoryView {
       this.seenT.dispose();
       this.seenT = undefined;
     }
+    this.dropDense();
+    if (this.dir) {
+      // Room for every row's window after this push; past the limit, dense counts from here on.
+      let needed = 0;
+      for (let r = 0; r < B; r++) needed = Math.max(needed, Math.min(this.lastN[r]!, this.lengths[r]! + 1));
+      if (needed > this.dirCap) {
+        const cap = 2 * this.dirCap;
+        const dir = this.dir;
+        if (cap > directoryLimit(V)) {
+          if (this.needs.countsAll) this.countsAllT = tf.keep(directoryCounts(dir, V, false));
+          if (this.needs.countsGenerated) this.countsGenT = tf.keep(directoryCounts(dir, V, true));
+          this.dir = undefined;
+        } else {
+          this.dir = { ...dir, sorted: tf.keep(tf.pad(dir.sorted, [[0, 0], [0, this.dirCap]], emptyKey(V))) };
+          this.dirCap = cap;
+        }
+        tf.dispose(this.dir ? dir.sorted : [dir.sorted, dir.bounds, dir.occ]);
+      }
+    }
     const next = tf.tidy(() => {
-      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D } = {};
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D; dir?: WindowDirectory } = {};
       if (this.seenT) {
         // Before the counts change: a token is listed when its count leaves 0. Each accept adds at
         // most one entry a row; the capacity doubles ahead of the bound (log many shapes in all).
@@ -248,6 +315,14 @@ export class TokenHistory implements TokenHistoryView {
       };
       if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
       if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);
+      if (this.dir) {
+        // The leaving entry (a generated one when it left the generated window too) and the new one.
+        const none = tf.fill([B], -1) as tf.Tensor1D;
+        const key = (t: tf.Tensor1D, gen: tf.Tensor): tf.Tensor1D => tf.add(tf.mul(tf.cast(t, 'float32'), 2), tf.cast(gen, 'float32'));
+        const remove = leaveAll ? (tf.where(tf.greaterEqual(leaveAll, 0), key(leaveAll, tf.greaterEqual(leaveGen!, 0)), none) as tf.Tensor1D) : none;
+        const insert = tf.where(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V)), key(ids, tf.onesLike(ids)), none) as tf.Tensor1D;
+        out.dir = updateDirectory(this.dir, remove, insert, V);
+      }
       if (this.tailT) {
         let tail = this.tailT;
         let L = this.tailCap;
@@ -285,6 +360,10 @@ export class TokenHistory implements TokenHistoryView {
     if (next.gen) this.countsGenT = replace(this.countsGenT, next.gen);
     if (next.ring) this.ring = replace(this.ring, next.ring);
     if (next.seen) this.seenT = replace(this.seenT, next.seen);
+    if (next.dir && this.dir) {
+      const old = this.dir;
+      this.dir = { sorted: replace(old.sorted, next.dir.sorted), bounds: replace(old.bounds, next.dir.bounds), occ: replace(old.occ, next.dir.occ) };
+    }
     if (next.tail) {
       this.tailCap = next.tail.shape[1];
       this.tailT = replace(this.tailT, next.tail);
@@ -320,6 +399,8 @@ export class TokenHistory implements TokenHistoryView {
       countsAllT: tf.tidy(() => own(this.countsAllT)),
       countsGenT: tf.tidy(() => own(this.countsGenT)),
       seenT: this.seenT && tf.tidy(() => tf.keep(tf.add(this.seenT!, tf.scalar(0, 'int32')) as tf.Tensor2D)),
+      dir: this.dir && { sorted: keep(this.dir.sorted), bounds: keep(this.dir.bounds), occ: keep(this.dir.occ) },
+      denseOf: {},
       ring: keep(this.ring),
       tailT: keep(this.tailT),
       dry: dry && { tokens: keep(dry.tokens), matches: keep(dry.matches), previous: keep(dry.previous), later: keep(dry.later) },
@@ -328,7 +409,9 @@ export class TokenHistory implements TokenHistoryView {
 
   dispose(): void {
     const dry = this.dry ? [this.dry.tokens, this.dry.matches, this.dry.previous, this.dry.later] : [];
-    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.seenT, ...dry].filter((t): t is tf.Tensor2D => t !== undefined));
-    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = this.seenT = undefined;
+    const dir = this.dir ? [this.dir.sorted, this.dir.bounds, this.dir.occ] : [];
+    this.dropDense();
+    tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.seenT, ...dry, ...dir].filter((t): t is tf.Tensor2D => t !== undefined));
+    this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = this.seenT = this.dir = undefined;
   }
 }

@@ -4,6 +4,7 @@
 // errors and leaks.
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, InvalidRowsError, reference, SamplingError, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
@@ -316,8 +317,8 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     const V = 10;
     const prompts = [[1, 1, 2], [], [9]];
     const lastN = [2, Infinity, 3];
-    const h = new TokenHistory(B, V, { countsAll: true, countsGenerated: true, lastN: () => Float64Array.from(lastN), tail: 0 }, prompts);
     const before = tf.memory().numTensors;
+    const h = new TokenHistory(B, V, { countsAll: true, countsGenerated: true, lastN: () => Float64Array.from(lastN), tail: 0 }, prompts);
     const seqs = prompts.map((p) => [...p]);
     const gens: number[][] = prompts.map(() => []);
     const steps = [[2, 0, 9], [2, 3, 9], [-3, 3, 1], [5, 3, 9], [5, 5, 5]];
@@ -343,8 +344,82 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
         expect(gen[r], `generated, row ${r}, after ${JSON.stringify(ids)}`).toEqual(plain(gens[r]!));
       }
     }
-    expect(tf.memory().numTensors).toBe(before);
+    // webgl keeps the window as a sorted directory, and makes the counts read here on demand.
+    expect(h.directory() !== undefined).toBe(backend === 'webgl');
     h.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  // Random windows, prompts and draws (invalid rows' negative codes included): the counts a history
+  // hands out equal a plain count of each row's window after every accept, and so do a clone's.
+  // On webgl this is the window directory (sorted keys, bucket bounds, occupancy words), long
+  // histories included: past its capacity limit (256 entries at these vocabularies) it turns into
+  // dense counts, in the middle of a run.
+  it('property: the counts of random windows equal a plain count after every accept, clones too', async () => {
+    const arb = fc
+      .record({
+        B: fc.integer({ min: 1, max: 3 }),
+        V: fc.integer({ min: 3, max: 90 }),
+        steps: fc.integer({ min: 1, max: 24 }),
+        lastN: fc.array(fc.oneof(fc.integer({ min: 1, max: 7 }), fc.constant(Infinity)), { minLength: 3, maxLength: 3 }),
+        long: fc.boolean(),
+        seed: fc.integer(),
+      })
+      .map((c) => {
+        const rand = seedrandom(String(c.seed));
+        const int = (n: number): number => Math.floor(rand() * n);
+        const pick = (): number => (rand() < 0.1 ? -3 : int(Math.min(c.V, 1 + int(c.V)))); // skewed: repeats
+        const prompts = Array.from({ length: c.B }, () => Array.from({ length: c.long ? 240 + int(40) : int(12) }, () => int(c.V)));
+        const steps = Array.from({ length: c.steps }, () => Array.from({ length: c.B }, pick));
+        return { ...c, lastN: c.lastN.slice(0, c.B), prompts, steps };
+      });
+    const plain = (xs: number[], n: number, V: number): number[] => {
+      const row = new Array<number>(V).fill(0);
+      for (const v of Number.isFinite(n) ? xs.slice(-n) : xs) if (v >= 0) row[v]!++;
+      return row;
+    };
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const before = tf.memory().numTensors;
+        const h = new TokenHistory(c.B, c.V, { countsAll: true, countsGenerated: true, lastN: () => Float64Array.from(c.lastN), tail: 0 }, c.prompts);
+        let copy: TokenHistory | undefined;
+        const seqs = c.prompts.map((p) => [...p]);
+        const gens: number[][] = c.prompts.map(() => []);
+        try {
+          for (const [i, ids] of c.steps.entries()) {
+            const t = tf.tensor1d(ids, 'int32');
+            h.accept(t);
+            t.dispose();
+            ids.forEach((id, r) => (seqs[r]!.push(id), gens[r]!.push(id)));
+            if (i === Math.floor(c.steps.length / 2)) copy = h.clone();
+            const all = (await h.counts('all').array()) as number[][];
+            const gen = (await h.counts('generated').array()) as number[][];
+            for (let r = 0; r < c.B; r++) {
+              expect(all[r], `all, row ${r}, step ${i}`).toEqual(plain(seqs[r]!, c.lastN[r]!, c.V));
+              expect(gen[r], `generated, row ${r}, step ${i}`).toEqual(plain(gens[r]!, c.lastN[r]!, c.V));
+            }
+          }
+          if (copy) {
+            // The clone, taken mid-run, goes on from there with one more push of its own.
+            const at = Math.floor(c.steps.length / 2) + 1;
+            const extra = Array.from({ length: c.B }, (_, r) => r % c.V);
+            const t = tf.tensor1d(extra, 'int32');
+            copy.accept(t);
+            t.dispose();
+            const all = (await copy.counts('all').array()) as number[][];
+            for (let r = 0; r < c.B; r++) {
+              const seq = [...c.prompts[r]!, ...c.steps.slice(0, at).map((s) => s[r]!), extra[r]!];
+              expect(all[r], `clone, row ${r}`).toEqual(plain(seq, c.lastN[r]!, c.V));
+            }
+          }
+        } finally {
+          h.dispose();
+          copy?.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      }),
+      { seed: 0x5eed0041, numRuns: 30 },
+    );
   });
 
   // Chi-square: tokens drawn under a repetition + presence penalty follow reference.probabilities;

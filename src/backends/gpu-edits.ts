@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import type { ProgramUniform, WebGPUBackendLike, WebGPUProgramLike } from './webgpu/gumbel-argmax.js';
+import { directoryLookupGlsl } from './webgl/window-directory.js';
 
 export const PENALTIES = 'TfjsSamplingPenalties';
 export const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
@@ -51,6 +52,13 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       const P = attrs.P as number[];
       const params = new Float32Array(th.length * 4);
       th.forEach((t, r) => params.set([Math.fround(1 / t), t, F[r]!, P[r]!], r * 4));
+      const bias = inputs.bias ? [inputs.bias] : [];
+      if (inputs.sorted) {
+        // webgl: the counts from the window directory (webgl/window-directory.ts); slot 0 all, 1 generated.
+        const scopes = attrs.scopes as boolean[];
+        const dir = [inputs.sorted, inputs.bounds!, inputs.occ!];
+        return { kind, inputs: [inputs.logits!, ...dir, ...bias], names: ['z', 'sorted', 'bounds', 'occ', ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0, dir: true }, slots: scopes.map((all) => (all ? 0 : 1)) };
+      }
       // The scopes often share one counts tensor (frequency and presence over generated tokens by
       // default): each distinct tensor is read once (inputs c0, c1, c2; `slots` maps the scopes).
       const distinct: tf.TensorInfo[] = [];
@@ -59,7 +67,6 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
         if (k < 0) k = distinct.push(t) - 1;
         return k;
       });
-      const bias = inputs.bias ? [inputs.bias] : [];
       return { kind, inputs: [inputs.logits!, ...distinct, ...bias], names: ['z', ...distinct.map((_, k) => `c${k}`), ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0 }, slots };
     }
     case 'counts': {
@@ -133,9 +140,16 @@ class EditProgramGL implements GPGPUProgram {
         // With a bias (the logit bias of the next stage, webgl): added as its own pass adds it.
         body = `
   float v = getZ(b, j);
-  float c = getC${plan.slots![0]}(b, j);
+  ${
+    f.dir
+      ? `vec2 cc = dirCounts(b, j);
+  float c = cc[${plan.slots![0]}];
+  float cf = cc[${plan.slots![1]}];
+  float cp = cc[${plan.slots![2]}];`
+      : `float c = getC${plan.slots![0]}(b, j);
   float cf = getC${plan.slots![1]}(b, j);
-  float cp = getC${plan.slots![2]}(b, j);
+  float cp = getC${plan.slots![2]}(b, j);`
+  }
   if (c > 0.0 || cf > 0.0 || cp > 0.0) {
     if (c > 0.0) v = opaque(v * (floatBitsToUint(v) < 0x80000000u && v != 0.0 && !isNaNBits(v) ? getParams(b, 0) : getParams(b, 1)));
     v = v - (opaque(cf * getParams(b, 2)) + (cp > 0.0 ? getParams(b, 3) : 0.0));
@@ -169,7 +183,8 @@ class EditProgramGL implements GPGPUProgram {
       default:
         throw new Error(`internal: no edit program for ${plan.kind}`);
     }
-    this.userCode = `${GLSL_COMMON}
+    const prelude = f.dir ? directoryLookupGlsl(plan.inputs[1]!.shape[1]!) : '';
+    this.userCode = `${GLSL_COMMON}${prelude}
 void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;

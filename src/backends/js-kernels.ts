@@ -5,6 +5,7 @@
 // as one shader each (gpu-edits.ts); elsewhere (tfjs-node, or TFJS_SAMPLING_FUSED off on a GPU
 // backend) the callers run the tfjs-op formulation, with the same float32 arithmetic.
 import * as tf from '@tensorflow/tfjs-core';
+import type { WindowDirectory } from './webgl/window-directory.js';
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
 import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND, registerGpuEdits } from './gpu-edits.js';
 import { registerFusedFlag } from './fused.js';
@@ -90,14 +91,14 @@ const FLT_MAX = 3.4028234663852886e38;
  */
 export function penaltiesKernel(
   logits: tf.Tensor2D,
-  counts: { rep: tf.Tensor2D; freq: tf.Tensor2D; pres: tf.Tensor2D },
+  counts: { rep: tf.Tensor2D; freq: tf.Tensor2D; pres: tf.Tensor2D } | { window: WindowDirectory; all: [boolean, boolean, boolean] },
   theta: Float64Array,
   F: Float64Array,
   P: Float64Array,
   seen?: tf.Tensor2D,
   bias?: tf.Tensor2D,
 ): tf.Tensor2D {
-  if (bias && tf.getBackend() !== 'webgl') throw new Error('tfjs-sampling (internal): the penalties kernel adds a bias on webgl only');
+  if ((bias || 'window' in counts) && tf.getBackend() !== 'webgl') throw new Error('tfjs-sampling (internal): the penalties kernel adds a bias and reads a window directory on webgl only');
   register(PENALTIES, (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
     const z = ins.logits as Float32Array;
     const cR = ins.rep as Float32Array;
@@ -128,13 +129,15 @@ export function penaltiesKernel(
     }
   });
   // webgpu: with the history's seen list, a copy and the listed tokens only (gpu-edits.ts).
-  const inputs: tf.NamedTensorMap = { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
+  // webgl: the counts from the history's window directory (webgl/window-directory.ts).
+  const inputs: tf.NamedTensorMap =
+    'window' in counts ? { logits, sorted: counts.window.sorted, bounds: counts.window.bounds, occ: counts.window.occ } : { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
   if (seen && tf.getBackend() === 'webgpu') inputs.seen = seen;
   if (bias) inputs.bias = bias; // webgl: the logit bias (bans as -Infinity) added in the same pass
   return tf.engine().runKernel(
     PENALTIES,
     inputs,
-    { shape: logits.shape, theta: Array.from(theta), F: Array.from(F), P: Array.from(P) } as unknown as tf.NamedAttrMap,
+    { shape: logits.shape, theta: Array.from(theta), F: Array.from(F), P: Array.from(P), ...('window' in counts ? { scopes: counts.all } : {}) } as unknown as tf.NamedAttrMap,
   ) as tf.Tensor2D;
 }
 
