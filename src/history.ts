@@ -8,7 +8,7 @@ import { SEEN_APPEND } from './backends/gpu-edits.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
-import { directoryArrays, directoryCounts, directoryFits, emptyKey, registerWindowDirectory, updateDirectory, type WindowDirectory } from './backends/webgl/window-directory.js';
+import { directoryArrays, directoryCounts, directoryFits, emptyToken, registerWindowDirectory, updateDirectory, type WindowDirectory } from './backends/webgl/window-directory.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -39,7 +39,7 @@ export interface TokenHistoryView {
    */
   seen?(): tf.Tensor2D | undefined;
   /**
-   * webgl only (else undefined): the penalty window as a sorted directory, from which the
+   * webgl only (else undefined): the penalty window as a directory of its distinct tokens, from which the
    * penalties read counts without a `[B, V]` tensor (see backends/webgl/window-directory.ts).
    * Valid during the call. @internal
    */
@@ -94,7 +94,7 @@ export class TokenHistory implements TokenHistoryView {
   private seenT: tf.Tensor2D | undefined;
   private seenCap = 0;
   private seenBound = 0;
-  /** webgl: the penalty window as a sorted directory (instead of the dense counts), its capacity. */
+  /** webgl: the penalty window as a directory (instead of the dense counts), its capacity in distinct tokens. */
   private dir: WindowDirectory | undefined;
   private dirCap = 0;
   /** webgl: dense counts made from the directory for `counts()`, until the next accept. */
@@ -119,20 +119,17 @@ export class TokenHistory implements TokenHistoryView {
     const { batch: B, vocab: V } = this;
     const counting = this.needs.countsAll || this.needs.countsGenerated;
     if (counting && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && registerWindowDirectory()) {
-      // Each row's window of the prompt (prompt tokens: key 2·token), when it fits the directory.
+      // Each row's window of the prompt, when it fits the directory.
       const rows = prompts.map((p, r) => {
         const n = this.lastN[r]!;
-        return (Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p).map((t) => 2 * t);
+        return (Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p).map((t) => [t, false] as const);
       });
       const cap = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(0, ...rows.map((k) => k.length)) + 1)));
       if (cap <= directoryLimit(V)) {
         const a = directoryArrays(rows, V, cap);
         const C = a.occ.length / B;
-        this.dir = {
-          sorted: tf.keep(tf.tensor2d(a.sorted, [B, cap])),
-          bounds: tf.keep(tf.tensor2d(a.bounds, [B, C + 1])),
-          occ: tf.keep(tf.tensor2d(a.occ, [B, C])),
-        };
+        const t = (x: Float32Array, w: number): tf.Tensor2D => tf.keep(tf.tensor2d(x, [B, w]));
+        this.dir = { tokens: t(a.tokens, cap), all: t(a.all, cap), gen: t(a.gen, cap), start: t(a.start, C + 1), occ: t(a.occ, C) };
         this.dirCap = cap;
       }
     }
@@ -262,10 +259,12 @@ export class TokenHistory implements TokenHistoryView {
           if (this.needs.countsGenerated) this.countsGenT = tf.keep(directoryCounts(dir, V, true));
           this.dir = undefined;
         } else {
-          this.dir = { ...dir, sorted: tf.keep(tf.pad(dir.sorted, [[0, 0], [0, this.dirCap]], emptyKey(V))) };
+          // Wider: the new columns are padding (no token, no counts).
+          const widen = (x: tf.Tensor2D, fill: number): tf.Tensor2D => tf.keep(tf.pad(x, [[0, 0], [0, this.dirCap]], fill));
+          this.dir = { ...dir, tokens: widen(dir.tokens, emptyToken(V)), all: widen(dir.all, 0), gen: widen(dir.gen, 0) };
           this.dirCap = cap;
         }
-        tf.dispose(this.dir ? dir.sorted : [dir.sorted, dir.bounds, dir.occ]);
+        tf.dispose(this.dir ? [dir.tokens, dir.all, dir.gen] : Object.values(dir));
       }
     }
     const next = tf.tidy(() => {
@@ -316,12 +315,12 @@ export class TokenHistory implements TokenHistoryView {
       if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
       if (this.countsGenT) out.gen = update(this.countsGenT, leaveGen);
       if (this.dir) {
-        // The leaving entry (a generated one when it left the generated window too) and the new one.
+        // The leaving token (a generated one when it left the generated window too) and the new one.
         const none = tf.fill([B], -1) as tf.Tensor1D;
-        const key = (t: tf.Tensor1D, gen: tf.Tensor): tf.Tensor1D => tf.add(tf.mul(tf.cast(t, 'float32'), 2), tf.cast(gen, 'float32'));
-        const remove = leaveAll ? (tf.where(tf.greaterEqual(leaveAll, 0), key(leaveAll, tf.greaterEqual(leaveGen!, 0)), none) as tf.Tensor1D) : none;
-        const insert = tf.where(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V)), key(ids, tf.onesLike(ids)), none) as tf.Tensor1D;
-        out.dir = updateDirectory(this.dir, remove, insert, V);
+        const remove = leaveAll ? (tf.cast(leaveAll, 'float32') as tf.Tensor1D) : none;
+        const removeGen = leaveGen ? (tf.cast(tf.greaterEqual(leaveGen, 0), 'float32') as tf.Tensor1D) : tf.zeros([B]) as tf.Tensor1D;
+        const insert = tf.where(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V)), tf.cast(ids, 'float32'), none) as tf.Tensor1D;
+        out.dir = updateDirectory(this.dir, remove, removeGen, insert, V);
       }
       if (this.tailT) {
         let tail = this.tailT;
@@ -362,7 +361,7 @@ export class TokenHistory implements TokenHistoryView {
     if (next.seen) this.seenT = replace(this.seenT, next.seen);
     if (next.dir && this.dir) {
       const old = this.dir;
-      this.dir = { sorted: replace(old.sorted, next.dir.sorted), bounds: replace(old.bounds, next.dir.bounds), occ: replace(old.occ, next.dir.occ) };
+      this.dir = { tokens: replace(old.tokens, next.dir.tokens), all: replace(old.all, next.dir.all), gen: replace(old.gen, next.dir.gen), start: replace(old.start, next.dir.start), occ: replace(old.occ, next.dir.occ) };
     }
     if (next.tail) {
       this.tailCap = next.tail.shape[1];
@@ -399,7 +398,7 @@ export class TokenHistory implements TokenHistoryView {
       countsAllT: tf.tidy(() => own(this.countsAllT)),
       countsGenT: tf.tidy(() => own(this.countsGenT)),
       seenT: this.seenT && tf.tidy(() => tf.keep(tf.add(this.seenT!, tf.scalar(0, 'int32')) as tf.Tensor2D)),
-      dir: this.dir && { sorted: keep(this.dir.sorted), bounds: keep(this.dir.bounds), occ: keep(this.dir.occ) },
+      dir: this.dir && { tokens: keep(this.dir.tokens), all: keep(this.dir.all), gen: keep(this.dir.gen), start: keep(this.dir.start), occ: keep(this.dir.occ) },
       denseOf: {},
       ring: keep(this.ring),
       tailT: keep(this.tailT),
@@ -409,7 +408,7 @@ export class TokenHistory implements TokenHistoryView {
 
   dispose(): void {
     const dry = this.dry ? [this.dry.tokens, this.dry.matches, this.dry.previous, this.dry.later] : [];
-    const dir = this.dir ? [this.dir.sorted, this.dir.bounds, this.dir.occ] : [];
+    const dir = this.dir ? Object.values(this.dir) : [];
     this.dropDense();
     tf.dispose([this.countsAllT, this.countsGenT, this.ring, this.tailT, this.seenT, ...dry, ...dir].filter((t): t is tf.Tensor2D => t !== undefined));
     this.countsAllT = this.countsGenT = this.ring = this.tailT = this.dry = this.seenT = this.dir = undefined;

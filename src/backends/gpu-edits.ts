@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import type { ProgramUniform, WebGPUBackendLike, WebGPUProgramLike } from './webgpu/gumbel-argmax.js';
-import { directoryLookupGlsl } from './webgl/window-directory.js';
+import { DIRECTORY_NAMES, directoryLookupGlsl } from './webgl/window-directory.js';
 
 export const PENALTIES = 'TfjsSamplingPenalties';
 export const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
@@ -53,11 +53,11 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       const params = new Float32Array(th.length * 4);
       th.forEach((t, r) => params.set([Math.fround(1 / t), t, F[r]!, P[r]!], r * 4));
       const bias = inputs.bias ? [inputs.bias] : [];
-      if (inputs.sorted) {
+      if (inputs.dirAll) {
         // webgl: the counts from the window directory (webgl/window-directory.ts); slot 0 all, 1 generated.
         const scopes = attrs.scopes as boolean[];
-        const dir = [inputs.sorted, inputs.bounds!, inputs.occ!];
-        return { kind, inputs: [inputs.logits!, ...dir, ...bias], names: ['z', 'sorted', 'bounds', 'occ', ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0, dir: true }, slots: scopes.map((all) => (all ? 0 : 1)) };
+        const dir = DIRECTORY_NAMES.map((n) => inputs[n]!);
+        return { kind, inputs: [inputs.logits!, ...dir, ...bias], names: ['z', ...DIRECTORY_NAMES, ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0, dir: true }, slots: scopes.map((all) => (all ? 0 : 1)) };
       }
       // The scopes often share one counts tensor (frequency and presence over generated tokens by
       // default): each distinct tensor is read once (inputs c0, c1, c2; `slots` maps the scopes).

@@ -1,12 +1,14 @@
-// webgl: the penalty window of each row as a sorted directory, so that the penalties read a
-// row's counts without a [B, V] counts tensor. webgl cannot write in place: a dense count kept
-// per token costs a full copy per scope at every accept, and a full read in the penalties' pass.
-// Here each row keeps its window's entries as sorted keys (key = 2·token + 1 for a generated
-// token, 2·token for a prompt token), the first sorted position of every bucket of 16 tokens
-// (`bounds`) and a 16-bit occupancy word per bucket (`occ`). An accept removes the leaving
-// key and inserts the new one: O(B·W) for the keys, O(B·V/16) for bounds and occupancy. A
-// token's counts are then one occupancy fetch (most tokens: not in the window) or three binary
-// searches within its bucket. Keys are float32 texels: exact while 32·⌈V/16⌉ < 2^24.
+// webgl: the penalty window of each row as a directory of its distinct tokens, so that the
+// penalties read a row's counts without a [B, V] counts tensor. webgl cannot write in place: a
+// dense count kept per token costs a full copy per scope at every accept, and a full read in the
+// penalties' pass. Here each row keeps its window's distinct tokens in ascending order with their
+// counts (all entries, generated entries), and per bucket of 16 token ids an occupancy word
+// (bit t: token 16·c + t is in the window) and the index of the bucket's first token. A token's
+// counts are then a fixed, loop-free lookup: its bucket's word and start, a 16-bit popcount, and
+// the two counts at that index — which matters on SwiftShader, where a shader's loops and
+// branches cost every fragment whether taken or not. An accept removes one entry and adds one:
+// a token whose count drops to 0 leaves the list, a new one enters it (O(B·D) for the list,
+// O(B·V/16) for starts and words). Token ids and counts are float32 texels: exact below 2^24.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 
@@ -16,143 +18,173 @@ export const WINDOW_COUNTS = 'TfjsSamplingWindowCounts';
 /** Tokens per bucket: one 16-bit occupancy word (exact as a float texel). */
 const BUCKET = 16;
 
-/** The three tensors of a row window directory (float32 texels; see the file comment). */
+/** The five tensors of a row window directory (float32 texels; see the file comment). */
 export type WindowDirectory = {
-  /** `[B, W]` sorted keys, padded with {@link emptyKey}. */
-  sorted: tf.Tensor2D;
-  /** `[B, C + 1]`, C = ⌈V/16⌉: the first sorted position whose key is ≥ 32·c. */
-  bounds: tf.Tensor2D;
-  /** `[B, C]`: bit t set when token 16·c + t has an entry. */
+  /** `[B, D]` each row's distinct window tokens, ascending, padded with {@link emptyToken}. */
+  tokens: tf.Tensor2D;
+  /** `[B, D]` how many window entries each token has (0 in padding). */
+  all: tf.Tensor2D;
+  /** `[B, D]` how many of them are generated tokens. */
+  gen: tf.Tensor2D;
+  /** `[B, C + 1]`, C = ⌈V/16⌉: the index of the first token ≥ 16·c. */
+  start: tf.Tensor2D;
+  /** `[B, C]`: bit t set when token 16·c + t is in the window. */
   occ: tf.Tensor2D;
 };
 
 export const buckets = (V: number): number => Math.ceil(V / BUCKET);
-/** The padding key: at or above every bucket's start, so it never enters a bucket. */
-export const emptyKey = (V: number): number => 2 * BUCKET * buckets(V);
-/** Whether the keys of a vocabulary are exact float32 integers. */
-export const directoryFits = (V: number): boolean => emptyKey(V) < 2 ** 24;
-
-/** Host arrays of a directory from each row's keys (the sampler's seed from the prompts). */
-export function directoryArrays(rows: readonly (readonly number[])[], V: number, W: number): { sorted: Float32Array; bounds: Float32Array; occ: Float32Array } {
-  const B = rows.length;
-  const C = buckets(V);
-  const sorted = new Float32Array(B * W).fill(emptyKey(V));
-  const bounds = new Float32Array(B * (C + 1));
-  const occ = new Float32Array(B * C);
-  rows.forEach((keys, r) => {
-    if (keys.length >= W) throw new Error(`internal: ${keys.length} window entries in a directory of ${W}`);
-    const s = [...keys].sort((a, b) => a - b);
-    sorted.set(s, r * W);
-    let p = 0;
-    for (let c = 0; c <= C; c++) {
-      while (p < s.length && s[p]! < 2 * BUCKET * c) p++;
-      bounds[r * (C + 1) + c] = p;
-    }
-    const bits = new Uint16Array(C);
-    for (const k of s) bits[k >> 5]! |= 1 << ((k >> 1) & 15);
-    occ.set(bits, r * C);
-  });
-  return { sorted, bounds, occ };
-}
-
-/** log2 steps of a binary search over W keys. */
-const steps = (W: number): number => Math.ceil(Math.log2(W)) + 1;
+/** The padding token: past every bucket. */
+export const emptyToken = (V: number): number => BUCKET * buckets(V);
+/** Whether the ids of a vocabulary are exact float32 integers. */
+export const directoryFits = (V: number): boolean => emptyToken(V) < 2 ** 24;
 
 /**
- * GLSL: `dirLowerBound(b, lo, hi, key)`, the first position in [lo, hi) of row b whose key is
- * ≥ key (hi if none), and `dirCounts(b, j)`: token j's entries (x: all, y: generated).
- * Needs samplers `sorted`, `bounds`, `occ`.
+ * Host arrays of a directory of capacity D from each row's window (token, generated) entries
+ * (the sampler's seed from the prompts).
  */
-export function directoryLookupGlsl(W: number): string {
-  return `
-int dirLowerBound(int b, int lo, int hi, float key) {
-  for (int s = 0; s < ${steps(W)}; s++) {
-    if (lo >= hi) break;
-    int mid = (lo + hi) / 2;
-    if (getSorted(b, mid) < key) lo = mid + 1; else hi = mid;
-  }
-  return lo;
+export function directoryArrays(rows: readonly (readonly (readonly [number, boolean])[])[], V: number, D: number): Record<keyof WindowDirectory, Float32Array> {
+  const B = rows.length;
+  const C = buckets(V);
+  const tokens = new Float32Array(B * D).fill(emptyToken(V));
+  const all = new Float32Array(B * D);
+  const gen = new Float32Array(B * D);
+  const start = new Float32Array(B * (C + 1));
+  const occ = new Float32Array(B * C);
+  rows.forEach((entries, r) => {
+    const counts = new Map<number, [number, number]>();
+    for (const [t, g] of entries) {
+      const c = counts.get(t) ?? [0, 0];
+      c[0]++;
+      if (g) c[1]++;
+      counts.set(t, c);
+    }
+    const distinct = [...counts.keys()].sort((a, b) => a - b);
+    if (distinct.length > D) throw new Error(`internal: ${distinct.length} distinct tokens in a directory of ${D}`);
+    distinct.forEach((t, i) => {
+      tokens[r * D + i] = t;
+      [all[r * D + i], gen[r * D + i]] = counts.get(t)!;
+      occ[r * C + (t >> 4)]! += 2 ** (t & 15);
+    });
+    let p = 0;
+    for (let c = 0; c <= C; c++) {
+      while (p < distinct.length && distinct[p]! < BUCKET * c) p++;
+      start[r * (C + 1) + c] = p;
+    }
+  });
+  return { tokens, all, gen, start, occ };
 }
+
+/** GLSL `int dirBelow(int w, int t)`: the set bits of the 16-bit word w below bit t (GLSL ES 3.0 has no bitCount). */
+const BELOW_GLSL = `
+int dirBelow(int w, int t) {
+  int x = w & ((1 << t) - 1);
+  x = x - ((x >> 1) & 0x5555);
+  x = (x & 0x3333) + ((x >> 2) & 0x3333);
+  x = (x + (x >> 4)) & 0x0f0f;
+  return (x + (x >> 8)) & 0x1f;
+}`;
+
+/**
+ * GLSL `vec2 dirCounts(int b, int j)`: token j's counts in row b's window (x: all, y: generated).
+ * No loop and no branch: a word, a start, a popcount, two count fetches. Needs samplers
+ * `dirAll`, `dirGen`, `dirStart`, `dirOcc`; `D` is the directory's width.
+ */
+export function directoryLookupGlsl(D: number): string {
+  return `${BELOW_GLSL}
 vec2 dirCounts(int b, int j) {
   int c = j >> 4;
-  if (((int(getOcc(b, c)) >> (j & 15)) & 1) == 0) return vec2(0.0);
-  int lo = int(getBounds(b, c));
-  int hi = int(getBounds(b, c + 1));
-  int a = dirLowerBound(b, lo, hi, float(2 * j));
-  int g = dirLowerBound(b, a, hi, float(2 * j + 1));
-  int e = dirLowerBound(b, g, hi, float(2 * j + 2));
-  return vec2(float(e - a), float(e - g));
+  int w = int(getDirOcc(b, c));
+  int i = min(int(getDirStart(b, c)) + dirBelow(w, j & 15), ${D - 1});
+  bool present = ((w >> (j & 15)) & 1) == 1;
+  return present ? vec2(getDirAll(b, i), getDirGen(b, i)) : vec2(0.0);
 }
 `;
 }
 
-/** Per row: [the position of the key removed (-1: none), where the new key goes (-1: none)]. */
-class PositionsProgram implements GPGPUProgram {
-  variableNames = ['sorted', 'remove', 'insert'];
+/** The names of a directory's samplers in programs that read it, in {@link directoryInputs} order. */
+export const DIRECTORY_NAMES = ['dirAll', 'dirGen', 'dirStart', 'dirOcc'];
+
+/** The directory tensors a lookup reads, in {@link DIRECTORY_NAMES} order. */
+export function directoryInputs(dir: WindowDirectory): tf.Tensor2D[] {
+  return [dir.all, dir.gen, dir.start, dir.occ];
+}
+
+/** GLSL: row b's index of token t (its position among the distinct tokens < t) and whether it is present. */
+const INDEX_GLSL = `${BELOW_GLSL}
+int indexOf(int b, int t) { return int(getStart(b, t >> 4)) + dirBelow(int(getOcc(b, t >> 4)), t & 15); }
+bool presentIn(int b, int t) { return ((int(getOcc(b, t >> 4)) >> (t & 15)) & 1) == 1; }
+`;
+
+/**
+ * Per row: [the index of the entry removed (-1: none), where the new token goes in the list
+ * after the removal (-1: none)]. `remove`: the token leaving the window (-1: none), `removeGen`
+ * 1 when it was generated; `insert`: the new token (-1: none). The leaving token's entry goes
+ * when its count drops to 0 (unless the same token comes back); the new token's entry comes
+ * when it was not there.
+ */
+class PlanProgram implements GPGPUProgram {
+  variableNames = ['all', 'start', 'occ', 'remove', 'insert'];
   outputShape: number[];
   userCode: string;
-  constructor(B: number, W: number) {
+  constructor(B: number, D: number) {
     this.outputShape = [B, 2];
-    this.userCode = `
-int lowerBound(int b, float key) {
-  int lo = 0;
-  int hi = ${W};
-  for (int s = 0; s < ${steps(W)}; s++) {
-    if (lo >= hi) break;
-    int mid = (lo + hi) / 2;
-    if (getSorted(b, mid) < key) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
+    this.userCode = `${INDEX_GLSL}
 void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
-  float x = getRemove(b);
-  float y = getInsert(b);
+  int x = int(getRemove(b));
+  int y = int(getInsert(b));
   int px = -1;
-  if (x >= 0.0) {
-    int p = lowerBound(b, x);
-    if (p < ${W} && getSorted(b, p) == x) px = p;
+  if (x >= 0 && presentIn(b, x) && x != y) {
+    int i = indexOf(b, x);
+    if (i < ${D} && getAll(b, i) == 1.0) px = i;
   }
-  if (rc.y == 0) {
-    setOutput(float(px));
-  } else {
-    setOutput(y >= 0.0 ? float(lowerBound(b, y) - (px >= 0 && x < y ? 1 : 0)) : -1.0);
+  int py = -1;
+  if (y >= 0 && !presentIn(b, y)) {
+    py = indexOf(b, y);
+    if (px >= 0 && px < py) py -= 1;
   }
+  setOutput(float(rc.y == 0 ? px : py));
 }`;
   }
 }
 
-/** The keys after the removal and the insertion (one fragment a position). */
+/** The list after the removal and the insertion: tokens, or counts (`what` 1: all, 2: generated). */
 class ShiftProgram implements GPGPUProgram {
-  variableNames = ['sorted', 'pos', 'insert'];
+  variableNames: string[];
   outputShape: number[];
   userCode: string;
-  constructor(B: number, W: number, empty: number) {
-    this.outputShape = [B, W];
+  constructor(B: number, D: number, empty: number, what: 0 | 1 | 2) {
+    this.outputShape = [B, D];
+    this.variableNames = what === 0 ? ['tokens', 'plan', 'remove', 'insert'] : ['tokens', 'counts', 'plan', 'remove', 'removeGen', 'insert'];
+    // A count follows its token; the leaving token's counts drop, the new token's grow.
+    const value =
+      what === 0
+        ? `k < ${D} ? getTokens(b, k) : ${empty}.0`
+        : `k < ${D} ? getCounts(b, k) + (getTokens(b, k) == y ? 1.0 : 0.0) - (getTokens(b, k) == x ? ${what === 1 ? '1.0' : 'getRemoveGen(b)'} : 0.0) : 0.0`;
     this.userCode = `
-float afterRemoval(int b, int i, int px) {
-  int k = px >= 0 && i >= px ? i + 1 : i;
-  return k < ${W} ? getSorted(b, k) : ${empty}.0;
+float at(int b, int k, float x, float y) {
+  return ${value};
 }
 void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
   int i = rc.y;
-  int px = int(getPos(b, 0));
-  int py = int(getPos(b, 1));
-  float v;
-  if (py < 0 || i < py) v = afterRemoval(b, i, px);
-  else if (i == py) v = getInsert(b);
-  else v = afterRemoval(b, i - 1, px);
-  setOutput(v);
+  int px = int(getPlan(b, 0));
+  int py = int(getPlan(b, 1));
+  float x = getRemove(b);
+  float y = getInsert(b);
+  int k = i;
+  if (py >= 0 && i > py) k = i - 1;
+  if (px >= 0 && k >= px) k += 1;
+  setOutput(py >= 0 && i == py ? ${what === 0 ? 'y' : '1.0'} : at(b, k, x, y));
 }`;
   }
 }
 
-/** bounds − [a key below the bucket left] + [a key below the bucket came]. */
-class BoundsProgram implements GPGPUProgram {
-  variableNames = ['bounds', 'pos', 'remove', 'insert'];
+/** start − [an entry below the bucket left] + [an entry below the bucket came]. */
+class StartProgram implements GPGPUProgram {
+  variableNames = ['start', 'plan', 'remove', 'insert'];
   outputShape: number[];
   userCode: string;
   constructor(B: number, C: number) {
@@ -161,52 +193,44 @@ class BoundsProgram implements GPGPUProgram {
 void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
-  float start = float(${2 * BUCKET} * rc.y);
-  float v = getBounds(b, rc.y);
-  if (getPos(b, 0) >= 0.0 && getRemove(b) < start) v -= 1.0;
-  if (getPos(b, 1) >= 0.0 && getInsert(b) < start) v += 1.0;
+  float first = float(${BUCKET} * rc.y);
+  float v = getStart(b, rc.y);
+  if (getPlan(b, 0) >= 0.0 && getRemove(b) < first) v -= 1.0;
+  if (getPlan(b, 1) >= 0.0 && getInsert(b) < first) v += 1.0;
   setOutput(v);
 }`;
   }
 }
 
-/** The occupancy words of the (at most two) buckets an accept touched, from the new keys. */
+/** The occupancy words: the removed token's bit cleared, the inserted token's bit set. */
 class OccupancyProgram implements GPGPUProgram {
-  variableNames = ['occ', 'sorted', 'bounds', 'pos', 'remove', 'insert'];
+  variableNames = ['occ', 'plan', 'remove', 'insert'];
   outputShape: number[];
   userCode: string;
-  constructor(B: number, C: number, W: number) {
+  constructor(B: number, C: number) {
     this.outputShape = [B, C];
     this.userCode = `
 void main() {
   ivec2 rc = getOutputCoords();
   int b = rc.x;
-  int c = rc.y;
-  bool touched = (getPos(b, 0) >= 0.0 && int(getRemove(b)) >> 5 == c) || (getPos(b, 1) >= 0.0 && int(getInsert(b)) >> 5 == c);
-  if (!touched) {
-    setOutput(getOcc(b, c));
-    return;
-  }
-  int lo = int(getBounds(b, c));
-  int hi = int(getBounds(b, c + 1));
-  int bits = 0;
-  for (int q = 0; q < ${W}; q++) {
-    if (lo + q >= hi) break;
-    bits |= 1 << ((int(getSorted(b, lo + q)) >> 1) & 15);
-  }
-  setOutput(float(bits));
+  int w = int(getOcc(b, rc.y));
+  int x = int(getRemove(b));
+  int y = int(getInsert(b));
+  if (getPlan(b, 0) >= 0.0 && x >> 4 == rc.y) w &= ~(1 << (x & 15));
+  if (getPlan(b, 1) >= 0.0 && y >> 4 == rc.y) w |= 1 << (y & 15);
+  setOutput(float(w));
 }`;
   }
 }
 
-/** Dense counts of one scope (0: all entries, 1: generated ones), `[B, V]`. */
+/** Dense counts of one scope, `[B, V]`. */
 class CountsProgram implements GPGPUProgram {
-  variableNames = ['sorted', 'bounds', 'occ'];
+  variableNames = DIRECTORY_NAMES;
   outputShape: number[];
   userCode: string;
-  constructor(B: number, V: number, W: number, generated: boolean) {
+  constructor(B: number, V: number, D: number, generated: boolean) {
     this.outputShape = [B, V];
-    this.userCode = `${directoryLookupGlsl(W)}
+    this.userCode = `${directoryLookupGlsl(D)}
 void main() {
   ivec2 rc = getOutputCoords();
   setOutput(dirCounts(rc.x, rc.y).${generated ? 'y' : 'x'});
@@ -215,17 +239,20 @@ void main() {
 }
 
 function runUpdate(backend: MathBackendWebGL, inputs: tf.NamedTensorInfoMap, vocab: number): tf.TensorInfo[] {
-  const { sorted, bounds, occ, remove, insert } = inputs as Record<string, tf.TensorInfo>;
-  const [B, W] = sorted!.shape as [number, number];
+  const { tokens, all, gen, start, occ, remove, removeGen, insert } = inputs as Record<string, tf.TensorInfo>;
+  const [B, D] = tokens!.shape as [number, number];
   const C = buckets(vocab);
-  const pos = backend.runWebGLProgram(new PositionsProgram(B, W), [sorted!, remove!, insert!], 'float32');
+  const plan = backend.runWebGLProgram(new PlanProgram(B, D), [all!, start!, occ!, remove!, insert!], 'float32');
   try {
-    const nextSorted = backend.runWebGLProgram(new ShiftProgram(B, W, emptyKey(vocab)), [sorted!, pos, insert!], 'float32');
-    const nextBounds = backend.runWebGLProgram(new BoundsProgram(B, C), [bounds!, pos, remove!, insert!], 'float32');
-    const nextOcc = backend.runWebGLProgram(new OccupancyProgram(B, C, W), [occ!, nextSorted, nextBounds, pos, remove!, insert!], 'float32');
-    return [nextSorted, nextBounds, nextOcc];
+    return [
+      backend.runWebGLProgram(new ShiftProgram(B, D, emptyToken(vocab), 0), [tokens!, plan, remove!, insert!], 'float32'),
+      backend.runWebGLProgram(new ShiftProgram(B, D, emptyToken(vocab), 1), [tokens!, all!, plan, remove!, removeGen!, insert!], 'float32'),
+      backend.runWebGLProgram(new ShiftProgram(B, D, emptyToken(vocab), 2), [tokens!, gen!, plan, remove!, removeGen!, insert!], 'float32'),
+      backend.runWebGLProgram(new StartProgram(B, C), [start!, plan, remove!, insert!], 'float32'),
+      backend.runWebGLProgram(new OccupancyProgram(B, C), [occ!, plan, remove!, insert!], 'float32'),
+    ];
   } finally {
-    backend.disposeIntermediateTensorInfo(pos);
+    backend.disposeIntermediateTensorInfo(plan);
   }
 }
 
@@ -247,8 +274,9 @@ export function registerWindowDirectory(): boolean {
         backendName: 'webgl',
         kernelFunc: ({ inputs, backend, attrs }) => {
           const { vocab, generated } = attrs as unknown as { vocab: number; generated: boolean };
-          const [B, W] = inputs.sorted!.shape as [number, number];
-          return (backend as unknown as MathBackendWebGL).runWebGLProgram(new CountsProgram(B, vocab, W, generated), [inputs.sorted!, inputs.bounds!, inputs.occ!], 'float32');
+          const [B, D] = inputs.dirAll!.shape as [number, number];
+          const ins = DIRECTORY_NAMES.map((n) => inputs[n]!);
+          return (backend as unknown as MathBackendWebGL).runWebGLProgram(new CountsProgram(B, vocab, D, generated), ins, 'float32');
         },
       });
     }
@@ -259,15 +287,18 @@ export function registerWindowDirectory(): boolean {
 }
 
 /**
- * The directory after one accept: `remove` and `insert` float32 `[B]` keys (-1: none). A removed
- * key that is not in the row is not removed; the caller keeps the keys below the capacity.
+ * The directory after one accept: float32 `[B]` each, `remove` the token leaving the window (-1:
+ * none) and `removeGen` 1 when it was a generated one, `insert` the new token (-1: none). The
+ * caller keeps the distinct tokens within the capacity.
  */
-export function updateDirectory(dir: WindowDirectory, remove: tf.Tensor1D, insert: tf.Tensor1D, vocab: number): WindowDirectory {
-  const [sorted, bounds, occ] = tf.engine().runKernel(WINDOW_UPDATE, { sorted: dir.sorted, bounds: dir.bounds, occ: dir.occ, remove, insert }, { vocab } as unknown as tf.NamedAttrMap) as tf.Tensor2D[];
-  return { sorted: sorted!, bounds: bounds!, occ: occ! };
+export function updateDirectory(dir: WindowDirectory, remove: tf.Tensor1D, removeGen: tf.Tensor1D, insert: tf.Tensor1D, vocab: number): WindowDirectory {
+  const out = tf.engine().runKernel(WINDOW_UPDATE, { ...dir, remove, removeGen, insert }, { vocab } as unknown as tf.NamedAttrMap) as tf.Tensor2D[];
+  const [tokens, all, gen, start, occ] = out as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  return { tokens, all, gen, start, occ };
 }
 
 /** float32 `[B, V]`: how many entries each token has in the window (all, or generated ones). */
 export function directoryCounts(dir: WindowDirectory, vocab: number, generated: boolean): tf.Tensor2D {
-  return tf.engine().runKernel(WINDOW_COUNTS, { sorted: dir.sorted, bounds: dir.bounds, occ: dir.occ }, { vocab, generated } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const inputs = Object.fromEntries(DIRECTORY_NAMES.map((n, i) => [n, directoryInputs(dir)[i]!]));
+  return tf.engine().runKernel(WINDOW_COUNTS, inputs, { vocab, generated } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
