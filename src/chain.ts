@@ -8,6 +8,7 @@ import { minP } from './processors/min-p.js';
 import { temperature } from './processors/temperature.js';
 import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
+import { topNSigma } from './processors/top-n-sigma.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 export { isBuiltinProcessor };
@@ -24,6 +25,8 @@ export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcesso
         return topP(value);
       case 'min-p':
         return minP(value);
+      case 'top-n-sigma':
+        return topNSigma(value);
     }
   });
 }

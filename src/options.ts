@@ -5,6 +5,7 @@ import {
   resolveRowParam,
   validateMinP,
   validateSeed,
+  validateTopNSigma,
   validateTemperature,
   validateTopK,
   validateTopP,
@@ -13,9 +14,9 @@ import {
 import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, SamplerOptions } from './types.js';
 import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from './history-options.js';
 
-export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-k', 'top-p', 'min-p'];
+export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p'];
 
-const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
+const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'topNSigma', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
 
 export interface BuiltinSpec {
   name: BuiltinName;
@@ -61,6 +62,7 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     'top-k': options.topK === undefined ? 0 : validateTopK(options.topK),
     'top-p': options.topP === undefined ? 1 : validateTopP(options.topP),
     'min-p': options.minP === undefined ? 0 : validateMinP(options.minP),
+    'top-n-sigma': options.topNSigma === undefined ? 0 : validateTopNSigma(options.topNSigma),
   };
   const order: readonly BuiltinName[] = options.order ?? DEFAULT_ORDER;
   if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
@@ -97,6 +99,7 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     ['topK', values['top-k']],
     ['topP', values['top-p']],
     ['minP', values['min-p']],
+    ['topNSigma', values['top-n-sigma']],
     ['seed', seed],
   ];
   const history = validateHistoryOptions(options as Record<string, unknown>);
@@ -117,4 +120,5 @@ const OFF: Record<BuiltinName, (v: number) => boolean> = {
   'top-k': (v) => v === 0,
   'top-p': (v) => v === 1,
   'min-p': (v) => v === 0,
+  'top-n-sigma': (v) => v === 0,
 };

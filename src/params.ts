@@ -64,6 +64,10 @@ export const MIN_P_RULE: Rule = {
   check: (m) => m >= 0 && m <= 1,
   rule: 'must be in [0, 1] (0 switches min-p off)',
 };
+export const TOP_N_SIGMA_RULE: Rule = {
+  check: (n) => Number.isFinite(n) && n >= 0,
+  rule: 'must be a finite number >= 0 (0 switches top-nσ off)',
+};
 export const SEED_RULE: Rule = {
   check: (s) => Number.isFinite(s),
   rule: 'must be a finite number (or one per row)',
@@ -73,6 +77,7 @@ export const validateTemperature = (t: unknown): RowParam => validateRowParam('t
 export const validateTopK = (k: unknown): RowParam => validateRowParam('topK', k, TOP_K_RULE);
 export const validateTopP = (p: unknown): RowParam => validateRowParam('topP', p, TOP_P_RULE);
 export const validateMinP = (m: unknown): RowParam => validateRowParam('minP', m, MIN_P_RULE);
+export const validateTopNSigma = (n: unknown): RowParam => validateRowParam('topNSigma', n, TOP_N_SIGMA_RULE);
 export const validateSeed = (s: unknown): RowParam => validateRowParam('seed', s, SEED_RULE);
 
 /** True when the parameter leaves every row unchanged (so the processor can be skipped). */

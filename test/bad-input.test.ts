@@ -23,6 +23,7 @@ import {
   entropy,
   generate,
   minP,
+  topNSigma,
   presetOptions,
   readDistributionStats,
   readIds,
@@ -207,6 +208,10 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['minP: []', { minP: [] }, 'minP', '[]'],
   ['minP: [0.1, NaN]', { minP: [0.1, NaN] }, 'minP[1]', 'NaN'],
   ['minP: Float64Array [0.1, -1]', { minP: Float64Array.of(0.1, -1) }, 'minP[1]', '-1'],
+  ['topNSigma: -1', { topNSigma: -1 }, 'topNSigma', '-1'],
+  ['topNSigma: NaN', { topNSigma: NaN }, 'topNSigma', 'NaN'],
+  ['topNSigma: Infinity', { topNSigma: Infinity }, 'topNSigma', 'Infinity'],
+  ['topNSigma: [1, -0.5]', { topNSigma: [1, -0.5] }, 'topNSigma[1]', '-0.5'],
   ['seed: NaN', { seed: NaN }, 'seed', 'NaN'],
   ['seed: Infinity', { seed: Infinity }, 'seed', 'Infinity'],
   ['seed: -Infinity', { seed: -Infinity }, 'seed', '-Infinity'],
@@ -396,6 +401,7 @@ for (const [name, value] of [
   ['topK', Int32Array.of(1, 2)],
   ['topP', [0.5, 0.9]],
   ['minP', Float32Array.of(0.1, 0.1)],
+  ['topNSigma', [1, 1]],
   ['seed', [1, 2]],
 ] as const) {
   PER_CALL.push({
@@ -1069,6 +1075,7 @@ OTHER.push(
   { entry: 'topP', input: 'p: 0', error: 'SamplingError', argument: 'topP', value: '0', call: () => topP(0) },
   { entry: 'topP', input: 'p: [0.5, NaN]', error: 'SamplingError', argument: 'topP[1]', value: 'NaN', call: () => topP([0.5, NaN]) },
   { entry: 'minP', input: 'm: 2', error: 'SamplingError', argument: 'minP', value: '2', call: () => minP(2) },
+  { entry: 'topNSigma', input: 'n: -1', error: 'SamplingError', argument: 'topNSigma', value: '-1', call: () => topNSigma(-1) },
   {
     entry: 'selectBackend',
     input: "candidates: ['no-such-backend']",
@@ -1347,7 +1354,7 @@ const MESSAGES: Record<string, string> = {
   "generate | model returns a disposed tensor":
     "`model` must return a live logits tensor (generate disposes it after sampling: return a new one each step), but is a disposed tensor of shape [1, 4]",
   "generate | sampler: { temprature: 1 } (misspelt)":
-    "`sampler` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`sampler` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "readIds | ids: null":
     "`ids` must be the int32 [B] tensor sample() returned, but is null",
   "createSampler | null":
@@ -1357,9 +1364,9 @@ const MESSAGES: Record<string, string> = {
   "createSampler | 'greedy'":
     "`options` must be an object, but is \"greedy\"",
   "createSampler | { top_p: 0.9 } (unknown name)":
-    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "createSampler | { temprature: 0.5 } (misspelt)":
-    "`options` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "createSampler | temperature: NaN":
     "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
   "createSampler | temperature: Infinity":
@@ -1442,6 +1449,14 @@ const MESSAGES: Record<string, string> = {
     "`minP[1]` must be in [0, 1] (0 switches min-p off), but is NaN",
   "createSampler | minP: Float64Array [0.1, -1]":
     "`minP[1]` must be in [0, 1] (0 switches min-p off), but is -1",
+  "createSampler | topNSigma: -1":
+    "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is -1",
+  "createSampler | topNSigma: NaN":
+    "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is NaN",
+  "createSampler | topNSigma: Infinity":
+    "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is Infinity",
+  "createSampler | topNSigma: [1, -0.5]":
+    "`topNSigma[1]` must be a finite number >= 0 (0 switches top-nσ off), but is -0.5",
   "createSampler | seed: NaN":
     "`seed` must be a finite number (or one per row), but is NaN",
   "createSampler | seed: Infinity":
@@ -1457,11 +1472,11 @@ const MESSAGES: Record<string, string> = {
   "createSampler | seed: [1, NaN]":
     "`seed[1]` must be a finite number (or one per row), but is NaN",
   "createSampler | order: 'temperature' (not an array)":
-    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is \"temperature\"",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is \"temperature\"",
   "createSampler | order: ['top-p', 'nucleus']":
-    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is [\"top-p\", \"nucleus\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is [\"top-p\", \"nucleus\"]",
   "createSampler | order: ['top-p', 'top-p']":
-    "`order` must list distinct names among temperature, top-k, top-p, min-p, but is [\"top-p\", \"top-p\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is [\"top-p\", \"top-p\"]",
   "createSampler | topP: 0.9, order: ['temperature'] (top-p left out)":
     "`order` must include \"top-p\" since that option is set, but is [\"temperature\"]",
   "createSampler | processors: {} (not an array)":
@@ -1604,6 +1619,8 @@ const MESSAGES: Record<string, string> = {
     "`topP` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sample | minP: Float32Array [0.1, 0.1], logits [3, 4]":
     "`minP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | topNSigma: [1, 1], logits [3, 4]":
+    "`topNSigma` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sample | seed: [1, 2], logits [3, 4]":
     "`seed` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sampleIds | topP: [0.5, 0.9], logits [3, 4]":
@@ -1994,6 +2011,8 @@ const MESSAGES: Record<string, string> = {
     "`topP[1]` must be in (0, 1] (1 switches top-p off), but is NaN",
   "minP | m: 2":
     "`minP` must be in [0, 1] (0 switches min-p off), but is 2",
+  "topNSigma | n: -1":
+    "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is -1",
   "selectBackend | candidates: ['no-such-backend']":
     "no tfjs backend initialised: no-such-backend: the no-such-backend backend is not registered (import \"@tensorflow/tfjs-backend-no-such-backend\")",
   "sampler.sample | logits: a tensor of another copy of @tensorflow/tfjs-core (simulated: a tensor's fields, not this copy's class)":
@@ -2009,7 +2028,7 @@ const MESSAGES: Record<string, string> = {
   "sampler.sample | processors: [a processor that disposes its input state's logits], logits [1, 4]":
     "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits disposed",
   "presetOptions | task: 'code', overrides: { top_p: 0.9 }":
-    "`overrides` must only use known option names (temperature, topK, topP, minP, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`overrides` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "reference.sample | draw: 'multinomial', seed: 1":
     "`draw` must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced), but is \"multinomial\"",
   "selectBackend | options: null":

@@ -51,6 +51,9 @@ export function fusedBackend(): string | undefined {
  * then invalid rows need the full rule (input and processors), which only policy 'error' takes
  * here. `inv0`: each row's 1/T after those processors (default 1).
  */
+/** The built-in options the fused kernels apply themselves (the others run as the tfjs-op chain). */
+const FUSED_BUILTINS: readonly string[] = DEFAULT_ORDER.filter((n) => n !== 'top-n-sigma');
+
 export function fusedPlan(
   opts: NormalizedOptions,
   batch: number,
@@ -63,6 +66,7 @@ export function fusedPlan(
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   let last = -1;
   for (const { name } of opts.builtins) {
+    if (!FUSED_BUILTINS.includes(name)) return undefined;
     const at = DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;

@@ -9,6 +9,7 @@ import { referenceMinP } from './min-p.js';
 import { referenceTemperature } from './temperature.js';
 import { referenceTopK } from './top-k.js';
 import { referenceTopP } from './top-p.js';
+import { referenceTopNSigma } from './top-n-sigma.js';
 import type { ReferenceState } from './types.js';
 import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
@@ -21,7 +22,7 @@ import { referenceAllowedTokens } from './allowed-tokens.js';
 import { referenceTokenMask } from './token-mask.js';
 
 export type { ReferenceState } from './types.js';
-export { referenceMinP, referenceTemperature, referenceTopK, referenceTopP };
+export { referenceMinP, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP };
 
 /** Rows of logits: one array per batch row. Values are taken as float32, as on tensors. */
 export type Rows = readonly (ArrayLike<number>)[];
@@ -74,6 +75,8 @@ function builtin({ name, value }: BuiltinSpec): Step {
       return referenceTopP(value);
     case 'min-p':
       return referenceMinP(value);
+    case 'top-n-sigma':
+      return referenceTopNSigma(value);
   }
 }
 
