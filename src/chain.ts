@@ -9,6 +9,8 @@ import { temperature } from './processors/temperature.js';
 import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
 import { topNSigma } from './processors/top-n-sigma.js';
+import { epsilonCutoff } from './processors/epsilon-cutoff.js';
+import { etaCutoff } from './processors/eta-cutoff.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 export { isBuiltinProcessor };
@@ -27,6 +29,10 @@ export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcesso
         return minP(value);
       case 'top-n-sigma':
         return topNSigma(value);
+      case 'epsilon-cutoff':
+        return epsilonCutoff(value);
+      case 'eta-cutoff':
+        return etaCutoff(value);
     }
   });
 }

@@ -17,6 +17,8 @@ export { topK } from './processors/top-k.js';
 export { topP } from './processors/top-p.js';
 export { minP } from './processors/min-p.js';
 export { topNSigma } from './processors/top-n-sigma.js';
+export { epsilonCutoff } from './processors/epsilon-cutoff.js';
+export { etaCutoff } from './processors/eta-cutoff.js';
 export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
 export { DEFAULT_ORDER } from './options.js';

@@ -6,6 +6,8 @@ import {
   validateMinP,
   validateSeed,
   validateTopNSigma,
+  validateEpsilonCutoff,
+  validateEtaCutoff,
   validateTemperature,
   validateTopK,
   validateTopP,
@@ -14,9 +16,9 @@ import {
 import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, SamplerOptions } from './types.js';
 import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from './history-options.js';
 
-export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p'];
+export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff'];
 
-const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'topNSigma', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
+const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'topNSigma', 'epsilonCutoff', 'etaCutoff', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
 
 export interface BuiltinSpec {
   name: BuiltinName;
@@ -63,6 +65,8 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     'top-p': options.topP === undefined ? 1 : validateTopP(options.topP),
     'min-p': options.minP === undefined ? 0 : validateMinP(options.minP),
     'top-n-sigma': options.topNSigma === undefined ? 0 : validateTopNSigma(options.topNSigma),
+    'epsilon-cutoff': options.epsilonCutoff === undefined ? 0 : validateEpsilonCutoff(options.epsilonCutoff),
+    'eta-cutoff': options.etaCutoff === undefined ? 0 : validateEtaCutoff(options.etaCutoff),
   };
   const order: readonly BuiltinName[] = options.order ?? DEFAULT_ORDER;
   if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
@@ -100,6 +104,8 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     ['topP', values['top-p']],
     ['minP', values['min-p']],
     ['topNSigma', values['top-n-sigma']],
+    ['epsilonCutoff', values['epsilon-cutoff']],
+    ['etaCutoff', values['eta-cutoff']],
     ['seed', seed],
   ];
   const history = validateHistoryOptions(options as Record<string, unknown>);
@@ -121,4 +127,6 @@ const OFF: Record<BuiltinName, (v: number) => boolean> = {
   'top-p': (v) => v === 1,
   'min-p': (v) => v === 0,
   'top-n-sigma': (v) => v === 0,
+  'epsilon-cutoff': (v) => v === 0,
+  'eta-cutoff': (v) => v === 0,
 };

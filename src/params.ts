@@ -68,6 +68,10 @@ export const TOP_N_SIGMA_RULE: Rule = {
   check: (n) => Number.isFinite(n) && n >= 0,
   rule: 'must be a finite number >= 0 (0 switches top-nσ off)',
 };
+export const CUTOFF_RULE: Rule = {
+  check: (e) => e >= 0 && e < 1,
+  rule: 'must be in [0, 1) (0 switches it off)',
+};
 export const SEED_RULE: Rule = {
   check: (s) => Number.isFinite(s),
   rule: 'must be a finite number (or one per row)',
@@ -78,6 +82,8 @@ export const validateTopK = (k: unknown): RowParam => validateRowParam('topK', k
 export const validateTopP = (p: unknown): RowParam => validateRowParam('topP', p, TOP_P_RULE);
 export const validateMinP = (m: unknown): RowParam => validateRowParam('minP', m, MIN_P_RULE);
 export const validateTopNSigma = (n: unknown): RowParam => validateRowParam('topNSigma', n, TOP_N_SIGMA_RULE);
+export const validateEpsilonCutoff = (e: unknown): RowParam => validateRowParam('epsilonCutoff', e, CUTOFF_RULE);
+export const validateEtaCutoff = (e: unknown): RowParam => validateRowParam('etaCutoff', e, CUTOFF_RULE);
 export const validateSeed = (s: unknown): RowParam => validateRowParam('seed', s, SEED_RULE);
 
 /** True when the parameter leaves every row unchanged (so the processor can be skipped). */

@@ -85,7 +85,7 @@ export type InvalidRowPolicy = 'error' | 'uniform' | 'greedy';
 export type DrawMethod = 'gumbel' | 'multinomial';
 
 /** Names of the built-in processors, for `order`. */
-export type BuiltinName = 'temperature' | 'top-n-sigma' | 'top-k' | 'top-p' | 'min-p';
+export type BuiltinName = 'temperature' | 'top-n-sigma' | 'top-k' | 'top-p' | 'min-p' | 'epsilon-cutoff' | 'eta-cutoff';
 
 export interface SamplerOptions {
   /** T ≥ 0 (0 = greedy). Scalar or one per row. Default 1. */
@@ -98,9 +98,13 @@ export interface SamplerOptions {
   minP?: RowParam;
   /** n ≥ 0 (0 = off): keep logits ≥ max − n·σ of the row's finite logits (llama.cpp top-n-sigma). Default 0. */
   topNSigma?: RowParam;
+  /** ε in [0, 1) (0 = off): drop tokens with probability below ε (Hugging Face `epsilon_cutoff`). Default 0. */
+  epsilonCutoff?: RowParam;
+  /** η in [0, 1) (0 = off): drop tokens below min(η, √η·exp(−H)) (Hugging Face `eta_cutoff`). Default 0. */
+  etaCutoff?: RowParam;
   /** One seed (row r uses (seed, r)) or one per row. Default: a random seed per sampler. */
   seed?: RowParam;
-  /** Order of the built-in processors. Default `['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p']`. */
+  /** Order of the built-in processors. Default `['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff']`. */
   order?: readonly BuiltinName[];
   /** Processors run before the built-ins (penalties, biases, bans…), in this order. */
   processors?: readonly LogitsProcessor[];

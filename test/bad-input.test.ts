@@ -24,6 +24,8 @@ import {
   generate,
   minP,
   topNSigma,
+  epsilonCutoff,
+  etaCutoff,
   presetOptions,
   readDistributionStats,
   readIds,
@@ -212,6 +214,10 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['topNSigma: NaN', { topNSigma: NaN }, 'topNSigma', 'NaN'],
   ['topNSigma: Infinity', { topNSigma: Infinity }, 'topNSigma', 'Infinity'],
   ['topNSigma: [1, -0.5]', { topNSigma: [1, -0.5] }, 'topNSigma[1]', '-0.5'],
+  ['epsilonCutoff: 1', { epsilonCutoff: 1 }, 'epsilonCutoff', '1'],
+  ['epsilonCutoff: -0.1', { epsilonCutoff: -0.1 }, 'epsilonCutoff', '-0.1'],
+  ['etaCutoff: NaN', { etaCutoff: NaN }, 'etaCutoff', 'NaN'],
+  ['etaCutoff: [0.1, 1.5]', { etaCutoff: [0.1, 1.5] }, 'etaCutoff[1]', '1.5'],
   ['seed: NaN', { seed: NaN }, 'seed', 'NaN'],
   ['seed: Infinity', { seed: Infinity }, 'seed', 'Infinity'],
   ['seed: -Infinity', { seed: -Infinity }, 'seed', '-Infinity'],
@@ -402,6 +408,8 @@ for (const [name, value] of [
   ['topP', [0.5, 0.9]],
   ['minP', Float32Array.of(0.1, 0.1)],
   ['topNSigma', [1, 1]],
+  ['epsilonCutoff', [0.1, 0.1]],
+  ['etaCutoff', [0.1, 0.1]],
   ['seed', [1, 2]],
 ] as const) {
   PER_CALL.push({
@@ -1076,6 +1084,8 @@ OTHER.push(
   { entry: 'topP', input: 'p: [0.5, NaN]', error: 'SamplingError', argument: 'topP[1]', value: 'NaN', call: () => topP([0.5, NaN]) },
   { entry: 'minP', input: 'm: 2', error: 'SamplingError', argument: 'minP', value: '2', call: () => minP(2) },
   { entry: 'topNSigma', input: 'n: -1', error: 'SamplingError', argument: 'topNSigma', value: '-1', call: () => topNSigma(-1) },
+  { entry: 'epsilonCutoff', input: 'e: 1', error: 'SamplingError', argument: 'epsilonCutoff', value: '1', call: () => epsilonCutoff(1) },
+  { entry: 'etaCutoff', input: 'e: -1', error: 'SamplingError', argument: 'etaCutoff', value: '-1', call: () => etaCutoff(-1) },
   {
     entry: 'selectBackend',
     input: "candidates: ['no-such-backend']",
@@ -1354,7 +1364,7 @@ const MESSAGES: Record<string, string> = {
   "generate | model returns a disposed tensor":
     "`model` must return a live logits tensor (generate disposes it after sampling: return a new one each step), but is a disposed tensor of shape [1, 4]",
   "generate | sampler: { temprature: 1 } (misspelt)":
-    "`sampler` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`sampler` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "readIds | ids: null":
     "`ids` must be the int32 [B] tensor sample() returned, but is null",
   "createSampler | null":
@@ -1364,9 +1374,9 @@ const MESSAGES: Record<string, string> = {
   "createSampler | 'greedy'":
     "`options` must be an object, but is \"greedy\"",
   "createSampler | { top_p: 0.9 } (unknown name)":
-    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "createSampler | { temprature: 0.5 } (misspelt)":
-    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "createSampler | temperature: NaN":
     "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
   "createSampler | temperature: Infinity":
@@ -1457,6 +1467,14 @@ const MESSAGES: Record<string, string> = {
     "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is Infinity",
   "createSampler | topNSigma: [1, -0.5]":
     "`topNSigma[1]` must be a finite number >= 0 (0 switches top-nσ off), but is -0.5",
+  "createSampler | epsilonCutoff: 1":
+    "`epsilonCutoff` must be in [0, 1) (0 switches it off), but is 1",
+  "createSampler | epsilonCutoff: -0.1":
+    "`epsilonCutoff` must be in [0, 1) (0 switches it off), but is -0.1",
+  "createSampler | etaCutoff: NaN":
+    "`etaCutoff` must be in [0, 1) (0 switches it off), but is NaN",
+  "createSampler | etaCutoff: [0.1, 1.5]":
+    "`etaCutoff[1]` must be in [0, 1) (0 switches it off), but is 1.5",
   "createSampler | seed: NaN":
     "`seed` must be a finite number (or one per row), but is NaN",
   "createSampler | seed: Infinity":
@@ -1472,11 +1490,11 @@ const MESSAGES: Record<string, string> = {
   "createSampler | seed: [1, NaN]":
     "`seed[1]` must be a finite number (or one per row), but is NaN",
   "createSampler | order: 'temperature' (not an array)":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is \"temperature\"",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is \"temperature\"",
   "createSampler | order: ['top-p', 'nucleus']":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is [\"top-p\", \"nucleus\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is [\"top-p\", \"nucleus\"]",
   "createSampler | order: ['top-p', 'top-p']":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, but is [\"top-p\", \"top-p\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is [\"top-p\", \"top-p\"]",
   "createSampler | topP: 0.9, order: ['temperature'] (top-p left out)":
     "`order` must include \"top-p\" since that option is set, but is [\"temperature\"]",
   "createSampler | processors: {} (not an array)":
@@ -1621,6 +1639,10 @@ const MESSAGES: Record<string, string> = {
     "`minP` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sample | topNSigma: [1, 1], logits [3, 4]":
     "`topNSigma` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | epsilonCutoff: [0.1, 0.1], logits [3, 4]":
+    "`epsilonCutoff` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | etaCutoff: [0.1, 0.1], logits [3, 4]":
+    "`etaCutoff` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sample | seed: [1, 2], logits [3, 4]":
     "`seed` must have one value per row (batch size 3), but is an array of length 2",
   "sampler.sampleIds | topP: [0.5, 0.9], logits [3, 4]":
@@ -2013,6 +2035,10 @@ const MESSAGES: Record<string, string> = {
     "`minP` must be in [0, 1] (0 switches min-p off), but is 2",
   "topNSigma | n: -1":
     "`topNSigma` must be a finite number >= 0 (0 switches top-nσ off), but is -1",
+  "epsilonCutoff | e: 1":
+    "`epsilonCutoff` must be in [0, 1) (0 switches it off), but is 1",
+  "etaCutoff | e: -1":
+    "`etaCutoff` must be in [0, 1) (0 switches it off), but is -1",
   "selectBackend | candidates: ['no-such-backend']":
     "no tfjs backend initialised: no-such-backend: the no-such-backend backend is not registered (import \"@tensorflow/tfjs-backend-no-such-backend\")",
   "sampler.sample | logits: a tensor of another copy of @tensorflow/tfjs-core (simulated: a tensor's fields, not this copy's class)":
@@ -2028,7 +2054,7 @@ const MESSAGES: Record<string, string> = {
   "sampler.sample | processors: [a processor that disposes its input state's logits], logits [1, 4]":
     "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits disposed",
   "presetOptions | task: 'code', overrides: { top_p: 0.9 }":
-    "`overrides` must only use known option names (temperature, topK, topP, minP, topNSigma, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`overrides` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "reference.sample | draw: 'multinomial', seed: 1":
     "`draw` must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced), but is \"multinomial\"",
   "selectBackend | options: null":

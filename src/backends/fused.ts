@@ -52,7 +52,7 @@ export function fusedBackend(): string | undefined {
  * here. `inv0`: each row's 1/T after those processors (default 1).
  */
 /** The built-in options the fused kernels apply themselves (the others run as the tfjs-op chain). */
-const FUSED_BUILTINS: readonly string[] = DEFAULT_ORDER.filter((n) => n !== 'top-n-sigma');
+const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 
 export function fusedPlan(
   opts: NormalizedOptions,

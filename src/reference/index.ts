@@ -10,6 +10,8 @@ import { referenceTemperature } from './temperature.js';
 import { referenceTopK } from './top-k.js';
 import { referenceTopP } from './top-p.js';
 import { referenceTopNSigma } from './top-n-sigma.js';
+import { referenceEpsilonCutoff } from './epsilon-cutoff.js';
+import { referenceEtaCutoff } from './eta-cutoff.js';
 import type { ReferenceState } from './types.js';
 import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
@@ -22,7 +24,7 @@ import { referenceAllowedTokens } from './allowed-tokens.js';
 import { referenceTokenMask } from './token-mask.js';
 
 export type { ReferenceState } from './types.js';
-export { referenceMinP, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP };
+export { referenceEpsilonCutoff, referenceEtaCutoff, referenceMinP, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP };
 
 /** Rows of logits: one array per batch row. Values are taken as float32, as on tensors. */
 export type Rows = readonly (ArrayLike<number>)[];
@@ -77,6 +79,10 @@ function builtin({ name, value }: BuiltinSpec): Step {
       return referenceMinP(value);
     case 'top-n-sigma':
       return referenceTopNSigma(value);
+    case 'epsilon-cutoff':
+      return referenceEpsilonCutoff(value);
+    case 'eta-cutoff':
+      return referenceEtaCutoff(value);
   }
 }
 

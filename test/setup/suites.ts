@@ -21,6 +21,7 @@ export const CORE_SUITES = [
   'test/sparse-edits.test.ts',
   'test/dry.test.ts',
   'test/top-n-sigma.test.ts',
+  'test/cutoff.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];

@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
+import { isOff, resolveRowParam, validateEpsilonCutoff, type RowParam } from '../params.js';
+import { referenceEpsilonCutoff } from '../reference/epsilon-cutoff.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { column, maskWhere, rowMax, scaleByInvTemperature, withLogits } from './ops.js';
+
+/**
+ * ε-cutoff (Hugging Face `EpsilonLogitsWarper`, Hewitt et al. 2022): drops the tokens whose
+ * probability q (after the temperature and the earlier filters) is below ε; the most probable
+ * token always stays. ε in [0, 1), 0 = off.
+ *
+ * @example
+ * const sampler = createSampler({ temperature: 0.9, epsilonCutoff: 3e-4 });
+ */
+export function epsilonCutoff(e: RowParam): LogitsProcessor {
+  const value = validateEpsilonCutoff(e);
+  return builtin({
+    name: isOff(value, (v) => v === 0) ? '?epsilon-cutoff' : 'epsilon-cutoff',
+    apply: (state) => probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false),
+    reference: referenceEpsilonCutoff(value),
+  });
+}
+
+/** Keeps q ≥ cut (ε, or η's entropy-scaled cut) and the row's maxima; rows with NaN, +Infinity or nothing finite unchanged. */
+export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: boolean): SamplingState {
+  const { batch } = state;
+  if (E.every((v) => v === 0)) return state;
+  const z = state.logits;
+  const zmax = rowMax(z);
+  const bad = tf.any(tf.logicalOr(tf.isNaN(z), tf.equal(z, Infinity)), 1, true);
+  const skip = tf.logicalOr(tf.logicalOr(bad, tf.logicalNot(tf.isFinite(zmax))), tf.tensor2d(Uint8Array.from(E, (v) => (v === 0 ? 1 : 0)), [batch, 1], 'bool'));
+  const safeMax = tf.where(skip, tf.zerosLike(zmax), zmax);
+  const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature);
+  const ex = tf.exp(s);
+  const total = tf.sum(ex, 1, true);
+  const q = tf.div(ex, total);
+  let cut: tf.Tensor = column(E);
+  if (eta) {
+    // H = −Σ q · ln q, ln q = s − ln Σ; tokens of zero probability add nothing.
+    const lnq = tf.sub(s, tf.log(total));
+    const H = tf.neg(tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, lnq), tf.zerosLike(q)), 1, true));
+    cut = tf.minimum(cut, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.neg(H))));
+  }
+  const keep = tf.logicalOr(tf.logicalOr(tf.greaterEqual(q, cut), tf.greaterEqual(z, zmax)), skip);
+  return withLogits(state, maskWhere(z, tf.cast(tf.logicalNot(keep), 'float32')) as tf.Tensor2D);
+}

@@ -1,0 +1,23 @@
+import { builtin } from '../builtin.js';
+import { isOff, resolveRowParam, validateEtaCutoff, type RowParam } from '../params.js';
+import { referenceEtaCutoff } from '../reference/eta-cutoff.js';
+import type { LogitsProcessor } from '../types.js';
+import { probabilityCutoff } from './epsilon-cutoff.js';
+
+/**
+ * η-cutoff (Hugging Face `EtaLogitsWarper`, Hewitt et al. 2022): drops the tokens whose
+ * probability is below min(η, √η · exp(−H)), H the entropy of the row's distribution (after the
+ * temperature and the earlier filters); the most probable token always stays. η in [0, 1), 0 = off.
+ *
+ * @example
+ * const sampler = createSampler({ etaCutoff: 2e-3 });
+ */
+export function etaCutoff(e: RowParam): LogitsProcessor {
+  const value = validateEtaCutoff(e);
+  return builtin({
+    name: isOff(value, (v) => v === 0) ? '?eta-cutoff' : 'eta-cutoff',
+    apply: (state) => probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true),
+    reference: referenceEtaCutoff(value),
+  });
+}
+
