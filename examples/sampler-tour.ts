@@ -43,6 +43,9 @@ const SETTINGS: { label: string; options: SamplerOptions }[] = [
   { label: 'top-k 40', options: { topK: 40, seed: 42 } },
   { label: 'top-p 0.9', options: { topP: 0.9, seed: 42 } },
   { label: 'min-p 0.05', options: { minP: 0.05, seed: 42 } },
+  { label: 'top-nσ 1 (llama.cpp)', options: { topNSigma: 1, seed: 42 } },
+  { label: 'ε-cutoff 3e-4 (HF)', options: { epsilonCutoff: 3e-4, seed: 42 } },
+  { label: 'η-cutoff 2e-3 (HF)', options: { etaCutoff: 2e-3, seed: 42 } },
   { label: 'T .8 k 40 p .95 m .05', options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
   {
     label: 'per row: T, top-p, seed',
