@@ -102,8 +102,8 @@ describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
         expect(tokens).toEqual(reference.sample(rows, opts));
         compared++;
       }),
-      { seed: 0x5eed0061, numRuns: gpu ? 20 : 100 },
+      { seed: 0x5eed0061, numRuns: gpu ? 12 : 100 },
     );
-    expect(compared).toBeGreaterThan(gpu ? 8 : 40);
+    expect(compared).toBeGreaterThan(gpu ? 5 : 40);
   });
 });
