@@ -1,11 +1,11 @@
 // ε- and η-cutoff (issue 11): Hugging Face's test vectors, hand-computed edge rows, and exact
 // agreement of kept sets and tokens with the float64 reference on every backend.
-import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, epsilonCutoff, etaCutoff, reference, type SamplerOptions } from '../src/index.js';
+import { epsilonCutoff, etaCutoff, reference, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
+import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
 // huggingface/transformers@5ea83b0e4bed678bda24e6a1512b7afae30f359a
 // tests/generation/test_logits_process.py, test_epsilon_dist_warper / test_eta_dist_warper:
@@ -22,18 +22,6 @@ const HF_CUTOFF = [
   { name: 'epsilon 0.05, ramp (derived)', opts: { epsilonCutoff: 0.05 }, logits: [ramp, ramp.map((v) => v * 100)], kept: [[7, 8, 9], [9]] },
   { name: 'eta 0.1, ramp (derived)', opts: { etaCutoff: 0.1 }, logits: [ramp, ramp.map((v) => v * 100)], kept: [[8, 9], [9]] },
 ];
-
-const kept = (row: ArrayLike<number>): number[] => Array.from(row).flatMap((v, j) => (Number.isFinite(v) ? [j] : []));
-
-async function processed(opts: SamplerOptions, rows: number[][]): Promise<number[][]> {
-  const s = createSampler(opts);
-  const x = tf.tensor2d(rows);
-  const out = s.process(x);
-  const v = (await out.array()) as number[][];
-  tf.dispose([x, out]);
-  s.dispose();
-  return v;
-}
 
 describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
   backendSuite(backend);
@@ -89,18 +77,7 @@ describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
       fc.asyncProperty(arb, async (c) => {
         const rows = Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.logits[(r * 61 + j) % 240]!)));
         const opts: SamplerOptions = { temperature: c.T, epsilonCutoff: c.eps.slice(0, c.B), etaCutoff: c.eta.slice(0, c.B), topK: c.topK, topP: c.topP, topNSigma: c.topNSigma, seed: c.seed };
-        const want = reference.process(rows, opts);
-        const got = await processed(opts, rows);
-        expect(got.map(kept), JSON.stringify(opts)).toEqual(want.map(kept));
-        if (!want.every((r) => kept(r).length > 0)) return; // invalid rows: reported, not drawn
-        const s = createSampler(opts);
-        const x = tf.tensor2d(rows);
-        const ids = s.sample(x);
-        const tokens = Array.from((await ids.data()) as Int32Array);
-        tf.dispose([x, ids]);
-        s.dispose();
-        expect(tokens).toEqual(reference.sample(rows, opts));
-        compared++;
+        if (await expectReferenceAgreement(opts, rows)) compared++;
       }),
       { seed: 0x5eed0061, numRuns: gpu ? 12 : 100 },
     );

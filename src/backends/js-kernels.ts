@@ -5,7 +5,7 @@
 // as one shader each (gpu-edits.ts); elsewhere (tfjs-node, or TFJS_SAMPLING_FUSED off on a GPU
 // backend) the callers run the tfjs-op formulation, with the same float32 arithmetic.
 import * as tf from '@tensorflow/tfjs-core';
-import { DIRECTORY_NAMES, directoryInputs, type WindowDirectory } from './webgl/window-directory.js';
+import { directoryInputs, type WindowDirectory } from './webgl/window-directory.js';
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
 import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND, registerGpuEdits } from './gpu-edits.js';
 import { registerFusedFlag } from './fused.js';
@@ -132,7 +132,7 @@ export function penaltiesKernel(
   // webgl: the counts from the history's window directory (webgl/window-directory.ts).
   const inputs: tf.NamedTensorMap =
     'window' in counts
-      ? { logits, ...Object.fromEntries(DIRECTORY_NAMES.map((n, i) => [n, directoryInputs(counts.window)[i]!])) }
+      ? { logits, ...directoryInputs(counts.window) }
       : { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
   if (seen && tf.getBackend() === 'webgpu') inputs.seen = seen;
   if (bias) inputs.bias = bias; // webgl: the logit bias (bans as -Infinity) added in the same pass

@@ -3,7 +3,7 @@ import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, validateEpsilonCutoff, type RowParam } from '../params.js';
 import { referenceEpsilonCutoff } from '../reference/epsilon-cutoff.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { column, maskWhere, rowMax, scaleByInvTemperature, withLogits } from './ops.js';
+import { column, maskWhere, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
 /**
  * ε-cutoff (Hugging Face `EpsilonLogitsWarper`, Hewitt et al. 2022): drops the tokens whose
@@ -24,12 +24,10 @@ export function epsilonCutoff(e: RowParam): LogitsProcessor {
 
 /** Keeps q ≥ cut (ε, or η's entropy-scaled cut) and the row's maxima; rows with NaN, +Infinity or nothing finite unchanged. */
 export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: boolean): SamplingState {
-  const { batch } = state;
   if (E.every((v) => v === 0)) return state;
   const z = state.logits;
   const zmax = rowMax(z);
-  const bad = tf.any(tf.logicalOr(tf.isNaN(z), tf.equal(z, Infinity)), 1, true);
-  const skip = tf.logicalOr(tf.logicalOr(bad, tf.logicalNot(tf.isFinite(zmax))), tf.tensor2d(Uint8Array.from(E, (v) => (v === 0 ? 1 : 0)), [batch, 1], 'bool'));
+  const skip = rowsLeftAlone(z, zmax, Array.from(E, (v) => v === 0));
   const safeMax = tf.where(skip, tf.zerosLike(zmax), zmax);
   const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature);
   const ex = tf.exp(s);

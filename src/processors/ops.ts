@@ -33,6 +33,17 @@ export function maskWhere(x: tf.Tensor, drop: tf.Tensor): tf.Tensor {
   return tf.sub(tf.sub(tf.sub(x, bump), bump), bump);
 }
 
+/**
+ * bool `[B, 1]`: the rows a filter leaves as they are — its value is off there (`off[r]`), or
+ * the row holds NaN or +Infinity, or its max `zmax` (`[B, 1]`) is not finite (nothing finite):
+ * the invalid-row rule reports those from what it reads.
+ */
+export function rowsLeftAlone(z: tf.Tensor2D, zmax: tf.Tensor, off: ArrayLike<boolean>): tf.Tensor {
+  const bad = tf.any(tf.logicalOr(tf.isNaN(z), tf.equal(z, Infinity)), 1, true);
+  const offRows = tf.tensor2d(Uint8Array.from(off, (o) => (o ? 1 : 0)), [off.length, 1], 'bool');
+  return tf.logicalOr(tf.logicalOr(bad, tf.logicalNot(tf.isFinite(zmax))), offRows);
+}
+
 /** Keeps x ≥ thr (ties kept), masks the rest with -Infinity. `thr` is `[B, 1]`. */
 export function keepAtLeast(x: tf.Tensor2D, thr: tf.Tensor): tf.Tensor2D {
   // fl(thr - x) > 0 exactly when thr > x for float32 values.

@@ -36,31 +36,29 @@ export function penalties(spec: HistorySpec, bias?: { processor: LogitsProcessor
       const F = resolveRowParam('frequencyPenalty', spec.frequencyPenalty ?? 0, B);
       const P = resolveRowParam('presencePenalty', spec.presencePenalty ?? 0, B);
       const seen = (c: tf.Tensor): tf.Tensor => tf.step(tf.sub(c, 0.5));
-      const withBias = bias && spec.logitBias && tf.getBackend() === 'webgl' && nextInChain() === bias.processor;
+      const pp = spec.penalizePrompt;
+      // webgl keeps no [B, V] counts: the kernel reads them from the window directory.
       const window = editKernelsAvailable() ? tokens.directory?.() : undefined;
-      if (window) {
-        // webgl: the counts from the window directory, the bias (next in this chain) in the same pass.
-        const dense = withBias ? denseBiasWithBans(spec.logitBias!, bias.cache, B, state.vocab) : undefined;
-        const pp = spec.penalizePrompt;
-        const out = penaltiesKernel(state.logits, { window, all: [pp.repetition, pp.frequency, pp.presence] }, theta, F, P, undefined, dense);
-        if (dense) biasApplied.add(out);
-        return withLogits(state, out);
-      }
       // Each penalty reads its own scope's counts; a scope whose penalties are all off is not
       // kept (history-chain.ts), so an off penalty reads the scope that is.
-      const any = tokens.counts(needs.countsAll ? 'all' : 'generated');
-      const of = (all: boolean): tf.Tensor2D => ((all ? needs.countsAll : needs.countsGenerated) ? tokens.counts(all ? 'all' : 'generated') : any);
-      const c = { rep: of(spec.penalizePrompt.repetition), freq: of(spec.penalizePrompt.frequency), pres: of(spec.penalizePrompt.presence) };
+      const counts = (): { rep: tf.Tensor2D; freq: tf.Tensor2D; pres: tf.Tensor2D } => {
+        const any = tokens.counts(needs.countsAll ? 'all' : 'generated');
+        const of = (all: boolean): tf.Tensor2D => ((all ? needs.countsAll : needs.countsGenerated) ? tokens.counts(all ? 'all' : 'generated') : any);
+        return { rep: of(pp.repetition), freq: of(pp.frequency), pres: of(pp.presence) };
+      };
       if (editKernelsAvailable()) {
         // One pass (plain JS on the CPU backends, one shader on webgl / webgpu; the same float32 arithmetic).
         // webgl, where every edit is a dense pass: with the logit bias next in this chain, it is
         // added in the same pass (the bias then skips these logits).
+        const withBias = bias && spec.logitBias && tf.getBackend() === 'webgl' && nextInChain() === bias.processor;
         const dense = withBias ? denseBiasWithBans(spec.logitBias!, bias.cache, B, state.vocab) : undefined;
-        const out = penaltiesKernel(state.logits, c, theta, F, P, tokens.seen?.(), dense);
+        const source = window ? { window, all: [pp.repetition, pp.frequency, pp.presence] as [boolean, boolean, boolean] } : counts();
+        const out = penaltiesKernel(state.logits, source, theta, F, P, tokens.seen?.(), dense);
         if (tf.getBackend() === 'webgpu') freshLogits.add(out); // a new buffer, saturated at FLT_MAX
         if (dense) biasApplied.add(out);
         return withLogits(state, out);
       }
+      const c = counts();
       let z: tf.Tensor = state.logits;
       if (theta.some((t) => t !== 1)) {
         const s = seen(c.rep);

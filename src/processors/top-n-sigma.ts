@@ -3,7 +3,7 @@ import { builtin } from '../builtin.js';
 import { isOff, resolveRowParam, validateTopNSigma, type RowParam } from '../params.js';
 import { referenceTopNSigma } from '../reference/top-n-sigma.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, keepAtLeast, rowMax, withLogits } from './ops.js';
+import { FLT_MAX, column, keepAtLeast, rowMax, rowsLeftAlone, withLogits } from './ops.js';
 
 /**
  * Top-nσ (llama.cpp `top-n-sigma`, Tang et al. 2024): keeps the tokens whose logit is ≥ max − n·σ,
@@ -37,8 +37,7 @@ export function topNSigma(n: RowParam): LogitsProcessor {
       const zmax = rowMax(z);
       const thr = tf.sub(zmax, tf.mul(column(N), sigma));
       // Off rows, rows with NaN or +Infinity, rows with nothing finite: unchanged.
-      const bad = tf.any(tf.logicalOr(tf.isNaN(z), tf.equal(z, Infinity)), 1, true);
-      const skip = tf.logicalOr(tf.logicalOr(bad, tf.logicalNot(tf.isFinite(zmax))), tf.tensor2d(Uint8Array.from(N, (v) => (v === 0 ? 1 : 0)), [batch, 1], 'bool'));
+      const skip = rowsLeftAlone(z, zmax, Array.from(N, (v) => v === 0));
       // -FLT_MAX, not -Infinity, keeps every finite logit and leaves -Infinity as it is (keepAtLeast).
       const cut = tf.maximum(tf.where(skip, tf.fill([batch, 1], -FLT_MAX), thr), -FLT_MAX);
       return withLogits(state, keepAtLeast(z, cut));

@@ -101,12 +101,12 @@ vec2 dirCounts(int b, int j) {
 `;
 }
 
-/** The names of a directory's samplers in programs that read it, in {@link directoryInputs} order. */
+/** The names of a directory's samplers in programs that read it (kernel inputs of the same names). */
 export const DIRECTORY_NAMES = ['dirAll', 'dirGen', 'dirStart', 'dirOcc'];
 
-/** The directory tensors a lookup reads, in {@link DIRECTORY_NAMES} order. */
-export function directoryInputs(dir: WindowDirectory): tf.Tensor2D[] {
-  return [dir.all, dir.gen, dir.start, dir.occ];
+/** The directory tensors a lookup reads, as kernel inputs named {@link DIRECTORY_NAMES}. */
+export function directoryInputs(dir: WindowDirectory): tf.NamedTensorMap {
+  return { dirAll: dir.all, dirGen: dir.gen, dirStart: dir.start, dirOcc: dir.occ };
 }
 
 /** GLSL: row b's index of token t (its position among the distinct tokens < t) and whether it is present. */
@@ -299,6 +299,5 @@ export function updateDirectory(dir: WindowDirectory, remove: tf.Tensor1D, remov
 
 /** float32 `[B, V]`: how many entries each token has in the window (all, or generated ones). */
 export function directoryCounts(dir: WindowDirectory, vocab: number, generated: boolean): tf.Tensor2D {
-  const inputs = Object.fromEntries(DIRECTORY_NAMES.map((n, i) => [n, directoryInputs(dir)[i]!]));
-  return tf.engine().runKernel(WINDOW_COUNTS, inputs, { vocab, generated } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.engine().runKernel(WINDOW_COUNTS, directoryInputs(dir), { vocab, generated } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
