@@ -5,34 +5,43 @@ import { isTensor } from './logits.js';
 import { freshLogits } from './processors/ops.js';
 import type { BuiltinSpec } from './options.js';
 import { minP } from './processors/min-p.js';
-import { temperature } from './processors/temperature.js';
+import { temperatureOfRows } from './processors/temperature.js';
 import { topK } from './processors/top-k.js';
 import { topP } from './processors/top-p.js';
 import { topNSigma } from './processors/top-n-sigma.js';
 import { epsilonCutoff } from './processors/epsilon-cutoff.js';
 import { etaCutoff } from './processors/eta-cutoff.js';
+import { typicalP } from './processors/typical-p.js';
+import { xtcOfRows } from './processors/xtc.js';
+import { mirostatOfRows } from './processors/mirostat.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 export { isBuiltinProcessor };
 
 /** Tensor processors for the enabled built-ins, in order. */
 export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcessor[] {
-  return specs.map(({ name, value }) => {
+  return specs.map(({ name, value, minKeep = 1, dynamic, xtc, mirostat }) => {
     switch (name) {
       case 'temperature':
-        return temperature(value);
+        return temperatureOfRows(value, dynamic);
       case 'top-k':
-        return topK(value);
+        return topK(value, minKeep);
       case 'top-p':
-        return topP(value);
+        return topP(value, minKeep);
       case 'min-p':
-        return minP(value);
+        return minP(value, minKeep);
       case 'top-n-sigma':
         return topNSigma(value);
+      case 'typical-p':
+        return typicalP(value, minKeep);
       case 'epsilon-cutoff':
-        return epsilonCutoff(value);
+        return epsilonCutoff(value, minKeep);
       case 'eta-cutoff':
-        return etaCutoff(value);
+        return etaCutoff(value, minKeep);
+      case 'xtc':
+        return xtcOfRows(xtc!, minKeep);
+      case 'mirostat':
+        return mirostatOfRows(mirostat!);
     }
   });
 }

@@ -19,16 +19,23 @@ export { minP } from './processors/min-p.js';
 export { topNSigma } from './processors/top-n-sigma.js';
 export { epsilonCutoff } from './processors/epsilon-cutoff.js';
 export { etaCutoff } from './processors/eta-cutoff.js';
+export { typicalP } from './processors/typical-p.js';
+export { xtc } from './processors/xtc.js';
+export { mirostat } from './processors/mirostat.js';
 export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
-export { DEFAULT_ORDER } from './options.js';
+export { DEFAULT_ORDER, NAMED_ORDERS } from './options.js';
 export { DRY_WHOLE_HISTORY } from './history-options.js';
-export { gumbel, mix32, rowKey, stepKey, uniform } from './noise.js';
+export { gumbel, mix32, rowKey, rowKeys, stepKey, uniform, xtcUniform } from './noise.js';
 export * as reference from './reference/index.js';
 export type {
   BuiltinName,
   DrawMethod,
   DryOptions,
+  DynamicTemperatureOptions,
+  MirostatOptions,
+  NamedOrder,
+  XtcOptions,
   InvalidRowPolicy,
   LogitsProcessor,
   ReferenceState,

@@ -36,6 +36,14 @@ export function stepKey(key: number, step: number): number {
 }
 
 /**
+ * XTC's coin for one (row key, step): a uniform in (0, 1) from a key derived from the step key,
+ * so it is independent of the draw's noise (which hashes token indices under the step key).
+ */
+export function xtcUniform(key: number, step: number): number {
+  return uniform(mix32((stepKey(key, step) ^ 0x58544321) >>> 0), 0);
+}
+
+/**
  * Uniform in (0, 1) from the top 24 bits of the hash, exact in float64, never 0 or 1. Not exact
  * in float32 for u ≥ 1/2 (m + 0.5 needs 25 bits): shaders must not build u directly in float32
  * there (the webgl kernel computes −ln(1 − w) from the exact w = 1 − u).

@@ -11,18 +11,89 @@ import {
   validateTemperature,
   validateTopK,
   validateTopP,
+  validateTypicalP,
+  validateMinTokensToKeep,
   type RowParam,
 } from './params.js';
-import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, SamplerOptions } from './types.js';
+import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, NamedOrder, SamplerOptions } from './types.js';
+import { validateDynamicTemperature, validateMirostat, validateXtc, type DynamicTemperatureRows, type MirostatRows, type XtcRows } from './chain-options.js';
 import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from './history-options.js';
 
-export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff'];
+/**
+ * The default order of the built-in samplers: Hugging Face's (temperature first, then top-k,
+ * top-p, min-p, typical, ε, η) with llama.cpp's top-nσ before the truncations (its authors found
+ * it works on the raw logits), XTC after them (as in llama.cpp) and Mirostat last (it replaces
+ * the draw's distribution and learns from the drawn token, so nothing may follow it).
+ */
+export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 
-const KNOWN = new Set(['temperature', 'topK', 'topP', 'minP', 'topNSigma', 'epsilonCutoff', 'etaCutoff', 'seed', 'order', 'processors', 'draw', 'invalidRows', ...HISTORY_OPTION_NAMES]);
+/**
+ * The anchors' default chains, from their sources:
+ * - `'llama.cpp'`: common/common.h `samplers` (penalties and DRY run first here anyway): top-nσ,
+ *   top-k, typical, top-p, min-p, XTC, then temperature — the filters see T = 1 probabilities —
+ *   and Mirostat after the temperature, as common/sampling.cpp chains it (llama.cpp then drops
+ *   the other filters; switch them off to match).
+ * - `'hf'`: transformers `_get_logits_processor` warpers: temperature, top-k, top-p, min-p,
+ *   typical, ε, η.
+ * - `'vllm'`: vLLM v1 `Sampler.sample`: temperature, min-p, then top-k and top-p.
+ * An option a named order does not have is an error (the anchor has no such sampler).
+ */
+export const NAMED_ORDERS: Readonly<Record<NamedOrder, readonly BuiltinName[]>> = {
+  'llama.cpp': ['top-n-sigma', 'top-k', 'typical-p', 'top-p', 'min-p', 'xtc', 'temperature', 'mirostat'],
+  hf: ['temperature', 'top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff'],
+  vllm: ['temperature', 'min-p', 'top-k', 'top-p'],
+};
+
+const KNOWN = new Set([
+  'temperature',
+  'topK',
+  'topP',
+  'minP',
+  'topNSigma',
+  'typicalP',
+  'epsilonCutoff',
+  'etaCutoff',
+  'minTokensToKeep',
+  'xtc',
+  'dynamicTemperature',
+  'mirostat',
+  'seed',
+  'order',
+  'processors',
+  'draw',
+  'invalidRows',
+  ...HISTORY_OPTION_NAMES,
+]);
+
+/** The option name of each built-in (for messages). */
+const OPTION_NAME: Record<BuiltinName, string> = {
+  temperature: 'temperature',
+  'top-n-sigma': 'topNSigma',
+  'top-k': 'topK',
+  'top-p': 'topP',
+  'min-p': 'minP',
+  'typical-p': 'typicalP',
+  'epsilon-cutoff': 'epsilonCutoff',
+  'eta-cutoff': 'etaCutoff',
+  xtc: 'xtc',
+  mirostat: 'mirostat',
+};
+
+/** The built-ins `minTokensToKeep` applies to. */
+export const MIN_KEEP_BUILTINS: readonly BuiltinName[] = ['top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
 export interface BuiltinSpec {
   name: BuiltinName;
+  /** The option's value: T, k, p, … ; XTC's probability; Mirostat's version (0 = off). */
   value: RowParam;
+  /** `minTokensToKeep`, for the built-ins it applies to. */
+  minKeep?: RowParam;
+  /** temperature: dynamic temperature's rows, when set. */
+  dynamic?: DynamicTemperatureRows;
+  /** xtc: all its fields. */
+  xtc?: XtcRows;
+  /** mirostat: all its fields. */
+  mirostat?: MirostatRows;
 }
 
 export interface NormalizedOptions {
@@ -67,17 +138,44 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     'top-n-sigma': options.topNSigma === undefined ? 0 : validateTopNSigma(options.topNSigma),
     'epsilon-cutoff': options.epsilonCutoff === undefined ? 0 : validateEpsilonCutoff(options.epsilonCutoff),
     'eta-cutoff': options.etaCutoff === undefined ? 0 : validateEtaCutoff(options.etaCutoff),
+    'typical-p': options.typicalP === undefined ? 1 : validateTypicalP(options.typicalP),
+    xtc: 0,
+    mirostat: 0,
   };
-  const order: readonly BuiltinName[] = options.order ?? DEFAULT_ORDER;
+  const xtc = options.xtc === undefined ? undefined : validateXtc(options.xtc);
+  const mirostat = options.mirostat === undefined ? undefined : validateMirostat(options.mirostat);
+  const dynamic = options.dynamicTemperature === undefined ? undefined : validateDynamicTemperature(options.dynamicTemperature);
+  const minKeep = options.minTokensToKeep === undefined ? 1 : validateMinTokensToKeep(options.minTokensToKeep);
+  if (xtc) values.xtc = xtc.probability;
+  if (mirostat) values.mirostat = mirostat.version;
+  const dynamicOn = dynamic !== undefined && !isOff(dynamic.range, (v) => v === 0);
+  const isOn = (name: BuiltinName): boolean => !isOff(values[name], OFF[name]) || (name === 'temperature' && dynamicOn);
+  const namedOrder = typeof options.order === 'string' ? (NAMED_ORDERS as Record<string, readonly BuiltinName[]>)[options.order] : undefined;
+  if (typeof options.order === 'string' && !namedOrder) {
+    throw new SamplingError('order', `must be an array of names or one of ${Object.keys(NAMED_ORDERS).map((n) => `"${n}"`).join(', ')}`, options.order);
+  }
+  const order: readonly BuiltinName[] = namedOrder ?? (options.order as readonly BuiltinName[] | undefined) ?? DEFAULT_ORDER;
   if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
     throw new SamplingError('order', `must list distinct names among ${DEFAULT_ORDER.join(', ')}`, order);
   }
   for (const name of DEFAULT_ORDER) {
-    if (!order.includes(name) && !isOff(values[name], OFF[name])) {
-      throw new SamplingError('order', `must include "${name}" since that option is set`, order);
+    if (!order.includes(name) && isOn(name)) {
+      const why = namedOrder ? `the "${options.order as string}" order has no ${name} (set ${OPTION_NAME[name]} off, or give the order as an array)` : `must include "${name}" since that option is set`;
+      throw new SamplingError('order', why, namedOrder ? OPTION_NAME[name] : order);
     }
   }
-  const builtins = (order as readonly BuiltinName[]).filter((n) => !isOff(values[n], OFF[n])).map((name: BuiltinName) => ({ name, value: values[name] }));
+  const enabled = order.filter(isOn);
+  if (enabled.includes('mirostat') && enabled[enabled.length - 1] !== 'mirostat') {
+    throw new SamplingError('order', 'must put "mirostat" after every other enabled sampler (it learns from the distribution the token is drawn from)', order);
+  }
+  const builtins = enabled.map((name: BuiltinName): BuiltinSpec => {
+    const spec: BuiltinSpec = { name, value: values[name] };
+    if (MIN_KEEP_BUILTINS.includes(name) && !isOff(minKeep, (v) => v === 1)) spec.minKeep = minKeep;
+    if (name === 'temperature' && dynamicOn) spec.dynamic = dynamic;
+    if (name === 'xtc' && xtc) spec.xtc = xtc;
+    if (name === 'mirostat' && mirostat) spec.mirostat = mirostat;
+    return spec;
+  });
   const given = options.processors ?? [];
   if (!Array.isArray(given)) throw new SamplingError('processors', 'must be an array of LogitsProcessor', given);
   // A copy: pushing to the caller's array later must not change the chain.
@@ -106,6 +204,11 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     ['topNSigma', values['top-n-sigma']],
     ['epsilonCutoff', values['epsilon-cutoff']],
     ['etaCutoff', values['eta-cutoff']],
+    ['typicalP', values['typical-p']],
+    ['minTokensToKeep', minKeep],
+    ['xtc', xtc?.probability],
+    ['dynamicTemperature', dynamic?.range],
+    ['mirostat', mirostat?.version],
     ['seed', seed],
   ];
   const history = validateHistoryOptions(options as Record<string, unknown>);
@@ -129,4 +232,7 @@ const OFF: Record<BuiltinName, (v: number) => boolean> = {
   'top-n-sigma': (v) => v === 0,
   'epsilon-cutoff': (v) => v === 0,
   'eta-cutoff': (v) => v === 0,
+  'typical-p': (v) => v === 1,
+  xtc: (v) => v === 0,
+  mirostat: (v) => v === 0,
 };

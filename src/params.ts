@@ -72,6 +72,14 @@ export const CUTOFF_RULE: Rule = {
   check: (e) => e >= 0 && e < 1,
   rule: 'must be in [0, 1) (0 switches it off)',
 };
+export const TYPICAL_P_RULE: Rule = {
+  check: (p) => p > 0 && p <= 1,
+  rule: 'must be in (0, 1] (1 switches typical-p off)',
+};
+export const MIN_TOKENS_TO_KEEP_RULE: Rule = {
+  check: (m) => Number.isInteger(m) && m >= 1 && m <= 2 ** 31 - 1,
+  rule: 'must be an integer >= 1 (default 1)',
+};
 export const SEED_RULE: Rule = {
   check: (s) => Number.isFinite(s),
   rule: 'must be a finite number (or one per row)',
@@ -84,6 +92,8 @@ export const validateMinP = (m: unknown): RowParam => validateRowParam('minP', m
 export const validateTopNSigma = (n: unknown): RowParam => validateRowParam('topNSigma', n, TOP_N_SIGMA_RULE);
 export const validateEpsilonCutoff = (e: unknown): RowParam => validateRowParam('epsilonCutoff', e, CUTOFF_RULE);
 export const validateEtaCutoff = (e: unknown): RowParam => validateRowParam('etaCutoff', e, CUTOFF_RULE);
+export const validateTypicalP = (p: unknown): RowParam => validateRowParam('typicalP', p, TYPICAL_P_RULE);
+export const validateMinTokensToKeep = (m: unknown): RowParam => validateRowParam('minTokensToKeep', m, MIN_TOKENS_TO_KEEP_RULE);
 export const validateSeed = (s: unknown): RowParam => validateRowParam('seed', s, SEED_RULE);
 
 /** True when the parameter leaves every row unchanged (so the processor can be skipped). */

@@ -64,8 +64,9 @@ export interface Sampler {
    */
   begin(prompts: readonly (readonly number[])[]): void;
   /**
-   * Adds drawn tokens (int32 `[B]`, on the device) to the history. `sample` does it itself unless
-   * called with `{ accept: false }`; negative ids (invalid rows) add nothing.
+   * Adds drawn tokens (int32 `[B]`, on the device) to the history and hands them to the
+   * processors' `accept` (Mirostat's μ learns from them). `sample` does it itself unless called
+   * with `{ accept: false }`; negative ids (invalid rows) add nothing.
    */
   accept(ids: tf.Tensor1D): void;
   /** Frees the device state (history, caches) and keeps the step; the next call starts an empty history. */
@@ -88,6 +89,8 @@ interface Carried {
   lastPath: string;
   tokens: TokenHistory | HostTokenHistory | undefined;
   prompts: (readonly number[])[] | undefined;
+  /** The built-in processors, cloned with their state. */
+  builtins?: LogitsProcessor[];
 }
 
 /**
@@ -105,7 +108,8 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
 function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   const history = historyProcessors(opts.history);
   const needs = historyNeeds(opts.history);
-  const builtinChain = builtinProcessors(opts.builtins);
+  // A clone carries the built-ins' state (Mirostat's μ) in its own copies.
+  const builtinChain = carried?.builtins ?? builtinProcessors(opts.builtins);
   const processors = [...history, ...opts.processors, ...builtinChain];
   const maskCache = new DeviceCache();
   let tokens: TokenHistory | HostTokenHistory | undefined = carried?.tokens;
@@ -208,6 +212,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       vocab: shape.vocab,
       invTemperature: new Float64Array(shape.batch).fill(1),
       step,
+      keys: keysFor(shape.batch),
       ...(context?.history !== undefined ? { history: context.history } : {}),
       ...(t ? { tokens: t } : {}),
     };
@@ -335,10 +340,14 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
         throw new SamplingError('ids', 'must be a live int32 [B] tensor of token ids', isTensor(ids) ? new Described(`a ${ids.dtype} tensor of shape [${ids.shape.join(', ')}]`) : ids);
       }
-      if (!needs) return;
+      if (!needs) {
+        for (const p of processors) p.accept?.(ids);
+        return;
+      }
       if (!tokens) throw new SamplingError('ids', 'can only be accepted after a sample() call of this history (the vocabulary is not known yet)', new Described('no history yet'));
       if (ids.shape[0] !== tokens.batch) throw new SamplingError('ids', `must have one id per row (batch size ${tokens.batch})`, new Described(`shape [${ids.shape[0]}]`));
       tokens.accept(ids);
+      for (const p of processors) p.accept?.(ids);
     },
     dispose() {
       freeState();
@@ -359,7 +368,8 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         }
         user.push(c);
       }
-      return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts });
+      const builtins = builtinChain.map((p) => (p.clone ? p.clone() : p));
+      return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts, builtins });
     },
   };
   return sampler;

@@ -4,12 +4,14 @@ import type { ReferenceState } from './reference/types.js';
 import type { TokenHistoryView } from './history.js';
 import type { DryOptions, LogitBias, PenalizePrompt } from './history-options.js';
 import type { TokenMask } from './processors/token-mask.js';
+import type { DynamicTemperatureOptions, MirostatOptions, XtcOptions } from './chain-options.js';
 
 export type { RowParam } from './params.js';
 export type { ReferenceState } from './reference/types.js';
 export type { TokenHistoryView } from './history.js';
 export type { DryOptions, LogitBias, PenalizePrompt } from './history-options.js';
 export type { TokenMask } from './processors/token-mask.js';
+export type { DynamicTemperatureOptions, MirostatOptions, XtcOptions } from './chain-options.js';
 
 /**
  * What processors see and return. Scores stay in logit space: temperature is carried as a
@@ -36,6 +38,12 @@ export interface SamplingState {
    * the penalty window, the last tokens): what the built-in history processors read.
    */
   readonly tokens?: TokenHistoryView;
+  /**
+   * Each row's 32-bit key (from the seeds), the key of its draw noise: a processor that needs
+   * its own random coin per (row, step) hashes it (XTC), so its tokens stay reproducible and
+   * independent of the batch and the backend.
+   */
+  readonly keys?: Uint32Array;
 }
 
 /** Per-call context for `Sampler.sample` and friends. */
@@ -85,7 +93,20 @@ export type InvalidRowPolicy = 'error' | 'uniform' | 'greedy';
 export type DrawMethod = 'gumbel' | 'multinomial';
 
 /** Names of the built-in processors, for `order`. */
-export type BuiltinName = 'temperature' | 'top-n-sigma' | 'top-k' | 'top-p' | 'min-p' | 'epsilon-cutoff' | 'eta-cutoff';
+export type BuiltinName =
+  | 'temperature'
+  | 'top-n-sigma'
+  | 'top-k'
+  | 'top-p'
+  | 'min-p'
+  | 'typical-p'
+  | 'epsilon-cutoff'
+  | 'eta-cutoff'
+  | 'xtc'
+  | 'mirostat';
+
+/** The anchors' default chains (see `NAMED_ORDERS`). */
+export type NamedOrder = 'llama.cpp' | 'hf' | 'vllm';
 
 export interface SamplerOptions {
   /** T ≥ 0 (0 = greedy). Scalar or one per row. Default 1. */
@@ -102,10 +123,28 @@ export interface SamplerOptions {
   epsilonCutoff?: RowParam;
   /** η in [0, 1) (0 = off): drop tokens below min(η, √η·exp(−H)) (Hugging Face `eta_cutoff`). Default 0. */
   etaCutoff?: RowParam;
+  /** p in (0, 1] (1 = off): locally typical sampling (Hugging Face `typical_p`, llama.cpp `typical`). Default 1. */
+  typicalP?: RowParam;
+  /**
+   * Integer ≥ 1: top-k, top-p, min-p, typical-p, ε- and η-cutoff keep at least this many tokens
+   * (Hugging Face `min_tokens_to_keep`, llama.cpp `min_keep`; XTC does nothing where it would
+   * keep fewer). Default 1.
+   */
+  minTokensToKeep?: RowParam;
+  /** llama.cpp's XTC (exclude top choices); one object for all rows or one per row. */
+  xtc?: XtcOptions | readonly (XtcOptions | undefined)[];
+  /** llama.cpp's entropy-based dynamic temperature around `temperature`; one object or one per row. */
+  dynamicTemperature?: DynamicTemperatureOptions | readonly (DynamicTemperatureOptions | undefined)[];
+  /** llama.cpp's Mirostat v1 / v2 (μ kept per row on the device, cleared by `reset()`); one object or one per row. */
+  mirostat?: MirostatOptions | readonly (MirostatOptions | undefined)[];
   /** One seed (row r uses (seed, r)) or one per row. Default: a random seed per sampler. */
   seed?: RowParam;
-  /** Order of the built-in processors. Default `['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff']`. */
-  order?: readonly BuiltinName[];
+  /**
+   * Order of the built-in processors: names, or an anchor's default chain (`'llama.cpp'`, `'hf'`,
+   * `'vllm'`). Default {@link DEFAULT_ORDER}: temperature, top-n-sigma, top-k, top-p, min-p,
+   * typical-p, epsilon-cutoff, eta-cutoff, xtc, mirostat.
+   */
+  order?: readonly BuiltinName[] | NamedOrder;
   /** Processors run before the built-ins (penalties, biases, bans…), in this order. */
   processors?: readonly LogitsProcessor[];
   /** Default `'gumbel'` (keyed by row seed and step). `'multinomial'` is tfjs's stock op. */

@@ -28,7 +28,9 @@ describe('structure', () => {
     const factoryName = file.replace('.ts', '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
     const factory = (lib as unknown as Record<string, (v: number) => lib.LogitsProcessor>)[factoryName];
     expect(typeof factory).toBe('function');
-    const processor = factory!(factoryName === 'topK' ? 2 : 0.5);
+    // The object-valued samplers take their options object.
+    const arg: Record<string, unknown> = { topK: 2, xtc: { probability: 0.5 }, mirostat: { version: 2 } };
+    const processor = factory!((arg[factoryName] ?? 0.5) as number);
     expect(typeof processor.reference).toBe('function');
     expect(processor.name).toBe(file.replace('.ts', ''));
   });

@@ -65,8 +65,9 @@ export function fusedPlan(
 ): FusedPlan | undefined {
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   let last = -1;
-  for (const { name } of opts.builtins) {
-    if (!FUSED_BUILTINS.includes(name)) return undefined;
+  for (const { name, minKeep, dynamic } of opts.builtins) {
+    // minTokensToKeep and dynamic temperature: the tfjs-op processors only.
+    if (!FUSED_BUILTINS.includes(name) || minKeep !== undefined || dynamic !== undefined) return undefined;
     const at = DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;

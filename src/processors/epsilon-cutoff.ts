@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateEpsilonCutoff, type RowParam } from '../params.js';
+import { isOff, resolveRowParam, validateEpsilonCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceEpsilonCutoff } from '../reference/epsilon-cutoff.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { column, maskWhere, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
+import { column, maskWhere, restoreTop, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
 /**
  * ε-cutoff (Hugging Face `EpsilonLogitsWarper`, Hewitt et al. 2022): drops the tokens whose
@@ -13,17 +13,18 @@ import { column, maskWhere, rowMax, rowsLeftAlone, scaleByInvTemperature, withLo
  * @example
  * const sampler = createSampler({ temperature: 0.9, epsilonCutoff: 3e-4 });
  */
-export function epsilonCutoff(e: RowParam): LogitsProcessor {
+export function epsilonCutoff(e: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
   const value = validateEpsilonCutoff(e);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?epsilon-cutoff' : 'epsilon-cutoff',
-    apply: (state) => probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false),
-    reference: referenceEpsilonCutoff(value),
+    apply: (state) => probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    reference: referenceEpsilonCutoff(value, minKeep),
   });
 }
 
 /** Keeps q ≥ cut (ε, or η's entropy-scaled cut) and the row's maxima; rows with NaN, +Infinity or nothing finite unchanged. */
-export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: boolean): SamplingState {
+export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: boolean, M: Float64Array): SamplingState {
   if (E.every((v) => v === 0)) return state;
   const z = state.logits;
   const zmax = rowMax(z);
@@ -41,5 +42,5 @@ export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: bo
     cut = tf.minimum(cut, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.neg(H))));
   }
   const keep = tf.logicalOr(tf.logicalOr(tf.greaterEqual(q, cut), tf.greaterEqual(z, zmax)), skip);
-  return withLogits(state, maskWhere(z, tf.cast(tf.logicalNot(keep), 'float32')) as tf.Tensor2D);
+  return withLogits(state, restoreTop(z, maskWhere(z, tf.cast(tf.logicalNot(keep), 'float32')) as tf.Tensor2D, M));
 }

@@ -1,5 +1,5 @@
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateEtaCutoff, type RowParam } from '../params.js';
+import { isOff, resolveRowParam, validateEtaCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceEtaCutoff } from '../reference/eta-cutoff.js';
 import type { LogitsProcessor } from '../types.js';
 import { probabilityCutoff } from './epsilon-cutoff.js';
@@ -12,12 +12,13 @@ import { probabilityCutoff } from './epsilon-cutoff.js';
  * @example
  * const sampler = createSampler({ etaCutoff: 2e-3 });
  */
-export function etaCutoff(e: RowParam): LogitsProcessor {
+export function etaCutoff(e: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
   const value = validateEtaCutoff(e);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?eta-cutoff' : 'eta-cutoff',
-    apply: (state) => probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true),
-    reference: referenceEtaCutoff(value),
+    apply: (state) => probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    reference: referenceEtaCutoff(value, minKeep),
   });
 }
 

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, splitF32, validateMinP, type RowParam } from '../params.js';
+import { isOff, resolveRowParam, splitF32, validateMinP, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceMinP } from '../reference/min-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { FLT_MAX, column, maskWhere, rowMax, twoSum, withLogits } from './ops.js';
+import { FLT_MAX, column, maskWhere, restoreTop, rowMax, twoSum, withLogits } from './ops.js';
 
 /**
  * Min-p: keeps token j iff q_j ≥ m · max q (inclusive), i.e. z_j ≥ max z + T · ln m — no
@@ -12,8 +12,9 @@ import { FLT_MAX, column, maskWhere, rowMax, twoSum, withLogits } from './ops.js
  * @example
  * const sampler = createSampler({ temperature: 1, minP: 0.05 });
  */
-export function minP(m: RowParam): LogitsProcessor {
+export function minP(m: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
   const value = validateMinP(m);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?min-p' : 'min-p',
     apply(state: SamplingState): SamplingState {
@@ -28,9 +29,9 @@ export function minP(m: RowParam): LogitsProcessor {
       const [t, e2] = minPPair(zmax, M, state.invTemperature);
       const gap = tf.sub(state.logits, t);
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
-      return withLogits(state, logits);
+      return withLogits(state, restoreTop(state.logits, logits, resolveRowParam('minTokensToKeep', minKeep, batch)));
     },
-    reference: referenceMinP(value),
+    reference: referenceMinP(value, minKeep),
   });
 }
 

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { hintsOf, withHints } from '../builtin.js';
 import type { SamplingState } from '../types.js';
 import { rowScatterAdd } from '../backends/webgl-scatter.js';
+import { deviceTopk } from '../device-topk.js';
 
 /**
  * The state with new logits (built-ins only). A filter only masks more tokens, so the candidate
@@ -222,4 +223,21 @@ export class DeviceCache {
 export function scatterHits(tokens: tf.Tensor2D, hit: tf.Tensor2D, vocab: number): tf.Tensor2D {
   // rowScatterAdd ignores tokens outside [0, V): a hit on padding bans nothing.
   return tf.step(tf.sub(rowScatterAdd(tokens, tf.cast(hit, 'float32') as tf.Tensor2D, vocab), 0.5)) as tf.Tensor2D;
+}
+
+/**
+ * `out` with each row's m largest logits of `input` put back (m = M[r]; ties of the m-th kept):
+ * Hugging Face's `min_tokens_to_keep` for the filters that keep the most probable tokens. Rows
+ * with m ≤ 1 are `out` (those filters keep the maxima themselves).
+ */
+export function restoreTop(input: tf.Tensor2D, out: tf.Tensor2D, M: Float64Array): tf.Tensor2D {
+  const vocab = input.shape[1];
+  if (M.every((m) => m <= 1)) return out;
+  const mmax = Math.min(vocab, Math.max(...M));
+  const vals = deviceTopk(input, mmax).values;
+  const col = Int32Array.from(M, (m) => Math.min(Math.max(m, 1), mmax) - 1);
+  const mth = tf.reshape(pickPerRow(vals, col), [M.length, 1]);
+  const on = tf.tensor2d(Uint8Array.from(M, (m) => (m > 1 ? 1 : 0)), [M.length, 1], 'bool');
+  const bound = tf.where(on, mth, tf.fill([M.length, 1], Infinity));
+  return tf.where(tf.greaterEqual(input, bound), input, out) as tf.Tensor2D;
 }

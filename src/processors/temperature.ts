@@ -1,7 +1,10 @@
-import { isOff, nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN, isOff, nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
 import { builtin } from '../builtin.js';
-import { referenceTemperature } from '../reference/temperature.js';
+import { fieldRows, validateDynamicTemperature, type DynamicTemperatureOptions, type DynamicTemperatureRows } from '../chain-options.js';
+import { referenceTemperatureOfRows } from '../reference/temperature.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
+import { FLT_MAX, column, firstArgMax, oneHotRows, rowMax, rowsLeftAlone, scaleByInvTemperature } from './ops.js';
 
 /**
  * Temperature scaling: probabilities ∝ exp(z / T); T = 0 is greedy (the largest logit, lowest
@@ -10,18 +13,62 @@ import type { LogitsProcessor, SamplingState } from '../types.js';
  * The division is deferred: the state carries 1/T per row and filters fold it into their
  * thresholds, so no float32 rounding of z / T moves a token across a filter boundary.
  *
+ * With `dynamic` (llama.cpp's `temp_ext`, "dynatemp"), a row's temperature is
+ * T_min + (T_max − T_min) · (H / ln N)^exponent with T_min = max(0, T − range), T_max = T + range,
+ * H the entropy of the row's distribution here and N its number of finite logits (llama.cpp: of
+ * its candidates). Those rows are scaled on the device (their T depends on the logits) and carry
+ * 1/T = 1 from here; a dynamic T of 0 keeps only the first maximum (greedy).
+ *
  * @example
  * createSampler({ processors: [temperature(0.7)], order: [] });
+ * createSampler({ temperature: 1, dynamicTemperature: { range: 0.5, exponent: 1 } });
  */
-export function temperature(t: RowParam): LogitsProcessor {
-  const value = validateTemperature(t);
+export function temperature(t: RowParam, dynamic?: DynamicTemperatureOptions | readonly (DynamicTemperatureOptions | undefined)[]): LogitsProcessor {
+  return temperatureOfRows(validateTemperature(t), dynamic === undefined ? undefined : validateDynamicTemperature(dynamic));
+}
+
+/** Temperature from validated values (the sampler's options). */
+export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRows | undefined): LogitsProcessor {
+  const dynamicOn = dynamic !== undefined && !isOff(dynamic.range, (v) => v === 0);
   return builtin({
-    name: isOff(value, (v) => v === 1) ? '?temperature' : 'temperature',
+    name: isOff(value, (v) => v === 1) && !dynamicOn ? '?temperature' : 'temperature',
     apply(state: SamplingState): SamplingState {
-      const T = resolveRowParam('temperature', value, state.batch);
-      const inv = state.invTemperature.map((v, r) => nextInvTemperature(v, T[r]!));
-      return { ...state, invTemperature: inv };
+      const { batch } = state;
+      const T = resolveRowParam('temperature', value, batch);
+      const plain = state.invTemperature.map((v, r) => nextInvTemperature(v, T[r]!));
+      if (!dynamicOn) return { ...state, invTemperature: plain };
+      const R = fieldRows('dynamicTemperature', dynamic.range, batch);
+      const E = fieldRows('dynamicTemperature', dynamic.exponent, batch);
+      // Rows already greedy stay greedy; the others with a range are scaled here.
+      const dyn = Array.from(R, (range, r) => range > 0 && Number.isFinite(state.invTemperature[r]!));
+      if (!dyn.some(Boolean)) return { ...state, invTemperature: plain };
+      const z = state.logits;
+      const zmax = rowMax(z);
+      const skip = rowsLeftAlone(z, zmax, dyn.map((d) => !d));
+      const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
+      const ex = tf.exp(s);
+      const total = tf.sum(ex, 1, true);
+      const q = tf.div(ex, total);
+      const H = tf.neg(tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, tf.sub(s, tf.log(total))), tf.zerosLike(q)), 1, true));
+      const n = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
+      const normalized = tf.div(H, tf.log(tf.maximum(n, 2)));
+      // x^e as exp(e · ln x), with 0^e = 0 (e > 0) and 0^0 = 1 as in C's powf.
+      const e = column(E);
+      const pow = tf.where(tf.greater(normalized, 0), tf.exp(tf.mul(e, tf.log(normalized))), tf.cast(tf.equal(e, 0), 'float32'));
+      const lo = column(Array.from(T, (t, r) => Math.max(0, t - R[r]!)));
+      const hi = column(Array.from(T, (t, r) => t + R[r]!));
+      // Rows with one finite logit or fewer keep their plain T (llama.cpp leaves them as they are).
+      const Tdyn = tf.where(tf.greater(n, 1), tf.add(lo, tf.mul(tf.sub(hi, lo), pow)), column(T));
+      const inv = tf.minimum(tf.maximum(tf.div(1, Tdyn), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX);
+      const scaled = tf.where(tf.isFinite(z), tf.maximum(tf.mul(s, inv), -FLT_MAX), z);
+      const greedy = tf.where(tf.cast(oneHotRows(firstArgMax(z), state.vocab), 'bool'), z, tf.fill(z.shape, -Infinity));
+      const rowsOn = tf.logicalAnd(tf.cast(column(dyn.map(Number)), 'bool'), tf.logicalNot(skip));
+      // Conditions broadcast by hand: tf.where does not broadcast them on wasm.
+      const full = (c: tf.Tensor): tf.Tensor => tf.broadcastTo(c, z.shape);
+      const out = tf.where(full(rowsOn), tf.where(full(tf.equal(Tdyn, 0)), greedy, scaled), z) as tf.Tensor2D;
+      const invTemperature = plain.map((v, r) => (dyn[r] ? 1 : v));
+      return { ...state, logits: out, invTemperature };
     },
-    reference: referenceTemperature(value),
+    reference: referenceTemperatureOfRows(value, dynamic),
   });
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin, hintsOf, withHints } from '../builtin.js';
-import { isOff, resolveRowParam, validateTopK, type RowParam } from '../params.js';
+import { isOff, resolveRowParam, validateMinTokensToKeep, validateTopK, type RowParam } from '../params.js';
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
@@ -14,13 +14,15 @@ import { deviceTopk } from '../device-topk.js';
  * @example
  * const sampler = createSampler({ topK: [40, 0] }); // row 0: top-40, row 1: off
  */
-export function topK(k: RowParam): LogitsProcessor {
+export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
   const value = validateTopK(k);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?top-k' : 'top-k',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const K = resolveRowParam('topK', value, batch);
+      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      const K = resolveRowParam('topK', value, batch).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0));
       const active = K.map((k) => (k > 0 && k < vocab ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));
@@ -39,6 +41,6 @@ export function topK(k: RowParam): LogitsProcessor {
       // The kmax largest of the new logits: the sorted values with rows' extras masked.
       return withHints(next, { candidates: kmax, sorted: keepAtLeast(vals, thrCol) });
     },
-    reference: referenceTopK(value),
+    reference: referenceTopK(value, minKeep),
   });
 }

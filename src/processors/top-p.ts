@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin, hintsOf } from '../builtin.js';
-import { effectiveTopP, isOff, resolveRowParam, splitF32, validateTopP, type RowParam } from '../params.js';
+import { effectiveTopP, isOff, resolveRowParam, splitF32, validateMinTokensToKeep, validateTopP, type RowParam } from '../params.js';
 import { referenceTopP } from '../reference/top-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import {
@@ -9,6 +9,7 @@ import {
   scaleByInvTemperature,
   keepAtLeast,
   pickPerRowAt,
+  restoreTop,
   safeThreshold,
   shiftRight,
   sortedPrefixSum,
@@ -31,8 +32,9 @@ import { deviceTopk } from '../device-topk.js';
  * @example
  * const sampler = createSampler({ temperature: 0.8, topP: [0.9, 0.95] });
  */
-export function topP(p: RowParam): LogitsProcessor {
+export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
   const value = validateTopP(p);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 1) ? '?top-p' : 'top-p',
     apply(state: SamplingState): SamplingState {
@@ -47,9 +49,10 @@ export function topP(p: RowParam): LogitsProcessor {
       // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
       const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
       const thr = topPThreshold(zs, finite, state.invTemperature, P);
-      return withLogits(state, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])));
+      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      return withLogits(state, restoreTop(state.logits, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])), M));
     },
-    reference: referenceTopP(value),
+    reference: referenceTopP(value, minKeep),
   });
 }
 

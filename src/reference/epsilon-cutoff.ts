@@ -1,15 +1,17 @@
-import { resolveRowParam, validateEpsilonCutoff, type RowParam } from '../params.js';
-import { accurateSum, rowMax, usableInv } from './math.js';
+import { resolveRowParam, validateEpsilonCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
+import { accurateSum, restoreTop, rowMax, usableInv } from './math.js';
 import type { ReferenceState } from './types.js';
 
 /** float64 ε-cutoff: keep q_j ≥ ε, and the row's maxima. */
-export function referenceEpsilonCutoff(e: RowParam) {
+export function referenceEpsilonCutoff(e: RowParam, minTokensToKeep: RowParam = 1) {
   const value = validateEpsilonCutoff(e);
-  return (state: ReferenceState): ReferenceState => cut(state, resolveRowParam('epsilonCutoff', value, state.logits.length), false);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return (state: ReferenceState): ReferenceState =>
+    cut(state, resolveRowParam('epsilonCutoff', value, state.logits.length), false, resolveRowParam('minTokensToKeep', minKeep, state.logits.length));
 }
 
 /** float64 ε- or η-cutoff of each row (shared with the η twin). */
-export function cut(state: ReferenceState, E: Float64Array, eta: boolean): ReferenceState {
+export function cut(state: ReferenceState, E: Float64Array, eta: boolean, M: Float64Array): ReferenceState {
   const logits = state.logits.map((row, r) => {
     const e = E[r]!;
     if (e === 0) return row;
@@ -25,7 +27,7 @@ export function cut(state: ReferenceState, E: Float64Array, eta: boolean): Refer
       const H = -accurateSum(q.map((p, j) => (ex[j]! > 0 ? p * (s[j]! - Math.log(total)) : 0)));
       c = Math.min(e, Math.sqrt(e) * Math.exp(-H));
     }
-    return row.map((z, j) => (q[j]! >= c || z >= zmax ? z : -Infinity));
+    return restoreTop(row, row.map((z, j) => (q[j]! >= c || z >= zmax ? z : -Infinity)), M[r]!);
   });
   return { ...state, logits };
 }

@@ -1,9 +1,11 @@
-import { resolveRowParam, validateEtaCutoff, type RowParam } from '../params.js';
+import { resolveRowParam, validateEtaCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { cut } from './epsilon-cutoff.js';
 import type { ReferenceState } from './types.js';
 
 /** float64 η-cutoff: keep q_j ≥ min(η, √η · exp(−H)), and the row's maxima. */
-export function referenceEtaCutoff(e: RowParam) {
+export function referenceEtaCutoff(e: RowParam, minTokensToKeep: RowParam = 1) {
   const value = validateEtaCutoff(e);
-  return (state: ReferenceState): ReferenceState => cut(state, resolveRowParam('etaCutoff', value, state.logits.length), true);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return (state: ReferenceState): ReferenceState =>
+    cut(state, resolveRowParam('etaCutoff', value, state.logits.length), true, resolveRowParam('minTokensToKeep', minKeep, state.logits.length));
 }

@@ -4,14 +4,18 @@ import { gumbel, rowKeys, stepKey } from '../noise.js';
 import { checkRowArrays, normalizeOptions, type BuiltinSpec } from '../options.js';
 import type { SamplerOptions } from '../types.js';
 import { invalidRowOf, scanRow } from '../invalid-rows.js';
-import { argMax, rowMax, usableInv } from './math.js';
+import { accurateSum, argMax, rowMax, usableInv } from './math.js';
 import { referenceMinP } from './min-p.js';
-import { referenceTemperature } from './temperature.js';
+import { referenceTemperature, referenceTemperatureOfRows } from './temperature.js';
 import { referenceTopK } from './top-k.js';
 import { referenceTopP } from './top-p.js';
 import { referenceTopNSigma } from './top-n-sigma.js';
 import { referenceEpsilonCutoff } from './epsilon-cutoff.js';
 import { referenceEtaCutoff } from './eta-cutoff.js';
+import { referenceTypicalP } from './typical-p.js';
+import { referenceXtc, referenceXtcOfRows } from './xtc.js';
+import { referenceMirostat, referenceMirostatOfRows } from './mirostat.js';
+import { fieldRows } from '../chain-options.js';
 import type { ReferenceState } from './types.js';
 import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
@@ -24,7 +28,7 @@ import { referenceAllowedTokens } from './allowed-tokens.js';
 import { referenceTokenMask } from './token-mask.js';
 
 export type { ReferenceState } from './types.js';
-export { referenceEpsilonCutoff, referenceEtaCutoff, referenceMinP, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP };
+export { referenceEpsilonCutoff, referenceEtaCutoff, referenceMinP, referenceMirostat, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP, referenceTypicalP, referenceXtc };
 
 /** Rows of logits: one array per batch row. Values are taken as float32, as on tensors. */
 export type Rows = readonly (ArrayLike<number>)[];
@@ -43,6 +47,10 @@ export interface ReferenceContext {
   promptLength?: readonly number[];
   /** The per-call token bitmask (twin of `SampleContext.mask`): one Int32Array of ceil(V/32) words per row. */
   mask?: readonly Int32Array[];
+  /** The step `probabilities` / `process` compute (default 0): XTC's coin depends on it. `sample` takes its step argument. */
+  step?: number;
+  /** Each row's Mirostat μ before this step (default 2τ, a fresh sampler's); see `nextMirostatMu`. */
+  mirostatMu?: readonly number[];
 }
 
 /** The history processors' twins, in the sampler's order (historyStages). */
@@ -67,22 +75,28 @@ function historySteps(spec: HistorySpec): Step[] {
   });
 }
 
-function builtin({ name, value }: BuiltinSpec): Step {
+function builtin({ name, value, minKeep = 1, dynamic, xtc, mirostat }: BuiltinSpec): Step {
   switch (name) {
     case 'temperature':
-      return referenceTemperature(value);
+      return referenceTemperatureOfRows(value, dynamic);
     case 'top-k':
-      return referenceTopK(value);
+      return referenceTopK(value, minKeep);
     case 'top-p':
-      return referenceTopP(value);
+      return referenceTopP(value, minKeep);
     case 'min-p':
-      return referenceMinP(value);
+      return referenceMinP(value, minKeep);
     case 'top-n-sigma':
       return referenceTopNSigma(value);
+    case 'typical-p':
+      return referenceTypicalP(value, minKeep);
     case 'epsilon-cutoff':
-      return referenceEpsilonCutoff(value);
+      return referenceEpsilonCutoff(value, minKeep);
     case 'eta-cutoff':
-      return referenceEtaCutoff(value);
+      return referenceEtaCutoff(value, minKeep);
+    case 'xtc':
+      return referenceXtcOfRows(xtc!, minKeep);
+    case 'mirostat':
+      return referenceMirostatOfRows(mirostat!);
   }
 }
 
@@ -129,11 +143,16 @@ function run(rows: Rows, options: SamplerOptions, step: number, context: Referen
   });
   const builtins = opts.builtins.map(builtin);
   checkHistoryVocab(opts.history, input[0]!.length, input.length);
+  if (context.mirostatMu !== undefined && (!Array.isArray(context.mirostatMu) || context.mirostatMu.length !== input.length || context.mirostatMu.some((m) => typeof m !== 'number' || !Number.isFinite(m)))) {
+    throw new SamplingError('mirostatMu', `must be an array of finite numbers, one per row (batch size ${input.length})`, context.mirostatMu);
+  }
   let state: ReferenceState = {
     logits: input.map((r) => Float64Array.from(r)),
     invTemperature: new Float64Array(input.length).fill(1),
     vocab: input[0]!.length,
     step,
+    ...(opts.seed !== undefined ? { keys: rowKeys(opts.seed, input.length) } : {}),
+    ...(context.mirostatMu !== undefined ? { mirostatMu: context.mirostatMu } : {}),
     ...(history !== undefined ? { history } : {}),
     ...(context.promptLength !== undefined ? { promptLength: context.promptLength } : {}),
   };
@@ -170,7 +189,7 @@ function finiteArgMax(row: Float64Array): number {
  * reference.probabilities([[2, 1, 0, -1]], { topP: 0.7 }); // [Float64Array [0.73, 0.27, 0, 0]]
  */
 export function probabilities(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
-  const { input, state, invalid } = run(rows, options, 0, context);
+  const { input, state, invalid } = run(rows, options, contextStep(context), context);
   const policy = options.invalidRows ?? 'error';
   const V = state.vocab;
   return state.logits.map((z, r) => {
@@ -191,7 +210,7 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}, context:
 
 /** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
 export function process(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
-  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, 0, context);
+  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, contextStep(context), context);
   // Kept values beyond float32's range are clamped to ±FLT_MAX, as on tensors: kept tokens stay
   // finite (1/T up to 2^100 can take a logit past it), masked ones stay -Infinity.
   return state.logits.map((z, r) => z.map((v) => (Number.isFinite(v) ? clampF32(v * usableInv(state.invTemperature[r]!)) : v)));
@@ -240,6 +259,48 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, conte
     }
     return best;
   });
+}
+
+/**
+ * Each row's Mirostat μ after drawing `ids` at `step` (twin of the processor's `accept`): μ minus
+ * η · (−log2 q(id) − τ), q the distribution the token was drawn from (1 for greedy rows); rows
+ * without Mirostat and invalid rows keep their μ. Start from
+ * `context.mirostatMu` (default 2τ) and pass the result as the next step's `mirostatMu`.
+ *
+ * @example
+ * let mu; for (let step = 0; step < n; step++) {
+ *   const ids = reference.sample(rows, opts, step, { mirostatMu: mu });
+ *   mu = reference.nextMirostatMu(rows, opts, ids, step, { mirostatMu: mu });
+ * }
+ */
+export function nextMirostatMu(rows: Rows, options: SamplerOptions, ids: readonly number[], step = 0, context: ReferenceContext = {}): number[] {
+  const opts = normalizeOptions(options);
+  const spec = opts.builtins.find((b) => b.name === 'mirostat');
+  const { input, state, invalid } = run(rows, { ...options, invalidRows: 'uniform' }, step, context);
+  const B = input.length;
+  const ver = spec ? fieldRows('mirostat', spec.mirostat!.version, B) : new Float64Array(B);
+  const tau = spec ? fieldRows('mirostat', spec.mirostat!.tau, B) : new Float64Array(B).fill(5);
+  const eta = spec ? fieldRows('mirostat', spec.mirostat!.eta, B) : new Float64Array(B);
+  return input.map((_, r) => {
+    const mu = context.mirostatMu?.[r] ?? 2 * tau[r]!;
+    const id = ids[r]!;
+    if (ver[r] === 0 || id < 0 || invalid[r]) return mu;
+    const inv = state.invTemperature[r]!;
+    const z = state.logits[r]!;
+    let surprise = 0;
+    if (Number.isFinite(inv)) {
+      const zmax = rowMax(z);
+      const total = accurateSum(Array.from(z, (v) => Math.exp((v - zmax) * inv)));
+      surprise = -((z[id]! - zmax) * inv - Math.log(total)) / Math.LN2;
+    }
+    return mu - eta[r]! * (surprise - tau[r]!);
+  });
+}
+
+function contextStep(context: ReferenceContext): number {
+  const step = context.step ?? 0;
+  if (!Number.isInteger(step) || step < 0) throw new SamplingError('context.step', 'must be an integer ≥ 0', step);
+  return step;
 }
 
 const FLT_MAX = 3.4028234663852886e38;

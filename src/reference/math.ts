@@ -41,3 +41,11 @@ export function argMax(row: ArrayLike<number>): number {
 export function usableInv(inv: number): number {
   return Number.isFinite(inv) ? inv : 1;
 }
+
+/** `out` with the m largest values of `input` put back (ties of the m-th kept); m ≤ 1: `out`. */
+export function restoreTop(input: Float64Array, out: Float64Array, m: number): Float64Array {
+  if (m <= 1) return out;
+  const sorted = Float64Array.from(input).sort((a, b) => b - a);
+  const mth = sorted[Math.min(m, sorted.length) - 1]!;
+  return out.map((v, j) => (input[j]! >= mth ? input[j]! : v));
+}

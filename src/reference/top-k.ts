@@ -1,11 +1,13 @@
-import { resolveRowParam, validateTopK, type RowParam } from '../params.js';
+import { resolveRowParam, validateMinTokensToKeep, validateTopK, type RowParam } from '../params.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 top-k: keep every logit ≥ the row's k-th largest (boundary ties kept). */
-export function referenceTopK(k: RowParam) {
+/** float64 top-k: keep every logit ≥ the row's k-th largest (boundary ties kept); k ≥ minTokensToKeep. */
+export function referenceTopK(k: RowParam, minTokensToKeep: RowParam = 1) {
   const topK = validateTopK(k);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return (state: ReferenceState): ReferenceState => {
-    const K = resolveRowParam('topK', topK, state.logits.length);
+    const M = resolveRowParam('minTokensToKeep', minKeep, state.logits.length);
+    const K = resolveRowParam('topK', topK, state.logits.length).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0));
     const logits = state.logits.map((row, r) => {
       const k = K[r]!;
       if (k === 0 || k >= row.length) return row;

@@ -1,15 +1,17 @@
-import { resolveRowParam, validateTopP, type RowParam } from '../params.js';
-import { accurateSum, rowMax, usableInv } from './math.js';
+import { resolveRowParam, validateMinTokensToKeep, validateTopP, type RowParam } from '../params.js';
+import { accurateSum, restoreTop, rowMax, usableInv } from './math.js';
 import type { ReferenceState } from './types.js';
 
 /**
  * float64 top-p: with q the row's probabilities, keep token j iff Σ{ q_i : q_i > q_j } < p.
  * Sums are compensated, so this is the exact rule up to float64 rounding.
  */
-export function referenceTopP(p: RowParam) {
+export function referenceTopP(p: RowParam, minTokensToKeep: RowParam = 1) {
   const topP = validateTopP(p);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return (state: ReferenceState): ReferenceState => {
     const P = resolveRowParam('topP', topP, state.logits.length);
+    const M = resolveRowParam('minTokensToKeep', minKeep, state.logits.length);
     const logits = state.logits.map((row, r) => {
       const p = P[r]!;
       if (p >= 1) return row;
@@ -35,7 +37,7 @@ export function referenceTopP(p: RowParam) {
         }
         i = j;
       }
-      return row.map((z) => (z >= threshold ? z : -Infinity));
+      return restoreTop(row, row.map((z) => (z >= threshold ? z : -Infinity)), M[r]!);
     });
     return { ...state, logits };
   };

@@ -12,4 +12,8 @@ export interface ReferenceState {
   readonly history?: readonly (readonly number[])[];
   /** How many tokens of each history row are the prompt's (default 0: all generated). */
   readonly promptLength?: readonly number[];
+  /** Each row's key (from the seed), when the caller gave one: XTC's coin hashes it. */
+  readonly keys?: Uint32Array;
+  /** Each row's Mirostat μ at this step (default 2τ: a fresh sampler's). */
+  readonly mirostatMu?: readonly number[];
 }

@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
+import { fieldRows, validateMirostat, type MirostatOptions, type MirostatRows } from '../chain-options.js';
+import { Described, SamplingError } from '../errors.js';
+import { referenceMirostatOfRows } from '../reference/mirostat.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { deviceTopk } from '../device-topk.js';
+import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
+
+/** llama.cpp's m: Mirostat v1 estimates the Zipf exponent from the 100 most probable tokens. */
+export const MIROSTAT_M = 100;
+
+/**
+ * Mirostat (llama.cpp `mirostat` v1 and `mirostat-v2`; Basu et al. 2021): keeps the surprise of
+ * the drawn tokens near `tau` bits with a per-row μ (2τ at the start), updated after each draw:
+ * μ ← μ − η · (−log2 q(token) − τ), q the distribution the token was drawn from.
+ * - v2 keeps the tokens with −log2 q ≤ μ (the maxima at least).
+ * - v1 estimates the Zipf exponent ŝ from the 100 most probable tokens and keeps the
+ *   k = ((ŝ − 1) · 2^μ / (1 − V^(1−ŝ)))^(1/ŝ) most probable (ties of the k-th kept; all of them
+ *   where k is not finite).
+ *
+ * μ lives on the device (`[B]` float32) and is updated by `accept` from the drawn ids (no
+ * read-back); `reset()` clears it. Between a call and its `accept` the processor also holds that
+ * call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`. It must be the
+ * last sampler of the chain.
+ *
+ * @example
+ * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });
+ */
+export function mirostat(options: MirostatOptions | readonly (MirostatOptions | undefined)[]): LogitsProcessor {
+  return mirostatOfRows(validateMirostat(options));
+}
+
+interface Pending {
+  /** `[B, V]` scaled logits (z − max z) / T of the call. */
+  s: tf.Tensor2D;
+  /** `[B]` ln Σ exp(s) over the kept tokens. */
+  lnZ: tf.Tensor1D;
+  /** Rows drawn greedily (their drawn token has q = 1). */
+  greedy: Uint8Array;
+  /** bool `[B]`: rows Mirostat left alone (NaN, +Infinity, nothing finite): their μ stays. */
+  skip: tf.Tensor1D;
+}
+
+/** Mirostat from validated per-row fields (the sampler's options). */
+export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D; pending?: Pending }): LogitsProcessor {
+  let mu = carried?.mu;
+  let pending = carried?.pending;
+  const off = typeof value.version === 'number' ? value.version === 0 : Array.from(value.version).every((v) => v === 0);
+  const dropPending = (): void => {
+    if (pending) tf.dispose([pending.s, pending.lnZ, pending.skip]);
+    pending = undefined;
+  };
+  return builtin({
+    name: off ? '?mirostat' : 'mirostat',
+    apply(state: SamplingState): SamplingState {
+      const { batch, vocab } = state;
+      const ver = fieldRows('mirostat', value.version, batch);
+      const tau = fieldRows('mirostat', value.tau, batch);
+      if (ver.every((v) => v === 0)) return state;
+      if (mu && mu.shape[0] !== batch) {
+        throw new SamplingError('logits', `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`, new Described(`${batch} rows`));
+      }
+      if (!mu) mu = tf.keep(tf.tensor1d(Float32Array.from(tau, (t) => 2 * t)));
+      const z = state.logits;
+      const zmax = rowMax(z);
+      const skip = rowsLeftAlone(z, zmax, Array.from(ver, (v) => v === 0));
+      const safeMax = tf.where(skip, tf.zerosLike(zmax), zmax);
+      const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature) as tf.Tensor2D;
+      const ex = tf.exp(s);
+      const lq = tf.sub(s, tf.log(tf.sum(ex, 1, true)));
+      const muCol = tf.reshape(mu, [batch, 1]);
+      const isMax = tf.greaterEqual(z, zmax);
+      const keep2 = tf.logicalOr(tf.greaterEqual(lq, tf.mul(muCol, -Math.LN2)), isMax);
+      let keep = keep2;
+      if (ver.some((v) => v === 1)) {
+        const keep1 = keepV1(z, safeMax, state.invTemperature, muCol, vocab);
+        // Logical ops, not tf.where: wasm's select mishandles bool operands (a heap overrun).
+        const v1 = tf.cast(column(Array.from(ver, (v) => (v === 1 ? 1 : 0))), 'bool');
+        keep = tf.logicalOr(tf.logicalAnd(v1, keep1), tf.logicalAnd(tf.logicalNot(v1), keep2));
+      }
+      keep = tf.logicalOr(keep, skip);
+      const out = tf.where(keep, z, tf.fill(z.shape, -Infinity)) as tf.Tensor2D;
+      const lnZ = tf.reshape(tf.log(tf.sum(tf.where(keep, ex, tf.zerosLike(ex)), 1)), [batch]) as tf.Tensor1D;
+      dropPending();
+      const skipped = tf.reshape(skip, [batch]) as tf.Tensor1D;
+      pending = { s: tf.keep(s), lnZ: tf.keep(lnZ), skip: tf.keep(skipped), greedy: Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1)) };
+      return withLogits(state, out);
+    },
+    accept(ids: tf.Tensor1D): void {
+      if (!mu || !pending) return;
+      const p = pending;
+      const m = mu;
+      const batch = m.shape[0];
+      const ver = fieldRows('mirostat', value.version, batch);
+      const tau = fieldRows('mirostat', value.tau, batch);
+      const eta = fieldRows('mirostat', value.eta, batch);
+      const next = tf.tidy(() => {
+        const vocab = p.s.shape[1];
+        const valid = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(p.skip)), tf.tensor1d(Array.from(ver, (v) => (v > 0 ? 1 : 0)), 'bool'));
+        const at = tf.add(tf.mul(tf.range(0, batch, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.maximum(ids, tf.scalar(0, 'int32')));
+        const sj = tf.gather(tf.reshape(p.s, [batch * vocab]), at);
+        const surprise = tf.where(tf.tensor1d(Array.from(p.greedy), 'bool'), tf.zeros([batch]), tf.div(tf.sub(p.lnZ, sj), Math.LN2));
+        const updated = tf.sub(m, tf.mul(tf.tensor1d(Float32Array.from(eta)), tf.sub(surprise, tf.tensor1d(Float32Array.from(tau)))));
+        return tf.where(valid, updated, m) as tf.Tensor1D;
+      });
+      m.dispose();
+      mu = tf.keep(next);
+      dropPending();
+    },
+    reset(): void {
+      mu?.dispose();
+      mu = undefined;
+      dropPending();
+    },
+    clone(): LogitsProcessor {
+      return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: { s: tf.keep(tf.clone(pending.s)), lnZ: tf.keep(tf.clone(pending.lnZ)), skip: tf.keep(tf.clone(pending.skip)), greedy: pending.greedy.slice() } } : {}) } : undefined);
+    },
+    reference: referenceMirostatOfRows(value),
+  });
+}
+
+/** Mirostat v1's kept set: bool `[B, V]`. */
+function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
+  const batch = z.shape[0];
+  const sorted = deviceTopk(z, vocab).values;
+  const ss = scaleByInvTemperature(tf.sub(sorted, safeMax), inv);
+  const m = Math.min(MIROSTAT_M, vocab);
+  const nf = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
+  let k: tf.Tensor;
+  if (m < 2) {
+    k = tf.fill([batch, 1], NaN);
+  } else {
+    const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
+    const t = tf.tensor2d(Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))), [1, m - 1]);
+    const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
+    // Shapes spelled out: tf.where does not broadcast its condition on wasm.
+    const validB = tf.broadcastTo(valid, [batch, m - 1]);
+    const sumTb = tf.sum(tf.where(validB, tf.mul(t, b), tf.zerosLike(b)), 1, true);
+    const sumTt = tf.sum(tf.where(validB, tf.broadcastTo(tf.mul(t, t), [batch, m - 1]), tf.zerosLike(b)), 1, true);
+    const sHat = tf.div(sumTb, sumTt);
+    const eps = tf.sub(sHat, 1);
+    const x = tf.div(tf.mul(eps, tf.exp(tf.mul(muCol, Math.LN2))), tf.sub(1, tf.exp(tf.mul(tf.neg(eps), Math.log(vocab)))));
+    k = tf.exp(tf.div(tf.log(x), sHat));
+  }
+  const kInt = tf.floor(k);
+  const all = tf.logicalOr(tf.logicalNot(tf.isFinite(kInt)), tf.greaterEqual(kInt, nf));
+  const col = tf.reshape(tf.minimum(tf.maximum(tf.where(all, tf.onesLike(kInt), kInt), 1), vocab), [batch]);
+  const kth = tf.reshape(pickPerRowAt(sorted, tf.sub(col, 1) as tf.Tensor1D), [batch, 1]);
+  return tf.logicalOr(tf.greaterEqual(z, kth), all);
+}

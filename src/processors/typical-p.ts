@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { builtin } from '../builtin.js';
+import { isOff, resolveRowParam, validateMinTokensToKeep, validateTypicalP, type RowParam } from '../params.js';
+import { referenceTypicalP } from '../reference/typical-p.js';
+import type { LogitsProcessor, SamplingState } from '../types.js';
+import { deviceTopk } from '../device-topk.js';
+import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
+
+/**
+ * Locally typical sampling (Hugging Face `TypicalLogitsWarper`, llama.cpp `typical`; Meister et
+ * al. 2022): with q the row's probabilities and H their entropy, tokens are ranked by how close
+ * their surprise −ln q is to H, and token j is kept iff the mass of the tokens strictly closer
+ * than it is < p (Hugging Face's rule: the closest set reaching p, plus every token as close as
+ * its last member). At least `minTokensToKeep` of the closest tokens stay. p = 1 is off.
+ *
+ * The kept set is a band of logits around ln Z − H, found with one sort of the row by distance.
+ *
+ * @example
+ * const sampler = createSampler({ typicalP: 0.9 });
+ */
+export function typicalP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
+  const value = validateTypicalP(p);
+  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return builtin({
+    name: isOff(value, (v) => v === 1) ? '?typical-p' : 'typical-p',
+    apply(state: SamplingState): SamplingState {
+      const { batch, vocab } = state;
+      const P = resolveRowParam('typicalP', value, batch);
+      if (P.every((v) => v === 1)) return state;
+      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      const z = state.logits;
+      const zmax = rowMax(z);
+      const skip = rowsLeftAlone(z, zmax, Array.from(P, (v) => v === 1));
+      const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
+      const ex = tf.exp(s);
+      const total = tf.sum(ex, 1, true);
+      const q = tf.div(ex, total);
+      const lnq = tf.sub(s, tf.log(total));
+      const H = tf.neg(tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, lnq), tf.zerosLike(q)), 1, true));
+      // Distance of the surprise to the entropy; masked tokens are the farthest.
+      const finite = tf.isFinite(z);
+      const d = tf.where(finite, tf.abs(tf.add(lnq, H)), tf.fill([batch, vocab], Infinity));
+      const { values, indices } = deviceTopk(tf.neg(d), vocab); // ascending distance
+      const flat = tf.add(indices, tf.mul(tf.reshape(tf.range(0, batch, 1, 'int32'), [batch, 1]), tf.scalar(vocab, 'int32')));
+      const qs = tf.reshape(tf.gather(tf.reshape(q, [batch * vocab]), tf.reshape(flat, [batch * vocab])), [batch, vocab]);
+      // Positions whose mass strictly before them is < p: a prefix of the ranking.
+      const before = tf.sub(tf.cumsum(qs, 1), qs);
+      const count = tf.sum(tf.step(tf.sub(column(P), before)), 1);
+      const last = tf.minimum(tf.maximum(count, tf.tensor1d(Float32Array.from(M, (m) => Math.min(m, vocab)))), vocab);
+      const D = tf.reshape(tf.neg(pickPerRowAt(values as tf.Tensor2D, tf.sub(last, 1) as tf.Tensor1D)), [batch, 1]);
+      const keep = tf.logicalOr(tf.logicalAnd(finite, tf.lessEqual(d, D)), skip);
+      return withLogits(state, tf.where(keep, z, tf.fill([batch, vocab], -Infinity)) as tf.Tensor2D);
+    },
+    reference: referenceTypicalP(value, minKeep),
+  });
+}

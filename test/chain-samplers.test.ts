@@ -1,0 +1,342 @@
+// The rest of the chain (issue 11): typical-p, XTC, dynamic temperature, Mirostat,
+// minTokensToKeep and the named orders. The anchors' test vectors, hand-computed rows, and exact
+// agreement of kept sets and tokens with the float64 reference on every backend.
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
+import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { backendSuite } from './helpers/suite.js';
+import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
+
+const ln = (probs: number[]): number[] => probs.map(Math.log);
+const NI = -Infinity;
+
+// ggml-org/llama.cpp@f0817df540977d3e3bd9038e7e108fa4f3b4bbde tests/test-sampling.cpp: test_typical
+// and test_xtc (logits = ln(probs); the expected arrays are the kept tokens' probabilities).
+// test_xtc passes probability 0.99 and relies on its seeded coin; here probability 1 (the coin
+// always comes up) keeps the vectors independent of any generator.
+const LLAMA_TYPICAL = [
+  { probs: [0.97, 0.01, 0.01, 0.01], p: 0.5, kept: [0] },
+  { probs: [0.4, 0.2, 0.2, 0.2], p: 0.5, kept: [1, 2, 3] },
+];
+const LLAMA_XTC = [
+  { threshold: 0.09, kept: [3] },
+  { threshold: 0.19, kept: [2, 3] },
+  { threshold: 0.29, kept: [1, 2, 3] },
+  { threshold: 0.39, kept: [0, 1, 2, 3] }, // "XTC should not": one token reaches it
+];
+
+// huggingface/transformers tests/generation/test_logits_process.py (test_typical_dist_warper,
+// test_epsilon_dist_warper, test_eta_dist_warper, test_top_p_dist_warper): the ramp rows
+// arange(10) − 5, the second ×100, with min_tokens_to_keep; the source counts `!= 0` after a
+// filter value of 0, so the kept token with logit 0 (index 5) would not count there: none of
+// these kept sets holds it.
+const ramp = Array.from({ length: 10 }, (_, j) => j - 5);
+const rampRows = [ramp, ramp.map((v) => v * 100)];
+const HF_MIN_KEEP = [
+  { name: 'typical 0.7, min 2', opts: { typicalP: 0.7, minTokensToKeep: 2 }, counts: [2, 2] },
+  { name: 'epsilon 0.05, min 2', opts: { epsilonCutoff: 0.05, minTokensToKeep: 2 }, counts: [3, 2] },
+  { name: 'eta 0.1, min 2', opts: { etaCutoff: 0.1, minTokensToKeep: 2 }, counts: [2, 2] },
+  { name: 'top-p 0.9, min 2', opts: { topP: 0.9, minTokensToKeep: 2 }, counts: [3, 2] },
+];
+
+async function probabilitiesOf(opts: SamplerOptions, rows: number[][]): Promise<number[][]> {
+  const s = createSampler(opts);
+  const x = tf.tensor2d(rows);
+  const p = s.probabilities(x);
+  const out = (await p.array()) as number[][];
+  tf.dispose([x, p]);
+  s.dispose();
+  return out;
+}
+
+/** Random rows over a shared pool (few shapes on software GPUs, which compile one shader per shape). */
+function rowsArb(gpu: boolean) {
+  return fc.record({
+    B: gpu ? fc.constantFrom(1, 3) : fc.integer({ min: 1, max: 4 }),
+    V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
+    seed: fc.integer({ min: 0, max: 2 ** 31 }),
+    // Logits on a 1/8 grid: typical ranks tokens by |−ln q − H| computed in float32, and logits
+    // closer than float32 resolves after the shift by max z (or mirror images around H within
+    // it) may rank either way there; the grid keeps the property about the rule, not rounding.
+    logits: fc.array(fc.oneof(fc.integer({ min: -96, max: 96 }).map((v) => v / 8), fc.constant(-Infinity)), { minLength: 240, maxLength: 240 }),
+    T: fc.oneof(fc.constant(1), fc.constant(0), fc.double({ min: 0.2, max: 3, noNaN: true })),
+    topK: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 })),
+    topP: fc.oneof(fc.constant(1), fc.double({ min: 0.3, max: 0.99, noNaN: true })),
+    minKeep: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 5 })),
+  });
+}
+const rowsOf = (c: { B: number; V: number; logits: number[] }): number[][] =>
+  Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.logits[(r * 61 + j) % 240]!)));
+
+describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (backend) => {
+  backendSuite(backend);
+  const gpu = isSoftwareGpu(backend);
+
+  it.each(LLAMA_TYPICAL)('llama.cpp test_typical p = $p, $probs', async (c) => {
+    const rows = [ln(c.probs)];
+    expect(reference.process(rows, { typicalP: c.p }).map(kept)).toEqual([c.kept]);
+    expect((await processed({ typicalP: c.p }, rows)).map(kept)).toEqual([c.kept]);
+  });
+
+  it('transformers test_typical_dist_warper: the two rows, a uniform row untouched', async () => {
+    const rows = [ln([0.97, 0.01, 0.01, 0.01]), ln([0.4, 0.2, 0.2, 0.2])];
+    const want = [[0.97, 0, 0, 0], [0, 1 / 3, 1 / 3, 1 / 3]]; // renormalised: the source compares exp(masked logits)
+    const got = await probabilitiesOf({ typicalP: 0.5 }, rows);
+    got.forEach((row, r) => row.forEach((p, j) => expect(p).toBeCloseTo(want[r]![j]! / want[r]!.reduce((a, b) => a + b), 5)));
+    const uniform = [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]];
+    expect((await processed({ typicalP: 0.5, minTokensToKeep: 3 }, uniform)).map(kept)).toEqual([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]);
+  });
+
+  it.each(HF_MIN_KEEP)('transformers ramp rows with min_tokens_to_keep: $name', async (c) => {
+    const want = reference.process(rampRows, c.opts).map(kept);
+    expect(want.map((k) => k.length)).toEqual(c.counts);
+    expect(want.some((k) => k.includes(5))).toBe(false);
+    expect((await processed(c.opts, rampRows)).map(kept)).toEqual(want);
+    // Without minTokensToKeep the ×100 row keeps one token.
+    const { minTokensToKeep: _m, ...without } = c.opts;
+    expect(kept(reference.process(rampRows, without)[1]!)).toEqual([9]);
+  });
+
+  it('minTokensToKeep: top-k keeps max(k, m), min-p at least m, per row; the fused kernels step aside', async () => {
+    const row = [0, 1, 2, 3, 4, 5, 6, 7];
+    const rows = [row, row, row];
+    const opts: SamplerOptions = { topK: 2, minP: 0.5, minTokensToKeep: [1, 4, 6], seed: 3 };
+    const want = reference.process(rows, opts).map(kept);
+    expect(want).toEqual([[7], [4, 5, 6, 7], [2, 3, 4, 5, 6, 7]]);
+    expect((await processed(opts, rows)).map(kept)).toEqual(want);
+    const s = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    s.sample(x).dispose();
+    expect(s.lastPath.startsWith('fused')).toBe(false);
+    x.dispose();
+    s.dispose();
+  });
+
+  it.each(LLAMA_XTC)('llama.cpp test_xtc threshold $threshold (probability 1)', async (c) => {
+    const rows = [ln([0.4, 0.3, 0.2, 0.1])];
+    const opts: SamplerOptions = { xtc: { probability: 1, threshold: c.threshold }, seed: 1 };
+    expect(reference.process(rows, opts).map(kept)).toEqual([c.kept]);
+    expect((await processed(opts, rows)).map(kept)).toEqual([c.kept]);
+  });
+
+  it('XTC: ties with the least probable top choice stay, minTokensToKeep and threshold > 0.5 stop it, its coin is keyed per (row, step)', async () => {
+    // Row 0: q = 0.4, 0.4, 0.2: both 0.4 tokens reach 0.3 and are tied: nothing goes (llama.cpp
+    // drops one of them by sort position). Row 1: 0.5, 0.3, 0.2 with threshold 0.25: 0 goes.
+    // Row 2: the same with minTokensToKeep 3: two would be left, so nothing goes.
+    const rows = [ln([0.4, 0.4, 0.2]), ln([0.5, 0.3, 0.2]), ln([0.5, 0.3, 0.2]), ln([0.5, 0.3, 0.2])];
+    const opts: SamplerOptions = {
+      xtc: [{ probability: 1, threshold: 0.3 }, { probability: 1, threshold: 0.25 }, { probability: 1, threshold: 0.25 }, { probability: 1, threshold: 0.6 }],
+      minTokensToKeep: [1, 1, 3, 1],
+      seed: 5,
+    };
+    const want = reference.process(rows, opts).map(kept);
+    expect(want).toEqual([[0, 1, 2], [1, 2], [0, 1, 2], [0, 1, 2]]);
+    expect((await processed(opts, rows)).map(kept)).toEqual(want);
+    // The coin: probability 0.5 over 64 rows of per-row seeds, two steps. The rows where XTC
+    // acts are those whose (key, step) hash is ≤ 0.5, on tensors and in the reference alike.
+    const B = 64;
+    const many = Array.from({ length: B }, () => ln([0.5, 0.3, 0.2]));
+    const seeds = Array.from({ length: B }, (_, r) => 1000 + r);
+    const keys = rowKeys(seeds, B);
+    for (const step of [0, 1]) {
+      const o: SamplerOptions = { xtc: { probability: 0.5, threshold: 0.25 }, seed: seeds };
+      const acted = reference.process(many, o, { step }).map((r) => kept(r).length === 2);
+      expect(acted).toEqual(Array.from(keys, (k) => xtcUniform(k, step) <= 0.5));
+      expect(acted.filter(Boolean).length).toBeGreaterThan(16);
+      expect(acted.filter(Boolean).length).toBeLessThan(48);
+      const s = createSampler(o);
+      const x = tf.tensor2d(many);
+      if (step === 1) s.sample(x).dispose(); // the sampler's step 1
+      const out = s.process(x);
+      const got = ((await out.array()) as number[][]).map((r) => kept(r).length === 2);
+      tf.dispose([x, out]);
+      s.dispose();
+      expect(got).toEqual(acted);
+    }
+    expect(() => reference.process(many, { xtc: { probability: 0.5 } })).toThrow(SamplingError);
+    expect(xtc({ probability: 0 }).name).toBe('?xtc');
+  });
+
+  it('llama.cpp test_temp_ext vectors, and dynamic temperature by hand', async () => {
+    // test_temp_ext: range 0 is plain temperature (T 1: unchanged; T 0: greedy).
+    const probs = [0.1, 0.2, 0.3, 0.4];
+    for (const [T, want] of [[1, probs], [0, [0, 0, 0, 1]]] as const) {
+      const opts: SamplerOptions = { temperature: T, dynamicTemperature: { range: 0, exponent: 1 } };
+      const got = (await probabilitiesOf(opts, [ln(probs)]))[0]!;
+      got.forEach((p, j) => expect(p).toBeCloseTo(want[j]!, 5));
+    }
+    // A uniform row has H / ln N = 1: T + range. One token of probability ~1: H ≈ 0: max(0, T − range),
+    // and 0 is greedy (only the first maximum stays). Exponent 2 on a half-entropy row: T_min + range·2·(1/4).
+    const u = [0, 0, 0, 0];
+    const h = ln([0.5, 0.5, 1e-30, 1e-30]); // H = ln 2, N = 4: normalized 1/2
+    const rows = [u, [50, 0, 0, 0], [0, 1000, 0, 0], h];
+    const opts: SamplerOptions = { temperature: [1, 1, 0.5, 1], dynamicTemperature: [{ range: 0.5 }, { range: 0.5 }, { range: 1 }, { range: 0.5, exponent: 2 }] };
+    const want = reference.process(rows, opts);
+    expect(Array.from(want[0]!)).toEqual([0, 0, 0, 0]);
+    expect(want[1]![1]).toBeCloseTo(-50 / 0.5, 3); // H ≈ 0 → T = 0.5
+    expect(kept(want[2]!)).toEqual([1]); // H = 0 exactly (the others' q underflow) and T_min = 0: greedy
+    expect(want[3]![1]).toBeCloseTo(0, 6);
+    const got = await processed(opts, rows);
+    got.forEach((row, r) => row.forEach((v, j) => (Number.isFinite(want[r]![j]!) ? expect(v).toBeCloseTo(want[r]![j]!, 3) : expect(v).toBe(want[r]![j]))));
+  });
+
+  it('Mirostat v1 and v2: kept sets at step 0, then the same tokens as the reference step by step (μ learns on the device)', async () => {
+    const V = gpu ? 40 : 48;
+    const base = Array.from({ length: V }, (_, j) => -1.1 * Math.log(j + 1) + 0.3 * Math.sin(j));
+    const rows = [base, base.map((v) => v * 0.5), base.map((v) => v * 2), base];
+    const opts: SamplerOptions = {
+      temperature: 0.9,
+      mirostat: [{ version: 2, tau: 3, eta: 0.2 }, { version: 1, tau: 4, eta: 0.1 }, { version: 2, tau: 1 }, undefined],
+      seed: 77,
+    };
+    const want0 = reference.process(rows, opts).map(kept);
+    expect(want0[0]!.length).toBeGreaterThan(1);
+    expect(want0[0]!.length).toBeLessThan(V);
+    expect(want0[3]!.length).toBe(V); // no Mirostat on row 3
+    expect((await processed(opts, rows)).map(kept)).toEqual(want0);
+    const s = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    let mu: number[] | undefined;
+    const steps = gpu ? 6 : 20;
+    for (let step = 0; step < steps; step++) {
+      const ctx = mu ? { mirostatMu: mu } : {};
+      const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+      const refIds = reference.sample(rows, opts, step, ctx);
+      expect(ids, `step ${step}`).toEqual(refIds);
+      mu = reference.nextMirostatMu(rows, opts, refIds, step, ctx);
+    }
+    expect(mu![3]).toBe(10); // 2τ: untouched
+    expect(mu![0]).not.toBe(6);
+    // reset() starts μ again from 2τ: the step-0 tokens come back.
+    s.reset();
+    expect(Array.from((await s.sampleIds(x)) as Int32Array)).toEqual(reference.sample(rows, opts, 0));
+    // A clone carries μ: both draw the same tokens from here.
+    const c = s.clone();
+    expect(Array.from((await c.sampleIds(x)) as Int32Array)).toEqual(Array.from((await s.sampleIds(x)) as Int32Array));
+    c.dispose();
+    s.dispose();
+    x.dispose();
+    expect(mirostat({ version: 2 }).name).toBe('mirostat');
+  });
+
+  it('Mirostat: { accept: false } then sampler.accept(ids) learns the same; invalid rows keep μ; state freed by dispose()', async () => {
+    const before = tf.memory().numTensors;
+    const rows = [[3, 2, 1, 0, -1, -2], [NaN, 0, 0, 0, 0, 0]];
+    const opts: SamplerOptions = { mirostat: { version: 2, tau: 1, eta: 0.5 }, seed: 9, invalidRows: 'uniform' };
+    const a = createSampler(opts);
+    const b = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    for (let i = 0; i < 4; i++) {
+      const ia = a.sample(x);
+      const ib = b.sample(x, { accept: false });
+      b.accept(ib);
+      expect(Array.from(await ia.data())).toEqual(Array.from(await ib.data()));
+      tf.dispose([ia, ib]);
+    }
+    // Row 0 drew what the reference draws with μ learnt from row 0 alone; row 1 (NaN) is invalid
+    // every step and never moves its μ (the reference's twin skips it too).
+    const c = createSampler(opts);
+    let mu: number[] | undefined;
+    for (let step = 0; step < 4; step++) {
+      const ctx = mu ? { mirostatMu: mu } : {};
+      const ids = Array.from((await c.sampleIds(x)) as Int32Array);
+      const want = reference.sample(rows, opts, step, ctx);
+      expect(ids[0]).toBe(want[0]);
+      mu = reference.nextMirostatMu(rows, opts, want, step, ctx);
+    }
+    expect(mu![1]).toBe(2);
+    c.dispose();
+    a.dispose();
+    b.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('property: typical-p, XTC and minTokensToKeep after the other filters: kept sets and tokens equal the reference', async () => {
+    const arb = fc.record({
+      rows: rowsArb(gpu),
+      typical: fc.array(fc.oneof(fc.constant(1), fc.double({ min: 0.05, max: 0.99, noNaN: true })), { minLength: 4, maxLength: 4 }),
+      xtcP: fc.oneof(fc.constant(0), fc.constant(1), fc.double({ min: 0.1, max: 0.9, noNaN: true })),
+      xtcT: fc.double({ min: 0.01, max: 0.5, noNaN: true }),
+      llama: fc.boolean(),
+    });
+    let compared = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const r = c.rows;
+        const opts: SamplerOptions = {
+          temperature: r.T,
+          topK: r.topK,
+          topP: r.topP,
+          typicalP: c.typical.slice(0, r.B),
+          xtc: { probability: c.xtcP, threshold: c.xtcT },
+          minTokensToKeep: r.minKeep,
+          seed: r.seed,
+          ...(c.llama ? { order: 'llama.cpp' as const } : {}),
+        };
+        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
+      }),
+      { seed: 0x5eed0111, numRuns: gpu ? 10 : 80 },
+    );
+    expect(compared).toBeGreaterThan(gpu ? 4 : 30);
+  });
+
+  it('property: Mirostat and dynamic temperature at step 0: kept sets and tokens equal the reference', async () => {
+    const arb = fc.record({
+      rows: rowsArb(gpu),
+      version: fc.constantFrom(1, 2),
+      tau: fc.double({ min: 0.5, max: 8, noNaN: true }),
+      range: fc.oneof(fc.constant(0), fc.double({ min: 0.1, max: 1.5, noNaN: true })),
+      exponent: fc.double({ min: 0, max: 3, noNaN: true }),
+    });
+    let compared = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const r = c.rows;
+        const opts: SamplerOptions = {
+          temperature: r.T,
+          topK: r.topK,
+          dynamicTemperature: { range: c.range, exponent: c.exponent },
+          mirostat: { version: c.version as 1 | 2, tau: c.tau },
+          seed: r.seed,
+        };
+        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
+      }),
+      { seed: 0x5eed0112, numRuns: gpu ? 10 : 80 },
+    );
+    expect(compared).toBeGreaterThan(gpu ? 4 : 30);
+  });
+});
+
+describe('named orders and option rules', () => {
+  it('each named order lists the anchor chain; the default order holds every name', () => {
+    expect(NAMED_ORDERS['llama.cpp']).toEqual(['top-n-sigma', 'top-k', 'typical-p', 'top-p', 'min-p', 'xtc', 'temperature', 'mirostat']);
+    expect(NAMED_ORDERS.hf).toEqual(['temperature', 'top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff']);
+    expect(NAMED_ORDERS.vllm).toEqual(['temperature', 'min-p', 'top-k', 'top-p']);
+    for (const order of Object.values(NAMED_ORDERS)) for (const n of order) expect(DEFAULT_ORDER).toContain(n);
+  });
+
+  it("'llama.cpp' runs the filters on T = 1 probabilities, 'hf' on T-scaled ones", () => {
+    // q ∝ e^(3, 2, 1, 0): at T = 1 top-p 0.8 keeps 0, 1 (0.644 + 0.237 ≥ 0.8); at T = 3 the row
+    // is flatter (0.38, 0.27, 0.20, 0.14): it keeps 0, 1, 2, 3 (0.85 only after the third).
+    const rows = [[3, 2, 1, 0]];
+    expect(kept(reference.process(rows, { temperature: 3, topP: 0.8, order: 'llama.cpp' })[0]!)).toEqual([0, 1]);
+    expect(kept(reference.process(rows, { temperature: 3, topP: 0.8, order: 'hf' })[0]!)).toEqual([0, 1, 2]);
+  });
+
+  it('an option a named order lacks, a bad name, Mirostat not last: clear errors', () => {
+    expect(() => createSampler({ order: 'vllm', typicalP: 0.9 })).toThrow(/the "vllm" order has no typical-p/);
+    expect(() => createSampler({ order: 'hf', xtc: { probability: 0.5 } })).toThrow(/the "hf" order has no xtc/);
+    expect(() => createSampler({ order: 'llama.cpp', epsilonCutoff: 0.01 })).toThrow(/no epsilon-cutoff/);
+    expect(() => createSampler({ order: 'llama' as never })).toThrow(/"llama.cpp", "hf", "vllm"/);
+    expect(() => createSampler({ mirostat: { version: 2 }, topK: 5, order: ['mirostat', 'top-k'] })).toThrow(/after every other enabled sampler/);
+    expect(() => createSampler({ xtc: { probability: 2 } })).toThrow(/xtc.probability/);
+    expect(() => createSampler({ mirostat: { version: 3 as 1 } })).toThrow(/mirostat.version/);
+    expect(() => createSampler({ dynamicTemperature: { range: -1 } })).toThrow(/dynamicTemperature.range/);
+    expect(() => createSampler({ typicalP: 0 })).toThrow(/typicalP/);
+    expect(() => createSampler({ minTokensToKeep: 0 })).toThrow(/minTokensToKeep/);
+    expect(typicalP(1).name).toBe('?typical-p');
+  });
+});
