@@ -25,6 +25,9 @@ import {
   minP,
   topNSigma,
   epsilonCutoff,
+  typicalP,
+  xtc,
+  mirostat,
   etaCutoff,
   presetOptions,
   readDistributionStats,
@@ -218,6 +221,24 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['epsilonCutoff: -0.1', { epsilonCutoff: -0.1 }, 'epsilonCutoff', '-0.1'],
   ['etaCutoff: NaN', { etaCutoff: NaN }, 'etaCutoff', 'NaN'],
   ['etaCutoff: [0.1, 1.5]', { etaCutoff: [0.1, 1.5] }, 'etaCutoff[1]', '1.5'],
+  ['typicalP: 0', { typicalP: 0 }, 'typicalP', '0'],
+  ['typicalP: [0.9, 1.5]', { typicalP: [0.9, 1.5] }, 'typicalP[1]', '1.5'],
+  ['minTokensToKeep: 0', { minTokensToKeep: 0 }, 'minTokensToKeep', '0'],
+  ['minTokensToKeep: 1.5', { minTokensToKeep: 1.5 }, 'minTokensToKeep', '1.5'],
+  ['xtc: 0.5 (not an object)', { xtc: 0.5 }, 'xtc', '0.5'],
+  ['xtc: []', { xtc: [] }, 'xtc', '[]'],
+  ['xtc: { probability: 2 }', { xtc: { probability: 2 } }, 'xtc.probability', '2'],
+  ['xtc: { probability: 0.5, threshold: -1 }', { xtc: { probability: 0.5, threshold: -1 } }, 'xtc.threshold', '-1'],
+  ['xtc: { probability: 0.5, thresh: 0.1 }', { xtc: { probability: 0.5, thresh: 0.1 } }, 'xtc', '"thresh"'],
+  ['xtc: [undefined, { threshold: 0.1 }]', { xtc: [undefined, { threshold: 0.1 }] }, 'xtc[1].probability', 'undefined'],
+  ['dynamicTemperature: { range: -1 }', { dynamicTemperature: { range: -1 } }, 'dynamicTemperature.range', '-1'],
+  ['dynamicTemperature: { range: 0.5, exponent: NaN }', { dynamicTemperature: { range: 0.5, exponent: NaN } }, 'dynamicTemperature.exponent', 'NaN'],
+  ['mirostat: { version: 3 }', { mirostat: { version: 3 } }, 'mirostat.version', '3'],
+  ['mirostat: { version: 2, tau: -1 }', { mirostat: { version: 2, tau: -1 } }, 'mirostat.tau', '-1'],
+  ["mirostat: [{ version: 2 }, 'v2']", { mirostat: [{ version: 2 }, 'v2'] }, 'mirostat[1]', '"v2"'],
+  ["order: 'llama' (no such named order)", { order: 'llama' }, 'order', '"llama"'],
+  ["order: 'vllm' with typicalP 0.9", { order: 'vllm', typicalP: 0.9 }, 'order', '"typicalP"'],
+  ["order: ['mirostat', 'top-k'] (Mirostat not last)", { order: ['mirostat', 'top-k'], topK: 5, mirostat: { version: 2 } }, 'order', '["mirostat", "top-k"]'],
   ['seed: NaN', { seed: NaN }, 'seed', 'NaN'],
   ['seed: Infinity', { seed: Infinity }, 'seed', 'Infinity'],
   ['seed: -Infinity', { seed: -Infinity }, 'seed', '-Infinity'],
@@ -410,6 +431,8 @@ for (const [name, value] of [
   ['topNSigma', [1, 1]],
   ['epsilonCutoff', [0.1, 0.1]],
   ['etaCutoff', [0.1, 0.1]],
+  ['typicalP', [0.5, 0.9]],
+  ['minTokensToKeep', [1, 2]],
   ['seed', [1, 2]],
 ] as const) {
   PER_CALL.push({
@@ -1086,6 +1109,10 @@ OTHER.push(
   { entry: 'topNSigma', input: 'n: -1', error: 'SamplingError', argument: 'topNSigma', value: '-1', call: () => topNSigma(-1) },
   { entry: 'epsilonCutoff', input: 'e: 1', error: 'SamplingError', argument: 'epsilonCutoff', value: '1', call: () => epsilonCutoff(1) },
   { entry: 'etaCutoff', input: 'e: -1', error: 'SamplingError', argument: 'etaCutoff', value: '-1', call: () => etaCutoff(-1) },
+  { entry: 'typicalP', input: 'p: 0', error: 'SamplingError', argument: 'typicalP', value: '0', call: () => typicalP(0) },
+  { entry: 'typicalP', input: 'p: 0.9, minTokensToKeep: 0', error: 'SamplingError', argument: 'minTokensToKeep', value: '0', call: () => typicalP(0.9, 0) },
+  { entry: 'xtc', input: '{ probability: -1 }', error: 'SamplingError', argument: 'xtc.probability', value: '-1', call: () => xtc({ probability: -1 }) },
+  { entry: 'mirostat', input: '{ version: 0 }', error: 'SamplingError', argument: 'mirostat.version', value: '0', call: () => mirostat({ version: bad(0) }) },
   {
     entry: 'selectBackend',
     input: "candidates: ['no-such-backend']",
@@ -1364,7 +1391,7 @@ const MESSAGES: Record<string, string> = {
   "generate | model returns a disposed tensor":
     "`model` must return a live logits tensor (generate disposes it after sampling: return a new one each step), but is a disposed tensor of shape [1, 4]",
   "generate | sampler: { temprature: 1 } (misspelt)":
-    "`sampler` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`sampler` must only use known option names (temperature, topK, topP, minP, topNSigma, typicalP, epsilonCutoff, etaCutoff, minTokensToKeep, xtc, dynamicTemperature, mirostat, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "readIds | ids: null":
     "`ids` must be the int32 [B] tensor sample() returned, but is null",
   "createSampler | null":
@@ -1374,9 +1401,9 @@ const MESSAGES: Record<string, string> = {
   "createSampler | 'greedy'":
     "`options` must be an object, but is \"greedy\"",
   "createSampler | { top_p: 0.9 } (unknown name)":
-    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, typicalP, epsilonCutoff, etaCutoff, minTokensToKeep, xtc, dynamicTemperature, mirostat, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "createSampler | { temprature: 0.5 } (misspelt)":
-    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
+    "`options` must only use known option names (temperature, topK, topP, minP, topNSigma, typicalP, epsilonCutoff, etaCutoff, minTokensToKeep, xtc, dynamicTemperature, mirostat, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"temprature\"",
   "createSampler | temperature: NaN":
     "`temperature` must be a finite number >= 0 (0 means greedy), but is NaN",
   "createSampler | temperature: Infinity":
@@ -1490,11 +1517,11 @@ const MESSAGES: Record<string, string> = {
   "createSampler | seed: [1, NaN]":
     "`seed[1]` must be a finite number (or one per row), but is NaN",
   "createSampler | order: 'temperature' (not an array)":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is \"temperature\"",
+    "`order` must be an array of names or one of \"llama.cpp\", \"hf\", \"vllm\", but is \"temperature\"",
   "createSampler | order: ['top-p', 'nucleus']":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is [\"top-p\", \"nucleus\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, typical-p, epsilon-cutoff, eta-cutoff, xtc, mirostat, but is [\"top-p\", \"nucleus\"]",
   "createSampler | order: ['top-p', 'top-p']":
-    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, epsilon-cutoff, eta-cutoff, but is [\"top-p\", \"top-p\"]",
+    "`order` must list distinct names among temperature, top-n-sigma, top-k, top-p, min-p, typical-p, epsilon-cutoff, eta-cutoff, xtc, mirostat, but is [\"top-p\", \"top-p\"]",
   "createSampler | topP: 0.9, order: ['temperature'] (top-p left out)":
     "`order` must include \"top-p\" since that option is set, but is [\"temperature\"]",
   "createSampler | processors: {} (not an array)":
@@ -2054,7 +2081,7 @@ const MESSAGES: Record<string, string> = {
   "sampler.sample | processors: [a processor that disposes its input state's logits], logits [1, 4]":
     "`processors[0]` (\"bad-output\") must return a SamplingState with live float32 logits [1, 4] and the same batch, vocab and invTemperature length, but is logits disposed",
   "presetOptions | task: 'code', overrides: { top_p: 0.9 }":
-    "`overrides` must only use known option names (temperature, topK, topP, minP, topNSigma, epsilonCutoff, etaCutoff, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
+    "`overrides` must only use known option names (temperature, topK, topP, minP, topNSigma, typicalP, epsilonCutoff, etaCutoff, minTokensToKeep, xtc, dynamicTemperature, mirostat, seed, order, processors, draw, invalidRows, repetitionPenalty, frequencyPenalty, presencePenalty, penaltyLastN, penalizePrompt, noRepeatNgramSize, badWords, logitBias, minNewTokens, stopTokens, allowedTokens, dry), but is \"top_p\"",
   "reference.sample | draw: 'multinomial', seed: 1":
     "`draw` must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced), but is \"multinomial\"",
   "selectBackend | options: null":
@@ -2071,6 +2098,54 @@ const MESSAGES: Record<string, string> = {
     "`draw` must not be \"multinomial\" on the webgpu backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too), but is \"multinomial\". Use the default draw \"gumbel\"",
   "sampler.sample | draw: 'multinomial' on webgl":
     "`draw` must not be \"multinomial\" on the webgl backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too), but is \"multinomial\". Use the default draw \"gumbel\"",
+  "createSampler | typicalP: 0":
+    "`typicalP` must be in (0, 1] (1 switches typical-p off), but is 0",
+  "createSampler | typicalP: [0.9, 1.5]":
+    "`typicalP[1]` must be in (0, 1] (1 switches typical-p off), but is 1.5",
+  "createSampler | minTokensToKeep: 0":
+    "`minTokensToKeep` must be an integer >= 1 (default 1), but is 0",
+  "createSampler | minTokensToKeep: 1.5":
+    "`minTokensToKeep` must be an integer >= 1 (default 1), but is 1.5",
+  "createSampler | xtc: 0.5 (not an object)":
+    "`xtc` must be an object { probability, threshold? }, but is 0.5",
+  "createSampler | xtc: []":
+    "`xtc` must be an object, or a non-empty array with one object (or undefined) per row, but is []",
+  "createSampler | xtc: { probability: 2 }":
+    "`xtc.probability` must be in [0, 1] (0 switches XTC off), but is 2",
+  "createSampler | xtc: { probability: 0.5, threshold: -1 }":
+    "`xtc.threshold` must be in [0, 1] (default 0.1; above 0.5 XTC does nothing), but is -1",
+  "createSampler | xtc: { probability: 0.5, thresh: 0.1 }":
+    "`xtc` must only name probability, threshold, but is \"thresh\"",
+  "createSampler | xtc: [undefined, { threshold: 0.1 }]":
+    "`xtc[1].probability` must be in [0, 1] (0 switches XTC off), but is undefined",
+  "createSampler | dynamicTemperature: { range: -1 }":
+    "`dynamicTemperature.range` must be a finite number >= 0 (0 switches dynamic temperature off), but is -1",
+  "createSampler | dynamicTemperature: { range: 0.5, exponent: NaN }":
+    "`dynamicTemperature.exponent` must be a finite number >= 0 (default 1), but is NaN",
+  "createSampler | mirostat: { version: 3 }":
+    "`mirostat.version` must be 1 or 2 (llama.cpp Mirostat v1 or v2), but is 3",
+  "createSampler | mirostat: { version: 2, tau: -1 }":
+    "`mirostat.tau` must be a finite number >= 0 (target surprise in bits, default 5), but is -1",
+  "createSampler | mirostat: [{ version: 2 }, 'v2']":
+    "`mirostat[1]` must be an object { version, tau?, eta? }, but is \"v2\"",
+  "createSampler | order: 'llama' (no such named order)":
+    "`order` must be an array of names or one of \"llama.cpp\", \"hf\", \"vllm\", but is \"llama\"",
+  "createSampler | order: 'vllm' with typicalP 0.9":
+    "`order` the \"vllm\" order has no typical-p (set typicalP off, or give the order as an array), but is \"typicalP\"",
+  "createSampler | order: ['mirostat', 'top-k'] (Mirostat not last)":
+    "`order` must put \"mirostat\" after every other enabled sampler (it learns from the distribution the token is drawn from), but is [\"mirostat\", \"top-k\"]",
+  "sampler.sample | typicalP: [0.5, 0.9], logits [3, 4]":
+    "`typicalP` must have one value per row (batch size 3), but is an array of length 2",
+  "sampler.sample | minTokensToKeep: [1, 2], logits [3, 4]":
+    "`minTokensToKeep` must have one value per row (batch size 3), but is an array of length 2",
+  "typicalP | p: 0":
+    "`typicalP` must be in (0, 1] (1 switches typical-p off), but is 0",
+  "typicalP | p: 0.9, minTokensToKeep: 0":
+    "`minTokensToKeep` must be an integer >= 1 (default 1), but is 0",
+  "xtc | { probability: -1 }":
+    "`xtc.probability` must be in [0, 1] (0 switches XTC off), but is -1",
+  "mirostat | { version: 0 }":
+    "`mirostat.version` must be 1 or 2 (llama.cpp Mirostat v1 or v2), but is 0",
 };
 
 const keyOf = (r: Row): string => `${r.entry} | ${r.input}`;
