@@ -23,6 +23,7 @@ export const CORE_SUITES = [
   'test/top-n-sigma.test.ts',
   'test/cutoff.test.ts',
   'test/chain-samplers.test.ts',
+  'test/chain-statistics.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
