@@ -166,7 +166,12 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     const cases: [SamplerOptions, string][] = [
       [{ temperature: 0.8, topK: 40, topP: 0.9, minP: 0.05, seed: 1 }, defaultPath(backend)],
       [{ topP: 0.9, seed: 1 }, defaultPath(backend)],
-      [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, portablePath(backend)],
+      // Temperature after the filters (llama.cpp's order): fused, top-p at T = 1.
+      [{ temperature: 0.7, topP: 0.9, order: ['top-p', 'temperature'], seed: 1 }, defaultPath(backend)],
+      [{ temperature: 0.7, topK: 20, topP: 0.9, minP: 0.05, order: 'llama.cpp', seed: 1 }, defaultPath(backend)],
+      // min-p before top-p (its cut changes top-p's mass), or temperature between them: portable.
+      [{ temperature: 0.7, topP: 0.9, minP: 0.05, order: ['min-p', 'top-p', 'temperature'], seed: 1 }, portablePath(backend)],
+      [{ temperature: 0.7, topP: 0.9, minP: 0.05, order: ['top-p', 'temperature', 'min-p'], seed: 1 }, portablePath(backend)],
       [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, defaultPath(backend)],
       [{ seed: 1, repetitionPenalty: 1.3, logitBias: { 3: 1 } }, defaultPath(backend)],
       [{ seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend) : 'portable'],

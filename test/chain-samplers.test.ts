@@ -254,6 +254,30 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("order 'llama.cpp' (temperature after top-k, top-p, min-p) takes the default order's path (fused kernels) and draws the reference's tokens", async () => {
+    const V = gpu ? 40 : 300;
+    const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(Math.sin(j * 1.3 + r) * 4 - Math.log(j + 1))));
+    const paths: string[] = [];
+    for (const order of ['llama.cpp', undefined] as const) {
+      const opts: SamplerOptions = { temperature: [0.8, 1.7, 0], topK: 40, topP: 0.95, minP: 0.05, seed: 13, ...(order ? { order } : {}) };
+      const s = createSampler(opts);
+      const x = tf.tensor2d(rows);
+      for (let step = 0; step < 3; step++) {
+        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+        expect(ids, `${order ?? 'default'} step ${step}`).toEqual(reference.sample(rows, opts, step));
+      }
+      paths.push(s.lastPath);
+      x.dispose();
+      s.dispose();
+    }
+    // The same path as the default order's (the fused kernels where this run has them).
+    expect(paths[0]).toBe(paths[1]);
+    // The two orders keep different sets at T 1.7 (top-p and min-p at T = 1 versus at T 1.7).
+    const a = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05, order: 'llama.cpp' }).map(kept);
+    const b = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05 }).map(kept);
+    expect(a).not.toEqual(b);
+  });
+
   it('property: typical-p, XTC and minTokensToKeep after the other filters: kept sets and tokens equal the reference', async () => {
     const arb = fc.record({
       rows: rowsArb(gpu),

@@ -65,13 +65,24 @@ export function fusedPlan(
 ): FusedPlan | undefined {
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   let last = -1;
+  let seenT = false;
+  // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
+  // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
+  const sides = new Set<boolean>();
   for (const { name, minKeep, dynamic } of opts.builtins) {
     // minTokensToKeep and dynamic temperature: the tfjs-op processors only.
     if (!FUSED_BUILTINS.includes(name) || minKeep !== undefined || dynamic !== undefined) return undefined;
+    if (name === 'temperature') {
+      seenT = true;
+      continue;
+    }
     const at = DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;
+    if (name === 'top-p' || name === 'min-p') sides.add(seenT);
   }
+  if (sides.size > 1) return undefined;
+  const filtersFirst = seenT && sides.has(false);
   const get = (name: string, off: number): Float64Array => {
     const spec = opts.builtins.find((b) => b.name === name);
     return spec ? resolveRowParam(name, spec.value, batch) : new Float64Array(batch).fill(off);
@@ -81,6 +92,7 @@ export function fusedPlan(
     batch,
     vocab,
     invT: T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t)),
+    ...(filtersFirst ? { filterInvT: Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1) } : {}),
     topK: get('top-k', 0),
     topP: get('top-p', 1).map(effectiveTopP),
     minP: get('min-p', 0),

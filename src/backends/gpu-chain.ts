@@ -150,19 +150,19 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       finite ??= supported('windows', name, REGISTER_WINDOWS[name])
         ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr: thr! }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
         : tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
-      tau = topPThreshold(sorted, finite, plan.invT, plan.topP);
+      tau = topPThreshold(sorted, finite, plan.filterInvT ?? plan.invT, plan.topP);
     } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
       zmax ??= maskedRowMax(input, mask);
       tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
     } else {
       const zs = deviceTopk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab).values;
-      tau = topPThreshold(zs, undefined, plan.invT, plan.topP);
+      tau = topPThreshold(zs, undefined, plan.filterInvT ?? plan.invT, plan.topP);
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
   zmax ??= maskedRowMax(input, mask);
   const anyMinP = plan.minP.some((m) => m > 0);
-  const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   const [ih] = invTemperaturePair(plan.invT);
   const params = tf.concat(
     [
@@ -250,7 +250,7 @@ function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Ten
  */
 export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor, mask?: tf.Tensor2D): tf.Tensor1D {
   const { batch } = plan;
-  const [ihH, ihL] = invTemperaturePair(plan.invT);
+  const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
   const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
   const mass = tf.engine().runKernel(ROW_MASS_KERNEL, mask ? { logits: input, params: base, mask } : { logits: input, params: base }) as tf.Tensor2D;
   const tHi = tf.slice(mass, [0, 0], [batch, 1]);

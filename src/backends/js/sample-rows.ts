@@ -10,8 +10,13 @@ import { INVALID_CODE } from '../../invalid-rows.js';
 export interface FusedPlan {
   batch: number;
   vocab: number;
-  /** 1 / T per row; Infinity = greedy. */
+  /** 1 / T per row, the draw's; Infinity = greedy. */
   invT: Float64Array;
+  /**
+   * 1 / T per row that top-p and min-p compute with, when it differs from the draw's (they run
+   * before the temperature, as in llama.cpp's order: the T = 1 distribution).
+   */
+  filterInvT?: Float64Array;
   /** k per row, 0 = off (k ≥ V is off too). */
   topK: Float64Array;
   /** p per row, 1 = off. */
@@ -163,6 +168,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   const p = plan.topP[r]!;
   const m = plan.minP[r]!;
+  const finv = plan.filterInvT ? plan.filterInvT[r]! : inv;
   const idx = s.idx;
   let thr = -Infinity;
   let all = false; // candidates are every finite token (no s.idx list)
@@ -177,14 +183,14 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   if (p < 1) {
     const tau = all
-      ? topPBuckets(z, undefined, V, zmax, inv, p, s)
+      ? topPBuckets(z, undefined, V, zmax, finv, p, s)
       : n <= 4096
-        ? topPSorted(z, idx, n, zmax, inv, p)
-        : topPBuckets(z, idx, n, zmax, inv, p, s);
+        ? topPSorted(z, idx, n, zmax, finv, p)
+        : topPBuckets(z, idx, n, zmax, finv, p, s);
     if (tau > thr) thr = tau;
   }
   if (m > 0) {
-    const t = zmax + Math.log(m) / inv;
+    const t = zmax + Math.log(m) / finv;
     if (t > thr) thr = t;
   }
   if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v, t) => !(v < t || v === -Infinity));

@@ -257,6 +257,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     const p = plan.topP[r]!;
     const m = plan.minP[r]!;
+    const finv = plan.filterInvT ? plan.filterInvT[r]! : inv; // top-p / min-p's 1/T
     let thr = -Infinity;
     if (topK) {
       // The JS kernel's threshold: the smallest candidate (the k-th largest when finite).
@@ -266,23 +267,23 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (p < 1) {
       let tau: number;
       if (topK && n <= 4096) {
-        tau = topPSorted(row, idx, n, zmax, inv, p);
-      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, F64[res + 2]!, inv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
+        tau = topPSorted(row, idx, n, zmax, finv, p);
+      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, F64[res + 2]!, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
         topPFastStats.fast++; // the exact threshold, proven by the float32 pass's error bounds
       } else {
         if (!topK) topPFastStats.exact++;
         const count = topK ? n : V;
         const idxPtr = topK ? L.idx : 0;
         mass.fill(0);
-        e.topp_hist(L.row, idxPtr, count, zmax, inv, L.exptab, L.mass, L.bucketOf);
+        e.topp_hist(L.row, idxPtr, count, zmax, finv, L.exptab, L.mass, L.bucketOf);
         const { star, before, target } = boundaryBucket(mass, p);
         const c = e.gather_bucket(L.row, idxPtr, count, L.bucketOf, star, L.gather);
-        tau = e.topp_walk(L.gather, c, before, target, zmax, inv, L.sorted, L.cnt);
+        tau = e.topp_walk(L.gather, c, before, target, zmax, finv, L.sorted, L.cnt);
       }
       if (tau > thr) thr = tau;
     }
     if (m > 0) {
-      const t = zmax + Math.log(m) / inv;
+      const t = zmax + Math.log(m) / finv;
       if (t > thr) thr = t;
     }
     if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
