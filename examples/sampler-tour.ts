@@ -1,7 +1,8 @@
 // A tour of the sampler on synthetic logits: samples a batch of Zipf-shaped logits under
 // several settings and prints, per row, the token drawn, the size of the kept set and the entropy of the distribution
 // it was drawn from. Checks along the way that `reset()` reproduces the tokens and that the
-// float64 reference draws the same tokens. No network.
+// float64 reference draws the same tokens (Mirostat: step by step, μ from nextMirostatMu), and
+// that the "llama.cpp" and "hf" orders keep different sets for the same options. No network.
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { createSampler, reference, type SamplerOptions } from 'tfjs-sampling';
@@ -46,6 +47,13 @@ const SETTINGS: { label: string; options: SamplerOptions }[] = [
   { label: 'top-nσ 1 (llama.cpp)', options: { topNSigma: 1, seed: 42 } },
   { label: 'ε-cutoff 3e-4 (HF)', options: { epsilonCutoff: 3e-4, seed: 42 } },
   { label: 'η-cutoff 2e-3 (HF)', options: { etaCutoff: 2e-3, seed: 42 } },
+  { label: 'typical-p 0.9 (HF)', options: { typicalP: 0.9, seed: 42 } },
+  { label: 'XTC p 1 t .05', options: { xtc: { probability: 1, threshold: 0.05 }, seed: 42 } },
+  { label: 'XTC p .5 t .05 (seeded)', options: { xtc: { probability: 0.5, threshold: 0.05 }, seed: 42 } },
+  { label: 'dynamic T 1 ± 0.5', options: { dynamicTemperature: { range: 0.5 }, seed: 42 } },
+  { label: 'Mirostat v2 τ 5 η .1', options: { mirostat: { version: 2, tau: 5, eta: 0.1 }, seed: 42 } },
+  { label: 'T 1.5 m .1, llama.cpp', options: { temperature: 1.5, minP: 0.1, order: 'llama.cpp', seed: 42 } },
+  { label: 'T 1.5 m .1, hf order', options: { temperature: 1.5, minP: 0.1, order: 'hf', seed: 42 } },
   { label: 'T .8 k 40 p .95 m .05', options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
   {
     label: 'per row: T, top-p, seed',
@@ -88,6 +96,25 @@ async function stats(probs: tf.Tensor2D): Promise<{ kept: number[]; bits: number
 const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>): boolean =>
   a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
 
+/**
+ * reference.sample at steps 0..n-1. With Mirostat, each row's μ goes from step to step through
+ * reference.nextMirostatMu, as the sampler's accept() updates it on the device.
+ */
+function referenceSteps(options: SamplerOptions, n: number): { tokens: number[][]; mu: number[][] } {
+  const tokens: number[][] = [];
+  const mu: number[][] = [];
+  let context: { mirostatMu?: number[] } = {};
+  for (let s = 0; s < n; s++) {
+    const ids = reference.sample(rows, options, s, context);
+    tokens.push(ids);
+    if (options.mirostat !== undefined) {
+      context = { mirostatMu: reference.nextMirostatMu(rows, options, ids, s, context) };
+      mu.push(context.mirostatMu!);
+    }
+  }
+  return { tokens, mu };
+}
+
 const cellWidth = 19;
 const labelWidth = 24;
 const header =
@@ -101,6 +128,7 @@ console.log('─'.repeat(header.length));
 
 let failures = 0;
 const stepTokens: number[][][] = [];
+const keptBySetting: Uint8Array[][] = [];
 for (const { label, options } of SETTINGS) {
   const sampler = createSampler(options);
   const probs = sampler.probabilities(logits);
@@ -114,11 +142,13 @@ for (const { label, options } of SETTINGS) {
   for (let s = 0; s < STEPS; s++) again.push(await sampler.sampleIds(logits));
   const resetOk = tokens.every((t, s) => sameArray(t, again[s]!));
 
-  const refTokens = Array.from({ length: STEPS }, (_, s) => reference.sample(rows, options, s));
+  const refTokens = referenceSteps(options, STEPS).tokens;
   const refKept = reference.probabilities(rows, options).map((row) => Uint8Array.from(row, (q) => (q > 0 ? 1 : 0)));
   const refOk = tokens.every((t, s) => sameArray(t, refTokens[s]!)) && keptSets.every((k, r) => sameArray(k, refKept[r]!));
   if (!resetOk || !refOk) failures++;
   stepTokens.push(tokens.map((t) => Array.from(t)));
+  keptBySetting.push(keptSets);
+  sampler.dispose(); // Mirostat keeps μ on the device
 
   const cells: RowStats[] = ROWS.map((_, r) => ({ token: tokens[0]![r]!, kept: kept[r]!, bits: bits[r]! }));
   console.log(
@@ -132,8 +162,41 @@ for (const { label, options } of SETTINGS) {
 console.log(
   `\ntoken = step-0 draw; kept = nonzero entries of sampler.probabilities(logits); bits = entropy of that row.` +
     `\nreset: ${STEPS} steps, reset(), ${STEPS} steps again → same tokens. reference: reference.sample (float64) gives` +
-    `\nthe same tokens at steps 0..${STEPS - 1}, and reference.probabilities the same kept sets.`,
+    `\nthe same tokens at steps 0..${STEPS - 1} (Mirostat's μ carried by reference.nextMirostatMu), and reference.probabilities` +
+    `\nthe same kept sets.`,
 );
+
+// ---- Mirostat: μ learns from each drawn token ------------------------------------------------
+// Tensor path and reference step by step: the reference's μ comes from reference.nextMirostatMu.
+const MIROSTAT_STEPS = 8;
+const miro = SETTINGS.find((s) => s.options.mirostat !== undefined)!;
+const miroSampler = createSampler(miro.options);
+const miroRef = referenceSteps(miro.options, MIROSTAT_STEPS);
+const miroTokens: Int32Array[] = [];
+for (let s = 0; s < MIROSTAT_STEPS; s++) miroTokens.push(await miroSampler.sampleIds(logits));
+miroSampler.dispose(); // frees μ (kept on the device)
+const miroOk = miroTokens.map((t, s) => sameArray(t, miroRef.tokens[s]!));
+if (!miroOk.every(Boolean)) failures++;
+console.log(`\n${miro.label}, steps 0..${MIROSTAT_STEPS - 1} per row (μ after the last step, from nextMirostatMu):`);
+for (let r = 0; r < B; r++) {
+  const mu = miroRef.mu[MIROSTAT_STEPS - 1]![r]!;
+  console.log(`  row ${r}: ${miroTokens.map((t) => String(t[r]).padStart(5)).join(' ')}   μ ${mu.toFixed(2)} bits`);
+}
+console.log(`  reference tokens per step: ${miroOk.map((ok) => (ok ? 'same' : 'DIFF')).join(' ')}`);
+
+// ---- named orders: the same options, another chain -------------------------------------------
+// llama.cpp filters the T = 1 distribution and applies the temperature last; hf applies it first,
+// so at T 1.5 min-p keeps more tokens under hf.
+const llamaIndex = SETTINGS.findIndex((s) => s.options.order === 'llama.cpp');
+const hfIndex = SETTINGS.findIndex((s) => s.options.order === 'hf');
+const count = (set: Uint8Array): number => set.reduce((n, v) => n + v, 0);
+const ordersDiffer = keptBySetting[llamaIndex]!.some((set, r) => !sameArray(set, keptBySetting[hfIndex]![r]!));
+if (!ordersDiffer) failures++;
+console.log(`\norder "llama.cpp" vs "hf", T 1.5 min-p 0.1 (kept tokens per row):`);
+for (let r = 0; r < B; r++) {
+  console.log(`  row ${r}: llama.cpp ${String(count(keptBySetting[llamaIndex]![r]!)).padStart(5)}   hf ${String(count(keptBySetting[hfIndex]![r]!)).padStart(5)}`);
+}
+console.log(`  kept sets ${ordersDiffer ? 'differ' : 'are the SAME (expected them to differ)'}`);
 
 // ---- a few steps of the default chain ------------------------------------------------------
 const chainIndex = SETTINGS.length - 2;

@@ -6,7 +6,19 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from 'chart.js';
-import { createSampler, entropy, generateStream, selectBackend, softmax, type SampleContext, type Sampler, type SamplerOptions, type StepFunction } from 'tfjs-sampling';
+import {
+  createSampler,
+  entropy,
+  generateStream,
+  SamplingError,
+  selectBackend,
+  softmax,
+  type NamedOrder,
+  type SampleContext,
+  type Sampler,
+  type SamplerOptions,
+  type StepFunction,
+} from 'tfjs-sampling';
 import { contextWindows, loadCharModel, type CharModel } from '../../model/char-model.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
@@ -21,8 +33,12 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
 };
 
 const SLIDERS = ['temperature', 'topK', 'topP', 'minP', 'maxTokens'] as const;
-type SliderId = (typeof SLIDERS)[number];
+/** The sampler picker's sliders (beside the selects `mirostat` and `order`). */
+const PICKER_SLIDERS = ['typicalP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'dynatempRange', 'dynatempExponent', 'mirostatTau', 'mirostatEta'] as const;
+const SELECTS = ['mirostat', 'order'] as const;
+type SliderId = (typeof SLIDERS)[number] | (typeof PICKER_SLIDERS)[number];
 const slider = (id: SliderId): number => Number($<HTMLInputElement>(id).value);
+const choice = (id: (typeof SELECTS)[number]): string => $<HTMLSelectElement>(id).value;
 
 /** What the page exposes to the e2e test (and to a curious console). */
 export interface DemoHandle {
@@ -30,13 +46,15 @@ export interface DemoHandle {
   ready: boolean;
   generating: boolean;
   vocab: readonly string[];
-  /** The loaded model and the sampler the sliders describe now. */
+  /** The loaded model and the sampler the sliders describe now (the last valid one). */
   lm?: CharModel;
   sampler(): Sampler;
   /** Generated text of the last (or current) run. */
   generated: string;
   /** Tokens per second of the last finished run. */
   tokensPerSecond: number;
+  /** The message of the SamplingError the picker's current options raise; undefined when they are valid. */
+  optionsError?: string | undefined;
   /** True when nothing runs or waits to run (no generation, no chart render): tensors are counted then. */
   settled(): boolean;
 }
@@ -65,15 +83,38 @@ let held: tf.Tensor2D | undefined;
 let heldCaption = '';
 let seed = 1;
 
-const samplerOptions = (): SamplerOptions => ({
-  temperature: slider('temperature'),
-  topK: slider('topK'),
-  topP: slider('topP'),
-  minP: slider('minP'),
-  seed: seed++,
-});
+/** The sliders' options; the picker's are passed at their off values unless set. */
+function samplerOptions(): SamplerOptions {
+  const options: SamplerOptions = {
+    temperature: slider('temperature'),
+    topK: slider('topK'),
+    topP: slider('topP'),
+    minP: slider('minP'),
+    typicalP: slider('typicalP'),
+    minTokensToKeep: slider('minTokensToKeep'),
+    xtc: { probability: slider('xtcProbability'), threshold: slider('xtcThreshold') },
+    dynamicTemperature: { range: slider('dynatempRange'), exponent: slider('dynatempExponent') },
+    seed: seed++,
+  };
+  const version = choice('mirostat');
+  if (version === '1' || version === '2') options.mirostat = { version: version === '1' ? 1 : 2, tau: slider('mirostatTau'), eta: slider('mirostatEta') };
+  const order = choice('order');
+  if (order !== 'default') options.order = order as NamedOrder;
+  return options;
+}
 
-let current: Sampler = createSampler(samplerOptions());
+/** A sampler for the controls, or the SamplingError's message for an invalid combination. */
+function trySampler(): Sampler | string {
+  try {
+    return createSampler(samplerOptions());
+  } catch (e) {
+    if (e instanceof SamplingError) return e.message;
+    throw e;
+  }
+}
+
+const first = trySampler();
+let current: Sampler = typeof first === 'string' ? createSampler({ seed: seed++ }) : first;
 
 // generate() keeps the sampler it is given; this one forwards to whatever the sliders say now,
 // so a slider moved mid-generation applies from the next token.
@@ -183,6 +224,7 @@ async function render(): Promise<void> {
       entropyEl.textContent = `${h.toFixed(3)} bits`;
       entropyEl.dataset.bits = String(h);
       entropyEl.dataset.temperature = String(T); // lets the test wait for this setting's render
+      entropyEl.dataset.sampler = current.name;
       $('entropy-raw').textContent = `${data[2 * V + 1]!.toFixed(3)} bits`;
       $('kept').textContent = `${kept} of ${V}`;
       showMemory();
@@ -216,6 +258,29 @@ function showMemory(): void {
 function fail(e: unknown): void {
   console.error(e);
   $('error').textContent = e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Rebuilds the sampler from the controls. An invalid combination (e.g. order "vllm" with
+ * typical-p) keeps the last valid sampler, shows the message and disables Generate.
+ */
+function updateSampler(): void {
+  const next = trySampler();
+  handle.optionsError = typeof next === 'string' ? next : undefined;
+  $('options-error').textContent = handle.optionsError ?? '';
+  if (typeof next !== 'string') {
+    const old = current;
+    current = next;
+    old.dispose(); // frees Mirostat's μ; generate() holds `live`, never `old`
+    $('chain').textContent = `chain: ${current.name}`;
+    scheduleRender(true);
+  }
+  syncButton();
+}
+
+/** Generate is off while loading or while the options are invalid; Stop is always on. */
+function syncButton(): void {
+  $<HTMLButtonElement>('generate').disabled = !handle.generating && (!handle.ready || handle.optionsError !== undefined);
 }
 
 const status = (text: string): void => {
@@ -293,6 +358,7 @@ async function run(): Promise<void> {
     handle.generating = false;
     button.textContent = 'Generate';
     controller = undefined;
+    syncButton();
     scheduleRender(true);
   }
 }
@@ -314,7 +380,7 @@ async function main(): Promise<void> {
   handle.vocab = cm.vocab;
   handle.lm = cm;
 
-  for (const id of SLIDERS) {
+  for (const id of [...SLIDERS, ...PICKER_SLIDERS]) {
     const input = $<HTMLInputElement>(id);
     const show = (): void => {
       $(`${id}-value`).textContent = input.value;
@@ -322,11 +388,11 @@ async function main(): Promise<void> {
     show();
     input.addEventListener('input', () => {
       show();
-      if (id === 'maxTokens') return;
-      current = createSampler(samplerOptions()); // samplers hold no tensors: nothing to dispose
-      scheduleRender(true);
+      if (id !== 'maxTokens') updateSampler();
     });
   }
+  for (const id of SELECTS) $(id).addEventListener('input', updateSampler);
+  updateSampler(); // the controls' state, also when the browser restored it
   let promptTimer: ReturnType<typeof setTimeout> | undefined;
   $('prompt').addEventListener('input', () => {
     clearTimeout(promptTimer);
@@ -347,9 +413,9 @@ async function main(): Promise<void> {
   await warm.data();
   warm.dispose();
   current.reset();
-  button.disabled = false;
   status(`model loaded: ${cm.vocab.length} characters, context ${cm.contextLength}`);
   handle.ready = true;
+  syncButton();
 }
 
 main().catch((e) => {

@@ -1,8 +1,9 @@
 // End-to-end test of the browser demo (npm run test:demo): builds demo/web with Vite, serves the
 // static page from 127.0.0.1 and drives the system Chromium (headless, WebGL2/WebGPU on
 // SwiftShader; never a downloaded browser). Per backend pass it checks the backend shown, the
-// entropy against temperature, a generation (vocabulary characters only), Stop, and that no
-// tensor outlives a run; the first pass saves docs/demo.png.
+// entropy against temperature, a generation (vocabulary characters only), Stop, the sampler
+// picker (a generation with typical-p; an invalid order shows its error), and that no tensor
+// outlives a run; the first pass saves docs/demo.png.
 //
 //   npm run test:demo                       # auto backend (WebGPU if a hardware adapter, else WebGL), then forced WebGPU
 //   DEMO_BACKENDS=auto npm run test:demo    # passes to run: auto, webgl, webgpu (comma-separated)
@@ -88,6 +89,26 @@ async function runPass(page: Page, pass: string, url: string, first: boolean): P
   const status = await page.locator('#status').textContent();
   assert.ok(status === 'stopped' || status === 'done', `status after Stop: ${status}`);
   assert.equal(await numTensors(page), before, 'no tensor left after a stopped generation');
+
+  // Sampler picker: typical-p joins the chain and the page still samples.
+  await page.locator('#typicalP').fill('0.5');
+  await page.waitForFunction(() => document.getElementById('entropy')?.dataset.sampler?.includes('typical-p') === true, null, { timeout: 20_000 });
+  await page.locator('#maxTokens').fill('8');
+  await page.locator('#generate').click();
+  await idle(page);
+  const typical = await page.evaluate(() => window.__demo!.generated);
+  assert.ok(typical.length > 0, 'generated text with typical-p is not empty');
+  for (const ch of typical) assert.ok(vocab.has(ch), `generated character ${JSON.stringify(ch)} is in the model's vocabulary`);
+  assert.equal(await numTensors(page), before, 'no tensor left after a generation with typical-p');
+  // The "vllm" order has no typical-p: createSampler's SamplingError is shown, Generate is off.
+  await page.locator('#order').selectOption('vllm');
+  const message = (await page.locator('#options-error').textContent()) ?? '';
+  assert.match(message, /"vllm" order has no typical-p/);
+  assert.ok(await page.locator('#generate').isDisabled(), 'Generate is disabled while the options are invalid');
+  await page.locator('#order').selectOption('default');
+  assert.equal(await page.locator('#options-error').textContent(), '');
+  assert.ok(await page.locator('#generate').isEnabled(), 'Generate is enabled again');
+  log(`${pass}: typical-p 0.5 generated ${JSON.stringify(typical)}; order vllm: ${message}`);
 
   return `${actual}: ${tps.toFixed(1)} tokens/s`;
 }
