@@ -435,11 +435,17 @@ function draw(
 ): { ids: tf.Tensor1D; drawKernel: boolean } {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
-  const zmax = rowMax(z);
+  let zmaxT: tf.Tensor | undefined;
+  const zmaxOf = (): tf.Tensor => (zmaxT ??= rowMax(z));
   const needNoiseAll = opts.invalidRows !== 'error';
   let noise: tf.Tensor2D | undefined;
   // GPU backends with the draw kernel compute the noise in the shader: no [B, V] upload.
   const inShader = opts.draw === 'gumbel' && gumbelArgmaxAvailable();
+  // cpu / wasm: the fused kernel draws (no filter of its own): the noise is hashed only for
+  // tokens whose score can still win, in float64 as the reference does. Policy 'error' only (the
+  // other policies draw their fallback from the [B, V] noise below).
+  const backend = fusedBackend();
+  const onHost = opts.draw === 'gumbel' && opts.invalidRows === 'error' && (backend === 'cpu' || backend === 'wasm');
   const stepKeys = inShader ? Uint32Array.from(keys, (k) => stepKey(k, state.step)) : undefined;
   const getNoise = (): tf.Tensor2D => {
     if (!noise) {
@@ -453,15 +459,27 @@ function draw(
   if (greedy.every((g) => g === 1)) {
     ids = firstArgMax(z);
   } else if (inShader) {
-    ids = runGumbelArgmax(tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D, stepKeys!, Array.from(greedy, (g) => 1 - g));
+    ids = runGumbelArgmax(tf.mul(tf.sub(z, zmaxOf()), ih) as tf.Tensor2D, stepKeys!, Array.from(greedy, (g) => 1 - g));
+  } else if (onHost) {
+    ids = runFused(z, {
+      batch,
+      vocab,
+      invT: state.invTemperature,
+      topK: new Float64Array(batch),
+      topP: new Float64Array(batch).fill(1),
+      minP: new Float64Array(batch),
+      stepKeys: Uint32Array.from(keys, (k) => stepKey(k, state.step)),
+      invalidRows: 'error',
+      drawOnly: true,
+    });
   } else if (opts.draw === 'gumbel') {
     let g: tf.Tensor = getNoise();
     if (needNoiseAll && greedy.some((x) => x === 1)) g = tf.mul(g, tf.tensor2d(Float32Array.from(greedy, (x) => 1 - x), [batch, 1]));
-    const score = tf.add(tf.mul(tf.sub(z, zmax), ih), g) as tf.Tensor2D;
+    const score = tf.add(tf.mul(tf.sub(z, zmaxOf()), ih), g) as tf.Tensor2D;
     // Greedy rows (no noise) tie often; perturbed scores essentially never do.
     ids = greedy.some((x) => x === 1) ? firstArgMax(score) : (tf.argMax(score, 1) as tf.Tensor1D);
   } else {
-    const a = tf.mul(tf.sub(z, zmax), ih) as tf.Tensor2D;
+    const a = tf.mul(tf.sub(z, zmaxOf()), ih) as tf.Tensor2D;
     // In (0, 1) with 24 bits: the cpu kernel hashes seed.toString(), wasm reads the float32
     // bits, the GPU kernels scale coordinates by it; 0 would mean "unseeded" to tfjs.
     const seed = ((stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1) / 16777216;
@@ -488,7 +506,7 @@ function draw(
     }
   }
   // The draw kernel counts as used when it drew the tokens of some (non-greedy) row.
-  const drawKernel = inShader && !greedy.every((g) => g === 1);
+  const drawKernel = (inShader || onHost) && !greedy.every((g) => g === 1);
   return { ids: tf.where(invalid, fallback, ids) as tf.Tensor1D, drawKernel };
 }
 

@@ -174,7 +174,7 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
       [{ temperature: 0.7, topP: 0.9, minP: 0.05, order: ['top-p', 'temperature', 'min-p'], seed: 1 }, portablePath(backend)],
       [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, defaultPath(backend)],
       [{ seed: 1, repetitionPenalty: 1.3, logitBias: { 3: 1 } }, defaultPath(backend)],
-      [{ seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend) : 'portable'],
+      [{ seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend, 'uniform') : 'portable'],
     ];
     for (const [opts, path] of cases) {
       const s = createSampler(opts);

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
-import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
@@ -276,6 +276,28 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const a = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05, order: 'llama.cpp' }).map(kept);
     const b = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05 }).map(kept);
     expect(a).not.toEqual(b);
+  });
+
+  it('top-nσ, ε, η and XTC with top-k / top-p / min-p: the fused kernel where it applies them (cpu, wasm), the reference\'s tokens step after step', async () => {
+    const V = gpu ? 40 : 500;
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    const cases: SamplerOptions[] = [
+      { temperature: 0.9, topNSigma: 1.5, topK: 30, topP: 0.9, seed: 3 },
+      { temperature: 1.2, topNSigma: [0.5, 1, 2, 0], epsilonCutoff: 1e-3, etaCutoff: [0, 2e-3, 1e-2, 0.05], seed: 4 },
+      { temperature: 0.7, minP: 0.02, xtc: [{ probability: 0.5, threshold: 0.05 }, { probability: 1, threshold: 0.1 }, undefined, { probability: 0.8, threshold: 0 }], seed: 5 },
+      { topP: 0.95, epsilonCutoff: 3e-4, xtc: { probability: 1, threshold: 0.02 }, seed: 6 },
+    ];
+    for (const opts of cases) {
+      const s = createSampler(opts);
+      const x = tf.tensor2d(rows);
+      for (let step = 0; step < 4; step++) {
+        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+      }
+      if (backend === 'cpu' || backend === 'wasm') expect(s.lastPath).toBe(defaultPath(backend));
+      x.dispose();
+      s.dispose();
+    }
   });
 
   it('property: typical-p, XTC and minTokensToKeep after the other filters: kept sets and tokens equal the reference', async () => {

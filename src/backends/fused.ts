@@ -4,7 +4,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
 import { effectiveTopP, nextInvTemperature, resolveRowParam } from '../params.js';
-import { stepKey } from '../noise.js';
+import { stepKey, xtcUniform } from '../noise.js';
+import { fieldRows } from '../chain-options.js';
+import { xtcCoins } from '../reference/xtc.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
@@ -53,6 +55,10 @@ export function fusedBackend(): string | undefined {
  */
 /** The built-in options the fused kernels apply themselves (the others run as the tfjs-op chain). */
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
+/** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
+const HOST_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
+/** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
+const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
 export function fusedPlan(
   opts: NormalizedOptions,
@@ -64,6 +70,7 @@ export function fusedPlan(
   inv0?: Float64Array,
 ): FusedPlan | undefined {
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
+  const host = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
   let last = -1;
   let seenT = false;
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
@@ -71,7 +78,7 @@ export function fusedPlan(
   const sides = new Set<boolean>();
   for (const { name, minKeep, dynamic } of opts.builtins) {
     // minTokensToKeep and dynamic temperature: the tfjs-op processors only.
-    if (!FUSED_BUILTINS.includes(name) || minKeep !== undefined || dynamic !== undefined) return undefined;
+    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name))) || minKeep !== undefined || dynamic !== undefined) return undefined;
     if (name === 'temperature') {
       seenT = true;
       continue;
@@ -79,7 +86,7 @@ export function fusedPlan(
     const at = DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;
-    if (name === 'top-p' || name === 'min-p') sides.add(seenT);
+    if (T_DEPENDENT.includes(name)) sides.add(seenT);
   }
   if (sides.size > 1) return undefined;
   const filtersFirst = seenT && sides.has(false);
@@ -88,15 +95,32 @@ export function fusedPlan(
     return spec ? resolveRowParam(name, spec.value, batch) : new Float64Array(batch).fill(off);
   };
   const T = get('temperature', 1);
+  const invT = T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t));
+  const stepKeys = Uint32Array.from(keys, (k) => stepKey(k, step));
+  const bands: Partial<FusedPlan> = {};
+  const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
+  if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
+  if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
+  if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
+  const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
+  if (xtc) {
+    // A greedy row with XTC draws the maximum of what XTC leaves: the tfjs-op chain does that.
+    if (invT.some((v) => !Number.isFinite(v))) return undefined;
+    const Pr = fieldRows('xtc', xtc.probability, batch);
+    const Th = fieldRows('xtc', xtc.threshold, batch);
+    const on = xtcCoins(Pr, Th, keys, step, xtcUniform);
+    bands.xtcThreshold = Float64Array.from(Th, (t, r) => (on[r] ? t : -1));
+  }
   return {
+    ...bands,
     batch,
     vocab,
-    invT: T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t)),
+    invT,
     ...(filtersFirst ? { filterInvT: Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1) } : {}),
     topK: get('top-k', 0),
     topP: get('top-p', 1).map(effectiveTopP),
     minP: get('min-p', 0),
-    stepKeys: Uint32Array.from(keys, (k) => stepKey(k, step)),
+    stepKeys,
     invalidRows: opts.invalidRows,
   };
 }

@@ -131,8 +131,13 @@ export function defaultPath(name: string): string {
 /** Node backends with a draw kernel (portable processors, in-kernel draw). */
 const DRAW_KERNEL_BACKENDS: string[] = ['webgpu'];
 
-/** The `lastPath` of a sampler that cannot run fused (custom chain). */
-export function portablePath(name: string): string {
+/**
+ * The `lastPath` of a sampler that cannot run fused (custom chain): webgpu draws in its shader;
+ * cpu and wasm in the fused kernel (draw only) where the fused kernels are on and the invalid-row
+ * policy is 'error'.
+ */
+export function portablePath(name: string, policy: 'error' | 'uniform' | 'greedy' = 'error'): string {
+  if ((name === 'cpu' || name === 'wasm') && tf.env().getBool('TFJS_SAMPLING_FUSED') && policy === 'error') return `portable+draw:${name}`;
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
 

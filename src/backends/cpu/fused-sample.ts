@@ -20,7 +20,7 @@ export function registerCpuKernel(): void {
       const plan = (attrs as unknown as { plan: FusedPlan }).plan;
       const values = b.data.get((inputs.logits as tf.TensorInfo).dataId).values as Float32Array;
       const out = new Int32Array(plan.batch);
-      const observe = fusedObserver();
+      const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, out, kept);
       if (!simd) sampleRows(values, plan, out, kept);

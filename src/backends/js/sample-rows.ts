@@ -38,6 +38,20 @@ export interface FusedPlan {
    */
   mask?: readonly Int32Array[];
   /**
+   * cpu / wasm (the JS kernel): bands of the rest of the chain, per row, in the default order —
+   * top-nσ's n (before top-k), then after min-p ε, η (0 = off), and XTC's threshold where its
+   * coin came up this step (-1 = off; the fused plan decides the coin).
+   */
+  topNSigma?: Float64Array;
+  epsilon?: Float64Array;
+  eta?: Float64Array;
+  xtcThreshold?: Float64Array;
+  /**
+   * cpu / wasm: only the draw, on logits a tfjs-op chain already processed (the portable path's
+   * draw); the kernel tells no observer (tests watch the fused chain's kept sets).
+   */
+  drawOnly?: boolean;
+  /**
    * webgl / webgpu: the logits are the caller's own (no edit ran before the mask), so a row the
    * mask empties is reported as the processors' doing (-6) by the chain itself.
    */
@@ -88,8 +102,9 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
     }
     const k = plan.topK[r]!;
     // With a small top-k the mask is applied inside the heap pass (no pass of its own): every
-    // later step reads only the candidates, all of them allowed. Otherwise the row is masked.
-    const words = masks && k > 0 && k < V && k <= HEAP_MAX ? plan.mask![r]! : undefined;
+    // later step reads only the candidates, all of them allowed. Otherwise (and with bands,
+    // whose statistics read the whole row) the row is masked.
+    const words = masks && k > 0 && k < V && k <= HEAP_MAX && !hasBands(plan) ? plan.mask![r]! : undefined;
     if (masks && !words) {
       if (z === input) {
         copy.set(input);
@@ -170,20 +185,25 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   const m = plan.minP[r]!;
   const finv = plan.filterInvT ? plan.filterInvT[r]! : inv;
   const idx = s.idx;
-  let thr = -Infinity;
+  // top-nσ: a floor under the whole row, before top-k (both keep an upper set of logits).
+  const ns = plan.topNSigma ? plan.topNSigma[r]! : 0;
+  const floor = ns > 0 ? zmax - ns * sigmaOf(z) : -Infinity;
+  let thr = floor;
   let all = false; // candidates are every finite token (no s.idx list)
   if (smallK) {
+    if (floor > -Infinity) n = compact(z, idx, n, floor);
     thr = n > 0 ? z[idx[0]!]! : -Infinity;
     for (let c = 1; c < n; c++) if (z[idx[c]!]! < thr) thr = z[idx[c]!]!;
   } else if (k > 0 && k < V) {
-    thr = quickselect(Float64Array.from(z), k - 1);
+    const kth = quickselect(Float64Array.from(z), k - 1);
+    if (kth > thr) thr = kth;
     for (let j = 0; j < V; j++) if (z[j]! >= thr && z[j]! > -Infinity) idx[n++] = j;
   } else {
     all = true;
   }
   if (p < 1) {
     const tau = all
-      ? topPBuckets(z, undefined, V, zmax, finv, p, s)
+      ? topPBuckets(z, undefined, V, zmax, finv, p, s, floor)
       : n <= 4096
         ? topPSorted(z, idx, n, zmax, finv, p)
         : topPBuckets(z, idx, n, zmax, finv, p, s);
@@ -193,7 +213,15 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const t = zmax + Math.log(m) / finv;
     if (t > thr) thr = t;
   }
-  if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v, t) => !(v < t || v === -Infinity));
+  const list = all ? undefined : idx;
+  const count0 = all ? V : n;
+  const e = plan.epsilon ? plan.epsilon[r]! : 0;
+  if (e > 0) thr = cutoffThreshold(z, list, count0, thr, zmax, finv, e, false);
+  const h = plan.eta ? plan.eta[r]! : 0;
+  if (h > 0) thr = cutoffThreshold(z, list, count0, thr, zmax, finv, h, true);
+  const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
+  const hi = xt >= 0 ? xtcBound(z, list, count0, thr, zmax, finv, xt) : Infinity;
+  if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v, t) => !(v < t || v === -Infinity || v > hi));
   // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
   // score cannot reach the best even with the largest noise is skipped before hashing; most
   // others are rejected by a table bound of their noise before any logarithm.
@@ -203,7 +231,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   for (let c = 0; c < count; c++) {
     const j = all ? c : idx[c]!;
     const zj = z[j]!;
-    if (zj < thr || zj === -Infinity) continue;
+    if (zj < thr || zj === -Infinity || zj > hi) continue;
     const a = (zj - zmax) * inv;
     if (a + G_MAX < bestScore) continue;
     const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
@@ -212,6 +240,109 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     if (score > bestScore) [best, bestScore] = [j, score];
   }
   return best;
+}
+
+/** Whether the plan has bands only the JS kernel applies (the SIMD module steps aside). */
+export function hasBands(plan: FusedPlan): boolean {
+  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
+}
+
+/** Neumaier-compensated running sum (the reference's accurateSum, term by term). */
+class Sum {
+  s = 0;
+  c = 0;
+  add(v: number): void {
+    const t = this.s + v;
+    this.c += Math.abs(this.s) >= Math.abs(v) ? this.s - t + v : v - t + this.s;
+    this.s = t;
+  }
+  get value(): number {
+    return this.s + this.c;
+  }
+}
+
+/** The population standard deviation of the row's finite logits (the reference's arithmetic). */
+function sigmaOf(z: Float32Array): number {
+  const sum = new Sum();
+  let n = 0;
+  for (let j = 0; j < z.length; j++) {
+    const v = z[j]!;
+    if (v > -Infinity) {
+      sum.add(v);
+      n++;
+    }
+  }
+  const mean = sum.value / n;
+  const sq = new Sum();
+  for (let j = 0; j < z.length; j++) {
+    const v = z[j]!;
+    if (v > -Infinity) sq.add((v - mean) ** 2);
+  }
+  return Math.sqrt(sq.value / n);
+}
+
+/** Keeps the candidates ≥ `floor` (in place, index order); returns their count. */
+function compact(z: Float32Array, idx: Int32Array, n: number, floor: number): number {
+  let m = 0;
+  for (let c = 0; c < n; c++) if (z[idx[c]!]! >= floor) idx[m++] = idx[c]!;
+  return m;
+}
+
+/**
+ * ε- (or η-) cutoff over the kept candidates (z ≥ thr): q = e^a / Σ e^a with a = (z − max)·1/T;
+ * returns the new threshold — the smallest kept logit with q ≥ cut, the maximum at most — as the
+ * reference decides each token (q_j ≥ cut, or z_j the maximum).
+ */
+function cutoffThreshold(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, zmax: number, inv: number, e: number, eta: boolean): number {
+  const total = new Sum();
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj >= thr && zj > -Infinity) total.add(Math.exp((zj - zmax) * inv));
+  }
+  const S = total.value;
+  let cut = e;
+  if (eta) {
+    const lnS = Math.log(S);
+    const H = new Sum();
+    for (let c = 0; c < n; c++) {
+      const zj = z[idx ? idx[c]! : c]!;
+      if (!(zj >= thr && zj > -Infinity)) continue;
+      const a = (zj - zmax) * inv;
+      const x = Math.exp(a);
+      if (x > 0) H.add((x / S) * (a - lnS));
+    }
+    cut = Math.min(e, Math.sqrt(e) * Math.exp(H.value));
+  }
+  let next = zmax;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj >= thr && zj > -Infinity && zj < next && Math.exp((zj - zmax) * inv) / S >= cut) next = zj;
+  }
+  return next;
+}
+
+/**
+ * XTC over the kept candidates (z ≥ thr): the least probable logit with q ≥ `threshold` when at
+ * least two reach it — every logit above it goes (its ties stay) — else Infinity (nothing goes).
+ */
+function xtcBound(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, zmax: number, inv: number, threshold: number): number {
+  const total = new Sum();
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj >= thr && zj > -Infinity) total.add(Math.exp((zj - zmax) * inv));
+  }
+  const S = total.value;
+  let reached = 0;
+  let hi = Infinity;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj >= thr && zj > -Infinity && Math.exp((zj - zmax) * inv) / S >= threshold) {
+      reached++;
+      if (zj < hi) hi = zj;
+    }
+  }
+  return reached >= 2 ? hi : Infinity;
 }
 
 /** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
@@ -433,12 +564,12 @@ export const EXP_TABLE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.e
  * mass by scaled logit (equal logits share a bucket), the boundary bucket is found from the
  * bucket sums, and only that bucket's tokens are sorted and walked.
  */
-function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zmax: number, inv: number, p: number, s: Scratch): number {
+function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zmax: number, inv: number, p: number, s: Scratch, floor = -Infinity): number {
   const mass = new Float64Array(BUCKETS);
   const bucketOf = s.bucketOf;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (zj === -Infinity) {
+    if (zj === -Infinity || zj < floor) {
       bucketOf[c] = BUCKETS; // masked: no bucket
       continue;
     }

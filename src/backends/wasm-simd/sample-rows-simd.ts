@@ -4,7 +4,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, boundaryBucket, editedOutcome, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, boundaryBucket, editedOutcome, hasBands, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -197,7 +197,7 @@ function simdKept(row: Float32Array, idx: Int32Array | undefined, n: number, t: 
  * does nothing) when the module is not available now.
  */
 export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
-  if (simdStatus() !== 'ready') return false;
+  if (simdStatus() !== 'ready' || hasBands(plan)) return false; // bands: the JS kernel
   const e = exports!;
   const V = plan.vocab;
   const L = prepare(e, V);

@@ -25,7 +25,7 @@ export function registerWasmKernel(): void {
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
       const ids = new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch);
-      const observe = fusedObserver();
+      const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, ids, kept);
       if (!simd) sampleRows(values, plan, ids, kept);

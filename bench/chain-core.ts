@@ -1,0 +1,98 @@
+// The measurement of `npm run bench:chain`: every sampler of the chain alone, and the llama.cpp
+// default chain, against one tf.max pass over the logits, side by side in one run (issue 11).
+// No Node imports here.
+import * as tf from '@tensorflow/tfjs-core';
+import { createSampler, type SamplerOptions } from '../src/index.js';
+import { makeLogits } from './logits.js';
+
+export interface ChainConfig {
+  B: number;
+  V: number;
+  /** Time per method (ms): at least 3 timed steps, at most 50. */
+  budgetMs: number;
+}
+
+export interface ChainRow {
+  method: string;
+  /** Median step (ms), each ending with the read-back of the ids. */
+  ms: number;
+  /** The sampler's lastPath. */
+  path: string;
+}
+
+export interface ChainResult {
+  backend: string;
+  /** Median of one tf.max pass over the logits, read back (ms): the unit of the ratios. */
+  limit: number;
+  rows: ChainRow[];
+}
+
+/** The methods: (b), the llama.cpp default chain, then each sampler alone (T 0.8 where it matters). */
+export const CHAIN_METHODS: [string, SamplerOptions][] = [
+  ['(b) T 0.8 + top-k 50 + top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95 }],
+  ["llama.cpp default chain: order 'llama.cpp', top-k 40, typical 1, top-p 0.95, min-p 0.05, XTC off, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8 }],
+  ['top-nσ 1', { temperature: 0.8, topNSigma: 1 }],
+  ['typical-p 0.9', { temperature: 0.8, typicalP: 0.9 }],
+  ['ε-cutoff 3e-4', { temperature: 0.8, epsilonCutoff: 3e-4 }],
+  ['η-cutoff 2e-3', { temperature: 0.8, etaCutoff: 2e-3 }],
+  ['XTC probability 1, threshold 0.1', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 } }],
+  ['dynamic temperature 0.8 ± 0.5', { temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
+  ['Mirostat v2 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 2 } }],
+  ['Mirostat v1 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 1 } }],
+  ['top-p 0.95 + minTokensToKeep 2', { temperature: 0.8, topP: 0.95, minTokensToKeep: 2 }],
+];
+
+async function time(step: () => Promise<unknown>, budgetMs: number): Promise<number> {
+  await step();
+  await step();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 3 || (performance.now() - start < budgetMs && times.length < 50)) {
+    const t0 = performance.now();
+    await step();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+/** Measures every method on the active backend on peaky logits; leaves no tensor behind. */
+export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): Promise<ChainResult> {
+  const { B, V, budgetMs } = cfg;
+  const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
+  const rows: ChainRow[] = [];
+  try {
+    const limit = await time(async () => {
+      const m = tf.max(x, 1); // identity-safe: the bench's unit, any finite logits
+      await m.data();
+      m.dispose();
+    }, budgetMs);
+    for (const [method, options] of methods) {
+      const s = createSampler({ ...options, seed: 7 });
+      const ms = await time(async () => {
+        const ids = s.sample(x);
+        try {
+          return (await ids.data()) as Int32Array;
+        } finally {
+          ids.dispose();
+        }
+      }, budgetMs);
+      rows.push({ method, ms, path: s.lastPath });
+      s.dispose();
+    }
+    return { backend: tf.getBackend(), limit, rows };
+  } finally {
+    x.dispose();
+  }
+}
+
+/** The markdown table bench/CHAIN.md records. */
+export function formatChain(label: string, B: number, V: number, r: ChainResult): string {
+  const base = r.rows[0]!.ms;
+  return [
+    `${label}, B = ${B}, V = ${V}: one tf.max pass ${r.limit.toFixed(2)} ms (median)`,
+    '| method | × one pass | × (b) | path |',
+    '| --- | --- | --- | --- |',
+    ...r.rows.map((x) => `| ${x.method} | ${(x.ms / r.limit).toFixed(2)} | ${(x.ms / base).toFixed(2)} | ${x.path} |`),
+  ].join('\n');
+}
