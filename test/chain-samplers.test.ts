@@ -278,7 +278,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(a).not.toEqual(b);
   });
 
-  it('top-nσ, ε, η and XTC with top-k / top-p / min-p: the fused kernel where it applies them (cpu, wasm), the reference\'s tokens step after step', async () => {
+  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernel where it applies them (cpu, wasm), the reference\'s tokens step after step', async () => {
     const V = gpu ? 40 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const cases: SamplerOptions[] = [
@@ -286,6 +286,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: 1.2, topNSigma: [0.5, 1, 2, 0], epsilonCutoff: 1e-3, etaCutoff: [0, 2e-3, 1e-2, 0.05], seed: 4 },
       { temperature: 0.7, minP: 0.02, xtc: [{ probability: 0.5, threshold: 0.05 }, { probability: 1, threshold: 0.1 }, undefined, { probability: 0.8, threshold: 0 }], seed: 5 },
       { topP: 0.95, epsilonCutoff: 3e-4, xtc: { probability: 1, threshold: 0.02 }, seed: 6 },
+      { temperature: 0.8, topK: 60, typicalP: [0.3, 0.6, 0.9, 1], etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.15 }, seed: 8 },
+      { typicalP: 0.5, seed: 9 },
+      { temperature: 1.3, minP: 0.01, typicalP: [0.2, 0.95, 0.7, 0.5], epsilonCutoff: 1e-4, seed: 10 },
     ];
     for (const opts of cases) {
       const s = createSampler(opts);

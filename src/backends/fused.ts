@@ -56,9 +56,9 @@ export function fusedBackend(): string | undefined {
 /** The built-in options the fused kernels apply themselves (the others run as the tfjs-op chain). */
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
-const HOST_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
+const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
-const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
+const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
 export function fusedPlan(
   opts: NormalizedOptions,
@@ -100,6 +100,7 @@ export function fusedPlan(
   const bands: Partial<FusedPlan> = {};
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
+  if (has('typical-p')) bands.typicalP = get('typical-p', 1);
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;

@@ -46,6 +46,8 @@ export interface FusedPlan {
   epsilon?: Float64Array;
   eta?: Float64Array;
   xtcThreshold?: Float64Array;
+  /** Typical-p's p per row (1 = off), after min-p. */
+  typicalP?: Float64Array;
   /**
    * cpu / wasm: only the draw, on logits a tfjs-op chain already processed (the portable path's
    * draw); the kernel tells no observer (tests watch the fused chain's kept sets).
@@ -134,6 +136,7 @@ class Scratch {
   heapV: Float64Array;
   heapI: Int32Array;
   bucketOf: Uint16Array;
+  keep = new Keep();
   constructor(vocab: number) {
     this.idx = new Int32Array(vocab);
     this.heapV = new Float64Array(Math.min(vocab, HEAP_MAX));
@@ -215,13 +218,21 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
+  const keep = s.keep.reset(thr);
+  const tp = plan.typicalP ? plan.typicalP[r]! : 1;
+  if (tp < 1) typicalBand(z, list, count0, keep, zmax, finv, tp, s);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
-  if (e > 0) thr = cutoffThreshold(z, list, count0, thr, zmax, finv, e, false);
+  if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
   const h = plan.eta ? plan.eta[r]! : 0;
-  if (h > 0) thr = cutoffThreshold(z, list, count0, thr, zmax, finv, h, true);
+  if (h > 0) cutoffBand(z, list, count0, keep, finv, h, true);
   const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
-  const hi = xt >= 0 ? xtcBound(z, list, count0, thr, zmax, finv, xt) : Infinity;
-  if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v, t) => !(v < t || v === -Infinity || v > hi));
+  if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt);
+  thr = keep.thr;
+  const hi = keep.hi;
+  const banded = keep.typ || hi < Infinity;
+  // The draw shifts by the kept maximum, as the reference does (typical-p and XTC can drop the row's).
+  const dmax = banded ? keptMax(z, list, count0, keep) : zmax;
+  if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v) => keep.has(v));
   // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
   // score cannot reach the best even with the largest noise is skipped before hashing; most
   // others are rejected by a table bound of their noise before any logarithm.
@@ -231,8 +242,8 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   for (let c = 0; c < count; c++) {
     const j = all ? c : idx[c]!;
     const zj = z[j]!;
-    if (zj < thr || zj === -Infinity || zj > hi) continue;
-    const a = (zj - zmax) * inv;
+    if (zj < thr || zj === -Infinity || zj > hi || (banded && !keep.has(zj))) continue;
+    const a = (zj - dmax) * inv;
     if (a + G_MAX < bestScore) continue;
     const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
     if (a + G_UPPER[h >>> 20]! < bestScore) continue;
@@ -245,7 +256,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
 /** Whether the plan has bands only the JS kernel applies (the SIMD module steps aside). */
 export function hasBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.typicalP !== undefined && plan.typicalP.some((v) => v < 1)) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
 }
 
 /** Neumaier-compensated running sum (the reference's accurateSum, term by term). */
@@ -290,59 +301,170 @@ function compact(z: Float32Array, idx: Int32Array, n: number, floor: number): nu
 }
 
 /**
- * ε- (or η-) cutoff over the kept candidates (z ≥ thr): q = e^a / Σ e^a with a = (z − max)·1/T;
- * returns the new threshold — the smallest kept logit with q ≥ cut, the maximum at most — as the
- * reference decides each token (q_j ≥ cut, or z_j the maximum).
+ * The kept set of a row as the bands narrow it: z ≥ thr, z ≤ hi, and with typical-p a distance
+ * |fround(z − tz) · tinv − lnZ + H| ≤ D (the reference's arithmetic, token by token).
  */
-function cutoffThreshold(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, zmax: number, inv: number, e: number, eta: boolean): number {
+class Keep {
+  thr = -Infinity;
+  hi = Infinity;
+  typ = false;
+  tz = 0;
+  tinv = 1;
+  lnZ = 0;
+  H = 0;
+  D = Infinity;
+  reset(thr: number): Keep {
+    this.thr = thr;
+    this.hi = Infinity;
+    this.typ = false;
+    return this;
+  }
+  has(zj: number): boolean {
+    if (!(zj >= this.thr) || zj === -Infinity || zj > this.hi) return false;
+    return !this.typ || Math.abs(Math.fround(zj - this.tz) * this.tinv - this.lnZ + this.H) <= this.D;
+  }
+}
+
+/** The largest kept logit. */
+function keptMax(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep): number {
+  let m = -Infinity;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj > m && keep.has(zj)) m = zj;
+  }
+  return m;
+}
+
+/** Σ e^((z − m)·inv) over the kept tokens (index order, compensated), m their maximum. */
+function keptMass(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number): { m: number; S: number } {
+  const m = keptMax(z, idx, n, keep);
   const total = new Sum();
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (zj >= thr && zj > -Infinity) total.add(Math.exp((zj - zmax) * inv));
+    if (keep.has(zj)) total.add(Math.exp((zj - m) * inv));
   }
-  const S = total.value;
+  return { m, S: total.value };
+}
+
+/**
+ * ε- (or η-) cutoff over the kept tokens: q = e^a / Σ e^a with a = (z − max)·1/T over them; the
+ * new floor is the smallest kept logit with q ≥ cut, the kept maximum at most (the reference
+ * keeps q_j ≥ cut or z_j the maximum). An upper set of the kept set: a floor is enough.
+ */
+function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, e: number, eta: boolean): void {
+  const { m, S } = keptMass(z, idx, n, keep, inv);
   let cut = e;
   if (eta) {
     const lnS = Math.log(S);
     const H = new Sum();
     for (let c = 0; c < n; c++) {
       const zj = z[idx ? idx[c]! : c]!;
-      if (!(zj >= thr && zj > -Infinity)) continue;
-      const a = (zj - zmax) * inv;
+      if (!keep.has(zj)) continue;
+      const a = (zj - m) * inv;
       const x = Math.exp(a);
       if (x > 0) H.add((x / S) * (a - lnS));
     }
     cut = Math.min(e, Math.sqrt(e) * Math.exp(H.value));
   }
-  let next = zmax;
+  let next = m;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (zj >= thr && zj > -Infinity && zj < next && Math.exp((zj - zmax) * inv) / S >= cut) next = zj;
+    if (zj < next && keep.has(zj) && Math.exp((zj - m) * inv) / S >= cut) next = zj;
   }
-  return next;
+  if (next > keep.thr) keep.thr = next;
 }
 
 /**
- * XTC over the kept candidates (z ≥ thr): the least probable logit with q ≥ `threshold` when at
- * least two reach it — every logit above it goes (its ties stay) — else Infinity (nothing goes).
+ * XTC over the kept tokens: when at least two reach q ≥ `threshold`, every logit above the least
+ * probable of them goes (its ties stay): an upper bound.
  */
-function xtcBound(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, zmax: number, inv: number, threshold: number): number {
-  const total = new Sum();
-  for (let c = 0; c < n; c++) {
-    const zj = z[idx ? idx[c]! : c]!;
-    if (zj >= thr && zj > -Infinity) total.add(Math.exp((zj - zmax) * inv));
-  }
-  const S = total.value;
+function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number): void {
+  const { m, S } = keptMass(z, idx, n, keep, inv);
   let reached = 0;
   let hi = Infinity;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (zj >= thr && zj > -Infinity && Math.exp((zj - zmax) * inv) / S >= threshold) {
+    if (keep.has(zj) && Math.exp((zj - m) * inv) / S >= threshold) {
       reached++;
       if (zj < hi) hi = zj;
     }
   }
-  return reached >= 2 ? hi : Infinity;
+  if (reached >= 2) keep.hi = hi;
+}
+
+/**
+ * Typical-p over the kept tokens (the reference's formulas: s = fround(z − max)·1/T, lnZ, q,
+ * H, d = |s − lnZ + H|): the tokens are histogrammed by d, the boundary bucket found from the
+ * bucket masses, and only its tokens sorted and walked in groups of equal d (a group stays while
+ * the mass before it is < p). Sets the band's distance bound D.
+ */
+function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, zmax: number, inv: number, p: number, s: Scratch): void {
+  const m = keptMax(z, idx, n, keep); // the row maximum (every earlier filter keeps it)
+  const total = new Sum();
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (keep.has(zj)) total.add(Math.exp(Math.fround(zj - m) * inv));
+  }
+  const lnZ = Math.log(total.value);
+  const Z = Math.exp(lnZ);
+  const h = new Sum();
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (!keep.has(zj)) continue;
+    const sj = Math.fround(zj - m) * inv;
+    const x = Math.exp(sj);
+    if (x > 0) h.add((x / Z) * (sj - lnZ));
+  }
+  const H = -h.value;
+  const mass = new Float64Array(BUCKETS);
+  const bucketOf = s.bucketOf;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (!keep.has(zj)) {
+      bucketOf[c] = BUCKETS;
+      continue;
+    }
+    const sj = Math.fround(zj - m) * inv;
+    const d = Math.abs(sj - lnZ + H);
+    const b = Math.min(BUCKETS - 1, Math.floor(d * PER_NAT));
+    bucketOf[c] = b;
+    mass[b] = mass[b]! + Math.exp(sj) / Z;
+  }
+  // The boundary bucket: the last whose mass before it is < p.
+  let before = 0;
+  let star = -1;
+  for (let b = 0; b < BUCKETS; b++) {
+    if (mass[b] === 0) continue;
+    if (!(before < p)) break;
+    star = b;
+    before += mass[b]!;
+  }
+  before -= mass[star]!;
+  const ds: number[] = [];
+  const qs: number[] = [];
+  for (let c = 0; c < n; c++) {
+    if (bucketOf[c] !== star) continue;
+    const sj = Math.fround(z[idx ? idx[c]! : c]! - m) * inv;
+    ds.push(Math.abs(sj - lnZ + H));
+    qs.push(Math.exp(sj) / Z);
+  }
+  const order = ds.map((_, i) => i).sort((a, b) => ds[a]! - ds[b]!);
+  let D = ds[order[0]!]!;
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j < order.length && ds[order[j]!] === ds[order[i]!]) j++;
+    if (!(before < p)) break;
+    D = ds[order[i]!]!;
+    for (let l = i; l < j; l++) before += qs[order[l]!]!;
+    i = j;
+  }
+  keep.typ = true;
+  keep.tz = m;
+  keep.tinv = inv;
+  keep.lnZ = lnZ;
+  keep.H = H;
+  keep.D = D;
+  void zmax;
 }
 
 /** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
