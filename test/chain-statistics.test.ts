@@ -53,9 +53,9 @@ const keptCount = (p: ArrayLike<number>): number => Array.from(p).filter((x) => 
 
 describe.each(BACKENDS)('chain statistics on %s', (backend) => {
   backendSuite(backend);
-  // 40,000 draws per case on cpu / wasm, 10,000 on software GPUs (slower per element); the
-  // controls stay rejected by a wide margin at either size.
-  const N = isSoftwareGpu(backend) ? 10_000 : 40_000;
+  // 20,000 draws per case on cpu / wasm, 6,000 on software GPUs (slower per element); the
+  // controls stay rejected by a wide margin at either size (stat ≥ 500 or impossible draws at 40,000).
+  const N = isSoftwareGpu(backend) ? 6_000 : 20_000;
   const B = isSoftwareGpu(backend) ? 2_000 : 4_000;
   const row = zipfRow(1.2, 'row');
 
@@ -65,16 +65,21 @@ describe.each(BACKENDS)('chain statistics on %s', (backend) => {
     expect(keptCount(expected)).toBeGreaterThan(2);
     expect(keptCount(expected)).toBeLessThan(V);
     same(test(`${backend} typical-p`, await draw(row, { ...opts, seed: 11 }, B, N / B), expected));
-    // The control: the largest p' < 0.6 (by bisection on the reference) whose kept set is smaller.
-    let lo = 0.05;
-    let hi = 0.6;
-    for (let i = 0; i < 40; i++) {
-      const mid = (lo + hi) / 2;
-      if (keptCount(reference.probabilities([row], { ...opts, typicalP: mid })[0]!) < keptCount(expected)) lo = mid;
-      else hi = mid;
-    }
-    const control = { ...opts, typicalP: lo };
-    expect(keptCount(reference.probabilities([row], control)[0]!)).toBe(keptCount(expected) - 1);
+    // The control keeps one token fewer: p' in the middle of the p range that does (the range's
+    // ends by bisection on the reference), so float32 paths decide it as the reference does.
+    const below = (count: number): number => {
+      let lo = 0.01;
+      let hi = 0.6;
+      for (let i = 0; i < 40; i++) {
+        const mid = (lo + hi) / 2;
+        if (keptCount(reference.probabilities([row], { ...opts, typicalP: mid })[0]!) < count) lo = mid;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const n = keptCount(expected);
+    const control = { ...opts, typicalP: (below(n) + below(n - 1)) / 2 };
+    expect(keptCount(reference.probabilities([row], control)[0]!)).toBe(n - 1);
     rejected(test(`${backend} control typical-p drops one`, await draw(row, { ...control, seed: 12 }, B, N / B), expected));
   });
 
