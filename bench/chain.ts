@@ -1,4 +1,4 @@
-// `npm run bench:chain [-- --backends cpu,wasm,webgpu --batch 64 --vocab 128256 --budget 3000]`:
+// `npm run bench:chain [-- --backends cpu,wasm,webgpu --batch 64 --vocab 128256 --budget 3000 --only <regex>]`:
 // every sampler of the chain alone and the llama.cpp default chain (issue 11), side by side in one
 // run, as ratios to one tf.max pass over the logits and to (b) T 0.8 + top-k 50 + top-p 0.95.
 // Node backends: cpu, wasm (default both) and webgpu through Dawn (SwiftShader here unless
@@ -13,7 +13,7 @@ import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig } from './ch
 
 const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
-  options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' } },
+  options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' }, only: { type: 'string' } },
 });
 const smoke = args.smoke === true;
 const backends = (args.backends ?? 'cpu,wasm').split(',');
@@ -51,7 +51,10 @@ async function runNode(backend: string): Promise<void> {
   if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
   const before = tf.memory().numTensors;
   // The smoke run (npm test) checks that the runner works: (b), the llama.cpp chain and one tfjs-op sampler.
-  const result = await measureChain(cfg, smoke ? CHAIN_METHODS.slice(0, 3) : CHAIN_METHODS);
+  const only = args.only === undefined ? undefined : new RegExp(args.only);
+  // (b) always runs first: the × (b) column's unit.
+  const methods = smoke ? CHAIN_METHODS.slice(0, 3) : CHAIN_METHODS.filter(([name], i) => i === 0 || !only || only.test(name));
+  const result = await measureChain(cfg, methods);
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
   console.log(`\n${formatChain(backend, cfg.B, cfg.V, result)}`);
 }

@@ -327,9 +327,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
         };
         if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
       }),
-      { seed: 0x5eed0111, numRuns: gpu ? 10 : 80 },
+      { seed: 0x5eed0111, numRuns: gpu ? 6 : 80 },
     );
-    expect(compared).toBeGreaterThan(gpu ? 4 : 30);
+    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
   });
 
   it('property: Mirostat and dynamic temperature at step 0: kept sets and tokens equal the reference', async () => {
@@ -353,9 +353,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
         };
         if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
       }),
-      { seed: 0x5eed0112, numRuns: gpu ? 10 : 80 },
+      { seed: 0x5eed0112, numRuns: gpu ? 6 : 80 },
     );
-    expect(compared).toBeGreaterThan(gpu ? 4 : 30);
+    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
   });
 });
 

@@ -41,7 +41,7 @@ export function portablePath(name: string): string {
   return DRAW_KERNEL_BACKENDS.includes(name) ? `portable+draw:${name}` : 'portable';
 }
 
-export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak';
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak' | 'chain-statistics';
 
 /** The browser projects run every heavy suite but webgpu statistics (see backend.ts). */
 export function coveredElsewhere(suite: HeavySuite, backend: string): string | undefined {

@@ -142,7 +142,7 @@ export function portablePath(name: string, policy: 'error' | 'uniform' | 'greedy
 }
 
 /** The CPU-heaviest suites, each run in full where it covers a code path no other project does. */
-export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak';
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak' | 'chain-statistics';
 
 /**
  * Why a heavy suite is skipped in this project (undefined: it runs), to keep CI within budget
@@ -162,6 +162,11 @@ export function coveredElsewhere(suite: HeavySuite, backend: string): string | u
   }
   if (portable && backend === 'cpu' && suite === 'soak') {
     return 'wasm-portable soaks the same tfjs-op chain (2,000 steps, heap measured the same way); its plain-JS kernels are the only difference here, and every suite checks their tensors and bytes (CI time budget)';
+  }
+  if (backend === 'cpu' && suite === 'chain-statistics') {
+    return portable
+      ? "the tfjs-op chain's distributions are tested on wasm-portable (the same tfjs-core ops); chain-samplers requires cpu's tokens to equal reference.sample"
+      : "the fused JS kernel's bands are the same code on wasm (tested there: the SIMD module steps aside for them); chain-samplers requires cpu's tokens to equal reference.sample";
   }
   if (portable && backend === 'cpu' && suite === 'statistics') {
     return "the portable draw's distribution is tested on wasm-portable (the same tfjs-core ops); here agreement and fuzz require its tokens to equal reference.sample";

@@ -218,9 +218,9 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
-  const keep = s.keep.reset(thr);
+  const keep = s.keep.reset(thr, zmax);
   const tp = plan.typicalP ? plan.typicalP[r]! : 1;
-  if (tp < 1) typicalBand(z, list, count0, keep, zmax, finv, tp, s);
+  if (tp < 1) typicalBand(z, list, count0, keep, finv, tp, s);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
   if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
   const h = plan.eta ? plan.eta[r]! : 0;
@@ -231,7 +231,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   const hi = keep.hi;
   const banded = keep.typ || hi < Infinity;
   // The draw shifts by the kept maximum, as the reference does (typical-p and XTC can drop the row's).
-  const dmax = banded ? keptMax(z, list, count0, keep) : zmax;
+  const dmax = Number.isNaN(keep.max) ? keptMax(z, list, count0, keep) : keep.max;
   if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v) => keep.has(v));
   // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
   // score cannot reach the best even with the largest noise is skipped before hashing; most
@@ -313,11 +313,18 @@ class Keep {
   lnZ = 0;
   H = 0;
   D = Infinity;
-  reset(thr: number): Keep {
+  /** The largest kept logit, NaN once a band may have dropped the row's maximum. */
+  max = NaN;
+  reset(thr: number, zmax: number): Keep {
     this.thr = thr;
     this.hi = Infinity;
     this.typ = false;
+    this.max = zmax; // every floor so far (top-nσ, top-k, top-p, min-p) keeps the maximum
     return this;
+  }
+  /** Whether the kept set is the upper set z ≥ thr (no band yet): the hot loops test only that. */
+  get floorOnly(): boolean {
+    return !this.typ && this.hi === Infinity;
   }
   has(zj: number): boolean {
     if (!(zj >= this.thr) || zj === -Infinity || zj > this.hi) return false;
@@ -335,15 +342,54 @@ function keptMax(z: Float32Array, idx: Int32Array | undefined, n: number, keep: 
   return m;
 }
 
-/** Σ e^((z − m)·inv) over the kept tokens (index order, compensated), m their maximum. */
-function keptMass(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number): { m: number; S: number } {
-  const m = keptMax(z, idx, n, keep);
-  const total = new Sum();
+/** e^a for a ≤ 0: a table of e^(−b/32) and a degree-7 Taylor polynomial (relative error < 1e-16). */
+function expNeg(a: number): number {
+  const b = Math.floor(-a * PER_NAT);
+  if (b >= BUCKETS - 1) return Math.exp(a);
+  const d = a + b * (1 / PER_NAT);
+  return EXP_TABLE[b]! * (1 + d * (1 + d * (0.5 + d * (1 / 6 + d * (1 / 24 + d * (1 / 120 + d * (1 / 720 + d * (1 / 5040))))))));
+}
+
+/**
+ * One pass over the kept tokens: their maximum m (known or found), S = Σ e^a and, for η, Σ e^a·a
+ * with a = (z − m)·inv (compensated sums; the exponentials to 1e-16).
+ */
+function keptSums(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, withA: boolean): { m: number; S: number; SA: number } {
+  const m = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
+  const S = new Sum();
+  const SA = new Sum();
+  const thr = keep.thr;
+  const floorOnly = keep.floorOnly;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (keep.has(zj)) total.add(Math.exp((zj - m) * inv));
+    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) continue;
+    const a = (zj - m) * inv;
+    const x = expNeg(a);
+    S.add(x);
+    if (withA && x > 0) SA.add(x * a);
   }
-  return { m, S: total.value };
+  return { m, S: S.value, SA: SA.value };
+}
+
+/**
+ * The smallest kept logit whose q = e^((z − m)·inv) / S reaches `cut` (an upper set), `m` at most,
+ * or Infinity when none does and `orMax` is false. The test runs in logit space (z ≥ t with
+ * t = m + ln(cut·S)/inv), exactly (q per token, as the reference) only within a margin of t.
+ */
+function smallestReaching(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, m: number, inv: number, S: number, cut: number): number {
+  const t = m + Math.log(cut * S) / inv;
+  // Covers the float64 error of t (S to 1e-16, the logarithm, the division by inv).
+  const margin = 1e-9 * (Math.abs(m) + Math.abs(t) + 1) + 1e-12 / inv;
+  const thr = keep.thr;
+  const floorOnly = keep.floorOnly;
+  let next = Infinity;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj >= next || zj < t - margin) continue;
+    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) continue;
+    if (zj > t + margin || Math.exp((zj - m) * inv) / S >= cut) next = zj;
+  }
+  return next;
 }
 
 /**
@@ -352,25 +398,10 @@ function keptMass(z: Float32Array, idx: Int32Array | undefined, n: number, keep:
  * keeps q_j ≥ cut or z_j the maximum). An upper set of the kept set: a floor is enough.
  */
 function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, e: number, eta: boolean): void {
-  const { m, S } = keptMass(z, idx, n, keep, inv);
-  let cut = e;
-  if (eta) {
-    const lnS = Math.log(S);
-    const H = new Sum();
-    for (let c = 0; c < n; c++) {
-      const zj = z[idx ? idx[c]! : c]!;
-      if (!keep.has(zj)) continue;
-      const a = (zj - m) * inv;
-      const x = Math.exp(a);
-      if (x > 0) H.add((x / S) * (a - lnS));
-    }
-    cut = Math.min(e, Math.sqrt(e) * Math.exp(H.value));
-  }
-  let next = m;
-  for (let c = 0; c < n; c++) {
-    const zj = z[idx ? idx[c]! : c]!;
-    if (zj < next && keep.has(zj) && Math.exp((zj - m) * inv) / S >= cut) next = zj;
-  }
+  const { m, S, SA } = keptSums(z, idx, n, keep, inv, eta);
+  // η: −H = Σ q·(a − ln S) = Σ e^a·a / S − ln S.
+  const cut = eta ? Math.min(e, Math.sqrt(e) * Math.exp(SA / S - Math.log(S))) : e;
+  const next = Math.min(m, smallestReaching(z, idx, n, keep, m, inv, S, cut));
   if (next > keep.thr) keep.thr = next;
 }
 
@@ -379,17 +410,11 @@ function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, kee
  * probable of them goes (its ties stay): an upper bound.
  */
 function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number): void {
-  const { m, S } = keptMass(z, idx, n, keep, inv);
-  let reached = 0;
-  let hi = Infinity;
-  for (let c = 0; c < n; c++) {
-    const zj = z[idx ? idx[c]! : c]!;
-    if (keep.has(zj) && Math.exp((zj - m) * inv) / S >= threshold) {
-      reached++;
-      if (zj < hi) hi = zj;
-    }
-  }
-  if (reached >= 2) keep.hi = hi;
+  const { m, S } = keptSums(z, idx, n, keep, inv, false);
+  const hi = smallestReaching(z, idx, n, keep, m, inv, S, threshold);
+  if (!(hi < m)) return; // one reaching value (the maximum and its ties) or none: nothing goes
+  keep.hi = hi;
+  keep.max = NaN;
 }
 
 /**
@@ -398,29 +423,29 @@ function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: 
  * bucket masses, and only its tokens sorted and walked in groups of equal d (a group stays while
  * the mass before it is < p). Sets the band's distance bound D.
  */
-function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, zmax: number, inv: number, p: number, s: Scratch): void {
-  const m = keptMax(z, idx, n, keep); // the row maximum (every earlier filter keeps it)
+function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch): void {
+  const m = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
+  // One pass: Σ e^s and Σ e^s·s (H = ln Z − Σ e^s·s / Z), the exponentials to 1e-16.
   const total = new Sum();
+  const xs = new Sum();
+  const thr = keep.thr;
+  const floorOnly = keep.floorOnly;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (keep.has(zj)) total.add(Math.exp(Math.fround(zj - m) * inv));
+    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) continue;
+    const sj = Math.fround(zj - m) * inv;
+    const x = expNeg(sj);
+    total.add(x);
+    if (x > 0) xs.add(x * sj);
   }
   const lnZ = Math.log(total.value);
   const Z = Math.exp(lnZ);
-  const h = new Sum();
-  for (let c = 0; c < n; c++) {
-    const zj = z[idx ? idx[c]! : c]!;
-    if (!keep.has(zj)) continue;
-    const sj = Math.fround(zj - m) * inv;
-    const x = Math.exp(sj);
-    if (x > 0) h.add((x / Z) * (sj - lnZ));
-  }
-  const H = -h.value;
+  const H = lnZ - xs.value / Z;
   const mass = new Float64Array(BUCKETS);
   const bucketOf = s.bucketOf;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (!keep.has(zj)) {
+    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) {
       bucketOf[c] = BUCKETS;
       continue;
     }
@@ -428,7 +453,7 @@ function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, ke
     const d = Math.abs(sj - lnZ + H);
     const b = Math.min(BUCKETS - 1, Math.floor(d * PER_NAT));
     bucketOf[c] = b;
-    mass[b] = mass[b]! + Math.exp(sj) / Z;
+    mass[b] = mass[b]! + expNeg(sj) / Z;
   }
   // The boundary bucket: the last whose mass before it is < p.
   let before = 0;
@@ -459,12 +484,12 @@ function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, ke
     i = j;
   }
   keep.typ = true;
+  keep.max = NaN; // typical-p can drop the row's maximum
   keep.tz = m;
   keep.tinv = inv;
   keep.lnZ = lnZ;
   keep.H = H;
   keep.D = D;
-  void zmax;
 }
 
 /** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
