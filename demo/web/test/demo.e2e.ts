@@ -3,12 +3,15 @@
 // SwiftShader; never a downloaded browser). Per backend pass it checks the backend shown, the
 // entropy against temperature, a generation (vocabulary characters only), Stop, the sampler
 // picker (a generation with typical-p; an invalid order shows its error), and that no tensor
-// outlives a run; the first pass saves docs/demo.png.
+// outlives a run; the first pass saves a screenshot (docs/demo.png with DEMO_SCREENSHOT=docs, so
+// that `npm test` leaves the tracked file alone).
 //
 //   npm run test:demo                       # auto backend (WebGPU if a hardware adapter, else WebGL), then forced WebGPU
 //   DEMO_BACKENDS=auto npm run test:demo    # passes to run: auto, webgl, webgpu (comma-separated)
+//   DEMO_SCREENSHOT=docs npm run test:demo  # refresh docs/demo.png (default: the OS temp folder)
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright';
 import { build } from 'vite';
@@ -18,7 +21,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from '../../../test/setup/probe.js';
 const here = import.meta.dirname;
 const repo = path.resolve(here, '../../..');
 const configFile = process.env.DEMO_VITE_CONFIG ? path.resolve(process.env.DEMO_VITE_CONFIG) : path.join(here, '../vite.config.ts');
-const screenshot = path.join(repo, 'docs/demo.png');
+const screenshot = process.env.DEMO_SCREENSHOT === 'docs' ? path.join(repo, 'docs/demo.png') : path.join(tmpdir(), 'tfjs-sampling-demo.png');
 const passes = (process.env.DEMO_BACKENDS ?? 'auto,webgpu').split(',').filter(Boolean);
 
 
@@ -77,7 +80,7 @@ async function runPass(page: Page, pass: string, url: string, first: boolean): P
   if (first) {
     mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
-    log(`screenshot: ${path.relative(repo, screenshot)}`);
+    log(`screenshot: ${screenshot}`);
   }
 
   // Stop mid-run (AbortSignal): the loop ends and frees its tensors.
