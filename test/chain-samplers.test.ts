@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
-import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
@@ -99,7 +99,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(kept(reference.process(rampRows, without)[1]!)).toEqual([9]);
   });
 
-  it('minTokensToKeep: top-k keeps max(k, m), min-p at least m, per row; the fused kernels step aside', async () => {
+  it('minTokensToKeep: top-k keeps max(k, m), min-p at least m, per row; fused on cpu / wasm (the JS kernel), tfjs ops on the GPU backends', async () => {
     const row = [0, 1, 2, 3, 4, 5, 6, 7];
     const rows = [row, row, row];
     const opts: SamplerOptions = { topK: 2, minP: 0.5, minTokensToKeep: [1, 4, 6], seed: 3 };
@@ -109,9 +109,24 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const s = createSampler(opts);
     const x = tf.tensor2d(rows);
     s.sample(x).dispose();
-    expect(s.lastPath.startsWith('fused')).toBe(false);
+    expect(s.lastPath).toBe(backend === 'cpu' || backend === 'wasm' ? defaultPath(backend) : portablePath(backend));
     x.dispose();
     s.dispose();
+    // With top-nσ, top-p, min-p, ε and η over a longer row: the reference's tokens step after step.
+    const V = gpu ? 40 : 400;
+    const long = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.4 * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))));
+    for (const o of [
+      { temperature: 0.7, topP: 0.5, minP: 0.2, minTokensToKeep: [1, 3, 8, 20], seed: 11 },
+      { temperature: 1.1, topNSigma: [0.3, 1, 0, 2], epsilonCutoff: 0.02, etaCutoff: 0.05, minTokensToKeep: 5, seed: 12 },
+      { topK: 3, topP: 0.3, minTokensToKeep: [2, 6, 1, 30], seed: 13 },
+    ] as SamplerOptions[]) {
+      const t = createSampler(o);
+      const y = tf.tensor2d(long);
+      for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(long, o, step));
+      expect(t.lastPath).toBe(backend === 'cpu' || backend === 'wasm' ? defaultPath(backend) : portablePath(backend));
+      y.dispose();
+      t.dispose();
+    }
   });
 
   it.each(LLAMA_XTC)('llama.cpp test_xtc threshold $threshold (probability 1)', async (c) => {

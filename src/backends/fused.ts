@@ -76,9 +76,12 @@ export function fusedPlan(
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
-  for (const { name, minKeep, dynamic } of opts.builtins) {
-    // minTokensToKeep and dynamic temperature: the tfjs-op processors only.
-    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name))) || minKeep !== undefined || dynamic !== undefined) return undefined;
+  // minTokensToKeep: the JS kernel (cpu, wasm) with top-k, top-p, min-p, ε and η only.
+  const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
+  if (minKeepSpec !== undefined && (!host || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
+  for (const { name, dynamic } of opts.builtins) {
+    // Dynamic temperature: the tfjs-op processor only.
+    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name))) || dynamic !== undefined) return undefined;
     if (name === 'temperature') {
       seenT = true;
       continue;
@@ -98,6 +101,8 @@ export function fusedPlan(
   const invT = T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t));
   const stepKeys = Uint32Array.from(keys, (k) => stepKey(k, step));
   const bands: Partial<FusedPlan> = {};
+  const M = minKeepSpec === undefined ? undefined : resolveRowParam('minTokensToKeep', minKeepSpec, batch);
+  if (M) bands.minKeep = M;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
@@ -118,7 +123,7 @@ export function fusedPlan(
     vocab,
     invT,
     ...(filtersFirst ? { filterInvT: Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1) } : {}),
-    topK: get('top-k', 0),
+    topK: M ? get('top-k', 0).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0)) : get('top-k', 0),
     topP: get('top-p', 1).map(effectiveTopP),
     minP: get('min-p', 0),
     stepKeys,

@@ -49,6 +49,11 @@ export interface FusedPlan {
   /** Typical-p's p per row (1 = off), after min-p. */
   typicalP?: Float64Array;
   /**
+   * minTokensToKeep per row (1 = off; `topK` already holds max(k, m)): top-p, min-p, ε and η keep
+   * at least the m largest logits left by top-nσ (the JS kernel; not with typical-p or XTC).
+   */
+  minKeep?: Float64Array;
+  /**
    * cpu / wasm: only the draw, on logits a tfjs-op chain already processed (the portable path's
    * draw); the kernel tells no observer (tests watch the fused chain's kept sets).
    */
@@ -216,6 +221,10 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const t = zmax + Math.log(m) / finv;
     if (t > thr) thr = t;
   }
+  // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
+  const mk = plan.minKeep ? plan.minKeep[r]! : 1;
+  const vm = mk > 1 ? largestAt(z, floor, mk) : -Infinity;
+  if (mk > 1 && vm < thr) thr = vm;
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
   const keep = s.keep.reset(thr, zmax);
@@ -223,8 +232,10 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (tp < 1) typicalBand(z, list, count0, keep, finv, tp, s);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
   if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
+  if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const h = plan.eta ? plan.eta[r]! : 0;
   if (h > 0) cutoffBand(z, list, count0, keep, finv, h, true);
+  if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
   if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt);
   thr = keep.thr;
@@ -256,7 +267,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
 /** Whether the plan has bands only the JS kernel applies (the SIMD module steps aside). */
 export function hasBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.typicalP !== undefined && plan.typicalP.some((v) => v < 1)) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.minKeep !== undefined && plan.minKeep.some((m) => m > 1)) || (plan.typicalP !== undefined && plan.typicalP.some((v) => v < 1)) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
 }
 
 /** Neumaier-compensated running sum (the reference's accurateSum, term by term). */
@@ -291,6 +302,17 @@ function sigmaOf(z: Float32Array): number {
     if (v > -Infinity) sq.add((v - mean) ** 2);
   }
   return Math.sqrt(sq.value / n);
+}
+
+/** The m-th largest finite logit ≥ `floor` (ties counted), or `floor` when fewer reach it. */
+function largestAt(z: Float32Array, floor: number, m: number): number {
+  const vals: number[] = [];
+  for (let j = 0; j < z.length; j++) {
+    const v = z[j]!;
+    if (v >= floor && v > -Infinity) vals.push(v);
+  }
+  if (vals.length < m) return floor;
+  return quickselect(Float64Array.from(vals), m - 1);
 }
 
 /** Keeps the candidates ≥ `floor` (in place, index order); returns their count. */
