@@ -306,13 +306,39 @@ function sigmaOf(z: Float32Array): number {
 
 /** The m-th largest finite logit ≥ `floor` (ties counted), or `floor` when fewer reach it. */
 function largestAt(z: Float32Array, floor: number, m: number): number {
-  const vals: number[] = [];
+  if (m > HEAP_MAX) {
+    const vals = new Float64Array(z.length);
+    let n = 0;
+    for (let j = 0; j < z.length; j++) if (z[j]! >= floor && z[j]! > -Infinity) vals[n++] = z[j]!;
+    return n < m ? floor : quickselect(vals.subarray(0, n), m - 1);
+  }
+  // A min-heap of the m largest: one comparison per token once it is full.
+  const h = new Float64Array(m);
+  let n = 0;
   for (let j = 0; j < z.length; j++) {
     const v = z[j]!;
-    if (v >= floor && v > -Infinity) vals.push(v);
+    if (!(v >= floor) || v === -Infinity) continue;
+    if (n < m) {
+      let i = n++;
+      while (i > 0 && h[(i - 1) >> 1]! > v) {
+        h[i] = h[(i - 1) >> 1]!;
+        i = (i - 1) >> 1;
+      }
+      h[i] = v;
+    } else if (v > h[0]!) {
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && h[c + 1]! < h[c]!) c++;
+        if (h[c]! >= v) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = v;
+    }
   }
-  if (vals.length < m) return floor;
-  return quickselect(Float64Array.from(vals), m - 1);
+  return n < m ? floor : h[0]!;
 }
 
 /** Keeps the candidates ≥ `floor` (in place, index order); returns their count. */
