@@ -374,6 +374,17 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
   });
 });
 
+describe.each(BACKENDS.filter((b) => b === 'wasm'))('the suites on %s', (backend) => {
+  backendSuite(backend);
+  it('refuse tf.where with bool operands (it overruns the wasm heap): the guard every wasm suite installs', async () => {
+    const c = tf.tensor1d([1, 0], 'bool');
+    expect(() => tf.tidy(() => tf.where(c, c, c))).toThrow(/bool operands on wasm/);
+    const ok = tf.tidy(() => tf.where(c, tf.tensor1d([1, 2]), tf.tensor1d([3, 4])));
+    expect(Array.from(await ok.data())).toEqual([1, 4]);
+    tf.dispose([c, ok]);
+  });
+});
+
 describe('named orders and option rules', () => {
   it('each named order lists the anchor chain; the default order holds every name', () => {
     expect(NAMED_ORDERS['llama.cpp']).toEqual(['top-n-sigma', 'top-k', 'typical-p', 'top-p', 'min-p', 'xtc', 'temperature', 'mirostat']);

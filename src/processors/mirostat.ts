@@ -134,10 +134,8 @@ function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf
     const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
     const t = tf.tensor2d(Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))), [1, m - 1]);
     const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
-    // Shapes spelled out: tf.where does not broadcast its condition on wasm.
-    const validB = tf.broadcastTo(valid, [batch, m - 1]);
-    const sumTb = tf.sum(tf.where(validB, tf.mul(t, b), tf.zerosLike(b)), 1, true);
-    const sumTt = tf.sum(tf.where(validB, tf.broadcastTo(tf.mul(t, t), [batch, m - 1]), tf.zerosLike(b)), 1, true);
+    const sumTb = tf.sum(tf.where(valid, tf.mul(t, b), tf.zerosLike(b)), 1, true);
+    const sumTt = tf.sum(tf.where(valid, tf.mul(t, t), tf.zerosLike(b)), 1, true);
     const sHat = tf.div(sumTb, sumTt);
     const eps = tf.sub(sHat, 1);
     const x = tf.div(tf.mul(eps, tf.exp(tf.mul(muCol, Math.LN2))), tf.sub(1, tf.exp(tf.mul(tf.neg(eps), Math.log(vocab)))));

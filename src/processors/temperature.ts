@@ -63,9 +63,7 @@ export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRo
       const scaled = tf.where(tf.isFinite(z), tf.maximum(tf.mul(s, inv), -FLT_MAX), z);
       const greedy = tf.where(tf.cast(oneHotRows(firstArgMax(z), state.vocab), 'bool'), z, tf.fill(z.shape, -Infinity));
       const rowsOn = tf.logicalAnd(tf.cast(column(dyn.map(Number)), 'bool'), tf.logicalNot(skip));
-      // Conditions broadcast by hand: tf.where does not broadcast them on wasm.
-      const full = (c: tf.Tensor): tf.Tensor => tf.broadcastTo(c, z.shape);
-      const out = tf.where(full(rowsOn), tf.where(full(tf.equal(Tdyn, 0)), greedy, scaled), z) as tf.Tensor2D;
+      const out = tf.where(rowsOn, tf.where(tf.equal(Tdyn, 0), greedy, scaled), z) as tf.Tensor2D;
       const invTemperature = plain.map((v, r) => (dyn[r] ? 1 : v));
       return { ...state, logits: out, invTemperature };
     },

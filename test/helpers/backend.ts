@@ -111,6 +111,26 @@ export async function useBackend(name: string): Promise<void> {
     throw new Error(`backend ${name} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
   }
   setFused(process.env.TFJS_SAMPLING_FUSED !== '0');
+  if (name === 'wasm') guardWasmSelect();
+}
+
+/**
+ * wasm's Select (tf.where) with bool operands overruns the wasm heap (tfjs-backend-wasm 4.22,
+ * measured: a later dispose fails with "memory access out of bounds", far from the cause). The
+ * suites refuse such a call at once, so no library code can bring it back unnoticed.
+ */
+export function guardWasmSelect(): void {
+  const k = tf.getKernel('Select', 'wasm') as (tf.KernelConfig & { guarded?: boolean }) | undefined;
+  if (!k || k.guarded) return;
+  tf.unregisterKernel('Select', 'wasm');
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { t, e } = args.inputs as { t: tf.TensorInfo; e: tf.TensorInfo };
+    if (t.dtype === 'bool' || e.dtype === 'bool') {
+      throw new Error('tf.where with bool operands on wasm overruns the wasm heap (tfjs-backend-wasm): use tf.logicalAnd / tf.logicalOr');
+    }
+    return k.kernelFunc(args);
+  };
+  tf.registerKernel({ ...k, kernelFunc, guarded: true } as tf.KernelConfig);
 }
 
 // webgpu: the GPU chain (src/backends/gpu-chain.ts).
