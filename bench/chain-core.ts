@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createSampler, type SamplerOptions } from '../src/index.js';
 import { makeLogits } from './logits.js';
+import { medianStep } from './timing.js';
 
 export interface ChainConfig {
   B: number;
@@ -42,19 +43,6 @@ export const CHAIN_METHODS: [string, SamplerOptions][] = [
   ['top-p 0.95 + minTokensToKeep 2', { temperature: 0.8, topP: 0.95, minTokensToKeep: 2 }],
 ];
 
-async function time(step: () => Promise<unknown>, budgetMs: number): Promise<number> {
-  await step();
-  await step();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || (performance.now() - start < budgetMs && times.length < 50)) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 /** Measures every method on the active backend on peaky logits; leaves no tensor behind. */
 export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): Promise<ChainResult> {
@@ -62,14 +50,14 @@ export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): P
   const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
   const rows: ChainRow[] = [];
   try {
-    const limit = await time(async () => {
+    const limit = await medianStep(async () => {
       const m = tf.max(x, 1); // identity-safe: the bench's unit, any finite logits
       await m.data();
       m.dispose();
     }, budgetMs);
     for (const [method, options] of methods) {
       const s = createSampler({ ...options, seed: 7 });
-      const ms = await time(async () => {
+      const ms = await medianStep(async () => {
         const ids = s.sample(x);
         try {
           return (await ids.data()) as Int32Array;

@@ -4,14 +4,10 @@
 // Node backends: cpu, wasm (default both) and webgpu through Dawn (SwiftShader here unless
 // VK_ICD_FILENAMES names another Vulkan driver). The measurement is bench/chain-core.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { useNodeBackend } from './node-backend.js';
 import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig } from './chain-core.js';
 
-const require = createRequire(import.meta.url);
 const { values: args } = parseArgs({
   options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' }, only: { type: 'string' } },
 });
@@ -25,30 +21,8 @@ const cfg: ChainConfig = {
   budgetMs: Number(args.budget ?? (smoke ? 200 : 3000)),
 };
 
-/** Dawn (npm `webgpu`) as navigator.gpu, then the tfjs webgpu backend; prints the adapter. */
-async function setupWebgpu(): Promise<void> {
-  process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  const { create, globals } = await import('webgpu');
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as unknown as { requestAdapter(): Promise<{ info?: Record<string, string> } | null> };
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) throw new Error(`webgpu: no adapter (Dawn found no Vulkan device; VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})`);
-  const info = adapter.info ?? {};
-  console.log(`webgpu adapter: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown'}`);
-  await import('@tensorflow/tfjs-backend-webgpu');
-}
-
 async function runNode(backend: string): Promise<void> {
-  if (backend === 'webgpu') await setupWebgpu();
-  if (backend === 'wasm') {
-    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
-    await import('@tensorflow/tfjs-backend-wasm');
-  }
-  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not initialise`);
-  await tf.ready();
-  if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise (tf.getBackend() = ${tf.getBackend()})`);
+  await useNodeBackend(backend);
   const before = tf.memory().numTensors;
   // The smoke run (npm test) checks that the runner works: (b), the llama.cpp chain and one tfjs-op sampler.
   const only = args.only === undefined ? undefined : new RegExp(args.only);

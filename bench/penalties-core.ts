@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createSampler, type DryOptions, type Sampler, type SamplerOptions } from '../src/index.js';
 import { makeLogits } from './logits.js';
+import { medianStep } from './timing.js';
 
 export interface PenaltiesConfig {
   B: number;
@@ -31,19 +32,6 @@ export interface PenaltiesResult {
 
 const CHAIN: SamplerOptions = { temperature: 0.8, topK: 50, topP: 0.95, seed: 7 };
 
-async function time(step: () => Promise<unknown>, budgetMs: number): Promise<number> {
-  await step();
-  await step();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || (performance.now() - start < budgetMs && times.length < 50)) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 /** Every history token a distinct token: the worst case of the sparse edits. */
 function history(B: number, V: number, H: number): number[][] {
@@ -74,10 +62,10 @@ export async function measurePenalties(cfg: PenaltiesConfig): Promise<PenaltiesR
   };
   const rows: PenaltiesRow[] = [];
   const measure = async (method: string, s: Sampler, ctx = {}): Promise<void> => {
-    rows.push({ method, ms: await time(run(s, ctx), budgetMs), path: s.lastPath });
+    rows.push({ method, ms: await medianStep(run(s, ctx), budgetMs), path: s.lastPath });
   };
   try {
-    const limit = await time(async () => {
+    const limit = await medianStep(async () => {
       const m = tf.max(x, 1);
       await m.data();
       m.dispose();

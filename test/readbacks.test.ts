@@ -8,7 +8,7 @@ import { createSampler, type LogitsProcessor, type SamplerOptions } from '../src
 import { registerFusedFlag } from '../src/backends/fused.js';
 import { deviceTopk } from '../src/device-topk.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { flatten, makeRows, rng } from './helpers/logits.js';
 import { countReads, countReadsAsync, describeReads, readBacks, type ReadEvent } from './helpers/read-counter.js';
 
@@ -32,7 +32,11 @@ const shift: LogitsProcessor = {
  * at V = 128256 there too; the portable draw (flag off) and the custom processor's draw run at
  * V = 5000, and their reads do not depend on V.
  */
-function optionSets(V: number): Array<[string, SamplerOptions, boolean]> {
+/**
+ * [name, options, runs at the large V on slow backends, where it runs with the fused flag on:
+ * 'default' (the fused chain), 'bands' (fused on cpu / wasm, tfjs ops elsewhere), 'ops' (tfjs ops)].
+ */
+function optionSets(V: number): Array<[string, SamplerOptions, boolean, ('default' | 'bands' | 'ops')?]> {
   return [
     ['top-k 1', { topK: 1, seed: 1 }, false],
     ['top-k 50', { topK: 50, seed: 2 }, false],
@@ -45,6 +49,8 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean]> {
     ['T 0.8, top-k 129, top-p 0.9, min-p 0.01, invalidRows uniform', { temperature: 0.8, topK: 129, topP: 0.9, minP: 0.01, invalidRows: 'uniform', seed: 9 }, false],
     ['custom processor, T 0.8, top-k 129, top-p 0.9, min-p 0.02', { processors: [shift], temperature: 0.8, topK: 129, topP: 0.9, minP: 0.02, seed: 10 }, false],
     ['custom processor, top-p 0.9 alone', { processors: [shift], topP: 0.9, seed: 11 }, false],
+    ['top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1', { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 }, false, 'bands'],
+    ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'ops'],
   ];
 }
 
@@ -67,8 +73,9 @@ function setFusedFlag(on: boolean): void {
 }
 
 /** The lastPath a sampler must report: the fused flag off always gives the portable path; processors run before the fused kernels. */
-function expectedPath(backend: string, fused: boolean, _options: SamplerOptions): string {
+function expectedPath(backend: string, fused: boolean, where: 'default' | 'bands' | 'ops' = 'default'): string {
   if (!fused) return 'portable';
+  if (where === 'ops' || (where === 'bands' && backend !== 'cpu' && backend !== 'wasm')) return portablePath(backend);
   return defaultPath(backend);
 }
 
@@ -205,7 +212,7 @@ describe.each(BACKENDS)('read-backs, %s', (backend) => {
       const cases = optionSets(V).filter(([, , large]) => V === SMALL_V || !slow || (large && fused));
       if (cases.length === 0) continue; // slow backends, flag off at V = 128256: see optionSets
       describe(`fused ${fused ? 'on' : 'off'}, V = ${V}`, () => {
-        it.each(cases)('%s: no read in sample / process / probabilities, one in sampleIds', async (_name, options) => {
+        it.each(cases)('%s: no read in sample / process / probabilities, one in sampleIds', async (_name, options, _large, where) => {
           setFusedFlag(fused);
           const x = deviceLogits(B, V, `readbacks:${V}`);
           const sampler = createSampler(options);
@@ -213,7 +220,7 @@ describe.each(BACKENDS)('read-backs, %s', (backend) => {
 
           const sample = countReads(() => sampler.sample(x));
           noReads('sample()', sample.reads, tally);
-          expect(sampler.lastPath).toBe(expectedPath(backend, fused, options));
+          expect(sampler.lastPath).toBe(expectedPath(backend, fused, where));
           expect(tf.memory().numTensors).toBe(n + 1);
           const drawn = (await sample.result.data()) as Int32Array;
           expect(Array.from(drawn).every((id) => id >= 0 && id < V)).toBe(true);
