@@ -538,6 +538,138 @@ double topp_fast(const float *z, int n, double zmax, double zmin, double inv, do
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bands of the kept set over every token of a row (top-nσ, ε, η, XTC): certified shortcuts to the
+// JS kernel's float64 passes (src/backends/js/sample-rows.ts, which stays the definition). These
+// passes return approximate sums; the caller (sample-rows-simd.ts) turns them, with proven error
+// bounds, into an interval that holds the JS kernel's threshold, and band_floor checks that no
+// token of the row falls inside it. Then the JS kernel's decision is known exactly (every token
+// above the interval kept, every token below it not); otherwise the caller runs the JS pass.
+
+/**
+ * Over the finite tokens of z[0..n) (no NaN, no +Infinity: the caller's row is valid), with
+ * d = z - zmax in float64: res[0] = Σ d, res[1] = Σ d², res[2] = their count. Every d ≤ 0, so
+ * each sum is of same-sign terms (relative error < (n/8 + 2)·2^-52, eight partial sums).
+ */
+EXPORT(sigma_sums) void sigma_sums(const float *z, int n, double zmax, double *res) {
+  v128_t zm = wasm_f64x2_splat(zmax), ninf = wasm_f32x4_splat(-INFF), zero = wasm_f64x2_splat(0);
+  v128_t s0 = zero, s1 = zero, q0 = zero, q1 = zero, c = wasm_i32x4_splat(0);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t v = wasm_v128_load(z + j);
+    v128_t fin = wasm_f32x4_ne(v, ninf);
+    v = wasm_v128_bitselect(v, wasm_f32x4_splat((float)zmax), fin); // -Infinity: d = 0, uncounted
+    c = wasm_i32x4_sub(c, fin);
+    v128_t lo = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(v), zm);
+    v128_t hi = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)), zm);
+    s0 = wasm_f64x2_add(s0, lo);
+    s1 = wasm_f64x2_add(s1, hi);
+    q0 = wasm_f64x2_add(q0, wasm_f64x2_mul(lo, lo));
+    q1 = wasm_f64x2_add(q1, wasm_f64x2_mul(hi, hi));
+  }
+  double S = 0, Q = 0;
+  int count = wasm_i32x4_extract_lane(c, 0) + wasm_i32x4_extract_lane(c, 1) + wasm_i32x4_extract_lane(c, 2) + wasm_i32x4_extract_lane(c, 3);
+  s0 = wasm_f64x2_add(s0, s1);
+  q0 = wasm_f64x2_add(q0, q1);
+  S = wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
+  Q = wasm_f64x2_extract_lane(q0, 0) + wasm_f64x2_extract_lane(q0, 1);
+  for (; j < n; j++) {
+    if (z[j] == -INFF) continue;
+    double d = (double)z[j] - zmax;
+    S += d;
+    Q += d * d;
+    count++;
+  }
+  res[0] = S;
+  res[1] = Q;
+  res[2] = count;
+}
+
+/**
+ * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
+ * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
+ * moments >= 1, res[1] = Σ x·w, with moments 2, res[2] = Σ x·w² (else 0). Each block of 16 tokens is summed in float32 (per
+ * lane: four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its
+ * value), then in float64 (two partial sums per quantity).
+ */
+EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
+  if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
+  v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0);
+  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  int j = 0;
+#define TERM(v, x, w)                                                                    \
+  v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));       \
+  v128_t x = wasm_v128_and(exp_neg4(w), wasm_f32x4_ge(v, tv));
+#define ACC(acc0, acc1, q)                                                                                            \
+  acc0 = wasm_f64x2_add(acc0, wasm_f64x2_promote_low_f32x4(q));                                                    \
+  acc1 = wasm_f64x2_add(acc1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q, q, 2, 3, 0, 1)));
+  for (; j + 16 <= n; j += 16) {
+    v128_t va = wasm_v128_load(z + j), vb = wasm_v128_load(z + j + 4), vc = wasm_v128_load(z + j + 8), vd = wasm_v128_load(z + j + 12);
+    TERM(va, xa, wa) TERM(vb, xb, wb) TERM(vc, xc, wc) TERM(vd, xd, wd)
+    v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
+    ACC(s0, s1, sx)
+    if (moments == 0) continue;
+    v128_t ya = wasm_f32x4_mul(xa, wa), yb = wasm_f32x4_mul(xb, wb), yc = wasm_f32x4_mul(xc, wc), yd = wasm_f32x4_mul(xd, wd);
+    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(ya, yb), wasm_f32x4_add(yc, yd));
+    ACC(a0, a1, sy)
+    if (moments == 2) {
+      v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(ya, wa), wasm_f32x4_mul(yb, wb)), wasm_f32x4_add(wasm_f32x4_mul(yc, wc), wasm_f32x4_mul(yd, wd)));
+      ACC(b0, b1, sq)
+    }
+  }
+#undef TERM
+#undef ACC
+  s0 = wasm_f64x2_add(s0, s1);
+  a0 = wasm_f64x2_add(a0, a1);
+  b0 = wasm_f64x2_add(b0, b1);
+  double S = wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
+  double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
+  double B = wasm_f64x2_extract_lane(b0, 0) + wasm_f64x2_extract_lane(b0, 1);
+  for (; j < n; j++) {
+    if (!(z[j] >= thrf)) continue;
+    float w = (zmax - z[j]) * inv;
+    if (!(w <= 87.0f)) w = 87.0f;
+    float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
+    S += x;
+    if (moments >= 1) A += (double)x * w;
+    if (moments == 2) B += (double)x * w * w;
+  }
+  res[0] = S;
+  res[1] = A;
+  res[2] = B;
+}
+
+/**
+ * Over the kept tokens of z[0..n) (z >= thrf, finite): res[0] = how many lie in [lo, hi],
+ * res[1] = the smallest above hi (+Infinity when none).
+ */
+EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, float hi, double *res) {
+  if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
+  v128_t tv = wasm_f32x4_splat(thrf), lv = wasm_f32x4_splat(lo), hv = wasm_f32x4_splat(hi), pinf = wasm_f32x4_splat(INFF);
+  v128_t mn = pinf, cnt = wasm_i32x4_splat(0);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t v = wasm_v128_load(z + j);
+    v128_t keep = wasm_f32x4_ge(v, tv);
+    cnt = wasm_i32x4_sub(cnt, wasm_v128_and(keep, wasm_v128_and(wasm_f32x4_ge(v, lv), wasm_f32x4_le(v, hv))));
+    mn = wasm_f32x4_pmin(mn, wasm_v128_bitselect(v, pinf, wasm_v128_and(keep, wasm_f32x4_gt(v, hv))));
+  }
+  int count = wasm_i32x4_extract_lane(cnt, 0) + wasm_i32x4_extract_lane(cnt, 1) + wasm_i32x4_extract_lane(cnt, 2) + wasm_i32x4_extract_lane(cnt, 3);
+  float m = INFF;
+  for (int l = 0; l < 4; l++) {
+    float v = l == 0 ? wasm_f32x4_extract_lane(mn, 0) : l == 1 ? wasm_f32x4_extract_lane(mn, 1) : l == 2 ? wasm_f32x4_extract_lane(mn, 2) : wasm_f32x4_extract_lane(mn, 3);
+    if (v < m) m = v;
+  }
+  for (; j < n; j++) {
+    float v = z[j];
+    if (!(v >= thrf)) continue;
+    if (v >= lo && v <= hi) count++;
+    else if (v > hi && v < m) m = v;
+  }
+  res[0] = count;
+  res[1] = m;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
 // among equal scores — the JS kernel's loop, with whole blocks of 16 tokens ruled out when even
 // their largest logit cannot reach the best score so far with the noise their hash gives.
@@ -582,12 +714,12 @@ static inline int min_hash(double need, const u32 *mt, int gn) {
 }
 
 /**
- * Kept tokens: z >= thrf (a float32 bound: thrf itself is the smallest kept value) and finite.
+ * Kept tokens: thrf <= z <= hif (float32 bounds: thrf itself is the smallest kept value) and finite.
  * idx null: every token 0..n-1; otherwise the candidates idx[0..n) in index order.
  * Returns the winning token, or -1 when none is kept.
  */
 EXPORT(draw)
-int draw(const float *z, const int *idx, int n, float thrf, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
+int draw(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   int best = -1;
   double bestScore = -INF;
@@ -595,7 +727,7 @@ int draw(const float *z, const int *idx, int n, float thrf, double zmax, double 
     for (int c = 0; c < n; c++) {
       int j = idx[c];
       float zj = z[j];
-      if (!(zj >= thrf)) continue;
+      if (!(zj >= thrf) || zj > hif) continue;
       double a = ((double)zj - zmax) * inv;
       int lim = min_hash(bestScore - a - MARGIN, mt, gn);
       if (lim < 0) continue;
@@ -609,7 +741,7 @@ int draw(const float *z, const int *idx, int n, float thrf, double zmax, double 
     }
     return best;
   }
-  v128_t tv = wasm_f32x4_splat(thrf);
+  v128_t tv = wasm_f32x4_splat(thrf), hv = wasm_f32x4_splat(hif);
   v128_t ninf = wasm_f32x4_splat(-INFF);
   v128_t lane = wasm_i32x4_make(0, 1, 2, 3);
   v128_t skv = wasm_i32x4_splat((int)sk);
@@ -619,6 +751,12 @@ int draw(const float *z, const int *idx, int n, float thrf, double zmax, double 
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
     v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
     v128_t ka = wasm_f32x4_ge(a, tv), kb = wasm_f32x4_ge(b, tv), kc = wasm_f32x4_ge(c, tv), kd = wasm_f32x4_ge(d, tv);
+    if (hif < INFF) {
+      ka = wasm_v128_and(ka, wasm_f32x4_le(a, hv));
+      kb = wasm_v128_and(kb, wasm_f32x4_le(b, hv));
+      kc = wasm_v128_and(kc, wasm_f32x4_le(c, hv));
+      kd = wasm_v128_and(kd, wasm_f32x4_le(d, hv));
+    }
     v128_t mx = wasm_f32x4_pmax(wasm_f32x4_pmax(wasm_v128_bitselect(a, ninf, ka), wasm_v128_bitselect(b, ninf, kb)),
                                 wasm_f32x4_pmax(wasm_v128_bitselect(c, ninf, kc), wasm_v128_bitselect(d, ninf, kd)));
     mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 2, 3, 0, 1));
@@ -649,7 +787,7 @@ int draw(const float *z, const int *idx, int n, float thrf, double zmax, double 
   }
   for (; j < n; j++) {
     float zj = z[j];
-    if (!(zj >= thrf)) continue;
+    if (!(zj >= thrf) || zj > hif) continue;
     double a = ((double)zj - zmax) * inv;
     u32 h = mix32(sk + (u32)j * GOLDEN);
     double s = a + gumbel(h);

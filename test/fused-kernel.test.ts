@@ -5,11 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reference, type SamplerOptions } from '../src/index.js';
 import { fusedPlan } from '../src/backends/fused.js';
 import { sampleRows } from '../src/backends/js/sample-rows.js';
-import { sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { bandFastStats, sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
 import { makeRow, rng } from './helpers/logits.js';
@@ -23,8 +25,12 @@ function both(rows: Float32Array[], options: SamplerOptions, step = 0): { js: nu
   const plan = fusedPlan(opts, B, V, rowKeys(opts.seed!, B), step)!;
   const js = new Int32Array(B);
   const simd = new Int32Array(B);
-  sampleRows(values, plan, js);
-  expect(sampleRowsSimd(values, plan, simd)).toBe(true);
+  const keptJs = new Int32Array(B);
+  const keptSimd = new Int32Array(B);
+  sampleRows(values, plan, js, keptJs);
+  expect(sampleRowsSimd(values, plan, simd, keptSimd)).toBe(true);
+  // The kept sets' sizes too: a token kept by one kernel only rarely changes the drawn token.
+  expect(Array.from(keptSimd), 'kept counts').toEqual(Array.from(keptJs));
   return { js: Array.from(js), simd: Array.from(simd) };
 }
 
@@ -44,6 +50,11 @@ function check(rows: Float32Array[], options: SamplerOptions, steps = 2, vsRefer
 const rowsOf = (B: number, f: (r: number) => Float32Array): Float32Array[] => Array.from({ length: B }, (_, r) => f(r));
 
 describe('WebAssembly SIMD kernel', () => {
+  // The fused plan takes the bands (top-nσ, ε, η, XTC, typical-p) on the host backends only.
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
   it('loads synchronously in Node (WebAssembly SIMD supported)', () => {
     expect(simdStatus()).toBe('ready');
   });
@@ -197,6 +208,77 @@ describe('WebAssembly SIMD kernel', () => {
     // Both outcomes exercised: proven by the float32 pass, and handed to the exact pass.
     expect(topPFastStats.fast).toBeGreaterThan(before.fast + 20);
     expect(topPFastStats.exact).toBeGreaterThan(before.exact + 20);
+  });
+
+  it('certified bands over whole rows (top-nσ, ε, η, XTC): thresholds at tokens (± ulps), ties, masks, extreme T; both outcomes exercised', () => {
+    const before = { ...bandFastStats };
+    const ulps = (x: number, d: number): number => {
+      const f = new Float64Array([x]);
+      const i = new BigInt64Array(f.buffer);
+      i[0] = i[0]! + BigInt(d);
+      return f[0]!;
+    };
+    const V = 5000;
+    const g = rng('bands');
+    const shapes: Float32Array[] = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 40) / 32 - 2), // ties
+      Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : j % 3 === 0 ? 0 : -1 - g())), // masked, a tied top group
+    ];
+    /** q of sorted positions of z at 1/T (float64, the kept set = every finite token). */
+    const qAt = (z: Float32Array, T: number, picks: number[]): number[] => {
+      const v = Array.from(z).filter((x) => x > -Infinity).sort((a, b) => b - a);
+      const S = v.reduce((s, x) => s + Math.exp((x - v[0]!) / T), 0);
+      return picks.map((f) => Math.exp((v[Math.min(v.length - 1, Math.floor(f * v.length))]! - v[0]!) / T) / S);
+    };
+    /** n with zmax − n·σ at sorted positions of z. */
+    const nAt = (z: Float32Array, picks: number[]): number[] => {
+      const v = Array.from(z).filter((x) => x > -Infinity).sort((a, b) => b - a);
+      const mean = v.reduce((s, x) => s + x, 0) / v.length;
+      const sigma = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
+      return picks.map((f) => (v[0]! - v[Math.min(v.length - 1, Math.floor(f * v.length))]!) / sigma);
+    };
+    const around = (xs: number[]): number[] => xs.flatMap((x) => [-2, -1, 0, 1, 2].map((d) => ulps(x, d))).filter((x) => x > 0);
+    for (const z of shapes) {
+      for (const temperature of [1, 0.4, 3]) {
+        const qs = around(qAt(z, temperature, [0, 0.001, 0.01, 0.2, 0.6]));
+        const rows = qs.map(() => z);
+        check(rows, { temperature, epsilonCutoff: qs.map((q) => Math.min(q, 0.99)), seed: 21 }, 1, false);
+        check(rows, { temperature, etaCutoff: qs.map((q) => Math.min(q, 0.99)), seed: 22 }, 1, false);
+        check(rows, { temperature, xtc: qs.map((q) => ({ probability: 1, threshold: Math.min(q, 0.5) })), seed: 23 }, 1, false);
+        const ns = around(nAt(z, [0.001, 0.05, 0.3, 0.9]));
+        check(ns.map(() => z), { temperature, topNSigma: ns, seed: 24 }, 1, false);
+      }
+      // Combined with top-p, min-p and top-k, in the default order; the bands after the floors.
+      const rows = [z, z, z, z];
+      check(rows, { temperature: 0.7, topP: 0.9, minP: 0.001, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.01 }, seed: 25 }, 2);
+      check(rows, { temperature: 0.7, topK: 300, topNSigma: 1.5, epsilonCutoff: 1e-4, xtc: { probability: 1, threshold: 0.05 }, seed: 26 }, 2);
+      check(rows, { temperature: 1.2, topNSigma: [0.5, 1, 2, 4], minP: 0.01, etaCutoff: 3e-3, seed: 27 }, 2);
+    }
+    // Extreme temperatures (1/T beyond float32: the JS pass) and a wide range (past w = 87).
+    const wide = rowsOf(4, (r) => Float32Array.from({ length: V }, (_, j) => (j % 7 === r ? -200 - j : 0.1 * g())));
+    for (const temperature of [1e-35, 1e-3, 1, 1e3, 1e35]) {
+      check(wide, { temperature, epsilonCutoff: 1e-5, seed: 28 }, 1);
+      check(wide, { temperature, etaCutoff: 1e-4, seed: 29 }, 1);
+      check(wide, { temperature, topNSigma: 2, seed: 30 }, 1);
+      check(wide, { temperature, xtc: { probability: 1, threshold: 1e-4 }, seed: 31 }, 1);
+    }
+    // Full size: the fast pass settles the bench's rows.
+    const full = rowsOf(4, () => makeRow('peaky', 128256, g));
+    check(full, { temperature: 0.8, topNSigma: 1, epsilonCutoff: 3e-4, etaCutoff: 2e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 32 }, 1);
+    expect(bandFastStats.fast).toBeGreaterThan(before.fast + 100);
+    expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
+  });
+
+  it('typical-p and minTokensToKeep stay with the JS kernel (the module steps aside)', () => {
+    const rows = rowsOf(2, () => makeRow('peaky', 1000, rng('aside')));
+    for (const options of [{ typicalP: 0.9, seed: 1 }, { topP: 0.9, minTokensToKeep: 3, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
+      const opts = normalizeOptions(options);
+      const plan = fusedPlan(opts, 2, 1000, rowKeys(1, 2), 0)!;
+      expect(sampleRowsSimd(new Float32Array(2000), plan, new Int32Array(2)), JSON.stringify(options)).toBe(false);
+    }
+    check(rows, { topNSigma: 1, topK: 40, topP: 0.9, seed: 2 });
   });
 
   it('the committed binary is a fresh build of native/sample.c (when clang is installed)', (ctx) => {

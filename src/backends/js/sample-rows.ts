@@ -285,7 +285,7 @@ class Sum {
 }
 
 /** The population standard deviation of the row's finite logits (the reference's arithmetic). */
-function sigmaOf(z: Float32Array): number {
+export function sigmaOf(z: Float32Array): number {
   const sum = new Sum();
   let n = 0;
   for (let j = 0; j < z.length; j++) {
@@ -352,7 +352,7 @@ function compact(z: Float32Array, idx: Int32Array, n: number, floor: number): nu
  * The kept set of a row as the bands narrow it: z ≥ thr, z ≤ hi, and with typical-p a distance
  * |fround(z − tz) · tinv − lnZ + H| ≤ D (the reference's arithmetic, token by token).
  */
-class Keep {
+export class Keep {
   thr = -Infinity;
   hi = Infinity;
   typ = false;
@@ -381,7 +381,7 @@ class Keep {
 }
 
 /** The largest kept logit. */
-function keptMax(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep): number {
+export function keptMax(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep): number {
   let m = -Infinity;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
@@ -445,7 +445,7 @@ function smallestReaching(z: Float32Array, idx: Int32Array | undefined, n: numbe
  * new floor is the smallest kept logit with q ≥ cut, the kept maximum at most (the reference
  * keeps q_j ≥ cut or z_j the maximum). An upper set of the kept set: a floor is enough.
  */
-function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, e: number, eta: boolean): void {
+export function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, e: number, eta: boolean): void {
   const { m, S, SA } = keptSums(z, idx, n, keep, inv, eta);
   // η: −H = Σ q·(a − ln S) = Σ e^a·a / S − ln S.
   const cut = eta ? Math.min(e, Math.sqrt(e) * Math.exp(SA / S - Math.log(S))) : e;
@@ -457,7 +457,7 @@ function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: number, kee
  * XTC over the kept tokens: when at least two reach q ≥ `threshold`, every logit above the least
  * probable of them goes (its ties stay): an upper bound.
  */
-function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number): void {
+export function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number): void {
   const { m, S } = keptSums(z, idx, n, keep, inv, false);
   const hi = smallestReaching(z, idx, n, keep, m, inv, S, threshold);
   if (!(hi < m)) return; // one reaching value (the maximum and its ties) or none: nothing goes

@@ -1,10 +1,11 @@
 // The fused kernel's O(V) passes in WebAssembly SIMD (native/sample.c, embedded in module.ts):
-// max/NaN, top-k candidates, the top-p histogram and the draw. The small finishing work stays in
+// max/NaN, top-k candidates, the top-p histogram, the bands' sums (top-nσ, ε, η, XTC) and the
+// draw. The small finishing work stays in
 // the JS kernel's own functions (top-p walk with compensated sums, min-p, invalid rows), so the
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, boundaryBucket, editedOutcome, hasBands, invalidRow, topPSorted, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, sigmaOf, topPSorted, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -18,7 +19,10 @@ interface Exports {
   gather_bucket(z: number, idx: number, n: number, bucketOf: number, star: number, out: number): number;
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
   topp_fast(z: number, n: number, zmax: number, zmin: number, inv: number, p: number, hist: number, bucketOf: number, vals: number, qs: number): number;
-  draw(z: number, idx: number, n: number, thrf: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
+  draw(z: number, idx: number, n: number, thrf: number, hif: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
+  sigma_sums(z: number, n: number, zmax: number, res: number): void;
+  band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
+  band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
   mask_words(z: number, V: number, words: number): number;
 }
 
@@ -40,6 +44,12 @@ const MT = Uint32Array.from({ length: GN }, (_, i) => {
  * measurements; never reset by the library.
  */
 export const topPFastStats = { fast: 0, exact: 0 };
+
+/**
+ * The same for the bands over a whole row (top-nσ's σ, ε, η, XTC): settled by the certified
+ * float32 / float64 sums (`fast`), or by the JS kernel's exact pass (`exact`).
+ */
+export const bandFastStats = { fast: 0, exact: 0 };
 
 let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
 let exports: Exports | undefined;
@@ -181,14 +191,147 @@ const FLT_MAX = 3.4028234663852886e38;
  * keeps — draw's test `zj >= thrf` after `thrf` is raised to -FLT_MAX (native/sample.c), or
  * first_eq's `z == zmax` for greedy rows.
  */
-function simdKept(row: Float32Array, idx: Int32Array | undefined, n: number, t: number, greedy: boolean): number {
+function simdKept(row: Float32Array, idx: Int32Array | undefined, n: number, t: number, greedy: boolean, hi = Infinity): number {
   const thrf = greedy || t > -FLT_MAX ? t : -FLT_MAX;
   let count = 0;
   for (let c = 0; c < n; c++) {
     const zj = row[idx ? idx[c]! : c]!;
-    if (greedy ? zj === thrf : zj >= thrf) count++;
+    if (greedy ? zj === thrf : zj >= thrf && zj <= hi) count++;
   }
   return count;
+}
+
+/** The largest float32 ≤ t (t finite). */
+function float32Floor(t: number): number {
+  return -float32Ceil(-t);
+}
+
+const U = 2 ** -53;
+// The float32 pass's error constants (native/sample.c, the top-p section): exp_neg4 within EPS0
+// of exp(-w32), and w32 within KAPPA·w of the exact |a|.
+const EPS0 = 1.5e-7;
+const KAPPA = 1.8e-7;
+// band_sums sums each block of 16 tokens in float32 first: within BLK of the block's value.
+const BLK = 4 * 2 ** -23;
+
+/**
+ * Whether the SIMD module takes the plan: every band but typical-p and minTokensToKeep (the JS
+ * kernel's), and top-nσ only with top-k or without top-p (the row's fast top-p has no floor).
+ */
+export function simdTakes(plan: FusedPlan): boolean {
+  if (plan.typicalP?.some((v) => v < 1) || plan.minKeep?.some((m) => m > 1)) return false;
+  const ns = plan.topNSigma;
+  if (!ns) return true;
+  for (let r = 0; r < plan.batch; r++) {
+    const k = plan.topK[r]!;
+    if (ns[r]! > 0 && !(k > 0 && k < plan.vocab) && plan.topP[r]! < 1) return false;
+  }
+  return true;
+}
+
+/**
+ * A value t with z ≥ t ⟺ z ≥ fl for every token z of the row, where fl is the JS kernel's floor,
+ * known to lie in [lo, hi]; or NaN when a token lies in [lo, hi] (or the bounds are not finite).
+ * With `next`, the smallest kept token above the interval instead of the interval's top.
+ */
+function certify(e: Exports, L: Layout, V: number, thrf: number, lo: number, hi: number): { next: number } | undefined {
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && Math.abs(lo) < FLT_MAX && Math.abs(hi) < FLT_MAX)) return undefined;
+  e.band_floor(L.row, V, thrf, float32Floor(lo), float32Ceil(hi), L.res);
+  const F64 = new Float64Array(e.memory.buffer, L.res, 2);
+  return F64[0] === 0 ? { next: F64[1]! } : undefined;
+}
+
+/**
+ * top-nσ's floor zmax − n·σ over a whole row: σ from the module's float64 sums with an error
+ * bound; when no token lies in the floor's interval, the interval's top (the same kept set as
+ * the JS kernel's floor), else the JS kernel's own σ.
+ */
+function sigmaFloor(e: Exports, L: Layout, row: Float32Array, zmax: number, ns: number): number {
+  const V = row.length;
+  e.sigma_sums(L.row, V, zmax, L.res);
+  const F64 = new Float64Array(e.memory.buffer, L.res, 3);
+  const [S1, S2, n] = [F64[0]!, F64[1]!, F64[2]!];
+  // Same-sign sums of ≤ n/4 terms per lane, each term within one rounding.
+  const k = (n / 4 + 4) * 2 * U;
+  const m1 = S1 / n;
+  const m2 = S2 / n;
+  const v = m2 - m1 * m1;
+  const errV = (k * 1.01 + 6 * U) * m2 + (2 * k * 1.01 + 6 * U) * m1 * m1;
+  if (v - errV > 0) {
+    const sigma = Math.sqrt(v);
+    // |σ~ − σ| ≤ errV / √(v − errV); the JS kernel's σ (compensated sums) within 1e-14·σ of σ.
+    const errS = errV / Math.sqrt(v - errV) + 1e-14 * sigma;
+    const f = zmax - ns * sigma;
+    const h = ns * errS + 8 * U * (Math.abs(zmax) + ns * sigma) + 1e-300;
+    const c = certify(e, L, V, -Infinity, f - h, f + h);
+    if (c) {
+      bandFastStats.fast++;
+      return float32Ceil(f + h);
+    }
+  }
+  bandFastStats.exact++;
+  return zmax - ns * sigmaOf(row);
+}
+
+/**
+ * ε (`eta` false), η (`eta` true) or XTC (`xtc` true) over every token of a row whose kept set is
+ * z ≥ keep.thr with maximum zmax: the module's sums S = Σ e^-w, Σ e^-w·w, Σ e^-w·w² with error
+ * bounds give an interval for the JS kernel's threshold t = zmax + ln(cut·S)/inv; when no kept
+ * token lies in it, the band is the JS kernel's (smallestReaching's result is the smallest kept
+ * token above it). Otherwise the JS kernel's pass runs.
+ */
+function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: number, zmin: number, inv: number, param: number, kind: 'eps' | 'eta' | 'xtc'): void {
+  const V = row.length;
+  const thrf = float32Ceil(keep.thr);
+  let done = false;
+  if (inv >= 1e-30 && inv <= 1e30) {
+    // η needs Σ x·w and Σ x·w² (for H and its bound); ε and XTC bound Σ x·w by wmax·Σ x.
+    e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 2 : 0, L.res);
+    const F64 = new Float64Array(e.memory.buffer, L.res, 3);
+    const wmax = Math.min(87, (zmax - Math.max(zmin, thrf)) * inv * 1.00001);
+    const [S, SW, SW2] = [F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!, F64[2]!];
+    const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
+    const tiny = V * 1e-36; // tokens past w = 87: exp_neg4 returns e^-87, the true value is less
+    const errS = 1.001 * ((EPS0 + BLK) * S + KAPPA * SW) + acc * S + tiny;
+    const Slo = S - errS;
+    const Shi = S + errS;
+    let cutLo = param;
+    let cutHi = param;
+    if (kind === 'eta') {
+      const errSW = 1.001 * ((EPS0 + KAPPA + BLK) * SW + KAPPA * SW2) + acc * SW + 90 * tiny;
+      const Hlo = Math.log(Slo) + Math.max(0, SW - errSW) / Shi;
+      const Hhi = Math.log(Shi) + (SW + errSW) / Slo;
+      const pad = 1e-14 * (Math.abs(Hhi) + 1);
+      cutLo = Math.min(param, Math.sqrt(param) * Math.exp(-(Hhi + pad)));
+      cutHi = Math.min(param, Math.sqrt(param) * Math.exp(-(Hlo - pad)));
+    }
+    if (Slo > 0 && cutLo > 0) {
+      const tLo = zmax + Math.log(cutLo * Slo) / inv;
+      const tHi = zmax + Math.log(cutHi * Shi) / inv;
+      // The JS kernel's own rounding of t and of its per-token test.
+      const pad = 1e-12 * (Math.abs(zmax) + Math.abs(tLo) + Math.abs(tHi) + 1 + 1 / inv);
+      const c = certify(e, L, V, thrf, tLo - pad, tHi + pad);
+      if (c) {
+        done = true;
+        if (kind === 'xtc') {
+          if (c.next < zmax) {
+            keep.hi = c.next;
+            keep.max = c.next; // the largest kept logit: the band's top
+          }
+        } else {
+          const next = Math.min(zmax, c.next);
+          if (next > keep.thr) keep.thr = next;
+        }
+      }
+    }
+  }
+  if (done) {
+    bandFastStats.fast++;
+    return;
+  }
+  bandFastStats.exact++;
+  if (kind === 'xtc') xtcBand(row, undefined, V, keep, inv, param);
+  else cutoffBand(row, undefined, V, keep, inv, param, kind === 'eta');
 }
 
 /**
@@ -197,7 +340,7 @@ function simdKept(row: Float32Array, idx: Int32Array | undefined, n: number, t: 
  * does nothing) when the module is not available now.
  */
 export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
-  if (simdStatus() !== 'ready' || hasBands(plan)) return false; // bands: the JS kernel
+  if (simdStatus() !== 'ready' || !simdTakes(plan)) return false; // typical-p, minTokensToKeep: the JS kernel
   const e = exports!;
   const V = plan.vocab;
   const L = prepare(e, V);
@@ -213,6 +356,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   // Edited rows run under 'error' (see sampleRows): codes first, the policy's token after.
   const policy: FusedPlan = edited ? { ...plan, invalidRows: 'error' } : plan;
   const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
+  const keep = new Keep();
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
@@ -258,10 +402,24 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const p = plan.topP[r]!;
     const m = plan.minP[r]!;
     const finv = plan.filterInvT ? plan.filterInvT[r]! : inv; // top-p / min-p's 1/T
-    let thr = -Infinity;
+    // top-nσ: a floor under the whole row, before top-k (the JS kernel's order).
+    const zmin = F64[res + 2]!; // the smallest finite logit (scan_max only)
+    const ns = plan.topNSigma ? plan.topNSigma[r]! : 0;
+    const floor = ns > 0 ? sigmaFloor(e, L, row, zmax, ns) : -Infinity;
+    let thr = floor;
     if (topK) {
+      if (floor > -Infinity) {
+        let c2 = 0;
+        for (let c = 0; c < n; c++) {
+          if (val[c]! >= floor) {
+            idx[c2] = idx[c]!;
+            val[c2++] = val[c]!;
+          }
+        }
+        n = c2;
+      }
       // The JS kernel's threshold: the smallest candidate (the k-th largest when finite).
-      if (n > 0) thr = val[0]!;
+      thr = n > 0 ? val[0]! : -Infinity;
       for (let c = 1; c < n; c++) if (val[c]! < thr) thr = val[c]!;
     }
     if (p < 1) {
@@ -286,9 +444,24 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const t = zmax + Math.log(m) / finv;
       if (t > thr) thr = t;
     }
-    if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, float32Ceil(thr), false);
-    out[r] = e.draw(L.row, topK ? L.idx : 0, topK ? n : V, float32Ceil(thr), zmax, inv, sk, L.mt, GN);
+    // ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the module's sums.
+    keep.reset(thr, zmax);
+    const eps = plan.epsilon ? plan.epsilon[r]! : 0;
+    const eta = plan.eta ? plan.eta[r]! : 0;
+    const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
+    const list = topK ? idx : undefined;
+    const count = topK ? n : V;
+    if (eps > 0) topK ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
+    if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
+    if (xt >= 0) topK ? xtcBand(row, idx, n, keep, finv, xt) : cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
+    thr = keep.thr;
+    const hi = keep.hi;
+    // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
+    const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
+    if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
+    out[r] = e.draw(L.row, topK ? L.idx : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
 }
+
