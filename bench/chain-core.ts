@@ -41,6 +41,7 @@ export const CHAIN_METHODS: [string, SamplerOptions][] = [
   ['dynamic temperature 0.8 ± 0.5', { temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
   ['Mirostat v2 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 2 } }],
   ['Mirostat v1 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 1 } }],
+  ['T 0.8 + top-p 0.95 (what minTokensToKeep adds to)', { temperature: 0.8, topP: 0.95 }],
   ['top-p 0.95 + minTokensToKeep 2', { temperature: 0.8, topP: 0.95, minTokensToKeep: 2 }],
 ];
 

@@ -271,9 +271,20 @@ describe('WebAssembly SIMD kernel', () => {
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
   });
 
-  it('typical-p and minTokensToKeep stay with the JS kernel (the module steps aside)', () => {
-    const rows = rowsOf(2, () => makeRow('peaky', 1000, rng('aside')));
-    for (const options of [{ typicalP: 0.9, seed: 1 }, { topP: 0.9, minTokensToKeep: 3, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
+  it('minTokensToKeep with every filter it applies to; typical-p and top-nσ with a whole-row top-p stay with the JS kernel', () => {
+    const g = rng('minkeep');
+    const V = 3000;
+    const rows = [makeRow('peaky', V, g), makeRow('flat', V, g), Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8), Float32Array.from({ length: V }, (_, j) => (j < 5 ? 1 : -Infinity))];
+    const mks = [2, 7, 100, 2999];
+    for (const minTokensToKeep of mks) {
+      const o = { temperature: 0.6, minTokensToKeep, seed: minTokensToKeep };
+      check(rows, { ...o, topP: 0.3 });
+      check(rows, { ...o, topK: 5, topP: 0.5, minP: 0.2 });
+      check(rows, { ...o, minP: 0.5, epsilonCutoff: 0.01, etaCutoff: 0.01 });
+      check(rows, { ...o, topK: 50, topNSigma: 0.5, epsilonCutoff: 0.02 });
+      check(rows, { ...o, topNSigma: [0.1, 0.5, 1, 3], minP: 0.3 });
+    }
+    for (const options of [{ typicalP: 0.9, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
       const opts = normalizeOptions(options);
       const plan = fusedPlan(opts, 2, 1000, rowKeys(1, 2), 0)!;
       expect(sampleRowsSimd(new Float32Array(2000), plan, new Int32Array(2)), JSON.stringify(options)).toBe(false);

@@ -215,11 +215,11 @@ const KAPPA = 1.8e-7;
 const BLK = 4 * 2 ** -23;
 
 /**
- * Whether the SIMD module takes the plan: every band but typical-p and minTokensToKeep (the JS
- * kernel's), and top-nσ only with top-k or without top-p (the row's fast top-p has no floor).
+ * Whether the SIMD module takes the plan: every band but typical-p (the JS kernel's), and top-nσ
+ * only with top-k or without top-p (the row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
-  if (plan.typicalP?.some((v) => v < 1) || plan.minKeep?.some((m) => m > 1)) return false;
+  if (plan.typicalP?.some((v) => v < 1)) return false;
   const ns = plan.topNSigma;
   if (!ns) return true;
   for (let r = 0; r < plan.batch; r++) {
@@ -239,6 +239,22 @@ function certify(e: Exports, L: Layout, V: number, thrf: number, lo: number, hi:
   e.band_floor(L.row, V, thrf, float32Floor(lo), float32Ceil(hi), L.res);
   const F64 = new Float64Array(e.memory.buffer, L.res, 2);
   return F64[0] === 0 ? { next: F64[1]! } : undefined;
+}
+
+/**
+ * The mk-th largest finite logit ≥ `floor` (ties counted), or `floor` when fewer reach it (the JS
+ * kernel's largestAt). With top-k (k ≥ mk) the candidates val[0, n), already ≥ floor, hold the
+ * row's largest; otherwise a top-k scan of the row for mk (which overwrites the candidates).
+ */
+function largestLeft(e: Exports, L: Layout, row: Float32Array, val: Float32Array, n: number, topK: boolean, floor: number, mk: number): number {
+  if (topK) {
+    if (n < mk) return floor;
+    const v = Float64Array.from(val.subarray(0, n)).sort();
+    return v[n - mk]!;
+  }
+  e.scan_topk(L.row, row.length, mk, L.idx, L.val, L.tmp, L.res);
+  const kth = new Float64Array(e.memory.buffer, L.res, 3)[2]!;
+  return kth >= floor ? kth : floor;
 }
 
 /**
@@ -444,6 +460,10 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const t = zmax + Math.log(m) / finv;
       if (t > thr) thr = t;
     }
+    // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
+    const mk = plan.minKeep ? plan.minKeep[r]! : 1;
+    const vm = mk > 1 ? largestLeft(e, L, row, val, n, topK, floor, mk) : -Infinity;
+    if (mk > 1 && vm < thr) thr = vm;
     // ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the module's sums.
     keep.reset(thr, zmax);
     const eps = plan.epsilon ? plan.epsilon[r]! : 0;
@@ -452,7 +472,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const list = topK ? idx : undefined;
     const count = topK ? n : V;
     if (eps > 0) topK ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
+    if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
+    if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (xt >= 0) topK ? xtcBand(row, idx, n, keep, finv, xt) : cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
     thr = keep.thr;
     const hi = keep.hi;
