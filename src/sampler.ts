@@ -204,7 +204,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   /** The processors before the built-in truncation chain: history, this call's mask, the user's. */
   const preChain = (shape: LogitsShape, context: SampleContext | undefined): LogitsProcessor[] =>
     context?.mask !== undefined ? [...history, tokenMask(maskRows(context.mask, shape.batch, shape.vocab), maskCache), ...opts.processors] : [...history, ...opts.processors];
-  const initialState = (input: tf.Tensor2D, shape: LogitsShape, context: SampleContext | undefined): SamplingState => {
+  const initialState = (input: tf.Tensor2D, shape: LogitsShape, context: SampleContext | undefined, draws: boolean): SamplingState => {
     const t = tokensFor(shape.batch, shape.vocab);
     return {
       logits: input,
@@ -213,13 +213,14 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       invTemperature: new Float64Array(shape.batch).fill(1),
       step,
       keys: keysFor(shape.batch),
+      draws,
       ...(context?.history !== undefined ? { history: context.history } : {}),
       ...(t ? { tokens: t } : {}),
     };
   };
-  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined): Prepared => {
+  const prepare = (logits: tf.Tensor, shape: LogitsShape, context: SampleContext | undefined, draws: boolean): Prepared => {
     const input = as2d(logits, shape);
-    const { state, ...made } = runChain([...preChain(shape, context), ...builtinChain], initialState(input, shape, context));
+    const { state, ...made } = runChain([...preChain(shape, context), ...builtinChain], initialState(input, shape, context, draws));
     return { input, made, state };
   };
   const sampler: Sampler = {
@@ -262,7 +263,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           // GPU: without user processors, this call's bitmask goes to the chain, whose threshold
           // and draw kernels read it themselves where they can (gpu-chain.ts): no masked copy.
           const maskToChain = gpu && context?.mask !== undefined && opts.processors.length === 0;
-          const { state, ...made } = runChain(maskToChain ? history : pre, initialState(input, shape, context));
+          const { state, ...made } = runChain(maskToChain ? history : pre, initialState(input, shape, context, true));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
           const onInput = history.length === 0;
@@ -276,7 +277,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         });
         lastPath = `fused:${fused}`;
       } else {
-        const out = tf.tidy(() => draw(opts, prepare(logits, shape, context), keys, baseSeed));
+        const out = tf.tidy(() => draw(opts, prepare(logits, shape, context, true), keys, baseSeed));
         ids = out.ids;
         lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       }
@@ -301,14 +302,14 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
-        return sameRank(distribution(opts, prepare(logits, shape, context)), shape);
+        return sameRank(distribution(opts, prepare(logits, shape, context, false)), shape);
       });
     }) as Sampler['probabilities'],
     process: ((logits: tf.Tensor, context?: SampleContext): tf.Tensor => {
       const shape = check(logits, context);
       if (shape.batch === 0) return tf.zeros([0, shape.vocab]) as tf.Tensor2D;
       return tf.tidy(() => {
-        const { state } = prepare(logits, shape, context);
+        const { state } = prepare(logits, shape, context, false);
         const [ih] = invTemperaturePair(state.invTemperature);
         const z = state.logits;
         // Kept values stay finite (1/T up to 2^100 can take z past float32's range); masked

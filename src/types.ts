@@ -44,6 +44,11 @@ export interface SamplingState {
    * independent of the batch and the backend.
    */
   readonly keys?: Uint32Array;
+  /**
+   * True when a draw follows this call (`sample`), whose ids `accept` will hand over; false for
+   * `process` / `probabilities`: a processor then keeps nothing of this call for `accept`.
+   */
+  readonly draws?: boolean;
 }
 
 /** Per-call context for `Sampler.sample` and friends. */

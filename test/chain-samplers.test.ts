@@ -269,6 +269,35 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('Mirostat: process() and probabilities() keep nothing (exact tensor counts), learn nothing, and leave a pending accept alone', async () => {
+    const rows = [[3, 2, 1, 0, -1, -2], [0.5, 0.4, 0.3, 0.2, 0.1, 0]];
+    const opts: SamplerOptions = { mirostat: [{ version: 2, tau: 1, eta: 0.5 }, { version: 1, tau: 1.5, eta: 0.3 }], seed: 4 };
+    const x = tf.tensor2d(rows);
+    const s = createSampler(opts);
+    const plain = createSampler(opts);
+    for (const call of ['process', 'probabilities'] as const) {
+      const before = tf.memory().numTensors;
+      const out = s[call](x); // the first call too: μ is not created for it
+      out.dispose();
+      expect(tf.memory().numTensors, call).toBe(before);
+    }
+    // A pending sample (accept: false), then process(): sampler.accept still learns from the sample.
+    for (let i = 0; i < 3; i++) {
+      const ids = s.sample(x, { accept: false });
+      const before = tf.memory().numTensors;
+      s.process(x).dispose();
+      s.probabilities(x).dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      s.accept(ids);
+      const want = plain.sample(x);
+      expect(Array.from(await ids.data())).toEqual(Array.from(await want.data()));
+      tf.dispose([ids, want]);
+    }
+    s.dispose();
+    plain.dispose();
+    x.dispose();
+  });
+
   it("order 'llama.cpp' (temperature after top-k, top-p, min-p) takes the default order's path (fused kernels) and draws the reference's tokens", async () => {
     const V = gpu ? 40 : 300;
     const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(Math.sin(j * 1.3 + r) * 4 - Math.log(j + 1))));

@@ -20,9 +20,10 @@ export const MIROSTAT_M = 100;
  *   where k is not finite).
  *
  * μ lives on the device (`[B]` float32) and is updated by `accept` from the drawn ids (no
- * read-back); `reset()` clears it. Between a call and its `accept` the processor also holds that
- * call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`. It must be the
- * last sampler of the chain.
+ * read-back); `reset()` clears it. Between a `sample` call and its `accept` the processor also
+ * holds that call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`;
+ * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. It must be
+ * the last sampler of the chain.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });
@@ -61,7 +62,9 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       if (mu && mu.shape[0] !== batch) {
         throw new SamplingError('logits', `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`, new Described(`${batch} rows`));
       }
-      if (!mu) mu = tf.keep(tf.tensor1d(Float32Array.from(tau, (t) => 2 * t)));
+      // μ starts at 2τ; a call without a draw (process, probabilities) reads it without keeping it.
+      const mu0 = mu ?? tf.tensor1d(Float32Array.from(tau, (t) => 2 * t));
+      if (!mu && state.draws !== false) mu = tf.keep(mu0);
       const z = state.logits;
       const zmax = rowMax(z);
       const skip = rowsLeftAlone(z, zmax, Array.from(ver, (v) => v === 0));
@@ -69,7 +72,7 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature) as tf.Tensor2D;
       const ex = tf.exp(s);
       const lq = tf.sub(s, tf.log(tf.sum(ex, 1, true)));
-      const muCol = tf.reshape(mu, [batch, 1]);
+      const muCol = tf.reshape(mu0, [batch, 1]);
       const isMax = tf.greaterEqual(z, zmax);
       const keep2 = tf.logicalOr(tf.greaterEqual(lq, tf.mul(muCol, -Math.LN2)), isMax);
       let keep = keep2;
@@ -82,6 +85,7 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       keep = tf.logicalOr(keep, skip);
       const out = tf.where(keep, z, tf.fill(z.shape, -Infinity)) as tf.Tensor2D;
       const lnZ = tf.reshape(tf.log(tf.sum(tf.where(keep, ex, tf.zerosLike(ex)), 1)), [batch]) as tf.Tensor1D;
+      if (state.draws === false) return withLogits(state, out); // nothing to accept: keep nothing
       dropPending();
       const skipped = tf.reshape(skip, [batch]) as tf.Tensor1D;
       pending = { s: tf.keep(s), lnZ: tf.keep(lnZ), skip: tf.keep(skipped), greedy: Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1)) };
