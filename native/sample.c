@@ -670,6 +670,116 @@ EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Typical-p over every token of a row (a certified shortcut to the JS kernel's typicalBand; the
+// caller, sample-rows-simd.ts, does the bucket walk and the bounds): one pass histograms the
+// approximate masses x = exp_neg4(w) by w = (zmax - z)·inv (float32) and sums x·w and x·w²;
+// two cheap passes gather the tokens of bucket ranges and the extremes of a bucket range.
+
+/**
+ * Kept tokens of z[0..n) (z >= thrf, finite): bucketOf[c] = b = min(trunc(w·scale), 4095) and
+ * hist[b] += x; other tokens: bucketOf[c] = 0xffff. res[0] = Σ x·w, res[1] = Σ x·w² (float64).
+ */
+EXPORT(typ_hist) void typ_hist(const float *z, int n, float thrf, float zmax, float inv, float scale, double *hist, u16 *bucketOf, double *res) {
+  if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
+  v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale);
+  v128_t last = wasm_i32x4_splat(FB - 1), zero = wasm_f64x2_splat(0);
+  v128_t a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  int c = 0;
+  for (; c + 4 <= n; c += 4) {
+    v128_t v = wasm_v128_load(z + c);
+    v128_t keep = wasm_f32x4_ge(v, tv);
+    v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));
+    v128_t x = wasm_v128_and(exp_neg4(w), keep);
+    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(w, sc)), last);
+    b = wasm_v128_bitselect(b, wasm_i32x4_splat(0xffff), keep);
+    v128_t xl = wasm_f64x2_promote_low_f32x4(x), xh = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x, x, 2, 3, 0, 1));
+    v128_t wl = wasm_f64x2_promote_low_f32x4(w), wh = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(w, w, 2, 3, 0, 1));
+    v128_t yl = wasm_f64x2_mul(xl, wl), yh = wasm_f64x2_mul(xh, wh);
+    a0 = wasm_f64x2_add(a0, yl);
+    a1 = wasm_f64x2_add(a1, yh);
+    b0 = wasm_f64x2_add(b0, wasm_f64x2_mul(yl, wl));
+    b1 = wasm_f64x2_add(b1, wasm_f64x2_mul(yh, wh));
+#define TL(l)                                                              \
+  {                                                                        \
+    int bb = wasm_i32x4_extract_lane(b, l);                                \
+    bucketOf[c + l] = (u16)bb;                                             \
+    if (bb != 0xffff) hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(x, l); \
+  }
+    TL(0) TL(1) TL(2) TL(3)
+#undef TL
+  }
+  a0 = wasm_f64x2_add(a0, a1);
+  b0 = wasm_f64x2_add(b0, b1);
+  double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
+  double B = wasm_f64x2_extract_lane(b0, 0) + wasm_f64x2_extract_lane(b0, 1);
+  for (; c < n; c++) {
+    if (!(z[c] >= thrf)) {
+      bucketOf[c] = 0xffff;
+      continue;
+    }
+    float w = (zmax - z[c]) * inv;
+    if (!(w <= 87.0f)) w = 87.0f;
+    float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
+    float bf = w * scale;
+    int bb = bf >= (float)(FB - 1) ? FB - 1 : (int)bf;
+    bucketOf[c] = (u16)bb;
+    hist[bb] = hist[bb] + (double)x;
+    A += (double)x * w;
+    B += (double)x * w * w;
+  }
+  res[0] = A;
+  res[1] = B;
+}
+
+/**
+ * The tokens whose bucket is in [a1, b1] or [a2, b2] into out, in index order (returns their
+ * count); res[0], res[1] = the smallest and largest logit of the tokens whose bucket is in
+ * [ia, ib] (±Infinity when none). Bounds are bucket ids in [0, 4096), compared as unsigned
+ * 16-bit values; an empty range is a > b, both in range (never -1: it would read as 0xffff,
+ * the mark of tokens outside the kept set).
+ */
+EXPORT(gather_band) int gather_band(const float *z, int n, const u16 *bucketOf, int a1, int b1, int a2, int b2, int ia, int ib, int *out, double *res) {
+  v128_t lo1 = wasm_i16x8_splat((short)a1), hi1 = wasm_i16x8_splat((short)b1), lo2 = wasm_i16x8_splat((short)a2), hi2 = wasm_i16x8_splat((short)b2);
+  v128_t loI = wasm_i16x8_splat((short)ia), hiI = wasm_i16x8_splat((short)ib);
+  v128_t pinf = wasm_f32x4_splat(INFF), ninf = wasm_f32x4_splat(-INFF), vmn = pinf, vmx = ninf;
+  int m = 0, c = 0;
+  for (; c + 8 <= n; c += 8) {
+    v128_t v = wasm_v128_load(bucketOf + c);
+    v128_t in = wasm_v128_and(wasm_u16x8_ge(v, loI), wasm_u16x8_le(v, hiI));
+    if (wasm_v128_any_true(in)) {
+      v128_t m0 = wasm_i32x4_extend_low_i16x8(in), m1 = wasm_i32x4_extend_high_i16x8(in);
+      v128_t v0 = wasm_v128_load(z + c), v1 = wasm_v128_load(z + c + 4);
+      vmn = wasm_f32x4_pmin(vmn, wasm_f32x4_pmin(wasm_v128_bitselect(v0, pinf, m0), wasm_v128_bitselect(v1, pinf, m1)));
+      vmx = wasm_f32x4_pmax(vmx, wasm_f32x4_pmax(wasm_v128_bitselect(v0, ninf, m0), wasm_v128_bitselect(v1, ninf, m1)));
+    }
+    v128_t g = wasm_v128_or(wasm_v128_and(wasm_u16x8_ge(v, lo1), wasm_u16x8_le(v, hi1)), wasm_v128_and(wasm_u16x8_ge(v, lo2), wasm_u16x8_le(v, hi2)));
+    if (!wasm_v128_any_true(g)) continue;
+    for (int l = 0; l < 8; l++) {
+      int b = bucketOf[c + l];
+      if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[m++] = c + l;
+    }
+  }
+  float mn = INFF, mx = -INFF;
+  for (int l = 0; l < 4; l++) {
+    float u = l == 0 ? wasm_f32x4_extract_lane(vmn, 0) : l == 1 ? wasm_f32x4_extract_lane(vmn, 1) : l == 2 ? wasm_f32x4_extract_lane(vmn, 2) : wasm_f32x4_extract_lane(vmn, 3);
+    float w = l == 0 ? wasm_f32x4_extract_lane(vmx, 0) : l == 1 ? wasm_f32x4_extract_lane(vmx, 1) : l == 2 ? wasm_f32x4_extract_lane(vmx, 2) : wasm_f32x4_extract_lane(vmx, 3);
+    if (u < mn) mn = u;
+    if (w > mx) mx = w;
+  }
+  for (; c < n; c++) {
+    int b = bucketOf[c];
+    if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[m++] = c;
+    if (b >= ia && b <= ib) {
+      if (z[c] < mn) mn = z[c];
+      if (z[c] > mx) mx = z[c];
+    }
+  }
+  res[0] = mn;
+  res[1] = mx;
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
 // among equal scores — the JS kernel's loop, with whole blocks of 16 tokens ruled out when even
 // their largest logit cannot reach the best score so far with the noise their hash gives.

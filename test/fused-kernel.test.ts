@@ -271,7 +271,105 @@ describe('WebAssembly SIMD kernel', () => {
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
   });
 
-  it('minTokensToKeep with every filter it applies to; typical-p and top-nσ with a whole-row top-p stay with the JS kernel', () => {
+  it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {
+    const before = { ...bandFastStats };
+    const ulps = (x: number, k: number): number => {
+      const f = new Float64Array([x]);
+      const i = new BigInt64Array(f.buffer);
+      i[0] = i[0]! + BigInt(k);
+      return f[0]!;
+    };
+    /** p values at (and a few ulps around) the cumulative mass of the groups at sorted positions (by distance from the entropy). */
+    const edgePs = (z: Float32Array, T: number, picks: number[]): number[] => {
+      const v = Array.from(z).filter((x) => x > -Infinity);
+      const m = Math.max(...v);
+      const s = v.map((x) => Math.fround(x - m) / T);
+      const x = s.map(Math.exp);
+      const Z = x.reduce((a, b) => a + b, 0);
+      const c = x.reduce((a, xi, i) => a + xi * s[i]!, 0) / Z; // E[s]
+      const order = s.map((_, i) => i).sort((a, b) => Math.abs(s[a]! - c) - Math.abs(s[b]! - c));
+      const prefix = [0];
+      for (const i of order) prefix.push(prefix[prefix.length - 1]! + x[i]! / Z);
+      const out: number[] = [];
+      for (const f of picks) {
+        const i = Math.max(1, Math.floor(f * order.length));
+        for (const k of [-2, -1, 0, 1, 2]) out.push(ulps(prefix[i]!, k));
+      }
+      return out.filter((p) => p > 0 && p < 1);
+    };
+    const V = 6000;
+    const g = rng('typical-edges');
+    const shapes: Float32Array[] = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 40) / 32 - 2), // ties
+      Float32Array.from({ length: V }, (_, j) => (j % 4 === 0 ? -Infinity : j % 3 === 0 ? 0 : j % 3 === 1 ? -Math.LN2 : -Math.log(4))), // three groups, masked
+      Float32Array.from({ length: V }, (_, j) => (j % 7 === 0 ? -150 - j / 100 : -5 * g())), // a wide range (past w = 64)
+    ];
+    for (const z of shapes) {
+      for (const temperature of [1, 0.4, 3]) {
+        const ps = edgePs(z, temperature, [0.05, 0.3, 0.6, 0.9, 0.999]);
+        check(ps.map(() => z), { temperature, typicalP: ps, seed: 41 }, 1, false);
+      }
+      const rows = [z, z, z, z];
+      check(rows, { temperature: 0.7, topP: 0.95, minP: 0.001, typicalP: [0.2, 0.5, 0.9, 0.99], seed: 42 }, 2);
+      check(rows, { temperature: 1.3, topNSigma: 2, typicalP: [0.3, 0.6, 0.8, 0.95], seed: 43 }, 2);
+    }
+    // Mirror pairs: tokens above the centre E[s] get a partner below it at nearly the same
+    // distance (float32 apart). With p inside a pair token's mass the boundary group has a token
+    // of the other side within the centre's uncertainty: only the JS pass may decide those rows.
+    {
+      const T = 1;
+      const base = makeRow('peaky', 3000, g);
+      const m = Math.max(...base);
+      const centre = (z: Float32Array): number => {
+        let Z = 0;
+        let A = 0;
+        for (const v of z) {
+          if (!(v > -Infinity)) continue;
+          const sv = Math.fround(v - m) / T;
+          Z += Math.exp(sv);
+          A += Math.exp(sv) * sv;
+        }
+        return A / Z;
+      };
+      const c0 = centre(base);
+      const above = Array.from(base.keys()).filter((j) => Math.fround(base[j]! - m) / T > c0 + 0.05 && base[j]! < m);
+      expect(above.length).toBeGreaterThan(8);
+      const z = Float32Array.from([...base, ...above.map(() => -Infinity)]);
+      for (let it = 0; it < 12; it++) {
+        const c = centre(z); // the partners are below the centre: small mass, a stable iteration
+        above.forEach((j, i) => (z[3000 + i] = Math.fround(m + (2 * c - Math.fround(base[j]! - m) / T) * T)));
+      }
+      const c = centre(z);
+      const sv = Array.from(z, (x) => Math.fround(x - m) / T);
+      const xs = sv.map(Math.exp);
+      const Z = xs.reduce((a2, b2) => a2 + b2, 0);
+      const order = sv.map((_, i) => i).sort((a2, b2) => Math.abs(sv[a2]! - c) - Math.abs(sv[b2]! - c));
+      const paired = new Set([...above, ...above.map((_, i) => 3000 + i)]);
+      let acc = 0;
+      const edges: number[] = [];
+      const mids: number[] = [];
+      for (const i of order) {
+        acc += xs[i]! / Z;
+        if (!paired.has(i)) continue;
+        for (const k of [-1, 0, 1]) edges.push(ulps(acc, k), ulps(acc - xs[i]! / Z, k));
+        mids.push(acc - xs[i]! / Z / 2);
+      }
+      const valid = edges.filter((p) => p > 0 && p < 1);
+      check(valid.map(() => z), { temperature: T, typicalP: valid, seed: 46 }, 1, false);
+      const exact0 = bandFastStats.exact;
+      check(mids.map(() => z), { temperature: T, typicalP: mids, seed: 47 }, 1, false);
+      expect(bandFastStats.exact - exact0, 'mirror rows handed to the JS pass').toBe(mids.length);
+    }
+    for (const temperature of [1e-35, 1e-3, 1e3, 1e35]) check(shapes.slice(0, 2), { temperature, typicalP: 0.7, seed: 44 }, 1);
+    const full = rowsOf(4, () => makeRow('peaky', 128256, g));
+    check(full, { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99], seed: 45 }, 1);
+    expect(bandFastStats.fast).toBeGreaterThan(before.fast + 100);
+    expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
+  });
+
+  it('minTokensToKeep with every filter it applies to; typical-p with a later band and top-nσ with a whole-row top-p stay with the JS kernel', () => {
     const g = rng('minkeep');
     const V = 3000;
     const rows = [makeRow('peaky', V, g), makeRow('flat', V, g), Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8), Float32Array.from({ length: V }, (_, j) => (j < 5 ? 1 : -Infinity))];
@@ -284,7 +382,7 @@ describe('WebAssembly SIMD kernel', () => {
       check(rows, { ...o, topK: 50, topNSigma: 0.5, epsilonCutoff: 0.02 });
       check(rows, { ...o, topNSigma: [0.1, 0.5, 1, 3], minP: 0.3 });
     }
-    for (const options of [{ typicalP: 0.9, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
+    for (const options of [{ typicalP: 0.9, epsilonCutoff: 1e-3, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
       const opts = normalizeOptions(options);
       const plan = fusedPlan(opts, 2, 1000, rowKeys(1, 2), 0)!;
       expect(sampleRowsSimd(new Float32Array(2000), plan, new Int32Array(2)), JSON.stringify(options)).toBe(false);

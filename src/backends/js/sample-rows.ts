@@ -136,7 +136,7 @@ export function editedOutcome(code: number, flags: number, input: Float32Array, 
   return c < 0 && plan.invalidRows !== 'error' ? invalidRow(input, c === INVALID_CODE.nan, -Infinity, plan, plan.stepKeys[r]!) : c;
 }
 
-class Scratch {
+export class Scratch {
   idx: Int32Array;
   heapV: Float64Array;
   heapI: Int32Array;
@@ -471,7 +471,7 @@ export function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number,
  * bucket masses, and only its tokens sorted and walked in groups of equal d (a group stays while
  * the mass before it is < p). Sets the band's distance bound D.
  */
-function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch): void {
+export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch): void {
   const m = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
   // One pass: Σ e^s and Σ e^s·s (H = ln Z − Σ e^s·s / Z), the exponentials to 1e-16.
   const total = new Sum();

@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, sigmaOf, topPSorted, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -23,6 +23,8 @@ interface Exports {
   sigma_sums(z: number, n: number, zmax: number, res: number): void;
   band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
+  typ_hist(z: number, n: number, thrf: number, zmax: number, inv: number, scale: number, hist: number, bucketOf: number, res: number): void;
+  gather_band(z: number, n: number, bucketOf: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
   mask_words(z: number, V: number, words: number): number;
 }
 
@@ -215,11 +217,13 @@ const KAPPA = 1.8e-7;
 const BLK = 4 * 2 ** -23;
 
 /**
- * Whether the SIMD module takes the plan: every band but typical-p (the JS kernel's), and top-nσ
- * only with top-k or without top-p (the row's fast top-p has no floor).
+ * Whether the SIMD module takes the plan: every band, but typical-p not followed by ε, η or XTC
+ * (their passes assume a kept set that is a floor), and top-nσ only with top-k or without top-p
+ * (the row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
-  if (plan.typicalP?.some((v) => v < 1)) return false;
+  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
+  if (plan.typicalP?.some((v) => v < 1) && (on(plan.epsilon) || on(plan.eta) || plan.xtcThreshold?.some((v) => v >= 0))) return false;
   const ns = plan.topNSigma;
   if (!ns) return true;
   for (let r = 0; r < plan.batch; r++) {
@@ -287,6 +291,197 @@ function sigmaFloor(e: Exports, L: Layout, row: Float32Array, zmax: number, ns: 
   }
   bandFastStats.exact++;
   return zmax - ns * sigmaOf(row);
+}
+
+let typScratch: Scratch | undefined;
+let typBuckets: { dn: Float64Array; df: Float64Array; mHi: Float64Array; mLo: Float64Array } | undefined;
+const typScratchFor = (): NonNullable<typeof typBuckets> =>
+  (typBuckets ??= { dn: new Float64Array(BUCKETS), df: new Float64Array(BUCKETS), mHi: new Float64Array(BUCKETS), mLo: new Float64Array(BUCKETS) });
+
+/** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
+function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number): [number, number] {
+  if (!typScratch || typScratch.bucketOf.length < row.length) typScratch = new Scratch(row.length);
+  typicalBand(row, idx, n, keep, inv, p, typScratch);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let c = 0; c < n; c++) {
+    const zj = row[idx ? idx[c]! : c]!;
+    if (!keep.has(zj)) continue;
+    if (zj < lo) lo = zj;
+    if (zj > hi) hi = zj;
+  }
+  return [lo, hi];
+}
+
+const FB = BUCKETS;
+
+/**
+ * Typical-p over every token of a row whose kept set is z ≥ `thr` (maximum zmax): the kept band
+ * [zL, zR] of the JS kernel's typicalBand, or undefined when the bounds do not prove it (the
+ * caller runs the JS pass). One SIMD pass histograms approximate masses x ≈ e^-w by
+ * w = (zmax − z)/T (4096 buckets over the row's range) and sums x·w, x·w² for the centre
+ * μ = Σ x·w / Σ x (the JS kernel's d = |s − ln Z + H| is |w − μ|). With error bounds on every sum
+ * and on μ, buckets whose whole distance range is below the mass boundary's lowest possible D
+ * are inside, those above its highest possible D outside; the tokens of the buckets between are
+ * gathered, their d and masses taken in float64 (Math.exp, as the JS walk), sorted and walked.
+ * The boundary group is returned when the masses before and through it clear p·Σ by the bounds,
+ * and no other token's d lies within the centre's uncertainty of it.
+ */
+function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax: number, zlo: number, inv: number, p: number): [number, number] | undefined {
+  const V = row.length;
+  if (!(inv >= 1e-30 && inv <= 1e30) || !(zlo <= zmax) || !(p > 0 && p < 1)) return undefined;
+  const R = (zmax - zlo) * inv;
+  const capped = !(R <= 64);
+  const reff = capped ? 64 : R;
+  let scale = reff > 1e-30 ? Math.fround(FB / (reff * 1.000001)) : 1;
+  if (!(scale <= 1e30)) scale = Math.fround(1e30);
+  const hist = new Float64Array(e.memory.buffer, L.mass, FB);
+  hist.fill(0);
+  e.typ_hist(L.row, V, float32Ceil(thr), zmax, inv, scale, L.mass, L.bucketOf, L.res);
+  const res = new Float64Array(e.memory.buffer, L.res, 2);
+  const SW = res[0]!;
+  const SW2 = res[1]!;
+  let S = 0;
+  for (let b = 0; b < FB; b++) S += hist[b]!;
+  const tiny = V * 2e-38; // tokens past w = 87 (exp_neg4 clamps there)
+  const errS = 1.001 * (EPS0 * S + KAPPA * SW) + ((V + FB) * 2.3e-16 + 1e-15) * S + tiny;
+  const errSW = 1.001 * ((EPS0 + KAPPA) * SW + KAPPA * SW2) + (V * 2.3e-16 + 1e-15) * SW + 90 * tiny;
+  const Slo = S - errS;
+  const Shi = S + errS;
+  if (!(Slo > 0) || !Number.isFinite(Shi + SW + SW2)) return undefined;
+  const mu = SW / S;
+  // The JS kernel's centre −(ln Z − H) = Σ x·w / Z, within rounding of ln Z and H.
+  const dmu = (errSW + mu * errS) / Slo + 1e-13 * (1 + Math.abs(Math.log(S)) + mu);
+  // A token of bucket b has w in [b, b + 1)/scale up to KAPPA and the bucket product's rounding.
+  const K2 = 5e-7;
+  const EE = (V + 8192) * 8.9e-16 * S + 1e-13 * S;
+  // Per bucket: its distance range from the centre and its mass bounds.
+  const { dn, df, mHi, mLo } = typScratchFor();
+  let firstB = FB;
+  let lastB = -1;
+  for (let b = 0; b < FB; b++) {
+    const h = hist[b]!;
+    if (!(h > 0)) continue;
+    if (b < firstB) firstB = b;
+    lastB = b;
+    const lastCapped = capped && b === FB - 1;
+    const wl = (b / scale) * (1 - K2);
+    const wh = lastCapped ? Infinity : ((b + 1) / scale) * (1 + K2);
+    dn[b] = Math.max(0, wl - (mu + dmu), mu - dmu - wh);
+    df[b] = Math.max(wh - (mu - dmu), mu + dmu - wl);
+    const rel = 1.001 * (EPS0 + KAPPA * Math.min(wh, 87)) + 1e-15;
+    mHi[b] = h * (1 + rel) + (lastCapped ? tiny : 0);
+    mLo[b] = lastCapped ? 0 : h * (1 - rel);
+  }
+  if (lastB < 0) return undefined;
+  // D1: below it the mass (upper bounds) stays under p·S; D2: by it the mass (lower bounds)
+  // reaches p·S. Buckets in order of a distance, each side monotone: merged outward from μ.
+  const mid = Math.min(lastB, Math.max(firstB, Math.floor(mu * scale)));
+  const reach = (key: Float64Array, mass: Float64Array, target: number): number => {
+    let l = mid;
+    let r = mid + 1;
+    let acc = 0;
+    while (l >= firstB || r <= lastB) {
+      while (l >= firstB && !(hist[l]! > 0)) l--;
+      while (r <= lastB && !(hist[r]! > 0)) r++;
+      if (l < firstB && r > lastB) break;
+      const b = r > lastB || (l >= firstB && key[l]! <= key[r]!) ? l-- : r++;
+      acc += mass[b]!;
+      if (acc >= target) return key[b]!;
+    }
+    return NaN;
+  };
+  const D1 = reach(dn, mHi, p * Slo - EE);
+  const D2 = reach(df, mLo, p * Shi + EE);
+  if (!(D1 >= 0) || !(D2 >= D1) || !Number.isFinite(D2)) return undefined;
+  // Inside: df < D1 (a contiguous range around μ); outside: dn > D2; between: gathered.
+  let ia = FB;
+  let ib = -1;
+  let A0 = 0;
+  let errA0 = 0;
+  let ga = FB;
+  let gb = -1;
+  let outside = false;
+  for (let b = firstB; b <= lastB; b++) {
+    const h = hist[b]!;
+    if (!(h > 0)) continue;
+    if (df[b]! < D1) {
+      if (capped && b === FB - 1) return undefined;
+      if (b < ia) ia = b;
+      ib = b;
+      A0 += h;
+      errA0 += mHi[b]! - h;
+    } else if (dn[b]! > D2) {
+      outside = true;
+    } else {
+      if (b < ga) ga = b;
+      gb = b;
+    }
+  }
+  if (gb < 0) return undefined;
+  // The gathered ranges: around the inside range (both sides), or one range when it is empty.
+  // Empty ranges are (1, 0): the module compares bucket ids as unsigned 16-bit values, where
+  // -1 would read as 0xffff, the mark of tokens outside the kept set.
+  const inside = ia <= ib;
+  const [a1, b1] = !inside ? [ga, gb] : ga < ia ? [ga, Math.min(gb, ia - 1)] : [1, 0];
+  const [a2, b2] = inside && gb > ib ? [Math.max(ga, ib + 1), gb] : [1, 0];
+  const m = e.gather_band(L.row, V, L.bucketOf, a1, b1, a2, b2, inside ? ia : 1, inside ? ib : 0, L.idx, L.res);
+  const ex = new Float64Array(e.memory.buffer, L.res, 2);
+  let zL = ex[0]!; // the inside buckets' extremes (±Infinity when none)
+  let zR = ex[1]!;
+  if (m === 0 || m > 1 << 16) return undefined;
+  const gIdx = new Int32Array(e.memory.buffer, L.idx, m).slice();
+  const d = new Float64Array(m);
+  const w = new Float64Array(m);
+  const q = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    const zj = row[gIdx[i]!]!;
+    w[i] = Math.fround(zmax - zj) * inv; // the JS kernel's −s
+    d[i] = Math.abs(w[i]! - mu);
+    q[i] = Math.exp(-w[i]!);
+  }
+  const order = Array.from({ length: m }, (_, i) => i).sort((x, y) => d[x]! - d[y]!);
+  // Walk groups of equal d: the boundary group is the last whose mass before is below p·S.
+  const target = p * S;
+  let before = A0;
+  let star = -1; // first position of the boundary group in `order`
+  let starEnd = -1;
+  let starBefore = 0;
+  for (let i = 0; i < m; ) {
+    let j = i;
+    let g = 0;
+    while (j < m && d[order[j]!] === d[order[i]!]) g += q[order[j++]!]!;
+    if (star >= 0 && !(before < target)) break;
+    star = i;
+    starEnd = j;
+    starBefore = before;
+    before += g;
+    i = j;
+  }
+  if (star < 0) return undefined;
+  let g = 0;
+  for (let i = star; i < starEnd; i++) g += q[order[i]!]!;
+  const cb = starBefore - A0;
+  // Masses: the group is added (before it < p·S) and the next is not (through it ≥ p·S).
+  if (!(starBefore + errA0 + 1e-13 * cb < p * Slo - EE)) return undefined;
+  const last = starEnd === m && !outside;
+  if (!last && !(starBefore - errA0 + (cb === 0 ? 0 : -1e-13 * cb) + g * (1 - 1e-13) >= p * Shi + EE)) return undefined;
+  // Order: no other token's d within the centre's uncertainty (2·dmu, plus rounding) of the group's.
+  const dStar = d[order[star]!]!;
+  const rho = 2 * dmu + 1e-13 * (1 + mu + dStar);
+  if (!(dStar + rho >= D1)) return undefined; // the boundary lies at or past D1 (see above)
+  if (star > 0 && !(dStar - d[order[star - 1]!]! > rho)) return undefined;
+  if (starEnd < m && !(d[order[starEnd]!]! - dStar > rho)) return undefined;
+  // One side only within the group (equal d on both sides of μ: the JS rounding decides).
+  const side = w[order[star]!]! < mu;
+  for (let i = star; i < starEnd; i++) if (w[order[i]!]! < mu !== side) return undefined;
+  // The kept band: the inside buckets' extremes and the kept gathered tokens.
+  for (let i = 0; i < starEnd; i++) {
+    const zj = row[gIdx[order[i]!]!]!;
+    if (zj < zL) zL = zj;
+    if (zj > zR) zR = zj;
+  }
+  return [zL, zR];
 }
 
 /**
@@ -464,8 +659,21 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const mk = plan.minKeep ? plan.minKeep[r]! : 1;
     const vm = mk > 1 ? largestLeft(e, L, row, val, n, topK, floor, mk) : -Infinity;
     if (mk > 1 && vm < thr) thr = vm;
-    // ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the module's sums.
+    // typical-p, ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the
+    // module's certified passes (typical-p's band becomes a floor and an upper bound).
     keep.reset(thr, zmax);
+    const tp = plan.typicalP ? plan.typicalP[r]! : 1;
+    if (tp < 1) {
+      let band = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      if (!topK) {
+        if (band) bandFastStats.fast++;
+        else bandFastStats.exact++;
+      }
+      band ??= typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp);
+      keep.reset(band[0], zmax);
+      keep.hi = band[1];
+      keep.max = band[1];
+    }
     const eps = plan.epsilon ? plan.epsilon[r]! : 0;
     const eta = plan.eta ? plan.eta[r]! : 0;
     const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
