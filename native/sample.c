@@ -604,6 +604,9 @@ EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, 
   acc1 = wasm_f64x2_add(acc1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q, q, 2, 3, 0, 1)));
   for (; j + 16 <= n; j += 16) {
     v128_t va = wasm_v128_load(z + j), vb = wasm_v128_load(z + j + 4), vc = wasm_v128_load(z + j + 8), vd = wasm_v128_load(z + j + 12);
+    // A block with no kept token adds nothing (a high floor: most blocks).
+    v128_t any = wasm_v128_or(wasm_v128_or(wasm_f32x4_ge(va, tv), wasm_f32x4_ge(vb, tv)), wasm_v128_or(wasm_f32x4_ge(vc, tv), wasm_f32x4_ge(vd, tv)));
+    if (!wasm_v128_any_true(any)) continue;
     TERM(va, xa, wa) TERM(vb, xb, wb) TERM(vc, xc, wc) TERM(vd, xd, wd)
     v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
     ACC(s0, s1, sx)

@@ -14,6 +14,7 @@ import { checkHistoryVocab, historyStages } from './history-options.js';
 import { HostTokenHistory, hostBackend, sparseStages } from './host-history.js';
 import { DeviceCache } from './processors/ops.js';
 import { maskRows, tokenMask } from './processors/token-mask.js';
+import { mirostatFusedHooks } from './processors/mirostat.js';
 
 /** A configured sampler. Each `sample` call is one step of every row's random stream. */
 export interface Sampler {
@@ -249,14 +250,17 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
       let ids: tf.Tensor1D;
+      // Mirostat v2 in the fused kernel: its μ goes in, the drawn tokens' surprise comes back to it.
+      const miroHooks = plan?.mirostat ? builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined) : undefined;
+      const miro = miroHooks ? { mu: miroHooks.mu(shape.batch), pending: (s: tf.Tensor1D) => miroHooks.pending(s) } : undefined;
       const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (plan && edits) {
-        ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, ...edits }));
+        ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, ...edits }, miro));
         lastPath = `fused:${fused}`;
       } else if (plan) {
         ids = tf.tidy(() => {
           const input = as2d(logits, shape);
-          if (pre.length === 0) return runFused(input, plan);
+          if (pre.length === 0) return runFused(input, plan, miro);
           // Penalties, bans, masks and the user's processors run first; the fused threshold and
           // draw kernels then run on what they produced (never replaced by the portable path).
           const gpu = fused === 'webgl' || fused === 'webgpu';
@@ -267,7 +271,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
           const onInput = history.length === 0;
-          const drawn = runFused(state.logits, maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next);
+          const drawn = runFused(state.logits, maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next, miro);
           // The mask on the input itself: the chain's codes are the rule's (-6 where the mask
           // empties a row with a finite logit); no pass over the input for the rule.
           if (maskToChain && onInput) return drawn;

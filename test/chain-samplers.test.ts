@@ -236,6 +236,36 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(mirostat({ version: 2 }).name).toBe('mirostat');
   });
 
+  it('Mirostat v2 alone: the fused kernel on cpu / wasm (μ in, the surprise out); the same tokens as the reference step by step, with a greedy row and an invalid row', async () => {
+    const V = gpu ? 40 : 3000;
+    const base = Array.from({ length: V }, (_, j) => -1.1 * Math.log(j + 1) + 0.3 * Math.sin(j * 1.7));
+    const rows = [base, base.map((v) => v * 0.6), base.map((v, j) => (j === 5 ? NaN : v)), base.map((v) => v * 1.5), base];
+    const opts: SamplerOptions = {
+      temperature: [0.9, 1.2, 1, 0, 0.7],
+      topP: 0.99,
+      mirostat: [{ version: 2, tau: 3, eta: 0.2 }, { version: 2, tau: 5 }, { version: 2, tau: 2 }, { version: 2, tau: 2 }, undefined],
+      invalidRows: 'uniform',
+      seed: 78,
+    };
+    const s = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    let mu: number[] | undefined;
+    const steps = gpu ? 4 : 25;
+    for (let step = 0; step < steps; step++) {
+      const ctx = mu ? { mirostatMu: mu } : {};
+      const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+      if (backend === 'cpu' || backend === 'wasm') expect(s.lastPath).toBe(defaultPath(backend));
+      const refIds = reference.sample(rows, opts, step, ctx);
+      expect(ids, `step ${step}`).toEqual(refIds);
+      mu = reference.nextMirostatMu(rows, opts, refIds, step, ctx);
+    }
+    expect(mu![2]).toBe(4); // the invalid row: 2τ, untouched
+    expect(mu![3]).toBeGreaterThan(4); // the greedy row learns surprise 0 < τ: μ rises
+    expect(mu![0]).not.toBe(6);
+    s.dispose();
+    x.dispose();
+  });
+
   it('Mirostat: { accept: false } then sampler.accept(ids) learns the same; invalid rows keep μ; state freed by dispose()', async () => {
     const before = tf.memory().numTensors;
     const rows = [[3, 2, 1, 0, -1, -2], [NaN, 0, 0, 0, 0, 0]];

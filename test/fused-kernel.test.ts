@@ -369,6 +369,44 @@ describe('WebAssembly SIMD kernel', () => {
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
   });
 
+  it('Mirostat v2: JS and SIMD kernels keep the same tokens and draw the same ids as the reference for given μ; the surprise they report matches the reference μ update', () => {
+    const g = rng('mirostat-kernel');
+    for (const [B, V] of [[6, 3000], [2, 128256]] as const) {
+      const rows = rowsOf(B, (r) => (r === 1 ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8) : makeRow(r % 2 ? 'flat' : 'peaky', V, g)));
+      for (const extra of [{}, { topK: 200 }, { topP: 0.95, minP: 0.001 }, { epsilonCutoff: 1e-5 }, { topNSigma: 3 }] as SamplerOptions[]) {
+        const tau = Array.from({ length: B }, (_, r) => 1 + r);
+        const options: SamplerOptions = { temperature: 0.9, ...extra, mirostat: tau.map((t) => ({ version: 2 as const, tau: t, eta: 0.3 })), seed: 61 };
+        const mu = Float32Array.from(tau, (t, r) => 2 * t - 0.7 * r);
+        const values = new Float32Array(B * V);
+        rows.forEach((row, i) => values.set(row, i * V));
+        const opts = normalizeOptions(options);
+        const base = fusedPlan(opts, B, V, rowKeys(61, B), 0)!;
+        expect(base.mirostat).toBeDefined();
+        const run = (simd: boolean): { ids: number[]; kept: number[]; surprise: Float32Array } => {
+          const plan = { ...base, mirostatMu: mu, surprise: new Float32Array(B) };
+          const ids = new Int32Array(B);
+          const kept = new Int32Array(B);
+          if (simd) expect(sampleRowsSimd(values, plan, ids, kept)).toBe(true);
+          else sampleRows(values, plan, ids, kept);
+          return { ids: Array.from(ids), kept: Array.from(kept), surprise: plan.surprise };
+        };
+        const js = run(false);
+        const simd = run(true);
+        expect(simd.kept, 'kept counts').toEqual(js.kept);
+        expect(simd.ids).toEqual(js.ids);
+        const context = { mirostatMu: Array.from(mu) };
+        expect(js.ids).toEqual(reference.sample(rows, options, 0, context));
+        // μ' = μ − η·(surprise − τ): the surprise the reference learns from.
+        const next = reference.nextMirostatMu(rows, options, js.ids, 0, context);
+        for (let r = 0; r < B; r++) {
+          const want = (mu[r]! - next[r]!) / 0.3 + tau[r]!;
+          expect(Math.abs(js.surprise[r]! - want), `JS row ${r}`).toBeLessThan(3e-7 * (1 + Math.abs(want))); // float32 storage
+          expect(Math.abs(simd.surprise[r]! - want), `SIMD row ${r}`).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+        }
+      }
+    }
+  });
+
   it('minTokensToKeep with every filter it applies to; typical-p with a later band and top-nσ with a whole-row top-p stay with the JS kernel', () => {
     const g = rng('minkeep');
     const V = 3000;

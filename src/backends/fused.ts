@@ -56,7 +56,7 @@ export function fusedBackend(): string | undefined {
 /** The built-in options the fused kernels apply themselves (the others run as the tfjs-op chain). */
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
-const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
+const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
@@ -108,6 +108,13 @@ export function fusedPlan(
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
+  const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
+  if (miro) {
+    // Mirostat v2 only (v1 sorts each row: the tfjs-op processor); μ comes with the call.
+    const ver = fieldRows('mirostat', miro.version, batch);
+    if (ver.some((v) => v === 1)) return undefined;
+    bands.mirostat = Uint8Array.from(ver, (v) => (v === 2 ? 1 : 0));
+  }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
   if (xtc) {
     // A greedy row with XTC draws the maximum of what XTC leaves: the tfjs-op chain does that.
@@ -132,10 +139,21 @@ export function fusedPlan(
 }
 
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
-export function runFused(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat): tf.Tensor1D {
   const name = tf.getBackend();
   if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan);
-  return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  if (!plan.mirostat) return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
+  const [ids, surprise] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D[];
+  mirostat.pending(surprise!);
+  return ids!;
+}
+
+/** Mirostat's side of a fused call: its μ (`[B]` float32) in, the drawn tokens' surprise out. */
+export interface FusedMirostat {
+  mu: tf.Tensor1D;
+  /** Receives the `[B]` surprise of this call (the processor keeps it for `accept`). */
+  pending(surprise: tf.Tensor1D): void;
 }
 
 /** Register functions of the draw kernels; each returns false where the backend cannot run it. */

@@ -22,8 +22,9 @@ export const MIROSTAT_M = 100;
  * μ lives on the device (`[B]` float32) and is updated by `accept` from the drawn ids (no
  * read-back); `reset()` clears it. Between a `sample` call and its `accept` the processor also
  * holds that call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`;
- * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. It must be
- * the last sampler of the chain.
+ * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. On cpu and
+ * wasm, v2 runs inside the fused kernel, which reads μ and returns the drawn tokens' surprise
+ * (`mirostatFusedHooks`); v1 runs as tfjs ops. It must be the last sampler of the chain.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });
@@ -32,7 +33,8 @@ export function mirostat(options: MirostatOptions | readonly (MirostatOptions | 
   return mirostatOfRows(validateMirostat(options));
 }
 
-interface Pending {
+/** A tfjs-op call's state for `accept`. */
+interface OpsPending {
   /** `[B, V]` scaled logits (z − max z) / T of the call. */
   s: tf.Tensor2D;
   /** `[B]` ln Σ exp(s) over the kept tokens. */
@@ -43,25 +45,54 @@ interface Pending {
   skip: tf.Tensor1D;
 }
 
+/** A fused call's state for `accept`: the kernel's `[B]` surprise of the drawn tokens (NaN: invalid row). */
+interface FusedPending {
+  surprise: tf.Tensor1D;
+}
+
+type Pending = OpsPending | FusedPending;
+
+const pendingTensors = (p: Pending): tf.Tensor[] => ('surprise' in p ? [p.surprise] : [p.s, p.lnZ, p.skip]);
+const clonePending = (p: Pending): Pending =>
+  'surprise' in p ? { surprise: tf.keep(tf.clone(p.surprise)) } : { s: tf.keep(tf.clone(p.s)), lnZ: tf.keep(tf.clone(p.lnZ)), skip: tf.keep(tf.clone(p.skip)), greedy: p.greedy.slice() };
+
+/** The hooks of a built-in Mirostat for the fused cpu / wasm kernels (v2 rows). */
+export interface MirostatFusedHooks {
+  /** μ for a call on `batch` rows (created at 2τ and kept on a first sample). */
+  mu(batch: number): tf.Tensor1D;
+  /** Keeps a fused call's surprise for `accept` (replacing any pending call). */
+  pending(surprise: tf.Tensor1D): void;
+}
+
+const HOOKS = new WeakMap<LogitsProcessor, MirostatFusedHooks>();
+
+/** The fused-kernel hooks of a built-in Mirostat processor, or undefined for any other processor. */
+export function mirostatFusedHooks(p: LogitsProcessor): MirostatFusedHooks | undefined {
+  return HOOKS.get(p);
+}
+
 /** Mirostat from validated per-row fields (the sampler's options). */
 export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D; pending?: Pending }): LogitsProcessor {
   let mu = carried?.mu;
   let pending = carried?.pending;
   const off = typeof value.version === 'number' ? value.version === 0 : Array.from(value.version).every((v) => v === 0);
   const dropPending = (): void => {
-    if (pending) tf.dispose([pending.s, pending.lnZ, pending.skip]);
+    if (pending) tf.dispose(pendingTensors(pending));
     pending = undefined;
   };
-  return builtin({
+  const checkBatch = (batch: number): void => {
+    if (mu && mu.shape[0] !== batch) {
+      throw new SamplingError('logits', `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`, new Described(`${batch} rows`));
+    }
+  };
+  const processor = builtin({
     name: off ? '?mirostat' : 'mirostat',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
       const ver = fieldRows('mirostat', value.version, batch);
       const tau = fieldRows('mirostat', value.tau, batch);
       if (ver.every((v) => v === 0)) return state;
-      if (mu && mu.shape[0] !== batch) {
-        throw new SamplingError('logits', `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`, new Described(`${batch} rows`));
-      }
+      checkBatch(batch);
       // μ starts at 2τ; a call without a draw (process, probabilities) reads it without keeping it.
       const mu0 = mu ?? tf.tensor1d(Float32Array.from(tau, (t) => 2 * t));
       if (!mu && state.draws !== false) mu = tf.keep(mu0);
@@ -100,6 +131,12 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       const tau = fieldRows('mirostat', value.tau, batch);
       const eta = fieldRows('mirostat', value.eta, batch);
       const next = tf.tidy(() => {
+        if ('surprise' in p) {
+          // The fused kernel's surprise (0 for greedy rows, NaN for invalid ones).
+          const valid = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(tf.isNaN(p.surprise))), tf.tensor1d(Array.from(ver, (v) => (v > 0 ? 1 : 0)), 'bool'));
+          const updated = tf.sub(m, tf.mul(tf.tensor1d(Float32Array.from(eta)), tf.sub(p.surprise, tf.tensor1d(Float32Array.from(tau)))));
+          return tf.where(valid, updated, m) as tf.Tensor1D;
+        }
         const vocab = p.s.shape[1];
         const valid = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(p.skip)), tf.tensor1d(Array.from(ver, (v) => (v > 0 ? 1 : 0)), 'bool'));
         const at = tf.add(tf.mul(tf.range(0, batch, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.maximum(ids, tf.scalar(0, 'int32')));
@@ -118,10 +155,22 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       dropPending();
     },
     clone(): LogitsProcessor {
-      return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: { s: tf.keep(tf.clone(pending.s)), lnZ: tf.keep(tf.clone(pending.lnZ)), skip: tf.keep(tf.clone(pending.skip)), greedy: pending.greedy.slice() } } : {}) } : undefined);
+      return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: clonePending(pending) } : {}) } : undefined);
     },
     reference: referenceMirostatOfRows(value),
   });
+  HOOKS.set(processor, {
+    mu(batch: number): tf.Tensor1D {
+      checkBatch(batch);
+      mu ??= tf.keep(tf.tensor1d(Float32Array.from(fieldRows('mirostat', value.tau, batch), (t) => 2 * t)));
+      return mu;
+    },
+    pending(surprise: tf.Tensor1D): void {
+      dropPending();
+      pending = { surprise: tf.keep(surprise) };
+    },
+  });
+  return processor;
 }
 
 /** Mirostat v1's kept set: bool `[B, V]`. */

@@ -8,7 +8,7 @@ import { fusedObserver } from '../fused-observer.js';
 
 interface CpuBackend {
   data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: 'int32', values: Int32Array): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: 'int32' | 'float32', values: Int32Array | Float32Array): tf.TensorInfo;
 }
 
 export function registerCpuKernel(): void {
@@ -17,15 +17,19 @@ export function registerCpuKernel(): void {
     backendName: 'cpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as CpuBackend;
-      const plan = (attrs as unknown as { plan: FusedPlan }).plan;
+      let plan = (attrs as unknown as { plan: FusedPlan }).plan;
       const values = b.data.get((inputs.logits as tf.TensorInfo).dataId).values as Float32Array;
+      // Mirostat: μ in (read in place, no read-back), the drawn tokens' surprise out.
+      const surprise = plan.mirostat ? new Float32Array(plan.batch) : undefined;
+      if (surprise) plan = { ...plan, mirostatMu: b.data.get((inputs.mu as tf.TensorInfo).dataId).values as Float32Array, surprise };
       const out = new Int32Array(plan.batch);
       const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, out, kept);
       if (!simd) sampleRows(values, plan, out, kept);
       if (observe) observe({ path: 'fused:cpu', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
-      return b.makeTensorInfo([plan.batch], 'int32', out);
+      const ids = b.makeTensorInfo([plan.batch], 'int32', out);
+      return surprise ? [ids, b.makeTensorInfo([plan.batch], 'float32', surprise)] : ids;
     },
   });
 }

@@ -46,6 +46,16 @@ export interface FusedPlan {
   epsilon?: Float64Array;
   eta?: Float64Array;
   xtcThreshold?: Float64Array;
+  /**
+   * cpu / wasm: rows running Mirostat v2 (1), last in the chain at the draw's 1/T: it keeps the
+   * maximum and every token with q ≥ 2^-μ over what the filters before it kept. `mirostatMu`
+   * holds each row's μ (the kernel fills it from its `mu` input), and the kernel writes into
+   * `surprise` each row's −log2 q of the drawn token under the distribution it was drawn from
+   * (0 for greedy rows, NaN where the row is invalid): Mirostat's `accept` learns from it.
+   */
+  mirostat?: Uint8Array;
+  mirostatMu?: Float32Array;
+  surprise?: Float32Array;
   /** Typical-p's p per row (1 = off), after min-p. */
   typicalP?: Float64Array;
   /**
@@ -178,7 +188,9 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   const sk = plan.stepKeys[r]!;
   if (kept) kept[r] = -1; // invalid row, unless set below
+  if (plan.surprise) plan.surprise[r] = NaN; // invalid row (Mirostat's μ stays), unless set below
   if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
+  if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off: q = 1 or not used
   const inv = plan.invT[r]!;
   if (inv === Infinity) {
     if (words) {
@@ -238,6 +250,9 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
   if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt);
+  // Mirostat v2 (last, at the draw's 1/T): q ≥ 2^-μ over the kept tokens, or their maximum.
+  const miro = plan.mirostat !== undefined && plan.mirostat[r] === 1;
+  if (miro) cutoffBand(z, list, count0, keep, inv, 2 ** -plan.mirostatMu![r]!, false);
   thr = keep.thr;
   const hi = keep.hi;
   const banded = keep.typ || hi < Infinity;
@@ -261,7 +276,14 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const score = a + gumbelOf(h);
     if (score > bestScore) [best, bestScore] = [j, score];
   }
+  if (miro && best >= 0) plan.surprise![r] = keptSurprise(z, list, count0, keep, inv, z[best]!);
   return best;
+}
+
+/** −log2 q of a kept logit zj under the kept set's distribution at 1/T = inv (Mirostat's accept). */
+export function keptSurprise(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, zj: number): number {
+  const { m, S } = keptSums(z, idx, n, keep, inv, false);
+  return (Math.log(S) - (zj - m) * inv) / Math.LN2;
 }
 
 /** Whether the plan has bands only the JS kernel applies (the SIMD module steps aside). */

@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -217,13 +217,16 @@ const KAPPA = 1.8e-7;
 const BLK = 4 * 2 ** -23;
 
 /**
- * Whether the SIMD module takes the plan: every band, but typical-p not followed by ε, η or XTC
- * (their passes assume a kept set that is a floor), and top-nσ only with top-k or without top-p
- * (the row's fast top-p has no floor).
+ * Whether the SIMD module takes the plan: every band, but typical-p not followed by ε, η, XTC or
+ * Mirostat, nor XTC by Mirostat (their passes assume a kept set that is a floor), and top-nσ only
+ * with top-k or without top-p (the row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  if (plan.typicalP?.some((v) => v < 1) && (on(plan.epsilon) || on(plan.eta) || plan.xtcThreshold?.some((v) => v >= 0))) return false;
+  const xtc = plan.xtcThreshold?.some((v) => v >= 0) ?? false;
+  const miro = plan.mirostat?.some((v) => v === 1) ?? false;
+  if (plan.typicalP?.some((v) => v < 1) && (on(plan.epsilon) || on(plan.eta) || xtc || miro)) return false;
+  if (xtc && miro) return false;
   const ns = plan.topNSigma;
   if (!ns) return true;
   for (let r = 0; r < plan.batch; r++) {
@@ -291,6 +294,17 @@ function sigmaFloor(e: Exports, L: Layout, row: Float32Array, zmax: number, ns: 
   }
   bandFastStats.exact++;
   return zmax - ns * sigmaOf(row);
+}
+
+/**
+ * −log2 q of the drawn logit zj under the kept set z ≥ thrf of a whole row (maximum zmax), its
+ * Σ e^-w from the module's float32-exp sums (within ~1e-6 relative: Mirostat's μ update, which
+ * the tfjs-op processor computes in float32 too).
+ */
+function rowSurprise(e: Exports, L: Layout, row: Float32Array, thrf: number, zmax: number, inv: number, zj: number): number {
+  e.band_sums(L.row, row.length, thrf, zmax, inv, 0, L.res);
+  const S = new Float64Array(e.memory.buffer, L.res, 1)[0]!;
+  return (Math.log(S) - (zj - zmax) * inv) / Math.LN2;
 }
 
 let typScratch: Scratch | undefined;
@@ -592,10 +606,12 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const nan = F64[res + 1] !== 0;
     const sk = plan.stepKeys[r]!;
     if (kept) kept[r] = -1; // invalid row, unless set below
+    if (plan.surprise) plan.surprise[r] = NaN; // invalid row (Mirostat's μ stays), unless set below
     if (nan || zmax === Infinity || zmax === -Infinity) {
       out[r] = invalidRow(z, nan, zmax, policy, sk);
       continue;
     }
+    if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off
     const inv = plan.invT[r]!;
     if (inv === Infinity) {
       if (folded) {
@@ -684,12 +700,20 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (xt >= 0) topK ? xtcBand(row, idx, n, keep, finv, xt) : cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
+    // Mirostat v2 (last, at the draw's 1/T): an ε-like floor with ε = 2^-μ.
+    const miro = plan.mirostat !== undefined && plan.mirostat[r] === 1;
+    if (miro) {
+      const cut = 2 ** -plan.mirostatMu![r]!;
+      if (topK) cutoffBand(row, idx, n, keep, inv, cut, false);
+      else cutBand(e, L, row, keep, zmax, zmin, inv, cut, 'eps');
+    }
     thr = keep.thr;
     const hi = keep.hi;
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
     out[r] = e.draw(L.row, topK ? L.idx : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
+    if (miro && out[r]! >= 0) plan.surprise![r] = topK ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;

@@ -9,7 +9,7 @@ import { fusedObserver } from '../fused-observer.js';
 interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
   wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: 'int32'): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: 'int32' | 'float32'): tf.TensorInfo;
 }
 
 export function registerWasmKernel(): void {
@@ -18,19 +18,25 @@ export function registerWasmKernel(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as WasmBackend;
-      const plan = (attrs as unknown as { plan: FusedPlan }).plan;
+      let plan = (attrs as unknown as { plan: FusedPlan }).plan;
       // Allocate first: growing the heap would detach views made before.
       const out = b.makeOutput([plan.batch], 'int32');
+      const sOut = plan.mirostat ? b.makeOutput([plan.batch], 'float32') : undefined;
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
       const ids = new Int32Array(heap, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch);
+      // Mirostat: μ in (read in place in the heap), the drawn tokens' surprise out.
+      if (sOut) {
+        const mu = new Float32Array(heap, b.dataIdMap.get((inputs.mu as tf.TensorInfo).dataId).memoryOffset, plan.batch);
+        plan = { ...plan, mirostatMu: mu, surprise: new Float32Array(heap, b.dataIdMap.get(sOut.dataId).memoryOffset, plan.batch) };
+      }
       const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
       const simd = sampleRowsSimd(values, plan, ids, kept);
       if (!simd) sampleRows(values, plan, ids, kept);
       if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
-      return out;
+      return sOut ? [out, sOut] : out;
     },
   });
 }
