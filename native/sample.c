@@ -587,14 +587,14 @@ EXPORT(sigma_sums) void sigma_sums(const float *z, int n, double zmax, double *r
 /**
  * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
  * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
- * moments >= 1, res[1] = Σ x·w, with moments 2, res[2] = Σ x·w² (else 0). Each block of 16 tokens is summed in float32 (per
- * lane: four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its
- * value), then in float64 (two partial sums per quantity).
+ * moments 1, res[1] = Σ x·w (else 0). Each block of 16 tokens is summed in float32 (per lane:
+ * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
+ * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
  */
 EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0);
-  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, b0 = zero, b1 = zero;
+  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero;
   int j = 0;
 #define TERM(v, x, w)                                                                    \
   v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));       \
@@ -611,34 +611,25 @@ EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, 
     v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
     ACC(s0, s1, sx)
     if (moments == 0) continue;
-    v128_t ya = wasm_f32x4_mul(xa, wa), yb = wasm_f32x4_mul(xb, wb), yc = wasm_f32x4_mul(xc, wc), yd = wasm_f32x4_mul(xd, wd);
-    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(ya, yb), wasm_f32x4_add(yc, yd));
+    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(xa, wa), wasm_f32x4_mul(xb, wb)), wasm_f32x4_add(wasm_f32x4_mul(xc, wc), wasm_f32x4_mul(xd, wd)));
     ACC(a0, a1, sy)
-    if (moments == 2) {
-      v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(ya, wa), wasm_f32x4_mul(yb, wb)), wasm_f32x4_add(wasm_f32x4_mul(yc, wc), wasm_f32x4_mul(yd, wd)));
-      ACC(b0, b1, sq)
-    }
   }
 #undef TERM
 #undef ACC
   s0 = wasm_f64x2_add(s0, s1);
   a0 = wasm_f64x2_add(a0, a1);
-  b0 = wasm_f64x2_add(b0, b1);
   double S = wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
   double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
-  double B = wasm_f64x2_extract_lane(b0, 0) + wasm_f64x2_extract_lane(b0, 1);
   for (; j < n; j++) {
     if (!(z[j] >= thrf)) continue;
     float w = (zmax - z[j]) * inv;
     if (!(w <= 87.0f)) w = 87.0f;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
     S += x;
-    if (moments >= 1) A += (double)x * w;
-    if (moments == 2) B += (double)x * w * w;
+    if (moments == 1) A += (double)x * w;
   }
   res[0] = S;
   res[1] = A;
-  res[2] = B;
 }
 
 /**

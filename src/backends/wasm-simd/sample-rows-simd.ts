@@ -510,11 +510,13 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
   const thrf = float32Ceil(keep.thr);
   let done = false;
   if (inv >= 1e-30 && inv <= 1e30) {
-    // η needs Σ x·w and Σ x·w² (for H and its bound); ε and XTC bound Σ x·w by wmax·Σ x.
-    e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 2 : 0, L.res);
-    const F64 = new Float64Array(e.memory.buffer, L.res, 3);
+    // η needs Σ x·w (for H); ε and XTC bound it by wmax·Σ x (it enters only the error bound).
+    e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 1 : 0, L.res);
+    const F64 = new Float64Array(e.memory.buffer, L.res, 2);
     const wmax = Math.min(87, (zmax - Math.max(zmin, thrf)) * inv * 1.00001);
-    const [S, SW, SW2] = [F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!, F64[2]!];
+    // Σ x·w² (for Σ x·w's error) bounded by wmax·Σ x·w.
+    const [S, SW] = [F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!];
+    const SW2 = wmax * SW;
     const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
     const tiny = V * 1e-36; // tokens past w = 87: exp_neg4 returns e^-87, the true value is less
     const errS = 1.001 * ((EPS0 + BLK) * S + KAPPA * SW) + acc * S + tiny;
