@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { reference, type SamplerOptions } from '../src/index.js';
 import { fusedPlan } from '../src/backends/fused.js';
-import { sampleRows } from '../src/backends/js/sample-rows.js';
+import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
 import { bandFastStats, sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
@@ -371,7 +371,7 @@ describe('WebAssembly SIMD kernel', () => {
 
   it('Mirostat v2: JS and SIMD kernels keep the same tokens and draw the same ids as the reference for given μ; the surprise they report matches the reference μ update', () => {
     const g = rng('mirostat-kernel');
-    for (const [B, V] of [[6, 3000], [2, 128256]] as const) {
+    for (const [B, V] of [[6, 3000], [2, 32000]] as const) {
       const rows = rowsOf(B, (r) => (r === 1 ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8) : makeRow(r % 2 ? 'flat' : 'peaky', V, g)));
       for (const extra of [{}, { topK: 200 }, { topP: 0.95, minP: 0.001 }, { epsilonCutoff: 1e-5 }, { topNSigma: 3 }] as SamplerOptions[]) {
         const tau = Array.from({ length: B }, (_, r) => 1 + r);
@@ -404,6 +404,51 @@ describe('WebAssembly SIMD kernel', () => {
           expect(Math.abs(simd.surprise[r]! - want), `SIMD row ${r}`).toBeLessThan(1e-5 * (1 + Math.abs(want)));
         }
       }
+    }
+  });
+
+  it('dynamic temperature: the JS and SIMD kernels rewrite rows as the reference does (ties, masks, one finite token, T 0 with a range, exponents) and draw its tokens', () => {
+    const g = rng('dynamic-kernel');
+    const V = 4000;
+    const rows: Float32Array[] = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 16) / 8),
+      Float32Array.from({ length: V }, (_, j) => (j % 3 === 0 ? -Infinity : -3 * g())),
+      Float32Array.from({ length: V }, (_, j) => (j === 17 ? 2 : -Infinity)), // one finite token: T stays
+      Float32Array.from({ length: V }, (_, j) => (j < 3 ? 5 : -40 - g())), // H ≈ 0: T near its low end
+    ];
+    const B = rows.length;
+    for (const [temperature, dynamicTemperature] of [
+      [0.8, { range: 0.5 }],
+      [1, { range: 1, exponent: 2 }],
+      [0.3, { range: 0.3, exponent: 0.5 }], // T − range = 0: a zero entropy row is greedy
+      [[0.5, 1, 1.5, 0.7, 1, 0.2], Array.from({ length: B }, (_, r) => (r === 2 ? undefined : { range: 0.1 * (r + 1), exponent: 1 + r / 4 }))],
+    ] as const) {
+      const base = { temperature, dynamicTemperature, seed: 71 } as unknown as SamplerOptions;
+      check(rows, base, 2);
+      check(rows, { ...base, topK: 50, topP: 0.9 }, 1);
+      check(rows, { ...base, minP: 0.05, epsilonCutoff: 1e-4 }, 1);
+    }
+    const bad = rows.map((z) => z.slice());
+    bad[0]![3] = NaN;
+    bad[1]![9] = Infinity;
+    for (const invalidRows of ['error', 'uniform', 'greedy'] as const) check(bad, { temperature: 0.8, dynamicTemperature: { range: 0.5 }, invalidRows, seed: 72 }, 1, invalidRows !== 'error');
+    // The rewritten rows themselves: the reference's processed logits, bit for bit.
+    for (const options of [
+      { temperature: 0.8, dynamicTemperature: { range: 0.5 } },
+      { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 0.5 } },
+      { temperature: 1.2, dynamicTemperature: { range: 1, exponent: 3 } },
+    ] as SamplerOptions[]) {
+      const plan = fusedPlan(normalizeOptions(options), B, V, rowKeys(1, B), 0)!;
+      expect(plan.dynamic).toBeDefined();
+      const want = reference.process(rows, options);
+      const ex = new Float64Array(2 * V);
+      rows.forEach((z, r) => {
+        const row = z.slice();
+        expect(dynamicRow(row, plan, r, ex)).toBe(true);
+        expect(Array.from(row), `row ${r}`).toEqual(Array.from(want[r]!));
+      });
     }
   });
 

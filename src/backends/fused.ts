@@ -79,9 +79,15 @@ export function fusedPlan(
   // minTokensToKeep: the JS kernel (cpu, wasm) with top-k, top-p, min-p, ε and η only.
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   if (minKeepSpec !== undefined && (!host || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
-  for (const { name, dynamic } of opts.builtins) {
-    // Dynamic temperature: the tfjs-op processor only.
-    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name))) || dynamic !== undefined) return undefined;
+  let dynamicRows: FusedPlan['dynamic'];
+  for (const [i, { name, dynamic }] of opts.builtins.entries()) {
+    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)))) return undefined;
+    // Dynamic temperature: cpu / wasm, as the first sampler (it reads the whole row's entropy).
+    if (dynamic !== undefined) {
+      if (!host || i > 0) return undefined;
+      const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
+      dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0) };
+    }
     if (name === 'temperature') {
       seenT = true;
       continue;
@@ -99,6 +105,10 @@ export function fusedPlan(
   };
   const T = get('temperature', 1);
   const invT = T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t));
+  if (dynamicRows) {
+    dynamicRows.T = T;
+    dynamicRows.prev = Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1);
+  }
   const stepKeys = Uint32Array.from(keys, (k) => stepKey(k, step));
   const bands: Partial<FusedPlan> = {};
   const M = minKeepSpec === undefined ? undefined : resolveRowParam('minTokensToKeep', minKeepSpec, batch);
@@ -126,6 +136,7 @@ export function fusedPlan(
   }
   return {
     ...bands,
+    ...(dynamicRows ? { dynamic: dynamicRows } : {}),
     batch,
     vocab,
     invT,

@@ -2,6 +2,7 @@
 // float32 rows, in float64, a few passes per row and no sort of the vocabulary. Shared by the
 // cpu and wasm fused kernels. Same arithmetic as the reference where it decides a token:
 // thresholds, top-p sums over top-k candidates, and the perturbed scores.
+import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../../params.js';
 import { mix32 } from '../../noise.js';
 import { EDITED_FINITE, editedCode, maskRowEditor } from '../../host-history.js';
 import { INVALID_CODE } from '../../invalid-rows.js';
@@ -56,6 +57,13 @@ export interface FusedPlan {
   mirostat?: Uint8Array;
   mirostatMu?: Float32Array;
   surprise?: Float32Array;
+  /**
+   * cpu / wasm: dynamic temperature (temperature first in the chain): per row its range (0 =
+   * off), exponent, base T and the 1/T before it. A row with range > 0 is rewritten in the
+   * kernel's copy as the reference does (float32 scaled logits from float64 sums) and then runs
+   * at 1/T = 1.
+   */
+  dynamic?: { range: Float64Array; exponent: Float64Array; T: Float64Array; prev: Float64Array };
   /** Typical-p's p per row (1 = off), after min-p. */
   typicalP?: Float64Array;
   /**
@@ -99,11 +107,14 @@ const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 
 export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): void {
   const V = plan.vocab;
   const scratch = new Scratch(V);
-  const copy = plan.editRow || plan.mask ? new Float32Array(V) : undefined;
+  const copy = plan.editRow || plan.mask || plan.dynamic ? new Float32Array(V) : undefined;
   const masks = plan.mask ? maskRowEditor(plan.mask, V) : undefined;
+  // Dynamic rows run at 1/T = 1 after the rewrite: a per-row copy of the plan's 1/T.
+  const invT = plan.dynamic ? Float64Array.from(plan.invT) : plan.invT;
+  const dynEx = plan.dynamic ? new Float64Array(2 * V) : undefined;
   // Edited rows run under 'error': the codes are rewritten over input and edits (editedCode),
   // and a fallback token, where the policy wants one, comes from the caller's row.
-  const inner: FusedPlan = copy ? { ...plan, invalidRows: 'error' } : plan;
+  const inner: FusedPlan = copy ? { ...plan, invT, invalidRows: 'error' } : plan;
   for (let r = 0; r < plan.batch; r++) {
     const input = values.subarray(r * V, (r + 1) * V);
     if (!copy) {
@@ -118,10 +129,12 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
       z = copy;
     }
     const k = plan.topK[r]!;
+    const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
     // With a small top-k the mask is applied inside the heap pass (no pass of its own): every
-    // later step reads only the candidates, all of them allowed. Otherwise (and with bands,
-    // whose statistics read the whole row) the row is masked.
-    const words = masks && k > 0 && k < V && k <= HEAP_MAX && !hasBands(plan) ? plan.mask![r]! : undefined;
+    // later step reads only the candidates, all of them allowed. Otherwise (with bands, whose
+    // statistics read the whole row, and with dynamic temperature, whose entropy does) the row
+    // is masked.
+    const words = masks && k > 0 && k < V && k <= HEAP_MAX && !hasBands(plan) && !dyn ? plan.mask![r]! : undefined;
     if (masks && !words) {
       if (z === input) {
         copy.set(input);
@@ -129,12 +142,75 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
       }
       flags |= masks(z, r);
     }
+    if (dyn) {
+      if (z === input) {
+        copy.set(input);
+        z = copy;
+      }
+      invT[r] = dynamicRow(z, plan, r, dynEx!) ? 1 : plan.invT[r]!;
+    }
     const code = sampleRow(z, inner, r, scratch, kept, words);
     // Folded mask and no finite logit left: any finite logit of the row was masked.
     if (words && code === INVALID_CODE['no-finite-logit'] && z.some((v) => Number.isFinite(v))) flags |= EDITED_FINITE;
     out[r] = editedOutcome(code, flags, input, plan, r);
   }
 }
+
+/**
+ * Dynamic temperature on row r of a kernel's own copy, with the reference's very arithmetic
+ * (src/reference/temperature.ts: float32 scaled logits, Neumaier sums of Math.exp in index
+ * order, the same formulas), so the rewritten row is the reference's bit for bit. Returns true
+ * when the row is dynamic (its 1/T is then 1); `ex` is scratch of V doubles.
+ */
+export function dynamicRow(row: Float32Array, plan: FusedPlan, r: number, ex: Float64Array): boolean {
+  const d = plan.dynamic;
+  if (!d) return false;
+  const R = d.range[r]!;
+  const prev = d.prev[r]!;
+  if (!(R > 0) || !Number.isFinite(prev)) return false;
+  const V = row.length;
+  let zmax = -Infinity;
+  for (let j = 0; j < V; j++) {
+    const v = row[j]!;
+    if (v !== v || v === Infinity) return true; // an invalid row, left as it is
+    if (v > zmax) zmax = v;
+  }
+  if (zmax === -Infinity) return true;
+  const s = ex.subarray(V, 2 * V);
+  const total = new Sum();
+  let n = 0;
+  for (let j = 0; j < V; j++) {
+    const sj = Math.fround(Math.fround(row[j]! - zmax) * prev);
+    s[j] = sj;
+    const x = Math.exp(sj);
+    ex[j] = x;
+    total.add(x);
+    if (row[j]! > -Infinity) n++;
+  }
+  const Z = total.value;
+  const lnZ = Math.log(Z); // the reference takes it per token: the same value
+  const h = new Sum();
+  for (let j = 0; j < V; j++) {
+    const x = ex[j]!;
+    h.add(x > 0 ? (x / Z) * (s[j]! - lnZ) : 0);
+  }
+  const H = -h.value;
+  const T = d.T[r]!;
+  const lo = Math.max(0, T - R);
+  const hi = T + R;
+  const t = n > 1 ? lo + (hi - lo) * Math.pow(Math.max(0, H / Math.log(n)), d.exponent[r]!) : T;
+  if (t === 0) {
+    let best = 0;
+    for (let j = 1; j < V; j++) if (row[j]! > row[best]!) best = j;
+    for (let j = 0; j < V; j++) if (j !== best) row[j] = -Infinity;
+    return true;
+  }
+  const k = Math.min(INV_TEMPERATURE_MAX, Math.max(INV_TEMPERATURE_MIN, 1 / t));
+  for (let j = 0; j < V; j++) if (row[j]! > -Infinity) row[j] = Math.max(Math.fround(s[j]! * k), -FLT_MAX32);
+  return true;
+}
+
+const FLT_MAX32 = 3.4028234663852886e38;
 
 /**
  * The id of an edited row, run under 'error': its code rewritten over input and edits

@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -584,6 +584,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const policy: FusedPlan = edited ? { ...plan, invalidRows: 'error' } : plan;
   const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
   const keep = new Keep();
+  const dynEx = plan.dynamic ? new Float64Array(2 * V) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
@@ -591,13 +592,17 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (plan.editRow) edited![r] = plan.editRow(row, r);
     const k = plan.topK[r]!;
     const topK = k > 0 && k < V;
+    const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
     // With top-k the mask is applied inside the scan (no pass of its own): every later step
-    // reads only the candidates, all of them allowed. Otherwise it masks the row first.
-    const folded = words !== undefined && topK;
+    // reads only the candidates, all of them allowed. Otherwise (and before dynamic
+    // temperature, whose entropy reads the whole row) it masks the row first.
+    const folded = words !== undefined && topK && !dyn;
     if (words) {
       words.set(plan.mask![r]!);
       if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
     }
+    // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
+    const dynOn = dyn && dynamicRow(row, plan, r, dynEx!);
     let n = 0;
     if (folded) {
       n = e.scan_topk_masked(L.row, V, k, L.idx, L.val, L.tmp, L.res, L.words);
@@ -614,7 +619,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       continue;
     }
     if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off
-    const inv = plan.invT[r]!;
+    const inv = dynOn ? 1 : plan.invT[r]!;
     if (inv === Infinity) {
       if (folded) {
         // The row holds masked tokens unmasked: the maxima are among the candidates (index order).
