@@ -47,6 +47,14 @@ function check(rows: Float32Array[], options: SamplerOptions, steps = 2, vsRefer
   }
 }
 
+/** x moved by d units in the last place (float64). */
+function ulps(x: number, d: number): number {
+  const f = new Float64Array([x]);
+  const i = new BigInt64Array(f.buffer);
+  i[0] = i[0]! + BigInt(d);
+  return f[0]!;
+}
+
 const rowsOf = (B: number, f: (r: number) => Float32Array): Float32Array[] => Array.from({ length: B }, (_, r) => f(r));
 
 describe('WebAssembly SIMD kernel', () => {
@@ -151,13 +159,6 @@ describe('WebAssembly SIMD kernel', () => {
 
   it('certified float32 top-p: p at group edges (± ulps), ties and mass exactly p at the boundary, bucket edges, extreme T', () => {
     const before = { ...topPFastStats };
-    const f64 = new Float64Array(1);
-    const i64 = new BigInt64Array(f64.buffer);
-    const ulps = (x: number, d: number): number => {
-      f64[0] = x;
-      i64[0] = i64[0]! + BigInt(d);
-      return f64[0]!;
-    };
     /** p values that put p·total at (and a few ulps around) the mass above sorted position i. */
     const edgePs = (z: Float32Array, inv: number, picks: number[]): number[] => {
       const v = Float64Array.from(z).sort().reverse();
@@ -212,12 +213,6 @@ describe('WebAssembly SIMD kernel', () => {
 
   it('certified bands over whole rows (top-nσ, ε, η, XTC): thresholds at tokens (± ulps), ties, masks, extreme T; both outcomes exercised', () => {
     const before = { ...bandFastStats };
-    const ulps = (x: number, d: number): number => {
-      const f = new Float64Array([x]);
-      const i = new BigInt64Array(f.buffer);
-      i[0] = i[0]! + BigInt(d);
-      return f[0]!;
-    };
     const V = 5000;
     const g = rng('bands');
     const shapes: Float32Array[] = [
@@ -273,12 +268,6 @@ describe('WebAssembly SIMD kernel', () => {
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {
     const before = { ...bandFastStats };
-    const ulps = (x: number, k: number): number => {
-      const f = new Float64Array([x]);
-      const i = new BigInt64Array(f.buffer);
-      i[0] = i[0]! + BigInt(k);
-      return f[0]!;
-    };
     /** p values at (and a few ulps around) the cumulative mass of the groups at sorted positions (by distance from the entropy). */
     const edgePs = (z: Float32Array, T: number, picks: number[]): number[] => {
       const v = Array.from(z).filter((x) => x > -Infinity);

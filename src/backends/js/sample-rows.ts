@@ -39,7 +39,7 @@ export interface FusedPlan {
    */
   mask?: readonly Int32Array[];
   /**
-   * cpu / wasm (the JS kernel): bands of the rest of the chain, per row, in the default order —
+   * cpu / wasm (JS and SIMD kernels): bands of the rest of the chain, per row, in the default order —
    * top-nσ's n (before top-k), then after min-p ε, η (0 = off), and XTC's threshold where its
    * coin came up this step (-1 = off; the fused plan decides the coin).
    */
@@ -68,7 +68,7 @@ export interface FusedPlan {
   typicalP?: Float64Array;
   /**
    * minTokensToKeep per row (1 = off; `topK` already holds max(k, m)): top-p, min-p, ε and η keep
-   * at least the m largest logits left by top-nσ (the JS kernel; not with typical-p or XTC).
+   * at least the m largest logits left by top-nσ (not with typical-p or XTC).
    */
   minKeep?: Float64Array;
   /**
@@ -111,7 +111,7 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
   const masks = plan.mask ? maskRowEditor(plan.mask, V) : undefined;
   // Dynamic rows run at 1/T = 1 after the rewrite: a per-row copy of the plan's 1/T.
   const invT = plan.dynamic ? Float64Array.from(plan.invT) : plan.invT;
-  const dynEx = plan.dynamic ? new Float64Array(2 * V) : undefined;
+  const dynEx = plan.dynamic ? dynamicScratch(V) : undefined;
   // Edited rows run under 'error': the codes are rewritten over input and edits (editedCode),
   // and a fallback token, where the policy wants one, comes from the caller's row.
   const inner: FusedPlan = copy ? { ...plan, invT, invalidRows: 'error' } : plan;
@@ -211,6 +211,13 @@ export function dynamicRow(row: Float32Array, plan: FusedPlan, r: number, ex: Fl
 }
 
 const FLT_MAX32 = 3.4028234663852886e38;
+
+let dynScratch: Float64Array | undefined;
+/** dynamicRow's scratch (2·V doubles), kept across calls: no allocation per step. */
+export function dynamicScratch(V: number): Float64Array {
+  if (!dynScratch || dynScratch.length < 2 * V) dynScratch = new Float64Array(2 * V);
+  return dynScratch;
+}
 
 /**
  * The id of an edited row, run under 'error': its code rewritten over input and edits
@@ -362,8 +369,8 @@ export function keptSurprise(z: Float32Array, idx: Int32Array | undefined, n: nu
   return (Math.log(S) - (zj - m) * inv) / Math.LN2;
 }
 
-/** Whether the plan has bands only the JS kernel applies (the SIMD module steps aside). */
-export function hasBands(plan: FusedPlan): boolean {
+/** Whether the plan has bands (their statistics read the whole row: the JS kernel masks it first). */
+function hasBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
   return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.minKeep !== undefined && plan.minKeep.some((m) => m > 1)) || (plan.typicalP !== undefined && plan.typicalP.some((v) => v < 1)) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
 }

@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, dynamicScratch, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 
 interface Exports {
@@ -584,7 +584,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const policy: FusedPlan = edited ? { ...plan, invalidRows: 'error' } : plan;
   const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
   const keep = new Keep();
-  const dynEx = plan.dynamic ? new Float64Array(2 * V) : undefined;
+  const dynEx = plan.dynamic ? dynamicScratch(V) : undefined;
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
