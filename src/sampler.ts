@@ -250,7 +250,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
       let ids: tf.Tensor1D;
-      // Mirostat v2 in the fused kernel: its μ goes in, the drawn tokens' surprise comes back to it.
+      // Mirostat in the fused kernel: its μ goes in, the drawn tokens' surprise comes back to it.
       const miroHooks = plan?.mirostat ? builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined) : undefined;
       const miro = miroHooks ? { mu: miroHooks.mu(shape.batch), pending: (s: tf.Tensor1D) => miroHooks.pending(s) } : undefined;
       const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;

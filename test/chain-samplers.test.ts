@@ -222,6 +222,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       expect(ids, `step ${step}`).toEqual(refIds);
       mu = reference.nextMirostatMu(rows, opts, refIds, step, ctx);
     }
+    if (backend === 'cpu' || backend === 'wasm') expect(s.lastPath).toBe(defaultPath(backend));
     expect(mu![3]).toBe(10); // 2τ: untouched
     expect(mu![0]).not.toBe(6);
     // reset() starts μ again from 2τ: the step-0 tokens come back.
@@ -236,14 +237,14 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(mirostat({ version: 2 }).name).toBe('mirostat');
   });
 
-  it('Mirostat v2 alone: the fused kernel on cpu / wasm (μ in, the surprise out); the same tokens as the reference step by step, with a greedy row and an invalid row', async () => {
+  it.each([2, 1] as const)('Mirostat v%i alone: the fused kernel on cpu / wasm (μ in, the surprise out); the same tokens as the reference step by step, with a greedy row and an invalid row', async (version) => {
     const V = gpu ? 40 : 3000;
     const base = Array.from({ length: V }, (_, j) => -1.1 * Math.log(j + 1) + 0.3 * Math.sin(j * 1.7));
     const rows = [base, base.map((v) => v * 0.6), base.map((v, j) => (j === 5 ? NaN : v)), base.map((v) => v * 1.5), base];
     const opts: SamplerOptions = {
       temperature: [0.9, 1.2, 1, 0, 0.7],
       topP: 0.99,
-      mirostat: [{ version: 2, tau: 3, eta: 0.2 }, { version: 2, tau: 5 }, { version: 2, tau: 2 }, { version: 2, tau: 2 }, undefined],
+      mirostat: [{ version, tau: 3, eta: 0.2 }, { version, tau: 5 }, { version, tau: 2 }, { version, tau: 2 }, undefined],
       invalidRows: 'uniform',
       seed: 78,
     };

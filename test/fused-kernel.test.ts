@@ -358,14 +358,23 @@ describe('WebAssembly SIMD kernel', () => {
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
   });
 
-  it('Mirostat v2: JS and SIMD kernels keep the same tokens and draw the same ids as the reference for given μ; the surprise they report matches the reference μ update', () => {
-    const g = rng('mirostat-kernel');
-    for (const [B, V] of [[6, 3000], [2, 32000]] as const) {
-      const rows = rowsOf(B, (r) => (r === 1 ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8) : makeRow(r % 2 ? 'flat' : 'peaky', V, g)));
+  it.each([2, 1] as const)('Mirostat v%i: JS and SIMD kernels keep the reference\'s tokens and draw its ids for given μ; the surprise they report matches the reference μ update', (version) => {
+    const g = rng(`mirostat-kernel-${version}`);
+    const v1Stats = { sorted: 0, beyond: 0, all: 0 };
+    for (const [B, V] of [[6, 3000], [2, 32000], [5, 60]] as const) {
+      const rows = rowsOf(B, (r) =>
+        V === 60
+          ? // few finite tokens (k reaches the kept count), ties, one finite token
+            Float32Array.from({ length: V }, (_, j) => (r === 4 ? (j === 7 ? 1 : -Infinity) : j % (r + 2) === 0 ? Math.round(g() * 8) / 4 : -Infinity))
+          : r === 1
+            ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8)
+            : makeRow(r % 2 ? 'flat' : 'peaky', V, g),
+      );
       for (const extra of [{}, { topK: 200 }, { topP: 0.95, minP: 0.001 }, { epsilonCutoff: 1e-5 }, { topNSigma: 3 }] as SamplerOptions[]) {
         const tau = Array.from({ length: B }, (_, r) => 1 + r);
-        const options: SamplerOptions = { temperature: 0.9, ...extra, mirostat: tau.map((t) => ({ version: 2 as const, tau: t, eta: 0.3 })), seed: 61 };
-        const mu = Float32Array.from(tau, (t, r) => 2 * t - 0.7 * r);
+        const options: SamplerOptions = { temperature: 0.9, ...extra, mirostat: tau.map((t) => ({ version, tau: t, eta: 0.3 })), seed: 61 };
+        // v1: μ up to 14 bits, so that k passes 100 (the kept logits beyond the sorted ones).
+        const mu = Float32Array.from(tau, (t, r) => (version === 1 ? 2 + 3 * r : 2 * t - 0.7 * r));
         const values = new Float32Array(B * V);
         rows.forEach((row, i) => values.set(row, i * V));
         const opts = normalizeOptions(options);
@@ -384,6 +393,16 @@ describe('WebAssembly SIMD kernel', () => {
         expect(simd.kept, 'kept counts').toEqual(js.kept);
         expect(simd.ids).toEqual(js.ids);
         const context = { mirostatMu: Array.from(mu) };
+        const want = reference.process(rows, options, context).map((row) => row.filter((v) => v > -Infinity).length);
+        expect(js.kept, 'kept counts vs the reference').toEqual(want);
+        if (version === 1) {
+          rows.forEach((row, r) => {
+            const finite = row.filter((v) => v > -Infinity).length;
+            if (want[r] === finite) v1Stats.all++;
+            else if (want[r]! > 100) v1Stats.beyond++;
+            else v1Stats.sorted++;
+          });
+        }
         expect(js.ids).toEqual(reference.sample(rows, options, 0, context));
         // μ' = μ − η·(surprise − τ): the surprise the reference learns from.
         const next = reference.nextMirostatMu(rows, options, js.ids, 0, context);
@@ -394,6 +413,8 @@ describe('WebAssembly SIMD kernel', () => {
         }
       }
     }
+    // v1's three outcomes all occur: k within the 100 sorted, k beyond them, k ≥ the kept count.
+    if (version === 1) for (const [name, n] of Object.entries(v1Stats)) expect(n, name).toBeGreaterThan(2);
   });
 
   it('dynamic temperature: the JS and SIMD kernels rewrite rows as the reference does (ties, masks, one finite token, T 0 with a range, exponents) and draw its tokens', () => {

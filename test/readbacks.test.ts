@@ -53,7 +53,7 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, ('defaul
     ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'ops'],
     ['Mirostat v2 (state: μ on the device)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'bands'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused on cpu / wasm)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'bands'],
-    ['Mirostat v1 (a sort per row: tfjs ops)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'ops'],
+    ['Mirostat v1 (fused on cpu / wasm: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'bands'],
   ];
 }
 

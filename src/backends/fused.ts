@@ -120,10 +120,8 @@ export function fusedPlan(
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
   if (miro) {
-    // Mirostat v2 only (v1 sorts each row: the tfjs-op processor); μ comes with the call.
-    const ver = fieldRows('mirostat', miro.version, batch);
-    if (ver.some((v) => v === 1)) return undefined;
-    bands.mirostat = Uint8Array.from(ver, (v) => (v === 2 ? 1 : 0));
+    // Each row's version (0 off); μ comes with the call.
+    bands.mirostat = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
   if (xtc) {

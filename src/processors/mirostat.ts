@@ -2,13 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
 import { fieldRows, validateMirostat, type MirostatOptions, type MirostatRows } from '../chain-options.js';
 import { Described, SamplingError } from '../errors.js';
-import { referenceMirostatOfRows } from '../reference/mirostat.js';
+import { MIROSTAT_M, referenceMirostatOfRows } from '../reference/mirostat.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
 import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
-/** llama.cpp's m: Mirostat v1 estimates the Zipf exponent from the 100 most probable tokens. */
-export const MIROSTAT_M = 100;
+export { MIROSTAT_M };
 
 /**
  * Mirostat (llama.cpp `mirostat` v1 and `mirostat-v2`; Basu et al. 2021): keeps the surprise of
@@ -23,8 +22,9 @@ export const MIROSTAT_M = 100;
  * read-back); `reset()` clears it. Between a `sample` call and its `accept` the processor also
  * holds that call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`;
  * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. On cpu and
- * wasm, v2 runs inside the fused kernel, which reads μ and returns the drawn tokens' surprise
- * (`mirostatFusedHooks`); v1 runs as tfjs ops. It must be the last sampler of the chain.
+ * wasm both versions run inside the fused kernel, which reads μ and returns the drawn tokens'
+ * surprise (`mirostatFusedHooks`); the GPU backends run these tfjs ops. It must be the last
+ * sampler of the chain.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });
@@ -56,7 +56,7 @@ const pendingTensors = (p: Pending): tf.Tensor[] => ('surprise' in p ? [p.surpri
 const clonePending = (p: Pending): Pending =>
   'surprise' in p ? { surprise: tf.keep(tf.clone(p.surprise)) } : { s: tf.keep(tf.clone(p.s)), lnZ: tf.keep(tf.clone(p.lnZ)), skip: tf.keep(tf.clone(p.skip)), greedy: p.greedy.slice() };
 
-/** The hooks of a built-in Mirostat for the fused cpu / wasm kernels (v2 rows). */
+/** The hooks of a built-in Mirostat for the fused cpu / wasm kernels. */
 export interface MirostatFusedHooks {
   /** μ for a call on `batch` rows (created at 2τ and kept on a first sample). */
   mu(batch: number): tf.Tensor1D;

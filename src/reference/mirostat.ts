@@ -2,8 +2,8 @@ import { fieldRows, validateMirostat, type MirostatOptions, type MirostatRows } 
 import { accurateSum, rowMax, usableInv } from './math.js';
 import type { ReferenceState } from './types.js';
 
-/** llama.cpp's m (see the processor). */
-const M = 100;
+/** llama.cpp's m: Mirostat v1 estimates the Zipf exponent from the 100 most probable tokens. */
+export const MIROSTAT_M = 100;
 
 /**
  * float64 Mirostat: v2 keeps −log2 q ≤ μ (the maxima at least); v1 keeps the k most probable
@@ -18,7 +18,7 @@ export function referenceMirostat(options: MirostatOptions | readonly (MirostatO
 export function mirostatV1K(ss: ArrayLike<number>, nf: number, mu: number, vocab: number): number {
   let tb = 0;
   let tt = 0;
-  for (let i = 0; i < Math.min(M, vocab) - 1 && i < nf - 1; i++) {
+  for (let i = 0; i < Math.min(MIROSTAT_M, vocab) - 1 && i < nf - 1; i++) {
     const t = Math.log((i + 2) / (i + 1));
     tb += t * (ss[i]! - ss[i + 1]!);
     tt += t * t;

@@ -6,6 +6,7 @@ import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../../params.js';
 import { mix32 } from '../../noise.js';
 import { EDITED_FINITE, editedCode, maskRowEditor } from '../../host-history.js';
 import { INVALID_CODE } from '../../invalid-rows.js';
+import { MIROSTAT_M, mirostatV1K } from '../../reference/mirostat.js';
 
 /** Per-row plan of one fused sampling step. */
 export interface FusedPlan {
@@ -48,8 +49,9 @@ export interface FusedPlan {
   eta?: Float64Array;
   xtcThreshold?: Float64Array;
   /**
-   * cpu / wasm: rows running Mirostat v2 (1), last in the chain at the draw's 1/T: it keeps the
-   * maximum and every token with q ≥ 2^-μ over what the filters before it kept. `mirostatMu`
+   * cpu / wasm: each row's Mirostat version (0 off), last in the chain at the draw's 1/T, over
+   * what the filters before it kept: v2 keeps the maximum and every token with q ≥ 2^-μ; v1 the
+   * k largest, k from the Zipf estimate over the 100 largest (mirostatV1Band). `mirostatMu`
    * holds each row's μ (the kernel fills it from its `mu` input), and the kernel writes into
    * `surprise` each row's −log2 q of the drawn token under the distribution it was drawn from
    * (0 for greedy rows, NaN where the row is invalid): Mirostat's `accept` learns from it.
@@ -333,9 +335,10 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
   if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt);
-  // Mirostat v2 (last, at the draw's 1/T): q ≥ 2^-μ over the kept tokens, or their maximum.
-  const miro = plan.mirostat !== undefined && plan.mirostat[r] === 1;
-  if (miro) cutoffBand(z, list, count0, keep, inv, 2 ** -plan.mirostatMu![r]!, false);
+  // Mirostat (last, at the draw's 1/T): v2 q ≥ 2^-μ over the kept tokens (or their maximum), v1 the k largest.
+  const miro = plan.mirostat !== undefined && plan.mirostat[r]! > 0;
+  if (miro && plan.mirostat![r] === 2) cutoffBand(z, list, count0, keep, inv, 2 ** -plan.mirostatMu![r]!, false);
+  else if (miro) mirostatV1Band(z, list, count0, keep, inv, plan.mirostatMu![r]!);
   thr = keep.thr;
   const hi = keep.hi;
   const banded = keep.typ || hi < Infinity;
@@ -423,25 +426,8 @@ function largestAt(z: Float32Array, floor: number, m: number): number {
   for (let j = 0; j < z.length; j++) {
     const v = z[j]!;
     if (!(v >= floor) || v === -Infinity) continue;
-    if (n < m) {
-      let i = n++;
-      while (i > 0 && h[(i - 1) >> 1]! > v) {
-        h[i] = h[(i - 1) >> 1]!;
-        i = (i - 1) >> 1;
-      }
-      h[i] = v;
-    } else if (v > h[0]!) {
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && h[c + 1]! < h[c]!) c++;
-        if (h[c]! >= v) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = v;
-    }
+    if (n < m) heapPush(h, n++, v);
+    else if (v > h[0]!) heapReplaceMin(h, m, v);
   }
   return n < m ? floor : h[0]!;
 }
@@ -556,6 +542,96 @@ export function cutoffBand(z: Float32Array, idx: Int32Array | undefined, n: numb
   const cut = eta ? Math.min(e, Math.sqrt(e) * Math.exp(SA / S - Math.log(S))) : e;
   const next = Math.min(m, smallestReaching(z, idx, n, keep, m, inv, S, cut));
   if (next > keep.thr) keep.thr = next;
+}
+
+/** The largest kept logits sorted, the kept count (or Infinity), and the caller's k-th largest kept logit (NaN: fewer kept). */
+export interface V1Top {
+  sorted: Float64Array;
+  kept: number;
+  beyond?: (rank: number) => number;
+}
+
+/**
+ * Mirostat v1 over the kept tokens (the reference's arithmetic): the min(100, V) largest kept
+ * logits sorted, scaled by (v − kept max)·1/T, give k (mirostatV1K); below the kept count, the
+ * k-th largest becomes the floor (its ties stay). `top`: the caller's largest kept logits, sorted
+ * descending (the min(100, V, kept count) largest at least), with the kept count — or Infinity
+ * when the caller knows only that it is at least `sorted.length` — and, optionally, its own way to
+ * the k-th largest kept logit beyond them.
+ */
+export function mirostatV1Band(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, mu: number, top?: V1Top): void {
+  const V = z.length;
+  const M = Math.min(MIROSTAT_M, V);
+  let sorted: Float64Array;
+  let nf = 0;
+  if (top) {
+    sorted = top.sorted.subarray(0, Math.min(M, top.sorted.length));
+    nf = top.kept;
+  } else {
+    // A min-heap of the M largest kept logits (as a multiset: ties count one by one).
+    const heap = new Float64Array(M);
+    const thr = keep.thr;
+    const floorOnly = keep.floorOnly;
+    for (let c = 0; c < n; c++) {
+      const zj = z[idx ? idx[c]! : c]!;
+      if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) continue;
+      if (nf < M) heapPush(heap, nf, zj);
+      else if (zj > heap[0]!) heapReplaceMin(heap, M, zj);
+      nf++;
+    }
+    sorted = heap.subarray(0, Math.min(nf, M)).sort().reverse();
+  }
+  if (nf === 0) return;
+  const m = Number.isNaN(keep.max) ? sorted[0]! : keep.max;
+  const ss = sorted.map((v) => (v - m) * inv);
+  // With nf unknown (≥ M) the estimate reads the M largest either way.
+  const k = Math.floor(mirostatV1K(ss, Math.min(nf, M), mu, V));
+  if (!(k < nf)) return; // k ≥ the kept count, or not finite: every kept token stays
+  const rank = Math.max(k, 1);
+  let kth: number;
+  if (rank <= sorted.length) {
+    kth = sorted[rank - 1]!;
+  } else if (top?.beyond) {
+    kth = top.beyond(rank);
+    if (Number.isNaN(kth)) return; // fewer than k kept
+  } else if (!idx && keep.floorOnly) {
+    kth = largestAt(z, keep.thr, rank); // keep.thr itself when fewer than k reach it
+  } else {
+    // k beyond the sorted ones: the kept logits, counted, and their k-th largest.
+    const vals = new Float64Array(n);
+    let c2 = 0;
+    for (let c = 0; c < n; c++) {
+      const zj = z[idx ? idx[c]! : c]!;
+      if (keep.has(zj)) vals[c2++] = zj;
+    }
+    if (!(k < c2)) return;
+    kth = quickselect(vals.subarray(0, c2), rank - 1);
+  }
+  if (kth > keep.thr) keep.thr = kth;
+}
+
+function heapPush(h: Float64Array, size: number, v: number): void {
+  let i = size;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (h[parent]! <= v) break;
+    h[i] = h[parent]!;
+    i = parent;
+  }
+  h[i] = v;
+}
+
+function heapReplaceMin(h: Float64Array, size: number, v: number): void {
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= size) break;
+    const c = l + 1 < size && h[l + 1]! < h[l]! ? l + 1 : l;
+    if (h[c]! >= v) break;
+    h[i] = h[c]!;
+    i = c;
+  }
+  h[i] = v;
 }
 
 /**

@@ -5,8 +5,9 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, dynamicScratch, editedOutcome, invalidRow, keptMax, keptSurprise, sigmaOf, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, dynamicScratch, editedOutcome, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
+import { MIROSTAT_M } from '../../reference/mirostat.js';
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -224,7 +225,7 @@ const BLK = 4 * 2 ** -23;
 export function simdTakes(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
   const xtc = plan.xtcThreshold?.some((v) => v >= 0) ?? false;
-  const miro = plan.mirostat?.some((v) => v === 1) ?? false;
+  const miro = plan.mirostat?.some((v) => v > 0) ?? false;
   if (plan.typicalP?.some((v) => v < 1) && (on(plan.epsilon) || on(plan.eta) || xtc || miro)) return false;
   if (xtc && miro) return false;
   const ns = plan.topNSigma;
@@ -562,6 +563,34 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
 }
 
 /**
+ * Mirostat v1 over a whole row whose kept set is the floor z ≥ thr: the module's top-k scan of
+ * min(100, V) gives the largest kept logits sorted, and the kept count where the scan's k-th
+ * largest is below the floor (else only that it is at least 100); a k beyond them is another
+ * scan's k-th largest. Overwrites idx, val and res; `count()`: the last scan's candidates, a
+ * superset of what v1 keeps when it cuts.
+ */
+function v1Top(e: Exports, L: Layout, thr: number, V: number): V1Top & { count(): number } {
+  const M = Math.min(MIROSTAT_M, V);
+  let c = e.scan_topk(L.row, V, M, L.idx, L.val, L.tmp, L.res);
+  const val = new Float32Array(e.memory.buffer, L.val, c);
+  const kth = new Float64Array(e.memory.buffer)[(L.res >> 3) + 2]!;
+  const vals = new Float64Array(c);
+  let n = 0;
+  for (let i = 0; i < c; i++) if (val[i]! >= thr) vals[n++] = val[i]!;
+  const sorted = vals.subarray(0, n).sort().reverse();
+  // At least M finite logits ≥ the floor: the count is not needed unless k ≥ M.
+  const kept = kth > -Infinity && kth >= thr ? Infinity : n;
+  const beyond = (rank: number): number => {
+    if (rank > V) return NaN;
+    c = e.scan_topk(L.row, V, rank, L.idx, L.val, L.tmp, L.res);
+    const v = new Float64Array(e.memory.buffer)[(L.res >> 3) + 2]!;
+    return v > -Infinity && v >= thr ? v : NaN;
+  };
+  // The last scan's candidates (idx, val): every token ≥ its k-th largest.
+  return { sorted, kept, beyond, count: () => c };
+}
+
+/**
  * Samples every row of `values` ([batch, vocab] row-major) into `out` with the SIMD module, as
  * sampleRows does (and, with `kept`, the kept counts of fused-observer.ts). Returns false (and
  * does nothing) when the module is not available now.
@@ -700,27 +729,43 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const eps = plan.epsilon ? plan.epsilon[r]! : 0;
     const eta = plan.eta ? plan.eta[r]! : 0;
     const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
-    const list = topK ? idx : undefined;
-    const count = topK ? n : V;
     if (eps > 0) topK ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (xt >= 0) topK ? xtcBand(row, idx, n, keep, finv, xt) : cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
-    // Mirostat v2 (last, at the draw's 1/T): an ε-like floor with ε = 2^-μ.
-    const miro = plan.mirostat !== undefined && plan.mirostat[r] === 1;
-    if (miro) {
+    // Mirostat (last, at the draw's 1/T): v2 an ε-like floor with ε = 2^-μ; v1 the k largest,
+    // over a whole row from the module's top-k scans, whose candidates then hold what it keeps.
+    const ver = plan.mirostat ? plan.mirostat[r]! : 0;
+    const miro = ver > 0;
+    let listed = topK; // the kept tokens are among idx[0, n)
+    if (ver === 2) {
       const cut = 2 ** -plan.mirostatMu![r]!;
       if (topK) cutoffBand(row, idx, n, keep, inv, cut, false);
       else cutBand(e, L, row, keep, zmax, zmin, inv, cut, 'eps');
+    } else if (miro) {
+      const mu = plan.mirostatMu![r]!;
+      if (topK) {
+        mirostatV1Band(row, idx, n, keep, inv, mu);
+      } else {
+        const before = keep.thr;
+        const top = v1Top(e, L, before, V);
+        mirostatV1Band(row, undefined, V, keep, inv, mu, top);
+        if (keep.thr > before) {
+          listed = true;
+          n = top.count();
+        }
+      }
     }
+    const list = listed ? idx : undefined;
+    const count = listed ? n : V;
     thr = keep.thr;
     const hi = keep.hi;
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
-    out[r] = e.draw(L.row, topK ? L.idx : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
-    if (miro && out[r]! >= 0) plan.surprise![r] = topK ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
+    out[r] = e.draw(L.row, listed ? L.idx : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
+    if (miro && out[r]! >= 0) plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
