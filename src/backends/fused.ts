@@ -12,7 +12,7 @@ import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
 import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
 import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
-import { gpuChainAvailable, gpuChainFits, runGpuChain } from './gpu-chain.js';
+import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, runGpuChain } from './gpu-chain.js';
 
 import { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL } from './kernel-names.js';
 
@@ -57,6 +57,8 @@ export function fusedBackend(): string | undefined {
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
+/** Those the GPU chain (webgpu) applies as bands too (gpu-chain.ts). */
+const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
@@ -71,6 +73,7 @@ export function fusedPlan(
 ): FusedPlan | undefined {
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   const host = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
+  const gpuBands = !host && gpuBandsAvailable(tf.getBackend());
   let last = -1;
   let seenT = false;
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
@@ -81,7 +84,7 @@ export function fusedPlan(
   if (minKeepSpec !== undefined && (!host || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
-    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)))) return undefined;
+    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)))) return undefined;
     // Dynamic temperature: cpu / wasm, as the first sampler (it reads the whole row's entropy).
     if (dynamic !== undefined) {
       if (!host || i > 0) return undefined;

@@ -21,6 +21,7 @@ import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
+import { BANDS_KERNEL, registerWebgpuBands } from './webgpu/bands.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
 
@@ -42,6 +43,9 @@ const REGISTER_TOP_P: Record<string, () => boolean> = {
 const REGISTER_WINDOWS: Record<string, () => boolean> = {
   webgl: registerWebglWindowReduce,
 };
+const REGISTER_BANDS: Record<string, () => boolean> = {
+  webgpu: registerWebgpuBands,
+};
 /** webgl top-k: logits per window whose maximum stands for it. */
 const WINDOW = 64;
 const support = new Map<string, boolean>();
@@ -57,6 +61,17 @@ export function gpuChainAvailable(name: string): boolean {
   return name in REGISTER_DRAW && supported('draw', name, REGISTER_DRAW[name]);
 }
 
+/** True when the backend's GPU chain takes top-nσ, ε, η and XTC as bands (its bands kernel registers). */
+export function gpuBandsAvailable(name: string): boolean {
+  return supported('bands', name, REGISTER_BANDS[name]);
+}
+
+/** Whether the plan has a band of the GPU chain (top-nσ, ε, η, XTC on some row). */
+function hasGpuBands(plan: FusedPlan): boolean {
+  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
+}
+
 /** Whether this plan fits the GPU chain's kernels (webgl: V ≤ 2^21). */
 export function gpuChainFits(name: string, vocab: number): boolean {
   return name !== 'webgl' || vocab <= WEBGL_MAX_VOCAB;
@@ -69,6 +84,7 @@ export function gpuChainFits(name: string, vocab: number): boolean {
  */
 function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
   const { batch, vocab } = plan;
+  if (hasGpuBands(plan)) return false; // the bands kernel reads masked logits
   const kmax = Math.max(0, ...plan.topK.filter((_, r) => activeK[r]));
   const topP = plan.topP.some((p) => p < 1);
   if (name === 'webgpu') {
@@ -122,6 +138,14 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   let zmax: tf.Tensor | undefined;
   let sorted: tf.Tensor2D | undefined;
   let finite: tf.Tensor | undefined;
+  // top-nσ (before top-k): a floor under the whole row, with the row max from the same kernel.
+  let sigmaFloor: tf.Tensor1D | undefined;
+  if (plan.topNSigma?.some((v) => v > 0)) {
+    const out = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { n: plan.topNSigma }) }, { mode: 'moments', minP: false } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    sigmaFloor = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
+    zmax = tf.slice(out, [0, 1], [batch, 1]);
+    thr = sigmaFloor;
+  }
   if (activeK.some(Boolean)) {
     const kmax = Math.max(...plan.topK.filter((_, r) => activeK[r]));
     if (kmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
@@ -131,10 +155,16 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       finite = tf.slice(out, [0, 1], [batch, 1]);
       zmax = tf.slice(out, [0, 2], [batch, 1]);
       sorted = tf.slice(out, [0, 3], [batch, kmax]) as tf.Tensor2D;
+      // Both keep an upper set: together, the higher floor (candidates below it count no mass).
+      if (sigmaFloor) {
+        thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
+        sorted = keepAtLeast(sorted, thrCol(thr));
+      }
     } else {
       const vals = largest(input, kmax, name, mask);
       const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
       thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
+      if (sigmaFloor) thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
       sorted = keepAtLeast(vals, thrCol(thr));
       // The largest of the k largest: the row max without another [B, V] pass (invalid rows are
       // reported from the input bits by the draw kernel, whatever this holds for them).
@@ -163,31 +193,115 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   zmax ??= maskedRowMax(input, mask);
   const anyMinP = plan.minP.some((m) => m > 0);
   const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  // ε, η, XTC (after min-p, at the filters' 1/T): floors, and XTC's upper bound, from row sums
+  // over what the earlier filters kept.
+  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP);
+  thr = cut.thr;
   const [ih] = invTemperaturePair(plan.invT);
   const params = tf.concat(
     [
       thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX),
       t,
       e2,
-      thrCol(zmax),
+      // The draw shifts by the kept maximum, as the portable path does (XTC can drop the row's).
+      cut.drawMax ?? thrCol(zmax),
       ih,
       column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0))),
-      tf.zeros([batch, 2]),
+      cut.hi ?? tf.fill([batch, 1], FLT_MAX),
+      tf.zeros([batch, 1]),
     ],
     1,
   );
   const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
   // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here.
   const policy = name === 'webgpu' ? plan.invalidRows : 'error';
-  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  const upper = cut.hi !== undefined;
+  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
   if (observe) {
-    const attrs = { policy: 'error', minP: anyMinP, count: true } as unknown as tf.NamedAttrMap;
+    const attrs = { policy: 'error', minP: anyMinP, count: true, upper } as unknown as tf.NamedAttrMap;
     const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), attrs) as tf.Tensor);
     observe({ path: `fused:${name}`, kernel: 'gpu-chain', counts });
   }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids, keys);
+}
+
+/** The bands kernel's per-row params (webgpu/bands.ts): floor, hi, m, 1/T pair, min-p pair, n or cut. */
+function bandParams(
+  plan: FusedPlan,
+  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor; m?: tf.Tensor; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor },
+): tf.Tensor2D {
+  const { batch } = plan;
+  const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
+  const fill = (v: number): tf.Tensor => tf.fill([batch, 1], v);
+  return tf.concat(
+    [
+      p.floor ? tf.reshape(p.floor, [batch, 1]) : fill(-FLT_MAX),
+      p.hi ?? fill(FLT_MAX),
+      p.m ? tf.reshape(p.m, [batch, 1]) : fill(0),
+      ihH,
+      ihL,
+      p.t ?? fill(0),
+      p.e2 ?? fill(0),
+      p.cut ?? (p.n ? column(p.n) : fill(0)),
+    ],
+    1,
+  ) as tf.Tensor2D;
+}
+
+/**
+ * ε, η and XTC on the GPU chain, in the default order, each from one pass of the bands kernel
+ * over what the filters before it kept (z ≥ thr, min-p's pair, z ≤ hi), at the filters' 1/T:
+ * with a = (z − m)·1/T, S = Σ e^a and q = e^a / S,
+ *   ε: keep q ≥ ε ⟺ z ≥ m + ln(ε·S)·T (the maximum always);
+ *   η: the same with min(η, √η·e^-H), H = ln S − Σ e^a·a / S;
+ *   XTC: the kept tokens with q ≥ threshold (z ≥ m + ln(threshold·S)·T): where two or more
+ *        reach it, every logit above the least probable of them goes (an upper bound, and the
+ *        draw's new maximum).
+ * Rows where a band is off (or greedy) keep their floor.
+ */
+function cutoffBands(
+  input: tf.Tensor2D,
+  plan: FusedPlan,
+  thr0: tf.Tensor1D | undefined,
+  zmax: tf.Tensor,
+  t: tf.Tensor,
+  e2: tf.Tensor,
+  minP: boolean,
+): { thr: tf.Tensor1D | undefined; hi?: tf.Tensor; drawMax?: tf.Tensor } {
+  const { batch } = plan;
+  let thr = thr0;
+  const m = tf.reshape(zmax, [batch, 1]);
+  const finv = plan.filterInvT ?? plan.invT;
+  const [ihH] = invTemperaturePair(finv);
+  const mass = (): [tf.Tensor, tf.Tensor] => {
+    const out = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { floor: thr, m, t, e2 }) }, { mode: 'mass', minP } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
+    const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
+    return [S, SA];
+  };
+  // The logit where q reaches `c` (a [B, 1] probability): m + ln(c·S)·T.
+  const reach = (c: tf.Tensor, S: tf.Tensor): tf.Tensor => tf.add(m, tf.div(tf.log(tf.mul(c, S)), ihH));
+  const onRows = (values: Float64Array, test: (v: number) => boolean): tf.Tensor => tf.cast(column(Array.from(values, (v, r) => (test(v) && Number.isFinite(finv[r]!) ? 1 : 0))), 'bool');
+  for (const eta of [false, true]) {
+    const E = eta ? plan.eta : plan.epsilon;
+    if (!E?.some((v) => v > 0)) continue;
+    const [S, SA] = mass();
+    let c: tf.Tensor = column(E);
+    if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
+    const f = tf.minimum(reach(c, S), m);
+    const floor = tf.reshape(tf.where(tf.logicalAnd(onRows(E, (v) => v > 0), tf.isFinite(f)), f, tf.fill([batch, 1], -FLT_MAX)), [batch]) as tf.Tensor1D;
+    thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
+  }
+  const X = plan.xtcThreshold;
+  if (!X?.some((v) => v >= 0)) return { thr };
+  const [S] = mass();
+  const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S), -FLT_MAX);
+  const above = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { floor: thr, m, t, e2, cut: zc }) }, { mode: 'above', minP } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const least = tf.slice(above, [0, 0], [batch, 1]);
+  const cuts = tf.logicalAnd(tf.logicalAnd(onRows(X, (v) => v >= 0), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+  return { thr, hi: tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX)), drawMax: tf.where(cuts, least, m) };
 }
 
 /**

@@ -24,6 +24,7 @@ export const CORE_SUITES = [
   'test/cutoff.test.ts',
   'test/chain-samplers.test.ts',
   'test/chain-statistics.test.ts',
+  'test/bands.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];

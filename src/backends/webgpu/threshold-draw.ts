@@ -1,7 +1,7 @@
 // The webgpu draw of the fused GPU chain (WGSL), registered as THRESHOLD_DRAW_KERNEL: the raw
 // input logits plus per-row thresholds in, int32 ids (or invalid-row codes) out. It replaces the
 // masked [B, V] logits of the portable path, its score tensor and its invalid-row passes:
-//   kept_j  = z_j ≥ thr  and  !(mpE > z_j − mpT)            (top-k/top-p threshold; min-p pair)
+//   kept_j  = z_j ≥ thr  and  !(mpE > z_j − mpT)  and  z_j ≤ hi   (floors; min-p pair; XTC's bound)
 //   score_j = (z_j − zmax) · ih + scale · g(key, j)  for kept tokens, −Infinity otherwise
 //   id      = the lowest index of the largest score (as TfjsSamplingGumbelArgmax)
 // and, in the same reduction, the row's invalid code as src/select/invalid.ts defines it: NaN in
@@ -101,9 +101,9 @@ function writeCode(direct: boolean, policy: Policy, slot: string): string {
       result[at + 6u] = i32(${fi});`;
 }
 
-/** The draw's keep test of a logit `z` (thr, mpT, mpE in scope); KeptCountProgram uses it too. */
-function keepWgsl(minP: boolean): string {
-  return `z >= thr${minP ? ' && !(mpE - (z - mpT) > 0.0f)' : ''}`;
+/** The draw's keep test of a logit `z` (thr, mpT, mpE, hi in scope); KeptCountProgram uses it too. */
+function keepWgsl(minP: boolean, upper: boolean): string {
+  return `z >= thr${minP ? ' && !(mpE - (z - mpT) > 0.0f)' : ''}${upper ? ' && z <= hi' : ''}`;
 }
 
 /** Pass 1: one workgroup per (row, slice). */
@@ -124,20 +124,21 @@ class SliceProgram implements WebGPUProgramLike {
     private policy: Policy,
     private minP: boolean,
     private masked: boolean,
+    private upper: boolean,
   ) {
     if (masked) this.variableNames = [...this.variableNames, 'tdMask'];
     this.workgroupSize = [wg, 1, 1];
     this.outputShape = chunks === 1 ? [batch] : [batch, WORDS * chunks];
     this.dispatch = [batch * chunks, 1, 1];
     this.direct = chunks === 1;
-    this.shaderKey = `tfjsSamplingThresholdDraw_${this.direct ? 'direct' : 'pairs'}_${prune ? 'pruned' : 'dense'}_${policy}_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${wg}`;
+    this.shaderKey = `tfjsSamplingThresholdDraw_${this.direct ? 'direct' : 'pairs'}_${prune ? 'pruned' : 'dense'}_${policy}_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${upper ? 'upper_' : ''}${wg}`;
   }
 
   private direct: boolean;
 
   private scan(): string {
     // The portable path's masks: drop z < thr, and drop where step(e2 - (z - t)) is 1.
-    const keep = keepWgsl(this.minP);
+    const keep = keepWgsl(this.minP, this.upper);
     const u = this.policy !== 'error';
     const f = this.policy === 'greedy';
     const m = this.masked;
@@ -222,6 +223,7 @@ class SliceProgram implements WebGPUProgramLike {
     let zmax = tdParams[p + 3u];
     let ih = tdParams[p + 4u];
     let sc = tdParams[p + 5u];
+    ${this.upper ? 'let hi = tdParams[p + 6u];' : ''}
     let negInf = -uniforms.INFINITY;
     let base = r * vocab;
 
@@ -324,11 +326,12 @@ class KeptCountProgram implements WebGPUProgramLike {
     batch: number,
     private minP: boolean,
     private masked: boolean,
+    private upper: boolean,
   ) {
     if (masked) this.variableNames = [...this.variableNames, 'tdMask'];
     this.outputShape = [batch];
     this.dispatch = [batch, 1, 1];
-    this.shaderKey = `tfjsSamplingThresholdDraw_count_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${WG2}`;
+    this.shaderKey = `tfjsSamplingThresholdDraw_count_${minP ? 'minp' : ''}_${masked ? 'mask' : ''}_${upper ? 'upper_' : ''}${WG2}`;
   }
 
   getUserCode(): string {
@@ -355,6 +358,7 @@ class KeptCountProgram implements WebGPUProgramLike {
     let mpE = tdParams[p + 2u];
     let zmax = tdParams[p + 3u];
     let sc = tdParams[p + 5u];
+    ${this.upper ? 'let hi = tdParams[p + 6u];' : ''}
     let base = r * vocab;
     var n = 0u;
     var flags = 0u;
@@ -362,7 +366,7 @@ class KeptCountProgram implements WebGPUProgramLike {
       let z = tdZ(base, r, j);
       let zb = bitcast<u32>(z) & 0x7fffffffu;
       flags = flags | select(0u, 1u, zb > 0x7f800000u || bitcast<u32>(z) == 0x7f800000u);
-      if ((${keepWgsl(this.minP)}) && (sc != 0.0f || z >= zmax)) {
+      if ((${keepWgsl(this.minP, this.upper)}) && (sc != 0.0f || z >= zmax)) {
         n = n + 1u;
       }
     }
@@ -387,8 +391,8 @@ class KeptCountProgram implements WebGPUProgramLike {
 function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, keys, params, mask } = args.inputs as { logits: tf.TensorInfo; keys: tf.TensorInfo; params: tf.TensorInfo; mask?: tf.TensorInfo };
-  const { policy, minP, count } = args.attrs as unknown as { policy: Policy; minP: boolean; count?: boolean };
-  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'int32');
+  const { policy, minP, count, upper = false } = args.attrs as unknown as { policy: Policy; minP: boolean; count?: boolean; upper?: boolean };
+  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP, mask !== undefined, upper), mask ? [logits, params, mask] : [logits, params], 'int32');
   const [batch, vocab] = logits.shape as [number, number];
   const config = webgpuDrawConfig(backend);
   const chunk = sliceSize(batch, vocab, config);
@@ -398,7 +402,7 @@ function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
     { type: 'int32', data: [chunk] },
   ];
   const first = backend.runWebGPUProgram(
-    new SliceProgram(batch, chunks, config.wg, config.prune, policy, minP, mask !== undefined),
+    new SliceProgram(batch, chunks, config.wg, config.prune, policy, minP, mask !== undefined, upper),
     mask ? [logits, keys, params, mask] : [logits, keys, params],
     'int32',
     uniforms,

@@ -1,0 +1,231 @@
+// Row statistics for the bands of the GPU chain on webgpu (WGSL), one workgroup per row, so that
+// top-nσ, ε, η and XTC become a floor (or, for XTC, an upper bound) of the threshold draw instead
+// of tfjs-op processors with masked [B, V] copies. Registered as BANDS_KERNEL with a `mode`:
+//   'moments': the row max and the floor max − n·σ, σ the population standard deviation of the
+//              finite logits (n from params; -FLT_MAX where n = 0). Two reads of the row: the max
+//              and min first, then Welford's update of u = (z − max)/range (|u| ≤ 1, so huge
+//              logits neither overflow nor lose the spread), merged across threads by Chan's rule.
+//   'mass':    over the kept tokens (z ≥ floor, z ≤ hi, min-p's pair test), with a = (z − m)·1/T
+//              and m the kept maximum: Σ e^a and Σ e^a·a, each an unevaluated float32 pair.
+//   'above':   over the kept tokens with z ≥ cut: their smallest logit and their count.
+// The caller (gpu-chain.ts) turns them into thresholds with [B] ops.
+import * as tf from '@tensorflow/tfjs-core';
+import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
+
+export const BANDS_KERNEL = 'TfjsSamplingBands';
+export type BandsMode = 'moments' | 'mass' | 'above';
+const BACKEND = 'webgpu';
+const WG = 64;
+const FLT_MAX = '3.4028234663852886e38f';
+/** Per-row params: 0 floor, 1 hi, 2 m, 3 1/T hi, 4 1/T lo, 5 min-p t, 6 min-p e, 7 n (moments) or cut (above). */
+export const BAND_PARAMS = 8;
+
+class BandsProgram implements WebGPUProgramLike {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  variableNames = ['bdLogits', 'bdParams'];
+
+  constructor(
+    batch: number,
+    private mode: BandsMode,
+    private minP: boolean,
+  ) {
+    this.shaderKey = `tfjsSamplingBands_${mode}_${minP ? 'minp' : ''}_${WG}`;
+    this.outputShape = [batch, mode === 'mass' ? 4 : 2];
+    this.dispatch = [batch, 1, 1];
+  }
+
+  private body(): string {
+    const reduce = (merge: string): string => `
+    workgroupBarrier();
+    for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+      if (lid < stride) {
+        let o = lid + stride;
+        ${merge}
+      }
+      workgroupBarrier();
+    }`;
+    const kept = `bdFinite(z) && z >= floor && z <= hi${this.minP ? ' && !(mpE - (z - mpT) > 0.0f)' : ''}`;
+    if (this.mode === 'moments') {
+      return `
+    // Pass 1: max and min of the finite logits.
+    var mx = -${FLT_MAX};
+    var mn = ${FLT_MAX};
+    var cnt = 0u;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let z = bdLogits[base + j];
+      if (bdFinite(z)) {
+        mx = max(mx, z);
+        mn = min(mn, z);
+        cnt += 1u;
+      }
+    }
+    bdA[lid] = mx;
+    bdB[lid] = mn;
+    bdN[lid] = f32(cnt);
+    ${reduce('bdA[lid] = max(bdA[lid], bdA[o]); bdB[lid] = min(bdB[lid], bdB[o]); bdN[lid] = bdN[lid] + bdN[o];')}
+    let zmax = bdA[0];
+    let half = zmax * 0.5f - bdB[0] * 0.5f; // half the range: no overflow
+    let scale = select(1.0f / half, 0.0f, half == 0.0f); // u = (z − max) / range
+    let total = bdN[0];
+    workgroupBarrier();
+    // Pass 2: Welford over u = (z − max) / range.
+    var n = 0.0f;
+    var mean = 0.0f;
+    var m2 = 0.0f;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let z = bdLogits[base + j];
+      if (bdFinite(z)) {
+        let u = (z * 0.5f - zmax * 0.5f) * scale;
+        n += 1.0f;
+        let d = u - mean;
+        mean += d / n;
+        m2 += d * (u - mean);
+      }
+    }
+    bdN[lid] = n;
+    bdA[lid] = mean;
+    bdB[lid] = m2;
+    ${reduce(
+      `let na = bdN[lid];
+        let nb = bdN[o];
+        let nn = na + nb;
+        if (nb > 0.0f) {
+          let d = bdA[o] - bdA[lid];
+          bdA[lid] = bdA[lid] + d * (nb / nn);
+          bdB[lid] = bdB[lid] + bdB[o] + d * d * (na / nn) * nb;
+          bdN[lid] = nn;
+        }`,
+    )}
+    if (lid == 0u && row < rows) {
+      // σ = sqrt(M2 / n) · range; the floor max − n·σ, finite or -FLT_MAX.
+      let sigma = sqrt(max(bdB[0], 0.0f) / max(total, 1.0f)) * (2.0f * half);
+      let ns = bdParams[p + 7u];
+      let f = zmax - ns * sigma;
+      result[2u * row] = select(-${FLT_MAX}, max(f, -${FLT_MAX}), ns > 0.0f && total > 0.0f);
+      result[2u * row + 1u] = select(-uniforms.INFINITY, zmax, total > 0.0f);
+    }`;
+    }
+    if (this.mode === 'mass') {
+      return `
+    let m = bdParams[p + 2u];
+    let ihH = bdParams[p + 3u];
+    let ihL = bdParams[p + 4u];
+    var sH = 0.0f;
+    var sL = 0.0f;
+    var aH = 0.0f;
+    var aL = 0.0f;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let z = bdLogits[base + j];
+      if (${kept}) {
+        let d = z - m;
+        let a = d * ihH + d * ihL;
+        let x = exp(a);
+        var s = sH + x;
+        var bb = s - sH;
+        sL += (sH - (s - bb)) + (x - bb);
+        sH = s;
+        let xa = select(x * a, 0.0f, x == 0.0f); // e^a·a → 0 where e^a underflows (a may be -Infinity)
+        s = aH + xa;
+        bb = s - aH;
+        aL += (aH - (s - bb)) + (xa - bb);
+        aH = s;
+      }
+    }
+    bdA[lid] = sH;
+    bdB[lid] = sL;
+    bdN[lid] = aH;
+    bdC[lid] = aL;
+    ${reduce(
+      `var x = bdA[lid];
+        var y = bdA[o];
+        var s = x + y;
+        var bb = s - x;
+        bdB[lid] = bdB[lid] + bdB[o] + ((x - (s - bb)) + (y - bb));
+        bdA[lid] = s;
+        x = bdN[lid];
+        y = bdN[o];
+        s = x + y;
+        bb = s - x;
+        bdC[lid] = bdC[lid] + bdC[o] + ((x - (s - bb)) + (y - bb));
+        bdN[lid] = s;`,
+    )}
+    if (lid == 0u && row < rows) {
+      result[4u * row] = bdA[0];
+      result[4u * row + 1u] = bdB[0];
+      result[4u * row + 2u] = bdN[0];
+      result[4u * row + 3u] = bdC[0];
+    }`;
+    }
+    return `
+    let cut = bdParams[p + 7u];
+    var mn = uniforms.INFINITY;
+    var cnt = 0u;
+    for (var j = lid; j < vocab; j += ${WG}u) {
+      let z = bdLogits[base + j];
+      if (${kept} && z >= cut) {
+        mn = min(mn, z);
+        cnt += 1u;
+      }
+    }
+    bdA[lid] = mn;
+    bdN[lid] = f32(cnt);
+    ${reduce('bdA[lid] = min(bdA[lid], bdA[o]); bdN[lid] = bdN[lid] + bdN[o];')}
+    if (lid == 0u && row < rows) {
+      result[2u * row] = bdA[0];
+      result[2u * row + 1u] = bdN[0];
+    }`;
+  }
+
+  getUserCode(): string {
+    return `
+  var<workgroup> bdA : array<f32, ${WG}>;
+  var<workgroup> bdB : array<f32, ${WG}>;
+  var<workgroup> bdN : array<f32, ${WG}>;
+  var<workgroup> bdC : array<f32, ${WG}>;
+
+  fn bdFinite(z : f32) -> bool {
+    return (bitcast<u32>(z) & 0x7fffffffu) < 0x7f800000u;
+  }
+
+  fn main(index : i32) {
+    let lid = localId.x;
+    let row = workgroupId.x + numWorkgroups.x * (workgroupId.y + numWorkgroups.y * workgroupId.z);
+    let rows = u32(uniforms.bdLogitsShape.x);
+    let vocab = u32(uniforms.bdLogitsShape.y);
+    let r = min(row, rows - 1u);
+    let base = r * vocab;
+    let p = r * ${BAND_PARAMS}u;
+    let floor = bdParams[p];
+    let hi = bdParams[p + 1u];
+    let mpT = bdParams[p + 5u];
+    let mpE = bdParams[p + 6u];
+    ${this.body()}
+  }
+`;
+  }
+}
+
+function bands(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = args.backend as WebGPUBackendLike;
+  const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
+  const { mode, minP } = args.attrs as unknown as { mode: BandsMode; minP: boolean };
+  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP), [logits, params], 'float32');
+}
+
+/** Registers the kernel for 'webgpu'; false when the device lacks 64 threads per workgroup. */
+export function registerWebgpuBands(): boolean {
+  try {
+    if (tf.getKernel(BANDS_KERNEL, BACKEND)) return true;
+    const backend = tf.findBackend(BACKEND) as unknown as WebGPUBackendLike | null;
+    if (!backend || typeof backend.runWebGPUProgram !== 'function') return false;
+    if (maxWorkgroupSize(backend) < WG) return false;
+    tf.registerKernel({ kernelName: BANDS_KERNEL, backendName: BACKEND, kernelFunc: bands as unknown as tf.KernelFunc });
+    return true;
+  } catch {
+    return false;
+  }
+}
