@@ -1,10 +1,14 @@
-// `npm run bench:chain [-- --backends cpu,wasm,webgpu --batch 64 --vocab 128256 --budget 3000 --only <regex>]`:
+// `npm run bench:chain [-- --backends cpu,wasm,webgpu,webgl,browser-webgpu --batch 64 --vocab 128256 --budget 3000 --only <regex>]`:
 // every sampler of the chain alone and the llama.cpp default chain (issue 11), side by side in one
 // run, as ratios to one tf.max pass over the logits and to (b) T 0.8 + top-k 50 + top-p 0.95.
 // Node backends: cpu, wasm (default both) and webgpu through Dawn (SwiftShader here unless
-// VK_ICD_FILENAMES names another Vulkan driver). The measurement is bench/chain-core.ts.
+// VK_ICD_FILENAMES names another Vulkan driver); webgl and browser-webgpu in headless Chromium (the
+// page bench/page-chain bundled by Vite). The measurement is bench/chain-core.ts.
 import * as tf from '@tensorflow/tfjs-core';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { ChainPageConfig } from './page-chain/main.js';
 import { useNodeBackend } from './node-backend.js';
 import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig } from './chain-core.js';
 
@@ -12,8 +16,8 @@ const { values: args } = parseArgs({
   options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' }, only: { type: 'string' } },
 });
 const smoke = args.smoke === true;
-const backends = (args.backends ?? 'cpu,wasm').split(',');
-const KNOWN = ['cpu', 'wasm', 'webgpu'];
+const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
+const KNOWN = ['cpu', 'wasm', 'webgpu', 'browser-webgl', 'browser-webgpu'];
 for (const b of backends) if (!KNOWN.includes(b)) throw new Error(`--backends: unknown backend '${b}' (one of ${KNOWN.join(', ')})`);
 const cfg: ChainConfig = {
   B: Number(args.batch ?? (smoke ? 4 : 64)),
@@ -33,4 +37,31 @@ async function runNode(backend: string): Promise<void> {
   console.log(`\n${formatChain(backend, cfg.B, cfg.V, result)}`);
 }
 
-for (const b of backends) await runNode(b);
+/** webgl and webgpu in headless Chromium: one page per backend. */
+async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
+  const { chromiumMissing, withBundledPage } = await import('./browser.js'); // Vite and playwright only when needed
+  const missing = chromiumMissing();
+  if (missing) throw new Error(missing);
+  const benchDir = path.dirname(fileURLToPath(import.meta.url));
+  await withBundledPage(path.join(benchDir, 'page-chain'), path.join(benchDir, 'results', '.page-chain'), async (browser, url) => {
+    for (const backend of list) {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
+        await page.goto(url);
+        await page.waitForFunction(() => window.__chainReady === true, null, { timeout: 60_000 });
+        const pageCfg: ChainPageConfig = { ...cfg, backend, ...(args.only === undefined ? {} : { only: args.only }) };
+        const result = await page.evaluate((c) => window.__chainRun!(c), pageCfg);
+        console.log(`\nbrowser-${backend} adapter: ${result.adapter} (${browser.version()}, headless)`);
+        console.log(formatChain(`browser-${backend}`, cfg.B, cfg.V, result));
+      } finally {
+        await context.close();
+      }
+    }
+  });
+}
+
+for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);
+const inBrowser = backends.filter((x) => x.startsWith('browser-')).map((x) => x.replace('browser-', '') as 'webgl' | 'webgpu');
+if (inBrowser.length > 0) await runBrowser(inBrowser);

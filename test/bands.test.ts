@@ -1,13 +1,15 @@
 // The bands of the chain (top-nσ, ε, η, XTC) on the fused paths — cpu / wasm: the JS and SIMD
-// kernels; webgpu: the GPU chain's bands kernel (webgpu/bands.ts) turning them into a floor and
-// an upper bound of the threshold draw. Per row, the fused kept count must equal the float64
-// reference's. cpu and wasm are exact; on webgpu (float32 sums, a float32 floor) a count may
+// kernels; webgpu / webgl: the GPU chain's bands statistics (webgpu/bands.ts, webgl/bands.ts)
+// turned into a floor and an upper bound of the threshold draw. Per row, the fused kept count must
+// equal the float64 reference's. cpu and wasm are exact; on the GPUs (float32 sums, a float32 floor) a count may
 // differ only where scaling the band's parameter by 1 ± 1e-4 moves the reference's count over it:
-// counted, printed and bounded. And, webgpu only, the bands kernel's statistics against float64.
+// counted, printed and bounded. And, on the GPUs, the bands statistics against float64.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { BANDS_KERNEL, registerWebgpuBands } from '../src/backends/webgpu/bands.js';
+import { registerWebglBands, rowBandsWebgl } from '../src/backends/webgl/bands.js';
+import { registerFusedFlag } from '../src/backends/fused.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { fusedKeptCounts, referenceKeptCounts } from './helpers/kept.js';
@@ -79,13 +81,13 @@ afterAll(() => {
 describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
   backendSuite(backend);
   const gpu = isSoftwareGpu(backend);
-  // webgl runs these samplers as tfjs ops (no fused path to observe).
-  const fused = backend === 'cpu' || backend === 'wasm' || backend === 'webgpu';
+  const fused = ['cpu', 'wasm', 'webgpu', 'webgl'].includes(backend);
   const exact = backend === 'cpu' || backend === 'wasm';
   const shapes: Shape[] = gpu ? ['peaky', 'flat', 'masked'] : ['peaky', 'flat', 'masked', 'ties', 'huge'];
   const V = gpu ? 2000 : 5000;
 
-  it.skipIf(!fused)('kept counts equal the reference (float-rounding exemptions on webgpu only, bounded), and the drawn tokens are kept', async (ctx) => {
+  it.skipIf(!fused)('kept counts equal the reference (float-rounding exemptions on the GPU backends only, bounded), and the drawn tokens are kept', async (ctx) => {
+    registerFusedFlag();
     if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
     const t = { rows: 0, exempt: [] as string[] };
     tallies.set(backend, t);
@@ -121,8 +123,11 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     expect(t.exempt.length, t.exempt.join('\n')).toBeLessThanOrEqual(Math.ceil(t.rows / 50));
   });
 
-  it.skipIf(backend !== 'webgpu')('webgpu: the bands kernel — σ floors, masses and the XTC bound — against float64 (webgpu only)', async () => {
-    expect(registerWebgpuBands()).toBe(true);
+  it.skipIf(!gpu)('the GPU bands statistics — σ floors, masses and the XTC bound — against float64 (GPU backends only)', async () => {
+    const webgl = backend === 'webgl';
+    expect(webgl ? registerWebglBands() : registerWebgpuBands()).toBe(true);
+    const stats = (params: tf.Tensor2D, mode: 'moments' | 'mass' | 'above', minP: boolean, online = false): tf.Tensor2D =>
+      tf.tidy(() => (webgl ? rowBandsWebgl(x, params, mode, minP) : (tf.engine().runKernel(BANDS_KERNEL, { logits: x, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D)));
     const u = rng('bands:kernel');
     const V = 3001;
     const gens: ((j: number) => number)[] = [
@@ -143,7 +148,7 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     const zmax = finite.map((f) => Math.max(...f));
     // moments: the σ floor and the row max.
     const pm = tf.tensor2d(Float32Array.from({ length: B * 8 }, (_, i) => (i % 8 === 7 ? n[Math.floor(i / 8)]! : 0)), [B, 8]);
-    const mom = tf.engine().runKernel(BANDS_KERNEL, { logits: x, params: pm }, { mode: 'moments', minP: false } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const mom = stats(pm, 'moments', false);
     const m = (await mom.array()) as number[][];
     rows.forEach((_, r) => {
       const f = finite[r]!;
@@ -160,30 +165,35 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
       rows.flatMap((_, r) => [floor[r]!, 3.4e38, zmax[r]!, Math.fround(inv), inv - Math.fround(inv), -3.4e38, -3.4e38, 0]),
       [B, 8],
     );
-    const mass = tf.engine().runKernel(BANDS_KERNEL, { logits: x, params: pmass }, { mode: 'mass', minP: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-    const s = (await mass.array()) as number[][];
-    rows.forEach((row, r) => {
-      let S = 0;
-      let SA = 0;
-      for (const z of row) {
-        if (!Number.isFinite(z) || z < Math.fround(floor[r]!)) continue;
-        const a = (z - zmax[r]!) * inv;
-        S += Math.exp(a);
-        SA += Math.exp(a) * a;
-      }
-      expect(Math.abs(s[r]![0]! + s[r]![1]! - S), `row ${r} S`).toBeLessThanOrEqual(1e-5 * S);
-      expect(Math.abs(s[r]![2]! + s[r]![3]! - SA), `row ${r} Σ e^a·a`).toBeLessThanOrEqual(1e-5 * S);
-    });
+    // online: m found in the same read (params' m ignored), the sums rescaled as it rises.
+    for (const online of webgl ? [false] : [false, true]) {
+      const mass = stats(pmass, 'mass', true, online);
+      const s = (await mass.array()) as number[][];
+      mass.dispose();
+      rows.forEach((row, r) => {
+        let S = 0;
+        let SA = 0;
+        for (const z of row) {
+          if (!Number.isFinite(z) || z < Math.fround(floor[r]!)) continue;
+          const a = (z - zmax[r]!) * inv;
+          S += Math.exp(a);
+          SA += Math.exp(a) * a;
+        }
+        expect(Math.abs(s[r]![0]! + s[r]![1]! - S), `row ${r} S (online ${online})`).toBeLessThanOrEqual(1e-5 * S);
+        expect(Math.abs(s[r]![2]! + s[r]![3]! - SA), `row ${r} Σ e^a·a (online ${online})`).toBeLessThanOrEqual(1e-5 * S);
+        expect(s[r]![4], `row ${r} m (online ${online})`).toBe(zmax[r]);
+      });
+    }
     // above: the smallest kept logit ≥ cut and how many there are, exactly.
     const cut = zmax.map((v) => Math.fround(v - 1));
     const pabove = tf.tensor2d(rows.flatMap((_, r) => [-3.4e38, 3.4e38, zmax[r]!, 1, 0, 0, 0, cut[r]!]), [B, 8]);
-    const above = tf.engine().runKernel(BANDS_KERNEL, { logits: x, params: pabove }, { mode: 'above', minP: false } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const above = stats(pabove, 'above', false);
     const a = (await above.array()) as number[][];
     rows.forEach((_, r) => {
       const over = finite[r]!.filter((v) => v >= cut[r]!);
       expect(a[r]![0] === Math.min(...over) && a[r]![1] === over.length, `row ${r}: ${a[r]} vs ${Math.min(...over)}, ${over.length}`).toBe(true);
     });
-    tf.dispose([x, pm, mom, pmass, mass, pabove, above]);
+    tf.dispose([x, pm, mom, pmass, pabove, above]);
   });
 });
 

@@ -13,6 +13,7 @@ import { sortFreeTopP } from '../src/backends/gpu-chain.js';
 import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
 import { topPThreshold } from '../src/processors/top-p.js';
 import { FLT_MAX } from '../src/processors/ops.js';
+import { registerFusedFlag } from '../src/backends/fused.js';
 
 type Gen = (r: number, j: number, u: () => number) => number;
 
@@ -72,12 +73,17 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
 
   const gpu = backend === 'webgl' || backend === 'webgpu';
   it.skipIf(!gpu)('dispatch: the GPU chain runs its kernels, no sort and no separate invalid-row passes (GPU backends only)', async (ctx) => {
+    registerFusedFlag(); // this test alone (-t) reads the flag before any sampler registered it
     if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
     const data = rows({ name: 'dispatch', B: 3, V: 5003, options: {}, gen: (_r, _j, u) => 3 * u() });
     const x = tf.tensor2d(data.flat(), [3, 5003]);
     const engine = tf.engine();
     const run = engine.runKernel.bind(engine);
-    for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }] as SamplerOptions[]) {
+    const bands: SamplerOptions[] = [
+      { epsilonCutoff: 1e-3, seed: 3 },
+      { temperature: 0.8, topNSigma: 1, topK: 50, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 4 },
+    ];
+    for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }, ...bands] as SamplerOptions[]) {
       const names: string[] = [];
       const wide: string[] = []; // kernels that read a [B, V] tensor
       engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
@@ -97,14 +103,16 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       expect(names).toContain('TfjsSamplingThresholdDraw');
       // One read of the logits per kernel; no masks, checks or sorts over [B, V] besides them.
       // Reshape: the sampler's own [B, V] handle on the caller's logits, a view (no data pass).
-      const allowed = ['TfjsSamplingThresholdDraw', 'TfjsSamplingTopK', 'TfjsSamplingRowMass', 'TfjsSamplingTopPThreshold', 'Max', 'Reshape'];
+      // top-nσ, ε, η, XTC: the bands statistics (webgpu: one kernel; webgl: per window).
+      const allowed = ['TfjsSamplingThresholdDraw', 'TfjsSamplingTopK', 'TfjsSamplingRowMass', 'TfjsSamplingTopPThreshold', 'TfjsSamplingBands', 'TfjsSamplingBandWindows', 'Max', 'Reshape'];
       // webgl: window maxima and counts, and a gather of the k chosen windows (on a flat view).
       if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2');
       // (webgl's top-p alone still sorts the row and runs top-p's pair arithmetic on [B, V].)
-      if (backend === 'webgpu' || options.topK) expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
+      if (backend === 'webgpu' || options.topK || !options.topP) expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
+      if (bands.includes(options)) expect(names.some((n) => n.startsWith('TfjsSamplingBand'))).toBe(true);
       // webgl's top-k gives the row max too (the first of the k largest): no separate max pass.
       if (backend === 'webgl' && options.topK) expect(wide).not.toContain('Max');
-      if (backend === 'webgpu') {
+      if (backend === 'webgpu' && options.topP) {
         expect(names).toContain(options.topK ? 'TfjsSamplingTopK' : 'TfjsSamplingTopPThreshold');
       }
     }

@@ -5,7 +5,10 @@
 //          max and the sorted candidates; webgl: tf.topk of the k largest (as the portable path);
 //   top-p: on those sorted candidates when top-k applies to every row (no [B, V] pass), else on
 //          a full sort (tf.topk), with the portable path's exact pair arithmetic (topPThreshold);
-//   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel.
+//   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel;
+//   top-nσ (first), ε, η, XTC (after min-p): floors and an upper bound from row statistics
+//          (webgpu/bands.ts, webgl/bands.ts; float32, so a token within rounding of a cut may
+//          differ from the reference).
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
@@ -21,7 +24,8 @@ import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
-import { BANDS_KERNEL, registerWebgpuBands } from './webgpu/bands.js';
+import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/bands.js';
+import { registerWebglBands, rowBandsWebgl } from './webgl/bands.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
 
@@ -44,6 +48,7 @@ const REGISTER_WINDOWS: Record<string, () => boolean> = {
   webgl: registerWebglWindowReduce,
 };
 const REGISTER_BANDS: Record<string, () => boolean> = {
+  webgl: registerWebglBands,
   webgpu: registerWebgpuBands,
 };
 /** webgl top-k: logits per window whose maximum stands for it. */
@@ -141,7 +146,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   // top-nσ (before top-k): a floor under the whole row, with the row max from the same kernel.
   let sigmaFloor: tf.Tensor1D | undefined;
   if (plan.topNSigma?.some((v) => v > 0)) {
-    const out = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { n: plan.topNSigma }) }, { mode: 'moments', minP: false } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const out = rowBands(input, bandParams(plan, { n: plan.topNSigma }), 'moments', false);
     sigmaFloor = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     zmax = tf.slice(out, [0, 1], [batch, 1]);
     thr = sigmaFloor;
@@ -190,13 +195,16 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
-  zmax ??= maskedRowMax(input, mask);
   const anyMinP = plan.minP.some((m) => m > 0);
-  const [t, e2] = anyMinP ? minPPair(zmax, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  // ε, η and XTC find the row max in their first pass where nothing before them did (no min-p).
+  const cutoffs = (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
+  if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
+  const [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   // ε, η, XTC (after min-p, at the filters' 1/T): floors, and XTC's upper bound, from row sums
   // over what the earlier filters kept.
   const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP);
   thr = cut.thr;
+  zmax = cut.zmax;
   const [ih] = invTemperaturePair(plan.invT);
   const params = tf.concat(
     [
@@ -227,10 +235,16 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   return applyPolicy(input, plan, ids, keys);
 }
 
-/** The bands kernel's per-row params (webgpu/bands.ts): floor, hi, m, 1/T pair, min-p pair, n or cut. */
+/** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */
+function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP: boolean, online = false, entropy = true): tf.Tensor2D {
+  if (tf.getBackend() === 'webgl') return rowBandsWebgl(input, params, mode, minP, entropy);
+  return tf.engine().runKernel(BANDS_KERNEL, { logits: input, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/** The bands kernel's per-row params (webgpu/bands.ts): floor, no upper bound, m, 1/T pair, min-p pair, n or cut. */
 function bandParams(
   plan: FusedPlan,
-  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor; m?: tf.Tensor; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor },
+  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor },
 ): tf.Tensor2D {
   const { batch } = plan;
   const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
@@ -238,7 +252,7 @@ function bandParams(
   return tf.concat(
     [
       p.floor ? tf.reshape(p.floor, [batch, 1]) : fill(-FLT_MAX),
-      p.hi ?? fill(FLT_MAX),
+      fill(FLT_MAX),
       p.m ? tf.reshape(p.m, [batch, 1]) : fill(0),
       ihH,
       ihL,
@@ -265,43 +279,46 @@ function cutoffBands(
   input: tf.Tensor2D,
   plan: FusedPlan,
   thr0: tf.Tensor1D | undefined,
-  zmax: tf.Tensor,
+  zmax: tf.Tensor | undefined,
   t: tf.Tensor,
   e2: tf.Tensor,
   minP: boolean,
-): { thr: tf.Tensor1D | undefined; hi?: tf.Tensor; drawMax?: tf.Tensor } {
+): { thr: tf.Tensor1D | undefined; zmax: tf.Tensor; hi?: tf.Tensor; drawMax?: tf.Tensor } {
   const { batch } = plan;
   let thr = thr0;
-  const m = tf.reshape(zmax, [batch, 1]);
+  let m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
   const finv = plan.filterInvT ?? plan.invT;
   const [ihH] = invTemperaturePair(finv);
-  const mass = (): [tf.Tensor, tf.Tensor] => {
-    const out = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { floor: thr, m, t, e2 }) }, { mode: 'mass', minP } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  // Σ e^a and Σ e^a·a over the kept tokens; without m yet, the same pass finds it (online).
+  const mass = (entropy: boolean): [tf.Tensor, tf.Tensor, tf.Tensor] => {
+    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2 }), 'mass', minP, m === undefined, entropy);
     const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
     const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
-    return [S, SA];
+    return [S, SA, tf.slice(out, [0, 4], [batch, 1])];
   };
   // The logit where q reaches `c` (a [B, 1] probability): m + ln(c·S)·T.
-  const reach = (c: tf.Tensor, S: tf.Tensor): tf.Tensor => tf.add(m, tf.div(tf.log(tf.mul(c, S)), ihH));
+  const reach = (c: tf.Tensor, S: tf.Tensor, mm: tf.Tensor): tf.Tensor => tf.add(mm, tf.div(tf.log(tf.mul(c, S)), ihH));
   const onRows = (values: Float64Array, test: (v: number) => boolean): tf.Tensor => tf.cast(column(Array.from(values, (v, r) => (test(v) && Number.isFinite(finv[r]!) ? 1 : 0))), 'bool');
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
     if (!E?.some((v) => v > 0)) continue;
-    const [S, SA] = mass();
+    const [S, SA, mm] = mass(eta);
+    m = mm;
     let c: tf.Tensor = column(E);
     if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
-    const f = tf.minimum(reach(c, S), m);
+    const f = tf.minimum(reach(c, S, m), m);
     const floor = tf.reshape(tf.where(tf.logicalAnd(onRows(E, (v) => v > 0), tf.isFinite(f)), f, tf.fill([batch, 1], -FLT_MAX)), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
   }
   const X = plan.xtcThreshold;
-  if (!X?.some((v) => v >= 0)) return { thr };
-  const [S] = mass();
-  const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S), -FLT_MAX);
-  const above = tf.engine().runKernel(BANDS_KERNEL, { logits: input, params: bandParams(plan, { floor: thr, m, t, e2, cut: zc }) }, { mode: 'above', minP } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  if (!X?.some((v) => v >= 0)) return { thr, zmax: m! };
+  const [S, , mm] = mass(false);
+  m = mm;
+  const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m), -FLT_MAX);
+  const above = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: zc }), 'above', minP);
   const least = tf.slice(above, [0, 0], [batch, 1]);
   const cuts = tf.logicalAnd(tf.logicalAnd(onRows(X, (v) => v >= 0), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
-  return { thr, hi: tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX)), drawMax: tf.where(cuts, least, m) };
+  return { thr, zmax: m, hi: tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX)), drawMax: tf.where(cuts, least, m) };
 }
 
 /**
@@ -347,10 +364,15 @@ function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.
   return maskByHalves(vals, words, scale);
 }
 
-/** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima). */
+/** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima, masked or not). */
 function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Tensor {
-  if (!mask) return rowMax(input);
   const [batch] = input.shape;
+  // webgl: window maxima (one read; rowMax's own guard against tf.max's -1e20 start would read
+  // the row twice more), then rowMax over the few windows.
+  if (tf.getBackend() === 'webgl' && supported('windows', 'webgl', REGISTER_WINDOWS.webgl)) {
+    return rowMax(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D);
+  }
+  if (!mask) return rowMax(input);
   if (tf.getBackend() === 'webgpu') {
     const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.zeros([batch]), mask }, { kmax: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
     return tf.slice(out, [0, 2], [batch, 1]);

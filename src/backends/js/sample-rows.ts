@@ -40,9 +40,9 @@ export interface FusedPlan {
    */
   mask?: readonly Int32Array[];
   /**
-   * cpu / wasm (JS and SIMD kernels): bands of the rest of the chain, per row, in the default order —
-   * top-nσ's n (before top-k), then after min-p ε, η (0 = off), and XTC's threshold where its
-   * coin came up this step (-1 = off; the fused plan decides the coin).
+   * Bands of the rest of the chain, per row, in the default order — top-nσ's n (before top-k),
+   * then after min-p ε, η (0 = off), and XTC's threshold where its coin came up this step (-1 =
+   * off; the fused plan decides the coin). cpu / wasm (JS and SIMD kernels) and the GPU chain.
    */
   topNSigma?: Float64Array;
   epsilon?: Float64Array;

@@ -1,7 +1,7 @@
 // The webgl draw of the fused GPU chain (GLSL ES 3.0), registered as THRESHOLD_DRAW_KERNEL: the
 // raw input logits plus per-row thresholds in, int32 ids or invalid-row codes out — no masked
 // [B, V] logits, no score tensor, no separate invalid-row passes:
-//   kept_j  = z_j ≥ thr  and  !(mpE − (z_j − mpT) > 0)     (top-k/top-p threshold; min-p pair)
+//   kept_j  = z_j ≥ thr  and  !(mpE − (z_j − mpT) > 0)  and  z_j ≤ hi   (floors; min-p pair; XTC's bound)
 //   score_j = (z_j − zmax) · ih + scale · g(key, j)  for kept tokens, −Infinity otherwise
 //   id      = the lowest index of the largest score (the passes of gumbel-argmax.ts)
 // The first pass also records, per window, three flags from the bits of the input: NaN (1),
@@ -26,9 +26,9 @@ export const WEBGL_MAX_VOCAB = 2 ** 21;
 /** With a folded bitmask a fourth flag (8: the input had a finite logit) halves the index room. */
 export const WEBGL_MAX_MASKED_VOCAB = 2 ** 20;
 
-/** The draw's keep test of the logit `z` (thr, mpT, mpE in scope); KeptCountPass uses it too. */
-function keepGlsl(z: string, minP: boolean): string {
-  return `${z} >= thr${minP ? ` && !(mpE - (${z} - mpT) > 0.0)` : ''}`;
+/** The draw's keep test of the logit `z` (thr, mpT, mpE, hi in scope); KeptCountPass uses it too. */
+function keepGlsl(z: string, minP: boolean, upper: boolean): string {
+  return `${z} >= thr${minP ? ` && !(mpE - (${z} - mpT) > 0.0)` : ''}${upper ? ` && ${z} <= hi` : ''}`;
 }
 
 class ThresholdDrawPass implements GPGPUProgram {
@@ -36,7 +36,7 @@ class ThresholdDrawPass implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, inSize: number, window: number, first: boolean, minP: boolean, masked: boolean) {
+  constructor(batch: number, inSize: number, window: number, first: boolean, minP: boolean, masked: boolean, upper: boolean) {
     const outSize = Math.ceil(inSize / window);
     const last = outSize === 1;
     this.variableNames = [...(first ? ['logits', 'keys', 'params'] : ['logits', 'keys', 'params', 'best']), ...(masked ? ['mask'] : [])];
@@ -60,7 +60,7 @@ class ThresholdDrawPass implements GPGPUProgram {
     if (any(keep)) flags |= 4u;${masked ? `
     if (any(lessThan(((zr & 0x7fffffffu) | (uvec4(outside) * 0x7f800000u)), uvec4(0x7f800000u)))) flags |= 8u;` : ''}`
       : '';
-    const keepLane = (l: string): string => `${keepGlsl(`z.${l}`, minP)} && !outside.${l}`;
+    const keepLane = (l: string): string => `${keepGlsl(`z.${l}`, minP, upper)} && !outside.${l}`;
     const finish = last
       ? `
   int code = (flags & 1u) != 0u ? -1 : (flags & 2u) != 0u ? -2 : (flags & 4u) == 0u ? ${masked ? `((flags & 8u) != 0u ? ${PROCESSOR_INVALID_CODE['no-finite-logit']} : -3)` : '-3'} : 0;
@@ -84,6 +84,7 @@ void main() {
   float zmax = getParams(b, 3);
   float ih = getParams(b, 4);
   float scale = getParams(b, 5);
+  ${upper ? 'float hi = getParams(b, 6);' : ''}
   bool noisy = scale != 0.0;
   float bound = abs(scale) * 17.5;
   int start = o * ${window};
@@ -130,7 +131,7 @@ class KeptCountPass implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, minP: boolean, first: boolean, masked: boolean) {
+  constructor(batch: number, vocab: number, minP: boolean, first: boolean, masked: boolean, upper: boolean) {
     const windows = Math.ceil(vocab / KC_WINDOW);
     this.variableNames = first ? ['logits', 'params', ...(masked ? ['mask'] : [])] : ['windows'];
     this.outputShape = first ? [batch, windows] : [batch];
@@ -144,6 +145,7 @@ void main() {
   float mpE = getParams(b, 2);
   float zmax = getParams(b, 3);
   float scale = getParams(b, 5);
+  ${upper ? 'float hi = getParams(b, 6);' : ''}
   int start = c.y * ${KC_WINDOW};
   float n = 0.0;
   bool bad = false;
@@ -153,7 +155,7 @@ void main() {
     float z = ${masked ? 'maskedZ(uint(getMask(b, j >> 4)), j, getLogits(b, j))' : 'getLogits(b, j)'};
     uint zu = floatBitsToUint(z);
     if ((zu & 0x7fffffffu) >= 0x7f800000u && zu != 0xff800000u) bad = true;
-    if ((${keepGlsl('z', minP)}) && (scale != 0.0 || z >= zmax)) n += 1.0;
+    if ((${keepGlsl('z', minP, upper)}) && (scale != 0.0 || z >= zmax)) n += 1.0;
   }
   setOutput(bad ? -1.0 : n);
 }
@@ -174,11 +176,11 @@ void main() {
   }
 }
 
-function keptCount(backend: MathBackendWebGL, { logits, params, mask }: Inputs, minP: boolean): tf.TensorInfo {
+function keptCount(backend: MathBackendWebGL, { logits, params, mask }: Inputs, minP: boolean, upper: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true, mask !== undefined), mask ? [logits, params, mask] : [logits, params], 'float32');
+  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true, mask !== undefined, upper), mask ? [logits, params, mask] : [logits, params], 'float32');
   try {
-    return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false, false), [windows], 'int32');
+    return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false, false, upper), [windows], 'int32');
   } finally {
     backend.disposeIntermediateTensorInfo(windows);
   }
@@ -192,11 +194,11 @@ interface Inputs {
   mask?: tf.TensorInfo;
 }
 
-function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }: Inputs, minP: boolean): tf.TensorInfo {
+function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }: Inputs, minP: boolean, upper: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
   if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
   if (mask && vocab > WEBGL_MAX_MASKED_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: a masked vocabulary of ${vocab} tokens is above 2^20`);
-  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined), mask);
+  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined, upper), mask);
 }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */
@@ -215,6 +217,7 @@ export function registerWebglThresholdDraw(): boolean {
           backend as unknown as MathBackendWebGL,
           inputs as unknown as Inputs,
           (attrs as { minP: boolean }).minP,
+          (attrs as { upper?: boolean }).upper ?? false,
         ),
     });
     return true;

@@ -6,7 +6,9 @@
 //              and min first, then Welford's update of u = (z − max)/range (|u| ≤ 1, so huge
 //              logits neither overflow nor lose the spread), merged across threads by Chan's rule.
 //   'mass':    over the kept tokens (z ≥ floor, z ≤ hi, min-p's pair test), with a = (z − m)·1/T
-//              and m the kept maximum: Σ e^a and Σ e^a·a, each an unevaluated float32 pair.
+//              and m the kept maximum: Σ e^a and Σ e^a·a, each an unevaluated float32 pair, and m.
+//              With `online`, m is found in the same read (a running maximum; the sums are
+//              rescaled when it rises), so a chain without top-k or top-p needs no max pass.
 //   'above':   over the kept tokens with z ≥ cut: their smallest logit and their count.
 // The caller (gpu-chain.ts) turns them into thresholds with [B] ops.
 import * as tf from '@tensorflow/tfjs-core';
@@ -32,9 +34,10 @@ class BandsProgram implements WebGPUProgramLike {
     batch: number,
     private mode: BandsMode,
     private minP: boolean,
+    private online: boolean,
   ) {
-    this.shaderKey = `tfjsSamplingBands_${mode}_${minP ? 'minp' : ''}_${WG}`;
-    this.outputShape = [batch, mode === 'mass' ? 4 : 2];
+    this.shaderKey = `tfjsSamplingBands_${mode}_${minP ? 'minp' : ''}_${online ? 'online_' : ''}${WG}`;
+    this.outputShape = [batch, mode === 'mass' ? 5 : 2];
     this.dispatch = [batch, 1, 1];
   }
 
@@ -110,8 +113,11 @@ class BandsProgram implements WebGPUProgramLike {
     }`;
     }
     if (this.mode === 'mass') {
+      // online: m is the running maximum of the kept tokens, the sums rescaled when it rises
+      // (one read of the row gives the max too); else m comes in the params.
+      const on = this.online;
       return `
-    let m = bdParams[p + 2u];
+    var m = ${on ? `-${FLT_MAX}` : 'bdParams[p + 2u]'};
     let ihH = bdParams[p + 3u];
     let ihL = bdParams[p + 4u];
     var sH = 0.0f;
@@ -121,6 +127,18 @@ class BandsProgram implements WebGPUProgramLike {
     for (var j = lid; j < vocab; j += ${WG}u) {
       let z = bdLogits[base + j];
       if (${kept}) {
+        ${
+          on
+            ? `if (z > m) {
+          let v = bdShift(vec4<f32>(sH, sL, aH, aL), m, z, ihH, ihL);
+          sH = v.x;
+          sL = v.y;
+          aH = v.z;
+          aL = v.w;
+          m = z;
+        }`
+            : ''
+        }
         let d = z - m;
         let a = d * ihH + d * ihL;
         let x = exp(a);
@@ -139,25 +157,32 @@ class BandsProgram implements WebGPUProgramLike {
     bdB[lid] = sL;
     bdN[lid] = aH;
     bdC[lid] = aL;
+    bdM[lid] = m;
     ${reduce(
-      `var x = bdA[lid];
-        var y = bdA[o];
-        var s = x + y;
-        var bb = s - x;
-        bdB[lid] = bdB[lid] + bdB[o] + ((x - (s - bb)) + (y - bb));
+      `${
+        on
+          ? `let mm = max(bdM[lid], bdM[o]);
+        let va = bdShift(vec4<f32>(bdA[lid], bdB[lid], bdN[lid], bdC[lid]), bdM[lid], mm, ihH, ihL);
+        let vb = bdShift(vec4<f32>(bdA[o], bdB[o], bdN[o], bdC[o]), bdM[o], mm, ihH, ihL);
+        bdM[lid] = mm;`
+          : `let va = vec4<f32>(bdA[lid], bdB[lid], bdN[lid], bdC[lid]);
+        let vb = vec4<f32>(bdA[o], bdB[o], bdN[o], bdC[o]);`
+      }
+        var s = va.x + vb.x;
+        var bb = s - va.x;
+        bdB[lid] = va.y + vb.y + ((va.x - (s - bb)) + (vb.x - bb));
         bdA[lid] = s;
-        x = bdN[lid];
-        y = bdN[o];
-        s = x + y;
-        bb = s - x;
-        bdC[lid] = bdC[lid] + bdC[o] + ((x - (s - bb)) + (y - bb));
+        s = va.z + vb.z;
+        bb = s - va.z;
+        bdC[lid] = va.w + vb.w + ((va.z - (s - bb)) + (vb.z - bb));
         bdN[lid] = s;`,
     )}
     if (lid == 0u && row < rows) {
-      result[4u * row] = bdA[0];
-      result[4u * row + 1u] = bdB[0];
-      result[4u * row + 2u] = bdN[0];
-      result[4u * row + 3u] = bdC[0];
+      result[5u * row] = bdA[0];
+      result[5u * row + 1u] = bdB[0];
+      result[5u * row + 2u] = bdN[0];
+      result[5u * row + 3u] = bdC[0];
+      result[5u * row + 4u] = bdM[0];
     }`;
     }
     return `
@@ -186,6 +211,19 @@ class BandsProgram implements WebGPUProgramLike {
   var<workgroup> bdB : array<f32, ${WG}>;
   var<workgroup> bdN : array<f32, ${WG}>;
   var<workgroup> bdC : array<f32, ${WG}>;
+  var<workgroup> bdM : array<f32, ${WG}>;
+
+  // The mass sums (Σ e^a as a pair, Σ e^a·a as a pair) taken at maximum m0, moved to m1 ≥ m0:
+  // a' = a + δ with δ = (m0 − m1)·1/T, so Σ e^a' = e^δ·Σ e^a and Σ e^a'·a' = e^δ·(Σ e^a·a + δ·Σ e^a).
+  fn bdShift(v : vec4<f32>, m0 : f32, m1 : f32, ihH : f32, ihL : f32) -> vec4<f32> {
+    if (v.x == 0.0f || m0 == m1) {
+      return v;
+    }
+    let d0 = m0 - m1;
+    let dl = d0 * ihH + d0 * ihL;
+    let r = exp(dl);
+    return vec4<f32>(r * v.x, r * v.y, r * (v.z + dl * v.x), r * (v.w + dl * v.y));
+  }
 
   fn bdFinite(z : f32) -> bool {
     return (bitcast<u32>(z) & 0x7fffffffu) < 0x7f800000u;
@@ -212,8 +250,8 @@ class BandsProgram implements WebGPUProgramLike {
 function bands(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
-  const { mode, minP } = args.attrs as unknown as { mode: BandsMode; minP: boolean };
-  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP), [logits, params], 'float32');
+  const { mode, minP, online = false } = args.attrs as unknown as { mode: BandsMode; minP: boolean; online?: boolean };
+  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP, online && mode === 'mass'), [logits, params], 'float32');
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks 64 threads per workgroup. */
