@@ -1,4 +1,4 @@
-// The bands of the chain (top-nσ, ε, η, XTC) on the fused paths — cpu / wasm: the JS and SIMD
+// The bands of the chain (top-nσ, ε, η, XTC, Mirostat v2) on the fused paths — cpu / wasm: the JS and SIMD
 // kernels; webgpu / webgl: the GPU chain's bands statistics (webgpu/bands.ts, webgl/bands.ts)
 // turned into a floor and an upper bound of the threshold draw. Per row, the fused kept count must
 // equal the float64 reference's. cpu and wasm are exact; on the GPUs (float32 sums, a float32 floor) a count may
@@ -13,6 +13,7 @@ import { registerFusedFlag } from '../src/backends/fused.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { fusedKeptCounts, referenceKeptCounts } from './helpers/kept.js';
+import { startCounting } from './helpers/read-counter.js';
 import { flatten, makeRow, rng, type Shape } from './helpers/logits.js';
 
 interface Case {
@@ -33,6 +34,11 @@ const CASES: Case[] = [
   { name: 'ε', options: { temperature: 0.9, epsilonCutoff: [1e-5, 3e-4, 1e-3, 0.05] }, scaled: (f) => ({ temperature: 0.9, epsilonCutoff: [1e-5 * f, 3e-4 * f, 1e-3 * f, 0.05 * f] }) },
   { name: 'η', options: { etaCutoff: [1e-4, 2e-3, 1e-2, 0.09] }, scaled: (f) => ({ etaCutoff: [1e-4 * f, 2e-3 * f, 1e-2 * f, 0.09 * f] }) },
   { name: 'XTC', options: { temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0]) }, scaled: (f) => ({ temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0], f) }) },
+  {
+    name: 'Mirostat v2 (μ = 2τ)',
+    options: { temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau })) },
+    scaled: (f) => ({ temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau: tau * f })) }),
+  },
   {
     name: 'all four after top-k, top-p, min-p',
     options: { temperature: 0.7, topNSigma: 2.5, topK: [200, 0, 1000, 30], topP: 0.95, minP: 0.001, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: xtcRows([0.05, 0.02, 0.2, 0.1]) },
@@ -97,7 +103,19 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
       const x = tf.tensor2d(flatten(rows), [4, V]);
       for (const c of [...CASES, ...placedCases(rows)]) {
         const before = tf.memory().numTensors;
-        const got = await fusedKeptCounts(createSampler({ ...c.options, seed: 5 }), x);
+        const sampler = createSampler({ ...c.options, seed: 5 });
+        if (gpu) {
+          // No read at all inside sample() on the GPUs — not even a small host tensor read by a
+          // kernel forwarded to the CPU (webgpu's concat of more than 7 inputs split off one).
+          const reads = startCounting();
+          const ids = sampler.sample(x);
+          reads.stop();
+          expect(reads.events, `${shape} ${c.name}: reads inside sample()`).toEqual([]);
+          ids.dispose();
+          sampler.reset();
+        }
+        const got = await fusedKeptCounts(sampler, x);
+        sampler.dispose(); // Mirostat's μ and pending surprise
         expect(tf.memory().numTensors).toBe(before);
         expect(got?.path, c.name).toBe(defaultPath(backend));
         const processed = reference.process(rows, c.options);

@@ -51,7 +51,8 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, ('defaul
     ['custom processor, top-p 0.9 alone', { processors: [shift], topP: 0.9, seed: 11 }, false],
     ['top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1', { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 }, false, 'bands'],
     ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'ops'],
-    ['Mirostat v2 (state: μ on the device)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'bands'],
+    ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
+    ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused on cpu / wasm)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'bands'],
     ['Mirostat v1 (fused on cpu / wasm: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'bands'],
   ];

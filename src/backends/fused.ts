@@ -58,7 +58,7 @@ const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** Those the GPU chain (webgpu) applies as bands too (gpu-chain.ts). */
-const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
+const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
@@ -123,8 +123,10 @@ export function fusedPlan(
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
   if (miro) {
-    // Each row's version (0 off); μ comes with the call.
-    bands.mirostat = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
+    // Each row's version (0 off); μ comes with the call. The GPU chain takes v2 only.
+    const ver = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
+    if (!host && ver.some((v) => v === 1)) return undefined;
+    bands.mirostat = ver;
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
   if (xtc) {
@@ -153,7 +155,7 @@ export function fusedPlan(
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
 export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat): tf.Tensor1D {
   const name = tf.getBackend();
-  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan);
+  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan, plan.mirostat ? mirostat : undefined);
   if (!plan.mirostat) return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const [ids, surprise] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D[];

@@ -6,9 +6,9 @@
 //   top-p: on those sorted candidates when top-k applies to every row (no [B, V] pass), else on
 //          a full sort (tf.topk), with the portable path's exact pair arithmetic (topPThreshold);
 //   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel;
-//   top-nσ (first), ε, η, XTC (after min-p): floors and an upper bound from row statistics
-//          (webgpu/bands.ts, webgl/bands.ts; float32, so a token within rounding of a cut may
-//          differ from the reference).
+//   top-nσ (first), ε, η, XTC, Mirostat v2 (after min-p): floors and an upper bound from row
+//          statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within rounding of a
+//          cut may differ from the reference); Mirostat's surprise for its accept.
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
@@ -28,6 +28,7 @@ import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/band
 import { registerWebglBands, rowBandsWebgl } from './webgl/bands.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
+import type { FusedMirostat } from './fused.js';
 
 import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
 
@@ -74,7 +75,7 @@ export function gpuBandsAvailable(name: string): boolean {
 /** Whether the plan has a band of the GPU chain (top-nσ, ε, η, XTC on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
 }
 
 /** Whether this plan fits the GPU chain's kernels (webgl: V ≤ 2^21). */
@@ -115,7 +116,7 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
  * value gets the processors' code (-6): from the draw's own reduction where the kernels read the
  * mask. (Without `maskOnInput` the caller's invalid-row rule tells the causes apart.)
  */
-export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
+export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const activeK = Array.from(plan.topK, (k) => k > 0 && k < vocab);
@@ -125,7 +126,7 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
     if (foldsMask(name, plan, activeK)) mask = maskTensor(plan.mask, batch, vocab);
     else input = maskLogits(logits, plan.mask);
   }
-  const ids = drawChain(input, plan, activeK, mask);
+  const ids = drawChain(input, plan, activeK, mask, mirostat);
   if (!plan.mask || mask || !plan.maskOnInput) return ids;
   // The mask ran as its own pass over the caller's logits: a row it emptied is the processors'
   // doing (-6) where they had a finite value, as the folded kernels report it.
@@ -134,7 +135,7 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan): tf.Tensor1D {
   return tf.where(emptied, tf.fill([batch], PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'), ids) as tf.Tensor1D;
 }
 
-function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined): tf.Tensor1D {
+function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined, mirostat?: FusedMirostat): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
@@ -197,12 +198,14 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   const anyMinP = plan.minP.some((m) => m > 0);
   // ε, η and XTC find the row max in their first pass where nothing before them did (no min-p).
-  const cutoffs = (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
+  const miro = plan.mirostat?.some((v) => v === 2) ?? false;
+  if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
+  const cutoffs = (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
   const [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   // ε, η, XTC (after min-p, at the filters' 1/T): floors, and XTC's upper bound, from row sums
   // over what the earlier filters kept.
-  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP);
+  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu);
   thr = cut.thr;
   zmax = cut.zmax;
   const [ih] = invTemperaturePair(plan.invT);
@@ -215,14 +218,16 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       cut.drawMax ?? thrCol(zmax),
       ih,
       column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0))),
-      cut.hi ?? tf.fill([batch, 1], FLT_MAX),
-      tf.zeros([batch, 1]),
+      // webgpu's concat takes 7 inputs at most (one storage buffer is the output): past that it
+      // splits, and a split-off group of host values runs on the CPU with a (host) read.
+      cut.hi ? tf.concat([cut.hi, tf.zeros([batch, 1])], 1) : tf.tensor2d(Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? 0 : FLT_MAX)), [batch, 2]),
     ],
     1,
   );
   const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
-  // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here.
-  const policy = name === 'webgpu' ? plan.invalidRows : 'error';
+  // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here (and
+  // on webgpu with Mirostat, whose surprise needs to know which rows were invalid).
+  const policy = name === 'webgpu' && !miro ? plan.invalidRows : 'error';
   const upper = cut.hi !== undefined;
   const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
@@ -230,6 +235,23 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     const attrs = { policy: 'error', minP: anyMinP, count: true, upper } as unknown as tf.NamedAttrMap;
     const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), attrs) as tf.Tensor);
     observe({ path: `fused:${name}`, kernel: 'gpu-chain', counts });
+  }
+  if (miro) {
+    // Mirostat's accept learns −log2 q of the drawn token under the kept distribution: a last
+    // mass pass over what the draw kept, and the drawn logits ([B] gathered).
+    const m = tf.reshape(cut.drawMax ?? zmax, [batch, 1]);
+    const out = rowBands(input, bandParams(plan, { floor: thr, hi: cut.hi, m, t, e2, inv: plan.invT }), 'mass', anyMinP, false, false);
+    const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
+    const at = tf.add(tf.mul(tf.range(0, batch, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.maximum(ids, tf.scalar(0, 'int32')));
+    const zj = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), at), [batch, 1]);
+    const [ihH, ihL] = invTemperaturePair(plan.invT);
+    const d = tf.sub(zj, m);
+    const a = tf.add(tf.mul(d, ihH), tf.mul(d, ihL));
+    const bits = tf.div(tf.sub(tf.log(S), a), Math.LN2);
+    // Greedy rows draw with q = 1; invalid rows (negative codes) keep μ (NaN).
+    const greedy = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 0 : 1)));
+    const surprise = tf.where(tf.reshape(tf.less(ids, 0), [batch, 1]), tf.fill([batch, 1], NaN), tf.where(tf.cast(greedy, 'bool'), tf.zeros([batch, 1]), bits));
+    mirostat!.pending(tf.keep(tf.reshape(surprise, [batch]) as tf.Tensor1D));
   }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids, keys);
@@ -241,21 +263,28 @@ function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP
   return tf.engine().runKernel(BANDS_KERNEL, { logits: input, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
-/** The bands kernel's per-row params (webgpu/bands.ts): floor, no upper bound, m, 1/T pair, min-p pair, n or cut. */
+/** The bands kernel's per-row params (webgpu/bands.ts): floor, upper bound, m, 1/T pair (the filters' unless `inv`), min-p pair, n or cut. */
 function bandParams(
   plan: FusedPlan,
-  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor },
+  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor; inv?: Float64Array },
 ): tf.Tensor2D {
   const { batch } = plan;
-  const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
+  const inv = p.inv ?? plan.filterInvT ?? plan.invT;
+  // 1/T as a float32 pair (invTemperaturePair's split), one [B, 2] upload: webgpu's concat takes
+  // 7 inputs at most (see drawChain's params).
+  const ih = new Float32Array(2 * batch);
+  inv.forEach((v, r) => {
+    const u = Number.isFinite(v) ? v : 1;
+    ih[2 * r] = u;
+    ih[2 * r + 1] = u - ih[2 * r]!;
+  });
   const fill = (v: number): tf.Tensor => tf.fill([batch, 1], v);
   return tf.concat(
     [
       p.floor ? tf.reshape(p.floor, [batch, 1]) : fill(-FLT_MAX),
-      fill(FLT_MAX),
+      p.hi ?? fill(FLT_MAX),
       p.m ? tf.reshape(p.m, [batch, 1]) : fill(0),
-      ihH,
-      ihL,
+      tf.tensor2d(ih, [batch, 2]),
       p.t ?? fill(0),
       p.e2 ?? fill(0),
       p.cut ?? (p.n ? column(p.n) : fill(0)),
@@ -283,42 +312,59 @@ function cutoffBands(
   t: tf.Tensor,
   e2: tf.Tensor,
   minP: boolean,
+  mu?: tf.Tensor1D,
 ): { thr: tf.Tensor1D | undefined; zmax: tf.Tensor; hi?: tf.Tensor; drawMax?: tf.Tensor } {
   const { batch } = plan;
   let thr = thr0;
   let m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
-  const finv = plan.filterInvT ?? plan.invT;
-  const [ihH] = invTemperaturePair(finv);
-  // Σ e^a and Σ e^a·a over the kept tokens; without m yet, the same pass finds it (online).
-  const mass = (entropy: boolean): [tf.Tensor, tf.Tensor, tf.Tensor] => {
-    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2 }), 'mass', minP, m === undefined, entropy);
+  let hi: tf.Tensor | undefined;
+  let drawMax: tf.Tensor | undefined;
+  // Σ e^a and Σ e^a·a over the kept tokens at 1/T = inv; without m yet, the same pass finds it (online).
+  const mass = (entropy: boolean, inv: Float64Array, mk?: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] => {
+    const out = rowBands(input, bandParams(plan, { floor: thr, hi, m: mk ?? m, t, e2, inv }), 'mass', minP, (mk ?? m) === undefined, entropy);
     const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
     const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
     return [S, SA, tf.slice(out, [0, 4], [batch, 1])];
   };
-  // The logit where q reaches `c` (a [B, 1] probability): m + ln(c·S)·T.
-  const reach = (c: tf.Tensor, S: tf.Tensor, mm: tf.Tensor): tf.Tensor => tf.add(mm, tf.div(tf.log(tf.mul(c, S)), ihH));
-  const onRows = (values: Float64Array, test: (v: number) => boolean): tf.Tensor => tf.cast(column(Array.from(values, (v, r) => (test(v) && Number.isFinite(finv[r]!) ? 1 : 0))), 'bool');
+  // The logit where q reaches `c` (a [B, 1] probability): mk + ln(c·S)·T.
+  const reach = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array): tf.Tensor => tf.add(mk, tf.div(tf.log(tf.mul(c, S)), invTemperaturePair(inv)[0]));
+  const onRows = (test: (r: number) => boolean, inv: Float64Array): tf.Tensor => tf.cast(column(Array.from(inv, (v, r) => (test(r) && Number.isFinite(v) ? 1 : 0))), 'bool');
+  // A floor at q ≥ c (the maximum always stays) on the rows `on`.
+  const raise = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array, on: tf.Tensor): void => {
+    const f = tf.minimum(reach(c, S, mk, inv), mk);
+    const floor = tf.reshape(tf.where(tf.logicalAnd(on, tf.isFinite(f)), f, tf.fill([batch, 1], -FLT_MAX)), [batch]) as tf.Tensor1D;
+    thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
+  };
+  const finv = plan.filterInvT ?? plan.invT;
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
     if (!E?.some((v) => v > 0)) continue;
-    const [S, SA, mm] = mass(eta);
+    const [S, SA, mm] = mass(eta, finv);
     m = mm;
     let c: tf.Tensor = column(E);
     if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
-    const f = tf.minimum(reach(c, S, m), m);
-    const floor = tf.reshape(tf.where(tf.logicalAnd(onRows(E, (v) => v > 0), tf.isFinite(f)), f, tf.fill([batch, 1], -FLT_MAX)), [batch]) as tf.Tensor1D;
-    thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
+    raise(c, S, m, finv, onRows((r) => E[r]! > 0, finv));
   }
   const X = plan.xtcThreshold;
-  if (!X?.some((v) => v >= 0)) return { thr, zmax: m! };
-  const [S, , mm] = mass(false);
-  m = mm;
-  const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m), -FLT_MAX);
-  const above = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: zc }), 'above', minP);
-  const least = tf.slice(above, [0, 0], [batch, 1]);
-  const cuts = tf.logicalAnd(tf.logicalAnd(onRows(X, (v) => v >= 0), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
-  return { thr, zmax: m, hi: tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX)), drawMax: tf.where(cuts, least, m) };
+  if (X?.some((v) => v >= 0)) {
+    const [S, , mm] = mass(false, finv);
+    m = mm;
+    const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, finv), -FLT_MAX);
+    const above = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: zc }), 'above', minP);
+    const least = tf.slice(above, [0, 0], [batch, 1]);
+    const cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, finv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+    hi = tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX));
+    drawMax = tf.where(cuts, least, m);
+  }
+  // Mirostat v2 (last, at the draw's 1/T): ε's floor with ε = 2^-μ over what is kept so far.
+  const ver = plan.mirostat;
+  if (mu && ver?.some((v) => v === 2)) {
+    const mk = drawMax ?? m;
+    const [S, , mm] = mass(false, plan.invT, mk);
+    m ??= mm;
+    raise(tf.exp(tf.mul(tf.reshape(mu, [batch, 1]), -Math.LN2)), S, mk ?? mm, plan.invT, onRows((r) => ver[r] === 2, plan.invT));
+  }
+  return { thr, zmax: m!, ...(hi ? { hi } : {}), ...(drawMax ? { drawMax } : {}) };
 }
 
 /**

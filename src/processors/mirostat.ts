@@ -23,8 +23,8 @@ export { MIROSTAT_M };
  * holds that call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`;
  * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. On cpu and
  * wasm both versions run inside the fused kernel, which reads μ and returns the drawn tokens'
- * surprise (`mirostatFusedHooks`); the GPU backends run these tfjs ops. It must be the last
- * sampler of the chain.
+ * surprise (`mirostatFusedHooks`), and so does the GPU chain of webgl / webgpu for v2; v1 runs
+ * these tfjs ops there. It must be the last sampler of the chain.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });

@@ -49,7 +49,7 @@ export interface FusedPlan {
   eta?: Float64Array;
   xtcThreshold?: Float64Array;
   /**
-   * cpu / wasm: each row's Mirostat version (0 off), last in the chain at the draw's 1/T, over
+   * Each row's Mirostat version (0 off; the GPU chain takes v2 only), last in the chain at the draw's 1/T, over
    * what the filters before it kept: v2 keeps the maximum and every token with q ≥ 2^-μ; v1 the
    * k largest, k from the Zipf estimate over the 100 largest (mirostatV1Band). `mirostatMu`
    * holds each row's μ (the kernel fills it from its `mu` input), and the kernel writes into
