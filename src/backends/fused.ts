@@ -57,7 +57,7 @@ export function fusedBackend(): string | undefined {
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
-/** Those the GPU chain (webgpu) applies as bands too (gpu-chain.ts). */
+/** Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; Mirostat v2 only). */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];

@@ -67,12 +67,12 @@ export function gpuChainAvailable(name: string): boolean {
   return name in REGISTER_DRAW && supported('draw', name, REGISTER_DRAW[name]);
 }
 
-/** True when the backend's GPU chain takes top-nσ, ε, η and XTC as bands (its bands kernel registers). */
+/** True when the backend's GPU chain takes top-nσ, ε, η, XTC and Mirostat v2 as bands (its bands kernel registers). */
 export function gpuBandsAvailable(name: string): boolean {
   return supported('bands', name, REGISTER_BANDS[name]);
 }
 
-/** Whether the plan has a band of the GPU chain (top-nσ, ε, η, XTC on some row). */
+/** Whether the plan has a band of the GPU chain (top-nσ, ε, η, XTC, Mirostat on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
   return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
@@ -197,14 +197,15 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
   const anyMinP = plan.minP.some((m) => m > 0);
-  // ε, η and XTC find the row max in their first pass where nothing before them did (no min-p).
+  // ε, η, XTC and Mirostat find the row max in their first pass where nothing before them did
+  // (webgpu, no min-p).
   const miro = plan.mirostat?.some((v) => v === 2) ?? false;
   if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const cutoffs = (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
   const [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
-  // ε, η, XTC (after min-p, at the filters' 1/T): floors, and XTC's upper bound, from row sums
-  // over what the earlier filters kept.
+  // ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's): floors, and
+  // XTC's upper bound, from row sums over what the earlier filters kept.
   const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu);
   thr = cut.thr;
   zmax = cut.zmax;
@@ -294,14 +295,15 @@ function bandParams(
 }
 
 /**
- * ε, η and XTC on the GPU chain, in the default order, each from one pass of the bands kernel
- * over what the filters before it kept (z ≥ thr, min-p's pair, z ≤ hi), at the filters' 1/T:
- * with a = (z − m)·1/T, S = Σ e^a and q = e^a / S,
+ * ε, η, XTC and Mirostat v2 on the GPU chain, in the default order, each from one pass of the
+ * bands kernel over what the filters before it kept (z ≥ thr, min-p's pair, z ≤ hi), at the
+ * filters' 1/T (Mirostat: the draw's): with a = (z − m)·1/T, S = Σ e^a and q = e^a / S,
  *   ε: keep q ≥ ε ⟺ z ≥ m + ln(ε·S)·T (the maximum always);
  *   η: the same with min(η, √η·e^-H), H = ln S − Σ e^a·a / S;
  *   XTC: the kept tokens with q ≥ threshold (z ≥ m + ln(threshold·S)·T): where two or more
  *        reach it, every logit above the least probable of them goes (an upper bound, and the
- *        draw's new maximum).
+ *        draw's new maximum);
+ *   Mirostat v2: ε's rule with ε = 2^-μ (μ the device tensor).
  * Rows where a band is off (or greedy) keep their floor.
  */
 function cutoffBands(
