@@ -57,6 +57,39 @@ export async function withBundledPage<T>(root: string, out: string, use: (browse
   }
 }
 
+/**
+ * Runs a bench page (bench/<name>: its main.ts sets `window[ready]` and `window[run](config)`)
+ * once per backend in headless Chromium and hands each result, with its adapter, to `report`.
+ */
+export async function runPageBackends<C extends object, R extends { adapter: string }>(
+  name: string,
+  backends: ('webgl' | 'webgpu')[],
+  keys: { ready: string; run: string },
+  config: (backend: 'webgl' | 'webgpu') => C,
+  report: (label: string, result: R, browserVersion: string) => void,
+): Promise<void> {
+  const missing = chromiumMissing();
+  if (missing) throw new Error(missing);
+  await withBundledPage(path.join(benchDir, name), path.join(benchDir, 'results', `.${name}`), async (browser, url) => {
+    for (const backend of backends) {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
+        await page.goto(url);
+        await page.waitForFunction((k) => (window as unknown as Record<string, unknown>)[k] === true, keys.ready, { timeout: 60_000 });
+        const result = (await page.evaluate(
+          ([k, c]) => (window as unknown as Record<string, (c: unknown) => Promise<unknown>>)[k as string]!(c),
+          [keys.run, config(backend)] as const,
+        )) as R;
+        report(`browser-${backend}`, result, browser.version());
+      } finally {
+        await context.close();
+      }
+    }
+  });
+}
+
 export async function runBrowser(run: BrowserRun): Promise<{ skipped: { backend: string; why: string }[]; meta: Record<string, unknown> }> {
   const skipped: { backend: string; why: string }[] = [];
   const meta: Record<string, unknown> = {};

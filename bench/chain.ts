@@ -5,12 +5,10 @@
 // VK_ICD_FILENAMES names another Vulkan driver); webgl and browser-webgpu in headless Chromium (the
 // page bench/page-chain bundled by Vite). The measurement is bench/chain-core.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChainPageConfig } from './page-chain/main.js';
 import { useNodeBackend } from './node-backend.js';
-import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig } from './chain-core.js';
+import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig, type ChainResult } from './chain-core.js';
 
 const { values: args } = parseArgs({
   options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' }, only: { type: 'string' } },
@@ -39,26 +37,11 @@ async function runNode(backend: string): Promise<void> {
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
 async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
-  const { chromiumMissing, withBundledPage } = await import('./browser.js'); // Vite and playwright only when needed
-  const missing = chromiumMissing();
-  if (missing) throw new Error(missing);
-  const benchDir = path.dirname(fileURLToPath(import.meta.url));
-  await withBundledPage(path.join(benchDir, 'page-chain'), path.join(benchDir, 'results', '.page-chain'), async (browser, url) => {
-    for (const backend of list) {
-      const context = await browser.newContext();
-      try {
-        const page = await context.newPage();
-        page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
-        await page.goto(url);
-        await page.waitForFunction(() => window.__chainReady === true, null, { timeout: 60_000 });
-        const pageCfg: ChainPageConfig = { ...cfg, backend, ...(args.only === undefined ? {} : { only: args.only }) };
-        const result = await page.evaluate((c) => window.__chainRun!(c), pageCfg);
-        console.log(`\nbrowser-${backend} adapter: ${result.adapter} (${browser.version()}, headless)`);
-        console.log(formatChain(`browser-${backend}`, cfg.B, cfg.V, result));
-      } finally {
-        await context.close();
-      }
-    }
+  const { runPageBackends } = await import('./browser.js'); // Vite and playwright only when needed
+  const only = args.only === undefined ? {} : { only: args.only };
+  await runPageBackends<ChainPageConfig, ChainResult & { adapter: string }>('page-chain', list, { ready: '__chainReady', run: '__chainRun' }, (backend) => ({ ...cfg, backend, ...only }), (label, result, version) => {
+    console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
+    console.log(formatChain(label, cfg.B, cfg.V, result));
   });
 }
 

@@ -14,10 +14,8 @@
 // browser-webgpu in headless Chromium (the system /usr/bin/chromium through playwright-core,
 // the page bench/page-penalties bundled by Vite). The measurement is bench/penalties-core.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatPenalties, measurePenalties, type PenaltiesConfig } from './penalties-core.js';
+import { formatPenalties, measurePenalties, type PenaltiesConfig, type PenaltiesResult } from './penalties-core.js';
 import type { PenaltiesPageConfig } from './page-penalties/main.js';
 import { useNodeBackend } from './node-backend.js';
 
@@ -45,26 +43,10 @@ async function runNode(backend: string): Promise<void> {
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
 async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
-  const { chromiumMissing, withBundledPage } = await import('./browser.js'); // Vite and playwright only when needed
-  const missing = chromiumMissing();
-  if (missing) throw new Error(missing);
-  const benchDir = path.dirname(fileURLToPath(import.meta.url));
-  await withBundledPage(path.join(benchDir, 'page-penalties'), path.join(benchDir, 'results', '.page-penalties'), async (browser, url) => {
-    for (const backend of list) {
-      const context = await browser.newContext();
-      try {
-        const page = await context.newPage();
-        page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
-        await page.goto(url);
-        await page.waitForFunction(() => window.__penaltiesReady === true, null, { timeout: 60_000 });
-        const pageCfg: PenaltiesPageConfig = { ...cfg, backend };
-        const result = await page.evaluate((c) => window.__penaltiesRun!(c), pageCfg);
-        console.log(`\nbrowser-${backend} adapter: ${result.adapter} (${browser.version()}, headless)`);
-        console.log(formatPenalties(`browser-${backend}`, cfg.B, cfg.V, result));
-      } finally {
-        await context.close();
-      }
-    }
+  const { runPageBackends } = await import('./browser.js'); // Vite and playwright only when needed
+  await runPageBackends<PenaltiesPageConfig, PenaltiesResult & { adapter: string }>('page-penalties', list, { ready: '__penaltiesReady', run: '__penaltiesRun' }, (backend) => ({ ...cfg, backend }), (label, result, version) => {
+    console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
+    console.log(formatPenalties(label, cfg.B, cfg.V, result));
   });
 }
 

@@ -12,7 +12,7 @@
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, splitInvTemperature, twoProd } from '../processors/ops.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
 import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
@@ -270,15 +270,10 @@ function bandParams(
   p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor; inv?: Float64Array },
 ): tf.Tensor2D {
   const { batch } = plan;
-  const inv = p.inv ?? plan.filterInvT ?? plan.invT;
-  // 1/T as a float32 pair (invTemperaturePair's split), one [B, 2] upload: webgpu's concat takes
-  // 7 inputs at most (see drawChain's params).
-  const ih = new Float32Array(2 * batch);
-  inv.forEach((v, r) => {
-    const u = Number.isFinite(v) ? v : 1;
-    ih[2 * r] = u;
-    ih[2 * r + 1] = u - ih[2 * r]!;
-  });
+  // 1/T as a float32 pair in one [B, 2] upload: webgpu's concat takes 7 inputs at most (see
+  // drawChain's params).
+  const { hi, lo } = splitInvTemperature(p.inv ?? plan.filterInvT ?? plan.invT);
+  const ih = Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? lo[i >> 1]! : hi[i >> 1]!));
   const fill = (v: number): tf.Tensor => tf.fill([batch, 1], v);
   return tf.concat(
     [
@@ -329,7 +324,7 @@ function cutoffBands(
     return [S, SA, tf.slice(out, [0, 4], [batch, 1])];
   };
   // The logit where q reaches `c` (a [B, 1] probability): mk + ln(c·S)·T.
-  const reach = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array): tf.Tensor => tf.add(mk, tf.div(tf.log(tf.mul(c, S)), invTemperaturePair(inv)[0]));
+  const reach = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array): tf.Tensor => tf.add(mk, tf.div(tf.log(tf.mul(c, S)), column(splitInvTemperature(inv).hi)));
   const onRows = (test: (r: number) => boolean, inv: Float64Array): tf.Tensor => tf.cast(column(Array.from(inv, (v, r) => (test(r) && Number.isFinite(v) ? 1 : 0))), 'bool');
   // A floor at q ≥ c (the maximum always stays) on the rows `on`.
   const raise = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array, on: tf.Tensor): void => {
@@ -421,11 +416,9 @@ function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Ten
     return rowMax(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D);
   }
   if (!mask) return rowMax(input);
-  if (tf.getBackend() === 'webgpu') {
-    const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.zeros([batch]), mask }, { kmax: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-    return tf.slice(out, [0, 2], [batch, 1]);
-  }
-  return rowMax(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: input, mask }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D);
+  // webgpu (a mask is folded only where the kernels read it, foldsMask): the top-k kernel at k off.
+  const out = tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.zeros([batch]), mask }, { kmax: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.slice(out, [0, 2], [batch, 1]);
 }
 
 /**

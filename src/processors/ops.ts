@@ -183,6 +183,12 @@ export function scaleByInvTemperature(d: tf.Tensor, inv: Float64Array): tf.Tenso
 
 /** Per-row `[B, 1]` inverse temperature as a float32 pair; greedy rows (Infinity) use 1. */
 export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D, boolean] {
+  const { hi, lo } = splitInvTemperature(inv);
+  return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), lo.every((v) => v === 0)];
+}
+
+/** invTemperaturePair's split on the host: float32 hi + lo per row (1 where 1/T is not finite). */
+export function splitInvTemperature(inv: Float64Array): { hi: Float32Array; lo: Float32Array } {
   const hi = new Float32Array(inv.length);
   const lo = new Float32Array(inv.length);
   for (let r = 0; r < inv.length; r++) {
@@ -190,7 +196,7 @@ export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D
     hi[r] = v;
     lo[r] = v - hi[r]!;
   }
-  return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), lo.every((v) => v === 0)];
+  return { hi, lo };
 }
 
 /**
