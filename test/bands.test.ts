@@ -1,4 +1,4 @@
-// The bands of the chain (top-nσ, ε, η, XTC, Mirostat v2) on the fused paths — cpu / wasm: the JS and SIMD
+// The bands of the chain (top-nσ, typical-p, ε, η, XTC, Mirostat v2) on the fused paths — cpu / wasm: the JS and SIMD
 // kernels; webgpu / webgl: the GPU chain's bands statistics (webgpu/bands.ts, webgl/bands.ts)
 // turned into a floor and an upper bound of the threshold draw. Per row, the fused kept count must
 // equal the float64 reference's. cpu and wasm are exact; on the GPUs (float32 sums, a float32 floor) a count may
@@ -21,6 +21,13 @@ interface Case {
   options: SamplerOptions;
   /** The options with every band parameter scaled by `f` (the exemption's perturbation). */
   scaled: (f: number) => SamplerOptions;
+  /** Not a band of webgl's GPU chain (tfjs ops there). */
+  notWebgl?: boolean;
+  /**
+   * Greedy rows (T = 0): the kept count is the maximum's ties; the drawn token must be the
+   * reference's maximum. GPU chains only (cpu / wasm run typical-p on greedy rows as tfjs ops).
+   */
+  greedy?: number[];
 }
 
 const xtcRows = (th: number[], f = 1) => th.map((t) => ({ probability: 1, threshold: t * f }));
@@ -39,6 +46,20 @@ const CASES: Case[] = [
     options: { temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau })) },
     scaled: (f) => ({ temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau: tau * f })) }),
   },
+  { name: 'typical-p', options: { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99] }, scaled: (f) => ({ temperature: 0.8, typicalP: [0.2 * f, 0.5 * f, 0.9 * f, Math.min(0.99 * f, 0.999)] }), notWebgl: true },
+  {
+    name: 'typical-p after top-k, min-p, with ε and XTC',
+    options: { temperature: [1.3, 0.6, 0.9, 1], topK: [0, 100, 500, 0], minP: 0.01, typicalP: [0.95, 0.6, 0.3, 0.8], epsilonCutoff: 1e-4, xtc: xtcRows([0.05, 0.3, 0.2, 0.02]) },
+    scaled: (f) => ({ temperature: [1.3, 0.6, 0.9, 1], topK: [0, 100, 500, 0], minP: 0.01, typicalP: [0.95 * f, 0.6 * f, 0.3 * f, 0.8 * f], epsilonCutoff: 1e-4 * f, xtc: xtcRows([0.05, 0.3, 0.2, 0.02], f) }),
+    notWebgl: true,
+  },
+  {
+    name: 'typical-p on a greedy row, after top-p',
+    options: { temperature: [0, 0.7, 0, 1.5], topP: [1, 0.9, 0.5, 0.99], typicalP: [0.4, 0.3, 0.9, 0.5] },
+    scaled: (f) => ({ temperature: [0, 0.7, 0, 1.5], topP: [1, 0.9, 0.5, 0.99], typicalP: [0.4 * f, 0.3 * f, 0.9 * f, 0.5 * f] }),
+    notWebgl: true,
+    greedy: [0, 2],
+  },
   {
     name: 'all four after top-k, top-p, min-p',
     options: { temperature: 0.7, topNSigma: 2.5, topK: [200, 0, 1000, 30], topP: 0.95, minP: 0.001, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: xtcRows([0.05, 0.02, 0.2, 0.1]) },
@@ -49,7 +70,8 @@ const CASES: Case[] = [
 /**
  * Thresholds placed 5e-4 (relative) beside a token of each row — above it on rows 0 and 2, below
  * on rows 1 and 3 — so that a band off by 1e-3 changes a kept set: ε and XTC at a token's q (at
- * T = 1, no other filter), top-nσ's n at a token's (max − z) / σ.
+ * T = 1, no other filter), top-nσ's n at a token's (max − z) / σ, typical-p's p at the mass of
+ * the three tokens closest to the entropy.
  */
 function placedCases(rows: Float32Array[]): Case[] {
   const side = (r: number): number => (r % 2 === 0 ? 1 + 5e-4 : 1 - 5e-4);
@@ -66,6 +88,12 @@ function placedCases(rows: Float32Array[]): Case[] {
     const sorted = f.sort((a, b) => b - a);
     return (sorted[0]! - sorted[Math.min(6, sorted.length - 1)]!) / sd;
   });
+  // typical-p: p beside the mass of the 3 tokens closest to the entropy (|−ln q − H|, T = 1).
+  const typ = q.map((qs, r) => {
+    const H = -qs.reduce((a, v) => a + (v > 0 ? v * Math.log(v) : 0), 0);
+    const near = qs.map((v) => [Math.abs(-Math.log(v) - H), v] as const).sort((a, b) => a[0] - b[0]);
+    return Math.min(0.999, near.slice(0, 3).reduce((a, [, v]) => a + v, 0) * side(r));
+  });
   const eps = q.map((qs, r) => qs[Math.min(4, qs.length - 1)]! * side(r));
   const th = q.map((qs, r) => Math.min(0.5, qs[Math.min(2, qs.length - 1)]! * side(r)));
   const ns = sig.map((n, r) => n * (2 - side(r)));
@@ -73,6 +101,7 @@ function placedCases(rows: Float32Array[]): Case[] {
     { name: 'ε at a token', options: { epsilonCutoff: eps }, scaled: (f) => ({ epsilonCutoff: eps.map((v) => v * f) }) },
     { name: 'XTC at a token', options: { xtc: xtcRows(th) }, scaled: (f) => ({ xtc: xtcRows(th, f) }) },
     { name: 'top-nσ at a token', options: { topNSigma: ns }, scaled: (f) => ({ topNSigma: ns.map((v) => v * f) }) },
+    { name: 'typical-p at a token', options: { typicalP: typ }, scaled: (f) => ({ typicalP: typ.map((v) => Math.min(v * f, 0.9999)) }), notWebgl: true },
   ];
 }
 
@@ -101,7 +130,7 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
       const u = rng(`bands:${shape}`);
       const rows = Array.from({ length: 4 }, () => makeRow(shape, V, u));
       const x = tf.tensor2d(flatten(rows), [4, V]);
-      for (const c of [...CASES, ...placedCases(rows)]) {
+      for (const c of [...CASES, ...placedCases(rows)].filter((k) => !(backend === 'webgl' && k.notWebgl) && !(exact && k.greedy))) {
         const before = tf.memory().numTensors;
         const sampler = createSampler({ ...c.options, seed: 5 });
         if (gpu) {
@@ -122,6 +151,12 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
         const want = processed.map((row) => row.filter((v) => v > -Infinity).length);
         for (let r = 0; r < 4; r++) {
           t.rows++;
+          if (c.greedy?.includes(r)) {
+            // typical-p may drop the row's maximum: greedy draws the largest logit it keeps.
+            const top = Math.max(...processed[r]!);
+            expect(processed[r]![got!.ids[r]!], `${shape} ${c.name} row ${r}: greedy draws the largest kept logit`).toBe(top);
+            continue;
+          }
           const n = got!.counts[r]!;
           if (n === want[r]) {
             // The same count is the same set (a band of logit values): the drawn token is in it.

@@ -354,7 +354,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(a).not.toEqual(b);
   });
 
-  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels where they apply them (cpu, wasm; the GPUs but typical-p), the reference\'s tokens step after step', async () => {
+  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels where they apply them (cpu, wasm, webgpu; webgl but typical-p), the reference\'s tokens step after step', async () => {
     const V = gpu ? 40 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const cases: SamplerOptions[] = [
@@ -373,9 +373,31 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
         const ids = Array.from((await s.sampleIds(x)) as Int32Array);
         expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
       }
-      // cpu, wasm: every band in the fused kernel; webgl, webgpu: all but typical-p.
-      const fusedHere = backend === 'cpu' || backend === 'wasm' || opts.typicalP === undefined;
+      // cpu, wasm, webgpu: every band in the fused kernel; webgl: all but typical-p.
+      const fusedHere = backend !== 'webgl' || opts.typicalP === undefined;
       expect(s.lastPath).toBe(fusedHere ? defaultPath(backend) : portablePath(backend));
+      x.dispose();
+      s.dispose();
+    }
+  });
+
+  it('dynamic temperature first, alone or with top-k / top-nσ after it: fused on every backend (the GPU chain: its 1/T on the device), the reference\'s tokens step after step', async () => {
+    const V = gpu ? 40 : 500;
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))));
+    rows[3]![5] = -Infinity; // a masked token: N counts the finite logits only
+    const cases: SamplerOptions[] = [
+      { temperature: [0.8, 0.5, 1.2, 0], dynamicTemperature: [{ range: 0.5 }, { range: 0.3, exponent: 2 }, { range: 1, exponent: 0.5 }, { range: 0.4 }], seed: 21 },
+      { temperature: 0.9, dynamicTemperature: [{ range: 0.6 }, undefined, { range: 0.2, exponent: 0 }, { range: 0.9 }], topK: [5, 0, 20, 40], topNSigma: [0, 1.5, 2, 0], seed: 22 },
+      { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, seed: 23 }, // T_min 0: near-greedy rows
+    ];
+    for (const opts of cases) {
+      const s = createSampler(opts);
+      const x = tf.tensor2d(rows);
+      for (let step = 0; step < 4; step++) {
+        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+      }
+      expect(s.lastPath).toBe(defaultPath(backend));
       x.dispose();
       s.dispose();
     }

@@ -12,7 +12,7 @@ import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
 import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
 import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
-import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, runGpuChain } from './gpu-chain.js';
+import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, gpuTypicalAvailable, runGpuChain } from './gpu-chain.js';
 
 import { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL } from './kernel-names.js';
 
@@ -57,7 +57,7 @@ export function fusedBackend(): string | undefined {
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
-/** Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; Mirostat v2 only). */
+/** Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; Mirostat v2 only; typical-p on webgpu). */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
@@ -74,6 +74,7 @@ export function fusedPlan(
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
   const host = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
   const gpuBands = !host && gpuBandsAvailable(tf.getBackend());
+  const gpuTypical = !host && gpuTypicalAvailable(tf.getBackend());
   let last = -1;
   let seenT = false;
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
@@ -84,10 +85,13 @@ export function fusedPlan(
   if (minKeepSpec !== undefined && (!host || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
-    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)))) return undefined;
-    // Dynamic temperature: cpu / wasm, as the first sampler (it reads the whole row's entropy).
+    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
+    // Dynamic temperature, as the first sampler (it reads the whole row's entropy): cpu / wasm;
+    // the GPU chain where no sampler after it depends on the temperature (its 1/T stays on the
+    // device, where only the draw reads it).
     if (dynamic !== undefined) {
-      if (!host || i > 0) return undefined;
+      if (i > 0) return undefined;
+      if (!host && (!gpuBands || opts.builtins.some((b) => T_DEPENDENT.includes(b.name) || b.name === 'mirostat'))) return undefined;
       const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
       dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0) };
     }
@@ -118,7 +122,12 @@ export function fusedPlan(
   if (M) bands.minKeep = M;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
-  if (has('typical-p')) bands.typicalP = get('typical-p', 1);
+  if (has('typical-p')) {
+    bands.typicalP = get('typical-p', 1);
+    // A greedy row draws the largest logit typical-p keeps, which need not be the row's: the
+    // cpu / wasm kernels' greedy shortcut takes the row's (the GPU chain's draw reads the band).
+    if (host && bands.typicalP.some((p, r) => p < 1 && !Number.isFinite(invT[r]!))) return undefined;
+  }
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;

@@ -6,12 +6,13 @@
 //   top-p: on those sorted candidates when top-k applies to every row (no [B, V] pass), else on
 //          a full sort (tf.topk), with the portable path's exact pair arithmetic (topPThreshold);
 //   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel;
-//   top-nσ (first), ε, η, XTC, Mirostat v2 (after min-p): floors and an upper bound from row
-//          statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within rounding of a
-//          cut may differ from the reference); Mirostat's surprise for its accept.
+//   top-nσ (first), typical-p (webgpu), ε, η, XTC, Mirostat v2 (after min-p): floors and upper
+//          bounds from row statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within
+//          rounding of a cut may differ from the reference); Mirostat's surprise for its accept.
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
+import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
 import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, splitInvTemperature, twoProd } from '../processors/ops.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
@@ -72,10 +73,23 @@ export function gpuBandsAvailable(name: string): boolean {
   return supported('bands', name, REGISTER_BANDS[name]);
 }
 
-/** Whether the plan has a band of the GPU chain (top-nσ, ε, η, XTC, Mirostat on some row). */
+/** True when the GPU chain takes typical-p as a band too (webgpu: the bands kernel's digit search). */
+export function gpuTypicalAvailable(name: string): boolean {
+  return name === 'webgpu' && gpuBandsAvailable(name);
+}
+
+/** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
+  return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
+}
+
+function hasTypical(plan: FusedPlan): boolean {
+  return plan.typicalP?.some((v) => v < 1) ?? false;
+}
+
+function hasDynamic(plan: FusedPlan): boolean {
+  return plan.dynamic?.range.some((v) => v > 0) ?? false;
 }
 
 /** Whether this plan fits the GPU chain's kernels (webgl: V ≤ 2^21). */
@@ -196,20 +210,28 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     }
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
+  // Dynamic temperature (nothing after it reads 1/T but the draw): its 1/T from the whole row.
+  let dynamic: ReturnType<typeof dynamicInvTemperature> | undefined;
+  if (hasDynamic(plan)) {
+    dynamic = dynamicInvTemperature(input, plan, zmax);
+    zmax ??= dynamic.zmax;
+  }
   const anyMinP = plan.minP.some((m) => m > 0);
   // ε, η, XTC and Mirostat find the row max in their first pass where nothing before them did
   // (webgpu, no min-p).
   const miro = plan.mirostat?.some((v) => v === 2) ?? false;
   if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
-  const cutoffs = (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
+  const cutoffs = hasTypical(plan) || (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
   const [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
-  // ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's): floors, and
-  // XTC's upper bound, from row sums over what the earlier filters kept.
+  // typical-p, ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's):
+  // floors and upper bounds from row sums over what the earlier filters kept.
   const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu);
   thr = cut.thr;
   zmax = cut.zmax;
-  const [ih] = invTemperaturePair(plan.invT);
+  let [ih] = invTemperaturePair(plan.invT);
+  let scale = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
+  if (dynamic) [ih, scale] = [dynamic.ih, dynamic.scale];
   const params = tf.concat(
     [
       thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX),
@@ -218,7 +240,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       // The draw shifts by the kept maximum, as the portable path does (XTC can drop the row's).
       cut.drawMax ?? thrCol(zmax),
       ih,
-      column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0))),
+      scale,
       // webgpu's concat takes 7 inputs at most (one storage buffer is the output): past that it
       // splits, and a split-off group of host values runs on the CPU with a (host) read.
       cut.hi ? tf.concat([cut.hi, tf.zeros([batch, 1])], 1) : tf.tensor2d(Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? 0 : FLT_MAX)), [batch, 2]),
@@ -258,9 +280,49 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   return applyPolicy(input, plan, ids, keys);
 }
 
+/**
+ * Dynamic temperature (first in the chain, nothing after it reads 1/T but the draw): the draw's
+ * 1/T and noise scale per row, [B, 1] each, from the whole row's entropy at the pending 1/T
+ * (plan.dynamic.prev) — one mass pass (S = Σ e^a, H = ln S − Σ e^a·a / S) and one count of the
+ * finite logits (N) — as the reference's rule: T' = lo + (hi − lo)·(H / ln N)^exponent with
+ * [lo, hi] = [max(0, T − range), T + range] (T where N ≤ 1), 1/T' clamped as every 1/T, times
+ * the pending 1/T; T' = 0 is a greedy row (scale 0). Rows with range 0 keep their 1/T.
+ */
+function dynamicInvTemperature(input: tf.Tensor2D, plan: FusedPlan, zmax: tf.Tensor | undefined): { ih: tf.Tensor2D; scale: tf.Tensor2D; zmax: tf.Tensor } {
+  const { batch } = plan;
+  const d = plan.dynamic!;
+  const webgpu = tf.getBackend() === 'webgpu';
+  // webgpu: the mass pass finds the row max (online) and counts the finite logits too.
+  const m = zmax ?? (webgpu ? undefined : maskedRowMax(input, undefined));
+  const out = rowBands(input, bandParams(plan, { m, inv: d.prev }), 'mass', false, m === undefined);
+  const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
+  const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
+  const H = tf.sub(tf.log(S), tf.div(SA, S));
+  const N = webgpu ? tf.slice(out, [0, 5], [batch, 1]) : tf.slice(rowBands(input, bandParams(plan, { cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', false), [0, 1], [batch, 1]);
+  const T = column(d.T);
+  const R = column(d.range);
+  const E = column(d.exponent);
+  const lo = tf.relu(tf.sub(T, R));
+  const base = tf.relu(tf.div(H, tf.log(N)));
+  // base^E with 0^0 = 1 and 0^E = 0 (GLSL's pow is undefined at 0).
+  const pw = tf.where(tf.equal(E, 0), tf.onesLike(E), tf.where(tf.greater(base, 0), tf.exp(tf.mul(E, tf.log(tf.maximum(base, 1e-30)))), tf.zerosLike(base)));
+  const t = tf.where(tf.greater(N, 1), tf.add(lo, tf.mul(tf.sub(tf.add(T, R), lo), pw)), T);
+  const inv = tf.mul(tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX), column(Array.from(d.prev, (v) => (Number.isFinite(v) ? v : 1))));
+  const greedy = tf.equal(t, 0);
+  const on = tf.cast(column(Array.from(d.range, (v, r) => (v > 0 && Number.isFinite(d.prev[r]!) ? 1 : 0))), 'bool');
+  const [ih0] = invTemperaturePair(plan.invT);
+  const scale0 = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
+  const ih = tf.where(on, tf.where(greedy, tf.onesLike(inv), inv), ih0) as tf.Tensor2D;
+  const scale = tf.where(on, tf.where(greedy, tf.zerosLike(inv), tf.onesLike(inv)), scale0) as tf.Tensor2D;
+  return { ih, scale, zmax: m ?? tf.slice(out, [0, 4], [batch, 1]) };
+}
+
 /** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */
 function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP: boolean, online = false, entropy = true): tf.Tensor2D {
-  if (tf.getBackend() === 'webgl') return rowBandsWebgl(input, params, mode, minP, entropy);
+  if (tf.getBackend() === 'webgl') {
+    if (mode === 'typical') throw new Error('tfjs-sampling (internal): typical-p is no band on webgl');
+    return rowBandsWebgl(input, params, mode, minP, entropy);
+  }
   return tf.engine().runKernel(BANDS_KERNEL, { logits: input, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
@@ -290,9 +352,11 @@ function bandParams(
 }
 
 /**
- * ε, η, XTC and Mirostat v2 on the GPU chain, in the default order, each from one pass of the
+ * typical-p, ε, η, XTC and Mirostat v2 on the GPU chain, in the default order, each from the
  * bands kernel over what the filters before it kept (z ≥ thr, min-p's pair, z ≤ hi), at the
  * filters' 1/T (Mirostat: the draw's): with a = (z − m)·1/T, S = Σ e^a and q = e^a / S,
+ *   typical-p (webgpu): the kernel's band [lo, up] of the tokens it keeps, as a floor and an
+ *        upper bound (their maximum up the draw's new maximum);
  *   ε: keep q ≥ ε ⟺ z ≥ m + ln(ε·S)·T (the maximum always);
  *   η: the same with min(η, √η·e^-H), H = ln S − Σ e^a·a / S;
  *   XTC: the kept tokens with q ≥ threshold (z ≥ m + ln(threshold·S)·T): where two or more
@@ -333,6 +397,14 @@ function cutoffBands(
     thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
   };
   const finv = plan.filterInvT ?? plan.invT;
+  if (hasTypical(plan)) {
+    const out = rowBands(input, bandParams(plan, { floor: thr, t, e2, cut: column(plan.typicalP!), inv: finv }), 'typical', minP, true);
+    const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
+    thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
+    hi = tf.slice(out, [0, 1], [batch, 1]);
+    m = tf.slice(out, [0, 2], [batch, 1]);
+    drawMax = m;
+  }
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
     if (!E?.some((v) => v > 0)) continue;
@@ -347,11 +419,11 @@ function cutoffBands(
     const [S, , mm] = mass(false, finv);
     m = mm;
     const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, finv), -FLT_MAX);
-    const above = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: zc }), 'above', minP);
+    const above = rowBands(input, bandParams(plan, { floor: thr, hi, m, t, e2, cut: zc }), 'above', minP);
     const least = tf.slice(above, [0, 0], [batch, 1]);
     const cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, finv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
-    hi = tf.where(cuts, least, tf.fill([batch, 1], FLT_MAX));
-    drawMax = tf.where(cuts, least, m);
+    hi = tf.where(cuts, least, hi ?? tf.fill([batch, 1], FLT_MAX));
+    drawMax = tf.where(cuts, least, m!);
   }
   // Mirostat v2 (last, at the draw's 1/T): ε's floor with ε = 2^-μ over what is kept so far.
   const ver = plan.mirostat;

@@ -113,8 +113,8 @@ export function registerWebglBands(): boolean {
 /**
  * The webgpu bands kernel's per-row result from window statistics: 'moments' [B, 2] (the σ floor
  * with n from params column 7, and the row max), 'mass' [B, 5] (Σ e^a and Σ e^a·a as pairs with
- * zero low parts — Σ e^a·a only with `entropy`, else 0 — and m), 'above' [B, 2] (the least logit
- * ≥ cut, the count).
+ * zero low parts — Σ e^a·a only with `entropy`, else 0 — and m; no count: 'above' at cut
+ * -FLT_MAX gives it), 'above' [B, 2] (the least logit ≥ cut, the count).
  */
 export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'moments' | 'mass' | 'above', minP: boolean, entropy = true): tf.Tensor2D {
   const [batch] = input.shape;

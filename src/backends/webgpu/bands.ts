@@ -6,20 +6,31 @@
 //              and min first, then Welford's update of u = (z − max)/range (|u| ≤ 1, so huge
 //              logits neither overflow nor lose the spread), merged across threads by Chan's rule.
 //   'mass':    over the kept tokens (z ≥ floor, z ≤ hi, min-p's pair test), with a = (z − m)·1/T
-//              and m the kept maximum: Σ e^a and Σ e^a·a, each an unevaluated float32 pair, and m.
+//              and m the kept maximum: Σ e^a and Σ e^a·a, each an unevaluated float32 pair, m, and
+//              the kept tokens' count.
 //              With `online`, m is found in the same read (a running maximum; the sums are
 //              rescaled when it rises), so a chain without top-k or top-p needs no max pass.
 //   'above':   over the kept tokens with z ≥ cut: their smallest logit and their count.
+//   'typical': locally typical sampling's band (p in params column 7; 1 = off). The mass pass
+//              (online) gives m, S = Σ e^a and the centre c = Σ e^a·a / S (−ln q − H = c − a);
+//              then top-p's digit search (webgpu/top-p.ts) on the key of −|a − c| instead of z
+//              finds the farthest distance D whose strictly closer mass is below p·S (ties of D
+//              kept); a last read gives the least and the largest kept logit with |a − c| ≤ D
+//              (d is monotone on each side of c, so they bound exactly that set). Output
+//              [B, 3]: the floor, the upper bound and the kept maximum (-FLT_MAX, FLT_MAX and
+//              m where the row keeps everything).
 // The caller (gpu-chain.ts) turns them into thresholds with [B] ops.
 import * as tf from '@tensorflow/tfjs-core';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
 
 export const BANDS_KERNEL = 'TfjsSamplingBands';
-export type BandsMode = 'moments' | 'mass' | 'above';
+export type BandsMode = 'moments' | 'mass' | 'above' | 'typical';
 const BACKEND = 'webgpu';
 const WG = 64;
 const FLT_MAX = '3.4028234663852886e38f';
-/** Per-row params: 0 floor, 1 hi, 2 m, 3 1/T hi, 4 1/T lo, 5 min-p t, 6 min-p e, 7 n (moments) or cut (above). */
+/** 'typical': candidates copied to workgroup memory once they fit (as webgpu/top-p.ts). */
+const CAP = 512;
+/** Per-row params: 0 floor, 1 hi, 2 m, 3 1/T hi, 4 1/T lo, 5 min-p t, 6 min-p e, 7 n (moments), cut (above) or p (typical). */
 export const BAND_PARAMS = 8;
 
 class BandsProgram implements WebGPUProgramLike {
@@ -36,8 +47,9 @@ class BandsProgram implements WebGPUProgramLike {
     private minP: boolean,
     private online: boolean,
   ) {
-    this.shaderKey = `tfjsSamplingBands_${mode}_${minP ? 'minp' : ''}_${online ? 'online_' : ''}${WG}`;
-    this.outputShape = [batch, mode === 'mass' ? 5 : 2];
+    if (mode === 'typical') this.online = true;
+    this.shaderKey = `tfjsSamplingBands_${mode}_${minP ? 'minp' : ''}_${this.online ? 'online_' : ''}${WG}`;
+    this.outputShape = [batch, mode === 'mass' ? 6 : mode === 'typical' ? 3 : 2];
     this.dispatch = [batch, 1, 1];
   }
 
@@ -112,7 +124,7 @@ class BandsProgram implements WebGPUProgramLike {
       result[2u * row + 1u] = select(-uniforms.INFINITY, zmax, total > 0.0f);
     }`;
     }
-    if (this.mode === 'mass') {
+    if (this.mode === 'mass' || this.mode === 'typical') {
       // online: m is the running maximum of the kept tokens, the sums rescaled when it rises
       // (one read of the row gives the max too); else m comes in the params.
       const on = this.online;
@@ -124,9 +136,11 @@ class BandsProgram implements WebGPUProgramLike {
     var sL = 0.0f;
     var aH = 0.0f;
     var aL = 0.0f;
+    var cnt = 0u;
     for (var j = lid; j < vocab; j += ${WG}u) {
       let z = bdLogits[base + j];
       if (${kept}) {
+        cnt += 1u;
         ${
           on
             ? `if (z > m) {
@@ -158,6 +172,7 @@ class BandsProgram implements WebGPUProgramLike {
     bdN[lid] = aH;
     bdC[lid] = aL;
     bdM[lid] = m;
+    bdK[lid] = f32(cnt);
     ${reduce(
       `${
         on
@@ -175,14 +190,20 @@ class BandsProgram implements WebGPUProgramLike {
         s = va.z + vb.z;
         bb = s - va.z;
         bdC[lid] = va.w + vb.w + ((va.z - (s - bb)) + (vb.z - bb));
-        bdN[lid] = s;`,
+        bdN[lid] = s;
+        bdK[lid] = bdK[lid] + bdK[o];`,
     )}
-    if (lid == 0u && row < rows) {
-      result[5u * row] = bdA[0];
-      result[5u * row + 1u] = bdB[0];
-      result[5u * row + 2u] = bdN[0];
-      result[5u * row + 3u] = bdC[0];
-      result[5u * row + 4u] = bdM[0];
+    ${
+      this.mode === 'typical'
+        ? typicalSearch(kept)
+        : `if (lid == 0u && row < rows) {
+      result[6u * row] = bdA[0];
+      result[6u * row + 1u] = bdB[0];
+      result[6u * row + 2u] = bdN[0];
+      result[6u * row + 3u] = bdC[0];
+      result[6u * row + 4u] = bdM[0];
+      result[6u * row + 5u] = bdK[0];
+    }`
     }`;
     }
     return `
@@ -207,11 +228,13 @@ class BandsProgram implements WebGPUProgramLike {
 
   getUserCode(): string {
     return `
+  ${this.mode === 'typical' ? TYPICAL_DECLS : ''}
   var<workgroup> bdA : array<f32, ${WG}>;
   var<workgroup> bdB : array<f32, ${WG}>;
   var<workgroup> bdN : array<f32, ${WG}>;
   var<workgroup> bdC : array<f32, ${WG}>;
   var<workgroup> bdM : array<f32, ${WG}>;
+  var<workgroup> bdK : array<f32, ${WG}>;
 
   // The mass sums (Σ e^a as a pair, Σ e^a·a as a pair) taken at maximum m0, moved to m1 ≥ m0:
   // a' = a + δ with δ = (m0 − m1)·1/T, so Σ e^a' = e^δ·Σ e^a and Σ e^a'·a' = e^δ·(Σ e^a·a + δ·Σ e^a).
@@ -247,11 +270,200 @@ class BandsProgram implements WebGPUProgramLike {
   }
 }
 
+/** 'typical': the digit search's workgroup memory (15.9 KiB with the bands' arrays) and key. */
+const TYPICAL_DECLS = `
+  var<workgroup> tyH : array<f32, ${16 * WG}>;
+  var<workgroup> tyL : array<f32, ${16 * WG}>;
+  var<workgroup> tyC : array<u32, ${16 * WG}>;
+  var<workgroup> tyBuf : array<u32, ${CAP}>;
+  var<workgroup> tyN : atomic<u32>;
+  // 0 prefix, 1 copied (0 no, 1 yes, 2 now), 2 done (no bucket qualifies: keep all)
+  var<workgroup> tyS : array<u32, 3>;
+  // mass strictly closer than the prefix, as a pair
+  var<workgroup> tyM : array<f32, 2>;
+
+  // The order-preserving key of −|a − c| (larger: closer to the centre).
+  fn tyKey(z : f32, m : f32, ihH : f32, ihL : f32, c : f32) -> u32 {
+    let dz = z - m;
+    var u = bitcast<u32>(-abs((dz * ihH + dz * ihL) - c));
+    u = select(u, 0u, u == 0x80000000u); // -0 as +0
+    return select(u | 0x80000000u, ~u, (u & 0x80000000u) != 0u);
+  }
+`;
+
+/**
+ * 'typical' after the mass pass (m, S and Σ e^a·a reduced into bdM, bdA/bdB, bdN/bdC): the digit
+ * search of webgpu/top-p.ts on tyKey, 4 bits a level, then the band's extreme kept logits.
+ */
+function typicalSearch(kept: string): string {
+  return `
+    let mk = bdM[0];
+    let total = bdA[0] + bdB[0];
+    let cen = (bdN[0] + bdC[0]) / total;
+    let tp = bdParams[p + 7u];
+    let tH = tp * bdA[0];
+    let tL = tp * bdB[0];
+    let on = tp < 1.0f && total > 0.0f && mk > -${FLT_MAX};
+    if (lid == 0u) {
+      tyS[0] = 0u;
+      tyS[1] = 0u;
+      tyS[2] = select(1u, 0u, on);
+      tyM[0] = 0.0f;
+      tyM[1] = 0.0f;
+      atomicStore(&tyN, 0u);
+    }
+    workgroupBarrier();
+    for (var level = 0u; level < 8u; level++) {
+      let shift = 28u - 4u * level;
+      let hiShift = shift + 4u;
+      let prefix = tyS[0];
+      let copied = tyS[1] != 0u;
+      let done = tyS[2] != 0u;
+      var bh : array<f32, 16>;
+      var bl : array<f32, 16>;
+      var bc : array<u32, 16>;
+      for (var b = 0u; b < 16u; b++) {
+        bh[b] = 0.0f;
+        bl[b] = 0.0f;
+        bc[b] = 0u;
+      }
+      let n = select(select(vocab, atomicLoad(&tyN), copied), 0u, done);
+      for (var j = lid; j < n; j += ${WG}u) {
+        var z = 0.0f;
+        var ok = true;
+        if (copied) {
+          z = bitcast<f32>(tyBuf[j]);
+        } else {
+          z = bdLogits[base + j];
+          ok = ${kept};
+        }
+        let key = tyKey(z, mk, ihH, ihL, cen);
+        if (ok && (level == 0u || (key >> hiShift) == prefix)) {
+          let b = (key >> shift) & 15u;
+          let dz = z - mk;
+          let q = exp(dz * ihH + dz * ihL);
+          let h = bh[b];
+          let s = h + q;
+          let bb = s - h;
+          bl[b] += (h - (s - bb)) + (q - bb);
+          bh[b] = s;
+          bc[b] += 1u;
+        }
+      }
+      for (var b = 0u; b < 16u; b++) {
+        tyH[b * ${WG}u + lid] = bh[b];
+        tyL[b * ${WG}u + lid] = bl[b];
+        tyC[b * ${WG}u + lid] = bc[b];
+      }
+      workgroupBarrier();
+      for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+        if (lid < stride) {
+          for (var b = 0u; b < 16u; b++) {
+            let i = b * ${WG}u + lid;
+            let o = i + stride;
+            let x = tyH[i];
+            let y = tyH[o];
+            let s = x + y;
+            let bb = s - x;
+            tyL[i] = tyL[i] + tyL[o] + ((x - (s - bb)) + (y - bb));
+            tyH[i] = s;
+            tyC[i] = tyC[i] + tyC[o];
+          }
+        }
+        workgroupBarrier();
+      }
+      if (lid == 0u && tyS[2] == 0u) {
+        // From the closest bucket outward: the last non-empty bucket whose closer mass is still
+        // below the target holds D.
+        var cH = tyM[0];
+        var cL = tyM[1];
+        var best = 16u;
+        var bestH = 0.0f;
+        var bestL = 0.0f;
+        var bestC = 0u;
+        for (var d = 15i; d >= 0i; d--) {
+          let at = u32(d) * ${WG}u;
+          let c = tyC[at];
+          if (c == 0u) {
+            continue;
+          }
+          if (!((cH - tH) + (cL - tL) < 0.0f)) {
+            break;
+          }
+          best = u32(d);
+          bestH = cH;
+          bestL = cL;
+          bestC = c;
+          let x = tyH[at];
+          let s = cH + x;
+          let bb = s - cH;
+          cL = cL + tyL[at] + ((cH - (s - bb)) + (x - bb));
+          cH = s;
+        }
+        if (best == 16u) {
+          tyS[2] = 1u;
+        } else {
+          tyS[0] = (prefix << 4u) | best;
+          tyM[0] = bestH;
+          tyM[1] = bestL;
+          if (!copied && bestC <= ${CAP}u) {
+            tyS[1] = 2u;
+          }
+        }
+      }
+      workgroupBarrier();
+      if (tyS[1] == 2u) {
+        let np = tyS[0];
+        for (var j = lid; j < vocab; j += ${WG}u) {
+          let z = bdLogits[base + j];
+          if ((${kept}) && (tyKey(z, mk, ihH, ihL, cen) >> shift) == np) {
+            let at = atomicAdd(&tyN, 1u);
+            tyBuf[min(at, ${CAP - 1}u)] = bitcast<u32>(z);
+          }
+        }
+      }
+      workgroupBarrier();
+      if (lid == 0u && tyS[1] == 2u) {
+        tyS[1] = 1u;
+      }
+    }
+    // The kept band: the extreme kept logits with key ≥ D's.
+    let keyD = tyS[0];
+    let all = tyS[2] != 0u;
+    var lo = ${FLT_MAX};
+    var up = -${FLT_MAX};
+    if (!all) {
+      for (var j = lid; j < vocab; j += ${WG}u) {
+        let z = bdLogits[base + j];
+        if ((${kept}) && tyKey(z, mk, ihH, ihL, cen) >= keyD) {
+          lo = min(lo, z);
+          up = max(up, z);
+        }
+      }
+    }
+    workgroupBarrier();
+    bdA[lid] = lo;
+    bdB[lid] = up;
+    workgroupBarrier();
+    for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+      if (lid < stride) {
+        bdA[lid] = min(bdA[lid], bdA[lid + stride]);
+        bdB[lid] = max(bdB[lid], bdB[lid + stride]);
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u && row < rows) {
+      result[3u * row] = select(bdA[0], -${FLT_MAX}, all);
+      result[3u * row + 1u] = select(bdB[0], ${FLT_MAX}, all);
+      result[3u * row + 2u] = select(bdB[0], mk, all);
+    }`;
+}
+
 function bands(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
   const { mode, minP, online = false } = args.attrs as unknown as { mode: BandsMode; minP: boolean; online?: boolean };
-  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP, online && mode === 'mass'), [logits, params], 'float32');
+  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP, online && mode !== 'moments' && mode !== 'above'), [logits, params], 'float32');
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks 64 threads per workgroup. */
