@@ -1,4 +1,4 @@
-// The bands of the chain (top-nσ, typical-p, ε, η, XTC, Mirostat v2) on the fused paths — cpu / wasm: the JS and SIMD
+// The bands of the chain (top-nσ, typical-p, ε, η, XTC, Mirostat v2, minTokensToKeep) on the fused paths — cpu / wasm: the JS and SIMD
 // kernels; webgpu / webgl: the GPU chain's bands statistics (webgpu/bands.ts, webgl/bands.ts)
 // turned into a floor and an upper bound of the threshold draw. Per row, the fused kept count must
 // equal the float64 reference's. cpu and wasm are exact; on the GPUs (float32 sums, a float32 floor) a count may
@@ -59,6 +59,16 @@ const CASES: Case[] = [
     scaled: (f) => ({ temperature: [0, 0.7, 0, 1.5], topP: [1, 0.9, 0.5, 0.99], typicalP: [0.4 * f, 0.3 * f, 0.9 * f, 0.5 * f] }),
     notWebgl: true,
     greedy: [0, 2],
+  },
+  {
+    name: 'minTokensToKeep with top-p and min-p',
+    options: { temperature: 0.8, topP: [0.3, 0.9, 0.5, 0.99], minP: [0.2, 0, 0.5, 0.01], minTokensToKeep: [3, 1, 10, 50] },
+    scaled: (f) => ({ temperature: 0.8, topP: [0.3 * f, 0.9 * f, 0.5 * f, 0.99 * f], minP: [0.2 * f, 0, 0.5 * f, 0.01 * f], minTokensToKeep: [3, 1, 10, 50] }),
+  },
+  {
+    name: 'minTokensToKeep with top-nσ, top-k, ε and η',
+    options: { temperature: 1.1, topNSigma: 2, topK: [0, 20, 0, 5], epsilonCutoff: [0.05, 1e-3, 0.2, 0.01], etaCutoff: 0.05, minTokensToKeep: [4, 2, 8, 1] },
+    scaled: (f) => ({ temperature: 1.1, topNSigma: 2 * f, topK: [0, 20, 0, 5], epsilonCutoff: [0.05 * f, 1e-3 * f, 0.2 * f, 0.01 * f], etaCutoff: 0.05 * f, minTokensToKeep: [4, 2, 8, 1] }),
   },
   {
     name: 'all four after top-k, top-p, min-p',

@@ -1,5 +1,5 @@
 // Dispatch to a fused sampling kernel when the backend has one and the chain is the default
-// one; the portable tfjs-core path runs otherwise (tfjs-node, GPU backends for now, custom
+// one; the portable tfjs-core path runs otherwise (tfjs-node, chains the GPU chain lacks, custom
 // processors or orders, draw 'multinomial', or the TFJS_SAMPLING_FUSED flag set to false).
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
@@ -57,7 +57,10 @@ export function fusedBackend(): string | undefined {
 const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min-p'];
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
-/** Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; Mirostat v2 only; typical-p on webgpu). */
+/**
+ * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; Mirostat v2 only;
+ * typical-p on webgpu only; with minTokensToKeep, and dynamic temperature as its first sampler).
+ */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
@@ -80,9 +83,9 @@ export function fusedPlan(
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
-  // minTokensToKeep: the JS kernel (cpu, wasm) with top-k, top-p, min-p, ε and η only.
+  // minTokensToKeep: the fused kernels (cpu, wasm, the GPU chain) with top-k, top-p, min-p, ε and η only.
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
-  if (minKeepSpec !== undefined && (!host || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
+  if (minKeepSpec !== undefined && ((!host && !gpuBands) || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;

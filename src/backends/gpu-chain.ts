@@ -8,7 +8,10 @@
 //   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel;
 //   top-nσ (first), typical-p (webgpu), ε, η, XTC, Mirostat v2 (after min-p): floors and upper
 //          bounds from row statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within
-//          rounding of a cut may differ from the reference); Mirostat's surprise for its accept.
+//          rounding of a cut may differ from the reference); Mirostat's surprise for its accept;
+//   minTokensToKeep: the floors of top-p, min-p, ε and η capped at the m-th largest logit;
+//   dynamic temperature (first, with only top-nσ / top-k after it): the draw's 1/T per row, a
+//          device tensor from the whole row's entropy.
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
@@ -81,11 +84,15 @@ export function gpuTypicalAvailable(name: string): boolean {
 /** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
+  return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || hasMinKeep(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
 }
 
 function hasTypical(plan: FusedPlan): boolean {
   return plan.typicalP?.some((v) => v < 1) ?? false;
+}
+
+function hasMinKeep(plan: FusedPlan): boolean {
+  return plan.minKeep?.some((m) => m > 1) ?? false;
 }
 
 function hasDynamic(plan: FusedPlan): boolean {
@@ -193,6 +200,9 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     // The sorted candidates stand for a row only where its top-k applies.
     if (!activeK.every(Boolean)) sorted = undefined;
   }
+  // minTokensToKeep m: top-p, min-p, ε and η keep at least the m largest of what top-nσ left (top-k's
+  // k is already ≥ m): their floors are capped at the m-th largest logit, vm ([B, 1]; +FLT_MAX where m = 1).
+  const vm = hasMinKeep(plan) ? minKeepFloor(input, plan, sigmaFloor) : undefined;
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
     if (sorted) {
@@ -223,10 +233,15 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const cutoffs = hasTypical(plan) || (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
-  const [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  let [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
+  if (anyMinP && vm) {
+    // Where min-p's pair would drop one of the m largest, the pair becomes z ≥ vm.
+    const lower = tf.less(vm, tf.add(t, e2));
+    [t, e2] = [tf.where(lower, vm, t), tf.where(lower, tf.zerosLike(e2), e2)];
+  }
   // typical-p, ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's):
   // floors and upper bounds from row sums over what the earlier filters kept.
-  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu);
+  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm);
   thr = cut.thr;
   zmax = cut.zmax;
   let [ih] = invTemperaturePair(plan.invT);
@@ -278,6 +293,27 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids, keys);
+}
+
+/**
+ * minTokensToKeep's floor [B, 1]: the m-th largest logit (webgpu: the top-k kernel's threshold;
+ * webgl: the window top-k), at least top-nσ's floor; +FLT_MAX on rows with m = 1 (no cap).
+ */
+function minKeepFloor(input: tf.Tensor2D, plan: FusedPlan, sigmaFloor: tf.Tensor1D | undefined): tf.Tensor2D {
+  const { batch } = plan;
+  const M = plan.minKeep!;
+  const mmax = Math.max(...M);
+  const name = tf.getBackend();
+  let v: tf.Tensor;
+  if (mmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
+    const k = tf.tensor1d(Float32Array.from(M));
+    v = tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k }, { kmax: mmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [batch, 1]);
+  } else {
+    const vals = largest(input, Math.min(mmax, plan.vocab), name, undefined);
+    v = tf.reshape(safeThreshold(pickPerRow(vals, Int32Array.from(M, (m) => Math.min(m, plan.vocab) - 1))), [batch, 1]);
+  }
+  if (sigmaFloor) v = tf.maximum(v, tf.reshape(sigmaFloor, [batch, 1]));
+  return tf.where(tf.cast(column(Array.from(M, (m) => (m > 1 ? 1 : 0))), 'bool'), v, tf.fill([batch, 1], FLT_MAX)) as tf.Tensor2D;
 }
 
 /**
@@ -374,9 +410,12 @@ function cutoffBands(
   e2: tf.Tensor,
   minP: boolean,
   mu?: tf.Tensor1D,
+  vm?: tf.Tensor,
 ): { thr: tf.Tensor1D | undefined; zmax: tf.Tensor; hi?: tf.Tensor; drawMax?: tf.Tensor } {
   const { batch } = plan;
-  let thr = thr0;
+  // minTokensToKeep: the floors so far (top-k, top-p) and each of ε's and η's capped at vm.
+  const capped = (f: tf.Tensor1D | undefined): tf.Tensor1D | undefined => (f && vm ? (tf.minimum(f, tf.reshape(vm, [batch])) as tf.Tensor1D) : f);
+  let thr = capped(thr0);
   let m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
   let hi: tf.Tensor | undefined;
   let drawMax: tf.Tensor | undefined;
@@ -413,6 +452,7 @@ function cutoffBands(
     let c: tf.Tensor = column(E);
     if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
     raise(c, S, m, finv, onRows((r) => E[r]! > 0, finv));
+    thr = capped(thr);
   }
   const X = plan.xtcThreshold;
   if (X?.some((v) => v >= 0)) {
