@@ -22,6 +22,7 @@
 // The caller (gpu-chain.ts) turns them into thresholds with [B] ops.
 import * as tf from '@tensorflow/tfjs-core';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
+import { digitLevelWgsl } from './top-p.js';
 
 export const BANDS_KERNEL = 'TfjsSamplingBands';
 export type BandsMode = 'moments' | 'mass' | 'above' | 'typical';
@@ -350,67 +351,7 @@ function typicalSearch(kept: string): string {
           bc[b] += 1u;
         }
       }
-      for (var b = 0u; b < 16u; b++) {
-        tyH[b * ${WG}u + lid] = bh[b];
-        tyL[b * ${WG}u + lid] = bl[b];
-        tyC[b * ${WG}u + lid] = bc[b];
-      }
-      workgroupBarrier();
-      for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
-        if (lid < stride) {
-          for (var b = 0u; b < 16u; b++) {
-            let i = b * ${WG}u + lid;
-            let o = i + stride;
-            let x = tyH[i];
-            let y = tyH[o];
-            let s = x + y;
-            let bb = s - x;
-            tyL[i] = tyL[i] + tyL[o] + ((x - (s - bb)) + (y - bb));
-            tyH[i] = s;
-            tyC[i] = tyC[i] + tyC[o];
-          }
-        }
-        workgroupBarrier();
-      }
-      if (lid == 0u && tyS[2] == 0u) {
-        // From the closest bucket outward: the last non-empty bucket whose closer mass is still
-        // below the target holds D.
-        var cH = tyM[0];
-        var cL = tyM[1];
-        var best = 16u;
-        var bestH = 0.0f;
-        var bestL = 0.0f;
-        var bestC = 0u;
-        for (var d = 15i; d >= 0i; d--) {
-          let at = u32(d) * ${WG}u;
-          let c = tyC[at];
-          if (c == 0u) {
-            continue;
-          }
-          if (!((cH - tH) + (cL - tL) < 0.0f)) {
-            break;
-          }
-          best = u32(d);
-          bestH = cH;
-          bestL = cL;
-          bestC = c;
-          let x = tyH[at];
-          let s = cH + x;
-          let bb = s - cH;
-          cL = cL + tyL[at] + ((cH - (s - bb)) + (x - bb));
-          cH = s;
-        }
-        if (best == 16u) {
-          tyS[2] = 1u;
-        } else {
-          tyS[0] = (prefix << 4u) | best;
-          tyM[0] = bestH;
-          tyM[1] = bestL;
-          if (!copied && bestC <= ${CAP}u) {
-            tyS[1] = 2u;
-          }
-        }
-      }
+      ${digitLevelWgsl('ty', WG, CAP)}
       workgroupBarrier();
       if (tyS[1] == 2u) {
         let np = tyS[0];

@@ -150,9 +150,6 @@ class TopPProgram implements WebGPUProgramLike {
   // mass strictly above the prefix, as a pair
   var<workgroup> tpM : array<f32, 2>;
 
-  fn tpLess(aH : f32, aL : f32, tH : f32, tL : f32) -> bool {
-    return (aH - tH) + (aL - tL) < 0.0f;
-  }
 
   fn main(index : i32) {
     let lid = localId.x;
@@ -214,65 +211,7 @@ class TopPProgram implements WebGPUProgramLike {
           bc[b] += 1u;
         }
       }
-      for (var b = 0u; b < 16u; b++) {
-        tpH[b * ${WG}u + lid] = bh[b];
-        tpL[b * ${WG}u + lid] = bl[b];
-        tpC[b * ${WG}u + lid] = bc[b];
-      }
-      workgroupBarrier();
-      for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
-        if (lid < stride) {
-          for (var b = 0u; b < 16u; b++) {
-            let i = b * ${WG}u + lid;
-            let o = i + stride;
-            let x = tpH[i];
-            let y = tpH[o];
-            let s = x + y;
-            let bb = s - x;
-            tpL[i] = tpL[i] + tpL[o] + ((x - (s - bb)) + (y - bb));
-            tpH[i] = s;
-            tpC[i] = tpC[i] + tpC[o];
-          }
-        }
-        workgroupBarrier();
-      }
-      if (lid == 0u && tpS[2] == 0u) {
-        var cH = tpM[0];
-        var cL = tpM[1];
-        var best = 16u;
-        var bestH = 0.0f;
-        var bestL = 0.0f;
-        var bestC = 0u;
-        for (var d = 15i; d >= 0i; d--) {
-          let at = u32(d) * ${WG}u;
-          let c = tpC[at];
-          if (c == 0u) {
-            continue;
-          }
-          if (!tpLess(cH, cL, tH, tL)) {
-            break;
-          }
-          best = u32(d);
-          bestH = cH;
-          bestL = cL;
-          bestC = c;
-          let x = tpH[at];
-          let s = cH + x;
-          let bb = s - cH;
-          cL = cL + tpL[at] + ((cH - (s - bb)) + (x - bb));
-          cH = s;
-        }
-        if (best == 16u) {
-          tpS[2] = 1u;
-        } else {
-          tpS[0] = (prefix << 4u) | best;
-          tpM[0] = bestH;
-          tpM[1] = bestL;
-          if (!copied && bestC <= ${CAP}u) {
-            tpS[1] = 2u;
-          }
-        }
-      }
+      ${digitLevelWgsl('tp', WG, CAP)}
       workgroupBarrier();
       if (tpS[1] == 2u) {
         let np = tpS[0];
@@ -298,6 +237,78 @@ class TopPProgram implements WebGPUProgramLike {
   }
 `;
   }
+}
+
+/**
+ * One level of the digit search (WGSL, shared by TOP_P_KERNEL and the bands kernel's 'typical'
+ * mode): each thread's 16 bucket sums (bh, bl as float32 pairs, bc counts) merged across the
+ * workgroup, then, from the top bucket down, the last non-empty one whose mass above it is still
+ * below the target (tH, tL) narrows the prefix; none: done (keep all). Arrays `<p>H`, `<p>L`,
+ * `<p>C` (16·wg), state `<p>S` (prefix, copied, done) and `<p>M` (the mass above, a pair); in
+ * scope: lid, bh, bl, bc, prefix, copied, tH, tL.
+ */
+export function digitLevelWgsl(p: string, wg: number, cap: number): string {
+  return `
+      for (var b = 0u; b < 16u; b++) {
+        ${p}H[b * ${wg}u + lid] = bh[b];
+        ${p}L[b * ${wg}u + lid] = bl[b];
+        ${p}C[b * ${wg}u + lid] = bc[b];
+      }
+      workgroupBarrier();
+      for (var stride = ${wg / 2}u; stride > 0u; stride = stride >> 1u) {
+        if (lid < stride) {
+          for (var b = 0u; b < 16u; b++) {
+            let i = b * ${wg}u + lid;
+            let o = i + stride;
+            let x = ${p}H[i];
+            let y = ${p}H[o];
+            let s = x + y;
+            let bb = s - x;
+            ${p}L[i] = ${p}L[i] + ${p}L[o] + ((x - (s - bb)) + (y - bb));
+            ${p}H[i] = s;
+            ${p}C[i] = ${p}C[i] + ${p}C[o];
+          }
+        }
+        workgroupBarrier();
+      }
+      if (lid == 0u && ${p}S[2] == 0u) {
+        var cH = ${p}M[0];
+        var cL = ${p}M[1];
+        var best = 16u;
+        var bestH = 0.0f;
+        var bestL = 0.0f;
+        var bestC = 0u;
+        for (var d = 15i; d >= 0i; d--) {
+          let at = u32(d) * ${wg}u;
+          let c = ${p}C[at];
+          if (c == 0u) {
+            continue;
+          }
+          if (!((cH - tH) + (cL - tL) < 0.0f)) {
+            break;
+          }
+          best = u32(d);
+          bestH = cH;
+          bestL = cL;
+          bestC = c;
+          let x = ${p}H[at];
+          let s = cH + x;
+          let bb = s - cH;
+          cL = cL + ${p}L[at] + ((cH - (s - bb)) + (x - bb));
+          cH = s;
+        }
+        if (best == 16u) {
+          ${p}S[2] = 1u;
+        } else {
+          ${p}S[0] = (prefix << 4u) | best;
+          ${p}M[0] = bestH;
+          ${p}M[1] = bestL;
+          if (!copied && bestC <= ${cap}u) {
+            ${p}S[1] = 2u;
+          }
+        }
+      }
+`;
 }
 
 function rowMass(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
