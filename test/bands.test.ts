@@ -1,4 +1,4 @@
-// The bands of the chain (top-nσ, typical-p, ε, η, XTC, Mirostat v2, minTokensToKeep) on the fused paths — cpu / wasm: the JS and SIMD
+// The bands of the chain (top-nσ, typical-p, ε, η, XTC, Mirostat v1 / v2, minTokensToKeep) on the fused paths — cpu / wasm: the JS and SIMD
 // kernels; webgpu / webgl: the GPU chain's bands statistics (webgpu/bands.ts, webgl/bands.ts)
 // turned into a floor and an upper bound of the threshold draw. Per row, the fused kept count must
 // equal the float64 reference's. cpu and wasm are exact; on the GPUs (float32 sums, a float32 floor) a count may
@@ -45,6 +45,25 @@ const CASES: Case[] = [
     name: 'Mirostat v2 (μ = 2τ)',
     options: { temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau })) },
     scaled: (f) => ({ temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau: tau * f })) }),
+  },
+  {
+    name: 'Mirostat v1 (μ = 2τ; k from a few to past 100) beside v2',
+    options: { temperature: 0.9, mirostat: [1, 3, 6, 4].map((tau, r) => ({ version: r < 3 ? 1 : 2, tau })) },
+    scaled: (f) => ({ temperature: 0.9, mirostat: [1, 3, 6, 4].map((tau, r) => ({ version: r < 3 ? 1 : 2, tau: tau * f })) }),
+  },
+  {
+    // k past 100 under the floors of top-k / min-p on rows 2 and 3 (peaky), below it on row 0
+    // (flat), and 8 tokens left by top-k on row 1 (k from those 8, not the row's 100 largest).
+    name: 'Mirostat v1 after top-k, top-p, min-p, ε',
+    options: { temperature: [1.1, 1, 1.4, 1.2], topK: [0, 8, 0, 1500], topP: [1, 0.95, 0.9, 1], minP: [0.01, 0, 0.002, 1e-4], epsilonCutoff: 1e-5, mirostat: [{ version: 1, tau: 5 }, { version: 1, tau: 2 }, { version: 1, tau: 6 }, { version: 1, tau: 6 }] },
+    scaled: (f) => ({
+      temperature: [1.1, 1, 1.4, 1.2],
+      topK: [0, 8, 0, 1500],
+      topP: [1, 0.95, 0.9, 1],
+      minP: [0.01, 0, 0.002, 1e-4],
+      epsilonCutoff: 1e-5 * f,
+      mirostat: [{ version: 1, tau: 5 * f }, { version: 1, tau: 2 * f }, { version: 1, tau: 6 * f }, { version: 1, tau: 6 * f }],
+    }),
   },
   { name: 'typical-p', options: { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99] }, scaled: (f) => ({ temperature: 0.8, typicalP: [0.2 * f, 0.5 * f, 0.9 * f, Math.min(0.99 * f, 0.999)] }), notWebgl: true },
   {

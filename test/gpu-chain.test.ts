@@ -14,6 +14,9 @@ import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
 import { topPThreshold } from '../src/processors/top-p.js';
 import { FLT_MAX } from '../src/processors/ops.js';
 import { registerFusedFlag } from '../src/backends/fused.js';
+import { registerWebgpuTopK, TOP_K_KERNEL } from '../src/backends/webgpu/top-k.js';
+import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from '../src/backends/webgl/window-reduce.js';
+import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from '../src/backends/webgl/kth-largest.js';
 
 type Gen = (r: number, j: number, u: () => number) => number;
 
@@ -75,20 +78,23 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
   it.skipIf(!gpu)('dispatch: the GPU chain runs its kernels, no sort and no separate invalid-row passes (GPU backends only)', async (ctx) => {
     registerFusedFlag(); // this test alone (-t) reads the flag before any sampler registered it
     if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
-    const data = rows({ name: 'dispatch', B: 3, V: 5003, options: {}, gen: (_r, _j, u) => 3 * u() });
-    const x = tf.tensor2d(data.flat(), [3, 5003]);
+    // V past 64 · 100: webgl's window top-k takes Mirostat v1's 100 largest.
+    const V = 7001;
+    const data = rows({ name: 'dispatch', B: 3, V, options: {}, gen: (_r, _j, u) => 3 * u() });
+    const x = tf.tensor2d(data.flat(), [3, V]);
     const engine = tf.engine();
     const run = engine.runKernel.bind(engine);
     const bands: SamplerOptions[] = [
       { epsilonCutoff: 1e-3, seed: 3 },
       { temperature: 0.8, topNSigma: 1, topK: 50, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 4 },
+      { temperature: 0.8, mirostat: [{ version: 1, tau: 6 }, { version: 1, tau: 2 }, { version: 2 }], seed: 5 },
     ];
     for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }, ...bands] as SamplerOptions[]) {
       const names: string[] = [];
       const wide: string[] = []; // kernels that read a [B, V] tensor
       engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
         names.push(name);
-        if (Object.values(inputs).some((t) => t.size >= 3 * 5003)) wide.push(name);
+        if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
         return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
       }) as typeof engine.runKernel;
       const sampler = createSampler(options);
@@ -98,15 +104,18 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       } finally {
         engine.runKernel = run;
       }
+      sampler.dispose(); // Mirostat's μ
       expect(sampler.lastPath).toBe(`fused:${backend}`);
       expect(ids).toEqual(reference.sample(data, options, 0));
       expect(names).toContain('TfjsSamplingThresholdDraw');
       // One read of the logits per kernel; no masks, checks or sorts over [B, V] besides them.
       // Reshape: the sampler's own [B, V] handle on the caller's logits, a view (no data pass).
-      // top-nσ, ε, η, XTC: the bands statistics (webgpu: one kernel; webgl: per window).
+      // top-nσ, ε, η, XTC, Mirostat: the bands statistics (webgpu: one kernel; webgl: per window).
       const allowed = ['TfjsSamplingThresholdDraw', 'TfjsSamplingTopK', 'TfjsSamplingRowMass', 'TfjsSamplingTopPThreshold', 'TfjsSamplingBands', 'TfjsSamplingBandWindows', 'Max', 'Reshape'];
-      // webgl: window maxima and counts, and a gather of the k chosen windows (on a flat view).
-      if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2');
+      // webgl: window maxima and counts, a gather of the k chosen windows (on a flat view), and
+      // Mirostat v1's k-th largest; Mirostat's drawn logits are a gather on the flat view too.
+      if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2', 'TfjsSamplingKthLargest');
+      if (options.mirostat) allowed.push('GatherV2');
       // (webgl's top-p alone still sorts the row and runs top-p's pair arithmetic on [B, V].)
       if (backend === 'webgpu' || options.topK || !options.topP) expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
       if (bands.includes(options)) expect(names.some((n) => n.startsWith('TfjsSamplingBand'))).toBe(true);
@@ -144,6 +153,51 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));
       tf.dispose([got, want]);
     }
+  });
+
+  it.skipIf(!gpu)('the k-th largest logit for a k on the device (Mirostat v1): webgpu top-k threshold with idle rows, webgl bisection, against the sorted row (GPU backends only)', async () => {
+    const webgl = backend === 'webgl';
+    expect(webgl ? registerWebglWindowReduce() && registerWebglKthLargest() : registerWebgpuTopK()).toBe(true);
+    const u = rng('gpu-chain:kth');
+    const V = 3001;
+    // Row 0: each window of 64 has its maximum first and the rest below every maximum (the
+    // bisection skips a window by its maximum); ties, ±0, masks, one value, huge magnitudes,
+    // negatives only, peaky.
+    const gens: ((j: number) => number)[] = [
+      (j) => (j % 64 === 0 ? j / 64 : -1 - u()),
+      () => Math.floor(u() * 5),
+      (j) => (j % 3 === 0 ? 0 : j % 3 === 1 ? -0 : -u()),
+      (j) => (j % 4 === 0 ? u() : -Infinity),
+      () => 0.25,
+      () => 1e30 * (u() - 0.5),
+      () => -1e4 - 100 * u(),
+      (j) => -1.1 * Math.log(1 + j) + 0.3 * u(),
+    ];
+    const rows = gens.map((g) => Float32Array.from({ length: V }, (_, j) => g(j)));
+    const B = rows.length;
+    for (const ks of [[20, 1, 101, 700, 2, 1500, 3000, 250], [1, 3001, 5000, 751, 0, -3, 1000, 101]]) {
+      const got = tf.tidy(() => {
+        const x = tf.tensor2d(rows.flatMap((r) => Array.from(r)), [B, V]);
+        const k = tf.tensor1d(ks);
+        if (!webgl) return tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: x, k }, { kmax: 1, idleOff: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [B, 1]);
+        const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, { logits: x }, { window: KTH_MAX_WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        return tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: x, maxima, k }) as tf.Tensor;
+      });
+      const v = Array.from(await got.data());
+      got.dispose();
+      rows.forEach((row, r) => {
+        const k = ks[r]!;
+        const sorted = Array.from(row).sort((a, b) => b - a);
+        const kth = k >= 1 && k <= V ? sorted[k - 1]! : NaN;
+        const what = `row ${r}, k ${k}: ${v[r]} vs ${kth}`;
+        // Off (k ≤ 0, k ≥ V on webgpu) or past the finite logits: "keep all" (webgpu -FLT_MAX; webgl -Infinity or NaN).
+        if (!(kth > -Infinity) || (!webgl && k >= V)) expect(webgl ? !(v[r]! > -Infinity) : v[r] === -FLT_MAX, what).toBe(true);
+        else expect(v[r], what).toBe(kth === 0 ? 0 : kth); // -0 and +0 are one key
+      });
+    }
+    // Row 0's 20th largest (k 20 in the first set) is the maximum of window 27 (a bisection that
+    // skipped windows whose maximum equals its candidate would miss it).
+    expect(Array.from(rows[0]!).sort((a, b) => b - a)[19]).toBe(rows[0]![64 * 27]);
   });
 
   it.each(['error', 'uniform', 'greedy'] as const)('NaN / +Infinity / no finite logit under %s', async (policy) => {

@@ -33,10 +33,10 @@ const shift: LogitsProcessor = {
  * V = 5000, and their reads do not depend on V.
  */
 /**
- * Where an option set runs with the fused flag on: 'default' (the fused chain), 'bands' (fused on
- * cpu / wasm, tfjs ops elsewhere), 'not-webgl' (fused but on webgl), 'ops' (tfjs ops).
+ * Where an option set runs with the fused flag on: 'default' (the fused chain), 'not-webgl' (fused
+ * but on webgl), 'ops' (tfjs ops).
  */
-type Where = 'default' | 'bands' | 'not-webgl' | 'ops';
+type Where = 'default' | 'not-webgl' | 'ops';
 /** [name, options, runs at the large V on slow backends, where it runs with the fused flag on]. */
 function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]> {
   return [
@@ -56,7 +56,7 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
     ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'default'],
-    ['Mirostat v1 (fused on cpu / wasm: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'bands'],
+    ['Mirostat v1 (fused everywhere: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'default'],
   ];
 }
 
@@ -81,7 +81,7 @@ function setFusedFlag(on: boolean): void {
 /** The lastPath a sampler must report: the fused flag off always gives the portable path; processors run before the fused kernels. */
 function expectedPath(backend: string, fused: boolean, where: Where = 'default'): string {
   if (!fused) return 'portable';
-  if (where === 'ops' || (where === 'bands' && backend !== 'cpu' && backend !== 'wasm') || (where === 'not-webgl' && backend === 'webgl')) return portablePath(backend);
+  if (where === 'ops' || (where === 'not-webgl' && backend === 'webgl')) return portablePath(backend);
   return defaultPath(backend);
 }
 

@@ -9,6 +9,8 @@
 //   top-nσ (first), typical-p (webgpu), ε, η, XTC, Mirostat v2 (after min-p): floors and upper
 //          bounds from row statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within
 //          rounding of a cut may differ from the reference); Mirostat's surprise for its accept;
+//   Mirostat v1 (last; not after typical-p or XTC): the k-th largest kept logit, k from the 100
+//          largest (webgpu: the top-k kernel; webgl: the window top-k and webgl/kth-largest.ts);
 //   minTokensToKeep: the floors of top-p, min-p, ε and η capped at the m-th largest logit;
 //   dynamic temperature (first, with only top-nσ / top-k after it): the draw's 1/T per row, a
 //          device tensor from the whole row's entropy.
@@ -16,7 +18,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, rowMax, safeThreshold, splitInvTemperature, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, safeThreshold, scaleByInvTemperature, splitInvTemperature, twoProd } from '../processors/ops.js';
+import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
 import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
@@ -30,6 +33,7 @@ import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/bands.js';
 import { registerWebglBands, rowBandsWebgl } from './webgl/bands.js';
+import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from './webgl/kth-largest.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
 import type { FusedMirostat } from './fused.js';
@@ -57,7 +61,7 @@ const REGISTER_BANDS: Record<string, () => boolean> = {
   webgpu: registerWebgpuBands,
 };
 /** webgl top-k: logits per window whose maximum stands for it. */
-const WINDOW = 64;
+const WINDOW = KTH_MAX_WINDOW;
 const support = new Map<string, boolean>();
 
 function supported(kind: string, name: string, register: (() => boolean) | undefined): boolean {
@@ -79,6 +83,16 @@ export function gpuBandsAvailable(name: string): boolean {
 /** True when the GPU chain takes typical-p as a band too (webgpu: the bands kernel's digit search). */
 export function gpuTypicalAvailable(name: string): boolean {
   return name === 'webgpu' && gpuBandsAvailable(name);
+}
+
+/**
+ * True when the GPU chain takes Mirostat v1: webgpu (the top-k kernel gives its 100 largest and
+ * the k-th largest), webgl (the window top-k and the k-th largest kernel).
+ */
+export function gpuMirostatV1Available(name: string): boolean {
+  if (!gpuBandsAvailable(name)) return false;
+  if (name === 'webgpu') return supported('top-k', name, REGISTER_TOP_K[name]);
+  return name === 'webgl' && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest);
 }
 
 /** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
@@ -229,7 +243,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   const anyMinP = plan.minP.some((m) => m > 0);
   // ε, η, XTC and Mirostat find the row max in their first pass where nothing before them did
   // (webgpu, no min-p).
-  const miro = plan.mirostat?.some((v) => v === 2) ?? false;
+  const miro = plan.mirostat?.some((v) => v > 0) ?? false;
   if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const cutoffs = hasTypical(plan) || (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
@@ -473,7 +487,56 @@ function cutoffBands(
     m ??= mm;
     raise(tf.exp(tf.mul(tf.reshape(mu, [batch, 1]), -Math.LN2)), S, mk ?? mm, plan.invT, onRows((r) => ver[r] === 2, plan.invT));
   }
+  if (mu && ver?.some((v) => v === 1)) {
+    const v1 = mirostatV1Floor(input, plan, thr, t, e2, minP, mu);
+    thr = thr ? (tf.maximum(thr, v1.floor) as tf.Tensor1D) : v1.floor;
+    m ??= v1.zmax;
+  }
   return { thr, zmax: m!, ...(hi ? { hi } : {}), ...(drawMax ? { drawMax } : {}) };
+}
+
+/**
+ * Mirostat v1 on webgpu (after every filter but typical-p and XTC, whose upper bounds it does
+ * not take; fusedPlan): what the filters kept is an upper set of the row's values (z ≥ thr and
+ * min-p's pair), so its 100 largest are the row's 100 largest with those below the floors as
+ * −Infinity (the top-k kernel, sorted), and its k-th largest is the row's k-th largest where
+ * that is kept (else every kept token stays). k comes from those 100 as in the tfjs-op
+ * processor (`mirostatV1Count`, float32); k ≤ 100 picks from them, a larger k takes a second
+ * top-k kernel call with k on the device (its threshold search takes any k). Returns the floor
+ * `[B]` (−FLT_MAX where v1 keeps everything, or is off) and the row max `[B, 1]`.
+ */
+function mirostatV1Floor(input: tf.Tensor2D, plan: FusedPlan, thr: tf.Tensor1D | undefined, t: tf.Tensor, e2: tf.Tensor, minP: boolean, mu: tf.Tensor1D): { floor: tf.Tensor1D; zmax: tf.Tensor } {
+  const { batch, vocab } = plan;
+  const M = MIROSTAT_M; // < V (fusedPlan)
+  const webgl = tf.getBackend() === 'webgl';
+  const win: { maxima?: tf.Tensor2D } = {};
+  let s = webgl
+    ? largest(input, M, 'webgl', undefined, win)
+    : (tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.fill([batch], M) }, { kmax: M } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 3], [batch, M]) as tf.Tensor2D);
+  if (thr) s = keepAtLeast(s, tf.reshape(thr, [batch, 1]));
+  // min-p's pair as the draw tests it: drop where e2 − (z − t) > 0.
+  if (minP) s = tf.where(tf.greater(tf.sub(e2, tf.sub(s, t)), 0), tf.fill(s.shape, -Infinity), s) as tf.Tensor2D;
+  const zmax = tf.slice(s, [0, 0], [batch, 1]);
+  const ver = plan.mirostat!;
+  const on = (r: number): boolean => ver[r] === 1 && Number.isFinite(plan.invT[r]!); // greedy rows draw the max, which v1 keeps
+  const inv = Float64Array.from(plan.invT, (v) => (Number.isFinite(v) ? v : 1));
+  const ss = scaleByInvTemperature(tf.sub(s, zmax), inv) as tf.Tensor2D;
+  const nf = tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1, true);
+  const kInt = tf.floor(mirostatV1Count(ss, nf, tf.reshape(mu, [batch, 1]), vocab));
+  const use = tf.logicalAnd(tf.cast(column(Array.from(ver, (_, r) => (on(r) ? 1 : 0))), 'bool'), tf.logicalAnd(tf.isFinite(kInt), tf.less(kInt, vocab)));
+  const k = tf.where(use, tf.maximum(kInt, 1), tf.onesLike(kInt));
+  const small = tf.lessEqual(k, M);
+  const kthSmall = tf.reshape(pickPerRowAt(s, tf.reshape(tf.sub(tf.minimum(k, M), 1), [batch]) as tf.Tensor1D), [batch, 1]);
+  // The row's k-th largest for k > 100: the kernel's threshold (−FLT_MAX where it is −Infinity, or k is off).
+  const kBig = tf.reshape(tf.where(tf.logicalAnd(use, tf.logicalNot(small)), k, tf.zerosLike(k)), [batch]);
+  // Rows with k ≤ 100 (most, on peaky rows) idle in that call. webgl: a bisection on the key
+  // (webgl/kth-largest.ts) that skips the windows whose maximum is below its candidate.
+  const kthBig = webgl
+    ? tf.reshape(tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima: win.maxima ?? windowMaxima(input), k: kBig }) as tf.Tensor, [batch, 1])
+    : tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: kBig }, { kmax: 1, idleOff: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [batch, 1]);
+  const kth = tf.where(small, kthSmall, kthBig);
+  const floor = tf.where(tf.logicalAnd(use, tf.greater(kth, -Infinity)), kth, tf.fill([batch, 1], -FLT_MAX));
+  return { floor: tf.reshape(floor, [batch]) as tf.Tensor1D, zmax };
 }
 
 /**
@@ -483,7 +546,7 @@ function cutoffBands(
  * maximum L holds nothing ≥ L, every logit > L lies in a chosen window, and the chosen maxima are
  * k logits ≥ L. The two small tf.topk calls run as shaders (deviceTopk: no CPU hand-off, no read-back).
  */
-function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D | undefined): tf.Tensor2D {
+function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D | undefined, out?: { maxima?: tf.Tensor2D }): tf.Tensor2D {
   const [batch, vocab] = input.shape;
   const windows = Math.ceil(vocab / WINDOW);
   // Flat gather indices are float32 in webgl textures: exact below 2^24.
@@ -491,7 +554,8 @@ function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D 
     if (mask) throw new Error('tfjs-sampling (internal): a folded bitmask needs the window top-k');
     return deviceTopk(input, k).values;
   }
-  const maxima = tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  const maxima = windowMaxima(input, mask);
+  if (out) out.maxima = maxima;
   const chosen = deviceTopk(maxima, k).indices; // [B, k]
   const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
   const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
@@ -519,13 +583,18 @@ function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.
   return maskByHalves(vals, words, scale);
 }
 
+/** webgl: each window's maximum, `[B, ceil(V / WINDOW)]` (one read). */
+function windowMaxima(input: tf.Tensor2D, mask?: tf.Tensor2D): tf.Tensor2D {
+  return tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
 /** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima, masked or not). */
 function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Tensor {
   const [batch] = input.shape;
   // webgl: window maxima (one read; rowMax's own guard against tf.max's -1e20 start would read
   // the row twice more), then rowMax over the few windows.
   if (tf.getBackend() === 'webgl' && supported('windows', 'webgl', REGISTER_WINDOWS.webgl)) {
-    return rowMax(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D);
+    return rowMax(windowMaxima(input, mask));
   }
   if (!mask) return rowMax(input);
   // webgpu (a mask is folded only where the kernels read it, foldsMask): the top-k kernel at k off.

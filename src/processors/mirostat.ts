@@ -23,8 +23,9 @@ export { MIROSTAT_M };
  * holds that call's scaled logits (`[B, V]`), freed by `accept`, `reset()` and `dispose()`;
  * `process` and `probabilities` (no draw follows: `state.draws` false) keep nothing. On cpu and
  * wasm both versions run inside the fused kernel, which reads μ and returns the drawn tokens'
- * surprise (`mirostatFusedHooks`), and so does the GPU chain of webgl / webgpu for v2; v1 runs
- * these tfjs ops there. It must be the last sampler of the chain.
+ * surprise (`mirostatFusedHooks`), and so does the GPU chain of webgl / webgpu (v1 where V > 100
+ * and no typical-p or XTC comes before it; else these tfjs ops). It must be the last sampler of
+ * the chain.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, mirostat: { version: 2, tau: 5, eta: 0.1 } });
@@ -177,26 +178,33 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
 function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
   const batch = z.shape[0];
   const sorted = deviceTopk(z, vocab).values;
-  const ss = scaleByInvTemperature(tf.sub(sorted, safeMax), inv);
   const m = Math.min(MIROSTAT_M, vocab);
+  const ss = scaleByInvTemperature(tf.sub(tf.slice(sorted, [0, 0], [batch, m]), safeMax), inv) as tf.Tensor2D;
   const nf = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
-  let k: tf.Tensor;
-  if (m < 2) {
-    k = tf.fill([batch, 1], NaN);
-  } else {
-    const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
-    const t = tf.tensor2d(Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))), [1, m - 1]);
-    const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
-    const sumTb = tf.sum(tf.where(valid, tf.mul(t, b), tf.zerosLike(b)), 1, true);
-    const sumTt = tf.sum(tf.where(valid, tf.mul(t, t), tf.zerosLike(b)), 1, true);
-    const sHat = tf.div(sumTb, sumTt);
-    const eps = tf.sub(sHat, 1);
-    const x = tf.div(tf.mul(eps, tf.exp(tf.mul(muCol, Math.LN2))), tf.sub(1, tf.exp(tf.mul(tf.neg(eps), Math.log(vocab)))));
-    k = tf.exp(tf.div(tf.log(x), sHat));
-  }
-  const kInt = tf.floor(k);
+  const kInt = tf.floor(mirostatV1Count(ss, nf, muCol, vocab));
   const all = tf.logicalOr(tf.logicalNot(tf.isFinite(kInt)), tf.greaterEqual(kInt, nf));
   const col = tf.reshape(tf.minimum(tf.maximum(tf.where(all, tf.onesLike(kInt), kInt), 1), vocab), [batch]);
   const kth = tf.reshape(pickPerRowAt(sorted, tf.sub(col, 1) as tf.Tensor1D), [batch, 1]);
   return tf.logicalOr(tf.greaterEqual(z, kth), all);
+}
+
+/**
+ * Mirostat v1's k per row, `[B, 1]` float32 before flooring (NaN or ±Infinity where the estimate
+ * fails), as the reference's `mirostatV1K`: `ss` the scaled logits (z − max)·1/T of the row's
+ * m = min(100, V) largest in descending order (−Infinity past the finite ones), `nf` the count of
+ * finite logits (only min(nf, m) matters), `muCol` μ `[B, 1]`. Used by the tfjs-op processor and
+ * the GPU chain alike.
+ */
+export function mirostatV1Count(ss: tf.Tensor2D, nf: tf.Tensor, muCol: tf.Tensor, vocab: number): tf.Tensor {
+  const [batch, m] = ss.shape;
+  if (m < 2) return tf.fill([batch, 1], NaN);
+  const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
+  const t = tf.tensor2d(Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))), [1, m - 1]);
+  const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
+  const sumTb = tf.sum(tf.where(valid, tf.mul(t, b), tf.zerosLike(b)), 1, true);
+  const sumTt = tf.sum(tf.where(valid, tf.mul(t, t), tf.zerosLike(b)), 1, true);
+  const sHat = tf.div(sumTb, sumTt);
+  const eps = tf.sub(sHat, 1);
+  const x = tf.div(tf.mul(eps, tf.exp(tf.mul(muCol, Math.LN2))), tf.sub(1, tf.exp(tf.mul(tf.neg(eps), Math.log(vocab)))));
+  return tf.exp(tf.div(tf.log(x), sHat));
 }

@@ -11,6 +11,8 @@
 // everything: k off, or the k-th largest is -Infinity), the number of finite logits ≥ it, the row
 // max, then the kmax largest logits in descending order with those below the threshold as
 // -Infinity (top-k's `sorted` hint: what tf.topk + keepAtLeast gives).
+// With attribute idleOff, rows whose k is off do nothing and output -FLT_MAX, 0, 0 (no row max).
+// The threshold search takes any k < V; the sorted output assumes k ≤ kmax.
 // -0 is keyed as +0, so key order is float order and "≥ threshold" keeps ties exactly.
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -43,13 +45,14 @@ class TopKProgram implements WebGPUProgramLike {
     kmax: number,
     wg: number,
     private masked: boolean,
+    private idleOff = false,
   ) {
     if (masked) this.variableNames = [...this.variableNames, 'tkMask'];
     this.wg = wg;
     this.workgroupSize = [wg, 1, 1];
     this.outputShape = [batch, kmax + 3];
     this.dispatch = [batch, 1, 1];
-    this.shaderKey = `tfjsSamplingTopK_${masked ? 'mask_' : ''}${wg}`;
+    this.shaderKey = `tfjsSamplingTopK_${masked ? 'mask_' : ''}${idleOff ? 'idle_' : ''}${wg}`;
   }
 
   getUserCode(): string {
@@ -99,6 +102,20 @@ class TopKProgram implements WebGPUProgramLike {
     let rowOn = kIn >= 1.0f && kIn < f32(vocab);
     // Rows that are off select k = 1 (their result is ignored), so every row has < kmax keys above.
     let k = select(1u, u32(kIn), rowOn);
+    ${this.idleOff ? `// Idle where off: the threshold alone (-FLT_MAX), no row max.
+    if (lid == 0u) {
+      tkState[0] = select(0u, 1u, rowOn);
+    }
+    if (workgroupUniformLoad(&tkState[0]) == 0u) {
+      if (valid) {
+        let at = r * (kmax + 3u);
+        for (var p = lid; p < kmax + 3u; p += ${WG}u) {
+          result[at + p] = select(-uniforms.INFINITY, select(0.0f, -${FLT_MAX}, p == 0u), p < 3u);
+        }
+      }
+      return;
+    }
+    workgroupBarrier();` : ''}
     if (lid == 0u) {
       tkState[0] = 0u;
       tkState[1] = k;
@@ -295,11 +312,11 @@ class TopKProgram implements WebGPUProgramLike {
 function topK(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, k, mask } = args.inputs as { logits: tf.TensorInfo; k: tf.TensorInfo; mask?: tf.TensorInfo };
-  const kmax = (args.attrs as { kmax: number }).kmax;
+  const { kmax, idleOff = false } = args.attrs as unknown as { kmax: number; idleOff?: boolean };
   const [batch] = logits.shape as [number, number];
   const wg = Math.min(webgpuDrawConfig(backend).wg >= 256 ? 256 : 64, maxWorkgroupSize(backend));
   const uniforms: ProgramUniform[] = [{ type: 'int32', data: [kmax] }];
-  return backend.runWebGPUProgram(new TopKProgram(batch, kmax, wg, mask !== undefined), mask ? [logits, k, mask] : [logits, k], 'float32', uniforms);
+  return backend.runWebGPUProgram(new TopKProgram(batch, kmax, wg, mask !== undefined, idleOff), mask ? [logits, k, mask] : [logits, k], 'float32', uniforms);
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks the workgroup memory or size. */
