@@ -355,7 +355,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(a).not.toEqual(b);
   });
 
-  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels where they apply them (cpu, wasm, webgpu; webgl but typical-p), the reference\'s tokens step after step', async () => {
+  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels on every backend, the reference\'s tokens step after step', async () => {
     const V = gpu ? 40 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const cases: SamplerOptions[] = [
@@ -374,9 +374,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
         const ids = Array.from((await s.sampleIds(x)) as Int32Array);
         expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
       }
-      // cpu, wasm, webgpu: every band in the fused kernel; webgl: all but typical-p.
-      const fusedHere = backend !== 'webgl' || opts.typicalP === undefined;
-      expect(s.lastPath).toBe(fusedHere ? defaultPath(backend) : portablePath(backend));
+      expect(s.lastPath).toBe(defaultPath(backend));
       x.dispose();
       s.dispose();
     }

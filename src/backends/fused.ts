@@ -59,8 +59,8 @@ const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min
 /** Those the cpu / wasm JS kernel also applies, as bands of the row (sample-rows.ts). */
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /**
- * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; typical-p on webgpu
- * only; Mirostat v1 with V > 100 and not after typical-p or XTC; with minTokensToKeep, and
+ * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; typical-p where the
+ * backend has its search; Mirostat v1 with V > 100 and not after typical-p or XTC; with minTokensToKeep, and
  * dynamic temperature as its first sampler).
  */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
@@ -137,8 +137,8 @@ export function fusedPlan(
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
   if (miro) {
-    // Each row's version (0 off); μ comes with the call. The GPU chain takes v1 on webgpu only
-    // (the top-k kernel), with V > 100 and no typical-p or XTC before it (upper bounds).
+    // Each row's version (0 off); μ comes with the call. The GPU chain takes v1 with V > 100
+    // and no typical-p or XTC before it (upper bounds).
     const ver = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
     if (!host && ver.some((v) => v === 1) && !(gpuMirostatV1Available(tf.getBackend()) && vocab > MIROSTAT_M && !has('typical-p') && !has('xtc'))) return undefined;
     bands.mirostat = ver;

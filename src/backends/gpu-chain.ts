@@ -6,7 +6,7 @@
 //   top-p: on those sorted candidates when top-k applies to every row (no [B, V] pass), else on
 //          a full sort (tf.topk), with the portable path's exact pair arithmetic (topPThreshold);
 //   min-p: the portable path's threshold pair (minPPair), compared in the draw kernel;
-//   top-nσ (first), typical-p (webgpu), ε, η, XTC, Mirostat v2 (after min-p): floors and upper
+//   top-nσ (first), typical-p, ε, η, XTC, Mirostat v2 (after min-p): floors and upper
 //          bounds from row statistics (webgpu/bands.ts, webgl/bands.ts; float32, so a token within
 //          rounding of a cut may differ from the reference); Mirostat's surprise for its accept;
 //   Mirostat v1 (last; not after typical-p or XTC): the k-th largest kept logit, k from the 100
@@ -32,7 +32,7 @@ import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/bands.js';
-import { registerWebglBands, rowBandsWebgl } from './webgl/bands.js';
+import { registerWebglBands, rowBandsWebgl, typicalBandWebgl } from './webgl/bands.js';
 import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from './webgl/kth-largest.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
@@ -80,9 +80,10 @@ export function gpuBandsAvailable(name: string): boolean {
   return supported('bands', name, REGISTER_BANDS[name]);
 }
 
-/** True when the GPU chain takes typical-p as a band too (webgpu: the bands kernel's digit search). */
+/** True when the GPU chain takes typical-p as a band too (webgpu: the bands kernel's digit search; webgl: a key bisection). */
 export function gpuTypicalAvailable(name: string): boolean {
-  return name === 'webgpu' && gpuBandsAvailable(name);
+  if (!gpuBandsAvailable(name)) return false;
+  return name === 'webgpu' || (name === 'webgl' && supported('kth', name, registerWebglKthLargest));
 }
 
 /**
@@ -370,7 +371,7 @@ function dynamicInvTemperature(input: tf.Tensor2D, plan: FusedPlan, zmax: tf.Ten
 /** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */
 function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP: boolean, online = false, entropy = true): tf.Tensor2D {
   if (tf.getBackend() === 'webgl') {
-    if (mode === 'typical') throw new Error('tfjs-sampling (internal): typical-p is no band on webgl');
+    if (mode === 'typical') return typicalBandWebgl(input, params, minP);
     return rowBandsWebgl(input, params, mode, minP, entropy);
   }
   return tf.engine().runKernel(BANDS_KERNEL, { logits: input, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
@@ -405,7 +406,7 @@ function bandParams(
  * typical-p, ε, η, XTC and Mirostat v2 on the GPU chain, in the default order, each from the
  * bands kernel over what the filters before it kept (z ≥ thr, min-p's pair, z ≤ hi), at the
  * filters' 1/T (Mirostat: the draw's): with a = (z − m)·1/T, S = Σ e^a and q = e^a / S,
- *   typical-p (webgpu): the kernel's band [lo, up] of the tokens it keeps, as a floor and an
+ *   typical-p: the kernel's band [lo, up] of the tokens it keeps (webgl: webgl/kth-largest.ts), as a floor and an
  *        upper bound (their maximum up the draw's new maximum);
  *   ε: keep q ≥ ε ⟺ z ≥ m + ln(ε·S)·T (the maximum always);
  *   η: the same with min(η, √η·e^-H), H = ln S − Σ e^a·a / S;
@@ -451,7 +452,8 @@ function cutoffBands(
   };
   const finv = plan.filterInvT ?? plan.invT;
   if (hasTypical(plan)) {
-    const out = rowBands(input, bandParams(plan, { floor: thr, t, e2, cut: column(plan.typicalP!), inv: finv }), 'typical', minP, true);
+    // webgpu finds m in the same read (online); webgl takes it from the params.
+    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv }), 'typical', minP, true);
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     hi = tf.slice(out, [0, 1], [batch, 1]);

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { rowMax } from '../../processors/ops.js';
+import { TYPICAL_BAND_KERNEL } from './kth-largest.js';
 
 export const BAND_WINDOWS_KERNEL = 'TfjsSamplingBandWindows';
 export type WindowMode = 'range' | 'moments' | 'mass' | 'above';
@@ -152,4 +153,30 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
   const on = tf.logicalAnd(tf.greater(ns, 0), tf.greater(total, 0));
   const finite = tf.where(tf.greater(total, 0), zmax, tf.fill([batch, 1], -Infinity));
   return tf.concat([tf.where(on, f, tf.fill([batch, 1], -3.4028234663852886e38)), finite], 1) as tf.Tensor2D;
+}
+
+/**
+ * typical-p's band on webgl, the webgpu bands kernel's 'typical' output [B, 3] (the floor, the
+ * upper bound, the kept maximum; -FLT_MAX, FLT_MAX and m where the row keeps everything): a mass
+ * pass gives S and the centre c = Σ e^a·a / S over the kept tokens (m from params column 2), then
+ * TYPICAL_BAND_KERNEL bisects the key of −|a − c| for the farthest distance whose closer-or-equal
+ * mass reaches p·S (p in column 7) and returns per window the extreme kept logits within it.
+ */
+export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: boolean): tf.Tensor2D {
+  const [batch] = input.shape;
+  const FLT = 3.4028234663852886e38;
+  const col = (t: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(t, [0, k], [batch, 1]) as tf.Tensor2D;
+  const mass = rowBandsWebgl(input, params, 'mass', minP, true);
+  const S = col(mass, 0);
+  const m = col(params, 2);
+  const p = col(params, 7);
+  const on = tf.logicalAnd(tf.logicalAnd(tf.less(p, 1), tf.greater(S, 0)), tf.greater(m, -FLT));
+  const cen = tf.div(col(mass, 2), tf.maximum(S, 1e-30));
+  const target = tf.mul(p, S);
+  const search = tf.concat([m, cen, target, tf.cast(on, 'float32')], 1);
+  const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, { minP } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const ch = (k: number): tf.Tensor2D => tf.squeeze(tf.slice(w, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
+  const lo = tf.neg(rowMax(tf.neg(ch(0)) as tf.Tensor2D));
+  const up = rowMax(ch(1));
+  return tf.concat([tf.where(on, lo, tf.fill([batch, 1], -FLT)), tf.where(on, up, tf.fill([batch, 1], FLT)), tf.where(on, up, m)], 1) as tf.Tensor2D;
 }

@@ -1,17 +1,26 @@
-// webgl helper for the GPU chain (GLSL ES 3.0), registered as KTH_LARGEST_KERNEL: each row's k-th
-// largest logit for a k held on the device (Mirostat v1's k past its 100 largest), without a sort
-// and without a read-back. WebGL2 has no workgroup memory or atomics, so it is a bisection on the
-// float's order-preserving u32 key, one bit a round (32 rounds): a count program (windows of 256
-// logits; a window of 64 whose maximum is below the candidate is skipped unread, so on peaky rows
-// a round reads a small part of the row) and a step program that sums a row's window counts and
-// keeps the bit where at least k keys reach the candidate. The key lives in the state as two
-// exact 16-bit halves (float texels). Output float32 [B]: the k-th largest logit (ties: "≥ it"
-// keeps them), -Infinity or NaN where k exceeds the finite logits, NaN on rows with k ≤ 0
-// (skipped: nothing read).
+// webgl helpers for the GPU chain (GLSL ES 3.0): searches on a per-row u32 order key without a
+// sort and without a read-back. WebGL2 has no workgroup memory or atomics, so each is a bisection
+// on the key, one bit a round (32 rounds): a program sums a weight per window of 256 logits over
+// the keys ≥ the row's candidate (prefix | 1 << bit), and a step program sums a row's windows and
+// keeps the bit where the sum reaches the row's target. The key lives in the state as two exact
+// 16-bit halves (float texels).
+//   KTH_LARGEST_KERNEL: the k-th largest logit for a k held on the device (Mirostat v1's k past
+//     its 100 largest): key = the float's order key, weight 1, target k. A window of 64 whose
+//     maximum is below the candidate is skipped unread, so on peaky rows a round reads a small
+//     part of the row. Output float32 [B]: the k-th largest logit (ties: "≥ it" keeps them),
+//     -Infinity or NaN where k exceeds the finite logits, NaN on rows with k ≤ 0 (nothing read).
+//   TYPICAL_BAND_KERNEL: locally typical sampling's band: key = the order key of −|a − c| (a =
+//     (z − m)·1/T, c the centre Σ e^a·a / S), weight e^a over the kept tokens (the bands' kept
+//     test), target p·S: the closest-first set whose mass reaches p·S, ties of its farthest
+//     distance kept (as webgpu/bands.ts 'typical'). One pass first keeps per window the range of
+//     −|a − c| and Σ e^a, so a round reads only the windows that straddle its candidate (on peaky
+//     rows, the few holding tokens near the centre). Output [B, W, 2]: per window of 256 the
+//     least and the largest kept logit within that distance (combined by the caller).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 
 export const KTH_LARGEST_KERNEL = 'TfjsSamplingKthLargest';
+export const TYPICAL_BAND_KERNEL = 'TfjsSamplingTypicalBand';
 /** Logits per window of the maxima input (the GPU chain's window top-k: gpu-chain.ts WINDOW). */
 export const KTH_MAX_WINDOW = 64;
 const SUB = 4; // maxima windows per count window
@@ -26,7 +35,7 @@ uint orderKey(float z) {
 uint stateKey(float hi, float lo) { return (uint(hi) << 16u) | uint(lo); }
 `;
 
-/** Counts per window of 256 the keys ≥ the row's candidate (prefix | 1 << bit). Output [B, W]. */
+/** k-th largest: counts per window of 256 the keys ≥ the row's candidate (prefix | 1 << bit). Output [B, W]. */
 class CountProgram implements GPGPUProgram {
   variableNames = ['logits', 'maxima', 'state', 'k'];
   outputShape: number[];
@@ -61,7 +70,7 @@ void main() {
   }
 }
 
-/** One bisection round: state [B, 3] (key high half, low half, bit) → the next state. */
+/** One bisection round: state [B, 3] (key high half, low half, bit) and the window sums → the next state (the bit kept where the sum reaches the row's target `k`). */
 class StepProgram implements GPGPUProgram {
   variableNames = ['state', 'counts', 'k'];
   outputShape: number[];
@@ -109,6 +118,175 @@ void main() {
   }
 }
 
+/** The bands' kept test (webgl/bands.ts) and typical-p's key, from params [B, 8] and search [B, 4]. */
+function typicalHead(minP: boolean): string {
+  return `
+  float floorZ = getParams(b, 0);
+  float hi = getParams(b, 1);
+  float ihH = getParams(b, 3);
+  float ihL = getParams(b, 4);
+  float mpT = getParams(b, 5);
+  float mpE = getParams(b, 6);
+  float m = getSearch(b, 0);
+  float cen = getSearch(b, 1);
+  #define KEPT(z) ((floatBitsToUint(z) & 0x7fffffffu) < 0x7f800000u && z >= floorZ && z <= hi${minP ? ' && !(mpE - (z - mpT) > 0.0)' : ''})`;
+}
+
+/**
+ * typical-p, once per call: per window of 256 over its kept tokens the least and the largest
+ * −|a − c| and Σ e^a. Output [B, W, 3] (±Infinity and 0 for a window with no kept token).
+ */
+class TypicalStatsProgram implements GPGPUProgram {
+  variableNames = ['logits', 'params', 'search'];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, vocab: number, minP: boolean) {
+    this.outputShape = [batch, Math.ceil(vocab / COUNT_WINDOW), 3];
+    this.userCode = `
+void main() {
+  ivec3 c = getOutputCoords();
+  int b = c.x;
+  float lo = uintBitsToFloat(0x7f800000u);
+  float up = -lo;
+  float s = 0.0;
+  if (getSearch(b, 3) > 0.0) {
+    ${typicalHead(minP)}
+    for (int i = 0; i < ${COUNT_WINDOW}; i++) {
+      int j = c.y * ${COUNT_WINDOW} + i;
+      if (j >= ${vocab}) break;
+      float z = getLogits(b, j);
+      if (!KEPT(z)) continue;
+      float dz = z - m;
+      float a = dz * ihH + dz * ihL;
+      if (c.z == 2) {
+        s += exp(a);
+      } else {
+        float d = -abs(a - cen);
+        lo = min(lo, d);
+        up = max(up, d);
+      }
+    }
+  }
+  setOutput(c.z == 0 ? lo : c.z == 1 ? up : s);
+}
+`;
+  }
+}
+
+/**
+ * typical-p: Σ e^a per window of 256 over the kept tokens whose key reaches the candidate; a
+ * window wholly below it adds 0 and one wholly at or above it its Σ e^a (the stats' sum, the same
+ * loop in the same order), unread. Output [B, W].
+ */
+class TypicalMassProgram implements GPGPUProgram {
+  variableNames = ['logits', 'params', 'search', 'state', 'stats'];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, vocab: number, minP: boolean) {
+    this.outputShape = [batch, Math.ceil(vocab / COUNT_WINDOW)];
+    this.userCode = `${KEY_GLSL}
+void main() {
+  ivec2 c = getOutputCoords();
+  int b = c.x;
+  float acc = 0.0;
+  if (getSearch(b, 3) > 0.0) {
+    ${typicalHead(minP)}
+    int bit = int(getState(b, 2));
+    uint cand = stateKey(getState(b, 0), getState(b, 1)) | (1u << uint(bit));
+    if (orderKey(getStats(b, c.y, 0)) >= cand) {
+      acc = getStats(b, c.y, 2);
+    } else if (orderKey(getStats(b, c.y, 1)) >= cand) {
+      for (int i = 0; i < ${COUNT_WINDOW}; i++) {
+        int j = c.y * ${COUNT_WINDOW} + i;
+        if (j >= ${vocab}) break;
+        float z = getLogits(b, j);
+        if (!KEPT(z)) continue;
+        float dz = z - m;
+        float a = dz * ihH + dz * ihL;
+        if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);
+      }
+    }
+  }
+  setOutput(acc);
+}
+`;
+  }
+}
+
+/** typical-p: per window of 256 the least and the largest kept logit whose key reaches the state's. Output [B, W, 2]. */
+class TypicalRangeProgram implements GPGPUProgram {
+  variableNames = ['logits', 'params', 'search', 'state', 'stats'];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, vocab: number, minP: boolean) {
+    this.outputShape = [batch, Math.ceil(vocab / COUNT_WINDOW), 2];
+    this.userCode = `${KEY_GLSL}
+void main() {
+  ivec3 c = getOutputCoords();
+  int b = c.x;
+  float lo = 3.4028234663852886e38;
+  float up = -3.4028234663852886e38;
+  uint keyD = stateKey(getState(b, 0), getState(b, 1));
+  if (getSearch(b, 3) > 0.0 && orderKey(getStats(b, c.y, 1)) >= keyD) {
+    ${typicalHead(minP)}
+    for (int i = 0; i < ${COUNT_WINDOW}; i++) {
+      int j = c.y * ${COUNT_WINDOW} + i;
+      if (j >= ${vocab}) break;
+      float z = getLogits(b, j);
+      if (!KEPT(z)) continue;
+      float dz = z - m;
+      float a = dz * ihH + dz * ihL;
+      if (orderKey(-abs(a - cen)) >= keyD) {
+        lo = min(lo, z);
+        up = max(up, z);
+      }
+    }
+  }
+  setOutput(c.z == 0 ? lo : up);
+}
+`;
+  }
+}
+
+function bisect(backend: MathBackendWebGL, batch: number, windows: number, round: (state: tf.TensorInfo) => tf.TensorInfo, target: tf.TensorInfo): tf.TensorInfo {
+  const init = new Float32Array(batch * 3);
+  for (let b = 0; b < batch; b++) init[3 * b + 2] = 31;
+  let state = backend.makeTensorInfo([batch, 3], 'float32', init);
+  const step = new StepProgram(batch, windows);
+  for (let r = 0; r < 32; r++) {
+    const sums = round(state);
+    const next = backend.runWebGLProgram(step, [state, sums, target], 'float32');
+    backend.disposeIntermediateTensorInfo(sums);
+    backend.disposeIntermediateTensorInfo(state);
+    state = next;
+  }
+  return state;
+}
+
+interface TypicalInputs {
+  logits: tf.TensorInfo;
+  /** float32 [B, 8]: the bands' params (webgl/bands.ts: floor, hi, m, 1/T pair, min-p pair, p). */
+  params: tf.TensorInfo;
+  /** float32 [B, 4]: m, the centre c, the target p·S, on (1) or off (0). */
+  search: tf.TensorInfo;
+  /** float32 [B]: the target p·S (the step's threshold). */
+  target: tf.TensorInfo;
+}
+
+function typicalBand(backend: MathBackendWebGL, { logits, params, search, target }: TypicalInputs, minP: boolean): tf.TensorInfo {
+  const [batch, vocab] = logits.shape as [number, number];
+  const stats = backend.runWebGLProgram(new TypicalStatsProgram(batch, vocab, minP), [logits, params, search], 'float32');
+  const mass = new TypicalMassProgram(batch, vocab, minP);
+  const state = bisect(backend, batch, Math.ceil(vocab / COUNT_WINDOW), (st) => backend.runWebGLProgram(mass, [logits, params, search, st, stats], 'float32'), target);
+  const out = backend.runWebGLProgram(new TypicalRangeProgram(batch, vocab, minP), [logits, params, search, state, stats], 'float32');
+  backend.disposeIntermediateTensorInfo(state);
+  backend.disposeIntermediateTensorInfo(stats);
+  return out;
+}
+
 interface Inputs {
   logits: tf.TensorInfo;
   /** float32 [B, ceil(V / 64)]: each window's maximum (the window top-k's WINDOW_REDUCE 'max'). */
@@ -119,19 +297,8 @@ interface Inputs {
 
 function kthLargest(backend: MathBackendWebGL, { logits, maxima, k }: Inputs): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  const windows = Math.ceil(vocab / COUNT_WINDOW);
-  const init = new Float32Array(batch * 3);
-  for (let b = 0; b < batch; b++) init[3 * b + 2] = 31;
-  let state = backend.makeTensorInfo([batch, 3], 'float32', init);
   const count = new CountProgram(batch, vocab);
-  const step = new StepProgram(batch, windows);
-  for (let round = 0; round < 32; round++) {
-    const counts = backend.runWebGLProgram(count, [logits, maxima, state, k], 'float32');
-    const next = backend.runWebGLProgram(step, [state, counts, k], 'float32');
-    backend.disposeIntermediateTensorInfo(counts);
-    backend.disposeIntermediateTensorInfo(state);
-    state = next;
-  }
+  const state = bisect(backend, batch, Math.ceil(vocab / COUNT_WINDOW), (st) => backend.runWebGLProgram(count, [logits, maxima, st, k], 'float32'), k);
   const out = backend.runWebGLProgram(new ValueProgram(batch), [state, k], 'float32');
   backend.disposeIntermediateTensorInfo(state);
   return out;
@@ -148,6 +315,11 @@ export function registerWebglKthLargest(): boolean {
       kernelName: KTH_LARGEST_KERNEL,
       backendName: 'webgl',
       kernelFunc: ({ inputs, backend }) => kthLargest(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs),
+    });
+    tf.registerKernel({
+      kernelName: TYPICAL_BAND_KERNEL,
+      backendName: 'webgl',
+      kernelFunc: ({ inputs, backend, attrs }) => typicalBand(backend as unknown as MathBackendWebGL, inputs as unknown as TypicalInputs, (attrs as unknown as { minP: boolean }).minP),
     });
     return true;
   } catch {
