@@ -132,6 +132,19 @@ function typicalHead(minP: boolean): string {
   #define KEPT(z) ((floatBitsToUint(z) & 0x7fffffffu) < 0x7f800000u && z >= floorZ && z <= hi${minP ? ' && !(mpE - (z - mpT) > 0.0)' : ''})`;
 }
 
+/** typical-p: `body` for each kept token z of the output's window of 256, with its a = (z − m)·1/T. */
+function keptLoop(vocab: number, body: string): string {
+  return `for (int i = 0; i < ${COUNT_WINDOW}; i++) {
+      int j = c.y * ${COUNT_WINDOW} + i;
+      if (j >= ${vocab}) break;
+      float z = getLogits(b, j);
+      if (!KEPT(z)) continue;
+      float dz = z - m;
+      float a = dz * ihH + dz * ihL;
+      ${body}
+    }`;
+}
+
 /**
  * typical-p, once per call: per window of 256 over its kept tokens the least and the largest
  * −|a − c| and Σ e^a. Output [B, W, 3] (±Infinity and 0 for a window with no kept token).
@@ -152,21 +165,14 @@ void main() {
   float s = 0.0;
   if (getSearch(b, 3) > 0.0) {
     ${typicalHead(minP)}
-    for (int i = 0; i < ${COUNT_WINDOW}; i++) {
-      int j = c.y * ${COUNT_WINDOW} + i;
-      if (j >= ${vocab}) break;
-      float z = getLogits(b, j);
-      if (!KEPT(z)) continue;
-      float dz = z - m;
-      float a = dz * ihH + dz * ihL;
+    ${keptLoop(vocab, `
       if (c.z == 2) {
         s += exp(a);
       } else {
         float d = -abs(a - cen);
         lo = min(lo, d);
         up = max(up, d);
-      }
-    }
+      }`)}
   }
   setOutput(c.z == 0 ? lo : c.z == 1 ? up : s);
 }
@@ -198,15 +204,7 @@ void main() {
     if (orderKey(getStats(b, c.y, 0)) >= cand) {
       acc = getStats(b, c.y, 2);
     } else if (orderKey(getStats(b, c.y, 1)) >= cand) {
-      for (int i = 0; i < ${COUNT_WINDOW}; i++) {
-        int j = c.y * ${COUNT_WINDOW} + i;
-        if (j >= ${vocab}) break;
-        float z = getLogits(b, j);
-        if (!KEPT(z)) continue;
-        float dz = z - m;
-        float a = dz * ihH + dz * ihL;
-        if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);
-      }
+      ${keptLoop(vocab, 'if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);')}
     }
   }
   setOutput(acc);
@@ -232,18 +230,11 @@ void main() {
   uint keyD = stateKey(getState(b, 0), getState(b, 1));
   if (getSearch(b, 3) > 0.0 && orderKey(getStats(b, c.y, 1)) >= keyD) {
     ${typicalHead(minP)}
-    for (int i = 0; i < ${COUNT_WINDOW}; i++) {
-      int j = c.y * ${COUNT_WINDOW} + i;
-      if (j >= ${vocab}) break;
-      float z = getLogits(b, j);
-      if (!KEPT(z)) continue;
-      float dz = z - m;
-      float a = dz * ihH + dz * ihL;
+    ${keptLoop(vocab, `
       if (orderKey(-abs(a - cen)) >= keyD) {
         lo = min(lo, z);
         up = max(up, z);
-      }
-    }
+      }`)}
   }
   setOutput(c.z == 0 ? lo : up);
 }
