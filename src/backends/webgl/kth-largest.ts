@@ -12,9 +12,9 @@
 //   TYPICAL_BAND_KERNEL: locally typical sampling's band: key = the order key of −|a − c| (a =
 //     (z − m)·1/T, c the centre Σ e^a·a / S), weight e^a over the kept tokens (the bands' kept
 //     test), target p·S: the closest-first set whose mass reaches p·S, ties of its farthest
-//     distance kept (as webgpu/bands.ts 'typical'). One pass first keeps per window the range of
-//     −|a − c| and Σ e^a, so a round reads only the windows that straddle its candidate (on peaky
-//     rows, the few holding tokens near the centre). Output [B, W, 2]: per window of 256 the
+//     distance kept (as webgpu/bands.ts 'typical'). One pass first keeps per window of 64 the
+//     range of −|a − c| and Σ e^a, so a round reads only the windows that straddle its candidate
+//     (on peaky rows, those holding the band's tokens). Output [B, W, 2]: per window of 256 the
 //     least and the largest kept logit within that distance (combined by the caller).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
@@ -132,10 +132,10 @@ function typicalHead(minP: boolean): string {
   #define KEPT(z) ((floatBitsToUint(z) & 0x7fffffffu) < 0x7f800000u && z >= floorZ && z <= hi${minP ? ' && !(mpE - (z - mpT) > 0.0)' : ''})`;
 }
 
-/** typical-p: `body` for each kept token z of the output's window of 256, with its a = (z − m)·1/T. */
-function keptLoop(vocab: number, body: string): string {
-  return `for (int i = 0; i < ${COUNT_WINDOW}; i++) {
-      int j = c.y * ${COUNT_WINDOW} + i;
+/** typical-p: `body` for each kept token z of sub-window `w` (64 logits; a GLSL int), with its a = (z − m)·1/T. */
+function keptLoop(vocab: number, w: string, body: string): string {
+  return `for (int i = 0; i < ${KTH_MAX_WINDOW}; i++) {
+      int j = (${w}) * ${KTH_MAX_WINDOW} + i;
       if (j >= ${vocab}) break;
       float z = getLogits(b, j);
       if (!KEPT(z)) continue;
@@ -146,7 +146,7 @@ function keptLoop(vocab: number, body: string): string {
 }
 
 /**
- * typical-p, once per call: per window of 256 over its kept tokens the least and the largest
+ * typical-p, once per call: per window of 64 over its kept tokens the least and the largest
  * −|a − c| and Σ e^a. Output [B, W, 3] (±Infinity and 0 for a window with no kept token).
  */
 class TypicalStatsProgram implements GPGPUProgram {
@@ -155,7 +155,7 @@ class TypicalStatsProgram implements GPGPUProgram {
   userCode: string;
 
   constructor(batch: number, vocab: number, minP: boolean) {
-    this.outputShape = [batch, Math.ceil(vocab / COUNT_WINDOW), 3];
+    this.outputShape = [batch, Math.ceil(vocab / KTH_MAX_WINDOW), 3];
     this.userCode = `
 void main() {
   ivec3 c = getOutputCoords();
@@ -165,7 +165,7 @@ void main() {
   float s = 0.0;
   if (getSearch(b, 3) > 0.0) {
     ${typicalHead(minP)}
-    ${keptLoop(vocab, `
+    ${keptLoop(vocab, 'c.y', `
       if (c.z == 2) {
         s += exp(a);
       } else {
@@ -182,8 +182,8 @@ void main() {
 
 /**
  * typical-p: Σ e^a per window of 256 over the kept tokens whose key reaches the candidate; a
- * window wholly below it adds 0 and one wholly at or above it its Σ e^a (the stats' sum, the same
- * loop in the same order), unread. Output [B, W].
+ * window of 64 wholly below it adds 0 and one wholly at or above it its Σ e^a (the stats' sum),
+ * unread. Output [B, W].
  */
 class TypicalMassProgram implements GPGPUProgram {
   variableNames = ['logits', 'params', 'search', 'state', 'stats'];
@@ -201,10 +201,14 @@ void main() {
     ${typicalHead(minP)}
     int bit = int(getState(b, 2));
     uint cand = stateKey(getState(b, 0), getState(b, 1)) | (1u << uint(bit));
-    if (orderKey(getStats(b, c.y, 0)) >= cand) {
-      acc = getStats(b, c.y, 2);
-    } else if (orderKey(getStats(b, c.y, 1)) >= cand) {
-      ${keptLoop(vocab, 'if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);')}
+    for (int s = 0; s < ${SUB}; s++) {
+      int w = c.y * ${SUB} + s;
+      if (w >= ${Math.ceil(vocab / KTH_MAX_WINDOW)}) break;
+      if (orderKey(getStats(b, w, 0)) >= cand) {
+        acc += getStats(b, w, 2);
+      } else if (orderKey(getStats(b, w, 1)) >= cand) {
+        ${keptLoop(vocab, 'w', 'if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);')}
+      }
     }
   }
   setOutput(acc);
@@ -228,13 +232,18 @@ void main() {
   float lo = 3.4028234663852886e38;
   float up = -3.4028234663852886e38;
   uint keyD = stateKey(getState(b, 0), getState(b, 1));
-  if (getSearch(b, 3) > 0.0 && orderKey(getStats(b, c.y, 1)) >= keyD) {
+  if (getSearch(b, 3) > 0.0) {
     ${typicalHead(minP)}
-    ${keptLoop(vocab, `
-      if (orderKey(-abs(a - cen)) >= keyD) {
-        lo = min(lo, z);
-        up = max(up, z);
-      }`)}
+    for (int s = 0; s < ${SUB}; s++) {
+      int w = c.y * ${SUB} + s;
+      if (w >= ${Math.ceil(vocab / KTH_MAX_WINDOW)}) break;
+      if (orderKey(getStats(b, w, 1)) < keyD) continue;
+      ${keptLoop(vocab, 'w', `
+        if (orderKey(-abs(a - cen)) >= keyD) {
+          lo = min(lo, z);
+          up = max(up, z);
+        }`)}
+    }
   }
   setOutput(c.z == 0 ? lo : up);
 }
