@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
-import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
@@ -67,6 +67,21 @@ function rowsArb(gpu: boolean) {
     minKeep: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 5 })),
   });
 }
+/** Each option set draws the reference's tokens for 4 steps, on the backend's fused path. */
+async function expectFusedSteps(backend: string, cases: SamplerOptions[], rows: number[][]): Promise<void> {
+  for (const opts of cases) {
+    const s = createSampler(opts);
+    const x = tf.tensor2d(rows);
+    for (let step = 0; step < 4; step++) {
+      const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+      expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+    }
+    expect(s.lastPath).toBe(defaultPath(backend));
+    x.dispose();
+    s.dispose();
+  }
+}
+
 const rowsOf = (c: { B: number; V: number; logits: number[] }): number[][] =>
   Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.logits[(r * 61 + j) % 240]!)));
 
@@ -367,17 +382,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { typicalP: 0.5, seed: 9 },
       { temperature: 1.3, minP: 0.01, typicalP: [0.2, 0.95, 0.7, 0.5], epsilonCutoff: 1e-4, seed: 10 },
     ];
-    for (const opts of cases) {
-      const s = createSampler(opts);
-      const x = tf.tensor2d(rows);
-      for (let step = 0; step < 4; step++) {
-        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
-        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
-      }
-      expect(s.lastPath).toBe(defaultPath(backend));
-      x.dispose();
-      s.dispose();
-    }
+    await expectFusedSteps(backend, cases, rows);
   });
 
   it('dynamic temperature first, alone or with top-k / top-nσ after it: fused on every backend (the GPU chain: its 1/T on the device), the reference\'s tokens step after step', async () => {
@@ -389,17 +394,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: 0.9, dynamicTemperature: [{ range: 0.6 }, undefined, { range: 0.2, exponent: 0 }, { range: 0.9 }], topK: [5, 0, 20, 40], topNSigma: [0, 1.5, 2, 0], seed: 22 },
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, seed: 23 }, // T_min 0: near-greedy rows
     ];
-    for (const opts of cases) {
-      const s = createSampler(opts);
-      const x = tf.tensor2d(rows);
-      for (let step = 0; step < 4; step++) {
-        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
-        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
-      }
-      expect(s.lastPath).toBe(defaultPath(backend));
-      x.dispose();
-      s.dispose();
-    }
+    await expectFusedSteps(backend, cases, rows);
   });
 
   it('property: typical-p, XTC and minTokensToKeep after the other filters: kept sets and tokens equal the reference', async () => {

@@ -251,10 +251,23 @@ void main() {
   }
 }
 
+/** The bisection's start: key 0, bit 31 (a program: no per-call upload). Output [B, 3]. */
+class StartProgram implements GPGPUProgram {
+  variableNames: string[] = [];
+  outputShape: number[];
+  userCode = `
+void main() {
+  setOutput(getOutputCoords().y == 2 ? 31.0 : 0.0);
+}
+`;
+
+  constructor(batch: number) {
+    this.outputShape = [batch, 3];
+  }
+}
+
 function bisect(backend: MathBackendWebGL, batch: number, windows: number, round: (state: tf.TensorInfo) => tf.TensorInfo, target: tf.TensorInfo): tf.TensorInfo {
-  const init = new Float32Array(batch * 3);
-  for (let b = 0; b < batch; b++) init[3 * b + 2] = 31;
-  let state = backend.makeTensorInfo([batch, 3], 'float32', init);
+  let state = backend.runWebGLProgram(new StartProgram(batch), [], 'float32');
   const step = new StepProgram(batch, windows);
   for (let r = 0; r < 32; r++) {
     const sums = round(state);

@@ -22,7 +22,7 @@
 // The caller (gpu-chain.ts) turns them into thresholds with [B] ops.
 import * as tf from '@tensorflow/tfjs-core';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
-import { digitLevelWgsl } from './top-p.js';
+import { digitLevelWgsl, digitSearchStartWgsl } from './top-p.js';
 
 export const BANDS_KERNEL = 'TfjsSamplingBands';
 export type BandsMode = 'moments' | 'mass' | 'above' | 'typical';
@@ -305,30 +305,7 @@ function typicalSearch(kept: string): string {
     let tH = tp * bdA[0];
     let tL = tp * bdB[0];
     let on = tp < 1.0f && total > 0.0f && mk > -${FLT_MAX};
-    if (lid == 0u) {
-      tyS[0] = 0u;
-      tyS[1] = 0u;
-      tyS[2] = select(1u, 0u, on);
-      tyM[0] = 0.0f;
-      tyM[1] = 0.0f;
-      atomicStore(&tyN, 0u);
-    }
-    workgroupBarrier();
-    for (var level = 0u; level < 8u; level++) {
-      let shift = 28u - 4u * level;
-      let hiShift = shift + 4u;
-      let prefix = tyS[0];
-      let copied = tyS[1] != 0u;
-      let done = tyS[2] != 0u;
-      var bh : array<f32, 16>;
-      var bl : array<f32, 16>;
-      var bc : array<u32, 16>;
-      for (var b = 0u; b < 16u; b++) {
-        bh[b] = 0.0f;
-        bl[b] = 0.0f;
-        bc[b] = 0u;
-      }
-      let n = select(select(vocab, atomicLoad(&tyN), copied), 0u, done);
+    ${digitSearchStartWgsl('ty', 'select(1u, 0u, on)')}
       for (var j = lid; j < n; j += ${WG}u) {
         var z = 0.0f;
         var ok = true;

@@ -166,29 +166,7 @@ class TopPProgram implements WebGPUProgramLike {
     let tH = tpParams[p + 4u];
     let tL = tpParams[p + 5u];
     let on = tpParams[p + 6u] != 0.0f;
-    if (lid == 0u) {
-      tpS[0] = 0u;
-      tpS[1] = 0u;
-      tpS[2] = 0u;
-      tpM[0] = 0.0f;
-      tpM[1] = 0.0f;
-      atomicStore(&tpN, 0u);
-    }
-    workgroupBarrier();
-    for (var level = 0u; level < 8u; level++) {
-      let shift = 28u - 4u * level;
-      let hiShift = shift + 4u;
-      let prefix = tpS[0];
-      let copied = tpS[1] != 0u;
-      var bh : array<f32, 16>;
-      var bl : array<f32, 16>;
-      var bc : array<u32, 16>;
-      for (var b = 0u; b < 16u; b++) {
-        bh[b] = 0.0f;
-        bl[b] = 0.0f;
-        bc[b] = 0u;
-      }
-      let n = select(vocab, atomicLoad(&tpN), copied);
+    ${digitSearchStartWgsl('tp', '0u')}
       for (var j = lid; j < n; j += ${WG}u) {
         var key = 0u;
         var ok = false;
@@ -237,6 +215,39 @@ class TopPProgram implements WebGPUProgramLike {
   }
 `;
   }
+}
+
+/**
+ * The digit search's start (WGSL): state `<p>S` / `<p>M` / `<p>N` cleared, `done` (a u32 expression:
+ * 1 where the row keeps everything) as the done flag, then the head of each of the 8 levels of 4 bits
+ * up to `n`, how many keys the level histograms (the row, the copied candidates, or none once done).
+ * Leaves the level's loop open: the caller histograms into bh / bl / bc, then digitLevelWgsl.
+ */
+export function digitSearchStartWgsl(p: string, done: string): string {
+  return `if (lid == 0u) {
+      ${p}S[0] = 0u;
+      ${p}S[1] = 0u;
+      ${p}S[2] = ${done};
+      ${p}M[0] = 0.0f;
+      ${p}M[1] = 0.0f;
+      atomicStore(&${p}N, 0u);
+    }
+    workgroupBarrier();
+    for (var level = 0u; level < 8u; level++) {
+      let shift = 28u - 4u * level;
+      let hiShift = shift + 4u;
+      let prefix = ${p}S[0];
+      let copied = ${p}S[1] != 0u;
+      var bh : array<f32, 16>;
+      var bl : array<f32, 16>;
+      var bc : array<u32, 16>;
+      for (var b = 0u; b < 16u; b++) {
+        bh[b] = 0.0f;
+        bl[b] = 0.0f;
+        bc[b] = 0u;
+      }
+      // Once done (no bucket qualifies: keep all), later levels histogram nothing.
+      let n = select(select(vocab, atomicLoad(&${p}N), copied), 0u, ${p}S[2] != 0u);`;
 }
 
 /**
