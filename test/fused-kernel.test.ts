@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { reference, type SamplerOptions } from '../src/index.js';
 import { fusedPlan } from '../src/backends/fused.js';
 import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
-import { bandFastStats, sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { bandFastStats, dynamicFastStats, dynamicRowSimdCopy, sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temperature.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
 import { makeRow, rng } from './helpers/logits.js';
@@ -460,6 +461,85 @@ describe('WebAssembly SIMD kernel', () => {
         expect(Array.from(row), `row ${r}`).toEqual(Array.from(want[r]!));
       });
     }
+  });
+
+  it('dynamic temperature in the SIMD kernel: its entropy step from the float32 sums\' bounds, or from the exact pass where they straddle a half step; rows rewritten bit for bit', () => {
+    const g = rng('dynamic-simd');
+    const V = 3001;
+    const shapes = (): Float32Array[] => [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 16) / 8),
+      Float32Array.from({ length: V }, (_, j) => (j % 3 === 0 ? -Infinity : -3 * g())),
+      Float32Array.from({ length: V }, (_, j) => (j === 17 ? 2 : -Infinity)),
+      Float32Array.from({ length: V }, (_, j) => (j < 3 ? 5 : -40 - g())),
+      Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? 1e30 : -1e30 * g())),
+    ];
+    // Against reference.process, or, with a pending 1/T (inv0: processors before the temperature,
+    // which the reference's options cannot express), against the JS kernel's exact rewrite.
+    const compare = (rows: Float32Array[], options: SamplerOptions, inv0?: Float64Array): number[] => {
+      const plan = fusedPlan(normalizeOptions(options), rows.length, V, rowKeys(1, rows.length), 0, false, inv0)!;
+      const ex = new Float64Array(2 * V);
+      const want = inv0
+        ? rows.map((z, r) => {
+            const row = z.slice();
+            dynamicRow(row, plan, r, ex);
+            return row;
+          })
+        : reference.process(rows, options);
+      return rows.map((z, r) => {
+        const got = dynamicRowSimdCopy(z, plan, r)!;
+        expect(got, 'the SIMD module is ready').toBeDefined();
+        expect(Array.from(got.row), `row ${r}`).toEqual(Array.from(want[r]!));
+        return got.outcome;
+      });
+    };
+    const before = { ...dynamicFastStats };
+    for (const options of [
+      { temperature: 0.8, dynamicTemperature: { range: 0.5 } },
+      { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 0.5 } },
+      { temperature: 1.2, dynamicTemperature: { range: 1, exponent: 3 } },
+    ] as SamplerOptions[]) {
+      for (let rep = 0; rep < 4; rep++) compare(shapes(), options);
+    }
+    const fast = dynamicFastStats.fast - before.fast;
+    expect(fast, 'rows settled by the float32 bounds').toBeGreaterThan(60);
+    // Rows placed on a half step of the grid: the bounds straddle it, the exact pass decides, on
+    // both sides. Row a: [a, 0, …, 0], whose normalized entropy falls as a grows; a* by bisection
+    // in float64, then the float32 values around it.
+    const entropyOf = (a: number): number => {
+      const Z = Math.exp(0) * (V - 1) + Math.exp(a);
+      const H = Math.log(Z) - (a * Math.exp(a)) / Z;
+      return H / Math.log(V);
+    };
+    const exact0 = dynamicFastStats.exact;
+    let straddled = 0;
+    for (const m of [4000, 3500.5, 2900]) {
+      const target = (Math.floor(m) + 0.5) / DYNAMIC_ENTROPY_STEPS;
+      let [lo, hi] = [0, 20];
+      for (let i = 0; i < 200; i++) {
+        const mid = (lo + hi) / 2;
+        if (entropyOf(mid) > target) lo = mid;
+        else hi = mid;
+      }
+      const a0 = Math.fround(lo);
+      const rows = [-3, -2, -1, 0, 1, 2, 3].map((d) => {
+        const a = new Float32Array([a0]);
+        new Int32Array(a.buffer)[0]! += d;
+        return Float32Array.from({ length: V }, (_, j) => (j === 0 ? a[0]! : 0));
+      });
+      const options = { temperature: 1, dynamicTemperature: { range: 0.5 } };
+      expect(compare(rows, options), 'the exact pass (1), not the float32 step (2)').toEqual(rows.map(() => 1));
+      // Both steps occur among these rows: token 1's scale (its s is −a) jumps by a step, not by an ulp of a.
+      const want = reference.process(rows, options).map((row, i) => row[1]! / -rows[i]![0]!);
+      if (want.some((k) => Math.abs(k / want[0]! - 1) > 1e-5)) straddled++;
+      expect(quantizedEntropy(entropyOf(a0)), 'a* is within an ulp of the half step').toBeCloseTo(target, 3);
+    }
+    expect(straddled, 'grids straddled').toBe(3);
+    expect(dynamicFastStats.exact - exact0, 'rows handed to the exact pass').toBeGreaterThanOrEqual(15);
+    // A pending 1/T that is not a float32 (the sums' w is then within KAPPA of |s|).
+    const inv0 = Float64Array.from({ length: 7 }, (_, r) => 1 / (0.7 + 0.1 * r));
+    compare(shapes(), { temperature: 0.9, dynamicTemperature: { range: 0.4 } }, inv0);
   });
 
   it('minTokensToKeep with every filter it applies to; typical-p with a later band and top-nσ with a whole-row top-p stay with the JS kernel', () => {

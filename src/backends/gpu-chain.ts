@@ -20,6 +20,7 @@ import { minPPair } from '../processors/min-p.js';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
 import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, safeThreshold, scaleByInvTemperature, splitInvTemperature, twoProd } from '../processors/ops.js';
 import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
+import { quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
 import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
@@ -354,7 +355,7 @@ function dynamicInvTemperature(input: tf.Tensor2D, plan: FusedPlan, zmax: tf.Ten
   const R = column(d.range);
   const E = column(d.exponent);
   const lo = tf.relu(tf.sub(T, R));
-  const base = tf.relu(tf.div(H, tf.log(N)));
+  const base = quantizedEntropyOf(tf.div(H, tf.log(N)));
   // base^E with 0^0 = 1 and 0^E = 0 (GLSL's pow is undefined at 0).
   const pw = tf.where(tf.equal(E, 0), tf.onesLike(E), tf.where(tf.greater(base, 0), tf.exp(tf.mul(E, tf.log(tf.maximum(base, 1e-30)))), tf.zerosLike(base)));
   const t = tf.where(tf.greater(N, 1), tf.add(lo, tf.mul(tf.sub(tf.add(T, R), lo), pw)), T);

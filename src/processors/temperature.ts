@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN, isOff, nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
 import { builtin } from '../builtin.js';
 import { fieldRows, validateDynamicTemperature, type DynamicTemperatureOptions, type DynamicTemperatureRows } from '../chain-options.js';
-import { referenceTemperatureOfRows } from '../reference/temperature.js';
+import { DYNAMIC_ENTROPY_STEPS, referenceTemperatureOfRows } from '../reference/temperature.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, firstArgMax, oneHotRows, rowMax, rowsLeftAlone, scaleByInvTemperature } from './ops.js';
 
@@ -16,7 +16,7 @@ import { FLT_MAX, column, firstArgMax, oneHotRows, rowMax, rowsLeftAlone, scaleB
  * With `dynamic` (llama.cpp's `temp_ext`, "dynatemp"), a row's temperature is
  * T_min + (T_max − T_min) · (H / ln N)^exponent with T_min = max(0, T − range), T_max = T + range,
  * H the entropy of the row's distribution here and N its number of finite logits (llama.cpp: of
- * its candidates). Those rows are scaled on the device (their T depends on the logits) and carry
+ * its candidates), H / ln N rounded to a multiple of 1/4096 (the same T on every backend). Those rows are scaled on the device (their T depends on the logits) and carry
  * 1/T = 1 from here; a dynamic T of 0 keeps only the first maximum (greedy).
  *
  * @example
@@ -51,7 +51,7 @@ export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRo
       const q = tf.div(ex, total);
       const H = tf.neg(tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, tf.sub(s, tf.log(total))), tf.zerosLike(q)), 1, true));
       const n = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
-      const normalized = tf.div(H, tf.log(tf.maximum(n, 2)));
+      const normalized = quantizedEntropyOf(tf.div(H, tf.log(tf.maximum(n, 2))));
       // x^e as exp(e · ln x), with 0^e = 0 (e > 0) and 0^0 = 1 as in C's powf.
       const e = column(E);
       const pow = tf.where(tf.greater(normalized, 0), tf.exp(tf.mul(e, tf.log(normalized))), tf.cast(tf.equal(e, 0), 'float32'));
@@ -69,4 +69,9 @@ export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRo
     },
     reference: referenceTemperatureOfRows(value, dynamic),
   });
+}
+
+/** The normalized entropy on the reference's grid (quantizedEntropy): floor(max(0, x)·4096 + 0.5) / 4096, float32. */
+export function quantizedEntropyOf(x: tf.Tensor): tf.Tensor {
+  return tf.div(tf.floor(tf.add(tf.mul(tf.relu(x), DYNAMIC_ENTROPY_STEPS), 0.5)), DYNAMIC_ENTROPY_STEPS);
 }

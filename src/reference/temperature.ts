@@ -31,9 +31,7 @@ export function referenceTemperatureOfRows(temperature: RowParam, dynamic: Dynam
       const total = accurateSum(ex);
       const H = -accurateSum(ex.map((x, j) => (x > 0 ? (x / total) * (s[j]! - Math.log(total)) : 0)));
       const n = row.filter((z) => Number.isFinite(z)).length;
-      const lo = Math.max(0, T[r]! - R[r]!);
-      const hi = T[r]! + R[r]!;
-      const t = n > 1 ? lo + (hi - lo) * Math.pow(Math.max(0, H / Math.log(n)), E[r]!) : T[r]!;
+      const t = dynamicTemperatureOf(H, n, T[r]!, R[r]!, E[r]!);
       if (t === 0) {
         const j = argMax(row);
         return row.map((z, i) => (i === j ? z : -Infinity));
@@ -43,4 +41,35 @@ export function referenceTemperatureOfRows(temperature: RowParam, dynamic: Dynam
     });
     return { ...state, logits, invTemperature: inv };
   };
+}
+
+/**
+ * Steps of the normalized entropy H / ln N: it is rounded to the nearest multiple of 1/4096
+ * (halves up) before the exponent. Every backend then computes the same T from an entropy known
+ * to ~1e-6 (float32 sums), and no kernel needs the reference's float64 sums bit for bit, only
+ * bounds tight enough to name the step (src/backends/wasm-simd: the exact sums run only when the
+ * bounds straddle a half step). llama.cpp takes the unrounded float32 value: T differs by at
+ * most (T_max − T_min)·(2^-13)^min(1, exponent)·max(1, exponent).
+ */
+export const DYNAMIC_ENTROPY_STEPS = 4096;
+
+/** The normalized entropy on its grid: floor(max(0, x)·4096 + 0.5) / 4096. */
+export function quantizedEntropy(x: number): number {
+  return Math.floor(Math.max(0, x) * DYNAMIC_ENTROPY_STEPS + 0.5) / DYNAMIC_ENTROPY_STEPS;
+}
+
+/**
+ * A dynamic row's temperature from its entropy H and number of finite logits n (llama.cpp's
+ * dynatemp): T_min + (T_max − T_min)·q(H / ln n)^exponent, [T_min, T_max] = [max(0, T − range),
+ * T + range], q the grid above; T itself when n ≤ 1.
+ */
+export function dynamicTemperatureOf(H: number, n: number, T: number, range: number, exponent: number): number {
+  return dynamicTemperatureAt(n > 1 ? quantizedEntropy(H / Math.log(n)) : 0, n, T, range, exponent);
+}
+
+/** The same from the normalized entropy already on its grid (`xq`). */
+export function dynamicTemperatureAt(xq: number, n: number, T: number, range: number, exponent: number): number {
+  if (!(n > 1)) return T;
+  const lo = Math.max(0, T - range);
+  return lo + (T + range - lo) * Math.pow(xq, exponent);
 }

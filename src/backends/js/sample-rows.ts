@@ -7,6 +7,7 @@ import { mix32 } from '../../noise.js';
 import { EDITED_FINITE, editedCode, maskRowEditor } from '../../host-history.js';
 import { INVALID_CODE } from '../../invalid-rows.js';
 import { MIROSTAT_M, mirostatV1K } from '../../reference/mirostat.js';
+import { dynamicTemperatureOf } from '../../reference/temperature.js';
 
 /** Per-row plan of one fused sampling step. */
 export interface FusedPlan {
@@ -197,19 +198,27 @@ export function dynamicRow(row: Float32Array, plan: FusedPlan, r: number, ex: Fl
     h.add(x > 0 ? (x / Z) * (s[j]! - lnZ) : 0);
   }
   const H = -h.value;
-  const T = d.T[r]!;
-  const lo = Math.max(0, T - R);
-  const hi = T + R;
-  const t = n > 1 ? lo + (hi - lo) * Math.pow(Math.max(0, H / Math.log(n)), d.exponent[r]!) : T;
+  const t = dynamicTemperatureOf(H, n, d.T[r]!, R, d.exponent[r]!);
   if (t === 0) {
-    let best = 0;
-    for (let j = 1; j < V; j++) if (row[j]! > row[best]!) best = j;
-    for (let j = 0; j < V; j++) if (j !== best) row[j] = -Infinity;
+    greedyRow(row);
     return true;
   }
-  const k = Math.min(INV_TEMPERATURE_MAX, Math.max(INV_TEMPERATURE_MIN, 1 / t));
+  const k = dynamicInvTemperature(t);
   for (let j = 0; j < V; j++) if (row[j]! > -Infinity) row[j] = Math.max(Math.fround(s[j]! * k), -FLT_MAX32);
   return true;
+}
+
+/** 1/T of a dynamic row (T > 0), clamped as every 1/T. */
+export function dynamicInvTemperature(t: number): number {
+  return Math.min(INV_TEMPERATURE_MAX, Math.max(INV_TEMPERATURE_MIN, 1 / t));
+}
+
+/** A dynamic row of T 0: only its first maximum stays. */
+export function greedyRow(row: Float32Array): void {
+  let best = 0;
+  for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
+  row.fill(-Infinity, 0, best);
+  row.fill(-Infinity, best + 1);
 }
 
 const FLT_MAX32 = 3.4028234663852886e38;

@@ -5,9 +5,10 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicRow, dynamicScratch, editedOutcome, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicRow, dynamicScratch, editedOutcome, greedyRow, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
+import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -23,6 +24,8 @@ interface Exports {
   draw(z: number, idx: number, n: number, thrf: number, hif: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
   sigma_sums(z: number, n: number, zmax: number, res: number): void;
   band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
+  row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
+  dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
   typ_hist(z: number, n: number, thrf: number, zmax: number, inv: number, scale: number, hist: number, bucketOf: number, res: number): void;
   gather_band(z: number, n: number, bucketOf: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
@@ -53,6 +56,12 @@ export const topPFastStats = { fast: 0, exact: 0 };
  * float32 / float64 sums (`fast`), or by the JS kernel's exact pass (`exact`).
  */
 export const bandFastStats = { fast: 0, exact: 0 };
+
+/**
+ * The same for dynamic temperature's entropy: its step (the normalized entropy on its grid)
+ * named by the float32 sums' bounds (`fast`), or by the JS kernel's exact sums (`exact`).
+ */
+export const dynamicFastStats = { fast: 0, exact: 0 };
 
 let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
 let exports: Exports | undefined;
@@ -563,6 +572,82 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
 }
 
 /**
+ * Dynamic temperature on the module's copy of row r (src/reference/temperature.ts). The entropy
+ * comes from row_sums' float32 sums over the whole row at the pending 1/T; their error bounds
+ * (those of η, cutBand) give an interval for the normalized entropy, and where the interval lies
+ * within one step of its grid that step is the reference's. Otherwise the JS kernel's exact pass
+ * runs (dynamicRow). The rewrite is dyn_rewrite, the reference's arithmetic. Returns 0 when the
+ * row is not dynamic, 1 when it is (1/T = 1 from here), 2 when, besides, res holds scan_max's
+ * results for the rewritten row.
+ */
+function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPlan, r: number, ex: Float64Array): 0 | 1 | 2 {
+  const d = plan.dynamic!;
+  const R = d.range[r]!;
+  const prev = d.prev[r]!;
+  if (!(R > 0) || !Number.isFinite(prev)) return 0;
+  const V = row.length;
+  const F64 = new Float64Array(e.memory.buffer, L.res, 3);
+  e.scan_max(L.row, V, L.res);
+  const zmax = F64[0]!;
+  const zmin = F64[2]!;
+  if (F64[1] !== 0 || zmax === Infinity || zmax === -Infinity) return 1; // an invalid row, left as it is
+  const prev32 = Math.fround(prev);
+  if (!(prev32 >= 1e-30 && prev32 <= 1e30)) return dynamicRow(row, plan, r, ex) ? 1 : 0;
+  e.row_sums(L.row, V, zmax, prev32, L.res);
+  const [S, SW, n] = [F64[0]!, F64[1]!, F64[2]!];
+  let xq = 0;
+  if (n > 1) {
+    // w = f32(f32(zmax − z)·prev) is the reference's |s| itself when prev is a float32.
+    const kappa = prev32 === prev ? 0 : KAPPA;
+    const wmax = Math.min(87, (zmax - zmin) * prev * 1.00001);
+    const acc = (V / 4 + 4) * 2 * U + 1e-15;
+    const tiny = V * 1e-36;
+    const errS = 1.001 * ((EPS0 + BLK) * S + kappa * SW) + acc * S + tiny;
+    const errSW = 1.001 * ((EPS0 + kappa + BLK) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
+    const [Slo, Shi] = [S - errS, S + errS];
+    const ln = Math.log(n);
+    // The reference's own float64 error, with a wide margin.
+    const Hlo = Math.log(Slo) + Math.max(0, SW - errSW) / Shi;
+    const Hhi = Math.log(Shi) + (SW + errSW) / Slo;
+    const pad = 1e-12 * (Math.abs(Hhi) + 1);
+    const lo = quantizedEntropy((Hlo - pad) / ln);
+    if (!(Slo > 0) || lo !== quantizedEntropy((Hhi + pad) / ln)) {
+      dynamicFastStats.exact++;
+      return dynamicRow(row, plan, r, ex) ? 1 : 0;
+    }
+    xq = lo;
+  }
+  dynamicFastStats.fast++;
+  const t = dynamicTemperatureAt(xq, n, d.T[r]!, R, d.exponent[r]!);
+  if (t === 0) {
+    greedyRow(row);
+    return 1;
+  }
+  const k = dynamicInvTemperature(t);
+  e.dyn_rewrite(L.row, V, zmax, prev, k);
+  // The rewrite is monotone: the new extremes are the old ones rewritten (scan_max's results).
+  const at = (z: number): number => Math.max(Math.fround(Math.fround(Math.fround(z - zmax) * prev) * k), -FLT_MAX);
+  F64[0] = at(zmax);
+  F64[1] = 0;
+  F64[2] = at(zmin);
+  return 2;
+}
+
+/**
+ * Tests only: row r rewritten by the SIMD kernel's dynamic temperature (a copy; the row given
+ * stays), with the kernel's 0 / 1 / 2 outcome; undefined where the module is not ready.
+ */
+export function dynamicRowSimdCopy(row: Float32Array, plan: FusedPlan, r: number): { row: Float32Array; outcome: number } | undefined {
+  if (simdStatus() !== 'ready') return undefined;
+  const e = exports!;
+  const L = prepare(e, row.length);
+  const view = new Float32Array(e.memory.buffer, L.row, row.length);
+  view.set(row);
+  const outcome = dynamicRowSimd(e, L, view, plan, r, dynamicScratch(row.length));
+  return { row: view.slice(), outcome };
+}
+
+/**
  * Mirostat v1 over a whole row whose kept set is the floor z ≥ thr: the module's top-k scan of
  * min(100, V) gives the largest kept logits sorted, and the kept count where the scan's k-th
  * largest is below the floor (else only that it is at least 100); a k beyond them is another
@@ -631,13 +716,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
     }
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
-    const dynOn = dyn && dynamicRow(row, plan, r, dynEx!);
+    const dynamic = dyn ? dynamicRowSimd(e, L, row, plan, r, dynEx!) : 0;
+    const dynOn = dynamic > 0;
     let n = 0;
     if (folded) {
       n = e.scan_topk_masked(L.row, V, k, L.idx, L.val, L.tmp, L.res, L.words);
       edited![r]! |= F64[res + 3]!;
     } else if (topK) n = e.scan_topk(L.row, V, k, L.idx, L.val, L.tmp, L.res);
-    else e.scan_max(L.row, V, L.res);
+    else if (dynamic !== 2) e.scan_max(L.row, V, L.res);
     const zmax = F64[res]!;
     const nan = F64[res + 1] !== 0;
     const sk = plan.stepKeys[r]!;
@@ -689,7 +775,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       let tau: number;
       if (topK && n <= 4096) {
         tau = topPSorted(row, idx, n, zmax, finv, p);
-      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, F64[res + 2]!, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
+      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, zmin, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
         topPFastStats.fast++; // the exact threshold, proven by the float32 pass's error bounds
       } else {
         if (!topK) topPFastStats.exact++;
