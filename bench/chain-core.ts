@@ -43,6 +43,9 @@ export const CHAIN_METHODS: [string, SamplerOptions][] = [
   ['Mirostat v1 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 1 } }],
   ['T 0.8 + top-p 0.95 (what minTokensToKeep adds to)', { temperature: 0.8, topP: 0.95 }],
   ['top-p 0.95 + minTokensToKeep 2', { temperature: 0.8, topP: 0.95, minTokensToKeep: 2 }],
+  ['typical-p 0.9 + minTokensToKeep 5', { temperature: 0.8, typicalP: 0.9, minTokensToKeep: 5 }],
+  ['XTC 1 / 0.1 + minTokensToKeep 5', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 }, minTokensToKeep: 5 }],
+  ['XTC 1 / 0.1 on greedy rows (T 0)', { temperature: 0, xtc: { probability: 1, threshold: 0.1 } }],
 ];
 
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
-import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
+import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
@@ -141,6 +141,31 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       expect(t.lastPath).toBe(defaultPath(backend));
       y.dispose();
       t.dispose();
+    }
+  });
+
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: the fused kernels on cpu / wasm (tfjs ops on the GPUs), the reference\'s tokens step after step', async () => {
+    const V = gpu ? 60 : 500;
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    const host = backend === 'cpu' || backend === 'wasm';
+    for (const o of [
+      { temperature: [0.8, 0, 1.2, 0], typicalP: 0.05, minTokensToKeep: [1, 3, 8, 20], seed: 31 },
+      { temperature: 0.9, topK: 50, typicalP: [0.2, 0.9, 0.5, 0.05], minTokensToKeep: 6, seed: 32 },
+      { temperature: [0, 0.7, 0, 1], xtc: { probability: 1, threshold: 0.02 }, minTokensToKeep: [2, V, 1, 3], seed: 33 },
+      { temperature: [0, 0, 0.6, 0], xtc: [{ probability: 1, threshold: 0.05 }, { probability: 0.5, threshold: 0.1 }, { probability: 1, threshold: 0.01 }, { probability: 1, threshold: 0.2 }], topP: 0.95, seed: 34 },
+      { temperature: 0, typicalP: 0.5, minP: 0.02, seed: 35 },
+    ] as SamplerOptions[]) {
+      const t = createSampler(o);
+      const y = tf.tensor2d(rows);
+      try {
+        for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
+        // The GPU chain has no minTokensToKeep for typical-p / XTC.
+        const gpuOps = o.minTokensToKeep !== undefined;
+        expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
+      } finally {
+        y.dispose();
+        t.dispose();
+      }
     }
   });
 

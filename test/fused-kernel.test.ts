@@ -563,6 +563,70 @@ describe('WebAssembly SIMD kernel', () => {
     check(rows, { topNSigma: 1, topK: 40, topP: 0.9, seed: 2 });
   });
 
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: both kernels keep what the reference keeps and draw its tokens', () => {
+    const g = rng('typical-xtc-minkeep');
+    const V = 3000;
+    const rows = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8),
+      Float32Array.from({ length: V }, (_, j) => (j < 6 ? 1 - 0.25 * j : -Infinity)),
+      Float32Array.from(makeRow('peaky', V, g), (v) => 4 * v),
+    ];
+    const B = rows.length;
+    const values = new Float32Array(B * V);
+    rows.forEach((r, i) => values.set(r, i * V));
+    // Kept counts: the reference's finite tokens (a greedy row: its maxima, the kernels' count).
+    const keptOf = (options: SamplerOptions): { ref: number[]; js: number[]; simd?: number[] } => {
+      const want = reference.process(rows, options);
+      const T = normalizeOptions(options).builtins.find((b) => b.name === 'temperature')?.value;
+      const greedy = (r: number): boolean => (Array.isArray(T) ? T[r] : T) === 0;
+      const ref = want.map((row, r) => {
+        const top = Math.max(...row);
+        return row.filter((v) => (greedy(r) ? v === top : Number.isFinite(v))).length;
+      });
+      const opts = normalizeOptions(options);
+      const plan = fusedPlan(opts, B, V, rowKeys(opts.seed!, B), 0)!;
+      expect(plan, `fused: ${JSON.stringify(options)}`).toBeDefined();
+      const out = new Int32Array(B);
+      const js = new Int32Array(B);
+      sampleRows(values, plan, out, js);
+      expect(Array.from(out), `JS tokens: ${JSON.stringify(options)}`).toEqual(reference.sample(rows, options));
+      const simdKept = new Int32Array(B);
+      const simdOut = new Int32Array(B);
+      const took = sampleRowsSimd(values, plan, simdOut, simdKept);
+      if (took) expect(Array.from(simdOut), 'SIMD tokens').toEqual(Array.from(out));
+      return { ref, js: Array.from(js), ...(took ? { simd: Array.from(simdKept) } : {}) };
+    };
+    let bound = 0;
+    let simdRuns = 0;
+    for (const temperature of [0.7, 0, [0, 0.8, 0, 1.2, 0]]) {
+      for (const band of [
+        { typicalP: 0.05 },
+        { typicalP: 0.5, topK: 40 },
+        { typicalP: 0.9, topP: 0.8, minP: 0.01 },
+        { xtc: { probability: 1, threshold: 0.05 } },
+        { xtc: { probability: 1, threshold: 0.02 }, topP: 0.95 },
+        { xtc: { probability: 1, threshold: 0.1 }, topK: 30, minP: 0.001 },
+        { typicalP: 0.3, xtc: { probability: 1, threshold: 0.05 } }, // the JS kernel only
+      ] as SamplerOptions[]) {
+        const base = { ...band, temperature, seed: 9 } as SamplerOptions;
+        const one = keptOf(base);
+        for (const minTokensToKeep of [2, 7, 100, 2999]) {
+          const k = keptOf({ ...base, minTokensToKeep });
+          expect(k.js, `JS kept: ${JSON.stringify(band)} T ${temperature} m ${minTokensToKeep}`).toEqual(k.ref);
+          if (k.simd) {
+            simdRuns++;
+            expect(k.simd, `SIMD kept: ${JSON.stringify(band)} T ${temperature} m ${minTokensToKeep}`).toEqual(k.ref);
+          }
+          bound += k.ref.filter((v, r) => v !== one.ref[r]).length;
+        }
+      }
+    }
+    expect(bound, 'rows where minTokensToKeep changed the kept set').toBeGreaterThan(50);
+    expect(simdRuns).toBeGreaterThan(50);
+  });
+
   it('the committed binary is a fresh build of native/sample.c (when clang is installed)', (ctx) => {
     const committed = readFileSync('src/backends/wasm-simd/module.ts', 'utf8');
     const built = /clang ([0-9.]+)\)/.exec(committed)?.[1];

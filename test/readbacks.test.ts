@@ -33,9 +33,10 @@ const shift: LogitsProcessor = {
  * V = 5000, and their reads do not depend on V.
  */
 /**
- * Where an option set runs with the fused flag on: 'default' (the fused chain), 'ops' (tfjs ops).
+ * Where an option set runs with the fused flag on: 'default' (the fused chain), 'host' (the fused
+ * kernels on cpu and wasm, tfjs ops on the GPUs), 'ops' (tfjs ops).
  */
-type Where = 'default' | 'ops';
+type Where = 'default' | 'host' | 'ops';
 /** [name, options, runs at the large V on slow backends, where it runs with the fused flag on]. */
 function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]> {
   return [
@@ -51,7 +52,8 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['custom processor, T 0.8, top-k 129, top-p 0.9, min-p 0.02', { processors: [shift], temperature: 0.8, topK: 129, topP: 0.9, minP: 0.02, seed: 10 }, false],
     ['custom processor, top-p 0.9 alone', { processors: [shift], topP: 0.9, seed: 11 }, false],
     ['top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain)', { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 }, false, 'default'],
-    ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'ops'],
+    ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'host'],
+    ["order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, min-p 0.05, dynamic temperature last", { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, minP: 0.05, seed: 18 }, false, 'ops'],
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
     ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'default'],
@@ -80,7 +82,7 @@ function setFusedFlag(on: boolean): void {
 /** The lastPath a sampler must report: the fused flag off always gives the portable path; processors run before the fused kernels. */
 function expectedPath(backend: string, fused: boolean, where: Where = 'default'): string {
   if (!fused) return 'portable';
-  if (where === 'ops') return portablePath(backend);
+  if (where === 'ops' || (where === 'host' && backend !== 'cpu' && backend !== 'wasm')) return portablePath(backend);
   return defaultPath(backend);
 }
 

@@ -85,9 +85,15 @@ export function fusedPlan(
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
-  // minTokensToKeep: the fused kernels (cpu, wasm, the GPU chain) with top-k, top-p, min-p, ε and η only.
+  // minTokensToKeep: the fused kernels with top-k, top-p, min-p, ε and η (cpu, wasm, the GPU
+  // chain), and with typical-p and XTC (cpu, wasm), but not typical-p before ε or η (their m
+  // largest would be those of typical-p's band, not of the row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
-  if (minKeepSpec !== undefined && ((!host && !gpuBands) || opts.builtins.some((b) => b.name === 'typical-p' || b.name === 'xtc'))) return undefined;
+  const named = (name: string): boolean => opts.builtins.some((b) => b.name === name);
+  if (minKeepSpec !== undefined) {
+    if (!host && (!gpuBands || named('typical-p') || named('xtc'))) return undefined;
+    if (named('typical-p') && (named('epsilon-cutoff') || named('eta-cutoff'))) return undefined;
+  }
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
@@ -127,12 +133,9 @@ export function fusedPlan(
   if (M) bands.minKeep = M;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
-  if (has('typical-p')) {
-    bands.typicalP = get('typical-p', 1);
-    // A greedy row draws the largest logit typical-p keeps, which need not be the row's: the
-    // cpu / wasm kernels' greedy shortcut takes the row's (the GPU chain's draw reads the band).
-    if (host && bands.typicalP.some((p, r) => p < 1 && !Number.isFinite(invT[r]!))) return undefined;
-  }
+  // A greedy row draws the largest logit typical-p or XTC keeps, which need not be the row's:
+  // every kernel computes those bands for greedy rows too.
+  if (has('typical-p')) bands.typicalP = get('typical-p', 1);
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
@@ -145,8 +148,6 @@ export function fusedPlan(
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
   if (xtc) {
-    // A greedy row with XTC draws the maximum of what XTC leaves: the tfjs-op chain does that.
-    if (invT.some((v) => !Number.isFinite(v))) return undefined;
     const Pr = fieldRows('xtc', xtc.probability, batch);
     const Th = fieldRows('xtc', xtc.threshold, batch);
     const on = xtcCoins(Pr, Th, keys, step, xtcUniform);

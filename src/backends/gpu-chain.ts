@@ -473,12 +473,15 @@ function cutoffBands(
   }
   const X = plan.xtcThreshold;
   if (X?.some((v) => v >= 0)) {
-    const [S, , mm] = mass(false, finv);
+    // A greedy row's XTC sees its logits at 1/T = 1 (the reference's usableInv): it can drop the
+    // maximum, and the draw then takes the largest logit left.
+    const xinv = finv.map((v) => (Number.isFinite(v) ? v : 1));
+    const [S, , mm] = mass(false, xinv);
     m = mm;
-    const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, finv), -FLT_MAX);
+    const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, xinv), -FLT_MAX);
     const above = rowBands(input, bandParams(plan, { floor: thr, hi, m, t, e2, cut: zc }), 'above', minP);
     const least = tf.slice(above, [0, 0], [batch, 1]);
-    const cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, finv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+    const cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, xinv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
     hi = tf.where(cuts, least, hi ?? tf.fill([batch, 1], FLT_MAX));
     drawMax = tf.where(cuts, least, m!);
   }

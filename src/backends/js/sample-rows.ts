@@ -286,7 +286,12 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
   if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off: q = 1 or not used
   const inv = plan.invT[r]!;
-  if (inv === Infinity) {
+  const tp = plan.typicalP ? plan.typicalP[r]! : 1;
+  const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
+  // A greedy row takes the largest logit, unless typical-p or XTC, which can drop it, applies:
+  // then the largest of what they keep (the bands at 1/T = 1, the reference's usableInv).
+  const greedy = inv === Infinity;
+  if (greedy && !(tp < 1 || xt >= 0)) {
     if (words) {
       // The maxima are among the candidates (index order); masked tokens are not.
       if (kept) kept[r] = countKept(z, s.idx, n, zmax, (v) => v === zmax);
@@ -297,7 +302,8 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   }
   const p = plan.topP[r]!;
   const m = plan.minP[r]!;
-  const finv = plan.filterInvT ? plan.filterInvT[r]! : inv;
+  const finv0 = plan.filterInvT ? plan.filterInvT[r]! : inv;
+  const finv = usable(finv0);
   const idx = s.idx;
   // top-nσ: a floor under the whole row, before top-k (both keep an upper set of logits).
   const ns = plan.topNSigma ? plan.topNSigma[r]! : 0;
@@ -324,7 +330,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     if (tau > thr) thr = tau;
   }
   if (m > 0) {
-    const t = zmax + Math.log(m) / finv;
+    const t = zmax + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
     if (t > thr) thr = t;
   }
   // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
@@ -334,16 +340,21 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
   const keep = s.keep.reset(thr, zmax);
-  const tp = plan.typicalP ? plan.typicalP[r]! : 1;
-  if (tp < 1) typicalBand(z, list, count0, keep, finv, tp, s);
+  if (tp < 1) typicalBand(z, list, count0, keep, finv, tp, s, mk);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
   if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
   if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const h = plan.eta ? plan.eta[r]! : 0;
   if (h > 0) cutoffBand(z, list, count0, keep, finv, h, true);
   if (mk > 1 && vm < keep.thr) keep.thr = vm;
-  const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
-  if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt);
+  if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt, mk);
+  if (greedy) {
+    // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
+    const top = Number.isNaN(keep.max) ? keptMax(z, list, count0, keep) : keep.max;
+    if (kept) kept[r] = countKept(z, list, count0, top, (v) => v === top);
+    for (let c = 0; c < count0; c++) if (z[all ? c : idx[c]!] === top) return all ? c : idx[c]!;
+    return -1;
+  }
   // Mirostat (last, at the draw's 1/T): v2 q ≥ 2^-μ over the kept tokens (or their maximum), v1 the k largest.
   const miro = plan.mirostat !== undefined && plan.mirostat[r]! > 0;
   if (miro && plan.mirostat![r] === 2) cutoffBand(z, list, count0, keep, inv, 2 ** -plan.mirostatMu![r]!, false);
@@ -647,12 +658,19 @@ function heapReplaceMin(h: Float64Array, size: number, v: number): void {
  * XTC over the kept tokens: when at least two reach q ≥ `threshold`, every logit above the least
  * probable of them goes (its ties stay): an upper bound.
  */
-export function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number): void {
+export function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, threshold: number, minKeep = 1): void {
   const { m, S } = keptSums(z, idx, n, keep, inv, false);
   const hi = smallestReaching(z, idx, n, keep, m, inv, S, threshold);
   if (!(hi < m)) return; // one reaching value (the maximum and its ties) or none: nothing goes
+  // minTokensToKeep: the row stays as it is when fewer than that many tokens would be left.
+  if (minKeep > 1 && countKept(z, idx, n, hi, (v) => v <= hi && keep.has(v)) < minKeep) return;
   keep.hi = hi;
   keep.max = NaN;
+}
+
+/** The reference's usableInv: a greedy row's filters see its logits at 1/T = 1. */
+function usable(inv: number): number {
+  return Number.isFinite(inv) ? inv : 1;
 }
 
 /**
@@ -661,7 +679,7 @@ export function xtcBand(z: Float32Array, idx: Int32Array | undefined, n: number,
  * bucket masses, and only its tokens sorted and walked in groups of equal d (a group stays while
  * the mass before it is < p). Sets the band's distance bound D.
  */
-export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch): void {
+export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch, minKeep = 1): void {
   const m = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
   // One pass: Σ e^s and Σ e^s·s (H = ln Z − Σ e^s·s / Z), the exponentials to 1e-16.
   const total = new Sum();
@@ -720,6 +738,17 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
     D = ds[order[i]!]!;
     for (let l = i; l < j; l++) before += qs[order[l]!]!;
     i = j;
+  }
+  // minTokensToKeep: the groups that start among the first minKeep positions stay too, so the
+  // bound is at least the minKeep-th smallest distance (of what is kept before typical-p).
+  if (minKeep > 1) {
+    const all: number[] = [];
+    for (let c = 0; c < n; c++) {
+      if (bucketOf[c] === BUCKETS) continue;
+      all.push(-Math.abs(Math.fround(z[idx ? idx[c]! : c]! - m) * inv - lnZ + H));
+    }
+    const dm = -quickselect(Float64Array.from(all), Math.min(minKeep, all.length) - 1);
+    if (dm > D) D = dm;
   }
   keep.typ = true;
   keep.max = NaN; // typical-p can drop the row's maximum

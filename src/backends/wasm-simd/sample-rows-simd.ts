@@ -323,9 +323,9 @@ const typScratchFor = (): NonNullable<typeof typBuckets> =>
   (typBuckets ??= { dn: new Float64Array(BUCKETS), df: new Float64Array(BUCKETS), mHi: new Float64Array(BUCKETS), mLo: new Float64Array(BUCKETS) });
 
 /** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
-function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number): [number, number] {
+function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, minKeep: number): [number, number] {
   if (!typScratch || typScratch.bucketOf.length < row.length) typScratch = new Scratch(row.length);
-  typicalBand(row, idx, n, keep, inv, p, typScratch);
+  typicalBand(row, idx, n, keep, inv, p, typScratch, minKeep);
   let lo = Infinity;
   let hi = -Infinity;
   for (let c = 0; c < n; c++) {
@@ -735,7 +735,12 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off
     const inv = dynOn ? 1 : plan.invT[r]!;
-    if (inv === Infinity) {
+    const tp = plan.typicalP ? plan.typicalP[r]! : 1;
+    const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
+    // Greedy rows: the largest logit, unless typical-p or XTC (which can drop it) applies; then
+    // the largest of what they keep, from bands at 1/T = 1 (the JS kernel's rule).
+    const greedy = inv === Infinity;
+    if (greedy && !(tp < 1 || xt >= 0)) {
       if (folded) {
         // The row holds masked tokens unmasked: the maxima are among the candidates (index order).
         let c = 0;
@@ -750,7 +755,8 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     const p = plan.topP[r]!;
     const m = plan.minP[r]!;
-    const finv = plan.filterInvT ? plan.filterInvT[r]! : inv; // top-p / min-p's 1/T
+    const finv0 = plan.filterInvT ? plan.filterInvT[r]! : inv; // top-p / min-p's 1/T
+    const finv = Number.isFinite(finv0) ? finv0 : 1;
     // top-nσ: a floor under the whole row, before top-k (the JS kernel's order).
     const zmin = F64[res + 2]!; // the smallest finite logit (scan_max only)
     const ns = plan.topNSigma ? plan.topNSigma[r]! : 0;
@@ -790,7 +796,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       if (tau > thr) thr = tau;
     }
     if (m > 0) {
-      const t = zmax + Math.log(m) / finv;
+      const t = zmax + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
       if (t > thr) thr = t;
     }
     // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
@@ -800,26 +806,50 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // typical-p, ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the
     // module's certified passes (typical-p's band becomes a floor and an upper bound).
     keep.reset(thr, zmax);
-    const tp = plan.typicalP ? plan.typicalP[r]! : 1;
     if (tp < 1) {
       let band = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
+      if (band && mk > 1) {
+        e.band_floor(L.row, V, float32Ceil(thr), band[0], band[1], L.res);
+        if (F64[res]! < mk) band = undefined;
+      }
       if (!topK) {
         if (band) bandFastStats.fast++;
         else bandFastStats.exact++;
       }
-      band ??= typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp);
+      band ??= typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
       keep.reset(band[0], zmax);
       keep.hi = band[1];
       keep.max = band[1];
     }
     const eps = plan.epsilon ? plan.epsilon[r]! : 0;
     const eta = plan.eta ? plan.eta[r]! : 0;
-    const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
     if (eps > 0) topK ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
     if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
-    if (xt >= 0) topK ? xtcBand(row, idx, n, keep, finv, xt) : cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
+    if (xt >= 0 && topK) xtcBand(row, idx, n, keep, finv, xt, mk);
+    else if (xt >= 0) {
+      const [hi0, max0] = [keep.hi, keep.max];
+      cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
+      // minTokensToKeep: XTC leaves the row as it is when fewer would stay (no band before it here).
+      if (mk > 1 && keep.hi !== hi0) {
+        const thrf = float32Ceil(keep.thr);
+        e.band_floor(L.row, V, thrf, thrf, keep.hi, L.res);
+        if (F64[res]! < mk) [keep.hi, keep.max] = [hi0, max0];
+      }
+    }
+    if (greedy) {
+      // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
+      const top = Number.isNaN(keep.max) ? keptMax(row, topK ? idx : undefined, topK ? n : V, keep) : keep.max;
+      if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, top, true);
+      if (topK) {
+        let c = 0;
+        while (row[idx[c]!] !== top) c++;
+        out[r] = idx[c]!;
+      } else out[r] = e.first_eq(L.row, V, top);
+      continue;
+    }
     // Mirostat (last, at the draw's 1/T): v2 an ε-like floor with ε = 2^-μ; v1 the k largest,
     // over a whole row from the module's top-k scans, whose candidates then hold what it keeps.
     const ver = plan.mirostat ? plan.mirostat[r]! : 0;
