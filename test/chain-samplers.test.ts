@@ -144,10 +144,13 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     }
   });
 
-  it('typical-p and XTC with minTokensToKeep, and on greedy rows: the fused kernels on cpu / wasm (tfjs ops on the GPUs), the reference\'s tokens step after step', async () => {
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused (typical-p with minTokensToKeep: tfjs ops on the GPUs), the reference\'s tokens step after step', async () => {
     const V = gpu ? 60 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const host = backend === 'cpu' || backend === 'wasm';
+    // minTokensToKeep changes what XTC keeps on these rows (else the XTC case below would test nothing).
+    const xo: SamplerOptions = { temperature: 0.7, xtc: { probability: 1, threshold: 0.02 } };
+    expect(reference.process(rows, { ...xo, minTokensToKeep: V }).map((r) => kept(r).length)).not.toEqual(reference.process(rows, xo).map((r) => kept(r).length));
     for (const o of [
       { temperature: [0.8, 0, 1.2, 0], typicalP: 0.05, minTokensToKeep: [1, 3, 8, 20], seed: 31 },
       { temperature: 0.9, topK: 50, typicalP: [0.2, 0.9, 0.5, 0.05], minTokensToKeep: 6, seed: 32 },
@@ -159,8 +162,8 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       const y = tf.tensor2d(rows);
       try {
         for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
-        // The GPU chain has no minTokensToKeep for typical-p / XTC.
-        const gpuOps = o.minTokensToKeep !== undefined;
+        // The GPU chain has no minTokensToKeep for typical-p.
+        const gpuOps = o.minTokensToKeep !== undefined && o.typicalP !== undefined;
         expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
       } finally {
         y.dispose();

@@ -85,13 +85,13 @@ export function fusedPlan(
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
-  // minTokensToKeep: the fused kernels with top-k, top-p, min-p, ε and η (cpu, wasm, the GPU
-  // chain), and with typical-p and XTC (cpu, wasm), but not typical-p before ε or η (their m
-  // largest would be those of typical-p's band, not of the row).
+  // minTokensToKeep: the fused kernels with top-k, top-p, min-p, ε, η and XTC (cpu, wasm, the
+  // GPU chain), and with typical-p (cpu, wasm), but not typical-p before ε or η (their m largest
+  // would be those of typical-p's band, not of the row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   const named = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (minKeepSpec !== undefined) {
-    if (!host && (!gpuBands || named('typical-p') || named('xtc'))) return undefined;
+    if (!host && (!gpuBands || named('typical-p'))) return undefined;
     if (named('typical-p') && (named('epsilon-cutoff') || named('eta-cutoff'))) return undefined;
   }
   let dynamicRows: FusedPlan['dynamic'];

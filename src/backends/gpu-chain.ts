@@ -415,7 +415,8 @@ function bandParams(
  *        reach it, every logit above the least probable of them goes (an upper bound, and the
  *        draw's new maximum);
  *   Mirostat v2: ε's rule with ε = 2^-μ (μ the device tensor).
- * Rows where a band is off (or greedy) keep their floor.
+ * Rows where a band is off keep their floor; greedy rows too, but for XTC, which can drop their
+ * maximum (computed at 1/T = 1, the reference's usableInv).
  */
 function cutoffBands(
   input: tf.Tensor2D,
@@ -481,7 +482,13 @@ function cutoffBands(
     const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, xinv), -FLT_MAX);
     const above = rowBands(input, bandParams(plan, { floor: thr, hi, m, t, e2, cut: zc }), 'above', minP);
     const least = tf.slice(above, [0, 0], [batch, 1]);
-    const cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, xinv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+    let cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, xinv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+    const M = plan.minKeep;
+    if (M?.some((v) => v > 1)) {
+      // minTokensToKeep: the row stays as it is where fewer than m kept tokens lie at or below the bound.
+      const left = rowBands(input, bandParams(plan, { floor: thr, hi: least, m, t, e2, cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', minP);
+      cuts = tf.logicalAnd(cuts, tf.greaterEqual(tf.slice(left, [0, 1], [batch, 1]), column(M)));
+    }
     hi = tf.where(cuts, least, hi ?? tf.fill([batch, 1], FLT_MAX));
     drawMax = tf.where(cuts, least, m!);
   }
