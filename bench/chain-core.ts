@@ -39,6 +39,7 @@ export const CHAIN_METHODS: [string, SamplerOptions][] = [
   ['η-cutoff 2e-3', { temperature: 0.8, etaCutoff: 2e-3 }],
   ['XTC probability 1, threshold 0.1', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 } }],
   ['dynamic temperature 0.8 ± 0.5', { temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
+  ["llama.cpp default chain with dynamic temperature 0.8 ± 0.5 (last: the kept tokens' entropy)", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
   ['Mirostat v2 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 2 } }],
   ['Mirostat v1 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 1 } }],
   ['T 0.8 + top-p 0.95 (what minTokensToKeep adds to)', { temperature: 0.8, topP: 0.95 }],

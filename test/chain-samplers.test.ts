@@ -72,13 +72,16 @@ async function expectFusedSteps(backend: string, cases: SamplerOptions[], rows: 
   for (const opts of cases) {
     const s = createSampler(opts);
     const x = tf.tensor2d(rows);
-    for (let step = 0; step < 4; step++) {
-      const ids = Array.from((await s.sampleIds(x)) as Int32Array);
-      expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+    try {
+      for (let step = 0; step < 4; step++) {
+        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+      }
+      expect(s.lastPath, JSON.stringify(opts)).toBe(defaultPath(backend));
+    } finally {
+      x.dispose();
+      s.dispose();
     }
-    expect(s.lastPath).toBe(defaultPath(backend));
-    x.dispose();
-    s.dispose();
   }
 }
 
@@ -423,6 +426,27 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, seed: 23 }, // T_min 0: near-greedy rows
     ];
     await expectFusedSteps(backend, cases, rows);
+  });
+
+  it("dynamic temperature last (order 'llama.cpp': the kept tokens' entropy): fused on every backend (the GPU chain: the draw's 1/T from the kept tokens' sums), the reference's tokens step after step", async () => {
+    const V = gpu ? 60 : 500;
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 31 + r * 5) % V) + 1) + 0.3 * Math.cos(j))));
+    rows[2]![7] = -Infinity;
+    const cases: SamplerOptions[] = [
+      { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 41 },
+      { order: 'llama.cpp', topK: 100, typicalP: [1, 0.6, 0.9, 1], temperature: [0, 0.8, 1.2, 0.5], dynamicTemperature: [{ range: 0.4 }, { range: 0.3, exponent: 2 }, undefined, { range: 0.5, exponent: 0.5 }], seed: 42 },
+      { order: 'llama.cpp', topNSigma: 1, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, dynamicTemperature: { range: 1 }, seed: 43 },
+    ];
+    await expectFusedSteps(backend, cases, rows);
+    // Top-2 of [0, −3, −3.5 × 58]: the kept pair's entropy gives T ≈ 0.6, the whole row's ≈ 1.2,
+    // so the second token wins ~0.6 % of draws here and ~8 % with the whole row's T (a 64-draw
+    // stream tells them apart).
+    const pair = Array.from({ length: 32 }, (_, r) => Array.from({ length: 60 }, (_, j) => (j === 0 ? 0 : j === 1 ? -3 : -3.5 - 0.001 * ((j + r) % 7))));
+    const opts: SamplerOptions = { order: 'llama.cpp', topK: 2, temperature: 1, dynamicTemperature: { range: 1 }, seed: 44 };
+    const whole: SamplerOptions = { temperature: 1, dynamicTemperature: { range: 1 }, topK: 2, seed: 44 };
+    const streams = (o: SamplerOptions): number[][] => [0, 1].map((step) => reference.sample(pair, o, step));
+    expect(streams(opts)).not.toEqual(streams(whole));
+    await expectFusedSteps(backend, [opts], pair);
   });
 
   it('property: typical-p, XTC and minTokensToKeep after the other filters: kept sets and tokens equal the reference', async () => {

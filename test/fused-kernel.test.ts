@@ -441,10 +441,26 @@ describe('WebAssembly SIMD kernel', () => {
       check(rows, { ...base, topK: 50, topP: 0.9 }, 1);
       check(rows, { ...base, minP: 0.05, epsilonCutoff: 1e-4 }, 1);
     }
+    // Temperature last (order 'llama.cpp'): the entropy of what the filters keep, the kept tokens rewritten.
+    for (const [temperature, dynamicTemperature] of [
+      [0.8, { range: 0.5 }],
+      [0, { range: 0.6, exponent: 0.5 }], // T 0 with a range: sampled where the kept set has entropy
+      [[0.5, 1, 1.5, 0.7, 1, 0.2], Array.from({ length: B }, (_, r) => (r === 2 ? undefined : { range: 0.15 * (r + 1), exponent: 1 + r / 4 }))],
+    ] as const) {
+      const late = { order: 'llama.cpp', temperature, dynamicTemperature, seed: 73 } as unknown as SamplerOptions;
+      check(rows, { ...late, topK: 40, topP: 0.95, minP: 0.05 }, 2);
+      check(rows, { ...late, topP: 0.9 }, 1);
+      check(rows, { ...late, topNSigma: 1.5, typicalP: 0.7 }, 1);
+      check(rows, { ...late, minP: 0.01, xtc: { probability: 1, threshold: 0.05 } }, 1);
+      check(rows, { ...late, topK: 100, typicalP: 0.5, minTokensToKeep: 3 }, 1);
+    }
     const bad = rows.map((z) => z.slice());
     bad[0]![3] = NaN;
     bad[1]![9] = Infinity;
-    for (const invalidRows of ['error', 'uniform', 'greedy'] as const) check(bad, { temperature: 0.8, dynamicTemperature: { range: 0.5 }, invalidRows, seed: 72 }, 1, invalidRows !== 'error');
+    for (const invalidRows of ['error', 'uniform', 'greedy'] as const) {
+      check(bad, { temperature: 0.8, dynamicTemperature: { range: 0.5 }, invalidRows, seed: 72 }, 1, invalidRows !== 'error');
+      check(bad, { order: 'llama.cpp', topK: 20, temperature: 0.8, dynamicTemperature: { range: 0.5 }, invalidRows, seed: 74 }, 1, invalidRows !== 'error');
+    }
     // The rewritten rows themselves: the reference's processed logits, bit for bit.
     for (const options of [
       { temperature: 0.8, dynamicTemperature: { range: 0.5 } },

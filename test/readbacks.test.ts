@@ -53,9 +53,11 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['custom processor, top-p 0.9 alone', { processors: [shift], topP: 0.9, seed: 11 }, false],
     ['top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain)', { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 }, false, 'default'],
     ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'host'],
-    ["order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, min-p 0.05, dynamic temperature last", { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, minP: 0.05, seed: 18 }, false, 'ops'],
+    ["order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, dynamic temperature last", { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, seed: 18 }, false, 'host'],
+    ['typical-p 0.8 + minTokensToKeep 3, then ε 1e-4 (tfjs ops everywhere)', { temperature: 0.8, typicalP: 0.8, minTokensToKeep: 3, epsilonCutoff: 1e-4, seed: 19 }, false, 'ops'],
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
     ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
+    ["order 'llama.cpp', top-k 40, top-p 0.95, min-p 0.05, dynamic temperature 0.8 ± 0.5 last (fused everywhere)", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 20 }, false, 'default'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'default'],
     ['Mirostat v1 (fused everywhere: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'default'],
   ];

@@ -89,22 +89,24 @@ export function fusedPlan(
   // GPU chain), and with typical-p (cpu, wasm), but not typical-p before ε or η (their m largest
   // would be those of typical-p's band, not of the row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
-  const named = (name: string): boolean => opts.builtins.some((b) => b.name === name);
+  const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (minKeepSpec !== undefined) {
-    if (!host && (!gpuBands || named('typical-p'))) return undefined;
-    if (named('typical-p') && (named('epsilon-cutoff') || named('eta-cutoff'))) return undefined;
+    if (!host && (!gpuBands || has('typical-p'))) return undefined;
+    if (has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
   }
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
-    // Dynamic temperature, as the first sampler (it reads the whole row's entropy): cpu / wasm;
-    // the GPU chain where no sampler after it depends on the temperature (its 1/T stays on the
-    // device, where only the draw reads it).
+    // Dynamic temperature: first (the whole row's entropy) on cpu / wasm, and on the GPU chain
+    // where no sampler after it depends on the temperature (its 1/T stays on the device, where
+    // only the draw reads it); last (after the filters, order 'llama.cpp': the kept tokens'
+    // entropy; the GPU chain: the draw's 1/T from them), without Mirostat after it.
     if (dynamic !== undefined) {
-      if (i > 0) return undefined;
-      if (!host && (!gpuBands || opts.builtins.some((b) => T_DEPENDENT.includes(b.name) || b.name === 'mirostat'))) return undefined;
+      const late = i > 0;
+      if (late && i < opts.builtins.length - 1) return undefined;
+      if (!host && (!gpuBands || (!late && opts.builtins.some((b) => T_DEPENDENT.includes(b.name) || b.name === 'mirostat')))) return undefined;
       const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
-      dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0) };
+      dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0), ...(late ? { late } : {}) };
     }
     if (name === 'temperature') {
       seenT = true;
@@ -131,7 +133,6 @@ export function fusedPlan(
   const bands: Partial<FusedPlan> = {};
   const M = minKeepSpec === undefined ? undefined : resolveRowParam('minTokensToKeep', minKeepSpec, batch);
   if (M) bands.minKeep = M;
-  const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
   // A greedy row draws the largest logit typical-p or XTC keeps, which need not be the row's:
   // every kernel computes those bands for greedy rows too.

@@ -238,7 +238,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   // Dynamic temperature (nothing after it reads 1/T but the draw): its 1/T from the whole row.
   let dynamic: ReturnType<typeof dynamicInvTemperature> | undefined;
-  if (hasDynamic(plan)) {
+  if (hasDynamic(plan) && !plan.dynamic!.late) {
     dynamic = dynamicInvTemperature(input, plan, zmax);
     zmax ??= dynamic.zmax;
   }
@@ -260,6 +260,8 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm);
   thr = cut.thr;
   zmax = cut.zmax;
+  // Dynamic temperature last (order 'llama.cpp'): the entropy of what the filters kept.
+  if (hasDynamic(plan) && plan.dynamic!.late) dynamic = dynamicInvTemperature(input, plan, cut.drawMax ?? zmax, { floor: thr, hi: cut.hi, t, e2, minP: anyMinP });
   let [ih] = invTemperaturePair(plan.invT);
   let scale = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
   if (dynamic) [ih, scale] = [dynamic.ih, dynamic.scale];
@@ -333,24 +335,35 @@ function minKeepFloor(input: tf.Tensor2D, plan: FusedPlan, sigmaFloor: tf.Tensor
 }
 
 /**
- * Dynamic temperature (first in the chain, nothing after it reads 1/T but the draw): the draw's
+ * Dynamic temperature (first in the chain, nothing after it reads 1/T but the draw; or last, with
+ * `kept`: over the tokens the filters kept, m their maximum): the draw's
  * 1/T and noise scale per row, [B, 1] each, from the whole row's entropy at the pending 1/T
  * (plan.dynamic.prev) — one mass pass (S = Σ e^a, H = ln S − Σ e^a·a / S) and one count of the
  * finite logits (N) — as the reference's rule: T' = lo + (hi − lo)·(H / ln N)^exponent with
  * [lo, hi] = [max(0, T − range), T + range] (T where N ≤ 1), 1/T' clamped as every 1/T, times
  * the pending 1/T; T' = 0 is a greedy row (scale 0). Rows with range 0 keep their 1/T.
  */
-function dynamicInvTemperature(input: tf.Tensor2D, plan: FusedPlan, zmax: tf.Tensor | undefined): { ih: tf.Tensor2D; scale: tf.Tensor2D; zmax: tf.Tensor } {
+function dynamicInvTemperature(
+  input: tf.Tensor2D,
+  plan: FusedPlan,
+  zmax: tf.Tensor | undefined,
+  kept?: { floor: tf.Tensor1D | undefined; hi: tf.Tensor | undefined; t: tf.Tensor; e2: tf.Tensor; minP: boolean },
+): { ih: tf.Tensor2D; scale: tf.Tensor2D; zmax: tf.Tensor } {
   const { batch } = plan;
   const d = plan.dynamic!;
   const webgpu = tf.getBackend() === 'webgpu';
-  // webgpu: the mass pass finds the row max (online) and counts the finite logits too.
+  // webgpu: the mass pass finds the row max (online) and counts the finite logits too. After the
+  // filters (`kept`): the sums and the count over what they keep, m their maximum.
   const m = zmax ?? (webgpu ? undefined : maskedRowMax(input, undefined));
-  const out = rowBands(input, bandParams(plan, { m, inv: d.prev }), 'mass', false, m === undefined);
+  const keptParams = { floor: kept?.floor, hi: kept?.hi, ...(kept ? { t: kept.t, e2: kept.e2 } : {}) };
+  const out = rowBands(input, bandParams(plan, { ...keptParams, m, inv: d.prev }), 'mass', kept?.minP ?? false, m === undefined);
   const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
   const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
   const H = tf.sub(tf.log(S), tf.div(SA, S));
-  const N = webgpu ? tf.slice(out, [0, 5], [batch, 1]) : tf.slice(rowBands(input, bandParams(plan, { cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', false), [0, 1], [batch, 1]);
+  const N =
+    webgpu && !kept
+      ? tf.slice(out, [0, 5], [batch, 1])
+      : tf.slice(rowBands(input, bandParams(plan, { ...keptParams, m, cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', kept?.minP ?? false), [0, 1], [batch, 1]);
   const T = column(d.T);
   const R = column(d.range);
   const E = column(d.exponent);

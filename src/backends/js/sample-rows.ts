@@ -61,12 +61,13 @@ export interface FusedPlan {
   mirostatMu?: Float32Array;
   surprise?: Float32Array;
   /**
-   * cpu / wasm: dynamic temperature (temperature first in the chain): per row its range (0 =
-   * off), exponent, base T and the 1/T before it. A row with range > 0 is rewritten in the
-   * kernel's copy as the reference does (float32 scaled logits from float64 sums) and then runs
-   * at 1/T = 1.
+   * cpu / wasm: dynamic temperature: per row its range (0 = off), exponent, base T and the 1/T
+   * before it. A row with range > 0 is rewritten in the kernel's copy as the reference does
+   * (float32 scaled logits from the entropy's step) and then runs at 1/T = 1. First in the chain
+   * (the GPU chain too: its 1/T on the device), the whole row; `late` (temperature last, after
+   * the filters: order 'llama.cpp'), the tokens the filters kept (dynamicKept).
    */
-  dynamic?: { range: Float64Array; exponent: Float64Array; T: Float64Array; prev: Float64Array };
+  dynamic?: { range: Float64Array; exponent: Float64Array; T: Float64Array; prev: Float64Array; late?: boolean };
   /** Typical-p's p per row (1 = off), after min-p. */
   typicalP?: Float64Array;
   /**
@@ -150,7 +151,8 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
         copy.set(input);
         z = copy;
       }
-      invT[r] = dynamicRow(z, plan, r, dynEx!) ? 1 : plan.invT[r]!;
+      // Late (after the filters): sampleRow rewrites the kept tokens (dynamicKept).
+      if (!plan.dynamic!.late) invT[r] = dynamicRow(z, plan, r, dynEx!) ? 1 : plan.invT[r]!;
     }
     const code = sampleRow(z, inner, r, scratch, kept, words);
     // Folded mask and no finite logit left: any finite logit of the row was masked.
@@ -206,6 +208,58 @@ export function dynamicRow(row: Float32Array, plan: FusedPlan, r: number, ex: Fl
   const k = dynamicInvTemperature(t);
   for (let j = 0; j < V; j++) if (row[j]! > -Infinity) row[j] = Math.max(Math.fround(s[j]! * k), -FLT_MAX32);
   return true;
+}
+
+/** Whether row r's dynamic temperature comes after the filters (plan.dynamic.late) and applies. */
+export function lateDynamic(plan: FusedPlan, r: number): boolean {
+  const d = plan.dynamic;
+  return d !== undefined && d.late === true && d.range[r]! > 0 && Number.isFinite(d.prev[r]!);
+}
+
+/**
+ * Dynamic temperature after the filters, on the candidates `idx` (or the whole row) of a
+ * writable row: the reference's state row there holds the tokens `keep` keeps and -Infinity
+ * elsewhere, so its arithmetic (dynamicRow's: float32 s = f32(f32(z − max)·prev), compensated
+ * sums of Math.exp in index order, T from the entropy's step) runs over the kept tokens only
+ * (the others add exact zeros). The kept tokens become f32(s·k), every other candidate
+ * -Infinity. Returns -1, or the token where T is 0 (the first kept maximum: greedy).
+ */
+export function dynamicKept(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, plan: FusedPlan, r: number, ex: Float64Array): number {
+  const d = plan.dynamic!;
+  const prev = d.prev[r]!;
+  const zk = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
+  const s = ex.subarray(z.length, 2 * z.length);
+  const total = new Sum();
+  let count = 0;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (!keep.has(zj)) {
+      s[c] = NaN;
+      continue;
+    }
+    const sj = Math.fround(Math.fround(zj - zk) * prev);
+    s[c] = sj;
+    ex[c] = Math.exp(sj);
+    total.add(ex[c]!);
+    count++;
+  }
+  const Z = total.value;
+  const lnZ = Math.log(Z);
+  const h = new Sum();
+  for (let c = 0; c < n; c++) {
+    const x = ex[c]!;
+    if (s[c] === s[c]) h.add(x > 0 ? (x / Z) * (s[c]! - lnZ) : 0);
+  }
+  const t = dynamicTemperatureOf(-h.value, count, d.T[r]!, d.range[r]!, d.exponent[r]!);
+  if (t === 0) {
+    for (let c = 0; c < n; c++) if (s[c] === s[c] && z[idx ? idx[c]! : c] === zk) return idx ? idx[c]! : c;
+  }
+  const k = dynamicInvTemperature(t);
+  for (let c = 0; c < n; c++) {
+    const j = idx ? idx[c]! : c;
+    z[j] = s[c] === s[c] ? Math.max(Math.fround(s[c]! * k), -FLT_MAX32) : -Infinity;
+  }
+  return -1;
 }
 
 /** 1/T of a dynamic row (T > 0), clamped as every 1/T. */
@@ -285,12 +339,14 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (plan.surprise) plan.surprise[r] = NaN; // invalid row (Mirostat's μ stays), unless set below
   if (nan || zmax === Infinity || zmax === -Infinity) return invalidRow(z, nan, zmax, plan, sk);
   if (plan.surprise) plan.surprise[r] = 0; // greedy or Mirostat off: q = 1 or not used
-  const inv = plan.invT[r]!;
+  let inv = plan.invT[r]!;
   const tp = plan.typicalP ? plan.typicalP[r]! : 1;
   const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
+  // Dynamic temperature after the filters decides the row's 1/T from what they keep.
+  const late = lateDynamic(plan, r);
   // A greedy row takes the largest logit, unless typical-p or XTC, which can drop it, applies:
   // then the largest of what they keep (the bands at 1/T = 1, the reference's usableInv).
-  const greedy = inv === Infinity;
+  const greedy = inv === Infinity && !late;
   if (greedy && !(tp < 1 || xt >= 0)) {
     if (words) {
       // The maxima are among the candidates (index order); masked tokens are not.
@@ -359,6 +415,16 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   const miro = plan.mirostat !== undefined && plan.mirostat[r]! > 0;
   if (miro && plan.mirostat![r] === 2) cutoffBand(z, list, count0, keep, inv, 2 ** -plan.mirostatMu![r]!, false);
   else if (miro) mirostatV1Band(z, list, count0, keep, inv, plan.mirostatMu![r]!);
+  if (late) {
+    const g = dynamicKept(z, list, count0, keep, plan, r, dynamicScratch(V));
+    if (g >= 0) {
+      if (kept) kept[r] = 1;
+      return g;
+    }
+    // The kept tokens rewritten, the others -Infinity: the draw at 1/T = 1 (the kept maximum is 0).
+    keep.reset(-Infinity, 0);
+    inv = 1;
+  }
   thr = keep.thr;
   const hi = keep.hi;
   const banded = keep.typ || hi < Infinity;

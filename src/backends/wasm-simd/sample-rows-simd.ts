@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicRow, dynamicScratch, editedOutcome, greedyRow, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -716,7 +716,8 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
     }
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
-    const dynamic = dyn ? dynamicRowSimd(e, L, row, plan, r, dynEx!) : 0;
+    const late = lateDynamic(plan, r); // after the filters: dynamicKept below
+    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!) : 0;
     const dynOn = dynamic > 0;
     let n = 0;
     if (folded) {
@@ -739,7 +740,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const xt = plan.xtcThreshold ? plan.xtcThreshold[r]! : -1;
     // Greedy rows: the largest logit, unless typical-p or XTC (which can drop it) applies; then
     // the largest of what they keep, from bands at 1/T = 1 (the JS kernel's rule).
-    const greedy = inv === Infinity;
+    const greedy = inv === Infinity && !late;
     if (greedy && !(tp < 1 || xt >= 0)) {
       if (folded) {
         // The row holds masked tokens unmasked: the maxima are among the candidates (index order).
@@ -848,6 +849,16 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
         while (row[idx[c]!] !== top) c++;
         out[r] = idx[c]!;
       } else out[r] = e.first_eq(L.row, V, top);
+      continue;
+    }
+    if (late) {
+      // Dynamic temperature after the filters: the kept tokens rewritten in the module's copy,
+      // the other candidates -Infinity, then the draw at 1/T = 1 (the kept maximum is 0).
+      const list = topK ? idx : undefined;
+      const count = topK ? n : V;
+      const g = dynamicKept(row, list, count, keep, plan, r, dynEx!);
+      if (kept) kept[r] = g >= 0 ? 1 : simdKept(row, list, count, -FLT_MAX, false);
+      out[r] = g >= 0 ? g : e.draw(L.row, topK ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
       continue;
     }
     // Mirostat (last, at the draw's 1/T): v2 an ε-like floor with ε = 2^-μ; v1 the k largest,
