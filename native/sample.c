@@ -584,32 +584,26 @@ EXPORT(sigma_sums) void sigma_sums(const float *z, int n, double zmax, double *r
   res[2] = count;
 }
 
-/**
- * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
- * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
- * moments 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept. Each block of 16 tokens is summed in float32 (per lane:
- * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
- * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
- */
-EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
+// band_sums and row_sums; `masked` (a constant at each call) drops the tokens below thrf from the
+// sums and skips blocks without a kept token.
+static inline __attribute__((always_inline)) void block_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, int masked, double *res) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0);
   v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, cnt = wasm_i32x4_splat(0);
   int j = 0;
-#define TERM(v, x, w)                                                                    \
+#define TERM(v, k, x, w)                                                                 \
   v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));       \
-  v128_t x = wasm_v128_and(exp_neg4(w), wasm_f32x4_ge(v, tv));
+  v128_t x = masked ? wasm_v128_and(exp_neg4(w), k) : exp_neg4(w);
 #define ACC(acc0, acc1, q)                                                                                            \
   acc0 = wasm_f64x2_add(acc0, wasm_f64x2_promote_low_f32x4(q));                                                    \
   acc1 = wasm_f64x2_add(acc1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q, q, 2, 3, 0, 1)));
   for (; j + 16 <= n; j += 16) {
     v128_t va = wasm_v128_load(z + j), vb = wasm_v128_load(z + j + 4), vc = wasm_v128_load(z + j + 8), vd = wasm_v128_load(z + j + 12);
-    // A block with no kept token adds nothing (a high floor: most blocks).
     v128_t ka = wasm_f32x4_ge(va, tv), kb = wasm_f32x4_ge(vb, tv), kc = wasm_f32x4_ge(vc, tv), kd = wasm_f32x4_ge(vd, tv);
-    v128_t any = wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd));
-    if (!wasm_v128_any_true(any)) continue;
+    // A block with no kept token adds nothing (a high floor: most blocks).
+    if (masked && !wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue;
     cnt = wasm_i32x4_sub(cnt, wasm_i32x4_add(wasm_i32x4_add(ka, kb), wasm_i32x4_add(kc, kd)));
-    TERM(va, xa, wa) TERM(vb, xb, wb) TERM(vc, xc, wc) TERM(vd, xd, wd)
+    TERM(va, ka, xa, wa) TERM(vb, kb, xb, wb) TERM(vc, kc, xc, wc) TERM(vd, kd, xd, wd)
     v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
     ACC(s0, s1, sx)
     if (moments == 0) continue;
@@ -624,8 +618,9 @@ EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, 
   double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
   int count = wasm_i32x4_extract_lane(cnt, 0) + wasm_i32x4_extract_lane(cnt, 1) + wasm_i32x4_extract_lane(cnt, 2) + wasm_i32x4_extract_lane(cnt, 3);
   for (; j < n; j++) {
-    if (!(z[j] >= thrf)) continue;
-    count++;
+    int kept = z[j] >= thrf;
+    if (masked && !kept) continue;
+    count += kept;
     float w = (zmax - z[j]) * inv;
     if (!(w <= 87.0f)) w = 87.0f;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
@@ -638,48 +633,23 @@ EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, 
 }
 
 /**
+ * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
+ * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
+ * moments 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept. Each block of 16 tokens is summed in float32 (per lane:
+ * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
+ * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
+ */
+EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
+  block_sums(z, n, thrf, zmax, inv, moments, 1, res);
+}
+
+/**
  * band_sums over a whole row (every finite token kept) with moments 1, without masks: a
  * -Infinity token enters as w = 87 (x = exp_neg4(87) < 1.7e-38, true 0), a term the callers'
- * bound for tokens past w = 87 covers. res[0] = Σ x, res[1] = Σ x·w, res[2] = the number of
- * finite tokens. The same float32 blocks of 16 and float64 partial sums as band_sums.
+ * bound for tokens past w = 87 covers; no block is skipped.
  */
 EXPORT(row_sums) void row_sums(const float *z, int n, float zmax, float inv, double *res) {
-  v128_t zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0), ninf = wasm_f32x4_splat(-INFF);
-  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, cnt = wasm_i32x4_splat(0);
-  int j = 0;
-#define TERM(v, x, w)                                                              \
-  v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f)); \
-  v128_t x = exp_neg4(w);
-#define ACC(acc0, acc1, q)                                                                                            \
-  acc0 = wasm_f64x2_add(acc0, wasm_f64x2_promote_low_f32x4(q));                                                    \
-  acc1 = wasm_f64x2_add(acc1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q, q, 2, 3, 0, 1)));
-  for (; j + 16 <= n; j += 16) {
-    v128_t va = wasm_v128_load(z + j), vb = wasm_v128_load(z + j + 4), vc = wasm_v128_load(z + j + 8), vd = wasm_v128_load(z + j + 12);
-    cnt = wasm_i32x4_sub(cnt, wasm_i32x4_add(wasm_i32x4_add(wasm_f32x4_gt(va, ninf), wasm_f32x4_gt(vb, ninf)), wasm_i32x4_add(wasm_f32x4_gt(vc, ninf), wasm_f32x4_gt(vd, ninf))));
-    TERM(va, xa, wa) TERM(vb, xb, wb) TERM(vc, xc, wc) TERM(vd, xd, wd)
-    v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
-    ACC(s0, s1, sx)
-    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(xa, wa), wasm_f32x4_mul(xb, wb)), wasm_f32x4_add(wasm_f32x4_mul(xc, wc), wasm_f32x4_mul(xd, wd)));
-    ACC(a0, a1, sy)
-  }
-#undef TERM
-#undef ACC
-  s0 = wasm_f64x2_add(s0, s1);
-  a0 = wasm_f64x2_add(a0, a1);
-  double S = wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
-  double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
-  int count = wasm_i32x4_extract_lane(cnt, 0) + wasm_i32x4_extract_lane(cnt, 1) + wasm_i32x4_extract_lane(cnt, 2) + wasm_i32x4_extract_lane(cnt, 3);
-  for (; j < n; j++) {
-    if (z[j] > -INFF) count++;
-    float w = (zmax - z[j]) * inv;
-    if (!(w <= 87.0f)) w = 87.0f;
-    float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
-    S += x;
-    A += (double)x * w;
-  }
-  res[0] = S;
-  res[1] = A;
-  res[2] = count;
+  block_sums(z, n, -__FLT_MAX__, zmax, inv, 1, 0, res);
 }
 
 /**
