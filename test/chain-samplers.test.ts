@@ -478,6 +478,36 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(compared).toBeGreaterThan(gpu ? 2 : 30);
   });
 
+  it("property: dynamic temperature last (order 'llama.cpp') after top-k, top-p, min-p, XTC, minTokensToKeep: kept sets and tokens equal the reference", async () => {
+    const arb = fc.record({
+      rows: rowsArb(gpu),
+      minP: fc.oneof(fc.constant(0), fc.double({ min: 0.01, max: 0.3, noNaN: true })),
+      xtc: fc.boolean(),
+      range: fc.double({ min: 0.1, max: 1.5, noNaN: true }),
+      exponent: fc.double({ min: 0, max: 3, noNaN: true }),
+    });
+    let compared = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (c) => {
+        const r = c.rows;
+        const opts: SamplerOptions = {
+          order: 'llama.cpp',
+          temperature: r.T,
+          topK: r.topK,
+          topP: r.topP,
+          minP: c.minP,
+          ...(c.xtc ? { xtc: { probability: 1, threshold: 0.1 } } : {}),
+          minTokensToKeep: r.minKeep,
+          dynamicTemperature: { range: c.range, exponent: c.exponent },
+          seed: r.seed,
+        };
+        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
+      }),
+      { seed: 0x5eed0113, numRuns: gpu ? 6 : 60 },
+    );
+    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
+  });
+
   it('property: Mirostat and dynamic temperature at step 0: kept sets and tokens equal the reference', async () => {
     const arb = fc.record({
       rows: rowsArb(gpu),
