@@ -60,8 +60,8 @@ const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /**
  * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; typical-p where the
- * backend has its search; Mirostat v1 with V > 100 and not after typical-p or XTC; with minTokensToKeep, and
- * dynamic temperature as its first sampler).
+ * backend has its search, not with minTokensToKeep; Mirostat v1 with V > 100 and not after
+ * typical-p or XTC; dynamic temperature first or last).
  */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */

@@ -352,7 +352,7 @@ function dynamicInvTemperature(
   const { batch } = plan;
   const d = plan.dynamic!;
   const webgpu = tf.getBackend() === 'webgpu';
-  // webgpu: the mass pass finds the row max (online) and counts the finite logits too. After the
+  // webgpu: the mass pass finds the row max (online) and counts the kept logits too. After the
   // filters (`kept`): the sums and the count over what they keep, m their maximum.
   const m = zmax ?? (webgpu ? undefined : maskedRowMax(input, undefined));
   const keptParams = { floor: kept?.floor, hi: kept?.hi, ...(kept ? { t: kept.t, e2: kept.e2 } : {}) };
@@ -360,10 +360,9 @@ function dynamicInvTemperature(
   const S = tf.add(tf.slice(out, [0, 0], [batch, 1]), tf.slice(out, [0, 1], [batch, 1]));
   const SA = tf.add(tf.slice(out, [0, 2], [batch, 1]), tf.slice(out, [0, 3], [batch, 1]));
   const H = tf.sub(tf.log(S), tf.div(SA, S));
-  const N =
-    webgpu && !kept
-      ? tf.slice(out, [0, 5], [batch, 1])
-      : tf.slice(rowBands(input, bandParams(plan, { ...keptParams, m, cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', kept?.minP ?? false), [0, 1], [batch, 1]);
+  const N = webgpu
+    ? tf.slice(out, [0, 5], [batch, 1])
+    : tf.slice(rowBands(input, bandParams(plan, { ...keptParams, m, cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', kept?.minP ?? false), [0, 1], [batch, 1]);
   const T = column(d.T);
   const R = column(d.range);
   const E = column(d.exponent);

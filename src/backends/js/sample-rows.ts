@@ -72,7 +72,8 @@ export interface FusedPlan {
   typicalP?: Float64Array;
   /**
    * minTokensToKeep per row (1 = off; `topK` already holds max(k, m)): top-p, min-p, ε and η keep
-   * at least the m largest logits left by top-nσ (not with typical-p or XTC).
+   * at least the m largest logits left by top-nσ; typical-p at least the m closest to the
+   * entropy; XTC leaves the row alone where fewer than m would stay.
    */
   minKeep?: Float64Array;
   /**
