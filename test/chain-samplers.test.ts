@@ -67,6 +67,22 @@ function rowsArb(gpu: boolean) {
     minKeep: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 5 })),
   });
 }
+/**
+ * A property over rowsArb cases: the options built from each agree with the reference (kept sets,
+ * step-0 tokens; expectReferenceAgreement), compared on more than 30 of `runs` cases (2 of 6 on
+ * the GPUs, whose runs are slow).
+ */
+async function expectAgreementProperty<C extends { rows: Parameters<typeof rowsOf>[0] }>(gpu: boolean, arb: fc.Arbitrary<C>, seed: number, runs: number, options: (c: C) => SamplerOptions): Promise<void> {
+  let compared = 0;
+  await fc.assert(
+    fc.asyncProperty(arb, async (c) => {
+      if (await expectReferenceAgreement(options(c), rowsOf(c.rows))) compared++;
+    }),
+    { seed, numRuns: gpu ? 6 : runs },
+  );
+  expect(compared).toBeGreaterThan(gpu ? 2 : 30);
+}
+
 /** Each option set draws the reference's tokens for 4 steps, on the backend's fused path. */
 async function expectFusedSteps(backend: string, cases: SamplerOptions[], rows: number[][]): Promise<void> {
   for (const opts of cases) {
@@ -457,25 +473,19 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       xtcT: fc.double({ min: 0.01, max: 0.5, noNaN: true }),
       llama: fc.boolean(),
     });
-    let compared = 0;
-    await fc.assert(
-      fc.asyncProperty(arb, async (c) => {
-        const r = c.rows;
-        const opts: SamplerOptions = {
-          temperature: r.T,
-          topK: r.topK,
-          topP: r.topP,
-          typicalP: c.typical.slice(0, r.B),
-          xtc: { probability: c.xtcP, threshold: c.xtcT },
-          minTokensToKeep: r.minKeep,
-          seed: r.seed,
-          ...(c.llama ? { order: 'llama.cpp' as const } : {}),
-        };
-        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
-      }),
-      { seed: 0x5eed0111, numRuns: gpu ? 6 : 80 },
-    );
-    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
+    await expectAgreementProperty(gpu, arb, 0x5eed0111, 80, (c) => {
+      const r = c.rows;
+      return {
+        temperature: r.T,
+        topK: r.topK,
+        topP: r.topP,
+        typicalP: c.typical.slice(0, r.B),
+        xtc: { probability: c.xtcP, threshold: c.xtcT },
+        minTokensToKeep: r.minKeep,
+        seed: r.seed,
+        ...(c.llama ? { order: 'llama.cpp' as const } : {}),
+      };
+    });
   });
 
   it("property: dynamic temperature last (order 'llama.cpp') after top-k, top-p, min-p, XTC, minTokensToKeep: kept sets and tokens equal the reference", async () => {
@@ -486,26 +496,20 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       range: fc.double({ min: 0.1, max: 1.5, noNaN: true }),
       exponent: fc.double({ min: 0, max: 3, noNaN: true }),
     });
-    let compared = 0;
-    await fc.assert(
-      fc.asyncProperty(arb, async (c) => {
-        const r = c.rows;
-        const opts: SamplerOptions = {
-          order: 'llama.cpp',
-          temperature: r.T,
-          topK: r.topK,
-          topP: r.topP,
-          minP: c.minP,
-          ...(c.xtc ? { xtc: { probability: 1, threshold: 0.1 } } : {}),
-          minTokensToKeep: r.minKeep,
-          dynamicTemperature: { range: c.range, exponent: c.exponent },
-          seed: r.seed,
-        };
-        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
-      }),
-      { seed: 0x5eed0113, numRuns: gpu ? 6 : 60 },
-    );
-    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
+    await expectAgreementProperty(gpu, arb, 0x5eed0113, 60, (c) => {
+      const r = c.rows;
+      return {
+        order: 'llama.cpp',
+        temperature: r.T,
+        topK: r.topK,
+        topP: r.topP,
+        minP: c.minP,
+        ...(c.xtc ? { xtc: { probability: 1, threshold: 0.1 } } : {}),
+        minTokensToKeep: r.minKeep,
+        dynamicTemperature: { range: c.range, exponent: c.exponent },
+        seed: r.seed,
+      };
+    });
   });
 
   it('property: Mirostat and dynamic temperature at step 0: kept sets and tokens equal the reference', async () => {
@@ -516,22 +520,16 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       range: fc.oneof(fc.constant(0), fc.double({ min: 0.1, max: 1.5, noNaN: true })),
       exponent: fc.double({ min: 0, max: 3, noNaN: true }),
     });
-    let compared = 0;
-    await fc.assert(
-      fc.asyncProperty(arb, async (c) => {
-        const r = c.rows;
-        const opts: SamplerOptions = {
-          temperature: r.T,
-          topK: r.topK,
-          dynamicTemperature: { range: c.range, exponent: c.exponent },
-          mirostat: { version: c.version as 1 | 2, tau: c.tau },
-          seed: r.seed,
-        };
-        if (await expectReferenceAgreement(opts, rowsOf(r))) compared++;
-      }),
-      { seed: 0x5eed0112, numRuns: gpu ? 6 : 80 },
-    );
-    expect(compared).toBeGreaterThan(gpu ? 2 : 30);
+    await expectAgreementProperty(gpu, arb, 0x5eed0112, 80, (c) => {
+      const r = c.rows;
+      return {
+        temperature: r.T,
+        topK: r.topK,
+        dynamicTemperature: { range: c.range, exponent: c.exponent },
+        mirostat: { version: c.version as 1 | 2, tau: c.tau },
+        seed: r.seed,
+      };
+    });
   });
 });
 
