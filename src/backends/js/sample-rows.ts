@@ -182,32 +182,7 @@ export function dynamicRow(row: Float32Array, plan: FusedPlan, r: number, ex: Fl
     if (v > zmax) zmax = v;
   }
   if (zmax === -Infinity) return true;
-  const s = ex.subarray(V, 2 * V);
-  const total = new Sum();
-  let n = 0;
-  for (let j = 0; j < V; j++) {
-    const sj = Math.fround(Math.fround(row[j]! - zmax) * prev);
-    s[j] = sj;
-    const x = Math.exp(sj);
-    ex[j] = x;
-    total.add(x);
-    if (row[j]! > -Infinity) n++;
-  }
-  const Z = total.value;
-  const lnZ = Math.log(Z); // the reference takes it per token: the same value
-  const h = new Sum();
-  for (let j = 0; j < V; j++) {
-    const x = ex[j]!;
-    h.add(x > 0 ? (x / Z) * (s[j]! - lnZ) : 0);
-  }
-  const H = -h.value;
-  const t = dynamicTemperatureOf(H, n, d.T[r]!, R, d.exponent[r]!);
-  if (t === 0) {
-    greedyRow(row);
-    return true;
-  }
-  const k = dynamicInvTemperature(t);
-  for (let j = 0; j < V; j++) if (row[j]! > -Infinity) row[j] = Math.max(Math.fround(s[j]! * k), -FLT_MAX32);
+  if (dynamicScale(row, undefined, V, (v) => v > -Infinity, zmax, plan, r, ex) >= 0) greedyRow(row);
   return true;
 }
 
@@ -226,15 +201,24 @@ export function lateDynamic(plan: FusedPlan, r: number): boolean {
  * -Infinity. Returns -1, or the token where T is 0 (the first kept maximum: greedy).
  */
 export function dynamicKept(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, plan: FusedPlan, r: number, ex: Float64Array): number {
+  return dynamicScale(z, idx, n, (v) => keep.has(v), Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max, plan, r, ex);
+}
+
+/**
+ * dynamicRow's and dynamicKept's arithmetic over the candidates `has` keeps (maximum zk): the
+ * reference's float32 s, compensated sums of Math.exp in index order, T from the entropy's step;
+ * the kept tokens become f32(s·k), every other candidate -Infinity. Returns -1, or where T is 0
+ * the first kept maximum (the row left as it is).
+ */
+function dynamicScale(z: Float32Array, idx: Int32Array | undefined, n: number, has: (v: number) => boolean, zk: number, plan: FusedPlan, r: number, ex: Float64Array): number {
   const d = plan.dynamic!;
   const prev = d.prev[r]!;
-  const zk = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
   const s = ex.subarray(z.length, 2 * z.length);
   const total = new Sum();
   let count = 0;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (!keep.has(zj)) {
+    if (!has(zj)) {
       s[c] = NaN;
       continue;
     }
@@ -245,7 +229,7 @@ export function dynamicKept(z: Float32Array, idx: Int32Array | undefined, n: num
     count++;
   }
   const Z = total.value;
-  const lnZ = Math.log(Z);
+  const lnZ = Math.log(Z); // the reference takes it per token: the same value
   const h = new Sum();
   for (let c = 0; c < n; c++) {
     const x = ex[c]!;
@@ -809,12 +793,10 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   // minTokensToKeep: the groups that start among the first minKeep positions stay too, so the
   // bound is at least the minKeep-th smallest distance (of what is kept before typical-p).
   if (minKeep > 1) {
-    const all: number[] = [];
-    for (let c = 0; c < n; c++) {
-      if (bucketOf[c] === BUCKETS) continue;
-      all.push(-Math.abs(Math.fround(z[idx ? idx[c]! : c]! - m) * inv - lnZ + H));
-    }
-    const dm = -quickselect(Float64Array.from(all), Math.min(minKeep, all.length) - 1);
+    const negD = new Float64Array(n);
+    let count = 0;
+    for (let c = 0; c < n; c++) if (bucketOf[c] !== BUCKETS) negD[count++] = -Math.abs(Math.fround(z[idx ? idx[c]! : c]! - m) * inv - lnZ + H);
+    const dm = -quickselect(negD.subarray(0, count), Math.min(minKeep, count) - 1);
     if (dm > D) D = dm;
   }
   keep.typ = true;

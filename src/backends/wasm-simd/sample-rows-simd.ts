@@ -524,20 +524,10 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
     e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 1 : 0, L.res);
     const F64 = new Float64Array(e.memory.buffer, L.res, 2);
     const wmax = Math.min(87, (zmax - Math.max(zmin, thrf)) * inv * 1.00001);
-    // Σ x·w² (for Σ x·w's error) bounded by wmax·Σ x·w.
-    const [S, SW] = [F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!];
-    const SW2 = wmax * SW;
-    const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
-    const tiny = V * 1e-36; // tokens past w = 87: exp_neg4 returns e^-87, the true value is less
-    const errS = 1.001 * ((EPS0 + BLK) * S + KAPPA * SW) + acc * S + tiny;
-    const Slo = S - errS;
-    const Shi = S + errS;
+    const { Slo, Shi, Hlo, Hhi } = sumBounds(F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!, V, KAPPA, wmax);
     let cutLo = param;
     let cutHi = param;
     if (kind === 'eta') {
-      const errSW = 1.001 * ((EPS0 + KAPPA + BLK) * SW + KAPPA * SW2) + acc * SW + 90 * tiny;
-      const Hlo = Math.log(Slo) + Math.max(0, SW - errSW) / Shi;
-      const Hhi = Math.log(Shi) + (SW + errSW) / Slo;
       const pad = 1e-14 * (Math.abs(Hhi) + 1);
       cutLo = Math.min(param, Math.sqrt(param) * Math.exp(-(Hhi + pad)));
       cutHi = Math.min(param, Math.sqrt(param) * Math.exp(-(Hlo - pad)));
@@ -572,6 +562,21 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
 }
 
 /**
+ * Bounds of band_sums' / row_sums' S = Σ x and SW = Σ x·w (float32 blocks, float64 partial
+ * sums) and of H = ln S + SW / S: each x within EPS0 + BLK of e^-w, w within `kappa`·w of the
+ * exact |a| (KAPPA; 0 where w is exact), w ≤ `wmax`, so Σ x·w² ≤ wmax·SW; tokens past w = 87
+ * (x = e^-87, true less) as an absolute term. Where SW only enters the error (ε, XTC), pass a bound of it.
+ */
+function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number): { Slo: number; Shi: number; Hlo: number; Hhi: number } {
+  const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
+  const tiny = V * 1e-36;
+  const errS = 1.001 * ((EPS0 + BLK) * S + kappa * SW) + acc * S + tiny;
+  const errSW = 1.001 * ((EPS0 + kappa + BLK) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
+  const [Slo, Shi] = [S - errS, S + errS];
+  return { Slo, Shi, Hlo: Math.log(Slo) + Math.max(0, SW - errSW) / Shi, Hhi: Math.log(Shi) + (SW + errSW) / Slo };
+}
+
+/**
  * Dynamic temperature on the module's copy of row r (src/reference/temperature.ts). The entropy
  * comes from row_sums' float32 sums over the whole row at the pending 1/T; their error bounds
  * (those of η, cutBand) give an interval for the normalized entropy, and where the interval lies
@@ -599,16 +604,9 @@ function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPla
   if (n > 1) {
     // w = f32(f32(zmax − z)·prev) is the reference's |s| itself when prev is a float32.
     const kappa = prev32 === prev ? 0 : KAPPA;
-    const wmax = Math.min(87, (zmax - zmin) * prev * 1.00001);
-    const acc = (V / 4 + 4) * 2 * U + 1e-15;
-    const tiny = V * 1e-36;
-    const errS = 1.001 * ((EPS0 + BLK) * S + kappa * SW) + acc * S + tiny;
-    const errSW = 1.001 * ((EPS0 + kappa + BLK) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
-    const [Slo, Shi] = [S - errS, S + errS];
+    const { Slo, Hlo, Hhi } = sumBounds(S, SW, V, kappa, Math.min(87, (zmax - zmin) * prev * 1.00001));
     const ln = Math.log(n);
     // The reference's own float64 error, with a wide margin.
-    const Hlo = Math.log(Slo) + Math.max(0, SW - errSW) / Shi;
-    const Hhi = Math.log(Shi) + (SW + errSW) / Slo;
     const pad = 1e-12 * (Math.abs(Hhi) + 1);
     const lo = quantizedEntropy((Hlo - pad) / ln);
     if (!(Slo > 0) || lo !== quantizedEntropy((Hhi + pad) / ln)) {
