@@ -868,10 +868,11 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
   v128_t tv = wasm_f32x4_splat(thrf), hv = wasm_f32x4_splat(hif);
   v128_t ninf = wasm_f32x4_splat(-INFF);
   v128_t lane = wasm_i32x4_make(0, 1, 2, 3);
-  v128_t skv = wasm_i32x4_splat((int)sk);
-  v128_t gold = wasm_i32x4_splat((int)GOLDEN);
+  // The hash inputs sk + j·GOLDEN of a block's first four lanes, stepped by 16·GOLDEN per block.
+  v128_t xb = wasm_i32x4_add(wasm_i32x4_splat((int)sk), wasm_i32x4_mul(lane, wasm_i32x4_splat((int)GOLDEN)));
+  const v128_t step4 = wasm_i32x4_splat((int)(4u * GOLDEN)), step16 = wasm_i32x4_splat((int)(16u * GOLDEN));
   int j = 0;
-  for (; j + 16 <= n; j += 16) {
+  for (; j + 16 <= n; j += 16, xb = wasm_i32x4_add(xb, step16)) {
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
     v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
     v128_t ka = wasm_f32x4_ge(a, tv), kb = wasm_f32x4_ge(b, tv), kc = wasm_f32x4_ge(c, tv), kd = wasm_f32x4_ge(d, tv);
@@ -890,22 +891,23 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
     double amax = ((double)bm - zmax) * inv;
     int lim = min_hash(bestScore - amax - MARGIN, mt, gn);
     if (lim < 0) continue;
-    v128_t limv = wasm_i32x4_splat(lim);
-    v128_t base = wasm_i32x4_add(wasm_i32x4_splat(j), lane);
-    v128_t ks[4] = {ka, kb, kc, kd};
-    for (int q = 0; q < 4; q++) {
-      v128_t jj = wasm_i32x4_add(base, wasm_i32x4_splat(4 * q));
-      v128_t h = mix32x4(wasm_i32x4_add(skv, wasm_i32x4_mul(jj, gold)));
-      int bits = wasm_i32x4_bitmask(wasm_v128_and(ks[q], wasm_i32x4_ge(wasm_u32x4_shr(h, 8), limv)));
-      // The few lanes left: exact scores, in index order.
-      for (int l = 0; bits; l++, bits >>= 1) {
-        if (!(bits & 1)) continue;
-        int t = j + 4 * q + l;
-        double s = ((double)z[t] - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
-        if (s > bestScore) {
-          best = t;
-          bestScore = s;
-        }
+    // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
+    v128_t limv = wasm_i32x4_splat((int)((u32)lim << 8));
+    v128_t xa = xb, xc = wasm_i32x4_add(xb, step4);
+    v128_t pa = wasm_v128_and(ka, wasm_u32x4_ge(mix32x4(xa), limv));
+    v128_t pb = wasm_v128_and(kb, wasm_u32x4_ge(mix32x4(xc), limv));
+    v128_t pc = wasm_v128_and(kc, wasm_u32x4_ge(mix32x4(wasm_i32x4_add(xc, step4)), limv));
+    v128_t pd = wasm_v128_and(kd, wasm_u32x4_ge(mix32x4(wasm_i32x4_add(xc, wasm_i32x4_add(step4, step4))), limv));
+    if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(pa, pb), wasm_v128_or(pc, pd)))) continue;
+    // The few lanes left: exact scores, in index order.
+    int bits = wasm_i32x4_bitmask(pa) | wasm_i32x4_bitmask(pb) << 4 | wasm_i32x4_bitmask(pc) << 8 | wasm_i32x4_bitmask(pd) << 12;
+    for (int l = 0; bits; l++, bits >>= 1) {
+      if (!(bits & 1)) continue;
+      int t = j + l;
+      double s = ((double)z[t] - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
+      if (s > bestScore) {
+        best = t;
+        bestScore = s;
       }
     }
   }
