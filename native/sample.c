@@ -589,7 +589,7 @@ EXPORT(sigma_sums) void sigma_sums(const float *z, int n, double zmax, double *r
 static inline __attribute__((always_inline)) void block_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, int masked, double *res) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0);
-  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, cnt = wasm_i32x4_splat(0);
+  v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, q0 = zero, q1 = zero, cnt = wasm_i32x4_splat(0);
   int j = 0;
 #define TERM(v, k, x, w)                                                                 \
   v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));       \
@@ -609,13 +609,19 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
     if (moments == 0) continue;
     v128_t sy = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(xa, wa), wasm_f32x4_mul(xb, wb)), wasm_f32x4_add(wasm_f32x4_mul(xc, wc), wasm_f32x4_mul(xd, wd)));
     ACC(a0, a1, sy)
+    if (moments == 1) continue;
+    v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(xa, wa), wa), wasm_f32x4_mul(wasm_f32x4_mul(xb, wb), wb)),
+                               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(xc, wc), wc), wasm_f32x4_mul(wasm_f32x4_mul(xd, wd), wd)));
+    ACC(q0, q1, sq)
   }
 #undef TERM
 #undef ACC
   s0 = wasm_f64x2_add(s0, s1);
   a0 = wasm_f64x2_add(a0, a1);
+  q0 = wasm_f64x2_add(q0, q1);
   double S = wasm_f64x2_extract_lane(s0, 0) + wasm_f64x2_extract_lane(s0, 1);
   double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
+  double Q = wasm_f64x2_extract_lane(q0, 0) + wasm_f64x2_extract_lane(q0, 1);
   int count = wasm_i32x4_extract_lane(cnt, 0) + wasm_i32x4_extract_lane(cnt, 1) + wasm_i32x4_extract_lane(cnt, 2) + wasm_i32x4_extract_lane(cnt, 3);
   for (; j < n; j++) {
     int kept = z[j] >= thrf;
@@ -625,17 +631,20 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
     if (!(w <= 87.0f)) w = 87.0f;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
     S += x;
-    if (moments == 1) A += (double)x * w;
+    if (moments >= 1) A += (double)x * w;
+    if (moments == 2) Q += (double)x * w * w;
   }
   res[0] = S;
   res[1] = A;
   res[2] = count;
+  res[3] = Q;
 }
 
 /**
  * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
  * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
- * moments 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept. Each block of 16 tokens is summed in float32 (per lane:
+ * moments ≥ 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept; with moments 2,
+ * res[3] = Σ x·w² (a rough value: typical-p's window only; else 0). Each block of 16 tokens is summed in float32 (per lane:
  * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
  * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
  */
@@ -685,112 +694,72 @@ EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, 
 
 // ---------------------------------------------------------------------------------------------
 // Typical-p over every token of a row (a certified shortcut to the JS kernel's typicalBand; the
-// caller, sample-rows-simd.ts, does the bucket walk and the bounds): one pass histograms the
-// approximate masses x = exp_neg4(w) by w = (zmax - z)·inv (float32) and sums x·w and x·w²;
-// two cheap passes gather the tokens of bucket ranges and the extremes of a bucket range.
+// caller, sample-rows-simd.ts, does the bucket walk and the bounds). band_sums (moments 2) gives
+// the centre; this pass histograms only the tokens of a window of w around it, and lists them.
 
 /**
- * Kept tokens of z[0..n) (z >= thrf, finite): bucketOf[c] = b = min(trunc(w·scale), 4095) and
- * hist[b] += x; other tokens: bucketOf[c] = 0xffff. res[0] = Σ x·w, res[1] = Σ x·w² (float64).
+ * Kept tokens of z[0..n) (z >= thrf, finite) with w = min((zmax - z)·inv, 87) (float32) in
+ * [wlo, whi): idx[m] = the token, bucket[m] = b = min(trunc((w - wlo)·scale), 4095) and
+ * hist[b] += x = exp_neg4(w). Returns m; quads with no token in the window cost a compare.
  */
-EXPORT(typ_hist) void typ_hist(const float *z, int n, float thrf, float zmax, float inv, float scale, double *hist, u16 *bucketOf, double *res) {
+EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, double *hist, int *idx, u16 *bucket) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale);
-  v128_t last = wasm_i32x4_splat(FB - 1), zero = wasm_f64x2_splat(0);
-  v128_t a0 = zero, a1 = zero, b0 = zero, b1 = zero;
-  int c = 0;
+  v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(FB - 1);
+  int m = 0, c = 0;
   for (; c + 4 <= n; c += 4) {
     v128_t v = wasm_v128_load(z + c);
-    v128_t keep = wasm_f32x4_ge(v, tv);
     v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));
-    v128_t x = wasm_v128_and(exp_neg4(w), keep);
-    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(w, sc)), last);
-    b = wasm_v128_bitselect(b, wasm_i32x4_splat(0xffff), keep);
-    v128_t xl = wasm_f64x2_promote_low_f32x4(x), xh = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x, x, 2, 3, 0, 1));
-    v128_t wl = wasm_f64x2_promote_low_f32x4(w), wh = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(w, w, 2, 3, 0, 1));
-    v128_t yl = wasm_f64x2_mul(xl, wl), yh = wasm_f64x2_mul(xh, wh);
-    a0 = wasm_f64x2_add(a0, yl);
-    a1 = wasm_f64x2_add(a1, yh);
-    b0 = wasm_f64x2_add(b0, wasm_f64x2_mul(yl, wl));
-    b1 = wasm_f64x2_add(b1, wasm_f64x2_mul(yh, wh));
-#define TL(l)                                                              \
-  {                                                                        \
-    int bb = wasm_i32x4_extract_lane(b, l);                                \
-    bucketOf[c + l] = (u16)bb;                                             \
-    if (bb != 0xffff) hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(x, l); \
+    v128_t in = wasm_v128_and(wasm_f32x4_ge(v, tv), wasm_v128_and(wasm_f32x4_ge(w, lov), wasm_f32x4_lt(w, hiv)));
+    if (!wasm_v128_any_true(in)) continue;
+    v128_t x = exp_neg4(w);
+    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(wasm_f32x4_sub(w, lov), sc)), last);
+    int bits = wasm_i32x4_bitmask(in);
+#define TW(l)                                                                \
+  if (bits & (1 << l)) {                                                     \
+    int bb = wasm_i32x4_extract_lane(b, l);                                  \
+    idx[m] = c + l;                                                          \
+    bucket[m++] = (u16)bb;                                                   \
+    hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(x, l);             \
   }
-    TL(0) TL(1) TL(2) TL(3)
-#undef TL
+    TW(0) TW(1) TW(2) TW(3)
+#undef TW
   }
-  a0 = wasm_f64x2_add(a0, a1);
-  b0 = wasm_f64x2_add(b0, b1);
-  double A = wasm_f64x2_extract_lane(a0, 0) + wasm_f64x2_extract_lane(a0, 1);
-  double B = wasm_f64x2_extract_lane(b0, 0) + wasm_f64x2_extract_lane(b0, 1);
   for (; c < n; c++) {
-    if (!(z[c] >= thrf)) {
-      bucketOf[c] = 0xffff;
-      continue;
-    }
+    if (!(z[c] >= thrf)) continue;
     float w = (zmax - z[c]) * inv;
     if (!(w <= 87.0f)) w = 87.0f;
+    if (!(w >= wlo && w < whi)) continue;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
-    float bf = w * scale;
+    float bf = (w - wlo) * scale;
     int bb = bf >= (float)(FB - 1) ? FB - 1 : (int)bf;
-    bucketOf[c] = (u16)bb;
+    idx[m] = c;
+    bucket[m++] = (u16)bb;
     hist[bb] = hist[bb] + (double)x;
-    A += (double)x * w;
-    B += (double)x * w * w;
   }
-  res[0] = A;
-  res[1] = B;
+  return m;
 }
 
 /**
- * The tokens whose bucket is in [a1, b1] or [a2, b2] into out, in index order (returns their
- * count); res[0], res[1] = the smallest and largest logit of the tokens whose bucket is in
- * [ia, ib] (±Infinity when none). Bounds are bucket ids in [0, 4096), compared as unsigned
- * 16-bit values; an empty range is a > b, both in range (never -1: it would read as 0xffff,
- * the mark of tokens outside the kept set).
+ * Of the listed tokens idx[0..m) with buckets bucket[0..m): those whose bucket is in [a1, b1] or
+ * [a2, b2] into out, in list order (returns their count); res[0], res[1] = the smallest and
+ * largest logit of those whose bucket is in [ia, ib] (±Infinity when none). Empty ranges: a > b.
  */
-EXPORT(gather_band) int gather_band(const float *z, int n, const u16 *bucketOf, int a1, int b1, int a2, int b2, int ia, int ib, int *out, double *res) {
-  v128_t lo1 = wasm_i16x8_splat((short)a1), hi1 = wasm_i16x8_splat((short)b1), lo2 = wasm_i16x8_splat((short)a2), hi2 = wasm_i16x8_splat((short)b2);
-  v128_t loI = wasm_i16x8_splat((short)ia), hiI = wasm_i16x8_splat((short)ib);
-  v128_t pinf = wasm_f32x4_splat(INFF), ninf = wasm_f32x4_splat(-INFF), vmn = pinf, vmx = ninf;
-  int m = 0, c = 0;
-  for (; c + 8 <= n; c += 8) {
-    v128_t v = wasm_v128_load(bucketOf + c);
-    v128_t in = wasm_v128_and(wasm_u16x8_ge(v, loI), wasm_u16x8_le(v, hiI));
-    if (wasm_v128_any_true(in)) {
-      v128_t m0 = wasm_i32x4_extend_low_i16x8(in), m1 = wasm_i32x4_extend_high_i16x8(in);
-      v128_t v0 = wasm_v128_load(z + c), v1 = wasm_v128_load(z + c + 4);
-      vmn = wasm_f32x4_pmin(vmn, wasm_f32x4_pmin(wasm_v128_bitselect(v0, pinf, m0), wasm_v128_bitselect(v1, pinf, m1)));
-      vmx = wasm_f32x4_pmax(vmx, wasm_f32x4_pmax(wasm_v128_bitselect(v0, ninf, m0), wasm_v128_bitselect(v1, ninf, m1)));
-    }
-    v128_t g = wasm_v128_or(wasm_v128_and(wasm_u16x8_ge(v, lo1), wasm_u16x8_le(v, hi1)), wasm_v128_and(wasm_u16x8_ge(v, lo2), wasm_u16x8_le(v, hi2)));
-    if (!wasm_v128_any_true(g)) continue;
-    for (int l = 0; l < 8; l++) {
-      int b = bucketOf[c + l];
-      if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[m++] = c + l;
-    }
-  }
+EXPORT(gather_listed) int gather_listed(const float *z, const int *idx, const u16 *bucket, int m, int a1, int b1, int a2, int b2, int ia, int ib, int *out, double *res) {
   float mn = INFF, mx = -INFF;
-  for (int l = 0; l < 4; l++) {
-    float u = l == 0 ? wasm_f32x4_extract_lane(vmn, 0) : l == 1 ? wasm_f32x4_extract_lane(vmn, 1) : l == 2 ? wasm_f32x4_extract_lane(vmn, 2) : wasm_f32x4_extract_lane(vmn, 3);
-    float w = l == 0 ? wasm_f32x4_extract_lane(vmx, 0) : l == 1 ? wasm_f32x4_extract_lane(vmx, 1) : l == 2 ? wasm_f32x4_extract_lane(vmx, 2) : wasm_f32x4_extract_lane(vmx, 3);
-    if (u < mn) mn = u;
-    if (w > mx) mx = w;
-  }
-  for (; c < n; c++) {
-    int b = bucketOf[c];
-    if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[m++] = c;
+  int k = 0;
+  for (int i = 0; i < m; i++) {
+    int b = bucket[i];
+    if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[k++] = idx[i];
     if (b >= ia && b <= ib) {
-      if (z[c] < mn) mn = z[c];
-      if (z[c] > mx) mx = z[c];
+      float v = z[idx[i]];
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
     }
   }
   res[0] = mn;
   res[1] = mx;
-  return m;
+  return k;
 }
 
 // ---------------------------------------------------------------------------------------------

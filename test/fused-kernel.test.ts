@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { reference, type SamplerOptions } from '../src/index.js';
 import { fusedPlan } from '../src/backends/fused.js';
 import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
-import { bandFastStats, dynamicFastStats, dynamicRowSimdCopy, sampleRowsSimd, simdStatus, topPFastStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import { bandFastStats, dynamicFastStats, dynamicRowSimdCopy, sampleRowsSimd, simdStatus, topPFastStats, typicalWindowStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temperature.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
@@ -269,6 +269,7 @@ describe('WebAssembly SIMD kernel', () => {
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {
     const before = { ...bandFastStats };
+    const windows = { ...typicalWindowStats };
     /** p values at (and a few ulps around) the cumulative mass of the groups at sorted positions (by distance from the entropy). */
     const edgePs = (z: Float32Array, T: number, picks: number[]): number[] => {
       const v = Array.from(z).filter((x) => x > -Infinity);
@@ -357,6 +358,15 @@ describe('WebAssembly SIMD kernel', () => {
     check(full, { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99], seed: 45 }, 1);
     expect(bandFastStats.fast).toBeGreaterThan(before.fast + 100);
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
+    // Two groups: 88 % of the mass at the top, 16 % spread over w in 7–10, and a few tokens far
+    // below (w ≈ 20). The boundary for p near 0.9 lies in the second group, past the first window
+    // (about 2σ): the wider one settles, with the far tokens outside it.
+    const twoGroups = Float32Array.from({ length: V }, (_, j) => (j % 600 === 0 ? 0.01 * g() : j % 97 === 1 ? -20 - g() : -8.4 + 3 * g() - 1.5));
+    for (const ps of [edgePs(twoGroups, 1, [0.9, 0.95]), [0.85, 0.87, 0.89, 0.9, 0.905, 0.91, 0.92, 0.95]]) check(ps.map(() => twoGroups), { temperature: 1, typicalP: ps, seed: 48 }, 1, false);
+    // Every window: the first (peaky rows), the wider one (two groups), one that holds every kept token (flat rows).
+    expect(typicalWindowStats.first).toBeGreaterThan(windows.first + 20);
+    expect(typicalWindowStats.wide).toBeGreaterThan(windows.wide + 2);
+    expect(typicalWindowStats.whole).toBeGreaterThan(windows.whole + 20);
   });
 
   it.each([2, 1] as const)('Mirostat v%i: JS and SIMD kernels keep the reference\'s tokens and draw its ids for given μ; the surprise they report matches the reference μ update', (version) => {

@@ -27,8 +27,8 @@ interface Exports {
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
   dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
-  typ_hist(z: number, n: number, thrf: number, zmax: number, inv: number, scale: number, hist: number, bucketOf: number, res: number): void;
-  gather_band(z: number, n: number, bucketOf: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
+  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, hist: number, idx: number, bucket: number): number;
+  gather_listed(z: number, idx: number, bucket: number, m: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
   mask_words(z: number, V: number, words: number): number;
 }
 
@@ -56,6 +56,12 @@ export const topPFastStats = { fast: 0, exact: 0 };
  * float32 / float64 sums (`fast`), or by the JS kernel's exact pass (`exact`).
  */
 export const bandFastStats = { fast: 0, exact: 0 };
+
+/**
+ * Which window of typical-p's whole-row pass settled a row (typicalFast): the first (about 2σ
+ * around the centre), the wider one (Chebyshev's), or one that holds every kept token.
+ */
+export const typicalWindowStats = { first: 0, wide: 0, whole: 0 };
 
 /**
  * The same for dynamic temperature's entropy: its step (the normalized entropy on its grid)
@@ -341,43 +347,67 @@ const FB = BUCKETS;
 
 /**
  * Typical-p over every token of a row whose kept set is z ≥ `thr` (maximum zmax): the kept band
- * [zL, zR] of the JS kernel's typicalBand, or undefined when the bounds do not prove it (the
- * caller runs the JS pass). One SIMD pass histograms approximate masses x ≈ e^-w by
- * w = (zmax − z)/T (4096 buckets over the row's range) and sums x·w, x·w² for the centre
- * μ = Σ x·w / Σ x (the JS kernel's d = |s − ln Z + H| is |w − μ|). With error bounds on every sum
- * and on μ, buckets whose whole distance range is below the mass boundary's lowest possible D
- * are inside, those above its highest possible D outside; the tokens of the buckets between are
- * gathered, their d and masses taken in float64 (Math.exp, as the JS walk), sorted and walked.
- * The boundary group is returned when the masses before and through it clear p·Σ by the bounds,
- * and no other token's d lies within the centre's uncertainty of it.
+ * [zL, zR] of the JS kernel's typicalBand and how many tokens the module's list (L.tmp) holds, a
+ * superset of the band's; or undefined when the bounds do not prove it (the caller runs the JS
+ * pass). band_sums (moments 2) gives S = Σ x, Σ x·w, Σ x·w² with x ≈ e^-w, w = (zmax − z)/T;
+ * its bounds give the centre μ = Σ x·w / Σ x within dmu (the JS kernel's d = |s − ln Z + H| is
+ * |w − μ|). A window of w around μ (first about 2σ, then Chebyshev's σ/√(1 − p), which holds
+ * mass p) is histogrammed (4096 buckets) and listed by typ_window; tokens outside it are at
+ * least dOut from μ. With error bounds on every mass and on μ, buckets whose whole distance
+ * range is below the mass boundary's lowest possible D are inside, those above its highest
+ * possible D outside (and so must be every token outside the window); the tokens of the buckets
+ * between are gathered, their d and masses taken in float64 (Math.exp, as the JS walk), sorted
+ * and walked. The boundary group is returned when the masses before and through it clear p·Σ by
+ * the bounds, and no other token's d lies within the centre's uncertainty of it.
  */
-function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax: number, zlo: number, inv: number, p: number): [number, number] | undefined {
+function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax: number, zlo: number, inv: number, p: number): { band: [number, number]; listed: number } | undefined {
   const V = row.length;
   if (!(inv >= 1e-30 && inv <= 1e30) || !(zlo <= zmax) || !(p > 0 && p < 1)) return undefined;
+  const thrf = float32Ceil(thr);
+  e.band_sums(L.row, V, thrf, zmax, inv, 2, L.res);
+  const res = new Float64Array(e.memory.buffer, L.res, 4);
+  const [S, SW, count, SW2] = [res[0]!, res[1]!, res[2]!, res[3]!];
   const R = (zmax - zlo) * inv;
-  const capped = !(R <= 64);
-  const reff = capped ? 64 : R;
-  let scale = reff > 1e-30 ? Math.fround(FB / (reff * 1.000001)) : 1;
-  if (!(scale <= 1e30)) scale = Math.fround(1e30);
-  const hist = new Float64Array(e.memory.buffer, L.mass, FB);
-  hist.fill(0);
-  e.typ_hist(L.row, V, float32Ceil(thr), zmax, inv, scale, L.mass, L.bucketOf, L.res);
-  const res = new Float64Array(e.memory.buffer, L.res, 2);
-  const SW = res[0]!;
-  const SW2 = res[1]!;
-  let S = 0;
-  for (let b = 0; b < FB; b++) S += hist[b]!;
-  const tiny = V * 2e-38; // tokens past w = 87 (exp_neg4 clamps there)
-  const errS = 1.001 * (EPS0 * S + KAPPA * SW) + ((V + FB) * 2.3e-16 + 1e-15) * S + tiny;
-  const errSW = 1.001 * ((EPS0 + KAPPA) * SW + KAPPA * SW2) + (V * 2.3e-16 + 1e-15) * SW + 90 * tiny;
-  const Slo = S - errS;
-  const Shi = S + errS;
-  if (!(Slo > 0) || !Number.isFinite(Shi + SW + SW2)) return undefined;
+  const wmax = Math.min(87, R * 1.00001);
+  const { Slo, Shi, errS, errSW } = sumBounds(S, SW, V, KAPPA, wmax);
+  if (!(Slo > 0) || !Number.isFinite(Shi + SW)) return undefined;
   const mu = SW / S;
   // The JS kernel's centre −(ln Z − H) = Σ x·w / Z, within rounding of ln Z and H.
   const dmu = (errSW + mu * errS) / Slo + 1e-13 * (1 + Math.abs(Math.log(S)) + mu);
-  // A token of bucket b has w in [b, b + 1)/scale up to KAPPA and the bucket product's rounding.
+  const sigma = Math.sqrt(Math.max(0, SW2 / S - mu * mu));
+  let tried = -1;
+  let tries = 0;
+  for (const D of [sigma * Math.max(2, 0.66 / Math.sqrt(1 - p)), (1.1 * sigma) / Math.sqrt(1 - p)]) {
+    const half = D + 4 * dmu + 1e-3 * (1 + mu);
+    if (!(half > tried)) continue;
+    tried = half;
+    const wlo = mu - half > 0 ? float32Floor(mu - half) : 0;
+    const whi = mu + half < Math.min(R, 64) ? float32Ceil(mu + half) : Infinity;
+    const whole = wlo === 0 && whi === Infinity;
+    const got = typicalWindow(e, L, row, thrf, zmax, R, inv, p, wlo, whi, S, Slo, Shi, mu, dmu, count);
+    if (got) typicalWindowStats[whole ? 'whole' : tries === 0 ? 'first' : 'wide']++;
+    if (got || whole) return got;
+    tries++;
+  }
+  return undefined;
+}
+
+/** typicalFast over the window [wlo, whi) of w (whi Infinity: open above; wlo 0: from the top). */
+function typicalWindow(e: Exports, L: Layout, row: Float32Array, thrf: number, zmax: number, R: number, inv: number, p: number, wlo: number, whi: number, S: number, Slo: number, Shi: number, mu: number, dmu: number, count: number): { band: [number, number]; listed: number } | undefined {
+  const V = row.length;
+  const capped = whi === Infinity && !(R <= 64);
+  const top = whi === Infinity ? (capped ? 64 : R) : whi;
+  const span = top - wlo;
+  let scale = span > 1e-30 ? Math.fround(FB / (span * 1.000001)) : 1;
+  if (!(scale <= 1e30)) scale = Math.fround(1e30);
+  const hist = new Float64Array(e.memory.buffer, L.mass, FB);
+  hist.fill(0);
+  const listed = e.typ_window(L.row, V, thrf, zmax, inv, wlo, whi, scale, L.mass, L.tmp, L.bucketOf);
+  const tiny = V * 2e-38; // tokens past w = 87 (exp_neg4 clamps there)
+  // Tokens outside the window: w < wlo or w ≥ whi (float32), so at least dOut from μ.
   const K2 = 5e-7;
+  const dOut = Math.min(wlo > 0 ? mu - dmu - wlo * (1 + K2) : Infinity, whi < Infinity ? whi * (1 - K2) - (mu + dmu) : Infinity);
+  // A token of bucket b has w in wlo + [b, b + 1)/scale, up to KAPPA and the bucket's rounding.
   const EE = (V + 8192) * 8.9e-16 * S + 1e-13 * S;
   // Per bucket: its distance range from the centre and its mass bounds.
   const { dn, df, mHi, mLo } = typScratchFor();
@@ -389,8 +419,8 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
     if (b < firstB) firstB = b;
     lastB = b;
     const lastCapped = capped && b === FB - 1;
-    const wl = (b / scale) * (1 - K2);
-    const wh = lastCapped ? Infinity : ((b + 1) / scale) * (1 + K2);
+    const wl = (wlo + (b / scale) * (1 - K2)) * (1 - K2);
+    const wh = lastCapped ? Infinity : (wlo + ((b + 1) / scale) * (1 + K2)) * (1 + K2);
     dn[b] = Math.max(0, wl - (mu + dmu), mu - dmu - wh);
     df[b] = Math.max(wh - (mu - dmu), mu + dmu - wl);
     const rel = 1.001 * (EPS0 + KAPPA * Math.min(wh, 87)) + 1e-15;
@@ -400,7 +430,8 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
   if (lastB < 0) return undefined;
   // D1: below it the mass (upper bounds) stays under p·S; D2: by it the mass (lower bounds)
   // reaches p·S. Buckets in order of a distance, each side monotone: merged outward from μ.
-  const mid = Math.min(lastB, Math.max(firstB, Math.floor(mu * scale)));
+  // Tokens outside the window lie past dOut > D2 (checked below), so neither walk needs them.
+  const mid = Math.min(lastB, Math.max(firstB, Math.floor((mu - wlo) * scale)));
   const reach = (key: Float64Array, mass: Float64Array, target: number): number => {
     let l = mid;
     let r = mid + 1;
@@ -417,7 +448,7 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
   };
   const D1 = reach(dn, mHi, p * Slo - EE);
   const D2 = reach(df, mLo, p * Shi + EE);
-  if (!(D1 >= 0) || !(D2 >= D1) || !Number.isFinite(D2)) return undefined;
+  if (!(D1 >= 0) || !(D2 >= D1) || !Number.isFinite(D2) || !(dOut > D2)) return undefined;
   // Inside: df < D1 (a contiguous range around μ); outside: dn > D2; between: gathered.
   let ia = FB;
   let ib = -1;
@@ -425,7 +456,7 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
   let errA0 = 0;
   let ga = FB;
   let gb = -1;
-  let outside = false;
+  let outside = listed < count;
   for (let b = firstB; b <= lastB; b++) {
     const h = hist[b]!;
     if (!(h > 0)) continue;
@@ -444,12 +475,10 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
   }
   if (gb < 0) return undefined;
   // The gathered ranges: around the inside range (both sides), or one range when it is empty.
-  // Empty ranges are (1, 0): the module compares bucket ids as unsigned 16-bit values, where
-  // -1 would read as 0xffff, the mark of tokens outside the kept set.
   const inside = ia <= ib;
   const [a1, b1] = !inside ? [ga, gb] : ga < ia ? [ga, Math.min(gb, ia - 1)] : [1, 0];
   const [a2, b2] = inside && gb > ib ? [Math.max(ga, ib + 1), gb] : [1, 0];
-  const m = e.gather_band(L.row, V, L.bucketOf, a1, b1, a2, b2, inside ? ia : 1, inside ? ib : 0, L.idx, L.res);
+  const m = e.gather_listed(L.row, L.tmp, L.bucketOf, listed, a1, b1, a2, b2, inside ? ia : 1, inside ? ib : 0, L.idx, L.res);
   const ex = new Float64Array(e.memory.buffer, L.res, 2);
   let zL = ex[0]!; // the inside buckets' extremes (±Infinity when none)
   let zR = ex[1]!;
@@ -505,7 +534,7 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
     if (zj < zL) zL = zj;
     if (zj > zR) zR = zj;
   }
-  return [zL, zR];
+  return { band: [zL, zR], listed };
 }
 
 /**
@@ -567,13 +596,13 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
  * exact |a| (KAPPA; 0 where w is exact), w ≤ `wmax`, so Σ x·w² ≤ wmax·SW; tokens past w = 87
  * (x = e^-87, true less) as an absolute term. Where SW only enters the error (ε, XTC), pass a bound of it.
  */
-function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number): { Slo: number; Shi: number; Hlo: number; Hhi: number } {
+function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
   const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
   const tiny = V * 1e-36;
   const errS = 1.001 * ((EPS0 + BLK) * S + kappa * SW) + acc * S + tiny;
   const errSW = 1.001 * ((EPS0 + kappa + BLK) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
   const [Slo, Shi] = [S - errS, S + errS];
-  return { Slo, Shi, Hlo: Math.log(Slo) + Math.max(0, SW - errSW) / Shi, Hhi: Math.log(Shi) + (SW + errSW) / Slo };
+  return { Slo, Shi, Hlo: Math.log(Slo) + Math.max(0, SW - errSW) / Shi, Hhi: Math.log(Shi) + (SW + errSW) / Slo, errS, errSW };
 }
 
 /**
@@ -805,17 +834,29 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // typical-p, ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the
     // module's certified passes (typical-p's band becomes a floor and an upper bound).
     keep.reset(thr, zmax);
+    // typical-p's window list (L.tmp, `win` tokens): a superset of its band, for the draw.
+    let win = -1;
+    let winLo = Infinity;
     if (tp < 1) {
-      let band = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      let band = fast?.band;
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
-      if (band && mk > 1) {
-        e.band_floor(L.row, V, float32Ceil(thr), band[0], band[1], L.res);
-        if (F64[res]! < mk) band = undefined;
+      if (fast && mk > 1) {
+        const list = new Int32Array(buf, L.tmp, fast.listed);
+        const thrf = float32Ceil(thr);
+        let c = 0;
+        for (let i = 0; i < list.length; i++) {
+          const zj = row[list[i]!]!;
+          if (zj >= thrf && zj >= fast.band[0] && zj <= fast.band[1]) c++;
+        }
+        if (c < mk) band = undefined;
       }
       if (!topK) {
         if (band) bandFastStats.fast++;
         else bandFastStats.exact++;
       }
+      // A list of most of the row: the draw's SIMD pass over the row is faster.
+      if (band && fast!.listed < V / 4) [win, winLo] = [fast!.listed, band[0]];
       band ??= typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
       keep.reset(band[0], zmax);
       keep.hi = band[1];
@@ -882,14 +923,15 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
         }
       }
     }
-    const list = listed ? idx : undefined;
-    const count = listed ? n : V;
+    const winned = !listed && win >= 0 && keep.thr >= winLo; // the window list holds every kept token
+    const list = listed ? idx : winned ? new Int32Array(buf, L.tmp, win) : undefined;
+    const count = listed ? n : winned ? win : V;
     thr = keep.thr;
     const hi = keep.hi;
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
-    out[r] = e.draw(L.row, listed ? L.idx : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
+    out[r] = e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
     if (miro && out[r]! >= 0) plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
