@@ -32,6 +32,8 @@ export interface ChainResult {
 export const CHAIN_METHODS: [string, SamplerOptions][] = [
   ['(b) T 0.8 + top-k 50 + top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95 }],
   ["llama.cpp default chain: order 'llama.cpp', top-k 40, typical 1, top-p 0.95, min-p 0.05, XTC off, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8 }],
+  ["llama.cpp chain with typical-p 0.9 (before top-p and min-p): order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 }],
+  ["the same without top-k (typical-p over the whole row at T = 1)", { order: 'llama.cpp', typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 }],
   ['T 0.8 alone (the draw over every token: what XTC keeps)', { temperature: 0.8 }],
   ['top-nσ 1', { temperature: 0.8, topNSigma: 1 }],
   ['typical-p 0.9', { temperature: 0.8, typicalP: 0.9 }],

@@ -604,14 +604,23 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
     if (masked && !wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue;
     cnt = wasm_i32x4_sub(cnt, wasm_i32x4_add(wasm_i32x4_add(ka, kb), wasm_i32x4_add(kc, kd)));
     TERM(va, ka, xa, wa) TERM(vb, kb, xb, wb) TERM(vc, kc, xc, wc) TERM(vd, kd, xd, wd)
+    if (moments == 3) {
+      // Every term in float64 (tighter bounds for typical-p's second try), Σ x·w² per block.
+      ACC(s0, s1, xa) ACC(s0, s1, xb) ACC(s0, s1, xc) ACC(s0, s1, xd)
+      v128_t ya = wasm_f32x4_mul(xa, wa), yb = wasm_f32x4_mul(xb, wb), yc = wasm_f32x4_mul(xc, wc), yd = wasm_f32x4_mul(xd, wd);
+      ACC(a0, a1, ya) ACC(a0, a1, yb) ACC(a0, a1, yc) ACC(a0, a1, yd)
+      v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(ya, wa), wasm_f32x4_mul(yb, wb)), wasm_f32x4_add(wasm_f32x4_mul(yc, wc), wasm_f32x4_mul(yd, wd)));
+      ACC(q0, q1, sq)
+      continue;
+    }
     v128_t sx = wasm_f32x4_add(wasm_f32x4_add(xa, xb), wasm_f32x4_add(xc, xd));
     ACC(s0, s1, sx)
     if (moments == 0) continue;
-    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(xa, wa), wasm_f32x4_mul(xb, wb)), wasm_f32x4_add(wasm_f32x4_mul(xc, wc), wasm_f32x4_mul(xd, wd)));
+    v128_t ya = wasm_f32x4_mul(xa, wa), yb = wasm_f32x4_mul(xb, wb), yc = wasm_f32x4_mul(xc, wc), yd = wasm_f32x4_mul(xd, wd);
+    v128_t sy = wasm_f32x4_add(wasm_f32x4_add(ya, yb), wasm_f32x4_add(yc, yd));
     ACC(a0, a1, sy)
     if (moments == 1) continue;
-    v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(xa, wa), wa), wasm_f32x4_mul(wasm_f32x4_mul(xb, wb), wb)),
-                               wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(xc, wc), wc), wasm_f32x4_mul(wasm_f32x4_mul(xd, wd), wd)));
+    v128_t sq = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(ya, wa), wasm_f32x4_mul(yb, wb)), wasm_f32x4_add(wasm_f32x4_mul(yc, wc), wasm_f32x4_mul(yd, wd)));
     ACC(q0, q1, sq)
   }
 #undef TERM
@@ -632,7 +641,7 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
     S += x;
     if (moments >= 1) A += (double)x * w;
-    if (moments == 2) Q += (double)x * w * w;
+    if (moments >= 2) Q += (double)x * w * w;
   }
   res[0] = S;
   res[1] = A;
@@ -644,7 +653,8 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
  * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
  * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
  * moments ≥ 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept; with moments 2,
- * res[3] = Σ x·w² (a rough value: typical-p's window only; else 0). Each block of 16 tokens is summed in float32 (per lane:
+ * res[3] = Σ x·w² (a rough value: typical-p's window only; else 0); moments 3 as 2, with Σ x and
+ * Σ x·w without the float32 block sums (each x and each float32 product x·w added in float64). Each block of 16 tokens is summed in float32 (per lane:
  * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
  * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
  */
@@ -699,10 +709,11 @@ EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, 
 
 /**
  * Kept tokens of z[0..n) (z >= thrf, finite) with w = min((zmax - z)·inv, 87) (float32) in
- * [wlo, whi): idx[m] = the token, bucket[m] = b = min(trunc((w - wlo)·scale), 4095) and
+ * [wlo, whi): idx[m] = the token, val[m] its logit, bucket[m] = b = min(trunc((w - wlo)·scale), 4095) and
  * hist[b] += x = exp_neg4(w). Returns m; quads with no token in the window cost a compare.
+ * hist has 4097 entries (the last: scratch).
  */
-EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, double *hist, int *idx, u16 *bucket) {
+EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, double *hist, int *idx, u16 *bucket, float *val) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale);
   v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(FB - 1);
@@ -714,12 +725,17 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     if (!wasm_v128_any_true(in)) continue;
     v128_t x = exp_neg4(w);
     v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(wasm_f32x4_sub(w, lov), sc)), last);
+    // Branch-free (the lanes in the window are unpredictable): a lane outside it adds to the
+    // spare bucket FB and its list entry is overwritten by the next.
+    b = wasm_v128_bitselect(b, wasm_i32x4_splat(FB), in);
     int bits = wasm_i32x4_bitmask(in);
 #define TW(l)                                                                \
-  if (bits & (1 << l)) {                                                     \
+  {                                                                          \
     int bb = wasm_i32x4_extract_lane(b, l);                                  \
     idx[m] = c + l;                                                          \
-    bucket[m++] = (u16)bb;                                                   \
+    bucket[m] = (u16)bb;                                                     \
+    val[m] = wasm_f32x4_extract_lane(v, l);                                  \
+    m += (bits >> l) & 1;                                                    \
     hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(x, l);             \
   }
     TW(0) TW(1) TW(2) TW(3)
@@ -734,31 +750,67 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     float bf = (w - wlo) * scale;
     int bb = bf >= (float)(FB - 1) ? FB - 1 : (int)bf;
     idx[m] = c;
-    bucket[m++] = (u16)bb;
+    bucket[m] = (u16)bb;
+    val[m++] = z[c];
     hist[bb] = hist[bb] + (double)x;
   }
   return m;
 }
 
 /**
- * Of the listed tokens idx[0..m) with buckets bucket[0..m): those whose bucket is in [a1, b1] or
+ * Of the listed tokens idx[0..m) (logits val, buckets bucket): those whose bucket is in [a1, b1] or
  * [a2, b2] into out, in list order (returns their count); res[0], res[1] = the smallest and
  * largest logit of those whose bucket is in [ia, ib] (±Infinity when none). Empty ranges: a > b.
  */
-EXPORT(gather_listed) int gather_listed(const float *z, const int *idx, const u16 *bucket, int m, int a1, int b1, int a2, int b2, int ia, int ib, int *out, double *res) {
+EXPORT(gather_listed) int gather_listed(const float *val, const int *idx, const u16 *bucket, int m, int a1, int b1, int a2, int b2, int ia, int ib, int *out, double *res) {
+  v128_t lo1 = wasm_i16x8_splat((short)a1), hi1 = wasm_i16x8_splat((short)b1), lo2 = wasm_i16x8_splat((short)a2), hi2 = wasm_i16x8_splat((short)b2);
+  v128_t loI = wasm_i16x8_splat((short)ia), hiI = wasm_i16x8_splat((short)ib);
+  v128_t pinf = wasm_f32x4_splat(INFF), ninf = wasm_f32x4_splat(-INFF), vmn = pinf, vmx = ninf;
+  int k = 0, i = 0;
+  for (; i + 8 <= m; i += 8) {
+    v128_t v = wasm_v128_load(bucket + i);
+    v128_t in = wasm_v128_and(wasm_u16x8_ge(v, loI), wasm_u16x8_le(v, hiI));
+    v128_t m0 = wasm_i32x4_extend_low_i16x8(in), m1 = wasm_i32x4_extend_high_i16x8(in);
+    v128_t v0 = wasm_v128_load(val + i), v1 = wasm_v128_load(val + i + 4);
+    vmn = wasm_f32x4_pmin(vmn, wasm_f32x4_pmin(wasm_v128_bitselect(v0, pinf, m0), wasm_v128_bitselect(v1, pinf, m1)));
+    vmx = wasm_f32x4_pmax(vmx, wasm_f32x4_pmax(wasm_v128_bitselect(v0, ninf, m0), wasm_v128_bitselect(v1, ninf, m1)));
+    v128_t g = wasm_v128_or(wasm_v128_and(wasm_u16x8_ge(v, lo1), wasm_u16x8_le(v, hi1)), wasm_v128_and(wasm_u16x8_ge(v, lo2), wasm_u16x8_le(v, hi2)));
+    if (!wasm_v128_any_true(g)) continue;
+    int bits = wasm_i16x8_bitmask(g);
+    for (int l = 0; l < 8; l++) {
+      out[k] = idx[i + l]; // branch-free: k <= i + l, so out[k] is free
+      k += (bits >> l) & 1;
+    }
+  }
   float mn = INFF, mx = -INFF;
-  int k = 0;
-  for (int i = 0; i < m; i++) {
+  for (int l = 0; l < 4; l++) {
+    float u = l == 0 ? wasm_f32x4_extract_lane(vmn, 0) : l == 1 ? wasm_f32x4_extract_lane(vmn, 1) : l == 2 ? wasm_f32x4_extract_lane(vmn, 2) : wasm_f32x4_extract_lane(vmn, 3);
+    float w = l == 0 ? wasm_f32x4_extract_lane(vmx, 0) : l == 1 ? wasm_f32x4_extract_lane(vmx, 1) : l == 2 ? wasm_f32x4_extract_lane(vmx, 2) : wasm_f32x4_extract_lane(vmx, 3);
+    if (u < mn) mn = u;
+    if (w > mx) mx = w;
+  }
+  for (; i < m; i++) {
     int b = bucket[i];
     if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[k++] = idx[i];
     if (b >= ia && b <= ib) {
-      float v = z[idx[i]];
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
+      if (val[i] < mn) mn = val[i];
+      if (val[i] > mx) mx = val[i];
     }
   }
   res[0] = mn;
   res[1] = mx;
+  return k;
+}
+
+/** The listed tokens idx[0..m) whose logit val lies in [lo, hi], into out in list order (out may be idx); returns their count. */
+EXPORT(list_band) int list_band(const int *idx, const float *val, int m, float lo, float hi, int *out) {
+  int k = 0;
+  for (int i = 0; i < m; i++) {
+    int j = idx[i];
+    float v = val[i];
+    out[k] = j; // branch-free: k <= i
+    k += v >= lo && v <= hi;
+  }
   return k;
 }
 

@@ -89,9 +89,13 @@ async function expectFusedSteps(backend: string, cases: SamplerOptions[], rows: 
     const s = createSampler(opts);
     const x = tf.tensor2d(rows);
     try {
+      let mu: number[] | undefined; // Mirostat's μ, learned step by step as the sampler does
       for (let step = 0; step < 4; step++) {
+        const ctx = mu ? { mirostatMu: mu } : {};
         const ids = Array.from((await s.sampleIds(x)) as Int32Array);
-        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(reference.sample(rows, opts, step));
+        const want = reference.sample(rows, opts, step, ctx);
+        expect(ids, `${JSON.stringify(opts)} step ${step}`).toEqual(want);
+        if (opts.mirostat) mu = reference.nextMirostatMu(rows, opts, want, step, ctx);
       }
       expect(s.lastPath, JSON.stringify(opts)).toBe(defaultPath(backend));
     } finally {
@@ -415,6 +419,31 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const a = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05, order: 'llama.cpp' }).map(kept);
     const b = reference.process(rows, { temperature: 1.7, topP: 0.95, minP: 0.05 }).map(kept);
     expect(a).not.toEqual(b);
+  });
+
+  it("order 'llama.cpp' with typical-p before top-p and min-p: its band the candidates of top-p and min-p, fused on cpu / wasm; the reference's tokens step after step", async () => {
+    const V = gpu ? 60 : 3000;
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.7 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    rows[3]![5] = -Infinity;
+    const cases: SamplerOptions[] = [
+      { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, seed: 51 },
+      { order: 'llama.cpp', typicalP: [0.5, 0.9, 1, 0.3], topP: [0.9, 0.95, 0.8, 1], minP: [0.05, 0, 0.1, 0.02], temperature: [0.8, 0, 1.3, 0.6], seed: 52 },
+      { order: 'llama.cpp', topNSigma: 1.5, typicalP: 0.7, topP: 0.9, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, seed: 53 },
+      { order: 'llama.cpp', topK: 200, typicalP: [0.6, 0.8, 0.95, 0.4], minP: 0.02, mirostat: { version: 2, tau: 3 }, temperature: 0.9, seed: 54 },
+    ];
+    // Typical-p first changes what top-p keeps (its mass is the band's, not the row's).
+    const a = reference.process(rows, { order: 'llama.cpp', typicalP: 0.5, topP: 0.5 }).map(kept);
+    const b = reference.process(rows, { order: 'hf', typicalP: 0.5, topP: 0.5 }).map(kept);
+    expect(a).not.toEqual(b);
+    if (!gpu) return expectFusedSteps(backend, cases, rows);
+    // The GPU chain has no band before top-p: the tfjs-op chain there.
+    for (const opts of cases.filter((o) => !o.mirostat)) {
+      const s = createSampler(opts);
+      const x = tf.tensor2d(rows);
+      for (let step = 0; step < 2; step++) expect(Array.from((await s.sampleIds(x)) as Int32Array), JSON.stringify(opts)).toEqual(reference.sample(rows, opts, step));
+      x.dispose();
+      s.dispose();
+    }
   });
 
   it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels on every backend, the reference\'s tokens step after step', async () => {

@@ -16,6 +16,7 @@ import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temper
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
 import { makeRow, rng } from './helpers/logits.js';
+import { makeLogits } from '../bench/logits.js';
 
 function both(rows: Float32Array[], options: SamplerOptions, step = 0): { js: number[]; simd: number[] } {
   const B = rows.length;
@@ -356,6 +357,12 @@ describe('WebAssembly SIMD kernel', () => {
     for (const temperature of [1e-35, 1e-3, 1e3, 1e35]) check(shapes.slice(0, 2), { temperature, typicalP: 0.7, seed: 44 }, 1);
     const full = rowsOf(4, () => makeRow('peaky', 128256, g));
     check(full, { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99], seed: 45 }, 1);
+    // Zipf rows at T = 1 (the bench's): long tails leave the boundary tokens little mass, and
+    // the per-term sums' tighter bounds decide some rows.
+    const perTerm = typicalWindowStats.perTerm;
+    const zipf = makeLogits('peaky', 6, 128256);
+    check(rowsOf(6, (r) => zipf.slice(r * 128256, (r + 1) * 128256)), { temperature: 1, typicalP: 0.9, seed: 49 }, 1);
+    expect(typicalWindowStats.perTerm).toBeGreaterThan(perTerm);
     expect(bandFastStats.fast).toBeGreaterThan(before.fast + 100);
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
     // Two groups: 88 % of the mass at the top, 16 % spread over w in 7–10, and a few tokens far

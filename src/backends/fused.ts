@@ -64,6 +64,7 @@ const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cuto
  * typical-p or XTC; dynamic temperature first or last).
  */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
+const TOP_K_AT = DEFAULT_ORDER.indexOf('top-k') + 0.5; // typical-p right after top-k
 /** The filters whose probabilities depend on the temperature (top-nσ and top-k do not). */
 const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc'];
 
@@ -94,6 +95,10 @@ export function fusedPlan(
     if (!host && (!gpuBands || has('typical-p'))) return undefined;
     if (has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
   }
+  const names = opts.builtins.map((b) => b.name);
+  const ti = names.indexOf('typical-p');
+  const early = ti >= 0 && names.slice(ti + 1).some((n) => n === 'top-p' || n === 'min-p');
+  if (early && (!host || minKeepSpec !== undefined)) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
@@ -112,7 +117,9 @@ export function fusedPlan(
       seenT = true;
       continue;
     }
-    const at = DEFAULT_ORDER.indexOf(name);
+    // typical-p may also come right after top-k (before top-p and min-p: llama.cpp's order) on
+    // cpu / wasm, without minTokensToKeep: its band is then the candidates of top-p and min-p.
+    const at = name === 'typical-p' && early ? TOP_K_AT : DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;
     if (T_DEPENDENT.includes(name)) sides.add(seenT);
@@ -137,6 +144,7 @@ export function fusedPlan(
   // A greedy row draws the largest logit typical-p or XTC keeps, which need not be the row's:
   // every kernel computes those bands for greedy rows too.
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
+  if (early) bands.typicalEarly = true;
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;

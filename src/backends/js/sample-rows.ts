@@ -68,8 +68,13 @@ export interface FusedPlan {
    * the filters: order 'llama.cpp'), the tokens the filters kept (dynamicKept).
    */
   dynamic?: { range: Float64Array; exponent: Float64Array; T: Float64Array; prev: Float64Array; late?: boolean };
-  /** Typical-p's p per row (1 = off), after min-p. */
+  /** Typical-p's p per row (1 = off), after min-p — or, with `typicalEarly`, after top-k. */
   typicalP?: Float64Array;
+  /**
+   * cpu / wasm: typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the
+   * candidate list, over which top-p and min-p then run (not with minTokensToKeep).
+   */
+  typicalEarly?: boolean;
   /**
    * minTokensToKeep per row (1 = off; `topK` already holds max(k, m)): top-p, min-p, ε and η keep
    * at least the m largest logits left by top-nσ; typical-p at least the m closest to the
@@ -362,16 +367,26 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   } else {
     all = true;
   }
+  // typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the candidates, and
+  // their largest (zk) the reference point of top-p and min-p.
+  const early = plan.typicalEarly === true && tp < 1;
+  let zk = zmax;
+  if (early) {
+    const band = s.keep.reset(thr, zmax);
+    typicalBand(z, all ? undefined : idx, all ? V : n, band, finv, tp, s);
+    [n, zk] = bandList(z, all ? undefined : idx, all ? V : n, band, idx);
+    all = false;
+  }
   if (p < 1) {
     const tau = all
-      ? topPBuckets(z, undefined, V, zmax, finv, p, s, floor)
+      ? topPBuckets(z, undefined, V, zk, finv, p, s, floor)
       : n <= 4096
-        ? topPSorted(z, idx, n, zmax, finv, p)
-        : topPBuckets(z, idx, n, zmax, finv, p, s);
+        ? topPSorted(z, idx, n, zk, finv, p)
+        : topPBuckets(z, idx, n, zk, finv, p, s);
     if (tau > thr) thr = tau;
   }
   if (m > 0) {
-    const t = zmax + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
+    const t = zk + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
     if (t > thr) thr = t;
   }
   // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
@@ -380,8 +395,8 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   if (mk > 1 && vm < thr) thr = vm;
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
-  const keep = s.keep.reset(thr, zmax);
-  if (tp < 1) typicalBand(z, list, count0, keep, finv, tp, s, mk);
+  const keep = s.keep.reset(thr, zk);
+  if (tp < 1 && !early) typicalBand(z, list, count0, keep, finv, tp, s, mk);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
   if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
   if (mk > 1 && vm < keep.thr) keep.thr = vm;
@@ -540,6 +555,23 @@ export class Keep {
     if (!(zj >= this.thr) || zj === -Infinity || zj > this.hi) return false;
     return !this.typ || Math.abs(Math.fround(zj - this.tz) * this.tinv - this.lnZ + this.H) <= this.D;
   }
+}
+
+/**
+ * The candidates `idx` (or the whole row) that `keep` keeps, compacted into `out` in index order
+ * (`out` may be `idx`): their count and largest logit.
+ */
+export function bandList(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, out: Int32Array): [number, number] {
+  let c2 = 0;
+  let top = -Infinity;
+  for (let c = 0; c < n; c++) {
+    const j = idx ? idx[c]! : c;
+    const zj = z[j]!;
+    if (!keep.has(zj)) continue;
+    out[c2++] = j;
+    if (zj > top) top = zj;
+  }
+  return [c2, top];
 }
 
 /** The largest kept logit. */

@@ -27,9 +27,10 @@ interface Exports {
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
   dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
-  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, hist: number, idx: number, bucket: number): number;
-  gather_listed(z: number, idx: number, bucket: number, m: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
+  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, hist: number, idx: number, bucket: number, val: number): number;
+  gather_listed(val: number, idx: number, bucket: number, m: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
   mask_words(z: number, V: number, words: number): number;
+  list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -59,9 +60,10 @@ export const bandFastStats = { fast: 0, exact: 0 };
 
 /**
  * Which window of typical-p's whole-row pass settled a row (typicalFast): the first (about 2σ
- * around the centre), the wider one (Chebyshev's), or one that holds every kept token.
+ * around the centre), the wider one (Chebyshev's), or one that holds every kept token; and how
+ * often the per-term sums' tighter bounds were needed (`perTerm`).
  */
-export const typicalWindowStats = { first: 0, wide: 0, whole: 0 };
+export const typicalWindowStats = { first: 0, wide: 0, whole: 0, perTerm: 0 };
 
 /**
  * The same for dynamic temperature's entropy: its step (the normalized entropy on its grid)
@@ -160,7 +162,7 @@ class Layout {
     this.exptab = take(BUCKETS * 8);
     this.mt = take(GN * 4);
     this.res = take(4 * 8);
-    this.mass = take(BUCKETS * 8);
+    this.mass = take((BUCKETS + 1) * 8); // typ_window: one spare bucket
     this.row = take(V * 4);
     this.idx = take(V * 4);
     this.val = take(V * 4);
@@ -233,15 +235,15 @@ const KAPPA = 1.8e-7;
 const BLK = 4 * 2 ** -23;
 
 /**
- * Whether the SIMD module takes the plan: every band, but typical-p not followed by ε, η, XTC or
- * Mirostat, nor XTC by Mirostat (their passes assume a kept set that is a floor), and top-nσ only
+ * Whether the SIMD module takes the plan: every band, but typical-p (after min-p: with
+ * typicalEarly its band is a candidate list) not followed by ε, η, XTC or Mirostat, nor XTC by Mirostat (their passes assume a kept set that is a floor), and top-nσ only
  * with top-k or without top-p (the row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
   const xtc = plan.xtcThreshold?.some((v) => v >= 0) ?? false;
   const miro = plan.mirostat?.some((v) => v > 0) ?? false;
-  if (plan.typicalP?.some((v) => v < 1) && (on(plan.epsilon) || on(plan.eta) || xtc || miro)) return false;
+  if (plan.typicalP?.some((v) => v < 1) && !plan.typicalEarly && (on(plan.epsilon) || on(plan.eta) || xtc || miro)) return false;
   if (xtc && miro) return false;
   const ns = plan.topNSigma;
   if (!ns) return true;
@@ -347,8 +349,8 @@ const FB = BUCKETS;
 
 /**
  * Typical-p over every token of a row whose kept set is z ≥ `thr` (maximum zmax): the kept band
- * [zL, zR] of the JS kernel's typicalBand and how many tokens the module's list (L.tmp) holds, a
- * superset of the band's; or undefined when the bounds do not prove it (the caller runs the JS
+ * [zL, zR] of the JS kernel's typicalBand and how many tokens the module's list (L.tmp, their
+ * logits in L.val) holds, a superset of the band's; or undefined when the bounds do not prove it (the caller runs the JS
  * pass). band_sums (moments 2) gives S = Σ x, Σ x·w, Σ x·w² with x ≈ e^-w, w = (zmax − z)/T;
  * its bounds give the centre μ = Σ x·w / Σ x within dmu (the JS kernel's d = |s − ln Z + H| is
  * |w − μ|). A window of w around μ (first about 2σ, then Chebyshev's σ/√(1 − p), which holds
@@ -364,17 +366,10 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
   const V = row.length;
   if (!(inv >= 1e-30 && inv <= 1e30) || !(zlo <= zmax) || !(p > 0 && p < 1)) return undefined;
   const thrf = float32Ceil(thr);
-  e.band_sums(L.row, V, thrf, zmax, inv, 2, L.res);
-  const res = new Float64Array(e.memory.buffer, L.res, 4);
-  const [S, SW, count, SW2] = [res[0]!, res[1]!, res[2]!, res[3]!];
   const R = (zmax - zlo) * inv;
-  const wmax = Math.min(87, R * 1.00001);
-  const { Slo, Shi, errS, errSW } = sumBounds(S, SW, V, KAPPA, wmax);
-  if (!(Slo > 0) || !Number.isFinite(Shi + SW)) return undefined;
-  const mu = SW / S;
-  // The JS kernel's centre −(ln Z − H) = Σ x·w / Z, within rounding of ln Z and H.
-  const dmu = (errSW + mu * errS) / Slo + 1e-13 * (1 + Math.abs(Math.log(S)) + mu);
-  const sigma = Math.sqrt(Math.max(0, SW2 / S - mu * mu));
+  let sums = typicalSums(e, L, V, thrf, zmax, inv, R, false);
+  if (!sums) return undefined;
+  const { mu, sigma, dmu } = sums;
   let tried = -1;
   let tries = 0;
   for (const D of [sigma * Math.max(2, 0.66 / Math.sqrt(1 - p)), (1.1 * sigma) / Math.sqrt(1 - p)]) {
@@ -384,25 +379,80 @@ function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax
     const wlo = mu - half > 0 ? float32Floor(mu - half) : 0;
     const whi = mu + half < Math.min(R, 64) ? float32Ceil(mu + half) : Infinity;
     const whole = wlo === 0 && whi === Infinity;
-    const got = typicalWindow(e, L, row, thrf, zmax, R, inv, p, wlo, whi, S, Slo, Shi, mu, dmu, count);
-    if (got) typicalWindowStats[whole ? 'whole' : tries === 0 ? 'first' : 'wide']++;
-    if (got || whole) return got;
+    const win = typicalHist(e, L, V, thrf, zmax, R, inv, wlo, whi);
+    let got = typicalWindow(e, L, row, zmax, inv, p, win, sums);
+    // Once more with the sums' float32 block rounding gone (bounds about 3× tighter), on the
+    // same histogram: rows whose boundary tokens carry little mass (long tails) need it.
+    if (!got && !sums.perTerm) {
+      const precise = typicalSums(e, L, V, thrf, zmax, inv, R, true);
+      if (precise) [sums, got] = [precise, typicalWindow(e, L, row, zmax, inv, p, win, precise)];
+    }
+    if (got) {
+      typicalWindowStats[whole ? 'whole' : tries === 0 ? 'first' : 'wide']++;
+      if (sums.perTerm) typicalWindowStats.perTerm++;
+      return got;
+    }
+    if (whole) break;
     tries++;
   }
   return undefined;
 }
 
-/** typicalFast over the window [wlo, whi) of w (whi Infinity: open above; wlo 0: from the top). */
-function typicalWindow(e: Exports, L: Layout, row: Float32Array, thrf: number, zmax: number, R: number, inv: number, p: number, wlo: number, whi: number, S: number, Slo: number, Shi: number, mu: number, dmu: number, count: number): { band: [number, number]; listed: number } | undefined {
-  const V = row.length;
+interface TypicalSums {
+  perTerm: boolean;
+  S: number;
+  Slo: number;
+  Shi: number;
+  mu: number;
+  dmu: number;
+  sigma: number;
+  count: number;
+  kappa: number;
+}
+
+/** band_sums' moments over the kept tokens (z ≥ thrf) with their bounds: the centre μ within dmu. */
+function typicalSums(e: Exports, L: Layout, V: number, thrf: number, zmax: number, inv: number, R: number, perTerm: boolean): TypicalSums | undefined {
+  e.band_sums(L.row, V, thrf, zmax, inv, perTerm ? 3 : 2, L.res);
+  const res = new Float64Array(e.memory.buffer, L.res, 4);
+  const [S, SW, count, SW2] = [res[0]!, res[1]!, res[2]!, res[3]!];
+  const wmax = Math.min(87, R * 1.00001);
+  // The JS kernel's w = fround(zmax − z)·inv: the module's float32 w differs by the rounding of
+  // inv to float32 and of the product (none when inv = 1).
+  const kappa = inv === 1 ? 0 : Math.fround(inv) === inv ? 6e-8 : 1.2e-7;
+  const { Slo, Shi, errS, errSW } = sumBounds(S, SW, V, kappa, wmax, perTerm);
+  if (!(Slo > 0) || !Number.isFinite(Shi + SW)) return undefined;
+  const mu = SW / S;
+  // The JS kernel's centre −(ln Z − H) = Σ x·w / Z, within rounding of ln Z and H.
+  const dmu = (errSW + mu * errS) / Slo + 1e-13 * (1 + Math.abs(Math.log(S)) + mu);
+  return { perTerm, S, Slo, Shi, mu, dmu, sigma: Math.sqrt(Math.max(0, SW2 / S - mu * mu)), count, kappa };
+}
+
+interface TypicalHist {
+  wlo: number;
+  whi: number;
+  scale: number;
+  capped: boolean;
+  listed: number;
+}
+
+/** typ_window over [wlo, whi) of w (whi Infinity: open above; wlo 0: from the top): L.mass, L.tmp, L.bucketOf. */
+function typicalHist(e: Exports, L: Layout, V: number, thrf: number, zmax: number, R: number, inv: number, wlo: number, whi: number): TypicalHist {
   const capped = whi === Infinity && !(R <= 64);
   const top = whi === Infinity ? (capped ? 64 : R) : whi;
   const span = top - wlo;
   let scale = span > 1e-30 ? Math.fround(FB / (span * 1.000001)) : 1;
   if (!(scale <= 1e30)) scale = Math.fround(1e30);
+  new Float64Array(e.memory.buffer, L.mass, FB).fill(0);
+  const listed = e.typ_window(L.row, V, thrf, zmax, inv, wlo, whi, scale, L.mass, L.tmp, L.bucketOf, L.val);
+  return { wlo, whi, scale, capped, listed };
+}
+
+/** The certified band from typicalHist's window and the sums' bounds, or undefined. */
+function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, inv: number, p: number, win: TypicalHist, sums: TypicalSums): { band: [number, number]; listed: number } | undefined {
+  const V = row.length;
+  const { wlo, whi, scale, capped, listed } = win;
+  const { S, Slo, Shi, mu, dmu, count, kappa } = sums;
   const hist = new Float64Array(e.memory.buffer, L.mass, FB);
-  hist.fill(0);
-  const listed = e.typ_window(L.row, V, thrf, zmax, inv, wlo, whi, scale, L.mass, L.tmp, L.bucketOf);
   const tiny = V * 2e-38; // tokens past w = 87 (exp_neg4 clamps there)
   // Tokens outside the window: w < wlo or w ≥ whi (float32), so at least dOut from μ.
   const K2 = 5e-7;
@@ -423,7 +473,7 @@ function typicalWindow(e: Exports, L: Layout, row: Float32Array, thrf: number, z
     const wh = lastCapped ? Infinity : (wlo + ((b + 1) / scale) * (1 + K2)) * (1 + K2);
     dn[b] = Math.max(0, wl - (mu + dmu), mu - dmu - wh);
     df[b] = Math.max(wh - (mu - dmu), mu + dmu - wl);
-    const rel = 1.001 * (EPS0 + KAPPA * Math.min(wh, 87)) + 1e-15;
+    const rel = 1.001 * (EPS0 + kappa * Math.min(wh, 87)) + 1e-15;
     mHi[b] = h * (1 + rel) + (lastCapped ? tiny : 0);
     mLo[b] = lastCapped ? 0 : h * (1 - rel);
   }
@@ -478,7 +528,7 @@ function typicalWindow(e: Exports, L: Layout, row: Float32Array, thrf: number, z
   const inside = ia <= ib;
   const [a1, b1] = !inside ? [ga, gb] : ga < ia ? [ga, Math.min(gb, ia - 1)] : [1, 0];
   const [a2, b2] = inside && gb > ib ? [Math.max(ga, ib + 1), gb] : [1, 0];
-  const m = e.gather_listed(L.row, L.tmp, L.bucketOf, listed, a1, b1, a2, b2, inside ? ia : 1, inside ? ib : 0, L.idx, L.res);
+  const m = e.gather_listed(L.val, L.tmp, L.bucketOf, listed, a1, b1, a2, b2, inside ? ia : 1, inside ? ib : 0, L.idx, L.res);
   const ex = new Float64Array(e.memory.buffer, L.res, 2);
   let zL = ex[0]!; // the inside buckets' extremes (±Infinity when none)
   let zR = ex[1]!;
@@ -596,11 +646,13 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
  * exact |a| (KAPPA; 0 where w is exact), w ≤ `wmax`, so Σ x·w² ≤ wmax·SW; tokens past w = 87
  * (x = e^-87, true less) as an absolute term. Where SW only enters the error (ε, XTC), pass a bound of it.
  */
-function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
+function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number, perTerm = false): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
   const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
   const tiny = V * 1e-36;
-  const errS = 1.001 * ((EPS0 + BLK) * S + kappa * SW) + acc * S + tiny;
-  const errSW = 1.001 * ((EPS0 + kappa + BLK) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
+  // perTerm (band_sums' moments 2): no float32 block sums; Σ x·w's float32 products, 2^-24 each.
+  const [bs, bw] = perTerm ? [0, 6e-8] : [BLK, BLK];
+  const errS = 1.001 * ((EPS0 + bs) * S + kappa * SW) + acc * S + tiny;
+  const errSW = 1.001 * ((EPS0 + kappa + bw) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
   const [Slo, Shi] = [S - errS, S + errS];
   return { Slo, Shi, Hlo: Math.log(Slo) + Math.max(0, SW - errSW) / Shi, Hhi: Math.log(Shi) + (SW + errSW) / Slo, errS, errSW };
 }
@@ -805,26 +857,48 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       thr = n > 0 ? val[0]! : -Infinity;
       for (let c = 1; c < n; c++) if (val[c]! < thr) thr = val[c]!;
     }
+    // typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the candidates
+    // idx[0, n) (`cand`), and their largest (zk) the reference point of top-p and min-p.
+    const early = plan.typicalEarly === true && tp < 1;
+    let cand = topK;
+    let zk = zmax;
+    if (early) {
+      keep.reset(thr, zmax);
+      const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      if (!topK) bandFastStats[fast ? 'fast' : 'exact']++;
+      const [lo, hi] = fast?.band ?? typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, 1);
+      // The band's tokens from the window list (its logits in L.val), the candidates or the row, in index order.
+      let c2 = 0;
+      if (fast) c2 = e.list_band(L.tmp, L.val, fast.listed, lo, hi, L.idx);
+      else {
+        for (let c = 0; c < (topK ? n : V); c++) {
+          const j = topK ? idx[c]! : c;
+          const zj = row[j]!;
+          if (zj >= lo && zj <= hi) idx[c2++] = j;
+        }
+      }
+      [n, zk, cand] = [c2, hi, true];
+    }
     if (p < 1) {
       let tau: number;
-      if (topK && n <= 4096) {
-        tau = topPSorted(row, idx, n, zmax, finv, p);
-      } else if (!topK && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, zmin, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
+      if (cand && n <= 4096) {
+        tau = topPSorted(row, idx, n, zk, finv, p);
+      } else if (!cand && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, zmin, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
         topPFastStats.fast++; // the exact threshold, proven by the float32 pass's error bounds
       } else {
-        if (!topK) topPFastStats.exact++;
-        const count = topK ? n : V;
-        const idxPtr = topK ? L.idx : 0;
+        if (!cand) topPFastStats.exact++;
+        const count = cand ? n : V;
+        const idxPtr = cand ? L.idx : 0;
         mass.fill(0);
-        e.topp_hist(L.row, idxPtr, count, zmax, finv, L.exptab, L.mass, L.bucketOf);
+        e.topp_hist(L.row, idxPtr, count, zk, finv, L.exptab, L.mass, L.bucketOf);
         const { star, before, target } = boundaryBucket(mass, p);
         const c = e.gather_bucket(L.row, idxPtr, count, L.bucketOf, star, L.gather);
-        tau = e.topp_walk(L.gather, c, before, target, zmax, finv, L.sorted, L.cnt);
+        tau = e.topp_walk(L.gather, c, before, target, zk, finv, L.sorted, L.cnt);
       }
       if (tau > thr) thr = tau;
     }
     if (m > 0) {
-      const t = zmax + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
+      const t = zk + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
       if (t > thr) thr = t;
     }
     // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
@@ -833,20 +907,20 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (mk > 1 && vm < thr) thr = vm;
     // typical-p, ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the
     // module's certified passes (typical-p's band becomes a floor and an upper bound).
-    keep.reset(thr, zmax);
+    keep.reset(thr, zk);
     // typical-p's window list (L.tmp, `win` tokens): a superset of its band, for the draw.
     let win = -1;
     let winLo = Infinity;
-    if (tp < 1) {
+    if (tp < 1 && !early) {
       const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
       let band = fast?.band;
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
       if (fast && mk > 1) {
-        const list = new Int32Array(buf, L.tmp, fast.listed);
+        const vals = new Float32Array(buf, L.val, fast.listed); // the window list's logits
         const thrf = float32Ceil(thr);
         let c = 0;
-        for (let i = 0; i < list.length; i++) {
-          const zj = row[list[i]!]!;
+        for (let i = 0; i < vals.length; i++) {
+          const zj = vals[i]!;
           if (zj >= thrf && zj >= fast.band[0] && zj <= fast.band[1]) c++;
         }
         if (c < mk) band = undefined;
@@ -864,11 +938,11 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     const eps = plan.epsilon ? plan.epsilon[r]! : 0;
     const eta = plan.eta ? plan.eta[r]! : 0;
-    if (eps > 0) topK ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
+    if (eps > 0) cand ? cutoffBand(row, idx, n, keep, finv, eps, false) : cutBand(e, L, row, keep, zmax, zmin, finv, eps, 'eps');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
-    if (eta > 0) topK ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
+    if (eta > 0) cand ? cutoffBand(row, idx, n, keep, finv, eta, true) : cutBand(e, L, row, keep, zmax, zmin, finv, eta, 'eta');
     if (mk > 1 && vm < keep.thr) keep.thr = vm;
-    if (xt >= 0 && topK) xtcBand(row, idx, n, keep, finv, xt, mk);
+    if (xt >= 0 && cand) xtcBand(row, idx, n, keep, finv, xt, mk);
     else if (xt >= 0) {
       const [hi0, max0] = [keep.hi, keep.max];
       cutBand(e, L, row, keep, zmax, zmin, finv, xt, 'xtc');
@@ -881,9 +955,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     if (greedy) {
       // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
-      const top = Number.isNaN(keep.max) ? keptMax(row, topK ? idx : undefined, topK ? n : V, keep) : keep.max;
-      if (kept) kept[r] = simdKept(row, topK ? idx : undefined, topK ? n : V, top, true);
-      if (topK) {
+      const top = Number.isNaN(keep.max) ? keptMax(row, cand ? idx : undefined, cand ? n : V, keep) : keep.max;
+      if (kept) kept[r] = simdKept(row, cand ? idx : undefined, cand ? n : V, top, true);
+      if (cand) {
         let c = 0;
         while (row[idx[c]!] !== top) c++;
         out[r] = idx[c]!;
@@ -893,25 +967,25 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (late) {
       // Dynamic temperature after the filters: the kept tokens rewritten in the module's copy,
       // the other candidates -Infinity, then the draw at 1/T = 1 (the kept maximum is 0).
-      const list = topK ? idx : undefined;
-      const count = topK ? n : V;
+      const list = cand ? idx : undefined;
+      const count = cand ? n : V;
       const g = dynamicKept(row, list, count, keep, plan, r, dynEx!);
       if (kept) kept[r] = g >= 0 ? 1 : simdKept(row, list, count, -FLT_MAX, false);
-      out[r] = g >= 0 ? g : e.draw(L.row, topK ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
+      out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
       continue;
     }
     // Mirostat (last, at the draw's 1/T): v2 an ε-like floor with ε = 2^-μ; v1 the k largest,
     // over a whole row from the module's top-k scans, whose candidates then hold what it keeps.
     const ver = plan.mirostat ? plan.mirostat[r]! : 0;
     const miro = ver > 0;
-    let listed = topK; // the kept tokens are among idx[0, n)
+    let listed = cand; // the kept tokens are among idx[0, n)
     if (ver === 2) {
       const cut = 2 ** -plan.mirostatMu![r]!;
-      if (topK) cutoffBand(row, idx, n, keep, inv, cut, false);
+      if (cand) cutoffBand(row, idx, n, keep, inv, cut, false);
       else cutBand(e, L, row, keep, zmax, zmin, inv, cut, 'eps');
     } else if (miro) {
       const mu = plan.mirostatMu![r]!;
-      if (topK) {
+      if (cand) {
         mirostatV1Band(row, idx, n, keep, inv, mu);
       } else {
         const before = keep.thr;
