@@ -430,6 +430,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { order: 'llama.cpp', typicalP: [0.5, 0.9, 1, 0.3], topP: [0.9, 0.95, 0.8, 1], minP: [0.05, 0, 0.1, 0.02], temperature: [0.8, 0, 1.3, 0.6], seed: 52 },
       { order: 'llama.cpp', topNSigma: 1.5, typicalP: 0.7, topP: 0.9, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, seed: 53 },
       { order: 'llama.cpp', topK: 200, typicalP: [0.6, 0.8, 0.95, 0.4], minP: 0.02, mirostat: { version: 2, tau: 3 }, temperature: 0.9, seed: 54 },
+      // minTokensToKeep: typical-p's band grows to the m closest; top-p and min-p keep its m largest.
+      { order: 'llama.cpp', typicalP: [0.05, 0.3, 0.9, 0.1], topP: 0.3, minP: 0.5, minTokensToKeep: [4, 12, 3, 30], temperature: 0.7, seed: 55 },
+      { order: 'llama.cpp', topK: 50, typicalP: 0.2, topP: [0.2, 0.5, 0.9, 0.4], minTokensToKeep: 8, temperature: [0.7, 0, 1, 1.5], seed: 56 },
     ];
     // Typical-p first changes what top-p keeps (its mass is the band's, not the row's).
     const a = reference.process(rows, { order: 'llama.cpp', typicalP: 0.5, topP: 0.5 }).map(kept);

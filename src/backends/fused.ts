@@ -98,7 +98,7 @@ export function fusedPlan(
   const names = opts.builtins.map((b) => b.name);
   const ti = names.indexOf('typical-p');
   const early = ti >= 0 && names.slice(ti + 1).some((n) => n === 'top-p' || n === 'min-p');
-  if (early && (!host || minKeepSpec !== undefined)) return undefined;
+  if (early && !host) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
@@ -118,7 +118,7 @@ export function fusedPlan(
       continue;
     }
     // typical-p may also come right after top-k (before top-p and min-p: llama.cpp's order) on
-    // cpu / wasm, without minTokensToKeep: its band is then the candidates of top-p and min-p.
+    // cpu / wasm: its band is then the candidates of top-p and min-p.
     const at = name === 'typical-p' && early ? TOP_K_AT : DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;

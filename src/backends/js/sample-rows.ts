@@ -72,7 +72,7 @@ export interface FusedPlan {
   typicalP?: Float64Array;
   /**
    * cpu / wasm: typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the
-   * candidate list, over which top-p and min-p then run (not with minTokensToKeep).
+   * candidate list, over which top-p and min-p then run (minTokensToKeep: the band's largest).
    */
   typicalEarly?: boolean;
   /**
@@ -370,10 +370,11 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   // typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the candidates, and
   // their largest (zk) the reference point of top-p and min-p.
   const early = plan.typicalEarly === true && tp < 1;
+  const mk = plan.minKeep ? plan.minKeep[r]! : 1;
   let zk = zmax;
   if (early) {
     const band = s.keep.reset(thr, zmax);
-    typicalBand(z, all ? undefined : idx, all ? V : n, band, finv, tp, s);
+    typicalBand(z, all ? undefined : idx, all ? V : n, band, finv, tp, s, mk);
     [n, zk] = bandList(z, all ? undefined : idx, all ? V : n, band, idx);
     all = false;
   }
@@ -389,9 +390,9 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const t = zk + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
     if (t > thr) thr = t;
   }
-  // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
-  const mk = plan.minKeep ? plan.minKeep[r]! : 1;
-  const vm = mk > 1 ? largestAt(z, floor, mk) : -Infinity;
+  // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk), or,
+  // after typical-p first, of its band (the largest of which every later filter keeps).
+  const vm = mk > 1 ? (early ? largestIn(z, idx, n, mk) : largestAt(z, floor, mk)) : -Infinity;
   if (mk > 1 && vm < thr) thr = vm;
   const list = all ? undefined : idx;
   const count0 = all ? V : n;
@@ -572,6 +573,14 @@ export function bandList(z: Float32Array, idx: Int32Array | undefined, n: number
     if (zj > top) top = zj;
   }
   return [c2, top];
+}
+
+/** The mk-th largest of the candidates idx[0, n) (ties counted), or -Infinity when fewer. */
+export function largestIn(z: Float32Array, idx: Int32Array, n: number, mk: number): number {
+  if (n < mk) return -Infinity;
+  const v = new Float64Array(n);
+  for (let c = 0; c < n; c++) v[c] = z[idx[c]!]!;
+  return quickselect(v, mk - 1);
 }
 
 /** The largest kept logit. */

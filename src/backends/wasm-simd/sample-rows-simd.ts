@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -329,6 +329,17 @@ let typScratch: Scratch | undefined;
 let typBuckets: { dn: Float64Array; df: Float64Array; mHi: Float64Array; mLo: Float64Array } | undefined;
 const typScratchFor = (): NonNullable<typeof typBuckets> =>
   (typBuckets ??= { dn: new Float64Array(BUCKETS), df: new Float64Array(BUCKETS), mHi: new Float64Array(BUCKETS), mLo: new Float64Array(BUCKETS) });
+
+/** How many tokens of typicalFast's window list (their logits in L.val) lie in its band and reach thrf. */
+function bandCount(buf: ArrayBuffer, L: Layout, fast: { band: [number, number]; listed: number }, thrf: number): number {
+  const vals = new Float32Array(buf, L.val, fast.listed);
+  let c = 0;
+  for (let i = 0; i < vals.length; i++) {
+    const zj = vals[i]!;
+    if (zj >= thrf && zj >= fast.band[0] && zj <= fast.band[1]) c++;
+  }
+  return c;
+}
 
 /** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
 function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, minKeep: number): [number, number] {
@@ -860,13 +871,16 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the candidates
     // idx[0, n) (`cand`), and their largest (zk) the reference point of top-p and min-p.
     const early = plan.typicalEarly === true && tp < 1;
+    const mk = plan.minKeep ? plan.minKeep[r]! : 1;
     let cand = topK;
     let zk = zmax;
     if (early) {
       keep.reset(thr, zmax);
-      const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      let fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
+      // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
+      if (fast && mk > 1 && bandCount(buf, L, fast, float32Ceil(thr)) < mk) fast = undefined;
       if (!topK) bandFastStats[fast ? 'fast' : 'exact']++;
-      const [lo, hi] = fast?.band ?? typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, 1);
+      const [lo, hi] = fast?.band ?? typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
       // The band's tokens from the window list (its logits in L.val), the candidates or the row, in index order.
       let c2 = 0;
       if (fast) c2 = e.list_band(L.tmp, L.val, fast.listed, lo, hi, L.idx);
@@ -901,9 +915,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const t = zk + Math.log(m) / finv0; // a greedy row: its maxima (the reference's rule)
       if (t > thr) thr = t;
     }
-    // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk).
-    const mk = plan.minKeep ? plan.minKeep[r]! : 1;
-    const vm = mk > 1 ? largestLeft(e, L, row, val, n, topK, floor, mk) : -Infinity;
+    // minTokensToKeep: every filter keeps the mk largest of what top-nσ left (top-k's k ≥ mk), or,
+    // after typical-p first, of its band.
+    const vm = mk > 1 ? (early ? largestIn(row, idx, n, mk) : largestLeft(e, L, row, val, n, topK, floor, mk)) : -Infinity;
     if (mk > 1 && vm < thr) thr = vm;
     // typical-p, ε, η, XTC: on the candidates, the JS kernel's bands; over a whole row, the
     // module's certified passes (typical-p's band becomes a floor and an upper bound).
@@ -915,16 +929,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
       let band = fast?.band;
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
-      if (fast && mk > 1) {
-        const vals = new Float32Array(buf, L.val, fast.listed); // the window list's logits
-        const thrf = float32Ceil(thr);
-        let c = 0;
-        for (let i = 0; i < vals.length; i++) {
-          const zj = vals[i]!;
-          if (zj >= thrf && zj >= fast.band[0] && zj <= fast.band[1]) c++;
-        }
-        if (c < mk) band = undefined;
-      }
+      if (fast && mk > 1 && bandCount(buf, L, fast, float32Ceil(thr)) < mk) band = undefined;
       if (!topK) {
         if (band) bandFastStats.fast++;
         else bandFastStats.exact++;
