@@ -421,12 +421,16 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(a).not.toEqual(b);
   });
 
-  it("order 'llama.cpp' with typical-p before top-p and min-p: its band the candidates of top-p and min-p, fused on cpu / wasm; the reference's tokens step after step", async () => {
+  it("order 'llama.cpp' with typical-p before top-p and min-p: its band the candidates of top-p and min-p, fused (the GPU chain: with top-k); the reference's tokens step after step", async () => {
     const V = gpu ? 60 : 3000;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.7 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     rows[3]![5] = -Infinity;
+    // Row 2: 40 % of the mass on token 0, the rest spread thin: typical-p keeps the thin tokens
+    // (closer to the entropy) and drops token 0, whose mass top-p then must not count.
+    rows[2] = Array.from({ length: V }, (_, j) => (j === 0 ? Math.log(0.4) : Math.fround(Math.log(0.6 / (V - 1)) + 0.003 * ((j * 7) % 13))));
     const cases: SamplerOptions[] = [
       { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, seed: 51 },
+      { order: 'llama.cpp', topK: 50, typicalP: 0.5, topP: 0.5, temperature: 1, seed: 57 },
       { order: 'llama.cpp', typicalP: [0.5, 0.9, 1, 0.3], topP: [0.9, 0.95, 0.8, 1], minP: [0.05, 0, 0.1, 0.02], temperature: [0.8, 0, 1.3, 0.6], seed: 52 },
       { order: 'llama.cpp', topNSigma: 1.5, typicalP: 0.7, topP: 0.9, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, seed: 53 },
       { order: 'llama.cpp', topK: 200, typicalP: [0.6, 0.8, 0.95, 0.4], minP: 0.02, mirostat: { version: 2, tau: 3 }, temperature: 0.9, seed: 54 },
@@ -439,8 +443,12 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const b = reference.process(rows, { order: 'hf', typicalP: 0.5, topP: 0.5 }).map(kept);
     expect(a).not.toEqual(b);
     if (!gpu) return expectFusedSteps(backend, cases, rows);
-    // The GPU chain has no band before top-p: the tfjs-op chain there.
-    for (const opts of cases.filter((o) => !o.mirostat)) {
+    // The GPU chain: fused where top-p reads the sorted top-k candidates (top-k on every row, or
+    // no top-p) and without minTokensToKeep; the tfjs-op chain otherwise.
+    const fusedOnGpu = (o: SamplerOptions): boolean => o.minTokensToKeep === undefined && (o.topP === undefined || typeof o.topK === 'number');
+    expect(cases.filter(fusedOnGpu).length).toBe(3);
+    await expectFusedSteps(backend, cases.filter(fusedOnGpu), rows);
+    for (const opts of cases.filter((o) => !fusedOnGpu(o) && !o.mirostat)) {
       const s = createSampler(opts);
       const x = tf.tensor2d(rows);
       for (let step = 0; step < 2; step++) expect(Array.from((await s.sampleIds(x)) as Int32Array), JSON.stringify(opts)).toEqual(reference.sample(rows, opts, step));

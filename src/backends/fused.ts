@@ -98,7 +98,9 @@ export function fusedPlan(
   const names = opts.builtins.map((b) => b.name);
   const ti = names.indexOf('typical-p');
   const early = ti >= 0 && names.slice(ti + 1).some((n) => n === 'top-p' || n === 'min-p');
-  if (early && !host) return undefined;
+  // The GPU chain: where top-p follows, on the sorted top-k candidates only (its sort-free
+  // top-p has no upper bound), and without minTokensToKeep (its cap is the row's m-th largest).
+  if (early && !host && (!gpuTypical || minKeepSpec !== undefined)) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
@@ -117,8 +119,8 @@ export function fusedPlan(
       seenT = true;
       continue;
     }
-    // typical-p may also come right after top-k (before top-p and min-p: llama.cpp's order) on
-    // cpu / wasm: its band is then the candidates of top-p and min-p.
+    // typical-p may also come right after top-k (before top-p and min-p: llama.cpp's order): its
+    // band is then the candidates of top-p and min-p.
     const at = name === 'typical-p' && early ? TOP_K_AT : DEFAULT_ORDER.indexOf(name);
     if (at < last) return undefined;
     last = at;
@@ -144,7 +146,10 @@ export function fusedPlan(
   // A greedy row draws the largest logit typical-p or XTC keeps, which need not be the row's:
   // every kernel computes those bands for greedy rows too.
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
-  if (early) bands.typicalEarly = true;
+  if (early) {
+    if (!host && get('top-p', 1).some((p) => p < 1) && !get('top-k', 0).every((k) => k > 0 && k < vocab)) return undefined;
+    bands.typicalEarly = true;
+  }
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
   if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;

@@ -219,13 +219,27 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   // minTokensToKeep m: top-p, min-p, ε and η keep at least the m largest of what top-nσ left (top-k's
   // k is already ≥ m): their floors are capped at the m-th largest logit, vm ([B, 1]; +FLT_MAX where m = 1).
   const vm = hasMinKeep(plan) ? minKeepFloor(input, plan, sigmaFloor) : undefined;
+  // typical-p before top-p and min-p (order 'llama.cpp'; fusedPlan: top-k on every row or no
+  // top-p): its band [lo, up] first, then top-p and min-p over the band only (their masses
+  // relative to its maximum), and the draw keeps z ≤ up.
+  let early: { up: tf.Tensor; top: tf.Tensor } | undefined;
+  if (plan.typicalEarly && hasTypical(plan)) {
+    if (name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
+    const m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
+    const out = rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT }), 'typical', false, true);
+    const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
+    thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
+    early = { up: tf.slice(out, [0, 1], [batch, 1]), top: tf.slice(out, [0, 2], [batch, 1]) };
+    zmax = early.top;
+  }
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
-    if (sorted) {
+    if (sorted && early) {
+      // The sorted candidates outside the band weigh nothing (those above it lead the sort).
+      tau = topPThreshold(sorted, finite ?? candidateCount(input, thr!, withMask, name), plan.filterInvT ?? plan.invT, plan.topP, { lo: thrCol(thr!), up: early.up, top: early.top });
+    } else if (sorted) {
       // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
-      finite ??= supported('windows', name, REGISTER_WINDOWS[name])
-        ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr: thr! }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
-        : tf.sub(vocab, tf.sum(tf.step(tf.sub(thrCol(thr!), input)), 1, true));
+      finite ??= candidateCount(input, thr!, withMask, name);
       tau = topPThreshold(sorted, finite, plan.filterInvT ?? plan.invT, plan.topP);
     } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
       zmax ??= maskedRowMax(input, mask);
@@ -257,7 +271,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   // typical-p, ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's):
   // floors and upper bounds from row sums over what the earlier filters kept.
-  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm);
+  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm, early);
   thr = cut.thr;
   zmax = cut.zmax;
   // Dynamic temperature last (order 'llama.cpp'): the entropy of what the filters kept.
@@ -311,6 +325,14 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   if (plan.invalidRows === 'error' || policy !== 'error') return ids;
   return applyPolicy(input, plan, ids, keys);
+}
+
+/** How many logits of each row reach its floor `thr` ([B, 1]; webgl's window counts where it has them). */
+function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T extends tf.NamedTensorMap>(inputs: T) => T, name: string): tf.Tensor {
+  const [batch, vocab] = input.shape;
+  return supported('windows', name, REGISTER_WINDOWS[name])
+    ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
+    : tf.sub(vocab, tf.sum(tf.step(tf.sub(tf.reshape(thr, [batch, 1]), input)), 1, true));
 }
 
 /**
@@ -440,14 +462,16 @@ function cutoffBands(
   minP: boolean,
   mu?: tf.Tensor1D,
   vm?: tf.Tensor,
+  early?: { up: tf.Tensor; top: tf.Tensor },
 ): { thr: tf.Tensor1D | undefined; zmax: tf.Tensor; hi?: tf.Tensor; drawMax?: tf.Tensor } {
   const { batch } = plan;
   // minTokensToKeep: the floors so far (top-k, top-p) and each of ε's and η's capped at vm.
   const capped = (f: tf.Tensor1D | undefined): tf.Tensor1D | undefined => (f && vm ? (tf.minimum(f, tf.reshape(vm, [batch])) as tf.Tensor1D) : f);
   let thr = capped(thr0);
   let m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
-  let hi: tf.Tensor | undefined;
-  let drawMax: tf.Tensor | undefined;
+  // typical-p first (drawChain): its band's upper bound and maximum hold from the start.
+  let hi: tf.Tensor | undefined = early?.up;
+  let drawMax: tf.Tensor | undefined = early?.top;
   // Σ e^a and Σ e^a·a over the kept tokens at 1/T = inv; without m yet, the same pass finds it (online).
   const mass = (entropy: boolean, inv: Float64Array, mk?: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] => {
     const out = rowBands(input, bandParams(plan, { floor: thr, hi, m: mk ?? m, t, e2, inv }), 'mass', minP, (mk ?? m) === undefined, entropy);
@@ -465,7 +489,7 @@ function cutoffBands(
     thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
   };
   const finv = plan.filterInvT ?? plan.invT;
-  if (hasTypical(plan)) {
+  if (hasTypical(plan) && !early) {
     // webgpu finds m in the same read (online); webgl takes it from the params.
     const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv }), 'typical', minP, true);
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;

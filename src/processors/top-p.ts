@@ -62,11 +62,14 @@ export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
  * the row's number of finite logits, so that ties of the K-th beyond the sort join the total.
  * Shared by the processor and the fused GPU chain.
  */
-export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, invTemperature: Float64Array, P: Float64Array): tf.Tensor1D {
+export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, invTemperature: Float64Array, P: Float64Array, band?: { lo: tf.Tensor; up: tf.Tensor; top: tf.Tensor }): tf.Tensor1D {
   const [batch, K] = zs.shape;
   const active = P.map((v) => (v < 1 ? 1 : 0));
-  const zmax = tf.slice(zs, [0, 0], [batch, 1]);
-  const s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
+  // With a band ([B, 1] each: typical-p first), the sorted values outside [lo, up] weigh nothing
+  // and the masses are relative to the band's maximum `top`.
+  const zmax = band ? band.top : tf.slice(zs, [0, 0], [batch, 1]);
+  let s = tf.exp(scaleByInvTemperature(tf.sub(zs, zmax), invTemperature)) as tf.Tensor2D; // unnormalised q, sorted
+  if (band) s = tf.where(tf.logicalOr(tf.greater(zs, band.up), tf.less(zs, band.lo)), tf.zerosLike(s), s) as tf.Tensor2D;
   const [cHi, cLo] = sortedPrefixSum(s);
   // Total mass: the K sorted values plus finite ties beyond them (only after top-k).
   let tHi: tf.Tensor = tf.slice(cHi, [0, K - 1], [batch, 1]);

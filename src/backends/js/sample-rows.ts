@@ -71,8 +71,9 @@ export interface FusedPlan {
   /** Typical-p's p per row (1 = off), after min-p — or, with `typicalEarly`, after top-k. */
   typicalP?: Float64Array;
   /**
-   * cpu / wasm: typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the
-   * candidate list, over which top-p and min-p then run (minTokensToKeep: the band's largest).
+   * typical-p before top-p and min-p (order 'llama.cpp'): its band becomes the candidate list,
+   * over which top-p and min-p then run (cpu / wasm; minTokensToKeep: the band's m largest). The
+   * GPU chain: its band first, top-p on the sorted top-k candidates within it.
    */
   typicalEarly?: boolean;
   /**
