@@ -431,6 +431,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const cases: SamplerOptions[] = [
       { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, seed: 51 },
       { order: 'llama.cpp', topK: 50, typicalP: 0.5, topP: 0.5, temperature: 1, seed: 57 },
+      { order: 'llama.cpp', typicalP: [0.3, 0.7, 0.9, 0.5], minP: 0.1, temperature: 0.9, seed: 58 }, // no top-k, no top-p
       { order: 'llama.cpp', typicalP: [0.5, 0.9, 1, 0.3], topP: [0.9, 0.95, 0.8, 1], minP: [0.05, 0, 0.1, 0.02], temperature: [0.8, 0, 1.3, 0.6], seed: 52 },
       { order: 'llama.cpp', topNSigma: 1.5, typicalP: 0.7, topP: 0.9, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, seed: 53 },
       { order: 'llama.cpp', topK: 200, typicalP: [0.6, 0.8, 0.95, 0.4], minP: 0.02, mirostat: { version: 2, tau: 3 }, temperature: 0.9, seed: 54 },
@@ -446,7 +447,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     // The GPU chain: fused where top-p reads the sorted top-k candidates (top-k on every row, or
     // no top-p) and without minTokensToKeep; the tfjs-op chain otherwise.
     const fusedOnGpu = (o: SamplerOptions): boolean => o.minTokensToKeep === undefined && (o.topP === undefined || typeof o.topK === 'number');
-    expect(cases.filter(fusedOnGpu).length).toBe(3);
+    expect(cases.filter(fusedOnGpu).length).toBe(4);
     await expectFusedSteps(backend, cases.filter(fusedOnGpu), rows);
     for (const opts of cases.filter((o) => !fusedOnGpu(o) && !o.mirostat)) {
       const s = createSampler(opts);
