@@ -653,10 +653,11 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
  * Over the kept tokens of z[0..n) (z >= thrf, finite), with w = min((zmax - z)·inv, 87) in
  * float32 and x = exp_neg4(w) (see the top-p pass for their error): res[0] = Σ x and, with
  * moments ≥ 1, res[1] = Σ x·w (else 0); res[2] = how many tokens are kept; with moments 2,
- * res[3] = Σ x·w² (a rough value: typical-p's window only; else 0); moments 3 as 2, with Σ x and
- * Σ x·w without the float32 block sums (each x and each float32 product x·w added in float64). Each block of 16 tokens is summed in float32 (per lane:
- * four terms, each product and sum within 2^-24 per operation, so within 4·2^-23 of its value),
- * then in float64 (two partial sums per quantity). Blocks with no kept token are skipped.
+ * res[3] = Σ x·w² (a rough value: typical-p's window only; else 0). Each block of 16 tokens is
+ * summed in float32 (per lane: four terms, each product and sum within 2^-24 per operation, so
+ * within 4·2^-23 of its value), then in float64 (two partial sums per quantity); moments 3 is 2
+ * with every x and every float32 product x·w added in float64 instead. Blocks with no kept
+ * token are skipped.
  */
 EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
   block_sums(z, n, thrf, zmax, inv, moments, 1, res);
@@ -914,11 +915,11 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
     if (lim < 0) continue;
     // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
     v128_t limv = wasm_i32x4_splat((int)((u32)lim << 8));
-    v128_t xa = xb, xc = wasm_i32x4_add(xb, step4);
-    v128_t pa = wasm_v128_and(ka, wasm_u32x4_ge(mix32x4(xa), limv));
-    v128_t pb = wasm_v128_and(kb, wasm_u32x4_ge(mix32x4(xc), limv));
-    v128_t pc = wasm_v128_and(kc, wasm_u32x4_ge(mix32x4(wasm_i32x4_add(xc, step4)), limv));
-    v128_t pd = wasm_v128_and(kd, wasm_u32x4_ge(mix32x4(wasm_i32x4_add(xc, wasm_i32x4_add(step4, step4))), limv));
+    v128_t x1 = wasm_i32x4_add(xb, step4), x2 = wasm_i32x4_add(x1, step4), x3 = wasm_i32x4_add(x2, step4);
+    v128_t pa = wasm_v128_and(ka, wasm_u32x4_ge(mix32x4(xb), limv));
+    v128_t pb = wasm_v128_and(kb, wasm_u32x4_ge(mix32x4(x1), limv));
+    v128_t pc = wasm_v128_and(kc, wasm_u32x4_ge(mix32x4(x2), limv));
+    v128_t pd = wasm_v128_and(kd, wasm_u32x4_ge(mix32x4(x3), limv));
     if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(pa, pb), wasm_v128_or(pc, pd)))) continue;
     // The few lanes left: exact scores, in index order.
     int bits = wasm_i32x4_bitmask(pa) | wasm_i32x4_bitmask(pb) << 4 | wasm_i32x4_bitmask(pc) << 8 | wasm_i32x4_bitmask(pd) << 12;

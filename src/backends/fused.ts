@@ -98,9 +98,6 @@ export function fusedPlan(
   const names = opts.builtins.map((b) => b.name);
   const ti = names.indexOf('typical-p');
   const early = ti >= 0 && names.slice(ti + 1).some((n) => n === 'top-p' || n === 'min-p');
-  // The GPU chain: where top-p follows, on the sorted top-k candidates only (its sort-free
-  // top-p has no upper bound), and without minTokensToKeep (its cap is the row's m-th largest).
-  if (early && !host && (!gpuTypical || minKeepSpec !== undefined)) return undefined;
   let dynamicRows: FusedPlan['dynamic'];
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
@@ -147,7 +144,10 @@ export function fusedPlan(
   // every kernel computes those bands for greedy rows too.
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
   if (early) {
-    if (!host && get('top-p', 1).some((p) => p < 1) && !get('top-k', 0).every((k) => k > 0 && k < vocab)) return undefined;
+    // The GPU chain (typical-p itself needs gpuTypical, above): top-p after it reads the sorted
+    // top-k candidates only (its sort-free top-p has no upper bound), and no minTokensToKeep
+    // (its cap is the row's m-th largest, not the band's).
+    if (!host && (minKeepSpec !== undefined || (get('top-p', 1).some((p) => p < 1) && !get('top-k', 0).every((k) => k > 0 && k < vocab)))) return undefined;
     bands.typicalEarly = true;
   }
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);

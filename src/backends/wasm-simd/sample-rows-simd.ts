@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -235,9 +235,10 @@ const KAPPA = 1.8e-7;
 const BLK = 4 * 2 ** -23;
 
 /**
- * Whether the SIMD module takes the plan: every band, but typical-p (after min-p: with
- * typicalEarly its band is a candidate list) not followed by ε, η, XTC or Mirostat, nor XTC by Mirostat (their passes assume a kept set that is a floor), and top-nσ only
- * with top-k or without top-p (the row's fast top-p has no floor).
+ * Whether the SIMD module takes the plan: every band, but typical-p after min-p (typicalEarly
+ * makes its band a candidate list) followed by ε, η, XTC or Mirostat, nor XTC by Mirostat (their
+ * passes assume a kept set that is a floor), and top-nσ only with top-k or without top-p (the
+ * row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
@@ -660,7 +661,7 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
 function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number, perTerm = false): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
   const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
   const tiny = V * 1e-36;
-  // perTerm (band_sums' moments 2): no float32 block sums; Σ x·w's float32 products, 2^-24 each.
+  // perTerm (band_sums' moments 3): no float32 block sums; Σ x·w's float32 products, 2^-24 each.
   const [bs, bw] = perTerm ? [0, 6e-8] : [BLK, BLK];
   const errS = 1.001 * ((EPS0 + bs) * S + kappa * SW) + acc * S + tiny;
   const errSW = 1.001 * ((EPS0 + kappa + bw) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
@@ -880,18 +881,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
       if (fast && mk > 1 && bandCount(buf, L, fast, float32Ceil(thr)) < mk) fast = undefined;
       if (!topK) bandFastStats[fast ? 'fast' : 'exact']++;
-      const [lo, hi] = fast?.band ?? typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
-      // The band's tokens from the window list (its logits in L.val), the candidates or the row, in index order.
-      let c2 = 0;
-      if (fast) c2 = e.list_band(L.tmp, L.val, fast.listed, lo, hi, L.idx);
+      // The band's tokens, in index order: from the window list (its logits in L.val), or the JS
+      // kernel's band over the candidates or the row (typicalExact leaves it in `keep`).
+      if (fast) [n, zk] = [e.list_band(L.tmp, L.val, fast.listed, fast.band[0], fast.band[1], L.idx), fast.band[1]];
       else {
-        for (let c = 0; c < (topK ? n : V); c++) {
-          const j = topK ? idx[c]! : c;
-          const zj = row[j]!;
-          if (zj >= lo && zj <= hi) idx[c2++] = j;
-        }
+        typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
+        [n, zk] = bandList(row, topK ? idx : undefined, topK ? n : V, keep, idx);
       }
-      [n, zk, cand] = [c2, hi, true];
+      cand = true;
     }
     if (p < 1) {
       let tau: number;
