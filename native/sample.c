@@ -434,6 +434,11 @@ static inline v128_t exp_neg4(v128_t w) {
   return wasm_f32x4_mul(e, s);
 }
 
+/** out[i] = exp_neg4(w[i]) for i < n (n a multiple of 4): for the test of its error bound. */
+EXPORT(exp_neg_rows) void exp_neg_rows(const float *w, int n, float *out) {
+  for (int i = 0; i + 4 <= n; i += 4) wasm_v128_store(out + i, exp_neg4(wasm_v128_load(w + i)));
+}
+
 /** hist[b] += q~ of every token of z[0..n) in bucket b = min(trunc(w·scale), 4095); bucketOf[c] = b. */
 static void fast_hist(const float *z, int n, float zmax, float inv, float scale, double *hist, u16 *bucketOf) {
   v128_t zm = F4(zmax), iv = F4(inv), sc = F4(scale), last = wasm_i32x4_splat(FB - 1);

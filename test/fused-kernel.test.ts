@@ -17,6 +17,7 @@ import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
 import { makeRow, rng } from './helpers/logits.js';
 import { makeLogits } from '../bench/logits.js';
+import { SAMPLE_WASM_BASE64 } from '../src/backends/wasm-simd/module.js';
 
 function both(rows: Float32Array[], options: SamplerOptions, step = 0): { js: number[]; simd: number[] } {
   const B = rows.length;
@@ -658,6 +659,40 @@ describe('WebAssembly SIMD kernel', () => {
     }
     expect(bound, 'rows where minTokensToKeep changed the kept set').toBeGreaterThan(50);
     expect(simdRuns).toBeGreaterThan(50);
+  });
+
+  it("the module's float32 exp(-w) is within 1.03e-7 of exp(-w) over [0, 87] (the bounds' EPS0 is 1.5e-7), and clamps above", () => {
+    // Every float32 exponent of [2^-40, 87], 4,096 mantissas each (random, plus both ends), and
+    // the clamp: 87 < w <= +Infinity gives exp_neg4(87).
+    const text = atob(SAMPLE_WASM_BASE64);
+    const code = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) code[i] = text.charCodeAt(i);
+    const mod = new WebAssembly.Instance(new WebAssembly.Module(code), { env: { log: Math.log, exp: Math.exp } });
+    const ex = mod.exports as unknown as { memory: WebAssembly.Memory; __heap_base: WebAssembly.Global; exp_neg_rows(w: number, n: number, out: number): void };
+    const ws: number[] = [0, 87];
+    const r = rng(0x0e4b);
+    for (let e = -40; e <= 6; e++) {
+      for (let i = 0; i < 4096; i++) ws.push(Math.fround(2 ** e * (1 + (i === 0 ? 0 : i === 1 ? 1 - 2 ** -23 : r()))));
+    }
+    const w = Float32Array.from(ws.filter((v) => v <= 87));
+    const clamp = Float32Array.of(Math.fround(87.00001), 100, 1e30, Infinity);
+    const n = w.length + clamp.length + ((4 - ((w.length + clamp.length) % 4)) % 4);
+    const base = (((ex.__heap_base.value as number) + 15) >> 4) << 4;
+    const need = base + 8 * n - ex.memory.buffer.byteLength;
+    if (need > 0) ex.memory.grow(Math.ceil(need / 65536));
+    const win = new Float32Array(ex.memory.buffer, base, n);
+    win.set(w);
+    win.set(clamp, w.length);
+    ex.exp_neg_rows(base, n, base + 4 * n);
+    const out = new Float32Array(ex.memory.buffer, base + 4 * n, n);
+    let worst = 0;
+    for (let i = 0; i < w.length; i++) {
+      const t = Math.exp(-w[i]!);
+      worst = Math.max(worst, Math.abs(out[i]! - t) / t);
+    }
+    expect(worst).toBeLessThan(1.03e-7);
+    expect(worst).toBeGreaterThan(1e-8); // the check reads float32 values, not a constant
+    for (let i = 0; i < clamp.length; i++) expect(out[w.length + i]).toBe(out[w.indexOf(87)]);
   });
 
   it('the committed binary is a fresh build of native/sample.c (when clang is installed)', (ctx) => {
