@@ -670,7 +670,7 @@ describe('WebAssembly SIMD kernel', () => {
     const mod = new WebAssembly.Instance(new WebAssembly.Module(code), { env: { log: Math.log, exp: Math.exp } });
     const ex = mod.exports as unknown as { memory: WebAssembly.Memory; __heap_base: WebAssembly.Global; exp_neg_rows(w: number, n: number, out: number): void };
     const ws: number[] = [0, 87];
-    const r = rng(0x0e4b);
+    const r = rng('exp-neg4');
     for (let e = -40; e <= 6; e++) {
       for (let i = 0; i < 4096; i++) ws.push(Math.fround(2 ** e * (1 + (i === 0 ? 0 : i === 1 ? 1 - 2 ** -23 : r()))));
     }
