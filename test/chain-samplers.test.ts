@@ -167,7 +167,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     }
   });
 
-  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused (typical-p with minTokensToKeep: tfjs ops on the GPUs), the reference\'s tokens step after step', async () => {
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend, the reference\'s tokens step after step', async () => {
     const V = gpu ? 60 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const host = backend === 'cpu' || backend === 'wasm';
@@ -185,13 +185,32 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       const y = tf.tensor2d(rows);
       try {
         for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
-        // The GPU chain has no minTokensToKeep for typical-p.
-        const gpuOps = o.minTokensToKeep !== undefined && o.typicalP !== undefined;
-        expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
+        expect(t.lastPath, JSON.stringify(o)).toBe(defaultPath(backend));
       } finally {
         y.dispose();
         t.dispose();
       }
+    }
+  });
+
+  it('typical-p with a minTokensToKeep that spans many windows of the row: the band holds the m closest (16 seeds per row, fused)', async () => {
+    // Near-linear logits: the band is an index range around the token at the entropy, so with m
+    // 300 of 640 whole windows of 64 lie inside it (webgl's search adds those unread).
+    const V = 640;
+    const row = Array.from({ length: V }, (_, j) => Math.fround(-0.004 * j + 0.0005 * Math.cos(j)));
+    const rows = Array.from({ length: 16 }, () => row);
+    const o: SamplerOptions = { typicalP: 0.05, minTokensToKeep: [300, 300, 300, 300, 120, 120, 120, 120, 500, 500, 500, 500, 1, 1, 1, 1], seed: Array.from({ length: 16 }, (_, r) => 900 + r) };
+    const sizes = reference.process(rows, o).map((r) => kept(r).length);
+    expect(new Set(sizes)).toEqual(new Set([300, 120, 500, sizes[12]]));
+    expect(sizes[12]).toBeLessThan(120);
+    const t = createSampler(o);
+    const y = tf.tensor2d(rows);
+    try {
+      for (let step = 0; step < 2; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `step ${step}`).toEqual(reference.sample(rows, o, step));
+      expect(t.lastPath).toBe(defaultPath(backend));
+    } finally {
+      y.dispose();
+      t.dispose();
     }
   });
 

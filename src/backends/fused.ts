@@ -60,7 +60,7 @@ const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /**
  * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; typical-p where the
- * backend has its search, not with minTokensToKeep; Mirostat v1 with V > 100 and not after
+ * backend has its search, before top-p / min-p not with minTokensToKeep; Mirostat v1 with V > 100 and not after
  * typical-p or XTC; dynamic temperature first or last).
  */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
@@ -86,13 +86,13 @@ export function fusedPlan(
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
-  // minTokensToKeep: the fused kernels with top-k, top-p, min-p, ε, η and XTC (cpu, wasm, the
-  // GPU chain), and with typical-p (cpu, wasm), but not typical-p before ε or η (their m largest
-  // would be those of typical-p's band, not of the row).
+  // minTokensToKeep: the fused kernels with top-k, top-p, min-p, typical-p, ε, η and XTC (cpu,
+  // wasm, the GPU chain; typical-p before top-p / min-p: cpu, wasm), but not typical-p before ε or
+  // η (their m largest would be those of typical-p's band, not of the row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (minKeepSpec !== undefined) {
-    if (!host && (!gpuBands || has('typical-p'))) return undefined;
+    if (!host && !gpuBands) return undefined;
     if (has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
   }
   const names = opts.builtins.map((b) => b.name);

@@ -12,6 +12,7 @@
 //   Mirostat v1 (last; not after typical-p or XTC): the k-th largest kept logit, k from the 100
 //          largest (webgpu: the top-k kernel; webgl: the window top-k and webgl/kth-largest.ts);
 //   minTokensToKeep: the floors of top-p, min-p, ε and η capped at the m-th largest logit;
+//          typical-p's band holds the m closest kept tokens (its search counts them too);
 //   dynamic temperature (first, with only top-nσ / top-k after it): the draw's 1/T per row, a
 //          device tensor from the whole row's entropy.
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
@@ -226,7 +227,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   if (plan.typicalEarly && hasTypical(plan)) {
     if (name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
     const m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
-    const out = rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT }), 'typical', false, true);
+    const out = rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT, minKeep: true }), 'typical', false, true, true, hasMinKeep(plan));
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     early = { up: tf.slice(out, [0, 1], [batch, 1]), top: tf.slice(out, [0, 2], [batch, 1]) };
@@ -404,18 +405,21 @@ function dynamicInvTemperature(
 }
 
 /** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */
-function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP: boolean, online = false, entropy = true): tf.Tensor2D {
+function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP: boolean, online = false, entropy = true, counted = false): tf.Tensor2D {
   if (tf.getBackend() === 'webgl') {
-    if (mode === 'typical') return typicalBandWebgl(input, params, minP);
+    if (mode === 'typical') return typicalBandWebgl(input, params, minP, counted);
     return rowBandsWebgl(input, params, mode, minP, entropy);
   }
   return tf.engine().runKernel(BANDS_KERNEL, { logits: input, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
-/** The bands kernel's per-row params (webgpu/bands.ts): floor, upper bound, m, 1/T pair (the filters' unless `inv`), min-p pair, n or cut. */
+/**
+ * The bands kernel's per-row params (webgpu/bands.ts): floor, upper bound, m, 1/T pair (the
+ * filters' unless `inv`), min-p pair, n or cut, and minTokensToKeep where `minKeep` (typical-p).
+ */
 function bandParams(
   plan: FusedPlan,
-  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor; inv?: Float64Array },
+  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor; inv?: Float64Array; minKeep?: boolean },
 ): tf.Tensor2D {
   const { batch } = plan;
   // 1/T as a float32 pair in one [B, 2] upload: webgpu's concat takes 7 inputs at most (see
@@ -423,7 +427,7 @@ function bandParams(
   const { hi, lo } = splitInvTemperature(p.inv ?? plan.filterInvT ?? plan.invT);
   const ih = Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? lo[i >> 1]! : hi[i >> 1]!));
   const fill = (v: number): tf.Tensor => tf.fill([batch, 1], v);
-  return tf.concat(
+  const head = tf.concat(
     [
       p.floor ? tf.reshape(p.floor, [batch, 1]) : fill(-FLT_MAX),
       p.hi ?? fill(FLT_MAX),
@@ -431,10 +435,11 @@ function bandParams(
       tf.tensor2d(ih, [batch, 2]),
       p.t ?? fill(0),
       p.e2 ?? fill(0),
-      p.cut ?? (p.n ? column(p.n) : fill(0)),
     ],
     1,
-  ) as tf.Tensor2D;
+  );
+  const M = p.minKeep ? plan.minKeep : undefined;
+  return tf.concat([head, p.cut ?? (p.n ? column(p.n) : fill(0)), M ? column(M) : fill(1)], 1) as tf.Tensor2D;
 }
 
 /**
@@ -491,7 +496,7 @@ function cutoffBands(
   const finv = plan.filterInvT ?? plan.invT;
   if (hasTypical(plan) && !early) {
     // webgpu finds m in the same read (online); webgl takes it from the params.
-    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv }), 'typical', minP, true);
+    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv, minKeep: true }), 'typical', minP, true, true, hasMinKeep(plan));
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     hi = tf.slice(out, [0, 1], [batch, 1]);

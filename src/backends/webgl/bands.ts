@@ -160,9 +160,10 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
  * upper bound, the kept maximum; -FLT_MAX, FLT_MAX and m where the row keeps everything): a mass
  * pass gives S and the centre c = Σ e^a·a / S over the kept tokens (m from params column 2), then
  * TYPICAL_BAND_KERNEL bisects the key of −|a − c| for the farthest distance whose closer-or-equal
- * mass reaches p·S (p in column 7) and returns per window the extreme kept logits within it.
+ * mass reaches p·S (p in column 7) — and, with `counted`, whose closer-or-equal kept tokens number
+ * at least column 8 (minTokensToKeep) — and returns per window the extreme kept logits within it.
  */
-export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: boolean): tf.Tensor2D {
+export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: boolean, counted = false): tf.Tensor2D {
   const [batch] = input.shape;
   const FLT = 3.4028234663852886e38;
   const col = (t: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(t, [0, k], [batch, 1]) as tf.Tensor2D;
@@ -174,7 +175,7 @@ export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: 
   const cen = tf.div(col(mass, 2), tf.maximum(S, 1e-30));
   const target = tf.mul(p, S);
   const search = tf.concat([m, cen, target, tf.cast(on, 'float32')], 1);
-  const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, { minP } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, { minP, counted } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (k: number): tf.Tensor2D => tf.squeeze(tf.slice(w, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
   const lo = tf.neg(rowMax(tf.neg(ch(0)) as tf.Tensor2D));
   const up = rowMax(ch(1));

@@ -14,8 +14,10 @@
 //     test), target p·S: the closest-first set whose mass reaches p·S, ties of its farthest
 //     distance kept (as webgpu/bands.ts 'typical'). One pass first keeps per window of 64 the
 //     range of −|a − c| and Σ e^a, so a round reads only the windows that straddle its candidate
-//     (on peaky rows, those holding the band's tokens). Output [B, W, 2]: per window of 256 the
-//     least and the largest kept logit within that distance (combined by the caller).
+//     (on peaky rows, those holding the band's tokens). With `counted` (minTokensToKeep in
+//     params column 8), each round sums the count too and keeps its bit only where both reach
+//     their targets. Output [B, W, 2]: per window of 256 the least and the largest kept logit
+//     within that distance (combined by the caller).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 
@@ -70,13 +72,19 @@ void main() {
   }
 }
 
-/** One bisection round: state [B, 3] (key high half, low half, bit) and the window sums → the next state (the bit kept where the sum reaches the row's target `k`). */
+/**
+ * One bisection round: state [B, 3] (key high half, low half, bit) and the window sums → the next
+ * state (the bit kept where the sum reaches the row's target `k`). `counted`: the sums are
+ * [B, W, 2] (mass, count) and the bit is kept where, besides, the count reaches params column 8
+ * (typical-p's minTokensToKeep).
+ */
 class StepProgram implements GPGPUProgram {
   variableNames = ['state', 'counts', 'k'];
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, windows: number) {
+  constructor(batch: number, windows: number, counted = false) {
+    if (counted) this.variableNames = ['state', 'counts', 'k', 'params'];
     this.outputShape = [batch, 3];
     this.userCode = `${KEY_GLSL}
 void main() {
@@ -90,8 +98,17 @@ void main() {
   uint p = stateKey(getState(b, 0), getState(b, 1));
   if (bit >= 0.0) {
     float n = 0.0;
-    for (int w = 0; w < ${windows}; w++) n += getCounts(b, w);
-    if (n >= getK(b)) p = p | (1u << uint(bit));
+    ${
+      counted
+        ? `float cnt = 0.0;
+    for (int w = 0; w < ${windows}; w++) {
+      n += getCounts(b, w, 0);
+      cnt += getCounts(b, w, 1);
+    }
+    if (n >= getK(b) && cnt >= getParams(b, 8)) p = p | (1u << uint(bit));`
+        : `for (int w = 0; w < ${windows}; w++) n += getCounts(b, w);
+    if (n >= getK(b)) p = p | (1u << uint(bit));`
+    }
   }
   setOutput(c.y == 0 ? float(p >> 16u) : float(p & 0xffffu));
 }
@@ -147,15 +164,16 @@ function keptLoop(vocab: number, w: string, body: string): string {
 
 /**
  * typical-p, once per call: per window of 64 over its kept tokens the least and the largest
- * −|a − c| and Σ e^a. Output [B, W, 3] (±Infinity and 0 for a window with no kept token).
+ * −|a − c| and Σ e^a, and with `counted` their count. Output [B, W, 3 or 4] (±Infinity and 0 for
+ * a window with no kept token).
  */
 class TypicalStatsProgram implements GPGPUProgram {
   variableNames = ['logits', 'params', 'search'];
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, minP: boolean) {
-    this.outputShape = [batch, Math.ceil(vocab / KTH_MAX_WINDOW), 3];
+  constructor(batch: number, vocab: number, minP: boolean, counted: boolean) {
+    this.outputShape = [batch, Math.ceil(vocab / KTH_MAX_WINDOW), counted ? 4 : 3];
     this.userCode = `
 void main() {
   ivec3 c = getOutputCoords();
@@ -166,7 +184,9 @@ void main() {
   if (getSearch(b, 3) > 0.0) {
     ${typicalHead(minP)}
     ${keptLoop(vocab, 'c.y', `
-      if (c.z == 2) {
+      if (c.z == 3) {
+        s += 1.0;
+      } else if (c.z == 2) {
         s += exp(a);
       } else {
         float d = -abs(a - cen);
@@ -183,18 +203,19 @@ void main() {
 /**
  * typical-p: Σ e^a per window of 256 over the kept tokens whose key reaches the candidate; a
  * window of 64 wholly below it adds 0 and one wholly at or above it its Σ e^a (the stats' sum),
- * unread. Output [B, W].
+ * unread. Output [B, W]; `counted`: [B, W, 2], the sum and the count of those tokens.
  */
 class TypicalMassProgram implements GPGPUProgram {
   variableNames = ['logits', 'params', 'search', 'state', 'stats'];
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, minP: boolean) {
-    this.outputShape = [batch, Math.ceil(vocab / COUNT_WINDOW)];
+  constructor(batch: number, vocab: number, minP: boolean, counted: boolean) {
+    const windows = Math.ceil(vocab / COUNT_WINDOW);
+    this.outputShape = counted ? [batch, windows, 2] : [batch, windows];
     this.userCode = `${KEY_GLSL}
 void main() {
-  ivec2 c = getOutputCoords();
+  ${counted ? 'ivec3 c = getOutputCoords();\n  bool cnt = c.z == 1;' : 'ivec2 c = getOutputCoords();\n  const bool cnt = false;'}
   int b = c.x;
   float acc = 0.0;
   if (getSearch(b, 3) > 0.0) {
@@ -205,9 +226,9 @@ void main() {
       int w = c.y * ${SUB} + s;
       if (w >= ${Math.ceil(vocab / KTH_MAX_WINDOW)}) break;
       if (orderKey(getStats(b, w, 0)) >= cand) {
-        acc += getStats(b, w, 2);
+        acc += getStats(b, w, cnt ? 3 : 2);
       } else if (orderKey(getStats(b, w, 1)) >= cand) {
-        ${keptLoop(vocab, 'w', 'if (orderKey(-abs(a - cen)) >= cand) acc += exp(a);')}
+        ${keptLoop(vocab, 'w', 'if (orderKey(-abs(a - cen)) >= cand) acc += cnt ? 1.0 : exp(a);')}
       }
     }
   }
@@ -266,12 +287,12 @@ void main() {
   }
 }
 
-function bisect(backend: MathBackendWebGL, batch: number, windows: number, round: (state: tf.TensorInfo) => tf.TensorInfo, target: tf.TensorInfo): tf.TensorInfo {
+function bisect(backend: MathBackendWebGL, batch: number, windows: number, round: (state: tf.TensorInfo) => tf.TensorInfo, target: tf.TensorInfo, params?: tf.TensorInfo): tf.TensorInfo {
   let state = backend.runWebGLProgram(new StartProgram(batch), [], 'float32');
-  const step = new StepProgram(batch, windows);
+  const step = new StepProgram(batch, windows, params !== undefined);
   for (let r = 0; r < 32; r++) {
     const sums = round(state);
-    const next = backend.runWebGLProgram(step, [state, sums, target], 'float32');
+    const next = backend.runWebGLProgram(step, params ? [state, sums, target, params] : [state, sums, target], 'float32');
     backend.disposeIntermediateTensorInfo(sums);
     backend.disposeIntermediateTensorInfo(state);
     state = next;
@@ -281,7 +302,7 @@ function bisect(backend: MathBackendWebGL, batch: number, windows: number, round
 
 interface TypicalInputs {
   logits: tf.TensorInfo;
-  /** float32 [B, 8]: the bands' params (webgl/bands.ts: floor, hi, m, 1/T pair, min-p pair, p). */
+  /** float32 [B, 9]: the bands' params (webgpu/bands.ts BAND_PARAMS: floor, hi, m, 1/T pair, min-p pair, p, minTokensToKeep). */
   params: tf.TensorInfo;
   /** float32 [B, 4]: m, the centre c, the target p·S, on (1) or off (0). */
   search: tf.TensorInfo;
@@ -289,11 +310,11 @@ interface TypicalInputs {
   target: tf.TensorInfo;
 }
 
-function typicalBand(backend: MathBackendWebGL, { logits, params, search, target }: TypicalInputs, minP: boolean): tf.TensorInfo {
+function typicalBand(backend: MathBackendWebGL, { logits, params, search, target }: TypicalInputs, minP: boolean, counted: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  const stats = backend.runWebGLProgram(new TypicalStatsProgram(batch, vocab, minP), [logits, params, search], 'float32');
-  const mass = new TypicalMassProgram(batch, vocab, minP);
-  const state = bisect(backend, batch, Math.ceil(vocab / COUNT_WINDOW), (st) => backend.runWebGLProgram(mass, [logits, params, search, st, stats], 'float32'), target);
+  const stats = backend.runWebGLProgram(new TypicalStatsProgram(batch, vocab, minP, counted), [logits, params, search], 'float32');
+  const mass = new TypicalMassProgram(batch, vocab, minP, counted);
+  const state = bisect(backend, batch, Math.ceil(vocab / COUNT_WINDOW), (st) => backend.runWebGLProgram(mass, [logits, params, search, st, stats], 'float32'), target, counted ? params : undefined);
   const out = backend.runWebGLProgram(new TypicalRangeProgram(batch, vocab, minP), [logits, params, search, state, stats], 'float32');
   backend.disposeIntermediateTensorInfo(state);
   backend.disposeIntermediateTensorInfo(stats);
@@ -332,7 +353,10 @@ export function registerWebglKthLargest(): boolean {
     tf.registerKernel({
       kernelName: TYPICAL_BAND_KERNEL,
       backendName: 'webgl',
-      kernelFunc: ({ inputs, backend, attrs }) => typicalBand(backend as unknown as MathBackendWebGL, inputs as unknown as TypicalInputs, (attrs as unknown as { minP: boolean }).minP),
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { minP, counted = false } = attrs as unknown as { minP: boolean; counted?: boolean };
+        return typicalBand(backend as unknown as MathBackendWebGL, inputs as unknown as TypicalInputs, minP, counted);
+      },
     });
     return true;
   } catch {

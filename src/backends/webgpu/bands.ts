@@ -14,7 +14,8 @@
 //   'typical': locally typical sampling's band (p in params column 7; 1 = off). The mass pass
 //              (online) gives m, S = Σ e^a and the centre c = Σ e^a·a / S (−ln q − H = c − a);
 //              then top-p's digit search (webgpu/top-p.ts) on the key of −|a − c| instead of z
-//              finds the farthest distance D whose strictly closer mass is below p·S (ties of D
+//              finds the farthest distance D whose strictly closer mass is below p·S, or with
+//              fewer than minTokensToKeep (params column 8) kept tokens strictly closer (ties of D
 //              kept); a last read gives the least and the largest kept logit with |a − c| ≤ D
 //              (d is monotone on each side of c, so they bound exactly that set). Output
 //              [B, 3]: the floor, the upper bound and the kept maximum (-FLT_MAX, FLT_MAX and
@@ -31,8 +32,12 @@ const WG = 64;
 const FLT_MAX = '3.4028234663852886e38f';
 /** 'typical': candidates copied to workgroup memory once they fit (as webgpu/top-p.ts). */
 const CAP = 512;
-/** Per-row params: 0 floor, 1 hi, 2 m, 3 1/T hi, 4 1/T lo, 5 min-p t, 6 min-p e, 7 n (moments), cut (above) or p (typical). */
-export const BAND_PARAMS = 8;
+/**
+ * Per-row params: 0 floor, 1 hi, 2 m, 3 1/T hi, 4 1/T lo, 5 min-p t, 6 min-p e, 7 n (moments),
+ * cut (above) or p (typical), 8 minTokensToKeep (typical: the band holds at least that many of
+ * the closest kept tokens; 1 = off).
+ */
+export const BAND_PARAMS = 9;
 
 class BandsProgram implements WebGPUProgramLike {
   outputShape: number[];
@@ -282,6 +287,8 @@ const TYPICAL_DECLS = `
   var<workgroup> tyS : array<u32, 3>;
   // mass strictly closer than the prefix, as a pair
   var<workgroup> tyM : array<f32, 2>;
+  // how many kept tokens are strictly closer than the prefix (minTokensToKeep)
+  var<workgroup> tyQ : u32;
 
   // The order-preserving key of −|a − c| (larger: closer to the centre).
   fn tyKey(z : f32, m : f32, ihH : f32, ihL : f32, c : f32) -> u32 {
@@ -305,7 +312,8 @@ function typicalSearch(kept: string): string {
     let tH = tp * bdA[0];
     let tL = tp * bdB[0];
     let on = tp < 1.0f && total > 0.0f && mk > -${FLT_MAX};
-    ${digitSearchStartWgsl('ty', 'select(1u, 0u, on)')}
+    let keepM = u32(max(bdParams[p + 8u], 1.0f));
+    ${digitSearchStartWgsl('ty', 'select(1u, 0u, on)', true)}
       for (var j = lid; j < n; j += ${WG}u) {
         var z = 0.0f;
         var ok = true;
@@ -328,7 +336,7 @@ function typicalSearch(kept: string): string {
           bc[b] += 1u;
         }
       }
-      ${digitLevelWgsl('ty', WG, CAP)}
+      ${digitLevelWgsl('ty', WG, CAP, 'keepM')}
       workgroupBarrier();
       if (tyS[1] == 2u) {
         let np = tyS[0];

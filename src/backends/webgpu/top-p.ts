@@ -218,14 +218,15 @@ class TopPProgram implements WebGPUProgramLike {
 }
 
 /**
- * The digit search's start (WGSL): state `<p>S` / `<p>M` / `<p>N` cleared, `done` (a u32 expression:
+ * The digit search's start (WGSL): state `<p>S` / `<p>M` / `<p>N` (and `<p>Q` when `counted`) cleared, `done` (a u32 expression:
  * 1 where the row keeps everything) as the done flag, then the head of each of the 8 levels of 4 bits
  * up to `n`, how many keys the level histograms (the row, the copied candidates, or none once done).
  * Leaves the level's loop open: the caller histograms into bh / bl / bc, then digitLevelWgsl.
  */
-export function digitSearchStartWgsl(p: string, done: string): string {
+export function digitSearchStartWgsl(p: string, done: string, counted = false): string {
   return `if (lid == 0u) {
-      ${p}S[0] = 0u;
+      ${p}S[0] = 0u;${counted ? `
+      ${p}Q = 0u;` : ''}
       ${p}S[1] = 0u;
       ${p}S[2] = ${done};
       ${p}M[0] = 0.0f;
@@ -256,9 +257,11 @@ export function digitSearchStartWgsl(p: string, done: string): string {
  * workgroup, then, from the top bucket down, the last non-empty one whose mass above it is still
  * below the target (tH, tL) narrows the prefix; none: done (keep all). Arrays `<p>H`, `<p>L`,
  * `<p>C` (16·wg), state `<p>S` (prefix, copied, done) and `<p>M` (the mass above, a pair); in
- * scope: lid, bh, bl, bc, prefix, copied, tH, tL.
+ * scope: lid, bh, bl, bc, prefix, copied, tH, tL. With `minKeep` (a u32 expression in scope), a
+ * bucket also qualifies while fewer than that many keys lie above it (minTokensToKeep: the
+ * counts above are kept in the workgroup u32 `<p>Q`).
  */
-export function digitLevelWgsl(p: string, wg: number, cap: number): string {
+export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: string): string {
   return `
       for (var b = 0u; b < 16u; b++) {
         ${p}H[b * ${wg}u + lid] = bh[b];
@@ -284,7 +287,9 @@ export function digitLevelWgsl(p: string, wg: number, cap: number): string {
       }
       if (lid == 0u && ${p}S[2] == 0u) {
         var cH = ${p}M[0];
-        var cL = ${p}M[1];
+        var cL = ${p}M[1];${minKeep ? `
+        var cK = ${p}Q;
+        var bestK = 0u;` : ''}
         var best = 16u;
         var bestH = 0.0f;
         var bestL = 0.0f;
@@ -295,13 +300,15 @@ export function digitLevelWgsl(p: string, wg: number, cap: number): string {
           if (c == 0u) {
             continue;
           }
-          if (!((cH - tH) + (cL - tL) < 0.0f)) {
+          if (!((cH - tH) + (cL - tL) < 0.0f)${minKeep ? ` && !(cK < ${minKeep})` : ''}) {
             break;
           }
           best = u32(d);
           bestH = cH;
           bestL = cL;
-          bestC = c;
+          bestC = c;${minKeep ? `
+          bestK = cK;
+          cK += c;` : ''}
           let x = ${p}H[at];
           let s = cH + x;
           let bb = s - cH;
@@ -313,7 +320,8 @@ export function digitLevelWgsl(p: string, wg: number, cap: number): string {
         } else {
           ${p}S[0] = (prefix << 4u) | best;
           ${p}M[0] = bestH;
-          ${p}M[1] = bestL;
+          ${p}M[1] = bestL;${minKeep ? `
+          ${p}Q = bestK;` : ''}
           if (!copied && bestC <= ${cap}u) {
             ${p}S[1] = 2u;
           }
