@@ -457,16 +457,20 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       // minTokensToKeep: typical-p's band grows to the m closest; top-p and min-p keep its m largest.
       { order: 'llama.cpp', typicalP: [0.05, 0.3, 0.9, 0.1], topP: 0.3, minP: 0.5, minTokensToKeep: [4, 12, 3, 30], temperature: 0.7, seed: 55 },
       { order: 'llama.cpp', topK: 50, typicalP: 0.2, topP: [0.2, 0.5, 0.9, 0.4], minTokensToKeep: 8, temperature: [0.7, 0, 1, 1.5], seed: 56 },
+      { order: 'llama.cpp', topK: 40, typicalP: [0.3, 0.1, 0.6, 0.2], minP: [0.3, 0.5, 0.2, 0.4], minTokensToKeep: [5, 10, 3, 20], temperature: 0.8, seed: 59 },
     ];
+    // minTokensToKeep changes what min-p keeps after the band in the last case.
+    const { minTokensToKeep: _m, ...noKeep } = cases.at(-1)!;
+    expect(reference.process(rows, cases.at(-1)!).map(kept)).not.toEqual(reference.process(rows, noKeep).map(kept));
     // Typical-p first changes what top-p keeps (its mass is the band's, not the row's).
     const a = reference.process(rows, { order: 'llama.cpp', typicalP: 0.5, topP: 0.5 }).map(kept);
     const b = reference.process(rows, { order: 'hf', typicalP: 0.5, topP: 0.5 }).map(kept);
     expect(a).not.toEqual(b);
     if (!gpu) return expectFusedSteps(backend, cases, rows);
-    // The GPU chain: fused where top-p reads the sorted top-k candidates (top-k on every row, or
-    // no top-p) and without minTokensToKeep; the tfjs-op chain otherwise.
-    const fusedOnGpu = (o: SamplerOptions): boolean => o.minTokensToKeep === undefined && (o.topP === undefined || typeof o.topK === 'number');
-    expect(cases.filter(fusedOnGpu).length).toBe(4);
+    // The GPU chain: fused where top-p and minTokensToKeep's cap read the sorted top-k candidates
+    // (top-k on every row), or with neither; the tfjs-op chain otherwise.
+    const fusedOnGpu = (o: SamplerOptions): boolean => typeof o.topK === 'number' || (o.topP === undefined && o.minTokensToKeep === undefined);
+    expect(cases.filter(fusedOnGpu).length).toBe(6);
     await expectFusedSteps(backend, cases.filter(fusedOnGpu), rows);
     for (const opts of cases.filter((o) => !fusedOnGpu(o) && !o.mirostat)) {
       const s = createSampler(opts);

@@ -60,7 +60,7 @@ const FUSED_BUILTINS: readonly string[] = ['temperature', 'top-k', 'top-p', 'min
 const HOST_BANDS: readonly string[] = ['top-n-sigma', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
 /**
  * Those the GPU chain (webgl, webgpu) applies as bands too (gpu-chain.ts; typical-p where the
- * backend has its search, before top-p / min-p not with minTokensToKeep; Mirostat v1 with V > 100 and not after
+ * backend has its search, before top-p / min-p with minTokensToKeep only with top-k on every row; Mirostat v1 with V > 100 and not after
  * typical-p or XTC; dynamic temperature first or last).
  */
 const GPU_BANDS: readonly string[] = ['top-n-sigma', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
@@ -87,7 +87,7 @@ export function fusedPlan(
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
   // minTokensToKeep: the fused kernels with top-k, top-p, min-p, typical-p, ε, η and XTC (cpu,
-  // wasm, the GPU chain; typical-p before top-p / min-p: cpu, wasm), but not typical-p before ε or
+  // wasm, the GPU chain; typical-p before top-p / min-p: the GPU chain with top-k on every row), but not typical-p before ε or
   // η (their m largest would be those of typical-p's band, not of the row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
@@ -145,9 +145,10 @@ export function fusedPlan(
   if (has('typical-p')) bands.typicalP = get('typical-p', 1);
   if (early) {
     // The GPU chain (typical-p itself needs gpuTypical, above): top-p after it reads the sorted
-    // top-k candidates only (its sort-free top-p has no upper bound), and no minTokensToKeep
-    // (its cap is the row's m-th largest, not the band's).
-    if (!host && (minKeepSpec !== undefined || (get('top-p', 1).some((p) => p < 1) && !get('top-k', 0).every((k) => k > 0 && k < vocab)))) return undefined;
+    // top-k candidates only (its sort-free top-p has no upper bound), and so does
+    // minTokensToKeep's cap (the band's m-th largest): both need top-k on every row.
+    const everyK = get('top-k', 0).every((k, r) => k > 0 && Math.max(k, M?.[r] ?? 1) < vocab);
+    if (!host && !everyK && (minKeepSpec !== undefined || get('top-p', 1).some((p) => p < 1))) return undefined;
     bands.typicalEarly = true;
   }
   if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);

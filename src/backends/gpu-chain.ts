@@ -219,7 +219,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   // minTokensToKeep m: top-p, min-p, ε and η keep at least the m largest of what top-nσ left (top-k's
   // k is already ≥ m): their floors are capped at the m-th largest logit, vm ([B, 1]; +FLT_MAX where m = 1).
-  const vm = hasMinKeep(plan) ? minKeepFloor(input, plan, sigmaFloor) : undefined;
+  let vm = hasMinKeep(plan) && !plan.typicalEarly ? minKeepFloor(input, plan, sigmaFloor) : undefined;
   // typical-p before top-p and min-p (order 'llama.cpp'; fusedPlan: top-k on every row or no
   // top-p): its band [lo, up] first, then top-p and min-p over the band only (their masses
   // relative to its maximum), and the draw keeps z ≤ up.
@@ -232,6 +232,9 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     early = { up: tf.slice(out, [0, 1], [batch, 1]), top: tf.slice(out, [0, 2], [batch, 1]) };
     zmax = early.top;
+    // minTokensToKeep (fusedPlan: top-k on every row): top-p and min-p keep the band's m largest,
+    // the m-th of the sorted candidates within [lo, up] (ties kept by the floor's ≥).
+    if (hasMinKeep(plan)) vm = bandMinKeepFloor(sorted!, thrCol(thr), early.up, plan.minKeep!);
   }
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
@@ -334,6 +337,21 @@ function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T exten
   return supported('windows', name, REGISTER_WINDOWS[name])
     ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
     : tf.sub(vocab, tf.sum(tf.step(tf.sub(tf.reshape(thr, [batch, 1]), input)), 1, true));
+}
+
+/**
+ * minTokensToKeep's floor [B, 1] after an early typical-p band: the m-th largest of the sorted
+ * candidates `[B, K]` (descending) that lie in [lo, up]; -FLT_MAX where fewer than m do (every
+ * kept token stays), +FLT_MAX on rows with m = 1.
+ */
+function bandMinKeepFloor(sorted: tf.Tensor2D, lo: tf.Tensor2D, up: tf.Tensor, M: Float64Array): tf.Tensor2D {
+  const batch = M.length;
+  const inBand = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(sorted, lo), tf.lessEqual(sorted, up)), tf.isFinite(sorted));
+  const rank = tf.cumsum(tf.cast(inBand, 'int32'), 1);
+  const m = column(Array.from(M, (v) => Math.min(v, sorted.shape[1]!)));
+  const at = tf.logicalAnd(inBand, tf.equal(tf.cast(rank, 'float32'), m));
+  const v = tf.max(tf.where(at, sorted, tf.fill(sorted.shape, -FLT_MAX)), 1, true);
+  return tf.where(tf.cast(column(Array.from(M, (x) => (x > 1 ? 1 : 0))), 'bool'), v, tf.fill([batch, 1], FLT_MAX)) as tf.Tensor2D;
 }
 
 /**
