@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
-import { BANDS_KERNEL, registerWebgpuBands } from '../src/backends/webgpu/bands.js';
+import { BAND_PARAMS, BANDS_KERNEL, registerWebgpuBands } from '../src/backends/webgpu/bands.js';
 import { registerWebglBands, rowBandsWebgl } from '../src/backends/webgl/bands.js';
 import { registerFusedFlag } from '../src/backends/fused.js';
 import { backendSuite } from './helpers/suite.js';
@@ -227,7 +227,9 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     const finite = rows.map((row) => Array.from(row).filter((v) => Number.isFinite(v)));
     const zmax = finite.map((f) => Math.max(...f));
     // moments: the σ floor and the row max.
-    const pm = tf.tensor2d(Float32Array.from({ length: B * 8 }, (_, i) => (i % 8 === 7 ? n[Math.floor(i / 8)]! : 0)), [B, 8]);
+    // Params rows of BAND_PARAMS: column 7 n (moments), cut (above) or p; 8 minTokensToKeep (1).
+    const P = BAND_PARAMS;
+    const pm = tf.tensor2d(Float32Array.from({ length: B * P }, (_, i) => (i % P === 7 ? n[Math.floor(i / P)]! : i % P === 8 ? 1 : 0)), [B, P]);
     const mom = stats(pm, 'moments', false);
     const m = (await mom.array()) as number[][];
     rows.forEach((_, r) => {
@@ -242,8 +244,8 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     const inv = 1 / 0.7;
     const floor = zmax.map((v) => v - 3);
     const pmass = tf.tensor2d(
-      rows.flatMap((_, r) => [floor[r]!, 3.4e38, zmax[r]!, Math.fround(inv), inv - Math.fround(inv), -3.4e38, -3.4e38, 0]),
-      [B, 8],
+      rows.flatMap((_, r) => [floor[r]!, 3.4e38, zmax[r]!, Math.fround(inv), inv - Math.fround(inv), -3.4e38, -3.4e38, 0, 1]),
+      [B, P],
     );
     // online: m found in the same read (params' m ignored), the sums rescaled as it rises.
     for (const online of webgl ? [false] : [false, true]) {
@@ -266,7 +268,7 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     }
     // above: the smallest kept logit ≥ cut and how many there are, exactly.
     const cut = zmax.map((v) => Math.fround(v - 1));
-    const pabove = tf.tensor2d(rows.flatMap((_, r) => [-3.4e38, 3.4e38, zmax[r]!, 1, 0, 0, 0, cut[r]!]), [B, 8]);
+    const pabove = tf.tensor2d(rows.flatMap((_, r) => [-3.4e38, 3.4e38, zmax[r]!, 1, 0, 0, 0, cut[r]!, 1]), [B, P]);
     const above = stats(pabove, 'above', false);
     const a = (await above.array()) as number[][];
     rows.forEach((_, r) => {
