@@ -496,7 +496,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     await expectFusedSteps(backend, cases, rows);
   });
 
-  it('dynamic temperature first, alone or with top-k / top-nσ after it: fused on every backend (the GPU chain: its 1/T on the device), the reference\'s tokens step after step', async () => {
+  it('dynamic temperature first, alone, with top-k / top-nσ after it, or top-p / min-p with top-k: fused on every backend (the GPU chain: its 1/T on the device; top-p and min-p over the rewritten candidates), the reference\'s tokens step after step', async () => {
     const V = gpu ? 40 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))));
     rows[3]![5] = -Infinity; // a masked token: N counts the finite logits only
@@ -504,7 +504,16 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: [0.8, 0.5, 1.2, 0], dynamicTemperature: [{ range: 0.5 }, { range: 0.3, exponent: 2 }, { range: 1, exponent: 0.5 }, { range: 0.4 }], seed: 21 },
       { temperature: 0.9, dynamicTemperature: [{ range: 0.6 }, undefined, { range: 0.2, exponent: 0 }, { range: 0.9 }], topK: [5, 0, 20, 40], topNSigma: [0, 1.5, 2, 0], seed: 22 },
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, seed: 23 }, // T_min 0: near-greedy rows
+      // Top-p and min-p see the rewritten row (one row without dynamic temperature: its plain T).
+      { temperature: [0.8, 1.2, 0.6, 1], dynamicTemperature: [{ range: 0.5 }, undefined, { range: 1, exponent: 0.5 }, { range: 0.3, exponent: 2 }], topK: [10, 20, 30, 15], topP: [0.7, 0.9, 0.5, 1], minP: [0.05, 0, 0.2, 0.1], seed: 24 },
+      { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, topK: 25, topP: 0.8, seed: 25 },
+      { temperature: 1.5, dynamicTemperature: { range: 1 }, topK: 35, minP: 0.1, seed: 26 },
     ];
+    // Top-p and min-p change what those rows keep (they are not idle here).
+    for (const o of cases.slice(3)) {
+      const { topP: _p, minP: _m, ...plain } = o;
+      expect(reference.process(rows, o).map(kept), JSON.stringify(o)).not.toEqual(reference.process(rows, plain).map(kept));
+    }
     await expectFusedSteps(backend, cases, rows);
   });
 

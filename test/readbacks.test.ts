@@ -59,6 +59,7 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
     ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
     ["order 'llama.cpp', top-k 40, top-p 0.95, min-p 0.05, dynamic temperature 0.8 ± 0.5 last (fused everywhere)", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 20 }, false, 'default'],
+    ['dynamic temperature 0.8 ± 0.5 first, top-k 40, top-p 0.9, min-p 0.05 (the GPU chain: the filters over the rewritten candidates)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.9, minP: 0.05, seed: 22 }, false, 'default'],
     ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'default'],
     ['Mirostat v1 (fused everywhere: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'default'],
   ];

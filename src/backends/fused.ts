@@ -99,16 +99,20 @@ export function fusedPlan(
   const ti = names.indexOf('typical-p');
   const early = ti >= 0 && names.slice(ti + 1).some((n) => n === 'top-p' || n === 'min-p');
   let dynamicRows: FusedPlan['dynamic'];
+  let dynFilters = false;
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
     if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
     // Dynamic temperature: first (the whole row's entropy) on cpu / wasm, and on the GPU chain
     // where no sampler after it depends on the temperature (its 1/T stays on the device, where
-    // only the draw reads it); last (after the filters, order 'llama.cpp': the kept tokens'
+    // only the draw reads it) but top-p and min-p with top-k on every row; last (after the filters, order 'llama.cpp': the kept tokens'
     // entropy; the GPU chain: the draw's 1/T from them), without Mirostat after it.
     if (dynamic !== undefined) {
       const late = i > 0;
       if (late && i < opts.builtins.length - 1) return undefined;
-      if (!host && (!gpuBands || (!late && opts.builtins.some((b) => T_DEPENDENT.includes(b.name) || b.name === 'mirostat')))) return undefined;
+      if (!host && !gpuBands) return undefined;
+      if (!host && !late && opts.builtins.some((b) => b.name === 'mirostat' || (T_DEPENDENT.includes(b.name) && b.name !== 'top-p' && b.name !== 'min-p'))) return undefined;
+      // Top-p and min-p after it (the GPU chain): from the top-k candidates rewritten (below).
+      dynFilters = !late && opts.builtins.some((b) => b.name === 'top-p' || b.name === 'min-p');
       const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
       dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0), ...(late ? { late } : {}) };
     }
@@ -129,6 +133,8 @@ export function fusedPlan(
     const spec = opts.builtins.find((b) => b.name === name);
     return spec ? resolveRowParam(name, spec.value, batch) : new Float64Array(batch).fill(off);
   };
+  // The GPU chain's top-p / min-p after dynamic temperature read the sorted top-k candidates.
+  if (!host && dynFilters && (minKeepSpec !== undefined || !get('top-k', 0).every((k) => k > 0 && k < vocab))) return undefined;
   const T = get('temperature', 1);
   const invT = T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t));
   if (dynamicRows) {

@@ -13,8 +13,9 @@
 //          largest (webgpu: the top-k kernel; webgl: the window top-k and webgl/kth-largest.ts);
 //   minTokensToKeep: the floors of top-p, min-p, ε and η capped at the m-th largest logit;
 //          typical-p's band holds the m closest kept tokens (its search counts them too);
-//   dynamic temperature (first, with only top-nσ / top-k after it): the draw's 1/T per row, a
-//          device tensor from the whole row's entropy.
+//   dynamic temperature (first, with only top-nσ / top-k after it, or top-p / min-p with top-k
+//          on every row): the draw's 1/T per row, a device tensor from the whole row's entropy;
+//          top-p and min-p then read the top-k candidates rewritten as the tfjs-op processor does;
 // Tokens equal the portable path's: the same thresholds, the same score arithmetic and noise.
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
@@ -236,9 +237,23 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     // the m-th of the sorted candidates within [lo, up] (ties kept by the floor's ≥).
     if (hasMinKeep(plan)) vm = bandMinKeepFloor(sorted!, thrCol(thr), early.up, plan.minKeep!);
   }
+  // Dynamic temperature first with top-p or min-p after it (fusedPlan: top-k on every row, no
+  // minTokensToKeep): its 1/T first; those filters then read the candidates as the tfjs-op
+  // processor rewrites the row, and give raw floors.
+  let dynamic: ReturnType<typeof dynamicInvTemperature> | undefined;
+  let rewritten: ReturnType<typeof dynamicCandidates> | undefined;
+  if (hasDynamic(plan) && !plan.dynamic!.late && (plan.topP.some((p) => p < 1) || plan.minP.some((m) => m > 0))) {
+    dynamic = dynamicInvTemperature(input, plan, zmax);
+    zmax ??= dynamic.zmax;
+    rewritten = dynamicCandidates(sorted!, zmax, plan, dynamic);
+  }
   if (plan.topP.some((p) => p < 1)) {
     let tau: tf.Tensor1D;
-    if (sorted && early) {
+    if (rewritten) {
+      finite ??= candidateCount(input, thr!, withMask, name);
+      const t = topPThreshold(rewritten.S, finite, rewritten.inv, plan.topP);
+      tau = rawFloor(sorted!, tf.greaterEqual(rewritten.S, thrCol(t)));
+    } else if (sorted && early) {
       // The sorted candidates outside the band weigh nothing (those above it lead the sort).
       tau = topPThreshold(sorted, finite ?? candidateCount(input, thr!, withMask, name), plan.filterInvT ?? plan.invT, plan.topP, { lo: thrCol(thr!), up: early.up, top: early.top });
     } else if (sorted) {
@@ -255,12 +270,18 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     thr = thr ? (tf.maximum(thr, tau) as tf.Tensor1D) : tau;
   }
   // Dynamic temperature (nothing after it reads 1/T but the draw): its 1/T from the whole row.
-  let dynamic: ReturnType<typeof dynamicInvTemperature> | undefined;
-  if (hasDynamic(plan) && !plan.dynamic!.late) {
+  if (hasDynamic(plan) && !plan.dynamic!.late && !dynamic) {
     dynamic = dynamicInvTemperature(input, plan, zmax);
     zmax ??= dynamic.zmax;
   }
-  const anyMinP = plan.minP.some((m) => m > 0);
+  // Min-p after dynamic temperature: its pair on the rewritten candidates (the row max rewrites
+  // to the first), as a raw floor; the draw then has no pair to test.
+  if (rewritten && plan.minP.some((m) => m > 0)) {
+    const [tm, em] = minPPair(tf.slice(rewritten.S, [0, 0], [batch, 1]), plan.minP, rewritten.inv);
+    const floor = rawFloor(sorted!, tf.logicalNot(tf.greater(tf.sub(em, tf.sub(rewritten.S, tm)), 0)));
+    thr = thr ? (tf.maximum(thr, floor) as tf.Tensor1D) : floor;
+  }
+  const anyMinP = !rewritten && plan.minP.some((m) => m > 0);
   // ε, η, XTC and Mirostat find the row max in their first pass where nothing before them did
   // (webgpu, no min-p).
   const miro = plan.mirostat?.some((v) => v > 0) ?? false;
@@ -389,7 +410,7 @@ function dynamicInvTemperature(
   plan: FusedPlan,
   zmax: tf.Tensor | undefined,
   kept?: { floor: tf.Tensor1D | undefined; hi: tf.Tensor | undefined; t: tf.Tensor; e2: tf.Tensor; minP: boolean },
-): { ih: tf.Tensor2D; scale: tf.Tensor2D; zmax: tf.Tensor } {
+): { ih: tf.Tensor2D; scale: tf.Tensor2D; zmax: tf.Tensor; inv0: tf.Tensor; on: tf.Tensor } {
   const { batch } = plan;
   const d = plan.dynamic!;
   const webgpu = tf.getBackend() === 'webgpu';
@@ -419,7 +440,30 @@ function dynamicInvTemperature(
   const scale0 = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
   const ih = tf.where(on, tf.where(greedy, tf.onesLike(inv), inv), ih0) as tf.Tensor2D;
   const scale = tf.where(on, tf.where(greedy, tf.zerosLike(inv), tf.onesLike(inv)), scale0) as tf.Tensor2D;
-  return { ih, scale, zmax: m ?? tf.slice(out, [0, 4], [batch, 1]) };
+  const inv0 = tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX);
+  return { ih, scale, zmax: m ?? tf.slice(out, [0, 4], [batch, 1]), inv0, on };
+}
+
+/**
+ * The sorted candidates `[B, K]` as the tfjs-op dynamic temperature rewrites the row
+ * (processors/temperature.ts): f32(f32(z − max)·prev)·1/T' floored at -FLT_MAX on the rows it
+ * scales, the values themselves elsewhere; with the 1/T each filter after it reads (1 where
+ * rewritten, the plain one elsewhere). The rewrite is monotone, so a floor on the rewritten
+ * values is a floor on the raw ones.
+ */
+function dynamicCandidates(sorted: tf.Tensor2D, zmax: tf.Tensor, plan: FusedPlan, dyn: { inv0: tf.Tensor; on: tf.Tensor }): { S: tf.Tensor2D; inv: Float64Array } {
+  const { batch } = plan;
+  const d = plan.dynamic!;
+  const s = tf.mul(scaleByInvTemperature(tf.sub(sorted, tf.reshape(zmax, [batch, 1])), d.prev), dyn.inv0);
+  const S = tf.where(tf.logicalAnd(dyn.on, tf.isFinite(sorted)), tf.maximum(s, -FLT_MAX), sorted) as tf.Tensor2D;
+  const plain = plan.filterInvT ?? plan.invT;
+  return { S, inv: Float64Array.from(plain, (v, r) => (d.range[r]! > 0 && Number.isFinite(d.prev[r]!) ? 1 : v)) };
+}
+
+/** The least raw candidate whose rewritten value passes `keep` ([B, K] bool): a raw floor [B] (-FLT_MAX where none). */
+function rawFloor(sorted: tf.Tensor2D, keep: tf.Tensor): tf.Tensor1D {
+  const v = tf.min(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), sorted, tf.fill(sorted.shape, FLT_MAX)), 1);
+  return tf.where(tf.equal(v, FLT_MAX), tf.fill([sorted.shape[0]], -FLT_MAX), v) as tf.Tensor1D;
 }
 
 /** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */
