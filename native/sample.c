@@ -871,13 +871,17 @@ static inline int min_hash(double need, const u32 *mt, int gn) {
   return (int)mt[(int)fi];
 }
 
-/**
- * Kept tokens: thrf <= z <= hif (float32 bounds: thrf itself is the smallest kept value) and finite.
- * idx null: every token 0..n-1; otherwise the candidates idx[0..n) in index order.
- * Returns the winning token, or -1 when none is kept.
- */
-EXPORT(draw)
-int draw(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
+/** One logit as dyn_rewrite leaves it (a finite z; -Infinity stays). */
+static inline float rewrite1(float v, float zmax, double prev, double k) {
+  if (!(v > -INFF)) return v;
+  float s = prev == 1.0 ? v - zmax : (float)((double)(v - zmax) * prev);
+  float t = (float)((double)s * k);
+  return t < -__FLT_MAX__ ? -__FLT_MAX__ : t;
+}
+
+/** draw and draw_dyn (dyn: scores from the logits rewritten as dyn_rewrite does; thresholds on the raw ones). */
+static inline __attribute__((always_inline)) int draw_impl(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn, int dyn, float dz, double dprev, double dk) {
+#define RW(v) (dyn ? rewrite1(v, dz, dprev, dk) : (v))
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   int best = -1;
   double bestScore = -INF;
@@ -886,7 +890,7 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
       int j = idx[c];
       float zj = z[j];
       if (!(zj >= thrf) || zj > hif) continue;
-      double a = ((double)zj - zmax) * inv;
+      double a = ((double)RW(zj) - zmax) * inv;
       int lim = min_hash(bestScore - a - MARGIN, mt, gn);
       if (lim < 0) continue;
       u32 h = mix32(sk + (u32)j * GOLDEN);
@@ -922,7 +926,7 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
     mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 1, 0, 3, 2));
     float bm = wasm_f32x4_extract_lane(mx, 0);
     if (bm == -INFF) continue; // nothing kept in the block
-    double amax = ((double)bm - zmax) * inv;
+    double amax = ((double)RW(bm) - zmax) * inv;
     int lim = min_hash(bestScore - amax - MARGIN, mt, gn);
     if (lim < 0) continue;
     // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
@@ -938,7 +942,7 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
-      double s = ((double)z[t] - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
+      double s = ((double)RW(z[t]) - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
       if (s > bestScore) {
         best = t;
         bestScore = s;
@@ -948,7 +952,7 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
   for (; j < n; j++) {
     float zj = z[j];
     if (!(zj >= thrf) || zj > hif) continue;
-    double a = ((double)zj - zmax) * inv;
+    double a = ((double)RW(zj) - zmax) * inv;
     u32 h = mix32(sk + (u32)j * GOLDEN);
     double s = a + gumbel(h);
     if (s > bestScore) {
@@ -957,6 +961,28 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
     }
   }
   return best;
+}
+#undef RW
+
+/**
+ * Kept tokens: thrf <= z <= hif (float32 bounds: thrf itself is the smallest kept value) and finite.
+ * idx null: every token 0..n-1; otherwise the candidates idx[0..n) in index order.
+ * Returns the winning token, or -1 when none is kept.
+ */
+EXPORT(draw)
+int draw(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
+  return draw_impl(z, idx, n, thrf, hif, zmax, inv, sk, mt, gn, 0, 0, 1, 1);
+}
+
+/**
+ * draw over every finite token of z[0..n) as dyn_rewrite(z, n, dz, prev, k) would leave it, at
+ * 1/T = 1 with the kept maximum 0 (the rewritten row max), without writing the row: the same
+ * tokens, one pass fewer (dynamic temperature with nothing after it). The rewrite is monotone, so
+ * a block's largest rewritten logit is its largest logit rewritten.
+ */
+EXPORT(draw_dyn)
+int draw_dyn(const float *z, int n, float dz, double prev, double k, u32 sk, const u32 *mt, int gn) {
+  return draw_impl(z, 0, n, -__FLT_MAX__, INFF, 0, 1, sk, mt, gn, 1, dz, prev, k);
 }
 
 // ---------------------------------------------------------------------------------------------

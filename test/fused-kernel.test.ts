@@ -436,6 +436,13 @@ describe('WebAssembly SIMD kernel', () => {
     if (version === 1) for (const [name, n] of Object.entries(v1Stats)) expect(n, name).toBeGreaterThan(2);
   });
 
+  it('dynamic temperature with nothing after it: the SIMD draw rewrites the logits as it reads them (no rewrite pass), the JS kernel\'s tokens over 300 steps', () => {
+    const g = rng('dynamic-draw');
+    const V = 3000;
+    const rows = [makeRow('peaky', V, g), makeRow('flat', V, g), Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : -2 * g()))];
+    check(rows, { temperature: [0.8, 1.3, 0.6], dynamicTemperature: [{ range: 0.5 }, { range: 1, exponent: 2 }, { range: 0.4, exponent: 0.5 }], seed: 74 }, 300, false);
+  });
+
   it('dynamic temperature: the JS and SIMD kernels rewrite rows as the reference does (ties, masks, one finite token, T 0 with a range, exponents) and draw its tokens', () => {
     const g = rng('dynamic-kernel');
     const V = 4000;

@@ -22,6 +22,7 @@ interface Exports {
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
   topp_fast(z: number, n: number, zmax: number, zmin: number, inv: number, p: number, hist: number, bucketOf: number, vals: number, qs: number): number;
   draw(z: number, idx: number, n: number, thrf: number, hif: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
+  draw_dyn(z: number, n: number, dz: number, prev: number, k: number, sk: number, mt: number, gn: number): number;
   sigma_sums(z: number, n: number, zmax: number, res: number): void;
   band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
@@ -678,7 +679,7 @@ function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number
  * row is not dynamic, 1 when it is (1/T = 1 from here), 2 when, besides, res holds scan_max's
  * results for the rewritten row.
  */
-function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPlan, r: number, ex: Float64Array): 0 | 1 | 2 {
+function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPlan, r: number, ex: Float64Array, defer?: DeferredRewrite): 0 | 1 | 2 {
   const d = plan.dynamic!;
   const R = d.range[r]!;
   const prev = d.prev[r]!;
@@ -715,13 +716,33 @@ function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPla
     return 1;
   }
   const k = dynamicInvTemperature(t);
-  e.dyn_rewrite(L.row, V, zmax, prev, k);
+  // Nothing after it but the draw: draw_dyn rewrites as it reads (one pass fewer).
+  if (defer) [defer.on, defer.zmax, defer.prev, defer.k] = [true, zmax, prev, k];
+  else e.dyn_rewrite(L.row, V, zmax, prev, k);
   // The rewrite is monotone: the new extremes are the old ones rewritten (scan_max's results).
   const at = (z: number): number => Math.max(Math.fround(Math.fround(Math.fround(z - zmax) * prev) * k), -FLT_MAX);
   F64[0] = at(zmax);
   F64[1] = 0;
   F64[2] = at(zmin);
   return 2;
+}
+
+/** A rewrite dynamicRowSimd left to the draw (draw_dyn): on, and dyn_rewrite's arguments. */
+interface DeferredRewrite {
+  on: boolean;
+  zmax: number;
+  prev: number;
+  k: number;
+}
+
+/** Whether row r has nothing after dynamic temperature but the draw (no filter, band, Mirostat). */
+function drawOnlyAfter(plan: FusedPlan, r: number): boolean {
+  const on = (a: Float64Array | undefined, off: number): boolean => a !== undefined && a[r]! !== off;
+  const k = plan.topK[r]!;
+  return (
+    !(k > 0 && k < plan.vocab) && !(plan.topP[r]! < 1) && !(plan.minP[r]! > 0) && !(plan.topNSigma && plan.topNSigma[r]! > 0) && !on(plan.typicalP, 1) &&
+    !(plan.xtcThreshold && plan.xtcThreshold[r]! >= 0) && !(plan.epsilon && plan.epsilon[r]! > 0) && !(plan.eta && plan.eta[r]! > 0) && !(plan.mirostat && plan.mirostat[r]! > 0) && !(plan.minKeep && plan.minKeep[r]! > 1)
+  );
 }
 
 /**
@@ -790,6 +811,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const words = plan.mask ? new Int32Array(buf, L.words, Math.ceil(V / 32)) : undefined;
   const keep = new Keep();
   const dynEx = plan.dynamic ? dynamicScratch(V) : undefined;
+  const deferred: DeferredRewrite = { on: false, zmax: 0, prev: 1, k: 1 };
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
@@ -808,7 +830,8 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
     const late = lateDynamic(plan, r); // after the filters: dynamicKept below
-    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!) : 0;
+    deferred.on = false;
+    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
     const dynOn = dynamic > 0;
     let n = 0;
     if (folded) {
@@ -1007,7 +1030,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
-    out[r] = e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
+    out[r] = deferred.on
+      ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)
+      : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
     if (miro && out[r]! >= 0) plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
