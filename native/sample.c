@@ -405,6 +405,8 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 //   mass < e^-63.9: there an absolute bound.
 
 #define FB 4096
+// typ_window's buckets: a window is narrow, and its walk (in JS) reads every bucket.
+#define TB 256
 #define WCAP 64.0
 #define EPS0 1.5e-7
 #define KAPPA 1.8e-7
@@ -722,14 +724,14 @@ EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, 
 
 /**
  * Kept tokens of z[0..n) (z >= thrf, finite) with w = min((zmax - z)·inv, 87) (float32) in
- * [wlo, whi): idx[m] = the token, val[m] its logit, bucket[m] = b = min(trunc((w - wlo)·scale), 4095) and
+ * [wlo, whi): idx[m] = the token, val[m] its logit, bucket[m] = b = min(trunc((w - wlo)·scale), TB - 1) and
  * hist[b] += x = exp_neg4(w). Returns m; quads with no token in the window cost a compare.
- * hist has 4097 entries (the last: scratch).
+ * hist has TB + 1 entries (the last: scratch).
  */
 EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, double *hist, int *idx, u16 *bucket, float *val) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale);
-  v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(FB - 1);
+  v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(TB - 1);
   int m = 0, c = 0;
   for (; c + 4 <= n; c += 4) {
     v128_t v = wasm_v128_load(z + c);
@@ -739,8 +741,8 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     v128_t x = exp_neg4(w);
     v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(wasm_f32x4_sub(w, lov), sc)), last);
     // Branch-free (the lanes in the window are unpredictable): a lane outside it adds to the
-    // spare bucket FB and its list entry is overwritten by the next.
-    b = wasm_v128_bitselect(b, wasm_i32x4_splat(FB), in);
+    // spare bucket TB and its list entry is overwritten by the next.
+    b = wasm_v128_bitselect(b, wasm_i32x4_splat(TB), in);
     int bits = wasm_i32x4_bitmask(in);
 #define TW(l)                                                                \
   {                                                                          \
@@ -761,7 +763,7 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     if (!(w >= wlo && w < whi)) continue;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
     float bf = (w - wlo) * scale;
-    int bb = bf >= (float)(FB - 1) ? FB - 1 : (int)bf;
+    int bb = bf >= (float)(TB - 1) ? TB - 1 : (int)bf;
     idx[m] = c;
     bucket[m] = (u16)bb;
     val[m++] = z[c];

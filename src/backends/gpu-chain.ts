@@ -371,7 +371,8 @@ function bandMinKeepFloor(sorted: tf.Tensor2D, lo: tf.Tensor2D, up: tf.Tensor, M
   const rank = tf.cumsum(tf.cast(inBand, 'int32'), 1);
   const m = column(Array.from(M, (v) => Math.min(v, sorted.shape[1]!)));
   const at = tf.logicalAnd(inBand, tf.equal(tf.cast(rank, 'float32'), m));
-  const v = tf.max(tf.where(at, sorted, tf.fill(sorted.shape, -FLT_MAX)), 1, true);
+  const top = rowMax(tf.where(at, sorted, tf.fill(sorted.shape, -Infinity)) as tf.Tensor2D);
+  const v = tf.where(tf.isFinite(top), top, tf.fill([batch, 1], -FLT_MAX));
   return tf.where(tf.cast(column(Array.from(M, (x) => (x > 1 ? 1 : 0))), 'bool'), v, tf.fill([batch, 1], FLT_MAX)) as tf.Tensor2D;
 }
 
@@ -462,8 +463,9 @@ function dynamicCandidates(sorted: tf.Tensor2D, zmax: tf.Tensor, plan: FusedPlan
 
 /** The least raw candidate whose rewritten value passes `keep` ([B, K] bool): a raw floor [B] (-FLT_MAX where none). */
 function rawFloor(sorted: tf.Tensor2D, keep: tf.Tensor): tf.Tensor1D {
-  const v = tf.min(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), sorted, tf.fill(sorted.shape, FLT_MAX)), 1);
-  return tf.where(tf.equal(v, FLT_MAX), tf.fill([sorted.shape[0]], -FLT_MAX), v) as tf.Tensor1D;
+  // The least as minus the row max of the negated (rowMax: webgl's max starts from -1e20).
+  const least = tf.neg(tf.reshape(rowMax(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), tf.neg(sorted), tf.fill(sorted.shape, -Infinity)) as tf.Tensor2D), [sorted.shape[0]]));
+  return tf.where(tf.isFinite(least), least, tf.fill([sorted.shape[0]], -FLT_MAX)) as tf.Tensor1D;
 }
 
 /** The bands statistics per row: webgpu's kernel, or webgl's window statistics combined (webgl/bands.ts; no online max there). */

@@ -358,7 +358,8 @@ function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number,
   return [lo, hi];
 }
 
-const FB = BUCKETS;
+/** typ_window's buckets (native/sample.c TB): fewer than top-p's, since the walk below reads each. */
+const FB = 256;
 
 /**
  * Typical-p over every token of a row whose kept set is z ≥ `thr` (maximum zmax): the kept band
