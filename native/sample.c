@@ -405,8 +405,6 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 //   mass < e^-63.9: there an absolute bound.
 
 #define FB 4096
-// typ_window's buckets: a window is narrow, and its walk (in JS) reads every bucket.
-#define TB 256
 #define WCAP 64.0
 #define EPS0 1.5e-7
 #define KAPPA 1.8e-7
@@ -724,14 +722,14 @@ EXPORT(band_floor) void band_floor(const float *z, int n, float thrf, float lo, 
 
 /**
  * Kept tokens of z[0..n) (z >= thrf, finite) with w = min((zmax - z)·inv, 87) (float32) in
- * [wlo, whi): idx[m] = the token, val[m] its logit, bucket[m] = b = min(trunc((w - wlo)·scale), TB - 1) and
+ * [wlo, whi): idx[m] = the token, val[m] its logit, bucket[m] = b = min(trunc((w - wlo)·scale), nb - 1) and
  * hist[b] += x = exp_neg4(w). Returns m; quads with no token in the window cost a compare.
- * hist has TB + 1 entries (the last: scratch).
+ * hist has nb + 1 entries (the last: scratch; nb ≤ 4096).
  */
-EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, double *hist, int *idx, u16 *bucket, float *val) {
+EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax, float inv, float wlo, float whi, float scale, int nb, double *hist, int *idx, u16 *bucket, float *val) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__;
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale);
-  v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(TB - 1);
+  v128_t lov = wasm_f32x4_splat(wlo), hiv = wasm_f32x4_splat(whi), last = wasm_i32x4_splat(nb - 1);
   int m = 0, c = 0;
   for (; c + 4 <= n; c += 4) {
     v128_t v = wasm_v128_load(z + c);
@@ -741,8 +739,8 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     v128_t x = exp_neg4(w);
     v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(wasm_f32x4_sub(w, lov), sc)), last);
     // Branch-free (the lanes in the window are unpredictable): a lane outside it adds to the
-    // spare bucket TB and its list entry is overwritten by the next.
-    b = wasm_v128_bitselect(b, wasm_i32x4_splat(TB), in);
+    // spare bucket nb and its list entry is overwritten by the next.
+    b = wasm_v128_bitselect(b, wasm_i32x4_splat(nb), in);
     int bits = wasm_i32x4_bitmask(in);
 #define TW(l)                                                                \
   {                                                                          \
@@ -763,13 +761,45 @@ EXPORT(typ_window) int typ_window(const float *z, int n, float thrf, float zmax,
     if (!(w >= wlo && w < whi)) continue;
     float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
     float bf = (w - wlo) * scale;
-    int bb = bf >= (float)(TB - 1) ? TB - 1 : (int)bf;
+    int bb = bf >= (float)(nb - 1) ? nb - 1 : (int)bf;
     idx[m] = c;
     bucket[m] = (u16)bb;
     val[m++] = z[c];
     hist[bb] = hist[bb] + (double)x;
   }
   return m;
+}
+
+/**
+ * The window's histogram again over its list only (val[0..m), as typ_window listed them) with nb
+ * buckets of width 1/scale from wlo: bucket[i] and hist (nb entries, cleared by the caller) as
+ * typ_window computes them. For a window that lists many tokens: finer buckets gather fewer.
+ */
+EXPORT(list_hist) void list_hist(const float *val, int m, float zmax, float inv, float wlo, float scale, int nb, double *hist, u16 *bucket) {
+  v128_t zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), sc = wasm_f32x4_splat(scale), lov = wasm_f32x4_splat(wlo), last = wasm_i32x4_splat(nb - 1);
+  int c = 0;
+  for (; c + 4 <= m; c += 4) {
+    v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, wasm_v128_load(val + c)), iv), F4(87.0f));
+    v128_t x = exp_neg4(w);
+    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(wasm_f32x4_sub(w, lov), sc)), last);
+#define LH(l)                                                                \
+  {                                                                          \
+    int bb = wasm_i32x4_extract_lane(b, l);                                  \
+    bucket[c + l] = (u16)bb;                                                 \
+    hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(x, l);             \
+  }
+    LH(0) LH(1) LH(2) LH(3)
+#undef LH
+  }
+  for (; c < m; c++) {
+    float w = (zmax - val[c]) * inv;
+    if (!(w <= 87.0f)) w = 87.0f;
+    float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
+    float bf = (w - wlo) * scale;
+    int bb = bf >= (float)(nb - 1) ? nb - 1 : (int)bf;
+    bucket[c] = (u16)bb;
+    hist[bb] = hist[bb] + (double)x;
+  }
 }
 
 /**

@@ -28,7 +28,8 @@ interface Exports {
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
   dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
-  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, hist: number, idx: number, bucket: number, val: number): number;
+  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, nb: number, hist: number, idx: number, bucket: number, val: number): number;
+  list_hist(val: number, m: number, zmax: number, inv: number, wlo: number, scale: number, nb: number, hist: number, bucket: number): void;
   gather_listed(val: number, idx: number, bucket: number, m: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
   mask_words(z: number, V: number, words: number): number;
   list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
@@ -358,8 +359,15 @@ function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number,
   return [lo, hi];
 }
 
-/** typ_window's buckets (native/sample.c TB): fewer than top-p's, since the walk below reads each. */
-const FB = 256;
+/**
+ * typ_window's buckets: few, since typicalWindow's walk reads each (4096 cost about one pass
+ * here), unless the window lists many tokens: then list_hist buckets the list again finely, so
+ * the boundary buckets gather few tokens for the exact walk.
+ */
+const FEW_BUCKETS = 256;
+const MANY_LISTED = 2048;
+/** How many tokens the last window listed: rows of a batch are alike, so it picks the next one's buckets. */
+let lastListed = 0;
 
 /**
  * Typical-p over every token of a row whose kept set is z ≥ `thr` (maximum zmax): the kept band
@@ -445,6 +453,8 @@ interface TypicalHist {
   wlo: number;
   whi: number;
   scale: number;
+  /** How many buckets (the last takes the capped range). */
+  nb: number;
   capped: boolean;
   listed: number;
 }
@@ -454,19 +464,30 @@ function typicalHist(e: Exports, L: Layout, V: number, thrf: number, zmax: numbe
   const capped = whi === Infinity && !(R <= 64);
   const top = whi === Infinity ? (capped ? 64 : R) : whi;
   const span = top - wlo;
-  let scale = span > 1e-30 ? Math.fround(FB / (span * 1.000001)) : 1;
-  if (!(scale <= 1e30)) scale = Math.fround(1e30);
-  new Float64Array(e.memory.buffer, L.mass, FB).fill(0);
-  const listed = e.typ_window(L.row, V, thrf, zmax, inv, wlo, whi, scale, L.mass, L.tmp, L.bucketOf, L.val);
-  return { wlo, whi, scale, capped, listed };
+  const scaleFor = (nb: number): number => {
+    const sc = span > 1e-30 ? Math.fround(nb / (span * 1.000001)) : 1;
+    return sc <= 1e30 ? sc : Math.fround(1e30);
+  };
+  let nb = lastListed > MANY_LISTED ? BUCKETS : FEW_BUCKETS;
+  let scale = scaleFor(nb);
+  new Float64Array(e.memory.buffer, L.mass, nb).fill(0);
+  const listed = e.typ_window(L.row, V, thrf, zmax, inv, wlo, whi, scale, nb, L.mass, L.tmp, L.bucketOf, L.val);
+  lastListed = listed;
+  if (listed > MANY_LISTED && nb < BUCKETS) {
+    nb = BUCKETS;
+    scale = scaleFor(nb);
+    new Float64Array(e.memory.buffer, L.mass, nb).fill(0);
+    e.list_hist(L.val, listed, zmax, inv, wlo, scale, nb, L.mass, L.bucketOf);
+  }
+  return { wlo, whi, scale, nb, capped, listed };
 }
 
 /** The certified band from typicalHist's window and the sums' bounds, or undefined. */
 function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, inv: number, p: number, win: TypicalHist, sums: TypicalSums): { band: [number, number]; listed: number } | undefined {
   const V = row.length;
-  const { wlo, whi, scale, capped, listed } = win;
+  const { wlo, whi, scale, nb: NB, capped, listed } = win;
   const { S, Slo, Shi, mu, dmu, count, kappa } = sums;
-  const hist = new Float64Array(e.memory.buffer, L.mass, FB);
+  const hist = new Float64Array(e.memory.buffer, L.mass, NB);
   const tiny = V * 2e-38; // tokens past w = 87 (exp_neg4 clamps there)
   // Tokens outside the window: w < wlo or w ≥ whi (float32), so at least dOut from μ.
   const K2 = 5e-7;
@@ -475,14 +496,14 @@ function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, i
   const EE = (V + 8192) * 8.9e-16 * S + 1e-13 * S;
   // Per bucket: its distance range from the centre and its mass bounds.
   const { dn, df, mHi, mLo } = typScratchFor();
-  let firstB = FB;
+  let firstB = NB;
   let lastB = -1;
-  for (let b = 0; b < FB; b++) {
+  for (let b = 0; b < NB; b++) {
     const h = hist[b]!;
     if (!(h > 0)) continue;
     if (b < firstB) firstB = b;
     lastB = b;
-    const lastCapped = capped && b === FB - 1;
+    const lastCapped = capped && b === NB - 1;
     const wl = (wlo + (b / scale) * (1 - K2)) * (1 - K2);
     const wh = lastCapped ? Infinity : (wlo + ((b + 1) / scale) * (1 + K2)) * (1 + K2);
     dn[b] = Math.max(0, wl - (mu + dmu), mu - dmu - wh);
@@ -514,18 +535,18 @@ function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, i
   const D2 = reach(df, mLo, p * Shi + EE);
   if (!(D1 >= 0) || !(D2 >= D1) || !Number.isFinite(D2) || !(dOut > D2)) return undefined;
   // Inside: df < D1 (a contiguous range around μ); outside: dn > D2; between: gathered.
-  let ia = FB;
+  let ia = NB;
   let ib = -1;
   let A0 = 0;
   let errA0 = 0;
-  let ga = FB;
+  let ga = NB;
   let gb = -1;
   let outside = listed < count;
   for (let b = firstB; b <= lastB; b++) {
     const h = hist[b]!;
     if (!(h > 0)) continue;
     if (df[b]! < D1) {
-      if (capped && b === FB - 1) return undefined;
+      if (capped && b === NB - 1) return undefined;
       if (b < ia) ia = b;
       ib = b;
       A0 += h;
