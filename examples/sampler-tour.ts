@@ -57,6 +57,8 @@ const SETTINGS: { label: string; options: SamplerOptions }[] = [
   { label: 'llama k40 m.05 dynT.8±.5', options: { topK: 40, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, order: 'llama.cpp', seed: 42 } },
   { label: 'typical .2, min-keep 20', options: { typicalP: 0.2, minTokensToKeep: 20, seed: 42 } },
   { label: 'llama k40 ty.9 p.95 m.05', options: { topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, order: 'llama.cpp', seed: 42 } },
+  { label: 'same, min-keep 20', options: { topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 20, temperature: 0.8, order: 'llama.cpp', seed: 42 } },
+  { label: 'dynT.8±.5 k40 p.95 m.05', options: { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
   { label: 'T 0 + XTC p 1 t .05', options: { temperature: 0, xtc: { probability: 1, threshold: 0.05 }, seed: 42 } },
   { label: 'T .8 k 40 p .95 m .05', options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
   {
