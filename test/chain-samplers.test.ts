@@ -167,7 +167,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     }
   });
 
-  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend, the reference\'s tokens step after step', async () => {
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend (typical-p then ε / η with it: cpu, wasm), the reference\'s tokens step after step', async () => {
     const V = gpu ? 60 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const host = backend === 'cpu' || backend === 'wasm';
@@ -180,12 +180,15 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: [0, 0.7, 0, 1], xtc: { probability: 1, threshold: 0.02 }, minTokensToKeep: [2, V, 1, 3], seed: 33 },
       { temperature: [0, 0, 0.6, 0], xtc: [{ probability: 1, threshold: 0.05 }, { probability: 0.5, threshold: 0.1 }, { probability: 1, threshold: 0.01 }, { probability: 1, threshold: 0.2 }], topP: 0.95, seed: 34 },
       { temperature: 0, typicalP: 0.5, minP: 0.02, seed: 35 },
+      // ε and η after typical-p keep the band's m largest (the GPU chain: tfjs ops).
+      { temperature: 0.9, typicalP: [0.3, 0.5, 0.2, 0.8], epsilonCutoff: 3e-3, etaCutoff: [0, 1e-2, 5e-3, 0], minTokensToKeep: [3, 10, 25, 2], seed: 36 },
     ] as SamplerOptions[]) {
       const t = createSampler(o);
       const y = tf.tensor2d(rows);
       try {
         for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
-        expect(t.lastPath, JSON.stringify(o)).toBe(defaultPath(backend));
+        const gpuOps = o.epsilonCutoff !== undefined && o.minTokensToKeep !== undefined;
+        expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
       } finally {
         y.dispose();
         t.dispose();

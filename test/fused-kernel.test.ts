@@ -613,6 +613,9 @@ describe('WebAssembly SIMD kernel', () => {
       Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8),
       Float32Array.from({ length: V }, (_, j) => (j < 6 ? 1 - 0.25 * j : -Infinity)),
       Float32Array.from(makeRow('peaky', V, g), (v) => 4 * v),
+      // 40 % on token 0, the rest thin and distinct: typical-p drops token 0, so its band's m
+      // largest (what ε and η after it keep) are not the row's.
+      Float32Array.from({ length: V }, (_, j) => (j === 0 ? Math.log(0.4) : Math.log(0.6 / (V - 1)) + 0.003 * ((j * 7) % 13) + 1e-5 * j)),
     ];
     const B = rows.length;
     const values = new Float32Array(B * V);
@@ -641,7 +644,7 @@ describe('WebAssembly SIMD kernel', () => {
     };
     let bound = 0;
     let simdRuns = 0;
-    for (const temperature of [0.7, 0, [0, 0.8, 0, 1.2, 0]]) {
+    for (const temperature of [0.7, 0, [0, 0.8, 0, 1.2, 0, 1]]) {
       for (const band of [
         { typicalP: 0.05 },
         { typicalP: 0.5, topK: 40 },
@@ -650,6 +653,10 @@ describe('WebAssembly SIMD kernel', () => {
         { xtc: { probability: 1, threshold: 0.02 }, topP: 0.95 },
         { xtc: { probability: 1, threshold: 0.1 }, topK: 30, minP: 0.001 },
         { typicalP: 0.3, xtc: { probability: 1, threshold: 0.05 } }, // the JS kernel only
+        // ε and η after typical-p keep the band's m largest (the JS kernel only).
+        { typicalP: 0.5, epsilonCutoff: 1e-3 },
+        { typicalP: 0.2, etaCutoff: 3e-3, topK: 60 },
+        { typicalP: 0.7, epsilonCutoff: 3e-4, etaCutoff: 1e-3 },
       ] as SamplerOptions[]) {
         const base = { ...band, temperature, seed: 9 } as SamplerOptions;
         const one = keptOf(base);

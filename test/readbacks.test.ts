@@ -55,7 +55,7 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'host'],
     ["order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, dynamic temperature last (the GPU chain: the band's m-th largest from the top-k candidates)", { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, seed: 18 }, false, 'default'],
     ['T 0.8, top-p 0.9, typical-p 0.8 + minTokensToKeep 3 (the GPU chain counts the band)', { temperature: 0.8, topP: 0.9, typicalP: 0.8, minTokensToKeep: 3, seed: 21 }, false, 'default'],
-    ['typical-p 0.8 + minTokensToKeep 3, then ε 1e-4 (tfjs ops everywhere)', { temperature: 0.8, typicalP: 0.8, minTokensToKeep: 3, epsilonCutoff: 1e-4, seed: 19 }, false, 'ops'],
+    ['typical-p 0.8 + minTokensToKeep 3, then ε 1e-4 (the band\'s m largest: fused on cpu / wasm)', { temperature: 0.8, typicalP: 0.8, minTokensToKeep: 3, epsilonCutoff: 1e-4, seed: 19 }, false, 'host'],
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
     ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
     ["order 'llama.cpp', top-k 40, top-p 0.95, min-p 0.05, dynamic temperature 0.8 ± 0.5 last (fused everywhere)", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 20 }, false, 'default'],

@@ -87,13 +87,14 @@ export function fusedPlan(
   // the T = 1 distribution, after it the T-scaled one; the kernels take one filter 1/T per row.
   const sides = new Set<boolean>();
   // minTokensToKeep: the fused kernels with top-k, top-p, min-p, typical-p, ε, η and XTC (cpu,
-  // wasm, the GPU chain; typical-p before top-p / min-p: the GPU chain with top-k on every row), but not typical-p before ε or
-  // η (their m largest would be those of typical-p's band, not of the row).
+  // wasm, the GPU chain; typical-p before top-p / min-p: the GPU chain with top-k on every row;
+  // typical-p before ε or η, whose m largest are then the band's: cpu, wasm).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (minKeepSpec !== undefined) {
     if (!host && !gpuBands) return undefined;
-    if (has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
+    // The GPU chain takes the band's m largest from the sorted top-k candidates (below).
+    if (!host && has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
   }
   const names = opts.builtins.map((b) => b.name);
   const ti = names.indexOf('typical-p');

@@ -400,11 +400,13 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   const keep = s.keep.reset(thr, zk);
   if (tp < 1 && !early) typicalBand(z, list, count0, keep, finv, tp, s, mk);
   const e = plan.epsilon ? plan.epsilon[r]! : 0;
-  if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
-  if (mk > 1 && vm < keep.thr) keep.thr = vm;
   const h = plan.eta ? plan.eta[r]! : 0;
+  // After typical-p, ε's and η's mk largest are its band's (their input).
+  const vb = mk > 1 && tp < 1 && !early && (e > 0 || h > 0) ? largestKept(z, list, count0, keep, mk) : vm;
+  if (e > 0) cutoffBand(z, list, count0, keep, finv, e, false);
+  if (mk > 1 && vb < keep.thr) keep.thr = vb;
   if (h > 0) cutoffBand(z, list, count0, keep, finv, h, true);
-  if (mk > 1 && vm < keep.thr) keep.thr = vm;
+  if (mk > 1 && vb < keep.thr) keep.thr = vb;
   if (xt >= 0) xtcBand(z, list, count0, keep, finv, xt, mk);
   if (greedy) {
     // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
@@ -582,6 +584,17 @@ export function largestIn(z: Float32Array, idx: Int32Array, n: number, mk: numbe
   const v = new Float64Array(n);
   for (let c = 0; c < n; c++) v[c] = z[idx[c]!]!;
   return quickselect(v, mk - 1);
+}
+
+/** The mk-th largest kept logit of the tokens (idx[0, n), or the row), -Infinity when fewer are kept. */
+export function largestKept(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, mk: number): number {
+  const v = new Float64Array(n);
+  let c2 = 0;
+  for (let c = 0; c < n; c++) {
+    const zj = z[idx ? idx[c]! : c]!;
+    if (zj > -Infinity && keep.has(zj)) v[c2++] = zj;
+  }
+  return c2 < mk ? -Infinity : quickselect(v.subarray(0, c2), mk - 1);
 }
 
 /** The largest kept logit. */
