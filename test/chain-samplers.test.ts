@@ -167,7 +167,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     }
   });
 
-  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend (typical-p then ε / η with it: cpu, wasm), the reference\'s tokens step after step', async () => {
+  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend (typical-p then ε / η with it: the GPU chain with top-k), the reference\'s tokens step after step', async () => {
     const V = gpu ? 60 : 500;
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
     const host = backend === 'cpu' || backend === 'wasm';
@@ -180,20 +180,32 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       { temperature: [0, 0.7, 0, 1], xtc: { probability: 1, threshold: 0.02 }, minTokensToKeep: [2, V, 1, 3], seed: 33 },
       { temperature: [0, 0, 0.6, 0], xtc: [{ probability: 1, threshold: 0.05 }, { probability: 0.5, threshold: 0.1 }, { probability: 1, threshold: 0.01 }, { probability: 1, threshold: 0.2 }], topP: 0.95, seed: 34 },
       { temperature: 0, typicalP: 0.5, minP: 0.02, seed: 35 },
-      // ε and η after typical-p keep the band's m largest (the GPU chain: tfjs ops).
+      // ε and η after typical-p keep the band's m largest (the GPU chain: with top-k on every row).
       { temperature: 0.9, typicalP: [0.3, 0.5, 0.2, 0.8], epsilonCutoff: 3e-3, etaCutoff: [0, 1e-2, 5e-3, 0], minTokensToKeep: [3, 10, 25, 2], seed: 36 },
+      { temperature: 0.9, topK: 45, typicalP: [0.3, 0.5, 0.2, 0.8], epsilonCutoff: 3e-3, etaCutoff: [0, 1e-2, 5e-3, 0], minTokensToKeep: [3, 10, 25, 2], seed: 37 },
     ] as SamplerOptions[]) {
       const t = createSampler(o);
       const y = tf.tensor2d(rows);
       try {
         for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
-        const gpuOps = o.epsilonCutoff !== undefined && o.minTokensToKeep !== undefined;
+        const gpuOps = o.epsilonCutoff !== undefined && o.minTokensToKeep !== undefined && o.topK === undefined;
         expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
       } finally {
         y.dispose();
         t.dispose();
       }
     }
+  });
+
+  it('ε and η after typical-p with minTokensToKeep keep the m largest of its band, not of the row (rows where typical-p drops the maximum): fused with top-k on every backend', async () => {
+    const V = gpu ? 60 : 400;
+    // 40 % on token 0, the rest thin and distinct: typical-p keeps the thin tokens only.
+    const row = Array.from({ length: V }, (_, j) => (j === 0 ? Math.log(0.4) : Math.fround(Math.log(0.6 / (V - 1)) + 0.02 * ((j * 7) % 13) + 1e-4 * j)));
+    const rows = [row, row, row, row];
+    const o: SamplerOptions = { temperature: 1, topK: V - 5, typicalP: 0.5, epsilonCutoff: [0.05, 0.05, 0.05, 0.05], etaCutoff: [0, 0.05, 0, 0.05], minTokensToKeep: [2, 3, 6, 9], seed: [1, 2, 3, 4] };
+    // typical-p drops token 0 here (else the band's m largest would be the row's).
+    expect(reference.process(rows, { typicalP: 0.5 }).every((r) => r[0] === -Infinity)).toBe(true);
+    await expectFusedSteps(backend, [o], rows);
   });
 
   it('typical-p with a minTokensToKeep that spans many windows of the row: the band holds the m closest (16 seeds per row, fused)', async () => {

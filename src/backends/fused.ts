@@ -88,13 +88,19 @@ export function fusedPlan(
   const sides = new Set<boolean>();
   // minTokensToKeep: the fused kernels with top-k, top-p, min-p, typical-p, ε, η and XTC (cpu,
   // wasm, the GPU chain; typical-p before top-p / min-p: the GPU chain with top-k on every row;
-  // typical-p before ε or η, whose m largest are then the band's: cpu, wasm).
+  // typical-p before ε or η, whose m largest are then the band's: cpu, wasm, and the GPU chain
+  // with top-k on every row).
   const minKeepSpec = opts.builtins.find((b) => b.minKeep !== undefined)?.minKeep;
   const has = (name: string): boolean => opts.builtins.some((b) => b.name === name);
   if (minKeepSpec !== undefined) {
     if (!host && !gpuBands) return undefined;
-    // The GPU chain takes the band's m largest from the sorted top-k candidates (below).
-    if (!host && has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) return undefined;
+    // The GPU chain takes the band's m largest from the sorted top-k candidates: top-k on every row.
+    if (!host && has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) {
+      const spec = opts.builtins.find((b) => b.name === 'top-k');
+      const K = spec ? resolveRowParam('top-k', spec.value, batch) : new Float64Array(batch);
+      const M0 = resolveRowParam('minTokensToKeep', minKeepSpec, batch);
+      if (!K.every((k, r) => k > 0 && Math.max(k, M0[r]!) < vocab)) return undefined;
+    }
   }
   const names = opts.builtins.map((b) => b.name);
   const ti = names.indexOf('typical-p');

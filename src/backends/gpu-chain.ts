@@ -296,7 +296,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   // typical-p, ε, η, XTC (after min-p, at the filters' 1/T) and Mirostat v2 (at the draw's):
   // floors and upper bounds from row sums over what the earlier filters kept.
-  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm, early);
+  const cut = cutoffBands(input, plan, thr, zmax, t, e2, anyMinP, mirostat?.mu, vm, early, sorted);
   thr = cut.thr;
   zmax = cut.zmax;
   // Dynamic temperature last (order 'llama.cpp'): the entropy of what the filters kept.
@@ -532,6 +532,7 @@ function cutoffBands(
   mu?: tf.Tensor1D,
   vm?: tf.Tensor,
   early?: { up: tf.Tensor; top: tf.Tensor },
+  sorted?: tf.Tensor2D,
 ): { thr: tf.Tensor1D | undefined; zmax: tf.Tensor; hi?: tf.Tensor; drawMax?: tf.Tensor } {
   const { batch } = plan;
   // minTokensToKeep: the floors so far (top-k, top-p) and each of ε's and η's capped at vm.
@@ -566,6 +567,8 @@ function cutoffBands(
     hi = tf.slice(out, [0, 1], [batch, 1]);
     m = tf.slice(out, [0, 2], [batch, 1]);
     drawMax = m;
+    // ε and η after it keep the band's m largest (fusedPlan: top-k on every row).
+    if (vm && hasMinKeep(plan) && (plan.epsilon?.some((v) => v > 0) || plan.eta?.some((v) => v > 0))) vm = bandMinKeepFloor(sorted!, tf.reshape(thr, [batch, 1]) as tf.Tensor2D, hi, plan.minKeep!);
   }
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
