@@ -208,6 +208,25 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     await expectFusedSteps(backend, [o], rows);
   });
 
+  it("order 'llama.cpp' with top-k and typical-p first on rows with ties of the k-th value past k (the GPU chain: the band from the sorted candidates, the ties one weighted column)", async () => {
+    const V = gpu ? 60 : 300;
+    // Logits on a 1/4 grid: the k-th largest value has ties beyond the k candidates.
+    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.round(4 * (-(0.5 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1))) / 4));
+    const k = 12;
+    for (const row of rows) {
+      const kth = [...row].sort((x, y) => y - x)[k - 1]!;
+      expect(row.filter((v) => v >= kth).length).toBeGreaterThan(k);
+    }
+    await expectFusedSteps(
+      backend,
+      [
+        { order: 'llama.cpp', topK: k, typicalP: [0.3, 0.6, 0.9, 0.5], topP: 0.9, temperature: 0.8, seed: 61 },
+        { order: 'llama.cpp', topK: k, topNSigma: [0, 1, 0, 2], typicalP: 0.5, minP: 0.05, minTokensToKeep: [1, 3, 5, 2], temperature: 1, seed: 62 },
+      ],
+      rows,
+    );
+  });
+
   it('typical-p with a minTokensToKeep that spans many windows of the row: the band holds the m closest (16 seeds per row, fused)', async () => {
     // Near-linear logits: the band is an index range around the token at the entropy, so with m
     // 300 of 640 whole windows of 64 lie inside it (webgl's search adds those unread).

@@ -228,7 +228,13 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   if (plan.typicalEarly && hasTypical(plan)) {
     if (name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
     const m = zmax === undefined ? undefined : tf.reshape(zmax, [batch, 1]);
-    const out = rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT, minKeep: true }), 'typical', false, true, true, hasMinKeep(plan));
+    // With top-k on every row the band comes from the sorted candidates (no [B, V] read);
+    // the finite ties of the k-th value beyond them count as one more candidate.
+    // (top-k's count is of the logits ≥ its k-th value: with top-nσ's floor above that, a count of its own.)
+    const count = !sorted ? undefined : sigmaFloor ? candidateCount(input, thr!, withMask, name) : (finite ??= candidateCount(input, thr!, withMask, name));
+    const out = sorted
+      ? typicalBandOfCandidates(sorted, count!, thrCol(thr!), plan)
+      : rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT, minKeep: true }), 'typical', false, true, true, hasMinKeep(plan));
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     early = { up: tf.slice(out, [0, 1], [batch, 1]), top: tf.slice(out, [0, 2], [batch, 1]) };
@@ -361,9 +367,45 @@ function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T exten
 }
 
 /**
- * minTokensToKeep's floor [B, 1] after an early typical-p band: the m-th largest of the sorted
- * candidates `[B, K]` (descending) that lie in [lo, up]; -FLT_MAX where fewer than m do (every
- * kept token stays), +FLT_MAX on rows with m = 1.
+ * typical-p's band over the sorted top-k candidates `[B, K]` (descending, -Infinity past a row's
+ * k), the bands kernel's 'typical' output [B, 3] (floor, upper bound, kept maximum) with its
+ * float32 rule: a = (z − m)·1/T as a pair, m the largest candidate, centre c = Σ e^a·a / Σ e^a,
+ * a token kept while the mass of the tokens strictly closer to c than it is below p·S, or
+ * (minTokensToKeep) fewer than m of them are. `finite` [B, 1] counts the row's finite logits
+ * ≥ `thr` (the k-th value): those past K are ties of it, one more column weighted by their count.
+ */
+function typicalBandOfCandidates(sorted: tf.Tensor2D, finite: tf.Tensor, thr: tf.Tensor2D, plan: FusedPlan): tf.Tensor2D {
+  const batch = sorted.shape[0];
+  const cand = tf.logicalAnd(tf.isFinite(sorted), tf.greaterEqual(sorted, thr));
+  const z = tf.concat([tf.where(cand, sorted, tf.fill(sorted.shape, -Infinity)), thr], 1);
+  const listed = tf.sum(tf.cast(cand, 'float32'), 1, true);
+  const w = tf.concat([tf.cast(cand, 'float32'), tf.where(tf.isFinite(thr), tf.relu(tf.sub(finite, listed)), tf.zerosLike(thr))], 1);
+  const m = tf.slice(sorted, [0, 0], [batch, 1]);
+  const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
+  const dz = tf.where(tf.isFinite(z), tf.sub(z, m), tf.fill(z.shape, -FLT_MAX));
+  const a = tf.add(tf.mul(dz, ihH), tf.mul(dz, ihL));
+  const x = tf.mul(w, tf.exp(a));
+  const S = tf.sum(x, 1, true);
+  const c = tf.div(tf.sum(tf.where(tf.greater(x, 0), tf.mul(x, a), tf.zerosLike(x)), 1, true), S);
+  const d = tf.where(tf.greater(w, 0), tf.abs(tf.sub(a, c)), tf.fill(z.shape, Infinity));
+  // closer[i] = Σ_j [d_j < d_i] x_j (and the count of such tokens), [B, K + 1, K + 1] at most.
+  const less = tf.cast(tf.less(tf.expandDims(d, 1), tf.expandDims(d, 2)), 'float32');
+  const closer = tf.squeeze(tf.matMul(less, tf.expandDims(x, 2)), [2]);
+  let keep = tf.logicalAnd(tf.greater(w, 0), tf.less(closer, tf.mul(column(plan.typicalP!), S)));
+  if (plan.minKeep?.some((v) => v > 1)) {
+    const count = tf.squeeze(tf.matMul(less, tf.expandDims(w, 2)), [2]);
+    keep = tf.logicalOr(keep, tf.logicalAnd(tf.greater(w, 0), tf.less(count, column(plan.minKeep))));
+  }
+  const up = rowMax(tf.where(keep, z, tf.fill(z.shape, -Infinity)) as tf.Tensor2D);
+  const lo = tf.neg(rowMax(tf.where(keep, tf.neg(z), tf.fill(z.shape, -Infinity)) as tf.Tensor2D));
+  const on = tf.logicalAnd(tf.cast(column(Array.from(plan.typicalP!, (p) => (p < 1 ? 1 : 0))), 'bool'), tf.isFinite(up));
+  return tf.concat([tf.where(on, lo, tf.fill([batch, 1], -FLT_MAX)), tf.where(on, up, tf.fill([batch, 1], FLT_MAX)), tf.where(on, up, m)], 1) as tf.Tensor2D;
+}
+
+/**
+ * minTokensToKeep's floor [B, 1] after a typical-p band: the m-th largest of the sorted
+ * candidates `[B, K]` (descending) that lie in [lo, up]; lo where fewer than m do (every token of
+ * the band stays), +FLT_MAX on rows with m = 1.
  */
 function bandMinKeepFloor(sorted: tf.Tensor2D, lo: tf.Tensor2D, up: tf.Tensor, M: Float64Array): tf.Tensor2D {
   const batch = M.length;
@@ -372,7 +414,8 @@ function bandMinKeepFloor(sorted: tf.Tensor2D, lo: tf.Tensor2D, up: tf.Tensor, M
   const m = column(Array.from(M, (v) => Math.min(v, sorted.shape[1]!)));
   const at = tf.logicalAnd(inBand, tf.equal(tf.cast(rank, 'float32'), m));
   const top = rowMax(tf.where(at, sorted, tf.fill(sorted.shape, -Infinity)) as tf.Tensor2D);
-  const v = tf.where(tf.isFinite(top), top, tf.fill([batch, 1], -FLT_MAX));
+  // Fewer than m in the band: all of it stays, and no token below it (the floors so far).
+  const v = tf.where(tf.isFinite(top), top, lo);
   return tf.where(tf.cast(column(Array.from(M, (x) => (x > 1 ? 1 : 0))), 'bool'), v, tf.fill([batch, 1], FLT_MAX)) as tf.Tensor2D;
 }
 
