@@ -208,7 +208,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     await expectFusedSteps(backend, [o], rows);
   });
 
-  it("order 'llama.cpp' with top-k and typical-p first on rows with ties of the k-th value past k (the GPU chain: the band from the sorted candidates, the ties one weighted column)", async () => {
+  it("top-k and typical-p (first, order 'llama.cpp', or after top-p / min-p) on rows with ties of the k-th value past k (the GPU chain: the band from the sorted candidates, the ties one weighted column)", async () => {
     const V = gpu ? 60 : 300;
     // Logits on a 1/4 grid: the k-th largest value has ties beyond the k candidates.
     const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.round(4 * (-(0.5 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1))) / 4));
@@ -222,6 +222,10 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       [
         { order: 'llama.cpp', topK: k, typicalP: [0.3, 0.6, 0.9, 0.5], topP: 0.9, temperature: 0.8, seed: 61 },
         { order: 'llama.cpp', topK: k, topNSigma: [0, 1, 0, 2], typicalP: 0.5, minP: 0.05, minTokensToKeep: [1, 3, 5, 2], temperature: 1, seed: 62 },
+        // The default (HF) order: typical-p after top-p and min-p, its band from the candidates too.
+        { topK: k, typicalP: [0.3, 0.6, 0.9, 0.5], minP: 0.05, temperature: 0.8, seed: 63 },
+        { topK: k, topP: 0.9, typicalP: 0.5, minTokensToKeep: [1, 3, 5, 2], temperature: 1.2, seed: 64 },
+        { topK: k, topNSigma: 1.5, minP: [0.3, 0.02, 0.1, 0], typicalP: [0.4, 0.8, 0.2, 0.6], epsilonCutoff: 1e-3, minTokensToKeep: 2, seed: 65 },
       ],
       rows,
     );

@@ -374,12 +374,17 @@ function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T exten
  * (minTokensToKeep) fewer than m of them are. `finite` [B, 1] counts the row's finite logits
  * ≥ `thr` (the k-th value): those past K are ties of it, one more column weighted by their count.
  */
-function typicalBandOfCandidates(sorted: tf.Tensor2D, finite: tf.Tensor, thr: tf.Tensor2D, plan: FusedPlan): tf.Tensor2D {
+function typicalBandOfCandidates(sorted: tf.Tensor2D, finite: tf.Tensor, thr: tf.Tensor2D, plan: FusedPlan, minP?: { t: tf.Tensor; e2: tf.Tensor }): tf.Tensor2D {
   const batch = sorted.shape[0];
   const cand = tf.logicalAnd(tf.isFinite(sorted), tf.greaterEqual(sorted, thr));
-  const z = tf.concat([tf.where(cand, sorted, tf.fill(sorted.shape, -Infinity)), thr], 1);
   const listed = tf.sum(tf.cast(cand, 'float32'), 1, true);
-  const w = tf.concat([tf.cast(cand, 'float32'), tf.where(tf.isFinite(thr), tf.relu(tf.sub(finite, listed)), tf.zerosLike(thr))], 1);
+  // min-p's pair (after the count: the ties past the candidates pass it as the k-th value does).
+  const pass = (v: tf.Tensor): tf.Tensor => (minP ? tf.logicalNot(tf.greater(tf.sub(minP.e2, tf.sub(v, minP.t)), 0)) : tf.cast(tf.onesLike(v), 'bool'));
+  const kept = tf.logicalAnd(cand, pass(sorted));
+  const z = tf.concat([tf.where(kept, sorted, tf.fill(sorted.shape, -Infinity)), thr], 1);
+  const ties = tf.where(tf.logicalAnd(tf.isFinite(thr), pass(thr)), tf.relu(tf.sub(finite, listed)), tf.zerosLike(thr));
+  const w = tf.concat([tf.cast(kept, 'float32'), ties], 1);
+  // The largest kept candidate (min-p keeps the row's maximum).
   const m = tf.slice(sorted, [0, 0], [batch, 1]);
   const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
   const dz = tf.where(tf.isFinite(z), tf.sub(z, m), tf.fill(z.shape, -FLT_MAX));
@@ -603,8 +608,13 @@ function cutoffBands(
   };
   const finv = plan.filterInvT ?? plan.invT;
   if (hasTypical(plan) && !early) {
-    // webgpu finds m in the same read (online); webgl takes it from the params.
-    const out = rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv, minKeep: true }), 'typical', minP, true, true, hasMinKeep(plan));
+    // With top-k on every row (sorted), the band from the candidates that the floor and min-p's
+    // pair keep (the count of the logits ≥ the floor gives the k-th value's ties past them);
+    // else webgpu finds m in the same read (online) and webgl takes it from the params.
+    const out =
+      sorted && thr
+        ? typicalBandOfCandidates(sorted, candidateCount(input, thr, (x) => x, tf.getBackend()), tf.reshape(thr, [batch, 1]) as tf.Tensor2D, plan, minP ? { t, e2 } : undefined)
+        : rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv, minKeep: true }), 'typical', minP, true, true, hasMinKeep(plan));
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     hi = tf.slice(out, [0, 1], [batch, 1]);
