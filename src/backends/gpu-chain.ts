@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, safeThreshold, scaleByInvTemperature, splitInvTemperature, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, rowMin, safeThreshold, scaleByInvTemperature, splitInvTemperature, twoProd } from '../processors/ops.js';
 import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
 import { quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
@@ -402,7 +402,7 @@ function typicalBandOfCandidates(sorted: tf.Tensor2D, finite: tf.Tensor, thr: tf
     keep = tf.logicalOr(keep, tf.logicalAnd(tf.greater(w, 0), tf.less(count, column(plan.minKeep))));
   }
   const up = rowMax(tf.where(keep, z, tf.fill(z.shape, -Infinity)) as tf.Tensor2D);
-  const lo = tf.neg(rowMax(tf.where(keep, tf.neg(z), tf.fill(z.shape, -Infinity)) as tf.Tensor2D));
+  const lo = rowMin(tf.where(keep, z, tf.fill(z.shape, Infinity)) as tf.Tensor2D);
   const on = tf.logicalAnd(tf.cast(column(Array.from(plan.typicalP!, (p) => (p < 1 ? 1 : 0))), 'bool'), tf.isFinite(up));
   return tf.concat([tf.where(on, lo, tf.fill([batch, 1], -FLT_MAX)), tf.where(on, up, tf.fill([batch, 1], FLT_MAX)), tf.where(on, up, m)], 1) as tf.Tensor2D;
 }
@@ -511,8 +511,7 @@ function dynamicCandidates(sorted: tf.Tensor2D, zmax: tf.Tensor, plan: FusedPlan
 
 /** The least raw candidate whose rewritten value passes `keep` ([B, K] bool): a raw floor [B] (-FLT_MAX where none). */
 function rawFloor(sorted: tf.Tensor2D, keep: tf.Tensor): tf.Tensor1D {
-  // The least as minus the row max of the negated (rowMax: webgl's max starts from -1e20).
-  const least = tf.neg(tf.reshape(rowMax(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), tf.neg(sorted), tf.fill(sorted.shape, -Infinity)) as tf.Tensor2D), [sorted.shape[0]]));
+  const least = tf.reshape(rowMin(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), sorted, tf.fill(sorted.shape, Infinity)) as tf.Tensor2D), [sorted.shape[0]]);
   return tf.where(tf.isFinite(least), least, tf.fill([sorted.shape[0]], -FLT_MAX)) as tf.Tensor1D;
 }
 

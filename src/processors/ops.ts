@@ -87,6 +87,11 @@ export function rowMax(x: tf.Tensor2D): tf.Tensor2D {
   return tf.where(tf.lessEqual(m, -1e20), low, m) as tf.Tensor2D;
 }
 
+/** Per-row minimum `[B, 1]` as minus rowMax of the negated values (+Infinity where no finite value). */
+export function rowMin(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.neg(rowMax(tf.neg(x) as tf.Tensor2D)) as tf.Tensor2D;
+}
+
 /**
  * float32 `[B, V]` rows with a 1 at `idx[r]` and 0 elsewhere (an index outside [0, V) gives a zero
  * row). Not tf.oneHot, which refuses a depth of 1 (a one-token vocabulary is valid input here).

@@ -10,7 +10,7 @@
 // The kept test is the draw's: z ≥ floor, z ≤ hi, min-p's pair.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
-import { rowMax } from '../../processors/ops.js';
+import { rowMax, rowMin } from '../../processors/ops.js';
 import { TYPICAL_BAND_KERNEL } from './kth-largest.js';
 
 export const BAND_WINDOWS_KERNEL = 'TfjsSamplingBandWindows';
@@ -122,7 +122,6 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
   const run = (p: tf.Tensor2D, m: WindowMode): tf.Tensor3D => tf.engine().runKernel(BAND_WINDOWS_KERNEL, { logits: input, params: p }, { mode: m, minP, entropy } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (t: tf.Tensor3D, k: number): tf.Tensor2D => tf.squeeze(tf.slice(t, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
   // Not tf.min / tf.max: webgl's reductions start at ±1e20 (rowMax's note).
-  const rowMin = (v: tf.Tensor2D): tf.Tensor2D => tf.neg(rowMax(tf.neg(v) as tf.Tensor2D)) as tf.Tensor2D;
   const col = (p: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(p, [0, k], [batch, 1]) as tf.Tensor2D;
   if (mode === 'mass') {
     const w = run(params, 'mass');
@@ -177,7 +176,7 @@ export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: 
   const search = tf.concat([m, cen, target, tf.cast(on, 'float32')], 1);
   const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, { minP, counted } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (k: number): tf.Tensor2D => tf.squeeze(tf.slice(w, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
-  const lo = tf.neg(rowMax(tf.neg(ch(0)) as tf.Tensor2D));
+  const lo = rowMin(ch(0));
   const up = rowMax(ch(1));
   return tf.concat([tf.where(on, lo, tf.fill([batch, 1], -FLT)), tf.where(on, up, tf.fill([batch, 1], FLT)), tf.where(on, up, m)], 1) as tf.Tensor2D;
 }
