@@ -7,8 +7,9 @@ import { assertOwnTensor, isTensor } from './logits.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
 import { createSampler, type Sampler } from './sampler.js';
-import { invalidRowsIn } from './select/invalid.js';
+import { invalidCodes, invalidRowsIn } from './select/invalid.js';
 import type { SamplerOptions } from './types.js';
+import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
 /** What `generate` hands a step function besides the tokens. */
 export interface StepContext<S = unknown> {
@@ -61,6 +62,16 @@ export type GenerateModel<S = unknown> = StepFunction<S> | PredictModel;
 /** Why a row stopped. */
 export type FinishReason = 'stop' | 'length';
 
+/** One generated token's log-probabilities (see `SampledLogprobs` for the definitions). */
+export interface TokenLogprob {
+  /** log p(token) under the model's distribution (log-softmax of its logits). */
+  readonly raw: number;
+  /** log q(token) under the distribution it was drawn from (after the chain and temperature); NaN for `score`. */
+  readonly processed: number;
+  /** The `topLogprobs` most probable tokens under the chosen mode, descending (empty without `topLogprobs`). */
+  readonly top: readonly { readonly id: number; readonly logprob: number }[];
+}
+
 /** One streamed step. */
 export interface GenerateStep {
   readonly step: number;
@@ -68,6 +79,11 @@ export interface GenerateStep {
   readonly tokens: Int32Array;
   /** Per row, after this step: 1 if the row has finished. */
   readonly finished: Uint8Array;
+  /**
+   * With the `logprobs` option: this step's log-probabilities, per row; rows that had finished
+   * before the step hold NaN and alternatives with id -1.
+   */
+  readonly logprobs?: SampledLogprobs;
 }
 
 export interface GenerateResult<S = unknown> {
@@ -78,6 +94,8 @@ export interface GenerateResult<S = unknown> {
   readonly finishReasons: FinishReason[];
   /** Steps run (the longest row's number of new tokens). */
   readonly steps: number;
+  /** With the `logprobs` option: one entry per new token of each row, beside `tokens`. */
+  readonly logprobs?: TokenLogprob[][];
   /**
    * The state the last step returned (`initialState` when no step returned one, and always for
    * `predict` models). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
@@ -121,6 +139,13 @@ export interface GenerateOptions<S = unknown> {
   signal?: AbortSignal;
   /** `generate` only: called after each step (awaited). If it throws, the generation ends with that error. */
   onStep?: (step: GenerateStep) => void | Promise<void>;
+  /**
+   * Log-probabilities of each new token (raw and processed) and, with `topLogprobs`, the most
+   * probable alternatives, computed on the device and read back with the ids (still one
+   * read-back per step): in {@link GenerateResult.logprobs} and each {@link GenerateStep}.
+   * `true` is `{}`. The sampler must have `sampleWithLogprobs` (every `createSampler` sampler has).
+   */
+  logprobs?: boolean | LogprobsOptions;
 }
 
 /**
@@ -166,13 +191,26 @@ export async function generate<S = unknown>(model: GenerateModel<S>, options: Ge
  * @example
  * for await (const { step, tokens, finished } of generateStream(model, options)) console.log(step, tokens);
  */
-export async function* generateStream<S = unknown>(
+export function generateStream<S = unknown>(model: GenerateModel<S>, options: GenerateOptions<S>): AsyncGenerator<GenerateStep, GenerateResult<S>, undefined> {
+  return run(model, options, undefined);
+}
+
+/** The loop of generate, generateStream and score (`forced`: each row's tokens to score instead of sampling). */
+async function* run<S>(
   model: GenerateModel<S>,
   options: GenerateOptions<S>,
+  forced: readonly (readonly number[])[] | undefined,
 ): AsyncGenerator<GenerateStep, GenerateResult<S>, undefined> {
   const plan = await checkOptions(model, options);
-  const { batch, padId, maxNew, stops, signal } = plan;
+  const { batch, padId, maxNew, stops, signal, logprobs: lpPlan } = plan;
   const sampler = isSampler(options.sampler) ? options.sampler : createSampler(options.sampler ?? { temperature: 0 });
+  if (lpPlan && typeof sampler.sampleWithLogprobs !== 'function') {
+    throw new SamplingError('sampler', 'must have sampleWithLogprobs() for the logprobs option', new Described('a sampler without it'));
+  }
+  if (forced && forced.length !== batch) {
+    throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
+  }
+  const lps: TokenLogprob[][] = Array.from({ length: batch }, () => []);
   const finished = new Uint8Array(batch);
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
   const out: number[][] = Array.from({ length: batch }, () => []);
@@ -199,6 +237,7 @@ export async function* generateStream<S = unknown>(
       const tokens = stepWindow === undefined ? history : store.window(stepWindow);
       const owned: tf.Tensor[] = [history, tokens].filter((t, i, all): t is tf.Tensor2D => t !== undefined && all.indexOf(t) === i);
       let data: Int32Array;
+      let stepLogprobs: SampledLogprobs | undefined;
       try {
         const context = { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state };
         const result = await callModel(tokens, store, context, (bad) => (rejected = bad));
@@ -206,14 +245,38 @@ export async function* generateStream<S = unknown>(
         state = result.state;
         const logits = lastPosition(result.logits, batch);
         owned.push(logits);
-        const ids = sampler.sample(logits, history && historyProcessors ? { history } : {});
-        owned.push(ids);
-        data = (await ids.data()) as Int32Array; // the one read-back of the step
+        const sampleContext = history && historyProcessors ? { history } : {};
+        if (forced) {
+          // Teacher forcing (score): the given token, its raw log-probability read back.
+          const vocab = logits.shape[1];
+          forced.forEach((row, r) => {
+            if (!finished[r] && row[step]! >= vocab) throw new SamplingError(`continuations[${r}][${step}]`, `must be a token id < the vocabulary size ${vocab}`, row[step]);
+          });
+          const host = Int32Array.from(forced, (row, r) => (finished[r] ? 0 : row[step]!));
+          const ids = tf.tensor1d(host, 'int32');
+          owned.push(ids);
+          const lp = tf.tidy(() => rawLogprobAt(logits, ids, invalidCodes(logits, {}, logits)));
+          owned.push(lp);
+          const raw = (await lp.data()) as Float32Array; // the one read-back of the step
+          data = host;
+          stepLogprobs = { ids: data, raw, processed: new Float32Array(batch).fill(NaN), mode: 'raw', topIds: [], topLogprobs: [] };
+        } else if (lpPlan) {
+          const packed = sampler.sampleWithLogprobs(logits, sampleContext, lpPlan);
+          owned.push(packed);
+          // The one read-back of the step: ids and log-probabilities packed together.
+          stepLogprobs = unpackLogprobs((await packed.data()) as Float32Array, batch, { topLogprobs: (packed.shape[1] - PACKED_HEAD) / 2, mode: lpPlan.mode });
+          data = stepLogprobs.ids;
+        } else {
+          const ids = sampler.sample(logits, sampleContext);
+          owned.push(ids);
+          data = (await ids.data()) as Int32Array; // the one read-back of the step
+        }
       } finally {
         tf.dispose(owned);
       }
-      checkIds(data, finished, step);
+      if (!forced) checkIds(data, finished, step);
       const column = new Int32Array(batch);
+      const wasFinished = finished.slice();
       for (let r = 0; r < batch; r++) {
         if (finished[r]) {
           column[r] = padId;
@@ -222,6 +285,11 @@ export async function* generateStream<S = unknown>(
         const id = data[r]!;
         column[r] = id;
         out[r]!.push(id);
+        if (stepLogprobs) {
+          const n = stepLogprobs.topIds[r]?.length ?? 0;
+          const top = Array.from({ length: n }, (_, i) => ({ id: stepLogprobs!.topIds[r]![i]!, logprob: stepLogprobs!.topLogprobs[r]![i]! }));
+          lps[r]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
+        }
         if (stops[r]!.has(id)) {
           finished[r] = 1;
           reasons[r] = 'stop';
@@ -231,7 +299,20 @@ export async function* generateStream<S = unknown>(
       }
       store.push(column);
       signal?.throwIfAborted();
-      yield { step, tokens: column, finished: finished.slice() };
+      if (stepLogprobs && !forced) {
+        const shown = stepLogprobs;
+        for (let r = 0; r < batch; r++) {
+          if (!wasFinished[r]) continue;
+          shown.ids[r] = padId;
+          shown.raw[r] = NaN;
+          shown.processed[r] = NaN;
+          shown.topIds[r]!.fill(-1);
+          shown.topLogprobs[r]!.fill(NaN);
+        }
+        yield { step, tokens: column, finished: finished.slice(), logprobs: shown };
+      } else {
+        yield { step, tokens: column, finished: finished.slice() };
+      }
       step++;
     }
     completed = true;
@@ -240,6 +321,7 @@ export async function* generateStream<S = unknown>(
       sequences: out.map((row, r) => [...plan.prompts[r]!, ...row]),
       finishReasons: reasons,
       steps: step,
+      ...(lpPlan || forced ? { logprobs: lps } : {}),
       state,
     };
   } finally {
@@ -248,6 +330,67 @@ export async function* generateStream<S = unknown>(
     if (!completed) {
       for (const t of [...tensorsIn(state), ...tensorsIn(rejected)]) if (!callerOwned.has(t)) t.dispose();
     }
+  }
+}
+
+/** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
+export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'sampler' | 'onStep' | 'logprobs'> {
+  /** The tokens to score after each prompt, one array per row (of any lengths). */
+  continuations: readonly ArrayLike<number>[];
+}
+
+export interface ScoreResult<S = unknown> {
+  /** Per row, the raw log-probability of each continuation token given the prompt and the tokens before it. */
+  readonly logprobs: number[][];
+  /** Per row, their sum: the continuation's log-likelihood under the model. */
+  readonly total: Float64Array;
+  /** As {@link GenerateResult.state}: the caller owns it. */
+  readonly state: S | undefined;
+}
+
+/**
+ * The log-likelihood of given continuations under the model, in batches (teacher forcing): the
+ * loop of `generate` with each row's next token given instead of drawn, the same windows,
+ * masks and state handling, one read-back per step (the raw log-probabilities of that step's
+ * tokens). For ranking candidate answers, evaluation (bits per token), or checking
+ * `generate`'s logprobs.
+ *
+ * @example
+ * const { total } = await score(step, { prompts: [[5, 7], [5, 7]], continuations: [[3, 1], [4]], padId: 0 });
+ * // total[0]: log p(3 1 | 5 7); total[1]: log p(4 | 5 7)
+ */
+export async function score<S = unknown>(model: GenerateModel<S>, options: ScoreOptions<S>): Promise<ScoreResult<S>> {
+  if (typeof options !== 'object' || options === null) throw new SamplingError('options', 'must be an object', options);
+  const given = options.continuations;
+  if (!Array.isArray(given)) throw new SamplingError('continuations', 'must be an array of token-id arrays (one per row)', given);
+  const forced = given.map((row, r) => {
+    if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new SamplingError(`continuations[${r}]`, 'must be an array of token ids', row);
+    const ids = Array.from(row as ArrayLike<unknown>);
+    ids.forEach((id, i) => {
+      if (!isTokenId(id)) throw new SamplingError(`continuations[${r}][${i}]`, 'must be an integer token id >= 0', id);
+    });
+    return ids as number[];
+  });
+  const p = options.prompts;
+  const batch = isTensor(p) ? p.shape[0] : Array.isArray(p) ? p.length : undefined;
+  if (batch !== undefined && forced.length !== batch) {
+    throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
+  }
+  const { continuations: _c, ...rest } = options;
+  const stream = run(model, { ...rest, maxNewTokens: forced.map((row) => row.length), sampler: { temperature: 0 } }, forced);
+  let completed = false;
+  try {
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) {
+        completed = true;
+        const logprobs = (next.value.logprobs ?? []).map((row) => row.map((t) => t.raw));
+        const total = Float64Array.from(logprobs, (row) => row.reduce((a, v) => a + v, 0));
+        return { logprobs, total, state: next.value.state };
+      }
+    }
+  } finally {
+    if (!completed) await stream.return(undefined as never);
   }
 }
 
@@ -292,6 +435,7 @@ interface Plan {
   prompts: number[][];
   tokens: TokenStore;
   signal: AbortSignal | undefined;
+  logprobs: LogprobsPlan | undefined;
 }
 
 function isSampler(s: unknown): s is Sampler {
@@ -330,6 +474,7 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     batch,
   );
   const stops = readStops(options.stopTokens, batch);
+  const logprobs = readLogprobs(options.logprobs);
   if (options.sampler !== undefined && !isSampler(options.sampler) && (typeof options.sampler !== 'object' || options.sampler === null)) {
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
   }
@@ -338,7 +483,19 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
-  return { batch, padId, maxNew, stops, prompts, tokens, signal };
+  return { batch, padId, maxNew, stops, prompts, tokens, signal, logprobs };
+}
+
+/** The logprobs option, checked as far as it can be before the vocabulary is known. */
+function readLogprobs(lp: GenerateOptions['logprobs']): LogprobsPlan | undefined {
+  if (lp === undefined || lp === false) return undefined;
+  if (lp === true) return { topLogprobs: 0, mode: 'raw' };
+  if (typeof lp !== 'object' || lp === null) throw new SamplingError('logprobs', 'must be true, false or { topLogprobs?, mode? }', lp);
+  const n = lp.topLogprobs ?? 0;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new SamplingError('logprobs.topLogprobs', 'must be an integer >= 0', n);
+  const mode: LogprobsMode = lp.mode ?? 'raw';
+  if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('logprobs.mode', 'must be "raw" or "processed"', mode);
+  return { topLogprobs: n, mode };
 }
 
 /** The prompts' batch size and row lengths (checked now), and how to read their ids (checked then). */

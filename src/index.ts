@@ -1,13 +1,18 @@
 export { createSampler, readIds, type Sampler } from './sampler.js';
+export { type LogprobsMode, type LogprobsOptions, type SampledLogprobs } from './logprobs.js';
 export {
   generate,
   generateStream,
+  score,
   type FinishReason,
   type GenerateModel,
   type GenerateOptions,
   type GenerateResult,
   type GenerateStep,
   type PredictModel,
+  type ScoreOptions,
+  type ScoreResult,
+  type TokenLogprob,
   type StepContext,
   type StepFunction,
   type StepOutput,

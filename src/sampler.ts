@@ -15,6 +15,7 @@ import { HostTokenHistory, hostBackend, sparseStages } from './host-history.js';
 import { DeviceCache } from './processors/ops.js';
 import { maskRows, tokenMask } from './processors/token-mask.js';
 import { mirostatFusedHooks } from './processors/mirostat.js';
+import { logprobsPlan, packLogprobs, PACKED_HEAD, unpackLogprobs, type LogprobsOptions, type SampledLogprobs } from './logprobs.js';
 
 /** A configured sampler. Each `sample` call is one step of every row's random stream. */
 export interface Sampler {
@@ -39,6 +40,16 @@ export interface Sampler {
   sample(logits: tf.Tensor, context?: SampleContext): tf.Tensor1D;
   /** `sample` plus the one read-back a generation loop needs; throws `InvalidRowsError`. */
   sampleIds(logits: tf.Tensor, context?: SampleContext): Promise<Int32Array>;
+  /**
+   * `sample` with log-probabilities, packed with the ids in one float32 tensor `[B, 3 + 2n]`
+   * (n = `topLogprobs`): per row the id, its raw and its processed log-probability, n
+   * alternative ids, their log-probabilities (see {@link SampledLogprobs} for what each number
+   * is). The same tokens as `sample` for the same seeds and step; advances the step and accepts
+   * like it. Never reads back: {@link Sampler.sampleIdsWithLogprobs} reads and unpacks it once.
+   */
+  sampleWithLogprobs(logits: tf.Tensor, context?: SampleContext, options?: LogprobsOptions): tf.Tensor2D;
+  /** `sampleWithLogprobs` plus its one read-back, unpacked; throws `InvalidRowsError` under `invalidRows: 'error'`. */
+  sampleIdsWithLogprobs(logits: tf.Tensor, context?: SampleContext, options?: LogprobsOptions): Promise<SampledLogprobs>;
   /**
    * float32 `[B, V]`: the distribution each row is drawn from (does not advance the step). Like
    * every per-token output it keeps the input's rank: `[V]` in, `[V]` out. Invalid rows are NaN
@@ -224,6 +235,17 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     const { state, ...made } = runChain([...preChain(shape, context), ...builtinChain], initialState(input, shape, context, draws));
     return { input, made, state };
   };
+  const checkDrawBackend = (): void => {
+    const backend = tf.getBackend();
+    if (opts.draw === 'multinomial' && (backend === 'webgpu' || backend === 'webgl')) {
+      throw new SamplingError(
+        'draw',
+        `must not be "multinomial" on the ${backend} backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too)`,
+        'multinomial',
+        'Use the default draw "gumbel"',
+      );
+    }
+  };
   const sampler: Sampler = {
     name: [...processors.map((p) => p.name), opts.draw].join(' → '),
     processors,
@@ -235,15 +257,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     },
     sample(logits, context) {
       const shape = check(logits, context);
-      const backend = tf.getBackend();
-      if (opts.draw === 'multinomial' && (backend === 'webgpu' || backend === 'webgl')) {
-        throw new SamplingError(
-          'draw',
-          `must not be "multinomial" on the ${backend} backend, where tf.multinomial's shader hash draws from a biased distribution (row 0 always gets token 0 on webgpu, tfjs issue 8057; measured biased on the other rows too)`,
-          'multinomial',
-          'Use the default draw "gumbel"',
-        );
-      }
+      checkDrawBackend();
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
       const pre = preChain(shape, context);
@@ -291,6 +305,58 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       }
       step++;
       return ids;
+    },
+    sampleWithLogprobs(logits, context, options) {
+      const shape = check(logits, context);
+      const plan = logprobsPlan(options, shape.vocab);
+      checkDrawBackend();
+      const keys = keysFor(shape.batch);
+      if (shape.batch === 0) return tf.zeros([0, PACKED_HEAD + 2 * plan.topLogprobs]) as tf.Tensor2D;
+      // The chain as tensor ops (the processed logits are needed), then the same draw as the
+      // portable path of sample: the same tokens as the fused paths (the contract's tests).
+      const out = tf.tidy(() => {
+        const prepared = prepare(logits, shape, context, true);
+        const drawn = draw(opts, prepared, keys, baseSeed);
+        const { input, made, state } = prepared;
+        const packed = packLogprobs(
+          {
+            input,
+            processed: state.logits,
+            invTemperature: state.invTemperature,
+            codes: invalidCodes(input, made, state.logits),
+            inputCodes: invalidCodes(input, {}, input),
+            ids: drawn.ids,
+          },
+          plan,
+        );
+        return { ids: drawn.ids, packed, drawKernel: drawn.drawKernel };
+      });
+      lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
+      try {
+        if (context?.accept !== false) {
+          tokens?.accept(out.ids);
+          for (const p of processors) p.accept?.(out.ids);
+        }
+      } catch (err) {
+        out.packed.dispose();
+        throw err;
+      } finally {
+        out.ids.dispose();
+      }
+      step++;
+      return out.packed;
+    },
+    async sampleIdsWithLogprobs(logits, context, options) {
+      const packed = sampler.sampleWithLogprobs(logits, context, options);
+      try {
+        const [batch, width] = packed.shape;
+        const plan = { topLogprobs: (width - PACKED_HEAD) / 2, mode: options?.mode ?? 'raw' };
+        const result = unpackLogprobs((await packed.data()) as Float32Array, batch, plan);
+        if (opts.invalidRows === 'error') assertValidIds(result.ids);
+        return result;
+      } finally {
+        packed.dispose();
+      }
     },
     async sampleIds(logits, context) {
       const ids = sampler.sample(logits, context);

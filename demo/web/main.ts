@@ -125,6 +125,8 @@ const live: Sampler = {
   get lastPath() { return current.lastPath; },
   sample: (logits, context) => current.sample(logits, context),
   sampleIds: (logits, context) => current.sampleIds(logits, context),
+  sampleWithLogprobs: (logits, context, options) => current.sampleWithLogprobs(logits, context, options),
+  sampleIdsWithLogprobs: (logits, context, options) => current.sampleIdsWithLogprobs(logits, context, options),
   probabilities: ((logits: tf.Tensor, context?: SampleContext) => current.probabilities(logits, context)) as Sampler['probabilities'],
   process: ((logits: tf.Tensor, context?: SampleContext) => current.process(logits, context)) as Sampler['process'],
   reset: () => current.reset(),

@@ -261,6 +261,74 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, conte
   });
 }
 
+/** The reference's log-probabilities of one step (twin of `SampledLogprobs`, in float64). */
+export interface ReferenceLogprobs {
+  ids: number[];
+  raw: Float64Array;
+  processed: Float64Array;
+  mode: 'raw' | 'processed';
+  topIds: number[][];
+  topLogprobs: Float64Array[];
+}
+
+/**
+ * The tokens `reference.sample` draws at `step` and their log-probabilities, in float64: the
+ * twin of `Sampler.sampleIdsWithLogprobs` (see `SampledLogprobs` for the definitions).
+ *
+ * @example
+ * reference.logprobs([[2, 1, 0]], { topK: 2, seed: 1 }, 0, {}, { topLogprobs: 2, mode: 'processed' });
+ */
+export function logprobs(
+  rows: Rows,
+  options: SamplerOptions = {},
+  step = 0,
+  context: ReferenceContext = {},
+  lp: { topLogprobs?: number; mode?: 'raw' | 'processed' } = {},
+): ReferenceLogprobs {
+  const ids = sample(rows, options, step, context);
+  const { input, state, invalid } = run(rows, { ...options, invalidRows: 'uniform' }, step, context);
+  const V = state.vocab;
+  const n = lp.topLogprobs ?? 0;
+  const mode = lp.mode ?? 'raw';
+  if (!Number.isInteger(n) || n < 0 || n > V) throw new SamplingError('topLogprobs', `must be an integer in [0, ${V}] (the vocabulary size)`, n);
+  if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('mode', 'must be "raw" or "processed"', mode);
+  const logSoftmax = (z: Float64Array, inv: number): Float64Array => {
+    const zmax = rowMax(z);
+    const lse = Math.log(accurateSum(Array.from(z, (v) => Math.exp((v - zmax) * inv))));
+    return z.map((v) => (v === -Infinity ? -Infinity : (v - zmax) * inv - lse));
+  };
+  const rawRows = input.map((z) => (scanRow(z).nan || scanRow(z).inf || !scanRow(z).finite ? undefined : logSoftmax(z, 1)));
+  const procRows = state.logits.map((z, r) => {
+    if (invalid[r]) return undefined;
+    const inv = state.invTemperature[r]!;
+    if (!Number.isFinite(inv)) {
+      const j = argMax(z);
+      return z.map((_, i) => (i === j ? 0 : -Infinity));
+    }
+    return logSoftmax(z, inv);
+  });
+  const top = (row: Float64Array | undefined): [number[], Float64Array] => {
+    if (!row) return [new Array<number>(n).fill(-1), new Float64Array(n).fill(NaN)];
+    const order = Array.from(row.keys()).sort((a, b) => (row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : a - b));
+    const pick = order.slice(0, n);
+    return [pick, Float64Array.from(pick, (j) => row[j]!)];
+  };
+  const at = (row: Float64Array | undefined, id: number): number => (row && id >= 0 ? row[id]! : NaN);
+  // Beyond float32's range (at or below -FLT_MAX) is -Infinity, as on tensors.
+  const floorInf = (row: Float64Array | undefined): Float64Array | undefined => row?.map((v) => (v <= -3.4028234663852886e38 ? -Infinity : v));
+  rawRows.forEach((row, r) => (rawRows[r] = floorInf(row)));
+  procRows.forEach((row, r) => (procRows[r] = floorInf(row)));
+  const tops = (mode === 'raw' ? rawRows : procRows).map(top);
+  return {
+    ids,
+    raw: Float64Array.from(ids, (id, r) => at(rawRows[r], id)),
+    processed: Float64Array.from(ids, (id, r) => at(procRows[r], id)),
+    mode,
+    topIds: tops.map((t) => t[0]),
+    topLogprobs: tops.map((t) => t[1]),
+  };
+}
+
 /**
  * Each row's Mirostat μ after drawing `ids` at `step` (twin of the processor's `accept`): μ minus
  * η · (−log2 q(id) − τ), q the distribution the token was drawn from (1 for greedy rows); rows

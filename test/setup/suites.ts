@@ -25,6 +25,7 @@ export const CORE_SUITES = [
   'test/chain-samplers.test.ts',
   'test/chain-statistics.test.ts',
   'test/bands.test.ts',
+  'test/logprobs.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
