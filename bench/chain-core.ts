@@ -2,7 +2,7 @@
 // default chain, against one tf.max pass over the logits, side by side in one run (issue 11).
 // No Node imports here.
 import * as tf from '@tensorflow/tfjs-core';
-import { createSampler, type SamplerOptions } from '../src/index.js';
+import { createSampler, type LogprobsOptions, type SamplerOptions } from '../src/index.js';
 import { makeLogits } from './logits.js';
 import { medianStep } from './timing.js';
 
@@ -29,7 +29,7 @@ export interface ChainResult {
 }
 
 /** The methods: (b), the llama.cpp default chain, T alone (the full-row draw), then each sampler alone (T 0.8 where it matters). */
-export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean }?][] = [
+export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logprobs?: LogprobsOptions }?][] = [
   ['(b) T 0.8 + top-k 50 + top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95 }],
   ["llama.cpp default chain: order 'llama.cpp', top-k 40, typical 1, top-p 0.95, min-p 0.05, XTC off, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8 }],
   ["llama.cpp chain with typical-p 0.9 (before top-p and min-p): order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 }],
@@ -52,6 +52,10 @@ export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean }?][] 
   ["llama.cpp chain with typical-p 0.9 and minTokensToKeep 2: order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 2, temperature: 0.8 }],
   ['XTC 1 / 0.1 + minTokensToKeep 5', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 }, minTokensToKeep: 5 }],
   ['XTC 1 / 0.1 on greedy rows (T 0)', { temperature: 0, xtc: { probability: 1, threshold: 0.1 } }],
+  // Logprobs (issue 12): the same step with the log-probabilities packed into its one read-back.
+  ['(b) + logprobs (raw, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5 } }],
+  ['(b) + logprobs (processed, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5, mode: 'processed' } }],
+  ['T 0.8 alone + logprobs (raw, top 5)', { temperature: 0.8 }, { logprobs: { topLogprobs: 5 } }],
 ];
 
 
@@ -73,10 +77,11 @@ export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): P
         continue;
       }
       const s = createSampler({ ...options, seed: 7 });
+      const lp = only?.logprobs;
       const ms = await medianStep(async () => {
-        const ids = s.sample(x);
+        const ids = lp ? s.sampleWithLogprobs(x, undefined, lp) : s.sample(x);
         try {
-          return (await ids.data()) as Int32Array;
+          return await ids.data();
         } finally {
           ids.dispose();
         }

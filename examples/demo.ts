@@ -73,6 +73,25 @@ for (const [label, options] of SETTINGS) {
 
 console.log(`\n| setting    | tok/s  | H (bits) |   (backend ${backend.name}, batch ${PROMPTS.length})`);
 console.log(table.join('\n'));
+// One sample with its log-probabilities (read back with the ids: still one read-back per step):
+// p under the model, q under the distribution the character was drawn from, the model's top 3.
+const shownSum = { value: tf.zeros([1]) as tf.Tensor1D };
+const shown = await generate(stepWithEntropy(createSampler({ temperature: 0.8, topP: 0.9 }), shownSum), {
+  prompts: [lm.encode('孤舟')],
+  padId: lm.padId,
+  maxNewTokens: 8,
+  stopTokens: [lm.newlineId],
+  sampler: { temperature: 0.8, topP: 0.9, seed: 2024 },
+  logprobs: { topLogprobs: 3 },
+});
+shownSum.value.dispose();
+const pct = (lp: number): string => `${(100 * Math.exp(lp)).toFixed(1)}%`.padStart(6);
+console.log('\n孤舟 … with log-probabilities (T 0.8, top-p 0.9):');
+shown.tokens[0]!.forEach((id, i) => {
+  const lp = shown.logprobs![0]![i]!;
+  console.log(`  ${lm.decode([id]).replace('\n', '⏎')}  p ${pct(lp.raw)}  q ${pct(lp.processed)}   top 3: ${lp.top.map((t) => `${lm.decode([t.id]).replace('\n', '⏎')} ${pct(t.logprob).trim()}`).join('  ')}`);
+});
+
 const leaked = tf.memory().numTensors - tensorsAtStart;
 lm.model.dispose();
 if (leaked !== 0) throw new Error(`${leaked} tensors leaked by the generations`);
