@@ -7,7 +7,7 @@ import { assertOwnTensor, isTensor } from './logits.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
 import { createSampler, type Sampler } from './sampler.js';
-import { invalidCodes, invalidRowsIn } from './select/invalid.js';
+import { invalidRowsIn } from './select/invalid.js';
 import type { SamplerOptions } from './types.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
@@ -255,7 +255,7 @@ async function* run<S>(
           const host = Int32Array.from(forced, (row, r) => (finished[r] ? 0 : row[step]!));
           const ids = tf.tensor1d(host, 'int32');
           owned.push(ids);
-          const lp = tf.tidy(() => rawLogprobAt(logits, ids, invalidCodes(logits, {}, logits)));
+          const lp = tf.tidy(() => rawLogprobAt(logits, ids));
           owned.push(lp);
           const raw = (await lp.data()) as Float32Array; // the one read-back of the step
           data = host;

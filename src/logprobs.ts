@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { deviceTopk } from './device-topk.js';
+import { packLogprobsKernel, rowExpSumsAvailable, rowExpSumsKernel } from './backends/js-kernels.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, pickPerRowAt, rowMax, scaleByInvTemperature } from './processors/ops.js';
 
 /** Which distribution a log-probability is taken under. */
@@ -80,10 +81,23 @@ export interface LogprobsInputs {
   invTemperature: Float64Array;
   /** Per-row invalid-row code (< 0: invalid) after the chain, float `[B]`. */
   codes: tf.Tensor1D;
-  /** Per-row invalid-row code of the input alone, float `[B]`. */
-  inputCodes: tf.Tensor1D;
   /** The drawn ids, int32 `[B]`. */
   ids: tf.Tensor1D;
+}
+
+/**
+ * `[B, 1]`: Σ exp((z − m)·inv) per row (m the row's maximum, greedy rows at 1/T = 1), NaN for a
+ * row with NaN, +Infinity or nothing finite: one typed-array pass on cpu and wasm, tfjs ops
+ * (the arithmetic of probabilities()) elsewhere.
+ */
+function expSums(z: tf.Tensor2D, m: tf.Tensor2D, inv: Float64Array): tf.Tensor2D {
+  if (rowExpSumsAvailable()) return rowExpSumsKernel(z, Float32Array.from(inv, (v) => (Number.isFinite(v) ? v : 1)));
+  return tf.sum(tf.exp(scaleByInvTemperature(tf.sub(z, m), inv)), 1, true) as tf.Tensor2D;
+}
+
+/** `[B, 1]`: NaN where `bad`, else 0 — added to a `[B, V]` tensor, NaN on its rows (no broadcast copy). */
+function nanColumn(bad: tf.Tensor, batch: number): tf.Tensor2D {
+  return tf.reshape(tf.where(bad, tf.fill([batch], NaN), tf.zeros([batch])), [batch, 1]) as tf.Tensor2D;
 }
 
 /**
@@ -92,69 +106,70 @@ export interface LogprobsInputs {
  */
 export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D {
   const { input, processed, invTemperature, ids } = x;
+  // cpu and wasm: one typed-array pass per row on the backend's memory.
+  if (rowExpSumsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode);
   const [batch, vocab] = input.shape;
   const col = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
-  const nanRows = (bad: tf.Tensor1D, t: tf.Tensor2D): tf.Tensor2D =>
-    tf.where(tf.broadcastTo(col(bad), t.shape), tf.fill(t.shape, NaN), t) as tf.Tensor2D;
-  const inputBad = tf.less(x.inputCodes, 0) as tf.Tensor1D;
-  const rowBad = tf.less(x.codes, 0) as tf.Tensor1D;
-  const idBad = tf.less(ids, 0) as tf.Tensor1D;
   const at = tf.maximum(ids, tf.scalar(0, 'int32')) as tf.Tensor1D;
+  const idNaN = nanColumn(tf.less(ids, 0), batch);
 
-  // Raw: z − logsumexp(z) over the caller's row.
+  // Raw: z − logsumexp(z) over the caller's row. A row with NaN, +Infinity or nothing finite
+  // gets a NaN sum (NaN − NaN, +Infinity − +Infinity, −Infinity − −Infinity), so NaN everywhere.
   const m = rowMax(input);
-  const rawLse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(input, m)), 1, true)));
-  const raw = nanRows(inputBad, tf.sub(input, rawLse) as tf.Tensor2D);
-  const rawAt = tf.where(tf.logicalOr(inputBad, idBad), tf.fill([batch], NaN), pickPerRowAt(raw, at));
+  const rawLse = tf.add(m, tf.log(expSums(input, m, new Float64Array(batch).fill(1))));
+  const raw = tf.sub(input, rawLse) as tf.Tensor2D;
+  const rawAt = tf.add(col(pickPerRowAt(raw, at)), idNaN);
 
   // Processed: the arithmetic of probabilities(): d = z − max z, scaled by the row's 1/T as a
   // float32 pair; the sum from the clamped scaling (tokens it clamps have probability 0), each
   // token's own value from the unclamped one (its log-probability, not −2048 − lse).
   const zmax = rowMax(processed);
   const d = tf.sub(processed, zmax);
-  const sum = tf.sum(tf.exp(scaleByInvTemperature(d, invTemperature)), 1, true);
-  const [hi, lo] = invTemperaturePair(invTemperature);
-  const scaled = tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
-  let logq = tf.sub(scaled, tf.log(sum)) as tf.Tensor2D;
+  const sum = expSums(processed, zmax, invTemperature);
+  const [hi, lo, exact] = invTemperaturePair(invTemperature);
+  const scaled = exact ? tf.mul(d, hi) : tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
+  // Rows invalid by the contract (the draw's codes) are NaN, whatever their values.
+  const rowNaN = nanColumn(tf.less(x.codes, 0), batch);
+  let logq = tf.add(tf.sub(scaled, tf.log(sum)), rowNaN) as tf.Tensor2D;
   const greedy = invTemperature.map((v) => (Number.isFinite(v) ? 0 : 1));
   if (greedy.some((g) => g === 1)) {
-    const one = tf.where(tf.cast(oneHotRows(firstArgMax(processed), vocab), 'bool'), tf.zerosLike(logq), tf.fill(logq.shape, -Infinity));
-    const rows = tf.broadcastTo(tf.reshape(tf.tensor1d(Array.from(greedy), 'bool'), [batch, 1]), [batch, vocab]);
-    logq = tf.where(rows, one, logq) as tf.Tensor2D;
+    // q = 1 on the first largest processed logit: 0 there, −Infinity elsewhere (NaN rows stay).
+    const hit = tf.equal(oneHotRows(firstArgMax(processed), vocab), 1);
+    const oneRow = tf.where(hit, tf.zerosLike(logq), tf.fill([batch, vocab], -Infinity));
+    const isGreedy = tf.equal(tf.add(tf.zerosLike(logq), tf.tensor2d(Float32Array.from(greedy), [batch, 1])), 1);
+    logq = tf.add(tf.where(isGreedy, oneRow, logq), rowNaN) as tf.Tensor2D;
   }
-  logq = nanRows(rowBad, logq);
-  const procAt = tf.where(tf.logicalOr(rowBad, idBad), tf.fill([batch], NaN), pickPerRowAt(logq, at));
+  const procAt = tf.add(col(pickPerRowAt(logq, at)), idNaN);
 
-  const parts: tf.Tensor[] = [col(tf.cast(ids, 'float32')), col(floorInf(rawAt)), col(floorInf(procAt))];
+  const parts: tf.Tensor[] = [col(tf.cast(ids, 'float32')), floorInf(rawAt), floorInf(procAt)];
   const n = plan.topLogprobs;
   if (n > 0) {
-    // Below float32's range is -Infinity, and -Infinity is -FLT_MAX in the sort: tfjs cpu's topk
-    // compares by value difference, NaN for two -Infinity, and then loses the index order.
-    const source = tf.maximum(plan.mode === 'raw' ? raw : logq, -FLT_MAX);
-    const bad = plan.mode === 'raw' ? inputBad : rowBad;
-    const top = deviceTopk(source, n);
-    const values = floorInf(top.values);
-    const indices = top.indices;
-    const badCols = tf.broadcastTo(col(bad), [batch, n]);
-    parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(indices, 'float32')));
-    parts.push(tf.where(badCols, tf.fill([batch, n], NaN), values));
+    // tfjs cpu's topk compares by value difference, NaN for two -Infinity, and then loses the
+    // index order: there -Infinity sorts as -FLT_MAX (reported as -Infinity either way).
+    const source = plan.mode === 'raw' ? raw : logq;
+    const top = deviceTopk(tf.getBackend() === 'cpu' ? tf.maximum(source, -FLT_MAX) : source, n);
+    // A NaN row: ids −1 and NaN values (the sort of NaN is backend-dependent).
+    const rowBad = tf.isNaN(plan.mode === 'raw' ? rawLse : tf.sum(logq, 1, true));
+    const badCols = tf.tile(rowBad, [1, n]);
+    parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(top.indices, 'float32')));
+    parts.push(tf.where(badCols, tf.fill([batch, n], NaN), floorInf(top.values)));
   }
   return tf.concat(parts, 1) as tf.Tensor2D;
 }
 
 /**
  * float32 `[B]`: each row's raw log-probability of `ids[r]` (log-softmax of `input` at that
- * token; NaN where the row holds NaN or +Infinity or nothing finite, or the id is negative).
+ * token; NaN where the row holds NaN or +Infinity or nothing finite — the sum is NaN there —
+ * or the id is negative).
  * Call inside a tidy.
  */
-export function rawLogprobAt(input: tf.Tensor2D, ids: tf.Tensor1D, inputCodes: tf.Tensor1D): tf.Tensor1D {
+export function rawLogprobAt(input: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
   const [batch] = input.shape;
   const m = rowMax(input);
-  const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(input, m)), 1, true)));
-  const at = tf.maximum(ids, tf.scalar(0, 'int32')) as tf.Tensor1D;
-  const z = pickPerRowAt(input, at);
-  const bad = tf.logicalOr(tf.less(inputCodes, 0), tf.less(ids, 0));
-  return floorInf(tf.where(bad, tf.fill([batch], NaN), tf.sub(z, tf.reshape(lse, [batch]))) as tf.Tensor1D);
+  const lse = tf.add(m, tf.log(expSums(input, m, new Float64Array(batch).fill(1))));
+  const z = pickPerRowAt(input, tf.maximum(ids, tf.scalar(0, 'int32')) as tf.Tensor1D);
+  const idNaN = tf.where(tf.less(ids, 0), tf.fill([batch], NaN), tf.zeros([batch]));
+  return floorInf(tf.add(tf.sub(z, tf.reshape(lse, [batch])), idNaN) as tf.Tensor1D);
 }
 
 /** Values at or below -FLT_MAX (probability 0 in any float arithmetic) become -Infinity. */

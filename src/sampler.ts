@@ -317,14 +317,13 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const out = tf.tidy(() => {
         const prepared = prepare(logits, shape, context, true);
         const drawn = draw(opts, prepared, keys, baseSeed);
-        const { input, made, state } = prepared;
+        const { input, state } = prepared;
         const packed = packLogprobs(
           {
             input,
             processed: state.logits,
             invTemperature: state.invTemperature,
-            codes: invalidCodes(input, made, state.logits),
-            inputCodes: invalidCodes(input, {}, input),
+            codes: drawn.codes,
             ids: drawn.ids,
           },
           plan,
@@ -503,7 +502,7 @@ function draw(
   { input, made, state }: Prepared,
   keys: Uint32Array,
   baseSeed: number | ArrayLike<number>,
-): { ids: tf.Tensor1D; drawKernel: boolean } {
+): { ids: tf.Tensor1D; drawKernel: boolean; codes: tf.Tensor1D } {
   const { batch, vocab, logits: z } = state;
   const greedy = greedyFlags(state);
   let zmaxT: tf.Tensor | undefined;
@@ -578,7 +577,7 @@ function draw(
   }
   // The draw kernel counts as used when it drew the tokens of some (non-greedy) row.
   const drawKernel = (inShader || onHost) && !greedy.every((g) => g === 1);
-  return { ids: tf.where(invalid, fallback, ids) as tf.Tensor1D, drawKernel };
+  return { ids: tf.where(invalid, fallback, ids) as tf.Tensor1D, drawKernel, codes };
 }
 
 function distribution(opts: NormalizedOptions, { input, made, state }: Prepared): tf.Tensor2D {

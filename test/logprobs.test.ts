@@ -135,6 +135,24 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     x.dispose();
   });
 
+  it('many alternatives (n = 70 and n = V = 150) on rows with ties and -Infinity: the reference, both modes', async () => {
+    const rows = makeRows('ties', 3, 150, `lp-ties-${backend}`).map((r) => Array.from(r, (v, j) => (j % 7 === 3 ? -Infinity : v)));
+    const x = tf.tensor2d(rows);
+    const opts: SamplerOptions = { temperature: [0.8, 0, 1.3], topK: [0, 0, 20], minP: [0.02, 0, 0], seed: [1, 2, 3] };
+    const s = createSampler(opts);
+    let step = 0;
+    for (const n of [70, 150]) {
+      for (const mode of ['raw', 'processed'] as const) {
+        const got = await s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: n, mode });
+        const want = reference.logprobs(rows, opts, step++, {}, { topLogprobs: n, mode });
+        expect(Array.from(got.ids)).toEqual(want.ids);
+        got.topIds.forEach((ids, r) => expect(Array.from(ids), `n ${n} ${mode} row ${r}`).toEqual(want.topIds[r]));
+        got.topLogprobs.forEach((v, r) => expectClose(v, want.topLogprobs[r]!, `n ${n} ${mode} row ${r}`));
+      }
+    }
+    x.dispose();
+  });
+
   it('greedy rows: processed 0 for the token, -Infinity for the rest; ties in index order', async () => {
     const x = tf.tensor2d([
       [1, 3, 3, 0, 3],

@@ -9,6 +9,7 @@ import { directoryInputs, type WindowDirectory } from './webgl/window-directory.
 import { dryEdit, dryRepeatsInto, type DryRule } from '../dry-rule.js';
 import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND, registerGpuEdits } from './gpu-edits.js';
 import { registerFusedFlag } from './fused.js';
+import { rowExpSums } from './wasm-simd/sample-rows-simd.js';
 
 type Arr = Float32Array | Int32Array;
 type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
@@ -32,7 +33,7 @@ function view(buffer: ArrayBuffer, offset: number, info: tf.TensorInfo): Arr {
 }
 
 /** Registers `name` on cpu and wasm; `outOf` gives the output's shape and dtype from the inputs. */
-function register(name: string, outOf: (inputs: tf.NamedTensorInfoMap) => { shape: number[]; dtype: 'int32' | 'float32' }, body: Body): void {
+function register(name: string, outOf: (inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>) => { shape: number[]; dtype: 'int32' | 'float32' }, body: Body): void {
   if (registered.has(name)) return;
   registered.add(name);
   tf.registerKernel({
@@ -40,7 +41,7 @@ function register(name: string, outOf: (inputs: tf.NamedTensorInfoMap) => { shap
     backendName: 'cpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as CpuBackend;
-      const { shape, dtype } = outOf(inputs);
+      const { shape, dtype } = outOf(inputs, attrs as Record<string, unknown>);
       const n = shape.reduce((x, y) => x * y, 1);
       const out = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
       const ins = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, b.data.get((t as tf.TensorInfo).dataId).values as Arr]));
@@ -53,7 +54,7 @@ function register(name: string, outOf: (inputs: tf.NamedTensorInfoMap) => { shap
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as WasmBackend;
-      const { shape, dtype } = outOf(inputs);
+      const { shape, dtype } = outOf(inputs, attrs as Record<string, unknown>);
       const outInfo = b.makeOutput(shape, dtype); // first: growing the heap detaches older views
       const heap = b.wasm.HEAPU8.buffer as ArrayBuffer;
       const ins = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, view(heap, b.dataIdMap.get((t as tf.TensorInfo).dataId).memoryOffset, t as tf.TensorInfo)]));
@@ -217,6 +218,169 @@ export function invalidCodesKernel(
   return tf.engine().runKernel(INVALID_CODES, inputs, { shape: input.shape, codes } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
 }
 
+
+const ROW_EXP_SUMS = 'TfjsSamplingRowExpSums';
+
+/**
+ * float32 `[B, 1]`: S = Σ exp((z − max z)·inv[r]) per row of `x` (NaN for a row with NaN,
+ * +Infinity or nothing finite), on cpu and wasm: the SIMD module's float32 exp summed in
+ * float64, or a float64 loop without it. One pass where tfjs's exp, sub and sum cost ~25 (wasm).
+ */
+export function rowExpSumsKernel(x: tf.Tensor2D, inv: Float32Array): tf.Tensor2D {
+  register(ROW_EXP_SUMS, (i) => ({ shape: [(i.x as tf.TensorInfo).shape[0]!, 1], dtype: 'float32' }), (ins, out, attrs) => {
+    const z = ins.x as Float32Array;
+    const [B, V] = attrs.shape as [number, number];
+    const iv = attrs.inv as Float32Array;
+    if (rowExpSums(z, B, V, iv, out as Float32Array)) return;
+    for (let r = 0; r < B; r++) {
+      let m = -Infinity;
+      let bad = false;
+      for (let j = r * V; j < (r + 1) * V; j++) {
+        const v = z[j]!;
+        if (v !== v || v === Infinity) bad = true;
+        else if (v > m) m = v;
+      }
+      if (bad || m === -Infinity) {
+        out[r] = NaN;
+        continue;
+      }
+      let sum = 0;
+      for (let j = r * V; j < (r + 1) * V; j++) sum += Math.exp((z[j]! - m) * iv[r]!);
+      out[r] = sum;
+    }
+  });
+  return tf.engine().runKernel(ROW_EXP_SUMS, { x }, { shape: x.shape, inv } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+const PACK_LOGPROBS = 'TfjsSamplingPackLogprobs';
+
+/** Σ exp((z − max)·inv) and the max per row, in float64 (SIMD module, else a float64 loop). */
+function expSumsOf(z: Float32Array, B: number, V: number, inv: Float32Array): { S: Float64Array; max: Float64Array } {
+  const S = new Float64Array(B);
+  const max = new Float64Array(B);
+  if (rowExpSums(z, B, V, inv, S, max)) return { S, max };
+  for (let r = 0; r < B; r++) {
+    let m = -Infinity;
+    let bad = false;
+    for (let j = r * V; j < (r + 1) * V; j++) {
+      const v = z[j]!;
+      if (v !== v || v === Infinity) bad = true;
+      else if (v > m) m = v;
+    }
+    max[r] = m;
+    if (bad || m === -Infinity) {
+      S[r] = NaN;
+      continue;
+    }
+    let sum = 0;
+    for (let j = r * V; j < (r + 1) * V; j++) sum += Math.exp((z[j]! - m) * inv[r]!);
+    S[r] = sum;
+  }
+  return { S, max };
+}
+
+/**
+ * The n largest of z[o, o + V) in descending order, ties in index order: their offsets from o.
+ * A pass with a sorted buffer of n (a full sort when n is large).
+ */
+function topOffsets(z: Float32Array, o: number, V: number, n: number): Int32Array {
+  const idx = new Int32Array(n);
+  if (n === 0) return idx;
+  if (n > 64) {
+    const all = Int32Array.from({ length: V }, (_, j) => j);
+    all.sort((a, b) => {
+      const d = z[o + b]! - z[o + a]!;
+      return d > 0 ? 1 : d < 0 ? -1 : a - b; // -Infinity − -Infinity is NaN: a tie
+    });
+    return all.slice(0, n);
+  }
+  const val = new Float64Array(n);
+  let c = 0;
+  for (let j = 0; j < V; j++) {
+    const v = z[o + j]!;
+    if (c === n && !(v > val[n - 1]!)) continue;
+    // Insert after every value ≥ v (an earlier index wins a tie).
+    let i = c < n ? c : n - 1;
+    while (i > 0 && val[i - 1]! < v) {
+      if (i < n) {
+        val[i] = val[i - 1]!;
+        idx[i] = idx[i - 1]!;
+      }
+      i--;
+    }
+    val[i] = v;
+    idx[i] = j;
+    if (c < n) c++;
+  }
+  return idx;
+}
+
+/**
+ * The packed logprobs of a step on cpu and wasm (twin of logprobs.ts's tensor formulation, in
+ * float64 on the backend's memory): float32 `[B, 3 + 2n]`, per row the id, its raw and processed
+ * log-probabilities, n alternative ids and their log-probabilities under `mode`.
+ */
+export function packLogprobsKernel(input: tf.Tensor2D, processed: tf.Tensor2D, ids: tf.Tensor1D, codes: tf.Tensor1D, inv: Float64Array, n: number, mode: 'raw' | 'processed'): tf.Tensor2D {
+  register(PACK_LOGPROBS, (i, a) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!, 3 + 2 * (a.n as number)], dtype: 'float32' }), (ins, o, attrs) => {
+    const x = ins.input as Float32Array;
+    const z = ins.processed as Float32Array;
+    const id = ins.ids as Int32Array;
+    const code = ins.codes as Float32Array;
+    const out = o as Float32Array;
+    const [B, V] = attrs.shape as [number, number];
+    const invT = attrs.inv as Float64Array;
+    const k = attrs.n as number;
+    const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1));
+    const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
+    const proc = expSumsOf(z, B, V, usable);
+    const W = 3 + 2 * k;
+    const floor = (v: number): number => (v <= -FLT_MAX ? -Infinity : v);
+    for (let r = 0; r < B; r++) {
+      const o0 = r * W;
+      const off = r * V;
+      const j = id[r]!;
+      const rawLse = raw.max[r]! + Math.log(raw.S[r]!); // NaN for an invalid input row
+      const rawOf = (t: number): number => floor(x[off + t]! - rawLse);
+      const bad = code[r]! < 0 || Number.isNaN(proc.S[r]!);
+      const greedy = !Number.isFinite(invT[r]!);
+      let first = -1; // greedy rows: the first largest processed logit
+      if (greedy && !bad) for (let t = 0; t < V; t++) if (z[off + t] === proc.max[r]) { first = t; break; }
+      const logS = Math.log(proc.S[r]!);
+      const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((z[off + t]! - proc.max[r]!) * invT[r]! - logS));
+      out[o0] = j;
+      out[o0 + 1] = j < 0 ? NaN : rawOf(j);
+      out[o0 + 2] = j < 0 ? NaN : procOf(j);
+      if (k === 0) continue;
+      const rowBad = attrs.mode === 'raw' ? Number.isNaN(rawLse) : bad;
+      if (rowBad) {
+        out.fill(-1, o0 + 3, o0 + 3 + k);
+        out.fill(NaN, o0 + 3 + k, o0 + W);
+        continue;
+      }
+      let top: Int32Array;
+      if (attrs.mode === 'processed' && greedy) {
+        // One-hot: the first maximum, then every other token at -Infinity in index order.
+        top = new Int32Array(k);
+        top[0] = first;
+        for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
+      } else {
+        top = topOffsets(attrs.mode === 'raw' ? x : z, off, V, k);
+      }
+      for (let i = 0; i < k; i++) {
+        out[o0 + 3 + i] = top[i]!;
+        out[o0 + 3 + k + i] = attrs.mode === 'raw' ? rawOf(top[i]!) : procOf(top[i]!);
+      }
+    }
+  });
+  const out = tf.engine().runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return out;
+}
+
+/** Whether rowExpSumsKernel runs on the active backend (cpu, wasm). */
+export function rowExpSumsAvailable(): boolean {
+  const name = tf.getBackend();
+  return name === 'cpu' || name === 'wasm';
+}
 
 /**
  * z + add saturating at FLT_MAX (when `add` is given; with `bansInAdd`, an `add` of -Infinity bans

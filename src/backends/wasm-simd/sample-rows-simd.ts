@@ -814,6 +814,34 @@ function v1Top(e: Exports, L: Layout, thr: number, V: number): V1Top & { count()
  * sampleRows does (and, with `kept`, the kept counts of fused-observer.ts). Returns false (and
  * does nothing) when the module is not available now.
  */
+/**
+ * Per row of `values` ([B, V]): S = Σ exp((z − max z)·inv[r]) over the row, the module's float32
+ * exp (relative error < 1.03e-7 a term) summed in float64; NaN where the row holds NaN or
+ * +Infinity or nothing finite. For log-probabilities (log S). Undefined when the module is not
+ * ready.
+ */
+export function rowExpSums(values: Float32Array, B: number, V: number, inv: ArrayLike<number>, out: Float32Array | Float64Array, maxOut?: Float64Array): boolean {
+  if (simdStatus() !== 'ready') return false;
+  const e = exports!;
+  const L = prepare(e, V);
+  const F32 = new Float32Array(e.memory.buffer);
+  const F64 = new Float64Array(e.memory.buffer);
+  const res = L.res >> 3;
+  for (let r = 0; r < B; r++) {
+    F32.set(values.subarray(r * V, (r + 1) * V), L.row >> 2);
+    e.scan_max(L.row, V, L.res);
+    const zmax = F64[res]!;
+    if (maxOut) maxOut[r] = zmax;
+    if (F64[res + 1] !== 0 || !Number.isFinite(zmax)) {
+      out[r] = NaN;
+      continue;
+    }
+    e.row_sums(L.row, V, zmax, inv[r]!, L.res);
+    out[r] = F64[res]!;
+  }
+  return true;
+}
+
 export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
   if (simdStatus() !== 'ready' || !simdTakes(plan)) return false; // typical-p, minTokensToKeep: the JS kernel
   const e = exports!;
