@@ -164,7 +164,11 @@ export interface GenerateOptions<S = unknown> {
  * });
  */
 export async function generate<S = unknown>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<GenerateResult<S>> {
-  const stream = generateStream(model, options);
+  return drain(generateStream(model, options), options.onStep);
+}
+
+/** Runs a stream to its end (awaiting `onStep` after each step) and returns its result. */
+async function drain<S>(stream: AsyncGenerator<GenerateStep, GenerateResult<S>, undefined>, onStep?: GenerateOptions['onStep']): Promise<GenerateResult<S>> {
   let completed = false;
   try {
     for (;;) {
@@ -173,7 +177,7 @@ export async function generate<S = unknown>(model: GenerateModel<S>, options: Ge
         completed = true;
         return next.value;
       }
-      await options.onStep?.(next.value);
+      await onStep?.(next.value);
     }
   } finally {
     // onStep threw: end the suspended stream so that it frees what it holds.
@@ -363,35 +367,17 @@ export async function score<S = unknown>(model: GenerateModel<S>, options: Score
   if (typeof options !== 'object' || options === null) throw new SamplingError('options', 'must be an object', options);
   const given = options.continuations;
   if (!Array.isArray(given)) throw new SamplingError('continuations', 'must be an array of token-id arrays (one per row)', given);
-  const forced = given.map((row, r) => {
-    if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new SamplingError(`continuations[${r}]`, 'must be an array of token ids', row);
-    const ids = Array.from(row as ArrayLike<unknown>);
-    ids.forEach((id, i) => {
-      if (!isTokenId(id)) throw new SamplingError(`continuations[${r}][${i}]`, 'must be an integer token id >= 0', id);
-    });
-    return ids as number[];
-  });
+  const forced = idRows('continuations', given);
   const p = options.prompts;
   const batch = isTensor(p) ? p.shape[0] : Array.isArray(p) ? p.length : undefined;
   if (batch !== undefined && forced.length !== batch) {
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
   }
   const { continuations: _c, ...rest } = options;
-  const stream = run(model, { ...rest, maxNewTokens: forced.map((row) => row.length), sampler: { temperature: 0 } }, forced);
-  let completed = false;
-  try {
-    for (;;) {
-      const next = await stream.next();
-      if (next.done) {
-        completed = true;
-        const logprobs = (next.value.logprobs ?? []).map((row) => row.map((t) => t.raw));
-        const total = Float64Array.from(logprobs, (row) => row.reduce((a, v) => a + v, 0));
-        return { logprobs, total, state: next.value.state };
-      }
-    }
-  } finally {
-    if (!completed) await stream.return(undefined as never);
-  }
+  const result = await drain(run(model, { ...rest, maxNewTokens: forced.map((row) => row.length), sampler: { temperature: 0 } }, forced));
+  const logprobs = (result.logprobs ?? []).map((row) => row.map((t) => t.raw));
+  const total = Float64Array.from(logprobs, (row) => row.reduce((a, v) => a + v, 0));
+  return { logprobs, total, state: result.state };
 }
 
 /**
@@ -539,15 +525,20 @@ function promptSource<S>(options: GenerateOptions<S>): PromptSource {
   }
   if (options.promptLengths !== undefined) throw new SamplingError('promptLengths', 'is only for a tensor of prompts (arrays carry their lengths)', options.promptLengths);
   if (!Array.isArray(p)) throw new SamplingError('prompts', 'must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D', p);
-  const prompts = p.map((row, r) => {
-    if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', row);
+  const prompts = idRows('prompts', p);
+  return { batch: prompts.length, lengths: Int32Array.from(prompts, (row) => row.length), width: undefined, read: async () => prompts };
+}
+
+/** Rows of token ids (arrays or typed arrays), checked: `name[r][i]` names a bad one. */
+function idRows(name: string, rows: readonly unknown[]): number[][] {
+  return rows.map((row, r) => {
+    if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new SamplingError(`${name}[${r}]`, 'must be an array of token ids', row);
     const ids = Array.from(row as ArrayLike<unknown>);
     ids.forEach((id, i) => {
-      if (!isTokenId(id)) throw new SamplingError(`prompts[${r}][${i}]`, 'must be an integer token id >= 0', id);
+      if (!isTokenId(id)) throw new SamplingError(`${name}[${r}][${i}]`, 'must be an integer token id >= 0', id);
     });
     return ids as number[];
   });
-  return { batch: prompts.length, lengths: Int32Array.from(prompts, (row) => row.length), width: undefined, read: async () => prompts };
 }
 
 function readStops(stopTokens: GenerateOptions['stopTokens'], batch: number): Set<number>[] {

@@ -231,23 +231,7 @@ export function rowExpSumsKernel(x: tf.Tensor2D, inv: Float32Array): tf.Tensor2D
     const z = ins.x as Float32Array;
     const [B, V] = attrs.shape as [number, number];
     const iv = attrs.inv as Float32Array;
-    if (rowExpSums(z, B, V, iv, out as Float32Array)) return;
-    for (let r = 0; r < B; r++) {
-      let m = -Infinity;
-      let bad = false;
-      for (let j = r * V; j < (r + 1) * V; j++) {
-        const v = z[j]!;
-        if (v !== v || v === Infinity) bad = true;
-        else if (v > m) m = v;
-      }
-      if (bad || m === -Infinity) {
-        out[r] = NaN;
-        continue;
-      }
-      let sum = 0;
-      for (let j = r * V; j < (r + 1) * V; j++) sum += Math.exp((z[j]! - m) * iv[r]!);
-      out[r] = sum;
-    }
+    (out as Float32Array).set(expSumsOf(z, B, V, iv).S);
   });
   return tf.engine().runKernel(ROW_EXP_SUMS, { x }, { shape: x.shape, inv } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
