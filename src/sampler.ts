@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runGumbelArgmax } from './backends/fused.js';
+import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runFusedLogprobs, runGumbelArgmax } from './backends/fused.js';
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
@@ -246,6 +246,22 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       );
     }
   };
+  /** After a draw with logprobs: accept the ids as sample does, free them, advance the step. */
+  const finish = (ids: tf.Tensor1D, packed: tf.Tensor2D, accept: boolean): tf.Tensor2D => {
+    try {
+      if (accept) {
+        tokens?.accept(ids);
+        for (const p of processors) p.accept?.(ids);
+      }
+    } catch (err) {
+      packed.dispose();
+      throw err;
+    } finally {
+      ids.dispose();
+    }
+    step++;
+    return packed;
+  };
   const sampler: Sampler = {
     name: [...processors.map((p) => p.name), opts.draw].join(' → '),
     processors,
@@ -295,7 +311,10 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         });
         lastPath = `fused:${fused}`;
       } else {
-        const out = tf.tidy(() => draw(opts, prepare(logits, shape, context, true), keys, baseSeed));
+        const out = tf.tidy(() => {
+          const { ids: drawnIds, drawKernel } = draw(opts, prepare(logits, shape, context, true), keys, baseSeed);
+          return { ids: drawnIds, drawKernel };
+        });
         ids = out.ids;
         lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       }
@@ -312,8 +331,22 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       checkDrawBackend();
       const keys = keysFor(shape.batch);
       if (shape.batch === 0) return tf.zeros([0, PACKED_HEAD + 2 * plan.topLogprobs]) as tf.Tensor2D;
-      // The chain as tensor ops (the processed logits are needed), then the same draw as the
-      // portable path of sample: the same tokens as the fused paths (the contract's tests).
+      // cpu / wasm: the fused kernel, which knows each row's kept set, packs the logprobs too.
+      const pre = preChain(shape, context);
+      const fused = fusedBackend();
+      const host = fused === 'cpu' || fused === 'wasm';
+      const fplan = host ? fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0) : undefined;
+      const edits = fplan && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
+      if (fplan && (edits || pre.length === 0)) {
+        const miroHooks = fplan.mirostat ? builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined) : undefined;
+        const miro = miroHooks ? { mu: miroHooks.mu(shape.batch), pending: (sp: tf.Tensor1D) => miroHooks.pending(sp) } : undefined;
+        const lp = { n: plan.topLogprobs, mode: plan.mode };
+        const res = tf.tidy(() => runFusedLogprobs(as2d(logits, shape), { ...fplan, ...edits }, lp, miro));
+        lastPath = `fused:${fused}`;
+        return finish(res.ids, res.packed, context?.accept !== false);
+      }
+      // Elsewhere the chain as tensor ops (the processed logits are needed), then the same draw
+      // as the portable path of sample: the same tokens as the fused paths (the contract's tests).
       const out = tf.tidy(() => {
         const prepared = prepare(logits, shape, context, true);
         const drawn = draw(opts, prepared, keys, baseSeed);
@@ -331,19 +364,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         return { ids: drawn.ids, packed, drawKernel: drawn.drawKernel };
       });
       lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
-      try {
-        if (context?.accept !== false) {
-          tokens?.accept(out.ids);
-          for (const p of processors) p.accept?.(out.ids);
-        }
-      } catch (err) {
-        out.packed.dispose();
-        throw err;
-      } finally {
-        out.ids.dispose();
-      }
-      step++;
-      return out.packed;
+      return finish(out.ids, out.packed, context?.accept !== false);
     },
     async sampleIdsWithLogprobs(logits, context, options) {
       const packed = sampler.sampleWithLogprobs(logits, context, options);

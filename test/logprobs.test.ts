@@ -47,6 +47,11 @@ const MIXES: [string, SamplerOptions][] = [
   ['per-row: greedy, min-p, typical-p, top-n-sigma', { temperature: [0, 0.8, 1.2, 1], minP: [0, 0.05, 0, 0], typicalP: [1, 1, 0.9, 1], topNSigma: [0, 0, 0, 1.5], seed: [1, 2, 3, 4] }],
   ['llama.cpp order with XTC and a bias', { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, xtc: { threshold: 0.05, probability: 1 }, logitBias: { 3: -Infinity, 7: 2 }, seed: 9 }],
   ['Mirostat v2', { mirostat: { version: 2, tau: 3, eta: 0.1 }, seed: 11 }],
+  ['Mirostat v1', { mirostat: { version: 1, tau: 4, eta: 0.2 }, temperature: 0.9, seed: 12 }],
+  ['dynamic temperature alone, and first before top-k / top-p', { dynamicTemperature: { range: 0.5 }, temperature: 0.8, topK: [0, 0, 30, 30], topP: [1, 1, 0.9, 0.9], seed: 13 }],
+  ["order 'llama.cpp' with dynamic temperature last", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.4 }, seed: 14 }],
+  ['typical-p, ε, η with minTokensToKeep', { typicalP: 0.8, epsilonCutoff: [3e-3, 0, 3e-3, 0], etaCutoff: [0, 2e-2, 0, 2e-2], minTokensToKeep: 3, temperature: 1.1, seed: 15 }],
+  ['penalties over the drawn tokens', { repetitionPenalty: 1.3, frequencyPenalty: 0.4, presencePenalty: 0.2, temperature: 1.2, seed: 16 }],
 ];
 
 describe.each(BACKENDS)('logprobs on %s', (backend) => {
@@ -77,10 +82,16 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     const x = tf.tensor2d(rows);
     const s = createSampler(opts);
     let mu: number[] | undefined;
+    const history: number[][] = rows.map(() => []);
+    const fusedHere = (backend === 'cpu' || backend === 'wasm') && process.env.TFJS_SAMPLING_FUSED !== '0';
     for (let step = 0; step < 6; step++) {
       const mode = step % 2 === 0 ? 'raw' : 'processed';
       const got = await s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 5, mode });
-      const want = reference.logprobs(rows, opts, step, mu ? { mirostatMu: mu } : {}, { topLogprobs: 5, mode });
+      // cpu / wasm: the fused kernel computes them (no tensor-op chain).
+      if (fusedHere) expect(s.lastPath).toBe(`fused:${backend}`);
+      const context = { ...(mu ? { mirostatMu: mu } : {}), ...(opts.repetitionPenalty ? { history: history.map((h) => h.slice()) } : {}) };
+      const want = reference.logprobs(rows, opts, step, context, { topLogprobs: 5, mode });
+      want.ids.forEach((id, r) => history[r]!.push(id));
       expect(Array.from(got.ids), `step ${step} ids`).toEqual(want.ids);
       expectClose(got.raw, want.raw, `step ${step} raw`);
       expectClose(got.processed, want.processed, `step ${step} processed`);

@@ -207,6 +207,22 @@ export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedM
   return ids!;
 }
 
+/**
+ * The fused kernel with log-probabilities (cpu / wasm): int32 ids and the packed float32
+ * `[B, 3 + 2n]` rows (see logprobs.ts), computed from what the kernel kept for each row.
+ */
+export function runFusedLogprobs(logits: tf.Tensor2D, plan: FusedPlan, logprobs: { n: number; mode: 'raw' | 'processed' }, mirostat?: FusedMirostat): { ids: tf.Tensor1D; packed: tf.Tensor2D } {
+  const withLp = { ...plan, logprobs };
+  if (!plan.mirostat) {
+    const [ids, packed] = tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan: withLp } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { ids: ids as tf.Tensor1D, packed: packed as tf.Tensor2D };
+  }
+  if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
+  const [ids, surprise, packed] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan: withLp } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  mirostat.pending(surprise as tf.Tensor1D);
+  return { ids: ids as tf.Tensor1D, packed: packed as tf.Tensor2D };
+}
+
 /** Mirostat's side of a fused call: its μ (`[B]` float32) in, the drawn tokens' surprise out. */
 export interface FusedMirostat {
   mu: tf.Tensor1D;

@@ -239,11 +239,13 @@ export function rowExpSumsKernel(x: tf.Tensor2D, inv: Float32Array): tf.Tensor2D
 const PACK_LOGPROBS = 'TfjsSamplingPackLogprobs';
 
 /** Σ exp((z − max)·inv) and the max per row, in float64 (SIMD module, else a float64 loop). */
-function expSumsOf(z: Float32Array, B: number, V: number, inv: Float32Array): { S: Float64Array; max: Float64Array } {
-  const S = new Float64Array(B);
-  const max = new Float64Array(B);
-  if (rowExpSums(z, B, V, inv, S, max)) return { S, max };
+function expSumsOf(z: Float32Array, B: number, V: number, inv: Float32Array, known?: { max: Float64Array; S: Float64Array }): { S: Float64Array; max: Float64Array } {
+  const S = known ? Float64Array.from(known.S) : new Float64Array(B);
+  const max = known ? Float64Array.from(known.max) : new Float64Array(B);
+  const skip = known ? (r: number): boolean => !Number.isNaN(known.S[r]!) : undefined;
+  if (rowExpSums(z, B, V, inv, S, max, skip)) return { S, max };
   for (let r = 0; r < B; r++) {
+    if (skip?.(r)) continue;
     let m = -Infinity;
     let bad = false;
     for (let j = r * V; j < (r + 1) * V; j++) {
@@ -300,61 +302,64 @@ function topOffsets(z: Float32Array, o: number, V: number, n: number): Int32Arra
 }
 
 /**
+ * The packed logprobs rows (see packLogprobsKernel): `x` the caller's logits, `z` the processed
+ * ones (-Infinity: not kept), `invalid(r)` rows invalid by the contract, `invT` the draw's 1/T
+ * per row (Infinity: greedy). Float64 arithmetic; the result rounded to float32 in `out`.
+ */
+export function packRows(x: Float32Array, z: Float32Array, id: Int32Array, invalid: (r: number) => boolean, invT: Float64Array, B: number, V: number, k: number, mode: 'raw' | 'processed', out: Float32Array, known?: { max: Float64Array; S: Float64Array }): void {
+  const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1));
+  const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
+  const proc = expSumsOf(z, B, V, usable, known);
+  const W = 3 + 2 * k;
+  const floor = (v: number): number => (v <= -FLT_MAX ? -Infinity : v);
+  for (let r = 0; r < B; r++) {
+    const o0 = r * W;
+    const off = r * V;
+    const j = id[r]!;
+    const rawLse = raw.max[r]! + Math.log(raw.S[r]!); // NaN for an invalid input row
+    const rawOf = (t: number): number => floor(x[off + t]! - rawLse);
+    const bad = invalid(r) || Number.isNaN(proc.S[r]!);
+    const greedy = !Number.isFinite(invT[r]!);
+    let first = -1; // greedy rows: the first largest processed logit
+    if (greedy && !bad) for (let t = 0; t < V; t++) if (z[off + t] === proc.max[r]) { first = t; break; }
+    const logS = Math.log(proc.S[r]!);
+    const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((z[off + t]! - proc.max[r]!) * invT[r]! - logS));
+    out[o0] = j;
+    out[o0 + 1] = j < 0 ? NaN : rawOf(j);
+    out[o0 + 2] = j < 0 ? NaN : procOf(j);
+    if (k === 0) continue;
+    const rowBad = mode === 'raw' ? Number.isNaN(rawLse) : bad;
+    if (rowBad) {
+      out.fill(-1, o0 + 3, o0 + 3 + k);
+      out.fill(NaN, o0 + 3 + k, o0 + W);
+      continue;
+    }
+    let top: Int32Array;
+    if (mode === 'processed' && greedy) {
+      // One-hot: the first maximum, then every other token at -Infinity in index order.
+      top = new Int32Array(k);
+      top[0] = first;
+      for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
+    } else {
+      top = topOffsets(mode === 'raw' ? x : z, off, V, k);
+    }
+    for (let i = 0; i < k; i++) {
+      out[o0 + 3 + i] = top[i]!;
+      out[o0 + 3 + k + i] = mode === 'raw' ? rawOf(top[i]!) : procOf(top[i]!);
+    }
+  }
+}
+
+/**
  * The packed logprobs of a step on cpu and wasm (twin of logprobs.ts's tensor formulation, in
  * float64 on the backend's memory): float32 `[B, 3 + 2n]`, per row the id, its raw and processed
  * log-probabilities, n alternative ids and their log-probabilities under `mode`.
  */
 export function packLogprobsKernel(input: tf.Tensor2D, processed: tf.Tensor2D, ids: tf.Tensor1D, codes: tf.Tensor1D, inv: Float64Array, n: number, mode: 'raw' | 'processed'): tf.Tensor2D {
   register(PACK_LOGPROBS, (i, a) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!, 3 + 2 * (a.n as number)], dtype: 'float32' }), (ins, o, attrs) => {
-    const x = ins.input as Float32Array;
-    const z = ins.processed as Float32Array;
-    const id = ins.ids as Int32Array;
-    const code = ins.codes as Float32Array;
-    const out = o as Float32Array;
     const [B, V] = attrs.shape as [number, number];
-    const invT = attrs.inv as Float64Array;
-    const k = attrs.n as number;
-    const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1));
-    const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
-    const proc = expSumsOf(z, B, V, usable);
-    const W = 3 + 2 * k;
-    const floor = (v: number): number => (v <= -FLT_MAX ? -Infinity : v);
-    for (let r = 0; r < B; r++) {
-      const o0 = r * W;
-      const off = r * V;
-      const j = id[r]!;
-      const rawLse = raw.max[r]! + Math.log(raw.S[r]!); // NaN for an invalid input row
-      const rawOf = (t: number): number => floor(x[off + t]! - rawLse);
-      const bad = code[r]! < 0 || Number.isNaN(proc.S[r]!);
-      const greedy = !Number.isFinite(invT[r]!);
-      let first = -1; // greedy rows: the first largest processed logit
-      if (greedy && !bad) for (let t = 0; t < V; t++) if (z[off + t] === proc.max[r]) { first = t; break; }
-      const logS = Math.log(proc.S[r]!);
-      const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((z[off + t]! - proc.max[r]!) * invT[r]! - logS));
-      out[o0] = j;
-      out[o0 + 1] = j < 0 ? NaN : rawOf(j);
-      out[o0 + 2] = j < 0 ? NaN : procOf(j);
-      if (k === 0) continue;
-      const rowBad = attrs.mode === 'raw' ? Number.isNaN(rawLse) : bad;
-      if (rowBad) {
-        out.fill(-1, o0 + 3, o0 + 3 + k);
-        out.fill(NaN, o0 + 3 + k, o0 + W);
-        continue;
-      }
-      let top: Int32Array;
-      if (attrs.mode === 'processed' && greedy) {
-        // One-hot: the first maximum, then every other token at -Infinity in index order.
-        top = new Int32Array(k);
-        top[0] = first;
-        for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
-      } else {
-        top = topOffsets(attrs.mode === 'raw' ? x : z, off, V, k);
-      }
-      for (let i = 0; i < k; i++) {
-        out[o0 + 3 + i] = top[i]!;
-        out[o0 + 3 + k + i] = attrs.mode === 'raw' ? rawOf(top[i]!) : procOf(top[i]!);
-      }
-    }
+    const code = ins.codes as Float32Array;
+    packRows(ins.input as Float32Array, ins.processed as Float32Array, ins.ids as Int32Array, (r) => code[r]! < 0, attrs.inv as Float64Array, B, V, attrs.n as number, attrs.mode as 'raw' | 'processed', o as Float32Array);
   });
   const out = tf.engine().runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   return out;

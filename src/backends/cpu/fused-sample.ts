@@ -2,9 +2,10 @@
 // Float32Array, in float64, without a tensor op per stage.
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+import { keptBuffer, sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
+import { packRows } from '../js-kernels.js';
 
 interface CpuBackend {
   data: { get(id: object): { values: unknown } };
@@ -22,6 +23,8 @@ export function registerCpuKernel(): void {
       // Mirostat: μ in (read in place, no read-back), the drawn tokens' surprise out.
       const surprise = plan.mirostat ? new Float32Array(plan.batch) : undefined;
       if (surprise) plan = { ...plan, mirostatMu: b.data.get((inputs.mu as tf.TensorInfo).dataId).values as Float32Array, surprise };
+      const lp = plan.logprobs;
+      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch * plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN) };
       const out = new Int32Array(plan.batch);
       const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
@@ -29,7 +32,13 @@ export function registerCpuKernel(): void {
       if (!simd) sampleRows(values, plan, out, kept);
       if (observe) observe({ path: 'fused:cpu', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
       const ids = b.makeTensorInfo([plan.batch], 'int32', out);
-      return surprise ? [ids, b.makeTensorInfo([plan.batch], 'float32', surprise)] : ids;
+      const outputs = surprise ? [ids, b.makeTensorInfo([plan.batch], 'float32', surprise)] : [ids];
+      if (lp) {
+        const packed = new Float32Array(plan.batch * (3 + 2 * lp.n));
+        packRows(values, plan.keptOut!, out, () => false, plan.keptInv!, plan.batch, plan.vocab, lp.n, lp.mode, packed, { max: plan.keptMax!, S: plan.keptSum! });
+        outputs.push(b.makeTensorInfo([plan.batch, 3 + 2 * lp.n], 'float32', packed));
+      }
+      return outputs.length === 1 ? ids : outputs;
     },
   });
 }

@@ -61,6 +61,23 @@ export interface FusedPlan {
   mirostatMu?: Float32Array;
   surprise?: Float32Array;
   /**
+   * Logprobs (cpu / wasm): `keptOut` ([B·V], prefilled with -Infinity) receives, per valid row,
+   * the values of the tokens the draw may pick (as the draw reads them: edited, masked,
+   * rewritten), and `keptInv[r]` the draw's 1/T (Infinity for a greedy row: one-hot at the first
+   * maximum). Invalid rows are left -Infinity.
+   */
+  keptOut?: Float32Array;
+  keptInv?: Float64Array;
+  /**
+   * With keptOut, rows whose kept tokens came from a candidate list: their largest kept value
+   * and Σ exp((v − it)·1/T) over them (float64, 1/T = 1 for greedy rows), so the packing reads
+   * no whole row for them; NaN elsewhere (prefilled).
+   */
+  keptMax?: Float64Array;
+  keptSum?: Float64Array;
+  /** Logprobs requested (cpu / wasm): the kernel fills keptOut / keptInv and returns the packed rows too. */
+  logprobs?: { n: number; mode: 'raw' | 'processed' };
+  /**
    * cpu / wasm: dynamic temperature: per row its range (0 = off), exponent, base T and the 1/T
    * before it. A row with range > 0 is rewritten in the kernel's copy as the reference does
    * (float32 scaled logits from the entropy's step) and then runs at 1/T = 1. First in the chain
@@ -342,9 +359,11 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     if (words) {
       // The maxima are among the candidates (index order); masked tokens are not.
       if (kept) kept[r] = countKept(z, s.idx, n, zmax, (v) => v === zmax);
+      writeKept(plan, r, z, s.idx, n, { lo: zmax, hi: zmax }, Infinity);
       for (let c = 0; c < n; c++) if (z[s.idx[c]!] === zmax) return s.idx[c]!;
     }
     if (kept) kept[r] = countKept(z, undefined, V, zmax, (v) => v === zmax);
+    writeKept(plan, r, z, undefined, V, { lo: zmax, hi: zmax }, Infinity);
     for (let j = 0; j < V; j++) if (z[j] === zmax) return j; // lowest index among maxima
   }
   const p = plan.topP[r]!;
@@ -412,6 +431,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
     const top = Number.isNaN(keep.max) ? keptMax(z, list, count0, keep) : keep.max;
     if (kept) kept[r] = countKept(z, list, count0, top, (v) => v === top);
+    writeKept(plan, r, z, list, count0, { lo: top, hi: top }, Infinity);
     for (let c = 0; c < count0; c++) if (z[all ? c : idx[c]!] === top) return all ? c : idx[c]!;
     return -1;
   }
@@ -423,6 +443,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const g = dynamicKept(z, list, count0, keep, plan, r, dynamicScratch(V));
     if (g >= 0) {
       if (kept) kept[r] = 1;
+      if (plan.keptOut) [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
       return g;
     }
     // The kept tokens rewritten, the others -Infinity: the draw at 1/T = 1 (the kept maximum is 0).
@@ -435,6 +456,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
   // The draw shifts by the kept maximum, as the reference does (typical-p and XTC can drop the row's).
   const dmax = Number.isNaN(keep.max) ? keptMax(z, list, count0, keep) : keep.max;
   if (kept) kept[r] = countKept(z, all ? undefined : idx, all ? V : n, thr, (v) => keep.has(v));
+  writeKept(plan, r, z, all ? undefined : idx, all ? V : n, keep.typ ? (v) => keep.has(v) : { lo: Math.max(keep.thr, -FLT_MAX32), hi: keep.hi }, inv);
   // Gumbel-max over the kept tokens, in index order (the reference's tie order). A token whose
   // score cannot reach the best even with the largest noise is skipped before hashing; most
   // others are rejected by a table bound of their noise before any logarithm.
@@ -864,6 +886,58 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
 }
 
 /** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
+let keptCache: Float32Array | undefined;
+
+/** Logprobs: a [B·V] buffer for plan.keptOut, filled with -Infinity (one buffer, reused). */
+export function keptBuffer(size: number): Float32Array {
+  if (!keptCache || keptCache.length !== size) keptCache = new Float32Array(size);
+  return keptCache.fill(-Infinity);
+}
+
+/** Logprobs: row r of plan.keptOut gets the tokens `keep` accepts among idx[0, n) (or 0..n), plan.keptInv[r] the draw's 1/T. */
+export function writeKept(plan: FusedPlan, r: number, z: Float32Array, idx: Int32Array | undefined, n: number, keep: ((v: number) => boolean) | { lo: number; hi: number }, inv: number): void {
+  const out = plan.keptOut;
+  if (!out) return;
+  const o = r * plan.vocab;
+  if (typeof keep === 'function') {
+    for (let c = 0; c < n; c++) {
+      const j = idx ? idx[c]! : c;
+      const v = z[j]!;
+      if (keep(v)) out[o + j] = v;
+    }
+  } else {
+    // A range (the common case, a whole row at a time): no call per token.
+    const { lo, hi } = keep;
+    if (idx) {
+      let m = -Infinity;
+      for (let c = 0; c < n; c++) {
+        const v = z[idx[c]!]!;
+        if (v >= lo && v <= hi) {
+          out[o + idx[c]!] = v;
+          if (v > m) m = v;
+        }
+      }
+      // The candidates' normaliser here (a few tokens), not from the whole row in the packing.
+      if (plan.keptSum && m > -Infinity) {
+        const iv = Number.isFinite(inv) ? inv : 1;
+        let sum = 0;
+        for (let c = 0; c < n; c++) {
+          const v = z[idx[c]!]!;
+          if (v >= lo && v <= hi) sum += Math.exp((v - m) * iv);
+        }
+        plan.keptMax![r] = m;
+        plan.keptSum[r] = sum;
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        const v = z[j]!;
+        if (v >= lo && v <= hi) out[o + j] = v;
+      }
+    }
+  }
+  plan.keptInv![r] = inv;
+}
+
 function countKept(z: Float32Array, idx: Int32Array | undefined, n: number, thr: number, keep: (v: number, thr: number) => boolean): number {
   let count = 0;
   for (let c = 0; c < n; c++) if (keep(z[idx ? idx[c]! : c]!, thr)) count++;

@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, writeKept, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -820,7 +820,7 @@ function v1Top(e: Exports, L: Layout, thr: number, V: number): V1Top & { count()
  * +Infinity or nothing finite. For log-probabilities (log S). Undefined when the module is not
  * ready.
  */
-export function rowExpSums(values: Float32Array, B: number, V: number, inv: ArrayLike<number>, out: Float32Array | Float64Array, maxOut?: Float64Array): boolean {
+export function rowExpSums(values: Float32Array, B: number, V: number, inv: ArrayLike<number>, out: Float32Array | Float64Array, maxOut?: Float64Array, skip?: (r: number) => boolean): boolean {
   if (simdStatus() !== 'ready') return false;
   const e = exports!;
   const L = prepare(e, V);
@@ -828,6 +828,7 @@ export function rowExpSums(values: Float32Array, B: number, V: number, inv: Arra
   const F64 = new Float64Array(e.memory.buffer);
   const res = L.res >> 3;
   for (let r = 0; r < B; r++) {
+    if (skip?.(r)) continue;
     F32.set(values.subarray(r * V, (r + 1) * V), L.row >> 2);
     e.scan_max(L.row, V, L.res);
     const zmax = F64[res]!;
@@ -881,7 +882,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
     const late = lateDynamic(plan, r); // after the filters: dynamicKept below
     deferred.on = false;
-    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
+    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, !plan.keptOut && drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
     const dynOn = dynamic > 0;
     let n = 0;
     if (folded) {
@@ -911,10 +912,12 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
         let c = 0;
         while (val[c] !== zmax) c++;
         if (kept) kept[r] = simdKept(row, idx, n, zmax, true);
+        writeKept(plan, r, row, idx, n, { lo: zmax, hi: zmax }, Infinity);
         out[r] = idx[c]!;
         continue;
       }
       if (kept) kept[r] = simdKept(row, undefined, V, zmax, true);
+      writeKept(plan, r, row, undefined, V, { lo: zmax, hi: zmax }, Infinity);
       out[r] = e.first_eq(L.row, V, zmax); // lowest index among maxima
       continue;
     }
@@ -1032,6 +1035,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       // The first of the largest kept logits (Mirostat keeps it: nothing left to decide).
       const top = Number.isNaN(keep.max) ? keptMax(row, cand ? idx : undefined, cand ? n : V, keep) : keep.max;
       if (kept) kept[r] = simdKept(row, cand ? idx : undefined, cand ? n : V, top, true);
+      writeKept(plan, r, row, cand ? idx : undefined, cand ? n : V, { lo: top, hi: top }, Infinity);
       if (cand) {
         let c = 0;
         while (row[idx[c]!] !== top) c++;
@@ -1046,6 +1050,8 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const count = cand ? n : V;
       const g = dynamicKept(row, list, count, keep, plan, r, dynEx!);
       if (kept) kept[r] = g >= 0 ? 1 : simdKept(row, list, count, -FLT_MAX, false);
+      if (g >= 0 && plan.keptOut) [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
+      else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi: Infinity }, 1);
       out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
       continue;
     }
@@ -1080,6 +1086,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
+    writeKept(plan, r, row, list, count, { lo: Math.max(float32Ceil(thr), -FLT_MAX), hi }, inv);
     out[r] = deferred.on
       ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)
       : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);

@@ -2,9 +2,10 @@
 // the wasm heap (no copy) and writing the ids into the output's heap memory.
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { sampleRows, type FusedPlan } from '../js/sample-rows.js';
+import { keptBuffer, sampleRows, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
+import { packRows } from '../js-kernels.js';
 
 interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
@@ -22,6 +23,9 @@ export function registerWasmKernel(): void {
       // Allocate first: growing the heap would detach views made before.
       const out = b.makeOutput([plan.batch], 'int32');
       const sOut = plan.mirostat ? b.makeOutput([plan.batch], 'float32') : undefined;
+      const lp = plan.logprobs;
+      const pOut = lp ? b.makeOutput([plan.batch, 3 + 2 * lp.n], 'float32') : undefined;
+      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch * plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN) };
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
@@ -36,7 +40,14 @@ export function registerWasmKernel(): void {
       const simd = sampleRowsSimd(values, plan, ids, kept);
       if (!simd) sampleRows(values, plan, ids, kept);
       if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
-      return sOut ? [out, sOut] : out;
+      if (pOut) {
+        // Views again: nothing above allocates in the heap, but the packing's own views are fresh.
+        const h = b.wasm.HEAPU8.buffer;
+        const packed = new Float32Array(h, b.dataIdMap.get(pOut.dataId).memoryOffset, plan.batch * (3 + 2 * lp!.n));
+        packRows(new Float32Array(h, x.memoryOffset, plan.batch * plan.vocab), plan.keptOut!, new Int32Array(h, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch), () => false, plan.keptInv!, plan.batch, plan.vocab, lp!.n, lp!.mode, packed, { max: plan.keptMax!, S: plan.keptSum! });
+      }
+      const outputs = [out, ...(sOut ? [sOut] : []), ...(pOut ? [pOut] : [])];
+      return outputs.length === 1 ? out : outputs;
     },
   });
 }
