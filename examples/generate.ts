@@ -39,6 +39,15 @@ for await (const { step: s, tokens, finished } of generateStream(step, options))
 const result = await generate(step, options);
 result.sequences.forEach((seq, r) => console.log(`row ${r}: ${seq.join(' ')}  (${result.finishReasons[r]})`));
 
+// Multi-token stop sequences and stop strings (matched in the text of the new tokens, across
+// token boundaries), trimmed from the result with keepStop: false.
+const detokenize = (tokens: readonly number[]): string => tokens.map((t) => String.fromCharCode(97 + t)).join('');
+const plainText = detokenize(result.tokens[0]!);
+const stopAt = plainText.slice(2, 4); // two letters the first row generates
+const stopped2 = await generate(step, { ...options, stopStrings: [[stopAt], [], []], detokenize, keepStop: false });
+console.log(`row 0 without stops: "${plainText}", stopped at "${stopAt}": "${stopped2.texts![0]}" (${stopped2.finishReasons[0]})`);
+if (stopped2.texts![0] !== plainText.slice(0, plainText.indexOf(stopAt))) throw new Error('stop string not trimmed where it starts');
+
 // Stopping early: an AbortSignal ends the loop between steps and rejects with its reason.
 const controller = new AbortController();
 const stopped = await generate(step, {

@@ -96,6 +96,8 @@ export interface GenerateResult<S = unknown> {
   readonly steps: number;
   /** With the `logprobs` option: one entry per new token of each row, beside `tokens`. */
   readonly logprobs?: TokenLogprob[][];
+  /** With `detokenize`: each row's new text. */
+  readonly texts?: string[];
   /**
    * The state the last step returned (`initialState` when no step returned one, and always for
    * `predict` models). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
@@ -115,6 +117,26 @@ export interface GenerateOptions<S = unknown> {
   maxNewTokens: RowParam;
   /** Tokens that end a row (kept as its last token): one list for all rows, or one list per row. */
   stopTokens?: readonly number[] | readonly (readonly number[])[];
+  /**
+   * Token sequences that end a row when its new tokens end with one of them (the prompt never
+   * matches): one list of sequences for all rows, or one list per row.
+   */
+  stopSequences?: readonly (readonly number[])[] | readonly (readonly (readonly number[])[])[];
+  /**
+   * Strings that end a row when the text of its new tokens (by `detokenize`) contains one of
+   * them, wherever the tokens split it: one list for all rows, or one list per row.
+   */
+  stopStrings?: readonly string[] | readonly (readonly string[])[];
+  /** The text of a row's new tokens (needed by `stopStrings`; also gives `GenerateResult.texts`). */
+  detokenize?: (tokens: readonly number[], row: number) => string;
+  /**
+   * Whether the stop that ended a row stays in its result (default true: the stop token, the
+   * stop sequence's tokens, the tokens that made the stop string). With false they are trimmed
+   * from `tokens`, `sequences`, `logprobs` and `texts` (a stop string exactly from its first
+   * character in `texts`; in `tokens`, from the token where it starts). Streamed steps are not
+   * trimmed.
+   */
+  keepStop?: boolean;
   /** A sampler, or the options to create one (per-row parameters and seeds included). Default greedy. */
   sampler?: Sampler | SamplerOptions;
   /**
@@ -215,6 +237,31 @@ async function* run<S>(
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
   }
   const lps: TokenLogprob[][] = Array.from({ length: batch }, () => []);
+  const { stopSeqs, stopStrs, detokenize, keepStop } = plan;
+  // Where each row's kept result ends when a stop ended it: [tokens kept, text length kept].
+  const cuts: ([number, number] | undefined)[] = new Array(batch).fill(undefined);
+  const textLen = new Int32Array(batch); // the row's text length after the previous step
+  /** The row's result length without its stop when the token just added ends it, else undefined. */
+  const stopCut = (r: number, id: number): [number, number] | undefined => {
+    const row = out[r]!;
+    if (stops[r]!.has(id)) return [row.length - 1, -1];
+    for (const seq of stopSeqs[r]!) {
+      if (seq.length <= row.length && seq.every((t, i) => row[row.length - seq.length + i] === t)) return [row.length - seq.length, -1];
+    }
+    if (stopStrs[r]!.length === 0) return undefined;
+    const text = detokenize!(row, r);
+    let at = -1;
+    for (const str of stopStrs[r]!) {
+      const i = text.indexOf(str, Math.max(0, textLen[r]! - str.length + 1));
+      if (i >= 0 && (at < 0 || i < at)) at = i;
+    }
+    textLen[r] = text.length;
+    if (at < 0) return undefined;
+    // The tokens before the one where the stop string starts: the longest prefix whose text ends at or before it.
+    let k = row.length - 1;
+    while (k > 0 && detokenize!(row.slice(0, k), r).length > at) k--;
+    return [k, at];
+  };
   const finished = new Uint8Array(batch);
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
   const out: number[][] = Array.from({ length: batch }, () => []);
@@ -294,9 +341,11 @@ async function* run<S>(
           const top = Array.from({ length: n }, (_, i) => ({ id: stepLogprobs!.topIds[r]![i]!, logprob: stepLogprobs!.topLogprobs[r]![i]! }));
           lps[r]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
         }
-        if (stops[r]!.has(id)) {
+        const cut = stopCut(r, id);
+        if (cut !== undefined) {
           finished[r] = 1;
           reasons[r] = 'stop';
+          cuts[r] = cut;
         } else if (out[r]!.length >= maxNew[r]!) {
           finished[r] = 1;
         }
@@ -320,12 +369,22 @@ async function* run<S>(
       step++;
     }
     completed = true;
+    const texts = detokenize ? out.map((row, r) => detokenize(row, r)) : undefined;
+    if (!keepStop) {
+      cuts.forEach((cut, r) => {
+        if (!cut) return;
+        out[r]!.length = cut[0];
+        lps[r]!.length = Math.min(lps[r]!.length, cut[0]);
+        if (texts) texts[r] = cut[1] >= 0 ? texts[r]!.slice(0, cut[1]) : detokenize!(out[r]!, r);
+      });
+    }
     return {
       tokens: out,
       sequences: out.map((row, r) => [...plan.prompts[r]!, ...row]),
       finishReasons: reasons,
       steps: step,
       ...(lpPlan || forced ? { logprobs: lps } : {}),
+      ...(texts ? { texts } : {}),
       state,
     };
   } finally {
@@ -338,7 +397,7 @@ async function* run<S>(
 }
 
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
-export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'sampler' | 'onStep' | 'logprobs'> {
+export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs'> {
   /** The tokens to score after each prompt, one array per row (of any lengths). */
   continuations: readonly ArrayLike<number>[];
 }
@@ -418,6 +477,10 @@ interface Plan {
   padId: number;
   maxNew: Float64Array;
   stops: Set<number>[];
+  stopSeqs: number[][][];
+  stopStrs: string[][];
+  detokenize: ((tokens: readonly number[], row: number) => string) | undefined;
+  keepStop: boolean;
   prompts: number[][];
   tokens: TokenStore;
   signal: AbortSignal | undefined;
@@ -460,6 +523,13 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     batch,
   );
   const stops = readStops(options.stopTokens, batch);
+  const stopSeqs = readPerRow('stopSequences', options.stopSequences, batch, (v): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isTokenId), 'a non-empty array of token ids');
+  const stopStrs = readPerRow('stopStrings', options.stopStrings, batch, (v): v is string => typeof v === 'string' && v.length > 0, 'a non-empty string');
+  const detokenize = options.detokenize;
+  if (detokenize !== undefined && typeof detokenize !== 'function') throw new SamplingError('detokenize', 'must be a function (tokens, row) => string', detokenize);
+  if (stopStrs.some((l) => l.length > 0) && !detokenize) throw new SamplingError('detokenize', 'must be given with stopStrings (the text is matched, not the tokens)', undefined);
+  const keepStop = options.keepStop ?? true;
+  if (typeof keepStop !== 'boolean') throw new SamplingError('keepStop', 'must be a boolean', keepStop);
   const logprobs = readLogprobs(options.logprobs);
   if (options.sampler !== undefined && !isSampler(options.sampler) && (typeof options.sampler !== 'object' || options.sampler === null)) {
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
@@ -469,7 +539,7 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
-  return { batch, padId, maxNew, stops, prompts, tokens, signal, logprobs };
+  return { batch, padId, maxNew, stops, stopSeqs, stopStrs, detokenize, keepStop, prompts, tokens, signal, logprobs };
 }
 
 /** The logprobs option, checked as far as it can be before the vocabulary is known. */
@@ -539,6 +609,26 @@ function idRows(name: string, rows: readonly unknown[]): number[][] {
     });
     return ids as number[];
   });
+}
+
+/**
+ * A list for all rows or one list per row (a per-row list holds lists of items), each item
+ * checked by `ok`.
+ */
+function readPerRow<T>(name: string, given: unknown, batch: number, ok: (v: unknown) => v is T, what: string): T[][] {
+  if (given === undefined) return Array.from({ length: batch }, () => []);
+  if (!Array.isArray(given)) throw new SamplingError(name, `must be an array of ${what}s, or one such array per row`, given);
+  // Per row when every entry is a list of items that are not token ids (a stop sequence is
+  // itself a list of ids; a stop string is a string).
+  const perRow = given.length > 0 && given.every((l) => Array.isArray(l) && l.every((x: unknown) => typeof x !== 'number'));
+  if (perRow && given.length !== batch) throw new SamplingError(name, `must have one list per row (batch size ${batch}) when given per row`, new Described(`${given.length} lists`));
+  const lists = (perRow ? given : Array.from({ length: batch }, () => given)) as unknown[][];
+  return lists.map((list, r) =>
+    list.map((v, i) => {
+      if (!ok(v)) throw new SamplingError(perRow ? `${name}[${r}][${i}]` : `${name}[${i}]`, `must be ${what}`, v);
+      return v;
+    }),
+  );
 }
 
 function readStops(stopTokens: GenerateOptions['stopTokens'], batch: number): Set<number>[] {
