@@ -25,7 +25,7 @@ const step: StepFunction = (tokens) =>
 //    three most probable characters under the processed distribution (top-k 5 at T 0.7).
 const options = { temperature: 0.7, topK: 5, seed: 7 };
 const prompt = lm.encode('明月');
-const logits = step(tf.tensor2d([prompt], [1, prompt.length], 'int32'), { step: 0, lengths: Int32Array.of(prompt.length), finished: new Uint8Array(1), state: undefined }) as tf.Tensor2D;
+const logits = tf.tidy(() => lm.model.predict(tf.concat([tf.fill([1, lm.contextLength - prompt.length], lm.padId, 'int32'), tf.tensor2d([prompt], [1, prompt.length], 'int32')], 1)) as tf.Tensor2D);
 const sampler = createSampler(options);
 const one = await sampler.sampleIdsWithLogprobs(logits, undefined, { topLogprobs: 3, mode: 'processed' });
 const row = Array.from(await logits.data());

@@ -24,6 +24,21 @@ export interface StepContext<S = unknown> {
    * states… See {@link StepFunction} for who disposes which state.
    */
   readonly state: S | undefined;
+  /** `'prefill'` at step 0 (the prompts), `'decode'` after. */
+  readonly phase: 'prefill' | 'decode';
+  /**
+   * int32 `[B, T]`, 1 on real tokens and 0 on left padding: over the `tokens` given, or with
+   * `feed: 'new'` over every token so far (the cache's positions and the new ones), as a
+   * transformer's attention mask. Made on the first call (one upload) and disposed by `generate`
+   * after the step: clone it to keep it.
+   */
+  attentionMask(): tf.Tensor2D;
+  /**
+   * int32, the shape of `tokens`: each token's position among its row's real tokens (0 at the
+   * row's first real token, whatever the padding; 0 on padding). Made and disposed as
+   * `attentionMask`.
+   */
+  positionIds(): tf.Tensor2D;
 }
 
 /** A step function's result: the logits, or the logits plus the state for the next call. */
@@ -150,6 +165,13 @@ export interface GenerateOptions<S = unknown> {
    */
   contextLength?: number;
   /**
+   * What a step function gets as `tokens`: `'window'` (default) the tokens so far, or the last
+   * `contextLength` of them; `'new'` the prompts (left-padded `[B, P]`) at the prefill step, then
+   * only the token drawn at the previous step (`[B, 1]`): for models that keep a KV cache in
+   * their `state` (`attentionMask()` then covers the cache too). Step functions only.
+   */
+  feed?: 'window' | 'new';
+  /**
    * The first `state` a step function sees. Its tensors stay the caller's: `generate` never
    * disposes them, even when it disposes a later state that still holds them.
    */
@@ -267,6 +289,7 @@ async function* run<S>(
   const out: number[][] = Array.from({ length: batch }, () => []);
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
   const callModel = modelCaller(model, options);
+  const feedNew = options.feed === 'new';
   const stepWindow = typeof model === 'function' ? options.contextLength : undefined;
   const historyProcessors = sampler.processors.some((p) => !isBuiltinProcessor(p));
   const needsHistory = historyProcessors || (typeof model === 'function' && stepWindow === undefined);
@@ -285,12 +308,28 @@ async function* run<S>(
       // Uploaded from the host copy each step: fixed-shape windows and no per-step concat, whose
       // changing shapes would compile a new shader every step on webgl.
       const history = needsHistory ? store.tensor() : undefined;
-      const tokens = stepWindow === undefined ? history : store.window(stepWindow);
+      const tokens = feedNew ? store.window(step === 0 ? store.size : 1) : stepWindow === undefined ? history : store.window(stepWindow);
       const owned: tf.Tensor[] = [history, tokens].filter((t, i, all): t is tf.Tensor2D => t !== undefined && all.indexOf(t) === i);
       let data: Int32Array;
       let stepLogprobs: SampledLogprobs | undefined;
       try {
-        const context = { step, lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length), finished: finished.slice(), state };
+        const given = tokens?.shape[1] ?? 0;
+        const made = (f: () => tf.Tensor2D): (() => tf.Tensor2D) => {
+          let t: tf.Tensor2D | undefined;
+          return () => {
+            if (!t || t.isDisposed) owned.push((t = f()));
+            return t;
+          };
+        };
+        const context: StepContext<S> = {
+          step,
+          lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length),
+          finished: finished.slice(),
+          state,
+          phase: step === 0 ? 'prefill' : 'decode',
+          attentionMask: made(() => store.mask(feedNew ? store.size : given)),
+          positionIds: made(() => store.positions(given)),
+        };
         const result = await callModel(tokens, store, context, (bad) => (rejected = bad));
         owned.push(result.logits);
         state = result.state;
@@ -515,6 +554,9 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   if (options.contextLength !== undefined && !(Number.isInteger(options.contextLength) && options.contextLength >= 1)) {
     throw new SamplingError('contextLength', 'must be an integer >= 1', options.contextLength);
   }
+  if (options.feed !== undefined && options.feed !== 'window' && options.feed !== 'new') throw new SamplingError('feed', 'must be "window" or "new"', options.feed);
+  if (options.feed === 'new' && typeof model !== 'function') throw new SamplingError('feed', 'must be "window" for a predict model (only a step function can keep a cache)', options.feed);
+  if (options.feed === 'new' && options.contextLength !== undefined) throw new SamplingError('contextLength', 'must not be given with feed "new" (the step function gets the new tokens only)', options.contextLength);
   const source = promptSource(options);
   const { batch, lengths } = source;
   const maxNew = resolveRowParam(
@@ -660,10 +702,41 @@ class TokenStore {
   ) {
     this.data = new Int32Array(batch * capacity).fill(padId);
     this.width = promptWidth;
+    this.pad = new Int32Array(batch).fill(promptWidth);
   }
+
+  /** Per row: how many left pads precede its prompt. */
+  private readonly pad: Int32Array;
 
   setPrompt(row: number, ids: readonly number[]): void {
     this.data.set(ids, row * this.capacity + this.width - ids.length);
+    this.pad[row] = this.width - ids.length;
+  }
+
+  /** Tokens so far per row, padding included. */
+  get size(): number {
+    return this.width;
+  }
+
+  /** int32 `[B, L]` over the last L columns (left of the store: padding): 1 on real tokens. */
+  mask(length: number): tf.Tensor2D {
+    return this.perColumn(length, (c, r) => (c >= this.pad[r]! ? 1 : 0));
+  }
+
+  /** int32 `[B, L]` over the last L columns: each real token's position in its row (0 on padding). */
+  positions(length: number): tf.Tensor2D {
+    return this.perColumn(length, (c, r) => (c >= this.pad[r]! ? c - this.pad[r]! : 0));
+  }
+
+  private perColumn(length: number, f: (column: number, row: number) => number): tf.Tensor2D {
+    const out = new Int32Array(this.batch * length);
+    for (let r = 0; r < this.batch; r++) {
+      for (let i = 0; i < length; i++) {
+        const c = this.width - length + i;
+        out[r * length + i] = c >= 0 ? f(c, r) : 0;
+      }
+    }
+    return tf.tensor2d(out, [this.batch, length], 'int32');
   }
 
   push(column: Int32Array): void {

@@ -178,6 +178,21 @@ function kvModel(vocab: number, faults: KvFaults = {}): { step: StepFunction<Kv>
   return { step, returned, handedAlive, outputs };
 }
 
+/** A step context for calling a step function by hand (it reads nothing of it). */
+const UNUSED_CONTEXT = {
+  step: 0,
+  lengths: new Int32Array(0),
+  finished: new Uint8Array(0),
+  state: undefined,
+  phase: 'prefill' as const,
+  attentionMask: (): tf.Tensor2D => {
+    throw new Error('not used');
+  },
+  positionIds: (): tf.Tensor2D => {
+    throw new Error('not used');
+  },
+};
+
 describe.each(BACKENDS)('generate on %s', (backend) => {
   backendSuite(backend);
 
@@ -429,7 +444,7 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       inputs: [{ shape: [null, 3], dtype: 'int32' }],
       predict: (x: tf.Tensor) => {
         shapes.push(`${x.shape.join('x')}:${(x.arraySync() as number[][]).map((r) => r.join(',')).join('|')}`);
-        return cyclic(9)(x as tf.Tensor2D, { step: 0, lengths: new Int32Array(0), finished: new Uint8Array(0), state: undefined });
+        return cyclic(9)(x as tf.Tensor2D, UNUSED_CONTEXT);
       },
     };
     const res = await generate(fixed, { prompts: [[4], [1, 2, 3, 4, 5]], padId: PAD, maxNewTokens: 2 });
@@ -513,7 +528,7 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const before = tf.memory().numTensors;
     const cache = tf.ones([1, 2]);
     const initialState = { cache };
-    const model = { predict: (x: tf.Tensor) => cyclic(5)(x as tf.Tensor2D, { step: 0, lengths: new Int32Array(0), finished: new Uint8Array(0), state: undefined }) };
+    const model = { predict: (x: tf.Tensor) => cyclic(5)(x as tf.Tensor2D, UNUSED_CONTEXT) };
     const res = await generate(model, { prompts: [[1]], padId: PAD, maxNewTokens: 3, initialState });
     expect(res.tokens).toEqual([[2, 3, 4]]);
     expect(res.state).toBe(initialState);

@@ -1,0 +1,97 @@
+// What generate() gives a transformer-style step function: the prefill / decode phases, the
+// attention mask (0 on left padding), position ids that start at 0 at each row's first real
+// token, and feed 'new' (the prompts, then only the newest token) for a model with a cache.
+// A toy model whose logits depend on every real token and its position must give the same
+// tokens from the whole window (mask and positions) and from its cache; a row alone and in a
+// batch (other padding) too. Every backend, no tensor left behind.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { SamplingError, generate, type StepFunction } from '../src/index.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS } from './helpers/backend.js';
+import { makeRows } from './helpers/logits.js';
+
+const V = 24;
+const TABLE = makeRows('peaky', V, V, 'ctx-table').map((r) => Array.from(r));
+const MIX = makeRows('peaky', V, V, 'ctx-mix').map((r) => Array.from(r, (v) => 0.7 * v));
+
+/** logits = TABLE[last token] + MIX[s mod V], s = Σ over real tokens of (token + 1)·(position + 1). */
+function logitsOf(table: tf.Tensor2D, mix: tf.Tensor2D, last: tf.Tensor1D, s: tf.Tensor1D): tf.Tensor2D {
+  const idx = tf.cast(tf.mod(s, V), 'int32') as tf.Tensor1D;
+  return tf.add(tf.gather(table, last), tf.gather(mix, idx)) as tf.Tensor2D;
+}
+
+function termsOf(tokens: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor2D): tf.Tensor1D {
+  return tf.sum(tf.mul(tf.mul(mask, tf.add(tokens, 1)), tf.add(pos, 1)), 1) as tf.Tensor1D;
+}
+
+describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
+  backendSuite(backend);
+  const prompts = [[1, 2], [3], [4, 5, 6]];
+  const base = { prompts, padId: 0, maxNewTokens: 6, sampler: { temperature: 1.1, seed: [3, 4, 5] } };
+
+  it('attention mask and positions by hand (window, prefill and decode)', async () => {
+    const seen: { phase: string; mask: number[][]; pos: number[][]; shape: number[] }[] = [];
+    const step: StepFunction = async (tokens, ctx) => {
+      seen.push({ phase: ctx.phase, mask: await ctx.attentionMask().array(), pos: await ctx.positionIds().array(), shape: tokens.shape });
+      expect(ctx.attentionMask()).toBe(ctx.attentionMask()); // made once per step
+      return tf.zeros([3, V]);
+    };
+    await generate(step, { ...base, maxNewTokens: 2, sampler: { temperature: 0 } });
+    expect(seen[0]).toEqual({ phase: 'prefill', shape: [3, 3], mask: [[0, 1, 1], [0, 0, 1], [1, 1, 1]], pos: [[0, 0, 1], [0, 0, 0], [0, 1, 2]] });
+    expect(seen[1]).toEqual({ phase: 'decode', shape: [3, 4], mask: [[0, 1, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1]], pos: [[0, 0, 1, 2], [0, 0, 0, 1], [0, 1, 2, 3]] });
+    // A fixed window longer than the history: padding on the left of the store counts as padding.
+    const windowed: number[][][] = [];
+    await generate(async (_tokens, ctx) => (windowed.push(await ctx.positionIds().array()), tf.zeros([3, V])), { ...base, maxNewTokens: 1, contextLength: 5, sampler: { temperature: 0 } });
+    expect(windowed[0]).toEqual([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 1, 2]]);
+  });
+
+  it("feed 'new' with a cache gives the tokens of the whole window; a row alone gives its batch tokens", async () => {
+    const table = tf.tensor2d(TABLE);
+    const mix = tf.tensor2d(MIX);
+    const windowModel: StepFunction = (tokens, ctx) =>
+      tf.tidy(() => {
+        const [b, t] = tokens.shape;
+        const s = termsOf(tokens, ctx.attentionMask(), ctx.positionIds());
+        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, s);
+      });
+    const shapes: string[] = [];
+    const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
+      const [b, n] = tokens.shape;
+      shapes.push(`${ctx.phase} ${tokens.shape.join('x')} mask ${ctx.attentionMask().shape.join('x')}`);
+      const full = ctx.attentionMask();
+      const s = tf.tidy(() => {
+        const maskNew = tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D;
+        const add = termsOf(tokens, maskNew, ctx.positionIds());
+        return ctx.state ? (tf.add(ctx.state, add) as tf.Tensor1D) : add;
+      });
+      ctx.state?.dispose(); // the cache it replaces
+      const logits = tf.tidy(() => logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, s));
+      return { logits, state: s };
+    };
+    const a = await generate(windowModel, base);
+    const c = await generate(cacheModel, { ...base, feed: 'new' });
+    expect(c.tokens).toEqual(a.tokens);
+    expect(shapes.slice(0, 3)).toEqual(['prefill 3x3 mask 3x3', 'decode 3x1 mask 3x4', 'decode 3x1 mask 3x5']);
+    c.state?.dispose();
+    // Row 1 alone (no padding) with its own seed: the same tokens as in the batch.
+    const alone = await generate(cacheModel, { ...base, prompts: [prompts[1]!], sampler: { temperature: 1.1, seed: [4] }, feed: 'new' });
+    expect(alone.tokens[0]).toEqual(c.tokens[1]);
+    alone.state?.dispose();
+    tf.dispose([table, mix]);
+  });
+
+  it("bad feed: a SamplingError naming it, nothing left behind", async () => {
+    const step: StepFunction = () => tf.zeros([1, V]);
+    for (const [opts, arg] of [[{ feed: 'all' }, 'feed'], [{ feed: 'new', contextLength: 1 }, 'contextLength']] as const) {
+      const before = tf.memory().numTensors;
+      const err = await generate(step, { prompts: [[1]], padId: 0, maxNewTokens: 1, ...(opts as object) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument).toBe(arg);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    const predict = { predict: () => tf.zeros([1, V]) };
+    const err = await generate(predict, { prompts: [[1]], padId: 0, maxNewTokens: 1, feed: 'new' }).catch((e: unknown) => e);
+    expect((err as SamplingError).argument).toBe('feed');
+  });
+});
