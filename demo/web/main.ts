@@ -10,6 +10,7 @@ import {
   createSampler,
   entropy,
   generateStream,
+  type SampledLogprobs,
   SamplingError,
   selectBackend,
   softmax,
@@ -301,6 +302,17 @@ function showPromptDistribution(): void {
 
 let controller: AbortController | undefined;
 
+/** The token just drawn: q (processed) and p (the model's), and the top alternatives under q. */
+function showChosen(id: number, lp: SampledLogprobs | undefined): void {
+  if (!lp) return;
+  const pct = (v: number): string => `${(100 * Math.exp(v)).toFixed(1)}%`;
+  const show = (t: number): string => (t === cm.newlineId ? '⏎' : cm.decode([t]));
+  const alts = Array.from(lp.topIds[0]!, (t, i) => `${show(t)} ${pct(lp.topLogprobs[0]![i]!)}`).join(', ');
+  const el = $('chosen');
+  el.textContent = `last: ${show(id)} q ${pct(lp.processed[0]!)} (model p ${pct(lp.raw[0]!)}) · top: ${alts}`;
+  el.dataset.q = String(Math.exp(lp.processed[0]!));
+}
+
 async function run(): Promise<void> {
   controller = new AbortController();
   const button = $<HTMLButtonElement>('generate');
@@ -336,10 +348,13 @@ async function run(): Promise<void> {
       stopTokens: [cm.newlineId],
       sampler: live,
       signal: controller.signal,
+      // The chosen token's probability and the alternatives, read back with the id.
+      logprobs: { topLogprobs: 3, mode: 'processed' },
     })) {
       const id = s.tokens[0]!;
       all.push(id);
       count++;
+      showChosen(id, s.logprobs);
       if (id !== cm.newlineId) handle.generated += cm.decode([id]);
       gen.textContent = handle.generated;
       scheduleRender();

@@ -75,6 +75,9 @@ async function runPass(page: Page, pass: string, url: string, first: boolean): P
   assert.equal((await page.locator('#generated').textContent()) ?? '', text, 'the page shows the generated text');
   for (const ch of text) assert.ok(vocab.has(ch), `generated character ${JSON.stringify(ch)} is in the model's vocabulary`);
   assert.equal(await numTensors(page), before, 'no tensor left after a generation');
+  const q = Number(await page.locator('#chosen').getAttribute('data-q'));
+  assert.ok(q > 0 && q <= 1, `the chosen token's probability is shown: ${q}`);
+  assert.match((await page.locator('#chosen').textContent()) ?? '', /top: .+%, .+%, .+%/, 'three alternatives are shown');
   const tps = await page.evaluate(() => window.__demo!.tokensPerSecond);
   log(`${pass}: generated ${JSON.stringify(text)} at ${tps.toFixed(1)} tokens/s`);
   if (first) {
