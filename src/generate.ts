@@ -208,7 +208,9 @@ export interface GenerateOptions<S = unknown> {
  * });
  */
 export async function generate<S = unknown>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<GenerateResult<S>> {
-  return drain(generateStream(model, options), options.onStep);
+  // `options` is checked by the stream (a bad one rejects there, as a SamplingError).
+  const onStep = typeof options === 'object' && options !== null ? options.onStep : undefined;
+  return drain(generateStream(model, options), onStep);
 }
 
 /** Runs a stream to its end (awaiting `onStep` after each step) and returns its result. */
@@ -565,8 +567,8 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     batch,
   );
   const stops = readStops(options.stopTokens, batch);
-  const stopSeqs = readPerRow('stopSequences', options.stopSequences, batch, (v): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isTokenId), 'a non-empty array of token ids');
-  const stopStrs = readPerRow('stopStrings', options.stopStrings, batch, (v): v is string => typeof v === 'string' && v.length > 0, 'a non-empty string');
+  const stopSeqs = readPerRow('stopSequences', options.stopSequences, batch, (v): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isTokenId), 'a non-empty array of token ids', 'stop sequences (arrays of token ids)');
+  const stopStrs = readPerRow('stopStrings', options.stopStrings, batch, (v): v is string => typeof v === 'string' && v.length > 0, 'a non-empty string', 'stop strings');
   const detokenize = options.detokenize;
   if (detokenize !== undefined && typeof detokenize !== 'function') throw new SamplingError('detokenize', 'must be a function (tokens, row) => string', detokenize);
   if (stopStrs.some((l) => l.length > 0) && !detokenize) throw new SamplingError('detokenize', 'must be given with stopStrings (the text is matched, not the tokens)', undefined);
@@ -657,9 +659,9 @@ function idRows(name: string, rows: readonly unknown[]): number[][] {
  * A list for all rows or one list per row (a per-row list holds lists of items), each item
  * checked by `ok`.
  */
-function readPerRow<T>(name: string, given: unknown, batch: number, ok: (v: unknown) => v is T, what: string): T[][] {
+function readPerRow<T>(name: string, given: unknown, batch: number, ok: (v: unknown) => v is T, what: string, plural: string): T[][] {
   if (given === undefined) return Array.from({ length: batch }, () => []);
-  if (!Array.isArray(given)) throw new SamplingError(name, `must be an array of ${what}s, or one such array per row`, given);
+  if (!Array.isArray(given)) throw new SamplingError(name, `must be an array of ${plural}, or one such array per row`, given);
   // Per row when every entry is a list of items that are not token ids (a stop sequence is
   // itself a list of ids; a stop string is a string).
   const perRow = given.length > 0 && given.every((l) => Array.isArray(l) && l.every((x: unknown) => typeof x !== 'number'));

@@ -22,6 +22,7 @@ import {
   distributionStats,
   entropy,
   generate,
+  score,
   minP,
   topNSigma,
   epsilonCutoff,
@@ -776,6 +777,60 @@ INVALID.push(processRow('[[0, NaN, 1]]', [[0, NaN, 1]]), processRow('[[0, Infini
 // ---------------------------------------------------------------------------------------------
 // generate(model, options).
 
+// sampler.sampleWithLogprobs / sampleIdsWithLogprobs: the logprobs options (V = 3 here).
+const LOGPROBS: Row[] = (['sampleWithLogprobs', 'sampleIdsWithLogprobs'] as const).flatMap((m) =>
+  (
+    [
+      ['options: 3', 3, 'logprobs', '3'],
+      ['options: { topLogprobs: -1 }', { topLogprobs: -1 }, 'topLogprobs', '-1'],
+      ['options: { topLogprobs: 2.5 }', { topLogprobs: 2.5 }, 'topLogprobs', '2.5'],
+      ['options: { topLogprobs: 4 } past V = 3', { topLogprobs: 4 }, 'topLogprobs', '4'],
+      ['options: { topLogprobs: NaN }', { topLogprobs: NaN }, 'topLogprobs', 'NaN'],
+      ["options: { mode: 'logits' }", { mode: 'logits' }, 'mode', '"logits"'],
+    ] as const
+  ).map(([input, options, argument, value]): Row => ({
+    entry: `sampler.${m}`,
+    input,
+    error: 'SamplingError',
+    argument,
+    value,
+    setup: () => [tf.tensor2d([[1, 2, 3]])],
+    call: (x) => {
+      const sampler = s({});
+      const stepUnchanged = (e: unknown): never => {
+        expect(sampler.step, 'a failed call must not advance the step').toBe(0);
+        throw e;
+      };
+      try {
+        const r = (sampler[m] as (x: unknown, c: unknown, o: unknown) => unknown)(x, undefined, bad(options));
+        return r instanceof Promise ? r.catch(stepUnchanged) : r;
+      } catch (e) {
+        return stepUnchanged(e);
+      }
+    },
+  })),
+);
+
+// score: the continuations (the rest is generate's validation).
+const SCORE: Row[] = (
+  [
+    ['continuations: undefined (missing)', undefined, 'continuations', 'undefined'],
+    ["continuations: 'abc'", 'abc', 'continuations', '"abc"'],
+    ['continuations: [[1], [2]] for 1 prompt', [[1], [2]], 'continuations', '2 arrays'],
+    ['continuations: [5]', [5], 'continuations[0]', '5'],
+    ['continuations: [[1, -1]]', [[1, -1]], 'continuations[0][1]', '-1'],
+    ['continuations: [[1.5]]', [[1.5]], 'continuations[0][0]', '1.5'],
+    ['continuations: [[4]] past V = 4', [[4]], 'continuations[0][0]', '4'],
+  ] as const
+).map(([input, continuations, argument, value]): Row => ({
+  entry: 'score',
+  input,
+  error: 'SamplingError',
+  argument,
+  value,
+  call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations })),
+}));
+
 const GENERATE: Row[] = [
   ...(
     [
@@ -839,6 +894,22 @@ const GENERATE: Row[] = [
       ['sampler: { topP: 2 }', { sampler: { topP: 2 } }, 'topP', '2'],
       ['sampler: { temperature: [1, 1] } for 1 prompt', { sampler: { temperature: [1, 1] } }, 'temperature', 'an array of length 2'],
       ['onStep: 5', { onStep: 5 }, 'onStep', 'number'],
+      ['logprobs: 3', { logprobs: 3 }, 'logprobs', '3'],
+      ['logprobs: { topLogprobs: -1 }', { logprobs: { topLogprobs: -1 } }, 'logprobs.topLogprobs', '-1'],
+      ['logprobs: { topLogprobs: 1.5 }', { logprobs: { topLogprobs: 1.5 } }, 'logprobs.topLogprobs', '1.5'],
+      ["logprobs: { mode: 'logits' }", { logprobs: { mode: 'logits' } }, 'logprobs.mode', '"logits"'],
+      ['logprobs: { topLogprobs: 99 } past the vocabulary', { logprobs: { topLogprobs: 99 } }, 'topLogprobs', '99'],
+      ["stopSequences: 'x'", { stopSequences: 'x' }, 'stopSequences', '"x"'],
+      ['stopSequences: [[1], []]', { stopSequences: [[1], []] }, 'stopSequences[1]', '[]'],
+      ['stopSequences: [[1, -1]]', { stopSequences: [[1, -1]] }, 'stopSequences[0]', '[1, -1]'],
+      ['stopSequences: [[[1]], [[2]]] for 1 prompt', { stopSequences: [[[1]], [[2]]] }, 'stopSequences', '2 lists'],
+      ["stopStrings: ['x'] without detokenize", { stopStrings: ['x'] }, 'detokenize', 'undefined'],
+      ["stopStrings: ['']", { stopStrings: [''], detokenize: () => '' }, 'stopStrings[0]', '""'],
+      ['stopStrings: [5]', { stopStrings: [5], detokenize: () => '' }, 'stopStrings[0]', '5'],
+      ["detokenize: 'abc'", { detokenize: 'abc' }, 'detokenize', '"abc"'],
+      ["keepStop: 'no'", { keepStop: 'no' }, 'keepStop', '"no"'],
+      ["feed: 'all'", { feed: 'all' }, 'feed', '"all"'],
+      ["feed: 'new' with contextLength 1", { feed: 'new', contextLength: 1 }, 'contextLength', '1'],
     ] as const
   ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
   ...(
@@ -1308,12 +1379,82 @@ const ROWS: Row[] = [
         }
       },
     }),
-  ), ...CREATE_ACCEPTED, ...PER_CALL, ...INVALID, ...GENERATE, ...REFERENCE, ...OTHER, ...FIXED];
+  ), ...CREATE_ACCEPTED, ...PER_CALL, ...LOGPROBS, ...INVALID, ...GENERATE, ...SCORE, ...REFERENCE, ...OTHER, ...FIXED];
 
 // ---------------------------------------------------------------------------------------------
 // The exact messages, by `${entry} | ${input}` (generated by running each call, never invented).
 
 const MESSAGES: Record<string, string> = {
+  "sampler.sampleWithLogprobs | options: 3":
+    "`logprobs` must be an object { topLogprobs?, mode? }, but is 3",
+  "sampler.sampleWithLogprobs | options: { topLogprobs: -1 }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is -1",
+  "sampler.sampleWithLogprobs | options: { topLogprobs: 2.5 }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is 2.5",
+  "sampler.sampleWithLogprobs | options: { topLogprobs: 4 } past V = 3":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is 4",
+  "sampler.sampleWithLogprobs | options: { topLogprobs: NaN }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is NaN",
+  "sampler.sampleWithLogprobs | options: { mode: 'logits' }":
+    "`mode` must be \"raw\" or \"processed\", but is \"logits\"",
+  "sampler.sampleIdsWithLogprobs | options: 3":
+    "`logprobs` must be an object { topLogprobs?, mode? }, but is 3",
+  "sampler.sampleIdsWithLogprobs | options: { topLogprobs: -1 }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is -1",
+  "sampler.sampleIdsWithLogprobs | options: { topLogprobs: 2.5 }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is 2.5",
+  "sampler.sampleIdsWithLogprobs | options: { topLogprobs: 4 } past V = 3":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is 4",
+  "sampler.sampleIdsWithLogprobs | options: { topLogprobs: NaN }":
+    "`topLogprobs` must be an integer in [0, 3] (the vocabulary size), but is NaN",
+  "sampler.sampleIdsWithLogprobs | options: { mode: 'logits' }":
+    "`mode` must be \"raw\" or \"processed\", but is \"logits\"",
+  "generate | logprobs: 3":
+    "`logprobs` must be true, false or { topLogprobs?, mode? }, but is 3",
+  "generate | logprobs: { topLogprobs: -1 }":
+    "`logprobs.topLogprobs` must be an integer >= 0, but is -1",
+  "generate | logprobs: { topLogprobs: 1.5 }":
+    "`logprobs.topLogprobs` must be an integer >= 0, but is 1.5",
+  "generate | logprobs: { mode: 'logits' }":
+    "`logprobs.mode` must be \"raw\" or \"processed\", but is \"logits\"",
+  "generate | logprobs: { topLogprobs: 99 } past the vocabulary":
+    "`topLogprobs` must be an integer in [0, 4] (the vocabulary size), but is 99",
+  "generate | stopSequences: 'x'":
+    "`stopSequences` must be an array of stop sequences (arrays of token ids), or one such array per row, but is \"x\"",
+  "generate | stopSequences: [[1], []]":
+    "`stopSequences[1]` must be a non-empty array of token ids, but is []",
+  "generate | stopSequences: [[1, -1]]":
+    "`stopSequences[0]` must be a non-empty array of token ids, but is [1, -1]",
+  "generate | stopSequences: [[[1]], [[2]]] for 1 prompt":
+    "`stopSequences` must have one list per row (batch size 1) when given per row, but is 2 lists",
+  "generate | stopStrings: ['x'] without detokenize":
+    "`detokenize` must be given with stopStrings (the text is matched, not the tokens), but is undefined",
+  "generate | stopStrings: ['']":
+    "`stopStrings[0]` must be a non-empty string, but is \"\"",
+  "generate | stopStrings: [5]":
+    "`stopStrings[0]` must be a non-empty string, but is 5",
+  "generate | detokenize: 'abc'":
+    "`detokenize` must be a function (tokens, row) => string, but is \"abc\"",
+  "generate | keepStop: 'no'":
+    "`keepStop` must be a boolean, but is \"no\"",
+  "generate | feed: 'all'":
+    "`feed` must be \"window\" or \"new\", but is \"all\"",
+  "generate | feed: 'new' with contextLength 1":
+    "`contextLength` must not be given with feed \"new\" (the step function gets the new tokens only), but is 1",
+  "score | continuations: undefined (missing)":
+    "`continuations` must be an array of token-id arrays (one per row), but is undefined",
+  "score | continuations: 'abc'":
+    "`continuations` must be an array of token-id arrays (one per row), but is \"abc\"",
+  "score | continuations: [[1], [2]] for 1 prompt":
+    "`continuations` must have one token array per prompt (batch size 1), but is 2 arrays",
+  "score | continuations: [5]":
+    "`continuations[0]` must be an array of token ids, but is 5",
+  "score | continuations: [[1, -1]]":
+    "`continuations[0][1]` must be an integer token id >= 0, but is -1",
+  "score | continuations: [[1.5]]":
+    "`continuations[0][0]` must be an integer token id >= 0, but is 1.5",
+  "score | continuations: [[4]] past V = 4":
+    "`continuations[0][0]` must be a token id < the vocabulary size 4, but is 4",
   "createSampler | processors: [{ name, apply, accept: 42 }]":
     "`processors[0].accept` must be a function when given, but is 42",
   "createSampler | processors: [{ name, apply, clone: 'copy' }]":
