@@ -246,6 +246,11 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       );
     }
   };
+  /** Mirostat in a fused kernel: its μ goes in, the drawn tokens' surprise comes back to it. */
+  const fusedMirostat = (batch: number): { mu: tf.Tensor1D; pending: (s: tf.Tensor1D) => void } | undefined => {
+    const hooks = builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined);
+    return hooks ? { mu: hooks.mu(batch), pending: (sp: tf.Tensor1D) => hooks.pending(sp) } : undefined;
+  };
   /** After a draw with logprobs: accept the ids as sample does, free them, advance the step. */
   const finish = (ids: tf.Tensor1D, packed: tf.Tensor2D, accept: boolean): tf.Tensor2D => {
     try {
@@ -280,9 +285,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const fused = fusedBackend();
       const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
       let ids: tf.Tensor1D;
-      // Mirostat in the fused kernel: its μ goes in, the drawn tokens' surprise comes back to it.
-      const miroHooks = plan?.mirostat ? builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined) : undefined;
-      const miro = miroHooks ? { mu: miroHooks.mu(shape.batch), pending: (s: tf.Tensor1D) => miroHooks.pending(s) } : undefined;
+      const miro = plan?.mirostat ? fusedMirostat(shape.batch) : undefined;
       const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (plan && edits) {
         ids = tf.tidy(() => runFused(as2d(logits, shape), { ...plan, ...edits }, miro));
@@ -338,8 +341,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const fplan = host ? fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0) : undefined;
       const edits = fplan && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (fplan && (edits || pre.length === 0)) {
-        const miroHooks = fplan.mirostat ? builtinChain.map(mirostatFusedHooks).find((h) => h !== undefined) : undefined;
-        const miro = miroHooks ? { mu: miroHooks.mu(shape.batch), pending: (sp: tf.Tensor1D) => miroHooks.pending(sp) } : undefined;
+        const miro = fplan.mirostat ? fusedMirostat(shape.batch) : undefined;
         const lp = { n: plan.topLogprobs, mode: plan.mode };
         const res = tf.tidy(() => runFusedLogprobs(as2d(logits, shape), { ...fplan, ...edits }, lp, miro));
         lastPath = `fused:${fused}`;

@@ -8,6 +8,7 @@ import { InvalidRowsError, SamplingError, createSampler, generate, generateStrea
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
+import { bigram } from './helpers/bigram.js';
 import { countReadsAsync, countReads, describeReads, readBacks } from './helpers/read-counter.js';
 
 const Q = [0.1, 0.2, 0.3, 0.4];
@@ -266,12 +267,6 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
   describe('in generate() and score()', () => {
     const V = 40;
     const TABLE = makeRows('peaky', V, V, 'lp-table').map((r) => Array.from(r));
-    /** A bigram model: the logits of the row's last token's line of TABLE. */
-    const bigram = (table: tf.Tensor2D) => (tokens: tf.Tensor2D) =>
-      tf.tidy(() => {
-        const [b, t] = tokens.shape;
-        return tf.gather(table, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b])) as tf.Tensor2D;
-      });
     const prompts = [[1, 2], [3], [4, 5, 6]];
     const opts: SamplerOptions = { temperature: 0.9, topK: 12, topP: 0.95, seed: [7, 8, 9] };
 

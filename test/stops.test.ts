@@ -7,14 +7,10 @@ import { SamplingError, generate } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
+import { bigram } from './helpers/bigram.js';
 
 const V = 30;
 const TABLE = makeRows('peaky', V, V, 'stops-table').map((r) => Array.from(r));
-const bigram = (table: tf.Tensor2D) => (tokens: tf.Tensor2D) =>
-  tf.tidy(() => {
-    const [b, t] = tokens.shape;
-    return tf.gather(table, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b])) as tf.Tensor2D;
-  });
 const prompts = [[1, 2], [3], [4, 5, 6]];
 const base = { prompts, padId: 0, maxNewTokens: 14, sampler: { temperature: 1.3, seed: [5, 6, 7] } };
 /** Two characters per token, so that a stop string can start inside a token. */
