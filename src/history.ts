@@ -105,6 +105,7 @@ export class TokenHistory implements TokenHistoryView {
     readonly vocab: number,
     private readonly needs: HistoryNeeds,
     prompts?: readonly (readonly number[])[],
+    dense = false,
   ) {
     this.generated = new Int32Array(batch);
     this.lengths = Int32Array.from({ length: batch }, (_, r) => prompts?.[r]?.length ?? 0);
@@ -112,13 +113,13 @@ export class TokenHistory implements TokenHistoryView {
     const counting = needs.countsAll || needs.countsGenerated;
     const finite = Array.from(this.lastN).filter((n) => Number.isFinite(n));
     if (counting && finite.length > 0) this.ringSize = Math.max(...finite);
-    this.seed(prompts ?? Array.from({ length: batch }, () => []));
+    this.seed(prompts ?? Array.from({ length: batch }, () => []), dense);
   }
 
-  private seed(prompts: readonly (readonly number[])[]): void {
+  private seed(prompts: readonly (readonly number[])[], dense: boolean): void {
     const { batch: B, vocab: V } = this;
     const counting = this.needs.countsAll || this.needs.countsGenerated;
-    if (counting && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && registerWindowDirectory()) {
+    if (counting && !dense && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && registerWindowDirectory()) {
       // Each row's window of the prompt, when it fits the directory.
       const rows = prompts.map((p, r) => {
         const n = this.lastN[r]!;
@@ -295,7 +296,7 @@ export class TokenHistory implements TokenHistoryView {
           const back = Number.isFinite(n) ? n : N;
           idx[r] = r * N + ((((w - back) % N) + N) % N);
           windowed[r] = Number.isFinite(n) ? 1 : 0;
-          genLeaving[r] = Number.isFinite(n) && t >= n ? 1 : 0;
+          genLeaving[r] = Number.isFinite(n) && this.generated[r]! >= n ? 1 : 0;
         }
         const old = tf.gather(tf.reshape(this.ring, [B * N]), tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
         const none = tf.fill([B], -1, 'int32');
@@ -380,6 +381,79 @@ export class TokenHistory implements TokenHistoryView {
     for (let r = 0; r < B; r++) {
       this.generated[r]!++;
       this.lengths[r]!++;
+    }
+  }
+
+  /**
+   * The given rows start over from new prompts (`Sampler.restartRows`), the other rows untouched:
+   * a history seeded with those prompts (empty elsewhere) and blended in row by row. Once per
+   * restart, not per step; a webgl directory becomes dense counts first (rows of one width).
+   */
+  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[]): void {
+    const { batch: B, vocab: V } = this;
+    const given: (readonly number[])[] = Array.from({ length: B }, () => []);
+    rows.forEach((r, i) => (given[r] = prompts[i]!));
+    if (this.dir) {
+      const dir = this.dir;
+      this.dropDense();
+      if (this.needs.countsAll) this.countsAllT = tf.keep(directoryCounts(dir, V, false));
+      if (this.needs.countsGenerated) this.countsGenT = tf.keep(directoryCounts(dir, V, true));
+      tf.dispose(Object.values(dir));
+      this.dir = undefined;
+    }
+    const fresh = new TokenHistory(B, V, this.needs, given, true);
+    try {
+      const on = new Uint8Array(B);
+      for (const r of rows) on[r] = 1;
+      const blend = <T extends tf.Tensor2D | undefined>(mine: T, theirs: tf.Tensor2D | undefined, align?: (t: tf.Tensor2D) => tf.Tensor2D): T => {
+        if (!mine || !theirs) return mine;
+        const next = tf.tidy(() => {
+          let t = align ? align(theirs) : theirs;
+          const [w, W] = [t.shape[1], mine.shape[1]];
+          // The same width: pad on the left (right-aligned tails, seen lists: pad on the right).
+          if (w < W) t = align === undefined ? (tf.pad(t, [[0, 0], [W - w, 0]], -1) as tf.Tensor2D) : t;
+          if (w > W) t = tf.slice(t, [0, w - W], [B, W]);
+          return tf.keep(tf.where(tf.reshape(tf.tensor1d(on, 'bool'), [B, 1]), t, mine) as tf.Tensor2D);
+        });
+        mine.dispose();
+        return next as T;
+      };
+      this.countsAllT = blend(this.countsAllT, fresh.countsAllT);
+      this.countsGenT = blend(this.countsGenT, fresh.countsGenT);
+      if (this.ring && fresh.ring) {
+        // The fresh ring puts the token j back at column N − j; this one at (pushes − j) mod N.
+        const N = this.ringSize;
+        const w = this.pushes % N;
+        this.ring = blend(this.ring, fresh.ring, (t) => (w === 0 ? t : (tf.concat([tf.slice(t, [0, N - w], [B, w]), tf.slice(t, [0, 0], [B, N - w])], 1) as tf.Tensor2D)));
+      }
+      if (this.tailT && fresh.tailT && fresh.tailCap > this.tailCap) {
+        const grown = tf.keep(tf.pad(this.tailT, [[0, 0], [fresh.tailCap - this.tailCap, 0]], -1) as tf.Tensor2D);
+        this.tailT.dispose();
+        this.tailT = grown;
+        this.tailCap = fresh.tailCap;
+      }
+      this.tailT = blend(this.tailT, fresh.tailT);
+      if (this.dry && fresh.dry) {
+        const d = this.dry;
+        this.dry = { tokens: blend(d.tokens, fresh.dry.tokens), matches: blend(d.matches, fresh.dry.matches), previous: blend(d.previous, fresh.dry.previous), later: blend(d.later, fresh.dry.later) };
+      }
+      if (this.seenT && fresh.seenT) {
+        // Lists of different capacities: the wider one's, padded with -1 on the right.
+        const cap = Math.max(this.seenCap, fresh.seenCap);
+        const widen = (t: tf.Tensor2D, c: number): tf.Tensor2D => (c < cap ? (tf.pad(t, [[0, 0], [0, cap - c]], -1) as tf.Tensor2D) : t);
+        const mine = this.seenT;
+        const next = tf.tidy(() => tf.keep(tf.where(tf.reshape(tf.tensor1d(on, 'bool'), [B, 1]), widen(fresh.seenT!, fresh.seenCap), widen(mine, this.seenCap)) as tf.Tensor2D));
+        mine.dispose();
+        this.seenT = next;
+        this.seenCap = cap;
+        this.seenBound = Math.max(this.seenBound, fresh.seenBound);
+      }
+    } finally {
+      fresh.dispose();
+    }
+    for (const r of rows) {
+      this.generated[r] = 0;
+      this.lengths[r] = given[r]!.length;
     }
   }
 

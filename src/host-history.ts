@@ -252,6 +252,21 @@ export class HostTokenHistory implements TokenHistoryView {
     });
   }
 
+  /** The given rows start over from new prompts (`Sampler.restartRows`); the other rows are untouched. */
+  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[]): void {
+    const given: (readonly number[])[] = Array.from({ length: this.batch }, () => []);
+    rows.forEach((r, i) => (given[r] = prompts[i]!));
+    const fresh = new HostTokenHistory(this.batch, this.vocab, this.needs, given);
+    for (const r of rows) {
+      this.tokens[r] = fresh.tokens[r]!;
+      if (this.counted) this.counted[r] = fresh.counted![r]!;
+      if (this.dryMatches) this.dryMatches[r] = fresh.dryMatches![r]!;
+      this.generated[r] = 0;
+      this.lengths[r] = fresh.lengths[r]!;
+    }
+    this.tailCap = Math.max(this.tailCap, fresh.tailCap);
+  }
+
   /** Throws unless the active backend is one whose memory this history reads (cpu, wasm). */
   assertBackend(): void {
     this.assertHost();

@@ -30,6 +30,19 @@ export function rowKeys(seed: number | ArrayLike<number>, batch: number): Uint32
   return keys;
 }
 
+/** The step of a call: one for every row, or one per row (continuous batching). */
+export type Steps = number | ArrayLike<number>;
+
+/** Row r's step. */
+export function stepAt(steps: Steps, r: number): number {
+  return typeof steps === 'number' ? steps : steps[r]!;
+}
+
+/** Each row's draw key at its step. */
+export function stepKeysOf(keys: Uint32Array, steps: Steps): Uint32Array {
+  return Uint32Array.from(keys, (k, r) => stepKey(k, stepAt(steps, r)));
+}
+
 /** The key of one (row, step) pair. */
 export function stepKey(key: number, step: number): number {
   return mix32((key ^ mix32((step >>> 0) ^ 0x2545f491)) >>> 0);
@@ -64,7 +77,7 @@ export function gumbel(sk: number, token: number): number {
  */
 export function fillGumbel(
   keys: Uint32Array,
-  step: number,
+  step: Steps,
   vocab: number,
   out: Float32Array,
   scale?: Uint8Array,
@@ -75,7 +88,7 @@ export function fillGumbel(
       out.fill(0, base, base + vocab);
       continue;
     }
-    const sk = stepKey(keys[r]!, step);
+    const sk = stepKey(keys[r]!, stepAt(step, r));
     for (let j = 0; j < vocab; j++) {
       const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
       out[base + j] = -Math.log(-Math.log(((h >>> 8) + 0.5) * 5.960464477539063e-8));

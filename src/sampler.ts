@@ -4,7 +4,7 @@ import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
-import { fillGumbel, rowKeys, stepKey, rowKey } from './noise.js';
+import { fillGumbel, rowKeys, stepKey, stepKeysOf, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, scaleByInvTemperature } from './processors/ops.js';
 import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from './select/invalid.js';
 import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
@@ -76,6 +76,20 @@ export interface Sampler {
    */
   begin(prompts: readonly (readonly number[])[]): void;
   /**
+   * Continuous batching: the given rows take new requests. Each starts over from its prompt
+   * (its history becomes that prompt, its per-row processor state such as Mirostat's μ is
+   * reset); the other rows keep theirs. Give the new rows their step (0 at their first draw) and
+   * their seed through `sample(logits, { steps, seeds })`: a row's tokens then do not depend on
+   * when it started or on the other rows. Throws a `SamplingError` for a user processor that
+   * keeps per-row state (`accept`) but has no `restartRows`.
+   *
+   * @example
+   * sampler.restartRows([2], [[5, 9, 4]]); // row 2: a new prompt
+   * steps[2] = 0; seeds[2] = 77;
+   * const ids = sampler.sample(logits, { steps, seeds });
+   */
+  restartRows(rows: readonly number[], prompts: readonly ArrayLike<number>[]): void;
+  /**
    * Adds drawn tokens (int32 `[B]`, on the device) to the history and hands them to the
    * processors' `accept` (Mirostat's μ learns from them). `sample` does it itself unless called
    * with `{ accept: false }`; negative ids (invalid rows) add nothing.
@@ -126,12 +140,15 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   const maskCache = new DeviceCache();
   let tokens: TokenHistory | HostTokenHistory | undefined = carried?.tokens;
   let prompts: (readonly number[])[] | undefined = carried?.prompts;
+  /** Rows restarted before the history exists (no begin(), no call yet): their prompts. */
+  const pending = new Map<number, number[]>();
   // On cpu / wasm, history processors that are sparse edits of the logits (penalties, n-gram and
   // bad-word bans, min new tokens, bias) are patched into the fused kernel's rows: no [B, V] pass.
   const stages = historyStages(opts.history);
   const sparse = stages.length > 0 && sparseStages(stages);
   let stateless: HostTokenHistory | undefined; // edits without a history (a logit bias alone)
   const freeState = (): void => {
+    pending.clear();
     tokens?.dispose();
     tokens = undefined;
     stateless = undefined;
@@ -152,6 +169,12 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     if (!tokens) {
       if (prompts && prompts.length !== batch) {
         throw new SamplingError('logits', `must have one row per prompt given to begin() (${prompts.length})`, new Described(`${batch} rows`));
+      }
+      if (!prompts && pending.size > 0) {
+        // Rows restarted before the first call: their prompts, the other rows empty.
+        if (Math.max(...pending.keys()) >= batch) throw new SamplingError('logits', `must have a row for each row given to restartRows() (row ${Math.max(...pending.keys())})`, new Described(`${batch} rows`));
+        prompts = Array.from({ length: batch }, (_, r) => pending.get(r) ?? []);
+        pending.clear();
       }
       prompts?.forEach((p, r) =>
         p.forEach((t, i) => {
@@ -193,12 +216,23 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   let step = carried?.step ?? 0;
   let lastPath = carried?.lastPath ?? 'portable';
   let keyCache: { batch: number; keys: Uint32Array } | undefined;
-  const keysFor = (batch: number): Uint32Array => {
+  let seedCache: { seeds: Float64Array; keys: Uint32Array } | undefined;
+  const keysFor = (batch: number, context?: SampleContext): Uint32Array => {
+    if (context?.seeds !== undefined) {
+      // Per-call seeds: keys made again only when a seed changed (a request took a row).
+      const seeds = Float64Array.from(context.seeds);
+      if (!seedCache || seedCache.seeds.length !== seeds.length || seeds.some((v, r) => v !== seedCache!.seeds[r])) {
+        seedCache = { seeds, keys: rowKeys(seeds, batch) };
+      }
+      return seedCache.keys;
+    }
     if (keyCache?.batch !== batch) {
       keyCache = { batch, keys: rowKeys(baseSeed, batch) };
     }
     return keyCache.keys;
   };
+  /** This call's step: the sampler's, or one per row from the context. */
+  const stepsFor = (context: SampleContext | undefined): number | Float64Array => (context?.steps !== undefined ? Float64Array.from(context.steps) : step);
 
   const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape => {
     const shape = checkLogits(logits);
@@ -211,6 +245,11 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
     if (context?.mask !== undefined) maskRows(context.mask, shape.batch, shape.vocab);
     if (context?.accept !== undefined && typeof context.accept !== 'boolean') throw new SamplingError('context.accept', 'must be a boolean', context.accept);
+    if (context?.steps !== undefined || context?.seeds !== undefined) {
+      if (opts.draw === 'multinomial') throw new SamplingError(context.steps !== undefined ? 'context.steps' : 'context.seeds', 'must not be given with draw "multinomial" (tf.multinomial takes one seed per call)', new Described('per-row values'));
+      checkPerRow('context.steps', context.steps, shape.batch, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
+      checkPerRow('context.seeds', context.seeds, shape.batch, Number.isFinite, 'must be a finite number');
+    }
     return shape;
   };
   /** The processors before the built-in truncation chain: history, this call's mask, the user's. */
@@ -224,7 +263,8 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       vocab: shape.vocab,
       invTemperature: new Float64Array(shape.batch).fill(1),
       step,
-      keys: keysFor(shape.batch),
+      ...(context?.steps !== undefined ? { steps: Float64Array.from(context.steps) } : {}),
+      keys: keysFor(shape.batch, context),
       draws,
       ...(context?.history !== undefined ? { history: context.history } : {}),
       ...(t ? { tokens: t } : {}),
@@ -279,11 +319,12 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     sample(logits, context) {
       const shape = check(logits, context);
       checkDrawBackend();
-      const keys = keysFor(shape.batch);
+      const keys = keysFor(shape.batch, context);
+      const steps = stepsFor(context);
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
       const pre = preChain(shape, context);
       const fused = fusedBackend();
-      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0);
+      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, steps, pre.length > 0);
       let ids: tf.Tensor1D;
       const miro = plan?.mirostat ? fusedMirostat(shape.batch) : undefined;
       const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
@@ -302,7 +343,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           const maskToChain = gpu && context?.mask !== undefined && opts.processors.length === 0;
           const { state, ...made } = runChain(maskToChain ? history : pre, initialState(input, shape, context, true));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
-          const next = fusedPlan(opts, shape.batch, shape.vocab, keys, step, true, state.invTemperature)!;
+          const next = fusedPlan(opts, shape.batch, shape.vocab, keys, steps, true, state.invTemperature)!;
           const onInput = history.length === 0;
           const drawn = runFused(state.logits, maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next, miro);
           // The mask on the input itself: the chain's codes are the rule's (-6 where the mask
@@ -332,13 +373,13 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const shape = check(logits, context);
       const plan = logprobsPlan(options, shape.vocab);
       checkDrawBackend();
-      const keys = keysFor(shape.batch);
+      const keys = keysFor(shape.batch, context);
       if (shape.batch === 0) return tf.zeros([0, PACKED_HEAD + 2 * plan.topLogprobs]) as tf.Tensor2D;
       // cpu / wasm: the fused kernel, which knows each row's kept set, packs the logprobs too.
       const pre = preChain(shape, context);
       const fused = fusedBackend();
       const host = fused === 'cpu' || fused === 'wasm';
-      const fplan = host ? fusedPlan(opts, shape.batch, shape.vocab, keys, step, pre.length > 0) : undefined;
+      const fplan = host ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), pre.length > 0) : undefined;
       const edits = fplan && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (fplan && (edits || pre.length === 0)) {
         const miro = fplan.mirostat ? fusedMirostat(shape.batch) : undefined;
@@ -415,6 +456,42 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       step = 0;
       freeState();
     },
+    restartRows(rows, newPrompts) {
+      if (!Array.isArray(rows)) throw new SamplingError('rows', 'must be an array of row indices', rows);
+      const batch = tokens?.batch ?? prompts?.length;
+      rows.forEach((r, i) => {
+        if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || (batch !== undefined && r >= batch)) {
+          throw new SamplingError(`rows[${i}]`, `must be a row index (an integer in [0, ${batch ?? 'B'}))`, r);
+        }
+        if (rows.indexOf(r) !== i) throw new SamplingError(`rows[${i}]`, 'must not repeat a row', r);
+      });
+      if (!Array.isArray(newPrompts) || newPrompts.length !== rows.length) {
+        throw new SamplingError('prompts', `must be an array with one token array per restarted row (${rows.length})`, newPrompts);
+      }
+      const copy = newPrompts.map((p, i) => {
+        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView))) throw new SamplingError(`prompts[${i}]`, 'must be an array of token ids', p);
+        const row = Array.from(p as ArrayLike<unknown>);
+        row.forEach((t, j) => {
+          const ok = typeof t === 'number' && Number.isInteger(t) && t >= 0 && (tokens === undefined || t < tokens.vocab);
+          if (!ok) throw new SamplingError(`prompts[${i}][${j}]`, tokens ? `must be a token id (an integer in [0, ${tokens.vocab}))` : 'must be a token id (an integer >= 0)', t);
+        });
+        return row as number[];
+      });
+      opts.processors.forEach((p, i) => {
+        if (p.accept && !p.restartRows) {
+          throw new SamplingError(`processors[${i}]`, `(${JSON.stringify(p.name)}) must implement restartRows() for Sampler.restartRows(): it keeps per-row state (it has accept)`, new Described('no restartRows method'));
+        }
+      });
+      for (const p of processors) p.restartRows?.(rows);
+      if (tokens) {
+        tokens.restartRows(rows, copy);
+      } else if (prompts) {
+        prompts = prompts.slice();
+        rows.forEach((r, i) => (prompts![r] = copy[i]!));
+      } else if (needs) {
+        rows.forEach((r, i) => pending.set(r, copy[i]!));
+      }
+    },
     begin(newPrompts) {
       if (!Array.isArray(newPrompts)) throw new SamplingError('prompts', 'must be an array with one token array per row', newPrompts);
       const copy = newPrompts.map((p, r) => {
@@ -427,6 +504,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       });
       tokens?.dispose();
       tokens = undefined;
+      pending.clear();
       prompts = copy;
     },
     accept(ids) {
@@ -466,6 +544,19 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     },
   };
   return sampler;
+}
+
+/** A per-row context array: one number per row, each passing `ok`. */
+function checkPerRow(name: string, value: unknown, batch: number, ok: (v: number) => boolean, rule: string): void {
+  if (value === undefined) return;
+  const arrayLike = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+  if (!arrayLike) throw new SamplingError(name, `must be an array with one number per row (batch size ${batch})`, value);
+  const a = value as ArrayLike<unknown>;
+  if (a.length !== batch) throw new SamplingError(name, `must have one number per row (batch size ${batch})`, new Described(`${a.length} numbers`));
+  for (let r = 0; r < batch; r++) {
+    const v = a[r];
+    if (typeof v !== 'number' || !ok(v)) throw new SamplingError(`${name}[${r}]`, rule, v);
+  }
 }
 
 /** Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows. */
@@ -539,11 +630,12 @@ function draw(
   // other policies draw their fallback from the [B, V] noise below).
   const backend = fusedBackend();
   const onHost = opts.draw === 'gumbel' && opts.invalidRows === 'error' && (backend === 'cpu' || backend === 'wasm');
-  const stepKeys = inShader ? Uint32Array.from(keys, (k) => stepKey(k, state.step)) : undefined;
+  const steps = state.steps ?? state.step;
+  const stepKeys = inShader ? stepKeysOf(keys, steps) : undefined;
   const getNoise = (): tf.Tensor2D => {
     if (!noise) {
       const scale = needNoiseAll || opts.draw !== 'gumbel' ? undefined : Uint8Array.from(greedy, (g) => 1 - g);
-      noise = tf.tensor2d(fillGumbel(keys, state.step, vocab, new Float32Array(batch * vocab), scale), [batch, vocab]);
+      noise = tf.tensor2d(fillGumbel(keys, steps, vocab, new Float32Array(batch * vocab), scale), [batch, vocab]);
     }
     return noise;
   };
@@ -561,7 +653,7 @@ function draw(
       topK: new Float64Array(batch),
       topP: new Float64Array(batch).fill(1),
       minP: new Float64Array(batch),
-      stepKeys: Uint32Array.from(keys, (k) => stepKey(k, state.step)),
+      stepKeys: stepKeysOf(keys, steps),
       invalidRows: 'error',
       drawOnly: true,
     });

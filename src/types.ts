@@ -25,8 +25,14 @@ export interface SamplingState {
   readonly vocab: number;
   /** Per-row accumulated 1 / temperature; Infinity marks a greedy (T = 0) row. */
   readonly invTemperature: Float64Array;
-  /** The step this call samples (0 after `reset()`). */
+  /** The step this call samples (0 after `reset()`): every row's, unless `steps` is set. */
   readonly step: number;
+  /**
+   * Each row's step, when the call gave one per row (`sample(logits, { steps })`: rows that
+   * started at different times). A processor with its own per-(row, step) coin reads
+   * `steps?.[r] ?? step`.
+   */
+  readonly steps?: ArrayLike<number>;
   /**
    * Optional: the tokens so far, int32 `[B, T]` (prompt and generated tokens, left-padded), for
    * processors that need history (penalties, n-gram bans). Set by `generate()` or by
@@ -62,6 +68,18 @@ export interface SampleContext {
   mask?: TokenMask;
   /** Whether `sample` adds the drawn tokens to the sampler's history (default true). */
   accept?: boolean;
+  /**
+   * Per row, the step this call draws at (integers in [0, 2^32)) instead of the sampler's
+   * `step`: for loops whose rows started at different times (continuous batching, where a row
+   * that takes a new request starts again at 0). The sampler's own `step` still advances.
+   */
+  steps?: ArrayLike<number>;
+  /**
+   * Per row, the seed of this call instead of the sampler's (finite numbers): a new request in a
+   * reused row brings its own. A row's key then comes from its seed alone, as with
+   * `seed: [...]` per row at creation, so its tokens do not depend on its place in the batch.
+   */
+  seeds?: ArrayLike<number>;
 }
 
 /**
@@ -83,6 +101,12 @@ export interface LogitsProcessor {
   accept?(ids: tf.Tensor1D): void;
   /** Frees what the processor keeps across calls (state, device caches); called by the sampler's `reset()` / `dispose()`. */
   reset?(): void;
+  /**
+   * Puts the given rows back in their initial state, the others untouched (`Sampler.restartRows`:
+   * a new request takes a row). Required of processors that keep per-row state (those with
+   * `accept`) for `restartRows`.
+   */
+  restartRows?(rows: readonly number[]): void;
   /**
    * An independent copy with the same state (llama.cpp's `clone`), for `Sampler.clone()`: what
    * one copy accepts or resets afterwards must not change the other. Required of processors that

@@ -132,6 +132,7 @@ const live: Sampler = {
   process: ((logits: tf.Tensor, context?: SampleContext) => current.process(logits, context)) as Sampler['process'],
   reset: () => current.reset(),
   begin: (prompts) => current.begin(prompts),
+  restartRows: (rows, prompts) => current.restartRows(rows, prompts),
   accept: (ids) => current.accept(ids),
   dispose: () => current.dispose(),
   clone: () => current.clone(),

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
 import { effectiveTopP, nextInvTemperature, resolveRowParam } from '../params.js';
-import { stepKey, xtcUniform } from '../noise.js';
+import { stepKeysOf, xtcUniform, type Steps } from '../noise.js';
 import { fieldRows } from '../chain-options.js';
 import { xtcCoins } from '../reference/xtc.js';
 import type { FusedPlan } from './js/sample-rows.js';
@@ -73,7 +73,7 @@ export function fusedPlan(
   batch: number,
   vocab: number,
   keys: Uint32Array,
-  step: number,
+  step: Steps,
   pre = false,
   inv0?: Float64Array,
 ): FusedPlan | undefined {
@@ -148,7 +148,7 @@ export function fusedPlan(
     dynamicRows.T = T;
     dynamicRows.prev = Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1);
   }
-  const stepKeys = Uint32Array.from(keys, (k) => stepKey(k, step));
+  const stepKeys = stepKeysOf(keys, step);
   const bands: Partial<FusedPlan> = {};
   const M = minKeepSpec === undefined ? undefined : resolveRowParam('minTokensToKeep', minKeepSpec, batch);
   if (M) bands.minKeep = M;

@@ -155,6 +155,17 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       mu = undefined;
       dropPending();
     },
+    restartRows(rows: readonly number[]): void {
+      if (!mu) return;
+      // Those rows' μ back to 2τ, the others untouched (one blend, once per restart).
+      const B = mu.shape[0];
+      const on = new Uint8Array(B);
+      for (const r of rows) on[r] = 1;
+      const tau = fieldRows('mirostat', value.tau, B);
+      const next = tf.tidy(() => tf.where(tf.tensor1d(on, 'bool'), tf.tensor1d(Float32Array.from(tau, (t) => 2 * t)), mu!) as tf.Tensor1D);
+      mu.dispose();
+      mu = tf.keep(next);
+    },
     clone(): LogitsProcessor {
       return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: clonePending(pending) } : {}) } : undefined);
     },

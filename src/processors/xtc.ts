@@ -35,7 +35,7 @@ export function xtcOfRows(value: XtcRows, minKeep: RowParam): LogitsProcessor {
       const M = resolveRowParam('minTokensToKeep', minKeep, batch);
       if (Pr.every((v) => v === 0)) return state;
       if (!state.keys) throw new SamplingError('state.keys', 'must hold the row keys for XTC (its coin hashes them); a sampler sets them', undefined);
-      const on = xtcCoins(Pr, Th, state.keys, state.step, xtcUniform);
+      const on = xtcCoins(Pr, Th, state.keys, state.steps ?? state.step, xtcUniform);
       if (!on.some(Boolean)) return state;
       const z = state.logits;
       const zmax = rowMax(z);

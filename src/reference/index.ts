@@ -1,6 +1,6 @@
 // The float64 reference: the sampling contract on plain rows. Never imports tfjs.
 import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
-import { gumbel, rowKeys, stepKey } from '../noise.js';
+import { gumbel, rowKeys, stepAt, stepKey } from '../noise.js';
 import { checkRowArrays, normalizeOptions, type BuiltinSpec } from '../options.js';
 import type { SamplerOptions } from '../types.js';
 import { invalidRowOf, scanRow } from '../invalid-rows.js';
@@ -47,8 +47,11 @@ export interface ReferenceContext {
   promptLength?: readonly number[];
   /** The per-call token bitmask (twin of `SampleContext.mask`): one Int32Array of ceil(V/32) words per row. */
   mask?: readonly Int32Array[];
-  /** The step `probabilities` / `process` compute (default 0): XTC's coin depends on it. `sample` takes its step argument. */
-  step?: number;
+  /**
+   * The step `probabilities` / `process` compute (default 0), one for all rows or one per row:
+   * XTC's coin depends on it. `sample` and `logprobs` take their step argument.
+   */
+  step?: number | readonly number[];
   /** Each row's Mirostat μ before this step (default 2τ, a fresh sampler's); see `nextMirostatMu`. */
   mirostatMu?: readonly number[];
 }
@@ -127,10 +130,11 @@ interface Processed {
   invalid: (InvalidRow | undefined)[];
 }
 
-function run(rows: Rows, options: SamplerOptions, step: number, context: ReferenceContext = {}): Processed {
+function run(rows: Rows, options: SamplerOptions, step: number | readonly number[], context: ReferenceContext = {}, stepName = 'step'): Processed {
   const opts = normalizeOptions(options);
   const input = toRows(rows);
   checkRowArrays(opts, input.length);
+  checkSteps(step, input.length, stepName);
   const history = context.history;
   if (history !== undefined && (!Array.isArray(history) || history.length !== input.length)) {
     throw new SamplingError('history', `must be an array with one token array per row (batch size ${input.length})`, history);
@@ -150,7 +154,7 @@ function run(rows: Rows, options: SamplerOptions, step: number, context: Referen
     logits: input.map((r) => Float64Array.from(r)),
     invTemperature: new Float64Array(input.length).fill(1),
     vocab: input[0]!.length,
-    step,
+    ...(typeof step === 'number' ? { step } : { step: step[0] ?? 0, steps: step }),
     ...(opts.seed !== undefined ? { keys: rowKeys(opts.seed, input.length) } : {}),
     ...(context.mirostatMu !== undefined ? { mirostatMu: context.mirostatMu } : {}),
     ...(history !== undefined ? { history } : {}),
@@ -189,7 +193,7 @@ function finiteArgMax(row: Float64Array): number {
  * reference.probabilities([[2, 1, 0, -1]], { topP: 0.7 }); // [Float64Array [0.73, 0.27, 0, 0]]
  */
 export function probabilities(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
-  const { input, state, invalid } = run(rows, options, contextStep(context), context);
+  const { input, state, invalid } = run(rows, options, contextStep(context), context, 'context.step');
   const policy = options.invalidRows ?? 'error';
   const V = state.vocab;
   return state.logits.map((z, r) => {
@@ -210,7 +214,7 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}, context:
 
 /** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
 export function process(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
-  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, contextStep(context), context);
+  const { state } = run(rows, { ...options, invalidRows: 'uniform' }, contextStep(context), context, 'context.step');
   // Kept values beyond float32's range are clamped to ±FLT_MAX, as on tensors: kept tokens stay
   // finite (1/T up to 2^100 can take a logit past it), masked ones stay -Infinity.
   return state.logits.map((z, r) => z.map((v) => (Number.isFinite(v) ? clampF32(v * usableInv(state.invTemperature[r]!)) : v)));
@@ -220,11 +224,10 @@ export function process(rows: Rows, options: SamplerOptions = {}, context: Refer
  * The tokens the tensor sampler draws at `step` for the same logits, options and seeds: Gumbel-max
  * with noise from the (row key, step, token) hash, argmax in float64.
  */
-export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, context: ReferenceContext = {}): number[] {
+export function sample(rows: Rows, options: SamplerOptions = {}, step: number | readonly number[] = 0, context: ReferenceContext = {}): number[] {
   if (options.seed === undefined) {
     throw new SamplingError('seed', 'must be given to reference.sample (tokens are reproduced from seeds)', undefined);
   }
-  if (!Number.isInteger(step) || step < 0) throw new SamplingError('step', 'must be an integer ≥ 0', step);
   if (options.draw === 'multinomial') {
     throw new SamplingError('draw', "must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced)", 'multinomial');
   }
@@ -232,7 +235,7 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step = 0, conte
   const keys = rowKeys(normalizeOptions(options).seed!, input.length);
   const policy = options.invalidRows ?? 'error';
   return state.logits.map((z, r) => {
-    const sk = stepKey(keys[r]!, step);
+    const sk = stepKey(keys[r]!, stepAt(step, r));
     const V = z.length;
     const uniformDraw = (): number => {
       let best = 0;
@@ -281,7 +284,7 @@ export interface ReferenceLogprobs {
 export function logprobs(
   rows: Rows,
   options: SamplerOptions = {},
-  step = 0,
+  step: number | readonly number[] = 0,
   context: ReferenceContext = {},
   lp: { topLogprobs?: number; mode?: 'raw' | 'processed' } = {},
 ): ReferenceLogprobs {
@@ -365,10 +368,21 @@ export function nextMirostatMu(rows: Rows, options: SamplerOptions, ids: readonl
   });
 }
 
-function contextStep(context: ReferenceContext): number {
-  const step = context.step ?? 0;
-  if (!Number.isInteger(step) || step < 0) throw new SamplingError('context.step', 'must be an integer ≥ 0', step);
-  return step;
+function contextStep(context: ReferenceContext): number | readonly number[] {
+  return context.step ?? 0;
+}
+
+/** A step for every row, or one per row: integers in [0, 2^32). */
+function checkSteps(step: unknown, batch: number, name = 'step'): void {
+  const ok = (s: unknown): boolean => typeof s === 'number' && Number.isInteger(s) && s >= 0 && s < 2 ** 32;
+  if (typeof step === 'number') {
+    if (!ok(step)) throw new SamplingError(name, 'must be an integer in [0, 2^32)', step);
+    return;
+  }
+  if (!Array.isArray(step) || step.length !== batch) throw new SamplingError(name, `must be an integer or an array of integers, one per row (batch size ${batch})`, step);
+  step.forEach((s, r) => {
+    if (!ok(s)) throw new SamplingError(`${name}[${r}]`, 'must be an integer in [0, 2^32)', s);
+  });
 }
 
 const FLT_MAX = 3.4028234663852886e38;

@@ -7,7 +7,10 @@ export interface ReferenceState {
   /** Per-row accumulated 1 / temperature; Infinity marks a greedy row. */
   readonly invTemperature: Float64Array;
   readonly vocab: number;
+  /** The step (row 0's when the rows are at different steps: see `steps`). */
   readonly step: number;
+  /** Each row's step, when the call gave one per row (twin of `SamplingState.steps`). */
+  readonly steps?: readonly number[];
   /** The tokens so far, one array per row (twin of `SamplingState.history`), when given. */
   readonly history?: readonly (readonly number[])[];
   /** How many tokens of each history row are the prompt's (default 0: all generated). */

@@ -1,6 +1,6 @@
 import { fieldRows, validateXtc, type XtcOptions, type XtcRows } from '../chain-options.js';
 import { SamplingError } from '../errors.js';
-import { xtcUniform } from '../noise.js';
+import { stepAt, xtcUniform, type Steps } from '../noise.js';
 import { resolveRowParam, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { accurateSum, rowMax, usableInv } from './math.js';
 import type { ReferenceState } from './types.js';
@@ -10,8 +10,8 @@ import type { ReferenceState } from './types.js';
  * at most one token can reach it) and u ≤ probability, u the (key, step) hash. Shared by the
  * processor and its twin.
  */
-export function xtcCoins(Pr: Float64Array, Th: Float64Array, keys: Uint32Array, step: number, u: (key: number, step: number) => number): boolean[] {
-  return Array.from(Pr, (p, r) => p > 0 && Th[r]! <= 0.5 && u(keys[r]!, step) <= p);
+export function xtcCoins(Pr: Float64Array, Th: Float64Array, keys: Uint32Array, step: Steps, u: (key: number, step: number) => number): boolean[] {
+  return Array.from(Pr, (p, r) => p > 0 && Th[r]! <= 0.5 && u(keys[r]!, stepAt(step, r)) <= p);
 }
 
 /** float64 XTC: drop q ≥ threshold but the least probable of those tokens (and its ties). */
@@ -30,7 +30,7 @@ export function referenceXtcOfRows(value: XtcRows, minKeep: RowParam) {
     if (!state.keys && coinNeeded) {
       throw new SamplingError('seed', 'must be given to the reference when an xtc.probability is in (0, 1) (its coin hashes the row keys)', undefined);
     }
-    const on = xtcCoins(Pr, Th, state.keys ?? new Uint32Array(batch), state.step, state.keys ? xtcUniform : () => 0);
+    const on = xtcCoins(Pr, Th, state.keys ?? new Uint32Array(batch), state.steps ?? state.step, state.keys ? xtcUniform : () => 0);
     const logits = state.logits.map((row, r) => {
       if (!on[r]) return row;
       const zmax = rowMax(row);

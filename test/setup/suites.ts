@@ -28,6 +28,7 @@ export const CORE_SUITES = [
   'test/logprobs.test.ts',
   'test/stops.test.ts',
   'test/transformer-context.test.ts',
+  'test/continuous-batching.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];

@@ -1,0 +1,206 @@
+// Per-row steps and seeds (`sample(logits, { steps, seeds })`) and `restartRows`: continuous
+// batching, where a finished row takes the next request. Each request's tokens must equal the
+// same request run alone from step 0 with its seed, whatever row it lands in and whenever it
+// starts, with history processors and Mirostat state included; checked on every backend.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { SamplingError, createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS } from './helpers/backend.js';
+import { makeRows } from './helpers/logits.js';
+
+const V = 40;
+const TABLE = makeRows('peaky', V, V, 'continuous-table');
+
+interface Request {
+  prompt: number[];
+  seed: number;
+  maxNew: number;
+}
+
+const REQUESTS: Request[] = [
+  { prompt: [1, 2, 3], seed: 101, maxNew: 5 },
+  { prompt: [4], seed: 102, maxNew: 9 },
+  { prompt: [5, 6], seed: 103, maxNew: 3 },
+  { prompt: [7, 8, 9, 10], seed: 104, maxNew: 7 },
+  { prompt: [11], seed: 105, maxNew: 4 },
+  { prompt: [12, 13], seed: 106, maxNew: 6 },
+  { prompt: [1, 2, 3], seed: 107, maxNew: 8 },
+];
+
+/** The logits of each row: the table's line for its last token (a bigram model on the host). */
+function logitsFor(last: readonly number[]): tf.Tensor2D {
+  const out = new Float32Array(last.length * V);
+  last.forEach((t, r) => out.set(TABLE[t]!, r * V));
+  return tf.tensor2d(out, [last.length, V]);
+}
+
+async function drawOne(sampler: ReturnType<typeof createSampler>, last: readonly number[], context?: { steps: number[]; seeds: number[] }): Promise<Int32Array> {
+  const x = logitsFor(last);
+  try {
+    return await sampler.sampleIds(x, context);
+  } finally {
+    x.dispose();
+  }
+}
+
+/** A request alone: a batch of one, its seed, from step 0. */
+async function alone(options: SamplerOptions, req: Request): Promise<number[]> {
+  const s = createSampler({ ...options, seed: [req.seed] });
+  try {
+    s.begin([req.prompt]);
+    const seq = [...req.prompt];
+    const out: number[] = [];
+    for (let i = 0; i < req.maxNew; i++) {
+      const id = (await drawOne(s, [seq[seq.length - 1]!]))[0]!;
+      seq.push(id);
+      out.push(id);
+    }
+    return out;
+  } finally {
+    s.dispose();
+  }
+}
+
+/** The requests through `slots` rows: a row that finishes takes the next request (restartRows). */
+async function batched(options: SamplerOptions, slots: number, restart = true): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
+  const s = createSampler({ ...options, seed: 999 }); // per-call seeds replace it
+  const queue = REQUESTS.map((_, i) => i);
+  const slot: (number | undefined)[] = queue.splice(0, slots);
+  const seqs = slot.map((i) => [...REQUESTS[i!]!.prompt]);
+  const steps = new Array<number>(slots).fill(0);
+  const tokens: number[][] = REQUESTS.map(() => []);
+  const rowsUsed: number[][] = Array.from({ length: slots }, (_, r) => [slot[r]!]);
+  try {
+    s.begin(seqs);
+    while (slot.some((i) => i !== undefined)) {
+      const seeds = slot.map((i) => (i === undefined ? 0 : REQUESTS[i]!.seed));
+      const ids = await drawOne(s, seqs.map((q) => q[q.length - 1]!), { steps: steps.slice(), seeds });
+      for (let r = 0; r < slots; r++) {
+        const i = slot[r];
+        seqs[r]!.push(ids[r]!);
+        steps[r]!++;
+        if (i === undefined) continue;
+        tokens[i]!.push(ids[r]!);
+        if (tokens[i]!.length < REQUESTS[i]!.maxNew) continue;
+        const next = queue.shift();
+        slot[r] = next;
+        if (next === undefined) continue;
+        rowsUsed[r]!.push(next);
+        if (restart) s.restartRows([r], [REQUESTS[next]!.prompt]);
+        seqs[r] = [...REQUESTS[next]!.prompt];
+        steps[r] = 0;
+      }
+    }
+    return { tokens, rowsUsed };
+  } finally {
+    s.dispose();
+  }
+}
+
+const MIXES: [string, SamplerOptions][] = [
+  ['T + top-k + top-p', { temperature: 1.2, topK: 12, topP: 0.9 }],
+  [
+    'penalties (prompt and generated-only scopes, a window), n-gram ban',
+    { temperature: 1.3, repetitionPenalty: 1.4, frequencyPenalty: 0.6, presencePenalty: 0.4, penaltyLastN: 6, noRepeatNgramSize: 2 },
+  ],
+  ['Mirostat v2 (per-row μ)', { mirostat: { version: 2, tau: 2.5, eta: 0.3 } }],
+  ['XTC coin, DRY, minNewTokens', { temperature: 1.1, xtc: { threshold: 0.1, probability: 0.5 }, dry: { multiplier: 0.8, base: 1.75, allowedLength: 1 }, minNewTokens: 3, stopTokens: [0, 1] }],
+];
+
+/** The GPU backends compile shaders per mix (minutes on SwiftShader): the mixes with per-row state there. */
+const mixesOn = (backend: string): [string, SamplerOptions][] => (backend === 'webgl' || backend === 'webgpu' ? MIXES.slice(1, 3) : MIXES);
+
+describe.each(BACKENDS)('continuous batching on %s', (backend) => {
+  backendSuite(backend);
+
+  it.each(mixesOn(backend))('per-row steps and seeds equal the reference: %s', async (_name, options) => {
+    const B = 5;
+    const rows = makeRows('peaky', B, V, 'continuous-rows');
+    const steps = [0, 3, 17, 2 ** 31 + 5, 1];
+    const seeds = [11, 12, 13, 14, 11];
+    const x = tf.tensor2d(rows.map((r) => Array.from(r)));
+    const s = createSampler({ ...options, seed: 1 });
+    try {
+      // History processors see an empty history here; the reference gets the same.
+      const got = Array.from(await s.sampleIds(x, { steps, seeds }));
+      const want = reference.sample(rows, { ...options, seed: seeds }, steps, { history: rows.map(() => []) });
+      expect(got).toEqual(want);
+      // The same row twice at the same step and seed: the same token (keys do not depend on the row index).
+      const twice = tf.tensor2d([Array.from(rows[0]!), Array.from(rows[0]!)]);
+      const t = createSampler({ ...options, seed: 1 });
+      const same = Array.from(await t.sampleIds(twice, { steps: [4, 4], seeds: [9, 9] }));
+      t.dispose();
+      twice.dispose();
+      expect(same[0]).toBe(same[1]);
+    } finally {
+      s.dispose();
+      x.dispose();
+    }
+  });
+
+  it('the sampler step still advances; sampleWithLogprobs draws the same ids', async () => {
+    const rows = makeRows('peaky', 3, V, 'continuous-lp');
+    const x = tf.tensor2d(rows.map((r) => Array.from(r)));
+    const a = createSampler({ temperature: 0.9, topK: 10, seed: 5 });
+    const b = createSampler({ temperature: 0.9, topK: 10, seed: 5 });
+    try {
+      const ctx = { steps: [2, 0, 9], seeds: [1, 2, 3] };
+      const ids = await a.sampleIds(x, ctx);
+      const lp = await b.sampleIdsWithLogprobs(x, ctx, { topLogprobs: 2 });
+      expect(Array.from(lp.ids)).toEqual(Array.from(ids));
+      expect(a.step).toBe(1);
+    } finally {
+      x.dispose();
+    }
+  });
+
+  it.each(mixesOn(backend))('each request equals itself alone, whatever row and start it gets: %s', async (_name, options) => {
+    const want = await Promise.all(REQUESTS.map((r) => alone(options, r)));
+    const before = tf.memory().numTensors;
+    const got = await batched(options, 3);
+    expect(tf.memory().numTensors).toBe(before);
+    // Rows were reused (the test is about restarts): 7 requests through 3 rows.
+    expect(got.rowsUsed.some((r) => r.length > 2)).toBe(true);
+    REQUESTS.forEach((_, i) => expect(got.tokens[i], `request ${i}`).toEqual(want[i]));
+    // Negative control: without restartRows a reused row keeps the old request's history / μ.
+    if (options.repetitionPenalty !== undefined || options.mirostat !== undefined) {
+      const stale = await batched(options, 3, false);
+      expect(REQUESTS.some((_, i) => JSON.stringify(stale.tokens[i]) !== JSON.stringify(want[i]))).toBe(true);
+    }
+  });
+
+  it('restartRows before the first call, and bad arguments: typed errors, nothing left behind', async () => {
+    const opts: SamplerOptions = { repetitionPenalty: 1.5, temperature: 1, seed: [1, 2] };
+    const s = createSampler(opts);
+    s.restartRows([1], [[3, 3, 3]]);
+    const ids = await drawOne(s, [1, 3], { steps: [0, 0], seeds: [1, 2] });
+    expect(Array.from(ids)).toEqual(reference.sample([TABLE[1]!, TABLE[3]!], { ...opts, seed: [1, 2] }, 0, { history: [[], [3, 3, 3]] }));
+    const x = logitsFor([1, 2]);
+    const bad = (f: () => unknown, arg: string): void => {
+      const n = tf.memory().numTensors;
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, arg).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument).toBe(arg);
+      expect(tf.memory().numTensors).toBe(n);
+    };
+    bad(() => s.restartRows([2], [[1]]), 'rows[0]');
+    bad(() => s.restartRows([0, 0], [[1], [2]]), 'rows[1]');
+    bad(() => s.restartRows([0], [[V]]), 'prompts[0][0]');
+    bad(() => s.restartRows([0], []), 'prompts');
+    bad(() => s.sample(x, { steps: [0] }), 'context.steps');
+    bad(() => s.sample(x, { steps: [0, -1] }), 'context.steps[1]');
+    bad(() => s.sample(x, { steps: [0, 1.5] }), 'context.steps[1]');
+    bad(() => s.sample(x, { seeds: [0, NaN] }), 'context.seeds[1]');
+    bad(() => createSampler({ draw: 'multinomial', seed: 1 }).sample(x, { steps: [0, 0] }), 'context.steps');
+    const user: LogitsProcessor = { name: 'counter', apply: (st) => st, accept: () => {}, reset: () => {}, clone: () => user };
+    bad(() => createSampler({ processors: [user] }).restartRows([0], [[1]]), 'processors[0]');
+    x.dispose();
+    s.dispose();
+  });
+});
