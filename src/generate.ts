@@ -66,10 +66,48 @@ export type StepOutput<S = unknown> = tf.Tensor | { logits: tf.Tensor; state?: S
  */
 export type StepFunction<S = unknown> = (tokens: tf.Tensor2D, context: StepContext<S>) => StepOutput<S> | Promise<StepOutput<S>>;
 
-/** A `tf.LayersModel` or `tf.GraphModel` (anything with `predict` and, optionally, `inputs`). */
+/** A `tf.LayersModel` or `tf.GraphModel` (anything with `predict` and, optionally, `inputs` / `outputs`). */
 export interface PredictModel {
-  predict(x: tf.Tensor, config?: object): unknown;
-  readonly inputs?: readonly { readonly shape?: readonly (number | null)[] | undefined; readonly dtype?: string }[];
+  predict(x: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap, config?: object): unknown;
+  readonly inputs?: readonly { readonly name?: string; readonly shape?: readonly (number | null)[] | undefined; readonly dtype?: string }[];
+  readonly outputs?: readonly { readonly name?: string }[];
+}
+
+/**
+ * What one input of a `predict` model gets each step (see {@link PredictIO}): the token ids
+ * (`'tokens'`: the window, or with `feed: 'new'` the new tokens), the step context's
+ * `'attentionMask'` or `'positionIds'`, an entry of the state (`{ state: key }`: at the first
+ * step from `initialState`, after it from the outputs named in `PredictIO.state`), or a function
+ * of the step context that returns a tensor (freed by `generate` after the step unless it is
+ * part of the state or of `initialState`).
+ */
+export type PredictInput<S = unknown> = 'tokens' | 'attentionMask' | 'positionIds' | { readonly state: string } | ((context: StepContext<S>) => tf.Tensor);
+
+/**
+ * How `generate` drives a `predict` model with several named inputs and outputs (a transformer
+ * exported with `input_ids`, `attention_mask`, `position_ids` and past key/values).
+ *
+ * @example
+ * // inputs input_ids, attention_mask, past.0.key …; outputs logits, present.0.key …
+ * const io = {
+ *   inputs: { input_ids: 'tokens', attention_mask: 'attentionMask', 'past.0.key': { state: 'k0' }, 'past.0.value': { state: 'v0' } },
+ *   logits: 'logits',
+ *   state: { k0: 'present.0.key', v0: 'present.0.value' },
+ * };
+ * await generate(model, { prompts, padId: 0, maxNewTokens: 32, feed: 'new', io, initialState: { k0: empty, v0: empty } });
+ */
+export interface PredictIO {
+  /** Every input of the model, by name: what it gets. Passed to `predict` as an array in `model.inputs` order for a `LayersModel`, else as a named map (a `GraphModel`). */
+  readonly inputs: Readonly<Record<string, PredictInput>>;
+  /** The output with the logits: its name or index (default the first output). */
+  readonly logits?: string | number;
+  /**
+   * Outputs carried to the next step, by state key → output name or index (e.g. the present
+   * key/values). `generate` owns this state: it frees each step's previous entries (never those
+   * of `initialState`), returns the last as {@link GenerateResult.state}, and frees it on abort
+   * or error. Outputs not named here or as `logits` are freed after the step.
+   */
+  readonly state?: Readonly<Record<string, string | number>>;
 }
 
 export type GenerateModel<S = unknown> = StepFunction<S> | PredictModel;
@@ -171,6 +209,12 @@ export interface GenerateOptions<S = unknown> {
    * their `state` (`attentionMask()` then covers the cache too). Step functions only.
    */
   feed?: 'window' | 'new';
+  /**
+   * For a `predict` model with several inputs or outputs: how each input is made and which
+   * outputs are the logits and the state (see {@link PredictIO}). With it, `feed: 'new'` works
+   * for `predict` models too (a model that takes past key/values).
+   */
+  io?: PredictIO;
   /**
    * The first `state` a step function sees. Its tensors stay the caller's: `generate` never
    * disposes them, even when it disposes a later state that still holds them.
@@ -290,13 +334,13 @@ async function* run<S>(
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
   const out: number[][] = Array.from({ length: batch }, () => []);
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
-  const callModel = modelCaller(model, options);
-  const feedNew = options.feed === 'new';
-  const stepWindow = typeof model === 'function' ? options.contextLength : undefined;
-  const historyProcessors = sampler.processors.some((p) => !isBuiltinProcessor(p));
-  const needsHistory = historyProcessors || (typeof model === 'function' && stepWindow === undefined);
-  const store = plan.tokens;
   const callerOwned = new Set(tensorsIn(options.initialState));
+  const callModel = modelCaller(model, options, callerOwned);
+  const feedNew = options.feed === 'new';
+  const stepWindow = typeof model === 'function' || options.io !== undefined ? options.contextLength : undefined;
+  const historyProcessors = sampler.processors.some((p) => !isBuiltinProcessor(p));
+  const needsHistory = historyProcessors || ((typeof model === 'function' || options.io !== undefined) && stepWindow === undefined);
+  const store = plan.tokens;
   let state = options.initialState;
   let rejected: unknown; // an unusable step output: its tensors are freed with the state
   let completed = false;
@@ -557,7 +601,10 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     throw new SamplingError('contextLength', 'must be an integer >= 1', options.contextLength);
   }
   if (options.feed !== undefined && options.feed !== 'window' && options.feed !== 'new') throw new SamplingError('feed', 'must be "window" or "new"', options.feed);
-  if (options.feed === 'new' && typeof model !== 'function') throw new SamplingError('feed', 'must be "window" for a predict model (only a step function can keep a cache)', options.feed);
+  if (options.io !== undefined) checkIO(model, options.io);
+  if (options.feed === 'new' && typeof model !== 'function' && options.io?.state === undefined) {
+    throw new SamplingError('feed', 'must be "window" for a predict model without io.state (the cache would be lost between steps)', options.feed);
+  }
   if (options.feed === 'new' && options.contextLength !== undefined) throw new SamplingError('contextLength', 'must not be given with feed "new" (the step function gets the new tokens only)', options.contextLength);
   const source = promptSource(options);
   const { batch, lengths } = source;
@@ -771,7 +818,8 @@ type Caller<S> = (
   reject: (output: unknown) => void,
 ) => Promise<{ logits: tf.Tensor; state: S | undefined }>;
 
-function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Caller<S> {
+function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, callerOwned: Set<tf.Tensor>): Caller<S> {
+  if (typeof model !== 'function' && options.io !== undefined) return ioCaller(model, options.io, callerOwned) as unknown as Caller<S>;
   if (typeof model === 'function') {
     return async (tokens, _store, context, reject) => {
       const out = await model(tokens!, context);
@@ -798,6 +846,91 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>): C
       return out;
     });
     return { logits, state: context.state };
+  };
+}
+
+/** The io mapping, checked before any tensor exists. */
+function checkIO(model: unknown, io: unknown): void {
+  if (typeof model === 'function') throw new SamplingError('io', 'is for predict models (a step function makes its own inputs)', new Described('a step function'));
+  const m = model as PredictModel;
+  if (typeof io !== 'object' || io === null) throw new SamplingError('io', 'must be an object { inputs, logits?, state? }', io);
+  const { inputs, logits, state } = io as PredictIO;
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs) || Object.keys(inputs).length === 0) {
+    throw new SamplingError('io.inputs', 'must be an object with one entry per model input (name → source)', inputs);
+  }
+  const stateKeys = state === undefined ? [] : Object.keys(state);
+  const names = m.inputs?.map((i) => i.name).filter((n): n is string => typeof n === 'string') ?? [];
+  for (const [name, src] of Object.entries(inputs)) {
+    const ok = src === 'tokens' || src === 'attentionMask' || src === 'positionIds' || typeof src === 'function' || (typeof src === 'object' && src !== null && typeof (src as { state?: unknown }).state === 'string');
+    if (!ok) throw new SamplingError(`io.inputs.${name}`, "must be 'tokens', 'attentionMask', 'positionIds', { state: key } or a function (context) => tensor", src);
+    if (names.length > 0 && !names.includes(name) && !names.includes(`${name}:0`)) throw new SamplingError(`io.inputs.${name}`, `must name an input of the model (${names.join(', ')})`, name);
+  }
+  for (const n of names) {
+    if (!(n in inputs) && !(n.replace(/:0$/, '') in inputs)) throw new SamplingError('io.inputs', `must give every input of the model (missing ${n})`, new Described(Object.keys(inputs).join(', ')));
+  }
+  const isOut = (v: unknown): boolean => typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0);
+  if (logits !== undefined && !isOut(logits)) throw new SamplingError('io.logits', 'must be an output name or index', logits);
+  if (state !== undefined) {
+    if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new SamplingError('io.state', 'must be an object (state key → output name or index)', state);
+    for (const k of stateKeys) if (!isOut(state[k])) throw new SamplingError(`io.state.${k}`, 'must be an output name or index', state[k]);
+  }
+}
+
+/** A predict model driven through an io mapping: named inputs, the logits and state outputs picked by name. */
+function ioCaller(model: PredictModel, io: PredictIO, callerOwned: Set<tf.Tensor>): Caller<Record<string, tf.Tensor>> {
+  const order = model.inputs?.map((i) => i.name?.replace(/:0$/, '')) ?? [];
+  const dtypes = new Map(model.inputs?.map((i) => [i.name?.replace(/:0$/, ''), i.dtype]) ?? []);
+  // A LayersModel takes an array in its inputs' order; a GraphModel (or any other) a named map.
+  const asArray = typeof (model as { getLayer?: unknown }).getLayer === 'function' && order.length > 0 && order.every((n) => n !== undefined);
+  const outputNames = model.outputs?.map((o) => o.name?.replace(/:0$/, '')) ?? [];
+  return async (tokens, store, context, reject) => {
+    const previous = context.state;
+    const made: tf.Tensor[] = [];
+    let outputs: unknown;
+    try {
+      const feeds: Record<string, tf.Tensor> = {};
+      for (const [name, src] of Object.entries(io.inputs)) {
+        let t: tf.Tensor;
+        if (src === 'tokens') t = tokens ?? store.tensor();
+        else if (src === 'attentionMask') t = context.attentionMask();
+        else if (src === 'positionIds') t = context.positionIds();
+        else if (typeof src === 'function') {
+          t = src(context as StepContext<unknown>);
+          if (!isTensor(t)) throw new SamplingError(`io.inputs.${name}`, 'must return a tensor', new Described(typeof t));
+          if (!tensorsIn(previous).includes(t) && !callerOwned.has(t)) made.push(t);
+        } else {
+          const v = previous?.[src.state];
+          if (!isTensor(v)) throw new SamplingError(`io.inputs.${name}`, `must find the state entry ${JSON.stringify(src.state)} (give it in initialState for the first step)`, new Described(v === undefined ? 'no such entry' : typeof v));
+          t = v;
+        }
+        if (dtypes.get(name) === 'float32' && t.dtype !== 'float32') made.push((t = tf.cast(t, 'float32')));
+        feeds[name] = t;
+      }
+      outputs = model.predict(asArray ? order.map((n) => feeds[n!]!) : feeds);
+    } finally {
+      tf.dispose(made);
+    }
+    const list: tf.Tensor[] = isTensor(outputs) ? [outputs] : Array.isArray(outputs) ? outputs.filter(isTensor) : typeof outputs === 'object' && outputs !== null ? Object.values(outputs).filter(isTensor) : [];
+    const pick = (key: string | number, what: string): tf.Tensor => {
+      let t: unknown;
+      if (typeof key === 'number') t = isTensor(outputs) ? (key === 0 ? outputs : undefined) : Array.isArray(outputs) ? outputs[key] : Object.values(outputs as object)[key];
+      else if (Array.isArray(outputs)) t = outputs[outputNames.indexOf(key)];
+      else if (isTensor(outputs)) t = outputNames[0] === key || outputNames.length === 0 ? outputs : undefined;
+      else t = (outputs as Record<string, unknown>)[key] ?? (outputs as Record<string, unknown>)[`${key}:0`];
+      if (!isTensor(t)) {
+        reject(list);
+        throw new SamplingError(what, `must name an output of the model${outputNames.length ? ` (${outputNames.join(', ')})` : ''}`, key);
+      }
+      return t;
+    };
+    const logits = pick(io.logits ?? 0, 'io.logits');
+    const state: Record<string, tf.Tensor> = {};
+    for (const [k, out] of Object.entries(io.state ?? {})) state[k] = pick(out, `io.state.${k}`);
+    const kept = new Set([logits, ...Object.values(state)]);
+    // Outputs not used, then the previous state (never the caller's initialState tensors).
+    tf.dispose(list.filter((t) => !kept.has(t)));
+    if (io.state !== undefined) for (const t of tensorsIn(previous)) if (!kept.has(t) && !callerOwned.has(t)) t.dispose();
+    return { logits, state: io.state !== undefined ? state : previous };
   };
 }
 

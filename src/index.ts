@@ -10,6 +10,8 @@ export {
   type GenerateResult,
   type GenerateStep,
   type PredictModel,
+  type PredictIO,
+  type PredictInput,
   type ScoreOptions,
   type ScoreResult,
   type TokenLogprob,

@@ -6,7 +6,8 @@
 // batch (other padding) too. Every backend, no tensor left behind.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { SamplingError, generate, type StepFunction } from '../src/index.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { SamplingError, generate, type PredictModel, type StepFunction } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
@@ -79,6 +80,87 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     expect(alone.tokens[0]).toEqual(c.tokens[1]);
     alone.state?.dispose();
     tf.dispose([table, mix]);
+  });
+
+  it('a predict model with named inputs and a cache in its outputs (io): the tokens of the whole window; the state carried, returned, freed on abort', async () => {
+    const table = tf.tensor2d(TABLE);
+    const mix = tf.tensor2d(MIX);
+    const windowModel: StepFunction = (tokens, ctx) =>
+      tf.tidy(() => {
+        const [b, t] = tokens.shape;
+        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, termsOf(tokens, ctx.attentionMask(), ctx.positionIds()));
+      });
+    const calls: string[] = [];
+    // A GraphModel-shaped model: named inputs (a map) and outputs (an array in `outputs` order).
+    const model: PredictModel = {
+      inputs: [{ name: 'input_ids' }, { name: 'attention_mask' }, { name: 'position_ids' }, { name: 'past' }],
+      outputs: [{ name: 'present' }, { name: 'logits' }, { name: 'unused' }],
+      predict: (x) =>
+        tf.tidy(() => {
+          const m = x as tf.NamedTensorMap;
+          const ids = m.input_ids as tf.Tensor2D;
+          const [b, n] = ids.shape;
+          const full = m.attention_mask as tf.Tensor2D;
+          calls.push(`${n} ${full.shape[1]}`);
+          const present = tf.add(m.past!, termsOf(ids, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, m.position_ids as tf.Tensor2D)) as tf.Tensor1D;
+          return [present, logitsOf(table, mix, tf.reshape(tf.slice(ids, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, present), tf.zeros([1])];
+        }),
+    };
+    const io = { inputs: { input_ids: 'tokens', attention_mask: 'attentionMask', position_ids: 'positionIds', past: { state: 'past' } }, logits: 'logits', state: { past: 'present' } } as const;
+    const empty = tf.zeros([3]) as tf.Tensor1D;
+    const a = await generate(windowModel, base);
+    const before = tf.memory().numTensors;
+    const c = await generate(model, { ...base, feed: 'new', io, initialState: { past: empty } });
+    expect(c.tokens).toEqual(a.tokens);
+    expect(calls.slice(0, 3)).toEqual(['3 3', '1 4', '1 5']);
+    expect(empty.isDisposed).toBe(false); // the caller's
+    expect(Object.keys(c.state!)).toEqual(['past']);
+    expect(tf.memory().numTensors).toBe(before + 1); // only the returned state
+    tf.dispose(c.state);
+    // Aborted after two steps: every state it made is freed, the caller's stays.
+    const ctl = new AbortController();
+    const err = await generate(model, { ...base, feed: 'new', io, initialState: { past: empty }, signal: ctl.signal, onStep: ({ step }) => (step === 1 ? ctl.abort(new Error('stop')) : undefined) }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('stop');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(empty.isDisposed).toBe(false);
+    // Bad mappings: typed errors naming the entry, nothing left behind.
+    const bad = async (opts: object, arg: string): Promise<void> => {
+      const n = tf.memory().numTensors;
+      const e = await generate(model, { ...base, feed: 'new', initialState: { past: empty }, ...opts }).catch((x: unknown) => x);
+      expect(e, arg).toBeInstanceOf(SamplingError);
+      expect((e as SamplingError).argument).toBe(arg);
+      expect(tf.memory().numTensors).toBe(n);
+    };
+    await bad({ io: { ...io, inputs: { ...io.inputs, input_ids: 'ids' } } }, 'io.inputs.input_ids');
+    await bad({ io: { ...io, inputs: { ...io.inputs, nope: 'tokens' } } }, 'io.inputs.nope');
+    await bad({ io: { ...io, inputs: { input_ids: 'tokens' } } }, 'io.inputs');
+    await bad({ io: { ...io, logits: 'logit' } }, 'io.logits');
+    await bad({ io: { ...io, state: { past: 7 } } }, 'io.state.past');
+    await bad({ io, initialState: {} }, 'io.inputs.past');
+    await bad({ io: { ...io, state: undefined } }, 'feed');
+    empty.dispose();
+    tf.dispose([table, mix]);
+  });
+
+  it('a LayersModel with two named inputs (ids and mask): an array in its inputs order', async () => {
+    const T = 4;
+    const ids = tfl.input({ shape: [T], name: 'input_ids', dtype: 'int32' });
+    const mask = tfl.input({ shape: [T], name: 'attention_mask', dtype: 'int32' });
+    const emb = tfl.layers.embedding({ inputDim: V, outputDim: 6, embeddingsInitializer: tfl.initializers.randomNormal({ seed: 1 }) }).apply(ids) as tfl.SymbolicTensor;
+    const gate = tfl.layers.embedding({ inputDim: 2, outputDim: 6, embeddingsInitializer: 'ones' }).apply(mask) as tfl.SymbolicTensor;
+    const flat = tfl.layers.flatten().apply(tfl.layers.multiply().apply([emb, gate])) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: V, kernelInitializer: tfl.initializers.randomNormal({ seed: 2, stddev: 2 }) }).apply(flat) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: [mask, ids], outputs: out }); // inputs deliberately not in io order
+    // The mask embedding: 0 for padding, 1 for real tokens.
+    const gateLayer = model.layers.find((l) => l.getWeights()[0]?.shape[0] === 2)!;
+    const w = tf.tensor2d([new Array(6).fill(0), new Array(6).fill(1)]);
+    gateLayer.setWeights([w]);
+    w.dispose();
+    const byHand: StepFunction = (tokens, ctx) => model.predict([ctx.attentionMask(), tokens]) as tf.Tensor2D;
+    const a = await generate(byHand, { ...base, contextLength: T });
+    const b = await generate(model, { ...base, io: { inputs: { input_ids: 'tokens', attention_mask: 'attentionMask' } }, contextLength: T });
+    expect(b.tokens).toEqual(a.tokens);
+    model.dispose();
   });
 
   it("bad feed: a SamplingError naming it, nothing left behind", async () => {
