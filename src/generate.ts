@@ -8,7 +8,7 @@ import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
 import { createSampler, type Sampler } from './sampler.js';
 import { invalidRowsIn } from './select/invalid.js';
-import type { SamplerOptions } from './types.js';
+import type { SampleContext, SamplerOptions } from './types.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
 /** What `generate` hands a step function besides the tokens. */
@@ -26,6 +26,12 @@ export interface StepContext<S = unknown> {
   readonly state: S | undefined;
   /** `'prefill'` at step 0 (the prompts), `'decode'` after. */
   readonly phase: 'prefill' | 'decode';
+  /**
+   * Per row, 1 when the token fed at this step is the first of a new request (the `queue`
+   * option): the row's earlier tokens are no longer its history (they are padding in `tokens`,
+   * `attentionMask()` and `positionIds()` now), so a cache must forget that row. All 0 without a queue.
+   */
+  readonly restarted?: Uint8Array;
   /**
    * int32 `[B, T]`, 1 on real tokens and 0 on left padding: over the `tokens` given, or with
    * `feed: 'new'` over every token so far (the cache's positions and the new ones), as a
@@ -137,10 +143,29 @@ export interface GenerateStep {
    * before the step hold NaN and alternatives with id -1.
    */
   readonly logprobs?: SampledLogprobs;
+  /**
+   * With the `queue` option: per row, the request its token belongs to (an index into the
+   * result's arrays), or -1 where the row drew none for a request at this step (idle, or being
+   * fed a new prompt; its `tokens` entry is then `padId`).
+   */
+  readonly requests?: Int32Array;
+}
+
+/** A request waiting for a row (the `queue` option of `generate`). */
+export interface QueuedRequest {
+  /** Its prompt's token ids (at least one). */
+  readonly prompt: ArrayLike<number>;
+  /** Its seed: its tokens depend only on the prompt, the seed and the model. */
+  readonly seed: number;
+  /** How many tokens to generate at most (default: `maxNewTokens`, when that is one number). */
+  readonly maxNewTokens?: number;
 }
 
 export interface GenerateResult<S = unknown> {
-  /** The new tokens of each row, its stop token included, no pads. */
+  /**
+   * The new tokens of each row, its stop token included, no pads. With a `queue`, this and the
+   * other per-row arrays have one entry per request: the prompts' rows first, then the queue's.
+   */
   readonly tokens: number[][];
   /** Prompt plus new tokens of each row, no pads. */
   readonly sequences: number[][];
@@ -180,7 +205,7 @@ export interface GenerateOptions<S = unknown> {
    * them, wherever the tokens split it: one list for all rows, or one list per row.
    */
   stopStrings?: readonly string[] | readonly (readonly string[])[];
-  /** The text of a row's new tokens (needed by `stopStrings`; also gives `GenerateResult.texts`). */
+  /** The text of a row's new tokens (needed by `stopStrings`; also gives `GenerateResult.texts`); with a `queue`, the second argument is the request's index. */
   detokenize?: (tokens: readonly number[], row: number) => string;
   /**
    * Whether the stop that ended a row stays in its result (default true: the stop token, the
@@ -209,6 +234,19 @@ export interface GenerateOptions<S = unknown> {
    * their `state` (`attentionMask()` then covers the cache too). Step functions only.
    */
   feed?: 'window' | 'new';
+  /**
+   * Continuous batching: requests that take rows as rows finish. A row whose request ends takes
+   * the next one; its prompt is fed one token a step from the next step on (the row draws
+   * nothing meanwhile; `StepContext.restarted` marks its first token), then it draws at its own
+   * steps from 0 with the request's seed: each request gets the tokens it gets alone, whatever
+   * row and step it starts at. Needs `seeds` (one per prompt row) and a sampler with
+   * `restartRows` (every `createSampler` sampler). Sampler options given per row apply to the
+   * row, whichever request it serves; stops must be given for all rows. The result has one
+   * entry per request. Not with `score`.
+   */
+  queue?: readonly QueuedRequest[];
+  /** With `queue`: the seed of each prompt row's request (the queued requests carry theirs). */
+  seeds?: readonly number[];
   /**
    * For a `predict` model with several inputs or outputs: how each input is made and which
    * outputs are the logits and the state (see {@link PredictIO}). With it, `feed: 'new'` works
@@ -304,36 +342,54 @@ async function* run<S>(
   if (forced && forced.length !== batch) {
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
   }
-  const lps: TokenLogprob[][] = Array.from({ length: batch }, () => []);
+  const { queue } = plan;
+  const queued = queue !== undefined;
+  if (queued && typeof sampler.restartRows !== 'function') {
+    throw new SamplingError('sampler', 'must have restartRows() for the queue option', new Described('a sampler without it'));
+  }
+  // Results per request: the prompts' rows first, then the queue in order (without a queue, per row).
+  const requests = batch + (queue?.length ?? 0);
+  const promptOf = (q: number): number[] => (q < batch ? plan.prompts[q]! : queue![q - batch]!.prompt);
+  const maxOf = (q: number): number => (q < batch ? maxNew[q]! : queue![q - batch]!.maxNew);
+  const seedOf = (q: number): number => (q < batch ? plan.seeds![q]! : queue![q - batch]!.seed);
+  const lps: TokenLogprob[][] = Array.from({ length: requests }, () => []);
   const { stopSeqs, stopStrs, detokenize, keepStop } = plan;
-  // Where each row's kept result ends when a stop ended it: [tokens kept, text length kept].
-  const cuts: ([number, number] | undefined)[] = new Array(batch).fill(undefined);
-  const textLen = new Int32Array(batch); // the row's text length after the previous step
-  /** The row's result length without its stop when the token just added ends it, else undefined. */
-  const stopCut = (r: number, id: number): [number, number] | undefined => {
-    const row = out[r]!;
+  // Where each request's kept result ends when a stop ended it: [tokens kept, text length kept].
+  const cuts: ([number, number] | undefined)[] = new Array(requests).fill(undefined);
+  const textLen = new Int32Array(requests); // the request's text length after the previous step
+  /** Request q's result length without its stop when the token just added (in row r) ends it, else undefined. */
+  const stopCut = (r: number, q: number, id: number): [number, number] | undefined => {
+    const row = out[q]!;
     if (stops[r]!.has(id)) return [row.length - 1, -1];
     for (const seq of stopSeqs[r]!) {
       if (seq.length <= row.length && seq.every((t, i) => row[row.length - seq.length + i] === t)) return [row.length - seq.length, -1];
     }
     if (stopStrs[r]!.length === 0) return undefined;
-    const text = detokenize!(row, r);
+    const text = detokenize!(row, q);
     let at = -1;
     for (const str of stopStrs[r]!) {
-      const i = text.indexOf(str, Math.max(0, textLen[r]! - str.length + 1));
+      const i = text.indexOf(str, Math.max(0, textLen[q]! - str.length + 1));
       if (i >= 0 && (at < 0 || i < at)) at = i;
     }
-    textLen[r] = text.length;
+    textLen[q] = text.length;
     if (at < 0) return undefined;
     // The tokens before the one where the stop string starts: the longest prefix whose text ends at or before it.
     let k = row.length - 1;
-    while (k > 0 && detokenize!(row.slice(0, k), r).length > at) k--;
+    while (k > 0 && detokenize!(row.slice(0, k), q).length > at) k--;
     return [k, at];
   };
   const finished = new Uint8Array(batch);
-  const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
-  const out: number[][] = Array.from({ length: batch }, () => []);
-  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) finished[r] = 1;
+  const reasons: FinishReason[] = new Array<FinishReason>(requests).fill('length');
+  const out: number[][] = Array.from({ length: requests }, () => []);
+  // Each row's request; with a queue, the prompt tokens a row still has to be fed (one a step:
+  // its outputs are not drawn from) and the rows whose next draw is their request's first.
+  const reqOf = Int32Array.from({ length: batch }, (_, r) => r);
+  const feeding: (number[] | undefined)[] = new Array(batch).fill(undefined);
+  const restartDue = new Uint8Array(batch);
+  let restarted = new Uint8Array(batch);
+  let nextRequest = batch;
+  const skip = new Uint8Array(batch); // queue: a row whose first request wants no token
+  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) (queued ? (skip[r] = 1) : (finished[r] = 1));
   const callerOwned = new Set(tensorsIn(options.initialState));
   const callModel = modelCaller(model, options, callerOwned);
   const feedNew = options.feed === 'new';
@@ -369,10 +425,11 @@ async function* run<S>(
         };
         const context: StepContext<S> = {
           step,
-          lengths: Int32Array.from(plan.prompts, (p, r) => p.length + out[r]!.length),
+          lengths: store.lengths(),
           finished: finished.slice(),
           state,
           phase: step === 0 ? 'prefill' : 'decode',
+          restarted,
           attentionMask: made(() => store.mask(feedNew ? store.size : given)),
           positionIds: made(() => store.positions(given)),
         };
@@ -381,7 +438,17 @@ async function* run<S>(
         state = result.state;
         const logits = lastPosition(result.logits, batch);
         owned.push(logits);
-        const sampleContext = history && historyProcessors ? { history } : {};
+        let sampleContext: SampleContext = history && historyProcessors ? { history } : {};
+        if (queued && !forced) {
+          // Rows whose request draws its first token now start over in the sampler (history,
+          // Mirostat's μ); every row draws at its request's step with its request's seed.
+          const due = Array.from(restartDue.keys()).filter((r) => restartDue[r]);
+          if (due.length > 0) sampler.restartRows(due, due.map((r) => promptOf(reqOf[r]!)));
+          restartDue.fill(0);
+          const steps = Array.from(reqOf, (q) => out[q]?.length ?? 0);
+          const seeds = Array.from(reqOf, (q) => seedOf(q));
+          sampleContext = { ...sampleContext, steps, seeds };
+        }
         if (forced) {
           // Teacher forcing (score): the given token, its raw log-probability read back.
           const vocab = logits.shape[1];
@@ -410,46 +477,94 @@ async function* run<S>(
       } finally {
         tf.dispose(owned);
       }
-      if (!forced) checkIds(data, finished, step);
+      // Rows whose output is not drawn from at this step: finished, or being fed a prompt.
+      const silent = Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
+      if (!forced) checkIds(data, silent, step);
       const column = new Int32Array(batch);
-      const wasFinished = finished.slice();
+      const shownIds = new Int32Array(batch).fill(padId);
+      const served = new Int32Array(batch).fill(-1);
+      restarted = new Uint8Array(batch);
+      /** Row r takes the next request (queue), fed from the next column on; else it finishes. */
+      const takeNext = (r: number): void => {
+        while (queued && nextRequest < requests) {
+          const q = nextRequest++;
+          if (maxOf(q) === 0) continue; // done before it starts: no tokens
+          reqOf[r] = q;
+          const prompt = promptOf(q);
+          column[r] = prompt[0]!;
+          store.startRow(r);
+          restarted[r] = 1;
+          feeding[r] = prompt.slice(1);
+          if (feeding[r]!.length === 0) {
+            feeding[r] = undefined;
+            restartDue[r] = 1;
+          }
+          return;
+        }
+        finished[r] = 1;
+        column[r] = padId;
+      };
       for (let r = 0; r < batch; r++) {
         if (finished[r]) {
           column[r] = padId;
           continue;
         }
+        if (skip[r]) {
+          skip[r] = 0;
+          takeNext(r);
+          continue;
+        }
+        const feed = feeding[r];
+        if (feed !== undefined) {
+          column[r] = feed.shift()!;
+          if (feed.length === 0) {
+            feeding[r] = undefined;
+            restartDue[r] = 1;
+          }
+          continue;
+        }
+        const q = reqOf[r]!;
         const id = data[r]!;
         column[r] = id;
-        out[r]!.push(id);
+        shownIds[r] = id;
+        served[r] = q;
+        out[q]!.push(id);
         if (stepLogprobs) {
           const n = stepLogprobs.topIds[r]?.length ?? 0;
           const top = Array.from({ length: n }, (_, i) => ({ id: stepLogprobs!.topIds[r]![i]!, logprob: stepLogprobs!.topLogprobs[r]![i]! }));
-          lps[r]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
+          lps[q]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
         }
-        const cut = stopCut(r, id);
+        const cut = stopCut(r, q, id);
+        let done = false;
         if (cut !== undefined) {
-          finished[r] = 1;
-          reasons[r] = 'stop';
-          cuts[r] = cut;
-        } else if (out[r]!.length >= maxNew[r]!) {
-          finished[r] = 1;
+          reasons[q] = 'stop';
+          cuts[q] = cut;
+          done = true;
+        } else if (out[q]!.length >= maxOf(q)) {
+          done = true;
+        }
+        if (done) {
+          if (queued) takeNext(r);
+          else finished[r] = 1;
         }
       }
       store.push(column);
       signal?.throwIfAborted();
+      const shownTokens = queued ? shownIds : column;
+      const extra = queued ? { requests: served } : {};
       if (stepLogprobs && !forced) {
         const shown = stepLogprobs;
         for (let r = 0; r < batch; r++) {
-          if (!wasFinished[r]) continue;
+          if (!silent[r]) continue;
           shown.ids[r] = padId;
           shown.raw[r] = NaN;
           shown.processed[r] = NaN;
           shown.topIds[r]!.fill(-1);
           shown.topLogprobs[r]!.fill(NaN);
         }
-        yield { step, tokens: column, finished: finished.slice(), logprobs: shown };
+        yield { step, tokens: shownTokens, finished: finished.slice(), logprobs: shown, ...extra };
       } else {
-        yield { step, tokens: column, finished: finished.slice() };
+        yield { step, tokens: shownTokens, finished: finished.slice(), ...extra };
       }
       step++;
     }
@@ -465,7 +580,7 @@ async function* run<S>(
     }
     return {
       tokens: out,
-      sequences: out.map((row, r) => [...plan.prompts[r]!, ...row]),
+      sequences: out.map((row, q) => [...promptOf(q), ...row]),
       finishReasons: reasons,
       steps: step,
       ...(lpPlan || forced ? { logprobs: lps } : {}),
@@ -482,7 +597,7 @@ async function* run<S>(
 }
 
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
-export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs'> {
+export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds'> {
   /** The tokens to score after each prompt, one array per row (of any lengths). */
   continuations: readonly ArrayLike<number>[];
 }
@@ -570,6 +685,8 @@ interface Plan {
   tokens: TokenStore;
   signal: AbortSignal | undefined;
   logprobs: LogprobsPlan | undefined;
+  queue: { prompt: number[]; seed: number; maxNew: number }[] | undefined;
+  seeds: number[] | undefined;
 }
 
 function isSampler(s: unknown): s is Sampler {
@@ -626,11 +743,47 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     throw new SamplingError('sampler', 'must be a Sampler or SamplerOptions', options.sampler);
   }
   if (options.sampler !== undefined && !isSampler(options.sampler)) normalizeOptions(options.sampler, 'sampler');
+  const { queue, seeds } = readQueue(options, batch);
   const prompts = await source.read();
   const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
-  return { batch, padId, maxNew, stops, stopSeqs, stopStrs, detokenize, keepStop, prompts, tokens, signal, logprobs };
+  return { batch, padId, maxNew, stops, stopSeqs, stopStrs, detokenize, keepStop, prompts, tokens, signal, logprobs, queue, seeds };
+}
+
+/** The queue and seeds options (continuous batching). */
+function readQueue<S>(options: GenerateOptions<S>, batch: number): { queue: Plan['queue']; seeds: Plan['seeds'] } {
+  const { queue, seeds } = options;
+  if (queue === undefined) {
+    if (seeds !== undefined) throw new SamplingError('seeds', 'is only for the queue option (give a sampler seed otherwise)', seeds);
+    return { queue: undefined, seeds: undefined };
+  }
+  if (!Array.isArray(queue)) throw new SamplingError('queue', 'must be an array of requests { prompt, seed, maxNewTokens? }', queue);
+  if (!Array.isArray(seeds) || seeds.length !== batch) throw new SamplingError('seeds', `must be given with queue: one seed per prompt row (batch size ${batch})`, seeds);
+  seeds.forEach((v, r) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new SamplingError(`seeds[${r}]`, 'must be a finite number', v);
+  });
+  const perRow = (v: unknown, isItem: (x: unknown) => boolean): boolean => Array.isArray(v) && v.length > 0 && v.every((l) => Array.isArray(l) && l.every((x: unknown) => !isItem(x)));
+  if (Array.isArray(options.stopTokens) && options.stopTokens.length > 0 && options.stopTokens.every((l) => Array.isArray(l))) throw new SamplingError('stopTokens', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  if (perRow(options.stopSequences, (x) => typeof x === 'number')) throw new SamplingError('stopSequences', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  if (perRow(options.stopStrings, (x) => typeof x === 'string')) throw new SamplingError('stopStrings', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  const fallback = typeof options.maxNewTokens === 'number' ? options.maxNewTokens : undefined;
+  const list = queue.map((q: unknown, i) => {
+    if (typeof q !== 'object' || q === null) throw new SamplingError(`queue[${i}]`, 'must be a request { prompt, seed, maxNewTokens? }', q);
+    const { prompt, seed, maxNewTokens } = q as QueuedRequest;
+    if (!(Array.isArray(prompt) || ArrayBuffer.isView(prompt))) throw new SamplingError(`queue[${i}].prompt`, 'must be an array of token ids', prompt);
+    const ids = Array.from(prompt as ArrayLike<unknown>).map((id, j) => {
+      if (!isTokenId(id)) throw new SamplingError(`queue[${i}].prompt[${j}]`, 'must be an integer token id >= 0', id);
+      return id;
+    });
+    if (ids.length === 0) throw new SamplingError(`queue[${i}].prompt`, 'must have at least one token (it is fed to the model)', new Described('an empty array'));
+    if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new SamplingError(`queue[${i}].seed`, 'must be a finite number', seed);
+    const max = maxNewTokens ?? fallback;
+    if (max === undefined) throw new SamplingError(`queue[${i}].maxNewTokens`, 'must be given when maxNewTokens is per row', undefined);
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) throw new SamplingError(`queue[${i}].maxNewTokens`, 'must be an integer >= 0', max);
+    return { prompt: ids, seed, maxNew: max };
+  });
+  return { queue: list, seeds: [...seeds] };
 }
 
 /** The logprobs option, checked as far as it can be before the vocabulary is known. */
@@ -740,13 +893,13 @@ function readStops(stopTokens: GenerateOptions['stopTokens'], batch: number): Se
 
 /** The tokens so far on the host (left-padded prompts, then one column per step), row-major. */
 class TokenStore {
-  private readonly data: Int32Array;
+  private data: Int32Array;
   private width: number;
 
   constructor(
     readonly batch: number,
     promptWidth: number,
-    private readonly capacity: number,
+    private capacity: number,
     private readonly padId: number,
   ) {
     this.data = new Int32Array(batch * capacity).fill(padId);
@@ -765,6 +918,17 @@ class TokenStore {
   /** Tokens so far per row, padding included. */
   get size(): number {
     return this.width;
+  }
+
+  /** Per row: its real tokens so far (prompt and generated). */
+  lengths(): Int32Array {
+    return Int32Array.from(this.pad, (p) => this.width - p);
+  }
+
+  /** Row r starts over at the next column: everything before it becomes padding (a new request). */
+  startRow(r: number): void {
+    this.data.fill(this.padId, r * this.capacity, r * this.capacity + this.width);
+    this.pad[r] = this.width;
   }
 
   /** int32 `[B, L]` over the last L columns (left of the store: padding): 1 on real tokens. */
@@ -789,6 +953,14 @@ class TokenStore {
   }
 
   push(column: Int32Array): void {
+    if (this.width === this.capacity) {
+      // Full (a queue keeps rows going past the first requests): twice the room.
+      const cap = 2 * this.capacity + 1;
+      const next = new Int32Array(this.batch * cap).fill(this.padId);
+      for (let r = 0; r < this.batch; r++) next.set(this.data.subarray(r * this.capacity, r * this.capacity + this.width), r * cap);
+      this.data = next;
+      this.capacity = cap;
+    }
     for (let r = 0; r < this.batch; r++) this.data[r * this.capacity + this.width] = column[r]!;
     this.width++;
   }

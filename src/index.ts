@@ -11,6 +11,7 @@ export {
   type GenerateStep,
   type PredictModel,
   type PredictIO,
+  type QueuedRequest,
   type PredictInput,
   type ScoreOptions,
   type ScoreResult,

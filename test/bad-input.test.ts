@@ -910,6 +910,18 @@ const GENERATE: Row[] = [
       ["keepStop: 'no'", { keepStop: 'no' }, 'keepStop', '"no"'],
       ["feed: 'all'", { feed: 'all' }, 'feed', '"all"'],
       ["feed: 'new' with contextLength 1", { feed: 'new', contextLength: 1 }, 'contextLength', '1'],
+      ['seeds: [1] without queue', { seeds: [1] }, 'seeds', '[1]'],
+      ['queue: 5', { queue: 5, seeds: [1] }, 'queue', '5'],
+      ['queue: [] without seeds', { queue: [] }, 'seeds', 'undefined'],
+      ['queue: [] with seeds: [NaN]', { queue: [], seeds: [NaN] }, 'seeds[0]', 'NaN'],
+      ['queue: [null]', { queue: [null], seeds: [1] }, 'queue[0]', 'null'],
+      ['queue: [{ prompt: [] }]', { queue: [{ prompt: [], seed: 1 }], seeds: [1] }, 'queue[0].prompt', 'an empty array'],
+      ['queue: [{ prompt: [1, -1] }]', { queue: [{ prompt: [1, -1], seed: 1 }], seeds: [1] }, 'queue[0].prompt[1]', '-1'],
+      ["queue: [{ seed: 'a' }]", { queue: [{ prompt: [1], seed: 'a' }], seeds: [1] }, 'queue[0].seed', '"a"'],
+      ['queue: [{ maxNewTokens: -1 }]', { queue: [{ prompt: [1], seed: 1, maxNewTokens: -1 }], seeds: [1] }, 'queue[0].maxNewTokens', '-1'],
+      ['queue with maxNewTokens per row and none in the request', { queue: [{ prompt: [1], seed: 1 }], seeds: [1], maxNewTokens: [2] }, 'queue[0].maxNewTokens', 'undefined'],
+      ['queue with stopTokens per row', { queue: [], seeds: [1], stopTokens: [[1]] }, 'stopTokens', 'one list per row'],
+      ['io for a step function', { io: { inputs: { x: 'tokens' } } }, 'io', 'a step function'],
     ] as const
   ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
   ...(
@@ -1087,6 +1099,8 @@ REFERENCE.push(
       ['step: 1.5', () => reference.sample([[0, 1]], { seed: 1 }, 1.5), 'step', '1.5'],
       ['step: NaN', () => reference.sample([[0, 1]], { seed: 1 }, NaN), 'step', 'NaN'],
       ["step: '1'", () => reference.sample([[0, 1]], { seed: 1 }, bad('1')), 'step', '"1"'],
+      ['step: [0] for 2 rows', () => reference.sample([[0, 1], [1, 0]], { seed: 1 }, [0]), 'step', '[0]'],
+      ['step: [0, -1]', () => reference.sample([[0, 1], [1, 0]], { seed: 1 }, [0, -1]), 'step[1]', '-1'],
     ] as const
   ).map(([input, call, argument, value]): Row => ({ entry: 'reference.sample', input, error: 'SamplingError', argument, value, call })),
   {
@@ -1111,6 +1125,61 @@ REFERENCE.push(
 // Stats helpers, presets, processor factories, readIds, selectBackend.
 
 const OTHER: Row[] = [
+  ...(
+    [
+      ['context.steps: [0] for 2 rows', { steps: [0] }, 'context.steps', '1 numbers'],
+      ['context.steps: [0, -1]', { steps: [0, -1] }, 'context.steps[1]', '-1'],
+      ['context.steps: [0, 1.5]', { steps: [0, 1.5] }, 'context.steps[1]', '1.5'],
+      ['context.steps: [0, 2 ** 32]', { steps: [0, 2 ** 32] }, 'context.steps[1]', '4294967296'],
+      ["context.steps: '0'", { steps: '0' }, 'context.steps', '"0"'],
+      ['context.seeds: [1, NaN]', { seeds: [1, NaN] }, 'context.seeds[1]', 'NaN'],
+    ] as const
+  ).map(([input, context, argument, value]): Row => ({
+    entry: 'sampler.sample',
+    input,
+    error: 'SamplingError',
+    argument,
+    value,
+    setup: () => [tf.tensor2d([[1, 2, 3], [3, 2, 1]])],
+    call: (x) => s({ seed: 1 }).sample(x as tf.Tensor2D, bad(context)),
+  })),
+  {
+    entry: 'sampler.sample',
+    input: "context.steps with draw: 'multinomial'",
+    error: 'SamplingError',
+    argument: 'context.steps',
+    value: 'per-row values',
+    setup: () => [tf.tensor2d([[1, 2, 3]])],
+    call: (x) => s({ seed: 1, draw: 'multinomial' }).sample(x as tf.Tensor2D, { steps: [0] }),
+  },
+  ...(
+    [
+      ['rows: [2] for 2 begun rows', [2], [[1]], 'rows[0]', '2'],
+      ['rows: [0, 0]', [0, 0], [[1], [1]], 'rows[1]', '0'],
+      ["rows: 'all'", 'all', [[1]], 'rows', '"all"'],
+      ['prompts: [] for 1 row', [0], [], 'prompts', '[]'],
+      ['prompts: [[1, -1]]', [0], [[1, -1]], 'prompts[0][1]', '-1'],
+    ] as const
+  ).map(([input, rows, prompts, argument, value]): Row => ({
+    entry: 'sampler.restartRows',
+    input,
+    error: 'SamplingError',
+    argument,
+    value,
+    call: () => {
+      const sampler = s({ repetitionPenalty: 1.2, seed: 1 });
+      sampler.begin([[1], [2]]);
+      sampler.restartRows(bad(rows), bad(prompts));
+    },
+  })),
+  {
+    entry: 'sampler.restartRows',
+    input: 'processors: [a processor with accept() and no restartRows()]',
+    error: 'SamplingError',
+    argument: 'processors[0]',
+    value: 'no restartRows method',
+    call: () => s({ processors: [{ name: 'counter', apply: (st) => st, accept: () => {}, clone() { return this; } }] }).restartRows([0], [[1]]),
+  },
   {
     entry: 'sampler.clone',
     input: 'processors: [a processor with accept() and no clone()]',
@@ -2106,13 +2175,13 @@ const MESSAGES: Record<string, string> = {
   "reference.sample | no seed":
     "`seed` must be given to reference.sample (tokens are reproduced from seeds), but is undefined",
   "reference.sample | step: -1":
-    "`step` must be an integer ≥ 0, but is -1",
+    "`step` must be an integer in [0, 2^32), but is -1",
   "reference.sample | step: 1.5":
-    "`step` must be an integer ≥ 0, but is 1.5",
+    "`step` must be an integer in [0, 2^32), but is 1.5",
   "reference.sample | step: NaN":
-    "`step` must be an integer ≥ 0, but is NaN",
+    "`step` must be an integer in [0, 2^32), but is NaN",
   "reference.sample | step: '1'":
-    "`step` must be an integer ≥ 0, but is \"1\"",
+    "`step` must be an integer or an array of integers, one per row (batch size 1), but is \"1\"",
   "reference.probabilities | history: 5":
     "`history` must be an array with one token array per row (batch size 1), but is 5",
   "reference.probabilities | history: [[1], [2]] for 1 row":
@@ -2287,6 +2356,60 @@ const MESSAGES: Record<string, string> = {
     "`xtc.probability` must be in [0, 1] (0 switches XTC off), but is -1",
   "mirostat | { version: 0 }":
     "`mirostat.version` must be 1 or 2 (llama.cpp Mirostat v1 or v2), but is 0",
+  "generate | seeds: [1] without queue":
+    "`seeds` is only for the queue option (give a sampler seed otherwise), but is [1]",
+  "generate | queue: 5":
+    "`queue` must be an array of requests { prompt, seed, maxNewTokens? }, but is 5",
+  "generate | queue: [] without seeds":
+    "`seeds` must be given with queue: one seed per prompt row (batch size 1), but is undefined",
+  "generate | queue: [] with seeds: [NaN]":
+    "`seeds[0]` must be a finite number, but is NaN",
+  "generate | queue: [null]":
+    "`queue[0]` must be a request { prompt, seed, maxNewTokens? }, but is null",
+  "generate | queue: [{ prompt: [] }]":
+    "`queue[0].prompt` must have at least one token (it is fed to the model), but is an empty array",
+  "generate | queue: [{ prompt: [1, -1] }]":
+    "`queue[0].prompt[1]` must be an integer token id >= 0, but is -1",
+  "generate | queue: [{ seed: 'a' }]":
+    "`queue[0].seed` must be a finite number, but is \"a\"",
+  "generate | queue: [{ maxNewTokens: -1 }]":
+    "`queue[0].maxNewTokens` must be an integer >= 0, but is -1",
+  "generate | queue with maxNewTokens per row and none in the request":
+    "`queue[0].maxNewTokens` must be given when maxNewTokens is per row, but is undefined",
+  "generate | queue with stopTokens per row":
+    "`stopTokens` must be one list for all rows with queue (rows change requests), but is one list per row",
+  "generate | io for a step function":
+    "`io` is for predict models (a step function makes its own inputs), but is a step function",
+  "reference.sample | step: [0] for 2 rows":
+    "`step` must be an integer or an array of integers, one per row (batch size 2), but is [0]",
+  "reference.sample | step: [0, -1]":
+    "`step[1]` must be an integer in [0, 2^32), but is -1",
+  "sampler.sample | context.steps: [0] for 2 rows":
+    "`context.steps` must have one number per row (batch size 2), but is 1 numbers",
+  "sampler.sample | context.steps: [0, -1]":
+    "`context.steps[1]` must be an integer in [0, 2^32), but is -1",
+  "sampler.sample | context.steps: [0, 1.5]":
+    "`context.steps[1]` must be an integer in [0, 2^32), but is 1.5",
+  "sampler.sample | context.steps: [0, 2 ** 32]":
+    "`context.steps[1]` must be an integer in [0, 2^32), but is 4294967296",
+  "sampler.sample | context.steps: '0'":
+    "`context.steps` must be an array with one number per row (batch size 2), but is \"0\"",
+  "sampler.sample | context.seeds: [1, NaN]":
+    "`context.seeds[1]` must be a finite number, but is NaN",
+  "sampler.sample | context.steps with draw: 'multinomial'":
+    "`context.steps` must not be given with draw \"multinomial\" (tf.multinomial takes one seed per call), but is per-row values",
+  "sampler.restartRows | rows: [2] for 2 begun rows":
+    "`rows[0]` must be a row index (an integer in [0, 2)), but is 2",
+  "sampler.restartRows | rows: [0, 0]":
+    "`rows[1]` must not repeat a row, but is 0",
+  "sampler.restartRows | rows: 'all'":
+    "`rows` must be an array of row indices, but is \"all\"",
+  "sampler.restartRows | prompts: [] for 1 row":
+    "`prompts` must be an array with one token array per restarted row (1), but is []",
+  "sampler.restartRows | prompts: [[1, -1]]":
+    "`prompts[0][1]` must be a token id (an integer >= 0), but is -1",
+  "sampler.restartRows | processors: [a processor with accept() and no restartRows()]":
+    "`processors[0]` (\"counter\") must implement restartRows() for Sampler.restartRows(): it keeps per-row state (it has accept), but is no restartRows method",
 };
 
 const keyOf = (r: Row): string => `${r.entry} | ${r.input}`;

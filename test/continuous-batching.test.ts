@@ -4,10 +4,11 @@
 // starts, with history processors and Mirostat state included; checked on every backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { SamplingError, createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
+import { SamplingError, createSampler, generate, reference, type GenerateStep, type LogitsProcessor, type SamplerOptions, type StepFunction } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
+import { logitsOf, termsOf } from './helpers/toy-transformer.js';
 
 const V = 40;
 const TABLE = makeRows('peaky', V, V, 'continuous-table');
@@ -202,5 +203,94 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     bad(() => createSampler({ processors: [user] }).restartRows([0], [[1]]), 'processors[0]');
     x.dispose();
     s.dispose();
+  });
+
+  it.each(mixesOn(backend))("generate's queue: each request equals itself alone (window model and cache model with feed 'new'): %s", async (_name, options) => {
+    const table = tf.tensor2d(TABLE.map((r) => Array.from(r)));
+    const mix = tf.tensor2d(makeRows('peaky', V, V, 'continuous-mix').map((r) => Array.from(r, (v) => 0.7 * v)));
+    const windowModel: StepFunction = (tokens, ctx) =>
+      tf.tidy(() => {
+        const [b, t] = tokens.shape;
+        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, termsOf(tokens, ctx.attentionMask(), ctx.positionIds()));
+      });
+    // A cache of one number a row, which a restarted row must forget.
+    const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
+      const [b, n] = tokens.shape;
+      const full = ctx.attentionMask();
+      const sum = tf.tidy(() => {
+        const add = termsOf(tokens, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, ctx.positionIds());
+        if (!ctx.state) return add;
+        const keep = tf.tensor1d(Int32Array.from(ctx.restarted!, (v) => 1 - v), 'int32');
+        return tf.add(tf.mul(ctx.state, keep), add) as tf.Tensor1D;
+      });
+      ctx.state?.dispose();
+      const logits = tf.tidy(() => logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, sum));
+      return { logits, state: sum };
+    };
+    const stopTokens = [7];
+    for (const [model, feed] of [[windowModel, 'window'], [cacheModel, 'new']] as const) {
+      const want: { tokens: number[]; lp: number[] }[] = [];
+      for (const req of REQUESTS) {
+        const one = await generate(model as StepFunction, { prompts: [req.prompt], padId: 0, maxNewTokens: req.maxNew, stopTokens, feed, sampler: { ...options, seed: [req.seed] }, logprobs: true });
+        want.push({ tokens: one.tokens[0]!, lp: one.logprobs![0]!.map((t) => t.raw) });
+        tf.dispose(one.state as tf.Tensor);
+      }
+      const first = REQUESTS.slice(0, 3);
+      const steps: GenerateStep[] = [];
+      const before = tf.memory().numTensors;
+      const got = await generate(model as StepFunction, {
+        prompts: first.map((r) => r.prompt),
+        seeds: first.map((r) => r.seed),
+        maxNewTokens: first.map((r) => r.maxNew),
+        queue: REQUESTS.slice(3).map((r) => ({ prompt: r.prompt, seed: r.seed, maxNewTokens: r.maxNew })),
+        padId: 0,
+        stopTokens,
+        feed,
+        sampler: options,
+        logprobs: true,
+        onStep: (st) => void steps.push(st),
+      });
+      tf.dispose(got.state as tf.Tensor);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(got.tokens.length).toBe(REQUESTS.length);
+      REQUESTS.forEach((_, i) => {
+        expect(got.tokens[i], `${feed}: request ${i}`).toEqual(want[i]!.tokens);
+        expect(got.sequences[i]).toEqual([...REQUESTS[i]!.prompt, ...want[i]!.tokens]);
+        got.logprobs![i]!.forEach((t, k) => expect(Math.abs(t.raw - want[i]!.lp[k]!)).toBeLessThan(1e-5));
+      });
+      // The streamed steps name each token's request; they add up to the results.
+      const streamed: number[][] = REQUESTS.map(() => []);
+      for (const st of steps) st.requests!.forEach((q, r) => q >= 0 && streamed[q]!.push(st.tokens[r]!));
+      expect(streamed).toEqual(got.tokens);
+      expect(steps.length).toBeLessThan(REQUESTS.reduce((a, r) => a + r.maxNew + r.prompt.length, 0)); // rows ran side by side
+    }
+    tf.dispose([table, mix]);
+  });
+
+  it("generate's queue: bad options get typed errors, nothing left behind", async () => {
+    const step: StepFunction = () => tf.zeros([2, V]);
+    const base = { prompts: [[1], [2]], padId: 0, maxNewTokens: 2, seeds: [1, 2], queue: [{ prompt: [3], seed: 3 }] };
+    const cases: [object, string][] = [
+      [{ seeds: undefined }, 'seeds'],
+      [{ seeds: [1] }, 'seeds'],
+      [{ seeds: [1, NaN] }, 'seeds[1]'],
+      [{ queue: undefined }, 'seeds'],
+      [{ queue: 'x' }, 'queue'],
+      [{ queue: [null] }, 'queue[0]'],
+      [{ queue: [{ prompt: [], seed: 1 }] }, 'queue[0].prompt'],
+      [{ queue: [{ prompt: [1, -1], seed: 1 }] }, 'queue[0].prompt[1]'],
+      [{ queue: [{ prompt: [1], seed: 'a' }] }, 'queue[0].seed'],
+      [{ queue: [{ prompt: [1], seed: 1, maxNewTokens: 1.5 }] }, 'queue[0].maxNewTokens'],
+      [{ maxNewTokens: [2, 2] }, 'queue[0].maxNewTokens'],
+      [{ stopTokens: [[1], [2]] }, 'stopTokens'],
+      [{ stopSequences: [[[1, 2]], [[3]]] }, 'stopSequences'],
+    ];
+    for (const [opts, arg] of cases) {
+      const n = tf.memory().numTensors;
+      const err = await generate(step, { ...base, ...opts } as never).catch((e: unknown) => e);
+      expect(err, arg).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument, JSON.stringify(opts)).toBe(arg);
+      expect(tf.memory().numTensors).toBe(n);
+    }
   });
 });

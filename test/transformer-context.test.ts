@@ -11,20 +11,11 @@ import { SamplingError, generate, type PredictModel, type StepFunction } from '.
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
+import { logitsOf, termsOf } from './helpers/toy-transformer.js';
 
 const V = 24;
 const TABLE = makeRows('peaky', V, V, 'ctx-table').map((r) => Array.from(r));
 const MIX = makeRows('peaky', V, V, 'ctx-mix').map((r) => Array.from(r, (v) => 0.7 * v));
-
-/** logits = TABLE[last token] + MIX[s mod V], s = Σ over real tokens of (token + 1)·(position + 1). */
-function logitsOf(table: tf.Tensor2D, mix: tf.Tensor2D, last: tf.Tensor1D, s: tf.Tensor1D): tf.Tensor2D {
-  const idx = tf.cast(tf.mod(s, V), 'int32') as tf.Tensor1D;
-  return tf.add(tf.gather(table, last), tf.gather(mix, idx)) as tf.Tensor2D;
-}
-
-function termsOf(tokens: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor2D): tf.Tensor1D {
-  return tf.sum(tf.mul(tf.mul(mask, tf.add(tokens, 1)), tf.add(pos, 1)), 1) as tf.Tensor1D;
-}
 
 describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
   backendSuite(backend);
