@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCharModel, type CharModel } from './char-model.js';
+import { loadTransformer, type TransformerLM } from './transformer.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -61,4 +62,12 @@ export function fileSystemIO(dir: string): tf.io.IOHandler {
 /** Loads the character model from a folder (default: the committed weights in model/weights). */
 export async function loadCharModelFromDisk(dir: string = DEFAULT_WEIGHTS_DIR): Promise<CharModel> {
   return loadCharModel(fileSystemIO(dir));
+}
+
+/** The committed transformer: <repo>/model/transformer/weights. */
+export const DEFAULT_TRANSFORMER_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'transformer', 'weights');
+
+/** Loads the character transformer from a folder (default: the committed weights in model/transformer/weights). */
+export async function loadTransformerFromDisk(dir: string = DEFAULT_TRANSFORMER_DIR): Promise<TransformerLM> {
+  return loadTransformer(fileSystemIO(dir));
 }

@@ -1,0 +1,102 @@
+// The committed character transformer (model/transformer.ts) driven by generate() on every
+// backend: tokens with the KV cache (feed 'new') equal tokens without it (the whole receptive
+// field recomputed each step), and the two paths' logits agree within a stated float tolerance; a row's tokens do not depend on the other rows or their padding; generate's raw
+// logprobs equal score() on the same sequences; the queue (continuous batching) gives each
+// request the tokens it gets alone, through the cache.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate, score, type StepFunction } from '../src/index.js';
+import { cachedStep, disposeCache, loadTransformer, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS } from './helpers/backend.js';
+
+/**
+ * Largest |cached − no cache| allowed on a logit: the two paths add the same terms in different
+ * orders and shapes (float32). Measured 1.9e-6 on cpu, 1.3e-5 on webgl (SwiftShader).
+ */
+const TOL = 1e-3;
+
+async function load(): Promise<TransformerLM> {
+  if (typeof window === 'undefined') {
+    const fsIO = '../model/fs-io.js'; // Node only: not for the browser bundle
+    const { loadTransformerFromDisk } = (await import(/* @vite-ignore */ fsIO)) as typeof import('../model/fs-io.js');
+    return loadTransformerFromDisk();
+  }
+  return loadTransformer('/model/transformer/weights/model.json');
+}
+
+describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
+  backendSuite(backend);
+  let lm: TransformerLM;
+  beforeAll(async () => {
+    lm = await load();
+  });
+  afterAll(() => lm.dispose());
+  // Past the window W = 64 (the ring buffer wraps) on cpu and wasm; fewer steps on the GPU
+  // backends, which run SwiftShader here (the no-cache path costs seconds a step there).
+  const maxNewTokens = backend === 'webgl' || backend === 'webgpu' ? 16 : 60;
+  const texts = ['春風', '白日依山盡，', '月'];
+  const sampler = { temperature: 0.9, topK: 40, seed: [11, 12, 13] };
+
+  it('KV cache = no cache: the same tokens; the logits of the two paths within the tolerance', async () => {
+    const prompts = texts.map((t) => lm.encodePrompt(t));
+    /** The step function, recording each step's logits (test-only read-backs). */
+    const recorded = <S,>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> => async (tokens, ctx) => {
+      const out = await step(tokens, ctx);
+      const logits = 'logits' in out ? out.logits : out;
+      into.push((await logits.data()) as Float32Array);
+      return out;
+    };
+    const withCache: Float32Array[] = [];
+    const without: Float32Array[] = [];
+    const cached = await generate(recorded(cachedStep(lm), withCache), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });
+    disposeCache(cached.state);
+    const plain = await generate(recorded(windowStep(lm), without), { prompts, padId: 0, maxNewTokens, contextLength: receptiveField(lm.config), sampler });
+    // Tokens that change between the paths: none (the tolerance below is far from any token's margin here).
+    const changed = cached.tokens.map((row, r) => row.findIndex((t, i) => t !== plain.tokens[r]![i]));
+    expect(changed, 'first differing token per row (-1: none)').toEqual([-1, -1, -1]);
+    let worst = 0;
+    withCache.forEach((a, s) => a.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - without[s]![j]!)))));
+    console.log(`transformer on ${backend}: ${withCache.length} steps, max |cached − no cache| logit ${worst.toExponential(2)}`);
+    expect(worst, `max |cached − no cache| logit on ${backend}`).toBeLessThanOrEqual(TOL);
+  });
+
+  it("a row's tokens do not depend on the other rows (alone vs batched, other padding); raw logprobs equal score()", async () => {
+    const prompts = texts.map((t) => lm.encodePrompt(t));
+    const batched = await generate(cachedStep(lm), { prompts, padId: 0, maxNewTokens: 24, feed: 'new', sampler, logprobs: true });
+    disposeCache(batched.state);
+    const alone = await generate(cachedStep(lm), { prompts: [prompts[1]!], padId: 0, maxNewTokens: 24, feed: 'new', sampler: { ...sampler, seed: [12] } });
+    disposeCache(alone.state);
+    expect(alone.tokens[0]).toEqual(batched.tokens[1]);
+    const scored = await score(cachedStep(lm), { prompts, continuations: batched.tokens, padId: 0, feed: 'new' });
+    disposeCache(scored.state);
+    batched.logprobs!.forEach((row, r) => row.forEach((t, k) => expect(Math.abs(t.raw - scored.logprobs[r]![k]!), `row ${r} token ${k}`).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(t.raw)))));
+  });
+
+  it('continuous batching through the cache: each request gets the tokens it gets alone', async () => {
+    const reqs = [
+      { prompt: lm.encodePrompt('春'), seed: 21, maxNewTokens: 6 },
+      { prompt: lm.encodePrompt('秋風'), seed: 22, maxNewTokens: 14 },
+      { prompt: lm.encodePrompt('山'), seed: 23, maxNewTokens: 9 },
+      { prompt: lm.encodePrompt('江上'), seed: 24, maxNewTokens: 8 },
+    ];
+    const opts = { temperature: 0.9, topK: 40 };
+    const want: number[][] = [];
+    for (const q of reqs) {
+      const one = await generate(cachedStep(lm), { prompts: [q.prompt], padId: 0, maxNewTokens: q.maxNewTokens, feed: 'new', sampler: { ...opts, seed: [q.seed] } });
+      disposeCache(one.state);
+      want.push(one.tokens[0]!);
+    }
+    const got = await generate(cachedStep(lm), {
+      prompts: reqs.slice(0, 2).map((q) => q.prompt),
+      seeds: reqs.slice(0, 2).map((q) => q.seed),
+      maxNewTokens: reqs.slice(0, 2).map((q) => q.maxNewTokens),
+      queue: reqs.slice(2),
+      padId: 0,
+      feed: 'new',
+      sampler: opts,
+    });
+    disposeCache(got.state);
+    expect(got.tokens).toEqual(want);
+  });
+});
