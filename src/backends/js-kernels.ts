@@ -302,11 +302,49 @@ function topOffsets(z: Float32Array, o: number, V: number, n: number): Int32Arra
 }
 
 /**
+ * topOffsets from a row's kept list (no pass over the row), or undefined where it cannot say:
+ * under 'processed' (w = z) the tokens outside the list are -Infinity, so the list's n largest
+ * come first, then the first other tokens in index order; under 'raw' (w = x, `upper`: the kept
+ * set is every token at or above its smallest value) when the list holds n tokens whose kept
+ * values are the caller's (no rewrite).
+ */
+function topFromList(w: Float32Array, z: Float32Array, o: number, V: number, n: number, list: readonly number[] | undefined, usable: boolean): Int32Array | undefined {
+  if (!list || !usable) return undefined;
+  const raw = w !== z;
+  if (raw && (list.length < n || list.some((j) => w[o + j] !== z[o + j]))) return undefined;
+  const sorted = [...new Set(list)].sort((a, b) => {
+    const d = w[o + b]! - w[o + a]!;
+    return d > 0 ? 1 : d < 0 ? -1 : a - b;
+  });
+  const idx = new Int32Array(n);
+  let c = 0;
+  for (; c < n && c < sorted.length; c++) idx[c] = sorted[c]!;
+  if (c < n) {
+    const inList = new Set(sorted);
+    for (let j = 0; c < n && j < V; j++) if (!inList.has(j)) idx[c++] = j;
+  }
+  return idx;
+}
+
+/**
  * The packed logprobs rows (see packLogprobsKernel): `x` the caller's logits, `z` the processed
  * ones (-Infinity: not kept), `invalid(r)` rows invalid by the contract, `invT` the draw's 1/T
  * per row (Infinity: greedy). Float64 arithmetic; the result rounded to float32 in `out`.
  */
-export function packRows(x: Float32Array, z: Float32Array, id: Int32Array, invalid: (r: number) => boolean, invT: Float64Array, B: number, V: number, k: number, mode: 'raw' | 'processed', out: Float32Array, known?: { max: Float64Array; S: Float64Array }): void {
+export function packRows(
+  x: Float32Array,
+  z: Float32Array,
+  id: Int32Array,
+  invalid: (r: number) => boolean,
+  invT: Float64Array,
+  B: number,
+  V: number,
+  k: number,
+  mode: 'raw' | 'processed',
+  out: Float32Array,
+  known?: { max: Float64Array; S: Float64Array },
+  kept?: { list: (r: number) => readonly number[] | undefined; upper: boolean },
+): void {
   const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1));
   const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
   const proc = expSumsOf(z, B, V, usable, known);
@@ -341,7 +379,7 @@ export function packRows(x: Float32Array, z: Float32Array, id: Int32Array, inval
       top[0] = first;
       for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
     } else {
-      top = topOffsets(mode === 'raw' ? x : z, off, V, k);
+      top = (kept && topFromList(mode === 'raw' ? x : z, z, off, V, k, kept.list(r), mode === 'processed' || kept.upper)) ?? topOffsets(mode === 'raw' ? x : z, off, V, k);
     }
     for (let i = 0; i < k; i++) {
       out[o0 + 3 + i] = top[i]!;

@@ -443,7 +443,10 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     const g = dynamicKept(z, list, count0, keep, plan, r, dynamicScratch(V));
     if (g >= 0) {
       if (kept) kept[r] = 1;
-      if (plan.keptOut) [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
+      if (plan.keptOut) {
+        [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
+        markKept(r, g);
+      }
       return g;
     }
     // The kept tokens rewritten, the others -Infinity: the draw at 1/T = 1 (the kept maximum is 0).
@@ -888,10 +891,55 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
 /** Tests only: how many of the candidates (`idx`, or the whole row) pass `keep` (the draw's test). */
 let keptCache: Float32Array | undefined;
 
-/** Logprobs: a [B·V] buffer for plan.keptOut, filled with -Infinity (one buffer, reused). */
-export function keptBuffer(size: number): Float32Array {
-  if (!keptCache || keptCache.length !== size) keptCache = new Float32Array(size);
-  return keptCache.fill(-Infinity);
+let keptVocab = 0;
+/**
+ * Per row of the kept buffer, what the last kernel wrote: the row-local offsets (a candidate
+ * list's kept tokens), null for anywhere in the row, undefined for nothing. The next call resets
+ * only those entries to -Infinity (not the whole [B·V] buffer), and the packing reads the lists.
+ */
+let keptWritten: (number[] | null | undefined)[] = [];
+
+/** Logprobs: a [B·V] buffer for plan.keptOut, all -Infinity (one buffer, reused; only what was written is reset). */
+export function keptBuffer(batch: number, vocab: number): Float32Array {
+  const size = batch * vocab;
+  if (!keptCache || keptCache.length !== size || keptVocab !== vocab) {
+    keptCache = new Float32Array(size).fill(-Infinity);
+  } else {
+    const buf = keptCache;
+    keptWritten.forEach((w, r) => {
+      if (w === null) buf.fill(-Infinity, r * vocab, (r + 1) * vocab);
+      else if (w) for (const j of w) buf[r * vocab + j] = -Infinity;
+    });
+  }
+  keptVocab = vocab;
+  keptWritten = new Array(batch).fill(undefined);
+  return keptCache;
+}
+
+/**
+ * Whether every row's kept set is all the tokens at or above some value of the caller's logits
+ * (ties included): no edits or mask, and only filters that keep the largest values (top-k,
+ * top-p, min-p, top-nσ, ε, η, Mirostat), no typical-p or XTC (they drop the top). The packing
+ * then takes the raw top n from a row's kept list when it holds n tokens.
+ */
+export function upperKept(plan: FusedPlan): boolean {
+  const on = (a: Float64Array | undefined, off: (v: number) => boolean): boolean => a !== undefined && a.some((v) => !off(v));
+  return plan.editRow === undefined && plan.mask === undefined && !on(plan.typicalP, (v) => v >= 1) && !on(plan.xtcThreshold, (v) => v < 0);
+}
+
+/** Row r's kept tokens as written by the last kernel: their offsets, or undefined when not a list (the whole row may hold some). */
+export function keptList(r: number): readonly number[] | undefined {
+  const w = keptWritten[r];
+  return w === null ? undefined : (w ?? []);
+}
+
+/** Records a write to row r of the kept buffer: offset j, or null for anywhere in the row. */
+export function markKept(r: number, j: number | null): void {
+  const w = keptWritten[r];
+  if (w === null) return;
+  if (j === null) keptWritten[r] = null;
+  else if (w) w.push(j);
+  else keptWritten[r] = [j];
 }
 
 /** Logprobs: row r of plan.keptOut gets the tokens `keep` accepts among idx[0, n) (or 0..n), plan.keptInv[r] the draw's 1/T. */
@@ -899,11 +947,15 @@ export function writeKept(plan: FusedPlan, r: number, z: Float32Array, idx: Int3
   const out = plan.keptOut;
   if (!out) return;
   const o = r * plan.vocab;
+  if (!idx) markKept(r, null);
   if (typeof keep === 'function') {
     for (let c = 0; c < n; c++) {
       const j = idx ? idx[c]! : c;
       const v = z[j]!;
-      if (keep(v)) out[o + j] = v;
+      if (keep(v)) {
+        out[o + j] = v;
+        if (idx) markKept(r, j);
+      }
     }
   } else {
     // A range (the common case, a whole row at a time): no call per token.
@@ -914,6 +966,7 @@ export function writeKept(plan: FusedPlan, r: number, z: Float32Array, idx: Int3
         const v = z[idx[c]!]!;
         if (v >= lo && v <= hi) {
           out[o + idx[c]!] = v;
+          markKept(r, idx[c]!);
           if (v > m) m = v;
         }
       }

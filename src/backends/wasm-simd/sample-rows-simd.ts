@@ -5,7 +5,7 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, writeKept, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, writeKept, markKept, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -1050,8 +1050,10 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const count = cand ? n : V;
       const g = dynamicKept(row, list, count, keep, plan, r, dynEx!);
       if (kept) kept[r] = g >= 0 ? 1 : simdKept(row, list, count, -FLT_MAX, false);
-      if (g >= 0 && plan.keptOut) [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
-      else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi: Infinity }, 1);
+      if (g >= 0 && plan.keptOut) {
+        [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
+        markKept(r, g);
+      } else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi: Infinity }, 1);
       out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
       continue;
     }

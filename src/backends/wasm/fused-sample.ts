@@ -2,7 +2,7 @@
 // the wasm heap (no copy) and writing the ids into the output's heap memory.
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { keptBuffer, sampleRows, type FusedPlan } from '../js/sample-rows.js';
+import { keptBuffer, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
 import { packRows } from '../js-kernels.js';
@@ -25,7 +25,7 @@ export function registerWasmKernel(): void {
       const sOut = plan.mirostat ? b.makeOutput([plan.batch], 'float32') : undefined;
       const lp = plan.logprobs;
       const pOut = lp ? b.makeOutput([plan.batch, 3 + 2 * lp.n], 'float32') : undefined;
-      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch * plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN) };
+      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch, plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN) };
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
@@ -44,7 +44,7 @@ export function registerWasmKernel(): void {
         // Views again: nothing above allocates in the heap, but the packing's own views are fresh.
         const h = b.wasm.HEAPU8.buffer;
         const packed = new Float32Array(h, b.dataIdMap.get(pOut.dataId).memoryOffset, plan.batch * (3 + 2 * lp!.n));
-        packRows(new Float32Array(h, x.memoryOffset, plan.batch * plan.vocab), plan.keptOut!, new Int32Array(h, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch), () => false, plan.keptInv!, plan.batch, plan.vocab, lp!.n, lp!.mode, packed, { max: plan.keptMax!, S: plan.keptSum! });
+        packRows(new Float32Array(h, x.memoryOffset, plan.batch * plan.vocab), plan.keptOut!, new Int32Array(h, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch), () => false, plan.keptInv!, plan.batch, plan.vocab, lp!.n, lp!.mode, packed, { max: plan.keptMax!, S: plan.keptSum! }, { list: keptList, upper: upperKept(plan) });
       }
       const outputs = [out, ...(sOut ? [sOut] : []), ...(pOut ? [pOut] : [])];
       return outputs.length === 1 ? out : outputs;
