@@ -344,8 +344,10 @@ export function packRows(
   out: Float32Array,
   known?: { max: Float64Array; S: Float64Array },
   kept?: { list: (r: number) => readonly number[] | undefined; upper: boolean },
+  rawKnown?: { max: Float64Array; S: Float64Array },
 ): void {
-  const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1));
+  // The SIMD kernel's raw sums where it computed them (a NaN sum: an invalid row, or not computed: recomputed here).
+  const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1), rawKnown);
   const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
   const proc = expSumsOf(z, B, V, usable, known);
   const W = 3 + 2 * k;

@@ -75,6 +75,13 @@ export interface FusedPlan {
    */
   keptMax?: Float64Array;
   keptSum?: Float64Array;
+  /**
+   * With keptOut, the SIMD kernel's raw normaliser per row, from its own copy of the caller's row
+   * (before edits): the max and Σ exp(x − max), NaN where the row holds NaN or +Infinity or
+   * nothing finite; the packing then reads no row for it. Prefilled NaN (not computed).
+   */
+  rawMax?: Float64Array;
+  rawSum?: Float64Array;
   /** Logprobs requested (cpu / wasm): the kernel fills keptOut / keptInv and returns the packed rows too. */
   logprobs?: { n: number; mode: 'raw' | 'processed' };
   /**

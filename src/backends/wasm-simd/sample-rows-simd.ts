@@ -866,6 +866,16 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
+    if (plan.rawSum) {
+      // Logprobs: the raw normaliser from this copy (the packing would copy the row again).
+      e.scan_max(L.row, V, L.res);
+      const m = F64[res]!;
+      plan.rawMax![r] = m;
+      if (F64[res + 1] === 0 && Number.isFinite(m)) {
+        e.row_sums(L.row, V, m, 1, L.res);
+        plan.rawSum[r] = F64[res]!;
+      }
+    }
     // Edits and the mask change the module's copy of the row: the caller's logits stay.
     if (plan.editRow) edited![r] = plan.editRow(row, r);
     const k = plan.topK[r]!;
