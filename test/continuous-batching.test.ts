@@ -3,6 +3,7 @@
 // same request run alone from step 0 with its seed, whatever row it lands in and whenever it
 // starts, with history processors and Mirostat state included; checked on every backend.
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SamplingError, createSampler, generate, reference, type GenerateStep, type LogitsProcessor, type SamplerOptions, type StepFunction } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
@@ -293,4 +294,63 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
       expect(tf.memory().numTensors).toBe(n);
     }
   });
+
+  it.skipIf(backend === 'webgl' || backend === 'webgpu')('property: any restart schedule, any history options — each request equals itself alone (skipped on webgl / webgpu: each case compiles shaders for minutes on SwiftShader; the mixes above cover them)', async () => {
+    const option = fc.record(
+      {
+        temperature: fc.constantFrom(0, 0.7, 1.3),
+        topK: fc.constantFrom(0, 5, 20),
+        repetitionPenalty: fc.constantFrom(1, 1.3),
+        frequencyPenalty: fc.constantFrom(0, 0.5),
+        penaltyLastN: fc.constantFrom(3, 64),
+        noRepeatNgramSize: fc.constantFrom(0, 2),
+        mirostat: fc.constantFrom(undefined, { version: 2 as const, tau: 3, eta: 0.2 }),
+      },
+      { requiredKeys: [] },
+    );
+    const request = fc.record({ prompt: fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 5 }), seed: fc.integer({ min: 0, max: 1000 }), maxNew: fc.integer({ min: 1, max: 6 }) });
+    await fc.assert(
+      fc.asyncProperty(option, fc.array(request, { minLength: 2, maxLength: 6 }), fc.integer({ min: 1, max: 3 }), async (raw, reqs, slots) => {
+        const options = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) as SamplerOptions;
+        const want = await Promise.all(reqs.map((r) => alone(options, r)));
+        const got = await batchedOf(options, reqs, Math.min(slots, reqs.length));
+        reqs.forEach((_, i) => expect(got[i], `request ${i}`).toEqual(want[i]));
+      }),
+      { seed: 4242, numRuns: 25 },
+    );
+  });
 });
+
+/** `batched` over any requests (the property test's). */
+async function batchedOf(options: SamplerOptions, reqs: Request[], slots: number): Promise<number[][]> {
+  const s = createSampler({ ...options, seed: 1 });
+  const queue = reqs.map((_, i) => i);
+  const slot: (number | undefined)[] = queue.splice(0, slots);
+  const seqs = slot.map((i) => [...reqs[i!]!.prompt]);
+  const steps = new Array<number>(slots).fill(0);
+  const tokens: number[][] = reqs.map(() => []);
+  try {
+    s.begin(seqs);
+    while (slot.some((i) => i !== undefined)) {
+      const seeds = slot.map((i) => (i === undefined ? 0 : reqs[i]!.seed));
+      const ids = await drawOne(s, seqs.map((q) => q[q.length - 1]!), { steps: steps.slice(), seeds });
+      for (let r = 0; r < slots; r++) {
+        const i = slot[r];
+        seqs[r]!.push(ids[r]!);
+        steps[r]!++;
+        if (i === undefined) continue;
+        tokens[i]!.push(ids[r]!);
+        if (tokens[i]!.length < reqs[i]!.maxNew) continue;
+        const next = queue.shift();
+        slot[r] = next;
+        if (next === undefined) continue;
+        s.restartRows([r], [reqs[next]!.prompt]);
+        seqs[r] = [...reqs[next]!.prompt];
+        steps[r] = 0;
+      }
+    }
+    return tokens;
+  } finally {
+    s.dispose();
+  }
+}
