@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { deviceTopk } from './device-topk.js';
 import { packLogprobsKernel, rowExpSumsAvailable, rowExpSumsKernel } from './backends/js-kernels.js';
-import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, pickPerRowAt, rowMax, scaleByInvTemperature } from './processors/ops.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, pickPerRowAt, rowMax, scaleByInvTemperature } from './processors/ops.js';
 
 /** Which distribution a log-probability is taken under. */
 export type LogprobsMode = 'raw' | 'processed';
@@ -108,7 +108,10 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
   const { input, processed, invTemperature, ids } = x;
   // cpu and wasm: one typed-array pass per row on the backend's memory.
   if (rowExpSumsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode);
-  const [batch, vocab] = input.shape;
+  // GPU backends: tensor ops, [B, V] passes only for the row maxima, the two normalisers and the
+  // top n; every log-probability is computed at the points it is read (the drawn id, the top n)
+  // with the same float32 arithmetic as over whole rows.
+  const [batch] = input.shape;
   const col = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
   const at = tf.maximum(ids, tf.scalar(0, 'int32')) as tf.Tensor1D;
   const idNaN = nanColumn(tf.less(ids, 0), batch);
@@ -117,42 +120,57 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
   // gets a NaN sum (NaN − NaN, +Infinity − +Infinity, −Infinity − −Infinity), so NaN everywhere.
   const m = rowMax(input);
   const rawLse = tf.add(m, tf.log(expSums(input, m, new Float64Array(batch).fill(1))));
-  const raw = tf.sub(input, rawLse) as tf.Tensor2D;
-  const rawAt = tf.add(col(pickPerRowAt(raw, at)), idNaN);
+  const rawOf = (v: tf.Tensor): tf.Tensor2D => tf.sub(v, rawLse) as tf.Tensor2D;
+  const rawAt = tf.add(rawOf(col(pickPerRowAt(input, at))), idNaN);
 
   // Processed: the arithmetic of probabilities(): d = z − max z, scaled by the row's 1/T as a
   // float32 pair; the sum from the clamped scaling (tokens it clamps have probability 0), each
   // token's own value from the unclamped one (its log-probability, not −2048 − lse).
   const zmax = rowMax(processed);
-  const d = tf.sub(processed, zmax);
-  const sum = expSums(processed, zmax, invTemperature);
+  const logSum = tf.log(expSums(processed, zmax, invTemperature));
   const [hi, lo, exact] = invTemperaturePair(invTemperature);
-  const scaled = exact ? tf.mul(d, hi) : tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
   // Rows invalid by the contract (the draw's codes) are NaN, whatever their values.
   const rowNaN = nanColumn(tf.less(x.codes, 0), batch);
-  let logq = tf.add(tf.sub(scaled, tf.log(sum)), rowNaN) as tf.Tensor2D;
   const greedy = invTemperature.map((v) => (Number.isFinite(v) ? 0 : 1));
-  if (greedy.some((g) => g === 1)) {
-    // q = 1 on the first largest processed logit: 0 there, −Infinity elsewhere (NaN rows stay).
-    const hit = tf.equal(oneHotRows(firstArgMax(processed), vocab), 1);
-    const oneRow = tf.where(hit, tf.zerosLike(logq), tf.fill([batch, vocab], -Infinity));
-    const isGreedy = tf.equal(tf.add(tf.zerosLike(logq), tf.tensor2d(Float32Array.from(greedy), [batch, 1])), 1);
-    logq = tf.add(tf.where(isGreedy, oneRow, logq), rowNaN) as tf.Tensor2D;
-  }
-  const procAt = tf.add(col(pickPerRowAt(logq, at)), idNaN);
+  const anyGreedy = greedy.some((g) => g === 1);
+  // Greedy rows: q = 1 on the first largest processed logit (0 there, −Infinity elsewhere).
+  const first = anyGreedy ? col(firstArgMax(processed)) : undefined;
+  const isGreedy = anyGreedy ? tf.equal(tf.tensor2d(Float32Array.from(greedy), [batch, 1]), 1) : undefined;
+  /** log q at values v of tokens t ([B, k] each). */
+  const logqOf = (v: tf.Tensor, t: tf.Tensor): tf.Tensor2D => {
+    const d = tf.sub(v, zmax);
+    const scaled = exact ? tf.mul(d, hi) : tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
+    let q = tf.sub(scaled, logSum);
+    if (anyGreedy) q = tf.where(tf.logicalAnd(isGreedy!, tf.ones(q.shape, 'bool')), tf.where(tf.equal(t, first!), tf.zerosLike(q), tf.fill(q.shape, -Infinity)), q);
+    return tf.add(q, rowNaN) as tf.Tensor2D;
+  };
+  const procAt = tf.add(logqOf(col(pickPerRowAt(processed, at)), col(at)), idNaN);
 
   const parts: tf.Tensor[] = [col(tf.cast(ids, 'float32')), floorInf(rawAt), floorInf(procAt)];
   const n = plan.topLogprobs;
   if (n > 0) {
-    // tfjs cpu's topk compares by value difference, NaN for two -Infinity, and then loses the
-    // index order: there -Infinity sorts as -FLT_MAX (reported as -Infinity either way).
-    const source = plan.mode === 'raw' ? raw : logq;
+    // The order of the raw (processed) log-probabilities is the order of the caller's (the
+    // chain's) logits: the top n of those, their log-probabilities computed at them. tfjs cpu's
+    // topk compares by value difference, NaN for two -Infinity, and then loses the index order:
+    // there -Infinity sorts as -FLT_MAX (reported as -Infinity either way).
+    const source = plan.mode === 'raw' ? input : processed;
     const top = deviceTopk(tf.getBackend() === 'cpu' ? tf.maximum(source, -FLT_MAX) : source, n);
+    let topIds: tf.Tensor = top.indices;
+    let values = plan.mode === 'raw' ? rawOf(top.values) : logqOf(top.values, top.indices);
+    if (plan.mode === 'processed' && anyGreedy) {
+      // Greedy rows list the first maximum, then every other token (at −Infinity) in index order.
+      const i = tf.reshape(tf.range(0, n, 1, 'int32'), [1, n]);
+      const other = tf.add(tf.sub(i, 1), tf.cast(tf.greaterEqual(tf.sub(i, 1), first!), 'int32'));
+      const ids1 = tf.where(tf.equal(i, 0), tf.add(tf.zerosLike(other), first!), other);
+      const onGreedy = tf.logicalAnd(isGreedy!, tf.ones([batch, n], 'bool'));
+      topIds = tf.where(onGreedy, ids1, topIds);
+      values = tf.where(onGreedy, tf.add(tf.where(tf.equal(i, 0), tf.zeros([batch, n]), tf.fill([batch, n], -Infinity)), rowNaN), values) as tf.Tensor2D;
+    }
     // A NaN row: ids −1 and NaN values (the sort of NaN is backend-dependent).
-    const rowBad = tf.isNaN(plan.mode === 'raw' ? rawLse : tf.sum(logq, 1, true));
+    const rowBad = plan.mode === 'raw' ? tf.isNaN(rawLse) : tf.logicalOr(tf.less(col(x.codes), 0), tf.logicalOr(tf.isNaN(logSum), tf.logicalNot(tf.isFinite(zmax))));
     const badCols = tf.tile(rowBad, [1, n]);
-    parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(top.indices, 'float32')));
-    parts.push(tf.where(badCols, tf.fill([batch, n], NaN), floorInf(top.values)));
+    parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(topIds, 'float32')));
+    parts.push(tf.where(badCols, tf.fill([batch, n], NaN), floorInf(values)));
   }
   return tf.concat(parts, 1) as tf.Tensor2D;
 }
