@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runFusedLogprobs, runGumbelArgmax } from './backends/fused.js';
+import type { KeptLogits } from './backends/gpu-chain.js';
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
@@ -385,6 +386,22 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         const miro = fplan.mirostat ? fusedMirostat(shape.batch) : undefined;
         const lp = { n: plan.topLogprobs, mode: plan.mode };
         const res = tf.tidy(() => runFusedLogprobs(as2d(logits, shape), { ...fplan, ...edits }, lp, miro));
+        lastPath = `fused:${fused}`;
+        return finish(res.ids, res.packed, context?.accept !== false);
+      }
+      // webgl / webgpu: the GPU chain draws and says which logits it kept (its keep test as
+      // tensor ops); the packing computes the log-probabilities at the drawn id and the top n.
+      const gplan = (fused === 'webgl' || fused === 'webgpu') && pre.length === 0 && opts.invalidRows === 'error' ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), false) : undefined;
+      if (gplan && !gplan.dynamic) {
+        const miro = gplan.mirostat ? fusedMirostat(shape.batch) : undefined;
+        const res = tf.tidy(() => {
+          const input = as2d(logits, shape);
+          const kept: KeptLogits = {};
+          const ids = runFused(input, gplan, miro, kept);
+          if (!kept.processed) throw new Error('tfjs-sampling (internal): the GPU chain did not report its kept logits');
+          const codes = tf.cast(tf.minimum(ids, tf.scalar(0, 'int32')), 'float32') as tf.Tensor1D;
+          return { ids, packed: packLogprobs({ input, processed: kept.processed, invTemperature: gplan.invT, codes, ids }, plan) };
+        });
         lastPath = `fused:${fused}`;
         return finish(res.ids, res.packed, context?.accept !== false);
       }

@@ -12,7 +12,7 @@ import { registerCpuKernel } from './cpu/fused-sample.js';
 import { registerWasmKernel } from './wasm/fused-sample.js';
 import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
 import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
-import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, gpuMirostatV1Available, gpuTypicalAvailable, runGpuChain } from './gpu-chain.js';
+import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, gpuMirostatV1Available, gpuTypicalAvailable, runGpuChain, type KeptLogits } from './gpu-chain.js';
 import { MIROSTAT_M } from '../reference/mirostat.js';
 
 import { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL } from './kernel-names.js';
@@ -197,9 +197,9 @@ export function fusedPlan(
 }
 
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
-export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat): tf.Tensor1D {
+export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
   const name = tf.getBackend();
-  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan, plan.mirostat ? mirostat : undefined);
+  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan, plan.mirostat ? mirostat : undefined, kept);
   if (!plan.mirostat) return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const [ids, surprise] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D[];

@@ -155,7 +155,12 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
  * value gets the processors' code (-6): from the draw's own reduction where the kernels read the
  * mask. (Without `maskOnInput` the caller's invalid-row rule tells the causes apart.)
  */
-export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat): tf.Tensor1D {
+/** Logprobs: where the chain puts the logits it kept (the others -Infinity), when it can say (see drawChain). */
+export interface KeptLogits {
+  processed?: tf.Tensor2D;
+}
+
+export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const activeK = Array.from(plan.topK, (k) => k > 0 && k < vocab);
@@ -165,7 +170,7 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: Fus
     if (foldsMask(name, plan, activeK)) mask = maskTensor(plan.mask, batch, vocab);
     else input = maskLogits(logits, plan.mask);
   }
-  const ids = drawChain(input, plan, activeK, mask, mirostat);
+  const ids = drawChain(input, plan, activeK, mask, mirostat, plan.mask ? undefined : kept);
   if (!plan.mask || mask || !plan.maskOnInput) return ids;
   // The mask ran as its own pass over the caller's logits: a row it emptied is the processors'
   // doing (-6) where they had a finite value, as the folded kernels report it.
@@ -174,7 +179,7 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: Fus
   return tf.where(emptied, tf.fill([batch], PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'), ids) as tf.Tensor1D;
 }
 
-function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined, mirostat?: FusedMirostat): tf.Tensor1D {
+function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
@@ -325,6 +330,14 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     ],
     1,
   );
+  if (kept && !dynamic) {
+    // Logprobs: the draw's keep test (threshold-draw.ts) as tensor ops, the same float32 steps:
+    // the logits it can draw from, the others -Infinity (the processed logits before 1/T).
+    let keep = tf.greaterEqual(input, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX));
+    if (anyMinP) keep = tf.logicalAnd(keep, tf.logicalNot(tf.greater(tf.sub(e2, tf.sub(input, t)), 0)));
+    if (cut.hi) keep = tf.logicalAnd(keep, tf.lessEqual(input, cut.hi));
+    kept.processed = tf.where(keep, input, tf.fill([batch, vocab], -Infinity)) as tf.Tensor2D;
+  }
   const keys = tf.tensor1d(new Int32Array(plan.stepKeys.buffer, plan.stepKeys.byteOffset, plan.stepKeys.length), 'int32');
   // webgpu applies every policy in its kernel; webgl reports codes and the policy runs here (and
   // on webgpu with Mirostat, whose surprise needs to know which rows were invalid).
