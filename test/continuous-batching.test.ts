@@ -65,39 +65,8 @@ async function alone(options: SamplerOptions, req: Request): Promise<number[]> {
 }
 
 /** The requests through `slots` rows: a row that finishes takes the next request (restartRows). */
-async function batched(options: SamplerOptions, slots: number, restart = true): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
-  const s = createSampler({ ...options, seed: 999 }); // per-call seeds replace it
-  const queue = REQUESTS.map((_, i) => i);
-  const slot: (number | undefined)[] = queue.splice(0, slots);
-  const seqs = slot.map((i) => [...REQUESTS[i!]!.prompt]);
-  const steps = new Array<number>(slots).fill(0);
-  const tokens: number[][] = REQUESTS.map(() => []);
-  const rowsUsed: number[][] = Array.from({ length: slots }, (_, r) => [slot[r]!]);
-  try {
-    s.begin(seqs);
-    while (slot.some((i) => i !== undefined)) {
-      const seeds = slot.map((i) => (i === undefined ? 0 : REQUESTS[i]!.seed));
-      const ids = await drawOne(s, seqs.map((q) => q[q.length - 1]!), { steps: steps.slice(), seeds });
-      for (let r = 0; r < slots; r++) {
-        const i = slot[r];
-        seqs[r]!.push(ids[r]!);
-        steps[r]!++;
-        if (i === undefined) continue;
-        tokens[i]!.push(ids[r]!);
-        if (tokens[i]!.length < REQUESTS[i]!.maxNew) continue;
-        const next = queue.shift();
-        slot[r] = next;
-        if (next === undefined) continue;
-        rowsUsed[r]!.push(next);
-        if (restart) s.restartRows([r], [REQUESTS[next]!.prompt]);
-        seqs[r] = [...REQUESTS[next]!.prompt];
-        steps[r] = 0;
-      }
-    }
-    return { tokens, rowsUsed };
-  } finally {
-    s.dispose();
-  }
+function batched(options: SamplerOptions, slots: number, restart = true): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
+  return batchedOf(options, REQUESTS, slots, restart);
 }
 
 const MIXES: [string, SamplerOptions][] = [
@@ -314,21 +283,22 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
         const options = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) as SamplerOptions;
         const want = await Promise.all(reqs.map((r) => alone(options, r)));
         const got = await batchedOf(options, reqs, Math.min(slots, reqs.length));
-        reqs.forEach((_, i) => expect(got[i], `request ${i}`).toEqual(want[i]));
+        reqs.forEach((_, i) => expect(got.tokens[i], `request ${i}`).toEqual(want[i]));
       }),
       { seed: 4242, numRuns: 25 },
     );
   });
 });
 
-/** `batched` over any requests (the property test's). */
-async function batchedOf(options: SamplerOptions, reqs: Request[], slots: number): Promise<number[][]> {
-  const s = createSampler({ ...options, seed: 1 });
+/** `requests` through `slots` rows; without `restart` the reused rows keep the old state (the negative control). */
+async function batchedOf(options: SamplerOptions, reqs: readonly Request[], slots: number, restart = true): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
+  const s = createSampler({ ...options, seed: 999 }); // per-call seeds replace it
   const queue = reqs.map((_, i) => i);
   const slot: (number | undefined)[] = queue.splice(0, slots);
   const seqs = slot.map((i) => [...reqs[i!]!.prompt]);
   const steps = new Array<number>(slots).fill(0);
   const tokens: number[][] = reqs.map(() => []);
+  const rowsUsed: number[][] = Array.from({ length: slots }, (_, r) => [slot[r]!]);
   try {
     s.begin(seqs);
     while (slot.some((i) => i !== undefined)) {
@@ -344,12 +314,13 @@ async function batchedOf(options: SamplerOptions, reqs: Request[], slots: number
         const next = queue.shift();
         slot[r] = next;
         if (next === undefined) continue;
-        s.restartRows([r], [reqs[next]!.prompt]);
+        rowsUsed[r]!.push(next);
+        if (restart) s.restartRows([r], [reqs[next]!.prompt]);
         seqs[r] = [...reqs[next]!.prompt];
         steps[r] = 0;
       }
     }
-    return tokens;
+    return { tokens, rowsUsed };
   } finally {
     s.dispose();
   }
