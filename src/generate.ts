@@ -9,6 +9,7 @@ import { resolveRowParam, validateRowParam, type RowParam } from './params.js';
 import { createSampler, type Sampler } from './sampler.js';
 import { invalidRowsIn } from './select/invalid.js';
 import type { SampleContext, SamplerOptions } from './types.js';
+import { GrammarRows, type GenerateGrammar, type GrammarInput } from './grammar/rows.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
 /** What `generate` hands a step function besides the tokens. */
@@ -159,6 +160,8 @@ export interface QueuedRequest {
   readonly seed: number;
   /** How many tokens to generate at most (default: `maxNewTokens`, when that is one number). */
   readonly maxNewTokens?: number;
+  /** Its grammar (with the `grammar` option), instead of the option's one for all; `null`: none. */
+  readonly grammar?: GrammarInput | null;
 }
 
 export interface GenerateResult<S = unknown> {
@@ -272,6 +275,14 @@ export interface GenerateOptions<S = unknown> {
    * `true` is `{}`. The sampler must have `sampleWithLogprobs` (every `createSampler` sampler has).
    */
   logprobs?: boolean | LogprobsOptions;
+  /**
+   * Constrained output (JSON schema, regex, EBNF, choice): each step, each constrained row's
+   * matcher gives the sampler its token bitmask (the only extra upload; still one read-back per
+   * step), and the drawn token advances the matcher. A row ends when its output is complete
+   * (`finishReasons` "stop"); a row whose grammar allows no token with a finite logit is an
+   * invalid row (an error naming the row and step). The grammar constrains the new tokens only.
+   */
+  grammar?: GenerateGrammar;
 }
 
 /**
@@ -334,7 +345,7 @@ async function* run<S>(
   forced: readonly (readonly number[])[] | undefined,
 ): AsyncGenerator<GenerateStep, GenerateResult<S>, undefined> {
   const plan = await checkOptions(model, options);
-  const { batch, padId, maxNew, stops, signal, logprobs: lpPlan } = plan;
+  const { batch, padId, maxNew, stops, signal, logprobs: lpPlan, grammar } = plan;
   const sampler = isSampler(options.sampler) ? options.sampler : createSampler(options.sampler ?? { temperature: 0 });
   if (lpPlan && typeof sampler.sampleWithLogprobs !== 'function') {
     throw new SamplingError('sampler', 'must have sampleWithLogprobs() for the logprobs option', new Described('a sampler without it'));
@@ -449,6 +460,12 @@ async function* run<S>(
           const seeds = Array.from(reqOf, (q) => seedOf(q));
           sampleContext = { ...sampleContext, steps, seeds };
         }
+        if (grammar && !forced) {
+          // After the model call: on GPU backends its kernels run while the matchers work.
+          const draws = Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 0 : 1));
+          const mask = await grammar.masks(draws, reqOf, logits.shape[1]);
+          if (mask) sampleContext = { ...sampleContext, mask };
+        }
         if (forced) {
           // Teacher forcing (score): the given token, its raw log-probability read back.
           const vocab = logits.shape[1];
@@ -479,7 +496,7 @@ async function* run<S>(
       }
       // Rows whose output is not drawn from at this step: finished, or being fed a prompt.
       const silent = Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
-      if (!forced) checkIds(data, silent, step);
+      if (!forced) checkIds(data, silent, step, grammar);
       const column = new Int32Array(batch);
       const shownIds = new Int32Array(batch).fill(padId);
       const served = new Int32Array(batch).fill(-1);
@@ -535,8 +552,12 @@ async function* run<S>(
           lps[q]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
         }
         const cut = stopCut(r, q, id);
+        const complete = grammar?.accept(r, id, step) ?? false;
         let done = false;
-        if (cut !== undefined) {
+        if (complete && cut === undefined) {
+          reasons[q] = 'stop';
+          done = true;
+        } else if (cut !== undefined) {
           reasons[q] = 'stop';
           cuts[q] = cut;
           done = true;
@@ -588,6 +609,7 @@ async function* run<S>(
       state,
     };
   } finally {
+    grammar?.dispose();
     sampler.dispose?.();
     // Aborted, failed, or the consumer stopped iterating: nobody else can free the last state.
     if (!completed) {
@@ -597,7 +619,7 @@ async function* run<S>(
 }
 
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
-export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds'> {
+export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds' | 'grammar'> {
   /** The tokens to score after each prompt, one array per row (of any lengths). */
   continuations: readonly ArrayLike<number>[];
 }
@@ -631,6 +653,9 @@ export async function score<S = unknown>(model: GenerateModel<S>, options: Score
   const batch = isTensor(p) ? p.shape[0] : Array.isArray(p) ? p.length : undefined;
   if (batch !== undefined && forced.length !== batch) {
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
+  }
+  for (const key of ['grammar', 'queue', 'logprobs'] as const) {
+    if ((options as unknown as Record<string, unknown>)[key] !== undefined) throw new SamplingError(key, 'is not an option of score (it scores the given tokens)', new Described('given'));
   }
   const { continuations: _c, ...rest } = options;
   const result = await drain(run(model, { ...rest, maxNewTokens: forced.map((row) => row.length), sampler: { temperature: 0 } }, forced));
@@ -687,6 +712,7 @@ interface Plan {
   logprobs: LogprobsPlan | undefined;
   queue: { prompt: number[]; seed: number; maxNew: number }[] | undefined;
   seeds: number[] | undefined;
+  grammar: GrammarRows | undefined;
 }
 
 function isSampler(s: unknown): s is Sampler {
@@ -744,11 +770,12 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   }
   if (options.sampler !== undefined && !isSampler(options.sampler)) normalizeOptions(options.sampler, 'sampler');
   const { queue, seeds } = readQueue(options, batch);
+  const grammar = GrammarRows.read(options.grammar, batch, stops, queue ? options.queue!.map((q) => q.grammar) : undefined);
   const prompts = await source.read();
   const width = source.width ?? Math.max(0, ...lengths);
   const tokens = new TokenStore(batch, width, width + Math.max(0, ...maxNew), padId);
   prompts.forEach((row, r) => tokens.setPrompt(r, row));
-  return { batch, padId, maxNew, stops, stopSeqs, stopStrs, detokenize, keepStop, prompts, tokens, signal, logprobs, queue, seeds };
+  return { batch, padId, maxNew, stops, stopSeqs, stopStrs, detokenize, keepStop, prompts, tokens, signal, logprobs, queue, seeds, grammar };
 }
 
 /** The queue and seeds options (continuous batching). */
@@ -1122,11 +1149,13 @@ function lastPosition(logits: tf.Tensor, batch: number): tf.Tensor2D {
 }
 
 /** Invalid rows among those still generating (finished rows' logits are not looked at). */
-function checkIds(ids: Int32Array, finished: Uint8Array, step: number): void {
+function checkIds(ids: Int32Array, finished: Uint8Array, step: number, grammar: GrammarRows | undefined): void {
   const bad = invalidRowsIn(ids).filter(({ row }) => !finished[row]);
   if (bad.length > 0) {
     const err = new InvalidRowsError(bad);
-    err.message = `step ${step}: ${err.message}`;
+    const stuck = bad.filter(({ row, cause }) => cause === 'no-finite-logit' && grammar?.constrained(row)).map(({ row }) => row);
+    const why = stuck.length > 0 ? ` (row${stuck.length > 1 ? 's' : ''} ${stuck.join(', ')}: the grammar allows no token the model gives a finite logit)` : '';
+    err.message = `step ${step}: ${err.message}${why}`;
     throw err;
   }
 }

@@ -20,6 +20,18 @@ export {
   type StepFunction,
   type StepOutput,
 } from './generate.js';
+export {
+  createGrammarEngine,
+  type CompiledGrammar,
+  type GrammarEnd,
+  type GrammarEngine,
+  type GrammarEngineOptions,
+  type GrammarMatcher,
+  type GrammarSpec,
+  type GrammarVocabulary,
+  type MatcherOptions,
+} from './grammar/engine.js';
+export type { GenerateGrammar, GrammarInput } from './grammar/rows.js';
 export { temperature } from './processors/temperature.js';
 export { topK } from './processors/top-k.js';
 export { topP } from './processors/top-p.js';

@@ -1,0 +1,326 @@
+// Grammar-constrained decoding: a grammar engine (xgrammar) compiles JSON schemas, regular
+// expressions, EBNF grammars and choices against a vocabulary, and its matchers give each row's
+// token bitmask per step, the layout `SampleContext.mask` takes.
+import { Described, SamplingError } from '../errors.js';
+import { placeholder, replaceBoundedNumbers } from './numbers.js';
+import { loadXGrammar, xgrammarExports, type XGCompiledGrammar, type XGCompiler, type XGMatcher, type XGrammarModule, type XGTokenizerInfo } from './xgrammar.js';
+
+/**
+ * What a row's output must match.
+ * - `jsonSchema`: a JSON schema (object or string). Output is compact JSON (no whitespace) unless
+ *   `whitespace: 'any'`; `strict` (default true) forbids properties and items the schema does not
+ *   name. Bounded integers and numbers are exact (see the README for what is supported).
+ * - `json: true`: any JSON value.
+ * - `regex`: a regular expression the whole output matches.
+ * - `ebnf`: an EBNF grammar in xgrammar's syntax (GBNF-like), from rule `root` or `rootRule`.
+ * - `choice`: exactly one of the strings.
+ */
+export type GrammarSpec =
+  | { readonly jsonSchema: object | string; readonly whitespace?: 'compact' | 'any'; readonly strict?: boolean }
+  | { readonly json: true; readonly whitespace?: 'compact' | 'any' }
+  | { readonly regex: string }
+  | { readonly ebnf: string; readonly rootRule?: string }
+  | { readonly choice: readonly string[] };
+
+/** The token texts a grammar engine matches against. */
+export interface GrammarVocabulary {
+  /**
+   * Each token's text, by id: the characters it stands for (`'raw'`), or the tokenizer's own
+   * form (`'byte_level'`: GPT-2 style, `Ġ` for a space; `'byte_fallback'`: SentencePiece, `▁` and
+   * `<0x0A>`). `null` for tokens with no text (padding, unknown, begin / end of text): a grammar
+   * never allows them, except stop tokens where it may end.
+   */
+  readonly tokens: readonly (string | null)[];
+  /** How `tokens` are written (default `'raw'`). */
+  readonly encoding?: 'raw' | 'byte_level' | 'byte_fallback';
+  /** The logits' width when it is larger than `tokens` (padded output layers); ids past `tokens` are never allowed. */
+  readonly vocabSize?: number;
+}
+
+export interface GrammarEngineOptions {
+  /**
+   * The @mlc-ai/web-xgrammar module. Needed in a browser (`await import('@mlc-ai/web-xgrammar')`,
+   * so that only bundles that use grammars contain it); in Node it is loaded when omitted.
+   */
+  readonly xgrammar?: unknown;
+}
+
+/** A grammar compiled for an engine's vocabulary (cached by the engine; freed by its `dispose`). */
+export interface CompiledGrammar {
+  readonly spec: GrammarSpec;
+  /** Milliseconds the compilation took (0 when it came from the cache). */
+  readonly compileMs: number;
+}
+
+/** How a row's output ends when its grammar is complete. */
+export type GrammarEnd = 'stopToken' | 'complete';
+
+export interface MatcherOptions {
+  /** The tokens that end the output: allowed exactly where the grammar may end (`'stopToken'` end). */
+  readonly stopTokens?: readonly number[];
+  /**
+   * `'stopToken'` (default when `stopTokens` are given): the grammar may end only with a stop
+   * token, which the model chooses where the grammar allows it. `'complete'`: the output ends at
+   * the first token after which it matches the grammar, no stop token drawn (for a grammar that
+   * could go on, such as `a+`, the shortest match).
+   */
+  readonly end?: GrammarEnd;
+}
+
+/** One row's matcher: its bitmask for the next token, and the tokens drawn. */
+export interface GrammarMatcher {
+  /** The next token's bitmask: ceil(V/32) int32 words, bit j & 31 of word j >> 5 allows token j. */
+  nextMask(): Promise<Int32Array>;
+  /** Advances by a drawn token; false (and no change) when the grammar does not allow it. */
+  accept(token: number): boolean;
+  /** True when the output is complete: the stop token was accepted (`'stopToken'`), or it matches (`'complete'`). */
+  isComplete(): boolean;
+  /** Back to the grammar's start. */
+  reset(): void;
+  dispose(): void;
+}
+
+export interface GrammarEngine {
+  /** The width of the logits and of the bitmasks' vocabulary. */
+  readonly vocabSize: number;
+  /** Compiles a grammar, or returns it from the cache (same spec, same engine). */
+  compile(spec: GrammarSpec): Promise<CompiledGrammar>;
+  /** A matcher of a compiled grammar (a spec is compiled first). */
+  matcher(grammar: CompiledGrammar | GrammarSpec, options?: MatcherOptions): Promise<GrammarMatcher>;
+  /** How many compiled grammars the cache holds. */
+  readonly cached: number;
+  /** Frees the compiled grammars, the compiler and the vocabulary. */
+  dispose(): void;
+}
+
+interface Compiled extends CompiledGrammar {
+  readonly handle: XGCompiledGrammar;
+  readonly engine: GrammarEngine;
+}
+
+/**
+ * A grammar engine for a vocabulary, on @mlc-ai/web-xgrammar (an optional dependency). Create
+ * it once per vocabulary: compiling a grammar costs milliseconds to seconds, and the engine
+ * keeps every grammar it compiled.
+ *
+ * @example
+ * const engine = await createGrammarEngine({ tokens: lm.vocab.map((t, id) => (id < 3 ? null : t)) });
+ * const { tokens } = await generate(step, { ..., stopTokens: [eos], grammar: { engine, rows: { jsonSchema } } });
+ */
+export async function createGrammarEngine(vocabulary: GrammarVocabulary, options: GrammarEngineOptions = {}): Promise<GrammarEngine> {
+  if (typeof vocabulary !== 'object' || vocabulary === null || !Array.isArray(vocabulary.tokens) || vocabulary.tokens.length === 0) {
+    throw new SamplingError('vocabulary.tokens', 'must be a non-empty array of token texts (null for tokens without text)', vocabulary?.tokens);
+  }
+  vocabulary.tokens.forEach((t, i) => {
+    if (t !== null && typeof t !== 'string') throw new SamplingError(`vocabulary.tokens[${i}]`, 'must be a string or null', t);
+  });
+  const encoding = vocabulary.encoding ?? 'raw';
+  if (encoding !== 'raw' && encoding !== 'byte_level' && encoding !== 'byte_fallback') {
+    throw new SamplingError('vocabulary.encoding', 'must be "raw", "byte_level" or "byte_fallback"', encoding);
+  }
+  const size = vocabulary.vocabSize ?? vocabulary.tokens.length;
+  if (!Number.isInteger(size) || size < vocabulary.tokens.length) {
+    throw new SamplingError('vocabulary.vocabSize', `must be an integer >= the number of tokens (${vocabulary.tokens.length})`, vocabulary.vocabSize);
+  }
+  let xg: XGrammarModule;
+  if (options.xgrammar !== undefined) {
+    const given = xgrammarExports(options.xgrammar);
+    if (!given) throw new SamplingError('xgrammar', 'must be the @mlc-ai/web-xgrammar module (await import("@mlc-ai/web-xgrammar"))', new Described(typeof options.xgrammar));
+    xg = given;
+  } else {
+    xg = await loadXGrammar();
+  }
+  // Tokens without text: xgrammar treats the empty string as special and never allows it.
+  const texts = vocabulary.tokens.map((t) => t ?? '');
+  const info: XGTokenizerInfo = await xg.TokenizerInfo.createTokenizerInfo(texts, encoding, false, size, []);
+  const compiler: XGCompiler = await xg.GrammarCompiler.createGrammarCompiler(info);
+  const cache = new Map<string, Promise<Compiled>>();
+  let disposed = false;
+  const alive = (): void => {
+    if (disposed) throw new SamplingError('grammar engine', 'must not be used after dispose()', new Described('a disposed engine'));
+  };
+
+  const engine: GrammarEngine = {
+    vocabSize: size,
+    get cached() {
+      return cache.size;
+    },
+    compile(spec: GrammarSpec): Promise<CompiledGrammar> {
+      alive();
+      const key = specKey(spec, 'grammar');
+      let hit = cache.get(key);
+      if (hit) return hit.then((c) => ({ ...c, compileMs: 0 }));
+      hit = compileSpec(xg, compiler, spec).then(
+        ({ handle, ms }) => ({ spec, compileMs: ms, handle, engine }),
+        (err: unknown) => {
+          cache.delete(key);
+          throw err;
+        },
+      );
+      cache.set(key, hit);
+      return hit;
+    },
+    async matcher(grammar: CompiledGrammar | GrammarSpec, opts: MatcherOptions = {}): Promise<GrammarMatcher> {
+      alive();
+      const compiled = (isCompiled(grammar) ? grammar : await engine.compile(grammar as GrammarSpec)) as Compiled;
+      if (compiled.engine !== engine) throw new SamplingError('grammar', 'must be compiled by this engine (each engine has its own vocabulary)', new Described('a grammar of another engine'));
+      const stops = [...(opts.stopTokens ?? [])];
+      stops.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= size) throw new SamplingError(`stopTokens[${i}]`, `must be a token id in [0, ${size})`, id);
+      });
+      const end = opts.end ?? (stops.length > 0 ? 'stopToken' : 'complete');
+      if (end !== 'stopToken' && end !== 'complete') throw new SamplingError('end', 'must be "stopToken" or "complete"', end);
+      if (end === 'stopToken' && stops.length === 0) throw new SamplingError('stopTokens', 'must hold at least one token for a grammar that ends with a stop token (or use end "complete")', stops);
+      const m: XGMatcher = await xg.GrammarMatcher.createGrammarMatcher(compiled.handle, stops.length > 0 ? stops : undefined, end === 'complete');
+      return wrapMatcher(m);
+    },
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      for (const p of cache.values()) void p.then((c) => c.handle.dispose(), () => undefined);
+      cache.clear();
+      compiler.dispose();
+      info.dispose();
+    },
+  };
+  return engine;
+}
+
+function isCompiled(g: unknown): g is Compiled {
+  return typeof g === 'object' && g !== null && 'handle' in g && 'engine' in g;
+}
+
+function wrapMatcher(m: XGMatcher): GrammarMatcher {
+  let disposed = false;
+  return {
+    nextMask: () => m.getNextTokenBitmask(),
+    accept: (token) => Number.isInteger(token) && token >= 0 && m.acceptToken(token),
+    isComplete: () => m.isTerminated(),
+    reset: () => m.reset(),
+    dispose: () => {
+      if (!disposed) m.dispose();
+      disposed = true;
+    },
+  };
+}
+
+/** The cache key of a spec, after checking its shape. */
+export function specKey(spec: unknown, name: string): string {
+  if (typeof spec !== 'object' || spec === null) throw new SamplingError(name, 'must be a grammar { jsonSchema } | { json: true } | { regex } | { ebnf } | { choice }', spec);
+  const s = spec as Record<string, unknown>;
+  const kinds = ['jsonSchema', 'json', 'regex', 'ebnf', 'choice'].filter((k) => k in s);
+  if (kinds.length !== 1) throw new SamplingError(name, 'must have exactly one of jsonSchema, json, regex, ebnf, choice', spec);
+  const kind = kinds[0]!;
+  if (s.whitespace !== undefined && s.whitespace !== 'compact' && s.whitespace !== 'any') throw new SamplingError(`${name}.whitespace`, 'must be "compact" or "any"', s.whitespace);
+  if (kind === 'jsonSchema') {
+    if (typeof s.jsonSchema === 'string') {
+      try {
+        JSON.parse(s.jsonSchema);
+      } catch {
+        throw new SamplingError(`${name}.jsonSchema`, 'must be a JSON schema (an object or its JSON text)', s.jsonSchema);
+      }
+    } else if (typeof s.jsonSchema !== 'object' || s.jsonSchema === null) {
+      throw new SamplingError(`${name}.jsonSchema`, 'must be a JSON schema (an object or its JSON text)', s.jsonSchema);
+    }
+    if (s.strict !== undefined && typeof s.strict !== 'boolean') throw new SamplingError(`${name}.strict`, 'must be a boolean', s.strict);
+  }
+  if (kind === 'json' && s.json !== true) throw new SamplingError(`${name}.json`, 'must be true (any JSON value)', s.json);
+  if (kind === 'regex' && (typeof s.regex !== 'string' || s.regex.length === 0)) throw new SamplingError(`${name}.regex`, 'must be a non-empty string', s.regex);
+  if (kind === 'ebnf') {
+    if (typeof s.ebnf !== 'string' || s.ebnf.length === 0) throw new SamplingError(`${name}.ebnf`, 'must be a non-empty string', s.ebnf);
+    if (s.rootRule !== undefined && (typeof s.rootRule !== 'string' || !/^[A-Za-z_][\w-]*$/.test(s.rootRule))) throw new SamplingError(`${name}.rootRule`, 'must be a rule name', s.rootRule);
+  }
+  if (kind === 'choice') {
+    const c = s.choice;
+    if (!Array.isArray(c) || c.length === 0) throw new SamplingError(`${name}.choice`, 'must be a non-empty array of non-empty strings', c);
+    c.forEach((v: unknown, i) => {
+      if (typeof v !== 'string' || v.length === 0) throw new SamplingError(`${name}.choice[${i}]`, 'must be a non-empty string', v);
+    });
+  }
+  const schema = kind === 'jsonSchema' && typeof s.jsonSchema === 'string' ? JSON.parse(s.jsonSchema) : s.jsonSchema;
+  return JSON.stringify({ kind, schema, json: s.json, regex: s.regex, ebnf: s.ebnf, rootRule: s.rootRule, choice: s.choice, whitespace: s.whitespace, strict: s.strict });
+}
+
+async function compileSpec(xg: XGrammarModule, compiler: XGCompiler, spec: GrammarSpec): Promise<{ handle: XGCompiledGrammar; ms: number }> {
+  const t0 = performance.now();
+  const handle = await compileWith(xg, compiler, spec);
+  return { handle, ms: performance.now() - t0 };
+}
+
+async function compileWith(xg: XGrammarModule, compiler: XGCompiler, spec: GrammarSpec): Promise<XGCompiledGrammar> {
+  const compact = !('whitespace' in spec) || spec.whitespace !== 'any';
+  const fail = (what: string, err: unknown): never => {
+    throw new SamplingError('grammar', `must be ${what} xgrammar can compile (its reason is printed on the console)`, spec, String(err));
+  };
+  if ('jsonSchema' in spec) {
+    const schema = typeof spec.jsonSchema === 'string' ? JSON.parse(spec.jsonSchema) : spec.jsonSchema;
+    const { schema: replaced, ranges } = replaceBoundedNumbers(schema);
+    let ebnf: string;
+    try {
+      ebnf = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(replaced), !compact, compact ? -1 : 2, compact ? [',', ':'] : undefined, spec.strict ?? true);
+    } catch (err) {
+      return fail('a JSON schema', err);
+    }
+    ranges.forEach((rule, i) => {
+      ebnf = ebnf.split(`"\\"${placeholder(i)}\\""`).join(rule);
+    });
+    if (compact) ebnf = compactAny(ebnf);
+    try {
+      return await compiler.compileGrammar(ebnf, 'root');
+    } catch (err) {
+      return fail('a JSON schema', err);
+    }
+  }
+  if ('json' in spec) {
+    try {
+      if (!compact) return await compiler.compileBuiltinJSONGrammar();
+      const ebnf = compactAny(await xg.Testings._jsonSchemaToEBNF('{}', false, -1, [',', ':'], false));
+      return await compiler.compileGrammar(ebnf, 'root');
+    } catch (err) {
+      return fail('JSON', err);
+    }
+  }
+  if ('regex' in spec) {
+    try {
+      return await compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.regex } });
+    } catch (err) {
+      return fail('a regular expression', err);
+    }
+  }
+  if ('ebnf' in spec) {
+    try {
+      return await compiler.compileGrammar(spec.ebnf, spec.rootRule ?? 'root');
+    } catch (err) {
+      return fail('an EBNF grammar', err);
+    }
+  }
+  const ebnf = `root ::= ${spec.choice.map(ebnfString).join(' | ')}`;
+  try {
+    return await compiler.compileGrammar(ebnf, 'root');
+  } catch (err) {
+    return fail('a choice', err);
+  }
+}
+
+/**
+ * xgrammar 0.1.27 writes the separators of free-form values (`basic_array`, `basic_object`) as
+ * ", " whatever separators it is given: compact output needs ",".
+ */
+function compactAny(ebnf: string): string {
+  return ebnf
+    .split('\n')
+    .map((line) => (/^basic_(array|object) ::=/.test(line) ? line.split('", "').join('","') : line))
+    .join('\n');
+}
+
+/** A string as an EBNF literal: quotes, backslashes and control characters escaped. */
+export function ebnfString(text: string): string {
+  let out = '"';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\') out += `\\${ch}`;
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
