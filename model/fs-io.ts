@@ -71,3 +71,15 @@ export const DEFAULT_TRANSFORMER_DIR = path.join(path.dirname(fileURLToPath(impo
 export async function loadTransformerFromDisk(dir: string = DEFAULT_TRANSFORMER_DIR): Promise<TransformerLM> {
   return loadTransformer(fileSystemIO(dir));
 }
+
+/** The committed JSON character transformer: <repo>/model/json/weights. */
+export const DEFAULT_JSON_MODEL_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'json', 'weights');
+
+/**
+ * Loads the JSON character transformer (ASCII vocabulary, model/json/vocab.ts) from a folder
+ * (default: the committed weights in model/json/weights). Its vocabulary is `lm.vocab` (id -> text)
+ * and its special ids `lm.config.padId`, `unkId` and `newlineId` (the end of a record).
+ */
+export async function loadJsonModelFromDisk(dir: string = DEFAULT_JSON_MODEL_DIR): Promise<TransformerLM> {
+  return loadTransformer(fileSystemIO(dir));
+}

@@ -1,5 +1,7 @@
 // Trains the character transformer (model/transformer.ts) on model/corpus/tang.txt, saves it to
-// model/transformer/weights, then evaluates it (model/evaluate-transformer.ts).
+// model/transformer/weights, then evaluates it (model/evaluate-transformer.ts). The same loop
+// trains other corpora of one text per line through trainTransformer(data, settings): the JSON
+// model (model/json/train.ts) is one.
 //
 //   npx tsx model/train-transformer.ts                                   # the committed model
 //   npx tsx model/train-transformer.ts --epochs 1 --max-steps 5 --out /tmp/t   # a quick try
@@ -15,10 +17,11 @@
 // (positions 0… from the chunk's start, no padding). A poem's start is preceded by a newline, as
 // a prompt made by encodePrompt is.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildVocab, makeTokenizer, NEWLINE_ID } from './char-model.js';
-import { readPoems, splitPoems } from './corpus.js';
+import { readPoems, splitPoems, type Split } from './corpus.js';
 import { evaluateTransformer, scoredSequences, transformerBitsPerChar } from './evaluate-transformer.js';
 import { DEFAULT_TRANSFORMER_DIR, fileSystemIO } from './fs-io.js';
 import { setTrainBackend, type TrainBackend } from './train-backend.js';
@@ -42,6 +45,30 @@ export const TRAINING = {
   learningRate: 3e-3,
   finalLearningRate: 1e-4,
   warmup: 50,
+};
+
+export type TrainingSettings = typeof TRAINING;
+
+/** What a run trains on, where it saves and how it scores (TANG_DATA: the committed Tang model). */
+export interface TrainingData {
+  /** The training and held-out lines (a poem, a record… per line, without the newline). */
+  split(): Split;
+  /** id -> text, laid out as in char-model.ts (pad, unk, newline, then characters), from the training lines. */
+  vocab(train: readonly string[], settings: TrainingSettings): string[];
+  /** The default of --out. */
+  outDir: string;
+  /** Scores the saved model in `dir` and writes its metrics.json with this training record. */
+  evaluate(dir: string, training: unknown): Promise<unknown>;
+  /** Held-out sequences per forward in the per-epoch score (default 32; fewer for long lines: the attention is [B, H, T, T]). */
+  scoreBatch?: number;
+}
+
+/** The Tang poems of model/corpus/tang.txt, the MLP's vocabulary, model/transformer/weights. */
+export const TANG_DATA: TrainingData = {
+  split: () => splitPoems(readPoems()),
+  vocab: (train, settings) => buildVocab(train.join('\n'), settings.minCount),
+  outDir: DEFAULT_TRANSFORMER_DIR,
+  evaluate: evaluateTransformer,
 };
 
 /**
@@ -79,30 +106,34 @@ function num(name: string, fallback: number): number {
   return v === undefined ? fallback : Number(v);
 }
 
-async function main(): Promise<void> {
+/**
+ * Trains a transformer on `data` with `defaults` (each overridable by the command-line options
+ * above), saves it to --out (default data.outDir), then runs data.evaluate on it.
+ */
+export async function trainTransformer(data: TrainingData = TANG_DATA, defaults: TrainingSettings = TRAINING): Promise<void> {
   const backend = (arg('backend') ?? 'wasm') as TrainBackend;
   const settings = {
-    ...TRAINING,
-    epochs: num('epochs', TRAINING.epochs),
-    batch: num('batch', TRAINING.batch),
-    seq: num('seq', TRAINING.seq),
-    dModel: num('d-model', TRAINING.dModel),
-    layers: num('layers', TRAINING.layers),
-    heads: num('heads', TRAINING.heads),
-    dFF: num('d-ff', TRAINING.dFF),
-    window: num('window', TRAINING.window),
-    learningRate: num('lr', TRAINING.learningRate),
-    finalLearningRate: num('final-lr', TRAINING.finalLearningRate),
+    ...defaults,
+    epochs: num('epochs', defaults.epochs),
+    batch: num('batch', defaults.batch),
+    seq: num('seq', defaults.seq),
+    dModel: num('d-model', defaults.dModel),
+    layers: num('layers', defaults.layers),
+    heads: num('heads', defaults.heads),
+    dFF: num('d-ff', defaults.dFF),
+    window: num('window', defaults.window),
+    learningRate: num('lr', defaults.learningRate),
+    finalLearningRate: num('final-lr', defaults.finalLearningRate),
   };
   const maxSteps = num('max-steps', Infinity);
   /** A safety stop on the wall time (the held-out figure is still computed and saved). */
   const maxSeconds = num('max-seconds', Infinity);
-  const out = path.resolve(arg('out') ?? DEFAULT_TRANSFORMER_DIR);
+  const out = path.resolve(arg('out') ?? data.outDir);
   const rng = seedrandom(`${settings.seed}/chunks`);
   await setTrainBackend(backend);
 
-  const { train, heldOut } = splitPoems(readPoems());
-  const vocab = buildVocab(train.join('\n'), settings.minCount);
+  const { train, heldOut } = data.split();
+  const vocab = data.vocab(train, settings);
   const tok = makeTokenizer(vocab);
   const stream = Int32Array.from([NEWLINE_ID, ...train.flatMap((p) => [...tok.encode(p), NEWLINE_ID])]);
   const config = defaultConfig(vocab.length, { window: settings.window, layers: settings.layers, heads: settings.heads, dModel: settings.dModel, dFF: settings.dFF });
@@ -128,7 +159,7 @@ async function main(): Promise<void> {
   const stepsPerEpoch = Math.min(Math.floor(chunksPerEpoch / B), maxSteps);
   const totalSteps = stepsPerEpoch * settings.epochs;
   console.log(
-    `backend ${tf.getBackend()}; ${train.length} training poems (${stream.length - 1} predictions), ${heldOut.length} held out; vocabulary ${vocab.length}; ` +
+    `backend ${tf.getBackend()}; ${train.length} training lines (${stream.length - 1} predictions), ${heldOut.length} held out; vocabulary ${vocab.length}; ` +
       `${countParams(config)} parameters; ${stepsPerEpoch} steps/epoch of ${B}×${T} tokens`,
   );
 
@@ -184,7 +215,7 @@ async function main(): Promise<void> {
       }
     }
     if (stopped && natsCount === 0) break;
-    const heldOutBits = (await transformerBitsPerChar(lm, heldSeqs)).bits;
+    const heldOutBits = (await transformerBitsPerChar(lm, heldSeqs, data.scoreBatch)).bits;
     const seconds = (performance.now() - t0) / 1000;
     history.push({ epoch, steps: step, trainBits: natsSum / natsCount / Math.LN2, heldOutBits, seconds: Math.round(seconds) });
     console.log(`epoch ${epoch}: held-out ${heldOutBits.toFixed(3)} bits/char (${seconds.toFixed(0)} s)`);
@@ -197,7 +228,7 @@ async function main(): Promise<void> {
   optimizer.dispose();
   tf.dispose([pos, mask]);
   console.log(`tensors still allocated: ${tf.memory().numTensors}`);
-  await evaluateTransformer(out, {
+  await data.evaluate(out, {
     backend: tf.getBackend(),
     seconds: Math.round(seconds),
     steps: step,
@@ -208,4 +239,4 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await trainTransformer(TANG_DATA, TRAINING);

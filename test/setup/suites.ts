@@ -31,7 +31,7 @@ export const CORE_SUITES = [
   'test/continuous-batching.test.ts',
   'test/transformer-generate.test.ts',
 ];
-export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts'];
+export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts', 'test/json-model.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
 /** Bare imports of the browser suites (and what they import), pre-bundled before the first file runs. */
