@@ -2,7 +2,7 @@
 // expressions, EBNF grammars and choices against a vocabulary, and its matchers give each row's
 // token bitmask per step, the layout `SampleContext.mask` takes.
 import { Described, SamplingError } from '../errors.js';
-import { placeholder, replaceBoundedNumbers } from './numbers.js';
+import { placeholder, rangeRule, replaceBoundedNumbers } from './numbers.js';
 import { loadXGrammar, xgrammarExports, type XGCompiledGrammar, type XGCompiler, type XGMatcher, type XGrammarModule, type XGTokenizerInfo } from './xgrammar.js';
 
 /**
@@ -146,8 +146,13 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
       return cache.size;
     },
     compile(spec: GrammarSpec): Promise<CompiledGrammar> {
-      alive();
-      const key = specKey(spec, 'grammar');
+      let key: string;
+      try {
+        alive();
+        key = specKey(spec, 'grammar');
+      } catch (err) {
+        return Promise.reject(err);
+      }
       let hit = cache.get(key);
       if (hit) return hit.then((c) => ({ ...c, compileMs: 0 }));
       hit = compileSpec(xg, compiler, spec).then(
@@ -261,8 +266,8 @@ async function compileWith(xg: XGrammarModule, compiler: XGCompiler, spec: Gramm
     } catch (err) {
       return fail('a JSON schema', err);
     }
-    ranges.forEach((rule, i) => {
-      ebnf = ebnf.split(`"\\"${placeholder(i)}\\""`).join(rule);
+    ranges.forEach((rules, i) => {
+      ebnf = `${ebnf.split(`"\\"${placeholder(i)}\\""`).join(rangeRule(i))}\n${rules.join('\n')}`;
     });
     if (compact) ebnf = compactAny(ebnf);
     try {
@@ -319,7 +324,10 @@ export function ebnfString(text: string): string {
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
     if (ch === '"' || ch === '\\') out += `\\${ch}`;
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, '0')}`; // xgrammar 0.1.27 misreads \x escapes
     else out += ch;
   }
   return `${out}"`;

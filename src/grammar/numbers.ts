@@ -1,47 +1,143 @@
 // Exact grammars for bounded JSON numbers. xgrammar 0.1.27 turns `minimum` / `maximum` into
 // grammars that accept values outside the bounds (e.g. 129 for maximum 120, 2.5 for maximum 2),
-// so bounded numbers are swapped for placeholders before its conversion and replaced by these.
+// and it also mis-compiles some ambiguous alternations of digit ranges (e.g. it accepts 10000
+// for `([0-9] | [1-9] [0-9] | [1-9] [0-9] [0-9]) ("." [0-9]+)? | "1000"`). So bounded numbers are
+// swapped for placeholders before its schema conversion and replaced by rules written here as a
+// deterministic automaton: every rule chooses its alternative by the next character alone.
 import { SamplingError } from '../errors.js';
 
-/** EBNF for the canonical decimal strings (no leading zeros) of the integers in [lo, hi] (hi undefined: no bound), lo >= 0. */
-export function naturalRange(lo: bigint, hi: bigint | undefined): string {
-  const alts: string[] = [];
-  const loDigits = lo.toString().length;
-  const hiDigits = hi === undefined ? undefined : hi.toString().length;
-  for (let d = loDigits; hiDigits === undefined ? d <= loDigits : d <= hiDigits; d++) {
-    const first = d === 1 ? 0n : 10n ** BigInt(d - 1);
-    const last = 10n ** BigInt(d) - 1n;
-    const a = lo > first ? lo : first;
-    const b = hi !== undefined && hi < last ? hi : last;
-    if (a <= b) alts.push(sameLength(a.toString(), b.toString().padStart(d, '0')));
+/** What follows a complete integer part. */
+type Tail = 'end' | 'anyFraction' | 'zeroFraction' | 'nonzeroFraction';
+
+/** A set of strings the automaton still may read. */
+type Item =
+  /** Digit strings of L's length between L and H (same length), then the tail. */
+  | { readonly k: 'box'; readonly L: string; readonly H: string; readonly tail: Tail }
+  /** A digit 1–9, then at least `min` digits, then the tail (unbounded integer parts). */
+  | { readonly k: 'lead'; readonly min: number; readonly tail: Tail }
+  /** At least `min` digits, then the tail. */
+  | { readonly k: 'free'; readonly min: number; readonly tail: Tail }
+  /** After the point: digits (one at least), zeros (one at least), or digits with a nonzero one. */
+  | { readonly k: 'digits' | 'digits1' | 'zeros' | 'zeros1' | 'nonzero' };
+
+const DIGITS = '0123456789';
+
+function key(items: readonly Item[]): string {
+  return items.map((i) => JSON.stringify(i)).sort().join('|');
+}
+
+/** The items after the point for a tail. */
+function afterPoint(tail: Tail): Item | undefined {
+  if (tail === 'anyFraction') return { k: 'digits1' };
+  if (tail === 'zeroFraction') return { k: 'zeros1' };
+  if (tail === 'nonzeroFraction') return { k: 'nonzero' };
+  return undefined;
+}
+
+function accepts(items: readonly Item[]): boolean {
+  return items.some((i) => {
+    if (i.k === 'box') return i.L.length === 0 && i.tail !== 'nonzeroFraction';
+    if (i.k === 'free') return i.min === 0 && i.tail !== 'nonzeroFraction';
+    return i.k === 'digits' || i.k === 'zeros';
+  });
+}
+
+function step(items: readonly Item[], ch: string): Item[] {
+  const out: Item[] = [];
+  const add = (i: Item): void => {
+    if (!out.some((o) => JSON.stringify(o) === JSON.stringify(i))) out.push(i);
+  };
+  const digit = DIGITS.includes(ch);
+  for (const i of items) {
+    switch (i.k) {
+      case 'box':
+        if (i.L.length === 0) {
+          const next = ch === '.' ? afterPoint(i.tail) : undefined;
+          if (next) add(next);
+        } else if (digit && ch >= i.L[0]! && ch <= i.H[0]!) {
+          const n = i.L.length - 1;
+          add({ k: 'box', L: ch === i.L[0] ? i.L.slice(1) : '0'.repeat(n), H: ch === i.H[0] ? i.H.slice(1) : '9'.repeat(n), tail: i.tail });
+        }
+        break;
+      case 'lead':
+        if (digit && ch !== '0') add({ k: 'free', min: i.min, tail: i.tail });
+        break;
+      case 'free':
+        if (digit) add({ k: 'free', min: Math.max(0, i.min - 1), tail: i.tail });
+        else if (ch === '.' && i.min === 0) {
+          const next = afterPoint(i.tail);
+          if (next) add(next);
+        }
+        break;
+      case 'digits':
+      case 'digits1':
+        if (digit) add({ k: 'digits' });
+        break;
+      case 'zeros':
+      case 'zeros1':
+        if (ch === '0') add({ k: 'zeros' });
+        break;
+      case 'nonzero':
+        if (ch === '0') add({ k: 'nonzero' });
+        else if (digit) add({ k: 'digits' });
+        break;
+    }
   }
-  // No upper bound: every longer number.
-  if (hi === undefined) alts.push(`[1-9] [0-9]{${loDigits}} [0-9]*`);
-  return alts.length === 1 ? alts[0]! : `(${alts.join(' | ')})`;
+  return out;
 }
 
-/** EBNF for the digit strings of one length between x and y (x <= y, same length). */
-function sameLength(x: string, y: string): string {
-  if (x.length === 0) return '""';
-  if (x === y) return `"${x}"`;
-  if (x[0] === y[0]) return seq(`"${x[0]}"`, sameLength(x.slice(1), y.slice(1)));
-  const n = x.length - 1;
-  const rest = n === 0 ? '' : `[0-9]{${n}}`;
-  const x0 = Number(x[0]);
-  const y0 = Number(y[0]);
-  const lowFull = /^0*$/.test(x.slice(1));
-  const highFull = /^9*$/.test(y.slice(1));
-  const alts: string[] = [];
-  const from = lowFull ? x0 : x0 + 1;
-  const to = highFull ? y0 : y0 - 1;
-  if (!lowFull) alts.push(seq(`"${x[0]}"`, sameLength(x.slice(1), '9'.repeat(n))));
-  if (from <= to) alts.push(seq(from === to ? `"${from}"` : `[${from}-${to}]`, rest));
-  if (!highFull) alts.push(seq(`"${y[0]}"`, sameLength('0'.repeat(n), y.slice(1))));
-  return alts.length === 1 ? alts[0]! : `(${alts.join(' | ')})`;
+/** A character class for a set of characters (digits and the point). */
+function charClass(chars: string[]): string {
+  if (chars.length === 1) return `"${chars[0]}"`;
+  const parts: string[] = [];
+  const sorted = [...chars].sort();
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1]!.charCodeAt(0) === sorted[j]!.charCodeAt(0) + 1 && sorted[j + 1] !== '.' && sorted[i] !== '.') j++;
+    parts.push(j > i + 1 ? `${sorted[i]}-${sorted[j]}` : sorted.slice(i, j + 1).join(''));
+    i = j + 1;
+  }
+  return `[${parts.join('')}]`;
 }
 
-function seq(a: string, b: string): string {
-  return b === '' || b === '""' ? a : `${a} ${b}`;
+/**
+ * Rules for the strings the items accept, named `${prefix}_s<i>`, the first one the start:
+ * one rule per automaton state, each alternative led by the characters that reach its state.
+ */
+function automaton(start: Item[], prefix: string): string[] {
+  const names = new Map<string, string>();
+  const queue: Item[][] = [];
+  const nameOf = (items: Item[]): string => {
+    const k = key(items);
+    let n = names.get(k);
+    if (n === undefined) {
+      n = `${prefix}_s${names.size}`;
+      names.set(k, n);
+      queue.push(items);
+    }
+    return n;
+  };
+  nameOf(start);
+  const rules: string[] = [];
+  for (let q = 0; q < queue.length; q++) {
+    const items = queue[q]!;
+    const byTarget = new Map<string, { chars: string[]; items: Item[] }>();
+    for (const ch of `${DIGITS}.`) {
+      const next = step(items, ch);
+      if (next.length === 0) continue;
+      const k = key(next);
+      const entry = byTarget.get(k) ?? { chars: [], items: next };
+      entry.chars.push(ch);
+      byTarget.set(k, entry);
+    }
+    const alts = [...byTarget.values()].map(({ chars, items: next }) => {
+      const ends = accepts(next) && [...`${DIGITS}.`].every((c) => step(next, c).length === 0);
+      return ends ? charClass(chars) : `${charClass(chars)} ${nameOf(next)}`;
+    });
+    const body = alts.length === 0 ? '""' : alts.join(' | ');
+    rules.push(`${prefix}_s${q} ::= ${accepts(items) && alts.length > 0 ? `(${body})?` : body}`);
+  }
+  return rules;
 }
 
 interface Bound {
@@ -49,39 +145,54 @@ interface Bound {
   exclusive: boolean;
 }
 
-/** EBNF for the non-negative numbers y with lo <(=) y <(=) hi, with or without a fraction. */
-function nonNegative(lo: Bound, hi: Bound | undefined, fraction: boolean): string[] {
+/** The items of the canonical integers in [lo, hi] (hi undefined: no bound), lo >= 0, then the tail. */
+function naturals(lo: bigint, hi: bigint | undefined, tail: Tail): Item[] {
+  const items: Item[] = [];
+  const loDigits = lo.toString().length;
+  const top = hi === undefined ? loDigits : hi.toString().length;
+  for (let d = loDigits; d <= top; d++) {
+    const first = d === 1 ? 0n : 10n ** BigInt(d - 1);
+    const last = 10n ** BigInt(d) - 1n;
+    const a = lo > first ? lo : first;
+    const b = hi !== undefined && hi < last ? hi : last;
+    if (a <= b) items.push({ k: 'box', L: a.toString(), H: b.toString(), tail });
+  }
+  if (hi === undefined) items.push({ k: 'lead', min: loDigits, tail });
+  return items;
+}
+
+/** The items of the non-negative numbers y with lo <(=) y <(=) hi, with or without a fraction. */
+function nonNegative(lo: Bound, hi: Bound | undefined, fraction: boolean): Item[] {
   if (!fraction) {
     const a = lo.exclusive ? lo.value + 1n : lo.value;
     const b = hi === undefined ? undefined : hi.exclusive ? hi.value - 1n : hi.value;
-    return b !== undefined && b < a ? [] : [naturalRange(a, b)];
+    return b !== undefined && b < a ? [] : naturals(a, b, 'end');
   }
-  const anyFraction = '("." [0-9]+)?';
-  const alts: string[] = [];
+  const items: Item[] = [];
   // Integer parts strictly inside: any fraction.
   const a = lo.exclusive ? lo.value + 1n : lo.value;
   const b = hi === undefined ? undefined : hi.value - 1n;
-  if (b === undefined || a <= b) alts.push(seq(naturalRange(a, b), anyFraction));
+  if (b === undefined || a <= b) items.push(...naturals(a, b, 'anyFraction'));
   // lo itself with a fraction that is not zero (lo excluded), below hi.
-  if (lo.exclusive && (hi === undefined || hi.value > lo.value)) alts.push(`"${lo.value}" "." [0-9]* [1-9] [0-9]*`);
+  if (lo.exclusive && (hi === undefined || hi.value > lo.value)) items.push(...naturals(lo.value, lo.value, 'nonzeroFraction'));
   // hi itself, with zeros only after the point (hi included).
-  if (hi !== undefined && !hi.exclusive && (hi.value > lo.value || (hi.value === lo.value && !lo.exclusive))) alts.push(`"${hi.value}" ("." "0"+)?`);
-  return alts;
+  if (hi !== undefined && !hi.exclusive && (hi.value > lo.value || (hi.value === lo.value && !lo.exclusive))) items.push(...naturals(hi.value, hi.value, 'zeroFraction'));
+  return items;
 }
 
 /**
- * EBNF for the JSON numbers (no exponent) of a bounded `integer` or `number` schema. Bounds of
- * an integer may be any numbers; those of a number must be integers (a decimal bound such as
- * 1.5 is refused, not approximated).
+ * The rules of the JSON numbers (no exponent, no "-0") of a bounded `integer` or `number`
+ * schema, the first rule (`${prefix}`) the start. Bounds of an integer may be any numbers; those
+ * of a number must be integers (a decimal bound such as 1.5 is refused, not approximated).
  */
-export function numberRange(schema: Record<string, unknown>, path: string): string {
+export function numberRange(schema: Record<string, unknown>, path: string, prefix = 'tfjs_number'): string[] {
   const integer = schema.type === 'integer';
-  const read = (key: string): number | undefined => {
-    const v = schema[key];
+  const read = (k: string): number | undefined => {
+    const v = schema[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new SamplingError(`${path}.${key}`, 'must be a finite number', v);
-    if (!integer && !Number.isInteger(v)) throw new SamplingError(`${path}.${key}`, 'must be an integer for a bounded "number" (decimal bounds are not supported; use "integer" or integer bounds)', v);
-    if (Math.abs(v) > Number.MAX_SAFE_INTEGER) throw new SamplingError(`${path}.${key}`, 'must be a safe integer in magnitude', v);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new SamplingError(`${path}.${k}`, 'must be a finite number', v);
+    if (!integer && !Number.isInteger(v)) throw new SamplingError(`${path}.${k}`, 'must be an integer for a bounded "number" (decimal bounds are not supported; use "integer" or integer bounds)', v);
+    if (Math.abs(v) > Number.MAX_SAFE_INTEGER) throw new SamplingError(`${path}.${k}`, 'must be a safe integer in magnitude', v);
     return v;
   };
   const minimum = read('minimum');
@@ -105,32 +216,37 @@ export function numberRange(schema: Record<string, unknown>, path: string): stri
   if (exMax !== undefined) tighterHi(exMax, true);
   const L = lo as Bound | undefined;
   const H = hi as Bound | undefined;
-  const alts: string[] = [];
   // x >= 0.
-  if (H === undefined || H.value > 0n || (H.value === 0n && !H.exclusive)) {
-    const from = L === undefined || L.value < 0n ? { value: 0n, exclusive: false } : L;
-    alts.push(...nonNegative(from, H, !integer));
-  }
+  const positive = H === undefined || H.value > 0n || (H.value === 0n && !H.exclusive) ? nonNegative(L === undefined || L.value < 0n ? { value: 0n, exclusive: false } : L, H, !integer) : [];
   // x < 0, written "-" y with y > 0.
-  if (L === undefined || L.value < 0n) {
-    const from = H === undefined || H.value >= 0n ? { value: 0n, exclusive: true } : { value: -H.value, exclusive: H.exclusive };
-    const to = L === undefined ? undefined : { value: -L.value, exclusive: L.exclusive };
-    for (const alt of nonNegative(from, to, !integer)) alts.push(`"-" ${alt}`);
+  const negative =
+    L === undefined || L.value < 0n
+      ? nonNegative(H === undefined || H.value >= 0n ? { value: 0n, exclusive: true } : { value: -H.value, exclusive: H.exclusive }, L === undefined ? undefined : { value: -L.value, exclusive: L.exclusive }, !integer)
+      : [];
+  if (positive.length === 0 && negative.length === 0) throw new SamplingError(path, 'must admit at least one number (its bounds exclude every value)', schema);
+  const alts: string[] = [];
+  const rules: string[] = [];
+  if (negative.length > 0) {
+    rules.push(...automaton(negative, `${prefix}_neg`));
+    alts.push(`"-" ${prefix}_neg_s0`);
   }
-  if (alts.length === 0) throw new SamplingError(path, 'must admit at least one number (its bounds exclude every value)', schema);
-  return `(${alts.join(' | ')})`;
+  if (positive.length > 0) {
+    rules.push(...automaton(positive, `${prefix}_pos`));
+    alts.push(`${prefix}_pos_s0`);
+  }
+  return [`${prefix} ::= ${alts.join(' | ')}`, ...rules];
 }
 
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'];
 
 /**
  * The schema with each bounded integer / number subschema replaced by a string constant that
- * names a placeholder, and the EBNF of each placeholder. Only plain subschemas are replaced
- * (`type` "integer" or "number" with bounds, no other keywords but descriptions); a bounded
- * number mixed with other keywords is refused.
+ * names a placeholder, and the rules of each placeholder (its start rule named `rule(i)`). Only
+ * plain subschemas are replaced (`type` "integer" or "number" with bounds, no other keywords but
+ * a title and a description); a bounded number mixed with other keywords is refused.
  */
-export function replaceBoundedNumbers(schema: unknown): { schema: unknown; ranges: string[] } {
-  const ranges: string[] = [];
+export function replaceBoundedNumbers(schema: unknown): { schema: unknown; ranges: string[][] } {
+  const ranges: string[][] = [];
   const walk = (node: unknown, path: string): unknown => {
     if (Array.isArray(node)) return node.map((v, i) => walk(v, `${path}[${i}]`));
     if (typeof node !== 'object' || node === null) return node;
@@ -138,7 +254,7 @@ export function replaceBoundedNumbers(schema: unknown): { schema: unknown; range
     if ((obj.type === 'integer' || obj.type === 'number') && BOUNDS.some((k) => k in obj)) {
       const other = Object.keys(obj).filter((k) => k !== 'type' && !BOUNDS.includes(k) && k !== 'description' && k !== 'title');
       if (other.length > 0) throw new SamplingError(path, 'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, title, description)', other);
-      ranges.push(numberRange(obj, path));
+      ranges.push(numberRange(obj, path, rangeRule(ranges.length)));
       return { const: placeholder(ranges.length - 1) };
     }
     const out: Record<string, unknown> = {};
@@ -151,4 +267,9 @@ export function replaceBoundedNumbers(schema: unknown): { schema: unknown; range
 /** The string constant that stands for range i while xgrammar converts the schema. */
 export function placeholder(i: number): string {
   return `__tfjs_sampling_number_${i}__`;
+}
+
+/** The start rule of range i. */
+export function rangeRule(i: number): string {
+  return `tfjs_number_${i}`;
 }

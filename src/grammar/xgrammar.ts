@@ -65,13 +65,21 @@ async function loadInNode(): Promise<XGrammarModule> {
   // Specifiers in variables: bundlers for the browser must not try to resolve Node's modules.
   const moduleId = 'node:module';
   const fsId = 'node:fs';
-  const { createRequire } = (await import(/* @vite-ignore */ moduleId)) as typeof import('node:module');
+  const { createRequire, Module: NodeModule } = (await import(/* @vite-ignore */ moduleId)) as typeof import('node:module');
   const { readFileSync } = (await import(/* @vite-ignore */ fsId)) as typeof import('node:fs');
   const require = createRequire(import.meta.url);
   const file = require.resolve('@mlc-ai/web-xgrammar/lib/index.js');
-  const cjs = { exports: {} as Record<string, unknown> };
-  const dir = file.replace(/[\\/][^\\/]*$/, '');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the package's own code, read from node_modules
-  new Function('exports', 'module', 'require', '__filename', '__dirname', readFileSync(file, 'utf8'))(cjs.exports, cjs, require, file, dir);
-  return cjs.exports as unknown as XGrammarModule;
+  // Compiled by Node's CommonJS loader (not `new Function`), so that the dynamic `import()` in
+  // the file has a loader in every host (vitest's included).
+  const Module = NodeModule as unknown as CommonJSModule;
+  const cjs = new Module(file);
+  cjs.filename = file;
+  cjs.paths = Module._nodeModulePaths(file.replace(/[\\/][^\\/]*$/, ''));
+  cjs._compile(readFileSync(file, 'utf8'), file);
+  return cjs.exports as XGrammarModule;
+}
+
+interface CommonJSModule {
+  new (id: string): { filename: string; paths: string[]; exports: unknown; _compile(source: string, filename: string): void };
+  _nodeModulePaths(dir: string): string[];
 }

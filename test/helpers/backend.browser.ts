@@ -53,3 +53,8 @@ export function coveredElsewhere(suite: HeavySuite, backend: string): string | u
   }
   return undefined;
 }
+
+/** The @mlc-ai/web-xgrammar module for createGrammarEngine: a browser imports it (Vite pre-bundles the UMD). */
+export async function xgrammarModule(): Promise<unknown> {
+  return import('@mlc-ai/web-xgrammar');
+}

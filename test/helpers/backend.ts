@@ -193,3 +193,8 @@ export function coveredElsewhere(suite: HeavySuite, backend: string): string | u
   }
   return undefined;
 }
+
+/** The @mlc-ai/web-xgrammar module for createGrammarEngine: Node loads it itself. */
+export async function xgrammarModule(): Promise<unknown> {
+  return undefined;
+}

@@ -30,8 +30,9 @@ export const CORE_SUITES = [
   'test/transformer-context.test.ts',
   'test/continuous-batching.test.ts',
   'test/transformer-generate.test.ts',
+  'test/grammar.test.ts',
 ];
-export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts', 'test/json-model.test.ts'];
+export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts', 'test/json-model.test.ts', 'test/grammar-engine.test.ts'];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
 /** Bare imports of the browser suites (and what they import), pre-bundled before the first file runs. */
@@ -45,4 +46,6 @@ export const BROWSER_DEPS = [
   'fast-check',
   'seedrandom',
   '@stdlib/math-base-special-gammainc',
+  '@mlc-ai/web-xgrammar',
+  'ajv',
 ];
