@@ -98,6 +98,8 @@ const zerosModel = (tokens: tf.Tensor2D): tf.Tensor => tf.zeros([tokens.shape[0]
 const GEN = { prompts: [[1, 2]], padId: 0, maxNewTokens: 2 } as const;
 const gen = (over: Record<string, unknown>, model: unknown = zerosModel): Promise<unknown> =>
   generate(bad(model), bad({ ...GEN, ...over }));
+/** A grammar engine of 3 tokens that never compiles anything (the option's checks come first). */
+const fakeEngine = { vocabSize: 3, cached: 0, compile: async () => ({}), matcher: async () => ({}), dispose: () => {} };
 /** A step function returning what `make` builds (created inside the call, freed by generate). */
 const returning = (make: (b: number) => unknown) => (tokens: tf.Tensor2D) => make(tokens.shape[0]);
 
@@ -830,6 +832,14 @@ const SCORE: Row[] = (
   value,
   call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations })),
 }));
+SCORE.push({
+  entry: 'score',
+  input: 'grammar: { … } (generate only)',
+  error: 'SamplingError',
+  argument: 'grammar',
+  value: 'given',
+  call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations: [[1]], grammar: { engine: fakeEngine, rows: { regex: 'a' } } })),
+});
 
 const GENERATE: Row[] = [
   ...(
@@ -922,6 +932,20 @@ const GENERATE: Row[] = [
       ['queue with maxNewTokens per row and none in the request', { queue: [{ prompt: [1], seed: 1 }], seeds: [1], maxNewTokens: [2] }, 'queue[0].maxNewTokens', 'undefined'],
       ['queue with stopTokens per row', { queue: [], seeds: [1], stopTokens: [[1]] }, 'stopTokens', 'one list per row'],
       ['io for a step function', { io: { inputs: { x: 'tokens' } } }, 'io', 'a step function'],
+      ['grammar: 5', { grammar: 5 }, 'grammar', '5'],
+      ['grammar: { engine: {} }', { grammar: { engine: {}, rows: { regex: 'a' } } }, 'grammar.engine', 'object'],
+      ['grammar: { rows: undefined }', { grammar: { engine: fakeEngine } }, 'grammar.rows', 'undefined'],
+      ["grammar: { rows: { regex: '' } }", { grammar: { engine: fakeEngine, rows: { regex: '' } } }, 'grammar.rows.regex', '""'],
+      ["grammar: { rows: { regex: 'a', choice: ['a'] } }", { grammar: { engine: fakeEngine, rows: { regex: 'a', choice: ['a'] } } }, 'grammar.rows', '{"regex":"a","choice":["a"]}'],
+      ["grammar: { rows: { choice: ['a', 1] } }", { grammar: { engine: fakeEngine, rows: { choice: ['a', 1] } } }, 'grammar.rows.choice[1]', '1'],
+      ["grammar: { rows: { jsonSchema: '{x' } }", { grammar: { engine: fakeEngine, rows: { jsonSchema: '{x' } } }, 'grammar.rows.jsonSchema', '"{x"'],
+      ['grammar: { rows: [null, null] } for 1 prompt', { grammar: { engine: fakeEngine, rows: [null, null] } }, 'grammar.rows', 'an array of length 2'],
+      ["grammar: { end: 'eos' }", { grammar: { engine: fakeEngine, rows: { regex: 'a' }, end: 'eos' } }, 'grammar.end', '"eos"'],
+      ["grammar: { end: 'stopToken' } without stopTokens", { grammar: { engine: fakeEngine, rows: { regex: 'a' }, end: 'stopToken' } }, 'stopTokens', '[]'],
+      ['grammar of 3 tokens for logits of 4', { grammar: { engine: fakeEngine, rows: { regex: 'a' } } }, 'grammar.engine', 'an engine of 3 tokens'],
+      ['grammar per row with queue', { queue: [], seeds: [1], grammar: { engine: fakeEngine, rows: [null] } }, 'grammar.rows', 'one grammar per row'],
+      ["queue: [{ grammar }] without the grammar option", { queue: [{ prompt: [1], seed: 1, grammar: { regex: 'a' } }], seeds: [1] }, 'queue[0].grammar', 'a grammar'],
+      ["queue: [{ grammar: { regex: 5 } }]", { queue: [{ prompt: [1], seed: 1, grammar: { regex: 5 } }], seeds: [1], grammar: { engine: fakeEngine, rows: null } }, 'queue[0].grammar.regex', '5'],
     ] as const
   ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
   ...(
@@ -2380,6 +2404,36 @@ const MESSAGES: Record<string, string> = {
     "`stopTokens` must be one list for all rows with queue (rows change requests), but is one list per row",
   "generate | io for a step function":
     "`io` is for predict models (a step function makes its own inputs), but is a step function",
+  "generate | grammar: 5":
+    "`grammar` must be { engine, rows, end? }, but is 5",
+  "generate | grammar: { engine: {} }":
+    "`grammar.engine` must be a grammar engine (createGrammarEngine), but is object",
+  "generate | grammar: { rows: undefined }":
+    "`grammar.rows` must be a grammar or one grammar (or null) per row, but is undefined",
+  "generate | grammar: { rows: { regex: '' } }":
+    "`grammar.rows.regex` must be a non-empty string, but is \"\"",
+  "generate | grammar: { rows: { regex: 'a', choice: ['a'] } }":
+    "`grammar.rows` must have exactly one of jsonSchema, json, regex, ebnf, choice, but is {\"regex\":\"a\",\"choice\":[\"a\"]}",
+  "generate | grammar: { rows: { choice: ['a', 1] } }":
+    "`grammar.rows.choice[1]` must be a non-empty string, but is 1",
+  "generate | grammar: { rows: { jsonSchema: '{x' } }":
+    "`grammar.rows.jsonSchema` must be a JSON schema (an object or its JSON text), but is \"{x\"",
+  "generate | grammar: { rows: [null, null] } for 1 prompt":
+    "`grammar.rows` must have one grammar (or null) per row (batch size 1), but is an array of length 2",
+  "generate | grammar: { end: 'eos' }":
+    "`grammar.end` must be \"stopToken\" or \"complete\", but is \"eos\"",
+  "generate | grammar: { end: 'stopToken' } without stopTokens":
+    "`stopTokens` must be given for row 0: its grammar ends with a stop token (grammar.end \"stopToken\"), but is []",
+  "generate | grammar of 3 tokens for logits of 4":
+    "`grammar.engine` must have the logits' vocabulary size 4, but is an engine of 3 tokens",
+  "generate | grammar per row with queue":
+    "`grammar.rows` must be one grammar for all rows with queue (rows change requests; a request may bring its own), but is one grammar per row",
+  "generate | queue: [{ grammar }] without the grammar option":
+    "`queue[0].grammar` must come with the grammar option (its engine), but is a grammar",
+  "generate | queue: [{ grammar: { regex: 5 } }]":
+    "`queue[0].grammar.regex` must be a non-empty string, but is 5",
+  "score | grammar: { … } (generate only)":
+    "`grammar` is not an option of score (it scores the given tokens), but is given",
   "reference.sample | step: [0] for 2 rows":
     "`step` must be an integer or an array of integers, one per row (batch size 2), but is [0]",
   "reference.sample | step: [0, -1]":

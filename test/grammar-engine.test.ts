@@ -28,7 +28,7 @@ describe('grammar engine (xgrammar)', () => {
     }
   }
 
-  it('bounded integers and numbers accept exactly the values inside the bounds (property over random bounds and values)', async () => {
+  it('bounded integers and numbers accept exactly the values inside the bounds, with at most multipleOf\'s decimal places (property over random bounds and values)', async () => {
     const bound = fc.oneof(fc.integer({ min: -1200, max: 1200 }), fc.constantFrom(-1, 0, 1, 9, 10, 99, 100, 999, 1000, -10, -100));
     const numberText = fc.oneof(
       fc.integer({ min: -20000, max: 20000 }).map(String),
@@ -45,11 +45,13 @@ describe('grammar engine (xgrammar)', () => {
           hi: fc.option(bound, { nil: undefined }),
           loEx: fc.boolean(),
           hiEx: fc.boolean(),
+          places: fc.constantFrom(undefined, undefined, 0, 1, 2),
           values: fc.array(numberText, { minLength: 8, maxLength: 8 }),
         }),
-        async ({ type, lo, hi, loEx, hiEx, values }) => {
-          fc.pre(lo !== undefined || hi !== undefined); // unbounded numbers are xgrammar's own (exponents included)
+        async ({ type, lo, hi, loEx, hiEx, places, values }) => {
+          fc.pre(lo !== undefined || hi !== undefined || places !== undefined); // otherwise xgrammar's own number (exponents included)
           const schema: Record<string, unknown> = { type };
+          if (places !== undefined) schema.multipleOf = 10 ** -places;
           if (lo !== undefined) schema[loEx ? 'exclusiveMinimum' : 'minimum'] = lo;
           if (hi !== undefined) schema[hiEx ? 'exclusiveMaximum' : 'maximum'] = hi;
           const inside = (v: number): boolean => (lo === undefined || (loEx ? v > lo : v >= lo)) && (hi === undefined || (hiEx ? v < hi : v <= hi));
@@ -63,7 +65,9 @@ describe('grammar engine (xgrammar)', () => {
           // Around the bounds too.
           const near = [lo, hi].flatMap((b) => (b === undefined ? [] : [b - 1, b, b + 1].map(String).concat([`${b}.5`, `${b - 1}.5`])));
           for (const t of [...values, ...near]) {
-            const want = !empty && isJsonNumber(t) && t !== '-0' && !/^-0\.0*$/.test(t) && (type === 'number' || !t.includes('.')) && inside(Number(t));
+            const decimals = t.includes('.') ? t.length - t.indexOf('.') - 1 : 0;
+            const fits = type === 'number' ? places === undefined || decimals <= places : decimals === 0;
+            const want = !empty && isJsonNumber(t) && t !== '-0' && !/^-0\.0*$/.test(t) && fits && inside(Number(t));
             const got = empty ? false : await accepts({ jsonSchema: schema }, t);
             expect(got, `${JSON.stringify(schema)} on ${t}`).toBe(want);
             checked++;
@@ -123,6 +127,9 @@ describe('grammar engine (xgrammar)', () => {
     await bad(() => engine.compile({ jsonSchema: '{not json' }), 'grammar.jsonSchema');
     await bad(() => engine.compile({ jsonSchema: { type: 'number', minimum: 0.5 } }), 'jsonSchema.minimum');
     await bad(() => engine.compile({ jsonSchema: { type: 'integer', minimum: 5, maximum: 4 } }), 'jsonSchema');
+    await bad(() => engine.compile({ jsonSchema: { type: 'number', multipleOf: 0.25 } }), 'jsonSchema.multipleOf');
+    await bad(() => engine.compile({ jsonSchema: { type: 'integer', minimum: 0, format: 'int32' } }), 'jsonSchema');
+    await bad(() => engine.compile({ jsonSchema: { type: 'object', properties: { tags: { type: 'array', uniqueItems: true } } } }), 'jsonSchema.properties.tags.uniqueItems');
     await bad(() => engine.compile({ regex: 'a', choice: ['a'] } as never), 'grammar');
     await bad(() => engine.matcher({ regex: 'a+' }, { end: 'stopToken' }), 'stopTokens');
     await bad(() => engine.matcher({ regex: 'a+' }, { stopTokens: [TOKENS.length] }), 'stopTokens[0]');

@@ -17,8 +17,11 @@ type Item =
   | { readonly k: 'lead'; readonly min: number; readonly tail: Tail }
   /** At least `min` digits, then the tail. */
   | { readonly k: 'free'; readonly min: number; readonly tail: Tail }
-  /** After the point: digits (one at least), zeros (one at least), or digits with a nonzero one. */
-  | { readonly k: 'digits' | 'digits1' | 'zeros' | 'zeros1' | 'nonzero' };
+  /**
+   * After the point: digits (one at least), zeros (one at least), or digits with a nonzero one;
+   * `left`: how many more digits may follow (-1: no limit).
+   */
+  | { readonly k: 'digits' | 'digits1' | 'zeros' | 'zeros1' | 'nonzero'; readonly left: number };
 
 const DIGITS = '0123456789';
 
@@ -26,11 +29,11 @@ function key(items: readonly Item[]): string {
   return items.map((i) => JSON.stringify(i)).sort().join('|');
 }
 
-/** The items after the point for a tail. */
-function afterPoint(tail: Tail): Item | undefined {
-  if (tail === 'anyFraction') return { k: 'digits1' };
-  if (tail === 'zeroFraction') return { k: 'zeros1' };
-  if (tail === 'nonzeroFraction') return { k: 'nonzero' };
+/** The items after the point for a tail, with at most `places` digits (-1: no limit). */
+function afterPoint(tail: Tail, places: number): Item | undefined {
+  if (tail === 'anyFraction') return { k: 'digits1', left: places };
+  if (tail === 'zeroFraction') return { k: 'zeros1', left: places };
+  if (tail === 'nonzeroFraction') return { k: 'nonzero', left: places };
   return undefined;
 }
 
@@ -42,9 +45,11 @@ function accepts(items: readonly Item[]): boolean {
   });
 }
 
-function step(items: readonly Item[], ch: string): Item[] {
+function step(items: readonly Item[], ch: string, places: number): Item[] {
   const out: Item[] = [];
   const add = (i: Item): void => {
+    // Dead ends (a digit still needed, none allowed) are no state: every state can complete.
+    if ((i.k === 'nonzero' || i.k === 'digits1' || i.k === 'zeros1') && i.left === 0) return;
     if (!out.some((o) => JSON.stringify(o) === JSON.stringify(i))) out.push(i);
   };
   const digit = DIGITS.includes(ch);
@@ -52,7 +57,7 @@ function step(items: readonly Item[], ch: string): Item[] {
     switch (i.k) {
       case 'box':
         if (i.L.length === 0) {
-          const next = ch === '.' ? afterPoint(i.tail) : undefined;
+          const next = ch === '.' ? afterPoint(i.tail, places) : undefined;
           if (next) add(next);
         } else if (digit && ch >= i.L[0]! && ch <= i.H[0]!) {
           const n = i.L.length - 1;
@@ -65,22 +70,18 @@ function step(items: readonly Item[], ch: string): Item[] {
       case 'free':
         if (digit) add({ k: 'free', min: Math.max(0, i.min - 1), tail: i.tail });
         else if (ch === '.' && i.min === 0) {
-          const next = afterPoint(i.tail);
+          const next = afterPoint(i.tail, places);
           if (next) add(next);
         }
         break;
-      case 'digits':
-      case 'digits1':
-        if (digit) add({ k: 'digits' });
-        break;
-      case 'zeros':
-      case 'zeros1':
-        if (ch === '0') add({ k: 'zeros' });
-        break;
-      case 'nonzero':
-        if (ch === '0') add({ k: 'nonzero' });
-        else if (digit) add({ k: 'digits' });
-        break;
+      default: {
+        if (!digit || i.left === 0) break;
+        const left = i.left < 0 ? -1 : i.left - 1;
+        if (i.k === 'digits' || i.k === 'digits1') add({ k: 'digits', left });
+        else if (i.k === 'zeros' || i.k === 'zeros1') {
+          if (ch === '0') add({ k: 'zeros', left });
+        } else add({ k: ch === '0' ? 'nonzero' : 'digits', left });
+      }
     }
   }
   return out;
@@ -104,7 +105,7 @@ function charClass(chars: string[]): string {
  * Rules for the strings the items accept, named `${prefix}_s<i>`, the first one the start:
  * one rule per automaton state, each alternative led by the characters that reach its state.
  */
-function automaton(start: Item[], prefix: string): string[] {
+function automaton(start: Item[], prefix: string, places: number): string[] {
   const names = new Map<string, string>();
   const queue: Item[][] = [];
   const nameOf = (items: Item[]): string => {
@@ -123,7 +124,7 @@ function automaton(start: Item[], prefix: string): string[] {
     const items = queue[q]!;
     const byTarget = new Map<string, { chars: string[]; items: Item[] }>();
     for (const ch of `${DIGITS}.`) {
-      const next = step(items, ch);
+      const next = step(items, ch, places);
       if (next.length === 0) continue;
       const k = key(next);
       const entry = byTarget.get(k) ?? { chars: [], items: next };
@@ -131,7 +132,7 @@ function automaton(start: Item[], prefix: string): string[] {
       byTarget.set(k, entry);
     }
     const alts = [...byTarget.values()].map(({ chars, items: next }) => {
-      const ends = accepts(next) && [...`${DIGITS}.`].every((c) => step(next, c).length === 0);
+      const ends = accepts(next) && [...`${DIGITS}.`].every((c) => step(next, c, places).length === 0);
       return ends ? charClass(chars) : `${charClass(chars)} ${nameOf(next)}`;
     });
     const body = alts.length === 0 ? '""' : alts.join(' | ');
@@ -186,7 +187,8 @@ function nonNegative(lo: Bound, hi: Bound | undefined, fraction: boolean): Item[
  * of a number must be integers (a decimal bound such as 1.5 is refused, not approximated).
  */
 export function numberRange(schema: Record<string, unknown>, path: string, prefix = 'tfjs_number'): string[] {
-  const integer = schema.type === 'integer';
+  const places = decimalPlaces(schema, path);
+  const integer = schema.type === 'integer' || places === 0;
   const read = (k: string): number | undefined => {
     const v = schema[k];
     if (v === undefined) return undefined;
@@ -227,17 +229,31 @@ export function numberRange(schema: Record<string, unknown>, path: string, prefi
   const alts: string[] = [];
   const rules: string[] = [];
   if (negative.length > 0) {
-    rules.push(...automaton(negative, `${prefix}_neg`));
+    rules.push(...automaton(negative, `${prefix}_neg`, places));
     alts.push(`"-" ${prefix}_neg_s0`);
   }
   if (positive.length > 0) {
-    rules.push(...automaton(positive, `${prefix}_pos`));
+    rules.push(...automaton(positive, `${prefix}_pos`, places));
     alts.push(`${prefix}_pos_s0`);
   }
   return [`${prefix} ::= ${alts.join(' | ')}`, ...rules];
 }
 
-const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'];
+/**
+ * The most digits after the point `multipleOf` allows: 1 → 0, 0.1 → 1, 0.01 → 2, …; -1 without
+ * it. Other values are refused (a power of ten is what a grammar can say exactly).
+ */
+function decimalPlaces(schema: Record<string, unknown>, path: string): number {
+  const m = schema.multipleOf;
+  if (m === undefined) return -1;
+  const k = typeof m === 'number' && m > 0 ? Math.round(-Math.log10(m)) : NaN;
+  if (!(k >= 0 && k <= 15 && Math.abs(m as number - 10 ** -k) <= 1e-9 * (m as number))) {
+    throw new SamplingError(`${path}.multipleOf`, 'must be 1, 0.1, 0.01, … (a power of ten <= 1: the number of decimal places)', m);
+  }
+  return k;
+}
+
+const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'];
 
 /**
  * The schema with each bounded integer / number subschema replaced by a string constant that
@@ -253,10 +269,12 @@ export function replaceBoundedNumbers(schema: unknown): { schema: unknown; range
     const obj = node as Record<string, unknown>;
     if ((obj.type === 'integer' || obj.type === 'number') && BOUNDS.some((k) => k in obj)) {
       const other = Object.keys(obj).filter((k) => k !== 'type' && !BOUNDS.includes(k) && k !== 'description' && k !== 'title');
-      if (other.length > 0) throw new SamplingError(path, 'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, title, description)', other);
+      if (other.length > 0) throw new SamplingError(path, 'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)', other);
       ranges.push(numberRange(obj, path, rangeRule(ranges.length)));
       return { const: placeholder(ranges.length - 1) };
     }
+    // xgrammar 0.1.27 ignores it: output that breaks it would look valid.
+    if (obj.uniqueItems === true) throw new SamplingError(`${path}.uniqueItems`, 'cannot be enforced by a grammar (xgrammar ignores it): remove it and check the output', true);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(obj)) out[k] = k === 'enum' || k === 'const' ? v : walk(v, `${path}.${k}`);
     return out;

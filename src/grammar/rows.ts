@@ -59,7 +59,7 @@ export class GrammarRows {
   static read(option: unknown, batch: number, stops: readonly Set<number>[], queued: readonly unknown[] | undefined): GrammarRows | undefined {
     if (option === undefined) {
       queued?.forEach((g, i) => {
-        if (g !== undefined) throw new SamplingError(`queue[${i}].grammar`, 'needs the grammar option (its engine)', new Described('a grammar'));
+        if (g !== undefined) throw new SamplingError(`queue[${i}].grammar`, 'must come with the grammar option (its engine)', new Described('a grammar'));
       });
       return undefined;
     }
