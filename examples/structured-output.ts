@@ -3,11 +3,12 @@
 // (@mlc-ai/web-xgrammar, an optional dependency) is created once for the model's vocabulary;
 // each step it gives every row's token bitmask to the sampler, and the drawn token advances the
 // row's matcher. Rows may have different grammars (a schema, a regular expression, a choice, or
-// none); every record is parsed and validated with ajv here.
+// none); every record is parsed and validated with ajv here. Then the Tang-poem transformer under
+// a regular expression and a choice over its Chinese characters.
 import * as tf from '@tensorflow/tfjs-core';
 import Ajv from 'ajv';
 import { createGrammarEngine, generate } from 'tfjs-sampling';
-import { loadJsonModelFromDisk } from '../model/fs-io.js';
+import { loadJsonModelFromDisk, loadTransformerFromDisk } from '../model/fs-io.js';
 import { PACKAGE_SCHEMA } from '../model/json/schemas.js';
 import { cachedStep, disposeCache } from '../model/transformer.js';
 import { pickBackend } from './backend.js';
@@ -58,6 +59,28 @@ console.log(`  choice   ${texts[n + 1]}`);
 console.log(`  free     ${texts[n + 2]!.replace(/\n/g, '⏎')}`);
 if (valid !== n) throw new Error(`${n - valid} of ${n} records do not match the schema`);
 if (!/^(application|text|image)\/[a-z0-9.+-]{2,24}$/.test(texts[n]!) || !['MIT', 'ISC', 'Apache-2.0'].includes(texts[n + 1]!)) throw new Error('a regex or choice row does not match');
+
+// The Tang-poem transformer's vocabulary is characters too (Chinese ones): a grammar over it
+// starts a five-character line with a season, or picks one of two lines. (xgrammar 0.1.27
+// mis-handles characters past ASCII inside [classes]: such grammars are refused; write
+// alternations, as here.)
+const tang = await loadTransformerFromDisk();
+const tangEngine = await createGrammarEngine({ tokens: tang.vocab.map((text, id) => (id === tang.config.padId || id === tang.config.unkId || id === tang.config.newlineId ? null : text)) });
+const tangBefore = tf.memory().numTensors;
+const line = await generate(cachedStep(tang), {
+  prompts: [tang.encodePrompt(''), tang.encodePrompt('')],
+  padId: tang.config.padId,
+  feed: 'new',
+  maxNewTokens: 10,
+  sampler: { temperature: 0.8, seed: [7, 8] },
+  grammar: { engine: tangEngine, rows: [{ regex: '(春|夏|秋|冬).{4}' }, { choice: ['白日依山盡', '黃河入海流'] }], end: 'complete' },
+});
+disposeCache(line.state);
+console.log(`Tang model: ${line.tokens.map((row) => tang.decode(row)).join(' / ')}`);
+if (!/^[春夏秋冬].{4}$/.test(tang.decode(line.tokens[0]!)) || !['白日依山盡', '黃河入海流'].includes(tang.decode(line.tokens[1]!))) throw new Error('a Tang row does not match its grammar');
+if (tf.memory().numTensors !== tangBefore) throw new Error('tensors leaked');
+tangEngine.dispose();
+tang.dispose();
 
 const compiled = await engine.compile({ jsonSchema: PACKAGE_SCHEMA });
 console.log(`compiled once per engine: ${engine.cached} grammars cached (the schema again: ${compiled.compileMs} ms)`);

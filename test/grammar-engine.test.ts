@@ -99,6 +99,32 @@ describe('grammar engine (xgrammar)', () => {
     }
   });
 
+  it('characters past ASCII: "." matches them (written [^\\n] for xgrammar), classes with them are refused', async () => {
+    const tokens = [null, '春', '夏', '，', 'a', '\n'];
+    const e = await createGrammarEngine({ tokens });
+    try {
+      const m = await e.matcher({ regex: '春.' }, { end: 'complete' });
+      expect(m.accept(1)).toBe(true);
+      const bits = await m.nextMask();
+      expect([1, 2, 3, 4, 5].filter((j) => (bits[0]! >>> j) & 1)).toEqual([1, 2, 3, 4]); // not the newline
+      m.dispose();
+      for (const [spec, argument] of [
+        [{ regex: '[春夏]' }, 'grammar.regex'],
+        [{ regex: 'a[^，]' }, 'grammar.regex'],
+        [{ ebnf: 'root ::= [\\u6625]' }, 'grammar.ebnf'],
+        [{ jsonSchema: { type: 'string', pattern: '^[春]+$' } }, 'jsonSchema.pattern'],
+      ] as const) {
+        const err = await e.compile(spec as GrammarSpec).catch((x: unknown) => x);
+        expect(err, JSON.stringify(spec)).toBeInstanceOf(SamplingError);
+        expect((err as SamplingError).argument).toBe(argument);
+      }
+      // ASCII classes and quoted literals stay.
+      await e.compile({ ebnf: 'root ::= "[春]" [a-z]' });
+    } finally {
+      e.dispose();
+    }
+  });
+
   it('compiles a grammar once per engine (the cache returns it at no cost)', async () => {
     const spec: GrammarSpec = { jsonSchema: { type: 'object', properties: { a: { type: 'integer', minimum: 3, maximum: 7 } }, required: ['a'] } };
     const first = await engine.compile(spec);

@@ -254,12 +254,14 @@ async function compileSpec(xg: XGrammarModule, compiler: XGCompiler, spec: Gramm
 
 async function compileWith(xg: XGrammarModule, compiler: XGCompiler, spec: GrammarSpec): Promise<XGCompiledGrammar> {
   const compact = !('whitespace' in spec) || spec.whitespace !== 'any';
+  refuseWideClasses(spec);
   const fail = (what: string, err: unknown): never => {
     throw new SamplingError('grammar', `must be ${what} xgrammar can compile (its reason is printed on the console)`, spec, String(err));
   };
   if ('jsonSchema' in spec) {
     const schema = typeof spec.jsonSchema === 'string' ? JSON.parse(spec.jsonSchema) : spec.jsonSchema;
-    const { schema: replaced, ranges } = replaceBoundedNumbers(schema);
+    const { schema: bounded, ranges } = replaceBoundedNumbers(schema);
+    const replaced = mapPatterns(bounded, anyCharacter);
     let ebnf: string;
     try {
       ebnf = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(replaced), !compact, compact ? -1 : 2, compact ? [',', ':'] : undefined, spec.strict ?? true);
@@ -287,7 +289,7 @@ async function compileWith(xg: XGrammarModule, compiler: XGCompiler, spec: Gramm
   }
   if ('regex' in spec) {
     try {
-      return await compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.regex } });
+      return await compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: anyCharacter(spec.regex) } });
     } catch (err) {
       return fail('a regular expression', err);
     }
@@ -305,6 +307,101 @@ async function compileWith(xg: XGrammarModule, compiler: XGCompiler, spec: Gramm
   } catch (err) {
     return fail('a choice', err);
   }
+}
+
+/**
+ * xgrammar 0.1.27 mis-handles characters past ASCII in character classes: measured on the Tang
+ * vocabulary, `[春夏]` allows no token and `[^，。]` allows every token, `，` and `。` included.
+ * Such grammars are refused (alternations such as `(春|夏)` work).
+ */
+function refuseWideClasses(spec: GrammarSpec): void {
+  const check = (text: string, where: string, ebnf: boolean): void => {
+    const cls = wideClass(text, ebnf);
+    if (cls !== undefined) {
+      throw new SamplingError(where, `must not have characters past ASCII in a character class (xgrammar 0.1.27 mis-handles them: ${cls} would allow the wrong tokens); write an alternation such as (春|夏) instead`, text);
+    }
+  };
+  if ('regex' in spec) check(spec.regex, 'grammar.regex', false);
+  else if ('ebnf' in spec) check(spec.ebnf, 'grammar.ebnf', true);
+  else if ('jsonSchema' in spec) {
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) node.forEach((v, i) => walk(v, `${path}[${i}]`));
+      else if (typeof node === 'object' && node !== null) {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === 'pattern' && typeof v === 'string') check(v, `${path}.pattern`, false);
+          else if (k !== 'enum' && k !== 'const') walk(v, `${path}.${k}`);
+        }
+      }
+    };
+    walk(typeof spec.jsonSchema === 'string' ? JSON.parse(spec.jsonSchema) : spec.jsonSchema, 'jsonSchema');
+  }
+}
+
+/**
+ * A regex with each `.` (outside classes, unescaped) written `[^\n]`, its meaning: xgrammar 0.1.27's
+ * `.` matches no character past ASCII in a raw vocabulary (measured: no token of the Tang
+ * vocabulary), while `[^\n]` matches them all.
+ */
+export function anyCharacter(regex: string): string {
+  let out = '';
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === '\\') {
+      out += regex.slice(i, i + 2);
+      i++;
+    } else if (c === '[') {
+      let j = i + 1;
+      if (regex[j] === '^') j++;
+      if (regex[j] === ']') j++;
+      for (; j < regex.length && regex[j] !== ']'; j++) if (regex[j] === '\\') j++;
+      out += regex.slice(i, j + 1);
+      i = j;
+    } else out += c === '.' ? '[^\\n]' : c;
+  }
+  return out;
+}
+
+/** A copy of a JSON schema with `f` applied to every `pattern`. */
+function mapPatterns(node: unknown, f: (pattern: string) => string): unknown {
+  if (Array.isArray(node)) return node.map((v) => mapPatterns(v, f));
+  if (typeof node !== 'object' || node === null) return node;
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'pattern' && typeof v === 'string' ? f(v) : k === 'enum' || k === 'const' ? v : mapPatterns(v, f)]));
+}
+
+/** The first character class of a regex or an EBNF text with a character past ASCII in it. */
+export function wideClass(text: string, ebnf: boolean): string | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (ebnf && c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      continue;
+    }
+    if (ebnf && c === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+      continue;
+    }
+    if (c !== '[') continue;
+    let j = i + 1;
+    if (text[j] === '^') j++;
+    if (text[j] === ']') j++; // a leading ] is a member
+    let wide = false;
+    for (; j < text.length && text[j] !== ']'; j++) {
+      if (text[j] === '\\') {
+        const m = /^\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|x([0-9a-fA-F]{2}))/.exec(text.slice(j));
+        if (m && parseInt(m[1] ?? m[2] ?? m[3]!, 16) > 0x7f) wide = true;
+        j++;
+        continue;
+      }
+      if (text.charCodeAt(j) > 0x7f) wide = true;
+    }
+    if (wide) return text.slice(i, j + 1);
+    i = j;
+  }
+  return undefined;
 }
 
 /**
