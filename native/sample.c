@@ -123,6 +123,32 @@ static int compact(int *idx, float *val, int n, float t) {
 // closer look, and the scalar look skips it. The row's max over allowed tokens is the largest
 // candidate (the running threshold never passes it); NaN and +Infinity count wherever they are,
 // as the mask keeps them (maskWhere's rule).
+// The candidates of one block of 16 (out of the scan's hot loop, which then stays the same with
+// and without a mask).
+static __attribute__((noinline)) int take16(const float *z, int j, float thr, int *idx, float *val, int n) {
+  for (int l = 0; l < 16; l++) {
+    float v = z[j + l];
+    if (v >= thr && v > -INFF) {
+      idx[n] = j + l;
+      val[n] = v;
+      n++;
+    }
+  }
+  return n;
+}
+
+static __attribute__((noinline)) int take16_masked(const float *z, int j, float thr, const u32 *words, int *idx, float *val, int n) {
+  for (int l = 0; l < 16; l++) {
+    float v = z[j + l];
+    if (v >= thr && v > -INFF && ALLOWED(words, j + l)) {
+      idx[n] = j + l;
+      val[n] = v;
+      n++;
+    }
+  }
+  return n;
+}
+
 static inline __attribute__((always_inline)) int topk_scan(const float *z, int V, int k, int *idx, float *val, float *tmp, double *res, const u32 *words) {
   float thr = -INFF;
   int n = 0;
@@ -138,14 +164,7 @@ static inline __attribute__((always_inline)) int topk_scan(const float *z, int V
     bad = wasm_v128_or(bad, wasm_v128_or(wasm_v128_or(wasm_f32x4_ne(a, a), wasm_f32x4_ne(b, b)),
                                          wasm_v128_or(wasm_f32x4_ne(c, c), wasm_f32x4_ne(d, d))));
     if (!wasm_v128_any_true(wasm_f32x4_ge(mx, tv))) continue;
-    for (int l = 0; l < 16; l++) {
-      float v = z[j + l];
-      if (v >= thr && v > -INFF && (!words || ALLOWED(words, j + l))) {
-        idx[n] = j + l;
-        val[n] = v;
-        n++;
-      }
-    }
+    n = words ? take16_masked(z, j, thr, words, idx, val, n) : take16(z, j, thr, idx, val, n);
     if (n >= limit) {
       for (int c2 = 0; c2 < n; c2++) tmp[c2] = val[c2];
       float t = select_desc(tmp, n, k - 1);
