@@ -30,7 +30,7 @@ export const SCHEMAS: Record<string, object> = {
     type: 'object',
     properties: {
       kind: { const: 'point' },
-      x: { type: 'number', minimum: -10, maximum: 10 },
+      x: { type: 'number', minimum: -10, maximum: 10, multipleOf: 0.001 },
       y: { type: 'integer', exclusiveMinimum: -5, exclusiveMaximum: 5 },
       label: { anyOf: [{ type: 'string', maxLength: 5 }, { type: 'null' }] },
       unit: { enum: ['cm', 'm', 'km'] },
