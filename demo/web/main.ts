@@ -1,5 +1,7 @@
 // Browser demo: the Tang poem character model generating through the library's sampler on
-// WebGPU or WebGL, with the next-token distribution before and after the sampler's processors.
+// WebGPU or WebGL, with the next-token distribution before and after the sampler's processors;
+// and a JSON mode, where the JSON character model writes records that match a JSON schema
+// (generate's grammar option, on @mlc-ai/web-xgrammar, imported on first use).
 // Built by Vite (demo/web/vite.config.ts); driven by demo/web/test/demo.e2e.ts in CI.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -7,9 +9,12 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from 'chart.js';
 import {
+  createGrammarEngine,
   createSampler,
   entropy,
   generateStream,
+  type GenerateResult,
+  type GrammarEngine,
   type SampledLogprobs,
   SamplingError,
   selectBackend,
@@ -21,6 +26,8 @@ import {
   type StepFunction,
 } from 'tfjs-sampling';
 import { contextWindows, loadCharModel, type CharModel } from '../../model/char-model.js';
+import { PACKAGE_SCHEMA, SCHEMAS } from '../../model/json/schemas.js';
+import { cachedStep, disposeCache, loadTransformer, type KVCache, type TransformerLM } from '../../model/transformer.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title, Tooltip);
 
@@ -33,7 +40,9 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   return el as T;
 };
 
-const SLIDERS = ['temperature', 'topK', 'topP', 'minP', 'maxTokens'] as const;
+const SLIDERS = ['temperature', 'topK', 'topP', 'minP', 'maxTokens', 'jsonMaxTokens'] as const;
+/** Sliders that set the length of a run, not the sampler. */
+const LENGTH_SLIDERS: readonly string[] = ['maxTokens', 'jsonMaxTokens'];
 /** The sampler picker's sliders (beside the selects `mirostat` and `order`). */
 const PICKER_SLIDERS = ['typicalP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'dynatempRange', 'dynatempExponent', 'mirostatTau', 'mirostatEta'] as const;
 const SELECTS = ['mirostat', 'order'] as const;
@@ -58,7 +67,15 @@ export interface DemoHandle {
   optionsError?: string | undefined;
   /** True when nothing runs or waits to run (no generation, no chart render): tensors are counted then. */
   settled(): boolean;
+  /** 'poem' or 'json' (the mode select). */
+  mode: Mode;
+  /** JSON mode: true once its model and grammar engine are loaded (both once per page). */
+  jsonReady: boolean;
+  /** JSON mode: whether the last finished record parsed with JSON.parse (undefined before one, or after Stop). */
+  valid?: boolean | undefined;
 }
+
+type Mode = 'poem' | 'json';
 
 declare global {
   interface Window {
@@ -75,6 +92,8 @@ const handle: DemoHandle = {
   tokensPerSecond: NaN,
   sampler: () => current,
   settled: () => !handle.generating && !rendering && renderTimer === undefined,
+  mode: 'poem',
+  jsonReady: false,
 };
 window.__demo = handle;
 
@@ -284,7 +303,11 @@ function updateSampler(): void {
 
 /** Generate is off while loading or while the options are invalid; Stop is always on. */
 function syncButton(): void {
-  $<HTMLButtonElement>('generate').disabled = !handle.generating && (!handle.ready || handle.optionsError !== undefined);
+  const loading = !handle.ready || (handle.mode === 'json' && !handle.jsonReady);
+  $<HTMLButtonElement>('generate').disabled = !handle.generating && (loading || handle.optionsError !== undefined);
+  // The mode and the schema stay as they are while a run uses them.
+  $<HTMLSelectElement>('mode').disabled = handle.generating;
+  $<HTMLSelectElement>('schema').disabled = handle.generating;
 }
 
 const status = (text: string): void => {
@@ -381,6 +404,153 @@ async function run(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// JSON mode: the JSON character model writes one record per click, constrained to the chosen
+// schema by the grammar engine; the chart is hidden (it shows the poem model's distribution).
+
+/** The schemas to pick from, by the select's value (the first word of the name). */
+const JSON_SCHEMAS: Record<string, { name: string; schema: object }> = Object.fromEntries(
+  Object.entries({ "package (the shape of the model's training records)": PACKAGE_SCHEMA, ...SCHEMAS }).map(([name, schema]) => [name.split(' ')[0]!, { name, schema }]),
+);
+
+let json: { lm: TransformerLM; engine: GrammarEngine } | undefined;
+let jsonLoading: Promise<void> | undefined;
+const readyStatus: Partial<Record<Mode, string>> = {};
+
+function showSchema(): void {
+  const picked = JSON_SCHEMAS[$<HTMLSelectElement>('schema').value];
+  $('schema-text').textContent = picked ? JSON.stringify(picked.schema, null, 2) : '';
+}
+
+async function setMode(mode: Mode): Promise<void> {
+  handle.mode = mode;
+  document.body.dataset.mode = mode;
+  $('title-model').textContent = mode === 'json' ? 'JSON character model, grammar-constrained' : 'Tang poem character model';
+  $('output').classList.toggle('json', mode === 'json');
+  $('output').textContent = ''; // the other mode's text
+  $('speed').textContent = '';
+  const ready = readyStatus[mode];
+  if (ready) status(ready);
+  syncButton();
+  if (mode === 'json') await loadJson();
+}
+
+/** The JSON model and its grammar engine, loaded on the first switch to JSON mode, once. */
+function loadJson(): Promise<void> {
+  jsonLoading ??= (async () => {
+    status('loading the JSON model and the grammar engine…');
+    const lm = await loadTransformer(new URL('json/model.json', location.href).href);
+    try {
+      const { padId, unkId, newlineId } = lm.config;
+      // Tokens without text (pad, unk, and the stop token newline) are null: the grammar allows the
+      // stop token only where a record may end.
+      const tokens = lm.vocab.map((t, id) => (id === padId || id === unkId || id === newlineId ? null : t));
+      const engine = await createGrammarEngine({ tokens }, { xgrammar: await import('@mlc-ai/web-xgrammar') });
+      json = { lm, engine };
+    } catch (e) {
+      lm.dispose();
+      throw e;
+    }
+    readyStatus.json = `JSON model loaded: ${lm.vocab.length} tokens, window ${lm.config.window}; grammar engine ready`;
+    if (handle.mode === 'json') status(readyStatus.json);
+    handle.jsonReady = true;
+    showMemory();
+    syncButton();
+  })().catch((e: unknown) => {
+    jsonLoading = undefined; // the next switch to JSON mode tries again
+    throw e;
+  });
+  return jsonLoading;
+}
+
+/**
+ * One record for the chosen schema: generateStream with the grammar and the KV-cache step,
+ * stepped by hand so that the last KV cache (the result's `state`) can be disposed; on Stop the
+ * stream disposes it.
+ */
+async function runJson(): Promise<void> {
+  if (!json) return;
+  const { lm, engine } = json;
+  const { padId, newlineId } = lm.config;
+  const schema = JSON_SCHEMAS[$<HTMLSelectElement>('schema').value]!.schema;
+  const maxNewTokens = slider('jsonMaxTokens');
+  controller = new AbortController();
+  const button = $<HTMLButtonElement>('generate');
+  button.textContent = 'Stop';
+  handle.generating = true;
+  handle.generated = '';
+  handle.valid = undefined;
+  syncButton();
+  const out = $('output');
+  out.innerHTML = '';
+  const gen = document.createElement('span');
+  gen.id = 'generated';
+  out.append(gen);
+  const validity = $('validity');
+  validity.textContent = '';
+  delete validity.dataset.valid;
+  status(`generating a record on ${tf.getBackend()}…`);
+  const stream = generateStream(cachedStep(lm), {
+    prompts: [[newlineId]], // a record starts after a newline, as in training
+    padId,
+    feed: 'new',
+    maxNewTokens,
+    stopTokens: [newlineId],
+    keepStop: false,
+    sampler: live,
+    signal: controller.signal,
+    grammar: { engine, rows: { jsonSchema: schema } },
+  });
+  const t0 = performance.now();
+  let count = 0;
+  let result: GenerateResult<KVCache> | undefined;
+  let stopped = false;
+  try {
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) {
+        result = next.value;
+        break;
+      }
+      const id = next.value.tokens[0]!;
+      count++;
+      if (id !== newlineId) handle.generated += lm.decode([id]);
+      gen.textContent = handle.generated;
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+    stopped = true; // the stream disposed the KV cache
+  } finally {
+    if (!result) await stream.return(undefined as never); // ended early: the stream frees what it holds
+    disposeCache(result?.state);
+    if (result) {
+      handle.generated = lm.decode(result.tokens[0]!); // keepStop: false, so without the newline
+      gen.textContent = handle.generated;
+      try {
+        JSON.parse(handle.generated);
+        handle.valid = true;
+        validity.textContent = 'valid JSON ✓';
+      } catch (e) {
+        handle.valid = false;
+        const cut = result.finishReasons[0] === 'length' ? ` (cut at ${maxNewTokens} tokens: raise max tokens)` : '';
+        validity.textContent = `not valid JSON: ${e instanceof Error ? e.message : String(e)}${cut}`;
+      }
+      validity.dataset.valid = String(handle.valid);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    handle.tokensPerSecond = count / seconds;
+    const speed = $('speed');
+    speed.textContent = `${count} tokens in ${seconds.toFixed(2)} s · ${handle.tokensPerSecond.toFixed(1)} tokens/s`;
+    speed.dataset.tokensPerSecond = String(handle.tokensPerSecond);
+    status(stopped ? 'stopped' : result ? 'done' : 'failed');
+    handle.generating = false;
+    button.textContent = 'Generate';
+    controller = undefined;
+    syncButton();
+    showMemory();
+  }
+}
+
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   // ?backend=webgl|webgpu forces one; a software WebGPU adapter (SwiftShader) is only used when asked.
@@ -406,7 +576,7 @@ async function main(): Promise<void> {
     show();
     input.addEventListener('input', () => {
       show();
-      if (id !== 'maxTokens') updateSampler();
+      if (!LENGTH_SLIDERS.includes(id)) updateSampler();
     });
   }
   for (const id of SELECTS) $(id).addEventListener('input', updateSampler);
@@ -421,7 +591,14 @@ async function main(): Promise<void> {
   const button = $<HTMLButtonElement>('generate');
   button.addEventListener('click', () => {
     if (controller) controller.abort(new DOMException('stopped by the user', 'AbortError'));
-    else run().catch(fail);
+    else (handle.mode === 'json' ? runJson() : run()).catch(fail);
+  });
+  const schemaSelect = $<HTMLSelectElement>('schema');
+  for (const name of Object.keys(JSON_SCHEMAS)) schemaSelect.add(new Option(name, name));
+  schemaSelect.addEventListener('input', showSchema);
+  showSchema();
+  $('mode').addEventListener('input', () => {
+    setMode($<HTMLSelectElement>('mode').value === 'json' ? 'json' : 'poem').catch(fail);
   });
 
   showPromptDistribution(); // also compiles the model's shaders before the first run
@@ -431,9 +608,11 @@ async function main(): Promise<void> {
   await warm.data();
   warm.dispose();
   current.reset();
-  status(`model loaded: ${cm.vocab.length} characters, context ${cm.contextLength}`);
+  readyStatus.poem = `model loaded: ${cm.vocab.length} characters, context ${cm.contextLength}`;
+  status(readyStatus.poem);
   handle.ready = true;
   syncButton();
+  if ($<HTMLSelectElement>('mode').value === 'json') await setMode('json'); // the browser restored the select
 }
 
 main().catch((e) => {

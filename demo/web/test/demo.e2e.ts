@@ -2,9 +2,11 @@
 // static page from 127.0.0.1 and drives the system Chromium (headless, WebGL2/WebGPU on
 // SwiftShader; never a downloaded browser). Per backend pass it checks the backend shown, the
 // entropy against temperature, a generation (vocabulary characters only), Stop, the sampler
-// picker (a generation with typical-p; an invalid order shows its error), and that no tensor
-// outlives a run; the first pass saves a screenshot (docs/demo.png with DEMO_SCREENSHOT=docs, so
-// that `npm test` leaves the tracked file alone).
+// picker (a generation with typical-p; an invalid order shows its error), the JSON mode (a package
+// record through the grammar that parses, has the schema's required keys and matches the schema;
+// the validity indicator; Stop), and that no tensor outlives a run; the first pass saves a
+// screenshot (docs/demo.png with DEMO_SCREENSHOT=docs, so that `npm test` leaves the tracked file
+// alone).
 //
 //   npm run test:demo                       # auto backend (WebGPU if a hardware adapter, else WebGL), then forced WebGPU
 //   DEMO_BACKENDS=auto npm run test:demo    # passes to run: auto, webgl, webgpu (comma-separated)
@@ -13,8 +15,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Ajv from 'ajv';
 import { chromium, type Page } from 'playwright';
 import { build } from 'vite';
+import { PACKAGE_SCHEMA } from '../../../model/json/schemas.js';
 import { serveStatic } from '../../../test/setup/static-server.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../../test/setup/probe.js';
 
@@ -34,9 +38,9 @@ async function setTemperature(page: Page, t: number): Promise<number> {
   return Number(await page.locator('#entropy').getAttribute('data-bits'));
 }
 
-async function idle(page: Page): Promise<void> {
+async function idle(page: Page, timeout = 90_000): Promise<void> {
   // The final chart render reads back once more: wait for it too before counting tensors.
-  await page.waitForFunction(() => window.__demo?.settled() === true, null, { timeout: 90_000 });
+  await page.waitForFunction(() => window.__demo?.settled() === true, null, { timeout });
 }
 
 const numTensors = (page: Page): Promise<number> => page.evaluate(() => window.__demo!.tf.memory().numTensors);
@@ -116,7 +120,60 @@ async function runPass(page: Page, pass: string, url: string, first: boolean): P
   assert.ok(await page.locator('#generate').isEnabled(), 'Generate is enabled again');
   log(`${pass}: typical-p 0.5 generated ${JSON.stringify(typical)}; order vllm: ${message}`);
 
-  return `${actual}: ${tps.toFixed(1)} tokens/s`;
+  const jsonTps = await runJson(page, pass);
+  return `${actual}: ${tps.toFixed(1)} tokens/s, JSON ${jsonTps.toFixed(1)} tokens/s`;
+}
+
+/**
+ * JSON mode: the transformer and the grammar engine load on the switch; a record for the package
+ * schema parses, has the required keys, matches the schema (ajv) and is marked valid; Stop ends a
+ * run; the KV cache never outlives one. Returns the tokens per second of the record.
+ */
+async function runJson(page: Page, pass: string): Promise<number> {
+  await page.locator('#mode').selectOption('json');
+  await page.waitForFunction(() => window.__demo?.jsonReady === true, null, { timeout: 90_000 });
+  await page.locator('#schema').selectOption('package');
+  const shownSchema: unknown = JSON.parse((await page.locator('#schema-text').textContent()) ?? '');
+  assert.deepEqual(shownSchema, PACKAGE_SCHEMA, 'the page shows the package schema');
+  await idle(page);
+  const before = await numTensors(page); // the JSON model's weights included
+  assert.equal(Number(await page.locator('#debug').getAttribute('data-num-tensors')), before, 'the debug line shows tf.memory().numTensors');
+
+  // A record is about 100 characters; 160 tokens leave room (a cut record would not parse).
+  await page.locator('#jsonMaxTokens').fill('160');
+  await page.locator('#generate').click();
+  await idle(page, 480_000); // the transformer on SwiftShader: 1 (WebGPU) to 5 (WebGL) tokens per second
+  const text = await page.evaluate(() => window.__demo!.generated);
+  assert.equal((await page.locator('#generated').textContent()) ?? '', text, 'the page shows the generated record');
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (e) {
+    assert.fail(`the record is not JSON (${String(e)}): ${JSON.stringify(text)}`);
+  }
+  assert.ok(typeof record === 'object' && record !== null && !Array.isArray(record), `the record is an object: ${text}`);
+  for (const key of PACKAGE_SCHEMA.required) assert.ok(key in record, `the record has "${key}": ${text}`);
+  const validate = new Ajv().compile(PACKAGE_SCHEMA);
+  assert.ok(validate(record), `the record matches the schema (${JSON.stringify(validate.errors)}): ${text}`);
+  assert.equal(await page.evaluate(() => window.__demo!.valid), true, 'the page found the record valid');
+  assert.equal(await page.locator('#validity').textContent(), 'valid JSON ✓', 'the validity indicator');
+  assert.equal(await page.locator('#validity').getAttribute('data-valid'), 'true');
+  assert.equal(await numTensors(page), before, 'no tensor left after a JSON record (the KV cache disposed)');
+  const tps = await page.evaluate(() => window.__demo!.tokensPerSecond);
+  log(`${pass}: JSON record ${text} at ${tps.toFixed(1)} tokens/s`);
+
+  // Stop mid-record: the stream disposes the KV cache; no validity verdict on a cut record.
+  await page.locator('#jsonMaxTokens').fill('400');
+  await page.locator('#generate').click();
+  await page.waitForFunction(() => (window.__demo?.generated.length ?? 0) >= 2 || window.__demo?.generating === false, null, { timeout: 120_000 });
+  const stopped = await page.evaluate(() => window.__demo!.generating);
+  if (stopped) await page.locator('#generate').click();
+  await idle(page, 480_000);
+  const status = await page.locator('#status').textContent();
+  assert.equal(status, stopped ? 'stopped' : 'done', 'status after Stop');
+  if (stopped) assert.equal(await page.locator('#validity').textContent(), '', 'no verdict on a stopped record');
+  assert.equal(await numTensors(page), before, 'no tensor left after a stopped JSON record');
+  return tps;
 }
 
 async function main(): Promise<void> {
