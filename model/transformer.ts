@@ -389,6 +389,19 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
     slot[cache.next] = 1;
     const oh = tf.tensor4d(slot, [1, 1, W, 1]);
     const keep = tf.sub(1, oh);
+    // The new key / value into slot `next`: cache·keep + new·onehot. tfjs-backend-cpu multiplies
+    // broadcast 4-D operands element by element with index arithmetic (8.8 s a step at 250
+    // rows); there the same sum is written with operands it multiplies in a flat loop (a rank-1
+    // mask over [B·H, W·hd], the new row padded into its slot). Other backends keep one shape of
+    // op for every step (no shader per slot).
+    const flat = tf.getBackend() === 'cpu';
+    const keepFlat = flat ? tf.reshape(tf.tile(tf.reshape(keep, [W, 1]), [1, hd]), [W * hd]) : undefined;
+    const write = (old: tf.Tensor4D, x: tf.Tensor): tf.Tensor4D => {
+      if (!flat) return tf.add(tf.mul(old, keep), tf.mul(x, oh)) as tf.Tensor4D;
+      const rows = b * c.heads;
+      const placed = tf.pad(tf.reshape(x, [rows, hd]), [[0, 0], [cache.next * hd, (W - 1 - cache.next) * hd]]);
+      return tf.reshape(tf.add(tf.mul(tf.reshape(old, [rows, W * hd]), keepFlat!), placed), [b, c.heads, W, hd]) as tf.Tensor4D;
+    };
     // Rows that start a new request (generate's queue) forget every slot they had.
     const before = forget?.includes(1) ? tf.mul(cache.valid, tf.tensor2d(Float32Array.from(forget, (f) => 1 - f), [b, 1])) : cache.valid;
     const valid = tf.add(tf.mul(before, tf.reshape(keep, [1, W])), tf.reshape(oh, [1, W])) as tf.Tensor2D;
@@ -405,8 +418,8 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
       const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, 1, c), cos, sin, rot);
       const k = rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, 1, c), cos, sin, rot);
       const v = splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, 1, c);
-      const K = tf.add(tf.mul(cache.k[l]!, keep), tf.mul(k, oh)) as tf.Tensor4D; // [B, H, W, hd]
-      const V = tf.add(tf.mul(cache.v[l]!, keep), tf.mul(v, oh)) as tf.Tensor4D;
+      const K = write(cache.k[l]!, k); // [B, H, W, hd]
+      const V = write(cache.v[l]!, v);
       ks.push(K);
       vs.push(V);
       const scores = tf.add(tf.matMul(tf.mul(q, scale), K, false, true), bias); // [B, H, 1, W]
