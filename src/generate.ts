@@ -400,6 +400,8 @@ async function* run<S>(
   let restarted = new Uint8Array(batch);
   let nextRequest = batch;
   const skip = new Uint8Array(batch); // queue: a row whose first request wants no token
+  /** Rows whose output is not drawn from at this step: finished, or being fed a prompt. */
+  const silentRows = (): Uint8Array => Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
   for (let r = 0; r < batch; r++) if (maxNew[r] === 0) (queued ? (skip[r] = 1) : (finished[r] = 1));
   const callerOwned = new Set(tensorsIn(options.initialState));
   const callModel = modelCaller(model, options, callerOwned);
@@ -462,8 +464,7 @@ async function* run<S>(
         }
         if (grammar && !forced) {
           // After the model call: on GPU backends its kernels run while the matchers work.
-          const draws = Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 0 : 1));
-          const mask = await grammar.masks(draws, reqOf, logits.shape[1]);
+          const mask = await grammar.masks(silentRows(), reqOf, logits.shape[1]);
           if (mask) sampleContext = { ...sampleContext, mask };
         }
         if (forced) {
@@ -494,8 +495,7 @@ async function* run<S>(
       } finally {
         tf.dispose(owned);
       }
-      // Rows whose output is not drawn from at this step: finished, or being fed a prompt.
-      const silent = Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
+      const silent = silentRows();
       if (!forced) checkIds(data, silent, step, grammar);
       const column = new Int32Array(batch);
       const shownIds = new Int32Array(batch).fill(padId);

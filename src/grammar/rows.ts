@@ -88,18 +88,18 @@ export class GrammarRows {
   }
 
   /**
-   * This step's bitmask, all rows' words in one (unconstrained rows and rows that draw nothing
-   * allow every token), or undefined when no row that draws is constrained.
+   * This step's bitmask, all rows' words in one (unconstrained rows and `silent` rows, which draw
+   * nothing, allow every token), or undefined when no row that draws is constrained.
    */
-  async masks(draws: Uint8Array, requestOf: Int32Array, vocab: number): Promise<Int32Array | undefined> {
+  async masks(silent: Uint8Array, requestOf: Int32Array, vocab: number): Promise<Int32Array | undefined> {
     if (!this.vocabChecked) {
       if (this.engine.vocabSize !== vocab) throw new SamplingError('grammar.engine', `must have the logits' vocabulary size ${vocab}`, new Described(`an engine of ${this.engine.vocabSize} tokens`));
       this.vocabChecked = true;
     }
     const W = Math.ceil(vocab / 32);
     let words: Int32Array | undefined;
-    for (let r = 0; r < draws.length; r++) {
-      if (!draws[r]) continue;
+    for (let r = 0; r < silent.length; r++) {
+      if (silent[r]) continue;
       const q = requestOf[r]!;
       if (this.served[r] !== q) {
         this.matchers[r]?.dispose();
@@ -110,7 +110,7 @@ export class GrammarRows {
       }
       const m = this.matchers[r];
       if (!m) continue;
-      words ??= new Int32Array(draws.length * W).fill(-1);
+      words ??= new Int32Array(silent.length * W).fill(-1);
       words.set(await m.nextMask(), r * W);
     }
     return words;
