@@ -10,6 +10,7 @@ import { createSampler, type Sampler } from './sampler.js';
 import { invalidRowsIn } from './select/invalid.js';
 import type { SampleContext, SamplerOptions } from './types.js';
 import { GrammarRows, type GenerateGrammar, type GrammarInput } from './grammar/rows.js';
+import { checkDraft, runSpeculative, type DraftOptions, type DraftStats } from './speculative.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
 /** What `generate` hands a step function besides the tokens. */
@@ -27,6 +28,12 @@ export interface StepContext<S = unknown> {
   readonly state: S | undefined;
   /** `'prefill'` at step 0 (the prompts), `'decode'` after. */
   readonly phase: 'prefill' | 'decode';
+  /**
+   * How many of the last positions' logits `generate` uses: 1 in plain decoding (return
+   * `[B, V]` or `[B, T, V]`), γ + 1 when a target checks a draft's γ tokens (return `[B, T, V]`
+   * with T ≥ γ + 1). Absent means 1.
+   */
+  readonly logitPositions?: number;
   /**
    * Per row, 1 when the token fed at this step is the first of a new request (the `queue`
    * option): the row's earlier tokens are no longer its history (they are padding in `tokens`,
@@ -150,6 +157,11 @@ export interface GenerateStep {
    * fed a new prompt; its `tokens` entry is then `padId`).
    */
   readonly requests?: Int32Array;
+  /**
+   * With the `draft` option, each step is one verification pass: per row the tokens it added
+   * (0 to γ + 1; `tokens` holds the last of them), and γ, the tokens proposed per row.
+   */
+  readonly draft?: { readonly tokens: readonly (readonly number[])[]; readonly proposed: number };
 }
 
 /** A request waiting for a row (the `queue` option of `generate`). */
@@ -179,6 +191,8 @@ export interface GenerateResult<S = unknown> {
   readonly logprobs?: TokenLogprob[][];
   /** With `detokenize`: each row's new text. */
   readonly texts?: string[];
+  /** With the `draft` option: acceptance and passes (`steps` then counts the target's forward passes). */
+  readonly draft?: DraftStats;
   /**
    * The state the last step returned (`initialState` when no step returned one, and always for
    * `predict` models). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
@@ -283,6 +297,24 @@ export interface GenerateOptions<S = unknown> {
    * invalid row (an error naming the row and step). The grammar constrains the new tokens only.
    */
   grammar?: GenerateGrammar;
+  /**
+   * Speculative decoding: a draft model proposes `tokens` (γ) tokens per row, the target (a step
+   * function with `feed: 'new'`) scores the row's last token and the proposals in one call
+   * (`tokens` `[B, γ + 1]` at `positionIds()`, `context.logitPositions` = γ + 1; return
+   * `[B, T, V]`), and the sampler decides on the device which are kept: one read-back per pass.
+   * Mode `'exact'` gives the tokens plain decoding gives for the same seeds (see the README for
+   * the one caveat: a batched pass may round differently); `'rejection'` samples the target's
+   * distribution with more tokens kept. Rows keep different numbers of tokens.
+   *
+   * **Cache contract (rollback by position).** Both models are fed per-row positions, and a
+   * later call may feed a position again (the proposals the target rejected): a model must
+   * overwrite its cache entry at a position it is fed and attend, for a token at position p,
+   * only to entries at positions < p written since (plus the tokens of the call itself).
+   * A draft step function gets its prompts at the prefill, then 2 tokens per row at the first
+   * call of a pass (the row's last two: a proposal the draft never saw may be among them) and 1
+   * after. Not with `queue`, `grammar` or user processors.
+   */
+  draft?: DraftOptions;
 }
 
 /**
@@ -349,6 +381,29 @@ async function* run<S>(
   const sampler = isSampler(options.sampler) ? options.sampler : createSampler(options.sampler ?? { temperature: 0 });
   if (lpPlan && typeof sampler.sampleWithLogprobs !== 'function') {
     throw new SamplingError('sampler', 'must have sampleWithLogprobs() for the logprobs option', new Described('a sampler without it'));
+  }
+  if (options.draft !== undefined) {
+    if (forced) throw new SamplingError('draft', 'is not an option of score', new Described('a draft'));
+    const draft = checkDraft(options.draft, sampler, model, options, plan.prompts);
+    return yield* runSpeculative({
+      target: model as StepFunction<S>,
+      draft,
+      sampler,
+      batch,
+      padId,
+      prompts: plan.prompts,
+      maxNew,
+      stops,
+      stopSeqs: plan.stopSeqs,
+      stopStrs: plan.stopStrs,
+      detokenize: plan.detokenize,
+      keepStop: plan.keepStop,
+      signal,
+      logprobs: lpPlan,
+      initialState: options.initialState,
+      callerOwned: new Set(tensorsIn(options.initialState)),
+      tensorsIn,
+    });
   }
   if (forced && forced.length !== batch) {
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
@@ -619,7 +674,7 @@ async function* run<S>(
 }
 
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
-export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds' | 'grammar'> {
+export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds' | 'grammar' | 'draft'> {
   /** The tokens to score after each prompt, one array per row (of any lengths). */
   continuations: readonly ArrayLike<number>[];
 }

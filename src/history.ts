@@ -106,8 +106,10 @@ export class TokenHistory implements TokenHistoryView {
     private readonly needs: HistoryNeeds,
     prompts?: readonly (readonly number[])[],
     dense = false,
+    generated?: ArrayLike<number>,
   ) {
-    this.generated = new Int32Array(batch);
+    // `generated`: per row, how many of its last tokens were generated (0: all prompt).
+    this.generated = Int32Array.from({ length: batch }, (_, r) => generated?.[r] ?? 0);
     this.lengths = Int32Array.from({ length: batch }, (_, r) => prompts?.[r]?.length ?? 0);
     this.lastN = needs.lastN(batch);
     const counting = needs.countsAll || needs.countsGenerated;
@@ -123,7 +125,9 @@ export class TokenHistory implements TokenHistoryView {
       // Each row's window of the prompt, when it fits the directory.
       const rows = prompts.map((p, r) => {
         const n = this.lastN[r]!;
-        return (Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p).map((t) => [t, false] as const);
+        const from = Number.isFinite(n) ? Math.max(0, p.length - n) : 0;
+        const g = p.length - this.generated[r]!;
+        return p.slice(from).map((t, i) => [t, from + i >= g] as const);
       });
       const cap = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(0, ...rows.map((k) => k.length)) + 1)));
       if (cap <= directoryLimit(V)) {
@@ -143,13 +147,22 @@ export class TokenHistory implements TokenHistoryView {
       });
       this.countsAllT = tf.keep(tf.tensor2d(counts, [B, V]));
     }
-    if (this.needs.countsGenerated && !this.dir) this.countsGenT = tf.keep(tf.zeros([B, V]) as tf.Tensor2D);
+    if (this.needs.countsGenerated && !this.dir) {
+      // The generated tokens among each row's window (none for fresh prompts).
+      const counts = new Float32Array(B * V);
+      prompts.forEach((p, r) => {
+        const n = this.lastN[r]!;
+        const from = Math.max(p.length - this.generated[r]!, Number.isFinite(n) ? p.length - n : 0, 0);
+        for (let i = from; i < p.length; i++) counts[r * V + p[i]!]! += 1;
+      });
+      this.countsGenT = tf.keep(tf.tensor2d(counts, [B, V]));
+    }
     if ((this.needs.countsAll || this.needs.countsGenerated) && tf.getBackend() === 'webgpu' && editKernelsAvailable() && tf.getKernel(SEEN_APPEND, 'webgpu')) {
       // The list follows the broadest counts kept: all tokens (the prompt's window seeds it) or generated ones.
       const rows = prompts.map((p, r) => {
-        if (!this.needs.countsAll) return [];
         const n = this.lastN[r]!;
-        return [...new Set(Number.isFinite(n) ? p.slice(Math.max(0, p.length - n)) : p)];
+        const from = Math.max(this.needs.countsAll ? 0 : p.length - this.generated[r]!, Number.isFinite(n) ? p.length - n : 0, 0);
+        return [...new Set(p.slice(from))];
       });
       this.seenBound = Math.max(0, ...rows.map((t) => t.length));
       this.seenCap = Math.max(64, 2 ** Math.ceil(Math.log2(this.seenBound + 1)));
@@ -186,9 +199,10 @@ export class TokenHistory implements TokenHistoryView {
       const matches = new Int32Array(B * N);
       const previous = new Int32Array(B * N).fill(-1);
       const later = new Int32Array(B * N);
-      if (this.needs.dry.prompt) {
+      {
+        const prompt = this.needs.dry.prompt;
         prompts.forEach((p, r) => {
-          const w = Int32Array.from(p.slice(Math.max(0, p.length - N)));
+          const w = Int32Array.from(p.slice(Math.max(prompt ? 0 : p.length - this.generated[r]!, p.length - N)));
           tokens.set(w, r * N + N - w.length);
           const z = suffixMatchLengths(w);
           for (let k = 1; k < w.length; k++) matches[r * N + N - k] = z[k]!;
@@ -388,8 +402,10 @@ export class TokenHistory implements TokenHistoryView {
    * The given rows start over from new prompts (`Sampler.restartRows`), the other rows untouched:
    * a history seeded with those prompts (empty elsewhere) and blended in row by row. Once per
    * restart, not per step; a webgl directory becomes dense counts first (rows of one width).
+   * `generated` (per given row): how many of its last tokens count as generated, for a row that
+   * resumes from an earlier point of its generation (speculative decoding's rejected drafts).
    */
-  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[]): void {
+  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[], generated?: readonly number[]): void {
     const { batch: B, vocab: V } = this;
     const given: (readonly number[])[] = Array.from({ length: B }, () => []);
     rows.forEach((r, i) => (given[r] = prompts[i]!));
@@ -401,7 +417,9 @@ export class TokenHistory implements TokenHistoryView {
       tf.dispose(Object.values(dir));
       this.dir = undefined;
     }
-    const fresh = new TokenHistory(B, V, this.needs, given, true);
+    const gens = new Int32Array(B);
+    if (generated) rows.forEach((r, i) => (gens[r] = generated[i]!));
+    const fresh = new TokenHistory(B, V, this.needs, given, true, gens);
     try {
       const on = new Uint8Array(B);
       for (const r of rows) on[r] = 1;
@@ -452,7 +470,7 @@ export class TokenHistory implements TokenHistoryView {
       fresh.dispose();
     }
     for (const r of rows) {
-      this.generated[r] = 0;
+      this.generated[r] = gens[r]!;
       this.lengths[r] = given[r]!.length;
     }
   }

@@ -204,9 +204,11 @@ export class HostTokenHistory implements TokenHistoryView {
     readonly vocab: number,
     private readonly needs: HistoryNeeds,
     prompts?: readonly (readonly number[])[],
+    generated?: ArrayLike<number>,
   ) {
     const B = batch;
-    this.generated = new Int32Array(B);
+    // `generated`: per row, how many of its last tokens were generated (0: all prompt).
+    this.generated = Int32Array.from({ length: B }, (_, r) => generated?.[r] ?? 0);
     this.lengths = Int32Array.from({ length: B }, (_, r) => prompts?.[r]?.length ?? 0);
     this.lastN = needs.lastN(B);
     this.tokens = Array.from({ length: B }, (_, r) => {
@@ -219,7 +221,9 @@ export class HostTokenHistory implements TokenHistoryView {
       this.counted = this.tokens.map((l, r) => {
         const c = new RowCounts();
         const n = this.lastN[r]!;
-        if (needs.countsAll) for (let i = Number.isFinite(n) ? Math.max(0, l.length - n) : 0; i < l.length; i++) c.add(l.data[i]!, 'all', 1);
+        const from = Number.isFinite(n) ? Math.max(0, l.length - n) : 0;
+        if (needs.countsAll) for (let i = from; i < l.length; i++) c.add(l.data[i]!, 'all', 1);
+        if (needs.countsGenerated) for (let i = Math.max(from, l.length - this.generated[r]!); i < l.length; i++) c.add(l.data[i]!, 'gen', 1);
         return c;
       });
     }
@@ -228,10 +232,10 @@ export class HostTokenHistory implements TokenHistoryView {
     const dry = needs.dry;
     if (dry) {
       // Seeded from the prompt's last N tokens (a Z-function, once); empty when it does not count.
-      this.dryMatches = this.tokens.map((l) => {
+      this.dryMatches = this.tokens.map((l, r) => {
         const a = new Int32Array(dry.window);
-        if (!dry.prompt) return a;
-        const z = suffixMatchLengths(l.data.subarray(Math.max(0, l.length - dry.window), l.length));
+        const start = dry.prompt ? 0 : l.length - this.generated[r]!;
+        const z = suffixMatchLengths(l.data.subarray(Math.max(start, l.length - dry.window), l.length));
         a.set(z.subarray(1), 1);
         return a;
       });
@@ -252,16 +256,23 @@ export class HostTokenHistory implements TokenHistoryView {
     });
   }
 
-  /** The given rows start over from new prompts (`Sampler.restartRows`); the other rows are untouched. */
-  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[]): void {
+  /**
+   * The given rows start over from new prompts (`Sampler.restartRows`); the other rows are
+   * untouched. `generated` (per given row): how many of its last tokens count as generated.
+   */
+  restartRows(rows: readonly number[], prompts: readonly (readonly number[])[], generated?: readonly number[]): void {
     const given: (readonly number[])[] = Array.from({ length: this.batch }, () => []);
-    rows.forEach((r, i) => (given[r] = prompts[i]!));
-    const fresh = new HostTokenHistory(this.batch, this.vocab, this.needs, given);
+    const gens = new Int32Array(this.batch);
+    rows.forEach((r, i) => {
+      given[r] = prompts[i]!;
+      gens[r] = generated?.[i] ?? 0;
+    });
+    const fresh = new HostTokenHistory(this.batch, this.vocab, this.needs, given, gens);
     for (const r of rows) {
       this.tokens[r] = fresh.tokens[r]!;
       if (this.counted) this.counted[r] = fresh.counted![r]!;
       if (this.dryMatches) this.dryMatches[r] = fresh.dryMatches![r]!;
-      this.generated[r] = 0;
+      this.generated[r] = gens[r]!;
       this.lengths[r] = fresh.lengths[r]!;
     }
     this.tailCap = Math.max(this.tailCap, fresh.tailCap);

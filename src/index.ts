@@ -1,5 +1,6 @@
 export { createSampler, readIds, type Sampler } from './sampler.js';
 export { type LogprobsMode, type LogprobsOptions, type SampledLogprobs } from './logprobs.js';
+export { acceptUniform, residualUniform, type DraftMode, type DraftOptions, type DraftStats } from './speculative.js';
 export {
   generate,
   generateStream,

@@ -109,6 +109,29 @@ export interface Sampler {
   clone(): Sampler;
 }
 
+/**
+ * What a loop that draws several positions per row before knowing which it keeps (speculative
+ * decoding) needs besides `accept`: the history and the processors' per-row state updated
+ * separately, and rows whose history goes back to an earlier point. @internal
+ */
+export interface RowHooks {
+  /** Each row's noise key (the sampler's seeds). */
+  keys(batch: number): Uint32Array;
+  /** Adds one token per row to the token history only. */
+  acceptHistory(ids: tf.Tensor1D): void;
+  /** Hands the ids to the processors' `accept` only (negative ids: the row's state is left as it is). */
+  acceptProcessors(ids: tf.Tensor1D): void;
+  /** The given rows' histories become `histories[i]`, of which the last `generated[i]` tokens were generated. */
+  rewindRows(rows: readonly number[], histories: readonly (readonly number[])[], generated: readonly number[]): void;
+}
+
+const ROW_HOOKS = new WeakMap<Sampler, RowHooks>();
+
+/** The row hooks of a sampler made by `createSampler` (undefined for other objects). @internal */
+export function rowHooks(sampler: Sampler): RowHooks | undefined {
+  return ROW_HOOKS.get(sampler);
+}
+
 /** What a clone carries over from the sampler it copies. */
 interface Carried {
   baseSeed: RowParam;
@@ -560,6 +583,20 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts, builtins });
     },
   };
+  ROW_HOOKS.set(sampler, {
+    keys: (batch) => keysFor(batch),
+    acceptHistory(ids) {
+      tokens?.accept(ids);
+    },
+    acceptProcessors(ids) {
+      for (const p of processors) p.accept?.(ids);
+    },
+    rewindRows(rows, histories, generated) {
+      if (rows.length === 0) return;
+      if (tokens) tokens.restartRows(rows, histories, generated);
+      else if (needs) throw new Error('tfjs-sampling (internal): rewindRows before the token history exists');
+    },
+  });
   return sampler;
 }
 
