@@ -314,7 +314,8 @@ export interface GenerateOptions<S = unknown> {
    * call of a pass (the row's last two: a proposal the draft never saw may be among them) and 1
    * after. Not with `queue`, `grammar` or user processors.
    */
-  draft?: DraftOptions;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the draft keeps a state type of its own
+  draft?: DraftOptions<any>;
 }
 
 /**

@@ -1,6 +1,6 @@
 export { createSampler, readIds, type Sampler } from './sampler.js';
 export { type LogprobsMode, type LogprobsOptions, type SampledLogprobs } from './logprobs.js';
-export { acceptUniform, residualUniform, type DraftMode, type DraftOptions, type DraftStats } from './speculative.js';
+export { type DraftMode, type DraftOptions, type DraftStats } from './speculative.js';
 export {
   generate,
   generateStream,
@@ -47,7 +47,7 @@ export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause 
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
 export { DEFAULT_ORDER, NAMED_ORDERS } from './options.js';
 export { DRY_WHOLE_HISTORY } from './history-options.js';
-export { gumbel, mix32, rowKey, rowKeys, stepKey, uniform, xtcUniform } from './noise.js';
+export { acceptUniform, gumbel, mix32, residualUniform, rowKey, rowKeys, stepKey, uniform, xtcUniform } from './noise.js';
 export * as reference from './reference/index.js';
 export type {
   BuiltinName,

@@ -57,6 +57,18 @@ export function xtcUniform(key: number, step: number): number {
 }
 
 /**
+ * Speculative decoding's rejection test at (row key, step): the uniform that decides whether a
+ * draft token is kept, and the one that draws a rejected position's replacement (inverse CDF of
+ * the residual). Other stream constants than XTC's coin: independent of it and of the draw.
+ */
+export function acceptUniform(key: number, step: number): number {
+  return uniform(mix32((stepKey(key, step) ^ 0x53504543) >>> 0), 0);
+}
+export function residualUniform(key: number, step: number): number {
+  return uniform(mix32((stepKey(key, step) ^ 0x52455344) >>> 0), 0);
+}
+
+/**
  * Uniform in (0, 1) from the top 24 bits of the hash, exact in float64, never 0 or 1. Not exact
  * in float32 for u ≥ 1/2 (m + 0.5 needs 25 bits): shaders must not build u directly in float32
  * there (the webgl kernel computes −ln(1 − w) from the exact w = 1 − u).

@@ -6,7 +6,7 @@ import { isBuiltinProcessor } from './builtin.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { invalidRowsIn } from './select/invalid.js';
 import { isTensor } from './logits.js';
-import { mix32, stepKey, uniform } from './noise.js';
+import { acceptUniform, residualUniform } from './noise.js';
 import { PACKED_HEAD, rawLogprobAt, type LogprobsPlan } from './logprobs.js';
 import { rowHooks, type Sampler } from './sampler.js';
 import type { FinishReason, GenerateResult, GenerateStep, PredictModel, StepContext, StepFunction, TokenLogprob } from './generate.js';
@@ -57,14 +57,6 @@ export interface DraftStats {
   readonly acceptanceRate: number;
   /** New tokens per target forward pass (prefill included), over all rows: tokens / (rows · passes). */
   readonly tokensPerPass: number;
-}
-
-/** Keyed uniforms of the rejection test, independent of the draw's noise (other stream constants). */
-export function acceptUniform(key: number, step: number): number {
-  return uniform(mix32((stepKey(key, step) ^ 0x53504543) >>> 0), 0);
-}
-export function residualUniform(key: number, step: number): number {
-  return uniform(mix32((stepKey(key, step) ^ 0x52455344) >>> 0), 0);
 }
 
 /** What the generate loop hands the speculative loop (checked there). */

@@ -395,3 +395,4 @@ function oneHot(j: number, V: number): Float64Array {
   out[j] = 1;
   return out;
 }
+export { verifyDraft, type ReferenceVerifyInput } from './speculative.js';

@@ -1,0 +1,233 @@
+// Speculative decoding (generate's draft option) on every backend: mode 'exact' gives plain
+// decoding's tokens for every built-in processor, per-row options and rows that keep different
+// numbers of proposals; both modes agree token for token with the float64 twin
+// (reference.verifyDraft driven by a host loop); mode 'rejection' samples the target's joint
+// distribution (chi-square, with the negative control of a verifier that resamples from p); one
+// read-back per pass, counted at the backend; errors, abort and state disposal.
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { generate, reference, type GenerateResult, type PredictModel, type SamplerOptions, type StepFunction } from '../src/index.js';
+import { SamplingError } from '../src/errors.js';
+import { backendSuite } from './helpers/suite.js';
+import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
+import { chiSquareTest, formatChiSquare } from './helpers/chisquare.js';
+import { countReadsAsync, describeReads, readBacks } from './helpers/read-counter.js';
+
+const V = 16;
+
+/** A table of logits [V, V] from a small LCG: row j is the next-token logits after token j. */
+function table(seed: number, scale: number, vocab = V): Float32Array {
+  let x = seed >>> 0;
+  return Float32Array.from({ length: vocab * vocab }, () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x / 2 ** 32 - 0.5) * scale;
+  });
+}
+
+/** A bigram model over every fed position: tokens [B, T] → logits [B, T, V] (stateless, so it keeps the cache contract trivially). */
+const bigramAll = (tab: Float32Array, vocab = V): StepFunction => (tokens) => tf.tidy(() => tf.gather(tf.tensor2d(tab, [vocab, vocab]), tokens));
+
+const TARGET = table(1, 6);
+/** The draft: the target's table plus a perturbation (rows keep some proposals, not all). */
+const DRAFT = Float32Array.from(TARGET, (v, i) => v + table(7, 3)[i]!);
+const target = bigramAll(TARGET);
+const draftModel = bigramAll(DRAFT);
+const PROMPTS = [[1, 2], [3], [4, 5, 6], [7]];
+
+/** [name, options] — every built-in processor appears in at least one set; per-row values where the option takes them. */
+const SETS: [string, SamplerOptions][] = [
+  ['per-row truncation, a greedy row', { temperature: [0.7, 1, 1.3, 0], topK: [0, 5, 8, 3], topP: [1, 0.9, 0.8, 1], minP: [0, 0.05, 0, 0.1], seed: [1, 2, 3, 4] }],
+  ['penalties with a window', { temperature: 1, repetitionPenalty: [1.3, 1, 1.5, 1.2], frequencyPenalty: 0.3, presencePenalty: [0, 0.5, 0.2, 0], penaltyLastN: 8, seed: 7 }],
+  ['bans, bias, min new tokens', { temperature: 1, noRepeatNgramSize: 2, badWords: [[3, 4], [5]], logitBias: { 6: 2, 7: -Infinity }, minNewTokens: [5, 0, 9, 3], stopTokens: [9], seed: 8 }],
+  ['allowed tokens per row', { temperature: 1.2, allowedTokens: [[1, 2, 3, 4, 5, 9], [2, 4, 6, 8, 10, 12, 9], [0, 1, 2, 3, 4, 5, 6, 7, 9], [9, 10, 11, 12, 13, 14, 15]], seed: 10 }],
+  ['DRY', { temperature: 1, dry: { multiplier: 0.8, base: 1.75, allowedLength: 1, sequenceBreakers: [[0]] }, seed: 9 }],
+  ['typical, ε, η', { temperature: 1, typicalP: [0.9, 1, 0.7, 0.95], epsilonCutoff: [0, 0.02, 0, 0.01], etaCutoff: [0.01, 0, 0, 0.02], seed: 11 }],
+  ['top-nσ, XTC', { temperature: 1, topNSigma: [1.5, 0, 2, 1], xtc: { probability: 0.5, threshold: 0.1 }, seed: 12 }],
+  ['dynamic temperature, min-p', { temperature: 1, dynamicTemperature: { range: 0.5, exponent: 1 }, minP: 0.05, seed: 13 }],
+  ['Mirostat v2 and v1 per row', { temperature: 1, mirostat: [{ version: 2, tau: 2, eta: 1 }, { version: 1, tau: 2.5, eta: 1 }, { version: 2, tau: 1.5, eta: 0.8 }, undefined], seed: 14 }],
+];
+/** Rejection mode does not take Mirostat (μ learns from the drawn token). */
+const REJECTION_SETS = SETS.filter(([name]) => !name.startsWith('Mirostat'));
+
+describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
+  backendSuite(backend);
+  const gpu = isSoftwareGpu(backend);
+  const maxNewTokens = gpu ? 14 : 30;
+
+  it.each(SETS)("'exact' = plain decoding token for token: %s (γ 1, 4; adaptive), rows keep different numbers", async (_name, sampler) => {
+    const base = { prompts: PROMPTS, padId: 0, maxNewTokens: [maxNewTokens, maxNewTokens - 7, maxNewTokens, 1], feed: 'new' as const, stopTokens: [9], sampler };
+    const plain = await generate(target, base);
+    for (const draft of [{ tokens: 4 }, { tokens: 1 }, { tokens: 5, adaptive: true }]) {
+      const spec = await generate(target, { ...base, draft: { model: draftModel, ...draft } });
+      expect(spec.tokens, `γ ${draft.tokens}`).toEqual(plain.tokens);
+      expect(spec.finishReasons).toEqual(plain.finishReasons);
+      const stats = spec.draft!;
+      expect(stats.acceptanceRate).toBeGreaterThan(0);
+      expect(stats.acceptanceRate).toBeLessThan(1);
+      if (!gpu && draft.tokens === 4) {
+        // Rows keep different numbers of proposals (the per-row rewind is exercised).
+        expect(new Set(stats.accepted.slice(0, 3)).size, `accepted ${stats.accepted}`).toBeGreaterThan(1);
+      }
+    }
+  });
+
+  // Mirostat is left out: the twin keeps no μ across steps (its exactness is the identity with plain decoding above).
+  it.each(gpu ? REJECTION_SETS.slice(0, 3) : REJECTION_SETS)('both modes = the float64 twin (a host loop of reference.sample and reference.verifyDraft): %s', async (_name, sampler) => {
+    for (const mode of ['exact', 'rejection'] as const) {
+      const spec = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens, feed: 'new', stopTokens: [9], sampler, draft: { model: draftModel, tokens: 3, mode } });
+      const twin = twinLoop(mode, sampler, PROMPTS, maxNewTokens, 3, [9]);
+      expect(spec.tokens, mode).toEqual(twin);
+    }
+  });
+
+  it('one read-back per pass, counted at the backend; no tensor left', async () => {
+    const sampler = { temperature: 1, topK: 8, repetitionPenalty: 1.2, seed: 3 };
+    const { result, reads } = await countReadsAsync(() => generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, draft: { model: draftModel, tokens: 4 } }));
+    expect(readBacks(reads).length, describeReads(reads)).toBe(result.steps);
+    expect(result.draft!.passes).toBe(result.steps);
+    const rej = await countReadsAsync(() => generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, logprobs: { topLogprobs: 2 }, draft: { model: draftModel, tokens: 4, mode: 'rejection' } }));
+    expect(readBacks(rej.reads).length, describeReads(rej.reads)).toBe(rej.result.steps);
+  });
+
+  it("logprobs of the emitted tokens: 'exact' gives plain decoding's; 'rejection' gives the target's raw and processed log-probabilities of its tokens", async () => {
+    const sampler = { temperature: 0.8, topK: 6, seed: [5, 6, 7, 8] };
+    const base = { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new' as const, sampler, logprobs: { topLogprobs: 3, mode: 'processed' as const } };
+    const plain = await generate(target, base);
+    const spec = await generate(target, { ...base, draft: { model: draftModel, tokens: 3 } });
+    expect(spec.tokens).toEqual(plain.tokens);
+    spec.logprobs!.forEach((row, r) =>
+      row.forEach((lp, i) => {
+        const want = plain.logprobs![r]![i]!;
+        expect(lp.raw).toBeCloseTo(want.raw, 4);
+        expect(lp.processed).toBeCloseTo(want.processed, 4);
+        expect(lp.top.map((t) => t.id)).toEqual(want.top.map((t) => t.id));
+      }),
+    );
+    const rej = await generate(target, { ...base, draft: { model: draftModel, tokens: 3, mode: 'rejection' } });
+    // Each token's raw / processed log-probability under the target at its position (a bigram: its previous token's row).
+    rej.tokens.forEach((row, r) => {
+      const seq = [...PROMPTS[r]!, ...row];
+      row.forEach((id, i) => {
+        const prev = seq[PROMPTS[r]!.length + i - 1]!;
+        const z = Array.from(TARGET.subarray(prev * V, prev * V + V));
+        const lse = Math.log(z.reduce((a, v) => a + Math.exp(v), 0));
+        expect(rej.logprobs![r]![i]!.raw).toBeCloseTo(z[id]! - lse, 4);
+        expect(Number.isFinite(rej.logprobs![r]![i]!.processed)).toBe(true);
+      });
+    });
+  });
+
+  it("'rejection' samples the target: chi-square of the first two verified tokens' joint distribution; resampling from p instead of the residual is rejected", async () => {
+    const v = 6;
+    const tTab = table(21, 3, v);
+    const dTab = Float32Array.from(tTab, (x, i) => x + table(22, 4, v)[i]!);
+    const rows = gpu ? 4000 : 20000;
+    const sampler: SamplerOptions = { temperature: 0.9, topK: 5, seed: Array.from({ length: rows }, (_, i) => i + 1) };
+    // Expected P(t1, t2) = Σ_t0 P(t0 | 0) P(t1 | t0) P(t2 | t1) under the target's processed distribution.
+    const P = reference.probabilities(Array.from({ length: v }, (_, j) => tTab.subarray(j * v, j * v + v)), { temperature: 0.9, topK: 5 });
+    const expected = new Float64Array(v * v);
+    for (let t0 = 0; t0 < v; t0++) for (let a = 0; a < v; a++) for (let b = 0; b < v; b++) expected[a * v + b]! += P[0]![t0]! * P[t0]![a]! * P[a]![b]!;
+    const joint = async (residualFrom: 'residual' | 'p'): Promise<ReturnType<typeof chiSquareTest>> => {
+      const out = await generate(bigramAll(tTab, v), { prompts: Array.from({ length: rows }, () => [0]), padId: 0, maxNewTokens: 3, feed: 'new', sampler, draft: { model: bigramAll(dTab, v), tokens: 2, mode: 'rejection', residualFrom } });
+      const counts = new Float64Array(v * v);
+      out.tokens.forEach((t) => counts[t[1]! * v + t[2]!]!++);
+      return chiSquareTest(counts, expected);
+    };
+    const good = await joint('residual');
+    const control = await joint('p');
+    console.log(`speculative rejection on ${backend}: ${formatChiSquare(good)}; negative control (resample from p): ${formatChiSquare(control)}`);
+    expect(good.pValue).toBeGreaterThan(1e-6);
+    expect(control.pValue).toBeLessThan(1e-6);
+  });
+
+  it('a predict model as the draft (its window slides on the device): the same tokens', async () => {
+    const w = 3;
+    const windowDraft: PredictModel = {
+      inputs: [{ name: 'window', shape: [null, w], dtype: 'int32' }],
+      predict: (x) => tf.tidy(() => {
+        const t = x as tf.Tensor2D;
+        const b = t.shape[0];
+        return tf.gather(tf.tensor2d(DRAFT, [V, V]), tf.reshape(tf.slice(t, [0, w - 1], [b, 1]), [b]));
+      }),
+    };
+    const sampler = { temperature: 1, topP: 0.9, seed: 4 };
+    const plain = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 16, feed: 'new', sampler });
+    const spec = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 16, feed: 'new', sampler, draft: { model: windowDraft, tokens: 3 } });
+    expect(spec.tokens).toEqual(plain.tokens);
+  });
+
+  it("states: the target's last state returned, the draft's freed; both freed on abort between passes and on a bad output", async () => {
+    // Step functions that carry a (dummy) state tensor and dispose the one they replace.
+    const stateful = (f: StepFunction): StepFunction<tf.Tensor> => async (tokens, ctx) => {
+      ctx.state?.dispose();
+      return { logits: (await f(tokens, ctx)) as tf.Tensor, state: tf.scalar(ctx.step) };
+    };
+    const options = { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new' as const, sampler: { temperature: 1, seed: 1 } };
+    const before = tf.memory().numTensors;
+    const done = (await generate(stateful(target), { ...options, draft: { model: stateful(draftModel), tokens: 2 } })) as GenerateResult<tf.Tensor>;
+    expect(tf.memory().numTensors).toBe(before + 1);
+    done.state!.dispose();
+    const controller = new AbortController();
+    let passes = 0;
+    await expect(
+      generate(stateful(target), { ...options, signal: controller.signal, onStep: () => void (++passes === 2 && controller.abort(new Error('stop here'))), draft: { model: stateful(draftModel), tokens: 2 } }),
+    ).rejects.toThrow('stop here');
+    const bad: StepFunction = (tokens, ctx) => (ctx.logitPositions === 1 ? target(tokens, ctx) : tf.zeros([tokens.shape[0], V]));
+    await expect(generate(bad, { ...options, draft: { model: draftModel, tokens: 2 } })).rejects.toThrow(/logitPositions/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('bad draft options: typed errors naming the option, before any tensor', async () => {
+    const base = { prompts: PROMPTS, padId: 0, maxNewTokens: 4, feed: 'new' as const, sampler: { temperature: 1, seed: 1 } };
+    const cases: [object, string][] = [
+      [{ draft: { model: draftModel, tokens: 0 } }, 'draft.tokens'],
+      [{ draft: { model: draftModel, tokens: 2, mode: 'greedy' } }, 'draft.mode'],
+      [{ draft: { model: 5, tokens: 2 } }, 'draft.model'],
+      [{ draft: { model: draftModel, tokens: 2 }, feed: 'window' }, 'feed'],
+      [{ draft: { model: draftModel, tokens: 2, mode: 'rejection' }, sampler: { mirostat: { version: 2 }, seed: 1 } }, 'sampler.mirostat'],
+      [{ draft: { model: draftModel, tokens: 2 }, sampler: { seed: 1, processors: [{ name: 'mine', apply: (s: unknown) => s }] } }, 'sampler.processors[0]'],
+      [{ draft: { model: draftModel, tokens: 2 }, prompts: [[1], []] }, 'prompts[1]'],
+    ];
+    for (const [extra, arg] of cases) {
+      const err = await generate(target, { ...base, ...extra } as never).catch((e: unknown) => e);
+      expect(err, arg).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument, arg).toBe(arg);
+    }
+  });
+});
+
+/**
+ * The float64 twin of a whole generation with a draft: the prefill's draw, then per pass the
+ * draft's proposals (reference.sample with the row's history and its earlier proposals) and
+ * reference.verifyDraft; stops and maxNewTokens as generate applies them.
+ */
+function twinLoop(mode: 'exact' | 'rejection', options: SamplerOptions, prompts: number[][], maxNew: number, gamma: number, stops: number[]): number[][] {
+  const B = prompts.length;
+  const line = (tab: Float32Array, id: number): Float32Array => tab.subarray(id * V, id * V + V);
+  const out: number[][] = prompts.map(() => []);
+  const done = prompts.map(() => false);
+  const history = (r: number): number[] => [...prompts[r]!, ...out[r]!];
+  const promptLength = prompts.map((p) => p.length);
+  const push = (r: number, id: number): void => {
+    if (done[r]) return;
+    out[r]!.push(id);
+    if (stops.includes(id) || out[r]!.length >= maxNew) done[r] = true;
+  };
+  const first = reference.sample(prompts.map((p) => line(TARGET, p[p.length - 1]!)), options, 0, { history: prompts, promptLength });
+  first.forEach((id, r) => push(r, id));
+  while (done.includes(false)) {
+    const steps = out.map((o) => o.length);
+    const proposals: number[][] = prompts.map(() => []);
+    const draftRows: Float32Array[][] = [];
+    for (let i = 0; i < gamma; i++) {
+      const rows = prompts.map((_, r) => line(DRAFT, i === 0 ? history(r).at(-1)! : proposals[r]![i - 1]!));
+      draftRows.push(rows);
+      const d = reference.sample(rows, options, steps.map((s) => s + i), { history: prompts.map((_, r) => [...history(r), ...proposals[r]!]), promptLength });
+      d.forEach((id, r) => proposals[r]!.push(Math.max(0, id)));
+    }
+    const targetRows = Array.from({ length: gamma + 1 }, (_, i) => prompts.map((_, r) => line(TARGET, i === 0 ? history(r).at(-1)! : proposals[r]![i - 1]!)));
+    const emitted = reference.verifyDraft({ mode, target: targetRows, draft: draftRows, proposals, steps, history: prompts.map((_, r) => history(r)), promptLength }, options);
+    for (let r = 0; r < B; r++) for (const id of emitted[r]!) push(r, id);
+  }
+  return out;
+}
