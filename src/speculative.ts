@@ -85,7 +85,7 @@ export function checkDraft(draft: unknown, sampler: Sampler, target: unknown, op
   if (typeof draft !== 'object' || draft === null) throw new SamplingError('draft', 'must be an object { model, tokens, mode? }', draft);
   const d = draft as DraftOptions;
   const isPredict = typeof d.model === 'object' && d.model !== null && typeof (d.model as PredictModel).predict === 'function';
-  if (typeof d.model !== 'function' && !isPredict) throw new SamplingError('draft.model', 'must be a step function or a tfjs model with predict()', d.model === null ? null : typeof d.model);
+  if (typeof d.model !== 'function' && !isPredict) throw new SamplingError('draft.model', 'must be a step function or a tfjs model with predict()', d.model === null ? null : new Described(typeof d.model));
   if (!(Number.isInteger(d.tokens) && d.tokens >= 1 && d.tokens <= 32)) throw new SamplingError('draft.tokens', 'must be an integer in [1, 32]', d.tokens);
   const mode = d.mode ?? 'exact';
   if (mode !== 'exact' && mode !== 'rejection') throw new SamplingError('draft.mode', 'must be "exact" or "rejection"', d.mode);

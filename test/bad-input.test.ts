@@ -840,6 +840,14 @@ SCORE.push({
   value: 'given',
   call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations: [[1]], grammar: { engine: fakeEngine, rows: { regex: 'a' } } })),
 });
+SCORE.push({
+  entry: 'score',
+  input: 'draft: { … } (generate only)',
+  error: 'SamplingError',
+  argument: 'draft',
+  value: 'a draft',
+  call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations: [[1]], feed: 'new', draft: { model: zerosModel, tokens: 2 } })),
+});
 
 const GENERATE: Row[] = [
   ...(
@@ -946,8 +954,29 @@ const GENERATE: Row[] = [
       ['grammar per row with queue', { queue: [], seeds: [1], grammar: { engine: fakeEngine, rows: [null] } }, 'grammar.rows', 'one grammar per row'],
       ["queue: [{ grammar }] without the grammar option", { queue: [{ prompt: [1], seed: 1, grammar: { regex: 'a' } }], seeds: [1] }, 'queue[0].grammar', 'a grammar'],
       ["queue: [{ grammar: { regex: 5 } }]", { queue: [{ prompt: [1], seed: 1, grammar: { regex: 5 } }], seeds: [1], grammar: { engine: fakeEngine, rows: null } }, 'queue[0].grammar.regex', '5'],
+      ['draft: 5', { draft: 5, feed: 'new' }, 'draft', '5'],
+      ['draft: { model: 5 }', { draft: { model: 5, tokens: 2 }, feed: 'new' }, 'draft.model', 'number'],
+      ['draft: { tokens: 0 }', { draft: { model: zerosModel, tokens: 0 }, feed: 'new' }, 'draft.tokens', '0'],
+      ['draft: { tokens: 33 }', { draft: { model: zerosModel, tokens: 33 }, feed: 'new' }, 'draft.tokens', '33'],
+      ["draft: { mode: 'greedy' }", { draft: { model: zerosModel, tokens: 2, mode: 'greedy' }, feed: 'new' }, 'draft.mode', '"greedy"'],
+      ["draft: { adaptive: 'yes' }", { draft: { model: zerosModel, tokens: 2, adaptive: 'yes' }, feed: 'new' }, 'draft.adaptive', '"yes"'],
+      ['draft: { contextLength: 4 } for a step function', { draft: { model: zerosModel, tokens: 2, contextLength: 4 }, feed: 'new' }, 'draft.contextLength', '4'],
+      ['draft without feed: \'new\'', { draft: { model: zerosModel, tokens: 2 } }, 'feed', 'undefined'],
+      ['draft with queue', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', queue: [], seeds: [1] }, 'queue', 'a queue'],
+      ['draft with grammar', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', grammar: { engine: fakeEngine, rows: null } }, 'grammar', 'a grammar'],
+      ["draft: { mode: 'rejection' } with Mirostat", { draft: { model: zerosModel, tokens: 2, mode: 'rejection' }, feed: 'new', sampler: { mirostat: { version: 2 } } }, 'sampler.mirostat', 'mirostat on'],
+      ['draft with a user processor', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', sampler: { processors: [adder('plus', 0, 1)] } }, 'sampler.processors[0]', 'a user processor'],
+      ['draft with an empty prompt', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', prompts: [[]] }, 'prompts[0]', 'an empty prompt'],
     ] as const
   ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
+  {
+    entry: 'generate',
+    input: 'draft with a predict model as the target',
+    error: 'SamplingError',
+    argument: 'model',
+    value: 'a predict model',
+    call: () => gen({ draft: { model: zerosModel, tokens: 2 } }, { predict: (x: tf.Tensor) => tf.zeros([x.shape[0], 4]) }),
+  },
   ...(
     [
       ['prompts: float32 tensor [1, 2]', () => [tf.zeros([1, 2])], 'a float32 tensor of shape [1, 2]'],
@@ -2432,6 +2461,36 @@ const MESSAGES: Record<string, string> = {
     "`queue[0].grammar` must come with the grammar option (its engine), but is a grammar",
   "generate | queue: [{ grammar: { regex: 5 } }]":
     "`queue[0].grammar.regex` must be a non-empty string, but is 5",
+  "generate | draft: 5":
+    "`draft` must be an object { model, tokens, mode? }, but is 5",
+  "generate | draft: { model: 5 }":
+    "`draft.model` must be a step function or a tfjs model with predict(), but is number",
+  "generate | draft: { tokens: 0 }":
+    "`draft.tokens` must be an integer in [1, 32], but is 0",
+  "generate | draft: { tokens: 33 }":
+    "`draft.tokens` must be an integer in [1, 32], but is 33",
+  "generate | draft: { mode: 'greedy' }":
+    "`draft.mode` must be \"exact\" or \"rejection\", but is \"greedy\"",
+  "generate | draft: { adaptive: 'yes' }":
+    "`draft.adaptive` must be a boolean, but is \"yes\"",
+  "generate | draft: { contextLength: 4 } for a step function":
+    "`draft.contextLength` is for a predict draft model (a step function keeps its own cache), but is 4",
+  "generate | draft without feed: 'new'":
+    "`feed` must be \"new\" with a draft (the target keeps its cache by position), but is undefined",
+  "generate | draft with queue":
+    "`queue` is not supported with a draft, but is a queue",
+  "generate | draft with grammar":
+    "`grammar` is not supported with a draft, but is a grammar",
+  "generate | draft: { mode: 'rejection' } with Mirostat":
+    "`sampler.mirostat` must be off with draft mode \"rejection\" (μ learns from the drawn token; use mode \"exact\"), but is mirostat on",
+  "generate | draft with a user processor":
+    "`sampler.processors[0]` (\"plus\") must be a built-in processor with a draft, but is a user processor",
+  "generate | draft with an empty prompt":
+    "`prompts[0]` must have at least one token with a draft, but is an empty prompt",
+  "generate | draft with a predict model as the target":
+    "`model` must be a step function with a draft (it scores γ + 1 positions per call), but is a predict model",
+  "score | draft: { … } (generate only)":
+    "`draft` is not an option of score, but is a draft",
   "score | grammar: { … } (generate only)":
     "`grammar` is not an option of score (it scores the given tokens), but is given",
   "reference.sample | step: [0] for 2 rows":
