@@ -10,7 +10,9 @@
 // The KV cache is a ring buffer of W slots per layer with fixed shapes ([B, heads, W, headDim] for
 // k and v, [B, W] for the validity mask), updated by a one-hot blend: every decode step runs the
 // same ops on the same shapes, whatever the generated length. Keys are stored already rotated at
-// their absolute position.
+// their absolute position. cachedStep(lm, { draftTokens }) keeps a cache indexed by position
+// instead (W + draftTokens slots, a per-slot position), for speculative decoding: several tokens
+// per call at per-row positions, and positions fed again after a rejection overwrite their slot.
 //
 // Platform-neutral (no node: imports): a browser loads the weights by URL; Node code loads them
 // through model/fs-io.ts (loadTransformerFromDisk).
@@ -353,9 +355,10 @@ export interface KVCache {
   readonly next: number;
 }
 
-export function disposeCache(cache: KVCache | undefined): void {
+/** Disposes a cache returned by cachedStep (either kind: the ring buffer or the position cache). */
+export function disposeCache(cache: KVCache | PositionCache | undefined): void {
   if (!cache) return;
-  tf.dispose([...cache.k, ...cache.v, cache.valid]);
+  tf.dispose([...cache.k, ...cache.v, 'valid' in cache ? cache.valid : cache.pos]);
 }
 
 /** Prefill: the forward over the prompts, keeping the last W keys and values in slots 0…. */
@@ -438,13 +441,189 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
  * the last logits [B, V] and the new cache; disposes the cache it replaces (an `initialState` is
  * never used nor disposed). The caller disposes the final cache (GenerateResult.state, e.g. with
  * disposeCache). A row marked in context.restarted (generate's queue) forgets its cached tokens.
+ *
+ * With `{ draftTokens: g }`: the position-indexed cache of speculative decoding instead (see
+ * {@link CachedStepOptions} and {@link PositionCache}).
  */
-export function cachedStep(lm: TransformerLM): StepFunction<KVCache> {
+export function cachedStep(lm: TransformerLM, options?: { draftTokens?: undefined }): StepFunction<KVCache>;
+export function cachedStep(lm: TransformerLM, options: { draftTokens: number }): StepFunction<PositionCache>;
+export function cachedStep(lm: TransformerLM, options?: CachedStepOptions): StepFunction<KVCache> | StepFunction<PositionCache> {
+  if (options?.draftTokens !== undefined) return positionStep(lm, options.draftTokens);
   return (tokens: tf.Tensor2D, context: StepContext<KVCache>) => {
     if (context.phase === 'prefill') return prefill(lm, tokens, context.positionIds(), context.attentionMask());
     const cache = context.state;
     if (!cache) throw new Error('cachedStep: a decode step without the cache of the previous step');
     const out = decode(lm, tokens, context.positionIds(), cache, context.restarted);
+    disposeCache(cache);
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The position-indexed cache (speculative decoding: several tokens per call, rollback).
+
+/** Options of cachedStep. */
+export interface CachedStepOptions {
+  /**
+   * γ, the most tokens a call may feed past the last accepted position (a speculative pass
+   * feeds the last token and γ proposals; a draft model with `draft.tokens` γ writes fewer).
+   * Given (an integer ≥ 0), cachedStep keeps a {@link PositionCache} of W + γ slots per layer:
+   * a decode call takes T ≥ 1 tokens per row at consecutive positions (context.positionIds()),
+   * starting at any position up to the row's next one: a position fed again overwrites its
+   * entry, so rejected proposals are rolled back by feeding their positions again. It returns
+   * logits [B, T, V] when `context.logitPositions` > 1, else the last position's [B, V].
+   * Absent: the ring buffer ({@link KVCache}), one token per decode call.
+   */
+  draftTokens?: number | undefined;
+}
+
+/**
+ * The cache of `cachedStep(lm, { draftTokens: g })`: S = W + g slots per layer, the token at
+ * position p in slot p mod S. A query at position q attends to the slots whose stored position s
+ * has q − W < s ≤ q: s ≤ q hides what rejected proposals left at later positions, and S = W + g
+ * means a call writing up to g positions past the last accepted one never overwrites an entry
+ * that a later query's window still reaches.
+ */
+export interface PositionCache {
+  /** Per layer: rotated keys [B, H, S, hd]. */
+  readonly k: tf.Tensor4D[];
+  /** Per layer: values [B, H, S, hd]. */
+  readonly v: tf.Tensor4D[];
+  /** float32 [B, S]: the position each slot holds, {@link EMPTY_POSITION} where none. */
+  readonly pos: tf.Tensor2D;
+  /** S = W + draftTokens. */
+  readonly slots: number;
+}
+
+/** What PositionCache.pos holds for an empty slot: below any q − W, so never attended to. */
+export const EMPTY_POSITION = -1e9;
+
+/**
+ * float32 [B, T, S]: the one-hot of each position's slot (p mod S), built on the device from
+ * float32 ops only. The slot is p − S·floor((p + ½)/S) rather than tf.mod: GLSL's division may
+ * be off by an ulp or two (a multiple of S could land in slot S, an all-zero row, a write
+ * silently lost); the ½ keeps the quotient far from an integer. The one-hot is
+ * relu(1 − |slot − s|), exact for integers (p < 2²⁴), rather than tf.oneHot: tfjs-backend-wasm
+ * 4.22 writes int32 bits into a float32 oneHot, and tfjs-backend-webgpu casts int32 to float32
+ * by relabelling the i32 buffer, on which its transpose (also inside tf.sum) fails to compile
+ * (both seen with test/transformer-cache.test.ts).
+ */
+function slotOneHot(positions: tf.Tensor, slots: number): tf.Tensor3D {
+  const [b, t] = positions.shape as [number, number];
+  const p = tf.cast(positions, 'float32');
+  const slot = tf.sub(p, tf.mul(tf.floor(tf.div(tf.add(p, 0.5), slots)), slots));
+  const distance = tf.abs(tf.sub(tf.reshape(slot, [b, t, 1]), tf.reshape(tf.range(0, slots, 1, 'float32'), [1, 1, slots])));
+  return tf.relu(tf.sub(1, distance)) as tf.Tensor3D;
+}
+
+/**
+ * x [B, H, T, hd] placed into slots: [B, H, S, hd], row s the x of the token whose one-hot
+ * (ohT [B, S, T], transposed) picks s, else 0. A batched matMul: one nonzero term per sum, so
+ * exact, and the same op on the same shapes every call.
+ */
+function scatter(ohT: tf.Tensor3D, x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [b, s, t] = ohT.shape;
+  return tf.matMul(tf.tile(tf.reshape(ohT, [b, 1, s, t]), [1, heads, 1, 1]), x) as tf.Tensor4D;
+}
+
+/** Prefill: the full forward; the real tokens at positions > (row's last) − S into their slots. */
+function positionPrefill(lm: TransformerLM, slots: number, tokens: tf.Tensor2D, positions: tf.Tensor2D, mask: tf.Tensor2D): { logits: tf.Tensor2D; state: PositionCache } {
+  checkInputs('cachedStep', tokens, positions, mask);
+  const [b, p] = tokens.shape;
+  return tidyOut(() => {
+    const { hidden, kv } = forward(lm, tokens, positions, mask, true, true);
+    const pf = tf.cast(positions, 'float32');
+    const m = tf.cast(mask, 'float32');
+    // Only the last S real tokens of a row: older ones would share a slot with a newer one.
+    const last = tf.max(tf.mul(pf, m), 1, true); // [B, 1]
+    const write = tf.mul(m, tf.cast(tf.greater(pf, tf.sub(last, slots)), 'float32')); // [B, P]
+    const oh = tf.mul(slotOneHot(positions, slots), tf.reshape(write, [b, p, 1])); // [B, P, S]
+    const ohT = tf.transpose(oh, [0, 2, 1]) as tf.Tensor3D; // [B, S, P]
+    const filled = tf.sum(oh, 1); // [B, S], 0 or 1
+    const placed = tf.sum(tf.mul(oh, tf.reshape(pf, [b, p, 1])), 1); // [B, S]: one nonzero term each
+    const pos = tf.add(placed, tf.mul(tf.sub(1, filled), EMPTY_POSITION)) as tf.Tensor2D;
+    const heads = lm.config.heads;
+    const state: PositionCache = { k: kv.map((e) => scatter(ohT, e.k, heads)), v: kv.map((e) => scatter(ohT, e.v, heads)), pos, slots };
+    return { logits: head(lm, hidden), state };
+  });
+}
+
+/**
+ * Decode: T tokens per row at their positions, written into their slots (overwriting whatever a
+ * rejected proposal left there), then the T queries over all S slots. Logits [B, T, V] when
+ * `allLogits`, else the last position's [B, V].
+ */
+function positionDecode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, cache: PositionCache, allLogits: boolean, forget?: Uint8Array): { logits: tf.Tensor; state: PositionCache } {
+  const c = lm.config;
+  const w = lm.weights;
+  const W = c.window;
+  const S = cache.slots;
+  const [b, t] = tokens.shape;
+  if (tokens.rank !== 2 || positions.shape.join() !== tokens.shape.join()) {
+    throw new Error(`cachedStep: a decode step takes tokens and positions of the same shape [B, T], got [${tokens.shape}] and [${positions.shape}]`);
+  }
+  // More than S tokens in one call would put two of them in one slot.
+  if (t > S) throw new Error(`cachedStep: a decode step takes at most ${S} tokens per row (W + draftTokens), got ${t}`);
+  const hd = c.dModel / c.heads;
+  return tidyOut(() => {
+    const pf = tf.cast(positions, 'float32'); // [B, T]
+    const oh = slotOneHot(positions, S); // [B, T, S]
+    const ohT = tf.transpose(oh, [0, 2, 1]) as tf.Tensor3D; // [B, S, T]
+    const keep = tf.sub(1, tf.sum(oh, 1)); // [B, S]: 0 on the slots written now
+    // Rows that start a new request (generate's queue) forget every slot they had.
+    const before = forget?.includes(1)
+      ? tf.add(tf.mul(cache.pos, tf.tensor2d(Float32Array.from(forget, (f) => 1 - f), [b, 1])), tf.tensor2d(Float32Array.from(forget, (f) => f * EMPTY_POSITION), [b, 1]))
+      : cache.pos;
+    // (The new positions by a product and a sum, not a matMul of pf, a relabelled int32 on webgpu: see slotOneHot.)
+    const pos = tf.add(tf.mul(before, keep), tf.sum(tf.mul(oh, tf.reshape(pf, [b, t, 1])), 1)) as tf.Tensor2D;
+    // Query q sees slot s when q − W < pos[s] ≤ q: its window, its own call's earlier tokens
+    // (written above) and itself, never an entry at a later position (a stale proposal).
+    const d = tf.sub(tf.reshape(pf, [b, t, 1]), tf.reshape(pos, [b, 1, S])); // [B, T, S]
+    const allowed = tf.cast(tf.logicalAnd(tf.greaterEqual(d, 0), tf.less(d, W)), 'float32');
+    const bias = tf.reshape(tf.mul(tf.sub(allowed, 1), 1e9), [b, 1, t, S]);
+    // Old entries times a full-shape keep (one tile per call; element-wise ops of equal shapes
+    // are flat loops on tfjs-backend-cpu, broadcast ones index arithmetic) plus the new ones.
+    const keepFull = tf.tile(tf.reshape(keep, [b, 1, S, 1]), [1, c.heads, 1, hd]);
+    const write = (old: tf.Tensor4D, x: tf.Tensor): tf.Tensor4D => tf.add(tf.mul(old, keepFull), scatter(ohT, x, c.heads)) as tf.Tensor4D;
+    const { cos, sin } = rotaryTables(c, positions);
+    const rot = rotateHalfMatrix(hd);
+    const scale = 1 / Math.sqrt(hd);
+    let x: tf.Tensor = tf.gather(w['embed']!, tf.reshape(tokens, [b * t])); // [B·T, D]
+    const ks: tf.Tensor4D[] = [];
+    const vs: tf.Tensor4D[] = [];
+    for (let l = 0; l < c.layers; l++) {
+      const p = `block${l}/`;
+      const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
+      const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, t, c), cos, sin, rot);
+      const k = rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, t, c), cos, sin, rot);
+      const v = splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, t, c);
+      const K = write(cache.k[l]!, k); // [B, H, S, hd]
+      const V = write(cache.v[l]!, v);
+      ks.push(K);
+      vs.push(V);
+      const scores = tf.add(tf.matMul(tf.mul(q, scale), K, false, true), bias); // [B, H, T, S]
+      const att = tf.matMul(tf.softmax(scores), V); // [B, H, T, hd]
+      x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
+      x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
+    }
+    const state: PositionCache = { k: ks, v: vs, pos, slots: S };
+    if (allLogits) return { logits: tf.reshape(head(lm, x as tf.Tensor2D), [b, t, c.vocabSize]), state };
+    // One position wanted: the head on the last token only (no [B·T, V] intermediate).
+    const lastHidden = t === 1 ? x : tf.reshape(tf.slice(tf.reshape(x, [b, t, c.dModel]), [0, t - 1, 0], [b, 1, c.dModel]), [b, c.dModel]);
+    return { logits: head(lm, lastHidden as tf.Tensor2D), state };
+  });
+}
+
+/** The step function of `cachedStep(lm, { draftTokens })`. */
+function positionStep(lm: TransformerLM, draftTokens: number): StepFunction<PositionCache> {
+  if (!(Number.isInteger(draftTokens) && draftTokens >= 0)) throw new Error(`cachedStep: draftTokens must be an integer >= 0, got ${draftTokens}`);
+  const slots = lm.config.window + draftTokens;
+  return (tokens: tf.Tensor2D, context: StepContext<PositionCache>) => {
+    if (context.phase === 'prefill') return positionPrefill(lm, slots, tokens, context.positionIds(), context.attentionMask());
+    const cache = context.state;
+    if (!cache) throw new Error('cachedStep: a decode step without the cache of the previous step');
+    if (cache.slots !== slots) throw new Error(`cachedStep: a cache of ${cache.slots} slots given to a step function of ${slots} (W + draftTokens)`);
+    const out = positionDecode(lm, tokens, context.positionIds(), cache, (context.logitPositions ?? 1) > 1, context.restarted);
     disposeCache(cache);
     return out;
   };

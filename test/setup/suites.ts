@@ -30,6 +30,7 @@ export const CORE_SUITES = [
   'test/transformer-context.test.ts',
   'test/continuous-batching.test.ts',
   'test/transformer-generate.test.ts',
+  'test/transformer-cache.test.ts',
   'test/grammar.test.ts',
 ];
 export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts', 'test/json-model.test.ts', 'test/grammar-engine.test.ts'];
