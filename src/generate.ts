@@ -159,7 +159,8 @@ export interface GenerateStep {
   readonly requests?: Int32Array;
   /**
    * With the `draft` option, each step is one verification pass: per row the tokens it added
-   * (0 to γ + 1; `tokens` holds the last of them), and γ, the tokens proposed per row.
+   * (0 to γ + 1; `tokens` holds the last of them), and γ, the tokens proposed per row. The
+   * tokens' log-probabilities are then in the result only (`logprobs` is absent from the steps).
    */
   readonly draft?: { readonly tokens: readonly (readonly number[])[]; readonly proposed: number };
 }
@@ -385,6 +386,9 @@ async function* run<S>(
   }
   if (options.draft !== undefined) {
     if (forced) throw new SamplingError('draft', 'is not an option of score', new Described('a draft'));
+    if (!isSampler(options.sampler) && options.sampler?.draw === 'multinomial') {
+      throw new SamplingError('sampler.draw', 'must be "gumbel" with a draft (the draft and the target draw with the same keyed noise)', 'multinomial');
+    }
     const draft = checkDraft(options.draft, sampler, model, options, plan.prompts);
     return yield* runSpeculative({
       target: model as StepFunction<S>,

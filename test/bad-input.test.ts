@@ -967,6 +967,7 @@ const GENERATE: Row[] = [
       ["draft: { mode: 'rejection' } with Mirostat", { draft: { model: zerosModel, tokens: 2, mode: 'rejection' }, feed: 'new', sampler: { mirostat: { version: 2 } } }, 'sampler.mirostat', 'mirostat on'],
       ['draft with a user processor', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', sampler: { processors: [adder('plus', 0, 1)] } }, 'sampler.processors[0]', 'a user processor'],
       ['draft with an empty prompt', { draft: { model: zerosModel, tokens: 2 }, feed: 'new', prompts: [[]] }, 'prompts[0]', 'an empty prompt'],
+      ["draft with draw: 'multinomial'", { draft: { model: zerosModel, tokens: 2 }, feed: 'new', sampler: { draw: 'multinomial' } }, 'sampler.draw', '"multinomial"'],
     ] as const
   ).map(([input, over, argument, value]): Row => ({ entry: 'generate', input, error: 'SamplingError', argument, value, call: () => gen(over) })),
   {
@@ -2489,6 +2490,8 @@ const MESSAGES: Record<string, string> = {
     "`prompts[0]` must have at least one token with a draft, but is an empty prompt",
   "generate | draft with a predict model as the target":
     "`model` must be a step function with a draft (it scores γ + 1 positions per call), but is a predict model",
+  "generate | draft with draw: 'multinomial'":
+    "`sampler.draw` must be \"gumbel\" with a draft (the draft and the target draw with the same keyed noise), but is \"multinomial\"",
   "score | draft: { … } (generate only)":
     "`draft` is not an option of score, but is a draft",
   "score | grammar: { … } (generate only)":
