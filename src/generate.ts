@@ -10,6 +10,7 @@ import { createSampler, type Sampler } from './sampler.js';
 import { invalidRowsIn } from './select/invalid.js';
 import type { SampleContext, SamplerOptions } from './types.js';
 import { GrammarRows, type GenerateGrammar, type GrammarInput } from './grammar/rows.js';
+import { stopChecker, trimStops, type StopCut } from './stops.js';
 import { checkDraft, runSpeculative, type DraftOptions, type DraftStats } from './speculative.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
@@ -426,29 +427,8 @@ async function* run<S>(
   const lps: TokenLogprob[][] = Array.from({ length: requests }, () => []);
   const { stopSeqs, stopStrs, detokenize, keepStop } = plan;
   // Where each request's kept result ends when a stop ended it: [tokens kept, text length kept].
-  const cuts: ([number, number] | undefined)[] = new Array(requests).fill(undefined);
-  const textLen = new Int32Array(requests); // the request's text length after the previous step
-  /** Request q's result length without its stop when the token just added (in row r) ends it, else undefined. */
-  const stopCut = (r: number, q: number, id: number): [number, number] | undefined => {
-    const row = out[q]!;
-    if (stops[r]!.has(id)) return [row.length - 1, -1];
-    for (const seq of stopSeqs[r]!) {
-      if (seq.length <= row.length && seq.every((t, i) => row[row.length - seq.length + i] === t)) return [row.length - seq.length, -1];
-    }
-    if (stopStrs[r]!.length === 0) return undefined;
-    const text = detokenize!(row, q);
-    let at = -1;
-    for (const str of stopStrs[r]!) {
-      const i = text.indexOf(str, Math.max(0, textLen[q]! - str.length + 1));
-      if (i >= 0 && (at < 0 || i < at)) at = i;
-    }
-    textLen[q] = text.length;
-    if (at < 0) return undefined;
-    // The tokens before the one where the stop string starts: the longest prefix whose text ends at or before it.
-    let k = row.length - 1;
-    while (k > 0 && detokenize!(row.slice(0, k), q).length > at) k--;
-    return [k, at];
-  };
+  const cuts: (StopCut | undefined)[] = new Array(requests).fill(undefined);
+  const stopCut = stopChecker(stops, stopSeqs, stopStrs, detokenize, requests);
   const finished = new Uint8Array(batch);
   const reasons: FinishReason[] = new Array<FinishReason>(requests).fill('length');
   const out: number[][] = Array.from({ length: requests }, () => []);
@@ -611,7 +591,7 @@ async function* run<S>(
           const top = Array.from({ length: n }, (_, i) => ({ id: stepLogprobs!.topIds[r]![i]!, logprob: stepLogprobs!.topLogprobs[r]![i]! }));
           lps[q]!.push({ raw: stepLogprobs.raw[r]!, processed: stepLogprobs.processed[r]!, top });
         }
-        const cut = stopCut(r, q, id);
+        const cut = stopCut(r, q, out[q]!, id);
         const complete = grammar?.accept(r, id, step) ?? false;
         let done = false;
         if (complete && cut === undefined) {
@@ -650,15 +630,7 @@ async function* run<S>(
       step++;
     }
     completed = true;
-    const texts = detokenize ? out.map((row, r) => detokenize(row, r)) : undefined;
-    if (!keepStop) {
-      cuts.forEach((cut, r) => {
-        if (!cut) return;
-        out[r]!.length = cut[0];
-        lps[r]!.length = Math.min(lps[r]!.length, cut[0]);
-        if (texts) texts[r] = cut[1] >= 0 ? texts[r]!.slice(0, cut[1]) : detokenize!(out[r]!, r);
-      });
-    }
+    const texts = trimStops(out, lps, cuts, detokenize, keepStop);
     return {
       tokens: out,
       sequences: out.map((row, q) => [...promptOf(q), ...row]),

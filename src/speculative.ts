@@ -6,6 +6,7 @@ import { isBuiltinProcessor } from './builtin.js';
 import { Described, InvalidRowsError, SamplingError } from './errors.js';
 import { invalidRowsIn } from './select/invalid.js';
 import { isTensor } from './logits.js';
+import { stopChecker, trimStops, type StopCut } from './stops.js';
 import { acceptUniform, residualUniform } from './noise.js';
 import { PACKED_HEAD, rawLogprobAt, type LogprobsPlan } from './logprobs.js';
 import { rowHooks, type Sampler } from './sampler.js';
@@ -128,8 +129,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
   const out: number[][] = Array.from({ length: batch }, () => []);
   const lps: TokenLogprob[][] = Array.from({ length: batch }, () => []);
   const reasons: FinishReason[] = new Array<FinishReason>(batch).fill('length');
-  const cuts: ([number, number] | undefined)[] = new Array(batch).fill(undefined);
-  const textLen = new Int32Array(batch);
+  const cuts: (StopCut | undefined)[] = new Array(batch).fill(undefined);
+  const stopCut = stopChecker(stops, stopSeqs, stopStrs, detokenize, batch);
   const finished = new Uint8Array(batch);
   const proposed = new Array<number>(batch).fill(0);
   const accepted = new Array<number>(batch).fill(0);
@@ -142,30 +143,11 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
   const keys = hooks.keys(batch);
   const lpWidth = lpPlan ? PACKED_HEAD + 2 * lpPlan.topLogprobs : 1;
 
-  const stopCut = (r: number, id: number): [number, number] | undefined => {
-    const row = out[r]!;
-    if (stops[r]!.has(id)) return [row.length - 1, -1];
-    for (const seq of stopSeqs[r]!) {
-      if (seq.length <= row.length && seq.every((t, i) => row[row.length - seq.length + i] === t)) return [row.length - seq.length, -1];
-    }
-    if (stopStrs[r]!.length === 0) return undefined;
-    const text = detokenize!(row, r);
-    let at = -1;
-    for (const str of stopStrs[r]!) {
-      const i = text.indexOf(str, Math.max(0, textLen[r]! - str.length + 1));
-      if (i >= 0 && (at < 0 || i < at)) at = i;
-    }
-    textLen[r] = text.length;
-    if (at < 0) return undefined;
-    let k = row.length - 1;
-    while (k > 0 && detokenize!(row.slice(0, k), r).length > at) k--;
-    return [k, at];
-  };
   /** Adds row r's next token; returns whether the row finished. */
   const emit = (r: number, id: number, lp: TokenLogprob | undefined): boolean => {
     out[r]!.push(id);
     if (lp) lps[r]!.push(lp);
-    const cut = stopCut(r, id);
+    const cut = stopCut(r, r, out[r]!, id);
     if (cut !== undefined) {
       reasons[r] = 'stop';
       cuts[r] = cut;
@@ -481,15 +463,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       yield { step: passes - 1, tokens: shown, finished: finished.slice(), draft: { tokens: emittedRows, proposed: g } };
     }
     completed = true;
-    const texts = detokenize ? out.map((row, r) => detokenize(row, r)) : undefined;
-    if (!keepStop) {
-      cuts.forEach((cut, r) => {
-        if (!cut) return;
-        out[r]!.length = cut[0];
-        lps[r]!.length = Math.min(lps[r]!.length, cut[0]);
-        if (texts) texts[r] = cut[1] >= 0 ? texts[r]!.slice(0, cut[1]) : detokenize!(out[r]!, r);
-      });
-    }
+    const texts = trimStops(out, lps, cuts, detokenize, keepStop);
     const totalProposed = proposed.reduce((a, b) => a + b, 0);
     const totalAccepted = accepted.reduce((a, b) => a + b, 0);
     const totalTokens = out.reduce((a, row) => a + row.length, 0);

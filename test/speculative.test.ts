@@ -88,6 +88,17 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     expect(spec.finishReasons).toEqual(plain.finishReasons);
     expect(plain.finishReasons.filter((f) => f === 'stop').length).toBeGreaterThanOrEqual(2);
     expect(plain.tokens[3]!.length).toBeLessThanOrEqual(7);
+    // Stop sequences and stop strings, trimmed (keepStop false): the same results and texts.
+    const text = (ids: readonly number[]): string => ids.map((i) => String.fromCharCode(97 + i)).join('');
+    const free = await generate(target, { ...base, stopTokens: [] });
+    // A sequence row 0 meets at its 6th token, a string row 1 meets at its 9th: both end a row inside a pass.
+    const more = { ...base, stopTokens: [], stopSequences: [free.tokens[0]!.slice(4, 6)], stopStrings: [text(free.tokens[1]!.slice(8, 10))], detokenize: text, keepStop: false };
+    const plain2 = await generate(target, more);
+    const spec2 = await generate(target, { ...more, draft: { model: draftModel, tokens: 4 } });
+    expect(spec2.tokens).toEqual(plain2.tokens);
+    expect(spec2.texts).toEqual(plain2.texts);
+    expect(spec2.finishReasons).toEqual(plain2.finishReasons);
+    expect(plain2.finishReasons.slice(0, 2)).toEqual(['stop', 'stop']);
   });
 
   it('one read-back per pass, counted at the backend; no tensor left', async () => {
