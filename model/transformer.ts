@@ -273,30 +273,42 @@ interface ForwardResult {
   kv: { k: tf.Tensor; v: tf.Tensor }[];
 }
 
+/**
+ * The blocks over x [B·T, D] (call inside a tidy): per layer the rotated queries and keys and the
+ * values of the T tokens, attention over what `keys` makes of them (the tokens themselves, or a
+ * cache with them written in: [B, H, ·, hd]) with the additive `bias`, the MLP.
+ */
+function blocks(lm: TransformerLM, x: tf.Tensor, b: number, t: number, positions: tf.Tensor2D, bias: tf.Tensor, keys: (l: number, k: tf.Tensor, v: tf.Tensor) => { k: tf.Tensor; v: tf.Tensor }): tf.Tensor {
+  const c = lm.config;
+  const w = lm.weights;
+  const hd = c.dModel / c.heads;
+  const { cos, sin } = rotaryTables(c, positions);
+  const rot = rotateHalfMatrix(hd);
+  const scale = 1 / Math.sqrt(hd);
+  for (let l = 0; l < c.layers; l++) {
+    const p = `block${l}/`;
+    const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
+    const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, t, c), cos, sin, rot);
+    const kv = keys(l, rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, t, c), cos, sin, rot), splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, t, c));
+    const scores = tf.add(tf.matMul(tf.mul(q, scale), kv.k, false, true), bias); // [B, H, T, keys]
+    const att = tf.matMul(tf.softmax(scores), kv.v); // [B, H, T, hd]
+    x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
+    x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
+  }
+  return x;
+}
+
 /** The full sliding-window causal forward (call inside a tidy). */
 function forward(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, mask: tf.Tensor2D, keepKV: boolean, lastOnly: boolean): ForwardResult {
   const c = lm.config;
   const w = lm.weights;
   const [b, t] = tokens.shape;
-  const hd = c.dModel / c.heads;
-  const { cos, sin } = rotaryTables(c, positions);
-  const rot = rotateHalfMatrix(hd);
   const bias = windowBias(c, mask);
-  const scale = 1 / Math.sqrt(hd);
-  let x: tf.Tensor = tf.gather(w['embed']!, tf.reshape(tokens, [b * t])); // [B·T, D]
   const kv: ForwardResult['kv'] = [];
-  for (let l = 0; l < c.layers; l++) {
-    const p = `block${l}/`;
-    const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
-    const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, t, c), cos, sin, rot);
-    const k = rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, t, c), cos, sin, rot);
-    const v = splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, t, c);
+  const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (_l, k, v) => {
     if (keepKV) kv.push({ k, v });
-    const scores = tf.add(tf.matMul(tf.mul(q, scale), k, false, true), bias); // [B, H, T, T]
-    const att = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
-    x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
-    x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
-  }
+    return { k, v };
+  });
   const hidden = (lastOnly ? tf.reshape(tf.slice(tf.reshape(x, [b, t, c.dModel]), [0, t - 1, 0], [b, 1, c.dModel]), [b, c.dModel]) : x) as tf.Tensor2D;
   return { hidden, kv };
 }
@@ -409,27 +421,15 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
     const before = forget?.includes(1) ? tf.mul(cache.valid, tf.tensor2d(Float32Array.from(forget, (f) => 1 - f), [b, 1])) : cache.valid;
     const valid = tf.add(tf.mul(before, tf.reshape(keep, [1, W])), tf.reshape(oh, [1, W])) as tf.Tensor2D;
     const bias = tf.reshape(tf.mul(tf.sub(valid, 1), 1e9), [b, 1, 1, W]);
-    const { cos, sin } = rotaryTables(c, positions);
-    const rot = rotateHalfMatrix(hd);
-    const scale = 1 / Math.sqrt(hd);
-    let x: tf.Tensor = tf.gather(w['embed']!, tf.reshape(tokens, [b])); // [B, D]
     const ks: tf.Tensor4D[] = [];
     const vs: tf.Tensor4D[] = [];
-    for (let l = 0; l < c.layers; l++) {
-      const p = `block${l}/`;
-      const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
-      const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, 1, c), cos, sin, rot);
-      const k = rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, 1, c), cos, sin, rot);
-      const v = splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, 1, c);
+    const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b])), b, 1, positions, bias, (l, k, v) => {
       const K = write(cache.k[l]!, k); // [B, H, W, hd]
       const V = write(cache.v[l]!, v);
       ks.push(K);
       vs.push(V);
-      const scores = tf.add(tf.matMul(tf.mul(q, scale), K, false, true), bias); // [B, H, 1, W]
-      const att = tf.matMul(tf.softmax(scores), V); // [B, H, 1, hd]
-      x = tf.add(x, tf.matMul(mergeHeads(att, b, 1, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
-      x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
-    }
+      return { k: K, v: V };
+    });
     return { logits: head(lm, x as tf.Tensor2D), state: { k: ks, v: vs, valid, next: (cache.next + 1) % W } };
   });
 }
@@ -585,27 +585,15 @@ function positionDecode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Te
     // are flat loops on tfjs-backend-cpu, broadcast ones index arithmetic) plus the new ones.
     const keepFull = tf.tile(tf.reshape(keep, [b, 1, S, 1]), [1, c.heads, 1, hd]);
     const write = (old: tf.Tensor4D, x: tf.Tensor): tf.Tensor4D => tf.add(tf.mul(old, keepFull), scatter(ohT, x, c.heads)) as tf.Tensor4D;
-    const { cos, sin } = rotaryTables(c, positions);
-    const rot = rotateHalfMatrix(hd);
-    const scale = 1 / Math.sqrt(hd);
-    let x: tf.Tensor = tf.gather(w['embed']!, tf.reshape(tokens, [b * t])); // [B·T, D]
     const ks: tf.Tensor4D[] = [];
     const vs: tf.Tensor4D[] = [];
-    for (let l = 0; l < c.layers; l++) {
-      const p = `block${l}/`;
-      const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
-      const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, t, c), cos, sin, rot);
-      const k = rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, t, c), cos, sin, rot);
-      const v = splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, t, c);
+    const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (l, k, v) => {
       const K = write(cache.k[l]!, k); // [B, H, S, hd]
       const V = write(cache.v[l]!, v);
       ks.push(K);
       vs.push(V);
-      const scores = tf.add(tf.matMul(tf.mul(q, scale), K, false, true), bias); // [B, H, T, S]
-      const att = tf.matMul(tf.softmax(scores), V); // [B, H, T, hd]
-      x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
-      x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
-    }
+      return { k: K, v: V };
+    });
     const state: PositionCache = { k: ks, v: vs, pos, slots: S };
     if (allLogits) return { logits: tf.reshape(head(lm, x as tf.Tensor2D), [b, t, c.vocabSize]), state };
     // One position wanted: the head on the last token only (no [B·T, V] intermediate).
