@@ -1,4 +1,4 @@
-// `npm run bench:speculative [-- --backends cpu,wasm --batch 4 --tokens 64 --gammas 2,4,6 --rounds 3 --smoke]`:
+// `npm run bench:speculative [-- --backends cpu,wasm,webgpu,webgl,browser-webgpu --batch 4 --tokens 64 --gammas 2,4,6 --rounds 3 --smoke]`:
 // speculative decoding with the project's Tang-poem models, side by side in one run per backend:
 // the character transformer (model/transformer.ts, cachedStep with the position-indexed cache) as
 // the target, the character MLP (model/char-model.ts, a window of 24 ids, three matmuls) as the
@@ -9,16 +9,16 @@
 // pass, and for 'exact' how many tokens equal plain decoding's. The draft's own cost is measured
 // too: the MLP alone through generate, and its ratio to the transformer's decode step.
 // One untimed warm-up run of every configuration first. tf.memory().numTensors is checked after
-// each run: a leak throws.
-import * as tf from '@tensorflow/tfjs-core';
+// each run: a leak throws. cpu, wasm and webgpu (Dawn) run in Node; webgl and browser-webgpu in
+// headless Chromium (bench/page-speculative, the models handed over in memory).
 import { parseArgs } from 'node:util';
-import { generate, type GenerateOptions, type SamplerOptions } from '../src/index.js';
-import { loadCharModelFromDisk, loadTransformerFromDisk } from '../model/fs-io.js';
-import { cachedStep, disposeCache, type PositionCache } from '../model/transformer.js';
+import { DEFAULT_TRANSFORMER_DIR, DEFAULT_WEIGHTS_DIR, fileSystemIO, loadCharModelFromDisk, loadTransformerFromDisk } from '../model/fs-io.js';
+import { measureSpeculative, type SpeculativeConfig } from './speculative-core.js';
+import type { SerializedArtifacts, SpeculativePageConfig } from './page-speculative/main.js';
 import { useNodeBackend } from './node-backend.js';
 
 const HELP = `npx tsx bench/speculative.ts [options]        (npm run bench:speculative -- [options])
-  --backends LIST   cpu,wasm (default) or any of cpu, wasm, webgpu (Dawn in Node; SwiftShader here: slow)
+  --backends LIST   cpu,wasm (default) or any of cpu, wasm, webgpu (Dawn in Node), webgl, browser-webgpu (Chromium); SwiftShader here: slow
   --batch N         rows per generate call (default 4)
   --tokens N        new tokens per row (default 64)
   --gammas LIST     draft tokens per pass (default 2,4,6)
@@ -46,122 +46,42 @@ const int = (v: string | undefined, fallback: number, name: string): number => {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected an integer ≥ 1, got '${v}'`);
   return n;
 };
-const backends = (args.backends ?? 'cpu,wasm').split(',');
-for (const b of backends) if (!['cpu', 'wasm', 'webgpu'].includes(b)) throw new Error(`--backends: unknown backend '${b}'`);
-const B = int(args.batch, 4, 'batch');
-const N = smoke ? 8 : int(args.tokens, 64, 'tokens');
-const gammas = smoke ? [2] : (args.gammas ?? '2,4,6').split(',').map((g) => int(g, 0, 'gammas'));
-const rounds = smoke ? 1 : int(args.rounds, 3, 'rounds');
-const TEXTS = ['春風', '明月照', '白日依山盡，', '孤舟', '江南', '山中', '秋夜', '長安'];
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
+for (const b of backends) if (!['cpu', 'wasm', 'webgpu', 'browser-webgl', 'browser-webgpu'].includes(b)) throw new Error(`--backends: unknown backend '${b}'`);
+const base = {
+  B: int(args.batch, 4, 'batch'),
+  N: smoke ? 8 : int(args.tokens, 64, 'tokens'),
+  gammas: smoke ? [2] : (args.gammas ?? '2,4,6').split(',').map((g) => int(g, 0, 'gammas')),
+  rounds: smoke ? 1 : int(args.rounds, 3, 'rounds'),
 };
+const log = (line: string): void => console.log(line);
 
-interface Config {
-  name: string;
-  mode?: 'exact' | 'rejection';
-  gamma?: number;
-  /** The transformer drafting for itself: every proposal kept under greedy decoding, the loop's own cost. */
-  self?: boolean;
-}
-
-for (const backend of backends) {
+for (const backend of backends.filter((b) => !b.startsWith('browser-'))) {
   await useNodeBackend(backend);
   const lm = await loadTransformerFromDisk();
   const mlp = await loadCharModelFromDisk();
-  if (lm.vocab.join('\u0000') !== mlp.vocab.join('\u0000')) throw new Error('the MLP and the transformer must share a vocabulary');
-  const baseTensors = tf.memory().numTensors;
-  const gMax = Math.max(...gammas);
-  const target = cachedStep(lm, { draftTokens: gMax });
-  const prompts = Array.from({ length: B }, (_, r) => lm.encodePrompt(TEXTS[r % TEXTS.length]!));
-  const settings: [string, SamplerOptions][] = [
-    ['greedy', { temperature: 0 }],
-    ['T 0.8 + top-k 40', { temperature: 0.8, topK: 40, seed: Array.from({ length: B }, (_, r) => 1000 + r) }],
-  ];
-  const configs: Config[] = [
-    { name: 'plain' },
-    ...gammas.flatMap((g): Config[] => [{ name: `exact γ ${g}`, mode: 'exact', gamma: g }, { name: `rejection γ ${g}`, mode: 'rejection', gamma: g }]),
-    { name: `exact γ ${gMax}, self-draft`, mode: 'exact', gamma: gMax, self: true },
-  ];
-  const selfDraft = cachedStep(lm, { draftTokens: gMax });
-  console.log(`\n## ${backend}: B = ${B}, ${N} new tokens a row, target: the transformer (position cache, ${gMax} spare slots), draft: the MLP (window ${mlp.contextLength})`);
-  // The draft's own cost: the MLP alone through generate, against the transformer alone.
-  const alone = async (which: 'mlp' | 'transformer'): Promise<number> => {
-    const t0 = performance.now();
-    const r =
-      which === 'mlp'
-        ? await generate(mlp.model, { prompts, padId: 0, maxNewTokens: N, sampler: { temperature: 0 } })
-        : await generate(target, { prompts, padId: 0, maxNewTokens: N, feed: 'new', sampler: { temperature: 0 } });
-    disposeCache(r.state as PositionCache | undefined);
-    return performance.now() - t0;
-  };
-  await alone('mlp');
-  await alone('transformer');
-  const costs = { mlp: [] as number[], transformer: [] as number[] };
-  for (let i = 0; i < rounds; i++) {
-    costs.mlp.push(await alone('mlp'));
-    costs.transformer.push(await alone('transformer'));
-  }
-  // The target's cost per call: one token (plain decoding) against γ + 1 positions (a pass),
-  // from a run whose step function reads each call's logits (not one of the timed runs).
-  const perCall = async (draft: boolean): Promise<number> => {
-    let ms = 0;
-    let calls = 0;
-    const timedStep: typeof target = async (tokens, ctx) => {
-      const t0 = performance.now();
-      const out = await target(tokens, ctx);
-      await ('logits' in out ? out.logits : out).data();
-      if (ctx.phase === 'decode') [ms, calls] = [ms + performance.now() - t0, calls + 1];
-      return out;
-    };
-    const r = await generate(timedStep, { prompts, padId: 0, maxNewTokens: N, feed: 'new', sampler: { temperature: 0 }, ...(draft ? { draft: { model: selfDraft, tokens: gMax } } : {}) });
-    disposeCache(r.state);
-    return ms / calls;
-  };
-  await perCall(false);
-  const one = await perCall(false);
-  const pass = await perCall(true);
-  console.log(`target: ${one.toFixed(1)} ms a one-token decode call, ${pass.toFixed(1)} ms a pass over ${gMax + 1} positions (${(pass / one).toFixed(2)}×)`);
-  console.log(`draft cost: the MLP alone ${median(costs.mlp).toFixed(0)} ms, the transformer alone ${median(costs.transformer).toFixed(0)} ms for ${N} greedy tokens a row: ratio ${(median(costs.mlp) / median(costs.transformer)).toFixed(2)}`);
-  for (const [label, sampler] of settings) {
-    const options: GenerateOptions<PositionCache> = { prompts, padId: 0, maxNewTokens: N, feed: 'new', sampler };
-    const run = async (c: Config): Promise<{ ms: number; tokens: number[][]; rate: number; perPass: number }> => {
-      const t0 = performance.now();
-      const r = await generate(target, c.mode ? { ...options, draft: { model: c.self ? selfDraft : mlp.model, tokens: c.gamma!, mode: c.mode } } : options);
-      const ms = performance.now() - t0;
-      disposeCache(r.state);
-      if (tf.memory().numTensors !== baseTensors) throw new Error(`${c.name}: ${tf.memory().numTensors - baseTensors} tensors left`);
-      if (r.tokens.some((row) => row.length !== N)) throw new Error(`${c.name}: a row stopped early`);
-      return { ms, tokens: r.tokens, rate: r.draft?.acceptanceRate ?? NaN, perPass: r.draft?.tokensPerPass ?? 1 };
-    };
-    for (const c of configs) await run(c); // warm-up
-    const times = new Map<string, number[]>(configs.map((c) => [c.name, []]));
-    const last = new Map<string, Awaited<ReturnType<typeof run>>>();
-    for (let i = 0; i < rounds; i++) {
-      for (const c of configs) {
-        const r = await run(c);
-        times.get(c.name)!.push(r.ms);
-        last.set(c.name, r);
-      }
-    }
-    const plainMs = median(times.get('plain')!);
-    const plainTokens = last.get('plain')!.tokens;
-    console.log(`\n### ${label}\n`);
-    console.log('| run | tokens/s | speed-up vs plain | proposals kept | tokens per target pass | tokens equal to plain |');
-    console.log('| --- | --- | --- | --- | --- | --- |');
-    for (const c of configs) {
-      const r = last.get(c.name)!;
-      const ms = median(times.get(c.name)!);
-      const same = r.tokens.reduce((n, row, q) => n + row.filter((t, j) => t === plainTokens[q]![j]).length, 0);
-      const kept = c.mode ? `${(100 * r.rate).toFixed(1)}%` : '–';
-      const equal = c.mode === 'exact' ? `${same} / ${B * N}` : '–';
-      console.log(`| ${c.name} | ${((B * N * 1000) / ms).toFixed(1)} | ${(plainMs / ms).toFixed(2)}× | ${kept} | ${r.perPass.toFixed(2)} | ${equal} |`);
-    }
-  }
+  const cfg: SpeculativeConfig = { ...base, label: backend };
+  await measureSpeculative(lm, mlp, cfg, log);
   lm.dispose();
   mlp.model.dispose();
+}
+const inBrowser = backends.filter((b) => b.startsWith('browser-')).map((b) => b.replace('browser-', '') as 'webgl' | 'webgpu');
+if (inBrowser.length > 0) {
+  const { runPageBackends } = await import('./browser.js'); // Vite and playwright only when needed
+  const serialize = async (dir: string): Promise<SerializedArtifacts> => {
+    const { weightData, ...rest } = await fileSystemIO(dir).load!();
+    return { ...rest, weights: Buffer.from(weightData as ArrayBuffer).toString('base64') };
+  };
+  const models = { transformer: await serialize(DEFAULT_TRANSFORMER_DIR), mlp: await serialize(DEFAULT_WEIGHTS_DIR) };
+  await runPageBackends<SpeculativePageConfig, { adapter: string; lines: string[] }>(
+    'page-speculative',
+    inBrowser,
+    { ready: '__specReady', run: '__specRun' },
+    (backend) => ({ ...base, backend, label: `browser-${backend}`, models }),
+    (label, result, version) => {
+      console.log(`\n(${label}: Chromium ${version}, adapter ${result.adapter})`);
+      for (const line of result.lines) console.log(line);
+    },
+  );
 }
 console.log('\n(self-draft: the transformer proposes for itself; greedy keeps every proposal, so its row is the loop at full acceptance with a draft as costly as the target.)');
