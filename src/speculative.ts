@@ -208,6 +208,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
     return tf.tidy(() => tf.gather(tf.reshape(logits, [batch * t, v]), tf.tensor1d(Int32Array.from({ length: batch }, (_, b) => b * t + at), 'int32')) as tf.Tensor2D);
   };
 
+  // A sampler used before draws from its own step on, as plain decoding does.
+  const stepBase = sampler.step;
   sampler.begin(prompts);
   try {
     // Prefill: the target over the prompts, the first token drawn as plain decoding draws it.
@@ -232,7 +234,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         state = res.state;
         const logits = positionOf(res.logits, 1, 0, 'model');
         owned.push(logits);
-        const steps = new Array<number>(batch).fill(0);
+        const steps = new Array<number>(batch).fill(stepBase);
         let pk: tf.Tensor;
         if (lpPlan) pk = sampler.sampleWithLogprobs(logits, { steps }, lpPlan);
         else {
@@ -272,7 +274,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       signal?.throwIfAborted();
       const g = gamma;
       const owned: tf.Tensor[] = [];
-      const steps0 = Array.from({ length: batch }, (_, r) => out[r]!.length);
+      const steps0 = Array.from({ length: batch }, (_, r) => stepBase + out[r]!.length);
       const L = Int32Array.from({ length: batch }, (_, r) => lengthOf(r));
       const last = (r: number, back: number): number => {
         const k = out[r]!.length - back;

@@ -6,7 +6,7 @@
 // read-back per pass, counted at the backend; errors, abort and state disposal.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { generate, reference, type GenerateResult, type PredictModel, type SamplerOptions, type StepFunction } from '../src/index.js';
+import { createSampler, generate, reference, type GenerateResult, type PredictModel, type SamplerOptions, type StepFunction } from '../src/index.js';
 import { SamplingError } from '../src/errors.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
@@ -159,6 +159,19 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     console.log(`speculative rejection on ${backend}: ${formatChiSquare(good)}; negative control (resample from p): ${formatChiSquare(control)}`);
     expect(good.pValue).toBeGreaterThan(1e-6);
     expect(control.pValue).toBeLessThan(1e-6);
+  });
+
+  it('a sampler used before: both draw from its step on, as plain decoding does', async () => {
+    const make = async (): Promise<ReturnType<typeof createSampler>> => {
+      const s = createSampler({ temperature: 1, topK: 8, seed: [3, 4, 5, 6] });
+      const x = tf.zeros([4, V]);
+      for (let i = 0; i < 3; i++) s.sample(x).dispose();
+      x.dispose();
+      return s;
+    };
+    const plain = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new', sampler: await make() });
+    const spec = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new', sampler: await make(), draft: { model: draftModel, tokens: 3 } });
+    expect(spec.tokens).toEqual(plain.tokens);
   });
 
   it('a predict model as the draft (its window slides on the device): the same tokens', async () => {
