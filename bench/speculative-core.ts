@@ -85,6 +85,7 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
     return ms / calls;
   };
   await perCall(false);
+  await perCall(true); // warm-up: the pass's shapes (shaders on webgl / webgpu)
   const one = await perCall(false);
   const pass = await perCall(true);
   log(`target: ${one.toFixed(1)} ms a one-token decode call, ${pass.toFixed(1)} ms a pass over ${gMax + 1} positions (${(pass / one).toFixed(2)}×)`);
