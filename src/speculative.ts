@@ -3,14 +3,14 @@
 // are kept. One read-back per verification pass (counts, tokens and log-probabilities packed).
 import * as tf from '@tensorflow/tfjs-core';
 import { isBuiltinProcessor } from './builtin.js';
-import { Described, InvalidRowsError, SamplingError } from './errors.js';
-import { invalidRowsIn } from './select/invalid.js';
+import { Described, SamplingError } from './errors.js';
+import { pickPerRowAt } from './processors/ops.js';
 import { isTensor } from './logits.js';
 import { stopChecker, trimStops, type StopCut } from './stops.js';
 import { acceptUniform, residualUniform } from './noise.js';
 import { PACKED_HEAD, rawLogprobAt, type LogprobsPlan } from './logprobs.js';
 import { rowHooks, type Sampler } from './sampler.js';
-import type { FinishReason, GenerateResult, GenerateStep, PredictModel, StepContext, StepFunction, TokenLogprob } from './generate.js';
+import { callStep, checkIds, logitsAt, type FinishReason, type GenerateResult, type GenerateStep, type PredictModel, type StepContext, type StepFunction, type TokenLogprob } from './generate.js';
 
 /** How the target decides which draft tokens to keep. */
 export type DraftMode = 'exact' | 'rejection';
@@ -158,13 +158,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
     return finished[r] === 1;
   };
   const lengthOf = (r: number): number => prompts[r]!.length + out[r]!.length;
-  const callStep = async <T>(fn: StepFunction<T>, tokens: tf.Tensor2D, ctx: StepContext<T>, owned: tf.Tensor[]): Promise<{ logits: tf.Tensor; state: T | undefined }> => {
-    const res = await fn(tokens, ctx);
-    if (isTensor(res)) return { logits: res, state: ctx.state };
-    if (typeof res === 'object' && res !== null && isTensor(res.logits)) return { logits: res.logits, state: 'state' in res ? res.state : ctx.state };
-    owned.push(...input.tensorsIn(res));
-    throw new SamplingError('model', 'must return a logits tensor or { logits, state }', new Described(typeof res));
-  };
+  /** An unusable output's tensors join the pass's, freed with them. */
+  const rejectInto = (owned: tf.Tensor[]) => (bad: unknown): void => void owned.push(...input.tensorsIn(bad));
   /** A step context over per-row positions (`first[r]` the position of the first fed token). */
   const contextOf = <T>(step: number, first: Int32Array, width: number, st: T | undefined, phase: 'prefill' | 'decode', owned: tf.Tensor[], logitPositions: number, mask?: Int32Array): StepContext<T> => {
     let am: tf.Tensor2D | undefined;
@@ -191,23 +186,6 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       },
     };
   };
-  /** Rows of `[B, T, V]` logits at position i (or the `[B, V]` of a one-position call). */
-  const positionOf = (logits: tf.Tensor, positions: number, i: number, who: string): tf.Tensor2D => {
-    if (logits.isDisposed || logits.dtype !== 'float32' || logits.shape[0] !== batch || !(logits.rank === 2 || logits.rank === 3)) {
-      throw new SamplingError(who, `must return float32 logits [B, V] or [B, T, V] with B = ${batch}`, new Described(`a ${logits.dtype} tensor of shape [${logits.shape.join(', ')}]`));
-    }
-    if (logits.rank === 2) {
-      if (positions !== 1) throw new SamplingError(who, `must return logits [B, T, V] for the last ${positions} positions with a draft (context.logitPositions)`, new Described(`shape [${logits.shape.join(', ')}]`));
-      return logits as tf.Tensor2D;
-    }
-    const [, t, v] = logits.shape as [number, number, number];
-    if (t < positions) throw new SamplingError(who, `must return logits [B, T, V] for the last ${positions} positions with a draft (context.logitPositions)`, new Described(`shape [${logits.shape.join(', ')}]`));
-    // Rows b·T + j of the [B·T, V] view: tfjs-backend-cpu slices a middle axis element by
-    // element (≈10× a row gather at B = 4, T = 5, V = 3421).
-    const at = t - positions + i;
-    return tf.tidy(() => tf.gather(tf.reshape(logits, [batch * t, v]), tf.tensor1d(Int32Array.from({ length: batch }, (_, b) => b * t + at), 'int32')) as tf.Tensor2D);
-  };
-
   // A sampler used before draws from its own step on, as plain decoding does.
   const stepBase = sampler.step;
   sampler.begin(prompts);
@@ -229,10 +207,10 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         const tokens = tf.tensor2d(ids, [batch, width], 'int32');
         owned.push(tokens);
         const ctx = contextOf(0, first, width, state, 'prefill', owned, 1, mask);
-        const res = await callStep(target, tokens, ctx, owned);
+        const res = await callStep(target, tokens, ctx, rejectInto(owned));
         owned.push(res.logits);
         state = res.state;
-        const logits = positionOf(res.logits, 1, 0, 'model');
+        const logits = logitsAt(res.logits, batch);
         owned.push(logits);
         const steps = new Array<number>(batch).fill(stepBase);
         let pk: tf.Tensor;
@@ -247,19 +225,14 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         if (predictDraft === undefined) {
           // The draft's prefill (its cache of the prompts); its logits are not used.
           const dctx = contextOf(0, first, width, draftState, 'prefill', owned, 1, mask);
-          const dres = await callStep(draft.model as StepFunction, tokens, dctx, owned);
+          const dres = await callStep(draft.model as StepFunction, tokens, dctx, rejectInto(owned));
           owned.push(dres.logits);
           draftState = dres.state;
         }
       } finally {
         tf.dispose(owned.filter((t) => !input.tensorsIn(state).includes(t) && !input.tensorsIn(draftState).includes(t)));
       }
-      const bad = invalidRowsIn(Int32Array.from({ length: batch }, (_, r) => packed[r * lpWidth]!)).filter(({ row }) => !finished[row]);
-      if (bad.length > 0) {
-        const err = new InvalidRowsError(bad);
-        err.message = `step 0: ${err.message}`;
-        throw err;
-      }
+      checkIds(Int32Array.from({ length: batch }, (_, r) => packed[r * lpWidth]!), finished, 0, undefined);
       const shown = new Int32Array(batch).fill(padId);
       for (let r = 0; r < batch; r++) {
         if (finished[r]) continue;
@@ -313,7 +286,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
                 return y;
               });
               owned.push(o);
-              dl = positionOf(o, 1, 0, 'draft.model');
+              dl = logitsAt(o, batch, 1, 0, 'draft.model');
             } else {
               const width = i === 0 ? 2 : 1;
               const first = Int32Array.from(L, (l) => (i === 0 ? l - 2 : l - 1 + i));
@@ -322,10 +295,10 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               else tokens = tf.reshape(drafts[i - 1]!, [batch, 1]) as tf.Tensor2D; // a new handle, disposed with `owned`
               owned.push(tokens);
               const ctx = contextOf(passes, first, width, draftState, 'decode', owned, 1);
-              const res = await callStep(draft.model as StepFunction, tokens, ctx, owned);
+              const res = await callStep(draft.model as StepFunction, tokens, ctx, rejectInto(owned));
               owned.push(res.logits);
               draftState = res.state;
-              dl = positionOf(res.logits, 1, 0, 'draft.model');
+              dl = logitsAt(res.logits, batch, 1, 0, 'draft.model');
             }
             owned.push(dl);
             const steps = steps0.map((s) => s + i);
@@ -350,7 +323,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         const tokens = tf.tidy(() => tf.concat([lastCol, ...drafts.map((d) => tf.reshape(d, [batch, 1]))], 1) as tf.Tensor2D);
         owned.push(tokens);
         const ctx = contextOf(passes, Int32Array.from(L, (l) => l - 1), g + 1, state, 'decode', owned, g + 1);
-        const res = await callStep(target, tokens, ctx, owned);
+        const res = await callStep(target, tokens, ctx, rejectInto(owned));
         owned.push(res.logits);
         state = res.state;
         // 3. Verification on the device: per position the target's draw (its history the tokens
@@ -364,7 +337,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         let count: tf.Tensor1D = tf.zeros([batch], 'int32') as tf.Tensor1D;
         owned.push(count);
         for (let i = 0; i <= g; i++) {
-          const tl = positionOf(res.logits, g + 1, i, 'model');
+          const tl = logitsAt(res.logits, batch, g + 1, i);
           owned.push(tl);
           const steps = steps0.map((s) => s + i);
           const p = mode === 'rejection' ? sampler.probabilities(tl, { steps }) : undefined;
@@ -380,8 +353,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               if (mode === 'exact') {
                 keep = tf.equal(t, d) as tf.Tensor1D;
               } else {
-                const pd = pickAt(p!, d);
-                const qd = pickAt(q[i]!, d);
+                const pd = pickPerRowAt(p!, d);
+                const qd = pickPerRowAt(q[i]!, d);
                 const ui = tf.reshape(tf.slice(u!, [0, i], [batch, 1]), [batch]);
                 keep = tf.less(tf.mul(ui, qd), pd) as tf.Tensor1D;
                 const from = draft.residualFrom === 'p' ? p! : (tf.relu(tf.sub(p!, q[i]!)) as tf.Tensor2D);
@@ -399,7 +372,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               if (mode === 'rejection') {
                 const safe = tf.maximum(emitted, tf.scalar(0, 'int32')) as tf.Tensor1D;
                 const raw = rawLogprobAt(tl, safe);
-                const proc = tf.log(pickAt(p!, safe));
+                const proc = tf.log(pickPerRowAt(p!, safe));
                 head = tf.stack([tf.cast(emitted, 'float32'), raw, proc], 1);
               } else {
                 head = tf.concat([tf.reshape(tf.cast(emitted, 'float32'), [batch, 1]), tf.slice(pk, [0, 1], [batch, PACKED_HEAD - 1])], 1);
@@ -430,7 +403,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       const width = 1 + (g + 1) * lpWidth;
       const shown = new Int32Array(batch).fill(padId);
       const emittedRows: number[][] = [];
-      const bad: { row: number; code: number }[] = [];
+      const codes = new Int32Array(batch); // the invalid rows' codes (< 0) among the emitted tokens
       rejectedRows = [];
       let allKept = true;
       for (let r = 0; r < batch; r++) {
@@ -445,7 +418,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
           const at = o + 1 + k * lpWidth;
           const id = packed[at]!;
           if (id < 0) {
-            bad.push({ row: r, code: id });
+            codes[r] = id;
             break;
           }
           emittedRows[r]!.push(id);
@@ -454,11 +427,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         }
         if (!finished[r] && n < g + 1) rejectedRows.push(r);
       }
-      if (bad.length > 0) {
-        const err = new InvalidRowsError(invalidRowsIn(Int32Array.from({ length: batch }, (_, r) => bad.find((b) => b.row === r)?.code ?? 0)));
-        err.message = `pass ${passes - 1}: ${err.message}`;
-        throw err;
-      }
+      checkIds(codes, new Uint8Array(batch), passes - 1, undefined);
       hooks.rewindRows(rejectedRows, rejectedRows.map((r) => [...prompts[r]!, ...out[r]!]), rejectedRows.map((r) => out[r]!.length));
       if (draft.adaptive) gamma = allKept ? Math.min(gammaMax, gamma + 2) : Math.max(1, gamma - 1);
       signal?.throwIfAborted();
@@ -501,13 +470,6 @@ function logprobOf(packed: Float32Array, at: number, plan: LogprobsPlan): TokenL
   const n = plan.topLogprobs;
   const top = Array.from({ length: n }, (_, i) => ({ id: packed[at + PACKED_HEAD + i]!, logprob: packed[at + PACKED_HEAD + n + i]! }));
   return { raw: packed[at + 1]!, processed: packed[at + 2]!, top };
-}
-
-/** `x[r, ids[r]]` for each row. */
-function pickAt(x: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
-  const [b, v] = x.shape;
-  const at = tf.add(tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(v, 'int32')), ids);
-  return tf.gather(tf.reshape(x, [b * v]), at) as tf.Tensor1D;
 }
 
 /**

@@ -9,8 +9,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, type StepContext, type StepFunction } from '../src/index.js';
-import { cachedStep, disposeCache, loadTransformer, type PositionCache, type TransformerLM } from '../model/transformer.js';
+import { cachedStep, disposeCache, type PositionCache, type TransformerLM } from '../model/transformer.js';
 import { backendSuite } from './helpers/suite.js';
+import { loadTestTransformer } from './helpers/transformer.js';
 import { BACKENDS } from './helpers/backend.js';
 
 /**
@@ -25,14 +26,6 @@ const TOL = 1e-3;
 /** γ of these tests: S = W + 4 slots. */
 const G = 4;
 
-async function load(): Promise<TransformerLM> {
-  if (typeof window === 'undefined') {
-    const fsIO = '../model/fs-io.js'; // Node only: not for the browser bundle
-    const { loadTransformerFromDisk } = (await import(/* @vite-ignore */ fsIO)) as typeof import('../model/fs-io.js');
-    return loadTransformerFromDisk();
-  }
-  return loadTransformer('/model/transformer/weights/model.json');
-}
 
 const POEM = '白日依山盡，黃河入海流。欲窮千里目，更上一層樓。床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。';
 
@@ -46,7 +39,7 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
   backendSuite(backend);
   let lm: TransformerLM;
   beforeAll(async () => {
-    lm = await load();
+    lm = await loadTestTransformer();
   });
   afterAll(() => lm.dispose());
   // SwiftShader (webgl, webgpu) is slow: fewer generated tokens there.

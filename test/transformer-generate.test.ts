@@ -6,8 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, score, type StepFunction } from '../src/index.js';
-import { cachedStep, disposeCache, loadTransformer, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
+import { cachedStep, disposeCache, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
 import { backendSuite } from './helpers/suite.js';
+import { loadTestTransformer } from './helpers/transformer.js';
 import { BACKENDS } from './helpers/backend.js';
 
 /**
@@ -16,20 +17,12 @@ import { BACKENDS } from './helpers/backend.js';
  */
 const TOL = 1e-3;
 
-async function load(): Promise<TransformerLM> {
-  if (typeof window === 'undefined') {
-    const fsIO = '../model/fs-io.js'; // Node only: not for the browser bundle
-    const { loadTransformerFromDisk } = (await import(/* @vite-ignore */ fsIO)) as typeof import('../model/fs-io.js');
-    return loadTransformerFromDisk();
-  }
-  return loadTransformer('/model/transformer/weights/model.json');
-}
 
 describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
   backendSuite(backend);
   let lm: TransformerLM;
   beforeAll(async () => {
-    lm = await load();
+    lm = await loadTestTransformer();
   });
   afterAll(() => lm.dispose());
   // Past the window W = 64 (the ring buffer wraps) on cpu and wasm; fewer steps on the GPU
