@@ -11,6 +11,8 @@ import { BACKENDS, defaultPath } from './helpers/backend.js';
 import { rng } from './helpers/logits.js';
 import { sortFreeTopP } from '../src/backends/gpu-chain.js';
 import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
+import { registerWebglTopP } from '../src/backends/webgl/top-p.js';
+import { deviceTopk } from '../src/device-topk.js';
 import { topPThreshold } from '../src/processors/top-p.js';
 import { FLT_MAX } from '../src/processors/ops.js';
 import { registerFusedFlag } from '../src/backends/fused.js';
@@ -89,7 +91,9 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       { temperature: 0.8, topNSigma: 1, topK: 50, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 4 },
       { temperature: 0.8, mirostat: [{ version: 1, tau: 6 }, { version: 1, tau: 2 }, { version: 2 }], seed: 5 },
     ];
-    for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }, ...bands] as SamplerOptions[]) {
+    // k = 500 > V/64 windows: webgl's k-th largest by bisection, then the sort-free top-p on its floor.
+    const largeK: SamplerOptions = { temperature: 0.9, topK: 500, topP: 0.9, seed: 6 };
+    for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }, largeK, ...bands] as SamplerOptions[]) {
       const names: string[] = [];
       const wide: string[] = []; // kernels that read a [B, V] tensor
       engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
@@ -114,22 +118,24 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       const allowed = ['TfjsSamplingThresholdDraw', 'TfjsSamplingTopK', 'TfjsSamplingRowMass', 'TfjsSamplingTopPThreshold', 'TfjsSamplingBands', 'TfjsSamplingBandWindows', 'Max', 'Reshape'];
       // webgl: window maxima and counts, a gather of the k chosen windows (on a flat view), and
       // Mirostat v1's k-th largest; Mirostat's drawn logits are a gather on the flat view too.
-      if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2', 'TfjsSamplingKthLargest');
+      // Top-p without top-k on every row: webgl's sort-free search (webgl/top-p.ts).
+      if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2', 'TfjsSamplingKthLargest', 'TfjsSamplingTopPBisect');
       if (options.mirostat) allowed.push('GatherV2');
-      // (webgl's top-p alone still sorts the row and runs top-p's pair arithmetic on [B, V].)
-      if (backend === 'webgpu' || options.topK || !options.topP) expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
+      expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
       if (bands.includes(options)) expect(names.some((n) => n.startsWith('TfjsSamplingBand'))).toBe(true);
       // webgl's top-k gives the row max too (the first of the k largest): no separate max pass.
       if (backend === 'webgl' && options.topK) expect(wide).not.toContain('Max');
       if (backend === 'webgpu' && options.topP) {
         expect(names).toContain(options.topK ? 'TfjsSamplingTopK' : 'TfjsSamplingTopPThreshold');
       }
+      if (backend === 'webgl' && options.topP && (!options.topK || options === largeK)) expect(names).toContain('TfjsSamplingTopPBisect');
+      if (backend === 'webgl' && options === largeK) expect(names).toContain('TfjsSamplingKthLargest');
     }
     x.dispose();
   });
 
-  it.skipIf(backend !== 'webgpu')('webgpu: the sort-free top-p threshold equals the sorted one, bit for bit (webgpu only)', async () => {
-    expect(registerWebgpuTopP()).toBe(true);
+  it.skipIf(!gpu)('the sort-free top-p threshold (webgpu: digit search on float pairs; webgl: key bisection on integer masses) equals the sorted one, bit for bit (GPU backends only)', async () => {
+    expect(backend === 'webgl' ? registerWebglTopP() : registerWebgpuTopP()).toBe(true);
     const u = rng('gpu-chain:top-p');
     const normal = (): number => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
     const shapes: [number, number, (j: number) => number][] = [
@@ -147,7 +153,7 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
         const x = tf.tensor2d(data, [B, V]);
         const plan = { batch: B, vocab: V, invT, topK: new Float64Array(B), topP: P, minP: new Float64Array(B), stepKeys: new Uint32Array(B), invalidRows: 'error' as const };
         const a = sortFreeTopP(x, plan, tf.fill([B, 1], -FLT_MAX), tf.max(x, 1, true));
-        const b = topPThreshold(tf.topk(x, V, true).values, undefined, invT, P);
+        const b = topPThreshold(deviceTopk(x, V, true).values, undefined, invT, P);
         return [a, b];
       });
       expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));

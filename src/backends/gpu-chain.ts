@@ -34,6 +34,7 @@ import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
 import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
 import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
+import { registerWebglTopP, topPBisectParams, WEBGL_TOP_P_KERNEL } from './webgl/top-p.js';
 import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/bands.js';
 import { registerWebglBands, rowBandsWebgl, typicalBandWebgl } from './webgl/bands.js';
 import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from './webgl/kth-largest.js';
@@ -54,6 +55,7 @@ const REGISTER_TOP_K: Record<string, () => boolean> = {
   webgpu: registerWebgpuTopK,
 };
 const REGISTER_TOP_P: Record<string, () => boolean> = {
+  webgl: registerWebglTopP,
   webgpu: registerWebgpuTopP,
 };
 const REGISTER_WINDOWS: Record<string, () => boolean> = {
@@ -103,6 +105,11 @@ export function gpuMirostatV1Available(name: string): boolean {
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
   return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || hasMinKeep(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
+}
+
+/** Whether the chain reads top-k's sorted candidates (typical-p first, minTokensToKeep, dynamic temperature, Mirostat). */
+function needsSortedCandidates(plan: FusedPlan): boolean {
+  return plan.typicalEarly === true || hasMinKeep(plan) || hasDynamic(plan) || (plan.mirostat?.some((v) => v > 0) ?? false);
 }
 
 function hasTypical(plan: FusedPlan): boolean {
@@ -210,6 +217,16 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
         thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
         sorted = keepAtLeast(sorted, thrCol(thr));
       }
+    } else if (name === 'webgl' && !mask && !needsSortedCandidates(plan) && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest)) {
+      // webgl past the window top-k (k > V/64, or flat indices past float32's 2^24): the k-th
+      // largest by a count bisection (webgl/kth-largest.ts) instead of sorting the row; no sorted
+      // candidates, so top-p after it runs the sort-free search with this floor.
+      const maxima = windowMaxima(input);
+      const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
+      const kth = tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima, k }) as tf.Tensor1D;
+      thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
+      if (sigmaFloor) thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
+      zmax = rowMax(maxima);
     } else {
       const vals = largest(input, kmax, name, mask);
       const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
@@ -795,6 +812,11 @@ function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Ten
 export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor, mask?: tf.Tensor2D): tf.Tensor1D {
   const { batch } = plan;
   const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
+  if (tf.getBackend() === 'webgl') {
+    // webgl/top-p.ts: a key bisection with integer masses (the mask, if any, is already applied: foldsMask).
+    if (mask) throw new Error('tfjs-sampling (internal): the webgl top-p search takes masked logits');
+    return tf.engine().runKernel(WEBGL_TOP_P_KERNEL, { logits: input, params: topPBisectParams(floor, zmax, ihH, ihL, plan.topP) }) as tf.Tensor1D;
+  }
   const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
   const mass = tf.engine().runKernel(ROW_MASS_KERNEL, mask ? { logits: input, params: base, mask } : { logits: input, params: base }) as tf.Tensor2D;
   const tHi = tf.slice(mass, [0, 0], [batch, 1]);
