@@ -134,6 +134,53 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     x.dispose();
   });
 
+  it.skipIf(!gpu)('[B, V] passes per option set, counted at the backend (every program that takes the logits), printed and bounded (GPU backends only)', async (ctx) => {
+    registerFusedFlag();
+    if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
+    const B = 2;
+    const V = 32000;
+    const u = rng('gpu-chain:passes');
+    const normal = (): number => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+    const data = Array.from({ length: B }, () => Array.from({ length: V }, () => Math.fround(0.1 * normal()))); // flat rows
+    const x = tf.tensor2d(data.flat(), [B, V]);
+    // Bounds: today's counts, a regression guard (the GPU issue's goals: 3 for T + top-k +
+    // top-p, 4 for top-p alone). A program counts when it takes the logits, whatever it reads:
+    // webgpu's top-k and top-p kernels loop over the row several times inside one program (the
+    // digit levels); webgl's draw takes them in its reduction pass too (to gather the winners);
+    // webgl's top-p alone is a search of 41 rounds, each one program over the windows still
+    // holding logits inside its interval (after the first ~6 rounds, a small part of the row);
+    // webgl's top-k 500 (k·64 > V/2) adds the k-th largest's 32 counting rounds.
+    const sets: [string, SamplerOptions, Record<string, number>][] = [
+      ['T 0.8, top-k 50, top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { webgl: 6, webgpu: 2 }],
+      ['top-p 0.9 alone', { topP: 0.9, seed: 2 }, { webgl: 44, webgpu: 4 }],
+      ['T 0.8 alone', { temperature: 0.8, seed: 3 }, { webgl: 3, webgpu: 2 }],
+      ['top-k 500, top-p 0.9', { topK: 500, topP: 0.9, seed: 4 }, { webgl: 76, webgpu: 2 }],
+    ];
+    const be = tf.backend() as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const method = backend === 'webgl' ? 'runWebGLProgram' : 'runWebGPUProgram';
+    const original = be[method]!;
+    const lines: string[] = [];
+    for (const [label, options, bound] of sets) {
+      let passes = 0;
+      be[method] = function (this: unknown, program: unknown, inputs: tf.TensorInfo[], ...rest: unknown[]) {
+        if (inputs.some((t) => t.shape.reduce((a, b) => a * b, 1) >= B * V)) passes++;
+        return original.call(this, program, inputs, ...rest);
+      };
+      const sampler = createSampler(options);
+      let ids: number[];
+      try {
+        ids = Array.from(await sampler.sampleIds(x));
+      } finally {
+        be[method] = original;
+      }
+      expect(ids).toEqual(reference.sample(data, options, 0));
+      lines.push(`${backend}: ${label}: ${passes} programs over [B, V]`);
+      expect(passes, label).toBeLessThanOrEqual(bound[backend]!);
+    }
+    console.log(lines.join('\n'));
+    x.dispose();
+  });
+
   it.skipIf(!gpu)('the sort-free top-p threshold (webgpu: digit search on float pairs; webgl: key bisection on integer masses) equals the sorted one, bit for bit (GPU backends only)', async () => {
     expect(backend === 'webgl' ? registerWebglTopP() : registerWebgpuTopP()).toBe(true);
     const u = rng('gpu-chain:top-p');

@@ -144,7 +144,7 @@ function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
     return !topP || activeK.every(Boolean) || supported('top-p', name, REGISTER_TOP_P[name]);
   }
   if (name !== 'webgl' || vocab > WEBGL_MAX_MASKED_VOCAB || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
-  if (kmax > 0 && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24)) return false;
+  if (kmax > 0 && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24)) return false;
   return !topP || activeK.every(Boolean);
 }
 
@@ -217,9 +217,10 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
         thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
         sorted = keepAtLeast(sorted, thrCol(thr));
       }
-    } else if (name === 'webgl' && !mask && !needsSortedCandidates(plan) && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest)) {
-      // webgl past the window top-k (k > V/64, or flat indices past float32's 2^24): the k-th
-      // largest by a count bisection (webgl/kth-largest.ts) instead of sorting the row; no sorted
+    } else if (name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest)) {
+      // webgl where the window top-k would sort half the row or more (k·64 > V/2), or its flat
+      // indices pass float32's 2^24: the k-th largest by a count bisection (webgl/kth-largest.ts)
+      // instead of a sort; no sorted
       // candidates, so top-p after it runs the sort-free search with this floor.
       const maxima = windowMaxima(input);
       const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));

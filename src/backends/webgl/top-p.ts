@@ -63,27 +63,30 @@ class RoundProgram implements GPGPUProgram {
   constructor(batch: number, vocab: number, first: boolean) {
     this.variableNames = first ? ['logits', 'params'] : ['logits', 'params', 'state', 'prev'];
     this.outputShape = [batch, Math.ceil(vocab / G), 2, 2];
+    // Windows with nothing left in the interval read only the decision and their two counts.
+    const gate = first
+      ? `getParams(b, 7) > 0.0`
+      : `(getState(b, 6) > 0.5 ? getPrev(b, w, 1, 0) : getPrev(b, w, 1, 1) - getPrev(b, w, 1, 0)) > 0.0`;
     const setup = first
       ? `
-    bool read = true;`
+    const bool read = true;`
       : `
     uint lo = stateKey(getState(b, 0), getState(b, 1));
     uint hi = stateKey(getState(b, 2), getState(b, 3));
-    float n = getState(b, 6) > 0.5 ? getPrev(b, w, 1, 0) : getPrev(b, w, 1, 1) - getPrev(b, w, 1, 0);
-    bool read = lo < hi && n > 0.0;
-    uint cand = stateKey(getState(b, 4), getState(b, 5));`;
+    uint cand = stateKey(getState(b, 4), getState(b, 5));
+    bool read = lo < hi; // off, empty and finished rows: lo = hi`;
     this.userCode = `${KEY_GLSL}
 void main() {
   ivec4 c = getOutputCoords();
   int b = c.x;
   int w = c.y;
   float mh = 0.0, ml = 0.0, nUp = 0.0, last = ${first ? '3.4028234663852886e38' : '0.0'};
-  if (getParams(b, 7) > 0.0) {
+  if (${gate}) {
+    ${setup}
     float floorZ = getParams(b, 0);
     float zmax = getParams(b, 1);
     float ihH = getParams(b, 2);
     float ihL = getParams(b, 3);
-    ${setup}
     if (read) {
       // Four logits a step, branch-free (SwiftShader runs both sides of a divergent branch).
       for (int i = 0; i < ${G}; i += 4) {
