@@ -151,25 +151,49 @@ export async function measure(
  * tf.profile's per-kernel timers (which read back synchronously where no GPU timer exists).
  */
 async function peakBytesDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peakExtra: number }> {
+  type Info = { dataId: object; size: number; dtype: string };
   const engine = tf.engine() as unknown as {
-    state: { numBytes: number };
-    trackTensor: (...args: unknown[]) => unknown;
+    state: { tensorInfo: WeakMap<object, unknown> };
+    trackTensor: (a: Info, ...rest: unknown[]) => unknown;
+    disposeTensor: (a: Info) => unknown;
   };
-  const own = Object.prototype.hasOwnProperty.call(engine, 'trackTensor');
-  const original = engine.trackTensor;
-  const start = engine.state.numBytes;
-  let peak = start;
-  engine.trackTensor = function (this: typeof engine, ...args: unknown[]) {
-    const r = original.apply(this, args);
-    if (this.state.numBytes > peak) peak = this.state.numBytes;
+  // Bytes of the data buffers created during the step: tfjs's numBytes counts a view (a reshape,
+  // a [B, V] handle on the caller's logits) as a second copy of its buffer; here a tensor counts
+  // only when its buffer is new, and stops counting when the buffer is freed.
+  const mine = new Map<object, number>();
+  let now = 0;
+  let peak = 0;
+  const own = { track: Object.prototype.hasOwnProperty.call(engine, 'trackTensor'), dispose: Object.prototype.hasOwnProperty.call(engine, 'disposeTensor') };
+  const track = engine.trackTensor;
+  const dispose = engine.disposeTensor;
+  engine.trackTensor = function (this: typeof engine, a: Info, ...rest: unknown[]) {
+    const fresh = !this.state.tensorInfo.has(a.dataId);
+    const r = track.call(this, a, ...rest);
+    if (fresh && a.dtype !== 'string' && a.dtype !== 'complex64') {
+      const bytes = a.size * (a.dtype === 'bool' ? 1 : 4);
+      mine.set(a.dataId, bytes);
+      now += bytes;
+      if (now > peak) peak = now;
+    }
+    return r;
+  };
+  engine.disposeTensor = function (this: typeof engine, a: Info) {
+    const r = dispose.call(this, a);
+    const bytes = mine.get(a.dataId);
+    if (bytes !== undefined && !this.state.tensorInfo.has(a.dataId)) {
+      mine.delete(a.dataId);
+      now -= bytes;
+    }
     return r;
   };
   try {
     const value = await fn();
-    return { value, peakExtra: peak - start };
+    return { value, peakExtra: peak };
   } finally {
-    if (own) engine.trackTensor = original;
+    if (own.track) engine.trackTensor = track;
     else delete (engine as { trackTensor?: unknown }).trackTensor;
+    if (own.dispose) engine.disposeTensor = dispose;
+    else delete (engine as { disposeTensor?: unknown }).disposeTensor;
   }
 }
 

@@ -183,7 +183,7 @@ export function summary(run: RunFile, chartFile: string | undefined): string {
     'Logits: **peaky** = −1.1·ln(rank) + 0.1·N(0,1) with the ranks shuffled (Zipf-like); **flat** = 0.1·N(0,1) (near-equal: top-p keeps most of the vocabulary).',
     '',
     'Columns: x/a = time of x ÷ time of (a) on the same backend and shape; b/d, b/e, b/f, c/ec, c/fc = ours ÷ the peer (below 1: ours is faster). ' +
-      '*peak b* = peak tfjs-accounted bytes above the starting level during one step of (b) (tensors of every backend; views such as reshape count as tensors; ' +
+      '*peak b* = peak tfjs-accounted bytes above the starting level during one step of (b) (the distinct data buffers of tensors of every backend; a view such as a reshape shares its buffer and is not counted again; ' +
       'scratch memory inside a kernel — the typed arrays of the fused cpu/wasm kernels, buffers a GPU kernel allocates for itself — is not counted). ' +
       '*leak* = tensors left allocated by a method: `x:n/step` growing per step, `x:+n` once (0 = none, for every method). *path* = `sampler.lastPath`.',
     '',
