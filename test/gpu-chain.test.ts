@@ -191,10 +191,19 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       [20011, 1.3, (j) => -1.1 * Math.log(1 + j) + 0.1 * normal()], // peaky
       [4099, 1, () => Math.round(2 * normal()) / 2], // ties at the boundary
       [9001, 0.9, () => (u() < 0.3 ? -Infinity : 2 * normal())], // masks
+      // ±0 ties and subnormals (distinct keys around zero; webgl only: webgpu's float ops on
+      // SwiftShader flush subnormals, so its sort sees ties where its key search does not — the
+      // draw's float compare flushes them the same way), huge magnitudes, one value, one finite
+      // logit, and a small T where most masses underflow to 0.
+      ...(backend === 'webgl' ? [[3001, 1, (j: number) => (j % 3 === 0 ? 0 : j % 3 === 1 ? -0 : u() < 0.5 ? 1e-40 : -1e-40)] as [number, number, (j: number) => number]] : []),
+      [2000, 1000, () => 1e30 * (u() - 0.5)],
+      [1500, 1, () => 0.25],
+      [1000, 1, (j) => (j === 500 ? 1 : -Infinity)],
+      [3000, 0.001, () => 3 * u()],
     ];
     for (const [V, T, gen] of shapes) {
-      const B = 4;
-      const P = Float64Array.from([0.9, 0.5, 0.999, 1]);
+      const B = 5;
+      const P = Float64Array.from([0.9, 0.5, 0.999, 1, 1e-30]);
       const invT = new Float64Array(B).fill(1 / T);
       const data = Float32Array.from({ length: B * V }, (_, i) => gen(i % V));
       const [got, want] = tf.tidy(() => {

@@ -144,7 +144,8 @@ function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
     return !topP || activeK.every(Boolean) || supported('top-p', name, REGISTER_TOP_P[name]);
   }
   if (name !== 'webgl' || vocab > WEBGL_MAX_MASKED_VOCAB || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
-  if (kmax > 0 && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24)) return false;
+  // (A folded mask keeps the window top-k whenever it applies: the k-th-largest bisection reads no mask.)
+  if (kmax > 0 && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24)) return false;
   return !topP || activeK.every(Boolean);
 }
 

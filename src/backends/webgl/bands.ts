@@ -10,6 +10,7 @@
 // The kept test is the draw's: z ≥ floor, z ≤ hi, min-p's pair.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
 import { rowMax, rowMin } from '../../processors/ops.js';
 import { TYPICAL_BAND_KERNEL } from './kth-largest.js';
 
@@ -95,20 +96,7 @@ function bandWindows(backend: MathBackendWebGL, { logits, params }: Inputs, attr
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures). */
 export function registerWebglBands(): boolean {
-  try {
-    if (tf.getKernel(BAND_WINDOWS_KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl')) return false;
-    const env = tf.env();
-    if (env.getNumber('WEBGL_VERSION') !== 2 || !env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
-    tf.registerKernel({
-      kernelName: BAND_WINDOWS_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend, attrs }) => bandWindows(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs, attrs as unknown as { mode: WindowMode; minP: boolean; entropy?: boolean }),
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({ [BAND_WINDOWS_KERNEL]: (backend, inputs, attrs) => bandWindows(backend, inputs as unknown as Inputs, attrs as unknown as { mode: WindowMode; minP: boolean; entropy?: boolean }) });
 }
 
 /**

@@ -16,6 +16,7 @@
 import { GUMBEL_ARGMAX_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
 
 const KERNEL = GUMBEL_ARGMAX_KERNEL;
 
@@ -213,19 +214,5 @@ export function runPasses(
  * indices up to 2^24 and the 16-bit key halves must survive them; half floats hold 2^11).
  */
 export function registerWebglGumbelArgmax(): boolean {
-  try {
-    if (tf.getKernel(KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl')) return false;
-    const env = tf.env();
-    if (env.getNumber('WEBGL_VERSION') !== 2) return false;
-    if (!env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
-    tf.registerKernel({
-      kernelName: KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend }) => gumbelArgmax(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs),
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({ [KERNEL]: (backend, inputs) => gumbelArgmax(backend, inputs as unknown as Inputs) });
 }

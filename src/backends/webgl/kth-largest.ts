@@ -20,6 +20,7 @@
 //     within that distance (combined by the caller).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
 
 export const KTH_LARGEST_KERNEL = 'TfjsSamplingKthLargest';
 export const TYPICAL_BAND_KERNEL = 'TfjsSamplingTypicalBand';
@@ -28,7 +29,8 @@ export const KTH_MAX_WINDOW = 64;
 const SUB = 4; // maxima windows per count window
 const COUNT_WINDOW = KTH_MAX_WINDOW * SUB;
 
-const KEY_GLSL = `
+/** GLSL: the float's order-preserving u32 key (-0 as +0) and a key from its two 16-bit halves. */
+export const KEY_GLSL = `
 uint orderKey(float z) {
   uint u = floatBitsToUint(z);
   u = u == 0x80000000u ? 0u : u; // -0 as +0
@@ -338,28 +340,13 @@ function kthLargest(backend: MathBackendWebGL, { logits, maxima, k }: Inputs): t
   return out;
 }
 
-/** Registers the kernel for 'webgl' (WebGL2 with float32 textures). */
+/** Registers both kernels for 'webgl' (WebGL2 with float32 textures). */
 export function registerWebglKthLargest(): boolean {
-  try {
-    if (tf.getKernel(KTH_LARGEST_KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl')) return false;
-    const env = tf.env();
-    if (env.getNumber('WEBGL_VERSION') !== 2 || !env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
-    tf.registerKernel({
-      kernelName: KTH_LARGEST_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend }) => kthLargest(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs),
-    });
-    tf.registerKernel({
-      kernelName: TYPICAL_BAND_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { minP, counted = false } = attrs as unknown as { minP: boolean; counted?: boolean };
-        return typicalBand(backend as unknown as MathBackendWebGL, inputs as unknown as TypicalInputs, minP, counted);
-      },
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({
+    [KTH_LARGEST_KERNEL]: (backend, inputs) => kthLargest(backend, inputs as unknown as Inputs),
+    [TYPICAL_BAND_KERNEL]: (backend, inputs, attrs) => {
+      const { minP, counted = false } = attrs as unknown as { minP: boolean; counted?: boolean };
+      return typicalBand(backend, inputs as unknown as TypicalInputs, minP, counted);
+    },
+  });
 }

@@ -14,6 +14,7 @@
 // are applied by the caller.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
 import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
 import { maskBits4Glsl, MASKED_Z_GLSL } from './mask.js';
 import { PROCESSOR_INVALID_CODE } from '../../invalid-rows.js';
@@ -203,25 +204,8 @@ function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */
 export function registerWebglThresholdDraw(): boolean {
-  try {
-    if (tf.getKernel(THRESHOLD_DRAW_KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl')) return false;
-    const env = tf.env();
-    if (env.getNumber('WEBGL_VERSION') !== 2) return false;
-    if (!env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
-    tf.registerKernel({
-      kernelName: THRESHOLD_DRAW_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend, attrs }) =>
-        ((attrs as { count?: boolean }).count ? keptCount : thresholdDraw)(
-          backend as unknown as MathBackendWebGL,
-          inputs as unknown as Inputs,
-          (attrs as { minP: boolean }).minP,
-          (attrs as { upper?: boolean }).upper ?? false,
-        ),
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({
+    [THRESHOLD_DRAW_KERNEL]: (backend, inputs, attrs) =>
+      ((attrs as { count?: boolean }).count ? keptCount : thresholdDraw)(backend, inputs as unknown as Inputs, (attrs as { minP: boolean }).minP, (attrs as { upper?: boolean }).upper ?? false),
+  });
 }

@@ -19,6 +19,8 @@
 // later ones a shrinking part of it.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
+import { KEY_GLSL as ORDER_KEY_GLSL } from './kth-largest.js';
 
 export const WEBGL_TOP_P_KERNEL = 'TfjsSamplingTopPBisect';
 /** Logits per window. */
@@ -32,19 +34,13 @@ const STATE = 13;
  */
 const VALUE_ROUNDS = 8;
 const ROUNDS = VALUE_ROUNDS + 32;
-const KEY_GLSL = `
-uint orderKey(float z) {
-  uint u = floatBitsToUint(z);
-  u = u == 0x80000000u ? 0u : u; // -0 as +0
-  return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
-}
+const KEY_GLSL = `${ORDER_KEY_GLSL}
 // The float of a key, clamped to the finite range (keys past -FLT_MAX or +FLT_MAX are no logit's).
 float keyValue(uint k) {
   if (k <= 0x00800000u) return -3.4028234663852886e38;
   if (k >= 0xff7fffffu) return 3.4028234663852886e38;
   return uintBitsToFloat((k & 0x80000000u) != 0u ? (k & 0x7fffffffu) : ~k);
-}
-uint stateKey(float hi, float lo) { return (uint(hi) << 16u) | uint(lo); }`;
+}`;
 
 /**
  * One round, per window of G logits, packed [B, W, 2, 2]: the mass limbs (high, low) and the
@@ -315,18 +311,5 @@ export function topPBisectParams(floor: tf.Tensor, zmax: tf.Tensor, ihH: tf.Tens
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures). */
 export function registerWebglTopP(): boolean {
-  try {
-    if (tf.getKernel(WEBGL_TOP_P_KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl')) return false;
-    const env = tf.env();
-    if (env.getNumber('WEBGL_VERSION') !== 2 || !env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES')) return false;
-    tf.registerKernel({
-      kernelName: WEBGL_TOP_P_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend }) => topPBisect(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs),
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({ [WEBGL_TOP_P_KERNEL]: (backend, inputs) => topPBisect(backend, inputs as unknown as Inputs) });
 }

@@ -6,6 +6,7 @@
 // top-p after top-k counts the logits ≥ the k-th (ties beyond the sorted k join its total).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { registerWebglKernels } from './register.js';
 import { MASKED_Z_GLSL } from './mask.js';
 
 export const WINDOW_REDUCE_KERNEL = 'TfjsSamplingWindowReduce';
@@ -59,17 +60,5 @@ function windowReduce(backend: MathBackendWebGL, { logits, thr, mask }: Inputs, 
 
 /** Registers the kernel for 'webgl' (WebGL2). */
 export function registerWebglWindowReduce(): boolean {
-  try {
-    if (tf.getKernel(WINDOW_REDUCE_KERNEL, 'webgl')) return true;
-    if (!tf.findBackend('webgl') || tf.env().getNumber('WEBGL_VERSION') !== 2) return false;
-    tf.registerKernel({
-      kernelName: WINDOW_REDUCE_KERNEL,
-      backendName: 'webgl',
-      kernelFunc: ({ inputs, backend, attrs }) =>
-        windowReduce(backend as unknown as MathBackendWebGL, inputs as unknown as Inputs, attrs as unknown as { window: number; mode: 'max' | 'count' }),
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  return registerWebglKernels({ [WINDOW_REDUCE_KERNEL]: (backend, inputs, attrs) => windowReduce(backend, inputs as unknown as Inputs, attrs as unknown as { window: number; mode: 'max' | 'count' }) }, false);
 }
