@@ -218,26 +218,29 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
         thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
         sorted = keepAtLeast(sorted, thrCol(thr));
       }
-    } else if (name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest)) {
-      // webgl where the window top-k would sort half the row or more (k·64 > V/2), or its flat
-      // indices pass float32's 2^24: the k-th largest by a count bisection (webgl/kth-largest.ts)
-      // instead of a sort; no sorted
-      // candidates, so top-p after it runs the sort-free search with this floor.
-      const maxima = windowMaxima(input);
-      const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
-      const kth = tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima, k }) as tf.Tensor1D;
-      thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
-      if (sigmaFloor) thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
-      zmax = rowMax(maxima);
     } else {
-      const vals = largest(input, kmax, name, mask);
-      const kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
+      // webgl where the window top-k would sort half the row or more (k·64 > V/2), or its flat
+      // indices pass float32's 2^24: the k-th largest by a count bisection (webgl/kth-largest.ts),
+      // no sort and no sorted candidates (top-p after it runs the sort-free search on its floor).
+      // Else the k largest, sorted (webgl: the window top-k; webgpu past TOP_K_MAX: tf.topk).
+      const bisect = name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest);
+      let kth: tf.Tensor1D;
+      let vals: tf.Tensor2D | undefined;
+      if (bisect) {
+        const maxima = windowMaxima(input);
+        const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
+        kth = tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima, k }) as tf.Tensor1D;
+        zmax = rowMax(maxima);
+      } else {
+        vals = largest(input, kmax, name, mask);
+        kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
+        // The largest of the k largest: the row max without another [B, V] pass (invalid rows are
+        // reported from the input bits by the draw kernel, whatever this holds for them).
+        zmax = tf.slice(vals, [0, 0], [batch, 1]);
+      }
       thr = tf.where(tf.tensor1d(activeK, 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
       if (sigmaFloor) thr = tf.maximum(thr, sigmaFloor) as tf.Tensor1D;
-      sorted = keepAtLeast(vals, thrCol(thr));
-      // The largest of the k largest: the row max without another [B, V] pass (invalid rows are
-      // reported from the input bits by the draw kernel, whatever this holds for them).
-      zmax = tf.slice(vals, [0, 0], [batch, 1]);
+      if (vals) sorted = keepAtLeast(vals, thrCol(thr));
     }
     // The sorted candidates stand for a row only where its top-k applies.
     if (!activeK.every(Boolean)) sorted = undefined;
