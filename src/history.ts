@@ -4,11 +4,12 @@
 // padding never counts as history). Owned by the sampler: `dispose()` frees every tensor.
 import * as tf from '@tensorflow/tfjs-core';
 import { countsUpdateKernel, editKernelsAvailable, seenAppendKernel } from './backends/js-kernels.js';
-import { SEEN_APPEND } from './backends/gpu-edits.js';
+import { SEEN_APPEND } from './backends/kernel-names.js';
+import { hasKernels } from './backends/registry.js';
 import { dryLinks } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { oneHotRows } from './processors/ops.js';
-import { directoryArrays, directoryCounts, directoryFits, emptyToken, registerWindowDirectory, updateDirectory, type WindowDirectory } from './backends/webgl/window-directory.js';
+import { directoryArrays, directoryCounts, directoryFits, emptyToken, updateDirectory, type WindowDirectory } from './backends/webgl/window-directory.js';
 
 /** What the sampler's history processors need (fixed when the sampler is created). */
 export interface HistoryNeeds {
@@ -121,7 +122,7 @@ export class TokenHistory implements TokenHistoryView {
   private seed(prompts: readonly (readonly number[])[], dense: boolean): void {
     const { batch: B, vocab: V } = this;
     const counting = this.needs.countsAll || this.needs.countsGenerated;
-    if (counting && !dense && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && registerWindowDirectory()) {
+    if (counting && !dense && tf.getBackend() === 'webgl' && editKernelsAvailable() && directoryFits(V) && hasKernels('windowDirectory', 'webgl')) {
       // Each row's window of the prompt, when it fits the directory.
       const rows = prompts.map((p, r) => {
         const n = this.lastN[r]!;

@@ -1,7 +1,8 @@
 // The only source of randomness: a counter-based hash of (row key, step, token index).
 // Plain 32-bit integer arithmetic (Math.imul, >>>), written so that GLSL ES 3.0 `uint` and
 // WGSL `u32` kernels can compute the very same bits.
-import seedrandom from 'seedrandom';
+// seedrandom's ARC4 (its default) alone, without the package index's five other generators.
+import seedrandom from 'seedrandom/seedrandom.js';
 
 /** lowbias32 (Chris Wellons): a bijective 32-bit mixer with good avalanche. */
 export function mix32(x: number): number {

@@ -37,7 +37,7 @@ export default defineConfig({
   plugins: [jsonModel()],
   resolve: { alias: { 'tfjs-sampling': path.join(repo, 'src/index.ts') } },
   // web-xgrammar is a UMD build (the JSON mode imports it on first use): pre-bundled for the dev server.
-  optimizeDeps: { include: ['seedrandom', '@mlc-ai/web-xgrammar'] },
+  optimizeDeps: { include: ['seedrandom/seedrandom.js', '@mlc-ai/web-xgrammar'] },
   server: { host: '127.0.0.1', fs: { allow: [repo] } },
   preview: { host: '127.0.0.1' },
   build: {

@@ -8,22 +8,14 @@ import { stepKeysOf, xtcUniform, type Steps } from '../noise.js';
 import { fieldRows } from '../chain-options.js';
 import { xtcCoins } from '../reference/xtc.js';
 import type { FusedPlan } from './js/sample-rows.js';
-import { registerCpuKernel } from './cpu/fused-sample.js';
-import { registerWasmKernel } from './wasm/fused-sample.js';
-import { registerWebglGumbelArgmax } from './webgl/gumbel-argmax.js';
-import { registerWebgpuGumbelArgmax } from './webgpu/gumbel-argmax.js';
-import { gpuBandsAvailable, gpuChainAvailable, gpuChainFits, gpuMirostatV1Available, gpuTypicalAvailable, runGpuChain, type KeptLogits } from './gpu-chain.js';
+import type { KeptLogits } from './gpu-chain.js';
+import { hasKernels, kernelsFor, type GpuChain } from './registry.js';
 import { MIROSTAT_M } from '../reference/mirostat.js';
 
 import { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL } from './kernel-names.js';
 
 export { FUSED_KERNEL, GUMBEL_ARGMAX_KERNEL };
 const FLAG = 'TFJS_SAMPLING_FUSED';
-
-const REGISTER: Record<string, () => void> = {
-  cpu: registerCpuKernel,
-  wasm: registerWasmKernel,
-};
 
 /** Registers the `TFJS_SAMPLING_FUSED` tfjs flag (default true) once. */
 export function registerFusedFlag(): void {
@@ -40,11 +32,14 @@ function flagEnabled(): boolean {
 export function fusedBackend(): string | undefined {
   const name = tf.getBackend();
   // webgl / webgpu: the GPU chain (threshold kernels + one draw kernel), see gpu-chain.ts.
-  if (name === 'webgl' || name === 'webgpu') return flagEnabled() && gpuChainAvailable(name) ? name : undefined;
-  const register = REGISTER[name];
-  if (!register || !flagEnabled()) return undefined;
-  if (!tf.getKernel(FUSED_KERNEL, name)) register();
-  return name;
+  if (name === 'webgl' || name === 'webgpu') return flagEnabled() && (gpuChain(name)?.available(name) ?? false) ? name : undefined;
+  if ((name !== 'cpu' && name !== 'wasm') || !flagEnabled()) return undefined;
+  return hasKernels('fused', name) ? name : undefined;
+}
+
+/** The GPU chain, when the backend's entry was imported. */
+function gpuChain(name: string): GpuChain | undefined {
+  return kernelsFor(name)?.gpuChain;
 }
 
 /**
@@ -77,10 +72,11 @@ export function fusedPlan(
   pre = false,
   inv0?: Float64Array,
 ): FusedPlan | undefined {
-  if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || !gpuChainFits(tf.getBackend(), vocab)) return undefined;
+  const chain = gpuChain(tf.getBackend());
+  if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || (chain !== undefined && !chain.fits(tf.getBackend(), vocab))) return undefined;
   const host = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
-  const gpuBands = !host && gpuBandsAvailable(tf.getBackend());
-  const gpuTypical = !host && gpuTypicalAvailable(tf.getBackend());
+  const gpuBands = !host && (chain?.bandsAvailable(tf.getBackend()) ?? false);
+  const gpuTypical = !host && (chain?.typicalAvailable(tf.getBackend()) ?? false);
   let last = -1;
   let seenT = false;
   // Where top-p and min-p run relative to the temperature: before it (llama.cpp's order) they see
@@ -171,7 +167,7 @@ export function fusedPlan(
     // Each row's version (0 off); μ comes with the call. The GPU chain takes v1 with V > 100
     // and no typical-p or XTC before it (upper bounds).
     const ver = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
-    if (!host && ver.some((v) => v === 1) && !(gpuMirostatV1Available(tf.getBackend()) && vocab > MIROSTAT_M && !has('typical-p') && !has('xtc'))) return undefined;
+    if (!host && ver.some((v) => v === 1) && !((chain?.mirostatV1Available(tf.getBackend()) ?? false) && vocab > MIROSTAT_M && !has('typical-p') && !has('xtc'))) return undefined;
     bands.mirostat = ver;
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
@@ -199,7 +195,11 @@ export function fusedPlan(
 /** Runs the fused kernel on `[B, V]` logits: int32 ids (negative codes for invalid rows). */
 export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
   const name = tf.getBackend();
-  if (name === 'webgl' || name === 'webgpu') return runGpuChain(logits, plan, plan.mirostat ? mirostat : undefined, kept);
+  if (name === 'webgl' || name === 'webgpu') {
+    const chain = gpuChain(name);
+    if (!chain) throw new Error(`tfjs-sampling (internal): no GPU chain for ${name}`);
+    return chain.run(logits, plan, plan.mirostat ? mirostat : undefined, kept);
+  }
   if (!plan.mirostat) return tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
   const [ids, surprise] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan } as unknown as tf.NamedAttrMap) as tf.Tensor1D[];
@@ -230,20 +230,10 @@ export interface FusedMirostat {
   pending(surprise: tf.Tensor1D): void;
 }
 
-/** Register functions of the draw kernels; each returns false where the backend cannot run it. */
-const REGISTER_DRAW: Record<string, () => boolean> = {
-  webgl: registerWebglGumbelArgmax,
-  webgpu: registerWebgpuGumbelArgmax,
-};
-const drawSupport = new Map<string, boolean>();
-
-/** True when the active backend has the in-shader Gumbel-max draw kernel. */
+/** True when the active backend has the in-shader Gumbel-max draw kernel (webgl, webgpu). */
 export function gumbelArgmaxAvailable(): boolean {
   const name = tf.getBackend();
-  const register = REGISTER_DRAW[name];
-  if (!register || !flagEnabled()) return false;
-  if (!drawSupport.has(name)) drawSupport.set(name, tf.getKernel(GUMBEL_ARGMAX_KERNEL, name) ? true : register());
-  return drawSupport.get(name)!;
+  return (name === 'webgl' || name === 'webgpu') && flagEnabled() && hasKernels('gumbelArgmax', name);
 }
 
 /**

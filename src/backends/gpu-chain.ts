@@ -29,66 +29,41 @@ import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/in
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
-import { registerWebglThresholdDraw, WEBGL_MAX_MASKED_VOCAB, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
-import { registerWebgpuThresholdDraw } from './webgpu/threshold-draw.js';
-import { registerWebgpuTopK, TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
-import { registerWebgpuTopP, ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
-import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
-import { registerWebglTopP, topPBisectParams, WEBGL_TOP_P_KERNEL } from './webgl/top-p.js';
-import { BANDS_KERNEL, registerWebgpuBands, type BandsMode } from './webgpu/bands.js';
-import { registerWebglBands, rowBandsWebgl, typicalBandWebgl } from './webgl/bands.js';
-import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from './webgl/kth-largest.js';
+import { WEBGL_MAX_MASKED_VOCAB, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
+import { TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
+import { ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
+import { WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
+import { topPBisectParams, WEBGL_TOP_P_KERNEL } from './webgl/top-p.js';
+import { BANDS_KERNEL, type BandsMode } from './webgpu/bands.js';
+import { rowBandsWebgl, typicalBandWebgl } from './webgl/bands.js';
+import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW } from './webgl/kth-largest.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
 import type { FusedMirostat } from './fused.js';
 
 import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
+import { hasKernels, type GpuChain } from './registry.js';
 
 export { THRESHOLD_DRAW_KERNEL };
 export { TOP_K_KERNEL };
 
-const REGISTER_DRAW: Record<string, () => boolean> = {
-  webgl: registerWebglThresholdDraw,
-  webgpu: registerWebgpuThresholdDraw,
-};
-const REGISTER_TOP_K: Record<string, () => boolean> = {
-  webgpu: registerWebgpuTopK,
-};
-const REGISTER_TOP_P: Record<string, () => boolean> = {
-  webgl: registerWebglTopP,
-  webgpu: registerWebgpuTopP,
-};
-const REGISTER_WINDOWS: Record<string, () => boolean> = {
-  webgl: registerWebglWindowReduce,
-};
-const REGISTER_BANDS: Record<string, () => boolean> = {
-  webgl: registerWebglBands,
-  webgpu: registerWebgpuBands,
-};
 /** webgl top-k: logits per window whose maximum stands for it. */
 const WINDOW = KTH_MAX_WINDOW;
-const support = new Map<string, boolean>();
-
-function supported(kind: string, name: string, register: (() => boolean) | undefined): boolean {
-  const id = `${kind}:${name}`;
-  if (!support.has(id)) support.set(id, register ? register() : false);
-  return support.get(id)!;
-}
 
 /** True when the backend runs the fused GPU chain (its draw kernel registers). */
 export function gpuChainAvailable(name: string): boolean {
-  return name in REGISTER_DRAW && supported('draw', name, REGISTER_DRAW[name]);
+  return hasKernels('thresholdDraw', name);
 }
 
 /** True when the backend's GPU chain takes top-nσ, ε, η, XTC and Mirostat v2 as bands (its bands kernel registers). */
 export function gpuBandsAvailable(name: string): boolean {
-  return supported('bands', name, REGISTER_BANDS[name]);
+  return hasKernels('bands', name);
 }
 
 /** True when the GPU chain takes typical-p as a band too (webgpu: the bands kernel's digit search; webgl: a key bisection). */
 export function gpuTypicalAvailable(name: string): boolean {
   if (!gpuBandsAvailable(name)) return false;
-  return name === 'webgpu' || (name === 'webgl' && supported('kth', name, registerWebglKthLargest));
+  return name === 'webgpu' || (name === 'webgl' && hasKernels('kthLargest', name));
 }
 
 /**
@@ -97,8 +72,8 @@ export function gpuTypicalAvailable(name: string): boolean {
  */
 export function gpuMirostatV1Available(name: string): boolean {
   if (!gpuBandsAvailable(name)) return false;
-  if (name === 'webgpu') return supported('top-k', name, REGISTER_TOP_K[name]);
-  return name === 'webgl' && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest);
+  if (name === 'webgpu') return hasKernels('topK', name);
+  return name === 'webgl' && hasKernels('windows', name) && hasKernels('kthLargest', name);
 }
 
 /** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
@@ -140,10 +115,10 @@ function foldsMask(name: string, plan: FusedPlan, activeK: boolean[]): boolean {
   const kmax = Math.max(0, ...plan.topK.filter((_, r) => activeK[r]));
   const topP = plan.topP.some((p) => p < 1);
   if (name === 'webgpu') {
-    if (!supported('top-k', name, REGISTER_TOP_K[name]) || kmax > TOP_K_MAX) return false;
-    return !topP || activeK.every(Boolean) || supported('top-p', name, REGISTER_TOP_P[name]);
+    if (!hasKernels('topK', name) || kmax > TOP_K_MAX) return false;
+    return !topP || activeK.every(Boolean) || hasKernels('topP', name);
   }
-  if (name !== 'webgl' || vocab > WEBGL_MAX_MASKED_VOCAB || !supported('windows', name, REGISTER_WINDOWS[name])) return false;
+  if (name !== 'webgl' || vocab > WEBGL_MAX_MASKED_VOCAB || !hasKernels('windows', name)) return false;
   // (A folded mask keeps the window top-k whenever it applies: the k-th-largest bisection reads no mask.)
   if (kmax > 0 && (Math.ceil(vocab / WINDOW) < kmax || batch * vocab > 2 ** 24)) return false;
   return !topP || activeK.every(Boolean);
@@ -206,7 +181,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   }
   if (activeK.some(Boolean)) {
     const kmax = Math.max(...plan.topK.filter((_, r) => activeK[r]));
-    if (kmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
+    if (kmax <= TOP_K_MAX && hasKernels('topK', name)) {
       const k = tf.tensor1d(Float32Array.from(plan.topK, (v, r) => (activeK[r] ? v : 0)));
       const out = tf.engine().runKernel(TOP_K_KERNEL, withMask({ logits: input, k }), { kmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
       thr = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
@@ -223,7 +198,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       // indices pass float32's 2^24: the k-th largest by a count bisection (webgl/kth-largest.ts),
       // no sort and no sorted candidates (top-p after it runs the sort-free search on its floor).
       // Else the k largest, sorted (webgl: the window top-k; webgpu past TOP_K_MAX: tf.topk).
-      const bisect = name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && supported('windows', name, REGISTER_WINDOWS[name]) && supported('kth', name, registerWebglKthLargest);
+      const bisect = name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && hasKernels('windows', name) && hasKernels('kthLargest', name);
       let kth: tf.Tensor1D;
       let vals: tf.Tensor2D | undefined;
       if (bisect) {
@@ -293,7 +268,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
       finite ??= candidateCount(input, thr!, withMask, name);
       tau = topPThreshold(sorted, finite, plan.filterInvT ?? plan.invT, plan.topP);
-    } else if (supported('top-p', name, REGISTER_TOP_P[name])) {
+    } else if (hasKernels('topP', name)) {
       zmax ??= maskedRowMax(input, mask);
       tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
     } else {
@@ -396,7 +371,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
 /** How many logits of each row reach its floor `thr` ([B, 1]; webgl's window counts where it has them). */
 function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T extends tf.NamedTensorMap>(inputs: T) => T, name: string): tf.Tensor {
   const [batch, vocab] = input.shape;
-  return supported('windows', name, REGISTER_WINDOWS[name])
+  return hasKernels('windows', name)
     ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
     : tf.sub(vocab, tf.sum(tf.step(tf.sub(tf.reshape(thr, [batch, 1]), input)), 1, true));
 }
@@ -469,7 +444,7 @@ function minKeepFloor(input: tf.Tensor2D, plan: FusedPlan, sigmaFloor: tf.Tensor
   const mmax = Math.max(...M);
   const name = tf.getBackend();
   let v: tf.Tensor;
-  if (mmax <= TOP_K_MAX && supported('top-k', name, REGISTER_TOP_K[name])) {
+  if (mmax <= TOP_K_MAX && hasKernels('topK', name)) {
     const k = tf.tensor1d(Float32Array.from(M));
     v = tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k }, { kmax: mmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [batch, 1]);
   } else {
@@ -758,7 +733,7 @@ function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D 
   const [batch, vocab] = input.shape;
   const windows = Math.ceil(vocab / WINDOW);
   // Flat gather indices are float32 in webgl textures: exact below 2^24.
-  if (windows < k || batch * vocab > 2 ** 24 || !supported('windows', name, REGISTER_WINDOWS[name])) {
+  if (windows < k || batch * vocab > 2 ** 24 || !hasKernels('windows', name)) {
     if (mask) throw new Error('tfjs-sampling (internal): a folded bitmask needs the window top-k');
     return deviceTopk(input, k).values;
   }
@@ -801,7 +776,7 @@ function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Ten
   const [batch] = input.shape;
   // webgl: window maxima (one read; rowMax's own guard against tf.max's -1e20 start would read
   // the row twice more), then rowMax over the few windows.
-  if (tf.getBackend() === 'webgl' && supported('windows', 'webgl', REGISTER_WINDOWS.webgl)) {
+  if (tf.getBackend() === 'webgl' && hasKernels('windows', 'webgl')) {
     return rowMax(windowMaxima(input, mask));
   }
   if (!mask) return rowMax(input);
@@ -855,3 +830,13 @@ function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys
   }
   return tf.where(tf.less(ids, 0), fallback, ids) as tf.Tensor1D;
 }
+
+/** The GPU chain as the webgl and webgpu entries hand it to the registry. */
+export const GPU_CHAIN: GpuChain = {
+  available: gpuChainAvailable,
+  bandsAvailable: gpuBandsAvailable,
+  typicalAvailable: gpuTypicalAvailable,
+  mirostatV1Available: gpuMirostatV1Available,
+  fits: gpuChainFits,
+  run: runGpuChain,
+};

@@ -15,12 +15,9 @@ import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-we
 import type { ProgramUniform, WebGPUBackendLike, WebGPUProgramLike } from './webgpu/gumbel-argmax.js';
 import { DIRECTORY_NAMES, directoryLookupGlsl } from './webgl/window-directory.js';
 
-export const PENALTIES = 'TfjsSamplingPenalties';
-export const COUNTS_UPDATE = 'TfjsSamplingCountsUpdate';
-export const BIAS_DROP = 'TfjsSamplingBiasDrop';
-export const BITMASK = 'TfjsSamplingBitmask';
-export const INVALID_CODES = 'TfjsSamplingInvalidCodes';
-export const SEEN_APPEND = 'TfjsSamplingSeenAppend';
+import { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND } from './kernel-names.js';
+
+export { BIAS_DROP, BITMASK, COUNTS_UPDATE, INVALID_CODES, PENALTIES, SEEN_APPEND };
 
 type Kind = 'penalties' | 'counts' | 'bias' | 'bitmask' | 'invalid' | 'clamp' | 'copy';
 
@@ -736,49 +733,49 @@ const KINDS: [string, Kind][] = [
   [BITMASK, 'bitmask'],
   [INVALID_CODES, 'invalid'],
 ];
-const support = new Map<string, boolean>();
 
-/** Registers the edit kernels on the active GPU backend (webgl 2, webgpu); false where it cannot. */
-export function registerGpuEdits(name: string): boolean {
-  if (support.has(name)) return support.get(name)!;
-  let ok = false;
+/** Registers the edit kernels on webgl 2; false where it cannot. */
+export function registerWebglEdits(): boolean {
   try {
-    if (name === 'webgl' && tf.findBackend('webgl') && tf.env().getNumber('WEBGL_VERSION') === 2) {
-      for (const [kernelName, kind] of KINDS) {
-        if (!tf.getKernel(kernelName, 'webgl')) {
-          tf.registerKernel({
-            kernelName,
-            backendName: 'webgl',
-            kernelFunc: ({ inputs, backend, attrs }) => runGL(kind, backend as unknown as MathBackendWebGL, inputs, attrs as Record<string, unknown>),
-          });
-        }
-      }
-      ok = true;
-    } else if (name === 'webgpu') {
-      const backend = tf.findBackend('webgpu') as unknown as WebGPUBackendLike | null;
-      if (backend && typeof backend.runWebGPUProgram === 'function') {
-        if (!tf.getKernel(SEEN_APPEND, 'webgpu') && typeof backend.incRef === 'function') {
-          tf.registerKernel({
-            kernelName: SEEN_APPEND,
-            backendName: 'webgpu',
-            kernelFunc: ({ inputs, backend: b }) => seenInPlace(b as unknown as WebGPUBackendLike, inputs),
-          });
-        }
-        for (const [kernelName, kind] of KINDS) {
-          if (!tf.getKernel(kernelName, 'webgpu')) {
-            tf.registerKernel({
-              kernelName,
-              backendName: 'webgpu',
-              kernelFunc: ({ inputs, backend: b, attrs }) => runGPU(kind, b as unknown as WebGPUBackendLike, inputs, attrs as Record<string, unknown>),
-            });
-          }
-        }
-        ok = true;
+    if (!tf.findBackend('webgl') || tf.env().getNumber('WEBGL_VERSION') !== 2) return false;
+    for (const [kernelName, kind] of KINDS) {
+      if (!tf.getKernel(kernelName, 'webgl')) {
+        tf.registerKernel({
+          kernelName,
+          backendName: 'webgl',
+          kernelFunc: ({ inputs, backend, attrs }) => runGL(kind, backend as unknown as MathBackendWebGL, inputs, attrs as Record<string, unknown>),
+        });
       }
     }
+    return true;
   } catch {
-    ok = false;
+    return false;
   }
-  support.set(name, ok);
-  return ok;
+}
+
+/** Registers the edit kernels on webgpu; false where it cannot. */
+export function registerWebgpuEdits(): boolean {
+  try {
+    const backend = tf.findBackend('webgpu') as unknown as WebGPUBackendLike | null;
+    if (!backend || typeof backend.runWebGPUProgram !== 'function') return false;
+    if (!tf.getKernel(SEEN_APPEND, 'webgpu') && typeof backend.incRef === 'function') {
+      tf.registerKernel({
+        kernelName: SEEN_APPEND,
+        backendName: 'webgpu',
+        kernelFunc: ({ inputs, backend: b }) => seenInPlace(b as unknown as WebGPUBackendLike, inputs),
+      });
+    }
+    for (const [kernelName, kind] of KINDS) {
+      if (!tf.getKernel(kernelName, 'webgpu')) {
+        tf.registerKernel({
+          kernelName,
+          backendName: 'webgpu',
+          kernelFunc: ({ inputs, backend: b, attrs }) => runGPU(kind, b as unknown as WebGPUBackendLike, inputs, attrs as Record<string, unknown>),
+        });
+      }
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -9,6 +9,7 @@
 // are zero — the only uses here (hit flags, DRY's one value per token).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { hasKernels } from './registry.js';
 
 export const ROW_SCATTER = 'TfjsSamplingRowScatter';
 
@@ -176,7 +177,7 @@ function runRowScatter(backend: MathBackendWebGL, tokens: tf.TensorInfo, values:
 let registered: boolean | undefined;
 
 /** Registers the kernel on webgl 2; false where it cannot (then callers use tf.scatterND). */
-function registerRowScatter(): boolean {
+export function registerRowScatter(): boolean {
   if (registered !== undefined) return registered;
   try {
     registered = tf.findBackend('webgl') !== undefined && tf.env().getNumber('WEBGL_VERSION') === 2;
@@ -202,7 +203,7 @@ function registerRowScatter(): boolean {
  */
 export function rowScatterAdd(tokens: tf.Tensor2D, values: tf.Tensor2D, vocab: number): tf.Tensor2D {
   const [B, W] = tokens.shape;
-  if (tf.getBackend() === 'webgl' && W > 0 && registerRowScatter()) {
+  if (tf.getBackend() === 'webgl' && W > 0 && hasKernels('rowScatter', 'webgl')) {
     return tf.engine().runKernel(ROW_SCATTER, { tokens, values }, { vocab } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   }
   return tf.tidy(() => {

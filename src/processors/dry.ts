@@ -6,7 +6,8 @@ import { dryPenaltyTable, referenceDry } from '../reference/dry.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import type { DryWindow } from '../history.js';
 import { dryKernel, editKernelsAvailable, jsKernelsAvailable } from '../backends/js-kernels.js';
-import { DRY_WEBGPU_KERNEL, registerWebgpuDry } from '../backends/webgpu/dry.js';
+import { DRY_WEBGPU_KERNEL } from '../backends/webgpu/dry.js';
+import { hasKernels } from '../backends/registry.js';
 import { dryRule } from '../dry-rule.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
 import { rowScatterAdd } from '../backends/webgl-scatter.js';
@@ -54,7 +55,7 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
         const { tokens: w, matches } = window;
         return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
       }
-      if (B <= 65535 && editKernelsAvailable() && tf.getBackend() === 'webgpu' && registerWebgpuDry()) {
+      if (B <= 65535 && editKernelsAvailable() && tf.getBackend() === 'webgpu' && hasKernels('dry', 'webgpu')) {
         const [table] = cache.get(`${B}:webgpu`, () => [webgpuTable(rows, N)]);
         const breakers = breakerWords(rows);
         const K = breakers.length / B;

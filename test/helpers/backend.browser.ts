@@ -1,6 +1,8 @@
 // Browser side of test/helpers/backend.ts (aliased by vitest.config.ts): real WebGL2 / WebGPU
 // backends in headless Chromium on SwiftShader.
 import * as tf from '@tensorflow/tfjs-core';
+// Every backend entry (src/index.ts), also for test files that import internal modules only.
+import '../../src/index.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';

@@ -1,6 +1,8 @@
 // Switches tfjs to a real backend for a suite and proves the switch happened (Node side; the
 // browser suites alias this module to backend.browser.ts).
 import * as tf from '@tensorflow/tfjs-core';
+// Every backend entry (src/index.ts), also for test files that import internal modules only.
+import '../../src/index.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { execFileSync } from 'node:child_process';

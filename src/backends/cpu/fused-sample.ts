@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { keptBuffer, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
-import { packRows } from '../js-kernels.js';
+import { packRows } from '../js/edit-kernels.js';
 
 interface CpuBackend {
   data: { get(id: object): { values: unknown } };
