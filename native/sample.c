@@ -475,25 +475,49 @@ EXPORT(exp_neg_rows) void exp_neg_rows(const float *w, int n, float *out) {
   for (int i = 0; i + 4 <= n; i += 4) wasm_v128_store(out + i, exp_neg4(wasm_v128_load(w + i)));
 }
 
-/** hist[b] += q~ of every token of z[0..n) in bucket b = min(trunc(w·scale), 4095); bucketOf[c] = b. */
+/**
+ * Bucket ids round(min(w·scale, 4095)) of four tokens (w >= 0, +Infinity allowed): adding 1.5·2^23
+ * rounds to an integer and leaves it in the low bits, cheaper than a saturating conversion. The
+ * certificate needs only that ids grow with w and that bucket b holds w·scale < b + 1.
+ */
+static inline v128_t bucket4(v128_t w, v128_t sc) {
+  // pmin(4095, x) is x only when x < 4095: NaN (never expected) and +Infinity go to the last bucket.
+  v128_t t = wasm_f32x4_add(wasm_f32x4_pmin(F4((float)(FB - 1)), wasm_f32x4_mul(w, sc)), F4(12582912.0f));
+  return wasm_i32x4_sub(t, wasm_i32x4_splat(0x4b400000));
+}
+
+/** hist[b] += q~ of every token of z[0..n) in bucket b = bucket4(w); bucketOf[c] = b. */
 static void fast_hist(const float *z, int n, float zmax, float inv, float scale, double *hist, u16 *bucketOf) {
-  v128_t zm = F4(zmax), iv = F4(inv), sc = F4(scale), last = wasm_i32x4_splat(FB - 1);
-  for (int c = 0; c < n; c += 4) {
-    int full = c + 4 <= n;
-    v128_t v = full ? wasm_v128_load(z + c)
-                    : wasm_f32x4_make(z[c], c + 1 < n ? z[c + 1] : -INFF, c + 2 < n ? z[c + 2] : -INFF, -INFF);
-    v128_t w = wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv);
-    v128_t b = wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_mul(w, sc)), last);
-    v128_t q = exp_neg4(w);
-#define FL(l)                                                          \
-  if (full || c + l < n) {                                             \
+  v128_t zm = F4(zmax), iv = F4(inv), sc = F4(scale);
+#define FL(b, q, l)                                                    \
+  {                                                                    \
     int bb = wasm_i32x4_extract_lane(b, l);                            \
-    bucketOf[c + l] = (u16)bb;                                         \
     hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(q, l);       \
   }
-    FL(0) FL(1) FL(2) FL(3)
-#undef FL
+  int c = 0;
+  // Eight tokens a step: the bucket ids go out as one store of eight u16.
+  for (; c + 8 <= n; c += 8) {
+    v128_t w0 = wasm_f32x4_mul(wasm_f32x4_sub(zm, wasm_v128_load(z + c)), iv);
+    v128_t w1 = wasm_f32x4_mul(wasm_f32x4_sub(zm, wasm_v128_load(z + c + 4)), iv);
+    v128_t b0 = bucket4(w0, sc), b1 = bucket4(w1, sc);
+    wasm_v128_store(bucketOf + c, wasm_u16x8_narrow_i32x4(b0, b1));
+    v128_t q0 = exp_neg4(w0), q1 = exp_neg4(w1);
+    FL(b0, q0, 0) FL(b0, q0, 1) FL(b0, q0, 2) FL(b0, q0, 3)
+    FL(b1, q1, 0) FL(b1, q1, 1) FL(b1, q1, 2) FL(b1, q1, 3)
   }
+  for (; c < n; c += 4) {
+    v128_t v = wasm_f32x4_make(z[c], c + 1 < n ? z[c + 1] : -INFF, c + 2 < n ? z[c + 2] : -INFF, c + 3 < n ? z[c + 3] : -INFF);
+    v128_t w = wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv);
+    v128_t b = bucket4(w, sc);
+    v128_t q = exp_neg4(w);
+    for (int l = 0; l < 4 && c + l < n; l++) {
+      int bb = l == 0 ? wasm_i32x4_extract_lane(b, 0) : l == 1 ? wasm_i32x4_extract_lane(b, 1) : l == 2 ? wasm_i32x4_extract_lane(b, 2) : wasm_i32x4_extract_lane(b, 3);
+      float qq = l == 0 ? wasm_f32x4_extract_lane(q, 0) : l == 1 ? wasm_f32x4_extract_lane(q, 1) : l == 2 ? wasm_f32x4_extract_lane(q, 2) : wasm_f32x4_extract_lane(q, 3);
+      bucketOf[c + l] = (u16)bb;
+      hist[bb] = hist[bb] + (double)qq;
+    }
+  }
+#undef FL
 }
 
 /**
@@ -897,8 +921,9 @@ EXPORT(list_band) int list_band(const int *idx, const float *val, int m, float l
 
 // ---------------------------------------------------------------------------------------------
 // The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
-// among equal scores — the JS kernel's loop, with whole blocks of 16 tokens ruled out when even
-// their largest logit cannot reach the best score so far with the noise their hash gives.
+// among equal scores — the JS kernel's loop, with tokens ruled out 16 at a time by their hash
+// alone: a kept score is at most its noise (zmax is the kept maximum), and a hash below the
+// limit for the best score so far gives noise that cannot reach it.
 
 #define GOLDEN 0x9e3779b9u
 #define U24 5.960464477539063e-8
@@ -972,12 +997,16 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     return best;
   }
   v128_t tv = wasm_f32x4_splat(thrf), hv = wasm_f32x4_splat(hif);
-  v128_t ninf = wasm_f32x4_splat(-INFF);
   v128_t lane = wasm_i32x4_make(0, 1, 2, 3);
   // The hash inputs sk + j·GOLDEN of a block's first four lanes, stepped by 16·GOLDEN per block.
   v128_t xb = wasm_i32x4_add(wasm_i32x4_splat((int)sk), wasm_i32x4_mul(lane, wasm_i32x4_splat((int)GOLDEN)));
   const v128_t step4 = wasm_i32x4_splat((int)(4u * GOLDEN)), step16 = wasm_i32x4_splat((int)(16u * GOLDEN));
   int j = 0;
+  // Every kept score is at most the noise: z <= zmax, the kept maximum (draw_dyn: the rewritten
+  // maximum, 0). So one hash limit serves every block until the best score moves, and once no
+  // noise can reach it (lim < 0) nothing later can win.
+  int lim = min_hash(bestScore - MARGIN, mt, gn);
+  v128_t limv = wasm_i32x4_splat(0);
   for (; j + 16 <= n; j += 16, xb = wasm_i32x4_add(xb, step16)) {
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
     v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
@@ -988,17 +1017,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
       kc = wasm_v128_and(kc, wasm_f32x4_le(c, hv));
       kd = wasm_v128_and(kd, wasm_f32x4_le(d, hv));
     }
-    v128_t mx = wasm_f32x4_pmax(wasm_f32x4_pmax(wasm_v128_bitselect(a, ninf, ka), wasm_v128_bitselect(b, ninf, kb)),
-                                wasm_f32x4_pmax(wasm_v128_bitselect(c, ninf, kc), wasm_v128_bitselect(d, ninf, kd)));
-    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 2, 3, 0, 1));
-    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 1, 0, 3, 2));
-    float bm = wasm_f32x4_extract_lane(mx, 0);
-    if (bm == -INFF) continue; // nothing kept in the block
-    double amax = ((double)RW(bm) - zmax) * inv;
-    int lim = min_hash(bestScore - amax - MARGIN, mt, gn);
-    if (lim < 0) continue;
-    // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
-    v128_t limv = wasm_i32x4_splat((int)((u32)lim << 8));
+    if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue; // nothing kept in the block
     v128_t x1 = wasm_i32x4_add(xb, step4), x2 = wasm_i32x4_add(x1, step4), x3 = wasm_i32x4_add(x2, step4);
     v128_t pa = wasm_v128_and(ka, wasm_u32x4_ge(mix32x4(xb), limv));
     v128_t pb = wasm_v128_and(kb, wasm_u32x4_ge(mix32x4(x1), limv));
@@ -1007,15 +1026,24 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(pa, pb), wasm_v128_or(pc, pd)))) continue;
     // The few lanes left: exact scores, in index order.
     int bits = wasm_i32x4_bitmask(pa) | wasm_i32x4_bitmask(pb) << 4 | wasm_i32x4_bitmask(pc) << 8 | wasm_i32x4_bitmask(pd) << 12;
+    // The lanes left: each one's own bound (its logit, not the kept maximum), then its exact score.
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
-      double s = ((double)RW(z[t]) - zmax) * inv + gumbel(mix32(sk + (u32)t * GOLDEN));
+      double at = ((double)RW(z[t]) - zmax) * inv;
+      u32 h = mix32(sk + (u32)t * GOLDEN);
+      int lt = min_hash(bestScore - at - MARGIN, mt, gn);
+      if (lt < 0 || (int)(h >> 8) < lt) continue;
+      double s = at + gumbel(h);
       if (s > bestScore) {
         best = t;
         bestScore = s;
+        lim = min_hash(bestScore - MARGIN, mt, gn);
+        // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
+        limv = wasm_i32x4_splat((int)((u32)(lim < 0 ? 0 : lim) << 8));
       }
     }
+    if (lim < 0) return best;
   }
   for (; j < n; j++) {
     float zj = z[j];

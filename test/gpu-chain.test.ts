@@ -134,6 +134,54 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     x.dispose();
   });
 
+  it.skipIf(backend !== 'webgl')('webgl: the portable top-k and top-p processors (probabilities(), custom chains) sort no row, and keep what the sorting formulation keeps, bit for bit (webgl only: elsewhere tf.topk needs no replacement)', async (ctx) => {
+    registerFusedFlag();
+    if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the kernels are switched off in this project (its processors sort: the formulation compared here)');
+    const V = 7001;
+    const data = rows({ name: 'portable', B: 3, V, options: {}, gen: (r, j, u) => (j === 5 ? -Infinity : r === 1 ? Math.round(4 * u()) : 3 * u()) });
+    const x = tf.tensor2d(data.flat(), [3, V]);
+    const engine = tf.engine();
+    const run = engine.runKernel.bind(engine);
+    const sets: SamplerOptions[] = [
+      { temperature: 0.8, topK: 50, topP: 0.95 }, // the window top-k: its sorted candidates feed top-p
+      { temperature: 0.7, topP: [0.9, 0.5, 1] }, // the key search over the row
+      { topK: [500, 1, 0], topP: 0.9 }, // k · 64 past V/2: the k-th largest by bisection, then the search
+      { temperature: 1.3, topK: [3000, 7000, 2] },
+      { temperature: [0.5, 2, 1], topP: 0.8, topK: 40, order: ['top-p', 'top-k', 'temperature'] },
+    ];
+    for (const options of sets) {
+      const wide: string[] = [];
+      engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
+        if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
+        return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
+      }) as typeof engine.runKernel;
+      const before = tf.memory().numTensors;
+      let fast: Float32Array;
+      try {
+        const p = createSampler(options).probabilities(x);
+        fast = (await p.data()) as Float32Array;
+        p.dispose();
+      } finally {
+        engine.runKernel = run;
+      }
+      expect(tf.memory().numTensors, JSON.stringify(options)).toBe(before);
+      expect(wide.filter((n) => n === 'TopK'), JSON.stringify(options)).toEqual([]);
+      tf.env().set('TFJS_SAMPLING_FUSED', false);
+      let sorted: Float32Array;
+      try {
+        const p = createSampler(options).probabilities(x);
+        sorted = (await p.data()) as Float32Array;
+        p.dispose();
+      } finally {
+        tf.env().set('TFJS_SAMPLING_FUSED', true);
+      }
+      const kept = (a: Float32Array): number[] => [0, 1, 2].map((r) => a.subarray(r * V, (r + 1) * V).filter((q) => q > 0).length);
+      expect(kept(fast), JSON.stringify(options)).toEqual(kept(sorted));
+      expect(Array.from(fast), JSON.stringify(options)).toEqual(Array.from(sorted));
+    }
+    x.dispose();
+  });
+
   it.skipIf(!gpu)('[B, V] passes per option set, counted at the backend (every program that takes the logits), printed and bounded (GPU backends only)', async (ctx) => {
     registerFusedFlag();
     if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
@@ -200,6 +248,12 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       [1500, 1, () => 0.25],
       [1000, 1, (j) => (j === 500 ? 1 : -Infinity)],
       [3000, 0.001, () => 3 * u()],
+      // Overflow: (z − zmax)·1/T past float32 at T 1e-30, z − zmax itself past it (±3.3e38, masks),
+      // and the same rows at T 1e30 (1/T with a nonzero low part).
+      [1201, 1e-30, (j) => ((j % 6) - 3) * 3e29],
+      [1202, 1e-30, (j) => (j % 11 === 0 ? -Infinity : j % 3 === 0 ? 3.3e38 : j % 3 === 1 ? -3.3e38 : 1e38)],
+      [1203, 1e30, (j) => (j % 11 === 0 ? -Infinity : j % 3 === 0 ? 3.3e38 : j % 3 === 1 ? -3.3e38 : 1e38)],
+      [1204, 3e-39, (j) => ((j % 7) - 3) * 1e-37],
     ];
     for (const [V, T, gen] of shapes) {
       const B = 5;
@@ -209,7 +263,7 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       const [got, want] = tf.tidy(() => {
         const x = tf.tensor2d(data, [B, V]);
         const plan = { batch: B, vocab: V, invT, topK: new Float64Array(B), topP: P, minP: new Float64Array(B), stepKeys: new Uint32Array(B), invalidRows: 'error' as const };
-        const a = sortFreeTopP(x, plan, tf.fill([B, 1], -FLT_MAX), tf.max(x, 1, true));
+        const a = sortFreeTopP(x, plan.invT, plan.topP, tf.fill([B, 1], -FLT_MAX), tf.max(x, 1, true));
         const b = topPThreshold(deviceTopk(x, V, true).values, undefined, invT, P);
         return [a, b];
       });

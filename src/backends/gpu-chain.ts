@@ -39,7 +39,7 @@ import { rowBandsWebgl, typicalBandWebgl } from './webgl/bands.js';
 import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW } from './webgl/kth-largest.js';
 import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
-import type { FusedMirostat } from './fused.js';
+import { registerFusedFlag, type FusedMirostat } from './fused.js';
 
 import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
 import { hasKernels, type GpuChain } from './registry.js';
@@ -270,7 +270,7 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       tau = topPThreshold(sorted, finite, plan.filterInvT ?? plan.invT, plan.topP);
     } else if (hasKernels('topP', name)) {
       zmax ??= maskedRowMax(input, mask);
-      tau = sortFreeTopP(input, plan, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
+      tau = sortFreeTopP(input, plan.filterInvT ?? plan.invT, plan.topP, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
     } else {
       const zs = deviceTopk(thr ? keepAtLeast(input, thrCol(thr)) : input, vocab).values;
       tau = topPThreshold(zs, undefined, plan.filterInvT ?? plan.invT, plan.topP);
@@ -789,13 +789,13 @@ function maskedRowMax(input: tf.Tensor2D, mask: tf.Tensor2D | undefined): tf.Ten
  * webgpu: top-p threshold without a sort (webgpu/top-p.ts): the row mass as a pair, the target
  * p · total as a pair (topPThreshold's arithmetic), then the digit search.
  */
-export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tensor, zmax: tf.Tensor, mask?: tf.Tensor2D): tf.Tensor1D {
-  const { batch } = plan;
-  const [ihH, ihL] = invTemperaturePair(plan.filterInvT ?? plan.invT);
+export function sortFreeTopP(input: tf.Tensor2D, invT: Float64Array, topP: Float64Array, floor: tf.Tensor, zmax: tf.Tensor, mask?: tf.Tensor2D): tf.Tensor1D {
+  const batch = input.shape[0];
+  const [ihH, ihL] = invTemperaturePair(invT);
   if (tf.getBackend() === 'webgl') {
     // webgl/top-p.ts: a key bisection with integer masses (the mask, if any, is already applied: foldsMask).
     if (mask) throw new Error('tfjs-sampling (internal): the webgl top-p search takes masked logits');
-    return tf.engine().runKernel(WEBGL_TOP_P_KERNEL, { logits: input, params: topPBisectParams(floor, zmax, ihH, ihL, plan.topP) }) as tf.Tensor1D;
+    return tf.engine().runKernel(WEBGL_TOP_P_KERNEL, { logits: input, params: topPBisectParams(floor, zmax, ihH, ihL, topP) }) as tf.Tensor1D;
   }
   const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
   const mass = tf.engine().runKernel(ROW_MASS_KERNEL, mask ? { logits: input, params: base, mask } : { logits: input, params: base }) as tf.Tensor2D;
@@ -803,11 +803,11 @@ export function sortFreeTopP(input: tf.Tensor2D, plan: FusedPlan, floor: tf.Tens
   const tLo = tf.slice(mass, [0, 1], [batch, 1]);
   const ph = new Float32Array(batch);
   const pl = new Float32Array(batch);
-  for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(plan.topP[r]!);
+  for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(topP[r]!);
   const phT = column(ph);
   const [prod, perr] = twoProd(phT, tHi);
   const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
-  const on = column(Array.from(plan.topP, (p) => (p < 1 ? 1 : 0)));
+  const on = column(Array.from(topP, (p) => (p < 1 ? 1 : 0)));
   const params = tf.concat([base, prod, tgtLo, on, tf.zeros([batch, 1])], 1);
   return tf.engine().runKernel(TOP_P_KERNEL, mask ? { logits: input, params, mask } : { logits: input, params }) as tf.Tensor1D;
 }
@@ -831,6 +831,45 @@ function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys
   return tf.where(tf.less(ids, 0), fallback, ids) as tf.Tensor1D;
 }
 
+/**
+ * Whether the portable processors take the chain's threshold kernels: webgl (where tf.topk would
+ * sort the row), unless the TFJS_SAMPLING_FUSED flag is off (then the tfjs-op formulation runs,
+ * which the tests compare with the kernels).
+ */
+function processorKernels(vocab: number): boolean {
+  if (tf.getBackend() !== 'webgl') return false;
+  registerFusedFlag();
+  return tf.env().getBool('TFJS_SAMPLING_FUSED') && gpuChainFits('webgl', vocab);
+}
+
+/**
+ * The top-k processor's threshold without sorting the row (webgl): each row's k-th largest logit
+ * (`K[r]` ≥ 1; rows the caller leaves off may hold anything) and, when the window path applies,
+ * the `kmax` largest in descending order (what tf.topk's values would be); undefined where neither
+ * kernel runs (the caller sorts).
+ */
+function processorTopK(input: tf.Tensor2D, K: Float64Array, kmax: number): { kth: tf.Tensor1D; sorted?: tf.Tensor2D } | undefined {
+  const [batch, vocab] = input.shape;
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
+  if (kmax * WINDOW <= vocab / 2 && batch * vocab <= 2 ** 24) {
+    const sorted = largest(input, kmax, 'webgl', undefined);
+    return { kth: pickPerRow(sorted, Int32Array.from(K, (k) => Math.max(k, 1) - 1)), sorted };
+  }
+  if (!hasKernels('kthLargest', 'webgl')) return undefined;
+  const k = tf.tensor1d(Float32Array.from(K, (v) => Math.max(v, 1)));
+  return { kth: tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima: windowMaxima(input), k }) as tf.Tensor1D };
+}
+
+/**
+ * The top-p processor's threshold without sorting the row (webgl's key search over every finite
+ * logit): topPThreshold's result, bit for bit; undefined where the kernel does not run.
+ */
+function processorTopP(input: tf.Tensor2D, invT: Float64Array, P: Float64Array): tf.Tensor1D | undefined {
+  const [batch, vocab] = input.shape;
+  if (!processorKernels(vocab) || !hasKernels('topP', 'webgl')) return undefined;
+  return sortFreeTopP(input, invT, P, tf.fill([batch, 1], -FLT_MAX), tf.max(input, 1, true));
+}
+
 /** The GPU chain as the webgl and webgpu entries hand it to the registry. */
 export const GPU_CHAIN: GpuChain = {
   available: gpuChainAvailable,
@@ -839,4 +878,6 @@ export const GPU_CHAIN: GpuChain = {
   mirostatV1Available: gpuMirostatV1Available,
   fits: gpuChainFits,
   run: runGpuChain,
+  topK: processorTopK,
+  topP: processorTopP,
 };

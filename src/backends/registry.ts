@@ -40,6 +40,10 @@ export interface GpuChain {
   mirostatV1Available(name: string): boolean;
   fits(name: string, vocab: number): boolean;
   run(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D;
+  /** The portable top-k processor's k-th largest (and k largest, sorted, where it has them) without sorting the row; undefined: sort. */
+  topK(logits: tf.Tensor2D, K: Float64Array, kmax: number): { kth: tf.Tensor1D; sorted?: tf.Tensor2D } | undefined;
+  /** The portable top-p processor's threshold without sorting the row; undefined: sort. */
+  topP(logits: tf.Tensor2D, invT: Float64Array, P: Float64Array): tf.Tensor1D | undefined;
 }
 
 /** What one backend entry provides. */

@@ -5,6 +5,7 @@ import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
 import { deviceTopk } from '../device-topk.js';
+import { kernelsFor } from '../backends/registry.js';
 
 /**
  * Top-k: keeps every token whose logit is ≥ the row's k-th largest (ties at the boundary are
@@ -27,8 +28,10 @@ export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       if (!active.some((a) => a === 1)) return state;
       const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));
       const col = Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0));
-      const vals = deviceTopk(state.logits, kmax).values;
-      const kth = pickPerRow(vals, col);
+      // webgl: the k-th largest without sorting the row (the registry's GPU chain), else tf.topk.
+      const fast = kernelsFor()?.gpuChain?.topK(state.logits, K, kmax);
+      const vals = fast ? fast.sorted : deviceTopk(state.logits, kmax).values;
+      const kth = fast ? fast.kth : pickPerRow(vals!, col);
       const thr = tf.where(
         tf.tensor1d(Array.from(active), 'bool'),
         safeThreshold(kth),
@@ -37,7 +40,7 @@ export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       const thrCol = tf.reshape(thr, [batch, 1]);
       const logits = keepAtLeast(state.logits, thrCol);
       const next = withLogits(state, logits);
-      if (!active.every((a) => a === 1) || kmax > hintsOf(state).candidates) return next;
+      if (!vals || !active.every((a) => a === 1) || kmax > hintsOf(state).candidates) return next;
       // The kmax largest of the new logits: the sorted values with rows' extras masked.
       return withHints(next, { candidates: kmax, sorted: keepAtLeast(vals, thrCol) });
     },

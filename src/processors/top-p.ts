@@ -18,6 +18,7 @@ import {
   withLogits,
 } from './ops.js';
 import { deviceTopk } from '../device-topk.js';
+import { kernelsFor } from '../backends/registry.js';
 
 /**
  * Top-p (nucleus): with q the row's probabilities, keeps token j iff Σ{ q_i : q_i > q_j } < p —
@@ -44,11 +45,18 @@ export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       if (!active.some((a) => a === 1)) return state;
       const hints = hintsOf(state);
       const K = Math.min(hints.candidates, vocab);
-      // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
-      const zs = hints.sorted && hints.sorted.shape[1] === K ? hints.sorted : deviceTopk(state.logits, K).values;
-      // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
-      const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
-      const thr = topPThreshold(zs, finite, state.invTemperature, P);
+      const left = hints.sorted && hints.sorted.shape[1] === K ? hints.sorted : undefined;
+      // webgl without top-k's sorted candidates: the key search over the row (the registry's GPU chain).
+      const fast = left ? undefined : kernelsFor()?.gpuChain?.topP(state.logits, state.invTemperature, P);
+      let thr: tf.Tensor1D;
+      if (fast) thr = fast;
+      else {
+        // [B, K], descending: left by top-k, else sorted here (a full sort without top-k).
+        const zs = left ?? deviceTopk(state.logits, K).values;
+        // Finite logits beyond the K sorted ones (ties of the K-th, only after top-k).
+        const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
+        thr = topPThreshold(zs, finite, state.invTemperature, P);
+      }
       const M = resolveRowParam('minTokensToKeep', minKeep, batch);
       return withLogits(state, restoreTop(state.logits, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])), M));
     },

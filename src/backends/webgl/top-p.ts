@@ -83,6 +83,7 @@ void main() {
     float zmax = getParams(b, 1);
     float ihH = getParams(b, 2);
     float ihL = getParams(b, 3);
+    float dFloor = max(-3.4028234663852886e38, -2048.0 / ihH);
     if (read) {
       // Four logits a step, branch-free (SwiftShader runs both sides of a divergent branch).
       for (int i = 0; i < ${G}; i += 4) {
@@ -107,7 +108,9 @@ void main() {
         last += dot(vec4(counted), vec4(1.0));
         bvec4 up = bvec4(uvec4(counted) & uvec4(greaterThanEqual(k, uvec4(cand))));`
         }
-        vec4 d = mix(vec4(0.0), z - zmax, up);
+        // d clamped where its mass is 0 anyway (d·1/T < -2048), as scaleByInvTemperature does, and
+        // to a finite value: z − zmax can overflow to -Infinity, and -Infinity · ihL is NaN or +Infinity.
+        vec4 d = max(mix(vec4(0.0), z - zmax, up), vec4(dFloor));
         vec4 sc = exp(d * ihH + d * ihL) * 65536.0;
         vec4 h = floor(sc);
         vec4 on = vec4(up);
