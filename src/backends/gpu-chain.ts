@@ -867,7 +867,7 @@ function processorTopK(input: tf.Tensor2D, K: Float64Array, kmax: number): { kth
 function processorTopP(input: tf.Tensor2D, invT: Float64Array, P: Float64Array): tf.Tensor1D | undefined {
   const [batch, vocab] = input.shape;
   if (!processorKernels(vocab) || !hasKernels('topP', 'webgl')) return undefined;
-  return sortFreeTopP(input, invT, P, tf.fill([batch, 1], -FLT_MAX), tf.max(input, 1, true));
+  return sortFreeTopP(input, invT, P, tf.fill([batch, 1], -FLT_MAX), maskedRowMax(input, undefined));
 }
 
 /** The GPU chain as the webgl and webgpu entries hand it to the registry. */

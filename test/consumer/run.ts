@@ -1,0 +1,159 @@
+// `npm run test:consumer` (in `npm test`): the package as a user installs it. `npm pack` (whose
+// prepack builds dist), then a fresh project in a temporary directory installs the tarball with
+// `npm ci --offline` — its lockfile is written here from this repository's (the same versions,
+// resolved and integrity), so every tarball comes from the npm cache that installing this
+// repository filled — and runs:
+//   - a Node ESM script: `tfjs-sampling/core` with the `/cpu` and `/wasm` entries, then the
+//     `tfjs-sampling` entry; the tokens equal `reference.sample`'s, the fused paths run, and
+//     `tfjs-sampling/package.json` resolves;
+//   - a TypeScript consumer typechecked with `moduleResolution` `bundler` and `node16`.
+// (The browser side — a Vite app on webgl and webgpu — is not here yet.)
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
+const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, any> };
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-sampling-consumer-'));
+const keep = process.env.TFJS_SAMPLING_KEEP_CONSUMER === '1';
+const run = (cmd: string, args: string[], cwd = dir): string => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+const step = (name: string, f: () => string | void): void => {
+  const t0 = performance.now();
+  try {
+    const out = f();
+    console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${out ? `\n${out.trim().replace(/^/gm, '       ')}` : ''}`);
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    console.error(`FAIL ${name}\n${err.stdout ?? ''}${err.stderr ?? ''}${err.stdout || err.stderr ? '' : err.message}`);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  }
+};
+
+// The consumer's dependencies (peer dependencies of the package that it uses, and TypeScript).
+const WANTS: Record<string, string> = {
+  '@tensorflow/tfjs-core': pkg.devDependencies['@tensorflow/tfjs-core'],
+  '@tensorflow/tfjs-backend-cpu': pkg.devDependencies['@tensorflow/tfjs-backend-cpu'],
+  '@tensorflow/tfjs-backend-wasm': pkg.devDependencies['@tensorflow/tfjs-backend-wasm'],
+  typescript: pkg.devDependencies.typescript,
+};
+
+/** The lock entry of `name` as seen from the package at `from` (Node's lookup up the tree). */
+function locate(name: string, from: string): string {
+  for (let at = from; ; at = at.slice(0, Math.max(0, at.lastIndexOf('/node_modules/')))) {
+    const key = `${at ? `${at}/` : ''}node_modules/${name}`;
+    if (lock.packages[key]) return key;
+    if (!at) throw new Error(`${name} (needed by ${from || 'the root'}) is not in package-lock.json`);
+  }
+}
+
+step('npm pack (prepack builds dist)', () => {
+  run('npm', ['pack', '--pack-destination', dir, '--silent'], ROOT);
+  const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
+  const bytes = readFileSync(path.join(dir, tgz));
+  const files = run('tar', ['-tzf', tgz]).split('\n').filter(Boolean);
+  for (const need of ['package/dist/index.js', 'package/dist/core.js', 'package/dist/webgl.js', 'package/dist/core.d.ts']) {
+    if (!files.includes(need)) throw new Error(`the tarball lacks ${need}`);
+  }
+  // The lockfile: the tarball, then the closure of every dependency through the repository's lock.
+  const packages: Record<string, any> = {
+    '': { name: 'consumer', version: '0.0.0', dependencies: { [pkg.name]: `file:${tgz}`, ...WANTS } },
+    [`node_modules/${pkg.name}`]: {
+      version: pkg.version,
+      resolved: `file:${tgz}`,
+      integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}`,
+      dependencies: pkg.dependencies,
+      optionalDependencies: pkg.optionalDependencies,
+      peerDependencies: pkg.peerDependencies,
+      peerDependenciesMeta: pkg.peerDependenciesMeta,
+    },
+  };
+  const queue: [string, string][] = [...Object.keys(WANTS), ...Object.keys(pkg.dependencies), ...Object.keys(pkg.optionalDependencies ?? {})].map((n) => [n, '']);
+  while (queue.length > 0) {
+    const [name, from] = queue.pop()!;
+    const key = locate(name, from);
+    if (packages[key]) continue;
+    const { dev: _dev, devOptional: _devOptional, peer: _peer, ...entry } = lock.packages[key];
+    packages[key] = entry;
+    for (const dep of [...Object.keys(entry.dependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {})]) queue.push([dep, key]);
+  }
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '0.0.0', private: true, type: 'module', dependencies: packages['']!.dependencies }, null, 2));
+  writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '0.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  return `${tgz}: ${(bytes.length / 1024).toFixed(0)} KB packed, ${files.length} files; ${Object.keys(packages).length - 1} packages in the consumer's lock`;
+});
+
+step('npm ci --offline in a fresh project', () => {
+  run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--silent']);
+});
+
+step('Node ESM: tfjs-sampling/core + /cpu + /wasm, then tfjs-sampling', () => {
+  writeFileSync(
+    path.join(dir, 'main.mjs'),
+    `import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { createSampler, kernelBackends, reference } from 'tfjs-sampling/core';
+import 'tfjs-sampling/cpu';
+import 'tfjs-sampling/wasm';
+
+const require = createRequire(import.meta.url);
+setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+const version = require('tfjs-sampling/package.json').version;
+const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: 500 }, (_, j) => Math.fround(Math.sin(j * 0.7 + r) * 3)));
+const options = { temperature: 0.8, topK: 40, topP: 0.95, seed: 5 };
+const want = reference.sample(rows, options, 0);
+const lines = [\`tfjs-sampling \${version}; kernels: \${kernelBackends().join(', ')}\`];
+for (const backend of ['cpu', 'wasm']) {
+  await tf.setBackend(backend);
+  const sampler = createSampler(options);
+  const x = tf.tensor2d(rows);
+  const ids = Array.from(await sampler.sampleIds(x));
+  x.dispose();
+  if (ids.join() !== want.join()) throw new Error(\`\${backend}: tokens \${ids} differ from the reference's \${want}\`);
+  if (sampler.lastPath !== 'fused:' + backend) throw new Error(\`\${backend}: path \${sampler.lastPath}\`);
+  lines.push(\`\${backend}: \${sampler.lastPath}, tokens \${ids.join(' ')} = reference\`);
+}
+const all = await import('tfjs-sampling');
+if (all.kernelBackends().join() !== 'cpu,wasm,webgl,webgpu') throw new Error('tfjs-sampling lacks backend entries: ' + all.kernelBackends());
+if (all.createSampler !== createSampler) throw new Error('tfjs-sampling and tfjs-sampling/core are two copies');
+lines.push('tfjs-sampling: kernels ' + all.kernelBackends().join(', '));
+console.log(lines.join('\\n'));
+`,
+  );
+  return run(process.execPath, ['main.mjs']).split('\n').filter((l) => !/tfjs-node|^=+$|^$/.test(l)).join('\n');
+});
+
+step('TypeScript consumer: moduleResolution bundler and node16', () => {
+  writeFileSync(
+    path.join(dir, 'consumer.ts'),
+    `import * as tf from '@tensorflow/tfjs-core';
+import { createSampler, reference, type SamplerOptions, type Sampler } from 'tfjs-sampling/core';
+import { generate } from 'tfjs-sampling';
+import 'tfjs-sampling/webgl';
+import 'tfjs-sampling/webgpu';
+
+const options: SamplerOptions = { temperature: 0.7, topP: [0.9, 0.5], repetitionPenalty: 1.1 };
+const sampler: Sampler = createSampler(options);
+const ids: tf.Tensor1D = sampler.sample(tf.zeros([2, 10]));
+const ref: number[] = reference.sample([[0, 1]], options, 0);
+export const used = [ids, ref, generate];
+`,
+  );
+  const out: string[] = [];
+  for (const [resolution, module] of [['bundler', 'esnext'], ['node16', 'node16']]) {
+    const config = `tsconfig.${resolution}.json`;
+    writeFileSync(path.join(dir, config), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: 'es2022', module, moduleResolution: resolution, lib: ['es2022', 'dom'], skipLibCheck: false }, files: ['consumer.ts'] }));
+    run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', config]);
+    out.push(`${resolution}: no errors`);
+  }
+  return out.join('\n');
+});
+
+if (!keep) rmSync(dir, { recursive: true, force: true });
+else console.log(`kept ${dir}`);
