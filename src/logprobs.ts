@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { deviceTopk } from './device-topk.js';
-import { packLogprobsKernel, rowExpSumsAvailable, rowExpSumsKernel } from './backends/js-kernels.js';
+import { jsKernelsAvailable, packLogprobsKernel, rowExpSumsKernel } from './backends/js-kernels.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, pickPerRowAt, rowMax, scaleByInvTemperature } from './processors/ops.js';
 
 /** Which distribution a log-probability is taken under. */
@@ -91,7 +91,7 @@ export interface LogprobsInputs {
  * (the arithmetic of probabilities()) elsewhere.
  */
 function expSums(z: tf.Tensor2D, m: tf.Tensor2D, inv: Float64Array): tf.Tensor2D {
-  if (rowExpSumsAvailable()) return rowExpSumsKernel(z, Float32Array.from(inv, (v) => (Number.isFinite(v) ? v : 1)));
+  if (jsKernelsAvailable()) return rowExpSumsKernel(z, Float32Array.from(inv, (v) => (Number.isFinite(v) ? v : 1)));
   return tf.sum(tf.exp(scaleByInvTemperature(tf.sub(z, m), inv)), 1, true) as tf.Tensor2D;
 }
 
@@ -107,7 +107,7 @@ function nanColumn(bad: tf.Tensor, batch: number): tf.Tensor2D {
 export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D {
   const { input, processed, invTemperature, ids } = x;
   // cpu and wasm: one typed-array pass per row on the backend's memory.
-  if (rowExpSumsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode);
+  if (jsKernelsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode);
   // GPU backends: tensor ops, [B, V] passes only for the row maxima, the two normalisers and the
   // top n; every log-probability is computed at the points it is read (the drawn id, the top n)
   // with the same float32 arithmetic as over whole rows.

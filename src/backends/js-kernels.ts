@@ -11,7 +11,7 @@ import { BIAS_DROP, BITMASK, COUNTS_UPDATE, DRY, INVALID_CODES, PACK_LOGPROBS, P
 import { hasKernels } from './registry.js';
 import { registerFusedFlag } from './fused.js';
 
-/** True when the active backend runs these kernels. */
+/** True when the active backend runs the JS kernels (cpu, wasm with their entry): DRY, row exp sums, packed logprobs, and the edits. */
 export function jsKernelsAvailable(): boolean {
   const name = tf.getBackend();
   return (name === 'cpu' || name === 'wasm') && hasKernels('edits', name);
@@ -124,11 +124,6 @@ export function rowExpSumsKernel(x: tf.Tensor2D, inv: Float32Array): tf.Tensor2D
 export function packLogprobsKernel(input: tf.Tensor2D, processed: tf.Tensor2D, ids: tf.Tensor1D, codes: tf.Tensor1D, inv: Float64Array, n: number, mode: 'raw' | 'processed'): tf.Tensor2D {
   const out = tf.engine().runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   return out;
-}
-
-/** Whether rowExpSumsKernel runs on the active backend (cpu, wasm). */
-export function rowExpSumsAvailable(): boolean {
-  return jsKernelsAvailable();
 }
 
 /**

@@ -27,11 +27,10 @@ export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       const active = K.map((k) => (k > 0 && k < vocab ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));
-      const col = Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0));
       // webgl: the k-th largest without sorting the row (the registry's GPU chain), else tf.topk.
       const fast = kernelsFor()?.gpuChain?.topK(state.logits, K, kmax);
       const vals = fast ? fast.sorted : deviceTopk(state.logits, kmax).values;
-      const kth = fast ? fast.kth : pickPerRow(vals!, col);
+      const kth = fast ? fast.kth : pickPerRow(vals!, Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0)));
       const thr = tf.where(
         tf.tensor1d(Array.from(active), 'bool'),
         safeThreshold(kth),
