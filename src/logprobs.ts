@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { deviceTopk } from './device-topk.js';
+import { kernelsFor } from './backends/registry.js';
 import { jsKernelsAvailable, packLogprobsKernel, rowExpSumsKernel } from './backends/js-kernels.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, pickPerRowAt, rowMax, scaleByInvTemperature } from './processors/ops.js';
 
@@ -154,7 +155,8 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
     // topk compares by value difference, NaN for two -Infinity, and then loses the index order:
     // there -Infinity sorts as -FLT_MAX (reported as -Infinity either way).
     const source = plan.mode === 'raw' ? input : processed;
-    const top = deviceTopk(tf.getBackend() === 'cpu' ? tf.maximum(source, -FLT_MAX) : source, n);
+    // webgl: the n largest without sorting the row (the GPU chain's window top-k).
+    const top = kernelsFor()?.gpuChain?.top(source, n) ?? deviceTopk(tf.getBackend() === 'cpu' ? tf.maximum(source, -FLT_MAX) : source, n);
     let topIds: tf.Tensor = top.indices;
     let values = plan.mode === 'raw' ? rawOf(top.values) : logqOf(top.values, top.indices);
     if (plan.mode === 'processed' && anyGreedy) {

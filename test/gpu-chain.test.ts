@@ -134,28 +134,36 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     x.dispose();
   });
 
-  it.skipIf(backend !== 'webgl')('webgl: the portable top-k and top-p processors (probabilities(), custom chains) sort no row, and keep what the sorting formulation keeps, bit for bit (webgl only: elsewhere tf.topk needs no replacement)', async (ctx) => {
+  it.skipIf(backend !== 'webgl')('webgl: the portable top-k, top-p, typical-p, Mirostat v1 and minTokensToKeep processors (probabilities(), custom chains) sort no row, and keep what the sorting formulation keeps, bit for bit (webgl only: elsewhere tf.topk needs no replacement)', async (ctx) => {
     registerFusedFlag();
     if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the kernels are switched off in this project (its processors sort: the formulation compared here)');
     const V = 7001;
-    const data = rows({ name: 'portable', B: 3, V, options: {}, gen: (r, j, u) => (j === 5 ? -Infinity : r === 1 ? Math.round(4 * u()) : 3 * u()) });
+    const B = 4;
+    // Rows: flat, integers (ties), far below zero, Zipf-like (Mirostat v1's k past 100 at τ 7).
+    const data = rows({ name: 'portable', B, V, options: {}, gen: (r, j, u) => (j === 5 ? -Infinity : r === 1 ? Math.round(4 * u()) : r === 3 ? -1.1 * Math.log(1 + j) + 0.3 * u() : 3 * u()) });
     // Row 2 lies below -1e20, where webgl's own tf.max starts (the row max must come from rowMax).
     data[2] = data[2]!.map((v) => Math.fround(v * 1e20 - 1e21));
-    const x = tf.tensor2d(data.flat(), [3, V]);
+    const x = tf.tensor2d(data.flat(), [B, V]);
     const engine = tf.engine();
     const run = engine.runKernel.bind(engine);
     const sets: SamplerOptions[] = [
       { temperature: 0.8, topK: 50, topP: 0.95 }, // the window top-k: its sorted candidates feed top-p
-      { temperature: 0.7, topP: [0.9, 0.5, 1] }, // the key search over the row
-      { topK: [500, 1, 0], topP: 0.9 }, // k · 64 past V/2: the k-th largest by bisection, then the search
-      { temperature: 1.3, topK: [3000, 7000, 2] },
-      { temperature: [0.5, 2, 1], topP: 0.8, topK: 40, order: ['top-p', 'top-k', 'temperature'] },
-      { temperature: [1, 1, 2e19], topP: [0.9, 0.6, 0.7] }, // row 2: 15 nats from its max to its min
+      { temperature: 0.7, topP: [0.9, 0.5, 1, 0.8] }, // the key search over the row
+      { topK: [500, 1, 0, 700], topP: 0.9 }, // k · 64 past V/2: the k-th largest by bisection, then the search
+      { temperature: 1.3, topK: [3000, 7000, 2, 10] },
+      { temperature: [0.5, 2, 1, 0.9], topP: 0.8, topK: 40, order: ['top-p', 'top-k', 'temperature'] },
+      { temperature: [1, 1, 2e19, 1], topP: [0.9, 0.6, 0.7, 0.95] }, // row 2: 15 nats from its max to its min
+      // typical-p: the chain's band (its own float32 rounding, as on the fused path: checked against the reference below).
+      { temperature: 0.9, typicalP: [0.5, 0.95, 1, 0.9] },
+      { typicalP: 0.7, minTokensToKeep: [1, 300, 2, 50], order: ['typical-p', 'temperature'] }, // the band counting its tokens
+      { temperature: 1.2, epsilonCutoff: 3e-4, minTokensToKeep: [40, 2000, 1, 500] }, // minTokensToKeep: the m-th largest, window top-k and bisection
+      // Mirostat v1: the 100 largest, then the k-th (row 3 at τ 7: k ≈ 1,000, the bisection).
+      { mirostat: [5, 9, 1, 7].map((tau) => ({ version: 1 as const, tau, eta: 0.1 })) },
     ];
     for (const options of sets) {
       const wide: string[] = [];
       engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
-        if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
+        if (Object.values(inputs).some((t) => t.size >= B * V)) wide.push(name);
         return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
       }) as typeof engine.runKernel;
       const before = tf.memory().numTensors;
@@ -178,7 +186,27 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       } finally {
         tf.env().set('TFJS_SAMPLING_FUSED', true);
       }
-      const kept = (a: Float32Array): number[] => [0, 1, 2].map((r) => a.subarray(r * V, (r + 1) * V).filter((q) => q > 0).length);
+      const kept = (a: Float32Array): number[] => Array.from({ length: B }, (_, r) => a.subarray(r * V, (r + 1) * V).filter((q) => q > 0).length);
+      if (options.typicalP !== undefined) {
+        // The band's cut is rounded in float32 as the fused path's is (test/bands.test.ts): a
+        // band of logit values whose count lies between the reference's at p · (1 ± 1e-4).
+        const P = options.typicalP as number | number[];
+        const at = (f: number): number[] => reference.process(data, { ...options, typicalP: Array.isArray(P) ? P.map((v) => (v < 1 ? v * f : v)) : P * f }).map((row) => row.filter((v) => v > -Infinity).length);
+        const [want, lo, hi] = [at(1), at(1 - 1e-4), at(1 + 1e-4)];
+        const z = createSampler(options).process(x);
+        const out = (await z.data()) as Float32Array;
+        z.dispose();
+        const n = Array.from({ length: B }, (_, r) => out.subarray(r * V, (r + 1) * V).filter((v) => v > -Infinity).length);
+        for (let r = 0; r < B; r++) {
+          expect(n[r], `${JSON.stringify(options)} row ${r}: ${want[r]} (${lo[r]}, ${hi[r]})`).toBeGreaterThanOrEqual(Math.min(want[r]!, lo[r]!, hi[r]!));
+          expect(n[r], `${JSON.stringify(options)} row ${r}: ${want[r]} (${lo[r]}, ${hi[r]})`).toBeLessThanOrEqual(Math.max(want[r]!, lo[r]!, hi[r]!));
+          const row = data[r]!;
+          const keptZ = row.filter((_, j) => out[r * V + j]! > -Infinity);
+          const [a, b] = [Math.min(...keptZ), Math.max(...keptZ)];
+          expect(row.filter((z) => z >= a && z <= b).length, `${JSON.stringify(options)} row ${r}: a band`).toBe(n[r]);
+        }
+        continue;
+      }
       expect(kept(fast), JSON.stringify(options)).toEqual(kept(sorted));
       expect(Array.from(fast), JSON.stringify(options)).toEqual(Array.from(sorted));
     }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidRowsError, SamplingError, createSampler, generate, generateStream, reference, score, type GenerateStep, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
-import { makeRows } from './helpers/logits.js';
+import { makeRows, rng } from './helpers/logits.js';
 import { bigram } from './helpers/bigram.js';
 import { countReadsAsync, countReads, describeReads, readBacks } from './helpers/read-counter.js';
 
@@ -162,6 +162,44 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
         got.topLogprobs.forEach((v, r) => expectClose(v, want.topLogprobs[r]!, `n ${n} ${mode} row ${r}`));
       }
     }
+    x.dispose();
+  });
+
+  it('the top alternatives of wide rows (V = 4099, n = 8): ties, few finite tokens, a partial last window — the reference; webgl sorts no row for them', async () => {
+    const V = 4099;
+    const u = rng(`lp-wide-${backend}`);
+    const rows = [
+      Array.from({ length: V }, (_, j) => Math.fround(-1.1 * Math.log(1 + j) + (j % 97 === 5 ? 0 : 0.2 * u()))),
+      // Three finite tokens, far apart: the top 8 lists five -Infinity ones, the row's first.
+      Array.from({ length: V }, (_, j) => (j === 4098 ? 2 : j === 1500 ? 2 : j === 700 ? 1 : -Infinity)),
+      Array.from({ length: V }, (_, j) => (j % 11 === 0 ? -Infinity : Math.round(3 * u()))), // ties everywhere
+    ];
+    const x = tf.tensor2d(rows);
+    const opts: SamplerOptions = { temperature: [0.8, 1, 1.3], topK: [0, 0, 30], seed: [1, 2, 3] };
+    const s = createSampler(opts);
+    const engine = tf.engine();
+    const run = engine.runKernel.bind(engine);
+    const wide: string[] = [];
+    engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
+      if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
+      return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
+    }) as typeof engine.runKernel;
+    let step = 0;
+    try {
+      for (const mode of ['raw', 'processed'] as const) {
+        const before = tf.memory().numTensors;
+        const got = await s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 8, mode });
+        expect(tf.memory().numTensors).toBe(before);
+        const want = reference.logprobs(rows, opts, step++, {}, { topLogprobs: 8, mode });
+        expect(Array.from(got.ids)).toEqual(want.ids);
+        got.topIds.forEach((ids, r) => expect(Array.from(ids), `${mode} row ${r}`).toEqual(want.topIds[r]));
+        got.topLogprobs.forEach((v, r) => expectClose(v, want.topLogprobs[r]!, `${mode} row ${r}`));
+      }
+    } finally {
+      engine.runKernel = run;
+    }
+    // webgl's tf.topk would sort each whole row (the window top-k sorts a few windows instead).
+    if (backend === 'webgl') expect(wide.filter((n) => n === 'TopK')).toEqual([]);
     x.dispose();
   });
 

@@ -870,6 +870,68 @@ function processorTopP(input: tf.Tensor2D, invT: Float64Array, P: Float64Array):
   return sortFreeTopP(input, invT, P, tf.fill([batch, 1], -FLT_MAX), maskedRowMax(input, undefined));
 }
 
+/**
+ * The k largest logits of each row in descending order without sorting the row (webgl's window
+ * top-k, what tf.topk's values would be: it sorts the chosen windows' logits, never the row);
+ * undefined where the window path does not apply (fewer than k windows: V < 64·k).
+ */
+function processorLargest(input: tf.Tensor2D, k: number): tf.Tensor2D | undefined {
+  const [batch, vocab] = input.shape;
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
+  if (Math.ceil(vocab / WINDOW) < k || batch * vocab > 2 ** 24) return undefined;
+  return largest(input, k, 'webgl', undefined);
+}
+
+/**
+ * The n largest logits of each row and their token ids, as tf.topk gives them (descending, ties in
+ * index order), without sorting the row (webgl): the window maxima choose n windows as in
+ * `largest`; taken in ascending order, their gathered logits keep the row's token order, so
+ * tf.topk over them breaks ties as it would over the row. Where fewer than n tokens are finite,
+ * the -Infinity ones it lists are the row's first: a chosen window without a finite logit is the
+ * first such window (a tie of maxima goes to the lower index), and holds 64 ≥ n of them ahead of
+ * every window left out. Undefined where the window path does not apply (V < 64·n).
+ */
+function processorTop(input: tf.Tensor2D, n: number): { values: tf.Tensor2D; indices: tf.Tensor2D } | undefined {
+  const [batch, vocab] = input.shape;
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
+  if (Math.ceil(vocab / WINDOW) < n || batch * vocab > 2 ** 24) return undefined;
+  const chosen = deviceTopk(windowMaxima(input), n).indices;
+  const ascending = tf.cast(tf.neg(deviceTopk(tf.neg(tf.cast(chosen, 'float32')), n).values), 'int32');
+  const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
+  const pos = tf.reshape(tf.add(tf.mul(tf.expandDims(ascending, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW])), [batch, n * WINDOW]);
+  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1]);
+  const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * n * WINDOW]);
+  const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, n * WINDOW]);
+  // The last window's missing slots (after every real token) never rank ahead of one.
+  const top = deviceTopk(tf.where(tf.less(pos, int(vocab)), vals, tf.fill([batch, n * WINDOW], -Infinity)) as tf.Tensor2D, n);
+  return { values: top.values as tf.Tensor2D, indices: tf.gather(pos, top.indices, 1, 1) as tf.Tensor2D };
+}
+
+/**
+ * Each row's k-th largest logit, k a float32 tensor `[B]` computed on the device (≥ 1; 0 idles
+ * the row, whose value is then anything), without sorting the row (webgl's bisection on the key);
+ * undefined where the kernel does not run.
+ */
+function processorKth(input: tf.Tensor2D, k: tf.Tensor1D): tf.Tensor1D | undefined {
+  const vocab = input.shape[1];
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl') || !hasKernels('kthLargest', 'webgl')) return undefined;
+  return tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima: windowMaxima(input), k }) as tf.Tensor1D;
+}
+
+/**
+ * The typical-p processor's band without sorting the row (webgl: the chain's typical band at the
+ * filters' 1/T, `minTokensToKeep` counted): `[B, 2]` (floor, upper bound) in logits, every token
+ * kept on rows with p = 1; undefined where the kernels do not run.
+ */
+function processorTypical(input: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array): tf.Tensor2D | undefined {
+  const [batch, vocab] = input.shape;
+  if (!processorKernels(vocab) || !gpuTypicalAvailable('webgl') || !invT.every((v) => Number.isFinite(v) && v > 0)) return undefined;
+  const plan = { batch, vocab, invT, minKeep: M } as unknown as FusedPlan;
+  const m = tf.reshape(maskedRowMax(input, undefined), [batch, 1]);
+  const out = rowBands(input, bandParams(plan, { m, cut: column(P), minKeep: true }), 'typical', false, true, true, M.some((v) => v > 1));
+  return tf.slice(out, [0, 0], [batch, 2]) as tf.Tensor2D;
+}
+
 /** The GPU chain as the webgl and webgpu entries hand it to the registry. */
 export const GPU_CHAIN: GpuChain = {
   available: gpuChainAvailable,
@@ -880,4 +942,8 @@ export const GPU_CHAIN: GpuChain = {
   run: runGpuChain,
   topK: processorTopK,
   topP: processorTopP,
+  largest: processorLargest,
+  top: processorTop,
+  kth: processorKth,
+  typical: processorTypical,
 };

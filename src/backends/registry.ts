@@ -44,6 +44,14 @@ export interface GpuChain {
   topK(logits: tf.Tensor2D, K: Float64Array, kmax: number): { kth: tf.Tensor1D; sorted?: tf.Tensor2D } | undefined;
   /** The portable top-p processor's threshold without sorting the row; undefined: sort. */
   topP(logits: tf.Tensor2D, invT: Float64Array, P: Float64Array): tf.Tensor1D | undefined;
+  /** The k largest per row, descending (tf.topk's values), without sorting the row; undefined: sort. */
+  largest(logits: tf.Tensor2D, k: number): tf.Tensor2D | undefined;
+  /** The n largest per row with their ids (tf.topk's values and indices, ties in index order) without sorting the row; undefined: sort. */
+  top(logits: tf.Tensor2D, n: number): { values: tf.Tensor2D; indices: tf.Tensor2D } | undefined;
+  /** Each row's k-th largest, k on the device (`[B]` float32, ≥ 1), without sorting the row; undefined: sort. */
+  kth(logits: tf.Tensor2D, k: tf.Tensor1D): tf.Tensor1D | undefined;
+  /** The portable typical-p processor's band `[B, 2]` (floor, upper bound) without sorting the row; undefined: sort. */
+  typical(logits: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array): tf.Tensor2D | undefined;
 }
 
 /** What one backend entry provides. */

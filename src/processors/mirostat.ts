@@ -5,6 +5,7 @@ import { Described, SamplingError } from '../errors.js';
 import { MIROSTAT_M, referenceMirostatOfRows } from '../reference/mirostat.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
+import { kernelsFor } from '../backends/registry.js';
 import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
 export { MIROSTAT_M };
@@ -188,14 +189,23 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
 /** Mirostat v1's kept set: bool `[B, V]`. */
 function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
   const batch = z.shape[0];
-  const sorted = deviceTopk(z, vocab).values;
   const m = Math.min(MIROSTAT_M, vocab);
+  // webgl: the m largest and the k-th without sorting the row (the GPU chain's kernels; where
+  // the window path does not apply, a top-k of the m largest). Elsewhere one sort of the row.
+  const chain = kernelsFor()?.gpuChain;
+  const sorted = chain?.largest(z, m) ?? deviceTopk(z, tf.getBackend() === 'webgl' ? m : vocab).values;
   const ss = scaleByInvTemperature(tf.sub(tf.slice(sorted, [0, 0], [batch, m]), safeMax), inv) as tf.Tensor2D;
   const nf = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
   const kInt = tf.floor(mirostatV1Count(ss, nf, muCol, vocab));
   const all = tf.logicalOr(tf.logicalNot(tf.isFinite(kInt)), tf.greaterEqual(kInt, nf));
   const col = tf.reshape(tf.minimum(tf.maximum(tf.where(all, tf.onesLike(kInt), kInt), 1), vocab), [batch]);
-  const kth = tf.reshape(pickPerRowAt(sorted, tf.sub(col, 1) as tf.Tensor1D), [batch, 1]);
+  let kth = tf.reshape(pickPerRowAt(sorted, tf.sub(tf.minimum(col, sorted.shape[1]), 1) as tf.Tensor1D), [batch, 1]);
+  if (sorted.shape[1] < vocab) {
+    // Past the m largest: the k-th by the chain's bisection (rows with k ≤ m idle at k = 0).
+    const big = tf.greater(col, m);
+    const far = chain?.kth(z, tf.where(big, col, tf.zerosLike(col)) as tf.Tensor1D) ?? pickPerRowAt(deviceTopk(z, vocab).values, tf.sub(col, 1) as tf.Tensor1D);
+    kth = tf.where(tf.reshape(big, [batch, 1]), tf.reshape(far, [batch, 1]), kth);
+  }
   return tf.logicalOr(tf.greaterEqual(z, kth), all);
 }
 

@@ -5,6 +5,7 @@ import { hintsOf, withHints } from '../builtin.js';
 import type { SamplingState } from '../types.js';
 import { rowScatterAdd } from '../backends/webgl-scatter.js';
 import { deviceTopk } from '../device-topk.js';
+import { kernelsFor } from '../backends/registry.js';
 
 /**
  * The state with new logits (built-ins only). A filter only masks more tokens, so the candidate
@@ -245,9 +246,10 @@ export function restoreTop(input: tf.Tensor2D, out: tf.Tensor2D, M: Float64Array
   const vocab = input.shape[1];
   if (M.every((m) => m <= 1)) return out;
   const mmax = Math.min(vocab, Math.max(...M));
-  const vals = deviceTopk(input, mmax).values;
-  const col = Int32Array.from(M, (m) => Math.min(Math.max(m, 1), mmax) - 1);
-  const mth = tf.reshape(pickPerRow(vals, col), [M.length, 1]);
+  // webgl: the m-th largest without sorting the row (the GPU chain's top-k hook).
+  const K = Float64Array.from(M, (m) => Math.min(Math.max(m, 1), mmax));
+  const fast = kernelsFor()?.gpuChain?.topK(input, K, mmax);
+  const mth = tf.reshape(fast ? fast.kth : pickPerRow(deviceTopk(input, mmax).values, Int32Array.from(K, (k) => k - 1)), [M.length, 1]);
   const on = tf.tensor2d(Uint8Array.from(M, (m) => (m > 1 ? 1 : 0)), [M.length, 1], 'bool');
   const bound = tf.where(on, mth, tf.fill([M.length, 1], Infinity));
   return tf.where(tf.greaterEqual(input, bound), input, out) as tf.Tensor2D;

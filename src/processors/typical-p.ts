@@ -4,6 +4,7 @@ import { isOff, resolveRowParam, validateMinTokensToKeep, validateTypicalP, type
 import { referenceTypicalP } from '../reference/typical-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
+import { kernelsFor } from '../backends/registry.js';
 import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
 /**
@@ -13,7 +14,8 @@ import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, wit
  * than it is < p (Hugging Face's rule: the closest set reaching p, plus every token as close as
  * its last member). At least `minTokensToKeep` of the closest tokens stay. p = 1 is off.
  *
- * The kept set is a band of logits around ln Z − H, found with one sort of the row by distance.
+ * The kept set is a band of logits around ln Z − H, found with one sort of the row by distance
+ * (webgl: the GPU chain's band search, which sorts nothing).
  *
  * @example
  * const sampler = createSampler({ typicalP: 0.9 });
@@ -31,6 +33,13 @@ export function typicalP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProc
       const z = state.logits;
       const zmax = rowMax(z);
       const skip = rowsLeftAlone(z, zmax, Array.from(P, (v) => v === 1));
+      const band = kernelsFor()?.gpuChain?.typical(z, state.invTemperature, P, M);
+      if (band) {
+        const lo = tf.slice(band, [0, 0], [batch, 1]);
+        const up = tf.slice(band, [0, 1], [batch, 1]);
+        const inBand = tf.logicalAnd(tf.isFinite(z), tf.logicalAnd(tf.greaterEqual(z, lo), tf.lessEqual(z, up)));
+        return withLogits(state, tf.where(tf.logicalOr(inBand, skip), z, tf.fill([batch, vocab], -Infinity)) as tf.Tensor2D);
+      }
       const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
       const ex = tf.exp(s);
       const total = tf.sum(ex, 1, true);
