@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, rowMin, safeThreshold, scaleByInvTemperature, splitInvTemperature, twoProd } from '../processors/ops.js';
+import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, rowMin, safeThreshold, scaleByInvTemperature, splitInvTemperature } from '../processors/ops.js';
 import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
 import { quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
@@ -31,7 +31,7 @@ import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { WEBGL_MAX_MASKED_VOCAB, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
-import { ROW_MASS_KERNEL, TOP_P_KERNEL } from './webgpu/top-p.js';
+import { TOP_P_KERNEL } from './webgpu/top-p.js';
 import { WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { topPBisectParams, WEBGL_TOP_P_KERNEL } from './webgl/top-p.js';
 import { BANDS_KERNEL, type BandsMode } from './webgpu/bands.js';
@@ -797,18 +797,13 @@ export function sortFreeTopP(input: tf.Tensor2D, invT: Float64Array, topP: Float
     if (mask) throw new Error('tfjs-sampling (internal): the webgl top-p search takes masked logits');
     return tf.engine().runKernel(WEBGL_TOP_P_KERNEL, { logits: input, params: topPBisectParams(floor, zmax, ihH, ihL, topP) }) as tf.Tensor1D;
   }
-  const base = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL], 1);
-  const mass = tf.engine().runKernel(ROW_MASS_KERNEL, mask ? { logits: input, params: base, mask } : { logits: input, params: base }) as tf.Tensor2D;
-  const tHi = tf.slice(mass, [0, 0], [batch, 1]);
-  const tLo = tf.slice(mass, [0, 1], [batch, 1]);
-  const ph = new Float32Array(batch);
-  const pl = new Float32Array(batch);
-  for (let r = 0; r < batch; r++) [ph[r], pl[r]] = splitF32(topP[r]!);
-  const phT = column(ph);
-  const [prod, perr] = twoProd(phT, tHi);
-  const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
-  const on = column(Array.from(topP, (p) => (p < 1 ? 1 : 0)));
-  const params = tf.concat([base, prod, tgtLo, on, tf.zeros([batch, 1])], 1);
+  // webgpu/top-p.ts: the digit search forms its target from its first level's total.
+  const pp = new Float32Array(batch * 4);
+  for (let r = 0; r < batch; r++) {
+    [pp[4 * r], pp[4 * r + 1]] = splitF32(topP[r]!);
+    pp[4 * r + 2] = topP[r]! < 1 ? 1 : 0;
+  }
+  const params = tf.concat([floor, tf.reshape(zmax, [batch, 1]), ihH, ihL, tf.tensor2d(pp, [batch, 4])], 1);
   return tf.engine().runKernel(TOP_P_KERNEL, mask ? { logits: input, params, mask } : { logits: input, params }) as tf.Tensor1D;
 }
 

@@ -1,17 +1,18 @@
 // Sort-free top-p for webgpu (WGSL): the row's threshold τ (keep z ≥ τ) without sorting V logits.
 // With q_i = exp((z_i − zmax) · 1/T) over the finite logits ≥ a floor (an earlier top-k), token j
 // is kept iff A(z_j) = Σ{ q_i : z_i > z_j } < p · total. A falls as z rises, so the kept set is
-// {z ≥ τ}, τ the smallest logit whose A is below the target. Two kernels, one workgroup per row:
-//   ROW_MASS_KERNEL: total = Σ q as an unevaluated float32 pair (two-sum per thread, then a
-//     tree of two-sums), from which the caller forms target = p · total as a pair (tfjs ops,
-//     exactly as topPThreshold does);
-//   TOP_P_KERNEL: a most-significant-digit search on the order-preserving u32 key of z, 4 bits a
-//     level (8 levels): per level, the mass (pair) and count of each of 16 buckets among the keys
-//     that share the prefix; from the top bucket down, the lowest non-empty bucket whose mass
-//     strictly above it is still below the target holds τ (every bucket above is kept whole,
-//     none below keeps anything). The mass above the chosen bucket is carried to the next level.
-//     Once the keys sharing the prefix fit in workgroup memory, one pass copies them and later
-//     levels read the copy. After 8 levels the prefix is τ's key; ties of τ are kept.
+// {z ≥ τ}, τ the smallest logit whose A is below the target. One kernel, one workgroup per row:
+// a most-significant-digit search on the order-preserving u32 key of z, 4 bits a level (8
+// levels): per level, the mass (an unevaluated float32 pair: two-sums per thread, then a tree of
+// two-sums) and count of each of 16 buckets among the keys that share the prefix; from the top
+// bucket down, the lowest non-empty bucket whose mass strictly above it is still below the
+// target holds τ (every bucket above is kept whole, none below keeps anything). The mass above
+// the chosen bucket is carried to the next level. Once the keys sharing the prefix fit in
+// workgroup memory, one pass copies them and later levels read the copy. After 8 levels the
+// prefix is τ's key; ties of τ are kept. The first level's buckets hold every counted logit: their
+// sum is the total, and target = p · total is formed from it as a pair (Dekker's product of p's
+// float32 pair and the total, as topPThreshold does with tfjs ops), so no separate mass pass.
+// ROW_MASS_KERNEL (the total alone) stays for the chain's other users and the tests.
 // The comparison is the portable path's: (A_hi − t_hi) + (A_lo − t_lo) < 0 on pairs.
 import * as tf from '@tensorflow/tfjs-core';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
@@ -131,7 +132,7 @@ class TopPProgram implements WebGPUProgramLike {
     private masked: boolean,
   ) {
     if (masked) this.variableNames = [...this.variableNames, 'tpMask'];
-    this.shaderKey = `tfjsSamplingTopPThreshold_${WG}_${CAP}${masked ? '_mask' : ''}`;
+    this.shaderKey = `tfjsSamplingTopPThreshold2_${WG}_${CAP}${masked ? '_mask' : ''}`;
     this.outputShape = [batch];
     this.dispatch = [batch, 1, 1];
   }
@@ -163,8 +164,11 @@ class TopPProgram implements WebGPUProgramLike {
     let zmax = tpParams[p + 1u];
     let ihH = tpParams[p + 2u];
     let ihL = tpParams[p + 3u];
-    let tH = tpParams[p + 4u];
-    let tL = tpParams[p + 5u];
+    // p as a float32 pair; the target is formed at the first level (lid 0 decides alone).
+    let pH = tpParams[p + 4u];
+    let pL = tpParams[p + 5u];
+    var tH = 0.0f;
+    var tL = 0.0f;
     let on = tpParams[p + 6u] != 0.0f;
     ${digitSearchStartWgsl('tp', '0u')}
       for (var j = lid; j < n; j += ${WG}u) {
@@ -189,7 +193,7 @@ class TopPProgram implements WebGPUProgramLike {
           bc[b] += 1u;
         }
       }
-      ${digitLevelWgsl('tp', WG, CAP)}
+      ${digitLevelWgsl('tp', WG, CAP, undefined, TARGET_WGSL)}
       workgroupBarrier();
       if (tpS[1] == 2u) {
         let np = tpS[0];
@@ -216,6 +220,30 @@ class TopPProgram implements WebGPUProgramLike {
 `;
   }
 }
+
+/** At the first level, lid 0: the total (the 16 buckets' pairs summed) and target = p · total. */
+const TARGET_WGSL = `
+      if (lid == 0u && level == 0u) {
+        var sH = 0.0f;
+        var sL = 0.0f;
+        for (var d = 15i; d >= 0i; d--) {
+          let x = tpH[u32(d) * ${WG}u];
+          let s = sH + x;
+          let bb = s - sH;
+          sL = sL + tpL[u32(d) * ${WG}u] + ((sH - (s - bb)) + (x - bb));
+          sH = s;
+        }
+        let prod = pH * sH;
+        let ta = pH * 4097.0f;
+        let ah = ta - (ta - pH);
+        let al = pH - ah;
+        let tb = sH * 4097.0f;
+        let bh = tb - (tb - sH);
+        let bl = sH - bh;
+        let err = (((ah * bh - prod) + ah * bl) + al * bh) + al * bl;
+        tH = prod;
+        tL = err + (pH * sL + pL * sH);
+      }`;
 
 /**
  * The digit search's start (WGSL): state `<p>S` / `<p>M` / `<p>N` (and `<p>Q` when `counted`) cleared, `done` (a u32 expression:
@@ -259,9 +287,10 @@ export function digitSearchStartWgsl(p: string, done: string, counted = false): 
  * `<p>C` (16·wg), state `<p>S` (prefix, copied, done) and `<p>M` (the mass above, a pair); in
  * scope: lid, bh, bl, bc, prefix, copied, tH, tL. With `minKeep` (a u32 expression in scope), a
  * bucket also qualifies while fewer than that many keys lie above it (minTokensToKeep: the
- * counts above are kept in the workgroup u32 `<p>Q`).
+ * counts above are kept in the workgroup u32 `<p>Q`). `beforeDecide` runs after the merge, before
+ * the decision (top-p: its target from the first level's total).
  */
-export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: string): string {
+export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: string, beforeDecide = ''): string {
   return `
       for (var b = 0u; b < 16u; b++) {
         ${p}H[b * ${wg}u + lid] = bh[b];
@@ -284,7 +313,7 @@ export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: str
           }
         }
         workgroupBarrier();
-      }
+      }${beforeDecide}
       if (lid == 0u && ${p}S[2] == 0u) {
         var cH = ${p}M[0];
         var cL = ${p}M[1];${minKeep ? `
