@@ -233,12 +233,13 @@ const TARGET_WGSL = `
           sL = sL + tpL[u32(d) * ${WG}u] + ((sH - (s - bb)) + (x - bb));
           sH = s;
         }
+        // Dekker's error term with halves of at most 12 bits cut by masking (not Veltkamp's
+        // multiply-and-subtract, which a contracting compiler could fuse): every partial product
+        // is exact, so err = pH · sH − prod exactly, as the tfjs-op twoProd finds it.
         let prod = pH * sH;
-        let ta = pH * 4097.0f;
-        let ah = ta - (ta - pH);
+        let ah = bitcast<f32>(bitcast<u32>(pH) & 0xfffff000u);
         let al = pH - ah;
-        let tb = sH * 4097.0f;
-        let bh = tb - (tb - sH);
+        let bh = bitcast<f32>(bitcast<u32>(sH) & 0xfffff000u);
         let bl = sH - bh;
         let err = (((ah * bh - prod) + ah * bl) + al * bh) + al * bl;
         tH = prod;
