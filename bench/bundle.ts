@@ -78,7 +78,7 @@ async function measure(entry: string): Promise<Size> {
     .filter((o): o is Rollup.OutputChunk => o.type === 'chunk')
     .map((o) => o.code)
     .join('\n');
-  const root = path.dirname(SRC) + '/';
+  const root = `${path.dirname(SRC)}/`;
   const modules = outputs.flatMap((o) => (o.type === 'chunk' ? Object.entries(o.modules).map(([id, m]) => [id.replace(root, ''), m.renderedLength] as [string, number]) : []));
   const top = modules.sort((a, b) => b[1] - a[1]).slice(0, 6);
   const carries = (Object.keys(MARKERS) as Kernels[]).filter((k) => MARKERS[k](code));
@@ -92,7 +92,7 @@ const sizes = new Map<string, Size>();
 try {
   for (const [i, b] of BUNDLES.entries()) {
     const entry = path.join(dir, `entry-${i}.ts`);
-    writeFileSync(entry, b.code + '\n');
+    writeFileSync(entry, `${b.code}\n`);
     try {
       const s = await measure(entry);
       sizes.set(b.label, s);

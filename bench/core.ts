@@ -78,7 +78,7 @@ export interface Timing {
 
 /** One benchmark step. `run` does the work and the one read-back; `before` is untimed. */
 export interface Runnable {
-  run(): Promise<ArrayLike<number | bigint> | void>;
+  run(): Promise<ArrayLike<number | bigint> | undefined>;
   before?(): void;
 }
 
@@ -107,7 +107,7 @@ export function checkIds(out: ArrayLike<number | bigint>, cell: Cell): void {
 export async function measure(
   step: Runnable,
   opts: BenchOptions,
-  onFirst?: (out: ArrayLike<number | bigint> | void) => void,
+  onFirst?: (out: ArrayLike<number | bigint> | undefined) => void,
 ): Promise<Timing> {
   try {
     step.before?.();
@@ -163,7 +163,7 @@ async function peakBytesDuring<T>(fn: () => Promise<T>): Promise<{ value: T; pea
   const mine = new Map<object, number>();
   let now = 0;
   let peak = 0;
-  const own = { track: Object.prototype.hasOwnProperty.call(engine, 'trackTensor'), dispose: Object.prototype.hasOwnProperty.call(engine, 'disposeTensor') };
+  const own = { track: Object.hasOwn(engine, 'trackTensor'), dispose: Object.hasOwn(engine, 'disposeTensor') };
   const track = engine.trackTensor;
   const dispose = engine.disposeTensor;
   engine.trackTensor = function (this: typeof engine, a: Info, ...rest: unknown[]) {

@@ -27,7 +27,7 @@ async function setupWebgpu(): Promise<void> {
 export async function useNodeBackend(backend: string): Promise<void> {
   if (backend === 'webgpu') await setupWebgpu();
   if (backend === 'wasm') {
-    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+    setWasmPaths(`${path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
     await import('@tensorflow/tfjs-backend-wasm');
   }
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not initialise`);

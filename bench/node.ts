@@ -129,7 +129,7 @@ const originalConsole = { log: console.log, warn: console.warn, error: console.e
 let done = 0;
 function print(line: string): void {
   if (bar) {
-    bars.log(line + '\n');
+    bars.log(`${line}\n`);
     bars.update();
   } else {
     originalConsole.log(line);
@@ -174,7 +174,7 @@ function version(pkg: string): string {
 }
 const started = new Date();
 const meta: Record<string, unknown> = {
-  command: `npm run bench${smoke ? ':smoke' : ''}${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  command: `npm run bench${smoke ? ':smoke' : ''}${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
   date: started.toISOString(),
   host: os.hostname(),
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -205,7 +205,7 @@ async function setupNodeBackend(name: string): Promise<string | undefined> {
   } else if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // The trailing slash matters: without it tfjs silently falls back to cpu.
-    wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+    wasm.setWasmPaths(`${path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
   } else if (name === 'webgpu') {
     // Dawn (npm `webgpu`) on the SwiftShader Vulkan driver shipped with Debian's chromium.
     process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';

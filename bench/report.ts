@@ -189,7 +189,7 @@ export function summary(run: RunFile, chartFile: string | undefined): string {
     '',
   );
   if (run.skipped.length > 0) {
-    out.push('Skipped backends: ' + run.skipped.map((s) => `${s.backend} (${s.why})`).join('; '), '');
+    out.push(`Skipped backends: ${run.skipped.map((s) => `${s.backend} (${s.why})`).join('; ')}`, '');
   }
   out.push('## Tensor backends', '');
   const tcols = TENSOR_COLS.map(([h]) => h);
@@ -292,7 +292,7 @@ export async function writeOutputs(run: RunFile, benchDir: string, stem: string,
   mkdirSync(resultsDir, { recursive: true });
   const json = path.join(resultsDir, `${stem}.json`);
   run.meta.jsonFile = path.relative(path.dirname(benchDir), json);
-  writeFileSync(json, JSON.stringify(run, null, 1) + '\n');
+  writeFileSync(json, `${JSON.stringify(run, null, 1)}\n`);
   const svgText = await chartSvg(run);
   const svg = path.join(resultsDir, `${stem}.svg`);
   writeFileSync(svg, svgText);

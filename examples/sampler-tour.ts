@@ -127,7 +127,7 @@ const header =
   'setting'.padEnd(labelWidth) +
   ROWS.map((r, i) => `│ row ${i} ${r.label}`.padEnd(cellWidth + 2)).join('') +
   '│ reset  reference';
-const subheader = ''.padEnd(labelWidth) + ROWS.map(() => '│ token  kept  bits'.padEnd(cellWidth + 2)).join('') + '│';
+const subheader = `${''.padEnd(labelWidth) + ROWS.map(() => '│ token  kept  bits'.padEnd(cellWidth + 2)).join('')}│`;
 console.log(header);
 console.log(subheader);
 console.log('─'.repeat(header.length));

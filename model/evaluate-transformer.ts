@@ -102,7 +102,7 @@ export async function evaluateTransformer(dir: string = DEFAULT_TRANSFORMER_DIR,
   };
   const record = training ?? previous.training;
   if (record !== undefined) metrics.training = record;
-  writeFileSync(file, JSON.stringify(metrics, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
   lm.dispose();
   console.log(
     `held-out (${metrics.heldOut.poems} poems, ${tokens} characters incl. newlines): transformer ${bits.toFixed(3)} bits/char, ` +

@@ -75,7 +75,7 @@ export async function evaluate(dir: string = DEFAULT_WEIGHTS_DIR, training?: unk
   };
   const record = training ?? previous.training;
   if (record !== undefined) metrics.training = record;
-  writeFileSync(file, JSON.stringify(metrics, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
   lm.model.dispose();
   console.log(
     `held-out (${metrics.heldOut.poems} poems, ${metrics.heldOut.tokens} characters incl. newlines, ${(100 * metrics.heldOut.unkRate).toFixed(2)}% unk): ` +

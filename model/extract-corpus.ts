@@ -61,7 +61,7 @@ function main(): void {
         regular++;
       }
     }
-    const text = kept.join('\n') + '\n';
+    const text = `${kept.join('\n')}\n`;
     const out = path.join(here, 'corpus/tang.txt');
     writeFileSync(out, text);
     const chars = [...text].length;

@@ -37,11 +37,11 @@ function patchWasm(): void {
       const backend = anyBackend as tf.KernelBackend;
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       if (!transposeA && !transposeB) return matmul.kernelFunc({ inputs, backend, attrs });
-      const a = transposeA ? swapLast(inputs['a']!, backend) : inputs['a']!;
-      const b = transposeB ? swapLast(inputs['b']!, backend) : inputs['b']!;
+      const a = transposeA ? swapLast(inputs.a!, backend) : inputs.a!;
+      const b = transposeB ? swapLast(inputs.b!, backend) : inputs.b!;
       const out = matmul.kernelFunc({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } });
-      if (a !== inputs['a']) backend.disposeData(a.dataId);
-      if (b !== inputs['b']) backend.disposeData(b.dataId);
+      if (a !== inputs.a) backend.disposeData(a.dataId);
+      if (b !== inputs.b) backend.disposeData(b.dataId);
       return out;
     },
   });

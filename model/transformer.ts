@@ -87,15 +87,15 @@ export function weightShapes(c: TransformerConfig): Record<string, number[]> {
   const s: Record<string, number[]> = { embed: [c.vocabSize, c.dModel], 'out/bias': [c.vocabSize], 'lnf/gamma': [c.dModel], 'lnf/beta': [c.dModel] };
   for (let l = 0; l < c.layers; l++) {
     const p = `block${l}/`;
-    s[p + 'ln1/gamma'] = [c.dModel];
-    s[p + 'ln1/beta'] = [c.dModel];
-    for (const w of ['wq', 'wk', 'wv', 'wo']) s[p + 'attn/' + w] = [c.dModel, c.dModel];
-    s[p + 'ln2/gamma'] = [c.dModel];
-    s[p + 'ln2/beta'] = [c.dModel];
-    s[p + 'mlp/w1'] = [c.dModel, c.dFF];
-    s[p + 'mlp/b1'] = [c.dFF];
-    s[p + 'mlp/w2'] = [c.dFF, c.dModel];
-    s[p + 'mlp/b2'] = [c.dModel];
+    s[`${p}ln1/gamma`] = [c.dModel];
+    s[`${p}ln1/beta`] = [c.dModel];
+    for (const w of ['wq', 'wk', 'wv', 'wo']) s[`${p}attn/${w}`] = [c.dModel, c.dModel];
+    s[`${p}ln2/gamma`] = [c.dModel];
+    s[`${p}ln2/beta`] = [c.dModel];
+    s[`${p}mlp/w1`] = [c.dModel, c.dFF];
+    s[`${p}mlp/b1`] = [c.dFF];
+    s[`${p}mlp/w2`] = [c.dFF, c.dModel];
+    s[`${p}mlp/b2`] = [c.dModel];
   }
   return s;
 }
@@ -165,7 +165,7 @@ export async function transformerArtifacts(lm: TransformerLM): Promise<tf.io.Mod
     generatedBy: 'model/train-transformer.ts',
     weightSpecs: specs,
     weightData: data,
-    userDefinedMetadata: metadata as unknown as { [key: string]: {} },
+    userDefinedMetadata: metadata as unknown as { [key: string]: object },
   };
 }
 
@@ -209,7 +209,7 @@ function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number)
 function rotaryTables(c: TransformerConfig, positions: tf.Tensor2D): { cos: tf.Tensor; sin: tf.Tensor } {
   const half = c.dModel / c.heads / 2;
   const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = Math.pow(c.ropeBase, (-2 * i) / (2 * half));
+  for (let i = 0; i < half; i++) inv[i] = c.ropeBase ** ((-2 * i) / (2 * half));
   const angle = tf.mul(tf.expandDims(tf.cast(positions, 'float32'), 2), tf.tensor1d(inv)); // [B, T, half]
   const cos = tf.cos(angle);
   const sin = tf.sin(angle);
@@ -255,15 +255,15 @@ function windowBias(c: TransformerConfig, mask: tf.Tensor2D): tf.Tensor {
 
 function mlp(lm: TransformerLM, p: string, x: tf.Tensor): tf.Tensor {
   const w = lm.weights;
-  const h = tf.relu(tf.add(tf.matMul(x as tf.Tensor2D, w[p + 'mlp/w1'] as tf.Tensor2D), w[p + 'mlp/b1']!));
-  return tf.add(tf.matMul(h as tf.Tensor2D, w[p + 'mlp/w2'] as tf.Tensor2D), w[p + 'mlp/b2']!);
+  const h = tf.relu(tf.add(tf.matMul(x as tf.Tensor2D, w[`${p}mlp/w1`] as tf.Tensor2D), w[`${p}mlp/b1`]!));
+  return tf.add(tf.matMul(h as tf.Tensor2D, w[`${p}mlp/w2`] as tf.Tensor2D), w[`${p}mlp/b2`]!);
 }
 
 /** h [N, D] -> logits [N, V] through the final LayerNorm and the tied embedding. */
 function head(lm: TransformerLM, h: tf.Tensor2D): tf.Tensor2D {
   const w = lm.weights;
   const n = layerNorm(h, w['lnf/gamma']!, w['lnf/beta']!, lm.config.lnEpsilon) as tf.Tensor2D;
-  return tf.add(tf.matMul(n, w['embed'] as tf.Tensor2D, false, true), w['out/bias']!) as tf.Tensor2D;
+  return tf.add(tf.matMul(n, w.embed as tf.Tensor2D, false, true), w['out/bias']!) as tf.Tensor2D;
 }
 
 interface ForwardResult {
@@ -287,13 +287,13 @@ function blocks(lm: TransformerLM, x: tf.Tensor, b: number, t: number, positions
   const scale = 1 / Math.sqrt(hd);
   for (let l = 0; l < c.layers; l++) {
     const p = `block${l}/`;
-    const h = layerNorm(x, w[p + 'ln1/gamma']!, w[p + 'ln1/beta']!, c.lnEpsilon) as tf.Tensor2D;
-    const q = rope(splitHeads(tf.matMul(h, w[p + 'attn/wq'] as tf.Tensor2D), b, t, c), cos, sin, rot);
-    const kv = keys(l, rope(splitHeads(tf.matMul(h, w[p + 'attn/wk'] as tf.Tensor2D), b, t, c), cos, sin, rot), splitHeads(tf.matMul(h, w[p + 'attn/wv'] as tf.Tensor2D), b, t, c));
+    const h = layerNorm(x, w[`${p}ln1/gamma`]!, w[`${p}ln1/beta`]!, c.lnEpsilon) as tf.Tensor2D;
+    const q = rope(splitHeads(tf.matMul(h, w[`${p}attn/wq`] as tf.Tensor2D), b, t, c), cos, sin, rot);
+    const kv = keys(l, rope(splitHeads(tf.matMul(h, w[`${p}attn/wk`] as tf.Tensor2D), b, t, c), cos, sin, rot), splitHeads(tf.matMul(h, w[`${p}attn/wv`] as tf.Tensor2D), b, t, c));
     const scores = tf.add(tf.matMul(tf.mul(q, scale), kv.k, false, true), bias); // [B, H, T, keys]
     const att = tf.matMul(tf.softmax(scores), kv.v); // [B, H, T, hd]
-    x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[p + 'attn/wo'] as tf.Tensor2D));
-    x = tf.add(x, mlp(lm, p, layerNorm(x, w[p + 'ln2/gamma']!, w[p + 'ln2/beta']!, c.lnEpsilon)));
+    x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[`${p}attn/wo`] as tf.Tensor2D));
+    x = tf.add(x, mlp(lm, p, layerNorm(x, w[`${p}ln2/gamma`]!, w[`${p}ln2/beta`]!, c.lnEpsilon)));
   }
   return x;
 }
@@ -305,7 +305,7 @@ function forward(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D,
   const [b, t] = tokens.shape;
   const bias = windowBias(c, mask);
   const kv: ForwardResult['kv'] = [];
-  const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (_l, k, v) => {
+  const x = blocks(lm, tf.gather(w.embed!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (_l, k, v) => {
     if (keepKV) kv.push({ k, v });
     return { k, v };
   });
@@ -380,11 +380,11 @@ function prefill(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D,
   const [b, p] = tokens.shape;
   return tidyOut(() => {
     const { hidden, kv } = forward(lm, tokens, positions, mask, true, true);
-    const fit = (x: tf.Tensor): tf.Tensor4D =>
+    const fitted = (x: tf.Tensor): tf.Tensor4D =>
       (p >= W ? tf.slice(x, [0, 0, p - W, 0], [-1, -1, W, -1]) : tf.pad(x, [[0, 0], [0, 0], [0, W - p], [0, 0]])) as tf.Tensor4D;
     const m = tf.cast(mask, 'float32');
     const valid = (p >= W ? tf.slice(m, [0, p - W], [b, W]) : tf.pad(m, [[0, 0], [0, W - p]])) as tf.Tensor2D;
-    const state: KVCache = { k: kv.map((e) => fit(e.k)), v: kv.map((e) => fit(e.v)), valid, next: p >= W ? 0 : p };
+    const state: KVCache = { k: kv.map((e) => fitted(e.k)), v: kv.map((e) => fitted(e.v)), valid, next: p >= W ? 0 : p };
     return { logits: head(lm, hidden), state };
   });
 }
@@ -423,7 +423,7 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
     const bias = tf.reshape(tf.mul(tf.sub(valid, 1), 1e9), [b, 1, 1, W]);
     const ks: tf.Tensor4D[] = [];
     const vs: tf.Tensor4D[] = [];
-    const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b])), b, 1, positions, bias, (l, k, v) => {
+    const x = blocks(lm, tf.gather(w.embed!, tf.reshape(tokens, [b])), b, 1, positions, bias, (l, k, v) => {
       const K = write(cache.k[l]!, k); // [B, H, W, hd]
       const V = write(cache.v[l]!, v);
       ks.push(K);
@@ -587,7 +587,7 @@ function positionDecode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Te
     const write = (old: tf.Tensor4D, x: tf.Tensor): tf.Tensor4D => tf.add(tf.mul(old, keepFull), scatter(ohT, x, c.heads)) as tf.Tensor4D;
     const ks: tf.Tensor4D[] = [];
     const vs: tf.Tensor4D[] = [];
-    const x = blocks(lm, tf.gather(w['embed']!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (l, k, v) => {
+    const x = blocks(lm, tf.gather(w.embed!, tf.reshape(tokens, [b * t])), b, t, positions, bias, (l, k, v) => {
       const K = write(cache.k[l]!, k); // [B, H, S, hd]
       const V = write(cache.v[l]!, v);
       ks.push(K);

@@ -3,8 +3,8 @@
 // `tfjs-sampling`, which brings all four. A backend whose entry is missing runs the portable
 // tfjs-op path, with the same tokens.
 export { createSampler, readIds, type Sampler } from './sampler.js';
-export { type LogprobsMode, type LogprobsOptions, type SampledLogprobs } from './logprobs.js';
-export { type DraftMode, type DraftOptions, type DraftStats } from './speculative.js';
+export type { LogprobsMode, LogprobsOptions, SampledLogprobs } from './logprobs.js';
+export type { DraftMode, DraftOptions, DraftStats } from './speculative.js';
 export {
   generate,
   generateStream,

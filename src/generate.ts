@@ -317,6 +317,7 @@ export interface GenerateOptions<S = unknown> {
    * after. Not with `queue`, `grammar` or user processors.
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the draft keeps a state type of its own
+  // biome-ignore lint/suspicious/noExplicitAny: the draft model's cache type is its own, unrelated to the target's
   draft?: DraftOptions<any>;
 }
 

@@ -450,7 +450,7 @@ export class HostTokenHistory implements TokenHistoryView {
               }
               if (c > 0) v = f32(v * (v > 0 ? inv : t));
               v = f32(v - f32(f32(cf * fr) + (cp > 0 ? pr : 0)));
-              row[j] = v > FLT_MAX ? FLT_MAX : v;
+              row[j] = Math.min(v, FLT_MAX);
             }
             n = m;
             flags = fl;
@@ -489,7 +489,7 @@ export class HostTokenHistory implements TokenHistoryView {
               if (b === -Infinity) row[t] = v !== v ? v : -Infinity;
               else {
                 v = f32(v + f32(b));
-                row[t] = v > FLT_MAX ? FLT_MAX : v;
+                row[t] = Math.min(v, FLT_MAX);
               }
             }
             break;

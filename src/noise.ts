@@ -76,7 +76,7 @@ export function residualUniform(key: number, step: number): number {
  */
 export function uniform(sk: number, token: number): number {
   const h = mix32((sk + Math.imul(token, GOLDEN)) >>> 0);
-  return ((h >>> 8) + 0.5) * 5.960464477539063e-8; // 2^-24
+  return ((h >>> 8) + 0.5) * 2 ** -24;
 }
 
 /** Standard Gumbel noise for (step key, token), rounded to float32 as the tensor path sees it. */
@@ -104,7 +104,7 @@ export function fillGumbel(
     const sk = stepKey(keys[r]!, stepAt(step, r));
     for (let j = 0; j < vocab; j++) {
       const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
-      out[base + j] = -Math.log(-Math.log(((h >>> 8) + 0.5) * 5.960464477539063e-8));
+      out[base + j] = -Math.log(-Math.log(((h >>> 8) + 0.5) * 2 ** -24));
     }
   }
   return out;

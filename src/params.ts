@@ -116,7 +116,7 @@ export function splitF32(x: number): [number, number] {
  * paths carry p in float32, where a p below 2^-126 would flush to 0 (top-p off).
  */
 export function effectiveTopP(p: number): number {
-  return p < 2 ** -64 ? 2 ** -64 : p;
+  return Math.max(p, 2 ** -64);
 }
 
 /** 1/T never leaves [2^-100, 2^100]: see {@link nextInvTemperature}. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath, useBackend } from './helpers/backend.js';
+import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath, } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
 interface Case {

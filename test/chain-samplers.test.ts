@@ -10,7 +10,6 @@ import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 
 const ln = (probs: number[]): number[] => probs.map(Math.log);
-const NI = -Infinity;
 
 // ggml-org/llama.cpp@f0817df540977d3e3bd9038e7e108fa4f3b4bbde tests/test-sampling.cpp: test_typical
 // and test_xtc (logits = ln(probs); the expected arrays are the kept tokens' probabilities).

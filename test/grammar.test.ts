@@ -20,7 +20,7 @@ import { cachedStep, disposeCache, loadTransformer, type KVCache, type Transform
 import { SCHEMAS } from '../model/json/schemas.js';
 
 /** The layout of the project's ASCII models: 0 pad, 1 unk, 2 newline (the stop token), then 0x20..0x7E. */
-export const ASCII_TOKENS: (string | null)[] = [null, null, '\n', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))];
+const ASCII_TOKENS: (string | null)[] = [null, null, '\n', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))];
 const V = ASCII_TOKENS.length;
 const NEWLINE = 2;
 const text = (ids: readonly number[]): string => ids.map((i) => ASCII_TOKENS[i] ?? '').join('');

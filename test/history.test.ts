@@ -390,7 +390,10 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
             const t = tf.tensor1d(ids, 'int32');
             h.accept(t);
             t.dispose();
-            ids.forEach((id, r) => (seqs[r]!.push(id), gens[r]!.push(id)));
+            ids.forEach((id, r) => {
+              seqs[r]!.push(id);
+              gens[r]!.push(id);
+            });
             if (i === Math.floor(c.steps.length / 2)) copy = h.clone();
             const all = (await h.counts('all').array()) as number[][];
             const gen = (await h.counts('generated').array()) as number[][];

@@ -320,7 +320,7 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       const lps = result.logprobs!;
       for (let r = 0; r < prompts.length; r++) {
         expect(lps[r]!.length).toBe(result.tokens[r]!.length);
-        result.tokens[r]!.forEach((id, i) => {
+        result.tokens[r]!.forEach((_id, i) => {
           const last = i === 0 ? prompts[r]!.at(-1)! : result.tokens[r]![i - 1]!;
           const rowOpts = { temperature: 0.9, topK: 12, topP: 0.95, seed: (opts.seed as number[])[r]! };
           // Row r's stream is its own (key from its seed, row 0 of a batch of one; the step i).
@@ -348,7 +348,7 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       const gen = await generate(bigram(table), { prompts, padId: 0, maxNewTokens: 5, sampler: { temperature: 1.2, seed: 3 }, logprobs: true });
       const { result: scored, reads } = await countReadsAsync(() => score(bigram(table), { prompts, padId: 0, continuations: gen.tokens }));
       expect(readBacks(reads).length).toBe(5);
-      gen.tokens.forEach((row, r) => {
+      gen.tokens.forEach((_row, r) => {
         expectClose(scored.logprobs[r]!, gen.logprobs![r]!.map((t) => t.raw), `row ${r}`);
         expect(scored.total[r]).toBeCloseTo(scored.logprobs[r]!.reduce((a, v) => a + v, 0), 5);
       });

@@ -35,11 +35,11 @@ describe('char model', () => {
     const known = new Set(lm.vocab.slice(lm.newlineId));
     const poem = splitPoems(readPoems()).heldOut.find((p) => [...p].every((ch) => known.has(ch)))!;
     expect(poem).toBeDefined();
-    const ids = lm.encode(poem + '\n');
+    const ids = lm.encode(`${poem}\n`);
     expect(ids).toHaveLength([...poem].length + 1);
     expect(ids.at(-1)).toBe(lm.newlineId);
-    expect(lm.decode(ids)).toBe(poem + '\n');
-    expect(lm.decode([lm.padId, lm.padId, ...ids])).toBe(poem + '\n');
+    expect(lm.decode(ids)).toBe(`${poem}\n`);
+    expect(lm.decode([lm.padId, lm.padId, ...ids])).toBe(`${poem}\n`);
     expect(lm.encode('A春')[0]).toBe(lm.unkId);
     expect(lm.encode('A春')[1]).not.toBe(lm.unkId);
   });

@@ -83,12 +83,18 @@ function optionsOf(c: Case): SamplerOptions {
 
 const EDIT_KERNELS = ['TfjsSamplingPenalties', 'TfjsSamplingBiasDrop', 'TfjsSamplingBitmask', 'TfjsSamplingCountsUpdate', 'TfjsSamplingInvalidCodes'];
 
+
+/** Whether the fused kernels are on in this project (the flag registered first). */
+function fusedFlagOn(): boolean {
+  registerFusedFlag();
+  return tf.env().getBool('TFJS_SAMPLING_FUSED');
+}
 describe.each(BACKENDS)('sparse edits on %s', (backend) => {
   backendSuite(backend);
   const here = (backend === 'cpu' || backend === 'wasm') && process.env.TFJS_SAMPLING_FUSED !== '0';
   const why = here ? '' : ' (skipped here: the sparse path exists in the fused cpu and wasm kernels only)';
 
-  it.runIf(here)('the same ids and invalid-row codes as the tensor chain, step by step, with no read-back and no tensor left (300 random cases)' + why, async () => {
+  it.runIf(here)(`the same ids and invalid-row codes as the tensor chain, step by step, with no read-back and no tensor left (300 random cases)${why}`, async () => {
     let sparseCalls = 0;
     let refSteps = 0;
     const events: FusedKeptEvent[] = [];
@@ -145,10 +151,10 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(refSteps).toBeGreaterThan(250);
   });
 
-  const gpu = (backend === 'webgpu' || backend === 'webgl') && (registerFusedFlag(), tf.env().getBool('TFJS_SAMPLING_FUSED'));
+  const gpu = (backend === 'webgpu' || backend === 'webgl') && fusedFlagOn();
   const gpuWhy = gpu ? '' : ' (skipped here: the GPU chain folds the mask on webgl and webgpu only)';
 
-  it.runIf(gpu)('a bitmask read by the GPU chain\'s own kernels draws what the masked logits draw: ids, codes, the reference, no bitmask pass, no read-back, no tensor left' + gpuWhy, async () => {
+  it.runIf(gpu)(`a bitmask read by the GPU chain's own kernels draws what the masked logits draw: ids, codes, the reference, no bitmask pass, no read-back, no tensor left${gpuWhy}`, async () => {
     // Shapes: V 70 (webgl: top-k 5 > 2 windows, so the dense bitmask pass) and 333; per-row
     // top-k (webgl folds only when every row has one and top-p needs it), top-p, min-p, greedy
     // rows, a penalty and a bias before the mask, NaN / ±Infinity, rows the mask empties. No
@@ -246,7 +252,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(refRows).toBeGreaterThan(40);
   });
 
-  it.runIf(gpu && backend === 'webgpu')('webgpu top-k kernel: the mask read in the kernel gives every output of the kernel on masked logits, bit for bit, past its 1,024-key buffer (ties, the k-th among -Infinity)' + (gpu && backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'), async () => {
+  it.runIf(gpu && backend === 'webgpu')(`webgpu top-k kernel: the mask read in the kernel gives every output of the kernel on masked logits, bit for bit, past its 1,024-key buffer (ties, the k-th among -Infinity)${gpu && backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'}`, async () => {
     expect(registerWebgpuTopK()).toBe(true);
     const V = 3000;
     const W = Math.ceil(V / 32);
@@ -280,7 +286,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     }
   });
 
-  it.runIf(here)('invalid rows: the input rule first (NaN, +Infinity on an edited token), then a row the edits leave empty is the processors\' doing' + why, async () => {
+  it.runIf(here)(`invalid rows: the input rule first (NaN, +Infinity on an edited token), then a row the edits leave empty is the processors' doing${why}`, async () => {
     const V = 4;
     const rows = [
       [1, 2, 3, 4], // every token banned by the bias: the processors' doing (-6)
@@ -322,7 +328,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     }
   });
 
-  it.runIf(here)('edit values equal the tensor processors\' logits bit for bit, over 6 steps of one history' + why, async () => {
+  it.runIf(here)(`edit values equal the tensor processors' logits bit for bit, over 6 steps of one history${why}`, async () => {
     const B = 3;
     const V = 50;
     const opts: SamplerOptions = {
@@ -366,7 +372,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     x.dispose();
   });
 
-  it.runIf(here && backend === 'cpu')('the JS kernel (no SIMD) edits and masks its own row copy like the SIMD kernel: same ids and codes, the logits untouched' + why, () => {
+  it.runIf(here && backend === 'cpu')(`the JS kernel (no SIMD) edits and masks its own row copy like the SIMD kernel: same ids and codes, the logits untouched${why}`, () => {
     const B = 4;
     const V = 37;
     const values = Float32Array.from({ length: B * V }, (_, i) => Math.fround(Math.cos(i * 0.7) * 2));
@@ -418,7 +424,7 @@ describe.each(BACKENDS)('sparse edits on %s', (backend) => {
     expect(values).toEqual(original);
   });
 
-  it.runIf(here && backend === 'cpu')('a bitmask folded into the top-k scan (JS heap pass, SIMD scan) draws what a pre-masked row draws, greedy rows and every policy included (400 random cases)' + why, () => {
+  it.runIf(here && backend === 'cpu')(`a bitmask folded into the top-k scan (JS heap pass, SIMD scan) draws what a pre-masked row draws, greedy rows and every policy included (400 random cases)${why}`, () => {
     const arb = fc.record({ V: fc.integer({ min: 1, max: 300 }), B: fc.integer({ min: 1, max: 4 }) }).chain(({ V, B }) =>
       fc.record({
         V: fc.constant(V),

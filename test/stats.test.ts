@@ -33,7 +33,7 @@ function norm(v: number[]): number[] {
 function softmax64(z: number[], t: number): number[] {
   const x = z.map((v) => Math.fround(v));
   const m = Math.max(...x);
-  if (t === 0) return x.map((v, j) => (j === x.indexOf(m) ? 1 : 0));
+  if (t === 0) return x.map((_, j) => (j === x.indexOf(m) ? 1 : 0));
   const e = x.map((v) => Math.exp((v - m) / t));
   return norm(e);
 }

@@ -34,7 +34,10 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     expect(seen[1]).toEqual({ phase: 'decode', shape: [3, 4], mask: [[0, 1, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1]], pos: [[0, 0, 1, 2], [0, 0, 0, 1], [0, 1, 2, 3]] });
     // A fixed window longer than the history: padding on the left of the store counts as padding.
     const windowed: number[][][] = [];
-    await generate(async (_tokens, ctx) => (windowed.push(await ctx.positionIds().array()), tf.zeros([3, V])), { ...base, maxNewTokens: 1, contextLength: 5, sampler: { temperature: 0 } });
+    await generate(async (_tokens, ctx) => {
+      windowed.push(await ctx.positionIds().array());
+      return tf.zeros([3, V]);
+    }, { ...base, maxNewTokens: 1, contextLength: 5, sampler: { temperature: 0 } });
     expect(windowed[0]).toEqual([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 1, 2]]);
   });
 

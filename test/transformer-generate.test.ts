@@ -1,9 +1,4 @@
-// The committed character transformer (model/transformer.ts) driven by generate() on every
-// backend: tokens with the KV cache (feed 'new') equal tokens without it (the whole receptive
-// field recomputed each step), and the two paths' logits agree within a stated float tolerance; a row's tokens do not depend on the other rows or their padding; generate's raw
-// logprobs equal score() on the same sequences; the queue (continuous batching) gives each
-// request the tokens it gets alone, through the cache.
-import * as tf from '@tensorflow/tfjs-core';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, score, type StepFunction } from '../src/index.js';
 import { cachedStep, disposeCache, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';

@@ -42,7 +42,7 @@ interface PackageJson {
 
 /** Compact JSON with every character outside 0x20..0x7E written as \uXXXX (UTF-16 code units). */
 export function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** True when every identifier of the SPDX expression is in PERMISSIVE. */
@@ -151,7 +151,7 @@ function main(): void {
     if (!/^[\x20-\x7e]+$/.test(line)) throw new Error(`extract-corpus: a line outside printable ASCII: ${line.slice(0, 80)}`);
     JSON.parse(line);
   }
-  const text = kept.map((l) => l + '\n').join('');
+  const text = kept.map((l) => `${l}\n`).join('');
   writeFileSync(JSON_CORPUS_FILE, text);
   const heldOut = kept.filter((_, i) => i % 20 === 19);
   console.log(`source packages: ${versions.join(', ')}`);

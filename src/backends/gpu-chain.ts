@@ -78,7 +78,7 @@ export function gpuMirostatV1Available(name: string): boolean {
 
 /** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
-  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
+  const on = (a?: Float64Array): boolean => a?.some((v) => v > 0) ?? false;
   return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || hasMinKeep(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
 }
 
@@ -819,9 +819,9 @@ function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys
   ) as tf.Tensor1D;
   let fallback = uniformIds;
   if (plan.invalidRows === 'greedy') {
-    const isFinite = tf.isFinite(input);
-    const finite = tf.where(isFinite, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
-    fallback = tf.where(tf.any(isFinite, 1), firstArgMax(finite), uniformIds) as tf.Tensor1D;
+    const isFin = tf.isFinite(input);
+    const finite = tf.where(isFin, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
+    fallback = tf.where(tf.any(isFin, 1), firstArgMax(finite), uniformIds) as tf.Tensor1D;
   }
   return tf.where(tf.less(ids, 0), fallback, ids) as tf.Tensor1D;
 }

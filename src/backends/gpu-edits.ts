@@ -75,8 +75,14 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       const rows = attrs.rows as number[] | null;
       const ins = [inputs.z!];
       const names = ['z'];
-      if (inputs.add) ins.push(inputs.add), names.push('add');
-      if (inputs.drop) ins.push(inputs.drop), names.push('drop');
+      if (inputs.add) {
+        ins.push(inputs.add);
+        names.push('add');
+      }
+      if (inputs.drop) {
+        ins.push(inputs.drop);
+        names.push('drop');
+      }
       const params = inputs.drop ? Float32Array.from({ length: B }, (_, r) => (rows === null || rows[r] === 1 ? 1 : 0)) : undefined;
       return { kind, inputs: ins, names, ...(params ? { params } : {}), flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1, bansInAdd: attrs.bansInAdd === 1 } };
     }
@@ -90,8 +96,14 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
       const same = inputs.processed!.dataId === inputs.input!.dataId;
       const ins = same ? [inputs.input!] : [inputs.input!, inputs.processed!];
       const names = same ? ['input'] : ['input', 'processed'];
-      if (inputs.madeNaN) ins.push(inputs.madeNaN), names.push('madeNaN');
-      if (inputs.madeInf) ins.push(inputs.madeInf), names.push('madeInf');
+      if (inputs.madeNaN) {
+        ins.push(inputs.madeNaN);
+        names.push('madeNaN');
+      }
+      if (inputs.madeInf) {
+        ins.push(inputs.madeInf);
+        names.push('madeInf');
+      }
       return { kind, inputs: ins, names, flags: { madeNaN: !!inputs.madeNaN, madeInf: !!inputs.madeInf, same }, codes: attrs.codes as Record<string, number> };
     }
   }

@@ -5,7 +5,7 @@ import type { HistorySpec } from '../history-options.js';
 import { resolveRowParam } from '../params.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { DeviceCache, FLT_MAX, column, freshLogits, withLogits } from './ops.js';
+import { type DeviceCache, FLT_MAX, column, freshLogits, withLogits } from './ops.js';
 import { biasApplied, denseBiasWithBans } from './logit-bias.js';
 import { nextInChain } from '../chain.js';
 import { editKernelsAvailable, penaltiesKernel } from '../backends/js-kernels.js';

@@ -3,7 +3,7 @@ import { builtin } from '../builtin.js';
 import { Described, SamplingError } from '../errors.js';
 import { referenceTokenMask } from '../reference/token-mask.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { DeviceCache, maskWhere, withLogits } from './ops.js';
+import { type DeviceCache, maskWhere, withLogits } from './ops.js';
 import { bitmaskKernel, editKernelsAvailable } from '../backends/js-kernels.js';
 
 /** A per-call token bitmask: one `Int32Array` of ceil(V/32) words per row, or all rows' words in one. */

@@ -27,7 +27,7 @@ export function dryPenalty(row: DryRow, n: number): number {
   let e = n - row.allowedLength;
   const max = dryMaxExponent(row.base);
   if (max > 0 && e > max) e = max;
-  return f32(f32(row.multiplier) * Math.pow(f32(row.base), e));
+  return f32(f32(row.multiplier) * f32(row.base) ** e);
 }
 
 /** A row's penalties for n = 0 … width (0 below allowedLength). */

@@ -28,5 +28,5 @@ export function masked(z: number): number {
 
 /** Built-in edits saturate at FLT_MAX above (an overflow to +Infinity would fake an invalid row). */
 export function saturate(z: number): number {
-  return z > FLT_MAX ? FLT_MAX : z;
+  return Math.min(z, FLT_MAX);
 }

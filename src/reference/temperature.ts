@@ -71,5 +71,5 @@ export function dynamicTemperatureOf(H: number, n: number, T: number, range: num
 export function dynamicTemperatureAt(xq: number, n: number, T: number, range: number, exponent: number): number {
   if (!(n > 1)) return T;
   const lo = Math.max(0, T - range);
-  return lo + (T + range - lo) * Math.pow(xq, exponent);
+  return lo + (T + range - lo) * xq ** exponent;
 }

@@ -15,17 +15,20 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+// biome-ignore lint/suspicious/noExplicitAny: package.json and the lockfile are read as loose JSON
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: as above
 const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, any> };
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-sampling-consumer-'));
 const keep = process.env.TFJS_SAMPLING_KEEP_CONSUMER === '1';
 const run = (cmd: string, args: string[], cwd = dir): string => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
-const step = (name: string, f: () => string | void): void => {
+const step = (name: string, f: () => unknown): void => {
   const t0 = performance.now();
   try {
     const out = f();
-    console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${out ? `\n${out.trim().replace(/^/gm, '       ')}` : ''}`);
+    const text = typeof out === "string" ? out : "";
+    console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${text ? `\n${text.trim().replace(/^/gm, '       ')}` : ''}`);
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     console.error(`FAIL ${name}\n${err.stdout ?? ''}${err.stderr ?? ''}${err.stdout || err.stderr ? '' : err.message}`);
@@ -60,6 +63,7 @@ step('npm pack (prepack builds dist)', () => {
     if (!files.includes(need)) throw new Error(`the tarball lacks ${need}`);
   }
   // The lockfile: the tarball, then the closure of every dependency through the repository's lock.
+  // biome-ignore lint/suspicious/noExplicitAny: lockfile entries, loose JSON
   const packages: Record<string, any> = {
     '': { name: 'consumer', version: '0.0.0', dependencies: { [pkg.name]: `file:${tgz}`, ...WANTS } },
     [`node_modules/${pkg.name}`]: {

@@ -99,7 +99,7 @@ async function setupTensorflow(): Promise<void> {
 export async function useBackend(name: string): Promise<void> {
   if (name === 'wasm' && !wasmConfigured) {
     // The trailing slash matters: without it tfjs silently falls back to cpu.
-    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+    setWasmPaths(`${path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
     wasmConfigured = true;
   }
   if (name === 'webgpu') await setupWebgpu();

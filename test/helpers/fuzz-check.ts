@@ -225,7 +225,7 @@ function describeCaseRow(c: FuzzCase, m: Materialized, r: number): string {
  * reference.process already computed): finite entries; greedy rows: entries tied at the max;
  * invalid rows: -1.
  */
-function keptCounts(m: Materialized, c: FuzzCase, processed: Float64Array[]): Int32Array {
+function keptCounts(m: Materialized, _c: FuzzCase, processed: Float64Array[]): Int32Array {
   return Int32Array.from(processed, (z, r) => {
     const input = m.rows[r]!;
     if (input.some((v) => Number.isNaN(v) || v === Infinity) || !input.some((v) => v > -Infinity)) return -1;

@@ -56,7 +56,7 @@ export function startCounting(): { events: ReadEvent[]; stop: () => void } {
   for (const method of METHODS) {
     const original = backend[method];
     if (typeof original !== 'function') continue;
-    const own = Object.prototype.hasOwnProperty.call(backend, method);
+    const own = Object.hasOwn(backend, method);
     backend[method] = function (this: unknown, ...args: unknown[]): unknown {
       const dataId = args[0] as object;
       if (depth === 0) {

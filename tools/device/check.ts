@@ -61,7 +61,7 @@ function summary(results: TestResult[], done: boolean): Record<string, unknown> 
   };
 }
 const write = (results: TestResult[], done: boolean): void => {
-  if (args.json) writeFileSync(args.json, JSON.stringify(summary(results, done), null, 1) + '\n');
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(summary(results, done), null, 1)}\n`);
 };
 
 const results = await run({

@@ -102,12 +102,12 @@ else xz(process.execPath, path.join(out, 'node.xz'));
 
 writeFileSync(
   path.join(out, 'PACK.json'),
-  JSON.stringify({ built: new Date().toISOString(), commit: git('rev-parse', '--short', 'HEAD'), sources: workingTree ? `working tree${git('status', '--porcelain', '--', 'src', 'bench', 'test', 'tools') !== '' ? ' (with uncommitted changes)' : ''}` : 'HEAD', node: process.version, webgpu: JSON.parse(readFileSync(path.join(wg, 'package.json'), 'utf8')).version }) + '\n',
+  `${JSON.stringify({ built: new Date().toISOString(), commit: git('rev-parse', '--short', 'HEAD'), sources: workingTree ? `working tree${git('status', '--porcelain', '--', 'src', 'bench', 'test', 'tools') !== '' ? ' (with uncommitted changes)' : ''}` : 'HEAD', node: process.version, webgpu: JSON.parse(readFileSync(path.join(wg, 'package.json'), 'utf8')).version })}\n`,
 );
 
 const command = readFileSync(src('tools/device/command.sh'), 'utf8').trim();
 if (command.length > 2000) throw new Error(`tools/device/command.sh is ${command.length} characters (at most 2000)`);
-writeFileSync(path.join(out, 'COMMAND.txt'), command + '\n');
+writeFileSync(path.join(out, 'COMMAND.txt'), `${command}\n`);
 writeFileSync(path.join(out, 'CARRY.txt'), '.devpack\n.gl\n');
 if (!existsSync(here('.gl')) || !readdirSync(here('.gl'), { withFileTypes: true }).some((e) => e.name.startsWith('libvulkan1'))) console.warn('warning: no .gl/libvulkan1*.deb (see tools/device/README.md)');
 

@@ -12,6 +12,7 @@ chai.use(JestExtend);
 chai.use(JestChaiExpect);
 chai.use(JestAsymmetricMatchers);
 
+// biome-ignore lint/suspicious/noExplicitAny: chai's expect chain is untyped here
 type Expect = ((value: unknown, message?: string) => any) & Record<string, any>;
 export const expect: Expect = ((value: unknown, message?: string) => {
   const { assertionCalls } = getState(expect as never) as { assertionCalls: number };
@@ -20,11 +21,13 @@ export const expect: Expect = ((value: unknown, message?: string) => {
 }) as Expect;
 Object.assign(expect, chai.expect);
 setState({ assertionCalls: 0, isExpectingAssertions: false, isExpectingAssertionsError: null, expectedAssertionsNumber: null, expectedAssertionsNumberErrorGen: null, currentTestName: '' }, expect as never);
+// biome-ignore lint/suspicious/noExplicitAny: chai's plugin API
 expect.extend = (matchers: Record<string, unknown>) => (chai.expect as any).extend(expect, matchers);
 expect.getState = () => getState(expect as never);
 expect.setState = (state: object) => setState(state, expect as never);
 (globalThis as Record<symbol, unknown>)[GLOBAL_EXPECT] = expect;
 
+// biome-ignore lint/suspicious/noExplicitAny: test functions of any signature
 type Fn = (...args: any[]) => unknown;
 type Mode = 'run' | 'skip' | 'fails';
 

@@ -57,7 +57,7 @@ const KERNELS: Record<string, [OutOf, Body]> = {  [PENALTIES]: [
           if (c > 0) v = f32(v * (v > 0 ? inv : t));
           v = f32(v - f32(f32(cf * f) + (cp > 0 ? p : 0)));
         }
-        out[j] = v > FLT_MAX ? FLT_MAX : v;
+        out[j] = Math.min(v, FLT_MAX);
       }
     }
   },

@@ -119,7 +119,7 @@ export interface FusedPlan {
 }
 
 const GOLDEN = 0x9e3779b9;
-const U24 = 5.960464477539063e-8; // 2^-24
+const U24 = 2 ** -24;
 
 // Upper bound of the float32-rounded Gumbel noise for every u in each 1/4096-wide slice.
 const G_UPPER = (() => {
@@ -496,8 +496,8 @@ export function keptSurprise(z: Float32Array, idx: Int32Array | undefined, n: nu
 
 /** Whether the plan has bands (their statistics read the whole row: the JS kernel masks it first). */
 function hasBands(plan: FusedPlan): boolean {
-  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.minKeep !== undefined && plan.minKeep.some((m) => m > 1)) || (plan.typicalP !== undefined && plan.typicalP.some((v) => v < 1)) || (plan.xtcThreshold !== undefined && plan.xtcThreshold.some((v) => v >= 0));
+  const on = (a?: Float64Array): boolean => a?.some((v) => v > 0) ?? false;
+  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.minKeep?.some((m) => m > 1) ?? false) || (plan.typicalP?.some((v) => v < 1) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
 }
 
 /** Neumaier-compensated running sum (the reference's accurateSum, term by term). */
@@ -930,7 +930,7 @@ export function keptBuffer(batch: number, vocab: number): Float32Array {
  * then takes the raw top n from a row's kept list when it holds n tokens.
  */
 export function upperKept(plan: FusedPlan): boolean {
-  const on = (a: Float64Array | undefined, off: (v: number) => boolean): boolean => a !== undefined && a.some((v) => !off(v));
+  const on = (a: Float64Array | undefined, off: (v: number) => boolean): boolean => a?.some((v) => !off(v)) ?? false;
   return plan.editRow === undefined && plan.mask === undefined && !on(plan.typicalP, (v) => v >= 1) && !on(plan.xtcThreshold, (v) => v < 0);
 }
 
@@ -1226,7 +1226,7 @@ function topPBuckets(z: Float32Array, idx: Int32Array | undefined, n: number, zm
       continue;
     }
     const a = (zj - zmax) * inv;
-    let b = Math.floor(-a * PER_NAT);
+    const b = Math.floor(-a * PER_NAT);
     if (b >= BUCKETS - 1) {
       bucketOf[c] = BUCKETS - 1;
       mass[BUCKETS - 1] = mass[BUCKETS - 1]! + Math.exp(a);

@@ -243,7 +243,7 @@ const BLK = 4 * 2 ** -23;
  * row's fast top-p has no floor).
  */
 export function simdTakes(plan: FusedPlan): boolean {
-  const on = (a?: Float64Array): boolean => a !== undefined && a.some((v) => v > 0);
+  const on = (a?: Float64Array): boolean => a?.some((v) => v > 0) ?? false;
   const xtc = plan.xtcThreshold?.some((v) => v >= 0) ?? false;
   const miro = plan.mirostat?.some((v) => v > 0) ?? false;
   if (plan.typicalP?.some((v) => v < 1) && !plan.typicalEarly && (on(plan.epsilon) || on(plan.eta) || xtc || miro)) return false;
@@ -282,6 +282,7 @@ function largestLeft(e: Exports, L: Layout, row: Float32Array, val: Float32Array
   }
   e.scan_topk(L.row, row.length, mk, L.idx, L.val, L.tmp, L.res);
   const kth = new Float64Array(e.memory.buffer, L.res, 3)[2]!;
+  // biome-ignore lint/complexity/useMathMinMax: a NaN k-th gives the floor here, not NaN
   return kth >= floor ? kth : floor;
 }
 

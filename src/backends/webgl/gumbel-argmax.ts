@@ -14,7 +14,7 @@
 // creates it just before the call, so it was never uploaded) and uploads them as a float32
 // [B, 2] tensor of 16-bit halves, exact in any float32 texture or uniform.
 import { GUMBEL_ARGMAX_KERNEL } from '../kernel-names.js';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
 
@@ -96,7 +96,7 @@ class GumbelArgmaxPass implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, inSize: number, window: number, first: boolean) {
+  constructor(batch: number, _vocab: number, inSize: number, window: number, first: boolean) {
     const outSize = Math.ceil(inSize / window);
     const last = outSize === 1;
     this.variableNames = first ? ['scores', 'keys', 'scale'] : ['scores', 'keys', 'scale', 'best'];

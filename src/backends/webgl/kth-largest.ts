@@ -18,7 +18,7 @@
 //     params column 8), each round sums the count too and keeps its bit only where both reach
 //     their targets. Output [B, W, 2]: per window of 256 the least and the largest kept logit
 //     within that distance (combined by the caller).
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
 

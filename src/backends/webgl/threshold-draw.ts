@@ -12,7 +12,7 @@
 // reads, a fourth flag (8) records a finite input logit, so a row the mask empties gets the
 // processors' code -6, and the flags start at 2^20 (V ≤ 2^20). The 'uniform'/'greedy' policies
 // are applied by the caller.
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
 import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';

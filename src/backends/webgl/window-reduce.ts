@@ -4,7 +4,7 @@
 // count). Output float32 [B, ceil(V / window)]; one read of the logits, nothing [B, V] allocated.
 // Top-k uses the window maxima to find the few windows that can hold the k largest logits, and
 // top-p after top-k counts the logits ≥ the k-th (ties beyond the sorted k join its total).
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
 import { MASKED_Z_GLSL } from './mask.js';
