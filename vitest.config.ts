@@ -102,7 +102,9 @@ function browserProject(name: string, backends: string, include: string[]): Test
         provider: playwright({
           launchOptions: {
             executablePath: CHROMIUM_LAUNCH,
-            ...(NICE && process.env.TFJS_SAMPLING_NICE === undefined && BROWSER_NICE[name] !== undefined ? { env: { ...process.env, TFJS_SAMPLING_NICE: BROWSER_NICE[name] } } : {}),
+            ...(NICE && process.env.TFJS_SAMPLING_NICE === undefined && BROWSER_NICE[name] !== undefined
+              ? { env: { ...process.env, TFJS_SAMPLING_NICE: BROWSER_NICE[name] } }
+              : {}),
             args: CHROMIUM_ARGS,
           },
         }),
@@ -114,7 +116,8 @@ function browserProject(name: string, backends: string, include: string[]): Test
 
 const projects: TestProjectInlineConfiguration[] = [];
 for (const b of nodeBackends) {
-  if (want(b)) projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : b === 'webgpu' ? CORE.filter((f) => INCLUDE || NODE_WEBGPU.includes(f)) : CORE));
+  if (want(b))
+    projects.push(nodeProject(b, b, b === 'cpu' ? [...CORE, ...NODE_ONLY] : b === 'webgpu' ? CORE.filter((f) => INCLUDE || NODE_WEBGPU.includes(f)) : CORE));
 }
 // cpu and wasm have fused kernels: their portable path runs every suite too.
 for (const b of ['cpu', 'wasm'] as const) {

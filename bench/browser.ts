@@ -30,7 +30,6 @@ export interface BrowserRun {
   log: (line: string) => void;
 }
 
-
 /** Why the browser runs cannot start here, or undefined when they can. */
 export function chromiumMissing(): string | undefined {
   return existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}; apt-get install chromium (or set CHROMIUM_PATH)`;
@@ -78,10 +77,10 @@ export async function runPageBackends<C extends object, R extends { adapter: str
         page.on('pageerror', (e) => console.log(`  ! browser-${backend} page error: ${e.message}`));
         await page.goto(url);
         await page.waitForFunction((k) => (window as unknown as Record<string, unknown>)[k] === true, keys.ready, { timeout: 60_000 });
-        const result = (await page.evaluate(
-          ([k, c]) => (window as unknown as Record<string, (c: unknown) => Promise<unknown>>)[k as string]!(c),
-          [keys.run, config(backend)] as const,
-        )) as R;
+        const result = (await page.evaluate(([k, c]) => (window as unknown as Record<string, (c: unknown) => Promise<unknown>>)[k as string]!(c), [
+          keys.run,
+          config(backend),
+        ] as const)) as R;
         report(`browser-${backend}`, result, browser.version());
       } finally {
         await context.close();

@@ -35,10 +35,18 @@ const BACKEND_KERNELS: Record<string, Kernels[]> = { cpu: ['simd'], wasm: ['simd
 const BUNDLES: Bundle[] = [
   { label: 'tfjs-sampling (every backend), whole API', code: `export * from ${src('index.ts')};`, kernels: ['glsl', 'wgsl', 'simd'] },
   { label: 'tfjs-sampling/core, whole API', code: `export * from ${src('core.ts')};`, kernels: [] },
-  ...Object.entries(BACKEND_KERNELS).map(([b, kernels]) => ({ label: `core + ${b}, whole API`, code: `export * from ${src('core.ts')};\nimport ${src(`${b}.ts`)};`, kernels })),
+  ...Object.entries(BACKEND_KERNELS).map(([b, kernels]) => ({
+    label: `core + ${b}, whole API`,
+    code: `export * from ${src('core.ts')};\nimport ${src(`${b}.ts`)};`,
+    kernels,
+  })),
   { label: 'tfjs-sampling, createSampler only', code: `export { createSampler } from ${src('index.ts')};`, kernels: ['glsl', 'wgsl', 'simd'] },
   { label: 'core, createSampler only', code: `export { createSampler } from ${src('core.ts')};`, kernels: [] },
-  ...Object.entries(BACKEND_KERNELS).map(([b, kernels]) => ({ label: `core + ${b}, createSampler only`, code: `export { createSampler } from ${src('core.ts')};\nimport ${src(`${b}.ts`)};`, kernels })),
+  ...Object.entries(BACKEND_KERNELS).map(([b, kernels]) => ({
+    label: `core + ${b}, createSampler only`,
+    code: `export { createSampler } from ${src('core.ts')};\nimport ${src(`${b}.ts`)};`,
+    kernels,
+  })),
 ];
 
 /** Text only a kernel kind's sources contain (inside template strings, so minification keeps it). */
@@ -79,7 +87,9 @@ async function measure(entry: string): Promise<Size> {
     .map((o) => o.code)
     .join('\n');
   const root = `${path.dirname(SRC)}/`;
-  const modules = outputs.flatMap((o) => (o.type === 'chunk' ? Object.entries(o.modules).map(([id, m]) => [id.replace(root, ''), m.renderedLength] as [string, number]) : []));
+  const modules = outputs.flatMap((o) =>
+    o.type === 'chunk' ? Object.entries(o.modules).map(([id, m]) => [id.replace(root, ''), m.renderedLength] as [string, number]) : [],
+  );
   const top = modules.sort((a, b) => b[1] - a[1]).slice(0, 6);
   const carries = (Object.keys(MARKERS) as Kernels[]).filter((k) => MARKERS[k](code));
   return { min: Buffer.byteLength(code), gzip: gzipSync(code, { level: 9 }).length, wasmBase64: wasmBase64(code), carries, top };
@@ -96,7 +106,10 @@ try {
     try {
       const s = await measure(entry);
       sizes.set(b.label, s);
-      const wrong = [...b.kernels.filter((k) => !s.carries.includes(k)).map((k) => `lacks ${k}`), ...s.carries.filter((k) => !b.kernels.includes(k)).map((k) => `carries ${k}`)];
+      const wrong = [
+        ...b.kernels.filter((k) => !s.carries.includes(k)).map((k) => `lacks ${k}`),
+        ...s.carries.filter((k) => !b.kernels.includes(k)).map((k) => `carries ${k}`),
+      ];
       if (wrong.length > 0) failed = true;
       console.log(
         `${b.label}: ${kb(s.min)} minified, ${kb(s.gzip)} gzipped; kernels: ${s.carries.join(', ') || 'none'}${s.wasmBase64 ? ` (SIMD module: ${kb(s.wasmBase64)} of base64)` : ''}${wrong.length ? `  ← WRONG: ${wrong.join(', ')}` : ''}`,
@@ -113,6 +126,8 @@ try {
 const gpu = ['webgl', 'webgpu'].map((b) => [b, sizes.get(`core + ${b}, createSampler only`)] as const);
 if (gpu.every(([, s]) => s)) {
   const line = gpu.map(([b, s]) => `core + ${b} ${kb(s!.gzip)} (${(s!.gzip / BUDGET_GZIP).toFixed(1)}×)`).join(', ');
-  console.log(`budget (createSampler with one GPU backend ≤ ${kb(BUDGET_GZIP)} gzipped): ${gpu.every(([, s]) => s!.gzip <= BUDGET_GZIP) ? 'holds' : 'missed'}: ${line}`);
+  console.log(
+    `budget (createSampler with one GPU backend ≤ ${kb(BUDGET_GZIP)} gzipped): ${gpu.every(([, s]) => s!.gzip <= BUDGET_GZIP) ? 'holds' : 'missed'}: ${line}`,
+  );
 }
 if (failed) process.exit(1);

@@ -31,10 +31,20 @@ export interface ChainResult {
 /** The methods: (b), the llama.cpp default chain, T alone (the full-row draw), then each sampler alone (T 0.8 where it matters). */
 export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logprobs?: LogprobsOptions }?][] = [
   ['(b) T 0.8 + top-k 50 + top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95 }],
-  ["llama.cpp default chain: order 'llama.cpp', top-k 40, typical 1, top-p 0.95, min-p 0.05, XTC off, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8 }],
-  ["llama.cpp chain with typical-p 0.9 (before top-p and min-p): order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 }],
+  [
+    "llama.cpp default chain: order 'llama.cpp', top-k 40, typical 1, top-p 0.95, min-p 0.05, XTC off, T 0.8",
+    { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8 },
+  ],
+  [
+    "llama.cpp chain with typical-p 0.9 (before top-p and min-p): order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8",
+    { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 },
+  ],
   // tfjs ops on the GPU chain (its top-p there reads sorted top-k candidates): minutes per step on SwiftShader.
-  ["the same without top-k (typical-p over the whole row at T = 1)", { order: 'llama.cpp', typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 }, { hostOnly: true }],
+  [
+    'the same without top-k (typical-p over the whole row at T = 1)',
+    { order: 'llama.cpp', typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8 },
+    { hostOnly: true },
+  ],
   ['T 0.8 alone (the draw over every token: what XTC keeps)', { temperature: 0.8 }],
   ['top-nσ 1', { temperature: 0.8, topNSigma: 1 }],
   ['typical-p 0.9', { temperature: 0.8, typicalP: 0.9 }],
@@ -42,14 +52,23 @@ export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logpr
   ['η-cutoff 2e-3', { temperature: 0.8, etaCutoff: 2e-3 }],
   ['XTC probability 1, threshold 0.1', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 } }],
   ['dynamic temperature 0.8 ± 0.5', { temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
-  ['dynamic temperature 0.8 ± 0.5 first, then top-k 40, top-p 0.95, min-p 0.05', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.95, minP: 0.05 }],
-  ["llama.cpp default chain with dynamic temperature 0.8 ± 0.5 (last: the kept tokens' entropy)", { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 } }],
+  [
+    'dynamic temperature 0.8 ± 0.5 first, then top-k 40, top-p 0.95, min-p 0.05',
+    { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.95, minP: 0.05 },
+  ],
+  [
+    "llama.cpp default chain with dynamic temperature 0.8 ± 0.5 (last: the kept tokens' entropy)",
+    { order: 'llama.cpp', topK: 40, typicalP: 1, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 } },
+  ],
   ['Mirostat v2 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 2 } }],
   ['Mirostat v1 (τ 5, η 0.1)', { temperature: 0.8, mirostat: { version: 1 } }],
   ['T 0.8 + top-p 0.95 (what minTokensToKeep adds to)', { temperature: 0.8, topP: 0.95 }],
   ['top-p 0.95 + minTokensToKeep 2', { temperature: 0.8, topP: 0.95, minTokensToKeep: 2 }],
   ['typical-p 0.9 + minTokensToKeep 5', { temperature: 0.8, typicalP: 0.9, minTokensToKeep: 5 }],
-  ["llama.cpp chain with typical-p 0.9 and minTokensToKeep 2: order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8", { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 2, temperature: 0.8 }],
+  [
+    "llama.cpp chain with typical-p 0.9 and minTokensToKeep 2: order 'llama.cpp', top-k 40, typical 0.9, top-p 0.95, min-p 0.05, T 0.8",
+    { order: 'llama.cpp', topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 2, temperature: 0.8 },
+  ],
   ['XTC 1 / 0.1 + minTokensToKeep 5', { temperature: 0.8, xtc: { probability: 1, threshold: 0.1 }, minTokensToKeep: 5 }],
   ['XTC 1 / 0.1 on greedy rows (T 0)', { temperature: 0, xtc: { probability: 1, threshold: 0.1 } }],
   // Logprobs (issue 12): the same step with the log-probabilities packed into its one read-back.
@@ -57,7 +76,6 @@ export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logpr
   ['(b) + logprobs (processed, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5, mode: 'processed' } }],
   ['T 0.8 alone + logprobs (raw, top 5)', { temperature: 0.8 }, { logprobs: { topLogprobs: 5 } }],
 ];
-
 
 /** Measures every method on the active backend on peaky logits; leaves no tensor behind. */
 export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): Promise<ChainResult> {
@@ -102,6 +120,8 @@ export function formatChain(label: string, B: number, V: number, r: ChainResult)
     `${label}, B = ${B}, V = ${V}: one tf.max pass ${r.limit.toFixed(2)} ms (median)`,
     '| method | × one pass | × (b) | path |',
     '| --- | --- | --- | --- |',
-    ...r.rows.map((x) => (Number.isNaN(x.ms) ? `| ${x.method} | — | — | ${x.path} |` : `| ${x.method} | ${(x.ms / r.limit).toFixed(2)} | ${(x.ms / base).toFixed(2)} | ${x.path} |`)),
+    ...r.rows.map((x) =>
+      Number.isNaN(x.ms) ? `| ${x.method} | — | — | ${x.path} |` : `| ${x.method} | ${(x.ms / r.limit).toFixed(2)} | ${(x.ms / base).toFixed(2)} | ${x.path} |`,
+    ),
   ].join('\n');
 }

@@ -11,7 +11,14 @@ import { useNodeBackend } from './node-backend.js';
 import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig, type ChainResult } from './chain-core.js';
 
 const { values: args } = parseArgs({
-  options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' }, only: { type: 'string' } },
+  options: {
+    backends: { type: 'string' },
+    batch: { type: 'string' },
+    vocab: { type: 'string' },
+    budget: { type: 'string' },
+    smoke: { type: 'boolean' },
+    only: { type: 'string' },
+  },
 });
 const smoke = args.smoke === true;
 const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
@@ -39,10 +46,16 @@ async function runNode(backend: string): Promise<void> {
 async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
   const { runPageBackends } = await import('./browser.js'); // Vite and playwright only when needed
   const only = args.only === undefined ? {} : { only: args.only };
-  await runPageBackends<ChainPageConfig, ChainResult & { adapter: string }>('page-chain', list, { ready: '__chainReady', run: '__chainRun' }, (backend) => ({ ...cfg, backend, ...only }), (label, result, version) => {
-    console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
-    console.log(formatChain(label, cfg.B, cfg.V, result));
-  });
+  await runPageBackends<ChainPageConfig, ChainResult & { adapter: string }>(
+    'page-chain',
+    list,
+    { ready: '__chainReady', run: '__chainRun' },
+    (backend) => ({ ...cfg, backend, ...only }),
+    (label, result, version) => {
+      console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
+      console.log(formatChain(label, cfg.B, cfg.V, result));
+    },
+  );
 }
 
 for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);

@@ -104,11 +104,7 @@ export function checkIds(out: ArrayLike<number | bigint>, cell: Cell): void {
  * twice the budget, at most `maxReps`). A warm-up longer than the cap ends the measurement.
  * `onFirst` sees the warm-up's output (validation, memory accounting).
  */
-export async function measure(
-  step: Runnable,
-  opts: BenchOptions,
-  onFirst?: (out: ArrayLike<number | bigint> | undefined) => void,
-): Promise<Timing> {
+export async function measure(step: Runnable, opts: BenchOptions, onFirst?: (out: ArrayLike<number | bigint> | undefined) => void): Promise<Timing> {
   try {
     step.before?.();
     let t0 = now();
@@ -254,7 +250,8 @@ export class Estimator {
 /** Cells in the order they are run: per logits shape, B then V ascending. */
 export function cellsOf(batches: number[], vocabs: number[], shapes: LogitsShape[]): Cell[] {
   const cells: Cell[] = [];
-  for (const logits of shapes) for (const B of [...batches].sort((a, b) => a - b)) for (const V of [...vocabs].sort((a, b) => a - b)) cells.push({ B, V, logits });
+  for (const logits of shapes)
+    for (const B of [...batches].sort((a, b) => a - b)) for (const V of [...vocabs].sort((a, b) => a - b)) cells.push({ B, V, logits });
   return cells;
 }
 

@@ -52,7 +52,10 @@ function corpusVocabulary(size: number): (string | null)[] {
   for (const line of text) {
     for (let n = 2; n <= 8; n++) for (let i = 0; i + n <= line.length; i++) counts.set(line.slice(i, i + n), (counts.get(line.slice(i, i + n)) ?? 0) + 1);
   }
-  const extra = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, size - ASCII.length).map(([s]) => s);
+  const extra = [...counts.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, size - ASCII.length)
+    .map(([s]) => s);
   return [...ASCII, ...extra];
 }
 
@@ -207,7 +210,9 @@ async function validity(backend: string, engine: GrammarEngine): Promise<void> {
         }
       });
     }
-    console.log(`| ${name.split(' (')[0]} | ${valid} | ${validityN} | ${stopped} | ${(tokens / validityN).toFixed(1)} | ${((performance.now() - t0) / 1000).toFixed(1)} |`);
+    console.log(
+      `| ${name.split(' (')[0]} | ${valid} | ${validityN} | ${stopped} | ${(tokens / validityN).toFixed(1)} | ${((performance.now() - t0) / 1000).toFixed(1)} |`,
+    );
     if (valid !== validityN) process.exitCode = 1;
   }
   if (tf.memory().numTensors !== before) throw new Error(`validity leaked ${tf.memory().numTensors - before} tensors`);

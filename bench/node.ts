@@ -45,7 +45,11 @@ const HELP = `npm run bench -- [options]          (npm run bench:smoke: the CI-s
   --note TEXT       a remark printed in RESULTS.md (e.g. what else was running)
   --report FILE     no measuring: re-render bench/RESULTS.md and RESULTS.svg from a results JSON`;
 
-const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string | undefined): string[] | undefined =>
+  s
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const numbers = (s: string | undefined, what: string): number[] | undefined =>
   list(s)?.map((x) => {
     const n = Number(x);
@@ -138,7 +142,13 @@ function print(line: string): void {
 if (bar) {
   // Library output (tfjs's Node banner, warnings) goes above the bar instead of through it.
   for (const name of ['log', 'warn', 'error'] as const) {
-    console[name] = (...xs: unknown[]) => print(xs.map((x) => (typeof x === 'string' ? x : String(x))).join(' ').replace(/\n+$/, ''));
+    console[name] = (...xs: unknown[]) =>
+      print(
+        xs
+          .map((x) => (typeof x === 'string' ? x : String(x)))
+          .join(' ')
+          .replace(/\n+$/, ''),
+      );
   }
 }
 function progress(task: string): void {
@@ -162,7 +172,9 @@ function onResult(r: Result, perCell: number): void {
 
 function sh(cmd: string): string {
   try {
-    return execSync(cmd, { cwd: benchDir, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execSync(cmd, { cwd: benchDir, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return '';
   }
@@ -331,9 +343,14 @@ meta.durationS = Math.round((Date.now() - started.getTime()) / 1000);
 const run: RunFile = { meta, skipped, results };
 const baseStem = `${started.toISOString().slice(0, 10)}-${os.hostname()}${smoke ? '-smoke' : ''}`;
 let stem = baseStem;
-for (let i = 2; !smoke && existsSync(path.join(benchDir, "results", `${stem}.json`)); i++) stem = `${baseStem}-${i}`;
+for (let i = 2; !smoke && existsSync(path.join(benchDir, 'results', `${stem}.json`)); i++) stem = `${baseStem}-${i}`;
 const written = await writeOutputs(run, benchDir, stem, !smoke && args['no-markdown'] !== true);
-console.log(`\nwrote ${[written.json, written.svg, written.markdown].filter(Boolean).map((f) => path.relative(process.cwd(), f!)).join(', ')} (${meta.durationS} s)`);
+console.log(
+  `\nwrote ${[written.json, written.svg, written.markdown]
+    .filter(Boolean)
+    .map((f) => path.relative(process.cwd(), f!))
+    .join(', ')} (${meta.durationS} s)`,
+);
 
 const problems: string[] = [];
 for (const r of results) {

@@ -32,7 +32,6 @@ export interface PenaltiesResult {
 
 const CHAIN: SamplerOptions = { temperature: 0.8, topK: 50, topP: 0.95, seed: 7 };
 
-
 /** Every history token a distinct token: the worst case of the sparse edits. */
 function history(B: number, V: number, H: number): number[][] {
   return Array.from({ length: B }, (_, r) => Array.from({ length: H }, (_, i) => (r * 7919 + i * 104729) % V));
@@ -52,14 +51,16 @@ export async function measurePenalties(cfg: PenaltiesConfig): Promise<PenaltiesR
   const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
   const W = Math.ceil(V / 32);
   const mask = new Int32Array(B * W).fill(0x55555555); // every even token
-  const run = (s: Sampler, ctx = {}) => async () => {
-    const ids = s.sample(x, ctx);
-    try {
-      return (await ids.data()) as Int32Array;
-    } finally {
-      ids.dispose();
-    }
-  };
+  const run =
+    (s: Sampler, ctx = {}) =>
+    async () => {
+      const ids = s.sample(x, ctx);
+      try {
+        return (await ids.data()) as Int32Array;
+      } finally {
+        ids.dispose();
+      }
+    };
   const rows: PenaltiesRow[] = [];
   const measure = async (method: string, s: Sampler, ctx = {}): Promise<void> => {
     rows.push({ method, ms: await medianStep(run(s, ctx), budgetMs), path: s.lastPath });
@@ -79,7 +80,13 @@ export async function measurePenalties(cfg: PenaltiesConfig): Promise<PenaltiesR
       s.dispose();
     }
     await measure('(bm) (b) + per-call bitmask', plain, { mask });
-    for (const [H, win] of smoke ? [[64, -1]] : [[1024, 256], [1024, -1], [4096, -1]]) {
+    for (const [H, win] of smoke
+      ? [[64, -1]]
+      : [
+          [1024, 256],
+          [1024, -1],
+          [4096, -1],
+        ]) {
       const s = createSampler({ ...dry, dry: { ...(dry.dry as DryOptions), penaltyLastN: win! } });
       s.begin(looping(B, V, H!));
       await measure(`(bd) (b) + DRY (window ${win === -1 ? '-1 = 4096' : win}, history ${H}, a repeated phrase)`, s);

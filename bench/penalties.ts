@@ -44,10 +44,16 @@ async function runNode(backend: string): Promise<void> {
 /** webgl and webgpu in headless Chromium: one page per backend. */
 async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
   const { runPageBackends } = await import('./browser.js'); // Vite and playwright only when needed
-  await runPageBackends<PenaltiesPageConfig, PenaltiesResult & { adapter: string }>('page-penalties', list, { ready: '__penaltiesReady', run: '__penaltiesRun' }, (backend) => ({ ...cfg, backend }), (label, result, version) => {
-    console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
-    console.log(formatPenalties(label, cfg.B, cfg.V, result));
-  });
+  await runPageBackends<PenaltiesPageConfig, PenaltiesResult & { adapter: string }>(
+    'page-penalties',
+    list,
+    { ready: '__penaltiesReady', run: '__penaltiesRun' },
+    (backend) => ({ ...cfg, backend }),
+    (label, result, version) => {
+      console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
+      console.log(formatPenalties(label, cfg.B, cfg.V, result));
+    },
+  );
 }
 
 for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);

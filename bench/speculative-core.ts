@@ -46,11 +46,16 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
   ];
   const configs: Config[] = [
     { name: 'plain' },
-    ...gammas.flatMap((g): Config[] => [{ name: `exact γ ${g}`, mode: 'exact', gamma: g }, { name: `rejection γ ${g}`, mode: 'rejection', gamma: g }]),
+    ...gammas.flatMap((g): Config[] => [
+      { name: `exact γ ${g}`, mode: 'exact', gamma: g },
+      { name: `rejection γ ${g}`, mode: 'rejection', gamma: g },
+    ]),
     { name: `exact γ ${gMax}, self-draft`, mode: 'exact', gamma: gMax, self: true },
   ];
   const selfDraft = cachedStep(lm, { draftTokens: gMax });
-  log(`\n## ${cfg.label}: B = ${B}, ${N} new tokens a row, target: the transformer (position cache, ${gMax} spare slots), draft: the MLP (window ${mlp.contextLength})`);
+  log(
+    `\n## ${cfg.label}: B = ${B}, ${N} new tokens a row, target: the transformer (position cache, ${gMax} spare slots), draft: the MLP (window ${mlp.contextLength})`,
+  );
   // The draft's own cost: the MLP alone through generate, against the transformer alone.
   const alone = async (which: 'mlp' | 'transformer'): Promise<number> => {
     const t0 = performance.now();
@@ -80,7 +85,14 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
       if (ctx.phase === 'decode') [ms, calls] = [ms + performance.now() - t0, calls + 1];
       return out;
     };
-    const r = await generate(timedStep, { prompts, padId: 0, maxNewTokens: N, feed: 'new', sampler: { temperature: 0 }, ...(draft ? { draft: { model: selfDraft, tokens: gMax } } : {}) });
+    const r = await generate(timedStep, {
+      prompts,
+      padId: 0,
+      maxNewTokens: N,
+      feed: 'new',
+      sampler: { temperature: 0 },
+      ...(draft ? { draft: { model: selfDraft, tokens: gMax } } : {}),
+    });
     disposeCache(r.state);
     return ms / calls;
   };
@@ -89,7 +101,9 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
   const one = await perCall(false);
   const pass = await perCall(true);
   log(`target: ${one.toFixed(1)} ms a one-token decode call, ${pass.toFixed(1)} ms a pass over ${gMax + 1} positions (${(pass / one).toFixed(2)}×)`);
-  log(`draft cost: the MLP alone ${median(costs.mlp).toFixed(0)} ms, the transformer alone ${median(costs.transformer).toFixed(0)} ms for ${N} greedy tokens a row: ratio ${(median(costs.mlp) / median(costs.transformer)).toFixed(2)}`);
+  log(
+    `draft cost: the MLP alone ${median(costs.mlp).toFixed(0)} ms, the transformer alone ${median(costs.transformer).toFixed(0)} ms for ${N} greedy tokens a row: ratio ${(median(costs.mlp) / median(costs.transformer)).toFixed(2)}`,
+  );
   for (const [label, sampler] of settings) {
     const options: GenerateOptions<PositionCache> = { prompts, padId: 0, maxNewTokens: N, feed: 'new', sampler };
     const run = async (c: Config): Promise<{ ms: number; tokens: number[][]; rate: number; perPass: number }> => {

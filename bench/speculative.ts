@@ -84,4 +84,6 @@ if (inBrowser.length > 0) {
     },
   );
 }
-console.log('\n(self-draft: the transformer proposes for itself; greedy keeps every proposal, so its row is the loop at full acceptance with a draft as costly as the target.)');
+console.log(
+  '\n(self-draft: the transformer proposes for itself; greedy keeps every proposal, so its row is the loop at full acceptance with a draft as costly as the target.)',
+);

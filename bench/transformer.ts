@@ -135,9 +135,12 @@ async function measure(backend: string): Promise<Measured> {
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) throw new Error(`${backend}: generate (${kind}, ${maxNewTokens} tokens${logprobs ? ', logprobs' : ''}) leaked ${leaked} tensors`);
     if (result.steps !== maxNewTokens || stamps.length !== maxNewTokens || result.tokens.some((row) => row.length !== maxNewTokens)) {
-      throw new Error(`${backend}: expected ${maxNewTokens} steps and tokens per row, got ${result.steps} steps, rows of ${result.tokens.map((r) => r.length)}`);
+      throw new Error(
+        `${backend}: expected ${maxNewTokens} steps and tokens per row, got ${result.steps} steps, rows of ${result.tokens.map((r) => r.length)}`,
+      );
     }
-    if (logprobs && result.logprobs?.[0]?.[0]?.top.length !== LOGPROBS.topLogprobs) throw new Error(`${backend}: no top-${LOGPROBS.topLogprobs} logprobs in the result`);
+    if (logprobs && result.logprobs?.[0]?.[0]?.top.length !== LOGPROBS.topLogprobs)
+      throw new Error(`${backend}: no top-${LOGPROBS.topLogprobs} logprobs in the result`);
     return { totalMs, stamps, tokens: result.tokens };
   }
 
@@ -165,7 +168,11 @@ async function measure(backend: string): Promise<Measured> {
   await run('cache', Math.min(8, LEN.short), true);
   await run('none', 2);
 
-  const [shorts, longs] = await rounds(() => run('cache', LEN.short), () => run('cache', LEN.long), CHEAP_PER_ROUND);
+  const [shorts, longs] = await rounds(
+    () => run('cache', LEN.short),
+    () => run('cache', LEN.long),
+    CHEAP_PER_ROUND,
+  );
   const short = median(shorts.map((r) => medianStep(r)));
   const long = median(longs.map((r) => medianStep(r)));
   const shortMean = median(shorts.map(meanStep));
@@ -173,15 +180,27 @@ async function measure(backend: string): Promise<Measured> {
   const first = median(longs.map((r) => medianStep(r, 0, EDGE)));
   const last = median(longs.map((r) => medianStep(r, LEN.long - 1 - EDGE, LEN.long - 1)));
   const prefix = shorts[0]!.tokens.every((row, i) => row.every((t, k) => t === longs[0]!.tokens[i]![k]));
-  console.log(`  cached: ${LEN.short} tokens ${short.toFixed(2)} ms/step, ${LEN.long} tokens ${long.toFixed(2)} ms/step (median steps; ${shorts.length} + ${longs.length} runs)`);
+  console.log(
+    `  cached: ${LEN.short} tokens ${short.toFixed(2)} ms/step, ${LEN.long} tokens ${long.toFixed(2)} ms/step (median steps; ${shorts.length} + ${longs.length} runs)`,
+  );
 
-  const [cached, plain] = await rounds(() => run('cache', LEN.noCache), () => run('none', LEN.noCache), CHEAP_PER_ROUND);
+  const [cached, plain] = await rounds(
+    () => run('cache', LEN.noCache),
+    () => run('none', LEN.noCache),
+    CHEAP_PER_ROUND,
+  );
   const cacheTps = median(cached.map(tokensPerSecond));
   const noCacheTps = median(plain.map(tokensPerSecond));
   const agree = cached[0]!.tokens.every((row, i) => row.join() === plain[0]!.tokens[i]!.join());
-  console.log(`  ${LEN.noCache} tokens: cache ${cacheTps.toFixed(1)} tokens/s, no cache ${noCacheTps.toFixed(1)} tokens/s (${cached.length} + ${plain.length} runs)`);
+  console.log(
+    `  ${LEN.noCache} tokens: cache ${cacheTps.toFixed(1)} tokens/s, no cache ${noCacheTps.toFixed(1)} tokens/s (${cached.length} + ${plain.length} runs)`,
+  );
 
-  const [withoutL, withL] = await rounds(() => run('cache', LEN.logprobs), () => run('cache', LEN.logprobs, true), 1);
+  const [withoutL, withL] = await rounds(
+    () => run('cache', LEN.logprobs),
+    () => run('cache', LEN.logprobs, true),
+    1,
+  );
   const withLogprobs = median(withL.map((r) => medianStep(r)));
   const withoutLogprobs = median(withoutL.map((r) => medianStep(r)));
   console.log(`  logprobs: ${withLogprobs.toFixed(2)} vs ${withoutLogprobs.toFixed(2)} ms/step (${withL.length} + ${withoutL.length} runs)`);
@@ -210,20 +229,37 @@ async function measure(backend: string): Promise<Measured> {
 const f = (x: number, digits = 2): string => x.toFixed(digits);
 function tables(rows: Measured[]): string {
   const out: string[] = [];
-  out.push(`**Per-token cost vs length, KV cache** (B ${B}; ms per decode step: the median step of each run, median over the runs; mean = decode time / steps; first / last ${EDGE} decode steps of the ${LEN.long}-token run)`, '');
-  out.push(`| backend | ${LEN.short} tokens | ${LEN.long} tokens | ${LEN.long}/${LEN.short} | mean ${LEN.short} / ${LEN.long} | mean ${LEN.long}/${LEN.short} | first ${EDGE} | last ${EDGE} | last/first | ${LEN.short} = prefix of ${LEN.long} | runs |`);
+  out.push(
+    `**Per-token cost vs length, KV cache** (B ${B}; ms per decode step: the median step of each run, median over the runs; mean = decode time / steps; first / last ${EDGE} decode steps of the ${LEN.long}-token run)`,
+    '',
+  );
+  out.push(
+    `| backend | ${LEN.short} tokens | ${LEN.long} tokens | ${LEN.long}/${LEN.short} | mean ${LEN.short} / ${LEN.long} | mean ${LEN.long}/${LEN.short} | first ${EDGE} | last ${EDGE} | last/first | ${LEN.short} = prefix of ${LEN.long} | runs |`,
+  );
   out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
-    out.push(`| ${r.backend} | ${f(r.short)} | ${f(r.long)} | **${f(r.long / r.short)}** | ${f(r.shortMean)} / ${f(r.longMean)} | ${f(r.longMean / r.shortMean)} | ${f(r.first)} | ${f(r.last)} | ${f(r.last / r.first)} | ${r.prefix ? 'yes' : 'NO'} | ${r.reps.length.join(' + ')} |`);
+    out.push(
+      `| ${r.backend} | ${f(r.short)} | ${f(r.long)} | **${f(r.long / r.short)}** | ${f(r.shortMean)} / ${f(r.longMean)} | ${f(r.longMean / r.shortMean)} | ${f(r.first)} | ${f(r.last)} | ${f(r.last / r.first)} | ${r.prefix ? 'yes' : 'NO'} | ${r.reps.length.join(' + ')} |`,
+    );
   }
   out.push('', `**KV cache vs no cache** (${LEN.noCache} new tokens × B ${B}, prefill included; no cache = windowStep, contextLength = receptive field)`, '');
   out.push('| backend | tokens/s cache | tokens/s no cache | cache / no cache | same tokens | runs |');
   out.push('| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) out.push(`| ${r.backend} | ${f(r.cacheTps, 1)} | ${f(r.noCacheTps, 1)} | **${f(r.cacheTps / r.noCacheTps)}** | ${r.agree ? 'yes' : 'NO'} | ${r.reps.cache.join(' + ')} |`);
-  out.push('', `**Logprobs overhead** (cached, ${LEN.logprobs} new tokens, B ${B}, ms per decode step as above; logprobs: { topLogprobs: ${LOGPROBS.topLogprobs} })`, '');
+  for (const r of rows)
+    out.push(
+      `| ${r.backend} | ${f(r.cacheTps, 1)} | ${f(r.noCacheTps, 1)} | **${f(r.cacheTps / r.noCacheTps)}** | ${r.agree ? 'yes' : 'NO'} | ${r.reps.cache.join(' + ')} |`,
+    );
+  out.push(
+    '',
+    `**Logprobs overhead** (cached, ${LEN.logprobs} new tokens, B ${B}, ms per decode step as above; logprobs: { topLogprobs: ${LOGPROBS.topLogprobs} })`,
+    '',
+  );
   out.push('| backend | with logprobs | without | with / without | runs |');
   out.push('| --- | --- | --- | --- | --- |');
-  for (const r of rows) out.push(`| ${r.backend} | ${f(r.withLogprobs)} | ${f(r.withoutLogprobs)} | **${f(r.withLogprobs / r.withoutLogprobs)}** | ${r.reps.logprobs.join(' + ')} |`);
+  for (const r of rows)
+    out.push(
+      `| ${r.backend} | ${f(r.withLogprobs)} | ${f(r.withoutLogprobs)} | **${f(r.withLogprobs / r.withoutLogprobs)}** | ${r.reps.logprobs.join(' + ')} |`,
+    );
   return out.join('\n');
 }
 

@@ -15,9 +15,7 @@ export interface PickedBackend {
 export async function pickBackend(): Promise<PickedBackend> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp'; // Dawn's Vulkan probe complains without it
   const forced = process.env.TFJS_SAMPLING_BACKEND;
-  const choice = await withNodeErrorHandling(() =>
-    selectBackend(forced ? { candidates: [forced], allowSoftwareGpu: true } : {}),
-  );
+  const choice = await withNodeErrorHandling(() => selectBackend(forced ? { candidates: [forced], allowSoftwareGpu: true } : {}));
   if (tf.getBackend() !== choice.name) throw new Error(`backend ${choice.name} did not stay active`);
   const skipped = choice.attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${a.why}`);
   return { name: choice.name, reason: forced ? `TFJS_SAMPLING_BACKEND=${forced}` : skipped.length ? `not ${skipped.join('; not ')}` : 'the first choice' };

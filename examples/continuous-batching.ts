@@ -14,7 +14,12 @@ const lm = await loadTransformerFromDisk();
 const { padId, newlineId } = lm.config;
 const before = tf.memory().numTensors;
 
-const requests = ['春', '秋風', '明月', '山中', '江上', '白雲'].map((text, i) => ({ text, prompt: lm.encodePrompt(text), seed: 100 + i, maxNewTokens: 8 + 4 * (i % 3) }));
+const requests = ['春', '秋風', '明月', '山中', '江上', '白雲'].map((text, i) => ({
+  text,
+  prompt: lm.encodePrompt(text),
+  seed: 100 + i,
+  maxNewTokens: 8 + 4 * (i % 3),
+}));
 const sampler = { temperature: 0.8, topK: 40, repetitionPenalty: 1.1 };
 
 // Two rows, the other four requests queued.
@@ -32,16 +37,27 @@ const result = await generate(cachedStep(lm), {
   onStep: ({ requests: served }) => void steps.push(Array.from(served!, (q) => (q < 0 ? '·' : String(q))).join('')),
 });
 disposeCache(result.state);
-console.log(`backend ${backend.name}: ${requests.length} requests through 2 rows in ${result.steps} steps (${((performance.now() - start) / 1000).toFixed(2)} s)`);
+console.log(
+  `backend ${backend.name}: ${requests.length} requests through 2 rows in ${result.steps} steps (${((performance.now() - start) / 1000).toFixed(2)} s)`,
+);
 console.log(`request per row and step (· = feeding a prompt or idle): ${steps.join(' ')}`);
 
 let same = true;
 for (const [i, r] of requests.entries()) {
-  const alone = await generate(cachedStep(lm), { prompts: [r.prompt], padId, maxNewTokens: r.maxNewTokens, stopTokens: [newlineId], feed: 'new', sampler: { ...sampler, seed: [r.seed] } });
+  const alone = await generate(cachedStep(lm), {
+    prompts: [r.prompt],
+    padId,
+    maxNewTokens: r.maxNewTokens,
+    stopTokens: [newlineId],
+    feed: 'new',
+    sampler: { ...sampler, seed: [r.seed] },
+  });
   disposeCache(alone.state);
   const ok = JSON.stringify(alone.tokens[0]) === JSON.stringify(result.tokens[i]);
   same &&= ok;
-  console.log(`  ${i} ${r.text} → ${lm.decode(result.tokens[i]!).replace('\n', '⏎')}  (${result.finishReasons[i]}; alone: ${ok ? 'same tokens' : 'DIFFERENT'})`);
+  console.log(
+    `  ${i} ${r.text} → ${lm.decode(result.tokens[i]!).replace('\n', '⏎')}  (${result.finishReasons[i]}; alone: ${ok ? 'same tokens' : 'DIFFERENT'})`,
+  );
 }
 if (!same) throw new Error('a request got different tokens in the batch than alone');
 

@@ -2,15 +2,7 @@
 // run by the tensor sampler and by the float64 reference, which must draw the same tokens; then
 // a processor with state across steps, and a sampler cloned with it.
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  createSampler,
-  reference,
-  SamplingError,
-  type LogitsProcessor,
-  type ReferenceState,
-  type SamplerOptions,
-  type SamplingState,
-} from 'tfjs-sampling';
+import { createSampler, reference, SamplingError, type LogitsProcessor, type ReferenceState, type SamplerOptions, type SamplingState } from 'tfjs-sampling';
 import { pickBackend } from './backend.js';
 
 /**
@@ -52,10 +44,11 @@ const tensorsAtStart = tf.memory().numTensors;
 
 // Three rows over V = 2000; row 1 is flat so that top-p keeps many tokens.
 const V = 2000;
-const rows = [0, 1, 2].map((r) =>
-  Float32Array.from({ length: V }, (_, j) => Math.fround((r === 1 ? 0.5 : 4) * Math.sin(j * (r + 1.3)) + 0.001 * j)),
+const rows = [0, 1, 2].map((r) => Float32Array.from({ length: V }, (_, j) => Math.fround((r === 1 ? 0.5 : 4) * Math.sin(j * (r + 1.3)) + 0.001 * j)));
+const logits = tf.tensor2d(
+  rows.map((row) => Array.from(row)),
+  [rows.length, V],
 );
-const logits = tf.tensor2d(rows.map((row) => Array.from(row)), [rows.length, V]);
 
 // Ban the most likely token of each row and favour token 7.
 const favourite = 7;

@@ -48,7 +48,10 @@ function stepWithEntropy(sampler: Sampler, sum: { value: tf.Tensor1D }): StepFun
     const out = (await step(tokens, context)) as { logits: tf.Tensor2D; state: KVCache };
     const next = tf.tidy(() => {
       const h = entropy(sampler.probabilities(out.logits)); // the distribution the token is drawn from
-      const active = tf.tensor1d(Array.from(context.finished, (f) => 1 - f), 'float32');
+      const active = tf.tensor1d(
+        Array.from(context.finished, (f) => 1 - f),
+        'float32',
+      );
       return tf.add(sum.value, tf.mul(h, active)) as tf.Tensor1D;
     });
     sum.value.dispose();
@@ -95,7 +98,10 @@ const speed: string[] = [];
 const sameTokens: number[][][] = [];
 for (const [label, run] of [
   ['KV cache', () => generate(cachedStep(lm), { ...base, maxNewTokens: 48, stopTokens: [], feed: 'new', sampler: { temperature: 0.8, seed: 7 } })],
-  ['no cache', () => generate(windowStep(lm), { ...base, maxNewTokens: 48, stopTokens: [], contextLength: receptiveField(c), sampler: { temperature: 0.8, seed: 7 } })],
+  [
+    'no cache',
+    () => generate(windowStep(lm), { ...base, maxNewTokens: 48, stopTokens: [], contextLength: receptiveField(c), sampler: { temperature: 0.8, seed: 7 } }),
+  ],
 ] as const) {
   disposeCache((await run()).state as KVCache | undefined); // warm-up
   const start = performance.now();

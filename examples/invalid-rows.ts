@@ -3,14 +3,7 @@
 // InvalidRowsError from `sampleIds()` / `readIds()`); `invalidRows: 'uniform' | 'greedy'` samples
 // them instead. -Infinity on its own is a legal mask.
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  createSampler,
-  INVALID_CODE,
-  InvalidRowsError,
-  readIds,
-  reference,
-  type InvalidRowPolicy,
-} from 'tfjs-sampling';
+import { createSampler, INVALID_CODE, InvalidRowsError, readIds, reference, type InvalidRowPolicy } from 'tfjs-sampling';
 import { pickBackend } from './backend.js';
 
 const backend = await pickBackend();

@@ -25,7 +25,12 @@ const step: StepFunction = (tokens) =>
 //    three most probable characters under the processed distribution (top-k 5 at T 0.7).
 const options = { temperature: 0.7, topK: 5, seed: 7 };
 const prompt = lm.encode('明月');
-const logits = tf.tidy(() => lm.model.predict(tf.concat([tf.fill([1, lm.contextLength - prompt.length], lm.padId, 'int32'), tf.tensor2d([prompt], [1, prompt.length], 'int32')], 1)) as tf.Tensor2D);
+const logits = tf.tidy(
+  () =>
+    lm.model.predict(
+      tf.concat([tf.fill([1, lm.contextLength - prompt.length], lm.padId, 'int32'), tf.tensor2d([prompt], [1, prompt.length], 'int32')], 1),
+    ) as tf.Tensor2D,
+);
 const sampler = createSampler(options);
 const one = await sampler.sampleIdsWithLogprobs(logits, undefined, { topLogprobs: 3, mode: 'processed' });
 const row = Array.from(await logits.data());
@@ -61,7 +66,11 @@ result.logprobs![0]!.forEach((lp, i) => {
   if (!close(scored.logprobs[0]![i]!, lp.raw)) throw new Error(`score disagrees with generate at token ${i}`);
 });
 const candidates = ['黃河入海流', '流海入河黃'];
-const ranked = await score(step, { prompts: candidates.map(() => lm.encode('白日依山盡，')), padId: lm.padId, continuations: candidates.map((c) => lm.encode(c)) });
+const ranked = await score(step, {
+  prompts: candidates.map(() => lm.encode('白日依山盡，')),
+  padId: lm.padId,
+  continuations: candidates.map((c) => lm.encode(c)),
+});
 console.log('\nscore: log-likelihood after 白日依山盡，');
 candidates.forEach((c, r) => console.log(`  ${c}: ${ranked.total[r]!.toFixed(2)} nats (${(-ranked.total[r]! / Math.LN2 / c.length).toFixed(2)} bits/char)`));
 if (!(ranked.total[0]! > ranked.total[1]!)) throw new Error('the poem line should be the likelier');

@@ -38,11 +38,27 @@ await run('no repeated 2-grams', { temperature: 0.7, noRepeatNgramSize: 2 });
 // DRY (llama.cpp): a token that would extend a repeat of the history's end pays
 // multiplier · base^(length − allowedLength). Breakers are token sequences (here token 5 for row
 // 1, as a tokenizer would give for "\n"); a repeat never reaches back across one.
-await run('DRY, per row', { temperature: 0, dry: [{ multiplier: 0.8, allowedLength: 1 }, { multiplier: 1.5, base: 2, sequenceBreakers: [[5]] }] }, 12);
+await run(
+  'DRY, per row',
+  {
+    temperature: 0,
+    dry: [
+      { multiplier: 0.8, allowedLength: 1 },
+      { multiplier: 1.5, base: 2, sequenceBreakers: [[5]] },
+    ],
+  },
+  12,
+);
 await run('bad words [0] and [1, 2]', { temperature: 0.7, badWords: [[0], [1, 2]] });
 await run('min 5 new tokens before EOS 1', { temperature: 0.7, minNewTokens: 5, stopTokens: [1] });
 await run('logit bias, per row', { temperature: 0.7, logitBias: [{ 5: 3, 0: -Infinity }, { 9: 2 }] });
-await run('allowed tokens', { temperature: 0.7, allowedTokens: [[2, 4, 6, 8], [1, 3, 5]] });
+await run('allowed tokens', {
+  temperature: 0.7,
+  allowedTokens: [
+    [2, 4, 6, 8],
+    [1, 3, 5],
+  ],
+});
 
 // A per-call bitmask, the layout grammar engines (xgrammar, llguidance) produce: here only even
 // tokens in row 0 and tokens < 8 in row 1.

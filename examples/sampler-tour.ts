@@ -33,7 +33,10 @@ const rows: Float32Array[] = ROWS.map(({ s }) => {
   ids.forEach((token, rank) => (row[token] = 12 - s * Math.log(rank + 1) + 0.05 * (rng() - 0.5)));
   return row;
 });
-const logits = tf.tensor2d(rows.map((r) => Array.from(r)), [B, V]);
+const logits = tf.tensor2d(
+  rows.map((r) => Array.from(r)),
+  [B, V],
+);
 console.log(`logits: [${B}, ${V}] float32, Zipf-like rows (${ROWS.map((r, i) => `row ${i} ${r.label} s=${r.s}`).join(', ')})\n`);
 
 // ---- the settings ------------------------------------------------------------------------
@@ -57,7 +60,10 @@ const SETTINGS: { label: string; options: SamplerOptions }[] = [
   { label: 'llama k40 m.05 dynT.8±.5', options: { topK: 40, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, order: 'llama.cpp', seed: 42 } },
   { label: 'typical .2, min-keep 20', options: { typicalP: 0.2, minTokensToKeep: 20, seed: 42 } },
   { label: 'llama k40 ty.9 p.95 m.05', options: { topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, order: 'llama.cpp', seed: 42 } },
-  { label: 'same, min-keep 20', options: { topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 20, temperature: 0.8, order: 'llama.cpp', seed: 42 } },
+  {
+    label: 'same, min-keep 20',
+    options: { topK: 40, typicalP: 0.9, topP: 0.95, minP: 0.05, minTokensToKeep: 20, temperature: 0.8, order: 'llama.cpp', seed: 42 },
+  },
   { label: 'dynT.8±.5 k40 p.95 m.05', options: { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
   { label: 'T 0 + XTC p 1 t .05', options: { temperature: 0, xtc: { probability: 1, threshold: 0.05 }, seed: 42 } },
   { label: 'T .8 k 40 p .95 m .05', options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 } },
@@ -99,8 +105,7 @@ async function stats(probs: tf.Tensor2D): Promise<{ kept: number[]; bits: number
   return { kept, bits, keptSets };
 }
 
-const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>): boolean =>
-  a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
+const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
 
 /**
  * reference.sample at steps 0..n-1. With Mirostat, each row's μ goes from step to step through
@@ -123,10 +128,7 @@ function referenceSteps(options: SamplerOptions, n: number): { tokens: number[][
 
 const cellWidth = 19;
 const labelWidth = 24;
-const header =
-  'setting'.padEnd(labelWidth) +
-  ROWS.map((r, i) => `│ row ${i} ${r.label}`.padEnd(cellWidth + 2)).join('') +
-  '│ reset  reference';
+const header = `${'setting'.padEnd(labelWidth) + ROWS.map((r, i) => `│ row ${i} ${r.label}`.padEnd(cellWidth + 2)).join('')}│ reset  reference`;
 const subheader = `${''.padEnd(labelWidth) + ROWS.map(() => '│ token  kept  bits'.padEnd(cellWidth + 2)).join('')}│`;
 console.log(header);
 console.log(subheader);
@@ -159,9 +161,7 @@ for (const { label, options } of SETTINGS) {
   const cells: RowStats[] = ROWS.map((_, r) => ({ token: tokens[0]![r]!, kept: kept[r]!, bits: bits[r]! }));
   console.log(
     label.padEnd(labelWidth) +
-      cells
-        .map((c) => `│ ${String(c.token).padStart(5)} ${String(c.kept).padStart(5)} ${c.bits.toFixed(2).padStart(5)}`.padEnd(cellWidth + 2))
-        .join('') +
+      cells.map((c) => `│ ${String(c.token).padStart(5)} ${String(c.kept).padStart(5)} ${c.bits.toFixed(2).padStart(5)}`.padEnd(cellWidth + 2)).join('') +
       `│ ${resetOk ? 'same' : 'DIFF'}   ${refOk ? 'same' : 'DIFF'}`,
   );
 }
@@ -200,7 +200,9 @@ const ordersDiffer = keptBySetting[llamaIndex]!.some((set, r) => !sameArray(set,
 if (!ordersDiffer) failures++;
 console.log(`\norder "llama.cpp" vs "hf", T 1.5 min-p 0.1 (kept tokens per row):`);
 for (let r = 0; r < B; r++) {
-  console.log(`  row ${r}: llama.cpp ${String(count(keptBySetting[llamaIndex]![r]!)).padStart(5)}   hf ${String(count(keptBySetting[hfIndex]![r]!)).padStart(5)}`);
+  console.log(
+    `  row ${r}: llama.cpp ${String(count(keptBySetting[llamaIndex]![r]!)).padStart(5)}   hf ${String(count(keptBySetting[hfIndex]![r]!)).padStart(5)}`,
+  );
 }
 console.log(`  kept sets ${ordersDiffer ? 'differ' : 'are the SAME (expected them to differ)'}`);
 
@@ -215,7 +217,10 @@ for (let r = 0; r < B; r++) {
 // With per-row seeds, rows 3 and 1 sampled alone (in that order) draw what they drew in the batch.
 const perRow = SETTINGS[SETTINGS.length - 1]!;
 const subset = [3, 1];
-const sub = tf.tensor2d(subset.map((r) => Array.from(rows[r]!)), [subset.length, V]);
+const sub = tf.tensor2d(
+  subset.map((r) => Array.from(rows[r]!)),
+  [subset.length, V],
+);
 const pick = (v: ArrayLike<number>): number[] => subset.map((r) => v[r]!);
 const subOptions: SamplerOptions = { temperature: pick([0, 0.7, 1, 1.3]), topP: pick([1, 0.9, 0.95, 0.8]), seed: pick([101, 202, 303, 404]) };
 const subTokens = Array.from(await createSampler(subOptions).sampleIds(sub));

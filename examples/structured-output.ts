@@ -58,14 +58,17 @@ console.log(`  regex    ${texts[n]}`);
 console.log(`  choice   ${texts[n + 1]}`);
 console.log(`  free     ${texts[n + 2]!.replace(/\n/g, '⏎')}`);
 if (valid !== n) throw new Error(`${n - valid} of ${n} records do not match the schema`);
-if (!/^(application|text|image)\/[a-z0-9.+-]{2,24}$/.test(texts[n]!) || !['MIT', 'ISC', 'Apache-2.0'].includes(texts[n + 1]!)) throw new Error('a regex or choice row does not match');
+if (!/^(application|text|image)\/[a-z0-9.+-]{2,24}$/.test(texts[n]!) || !['MIT', 'ISC', 'Apache-2.0'].includes(texts[n + 1]!))
+  throw new Error('a regex or choice row does not match');
 
 // The Tang-poem transformer's vocabulary is characters too (Chinese ones): a grammar over it
 // starts a five-character line with a season, or picks one of two lines. (xgrammar 0.1.27
 // mis-handles characters past ASCII inside [classes]: such grammars are refused; write
 // alternations, as here.)
 const tang = await loadTransformerFromDisk();
-const tangEngine = await createGrammarEngine({ tokens: tang.vocab.map((text, id) => (id === tang.config.padId || id === tang.config.unkId || id === tang.config.newlineId ? null : text)) });
+const tangEngine = await createGrammarEngine({
+  tokens: tang.vocab.map((text, id) => (id === tang.config.padId || id === tang.config.unkId || id === tang.config.newlineId ? null : text)),
+});
 const tangBefore = tf.memory().numTensors;
 const line = await generate(cachedStep(tang), {
   prompts: [tang.encodePrompt(''), tang.encodePrompt('')],
@@ -77,7 +80,8 @@ const line = await generate(cachedStep(tang), {
 });
 disposeCache(line.state);
 console.log(`Tang model: ${line.tokens.map((row) => tang.decode(row)).join(' / ')}`);
-if (!/^[春夏秋冬].{4}$/.test(tang.decode(line.tokens[0]!)) || !['白日依山盡', '黃河入海流'].includes(tang.decode(line.tokens[1]!))) throw new Error('a Tang row does not match its grammar');
+if (!/^[春夏秋冬].{4}$/.test(tang.decode(line.tokens[0]!)) || !['白日依山盡', '黃河入海流'].includes(tang.decode(line.tokens[1]!)))
+  throw new Error('a Tang row does not match its grammar');
 if (tf.memory().numTensors !== tangBefore) throw new Error('tensors leaked');
 tangEngine.dispose();
 tang.dispose();

@@ -12,7 +12,10 @@ const sampler = createSampler(options); // temperature → top-k → top-p → m
 const ids = sampler.sample(logits); // int32 [B], no read-back; step 0
 const probs = sampler.probabilities(logits); // float32 [B, V]: what each row is drawn from
 console.log('ids', await ids.array());
-console.log('kept per row', ((await probs.array()) as number[][]).map((p) => p.filter((q) => q > 0).length));
+console.log(
+  'kept per row',
+  ((await probs.array()) as number[][]).map((p) => p.filter((q) => q > 0).length),
+);
 
 sampler.reset(); // back to step 0: the same seeds draw the same tokens
 const tokens = await sampler.sampleIds(logits); // Int32Array; throws InvalidRowsError on bad rows
@@ -21,7 +24,10 @@ const tokens = await sampler.sampleIds(logits); // Int32Array; throws InvalidRow
 const refProbs = reference.probabilities(rows, options); // Float64Array per row
 const refTokens = reference.sample(rows, options, 0); // the tokens of step 0
 console.log('tokens', Array.from(tokens), 'reference', refTokens);
-console.log('top token probability', refProbs.map((p) => Math.max(...p).toFixed(3)));
+console.log(
+  'top token probability',
+  refProbs.map((p) => Math.max(...p).toFixed(3)),
+);
 if (refTokens.some((t, r) => t !== tokens[r])) throw new Error('tensor and reference tokens differ');
 
 tf.dispose([logits, ids, probs]);

@@ -145,7 +145,9 @@ export function readMetadata(model: tfl.LayersModel): CharModelMetadata {
   const inShape = model.inputs[0]?.shape;
   const outShape = model.outputs[0]?.shape;
   if (inShape?.[1] !== m.contextLength || outShape?.[1] !== m.vocab.length) {
-    throw new Error(`loadCharModel: model shapes ${JSON.stringify(inShape)} -> ${JSON.stringify(outShape)} do not match contextLength ${m.contextLength} and vocabulary size ${m.vocab.length}`);
+    throw new Error(
+      `loadCharModel: model shapes ${JSON.stringify(inShape)} -> ${JSON.stringify(outShape)} do not match contextLength ${m.contextLength} and vocabulary size ${m.vocab.length}`,
+    );
   }
   return m as CharModelMetadata;
 }

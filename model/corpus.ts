@@ -16,7 +16,9 @@ export interface Split {
 
 /** Poems of the corpus, one per line, without the newline. */
 export function readPoems(file: string = CORPUS_FILE): string[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
 }
 
 export function splitPoems(poems: readonly string[]): Split {

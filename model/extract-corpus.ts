@@ -41,7 +41,10 @@ function main(): void {
   const tmp = mkdtempSync(path.join(tmpdir(), 'chinese-poetry-'));
   try {
     console.log(`npm pack ${PACKAGE}@${VERSION} into ${tmp} (about 85 MB)…`);
-    const tgz = execFileSync('npm', ['pack', `${PACKAGE}@${VERSION}`, '--silent'], { cwd: tmp, encoding: 'utf8' }).trim().split('\n').pop()!;
+    const tgz = execFileSync('npm', ['pack', `${PACKAGE}@${VERSION}`, '--silent'], { cwd: tmp, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop()!;
     execFileSync('tar', ['xzf', tgz, 'package/dist/quantangshi', 'package/LICENSE', 'package/package.json'], { cwd: tmp });
     const dir = path.join(tmp, 'package/dist/quantangshi');
     // poet.tang.<offset>.json, in numeric order of the offset: the order of the 全唐詩 itself.
@@ -66,7 +69,9 @@ function main(): void {
     writeFileSync(out, text);
     const chars = [...text].length;
     console.log(`${files.length} files, ${total} poems, ${regular} regular verse, kept ${kept.length} (every ${STRIDE}th)`);
-    console.log(`wrote ${path.relative(process.cwd(), out)}: ${kept.length} lines, ${chars} characters, ${Buffer.byteLength(text)} bytes, ${new Set(text).size} distinct characters`);
+    console.log(
+      `wrote ${path.relative(process.cwd(), out)}: ${kept.length} lines, ${chars} characters, ${Buffer.byteLength(text)} bytes, ${new Set(text).size} distinct characters`,
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -34,7 +34,16 @@ export function fileSystemIO(dir: string): tf.io.IOHandler {
       const manifest: tf.io.WeightsManifestConfig = [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }];
       const json: tf.io.ModelJSON = { modelTopology: topology, weightsManifest: manifest };
       // Copy the optional fields that are set (exactOptionalPropertyTypes: never write undefined).
-      for (const key of ['format', 'generatedBy', 'convertedBy', 'trainingConfig', 'signature', 'userDefinedMetadata', 'modelInitializer', 'initializerSignature'] as const) {
+      for (const key of [
+        'format',
+        'generatedBy',
+        'convertedBy',
+        'trainingConfig',
+        'signature',
+        'userDefinedMetadata',
+        'modelInitializer',
+        'initializerSignature',
+      ] as const) {
         if (artifacts[key] !== undefined) Object.assign(json, { [key]: artifacts[key] });
       }
       writeFileSync(path.join(dir, WEIGHTS_BIN), new Uint8Array(weights));

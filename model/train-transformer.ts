@@ -78,7 +78,10 @@ export const TANG_DATA: TrainingData = {
  */
 function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
   const [n, v] = logits.shape;
-  const flat = tf.tensor1d(Int32Array.from(targets, (t, i) => i * v + t), 'int32');
+  const flat = tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * v + t),
+    'int32',
+  );
   const y = tf.tensor1d(targets, 'int32');
   const ce = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const z = args[0] as tf.Tensor;
@@ -136,7 +139,13 @@ export async function trainTransformer(data: TrainingData = TANG_DATA, defaults:
   const vocab = data.vocab(train, settings);
   const tok = makeTokenizer(vocab);
   const stream = Int32Array.from([NEWLINE_ID, ...train.flatMap((p) => [...tok.encode(p), NEWLINE_ID])]);
-  const config = defaultConfig(vocab.length, { window: settings.window, layers: settings.layers, heads: settings.heads, dModel: settings.dModel, dFF: settings.dFF });
+  const config = defaultConfig(vocab.length, {
+    window: settings.window,
+    layers: settings.layers,
+    heads: settings.heads,
+    dModel: settings.dModel,
+    dFF: settings.dFF,
+  });
   const init = initWeights(config, settings.weightSeed);
   // The output bias starts at the log unigram frequencies (add-one smoothed) of the training
   // stream: the model starts at the unigram's loss instead of spending its first thousands of
@@ -166,7 +175,11 @@ export async function trainTransformer(data: TrainingData = TANG_DATA, defaults:
   const optimizer = tf.train.adam(settings.learningRate);
   const xb = new Int32Array(B * T);
   const yb = new Int32Array(B * T);
-  const pos = tf.tensor2d(Int32Array.from({ length: B * T }, (_, i) => i % T), [B, T], 'int32');
+  const pos = tf.tensor2d(
+    Int32Array.from({ length: B * T }, (_, i) => i % T),
+    [B, T],
+    'int32',
+  );
   const mask = tf.ones([B, T], 'int32') as tf.Tensor2D;
   const t0 = performance.now();
   let step = 0;
@@ -190,7 +203,8 @@ export async function trainTransformer(data: TrainingData = TANG_DATA, defaults:
       const lr =
         step < settings.warmup
           ? (settings.learningRate * (step + 1)) / settings.warmup
-          : settings.learningRate + (settings.finalLearningRate - settings.learningRate) * ((step - settings.warmup) / Math.max(1, totalSteps - settings.warmup));
+          : settings.learningRate +
+            (settings.finalLearningRate - settings.learningRate) * ((step - settings.warmup) / Math.max(1, totalSteps - settings.warmup));
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
       const loss = optimizer.minimize(() => {
         const logits = tf.reshape(transformerLogits(lm, tf.tensor2d(xb, [B, T], 'int32'), pos, mask), [B * T, config.vocabSize]) as tf.Tensor2D;

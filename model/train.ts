@@ -10,7 +10,18 @@
 import path from 'node:path';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
-import { buildCharModel, buildVocab, CHAR_MODEL_FORMAT, makeTokenizer, NEWLINE_ID, PAD_ID, UNK_ID, wrapCharModel, type ArchitectureConfig, type CharModelMetadata } from './char-model.js';
+import {
+  buildCharModel,
+  buildVocab,
+  CHAR_MODEL_FORMAT,
+  makeTokenizer,
+  NEWLINE_ID,
+  PAD_ID,
+  UNK_ID,
+  wrapCharModel,
+  type ArchitectureConfig,
+  type CharModelMetadata,
+} from './char-model.js';
 import { predictionWindows, readPoems, splitPoems } from './corpus.js';
 import { evaluate, modelBitsPerChar } from './evaluate.js';
 import { DEFAULT_WEIGHTS_DIR, fileSystemIO } from './fs-io.js';
@@ -55,9 +66,18 @@ async function main(): Promise<void> {
   const data = predictionWindows(train, tok, ctx);
   const held = predictionWindows(heldOut, tok, ctx);
   const n = data.y.length;
-  console.log(`backend ${tf.getBackend()}; ${train.length} training poems (${n} predictions), ${heldOut.length} held out (${held.y.length}); vocabulary ${vocab.length}`);
+  console.log(
+    `backend ${tf.getBackend()}; ${train.length} training poems (${n} predictions), ${heldOut.length} held out (${held.y.length}); vocabulary ${vocab.length}`,
+  );
 
-  const arch: ArchitectureConfig = { vocabSize: vocab.length, contextLength: ctx, embedding: TRAINING.embedding, hidden: TRAINING.hidden, bottleneck: TRAINING.bottleneck, dropout: TRAINING.dropout };
+  const arch: ArchitectureConfig = {
+    vocabSize: vocab.length,
+    contextLength: ctx,
+    embedding: TRAINING.embedding,
+    hidden: TRAINING.hidden,
+    bottleneck: TRAINING.bottleneck,
+    dropout: TRAINING.dropout,
+  };
   const model = buildCharModel(arch);
   const metadata: CharModelMetadata = { format: CHAR_MODEL_FORMAT, vocab, padId: PAD_ID, unkId: UNK_ID, newlineId: NEWLINE_ID, contextLength: ctx };
   model.setUserDefinedMetadata(metadata);
@@ -102,7 +122,7 @@ async function main(): Promise<void> {
         const rate = ((step + 1) * B) / sec;
         console.log(
           `epoch ${epoch}/${epochs} step ${s + 1}/${stepsPerEpoch}  train ${(natsSum / natsCount / Math.LN2).toFixed(3)} bits/char  ` +
-            `${rate.toFixed(0)} chars/s  ${sec.toFixed(0)} s elapsed, ~${((totalSteps - step - 1) * B / rate).toFixed(0)} s left`,
+            `${rate.toFixed(0)} chars/s  ${sec.toFixed(0)} s elapsed, ~${(((totalSteps - step - 1) * B) / rate).toFixed(0)} s left`,
         );
       }
     }

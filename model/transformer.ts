@@ -278,7 +278,15 @@ interface ForwardResult {
  * values of the T tokens, attention over what `keys` makes of them (the tokens themselves, or a
  * cache with them written in: [B, H, ·, hd]) with the additive `bias`, the MLP.
  */
-function blocks(lm: TransformerLM, x: tf.Tensor, b: number, t: number, positions: tf.Tensor2D, bias: tf.Tensor, keys: (l: number, k: tf.Tensor, v: tf.Tensor) => { k: tf.Tensor; v: tf.Tensor }): tf.Tensor {
+function blocks(
+  lm: TransformerLM,
+  x: tf.Tensor,
+  b: number,
+  t: number,
+  positions: tf.Tensor2D,
+  bias: tf.Tensor,
+  keys: (l: number, k: tf.Tensor, v: tf.Tensor) => { k: tf.Tensor; v: tf.Tensor },
+): tf.Tensor {
   const c = lm.config;
   const w = lm.weights;
   const hd = c.dModel / c.heads;
@@ -289,7 +297,11 @@ function blocks(lm: TransformerLM, x: tf.Tensor, b: number, t: number, positions
     const p = `block${l}/`;
     const h = layerNorm(x, w[`${p}ln1/gamma`]!, w[`${p}ln1/beta`]!, c.lnEpsilon) as tf.Tensor2D;
     const q = rope(splitHeads(tf.matMul(h, w[`${p}attn/wq`] as tf.Tensor2D), b, t, c), cos, sin, rot);
-    const kv = keys(l, rope(splitHeads(tf.matMul(h, w[`${p}attn/wk`] as tf.Tensor2D), b, t, c), cos, sin, rot), splitHeads(tf.matMul(h, w[`${p}attn/wv`] as tf.Tensor2D), b, t, c));
+    const kv = keys(
+      l,
+      rope(splitHeads(tf.matMul(h, w[`${p}attn/wk`] as tf.Tensor2D), b, t, c), cos, sin, rot),
+      splitHeads(tf.matMul(h, w[`${p}attn/wv`] as tf.Tensor2D), b, t, c),
+    );
     const scores = tf.add(tf.matMul(tf.mul(q, scale), kv.k, false, true), bias); // [B, H, T, keys]
     const att = tf.matMul(tf.softmax(scores), kv.v); // [B, H, T, hd]
     x = tf.add(x, tf.matMul(mergeHeads(att, b, t, c) as tf.Tensor2D, w[`${p}attn/wo`] as tf.Tensor2D));
@@ -381,9 +393,23 @@ function prefill(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D,
   return tidyOut(() => {
     const { hidden, kv } = forward(lm, tokens, positions, mask, true, true);
     const fitted = (x: tf.Tensor): tf.Tensor4D =>
-      (p >= W ? tf.slice(x, [0, 0, p - W, 0], [-1, -1, W, -1]) : tf.pad(x, [[0, 0], [0, 0], [0, W - p], [0, 0]])) as tf.Tensor4D;
+      (p >= W
+        ? tf.slice(x, [0, 0, p - W, 0], [-1, -1, W, -1])
+        : tf.pad(x, [
+            [0, 0],
+            [0, 0],
+            [0, W - p],
+            [0, 0],
+          ])) as tf.Tensor4D;
     const m = tf.cast(mask, 'float32');
-    const valid = (p >= W ? tf.slice(m, [0, p - W], [b, W]) : tf.pad(m, [[0, 0], [0, W - p]])) as tf.Tensor2D;
+    const valid = (
+      p >= W
+        ? tf.slice(m, [0, p - W], [b, W])
+        : tf.pad(m, [
+            [0, 0],
+            [0, W - p],
+          ])
+    ) as tf.Tensor2D;
     const state: KVCache = { k: kv.map((e) => fitted(e.k)), v: kv.map((e) => fitted(e.v)), valid, next: p >= W ? 0 : p };
     return { logits: head(lm, hidden), state };
   });
@@ -414,11 +440,22 @@ function decode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, 
     const write = (old: tf.Tensor4D, x: tf.Tensor): tf.Tensor4D => {
       if (!flat) return tf.add(tf.mul(old, keep), tf.mul(x, oh)) as tf.Tensor4D;
       const rows = b * c.heads;
-      const placed = tf.pad(tf.reshape(x, [rows, hd]), [[0, 0], [cache.next * hd, (W - 1 - cache.next) * hd]]);
+      const placed = tf.pad(tf.reshape(x, [rows, hd]), [
+        [0, 0],
+        [cache.next * hd, (W - 1 - cache.next) * hd],
+      ]);
       return tf.reshape(tf.add(tf.mul(tf.reshape(old, [rows, W * hd]), keepFlat!), placed), [b, c.heads, W, hd]) as tf.Tensor4D;
     };
     // Rows that start a new request (generate's queue) forget every slot they had.
-    const before = forget?.includes(1) ? tf.mul(cache.valid, tf.tensor2d(Float32Array.from(forget, (f) => 1 - f), [b, 1])) : cache.valid;
+    const before = forget?.includes(1)
+      ? tf.mul(
+          cache.valid,
+          tf.tensor2d(
+            Float32Array.from(forget, (f) => 1 - f),
+            [b, 1],
+          ),
+        )
+      : cache.valid;
     const valid = tf.add(tf.mul(before, tf.reshape(keep, [1, W])), tf.reshape(oh, [1, W])) as tf.Tensor2D;
     const bias = tf.reshape(tf.mul(tf.sub(valid, 1), 1e9), [b, 1, 1, W]);
     const ks: tf.Tensor4D[] = [];
@@ -527,7 +564,13 @@ function scatter(ohT: tf.Tensor3D, x: tf.Tensor, heads: number): tf.Tensor4D {
 }
 
 /** Prefill: the full forward; the real tokens at positions > (row's last) − S into their slots. */
-function positionPrefill(lm: TransformerLM, slots: number, tokens: tf.Tensor2D, positions: tf.Tensor2D, mask: tf.Tensor2D): { logits: tf.Tensor2D; state: PositionCache } {
+function positionPrefill(
+  lm: TransformerLM,
+  slots: number,
+  tokens: tf.Tensor2D,
+  positions: tf.Tensor2D,
+  mask: tf.Tensor2D,
+): { logits: tf.Tensor2D; state: PositionCache } {
   checkInputs('cachedStep', tokens, positions, mask);
   const [b, p] = tokens.shape;
   return tidyOut(() => {
@@ -553,7 +596,14 @@ function positionPrefill(lm: TransformerLM, slots: number, tokens: tf.Tensor2D, 
  * rejected proposal left there), then the T queries over all S slots. Logits [B, T, V] when
  * `allLogits`, else the last position's [B, V].
  */
-function positionDecode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Tensor2D, cache: PositionCache, allLogits: boolean, forget?: Uint8Array): { logits: tf.Tensor; state: PositionCache } {
+function positionDecode(
+  lm: TransformerLM,
+  tokens: tf.Tensor2D,
+  positions: tf.Tensor2D,
+  cache: PositionCache,
+  allLogits: boolean,
+  forget?: Uint8Array,
+): { logits: tf.Tensor; state: PositionCache } {
   const c = lm.config;
   const w = lm.weights;
   const W = c.window;
@@ -572,7 +622,19 @@ function positionDecode(lm: TransformerLM, tokens: tf.Tensor2D, positions: tf.Te
     const keep = tf.sub(1, tf.sum(oh, 1)); // [B, S]: 0 on the slots written now
     // Rows that start a new request (generate's queue) forget every slot they had.
     const before = forget?.includes(1)
-      ? tf.add(tf.mul(cache.pos, tf.tensor2d(Float32Array.from(forget, (f) => 1 - f), [b, 1])), tf.tensor2d(Float32Array.from(forget, (f) => f * EMPTY_POSITION), [b, 1]))
+      ? tf.add(
+          tf.mul(
+            cache.pos,
+            tf.tensor2d(
+              Float32Array.from(forget, (f) => 1 - f),
+              [b, 1],
+            ),
+          ),
+          tf.tensor2d(
+            Float32Array.from(forget, (f) => f * EMPTY_POSITION),
+            [b, 1],
+          ),
+        )
       : cache.pos;
     // (The new positions by a product and a sum, not a matMul of pf, a relabelled int32 on webgpu: see slotOneHot.)
     const pos = tf.add(tf.mul(before, keep), tf.sum(tf.mul(oh, tf.reshape(pf, [b, t, 1])), 1)) as tf.Tensor2D;

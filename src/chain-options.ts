@@ -79,25 +79,40 @@ export type DynamicTemperatureRows = RowFields<'range' | 'exponent'>;
 export type MirostatRows = RowFields<'version' | 'tau' | 'eta'>;
 
 export function validateXtc(v: unknown): XtcRows {
-  return rowObjects('xtc', v, [
-    { key: 'probability', check: unit, rule: 'must be in [0, 1] (0 switches XTC off)' },
-    { key: 'threshold', fallback: 0.1, check: unit, rule: 'must be in [0, 1] (default 0.1; above 0.5 XTC does nothing)' },
-  ], { probability: 0, threshold: 0.1 });
+  return rowObjects(
+    'xtc',
+    v,
+    [
+      { key: 'probability', check: unit, rule: 'must be in [0, 1] (0 switches XTC off)' },
+      { key: 'threshold', fallback: 0.1, check: unit, rule: 'must be in [0, 1] (default 0.1; above 0.5 XTC does nothing)' },
+    ],
+    { probability: 0, threshold: 0.1 },
+  );
 }
 
 export function validateDynamicTemperature(v: unknown): DynamicTemperatureRows {
-  return rowObjects('dynamicTemperature', v, [
-    { key: 'range', check: nonNegative, rule: 'must be a finite number >= 0 (0 switches dynamic temperature off)' },
-    { key: 'exponent', fallback: 1, check: nonNegative, rule: 'must be a finite number >= 0 (default 1)' },
-  ], { range: 0, exponent: 1 });
+  return rowObjects(
+    'dynamicTemperature',
+    v,
+    [
+      { key: 'range', check: nonNegative, rule: 'must be a finite number >= 0 (0 switches dynamic temperature off)' },
+      { key: 'exponent', fallback: 1, check: nonNegative, rule: 'must be a finite number >= 0 (default 1)' },
+    ],
+    { range: 0, exponent: 1 },
+  );
 }
 
 export function validateMirostat(v: unknown): MirostatRows {
-  return rowObjects('mirostat', v, [
-    { key: 'version', check: (x) => x === 1 || x === 2, rule: 'must be 1 or 2 (llama.cpp Mirostat v1 or v2)' },
-    { key: 'tau', fallback: 5, check: nonNegative, rule: 'must be a finite number >= 0 (target surprise in bits, default 5)' },
-    { key: 'eta', fallback: 0.1, check: nonNegative, rule: 'must be a finite number >= 0 (learning rate, default 0.1)' },
-  ], { version: 0, tau: 5, eta: 0.1 });
+  return rowObjects(
+    'mirostat',
+    v,
+    [
+      { key: 'version', check: (x) => x === 1 || x === 2, rule: 'must be 1 or 2 (llama.cpp Mirostat v1 or v2)' },
+      { key: 'tau', fallback: 5, check: nonNegative, rule: 'must be a finite number >= 0 (target surprise in bits, default 5)' },
+      { key: 'eta', fallback: 0.1, check: nonNegative, rule: 'must be a finite number >= 0 (learning rate, default 0.1)' },
+    ],
+    { version: 0, tau: 5, eta: 0.1 },
+  );
 }
 
 /** Expands a field to one value per row, checking an array's length against the batch. */

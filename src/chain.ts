@@ -112,9 +112,17 @@ function runChainIn(processors: readonly LogitsProcessor[], state: SamplingState
 function checkOutput(next: unknown, before: SamplingState, i: number, name: string): void {
   const n = next as SamplingState;
   const ok =
-    typeof n === 'object' && n !== null && isTensor(n.logits) && !n.logits.isDisposed && n.logits.dtype === 'float32' &&
-    n.logits.rank === 2 && n.logits.shape[0] === before.batch && n.logits.shape[1] === before.vocab &&
-    n.batch === before.batch && n.vocab === before.vocab && n.invTemperature?.length === before.batch;
+    typeof n === 'object' &&
+    n !== null &&
+    isTensor(n.logits) &&
+    !n.logits.isDisposed &&
+    n.logits.dtype === 'float32' &&
+    n.logits.rank === 2 &&
+    n.logits.shape[0] === before.batch &&
+    n.logits.shape[1] === before.vocab &&
+    n.batch === before.batch &&
+    n.vocab === before.vocab &&
+    n.invTemperature?.length === before.batch;
   if (ok) return;
   const what =
     typeof n !== 'object' || n === null

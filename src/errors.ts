@@ -67,7 +67,10 @@ function show(value: unknown): string {
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
   if (Array.isArray(value) || ArrayBuffer.isView(value)) {
     const arr = Array.from(value as ArrayLike<unknown>);
-    const head = arr.slice(0, 6).map((v) => show(v)).join(', ');
+    const head = arr
+      .slice(0, 6)
+      .map((v) => show(v))
+      .join(', ');
     return `[${head}${arr.length > 6 ? `, … (${arr.length} values)` : ''}]`;
   }
   if (value === null || value === undefined) return String(value);

@@ -443,7 +443,7 @@ async function* run<S>(
   const skip = new Uint8Array(batch); // queue: a row whose first request wants no token
   /** Rows whose output is not drawn from at this step: finished, or being fed a prompt. */
   const silentRows = (): Uint8Array => Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
-  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) (queued ? (skip[r] = 1) : (finished[r] = 1));
+  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) queued ? (skip[r] = 1) : (finished[r] = 1);
   const callerOwned = new Set(tensorsIn(options.initialState));
   const callModel = modelCaller(model, options, callerOwned);
   const feedNew = options.feed === 'new';
@@ -497,7 +497,11 @@ async function* run<S>(
           // Rows whose request draws its first token now start over in the sampler (history,
           // Mirostat's μ); every row draws at its request's step with its request's seed.
           const due = Array.from(restartDue.keys()).filter((r) => restartDue[r]);
-          if (due.length > 0) sampler.restartRows(due, due.map((r) => promptOf(reqOf[r]!)));
+          if (due.length > 0)
+            sampler.restartRows(
+              due,
+              due.map((r) => promptOf(reqOf[r]!)),
+            );
           restartDue.fill(0);
           const steps = Array.from(reqOf, (q) => out[q]?.length ?? 0);
           const seeds = Array.from(reqOf, (q) => seedOf(q));
@@ -512,7 +516,8 @@ async function* run<S>(
           // Teacher forcing (score): the given token, its raw log-probability read back.
           const vocab = logits.shape[1];
           forced.forEach((row, r) => {
-            if (!finished[r] && row[step]! >= vocab) throw new SamplingError(`continuations[${r}][${step}]`, `must be a token id < the vocabulary size ${vocab}`, row[step]);
+            if (!finished[r] && row[step]! >= vocab)
+              throw new SamplingError(`continuations[${r}][${step}]`, `must be a token id < the vocabulary size ${vocab}`, row[step]);
           });
           const host = Int32Array.from(forced, (row, r) => (finished[r] ? 0 : row[step]!));
           const ids = tf.tensor1d(host, 'int32');
@@ -652,7 +657,23 @@ async function* run<S>(
 }
 
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
-export interface ScoreOptions<S = unknown> extends Omit<GenerateOptions<S>, 'maxNewTokens' | 'stopTokens' | 'stopSequences' | 'stopStrings' | 'detokenize' | 'keepStop' | 'sampler' | 'onStep' | 'logprobs' | 'queue' | 'seeds' | 'grammar' | 'draft'> {
+export interface ScoreOptions<S = unknown>
+  extends Omit<
+    GenerateOptions<S>,
+    | 'maxNewTokens'
+    | 'stopTokens'
+    | 'stopSequences'
+    | 'stopStrings'
+    | 'detokenize'
+    | 'keepStop'
+    | 'sampler'
+    | 'onStep'
+    | 'logprobs'
+    | 'queue'
+    | 'seeds'
+    | 'grammar'
+    | 'draft'
+  > {
   /** The tokens to score after each prompt, one array per row (of any lengths). */
   continuations: readonly ArrayLike<number>[];
 }
@@ -688,7 +709,8 @@ export async function score<S = unknown>(model: GenerateModel<S>, options: Score
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
   }
   for (const key of ['grammar', 'queue', 'logprobs'] as const) {
-    if ((options as unknown as Record<string, unknown>)[key] !== undefined) throw new SamplingError(key, 'is not an option of score (it scores the given tokens)', new Described('given'));
+    if ((options as unknown as Record<string, unknown>)[key] !== undefined)
+      throw new SamplingError(key, 'is not an option of score (it scores the given tokens)', new Described('given'));
   }
   const { continuations: _c, ...rest } = options;
   const result = await drain(run(model, { ...rest, maxNewTokens: forced.map((row) => row.length), sampler: { temperature: 0 } }, forced));
@@ -762,7 +784,11 @@ function isTokenId(v: unknown): v is number {
  */
 async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions<S>): Promise<Plan> {
   if (typeof model !== 'function' && !(typeof model === 'object' && model !== null && typeof model.predict === 'function')) {
-    throw new SamplingError('model', 'must be a step function (tokens, context) => logits or a tfjs model with predict()', model === null ? null : typeof model);
+    throw new SamplingError(
+      'model',
+      'must be a step function (tokens, context) => logits or a tfjs model with predict()',
+      model === null ? null : typeof model,
+    );
   }
   if (typeof options !== 'object' || options === null) throw new SamplingError('options', 'must be an object', options);
   const { padId, signal } = options;
@@ -776,12 +802,14 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
   if (options.contextLength !== undefined && !(Number.isInteger(options.contextLength) && options.contextLength >= 1)) {
     throw new SamplingError('contextLength', 'must be an integer >= 1', options.contextLength);
   }
-  if (options.feed !== undefined && options.feed !== 'window' && options.feed !== 'new') throw new SamplingError('feed', 'must be "window" or "new"', options.feed);
+  if (options.feed !== undefined && options.feed !== 'window' && options.feed !== 'new')
+    throw new SamplingError('feed', 'must be "window" or "new"', options.feed);
   if (options.io !== undefined) checkIO(model, options.io);
   if (options.feed === 'new' && typeof model !== 'function' && options.io?.state === undefined) {
     throw new SamplingError('feed', 'must be "window" for a predict model without io.state (the cache would be lost between steps)', options.feed);
   }
-  if (options.feed === 'new' && options.contextLength !== undefined) throw new SamplingError('contextLength', 'must not be given with feed "new" (the step function gets the new tokens only)', options.contextLength);
+  if (options.feed === 'new' && options.contextLength !== undefined)
+    throw new SamplingError('contextLength', 'must not be given with feed "new" (the step function gets the new tokens only)', options.contextLength);
   const source = promptSource(options);
   const { batch, lengths } = source;
   const maxNew = resolveRowParam(
@@ -790,11 +818,27 @@ async function checkOptions<S>(model: GenerateModel<S>, options: GenerateOptions
     batch,
   );
   const stops = readStops(options.stopTokens, batch);
-  const stopSeqs = readPerRow('stopSequences', options.stopSequences, batch, (v): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isTokenId), 'a non-empty array of token ids', 'stop sequences (arrays of token ids)');
-  const stopStrs = readPerRow('stopStrings', options.stopStrings, batch, (v): v is string => typeof v === 'string' && v.length > 0, 'a non-empty string', 'stop strings');
+  const stopSeqs = readPerRow(
+    'stopSequences',
+    options.stopSequences,
+    batch,
+    (v): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isTokenId),
+    'a non-empty array of token ids',
+    'stop sequences (arrays of token ids)',
+  );
+  const stopStrs = readPerRow(
+    'stopStrings',
+    options.stopStrings,
+    batch,
+    (v): v is string => typeof v === 'string' && v.length > 0,
+    'a non-empty string',
+    'stop strings',
+  );
   const detokenize = options.detokenize;
-  if (detokenize !== undefined && typeof detokenize !== 'function') throw new SamplingError('detokenize', 'must be a function (tokens, row) => string', detokenize);
-  if (stopStrs.some((l) => l.length > 0) && !detokenize) throw new SamplingError('detokenize', 'must be given with stopStrings (the text is matched, not the tokens)', undefined);
+  if (detokenize !== undefined && typeof detokenize !== 'function')
+    throw new SamplingError('detokenize', 'must be a function (tokens, row) => string', detokenize);
+  if (stopStrs.some((l) => l.length > 0) && !detokenize)
+    throw new SamplingError('detokenize', 'must be given with stopStrings (the text is matched, not the tokens)', undefined);
   const keepStop = options.keepStop ?? true;
   if (typeof keepStop !== 'boolean') throw new SamplingError('keepStop', 'must be a boolean', keepStop);
   const logprobs = readLogprobs(options.logprobs);
@@ -819,14 +863,19 @@ function readQueue<S>(options: GenerateOptions<S>, batch: number): { queue: Plan
     return { queue: undefined, seeds: undefined };
   }
   if (!Array.isArray(queue)) throw new SamplingError('queue', 'must be an array of requests { prompt, seed, maxNewTokens? }', queue);
-  if (!Array.isArray(seeds) || seeds.length !== batch) throw new SamplingError('seeds', `must be given with queue: one seed per prompt row (batch size ${batch})`, seeds);
+  if (!Array.isArray(seeds) || seeds.length !== batch)
+    throw new SamplingError('seeds', `must be given with queue: one seed per prompt row (batch size ${batch})`, seeds);
   seeds.forEach((v, r) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new SamplingError(`seeds[${r}]`, 'must be a finite number', v);
   });
-  const perRow = (v: unknown, isItem: (x: unknown) => boolean): boolean => Array.isArray(v) && v.length > 0 && v.every((l) => Array.isArray(l) && l.every((x: unknown) => !isItem(x)));
-  if (Array.isArray(options.stopTokens) && options.stopTokens.length > 0 && options.stopTokens.every((l) => Array.isArray(l))) throw new SamplingError('stopTokens', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
-  if (perRow(options.stopSequences, (x) => typeof x === 'number')) throw new SamplingError('stopSequences', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
-  if (perRow(options.stopStrings, (x) => typeof x === 'string')) throw new SamplingError('stopStrings', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  const perRow = (v: unknown, isItem: (x: unknown) => boolean): boolean =>
+    Array.isArray(v) && v.length > 0 && v.every((l) => Array.isArray(l) && l.every((x: unknown) => !isItem(x)));
+  if (Array.isArray(options.stopTokens) && options.stopTokens.length > 0 && options.stopTokens.every((l) => Array.isArray(l)))
+    throw new SamplingError('stopTokens', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  if (perRow(options.stopSequences, (x) => typeof x === 'number'))
+    throw new SamplingError('stopSequences', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
+  if (perRow(options.stopStrings, (x) => typeof x === 'string'))
+    throw new SamplingError('stopStrings', 'must be one list for all rows with queue (rows change requests)', new Described('one list per row'));
   const fallback = typeof options.maxNewTokens === 'number' ? options.maxNewTokens : undefined;
   const list = queue.map((q: unknown, i) => {
     if (typeof q !== 'object' || q === null) throw new SamplingError(`queue[${i}]`, 'must be a request { prompt, seed, maxNewTokens? }', q);
@@ -836,7 +885,8 @@ function readQueue<S>(options: GenerateOptions<S>, batch: number): { queue: Plan
       if (!isTokenId(id)) throw new SamplingError(`queue[${i}].prompt[${j}]`, 'must be an integer token id >= 0', id);
       return id;
     });
-    if (ids.length === 0) throw new SamplingError(`queue[${i}].prompt`, 'must have at least one token (it is fed to the model)', new Described('an empty array'));
+    if (ids.length === 0)
+      throw new SamplingError(`queue[${i}].prompt`, 'must have at least one token (it is fed to the model)', new Described('an empty array'));
     if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new SamplingError(`queue[${i}].seed`, 'must be a finite number', seed);
     const max = maxNewTokens ?? fallback;
     if (max === undefined) throw new SamplingError(`queue[${i}].maxNewTokens`, 'must be given when maxNewTokens is per row', undefined);
@@ -873,7 +923,11 @@ function promptSource<S>(options: GenerateOptions<S>): PromptSource {
     assertOwnTensor(p, 'prompts');
     if (p.isDisposed) throw new SamplingError('prompts', 'must not be disposed', new Described(`a disposed tensor of shape [${p.shape.join(', ')}]`));
     if (p.rank !== 2 || p.dtype !== 'int32') {
-      throw new SamplingError('prompts', 'must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids', new Described(`a ${p.dtype} tensor of shape [${p.shape.join(', ')}]`));
+      throw new SamplingError(
+        'prompts',
+        'must be an int32 tf.Tensor2D [B, P] (left-padded) or arrays of token ids',
+        new Described(`a ${p.dtype} tensor of shape [${p.shape.join(', ')}]`),
+      );
     }
     const [batch, width] = p.shape as [number, number];
     const given = options.promptLengths;
@@ -883,21 +937,25 @@ function promptSource<S>(options: GenerateOptions<S>): PromptSource {
     const list: unknown[] = given === undefined ? new Array<number>(batch).fill(width) : Array.from(given as ArrayLike<unknown>);
     if (list.length !== batch) throw new SamplingError('promptLengths', `must have one length per row (batch size ${batch})`, given);
     list.forEach((n, r) => {
-      if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= width)) throw new SamplingError(`promptLengths[${r}]`, `must be an integer in [0, ${width}]`, n);
+      if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= width))
+        throw new SamplingError(`promptLengths[${r}]`, `must be an integer in [0, ${width}]`, n);
     });
     const lengths = Int32Array.from(list as number[]);
     const read = async (): Promise<number[][]> => {
       // The one read of the prompts, before the loop; it creates no tensor.
       const flat = (await p.data()) as Int32Array;
       const prompts = Array.from(lengths, (n, r) => Array.from(flat.subarray(r * width + width - n, (r + 1) * width)));
-      prompts.forEach((row, r) => row.forEach((id, i) => {
-        if (!isTokenId(id)) throw new SamplingError(`prompts[${r}][${i}]`, 'must be an integer token id >= 0', id);
-      }));
+      prompts.forEach((row, r) =>
+        row.forEach((id, i) => {
+          if (!isTokenId(id)) throw new SamplingError(`prompts[${r}][${i}]`, 'must be an integer token id >= 0', id);
+        }),
+      );
       return prompts;
     };
     return { batch, lengths, width, read };
   }
-  if (options.promptLengths !== undefined) throw new SamplingError('promptLengths', 'is only for a tensor of prompts (arrays carry their lengths)', options.promptLengths);
+  if (options.promptLengths !== undefined)
+    throw new SamplingError('promptLengths', 'is only for a tensor of prompts (arrays carry their lengths)', options.promptLengths);
   if (!Array.isArray(p)) throw new SamplingError('prompts', 'must be an array of token-id arrays (one per row) or an int32 tf.Tensor2D', p);
   const prompts = idRows('prompts', p);
   return { batch: prompts.length, lengths: Int32Array.from(prompts, (row) => row.length), width: undefined, read: async () => prompts };
@@ -925,7 +983,8 @@ function readPerRow<T>(name: string, given: unknown, batch: number, ok: (v: unkn
   // Per row when every entry is a list of items that are not token ids (a stop sequence is
   // itself a list of ids; a stop string is a string).
   const perRow = given.length > 0 && given.every((l) => Array.isArray(l) && l.every((x: unknown) => typeof x !== 'number'));
-  if (perRow && given.length !== batch) throw new SamplingError(name, `must have one list per row (batch size ${batch}) when given per row`, new Described(`${given.length} lists`));
+  if (perRow && given.length !== batch)
+    throw new SamplingError(name, `must have one list per row (batch size ${batch}) when given per row`, new Described(`${given.length} lists`));
   const lists = (perRow ? given : Array.from({ length: batch }, () => given)) as unknown[][];
   return lists.map((list, r) =>
     list.map((v, i) => {
@@ -1051,14 +1110,25 @@ type Caller<S> = (
 ) => Promise<{ logits: tf.Tensor; state: S | undefined }>;
 
 /** Calls a step function and checks its output (logits, or `{ logits, state }`). @internal */
-export async function callStep<S>(model: StepFunction<S>, tokens: tf.Tensor2D, context: StepContext<S>, reject: (output: unknown) => void): Promise<{ logits: tf.Tensor; state: S | undefined }> {
+export async function callStep<S>(
+  model: StepFunction<S>,
+  tokens: tf.Tensor2D,
+  context: StepContext<S>,
+  reject: (output: unknown) => void,
+): Promise<{ logits: tf.Tensor; state: S | undefined }> {
   const out = await model(tokens, context);
   if (isTensor(out)) return { logits: out, state: context.state };
   if (typeof out === 'object' && out !== null && isTensor(out.logits)) {
     return { logits: out.logits, state: 'state' in out ? out.state : context.state };
   }
   reject(out);
-  const what = Array.isArray(out) ? `an array of ${out.length}` : out === null ? 'null' : typeof out === 'object' ? `an object without a logits tensor` : typeof out;
+  const what = Array.isArray(out)
+    ? `an array of ${out.length}`
+    : out === null
+      ? 'null'
+      : typeof out === 'object'
+        ? `an object without a logits tensor`
+        : typeof out;
   throw new SamplingError('model', 'must return a logits tensor or { logits, state }', new Described(what));
 }
 
@@ -1074,7 +1144,11 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, ca
       const x = window === undefined ? (tokens ?? store.tensor()) : store.window(window);
       const out = model.predict(dtype === 'float32' ? tf.cast(x, 'float32') : x);
       if (!isTensor(out)) {
-        throw new SamplingError('model', 'must return one logits tensor from predict()', new Described(Array.isArray(out) ? `${out.length} tensors` : typeof out));
+        throw new SamplingError(
+          'model',
+          'must return one logits tensor from predict()',
+          new Described(Array.isArray(out) ? `${out.length} tensors` : typeof out),
+        );
       }
       return out;
     });
@@ -1084,7 +1158,8 @@ function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, ca
 
 /** The io mapping, checked before any tensor exists. */
 function checkIO(model: unknown, io: unknown): void {
-  if (typeof model === 'function') throw new SamplingError('io', 'is for predict models (a step function makes its own inputs)', new Described('a step function'));
+  if (typeof model === 'function')
+    throw new SamplingError('io', 'is for predict models (a step function makes its own inputs)', new Described('a step function'));
   const m = model as PredictModel;
   if (typeof io !== 'object' || io === null) throw new SamplingError('io', 'must be an object { inputs, logits?, state? }', io);
   const { inputs, logits, state } = io as PredictIO;
@@ -1094,17 +1169,26 @@ function checkIO(model: unknown, io: unknown): void {
   const stateKeys = state === undefined ? [] : Object.keys(state);
   const names = m.inputs?.map((i) => i.name).filter((n): n is string => typeof n === 'string') ?? [];
   for (const [name, src] of Object.entries(inputs)) {
-    const ok = src === 'tokens' || src === 'attentionMask' || src === 'positionIds' || typeof src === 'function' || (typeof src === 'object' && src !== null && typeof (src as { state?: unknown }).state === 'string');
-    if (!ok) throw new SamplingError(`io.inputs.${name}`, "must be 'tokens', 'attentionMask', 'positionIds', { state: key } or a function (context) => tensor", src);
-    if (names.length > 0 && !names.includes(name) && !names.includes(`${name}:0`)) throw new SamplingError(`io.inputs.${name}`, `must name an input of the model (${names.join(', ')})`, name);
+    const ok =
+      src === 'tokens' ||
+      src === 'attentionMask' ||
+      src === 'positionIds' ||
+      typeof src === 'function' ||
+      (typeof src === 'object' && src !== null && typeof (src as { state?: unknown }).state === 'string');
+    if (!ok)
+      throw new SamplingError(`io.inputs.${name}`, "must be 'tokens', 'attentionMask', 'positionIds', { state: key } or a function (context) => tensor", src);
+    if (names.length > 0 && !names.includes(name) && !names.includes(`${name}:0`))
+      throw new SamplingError(`io.inputs.${name}`, `must name an input of the model (${names.join(', ')})`, name);
   }
   for (const n of names) {
-    if (!(n in inputs) && !(n.replace(/:0$/, '') in inputs)) throw new SamplingError('io.inputs', `must give every input of the model (missing ${n})`, new Described(Object.keys(inputs).join(', ')));
+    if (!(n in inputs) && !(n.replace(/:0$/, '') in inputs))
+      throw new SamplingError('io.inputs', `must give every input of the model (missing ${n})`, new Described(Object.keys(inputs).join(', ')));
   }
   const isOut = (v: unknown): boolean => typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0);
   if (logits !== undefined && !isOut(logits)) throw new SamplingError('io.logits', 'must be an output name or index', logits);
   if (state !== undefined) {
-    if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new SamplingError('io.state', 'must be an object (state key → output name or index)', state);
+    if (typeof state !== 'object' || state === null || Array.isArray(state))
+      throw new SamplingError('io.state', 'must be an object (state key → output name or index)', state);
     for (const k of stateKeys) if (!isOut(state[k])) throw new SamplingError(`io.state.${k}`, 'must be an output name or index', state[k]);
   }
 }
@@ -1133,7 +1217,12 @@ function ioCaller(model: PredictModel, io: PredictIO, callerOwned: Set<tf.Tensor
           if (!tensorsIn(previous).includes(t) && !callerOwned.has(t)) made.push(t);
         } else {
           const v = previous?.[src.state];
-          if (!isTensor(v)) throw new SamplingError(`io.inputs.${name}`, `must find the state entry ${JSON.stringify(src.state)} (give it in initialState for the first step)`, new Described(v === undefined ? 'no such entry' : typeof v));
+          if (!isTensor(v))
+            throw new SamplingError(
+              `io.inputs.${name}`,
+              `must find the state entry ${JSON.stringify(src.state)} (give it in initialState for the first step)`,
+              new Described(v === undefined ? 'no such entry' : typeof v),
+            );
           t = v;
         }
         if (dtypes.get(name) === 'float32' && t.dtype !== 'float32') made.push((t = tf.cast(t, 'float32')));
@@ -1143,10 +1232,17 @@ function ioCaller(model: PredictModel, io: PredictIO, callerOwned: Set<tf.Tensor
     } finally {
       tf.dispose(made);
     }
-    const list: tf.Tensor[] = isTensor(outputs) ? [outputs] : Array.isArray(outputs) ? outputs.filter(isTensor) : typeof outputs === 'object' && outputs !== null ? Object.values(outputs).filter(isTensor) : [];
+    const list: tf.Tensor[] = isTensor(outputs)
+      ? [outputs]
+      : Array.isArray(outputs)
+        ? outputs.filter(isTensor)
+        : typeof outputs === 'object' && outputs !== null
+          ? Object.values(outputs).filter(isTensor)
+          : [];
     const pick = (key: string | number, what: string): tf.Tensor => {
       let t: unknown;
-      if (typeof key === 'number') t = isTensor(outputs) ? (key === 0 ? outputs : undefined) : Array.isArray(outputs) ? outputs[key] : Object.values(outputs as object)[key];
+      if (typeof key === 'number')
+        t = isTensor(outputs) ? (key === 0 ? outputs : undefined) : Array.isArray(outputs) ? outputs[key] : Object.values(outputs as object)[key];
       else if (Array.isArray(outputs)) t = outputs[outputNames.indexOf(key)];
       else if (isTensor(outputs)) t = outputNames[0] === key || outputNames.length === 0 ? outputs : undefined;
       else t = (outputs as Record<string, unknown>)[key] ?? (outputs as Record<string, unknown>)[`${key}:0`];
@@ -1173,21 +1269,43 @@ function ioCaller(model: PredictModel, io: PredictIO, callerOwned: Set<tf.Tensor
  */
 export function logitsAt(logits: tf.Tensor, batch: number, positions = 1, i = positions - 1, who = 'model'): tf.Tensor2D {
   if (logits.isDisposed) {
-    throw new SamplingError(who, 'must return a live logits tensor (generate disposes it after sampling: return a new one each step)', new Described(`a disposed tensor of shape [${logits.shape.join(', ')}]`));
+    throw new SamplingError(
+      who,
+      'must return a live logits tensor (generate disposes it after sampling: return a new one each step)',
+      new Described(`a disposed tensor of shape [${logits.shape.join(', ')}]`),
+    );
   }
   const sizes = logits.shape.slice(1);
   const ok = (logits.rank === 2 || logits.rank === 3) && logits.shape[0] === batch && logits.dtype === 'float32' && sizes.every((n) => n >= 1);
   if (!ok) {
-    throw new SamplingError(who, `must return float32 logits [B, V] or [B, T, V] with B = ${batch}`, new Described(`a ${logits.dtype} tensor of shape [${logits.shape.join(', ')}]`));
+    throw new SamplingError(
+      who,
+      `must return float32 logits [B, V] or [B, T, V] with B = ${batch}`,
+      new Described(`a ${logits.dtype} tensor of shape [${logits.shape.join(', ')}]`),
+    );
   }
   const t = logits.rank === 2 ? 1 : logits.shape[1]!;
-  if (t < positions) throw new SamplingError(who, `must return logits [B, T, V] for the last ${positions} positions with a draft (context.logitPositions)`, new Described(`shape [${logits.shape.join(', ')}]`));
+  if (t < positions)
+    throw new SamplingError(
+      who,
+      `must return logits [B, T, V] for the last ${positions} positions with a draft (context.logitPositions)`,
+      new Described(`shape [${logits.shape.join(', ')}]`),
+    );
   if (logits.rank === 2) return logits as tf.Tensor2D;
   // Rows b·T + j of the [B·T, V] view: tfjs-backend-cpu slices a middle axis element by element
   // (≈10× a row gather at B = 4, T = 5, V = 3421).
   const v = logits.shape[2]!;
   const at = t - positions + i;
-  return tf.tidy(() => tf.gather(tf.reshape(logits, [batch * t, v]), tf.tensor1d(Int32Array.from({ length: batch }, (_, b) => b * t + at), 'int32')) as tf.Tensor2D);
+  return tf.tidy(
+    () =>
+      tf.gather(
+        tf.reshape(logits, [batch * t, v]),
+        tf.tensor1d(
+          Int32Array.from({ length: batch }, (_, b) => b * t + at),
+          'int32',
+        ),
+      ) as tf.Tensor2D,
+  );
 }
 
 /** Invalid rows among those still generating (finished rows' logits are not looked at). @internal */

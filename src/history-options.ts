@@ -157,7 +157,10 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
   }
   for (const name of ['frequencyPenalty', 'presencePenalty'] as const) {
     if (o[name] === undefined) continue;
-    const v = validateRowParam(name, o[name], { check: (t) => Number.isFinite(t) && Math.abs(t) <= 1e30, rule: 'must be a finite number in [-1e30, 1e30] (0 switches it off)' });
+    const v = validateRowParam(name, o[name], {
+      check: (t) => Number.isFinite(t) && Math.abs(t) <= 1e30,
+      rule: 'must be a finite number in [-1e30, 1e30] (0 switches it off)',
+    });
     spec[name] = off(v, (t) => t === 0, v);
   }
   if (o.penaltyLastN !== undefined) {
@@ -168,7 +171,8 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
   }
   if (o.penalizePrompt !== undefined) {
     const p = o.penalizePrompt;
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new SamplingError('penalizePrompt', 'must be an object { repetition?, frequency?, presence?, dry? } of booleans', p);
+    if (typeof p !== 'object' || p === null || Array.isArray(p))
+      throw new SamplingError('penalizePrompt', 'must be an object { repetition?, frequency?, presence?, dry? } of booleans', p);
     for (const [k, v] of Object.entries(p)) {
       if (!(k in DEFAULT_PENALIZE_PROMPT)) throw new SamplingError('penalizePrompt', 'must only name repetition, frequency, presence, dry', k);
       if (typeof v !== 'boolean') throw new SamplingError(`penalizePrompt.${k}`, 'must be a boolean', v);
@@ -176,7 +180,10 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
     }
   }
   if (o.noRepeatNgramSize !== undefined) {
-    const v = validateRowParam('noRepeatNgramSize', o.noRepeatNgramSize, { check: (n) => Number.isInteger(n) && n >= 0 && n <= 64, rule: 'must be an integer in [0, 64] (0 switches it off)' });
+    const v = validateRowParam('noRepeatNgramSize', o.noRepeatNgramSize, {
+      check: (n) => Number.isInteger(n) && n >= 0 && n <= 64,
+      rule: 'must be an integer in [0, 64] (0 switches it off)',
+    });
     spec.noRepeatNgramSize = off(v, (n) => n === 0, v);
   }
   if (o.badWords !== undefined) {
@@ -192,7 +199,10 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
       : { perRow: false, rows: [biasEntries('logitBias', b)] };
   }
   if (o.minNewTokens !== undefined) {
-    const v = validateRowParam('minNewTokens', o.minNewTokens, { check: (n) => Number.isInteger(n) && n >= 0, rule: 'must be an integer >= 0 (0 switches it off)' });
+    const v = validateRowParam('minNewTokens', o.minNewTokens, {
+      check: (n) => Number.isInteger(n) && n >= 0,
+      rule: 'must be an integer >= 0 (0 switches it off)',
+    });
     spec.minNewTokens = off(v, (n) => n === 0, v);
   }
   if (o.stopTokens !== undefined) spec.stopTokens = tokenList('stopTokens', o.stopTokens, false);
@@ -231,8 +241,19 @@ function dryRow(name: string, v: unknown): DryRow | undefined {
     if (typeof x !== 'number' || !check(x)) throw new SamplingError(`${name}.${key}`, rule, x, hint);
     return x;
   };
-  const multiplier = num('multiplier', undefined, (x) => Number.isFinite(x) && x >= 0 && x <= 1e30, 'must be a finite number in [0, 1e30] (0 switches DRY off; llama.cpp recommends 0.8)');
-  const base = num('base', 1.75, (x) => x >= 1 && x <= 1e30, 'must be a number in [1, 1e30] (default 1.75)', 'llama.cpp switches DRY off for a base below 1; use multiplier 0 for that');
+  const multiplier = num(
+    'multiplier',
+    undefined,
+    (x) => Number.isFinite(x) && x >= 0 && x <= 1e30,
+    'must be a finite number in [0, 1e30] (0 switches DRY off; llama.cpp recommends 0.8)',
+  );
+  const base = num(
+    'base',
+    1.75,
+    (x) => x >= 1 && x <= 1e30,
+    'must be a number in [1, 1e30] (default 1.75)',
+    'llama.cpp switches DRY off for a base below 1; use multiplier 0 for that',
+  );
   const allowedLength = num('allowedLength', 2, (x) => Number.isInteger(x) && x >= 0 && x <= 2 ** 20, 'must be an integer in [0, 2^20] (default 2)');
   const lastN = num(
     'penaltyLastN',
@@ -246,7 +267,8 @@ function dryRow(name: string, v: unknown): DryRow | undefined {
     if (!Array.isArray(b)) throw new SamplingError(`${name}.sequenceBreakers`, 'must be an array of token sequences (arrays of token ids)', b);
     breakers = b.map((x, i) => {
       const seq = tokenList(`${name}.sequenceBreakers[${i}]`, x, true);
-      if (seq.length > DRY_MAX_BREAKER) throw new SamplingError(`${name}.sequenceBreakers[${i}]`, `must have at most ${DRY_MAX_BREAKER} tokens`, new Described(`${seq.length} tokens`));
+      if (seq.length > DRY_MAX_BREAKER)
+        throw new SamplingError(`${name}.sequenceBreakers[${i}]`, `must have at most ${DRY_MAX_BREAKER} tokens`, new Described(`${seq.length} tokens`));
       return seq;
     });
   }
@@ -284,7 +306,10 @@ export function checkHistoryVocab(spec: HistorySpec, vocab: number, batch: numbe
       row?.breakers.forEach((seq, i) => seq.forEach((t, j) => check(`${spec.dry!.perRow ? `dry[${r}]` : 'dry'}.sequenceBreakers[${i}][${j}]`, t))),
     );
   }
-  for (const [name, v] of [['logitBias', spec.logitBias], ['allowedTokens', spec.allowedTokens]] as const) {
+  for (const [name, v] of [
+    ['logitBias', spec.logitBias],
+    ['allowedTokens', spec.allowedTokens],
+  ] as const) {
     if (!v) continue;
     if (v.perRow && v.rows.length !== batch) {
       throw new SamplingError(name, `must have one entry per row (batch size ${batch})`, new Described(`an array of length ${v.rows.length}`));

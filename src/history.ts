@@ -276,7 +276,17 @@ export class TokenHistory implements TokenHistoryView {
           this.dir = undefined;
         } else {
           // Wider: the new columns are padding (no token, no counts).
-          const widen = (x: tf.Tensor2D, fill: number): tf.Tensor2D => tf.keep(tf.pad(x, [[0, 0], [0, this.dirCap]], fill));
+          const widen = (x: tf.Tensor2D, fill: number): tf.Tensor2D =>
+            tf.keep(
+              tf.pad(
+                x,
+                [
+                  [0, 0],
+                  [0, this.dirCap],
+                ],
+                fill,
+              ),
+            );
           this.dir = { ...dir, tokens: widen(dir.tokens, emptyToken(V)), all: widen(dir.all, 0), gen: widen(dir.gen, 0) };
           this.dirCap = cap;
         }
@@ -284,13 +294,21 @@ export class TokenHistory implements TokenHistoryView {
       }
     }
     const next = tf.tidy(() => {
-      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D; dir?: WindowDirectory } = {};
+      const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D; dir?: WindowDirectory } =
+        {};
       if (this.seenT) {
         // Before the counts change: a token is listed when its count leaves 0. Each accept adds at
         // most one entry a row; the capacity doubles ahead of the bound (log many shapes in all).
         let list = this.seenT;
         if (this.seenBound + 1 > this.seenCap) {
-          list = tf.pad(list, [[0, 0], [0, this.seenCap]], -1) as tf.Tensor2D;
+          list = tf.pad(
+            list,
+            [
+              [0, 0],
+              [0, this.seenCap],
+            ],
+            -1,
+          ) as tf.Tensor2D;
           this.seenCap *= 2;
         }
         out.seen = seenAppendKernel(list, ids, (this.countsAllT ?? this.countsGenT)!);
@@ -334,7 +352,7 @@ export class TokenHistory implements TokenHistoryView {
         // The leaving token (a generated one when it left the generated window too) and the new one.
         const none = tf.fill([B], -1) as tf.Tensor1D;
         const remove = leaveAll ? (tf.cast(leaveAll, 'float32') as tf.Tensor1D) : none;
-        const removeGen = leaveGen ? (tf.cast(tf.greaterEqual(leaveGen, 0), 'float32') as tf.Tensor1D) : tf.zeros([B]) as tf.Tensor1D;
+        const removeGen = leaveGen ? (tf.cast(tf.greaterEqual(leaveGen, 0), 'float32') as tf.Tensor1D) : (tf.zeros([B]) as tf.Tensor1D);
         const insert = tf.where(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V)), tf.cast(ids, 'float32'), none) as tf.Tensor1D;
         out.dir = updateDirectory(this.dir, remove, removeGen, insert, V);
       }
@@ -342,7 +360,14 @@ export class TokenHistory implements TokenHistoryView {
         let tail = this.tailT;
         let L = this.tailCap;
         if (!Number.isFinite(this.needs.tail) && Math.max(...this.lengths) + 1 > L) {
-          tail = tf.pad(tail, [[0, 0], [L, 0]], -1) as tf.Tensor2D; // doubles: log T shapes in all
+          tail = tf.pad(
+            tail,
+            [
+              [0, 0],
+              [L, 0],
+            ],
+            -1,
+          ) as tf.Tensor2D; // doubles: log T shapes in all
           L *= 2;
         }
         out.tail = tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D;
@@ -377,7 +402,13 @@ export class TokenHistory implements TokenHistoryView {
     if (next.seen) this.seenT = replace(this.seenT, next.seen);
     if (next.dir && this.dir) {
       const old = this.dir;
-      this.dir = { tokens: replace(old.tokens, next.dir.tokens), all: replace(old.all, next.dir.all), gen: replace(old.gen, next.dir.gen), start: replace(old.start, next.dir.start), occ: replace(old.occ, next.dir.occ) };
+      this.dir = {
+        tokens: replace(old.tokens, next.dir.tokens),
+        all: replace(old.all, next.dir.all),
+        gen: replace(old.gen, next.dir.gen),
+        start: replace(old.start, next.dir.start),
+        occ: replace(old.occ, next.dir.occ),
+      };
     }
     if (next.tail) {
       this.tailCap = next.tail.shape[1];
@@ -430,7 +461,18 @@ export class TokenHistory implements TokenHistoryView {
           let t = align ? align(theirs) : theirs;
           const [w, W] = [t.shape[1], mine.shape[1]];
           // The same width: pad on the left (right-aligned tails, seen lists: pad on the right).
-          if (w < W) t = align === undefined ? (tf.pad(t, [[0, 0], [W - w, 0]], -1) as tf.Tensor2D) : t;
+          if (w < W)
+            t =
+              align === undefined
+                ? (tf.pad(
+                    t,
+                    [
+                      [0, 0],
+                      [W - w, 0],
+                    ],
+                    -1,
+                  ) as tf.Tensor2D)
+                : t;
           if (w > W) t = tf.slice(t, [0, w - W], [B, W]);
           return tf.keep(tf.where(tf.reshape(tf.tensor1d(on, 'bool'), [B, 1]), t, mine) as tf.Tensor2D);
         });
@@ -443,10 +485,21 @@ export class TokenHistory implements TokenHistoryView {
         // The fresh ring puts the token j back at column N − j; this one at (pushes − j) mod N.
         const N = this.ringSize;
         const w = this.pushes % N;
-        this.ring = blend(this.ring, fresh.ring, (t) => (w === 0 ? t : (tf.concat([tf.slice(t, [0, N - w], [B, w]), tf.slice(t, [0, 0], [B, N - w])], 1) as tf.Tensor2D)));
+        this.ring = blend(this.ring, fresh.ring, (t) =>
+          w === 0 ? t : (tf.concat([tf.slice(t, [0, N - w], [B, w]), tf.slice(t, [0, 0], [B, N - w])], 1) as tf.Tensor2D),
+        );
       }
       if (this.tailT && fresh.tailT && fresh.tailCap > this.tailCap) {
-        const grown = tf.keep(tf.pad(this.tailT, [[0, 0], [fresh.tailCap - this.tailCap, 0]], -1) as tf.Tensor2D);
+        const grown = tf.keep(
+          tf.pad(
+            this.tailT,
+            [
+              [0, 0],
+              [fresh.tailCap - this.tailCap, 0],
+            ],
+            -1,
+          ) as tf.Tensor2D,
+        );
         this.tailT.dispose();
         this.tailT = grown;
         this.tailCap = fresh.tailCap;
@@ -454,14 +507,31 @@ export class TokenHistory implements TokenHistoryView {
       this.tailT = blend(this.tailT, fresh.tailT);
       if (this.dry && fresh.dry) {
         const d = this.dry;
-        this.dry = { tokens: blend(d.tokens, fresh.dry.tokens), matches: blend(d.matches, fresh.dry.matches), previous: blend(d.previous, fresh.dry.previous), later: blend(d.later, fresh.dry.later) };
+        this.dry = {
+          tokens: blend(d.tokens, fresh.dry.tokens),
+          matches: blend(d.matches, fresh.dry.matches),
+          previous: blend(d.previous, fresh.dry.previous),
+          later: blend(d.later, fresh.dry.later),
+        };
       }
       if (this.seenT && fresh.seenT) {
         // Lists of different capacities: the wider one's, padded with -1 on the right.
         const cap = Math.max(this.seenCap, fresh.seenCap);
-        const widen = (t: tf.Tensor2D, c: number): tf.Tensor2D => (c < cap ? (tf.pad(t, [[0, 0], [0, cap - c]], -1) as tf.Tensor2D) : t);
+        const widen = (t: tf.Tensor2D, c: number): tf.Tensor2D =>
+          c < cap
+            ? (tf.pad(
+                t,
+                [
+                  [0, 0],
+                  [0, cap - c],
+                ],
+                -1,
+              ) as tf.Tensor2D)
+            : t;
         const mine = this.seenT;
-        const next = tf.tidy(() => tf.keep(tf.where(tf.reshape(tf.tensor1d(on, 'bool'), [B, 1]), widen(fresh.seenT!, fresh.seenCap), widen(mine, this.seenCap)) as tf.Tensor2D));
+        const next = tf.tidy(() =>
+          tf.keep(tf.where(tf.reshape(tf.tensor1d(on, 'bool'), [B, 1]), widen(fresh.seenT!, fresh.seenCap), widen(mine, this.seenCap)) as tf.Tensor2D),
+        );
         mine.dispose();
         this.seenT = next;
         this.seenCap = cap;
@@ -491,7 +561,13 @@ export class TokenHistory implements TokenHistoryView {
       countsAllT: tf.tidy(() => own(this.countsAllT)),
       countsGenT: tf.tidy(() => own(this.countsGenT)),
       seenT: this.seenT && tf.tidy(() => tf.keep(tf.add(this.seenT!, tf.scalar(0, 'int32')) as tf.Tensor2D)),
-      dir: this.dir && { tokens: keep(this.dir.tokens), all: keep(this.dir.all), gen: keep(this.dir.gen), start: keep(this.dir.start), occ: keep(this.dir.occ) },
+      dir: this.dir && {
+        tokens: keep(this.dir.tokens),
+        all: keep(this.dir.all),
+        gen: keep(this.dir.gen),
+        start: keep(this.dir.start),
+        occ: keep(this.dir.occ),
+      },
       denseOf: {},
       ring: keep(this.ring),
       tailT: keep(this.tailT),

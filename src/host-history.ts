@@ -287,7 +287,7 @@ export class HostTokenHistory implements TokenHistoryView {
     if (!hostBackend()) {
       throw new SamplingError(
         'backend',
-        "must stay cpu or wasm while a sampler keeps its token history there (call begin() or reset() after switching backends)",
+        'must stay cpu or wasm while a sampler keeps its token history there (call begin() or reset() after switching backends)',
         tf.getBackend(),
       );
     }
@@ -397,7 +397,11 @@ export class HostTokenHistory implements TokenHistoryView {
     const sP = scope(spec.penalizePrompt.presence);
     // Per-stage row parameters, resolved once per step.
     const rowParams = stages.map((st) =>
-      st.kind === 'no-repeat-ngram' ? resolveRowParam('noRepeatNgramSize', st.size, B) : st.kind === 'min-new-tokens' ? resolveRowParam('minNewTokens', st.n, B) : undefined,
+      st.kind === 'no-repeat-ngram'
+        ? resolveRowParam('noRepeatNgramSize', st.size, B)
+        : st.kind === 'min-new-tokens'
+          ? resolveRowParam('minNewTokens', st.n, B)
+          : undefined,
     );
     const repeats = new Map<number, number>(); // DRY's token → repeat length, per row
     return (row: Float32Array, r: number): number => {

@@ -44,7 +44,12 @@ export function assertValidIds(ids: ArrayLike<number>): void {
  * later filter may mask the value away); no finite logit left after the whole chain
  * (`processed`), reported as made by a processor when the input row had a finite logit.
  */
-export function invalidRowOf(row: number, input: ArrayLike<number>, made: { nan: boolean; inf: boolean }, processed: ArrayLike<number>): InvalidRow | undefined {
+export function invalidRowOf(
+  row: number,
+  input: ArrayLike<number>,
+  made: { nan: boolean; inf: boolean },
+  processed: ArrayLike<number>,
+): InvalidRow | undefined {
   const a = scanRow(input);
   if (a.nan) return { row, cause: 'nan', source: 'input' };
   if (a.inf) return { row, cause: 'positive-infinity', source: 'input' };

@@ -23,7 +23,12 @@ export function isTensor(v: unknown): v is tf.Tensor {
  */
 export function assertOwnTensor(v: tf.Tensor, argument: string): void {
   if (!(v instanceof tf.Tensor)) {
-    throw new SamplingError(argument, 'must be a tensor of the @tensorflow/tfjs-core copy this library uses', new Described('a tensor of another installed copy of @tensorflow/tfjs-core'), 'Install one copy (npm dedupe)');
+    throw new SamplingError(
+      argument,
+      'must be a tensor of the @tensorflow/tfjs-core copy this library uses',
+      new Described('a tensor of another installed copy of @tensorflow/tfjs-core'),
+      'Install one copy (npm dedupe)',
+    );
   }
 }
 

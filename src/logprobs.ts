@@ -68,7 +68,8 @@ export function logprobsPlan(options: LogprobsOptions | undefined, vocab: number
   const mode = options?.mode ?? 'raw';
   if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('mode', 'must be "raw" or "processed"', mode);
   // Ids travel as float32 in the packed tensor: exact below 2^24.
-  if (vocab > 2 ** 24) throw new SamplingError('logits', 'must have a vocabulary of at most 2^24 tokens for log-probabilities (ids are packed as float32)', vocab);
+  if (vocab > 2 ** 24)
+    throw new SamplingError('logits', 'must have a vocabulary of at most 2^24 tokens for log-probabilities (ids are packed as float32)', vocab);
   return { topLogprobs: n, mode };
 }
 
@@ -92,7 +93,11 @@ export interface LogprobsInputs {
  * (the arithmetic of probabilities()) elsewhere.
  */
 function expSums(z: tf.Tensor2D, m: tf.Tensor2D, inv: Float64Array): tf.Tensor2D {
-  if (jsKernelsAvailable()) return rowExpSumsKernel(z, Float32Array.from(inv, (v) => (Number.isFinite(v) ? v : 1)));
+  if (jsKernelsAvailable())
+    return rowExpSumsKernel(
+      z,
+      Float32Array.from(inv, (v) => (Number.isFinite(v) ? v : 1)),
+    );
   return tf.sum(tf.exp(scaleByInvTemperature(tf.sub(z, m), inv)), 1, true) as tf.Tensor2D;
 }
 
@@ -142,7 +147,8 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
     const d = tf.sub(v, zmax);
     const scaled = exact ? tf.mul(d, hi) : tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
     let q = tf.sub(scaled, logSum);
-    if (anyGreedy) q = tf.where(tf.logicalAnd(isGreedy!, tf.ones(q.shape, 'bool')), tf.where(tf.equal(t, first!), tf.zerosLike(q), tf.fill(q.shape, -Infinity)), q);
+    if (anyGreedy)
+      q = tf.where(tf.logicalAnd(isGreedy!, tf.ones(q.shape, 'bool')), tf.where(tf.equal(t, first!), tf.zerosLike(q), tf.fill(q.shape, -Infinity)), q);
     return tf.add(q, rowNaN) as tf.Tensor2D;
   };
   const procAt = tf.add(logqOf(col(pickPerRowAt(processed, at)), col(at)), idNaN);
@@ -169,7 +175,8 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
       values = tf.where(onGreedy, tf.add(tf.where(tf.equal(i, 0), tf.zeros([batch, n]), tf.fill([batch, n], -Infinity)), rowNaN), values) as tf.Tensor2D;
     }
     // A NaN row: ids −1 and NaN values (the sort of NaN is backend-dependent).
-    const rowBad = plan.mode === 'raw' ? tf.isNaN(rawLse) : tf.logicalOr(tf.less(col(x.codes), 0), tf.logicalOr(tf.isNaN(logSum), tf.logicalNot(tf.isFinite(zmax))));
+    const rowBad =
+      plan.mode === 'raw' ? tf.isNaN(rawLse) : tf.logicalOr(tf.less(col(x.codes), 0), tf.logicalOr(tf.isNaN(logSum), tf.logicalNot(tf.isFinite(zmax))));
     const badCols = tf.tile(rowBad, [1, n]);
     parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(topIds, 'float32')));
     parts.push(tf.where(badCols, tf.fill([batch, n], NaN), floorInf(values)));

@@ -88,13 +88,7 @@ export function gumbel(sk: number, token: number): number {
  * Fills `out` ([rows, vocab] row-major) with Gumbel noise; rows whose `scale` is 0 get zeros
  * (greedy rows need no noise).
  */
-export function fillGumbel(
-  keys: Uint32Array,
-  step: Steps,
-  vocab: number,
-  out: Float32Array,
-  scale?: Uint8Array,
-): Float32Array {
+export function fillGumbel(keys: Uint32Array, step: Steps, vocab: number, out: Float32Array, scale?: Uint8Array): Float32Array {
   for (let r = 0; r < keys.length; r++) {
     const base = r * vocab;
     if (scale && scale[r] === 0) {

@@ -25,7 +25,18 @@ import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from '
  * it works on the raw logits), XTC after them (as in llama.cpp) and Mirostat last (it replaces
  * the draw's distribution and learns from the drawn token, so nothing may follow it).
  */
-export const DEFAULT_ORDER: readonly BuiltinName[] = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'];
+export const DEFAULT_ORDER: readonly BuiltinName[] = [
+  'temperature',
+  'top-n-sigma',
+  'top-k',
+  'top-p',
+  'min-p',
+  'typical-p',
+  'epsilon-cutoff',
+  'eta-cutoff',
+  'xtc',
+  'mirostat',
+];
 
 /**
  * The anchors' default chains, from their sources:
@@ -152,7 +163,13 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
   const isOn = (name: BuiltinName): boolean => !isOff(values[name], OFF[name]) || (name === 'temperature' && dynamicOn);
   const namedOrder = typeof options.order === 'string' ? (NAMED_ORDERS as Record<string, readonly BuiltinName[]>)[options.order] : undefined;
   if (typeof options.order === 'string' && !namedOrder) {
-    throw new SamplingError('order', `must be an array of names or one of ${Object.keys(NAMED_ORDERS).map((n) => `"${n}"`).join(', ')}`, options.order);
+    throw new SamplingError(
+      'order',
+      `must be an array of names or one of ${Object.keys(NAMED_ORDERS)
+        .map((n) => `"${n}"`)
+        .join(', ')}`,
+      options.order,
+    );
   }
   const order: readonly BuiltinName[] = namedOrder ?? (options.order as readonly BuiltinName[] | undefined) ?? DEFAULT_ORDER;
   if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
@@ -160,7 +177,9 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
   }
   for (const name of DEFAULT_ORDER) {
     if (!order.includes(name) && isOn(name)) {
-      const why = namedOrder ? `the "${options.order as string}" order has no ${name} (set ${OPTION_NAME[name]} off, or give the order as an array)` : `must include "${name}" since that option is set`;
+      const why = namedOrder
+        ? `the "${options.order as string}" order has no ${name} (set ${OPTION_NAME[name]} off, or give the order as an array)`
+        : `must include "${name}" since that option is set`;
       throw new SamplingError('order', why, namedOrder ? OPTION_NAME[name] : order);
     }
   }

@@ -196,7 +196,12 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       }
       if (!prompts && pending.size > 0) {
         // Rows restarted before the first call: their prompts, the other rows empty.
-        if (Math.max(...pending.keys()) >= batch) throw new SamplingError('logits', `must have a row for each row given to restartRows() (row ${Math.max(...pending.keys())})`, new Described(`${batch} rows`));
+        if (Math.max(...pending.keys()) >= batch)
+          throw new SamplingError(
+            'logits',
+            `must have a row for each row given to restartRows() (row ${Math.max(...pending.keys())})`,
+            new Described(`${batch} rows`),
+          );
         prompts = Array.from({ length: batch }, (_, r) => pending.get(r) ?? []);
         pending.clear();
       }
@@ -225,7 +230,10 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
    * kernel to its own copy of each row; undefined when something needs the tensor chain (a stage
    * without a sparse form, a history kept as tensors) or there is nothing to apply.
    */
-  const rowEdits = (shape: LogitsShape, context: SampleContext | undefined): { editRow?: (row: Float32Array, r: number) => number; mask?: Int32Array[] } | undefined => {
+  const rowEdits = (
+    shape: LogitsShape,
+    context: SampleContext | undefined,
+  ): { editRow?: (row: Float32Array, r: number) => number; mask?: Int32Array[] } | undefined => {
     const mask = context?.mask !== undefined ? maskRows(context.mask, shape.batch, shape.vocab) : undefined;
     if (stages.length === 0) return mask ? { mask } : undefined;
     const editor = sparse ? sparseEditor(shape.batch, shape.vocab) : undefined;
@@ -270,7 +278,12 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     if (context?.mask !== undefined) maskRows(context.mask, shape.batch, shape.vocab);
     if (context?.accept !== undefined && typeof context.accept !== 'boolean') throw new SamplingError('context.accept', 'must be a boolean', context.accept);
     if (context?.steps !== undefined || context?.seeds !== undefined) {
-      if (opts.draw === 'multinomial') throw new SamplingError(context.steps !== undefined ? 'context.steps' : 'context.seeds', 'must not be given with draw "multinomial" (tf.multinomial takes one seed per call)', new Described('per-row values'));
+      if (opts.draw === 'multinomial')
+        throw new SamplingError(
+          context.steps !== undefined ? 'context.steps' : 'context.seeds',
+          'must not be given with draw "multinomial" (tf.multinomial takes one seed per call)',
+          new Described('per-row values'),
+        );
       checkPerRow('context.steps', context.steps, shape.batch, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
       checkPerRow('context.seeds', context.seeds, shape.batch, Number.isFinite, 'must be a finite number');
     }
@@ -278,7 +291,9 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   };
   /** The processors before the built-in truncation chain: history, this call's mask, the user's. */
   const preChain = (shape: LogitsShape, context: SampleContext | undefined): LogitsProcessor[] =>
-    context?.mask !== undefined ? [...history, tokenMask(maskRows(context.mask, shape.batch, shape.vocab), maskCache), ...opts.processors] : [...history, ...opts.processors];
+    context?.mask !== undefined
+      ? [...history, tokenMask(maskRows(context.mask, shape.batch, shape.vocab), maskCache), ...opts.processors]
+      : [...history, ...opts.processors];
   const initialState = (input: tf.Tensor2D, shape: LogitsShape, context: SampleContext | undefined, draws: boolean): SamplingState => {
     const t = tokensFor(shape.batch, shape.vocab);
     return {
@@ -369,7 +384,11 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
           const next = fusedPlan(opts, shape.batch, shape.vocab, keys, steps, true, state.invTemperature)!;
           const onInput = history.length === 0;
-          const drawn = runFused(state.logits, maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next, miro);
+          const drawn = runFused(
+            state.logits,
+            maskToChain ? { ...next, mask: maskRows(context.mask, shape.batch, shape.vocab), maskOnInput: onInput } : next,
+            miro,
+          );
           // The mask on the input itself: the chain's codes are the rule's (-6 where the mask
           // empties a row with a finite logit); no pass over the input for the rule.
           if (maskToChain && onInput) return drawn;
@@ -414,7 +433,10 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       }
       // webgl / webgpu: the GPU chain draws and says which logits it kept (its keep test as
       // tensor ops); the packing computes the log-probabilities at the drawn id and the top n.
-      const gplan = (fused === 'webgl' || fused === 'webgpu') && pre.length === 0 && opts.invalidRows === 'error' ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), false) : undefined;
+      const gplan =
+        (fused === 'webgl' || fused === 'webgpu') && pre.length === 0 && opts.invalidRows === 'error'
+          ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), false)
+          : undefined;
       if (gplan && !gplan.dynamic) {
         const miro = gplan.mirostat ? fusedMirostat(shape.batch) : undefined;
         const res = tf.tidy(() => {
@@ -509,17 +531,27 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         throw new SamplingError('prompts', `must be an array with one token array per restarted row (${rows.length})`, newPrompts);
       }
       const copy = newPrompts.map((p, i) => {
-        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView))) throw new SamplingError(`prompts[${i}]`, 'must be an array of token ids', p);
+        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView)))
+          throw new SamplingError(`prompts[${i}]`, 'must be an array of token ids', p);
         const row = Array.from(p as ArrayLike<unknown>);
         row.forEach((t, j) => {
           const ok = typeof t === 'number' && Number.isInteger(t) && t >= 0 && (tokens === undefined || t < tokens.vocab);
-          if (!ok) throw new SamplingError(`prompts[${i}][${j}]`, tokens ? `must be a token id (an integer in [0, ${tokens.vocab}))` : 'must be a token id (an integer >= 0)', t);
+          if (!ok)
+            throw new SamplingError(
+              `prompts[${i}][${j}]`,
+              tokens ? `must be a token id (an integer in [0, ${tokens.vocab}))` : 'must be a token id (an integer >= 0)',
+              t,
+            );
         });
         return row as number[];
       });
       opts.processors.forEach((p, i) => {
         if (p.accept && !p.restartRows) {
-          throw new SamplingError(`processors[${i}]`, `(${JSON.stringify(p.name)}) must implement restartRows() for Sampler.restartRows(): it keeps per-row state (it has accept)`, new Described('no restartRows method'));
+          throw new SamplingError(
+            `processors[${i}]`,
+            `(${JSON.stringify(p.name)}) must implement restartRows() for Sampler.restartRows(): it keeps per-row state (it has accept)`,
+            new Described('no restartRows method'),
+          );
         }
       });
       for (const p of processors) p.restartRows?.(rows);
@@ -549,14 +581,24 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     },
     accept(ids) {
       if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
-        throw new SamplingError('ids', 'must be a live int32 [B] tensor of token ids', isTensor(ids) ? new Described(`a ${ids.dtype} tensor of shape [${ids.shape.join(', ')}]`) : ids);
+        throw new SamplingError(
+          'ids',
+          'must be a live int32 [B] tensor of token ids',
+          isTensor(ids) ? new Described(`a ${ids.dtype} tensor of shape [${ids.shape.join(', ')}]`) : ids,
+        );
       }
       if (!needs) {
         for (const p of processors) p.accept?.(ids);
         return;
       }
-      if (!tokens) throw new SamplingError('ids', 'can only be accepted after a sample() call of this history (the vocabulary is not known yet)', new Described('no history yet'));
-      if (ids.shape[0] !== tokens.batch) throw new SamplingError('ids', `must have one id per row (batch size ${tokens.batch})`, new Described(`shape [${ids.shape[0]}]`));
+      if (!tokens)
+        throw new SamplingError(
+          'ids',
+          'can only be accepted after a sample() call of this history (the vocabulary is not known yet)',
+          new Described('no history yet'),
+        );
+      if (ids.shape[0] !== tokens.batch)
+        throw new SamplingError('ids', `must have one id per row (batch size ${tokens.batch})`, new Described(`shape [${ids.shape[0]}]`));
       tokens.accept(ids);
       for (const p of processors) p.accept?.(ids);
     },
@@ -567,7 +609,11 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       // Every stateful processor must clone: checked before any clone is made (nothing to undo).
       opts.processors.forEach((p, i) => {
         if (!p.clone && (p.accept || p.reset)) {
-          throw new SamplingError(`processors[${i}]`, `(${JSON.stringify(p.name)}) must implement clone() for Sampler.clone(): it keeps state across steps (it has accept or reset)`, new Described('no clone method'));
+          throw new SamplingError(
+            `processors[${i}]`,
+            `(${JSON.stringify(p.name)}) must implement clone() for Sampler.clone(): it keeps state across steps (it has accept or reset)`,
+            new Described('no clone method'),
+          );
         }
       });
       const user: LogitsProcessor[] = [];
@@ -698,7 +744,11 @@ function draw(
   if (greedy.every((g) => g === 1)) {
     ids = firstArgMax(z);
   } else if (inShader) {
-    ids = runGumbelArgmax(tf.mul(tf.sub(z, zmaxOf()), ih) as tf.Tensor2D, stepKeys!, Array.from(greedy, (g) => 1 - g));
+    ids = runGumbelArgmax(
+      tf.mul(tf.sub(z, zmaxOf()), ih) as tf.Tensor2D,
+      stepKeys!,
+      Array.from(greedy, (g) => 1 - g),
+    );
   } else if (onHost) {
     ids = runFused(z, {
       batch,
@@ -713,7 +763,14 @@ function draw(
     });
   } else if (opts.draw === 'gumbel') {
     let g: tf.Tensor = getNoise();
-    if (needNoiseAll && greedy.some((x) => x === 1)) g = tf.mul(g, tf.tensor2d(Float32Array.from(greedy, (x) => 1 - x), [batch, 1]));
+    if (needNoiseAll && greedy.some((x) => x === 1))
+      g = tf.mul(
+        g,
+        tf.tensor2d(
+          Float32Array.from(greedy, (x) => 1 - x),
+          [batch, 1],
+        ),
+      );
     const score = tf.add(tf.mul(tf.sub(z, zmaxOf()), ih), g) as tf.Tensor2D;
     // Greedy rows (no noise) tie often; perturbed scores essentially never do.
     ids = greedy.some((x) => x === 1) ? firstArgMax(score) : (tf.argMax(score, 1) as tf.Tensor1D);
@@ -723,9 +780,7 @@ function draw(
     // bits, the GPU kernels scale coordinates by it; 0 would mean "unseeded" to tfjs.
     const seed = ((stepKey(rowKey(baseSeed as number, undefined), state.step) >>> 8) | 1) / 16777216;
     const drawn = tf.reshape(tf.multinomial(a, 1, seed, false), [batch]) as tf.Tensor1D;
-    ids = greedy.some((x) => x === 1)
-      ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D)
-      : drawn;
+    ids = greedy.some((x) => x === 1) ? (tf.where(tf.tensor1d(Array.from(greedy), 'bool'), firstArgMax(z), drawn) as tf.Tensor1D) : drawn;
   }
   const codes = invalidCodes(input, made, z);
   const invalid = tf.less(codes, 0);
@@ -756,7 +811,7 @@ function distribution(opts: NormalizedOptions, { input, made, state }: Prepared)
   const e = tf.exp(scaleByInvTemperature(tf.sub(z, zmax), state.invTemperature));
   let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
-    if (greedy.some((g) => g === 1)) {
+  if (greedy.some((g) => g === 1)) {
     p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHotRows(firstArgMax(z), vocab), p);
   }
   const codes = invalidCodes(input, made, z);

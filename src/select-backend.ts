@@ -65,7 +65,10 @@ async function prepare(name: string, opts: SelectBackendOptions): Promise<string
     }
     const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
     if (!gpu) return 'navigator.gpu is not available';
-    const adapter = (await gpu.requestAdapter()) as { info?: { description?: string; vendor?: string; architecture?: string }; isFallbackAdapter?: boolean } | null;
+    const adapter = (await gpu.requestAdapter()) as {
+      info?: { description?: string; vendor?: string; architecture?: string };
+      isFallbackAdapter?: boolean;
+    } | null;
     if (!adapter) return 'no WebGPU adapter';
     const info = adapter.info ?? {};
     const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.description ?? ''}`.toLowerCase();
@@ -150,16 +153,19 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
 }
 
 function checkSelectOptions(options: unknown): asserts options is SelectBackendOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SamplingError('options', 'must be an object { candidates?, allowSoftwareGpu?, wasmPaths? }', options);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new SamplingError('options', 'must be an object { candidates?, allowSoftwareGpu?, wasmPaths? }', options);
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!['candidates', 'allowSoftwareGpu', 'wasmPaths'].includes(key)) throw new SamplingError('options', 'must only use known option names (candidates, allowSoftwareGpu, wasmPaths)', key);
+    if (!['candidates', 'allowSoftwareGpu', 'wasmPaths'].includes(key))
+      throw new SamplingError('options', 'must only use known option names (candidates, allowSoftwareGpu, wasmPaths)', key);
   }
   const c = o.candidates;
   if (c !== undefined && (!Array.isArray(c) || c.length === 0 || c.some((n) => typeof n !== 'string' || n === ''))) {
     throw new SamplingError('candidates', 'must be a non-empty array of backend names', c);
   }
-  if (o.allowSoftwareGpu !== undefined && typeof o.allowSoftwareGpu !== 'boolean') throw new SamplingError('allowSoftwareGpu', 'must be a boolean', o.allowSoftwareGpu);
+  if (o.allowSoftwareGpu !== undefined && typeof o.allowSoftwareGpu !== 'boolean')
+    throw new SamplingError('allowSoftwareGpu', 'must be a boolean', o.allowSoftwareGpu);
   const w = o.wasmPaths;
   if (w !== undefined && (typeof w !== 'string' || !w.endsWith('/'))) {
     throw new SamplingError('wasmPaths', 'must be a folder path ending in "/" (without it tfjs silently falls back to cpu)', w);

@@ -10,7 +10,18 @@ import { stopChecker, trimStops, type StopCut } from './stops.js';
 import { acceptUniform, residualUniform } from './noise.js';
 import { PACKED_HEAD, rawLogprobAt, type LogprobsPlan } from './logprobs.js';
 import { rowHooks, type Sampler } from './sampler.js';
-import { callStep, checkIds, logitsAt, type FinishReason, type GenerateResult, type GenerateStep, type PredictModel, type StepContext, type StepFunction, type TokenLogprob } from './generate.js';
+import {
+  callStep,
+  checkIds,
+  logitsAt,
+  type FinishReason,
+  type GenerateResult,
+  type GenerateStep,
+  type PredictModel,
+  type StepContext,
+  type StepFunction,
+  type TokenLogprob,
+} from './generate.js';
 
 /** How the target decides which draft tokens to keep. */
 export type DraftMode = 'exact' | 'rejection';
@@ -82,33 +93,54 @@ export interface SpeculativeInput<S> {
 }
 
 /** The draft option, checked before any tensor exists. */
-export function checkDraft(draft: unknown, sampler: Sampler, target: unknown, options: { feed?: string; queue?: unknown; grammar?: unknown; io?: unknown; contextLength?: unknown }, prompts: readonly (readonly number[])[]): DraftOptions {
+export function checkDraft(
+  draft: unknown,
+  sampler: Sampler,
+  target: unknown,
+  options: { feed?: string; queue?: unknown; grammar?: unknown; io?: unknown; contextLength?: unknown },
+  prompts: readonly (readonly number[])[],
+): DraftOptions {
   if (typeof draft !== 'object' || draft === null) throw new SamplingError('draft', 'must be an object { model, tokens, mode? }', draft);
   const d = draft as DraftOptions;
   const isPredict = typeof d.model === 'object' && d.model !== null && typeof (d.model as PredictModel).predict === 'function';
-  if (typeof d.model !== 'function' && !isPredict) throw new SamplingError('draft.model', 'must be a step function or a tfjs model with predict()', d.model === null ? null : new Described(typeof d.model));
+  if (typeof d.model !== 'function' && !isPredict)
+    throw new SamplingError('draft.model', 'must be a step function or a tfjs model with predict()', d.model === null ? null : new Described(typeof d.model));
   if (!(Number.isInteger(d.tokens) && d.tokens >= 1 && d.tokens <= 32)) throw new SamplingError('draft.tokens', 'must be an integer in [1, 32]', d.tokens);
   const mode = d.mode ?? 'exact';
   if (mode !== 'exact' && mode !== 'rejection') throw new SamplingError('draft.mode', 'must be "exact" or "rejection"', d.mode);
   if (d.adaptive !== undefined && typeof d.adaptive !== 'boolean') throw new SamplingError('draft.adaptive', 'must be a boolean', d.adaptive);
-  if (d.residualFrom !== undefined && d.residualFrom !== 'residual' && d.residualFrom !== 'p') throw new SamplingError('draft.residualFrom', 'must be "residual" or "p"', d.residualFrom);
-  if (d.contextLength !== undefined && !(Number.isInteger(d.contextLength) && d.contextLength >= 1)) throw new SamplingError('draft.contextLength', 'must be an integer >= 1', d.contextLength);
-  if (d.contextLength !== undefined && !isPredict) throw new SamplingError('draft.contextLength', 'is for a predict draft model (a step function keeps its own cache)', d.contextLength);
+  if (d.residualFrom !== undefined && d.residualFrom !== 'residual' && d.residualFrom !== 'p')
+    throw new SamplingError('draft.residualFrom', 'must be "residual" or "p"', d.residualFrom);
+  if (d.contextLength !== undefined && !(Number.isInteger(d.contextLength) && d.contextLength >= 1))
+    throw new SamplingError('draft.contextLength', 'must be an integer >= 1', d.contextLength);
+  if (d.contextLength !== undefined && !isPredict)
+    throw new SamplingError('draft.contextLength', 'is for a predict draft model (a step function keeps its own cache)', d.contextLength);
   if (isPredict && d.contextLength === undefined) {
     const fixed = (d.model as PredictModel).inputs?.[0]?.shape?.[1];
-    if (!(typeof fixed === 'number' && fixed > 0)) throw new SamplingError('draft.contextLength', 'must be given for a predict draft model without a fixed input length', undefined);
+    if (!(typeof fixed === 'number' && fixed > 0))
+      throw new SamplingError('draft.contextLength', 'must be given for a predict draft model without a fixed input length', undefined);
   }
-  if (typeof target !== 'function') throw new SamplingError('model', 'must be a step function with a draft (it scores γ + 1 positions per call)', new Described('a predict model'));
+  if (typeof target !== 'function')
+    throw new SamplingError('model', 'must be a step function with a draft (it scores γ + 1 positions per call)', new Described('a predict model'));
   if (options.feed !== 'new') throw new SamplingError('feed', 'must be "new" with a draft (the target keeps its cache by position)', options.feed);
   if (options.queue !== undefined) throw new SamplingError('queue', 'is not supported with a draft', new Described('a queue'));
   if (options.grammar !== undefined) throw new SamplingError('grammar', 'is not supported with a draft', new Described('a grammar'));
   const hooks = rowHooks(sampler);
   if (!hooks) throw new SamplingError('sampler', 'must be made by createSampler for a draft (its history is rewound per row)', new Described('another object'));
   sampler.processors.forEach((p, i) => {
-    if (!isBuiltinProcessor(p)) throw new SamplingError(`sampler.processors[${i}]`, `(${JSON.stringify(p.name)}) must be a built-in processor with a draft`, new Described('a user processor'));
+    if (!isBuiltinProcessor(p))
+      throw new SamplingError(
+        `sampler.processors[${i}]`,
+        `(${JSON.stringify(p.name)}) must be a built-in processor with a draft`,
+        new Described('a user processor'),
+      );
   });
   if (mode === 'rejection' && sampler.processors.some((p) => p.name === 'mirostat')) {
-    throw new SamplingError('sampler.mirostat', 'must be off with draft mode "rejection" (μ learns from the drawn token; use mode "exact")', new Described('mirostat on'));
+    throw new SamplingError(
+      'sampler.mirostat',
+      'must be off with draft mode "rejection" (μ learns from the drawn token; use mode "exact")',
+      new Described('mirostat on'),
+    );
   }
   prompts.forEach((p, r) => {
     if (p.length === 0) throw new SamplingError(`prompts[${r}]`, 'must have at least one token with a draft', new Described('an empty prompt'));
@@ -159,9 +191,21 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
   };
   const lengthOf = (r: number): number => prompts[r]!.length + out[r]!.length;
   /** An unusable output's tensors join the pass's, freed with them. */
-  const rejectInto = (owned: tf.Tensor[]) => (bad: unknown): void => void owned.push(...input.tensorsIn(bad));
+  const rejectInto =
+    (owned: tf.Tensor[]) =>
+    (bad: unknown): void =>
+      void owned.push(...input.tensorsIn(bad));
   /** A step context over per-row positions (`first[r]` the position of the first fed token). */
-  const contextOf = <T>(step: number, first: Int32Array, width: number, st: T | undefined, phase: 'prefill' | 'decode', owned: tf.Tensor[], logitPositions: number, mask?: Int32Array): StepContext<T> => {
+  const contextOf = <T>(
+    step: number,
+    first: Int32Array,
+    width: number,
+    st: T | undefined,
+    phase: 'prefill' | 'decode',
+    owned: tf.Tensor[],
+    logitPositions: number,
+    mask?: Int32Array,
+  ): StepContext<T> => {
     let am: tf.Tensor2D | undefined;
     let pi: tf.Tensor2D | undefined;
     return {
@@ -232,7 +276,12 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       } finally {
         tf.dispose(owned.filter((t) => !input.tensorsIn(state).includes(t) && !input.tensorsIn(draftState).includes(t)));
       }
-      checkIds(Int32Array.from({ length: batch }, (_, r) => packed[r * lpWidth]!), finished, 0, undefined);
+      checkIds(
+        Int32Array.from({ length: batch }, (_, r) => packed[r * lpWidth]!),
+        finished,
+        0,
+        undefined,
+      );
       const shown = new Int32Array(batch).fill(padId);
       for (let r = 0; r < batch; r++) {
         if (finished[r]) continue;
@@ -291,7 +340,12 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               const width = i === 0 ? 2 : 1;
               const first = Int32Array.from(L, (l) => (i === 0 ? l - 2 : l - 1 + i));
               let tokens: tf.Tensor2D;
-              if (i === 0) tokens = tf.tensor2d(Int32Array.from({ length: 2 * batch }, (_, k) => last(k >> 1, 2 - (k & 1))), [batch, 2], 'int32');
+              if (i === 0)
+                tokens = tf.tensor2d(
+                  Int32Array.from({ length: 2 * batch }, (_, k) => last(k >> 1, 2 - (k & 1))),
+                  [batch, 2],
+                  'int32',
+                );
               else tokens = tf.reshape(drafts[i - 1]!, [batch, 1]) as tf.Tensor2D; // a new handle, disposed with `owned`
               owned.push(tokens);
               const ctx = contextOf(passes, first, width, draftState, 'decode', owned, 1);
@@ -318,18 +372,42 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
           ds.dispose();
         }
         // 2. The target scores the last token and the g proposals in one pass.
-        const lastCol = tf.tensor2d(Int32Array.from({ length: batch }, (_, r) => last(r, 1)), [batch, 1], 'int32');
+        const lastCol = tf.tensor2d(
+          Int32Array.from({ length: batch }, (_, r) => last(r, 1)),
+          [batch, 1],
+          'int32',
+        );
         owned.push(lastCol);
         const tokens = tf.tidy(() => tf.concat([lastCol, ...drafts.map((d) => tf.reshape(d, [batch, 1]))], 1) as tf.Tensor2D);
         owned.push(tokens);
-        const ctx = contextOf(passes, Int32Array.from(L, (l) => l - 1), g + 1, state, 'decode', owned, g + 1);
+        const ctx = contextOf(
+          passes,
+          Int32Array.from(L, (l) => l - 1),
+          g + 1,
+          state,
+          'decode',
+          owned,
+          g + 1,
+        );
         const res = await callStep(target, tokens, ctx, rejectInto(owned));
         owned.push(res.logits);
         state = res.state;
         // 3. Verification on the device: per position the target's draw (its history the tokens
         //    before it), whether the row is still accepting, what it emits.
-        const u = mode === 'rejection' ? tf.tensor2d(Float32Array.from({ length: batch * g }, (_, k) => acceptUniform(keys[Math.floor(k / g)]!, steps0[Math.floor(k / g)]! + (k % g))), [batch, g]) : undefined;
-        const ru = mode === 'rejection' ? tf.tensor2d(Float32Array.from({ length: batch * g }, (_, k) => residualUniform(keys[Math.floor(k / g)]!, steps0[Math.floor(k / g)]! + (k % g))), [batch, g]) : undefined;
+        const u =
+          mode === 'rejection'
+            ? tf.tensor2d(
+                Float32Array.from({ length: batch * g }, (_, k) => acceptUniform(keys[Math.floor(k / g)]!, steps0[Math.floor(k / g)]! + (k % g))),
+                [batch, g],
+              )
+            : undefined;
+        const ru =
+          mode === 'rejection'
+            ? tf.tensor2d(
+                Float32Array.from({ length: batch * g }, (_, k) => residualUniform(keys[Math.floor(k / g)]!, steps0[Math.floor(k / g)]! + (k % g))),
+                [batch, g],
+              )
+            : undefined;
         if (u) owned.push(u, ru!);
         let alive: tf.Tensor1D = tf.ones([batch], 'bool') as tf.Tensor1D;
         owned.push(alive);
@@ -342,7 +420,9 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
           const steps = steps0.map((s) => s + i);
           const p = mode === 'rejection' ? sampler.probabilities(tl, { steps }) : undefined;
           if (p) owned.push(p);
-          const pk = lpPlan ? sampler.sampleWithLogprobs(tl, { steps, accept: false }, lpPlan) : tf.tidy(() => tf.reshape(tf.cast(sampler.sample(tl, { steps, accept: false }), 'float32'), [batch, 1]) as tf.Tensor2D);
+          const pk = lpPlan
+            ? sampler.sampleWithLogprobs(tl, { steps, accept: false }, lpPlan)
+            : tf.tidy(() => tf.reshape(tf.cast(sampler.sample(tl, { steps, accept: false }), 'float32'), [batch, 1]) as tf.Tensor2D);
           owned.push(pk);
           const made = tf.tidy(() => {
             const t = tf.cast(tf.reshape(tf.slice(pk, [0, 0], [batch, 1]), [batch]), 'int32') as tf.Tensor1D;
@@ -428,7 +508,11 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         if (!finished[r] && n < g + 1) rejectedRows.push(r);
       }
       checkIds(codes, new Uint8Array(batch), passes - 1, undefined);
-      hooks.rewindRows(rejectedRows, rejectedRows.map((r) => [...prompts[r]!, ...out[r]!]), rejectedRows.map((r) => out[r]!.length));
+      hooks.rewindRows(
+        rejectedRows,
+        rejectedRows.map((r) => [...prompts[r]!, ...out[r]!]),
+        rejectedRows.map((r) => out[r]!.length),
+      );
       if (draft.adaptive) gamma = allKept ? Math.min(gammaMax, gamma + 2) : Math.max(1, gamma - 1);
       signal?.throwIfAborted();
       yield { step: passes - 1, tokens: shown, finished: finished.slice(), draft: { tokens: emittedRows, proposed: g } };

@@ -39,7 +39,10 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
     const z = tf.reshape(logits, [batch, vocab]) as tf.Tensor2D;
     const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
     // Greedy rows are divided by 1 here and replaced by their one-hot row below.
-    const divisor = tf.tensor2d(Float32Array.from(T, (t) => (t === 0 ? 1 : t)), [batch, 1]);
+    const divisor = tf.tensor2d(
+      Float32Array.from(T, (t) => (t === 0 ? 1 : t)),
+      [batch, 1],
+    );
     const e = tf.exp(tf.div(tf.sub(z, rowMax(z)), divisor)); // -Infinity masks → 0
     let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
     if (greedy.some((g) => g === 1)) {

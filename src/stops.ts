@@ -11,7 +11,13 @@ type Detokenize = ((tokens: readonly number[], row: number) => string) | undefin
  * q's tokens `row` (stop lists of batch row r) — gives the cut when the result now ends with a
  * stop, else undefined. It remembers each result's text length for the stop strings.
  */
-export function stopChecker(stops: readonly Set<number>[], stopSeqs: readonly number[][][], stopStrs: readonly string[][], detokenize: Detokenize, results: number) {
+export function stopChecker(
+  stops: readonly Set<number>[],
+  stopSeqs: readonly number[][][],
+  stopStrs: readonly string[][],
+  detokenize: Detokenize,
+  results: number,
+) {
   const textLen = new Int32Array(results); // each result's text length after its previous token
   return (r: number, q: number, row: readonly number[], id: number): StopCut | undefined => {
     if (stops[r]!.has(id)) return [row.length - 1, -1];
@@ -38,7 +44,13 @@ export function stopChecker(stops: readonly Set<number>[], stopSeqs: readonly nu
  * Each result's text (with `detokenize`), and without `keepStop` the stops trimmed from the
  * tokens, the log-probabilities (in place) and the texts.
  */
-export function trimStops(out: number[][], lps: unknown[][], cuts: readonly (StopCut | undefined)[], detokenize: Detokenize, keepStop: boolean): string[] | undefined {
+export function trimStops(
+  out: number[][],
+  lps: unknown[][],
+  cuts: readonly (StopCut | undefined)[],
+  detokenize: Detokenize,
+  keepStop: boolean,
+): string[] | undefined {
   const texts = detokenize ? out.map((row, r) => detokenize(row, r)) : undefined;
   if (keepStop) return texts;
   cuts.forEach((cut, r) => {

@@ -122,17 +122,7 @@ export type InvalidRowPolicy = 'error' | 'uniform' | 'greedy';
 export type DrawMethod = 'gumbel' | 'multinomial';
 
 /** Names of the built-in processors, for `order`. */
-export type BuiltinName =
-  | 'temperature'
-  | 'top-n-sigma'
-  | 'top-k'
-  | 'top-p'
-  | 'min-p'
-  | 'typical-p'
-  | 'epsilon-cutoff'
-  | 'eta-cutoff'
-  | 'xtc'
-  | 'mirostat';
+export type BuiltinName = 'temperature' | 'top-n-sigma' | 'top-k' | 'top-p' | 'min-p' | 'typical-p' | 'epsilon-cutoff' | 'eta-cutoff' | 'xtc' | 'mirostat';
 
 /** The anchors' default chains (see `NAMED_ORDERS`). */
 export type NamedOrder = 'llama.cpp' | 'hf' | 'vllm';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { referenceTopP } from '../src/reference/top-p.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath, } from './helpers/backend.js';
+import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
 
 interface Case {
@@ -38,7 +38,13 @@ const CASES: Case[] = [
   { name: 'masks', shape: 'masked', B: 16, V: 1000, options: mixed('masks', 1000) },
   { name: 'magnitudes up to 1e4', shape: 'huge', B: 8, V: 5000, options: mixed('huge', 5000) },
   { name: 'peaky V 32000, default chain', shape: 'peaky', B: 8, V: 32000, options: () => ({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 1 }) },
-  { name: 'flat V 128256, mixed top-p (full sort)', shape: 'flat', B: 6, V: 128256, options: () => ({ temperature: [1.3, 1, 0.8, 1, 2, 1], topP: [0.9, 0.5, 0.8, 0.95, 0.9, 0.99], seed: 2 }) },
+  {
+    name: 'flat V 128256, mixed top-p (full sort)',
+    shape: 'flat',
+    B: 6,
+    V: 128256,
+    options: () => ({ temperature: [1.3, 1, 0.8, 1, 2, 1], topP: [0.9, 0.5, 0.8, 0.95, 0.9, 0.99], seed: 2 }),
+  },
   { name: 'peaky V 128256, top-k 50 + top-p 0.95', shape: 'peaky', B: 3, V: 128256, options: () => ({ temperature: 0.7, topK: 50, topP: 0.95, seed: 3 }) },
   { name: 'masked V 128256, min-p 0.02', shape: 'masked', B: 2, V: 128256, options: () => ({ temperature: 1.1, minP: 0.02, seed: 4 }) },
 ];
@@ -78,12 +84,18 @@ function naiveTopP(P: number[]): LogitsProcessor {
     name: 'naive-top-p',
     apply(state) {
       const zs = tf.topk(state.logits, state.vocab).values;
-      const t = tf.tensor2d(Float32Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? v : 1)), [state.batch, 1]);
+      const t = tf.tensor2d(
+        Float32Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? v : 1)),
+        [state.batch, 1],
+      );
       const q = tf.softmax(tf.mul(zs, t));
       const before = tf.sub(tf.cumsum(q, 1), q);
       const keep = tf.step(tf.sub(tf.tensor2d(P, [state.batch, 1]), before)); // before < p
       const count = tf.sum(keep, 1);
-      const tau = tf.gather(tf.reshape(zs, [-1]), tf.add(tf.mul(tf.range(0, state.batch, 1, 'int32'), tf.scalar(state.vocab, 'int32')), tf.cast(tf.sub(count, 1), 'int32')));
+      const tau = tf.gather(
+        tf.reshape(zs, [-1]),
+        tf.add(tf.mul(tf.range(0, state.batch, 1, 'int32'), tf.scalar(state.vocab, 'int32')), tf.cast(tf.sub(count, 1), 'int32')),
+      );
       const drop = tf.step(tf.sub(tf.reshape(tau, [state.batch, 1]), state.logits));
       return { ...state, logits: tf.sub(tf.sub(state.logits, tf.mul(drop, 3e38)), tf.mul(drop, 3e38)) as tf.Tensor2D };
     },
@@ -97,28 +109,32 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
   const tokensElsewhere = coveredElsewhere('agreement-tokens', backend);
   const skipNote = (why: string | undefined): string => (why ? ` (skipped here: ${why})` : '');
 
-  (processElsewhere ? it.skip : it).each(CASES)(`same kept set and probabilities: $name${skipNote(processElsewhere)}`, async ({ shape, B: fullB, V, options, name }) => {
-    // Software GPU adapters take seconds per full sort of 128k: fewer rows there.
-    const B = isSoftwareGpu(backend) && V > 100_000 ? Math.min(fullB, 2) : fullB;
-    const rows = makeRows(shape, B, V, name);
-    const opts = Object.fromEntries(
-      Object.entries(options(fullB)).map(([k, v]) => [k, Array.isArray(v) ? v.slice(0, B) : v]),
-    ) as SamplerOptions;
-    const { keptDiffer, probDiffer, kept } = await compare(rows, opts);
-    expect(keptDiffer).toEqual([]);
-    expect(probDiffer).toEqual([]);
-    expect(kept).toBeGreaterThan(0);
-  });
+  (processElsewhere ? it.skip : it).each(CASES)(
+    `same kept set and probabilities: $name${skipNote(processElsewhere)}`,
+    async ({ shape, B: fullB, V, options, name }) => {
+      // Software GPU adapters take seconds per full sort of 128k: fewer rows there.
+      const B = isSoftwareGpu(backend) && V > 100_000 ? Math.min(fullB, 2) : fullB;
+      const rows = makeRows(shape, B, V, name);
+      const opts = Object.fromEntries(Object.entries(options(fullB)).map(([k, v]) => [k, Array.isArray(v) ? v.slice(0, B) : v])) as SamplerOptions;
+      const { keptDiffer, probDiffer, kept } = await compare(rows, opts);
+      expect(keptDiffer).toEqual([]);
+      expect(probDiffer).toEqual([]);
+      expect(kept).toBeGreaterThan(0);
+    },
+  );
 
   // cpu and wasm sum sequentially, where plain float32 drifts; GPU backends scan as a tree, whose
   // smaller error this particular control does not reliably expose.
-  it.runIf((backend === 'cpu' || backend === 'wasm') && !processElsewhere)('negative control: a plain float32 top-p (no error-free sums) is caught on flat V 128256 rows', async () => {
-    const c = CASES.find((x) => x.name.startsWith('flat V 128256'))!;
-    const rows = makeRows(c.shape, c.B, c.V, c.name);
-    const opts = c.options(c.B);
-    const { keptDiffer } = await compare(rows, { ...opts, topP: 1, processors: [naiveTopP(opts.topP as number[])] });
-    expect(keptDiffer.length).toBeGreaterThan(0);
-  });
+  it.runIf((backend === 'cpu' || backend === 'wasm') && !processElsewhere)(
+    'negative control: a plain float32 top-p (no error-free sums) is caught on flat V 128256 rows',
+    async () => {
+      const c = CASES.find((x) => x.name.startsWith('flat V 128256'))!;
+      const rows = makeRows(c.shape, c.B, c.V, c.name);
+      const opts = c.options(c.B);
+      const { keptDiffer } = await compare(rows, { ...opts, topP: 1, processors: [naiveTopP(opts.topP as number[])] });
+      expect(keptDiffer.length).toBeGreaterThan(0);
+    },
+  );
 
   it.skipIf(tokensElsewhere)(`the same seeds give the same tokens as reference.sample in ≥ 99.99% of rows${skipNote(tokensElsewhere)}`, async () => {
     const plan: { shape: Shape; B: number; V: number; steps: number; options: SamplerOptions }[] = [
@@ -174,7 +190,10 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
       [{ temperature: 0.7, topP: 0.9, minP: 0.05, order: ['top-p', 'temperature', 'min-p'], seed: 1 }, portablePath(backend)],
       [{ seed: 1, processors: [naiveTopP([1, 1, 1])] }, defaultPath(backend)],
       [{ seed: 1, repetitionPenalty: 1.3, logitBias: { 3: 1 } }, defaultPath(backend)],
-      [{ seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' }, tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend, 'uniform') : 'portable'],
+      [
+        { seed: 1, processors: [naiveTopP([1, 1, 1])], invalidRows: 'uniform' },
+        tf.env().getBool('TFJS_SAMPLING_FUSED') ? portablePath(backend, 'uniform') : 'portable',
+      ],
     ];
     for (const [opts, path] of cases) {
       const s = createSampler(opts);

@@ -36,9 +36,17 @@ const CASES: Case[] = [
     options: { temperature: 1.1, topNSigma: [1, 1.5, 2, 0.5], topK: [50, 5, 1000, 40], topP: 0.9 },
     scaled: (f) => ({ temperature: 1.1, topNSigma: [f, 1.5 * f, 2 * f, 0.5 * f], topK: [50, 5, 1000, 40], topP: 0.9 }),
   },
-  { name: 'ε', options: { temperature: 0.9, epsilonCutoff: [1e-5, 3e-4, 1e-3, 0.05] }, scaled: (f) => ({ temperature: 0.9, epsilonCutoff: [1e-5 * f, 3e-4 * f, 1e-3 * f, 0.05 * f] }) },
+  {
+    name: 'ε',
+    options: { temperature: 0.9, epsilonCutoff: [1e-5, 3e-4, 1e-3, 0.05] },
+    scaled: (f) => ({ temperature: 0.9, epsilonCutoff: [1e-5 * f, 3e-4 * f, 1e-3 * f, 0.05 * f] }),
+  },
   { name: 'η', options: { etaCutoff: [1e-4, 2e-3, 1e-2, 0.09] }, scaled: (f) => ({ etaCutoff: [1e-4 * f, 2e-3 * f, 1e-2 * f, 0.09 * f] }) },
-  { name: 'XTC', options: { temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0]) }, scaled: (f) => ({ temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0], f) }) },
+  {
+    name: 'XTC',
+    options: { temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0]) },
+    scaled: (f) => ({ temperature: 1.2, xtc: xtcRows([0.01, 0.1, 0.3, 0], f) }),
+  },
   {
     name: 'Mirostat v2 (μ = 2τ)',
     options: { temperature: 0.9, mirostat: [1, 2, 3, 5].map((tau) => ({ version: 2 as const, tau })) },
@@ -53,21 +61,56 @@ const CASES: Case[] = [
     // k past 100 under the floors of top-k / min-p on rows 2 and 3 (peaky), below it on row 0
     // (flat), and 8 tokens left by top-k on row 1 (k from those 8, not the row's 100 largest).
     name: 'Mirostat v1 after top-k, top-p, min-p, ε',
-    options: { temperature: [1.1, 1, 1.4, 1.2], topK: [0, 8, 0, 1500], topP: [1, 0.95, 0.9, 1], minP: [0.01, 0, 0.002, 1e-4], epsilonCutoff: 1e-5, mirostat: [{ version: 1, tau: 5 }, { version: 1, tau: 2 }, { version: 1, tau: 6 }, { version: 1, tau: 6 }] },
+    options: {
+      temperature: [1.1, 1, 1.4, 1.2],
+      topK: [0, 8, 0, 1500],
+      topP: [1, 0.95, 0.9, 1],
+      minP: [0.01, 0, 0.002, 1e-4],
+      epsilonCutoff: 1e-5,
+      mirostat: [
+        { version: 1, tau: 5 },
+        { version: 1, tau: 2 },
+        { version: 1, tau: 6 },
+        { version: 1, tau: 6 },
+      ],
+    },
     scaled: (f) => ({
       temperature: [1.1, 1, 1.4, 1.2],
       topK: [0, 8, 0, 1500],
       topP: [1, 0.95, 0.9, 1],
       minP: [0.01, 0, 0.002, 1e-4],
       epsilonCutoff: 1e-5 * f,
-      mirostat: [{ version: 1, tau: 5 * f }, { version: 1, tau: 2 * f }, { version: 1, tau: 6 * f }, { version: 1, tau: 6 * f }],
+      mirostat: [
+        { version: 1, tau: 5 * f },
+        { version: 1, tau: 2 * f },
+        { version: 1, tau: 6 * f },
+        { version: 1, tau: 6 * f },
+      ],
     }),
   },
-  { name: 'typical-p', options: { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99] }, scaled: (f) => ({ temperature: 0.8, typicalP: [0.2 * f, 0.5 * f, 0.9 * f, Math.min(0.99 * f, 0.999)] }) },
+  {
+    name: 'typical-p',
+    options: { temperature: 0.8, typicalP: [0.2, 0.5, 0.9, 0.99] },
+    scaled: (f) => ({ temperature: 0.8, typicalP: [0.2 * f, 0.5 * f, 0.9 * f, Math.min(0.99 * f, 0.999)] }),
+  },
   {
     name: 'typical-p after top-k, min-p, with ε and XTC',
-    options: { temperature: [1.3, 0.6, 0.9, 1], topK: [0, 100, 500, 0], minP: 0.01, typicalP: [0.95, 0.6, 0.3, 0.8], epsilonCutoff: 1e-4, xtc: xtcRows([0.05, 0.3, 0.2, 0.02]) },
-    scaled: (f) => ({ temperature: [1.3, 0.6, 0.9, 1], topK: [0, 100, 500, 0], minP: 0.01, typicalP: [0.95 * f, 0.6 * f, 0.3 * f, 0.8 * f], epsilonCutoff: 1e-4 * f, xtc: xtcRows([0.05, 0.3, 0.2, 0.02], f) }),
+    options: {
+      temperature: [1.3, 0.6, 0.9, 1],
+      topK: [0, 100, 500, 0],
+      minP: 0.01,
+      typicalP: [0.95, 0.6, 0.3, 0.8],
+      epsilonCutoff: 1e-4,
+      xtc: xtcRows([0.05, 0.3, 0.2, 0.02]),
+    },
+    scaled: (f) => ({
+      temperature: [1.3, 0.6, 0.9, 1],
+      topK: [0, 100, 500, 0],
+      minP: 0.01,
+      typicalP: [0.95 * f, 0.6 * f, 0.3 * f, 0.8 * f],
+      epsilonCutoff: 1e-4 * f,
+      xtc: xtcRows([0.05, 0.3, 0.2, 0.02], f),
+    }),
   },
   {
     name: 'typical-p on a greedy row, after top-p',
@@ -83,12 +126,37 @@ const CASES: Case[] = [
   {
     name: 'minTokensToKeep with top-nσ, top-k, ε and η',
     options: { temperature: 1.1, topNSigma: 2, topK: [0, 20, 0, 5], epsilonCutoff: [0.05, 1e-3, 0.2, 0.01], etaCutoff: 0.05, minTokensToKeep: [4, 2, 8, 1] },
-    scaled: (f) => ({ temperature: 1.1, topNSigma: 2 * f, topK: [0, 20, 0, 5], epsilonCutoff: [0.05 * f, 1e-3 * f, 0.2 * f, 0.01 * f], etaCutoff: 0.05 * f, minTokensToKeep: [4, 2, 8, 1] }),
+    scaled: (f) => ({
+      temperature: 1.1,
+      topNSigma: 2 * f,
+      topK: [0, 20, 0, 5],
+      epsilonCutoff: [0.05 * f, 1e-3 * f, 0.2 * f, 0.01 * f],
+      etaCutoff: 0.05 * f,
+      minTokensToKeep: [4, 2, 8, 1],
+    }),
   },
   {
     name: 'all four after top-k, top-p, min-p',
-    options: { temperature: 0.7, topNSigma: 2.5, topK: [200, 0, 1000, 30], topP: 0.95, minP: 0.001, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: xtcRows([0.05, 0.02, 0.2, 0.1]) },
-    scaled: (f) => ({ temperature: 0.7, topNSigma: 2.5 * f, topK: [200, 0, 1000, 30], topP: 0.95, minP: 0.001, epsilonCutoff: 1e-4 * f, etaCutoff: 1e-3 * f, xtc: xtcRows([0.05, 0.02, 0.2, 0.1], f) }),
+    options: {
+      temperature: 0.7,
+      topNSigma: 2.5,
+      topK: [200, 0, 1000, 30],
+      topP: 0.95,
+      minP: 0.001,
+      epsilonCutoff: 1e-4,
+      etaCutoff: 1e-3,
+      xtc: xtcRows([0.05, 0.02, 0.2, 0.1]),
+    },
+    scaled: (f) => ({
+      temperature: 0.7,
+      topNSigma: 2.5 * f,
+      topK: [200, 0, 1000, 30],
+      topP: 0.95,
+      minP: 0.001,
+      epsilonCutoff: 1e-4 * f,
+      etaCutoff: 1e-3 * f,
+      xtc: xtcRows([0.05, 0.02, 0.2, 0.1], f),
+    }),
   },
 ];
 
@@ -148,66 +216,73 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
   const shapes: (Shape | 'sorted')[] = gpu ? ['peaky', 'flat', 'masked', 'sorted'] : ['peaky', 'flat', 'masked', 'ties', 'huge'];
   const V = gpu ? 2000 : 5000;
 
-  it.skipIf(!fused)('kept counts equal the reference (float-rounding exemptions on the GPU backends only, bounded), and the drawn tokens are kept', async (ctx) => {
-    registerFusedFlag();
-    if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
-    const t = { rows: 0, exempt: [] as string[] };
-    tallies.set(backend, t);
-    for (const shape of shapes) {
-      const u = rng(`bands:${shape}`);
-      const rows = Array.from({ length: 4 }, () => (shape === 'sorted' ? makeRow('peaky', V, u).sort((a, b) => b - a) : makeRow(shape, V, u)));
-      const x = tf.tensor2d(flatten(rows), [4, V]);
-      for (const c of [...CASES, ...placedCases(rows)].filter((k) => !(exact && k.greedy) && (shape !== 'sorted' || k.name.startsWith('typical')))) {
-        const before = tf.memory().numTensors;
-        const sampler = createSampler({ ...c.options, seed: 5 });
-        if (gpu) {
-          // No read at all inside sample() on the GPUs — not even a small host tensor read by a
-          // kernel forwarded to the CPU (webgpu's concat of more than 7 inputs split off one).
-          const reads = startCounting();
-          const ids = sampler.sample(x);
-          reads.stop();
-          expect(reads.events, `${shape} ${c.name}: reads inside sample()`).toEqual([]);
-          ids.dispose();
-          sampler.reset();
-        }
-        const got = await fusedKeptCounts(sampler, x);
-        sampler.dispose(); // Mirostat's μ and pending surprise
-        expect(tf.memory().numTensors).toBe(before);
-        expect(got?.path, c.name).toBe(defaultPath(backend));
-        const processed = reference.process(rows, c.options);
-        const want = processed.map((row) => row.filter((v) => v > -Infinity).length);
-        for (let r = 0; r < 4; r++) {
-          t.rows++;
-          if (c.greedy?.includes(r)) {
-            // typical-p may drop the row's maximum: greedy draws the largest logit it keeps.
-            const top = Math.max(...processed[r]!);
-            expect(processed[r]![got!.ids[r]!], `${shape} ${c.name} row ${r}: greedy draws the largest kept logit`).toBe(top);
-            continue;
+  it.skipIf(!fused)(
+    'kept counts equal the reference (float-rounding exemptions on the GPU backends only, bounded), and the drawn tokens are kept',
+    async (ctx) => {
+      registerFusedFlag();
+      if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
+      const t = { rows: 0, exempt: [] as string[] };
+      tallies.set(backend, t);
+      for (const shape of shapes) {
+        const u = rng(`bands:${shape}`);
+        const rows = Array.from({ length: 4 }, () => (shape === 'sorted' ? makeRow('peaky', V, u).sort((a, b) => b - a) : makeRow(shape, V, u)));
+        const x = tf.tensor2d(flatten(rows), [4, V]);
+        for (const c of [...CASES, ...placedCases(rows)].filter((k) => !(exact && k.greedy) && (shape !== 'sorted' || k.name.startsWith('typical')))) {
+          const before = tf.memory().numTensors;
+          const sampler = createSampler({ ...c.options, seed: 5 });
+          if (gpu) {
+            // No read at all inside sample() on the GPUs — not even a small host tensor read by a
+            // kernel forwarded to the CPU (webgpu's concat of more than 7 inputs split off one).
+            const reads = startCounting();
+            const ids = sampler.sample(x);
+            reads.stop();
+            expect(reads.events, `${shape} ${c.name}: reads inside sample()`).toEqual([]);
+            ids.dispose();
+            sampler.reset();
           }
-          const n = got!.counts[r]!;
-          if (n === want[r]) {
-            // The same count is the same set (a band of logit values): the drawn token is in it.
-            expect(processed[r]![got!.ids[r]!], `${shape} ${c.name} row ${r}: the drawn token is kept`).toBeGreaterThan(-Infinity);
-            continue;
+          const got = await fusedKeptCounts(sampler, x);
+          sampler.dispose(); // Mirostat's μ and pending surprise
+          expect(tf.memory().numTensors).toBe(before);
+          expect(got?.path, c.name).toBe(defaultPath(backend));
+          const processed = reference.process(rows, c.options);
+          const want = processed.map((row) => row.filter((v) => v > -Infinity).length);
+          for (let r = 0; r < 4; r++) {
+            t.rows++;
+            if (c.greedy?.includes(r)) {
+              // typical-p may drop the row's maximum: greedy draws the largest logit it keeps.
+              const top = Math.max(...processed[r]!);
+              expect(processed[r]![got!.ids[r]!], `${shape} ${c.name} row ${r}: greedy draws the largest kept logit`).toBe(top);
+              continue;
+            }
+            const n = got!.counts[r]!;
+            if (n === want[r]) {
+              // The same count is the same set (a band of logit values): the drawn token is in it.
+              expect(processed[r]![got!.ids[r]!], `${shape} ${c.name} row ${r}: the drawn token is kept`).toBeGreaterThan(-Infinity);
+              continue;
+            }
+            const what = `${shape} ${c.name} row ${r}: fused ${n}, reference ${want[r]}`;
+            expect(exact, what).toBe(false);
+            const around = [1 - 1e-4, 1 + 1e-4].map((f) => referenceKeptCounts([rows[r]!], rowOf(c.scaled(f), r))[0]!);
+            expect(n, `${what} (at parameters × 1 ± 1e-4: ${around})`).toBeGreaterThanOrEqual(Math.min(want[r]!, ...around));
+            expect(n, `${what} (at parameters × 1 ± 1e-4: ${around})`).toBeLessThanOrEqual(Math.max(want[r]!, ...around));
+            t.exempt.push(what);
           }
-          const what = `${shape} ${c.name} row ${r}: fused ${n}, reference ${want[r]}`;
-          expect(exact, what).toBe(false);
-          const around = [1 - 1e-4, 1 + 1e-4].map((f) => referenceKeptCounts([rows[r]!], rowOf(c.scaled(f), r))[0]!);
-          expect(n, `${what} (at parameters × 1 ± 1e-4: ${around})`).toBeGreaterThanOrEqual(Math.min(want[r]!, ...around));
-          expect(n, `${what} (at parameters × 1 ± 1e-4: ${around})`).toBeLessThanOrEqual(Math.max(want[r]!, ...around));
-          t.exempt.push(what);
         }
+        x.dispose();
       }
-      x.dispose();
-    }
-    expect(t.exempt.length, t.exempt.join('\n')).toBeLessThanOrEqual(Math.ceil(t.rows / 50));
-  });
+      expect(t.exempt.length, t.exempt.join('\n')).toBeLessThanOrEqual(Math.ceil(t.rows / 50));
+    },
+  );
 
   it.skipIf(!gpu)('the GPU bands statistics — σ floors, masses and the XTC bound — against float64 (GPU backends only)', async () => {
     const webgl = backend === 'webgl';
     expect(webgl ? registerWebglBands() : registerWebgpuBands()).toBe(true);
     const stats = (params: tf.Tensor2D, mode: 'moments' | 'mass' | 'above', minP: boolean, online = false): tf.Tensor2D =>
-      tf.tidy(() => (webgl ? rowBandsWebgl(x, params, mode, minP) : (tf.engine().runKernel(BANDS_KERNEL, { logits: x, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D)));
+      tf.tidy(() =>
+        webgl
+          ? rowBandsWebgl(x, params, mode, minP)
+          : (tf.engine().runKernel(BANDS_KERNEL, { logits: x, params }, { mode, minP, online } as unknown as tf.NamedAttrMap) as tf.Tensor2D),
+      );
     const u = rng('bands:kernel');
     const V = 3001;
     const gens: ((j: number) => number)[] = [
@@ -229,7 +304,10 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     // moments: the σ floor and the row max.
     // Params rows of BAND_PARAMS: column 7 n (moments), cut (above) or p; 8 minTokensToKeep (1).
     const P = BAND_PARAMS;
-    const pm = tf.tensor2d(Float32Array.from({ length: B * P }, (_, i) => (i % P === 7 ? n[Math.floor(i / P)]! : i % P === 8 ? 1 : 0)), [B, P]);
+    const pm = tf.tensor2d(
+      Float32Array.from({ length: B * P }, (_, i) => (i % P === 7 ? n[Math.floor(i / P)]! : i % P === 8 ? 1 : 0)),
+      [B, P],
+    );
     const mom = stats(pm, 'moments', false);
     const m = (await mom.array()) as number[][];
     rows.forEach((_, r) => {
@@ -268,7 +346,10 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
     }
     // above: the smallest kept logit ≥ cut and how many there are, exactly.
     const cut = zmax.map((v) => Math.fround(v - 1));
-    const pabove = tf.tensor2d(rows.flatMap((_, r) => [-3.4e38, 3.4e38, zmax[r]!, 1, 0, 0, 0, cut[r]!, 1]), [B, P]);
+    const pabove = tf.tensor2d(
+      rows.flatMap((_, r) => [-3.4e38, 3.4e38, zmax[r]!, 1, 0, 0, 0, cut[r]!, 1]),
+      [B, P],
+    );
     const above = stats(pabove, 'above', false);
     const a = (await above.array()) as number[][];
     rows.forEach((_, r) => {

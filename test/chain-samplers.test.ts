@@ -4,7 +4,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, mirostat, reference, SamplingError, typicalP, xtc, xtcUniform, rowKeys, type SamplerOptions } from '../src/index.js';
+import {
+  createSampler,
+  DEFAULT_ORDER,
+  NAMED_ORDERS,
+  mirostat,
+  reference,
+  SamplingError,
+  typicalP,
+  xtc,
+  xtcUniform,
+  rowKeys,
+  type SamplerOptions,
+} from '../src/index.js';
 import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
@@ -59,7 +71,13 @@ function rowsArb(gpu: boolean) {
     // Logits on a 1/8 grid: typical ranks tokens by |−ln q − H| computed in float32, and logits
     // closer than float32 resolves after the shift by max z (or mirror images around H within
     // it) may rank either way there; the grid keeps the property about the rule, not rounding.
-    logits: fc.array(fc.oneof(fc.integer({ min: -96, max: 96 }).map((v) => v / 8), fc.constant(-Infinity)), { minLength: 240, maxLength: 240 }),
+    logits: fc.array(
+      fc.oneof(
+        fc.integer({ min: -96, max: 96 }).map((v) => v / 8),
+        fc.constant(-Infinity),
+      ),
+      { minLength: 240, maxLength: 240 },
+    ),
     T: fc.oneof(fc.constant(1), fc.constant(0), fc.double({ min: 0.2, max: 3, noNaN: true })),
     topK: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 })),
     topP: fc.oneof(fc.constant(1), fc.double({ min: 0.3, max: 0.99, noNaN: true })),
@@ -71,7 +89,13 @@ function rowsArb(gpu: boolean) {
  * step-0 tokens; expectReferenceAgreement), compared on more than 30 of `runs` cases (2 of 6 on
  * the GPUs, whose runs are slow).
  */
-async function expectAgreementProperty<C extends { rows: Parameters<typeof rowsOf>[0] }>(gpu: boolean, arb: fc.Arbitrary<C>, seed: number, runs: number, options: (c: C) => SamplerOptions): Promise<void> {
+async function expectAgreementProperty<C extends { rows: Parameters<typeof rowsOf>[0] }>(
+  gpu: boolean,
+  arb: fc.Arbitrary<C>,
+  seed: number,
+  runs: number,
+  options: (c: C) => SamplerOptions,
+): Promise<void> {
   let compared = 0;
   await fc.assert(
     fc.asyncProperty(arb, async (c) => {
@@ -119,11 +143,20 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
 
   it('transformers test_typical_dist_warper: the two rows, a uniform row untouched', async () => {
     const rows = [ln([0.97, 0.01, 0.01, 0.01]), ln([0.4, 0.2, 0.2, 0.2])];
-    const want = [[0.97, 0, 0, 0], [0, 1 / 3, 1 / 3, 1 / 3]]; // renormalised: the source compares exp(masked logits)
+    const want = [
+      [0.97, 0, 0, 0],
+      [0, 1 / 3, 1 / 3, 1 / 3],
+    ]; // renormalised: the source compares exp(masked logits)
     const got = await probabilitiesOf({ typicalP: 0.5 }, rows);
     got.forEach((row, r) => row.forEach((p, j) => expect(p).toBeCloseTo(want[r]![j]! / want[r]!.reduce((a, b) => a + b), 5)));
-    const uniform = [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]];
-    expect((await processed({ typicalP: 0.5, minTokensToKeep: 3 }, uniform)).map(kept)).toEqual([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]);
+    const uniform = [
+      [0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0],
+    ];
+    expect((await processed({ typicalP: 0.5, minTokensToKeep: 3 }, uniform)).map(kept)).toEqual([
+      [0, 1, 2, 3, 4],
+      [0, 1, 2, 3, 4],
+    ]);
   });
 
   it.each(HF_MIN_KEEP)('transformers ramp rows with min_tokens_to_keep: $name', async (c) => {
@@ -151,7 +184,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     s.dispose();
     // With top-nσ, top-p, min-p, ε and η over a longer row: the reference's tokens step after step.
     const V = gpu ? 40 : 400;
-    const long = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.4 * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))));
+    const long = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-1.4 * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))),
+    );
     for (const o of [
       { temperature: 0.7, topP: 0.5, minP: 0.2, minTokensToKeep: [1, 3, 8, 20], seed: 11 },
       { temperature: 1.1, topNSigma: [0.3, 1, 0, 2], epsilonCutoff: 0.02, etaCutoff: 0.05, minTokensToKeep: 5, seed: 12 },
@@ -159,34 +194,58 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     ] as SamplerOptions[]) {
       const t = createSampler(o);
       const y = tf.tensor2d(long);
-      for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(long, o, step));
+      for (let step = 0; step < 3; step++)
+        expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(long, o, step));
       expect(t.lastPath).toBe(defaultPath(backend));
       y.dispose();
       t.dispose();
     }
   });
 
-  it('typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend (typical-p then ε / η with it: the GPU chain with top-k), the reference\'s tokens step after step', async () => {
+  it("typical-p and XTC with minTokensToKeep, and on greedy rows: fused on every backend (typical-p then ε / η with it: the GPU chain with top-k), the reference's tokens step after step", async () => {
     const V = gpu ? 60 : 500;
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-(1 + r / 2) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))),
+    );
     const host = backend === 'cpu' || backend === 'wasm';
     // minTokensToKeep changes what XTC keeps on these rows (else the XTC case below would test nothing).
     const xo: SamplerOptions = { temperature: 0.7, xtc: { probability: 1, threshold: 0.02 } };
-    expect(reference.process(rows, { ...xo, minTokensToKeep: V }).map((r) => kept(r).length)).not.toEqual(reference.process(rows, xo).map((r) => kept(r).length));
+    expect(reference.process(rows, { ...xo, minTokensToKeep: V }).map((r) => kept(r).length)).not.toEqual(
+      reference.process(rows, xo).map((r) => kept(r).length),
+    );
     for (const o of [
       { temperature: [0.8, 0, 1.2, 0], typicalP: 0.05, minTokensToKeep: [1, 3, 8, 20], seed: 31 },
       { temperature: 0.9, topK: 50, typicalP: [0.2, 0.9, 0.5, 0.05], minTokensToKeep: 6, seed: 32 },
       { temperature: [0, 0.7, 0, 1], xtc: { probability: 1, threshold: 0.02 }, minTokensToKeep: [2, V, 1, 3], seed: 33 },
-      { temperature: [0, 0, 0.6, 0], xtc: [{ probability: 1, threshold: 0.05 }, { probability: 0.5, threshold: 0.1 }, { probability: 1, threshold: 0.01 }, { probability: 1, threshold: 0.2 }], topP: 0.95, seed: 34 },
+      {
+        temperature: [0, 0, 0.6, 0],
+        xtc: [
+          { probability: 1, threshold: 0.05 },
+          { probability: 0.5, threshold: 0.1 },
+          { probability: 1, threshold: 0.01 },
+          { probability: 1, threshold: 0.2 },
+        ],
+        topP: 0.95,
+        seed: 34,
+      },
       { temperature: 0, typicalP: 0.5, minP: 0.02, seed: 35 },
       // ε and η after typical-p keep the band's m largest (the GPU chain: with top-k on every row).
       { temperature: 0.9, typicalP: [0.3, 0.5, 0.2, 0.8], epsilonCutoff: 3e-3, etaCutoff: [0, 1e-2, 5e-3, 0], minTokensToKeep: [3, 10, 25, 2], seed: 36 },
-      { temperature: 0.9, topK: 45, typicalP: [0.3, 0.5, 0.2, 0.8], epsilonCutoff: 3e-3, etaCutoff: [0, 1e-2, 5e-3, 0], minTokensToKeep: [3, 10, 25, 2], seed: 37 },
+      {
+        temperature: 0.9,
+        topK: 45,
+        typicalP: [0.3, 0.5, 0.2, 0.8],
+        epsilonCutoff: 3e-3,
+        etaCutoff: [0, 1e-2, 5e-3, 0],
+        minTokensToKeep: [3, 10, 25, 2],
+        seed: 37,
+      },
     ] as SamplerOptions[]) {
       const t = createSampler(o);
       const y = tf.tensor2d(rows);
       try {
-        for (let step = 0; step < 3; step++) expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
+        for (let step = 0; step < 3; step++)
+          expect(Array.from((await t.sampleIds(y)) as Int32Array), `${JSON.stringify(o)} step ${step}`).toEqual(reference.sample(rows, o, step));
         const gpuOps = o.epsilonCutoff !== undefined && o.minTokensToKeep !== undefined && o.topK === undefined;
         expect(t.lastPath, JSON.stringify(o)).toBe(host || !gpuOps ? defaultPath(backend) : portablePath(backend));
       } finally {
@@ -201,7 +260,15 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     // 40 % on token 0, the rest thin and distinct: typical-p keeps the thin tokens only.
     const row = Array.from({ length: V }, (_, j) => (j === 0 ? Math.log(0.4) : Math.fround(Math.log(0.6 / (V - 1)) + 0.02 * ((j * 7) % 13) + 1e-4 * j)));
     const rows = [row, row, row, row];
-    const o: SamplerOptions = { temperature: 1, topK: V - 5, typicalP: 0.5, epsilonCutoff: [0.05, 0.05, 0.05, 0.05], etaCutoff: [0, 0.05, 0, 0.05], minTokensToKeep: [2, 3, 6, 9], seed: [1, 2, 3, 4] };
+    const o: SamplerOptions = {
+      temperature: 1,
+      topK: V - 5,
+      typicalP: 0.5,
+      epsilonCutoff: [0.05, 0.05, 0.05, 0.05],
+      etaCutoff: [0, 0.05, 0, 0.05],
+      minTokensToKeep: [2, 3, 6, 9],
+      seed: [1, 2, 3, 4],
+    };
     // typical-p drops token 0 here (else the band's m largest would be the row's).
     expect(reference.process(rows, { typicalP: 0.5 }).every((r) => r[0] === -Infinity)).toBe(true);
     await expectFusedSteps(backend, [o], rows);
@@ -210,7 +277,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
   it("top-k and typical-p (first, order 'llama.cpp', or after top-p / min-p) on rows with ties of the k-th value past k (the GPU chain: the band from the sorted candidates, the ties one weighted column)", async () => {
     const V = gpu ? 60 : 300;
     // Logits on a 1/4 grid: the k-th largest value has ties beyond the k candidates.
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.round(4 * (-(0.5 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1))) / 4));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.round(4 * (-(0.5 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1))) / 4),
+    );
     const k = 12;
     for (const row of rows) {
       const kth = [...row].sort((x, y) => y - x)[k - 1]!;
@@ -236,7 +305,11 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const V = 640;
     const row = Array.from({ length: V }, (_, j) => Math.fround(-0.004 * j + 0.0005 * Math.cos(j)));
     const rows = Array.from({ length: 16 }, () => row);
-    const o: SamplerOptions = { typicalP: 0.05, minTokensToKeep: [300, 300, 300, 300, 120, 120, 120, 120, 500, 500, 500, 500, 1, 1, 1, 1], seed: Array.from({ length: 16 }, (_, r) => 900 + r) };
+    const o: SamplerOptions = {
+      typicalP: 0.05,
+      minTokensToKeep: [300, 300, 300, 300, 120, 120, 120, 120, 500, 500, 500, 500, 1, 1, 1, 1],
+      seed: Array.from({ length: 16 }, (_, r) => 900 + r),
+    };
     const sizes = reference.process(rows, o).map((r) => kept(r).length);
     expect(new Set(sizes)).toEqual(new Set([300, 120, 500, sizes[12]]));
     expect(sizes[12]).toBeLessThan(120);
@@ -264,12 +337,22 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     // Row 2: the same with minTokensToKeep 3: two would be left, so nothing goes.
     const rows = [ln([0.4, 0.4, 0.2]), ln([0.5, 0.3, 0.2]), ln([0.5, 0.3, 0.2]), ln([0.5, 0.3, 0.2])];
     const opts: SamplerOptions = {
-      xtc: [{ probability: 1, threshold: 0.3 }, { probability: 1, threshold: 0.25 }, { probability: 1, threshold: 0.25 }, { probability: 1, threshold: 0.6 }],
+      xtc: [
+        { probability: 1, threshold: 0.3 },
+        { probability: 1, threshold: 0.25 },
+        { probability: 1, threshold: 0.25 },
+        { probability: 1, threshold: 0.6 },
+      ],
       minTokensToKeep: [1, 1, 3, 1],
       seed: 5,
     };
     const want = reference.process(rows, opts).map(kept);
-    expect(want).toEqual([[0, 1, 2], [1, 2], [0, 1, 2], [0, 1, 2]]);
+    expect(want).toEqual([
+      [0, 1, 2],
+      [1, 2],
+      [0, 1, 2],
+      [0, 1, 2],
+    ]);
     expect((await processed(opts, rows)).map(kept)).toEqual(want);
     // The coin: probability 0.5 over 64 rows of per-row seeds, two steps. The rows where XTC
     // acts are those whose (key, step) hash is ≤ 0.5, on tensors and in the reference alike.
@@ -299,7 +382,10 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
   it('llama.cpp test_temp_ext vectors, and dynamic temperature by hand', async () => {
     // test_temp_ext: range 0 is plain temperature (T 1: unchanged; T 0: greedy).
     const probs = [0.1, 0.2, 0.3, 0.4];
-    for (const [T, want] of [[1, probs], [0, [0, 0, 0, 1]]] as const) {
+    for (const [T, want] of [
+      [1, probs],
+      [0, [0, 0, 0, 1]],
+    ] as const) {
       const opts: SamplerOptions = { temperature: T, dynamicTemperature: { range: 0, exponent: 1 } };
       const got = (await probabilitiesOf(opts, [ln(probs)]))[0]!;
       got.forEach((p, j) => expect(p).toBeCloseTo(want[j]!, 5));
@@ -309,7 +395,10 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const u = [0, 0, 0, 0];
     const h = ln([0.5, 0.5, 1e-30, 1e-30]); // H = ln 2, N = 4: normalized 1/2
     const rows = [u, [50, 0, 0, 0], [0, 1000, 0, 0], h];
-    const opts: SamplerOptions = { temperature: [1, 1, 0.5, 1], dynamicTemperature: [{ range: 0.5 }, { range: 0.5 }, { range: 1 }, { range: 0.5, exponent: 2 }] };
+    const opts: SamplerOptions = {
+      temperature: [1, 1, 0.5, 1],
+      dynamicTemperature: [{ range: 0.5 }, { range: 0.5 }, { range: 1 }, { range: 0.5, exponent: 2 }],
+    };
     const want = reference.process(rows, opts);
     expect(Array.from(want[0]!)).toEqual([0, 0, 0, 0]);
     expect(want[1]![1]).toBeCloseTo(-50 / 0.5, 3); // H ≈ 0 → T = 0.5
@@ -359,41 +448,47 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     expect(mirostat({ version: 2 }).name).toBe('mirostat');
   });
 
-  it.each([2, 1] as const)('Mirostat v%i alone: the fused kernels (cpu, wasm, the GPU chain: μ in, the surprise out); the same tokens as the reference step by step, with a greedy row and an invalid row', async (version) => {
-    // V > 100: the GPU chain takes v1 only there (its 100 largest).
-    const V = gpu ? 400 : 3000;
-    const base = Array.from({ length: V }, (_, j) => -1.1 * Math.log(j + 1) + 0.3 * Math.sin(j * 1.7));
-    const rows = [base, base.map((v) => v * 0.6), base.map((v, j) => (j === 5 ? NaN : v)), base.map((v) => v * 1.5), base];
-    const opts: SamplerOptions = {
-      temperature: [0.9, 1.2, 1, 0, 0.7],
-      topP: 0.99,
-      mirostat: [{ version, tau: 3, eta: 0.2 }, { version, tau: 5 }, { version, tau: 2 }, { version, tau: 2 }, undefined],
-      invalidRows: 'uniform',
-      seed: 78,
-    };
-    const s = createSampler(opts);
-    const x = tf.tensor2d(rows);
-    let mu: number[] | undefined;
-    const steps = gpu ? 4 : 25;
-    for (let step = 0; step < steps; step++) {
-      const ctx = mu ? { mirostatMu: mu } : {};
-      const ids = Array.from((await s.sampleIds(x)) as Int32Array);
-      // Fused on every backend (the GPU chain takes both as bands; v1 with V > 100).
-      expect(s.lastPath).toBe(defaultPath(backend));
-      const refIds = reference.sample(rows, opts, step, ctx);
-      expect(ids, `step ${step}`).toEqual(refIds);
-      mu = reference.nextMirostatMu(rows, opts, refIds, step, ctx);
-    }
-    expect(mu![2]).toBe(4); // the invalid row: 2τ, untouched
-    expect(mu![3]).toBeGreaterThan(4); // the greedy row learns surprise 0 < τ: μ rises
-    expect(mu![0]).not.toBe(6);
-    s.dispose();
-    x.dispose();
-  });
+  it.each([2, 1] as const)(
+    'Mirostat v%i alone: the fused kernels (cpu, wasm, the GPU chain: μ in, the surprise out); the same tokens as the reference step by step, with a greedy row and an invalid row',
+    async (version) => {
+      // V > 100: the GPU chain takes v1 only there (its 100 largest).
+      const V = gpu ? 400 : 3000;
+      const base = Array.from({ length: V }, (_, j) => -1.1 * Math.log(j + 1) + 0.3 * Math.sin(j * 1.7));
+      const rows = [base, base.map((v) => v * 0.6), base.map((v, j) => (j === 5 ? NaN : v)), base.map((v) => v * 1.5), base];
+      const opts: SamplerOptions = {
+        temperature: [0.9, 1.2, 1, 0, 0.7],
+        topP: 0.99,
+        mirostat: [{ version, tau: 3, eta: 0.2 }, { version, tau: 5 }, { version, tau: 2 }, { version, tau: 2 }, undefined],
+        invalidRows: 'uniform',
+        seed: 78,
+      };
+      const s = createSampler(opts);
+      const x = tf.tensor2d(rows);
+      let mu: number[] | undefined;
+      const steps = gpu ? 4 : 25;
+      for (let step = 0; step < steps; step++) {
+        const ctx = mu ? { mirostatMu: mu } : {};
+        const ids = Array.from((await s.sampleIds(x)) as Int32Array);
+        // Fused on every backend (the GPU chain takes both as bands; v1 with V > 100).
+        expect(s.lastPath).toBe(defaultPath(backend));
+        const refIds = reference.sample(rows, opts, step, ctx);
+        expect(ids, `step ${step}`).toEqual(refIds);
+        mu = reference.nextMirostatMu(rows, opts, refIds, step, ctx);
+      }
+      expect(mu![2]).toBe(4); // the invalid row: 2τ, untouched
+      expect(mu![3]).toBeGreaterThan(4); // the greedy row learns surprise 0 < τ: μ rises
+      expect(mu![0]).not.toBe(6);
+      s.dispose();
+      x.dispose();
+    },
+  );
 
   it('Mirostat: { accept: false } then sampler.accept(ids) learns the same; invalid rows keep μ; state freed by dispose()', async () => {
     const before = tf.memory().numTensors;
-    const rows = [[3, 2, 1, 0, -1, -2], [NaN, 0, 0, 0, 0, 0]];
+    const rows = [
+      [3, 2, 1, 0, -1, -2],
+      [NaN, 0, 0, 0, 0, 0],
+    ];
     const opts: SamplerOptions = { mirostat: { version: 2, tau: 1, eta: 0.5 }, seed: 9, invalidRows: 'uniform' };
     const a = createSampler(opts);
     const b = createSampler(opts);
@@ -425,8 +520,17 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
   });
 
   it('Mirostat: process() and probabilities() keep nothing (exact tensor counts), learn nothing, and leave a pending accept alone', async () => {
-    const rows = [[3, 2, 1, 0, -1, -2], [0.5, 0.4, 0.3, 0.2, 0.1, 0]];
-    const opts: SamplerOptions = { mirostat: [{ version: 2, tau: 1, eta: 0.5 }, { version: 1, tau: 1.5, eta: 0.3 }], seed: 4 };
+    const rows = [
+      [3, 2, 1, 0, -1, -2],
+      [0.5, 0.4, 0.3, 0.2, 0.1, 0],
+    ];
+    const opts: SamplerOptions = {
+      mirostat: [
+        { version: 2, tau: 1, eta: 0.5 },
+        { version: 1, tau: 1.5, eta: 0.3 },
+      ],
+      seed: 4,
+    };
     const x = tf.tensor2d(rows);
     const s = createSampler(opts);
     const plain = createSampler(opts);
@@ -479,7 +583,9 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
 
   it("order 'llama.cpp' with typical-p before top-p and min-p: its band the candidates of top-p and min-p, fused (the GPU chain: with top-k); the reference's tokens step after step", async () => {
     const V = gpu ? 60 : 3000;
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.7 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-(0.7 + 0.3 * r) * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))),
+    );
     rows[3]![5] = -Infinity;
     // Row 2: 40 % of the mass on token 0, the rest spread thin: typical-p keeps the thin tokens
     // (closer to the entropy) and drops token 0, whose mass top-p then must not count.
@@ -512,19 +618,27 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     for (const opts of cases.filter((o) => !fusedOnGpu(o) && !o.mirostat)) {
       const s = createSampler(opts);
       const x = tf.tensor2d(rows);
-      for (let step = 0; step < 2; step++) expect(Array.from((await s.sampleIds(x)) as Int32Array), JSON.stringify(opts)).toEqual(reference.sample(rows, opts, step));
+      for (let step = 0; step < 2; step++)
+        expect(Array.from((await s.sampleIds(x)) as Int32Array), JSON.stringify(opts)).toEqual(reference.sample(rows, opts, step));
       x.dispose();
       s.dispose();
     }
   });
 
-  it('top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels on every backend, the reference\'s tokens step after step', async () => {
+  it("top-nσ, typical-p, ε, η and XTC with top-k / top-p / min-p: the fused kernels on every backend, the reference's tokens step after step", async () => {
     const V = gpu ? 40 : 500;
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-1.2 * Math.log(((j * 37 + r * 11) % V) + 1) + 0.2 * Math.cos(j))),
+    );
     const cases: SamplerOptions[] = [
       { temperature: 0.9, topNSigma: 1.5, topK: 30, topP: 0.9, seed: 3 },
       { temperature: 1.2, topNSigma: [0.5, 1, 2, 0], epsilonCutoff: 1e-3, etaCutoff: [0, 2e-3, 1e-2, 0.05], seed: 4 },
-      { temperature: 0.7, minP: 0.02, xtc: [{ probability: 0.5, threshold: 0.05 }, { probability: 1, threshold: 0.1 }, undefined, { probability: 0.8, threshold: 0 }], seed: 5 },
+      {
+        temperature: 0.7,
+        minP: 0.02,
+        xtc: [{ probability: 0.5, threshold: 0.05 }, { probability: 1, threshold: 0.1 }, undefined, { probability: 0.8, threshold: 0 }],
+        seed: 5,
+      },
       { topP: 0.95, epsilonCutoff: 3e-4, xtc: { probability: 1, threshold: 0.02 }, seed: 6 },
       { temperature: 0.8, topK: 60, typicalP: [0.3, 0.6, 0.9, 1], etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.15 }, seed: 8 },
       { typicalP: 0.5, seed: 9 },
@@ -533,16 +647,35 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     await expectFusedSteps(backend, cases, rows);
   });
 
-  it('dynamic temperature first, alone, with top-k / top-nσ after it, or top-p / min-p with top-k: fused on every backend (the GPU chain: its 1/T on the device; top-p and min-p over the rewritten candidates), the reference\'s tokens step after step', async () => {
+  it("dynamic temperature first, alone, with top-k / top-nσ after it, or top-p / min-p with top-k: fused on every backend (the GPU chain: its 1/T on the device; top-p and min-p over the rewritten candidates), the reference's tokens step after step", async () => {
     const V = gpu ? 40 : 500;
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 29 + r * 7) % V) + 1) + 0.3 * Math.sin(j))),
+    );
     rows[3]![5] = -Infinity; // a masked token: N counts the finite logits only
     const cases: SamplerOptions[] = [
-      { temperature: [0.8, 0.5, 1.2, 0], dynamicTemperature: [{ range: 0.5 }, { range: 0.3, exponent: 2 }, { range: 1, exponent: 0.5 }, { range: 0.4 }], seed: 21 },
-      { temperature: 0.9, dynamicTemperature: [{ range: 0.6 }, undefined, { range: 0.2, exponent: 0 }, { range: 0.9 }], topK: [5, 0, 20, 40], topNSigma: [0, 1.5, 2, 0], seed: 22 },
+      {
+        temperature: [0.8, 0.5, 1.2, 0],
+        dynamicTemperature: [{ range: 0.5 }, { range: 0.3, exponent: 2 }, { range: 1, exponent: 0.5 }, { range: 0.4 }],
+        seed: 21,
+      },
+      {
+        temperature: 0.9,
+        dynamicTemperature: [{ range: 0.6 }, undefined, { range: 0.2, exponent: 0 }, { range: 0.9 }],
+        topK: [5, 0, 20, 40],
+        topNSigma: [0, 1.5, 2, 0],
+        seed: 22,
+      },
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, seed: 23 }, // T_min 0: near-greedy rows
       // Top-p and min-p see the rewritten row (one row without dynamic temperature: its plain T).
-      { temperature: [0.8, 1.2, 0.6, 1], dynamicTemperature: [{ range: 0.5 }, undefined, { range: 1, exponent: 0.5 }, { range: 0.3, exponent: 2 }], topK: [10, 20, 30, 15], topP: [0.7, 0.9, 0.5, 1], minP: [0.05, 0, 0.2, 0.1], seed: 24 },
+      {
+        temperature: [0.8, 1.2, 0.6, 1],
+        dynamicTemperature: [{ range: 0.5 }, undefined, { range: 1, exponent: 0.5 }, { range: 0.3, exponent: 2 }],
+        topK: [10, 20, 30, 15],
+        topP: [0.7, 0.9, 0.5, 1],
+        minP: [0.05, 0, 0.2, 0.1],
+        seed: 24,
+      },
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 4 }, topK: 25, topP: 0.8, seed: 25 },
       { temperature: 1.5, dynamicTemperature: { range: 1 }, topK: 35, minP: 0.1, seed: 26 },
     ];
@@ -556,11 +689,20 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
 
   it("dynamic temperature last (order 'llama.cpp': the kept tokens' entropy): fused on every backend (the GPU chain: the draw's 1/T from the kept tokens' sums), the reference's tokens step after step", async () => {
     const V = gpu ? 60 : 500;
-    const rows = Array.from({ length: 4 }, (_, r) => Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 31 + r * 5) % V) + 1) + 0.3 * Math.cos(j))));
+    const rows = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: V }, (_, j) => Math.fround(-(0.6 + 0.4 * r) * Math.log(((j * 31 + r * 5) % V) + 1) + 0.3 * Math.cos(j))),
+    );
     rows[2]![7] = -Infinity;
     const cases: SamplerOptions[] = [
       { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 41 },
-      { order: 'llama.cpp', topK: 100, typicalP: [1, 0.6, 0.9, 1], temperature: [0, 0.8, 1.2, 0.5], dynamicTemperature: [{ range: 0.4 }, { range: 0.3, exponent: 2 }, undefined, { range: 0.5, exponent: 0.5 }], seed: 42 },
+      {
+        order: 'llama.cpp',
+        topK: 100,
+        typicalP: [1, 0.6, 0.9, 1],
+        temperature: [0, 0.8, 1.2, 0.5],
+        dynamicTemperature: [{ range: 0.4 }, { range: 0.3, exponent: 2 }, undefined, { range: 0.5, exponent: 0.5 }],
+        seed: 42,
+      },
       { order: 'llama.cpp', topNSigma: 1, xtc: { probability: 1, threshold: 0.05 }, temperature: 1, dynamicTemperature: { range: 1 }, seed: 43 },
     ];
     await expectFusedSteps(backend, cases, rows);

@@ -5,7 +5,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SamplingError, createSampler, generate, reference, type GenerateStep, type LogitsProcessor, type SamplerOptions, type StepFunction } from '../src/index.js';
+import {
+  SamplingError,
+  createSampler,
+  generate,
+  reference,
+  type GenerateStep,
+  type LogitsProcessor,
+  type SamplerOptions,
+  type StepFunction,
+} from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
@@ -37,7 +46,11 @@ function logitsFor(last: readonly number[]): tf.Tensor2D {
   return tf.tensor2d(out, [last.length, V]);
 }
 
-async function drawOne(sampler: ReturnType<typeof createSampler>, last: readonly number[], context?: { steps: number[]; seeds: number[] }): Promise<Int32Array> {
+async function drawOne(
+  sampler: ReturnType<typeof createSampler>,
+  last: readonly number[],
+  context?: { steps: number[]; seeds: number[] },
+): Promise<Int32Array> {
   const x = logitsFor(last);
   try {
     return await sampler.sampleIds(x, context);
@@ -76,7 +89,16 @@ const MIXES: [string, SamplerOptions][] = [
     { temperature: 1.3, repetitionPenalty: 1.4, frequencyPenalty: 0.6, presencePenalty: 0.4, penaltyLastN: 6, noRepeatNgramSize: 2 },
   ],
   ['Mirostat v2 (per-row μ)', { mirostat: { version: 2, tau: 2.5, eta: 0.3 } }],
-  ['XTC coin, DRY, minNewTokens', { temperature: 1.1, xtc: { threshold: 0.1, probability: 0.5 }, dry: { multiplier: 0.8, base: 1.75, allowedLength: 1 }, minNewTokens: 3, stopTokens: [0, 1] }],
+  [
+    'XTC coin, DRY, minNewTokens',
+    {
+      temperature: 1.1,
+      xtc: { threshold: 0.1, probability: 0.5 },
+      dry: { multiplier: 0.8, base: 1.75, allowedLength: 1 },
+      minNewTokens: 3,
+      stopTokens: [0, 1],
+    },
+  ],
 ];
 
 /** The GPU backends compile shaders per mix (minutes on SwiftShader): the mixes with per-row state there. */
@@ -181,7 +203,12 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     const windowModel: StepFunction = (tokens, ctx) =>
       tf.tidy(() => {
         const [b, t] = tokens.shape;
-        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, termsOf(tokens, ctx.attentionMask(), ctx.positionIds()));
+        return logitsOf(
+          table,
+          mix,
+          tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D,
+          termsOf(tokens, ctx.attentionMask(), ctx.positionIds()),
+        );
       });
     // A cache of one number a row, which a restarted row must forget.
     const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
@@ -190,7 +217,10 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
       const sum = tf.tidy(() => {
         const add = termsOf(tokens, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, ctx.positionIds());
         if (!ctx.state) return add;
-        const keep = tf.tensor1d(Int32Array.from(ctx.restarted!, (v) => 1 - v), 'int32');
+        const keep = tf.tensor1d(
+          Int32Array.from(ctx.restarted!, (v) => 1 - v),
+          'int32',
+        );
         return tf.add(tf.mul(ctx.state, keep), add) as tf.Tensor1D;
       });
       ctx.state?.dispose();
@@ -198,10 +228,21 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
       return { logits, state: sum };
     };
     const stopTokens = [7];
-    for (const [model, feed] of [[windowModel, 'window'], [cacheModel, 'new']] as const) {
+    for (const [model, feed] of [
+      [windowModel, 'window'],
+      [cacheModel, 'new'],
+    ] as const) {
       const want: { tokens: number[]; lp: number[] }[] = [];
       for (const req of REQUESTS) {
-        const one = await generate(model as StepFunction, { prompts: [req.prompt], padId: 0, maxNewTokens: req.maxNew, stopTokens, feed, sampler: { ...options, seed: [req.seed] }, logprobs: true });
+        const one = await generate(model as StepFunction, {
+          prompts: [req.prompt],
+          padId: 0,
+          maxNewTokens: req.maxNew,
+          stopTokens,
+          feed,
+          sampler: { ...options, seed: [req.seed] },
+          logprobs: true,
+        });
         want.push({ tokens: one.tokens[0]!, lp: one.logprobs![0]!.map((t) => t.raw) });
         tf.dispose(one.state as tf.Tensor);
       }
@@ -264,34 +305,46 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     }
   });
 
-  it.skipIf(backend === 'webgl' || backend === 'webgpu')('property: any restart schedule, any history options — each request equals itself alone (skipped on webgl / webgpu: each case compiles shaders for minutes on SwiftShader; the mixes above cover them)', async () => {
-    const option = fc.record(
-      {
-        temperature: fc.constantFrom(0, 0.7, 1.3),
-        topK: fc.constantFrom(0, 5, 20),
-        repetitionPenalty: fc.constantFrom(1, 1.3),
-        frequencyPenalty: fc.constantFrom(0, 0.5),
-        penaltyLastN: fc.constantFrom(3, 64),
-        noRepeatNgramSize: fc.constantFrom(0, 2),
-        mirostat: fc.constantFrom(undefined, { version: 2 as const, tau: 3, eta: 0.2 }),
-      },
-      { requiredKeys: [] },
-    );
-    const request = fc.record({ prompt: fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 5 }), seed: fc.integer({ min: 0, max: 1000 }), maxNew: fc.integer({ min: 1, max: 6 }) });
-    await fc.assert(
-      fc.asyncProperty(option, fc.array(request, { minLength: 2, maxLength: 6 }), fc.integer({ min: 1, max: 3 }), async (raw, reqs, slots) => {
-        const options = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) as SamplerOptions;
-        const want = await Promise.all(reqs.map((r) => alone(options, r)));
-        const got = await batchedOf(options, reqs, Math.min(slots, reqs.length));
-        reqs.forEach((_, i) => expect(got.tokens[i], `request ${i}`).toEqual(want[i]));
-      }),
-      { seed: 4242, numRuns: 25 },
-    );
-  });
+  it.skipIf(backend === 'webgl' || backend === 'webgpu')(
+    'property: any restart schedule, any history options — each request equals itself alone (skipped on webgl / webgpu: each case compiles shaders for minutes on SwiftShader; the mixes above cover them)',
+    async () => {
+      const option = fc.record(
+        {
+          temperature: fc.constantFrom(0, 0.7, 1.3),
+          topK: fc.constantFrom(0, 5, 20),
+          repetitionPenalty: fc.constantFrom(1, 1.3),
+          frequencyPenalty: fc.constantFrom(0, 0.5),
+          penaltyLastN: fc.constantFrom(3, 64),
+          noRepeatNgramSize: fc.constantFrom(0, 2),
+          mirostat: fc.constantFrom(undefined, { version: 2 as const, tau: 3, eta: 0.2 }),
+        },
+        { requiredKeys: [] },
+      );
+      const request = fc.record({
+        prompt: fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 5 }),
+        seed: fc.integer({ min: 0, max: 1000 }),
+        maxNew: fc.integer({ min: 1, max: 6 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(option, fc.array(request, { minLength: 2, maxLength: 6 }), fc.integer({ min: 1, max: 3 }), async (raw, reqs, slots) => {
+          const options = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) as SamplerOptions;
+          const want = await Promise.all(reqs.map((r) => alone(options, r)));
+          const got = await batchedOf(options, reqs, Math.min(slots, reqs.length));
+          reqs.forEach((_, i) => expect(got.tokens[i], `request ${i}`).toEqual(want[i]));
+        }),
+        { seed: 4242, numRuns: 25 },
+      );
+    },
+  );
 });
 
 /** `requests` through `slots` rows; without `restart` the reused rows keep the old state (the negative control). */
-async function batchedOf(options: SamplerOptions, reqs: readonly Request[], slots: number, restart = true): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
+async function batchedOf(
+  options: SamplerOptions,
+  reqs: readonly Request[],
+  slots: number,
+  restart = true,
+): Promise<{ tokens: number[][]; rowsUsed: number[][] }> {
   const s = createSampler({ ...options, seed: 999 }); // per-call seeds replace it
   const queue = reqs.map((_, i) => i);
   const slot: (number | undefined)[] = queue.splice(0, slots);
@@ -303,7 +356,11 @@ async function batchedOf(options: SamplerOptions, reqs: readonly Request[], slot
     s.begin(seqs);
     while (slot.some((i) => i !== undefined)) {
       const seeds = slot.map((i) => (i === undefined ? 0 : reqs[i]!.seed));
-      const ids = await drawOne(s, seqs.map((q) => q[q.length - 1]!), { steps: steps.slice(), seeds });
+      const ids = await drawOne(
+        s,
+        seqs.map((q) => q[q.length - 1]!),
+        { steps: steps.slice(), seeds },
+      );
       for (let r = 0; r < slots; r++) {
         const i = slot[r];
         seqs[r]!.push(ids[r]!);

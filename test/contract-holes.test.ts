@@ -79,7 +79,9 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
     const options: SamplerOptions = { temperature: [0, 1], repetitionPenalty: 1.5, frequencyPenalty: 0.5, seed: 3 };
     const sampler = createSampler(options);
     sampler.begin([[0], []]);
-    expect(await read(sampler.probabilities(x))).toEqual(reference.probabilities(rows, options, { history: [[0], []], promptLength: [1, 0] }).flatMap((r) => Array.from(r)));
+    expect(await read(sampler.probabilities(x))).toEqual(
+      reference.probabilities(rows, options, { history: [[0], []], promptLength: [1, 0] }).flatMap((r) => Array.from(r)),
+    );
     expect(await read(softmax(x as tf.Tensor2D, [0, 1]))).toEqual([1, 1]);
     for (let step = 0; step < 3; step++) expect(await read(sampler.sample(x))).toEqual([0, 0]);
     sampler.dispose();
@@ -133,10 +135,16 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
     }
 
     it('a bad input row is reported as the input, not as the processor', async () => {
-      const rows = [[1, NaN, 0], [1, Infinity, 0], [-Infinity, -Infinity, -Infinity]];
+      const rows = [
+        [1, NaN, 0],
+        [1, Infinity, 0],
+        [-Infinity, -Infinity, -Infinity],
+      ];
       const x = tf.tensor2d(rows);
       const options: SamplerOptions = { processors: [adds(0, 0, 1)], minP: 0.2, seed: 1 };
-      const err = await createSampler(options).sampleIds(x).catch((e: unknown) => e);
+      const err = await createSampler(options)
+        .sampleIds(x)
+        .catch((e: unknown) => e);
       const want = [
         { row: 0, cause: 'nan', source: 'input' },
         { row: 1, cause: 'positive-infinity', source: 'input' },
@@ -155,7 +163,7 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
     const rows: number[][] = [
       Array.from({ length: V }, (_, j) => (j % 7 === 3 ? 2 : j % 5 === 0 ? 2 - 1e-6 : -j / 10)),
       Array.from({ length: V }, (_, j) => 1e-25 + (j % 9) * 1e-33 - (j % 4 === 0 ? 1e-31 : 0)),
-      Array.from({ length: V }, (_, j) => (j % 6 - 3) * 3e29),
+      Array.from({ length: V }, (_, j) => ((j % 6) - 3) * 3e29),
       Array.from({ length: V }, (_, j) => (j % 11 === 0 ? -Infinity : j % 3 === 0 ? 3.3e38 : j % 3 === 1 ? -3.3e38 : 1e38)),
       Array.from({ length: V }, (_, j) => Math.sin(j * 1.7) * 3),
       Array.from({ length: V }, (_, j) => (j % 2 === 0 ? -Infinity : Math.floor(j / 8))),
@@ -183,7 +191,10 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
 
     it('below 2^-100 every T is 2^-100, above 2^100 every T is 2^100 (documented clamp)', async () => {
       const x = tf.tensor2d(rows);
-      for (const [a, b] of [[1e-45, 2 ** -100], [1e38, 2 ** 100]] as const) {
+      for (const [a, b] of [
+        [1e-45, 2 ** -100],
+        [1e38, 2 ** 100],
+      ] as const) {
         const pa = await read(createSampler({ temperature: a, topP: 0.9 }).probabilities(x));
         const pb = await read(createSampler({ temperature: b, topP: 0.9 }).probabilities(x));
         expect(pa).toEqual(pb);

@@ -23,7 +23,13 @@ const CASES: Case[] = [
   { shape: 'peaky', B: 200, V: 500, steps: 3, options: { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 21 } },
   { shape: 'flat', B: 200, V: 500, steps: 3, options: { temperature: 1, topP: 0.9, seed: 22 } },
   { shape: 'masked', B: 100, V: 1000, steps: 2, options: { temperature: [0, 0.5, 1, 2], minP: 0.02, seed: 23 } as SamplerOptions },
-  { shape: 'ties', B: 200, V: 100, steps: 3, options: { temperature: [0, 1, 1.5, 0.7], topK: [0, 5, 20, 50], topP: [1, 0.9, 0.5, 0.99], seed: 24 } as SamplerOptions },
+  {
+    shape: 'ties',
+    B: 200,
+    V: 100,
+    steps: 3,
+    options: { temperature: [0, 1, 1.5, 0.7], topK: [0, 5, 20, 50], topP: [1, 0.9, 0.5, 0.99], seed: 24 } as SamplerOptions,
+  },
   { shape: 'huge', B: 50, V: 2000, steps: 2, options: { temperature: 500, topP: 0.9, seed: 25 } },
   { shape: 'peaky', B: 4, V: 32000, steps: 2, options: { temperature: 1, topK: 50, topP: 0.95, seed: 26 } },
   { shape: 'flat', B: 2, V: 128256, steps: 1, options: { temperature: 1, seed: 27 } },
@@ -38,7 +44,14 @@ function expand(o: SamplerOptions, B: number): SamplerOptions {
 
 /** Is (a vs b) in row r a float-rounding tie of the perturbed scores, per the float64 reference? */
 function isBoundary(row: Float32Array, opts: SamplerOptions, r: number, step: number, a: number, b: number): boolean {
-  const z = reference.process([row], { ...opts, seed: 0, temperature: pickRow(opts.temperature, r), topK: pickRow(opts.topK, r), topP: pickRow(opts.topP, r), minP: pickRow(opts.minP, r) } as SamplerOptions)[0]!;
+  const z = reference.process([row], {
+    ...opts,
+    seed: 0,
+    temperature: pickRow(opts.temperature, r),
+    topK: pickRow(opts.topK, r),
+    topP: pickRow(opts.topP, r),
+    minP: pickRow(opts.minP, r),
+  } as SamplerOptions)[0]!;
   if (!Number.isFinite(z[a]!) || !Number.isFinite(z[b]!)) return false;
   const sk = stepKey(rowKey(opts.seed as number, r), step);
   const greedy = pickRow(opts.temperature, r) === 0;
@@ -131,7 +144,9 @@ async function crossFuzz(backends: string[], numRuns: number, seed: number): Pro
     { seed, numRuns },
   );
   const known = backends.map((b) => `${b} ${JSON.stringify(tally[b]!.known)}`).join('; ');
-  console.log(`cross-backend fuzz (${backends.join(', ')}): ${numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${compared} row comparisons equal, ${rounding} skipped (float rounding decided on a backend); failures explained by known holes: ${known}`);
+  console.log(
+    `cross-backend fuzz (${backends.join(', ')}): ${numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${compared} row comparisons equal, ${rounding} skipped (float rounding decided on a backend); failures explained by known holes: ${known}`,
+  );
   expect(compared).toBeGreaterThan(numRuns);
 }
 
@@ -164,11 +179,17 @@ describe('a history kept on cpu / wasm', () => {
     await useBackend(host!);
     const s = createSampler({ repetitionPenalty: 1.3, logitBias: { 2: 1 }, seed: 3 });
     s.begin([[1, 2], [3]]);
-    const x = tf.tensor2d([[1, 2, 3, 4], [4, 3, 2, 1]]);
+    const x = tf.tensor2d([
+      [1, 2, 3, 4],
+      [4, 3, 2, 1],
+    ]);
     expect((await s.sampleIds(x)).length).toBe(2);
     x.dispose();
     await useBackend(gpu!);
-    const y = tf.tensor2d([[1, 2, 3, 4], [4, 3, 2, 1]]);
+    const y = tf.tensor2d([
+      [1, 2, 3, 4],
+      [4, 3, 2, 1],
+    ]);
     const before = tf.memory().numTensors;
     expect(() => s.sample(y)).toThrow(/backend.*must stay cpu or wasm/);
     expect(tf.memory().numTensors).toBe(before);

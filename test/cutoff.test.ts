@@ -17,8 +17,24 @@ import { expectReferenceAgreement, kept, processed } from './helpers/chain.js';
 // H ≈ 1.04 on the first row, cut min(0.1, √0.1·e^−1.04 ≈ 0.11) = 0.1 → 2, and 1 on the ×100 row.
 const ramp = Array.from({ length: 10 }, (_, j) => j - 5);
 const HF_CUTOFF = [
-  { name: 'epsilon 0.1', opts: { epsilonCutoff: 0.1 }, logits: [[0.87, 0.099, 0.001, 0.03], [0.4, 0.299, 0.101, 0.2]].map((r) => r.map(Math.log)), kept: [[0], [0, 1, 2, 3]] },
-  { name: 'eta 0.0625', opts: { etaCutoff: 0.0625 }, logits: [[0, 0.1, 0.8, 0.1], [0.01, 0.04, 0.9, 0.05]].map((r) => r.map(Math.log)), kept: [[1, 2, 3], [2]] },
+  {
+    name: 'epsilon 0.1',
+    opts: { epsilonCutoff: 0.1 },
+    logits: [
+      [0.87, 0.099, 0.001, 0.03],
+      [0.4, 0.299, 0.101, 0.2],
+    ].map((r) => r.map(Math.log)),
+    kept: [[0], [0, 1, 2, 3]],
+  },
+  {
+    name: 'eta 0.0625',
+    opts: { etaCutoff: 0.0625 },
+    logits: [
+      [0, 0.1, 0.8, 0.1],
+      [0.01, 0.04, 0.9, 0.05],
+    ].map((r) => r.map(Math.log)),
+    kept: [[1, 2, 3], [2]],
+  },
   { name: 'epsilon 0.05, ramp (derived)', opts: { epsilonCutoff: 0.05 }, logits: [ramp, ramp.map((v) => v * 100)], kept: [[7, 8, 9], [9]] },
   { name: 'eta 0.1, ramp (derived)', opts: { etaCutoff: 0.1 }, logits: [ramp, ramp.map((v) => v * 100)], kept: [[8, 9], [9]] },
 ];
@@ -64,7 +80,13 @@ describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
       V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
       seed: fc.integer({ min: 0, max: 2 ** 31 }),
       // No subnormals: software GPUs flush them to zero (a known limitation, fuzz-arbitraries.ts).
-      logits: fc.array(fc.oneof(fc.float({ min: -12, max: 12, noNaN: true }).map((v) => (Math.abs(v) < 2 ** -126 ? 0 : v)), fc.constant(-Infinity)), { minLength: 240, maxLength: 240 }),
+      logits: fc.array(
+        fc.oneof(
+          fc.float({ min: -12, max: 12, noNaN: true }).map((v) => (Math.abs(v) < 2 ** -126 ? 0 : v)),
+          fc.constant(-Infinity),
+        ),
+        { minLength: 240, maxLength: 240 },
+      ),
       eps: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.5, noNaN: true })), { minLength: 4, maxLength: 4 }),
       eta: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.5, noNaN: true })), { minLength: 4, maxLength: 4 }),
       T: fc.oneof(fc.constant(1), fc.constant(0), fc.double({ min: 0.2, max: 3, noNaN: true })),
@@ -76,7 +98,15 @@ describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
     await fc.assert(
       fc.asyncProperty(arb, async (c) => {
         const rows = Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.logits[(r * 61 + j) % 240]!)));
-        const opts: SamplerOptions = { temperature: c.T, epsilonCutoff: c.eps.slice(0, c.B), etaCutoff: c.eta.slice(0, c.B), topK: c.topK, topP: c.topP, topNSigma: c.topNSigma, seed: c.seed };
+        const opts: SamplerOptions = {
+          temperature: c.T,
+          epsilonCutoff: c.eps.slice(0, c.B),
+          etaCutoff: c.eta.slice(0, c.B),
+          topK: c.topK,
+          topP: c.topP,
+          topNSigma: c.topNSigma,
+          seed: c.seed,
+        };
         if (await expectReferenceAgreement(opts, rows)) compared++;
       }),
       { seed: 0x5eed0061, numRuns: gpu ? 12 : 100 },

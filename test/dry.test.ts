@@ -42,7 +42,15 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
   it('llama.cpp tests/test-sampling.cpp test_dry: the five vectors, reference and tensors', async () => {
     const V = 5;
     const rows = LLAMA_DRY.map((c) => Array.from({ length: V }, (_, j) => (j < c.probs.length ? Math.log(c.probs[j]!) : -Infinity)));
-    const dry = LLAMA_DRY.map((c): DryOptions => ({ multiplier: c.multiplier, base: c.base, allowedLength: c.allowedLength, penaltyLastN: c.lastN, sequenceBreakers: c.sequenceBreakers }));
+    const dry = LLAMA_DRY.map(
+      (c): DryOptions => ({
+        multiplier: c.multiplier,
+        base: c.base,
+        allowedLength: c.allowedLength,
+        penaltyLastN: c.lastN,
+        sequenceBreakers: c.sequenceBreakers,
+      }),
+    );
     const opts: SamplerOptions = { dry };
     const histories = LLAMA_DRY.map((c) => c.history);
     const ctx = { history: histories, promptLength: histories.map((h) => h.length) };
@@ -51,7 +59,9 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     LLAMA_DRY.forEach((c, r) => {
       c.expected.forEach((e, j) => expect(Math.abs(wantP[r]![j]! - e), `reference, ${c.source}, token ${j}`).toBeLessThan(c.tolerance));
       // The logit edits derived from the rule: exactly the penalty, in float32.
-      rows[r]!.forEach((z, j) => expect(wantZ[r]![j], `${c.source}, token ${j}`).toBe(j in c.derivedLogitPenalty ? f32(f32(z) - c.derivedLogitPenalty[j]!) : f32(z)));
+      rows[r]!.forEach((z, j) =>
+        expect(wantZ[r]![j], `${c.source}, token ${j}`).toBe(j in c.derivedLogitPenalty ? f32(f32(z) - c.derivedLogitPenalty[j]!) : f32(z)),
+      );
     });
     const s = createSampler(opts);
     s.begin(histories);
@@ -74,7 +84,12 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
       B: 4,
       V: 8,
       steps: gpu ? 4 : 12,
-      prompts: [[1, 2, 3, 1, 2], [5, 5, 6, 2, 5, 5], [0, 1, 0, 1, 0], [4, 3, 4]],
+      prompts: [
+        [1, 2, 3, 1, 2],
+        [5, 5, 6, 2, 5, 5],
+        [0, 1, 0, 1, 0],
+        [4, 3, 4],
+      ],
       opts: {
         dry: [
           { multiplier: 0.8, sequenceBreakers: [[3]] },
@@ -139,7 +154,11 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     const prompts = [[0, 1, 2, 0, 1], [4], [2, 3, 2, 3]];
     const options: SamplerOptions = {
       temperature: 0.7,
-      dry: [{ multiplier: 1, allowedLength: 1, penaltyLastN: 16 }, { multiplier: 0.8, penaltyLastN: 16, sequenceBreakers: [[7]] }, { multiplier: 3, base: 1.2, allowedLength: 1, penaltyLastN: 4 }],
+      dry: [
+        { multiplier: 1, allowedLength: 1, penaltyLastN: 16 },
+        { multiplier: 0.8, penaltyLastN: 16, sequenceBreakers: [[7]] },
+        { multiplier: 3, base: 1.2, allowedLength: 1, penaltyLastN: 4 },
+      ],
       seed: 31,
     };
     const before = tf.memory().numTensors;
@@ -154,7 +173,7 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     expect(result.tokens).toEqual(hist.map((h, r) => h.slice(prompts[r]!.length)));
   });
 
-  it('a penalty beyond float32 bans the token (as llama.cpp\'s logit -= inf), in both paths; a row left with nothing is invalid', async () => {
+  it("a penalty beyond float32 bans the token (as llama.cpp's logit -= inf), in both paths; a row left with nothing is invalid", async () => {
     const opts: SamplerOptions = { dry: { multiplier: 1e30, base: 1e10, allowedLength: 1 }, seed: 3 };
     const rows = [[0.5, 1, 2, 0.25]];
     const ctx = { history: [[0, 1, 2, 0, 1]], promptLength: [5] }; // [0, 1] repeats, then 2 (n = 2: 1e30 · 1e10 overflows)
@@ -248,22 +267,41 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     expect(edited, 'DRY penalised tokens in these cases').toBeGreaterThan(dryRuns / 2);
   });
 
-  it.runIf(backend === 'webgpu')(`webgpu runs DRY as its own kernel (a copy and one workgroup per row), not the tfjs-op formulation${backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'}`, async () => {
-    const s = createSampler({ dry: { multiplier: 0.8, sequenceBreakers: [[3]] }, seed: 1 });
-    s.begin([[0, 1, 2, 0, 1, 2, 0, 1]]);
-    const x = tf.tensor2d([[0.1, 0.2, 0.3, 0.4]]);
-    const info = await tf.profile(() => s.process(x));
-    (info.result as tf.Tensor).dispose();
-    expect(info.kernelNames).toContain(DRY_WEBGPU_KERNEL);
-    expect(info.kernelNames.filter((k) => ['GatherV2', 'ScatterNd', 'Min'].includes(k)), 'kernels of the tfjs-op formulation').toEqual([]);
-    x.dispose();
-    s.dispose();
-  });
+  it.runIf(backend === 'webgpu')(
+    `webgpu runs DRY as its own kernel (a copy and one workgroup per row), not the tfjs-op formulation${backend === 'webgpu' ? '' : ' (skipped here: webgpu only)'}`,
+    async () => {
+      const s = createSampler({ dry: { multiplier: 0.8, sequenceBreakers: [[3]] }, seed: 1 });
+      s.begin([[0, 1, 2, 0, 1, 2, 0, 1]]);
+      const x = tf.tensor2d([[0.1, 0.2, 0.3, 0.4]]);
+      const info = await tf.profile(() => s.process(x));
+      (info.result as tf.Tensor).dispose();
+      expect(info.kernelNames).toContain(DRY_WEBGPU_KERNEL);
+      expect(
+        info.kernelNames.filter((k) => ['GatherV2', 'ScatterNd', 'Min'].includes(k)),
+        'kernels of the tfjs-op formulation',
+      ).toEqual([]);
+      x.dispose();
+      s.dispose();
+    },
+  );
 
   it('sample() reads nothing back; the window keeps its shape and memory over 12 steps', async () => {
-    const s = createSampler({ dry: [{ multiplier: 0.8, sequenceBreakers: [[1, 2], [3]] }, { multiplier: 1, penaltyLastN: 16 }], repetitionPenalty: 1.1, seed: 5 });
-    s.begin([[1, 2, 1, 2, 1], [0, 4, 0, 4]]);
-    const x = tf.tensor2d([[1, 2, 3, 0.5, 0.1, 0], [0, 2, 1, 3, 0.5, 0.2]]);
+    const s = createSampler({
+      dry: [
+        { multiplier: 0.8, sequenceBreakers: [[1, 2], [3]] },
+        { multiplier: 1, penaltyLastN: 16 },
+      ],
+      repetitionPenalty: 1.1,
+      seed: 5,
+    });
+    s.begin([
+      [1, 2, 1, 2, 1],
+      [0, 4, 0, 4],
+    ]);
+    const x = tf.tensor2d([
+      [1, 2, 3, 0.5, 0.1, 0],
+      [0, 2, 1, 3, 0.5, 0.2],
+    ]);
     const base = tf.memory().numTensors;
     s.sample(x).dispose();
     const { result, reads } = countReads(() => s.sample(x));

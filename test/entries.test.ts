@@ -18,7 +18,11 @@ interface Run {
 type Probe = { kernelBackends: string[] } & Record<string, Run | number | boolean | string[]>;
 
 function probe(...entries: string[]): Probe {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/entry-probe.ts', ...entries], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/entry-probe.ts', ...entries], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Probe;
 }
 

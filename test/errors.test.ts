@@ -2,15 +2,7 @@
 // arguments, one test per class and entry point, are in test/bad-input.test.ts (docs/bad-input.md).
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import {
-  INVALID_CODE,
-  InvalidRowsError,
-  createSampler,
-  readIds,
-  reference,
-  type LogitsProcessor,
-  type SamplerOptions,
-} from '../src/index.js';
+import { INVALID_CODE, InvalidRowsError, createSampler, readIds, reference, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 

@@ -11,7 +11,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { reference, type SamplerOptions } from '../src/index.js';
 import { fusedPlan } from '../src/backends/fused.js';
 import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
-import { bandFastStats, dynamicFastStats, dynamicRowSimdCopy, sampleRowsSimd, simdStatus, topPFastStats, typicalWindowStats } from '../src/backends/wasm-simd/sample-rows-simd.js';
+import {
+  bandFastStats,
+  dynamicFastStats,
+  dynamicRowSimdCopy,
+  sampleRowsSimd,
+  simdStatus,
+  topPFastStats,
+  typicalWindowStats,
+} from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temperature.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
@@ -149,7 +157,10 @@ describe('WebAssembly SIMD kernel', () => {
   });
 
   it('full-size rows: B = 16 at V = 32000 and B = 2 at V = 128256, peaky and flat', () => {
-    for (const [B, V] of [[16, 32000], [2, 128256]] as const) {
+    for (const [B, V] of [
+      [16, 32000],
+      [2, 128256],
+    ] as const) {
       for (const shape of ['peaky', 'flat'] as const) {
         const g = rng(`full:${shape}:${V}`);
         const rows = rowsOf(B, () => makeRow(shape, V, g));
@@ -226,13 +237,17 @@ describe('WebAssembly SIMD kernel', () => {
     ];
     /** q of sorted positions of z at 1/T (float64, the kept set = every finite token). */
     const qAt = (z: Float32Array, T: number, picks: number[]): number[] => {
-      const v = Array.from(z).filter((x) => x > -Infinity).sort((a, b) => b - a);
+      const v = Array.from(z)
+        .filter((x) => x > -Infinity)
+        .sort((a, b) => b - a);
       const S = v.reduce((s, x) => s + Math.exp((x - v[0]!) / T), 0);
       return picks.map((f) => Math.exp((v[Math.min(v.length - 1, Math.floor(f * v.length))]! - v[0]!) / T) / S);
     };
     /** n with zmax − n·σ at sorted positions of z. */
     const nAt = (z: Float32Array, picks: number[]): number[] => {
-      const v = Array.from(z).filter((x) => x > -Infinity).sort((a, b) => b - a);
+      const v = Array.from(z)
+        .filter((x) => x > -Infinity)
+        .sort((a, b) => b - a);
       const mean = v.reduce((s, x) => s + x, 0) / v.length;
       const sigma = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
       return picks.map((f) => (v[0]! - v[Math.min(v.length - 1, Math.floor(f * v.length))]!) / sigma);
@@ -246,7 +261,12 @@ describe('WebAssembly SIMD kernel', () => {
         check(rows, { temperature, etaCutoff: qs.map((q) => Math.min(q, 0.99)), seed: 22 }, 1, false);
         check(rows, { temperature, xtc: qs.map((q) => ({ probability: 1, threshold: Math.min(q, 0.5) })), seed: 23 }, 1, false);
         const ns = around(nAt(z, [0.001, 0.05, 0.3, 0.9]));
-        check(ns.map(() => z), { temperature, topNSigma: ns, seed: 24 }, 1, false);
+        check(
+          ns.map(() => z),
+          { temperature, topNSigma: ns, seed: 24 },
+          1,
+          false,
+        );
       }
       // Combined with top-p, min-p and top-k, in the default order; the bands after the floors.
       const rows = [z, z, z, z];
@@ -302,7 +322,12 @@ describe('WebAssembly SIMD kernel', () => {
     for (const z of shapes) {
       for (const temperature of [1, 0.4, 3]) {
         const ps = edgePs(z, temperature, [0.05, 0.3, 0.6, 0.9, 0.999]);
-        check(ps.map(() => z), { temperature, typicalP: ps, seed: 41 }, 1, false);
+        check(
+          ps.map(() => z),
+          { temperature, typicalP: ps, seed: 41 },
+          1,
+          false,
+        );
       }
       const rows = [z, z, z, z];
       check(rows, { temperature: 0.7, topP: 0.95, minP: 0.001, typicalP: [0.2, 0.5, 0.9, 0.99], seed: 42 }, 2);
@@ -350,9 +375,19 @@ describe('WebAssembly SIMD kernel', () => {
         mids.push(acc - xs[i]! / Z / 2);
       }
       const valid = edges.filter((p) => p > 0 && p < 1);
-      check(valid.map(() => z), { temperature: T, typicalP: valid, seed: 46 }, 1, false);
+      check(
+        valid.map(() => z),
+        { temperature: T, typicalP: valid, seed: 46 },
+        1,
+        false,
+      );
       const exact0 = bandFastStats.exact;
-      check(mids.map(() => z), { temperature: T, typicalP: mids, seed: 47 }, 1, false);
+      check(
+        mids.map(() => z),
+        { temperature: T, typicalP: mids, seed: 47 },
+        1,
+        false,
+      );
       expect(bandFastStats.exact - exact0, 'mirror rows handed to the JS pass').toBe(mids.length);
     }
     for (const temperature of [1e-35, 1e-3, 1e3, 1e35]) check(shapes.slice(0, 2), { temperature, typicalP: 0.7, seed: 44 }, 1);
@@ -362,7 +397,11 @@ describe('WebAssembly SIMD kernel', () => {
     // the per-term sums' tighter bounds decide some rows.
     const perTerm = typicalWindowStats.perTerm;
     const zipf = makeLogits('peaky', 6, 128256);
-    check(rowsOf(6, (r) => zipf.slice(r * 128256, (r + 1) * 128256)), { temperature: 1, typicalP: 0.9, seed: 49 }, 1);
+    check(
+      rowsOf(6, (r) => zipf.slice(r * 128256, (r + 1) * 128256)),
+      { temperature: 1, typicalP: 0.9, seed: 49 },
+      1,
+    );
     expect(typicalWindowStats.perTerm).toBeGreaterThan(perTerm);
     expect(bandFastStats.fast).toBeGreaterThan(before.fast + 100);
     expect(bandFastStats.exact).toBeGreaterThan(before.exact + 20);
@@ -370,77 +409,95 @@ describe('WebAssembly SIMD kernel', () => {
     // below (w ≈ 20). The boundary for p near 0.9 lies in the second group, past the first window
     // (about 2σ): the wider one settles, with the far tokens outside it.
     const twoGroups = Float32Array.from({ length: V }, (_, j) => (j % 600 === 0 ? 0.01 * g() : j % 97 === 1 ? -20 - g() : -8.4 + 3 * g() - 1.5));
-    for (const ps of [edgePs(twoGroups, 1, [0.9, 0.95]), [0.85, 0.87, 0.89, 0.9, 0.905, 0.91, 0.92, 0.95]]) check(ps.map(() => twoGroups), { temperature: 1, typicalP: ps, seed: 48 }, 1, false);
+    for (const ps of [edgePs(twoGroups, 1, [0.9, 0.95]), [0.85, 0.87, 0.89, 0.9, 0.905, 0.91, 0.92, 0.95]])
+      check(
+        ps.map(() => twoGroups),
+        { temperature: 1, typicalP: ps, seed: 48 },
+        1,
+        false,
+      );
     // Every window: the first (peaky rows), the wider one (two groups), one that holds every kept token (flat rows).
     expect(typicalWindowStats.first).toBeGreaterThan(windows.first + 20);
     expect(typicalWindowStats.wide).toBeGreaterThan(windows.wide + 2);
     expect(typicalWindowStats.whole).toBeGreaterThan(windows.whole + 20);
   });
 
-  it.each([2, 1] as const)('Mirostat v%i: JS and SIMD kernels keep the reference\'s tokens and draw its ids for given μ; the surprise they report matches the reference μ update', (version) => {
-    const g = rng(`mirostat-kernel-${version}`);
-    const v1Stats = { sorted: 0, beyond: 0, all: 0 };
-    for (const [B, V] of [[6, 3000], [2, 32000], [5, 60]] as const) {
-      const rows = rowsOf(B, (r) =>
-        V === 60
-          ? // few finite tokens (k reaches the kept count), ties, one finite token
-            Float32Array.from({ length: V }, (_, j) => (r === 4 ? (j === 7 ? 1 : -Infinity) : j % (r + 2) === 0 ? Math.round(g() * 8) / 4 : -Infinity))
-          : r === 1
-            ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8)
-            : makeRow(r % 2 ? 'flat' : 'peaky', V, g),
-      );
-      for (const extra of [{}, { topK: 200 }, { topP: 0.95, minP: 0.001 }, { epsilonCutoff: 1e-5 }, { topNSigma: 3 }] as SamplerOptions[]) {
-        const tau = Array.from({ length: B }, (_, r) => 1 + r);
-        const options: SamplerOptions = { temperature: 0.9, ...extra, mirostat: tau.map((t) => ({ version, tau: t, eta: 0.3 })), seed: 61 };
-        // v1: μ up to 14 bits, so that k passes 100 (the kept logits beyond the sorted ones).
-        const mu = Float32Array.from(tau, (t, r) => (version === 1 ? 2 + 3 * r : 2 * t - 0.7 * r));
-        const values = new Float32Array(B * V);
-        rows.forEach((row, i) => values.set(row, i * V));
-        const opts = normalizeOptions(options);
-        const base = fusedPlan(opts, B, V, rowKeys(61, B), 0)!;
-        expect(base.mirostat).toBeDefined();
-        const run = (simd: boolean): { ids: number[]; kept: number[]; surprise: Float32Array } => {
-          const plan = { ...base, mirostatMu: mu, surprise: new Float32Array(B) };
-          const ids = new Int32Array(B);
-          const kept = new Int32Array(B);
-          if (simd) expect(sampleRowsSimd(values, plan, ids, kept)).toBe(true);
-          else sampleRows(values, plan, ids, kept);
-          return { ids: Array.from(ids), kept: Array.from(kept), surprise: plan.surprise };
-        };
-        const js = run(false);
-        const simd = run(true);
-        expect(simd.kept, 'kept counts').toEqual(js.kept);
-        expect(simd.ids).toEqual(js.ids);
-        const context = { mirostatMu: Array.from(mu) };
-        const want = reference.process(rows, options, context).map((row) => row.filter((v) => v > -Infinity).length);
-        expect(js.kept, 'kept counts vs the reference').toEqual(want);
-        if (version === 1) {
-          rows.forEach((row, r) => {
-            const finite = row.filter((v) => v > -Infinity).length;
-            if (want[r] === finite) v1Stats.all++;
-            else if (want[r]! > 100) v1Stats.beyond++;
-            else v1Stats.sorted++;
-          });
-        }
-        expect(js.ids).toEqual(reference.sample(rows, options, 0, context));
-        // μ' = μ − η·(surprise − τ): the surprise the reference learns from.
-        const next = reference.nextMirostatMu(rows, options, js.ids, 0, context);
-        for (let r = 0; r < B; r++) {
-          const want = (mu[r]! - next[r]!) / 0.3 + tau[r]!;
-          expect(Math.abs(js.surprise[r]! - want), `JS row ${r}`).toBeLessThan(3e-7 * (1 + Math.abs(want))); // float32 storage
-          expect(Math.abs(simd.surprise[r]! - want), `SIMD row ${r}`).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+  it.each([2, 1] as const)(
+    "Mirostat v%i: JS and SIMD kernels keep the reference's tokens and draw its ids for given μ; the surprise they report matches the reference μ update",
+    (version) => {
+      const g = rng(`mirostat-kernel-${version}`);
+      const v1Stats = { sorted: 0, beyond: 0, all: 0 };
+      for (const [B, V] of [
+        [6, 3000],
+        [2, 32000],
+        [5, 60],
+      ] as const) {
+        const rows = rowsOf(B, (r) =>
+          V === 60
+            ? // few finite tokens (k reaches the kept count), ties, one finite token
+              Float32Array.from({ length: V }, (_, j) => (r === 4 ? (j === 7 ? 1 : -Infinity) : j % (r + 2) === 0 ? Math.round(g() * 8) / 4 : -Infinity))
+            : r === 1
+              ? Float32Array.from({ length: V }, () => Math.round(g() * 24) / 8)
+              : makeRow(r % 2 ? 'flat' : 'peaky', V, g),
+        );
+        for (const extra of [{}, { topK: 200 }, { topP: 0.95, minP: 0.001 }, { epsilonCutoff: 1e-5 }, { topNSigma: 3 }] as SamplerOptions[]) {
+          const tau = Array.from({ length: B }, (_, r) => 1 + r);
+          const options: SamplerOptions = { temperature: 0.9, ...extra, mirostat: tau.map((t) => ({ version, tau: t, eta: 0.3 })), seed: 61 };
+          // v1: μ up to 14 bits, so that k passes 100 (the kept logits beyond the sorted ones).
+          const mu = Float32Array.from(tau, (t, r) => (version === 1 ? 2 + 3 * r : 2 * t - 0.7 * r));
+          const values = new Float32Array(B * V);
+          rows.forEach((row, i) => values.set(row, i * V));
+          const opts = normalizeOptions(options);
+          const base = fusedPlan(opts, B, V, rowKeys(61, B), 0)!;
+          expect(base.mirostat).toBeDefined();
+          const run = (simd: boolean): { ids: number[]; kept: number[]; surprise: Float32Array } => {
+            const plan = { ...base, mirostatMu: mu, surprise: new Float32Array(B) };
+            const ids = new Int32Array(B);
+            const kept = new Int32Array(B);
+            if (simd) expect(sampleRowsSimd(values, plan, ids, kept)).toBe(true);
+            else sampleRows(values, plan, ids, kept);
+            return { ids: Array.from(ids), kept: Array.from(kept), surprise: plan.surprise };
+          };
+          const js = run(false);
+          const simd = run(true);
+          expect(simd.kept, 'kept counts').toEqual(js.kept);
+          expect(simd.ids).toEqual(js.ids);
+          const context = { mirostatMu: Array.from(mu) };
+          const want = reference.process(rows, options, context).map((row) => row.filter((v) => v > -Infinity).length);
+          expect(js.kept, 'kept counts vs the reference').toEqual(want);
+          if (version === 1) {
+            rows.forEach((row, r) => {
+              const finite = row.filter((v) => v > -Infinity).length;
+              if (want[r] === finite) v1Stats.all++;
+              else if (want[r]! > 100) v1Stats.beyond++;
+              else v1Stats.sorted++;
+            });
+          }
+          expect(js.ids).toEqual(reference.sample(rows, options, 0, context));
+          // μ' = μ − η·(surprise − τ): the surprise the reference learns from.
+          const next = reference.nextMirostatMu(rows, options, js.ids, 0, context);
+          for (let r = 0; r < B; r++) {
+            const want = (mu[r]! - next[r]!) / 0.3 + tau[r]!;
+            expect(Math.abs(js.surprise[r]! - want), `JS row ${r}`).toBeLessThan(3e-7 * (1 + Math.abs(want))); // float32 storage
+            expect(Math.abs(simd.surprise[r]! - want), `SIMD row ${r}`).toBeLessThan(1e-5 * (1 + Math.abs(want)));
+          }
         }
       }
-    }
-    // v1's three outcomes all occur: k within the 100 sorted, k beyond them, k ≥ the kept count.
-    if (version === 1) for (const [name, n] of Object.entries(v1Stats)) expect(n, name).toBeGreaterThan(2);
-  });
+      // v1's three outcomes all occur: k within the 100 sorted, k beyond them, k ≥ the kept count.
+      if (version === 1) for (const [name, n] of Object.entries(v1Stats)) expect(n, name).toBeGreaterThan(2);
+    },
+  );
 
-  it('dynamic temperature with nothing after it: the SIMD draw rewrites the logits as it reads them (no rewrite pass), the JS kernel\'s tokens over 300 steps', () => {
+  it("dynamic temperature with nothing after it: the SIMD draw rewrites the logits as it reads them (no rewrite pass), the JS kernel's tokens over 300 steps", () => {
     const g = rng('dynamic-draw');
     const V = 3000;
     const rows = [makeRow('peaky', V, g), makeRow('flat', V, g), Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : -2 * g()))];
-    check(rows, { temperature: [0.8, 1.3, 0.6], dynamicTemperature: [{ range: 0.5 }, { range: 1, exponent: 2 }, { range: 0.4, exponent: 0.5 }], seed: 74 }, 300, false);
+    check(
+      rows,
+      { temperature: [0.8, 1.3, 0.6], dynamicTemperature: [{ range: 0.5 }, { range: 1, exponent: 2 }, { range: 0.4, exponent: 0.5 }], seed: 74 },
+      300,
+      false,
+    );
   });
 
   it('dynamic temperature: the JS and SIMD kernels rewrite rows as the reference does (ties, masks, one finite token, T 0 with a range, exponents) and draw its tokens', () => {
@@ -504,7 +561,7 @@ describe('WebAssembly SIMD kernel', () => {
     }
   });
 
-  it('dynamic temperature in the SIMD kernel: its entropy step from the float32 sums\' bounds, or from the exact pass where they straddle a half step; rows rewritten bit for bit', () => {
+  it("dynamic temperature in the SIMD kernel: its entropy step from the float32 sums' bounds, or from the exact pass where they straddle a half step; rows rewritten bit for bit", () => {
     const g = rng('dynamic-simd');
     const V = 3001;
     const shapes = (): Float32Array[] => [
@@ -586,7 +643,12 @@ describe('WebAssembly SIMD kernel', () => {
   it('minTokensToKeep with every filter it applies to; typical-p with a later band and top-nσ with a whole-row top-p stay with the JS kernel', () => {
     const g = rng('minkeep');
     const V = 3000;
-    const rows = [makeRow('peaky', V, g), makeRow('flat', V, g), Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8), Float32Array.from({ length: V }, (_, j) => (j < 5 ? 1 : -Infinity))];
+    const rows = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 8) / 8),
+      Float32Array.from({ length: V }, (_, j) => (j < 5 ? 1 : -Infinity)),
+    ];
     const mks = [2, 7, 100, 2999];
     for (const minTokensToKeep of mks) {
       const o = { temperature: 0.6, minTokensToKeep, seed: minTokensToKeep };
@@ -596,7 +658,10 @@ describe('WebAssembly SIMD kernel', () => {
       check(rows, { ...o, topK: 50, topNSigma: 0.5, epsilonCutoff: 0.02 });
       check(rows, { ...o, topNSigma: [0.1, 0.5, 1, 3], minP: 0.3 });
     }
-    for (const options of [{ typicalP: 0.9, epsilonCutoff: 1e-3, seed: 1 }, { topNSigma: 1, topP: 0.9, seed: 1 }]) {
+    for (const options of [
+      { typicalP: 0.9, epsilonCutoff: 1e-3, seed: 1 },
+      { topNSigma: 1, topP: 0.9, seed: 1 },
+    ]) {
       const opts = normalizeOptions(options);
       const plan = fusedPlan(opts, 2, 1000, rowKeys(1, 2), 0)!;
       expect(sampleRowsSimd(new Float32Array(2000), plan, new Int32Array(2)), JSON.stringify(options)).toBe(false);

@@ -109,57 +109,77 @@ function fuzzCaseOf(V: number, rows: FuzzCase['rows'], more: Partial<FuzzCase> =
 const regressions: Regression[] = [
   {
     name: 'a processor makes NaN, top-k after it: the same invalid row as the reference',
-    found: 'cpu, seed 0x5eed0001 (tokens), against the working tree before 7d83c80: reference.process masked the NaN to -Infinity in top-k (NaN >= kth is false), so the reference sampled token 1 while the tensor paths reported "nan, produced by a processor" (code -4). Fixed in 7d83c80 (the reference checks the processed rows).',
+    found:
+      'cpu, seed 0x5eed0001 (tokens), against the working tree before 7d83c80: reference.process masked the NaN to -Infinity in top-k (NaN >= kth is false), so the reference sampled token 1 while the tensor paths reported "nan, produced by a processor" (code -4). Fixed in 7d83c80 (the reference checks the processed rows).',
     case: fuzzCaseOf(2, [row([-Infinity, 0], { k: 1 })], { processors: [{ op: 'scale', value: 0, token: 'all', rows: [], twin: true, name: 'fuzz-scale' }] }),
   },
   {
     name: 'a processor makes +Infinity, top-p after it: the same cause as the reference',
-    found: 'cpu, seed 0x5eed0002 (kept), against the working tree before 7d83c80: the tensor top-p turned +Infinity into NaN (softmax), so the row was reported as "nan" (code -4) where the reference reports "positive-infinity" (code -5). Fixed in 7d83c80.',
+    found:
+      'cpu, seed 0x5eed0002 (kept), against the working tree before 7d83c80: the tensor top-p turned +Infinity into NaN (softmax), so the row was reported as "nan" (code -4) where the reference reports "positive-infinity" (code -5). Fixed in 7d83c80.',
     case: fuzzCaseOf(2, [row([0, 0], { p: 0.5 })], { processors: [{ op: 'add', value: Infinity, token: 0, rows: [], twin: true, name: 'fuzz-add' }] }),
   },
   {
     name: 'min-p off in one row (m = 0) while another row uses it, row max -3e38: no false invalid row',
-    found: 'cpu, seed 0x5eed0001 (tokens): min-p gives rows with m = 0 the threshold max - FLT_MAX, which overflows to -Infinity for max <= -2^103; the row turns NaN and is reported invalid (code -6) on the portable path (webgl passes: its max of the row is -1e20, see below)',
-    case: fuzzCaseOf(1, [row([-3e38], { m: 0, T: 2 }), row([0], { m: 0.5, T: 2 })], { scalar: { ...ALL_SCALAR, m: false }, order: ['min-p', 'top-k', 'top-p', 'temperature'] }),
+    found:
+      'cpu, seed 0x5eed0001 (tokens): min-p gives rows with m = 0 the threshold max - FLT_MAX, which overflows to -Infinity for max <= -2^103; the row turns NaN and is reported invalid (code -6) on the portable path (webgl passes: its max of the row is -1e20, see below)',
+    case: fuzzCaseOf(1, [row([-3e38], { m: 0, T: 2 }), row([0], { m: 0.5, T: 2 })], {
+      scalar: { ...ALL_SCALAR, m: false },
+      order: ['min-p', 'top-k', 'top-p', 'temperature'],
+    }),
   },
   {
     name: 'min-p off in one row (m = 0) while another row uses it: a token FLT_MAX below the max stays kept',
-    found: 'cpu, seed 0x5eed0002 (kept): the same threshold max - FLT_MAX masks tokens below it in a row where min-p is off; process() drops token 1 (-3.4e38, max 3e38) that the reference keeps',
-    case: fuzzCaseOf(2, [row([3e38, -3.4e38], { m: 0, T: 2 }), row([0, 0], { m: 0.5, T: 2 })], { scalar: { ...ALL_SCALAR, m: false }, order: ['min-p', 'top-k', 'top-p', 'temperature'] }),
+    found:
+      'cpu, seed 0x5eed0002 (kept): the same threshold max - FLT_MAX masks tokens below it in a row where min-p is off; process() drops token 1 (-3.4e38, max 3e38) that the reference keeps',
+    case: fuzzCaseOf(2, [row([3e38, -3.4e38], { m: 0, T: 2 }), row([0, 0], { m: 0.5, T: 2 })], {
+      scalar: { ...ALL_SCALAR, m: false },
+      order: ['min-p', 'top-k', 'top-p', 'temperature'],
+    }),
   },
   {
     name: 'min-p off in one row (m = 0) while another row uses it, row max 9.9e37: no false invalid row',
-    found: 'cpu, seed 21 of the invalid-row hunt: max - FLT_MAX then z - threshold overflows near +FLT_MAX; the row turns NaN (code -6 on the portable path, NaN in process())',
-    case: fuzzCaseOf(1, [row([9.928250656312775e37], { m: 0, T: 2 }), row([0], { m: 0.5, T: 2 })], { scalar: { ...ALL_SCALAR, m: false }, order: ['min-p', 'top-k', 'top-p', 'temperature'] }),
+    found:
+      'cpu, seed 21 of the invalid-row hunt: max - FLT_MAX then z - threshold overflows near +FLT_MAX; the row turns NaN (code -6 on the portable path, NaN in process())',
+    case: fuzzCaseOf(1, [row([9.928250656312775e37], { m: 0, T: 2 }), row([0], { m: 0.5, T: 2 })], {
+      scalar: { ...ALL_SCALAR, m: false },
+      order: ['min-p', 'top-k', 'top-p', 'temperature'],
+    }),
   },
   {
     name: 'a greedy row whose logits are all below -1e20 draws its largest logit',
-    found: 'browser-webgl, seed 0x5eed0003 (invalid), shrunk from 8 rows: tf.max on webgl starts from -1e20 (tfjs ReduceProgram), so max of [-1e30, -2e30] is -1e20 and no token equals it: the portable+draw path returns token 2 (= V, outside the vocabulary). Fixed by rowMax (src/processors/ops.ts), the one row maximum every path uses.',
+    found:
+      'browser-webgl, seed 0x5eed0003 (invalid), shrunk from 8 rows: tf.max on webgl starts from -1e20 (tfjs ReduceProgram), so max of [-1e30, -2e30] is -1e20 and no token equals it: the portable+draw path returns token 2 (= V, outside the vocabulary). Fixed by rowMax (src/processors/ops.ts), the one row maximum every path uses.',
     case: fuzzCaseOf(2, [row([-1e30, -2e30], { T: 0 })], { processors: [{ op: 'scale', value: 1, token: 'all', rows: [], twin: true, name: 'identity' }] }),
   },
   {
     name: 'a greedy row whose logits are all below -1e20: the fused kept count is its maximum group',
-    found: 'browser-webgl, seed 0x5eed0001 (tokens), shrunk from 64 rows: the same -1e20 start of max; the fused webgl chain counts the row as invalid (-1) while drawing token 0. Fixed by rowMax.',
+    found:
+      'browser-webgl, seed 0x5eed0001 (tokens), shrunk from 64 rows: the same -1e20 start of max; the fused webgl chain counts the row as invalid (-1) while drawing token 0. Fixed by rowMax.',
     case: fuzzCaseOf(2, [row([-1e21, -1e22], { T: 0 })]),
   },
   {
     name: 'min-p on a row whose logits are all below -1e20 keeps its maximum',
-    found: 'browser-webgl, seed 0x5eed0002 (kept), shrunk from 22 rows: the same -1e20 start of max; min-p masks every token and the row comes back invalid (no finite logit). Fixed by rowMax.',
+    found:
+      'browser-webgl, seed 0x5eed0002 (kept), shrunk from 22 rows: the same -1e20 start of max; min-p masks every token and the row comes back invalid (no finite logit). Fixed by rowMax.',
     case: fuzzCaseOf(1, [row([-1e21], { m: 0.5 })]),
   },
   {
     name: 'top-p with p = 5e-324 keeps only the most probable group',
-    found: 'webgpu (Node), GPU hunt seed 2, and browser-webgl seed 0x5eed0001 (tokens), shrunk from 64 rows: the GPU chains read p as float32, where 5e-324 is 0, and top-p turns off (webgpu: fused kept count 2 where the reference keeps 1, any batch; webgl: the same with a second, invalid row in the batch, and next to a NaN row a false invalid row). Fixed by effectiveTopP (src/params.ts): p below 2^-64 acts as 2^-64, which keeps the same top group and is a normal float32.',
+    found:
+      'webgpu (Node), GPU hunt seed 2, and browser-webgl seed 0x5eed0001 (tokens), shrunk from 64 rows: the GPU chains read p as float32, where 5e-324 is 0, and top-p turns off (webgpu: fused kept count 2 where the reference keeps 1, any batch; webgl: the same with a second, invalid row in the batch, and next to a NaN row a false invalid row). Fixed by effectiveTopP (src/params.ts): p below 2^-64 acts as 2^-64, which keeps the same top group and is a normal float32.',
     case: fuzzCaseOf(2, [row([0, 1], { p: 5e-324 }), row([-Infinity, -Infinity])]),
   },
   {
     name: 'process() clamps a kept logit beyond FLT_MAX when another row holds NaN',
-    found: 'browser-webgl, seed 0x5eed0002 (kept), shrunk from 3 rows: with [NaN] in row 0, row 1 [2.7e38] at T 5e-324 (1/T clamped to 2^100) comes back +Infinity from process() instead of FLT_MAX (the reference, and webgl itself without the NaN row): webgl\'s packed clipByValue leaves a 2×2 texel unclamped when one of its values is NaN. Fixed by clamping with minimum/maximum; a guard test forbids clipByValue in src.',
+    found:
+      "browser-webgl, seed 0x5eed0002 (kept), shrunk from 3 rows: with [NaN] in row 0, row 1 [2.7e38] at T 5e-324 (1/T clamped to 2^100) comes back +Infinity from process() instead of FLT_MAX (the reference, and webgl itself without the NaN row): webgl's packed clipByValue leaves a 2×2 texel unclamped when one of its values is NaN. Fixed by clamping with minimum/maximum; a guard test forbids clipByValue in src.",
     case: fuzzCaseOf(1, [row([NaN], { T: 1 }), row([2.7e38], { T: 5e-324 })], { scalar: { ...ALL_SCALAR, T: false } }),
   },
   {
     name: 'a subnormal logit above zero wins a greedy row',
-    found: 'webgpu (Node), seeds 1-5 of the GPU hunt: SwiftShader flushes float32 subnormals to zero, so 1e-40 ties with 0 and the greedy row picks token 0 where the reference picks 1',
+    found:
+      'webgpu (Node), seeds 1-5 of the GPU hunt: SwiftShader flushes float32 subnormals to zero, so 1e-40 ties with 0 and the greedy row picks token 0 where the reference picks 1',
     known: ['webgl', 'webgpu'],
     case: fuzzCaseOf(2, [row([0, 1e-40], { T: 0 })]),
   },
@@ -184,29 +204,32 @@ describe.each(BACKENDS)('fuzz against the reference on %s', (backend) => {
   const delta = deltaFor(backend);
 
   const elsewhere = coveredElsewhere('fuzz', backend);
-  (elsewhere ? it.skip : it).each(PROPERTIES)(`$name${elsewhere ? ` (skipped here: ${elsewhere})` : ''}`, async ({ name, seed, runs, profile: focus, checks }) => {
-    registerFusedFlag();
-    const portable = !gpu && !tf.env().getBool('TFJS_SAMPLING_FUSED');
-    const scale = SCALE_SET !== undefined ? Number(SCALE_SET) : gpu ? 0.25 : 1;
-    const numRuns = Math.max(1, Math.round((gpu ? runs.gpu : portable ? runs.portable : runs.node) * scale));
-    const tally = newTally();
-    const t0 = performance.now();
-    await fc.assert(
-      fc.asyncProperty(fuzzCase(focus(profile)), async (c) => {
-        await checkCase(c, tally, { ...checks, delta });
-      }),
-      {
-        seed: REPLAY_SEED !== undefined ? Number(REPLAY_SEED) : seed,
-        numRuns,
-        ...(REPLAY_PATH !== undefined ? { path: REPLAY_PATH } : {}),
-      },
-    );
-    console.log(formatTally(`fuzz ${backend}${portable ? ' (portable)' : ''} [${name.slice(0, 40)}…]`, tally, performance.now() - t0));
-    // Exemptions (float rounding) must stay rare.
-    const valid = tally.rows - tally.invalidRows;
-    expect(tally.scoreTie + tally.keptBoundary).toBeLessThanOrEqual(Math.max(3, valid * 2e-3));
-    if (REPLAY_PATH === undefined) expect(tally.cases).toBeGreaterThanOrEqual(numRuns);
-  });
+  (elsewhere ? it.skip : it).each(PROPERTIES)(
+    `$name${elsewhere ? ` (skipped here: ${elsewhere})` : ''}`,
+    async ({ name, seed, runs, profile: focus, checks }) => {
+      registerFusedFlag();
+      const portable = !gpu && !tf.env().getBool('TFJS_SAMPLING_FUSED');
+      const scale = SCALE_SET !== undefined ? Number(SCALE_SET) : gpu ? 0.25 : 1;
+      const numRuns = Math.max(1, Math.round((gpu ? runs.gpu : portable ? runs.portable : runs.node) * scale));
+      const tally = newTally();
+      const t0 = performance.now();
+      await fc.assert(
+        fc.asyncProperty(fuzzCase(focus(profile)), async (c) => {
+          await checkCase(c, tally, { ...checks, delta });
+        }),
+        {
+          seed: REPLAY_SEED !== undefined ? Number(REPLAY_SEED) : seed,
+          numRuns,
+          ...(REPLAY_PATH !== undefined ? { path: REPLAY_PATH } : {}),
+        },
+      );
+      console.log(formatTally(`fuzz ${backend}${portable ? ' (portable)' : ''} [${name.slice(0, 40)}…]`, tally, performance.now() - t0));
+      // Exemptions (float rounding) must stay rare.
+      const valid = tally.rows - tally.invalidRows;
+      expect(tally.scoreTie + tally.keptBoundary).toBeLessThanOrEqual(Math.max(3, valid * 2e-3));
+      if (REPLAY_PATH === undefined) expect(tally.cases).toBeGreaterThanOrEqual(numRuns);
+    },
+  );
 
   for (const r of regressions) {
     const open = r.known === 'all' || (r.known?.includes(backend) ?? false);
@@ -216,5 +239,3 @@ describe.each(BACKENDS)('fuzz against the reference on %s', (backend) => {
     });
   }
 });
-
-

@@ -241,7 +241,10 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       [1, 1, 1],
     ]);
     const shared = await generate(cyclic(10), { prompts: [[1], [6]], padId: PAD, maxNewTokens: 5, stopTokens: [4] });
-    expect(shared.tokens).toEqual([[2, 3, 4], [7, 8, 9, 0, 1]]);
+    expect(shared.tokens).toEqual([
+      [2, 3, 4],
+      [7, 8, 9, 0, 1],
+    ]);
     expect(shared.finishReasons).toEqual(['stop', 'length']);
   });
 
@@ -250,7 +253,11 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const model: StepFunction = (tokens, ctx) =>
       tf.tidy(() => {
         const logits = cyclic(6)(tokens, ctx) as tf.Tensor2D;
-        const done = tf.tensor2d(Array.from(ctx.finished, (f) => (f ? 1 : 0)), [ctx.finished.length, 1], 'bool');
+        const done = tf.tensor2d(
+          Array.from(ctx.finished, (f) => (f ? 1 : 0)),
+          [ctx.finished.length, 1],
+          'bool',
+        );
         return tf.where(tf.tile(done, [1, 6]), tf.fill(logits.shape, NaN), logits);
       });
     const res = await generate(model, { prompts: [[1], [2], [3]], padId: PAD, maxNewTokens: [2, 0, 3] });
@@ -314,7 +321,12 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
 
   it('reads back once per step (the ids) and never otherwise', async () => {
     const { result, reads } = await countReads(() =>
-      generate(tableModel(32, 5).step, { prompts: [[1], [2], [3], [4]], padId: PAD, maxNewTokens: 6, sampler: { temperature: 0.9, topK: 8, topP: 0.9, seed: 3 } }),
+      generate(tableModel(32, 5).step, {
+        prompts: [[1], [2], [3], [4]],
+        padId: PAD,
+        maxNewTokens: 6,
+        sampler: { temperature: 0.9, topK: 8, topP: 0.9, seed: 3 },
+      }),
     );
     expect(result.steps).toBe(6);
     expect(reads).toBe(6);
@@ -329,7 +341,11 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const last = prompts.map((p) => p[p.length - 1]!);
     const expected: number[][] = prompts.map(() => []);
     for (let s = 0; s < 12; s++) {
-      const ids = reference.sample(last.map((t) => rows(t)), options, s);
+      const ids = reference.sample(
+        last.map((t) => rows(t)),
+        options,
+        s,
+      );
       ids.forEach((id, r) => {
         expected[r]!.push(id);
         last[r] = id;
@@ -368,9 +384,17 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const { step, rows } = tableModel(V, 4);
     const options: SamplerOptions = { temperature: 1, seed: [5, 6], processors: [noRepeat] };
     const res = await generate(step, { prompts: [[1, 2], [3]], padId: PAD, maxNewTokens: 8, sampler: options });
-    const history = [[1, 2], [PAD, 3]]; // left-padded to the longest prompt, as the sampler sees it
+    const history = [
+      [1, 2],
+      [PAD, 3],
+    ]; // left-padded to the longest prompt, as the sampler sees it
     for (let s = 0; s < 8; s++) {
-      const ids = reference.sample(history.map((h) => rows(h[h.length - 1]!)), options, s, { history });
+      const ids = reference.sample(
+        history.map((h) => rows(h[h.length - 1]!)),
+        options,
+        s,
+        { history },
+      );
       ids.forEach((id, r) => history[r]!.push(id));
     }
     expect(res.tokens).toEqual(history.map((h) => h.slice(2)));
@@ -390,9 +414,16 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     try {
       const res = await generate(model, { prompts: [[3, 4, 5, 6, 7, 8], [2]], padId: PAD, maxNewTokens: 5 });
       // The same loop by hand: last `window` tokens, left-padded, argmax of predict().
-      const seqs = [[3, 4, 5, 6, 7, 8], [PAD, PAD, PAD, 2]];
+      const seqs = [
+        [3, 4, 5, 6, 7, 8],
+        [PAD, PAD, PAD, 2],
+      ];
       for (let s = 0; s < 5; s++) {
-        const x = tf.tensor2d(seqs.map((q) => q.slice(-window)), [2, window], 'int32');
+        const x = tf.tensor2d(
+          seqs.map((q) => q.slice(-window)),
+          [2, window],
+          'int32',
+        );
         const y = model.predict(x) as tf.Tensor2D;
         const am = tf.argMax(y, 1);
         const next = (await am.data()) as Int32Array;
@@ -420,10 +451,15 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       ],
       versions: { producer: 1 },
     };
-    const model = await tfc.loadGraphModel(tf.io.fromMemory({ modelTopology, weightSpecs: [{ name: 'W', shape: [L, V], dtype: 'float32' }], weightData: w.buffer }));
+    const model = await tfc.loadGraphModel(
+      tf.io.fromMemory({ modelTopology, weightSpecs: [{ name: 'W', shape: [L, V], dtype: 'float32' }], weightData: w.buffer }),
+    );
     try {
       const res = await generate(model, { prompts: [[1, 2, 3, 4, 1], [3]], padId: PAD, maxNewTokens: 4 });
-      const seqs = [[1, 2, 3, 4, 1], [PAD, PAD, PAD, 3]];
+      const seqs = [
+        [1, 2, 3, 4, 1],
+        [PAD, PAD, PAD, 3],
+      ];
       for (let s = 0; s < 4; s++) {
         for (const q of seqs) {
           const x = q.slice(-L);
@@ -448,7 +484,10 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       },
     };
     const res = await generate(fixed, { prompts: [[4], [1, 2, 3, 4, 5]], padId: PAD, maxNewTokens: 2 });
-    expect(res.tokens).toEqual([[5, 6], [6, 7]]);
+    expect(res.tokens).toEqual([
+      [5, 6],
+      [6, 7],
+    ]);
     expect(shapes).toEqual(['2x3:0,0,4|3,4,5', '2x3:0,4,5|4,5,6']);
     shapes.length = 0;
     const open = { ...fixed, inputs: [{ shape: [null, null], dtype: 'int32' }] };
@@ -471,9 +510,18 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       },
     };
     const before = tf.memory().numTensors;
-    const res = await generate(model, { prompts: [[4], [1, 2, 3]], padId: PAD, maxNewTokens: 3, contextLength: 2, sampler: { temperature: 0, processors: [spy] } });
+    const res = await generate(model, {
+      prompts: [[4], [1, 2, 3]],
+      padId: PAD,
+      maxNewTokens: 3,
+      contextLength: 2,
+      sampler: { temperature: 0, processors: [spy] },
+    });
     expect(tf.memory().numTensors).toBe(before);
-    expect(res.tokens).toEqual([[5, 6, 7], [4, 5, 6]]);
+    expect(res.tokens).toEqual([
+      [5, 6, 7],
+      [4, 5, 6],
+    ]);
     expect(windows).toEqual(['2x2:0,4|2,3', '2x2:4,5|3,4', '2x2:5,6|4,5']);
     expect(historyWidths).toEqual([3, 4, 5]);
     windows.length = 0;
@@ -483,10 +531,20 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
 
   it('takes a Sampler instance and a left-padded prompt tensor with lengths', async () => {
     const sampler = createSampler({ temperature: 0 });
-    const prompts = tf.tensor2d([[PAD, 4], [2, 3]], [2, 2], 'int32');
+    const prompts = tf.tensor2d(
+      [
+        [PAD, 4],
+        [2, 3],
+      ],
+      [2, 2],
+      'int32',
+    );
     try {
       const res = await generate(cyclic(8), { prompts, promptLengths: [1, 2], padId: PAD, maxNewTokens: 2, sampler });
-      expect(res.sequences).toEqual([[4, 5, 6], [2, 3, 4, 5]]);
+      expect(res.sequences).toEqual([
+        [4, 5, 6],
+        [2, 3, 4, 5],
+      ]);
       expect(sampler.step).toBe(2);
     } finally {
       prompts.dispose();
@@ -509,13 +567,19 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const weights = weightsVariable();
     const { step, returned, handedAlive } = kvModel(6);
     const res = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 5, initialState: { prefix, weights } });
-    expect(res.tokens).toEqual([[2, 3, 4, 5, 0], [4, 5, 0, 1, 2]]);
+    expect(res.tokens).toEqual([
+      [2, 3, 4, 5, 0],
+      [4, 5, 0, 1, 2],
+    ]);
     expect(returned).toHaveLength(5);
     expect(handedAlive).toEqual([true, true, true, true, true]); // generate freed no state it handed over
     expect(res.state).toBe(returned[4]);
     expect(res.state!.prefix).toBe(prefix);
     expect(kvTensors(res.state).every((t) => !t.isDisposed)).toBe(true);
-    expect(await res.state!.cache!.array()).toEqual([[1, 2, 3, 4, 5], [3, 4, 5, 0, 1]]);
+    expect(await res.state!.cache!.array()).toEqual([
+      [1, 2, 3, 4, 5],
+      [3, 4, 5, 0, 1],
+    ]);
     // Replaced states were disposed by the step function; the last one (4 tensors) is the caller's.
     expect(returned.slice(0, 4).every((kv) => ownTensors(kv).every((t) => t.isDisposed))).toBe(true);
     expect(tf.memory().numTensors).toBe(before + 2 + 4);
@@ -551,7 +615,12 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     ['the step function throws (step 3)', { throwAt: 3 }, (step, options) => generate(step, options), /model failed at step 3/],
     ['an active row is invalid (step 2)', { nanAt: 2 }, (step, options) => generate(step, options), /^step 2: .*row 1: NaN/],
     ['the logits have the wrong batch size (step 2)', { badShapeAt: 2 }, (step, options) => generate(step, options), /`model` must return float32 logits/],
-    ['the output is unusable (step 2: [logits, state])', { badOutputAt: 2 }, (step, options) => generate(step, options), /`model` must return a logits tensor or \{ logits, state \}, but is an array of 2/],
+    [
+      'the output is unusable (step 2: [logits, state])',
+      { badOutputAt: 2 },
+      (step, options) => generate(step, options),
+      /`model` must return a logits tensor or \{ logits, state \}, but is an array of 2/,
+    ],
     [
       'onStep throws (after step 1)',
       {},
@@ -621,7 +690,9 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     const before = tf.memory().numTensors;
     const initial: Kv = { cache: tf.ones([2, 1]), layers: [tf.ones([2, 1])], byName: new Map([['sum', tf.scalar(1)]]), prefix: tf.ones([2, 3]) };
     const { step, returned } = kvModel(6, { throwAt: 0 });
-    const aborted = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 4, initialState: initial, signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    const aborted = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 4, initialState: initial, signal: AbortSignal.abort() }).catch(
+      (e: unknown) => e,
+    );
     expect(aborted).toMatchObject({ name: 'AbortError' });
     const thrown = await generate(step, { prompts: [[1], [3]], padId: PAD, maxNewTokens: 4, initialState: initial }).catch((e: unknown) => e);
     expect((thrown as Error).message).toBe('model failed at step 0');
@@ -633,7 +704,21 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
   });
 
   it('reads a tensor of prompts asynchronously (no synchronous read; a GPU-resident tensor on webgpu)', async () => {
-    const prompts = onDevice(backend, () => tf.add(tf.tensor2d([[PAD, 4], [2, 3]], [2, 2], 'int32'), tf.zeros([2, 2], 'int32')) as tf.Tensor2D);
+    const prompts = onDevice(
+      backend,
+      () =>
+        tf.add(
+          tf.tensor2d(
+            [
+              [PAD, 4],
+              [2, 3],
+            ],
+            [2, 2],
+            'int32',
+          ),
+          tf.zeros([2, 2], 'int32'),
+        ) as tf.Tensor2D,
+    );
     try {
       if (backend === 'webgpu' && typeof OffscreenCanvas === 'undefined') {
         // The condition this test is about: the old dataSync() read threw here.
@@ -641,7 +726,10 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       }
       const before = tf.memory().numTensors;
       const { result, reads, syncReads } = await countReads(() => generate(cyclic(8), { prompts, promptLengths: [1, 2], padId: PAD, maxNewTokens: 3 }));
-      expect(result.sequences).toEqual([[4, 5, 6, 7], [2, 3, 4, 5, 6]]);
+      expect(result.sequences).toEqual([
+        [4, 5, 6, 7],
+        [2, 3, 4, 5, 6],
+      ]);
       expect(syncReads).toBe(0);
       expect(reads).toBe(1 + 3); // the prompts once, then the ids of each step
       expect(tf.memory().numTensors).toBe(before);
@@ -652,7 +740,14 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
   });
 
   it('checks a tensor of prompts before any tensor exists and before reading it', async () => {
-    const prompts = tf.tensor2d([[PAD, 4], [-2, 3]], [2, 2], 'int32');
+    const prompts = tf.tensor2d(
+      [
+        [PAD, 4],
+        [-2, 3],
+      ],
+      [2, 2],
+      'int32',
+    );
     let calls = 0;
     const model: StepFunction = (tokens, ctx) => {
       calls++;
@@ -698,8 +793,18 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
       'prompts',
       'a disposed tensor of shape [1, 1]',
     ],
-    ['prompt tensor dtype', () => withTensor(tf.tensor2d([[1]], [1, 1], 'float32'), (prompts) => generate(cyclic(4), { prompts, padId: 0, maxNewTokens: 1 })), 'prompts', 'a float32 tensor'],
-    ['prompt lengths', () => withTensor(tf.tensor2d([[1, 2]], [1, 2], 'int32'), (prompts) => generate(cyclic(4), { prompts, promptLengths: [3], padId: 0, maxNewTokens: 1 })), 'promptLengths[0]', '3'],
+    [
+      'prompt tensor dtype',
+      () => withTensor(tf.tensor2d([[1]], [1, 1], 'float32'), (prompts) => generate(cyclic(4), { prompts, padId: 0, maxNewTokens: 1 })),
+      'prompts',
+      'a float32 tensor',
+    ],
+    [
+      'prompt lengths',
+      () => withTensor(tf.tensor2d([[1, 2]], [1, 2], 'int32'), (prompts) => generate(cyclic(4), { prompts, promptLengths: [3], padId: 0, maxNewTokens: 1 })),
+      'promptLengths[0]',
+      '3',
+    ],
     ['onStep', () => generate(cyclic(4), { prompts: [[1]], padId: 0, maxNewTokens: 1, onStep: 1 as unknown as () => void }), 'onStep', 'number'],
   ];
   it.each(BAD)('bad %s: SamplingError naming argument and value, no tensor left', async (_, run, argument, value) => {

@@ -28,7 +28,7 @@ describe('grammar engine (xgrammar)', () => {
     }
   }
 
-  it('bounded integers and numbers accept exactly the values inside the bounds, with at most multipleOf\'s decimal places (property over random bounds and values)', async () => {
+  it("bounded integers and numbers accept exactly the values inside the bounds, with at most multipleOf's decimal places (property over random bounds and values)", async () => {
     const bound = fc.oneof(fc.integer({ min: -1200, max: 1200 }), fc.constantFrom(-1, 0, 1, 9, 10, 99, 100, 999, 1000, -10, -100));
     const numberText = fc.oneof(
       fc.integer({ min: -20000, max: 20000 }).map(String),
@@ -155,7 +155,10 @@ describe('grammar engine (xgrammar)', () => {
     await bad(() => engine.compile({ jsonSchema: { type: 'integer', minimum: 5, maximum: 4 } }), 'jsonSchema');
     await bad(() => engine.compile({ jsonSchema: { type: 'number', multipleOf: 0.25 } }), 'jsonSchema.multipleOf');
     await bad(() => engine.compile({ jsonSchema: { type: 'integer', minimum: 0, format: 'int32' } }), 'jsonSchema');
-    await bad(() => engine.compile({ jsonSchema: { type: 'object', properties: { tags: { type: 'array', uniqueItems: true } } } }), 'jsonSchema.properties.tags.uniqueItems');
+    await bad(
+      () => engine.compile({ jsonSchema: { type: 'object', properties: { tags: { type: 'array', uniqueItems: true } } } }),
+      'jsonSchema.properties.tags.uniqueItems',
+    );
     await bad(() => engine.compile({ regex: 'a', choice: ['a'] } as never), 'grammar');
     await bad(() => engine.matcher({ regex: 'a+' }, { end: 'stopToken' }), 'stopTokens');
     await bad(() => engine.matcher({ regex: 'a+' }, { stopTokens: [TOKENS.length] }), 'stopTokens[0]');

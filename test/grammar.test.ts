@@ -81,7 +81,14 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
   const names = Object.keys(SCHEMAS);
   it(`${n} generations per schema (${names.length} schemas, one batch) from random logits all parse and validate (ajv); without the grammar none does`, async () => {
     const rows = names.flatMap((name) => Array.from({ length: n }, () => ({ jsonSchema: SCHEMAS[name]! })));
-    const options = { prompts: rows.map(() => [NEWLINE]), padId: 0, maxNewTokens: 300, stopTokens: [NEWLINE], keepStop: false, sampler: { temperature: 1, seed: 7 } };
+    const options = {
+      prompts: rows.map(() => [NEWLINE]),
+      padId: 0,
+      maxNewTokens: 300,
+      stopTokens: [NEWLINE],
+      keepStop: false,
+      sampler: { temperature: 1, seed: 7 },
+    };
     const result = await generate(randomModel('grammar:schemas'), { ...options, grammar: { engine, rows } });
     names.forEach((name, i) => {
       const { valid, bad } = validRate(SCHEMAS[name]!, result.tokens.slice(i * n, (i + 1) * n));
@@ -105,7 +112,16 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
     try {
       expect(lm.vocab.slice(2)).toEqual(ASCII_TOKENS.slice(2));
       const rows = names.flatMap((name) => Array.from({ length: m }, () => ({ jsonSchema: SCHEMAS[name]! })));
-      const result = await generate<KVCache>(cachedStep(lm), { prompts: rows.map(() => [NEWLINE]), padId: 0, feed: 'new', maxNewTokens: 300, stopTokens: [NEWLINE], keepStop: false, sampler: { temperature: 0.9, topP: 0.95, seed: 11 }, grammar: { engine, rows } });
+      const result = await generate<KVCache>(cachedStep(lm), {
+        prompts: rows.map(() => [NEWLINE]),
+        padId: 0,
+        feed: 'new',
+        maxNewTokens: 300,
+        stopTokens: [NEWLINE],
+        keepStop: false,
+        sampler: { temperature: 0.9, topP: 0.95, seed: 11 },
+        grammar: { engine, rows },
+      });
       disposeCache(result.state);
       names.forEach((name, i) => {
         const { valid, bad } = validRate(SCHEMAS[name]!, result.tokens.slice(i * m, (i + 1) * m));
@@ -119,7 +135,13 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
   });
 
   it('regex, choice, EBNF and any-JSON rows in one batch, with a free row; "complete" rows end without a stop token', async () => {
-    const rows = [{ regex: '[0-9]{3}-[a-z]{2,4}' }, { choice: ['yes', 'no', 'say "hi"\\'] }, { ebnf: 'root ::= "(" num ("+" num)* ")"\nnum ::= [1-9] [0-9]?' }, { json: true } as const, null];
+    const rows = [
+      { regex: '[0-9]{3}-[a-z]{2,4}' },
+      { choice: ['yes', 'no', 'say "hi"\\'] },
+      { ebnf: 'root ::= "(" num ("+" num)* ")"\nnum ::= [1-9] [0-9]?' },
+      { json: true } as const,
+      null,
+    ];
     const result = await generate(randomModel('grammar:mixed'), {
       prompts: Array.from({ length: 5 }, () => [NEWLINE]),
       padId: 0,
@@ -137,14 +159,27 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
     expect(result.finishReasons.slice(0, 4)).toEqual(['stop', 'stop', 'stop', 'stop']);
     expect(result.tokens[4]!.length).toBe(7); // the free row
     // 'complete': no stop token; a choice ends at its last character.
-    const done = await generate(randomModel('grammar:complete'), { prompts: [[NEWLINE], [NEWLINE]], padId: 0, maxNewTokens: 20, sampler: { temperature: 1, seed: 5 }, grammar: { engine, rows: { choice: ['alpha', 'beta'] }, end: 'complete' } });
+    const done = await generate(randomModel('grammar:complete'), {
+      prompts: [[NEWLINE], [NEWLINE]],
+      padId: 0,
+      maxNewTokens: 20,
+      sampler: { temperature: 1, seed: 5 },
+      grammar: { engine, rows: { choice: ['alpha', 'beta'] }, end: 'complete' },
+    });
     done.tokens.forEach((row) => expect(['alpha', 'beta']).toContain(text(row)));
     expect(done.finishReasons).toEqual(['stop', 'stop']);
   });
 
   it('one read-back per step with a grammar (the bitmask is an upload)', async () => {
     const { result, reads } = await countReadsAsync(() =>
-      generate(randomModel('grammar:reads'), { prompts: [[NEWLINE], [NEWLINE], [NEWLINE]], padId: 0, maxNewTokens: 30, stopTokens: [NEWLINE], sampler: { temperature: 1, seed: 1 }, grammar: { engine, rows: { jsonSchema: { enum: ['on', 'off', 'auto'] } } } }),
+      generate(randomModel('grammar:reads'), {
+        prompts: [[NEWLINE], [NEWLINE], [NEWLINE]],
+        padId: 0,
+        maxNewTokens: 30,
+        stopTokens: [NEWLINE],
+        sampler: { temperature: 1, seed: 1 },
+        grammar: { engine, rows: { jsonSchema: { enum: ['on', 'off', 'auto'] } } },
+      }),
     );
     expect(readBacks(reads).length).toBe(result.steps);
   });
@@ -158,7 +193,13 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
       return tf.tensor2d(z, [B, V]);
     };
     const before = tf.memory().numTensors;
-    const err = await generate(model, { prompts: [[NEWLINE], [NEWLINE]], padId: 0, maxNewTokens: 5, stopTokens: [NEWLINE], grammar: { engine, rows: [{ choice: ['x', 'y'] }, { choice: ['x'] }] } }).catch((e: unknown) => e);
+    const err = await generate(model, {
+      prompts: [[NEWLINE], [NEWLINE]],
+      padId: 0,
+      maxNewTokens: 5,
+      stopTokens: [NEWLINE],
+      grammar: { engine, rows: [{ choice: ['x', 'y'] }, { choice: ['x'] }] },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidRowsError);
     const message = (err as Error).message;
     expect(message).toContain('step 0');
@@ -188,7 +229,12 @@ describe.each(BACKENDS)('grammar-constrained generation on %s', (backend) => {
     ];
     for (let q = 0; q < requests.length; q++) {
       const { prompt, seed, grammar } = requests[q]!;
-      const alone = await generate(fixed, { ...base, prompts: [prompt], sampler: { ...base.sampler, seed: [seed] }, ...(grammar ? { grammar: { engine, rows: grammar } } : {}) });
+      const alone = await generate(fixed, {
+        ...base,
+        prompts: [prompt],
+        sampler: { ...base.sampler, seed: [seed] },
+        ...(grammar ? { grammar: { engine, rows: grammar } } : {}),
+      });
       expect(batched.tokens[q], `request ${q}`).toEqual(alone.tokens[0]);
     }
     expect(validRate(shared.jsonSchema, batched.tokens.slice(0, 3)).valid).toBe(3);

@@ -10,13 +10,24 @@ const root = path.resolve(import.meta.dirname, '..', 'src');
 const processorFiles = readdirSync(path.join(root, 'processors')).filter((f) => f !== 'ops.ts');
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 describe('structure', () => {
   // The history processors are configured through createSampler options (they read the
   // sampler's device history), not exported as factories.
-  const OPTION_ONLY = ['penalties.ts', 'dry.ts', 'logit-bias.ts', 'allowed-tokens.ts', 'min-new-tokens.ts', 'bad-words.ts', 'no-repeat-ngram.ts', 'token-mask.ts'];
+  const OPTION_ONLY = [
+    'penalties.ts',
+    'dry.ts',
+    'logit-bias.ts',
+    'allowed-tokens.ts',
+    'min-new-tokens.ts',
+    'bad-words.ts',
+    'no-repeat-ngram.ts',
+    'token-mask.ts',
+  ];
 
   it.each(processorFiles)('processor %s has a reference twin file and method', async (file) => {
     expect(readdirSync(path.join(root, 'reference'))).toContain(file);
@@ -59,7 +70,7 @@ describe('structure', () => {
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 
-  it('no tf.clipByValue: webgl\'s packed clip skips a whole 2×2 texel when one of its values is NaN', () => {
+  it("no tf.clipByValue: webgl's packed clip skips a whole 2×2 texel when one of its values is NaN", () => {
     const offenders = sourceFiles(root).filter((f) => /\bclipByValue\(/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
@@ -70,13 +81,17 @@ describe('structure', () => {
   });
 
   it('no tf.scatterND outside rowScatterAdd: on webgl it loops over every update for every output element (B·V·B·W steps)', () => {
-    const offenders = sourceFiles(root).filter((f) => /\btf\.scatterND\(/.test(readFileSync(f, 'utf8')) && !f.endsWith(path.join('backends', 'webgl-scatter.ts')));
+    const offenders = sourceFiles(root).filter(
+      (f) => /\btf\.scatterND\(/.test(readFileSync(f, 'utf8')) && !f.endsWith(path.join('backends', 'webgl-scatter.ts')),
+    );
     expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
   });
 
-  it('no bare tf.max: rowMax (webgl\'s max starts from -1e20), unless the line says why it is safe', () => {
+  it("no bare tf.max: rowMax (webgl's max starts from -1e20), unless the line says why it is safe", () => {
     const offenders = sourceFiles(root).flatMap((f) =>
-      readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (/\btf\.max\(/.test(line) && !/identity-safe/.test(line) ? [`${path.relative(root, f)}:${i + 1}`] : [])),
     );
     // Only rowMax itself (its two passes), in processors/ops.ts.
     expect(offenders.map((o) => o.replace(/:\d+$/, ''))).toEqual(['processors/ops.ts', 'processors/ops.ts']);
@@ -122,7 +137,9 @@ describe('test configuration', () => {
 
   it('every test file belongs to a project', async () => {
     const { CORE_SUITES, CROSS_SUITES, NODE_ONLY_SUITES } = await import('./setup/suites.js');
-    const files = readdirSync(path.join(repo, 'test')).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`);
+    const files = readdirSync(path.join(repo, 'test'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => `test/${f}`);
     expect(files.filter((f) => ![...CORE_SUITES, ...CROSS_SUITES, ...NODE_ONLY_SUITES].includes(f))).toEqual([]);
   });
 });

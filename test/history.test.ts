@@ -35,79 +35,102 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
   // SwiftShader WebGPU adapter (minutes in all): the tables run on cpu, wasm and webgl; the
   // step-by-step agreement below covers the same processors on webgpu.
   const tablesElsewhere = backend === 'webgpu';
-  describe.skipIf(tablesElsewhere)(`anchor tables${tablesElsewhere ? ' (skipped on webgpu: one pipeline compile per table shape; covered on cpu, wasm, webgl and by the agreement below)' : ''}`, () => {
-    it.each(LLAMA_PENALTIES)('llama.cpp $source', async (c) => {
-      const opts: SamplerOptions = { repetitionPenalty: c.repeat, frequencyPenalty: c.freq, presencePenalty: c.presence, penaltyLastN: c.lastN, penalizePrompt: ALL_PROMPT };
-      const logits = [c.probs.map((p) => Math.log(p))];
-      const ctx = { history: [c.history], promptLength: [c.history.length] };
-      const want = reference.probabilities(logits, opts, ctx)[0]!;
-      c.expected.forEach((e, j) => expect(Math.abs(want[j]! - e), `reference, token ${j}`).toBeLessThan(c.tolerance));
-      const s = createSampler(opts);
-      s.begin([c.history]);
-      const x = tf.tensor2d(logits);
-      const p = s.probabilities(x);
-      const got = (await p.data()) as Float32Array;
-      tf.dispose([x, p]);
-      s.dispose();
-      c.expected.forEach((e, j) => expect(Math.abs(got[j]! - e), `tensor, token ${j}`).toBeLessThan(c.tolerance));
-    });
+  describe.skipIf(tablesElsewhere)(
+    `anchor tables${tablesElsewhere ? ' (skipped on webgpu: one pipeline compile per table shape; covered on cpu, wasm, webgl and by the agreement below)' : ''}`,
+    () => {
+      it.each(LLAMA_PENALTIES)('llama.cpp $source', async (c) => {
+        const opts: SamplerOptions = {
+          repetitionPenalty: c.repeat,
+          frequencyPenalty: c.freq,
+          presencePenalty: c.presence,
+          penaltyLastN: c.lastN,
+          penalizePrompt: ALL_PROMPT,
+        };
+        const logits = [c.probs.map((p) => Math.log(p))];
+        const ctx = { history: [c.history], promptLength: [c.history.length] };
+        const want = reference.probabilities(logits, opts, ctx)[0]!;
+        c.expected.forEach((e, j) => expect(Math.abs(want[j]! - e), `reference, token ${j}`).toBeLessThan(c.tolerance));
+        const s = createSampler(opts);
+        s.begin([c.history]);
+        const x = tf.tensor2d(logits);
+        const p = s.probabilities(x);
+        const got = (await p.data()) as Float32Array;
+        tf.dispose([x, p]);
+        s.dispose();
+        c.expected.forEach((e, j) => expect(Math.abs(got[j]! - e), `tensor, token ${j}`).toBeLessThan(c.tolerance));
+      });
 
-    it.each(HF_REPETITION)('transformers $source', async (c) => {
-      const opts: SamplerOptions = { repetitionPenalty: c.penalty };
-      const ctx = { history: [c.inputIds], promptLength: [c.inputIds.length] };
-      const want = reference.process([c.scores], opts, ctx)[0]!;
-      const s = createSampler(opts);
-      s.begin([c.inputIds]);
-      const got = (await processed(s, [c.scores]))[0]!;
-      s.dispose();
-      for (const j of c.assertedIndices) {
-        expect(Math.abs(want[j]! - c.expected[j]!)).toBeLessThan(1e-7);
-        expect(Math.abs(got[j]! - c.expected[j]!)).toBeLessThan(1e-7);
-      }
-    });
-
-    const bans: { name: string; opts: SamplerOptions; vocab: number; history: number[]; prompt: number; banned: number[] }[] = [
-      ...HF_NO_REPEAT_NGRAM.map((c) => ({ name: c.source, opts: { noRepeatNgramSize: c.ngramSize }, vocab: c.vocabSize, history: c.inputIds, prompt: c.inputIds.length, banned: c.bannedExpected })),
-      // HF drops a bad word equal to [eos] before banning; badWords bans what it is given, so the
-      // list passed is the one HF effectively uses.
-      ...HF_BAD_WORDS.map((c) => ({
-        name: c.source,
-        opts: { badWords: c.badWordsIds.filter((w) => !(w.length === 1 && w[0] === c.eosTokenId)) },
-        vocab: c.vocabSize,
-        history: c.inputIds,
-        prompt: c.inputIds.length,
-        banned: c.bannedExpected,
-      })),
-      ...HF_MIN_LENGTH.map((c) => {
-        const prompt = c.processor === 'min_length' ? 0 : (c.promptLengthToSkip ?? 0);
-        const n = c.processor === 'min_length' ? c.minLength! : c.minNewTokens!;
-        return { name: c.source, opts: { minNewTokens: n, stopTokens: c.eosTokenIds }, vocab: c.vocabSize, history: Array.from({ length: c.inputLength }, (_, i) => i % c.vocabSize), prompt, banned: c.bannedExpected };
-      }),
-    ].filter((c) => !('badWords' in c.opts) || (c.opts.badWords?.length ?? 0) > 0);
-
-    it.each(bans)('transformers $name', async ({ opts, vocab, history, prompt, banned }) => {
-      const scores = [Array.from({ length: vocab }, () => 1 / vocab)];
-      const ctx = { history: [history], promptLength: [prompt] };
-      const want = reference.process(scores, opts, ctx)[0]!;
-      expect(kept(want)).toEqual(Array.from({ length: vocab }, (_, j) => j).filter((j) => !banned.includes(j)));
-      const s = createSampler(opts);
-      s.begin([history.slice(0, prompt)]);
-      // The generated part of the history goes through accept(), as a generation loop would.
-      if (prompt < history.length) {
-        const x = tf.tensor2d(scores);
-        s.sample(x, { accept: false }).dispose(); // fixes the history's batch and vocabulary
-        x.dispose();
-        for (const t of history.slice(prompt)) {
-          const ids = tf.tensor1d([t], 'int32');
-          s.accept(ids);
-          ids.dispose();
+      it.each(HF_REPETITION)('transformers $source', async (c) => {
+        const opts: SamplerOptions = { repetitionPenalty: c.penalty };
+        const ctx = { history: [c.inputIds], promptLength: [c.inputIds.length] };
+        const want = reference.process([c.scores], opts, ctx)[0]!;
+        const s = createSampler(opts);
+        s.begin([c.inputIds]);
+        const got = (await processed(s, [c.scores]))[0]!;
+        s.dispose();
+        for (const j of c.assertedIndices) {
+          expect(Math.abs(want[j]! - c.expected[j]!)).toBeLessThan(1e-7);
+          expect(Math.abs(got[j]! - c.expected[j]!)).toBeLessThan(1e-7);
         }
-      }
-      const got = (await processed(s, scores))[0]!;
-      s.dispose();
-      expect(kept(got)).toEqual(kept(want));
-    });
-  });
+      });
+
+      const bans: { name: string; opts: SamplerOptions; vocab: number; history: number[]; prompt: number; banned: number[] }[] = [
+        ...HF_NO_REPEAT_NGRAM.map((c) => ({
+          name: c.source,
+          opts: { noRepeatNgramSize: c.ngramSize },
+          vocab: c.vocabSize,
+          history: c.inputIds,
+          prompt: c.inputIds.length,
+          banned: c.bannedExpected,
+        })),
+        // HF drops a bad word equal to [eos] before banning; badWords bans what it is given, so the
+        // list passed is the one HF effectively uses.
+        ...HF_BAD_WORDS.map((c) => ({
+          name: c.source,
+          opts: { badWords: c.badWordsIds.filter((w) => !(w.length === 1 && w[0] === c.eosTokenId)) },
+          vocab: c.vocabSize,
+          history: c.inputIds,
+          prompt: c.inputIds.length,
+          banned: c.bannedExpected,
+        })),
+        ...HF_MIN_LENGTH.map((c) => {
+          const prompt = c.processor === 'min_length' ? 0 : (c.promptLengthToSkip ?? 0);
+          const n = c.processor === 'min_length' ? c.minLength! : c.minNewTokens!;
+          return {
+            name: c.source,
+            opts: { minNewTokens: n, stopTokens: c.eosTokenIds },
+            vocab: c.vocabSize,
+            history: Array.from({ length: c.inputLength }, (_, i) => i % c.vocabSize),
+            prompt,
+            banned: c.bannedExpected,
+          };
+        }),
+      ].filter((c) => !('badWords' in c.opts) || (c.opts.badWords?.length ?? 0) > 0);
+
+      it.each(bans)('transformers $name', async ({ opts, vocab, history, prompt, banned }) => {
+        const scores = [Array.from({ length: vocab }, () => 1 / vocab)];
+        const ctx = { history: [history], promptLength: [prompt] };
+        const want = reference.process(scores, opts, ctx)[0]!;
+        expect(kept(want)).toEqual(Array.from({ length: vocab }, (_, j) => j).filter((j) => !banned.includes(j)));
+        const s = createSampler(opts);
+        s.begin([history.slice(0, prompt)]);
+        // The generated part of the history goes through accept(), as a generation loop would.
+        if (prompt < history.length) {
+          const x = tf.tensor2d(scores);
+          s.sample(x, { accept: false }).dispose(); // fixes the history's batch and vocabulary
+          x.dispose();
+          for (const t of history.slice(prompt)) {
+            const ids = tf.tensor1d([t], 'int32');
+            s.accept(ids);
+            ids.dispose();
+          }
+        }
+        const got = (await processed(s, scores))[0]!;
+        s.dispose();
+        expect(kept(got)).toEqual(kept(want));
+      });
+    },
+  );
 
   // Random per-row options over several steps: the tokens each step equal reference.sample with
   // the same history, and process() keeps exactly the reference's kept set.
@@ -216,7 +239,10 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
 
   it('a row whose every token is banned is an invalid row caused by a processor, as in the reference', async () => {
     const opts: SamplerOptions = { allowedTokens: [[0, 1], [2]], logitBias: [{}, { 2: -Infinity }], seed: 1 };
-    const rows = [[1, 2, 3], [1, 2, 3]];
+    const rows = [
+      [1, 2, 3],
+      [1, 2, 3],
+    ];
     expect(() => reference.sample(rows, opts, 0)).toThrow(InvalidRowsError);
     const s = createSampler(opts);
     const x = tf.tensor2d(rows);
@@ -260,7 +286,10 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
     const ok = createSampler({ repetitionPenalty: 1.2, seed: 1 });
     ok.sample(x).dispose();
-    const y = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    const y = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(() => ok.sample(y)).toThrow(/batch size and vocabulary of the sampler's token history/);
     ok.reset(); // a new history may have another shape
     ok.sample(y).dispose();
@@ -321,7 +350,13 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     const h = new TokenHistory(B, V, { countsAll: true, countsGenerated: true, lastN: () => Float64Array.from(lastN), tail: 0 }, prompts);
     const seqs = prompts.map((p) => [...p]);
     const gens: number[][] = prompts.map(() => []);
-    const steps = [[2, 0, 9], [2, 3, 9], [-3, 3, 1], [5, 3, 9], [5, 5, 5]];
+    const steps = [
+      [2, 0, 9],
+      [2, 3, 9],
+      [-3, 3, 1],
+      [5, 3, 9],
+      [5, 5, 5],
+    ];
     for (const ids of steps) {
       const t = tf.tensor1d(ids, 'int32');
       h.accept(t);
@@ -444,7 +479,11 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
       s.dispose();
       return c;
     };
-    const expected = reference.probabilities([base], { repetitionPenalty: 1.5, presencePenalty: 0.5, penalizePrompt: ALL_PROMPT }, { history: [history], promptLength: [4] })[0]!;
+    const expected = reference.probabilities(
+      [base],
+      { repetitionPenalty: 1.5, presencePenalty: 0.5, penalizePrompt: ALL_PROMPT },
+      { history: [history], promptLength: [4] },
+    )[0]!;
     const good = chiSquareTest((await counts(1.5)).counts, expected);
     const control = chiSquareTest((await counts(1.3)).counts, expected);
     console.log(`[history chi-square ${backend}] penalised: ${formatChiSquare(good)}; control θ=1.3: ${formatChiSquare(control)}`);
@@ -487,7 +526,10 @@ describe.each(BACKENDS)('a user processor with state across steps (accept / rese
   }
 
   it('accept() sees every draw; the tokens equal the reference given the same history; reset() frees the state', async () => {
-    const rows = [[3, 2.9, 0, -1], [0, 0, 0, 5]];
+    const rows = [
+      [3, 2.9, 0, -1],
+      [0, 0, 0, 5],
+    ];
     const p = noImmediateRepeat();
     const opts: SamplerOptions = { temperature: 0, processors: [p], seed: 4 };
     const s = createSampler(opts);
@@ -500,7 +542,10 @@ describe.each(BACKENDS)('a user processor with state across steps (accept / rese
       ids.forEach((t, r) => hist[r]!.push(t));
     }
     // Greedy rows alternate between their two best tokens: the processor saw each draw.
-    expect(hist).toEqual([[0, 1, 0, 1, 0, 1], [3, 0, 3, 0, 3, 0]]);
+    expect(hist).toEqual([
+      [0, 1, 0, 1, 0, 1],
+      [3, 0, 3, 0, 3, 0],
+    ]);
     expect(p.kept()).toBe(1);
     // { accept: false } leaves the state alone: the same token again.
     const again = Array.from(await s.sampleIds(x, { accept: false }));

@@ -84,7 +84,7 @@ describe('JSON char transformer', () => {
     expect(worst).toBeLessThanOrEqual(TOL);
   });
 
-  it("generate with the cache: greedy records end at the newline id; nothing leaks", async () => {
+  it('generate with the cache: greedy records end at the newline id; nothing leaks', async () => {
     const before = tf.memory().numTensors;
     const r = await generate(cachedStep(lm), {
       prompts: [lm.encodePrompt(''), lm.encodePrompt('{"type":"')],

@@ -31,7 +31,13 @@ const ADVERSARIAL: Case[] = [
   { name: 'ties at k', B: 8, V: 1237, options: { topK: [1, 2, 5, 50, 200, 1236, 1237, 4000], topP: 0.8 }, gen: (_r, _j, u) => Math.floor(u() * 6) },
   { name: 'ties everywhere', B: 4, V: 3001, options: { topK: [3, 100, 1000, 1024], topP: 0.7 }, gen: (_r, _j, u) => Math.floor(u() * 3) },
   { name: 'one value', B: 2, V: 2050, options: { topK: 7, topP: 0.5 }, gen: () => 0.25 },
-  { name: '-Infinity masks', B: 6, V: 999, options: { topK: [10, 400, 500, 1, 30, 0], topP: 0.9, minP: 0.02 }, gen: (r, j, u) => (j % (r + 2) === 0 ? 5 * u() : -Infinity) },
+  {
+    name: '-Infinity masks',
+    B: 6,
+    V: 999,
+    options: { topK: [10, 400, 500, 1, 30, 0], topP: 0.9, minP: 0.02 },
+    gen: (r, j, u) => (j % (r + 2) === 0 ? 5 * u() : -Infinity),
+  },
   { name: 'fewer finite than k', B: 3, V: 500, options: { topK: 100, topP: 0.95 }, gen: (_r, j, u) => (j < 20 ? u() : -Infinity) },
   { name: '+0 and -0', B: 3, V: 777, options: { topK: [5, 300, 700] }, gen: (_r, j, u) => (j % 3 === 0 ? 0 : j % 3 === 1 ? -0 : -u()) },
   { name: 'huge magnitudes', B: 4, V: 1500, options: { topK: 40, topP: 0.9, temperature: 1000 }, gen: (_r, _j, u) => 1e30 * (u() - 0.5) },
@@ -39,7 +45,13 @@ const ADVERSARIAL: Case[] = [
   { name: 'negative only', B: 4, V: 640, options: { topK: 64, minP: 0.1, temperature: 0.3 }, gen: (_r, _j, u) => -1e4 - 100 * u() },
   { name: 'V = 1', B: 3, V: 1, options: { topK: 5, topP: 0.5, minP: 0.5 }, gen: () => 1.5 },
   { name: 'k ≥ V and greedy rows', B: 4, V: 130, options: { topK: [130, 500, 129, 1], temperature: [0, 1, 0, 2] }, gen: (_r, _j, u) => Math.round(4 * u()) },
-  { name: 'greedy rows under every filter', B: 4, V: 300, options: { temperature: 0, topK: [0, 3, 0, 50], topP: [1, 0.5, 0.9, 1], minP: [0, 0, 0.2, 0.5] }, gen: (_r, _j, u) => Math.round(3 * u()) },
+  {
+    name: 'greedy rows under every filter',
+    B: 4,
+    V: 300,
+    options: { temperature: 0, topK: [0, 3, 0, 50], topP: [1, 0.5, 0.9, 1], minP: [0, 0, 0.2, 0.5] },
+    gen: (_r, _j, u) => Math.round(3 * u()),
+  },
   { name: 'top-p alone, flat', B: 3, V: 4099, options: { topP: 0.9 }, gen: (_r, _j, u) => 0.01 * u() },
   { name: 'min-p alone', B: 3, V: 2001, options: { minP: 0.3, temperature: 1.7 }, gen: (_r, _j, u) => 3 * u() },
   // Logits on a grid of ln 2: min-p thresholds ln m with m a power of 2 land exactly on a level.
@@ -107,7 +119,14 @@ interface Outcome {
 }
 
 /** Samples `data` once through the hook and compares every row's kept count with the reference. */
-async function compare(backend: string, mode: string, label: string, data: ArrayLike<number>[], options: SamplerOptions, rowNames?: string[]): Promise<Outcome> {
+async function compare(
+  backend: string,
+  mode: string,
+  label: string,
+  data: ArrayLike<number>[],
+  options: SamplerOptions,
+  rowNames?: string[],
+): Promise<Outcome> {
   const B = data.length;
   const V = data[0]!.length;
   const x = tf.tensor2d(flatten(data.map((row) => Float32Array.from(row))), [B, V]);
@@ -231,7 +250,10 @@ describe.each(BACKENDS)('fused kept sets equal the reference kept sets, %s', (ba
         [{ topK: 50 }, { topK: 49 }],
         [{ topP: 0.9 }, { topP: 0.8 }],
         [{ minP: 0.3 }, { minP: 0.35 }],
-        [{ temperature: 0.5, topP: 0.9 }, { temperature: 0.6, topP: 0.9 }],
+        [
+          { temperature: 0.5, topP: 0.9 },
+          { temperature: 0.6, topP: 0.9 },
+        ],
       ];
       for (const [run, other] of pairs) {
         const got = await withMode(mode, () => fusedKeptCounts(createSampler({ ...run, seed: 1 }), x));

@@ -4,7 +4,18 @@
 // no tensor left behind.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { InvalidRowsError, SamplingError, createSampler, generate, generateStream, reference, score, type GenerateStep, type LogitsProcessor, type SamplerOptions } from '../src/index.js';
+import {
+  InvalidRowsError,
+  SamplingError,
+  createSampler,
+  generate,
+  generateStream,
+  reference,
+  score,
+  type GenerateStep,
+  type LogitsProcessor,
+  type SamplerOptions,
+} from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows, rng } from './helpers/logits.js';
@@ -45,13 +56,37 @@ async function expectError(f: () => unknown, argument: string): Promise<void> {
 const MIXES: [string, SamplerOptions][] = [
   ['T 1', { seed: 3 }],
   ['T 0.7 + top-k 8 + top-p 0.9', { temperature: 0.7, topK: 8, topP: 0.9, seed: 5 }],
-  ['per-row: greedy, min-p, typical-p, top-n-sigma', { temperature: [0, 0.8, 1.2, 1], minP: [0, 0.05, 0, 0], typicalP: [1, 1, 0.9, 1], topNSigma: [0, 0, 0, 1.5], seed: [1, 2, 3, 4] }],
-  ['llama.cpp order with XTC and a bias', { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, xtc: { threshold: 0.05, probability: 1 }, logitBias: { 3: -Infinity, 7: 2 }, seed: 9 }],
+  [
+    'per-row: greedy, min-p, typical-p, top-n-sigma',
+    { temperature: [0, 0.8, 1.2, 1], minP: [0, 0.05, 0, 0], typicalP: [1, 1, 0.9, 1], topNSigma: [0, 0, 0, 1.5], seed: [1, 2, 3, 4] },
+  ],
+  [
+    'llama.cpp order with XTC and a bias',
+    {
+      order: 'llama.cpp',
+      topK: 40,
+      topP: 0.95,
+      minP: 0.05,
+      temperature: 0.8,
+      xtc: { threshold: 0.05, probability: 1 },
+      logitBias: { 3: -Infinity, 7: 2 },
+      seed: 9,
+    },
+  ],
   ['Mirostat v2', { mirostat: { version: 2, tau: 3, eta: 0.1 }, seed: 11 }],
   ['Mirostat v1', { mirostat: { version: 1, tau: 4, eta: 0.2 }, temperature: 0.9, seed: 12 }],
-  ['dynamic temperature alone, and first before top-k / top-p', { dynamicTemperature: { range: 0.5 }, temperature: 0.8, topK: [0, 0, 30, 30], topP: [1, 1, 0.9, 0.9], seed: 13 }],
-  ["order 'llama.cpp' with dynamic temperature last", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.4 }, seed: 14 }],
-  ['typical-p, ε, η with minTokensToKeep', { typicalP: 0.8, epsilonCutoff: [3e-3, 0, 3e-3, 0], etaCutoff: [0, 2e-2, 0, 2e-2], minTokensToKeep: 3, temperature: 1.1, seed: 15 }],
+  [
+    'dynamic temperature alone, and first before top-k / top-p',
+    { dynamicTemperature: { range: 0.5 }, temperature: 0.8, topK: [0, 0, 30, 30], topP: [1, 1, 0.9, 0.9], seed: 13 },
+  ],
+  [
+    "order 'llama.cpp' with dynamic temperature last",
+    { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.4 }, seed: 14 },
+  ],
+  [
+    'typical-p, ε, η with minTokensToKeep',
+    { typicalP: 0.8, epsilonCutoff: [3e-3, 0, 3e-3, 0], etaCutoff: [0, 2e-2, 0, 2e-2], minTokensToKeep: 3, temperature: 1.1, seed: 15 },
+  ],
   ['penalties over the drawn tokens', { repetitionPenalty: 1.3, frequencyPenalty: 0.4, presencePenalty: 0.2, temperature: 1.2, seed: 16 }],
 ];
 
@@ -107,7 +142,11 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
   it('draws the tokens sample() draws (same seeds and steps, a bias, a mask, Mirostat), and advances the step', async () => {
     const rows = makeRows('peaky', 3, 300, `lp-same-${backend}`).map((r) => Array.from(r));
     const x = tf.tensor2d(rows);
-    for (const opts of [{ temperature: 0.9, topK: 20, topP: 0.9, seed: [4, 5, 6] }, { mirostat: { version: 1 as const, tau: 4, eta: 0.2 }, seed: 8 }, { repetitionPenalty: 1.3, presencePenalty: 0.5, temperature: 1.1, seed: 2 }]) {
+    for (const opts of [
+      { temperature: 0.9, topK: 20, topP: 0.9, seed: [4, 5, 6] },
+      { mirostat: { version: 1 as const, tau: 4, eta: 0.2 }, seed: 8 },
+      { repetitionPenalty: 1.3, presencePenalty: 0.5, temperature: 1.1, seed: 2 },
+    ]) {
       const a = createSampler(opts);
       const b = createSampler(opts);
       a.begin([[1, 2], [3], []]);
@@ -131,8 +170,15 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
 
   it('reads back nothing inside sampleWithLogprobs and once in sampleIdsWithLogprobs', async () => {
     const rows = makeRows('peaky', 4, 1000, `lp-reads-${backend}`);
-    const x = tf.tensor2d(rows.flatMap((r) => Array.from(r)), [4, 1000]);
-    for (const opts of [{ seed: 1, temperature: 0.8, topK: 50, topP: 0.95 }, { seed: 2, topP: 0.9 }, { seed: 3, minP: 0.1, temperature: [0, 1, 1, 1] }]) {
+    const x = tf.tensor2d(
+      rows.flatMap((r) => Array.from(r)),
+      [4, 1000],
+    );
+    for (const opts of [
+      { seed: 1, temperature: 0.8, topK: 50, topP: 0.95 },
+      { seed: 2, topP: 0.9 },
+      { seed: 3, minP: 0.1, temperature: [0, 1, 1, 1] },
+    ]) {
       const s = createSampler(opts);
       for (const mode of ['raw', 'processed'] as const) {
         const { result: packed, reads } = countReads(() => s.sampleWithLogprobs(x, undefined, { topLogprobs: 5, mode }));
@@ -313,7 +359,15 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       const plain = await generate(bigram(table), { prompts, padId: 0, maxNewTokens: [6, 3, 6], stopTokens: [0], sampler: opts });
       const steps: GenerateStep[] = [];
       const { result, reads } = await countReadsAsync(() =>
-        generate(bigram(table), { prompts, padId: 0, maxNewTokens: [6, 3, 6], stopTokens: [0], sampler: opts, logprobs: { topLogprobs: 3, mode: 'processed' }, onStep: (s) => void steps.push(s) }),
+        generate(bigram(table), {
+          prompts,
+          padId: 0,
+          maxNewTokens: [6, 3, 6],
+          stopTokens: [0],
+          sampler: opts,
+          logprobs: { topLogprobs: 3, mode: 'processed' },
+          onStep: (s) => void steps.push(s),
+        }),
       );
       expect(result.tokens).toEqual(plain.tokens);
       expect(readBacks(reads).length, describeReads(reads)).toBe(result.steps);
@@ -328,7 +382,11 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
           const got = lps[r]![i]!;
           expectClose([got.raw, got.processed], [want.raw[0]!, want.processed[0]!], `row ${r} token ${i}`);
           expect(got.top.map((t) => t.id)).toEqual(want.topIds[0]);
-          expectClose(got.top.map((t) => t.logprob), want.topLogprobs[0]!, `row ${r} token ${i} top`);
+          expectClose(
+            got.top.map((t) => t.logprob),
+            want.topLogprobs[0]!,
+            `row ${r} token ${i} top`,
+          );
         });
       }
       // Streamed: rows finished before a step hold NaN there.
@@ -349,8 +407,15 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       const { result: scored, reads } = await countReadsAsync(() => score(bigram(table), { prompts, padId: 0, continuations: gen.tokens }));
       expect(readBacks(reads).length).toBe(5);
       gen.tokens.forEach((_row, r) => {
-        expectClose(scored.logprobs[r]!, gen.logprobs![r]!.map((t) => t.raw), `row ${r}`);
-        expect(scored.total[r]).toBeCloseTo(scored.logprobs[r]!.reduce((a, v) => a + v, 0), 5);
+        expectClose(
+          scored.logprobs[r]!,
+          gen.logprobs![r]!.map((t) => t.raw),
+          `row ${r}`,
+        );
+        expect(scored.total[r]).toBeCloseTo(
+          scored.logprobs[r]!.reduce((a, v) => a + v, 0),
+          5,
+        );
       });
       // By hand: a one-token continuation is the log-softmax of the prompt's last token's line.
       const one = await score(bigram(table), { prompts: [[2]], padId: 0, continuations: [[17]] });

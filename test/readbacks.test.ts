@@ -48,19 +48,68 @@ function optionSets(V: number): Array<[string, SamplerOptions, boolean, Where?]>
     ['top-p 0.9 alone', { topP: 0.9, seed: 6 }, true],
     ['min-p 0.05 alone', { minP: 0.05, seed: 7 }, false],
     ['T 0.8, top-k 1000, top-p 0.95, min-p 0.02', { temperature: 0.8, topK: 1000, topP: 0.95, minP: 0.02, seed: 8 }, true],
-    ['T 0.8, top-k 129, top-p 0.9, min-p 0.01, invalidRows uniform', { temperature: 0.8, topK: 129, topP: 0.9, minP: 0.01, invalidRows: 'uniform', seed: 9 }, false],
+    [
+      'T 0.8, top-k 129, top-p 0.9, min-p 0.01, invalidRows uniform',
+      { temperature: 0.8, topK: 129, topP: 0.9, minP: 0.01, invalidRows: 'uniform', seed: 9 },
+      false,
+    ],
     ['custom processor, T 0.8, top-k 129, top-p 0.9, min-p 0.02', { processors: [shift], temperature: 0.8, topK: 129, topP: 0.9, minP: 0.02, seed: 10 }, false],
     ['custom processor, top-p 0.9 alone', { processors: [shift], topP: 0.9, seed: 11 }, false],
-    ['top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain)', { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 }, false, 'default'],
-    ['dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8', { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 }, false, 'host'],
-    ["order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, dynamic temperature last (the GPU chain: the band's m-th largest from the top-k candidates)", { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, seed: 18 }, false, 'default'],
-    ['T 0.8, top-p 0.9, typical-p 0.8 + minTokensToKeep 3 (the GPU chain counts the band)', { temperature: 0.8, topP: 0.9, typicalP: 0.8, minTokensToKeep: 3, seed: 21 }, false, 'default'],
-    ['typical-p 0.8 + minTokensToKeep 3, then ε 1e-4 (the band\'s m largest: fused on cpu / wasm)', { temperature: 0.8, typicalP: 0.8, minTokensToKeep: 3, epsilonCutoff: 1e-4, seed: 19 }, false, 'host'],
+    [
+      'top-nσ 2, typical-p 0.9, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain)',
+      { topNSigma: 2, typicalP: 0.9, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 12 },
+      false,
+      'default',
+    ],
+    [
+      'dynamic temperature, top-p 0.9 + minTokensToKeep 3, typical-p 0.8',
+      { dynamicTemperature: { range: 0.5 }, topP: 0.9, minTokensToKeep: 3, typicalP: 0.8, seed: 13 },
+      false,
+      'host',
+    ],
+    [
+      "order 'llama.cpp': top-k 40, typical-p 0.8 + minTokensToKeep 3, dynamic temperature last (the GPU chain: the band's m-th largest from the top-k candidates)",
+      { order: 'llama.cpp', dynamicTemperature: { range: 0.5 }, topK: 40, typicalP: 0.8, minTokensToKeep: 3, seed: 18 },
+      false,
+      'default',
+    ],
+    [
+      'T 0.8, top-p 0.9, typical-p 0.8 + minTokensToKeep 3 (the GPU chain counts the band)',
+      { temperature: 0.8, topP: 0.9, typicalP: 0.8, minTokensToKeep: 3, seed: 21 },
+      false,
+      'default',
+    ],
+    [
+      "typical-p 0.8 + minTokensToKeep 3, then ε 1e-4 (the band's m largest: fused on cpu / wasm)",
+      { temperature: 0.8, typicalP: 0.8, minTokensToKeep: 3, epsilonCutoff: 1e-4, seed: 19 },
+      false,
+      'host',
+    ],
     ['Mirostat v2 (state: μ on the device; fused everywhere)', { mirostat: { version: 2 }, temperature: 0.8, seed: 14 }, false, 'default'],
-    ['top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)', { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 }, false, 'default'],
-    ["order 'llama.cpp', top-k 40, top-p 0.95, min-p 0.05, dynamic temperature 0.8 ± 0.5 last (fused everywhere)", { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 20 }, false, 'default'],
-    ['dynamic temperature 0.8 ± 0.5 first, top-k 40, top-p 0.9, min-p 0.05 (the GPU chain: the filters over the rewritten candidates)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.9, minP: 0.05, seed: 22 }, false, 'default'],
-    ['dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 }, false, 'default'],
+    [
+      'top-nσ 1.5, ε 1e-4, η 1e-3, XTC 1 / 0.1 (bands of the GPU chain too)',
+      { topNSigma: 1.5, epsilonCutoff: 1e-4, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 17 },
+      false,
+      'default',
+    ],
+    [
+      "order 'llama.cpp', top-k 40, top-p 0.95, min-p 0.05, dynamic temperature 0.8 ± 0.5 last (fused everywhere)",
+      { order: 'llama.cpp', topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 20 },
+      false,
+      'default',
+    ],
+    [
+      'dynamic temperature 0.8 ± 0.5 first, top-k 40, top-p 0.9, min-p 0.05 (the GPU chain: the filters over the rewritten candidates)',
+      { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, topP: 0.9, minP: 0.05, seed: 22 },
+      false,
+      'default',
+    ],
+    [
+      'dynamic temperature 0.8 ± 0.5 with top-k 40 (fused everywhere)',
+      { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 16 },
+      false,
+      'default',
+    ],
     ['Mirostat v1 (fused everywhere: μ in, the surprise out)', { mirostat: { version: 1 }, temperature: 0.8, seed: 15 }, false, 'default'],
   ];
 }
@@ -207,10 +256,16 @@ describe.each(BACKENDS)('read-backs, %s', (backend) => {
           const got = Array.from(values.subarray(r * k, (r + 1) * k));
           const gotIdx = Array.from(indices.subarray(r * k, (r + 1) * k));
           // Values exactly (-0 and +0 compare equal: their order among ties is the backend's).
-          expect(got.map((v) => (v === 0 ? 0 : v)), `V=${V} k=${k} row ${r} values`).toEqual(want.values.map((v) => (v === 0 ? 0 : v)));
+          expect(
+            got.map((v) => (v === 0 ? 0 : v)),
+            `V=${V} k=${k} row ${r} values`,
+          ).toEqual(want.values.map((v) => (v === 0 ? 0 : v)));
           // Indices: a permutation of distinct in-range positions holding those values.
           expect(new Set(gotIdx).size, `V=${V} k=${k} row ${r} distinct indices`).toBe(k);
-          expect(gotIdx.every((j, i) => j >= 0 && j < V && row[j] === got[i]), `V=${V} k=${k} row ${r} indices hold the values`).toBe(true);
+          expect(
+            gotIdx.every((j, i) => j >= 0 && j < V && row[j] === got[i]),
+            `V=${V} k=${k} row ${r} indices hold the values`,
+          ).toBe(true);
         });
       }
       x.dispose();

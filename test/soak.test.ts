@@ -59,7 +59,13 @@ function recurrent(w: tf.Tensor2D, tag = '', calls: string[] = []): StepFunction
       const rows = tf.gather(w, last) as tf.Tensor2D;
       const hidden = prev ?? tf.zeros([b, 8]);
       const state = tf.add(tf.mul(hidden, 0.5), tf.slice(rows, [0, 0], [b, 8])) as tf.Tensor2D;
-      const logits = tf.add(rows, tf.pad(tf.mul(state, 0.01), [[0, 0], [0, vocab - 8]])) as tf.Tensor2D;
+      const logits = tf.add(
+        rows,
+        tf.pad(tf.mul(state, 0.01), [
+          [0, 0],
+          [0, vocab - 8],
+        ]),
+      ) as tf.Tensor2D;
       return { logits, state };
     });
     prev?.dispose();
@@ -223,8 +229,11 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
     if (gpuKeys.length > 0) lines.push(`[soak]   ${gpuKeys.map((k) => `${k} ${mem.before[k]}/${mem.mid[k]}/${mem.end[k]}/${mem.after[k]}`).join('; ')}`);
     if (run.js) {
       const { before, mid, end, after } = run.js;
-      const fig = (k: keyof HeapFigures): string => `${mb(before[k])}/${mb(mid[k])}/${mb(end[k])}/${mb(after[k])} (second half ${slope(run!.marks, k).toFixed(1)} B/step)`;
-      lines.push(`[soak]   after gc, before/mid/end/after: JS heap ${fig('heap')}; ArrayBuffers ${fig('buffers')}; bound ${FLAT_BYTES_PER_STEP} B/step over ${run.marks.length} marks`);
+      const fig = (k: keyof HeapFigures): string =>
+        `${mb(before[k])}/${mb(mid[k])}/${mb(end[k])}/${mb(after[k])} (second half ${slope(run!.marks, k).toFixed(1)} B/step)`;
+      lines.push(
+        `[soak]   after gc, before/mid/end/after: JS heap ${fig('heap')}; ArrayBuffers ${fig('buffers')}; bound ${FLAT_BYTES_PER_STEP} B/step over ${run.marks.length} marks`,
+      );
     } else {
       lines.push(`[soak]   JS heap not measured: ${String(meter)}`);
     }
@@ -257,7 +266,9 @@ describe.each(BACKENDS)('soak on %s', (backend) => {
     LEAKED.length = 0;
     const heap = slope(leaky.marks, 'heap');
     const buffers = slope(leaky.marks, 'buffers');
-    console.log(`[soak] ${label} control (1 KB array + 1 KB ArrayBuffer leaked per step, ${CONTROL_STEPS} steps): heap ${heap.toFixed(1)} B/step, ArrayBuffers ${buffers.toFixed(1)} B/step (bound ${FLAT_BYTES_PER_STEP})`);
+    console.log(
+      `[soak] ${label} control (1 KB array + 1 KB ArrayBuffer leaked per step, ${CONTROL_STEPS} steps): heap ${heap.toFixed(1)} B/step, ArrayBuffers ${buffers.toFixed(1)} B/step (bound ${FLAT_BYTES_PER_STEP})`,
+    );
     expect(leaky.marks.length).toBeGreaterThanOrEqual(40);
     expect(heap).toBeGreaterThan(FLAT_BYTES_PER_STEP);
     expect(buffers).toBeGreaterThan(FLAT_BYTES_PER_STEP);

@@ -25,7 +25,10 @@ function table(seed: number, scale: number, vocab = V): Float32Array {
 }
 
 /** A bigram model over every fed position: tokens [B, T] → logits [B, T, V] (stateless, so it keeps the cache contract trivially). */
-const bigramAll = (tab: Float32Array, vocab = V): StepFunction => (tokens) => tf.tidy(() => tf.gather(tf.tensor2d(tab, [vocab, vocab]), tokens));
+const bigramAll =
+  (tab: Float32Array, vocab = V): StepFunction =>
+  (tokens) =>
+    tf.tidy(() => tf.gather(tf.tensor2d(tab, [vocab, vocab]), tokens));
 
 const TARGET = table(1, 6);
 /** The draft: the target's table plus a perturbation (rows keep some proposals, not all). */
@@ -36,15 +39,39 @@ const PROMPTS = [[1, 2], [3], [4, 5, 6], [7]];
 
 /** [name, options] — every built-in processor appears in at least one set; per-row values where the option takes them. */
 const SETS: [string, SamplerOptions][] = [
-  ['per-row truncation, a greedy row', { temperature: [0.7, 1, 1.3, 0], topK: [0, 5, 8, 3], topP: [1, 0.9, 0.8, 1], minP: [0, 0.05, 0, 0.1], seed: [1, 2, 3, 4] }],
-  ['penalties with a window', { temperature: 1, repetitionPenalty: [1.3, 1, 1.5, 1.2], frequencyPenalty: 0.3, presencePenalty: [0, 0.5, 0.2, 0], penaltyLastN: 8, seed: 7 }],
-  ['bans, bias, min new tokens', { temperature: 1, noRepeatNgramSize: 2, badWords: [[3, 4], [5]], logitBias: { 6: 2, 7: -Infinity }, minNewTokens: [5, 0, 9, 3], stopTokens: [9], seed: 8 }],
-  ['allowed tokens per row', { temperature: 1.2, allowedTokens: [[1, 2, 3, 4, 5, 9], [2, 4, 6, 8, 10, 12, 9], [0, 1, 2, 3, 4, 5, 6, 7, 9], [9, 10, 11, 12, 13, 14, 15]], seed: 10 }],
+  [
+    'per-row truncation, a greedy row',
+    { temperature: [0.7, 1, 1.3, 0], topK: [0, 5, 8, 3], topP: [1, 0.9, 0.8, 1], minP: [0, 0.05, 0, 0.1], seed: [1, 2, 3, 4] },
+  ],
+  [
+    'penalties with a window',
+    { temperature: 1, repetitionPenalty: [1.3, 1, 1.5, 1.2], frequencyPenalty: 0.3, presencePenalty: [0, 0.5, 0.2, 0], penaltyLastN: 8, seed: 7 },
+  ],
+  [
+    'bans, bias, min new tokens',
+    { temperature: 1, noRepeatNgramSize: 2, badWords: [[3, 4], [5]], logitBias: { 6: 2, 7: -Infinity }, minNewTokens: [5, 0, 9, 3], stopTokens: [9], seed: 8 },
+  ],
+  [
+    'allowed tokens per row',
+    {
+      temperature: 1.2,
+      allowedTokens: [
+        [1, 2, 3, 4, 5, 9],
+        [2, 4, 6, 8, 10, 12, 9],
+        [0, 1, 2, 3, 4, 5, 6, 7, 9],
+        [9, 10, 11, 12, 13, 14, 15],
+      ],
+      seed: 10,
+    },
+  ],
   ['DRY', { temperature: 1, dry: { multiplier: 0.8, base: 1.75, allowedLength: 1, sequenceBreakers: [[0]] }, seed: 9 }],
   ['typical, ε, η', { temperature: 1, typicalP: [0.9, 1, 0.7, 0.95], epsilonCutoff: [0, 0.02, 0, 0.01], etaCutoff: [0.01, 0, 0, 0.02], seed: 11 }],
   ['top-nσ, XTC', { temperature: 1, topNSigma: [1.5, 0, 2, 1], xtc: { probability: 0.5, threshold: 0.1 }, seed: 12 }],
   ['dynamic temperature, min-p', { temperature: 1, dynamicTemperature: { range: 0.5, exponent: 1 }, minP: 0.05, seed: 13 }],
-  ['Mirostat v2 and v1 per row', { temperature: 1, mirostat: [{ version: 2, tau: 2, eta: 1 }, { version: 1, tau: 2.5, eta: 1 }, { version: 2, tau: 1.5, eta: 0.8 }, undefined], seed: 14 }],
+  [
+    'Mirostat v2 and v1 per row',
+    { temperature: 1, mirostat: [{ version: 2, tau: 2, eta: 1 }, { version: 1, tau: 2.5, eta: 1 }, { version: 2, tau: 1.5, eta: 0.8 }, undefined], seed: 14 },
+  ],
 ];
 /** Rejection mode does not take Mirostat (μ learns from the drawn token). */
 const REJECTION_SETS = SETS.filter(([name]) => !name.startsWith('Mirostat'));
@@ -55,7 +82,14 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
   const maxNewTokens = gpu ? 14 : 30;
 
   it.each(SETS)("'exact' = plain decoding token for token: %s (γ 1, 4; adaptive), rows keep different numbers", async (_name, sampler) => {
-    const base = { prompts: PROMPTS, padId: 0, maxNewTokens: [maxNewTokens, maxNewTokens - 7, maxNewTokens, 1], feed: 'new' as const, stopTokens: [9], sampler };
+    const base = {
+      prompts: PROMPTS,
+      padId: 0,
+      maxNewTokens: [maxNewTokens, maxNewTokens - 7, maxNewTokens, 1],
+      feed: 'new' as const,
+      stopTokens: [9],
+      sampler,
+    };
     const plain = await generate(target, base);
     for (const draft of [{ tokens: 4 }, { tokens: 1 }, { tokens: 5, adaptive: true }]) {
       const spec = await generate(target, { ...base, draft: { model: draftModel, ...draft } });
@@ -72,13 +106,24 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
   });
 
   // Mirostat is left out: the twin keeps no μ across steps (its exactness is the identity with plain decoding above).
-  it.each(gpu ? REJECTION_SETS.slice(0, 3) : REJECTION_SETS)('both modes = the float64 twin (a host loop of reference.sample and reference.verifyDraft): %s', async (_name, sampler) => {
-    for (const mode of ['exact', 'rejection'] as const) {
-      const spec = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens, feed: 'new', stopTokens: [9], sampler, draft: { model: draftModel, tokens: 3, mode } });
-      const twin = twinLoop(mode, sampler, PROMPTS, maxNewTokens, 3, [9]);
-      expect(spec.tokens, mode).toEqual(twin);
-    }
-  });
+  it.each(gpu ? REJECTION_SETS.slice(0, 3) : REJECTION_SETS)(
+    'both modes = the float64 twin (a host loop of reference.sample and reference.verifyDraft): %s',
+    async (_name, sampler) => {
+      for (const mode of ['exact', 'rejection'] as const) {
+        const spec = await generate(target, {
+          prompts: PROMPTS,
+          padId: 0,
+          maxNewTokens,
+          feed: 'new',
+          stopTokens: [9],
+          sampler,
+          draft: { model: draftModel, tokens: 3, mode },
+        });
+        const twin = twinLoop(mode, sampler, PROMPTS, maxNewTokens, 3, [9]);
+        expect(spec.tokens, mode).toEqual(twin);
+      }
+    },
+  );
 
   it('a stop token or maxNewTokens inside a pass ends the row there; the rest of the pass is dropped', async () => {
     const base = { prompts: PROMPTS, padId: 0, maxNewTokens: [30, 30, 30, 7], feed: 'new' as const, stopTokens: [3], sampler: { temperature: 1, seed: 8 } };
@@ -92,7 +137,14 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     const text = (ids: readonly number[]): string => ids.map((i) => String.fromCharCode(97 + i)).join('');
     const free = await generate(target, { ...base, stopTokens: [] });
     // A sequence row 0 meets at its 6th token, a string row 1 meets at its 9th: both end a row inside a pass.
-    const more = { ...base, stopTokens: [], stopSequences: [free.tokens[0]!.slice(4, 6)], stopStrings: [text(free.tokens[1]!.slice(8, 10))], detokenize: text, keepStop: false };
+    const more = {
+      ...base,
+      stopTokens: [],
+      stopSequences: [free.tokens[0]!.slice(4, 6)],
+      stopStrings: [text(free.tokens[1]!.slice(8, 10))],
+      detokenize: text,
+      keepStop: false,
+    };
     const plain2 = await generate(target, more);
     const spec2 = await generate(target, { ...more, draft: { model: draftModel, tokens: 4 } });
     expect(spec2.tokens).toEqual(plain2.tokens);
@@ -103,10 +155,22 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
 
   it('one read-back per pass, counted at the backend; no tensor left', async () => {
     const sampler = { temperature: 1, topK: 8, repetitionPenalty: 1.2, seed: 3 };
-    const { result, reads } = await countReadsAsync(() => generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, draft: { model: draftModel, tokens: 4 } }));
+    const { result, reads } = await countReadsAsync(() =>
+      generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, draft: { model: draftModel, tokens: 4 } }),
+    );
     expect(readBacks(reads).length, describeReads(reads)).toBe(result.steps);
     expect(result.draft!.passes).toBe(result.steps);
-    const rej = await countReadsAsync(() => generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, logprobs: { topLogprobs: 2 }, draft: { model: draftModel, tokens: 4, mode: 'rejection' } }));
+    const rej = await countReadsAsync(() =>
+      generate(target, {
+        prompts: PROMPTS,
+        padId: 0,
+        maxNewTokens: 20,
+        feed: 'new',
+        sampler,
+        logprobs: { topLogprobs: 2 },
+        draft: { model: draftModel, tokens: 4, mode: 'rejection' },
+      }),
+    );
     expect(readBacks(rej.reads).length, describeReads(rej.reads)).toBe(rej.result.steps);
   });
 
@@ -145,11 +209,21 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     const rows = gpu ? 1500 : 20000;
     const sampler: SamplerOptions = { temperature: 0.9, topK: 5, seed: Array.from({ length: rows }, (_, i) => i + 1) };
     // Expected P(t1, t2) = Σ_t0 P(t0 | 0) P(t1 | t0) P(t2 | t1) under the target's processed distribution.
-    const P = reference.probabilities(Array.from({ length: v }, (_, j) => tTab.subarray(j * v, j * v + v)), { temperature: 0.9, topK: 5 });
+    const P = reference.probabilities(
+      Array.from({ length: v }, (_, j) => tTab.subarray(j * v, j * v + v)),
+      { temperature: 0.9, topK: 5 },
+    );
     const expected = new Float64Array(v * v);
     for (let t0 = 0; t0 < v; t0++) for (let a = 0; a < v; a++) for (let b = 0; b < v; b++) expected[a * v + b]! += P[0]![t0]! * P[t0]![a]! * P[a]![b]!;
     const joint = async (residualFrom: 'residual' | 'p'): Promise<ReturnType<typeof chiSquareTest>> => {
-      const out = await generate(bigramAll(tTab, v), { prompts: Array.from({ length: rows }, () => [0]), padId: 0, maxNewTokens: 3, feed: 'new', sampler, draft: { model: bigramAll(dTab, v), tokens: 2, mode: 'rejection', residualFrom } });
+      const out = await generate(bigramAll(tTab, v), {
+        prompts: Array.from({ length: rows }, () => [0]),
+        padId: 0,
+        maxNewTokens: 3,
+        feed: 'new',
+        sampler,
+        draft: { model: bigramAll(dTab, v), tokens: 2, mode: 'rejection', residualFrom },
+      });
       const counts = new Float64Array(v * v);
       out.tokens.forEach((t) => counts[t[1]! * v + t[2]!]!++);
       return chiSquareTest(counts, expected);
@@ -170,7 +244,14 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
       return s;
     };
     const plain = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new', sampler: await make() });
-    const spec = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new', sampler: await make(), draft: { model: draftModel, tokens: 3 } });
+    const spec = await generate(target, {
+      prompts: PROMPTS,
+      padId: 0,
+      maxNewTokens: 12,
+      feed: 'new',
+      sampler: await make(),
+      draft: { model: draftModel, tokens: 3 },
+    });
     expect(spec.tokens).toEqual(plain.tokens);
   });
 
@@ -178,11 +259,12 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     const w = 3;
     const windowDraft: PredictModel = {
       inputs: [{ name: 'window', shape: [null, w], dtype: 'int32' }],
-      predict: (x) => tf.tidy(() => {
-        const t = x as tf.Tensor2D;
-        const b = t.shape[0];
-        return tf.gather(tf.tensor2d(DRAFT, [V, V]), tf.reshape(tf.slice(t, [0, w - 1], [b, 1]), [b]));
-      }),
+      predict: (x) =>
+        tf.tidy(() => {
+          const t = x as tf.Tensor2D;
+          const b = t.shape[0];
+          return tf.gather(tf.tensor2d(DRAFT, [V, V]), tf.reshape(tf.slice(t, [0, w - 1], [b, 1]), [b]));
+        }),
     };
     const sampler = { temperature: 1, topP: 0.9, seed: 4 };
     const plain = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 16, feed: 'new', sampler });
@@ -192,10 +274,12 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
 
   it("states: the target's last state returned, the draft's freed; both freed on abort between passes and on a bad output", async () => {
     // Step functions that carry a (dummy) state tensor and dispose the one they replace.
-    const stateful = (f: StepFunction): StepFunction<tf.Tensor> => async (tokens, ctx) => {
-      ctx.state?.dispose();
-      return { logits: (await f(tokens, ctx)) as tf.Tensor, state: tf.scalar(ctx.step) };
-    };
+    const stateful =
+      (f: StepFunction): StepFunction<tf.Tensor> =>
+      async (tokens, ctx) => {
+        ctx.state?.dispose();
+        return { logits: (await f(tokens, ctx)) as tf.Tensor, state: tf.scalar(ctx.step) };
+      };
     const options = { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new' as const, sampler: { temperature: 1, seed: 1 } };
     const before = tf.memory().numTensors;
     const done = (await generate(stateful(target), { ...options, draft: { model: stateful(draftModel), tokens: 2 } })) as GenerateResult<tf.Tensor>;
@@ -204,7 +288,12 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     const controller = new AbortController();
     let passes = 0;
     await expect(
-      generate(stateful(target), { ...options, signal: controller.signal, onStep: () => void (++passes === 2 && controller.abort(new Error('stop here'))), draft: { model: stateful(draftModel), tokens: 2 } }),
+      generate(stateful(target), {
+        ...options,
+        signal: controller.signal,
+        onStep: () => void (++passes === 2 && controller.abort(new Error('stop here'))),
+        draft: { model: stateful(draftModel), tokens: 2 },
+      }),
     ).rejects.toThrow('stop here');
     const bad: StepFunction = (tokens, ctx) => (ctx.logitPositions === 1 ? target(tokens, ctx) : tf.zeros([tokens.shape[0], V]));
     await expect(generate(bad, { ...options, draft: { model: draftModel, tokens: 2 } })).rejects.toThrow(/logitPositions/);
@@ -247,7 +336,12 @@ function twinLoop(mode: 'exact' | 'rejection', options: SamplerOptions, prompts:
     out[r]!.push(id);
     if (stops.includes(id) || out[r]!.length >= maxNew) done[r] = true;
   };
-  const first = reference.sample(prompts.map((p) => line(TARGET, p[p.length - 1]!)), options, 0, { history: prompts, promptLength });
+  const first = reference.sample(
+    prompts.map((p) => line(TARGET, p[p.length - 1]!)),
+    options,
+    0,
+    { history: prompts, promptLength },
+  );
   first.forEach((id, r) => push(r, id));
   while (done.includes(false)) {
     const steps = out.map((o) => o.length);
@@ -256,11 +350,19 @@ function twinLoop(mode: 'exact' | 'rejection', options: SamplerOptions, prompts:
     for (let i = 0; i < gamma; i++) {
       const rows = prompts.map((_, r) => line(DRAFT, i === 0 ? history(r).at(-1)! : proposals[r]![i - 1]!));
       draftRows.push(rows);
-      const d = reference.sample(rows, options, steps.map((s) => s + i), { history: prompts.map((_, r) => [...history(r), ...proposals[r]!]), promptLength });
+      const d = reference.sample(
+        rows,
+        options,
+        steps.map((s) => s + i),
+        { history: prompts.map((_, r) => [...history(r), ...proposals[r]!]), promptLength },
+      );
       d.forEach((id, r) => proposals[r]!.push(Math.max(0, id)));
     }
     const targetRows = Array.from({ length: gamma + 1 }, (_, i) => prompts.map((_, r) => line(TARGET, i === 0 ? history(r).at(-1)! : proposals[r]![i - 1]!)));
-    const emitted = reference.verifyDraft({ mode, target: targetRows, draft: draftRows, proposals, steps, history: prompts.map((_, r) => history(r)), promptLength }, options);
+    const emitted = reference.verifyDraft(
+      { mode, target: targetRows, draft: draftRows, proposals, steps, history: prompts.map((_, r) => history(r)), promptLength },
+      options,
+    );
     for (let r = 0; r < B; r++) for (const id of emitted[r]!) push(r, id);
   }
   return out;

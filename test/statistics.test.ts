@@ -85,13 +85,7 @@ interface Drawn {
  * every drawn token is an independent draw from its row's distribution. Checks that the loop
  * leaves no tensor behind.
  */
-async function draw(
-  rows: readonly Float32Array[],
-  options: SamplerOptions,
-  batch: number,
-  calls: number,
-  withPairs = false,
-): Promise<Drawn> {
+async function draw(rows: readonly Float32Array[], options: SamplerOptions, batch: number, calls: number, withPairs = false): Promise<Drawn> {
   const V = rows[0]!.length;
   const groups = rows.length;
   expect(batch % groups).toBe(0);
@@ -220,7 +214,12 @@ describe('chi-square helper', () => {
     for (let i = 0; i < N; i++) {
       uniform.add([Math.floor(r() * V)]);
       const u = r();
-      biased.add([Math.max(0, cdf.findIndex((c) => u < c))]);
+      biased.add([
+        Math.max(
+          0,
+          cdf.findIndex((c) => u < c),
+        ),
+      ]);
     }
     const p = new Float64Array(V).fill(1 / V);
     const ok = runChiSquare('helper uniform', uniform, p);

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
-import { BACKENDS, } from './helpers/backend.js';
+import { BACKENDS } from './helpers/backend.js';
 
 const Q = [0.1, 0.2, 0.3, 0.4];
 const lnQ = Q.map(Math.log);

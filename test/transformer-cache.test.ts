@@ -26,7 +26,6 @@ const TOL = 1e-3;
 /** γ of these tests: S = W + 4 slots. */
 const G = 4;
 
-
 const POEM = '白日依山盡，黃河入海流。欲窮千里目，更上一層樓。床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。';
 
 /** One step's logits read back: [B, T, V] flattened (T = 1 for a [B, V] result). */
@@ -70,14 +69,31 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
   };
 
   /** A decode call: row r gets tokens[r] (all rows the same T) at positions first[r], first[r] + 1, …. */
-  const decode = async (step: StepFunction<PositionCache>, state: PositionCache, tokens: number[][], first: number[], logitPositions: number, restarted?: Uint8Array): Promise<{ logits: Read; state: PositionCache }> => {
+  const decode = async (
+    step: StepFunction<PositionCache>,
+    state: PositionCache,
+    tokens: number[][],
+    first: number[],
+    logitPositions: number,
+    restarted?: Uint8Array,
+  ): Promise<{ logits: Read; state: PositionCache }> => {
     const b = tokens.length;
     const t = tokens[0]!.length;
     const pos = Int32Array.from({ length: b * t }, (_, k) => first[Math.floor(k / t)]! + (k % t));
     return call(step, Int32Array.from(tokens.flat()), new Int32Array(b * t).fill(1), pos, [b, t], 'decode', state, logitPositions, restarted);
   };
 
-  const call = async (step: StepFunction<PositionCache>, ids: Int32Array, mask: Int32Array, pos: Int32Array, shape: [number, number], phase: 'prefill' | 'decode', state: PositionCache | undefined, logitPositions: number, restarted?: Uint8Array): Promise<{ logits: Read; state: PositionCache }> => {
+  const call = async (
+    step: StepFunction<PositionCache>,
+    ids: Int32Array,
+    mask: Int32Array,
+    pos: Int32Array,
+    shape: [number, number],
+    phase: 'prefill' | 'decode',
+    state: PositionCache | undefined,
+    logitPositions: number,
+    restarted?: Uint8Array,
+  ): Promise<{ logits: Read; state: PositionCache }> => {
     const tokens = tf.tensor2d(ids, shape, 'int32');
     const am = tf.tensor2d(mask, shape, 'int32');
     const pi = tf.tensor2d(pos, shape, 'int32');
@@ -134,12 +150,14 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     const maxNewTokens = gpu ? 16 : 70; // cpu / wasm: past S = W + 4 = 68 positions (every slot rewritten)
     const sampler = { temperature: 0.9, topK: 40, seed: [11, 12, 13] };
     /** The step function, recording each step's logits (test-only read-backs). */
-    const recorded = <S,>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> => async (tokens, ctx) => {
-      const out = await step(tokens, ctx);
-      const logits = 'logits' in out ? out.logits : out;
-      into.push((await logits.data()) as Float32Array);
-      return out;
-    };
+    const recorded =
+      <S>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> =>
+      async (tokens, ctx) => {
+        const out = await step(tokens, ctx);
+        const logits = 'logits' in out ? out.logits : out;
+        into.push((await logits.data()) as Float32Array);
+        return out;
+      };
     const pos: Float32Array[] = [];
     const ring: Float32Array[] = [];
     const a = await generate(recorded(cachedStep(lm, { draftTokens: G }), pos), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });
@@ -152,7 +170,9 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     expect(changed, 'first differing token per row (-1: none)').toEqual([-1, -1, -1]);
     expect(pos.length).toBe(ring.length);
     const { worst, equal, total } = compare(pos.map((x, s) => [x, ring[s]!]));
-    console.log(`cache on ${backend}: position cache vs ring buffer through generate, ${pos.length} steps: ${equal} of ${total} logits bitwise equal, max |diff| ${worst.toExponential(2)}`);
+    console.log(
+      `cache on ${backend}: position cache vs ring buffer through generate, ${pos.length} steps: ${equal} of ${total} logits bitwise equal, max |diff| ${worst.toExponential(2)}`,
+    );
     expect(worst).toBeLessThanOrEqual(TOL);
   });
 
@@ -172,7 +192,13 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     let state = p2.state;
     const ones: Read[] = [];
     for (let i = 0; i < 5; i++) {
-      const o = await decode(step, state, feed.map((f) => [f[i]!]), L.map((l) => l + i), 1);
+      const o = await decode(
+        step,
+        state,
+        feed.map((f) => [f[i]!]),
+        L.map((l) => l + i),
+        1,
+      );
       expect(o.logits.shape).toEqual([3, lm.config.vocabSize]);
       ones.push(o.logits);
       state = o.state;
@@ -186,7 +212,13 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
 
     // logitPositions 1 with T > 1 (a draft's first call of a pass): the last position, [B, V].
     const p3 = await prefill(step, prompts);
-    const two = await decode(step, p3.state, feed.map((f) => f.slice(0, 2)), L, 1);
+    const two = await decode(
+      step,
+      p3.state,
+      feed.map((f) => f.slice(0, 2)),
+      L,
+      1,
+    );
     expect(two.logits.shape).toEqual([3, lm.config.vocabSize]);
     disposeCache(two.state);
     expect(compare([0, 1, 2].map((r) => [at(two.logits, r, 0), at(ones[1]!, r, 0)])).worst).toBeLessThanOrEqual(TOL);
@@ -205,19 +237,50 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
 
     const p = await prefill(step, prompts);
     const pass = await decode(step, p.state, proposals, L, 5);
-    const again = await decode(step, pass.state, fresh.map((f) => f.slice(0, 2)), L.map((l, r) => l + kept[r]!), 2);
-    const next = await decode(step, again.state, fresh.map((f) => [f[2]!]), L.map((l, r) => l + kept[r]! + 2), 1);
+    const again = await decode(
+      step,
+      pass.state,
+      fresh.map((f) => f.slice(0, 2)),
+      L.map((l, r) => l + kept[r]!),
+      2,
+    );
+    const next = await decode(
+      step,
+      again.state,
+      fresh.map((f) => [f[2]!]),
+      L.map((l, r) => l + kept[r]! + 2),
+      1,
+    );
     disposeCache(next.state);
 
     // A fresh cache: the prompts plus the accepted proposals as the prefill, then the same calls.
-    const q = await prefill(step, prompts.map((pr, r) => [...pr, ...proposals[r]!.slice(0, kept[r]!)]));
-    const again2 = await decode(step, q.state, fresh.map((f) => f.slice(0, 2)), L.map((l, r) => l + kept[r]!), 2);
-    const next2 = await decode(step, again2.state, fresh.map((f) => [f[2]!]), L.map((l, r) => l + kept[r]! + 2), 1);
+    const q = await prefill(
+      step,
+      prompts.map((pr, r) => [...pr, ...proposals[r]!.slice(0, kept[r]!)]),
+    );
+    const again2 = await decode(
+      step,
+      q.state,
+      fresh.map((f) => f.slice(0, 2)),
+      L.map((l, r) => l + kept[r]!),
+      2,
+    );
+    const next2 = await decode(
+      step,
+      again2.state,
+      fresh.map((f) => [f[2]!]),
+      L.map((l, r) => l + kept[r]! + 2),
+      1,
+    );
     disposeCache(next2.state);
 
     const pairs: [Float32Array, Float32Array][] = [];
     for (let r = 0; r < 3; r++) {
-      pairs.push([at(again.logits, r, 0), at(again2.logits, r, 0)], [at(again.logits, r, 1), at(again2.logits, r, 1)], [at(next.logits, r, 0), at(next2.logits, r, 0)]);
+      pairs.push(
+        [at(again.logits, r, 0), at(again2.logits, r, 0)],
+        [at(again.logits, r, 1), at(again2.logits, r, 1)],
+        [at(next.logits, r, 0), at(next2.logits, r, 0)],
+      );
     }
     const { worst, equal, total } = compare(pairs);
     console.log(`cache on ${backend}: rolled back vs fresh cache: ${equal} of ${total} logits bitwise equal, max |diff| ${worst.toExponential(2)}`);
@@ -282,9 +345,26 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     const programs: number[] = [];
     for (let i = 0; i < 4; i++) {
       // Overlapping positions (each T = 3 call re-feeds the last position of the one before: a rollback by one).
-      state = (await decode(step, state, [poem(3, i), poem(3, i + 1)], L.map((l) => l + 2 * i), 3)).state;
+      state = (
+        await decode(
+          step,
+          state,
+          [poem(3, i), poem(3, i + 1)],
+          L.map((l) => l + 2 * i),
+          3,
+        )
+      ).state;
       expect(tf.memory().numTensors).toBe(held);
-      state = (await decode(step, state, [poem(1, i), poem(1, i + 1)], L.map((l) => l + 2 * i + 3), 1, i === 3 ? Uint8Array.from([0, 1]) : undefined)).state;
+      state = (
+        await decode(
+          step,
+          state,
+          [poem(1, i), poem(1, i + 1)],
+          L.map((l) => l + 2 * i + 3),
+          1,
+          i === 3 ? Uint8Array.from([0, 1]) : undefined,
+        )
+      ).state;
       expect(tf.memory().numTensors).toBe(held);
       programs.push(compiled());
     }
@@ -324,7 +404,9 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     const stats = spec.draft!;
     const proposed = stats.proposed.reduce((a, b) => a + b, 0);
     const accepted = stats.accepted.reduce((a, b) => a + b, 0);
-    console.log(`cache on ${backend}: speculative (γ = ${G}, perturbed draft): ${stats.passes} passes, ${accepted} of ${proposed} proposals kept, ${stats.tokensPerPass.toFixed(2)} tokens per pass`);
+    console.log(
+      `cache on ${backend}: speculative (γ = ${G}, perturbed draft): ${stats.passes} passes, ${accepted} of ${proposed} proposals kept, ${stats.tokensPerPass.toFixed(2)} tokens per pass`,
+    );
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThan(proposed); // some rejected: rollback exercised
     expect(spec.tokens).toEqual(plain.tokens);

@@ -30,15 +30,48 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
       return tf.zeros([3, V]);
     };
     await generate(step, { ...base, maxNewTokens: 2, sampler: { temperature: 0 } });
-    expect(seen[0]).toEqual({ phase: 'prefill', shape: [3, 3], mask: [[0, 1, 1], [0, 0, 1], [1, 1, 1]], pos: [[0, 0, 1], [0, 0, 0], [0, 1, 2]] });
-    expect(seen[1]).toEqual({ phase: 'decode', shape: [3, 4], mask: [[0, 1, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1]], pos: [[0, 0, 1, 2], [0, 0, 0, 1], [0, 1, 2, 3]] });
+    expect(seen[0]).toEqual({
+      phase: 'prefill',
+      shape: [3, 3],
+      mask: [
+        [0, 1, 1],
+        [0, 0, 1],
+        [1, 1, 1],
+      ],
+      pos: [
+        [0, 0, 1],
+        [0, 0, 0],
+        [0, 1, 2],
+      ],
+    });
+    expect(seen[1]).toEqual({
+      phase: 'decode',
+      shape: [3, 4],
+      mask: [
+        [0, 1, 1, 1],
+        [0, 0, 1, 1],
+        [1, 1, 1, 1],
+      ],
+      pos: [
+        [0, 0, 1, 2],
+        [0, 0, 0, 1],
+        [0, 1, 2, 3],
+      ],
+    });
     // A fixed window longer than the history: padding on the left of the store counts as padding.
     const windowed: number[][][] = [];
-    await generate(async (_tokens, ctx) => {
-      windowed.push(await ctx.positionIds().array());
-      return tf.zeros([3, V]);
-    }, { ...base, maxNewTokens: 1, contextLength: 5, sampler: { temperature: 0 } });
-    expect(windowed[0]).toEqual([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 1, 2]]);
+    await generate(
+      async (_tokens, ctx) => {
+        windowed.push(await ctx.positionIds().array());
+        return tf.zeros([3, V]);
+      },
+      { ...base, maxNewTokens: 1, contextLength: 5, sampler: { temperature: 0 } },
+    );
+    expect(windowed[0]).toEqual([
+      [0, 0, 0, 0, 1],
+      [0, 0, 0, 0, 0],
+      [0, 0, 0, 1, 2],
+    ]);
   });
 
   it("feed 'new' with a cache gives the tokens of the whole window; a row alone gives its batch tokens", async () => {
@@ -82,7 +115,12 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     const windowModel: StepFunction = (tokens, ctx) =>
       tf.tidy(() => {
         const [b, t] = tokens.shape;
-        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, termsOf(tokens, ctx.attentionMask(), ctx.positionIds()));
+        return logitsOf(
+          table,
+          mix,
+          tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D,
+          termsOf(tokens, ctx.attentionMask(), ctx.positionIds()),
+        );
       });
     const calls: string[] = [];
     // A GraphModel-shaped model: named inputs (a map) and outputs (an array in `outputs` order).
@@ -96,11 +134,18 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
           const [b, n] = ids.shape;
           const full = m.attention_mask as tf.Tensor2D;
           calls.push(`${n} ${full.shape[1]}`);
-          const present = tf.add(m.past!, termsOf(ids, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, m.position_ids as tf.Tensor2D)) as tf.Tensor1D;
+          const present = tf.add(
+            m.past!,
+            termsOf(ids, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, m.position_ids as tf.Tensor2D),
+          ) as tf.Tensor1D;
           return [present, logitsOf(table, mix, tf.reshape(tf.slice(ids, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, present), tf.zeros([1])];
         }),
     };
-    const io = { inputs: { input_ids: 'tokens', attention_mask: 'attentionMask', position_ids: 'positionIds', past: { state: 'past' } }, logits: 'logits', state: { past: 'present' } } as const;
+    const io = {
+      inputs: { input_ids: 'tokens', attention_mask: 'attentionMask', position_ids: 'positionIds', past: { state: 'past' } },
+      logits: 'logits',
+      state: { past: 'present' },
+    } as const;
     const empty = tf.zeros([3]) as tf.Tensor1D;
     const a = await generate(windowModel, base);
     const before = tf.memory().numTensors;
@@ -113,7 +158,14 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     tf.dispose(c.state);
     // Aborted after two steps: every state it made is freed, the caller's stays.
     const ctl = new AbortController();
-    const err = await generate(model, { ...base, feed: 'new', io, initialState: { past: empty }, signal: ctl.signal, onStep: ({ step }) => (step === 1 ? ctl.abort(new Error('stop')) : undefined) }).catch((e: unknown) => e);
+    const err = await generate(model, {
+      ...base,
+      feed: 'new',
+      io,
+      initialState: { past: empty },
+      signal: ctl.signal,
+      onStep: ({ step }) => (step === 1 ? ctl.abort(new Error('stop')) : undefined),
+    }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('stop');
     expect(tf.memory().numTensors).toBe(before);
     expect(empty.isDisposed).toBe(false);
@@ -140,7 +192,9 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     const T = 4;
     const ids = tfl.input({ shape: [T], name: 'input_ids', dtype: 'int32' });
     const mask = tfl.input({ shape: [T], name: 'attention_mask', dtype: 'int32' });
-    const emb = tfl.layers.embedding({ inputDim: V, outputDim: 6, embeddingsInitializer: tfl.initializers.randomNormal({ seed: 1 }) }).apply(ids) as tfl.SymbolicTensor;
+    const emb = tfl.layers
+      .embedding({ inputDim: V, outputDim: 6, embeddingsInitializer: tfl.initializers.randomNormal({ seed: 1 }) })
+      .apply(ids) as tfl.SymbolicTensor;
     const gate = tfl.layers.embedding({ inputDim: 2, outputDim: 6, embeddingsInitializer: 'ones' }).apply(mask) as tfl.SymbolicTensor;
     const flat = tfl.layers.flatten().apply(tfl.layers.multiply().apply([emb, gate])) as tfl.SymbolicTensor;
     const out = tfl.layers.dense({ units: V, kernelInitializer: tfl.initializers.randomNormal({ seed: 2, stddev: 2 }) }).apply(flat) as tfl.SymbolicTensor;
@@ -157,9 +211,12 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
     model.dispose();
   });
 
-  it("bad feed: a SamplingError naming it, nothing left behind", async () => {
+  it('bad feed: a SamplingError naming it, nothing left behind', async () => {
     const step: StepFunction = () => tf.zeros([1, V]);
-    for (const [opts, arg] of [[{ feed: 'all' }, 'feed'], [{ feed: 'new', contextLength: 1 }, 'contextLength']] as const) {
+    for (const [opts, arg] of [
+      [{ feed: 'all' }, 'feed'],
+      [{ feed: 'new', contextLength: 1 }, 'contextLength'],
+    ] as const) {
       const before = tf.memory().numTensors;
       const err = await generate(step, { prompts: [[1]], padId: 0, maxNewTokens: 1, ...(opts as object) }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SamplingError);

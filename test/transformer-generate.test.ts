@@ -1,4 +1,3 @@
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, score, type StepFunction } from '../src/index.js';
 import { cachedStep, disposeCache, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
@@ -11,7 +10,6 @@ import { BACKENDS } from './helpers/backend.js';
  * orders and shapes (float32). Measured 1.9e-6 on cpu, 1.3e-5 on webgl (SwiftShader).
  */
 const TOL = 1e-3;
-
 
 describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
   backendSuite(backend);
@@ -29,12 +27,14 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
   it('KV cache = no cache: the same tokens; the logits of the two paths within the tolerance', async () => {
     const prompts = texts.map((t) => lm.encodePrompt(t));
     /** The step function, recording each step's logits (test-only read-backs). */
-    const recorded = <S,>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> => async (tokens, ctx) => {
-      const out = await step(tokens, ctx);
-      const logits = 'logits' in out ? out.logits : out;
-      into.push((await logits.data()) as Float32Array);
-      return out;
-    };
+    const recorded =
+      <S>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> =>
+      async (tokens, ctx) => {
+        const out = await step(tokens, ctx);
+        const logits = 'logits' in out ? out.logits : out;
+        into.push((await logits.data()) as Float32Array);
+        return out;
+      };
     const withCache: Float32Array[] = [];
     const without: Float32Array[] = [];
     const cached = await generate(recorded(cachedStep(lm), withCache), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });
@@ -58,7 +58,9 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
     expect(alone.tokens[0]).toEqual(batched.tokens[1]);
     const scored = await score(cachedStep(lm), { prompts, continuations: batched.tokens, padId: 0, feed: 'new' });
     disposeCache(scored.state);
-    batched.logprobs!.forEach((row, r) => row.forEach((t, k) => expect(Math.abs(t.raw - scored.logprobs[r]![k]!), `row ${r} token ${k}`).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(t.raw)))));
+    batched.logprobs!.forEach((row, r) =>
+      row.forEach((t, k) => expect(Math.abs(t.raw - scored.logprobs[r]![k]!), `row ${r} token ${k}`).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(t.raw)))),
+    );
   });
 
   it('continuous batching through the cache: each request gets the tokens it gets alone', async () => {
@@ -71,7 +73,13 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
     const opts = { temperature: 0.9, topK: 40 };
     const want: number[][] = [];
     for (const q of reqs) {
-      const one = await generate(cachedStep(lm), { prompts: [q.prompt], padId: 0, maxNewTokens: q.maxNewTokens, feed: 'new', sampler: { ...opts, seed: [q.seed] } });
+      const one = await generate(cachedStep(lm), {
+        prompts: [q.prompt],
+        padId: 0,
+        maxNewTokens: q.maxNewTokens,
+        feed: 'new',
+        sampler: { ...opts, seed: [q.seed] },
+      });
       disposeCache(one.state);
       want.push(one.tokens[0]!);
     }

@@ -11,7 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, type StepContext } from '../src/index.js';
 import { DEFAULT_TRANSFORMER_DIR, DEFAULT_WEIGHTS_DIR, fileSystemIO, loadTransformerFromDisk } from '../model/fs-io.js';
 import type { TransformerMetrics } from '../model/evaluate-transformer.js';
-import { cachedStep, disposeCache, loadTransformer, receptiveField, saveTransformer, transformerLogits, windowStep, type KVCache, type TransformerLM } from '../model/transformer.js';
+import {
+  cachedStep,
+  disposeCache,
+  loadTransformer,
+  receptiveField,
+  saveTransformer,
+  transformerLogits,
+  windowStep,
+  type KVCache,
+  type TransformerLM,
+} from '../model/transformer.js';
 import { BACKENDS, useBackend } from './helpers/backend.js';
 
 /**
@@ -51,7 +61,8 @@ function context(phase: 'prefill' | 'decode', step: number, state: KVCache | und
 
 /** A deterministic stretch of poem text, as ids (prompt rows and the tokens fed after them). */
 function poemIds(n: number, from = 0): number[] {
-  const text = '白日依山盡，黃河入海流。欲窮千里目，更上一層樓。床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。';
+  const text =
+    '白日依山盡，黃河入海流。欲窮千里目，更上一層樓。床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。春眠不覺曉，處處聞啼鳥。夜來風雨聲，花落知多少。';
   const ids = lm.encode(text);
   return Array.from({ length: n }, (_, i) => ids[(from + i) % ids.length]!);
 }
@@ -74,8 +85,16 @@ async function runCached(prompts: number[][], feed: number[][]) {
   const counts: number[] = [];
   const lengths = prompts.map((r) => r.length);
   for (let s = 0; s < feed[0]!.length; s++) {
-    const t = tf.tensor2d(feed.map((f) => [f[s]!]), undefined, 'int32');
-    const q = tf.tensor2d(lengths.map((n) => [n + s]), undefined, 'int32');
+    const t = tf.tensor2d(
+      feed.map((f) => [f[s]!]),
+      undefined,
+      'int32',
+    );
+    const q = tf.tensor2d(
+      lengths.map((n) => [n + s]),
+      undefined,
+      'int32',
+    );
     const dummy = tf.ones([prompts.length, 1], 'int32') as tf.Tensor2D; // decode never reads the mask
     out = (await step(t, context('decode', s + 1, out.state, dummy, q))) as { logits: tf.Tensor2D; state: KVCache };
     tf.dispose([t, q, dummy]);
@@ -93,7 +112,9 @@ async function runFull(prompts: number[][], feed: number[][]): Promise<number[][
   const rows = prompts.map((r, i) => [...r, ...feed[i]!]);
   const p = padRows(rows);
   const width = p.tokens[0]!.length;
-  const all = tf.tidy(() => transformerLogits(lm, tf.tensor2d(p.tokens, undefined, 'int32'), tf.tensor2d(p.positions, undefined, 'int32'), tf.tensor2d(p.mask, undefined, 'int32')));
+  const all = tf.tidy(() =>
+    transformerLogits(lm, tf.tensor2d(p.tokens, undefined, 'int32'), tf.tensor2d(p.positions, undefined, 'int32'), tf.tensor2d(p.mask, undefined, 'int32')),
+  );
   const values = await all.array();
   all.dispose();
   const steps = feed[0]!.length;
@@ -120,7 +141,9 @@ describe('char transformer', () => {
 
   it('transformerLogits: float32 [B, T, V], finite', async () => {
     const p = padRows([lm.encodePrompt('床前明月光，'), lm.encodePrompt('')]);
-    const logits = tf.tidy(() => transformerLogits(lm, tf.tensor2d(p.tokens, undefined, 'int32'), tf.tensor2d(p.positions, undefined, 'int32'), tf.tensor2d(p.mask, undefined, 'int32')));
+    const logits = tf.tidy(() =>
+      transformerLogits(lm, tf.tensor2d(p.tokens, undefined, 'int32'), tf.tensor2d(p.positions, undefined, 'int32'), tf.tensor2d(p.mask, undefined, 'int32')),
+    );
     expect(logits.shape).toEqual([2, 7, lm.config.vocabSize]);
     expect(logits.dtype).toBe('float32');
     expect((await logits.data()).every(Number.isFinite)).toBe(true);
@@ -148,7 +171,12 @@ describe('char transformer', () => {
     const feed = [poemIds(8, 60), poemIds(8, 2), poemIds(8, 17)];
     const batch = await runCached(prompts, feed);
     const alone = await runCached([prompts[0]!], [feed[0]!]);
-    expect(maxAbsDiff(alone.logits, batch.logits.map((s) => [s[0]!]))).toBeLessThanOrEqual(TOL);
+    expect(
+      maxAbsDiff(
+        alone.logits,
+        batch.logits.map((s) => [s[0]!]),
+      ),
+    ).toBeLessThanOrEqual(TOL);
   });
 
   it('decode steps keep their tensor shapes and tensor count', async () => {
@@ -182,7 +210,15 @@ describe('char transformer', () => {
       const again = await loadTransformer(fileSystemIO(dir));
       expect(again.config).toEqual(lm.config);
       const p = padRows([lm.encodePrompt('月落烏啼')]);
-      const run = (m: TransformerLM) => tf.tidy(() => transformerLogits(m, tf.tensor2d(p.tokens, undefined, 'int32'), tf.tensor2d(p.positions, undefined, 'int32'), tf.tensor2d(p.mask, undefined, 'int32')));
+      const run = (m: TransformerLM) =>
+        tf.tidy(() =>
+          transformerLogits(
+            m,
+            tf.tensor2d(p.tokens, undefined, 'int32'),
+            tf.tensor2d(p.positions, undefined, 'int32'),
+            tf.tensor2d(p.mask, undefined, 'int32'),
+          ),
+        );
       const a = run(lm);
       const b = run(again);
       expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));

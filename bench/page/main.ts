@@ -50,9 +50,8 @@ async function useBackend(name: 'webgl' | 'webgpu'): Promise<Record<string, unkn
 window.__benchRun = async (cfg) => {
   const info = await useBackend(cfg.backend);
   const methods = TENSOR_METHODS.filter((m) => cfg.methods.includes(m.id));
-  await runBackend(
-    { runner: 'browser', tfBackend: cfg.backend, label: `browser-${cfg.backend}`, cells: cfg.cells, methods, opts: cfg.opts },
-    (r) => window.__benchReport!(r),
+  await runBackend({ runner: 'browser', tfBackend: cfg.backend, label: `browser-${cfg.backend}`, cells: cfg.cells, methods, opts: cfg.opts }, (r) =>
+    window.__benchReport!(r),
   );
   return info;
 };

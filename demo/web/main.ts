@@ -44,7 +44,16 @@ const SLIDERS = ['temperature', 'topK', 'topP', 'minP', 'maxTokens', 'jsonMaxTok
 /** Sliders that set the length of a run, not the sampler. */
 const LENGTH_SLIDERS: readonly string[] = ['maxTokens', 'jsonMaxTokens'];
 /** The sampler picker's sliders (beside the selects `mirostat` and `order`). */
-const PICKER_SLIDERS = ['typicalP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'dynatempRange', 'dynatempExponent', 'mirostatTau', 'mirostatEta'] as const;
+const PICKER_SLIDERS = [
+  'typicalP',
+  'minTokensToKeep',
+  'xtcProbability',
+  'xtcThreshold',
+  'dynatempRange',
+  'dynatempExponent',
+  'mirostatTau',
+  'mirostatEta',
+] as const;
 const SELECTS = ['mirostat', 'order'] as const;
 type SliderId = (typeof SLIDERS)[number] | (typeof PICKER_SLIDERS)[number];
 const slider = (id: SliderId): number => Number($<HTMLInputElement>(id).value);
@@ -139,10 +148,18 @@ let current: Sampler = typeof first === 'string' ? createSampler({ seed: seed++ 
 // generate() keeps the sampler it is given; this one forwards to whatever the sliders say now,
 // so a slider moved mid-generation applies from the next token.
 const live: Sampler = {
-  get name() { return current.name; },
-  get step() { return current.step; },
-  get processors() { return current.processors; },
-  get lastPath() { return current.lastPath; },
+  get name() {
+    return current.name;
+  },
+  get step() {
+    return current.step;
+  },
+  get processors() {
+    return current.processors;
+  },
+  get lastPath() {
+    return current.lastPath;
+  },
   sample: (logits, context) => current.sample(logits, context),
   sampleIds: (logits, context) => current.sampleIds(logits, context),
   sampleWithLogprobs: (logits, context, options) => current.sampleWithLogprobs(logits, context, options),
@@ -234,7 +251,9 @@ async function render(): Promise<void> {
       }
       const raw = data.subarray(0, V);
       const q = data.subarray(V, 2 * V);
-      const top = Array.from(raw.keys()).sort((a, b) => raw[b]! - raw[a]! || a - b).slice(0, TOP);
+      const top = Array.from(raw.keys())
+        .sort((a, b) => raw[b]! - raw[a]! || a - b)
+        .slice(0, TOP);
       let kept = 0;
       for (let i = 0; i < V; i++) if (q[i]! > 0) kept++;
       chart.data.labels = top.map(label);
@@ -410,7 +429,10 @@ async function run(): Promise<void> {
 
 /** The schemas to pick from, by the select's value (the first word of the name). */
 const JSON_SCHEMAS: Record<string, { name: string; schema: object }> = Object.fromEntries(
-  Object.entries({ "package (the shape of the model's training records)": PACKAGE_SCHEMA, ...SCHEMAS }).map(([name, schema]) => [name.split(' ')[0]!, { name, schema }]),
+  Object.entries({ "package (the shape of the model's training records)": PACKAGE_SCHEMA, ...SCHEMAS }).map(([name, schema]) => [
+    name.split(' ')[0]!,
+    { name, schema },
+  ]),
 );
 
 let json: { lm: TransformerLM; engine: GrammarEngine } | undefined;

@@ -10,15 +10,7 @@
 //   - `invalidRows: 'uniform'` (the article's fallback) or `'greedy'` samples them on purpose;
 //   - -Infinity alone is a legal mask, not an error.
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  INVALID_CODE,
-  InvalidRowsError,
-  createSampler,
-  readDistributionStats,
-  reference,
-  softmax,
-  type InvalidRowPolicy,
-} from 'tfjs-sampling';
+import { INVALID_CODE, InvalidRowsError, createSampler, readDistributionStats, reference, softmax, type InvalidRowPolicy } from 'tfjs-sampling';
 import { pickBackend } from '../backend.js';
 
 const backend = await pickBackend();

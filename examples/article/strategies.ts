@@ -75,7 +75,9 @@ console.log(`${'strategy'.padEnd(16)}│${tokenHeader} │ distinct │ H (bits)
 console.log('─'.repeat(16 + 1 + tokenHeader.length + 36));
 for (const o of outcomes) {
   const cells = o.freq.map((f) => (f === 0 ? '·' : (100 * f).toFixed(1)).padStart(6)).join('');
-  console.log(`${o.label.padEnd(16)}│${cells} │ ${String(o.distinct).padStart(8)} │ ${o.bits.toFixed(3).padStart(8)} │ ${o.empiricalBits.toFixed(3).padStart(10)}`);
+  console.log(
+    `${o.label.padEnd(16)}│${cells} │ ${String(o.distinct).padStart(8)} │ ${o.bits.toFixed(3).padStart(8)} │ ${o.empiricalBits.toFixed(3).padStart(10)}`,
+  );
 }
 console.log('\nfrequencies in % (· = never drawn); H = entropy of sampler.probabilities(row); H of draws = entropy of the frequencies');
 

@@ -24,7 +24,9 @@ console.log(`logits [${LOGITS.join(', ')}]\n`);
 console.log('   T │ p(token 0..4)                        │ max p  │ entropy (bits) │ effective V');
 console.log('─'.repeat(88));
 TEMPERATURES.forEach((t, r) => {
-  const head = rows[r]!.slice(0, 5).map((p) => p.toFixed(4)).join(' ');
+  const head = rows[r]!.slice(0, 5)
+    .map((p) => p.toFixed(4))
+    .join(' ');
   console.log(
     `${t.toFixed(1).padStart(4)} │ ${head.padEnd(36)} │ ${stats.maxProb[r]!.toFixed(4)} │ ${stats.entropy[r]!.toFixed(4).padStart(14)} │ ${stats.perplexity[r]!.toFixed(2).padStart(11)}`,
   );

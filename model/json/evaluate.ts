@@ -56,7 +56,9 @@ export async function evaluateJsonModel(dir: string = DEFAULT_JSON_MODEL_DIR, tr
   const record = training ?? previous.training;
   if (record !== undefined) metrics.training = record;
   writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
-  console.log(`held-out (${heldOut.length} records, ${tokens} characters incl. newlines): transformer ${bits.toFixed(3)} bits/char, unigram ${unigram.toFixed(3)}`);
+  console.log(
+    `held-out (${heldOut.length} records, ${tokens} characters incl. newlines): transformer ${bits.toFixed(3)} bits/char, unigram ${unigram.toFixed(3)}`,
+  );
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
   await printSamples(lm);
   lm.dispose();

@@ -26,10 +26,29 @@ export const MAX_LINE = 1000;
 export const PERMISSIVE = new Set(['MIT', 'ISC', 'Apache-2.0', 'BSD-2-Clause', 'BSD-3-Clause', '0BSD', 'Unlicense', 'CC0-1.0', 'BSL-1.0', 'BlueOak-1.0.0']);
 
 /** The package.json fields kept, in this order (absent ones are skipped). */
-export const PACKAGE_FIELDS = ['name', 'version', 'description', 'keywords', 'homepage', 'license', 'author', 'repository', 'type', 'main', 'types', 'engines', 'dependencies', 'peerDependencies'] as const;
+export const PACKAGE_FIELDS = [
+  'name',
+  'version',
+  'description',
+  'keywords',
+  'homepage',
+  'license',
+  'author',
+  'repository',
+  'type',
+  'main',
+  'types',
+  'engines',
+  'dependencies',
+  'peerDependencies',
+] as const;
 
 /** The schema files and the definitions object each holds. */
-export const SCHEMA_SOURCES = ['vega-lite/build/vega-lite-schema.json', 'vega/build/vega-schema.json', 'vega-scenegraph/build/vega-scenegraph-schema.json'] as const;
+export const SCHEMA_SOURCES = [
+  'vega-lite/build/vega-lite-schema.json',
+  'vega/build/vega-schema.json',
+  'vega-scenegraph/build/vega-scenegraph-schema.json',
+] as const;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -48,7 +67,10 @@ export function asciiJson(value: unknown): string {
 /** True when every identifier of the SPDX expression is in PERMISSIVE. */
 export function isPermissive(license: unknown): boolean {
   if (typeof license !== 'string') return false;
-  const ids = license.replace(/[()]/g, ' ').split(/\s+(?:AND|OR)\s+|\s+/).filter((s) => s.length > 0);
+  const ids = license
+    .replace(/[()]/g, ' ')
+    .split(/\s+(?:AND|OR)\s+|\s+/)
+    .filter((s) => s.length > 0);
   return ids.length > 0 && ids.every((id) => PERMISSIVE.has(id));
 }
 
@@ -75,7 +97,11 @@ function packageDirs(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir).sort(byString)) {
     if (entry.startsWith('.')) continue;
     const p = path.join(dir, entry);
-    const inner = entry.startsWith('@') ? readdirSync(p).sort(byString).map((e) => path.join(p, e)) : [p];
+    const inner = entry.startsWith('@')
+      ? readdirSync(p)
+          .sort(byString)
+          .map((e) => path.join(p, e))
+      : [p];
     for (const pkg of inner) {
       if (existsSync(path.join(pkg, 'package.json'))) out.push(pkg);
       packageDirs(path.join(pkg, 'node_modules'), out);
@@ -87,7 +113,8 @@ function packageDirs(dir: string, out: string[] = []): string[] {
 /** "Name <email> (url)" or { name, email, url } -> "Name" (no e-mail addresses in the corpus). */
 function authorName(author: unknown): string | undefined {
   if (typeof author === 'string') return author.replace(/<[^>]*>|\([^)]*\)/g, '').trim() || undefined;
-  if (author && typeof author === 'object' && typeof (author as { name?: unknown }).name === 'string') return (author as { name: string }).name.trim() || undefined;
+  if (author && typeof author === 'object' && typeof (author as { name?: unknown }).name === 'string')
+    return (author as { name: string }).name.trim() || undefined;
   return undefined;
 }
 

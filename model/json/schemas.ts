@@ -7,7 +7,11 @@ export const SCHEMAS: Record<string, object> = {
   'profile (nested object, enum, bounded integer, boolean)': {
     type: 'object',
     properties: {
-      user: { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 10 }, role: { enum: ['admin', 'editor', 'viewer'] } }, required: ['name', 'role'] },
+      user: {
+        type: 'object',
+        properties: { name: { type: 'string', minLength: 1, maxLength: 10 }, role: { enum: ['admin', 'editor', 'viewer'] } },
+        required: ['name', 'role'],
+      },
       age: { type: 'integer', minimum: 0, maximum: 120 },
       active: { type: 'boolean' },
     },
@@ -20,7 +24,11 @@ export const SCHEMAS: Record<string, object> = {
         type: 'array',
         minItems: 1,
         maxItems: 4,
-        items: { type: 'object', properties: { id: { type: 'integer', minimum: 1, maximum: 9999 }, price: { type: 'number', minimum: 0, maximum: 1000, multipleOf: 0.01 } }, required: ['id', 'price'] },
+        items: {
+          type: 'object',
+          properties: { id: { type: 'integer', minimum: 1, maximum: 9999 }, price: { type: 'number', minimum: 0, maximum: 1000, multipleOf: 0.01 } },
+          required: ['id', 'price'],
+        },
       },
       tags: { type: 'array', maxItems: 3, items: { type: 'string', maxLength: 6 } },
     },

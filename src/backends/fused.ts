@@ -104,7 +104,10 @@ export function fusedPlan(
   let dynamicRows: FusedPlan['dynamic'];
   let dynFilters = false;
   for (const [i, { name, dynamic }] of opts.builtins.entries()) {
-    if (!(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))) return undefined;
+    if (
+      !(FUSED_BUILTINS.includes(name) || (host && HOST_BANDS.includes(name)) || (gpuBands && GPU_BANDS.includes(name)) || (gpuTypical && name === 'typical-p'))
+    )
+      return undefined;
     // Dynamic temperature: first (the whole row's entropy) on cpu / wasm, and on the GPU chain
     // where no sampler after it depends on the temperature (its 1/T stays on the device, where
     // only the draw reads it) but top-p and min-p with top-k on every row; last (after the filters, order 'llama.cpp': the kept tokens'
@@ -113,7 +116,8 @@ export function fusedPlan(
       const late = i > 0;
       if (late && i < opts.builtins.length - 1) return undefined;
       if (!host && !gpuBands) return undefined;
-      if (!host && !late && opts.builtins.some((b) => b.name === 'mirostat' || (T_DEPENDENT.includes(b.name) && b.name !== 'top-p' && b.name !== 'min-p'))) return undefined;
+      if (!host && !late && opts.builtins.some((b) => b.name === 'mirostat' || (T_DEPENDENT.includes(b.name) && b.name !== 'top-p' && b.name !== 'min-p')))
+        return undefined;
       // Top-p and min-p after it (the GPU chain): from the top-k candidates rewritten (below).
       dynFilters = !late && opts.builtins.some((b) => b.name === 'top-p' || b.name === 'min-p');
       const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
@@ -167,7 +171,12 @@ export function fusedPlan(
     // Each row's version (0 off); μ comes with the call. The GPU chain takes v1 with V > 100
     // and no typical-p or XTC before it (upper bounds).
     const ver = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
-    if (!host && ver.some((v) => v === 1) && !((chain?.mirostatV1Available(tf.getBackend()) ?? false) && vocab > MIROSTAT_M && !has('typical-p') && !has('xtc'))) return undefined;
+    if (
+      !host &&
+      ver.some((v) => v === 1) &&
+      !((chain?.mirostatV1Available(tf.getBackend()) ?? false) && vocab > MIROSTAT_M && !has('typical-p') && !has('xtc'))
+    )
+      return undefined;
     bands.mirostat = ver;
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
@@ -211,14 +220,21 @@ export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedM
  * The fused kernel with log-probabilities (cpu / wasm): int32 ids and the packed float32
  * `[B, 3 + 2n]` rows (see logprobs.ts), computed from what the kernel kept for each row.
  */
-export function runFusedLogprobs(logits: tf.Tensor2D, plan: FusedPlan, logprobs: { n: number; mode: 'raw' | 'processed' }, mirostat?: FusedMirostat): { ids: tf.Tensor1D; packed: tf.Tensor2D } {
+export function runFusedLogprobs(
+  logits: tf.Tensor2D,
+  plan: FusedPlan,
+  logprobs: { n: number; mode: 'raw' | 'processed' },
+  mirostat?: FusedMirostat,
+): { ids: tf.Tensor1D; packed: tf.Tensor2D } {
   const withLp = { ...plan, logprobs };
   if (!plan.mirostat) {
     const [ids, packed] = tf.engine().runKernel(FUSED_KERNEL, { logits }, { plan: withLp } as unknown as tf.NamedAttrMap) as tf.Tensor[];
     return { ids: ids as tf.Tensor1D, packed: packed as tf.Tensor2D };
   }
   if (!mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
-  const [ids, surprise, packed] = tf.engine().runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan: withLp } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  const [ids, surprise, packed] = tf
+    .engine()
+    .runKernel(FUSED_KERNEL, { logits, mu: mirostat.mu }, { plan: withLp } as unknown as tf.NamedAttrMap) as tf.Tensor[];
   mirostat.pending(surprise as tf.Tensor1D);
   return { ids: ids as tf.Tensor1D, packed: packed as tf.Tensor2D };
 }

@@ -20,7 +20,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { minPPair } from '../processors/min-p.js';
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
-import { FLT_MAX, column, firstArgMax, invTemperaturePair, keepAtLeast, pickPerRow, pickPerRowAt, rowMax, rowMin, safeThreshold, scaleByInvTemperature, splitInvTemperature } from '../processors/ops.js';
+import {
+  FLT_MAX,
+  column,
+  firstArgMax,
+  invTemperaturePair,
+  keepAtLeast,
+  pickPerRow,
+  pickPerRowAt,
+  rowMax,
+  rowMin,
+  safeThreshold,
+  scaleByInvTemperature,
+  splitInvTemperature,
+} from '../processors/ops.js';
 import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
 import { quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
@@ -79,7 +92,16 @@ export function gpuMirostatV1Available(name: string): boolean {
 /** Whether the plan has a band of the GPU chain (top-nσ, typical-p, ε, η, XTC, Mirostat on some row). */
 function hasGpuBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a?.some((v) => v > 0) ?? false;
-  return on(plan.topNSigma) || hasTypical(plan) || hasDynamic(plan) || hasMinKeep(plan) || on(plan.epsilon) || on(plan.eta) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || (plan.mirostat?.some((v) => v > 0) ?? false);
+  return (
+    on(plan.topNSigma) ||
+    hasTypical(plan) ||
+    hasDynamic(plan) ||
+    hasMinKeep(plan) ||
+    on(plan.epsilon) ||
+    on(plan.eta) ||
+    (plan.xtcThreshold?.some((v) => v >= 0) ?? false) ||
+    (plan.mirostat?.some((v) => v > 0) ?? false)
+  );
 }
 
 /** Whether the chain reads top-k's sorted candidates (typical-p first, minTokensToKeep, dynamic temperature, Mirostat). */
@@ -162,7 +184,14 @@ export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: Fus
   return tf.where(emptied, tf.fill([batch], PROCESSOR_INVALID_CODE['no-finite-logit'], 'int32'), ids) as tf.Tensor1D;
 }
 
-function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask: tf.Tensor2D | undefined, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
+function drawChain(
+  input: tf.Tensor2D,
+  plan: FusedPlan,
+  activeK: boolean[],
+  mask: tf.Tensor2D | undefined,
+  mirostat?: FusedMirostat,
+  kept?: KeptLogits,
+): tf.Tensor1D {
   const name = tf.getBackend();
   const { batch, vocab } = plan;
   const thrCol = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [batch, 1]) as tf.Tensor2D;
@@ -198,7 +227,13 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       // indices pass float32's 2^24: the k-th largest by a count bisection (webgl/kth-largest.ts),
       // no sort and no sorted candidates (top-p after it runs the sort-free search on its floor).
       // Else the k largest, sorted (webgl: the window top-k; webgpu past TOP_K_MAX: tf.topk).
-      const bisect = name === 'webgl' && !mask && !needsSortedCandidates(plan) && (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) && hasKernels('windows', name) && hasKernels('kthLargest', name);
+      const bisect =
+        name === 'webgl' &&
+        !mask &&
+        !needsSortedCandidates(plan) &&
+        (kmax * WINDOW > vocab / 2 || batch * vocab > 2 ** 24) &&
+        hasKernels('windows', name) &&
+        hasKernels('kthLargest', name);
       let kth: tf.Tensor1D;
       let vals: tf.Tensor2D | undefined;
       if (bisect) {
@@ -208,7 +243,10 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
         zmax = rowMax(maxima);
       } else {
         vals = largest(input, kmax, name, mask);
-        kth = pickPerRow(vals, Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)));
+        kth = pickPerRow(
+          vals,
+          Int32Array.from(plan.topK, (v, r) => (activeK[r] ? v - 1 : 0)),
+        );
         // The largest of the k largest: the row max without another [B, V] pass (invalid rows are
         // reported from the input bits by the draw kernel, whatever this holds for them).
         zmax = tf.slice(vals, [0, 0], [batch, 1]);
@@ -236,7 +274,15 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
     const count = !sorted ? undefined : sigmaFloor ? candidateCount(input, thr!, withMask, name) : (finite ??= candidateCount(input, thr!, withMask, name));
     const out = sorted
       ? typicalBandOfCandidates(sorted, count!, thrCol(thr!), plan)
-      : rowBands(input, bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT, minKeep: true }), 'typical', false, true, true, hasMinKeep(plan));
+      : rowBands(
+          input,
+          bandParams(plan, { floor: thr, m, cut: column(plan.typicalP!), inv: plan.filterInvT ?? plan.invT, minKeep: true }),
+          'typical',
+          false,
+          true,
+          true,
+          hasMinKeep(plan),
+        );
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     early = { up: tf.slice(out, [0, 1], [batch, 1]), top: tf.slice(out, [0, 2], [batch, 1]) };
@@ -263,7 +309,11 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       tau = rawFloor(sorted!, tf.greaterEqual(rewritten.S, thrCol(t)));
     } else if (sorted && early) {
       // The sorted candidates outside the band weigh nothing (those above it lead the sort).
-      tau = topPThreshold(sorted, finite ?? candidateCount(input, thr!, withMask, name), plan.filterInvT ?? plan.invT, plan.topP, { lo: thrCol(thr!), up: early.up, top: early.top });
+      tau = topPThreshold(sorted, finite ?? candidateCount(input, thr!, withMask, name), plan.filterInvT ?? plan.invT, plan.topP, {
+        lo: thrCol(thr!),
+        up: early.up,
+        top: early.top,
+      });
     } else if (sorted) {
       // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
       finite ??= candidateCount(input, thr!, withMask, name);
@@ -294,7 +344,12 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   // (webgpu, no min-p).
   const miro = plan.mirostat?.some((v) => v > 0) ?? false;
   if (miro && !mirostat) throw new Error('tfjs-sampling (internal): a Mirostat plan needs its μ');
-  const cutoffs = hasTypical(plan) || (plan.epsilon?.some((v) => v > 0) ?? false) || (plan.eta?.some((v) => v > 0) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false) || miro;
+  const cutoffs =
+    hasTypical(plan) ||
+    (plan.epsilon?.some((v) => v > 0) ?? false) ||
+    (plan.eta?.some((v) => v > 0) ?? false) ||
+    (plan.xtcThreshold?.some((v) => v >= 0) ?? false) ||
+    miro;
   if (anyMinP || !cutoffs || name !== 'webgpu') zmax ??= maskedRowMax(input, mask);
   let [t, e2] = anyMinP ? minPPair(zmax!, plan.minP, plan.filterInvT ?? plan.invT) : [tf.zeros([batch, 1]), tf.zeros([batch, 1])];
   if (anyMinP && vm) {
@@ -308,7 +363,8 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   thr = cut.thr;
   zmax = cut.zmax;
   // Dynamic temperature last (order 'llama.cpp'): the entropy of what the filters kept.
-  if (hasDynamic(plan) && plan.dynamic!.late) dynamic = dynamicInvTemperature(input, plan, cut.drawMax ?? zmax, { floor: thr, hi: cut.hi, t, e2, minP: anyMinP });
+  if (hasDynamic(plan) && plan.dynamic!.late)
+    dynamic = dynamicInvTemperature(input, plan, cut.drawMax ?? zmax, { floor: thr, hi: cut.hi, t, e2, minP: anyMinP });
   let [ih] = invTemperaturePair(plan.invT);
   let scale = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
   if (dynamic) [ih, scale] = [dynamic.ih, dynamic.scale];
@@ -323,7 +379,12 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
       scale,
       // webgpu's concat takes 7 inputs at most (one storage buffer is the output): past that it
       // splits, and a split-off group of host values runs on the CPU with a (host) read.
-      cut.hi ? tf.concat([cut.hi, tf.zeros([batch, 1])], 1) : tf.tensor2d(Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? 0 : FLT_MAX)), [batch, 2]),
+      cut.hi
+        ? tf.concat([cut.hi, tf.zeros([batch, 1])], 1)
+        : tf.tensor2d(
+            Float32Array.from({ length: 2 * batch }, (_, i) => (i % 2 ? 0 : FLT_MAX)),
+            [batch, 2],
+          ),
     ],
     1,
   );
@@ -340,7 +401,9 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
   // on webgpu with Mirostat, whose surprise needs to know which rows were invalid).
   const policy = name === 'webgpu' && !miro ? plan.invalidRows : 'error';
   const upper = cut.hi !== undefined;
-  const ids = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  const ids = tf
+    .engine()
+    .runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
   if (observe) {
     const attrs = { policy: 'error', minP: anyMinP, count: true, upper } as unknown as tf.NamedAttrMap;
@@ -372,7 +435,13 @@ function drawChain(input: tf.Tensor2D, plan: FusedPlan, activeK: boolean[], mask
 function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T extends tf.NamedTensorMap>(inputs: T) => T, name: string): tf.Tensor {
   const [batch, vocab] = input.shape;
   return hasKernels('windows', name)
-    ? tf.sum(tf.engine().runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D, 1, true)
+    ? tf.sum(
+        tf
+          .engine()
+          .runKernel(WINDOW_REDUCE_KERNEL, withMask({ logits: input, thr }), { window: 256, mode: 'count' } as unknown as tf.NamedAttrMap) as tf.Tensor2D,
+        1,
+        true,
+      )
     : tf.sub(vocab, tf.sum(tf.step(tf.sub(tf.reshape(thr, [batch, 1]), input)), 1, true));
 }
 
@@ -384,7 +453,13 @@ function candidateCount(input: tf.Tensor2D, thr: tf.Tensor1D, withMask: <T exten
  * (minTokensToKeep) fewer than m of them are. `finite` [B, 1] counts the row's finite logits
  * ≥ `thr` (the k-th value): those past K are ties of it, one more column weighted by their count.
  */
-function typicalBandOfCandidates(sorted: tf.Tensor2D, finite: tf.Tensor, thr: tf.Tensor2D, plan: FusedPlan, minP?: { t: tf.Tensor; e2: tf.Tensor }): tf.Tensor2D {
+function typicalBandOfCandidates(
+  sorted: tf.Tensor2D,
+  finite: tf.Tensor,
+  thr: tf.Tensor2D,
+  plan: FusedPlan,
+  minP?: { t: tf.Tensor; e2: tf.Tensor },
+): tf.Tensor2D {
   const batch = sorted.shape[0];
   const cand = tf.logicalAnd(tf.isFinite(sorted), tf.greaterEqual(sorted, thr));
   const listed = tf.sum(tf.cast(cand, 'float32'), 1, true);
@@ -449,7 +524,15 @@ function minKeepFloor(input: tf.Tensor2D, plan: FusedPlan, sigmaFloor: tf.Tensor
     v = tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k }, { kmax: mmax } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [batch, 1]);
   } else {
     const vals = largest(input, Math.min(mmax, plan.vocab), name, undefined);
-    v = tf.reshape(safeThreshold(pickPerRow(vals, Int32Array.from(M, (m) => Math.min(m, plan.vocab) - 1))), [batch, 1]);
+    v = tf.reshape(
+      safeThreshold(
+        pickPerRow(
+          vals,
+          Int32Array.from(M, (m) => Math.min(m, plan.vocab) - 1),
+        ),
+      ),
+      [batch, 1],
+    );
   }
   if (sigmaFloor) v = tf.maximum(v, tf.reshape(sigmaFloor, [batch, 1]));
   return tf.where(tf.cast(column(Array.from(M, (m) => (m > 1 ? 1 : 0))), 'bool'), v, tf.fill([batch, 1], FLT_MAX)) as tf.Tensor2D;
@@ -492,7 +575,10 @@ function dynamicInvTemperature(
   // base^E with 0^0 = 1 and 0^E = 0 (GLSL's pow is undefined at 0).
   const pw = tf.where(tf.equal(E, 0), tf.onesLike(E), tf.where(tf.greater(base, 0), tf.exp(tf.mul(E, tf.log(tf.maximum(base, 1e-30)))), tf.zerosLike(base)));
   const t = tf.where(tf.greater(N, 1), tf.add(lo, tf.mul(tf.sub(tf.add(T, R), lo), pw)), T);
-  const inv = tf.mul(tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX), column(Array.from(d.prev, (v) => (Number.isFinite(v) ? v : 1))));
+  const inv = tf.mul(
+    tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX),
+    column(Array.from(d.prev, (v) => (Number.isFinite(v) ? v : 1))),
+  );
   const greedy = tf.equal(t, 0);
   const on = tf.cast(column(Array.from(d.range, (v, r) => (v > 0 && Number.isFinite(d.prev[r]!) ? 1 : 0))), 'bool');
   const [ih0] = invTemperaturePair(plan.invT);
@@ -510,7 +596,12 @@ function dynamicInvTemperature(
  * rewritten, the plain one elsewhere). The rewrite is monotone, so a floor on the rewritten
  * values is a floor on the raw ones.
  */
-function dynamicCandidates(sorted: tf.Tensor2D, zmax: tf.Tensor, plan: FusedPlan, dyn: { inv0: tf.Tensor; on: tf.Tensor }): { S: tf.Tensor2D; inv: Float64Array } {
+function dynamicCandidates(
+  sorted: tf.Tensor2D,
+  zmax: tf.Tensor,
+  plan: FusedPlan,
+  dyn: { inv0: tf.Tensor; on: tf.Tensor },
+): { S: tf.Tensor2D; inv: Float64Array } {
   const { batch } = plan;
   const d = plan.dynamic!;
   const s = tf.mul(scaleByInvTemperature(tf.sub(sorted, tf.reshape(zmax, [batch, 1])), d.prev), dyn.inv0);
@@ -521,7 +612,9 @@ function dynamicCandidates(sorted: tf.Tensor2D, zmax: tf.Tensor, plan: FusedPlan
 
 /** The least raw candidate whose rewritten value passes `keep` ([B, K] bool): a raw floor [B] (-FLT_MAX where none). */
 function rawFloor(sorted: tf.Tensor2D, keep: tf.Tensor): tf.Tensor1D {
-  const least = tf.reshape(rowMin(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), sorted, tf.fill(sorted.shape, Infinity)) as tf.Tensor2D), [sorted.shape[0]]);
+  const least = tf.reshape(rowMin(tf.where(tf.logicalAnd(keep, tf.isFinite(sorted)), sorted, tf.fill(sorted.shape, Infinity)) as tf.Tensor2D), [
+    sorted.shape[0],
+  ]);
   return tf.where(tf.isFinite(least), least, tf.fill([sorted.shape[0]], -FLT_MAX)) as tf.Tensor1D;
 }
 
@@ -540,7 +633,17 @@ function rowBands(input: tf.Tensor2D, params: tf.Tensor2D, mode: BandsMode, minP
  */
 function bandParams(
   plan: FusedPlan,
-  p: { n?: Float64Array; floor?: tf.Tensor1D | undefined; hi?: tf.Tensor | undefined; m?: tf.Tensor | undefined; t?: tf.Tensor; e2?: tf.Tensor; cut?: tf.Tensor; inv?: Float64Array; minKeep?: boolean },
+  p: {
+    n?: Float64Array;
+    floor?: tf.Tensor1D | undefined;
+    hi?: tf.Tensor | undefined;
+    m?: tf.Tensor | undefined;
+    t?: tf.Tensor;
+    e2?: tf.Tensor;
+    cut?: tf.Tensor;
+    inv?: Float64Array;
+    minKeep?: boolean;
+  },
 ): tf.Tensor2D {
   const { batch } = plan;
   // 1/T as a float32 pair in one [B, 2] upload: webgpu's concat takes 7 inputs at most (see
@@ -607,8 +710,10 @@ function cutoffBands(
     return [S, SA, tf.slice(out, [0, 4], [batch, 1])];
   };
   // The logit where q reaches `c` (a [B, 1] probability): mk + ln(c·S)·T.
-  const reach = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array): tf.Tensor => tf.add(mk, tf.div(tf.log(tf.mul(c, S)), column(splitInvTemperature(inv).hi)));
-  const onRows = (test: (r: number) => boolean, inv: Float64Array): tf.Tensor => tf.cast(column(Array.from(inv, (v, r) => (test(r) && Number.isFinite(v) ? 1 : 0))), 'bool');
+  const reach = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array): tf.Tensor =>
+    tf.add(mk, tf.div(tf.log(tf.mul(c, S)), column(splitInvTemperature(inv).hi)));
+  const onRows = (test: (r: number) => boolean, inv: Float64Array): tf.Tensor =>
+    tf.cast(column(Array.from(inv, (v, r) => (test(r) && Number.isFinite(v) ? 1 : 0))), 'bool');
   // A floor at q ≥ c (the maximum always stays) on the rows `on`.
   const raise = (c: tf.Tensor, S: tf.Tensor, mk: tf.Tensor, inv: Float64Array, on: tf.Tensor): void => {
     const f = tf.minimum(reach(c, S, mk, inv), mk);
@@ -622,15 +727,30 @@ function cutoffBands(
     // else webgpu finds m in the same read (online) and webgl takes it from the params.
     const out =
       sorted && thr
-        ? typicalBandOfCandidates(sorted, candidateCount(input, thr, (x) => x, tf.getBackend()), tf.reshape(thr, [batch, 1]) as tf.Tensor2D, plan, minP ? { t, e2 } : undefined)
-        : rowBands(input, bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv, minKeep: true }), 'typical', minP, true, true, hasMinKeep(plan));
+        ? typicalBandOfCandidates(
+            sorted,
+            candidateCount(input, thr, (x) => x, tf.getBackend()),
+            tf.reshape(thr, [batch, 1]) as tf.Tensor2D,
+            plan,
+            minP ? { t, e2 } : undefined,
+          )
+        : rowBands(
+            input,
+            bandParams(plan, { floor: thr, m, t, e2, cut: column(plan.typicalP!), inv: finv, minKeep: true }),
+            'typical',
+            minP,
+            true,
+            true,
+            hasMinKeep(plan),
+          );
     const lo = tf.reshape(tf.slice(out, [0, 0], [batch, 1]), [batch]) as tf.Tensor1D;
     thr = thr ? (tf.maximum(thr, lo) as tf.Tensor1D) : lo;
     hi = tf.slice(out, [0, 1], [batch, 1]);
     m = tf.slice(out, [0, 2], [batch, 1]);
     drawMax = m;
     // ε and η after it keep the band's m largest (fusedPlan: top-k on every row).
-    if (vm && hasMinKeep(plan) && (plan.epsilon?.some((v) => v > 0) || plan.eta?.some((v) => v > 0))) vm = bandMinKeepFloor(sorted!, tf.reshape(thr, [batch, 1]) as tf.Tensor2D, hi, plan.minKeep!);
+    if (vm && hasMinKeep(plan) && (plan.epsilon?.some((v) => v > 0) || plan.eta?.some((v) => v > 0)))
+      vm = bandMinKeepFloor(sorted!, tf.reshape(thr, [batch, 1]) as tf.Tensor2D, hi, plan.minKeep!);
   }
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
@@ -639,7 +759,13 @@ function cutoffBands(
     m = mm;
     let c: tf.Tensor = column(E);
     if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
-    raise(c, S, m, finv, onRows((r) => E[r]! > 0, finv));
+    raise(
+      c,
+      S,
+      m,
+      finv,
+      onRows((r) => E[r]! > 0, finv),
+    );
     thr = capped(thr);
   }
   const X = plan.xtcThreshold;
@@ -652,7 +778,13 @@ function cutoffBands(
     const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, xinv), -FLT_MAX);
     const above = rowBands(input, bandParams(plan, { floor: thr, hi, m, t, e2, cut: zc }), 'above', minP);
     const least = tf.slice(above, [0, 0], [batch, 1]);
-    let cuts = tf.logicalAnd(tf.logicalAnd(onRows((r) => X[r]! >= 0, xinv), tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2)), tf.isFinite(least));
+    let cuts = tf.logicalAnd(
+      tf.logicalAnd(
+        onRows((r) => X[r]! >= 0, xinv),
+        tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2),
+      ),
+      tf.isFinite(least),
+    );
     const M = plan.minKeep;
     if (M?.some((v) => v > 1)) {
       // minTokensToKeep: the row stays as it is where fewer than m kept tokens lie at or below the bound.
@@ -668,7 +800,13 @@ function cutoffBands(
     const mk = drawMax ?? m;
     const [S, , mm] = mass(false, plan.invT, mk);
     m ??= mm;
-    raise(tf.exp(tf.mul(tf.reshape(mu, [batch, 1]), -Math.LN2)), S, mk ?? mm, plan.invT, onRows((r) => ver[r] === 2, plan.invT));
+    raise(
+      tf.exp(tf.mul(tf.reshape(mu, [batch, 1]), -Math.LN2)),
+      S,
+      mk ?? mm,
+      plan.invT,
+      onRows((r) => ver[r] === 2, plan.invT),
+    );
   }
   if (mu && ver?.some((v) => v === 1)) {
     const v1 = mirostatV1Floor(input, plan, thr, t, e2, minP, mu);
@@ -688,14 +826,26 @@ function cutoffBands(
  * top-k kernel call with k on the device (its threshold search takes any k). Returns the floor
  * `[B]` (−FLT_MAX where v1 keeps everything, or is off) and the row max `[B, 1]`.
  */
-function mirostatV1Floor(input: tf.Tensor2D, plan: FusedPlan, thr: tf.Tensor1D | undefined, t: tf.Tensor, e2: tf.Tensor, minP: boolean, mu: tf.Tensor1D): { floor: tf.Tensor1D; zmax: tf.Tensor } {
+function mirostatV1Floor(
+  input: tf.Tensor2D,
+  plan: FusedPlan,
+  thr: tf.Tensor1D | undefined,
+  t: tf.Tensor,
+  e2: tf.Tensor,
+  minP: boolean,
+  mu: tf.Tensor1D,
+): { floor: tf.Tensor1D; zmax: tf.Tensor } {
   const { batch, vocab } = plan;
   const M = MIROSTAT_M; // < V (fusedPlan)
   const webgl = tf.getBackend() === 'webgl';
   const win: { maxima?: tf.Tensor2D } = {};
   let s = webgl
     ? largest(input, M, 'webgl', undefined, win)
-    : (tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.fill([batch], M) }, { kmax: M } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 3], [batch, M]) as tf.Tensor2D);
+    : (tf.slice(
+        tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: tf.fill([batch], M) }, { kmax: M } as unknown as tf.NamedAttrMap) as tf.Tensor2D,
+        [0, 3],
+        [batch, M],
+      ) as tf.Tensor2D);
   if (thr) s = keepAtLeast(s, tf.reshape(thr, [batch, 1]));
   // min-p's pair as the draw tests it: drop where e2 − (z − t) > 0.
   if (minP) s = tf.where(tf.greater(tf.sub(e2, tf.sub(s, t)), 0), tf.fill(s.shape, -Infinity), s) as tf.Tensor2D;
@@ -716,7 +866,11 @@ function mirostatV1Floor(input: tf.Tensor2D, plan: FusedPlan, thr: tf.Tensor1D |
   // (webgl/kth-largest.ts) that skips the windows whose maximum is below its candidate.
   const kthBig = webgl
     ? tf.reshape(tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima: win.maxima ?? windowMaxima(input), k: kBig }) as tf.Tensor, [batch, 1])
-    : tf.slice(tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: kBig }, { kmax: 1, idleOff: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D, [0, 0], [batch, 1]);
+    : tf.slice(
+        tf.engine().runKernel(TOP_K_KERNEL, { logits: input, k: kBig }, { kmax: 1, idleOff: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D,
+        [0, 0],
+        [batch, 1],
+      );
   const kth = tf.where(small, kthSmall, kthBig);
   const floor = tf.where(tf.logicalAnd(use, tf.greater(kth, -Infinity)), kth, tf.fill([batch, 1], -FLT_MAX));
   return { floor: tf.reshape(floor, [batch]) as tf.Tensor1D, zmax };
@@ -768,7 +922,10 @@ function maskGathered(vals: tf.Tensor2D, mask: tf.Tensor2D, pos: tf.Tensor): tf.
 
 /** webgl: each window's maximum, `[B, ceil(V / WINDOW)]` (one read). */
 function windowMaxima(input: tf.Tensor2D, mask?: tf.Tensor2D): tf.Tensor2D {
-  return tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, { window: WINDOW, mode: 'max' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.engine().runKernel(WINDOW_REDUCE_KERNEL, mask ? { logits: input, mask } : { logits: input }, {
+    window: WINDOW,
+    mode: 'max',
+  } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /** The row max `[B, 1]` of the logits, masked (webgpu: the top-k kernel at k off; webgl: window maxima, masked or not). */
@@ -812,11 +969,10 @@ function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys
   const { batch, vocab } = plan;
   // Noise alone over the whole vocabulary: threshold -FLT_MAX on zero logits, scale 1.
   const params = tf.concat([tf.fill([batch, 1], -FLT_MAX), tf.zeros([batch, 3]), tf.ones([batch, 2]), tf.zeros([batch, 2])], 1);
-  const uniformIds = tf.engine().runKernel(
-    THRESHOLD_DRAW_KERNEL,
-    { logits: tf.zeros([batch, vocab]), keys, params },
-    { policy: 'error', minP: false } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor1D;
+  const uniformIds = tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, { logits: tf.zeros([batch, vocab]), keys, params }, {
+    policy: 'error',
+    minP: false,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
   let fallback = uniformIds;
   if (plan.invalidRows === 'greedy') {
     const isFin = tf.isFinite(input);
@@ -848,7 +1004,13 @@ function processorTopK(input: tf.Tensor2D, K: Float64Array, kmax: number): { kth
   if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
   if (kmax * WINDOW <= vocab / 2 && batch * vocab <= 2 ** 24) {
     const sorted = largest(input, kmax, 'webgl', undefined);
-    return { kth: pickPerRow(sorted, Int32Array.from(K, (k) => Math.max(k, 1) - 1)), sorted };
+    return {
+      kth: pickPerRow(
+        sorted,
+        Int32Array.from(K, (k) => Math.max(k, 1) - 1),
+      ),
+      sorted,
+    };
   }
   if (!hasKernels('kthLargest', 'webgl')) return undefined;
   const k = tf.tensor1d(Float32Array.from(K, (v) => Math.max(v, 1)));
@@ -893,7 +1055,10 @@ function processorTop(input: tf.Tensor2D, n: number): { values: tf.Tensor2D; ind
   const chosen = deviceTopk(windowMaxima(input), n).indices;
   const ascending = tf.cast(tf.neg(deviceTopk(tf.neg(tf.cast(chosen, 'float32')), n).values), 'int32');
   const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
-  const pos = tf.reshape(tf.add(tf.mul(tf.expandDims(ascending, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW])), [batch, n * WINDOW]);
+  const pos = tf.reshape(tf.add(tf.mul(tf.expandDims(ascending, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW])), [
+    batch,
+    n * WINDOW,
+  ]);
   const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1]);
   const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * n * WINDOW]);
   const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, n * WINDOW]);
@@ -923,7 +1088,15 @@ function processorTypical(input: tf.Tensor2D, invT: Float64Array, P: Float64Arra
   if (!processorKernels(vocab) || !gpuTypicalAvailable('webgl') || !invT.every((v) => Number.isFinite(v) && v > 0)) return undefined;
   const plan = { batch, vocab, invT, minKeep: M } as unknown as FusedPlan;
   const m = tf.reshape(maskedRowMax(input, undefined), [batch, 1]);
-  const out = rowBands(input, bandParams(plan, { m, cut: column(P), minKeep: true }), 'typical', false, true, true, M.some((v) => v > 1));
+  const out = rowBands(
+    input,
+    bandParams(plan, { m, cut: column(P), minKeep: true }),
+    'typical',
+    false,
+    true,
+    true,
+    M.some((v) => v > 1),
+  );
   return tf.slice(out, [0, 0], [batch, 2]) as tf.Tensor2D;
 }
 

@@ -54,7 +54,14 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
         // webgl: the counts from the window directory (webgl/window-directory.ts); slot 0 all, 1 generated.
         const scopes = attrs.scopes as boolean[];
         const dir = DIRECTORY_NAMES.map((n) => inputs[n]!);
-        return { kind, inputs: [inputs.logits!, ...dir, ...bias], names: ['z', ...DIRECTORY_NAMES, ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0, dir: true }, slots: scopes.map((all) => (all ? 0 : 1)) };
+        return {
+          kind,
+          inputs: [inputs.logits!, ...dir, ...bias],
+          names: ['z', ...DIRECTORY_NAMES, ...(bias.length ? ['bias'] : [])],
+          params,
+          flags: { bias: bias.length > 0, dir: true },
+          slots: scopes.map((all) => (all ? 0 : 1)),
+        };
       }
       // The scopes often share one counts tensor (frequency and presence over generated tokens by
       // default): each distinct tensor is read once (inputs c0, c1, c2; `slots` maps the scopes).
@@ -64,11 +71,23 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
         if (k < 0) k = distinct.push(t) - 1;
         return k;
       });
-      return { kind, inputs: [inputs.logits!, ...distinct, ...bias], names: ['z', ...distinct.map((_, k) => `c${k}`), ...(bias.length ? ['bias'] : [])], params, flags: { bias: bias.length > 0 }, slots };
+      return {
+        kind,
+        inputs: [inputs.logits!, ...distinct, ...bias],
+        names: ['z', ...distinct.map((_, k) => `c${k}`), ...(bias.length ? ['bias'] : [])],
+        params,
+        flags: { bias: bias.length > 0 },
+        slots,
+      };
     }
     case 'counts': {
       const remove = inputs.remove;
-      return { kind, inputs: remove ? [inputs.counts!, inputs.add!, remove] : [inputs.counts!, inputs.add!], names: remove ? ['counts', 'add', 'remove'] : ['counts', 'add'], flags: { remove: !!remove } };
+      return {
+        kind,
+        inputs: remove ? [inputs.counts!, inputs.add!, remove] : [inputs.counts!, inputs.add!],
+        names: remove ? ['counts', 'add', 'remove'] : ['counts', 'add'],
+        flags: { remove: !!remove },
+      };
     }
     case 'bias': {
       const [B] = (inputs.z as tf.TensorInfo).shape as [number, number];
@@ -84,7 +103,13 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
         names.push('drop');
       }
       const params = inputs.drop ? Float32Array.from({ length: B }, (_, r) => (rows === null || rows[r] === 1 ? 1 : 0)) : undefined;
-      return { kind, inputs: ins, names, ...(params ? { params } : {}), flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1, bansInAdd: attrs.bansInAdd === 1 } };
+      return {
+        kind,
+        inputs: ins,
+        names,
+        ...(params ? { params } : {}),
+        flags: { add: !!inputs.add, drop: !!inputs.drop, dropRows: attrs.dropRows === 1, bansInAdd: attrs.bansInAdd === 1 },
+      };
     }
     case 'bitmask':
       return { kind, inputs: [inputs.z!, inputs.words!], names: ['z', 'words'], flags: {} };
@@ -110,7 +135,13 @@ function planOf(kind: Kind, inputs: tf.NamedTensorInfoMap, attrs: Record<string,
 }
 
 /** The invalid-row code from the four flags of a row (the rule of src/invalid-rows.ts). */
-function codeExpr(k: Record<string, number>, f: Record<string, boolean>, made: { nan: string; inf: string }, cast: (v: number) => string, select = 'select'): string {
+function codeExpr(
+  k: Record<string, number>,
+  f: Record<string, boolean>,
+  made: { nan: string; inf: string },
+  cast: (v: number) => string,
+  select = 'select',
+): string {
   // nan ? k.nan : inf ? k.inf : madeNaN ? … : madeInf ? … : finiteOut ? 0 : finiteIn ? k.madeNone : k.none
   // select(a, b, c): c ? b : a (WGSL's order).
   let e = `${select}(${cast(k.none!)}, ${cast(k.madeNone!)}, finiteIn)`;
@@ -374,7 +405,10 @@ class EditProgramGPU implements WebGPUProgramLike {
     this.variableNames = (plan.params ? [...plan.names, 'params'] : plan.names).map((n) => `ed${n[0]!.toUpperCase()}${n.slice(1)}`);
     const n = shape[0] * shape[1];
     this.dispatch = [Math.max(1, Math.min(MAX_GROUPS, Math.ceil(n / WG))), 1, 1];
-    this.shaderKey = `tfjsSamplingEdit_${plan.kind}_${Object.entries(plan.flags).filter(([, v]) => v).map(([k]) => k).join('_')}_${plan.slots?.join('') ?? ''}`;
+    this.shaderKey = `tfjsSamplingEdit_${plan.kind}_${Object.entries(plan.flags)
+      .filter(([, v]) => v)
+      .map(([k]) => k)
+      .join('_')}_${plan.slots?.join('') ?? ''}`;
   }
 
   getUserCode(): string {
@@ -533,7 +567,13 @@ class CountsPatchGPU implements WebGPUProgramLike {
  * be the only holder of `target` and treat it as consumed. A read may have cached the old values
  * on the CPU: that copy is dropped.
  */
-function inPlace(backend: WebGPUBackendLike, program: WebGPUProgramLike, inputs: tf.TensorInfo[], target: tf.TensorInfo, uniforms?: ProgramUniform[]): tf.TensorInfo {
+function inPlace(
+  backend: WebGPUBackendLike,
+  program: WebGPUProgramLike,
+  inputs: tf.TensorInfo[],
+  target: tf.TensorInfo,
+  uniforms?: ProgramUniform[],
+): tf.TensorInfo {
   const out: tf.TensorInfo = { dataId: target.dataId, shape: target.shape, dtype: target.dtype };
   backend.runWebGPUProgram(program, inputs, target.dtype, uniforms, out);
   const data = backend.tensorMap!.get(target.dataId);

@@ -44,20 +44,21 @@ export function penaltiesKernel(
   seen?: tf.Tensor2D,
   bias?: tf.Tensor2D,
 ): tf.Tensor2D {
-  if ((bias || 'window' in counts) && tf.getBackend() !== 'webgl') throw new Error('tfjs-sampling (internal): the penalties kernel adds a bias and reads a window directory on webgl only');
+  if ((bias || 'window' in counts) && tf.getBackend() !== 'webgl')
+    throw new Error('tfjs-sampling (internal): the penalties kernel adds a bias and reads a window directory on webgl only');
   // webgpu: with the history's seen list, a copy and the listed tokens only (gpu-edits.ts).
   // webgl: the counts from the history's window directory (webgl/window-directory.ts).
   const inputs: tf.NamedTensorMap =
-    'window' in counts
-      ? { logits, ...directoryInputs(counts.window) }
-      : { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
+    'window' in counts ? { logits, ...directoryInputs(counts.window) } : { logits, rep: counts.rep, freq: counts.freq, pres: counts.pres };
   if (seen && tf.getBackend() === 'webgpu') inputs.seen = seen;
   if (bias) inputs.bias = bias; // webgl: the logit bias (bans as -Infinity) added in the same pass
-  return tf.engine().runKernel(
-    PENALTIES,
-    inputs,
-    { shape: logits.shape, theta: Array.from(theta), F: Array.from(F), P: Array.from(P), ...('window' in counts ? { scopes: counts.all } : {}) } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor2D;
+  return tf.engine().runKernel(PENALTIES, inputs, {
+    shape: logits.shape,
+    theta: Array.from(theta),
+    F: Array.from(F),
+    P: Array.from(P),
+    ...('window' in counts ? { scopes: counts.all } : {}),
+  } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /**
@@ -67,7 +68,9 @@ export function penaltiesKernel(
  * so the caller must own `counts` alone and treat the input as consumed.
  */
 export function countsUpdateKernel(counts: tf.Tensor2D, add: tf.Tensor1D, remove: tf.Tensor1D | undefined): tf.Tensor2D {
-  return tf.engine().runKernel(COUNTS_UPDATE, remove ? { counts, add, remove } : { counts, add }, { shape: counts.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf
+    .engine()
+    .runKernel(COUNTS_UPDATE, remove ? { counts, add, remove } : { counts, add }, { shape: counts.shape } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /**
@@ -121,8 +124,18 @@ export function rowExpSumsKernel(x: tf.Tensor2D, inv: Float32Array): tf.Tensor2D
  * float64 on the backend's memory): float32 `[B, 3 + 2n]`, per row the id, its raw and processed
  * log-probabilities, n alternative ids and their log-probabilities under `mode`.
  */
-export function packLogprobsKernel(input: tf.Tensor2D, processed: tf.Tensor2D, ids: tf.Tensor1D, codes: tf.Tensor1D, inv: Float64Array, n: number, mode: 'raw' | 'processed'): tf.Tensor2D {
-  const out = tf.engine().runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+export function packLogprobsKernel(
+  input: tf.Tensor2D,
+  processed: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  codes: tf.Tensor1D,
+  inv: Float64Array,
+  n: number,
+  mode: 'raw' | 'processed',
+): tf.Tensor2D {
+  const out = tf
+    .engine()
+    .runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   return out;
 }
 
@@ -132,7 +145,13 @@ export function packLogprobsKernel(input: tf.Tensor2D, processed: tf.Tensor2D, i
  * (−Infinity; NaN and +Infinity stay, as maskWhere does). `drop` is `[B, V]`, or `[1, V]` for
  * every row, optionally only in the rows where `rows` (`[B]`) is 1.
  */
-export function biasDropKernel(z: tf.Tensor2D, add: tf.Tensor2D | undefined, drop: tf.Tensor2D | undefined, rows?: ArrayLike<number>, bansInAdd = false): tf.Tensor2D {
+export function biasDropKernel(
+  z: tf.Tensor2D,
+  add: tf.Tensor2D | undefined,
+  drop: tf.Tensor2D | undefined,
+  rows?: ArrayLike<number>,
+  bansInAdd = false,
+): tf.Tensor2D {
   const inputs: tf.NamedTensorMap = { z };
   if (add) inputs.add = add;
   if (drop) inputs.drop = drop;
@@ -175,7 +194,10 @@ export function bitmaskKernel(z: tf.Tensor2D, hostWords: Int32Array): tf.Tensor2
 export function uploadMaskWords(hostWords: Int32Array, B: number, V: number): tf.Tensor2D {
   const W = Math.ceil(V / 32);
   return tf.getBackend() === 'webgl'
-    ? tf.tensor2d(Float32Array.from({ length: B * 2 * W }, (_, h) => (hostWords[h >> 1]! >>> ((h & 1) * 16)) & 0xffff), [B, 2 * W])
+    ? tf.tensor2d(
+        Float32Array.from({ length: B * 2 * W }, (_, h) => (hostWords[h >> 1]! >>> ((h & 1) * 16)) & 0xffff),
+        [B, 2 * W],
+      )
     : tf.tensor2d(hostWords, [B, W], 'int32');
 }
 
@@ -193,5 +215,7 @@ export interface DryKernelRow {
  * undefined: row r is off.
  */
 export function dryKernel(logits: tf.Tensor2D, tokens: tf.Tensor2D, matches: tf.Tensor2D, rows: readonly (DryKernelRow | undefined)[]): tf.Tensor2D {
-  return tf.engine().runKernel(DRY, { logits, tokens, matches }, { shape: logits.shape, N: tokens.shape[1], rows } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf
+    .engine()
+    .runKernel(DRY, { logits, tokens, matches }, { shape: logits.shape, N: tokens.shape[1], rows } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }

@@ -3,7 +3,15 @@
 // token bitmask per step, the layout `SampleContext.mask` takes.
 import { Described, SamplingError } from '../errors.js';
 import { placeholder, rangeRule, replaceBoundedNumbers } from './numbers.js';
-import { loadXGrammar, xgrammarExports, type XGCompiledGrammar, type XGCompiler, type XGMatcher, type XGrammarModule, type XGTokenizerInfo } from './xgrammar.js';
+import {
+  loadXGrammar,
+  xgrammarExports,
+  type XGCompiledGrammar,
+  type XGCompiler,
+  type XGMatcher,
+  type XGrammarModule,
+  type XGTokenizerInfo,
+} from './xgrammar.js';
 
 /**
  * What a row's output must match.
@@ -125,7 +133,12 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
   let xg: XGrammarModule;
   if (options.xgrammar !== undefined) {
     const given = xgrammarExports(options.xgrammar);
-    if (!given) throw new SamplingError('xgrammar', 'must be the @mlc-ai/web-xgrammar module (await import("@mlc-ai/web-xgrammar"))', new Described(typeof options.xgrammar));
+    if (!given)
+      throw new SamplingError(
+        'xgrammar',
+        'must be the @mlc-ai/web-xgrammar module (await import("@mlc-ai/web-xgrammar"))',
+        new Described(typeof options.xgrammar),
+      );
     xg = given;
   } else {
     xg = await loadXGrammar();
@@ -168,21 +181,31 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
     async matcher(grammar: CompiledGrammar | GrammarSpec, opts: MatcherOptions = {}): Promise<GrammarMatcher> {
       alive();
       const compiled = (isCompiled(grammar) ? grammar : await engine.compile(grammar as GrammarSpec)) as Compiled;
-      if (compiled.engine !== engine) throw new SamplingError('grammar', 'must be compiled by this engine (each engine has its own vocabulary)', new Described('a grammar of another engine'));
+      if (compiled.engine !== engine)
+        throw new SamplingError(
+          'grammar',
+          'must be compiled by this engine (each engine has its own vocabulary)',
+          new Described('a grammar of another engine'),
+        );
       const stops = [...(opts.stopTokens ?? [])];
       stops.forEach((id, i) => {
         if (!Number.isInteger(id) || id < 0 || id >= size) throw new SamplingError(`stopTokens[${i}]`, `must be a token id in [0, ${size})`, id);
       });
       const end = opts.end ?? (stops.length > 0 ? 'stopToken' : 'complete');
       if (end !== 'stopToken' && end !== 'complete') throw new SamplingError('end', 'must be "stopToken" or "complete"', end);
-      if (end === 'stopToken' && stops.length === 0) throw new SamplingError('stopTokens', 'must hold at least one token for a grammar that ends with a stop token (or use end "complete")', stops);
+      if (end === 'stopToken' && stops.length === 0)
+        throw new SamplingError('stopTokens', 'must hold at least one token for a grammar that ends with a stop token (or use end "complete")', stops);
       const m: XGMatcher = await xg.GrammarMatcher.createGrammarMatcher(compiled.handle, stops.length > 0 ? stops : undefined, end === 'complete');
       return wrapMatcher(m);
     },
     dispose(): void {
       if (disposed) return;
       disposed = true;
-      for (const p of cache.values()) void p.then((c) => c.handle.dispose(), () => undefined);
+      for (const p of cache.values())
+        void p.then(
+          (c) => c.handle.dispose(),
+          () => undefined,
+        );
       cache.clear();
       compiler.dispose();
       info.dispose();
@@ -211,12 +234,14 @@ function wrapMatcher(m: XGMatcher): GrammarMatcher {
 
 /** The cache key of a spec, after checking its shape. */
 export function specKey(spec: unknown, name: string): string {
-  if (typeof spec !== 'object' || spec === null) throw new SamplingError(name, 'must be a grammar { jsonSchema } | { json: true } | { regex } | { ebnf } | { choice }', spec);
+  if (typeof spec !== 'object' || spec === null)
+    throw new SamplingError(name, 'must be a grammar { jsonSchema } | { json: true } | { regex } | { ebnf } | { choice }', spec);
   const s = spec as Record<string, unknown>;
   const kinds = ['jsonSchema', 'json', 'regex', 'ebnf', 'choice'].filter((k) => k in s);
   if (kinds.length !== 1) throw new SamplingError(name, 'must have exactly one of jsonSchema, json, regex, ebnf, choice', spec);
   const kind = kinds[0]!;
-  if (s.whitespace !== undefined && s.whitespace !== 'compact' && s.whitespace !== 'any') throw new SamplingError(`${name}.whitespace`, 'must be "compact" or "any"', s.whitespace);
+  if (s.whitespace !== undefined && s.whitespace !== 'compact' && s.whitespace !== 'any')
+    throw new SamplingError(`${name}.whitespace`, 'must be "compact" or "any"', s.whitespace);
   if (kind === 'jsonSchema') {
     if (typeof s.jsonSchema === 'string') {
       try {
@@ -230,10 +255,12 @@ export function specKey(spec: unknown, name: string): string {
     if (s.strict !== undefined && typeof s.strict !== 'boolean') throw new SamplingError(`${name}.strict`, 'must be a boolean', s.strict);
   }
   if (kind === 'json' && s.json !== true) throw new SamplingError(`${name}.json`, 'must be true (any JSON value)', s.json);
-  if (kind === 'regex' && (typeof s.regex !== 'string' || s.regex.length === 0)) throw new SamplingError(`${name}.regex`, 'must be a non-empty string', s.regex);
+  if (kind === 'regex' && (typeof s.regex !== 'string' || s.regex.length === 0))
+    throw new SamplingError(`${name}.regex`, 'must be a non-empty string', s.regex);
   if (kind === 'ebnf') {
     if (typeof s.ebnf !== 'string' || s.ebnf.length === 0) throw new SamplingError(`${name}.ebnf`, 'must be a non-empty string', s.ebnf);
-    if (s.rootRule !== undefined && (typeof s.rootRule !== 'string' || !/^[A-Za-z_][\w-]*$/.test(s.rootRule))) throw new SamplingError(`${name}.rootRule`, 'must be a rule name', s.rootRule);
+    if (s.rootRule !== undefined && (typeof s.rootRule !== 'string' || !/^[A-Za-z_][\w-]*$/.test(s.rootRule)))
+      throw new SamplingError(`${name}.rootRule`, 'must be a rule name', s.rootRule);
   }
   if (kind === 'choice') {
     const c = s.choice;
@@ -243,7 +270,17 @@ export function specKey(spec: unknown, name: string): string {
     });
   }
   const schema = kind === 'jsonSchema' && typeof s.jsonSchema === 'string' ? JSON.parse(s.jsonSchema) : s.jsonSchema;
-  return JSON.stringify({ kind, schema, json: s.json, regex: s.regex, ebnf: s.ebnf, rootRule: s.rootRule, choice: s.choice, whitespace: s.whitespace, strict: s.strict });
+  return JSON.stringify({
+    kind,
+    schema,
+    json: s.json,
+    regex: s.regex,
+    ebnf: s.ebnf,
+    rootRule: s.rootRule,
+    choice: s.choice,
+    whitespace: s.whitespace,
+    strict: s.strict,
+  });
 }
 
 async function compileSpec(xg: XGrammarModule, compiler: XGCompiler, spec: GrammarSpec): Promise<{ handle: XGCompiledGrammar; ms: number }> {
@@ -318,7 +355,11 @@ function refuseWideClasses(spec: GrammarSpec): void {
   const check = (text: string, where: string, ebnf: boolean): void => {
     const cls = wideClass(text, ebnf);
     if (cls !== undefined) {
-      throw new SamplingError(where, `must not have characters past ASCII in a character class (xgrammar 0.1.27 mis-handles them: ${cls} would allow the wrong tokens); write an alternation such as (春|夏) instead`, text);
+      throw new SamplingError(
+        where,
+        `must not have characters past ASCII in a character class (xgrammar 0.1.27 mis-handles them: ${cls} would allow the wrong tokens); write an alternation such as (春|夏) instead`,
+        text,
+      );
     }
   };
   if ('regex' in spec) check(spec.regex, 'grammar.regex', false);
@@ -365,7 +406,9 @@ export function anyCharacter(regex: string): string {
 function mapPatterns(node: unknown, f: (pattern: string) => string): unknown {
   if (Array.isArray(node)) return node.map((v) => mapPatterns(v, f));
   if (typeof node !== 'object' || node === null) return node;
-  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'pattern' && typeof v === 'string' ? f(v) : k === 'enum' || k === 'const' ? v : mapPatterns(v, f)]));
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === 'pattern' && typeof v === 'string' ? f(v) : k === 'enum' || k === 'const' ? v : mapPatterns(v, f)]),
+  );
 }
 
 /** The first character class of a regex or an EBNF text with a character past ASCII in it. */
@@ -424,7 +467,8 @@ export function ebnfString(text: string): string {
     else if (ch === '\t') out += '\\t';
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
-    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, '0')}`; // xgrammar 0.1.27 misreads \x escapes
+    else if (c < 0x20 || c === 0x7f)
+      out += `\\u${c.toString(16).padStart(4, '0')}`; // xgrammar 0.1.27 misreads \x escapes
     else out += ch;
   }
   return `${out}"`;

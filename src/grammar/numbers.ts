@@ -26,7 +26,10 @@ type Item =
 const DIGITS = '0123456789';
 
 function key(items: readonly Item[]): string {
-  return items.map((i) => JSON.stringify(i)).sort().join('|');
+  return items
+    .map((i) => JSON.stringify(i))
+    .sort()
+    .join('|');
 }
 
 /** The items after the point for a tail, with at most `places` digits (-1: no limit). */
@@ -177,7 +180,8 @@ function nonNegative(lo: Bound, hi: Bound | undefined, fraction: boolean): Item[
   // lo itself with a fraction that is not zero (lo excluded), below hi.
   if (lo.exclusive && (hi === undefined || hi.value > lo.value)) items.push(...naturals(lo.value, lo.value, 'nonzeroFraction'));
   // hi itself, with zeros only after the point (hi included).
-  if (hi !== undefined && !hi.exclusive && (hi.value > lo.value || (hi.value === lo.value && !lo.exclusive))) items.push(...naturals(hi.value, hi.value, 'zeroFraction'));
+  if (hi !== undefined && !hi.exclusive && (hi.value > lo.value || (hi.value === lo.value && !lo.exclusive)))
+    items.push(...naturals(hi.value, hi.value, 'zeroFraction'));
   return items;
 }
 
@@ -193,7 +197,12 @@ export function numberRange(schema: Record<string, unknown>, path: string, prefi
     const v = schema[k];
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new SamplingError(`${path}.${k}`, 'must be a finite number', v);
-    if (!integer && !Number.isInteger(v)) throw new SamplingError(`${path}.${k}`, 'must be an integer for a bounded "number" (decimal bounds are not supported; use "integer" or integer bounds)', v);
+    if (!integer && !Number.isInteger(v))
+      throw new SamplingError(
+        `${path}.${k}`,
+        'must be an integer for a bounded "number" (decimal bounds are not supported; use "integer" or integer bounds)',
+        v,
+      );
     if (Math.abs(v) > Number.MAX_SAFE_INTEGER) throw new SamplingError(`${path}.${k}`, 'must be a safe integer in magnitude', v);
     return v;
   };
@@ -219,11 +228,18 @@ export function numberRange(schema: Record<string, unknown>, path: string, prefi
   const L = lo as Bound | undefined;
   const H = hi as Bound | undefined;
   // x >= 0.
-  const positive = H === undefined || H.value > 0n || (H.value === 0n && !H.exclusive) ? nonNegative(L === undefined || L.value < 0n ? { value: 0n, exclusive: false } : L, H, !integer) : [];
+  const positive =
+    H === undefined || H.value > 0n || (H.value === 0n && !H.exclusive)
+      ? nonNegative(L === undefined || L.value < 0n ? { value: 0n, exclusive: false } : L, H, !integer)
+      : [];
   // x < 0, written "-" y with y > 0.
   const negative =
     L === undefined || L.value < 0n
-      ? nonNegative(H === undefined || H.value >= 0n ? { value: 0n, exclusive: true } : { value: -H.value, exclusive: H.exclusive }, L === undefined ? undefined : { value: -L.value, exclusive: L.exclusive }, !integer)
+      ? nonNegative(
+          H === undefined || H.value >= 0n ? { value: 0n, exclusive: true } : { value: -H.value, exclusive: H.exclusive },
+          L === undefined ? undefined : { value: -L.value, exclusive: L.exclusive },
+          !integer,
+        )
       : [];
   if (positive.length === 0 && negative.length === 0) throw new SamplingError(path, 'must admit at least one number (its bounds exclude every value)', schema);
   const alts: string[] = [];
@@ -247,7 +263,7 @@ function decimalPlaces(schema: Record<string, unknown>, path: string): number {
   const m = schema.multipleOf;
   if (m === undefined) return -1;
   const k = typeof m === 'number' && m > 0 ? Math.round(-Math.log10(m)) : NaN;
-  if (!(k >= 0 && k <= 15 && Math.abs(m as number - 10 ** -k) <= 1e-9 * (m as number))) {
+  if (!(k >= 0 && k <= 15 && Math.abs((m as number) - 10 ** -k) <= 1e-9 * (m as number))) {
     throw new SamplingError(`${path}.multipleOf`, 'must be 1, 0.1, 0.01, … (a power of ten <= 1: the number of decimal places)', m);
   }
   return k;
@@ -269,12 +285,18 @@ export function replaceBoundedNumbers(schema: unknown): { schema: unknown; range
     const obj = node as Record<string, unknown>;
     if ((obj.type === 'integer' || obj.type === 'number') && BOUNDS.some((k) => k in obj)) {
       const other = Object.keys(obj).filter((k) => k !== 'type' && !BOUNDS.includes(k) && k !== 'description' && k !== 'title');
-      if (other.length > 0) throw new SamplingError(path, 'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)', other);
+      if (other.length > 0)
+        throw new SamplingError(
+          path,
+          'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)',
+          other,
+        );
       ranges.push(numberRange(obj, path, rangeRule(ranges.length)));
       return { const: placeholder(ranges.length - 1) };
     }
     // xgrammar 0.1.27 ignores it: output that breaks it would look valid.
-    if (obj.uniqueItems === true) throw new SamplingError(`${path}.uniqueItems`, 'cannot be enforced by a grammar (xgrammar ignores it): remove it and check the output', true);
+    if (obj.uniqueItems === true)
+      throw new SamplingError(`${path}.uniqueItems`, 'cannot be enforced by a grammar (xgrammar ignores it): remove it and check the output', true);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(obj)) out[k] = k === 'enum' || k === 'const' ? v : walk(v, `${path}.${k}`);
     return out;

@@ -65,23 +65,36 @@ export class GrammarRows {
     }
     if (typeof option !== 'object' || option === null) throw new SamplingError('grammar', 'must be { engine, rows, end? }', option);
     const { engine, rows, end } = option as GenerateGrammar;
-    if (!isEngine(engine)) throw new SamplingError('grammar.engine', 'must be a grammar engine (createGrammarEngine)', engine === null ? null : new Described(typeof engine));
+    if (!isEngine(engine))
+      throw new SamplingError('grammar.engine', 'must be a grammar engine (createGrammarEngine)', engine === null ? null : new Described(typeof engine));
     if (end !== undefined && end !== 'stopToken' && end !== 'complete') throw new SamplingError('grammar.end', 'must be "stopToken" or "complete"', end);
     if (rows === undefined) throw new SamplingError('grammar.rows', 'must be a grammar or one grammar (or null) per row', rows);
     let perRow: (GrammarInput | null)[] | undefined;
     let forAll: GrammarInput | null = null;
     if (Array.isArray(rows)) {
-      if (rows.length !== batch) throw new SamplingError('grammar.rows', `must have one grammar (or null) per row (batch size ${batch})`, new Described(`an array of length ${rows.length}`));
-      if (queued !== undefined) throw new SamplingError('grammar.rows', 'must be one grammar for all rows with queue (rows change requests; a request may bring its own)', new Described('one grammar per row'));
+      if (rows.length !== batch)
+        throw new SamplingError(
+          'grammar.rows',
+          `must have one grammar (or null) per row (batch size ${batch})`,
+          new Described(`an array of length ${rows.length}`),
+        );
+      if (queued !== undefined)
+        throw new SamplingError(
+          'grammar.rows',
+          'must be one grammar for all rows with queue (rows change requests; a request may bring its own)',
+          new Described('one grammar per row'),
+        );
       perRow = rows.map((g, r) => checkGrammar(g, `grammar.rows[${r}]`));
     } else {
       forAll = checkGrammar(rows, 'grammar.rows');
     }
     const own = (queued ?? []).map((g, i) => (g === undefined ? undefined : checkGrammar(g, `queue[${i}].grammar`)));
-    const grammarOf = (q: number): GrammarInput | null => (q < batch ? (perRow ? perRow[q]! : forAll) : (own[q - batch] === undefined ? forAll : own[q - batch]!));
+    const grammarOf = (q: number): GrammarInput | null =>
+      q < batch ? (perRow ? perRow[q]! : forAll) : own[q - batch] === undefined ? forAll : own[q - batch]!;
     if (end === 'stopToken') {
       for (let r = 0; r < batch; r++) {
-        if (stops[r]!.size === 0 && (perRow ? perRow[r] !== null : true)) throw new SamplingError('stopTokens', `must be given for row ${r}: its grammar ends with a stop token (grammar.end "stopToken")`, []);
+        if (stops[r]!.size === 0 && (perRow ? perRow[r] !== null : true))
+          throw new SamplingError('stopTokens', `must be given for row ${r}: its grammar ends with a stop token (grammar.end "stopToken")`, []);
       }
     }
     return new GrammarRows(engine, grammarOf, end, stops, batch);
@@ -93,7 +106,12 @@ export class GrammarRows {
    */
   async masks(silent: Uint8Array, requestOf: Int32Array, vocab: number): Promise<Int32Array | undefined> {
     if (!this.vocabChecked) {
-      if (this.engine.vocabSize !== vocab) throw new SamplingError('grammar.engine', `must have the logits' vocabulary size ${vocab}`, new Described(`an engine of ${this.engine.vocabSize} tokens`));
+      if (this.engine.vocabSize !== vocab)
+        throw new SamplingError(
+          'grammar.engine',
+          `must have the logits' vocabulary size ${vocab}`,
+          new Described(`an engine of ${this.engine.vocabSize} tokens`),
+        );
       this.vocabChecked = true;
     }
     const W = Math.ceil(vocab / 32);
@@ -105,7 +123,11 @@ export class GrammarRows {
         this.matchers[r]?.dispose();
         this.matchers[r] = undefined;
         const g = this.grammarOf(q);
-        if (g !== null) this.matchers[r] = await this.engine.matcher(g, { stopTokens: [...this.stops[r]!], end: this.end ?? (this.stops[r]!.size > 0 ? 'stopToken' : 'complete') });
+        if (g !== null)
+          this.matchers[r] = await this.engine.matcher(g, {
+            stopTokens: [...this.stops[r]!],
+            end: this.end ?? (this.stops[r]!.size > 0 ? 'stopToken' : 'complete'),
+          });
         this.served[r] = q;
       }
       const m = this.matchers[r];
@@ -126,7 +148,11 @@ export class GrammarRows {
     const m = this.matchers[r];
     if (!m) return false;
     if (!m.accept(id)) {
-      throw new SamplingError('grammar', `must allow the token drawn for row ${r} at step ${step} (the sampler drew a token outside the mask: an invalidRows policy other than "error" picks from the whole vocabulary)`, id);
+      throw new SamplingError(
+        'grammar',
+        `must allow the token drawn for row ${r} at step ${step} (the sampler drew a token outside the mask: an invalidRows policy other than "error" picks from the whole vocabulary)`,
+        id,
+      );
     }
     return m.isComplete();
   }

@@ -7,11 +7,21 @@
 /** The parts of @mlc-ai/web-xgrammar 0.1.x this library uses. */
 export interface XGrammarModule {
   TokenizerInfo: {
-    createTokenizerInfo(vocab: string[], vocabType?: string, prependSpace?: boolean, vocabSize?: number, stopTokenIds?: number[] | number): Promise<XGTokenizerInfo>;
+    createTokenizerInfo(
+      vocab: string[],
+      vocabType?: string,
+      prependSpace?: boolean,
+      vocabSize?: number,
+      stopTokenIds?: number[] | number,
+    ): Promise<XGTokenizerInfo>;
   };
   GrammarCompiler: { createGrammarCompiler(info: XGTokenizerInfo, cacheEnabled?: boolean): Promise<XGCompiler> };
-  GrammarMatcher: { createGrammarMatcher(compiled: XGCompiledGrammar, stopTokens?: number[] | number, terminateWithoutStopToken?: boolean): Promise<XGMatcher> };
-  Testings: { _jsonSchemaToEBNF(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean): Promise<string> };
+  GrammarMatcher: {
+    createGrammarMatcher(compiled: XGCompiledGrammar, stopTokens?: number[] | number, terminateWithoutStopToken?: boolean): Promise<XGMatcher>;
+  };
+  Testings: {
+    _jsonSchemaToEBNF(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean): Promise<string>;
+  };
 }
 export interface XGTokenizerInfo {
   getVocabSize(): number;
@@ -39,7 +49,9 @@ let loading: Promise<XGrammarModule> | undefined;
 /** @mlc-ai/web-xgrammar in Node, loaded on first use; in a browser the caller passes the module. */
 export function loadXGrammar(): Promise<XGrammarModule> {
   if (!isNode()) {
-    return Promise.reject(new Error("in a browser, pass the engine module: createGrammarEngine(vocabulary, { xgrammar: await import('@mlc-ai/web-xgrammar') })"));
+    return Promise.reject(
+      new Error("in a browser, pass the engine module: createGrammarEngine(vocabulary, { xgrammar: await import('@mlc-ai/web-xgrammar') })"),
+    );
   }
   loading ??= loadInNode().catch((err: unknown) => {
     loading = undefined;

@@ -35,7 +35,11 @@ export function badWords(sequences: readonly (readonly number[])[]): LogitsProce
         return [
           tf.tensor2d(a, [1, V]),
           tf.tensor3d(pat, [1, S, Math.max(1, L)], 'int32'),
-          tf.tensor3d(Uint8Array.from(pat, (v) => (v === -2 ? 1 : 0)), [1, S, Math.max(1, L)], 'bool'),
+          tf.tensor3d(
+            Uint8Array.from(pat, (v) => (v === -2 ? 1 : 0)),
+            [1, S, Math.max(1, L)],
+            'bool',
+          ),
           tf.tensor2d(lastTok, [1, S], 'int32'),
         ];
       });

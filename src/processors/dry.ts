@@ -53,7 +53,15 @@ export function dry(spec: DrySpec, includePrompt: boolean): LogitsProcessor {
       const window = tokens.dryWindow(!kernel); // the one-pass kernel needs no occurrence links
       if (kernel) {
         const { tokens: w, matches } = window;
-        return withLogits(state, dryKernel(state.logits, w, matches, rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined))));
+        return withLogits(
+          state,
+          dryKernel(
+            state.logits,
+            w,
+            matches,
+            rows.map((p, r) => (p ? { m: m[r]!, rule: dryRule(p) } : undefined)),
+          ),
+        );
       }
       if (B <= 65535 && editKernelsAvailable() && tf.getBackend() === 'webgpu' && hasKernels('dry', 'webgpu')) {
         const [table] = cache.get(`${B}:webgpu`, () => [webgpuTable(rows, N)]);
@@ -169,7 +177,10 @@ function applyOnDevice(
     if (tail >= N || tail >= DRY_MAX_BREAKER) continue; // the head must have its tail after it
     let hit: tf.Tensor = tf.ones([B, N - tail]);
     seq.forEach((tok, o) => (hit = tf.mul(hit, same(tf.slice(wf, [0, o], [B, N - tail]), tf.scalar(tok)))));
-    const padded = tf.pad(hit, [[0, 0], [0, tail]]);
+    const padded = tf.pad(hit, [
+      [0, 0],
+      [0, tail],
+    ]);
     addKeys(tf.mul(tf.mul(padded, inWindow), column(on)), tail);
   }
   let limit: tf.Tensor = mCol;

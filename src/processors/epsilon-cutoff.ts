@@ -18,7 +18,8 @@ export function epsilonCutoff(e: RowParam, minTokensToKeep: RowParam = 1): Logit
   const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?epsilon-cutoff' : 'epsilon-cutoff',
-    apply: (state) => probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    apply: (state) =>
+      probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
     reference: referenceEpsilonCutoff(value, minKeep),
   });
 }
@@ -28,7 +29,11 @@ export function probabilityCutoff(state: SamplingState, E: Float64Array, eta: bo
   if (E.every((v) => v === 0)) return state;
   const z = state.logits;
   const zmax = rowMax(z);
-  const skip = rowsLeftAlone(z, zmax, Array.from(E, (v) => v === 0));
+  const skip = rowsLeftAlone(
+    z,
+    zmax,
+    Array.from(E, (v) => v === 0),
+  );
   const safeMax = tf.where(skip, tf.zerosLike(zmax), zmax);
   const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature);
   const ex = tf.exp(s);

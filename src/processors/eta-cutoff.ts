@@ -17,8 +17,8 @@ export function etaCutoff(e: RowParam, minTokensToKeep: RowParam = 1): LogitsPro
   const minKeep = validateMinTokensToKeep(minTokensToKeep);
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?eta-cutoff' : 'eta-cutoff',
-    apply: (state) => probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    apply: (state) =>
+      probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
     reference: referenceEtaCutoff(value, minKeep),
   });
 }
-

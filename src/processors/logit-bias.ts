@@ -29,10 +29,11 @@ export function logitBias(bias: NonNullable<HistorySpec['logitBias']>, cache = n
           const E = Math.max(1, ...rows.map((e) => e.length));
           const t = new Int32Array(B * E).fill(-1);
           const v = new Float32Array(B * E);
-          rows.forEach((e, r) => e.forEach(([tok, b], k) => {
-            t[r * E + k] = tok;
-            v[r * E + k] = b;
-          }),
+          rows.forEach((e, r) =>
+            e.forEach(([tok, b], k) => {
+              t[r * E + k] = tok;
+              v[r * E + k] = b;
+            }),
           );
           return [tf.tensor2d(t, [B, E], 'int32'), tf.tensor2d(v, [B, E])];
         });

@@ -54,7 +54,14 @@ export function minPPair(zmax: tf.Tensor, M: Float64Array, invTemperature: Float
   // large T·|ln m|: t overflows to -Infinity), keep every finite logit: t = e2 = -FLT_MAX does
   // that with no overflow (z - t ≥ 0 > e2 for every finite z). A row-dependent offset of
   // -FLT_MAX instead would overflow for |max z| ≳ 1e31 and turn the row NaN.
-  const keepAll = tf.logicalOr(tf.equal(t, -Infinity), tf.tensor2d(Uint8Array.from(M, (m) => (m === 0 ? 1 : 0)), [batch, 1], 'bool'));
+  const keepAll = tf.logicalOr(
+    tf.equal(t, -Infinity),
+    tf.tensor2d(
+      Uint8Array.from(M, (m) => (m === 0 ? 1 : 0)),
+      [batch, 1],
+      'bool',
+    ),
+  );
   const floor = tf.fill([batch, 1], -FLT_MAX);
   return [tf.where(keepAll, floor, t), tf.where(keepAll, floor, tf.add(err, column(lo)))];
 }

@@ -56,7 +56,9 @@ type Pending = OpsPending | FusedPending;
 
 const pendingTensors = (p: Pending): tf.Tensor[] => ('surprise' in p ? [p.surprise] : [p.s, p.lnZ, p.skip]);
 const clonePending = (p: Pending): Pending =>
-  'surprise' in p ? { surprise: tf.keep(tf.clone(p.surprise)) } : { s: tf.keep(tf.clone(p.s)), lnZ: tf.keep(tf.clone(p.lnZ)), skip: tf.keep(tf.clone(p.skip)), greedy: p.greedy.slice() };
+  'surprise' in p
+    ? { surprise: tf.keep(tf.clone(p.surprise)) }
+    : { s: tf.keep(tf.clone(p.s)), lnZ: tf.keep(tf.clone(p.lnZ)), skip: tf.keep(tf.clone(p.skip)), greedy: p.greedy.slice() };
 
 /** The hooks of a built-in Mirostat for the fused cpu / wasm kernels. */
 export interface MirostatFusedHooks {
@@ -84,7 +86,11 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
   };
   const checkBatch = (batch: number): void => {
     if (mu && mu.shape[0] !== batch) {
-      throw new SamplingError('logits', `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`, new Described(`${batch} rows`));
+      throw new SamplingError(
+        'logits',
+        `must keep the batch size of the sampler's Mirostat state (${mu.shape[0]} rows) until reset()`,
+        new Described(`${batch} rows`),
+      );
     }
   };
   const processor = builtin({
@@ -100,7 +106,11 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       if (!mu && state.draws !== false) mu = tf.keep(mu0);
       const z = state.logits;
       const zmax = rowMax(z);
-      const skip = rowsLeftAlone(z, zmax, Array.from(ver, (v) => v === 0));
+      const skip = rowsLeftAlone(
+        z,
+        zmax,
+        Array.from(ver, (v) => v === 0),
+      );
       const safeMax = tf.where(skip, tf.zerosLike(zmax), zmax);
       const s = scaleByInvTemperature(tf.sub(z, safeMax), state.invTemperature) as tf.Tensor2D;
       const ex = tf.exp(s);
@@ -121,7 +131,12 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       if (state.draws === false) return withLogits(state, out); // nothing to accept: keep nothing
       dropPending();
       const skipped = tf.reshape(skip, [batch]) as tf.Tensor1D;
-      pending = { s: tf.keep(s), lnZ: tf.keep(lnZ), skip: tf.keep(skipped), greedy: Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1)) };
+      pending = {
+        s: tf.keep(s),
+        lnZ: tf.keep(lnZ),
+        skip: tf.keep(skipped),
+        greedy: Uint8Array.from(state.invTemperature, (v) => (Number.isFinite(v) ? 0 : 1)),
+      };
       return withLogits(state, out);
     },
     accept(ids: tf.Tensor1D): void {
@@ -135,12 +150,24 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       const next = tf.tidy(() => {
         if ('surprise' in p) {
           // The fused kernel's surprise (0 for greedy rows, NaN for invalid ones).
-          const valid = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(tf.isNaN(p.surprise))), tf.tensor1d(Array.from(ver, (v) => (v > 0 ? 1 : 0)), 'bool'));
+          const valid = tf.logicalAnd(
+            tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(tf.isNaN(p.surprise))),
+            tf.tensor1d(
+              Array.from(ver, (v) => (v > 0 ? 1 : 0)),
+              'bool',
+            ),
+          );
           const updated = tf.sub(m, tf.mul(tf.tensor1d(Float32Array.from(eta)), tf.sub(p.surprise, tf.tensor1d(Float32Array.from(tau)))));
           return tf.where(valid, updated, m) as tf.Tensor1D;
         }
         const vocab = p.s.shape[1];
-        const valid = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(p.skip)), tf.tensor1d(Array.from(ver, (v) => (v > 0 ? 1 : 0)), 'bool'));
+        const valid = tf.logicalAnd(
+          tf.logicalAnd(tf.greaterEqual(ids, 0), tf.logicalNot(p.skip)),
+          tf.tensor1d(
+            Array.from(ver, (v) => (v > 0 ? 1 : 0)),
+            'bool',
+          ),
+        );
         const at = tf.add(tf.mul(tf.range(0, batch, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.maximum(ids, tf.scalar(0, 'int32')));
         const sj = tf.gather(tf.reshape(p.s, [batch * vocab]), at);
         const surprise = tf.where(tf.tensor1d(Array.from(p.greedy), 'bool'), tf.zeros([batch]), tf.div(tf.sub(p.lnZ, sj), Math.LN2));
@@ -220,7 +247,10 @@ export function mirostatV1Count(ss: tf.Tensor2D, nf: tf.Tensor, muCol: tf.Tensor
   const [batch, m] = ss.shape;
   if (m < 2) return tf.fill([batch, 1], NaN);
   const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
-  const t = tf.tensor2d(Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))), [1, m - 1]);
+  const t = tf.tensor2d(
+    Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))),
+    [1, m - 1],
+  );
   const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
   const sumTb = tf.sum(tf.where(valid, tf.mul(t, b), tf.zerosLike(b)), 1, true);
   const sumTt = tf.sum(tf.where(valid, tf.mul(t, t), tf.zerosLike(b)), 1, true);

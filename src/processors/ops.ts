@@ -42,7 +42,11 @@ export function maskWhere(x: tf.Tensor, drop: tf.Tensor): tf.Tensor {
  */
 export function rowsLeftAlone(z: tf.Tensor2D, zmax: tf.Tensor, off: ArrayLike<boolean>): tf.Tensor {
   const bad = tf.any(tf.logicalOr(tf.isNaN(z), tf.equal(z, Infinity)), 1, true);
-  const offRows = tf.tensor2d(Uint8Array.from(off, (o) => (o ? 1 : 0)), [off.length, 1], 'bool');
+  const offRows = tf.tensor2d(
+    Uint8Array.from(off, (o) => (o ? 1 : 0)),
+    [off.length, 1],
+    'bool',
+  );
   return tf.logicalOr(tf.logicalOr(bad, tf.logicalNot(tf.isFinite(zmax))), offRows);
 }
 
@@ -121,14 +125,20 @@ export function column(values: ArrayLike<number>): tf.Tensor2D {
 
 /** Per-row `[B]` boolean vector from host flags. */
 export function flags(values: ArrayLike<boolean | number>): tf.Tensor1D {
-  return tf.tensor1d(Array.from(values, (v) => (v ? 1 : 0)), 'bool');
+  return tf.tensor1d(
+    Array.from(values, (v) => (v ? 1 : 0)),
+    'bool',
+  );
 }
 
 /** Shifts columns right by one, filling column 0 with zeros. */
 export function shiftRight(x: tf.Tensor2D): tf.Tensor2D {
   const [b, n] = x.shape;
   if (n === 1) return tf.zerosLike(x);
-  return tf.pad(tf.slice(x, [0, 0], [b, n - 1]), [[0, 0], [1, 0]]);
+  return tf.pad(tf.slice(x, [0, 0], [b, n - 1]), [
+    [0, 0],
+    [1, 0],
+  ]);
 }
 
 /** Error-free sum: a + b = s + e exactly (IEEE float32, no reassociation). */
@@ -151,10 +161,7 @@ export function twoProd(a: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor] {
   const p = tf.mul(a, b);
   const [ah, al] = split(a);
   const [bh, bl] = split(b);
-  const e = tf.add(
-    tf.add(tf.add(tf.sub(tf.mul(ah, bh), p), tf.mul(ah, bl)), tf.mul(al, bh)),
-    tf.mul(al, bl),
-  );
+  const e = tf.add(tf.add(tf.add(tf.sub(tf.mul(ah, bh), p), tf.mul(ah, bl)), tf.mul(al, bh)), tf.mul(al, bl));
   return [p, e];
 }
 
@@ -182,7 +189,10 @@ export function scaleByInvTemperature(d: tf.Tensor, inv: Float64Array): tf.Tenso
   // d below -2048 / (1/T) has d / T < -2048: probability exactly 0 in float32 and float64
   // (exp underflows below -745), so clamping it there changes no mass but keeps d · lo finite
   // (-Infinity · lo is NaN or +Infinity when lo < 0).
-  const floor = tf.tensor2d(Float32Array.from(inv, (v) => -2048 / (Number.isFinite(v) ? v : 1)), [inv.length, 1]);
+  const floor = tf.tensor2d(
+    Float32Array.from(inv, (v) => -2048 / (Number.isFinite(v) ? v : 1)),
+    [inv.length, 1],
+  );
   const dc = tf.maximum(d, floor);
   return tf.add(tf.mul(dc, hi), tf.mul(dc, lo));
 }
@@ -249,8 +259,20 @@ export function restoreTop(input: tf.Tensor2D, out: tf.Tensor2D, M: Float64Array
   // webgl: the m-th largest without sorting the row (the GPU chain's top-k hook).
   const K = Float64Array.from(M, (m) => Math.min(Math.max(m, 1), mmax));
   const fast = kernelsFor()?.gpuChain?.topK(input, K, mmax);
-  const mth = tf.reshape(fast ? fast.kth : pickPerRow(deviceTopk(input, mmax).values, Int32Array.from(K, (k) => k - 1)), [M.length, 1]);
-  const on = tf.tensor2d(Uint8Array.from(M, (m) => (m > 1 ? 1 : 0)), [M.length, 1], 'bool');
+  const mth = tf.reshape(
+    fast
+      ? fast.kth
+      : pickPerRow(
+          deviceTopk(input, mmax).values,
+          Int32Array.from(K, (k) => k - 1),
+        ),
+    [M.length, 1],
+  );
+  const on = tf.tensor2d(
+    Uint8Array.from(M, (m) => (m > 1 ? 1 : 0)),
+    [M.length, 1],
+    'bool',
+  );
   const bound = tf.where(on, mth, tf.fill([M.length, 1], Infinity));
   return tf.where(tf.greaterEqual(input, bound), input, out) as tf.Tensor2D;
 }

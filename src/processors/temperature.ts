@@ -44,7 +44,11 @@ export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRo
       if (!dyn.some(Boolean)) return { ...state, invTemperature: plain };
       const z = state.logits;
       const zmax = rowMax(z);
-      const skip = rowsLeftAlone(z, zmax, dyn.map((d) => !d));
+      const skip = rowsLeftAlone(
+        z,
+        zmax,
+        dyn.map((d) => !d),
+      );
       const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
       const ex = tf.exp(s);
       const total = tf.sum(ex, 1, true);

@@ -13,11 +13,20 @@ export type TokenMask = Int32Array | readonly Int32Array[];
 export function maskRows(mask: unknown, batch: number, vocab: number): Int32Array[] {
   const W = Math.ceil(vocab / 32);
   if (mask instanceof Int32Array) {
-    if (mask.length !== batch * W) throw new SamplingError('mask', `must hold ceil(V/32) = ${W} int32 words per row (${batch * W} in all)`, new Described(`an Int32Array of length ${mask.length}`));
+    if (mask.length !== batch * W)
+      throw new SamplingError(
+        'mask',
+        `must hold ceil(V/32) = ${W} int32 words per row (${batch * W} in all)`,
+        new Described(`an Int32Array of length ${mask.length}`),
+      );
     return Array.from({ length: batch }, (_, r) => mask.subarray(r * W, (r + 1) * W));
   }
   if (Array.isArray(mask) && mask.length === batch && mask.every((m) => m instanceof Int32Array && m.length === W)) return mask as Int32Array[];
-  throw new SamplingError('mask', `must be an Int32Array of B·ceil(V/32) words or one Int32Array of ${W} words per row (bit j of word j >> 5 allows token j)`, mask);
+  throw new SamplingError(
+    'mask',
+    `must be an Int32Array of B·ceil(V/32) words or one Int32Array of ${W} words per row (bit j of word j >> 5 allows token j)`,
+    mask,
+  );
 }
 
 /**
@@ -45,8 +54,14 @@ export function maskLogits(logits: tf.Tensor2D, rows: readonly Int32Array[], cac
   }
   const H = Math.ceil(V / 16);
   const make = (): tf.Tensor[] => [
-    tf.tensor1d(Int32Array.from({ length: V }, (_, j) => j >> 4), 'int32'),
-    tf.tensor2d(Float32Array.from({ length: V }, (_, j) => 2 ** -(j & 15)), [1, V]),
+    tf.tensor1d(
+      Int32Array.from({ length: V }, (_, j) => j >> 4),
+      'int32',
+    ),
+    tf.tensor2d(
+      Float32Array.from({ length: V }, (_, j) => 2 ** -(j & 15)),
+      [1, V],
+    ),
   ];
   const [col, scale] = cache ? cache.get(`mask:${V}`, make) : make();
   const halves = new Float32Array(B * H);

@@ -30,12 +30,13 @@ export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       // webgl: the k-th largest without sorting the row (the registry's GPU chain), else tf.topk.
       const fast = kernelsFor()?.gpuChain?.topK(state.logits, K, kmax);
       const vals = fast ? fast.sorted : deviceTopk(state.logits, kmax).values;
-      const kth = fast ? fast.kth : pickPerRow(vals!, Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0)));
-      const thr = tf.where(
-        tf.tensor1d(Array.from(active), 'bool'),
-        safeThreshold(kth),
-        tf.fill([batch], -FLT_MAX),
-      );
+      const kth = fast
+        ? fast.kth
+        : pickPerRow(
+            vals!,
+            Int32Array.from(K, (k, r) => (active[r] ? k - 1 : 0)),
+          );
+      const thr = tf.where(tf.tensor1d(Array.from(active), 'bool'), safeThreshold(kth), tf.fill([batch], -FLT_MAX));
       const thrCol = tf.reshape(thr, [batch, 1]);
       const logits = keepAtLeast(state.logits, thrCol);
       const next = withLogits(state, logits);

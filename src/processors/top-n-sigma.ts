@@ -37,7 +37,11 @@ export function topNSigma(n: RowParam): LogitsProcessor {
       const zmax = rowMax(z);
       const thr = tf.sub(zmax, tf.mul(column(N), sigma));
       // Off rows, rows with NaN or +Infinity, rows with nothing finite: unchanged.
-      const skip = rowsLeftAlone(z, zmax, Array.from(N, (v) => v === 0));
+      const skip = rowsLeftAlone(
+        z,
+        zmax,
+        Array.from(N, (v) => v === 0),
+      );
       // -FLT_MAX, not -Infinity, keeps every finite logit and leaves -Infinity as it is (keepAtLeast).
       const cut = tf.maximum(tf.where(skip, tf.fill([batch, 1], -FLT_MAX), thr), -FLT_MAX);
       return withLogits(state, keepAtLeast(z, cut));

@@ -70,7 +70,13 @@ export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
  * the row's number of finite logits, so that ties of the K-th beyond the sort join the total.
  * Shared by the processor and the fused GPU chain.
  */
-export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, invTemperature: Float64Array, P: Float64Array, band?: { lo: tf.Tensor; up: tf.Tensor; top: tf.Tensor }): tf.Tensor1D {
+export function topPThreshold(
+  zs: tf.Tensor2D,
+  finite: tf.Tensor | undefined,
+  invTemperature: Float64Array,
+  P: Float64Array,
+  band?: { lo: tf.Tensor; up: tf.Tensor; top: tf.Tensor },
+): tf.Tensor1D {
   const [batch, K] = zs.shape;
   const active = P.map((v) => (v < 1 ? 1 : 0));
   // With a band ([B, 1] each: typical-p first), the sorted values outside [lo, up] weigh nothing
@@ -96,16 +102,9 @@ export function topPThreshold(zs: tf.Tensor2D, finite: tf.Tensor | undefined, in
   const [prod, perr] = twoProd(phT, tHi);
   const tgtLo = tf.add(perr, tf.add(tf.mul(phT, tLo), tf.mul(column(pl), tHi)));
   // Exclusive prefix E_i (mass strictly before sorted position i) < target, as a pair.
-  const below = tf.add(
-    tf.sub(shiftRight(cHi), prod),
-    tf.sub(shiftRight(cLo), tgtLo),
-  );
+  const below = tf.add(tf.sub(shiftRight(cHi), prod), tf.sub(shiftRight(cLo), tgtLo));
   const count = tf.sum(tf.step(tf.neg(below)), 1); // positions kept, a prefix of the sort
   const last = tf.minimum(tf.maximum(tf.sub(count, 1), 0), K - 1) as tf.Tensor1D;
   const tau = pickPerRowAt(zs, last);
-  return tf.where(
-    tf.tensor1d(Array.from(active), 'bool'),
-    safeThreshold(tau),
-    tf.fill([batch], -FLT_MAX),
-  ) as tf.Tensor1D;
+  return tf.where(tf.tensor1d(Array.from(active), 'bool'), safeThreshold(tau), tf.fill([batch], -FLT_MAX)) as tf.Tensor1D;
 }

@@ -32,7 +32,11 @@ export function typicalP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProc
       const M = resolveRowParam('minTokensToKeep', minKeep, batch);
       const z = state.logits;
       const zmax = rowMax(z);
-      const skip = rowsLeftAlone(z, zmax, Array.from(P, (v) => v === 1));
+      const skip = rowsLeftAlone(
+        z,
+        zmax,
+        Array.from(P, (v) => v === 1),
+      );
       const band = kernelsFor()?.gpuChain?.typical(z, state.invTemperature, P, M);
       if (band) {
         const lo = tf.slice(band, [0, 0], [batch, 1]);

@@ -39,7 +39,11 @@ export function xtcOfRows(value: XtcRows, minKeep: RowParam): LogitsProcessor {
       if (!on.some(Boolean)) return state;
       const z = state.logits;
       const zmax = rowMax(z);
-      const skip = rowsLeftAlone(z, zmax, on.map((o) => !o));
+      const skip = rowsLeftAlone(
+        z,
+        zmax,
+        on.map((o) => !o),
+      );
       const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
       const ex = tf.exp(s);
       const q = tf.div(ex, tf.sum(ex, 1, true));

@@ -27,7 +27,11 @@ export function cut(state: ReferenceState, E: Float64Array, eta: boolean, M: Flo
       const H = -accurateSum(q.map((p, j) => (ex[j]! > 0 ? p * (s[j]! - Math.log(total)) : 0)));
       c = Math.min(e, Math.sqrt(e) * Math.exp(-H));
     }
-    return restoreTop(row, row.map((z, j) => (q[j]! >= c || z >= zmax ? z : -Infinity)), M[r]!);
+    return restoreTop(
+      row,
+      row.map((z, j) => (q[j]! >= c || z >= zmax ? z : -Infinity)),
+      M[r]!,
+    );
   });
   return { ...state, logits };
 }

@@ -28,10 +28,21 @@ import { referenceAllowedTokens } from './allowed-tokens.js';
 import { referenceTokenMask } from './token-mask.js';
 
 export type { ReferenceState } from './types.js';
-export { referenceEpsilonCutoff, referenceEtaCutoff, referenceMinP, referenceMirostat, referenceTemperature, referenceTopK, referenceTopNSigma, referenceTopP, referenceTypicalP, referenceXtc };
+export {
+  referenceEpsilonCutoff,
+  referenceEtaCutoff,
+  referenceMinP,
+  referenceMirostat,
+  referenceTemperature,
+  referenceTopK,
+  referenceTopNSigma,
+  referenceTopP,
+  referenceTypicalP,
+  referenceXtc,
+};
 
 /** Rows of logits: one array per batch row. Values are taken as float32, as on tensors. */
-export type Rows = readonly (ArrayLike<number>)[];
+export type Rows = readonly ArrayLike<number>[];
 
 type Step = (state: ReferenceState) => ReferenceState;
 
@@ -147,7 +158,12 @@ function run(rows: Rows, options: SamplerOptions, step: number | readonly number
   });
   const builtins = opts.builtins.map(builtin);
   checkHistoryVocab(opts.history, input[0]!.length, input.length);
-  if (context.mirostatMu !== undefined && (!Array.isArray(context.mirostatMu) || context.mirostatMu.length !== input.length || context.mirostatMu.some((m) => typeof m !== 'number' || !Number.isFinite(m)))) {
+  if (
+    context.mirostatMu !== undefined &&
+    (!Array.isArray(context.mirostatMu) ||
+      context.mirostatMu.length !== input.length ||
+      context.mirostatMu.some((m) => typeof m !== 'number' || !Number.isFinite(m)))
+  ) {
     throw new SamplingError('mirostatMu', `must be an array of finite numbers, one per row (batch size ${input.length})`, context.mirostatMu);
   }
   let state: ReferenceState = {
@@ -229,7 +245,11 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step: number | 
     throw new SamplingError('seed', 'must be given to reference.sample (tokens are reproduced from seeds)', undefined);
   }
   if (options.draw === 'multinomial') {
-    throw new SamplingError('draw', "must be \"gumbel\" for reference.sample (tf.multinomial's tokens differ per backend and are not reproduced)", 'multinomial');
+    throw new SamplingError(
+      'draw',
+      'must be "gumbel" for reference.sample (tf.multinomial\'s tokens differ per backend and are not reproduced)',
+      'multinomial',
+    );
   }
   const { input, state, invalid } = run(rows, options, step, context);
   const keys = rowKeys(normalizeOptions(options).seed!, input.length);
@@ -379,7 +399,8 @@ function checkSteps(step: unknown, batch: number, name = 'step'): void {
     if (!ok(step)) throw new SamplingError(name, 'must be an integer in [0, 2^32)', step);
     return;
   }
-  if (!Array.isArray(step) || step.length !== batch) throw new SamplingError(name, `must be an integer or an array of integers, one per row (batch size ${batch})`, step);
+  if (!Array.isArray(step) || step.length !== batch)
+    throw new SamplingError(name, `must be an integer or an array of integers, one per row (batch size ${batch})`, step);
   step.forEach((s, r) => {
     if (!ok(s)) throw new SamplingError(`${name}[${r}]`, 'must be an integer in [0, 2^32)', s);
   });

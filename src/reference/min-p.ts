@@ -15,7 +15,11 @@ export function referenceMinP(m: RowParam, minTokensToKeep: RowParam = 1) {
       const zmax = rowMax(row);
       if (!Number.isFinite(zmax)) return row;
       const thr = zmax + Math.log(m) / state.invTemperature[r]!; // greedy: 1/Infinity = 0
-      return restoreTop(row, row.map((z) => (z >= thr ? z : -Infinity)), keep[r]!);
+      return restoreTop(
+        row,
+        row.map((z) => (z >= thr ? z : -Infinity)),
+        keep[r]!,
+      );
     });
     return { ...state, logits };
   };

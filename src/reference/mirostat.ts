@@ -48,7 +48,14 @@ export function referenceMirostatOfRows(value: MirostatRows) {
       }
       const sorted = Float64Array.from(row).sort((a, b) => b - a);
       const nf = row.filter((z) => Number.isFinite(z)).length;
-      const k = Math.floor(mirostatV1K(sorted.map((z) => (z - zmax) * inv), nf, mu, row.length));
+      const k = Math.floor(
+        mirostatV1K(
+          sorted.map((z) => (z - zmax) * inv),
+          nf,
+          mu,
+          row.length,
+        ),
+      );
       if (!Number.isFinite(k) || k >= nf) return row;
       const kth = sorted[Math.max(k, 1) - 1]!;
       return row.map((z) => (z >= kth ? z : -Infinity));

@@ -43,7 +43,8 @@ export function verifyDraft(input: ReferenceVerifyInput, options: SamplerOptions
   const gamma = target.length - 1;
   if (gamma < 0) throw new SamplingError('target', 'must hold the logits of γ + 1 >= 1 positions', target.length);
   const batch = target[0]!.length;
-  if (mode === 'rejection' && input.draft?.length !== gamma) throw new SamplingError('draft', `must hold the draft's logits at the ${gamma} positions`, input.draft?.length);
+  if (mode === 'rejection' && input.draft?.length !== gamma)
+    throw new SamplingError('draft', `must hold the draft's logits at the ${gamma} positions`, input.draft?.length);
   const seed = normalizeOptions(options).seed;
   if (seed === undefined) throw new SamplingError('seed', 'must be given to reference.verifyDraft', undefined);
   const keys = rowKeys(seed, batch);
@@ -53,7 +54,9 @@ export function verifyDraft(input: ReferenceVerifyInput, options: SamplerOptions
     const stepsI = steps.map((s) => s + i);
     const context: ReferenceContext = {
       step: stepsI,
-      ...(input.history ? { history: input.history.map((h, r) => [...h, ...proposals[r]!.slice(0, i)]), promptLength: input.promptLength ?? input.history.map(() => 0) } : {}),
+      ...(input.history
+        ? { history: input.history.map((h, r) => [...h, ...proposals[r]!.slice(0, i)]), promptLength: input.promptLength ?? input.history.map(() => 0) }
+        : {}),
     };
     const t = sample(target[i]!, options, stepsI, context);
     const p = mode === 'rejection' && i < gamma ? probabilities(target[i]!, options, context) : undefined;

@@ -37,7 +37,11 @@ export function referenceTopP(p: RowParam, minTokensToKeep: RowParam = 1) {
         }
         i = j;
       }
-      return restoreTop(row, row.map((z) => (z >= threshold ? z : -Infinity)), M[r]!);
+      return restoreTop(
+        row,
+        row.map((z) => (z >= threshold ? z : -Infinity)),
+        M[r]!,
+      );
     });
     return { ...state, logits };
   };

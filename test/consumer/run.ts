@@ -22,12 +22,13 @@ const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-sampling-consumer-'));
 const keep = process.env.TFJS_SAMPLING_KEEP_CONSUMER === '1';
-const run = (cmd: string, args: string[], cwd = dir): string => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+const run = (cmd: string, args: string[], cwd = dir): string =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
 const step = (name: string, f: () => unknown): void => {
   const t0 = performance.now();
   try {
     const out = f();
-    const text = typeof out === "string" ? out : "";
+    const text = typeof out === 'string' ? out : '';
     console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${text ? `\n${text.trim().replace(/^/gm, '       ')}` : ''}`);
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
@@ -76,7 +77,10 @@ step('npm pack (prepack builds dist)', () => {
       peerDependenciesMeta: pkg.peerDependenciesMeta,
     },
   };
-  const queue: [string, string][] = [...Object.keys(WANTS), ...Object.keys(pkg.dependencies), ...Object.keys(pkg.optionalDependencies ?? {})].map((n) => [n, '']);
+  const queue: [string, string][] = [...Object.keys(WANTS), ...Object.keys(pkg.dependencies), ...Object.keys(pkg.optionalDependencies ?? {})].map((n) => [
+    n,
+    '',
+  ]);
   while (queue.length > 0) {
     const [name, from] = queue.pop()!;
     const key = locate(name, from);
@@ -85,8 +89,14 @@ step('npm pack (prepack builds dist)', () => {
     packages[key] = entry;
     for (const dep of [...Object.keys(entry.dependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {})]) queue.push([dep, key]);
   }
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '0.0.0', private: true, type: 'module', dependencies: packages['']!.dependencies }, null, 2));
-  writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '0.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', version: '0.0.0', private: true, type: 'module', dependencies: packages['']!.dependencies }, null, 2),
+  );
+  writeFileSync(
+    path.join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', version: '0.0.0', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
   return `${tgz}: ${(bytes.length / 1024).toFixed(0)} KB packed, ${files.length} files; ${Object.keys(packages).length - 1} packages in the consumer's lock`;
 });
 
@@ -130,7 +140,10 @@ lines.push('tfjs-sampling: kernels ' + all.kernelBackends().join(', '));
 console.log(lines.join('\\n'));
 `,
   );
-  return run(process.execPath, ['main.mjs']).split('\n').filter((l) => !/tfjs-node|^=+$|^$/.test(l)).join('\n');
+  return run(process.execPath, ['main.mjs'])
+    .split('\n')
+    .filter((l) => !/tfjs-node|^=+$|^$/.test(l))
+    .join('\n');
 });
 
 step('TypeScript consumer: moduleResolution bundler and node16', () => {
@@ -150,9 +163,18 @@ export const used = [ids, ref, generate];
 `,
   );
   const out: string[] = [];
-  for (const [resolution, module] of [['bundler', 'esnext'], ['node16', 'node16']]) {
+  for (const [resolution, module] of [
+    ['bundler', 'esnext'],
+    ['node16', 'node16'],
+  ]) {
     const config = `tsconfig.${resolution}.json`;
-    writeFileSync(path.join(dir, config), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: 'es2022', module, moduleResolution: resolution, lib: ['es2022', 'dom'], skipLibCheck: false }, files: ['consumer.ts'] }));
+    writeFileSync(
+      path.join(dir, config),
+      JSON.stringify({
+        compilerOptions: { strict: true, noEmit: true, target: 'es2022', module, moduleResolution: resolution, lib: ['es2022', 'dom'], skipLibCheck: false },
+        files: ['consumer.ts'],
+      }),
+    );
     run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', config]);
     out.push(`${resolution}: no errors`);
   }

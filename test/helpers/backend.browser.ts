@@ -8,7 +8,9 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { inject } from 'vitest';
 
-export const BACKENDS = String(inject('backends' as never) ?? 'webgl').split(',').filter(Boolean);
+export const BACKENDS = String(inject('backends' as never) ?? 'webgl')
+  .split(',')
+  .filter(Boolean);
 
 export function isSoftwareGpu(name: string): boolean {
   return name === 'webgpu' || name === 'webgl';

@@ -43,11 +43,7 @@ export interface ChiSquareResult {
  *   not bias the expected counts.
  * - p-value = Q(df/2, statistic/2), the regularized upper incomplete gamma function.
  */
-export function chiSquareTest(
-  observed: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  minExpected = 5,
-): ChiSquareResult {
+export function chiSquareTest(observed: ArrayLike<number>, expected: ArrayLike<number>, minExpected = 5): ChiSquareResult {
   const V = expected.length;
   if (observed.length !== V) {
     throw new Error(`chiSquareTest: ${observed.length} observed counts for ${V} probabilities`);

@@ -33,7 +33,17 @@ export interface Profile {
 }
 
 /** cpu / wasm: mostly tiny and small cases; V ≥ 32000 in about 1 case of 770 (B ≤ 2). */
-export const NODE_PROFILE: Profile = { tiny: 400, small: 240, medium: 90, wide: 40, big: 1, bigV: [32000, 32001, 128256, 262144], inject: 2, processors: 2, subnormals: 'often' };
+export const NODE_PROFILE: Profile = {
+  tiny: 400,
+  small: 240,
+  medium: 90,
+  wide: 40,
+  big: 1,
+  bigV: [32000, 32001, 128256, 262144],
+  inject: 2,
+  processors: 2,
+  subnormals: 'often',
+};
 
 /**
  * Software GPU adapters: a new shape costs about a second of shader compilation there, a known
@@ -154,14 +164,20 @@ function maybe<T>(value: fc.Arbitrary<T>, unset: number): fc.Arbitrary<T | undef
 function rowSpec(V: number, p: Profile, unset: { T: number; k: number; p: number; m: number }): fc.Arbitrary<RowSpec> {
   const shapes: GenShape[] = ['normal', 'ties', 'ties', 'peaky', 'huge', 'constant', 'spread'];
   const gen = fc.record({
-    shape: fc.oneof({ arbitrary: fc.constantFrom(...shapes), weight: p.subnormals === 'often' ? 7 : 60 }, { arbitrary: fc.constant<GenShape>('tiny'), weight: 1 }),
+    shape: fc.oneof(
+      { arbitrary: fc.constantFrom(...shapes), weight: p.subnormals === 'often' ? 7 : 60 },
+      { arbitrary: fc.constant<GenShape>('tiny'), weight: 1 },
+    ),
     seed: fc.integer({ min: 0, max: 1_000_000 }),
     mask: fc.constantFrom(0, 0, 0, 0.3, 0.9, 0.999),
     levels: fc.integer({ min: 1, max: 6 }),
   });
   const inject = fc.oneof(
     { arbitrary: fc.constant<{ token: number; value: number }[]>([]), weight: 20 - p.inject },
-    { arbitrary: fc.array(fc.record({ token: fc.integer({ min: 0, max: V - 1 }), value: fc.constantFrom(...INJECT_POOL) }), { minLength: 1, maxLength: 3 }), weight: p.inject },
+    {
+      arbitrary: fc.array(fc.record({ token: fc.integer({ min: 0, max: V - 1 }), value: fc.constantFrom(...INJECT_POOL) }), { minLength: 1, maxLength: 3 }),
+      weight: p.inject,
+    },
   );
   const common = {
     inject,

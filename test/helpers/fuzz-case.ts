@@ -169,7 +169,10 @@ export function makeProcessor(p: ProcSpec, withTwin: boolean): LogitsProcessor {
 function groupMass(probs: () => Float64Array[] | undefined, r: number, g: number): number {
   const q = probs()?.[r];
   if (!q) return 0.5;
-  const sorted = Float64Array.from(q).filter((v) => v > 0).sort().reverse();
+  const sorted = Float64Array.from(q)
+    .filter((v) => v > 0)
+    .sort()
+    .reverse();
   let mass = 0;
   let groups = 0;
   for (let i = 0; i < sorted.length && groups < g; ) {
@@ -229,7 +232,13 @@ export function materialize(c: FuzzCase): Materialized {
   const pScalar = c.scalar.p && typeof c.rows[0]!.p !== 'object';
   let probs: { q: Float64Array[] | undefined } | undefined;
   const lazy = (): Float64Array[] | undefined => (probs ??= { q: beforeTopP(rows, c, base) }).q;
-  const topP = option(c, pScalar, (r) => r.p, 1 as PValue, (v, r) => (typeof v === 'number' ? v : groupMass(lazy, r, v.mass)));
+  const topP = option(
+    c,
+    pScalar,
+    (r) => r.p,
+    1 as PValue,
+    (v, r) => (typeof v === 'number' ? v : groupMass(lazy, r, v.mass)),
+  );
   if (topP !== undefined) base.topP = topP;
   const twinless = c.processors.some((p) => !p.twin);
   const options: SamplerOptions = twinless ? { ...base, processors: c.processors.map((p) => makeProcessor(p, p.twin)) } : base;

@@ -13,7 +13,17 @@
 // their magnitude. Exemptions are counted per kind and reported.
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
-import { createSampler, gumbel, InvalidRowsError, invalidRowsIn, reference, SamplingError, stepKey, type InvalidRow, type SamplerOptions } from '../../src/index.js';
+import {
+  createSampler,
+  gumbel,
+  InvalidRowsError,
+  invalidRowsIn,
+  reference,
+  SamplingError,
+  stepKey,
+  type InvalidRow,
+  type SamplerOptions,
+} from '../../src/index.js';
 import { rowKeys } from '../../src/noise.js';
 import { registerFusedFlag } from '../../src/backends/fused.js';
 import { nextInvTemperature } from '../../src/params.js';
@@ -53,13 +63,34 @@ export interface Tally {
 }
 
 export function newTally(): Tally {
-  return { cases: 0, rows: 0, invalidRows: 0, equal: 0, scoreTie: 0, keptBoundary: 0, keptBoundaryAtMass: 0, noiseTie: 0, processRows: 0, processBoundary: 0, processBoundaryAtMass: 0, fusedRows: 0, fusedExempt: 0, fusedExemptAtMass: 0, twinless: 0, paths: {}, known: {}, examples: [] };
+  return {
+    cases: 0,
+    rows: 0,
+    invalidRows: 0,
+    equal: 0,
+    scoreTie: 0,
+    keptBoundary: 0,
+    keptBoundaryAtMass: 0,
+    noiseTie: 0,
+    processRows: 0,
+    processBoundary: 0,
+    processBoundaryAtMass: 0,
+    fusedRows: 0,
+    fusedExempt: 0,
+    fusedExemptAtMass: 0,
+    twinless: 0,
+    paths: {},
+    known: {},
+    examples: [],
+  };
 }
 
 export function formatTally(name: string, t: Tally, ms: number): string {
   const valid = t.rows - t.invalidRows;
   const rate = (n: number, d: number): string => (d === 0 ? '0' : `${n} (${((100 * n) / d).toPrecision(2)}%)`);
-  const paths = Object.entries(t.paths).map(([p, n]) => `${p} ${n}`).join(', ');
+  const paths = Object.entries(t.paths)
+    .map(([p, n]) => `${p} ${n}`)
+    .join(', ');
   return [
     `${name}: ${t.cases} cases in ${(ms / 1000).toFixed(1)} s, ${t.rows} rows (${t.invalidRows} invalid), paths: ${paths}`,
     `  tokens: ${t.equal}/${valid} valid rows = reference.sample; rounding: score ties ${rate(t.scoreTie, valid)}, kept boundary ${rate(t.keptBoundary, valid)} (+ ${t.keptBoundaryAtMass} with p placed at a group's mass); invalid rows noise ties ${t.noiseTie}`,
@@ -166,8 +197,10 @@ export function keptFragile(memo: Memo, r: number, token: number, delta: number)
   const base = Number.isFinite(memo.process('base', m.twinOptions)[r]![token]!);
   const ok = (v: number): boolean => v > 0 && Number.isFinite(v);
   for (const f of [1 - delta, 1 + delta]) {
-    if (p < 1 && ok(p * f) && Number.isFinite(memo.process(`p${r}:${f}`, withRow(m.twinOptions, B, 'topP', r, Math.min(1, p * f), 1))[r]![token]!) !== base) return true;
-    if (p < 1 && T > 0 && ok(T * f) && Number.isFinite(memo.process(`T${r}:${f}`, withRow(m.twinOptions, B, 'temperature', r, T * f, 1))[r]![token]!) !== base) return true;
+    if (p < 1 && ok(p * f) && Number.isFinite(memo.process(`p${r}:${f}`, withRow(m.twinOptions, B, 'topP', r, Math.min(1, p * f), 1))[r]![token]!) !== base)
+      return true;
+    if (p < 1 && T > 0 && ok(T * f) && Number.isFinite(memo.process(`T${r}:${f}`, withRow(m.twinOptions, B, 'temperature', r, T * f, 1))[r]![token]!) !== base)
+      return true;
   }
   if (mp > 0) {
     // Threshold max z + T · ln m; exact (no rounding at all) when the offset is 0 (m = 1, greedy).
@@ -187,7 +220,9 @@ export function keptFragile(memo: Memo, r: number, token: number, delta: number)
 function countExempt(memo: Memo, r: number, got: number, want: number, delta: number): boolean {
   const row = memo.m.rows[r]!;
   if (rowScalars(memo.m, r).T === 0) return false;
-  const order = Array.from(row.keys()).filter((j) => row[j]! > -Infinity).sort((a, b) => row[b]! - row[a]! || a - b);
+  const order = Array.from(row.keys())
+    .filter((j) => row[j]! > -Infinity)
+    .sort((a, b) => row[b]! - row[a]! || a - b);
   if (got < 1 || got > order.length || want < 1) return false;
   if (got < order.length && row[order[got - 1]!] === row[order[got]!]) return false; // a tie split
   for (let i = Math.min(got, want); i < Math.max(got, want); i++) if (!keptFragile(memo, r, order[i]!, delta)) return false;
@@ -469,4 +504,3 @@ async function checkCaseInner(c: FuzzCase, tally: Tally, checks: Checks): Promis
     x.dispose();
   }
 }
-

@@ -131,6 +131,9 @@ export function keptExemption(row: ArrayLike<number>, options: SamplerOptions, r
   }
   if (got < lo || got > hi) return false;
   // Between the perturbed answers, and a whole number of tie groups (ties are never split).
-  const sorted = Float64Array.from(row, (v) => Math.fround(v)).filter((v) => v > -Infinity).sort().reverse();
+  const sorted = Float64Array.from(row, (v) => Math.fround(v))
+    .filter((v) => v > -Infinity)
+    .sort()
+    .reverse();
   return got >= 1 && got <= sorted.length && (got === sorted.length || sorted[got - 1] !== sorted[got]);
 }

@@ -42,8 +42,7 @@ function probeWebgpuNode(): Probe {
     return { name, ok: false, why: `no SwiftShader Vulkan driver at ${SWIFTSHADER_ICD}; apt-get install chromium` };
   }
   const script =
-    "const {create,globals}=await import('webgpu');Object.assign(globalThis,globals);" +
-    'const a=await create([]).requestAdapter();process.exit(a?0:3);';
+    "const {create,globals}=await import('webgpu');Object.assign(globalThis,globals);" + 'const a=await create([]).requestAdapter();process.exit(a?0:3);';
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     env: { ...process.env, VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
     encoding: 'utf8',

@@ -34,7 +34,16 @@ export const CORE_SUITES = [
   'test/grammar.test.ts',
   'test/speculative.test.ts',
 ];
-export const NODE_ONLY_SUITES = ['test/guard.test.ts', 'test/entries.test.ts', 'test/select-backend.test.ts', 'test/fused-kernel.test.ts', 'test/model.test.ts', 'test/transformer-model.test.ts', 'test/json-model.test.ts', 'test/grammar-engine.test.ts'];
+export const NODE_ONLY_SUITES = [
+  'test/guard.test.ts',
+  'test/entries.test.ts',
+  'test/select-backend.test.ts',
+  'test/fused-kernel.test.ts',
+  'test/model.test.ts',
+  'test/transformer-model.test.ts',
+  'test/json-model.test.ts',
+  'test/grammar-engine.test.ts',
+];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
 /** Bare imports of the browser suites (and what they import), pre-bundled before the first file runs. */

@@ -40,9 +40,15 @@ for (const f of files) {
 
 const started = new Date();
 const env = Object.fromEntries(
-  ['TFJS_SAMPLING_BACKENDS', 'TFJS_SAMPLING_FUZZ_SCALE', 'TFJS_SAMPLING_FUZZ_SEED', 'TFJS_SAMPLING_FUZZ_PATH', 'VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'DEVPACK_ALLOW_SOFTWARE'].flatMap((k) =>
-    process.env[k] !== undefined ? [[k, process.env[k]]] : [],
-  ),
+  [
+    'TFJS_SAMPLING_BACKENDS',
+    'TFJS_SAMPLING_FUZZ_SCALE',
+    'TFJS_SAMPLING_FUZZ_SEED',
+    'TFJS_SAMPLING_FUZZ_PATH',
+    'VK_ICD_FILENAMES',
+    'VK_DRIVER_FILES',
+    'DEVPACK_ALLOW_SOFTWARE',
+  ].flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k]]] : [])),
 );
 console.log(`device check: files ${files.join(', ')}; ${JSON.stringify(env)}; node ${process.version}; ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`);
 

@@ -57,7 +57,9 @@ const aliases = {
     );
     // Not carried: transformers.js (onnxruntime-node is 288 MB) and the Chromium runner.
     b.onResolve({ filter: /^@huggingface\/transformers$/ }, () => ({ path: 'hf', namespace: 'devpack-stub' }));
-    b.onResolve({ filter: /^\.\/browser\.js$/ }, (a) => (path.dirname(a.importer) === src('bench') ? { path: 'browser', namespace: 'devpack-stub' } : undefined));
+    b.onResolve({ filter: /^\.\/browser\.js$/ }, (a) =>
+      path.dirname(a.importer) === src('bench') ? { path: 'browser', namespace: 'devpack-stub' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'devpack-stub' }, (a) => ({
       contents: `throw new Error('${a.path === 'hf' ? '@huggingface/transformers' : 'bench/browser.ts'} is not in the device pack');`,
       loader: 'js',
@@ -109,7 +111,8 @@ const command = readFileSync(src('tools/device/command.sh'), 'utf8').trim();
 if (command.length > 2000) throw new Error(`tools/device/command.sh is ${command.length} characters (at most 2000)`);
 writeFileSync(path.join(out, 'COMMAND.txt'), `${command}\n`);
 writeFileSync(path.join(out, 'CARRY.txt'), '.devpack\n.gl\n');
-if (!existsSync(here('.gl')) || !readdirSync(here('.gl'), { withFileTypes: true }).some((e) => e.name.startsWith('libvulkan1'))) console.warn('warning: no .gl/libvulkan1*.deb (see tools/device/README.md)');
+if (!existsSync(here('.gl')) || !readdirSync(here('.gl'), { withFileTypes: true }).some((e) => e.name.startsWith('libvulkan1')))
+  console.warn('warning: no .gl/libvulkan1*.deb (see tools/device/README.md)');
 
 if (!workingTree) rmSync(srcRoot, { recursive: true, force: true });
 

@@ -20,7 +20,17 @@ export const expect: Expect = ((value: unknown, message?: string) => {
   return chai.expect(value, message);
 }) as Expect;
 Object.assign(expect, chai.expect);
-setState({ assertionCalls: 0, isExpectingAssertions: false, isExpectingAssertionsError: null, expectedAssertionsNumber: null, expectedAssertionsNumberErrorGen: null, currentTestName: '' }, expect as never);
+setState(
+  {
+    assertionCalls: 0,
+    isExpectingAssertions: false,
+    isExpectingAssertionsError: null,
+    expectedAssertionsNumber: null,
+    expectedAssertionsNumberErrorGen: null,
+    currentTestName: '',
+  },
+  expect as never,
+);
 // biome-ignore lint/suspicious/noExplicitAny: chai's plugin API
 expect.extend = (matchers: Record<string, unknown>) => (chai.expect as any).extend(expect, matchers);
 expect.getState = () => getState(expect as never);
@@ -50,7 +60,17 @@ interface SuiteNode {
   afterEach: Fn[];
 }
 
-const newSuite = (name: string, parent: SuiteNode | undefined, skip = false): SuiteNode => ({ kind: 'suite', name, parent, children: [], skip, beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] });
+const newSuite = (name: string, parent: SuiteNode | undefined, skip = false): SuiteNode => ({
+  kind: 'suite',
+  name,
+  parent,
+  children: [],
+  skip,
+  beforeAll: [],
+  afterAll: [],
+  beforeEach: [],
+  afterEach: [],
+});
 const root = newSuite('', undefined);
 let current = root;
 
@@ -176,7 +196,10 @@ function errorText(e: unknown): string {
   if (e instanceof Error) {
     const stack = e.stack ?? `${e.name}: ${e.message}`;
     // The message first (fast-check's holds the seed and path to replay), then a few frames.
-    const frames = stack.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 6);
+    const frames = stack
+      .split('\n')
+      .filter((l) => /^\s+at /.test(l))
+      .slice(0, 6);
     const text = `${e.name}: ${e.message}\n${frames.join('\n')}`;
     return text.length > 8000 ? `${text.slice(0, 8000)}… (${text.length} chars)` : text;
   }

@@ -28,7 +28,9 @@ export const adaptersSeen: Info[] = [];
 
 function fail(why: string): never {
   const bar = '!'.repeat(100);
-  console.error(`\n${bar}\n!! DEVICE CHECK FAILED: ${why}\n!! VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''} VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''}\n${bar}\n`);
+  console.error(
+    `\n${bar}\n!! DEVICE CHECK FAILED: ${why}\n!! VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''} VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''}\n${bar}\n`,
+  );
   process.exit(3);
 }
 
@@ -59,7 +61,8 @@ export function checkAdapter(a: Adapter | null, options?: Record<string, unknown
     console.log(`${line} (requested ${JSON.stringify(options ?? {})})`);
   }
   if (allowSoftware) {
-    if (software || !vendor.test(text)) console.log(`[adapter] WARNING: not the hardware GPU (${text.trim()}); accepted because DEVPACK_ALLOW_SOFTWARE=1 (local test only)`);
+    if (software || !vendor.test(text))
+      console.log(`[adapter] WARNING: not the hardware GPU (${text.trim()}); accepted because DEVPACK_ALLOW_SOFTWARE=1 (local test only)`);
     return;
   }
   if (software) fail(`the WebGPU adapter is a software/CPU adapter (${text.trim()}, fallback ${String(info.isFallbackAdapter)}), not the GPU`);

@@ -32,7 +32,6 @@ const passes = (process.env.DEMO_BACKENDS ?? 'auto,webgpu').split(',').filter(Bo
 // tested by the vitest browser-webgpu project. DEMO_JSON=auto,webgpu runs both.
 const jsonPasses = (process.env.DEMO_JSON ?? 'auto').split(',').filter(Boolean);
 
-
 const log = (line: string): void => console.log(`[demo] ${line}`);
 
 /** Moves a slider the way a user does (input event) and waits for the chart of that setting. */

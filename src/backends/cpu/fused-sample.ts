@@ -24,7 +24,14 @@ export function registerCpuKernel(): void {
       const surprise = plan.mirostat ? new Float32Array(plan.batch) : undefined;
       if (surprise) plan = { ...plan, mirostatMu: b.data.get((inputs.mu as tf.TensorInfo).dataId).values as Float32Array, surprise };
       const lp = plan.logprobs;
-      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch, plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN) };
+      if (lp)
+        plan = {
+          ...plan,
+          keptOut: keptBuffer(plan.batch, plan.vocab),
+          keptInv: new Float64Array(plan.batch).fill(1),
+          keptMax: new Float64Array(plan.batch),
+          keptSum: new Float64Array(plan.batch).fill(NaN),
+        };
       const out = new Int32Array(plan.batch);
       const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
@@ -35,7 +42,20 @@ export function registerCpuKernel(): void {
       const outputs = surprise ? [ids, b.makeTensorInfo([plan.batch], 'float32', surprise)] : [ids];
       if (lp) {
         const packed = new Float32Array(plan.batch * (3 + 2 * lp.n));
-        packRows(values, plan.keptOut!, out, () => false, plan.keptInv!, plan.batch, plan.vocab, lp.n, lp.mode, packed, { max: plan.keptMax!, S: plan.keptSum! }, { list: keptList, upper: upperKept(plan) });
+        packRows(
+          values,
+          plan.keptOut!,
+          out,
+          () => false,
+          plan.keptInv!,
+          plan.batch,
+          plan.vocab,
+          lp.n,
+          lp.mode,
+          packed,
+          { max: plan.keptMax!, S: plan.keptSum! },
+          { list: keptList, upper: upperKept(plan) },
+        );
         outputs.push(b.makeTensorInfo([plan.batch, 3 + 2 * lp.n], 'float32', packed));
       }
       return outputs.length === 1 ? ids : outputs;

@@ -30,157 +30,176 @@ function view(buffer: ArrayBuffer, offset: number, info: tf.TensorInfo): Arr {
   return info.dtype === 'int32' ? new Int32Array(buffer, offset, n) : new Float32Array(buffer, offset, n);
 }
 
-
-const KERNELS: Record<string, [OutOf, Body]> = {  [PENALTIES]: [
-    (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
-    const z = ins.logits as Float32Array;
-    const cR = ins.rep as Float32Array;
-    const cF = ins.freq as Float32Array;
-    const cP = ins.pres as Float32Array;
-    const [B, V] = attrs.shape as [number, number];
-    const th = attrs.theta as number[];
-    const ff = attrs.F as number[];
-    const pp = attrs.P as number[];
-    const f32 = Math.fround;
-    for (let r = 0; r < B; r++) {
-      const inv = f32(1 / th[r]!);
-      const t = f32(th[r]!);
-      const f = f32(ff[r]!);
-      const p = f32(pp[r]!);
-      const o = r * V;
-      for (let j = o; j < o + V; j++) {
-        let v = z[j]!;
-        const c = cR[j]!;
-        const cf = cF[j]!;
-        const cp = cP[j]!;
-        if (c > 0 || cf > 0 || cp > 0) {
-          if (c > 0) v = f32(v * (v > 0 ? inv : t));
-          v = f32(v - f32(f32(cf * f) + (cp > 0 ? p : 0)));
+const KERNELS: Record<string, [OutOf, Body]> = {
+  [PENALTIES]: [
+    (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const z = ins.logits as Float32Array;
+      const cR = ins.rep as Float32Array;
+      const cF = ins.freq as Float32Array;
+      const cP = ins.pres as Float32Array;
+      const [B, V] = attrs.shape as [number, number];
+      const th = attrs.theta as number[];
+      const ff = attrs.F as number[];
+      const pp = attrs.P as number[];
+      const f32 = Math.fround;
+      for (let r = 0; r < B; r++) {
+        const inv = f32(1 / th[r]!);
+        const t = f32(th[r]!);
+        const f = f32(ff[r]!);
+        const p = f32(pp[r]!);
+        const o = r * V;
+        for (let j = o; j < o + V; j++) {
+          let v = z[j]!;
+          const c = cR[j]!;
+          const cf = cF[j]!;
+          const cp = cP[j]!;
+          if (c > 0 || cf > 0 || cp > 0) {
+            if (c > 0) v = f32(v * (v > 0 ? inv : t));
+            v = f32(v - f32(f32(cf * f) + (cp > 0 ? p : 0)));
+          }
+          out[j] = Math.min(v, FLT_MAX);
         }
-        out[j] = Math.min(v, FLT_MAX);
       }
-    }
-  },
+    },
   ],
   [COUNTS_UPDATE]: [
-    (i) => ({ shape: (i.counts as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
-    const c = ins.counts as Float32Array;
-    const a = ins.add as Int32Array;
-    const rm = ins.remove as Int32Array | undefined;
-    const [B, V] = attrs.shape as [number, number];
-    out.set(c);
-    for (let r = 0; r < B; r++) {
-      const x = a[r]!;
-      if (x >= 0 && x < V) out[r * V + x]! += 1;
-      const y = rm ? rm[r]! : -1;
-      if (y >= 0 && y < V) out[r * V + y]! -= 1;
-    }
-  },
+    (i) => ({ shape: (i.counts as tf.TensorInfo).shape, dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const c = ins.counts as Float32Array;
+      const a = ins.add as Int32Array;
+      const rm = ins.remove as Int32Array | undefined;
+      const [B, V] = attrs.shape as [number, number];
+      out.set(c);
+      for (let r = 0; r < B; r++) {
+        const x = a[r]!;
+        if (x >= 0 && x < V) out[r * V + x]! += 1;
+        const y = rm ? rm[r]! : -1;
+        if (y >= 0 && y < V) out[r * V + y]! -= 1;
+      }
+    },
   ],
   [INVALID_CODES]: [
-    (i) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!], dtype: 'float32' }), (ins, out, attrs) => {
-    const x = ins.input as Float32Array;
-    const z = ins.processed as Float32Array;
-    const mn = ins.madeNaN as unknown as Uint8Array | Int32Array | undefined;
-    const mi = ins.madeInf as unknown as Uint8Array | Int32Array | undefined;
-    const [B, V] = attrs.shape as [number, number];
-    const k = attrs.codes as InvalidCodes;
-    for (let r = 0; r < B; r++) {
-      let nan = false;
-      let inf = false;
-      let finiteIn = false;
-      let finiteOut = false;
-      for (let j = r * V; j < (r + 1) * V; j++) {
-        const v = x[j]!;
-        if (v !== v) nan = true;
-        else if (v === Infinity) inf = true;
-        else if (v !== -Infinity) finiteIn = true;
-        const w = z[j]!;
-        if (w === w && w !== Infinity && w !== -Infinity) finiteOut = true;
+    (i) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!], dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const x = ins.input as Float32Array;
+      const z = ins.processed as Float32Array;
+      const mn = ins.madeNaN as unknown as Uint8Array | Int32Array | undefined;
+      const mi = ins.madeInf as unknown as Uint8Array | Int32Array | undefined;
+      const [B, V] = attrs.shape as [number, number];
+      const k = attrs.codes as InvalidCodes;
+      for (let r = 0; r < B; r++) {
+        let nan = false;
+        let inf = false;
+        let finiteIn = false;
+        let finiteOut = false;
+        for (let j = r * V; j < (r + 1) * V; j++) {
+          const v = x[j]!;
+          if (v !== v) nan = true;
+          else if (v === Infinity) inf = true;
+          else if (v !== -Infinity) finiteIn = true;
+          const w = z[j]!;
+          if (w === w && w !== Infinity && w !== -Infinity) finiteOut = true;
+        }
+        out[r] = nan ? k.nan : inf ? k.inf : mn?.[r] ? k.madeNaN : mi?.[r] ? k.madeInf : finiteOut ? 0 : finiteIn ? k.madeNone : k.none;
       }
-      out[r] = nan ? k.nan : inf ? k.inf : mn?.[r] ? k.madeNaN : mi?.[r] ? k.madeInf : finiteOut ? 0 : finiteIn ? k.madeNone : k.none;
-    }
-  },
+    },
   ],
   [ROW_EXP_SUMS]: [
-    (i) => ({ shape: [(i.x as tf.TensorInfo).shape[0]!, 1], dtype: 'float32' }), (ins, out, attrs) => {
-    const z = ins.x as Float32Array;
-    const [B, V] = attrs.shape as [number, number];
-    const iv = attrs.inv as Float32Array;
-    (out as Float32Array).set(expSumsOf(z, B, V, iv).S);
-  },
+    (i) => ({ shape: [(i.x as tf.TensorInfo).shape[0]!, 1], dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const z = ins.x as Float32Array;
+      const [B, V] = attrs.shape as [number, number];
+      const iv = attrs.inv as Float32Array;
+      (out as Float32Array).set(expSumsOf(z, B, V, iv).S);
+    },
   ],
   [PACK_LOGPROBS]: [
-    (i, a) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!, 3 + 2 * (a.n as number)], dtype: 'float32' }), (ins, o, attrs) => {
-    const [B, V] = attrs.shape as [number, number];
-    const code = ins.codes as Float32Array;
-    packRows(ins.input as Float32Array, ins.processed as Float32Array, ins.ids as Int32Array, (r) => code[r]! < 0, attrs.inv as Float64Array, B, V, attrs.n as number, attrs.mode as 'raw' | 'processed', o as Float32Array);
-  },
+    (i, a) => ({ shape: [(i.input as tf.TensorInfo).shape[0]!, 3 + 2 * (a.n as number)], dtype: 'float32' }),
+    (ins, o, attrs) => {
+      const [B, V] = attrs.shape as [number, number];
+      const code = ins.codes as Float32Array;
+      packRows(
+        ins.input as Float32Array,
+        ins.processed as Float32Array,
+        ins.ids as Int32Array,
+        (r) => code[r]! < 0,
+        attrs.inv as Float64Array,
+        B,
+        V,
+        attrs.n as number,
+        attrs.mode as 'raw' | 'processed',
+        o as Float32Array,
+      );
+    },
   ],
   [BIAS_DROP]: [
-    (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
-    const x = ins.z as Float32Array;
-    const a = ins.add as Float32Array | undefined;
-    const d = ins.drop as Float32Array | undefined;
-    const [B, V] = attrs.shape as [number, number];
-    const perRow = attrs.dropRows as number;
-    const on = attrs.rows as number[] | null;
-    const inAdd = attrs.bansInAdd === 1;
-    for (let r = 0; r < B; r++) {
-      const o = r * V;
-      const od = perRow ? o : 0;
-      const dropping = d !== undefined && (on === null || on[r] === 1);
-      for (let j = 0; j < V; j++) {
-        let v = x[o + j]!;
-        if (a) {
-          const b = a[o + j]!;
-          if (inAdd && b === -Infinity) {
-            // A ban folded into the bias (-Infinity): what bias 0 then the drop give.
-            out[o + j] = v !== v ? v : -Infinity;
-            continue;
+    (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const x = ins.z as Float32Array;
+      const a = ins.add as Float32Array | undefined;
+      const d = ins.drop as Float32Array | undefined;
+      const [B, V] = attrs.shape as [number, number];
+      const perRow = attrs.dropRows as number;
+      const on = attrs.rows as number[] | null;
+      const inAdd = attrs.bansInAdd === 1;
+      for (let r = 0; r < B; r++) {
+        const o = r * V;
+        const od = perRow ? o : 0;
+        const dropping = d !== undefined && (on === null || on[r] === 1);
+        for (let j = 0; j < V; j++) {
+          let v = x[o + j]!;
+          if (a) {
+            const b = a[o + j]!;
+            if (inAdd && b === -Infinity) {
+              // A ban folded into the bias (-Infinity): what bias 0 then the drop give.
+              out[o + j] = v !== v ? v : -Infinity;
+              continue;
+            }
+            v = Math.fround(v + b);
+            if (v > FLT_MAX) v = FLT_MAX;
           }
-          v = Math.fround(v + b);
-          if (v > FLT_MAX) v = FLT_MAX;
+          if (dropping && d[od + j] === 1 && v === v && v !== Infinity) v = -Infinity;
+          out[o + j] = v;
         }
-        if (dropping && d[od + j] === 1 && v === v && v !== Infinity) v = -Infinity;
-        out[o + j] = v;
       }
-    }
-  },
+    },
   ],
   [BITMASK]: [
-    (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
-    const x = ins.z as Float32Array;
-    const w = ins.words as Int32Array;
-    const [B, V] = attrs.shape as [number, number];
-    const W = Math.ceil(V / 32);
-    for (let r = 0; r < B; r++) {
-      for (let j = 0; j < V; j++) {
-        const v = x[r * V + j]!;
-        out[r * V + j] = (w[r * W + (j >> 5)]! >>> (j & 31)) & 1 || v !== v || v === Infinity ? v : -Infinity;
+    (i) => ({ shape: (i.z as tf.TensorInfo).shape, dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const x = ins.z as Float32Array;
+      const w = ins.words as Int32Array;
+      const [B, V] = attrs.shape as [number, number];
+      const W = Math.ceil(V / 32);
+      for (let r = 0; r < B; r++) {
+        for (let j = 0; j < V; j++) {
+          const v = x[r * V + j]!;
+          out[r * V + j] = (w[r * W + (j >> 5)]! >>> (j & 31)) & 1 || v !== v || v === Infinity ? v : -Infinity;
+        }
       }
-    }
-  },
+    },
   ],
   [DRY]: [
-    (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }), (ins, out, attrs) => {
-    const z = ins.logits as Float32Array;
-    const w = ins.tokens as Int32Array;
-    const s = ins.matches as Int32Array;
-    const [B, V] = attrs.shape as [number, number];
-    const N = attrs.N as number;
-    const all = attrs.rows as (DryKernelRow | undefined)[];
-    out.set(z);
-    const best = new Map<number, number>();
-    for (let r = 0; r < B; r++) {
-      const row = all[r];
-      if (!row) continue;
-      const o = r * N;
-      // Distance i from the newest token: column N − 1 − i; lag k: column N − k.
-      dryRepeatsInto(best, row.m, w, o + N - 1, s, o + N, -1, row.rule, V);
-      for (const [t, n] of best) out[r * V + t] = dryEdit(z[r * V + t]!, row.rule.table[n]!);
-    }
-  },
+    (i) => ({ shape: (i.logits as tf.TensorInfo).shape, dtype: 'float32' }),
+    (ins, out, attrs) => {
+      const z = ins.logits as Float32Array;
+      const w = ins.tokens as Int32Array;
+      const s = ins.matches as Int32Array;
+      const [B, V] = attrs.shape as [number, number];
+      const N = attrs.N as number;
+      const all = attrs.rows as (DryKernelRow | undefined)[];
+      out.set(z);
+      const best = new Map<number, number>();
+      for (let r = 0; r < B; r++) {
+        const row = all[r];
+        if (!row) continue;
+        const o = r * N;
+        // Distance i from the newest token: column N − 1 − i; lag k: column N − k.
+        dryRepeatsInto(best, row.m, w, o + N - 1, s, o + N, -1, row.rule, V);
+        for (const [t, n] of best) out[r * V + t] = dryEdit(z[r * V + t]!, row.rule.table[n]!);
+      }
+    },
   ],
 };
 
@@ -211,7 +230,9 @@ export function registerHostEdits(backend: 'cpu' | 'wasm'): boolean {
           const { shape, dtype } = outOf(inputs, attrs as Record<string, unknown>);
           const outInfo = b.makeOutput(shape, dtype); // first: growing the heap detaches older views
           const heap = b.wasm.HEAPU8.buffer as ArrayBuffer;
-          const ins = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, view(heap, b.dataIdMap.get((t as tf.TensorInfo).dataId).memoryOffset, t as tf.TensorInfo)]));
+          const ins = Object.fromEntries(
+            Object.entries(inputs).map(([k, t]) => [k, view(heap, b.dataIdMap.get((t as tf.TensorInfo).dataId).memoryOffset, t as tf.TensorInfo)]),
+          );
           fn(ins, view(heap, b.dataIdMap.get(outInfo.dataId).memoryOffset, outInfo), attrs as Record<string, unknown>);
           return outInfo;
         },
@@ -222,7 +243,13 @@ export function registerHostEdits(backend: 'cpu' | 'wasm'): boolean {
 }
 
 /** Σ exp((z − max)·inv) and the max per row, in float64 (SIMD module, else a float64 loop). */
-function expSumsOf(z: Float32Array, B: number, V: number, inv: Float32Array, known?: { max: Float64Array; S: Float64Array }): { S: Float64Array; max: Float64Array } {
+function expSumsOf(
+  z: Float32Array,
+  B: number,
+  V: number,
+  inv: Float32Array,
+  known?: { max: Float64Array; S: Float64Array },
+): { S: Float64Array; max: Float64Array } {
   const S = known ? Float64Array.from(known.S) : new Float64Array(B);
   const max = known ? Float64Array.from(known.max) : new Float64Array(B);
   const skip = known ? (r: number): boolean => !Number.isNaN(known.S[r]!) : undefined;
@@ -291,7 +318,15 @@ function topOffsets(z: Float32Array, o: number, V: number, n: number): Int32Arra
  * set is every token at or above its smallest value) when the list holds n tokens whose kept
  * values are the caller's (no rewrite).
  */
-function topFromList(w: Float32Array, z: Float32Array, o: number, V: number, n: number, list: readonly number[] | undefined, usable: boolean): Int32Array | undefined {
+function topFromList(
+  w: Float32Array,
+  z: Float32Array,
+  o: number,
+  V: number,
+  n: number,
+  list: readonly number[] | undefined,
+  usable: boolean,
+): Int32Array | undefined {
   if (!list || !usable) return undefined;
   const raw = w !== z;
   if (raw && (list.length < n || list.some((j) => w[o + j] !== z[o + j]))) return undefined;
@@ -344,7 +379,12 @@ export function packRows(
     const bad = invalid(r) || Number.isNaN(proc.S[r]!);
     const greedy = !Number.isFinite(invT[r]!);
     let first = -1; // greedy rows: the first largest processed logit
-    if (greedy && !bad) for (let t = 0; t < V; t++) if (z[off + t] === proc.max[r]) { first = t; break; }
+    if (greedy && !bad)
+      for (let t = 0; t < V; t++)
+        if (z[off + t] === proc.max[r]) {
+          first = t;
+          break;
+        }
     const logS = Math.log(proc.S[r]!);
     const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((z[off + t]! - proc.max[r]!) * invT[r]! - logS));
     out[o0] = j;
@@ -364,7 +404,9 @@ export function packRows(
       top[0] = first;
       for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
     } else {
-      top = (kept && topFromList(mode === 'raw' ? x : z, z, off, V, k, kept.list(r), mode === 'processed' || kept.upper)) ?? topOffsets(mode === 'raw' ? x : z, off, V, k);
+      top =
+        (kept && topFromList(mode === 'raw' ? x : z, z, off, V, k, kept.list(r), mode === 'processed' || kept.upper)) ??
+        topOffsets(mode === 'raw' ? x : z, off, V, k);
     }
     for (let i = 0; i < k; i++) {
       out[o0 + 3 + i] = top[i]!;

@@ -240,7 +240,16 @@ export function dynamicKept(z: Float32Array, idx: Int32Array | undefined, n: num
  * the kept tokens become f32(s·k), every other candidate -Infinity. Returns -1, or where T is 0
  * the first kept maximum (the row left as it is).
  */
-function dynamicScale(z: Float32Array, idx: Int32Array | undefined, n: number, has: (v: number) => boolean, zk: number, plan: FusedPlan, r: number, ex: Float64Array): number {
+function dynamicScale(
+  z: Float32Array,
+  idx: Int32Array | undefined,
+  n: number,
+  has: (v: number) => boolean,
+  zk: number,
+  plan: FusedPlan,
+  r: number,
+  ex: Float64Array,
+): number {
   const d = plan.dynamic!;
   const prev = d.prev[r]!;
   const s = ex.subarray(z.length, 2 * z.length);
@@ -497,7 +506,14 @@ export function keptSurprise(z: Float32Array, idx: Int32Array | undefined, n: nu
 /** Whether the plan has bands (their statistics read the whole row: the JS kernel masks it first). */
 function hasBands(plan: FusedPlan): boolean {
   const on = (a?: Float64Array): boolean => a?.some((v) => v > 0) ?? false;
-  return on(plan.topNSigma) || on(plan.epsilon) || on(plan.eta) || (plan.minKeep?.some((m) => m > 1) ?? false) || (plan.typicalP?.some((v) => v < 1) ?? false) || (plan.xtcThreshold?.some((v) => v >= 0) ?? false);
+  return (
+    on(plan.topNSigma) ||
+    on(plan.epsilon) ||
+    on(plan.eta) ||
+    (plan.minKeep?.some((m) => m > 1) ?? false) ||
+    (plan.typicalP?.some((v) => v < 1) ?? false) ||
+    (plan.xtcThreshold?.some((v) => v >= 0) ?? false)
+  );
 }
 
 /** Neumaier-compensated running sum (the reference's accurateSum, term by term). */
@@ -950,7 +966,15 @@ export function markKept(r: number, j: number | null): void {
 }
 
 /** Logprobs: row r of plan.keptOut gets the tokens `keep` accepts among idx[0, n) (or 0..n), plan.keptInv[r] the draw's 1/T. */
-export function writeKept(plan: FusedPlan, r: number, z: Float32Array, idx: Int32Array | undefined, n: number, keep: ((v: number) => boolean) | { lo: number; hi: number }, inv: number): void {
+export function writeKept(
+  plan: FusedPlan,
+  r: number,
+  z: Float32Array,
+  idx: Int32Array | undefined,
+  n: number,
+  keep: ((v: number) => boolean) | { lo: number; hi: number },
+  inv: number,
+): void {
   const out = plan.keptOut;
   if (!out) return;
   const o = r * plan.vocab;

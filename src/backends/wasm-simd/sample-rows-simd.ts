@@ -5,7 +5,35 @@
 // tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
 // is copied into the module's memory (one memcpy), scanned there, and never modified.
 import * as tf from '@tensorflow/tfjs-core';
-import { BUCKETS, EXP_TABLE, Keep, Scratch, bandList, largestIn, boundaryBucket, cutoffBand, dynamicInvTemperature, dynamicKept, dynamicRow, dynamicScratch, editedOutcome, greedyRow, lateDynamic, invalidRow, keptMax, keptSurprise, writeKept, markKept, mirostatV1Band, sigmaOf, type V1Top, topPSorted, typicalBand, xtcBand, type FusedPlan } from '../js/sample-rows.js';
+import {
+  BUCKETS,
+  EXP_TABLE,
+  Keep,
+  Scratch,
+  bandList,
+  largestIn,
+  boundaryBucket,
+  cutoffBand,
+  dynamicInvTemperature,
+  dynamicKept,
+  dynamicRow,
+  dynamicScratch,
+  editedOutcome,
+  greedyRow,
+  lateDynamic,
+  invalidRow,
+  keptMax,
+  keptSurprise,
+  writeKept,
+  markKept,
+  mirostatV1Band,
+  sigmaOf,
+  type V1Top,
+  topPSorted,
+  typicalBand,
+  xtcBand,
+  type FusedPlan,
+} from '../js/sample-rows.js';
 import { SAMPLE_WASM_BASE64 } from './module.js';
 import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
@@ -28,9 +56,36 @@ interface Exports {
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
   dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
-  typ_window(z: number, n: number, thrf: number, zmax: number, inv: number, wlo: number, whi: number, scale: number, nb: number, hist: number, idx: number, bucket: number, val: number): number;
+  typ_window(
+    z: number,
+    n: number,
+    thrf: number,
+    zmax: number,
+    inv: number,
+    wlo: number,
+    whi: number,
+    scale: number,
+    nb: number,
+    hist: number,
+    idx: number,
+    bucket: number,
+    val: number,
+  ): number;
   list_hist(val: number, m: number, zmax: number, inv: number, wlo: number, scale: number, nb: number, hist: number, bucket: number): void;
-  gather_listed(val: number, idx: number, bucket: number, m: number, a1: number, b1: number, a2: number, b2: number, ia: number, ib: number, out: number, res: number): number;
+  gather_listed(
+    val: number,
+    idx: number,
+    bucket: number,
+    m: number,
+    a1: number,
+    b1: number,
+    a2: number,
+    b2: number,
+    ia: number,
+    ib: number,
+    out: number,
+    res: number,
+  ): number;
   mask_words(z: number, V: number, words: number): number;
   list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
 }
@@ -153,7 +208,10 @@ class Layout {
   readonly bucketOf: number;
   readonly words: number;
   readonly end: number;
-  constructor(base: number, readonly V: number) {
+  constructor(
+    base: number,
+    readonly V: number,
+  ) {
     const align = (x: number): number => (x + 15) & ~15;
     let at = align(base);
     const take = (n: number): number => {
@@ -385,7 +443,16 @@ let lastListed = 0;
  * and walked. The boundary group is returned when the masses before and through it clear p·Σ by
  * the bounds, and no other token's d lies within the centre's uncertainty of it.
  */
-function typicalFast(e: Exports, L: Layout, row: Float32Array, thr: number, zmax: number, zlo: number, inv: number, p: number): { band: [number, number]; listed: number } | undefined {
+function typicalFast(
+  e: Exports,
+  L: Layout,
+  row: Float32Array,
+  thr: number,
+  zmax: number,
+  zlo: number,
+  inv: number,
+  p: number,
+): { band: [number, number]; listed: number } | undefined {
   const V = row.length;
   if (!(inv >= 1e-30 && inv <= 1e30) || !(zlo <= zmax) || !(p > 0 && p < 1)) return undefined;
   const thrf = float32Ceil(thr);
@@ -484,7 +551,16 @@ function typicalHist(e: Exports, L: Layout, V: number, thrf: number, zmax: numbe
 }
 
 /** The certified band from typicalHist's window and the sums' bounds, or undefined. */
-function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, inv: number, p: number, win: TypicalHist, sums: TypicalSums): { band: [number, number]; listed: number } | undefined {
+function typicalWindow(
+  e: Exports,
+  L: Layout,
+  row: Float32Array,
+  zmax: number,
+  inv: number,
+  p: number,
+  win: TypicalHist,
+  sums: TypicalSums,
+): { band: [number, number]; listed: number } | undefined {
   const V = row.length;
   const { wlo, whi, scale, nb: NB, capped, listed } = win;
   const { S, Slo, Shi, mu, dmu, count, kappa } = sums;
@@ -630,7 +706,17 @@ function typicalWindow(e: Exports, L: Layout, row: Float32Array, zmax: number, i
  * token lies in it, the band is the JS kernel's (smallestReaching's result is the smallest kept
  * token above it). Otherwise the JS kernel's pass runs.
  */
-function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: number, zmin: number, inv: number, param: number, kind: 'eps' | 'eta' | 'xtc'): void {
+function cutBand(
+  e: Exports,
+  L: Layout,
+  row: Float32Array,
+  keep: Keep,
+  zmax: number,
+  zmin: number,
+  inv: number,
+  param: number,
+  kind: 'eps' | 'eta' | 'xtc',
+): void {
   const V = row.length;
   const thrf = float32Ceil(keep.thr);
   let done = false;
@@ -682,7 +768,14 @@ function cutBand(e: Exports, L: Layout, row: Float32Array, keep: Keep, zmax: num
  * exact |a| (KAPPA; 0 where w is exact), w ≤ `wmax`, so Σ x·w² ≤ wmax·SW; tokens past w = 87
  * (x = e^-87, true less) as an absolute term. Where SW only enters the error (ε, XTC), pass a bound of it.
  */
-function sumBounds(S: number, SW: number, V: number, kappa: number, wmax: number, perTerm = false): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
+function sumBounds(
+  S: number,
+  SW: number,
+  V: number,
+  kappa: number,
+  wmax: number,
+  perTerm = false,
+): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
   const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
   const tiny = V * 1e-36;
   // perTerm (band_sums' moments 3): no float32 block sums; Σ x·w's float32 products, 2^-24 each.
@@ -763,8 +856,16 @@ function drawOnlyAfter(plan: FusedPlan, r: number): boolean {
   const on = (a: Float64Array | undefined, off: number): boolean => a !== undefined && a[r]! !== off;
   const k = plan.topK[r]!;
   return (
-    !(k > 0 && k < plan.vocab) && !(plan.topP[r]! < 1) && !(plan.minP[r]! > 0) && !(plan.topNSigma && plan.topNSigma[r]! > 0) && !on(plan.typicalP, 1) &&
-    !(plan.xtcThreshold && plan.xtcThreshold[r]! >= 0) && !(plan.epsilon && plan.epsilon[r]! > 0) && !(plan.eta && plan.eta[r]! > 0) && !(plan.mirostat && plan.mirostat[r]! > 0) && !(plan.minKeep && plan.minKeep[r]! > 1)
+    !(k > 0 && k < plan.vocab) &&
+    !(plan.topP[r]! < 1) &&
+    !(plan.minP[r]! > 0) &&
+    !(plan.topNSigma && plan.topNSigma[r]! > 0) &&
+    !on(plan.typicalP, 1) &&
+    !(plan.xtcThreshold && plan.xtcThreshold[r]! >= 0) &&
+    !(plan.epsilon && plan.epsilon[r]! > 0) &&
+    !(plan.eta && plan.eta[r]! > 0) &&
+    !(plan.mirostat && plan.mirostat[r]! > 0) &&
+    !(plan.minKeep && plan.minKeep[r]! > 1)
   );
 }
 
@@ -821,7 +922,15 @@ function v1Top(e: Exports, L: Layout, thr: number, V: number): V1Top & { count()
  * +Infinity or nothing finite. For log-probabilities (log S). Undefined when the module is not
  * ready.
  */
-export function rowExpSums(values: Float32Array, B: number, V: number, inv: ArrayLike<number>, out: Float32Array | Float64Array, maxOut?: Float64Array, skip?: (r: number) => boolean): boolean {
+export function rowExpSums(
+  values: Float32Array,
+  B: number,
+  V: number,
+  inv: ArrayLike<number>,
+  out: Float32Array | Float64Array,
+  maxOut?: Float64Array,
+  skip?: (r: number) => boolean,
+): boolean {
   if (simdStatus() !== 'ready') return false;
   const e = exports!;
   const L = prepare(e, V);
@@ -1103,9 +1212,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     out[r] = deferred.on
       ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)
       : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
-    if (miro && out[r]! >= 0) plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
+    if (miro && out[r]! >= 0)
+      plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
 }
-

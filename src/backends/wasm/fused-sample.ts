@@ -25,7 +25,16 @@ export function registerWasmKernel(): void {
       const sOut = plan.mirostat ? b.makeOutput([plan.batch], 'float32') : undefined;
       const lp = plan.logprobs;
       const pOut = lp ? b.makeOutput([plan.batch, 3 + 2 * lp.n], 'float32') : undefined;
-      if (lp) plan = { ...plan, keptOut: keptBuffer(plan.batch, plan.vocab), keptInv: new Float64Array(plan.batch).fill(1), keptMax: new Float64Array(plan.batch), keptSum: new Float64Array(plan.batch).fill(NaN), rawMax: new Float64Array(plan.batch), rawSum: new Float64Array(plan.batch).fill(NaN) };
+      if (lp)
+        plan = {
+          ...plan,
+          keptOut: keptBuffer(plan.batch, plan.vocab),
+          keptInv: new Float64Array(plan.batch).fill(1),
+          keptMax: new Float64Array(plan.batch),
+          keptSum: new Float64Array(plan.batch).fill(NaN),
+          rawMax: new Float64Array(plan.batch),
+          rawSum: new Float64Array(plan.batch).fill(NaN),
+        };
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
       const values = new Float32Array(heap, x.memoryOffset, plan.batch * plan.vocab);
@@ -44,7 +53,21 @@ export function registerWasmKernel(): void {
         // Views again: nothing above allocates in the heap, but the packing's own views are fresh.
         const h = b.wasm.HEAPU8.buffer;
         const packed = new Float32Array(h, b.dataIdMap.get(pOut.dataId).memoryOffset, plan.batch * (3 + 2 * lp!.n));
-        packRows(new Float32Array(h, x.memoryOffset, plan.batch * plan.vocab), plan.keptOut!, new Int32Array(h, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch), () => false, plan.keptInv!, plan.batch, plan.vocab, lp!.n, lp!.mode, packed, { max: plan.keptMax!, S: plan.keptSum! }, { list: keptList, upper: upperKept(plan) }, simd ? { max: plan.rawMax!, S: plan.rawSum! } : undefined);
+        packRows(
+          new Float32Array(h, x.memoryOffset, plan.batch * plan.vocab),
+          plan.keptOut!,
+          new Int32Array(h, b.dataIdMap.get(out.dataId).memoryOffset, plan.batch),
+          () => false,
+          plan.keptInv!,
+          plan.batch,
+          plan.vocab,
+          lp!.n,
+          lp!.mode,
+          packed,
+          { max: plan.keptMax!, S: plan.keptSum! },
+          { list: keptList, upper: upperKept(plan) },
+          simd ? { max: plan.rawMax!, S: plan.rawSum! } : undefined,
+        );
       }
       const outputs = [out, ...(sOut ? [sOut] : []), ...(pOut ? [pOut] : [])];
       return outputs.length === 1 ? out : outputs;

@@ -96,7 +96,10 @@ function bandWindows(backend: MathBackendWebGL, { logits, params }: Inputs, attr
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures). */
 export function registerWebglBands(): boolean {
-  return registerWebglKernels({ [BAND_WINDOWS_KERNEL]: (backend, inputs, attrs) => bandWindows(backend, inputs as unknown as Inputs, attrs as unknown as { mode: WindowMode; minP: boolean; entropy?: boolean }) });
+  return registerWebglKernels({
+    [BAND_WINDOWS_KERNEL]: (backend, inputs, attrs) =>
+      bandWindows(backend, inputs as unknown as Inputs, attrs as unknown as { mode: WindowMode; minP: boolean; entropy?: boolean }),
+  });
 }
 
 /**
@@ -107,7 +110,8 @@ export function registerWebglBands(): boolean {
  */
 export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'moments' | 'mass' | 'above', minP: boolean, entropy = true): tf.Tensor2D {
   const [batch] = input.shape;
-  const run = (p: tf.Tensor2D, m: WindowMode): tf.Tensor3D => tf.engine().runKernel(BAND_WINDOWS_KERNEL, { logits: input, params: p }, { mode: m, minP, entropy } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const run = (p: tf.Tensor2D, m: WindowMode): tf.Tensor3D =>
+    tf.engine().runKernel(BAND_WINDOWS_KERNEL, { logits: input, params: p }, { mode: m, minP, entropy } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (t: tf.Tensor3D, k: number): tf.Tensor2D => tf.squeeze(tf.slice(t, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
   // Not tf.min / tf.max: webgl's reductions start at ±1e20 (rowMax's note).
   const col = (p: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(p, [0, k], [batch, 1]) as tf.Tensor2D;
@@ -162,7 +166,10 @@ export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: 
   const cen = tf.div(col(mass, 2), tf.maximum(S, 1e-30));
   const target = tf.mul(p, S);
   const search = tf.concat([m, cen, target, tf.cast(on, 'float32')], 1);
-  const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, { minP, counted } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, {
+    minP,
+    counted,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (k: number): tf.Tensor2D => tf.squeeze(tf.slice(w, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
   const lo = rowMin(ch(0));
   const up = rowMax(ch(1));

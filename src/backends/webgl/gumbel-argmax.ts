@@ -102,9 +102,7 @@ class GumbelArgmaxPass implements GPGPUProgram {
     this.variableNames = first ? ['scores', 'keys', 'scale'] : ['scores', 'keys', 'scale', 'best'];
     this.outputShape = last ? [batch] : [batch, outSize];
     const coords = last ? 'int b = getOutputCoords(); int o = 0;' : 'ivec2 c = getOutputCoords(); int b = c.x; int o = c.y;';
-    const read = first
-      ? 'ivec4 tok = at;'
-      : `ivec4 tok = ivec4(vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w)) + 0.5);`;
+    const read = first ? 'ivec4 tok = at;' : `ivec4 tok = ivec4(vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w)) + 0.5);`;
     // The sizes are in the source, so programs for different shapes never share a binary.
     this.userCode = `
 ${GUMBEL_GLSL}

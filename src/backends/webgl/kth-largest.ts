@@ -185,7 +185,10 @@ void main() {
   float s = 0.0;
   if (getSearch(b, 3) > 0.0) {
     ${typicalHead(minP)}
-    ${keptLoop(vocab, 'c.y', `
+    ${keptLoop(
+      vocab,
+      'c.y',
+      `
       if (c.z == 3) {
         s += 1.0;
       } else if (c.z == 2) {
@@ -194,7 +197,8 @@ void main() {
         float d = -abs(a - cen);
         lo = min(lo, d);
         up = max(up, d);
-      }`)}
+      }`,
+    )}
   }
   setOutput(c.z == 0 ? lo : c.z == 1 ? up : s);
 }
@@ -261,11 +265,15 @@ void main() {
       int w = c.y * ${SUB} + s;
       if (w >= ${Math.ceil(vocab / KTH_MAX_WINDOW)}) break;
       if (orderKey(getStats(b, w, 1)) < keyD) continue;
-      ${keptLoop(vocab, 'w', `
+      ${keptLoop(
+        vocab,
+        'w',
+        `
         if (orderKey(-abs(a - cen)) >= keyD) {
           lo = min(lo, z);
           up = max(up, z);
-        }`)}
+        }`,
+      )}
     }
   }
   setOutput(c.z == 0 ? lo : up);
@@ -289,7 +297,14 @@ void main() {
   }
 }
 
-function bisect(backend: MathBackendWebGL, batch: number, windows: number, round: (state: tf.TensorInfo) => tf.TensorInfo, target: tf.TensorInfo, params?: tf.TensorInfo): tf.TensorInfo {
+function bisect(
+  backend: MathBackendWebGL,
+  batch: number,
+  windows: number,
+  round: (state: tf.TensorInfo) => tf.TensorInfo,
+  target: tf.TensorInfo,
+  params?: tf.TensorInfo,
+): tf.TensorInfo {
   let state = backend.runWebGLProgram(new StartProgram(batch), [], 'float32');
   const step = new StepProgram(batch, windows, params !== undefined);
   for (let r = 0; r < 32; r++) {
@@ -316,7 +331,14 @@ function typicalBand(backend: MathBackendWebGL, { logits, params, search, target
   const [batch, vocab] = logits.shape as [number, number];
   const stats = backend.runWebGLProgram(new TypicalStatsProgram(batch, vocab, minP, counted), [logits, params, search], 'float32');
   const mass = new TypicalMassProgram(batch, vocab, minP, counted);
-  const state = bisect(backend, batch, Math.ceil(vocab / COUNT_WINDOW), (st) => backend.runWebGLProgram(mass, [logits, params, search, st, stats], 'float32'), target, counted ? params : undefined);
+  const state = bisect(
+    backend,
+    batch,
+    Math.ceil(vocab / COUNT_WINDOW),
+    (st) => backend.runWebGLProgram(mass, [logits, params, search, st, stats], 'float32'),
+    target,
+    counted ? params : undefined,
+  );
   const out = backend.runWebGLProgram(new TypicalRangeProgram(batch, vocab, minP), [logits, params, search, state, stats], 'float32');
   backend.disposeIntermediateTensorInfo(state);
   backend.disposeIntermediateTensorInfo(stats);

@@ -20,7 +20,11 @@ export function registerWebglKernels(kernels: Record<string, WebglKernel>, float
     if (float32 && (!env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') || env.getBool('WEBGL_FORCE_F16_TEXTURES'))) return false;
     for (const [name, body] of Object.entries(kernels)) {
       if (tf.getKernel(name, 'webgl')) continue;
-      tf.registerKernel({ kernelName: name, backendName: 'webgl', kernelFunc: ({ inputs, backend, attrs }) => body(backend as unknown as MathBackendWebGL, inputs, attrs ?? {}) });
+      tf.registerKernel({
+        kernelName: name,
+        backendName: 'webgl',
+        kernelFunc: ({ inputs, backend, attrs }) => body(backend as unknown as MathBackendWebGL, inputs, attrs ?? {}),
+      });
     }
     return true;
   } catch {

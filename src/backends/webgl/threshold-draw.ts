@@ -46,8 +46,12 @@ class ThresholdDrawPass implements GPGPUProgram {
     const read = first
       ? `ivec4 tok = at;
     uvec4 zu = floatBitsToUint(z0(b, tok));
-    ${masked ? `uvec4 zr = zu; // the input's bits, for flag 8
-    ${maskBits4Glsl('zu', 'tok', true)}` : ''}`
+    ${
+      masked
+        ? `uvec4 zr = zu; // the input's bits, for flag 8
+    ${maskBits4Glsl('zu', 'tok', true)}`
+        : ''
+    }`
       : `vec4 e = vec4(getBest(b, at.x), getBest(b, at.y), getBest(b, at.z), getBest(b, at.w));
     vec4 fl = floor(e / TD_FLAG);
     ivec4 tok = ivec4(e - fl * TD_FLAG + 0.5);
@@ -58,8 +62,12 @@ class ThresholdDrawPass implements GPGPUProgram {
     uvec4 inside = uvec4(not(outside));
     if (any(greaterThan((zu & 0x7fffffffu) * inside, uvec4(0x7f800000u)))) flags |= 1u;
     if (any(equal(zu * inside, uvec4(0x7f800000u)))) flags |= 2u;
-    if (any(keep)) flags |= 4u;${masked ? `
-    if (any(lessThan(((zr & 0x7fffffffu) | (uvec4(outside) * 0x7f800000u)), uvec4(0x7f800000u)))) flags |= 8u;` : ''}`
+    if (any(keep)) flags |= 4u;${
+      masked
+        ? `
+    if (any(lessThan(((zr & 0x7fffffffu) | (uvec4(outside) * 0x7f800000u)), uvec4(0x7f800000u)))) flags |= 8u;`
+        : ''
+    }`
       : '';
     const keepLane = (l: string): string => `${keepGlsl(`z.${l}`, minP, upper)} && !outside.${l}`;
     const finish = last
@@ -179,7 +187,11 @@ void main() {
 
 function keptCount(backend: MathBackendWebGL, { logits, params, mask }: Inputs, minP: boolean, upper: boolean): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  const windows = backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, true, mask !== undefined, upper), mask ? [logits, params, mask] : [logits, params], 'float32');
+  const windows = backend.runWebGLProgram(
+    new KeptCountPass(batch, vocab, minP, true, mask !== undefined, upper),
+    mask ? [logits, params, mask] : [logits, params],
+    'float32',
+  );
   try {
     return backend.runWebGLProgram(new KeptCountPass(batch, vocab, minP, false, false, upper), [windows], 'int32');
   } finally {
@@ -199,13 +211,25 @@ function thresholdDraw(backend: MathBackendWebGL, { logits, keys, params, mask }
   const [batch, vocab] = logits.shape as [number, number];
   if (vocab > WEBGL_MAX_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: vocabulary of ${vocab} tokens is above 2^21`);
   if (mask && vocab > WEBGL_MAX_MASKED_VOCAB) throw new Error(`${THRESHOLD_DRAW_KERNEL}: a masked vocabulary of ${vocab} tokens is above 2^20`);
-  return runPasses(backend, logits, keys, params, (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined, upper), mask);
+  return runPasses(
+    backend,
+    logits,
+    keys,
+    params,
+    (inSize, window, first) => new ThresholdDrawPass(batch, inSize, window, first, minP, mask !== undefined, upper),
+    mask,
+  );
 }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures, as the draw kernel needs). */
 export function registerWebglThresholdDraw(): boolean {
   return registerWebglKernels({
     [THRESHOLD_DRAW_KERNEL]: (backend, inputs, attrs) =>
-      ((attrs as { count?: boolean }).count ? keptCount : thresholdDraw)(backend, inputs as unknown as Inputs, (attrs as { minP: boolean }).minP, (attrs as { upper?: boolean }).upper ?? false),
+      ((attrs as { count?: boolean }).count ? keptCount : thresholdDraw)(
+        backend,
+        inputs as unknown as Inputs,
+        (attrs as { minP: boolean }).minP,
+        (attrs as { upper?: boolean }).upper ?? false,
+      ),
   });
 }

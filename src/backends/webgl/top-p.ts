@@ -60,9 +60,7 @@ class RoundProgram implements GPGPUProgram {
     this.variableNames = first ? ['logits', 'params'] : ['logits', 'params', 'state', 'prev'];
     this.outputShape = [batch, Math.ceil(vocab / G), 2, 2];
     // Windows with nothing left in the interval read only the decision and their two counts.
-    const gate = first
-      ? `getParams(b, 7) > 0.0`
-      : `(getState(b, 6) > 0.5 ? getPrev(b, w, 1, 0) : getPrev(b, w, 1, 1) - getPrev(b, w, 1, 0)) > 0.0`;
+    const gate = first ? `getParams(b, 7) > 0.0` : `(getState(b, 6) > 0.5 ? getPrev(b, w, 1, 0) : getPrev(b, w, 1, 1) - getPrev(b, w, 1, 0)) > 0.0`;
     const setup = first
       ? `
     const bool read = true;`
@@ -187,7 +185,9 @@ class UpdateProgram implements GPGPUProgram {
     this.variableNames = first ? ['params', 'sums'] : ['state', 'sums'];
     this.outputShape = [batch, STATE];
     // S · P: S as 16-bit limbs S0..S3, P as P0..P2, columns of 16 bits with carries.
-    const products = [0, 1, 2, 3].flatMap((i) => [0, 1, 2].map((j) => `pr = S${i} * P${j}; C${i + j} += pr & 0xffffu; C${i + j + 1} += pr >> 16u;`)).join('\n    ');
+    const products = [0, 1, 2, 3]
+      .flatMap((i) => [0, 1, 2].map((j) => `pr = S${i} * P${j}; C${i + j} += pr & 0xffffu; C${i + j + 1} += pr >> 16u;`))
+      .join('\n    ');
     const carries = [0, 1, 2, 3, 4, 5].map((k) => `C${k + 1} += C${k} >> 16u; C${k} &= 0xffffu;`).join('\n    ');
     const body = first
       ? `

@@ -60,5 +60,11 @@ function windowReduce(backend: MathBackendWebGL, { logits, thr, mask }: Inputs, 
 
 /** Registers the kernel for 'webgl' (WebGL2). */
 export function registerWebglWindowReduce(): boolean {
-  return registerWebglKernels({ [WINDOW_REDUCE_KERNEL]: (backend, inputs, attrs) => windowReduce(backend, inputs as unknown as Inputs, attrs as unknown as { window: number; mode: 'max' | 'count' }) }, false);
+  return registerWebglKernels(
+    {
+      [WINDOW_REDUCE_KERNEL]: (backend, inputs, attrs) =>
+        windowReduce(backend, inputs as unknown as Inputs, attrs as unknown as { window: number; mode: 'max' | 'count' }),
+    },
+    false,
+  );
 }

@@ -389,7 +389,11 @@ function bands(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: 
   const backend = args.backend as WebGPUBackendLike;
   const { logits, params } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo };
   const { mode, minP, online = false } = args.attrs as unknown as { mode: BandsMode; minP: boolean; online?: boolean };
-  return backend.runWebGPUProgram(new BandsProgram(logits.shape[0]!, mode, minP, online && mode !== 'moments' && mode !== 'above'), [logits, params], 'float32');
+  return backend.runWebGPUProgram(
+    new BandsProgram(logits.shape[0]!, mode, minP, online && mode !== 'moments' && mode !== 'above'),
+    [logits, params],
+    'float32',
+  );
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks 64 threads per workgroup. */

@@ -392,7 +392,12 @@ function thresholdDraw(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; 
   const backend = args.backend as WebGPUBackendLike;
   const { logits, keys, params, mask } = args.inputs as { logits: tf.TensorInfo; keys: tf.TensorInfo; params: tf.TensorInfo; mask?: tf.TensorInfo };
   const { policy, minP, count, upper = false } = args.attrs as unknown as { policy: Policy; minP: boolean; count?: boolean; upper?: boolean };
-  if (count) return backend.runWebGPUProgram(new KeptCountProgram(logits.shape[0]!, minP, mask !== undefined, upper), mask ? [logits, params, mask] : [logits, params], 'int32');
+  if (count)
+    return backend.runWebGPUProgram(
+      new KeptCountProgram(logits.shape[0]!, minP, mask !== undefined, upper),
+      mask ? [logits, params, mask] : [logits, params],
+      'int32',
+    );
   const [batch, vocab] = logits.shape as [number, number];
   const config = webgpuDrawConfig(backend);
   const chunk = sliceSize(batch, vocab, config);

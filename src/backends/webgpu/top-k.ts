@@ -15,13 +15,7 @@
 // The threshold search takes any k < V; the sorted output assumes k ≤ kmax.
 // -0 is keyed as +0, so key order is float order and "≥ threshold" keeps ties exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  maxWorkgroupSize,
-  webgpuDrawConfig,
-  type ProgramUniform,
-  type WebGPUBackendLike,
-  type WebGPUProgramLike,
-} from './gumbel-argmax.js';
+import { maxWorkgroupSize, webgpuDrawConfig, type ProgramUniform, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
 import { maskAllowsWgsl, maskWordAllows } from './mask.js';
 
 export const TOP_K_KERNEL = 'TfjsSamplingTopK';
@@ -102,7 +96,9 @@ class TopKProgram implements WebGPUProgramLike {
     let rowOn = kIn >= 1.0f && kIn < f32(vocab);
     // Rows that are off select k = 1 (their result is ignored), so every row has < kmax keys above.
     let k = select(1u, u32(kIn), rowOn);
-    ${this.idleOff ? `// Idle where off: the threshold alone (-FLT_MAX), no row max.
+    ${
+      this.idleOff
+        ? `// Idle where off: the threshold alone (-FLT_MAX), no row max.
     if (lid == 0u) {
       tkState[0] = select(0u, 1u, rowOn);
     }
@@ -115,7 +111,9 @@ class TopKProgram implements WebGPUProgramLike {
       }
       return;
     }
-    workgroupBarrier();` : ''}
+    workgroupBarrier();`
+        : ''
+    }
     if (lid == 0u) {
       tkState[0] = 0u;
       tkState[1] = k;
@@ -140,16 +138,20 @@ class TopKProgram implements WebGPUProgramLike {
       if (level == 0u) {
         var m = 0u;
         var ninf = 0u;
-        ${this.masked ? `// Masked: four consecutive tokens a thread, one mask word for the four.
+        ${
+          this.masked
+            ? `// Masked: four consecutive tokens a thread, one mask word for the four.
         let wrow = r * u32(uniforms.tkMaskShape.y);
         for (var q = lid * 4u; q < vocab; q += ${4 * WG}u) {
           let w = bitcast<u32>(tkMask[wrow + (q >> 5u)]);
           for (var j = q; j < min(q + 4u, vocab); j++) {
             let z = tkLogits[base + j];
-            let key = select(TK_NEG_INF, tkKey(z), ${maskWordAllows('w', 'j', 'z')});` : `
+            let key = select(TK_NEG_INF, tkKey(z), ${maskWordAllows('w', 'j', 'z')});`
+            : `
         for (var j = lid; j < vocab; j += ${WG}u) {
           {
-            let key = tkKey(tkLogits[base + j]);`}
+            let key = tkKey(tkLogits[base + j]);`
+        }
             m = max(m, key);
             // -Infinity (masked, banned) counted per thread: one bucket's atomics would serialize.
             if (key == TK_NEG_INF) {

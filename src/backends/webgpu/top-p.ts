@@ -254,8 +254,12 @@ const TARGET_WGSL = `
  */
 export function digitSearchStartWgsl(p: string, done: string, counted = false): string {
   return `if (lid == 0u) {
-      ${p}S[0] = 0u;${counted ? `
-      ${p}Q = 0u;` : ''}
+      ${p}S[0] = 0u;${
+        counted
+          ? `
+      ${p}Q = 0u;`
+          : ''
+      }
       ${p}S[1] = 0u;
       ${p}S[2] = ${done};
       ${p}M[0] = 0.0f;
@@ -317,9 +321,13 @@ export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: str
       }${beforeDecide}
       if (lid == 0u && ${p}S[2] == 0u) {
         var cH = ${p}M[0];
-        var cL = ${p}M[1];${minKeep ? `
+        var cL = ${p}M[1];${
+          minKeep
+            ? `
         var cK = ${p}Q;
-        var bestK = 0u;` : ''}
+        var bestK = 0u;`
+            : ''
+        }
         var best = 16u;
         var bestH = 0.0f;
         var bestL = 0.0f;
@@ -336,9 +344,13 @@ export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: str
           best = u32(d);
           bestH = cH;
           bestL = cL;
-          bestC = c;${minKeep ? `
+          bestC = c;${
+            minKeep
+              ? `
           bestK = cK;
-          cK += c;` : ''}
+          cK += c;`
+              : ''
+          }
           let x = ${p}H[at];
           let s = cH + x;
           let bb = s - cH;
@@ -350,8 +362,12 @@ export function digitLevelWgsl(p: string, wg: number, cap: number, minKeep?: str
         } else {
           ${p}S[0] = (prefix << 4u) | best;
           ${p}M[0] = bestH;
-          ${p}M[1] = bestL;${minKeep ? `
-          ${p}Q = bestK;` : ''}
+          ${p}M[1] = bestL;${
+            minKeep
+              ? `
+          ${p}Q = bestK;`
+              : ''
+          }
           if (!copied && bestC <= ${cap}u) {
             ${p}S[1] = 2u;
           }
