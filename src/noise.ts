@@ -14,7 +14,20 @@ export function mix32(x: number): number {
   return x >>> 0;
 }
 
-const GOLDEN = 0x9e3779b9;
+/** The token stride of the hash: (step key + token · GOLDEN) mod 2^32 feeds mix32. */
+export const GOLDEN = 0x9e3779b9;
+/** 2^-24: the uniform's spacing (its top 24 hash bits, centred). */
+export const U24 = 2 ** -24;
+
+/** The hash of (step key, token): the one definition in TypeScript (GLSL, WGSL and C mirror it). */
+export function tokenHash(sk: number, token: number): number {
+  return mix32((sk + Math.imul(token, GOLDEN)) >>> 0);
+}
+
+/** Uniform in (0, 1) from a hash: its top 24 bits, centred. */
+export function uniformOfHash(h: number): number {
+  return ((h >>> 8) + 0.5) * U24;
+}
 
 /** 32-bit key of one row's random stream. A scalar seed is combined with the row index. */
 export function rowKey(seed: number, row: number | undefined): number {
@@ -75,8 +88,7 @@ export function residualUniform(key: number, step: number): number {
  * there (the webgl kernel computes −ln(1 − w) from the exact w = 1 − u).
  */
 export function uniform(sk: number, token: number): number {
-  const h = mix32((sk + Math.imul(token, GOLDEN)) >>> 0);
-  return ((h >>> 8) + 0.5) * 2 ** -24;
+  return uniformOfHash(tokenHash(sk, token));
 }
 
 /** Standard Gumbel noise for (step key, token), rounded to float32 as the tensor path sees it. */
@@ -97,8 +109,7 @@ export function fillGumbel(keys: Uint32Array, step: Steps, vocab: number, out: F
     }
     const sk = stepKey(keys[r]!, stepAt(step, r));
     for (let j = 0; j < vocab; j++) {
-      const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
-      out[base + j] = -Math.log(-Math.log(((h >>> 8) + 0.5) * 2 ** -24));
+      out[base + j] = -Math.log(-Math.log(uniformOfHash(tokenHash(sk, j))));
     }
   }
   return out;

@@ -3,7 +3,7 @@
 // cpu and wasm fused kernels. Same arithmetic as the reference where it decides a token:
 // thresholds, top-p sums over top-k candidates, and the perturbed scores.
 import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../../params.js';
-import { mix32 } from '../../noise.js';
+import { tokenHash, U24, uniformOfHash } from '../../noise.js';
 import { EDITED_FINITE, editedCode, maskRowEditor } from '../../host-history.js';
 import { INVALID_CODE } from '../../invalid-rows.js';
 import { MIROSTAT_M, mirostatV1K } from '../../reference/mirostat.js';
@@ -118,9 +118,6 @@ export interface FusedPlan {
   maskOnInput?: boolean;
 }
 
-const GOLDEN = 0x9e3779b9;
-const U24 = 2 ** -24;
-
 // Upper bound of the float32-rounded Gumbel noise for every u in each 1/4096-wide slice.
 const G_UPPER = (() => {
   const t = new Float64Array(4096);
@@ -133,7 +130,7 @@ const G_UPPER = (() => {
 
 const G_MAX = G_UPPER[4095]!;
 
-const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(((h >>> 8) + 0.5) * U24)));
+const gumbelOf = (h: number): number => Math.fround(-Math.log(-Math.log(uniformOfHash(h))));
 
 /**
  * Samples every row of `values` ([batch, vocab] row-major) into `out`. With `kept` (tests: see
@@ -488,7 +485,7 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
     if (zj < thr || zj === -Infinity || zj > hi || (banded && !keep.has(zj))) continue;
     const a = (zj - dmax) * inv;
     if (a + G_MAX < bestScore) continue;
-    const h = mix32((sk + Math.imul(j, GOLDEN)) >>> 0);
+    const h = tokenHash(sk, j);
     if (a + G_UPPER[h >>> 20]! < bestScore) continue;
     const score = a + gumbelOf(h);
     if (score > bestScore) [best, bestScore] = [j, score];
@@ -1162,7 +1159,7 @@ function uniformDraw(sk: number, V: number): number {
   let best = 0;
   let bestG = -Infinity;
   for (let j = 0; j < V; j++) {
-    const g = gumbelOf(mix32((sk + Math.imul(j, GOLDEN)) >>> 0));
+    const g = gumbelOf(tokenHash(sk, j));
     if (g > bestG) [best, bestG] = [j, g];
   }
   return best;
