@@ -49,7 +49,8 @@ for (const mode of ['exact', 'rejection'] as const) {
     `${mode.padEnd(9)} γ = ${gamma}: ${same} of ${total} tokens as plain decoding; ${(100 * d.acceptanceRate).toFixed(0)}% of proposals kept; ` +
       `${d.tokensPerPass.toFixed(2)} tokens per target pass (${d.passes} passes); ${ms.toFixed(0)} ms (${(plainMs / ms).toFixed(2)}× plain)`,
   );
-  if (mode === 'exact' && same !== total) console.log('  (a batched pass rounds differently from one-token passes: see the README, "Speculative decoding")');
+  if (mode === 'exact' && same !== total)
+    console.log('  (a batched pass rounds differently from one-token passes: see docs/generation.md, "Speculative decoding")');
   if (mode === 'exact') spec.tokens.forEach((row, r) => console.log(`  ${lm.decode(prompts[r]!.slice(1))}|${lm.decode([...row]).replaceAll('\n', ' / ')}`));
 }
 lm.dispose();

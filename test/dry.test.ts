@@ -220,7 +220,7 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
   const historyArb = fc
     .tuple(fc.array(tokenArb, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 5 }), fc.array(tokenArb, { maxLength: 4 }))
     .map(([phrase, times, tail]) => [...Array.from({ length: times }, () => phrase).flat(), ...tail]);
-  // SwiftShader flushes subnormals to zero (README, measured pitfalls; the fuzz suite covers them):
+  // SwiftShader flushes subnormals to zero (docs/backends.md; the fuzz suite covers them):
   // none on the software GPU adapters here.
   const finiteArb = fc.float({ min: -3, max: 3, noNaN: true }).map((v) => (gpu && v !== 0 && Math.abs(v) < 2 ** -126 ? 0 : v));
   const logitArb = fc.oneof({ weight: 8, arbitrary: finiteArb }, fc.constantFrom(-Infinity, Infinity, 3e38, -3e38, Number.NaN));
