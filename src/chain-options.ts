@@ -23,6 +23,7 @@ export interface DynamicTemperatureOptions {
 
 /** llama.cpp's Mirostat v1 or v2 (target surprise `tau`, learning rate `eta`, μ kept per row). */
 export interface MirostatOptions {
+  /** 1: Mirostat (Basu et al.'s k from the Zipf exponent); 2: Mirostat 2.0 (a cut at surprise μ). */
   version: 1 | 2;
   /** Target surprise in bits, finite ≥ 0. Default 5 (llama.cpp `mirostat_tau`). */
   tau?: number;

@@ -50,7 +50,9 @@ export { mirostat } from './processors/mirostat.js';
 export { SamplingError, InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, invalidRowsIn } from './invalid-rows.js';
 export { DEFAULT_ORDER, NAMED_ORDERS } from './options.js';
-export { DRY_WHOLE_HISTORY } from './history-options.js';
+export { DRY_WHOLE_HISTORY, type LogitBias, type PenalizePrompt } from './history-options.js';
+export type { TokenMask } from './processors/token-mask.js';
+export type { DryWindow, TokenHistoryView } from './history.js';
 export { acceptUniform, gumbel, mix32, residualUniform, rowKey, rowKeys, stepKey, uniform, xtcUniform } from './noise.js';
 export * as reference from './reference/index.js';
 export type {

@@ -8,6 +8,7 @@ export class Described {
  * subclass {@link InvalidRowsError}); `argument`, `rule` and `value` say exactly what was wrong.
  */
 export class SamplingError extends Error {
+  /** `'SamplingError'`: the class name, for `instanceof`-free checks. */
   override readonly name: string = 'SamplingError';
   constructor(
     /** The argument (or option) at fault, e.g. `topP` or `logits`. */
@@ -25,8 +26,11 @@ export class SamplingError extends Error {
 /** Why a row cannot be sampled. */
 export type InvalidRowCause = 'nan' | 'positive-infinity' | 'no-finite-logit';
 
+/** One row that cannot be sampled, and why. */
 export interface InvalidRow {
+  /** The row's index in the batch. */
   row: number;
+  /** What is wrong with it. */
   cause: InvalidRowCause;
   /**
    * Where the bad value came from: the caller's logits (`'input'`), or a processor of the chain
@@ -38,7 +42,9 @@ export interface InvalidRow {
 
 /** Rows whose logits hold NaN or +Infinity, or that have no finite logit left. */
 export class InvalidRowsError extends SamplingError {
+  /** `'InvalidRowsError'`. */
   override readonly name: string = 'InvalidRowsError';
+  /** @param rows The invalid rows, in row order. */
   constructor(readonly rows: readonly InvalidRow[]) {
     super(
       'logits',

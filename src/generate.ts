@@ -57,7 +57,14 @@ export interface StepContext<S = unknown> {
 }
 
 /** A step function's result: the logits, or the logits plus the state for the next call. */
-export type StepOutput<S = unknown> = tf.Tensor | { logits: tf.Tensor; state?: S };
+export type StepOutput<S = unknown> =
+  | tf.Tensor
+  | {
+      /** float32 `[B, V]` logits of the last position of each row. */
+      logits: tf.Tensor;
+      /** The state for the next step (a KV cache, …); `generate` disposes the previous one's tensors it no longer holds. */
+      state?: S;
+    };
 
 /**
  * The model as a function: `tokens` int32 `[B, T]` (prompts left-padded with `padId`, then the
@@ -83,9 +90,22 @@ export type StepFunction<S = unknown> = (tokens: tf.Tensor2D, context: StepConte
 
 /** A `tf.LayersModel` or `tf.GraphModel` (anything with `predict` and, optionally, `inputs` / `outputs`). */
 export interface PredictModel {
+  /** Runs the model: one tensor, an array of tensors, or a map by input name in; the logits (and any state) out. */
   predict(x: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap, config?: object): unknown;
-  readonly inputs?: readonly { readonly name?: string; readonly shape?: readonly (number | null)[] | undefined; readonly dtype?: string }[];
-  readonly outputs?: readonly { readonly name?: string }[];
+  /** The model's inputs, when it declares them: `generate` maps them by name (see `PredictIO`). */
+  readonly inputs?: readonly {
+    /** The input's name (`input_ids`, `attention_mask`, …). */
+    readonly name?: string;
+    /** Its shape, `null` for free dimensions. */
+    readonly shape?: readonly (number | null)[] | undefined;
+    /** Its dtype (`'int32'`, `'float32'`). */
+    readonly dtype?: string;
+  }[];
+  /** The model's outputs, when it declares them: the logits first, then any state by name. */
+  readonly outputs?: readonly {
+    /** The output's name. */
+    readonly name?: string;
+  }[];
 }
 
 /**
@@ -96,7 +116,15 @@ export interface PredictModel {
  * of the step context that returns a tensor (freed by `generate` after the step unless it is
  * part of the state or of `initialState`).
  */
-export type PredictInput<S = unknown> = 'tokens' | 'attentionMask' | 'positionIds' | { readonly state: string } | ((context: StepContext<S>) => tf.Tensor);
+export type PredictInput<S = unknown> =
+  | 'tokens'
+  | 'attentionMask'
+  | 'positionIds'
+  | {
+      /** The key of the state entry this input gets. */
+      readonly state: string;
+    }
+  | ((context: StepContext<S>) => tf.Tensor);
 
 /**
  * How `generate` drives a `predict` model with several named inputs and outputs (a transformer
@@ -125,6 +153,7 @@ export interface PredictIO {
   readonly state?: Readonly<Record<string, string | number>>;
 }
 
+/** What `generate` drives: a step function (logits from the step context) or a `predict` model. */
 export type GenerateModel<S = unknown> = StepFunction<S> | PredictModel;
 
 /** Why a row stopped. */
@@ -137,11 +166,17 @@ export interface TokenLogprob {
   /** log q(token) under the distribution it was drawn from (after the chain and temperature); NaN for `score`. */
   readonly processed: number;
   /** The `topLogprobs` most probable tokens under the chosen mode, descending (empty without `topLogprobs`). */
-  readonly top: readonly { readonly id: number; readonly logprob: number }[];
+  readonly top: readonly {
+    /** The token id. */
+    readonly id: number;
+    /** Its log-probability under the chosen mode. */
+    readonly logprob: number;
+  }[];
 }
 
 /** One streamed step. */
 export interface GenerateStep {
+  /** The step index: 0 for the first new token. */
   readonly step: number;
   /** The token of each row at this step; `padId` for rows that had finished before it. */
   readonly tokens: Int32Array;
@@ -163,7 +198,12 @@ export interface GenerateStep {
    * (0 to γ + 1; `tokens` holds the last of them), and γ, the tokens proposed per row. The
    * tokens' log-probabilities are then in the result only (`logprobs` is absent from the steps).
    */
-  readonly draft?: { readonly tokens: readonly (readonly number[])[]; readonly proposed: number };
+  readonly draft?: {
+    /** Per row, the tokens this pass added (0 to γ + 1). */
+    readonly tokens: readonly (readonly number[])[];
+    /** γ: the tokens the draft proposed per row. */
+    readonly proposed: number;
+  };
 }
 
 /** A request waiting for a row (the `queue` option of `generate`). */
@@ -178,6 +218,7 @@ export interface QueuedRequest {
   readonly grammar?: GrammarInput | null;
 }
 
+/** What `generate` returns: the new tokens and sequences per row, why each stopped, and what the options asked for. */
 export interface GenerateResult<S = unknown> {
   /**
    * The new tokens of each row, its stop token included, no pads. With a `queue`, this and the
@@ -186,6 +227,7 @@ export interface GenerateResult<S = unknown> {
   readonly tokens: number[][];
   /** Prompt plus new tokens of each row, no pads. */
   readonly sequences: number[][];
+  /** Per row, why it stopped: a stop token or sequence (`'stop'`) or its token budget (`'length'`). */
   readonly finishReasons: FinishReason[];
   /** Steps run (the longest row's number of new tokens). */
   readonly steps: number;
@@ -203,6 +245,7 @@ export interface GenerateResult<S = unknown> {
   readonly state: S | undefined;
 }
 
+/** Options of `generate`, `generateStream` and `score`: the prompts, the sampler, stopping, the model's inputs, grammar, logprobs, draft. */
 export interface GenerateOptions<S = unknown> {
   /** Token ids per row, of any lengths (left-padded here), or an int32 `[B, P]` tensor already left-padded. */
   prompts: readonly ArrayLike<number>[] | tf.Tensor2D;
@@ -678,6 +721,7 @@ export interface ScoreOptions<S = unknown>
   continuations: readonly ArrayLike<number>[];
 }
 
+/** What `score` returns: the log-likelihood of each row's continuation under the model (teacher forcing). */
 export interface ScoreResult<S = unknown> {
   /** Per row, the raw log-probability of each continuation token given the prompt and the tokens before it. */
   readonly logprobs: number[][];

@@ -8,9 +8,13 @@ export type LogitBias = Readonly<Record<number, number>> | ReadonlyMap<number, n
 
 /** Which history tokens count, per penalty: prompt and generated (`true`) or generated only. */
 export interface PenalizePrompt {
+  /** `repetitionPenalty` (default true: Hugging Face, llama.cpp, vLLM count the prompt). */
   repetition?: boolean;
+  /** `frequencyPenalty` (default false: OpenAI and vLLM count generated tokens only). */
   frequency?: boolean;
+  /** `presencePenalty` (default false, as frequency). */
   presence?: boolean;
+  /** DRY (default true: llama.cpp matches across the prompt). */
   dry?: boolean;
 }
 

@@ -37,7 +37,9 @@ export interface LogprobsOptions {
 export interface SampledLogprobs {
   /** The drawn token per row (negative codes mark invalid rows under `invalidRows: 'error'`). */
   readonly ids: Int32Array;
+  /** Per row, log p(token) under the model's distribution: the log-softmax of the raw logits. */
   readonly raw: Float32Array;
+  /** Per row, log q(token) under the distribution it was drawn from (after the whole chain and temperature). */
   readonly processed: Float32Array;
   /** The distribution of `topIds` / `topLogprobs`. */
   readonly mode: LogprobsMode;

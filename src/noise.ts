@@ -78,6 +78,7 @@ export function xtcUniform(key: number, step: number): number {
 export function acceptUniform(key: number, step: number): number {
   return uniform(mix32((stepKey(key, step) ^ 0x53504543) >>> 0), 0);
 }
+/** The uniform that draws a rejected position's replacement (see `acceptUniform`). */
 export function residualUniform(key: number, step: number): number {
   return uniform(mix32((stepKey(key, step) ^ 0x52455344) >>> 0), 0);
 }

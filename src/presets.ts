@@ -9,6 +9,7 @@ export type TaskName = 'code' | 'translation' | 'summarisation' | 'dialogue' | '
 
 /** One row of the table: the recommended range and ready options for `createSampler`. */
 export interface TaskPreset {
+  /** The task. */
   readonly task: TaskName;
   /** What the task is, in words. */
   readonly description: string;

@@ -57,6 +57,7 @@ export interface Sampler {
    * rows under `invalidRows: 'error'`.
    */
   probabilities(logits: tf.Tensor1D, context?: SampleContext): tf.Tensor1D;
+  /** The same for float32 `[B, V]` logits: `[B, V]` out. */
   probabilities(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /**
    * float32 `[B, V]`: the logits after the whole chain, divided by each row's temperature
@@ -64,6 +65,7 @@ export interface Sampler {
    * where it is finite. `[V]` in, `[V]` out.
    */
   process(logits: tf.Tensor1D, context?: SampleContext): tf.Tensor1D;
+  /** The same for float32 `[B, V]` logits: `[B, V]` out. */
   process(logits: tf.Tensor, context?: SampleContext): tf.Tensor2D;
   /**
    * Back to step 0 (the same seeds give the same tokens again) with an empty token history;

@@ -3,14 +3,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 
+/** One candidate `selectBackend` tried. */
 export interface BackendAttempt {
   /** tfjs backend name: 'tensorflow', 'webgpu', 'webgl', 'wasm' or 'cpu'. */
   name: string;
+  /** Whether it initialised and was taken. */
   ok: boolean;
   /** Why it was taken or skipped, in words. */
   why: string;
 }
 
+/** What `selectBackend` chose, and why. */
 export interface BackendChoice {
   /** The backend now active (`tf.getBackend()`). */
   name: string;
@@ -20,6 +23,7 @@ export interface BackendChoice {
   summary: string;
 }
 
+/** Options of `selectBackend`. */
 export interface SelectBackendOptions {
   /** Candidates in order of preference. Default: Node `tensorflow, webgpu, wasm, cpu`; browser `webgpu, webgl, wasm, cpu`. */
   candidates?: readonly string[];

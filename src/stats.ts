@@ -118,9 +118,13 @@ export function distributionStats(probs: tf.Tensor1D | tf.Tensor2D): Distributio
 
 /** {@link DistributionStats} read back to the host: one number per row. */
 export interface DistributionStatsValues {
+  /** The largest probability of each row. */
   maxProb: number[];
+  /** How many tokens have q > 0. */
   kept: number[];
+  /** Entropy in bits. */
   entropy: number[];
+  /** Effective vocabulary 2^H. */
   perplexity: number[];
 }
 

@@ -21,7 +21,9 @@ export type { DynamicTemperatureOptions, MirostatOptions, XtcOptions } from './c
 export interface SamplingState {
   /** `[B, V]` float32 working logits, before temperature; filtered tokens are -Infinity. */
   readonly logits: tf.Tensor2D;
+  /** B: the rows. */
   readonly batch: number;
+  /** V: the vocabulary (the logits' width). */
   readonly vocab: number;
   /** Per-row accumulated 1 / temperature; Infinity marks a greedy (T = 0) row. */
   readonly invTemperature: Float64Array;
@@ -90,7 +92,9 @@ export interface SampleContext {
 export interface LogitsProcessor {
   /** llama.cpp-style name, e.g. `'top-p'`; a disabled processor is named `'?top-p'`. */
   readonly name: string;
+  /** The tensor step: the state's logits in, the processed logits out (tidied by the caller). */
   apply(state: SamplingState): SamplingState;
+  /** The float64 twin of `apply` on plain arrays, for `reference.*` and the tests. */
   reference?(state: ReferenceState): ReferenceState;
   /**
    * Called after each draw with the drawn ids (int32 `[B]`, on the device; negative ids mark
@@ -127,6 +131,7 @@ export type BuiltinName = 'temperature' | 'top-n-sigma' | 'top-k' | 'top-p' | 'm
 /** The anchors' default chains (see `NAMED_ORDERS`). */
 export type NamedOrder = 'llama.cpp' | 'hf' | 'vllm';
 
+/** Options of `createSampler`. Every numeric option is one value for all rows or one per row. */
 export interface SamplerOptions {
   /** T ≥ 0 (0 = greedy). Scalar or one per row. Default 1. */
   temperature?: RowParam;

@@ -24,11 +24,34 @@ import {
  * - `choice`: exactly one of the strings.
  */
 export type GrammarSpec =
-  | { readonly jsonSchema: object | string; readonly whitespace?: 'compact' | 'any'; readonly strict?: boolean }
-  | { readonly json: true; readonly whitespace?: 'compact' | 'any' }
-  | { readonly regex: string }
-  | { readonly ebnf: string; readonly rootRule?: string }
-  | { readonly choice: readonly string[] };
+  | {
+      /** A JSON schema, as an object or a string. */
+      readonly jsonSchema: object | string;
+      /** `'compact'` (default): no whitespace between tokens; `'any'`: JSON's whitespace allowed. */
+      readonly whitespace?: 'compact' | 'any';
+      /** Default true: no properties or items the schema does not name. */
+      readonly strict?: boolean;
+    }
+  | {
+      /** Any JSON value. */
+      readonly json: true;
+      /** As for `jsonSchema`. */
+      readonly whitespace?: 'compact' | 'any';
+    }
+  | {
+      /** A regular expression the whole output matches. */
+      readonly regex: string;
+    }
+  | {
+      /** An EBNF grammar in xgrammar's syntax (GBNF-like). */
+      readonly ebnf: string;
+      /** Its start rule (default `root`). */
+      readonly rootRule?: string;
+    }
+  | {
+      /** Exactly one of these strings. */
+      readonly choice: readonly string[];
+    };
 
 /** The token texts a grammar engine matches against. */
 export interface GrammarVocabulary {
@@ -45,6 +68,7 @@ export interface GrammarVocabulary {
   readonly vocabSize?: number;
 }
 
+/** Options of `createGrammarEngine`. */
 export interface GrammarEngineOptions {
   /**
    * The @mlc-ai/web-xgrammar module. Needed in a browser (`await import('@mlc-ai/web-xgrammar')`,
@@ -55,6 +79,7 @@ export interface GrammarEngineOptions {
 
 /** A grammar compiled for an engine's vocabulary (cached by the engine; freed by its `dispose`). */
 export interface CompiledGrammar {
+  /** The grammar as given to `compile`. */
   readonly spec: GrammarSpec;
   /** Milliseconds the compilation took (0 when it came from the cache). */
   readonly compileMs: number;
@@ -63,6 +88,7 @@ export interface CompiledGrammar {
 /** How a row's output ends when its grammar is complete. */
 export type GrammarEnd = 'stopToken' | 'complete';
 
+/** Options of `GrammarEngine.matcher`: how a row's output ends. */
 export interface MatcherOptions {
   /** The tokens that end the output: allowed exactly where the grammar may end (`'stopToken'` end). */
   readonly stopTokens?: readonly number[];
@@ -85,9 +111,11 @@ export interface GrammarMatcher {
   isComplete(): boolean;
   /** Back to the grammar's start. */
   reset(): void;
+  /** Frees the matcher's state. */
   dispose(): void;
 }
 
+/** A grammar engine over one vocabulary (`createGrammarEngine`): it compiles grammars and makes per-row matchers. */
 export interface GrammarEngine {
   /** The width of the logits and of the bitmasks' vocabulary. */
   readonly vocabSize: number;

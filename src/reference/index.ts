@@ -285,12 +285,19 @@ export function sample(rows: Rows, options: SamplerOptions = {}, step: number | 
 }
 
 /** The reference's log-probabilities of one step (twin of `SampledLogprobs`, in float64). */
+/** What `reference.logprobs` returns, in float64 (the fields of `SampledLogprobs`). */
 export interface ReferenceLogprobs {
+  /** The token each row draws at the step. */
   ids: number[];
+  /** Per row, log p(token) under the raw logits' softmax. */
   raw: Float64Array;
+  /** Per row, log q(token) under the distribution it was drawn from. */
   processed: Float64Array;
+  /** The distribution of `topIds` / `topLogprobs`. */
   mode: 'raw' | 'processed';
+  /** Per row, the most probable tokens under `mode`, ties in index order. */
   topIds: number[][];
+  /** Their log-probabilities, descending. */
   topLogprobs: Float64Array[];
 }
 

@@ -7,6 +7,7 @@ import type { SamplerOptions } from '../types.js';
 import { accurateSum } from './math.js';
 import { probabilities, sample, type ReferenceContext, type Rows } from './index.js';
 
+/** One verification pass of speculative decoding, on plain arrays (`reference.verify`). */
 export interface ReferenceVerifyInput {
   /** `'exact'` (keyed-noise coupling) or `'rejection'` (Leviathan et al.). */
   mode: 'exact' | 'rejection';
@@ -23,6 +24,7 @@ export interface ReferenceVerifyInput {
    * for history processors; position i's history adds the first i proposals.
    */
   history?: readonly (readonly number[])[];
+  /** Per row, how many of `history`'s tokens are the prompt (default 0). */
   promptLength?: readonly number[];
   /** Draw rejected positions from p instead of the residual (the tests' negative control). */
   residualFrom?: 'residual' | 'p';

@@ -6,6 +6,7 @@ export interface ReferenceState {
   readonly logits: Float64Array[];
   /** Per-row accumulated 1 / temperature; Infinity marks a greedy row. */
   readonly invTemperature: Float64Array;
+  /** V: the rows' width. */
   readonly vocab: number;
   /** The step (row 0's when the rows are at different steps: see `steps`). */
   readonly step: number;
