@@ -6,13 +6,20 @@
 //   - a Node ESM script: `tfjs-sampling/core` with the `/cpu` and `/wasm` entries, then the
 //     `tfjs-sampling` entry; the tokens equal `reference.sample`'s, the fused paths run, and
 //     `tfjs-sampling/package.json` resolves;
-//   - a TypeScript consumer typechecked with `moduleResolution` `bundler` and `node16`.
-// (The browser side — a Vite app on webgl and webgpu — is not here yet.)
+//   - a TypeScript consumer typechecked with `moduleResolution` `bundler` and `node16`;
+//   - a Vite app (built by this repository's Vite from the consumer's node_modules) opened in
+//     headless Chromium on webgl and on webgpu (SwiftShader): `tfjs-sampling/core` with the
+//     `/webgl` and `/webgpu` entries, the tokens equal `reference.sample`'s, the GPU chain runs,
+//     no tensor is left.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { build } from 'vite';
+import { CHROMIUM, CHROMIUM_ARGS } from '../setup/probe.js';
+import { serveStatic } from '../setup/static-server.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 // biome-ignore lint/suspicious/noExplicitAny: package.json and the lockfile are read as loose JSON
@@ -24,6 +31,19 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-sampling-consumer-'));
 const keep = process.env.TFJS_SAMPLING_KEEP_CONSUMER === '1';
 const run = (cmd: string, args: string[], cwd = dir): string =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+/** As `step`, for an async body (awaited at the top level). */
+async function stepAsync(name: string, f: () => Promise<string>): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const out = await f();
+    console.log(`ok   ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${out ? `\n${out.trim().replace(/^/gm, '       ')}` : ''}`);
+  } catch (e) {
+    console.error(`FAIL ${name}: ${(e as Error).message}`);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  }
+}
+
 const step = (name: string, f: () => unknown): void => {
   const t0 = performance.now();
   try {
@@ -43,6 +63,8 @@ const WANTS: Record<string, string> = {
   '@tensorflow/tfjs-core': pkg.devDependencies['@tensorflow/tfjs-core'],
   '@tensorflow/tfjs-backend-cpu': pkg.devDependencies['@tensorflow/tfjs-backend-cpu'],
   '@tensorflow/tfjs-backend-wasm': pkg.devDependencies['@tensorflow/tfjs-backend-wasm'],
+  '@tensorflow/tfjs-backend-webgl': pkg.devDependencies['@tensorflow/tfjs-backend-webgl'],
+  '@tensorflow/tfjs-backend-webgpu': pkg.devDependencies['@tensorflow/tfjs-backend-webgpu'],
   typescript: pkg.devDependencies.typescript,
 };
 
@@ -179,6 +201,72 @@ export const used = [ids, ref, generate];
     out.push(`${resolution}: no errors`);
   }
   return out.join('\n');
+});
+
+const APP = `import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { createSampler, kernelBackends, reference } from 'tfjs-sampling/core';
+import 'tfjs-sampling/webgl';
+import 'tfjs-sampling/webgpu';
+
+// Every op as a shader (tfjs forwards small webgl tensors to the CPU by default).
+tf.env().set('WEBGL_CPU_FORWARD', false);
+const rows = Array.from({ length: 3 }, (_, r) => Array.from({ length: 5000 }, (_, j) => Math.fround(Math.sin(j * 0.7 + r) * 3)));
+const options = { temperature: 0.8, topK: 40, topP: 0.95, seed: 5 };
+window.run = async (backend) => {
+  if (!(await tf.setBackend(backend))) return { error: backend + ' did not initialise' };
+  await tf.ready();
+  const before = tf.memory().numTensors;
+  const sampler = createSampler(options);
+  const x = tf.tensor2d(rows);
+  const ids = Array.from(await sampler.sampleIds(x));
+  x.dispose();
+  sampler.dispose();
+  return { backend: tf.getBackend(), ids, want: reference.sample(rows, options, 0), path: sampler.lastPath, kernels: kernelBackends(), leaked: tf.memory().numTensors - before };
+};
+window.ready = true;
+`;
+
+await stepAsync('Vite app in headless Chromium: tfjs-sampling/core + /webgl + /webgpu', async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium libvulkan1 (or set CHROMIUM_PATH)`);
+  const app = path.join(dir, 'app');
+  mkdirSync(app);
+  writeFileSync(path.join(app, 'index.html'), '<!doctype html>\n<html lang="en"><body><script type="module" src="./main.js"></script></body></html>\n');
+  writeFileSync(path.join(app, 'main.js'), APP);
+  await build({ root: app, logLevel: 'warn', configFile: false, build: { outDir: path.join(app, 'dist'), target: 'es2022', chunkSizeWarningLimit: 4096 } });
+  const server = await serveStatic(path.join(app, 'dist'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const lines: string[] = [];
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, null, { timeout: 60_000 });
+    for (const backend of ['webgl', 'webgpu']) {
+      const got = (await page.evaluate((b) => (window as unknown as { run: (b: string) => Promise<unknown> }).run(b), backend)) as {
+        error?: string;
+        backend: string;
+        ids: number[];
+        want: number[];
+        path: string;
+        kernels: string[];
+        leaked: number;
+      };
+      if (got.error) throw new Error(got.error);
+      if (got.backend !== backend) throw new Error(`${backend}: the page runs ${got.backend}`);
+      if (got.ids.join() !== got.want.join()) throw new Error(`${backend}: tokens ${got.ids} differ from the reference's ${got.want}`);
+      if (got.path !== `fused:${backend}`) throw new Error(`${backend}: path ${got.path}`);
+      if (got.leaked !== 0) throw new Error(`${backend}: ${got.leaked} tensors left`);
+      lines.push(`${backend}: ${got.path}, tokens ${got.ids.join(' ')} = reference; kernels ${got.kernels.join(', ')}`);
+    }
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  return lines.join('\n');
 });
 
 if (!keep) rmSync(dir, { recursive: true, force: true });
