@@ -6,7 +6,7 @@ import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, stepKeysOf, rowKey } from './noise.js';
-import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, scaleByInvTemperature } from './processors/ops.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, temperedSoftmax } from './processors/ops.js';
 import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from './select/invalid.js';
 import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
@@ -808,14 +808,8 @@ function draw(
 
 function distribution(opts: NormalizedOptions, { input, made, state }: Prepared): tf.Tensor2D {
   const { batch, vocab, logits: z } = state;
-  const greedy = greedyFlags(state);
-  const zmax = rowMax(z);
-  const e = tf.exp(scaleByInvTemperature(tf.sub(z, zmax), state.invTemperature));
-  let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
+  const p = temperedSoftmax(z, state.invTemperature);
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
-  if (greedy.some((g) => g === 1)) {
-    p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHotRows(firstArgMax(z), vocab), p);
-  }
   const codes = invalidCodes(input, made, z);
   const uniform = tf.fill([batch, vocab], 1 / vocab);
   let alt: tf.Tensor2D;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { checkLogits } from './logits.js';
 import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
-import { firstArgMax, oneHotRows, rowMax } from './processors/ops.js';
+import { temperedSoftmax } from './processors/ops.js';
 import { invalidCodes } from './select/invalid.js';
 
 /** Unit of entropy: `'bits'` (log base 2, the default) or `'nats'` (natural log). */
@@ -34,21 +34,14 @@ export type EntropyUnit = 'bits' | 'nats';
 export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>, temperature: RowParam = 1): tf.Tensor<R> {
   const { batch, vocab, rank } = checkLogits(logits);
   const T = resolveRowParam('temperature', validateTemperature(temperature), batch);
-  const greedy = T.map((t) => (t === 0 ? 1 : 0));
   return tf.tidy(() => {
     const z = tf.reshape(logits, [batch, vocab]) as tf.Tensor2D;
     const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
-    // Greedy rows are divided by 1 here and replaced by their one-hot row below.
-    const divisor = tf.tensor2d(
-      Float32Array.from(T, (t) => (t === 0 ? 1 : t)),
-      [batch, 1],
+    // The sampler's softmax (1/T as a float32 pair; T = 0: one-hot at the first maximum).
+    let p = temperedSoftmax(
+      z,
+      Float64Array.from(T, (t) => 1 / t),
     );
-    const e = tf.exp(tf.div(tf.sub(z, rowMax(z)), divisor)); // -Infinity masks → 0
-    let p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
-    if (greedy.some((g) => g === 1)) {
-      const oneHot = oneHotRows(firstArgMax(z), vocab);
-      p = tf.where(rows(tf.tensor1d(Array.from(greedy), 'bool')), oneHot, p);
-    }
     // Invalid rows (NaN, +Infinity, no finite logit) are NaN rows on every backend, as in
     // sampler.probabilities(): marked explicitly rather than left to each backend's NaN rules.
     const invalid = tf.less(invalidCodes(z, {}, z), 0) as tf.Tensor1D;

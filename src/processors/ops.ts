@@ -197,6 +197,22 @@ export function scaleByInvTemperature(d: tf.Tensor, inv: Float64Array): tf.Tenso
   return tf.add(tf.mul(dc, hi), tf.mul(dc, lo));
 }
 
+/**
+ * The softmax of `z` (`[B, V]`) at each row's 1/T, with the sampler's pair arithmetic
+ * (`scaleByInvTemperature`); greedy rows (1/T = Infinity) are one-hot at their first maximum.
+ * Masked logits (-Infinity) get 0. The one softmax of the library: `softmax()` and
+ * `sampler.probabilities()` both call it; invalid rows are the callers' to mark.
+ */
+export function temperedSoftmax(z: tf.Tensor2D, inv: Float64Array): tf.Tensor2D {
+  const [batch, vocab] = z.shape;
+  const e = tf.exp(scaleByInvTemperature(tf.sub(z, rowMax(z)), inv));
+  const p = tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
+  const greedy = Uint8Array.from(inv, (v) => (Number.isFinite(v) ? 0 : 1));
+  if (!greedy.some((g) => g === 1)) return p;
+  const rows = tf.broadcastTo(tf.tensor2d(greedy, [batch, 1], 'bool'), [batch, vocab]);
+  return tf.where(rows, oneHotRows(firstArgMax(z), vocab), p) as tf.Tensor2D;
+}
+
 /** Per-row `[B, 1]` inverse temperature as a float32 pair; greedy rows (Infinity) use 1. */
 export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D, boolean] {
   const { hi, lo } = splitInvTemperature(inv);
