@@ -6,6 +6,13 @@ export class Described {
 /**
  * The one error class of the library. Every bad argument or invalid row raises it (or its
  * subclass {@link InvalidRowsError}); `argument`, `rule` and `value` say exactly what was wrong.
+ *
+ * @example
+ * try {
+ *   createSampler({ topP: 2 });
+ * } catch (e) {
+ *   if (e instanceof SamplingError) console.log(e.message); // names topP, the rule and the value 2
+ * }
  */
 export class SamplingError extends Error {
   /** `'SamplingError'`: the class name, for `instanceof`-free checks. */
@@ -40,7 +47,16 @@ export interface InvalidRow {
   source?: 'input' | 'processor';
 }
 
-/** Rows whose logits hold NaN or +Infinity, or that have no finite logit left. */
+/**
+ * Rows whose logits hold NaN or +Infinity, or that have no finite logit left.
+ *
+ * @example
+ * try {
+ *   await createSampler().sampleIds(tf.tensor2d([[0, NaN]]));
+ * } catch (e) {
+ *   if (e instanceof InvalidRowsError) console.log(e.rows); // [{ row: 0, cause: 'nan', source: 'input' }]
+ * }
+ */
 export class InvalidRowsError extends SamplingError {
   /** `'InvalidRowsError'`. */
   override readonly name: string = 'InvalidRowsError';

@@ -60,7 +60,13 @@ export interface DrySpec {
   rows: readonly (DryRow | undefined)[];
 }
 
-/** How many tokens `dry.penaltyLastN: -1` looks back (llama.cpp: the context size; 4096 is its default context). */
+/**
+ * How many tokens `dry.penaltyLastN: -1` looks back (llama.cpp: the context size; 4096 is its default context).
+ *
+ * @example
+ * // penaltyLastN -1: as far back as llama.cpp's default context
+ * createSampler({ dry: { multiplier: 0.8, penaltyLastN: -1 } }); // looks back DRY_WHOLE_HISTORY tokens
+ */
 export const DRY_WHOLE_HISTORY = 4096;
 /** The largest finite `dry.penaltyLastN`. */
 export const DRY_MAX_LAST_N = 65536;

@@ -2,14 +2,26 @@
 // Never imports tfjs.
 import { InvalidRowsError, type InvalidRow, type InvalidRowCause } from './errors.js';
 
-/** Negative ids that mark invalid rows in a sampled ids tensor (policy 'error'): bad input. */
+/**
+ * Negative ids that mark invalid rows in a sampled ids tensor (policy 'error'): bad input.
+ *
+ * @example
+ * const ids = await createSampler().sample(tf.tensor2d([[0, NaN], [1, 0]])).data();
+ * ids[0] === INVALID_CODE.nan; // true: sample() marks the row instead of throwing
+ */
 export const INVALID_CODE: Record<InvalidRowCause, number> = {
   nan: -1,
   'positive-infinity': -2,
   'no-finite-logit': -3,
 };
 
-/** Codes of rows whose input was valid and a processor of the chain made invalid. */
+/**
+ * Codes of rows whose input was valid and a processor of the chain made invalid.
+ *
+ * @example
+ * // -6: the input row was valid, a processor (a ban, a mask) left it nothing to draw
+ * ids[r] === PROCESSOR_INVALID_CODE['no-finite-logit'];
+ */
 export const PROCESSOR_INVALID_CODE: Record<InvalidRowCause, number> = {
   nan: -4,
   'positive-infinity': -5,
@@ -22,7 +34,13 @@ const ROW_OF_CODE = new Map<number, Cause>([
   ...Object.entries(PROCESSOR_INVALID_CODE).map(([cause, code]): [number, Cause] => [code, { cause: cause as InvalidRowCause, source: 'processor' }]),
 ]);
 
-/** The invalid rows encoded in read-back ids (negative codes). */
+/**
+ * The invalid rows encoded in read-back ids (negative codes).
+ *
+ * @example
+ * const ids = await sampler.sample(logits).data();
+ * for (const { row, cause, source } of invalidRowsIn(ids)) console.log(row, cause, source);
+ */
 export function invalidRowsIn(ids: ArrayLike<number>): InvalidRow[] {
   const rows: InvalidRow[] = [];
   for (let r = 0; r < ids.length; r++) {

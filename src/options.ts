@@ -24,6 +24,10 @@ import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from '
  * top-p, min-p, typical, ε, η) with llama.cpp's top-nσ before the truncations (its authors found
  * it works on the raw logits), XTC after them (as in llama.cpp) and Mirostat last (it replaces
  * the draw's distribution and learns from the drawn token, so nothing may follow it).
+ *
+ * @example
+ * createSampler({ topK: 40, temperature: 0.8 }).name; // 'temperature → top-k → gumbel'
+ * createSampler({ topK: 40, order: [...DEFAULT_ORDER].reverse() }); // any order of the built-ins
  */
 export const DEFAULT_ORDER: readonly BuiltinName[] = [
   'temperature',
@@ -48,6 +52,10 @@ export const DEFAULT_ORDER: readonly BuiltinName[] = [
  *   typical, ε, η.
  * - `'vllm'`: vLLM v1 `Sampler.sample`: temperature, min-p, then top-k and top-p.
  * An option a named order does not have is an error (the anchor has no such sampler).
+ *
+ * @example
+ * NAMED_ORDERS.vllm; // ['temperature', 'min-p', 'top-k', 'top-p']
+ * createSampler({ temperature: 0.8, topK: 40, topP: 0.95, order: 'llama.cpp' });
  */
 export const NAMED_ORDERS: Readonly<Record<NamedOrder, readonly BuiltinName[]>> = {
   'llama.cpp': ['top-n-sigma', 'top-k', 'typical-p', 'top-p', 'min-p', 'xtc', 'temperature', 'mirostat'],

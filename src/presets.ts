@@ -69,7 +69,12 @@ export const TASK_PRESETS: Readonly<Record<TaskName, TaskPreset>> = Object.freez
   brainstorming: preset('brainstorming', 'brainstorming', 1.0, 1.5),
 });
 
-/** The task names, in the article's order (lowest temperatures first). */
+/**
+ * The task names, in the article's order (lowest temperatures first).
+ *
+ * @example
+ * TASK_NAMES; // ['code', 'translation', 'summarisation', 'dialogue', 'creative', 'brainstorming']
+ */
 export const TASK_NAMES: readonly TaskName[] = Object.freeze(Object.keys(TASK_PRESETS) as TaskName[]);
 
 /**
@@ -84,7 +89,13 @@ export function presetOptions(task: TaskName, overrides: SamplerOptions = {}): S
   return mergeChecked(presetOf(task).options, overrides);
 }
 
-/** The preset of a task; throws `SamplingError` (argument `task`) for an unknown name. */
+/**
+ * The preset of a task; throws `SamplingError` (argument `task`) for an unknown name.
+ *
+ * @example
+ * const { options, description } = taskPreset('code');
+ * const sampler = createSampler(options);
+ */
 export function taskPreset(task: TaskName): TaskPreset {
   return presetOf(task);
 }

@@ -661,7 +661,14 @@ function checkPerRow(name: string, value: unknown, batch: number, ok: (v: number
   }
 }
 
-/** Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows. */
+/**
+ * Reads sampled ids (the one read-back per step) and throws `InvalidRowsError` on invalid rows.
+ *
+ * @example
+ * const ids = sampler.sample(logits); // on the device, no read-back
+ * const tokens = await readIds(ids); // one read; InvalidRowsError on invalid rows
+ * ids.dispose();
+ */
 export async function readIds(ids: tf.Tensor): Promise<Int32Array> {
   if (!isTensor(ids) || ids.isDisposed || ids.dtype !== 'int32' || ids.rank !== 1) {
     const what = isTensor(ids)

@@ -86,7 +86,14 @@ export function hasKernels(family: KernelFamily, backend: string = tf.getBackend
   return ok;
 }
 
-/** The backends whose kernels this bundle carries (what `tfjs-sampling/<name>` entries were imported). */
+/**
+ * The backends whose kernels this bundle carries (what `tfjs-sampling/<name>` entries were imported).
+ *
+ * @example
+ * import 'tfjs-sampling/webgl';
+ * import { kernelBackends } from 'tfjs-sampling/core';
+ * kernelBackends(); // ['webgl']
+ */
 export function kernelBackends(): string[] {
   return Array.from(provided.keys());
 }

@@ -2,7 +2,13 @@ import { resolveRowParam, validateEpsilonCutoff, validateMinTokensToKeep, type R
 import { accurateSum, restoreTop, rowMax, usableInv } from './math.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 ε-cutoff: keep q_j ≥ ε, and the row's maxima. */
+/**
+ * float64 ε-cutoff: keep q_j ≥ ε, and the row's maxima.
+ *
+ * @example
+ * // The float64 twin a custom processor built on epsilonCutoff(3e-4) hands to reference.*:
+ * const mine = { ...epsilonCutoff(3e-4), name: 'my-epsilon-cutoff', reference: reference.referenceEpsilonCutoff(3e-4) };
+ */
 export function referenceEpsilonCutoff(e: RowParam, minTokensToKeep: RowParam = 1) {
   const value = validateEpsilonCutoff(e);
   const minKeep = validateMinTokensToKeep(minTokensToKeep);

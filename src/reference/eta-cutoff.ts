@@ -2,7 +2,13 @@ import { resolveRowParam, validateEtaCutoff, validateMinTokensToKeep, type RowPa
 import { cut } from './epsilon-cutoff.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 η-cutoff: keep q_j ≥ min(η, √η · exp(−H)), and the row's maxima. */
+/**
+ * float64 η-cutoff: keep q_j ≥ min(η, √η · exp(−H)), and the row's maxima.
+ *
+ * @example
+ * // The float64 twin a custom processor built on etaCutoff(1e-3) hands to reference.*:
+ * const mine = { ...etaCutoff(1e-3), name: 'my-eta-cutoff', reference: reference.referenceEtaCutoff(1e-3) };
+ */
 export function referenceEtaCutoff(e: RowParam, minTokensToKeep: RowParam = 1) {
   const value = validateEtaCutoff(e);
   const minKeep = validateMinTokensToKeep(minTokensToKeep);

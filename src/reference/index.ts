@@ -228,7 +228,13 @@ export function probabilities(rows: Rows, options: SamplerOptions = {}, context:
   });
 }
 
-/** The logits after the chain, divided by each row's temperature (greedy rows unscaled). */
+/**
+ * The logits after the chain, divided by each row's temperature (greedy rows unscaled).
+ *
+ * @example
+ * const rows = [[2, 1, 0, -1]];
+ * reference.process(rows, { topK: 2, temperature: 0.5 }); // [[4, 2, -Infinity, -Infinity]]: sampler.process's float64 twin
+ */
 export function process(rows: Rows, options: SamplerOptions = {}, context: ReferenceContext = {}): Float64Array[] {
   const { state } = run(rows, { ...options, invalidRows: 'uniform' }, contextStep(context), context, 'context.step');
   // Kept values beyond float32's range are clamped to ±FLT_MAX, as on tensors: kept tokens stay
@@ -239,6 +245,11 @@ export function process(rows: Rows, options: SamplerOptions = {}, context: Refer
 /**
  * The tokens the tensor sampler draws at `step` for the same logits, options and seeds: Gumbel-max
  * with noise from the (row key, step, token) hash, argmax in float64.
+ *
+ * @example
+ * const rows = [[2, 1, 0, -1]];
+ * const want = reference.sample(rows, { topP: 0.9, seed: 7 }, 0);
+ * // createSampler({ topP: 0.9, seed: 7 }).sampleIds(tf.tensor2d(rows)) draws the same tokens at step 0
  */
 export function sample(rows: Rows, options: SamplerOptions = {}, step: number | readonly number[] = 0, context: ReferenceContext = {}): number[] {
   if (options.seed === undefined) {

@@ -2,7 +2,13 @@ import { resolveRowParam, validateMinP, validateMinTokensToKeep, type RowParam }
 import { restoreTop, rowMax } from './math.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 min-p: keep q_j ≥ m · max q, i.e. z_j ≥ max z + T · ln m (inclusive). */
+/**
+ * float64 min-p: keep q_j ≥ m · max q, i.e. z_j ≥ max z + T · ln m (inclusive).
+ *
+ * @example
+ * // The float64 twin a custom processor built on minP(0.05) hands to reference.*:
+ * const mine = { ...minP(0.05), name: 'my-min-p', reference: reference.referenceMinP(0.05) };
+ */
 export function referenceMinP(m: RowParam, minTokensToKeep: RowParam = 1) {
   const minP = validateMinP(m);
   const minKeep = validateMinTokensToKeep(minTokensToKeep);

@@ -9,6 +9,10 @@ export const MIROSTAT_M = 100;
  * float64 Mirostat: v2 keeps −log2 q ≤ μ (the maxima at least); v1 keeps the k most probable
  * (ties kept; all where k is not finite), k from the Zipf estimate over the 100 most probable.
  * μ per row from `state.mirostatMu` (default 2τ).
+ *
+ * @example
+ * // The float64 twin of mirostat({ version: 2, tau: 5, eta: 0.1 }):
+ * const twin = reference.referenceMirostat({ version: 2, tau: 5, eta: 0.1 });
  */
 export function referenceMirostat(options: MirostatOptions | readonly (MirostatOptions | undefined)[]) {
   return referenceMirostatOfRows(validateMirostat(options));

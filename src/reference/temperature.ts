@@ -3,7 +3,13 @@ import { fieldRows, validateDynamicTemperature, type DynamicTemperatureOptions, 
 import { accurateSum, argMax, rowMax } from './math.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 temperature: divides the pending 1/T by T (T = 0 marks the row greedy); `dynamic` as in `temperature()`. */
+/**
+ * float64 temperature: divides the pending 1/T by T (T = 0 marks the row greedy); `dynamic` as in `temperature()`.
+ *
+ * @example
+ * // The float64 twin a custom processor built on temperature(0.7) hands to reference.*:
+ * const mine = { ...temperature(0.7), name: 'my-temperature', reference: reference.referenceTemperature(0.7) };
+ */
 export function referenceTemperature(t: RowParam, dynamic?: DynamicTemperatureOptions | readonly (DynamicTemperatureOptions | undefined)[]) {
   return referenceTemperatureOfRows(validateTemperature(t), dynamic === undefined ? undefined : validateDynamicTemperature(dynamic));
 }

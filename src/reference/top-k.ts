@@ -1,7 +1,13 @@
 import { resolveRowParam, validateMinTokensToKeep, validateTopK, type RowParam } from '../params.js';
 import type { ReferenceState } from './types.js';
 
-/** float64 top-k: keep every logit ≥ the row's k-th largest (boundary ties kept); k ≥ minTokensToKeep. */
+/**
+ * float64 top-k: keep every logit ≥ the row's k-th largest (boundary ties kept); k ≥ minTokensToKeep.
+ *
+ * @example
+ * // The float64 twin a custom processor built on topK(40) hands to reference.*:
+ * const mine = { ...topK(40), name: 'my-top-k', reference: reference.referenceTopK(40) };
+ */
 export function referenceTopK(k: RowParam, minTokensToKeep: RowParam = 1) {
   const topK = validateTopK(k);
   const minKeep = validateMinTokensToKeep(minTokensToKeep);

@@ -5,6 +5,10 @@ import type { ReferenceState } from './types.js';
 /**
  * float64 top-nσ: keep z_j ≥ max z − n·σ, σ the population standard deviation of the row's finite
  * logits (compensated sums). Rows with NaN or +Infinity, or no finite logit, stay as they are.
+ *
+ * @example
+ * // The float64 twin a custom processor built on topNSigma(1) hands to reference.*:
+ * const mine = { ...topNSigma(1), name: 'my-top-n-sigma', reference: reference.referenceTopNSigma(1) };
  */
 export function referenceTopNSigma(n: RowParam) {
   const value = validateTopNSigma(n);

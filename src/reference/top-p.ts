@@ -5,6 +5,10 @@ import type { ReferenceState } from './types.js';
 /**
  * float64 top-p: with q the row's probabilities, keep token j iff Σ{ q_i : q_i > q_j } < p.
  * Sums are compensated, so this is the exact rule up to float64 rounding.
+ *
+ * @example
+ * // The float64 twin a custom processor built on topP(0.9) hands to reference.*:
+ * const mine = { ...topP(0.9), name: 'my-top-p', reference: reference.referenceTopP(0.9) };
  */
 export function referenceTopP(p: RowParam, minTokensToKeep: RowParam = 1) {
   const topP = validateTopP(p);

@@ -7,6 +7,10 @@ import type { ReferenceState } from './types.js';
  * tokens strictly closer than it is < p, or fewer than `minTokensToKeep` tokens are closer
  * (distances from the float32 difference z − max z, as on tensors).
  * Rows with NaN or +Infinity, or no finite logit, stay as they are.
+ *
+ * @example
+ * // The float64 twin a custom processor built on typicalP(0.95) hands to reference.*:
+ * const mine = { ...typicalP(0.95), name: 'my-typical-p', reference: reference.referenceTypicalP(0.95) };
  */
 export function referenceTypicalP(p: RowParam, minTokensToKeep: RowParam = 1) {
   const value = validateTypicalP(p);

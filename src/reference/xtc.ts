@@ -14,7 +14,13 @@ export function xtcCoins(Pr: Float64Array, Th: Float64Array, keys: Uint32Array, 
   return Array.from(Pr, (p, r) => p > 0 && Th[r]! <= 0.5 && u(keys[r]!, stepAt(step, r)) <= p);
 }
 
-/** float64 XTC: drop q ≥ threshold but the least probable of those tokens (and its ties). */
+/**
+ * float64 XTC: drop q ≥ threshold but the least probable of those tokens (and its ties).
+ *
+ * @example
+ * // The float64 twin of xtc({ threshold: 0.1, probability: 0.5 }):
+ * const twin = reference.referenceXtc({ threshold: 0.1, probability: 0.5 });
+ */
 export function referenceXtc(options: XtcOptions | readonly (XtcOptions | undefined)[], minTokensToKeep: RowParam = 1) {
   return referenceXtcOfRows(validateXtc(options), validateMinTokensToKeep(minTokensToKeep));
 }
