@@ -6,8 +6,8 @@ import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, stepKeysOf, rowKey } from './noise.js';
-import { FLT_MAX, firstArgMax, invTemperaturePair, oneHotRows, rowMax, temperedSoftmax } from './processors/ops.js';
-import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from './select/invalid.js';
+import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, temperedSoftmax } from './processors/ops.js';
+import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE, policyFallbackIds, policyRows } from './select/invalid.js';
 import type { LogitsProcessor, RowParam, SampleContext, SamplerOptions, SamplingState } from './types.js';
 import { TokenHistory } from './history.js';
 import { historyNeeds, historyProcessors } from './history-chain.js';
@@ -800,13 +800,7 @@ function draw(
     const uniformIds = inShader
       ? runGumbelArgmax(tf.zeros([batch, vocab]) as tf.Tensor2D, stepKeys!, new Float32Array(batch).fill(1))
       : (tf.argMax(getNoise(), 1) as tf.Tensor1D);
-    if (opts.invalidRows === 'uniform') {
-      fallback = uniformIds;
-    } else {
-      const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
-      const anyFinite = tf.any(tf.isFinite(input), 1);
-      fallback = tf.where(anyFinite, firstArgMax(finite as tf.Tensor2D), uniformIds) as tf.Tensor1D;
-    }
+    fallback = policyFallbackIds(input, opts.invalidRows, uniformIds);
   }
   // The draw kernel counts as used when it drew the tokens of some (non-greedy) row.
   const drawKernel = (inShader || onHost) && !greedy.every((g) => g === 1);
@@ -818,18 +812,7 @@ function distribution(opts: NormalizedOptions, { input, made, state }: Prepared)
   const p = temperedSoftmax(z, state.invTemperature);
   const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
   const codes = invalidCodes(input, made, z);
-  const uniform = tf.fill([batch, vocab], 1 / vocab);
-  let alt: tf.Tensor2D;
-  if (opts.invalidRows === 'error') {
-    alt = tf.fill([batch, vocab], NaN) as tf.Tensor2D;
-  } else if (opts.invalidRows === 'uniform') {
-    alt = uniform as tf.Tensor2D;
-  } else {
-    const finite = tf.where(tf.isFinite(input), input, tf.fill(input.shape, -Infinity));
-    const anyFinite = tf.any(tf.isFinite(input), 1) as tf.Tensor1D;
-    alt = tf.where(rows(anyFinite), oneHotRows(firstArgMax(finite as tf.Tensor2D), vocab), uniform) as tf.Tensor2D;
-  }
-  return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), alt, p) as tf.Tensor2D;
+  return tf.where(rows(tf.less(codes, 0) as tf.Tensor1D), policyRows(input, opts.invalidRows), p) as tf.Tensor2D;
 }
 
 /**

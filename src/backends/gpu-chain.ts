@@ -23,7 +23,6 @@ import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN } from '../params.js';
 import {
   FLT_MAX,
   column,
-  firstArgMax,
   invTemperaturePair,
   keepAtLeast,
   pickPerRow,
@@ -38,7 +37,7 @@ import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
 import { quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
-import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE } from '../select/invalid.js';
+import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE, policyFallbackIds } from '../select/invalid.js';
 import { topPThreshold } from '../processors/top-p.js';
 import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
@@ -973,12 +972,7 @@ function applyPolicy(input: tf.Tensor2D, plan: FusedPlan, ids: tf.Tensor1D, keys
     policy: 'error',
     minP: false,
   } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
-  let fallback = uniformIds;
-  if (plan.invalidRows === 'greedy') {
-    const isFin = tf.isFinite(input);
-    const finite = tf.where(isFin, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
-    fallback = tf.where(tf.any(isFin, 1), firstArgMax(finite), uniformIds) as tf.Tensor1D;
-  }
+  const fallback = policyFallbackIds(input, plan.invalidRows as 'uniform' | 'greedy', uniformIds);
   return tf.where(tf.less(ids, 0), fallback, ids) as tf.Tensor1D;
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from '../invalid-rows.js';
 import { editKernelsAvailable, invalidCodesKernel } from '../backends/js-kernels.js';
+import { firstArgMax, oneHotRows } from '../processors/ops.js';
 
 export { INVALID_CODE, PROCESSOR_INVALID_CODE, assertValidIds, invalidRowOf, invalidRowsIn } from '../invalid-rows.js';
 
@@ -36,4 +37,34 @@ export function invalidCodes(input: tf.Tensor2D, made: { madeNaN?: tf.Tensor1D; 
   if (made.madeNaN) out = tf.where(made.madeNaN, code(PROCESSOR_INVALID_CODE.nan), out);
   out = tf.where(posInf, code(INVALID_CODE['positive-infinity']), out);
   return tf.where(nan, code(INVALID_CODE.nan), out) as tf.Tensor1D;
+}
+
+/**
+ * The opt-in invalid-row policies as tfjs ops, for the paths whose kernels do not apply them
+ * (the portable draw, webgl's chain): the fallback id per row — `'uniform'`: `uniformIds` (the
+ * argmax of the row's noise alone, which each path draws its own way); `'greedy'`: the first
+ * maximum of the input's finite logits, `uniformIds` where it has none. The one implementation;
+ * the JS, SIMD and WGSL kernels apply the same rule inside their scans.
+ */
+export function policyFallbackIds(input: tf.Tensor2D, policy: 'uniform' | 'greedy', uniformIds: tf.Tensor1D): tf.Tensor1D {
+  if (policy === 'uniform') return uniformIds;
+  const isFin = tf.isFinite(input);
+  const finite = tf.where(isFin, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
+  return tf.where(tf.any(isFin, 1), firstArgMax(finite), uniformIds) as tf.Tensor1D;
+}
+
+/**
+ * The policies' distributions (`probabilities()` of an invalid row), `[B, V]`: `'error'` NaN
+ * rows, `'uniform'` 1 / V, `'greedy'` one-hot at the first finite maximum (uniform where none) —
+ * what `policyFallbackIds` draws from.
+ */
+export function policyRows(input: tf.Tensor2D, policy: 'error' | 'uniform' | 'greedy'): tf.Tensor2D {
+  const [batch, vocab] = input.shape;
+  if (policy === 'error') return tf.fill([batch, vocab], NaN) as tf.Tensor2D;
+  const uniform = tf.fill([batch, vocab], 1 / vocab) as tf.Tensor2D;
+  if (policy === 'uniform') return uniform;
+  const isFin = tf.isFinite(input);
+  const finite = tf.where(isFin, input, tf.fill(input.shape, -Infinity)) as tf.Tensor2D;
+  const any = tf.broadcastTo(tf.reshape(tf.any(isFin, 1), [batch, 1]), [batch, vocab]);
+  return tf.where(any, oneHotRows(firstArgMax(finite), vocab), uniform) as tf.Tensor2D;
 }
