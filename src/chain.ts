@@ -3,45 +3,50 @@ import { isBuiltinProcessor } from './builtin.js';
 import { Described, SamplingError } from './errors.js';
 import { isTensor } from './logits.js';
 import { freshLogits } from './processors/ops.js';
-import type { BuiltinSpec } from './options.js';
-import { minP } from './processors/min-p.js';
+import type { NormalizedOptions } from './options.js';
+import { minPOf } from './processors/min-p.js';
 import { temperatureOfRows } from './processors/temperature.js';
-import { topK } from './processors/top-k.js';
-import { topP } from './processors/top-p.js';
-import { topNSigma } from './processors/top-n-sigma.js';
-import { epsilonCutoff } from './processors/epsilon-cutoff.js';
-import { etaCutoff } from './processors/eta-cutoff.js';
-import { typicalP } from './processors/typical-p.js';
+import { topKOf } from './processors/top-k.js';
+import { topPOf } from './processors/top-p.js';
+import { topNSigmaOf } from './processors/top-n-sigma.js';
+import { epsilonCutoffOf } from './processors/epsilon-cutoff.js';
+import { etaCutoffOf } from './processors/eta-cutoff.js';
+import { typicalPOf } from './processors/typical-p.js';
 import { xtcOfRows } from './processors/xtc.js';
 import { mirostatOfRows } from './processors/mirostat.js';
 import type { LogitsProcessor, SamplingState } from './types.js';
 
 export { isBuiltinProcessor };
 
-/** Tensor processors for the enabled built-ins, in order. */
-export function builtinProcessors(specs: readonly BuiltinSpec[]): LogitsProcessor[] {
-  return specs.map(({ name, value, minKeep = 1, dynamic, xtc, mirostat }) => {
+/**
+ * Tensor processors for the enabled built-ins, in order. They read their rows from the options'
+ * plan sources (plan.ts): the arrays the fused paths read, resolved once per batch size.
+ */
+export function builtinProcessors(opts: NormalizedOptions): LogitsProcessor[] {
+  const src = opts.sources;
+  return opts.builtins.map(({ name, value, minKeep = 1, dynamic, xtc, mirostat }) => {
+    const rows = { value: src.value[name], minKeep: src.minKeep };
     switch (name) {
       case 'temperature':
-        return temperatureOfRows(value, dynamic);
+        return temperatureOfRows(value, dynamic, { T: rows.value, dynamic: dynamic && src.dynamic });
       case 'top-k':
-        return topK(value, minKeep);
+        return topKOf(value, minKeep, rows);
       case 'top-p':
-        return topP(value, minKeep);
+        return topPOf(value, minKeep, rows);
       case 'min-p':
-        return minP(value, minKeep);
+        return minPOf(value, minKeep, rows);
       case 'top-n-sigma':
-        return topNSigma(value);
+        return topNSigmaOf(value, rows.value);
       case 'typical-p':
-        return typicalP(value, minKeep);
+        return typicalPOf(value, minKeep, rows);
       case 'epsilon-cutoff':
-        return epsilonCutoff(value, minKeep);
+        return epsilonCutoffOf(value, minKeep, rows);
       case 'eta-cutoff':
-        return etaCutoff(value, minKeep);
+        return etaCutoffOf(value, minKeep, rows);
       case 'xtc':
-        return xtcOfRows(xtc!, minKeep);
+        return xtcOfRows(xtc!, minKeep, { xtc: src.xtc!, minKeep: src.minKeep });
       case 'mirostat':
-        return mirostatOfRows(mirostat!);
+        return mirostatOfRows(mirostat!, undefined, src.mirostat);
     }
   });
 }

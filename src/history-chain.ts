@@ -1,7 +1,7 @@
 // The built-in history processors of a sampler, in chain order, and the history they need.
 import type { HistoryNeeds } from './history.js';
 import { dryOn, dryWindowWidth, historyStages, type HistorySpec } from './history-options.js';
-import { resolveRowParam } from './params.js';
+import { historyRows } from './plan.js';
 import { allowedTokens } from './processors/allowed-tokens.js';
 import { badWords, badWordsTail } from './processors/bad-words.js';
 import { dry } from './processors/dry.js';
@@ -15,6 +15,7 @@ import { DeviceCache } from './processors/ops.js';
 /** The tensor processors of the spec's history stages, in chain order. */
 export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
   const stages = historyStages(spec);
+  const rows = historyRows(spec);
   // Penalties right before the logit bias may add it in their own pass (webgl); both share the
   // bias's device tensor.
   const biasCache = new DeviceCache();
@@ -26,11 +27,11 @@ export function historyProcessors(spec: HistorySpec): LogitsProcessor[] {
       case 'dry':
         return dry(st.dry, spec.penalizePrompt.dry);
       case 'no-repeat-ngram':
-        return noRepeatNgram(st.size);
+        return noRepeatNgram(st.size, rows.noRepeatNgramSize);
       case 'bad-words':
         return badWords(st.sequences);
       case 'min-new-tokens':
-        return minNewTokens(st.n, st.stopTokens);
+        return minNewTokens(st.n, st.stopTokens, rows.minNewTokens);
       case 'logit-bias':
         return bias ?? logitBias(st.bias);
       case 'allowed-tokens':
@@ -51,5 +52,5 @@ export function historyNeeds(spec: HistorySpec): HistoryNeeds | undefined {
   const tail = Math.max(spec.noRepeatNgramSize !== undefined ? Infinity : 0, spec.badWords ? badWordsTail(spec.badWords) : 0);
   const dryNeeds = spec.dry && dryOn(spec.dry) ? { window: dryWindowWidth(spec.dry), prompt: spec.penalizePrompt.dry } : undefined;
   if (!countsAll && !countsGenerated && tail === 0 && spec.minNewTokens === undefined && !dryNeeds) return undefined;
-  return { countsAll, countsGenerated, lastN: (batch) => resolveRowParam('penaltyLastN', spec.penaltyLastN, batch), tail, dry: dryNeeds };
+  return { countsAll, countsGenerated, lastN: historyRows(spec).penaltyLastN, tail, dry: dryNeeds };
 }

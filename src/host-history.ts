@@ -12,7 +12,7 @@ import { dryRowOf, rowOf, type HistorySpec, type HistoryStage } from './history-
 import { dryEdit, dryLinks, dryRepeatsInto, dryRule } from './dry-rule.js';
 import { suffixMatchLengths } from './reference/dry.js';
 import { INVALID_CODE, PROCESSOR_INVALID_CODE } from './invalid-rows.js';
-import { resolveRowParam } from './params.js';
+import { historyRows } from './plan.js';
 
 const FLT_MAX = 3.4028234663852886e38;
 const f32 = Math.fround;
@@ -386,22 +386,18 @@ export class HostTokenHistory implements TokenHistoryView {
     const { batch: B, vocab: V } = this;
     const touched = this.touched ?? (this.touched = new Uint8Array(V));
     const list = this.list ?? (this.list = new Int32Array(V));
-    const param = (name: string, v: HistorySpec['repetitionPenalty'], off: number): Float64Array => resolveRowParam(name, v ?? off, B);
-    const theta = param('repetitionPenalty', spec.repetitionPenalty, 1);
-    const F = param('frequencyPenalty', spec.frequencyPenalty, 0);
-    const P = param('presencePenalty', spec.presencePenalty, 0);
+    const rows = historyRows(spec);
+    const theta = rows.repetitionPenalty(B);
+    const F = rows.frequencyPenalty(B);
+    const P = rows.presencePenalty(B);
     // Each penalty's scope; one not kept falls back to the other (its penalty is 0 then).
     const scope = (all: boolean): 'all' | 'gen' => ((all ? this.needs.countsAll : !this.needs.countsGenerated) ? 'all' : 'gen');
     const sR = scope(spec.penalizePrompt.repetition);
     const sF = scope(spec.penalizePrompt.frequency);
     const sP = scope(spec.penalizePrompt.presence);
-    // Per-stage row parameters, resolved once per step.
+    // Per-stage row parameters (the spec's plan rows).
     const rowParams = stages.map((st) =>
-      st.kind === 'no-repeat-ngram'
-        ? resolveRowParam('noRepeatNgramSize', st.size, B)
-        : st.kind === 'min-new-tokens'
-          ? resolveRowParam('minNewTokens', st.n, B)
-          : undefined,
+      st.kind === 'no-repeat-ngram' ? rows.noRepeatNgramSize(B) : st.kind === 'min-new-tokens' ? rows.minNewTokens(B) : undefined,
     );
     const repeats = new Map<number, number>(); // DRY's token → repeat length, per row
     return (row: Float32Array, r: number): number => {

@@ -2,7 +2,6 @@
 import { SamplingError } from './errors.js';
 import {
   isOff,
-  resolveRowParam,
   validateMinP,
   validateSeed,
   validateTopNSigma,
@@ -18,6 +17,7 @@ import {
 import type { BuiltinName, DrawMethod, InvalidRowPolicy, LogitsProcessor, NamedOrder, SamplerOptions } from './types.js';
 import { validateDynamicTemperature, validateMirostat, validateXtc, type DynamicTemperatureRows, type MirostatRows, type XtcRows } from './chain-options.js';
 import { HISTORY_OPTION_NAMES, validateHistoryOptions, type HistorySpec } from './history-options.js';
+import { fieldsOf, historyRows, rowsOf, type PlanSources, type Rows } from './plan.js';
 
 /**
  * The default order of the built-in samplers: Hugging Face's (temperature first, then top-k,
@@ -120,8 +120,8 @@ export interface NormalizedOptions {
   processors: readonly LogitsProcessor[];
   builtins: readonly BuiltinSpec[];
   seed: RowParam | undefined;
-  /** Every per-row array option, checked against the batch size on each call (even if off). */
-  rowArrays: readonly [string, RowParam][];
+  /** The per-row options as memoized rows: one plan per batch size (plan.ts `planRows`). */
+  sources: PlanSources;
   draw: DrawMethod;
   invalidRows: InvalidRowPolicy;
   /** Penalties, biases, bans and masks: built-in history processors, run before everything else. */
@@ -136,7 +136,7 @@ export function isLogitsProcessor(p: unknown): p is LogitsProcessor {
 
 /** Throws if a per-row array option does not have one value per row. */
 export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
-  for (const [name, value] of opts.rowArrays) resolveRowParam(name, value, batch);
+  for (const rows of opts.sources.arrays) rows(batch);
 }
 
 /** Validates sampler options; `argument` names them in errors (`'sampler'` for generate's). */
@@ -222,33 +222,24 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     throw new SamplingError('invalidRows', 'must be "error", "uniform" or "greedy"', invalidRows);
   }
   const seed = options.seed === undefined ? undefined : validateSeed(options.seed);
-  const rowArrays: [string, RowParam][] = [];
-  const named: [string, RowParam | undefined][] = [
-    ['temperature', values.temperature],
-    ['topK', values['top-k']],
-    ['topP', values['top-p']],
-    ['minP', values['min-p']],
-    ['topNSigma', values['top-n-sigma']],
-    ['epsilonCutoff', values['epsilon-cutoff']],
-    ['etaCutoff', values['eta-cutoff']],
-    ['typicalP', values['typical-p']],
-    ['minTokensToKeep', minKeep],
-    ['xtc', xtc?.probability],
-    ['dynamicTemperature', dynamic?.range],
-    ['mirostat', mirostat?.version],
-    ['seed', seed],
-  ];
+  const value = {} as Record<BuiltinName, Rows>;
+  for (const name of DEFAULT_ORDER) value[name] = rowsOf(OPTION_NAME[name], values[name]);
+  const sources: PlanSources = {
+    value,
+    minKeep: rowsOf('minTokensToKeep', minKeep),
+    ...(dynamic ? { dynamic: fieldsOf('dynamicTemperature', dynamic) } : {}),
+    ...(xtc ? { xtc: fieldsOf('xtc', xtc) } : {}),
+    ...(mirostat ? { mirostat: fieldsOf('mirostat', mirostat) } : {}),
+    arrays: [],
+  };
   const history = validateHistoryOptions(options as Record<string, unknown>);
-  named.push(
-    ['repetitionPenalty', history.repetitionPenalty],
-    ['frequencyPenalty', history.frequencyPenalty],
-    ['presencePenalty', history.presencePenalty],
-    ['penaltyLastN', history.penaltyLastN],
-    ['noRepeatNgramSize', history.noRepeatNgramSize],
-    ['minNewTokens', history.minNewTokens],
-  );
-  for (const [name, v] of named) if (v !== undefined && typeof v !== 'number') rowArrays.push([name, v]);
-  return { processors, builtins, seed, rowArrays, draw, invalidRows, history };
+  const arrays: Rows[] = [...Object.values<Rows>(value), sources.minKeep];
+  for (const f of [sources.dynamic, sources.xtc, sources.mirostat]) if (f) arrays.push(...Object.values<Rows>(f));
+  if (seed !== undefined && typeof seed !== 'number') arrays.push(rowsOf('seed', seed));
+  const h = historyRows(history);
+  arrays.push(h.repetitionPenalty, h.frequencyPenalty, h.presencePenalty, h.penaltyLastN, h.noRepeatNgramSize, h.minNewTokens);
+  sources.arrays = arrays;
+  return { processors, builtins, seed, sources, draw, invalidRows, history };
 }
 
 const OFF: Record<BuiltinName, (v: number) => boolean> = {

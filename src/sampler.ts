@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runFusedLogprobs, runGumbelArgmax } from './backends/fused.js';
+import { afterProcessors, fusedBackend, fusedPlan, gumbelArgmaxAvailable, runFused, runFusedLogprobs, runGumbelArgmax } from './backends/fused.js';
+import { planRows, type RowPlan } from './plan.js';
 import type { KeptLogits } from './backends/gpu-chain.js';
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
-import { checkRowArrays, isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
+import { isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, stepKeysOf, rowKey } from './noise.js';
 import { FLT_MAX, firstArgMax, invTemperaturePair, rowMax, temperedSoftmax } from './processors/ops.js';
 import { assertValidIds, INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE, policyFallbackIds, policyRows } from './select/invalid.js';
@@ -161,7 +162,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   const history = historyProcessors(opts.history);
   const needs = historyNeeds(opts.history);
   // A clone carries the built-ins' state (Mirostat's μ) in its own copies.
-  const builtinChain = carried?.builtins ?? builtinProcessors(opts.builtins);
+  const builtinChain = carried?.builtins ?? builtinProcessors(opts);
   const processors = [...history, ...opts.processors, ...builtinChain];
   const maskCache = new DeviceCache();
   let tokens: TokenHistory | HostTokenHistory | undefined = carried?.tokens;
@@ -268,12 +269,13 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   /** This call's step: the sampler's, or one per row from the context. */
   const stepsFor = (context: SampleContext | undefined): number | Float64Array => (context?.steps !== undefined ? Float64Array.from(context.steps) : step);
 
-  const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape => {
+  /** Checks a call's arguments; returns the logits' shape and the options' plan for its batch. */
+  const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape & { rows: RowPlan } => {
     const shape = checkLogits(logits);
     if (context !== undefined && (typeof context !== 'object' || context === null)) {
       throw new SamplingError('context', 'must be an object { history? }', context);
     }
-    checkRowArrays(opts, shape.batch);
+    const rows = planRows(opts, shape.batch);
     if (tokens instanceof HostTokenHistory) tokens.assertBackend();
     checkHistoryVocab(opts.history, shape.vocab, shape.batch);
     if (context?.history !== undefined) checkHistory(context.history, shape.batch);
@@ -289,7 +291,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       checkPerRow('context.steps', context.steps, shape.batch, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
       checkPerRow('context.seeds', context.seeds, shape.batch, Number.isFinite, 'must be a finite number');
     }
-    return shape;
+    return { ...shape, rows };
   };
   /** The processors before the built-in truncation chain: history, this call's mask, the user's. */
   const preChain = (shape: LogitsShape, context: SampleContext | undefined): LogitsProcessor[] =>
@@ -365,7 +367,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       if (shape.batch === 0) return tf.tensor1d([], 'int32');
       const pre = preChain(shape, context);
       const fused = fusedBackend();
-      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.batch, shape.vocab, keys, steps, pre.length > 0);
+      const plan = fused === undefined ? undefined : fusedPlan(opts, shape.rows, shape.vocab, keys, steps, pre.length > 0);
       let ids: tf.Tensor1D;
       const miro = plan?.mirostat ? fusedMirostat(shape.batch) : undefined;
       const edits = plan && (fused === 'cpu' || fused === 'wasm') && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
@@ -384,7 +386,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
           const maskToChain = gpu && context?.mask !== undefined && opts.processors.length === 0;
           const { state, ...made } = runChain(maskToChain ? history : pre, initialState(input, shape, context, true));
           // A user processor may have changed 1/T: the built-in temperature applies on top of it.
-          const next = fusedPlan(opts, shape.batch, shape.vocab, keys, steps, true, state.invTemperature)!;
+          const next = afterProcessors(plan, shape.rows, state.invTemperature);
           const onInput = history.length === 0;
           const drawn = runFused(
             state.logits,
@@ -424,7 +426,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const pre = preChain(shape, context);
       const fused = fusedBackend();
       const host = fused === 'cpu' || fused === 'wasm';
-      const fplan = host ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), pre.length > 0) : undefined;
+      const fplan = host ? fusedPlan(opts, shape.rows, shape.vocab, keys, stepsFor(context), pre.length > 0) : undefined;
       const edits = fplan && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (fplan && (edits || pre.length === 0)) {
         const miro = fplan.mirostat ? fusedMirostat(shape.batch) : undefined;
@@ -437,7 +439,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       // tensor ops); the packing computes the log-probabilities at the drawn id and the top n.
       const gplan =
         (fused === 'webgl' || fused === 'webgpu') && pre.length === 0 && opts.invalidRows === 'error'
-          ? fusedPlan(opts, shape.batch, shape.vocab, keys, stepsFor(context), false)
+          ? fusedPlan(opts, shape.rows, shape.vocab, keys, stepsFor(context), false)
           : undefined;
       if (gplan && !gplan.dynamic) {
         const miro = gplan.mirostat ? fusedMirostat(shape.batch) : undefined;

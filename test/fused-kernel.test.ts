@@ -23,6 +23,10 @@ import {
 import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temperature.js';
 import { normalizeOptions } from '../src/options.js';
 import { rowKeys } from '../src/noise.js';
+import { planRows, type RowPlan } from '../src/plan.js';
+import type { NormalizedOptions } from '../src/options.js';
+
+const withRows = (opts: NormalizedOptions, batch: number): [NormalizedOptions, RowPlan] => [opts, planRows(opts, batch)];
 import { makeRow, rng } from './helpers/logits.js';
 import { makeLogits } from '../bench/logits.js';
 import { SAMPLE_WASM_BASE64 } from '../src/backends/wasm-simd/module.js';
@@ -33,7 +37,7 @@ function both(rows: Float32Array[], options: SamplerOptions, step = 0): { js: nu
   const values = new Float32Array(B * V);
   rows.forEach((r, i) => values.set(r, i * V));
   const opts = normalizeOptions(options);
-  const plan = fusedPlan(opts, B, V, rowKeys(opts.seed!, B), step)!;
+  const plan = fusedPlan(opts, planRows(opts, B), V, rowKeys(opts.seed!, B), step)!;
   const js = new Int32Array(B);
   const simd = new Int32Array(B);
   const keptJs = new Int32Array(B);
@@ -448,7 +452,7 @@ describe('WebAssembly SIMD kernel', () => {
           const values = new Float32Array(B * V);
           rows.forEach((row, i) => values.set(row, i * V));
           const opts = normalizeOptions(options);
-          const base = fusedPlan(opts, B, V, rowKeys(61, B), 0)!;
+          const base = fusedPlan(opts, planRows(opts, B), V, rowKeys(61, B), 0)!;
           expect(base.mirostat).toBeDefined();
           const run = (simd: boolean): { ids: number[]; kept: number[]; surprise: Float32Array } => {
             const plan = { ...base, mirostatMu: mu, surprise: new Float32Array(B) };
@@ -549,7 +553,7 @@ describe('WebAssembly SIMD kernel', () => {
       { temperature: 0.3, dynamicTemperature: { range: 0.3, exponent: 0.5 } },
       { temperature: 1.2, dynamicTemperature: { range: 1, exponent: 3 } },
     ] as SamplerOptions[]) {
-      const plan = fusedPlan(normalizeOptions(options), B, V, rowKeys(1, B), 0)!;
+      const plan = fusedPlan(...withRows(normalizeOptions(options), B), V, rowKeys(1, B), 0)!;
       expect(plan.dynamic).toBeDefined();
       const want = reference.process(rows, options);
       const ex = new Float64Array(2 * V);
@@ -576,7 +580,7 @@ describe('WebAssembly SIMD kernel', () => {
     // Against reference.process, or, with a pending 1/T (inv0: processors before the temperature,
     // which the reference's options cannot express), against the JS kernel's exact rewrite.
     const compare = (rows: Float32Array[], options: SamplerOptions, inv0?: Float64Array): number[] => {
-      const plan = fusedPlan(normalizeOptions(options), rows.length, V, rowKeys(1, rows.length), 0, false, inv0)!;
+      const plan = fusedPlan(...withRows(normalizeOptions(options), rows.length), V, rowKeys(1, rows.length), 0, false, inv0)!;
       const ex = new Float64Array(2 * V);
       const want = inv0
         ? rows.map((z, r) => {
@@ -663,7 +667,7 @@ describe('WebAssembly SIMD kernel', () => {
       { topNSigma: 1, topP: 0.9, seed: 1 },
     ]) {
       const opts = normalizeOptions(options);
-      const plan = fusedPlan(opts, 2, 1000, rowKeys(1, 2), 0)!;
+      const plan = fusedPlan(opts, planRows(opts, 2), 1000, rowKeys(1, 2), 0)!;
       expect(sampleRowsSimd(new Float32Array(2000), plan, new Int32Array(2)), JSON.stringify(options)).toBe(false);
     }
     check(rows, { topNSigma: 1, topK: 40, topP: 0.9, seed: 2 });
@@ -695,7 +699,7 @@ describe('WebAssembly SIMD kernel', () => {
         return row.filter((v) => (greedy(r) ? v === top : Number.isFinite(v))).length;
       });
       const opts = normalizeOptions(options);
-      const plan = fusedPlan(opts, B, V, rowKeys(opts.seed!, B), 0)!;
+      const plan = fusedPlan(opts, planRows(opts, B), V, rowKeys(opts.seed!, B), 0)!;
       expect(plan, `fused: ${JSON.stringify(options)}`).toBeDefined();
       const out = new Int32Array(B);
       const js = new Int32Array(B);

@@ -3,9 +3,10 @@
 // processors or orders, draw 'multinomial', or the TFJS_SAMPLING_FUSED flag set to false).
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_ORDER, type NormalizedOptions } from '../options.js';
-import { effectiveTopP, nextInvTemperature, resolveRowParam } from '../params.js';
+import { effectiveTopP, nextInvTemperature } from '../params.js';
+import type { RowPlan } from '../plan.js';
+import type { BuiltinName } from '../types.js';
 import { stepKeysOf, xtcUniform, type Steps } from '../noise.js';
-import { fieldRows } from '../chain-options.js';
 import { xtcCoins } from '../reference/xtc.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import type { KeptLogits } from './gpu-chain.js';
@@ -65,13 +66,14 @@ const T_DEPENDENT: readonly string[] = ['top-p', 'min-p', 'typical-p', 'epsilon-
 
 export function fusedPlan(
   opts: NormalizedOptions,
-  batch: number,
+  rows: RowPlan,
   vocab: number,
   keys: Uint32Array,
   step: Steps,
   pre = false,
   inv0?: Float64Array,
 ): FusedPlan | undefined {
+  const { batch } = rows;
   const chain = gpuChain(tf.getBackend());
   if ((pre && opts.invalidRows !== 'error') || opts.draw !== 'gumbel' || (chain !== undefined && !chain.fits(tf.getBackend(), vocab))) return undefined;
   const host = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
@@ -92,10 +94,8 @@ export function fusedPlan(
     if (!host && !gpuBands) return undefined;
     // The GPU chain takes the band's m largest from the sorted top-k candidates: top-k on every row.
     if (!host && has('typical-p') && (has('epsilon-cutoff') || has('eta-cutoff'))) {
-      const spec = opts.builtins.find((b) => b.name === 'top-k');
-      const K = spec ? resolveRowParam('top-k', spec.value, batch) : new Float64Array(batch);
-      const M0 = resolveRowParam('minTokensToKeep', minKeepSpec, batch);
-      if (!K.every((k, r) => k > 0 && Math.max(k, M0[r]!) < vocab)) return undefined;
+      const K = rows.value['top-k'];
+      if (!K.every((k, r) => k > 0 && Math.max(k, rows.minKeep[r]!) < vocab)) return undefined;
     }
   }
   const names = opts.builtins.map((b) => b.name);
@@ -120,8 +120,13 @@ export function fusedPlan(
         return undefined;
       // Top-p and min-p after it (the GPU chain): from the top-k candidates rewritten (below).
       dynFilters = !late && opts.builtins.some((b) => b.name === 'top-p' || b.name === 'min-p');
-      const rows = (key: 'range' | 'exponent'): Float64Array => Float64Array.from(fieldRows('dynamicTemperature', dynamic[key], batch));
-      dynamicRows = { range: rows('range'), exponent: rows('exponent'), T: new Float64Array(0), prev: new Float64Array(0), ...(late ? { late } : {}) };
+      dynamicRows = {
+        range: rows.dynamic!.range,
+        exponent: rows.dynamic!.exponent,
+        T: rows.value.temperature,
+        prev: rows.ones,
+        ...(late ? { late } : {}),
+      };
     }
     if (name === 'temperature') {
       seenT = true;
@@ -136,41 +141,33 @@ export function fusedPlan(
   }
   if (sides.size > 1) return undefined;
   const filtersFirst = seenT && sides.has(false);
-  const get = (name: string, off: number): Float64Array => {
-    const spec = opts.builtins.find((b) => b.name === name);
-    return spec ? resolveRowParam(name, spec.value, batch) : new Float64Array(batch).fill(off);
-  };
+  // Off built-ins hold their off value on every row (plan.ts).
+  const get = (name: BuiltinName): Float64Array => rows.value[name];
   // The GPU chain's top-p / min-p after dynamic temperature read the sorted top-k candidates.
-  if (!host && dynFilters && (minKeepSpec !== undefined || !get('top-k', 0).every((k) => k > 0 && k < vocab))) return undefined;
-  const T = get('temperature', 1);
-  const invT = T.map((t, r) => nextInvTemperature(inv0?.[r] ?? 1, t));
-  if (dynamicRows) {
-    dynamicRows.T = T;
-    dynamicRows.prev = Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1);
-  }
+  if (!host && dynFilters && (minKeepSpec !== undefined || !get('top-k').every((k) => k > 0 && k < vocab))) return undefined;
   const stepKeys = stepKeysOf(keys, step);
   const bands: Partial<FusedPlan> = {};
-  const M = minKeepSpec === undefined ? undefined : resolveRowParam('minTokensToKeep', minKeepSpec, batch);
+  const M = minKeepSpec === undefined ? undefined : rows.minKeep;
   if (M) bands.minKeep = M;
-  if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma', 0);
+  if (has('top-n-sigma')) bands.topNSigma = get('top-n-sigma');
   // A greedy row draws the largest logit typical-p or XTC keeps, which need not be the row's:
   // every kernel computes those bands for greedy rows too.
-  if (has('typical-p')) bands.typicalP = get('typical-p', 1);
+  if (has('typical-p')) bands.typicalP = get('typical-p');
   if (early) {
     // The GPU chain (typical-p itself needs gpuTypical, above): top-p after it reads the sorted
     // top-k candidates only (its sort-free top-p has no upper bound), and so does
     // minTokensToKeep's cap (the band's m-th largest): both need top-k on every row.
-    const everyK = get('top-k', 0).every((k, r) => k > 0 && Math.max(k, M?.[r] ?? 1) < vocab);
-    if (!host && !everyK && (minKeepSpec !== undefined || get('top-p', 1).some((p) => p < 1))) return undefined;
+    const everyK = get('top-k').every((k, r) => k > 0 && Math.max(k, M?.[r] ?? 1) < vocab);
+    if (!host && !everyK && (minKeepSpec !== undefined || get('top-p').some((p) => p < 1))) return undefined;
     bands.typicalEarly = true;
   }
-  if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff', 0);
-  if (has('eta-cutoff')) bands.eta = get('eta-cutoff', 0);
+  if (has('epsilon-cutoff')) bands.epsilon = get('epsilon-cutoff');
+  if (has('eta-cutoff')) bands.eta = get('eta-cutoff');
   const miro = opts.builtins.find((b) => b.name === 'mirostat')?.mirostat;
   if (miro) {
     // Each row's version (0 off); μ comes with the call. The GPU chain takes v1 with V > 100
     // and no typical-p or XTC before it (upper bounds).
-    const ver = Uint8Array.from(fieldRows('mirostat', miro.version, batch));
+    const ver = Uint8Array.from(rows.mirostat!.version);
     if (
       !host &&
       ver.some((v) => v === 1) &&
@@ -181,23 +178,39 @@ export function fusedPlan(
   }
   const xtc = opts.builtins.find((b) => b.name === 'xtc')?.xtc;
   if (xtc) {
-    const Pr = fieldRows('xtc', xtc.probability, batch);
-    const Th = fieldRows('xtc', xtc.threshold, batch);
+    const Pr = rows.xtc!.probability;
+    const Th = rows.xtc!.threshold;
     const on = xtcCoins(Pr, Th, keys, step, xtcUniform);
     bands.xtcThreshold = Float64Array.from(Th, (t, r) => (on[r] ? t : -1));
   }
-  return {
+  const plan: FusedPlan = {
     ...bands,
     ...(dynamicRows ? { dynamic: dynamicRows } : {}),
     batch,
     vocab,
-    invT,
-    ...(filtersFirst ? { filterInvT: Float64Array.from({ length: batch }, (_, r) => inv0?.[r] ?? 1) } : {}),
-    topK: M ? get('top-k', 0).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0)) : get('top-k', 0),
-    topP: get('top-p', 1).map(effectiveTopP),
-    minP: get('min-p', 0),
+    invT: rows.invT,
+    ...(filtersFirst ? { filterInvT: rows.ones } : {}),
+    topK: M ? get('top-k').map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0)) : get('top-k'),
+    topP: get('top-p').map(effectiveTopP),
+    minP: get('min-p'),
     stepKeys,
     invalidRows: opts.invalidRows,
+  };
+  return inv0 ? afterProcessors(plan, rows, inv0) : plan;
+}
+
+/**
+ * The plan after processors that ran before the built-ins changed 1/T (`inv0`, per row): the
+ * built-in temperature applies on top of it; nothing else of the plan changes.
+ */
+export function afterProcessors(plan: FusedPlan, rows: RowPlan, inv0: Float64Array): FusedPlan {
+  if (inv0.every((v) => v === 1)) return plan;
+  const T = rows.value.temperature;
+  return {
+    ...plan,
+    invT: T.map((t, r) => nextInvTemperature(inv0[r]!, t)),
+    ...(plan.filterInvT ? { filterInvT: Float64Array.from(inv0) } : {}),
+    ...(plan.dynamic ? { dynamic: { ...plan.dynamic, prev: Float64Array.from(inv0) } } : {}),
   };
 }
 

@@ -605,8 +605,19 @@ function dynamicCandidates(
   const d = plan.dynamic!;
   const s = tf.mul(scaleByInvTemperature(tf.sub(sorted, tf.reshape(zmax, [batch, 1])), d.prev), dyn.inv0);
   const S = tf.where(tf.logicalAnd(dyn.on, tf.isFinite(sorted)), tf.maximum(s, -FLT_MAX), sorted) as tf.Tensor2D;
-  const plain = plan.filterInvT ?? plan.invT;
-  return { S, inv: Float64Array.from(plain, (v, r) => (d.range[r]! > 0 && Number.isFinite(d.prev[r]!) ? 1 : v)) };
+  return { S, inv: candidateInvT(plan.filterInvT ?? plan.invT, d.range, d.prev) };
+}
+
+// The plan's arrays live across calls (plan.ts): the derived 1/T too, so its split is made once.
+const CANDIDATE_INV = new WeakMap<Float64Array, { range: Float64Array; prev: Float64Array; inv: Float64Array }>();
+
+/** The candidates' 1/T after dynamic temperature: 1 on its rows (rewritten), the plain 1/T elsewhere. */
+function candidateInvT(plain: Float64Array, range: Float64Array, prev: Float64Array): Float64Array {
+  const known = CANDIDATE_INV.get(plain);
+  if (known?.range === range && known.prev === prev) return known.inv;
+  const inv = Float64Array.from(plain, (v, r) => (range[r]! > 0 && Number.isFinite(prev[r]!) ? 1 : v));
+  CANDIDATE_INV.set(plain, { range, prev, inv });
+  return inv;
 }
 
 /** The least raw candidate whose rewritten value passes `keep` ([B, K] bool): a raw floor [B] (-FLT_MAX where none). */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateEpsilonCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
+import { isOff, validateEpsilonCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceEpsilonCutoff } from '../reference/epsilon-cutoff.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { column, maskWhere, restoreTop, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
@@ -14,12 +15,14 @@ import { column, maskWhere, restoreTop, rowMax, rowsLeftAlone, scaleByInvTempera
  * const sampler = createSampler({ temperature: 0.9, epsilonCutoff: 3e-4 });
  */
 export function epsilonCutoff(e: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateEpsilonCutoff(e);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return epsilonCutoffOf(validateEpsilonCutoff(e), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** epsilonCutoff from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function epsilonCutoffOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('epsilonCutoff', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?epsilon-cutoff' : 'epsilon-cutoff',
-    apply: (state) =>
-      probabilityCutoff(state, resolveRowParam('epsilonCutoff', value, state.batch), false, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    apply: (state) => probabilityCutoff(state, rows.value(state.batch), false, rows.minKeep(state.batch)),
     reference: referenceEpsilonCutoff(value, minKeep),
   });
 }

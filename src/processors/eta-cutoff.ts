@@ -1,5 +1,6 @@
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateEtaCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
+import { isOff, validateEtaCutoff, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceEtaCutoff } from '../reference/eta-cutoff.js';
 import type { LogitsProcessor } from '../types.js';
 import { probabilityCutoff } from './epsilon-cutoff.js';
@@ -13,12 +14,14 @@ import { probabilityCutoff } from './epsilon-cutoff.js';
  * const sampler = createSampler({ etaCutoff: 2e-3 });
  */
 export function etaCutoff(e: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateEtaCutoff(e);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return etaCutoffOf(validateEtaCutoff(e), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** etaCutoff from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function etaCutoffOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('etaCutoff', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?eta-cutoff' : 'eta-cutoff',
-    apply: (state) =>
-      probabilityCutoff(state, resolveRowParam('etaCutoff', value, state.batch), true, resolveRowParam('minTokensToKeep', minKeep, state.batch)),
+    apply: (state) => probabilityCutoff(state, rows.value(state.batch), true, rows.minKeep(state.batch)),
     reference: referenceEtaCutoff(value, minKeep),
   });
 }

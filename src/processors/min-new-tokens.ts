@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
 import { SamplingError } from '../errors.js';
-import { resolveRowParam, type RowParam } from '../params.js';
+import type { RowParam } from '../params.js';
+import { rowsOf, type Rows } from '../plan.js';
 import { referenceMinNewTokens } from '../reference/min-new-tokens.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { DeviceCache, column, maskWhere, withLogits } from './ops.js';
@@ -14,14 +15,14 @@ import { biasDropKernel, editKernelsAvailable } from '../backends/js-kernels.js'
  * @example
  * createSampler({ minNewTokens: 16, stopTokens: [eosId] });
  */
-export function minNewTokens(n: RowParam, stopTokens: readonly number[]): LogitsProcessor {
+export function minNewTokens(n: RowParam, stopTokens: readonly number[], rows: Rows = rowsOf('minNewTokens', n)): LogitsProcessor {
   const cache = new DeviceCache();
   return builtin({
     name: 'min-new-tokens',
     apply(state: SamplingState): SamplingState {
       const tokens = state.tokens;
       if (!tokens) throw new SamplingError('minNewTokens', "must run in a sampler's chain (it reads the sampler's token history)", undefined);
-      const N = resolveRowParam('minNewTokens', n, state.batch);
+      const N = rows(state.batch);
       const early = Array.from(N, (v, r) => (tokens.generated[r]! < v ? 1 : 0));
       if (!early.some((e) => e === 1)) return state;
       const [stops] = cache.get(String(state.vocab), () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, splitF32, validateMinP, validateMinTokensToKeep, type RowParam } from '../params.js';
+import { isOff, splitF32, validateMinP, validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceMinP } from '../reference/min-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, maskWhere, restoreTop, rowMax, twoSum, withLogits } from './ops.js';
@@ -13,13 +14,16 @@ import { FLT_MAX, column, maskWhere, restoreTop, rowMax, twoSum, withLogits } fr
  * const sampler = createSampler({ temperature: 1, minP: 0.05 });
  */
 export function minP(m: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateMinP(m);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return minPOf(validateMinP(m), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** minP from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function minPOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('minP', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?min-p' : 'min-p',
     apply(state: SamplingState): SamplingState {
       const { batch } = state;
-      const M = resolveRowParam('minP', value, batch);
+      const M = rows.value(batch);
       if (M.every((v) => v === 0)) return state;
       // Rows without a finite max (all -Infinity, or invalid) get max 0, so that min-p leaves
       // them as they are (no NaN of its own): they are reported from their input and processed
@@ -29,7 +33,7 @@ export function minP(m: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
       const [t, e2] = minPPair(zmax, M, state.invTemperature);
       const gap = tf.sub(state.logits, t);
       const logits = maskWhere(state.logits, tf.step(tf.sub(e2, gap))) as tf.Tensor2D;
-      return withLogits(state, restoreTop(state.logits, logits, resolveRowParam('minTokensToKeep', minKeep, batch)));
+      return withLogits(state, restoreTop(state.logits, logits, rows.minKeep(batch)));
     },
     reference: referenceMinP(value, minKeep),
   });

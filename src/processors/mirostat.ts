@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
-import { fieldRows, validateMirostat, type MirostatOptions, type MirostatRows } from '../chain-options.js';
+import { fieldsOf, type Rows } from '../plan.js';
+import { validateMirostat, type MirostatOptions, type MirostatRows } from '../chain-options.js';
 import { Described, SamplingError } from '../errors.js';
 import { MIROSTAT_M, referenceMirostatOfRows } from '../reference/mirostat.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
@@ -76,7 +77,11 @@ export function mirostatFusedHooks(p: LogitsProcessor): MirostatFusedHooks | und
 }
 
 /** Mirostat from validated per-row fields (the sampler's options). */
-export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D; pending?: Pending }): LogitsProcessor {
+export function mirostatOfRows(
+  value: MirostatRows,
+  carried?: { mu: tf.Tensor1D; pending?: Pending },
+  rows: Record<'version' | 'tau' | 'eta', Rows> = fieldsOf('mirostat', value),
+): LogitsProcessor {
   let mu = carried?.mu;
   let pending = carried?.pending;
   const off = typeof value.version === 'number' ? value.version === 0 : Array.from(value.version).every((v) => v === 0);
@@ -97,8 +102,8 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
     name: off ? '?mirostat' : 'mirostat',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const ver = fieldRows('mirostat', value.version, batch);
-      const tau = fieldRows('mirostat', value.tau, batch);
+      const ver = rows.version(batch);
+      const tau = rows.tau(batch);
       if (ver.every((v) => v === 0)) return state;
       checkBatch(batch);
       // μ starts at 2τ; a call without a draw (process, probabilities) reads it without keeping it.
@@ -144,9 +149,9 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       const p = pending;
       const m = mu;
       const batch = m.shape[0];
-      const ver = fieldRows('mirostat', value.version, batch);
-      const tau = fieldRows('mirostat', value.tau, batch);
-      const eta = fieldRows('mirostat', value.eta, batch);
+      const ver = rows.version(batch);
+      const tau = rows.tau(batch);
+      const eta = rows.eta(batch);
       const next = tf.tidy(() => {
         if ('surprise' in p) {
           // The fused kernel's surprise (0 for greedy rows, NaN for invalid ones).
@@ -183,26 +188,26 @@ export function mirostatOfRows(value: MirostatRows, carried?: { mu: tf.Tensor1D;
       mu = undefined;
       dropPending();
     },
-    restartRows(rows: readonly number[]): void {
+    restartRows(restarted: readonly number[]): void {
       if (!mu) return;
       // Those rows' μ back to 2τ, the others untouched (one blend, once per restart).
       const B = mu.shape[0];
       const on = new Uint8Array(B);
-      for (const r of rows) on[r] = 1;
-      const tau = fieldRows('mirostat', value.tau, B);
+      for (const r of restarted) on[r] = 1;
+      const tau = rows.tau(B);
       const next = tf.tidy(() => tf.where(tf.tensor1d(on, 'bool'), tf.tensor1d(Float32Array.from(tau, (t) => 2 * t)), mu!) as tf.Tensor1D);
       mu.dispose();
       mu = tf.keep(next);
     },
     clone(): LogitsProcessor {
-      return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: clonePending(pending) } : {}) } : undefined);
+      return mirostatOfRows(value, mu ? { mu: tf.keep(tf.clone(mu)), ...(pending ? { pending: clonePending(pending) } : {}) } : undefined, rows);
     },
     reference: referenceMirostatOfRows(value),
   });
   HOOKS.set(processor, {
     mu(batch: number): tf.Tensor1D {
       checkBatch(batch);
-      mu ??= tf.keep(tf.tensor1d(Float32Array.from(fieldRows('mirostat', value.tau, batch), (t) => 2 * t)));
+      mu ??= tf.keep(tf.tensor1d(Float32Array.from(rows.tau(batch), (t) => 2 * t)));
       return mu;
     },
     pending(surprise: tf.Tensor1D): void {

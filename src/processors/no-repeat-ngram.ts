@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
 import { SamplingError } from '../errors.js';
-import { resolveRowParam, type RowParam } from '../params.js';
+import type { RowParam } from '../params.js';
+import { rowsOf, type Rows } from '../plan.js';
 import { referenceNoRepeatNgram } from '../reference/no-repeat-ngram.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { column, maskWhere, scatterHits, withLogits } from './ops.js';
@@ -14,14 +15,14 @@ import { column, maskWhere, scatterHits, withLogits } from './ops.js';
  * @example
  * createSampler({ noRepeatNgramSize: 3 });
  */
-export function noRepeatNgram(size: RowParam): LogitsProcessor {
+export function noRepeatNgram(size: RowParam, rows: Rows = rowsOf('noRepeatNgramSize', size)): LogitsProcessor {
   return builtin({
     name: 'no-repeat-ngram',
     apply(state: SamplingState): SamplingState {
       const tokens = state.tokens;
       if (!tokens) throw new SamplingError('noRepeatNgramSize', "must run in a sampler's chain (it reads the sampler's token history)", undefined);
       const { batch: B, vocab: V } = state;
-      const N = resolveRowParam('noRepeatNgramSize', size, B);
+      const N = rows(B);
       const tail = tokens.tail(); // [B, L], right-aligned, -1 before the first token
       const L = tail.shape[1];
       let drop: tf.Tensor | undefined;

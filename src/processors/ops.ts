@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { hintsOf, withHints } from '../builtin.js';
 import type { SamplingState } from '../types.js';
+import { PLAN_COUNTS } from '../plan.js';
 import { rowScatterAdd } from '../backends/webgl-scatter.js';
 import { deviceTopk } from '../device-topk.js';
 import { kernelsFor } from '../backends/registry.js';
@@ -215,12 +216,27 @@ export function temperedSoftmax(z: tf.Tensor2D, inv: Float64Array): tf.Tensor2D 
 
 /** Per-row `[B, 1]` inverse temperature as a float32 pair; greedy rows (Infinity) use 1. */
 export function invTemperaturePair(inv: Float64Array): [tf.Tensor2D, tf.Tensor2D, boolean] {
-  const { hi, lo } = splitInvTemperature(inv);
-  return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), lo.every((v) => v === 0)];
+  const { hi, lo, exact } = splitInvTemperature(inv);
+  return [tf.tensor2d(hi, [inv.length, 1]), tf.tensor2d(lo, [inv.length, 1]), exact];
 }
 
+/** A per-row 1/T split into float32 pairs (see {@link splitInvTemperature}). */
+export interface InvTemperatureSplit {
+  /** hi + lo ≈ 1/T per row; 1 where 1/T is not finite (greedy). */
+  hi: Float32Array;
+  lo: Float32Array;
+  /** Every lo is 0. */
+  exact: boolean;
+}
+
+// Split once per array: a plan's 1/T (plan.ts) lives across calls, so its split is made once per
+// batch size and shared by every kernel of a call. 1/T arrays are never written after they are made.
+const SPLITS = new WeakMap<Float64Array, InvTemperatureSplit>();
+
 /** invTemperaturePair's split on the host: float32 hi + lo per row (1 where 1/T is not finite). */
-export function splitInvTemperature(inv: Float64Array): { hi: Float32Array; lo: Float32Array } {
+export function splitInvTemperature(inv: Float64Array): InvTemperatureSplit {
+  const known = SPLITS.get(inv);
+  if (known) return known;
   const hi = new Float32Array(inv.length);
   const lo = new Float32Array(inv.length);
   for (let r = 0; r < inv.length; r++) {
@@ -228,7 +244,10 @@ export function splitInvTemperature(inv: Float64Array): { hi: Float32Array; lo: 
     hi[r] = v;
     lo[r] = v - hi[r]!;
   }
-  return { hi, lo };
+  const split = { hi, lo, exact: lo.every((v) => v === 0) };
+  SPLITS.set(inv, split);
+  PLAN_COUNTS.splits++;
+  return split;
 }
 
 /**

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
 import { SamplingError } from '../errors.js';
 import type { HistorySpec } from '../history-options.js';
-import { resolveRowParam } from '../params.js';
+import { historyRows } from '../plan.js';
 import { referencePenalties } from '../reference/penalties.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { type DeviceCache, FLT_MAX, column, freshLogits, withLogits } from './ops.js';
@@ -26,15 +26,16 @@ import { historyNeeds } from '../history-chain.js';
  */
 export function penalties(spec: HistorySpec, bias?: { processor: LogitsProcessor; cache: DeviceCache }): LogitsProcessor {
   const needs = historyNeeds(spec)!;
+  const rows = historyRows(spec);
   const p = builtin({
     name: 'penalties',
     apply(state: SamplingState): SamplingState {
       const tokens = state.tokens;
       if (!tokens) throw new SamplingError('penalties', "must run in a sampler's chain (it reads the sampler's token history)", undefined);
       const B = state.batch;
-      const theta = resolveRowParam('repetitionPenalty', spec.repetitionPenalty ?? 1, B);
-      const F = resolveRowParam('frequencyPenalty', spec.frequencyPenalty ?? 0, B);
-      const P = resolveRowParam('presencePenalty', spec.presencePenalty ?? 0, B);
+      const theta = rows.repetitionPenalty(B);
+      const F = rows.frequencyPenalty(B);
+      const P = rows.presencePenalty(B);
       const seen = (c: tf.Tensor): tf.Tensor => tf.step(tf.sub(c, 0.5));
       const pp = spec.penalizePrompt;
       // webgl keeps no [B, V] counts: the kernel reads them from the window directory.

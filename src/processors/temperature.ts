@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN, isOff, nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from '../params.js';
+import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN, isOff, nextInvTemperature, validateTemperature, type RowParam } from '../params.js';
 import { builtin } from '../builtin.js';
-import { fieldRows, validateDynamicTemperature, type DynamicTemperatureOptions, type DynamicTemperatureRows } from '../chain-options.js';
+import { fieldsOf, rowsOf, type Rows } from '../plan.js';
+import { validateDynamicTemperature, type DynamicTemperatureOptions, type DynamicTemperatureRows } from '../chain-options.js';
 import { DYNAMIC_ENTROPY_STEPS, referenceTemperatureOfRows } from '../reference/temperature.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, firstArgMax, oneHotRows, rowMax, rowsLeftAlone, scaleByInvTemperature } from './ops.js';
@@ -27,18 +28,28 @@ export function temperature(t: RowParam, dynamic?: DynamicTemperatureOptions | r
   return temperatureOfRows(validateTemperature(t), dynamic === undefined ? undefined : validateDynamicTemperature(dynamic));
 }
 
-/** Temperature from validated values (the sampler's options). */
-export function temperatureOfRows(value: RowParam, dynamic: DynamicTemperatureRows | undefined): LogitsProcessor {
+/**
+ * Temperature from validated values (the sampler's options); `rows` from the sampler's plan
+ * (plan.ts), else resolved here once per batch size.
+ */
+export function temperatureOfRows(
+  value: RowParam,
+  dynamic: DynamicTemperatureRows | undefined,
+  rows: { T: Rows; dynamic?: Record<'range' | 'exponent', Rows> | undefined } = {
+    T: rowsOf('temperature', value),
+    dynamic: dynamic && fieldsOf('dynamicTemperature', dynamic),
+  },
+): LogitsProcessor {
   const dynamicOn = dynamic !== undefined && !isOff(dynamic.range, (v) => v === 0);
   return builtin({
     name: isOff(value, (v) => v === 1) && !dynamicOn ? '?temperature' : 'temperature',
     apply(state: SamplingState): SamplingState {
       const { batch } = state;
-      const T = resolveRowParam('temperature', value, batch);
+      const T = rows.T(batch);
       const plain = state.invTemperature.map((v, r) => nextInvTemperature(v, T[r]!));
       if (!dynamicOn) return { ...state, invTemperature: plain };
-      const R = fieldRows('dynamicTemperature', dynamic.range, batch);
-      const E = fieldRows('dynamicTemperature', dynamic.exponent, batch);
+      const R = rows.dynamic!.range(batch);
+      const E = rows.dynamic!.exponent(batch);
       // Rows already greedy stay greedy; the others with a range are scaled here.
       const dyn = Array.from(R, (range, r) => range > 0 && Number.isFinite(state.invTemperature[r]!));
       if (!dyn.some(Boolean)) return { ...state, invTemperature: plain };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin, hintsOf, withHints } from '../builtin.js';
-import { isOff, resolveRowParam, validateMinTokensToKeep, validateTopK, type RowParam } from '../params.js';
+import { isOff, validateMinTokensToKeep, validateTopK, type RowParam } from '../params.js';
 import { referenceTopK } from '../reference/top-k.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, keepAtLeast, pickPerRow, safeThreshold, withLogits } from './ops.js';
@@ -16,14 +17,17 @@ import { kernelsFor } from '../backends/registry.js';
  * const sampler = createSampler({ topK: [40, 0] }); // row 0: top-40, row 1: off
  */
 export function topK(k: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateTopK(k);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return topKOf(validateTopK(k), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** topK from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function topKOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('topK', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?top-k' : 'top-k',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
-      const K = resolveRowParam('topK', value, batch).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0));
+      const M = rows.minKeep(batch);
+      const K = rows.value(batch).map((k, r) => (k > 0 ? Math.max(k, M[r]!) : 0));
       const active = K.map((k) => (k > 0 && k < vocab ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const kmax = Math.max(...K.map((k, r) => (active[r] ? k : 0)));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { rowsOf, type Rows } from '../plan.js';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateTopNSigma, type RowParam } from '../params.js';
+import { isOff, validateTopNSigma, type RowParam } from '../params.js';
 import { referenceTopNSigma } from '../reference/top-n-sigma.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, keepAtLeast, rowMax, rowsLeftAlone, withLogits } from './ops.js';
@@ -15,12 +16,16 @@ import { FLT_MAX, column, keepAtLeast, rowMax, rowsLeftAlone, withLogits } from 
  * const sampler = createSampler({ temperature: 1.5, topNSigma: 1 });
  */
 export function topNSigma(n: RowParam): LogitsProcessor {
-  const value = validateTopNSigma(n);
+  return topNSigmaOf(validateTopNSigma(n));
+}
+
+/** topNSigma from a validated value; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function topNSigmaOf(value: RowParam, rows: Rows = rowsOf('topNSigma', value)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 0) ? '?top-n-sigma' : 'top-n-sigma',
     apply(state: SamplingState): SamplingState {
       const { batch } = state;
-      const N = resolveRowParam('topNSigma', value, batch);
+      const N = rows(batch);
       if (N.every((v) => v === 0)) return state;
       const z = state.logits;
       const finite = tf.isFinite(z);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin, hintsOf } from '../builtin.js';
-import { effectiveTopP, isOff, resolveRowParam, splitF32, validateMinTokensToKeep, validateTopP, type RowParam } from '../params.js';
+import { effectiveTopP, isOff, splitF32, validateMinTokensToKeep, validateTopP, type RowParam } from '../params.js';
 import { referenceTopP } from '../reference/top-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import {
@@ -34,13 +35,16 @@ import { kernelsFor } from '../backends/registry.js';
  * const sampler = createSampler({ temperature: 0.8, topP: [0.9, 0.95] });
  */
 export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateTopP(p);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return topPOf(validateTopP(p), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** topP from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function topPOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('topP', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 1) ? '?top-p' : 'top-p',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const P = resolveRowParam('topP', value, batch).map(effectiveTopP);
+      const P = rows.value(batch).map(effectiveTopP);
       const active = P.map((v) => (v < 1 ? 1 : 0));
       if (!active.some((a) => a === 1)) return state;
       const hints = hintsOf(state);
@@ -57,7 +61,7 @@ export function topP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcesso
         const finite = K < vocab ? tf.sum(tf.step(tf.add(state.logits, FLT_MAX)), 1, true) : undefined;
         thr = topPThreshold(zs, finite, state.invTemperature, P);
       }
-      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      const M = rows.minKeep(batch);
       return withLogits(state, restoreTop(state.logits, keepAtLeast(state.logits, tf.reshape(thr, [batch, 1])), M));
     },
     reference: referenceTopP(value, minKeep),

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optionRows, type OptionRows } from '../plan.js';
 import { builtin } from '../builtin.js';
-import { isOff, resolveRowParam, validateMinTokensToKeep, validateTypicalP, type RowParam } from '../params.js';
+import { isOff, validateMinTokensToKeep, validateTypicalP, type RowParam } from '../params.js';
 import { referenceTypicalP } from '../reference/typical-p.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
@@ -21,15 +22,18 @@ import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, wit
  * const sampler = createSampler({ typicalP: 0.9 });
  */
 export function typicalP(p: RowParam, minTokensToKeep: RowParam = 1): LogitsProcessor {
-  const value = validateTypicalP(p);
-  const minKeep = validateMinTokensToKeep(minTokensToKeep);
+  return typicalPOf(validateTypicalP(p), validateMinTokensToKeep(minTokensToKeep));
+}
+
+/** typicalP from validated values; `rows` from the sampler's plan (plan.ts), else resolved here once per batch size. */
+export function typicalPOf(value: RowParam, minKeep: RowParam, rows: OptionRows = optionRows('typicalP', value, minKeep)): LogitsProcessor {
   return builtin({
     name: isOff(value, (v) => v === 1) ? '?typical-p' : 'typical-p',
     apply(state: SamplingState): SamplingState {
       const { batch, vocab } = state;
-      const P = resolveRowParam('typicalP', value, batch);
+      const P = rows.value(batch);
       if (P.every((v) => v === 1)) return state;
-      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      const M = rows.minKeep(batch);
       const z = state.logits;
       const zmax = rowMax(z);
       const skip = rowsLeftAlone(

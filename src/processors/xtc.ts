@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { builtin } from '../builtin.js';
-import { fieldRows, validateXtc, type XtcOptions, type XtcRows } from '../chain-options.js';
+import { fieldsOf, rowsOf, type Rows } from '../plan.js';
+import { validateXtc, type XtcOptions, type XtcRows } from '../chain-options.js';
 import { SamplingError } from '../errors.js';
 import { xtcUniform } from '../noise.js';
-import { resolveRowParam, validateMinTokensToKeep, type RowParam } from '../params.js';
+import { validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceXtcOfRows, xtcCoins } from '../reference/xtc.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { column, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
@@ -23,16 +24,23 @@ export function xtc(options: XtcOptions | readonly (XtcOptions | undefined)[], m
   return xtcOfRows(validateXtc(options), validateMinTokensToKeep(minTokensToKeep));
 }
 
-/** XTC from validated per-row fields (the sampler's options). */
-export function xtcOfRows(value: XtcRows, minKeep: RowParam): LogitsProcessor {
+/**
+ * XTC from validated per-row fields (the sampler's options); `rows` from the sampler's plan
+ * (plan.ts), else resolved here once per batch size.
+ */
+export function xtcOfRows(
+  value: XtcRows,
+  minKeep: RowParam,
+  rows: { xtc: Record<'probability' | 'threshold', Rows>; minKeep: Rows } = { xtc: fieldsOf('xtc', value), minKeep: rowsOf('minTokensToKeep', minKeep) },
+): LogitsProcessor {
   const off = typeof value.probability === 'number' ? value.probability === 0 : Array.from(value.probability).every((v) => v === 0);
   return builtin({
     name: off ? '?xtc' : 'xtc',
     apply(state: SamplingState): SamplingState {
       const { batch } = state;
-      const Pr = fieldRows('xtc', value.probability, batch);
-      const Th = fieldRows('xtc', value.threshold, batch);
-      const M = resolveRowParam('minTokensToKeep', minKeep, batch);
+      const Pr = rows.xtc.probability(batch);
+      const Th = rows.xtc.threshold(batch);
+      const M = rows.minKeep(batch);
       if (Pr.every((v) => v === 0)) return state;
       if (!state.keys) throw new SamplingError('state.keys', 'must hold the row keys for XTC (its coin hashes them); a sampler sets them', undefined);
       const on = xtcCoins(Pr, Th, state.keys, state.steps ?? state.step, xtcUniform);

@@ -5,6 +5,7 @@
 export const CORE_SUITES = [
   'test/tables.test.ts',
   'test/clone.test.ts',
+  'test/plan.test.ts',
   'test/agreement.test.ts',
   'test/errors.test.ts',
   'test/statistics.test.ts',
