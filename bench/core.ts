@@ -37,7 +37,7 @@ export const SKIP_FACTOR = 4;
 
 export type Status = 'ok' | 'cap' | 'error';
 
-export interface Result {
+export interface Result extends Timing {
   runner: 'node' | 'browser';
   /** cpu, wasm, webgpu (Node); browser-webgl, browser-webgpu; js (plain JS in Node, no tfjs). */
   backend: string;
@@ -45,14 +45,6 @@ export interface Result {
   V: number;
   logits: LogitsShape;
   method: string;
-  status: Status;
-  /** Median of the timed repetitions (ms), warm-up excluded. */
-  medianMs?: number;
-  minMs?: number;
-  maxMs?: number;
-  reps: number;
-  /** The warm-up run (first call: shader compilation, ORT session creation, …); for '>cap', the run that exceeded the cap. */
-  firstMs?: number;
   /** For '>cap' cells skipped without running: the time predicted from a smaller cell. */
   estimateMs?: number;
   /** Peak tfjs-accounted bytes above the level before the call, during one step. */
@@ -63,15 +55,17 @@ export interface Result {
   retainedTensors?: number;
   /** Sampler.lastPath after the run ('portable', 'fused:<backend>'), for our sampler. */
   path?: string;
-  error?: string;
 }
 
+/** One (cell, method)'s timing. */
 export interface Timing {
   status: Status;
+  /** Median of the timed repetitions (ms), warm-up excluded. */
   medianMs?: number;
   minMs?: number;
   maxMs?: number;
   reps: number;
+  /** The warm-up run (first call: shader compilation, ORT session creation, …); for '>cap', the run that exceeded the cap. */
   firstMs?: number;
   error?: string;
 }

@@ -8,15 +8,13 @@
 // Each poem is scored from its start: the prompt [NEWLINE_ID], then its characters, then the
 // ending newline, through the full sliding-window forward (transformerLogits), which is what
 // cachedStep computes token by token.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { NEWLINE_ID, UNK_ID } from './char-model.js';
 import { readPoems, splitPoems } from './corpus.js';
-import { METRICS_JSON, unigramBitsPerChar, type Metrics as MlpMetrics } from './evaluate.js';
-import { DEFAULT_TRANSFORMER_DIR, DEFAULT_WEIGHTS_DIR, loadTransformerFromDisk, MODEL_JSON, WEIGHTS_BIN } from './fs-io.js';
-import { setTrainBackend, type TrainBackend } from './train-backend.js';
+import { evaluateCli, METRICS_JSON, unigramBitsPerChar, weightsBytes, writeMetrics, type Metrics as MlpMetrics } from './evaluate.js';
+import { DEFAULT_TRANSFORMER_DIR, DEFAULT_WEIGHTS_DIR, loadTransformerFromDisk } from './fs-io.js';
 import { countParams, transformerLogits, type TransformerConfig, type TransformerLM } from './transformer.js';
 
 export interface TransformerMetrics {
@@ -85,7 +83,6 @@ export async function evaluateTransformer(dir: string = DEFAULT_TRANSFORMER_DIR,
   const seqs = scoredSequences(lm, heldOut);
   const targets = seqs.flatMap((q) => q.slice(1));
   const file = path.join(dir, METRICS_JSON);
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<TransformerMetrics>) : {};
   const mlpFile = path.join(DEFAULT_WEIGHTS_DIR, METRICS_JSON);
   const mlp = existsSync(mlpFile) ? (JSON.parse(readFileSync(mlpFile, 'utf8')) as MlpMetrics) : undefined;
   const { bits, tokens } = await transformerBitsPerChar(lm, seqs);
@@ -97,12 +94,10 @@ export async function evaluateTransformer(dir: string = DEFAULT_TRANSFORMER_DIR,
     unigram: { bitsPerChar: unigram },
     improvementBits: unigram - bits,
     improvementOverMlpBits: mlp ? mlp.model.bitsPerChar - bits : null,
-    weightsBytes: statSync(path.join(dir, MODEL_JSON)).size + statSync(path.join(dir, WEIGHTS_BIN)).size,
+    weightsBytes: weightsBytes(dir),
     backend: tf.getBackend(),
   };
-  const record = training ?? previous.training;
-  if (record !== undefined) metrics.training = record;
-  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
+  writeMetrics(file, metrics, training);
   lm.dispose();
   console.log(
     `held-out (${metrics.heldOut.poems} poems, ${tokens} characters incl. newlines): transformer ${bits.toFixed(3)} bits/char, ` +
@@ -112,9 +107,4 @@ export async function evaluateTransformer(dir: string = DEFAULT_TRANSFORMER_DIR,
   return metrics;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dirArg = process.argv.indexOf('--dir');
-  const backend = (process.argv.includes('--cpu') ? 'cpu' : 'wasm') as TrainBackend;
-  await setTrainBackend(backend);
-  await evaluateTransformer(dirArg > 0 ? path.resolve(process.argv[dirArg + 1]!) : DEFAULT_TRANSFORMER_DIR);
-}
+await evaluateCli(import.meta.url, evaluateTransformer, DEFAULT_TRANSFORMER_DIR);

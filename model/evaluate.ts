@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NEWLINE_ID, PAD_ID, UNK_ID, type CharModel } from './char-model.js';
 import { predictionWindows, readPoems, splitPoems } from './corpus.js';
 import { DEFAULT_WEIGHTS_DIR, loadCharModelFromDisk, MODEL_JSON, WEIGHTS_BIN } from './fs-io.js';
-import { setTrainBackend, type TrainBackend } from './train-backend.js';
+import { setTrainBackend } from './train-backend.js';
 
 export const METRICS_JSON = 'metrics.json';
 
@@ -62,7 +62,6 @@ export async function evaluate(dir: string = DEFAULT_WEIGHTS_DIR, training?: unk
   const trainTokens = train.flatMap((p) => [...lm.encode(p), NEWLINE_ID]);
   const { x, y } = predictionWindows(heldOut, lm, lm.contextLength);
   const file = path.join(dir, METRICS_JSON);
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Metrics>) : {};
   const model = await modelBitsPerChar(lm, x, y);
   const unigram = unigramBitsPerChar(trainTokens, y, lm.vocab.length);
   const metrics: Metrics = {
@@ -70,12 +69,10 @@ export async function evaluate(dir: string = DEFAULT_WEIGHTS_DIR, training?: unk
     model: { bitsPerChar: model, params: lm.model.countParams(), vocabSize: lm.vocab.length, contextLength: lm.contextLength },
     unigram: { bitsPerChar: unigram },
     improvementBits: unigram - model,
-    weightsBytes: statSync(path.join(dir, MODEL_JSON)).size + statSync(path.join(dir, WEIGHTS_BIN)).size,
+    weightsBytes: weightsBytes(dir),
     backend: tf.getBackend(),
   };
-  const record = training ?? previous.training;
-  if (record !== undefined) metrics.training = record;
-  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
+  writeMetrics(file, metrics, training);
   lm.model.dispose();
   console.log(
     `held-out (${metrics.heldOut.poems} poems, ${metrics.heldOut.tokens} characters incl. newlines, ${(100 * metrics.heldOut.unkRate).toFixed(2)}% unk): ` +
@@ -85,9 +82,28 @@ export async function evaluate(dir: string = DEFAULT_WEIGHTS_DIR, training?: unk
   return metrics;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+await evaluateCli(import.meta.url, evaluate, DEFAULT_WEIGHTS_DIR);
+
+/** The saved model's size on disk (its model.json and weights.bin). */
+export function weightsBytes(dir: string): number {
+  return statSync(path.join(dir, MODEL_JSON)).size + statSync(path.join(dir, WEIGHTS_BIN)).size;
+}
+
+/** Writes `metrics` to `file` with `training` as its training record, else the one already stored there. */
+export function writeMetrics(file: string, metrics: { training?: unknown }, training: unknown): void {
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { training?: unknown }) : {};
+  const record = training ?? previous.training;
+  if (record !== undefined) metrics.training = record;
+  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
+}
+
+/**
+ * Runs an evaluator when `url` is the script Node started: `--dir D` scores the model in D
+ * (default `defaultDir`), `--cpu` on the cpu backend (default wasm).
+ */
+export async function evaluateCli(url: string, run: (dir: string) => Promise<unknown>, defaultDir: string): Promise<void> {
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== fileURLToPath(url)) return;
   const dirArg = process.argv.indexOf('--dir');
-  const backend = (process.argv.includes('--cpu') ? 'cpu' : 'wasm') as TrainBackend;
-  await setTrainBackend(backend);
-  await evaluate(dirArg > 0 ? path.resolve(process.argv[dirArg + 1]!) : DEFAULT_WEIGHTS_DIR);
+  await setTrainBackend(process.argv.includes('--cpu') ? 'cpu' : 'wasm');
+  await run(dirArg > 0 ? path.resolve(process.argv[dirArg + 1]!) : defaultDir);
 }

@@ -10,7 +10,7 @@ import { createSampler, type Sampler } from './sampler.js';
 import { invalidRowsIn } from './select/invalid.js';
 import type { SampleContext, SamplerOptions } from './types.js';
 import { GrammarRows, type GenerateGrammar, type GrammarInput } from './grammar/rows.js';
-import { stopChecker, trimStops, type StopCut } from './stops.js';
+import { stopChecker, trimStops, type StopCut, type StopRules } from './stops.js';
 import { checkDraft, runSpeculative, type DraftOptions, type DraftStats } from './speculative.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
@@ -796,15 +796,10 @@ function tensorsIn(value: unknown): tf.Tensor[] {
   return found;
 }
 
-interface Plan {
+interface Plan extends StopRules {
   batch: number;
   padId: number;
   maxNew: Float64Array;
-  stops: Set<number>[];
-  stopSeqs: number[][][];
-  stopStrs: string[][];
-  detokenize: ((tokens: readonly number[], row: number) => string) | undefined;
-  keepStop: boolean;
   prompts: number[][];
   tokens: TokenStore;
   signal: AbortSignal | undefined;

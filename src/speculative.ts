@@ -6,7 +6,7 @@ import { isBuiltinProcessor } from './builtin.js';
 import { Described, SamplingError } from './errors.js';
 import { pickPerRowAt } from './processors/ops.js';
 import { isTensor } from './logits.js';
-import { stopChecker, trimStops, type StopCut } from './stops.js';
+import { stopChecker, trimStops, type StopCut, type StopRules } from './stops.js';
 import { acceptUniform, residualUniform } from './noise.js';
 import { PACKED_HEAD, rawLogprobAt, type LogprobsPlan } from './logprobs.js';
 import { rowHooks, type Sampler } from './sampler.js';
@@ -72,7 +72,7 @@ export interface DraftStats {
 }
 
 /** What the generate loop hands the speculative loop (checked there). */
-export interface SpeculativeInput<S> {
+export interface SpeculativeInput<S> extends StopRules {
   target: StepFunction<S>;
   draft: DraftOptions;
   sampler: Sampler;
@@ -80,11 +80,6 @@ export interface SpeculativeInput<S> {
   padId: number;
   prompts: number[][];
   maxNew: Float64Array;
-  stops: Set<number>[];
-  stopSeqs: number[][][];
-  stopStrs: string[][];
-  detokenize: ((tokens: readonly number[], row: number) => string) | undefined;
-  keepStop: boolean;
   signal: AbortSignal | undefined;
   logprobs: LogprobsPlan | undefined;
   initialState: S | undefined;

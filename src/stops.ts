@@ -6,6 +6,15 @@ export type StopCut = [number, number];
 
 type Detokenize = ((tokens: readonly number[], row: number) => string) | undefined;
 
+/** A generation's stop rules per row, resolved from its options (generate's and the speculative loop's). */
+export interface StopRules {
+  stops: Set<number>[];
+  stopSeqs: number[][][];
+  stopStrs: string[][];
+  detokenize: Detokenize;
+  keepStop: boolean;
+}
+
 /**
  * A checker for `results` results: `check(r, q, row, id)` — after `id` was appended to result
  * q's tokens `row` (stop lists of batch row r) — gives the cut when the result now ends with a

@@ -18,7 +18,7 @@ import {
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
-import { logitsOf, termsOf } from './helpers/toy-transformer.js';
+import { logitsOf, termsOf, windowModelOf } from './helpers/toy-transformer.js';
 
 const V = 40;
 const TABLE = makeRows('peaky', V, V, 'continuous-table');
@@ -200,16 +200,7 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
   it.each(mixesOn(backend))("generate's queue: each request equals itself alone (window model and cache model with feed 'new'): %s", async (_name, options) => {
     const table = tf.tensor2d(TABLE.map((r) => Array.from(r)));
     const mix = tf.tensor2d(makeRows('peaky', V, V, 'continuous-mix').map((r) => Array.from(r, (v) => 0.7 * v)));
-    const windowModel: StepFunction = (tokens, ctx) =>
-      tf.tidy(() => {
-        const [b, t] = tokens.shape;
-        return logitsOf(
-          table,
-          mix,
-          tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D,
-          termsOf(tokens, ctx.attentionMask(), ctx.positionIds()),
-        );
-      });
+    const windowModel = windowModelOf(table, mix);
     // A cache of one number a row, which a restarted row must forget.
     const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
       const [b, n] = tokens.shape;

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import seedrandom from 'seedrandom';
+import { processedBy } from './helpers/chain.js';
 import { describe, expect, it } from 'vitest';
 import { createSampler, generate, InvalidRowsError, reference, SamplingError, type DryOptions, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
@@ -15,13 +16,7 @@ import { DRY_WEBGPU_KERNEL } from '../src/backends/webgpu/dry.js';
 
 const f32 = Math.fround;
 
-async function processed(s: ReturnType<typeof createSampler>, rows: number[][]): Promise<number[][]> {
-  const x = tf.tensor2d(rows);
-  const out = s.process(x);
-  const v = (await out.array()) as number[][];
-  tf.dispose([x, out]);
-  return v;
-}
+const processed = processedBy;
 
 /** Every value bit for bit (NaN, ±Infinity, -0 included), with the first difference in the message. */
 function expectSameRows(got: number[][], want: ArrayLike<number>[], what: string): void {

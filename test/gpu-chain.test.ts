@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath } from './helpers/backend.js';
-import { rng } from './helpers/logits.js';
+import { genRows, rng, type GenCase } from './helpers/logits.js';
 import { sortFreeTopP } from '../src/backends/gpu-chain.js';
 import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
 import { registerWebglTopP } from '../src/backends/webgl/top-p.js';
@@ -20,15 +20,7 @@ import { registerWebgpuTopK, TOP_K_KERNEL } from '../src/backends/webgpu/top-k.j
 import { registerWebglWindowReduce, WINDOW_REDUCE_KERNEL } from '../src/backends/webgl/window-reduce.js';
 import { KTH_LARGEST_KERNEL, KTH_MAX_WINDOW, registerWebglKthLargest } from '../src/backends/webgl/kth-largest.js';
 
-type Gen = (r: number, j: number, u: () => number) => number;
-
-interface Case {
-  name: string;
-  B: number;
-  V: number;
-  options: SamplerOptions;
-  gen: Gen;
-}
+type Case = GenCase<SamplerOptions>;
 
 const CASES: Case[] = [
   // Few distinct levels: many ties at the k-th value, k per row.
@@ -60,8 +52,7 @@ const CASES: Case[] = [
 ];
 
 function rows(c: Case): number[][] {
-  const u = rng(`gpu-chain:${c.name}`);
-  return Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.gen(r, j, u))));
+  return genRows('gpu-chain', c);
 }
 
 /** Rows 0–3: NaN, +Infinity, all -Infinity, ordinary; each row with -Infinity masks too. */

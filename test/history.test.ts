@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import fc from 'fast-check';
+import { processedBy } from './helpers/chain.js';
 import { describe, expect, it } from 'vitest';
 import { createSampler, InvalidRowsError, reference, SamplingError, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
@@ -19,13 +20,7 @@ const ALL_PROMPT = { repetition: true, frequency: true, presence: true };
 /** The kept set of a processed row: indices of finite values. */
 const kept = (row: ArrayLike<number>): number[] => Array.from(row).flatMap((v, j) => (Number.isFinite(v) ? [j] : []));
 
-async function processed(s: ReturnType<typeof createSampler>, rows: number[][]): Promise<number[][]> {
-  const x = tf.tensor2d(rows);
-  const out = s.process(x);
-  const v = (await out.array()) as number[][];
-  tf.dispose([x, out]);
-  return v;
-}
+const processed = processedBy;
 
 describe.each(BACKENDS)('history processors on %s', (backend) => {
   backendSuite(backend);

@@ -13,17 +13,9 @@ import { THRESHOLD_DRAW_KERNEL } from '../src/backends/kernel-names.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { fusedKeptCounts, keptExemption, referenceKeptCounts, rowOptions } from './helpers/kept.js';
-import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
+import { flatten, genRows, makeRows, rng, type GenCase, type Shape } from './helpers/logits.js';
 
-type Gen = (r: number, j: number, u: () => number) => number;
-
-interface Case {
-  name: string;
-  B: number;
-  V: number;
-  options: SamplerOptions;
-  gen: Gen;
-}
+type Case = GenCase<SamplerOptions>;
 
 // The adversarial rows of test/gpu-chain.test.ts (copied: a test file cannot be imported), and a
 // few more of the same kind: greedy rows under every filter, min-p with ties at its threshold.
@@ -60,8 +52,7 @@ const ADVERSARIAL: Case[] = [
 ];
 
 function caseRows(c: Case): number[][] {
-  const u = rng(`kept-sets:${c.name}`);
-  return Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.gen(r, j, u))));
+  return genRows('kept-sets', c);
 }
 
 const SHAPES: Shape[] = ['peaky', 'flat', 'masked', 'ties', 'huge'];

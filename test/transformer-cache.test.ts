@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, type StepContext, type StepFunction } from '../src/index.js';
 import { cachedStep, disposeCache, type PositionCache, type TransformerLM } from '../model/transformer.js';
 import { backendSuite } from './helpers/suite.js';
-import { loadTestTransformer } from './helpers/transformer.js';
+import { loadTestTransformer, recorded } from './helpers/transformer.js';
 import { BACKENDS } from './helpers/backend.js';
 
 /**
@@ -149,15 +149,6 @@ describe.each(BACKENDS)('the position-indexed KV cache (draftTokens) on %s', (ba
     const prompts = texts.map((t) => lm.encodePrompt(t));
     const maxNewTokens = gpu ? 16 : 70; // cpu / wasm: past S = W + 4 = 68 positions (every slot rewritten)
     const sampler = { temperature: 0.9, topK: 40, seed: [11, 12, 13] };
-    /** The step function, recording each step's logits (test-only read-backs). */
-    const recorded =
-      <S>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> =>
-      async (tokens, ctx) => {
-        const out = await step(tokens, ctx);
-        const logits = 'logits' in out ? out.logits : out;
-        into.push((await logits.data()) as Float32Array);
-        return out;
-      };
     const pos: Float32Array[] = [];
     const ring: Float32Array[] = [];
     const a = await generate(recorded(cachedStep(lm, { draftTokens: G }), pos), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });

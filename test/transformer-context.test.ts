@@ -11,7 +11,7 @@ import { SamplingError, generate, type PredictModel, type StepFunction } from '.
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows } from './helpers/logits.js';
-import { logitsOf, termsOf } from './helpers/toy-transformer.js';
+import { logitsOf, termsOf, windowModelOf } from './helpers/toy-transformer.js';
 
 const V = 24;
 const TABLE = makeRows('peaky', V, V, 'ctx-table').map((r) => Array.from(r));
@@ -77,12 +77,7 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
   it("feed 'new' with a cache gives the tokens of the whole window; a row alone gives its batch tokens", async () => {
     const table = tf.tensor2d(TABLE);
     const mix = tf.tensor2d(MIX);
-    const windowModel: StepFunction = (tokens, ctx) =>
-      tf.tidy(() => {
-        const [b, t] = tokens.shape;
-        const s = termsOf(tokens, ctx.attentionMask(), ctx.positionIds());
-        return logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D, s);
-      });
+    const windowModel = windowModelOf(table, mix);
     const shapes: string[] = [];
     const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
       const [b, n] = tokens.shape;
@@ -112,16 +107,7 @@ describe.each(BACKENDS)('the transformer step context on %s', (backend) => {
   it('a predict model with named inputs and a cache in its outputs (io): the tokens of the whole window; the state carried, returned, freed on abort', async () => {
     const table = tf.tensor2d(TABLE);
     const mix = tf.tensor2d(MIX);
-    const windowModel: StepFunction = (tokens, ctx) =>
-      tf.tidy(() => {
-        const [b, t] = tokens.shape;
-        return logitsOf(
-          table,
-          mix,
-          tf.reshape(tf.slice(tokens, [0, t - 1], [b, 1]), [b]) as tf.Tensor1D,
-          termsOf(tokens, ctx.attentionMask(), ctx.positionIds()),
-        );
-      });
+    const windowModel = windowModelOf(table, mix);
     const calls: string[] = [];
     // A GraphModel-shaped model: named inputs (a map) and outputs (an array in `outputs` order).
     const model: PredictModel = {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, score, type StepFunction } from '../src/index.js';
+import { generate, score } from '../src/index.js';
 import { cachedStep, disposeCache, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
 import { backendSuite } from './helpers/suite.js';
-import { loadTestTransformer } from './helpers/transformer.js';
+import { loadTestTransformer, recorded } from './helpers/transformer.js';
 import { BACKENDS } from './helpers/backend.js';
 
 /**
@@ -26,15 +26,6 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
 
   it('KV cache = no cache: the same tokens; the logits of the two paths within the tolerance', async () => {
     const prompts = texts.map((t) => lm.encodePrompt(t));
-    /** The step function, recording each step's logits (test-only read-backs). */
-    const recorded =
-      <S>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> =>
-      async (tokens, ctx) => {
-        const out = await step(tokens, ctx);
-        const logits = 'logits' in out ? out.logits : out;
-        into.push((await logits.data()) as Float32Array);
-        return out;
-      };
     const withCache: Float32Array[] = [];
     const without: Float32Array[] = [];
     const cached = await generate(recorded(cachedStep(lm), withCache), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });

@@ -1,22 +1,10 @@
-// Held-out bits per character of the JSON character transformer (model/json/weights) against the
-// unigram baseline, into model/json/weights/metrics.json; then a few records generated through
-// the KV-cache step function (printed only).
-//
-//   npx tsx model/json/evaluate.ts [--dir DIR] [--cpu]      (npm run evaluate:json)
-//
-// Each held-out record is scored as a Tang poem is (model/evaluate-transformer.ts): the prompt
-// [NEWLINE_ID], then its characters, then the newline that ends it, through the full
-// sliding-window forward.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { generate } from '../../src/index.js';
 import { NEWLINE_ID, UNK_ID } from '../char-model.js';
-import { unigramBitsPerChar, METRICS_JSON } from '../evaluate.js';
+import { evaluateCli, METRICS_JSON, unigramBitsPerChar, weightsBytes, writeMetrics } from '../evaluate.js';
 import { scoredSequences, transformerBitsPerChar } from '../evaluate-transformer.js';
-import { DEFAULT_JSON_MODEL_DIR, loadJsonModelFromDisk, MODEL_JSON, WEIGHTS_BIN } from '../fs-io.js';
-import { setTrainBackend, type TrainBackend } from '../train-backend.js';
+import { DEFAULT_JSON_MODEL_DIR, loadJsonModelFromDisk } from '../fs-io.js';
 import { cachedStep, countParams, disposeCache, type TransformerConfig, type TransformerLM } from '../transformer.js';
 import { splitJsonRecords } from './corpus.js';
 
@@ -42,7 +30,6 @@ export async function evaluateJsonModel(dir: string = DEFAULT_JSON_MODEL_DIR, tr
   const seqs = scoredSequences(lm, heldOut);
   const targets = seqs.flatMap((q) => q.slice(1));
   const file = path.join(dir, METRICS_JSON);
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<JsonModelMetrics>) : {};
   const { bits, tokens } = await transformerBitsPerChar(lm, seqs, SCORE_BATCH);
   const unigram = unigramBitsPerChar(trainTokens, targets, lm.vocab.length);
   const metrics: JsonModelMetrics = {
@@ -50,12 +37,10 @@ export async function evaluateJsonModel(dir: string = DEFAULT_JSON_MODEL_DIR, tr
     transformer: { bitsPerChar: bits, params: countParams(lm.config), config: lm.config },
     unigram: { bitsPerChar: unigram },
     improvementBits: unigram - bits,
-    weightsBytes: statSync(path.join(dir, MODEL_JSON)).size + statSync(path.join(dir, WEIGHTS_BIN)).size,
+    weightsBytes: weightsBytes(dir),
     backend: tf.getBackend(),
   };
-  const record = training ?? previous.training;
-  if (record !== undefined) metrics.training = record;
-  writeFileSync(file, `${JSON.stringify(metrics, null, 2)}\n`);
+  writeMetrics(file, metrics, training);
   console.log(
     `held-out (${heldOut.length} records, ${tokens} characters incl. newlines): transformer ${bits.toFixed(3)} bits/char, unigram ${unigram.toFixed(3)}`,
   );
@@ -90,9 +75,4 @@ export async function printSamples(lm: TransformerLM, maxNewTokens = 300): Promi
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const dirArg = process.argv.indexOf('--dir');
-  const backend = (process.argv.includes('--cpu') ? 'cpu' : 'wasm') as TrainBackend;
-  await setTrainBackend(backend);
-  await evaluateJsonModel(dirArg > 0 ? path.resolve(process.argv[dirArg + 1]!) : DEFAULT_JSON_MODEL_DIR);
-}
+await evaluateCli(import.meta.url, evaluateJsonModel, DEFAULT_JSON_MODEL_DIR);

@@ -2,7 +2,7 @@
 // process() and sample() with the float64 reference.
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
-import { createSampler, reference, type SamplerOptions } from '../../src/index.js';
+import { createSampler, reference, type Sampler, type SamplerOptions } from '../../src/index.js';
 
 /** The kept set of a processed row: indices of finite values. */
 export const kept = (row: ArrayLike<number>): number[] => Array.from(row).flatMap((v, j) => (Number.isFinite(v) ? [j] : []));
@@ -10,11 +10,19 @@ export const kept = (row: ArrayLike<number>): number[] => Array.from(row).flatMa
 /** `createSampler(opts).process(rows)`, read back; nothing left allocated. */
 export async function processed(opts: SamplerOptions, rows: number[][]): Promise<number[][]> {
   const s = createSampler(opts);
+  try {
+    return await processedBy(s, rows);
+  } finally {
+    s.dispose();
+  }
+}
+
+/** `sampler.process(rows)`, read back (the sampler's state stays: its history, its step). */
+export async function processedBy(s: Sampler, rows: number[][]): Promise<number[][]> {
   const x = tf.tensor2d(rows);
   const out = s.process(x);
   const v = (await out.array()) as number[][];
   tf.dispose([x, out]);
-  s.dispose();
   return v;
 }
 

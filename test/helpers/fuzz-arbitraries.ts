@@ -33,6 +33,20 @@ export interface Profile {
 }
 
 /** cpu / wasm: mostly tiny and small cases; V ≥ 32000 in about 1 case of 770 (B ≤ 2). */
+/**
+ * `n` logits in [-max, max] or -Infinity (masked), no subnormals (software GPUs flush them to
+ * zero: a known limitation, see `subnormals` above).
+ */
+export function maskedLogits(max: number, n: number): fc.Arbitrary<number[]> {
+  return fc.array(
+    fc.oneof(
+      fc.float({ min: -max, max, noNaN: true }).map((v) => (Math.abs(v) < 2 ** -126 ? 0 : v)),
+      fc.constant(-Infinity),
+    ),
+    { minLength: n, maxLength: n },
+  );
+}
+
 export const NODE_PROFILE: Profile = {
   tiny: 400,
   small: 240,

@@ -46,3 +46,21 @@ export function flatten(rows: Float32Array[]): Float32Array {
   rows.forEach((row, i) => out.set(row, i * V));
   return out;
 }
+
+/** Logit j of row r of a generated case (`u` the case's seeded stream). */
+export type Gen = (r: number, j: number, u: () => number) => number;
+
+/** A `[B, V]` case whose logits a {@link Gen} makes. */
+export interface GenCase<O> {
+  name: string;
+  B: number;
+  V: number;
+  options: O;
+  gen: Gen;
+}
+
+/** A generated case's rows (float32 values), from a stream seeded by `tag` and the case's name. */
+export function genRows(tag: string, c: GenCase<unknown>): number[][] {
+  const u = rng(`${tag}:${c.name}`);
+  return Array.from({ length: c.B }, (_, r) => Array.from({ length: c.V }, (_, j) => Math.fround(c.gen(r, j, u))));
+}

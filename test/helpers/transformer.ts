@@ -1,6 +1,7 @@
 // The committed character transformer for the tests: from disk in Node, by URL in the browser
 // projects (the vitest server serves the repository).
 import { loadTransformer, type TransformerLM } from '../../model/transformer.js';
+import type { StepFunction } from '../../src/index.js';
 
 export async function loadTestTransformer(): Promise<TransformerLM> {
   if (typeof window === 'undefined') {
@@ -9,4 +10,14 @@ export async function loadTestTransformer(): Promise<TransformerLM> {
     return loadTransformerFromDisk();
   }
   return loadTransformer('/model/transformer/weights/model.json');
+}
+
+/** The step function, recording each step's logits into `into` (test-only read-backs). */
+export function recorded<S>(step: StepFunction<S>, into: Float32Array[]): StepFunction<S> {
+  return async (tokens, ctx) => {
+    const out = await step(tokens, ctx);
+    const logits = 'logits' in out ? out.logits : out;
+    into.push((await logits.data()) as Float32Array);
+    return out;
+  };
 }

@@ -69,6 +69,23 @@ vec4 tsGumbel(uint key, uvec4 tokens) {
 const G_BOUND = '17.5';
 
 /**
+ * The draw loop's step over four lanes (`v` the scores of tokens `tok`): each lane keeps its
+ * first maximum (a later token replaces it only when strictly greater).
+ */
+export const LANE_ARGMAX_STEP_GLSL = `bvec4 better = greaterThan(v, bestValue);
+    bestValue = mix(bestValue, v, better);
+    bestIndex = mix(bestIndex, vec4(tok), better);`;
+
+/**
+ * After the loop: `index`, the lowest token among the lanes' maxima (2^24 marks none; lane x's
+ * index when every lane stayed -Infinity).
+ */
+export const LANE_ARGMAX_GLSL = `float top = max(max(bestValue.x, bestValue.y), max(bestValue.z, bestValue.w));
+  vec4 tied = mix(vec4(16777216.0), bestIndex, equal(bestValue, vec4(top)));
+  float index = min(min(tied.x, tied.y), min(tied.z, tied.w));
+  index = index < 16777216.0 ? index : bestIndex.x;`;
+
+/**
  * Entries per fragment. First pass: about √V tokens, a power of two in [64, 1024] (like tfjs's
  * own reductions; V = 32000 → 256, 128256 → 512). Later passes: up to 256 candidates, so
  * V ≤ 262144 needs at most two passes after the first. Multiples of 4: a scan reads four at a
@@ -128,14 +145,10 @@ void main() {
     if (noisy && any(greaterThanEqual(v + bound, bestValue)) && !all(isinf(v))) {
       v += scale * tsGumbel(key, uvec4(tok));
     }
-    bvec4 better = greaterThan(v, bestValue);
-    bestValue = mix(bestValue, v, better);
-    bestIndex = mix(bestIndex, vec4(tok), better);
+    ${LANE_ARGMAX_STEP_GLSL}
   }
-  float top = max(max(bestValue.x, bestValue.y), max(bestValue.z, bestValue.w));
-  vec4 tied = mix(vec4(16777216.0), bestIndex, equal(bestValue, vec4(top)));
-  float index = min(min(tied.x, tied.y), min(tied.z, tied.w));
-  setOutput(index < 16777216.0 ? index : bestIndex.x);
+  ${LANE_ARGMAX_GLSL}
+  setOutput(index);
 }
 `;
   }

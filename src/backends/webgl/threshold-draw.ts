@@ -15,7 +15,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
-import { GUMBEL_GLSL, runPasses } from './gumbel-argmax.js';
+import { GUMBEL_GLSL, LANE_ARGMAX_GLSL, LANE_ARGMAX_STEP_GLSL, runPasses } from './gumbel-argmax.js';
 import { maskBits4Glsl, MASKED_Z_GLSL } from './mask.js';
 import { PROCESSOR_INVALID_CODE } from '../../invalid-rows.js';
 
@@ -113,14 +113,9 @@ void main() {
     if (noisy && any(keep) && any(greaterThanEqual(v + bound, bestValue))) {
       v += scale * tsGumbel(key, uvec4(tok)); // -Infinity stays -Infinity
     }
-    bvec4 better = greaterThan(v, bestValue);
-    bestValue = mix(bestValue, v, better);
-    bestIndex = mix(bestIndex, vec4(tok), better);
+    ${LANE_ARGMAX_STEP_GLSL}
   }
-  float top = max(max(bestValue.x, bestValue.y), max(bestValue.z, bestValue.w));
-  vec4 tied = mix(vec4(16777216.0), bestIndex, equal(bestValue, vec4(top)));
-  float index = min(min(tied.x, tied.y), min(tied.z, tied.w));
-  index = index < 16777216.0 ? index : bestIndex.x;
+  ${LANE_ARGMAX_GLSL}
   ${finish}
 }
 `;

@@ -145,6 +145,28 @@ const LG4 = f32(0xf89e26 * 2 ** -26); // ≈ 0.24279079
 const LN2_HI = f32Bits(0x3f317180);
 const LN2_LO = f32Bits(0x3717f7d1);
 
+/**
+ * The first pass's slice of a row (both draw kernels): workgroup `wg` takes `[start, end)` of row
+ * `r` (`end` = `start` past the last row, so a spare workgroup reads nothing). `shape` names the
+ * uniform with the input's `[rows, vocab]`.
+ */
+export function chunkRangeWgsl(shape: string): string {
+  return `let lid = localId.x;
+    let wg = gaWorkgroupIndex();
+    let rows = u32(uniforms.${shape}.x);
+    let vocab = u32(uniforms.${shape}.y);
+    let chunks = u32(uniforms.numChunks);
+    let chunk = u32(uniforms.chunkSize);
+    let row = wg / chunks;
+    let valid = row < rows;
+    let r = min(row, rows - 1u);
+    let start = (wg - row * chunks) * chunk;
+    var end = min(start + chunk, vocab);
+    if (!valid) {
+      end = 0u;
+    }`;
+}
+
 /** WGSL shared by both passes: the hash, the logarithm, the noise and the (value, index) order. */
 export function commonCode(): string {
   return `
@@ -302,20 +324,7 @@ class SliceProgram implements WebGPUProgramLike {
   var<workgroup> gaI : array<u32, ${WG}>;
 
   fn main(index : i32) {
-    let lid = localId.x;
-    let wg = gaWorkgroupIndex();
-    let rows = u32(uniforms.gaScoresShape.x);
-    let vocab = u32(uniforms.gaScoresShape.y);
-    let chunks = u32(uniforms.numChunks);
-    let chunk = u32(uniforms.chunkSize);
-    let row = wg / chunks;
-    let valid = row < rows;
-    let r = min(row, rows - 1u);
-    let start = (wg - row * chunks) * chunk;
-    var end = min(start + chunk, vocab);
-    if (!valid) {
-      end = 0u;
-    }
+    ${chunkRangeWgsl('gaScoresShape')}
     let key = bitcast<u32>(gaKeys[r]);
     let sc = gaScale[r];
     let negInf = -uniforms.INFINITY;

@@ -16,6 +16,7 @@
 // workgroup per row reduces them (skipped when a row is one slice).
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  chunkRangeWgsl,
   commonCode,
   f32,
   maxWorkgroupSize,
@@ -201,20 +202,7 @@ class SliceProgram implements WebGPUProgramLike {
   ${this.masked ? maskAllowsWgsl('tdAllows', 'tdMask') : ''}
 
   fn main(index : i32) {
-    let lid = localId.x;
-    let wg = gaWorkgroupIndex();
-    let rows = u32(uniforms.tdLogitsShape.x);
-    let vocab = u32(uniforms.tdLogitsShape.y);
-    let chunks = u32(uniforms.numChunks);
-    let chunk = u32(uniforms.chunkSize);
-    let row = wg / chunks;
-    let valid = row < rows;
-    let r = min(row, rows - 1u);
-    let start = (wg - row * chunks) * chunk;
-    var end = min(start + chunk, vocab);
-    if (!valid) {
-      end = 0u;
-    }
+    ${chunkRangeWgsl('tdLogitsShape')}
     let key = bitcast<u32>(tdKeys[r]);
     let p = r * 8u;
     let thr = tdParams[p];
