@@ -3,6 +3,7 @@
 // agreement of kept sets and tokens with the float64 reference on every backend.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
+import { shapeArbs } from './helpers/fuzz-arbitraries.js';
 import { describe, expect, it } from 'vitest';
 import {
   createSampler,
@@ -65,9 +66,7 @@ async function probabilitiesOf(opts: SamplerOptions, rows: number[][]): Promise<
 /** Random rows over a shared pool (few shapes on software GPUs, which compile one shader per shape). */
 function rowsArb(gpu: boolean) {
   return fc.record({
-    B: gpu ? fc.constantFrom(1, 3) : fc.integer({ min: 1, max: 4 }),
-    V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
-    seed: fc.integer({ min: 0, max: 2 ** 31 }),
+    ...shapeArbs(gpu),
     // Logits on a 1/8 grid: typical ranks tokens by |−ln q − H| computed in float32, and logits
     // closer than float32 resolves after the shift by max z (or mirror images around H within
     // it) may rank either way there; the grid keeps the property about the rule, not rounding.

@@ -1,7 +1,7 @@
 // ε- and η-cutoff (issue 11): Hugging Face's test vectors, hand-computed edge rows, and exact
 // agreement of kept sets and tokens with the float64 reference on every backend.
 import fc from 'fast-check';
-import { maskedLogits } from './helpers/fuzz-arbitraries.js';
+import { maskedLogits, shapeArbs } from './helpers/fuzz-arbitraries.js';
 import { describe, expect, it } from 'vitest';
 import { epsilonCutoff, etaCutoff, reference, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
@@ -75,11 +75,8 @@ describe.each(BACKENDS)('ε- and η-cutoff on %s', (backend) => {
   // them: the kept sets of process() and the tokens of sample() equal the reference's.
   it('property: kept sets and tokens equal the reference after the other filters', async () => {
     const gpu = isSoftwareGpu(backend);
-    // Software GPUs compile a shader per shape: few shapes there.
     const arb = fc.record({
-      B: gpu ? fc.constantFrom(1, 3) : fc.integer({ min: 1, max: 4 }),
-      V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
-      seed: fc.integer({ min: 0, max: 2 ** 31 }),
+      ...shapeArbs(gpu),
       logits: maskedLogits(12, 240),
       eps: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.5, noNaN: true })), { minLength: 4, maxLength: 4 }),
       eta: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.5, noNaN: true })), { minLength: 4, maxLength: 4 }),

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
+import { kernelLog } from './helpers/kernel-log.js';
 import { BACKENDS, defaultPath } from './helpers/backend.js';
 import { genRows, rng, type GenCase } from './helpers/logits.js';
 import { sortFreeTopP } from '../src/backends/gpu-chain.js';
@@ -87,8 +88,6 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     const V = 7001;
     const data = rows({ name: 'dispatch', B: 3, V, options: {}, gen: (_r, _j, u) => 3 * u() });
     const x = tf.tensor2d(data.flat(), [3, V]);
-    const engine = tf.engine();
-    const run = engine.runKernel.bind(engine);
     const bands: SamplerOptions[] = [
       { epsilonCutoff: 1e-3, seed: 3 },
       { temperature: 0.8, topNSigma: 1, topK: 50, etaCutoff: 1e-3, xtc: { probability: 1, threshold: 0.1 }, seed: 4 },
@@ -97,20 +96,10 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     // k = 500 > V/64 windows: webgl's k-th largest by bisection, then the sort-free top-p on its floor.
     const largeK: SamplerOptions = { temperature: 0.9, topK: 500, topP: 0.9, seed: 6 };
     for (const options of [{ temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { topP: 0.9, minP: 0.01, seed: 2 }, largeK, ...bands] as SamplerOptions[]) {
-      const names: string[] = [];
-      const wide: string[] = []; // kernels that read a [B, V] tensor
-      engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
-        names.push(name);
-        if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
-        return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
-      }) as typeof engine.runKernel;
       const sampler = createSampler(options);
-      let ids: number[];
-      try {
-        ids = Array.from(await sampler.sampleIds(x));
-      } finally {
-        engine.runKernel = run;
-      }
+      // wide: the kernels that read a [B, V] tensor.
+      const { value, names, wide } = await kernelLog(() => sampler.sampleIds(x), 3 * V);
+      const ids = Array.from(value);
       sampler.dispose(); // Mirostat's μ
       expect(sampler.lastPath).toBe(`fused:${backend}`);
       expect(ids).toEqual(reference.sample(data, options, 0));
@@ -165,8 +154,6 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       // Row 2 lies below -1e20, where webgl's own tf.max starts (the row max must come from rowMax).
       data[2] = data[2]!.map((v) => Math.fround(v * 1e20 - 1e21));
       const x = tf.tensor2d(data.flat(), [B, V]);
-      const engine = tf.engine();
-      const run = engine.runKernel.bind(engine);
       const sets: SamplerOptions[] = [
         { temperature: 0.8, topK: 50, topP: 0.95 }, // the window top-k: its sorted candidates feed top-p
         { temperature: 0.7, topP: [0.9, 0.5, 1, 0.8] }, // the key search over the row
@@ -182,20 +169,15 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
         { mirostat: [5, 9, 1, 7].map((tau) => ({ version: 1 as const, tau, eta: 0.1 })) },
       ];
       for (const options of sets) {
-        const wide: string[] = [];
-        engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
-          if (Object.values(inputs).some((t) => t.size >= B * V)) wide.push(name);
-          return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
-        }) as typeof engine.runKernel;
         const before = tf.memory().numTensors;
-        let fast: Float32Array;
-        try {
+        const { value: fast, wide } = await kernelLog(async () => {
           const p = createSampler(options).probabilities(x);
-          fast = (await p.data()) as Float32Array;
-          p.dispose();
-        } finally {
-          engine.runKernel = run;
-        }
+          try {
+            return (await p.data()) as Float32Array;
+          } finally {
+            p.dispose();
+          }
+        }, B * V);
         expect(tf.memory().numTensors, JSON.stringify(options)).toBe(before);
         expect(
           wide.filter((n) => n === 'TopK'),

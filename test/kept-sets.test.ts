@@ -11,6 +11,7 @@ import { createSampler, type SamplerOptions } from '../src/index.js';
 import { registerSimdFlag } from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { THRESHOLD_DRAW_KERNEL } from '../src/backends/kernel-names.js';
 import { backendSuite } from './helpers/suite.js';
+import { kernelLog } from './helpers/kernel-log.js';
 import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
 import { fusedKeptCounts, keptExemption, referenceKeptCounts, rowOptions } from './helpers/kept.js';
 import { flatten, genRows, makeRows, rng, type GenCase, type Shape } from './helpers/logits.js';
@@ -263,27 +264,14 @@ describe.each(BACKENDS)('fused kept sets equal the reference kept sets, %s', (ba
     it('the hook costs nothing when unset: no counting kernel, no event', async () => {
       const c = ADVERSARIAL[0]!;
       const x = tf.tensor2d(caseRows(c).flat(), [c.B, c.V]);
-      const engine = tf.engine();
-      const run = engine.runKernel.bind(engine);
-      let names: string[] = [];
-      engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: Record<string, unknown>) => {
-        names.push(attrs?.count ? `${name}:count` : name);
-        return (run as (...a: unknown[]) => unknown)(name, inputs, attrs);
-      }) as typeof engine.runKernel;
       const calls: string[][] = [];
-      try {
-        await withMode(mode, async () => {
-          const sampler = createSampler({ ...c.options, seed: 3 });
-          const ids = sampler.sample(x);
-          ids.dispose();
-          calls.push(names);
-          names = [];
-          expect((await fusedKeptCounts(sampler, x))?.kernel).toBe(mode);
-          calls.push(names);
-        });
-      } finally {
-        engine.runKernel = run;
-      }
+      await withMode(mode, async () => {
+        const sampler = createSampler({ ...c.options, seed: 3 });
+        calls.push((await kernelLog(() => sampler.sample(x).dispose())).names);
+        const observed = await kernelLog(() => fusedKeptCounts(sampler, x));
+        calls.push(observed.names);
+        expect(observed.value?.kernel).toBe(mode);
+      });
       const counting = calls.map((n) => n.filter((name) => name.endsWith(':count')));
       // GPU chain: the counting variant of the draw kernel runs in the observed call only;
       // cpu/wasm count inside the fused kernel (no kernel of their own).

@@ -4,6 +4,7 @@
 // no tensor left behind.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { kernelLog } from './helpers/kernel-log.js';
 import {
   InvalidRowsError,
   SamplingError,
@@ -223,15 +224,8 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     const x = tf.tensor2d(rows);
     const opts: SamplerOptions = { temperature: [0.8, 1, 1.3], topK: [0, 0, 30], seed: [1, 2, 3] };
     const s = createSampler(opts);
-    const engine = tf.engine();
-    const run = engine.runKernel.bind(engine);
-    const wide: string[] = [];
-    engine.runKernel = ((name: string, inputs: Record<string, tf.Tensor>, ...rest: unknown[]) => {
-      if (Object.values(inputs).some((t) => t.size >= 3 * V)) wide.push(name);
-      return (run as (...a: unknown[]) => unknown)(name, inputs, ...rest);
-    }) as typeof engine.runKernel;
     let step = 0;
-    try {
+    const { wide } = await kernelLog(async () => {
       for (const mode of ['raw', 'processed'] as const) {
         const before = tf.memory().numTensors;
         const got = await s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 8, mode });
@@ -241,9 +235,7 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
         got.topIds.forEach((ids, r) => expect(Array.from(ids), `${mode} row ${r}`).toEqual(want.topIds[r]));
         got.topLogprobs.forEach((v, r) => expectClose(v, want.topLogprobs[r]!, `${mode} row ${r}`));
       }
-    } finally {
-      engine.runKernel = run;
-    }
+    }, 3 * V);
     // webgl's tf.topk would sort each whole row (the window top-k sorts a few windows instead).
     if (backend === 'webgl') expect(wide.filter((n) => n === 'TopK')).toEqual([]);
     x.dispose();

@@ -2,7 +2,7 @@
 // exact agreement of kept sets and tokens with the float64 reference on every backend.
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { maskedLogits } from './helpers/fuzz-arbitraries.js';
+import { maskedLogits, shapeArbs } from './helpers/fuzz-arbitraries.js';
 import { describe, expect, it } from 'vitest';
 import { createSampler, reference, topNSigma, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, defaultPath, isSoftwareGpu } from './helpers/backend.js';
@@ -83,11 +83,8 @@ describe.each(BACKENDS)('top-nσ on %s', (backend) => {
   // sets of process() and the tokens of sample() equal the reference's, row for row.
   it('property: kept sets and tokens equal the reference, in the default order and after top-k', async () => {
     const gpu = isSoftwareGpu(backend);
-    // Software GPUs compile a shader per shape: few shapes there.
     const arb = fc.record({
-      B: gpu ? fc.constantFrom(1, 3) : fc.integer({ min: 1, max: 4 }),
-      V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
-      seed: fc.integer({ min: 0, max: 2 ** 31 }),
+      ...shapeArbs(gpu),
       logits: maskedLogits(20, 240),
       n: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0.05, max: 3, noNaN: true })), { minLength: 4, maxLength: 4 }),
       T: fc.oneof(fc.constant(1), fc.constant(0), fc.double({ min: 0.2, max: 3, noNaN: true })),

@@ -895,24 +895,36 @@ function mirostatV1Floor(
  */
 function largest(input: tf.Tensor2D, k: number, name: string, mask: tf.Tensor2D | undefined, out?: { maxima?: tf.Tensor2D }): tf.Tensor2D {
   const [batch, vocab] = input.shape;
-  const windows = Math.ceil(vocab / WINDOW);
-  // Flat gather indices are float32 in webgl textures: exact below 2^24.
-  if (windows < k || batch * vocab > 2 ** 24 || !hasKernels('windows', name)) {
+  if (!windowPathFits(batch, vocab, k) || !hasKernels('windows', name)) {
     if (mask) throw new Error('tfjs-sampling (internal): a folded bitmask needs the window top-k');
     return deviceTopk(input, k).values;
   }
   const maxima = windowMaxima(input, mask);
   if (out) out.maxima = maxima;
-  const chosen = deviceTopk(maxima, k).indices; // [B, k]
+  return deviceTopk(gatherWindows(input, deviceTopk(maxima, k).indices, mask).vals, k).values;
+}
+
+/** The window path takes k windows of 64 (V ≥ 64·k) and flat gather indices below 2^24 (float32 in webgl textures). */
+function windowPathFits(batch: number, vocab: number, k: number): boolean {
+  return Math.ceil(vocab / WINDOW) >= k && batch * vocab <= 2 ** 24;
+}
+
+/**
+ * webgl: the logits of the chosen windows (`chosen` int32 `[B, n]` window ids) as `[B, n·64]`,
+ * with their token columns `pos`; the last window's missing slots (past V) hold -Infinity, so
+ * they never repeat a logit or rank ahead of a token. `mask`: the bitmask applied to them.
+ */
+function gatherWindows(input: tf.Tensor2D, chosen: tf.Tensor2D, mask?: tf.Tensor2D): { vals: tf.Tensor2D; pos: tf.Tensor2D } {
+  const [batch, vocab] = input.shape;
+  const n = chosen.shape[1];
   const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
-  const pos = tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]));
-  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1, 1]);
-  const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * k * WINDOW]);
-  let vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, k * WINDOW]) as tf.Tensor2D;
-  if (mask) vals = maskGathered(vals, mask, tf.reshape(pos, [batch, k * WINDOW]));
-  // The last window may be partial: its missing slots must not repeat a logit.
-  const inside = tf.reshape(tf.less(pos, int(vocab)), [batch, k * WINDOW]);
-  return deviceTopk(tf.where(inside, vals, tf.fill([batch, k * WINDOW], -Infinity)) as tf.Tensor2D, k).values;
+  const cols = tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW]);
+  const pos = tf.reshape(tf.add(tf.mul(tf.expandDims(chosen, 2), int(WINDOW)), cols), [batch, n * WINDOW]) as tf.Tensor2D;
+  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1]);
+  const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * n * WINDOW]);
+  let vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, n * WINDOW]) as tf.Tensor2D;
+  if (mask) vals = maskGathered(vals, mask, pos);
+  return { vals: tf.where(tf.less(pos, int(vocab)), vals, tf.fill([batch, n * WINDOW], -Infinity)) as tf.Tensor2D, pos };
 }
 
 /**
@@ -1039,8 +1051,7 @@ function processorTopP(input: tf.Tensor2D, invT: Float64Array, P: Float64Array):
  */
 function processorLargest(input: tf.Tensor2D, k: number): tf.Tensor2D | undefined {
   const [batch, vocab] = input.shape;
-  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
-  if (Math.ceil(vocab / WINDOW) < k || batch * vocab > 2 ** 24) return undefined;
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl') || !windowPathFits(batch, vocab, k)) return undefined;
   return largest(input, k, 'webgl', undefined);
 }
 
@@ -1055,20 +1066,11 @@ function processorLargest(input: tf.Tensor2D, k: number): tf.Tensor2D | undefine
  */
 function processorTop(input: tf.Tensor2D, n: number): { values: tf.Tensor2D; indices: tf.Tensor2D } | undefined {
   const [batch, vocab] = input.shape;
-  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl')) return undefined;
-  if (Math.ceil(vocab / WINDOW) < n || batch * vocab > 2 ** 24) return undefined;
+  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl') || !windowPathFits(batch, vocab, n)) return undefined;
   const chosen = deviceTopk(windowMaxima(input), n).indices;
-  const ascending = tf.cast(tf.neg(deviceTopk(tf.neg(tf.cast(chosen, 'float32')), n).values), 'int32');
-  const int = (v: number): tf.Scalar => tf.scalar(v, 'int32');
-  const pos = tf.reshape(tf.add(tf.mul(tf.expandDims(ascending, 2), int(WINDOW)), tf.reshape(tf.range(0, WINDOW, 1, 'int32'), [1, 1, WINDOW])), [
-    batch,
-    n * WINDOW,
-  ]);
-  const rowBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(vocab)), [batch, 1]);
-  const flat = tf.reshape(tf.add(rowBase, tf.minimum(pos, int(vocab - 1))), [batch * n * WINDOW]);
-  const vals = tf.reshape(tf.gather(tf.reshape(input, [batch * vocab]), flat), [batch, n * WINDOW]);
-  // The last window's missing slots (after every real token) never rank ahead of one.
-  const top = deviceTopk(tf.where(tf.less(pos, int(vocab)), vals, tf.fill([batch, n * WINDOW], -Infinity)) as tf.Tensor2D, n);
+  const ascending = tf.cast(tf.neg(deviceTopk(tf.neg(tf.cast(chosen, 'float32')), n).values), 'int32') as tf.Tensor2D;
+  const { vals, pos } = gatherWindows(input, ascending);
+  const top = deviceTopk(vals, n);
   return { values: top.values as tf.Tensor2D, indices: tf.gather(pos, top.indices, 1, 1) as tf.Tensor2D };
 }
 
@@ -1078,24 +1080,28 @@ function processorTop(input: tf.Tensor2D, n: number): { values: tf.Tensor2D; ind
  * undefined where the kernel does not run.
  */
 function processorKth(input: tf.Tensor2D, k: tf.Tensor1D): tf.Tensor1D | undefined {
-  const vocab = input.shape[1];
-  if (!processorKernels(vocab) || !hasKernels('windows', 'webgl') || !hasKernels('kthLargest', 'webgl')) return undefined;
+  if (!processorKthAvailable(input.shape[1])) return undefined;
   return tf.engine().runKernel(KTH_LARGEST_KERNEL, { logits: input, maxima: windowMaxima(input), k }) as tf.Tensor1D;
+}
+
+/** Whether processorKth runs (webgl, its window and bisection kernels, the fused flag on). */
+function processorKthAvailable(vocab: number): boolean {
+  return processorKernels(vocab) && hasKernels('windows', 'webgl') && hasKernels('kthLargest', 'webgl');
 }
 
 /**
  * The typical-p processor's band without sorting the row (webgl: the chain's typical band at the
  * filters' 1/T, `minTokensToKeep` counted): `[B, 2]` (floor, upper bound) in logits, every token
- * kept on rows with p = 1; undefined where the kernels do not run.
+ * kept on rows with p = 1; undefined where the kernels do not run. `zmax`: the processor's row max
+ * (not read again here).
  */
-function processorTypical(input: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array): tf.Tensor2D | undefined {
+function processorTypical(input: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array, zmax: tf.Tensor2D): tf.Tensor2D | undefined {
   const [batch, vocab] = input.shape;
   if (!processorKernels(vocab) || !gpuTypicalAvailable('webgl') || !invT.every((v) => Number.isFinite(v) && v > 0)) return undefined;
   const plan = { batch, vocab, invT, minKeep: M } as unknown as FusedPlan;
-  const m = tf.reshape(maskedRowMax(input, undefined), [batch, 1]);
   const out = rowBands(
     input,
-    bandParams(plan, { m, cut: column(P), minKeep: true }),
+    bandParams(plan, { m: zmax, cut: column(P), minKeep: true }),
     'typical',
     false,
     true,
@@ -1118,5 +1124,6 @@ export const GPU_CHAIN: GpuChain = {
   largest: processorLargest,
   top: processorTop,
   kth: processorKth,
+  kthAvailable: processorKthAvailable,
   typical: processorTypical,
 };

@@ -50,8 +50,10 @@ export interface GpuChain {
   top(logits: tf.Tensor2D, n: number): { values: tf.Tensor2D; indices: tf.Tensor2D } | undefined;
   /** Each row's k-th largest, k on the device (`[B]` float32, ≥ 1), without sorting the row; undefined: sort. */
   kth(logits: tf.Tensor2D, k: tf.Tensor1D): tf.Tensor1D | undefined;
-  /** The portable typical-p processor's band `[B, 2]` (floor, upper bound) without sorting the row; undefined: sort. */
-  typical(logits: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array): tf.Tensor2D | undefined;
+  /** Whether `kth` runs on the active backend for rows of `vocab` logits (a caller then sorts only what it needs itself). */
+  kthAvailable(vocab: number): boolean;
+  /** The portable typical-p processor's band `[B, 2]` (floor, upper bound) without sorting the row; `zmax` the row max `[B, 1]` it has; undefined: sort. */
+  typical(logits: tf.Tensor2D, invT: Float64Array, P: Float64Array, M: Float64Array, zmax: tf.Tensor2D): tf.Tensor2D | undefined;
 }
 
 /** What one backend entry provides. */

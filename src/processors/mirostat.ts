@@ -222,10 +222,11 @@ export function mirostatOfRows(
 function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
   const batch = z.shape[0];
   const m = Math.min(MIROSTAT_M, vocab);
-  // webgl: the m largest and the k-th without sorting the row (the GPU chain's kernels; where
-  // the window path does not apply, a top-k of the m largest). Elsewhere one sort of the row.
+  // The m largest and the k-th without sorting the row where the GPU chain has the kernels (its
+  // window top-k, else a top-k of the m largest, and its k-th bisection); elsewhere one sort of
+  // the row serves both.
   const chain = kernelsFor()?.gpuChain;
-  const sorted = chain?.largest(z, m) ?? deviceTopk(z, tf.getBackend() === 'webgl' ? m : vocab).values;
+  const sorted = chain?.largest(z, m) ?? deviceTopk(z, chain?.kthAvailable(vocab) ? m : vocab).values;
   const ss = scaleByInvTemperature(tf.sub(tf.slice(sorted, [0, 0], [batch, m]), safeMax), inv) as tf.Tensor2D;
   const nf = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
   const kInt = tf.floor(mirostatV1Count(ss, nf, muCol, vocab));

@@ -41,7 +41,7 @@ export function typicalPOf(value: RowParam, minKeep: RowParam, rows: OptionRows 
         zmax,
         Array.from(P, (v) => v === 1),
       );
-      const band = kernelsFor()?.gpuChain?.typical(z, state.invTemperature, P, M);
+      const band = kernelsFor()?.gpuChain?.typical(z, state.invTemperature, P, M, zmax);
       if (band) {
         const lo = tf.slice(band, [0, 0], [batch, 1]);
         const up = tf.slice(band, [0, 1], [batch, 1]);

@@ -47,6 +47,18 @@ export function maskedLogits(max: number, n: number): fc.Arbitrary<number[]> {
   );
 }
 
+/**
+ * A property case's shape: B rows of V logits and a seed — few shapes on software GPUs, which
+ * compile a shader per shape. Spread into an fc.record with the case's own fields.
+ */
+export function shapeArbs(gpu: boolean) {
+  return {
+    B: gpu ? fc.constantFrom(1, 3) : fc.integer({ min: 1, max: 4 }),
+    V: gpu ? fc.constantFrom(7, 40) : fc.integer({ min: 2, max: 60 }),
+    seed: fc.integer({ min: 0, max: 2 ** 31 }),
+  };
+}
+
 export const NODE_PROFILE: Profile = {
   tiny: 400,
   small: 240,

@@ -167,6 +167,30 @@ export function chunkRangeWgsl(shape: string): string {
     }`;
 }
 
+/**
+ * The pruned scan's step for token `j` with score `s` (both draw kernels): its noise only when
+ * it could still win — the Gumbel noise of hash h is below (clz(~h) + 1)·ln 2 (+ a margin), so a
+ * token whose bound is ≤ bestV is skipped (ties go to the lower index, already held) — then the
+ * running (bestV, bestI) update. Needs `noisy` (scale ≠ 0) and `bounded` (scale > 0).
+ */
+export function prunedDrawWgsl(): string {
+  return `var v = s;
+      if (noisy) {
+        let h = gaMix(key + j * 0x9e3779b9u);
+        if (bounded) {
+          let n = min(countLeadingZeros(~h), 24u);
+          if (s + sc * (f32(n + 1u) * ${f32(Math.LN2)} + 0.001f) <= bestV) {
+            continue; // cannot beat the best so far, which has a lower index
+          }
+        }
+        v = s + sc * gaGumbel(h);
+      }
+      if (v > bestV) {
+        bestV = v;
+        bestI = j;
+      }`;
+}
+
 /** WGSL shared by both passes: the hash, the logarithm, the noise and the (value, index) order. */
 export function commonCode(): string {
   return `
@@ -293,22 +317,7 @@ class SliceProgram implements WebGPUProgramLike {
       if (!(s > negInf)) {
         continue; // masked (-Infinity) or NaN: never ahead of (bestV, bestI)
       }
-      var v = s;
-      if (noisy) {
-        let h = gaMix(key + j * 0x9e3779b9u);
-        if (bounded) {
-          let n = min(countLeadingZeros(~h), 24u);
-          let bound = s + sc * (f32(n + 1u) * ${f32(Math.LN2)} + 0.001f);
-          if (bound <= bestV) {
-            continue; // cannot beat the best so far, which has a lower index
-          }
-        }
-        v = s + sc * gaGumbel(h);
-      }
-      if (v > bestV) {
-        bestV = v;
-        bestI = j;
-      }
+      ${prunedDrawWgsl()}
     }`;
   }
 

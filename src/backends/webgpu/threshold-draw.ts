@@ -17,8 +17,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   chunkRangeWgsl,
+  prunedDrawWgsl,
   commonCode,
-  f32,
   maxWorkgroupSize,
   sliceSize,
   webgpuDrawConfig,
@@ -175,21 +175,7 @@ class SliceProgram implements WebGPUProgramLike {
       ${m ? 'if (!tdAllows(r, j, z)) { continue; } // the mask only where the threshold passes' : ''}
       flags = flags | 4u;
       let s = (z - zmax) * ih;
-      var v = s;
-      if (noisy) {
-        let h = gaMix(key + j * 0x9e3779b9u);
-        if (bounded) {
-          let n = min(countLeadingZeros(~h), 24u);
-          if (s + sc * (f32(n + 1u) * ${f32(Math.LN2)} + 0.001f) <= bestV) {
-            continue; // cannot beat the best so far, which has a lower index
-          }
-        }
-        v = s + sc * gaGumbel(h);
-      }
-      if (v > bestV) {
-        bestV = v;
-        bestI = j;
-      }
+      ${prunedDrawWgsl()}
     }`;
   }
 
