@@ -82,7 +82,7 @@ step('npm pack (prepack builds dist)', () => {
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
   const bytes = readFileSync(path.join(dir, tgz));
   const files = run('tar', ['-tzf', tgz]).split('\n').filter(Boolean);
-  for (const need of ['package/dist/index.js', 'package/dist/core.js', 'package/dist/webgl.js', 'package/dist/core.d.ts']) {
+  for (const need of ['package/dist/index.js', 'package/dist/core.js', 'package/dist/webgl.js', 'package/dist/core.d.ts', 'package/LICENSE']) {
     if (!files.includes(need)) throw new Error(`the tarball lacks ${need}`);
   }
   // The lockfile: the tarball, then the closure of every dependency through the repository's lock.
