@@ -34,6 +34,7 @@ export const CORE_SUITES = [
   'test/transformer-cache.test.ts',
   'test/grammar.test.ts',
   'test/speculative.test.ts',
+  'test/families.test.ts',
 ];
 export const NODE_ONLY_SUITES = [
   'test/guard.test.ts',

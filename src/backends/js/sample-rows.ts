@@ -160,13 +160,12 @@ export function sampleRows(values: Float32Array, plan: FusedPlan, out: Int32Arra
       flags = plan.editRow(copy, r);
       z = copy;
     }
-    const k = plan.topK[r]!;
     const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
     // With a small top-k the mask is applied inside the heap pass (no pass of its own): every
     // later step reads only the candidates, all of them allowed. Otherwise (with bands, whose
     // statistics read the whole row, and with dynamic temperature, whose entropy does) the row
     // is masked.
-    const words = masks && k > 0 && k < V && k <= HEAP_MAX && !hasBands(plan) && !dyn ? plan.mask![r]! : undefined;
+    const words = masks && plan.topK[r]! <= HEAP_MAX && maskFoldsIntoTopK(plan, r) && !hasBands(plan) ? plan.mask![r]! : undefined;
     if (masks && !words) {
       if (z === input) {
         copy.set(input);
@@ -498,6 +497,19 @@ function sampleRow(z: Float32Array, plan: FusedPlan, r: number, s: Scratch, kept
 export function keptSurprise(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, zj: number): number {
   const { m, S } = keptSums(z, idx, n, keep, inv, false);
   return (Math.log(S) - (zj - m) * inv) / Math.LN2;
+}
+
+/**
+ * Whether row r's token bitmask may be folded into its top-k scan (applied only to the tokens
+ * that reach the running k-th largest, the row itself left unmasked): only when every stage after
+ * that scan reads the candidates alone. Not with top-nσ (σ is over the whole masked row) or
+ * dynamic temperature (so is its entropy). Both kernels ask this; the JS kernel adds its own
+ * limits (hasBands, HEAP_MAX).
+ */
+export function maskFoldsIntoTopK(plan: FusedPlan, r: number): boolean {
+  const k = plan.topK[r]!;
+  const on = (a: Float64Array | undefined): boolean => a !== undefined && a[r]! > 0;
+  return k > 0 && k < plan.vocab && !on(plan.topNSigma) && !on(plan.dynamic?.range);
 }
 
 /** Whether the plan has bands (their statistics read the whole row: the JS kernel masks it first). */

@@ -27,6 +27,7 @@ import {
   writeKept,
   markKept,
   mirostatV1Band,
+  maskFoldsIntoTopK,
   sigmaOf,
   type V1Top,
   topPSorted,
@@ -992,9 +993,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const topK = k > 0 && k < V;
     const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
     // With top-k the mask is applied inside the scan (no pass of its own): every later step
-    // reads only the candidates, all of them allowed. Otherwise (and before dynamic
-    // temperature, whose entropy reads the whole row) it masks the row first.
-    const folded = words !== undefined && topK && !dyn;
+    // reads only the candidates, all of them allowed. Otherwise (and before top-nσ or dynamic
+    // temperature, which read the whole row) it masks the row first.
+    const folded = words !== undefined && maskFoldsIntoTopK(plan, r);
     if (words) {
       words.set(plan.mask![r]!);
       if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
