@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { createSampler, reference, type SampleContext, type Sampler, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
@@ -55,6 +55,7 @@ function caseArb(gpu: boolean) {
       mask: maybe(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: B * Math.ceil(V / 32), maxLength: B * Math.ceil(V / 32) }), 4),
       stopTokens: fc.array(tok, { minLength: 1, maxLength: 2 }),
       // Per-row steps (continuous batching's rows at their own step) and the packed logprobs.
+      process: fc.boolean(),
       rowSteps: maybe(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: B, maxLength: B }), 2),
       logprobs: maybe(fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constantFrom('raw' as const, 'processed' as const) }), 2),
       options: fc.record({
@@ -149,6 +150,33 @@ function expectLogprobs(data: Float32Array, width: number, want: ReturnType<type
   });
 }
 
+/**
+ * process() (the portable chain, with the sampler's history and the call's mask and steps) keeps
+ * exactly the tokens reference.process keeps; where the reference throws, so does process().
+ */
+async function expectProcessed(
+  s: Sampler,
+  x: tf.Tensor2D,
+  call: SampleContext,
+  rows: number[][],
+  opts: SamplerOptions,
+  context: Parameters<typeof reference.process>[2],
+  what: string,
+): Promise<void> {
+  let want: Float64Array[];
+  try {
+    want = reference.process(rows, opts, context);
+  } catch (e) {
+    expect(() => tf.dispose(s.process(x, call)), `${what}: the reference throws (${(e as Error).message}), process() does not`).toThrow();
+    return;
+  }
+  const out = s.process(x, call);
+  const got = (await out.array()) as number[][];
+  out.dispose();
+  const kept = (row: ArrayLike<number>): number[] => Array.from(row, (v, j) => (v > -Infinity ? j : -1)).filter((j) => j >= 0);
+  got.forEach((row, r) => expect(kept(row), `${what}: process() row ${r}`).toEqual(kept(want[r]!)));
+}
+
 /** Runs one case step by step against the reference; counts what it compared. */
 async function checkCase(c: Case, t: Tally): Promise<void> {
   const opts = optionsOf(c);
@@ -183,6 +211,7 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
       const steps = c.rowSteps ? c.rowSteps.map((v) => v + step) : step;
       const call = { ...(mask ? { mask } : {}), ...(c.rowSteps ? { steps: steps as number[] } : {}) };
       const x = tf.tensor2d(Float32Array.from(flat), [c.B, c.V]);
+      if (c.process) await expectProcessed(s, x, call, rows, opts, { ...context, step: steps }, `step ${step}, ${JSON.stringify(opts)}`);
       const reads = startCounting();
       const out = c.logprobs ? s.sampleWithLogprobs(x, call, c.logprobs) : s.sample(x, call);
       reads.stop();
@@ -254,6 +283,7 @@ const REGRESSIONS: { name: string; case: Case }[] = [
       prompts: [[], []],
       mask: [0xaa8a7609 | 0, 0xaa8a7609 | 0],
       stopTokens: [0],
+      process: true,
       rowSteps: undefined,
       logprobs: undefined,
       options: { seed: 999991, topK: 21, topNSigma: 1 },
