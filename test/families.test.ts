@@ -3,9 +3,10 @@
 // the history options (penalties with windows and prompt scopes, n-gram and bad-word bans, DRY,
 // logit bias, min new tokens, allowed tokens), a per-call bitmask, per-row steps, invalid-row
 // policies and packed logprobs, over several steps of one sampler (its device history, Mirostat's
-// μ and XTC's coins carried), against the float64 reference: the same ids at every step,
-// log-probabilities within LP_TOLERANCE, invalid rows where the reference throws, options the
-// sampler rejects rejected by the reference too, no read-back inside the call, no tensor left.
+// μ and XTC's coins carried; a clone taken mid-run draws the same ids), against the float64
+// reference: the same ids at every step, process()'s kept sets, log-probabilities within
+// LP_TOLERANCE, invalid rows where the reference throws, options the sampler rejects rejected by
+// the reference too, no read-back inside the call, no tensor left.
 // The suites of each family test it alone or with the default chain; this one finds what only a
 // mix reaches (a mask folded into top-k while top-nσ reads the whole row: the first regression).
 import * as tf from '@tensorflow/tfjs-core';
@@ -56,6 +57,7 @@ function caseArb(gpu: boolean) {
       stopTokens: fc.array(tok, { minLength: 1, maxLength: 2 }),
       // Per-row steps (continuous batching's rows at their own step) and the packed logprobs.
       process: fc.boolean(),
+      cloneAt: maybe(fc.integer({ min: 1, max: 3 }), 3),
       rowSteps: maybe(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: B, maxLength: B }), 2),
       logprobs: maybe(fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constantFrom('raw' as const, 'processed' as const) }), 2),
       options: fc.record({
@@ -197,6 +199,7 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
   const maskRows = mask && Array.from({ length: c.B }, (_, r) => mask.subarray(r * W, (r + 1) * W));
   const history = c.prompts.map((p) => [...p]);
   let mu: number[] | undefined;
+  let copy: Sampler | undefined; // Sampler.clone() from step c.cloneAt on: the same ids as `s`
   try {
     s.begin(c.prompts);
     for (let step = 0; step < c.steps; step++) {
@@ -212,15 +215,19 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
       const call = { ...(mask ? { mask } : {}), ...(c.rowSteps ? { steps: steps as number[] } : {}) };
       const x = tf.tensor2d(Float32Array.from(flat), [c.B, c.V]);
       if (c.process) await expectProcessed(s, x, call, rows, opts, { ...context, step: steps }, `step ${step}, ${JSON.stringify(opts)}`);
+      if (step === c.cloneAt) copy = s.clone();
+      const twin = copy?.sample(x, call);
       const reads = startCounting();
       const out = c.logprobs ? s.sampleWithLogprobs(x, call, c.logprobs) : s.sample(x, call);
       reads.stop();
       const data = await out.data();
       const width = c.logprobs ? out.shape[1]! : 1;
-      tf.dispose([x, out]);
+      const twinIds = twin ? Array.from(await twin.data()) : undefined;
+      tf.dispose([x, out, ...(twin ? [twin] : [])]);
       expect(readBacks(reads.events), `read-backs inside sample(): ${describeReads(reads.events)}`).toEqual([]);
       const got = Array.from({ length: c.B }, (_, r) => data[r * width]!);
       const what = `step ${step}, ${JSON.stringify(opts)}, prompts ${JSON.stringify(c.prompts)}, steps ${JSON.stringify(steps)}, path ${s.lastPath}`;
+      if (twinIds) expect(twinIds, `${what}: the clone taken at step ${c.cloneAt}`).toEqual(got);
       if (got.some((id) => id < 0)) {
         // An invalid row: the reference throws for the call (its default policy is 'error').
         t.invalid++;
@@ -236,6 +243,7 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
     }
   } finally {
     s.dispose();
+    copy?.dispose();
   }
   expect(tf.memory().numTensors, 'tensors left').toBe(before);
 }
@@ -284,6 +292,7 @@ const REGRESSIONS: { name: string; case: Case }[] = [
       mask: [0xaa8a7609 | 0, 0xaa8a7609 | 0],
       stopTokens: [0],
       process: true,
+      cloneAt: undefined,
       rowSteps: undefined,
       logprobs: undefined,
       options: { seed: 999991, topK: 21, topNSigma: 1 },
