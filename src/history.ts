@@ -86,7 +86,8 @@ export class TokenHistory implements TokenHistoryView {
   /** Ring of the last N pushed tokens (N = the largest finite window), -1 where empty. */
   private ring: tf.Tensor2D | undefined;
   private ringSize = 0;
-  private pushes = 0;
+  /** Per row, how many tokens were pushed into the ring (its next slot: ringPos mod N). */
+  private ringPos: Int32Array;
   private readonly lastN: Float64Array;
   private tailT: tf.Tensor2D | undefined;
   private tailCap = 0;
@@ -112,6 +113,7 @@ export class TokenHistory implements TokenHistoryView {
     // `generated`: per row, how many of its last tokens were generated (0: all prompt).
     this.generated = Int32Array.from({ length: batch }, (_, r) => generated?.[r] ?? 0);
     this.lengths = Int32Array.from({ length: batch }, (_, r) => prompts?.[r]?.length ?? 0);
+    this.ringPos = new Int32Array(batch);
     this.lastN = needs.lastN(batch);
     const counting = needs.countsAll || needs.countsGenerated;
     const finite = Array.from(this.lastN).filter((n) => Number.isFinite(n));
@@ -249,14 +251,19 @@ export class TokenHistory implements TokenHistoryView {
     return this.dry;
   }
 
-  /** Appends one token per row (int32 `[B]`; negative ids, the invalid rows' codes, count as nothing). */
-  accept(ids: tf.Tensor1D): void {
+  /**
+   * Appends one token per row (int32 `[B]`; negative ids, the invalid rows' codes, count as
+   * nothing). `active` (int32 `[B]`, on the device): rows where it is 0 push nothing and keep
+   * their whole state; the host's per-row counters still advance for them until `settle` says
+   * how many tokens each row took (speculative decoding, whose rows stop at their first
+   * rejection, known only after the pass's read-back).
+   */
+  accept(ids: tf.Tensor1D, active?: tf.Tensor1D): void {
     const { batch: B, vocab: V } = this;
     const replace = <T extends tf.Tensor>(old: T | undefined, next: T): T => {
       old?.dispose();
       return tf.keep(next);
     };
-    const t = this.pushes;
     if (this.seenT && this.seenBound + 1 > this.seenCap && this.seenCap * 2 > V / 2) {
       // A list that could outgrow half the vocabulary saves nothing over the dense pass: dropped.
       this.seenT.dispose();
@@ -294,6 +301,11 @@ export class TokenHistory implements TokenHistoryView {
       }
     }
     const next = tf.tidy(() => {
+      // Inactive rows: no token (-1) for the counts, the seen list and the directory, and every
+      // shifted tensor keeps its old row.
+      const act = active ? (tf.reshape(tf.cast(active, 'bool'), [B, 1]) as tf.Tensor2D) : undefined;
+      const pushed = act ? (tf.where(tf.reshape(act, [B]), ids, tf.fill([B], -1, 'int32')) as tf.Tensor1D) : ids;
+      const onRows = <T extends tf.Tensor2D>(next: T, old: T): T => (act ? (tf.where(act, next, old) as T) : next);
       const out: { all?: tf.Tensor2D; gen?: tf.Tensor2D; ring?: tf.Tensor2D; tail?: tf.Tensor2D; dry?: DryWindow; seen?: tf.Tensor2D; dir?: WindowDirectory } =
         {};
       if (this.seenT) {
@@ -311,7 +323,7 @@ export class TokenHistory implements TokenHistoryView {
           ) as tf.Tensor2D;
           this.seenCap *= 2;
         }
-        out.seen = seenAppendKernel(list, ids, (this.countsAllT ?? this.countsGenT)!);
+        out.seen = seenAppendKernel(list, pushed, (this.countsAllT ?? this.countsGenT)!);
         this.seenBound++;
       }
       // Per row, the token leaving the window (-1: none), for all tokens and for generated ones.
@@ -319,31 +331,40 @@ export class TokenHistory implements TokenHistoryView {
       let leaveGen: tf.Tensor1D | undefined;
       if (this.ring) {
         const N = this.ringSize;
-        const w = t % N;
-        // Row r's window loses the token pushed n_r pushes ago: ring slot (w - n_r) mod N.
+        // Row r's window loses the token pushed n_r pushes ago: ring slot (w_r - n_r) mod N, w_r
+        // the row's next slot.
         const idx = new Int32Array(B);
+        const at = new Int32Array(B);
         const windowed = new Uint8Array(B);
         const genLeaving = new Uint8Array(B);
         for (let r = 0; r < B; r++) {
           const n = this.lastN[r]!;
           const back = Number.isFinite(n) ? n : N;
+          const w = this.ringPos[r]! % N;
+          at[r] = w;
           idx[r] = r * N + ((((w - back) % N) + N) % N);
           windowed[r] = Number.isFinite(n) ? 1 : 0;
           genLeaving[r] = Number.isFinite(n) && this.generated[r]! >= n ? 1 : 0;
         }
         const old = tf.gather(tf.reshape(this.ring, [B * N]), tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
         const none = tf.fill([B], -1, 'int32');
-        leaveAll = tf.where(tf.tensor1d(windowed, 'bool'), old, none) as tf.Tensor1D;
-        leaveGen = tf.where(tf.tensor1d(genLeaving, 'bool'), old, none) as tf.Tensor1D;
-        const col = tf.equal(tf.range(0, N, 1, 'int32'), tf.scalar(w, 'int32'));
-        out.ring = tf.where(tf.reshape(col, [1, N]), tf.reshape(ids, [B, 1]), this.ring) as tf.Tensor2D;
+        const live = act ? tf.reshape(act, [B]) : undefined;
+        const leaving = (rows: Uint8Array): tf.Tensor1D => {
+          const on = tf.tensor1d(rows, 'bool');
+          return tf.where(live ? tf.logicalAnd(on, live) : on, old, none) as tf.Tensor1D;
+        };
+        leaveAll = leaving(windowed);
+        leaveGen = leaving(genLeaving);
+        let col = tf.equal(tf.reshape(tf.range(0, N, 1, 'int32'), [1, N]), tf.reshape(tf.tensor1d(at, 'int32'), [B, 1]));
+        if (act) col = tf.logicalAnd(col, act);
+        out.ring = tf.where(col, tf.reshape(ids, [B, 1]), this.ring) as tf.Tensor2D;
       }
       // counts + one at the new token − one at the leaving token: a copy and O(B) writes on the
       // CPU and GPU backends (one kernel); two one-hot rows per row elsewhere (-1: a zero row).
       // (On webgpu the kernel writes into the kept counts' own buffer and returns it: no copy.)
       const update = (counts: tf.Tensor2D, leave: tf.Tensor1D | undefined): tf.Tensor2D => {
-        if (editKernelsAvailable()) return countsUpdateKernel(counts, ids, leave);
-        const plus = tf.add(counts, oneHotRows(ids, V));
+        if (editKernelsAvailable()) return countsUpdateKernel(counts, pushed, leave);
+        const plus = tf.add(counts, oneHotRows(pushed, V));
         return (leave ? tf.sub(plus, oneHotRows(leave, V)) : plus) as tf.Tensor2D;
       };
       if (this.countsAllT) out.all = update(this.countsAllT, leaveAll);
@@ -353,7 +374,7 @@ export class TokenHistory implements TokenHistoryView {
         const none = tf.fill([B], -1) as tf.Tensor1D;
         const remove = leaveAll ? (tf.cast(leaveAll, 'float32') as tf.Tensor1D) : none;
         const removeGen = leaveGen ? (tf.cast(tf.greaterEqual(leaveGen, 0), 'float32') as tf.Tensor1D) : (tf.zeros([B]) as tf.Tensor1D);
-        const insert = tf.where(tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V)), tf.cast(ids, 'float32'), none) as tf.Tensor1D;
+        const insert = tf.where(tf.logicalAnd(tf.greaterEqual(pushed, 0), tf.less(pushed, V)), tf.cast(pushed, 'float32'), none) as tf.Tensor1D;
         out.dir = updateDirectory(this.dir, remove, removeGen, insert, V);
       }
       if (this.tailT) {
@@ -370,7 +391,7 @@ export class TokenHistory implements TokenHistoryView {
           ) as tf.Tensor2D; // doubles: log T shapes in all
           L *= 2;
         }
-        out.tail = tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D;
+        out.tail = onRows(tf.concat([tf.slice(tail, [0, 1], [B, L - 1]), tf.reshape(ids, [B, 1])], 1) as tf.Tensor2D, tail);
       }
       if (this.dry) {
         // A match at lag k grows by one when the new token equals the token k back, else it is
@@ -388,10 +409,10 @@ export class TokenHistory implements TokenHistoryView {
         const moved = tf.maximum(tf.sub(previous, tf.scalar(1, 'int32')), tf.scalar(-1, 'int32'));
         const laterShifted = shift(later, tf.zeros([B, 1], 'int32'));
         out.dry = {
-          tokens: shift(w, id),
-          matches: tf.mul(hit, tf.add(matches, tf.scalar(1, 'int32'))) as tf.Tensor2D,
-          previous: shift(moved, prevNew),
-          later: tf.maximum(laterShifted, tf.cast(tf.equal(cols, prevNew), 'int32')) as tf.Tensor2D,
+          tokens: onRows(shift(w, id), w),
+          matches: onRows(tf.mul(hit, tf.add(matches, tf.scalar(1, 'int32'))) as tf.Tensor2D, matches),
+          previous: onRows(shift(moved, prevNew), previous),
+          later: onRows(tf.maximum(laterShifted, tf.cast(tf.equal(cols, prevNew), 'int32')) as tf.Tensor2D, later),
         };
       }
       return out;
@@ -423,10 +444,23 @@ export class TokenHistory implements TokenHistoryView {
         later: replace(old.later, next.dry.later),
       };
     }
-    this.pushes++;
     for (let r = 0; r < B; r++) {
       this.generated[r]!++;
       this.lengths[r]!++;
+      this.ringPos[r]!++;
+    }
+  }
+
+  /**
+   * After accepts with `active` masks: row r took `taken[r]` of the last `accepts` pushes (the
+   * host counters had advanced by `accepts` for every row).
+   */
+  settle(taken: ArrayLike<number>, accepts: number): void {
+    for (let r = 0; r < this.batch; r++) {
+      const d = accepts - taken[r]!;
+      this.generated[r]! -= d;
+      this.lengths[r]! -= d;
+      this.ringPos[r]! -= d;
     }
   }
 
@@ -481,14 +515,8 @@ export class TokenHistory implements TokenHistoryView {
       };
       this.countsAllT = blend(this.countsAllT, fresh.countsAllT);
       this.countsGenT = blend(this.countsGenT, fresh.countsGenT);
-      if (this.ring && fresh.ring) {
-        // The fresh ring puts the token j back at column N − j; this one at (pushes − j) mod N.
-        const N = this.ringSize;
-        const w = this.pushes % N;
-        this.ring = blend(this.ring, fresh.ring, (t) =>
-          w === 0 ? t : (tf.concat([tf.slice(t, [0, N - w], [B, w]), tf.slice(t, [0, 0], [B, N - w])], 1) as tf.Tensor2D),
-        );
-      }
+      // The fresh ring puts the token j back at column N − j, its next slot 0 (ringPos reset below).
+      if (this.ring && fresh.ring) this.ring = blend(this.ring, fresh.ring, (t) => t);
       if (this.tailT && fresh.tailT && fresh.tailCap > this.tailCap) {
         const grown = tf.keep(
           tf.pad(
@@ -543,6 +571,7 @@ export class TokenHistory implements TokenHistoryView {
     for (const r of rows) {
       this.generated[r] = gens[r]!;
       this.lengths[r] = given[r]!.length;
+      this.ringPos[r] = 0;
     }
   }
 
@@ -558,6 +587,7 @@ export class TokenHistory implements TokenHistoryView {
     return Object.assign(c, this, {
       generated: this.generated.slice(),
       lengths: this.lengths.slice(),
+      ringPos: this.ringPos.slice(),
       countsAllT: tf.tidy(() => own(this.countsAllT)),
       countsGenT: tf.tidy(() => own(this.countsGenT)),
       seenT: this.seenT && tf.tidy(() => tf.keep(tf.add(this.seenT!, tf.scalar(0, 'int32')) as tf.Tensor2D)),

@@ -341,12 +341,14 @@ export class HostTokenHistory implements TokenHistoryView {
   }
 
   /** Appends one token per row (int32 `[B]` on cpu or wasm, read in place). */
-  accept(ids: tf.Tensor1D): void {
+  accept(ids: tf.Tensor1D, active?: tf.Tensor1D): void {
     this.assertHost();
     const v = hostInt32(ids);
+    const on = active ? hostInt32(active) : undefined; // int32: 0 = the row pushes nothing
     const B = this.batch;
     if (Number.isFinite(this.needs.tail) === false && this.tailCap > 0 && Math.max(...this.lengths) + 1 > this.tailCap) this.tailCap *= 2;
     for (let r = 0; r < B; r++) {
+      if (on && on[r] === 0) continue;
       const id = v[r]!;
       const l = this.tokens[r]!;
       const before = l.length;
@@ -375,6 +377,9 @@ export class HostTokenHistory implements TokenHistoryView {
       this.lengths[r]!++;
     }
   }
+
+  /** TokenHistory.settle's twin: a host history's counters follow its active rows exactly. */
+  settle(_taken: ArrayLike<number>, _accepts: number): void {}
 
   /**
    * The row editor of one step: applies the sparse stages to a kernel's own copy of row r (never

@@ -115,17 +115,18 @@ export interface Sampler {
 /**
  * What a loop that draws several positions per row before knowing which it keeps (speculative
  * decoding) needs besides `accept`: the history and the processors' per-row state updated
- * separately, and rows whose history goes back to an earlier point. @internal
+ * separately, rows that stop taking tokens on the device, and the host's counters told
+ * afterwards how many each row took. @internal
  */
 export interface RowHooks {
   /** Each row's noise key (the sampler's seeds). */
   keys(batch: number): Uint32Array;
-  /** Adds one token per row to the token history only. */
-  acceptHistory(ids: tf.Tensor1D): void;
+  /** Adds one token per row to the token history only; rows where `active` (int32 `[B]`) is 0 take none. */
+  acceptHistory(ids: tf.Tensor1D, active?: tf.Tensor1D): void;
   /** Hands the ids to the processors' `accept` only (negative ids: the row's state is left as it is). */
   acceptProcessors(ids: tf.Tensor1D): void;
-  /** The given rows' histories become `histories[i]`, of which the last `generated[i]` tokens were generated. */
-  rewindRows(rows: readonly number[], histories: readonly (readonly number[])[], generated: readonly number[]): void;
+  /** After `accepts` acceptHistory calls with `active` masks: row r took `taken[r]` tokens. */
+  settleHistory(taken: ArrayLike<number>, accepts: number): void;
 }
 
 const ROW_HOOKS = new WeakMap<Sampler, RowHooks>();
@@ -635,16 +636,14 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   };
   ROW_HOOKS.set(sampler, {
     keys: (batch) => keysFor(batch),
-    acceptHistory(ids) {
-      tokens?.accept(ids);
+    acceptHistory(ids, active) {
+      tokens?.accept(ids, active);
     },
     acceptProcessors(ids) {
       for (const p of processors) p.accept?.(ids);
     },
-    rewindRows(rows, histories, generated) {
-      if (rows.length === 0) return;
-      if (tokens) tokens.restartRows(rows, histories, generated);
-      else if (needs) throw new Error('tfjs-sampling (internal): rewindRows before the token history exists');
+    settleHistory(taken, accepts) {
+      tokens?.settle(taken, accepts);
     },
   });
   return sampler;

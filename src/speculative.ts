@@ -298,7 +298,6 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         return k >= 0 ? out[r]![k]! : prompts[r]![prompts[r]!.length + k]!;
       };
       let packed: Float32Array;
-      let rejectedRows: number[];
       try {
         // 1. The draft proposes g tokens per row with a copy of the target's sampler (the same
         //    chain and seeds; in 'exact' mode the same keyed noise as the target's draw).
@@ -438,9 +437,6 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               }
             }
             const emitted = tf.where(alive, e, tf.fill([batch], -1, 'int32')) as tf.Tensor1D;
-            // The history takes the proposal (what the next position's chain must see); rows
-            // that reject it are rewound after the read-back.
-            const hist = i < g ? drafts[i]! : t;
             let col: tf.Tensor2D;
             if (lpPlan) {
               let head: tf.Tensor = tf.slice(pk, [0, 0], [batch, PACKED_HEAD]);
@@ -457,10 +453,15 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               col = tf.reshape(tf.cast(emitted, 'float32'), [batch, 1]) as tf.Tensor2D;
             }
             const nextAlive = keep ? (tf.logicalAnd(alive, keep) as tf.Tensor1D) : alive;
-            return { emitted, hist: tf.clone(hist), col, nextAlive: tf.clone(nextAlive), count: tf.add(count, tf.cast(alive, 'int32')) as tf.Tensor1D };
+            // The history takes what the row emits here while it is still accepting: the
+            // proposal where kept (what the next position's chain must see), the correction where
+            // not; a row that stopped takes nothing more (its host counters are settled after the
+            // read-back). Nothing goes back, so nothing is uploaded again.
+            const active = tf.cast(alive, 'int32') as tf.Tensor1D;
+            return { emitted, pushed: tf.clone(e), active, col, nextAlive: tf.clone(nextAlive), count: tf.add(count, active) as tf.Tensor1D };
           });
-          owned.push(made.emitted, made.hist, made.col, made.nextAlive, made.count);
-          hooks.acceptHistory(made.hist);
+          owned.push(made.emitted, made.pushed, made.active, made.col, made.nextAlive, made.count);
+          hooks.acceptHistory(made.pushed, made.active);
           hooks.acceptProcessors(made.emitted);
           cols.push(made.col);
           alive = made.nextAlive;
@@ -474,12 +475,15 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         tf.dispose(owned.filter((t) => !keep.has(t)));
       }
       passes++;
-      // 4. The host: each row's tokens, stops, and the rows whose history goes back.
+      // 4. The host: how many tokens each row's history took (its count), each row's tokens, stops.
       const width = 1 + (g + 1) * lpWidth;
+      hooks.settleHistory(
+        Int32Array.from({ length: batch }, (_, r) => packed[r * width]!),
+        g + 1,
+      );
       const shown = new Int32Array(batch).fill(padId);
       const emittedRows: number[][] = [];
       const codes = new Int32Array(batch); // the invalid rows' codes (< 0) among the emitted tokens
-      rejectedRows = [];
       let allKept = true;
       for (let r = 0; r < batch; r++) {
         emittedRows.push([]);
@@ -500,14 +504,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
           shown[r] = id;
           if (emit(r, id, lpPlan ? logprobOf(packed, at, lpPlan) : undefined)) break;
         }
-        if (!finished[r] && n < g + 1) rejectedRows.push(r);
       }
       checkIds(codes, new Uint8Array(batch), passes - 1, undefined);
-      hooks.rewindRows(
-        rejectedRows,
-        rejectedRows.map((r) => [...prompts[r]!, ...out[r]!]),
-        rejectedRows.map((r) => out[r]!.length),
-      );
       if (draft.adaptive) gamma = allKept ? Math.min(gammaMax, gamma + 2) : Math.max(1, gamma - 1);
       signal?.throwIfAborted();
       yield { step: passes - 1, tokens: shown, finished: finished.slice(), draft: { tokens: emittedRows, proposed: g } };

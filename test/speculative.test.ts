@@ -174,6 +174,39 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     expect(readBacks(rej.reads).length, describeReads(rej.reads)).toBe(rej.result.steps);
   });
 
+  it.runIf(gpu)(
+    `no history goes back: the penalty counts are uploaded once (at the prompt), not once per pass with a rejection${
+      gpu ? '' : ' (skipped here: cpu and wasm keep tensors in host memory, where a write is no upload; their history is host arrays)'
+    }`,
+    async () => {
+      // Every host array written to the backend outside a kernel, by size: the token history's
+      // [B, V] counts are the only ones of B·V elements here (the models' tables are V·V, the ids B
+      // or B·(γ+1)).
+      const sampler = { temperature: 1, topK: 8, repetitionPenalty: 1.2, frequencyPenalty: 0.2, penaltyLastN: 6, seed: 3 };
+      const B = PROMPTS.length;
+      const backendImpl = tf.backend() as unknown as { write: (...a: unknown[]) => unknown };
+      const write = backendImpl.write;
+      const sizes: number[] = [];
+      const engine = tf.engine() as unknown as { state: { kernelDepth: number } };
+      backendImpl.write = function (this: unknown, ...a: unknown[]) {
+        // Host arrays made into tensors (a kernel's own outputs, written by the cpu backend, are not uploads).
+        if (engine.state.kernelDepth === 0) sizes.push((a[0] as ArrayLike<number> | null)?.length ?? 0);
+        return write.apply(this, a);
+      };
+      let result: GenerateResult;
+      try {
+        result = await generate(target, { prompts: PROMPTS, padId: 0, maxNewTokens: 20, feed: 'new', sampler, draft: { model: draftModel, tokens: 4 } });
+      } finally {
+        backendImpl.write = write;
+      }
+      const passesWithRejection = result.draft!.accepted.some((a, r) => a < result.draft!.proposed[r]!);
+      expect(passesWithRejection, 'a row rejected a proposal (the rewind case)').toBe(true);
+      expect(result.draft!.passes).toBeGreaterThan(3);
+      // countsAll and countsGenerated (repetition counts the prompt, frequency does not), seeded once.
+      expect(sizes.filter((n) => n === B * V).length, `writes of B·V elements over ${result.draft!.passes} passes`).toBeLessThanOrEqual(2);
+    },
+  );
+
   it("logprobs of the emitted tokens: 'exact' gives plain decoding's; 'rejection' gives the target's raw and processed log-probabilities of its tokens", async () => {
     const sampler = { temperature: 0.8, topK: 6, seed: [5, 6, 7, 8] };
     const base = { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new' as const, sampler, logprobs: { topLogprobs: 3, mode: 'processed' as const } };
