@@ -16,6 +16,7 @@ import { createSampler, reference, type SampleContext, type Sampler, type Sample
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
+import { definedOptions, optionMixArb, type OptionMix } from './helpers/option-mixes.js';
 
 // Longer hunts: TFJS_SAMPLING_FAMILIES_SCALE=<x> multiplies the runs, TFJS_SAMPLING_FAMILIES_SEED=<n>
 // replaces the seed (the browser projects read both with a VITE_ prefix).
@@ -24,8 +25,6 @@ const env = (name: string): string | undefined =>
   (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.[`VITE_${name}`];
 const SCALE = Number(env('TFJS_SAMPLING_FAMILIES_SCALE') ?? 1);
 const SEED = Number(env('TFJS_SAMPLING_FAMILIES_SEED') ?? 0x0fa1);
-
-const NAMES = ['temperature', 'top-n-sigma', 'top-k', 'top-p', 'min-p', 'typical-p', 'epsilon-cutoff', 'eta-cutoff', 'xtc', 'mirostat'] as const;
 
 /** One case: B rows of V logits per step (on a 1/8 grid, so kept sets do not hang on rounding), prompts and options. */
 function caseArb(gpu: boolean) {
@@ -60,59 +59,17 @@ function caseArb(gpu: boolean) {
       cloneAt: maybe(fc.integer({ min: 1, max: 3 }), 3),
       rowSteps: maybe(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: B, maxLength: B }), 2),
       logprobs: maybe(fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constantFrom('raw' as const, 'processed' as const) }), 2),
-      options: fc.record({
-        seed: fc.integer({ min: 0, max: 1e6 }),
-        temperature: maybe(perRow(fc.constantFrom(0, 0.5, 0.8, 1, 1.7)), 1),
-        topK: maybe(perRow(fc.integer({ min: 0, max: V + 2 })), 2),
-        topP: maybe(perRow(fc.constantFrom(1, 0.3, 0.5, 0.9, 0.95)), 2),
-        minP: maybe(perRow(fc.constantFrom(0, 0.02, 0.1, 0.3)), 2),
-        typicalP: maybe(perRow(fc.constantFrom(1, 0.2, 0.5, 0.9)), 2),
-        epsilonCutoff: maybe(perRow(fc.constantFrom(0, 1e-3, 0.02)), 2),
-        etaCutoff: maybe(perRow(fc.constantFrom(0, 1e-3, 0.05)), 2),
-        topNSigma: maybe(perRow(fc.constantFrom(0, 0.5, 1, 2.5)), 2),
-        xtc: maybe(fc.record({ threshold: fc.constantFrom(0.01, 0.1, 0.3), probability: fc.constantFrom(0, 0.5, 1) }), 3),
-        dynamicTemperature: maybe(fc.record({ range: fc.constantFrom(0.2, 0.5, 1), exponent: fc.constantFrom(0.5, 1, 2) }), 3),
-        mirostat: maybe(fc.record({ version: fc.constantFrom(1 as const, 2 as const), tau: fc.constantFrom(1, 3, 5), eta: fc.constantFrom(0.1, 0.5) }), 5),
-        minTokensToKeep: maybe(perRow(fc.integer({ min: 1, max: 5 })), 3),
-        order: maybe(fc.oneof(fc.constantFrom('llama.cpp' as const, 'hf' as const, 'vllm' as const), fc.shuffledSubarray([...NAMES], { minLength: 1 })), 3),
-        repetitionPenalty: maybe(perRow(fc.constantFrom(1, 1.3, 0.8, 2)), 2),
-        frequencyPenalty: maybe(perRow(fc.constantFrom(0, 0.5, -0.25)), 2),
-        presencePenalty: maybe(perRow(fc.constantFrom(0, 0.375, -1)), 2),
-        penaltyLastN: maybe(perRow(fc.constantFrom(1, 3, 8, Infinity)), 2),
-        penalizePrompt: maybe(fc.record({ repetition: fc.boolean(), frequency: fc.boolean(), presence: fc.boolean(), dry: fc.boolean() }), 2),
-        noRepeatNgramSize: maybe(perRow(fc.constantFrom(0, 1, 2, 3)), 2),
-        dry: maybe(
-          fc.record({
-            multiplier: fc.constantFrom(0.5, 1),
-            base: fc.constantFrom(1.5, 1.75),
-            allowedLength: fc.constantFrom(1, 2),
-            penaltyLastN: fc.constantFrom(-1, 4, 16),
-            sequenceBreakers: fc.array(fc.array(tok, { minLength: 1, maxLength: 2 }), { maxLength: 2 }),
-          }),
-          3,
-        ),
-        logitBias: maybe(fc.dictionary(tok.map(String), fc.constantFrom(-Infinity, -2, 0.5, 3), { maxKeys: 5 }), 2),
-        badWords: maybe(fc.array(fc.array(tok, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }), 3),
-        minNewTokens: maybe(perRow(fc.integer({ min: 0, max: 3 })), 3),
-        invalidRows: maybe(fc.constantFrom('uniform' as const, 'greedy' as const), 4),
-        allowedTokens: maybe(
-          fc.oneof(fc.array(tok, { minLength: 1, maxLength: 8 }), fc.array(fc.array(tok, { minLength: 1, maxLength: 8 }), { minLength: B, maxLength: B })),
-          4,
-        ),
-      }),
+      options: optionMixArb(B, V),
     });
   });
 }
 
 type Generated = ReturnType<typeof caseArb> extends fc.Arbitrary<infer C> ? C : never;
 /** A case; the options of the hand-written ones name only the families they turn on. */
-type Case = Omit<Generated, 'options'> & { options: Partial<Generated['options']> };
+type Case = Omit<Generated, 'options'> & { options: Partial<OptionMix> };
 
 function optionsOf(c: Case): SamplerOptions {
-  // Each family is off in most cases (undefined: left out).
-  const o = Object.fromEntries(Object.entries(c.options).filter(([, v]) => v !== undefined));
-  if (o.minNewTokens !== undefined) o.stopTokens = c.stopTokens;
-  return o as SamplerOptions;
+  return definedOptions(c.options, c.stopTokens);
 }
 
 interface Tally {

@@ -5,6 +5,7 @@
 // distribution (chi-square, with the negative control of a verifier that resamples from p); one
 // read-back per pass, counted at the backend; errors, abort and state disposal.
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSampler, generate, reference, type GenerateResult, type PredictModel, type SamplerOptions, type StepFunction } from '../src/index.js';
 import { SamplingError } from '../src/errors.js';
@@ -12,6 +13,7 @@ import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { chiSquareTest, formatChiSquare } from './helpers/chisquare.js';
 import { countReadsAsync, describeReads, readBacks } from './helpers/read-counter.js';
+import { definedOptions, optionMixArb } from './helpers/option-mixes.js';
 
 const V = 16;
 
@@ -234,6 +236,46 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
       });
     });
   });
+
+  // Random mixes of every option family (test/helpers/option-mixes.ts), γ 1–4, adaptive or not:
+  // 'exact' gives plain decoding's tokens and finish reasons. A rejected option set is rejected
+  // by both. ~9 s a case on the software GPUs: there the per-family cases above stand for it.
+  it.runIf(!gpu)(
+    `'exact' = plain decoding for random mixes of every option family${gpu ? ' (skipped here: ~9 s a case on SwiftShader; the per-family cases above run here)' : ''}`,
+    async () => {
+      const B = 3;
+      const arb = fc.record({
+        prompts: fc.array(fc.array(fc.integer({ min: 0, max: V - 1 }), { minLength: 1, maxLength: 6 }), { minLength: B, maxLength: B }),
+        gamma: fc.integer({ min: 1, max: 4 }),
+        adaptive: fc.boolean(),
+        options: optionMixArb(B, V),
+      });
+      const portable = process.env.TFJS_SAMPLING_FUSED === '0';
+      let compared = 0;
+      let rejected = 0;
+      await fc.assert(
+        fc.asyncProperty(arb, async (c) => {
+          const base = { prompts: c.prompts, padId: 0, maxNewTokens: 10, feed: 'new' as const, stopTokens: [9], sampler: definedOptions(c.options, [9]) };
+          const draft = { model: draftModel, tokens: c.gamma, adaptive: c.adaptive };
+          let plain: GenerateResult;
+          try {
+            plain = await generate(target, base);
+          } catch (e) {
+            rejected++;
+            await expect(generate(target, { ...base, draft }), `plain decoding threw ${(e as Error).message}`).rejects.toThrow();
+            return;
+          }
+          const spec = await generate(target, { ...base, draft });
+          expect(spec.tokens, `${JSON.stringify(base.sampler)}, γ ${c.gamma}${c.adaptive ? ' adaptive' : ''}`).toEqual(plain.tokens);
+          expect(spec.finishReasons).toEqual(plain.finishReasons);
+          compared++;
+        }),
+        { seed: 0x5bec, numRuns: portable ? 20 : 60 },
+      );
+      expect(compared).toBeGreaterThan(portable ? 12 : 40);
+      expect(rejected).toBeGreaterThan(0);
+    },
+  );
 
   it("'rejection' samples the target: chi-square of the first two verified tokens' joint distribution; resampling from p instead of the residual is rejected", async () => {
     const v = 6;
