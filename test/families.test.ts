@@ -37,7 +37,6 @@ function caseArb(gpu: boolean) {
         steps: fc.integer({ min: 1, max: 4 }),
       });
   return shape.chain(({ B, V, steps }) => {
-    const perRow = <T>(a: fc.Arbitrary<T>) => fc.oneof({ arbitrary: a, weight: 3 }, { arbitrary: fc.array(a, { minLength: B, maxLength: B }), weight: 1 });
     const maybe = <T>(a: fc.Arbitrary<T>, w = 2) => fc.oneof({ arbitrary: fc.constant(undefined), weight: w }, { arbitrary: a, weight: 1 });
     const tok = fc.integer({ min: 0, max: V - 1 });
     return fc.record({
