@@ -35,6 +35,7 @@ export const CORE_SUITES = [
   'test/grammar.test.ts',
   'test/speculative.test.ts',
   'test/families.test.ts',
+  'test/generate-families.test.ts',
 ];
 export const NODE_ONLY_SUITES = [
   'test/guard.test.ts',
