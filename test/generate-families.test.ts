@@ -39,6 +39,7 @@ function caseArb(gpu: boolean) {
     return fc.record({
       B: fc.constant(B),
       V: fc.constant(V),
+      shift: fc.constant<boolean>(true),
       // table[t·V + j]: the logit of token j after token t (shifted by the step, see `tableRow`).
       table: fc.array(
         fc.oneof({ arbitrary: fc.integer({ min: -64, max: 64 }).map((v) => v / 8), weight: 20 }, { arbitrary: fc.constant(-Infinity), weight: 1 }),
@@ -65,7 +66,7 @@ type Case = ReturnType<typeof caseArb> extends fc.Arbitrary<infer C> ? C : never
 
 /** The model's logits for a row whose last token is `last`, at `step`. */
 function tableRow(c: Case, last: number, step: number): number[] {
-  const t = (last + step) % c.V;
+  const t = (last + (c.shift ? step : 0)) % c.V;
   return c.table.slice(t * c.V, (t + 1) * c.V).map(Math.fround);
 }
 
@@ -181,13 +182,21 @@ interface Tally {
   rejected: number;
 }
 
+/** The model: the table's row of each row's last token (shifted by the step when `c.shift`). */
+function tableModel(c: Pick<Case, 'B' | 'V' | 'shift'>, table: tf.Tensor2D): StepFunction {
+  return (tokens, { step: s }) =>
+    tf.tidy(() => {
+      const last = tf.reshape(tokens, [c.B]);
+      return tf.gather(table, c.shift ? tf.mod(tf.add(last, tf.scalar(s, 'int32')), tf.scalar(c.V, 'int32')) : last) as tf.Tensor2D;
+    });
+}
+
 async function checkCase(c: Case, t: Tally): Promise<void> {
   const opts = definedOptions(c.options, c.stopTokens);
   const stopTokens = c.stops === 'same' ? c.stopTokens : c.stops === 'own' ? c.ownStops : [];
   const before = tf.memory().numTensors;
   const table = tf.tensor2d(Float32Array.from(c.table), [c.V, c.V]);
-  const step: StepFunction = (tokens, { step: s }) =>
-    tf.tidy(() => tf.gather(table, tf.mod(tf.add(tf.reshape(tokens, [c.B]), tf.scalar(s, 'int32')), tf.scalar(c.V, 'int32'))) as tf.Tensor2D);
+  const step = tableModel(c, table);
   const what = `${JSON.stringify(opts)}, case ${JSON.stringify({ ...c, table: undefined, options: undefined })}`;
   try {
     try {
@@ -250,6 +259,107 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
   }
 }
 
+/** A queue case: N requests through B rows (a row that finishes takes the next request); options for all rows. */
+function queueArb(gpu: boolean) {
+  return caseArb(gpu).chain((c) =>
+    fc.record({
+      base: fc.constant({ ...c, shift: false }),
+      queued: fc.array(
+        fc.record({ prompt: fc.array(fc.integer({ min: 0, max: c.V - 1 }), { minLength: 1, maxLength: 4 }), maxNewTokens: fc.integer({ min: 0, max: 5 }) }),
+        {
+          minLength: 1,
+          maxLength: gpu ? 2 : 4,
+        },
+      ),
+      seeds: fc.array(fc.integer({ min: 0, max: 1e6 }), { minLength: c.B + 4, maxLength: c.B + 4 }),
+    }),
+  );
+}
+
+type QueueCase = ReturnType<typeof queueArb> extends fc.Arbitrary<infer C> ? C : never;
+
+/** A mix's options with every per-row value replaced by its first row's (queue options apply to rows, not requests). */
+function scalarOptions(opts: SamplerOptions): SamplerOptions {
+  const perRow = new Set([
+    'temperature',
+    'topK',
+    'topP',
+    'minP',
+    'typicalP',
+    'epsilonCutoff',
+    'etaCutoff',
+    'topNSigma',
+    'minTokensToKeep',
+    'repetitionPenalty',
+    'frequencyPenalty',
+    'presencePenalty',
+    'penaltyLastN',
+    'noRepeatNgramSize',
+    'minNewTokens',
+  ]);
+  const o: Record<string, unknown> = { ...opts };
+  for (const [k, v] of Object.entries(o)) if (perRow.has(k) && Array.isArray(v)) o[k] = v[0];
+  if (Array.isArray(o.allowedTokens) && Array.isArray(o.allowedTokens[0])) o.allowedTokens = o.allowedTokens[0];
+  return o as SamplerOptions;
+}
+
+async function checkQueue(q: QueueCase, t: Tally): Promise<void> {
+  const c = q.base;
+  const maxNew = typeof c.maxNewTokens === 'number' ? new Array<number>(c.B).fill(c.maxNewTokens) : c.maxNewTokens;
+  const requests = [...c.prompts.map((prompt, r) => ({ prompt, maxNewTokens: maxNew[r]! })), ...q.queued].map((req, i) => ({ ...req, seed: q.seeds[i]! }));
+  const opts = scalarOptions(definedOptions(c.options, c.stopTokens));
+  const stopTokens = c.stops === 'same' ? c.stopTokens : c.stops === 'own' ? c.ownStops : [];
+  const what = `${JSON.stringify(opts)}, queue case ${JSON.stringify({ ...c, table: undefined, options: undefined, requests })}`;
+  const before = tf.memory().numTensors;
+  const table = tf.tensor2d(Float32Array.from(c.table), [c.V, c.V]);
+  try {
+    try {
+      createSampler({ ...opts, seed: 0 }).dispose();
+    } catch {
+      t.rejected++;
+      return; // the first property checks the rejections
+    }
+    // Each request alone: a batch of one from step 0 with its seed.
+    const alone = requests.map((req) =>
+      expected({ ...c, B: 1, prompts: [req.prompt], maxNewTokens: [req.maxNewTokens] }, { ...opts, seed: [req.seed] }, stopTokens),
+    );
+    const run = generate(tableModel(c, table), {
+      prompts: c.prompts,
+      padId: PAD,
+      maxNewTokens: c.maxNewTokens,
+      contextLength: 1,
+      sampler: opts,
+      queue: q.queued.map((req, i) => ({ ...req, seed: q.seeds[c.B + i]! })),
+      seeds: q.seeds.slice(0, c.B),
+      keepStop: c.keepStop,
+      ...(stopTokens.length > 0 ? { stopTokens } : {}),
+      ...(c.stopSequences ? { stopSequences: c.stopSequences } : {}),
+      ...(c.stopStrings ? { stopStrings: c.stopStrings, detokenize } : {}),
+      ...(c.logprobs ? { logprobs: c.logprobs } : {}),
+    });
+    if (alone.some((a) => a.invalidAt !== undefined)) {
+      t.invalid++;
+      const err = await run.catch((x: unknown) => x);
+      expect(err, `${what}: a request alone meets an invalid row`).toBeInstanceOf(SamplingError);
+      return;
+    }
+    const res = await run;
+    t.runs++;
+    if (res.finishReasons.includes('stop')) t.stopped++;
+    expect(res.tokens, what).toEqual(alone.map((a) => a.tokens[0]));
+    expect(res.finishReasons, what).toEqual(alone.map((a) => a.reasons[0]));
+    expect(res.sequences, what).toEqual(requests.map((req, i) => [...req.prompt, ...alone[i]!.tokens[0]!]));
+    if (c.stopStrings) expect(res.texts, what).toEqual(alone.map((a) => a.texts![0]));
+    if (c.logprobs) {
+      // Request i's log-probabilities are row 0 of its lone batch.
+      alone.forEach((a, i) => expectLogprobs([res.logprobs![i]!], a, c, `${what}: request ${i}`));
+    }
+  } finally {
+    table.dispose();
+    expect(tf.memory().numTensors, `${what}: tensors left`).toBe(before);
+  }
+}
+
 describe.each(BACKENDS)('generate() with every option family on %s', (backend) => {
   backendSuite(backend);
   const gpu = isSoftwareGpu(backend);
@@ -270,5 +380,18 @@ describe.each(BACKENDS)('generate() with every option family on %s', (backend) =
       expect(t.invalid).toBeGreaterThan(0);
       expect(t.rejected).toBeGreaterThan(0);
     }
+  });
+  const queueRuns = Math.round((gpu ? 4 : portable ? 60 : 300) * SCALE);
+  it(`a queue (continuous batching): each request gets the tokens it gets alone, ${queueRuns} random cases`, async () => {
+    const t: Tally = { runs: 0, stopped: 0, invalid: 0, rejected: 0 };
+    await fc.assert(
+      fc.asyncProperty(queueArb(gpu), (q) => checkQueue(q, t)),
+      { seed: SEED + 1, numRuns: queueRuns },
+    );
+    console.log(
+      `[generate-families] ${backend} queue: ${t.runs} runs compared (${t.stopped} with a stop), ${t.invalid} invalid rows, ${t.rejected} option sets rejected`,
+    );
+    expect(t.runs).toBeGreaterThan(queueRuns / 2);
+    if (!gpu) expect(t.stopped).toBeGreaterThan(0);
   });
 });
