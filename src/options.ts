@@ -134,11 +134,6 @@ export function isLogitsProcessor(p: unknown): p is LogitsProcessor {
   return typeof q === 'object' && q !== null && typeof q.apply === 'function' && typeof q.name === 'string';
 }
 
-/** Throws if a per-row array option does not have one value per row. */
-export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
-  for (const rows of opts.sources.arrays) rows(batch);
-}
-
 /** Validates sampler options; `argument` names them in errors (`'sampler'` for generate's). */
 export function normalizeOptions(options: SamplerOptions = {}, argument = 'options'): NormalizedOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {

@@ -64,6 +64,11 @@ export interface PlanSources {
 
 const plans = new WeakMap<NormalizedOptions, RowPlan>();
 
+/** Throws if a per-row array option does not have one value per row (the sampler's plan and the reference). */
+export function checkRowArrays(opts: NormalizedOptions, batch: number): void {
+  for (const rows of opts.sources.arrays) rows(batch);
+}
+
 /**
  * The sampler's plan for a batch size: resolves (and length-checks) every per-row option on the
  * first call with that size, returns the same plan after.
@@ -71,8 +76,8 @@ const plans = new WeakMap<NormalizedOptions, RowPlan>();
 export function planRows(opts: NormalizedOptions, batch: number): RowPlan {
   const cached = plans.get(opts);
   if (cached?.batch === batch) return cached;
+  checkRowArrays(opts, batch);
   const src = opts.sources;
-  for (const rows of src.arrays) rows(batch);
   const value = {} as Record<BuiltinName, Float64Array>;
   for (const name of Object.keys(src.value) as BuiltinName[]) value[name] = src.value[name](batch);
   const resolve = <K extends string>(f: Record<K, Rows> | undefined): Record<K, Float64Array> | undefined => {

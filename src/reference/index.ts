@@ -1,7 +1,8 @@
 // The float64 reference: the sampling contract on plain rows. Never imports tfjs.
 import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
 import { gumbel, rowKeys, stepAt, stepKey } from '../noise.js';
-import { checkRowArrays, normalizeOptions, type BuiltinSpec } from '../options.js';
+import { normalizeOptions, type BuiltinSpec } from '../options.js';
+import { checkRowArrays } from '../plan.js';
 import type { SamplerOptions } from '../types.js';
 import { invalidRowOf, scanRow } from '../invalid-rows.js';
 import { accurateSum, argMax, rowMax, usableInv } from './math.js';
