@@ -4,8 +4,8 @@
 // The sources are the committed HEAD (exported to a temporary folder), so that the run tests a
 // known commit whatever else is being edited; --working-tree bundles the working tree instead.
 // Then copy .devpack/COMMAND.txt and carry .devpack and .gl (CARRY.txt).
-// - bench-node.mjs, penalties.mjs, check.mjs, adapters.mjs: esbuild bundles (ESM, node20) of
-//   bench/node.ts, bench/penalties.ts, tools/device/check.ts, tools/device/adapters.ts, with
+// - bench-node.mjs, penalties.mjs, chain.mjs, check.mjs, adapters.mjs: esbuild bundles (ESM, node20)
+//   of bench/node.ts, bench/penalties.ts, bench/chain.ts, tools/device/check.ts, tools/device/adapters.ts, with
 //   `webgpu` aliased to tools/device/webgpu-guard.ts (adapter printed, NVIDIA required),
 //   `vitest` to tools/device/vitest-shim.ts and the tests' helpers/backend.js to
 //   tools/device/backend-override.ts; transformers.js (bench method e) and the Chromium runner
@@ -70,6 +70,7 @@ const aliases = {
 const entries = {
   'bench-node': 'bench/node.ts',
   penalties: 'bench/penalties.ts',
+  chain: 'bench/chain.ts',
   check: 'tools/device/check.ts',
   adapters: 'tools/device/adapters.ts',
 };
