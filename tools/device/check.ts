@@ -5,7 +5,7 @@
 // built by tools/device/pack.mjs aliases `vitest` to tools/device/vitest-shim.ts and the tests'
 // backend helper to tools/device/backend-override.ts (nothing is "covered elsewhere" here).
 //
-//   node .devpack/check.mjs [--files fuzz,agreement,history,dry] [--grep REGEX] [--json FILE]
+//   node .devpack/check.mjs [--files fuzz,agreement,history,dry,families,generate-families,logprobs,bands,sparse-edits] [--grep REGEX] [--json FILE]
 //   env: TFJS_SAMPLING_BACKENDS (default webgpu), TFJS_SAMPLING_FUZZ_SCALE (default 1),
 //        TFJS_SAMPLING_FUZZ_SEED / _PATH (replay one counterexample, with --grep on its property)
 // Prints each test, the per-property tallies (cases, rows, exemptions), failures with the
@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
 process.env.TFJS_SAMPLING_BACKENDS ??= 'webgpu';
 process.env.TFJS_SAMPLING_FUZZ_SCALE ??= '1';
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
+// A real GPU runs the random-mix properties at ten times CI's GPU case counts.
+process.env.TFJS_SAMPLING_FAMILIES_SCALE ??= '10';
 
 // Imported after the variables above are set: the test helpers read them when they load.
 const FILES: Record<string, () => Promise<unknown>> = {
@@ -30,8 +32,16 @@ const FILES: Record<string, () => Promise<unknown>> = {
   agreement: () => import('../../test/agreement.test.js'),
   history: () => import('../../test/history.test.js'),
   dry: () => import('../../test/dry.test.js'),
+  families: () => import('../../test/families.test.js'),
+  'generate-families': () => import('../../test/generate-families.test.js'),
+  logprobs: () => import('../../test/logprobs.test.js'),
+  bands: () => import('../../test/bands.test.js'),
+  'sparse-edits': () => import('../../test/sparse-edits.test.js'),
 };
-const files = (args.files ?? 'fuzz,agreement,history').split(',').filter(Boolean);
+// The device run's default: every suite whose kernels differ per GPU (DEVPACK_FILES overrides it).
+const files = (args.files ?? process.env.DEVPACK_FILES ?? 'fuzz,agreement,history,families,generate-families,logprobs,bands,sparse-edits')
+  .split(',')
+  .filter(Boolean);
 for (const f of files) {
   const load = FILES[f];
   if (!load) throw new Error(`--files: unknown ${f}; known: ${Object.keys(FILES).join(', ')}`);
