@@ -688,8 +688,8 @@ function bandParams(
  *        reach it, every logit above the least probable of them goes (an upper bound, and the
  *        draw's new maximum);
  *   Mirostat v2: ε's rule with ε = 2^-μ (μ the device tensor).
- * Rows where a band is off keep their floor; greedy rows too, but for XTC, which can drop their
- * maximum (computed at 1/T = 1, the reference's usableInv).
+ * Rows where a band is off keep their floor. Greedy rows take ε, η and XTC at 1/T = 1 (the
+ * reference's usableInv): XTC can drop their maximum, and ε's and η's floors bound what is left.
  */
 function cutoffBands(
   input: tf.Tensor2D,
@@ -762,10 +762,13 @@ function cutoffBands(
     if (vm && hasMinKeep(plan) && (plan.epsilon?.some((v) => v > 0) || plan.eta?.some((v) => v > 0)))
       vm = bandMinKeepFloor(sorted!, tf.reshape(thr, [batch, 1]) as tf.Tensor2D, hi, plan.minKeep!);
   }
+  // Greedy rows see ε, η and XTC at 1/T = 1 (the reference's usableInv): XTC can drop their
+  // maximum, and the draw then takes the largest logit that ε's and η's floors kept.
+  const unitInv = finv.map((v) => (Number.isFinite(v) ? v : 1));
   for (const eta of [false, true]) {
     const E = eta ? plan.eta : plan.epsilon;
     if (!E?.some((v) => v > 0)) continue;
-    const [S, SA, mm] = mass(eta, finv);
+    const [S, SA, mm] = mass(eta, unitInv);
     m = mm;
     let c: tf.Tensor = column(E);
     if (eta) c = tf.minimum(c, tf.mul(column(Array.from(E, Math.sqrt)), tf.exp(tf.sub(tf.div(SA, S), tf.log(S)))));
@@ -773,16 +776,14 @@ function cutoffBands(
       c,
       S,
       m,
-      finv,
-      onRows((r) => E[r]! > 0, finv),
+      unitInv,
+      onRows((r) => E[r]! > 0, unitInv),
     );
     thr = capped(thr);
   }
   const X = plan.xtcThreshold;
   if (X?.some((v) => v >= 0)) {
-    // A greedy row's XTC sees its logits at 1/T = 1 (the reference's usableInv): it can drop the
-    // maximum, and the draw then takes the largest logit left.
-    const xinv = finv.map((v) => (Number.isFinite(v) ? v : 1));
+    const xinv = unitInv;
     const [S, , mm] = mass(false, xinv);
     m = mm;
     const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, xinv), -FLT_MAX);
