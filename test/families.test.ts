@@ -16,15 +16,12 @@ import { createSampler, reference, type SampleContext, type Sampler, type Sample
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
-import { definedOptions, optionMixArb, type OptionMix } from './helpers/option-mixes.js';
+import { expectRowLogprobs } from './helpers/logprob-check.js';
+import { definedOptions, familiesEnv, optionMixArb, type OptionMix } from './helpers/option-mixes.js';
 
 // Longer hunts: TFJS_SAMPLING_FAMILIES_SCALE=<x> multiplies the runs, TFJS_SAMPLING_FAMILIES_SEED=<n>
 // replaces the seed (the browser projects read both with a VITE_ prefix).
-const env = (name: string): string | undefined =>
-  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name] ??
-  (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.[`VITE_${name}`];
-const SCALE = Number(env('TFJS_SAMPLING_FAMILIES_SCALE') ?? 1);
-const SEED = Number(env('TFJS_SAMPLING_FAMILIES_SEED') ?? 0x0fa1);
+const { scale: SCALE, seed: SEED } = familiesEnv(0x0fa1);
 
 /** One case: B rows of V logits per step (on a 1/8 grid, so kept sets do not hang on rounding), prompts and options. */
 function caseArb(gpu: boolean) {
@@ -77,34 +74,13 @@ interface Tally {
   rejected: number;
 }
 
-/** float32 log-probabilities against float64: within this relative error (1 below magnitude 1). */
-const LP_TOLERANCE = 2e-4;
-
-/**
- * The packed rows (id, raw, processed, n ids, n log-probabilities) against reference.logprobs.
- * An alternative may differ from the reference's at the same rank only within a near-tie (its
- * reference log-probability within the tolerance of that rank's).
- */
+/** The packed rows (id, raw, processed, n ids, n log-probabilities) against reference.logprobs. */
 function expectLogprobs(data: Float32Array, width: number, want: ReturnType<typeof reference.logprobs>, what: string): void {
-  const close = (g: number, w: number, name: string): void => {
-    if (!Number.isFinite(w)) expect(g, `${what}: ${name}`).toBe(w);
-    else expect(Math.abs(g - w), `${what}: ${name} ${g} vs ${w}`).toBeLessThanOrEqual(LP_TOLERANCE * Math.max(1, Math.abs(w)));
-  };
   const n = (width - 3) / 2;
   want.ids.forEach((_, r) => {
     const o = r * width;
-    close(data[o + 1]!, want.raw[r]!, `row ${r} raw`);
-    close(data[o + 2]!, want.processed[r]!, `row ${r} processed`);
-    for (let i = 0; i < n; i++) {
-      const [id, lp] = [data[o + 3 + i]!, data[o + 3 + n + i]!];
-      close(lp, want.topLogprobs[r]![i]!, `row ${r} alternative ${i}`);
-      if (id === want.topIds[r]![i]) continue;
-      const j = want.topIds[r]!.indexOf(id);
-      expect(
-        j >= 0 && Math.abs(want.topLogprobs[r]![j]! - want.topLogprobs[r]![i]!) <= LP_TOLERANCE,
-        `${what}: row ${r} alternative ${i} is ${id}, not ${want.topIds[r]![i]}`,
-      ).toBe(true);
-    }
+    const top = Array.from({ length: n }, (_, i) => ({ id: data[o + 3 + i]!, logprob: data[o + 3 + n + i]! }));
+    expectRowLogprobs({ raw: data[o + 1]!, processed: data[o + 2]!, top }, want, r, what);
   });
 }
 

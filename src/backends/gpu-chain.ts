@@ -783,15 +783,14 @@ function cutoffBands(
   }
   const X = plan.xtcThreshold;
   if (X?.some((v) => v >= 0)) {
-    const xinv = unitInv;
-    const [S, , mm] = mass(false, xinv);
+    const [S, , mm] = mass(false, unitInv);
     m = mm;
-    const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, xinv), -FLT_MAX);
+    const zc = tf.maximum(reach(column(Array.from(X, (v) => Math.max(v, 0))), S, m, unitInv), -FLT_MAX);
     const above = rowBands(input, bandParams(plan, { floor: thr, hi, m, t, e2, cut: zc }), 'above', minP);
     const least = tf.slice(above, [0, 0], [batch, 1]);
     let cuts = tf.logicalAnd(
       tf.logicalAnd(
-        onRows((r) => X[r]! >= 0, xinv),
+        onRows((r) => X[r]! >= 0, unitInv),
         tf.greaterEqual(tf.slice(above, [0, 1], [batch, 1]), 2),
       ),
       tf.isFinite(least),

@@ -63,3 +63,14 @@ export function definedOptions(mix: Partial<OptionMix>, stopTokens: readonly num
   if (o.minNewTokens !== undefined) o.stopTokens = stopTokens;
   return o as SamplerOptions;
 }
+
+/**
+ * The hunt knobs of the random-mix properties: TFJS_SAMPLING_FAMILIES_SCALE multiplies the runs,
+ * TFJS_SAMPLING_FAMILIES_SEED replaces `seed` (with a VITE_ prefix in the browser projects).
+ */
+export function familiesEnv(seed: number): { scale: number; seed: number } {
+  const env = (name: string): string | undefined =>
+    (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name] ??
+    (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.[`VITE_${name}`];
+  return { scale: Number(env('TFJS_SAMPLING_FAMILIES_SCALE') ?? 1), seed: Number(env('TFJS_SAMPLING_FAMILIES_SEED') ?? seed) };
+}
