@@ -150,7 +150,7 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
  * typical-p's band on webgl, the webgpu bands kernel's 'typical' output [B, 3] (the floor, the
  * upper bound, the kept maximum; -FLT_MAX, FLT_MAX and m where the row keeps everything): a mass
  * pass gives S and the centre c = Σ e^a·a / S over the kept tokens (m from params column 2), then
- * TYPICAL_BAND_KERNEL bisects the key of −|a − c| for the farthest distance whose closer-or-equal
+ * TYPICAL_BAND_KERNEL bisects the key of −|z − zc| (zc = m + c·T) for the farthest distance whose closer-or-equal
  * mass reaches p·S (p in column 7) — and, with `counted`, whose closer-or-equal kept tokens number
  * at least column 8 (minTokensToKeep) — and returns per window the extreme kept logits within it.
  */
@@ -164,8 +164,10 @@ export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: 
   const p = col(params, 7);
   const on = tf.logicalAnd(tf.logicalAnd(tf.less(p, 1), tf.greater(S, 0)), tf.greater(m, -FLT));
   const cen = tf.div(col(mass, 2), tf.maximum(S, 1e-30));
+  // The centre in logit units (TYPICAL_BAND_KERNEL ranks by |z − zc|).
+  const zc = tf.add(m, tf.div(cen, tf.add(col(params, 3), col(params, 4))));
   const target = tf.mul(p, S);
-  const search = tf.concat([m, cen, target, tf.cast(on, 'float32')], 1);
+  const search = tf.concat([m, zc, target, tf.cast(on, 'float32')], 1);
   const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, {
     minP,
     counted,

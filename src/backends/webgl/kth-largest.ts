@@ -9,15 +9,16 @@
 //     maximum is below the candidate is skipped unread, so on peaky rows a round reads a small
 //     part of the row. Output float32 [B]: the k-th largest logit (ties: "≥ it" keeps them),
 //     -Infinity or NaN where k exceeds the finite logits, NaN on rows with k ≤ 0 (nothing read).
-//   TYPICAL_BAND_KERNEL: locally typical sampling's band: key = the order key of −|a − c| (a =
-//     (z − m)·1/T, c the centre Σ e^a·a / S), weight e^a over the kept tokens (the bands' kept
-//     test), target p·S: the closest-first set whose mass reaches p·S, ties of its farthest
-//     distance kept (as webgpu/bands.ts 'typical'). One pass first keeps per window of 64 the
-//     range of −|a − c| and Σ e^a, so a round reads only the windows that straddle its candidate
-//     (on peaky rows, those holding the band's tokens). With `counted` (minTokensToKeep in
-//     params column 8), each round sums the count too and keeps its bit only where both reach
-//     their targets. Output [B, W, 2]: per window of 256 the least and the largest kept logit
-//     within that distance (combined by the caller).
+//   TYPICAL_BAND_KERNEL: locally typical sampling's band: key = the order key of −|z − zc|, zc =
+//     m + c·T the centre c = Σ e^a·a / S of a = (z − m)·1/T in logit units (one subtraction, so
+//     the three programs compute the same key; a product-sum may round differently in each),
+//     weight e^a over the kept tokens (the bands' kept test), target p·S: the closest-first set
+//     whose mass reaches p·S, ties of its farthest distance kept (as webgpu/bands.ts 'typical').
+//     One pass first keeps per window of 64 the range of −|z − zc| and Σ e^a, so a round reads
+//     only the windows that straddle its candidate (on peaky rows, those holding the band's
+//     tokens). With `counted` (minTokensToKeep in params column 8), each round sums the count too
+//     and keeps its bit only where both reach their targets. Output [B, W, 2]: per window of 256
+//     the least and the largest kept logit within that distance (combined by the caller).
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { registerWebglKernels } from './register.js';
@@ -137,7 +138,7 @@ void main() {
   }
 }
 
-/** The bands' kept test (webgl/bands.ts) and typical-p's key, from params [B, 8] and search [B, 4]. */
+/** The bands' kept test (webgl/bands.ts) and typical-p's centre zc, from params [B, 8] and search [B, 4]. */
 function typicalHead(minP: boolean): string {
   return `
   float floorZ = getParams(b, 0);
@@ -147,7 +148,7 @@ function typicalHead(minP: boolean): string {
   float mpT = getParams(b, 5);
   float mpE = getParams(b, 6);
   float m = getSearch(b, 0);
-  float cen = getSearch(b, 1);
+  float zc = getSearch(b, 1);
   #define KEPT(z) ((floatBitsToUint(z) & 0x7fffffffu) < 0x7f800000u && z >= floorZ && z <= hi${minP ? ' && !(mpE - (z - mpT) > 0.0)' : ''})`;
 }
 
@@ -166,7 +167,7 @@ function keptLoop(vocab: number, w: string, body: string): string {
 
 /**
  * typical-p, once per call: per window of 64 over its kept tokens the least and the largest
- * −|a − c| and Σ e^a, and with `counted` their count. Output [B, W, 3 or 4] (±Infinity and 0 for
+ * −|z − zc| and Σ e^a, and with `counted` their count. Output [B, W, 3 or 4] (±Infinity and 0 for
  * a window with no kept token).
  */
 class TypicalStatsProgram implements GPGPUProgram {
@@ -194,7 +195,7 @@ void main() {
       } else if (c.z == 2) {
         s += exp(a);
       } else {
-        float d = -abs(a - cen);
+        float d = -abs(z - zc);
         lo = min(lo, d);
         up = max(up, d);
       }`,
@@ -234,7 +235,7 @@ void main() {
       if (orderKey(getStats(b, w, 0)) >= cand) {
         acc += getStats(b, w, cnt ? 3 : 2);
       } else if (orderKey(getStats(b, w, 1)) >= cand) {
-        ${keptLoop(vocab, 'w', 'if (orderKey(-abs(a - cen)) >= cand) acc += cnt ? 1.0 : exp(a);')}
+        ${keptLoop(vocab, 'w', 'if (orderKey(-abs(z - zc)) >= cand) acc += cnt ? 1.0 : exp(a);')}
       }
     }
   }
@@ -269,7 +270,7 @@ void main() {
         vocab,
         'w',
         `
-        if (orderKey(-abs(a - cen)) >= keyD) {
+        if (orderKey(-abs(z - zc)) >= keyD) {
           lo = min(lo, z);
           up = max(up, z);
         }`,

@@ -13,10 +13,10 @@
 //   'above':   over the kept tokens with z ≥ cut: their smallest logit and their count.
 //   'typical': locally typical sampling's band (p in params column 7; 1 = off). The mass pass
 //              (online) gives m, S = Σ e^a and the centre c = Σ e^a·a / S (−ln q − H = c − a);
-//              then top-p's digit search (webgpu/top-p.ts) on the key of −|a − c| instead of z
-//              finds the farthest distance D whose strictly closer mass is below p·S, or with
+//              then top-p's digit search (webgpu/top-p.ts) on the key of −|z − zc| (zc = m + c·T,
+//              the centre in logit units) instead of z finds the farthest distance D whose strictly closer mass is below p·S, or with
 //              fewer than minTokensToKeep (params column 8) kept tokens strictly closer (ties of D
-//              kept); a last read gives the least and the largest kept logit with |a − c| ≤ D
+//              kept); a last read gives the least and the largest kept logit with |z − zc| ≤ D
 //              (d is monotone on each side of c, so they bound exactly that set). Output
 //              [B, 3]: the floor, the upper bound and the kept maximum (-FLT_MAX, FLT_MAX and
 //              m where the row keeps everything).
@@ -290,10 +290,12 @@ const TYPICAL_DECLS = `
   // how many kept tokens are strictly closer than the prefix (minTokensToKeep)
   var<workgroup> tyQ : u32;
 
-  // The order-preserving key of −|a − c| (larger: closer to the centre).
-  fn tyKey(z : f32, m : f32, ihH : f32, ihL : f32, c : f32) -> u32 {
-    let dz = z - m;
-    var u = bitcast<u32>(-abs((dz * ihH + dz * ihL) - c));
+  // The order-preserving key of −|z − zc| (larger: closer to the centre zc = m + c·T, in logit
+  // units: one subtraction, so every read computes the same key — a product-sum like
+  // (z − m)·1/T − c may be fused into an fma at one site and not at another, and a boundary
+  // token's key then moves by an ulp between the search and the band's last read).
+  fn tyKey(z : f32, zc : f32) -> u32 {
+    var u = bitcast<u32>(-abs(z - zc));
     u = select(u, 0u, u == 0x80000000u); // -0 as +0
     return select(u | 0x80000000u, ~u, (u & 0x80000000u) != 0u);
   }
@@ -308,6 +310,7 @@ function typicalSearch(kept: string): string {
     let mk = bdM[0];
     let total = bdA[0] + bdB[0];
     let cen = (bdN[0] + bdC[0]) / total;
+    let zc = mk + cen / (ihH + ihL);
     let tp = bdParams[p + 7u];
     let tH = tp * bdA[0];
     let tL = tp * bdB[0];
@@ -323,7 +326,7 @@ function typicalSearch(kept: string): string {
           z = bdLogits[base + j];
           ok = ${kept};
         }
-        let key = tyKey(z, mk, ihH, ihL, cen);
+        let key = tyKey(z, zc);
         if (ok && (level == 0u || (key >> hiShift) == prefix)) {
           let b = (key >> shift) & 15u;
           let dz = z - mk;
@@ -342,7 +345,7 @@ function typicalSearch(kept: string): string {
         let np = tyS[0];
         for (var j = lid; j < vocab; j += ${WG}u) {
           let z = bdLogits[base + j];
-          if ((${kept}) && (tyKey(z, mk, ihH, ihL, cen) >> shift) == np) {
+          if ((${kept}) && (tyKey(z, zc) >> shift) == np) {
             let at = atomicAdd(&tyN, 1u);
             tyBuf[min(at, ${CAP - 1}u)] = bitcast<u32>(z);
           }
@@ -361,7 +364,7 @@ function typicalSearch(kept: string): string {
     if (!all) {
       for (var j = lid; j < vocab; j += ${WG}u) {
         let z = bdLogits[base + j];
-        if ((${kept}) && tyKey(z, mk, ihH, ihL, cen) >= keyD) {
+        if ((${kept}) && tyKey(z, zc) >= keyD) {
           lo = min(lo, z);
           up = max(up, z);
         }
