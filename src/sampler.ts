@@ -436,8 +436,9 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         lastPath = `fused:${fused}`;
         return finish(res.ids, res.packed, context?.accept !== false);
       }
-      // webgl / webgpu: the GPU chain draws and says which logits it kept (its keep test as
-      // tensor ops); the packing computes the log-probabilities at the drawn id and the top n.
+      // webgl / webgpu: the GPU chain draws and packs (webgpu: one kernel reads the row after the
+      // draw) or says which logits it kept (its keep test as tensor ops), and the packing
+      // computes the log-probabilities at the drawn id and the top n.
       const gplan =
         (fused === 'webgl' || fused === 'webgpu') && pre.length === 0 && opts.invalidRows === 'error'
           ? fusedPlan(opts, shape.rows, shape.vocab, keys, stepsFor(context), false)
@@ -446,8 +447,9 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         const miro = gplan.mirostat ? fusedMirostat(shape.batch) : undefined;
         const res = tf.tidy(() => {
           const input = as2d(logits, shape);
-          const kept: KeptLogits = {};
+          const kept: KeptLogits = { want: { n: plan.topLogprobs, mode: plan.mode } };
           const ids = runFused(input, gplan, miro, kept);
+          if (kept.packed) return { ids, packed: kept.packed };
           if (!kept.processed) throw new Error('tfjs-sampling (internal): the GPU chain did not report its kept logits');
           const codes = tf.cast(tf.minimum(ids, tf.scalar(0, 'int32')), 'float32') as tf.Tensor1D;
           return { ids, packed: packLogprobs({ input, processed: kept.processed, invTemperature: gplan.invT, codes, ids }, plan) };

@@ -241,6 +241,47 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     x.dispose();
   });
 
+  it.skipIf(backend !== 'webgpu')(
+    'webgpu packs in one kernel after the draw: no [B, V] program beyond sample()’s but that one, a few small ops; the reference, both modes, n 0 to 20 (webgpu only)',
+    async () => {
+      const V = 4099;
+      const u = rng('lp-pack-webgpu');
+      const rows = [
+        Array.from({ length: V }, (_, j) => Math.fround(-1.1 * Math.log(1 + j) + 0.2 * u())),
+        Array.from({ length: V }, (_, j) => (j % 11 === 0 ? -Infinity : Math.round(3 * u()))), // ties
+        Array.from({ length: V }, (_, j) => (j === 4098 || j === 1500 ? 2 : j === 700 ? 1 : -Infinity)), // three finite
+        Array.from({ length: V }, (_, j) => Math.fround(0.5 * u())),
+      ];
+      const x = tf.tensor2d(rows);
+      const opts: SamplerOptions = { temperature: [0.8, 0, 1.3, 1], topK: [0, 0, 30, 40], topP: [0.9, 1, 1, 0.95], minP: [0, 0, 0, 0.01], seed: 9 };
+      const s = createSampler(opts);
+      const plain = await kernelLog(() => s.sample(x).dispose(), 4 * V);
+      let step = 1;
+      for (const [n, mode] of [
+        [0, 'raw'],
+        [5, 'raw'],
+        [5, 'processed'],
+        [20, 'raw'],
+        [20, 'processed'],
+      ] as const) {
+        const before = tf.memory().numTensors;
+        const lp = await kernelLog(() => s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: n, mode }), 4 * V);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(s.lastPath).toBe('fused:webgpu');
+        expect(lp.wide, `n ${n} ${mode}`).toEqual([...plain.wide, 'TfjsSamplingLogprobStats']);
+        expect(lp.names.length, `n ${n} ${mode}: ${lp.names.length} kernels, sample() ${plain.names.length}`).toBeLessThanOrEqual(plain.names.length + 8);
+        const got = lp.value;
+        const want = reference.logprobs(rows, opts, step++, {}, { topLogprobs: n, mode });
+        expect(Array.from(got.ids)).toEqual(want.ids);
+        expectClose(got.raw, want.raw, `n ${n} ${mode} raw`);
+        expectClose(got.processed, want.processed, `n ${n} ${mode} processed`);
+        got.topIds.forEach((ids, r) => expect(Array.from(ids), `n ${n} ${mode} row ${r}`).toEqual(want.topIds[r]));
+        got.topLogprobs.forEach((v, r) => expectClose(v, want.topLogprobs[r]!, `n ${n} ${mode} row ${r}`));
+      }
+      x.dispose();
+    },
+  );
+
   it('greedy rows: processed 0 for the token, -Infinity for the rest; ties in index order', async () => {
     const x = tf.tensor2d([
       [1, 3, 3, 0, 3],

@@ -53,7 +53,7 @@ import { splitF32 } from '../params.js';
 import { fusedObserver, readKeptCounts } from './fused-observer.js';
 import { registerFusedFlag, type FusedMirostat } from './fused.js';
 
-import { THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
+import { LOGPROB_STATS_KERNEL, LOGPROB_TOP_MAX, THRESHOLD_DRAW_KERNEL } from './kernel-names.js';
 import { hasKernels, type GpuChain } from './registry.js';
 
 export { THRESHOLD_DRAW_KERNEL };
@@ -159,9 +159,17 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
  * value gets the processors' code (-6): from the draw's own reduction where the kernels read the
  * mask. (Without `maskOnInput` the caller's invalid-row rule tells the causes apart.)
  */
-/** Logprobs: where the chain puts the logits it kept (the others -Infinity), when it can say (see drawChain). */
+/**
+ * Logprobs: what the chain says about the logits it kept (see drawChain): on webgpu, with `want`
+ * set and n ≤ LOGPROB_TOP_MAX, the packed rows themselves (webgpu/logprob-stats.ts: one kernel
+ * over the caller's logits, the draw's keep test and ids); elsewhere the kept logits (the others
+ * -Infinity) for logprobs.ts to pack.
+ */
 export interface KeptLogits {
+  /** The packing's alternatives: how many, under which logits. */
+  want?: { n: number; mode: 'raw' | 'processed' };
   processed?: tf.Tensor2D;
+  packed?: tf.Tensor2D;
 }
 
 export function runGpuChain(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedMirostat, kept?: KeptLogits): tf.Tensor1D {
@@ -387,7 +395,24 @@ function drawChain(
     ],
     1,
   );
-  if (kept && !dynamic) {
+  let packLogprobs: (() => void) | undefined;
+  if (kept?.want && !dynamic && name === 'webgpu' && kept.want.n <= LOGPROB_TOP_MAX && hasKernels('logprobs', name)) {
+    // Logprobs on webgpu: after the draw, one kernel reads the row for the raw and processed
+    // normalisers (the draw's keep test) and the alternatives, and writes the packed rows.
+    const { hi, lo } = splitInvTemperature(plan.invT);
+    const ih = tf.tensor2d(
+      Float32Array.from({ length: 3 * batch }, (_, i) =>
+        i % 3 === 0 ? hi[(i / 3) | 0]! : i % 3 === 1 ? lo[(i / 3) | 0]! : Number.isFinite(plan.invT[(i / 3) | 0]!) ? 0 : 1,
+      ),
+      [batch, 3],
+    );
+    const lpParams = tf.concat([thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), cut.hi ?? tf.fill([batch, 1], FLT_MAX), t, e2, ih], 1);
+    const attrs = { n: kept.want.n, processedTop: kept.want.mode === 'processed', minP: anyMinP, upper: cut.hi !== undefined };
+    const want = kept;
+    packLogprobs = () => {
+      want.packed = tf.engine().runKernel(LOGPROB_STATS_KERNEL, { logits: input, params: lpParams, ids }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    };
+  } else if (kept && !dynamic) {
     // Logprobs: the draw's keep test (threshold-draw.ts) as tensor ops, the same float32 steps:
     // the logits it can draw from, the others -Infinity (the processed logits before 1/T).
     let keep = tf.greaterEqual(input, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX));
@@ -400,9 +425,10 @@ function drawChain(
   // on webgpu with Mirostat, whose surprise needs to know which rows were invalid).
   const policy = name === 'webgpu' && !miro ? plan.invalidRows : 'error';
   const upper = cut.hi !== undefined;
-  const ids = tf
+  const ids: tf.Tensor1D = tf
     .engine()
     .runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  packLogprobs?.();
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
   if (observe) {
     const attrs = { policy: 'error', minP: anyMinP, count: true, upper } as unknown as tf.NamedAttrMap;

@@ -16,3 +16,7 @@ export const SEEN_APPEND = 'TfjsSamplingSeenAppend';
 export const ROW_EXP_SUMS = 'TfjsSamplingRowExpSums';
 export const PACK_LOGPROBS = 'TfjsSamplingPackLogprobs';
 export const DRY = 'TfjsSamplingDry';
+/** webgpu: sampleWithLogprobs' packed rows in one kernel after the draw (webgpu/logprob-stats.ts). */
+export const LOGPROB_STATS_KERNEL = 'TfjsSamplingLogprobStats';
+/** The most alternatives LOGPROB_STATS_KERNEL lists per row (OpenAI's `top_logprobs` limit). */
+export const LOGPROB_TOP_MAX = 20;

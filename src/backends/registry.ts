@@ -30,7 +30,9 @@ export type KernelFamily =
   | 'windowDirectory'
   | 'rowScatter'
   /** webgpu: DRY in one kernel. */
-  | 'dry';
+  | 'dry'
+  /** webgpu: the packed log-probabilities and alternatives in one kernel. */
+  | 'logprobs';
 
 /** The GPU chain (gpu-chain.ts), shared by the webgl and webgpu entries. */
 export interface GpuChain {
