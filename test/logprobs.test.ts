@@ -250,7 +250,7 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
         Array.from({ length: V }, (_, j) => Math.fround(-1.1 * Math.log(1 + j) + 0.2 * u())),
         Array.from({ length: V }, (_, j) => (j % 11 === 0 ? -Infinity : Math.round(3 * u()))), // ties
         Array.from({ length: V }, (_, j) => (j === 4098 || j === 1500 ? 2 : j === 700 ? 1 : -Infinity)), // three finite
-        Array.from({ length: V }, (_, j) => Math.fround(0.5 * u())),
+        Array.from({ length: V }, () => Math.fround(0.5 * u())),
       ];
       const x = tf.tensor2d(rows);
       const opts: SamplerOptions = { temperature: [0.8, 0, 1.3, 1], topK: [0, 0, 30, 40], topP: [0.9, 1, 1, 0.95], minP: [0, 0, 0, 0.01], seed: 9 };
