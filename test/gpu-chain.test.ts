@@ -121,7 +121,8 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       // Mirostat v1's k-th largest; Mirostat's drawn logits are a gather on the flat view too.
       // Top-p without top-k on every row: webgl's sort-free search (webgl/top-p.ts).
       if (backend === 'webgl') allowed.push('TfjsSamplingWindowReduce', 'GatherV2', 'TfjsSamplingKthLargest', 'TfjsSamplingTopPBisect');
-      if (options.mirostat) allowed.push('GatherV2');
+      // webgpu: Mirostat's −log q of the drawn token from the packing kernel's read (logprob-stats.ts).
+      if (options.mirostat) allowed.push('GatherV2', 'TfjsSamplingLogprobStats');
       expect(wide.filter((n) => !allowed.includes(n))).toEqual([]);
       if (bands.includes(options)) expect(names.some((n) => n.startsWith('TfjsSamplingBand'))).toBe(true);
       // webgl's top-k gives the row max too (the first of the k largest): no separate max pass.

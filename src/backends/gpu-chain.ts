@@ -395,10 +395,12 @@ function drawChain(
     ],
     1,
   );
-  let packLogprobs: (() => void) | undefined;
-  if (kept?.want && !dynamic && name === 'webgpu' && kept.want.n <= LOGPROB_TOP_MAX && hasKernels('logprobs', name)) {
-    // Logprobs on webgpu: after the draw, one kernel reads the row for the raw and processed
-    // normalisers (the draw's keep test) and the alternatives, and writes the packed rows.
+  // webgpu: after the draw one kernel reads the row (webgpu/logprob-stats.ts): the packed
+  // log-probabilities (raw and processed normalisers over the draw's keep test, the alternatives)
+  // and Mirostat's −log q of the drawn token, instead of tensor ops over [B, V] and a mass pass.
+  const lpWant = kept?.want && kept.want.n <= LOGPROB_TOP_MAX ? kept.want : undefined;
+  let packRows: ((ids: tf.Tensor1D) => tf.Tensor2D) | undefined;
+  if (!dynamic && !mask && name === 'webgpu' && (lpWant || miro) && hasKernels('logprobs', name)) {
     const { hi, lo } = splitInvTemperature(plan.invT);
     const ih = tf.tensor2d(
       Float32Array.from({ length: 3 * batch }, (_, i) =>
@@ -407,12 +409,11 @@ function drawChain(
       [batch, 3],
     );
     const lpParams = tf.concat([thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), cut.hi ?? tf.fill([batch, 1], FLT_MAX), t, e2, ih], 1);
-    const attrs = { n: kept.want.n, processedTop: kept.want.mode === 'processed', minP: anyMinP, upper: cut.hi !== undefined };
-    const want = kept;
-    packLogprobs = () => {
-      want.packed = tf.engine().runKernel(LOGPROB_STATS_KERNEL, { logits: input, params: lpParams, ids }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-    };
-  } else if (kept && !dynamic) {
+    const attrs = { n: lpWant?.n ?? 0, processedTop: lpWant?.mode === 'processed', minP: anyMinP, upper: cut.hi !== undefined };
+    packRows = (ids) =>
+      tf.engine().runKernel(LOGPROB_STATS_KERNEL, { logits: input, params: lpParams, ids }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  }
+  if (kept && !dynamic && !(packRows && lpWant)) {
     // Logprobs: the draw's keep test (threshold-draw.ts) as tensor ops, the same float32 steps:
     // the logits it can draw from, the others -Infinity (the processed logits before 1/T).
     let keep = tf.greaterEqual(input, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX));
@@ -428,14 +429,20 @@ function drawChain(
   const ids: tf.Tensor1D = tf
     .engine()
     .runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), { policy, minP: anyMinP, upper } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
-  packLogprobs?.();
+  const packed = packRows?.(ids);
+  if (packed && lpWant) kept!.packed = packed;
   const observe = fusedObserver(); // tests only: the draw's keep test, counted (fused-observer.ts)
   if (observe) {
     const attrs = { policy: 'error', minP: anyMinP, count: true, upper } as unknown as tf.NamedAttrMap;
     const counts = readKeptCounts(tf.engine().runKernel(THRESHOLD_DRAW_KERNEL, withMask({ logits: input, keys, params }), attrs) as tf.Tensor);
     observe({ path: `fused:${name}`, kernel: 'gpu-chain', counts });
   }
-  if (miro) {
+  if (miro && packed) {
+    // Mirostat's accept learns −log2 q of the drawn token under the kept distribution: the packed
+    // row's processed log-probability (0 on greedy rows, NaN on invalid ones: μ stays).
+    const lq = tf.reshape(tf.slice(packed, [0, 2], [batch, 1]), [batch]);
+    mirostat!.pending(tf.keep(tf.div(lq, -Math.LN2) as tf.Tensor1D));
+  } else if (miro) {
     // Mirostat's accept learns −log2 q of the drawn token under the kept distribution: a last
     // mass pass over what the draw kept, and the drawn logits ([B] gathered).
     const m = tf.reshape(cut.drawMax ?? zmax, [batch, 1]);
