@@ -5,7 +5,7 @@
 // built by tools/device/pack.mjs aliases `vitest` to tools/device/vitest-shim.ts and the tests'
 // backend helper to tools/device/backend-override.ts (nothing is "covered elsewhere" here).
 //
-//   node .devpack/check.mjs [--files fuzz,agreement,history,dry,families,generate-families,logprobs,bands,sparse-edits] [--grep REGEX] [--json FILE]
+//   node .devpack/check.mjs [--files fuzz,agreement,history,dry,families,generate-families,logprobs,bands,sparse-edits,chain-samplers,gpu-chain] [--grep REGEX] [--json FILE]
 //   env: TFJS_SAMPLING_BACKENDS (default webgpu), TFJS_SAMPLING_FUZZ_SCALE (default 1),
 //        TFJS_SAMPLING_FUZZ_SEED / _PATH (replay one counterexample, with --grep on its property)
 // Prints each test, the per-property tallies (cases, rows, exemptions), failures with the
@@ -37,6 +37,8 @@ const FILES: Record<string, () => Promise<unknown>> = {
   logprobs: () => import('../../test/logprobs.test.js'),
   bands: () => import('../../test/bands.test.js'),
   'sparse-edits': () => import('../../test/sparse-edits.test.js'),
+  'chain-samplers': () => import('../../test/chain-samplers.test.js'),
+  'gpu-chain': () => import('../../test/gpu-chain.test.js'),
 };
 // The device run's default: every suite whose kernels differ per GPU (DEVPACK_FILES overrides it).
 const files = (args.files ?? process.env.DEVPACK_FILES ?? 'fuzz,agreement,history,families,generate-families,logprobs,bands,sparse-edits')
