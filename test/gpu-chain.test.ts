@@ -9,7 +9,9 @@ import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { backendSuite } from './helpers/suite.js';
 import { kernelLog } from './helpers/kernel-log.js';
 import { BACKENDS, defaultPath } from './helpers/backend.js';
-import { genRows, rng, type GenCase } from './helpers/logits.js';
+import { flatten, genRows, makeRow, rng, type GenCase, type Shape } from './helpers/logits.js';
+import { fusedKeptCounts } from './helpers/kept.js';
+import { setWebgpuDrawConfig, SOFTWARE_CONFIG } from '../src/backends/webgpu/gumbel-argmax.js';
 import { sortFreeTopP } from '../src/backends/gpu-chain.js';
 import { registerWebgpuTopP } from '../src/backends/webgpu/top-p.js';
 import { registerWebglTopP } from '../src/backends/webgl/top-p.js';
@@ -224,6 +226,58 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
     },
   );
 
+  it.skipIf(backend !== 'webgpu')(
+    'top-p after top-k: the digit search (hardware adapters) keeps what the candidates’ pair arithmetic (software adapters) keeps and draws the same ids, on random rows with ties past k, masks and min-p (webgpu only)',
+    async (ctx) => {
+      registerFusedFlag();
+      if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
+      const u = rng('gpu-chain:top-p-search');
+      const shapes: Shape[] = ['peaky', 'flat', 'masked', 'ties'];
+      const configs = [
+        { ...SOFTWARE_CONFIG, topPSearch: false },
+        { ...SOFTWARE_CONFIG, topPSearch: true },
+      ];
+      let rows = 0;
+      try {
+        for (let c = 0; c < 24; c++) {
+          const B = 1 + Math.floor(u() * 4);
+          const V = 40 + Math.floor(u() * 3000);
+          const data = Array.from({ length: B }, () => makeRow(shapes[c % shapes.length]!, V, u));
+          const per = <T>(f: () => T): T[] => Array.from({ length: B }, f);
+          const options: SamplerOptions = {
+            temperature: per(() => [0.7, 1, 1.3][Math.floor(u() * 3)]!),
+            topK: per(() => 1 + Math.floor(u() * Math.min(300, V))),
+            topP: per(() => [0.3, 0.9, 0.95, 0.999, 1][Math.floor(u() * 5)]!),
+            ...(u() < 0.3 ? { minP: per(() => (u() < 0.5 ? 0 : 0.02)) } : {}),
+            seed: c,
+          };
+          // A bitmask on a third of the cases (folded into the top-k and top-p kernels).
+          const mask = c % 3 === 2 ? data.map(() => Int32Array.from({ length: Math.ceil(V / 32) }, () => (u() < 0.1 ? 0 : (u() * 2 ** 32) | 0))) : undefined;
+          const x = tf.tensor2d(flatten(data), [B, V]);
+          const got = [];
+          for (const config of configs) {
+            setWebgpuDrawConfig(config);
+            const sampler = createSampler(options);
+            const log = await kernelLog(() => fusedKeptCounts(sampler, x, mask ? { mask } : undefined));
+            sampler.dispose();
+            expect(log.value?.path, `case ${c}`).toBe('fused:webgpu');
+            expect(log.names.includes('TfjsSamplingTopPThreshold'), `case ${c}: the digit search runs iff topPSearch`).toBe(
+              config.topPSearch && (options.topP as number[]).some((p) => p < 1),
+            );
+            got.push(log.value!);
+          }
+          expect(Array.from(got[1]!.counts), `case ${c}: kept counts`).toEqual(Array.from(got[0]!.counts));
+          expect(Array.from(got[1]!.ids), `case ${c}: ids`).toEqual(Array.from(got[0]!.ids));
+          rows += B;
+          x.dispose();
+        }
+      } finally {
+        setWebgpuDrawConfig(undefined);
+      }
+      console.log(`[top-p search] webgpu: ${rows} rows, the same kept counts and ids under both formulations`);
+    },
+  );
+
   it.skipIf(!gpu)(
     '[B, V] passes per option set, counted at the backend (every program that takes the logits), printed and bounded (GPU backends only)',
     async (ctx) => {
@@ -243,10 +297,12 @@ describe.each(BACKENDS)('fused chains on adversarial rows, %s', (backend) => {
       // holding logits inside its interval (after the first ~6 rounds, a small part of the row);
       // webgl's top-k 500 (k·64 > V/2) adds the k-th largest's 32 counting rounds.
       const sets: [string, SamplerOptions, Record<string, number>][] = [
-        ['T 0.8, top-k 50, top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { webgl: 6, webgpu: 2 }],
+        // webgpu on hardware adapters: top-p after top-k is the digit search, one more program
+        // over the row (SwiftShader: the candidates' pair arithmetic, no row read; see topPSearch).
+        ['T 0.8, top-k 50, top-p 0.95', { temperature: 0.8, topK: 50, topP: 0.95, seed: 1 }, { webgl: 6, webgpu: 3 }],
         ['top-p 0.9 alone', { topP: 0.9, seed: 2 }, { webgl: 44, webgpu: 3 }],
         ['T 0.8 alone', { temperature: 0.8, seed: 3 }, { webgl: 3, webgpu: 2 }],
-        ['top-k 500, top-p 0.9', { topK: 500, topP: 0.9, seed: 4 }, { webgl: 76, webgpu: 2 }],
+        ['top-k 500, top-p 0.9', { topK: 500, topP: 0.9, seed: 4 }, { webgl: 76, webgpu: 3 }],
       ];
       const be = tf.backend() as unknown as Record<string, (...a: unknown[]) => unknown>;
       const method = backend === 'webgl' ? 'runWebGLProgram' : 'runWebGPUProgram';

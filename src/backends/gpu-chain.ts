@@ -43,6 +43,7 @@ import { deviceTopk } from '../device-topk.js';
 import type { FusedPlan } from './js/sample-rows.js';
 import { WEBGL_MAX_MASKED_VOCAB, WEBGL_MAX_VOCAB } from './webgl/threshold-draw.js';
 import { TOP_K_KERNEL, TOP_K_MAX } from './webgpu/top-k.js';
+import { webgpuDrawConfig } from './webgpu/gumbel-argmax.js';
 import { TOP_P_KERNEL } from './webgpu/top-p.js';
 import { WINDOW_REDUCE_KERNEL } from './webgl/window-reduce.js';
 import { topPBisectParams, WEBGL_TOP_P_KERNEL } from './webgl/top-p.js';
@@ -321,11 +322,15 @@ function drawChain(
         up: early.up,
         top: early.top,
       });
-    } else if (sorted) {
-      // webgl: the finite logits ≥ the threshold (-Infinity and NaN never count).
+    } else if (sorted && !(name === 'webgpu' && webgpuDrawConfig(tf.backend()).topPSearch && hasKernels('topP', name))) {
+      // The pair arithmetic over the sorted candidates, as tensor ops (some 60 small ones): webgl,
+      // and webgpu on software adapters, where a read of the row costs more than they do. The
+      // finite logits ≥ the threshold count (-Infinity and NaN never do).
       finite ??= candidateCount(input, thr!, withMask, name);
       tau = topPThreshold(sorted, finite, plan.filterInvT ?? plan.invT, plan.topP);
     } else if (hasKernels('topP', name)) {
+      // webgpu: the digit search over the row in one dispatch (after top-k: its floor, and the
+      // row max from the top-k kernel); bit for bit the sorted formulation (test/gpu-chain.test.ts).
       zmax ??= maskedRowMax(input, mask);
       tau = sortFreeTopP(input, plan.filterInvT ?? plan.invT, plan.topP, thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), zmax, mask);
     } else {

@@ -45,16 +45,23 @@ export interface WebgpuDrawConfig {
   minItems: number;
   /** Skip masked tokens and tokens whose noise bound cannot win (GPUs), or not (software). */
   prune: boolean;
+  /**
+   * The GPU chain's top-p after top-k: the digit search over the row, one dispatch (GPUs, where a
+   * step's cost is its dispatches), or the pair arithmetic over the sorted candidates as some 60
+   * small tensor ops (software adapters, where reading the row again costs more). The same
+   * threshold bit for bit.
+   */
+  topPSearch: boolean;
 }
 
 /** Hardware GPUs: enough workgroups of 256 threads to fill a large GPU. */
-export const GPU_CONFIG: Readonly<WebgpuDrawConfig> = { wg: 256, targetWorkgroups: 1024, minItems: 8, prune: true };
+export const GPU_CONFIG: Readonly<WebgpuDrawConfig> = { wg: 256, targetWorkgroups: 1024, minItems: 8, prune: true, topPSearch: true };
 /**
  * Software adapters. Measured on SwiftShader (Node/Dawn, 2 cores; [64, 32000] and [16, 128256]):
  * 256-thread workgroups × ~1024 take ≈ 10× the time of 64 × ~8, and the pruned loop ≈ 1.3× the
  * dense one.
  */
-export const SOFTWARE_CONFIG: Readonly<WebgpuDrawConfig> = { wg: 64, targetWorkgroups: 8, minItems: 8, prune: false };
+export const SOFTWARE_CONFIG: Readonly<WebgpuDrawConfig> = { wg: 64, targetWorkgroups: 8, minItems: 8, prune: false, topPSearch: false };
 
 let override: WebgpuDrawConfig | undefined;
 const configs = new WeakMap<object, WebgpuDrawConfig>();
