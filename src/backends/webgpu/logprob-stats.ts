@@ -195,8 +195,22 @@ class LogprobStatsProgram implements WebGPUProgramLike {
     }`
         : ''
     }
-    for (var j = lid; j < vocab; j += ${WG}u) {
-      let z = lpLogits[base + j];
+    // Four loads before any use: with one workgroup per row a large GPU keeps few warps in
+    // flight, so each thread needs several reads outstanding to hide the memory latency. The
+    // tokens are then taken in index order (the first maximum, the list's ties).
+    for (var j0 = lid; j0 < vocab; j0 += ${4 * WG}u) {
+      var zs = array<f32, 4>(
+        lpLogits[base + j0],
+        lpLogits[base + min(j0 + ${WG}u, vocab - 1u)],
+        lpLogits[base + min(j0 + ${2 * WG}u, vocab - 1u)],
+        lpLogits[base + min(j0 + ${3 * WG}u, vocab - 1u)],
+      );
+      for (var t = 0u; t < 4u; t++) {
+      let j = j0 + t * ${WG}u;
+      if (j >= vocab) {
+        break;
+      }
+      let z = zs[t];
       if (lpFinite(z)) {
         cnt += 1u;
         if (z > mR) {
@@ -220,6 +234,7 @@ class LogprobStatsProgram implements WebGPUProgramLike {
         let d = max(z - mP, -2048.0f / ihH);
         sP = lpAdd(sP, exp(d * ihH + d * ihL));
       }${insert}
+      }
     }
     lpM[lid] = mR;
     lpSH[lid] = sR.x;
