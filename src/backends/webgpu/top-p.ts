@@ -171,26 +171,40 @@ class TopPProgram implements WebGPUProgramLike {
     var tL = 0.0f;
     let on = tpParams[p + 6u] != 0.0f;
     ${digitSearchStartWgsl('tp', '0u')}
-      for (var j = lid; j < n; j += ${WG}u) {
-        var key = 0u;
-        var ok = false;
-        if (copied) {
-          key = tpBuf[j];
-          ok = true;
-        } else {
-          let z = tpZ(base, r, j);
-          ok = tpCounts(z, floor);
-          key = tpKey(z);
+      // Four reads of the row issued before any use (one workgroup per row leaves a large GPU
+      // few warps to hide memory latency); each thread still takes its tokens in index order.
+      for (var j0 = lid; j0 < n; j0 += ${4 * WG}u) {
+        var zs = array<f32, 4>(0.0f, 0.0f, 0.0f, 0.0f);
+        if (!copied) {
+          for (var t = 0u; t < 4u; t++) {
+            zs[t] = tpZ(base, r, min(j0 + t * ${WG}u, n - 1u));
+          }
         }
-        if (ok && (level == 0u || (key >> hiShift) == prefix)) {
-          let b = (key >> shift) & 15u;
-          let q = tpMass(tpValue(key), zmax, ihH, ihL);
-          let hi = bh[b];
-          let s = hi + q;
-          let bb = s - hi;
-          bl[b] += (hi - (s - bb)) + (q - bb);
-          bh[b] = s;
-          bc[b] += 1u;
+        for (var t = 0u; t < 4u; t++) {
+          let j = j0 + t * ${WG}u;
+          if (j >= n) {
+            break;
+          }
+          var key = 0u;
+          var ok = false;
+          if (copied) {
+            key = tpBuf[j];
+            ok = true;
+          } else {
+            let z = zs[t];
+            ok = tpCounts(z, floor);
+            key = tpKey(z);
+          }
+          if (ok && (level == 0u || (key >> hiShift) == prefix)) {
+            let b = (key >> shift) & 15u;
+            let q = tpMass(tpValue(key), zmax, ihH, ihL);
+            let hi = bh[b];
+            let s = hi + q;
+            let bb = s - hi;
+            bl[b] += (hi - (s - bb)) + (q - bb);
+            bh[b] = s;
+            bc[b] += 1u;
+          }
         }
       }
       ${digitLevelWgsl('tp', WG, CAP, undefined, TARGET_WGSL)}
