@@ -31,7 +31,7 @@ export type KernelFamily =
   | 'rowScatter'
   /** webgpu: DRY in one kernel. */
   | 'dry'
-  /** webgpu: the packed log-probabilities and alternatives in one kernel. */
+  /** webgpu: one read of each row after the draw: the packed log-probabilities and alternatives, and Mirostat's −log q of the drawn token. */
   | 'logprobs';
 
 /** The GPU chain (gpu-chain.ts), shared by the webgl and webgpu entries. */
