@@ -189,6 +189,38 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
       x.dispose();
     });
 
+    // The rest of the chain on the same rows: every sampler that sums a row's mass scales
+    // differences z − max by 1/T, and row 3's span (6.6e38) overflows float32. One step each
+    // (Mirostat's μ is the fresh sampler's, which the reference assumes at step 0).
+    const CHAIN: SamplerOptions[] = [
+      { typicalP: 0.9 },
+      { typicalP: 0.3, topP: 0.9 },
+      { epsilonCutoff: 0.01 },
+      { etaCutoff: 0.02 },
+      { topNSigma: 1 },
+      { xtc: { probability: 1, threshold: 0.05 } },
+      { mirostat: { version: 2, tau: 3 } },
+      { mirostat: { version: 1, tau: 3 } },
+      { dynamicTemperature: { range: 0.5 } },
+    ];
+    it.each(TS.map((t) => [t] as const))(
+      'T = %s: the rest of the chain (typical-p, ε, η, top-nσ, XTC, Mirostat, dynamic T) equals the reference',
+      async (T) => {
+        const x = tf.tensor2d(rows);
+        for (const filter of CHAIN) {
+          const options: SamplerOptions = { ...filter, temperature: T, seed: 17 };
+          const label = JSON.stringify(filter);
+          const sampler = createSampler(options); // Mirostat keeps μ on the device until dispose()
+          const ids = Array.from(await sampler.sampleIds(x));
+          sampler.dispose();
+          expect(ids, label).toEqual(reference.sample(rows, options, 0));
+          const refKept = reference.process(rows, options).flatMap((r) => Array.from(r, (v) => Number.isFinite(v)));
+          expect(await kept(x, options), label).toEqual(refKept);
+        }
+        x.dispose();
+      },
+    );
+
     it('below 2^-100 every T is 2^-100, above 2^100 every T is 2^100 (documented clamp)', async () => {
       const x = tf.tensor2d(rows);
       for (const [a, b] of [
@@ -237,6 +269,26 @@ describe.each(BACKENDS)('contract holes, %s', (backend) => {
       const refKept = reference.process(ROWS, options).flatMap((r) => Array.from(r, (v) => Number.isFinite(v)));
       expect(await kept(x, options)).toEqual(refKept);
       expect(Array.from(await createSampler(options).sampleIds(x))).toEqual(reference.sample(ROWS, options, 0));
+      x.dispose();
+    });
+
+    it('Mirostat v1 on rows masked with -1e9 instead of -Infinity keeps what the reference keeps', async () => {
+      // Models that mask with a large negative logit put gaps of ~1e9 among the 100 largest: the
+      // Zipf estimate is then huge and k is 1. Scaled gaps clamped at -2048 (as exp needs) gave a
+      // moderate estimate and a k past the finite tokens instead (every token kept).
+      const V = 160;
+      const rows = [99, 40, 3].map((real) => Array.from({ length: V }, (_, j) => Math.fround(j < real ? Math.sin(j * 2.3) * 4 : -1e9)));
+      const x = tf.tensor2d(rows);
+      for (const T of [1, 0.7]) {
+        const options: SamplerOptions = { temperature: T, mirostat: [10, 40, 60].map((tau) => ({ version: 1 as const, tau })), seed: 5 };
+        const refKept = reference.process(rows, options).map((r) => Array.from(r, (v) => Number.isFinite(v)));
+        expect(refKept.map((r) => r.filter(Boolean).length)).toEqual([1, 1, 1]);
+        expect(await kept(x, options), `T ${T}`).toEqual(refKept.flat());
+        const sampler = createSampler(options);
+        const ids = Array.from(await sampler.sampleIds(x));
+        sampler.dispose();
+        expect(ids, `T ${T}`).toEqual(reference.sample(rows, options, 0));
+      }
       x.dispose();
     });
 

@@ -34,7 +34,7 @@ import {
   splitInvTemperature,
 } from '../processors/ops.js';
 import { MIROSTAT_M, mirostatV1Count } from '../processors/mirostat.js';
-import { quantizedEntropyOf } from '../processors/temperature.js';
+import { dynamicColumns, quantizedEntropyOf } from '../processors/temperature.js';
 import { uploadMaskWords } from './js-kernels.js';
 import { maskByHalves, maskLogits } from '../processors/token-mask.js';
 import { INVALID_CODE, invalidCodes, PROCESSOR_INVALID_CODE, policyFallbackIds } from '../select/invalid.js';
@@ -605,15 +605,14 @@ function dynamicInvTemperature(
     ? tf.slice(out, [0, 5], [batch, 1])
     : tf.slice(rowBands(input, bandParams(plan, { ...keptParams, m, cut: tf.fill([batch, 1], -FLT_MAX) }), 'above', kept?.minP ?? false), [0, 1], [batch, 1]);
   const T = column(d.T);
-  const R = column(d.range);
   const E = column(d.exponent);
-  const lo = tf.relu(tf.sub(T, R));
+  const [lo, width] = dynamicColumns(d.T, d.range);
   const base = quantizedEntropyOf(tf.div(H, tf.log(N)));
   // base^E with 0^0 = 1 and 0^E = 0 (GLSL's pow is undefined at 0).
   const pw = tf.where(tf.equal(E, 0), tf.onesLike(E), tf.where(tf.greater(base, 0), tf.exp(tf.mul(E, tf.log(tf.maximum(base, 1e-30)))), tf.zerosLike(base)));
-  const t = tf.where(tf.greater(N, 1), tf.add(lo, tf.mul(tf.sub(tf.add(T, R), lo), pw)), T);
+  const t = tf.where(tf.greater(N, 1), tf.add(lo, tf.mul(width, pw)), T);
   const inv = tf.mul(
-    tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX),
+    tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 2 ** -120)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX),
     column(Array.from(d.prev, (v) => (Number.isFinite(v) ? v : 1))),
   );
   const greedy = tf.equal(t, 0);
@@ -622,7 +621,7 @@ function dynamicInvTemperature(
   const scale0 = column(Array.from(plan.invT, (v) => (Number.isFinite(v) ? 1 : 0)));
   const ih = tf.where(on, tf.where(greedy, tf.onesLike(inv), inv), ih0) as tf.Tensor2D;
   const scale = tf.where(on, tf.where(greedy, tf.zerosLike(inv), tf.onesLike(inv)), scale0) as tf.Tensor2D;
-  const inv0 = tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 1e-30)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX);
+  const inv0 = tf.minimum(tf.maximum(tf.div(1, tf.maximum(t, 2 ** -120)), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX);
   return { ih, scale, zmax: m ?? tf.slice(out, [0, 4], [batch, 1]), inv0, on };
 }
 
@@ -901,9 +900,8 @@ function mirostatV1Floor(
   const ver = plan.mirostat!;
   const on = (r: number): boolean => ver[r] === 1 && Number.isFinite(plan.invT[r]!); // greedy rows draw the max, which v1 keeps
   const inv = Float64Array.from(plan.invT, (v) => (Number.isFinite(v) ? v : 1));
-  const ss = scaleByInvTemperature(tf.sub(s, zmax), inv) as tf.Tensor2D;
   const nf = tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1, true);
-  const kInt = tf.floor(mirostatV1Count(ss, nf, tf.reshape(mu, [batch, 1]), vocab));
+  const kInt = tf.floor(mirostatV1Count(s, inv, nf, tf.reshape(mu, [batch, 1]), vocab));
   const use = tf.logicalAnd(tf.cast(column(Array.from(ver, (_, r) => (on(r) ? 1 : 0))), 'bool'), tf.logicalAnd(tf.isFinite(kInt), tf.less(kInt, vocab)));
   const k = tf.where(use, tf.maximum(kInt, 1), tf.onesLike(kInt));
   const small = tf.lessEqual(k, M);

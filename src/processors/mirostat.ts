@@ -7,7 +7,7 @@ import { MIROSTAT_M, referenceMirostatOfRows } from '../reference/mirostat.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { deviceTopk } from '../device-topk.js';
 import { kernelsFor } from '../backends/registry.js';
-import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
+import { column, pickPerRowAt, rowMax, rowsLeftAlone, scaleByInvTemperature, splitInvTemperature, withLogits } from './ops.js';
 
 export { MIROSTAT_M };
 
@@ -125,7 +125,7 @@ export function mirostatOfRows(
       const keep2 = tf.logicalOr(tf.greaterEqual(lq, tf.mul(muCol, -Math.LN2)), isMax);
       let keep = keep2;
       if (ver.some((v) => v === 1)) {
-        const keep1 = keepV1(z, safeMax, state.invTemperature, muCol, vocab);
+        const keep1 = keepV1(z, state.invTemperature, muCol, vocab);
         // Logical ops, not tf.where: wasm's select mishandles bool operands (a heap overrun).
         const v1 = tf.cast(column(Array.from(ver, (v) => (v === 1 ? 1 : 0))), 'bool');
         keep = tf.logicalOr(tf.logicalAnd(v1, keep1), tf.logicalAnd(tf.logicalNot(v1), keep2));
@@ -219,7 +219,7 @@ export function mirostatOfRows(
 }
 
 /** Mirostat v1's kept set: bool `[B, V]`. */
-function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
+function keepV1(z: tf.Tensor2D, inv: Float64Array, muCol: tf.Tensor, vocab: number): tf.Tensor {
   const batch = z.shape[0];
   const m = Math.min(MIROSTAT_M, vocab);
   // The m largest and the k-th without sorting the row where the GPU chain has the kernels (its
@@ -227,9 +227,9 @@ function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf
   // the row serves both.
   const chain = kernelsFor()?.gpuChain;
   const sorted = chain?.largest(z, m) ?? deviceTopk(z, chain?.kthAvailable(vocab) ? m : vocab).values;
-  const ss = scaleByInvTemperature(tf.sub(tf.slice(sorted, [0, 0], [batch, m]), safeMax), inv) as tf.Tensor2D;
   const nf = tf.sum(tf.cast(tf.isFinite(z), 'float32'), 1, true);
-  const kInt = tf.floor(mirostatV1Count(ss, nf, muCol, vocab));
+  const finiteInv = Float64Array.from(inv, (v) => (Number.isFinite(v) ? v : 1));
+  const kInt = tf.floor(mirostatV1Count(tf.slice(sorted, [0, 0], [batch, m]) as tf.Tensor2D, finiteInv, nf, muCol, vocab));
   const all = tf.logicalOr(tf.logicalNot(tf.isFinite(kInt)), tf.greaterEqual(kInt, nf));
   const col = tf.reshape(tf.minimum(tf.maximum(tf.where(all, tf.onesLike(kInt), kInt), 1), vocab), [batch]);
   let kth = tf.reshape(pickPerRowAt(sorted, tf.sub(tf.minimum(col, sorted.shape[1]), 1) as tf.Tensor1D), [batch, 1]);
@@ -244,24 +244,38 @@ function keepV1(z: tf.Tensor2D, safeMax: tf.Tensor, inv: Float64Array, muCol: tf
 
 /**
  * Mirostat v1's k per row, `[B, 1]` float32 before flooring (NaN or ±Infinity where the estimate
- * fails), as the reference's `mirostatV1K`: `ss` the scaled logits (z − max)·1/T of the row's
- * m = min(100, V) largest in descending order (−Infinity past the finite ones), `nf` the count of
- * finite logits (only min(nf, m) matters), `muCol` μ `[B, 1]`. Used by the tfjs-op processor and
- * the GPU chain alike.
+ * fails), as the reference's `mirostatV1K`: `sorted` the row's m = min(100, V) largest logits in
+ * descending order (−Infinity past the finite ones), `inv` each row's finite 1/T, `nf` the count
+ * of finite logits (only min(nf, m) matters), `muCol` μ `[B, 1]`. The Zipf estimate ŝ is built
+ * from the unscaled gaps and scaled by 1/T once: scaled gaps (z − max)·1/T would overflow float32
+ * (or hit scaleByInvTemperature's −2048 clamp) on rows with gaps like −1e9 masks or tiny T, where
+ * the reference's ŝ is huge and k is 1. Used by the tfjs-op processor and the GPU chain alike.
  */
-export function mirostatV1Count(ss: tf.Tensor2D, nf: tf.Tensor, muCol: tf.Tensor, vocab: number): tf.Tensor {
-  const [batch, m] = ss.shape;
+export function mirostatV1Count(sorted: tf.Tensor2D, inv: Float64Array, nf: tf.Tensor, muCol: tf.Tensor, vocab: number): tf.Tensor {
+  const [batch, m] = sorted.shape;
   if (m < 2) return tf.fill([batch, 1], NaN);
-  const b = tf.sub(tf.slice(ss, [0, 0], [batch, m - 1]), tf.slice(ss, [0, 1], [batch, m - 1]));
+  // Half gaps: finite (and ≥ 0) between finite logits, even where z_i − z_{i+1} overflows.
+  const half = tf.mul(sorted, 0.5);
+  const b = tf.sub(tf.slice(half, [0, 0], [batch, m - 1]), tf.slice(half, [0, 1], [batch, m - 1]));
   const t = tf.tensor2d(
     Float32Array.from({ length: m - 1 }, (_, i) => Math.log((i + 2) / (i + 1))),
     [1, m - 1],
   );
   const valid = tf.less(tf.reshape(tf.range(0, m - 1, 1, 'float32'), [1, m - 1]), tf.sub(nf, 1));
+  // Σ t·gap/2 ≤ (max − min)/2 · ln 2 (the gaps telescope): finite.
   const sumTb = tf.sum(tf.where(valid, tf.mul(t, b), tf.zerosLike(b)), 1, true);
   const sumTt = tf.sum(tf.where(valid, tf.mul(t, t), tf.zerosLike(b)), 1, true);
-  const sHat = tf.div(sumTb, sumTt);
-  const eps = tf.sub(sHat, 1);
-  const x = tf.div(tf.mul(eps, tf.exp(tf.mul(muCol, Math.LN2))), tf.sub(1, tf.exp(tf.mul(tf.neg(eps), Math.log(vocab)))));
-  return tf.exp(tf.div(tf.log(x), sHat));
+  // ŝ = 2·Σtb/Σtt · 1/T with 1/T as a float32 pair; +Infinity only where ŝ > FLT_MAX.
+  const { hi, lo } = splitInvTemperature(inv);
+  const r = tf.div(tf.mul(sumTb, 2), sumTt);
+  const rHi = tf.mul(r, tf.tensor2d(hi, [batch, 1]));
+  // Past 2^64, k = exp(ln x / ŝ) with ln x ≈ ln ŝ + μ·ln 2 is 1 in float32 (and in float64 within
+  // 1e-17): taken as 1 rather than computed as ∞/∞ (or r·lo's overflow). NaN stays NaN.
+  const big = tf.greater(rHi, 2 ** 64);
+  const s = tf.where(big, tf.fill([batch, 1], 2), tf.add(rHi, tf.mul(r, tf.tensor2d(lo, [batch, 1]))));
+  const eps = tf.sub(s, 1);
+  // x = ε·2^μ / (1 − V^−ε) in logs (2^μ alone overflows float32 past μ = 128); 1 − e^−y as −expm1(−y).
+  const ratio = tf.div(eps, tf.neg(tf.expm1(tf.mul(eps, -Math.log(vocab)))));
+  const lnX = tf.add(tf.log(ratio), tf.mul(muCol, Math.LN2));
+  return tf.where(big, tf.onesLike(s), tf.exp(tf.div(lnX, s)));
 }

@@ -3,7 +3,7 @@ import { INV_TEMPERATURE_MAX, INV_TEMPERATURE_MIN, isOff, nextInvTemperature, va
 import { builtin } from '../builtin.js';
 import { fieldsOf, rowsOf, type Rows } from '../plan.js';
 import { validateDynamicTemperature, type DynamicTemperatureOptions, type DynamicTemperatureRows } from '../chain-options.js';
-import { DYNAMIC_ENTROPY_STEPS, referenceTemperatureOfRows } from '../reference/temperature.js';
+import { DYNAMIC_ENTROPY_STEPS, dynamicTemperatureBounds, referenceTemperatureOfRows } from '../reference/temperature.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
 import { FLT_MAX, column, firstArgMax, oneHotRows, rowMax, rowsLeftAlone, scaleByInvTemperature } from './ops.js';
 
@@ -70,10 +70,9 @@ export function temperatureOfRows(
       // x^e as exp(e · ln x), with 0^e = 0 (e > 0) and 0^0 = 1 as in C's powf.
       const e = column(E);
       const pow = tf.where(tf.greater(normalized, 0), tf.exp(tf.mul(e, tf.log(normalized))), tf.cast(tf.equal(e, 0), 'float32'));
-      const lo = column(Array.from(T, (t, r) => Math.max(0, t - R[r]!)));
-      const hi = column(Array.from(T, (t, r) => t + R[r]!));
+      const [lo, width] = dynamicColumns(T, R);
       // Rows with one finite logit or fewer keep their plain T (llama.cpp leaves them as they are).
-      const Tdyn = tf.where(tf.greater(n, 1), tf.add(lo, tf.mul(tf.sub(hi, lo), pow)), column(T));
+      const Tdyn = tf.where(tf.greater(n, 1), tf.add(lo, tf.mul(width, pow)), column(T));
       const inv = tf.minimum(tf.maximum(tf.div(1, Tdyn), INV_TEMPERATURE_MIN), INV_TEMPERATURE_MAX);
       const scaled = tf.where(tf.isFinite(z), tf.maximum(tf.mul(s, inv), -FLT_MAX), z);
       const greedy = tf.where(tf.cast(oneHotRows(firstArgMax(z), state.vocab), 'bool'), z, tf.fill(z.shape, -Infinity));
@@ -89,4 +88,19 @@ export function temperatureOfRows(
 /** The normalized entropy on the reference's grid (quantizedEntropy): floor(max(0, x)·4096 + 0.5) / 4096, float32. */
 export function quantizedEntropyOf(x: tf.Tensor): tf.Tensor {
   return tf.div(tf.floor(tf.add(tf.mul(tf.relu(x), DYNAMIC_ENTROPY_STEPS), 0.5)), DYNAMIC_ENTROPY_STEPS);
+}
+
+/**
+ * T_min and T_max − T_min per row as `[B, 1]` float32 columns, from the reference's bounds
+ * (saturated at 2^101, so finite in float32 for every T and range).
+ */
+export function dynamicColumns(T: ArrayLike<number>, range: ArrayLike<number>): [tf.Tensor2D, tf.Tensor2D] {
+  const lo = new Float32Array(T.length);
+  const width = new Float32Array(T.length);
+  for (let r = 0; r < T.length; r++) {
+    const [a, b] = dynamicTemperatureBounds(T[r]!, range[r]!);
+    lo[r] = a;
+    width[r] = b - a;
+  }
+  return [tf.tensor2d(lo, [T.length, 1]), tf.tensor2d(width, [T.length, 1])];
 }

@@ -31,15 +31,22 @@ export function topNSigmaOf(value: RowParam, rows: Rows = rowsOf('topNSigma', va
       const finite = tf.isFinite(z);
       const count = tf.sum(tf.cast(finite, 'float32'), 1, true);
       const per = tf.maximum(count, 1);
-      const zf = tf.where(finite, z, tf.zerosLike(z));
-      // Overflow-free in float32 for every finite logit: the mean as a sum of z / count, the
-      // deviations halved and scaled by their largest magnitude before squaring.
-      const mean = tf.sum(tf.div(zf, per), 1, true);
-      const half = tf.where(finite, tf.sub(tf.mul(zf, 0.5), tf.mul(mean, 0.5)), tf.zerosLike(z));
-      const scale = tf.max(tf.abs(half), 1, true); // identity-safe: values ≥ 0, webgl's -1e20 start is below them
-      const unit = tf.div(half, tf.maximum(scale, 1e-30)); // a row of equal logits: 0 / 1e-30, not 0 / 0
-      const sigma = tf.mul(tf.mul(tf.sqrt(tf.div(tf.sum(tf.square(unit), 1, true), per)), scale), 2);
       const zmax = rowMax(z);
+      // Overflow-free in float32 for every finite logit, and exact near the max: deviations from
+      // the row max, halved (z/2 − max/2 is exact wherever z is within a factor 2 of max, so a
+      // row of logits a few ulps apart keeps them), scaled by their largest magnitude; then the
+      // mean of those and the squares about it. Deviations from a float32 mean of z (the old form)
+      // lost rows whose spread is a few ulps of their magnitude.
+      const safeMax = tf.where(tf.isFinite(zmax), zmax, tf.zerosLike(zmax));
+      const half = tf.where(finite, tf.sub(tf.mul(z, 0.5), tf.mul(safeMax, 0.5)), tf.zerosLike(z));
+      const scale = tf.max(tf.abs(half), 1, true); // identity-safe: values ≥ 0, webgl's -1e20 start is below them
+      // The same divisor back out (a fixed floor like 1e-30 shrank σ of rows spread below it);
+      // a row of equal logits: 0 / 1, not 0 / 0.
+      const div = tf.where(tf.greater(scale, 0), scale, tf.onesLike(scale));
+      const unit = tf.div(half, div);
+      const mean = tf.div(tf.sum(unit, 1, true), per);
+      const dev = tf.where(finite, tf.sub(unit, mean), tf.zerosLike(z));
+      const sigma = tf.mul(tf.mul(tf.sqrt(tf.div(tf.sum(tf.square(dev), 1, true), per)), div), 2);
       const thr = tf.sub(zmax, tf.mul(column(N), sigma));
       // Off rows, rows with NaN or +Infinity, rows with nothing finite: unchanged.
       const skip = rowsLeftAlone(

@@ -48,15 +48,18 @@ export function typicalPOf(value: RowParam, minKeep: RowParam, rows: OptionRows 
         const inBand = tf.logicalAnd(tf.isFinite(z), tf.logicalAnd(tf.greaterEqual(z, lo), tf.lessEqual(z, up)));
         return withLogits(state, tf.where(tf.logicalOr(inBand, skip), z, tf.fill([batch, vocab], -Infinity)) as tf.Tensor2D);
       }
-      const s = scaleByInvTemperature(tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax)), state.invTemperature);
+      const x = tf.sub(z, tf.where(skip, tf.zerosLike(zmax), zmax));
+      const s = scaleByInvTemperature(x, state.invTemperature);
       const ex = tf.exp(s);
       const total = tf.sum(ex, 1, true);
       const q = tf.div(ex, total);
-      const lnq = tf.sub(s, tf.log(total));
-      const H = tf.neg(tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, lnq), tf.zerosLike(q)), 1, true));
-      // Distance of the surprise to the entropy; masked tokens are the farthest.
+      // The surprise's distance to the entropy, |−ln q − H| = |s − Σ q·s|, ranked in logit units:
+      // |x − Σ q·x| (× 1/T), as the GPU chain's key. In nats (ln q + H, each near ln V) float32
+      // lost the ranking once the distances were below ~1e-7·ln V (T = 1e8: every token tied).
+      const centre = tf.sum(tf.where(tf.greater(ex, 0), tf.mul(q, x), tf.zerosLike(q)), 1, true);
+      // Masked tokens are the farthest.
       const finite = tf.isFinite(z);
-      const d = tf.where(finite, tf.abs(tf.add(lnq, H)), tf.fill([batch, vocab], Infinity));
+      const d = tf.where(finite, tf.abs(tf.sub(x, centre)), tf.fill([batch, vocab], Infinity));
       const { values, indices } = deviceTopk(tf.neg(d), vocab); // ascending distance
       const flat = tf.add(indices, tf.mul(tf.reshape(tf.range(0, batch, 1, 'int32'), [batch, 1]), tf.scalar(vocab, 'int32')));
       const qs = tf.reshape(tf.gather(tf.reshape(q, [batch * vocab]), tf.reshape(flat, [batch * vocab])), [batch, vocab]);

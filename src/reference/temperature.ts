@@ -64,10 +64,22 @@ export function quantizedEntropy(x: number): number {
   return Math.floor(Math.max(0, x) * DYNAMIC_ENTROPY_STEPS + 0.5) / DYNAMIC_ENTROPY_STEPS;
 }
 
+/** Where T_min and T_max saturate (2^101: past 2^100 every temperature acts as 2^100 anyway). */
+export const DYNAMIC_T_MAX = 2 ** 101;
+
+/**
+ * A dynamic row's [T_min, T_max] = [max(0, T − range), T + range], each saturated at 2^101 so
+ * that the tensor paths hold them in float32 (T = 1.7e308 overflowed there to a NaN row). The
+ * saturation changes a row only where range > 2^100 and its temperature ends below 2^100.
+ */
+export function dynamicTemperatureBounds(T: number, range: number): [number, number] {
+  return [Math.min(Math.max(0, T - range), DYNAMIC_T_MAX), Math.min(T + range, DYNAMIC_T_MAX)];
+}
+
 /**
  * A dynamic row's temperature from its entropy H and number of finite logits n (llama.cpp's
- * dynatemp): T_min + (T_max − T_min)·q(H / ln n)^exponent, [T_min, T_max] = [max(0, T − range),
- * T + range], q the grid above; T itself when n ≤ 1.
+ * dynatemp): T_min + (T_max − T_min)·q(H / ln n)^exponent, [T_min, T_max] from
+ * `dynamicTemperatureBounds`, q the grid above; T itself when n ≤ 1.
  */
 export function dynamicTemperatureOf(H: number, n: number, T: number, range: number, exponent: number): number {
   return dynamicTemperatureAt(n > 1 ? quantizedEntropy(H / Math.log(n)) : 0, n, T, range, exponent);
@@ -76,6 +88,6 @@ export function dynamicTemperatureOf(H: number, n: number, T: number, range: num
 /** The same from the normalized entropy already on its grid (`xq`). */
 export function dynamicTemperatureAt(xq: number, n: number, T: number, range: number, exponent: number): number {
   if (!(n > 1)) return T;
-  const lo = Math.max(0, T - range);
-  return lo + (T + range - lo) * xq ** exponent;
+  const [lo, hi] = dynamicTemperatureBounds(T, range);
+  return lo + (hi - lo) * xq ** exponent;
 }

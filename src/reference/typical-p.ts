@@ -30,8 +30,11 @@ export function referenceTypicalP(p: RowParam, minTokensToKeep: RowParam = 1) {
       const ex = s.map(Math.exp);
       const lnZ = Math.log(accurateSum(ex));
       const q = ex.map((x) => x / Math.exp(lnZ));
-      const H = -accurateSum(q.map((x, j) => (ex[j]! > 0 ? x * (s[j]! - lnZ) : 0)));
-      const d = s.map((x, j) => (Number.isFinite(row[j]!) ? Math.abs(x - lnZ + H) : Infinity));
+      // The surprise's distance to the entropy, |−ln q − H| = |s − c| with c = ln Z − H = Σ q·s,
+      // taken as Σ q·s: ln Z − H loses c to ln Z's rounding once the distances are below
+      // ~1e-16·ln Z (T = 1e30: every token tied).
+      const c = accurateSum(q.map((x, j) => (ex[j]! > 0 ? x * s[j]! : 0)));
+      const d = s.map((x, j) => (Number.isFinite(row[j]!) ? Math.abs(x - c) : Infinity));
       const order = d.map((_, j) => j).sort((a, b) => d[a]! - d[b]!);
       // Walk groups of equal distance: a group stays iff the mass before it is < p or it starts
       // among the first minTokensToKeep positions.

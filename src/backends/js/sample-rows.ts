@@ -588,7 +588,7 @@ function compact(z: Float32Array, idx: Int32Array, n: number, floor: number): nu
 
 /**
  * The kept set of a row as the bands narrow it: z ≥ thr, z ≤ hi, and with typical-p a distance
- * |fround(z − tz) · tinv − lnZ + H| ≤ D (the reference's arithmetic, token by token).
+ * |fround(z − tz) · tinv − centre| ≤ D (the reference's arithmetic, token by token).
  */
 export class Keep {
   thr = -Infinity;
@@ -596,8 +596,8 @@ export class Keep {
   typ = false;
   tz = 0;
   tinv = 1;
-  lnZ = 0;
-  H = 0;
+  /** Typical-p's centre Σ q·s (= ln Z − H), s = fround(z − tz)·tinv. */
+  centre = 0;
   D = Infinity;
   /** The largest kept logit, NaN once a band may have dropped the row's maximum. */
   max = NaN;
@@ -614,7 +614,7 @@ export class Keep {
   }
   has(zj: number): boolean {
     if (!(zj >= this.thr) || zj === -Infinity || zj > this.hi) return false;
-    return !this.typ || Math.abs(Math.fround(zj - this.tz) * this.tinv - this.lnZ + this.H) <= this.D;
+    return !this.typ || Math.abs(Math.fround(zj - this.tz) * this.tinv - this.centre) <= this.D;
   }
 }
 
@@ -838,13 +838,13 @@ function usable(inv: number): number {
 
 /**
  * Typical-p over the kept tokens (the reference's formulas: s = fround(z − max)·1/T, lnZ, q,
- * H, d = |s − lnZ + H|): the tokens are histogrammed by d, the boundary bucket found from the
+ * the centre c = Σ q·s = ln Z − H, d = |s − c|): the tokens are histogrammed by d, the boundary bucket found from the
  * bucket masses, and only its tokens sorted and walked in groups of equal d (a group stays while
  * the mass before it is < p). Sets the band's distance bound D.
  */
 export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, s: Scratch, minKeep = 1): void {
   const m = Number.isNaN(keep.max) ? keptMax(z, idx, n, keep) : keep.max;
-  // One pass: Σ e^s and Σ e^s·s (H = ln Z − Σ e^s·s / Z), the exponentials to 1e-16.
+  // One pass: Σ e^s and Σ e^s·s (the centre Σ e^s·s / Z), the exponentials to 1e-16.
   const total = new Sum();
   const xs = new Sum();
   const thr = keep.thr;
@@ -859,7 +859,9 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   }
   const lnZ = Math.log(total.value);
   const Z = Math.exp(lnZ);
-  const H = lnZ - xs.value / Z;
+  // Not as ln Z − H: that difference loses the centre to ln Z's rounding once the distances are
+  // below ~1e-16·ln Z (T = 1e30: every token tied).
+  const centre = xs.value / Z;
   const mass = new Float64Array(BUCKETS);
   const bucketOf = s.bucketOf;
   for (let c = 0; c < n; c++) {
@@ -869,7 +871,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
       continue;
     }
     const sj = Math.fround(zj - m) * inv;
-    const d = Math.abs(sj - lnZ + H);
+    const d = Math.abs(sj - centre);
     const b = Math.min(BUCKETS - 1, Math.floor(d * PER_NAT));
     bucketOf[c] = b;
     mass[b] = mass[b]! + expNeg(sj) / Z;
@@ -889,7 +891,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   for (let c = 0; c < n; c++) {
     if (bucketOf[c] !== star) continue;
     const sj = Math.fround(z[idx ? idx[c]! : c]! - m) * inv;
-    ds.push(Math.abs(sj - lnZ + H));
+    ds.push(Math.abs(sj - centre));
     qs.push(Math.exp(sj) / Z);
   }
   const order = ds.map((_, i) => i).sort((a, b) => ds[a]! - ds[b]!);
@@ -907,7 +909,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   if (minKeep > 1) {
     const negD = new Float64Array(n);
     let count = 0;
-    for (let c = 0; c < n; c++) if (bucketOf[c] !== BUCKETS) negD[count++] = -Math.abs(Math.fround(z[idx ? idx[c]! : c]! - m) * inv - lnZ + H);
+    for (let c = 0; c < n; c++) if (bucketOf[c] !== BUCKETS) negD[count++] = -Math.abs(Math.fround(z[idx ? idx[c]! : c]! - m) * inv - centre);
     const dm = -quickselect(negD.subarray(0, count), Math.min(minKeep, count) - 1);
     if (dm > D) D = dm;
   }
@@ -915,8 +917,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   keep.max = NaN; // typical-p can drop the row's maximum
   keep.tz = m;
   keep.tinv = inv;
-  keep.lnZ = lnZ;
-  keep.H = H;
+  keep.centre = centre;
   keep.D = D;
 }
 
