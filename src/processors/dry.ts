@@ -185,7 +185,7 @@ function applyOnDevice(
   }
   let limit: tf.Tensor = mCol;
   if (key) {
-    const first = tf.min(key, 1, true); // keys ≤ 2^23: no identity issue on webgl
+    const first = tf.min(key, 1, true); // identity-safe: keys ≤ 2^23, below webgl's 1e20 start
     const d = tf.floor(tf.div(first, 64));
     const rep = tf.sub(d, tf.sub(63, tf.sub(first, tf.mul(d, 64))));
     const found = tf.step(tf.sub(NO_KEY - 0.5, first));

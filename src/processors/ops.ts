@@ -116,7 +116,7 @@ export function firstArgMax(x: tf.Tensor2D): tf.Tensor1D {
   const notMax = tf.step(tf.sub(rowMax(x), x)); // 1 where x < row max
   const iota = tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]);
   const candidates = tf.add(iota, tf.mul(notMax, n)); // non-maxima pushed past the end
-  return tf.cast(tf.reshape(tf.min(candidates, 1), [b]), 'int32') as tf.Tensor1D;
+  return tf.cast(tf.reshape(tf.min(candidates, 1), [b]), 'int32') as tf.Tensor1D; // identity-safe: values < 2V
 }
 
 /** Per-row `[B, 1]` float32 column from host values. */

@@ -7,7 +7,7 @@ import { xtcUniform } from '../noise.js';
 import { validateMinTokensToKeep, type RowParam } from '../params.js';
 import { referenceXtcOfRows, xtcCoins } from '../reference/xtc.js';
 import type { LogitsProcessor, SamplingState } from '../types.js';
-import { column, rowMax, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
+import { column, rowMax, rowMin, rowsLeftAlone, scaleByInvTemperature, withLogits } from './ops.js';
 
 /**
  * XTC, exclude top choices (llama.cpp `xtc`): in a row whose coin comes up (probability
@@ -58,7 +58,7 @@ export function xtcOfRows(
       const finite = tf.isFinite(z);
       const above = tf.logicalAnd(finite, tf.greaterEqual(q, column(Th)));
       // The least probable token that reaches the threshold: every logit above it goes.
-      const hi = tf.min(tf.where(above, z, tf.fill(z.shape, Infinity)), 1, true);
+      const hi = rowMin(tf.where(above, z, tf.fill(z.shape, Infinity)) as tf.Tensor2D); // not tf.min: webgl's starts at 1e20
       const reached = tf.sum(tf.cast(above, 'float32'), 1, true);
       const left = tf.sum(tf.cast(tf.logicalAnd(finite, tf.lessEqual(z, hi)), 'float32'), 1, true);
       const act = tf.logicalAnd(tf.logicalAnd(tf.logicalNot(skip), tf.greaterEqual(reached, 2)), tf.greaterEqual(left, column(M)));

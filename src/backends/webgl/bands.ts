@@ -3,8 +3,8 @@
 // [B, ceil(V / WINDOW), K], each of the K values of a window computed by its own pixel over the
 // same texels — and combined across windows with [B, W] ops (rowBandsWebgl). Modes:
 //   'range':   max and min of the finite logits;
-//   'moments': Welford's (count, mean, M2) of u = (z − max)/range (max and 1/half-range in the
-//              params), merged across windows by Chan's rule;
+//   'moments': Welford's (count, mean, M2) of u = (z − max)/range (max and 1/half-range, as two
+//              factors, in the params), merged across windows by Chan's rule;
 //   'mass':    Σ e^a and Σ e^a·a over the kept tokens, a = (z − m)·1/T;
 //   'above':   the smallest kept logit ≥ cut and how many there are.
 // The kept test is the draw's: z ≥ floor, z ≤ hi, min-p's pair.
@@ -24,7 +24,7 @@ class BandWindowsProgram implements GPGPUProgram {
   outputShape: number[];
   userCode: string;
 
-  constructor(batch: number, vocab: number, mode: WindowMode, minP: boolean, entropy: boolean) {
+  constructor(batch: number, vocab: number, mode: WindowMode, minP: boolean, entropy: boolean, logit: boolean) {
     const windows = Math.ceil(vocab / WINDOW);
     // 'mass' without η needs Σ e^a only: one value per window (each value re-reads the window).
     this.outputShape = [batch, windows, mode === 'mass' && !entropy ? 1 : K[mode]];
@@ -34,7 +34,7 @@ class BandWindowsProgram implements GPGPUProgram {
     if (fin) { a0 = max(a0, z); a1 = min(a1, z); }`,
       moments: `
     if (fin) {
-      float u = (z * 0.5 - m * 0.5) * p7;
+      float u = ((z * 0.5 - m * 0.5) * p7) * ihH; // ihH: the scale's second factor in this mode
       a0 += 1.0;
       float d = u - a1;
       a1 += d / a0;
@@ -42,11 +42,13 @@ class BandWindowsProgram implements GPGPUProgram {
     }`,
       mass: `
     if (${kept}) {
-      float d = z - m;
+      // Clamped where the mass is 0 anyway (as scaleByInvTemperature): z − m is -Infinity past a
+      // span of FLT_MAX, and -Infinity·ihL NaN where ihL is 0 or negative.
+      float d = max(z - m, -2048.0 / ihH);
       float a = d * ihH + d * ihL;
       float x = exp(a);
       a0 += x;
-      a1 += x == 0.0 ? 0.0 : x * a;
+      a1 += x == 0.0 ? 0.0 : x * ${logit ? 'd' : 'a'};
     }`,
       above: `
     if (${kept} && z >= p7) { a0 = min(a0, z); a1 += 1.0; }`,
@@ -89,29 +91,43 @@ interface Inputs {
   params: tf.TensorInfo;
 }
 
-function bandWindows(backend: MathBackendWebGL, { logits, params }: Inputs, attrs: { mode: WindowMode; minP: boolean; entropy?: boolean }): tf.TensorInfo {
+interface Attrs {
+  mode: WindowMode;
+  minP: boolean;
+  entropy?: boolean;
+  logit?: boolean;
+}
+
+function bandWindows(backend: MathBackendWebGL, { logits, params }: Inputs, attrs: Attrs): tf.TensorInfo {
   const [batch, vocab] = logits.shape as [number, number];
-  return backend.runWebGLProgram(new BandWindowsProgram(batch, vocab, attrs.mode, attrs.minP, attrs.entropy ?? true), [logits, params], 'float32');
+  const program = new BandWindowsProgram(batch, vocab, attrs.mode, attrs.minP, attrs.entropy ?? true, attrs.logit ?? false);
+  return backend.runWebGLProgram(program, [logits, params], 'float32');
 }
 
 /** Registers the kernel for 'webgl' (WebGL2 with float32 textures). */
 export function registerWebglBands(): boolean {
   return registerWebglKernels({
-    [BAND_WINDOWS_KERNEL]: (backend, inputs, attrs) =>
-      bandWindows(backend, inputs as unknown as Inputs, attrs as unknown as { mode: WindowMode; minP: boolean; entropy?: boolean }),
+    [BAND_WINDOWS_KERNEL]: (backend, inputs, attrs) => bandWindows(backend, inputs as unknown as Inputs, attrs as unknown as Attrs),
   });
 }
 
 /**
  * The webgpu bands kernel's per-row result from window statistics: 'moments' [B, 2] (the σ floor
  * with n from params column 7, and the row max), 'mass' [B, 5] (Σ e^a and Σ e^a·a as pairs with
- * zero low parts — Σ e^a·a only with `entropy`, else 0 — and m; no count: 'above' at cut
+ * zero low parts — Σ e^a·a only with `entropy` (Σ e^a·(z − m) with `logit` too), else 0 — and m; no count: 'above' at cut
  * -FLT_MAX gives it), 'above' [B, 2] (the least logit ≥ cut, the count).
  */
-export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'moments' | 'mass' | 'above', minP: boolean, entropy = true): tf.Tensor2D {
+export function rowBandsWebgl(
+  input: tf.Tensor2D,
+  params: tf.Tensor2D,
+  mode: 'moments' | 'mass' | 'above',
+  minP: boolean,
+  entropy = true,
+  logit = false,
+): tf.Tensor2D {
   const [batch] = input.shape;
   const run = (p: tf.Tensor2D, m: WindowMode): tf.Tensor3D =>
-    tf.engine().runKernel(BAND_WINDOWS_KERNEL, { logits: input, params: p }, { mode: m, minP, entropy } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+    tf.engine().runKernel(BAND_WINDOWS_KERNEL, { logits: input, params: p }, { mode: m, minP, entropy, logit } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   const ch = (t: tf.Tensor3D, k: number): tf.Tensor2D => tf.squeeze(tf.slice(t, [0, 0, k], [-1, -1, 1]), [2]) as tf.Tensor2D;
   // Not tf.min / tf.max: webgl's reductions start at ±1e20 (rowMax's note).
   const col = (p: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(p, [0, k], [batch, 1]) as tf.Tensor2D;
@@ -128,8 +144,13 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
   const zmax = rowMax(ch(r, 0));
   const zmin = rowMin(ch(r, 1));
   const half = tf.sub(tf.mul(zmax, 0.5), tf.mul(zmin, 0.5));
-  const scale = tf.where(tf.greater(half, 0), tf.div(1, tf.maximum(half, 1e-30)), tf.zerosLike(half));
-  const mp = tf.concat([tf.slice(params, [0, 0], [batch, 2]), zmax, tf.slice(params, [0, 3], [batch, 4]), scale], 1) as tf.Tensor2D;
+  // u = (z − max)/range as (d·(2^64/half))·2^-64 past half = 2^64, where 1/half would be subnormal
+  // (flushed to 0 on GPUs: σ = 0); below, (d·(1/half))·1 as before. Halves under the smallest
+  // normal float32 give u = 0 (σ = 0) rather than 1/half = Infinity.
+  const big = tf.greater(half, 2 ** 64);
+  const after = tf.where(big, tf.fill([batch, 1], 2 ** -64), tf.onesLike(half));
+  const scale = tf.where(tf.greaterEqual(half, 2 ** -126), tf.div(1, tf.mul(half, after)), tf.zerosLike(half));
+  const mp = tf.concat([tf.slice(params, [0, 0], [batch, 2]), zmax, after, tf.slice(params, [0, 4], [batch, 3]), scale], 1) as tf.Tensor2D;
   const w = run(mp, 'moments');
   // Chan: N = Σ n, mean = Σ n·mean_w / N, M2 = Σ M2_w + Σ n·(mean_w − mean)².
   const n = ch(w, 0);
@@ -138,7 +159,8 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
   const N = tf.maximum(total, 1);
   const mean = tf.div(tf.sum(tf.mul(n, mw), 1, true), N);
   const M2 = tf.add(tf.sum(ch(w, 2), 1, true), tf.sum(tf.mul(n, tf.square(tf.sub(mw, mean))), 1, true));
-  const sigma = tf.mul(tf.sqrt(tf.div(tf.relu(M2), N)), tf.mul(half, 2));
+  // σ_u ≤ 1/2, so (σ_u·2)·half ≤ half stays finite where 2·half overflows.
+  const sigma = tf.mul(tf.mul(tf.sqrt(tf.div(tf.relu(M2), N)), 2), half);
   const ns = col(params, 7);
   const f = tf.maximum(tf.sub(zmax, tf.mul(ns, sigma)), -3.4028234663852886e38);
   const on = tf.logicalAnd(tf.greater(ns, 0), tf.greater(total, 0));
@@ -149,8 +171,8 @@ export function rowBandsWebgl(input: tf.Tensor2D, params: tf.Tensor2D, mode: 'mo
 /**
  * typical-p's band on webgl, the webgpu bands kernel's 'typical' output [B, 3] (the floor, the
  * upper bound, the kept maximum; -FLT_MAX, FLT_MAX and m where the row keeps everything): a mass
- * pass gives S and the centre c = Σ e^a·a / S over the kept tokens (m from params column 2), then
- * TYPICAL_BAND_KERNEL bisects the key of −|z − zc| (zc = m + c·T) for the farthest distance whose closer-or-equal
+ * pass gives S and the centre zc = m + Σ e^a·(z − m) / S over the kept tokens (m from params
+ * column 2), then TYPICAL_BAND_KERNEL bisects the key of −|z − zc| for the farthest distance whose closer-or-equal
  * mass reaches p·S (p in column 7) — and, with `counted`, whose closer-or-equal kept tokens number
  * at least column 8 (minTokensToKeep) — and returns per window the extreme kept logits within it.
  */
@@ -158,14 +180,15 @@ export function typicalBandWebgl(input: tf.Tensor2D, params: tf.Tensor2D, minP: 
   const [batch] = input.shape;
   const FLT = 3.4028234663852886e38;
   const col = (t: tf.Tensor2D, k: number): tf.Tensor2D => tf.slice(t, [0, k], [batch, 1]) as tf.Tensor2D;
-  const mass = rowBandsWebgl(input, params, 'mass', minP, true);
+  // The centre in logit units, Σ e^a·(z − m) / S: the scaled a of a row spread over a few ulps at a
+  // large T is subnormal, which GPUs flush (the centre Σ e^a·a / S with it).
+  const mass = rowBandsWebgl(input, params, 'mass', minP, true, true);
   const S = col(mass, 0);
   const m = col(params, 2);
   const p = col(params, 7);
   const on = tf.logicalAnd(tf.logicalAnd(tf.less(p, 1), tf.greater(S, 0)), tf.greater(m, -FLT));
-  const cen = tf.div(col(mass, 2), tf.maximum(S, 1e-30));
-  // The centre in logit units (TYPICAL_BAND_KERNEL ranks by |z − zc|).
-  const zc = tf.add(m, tf.div(cen, tf.add(col(params, 3), col(params, 4))));
+  // TYPICAL_BAND_KERNEL ranks by |z − zc|. S ≥ 1 where `on` (the max's own term).
+  const zc = tf.add(m, tf.div(col(mass, 2), tf.maximum(S, 1)));
   const target = tf.mul(p, S);
   const search = tf.concat([m, zc, target, tf.cast(on, 'float32')], 1);
   const w = tf.engine().runKernel(TYPICAL_BAND_KERNEL, { logits: input, params, search, target: tf.reshape(target, [batch]) }, {

@@ -159,7 +159,7 @@ function keptLoop(vocab: number, w: string, body: string): string {
       if (j >= ${vocab}) break;
       float z = getLogits(b, j);
       if (!KEPT(z)) continue;
-      float dz = z - m;
+      float dz = max(z - m, -2048.0 / ihH); // z − m can be -Infinity, -Infinity·ihL NaN (see bands.ts)
       float a = dz * ihH + dz * ihL;
       ${body}
     }`;

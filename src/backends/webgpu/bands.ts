@@ -90,7 +90,10 @@ class BandsProgram implements WebGPUProgramLike {
     ${reduce('bdA[lid] = max(bdA[lid], bdA[o]); bdB[lid] = min(bdB[lid], bdB[o]); bdN[lid] = bdN[lid] + bdN[o];')}
     let zmax = bdA[0];
     let half = zmax * 0.5f - bdB[0] * 0.5f; // half the range: no overflow
-    let scale = select(1.0f / half, 0.0f, half == 0.0f); // u = (z − max) / range
+    // u = (z − max) / range as (d·(2^64/half))·2^-64 past half = 2^64 (1/half would be subnormal,
+    // which GPUs may flush to 0); halves under the smallest normal float32 give u = 0.
+    let after = select(1.0f, 5.421010862427522e-20f, half > 18446744073709551616.0f);
+    let scale = select(0.0f, 1.0f / (half * after), half >= 1.1754943508222875e-38f);
     let total = bdN[0];
     workgroupBarrier();
     // Pass 2: Welford over u = (z − max) / range.
@@ -100,7 +103,7 @@ class BandsProgram implements WebGPUProgramLike {
     for (var j = lid; j < vocab; j += ${WG}u) {
       let z = bdLogits[base + j];
       if (bdFinite(z)) {
-        let u = (z * 0.5f - zmax * 0.5f) * scale;
+        let u = ((z * 0.5f - zmax * 0.5f) * scale) * after;
         n += 1.0f;
         let d = u - mean;
         mean += d / n;
@@ -123,7 +126,7 @@ class BandsProgram implements WebGPUProgramLike {
     )}
     if (lid == 0u && row < rows) {
       // σ = sqrt(M2 / n) · range; the floor max − n·σ, finite or -FLT_MAX.
-      let sigma = sqrt(max(bdB[0], 0.0f) / max(total, 1.0f)) * (2.0f * half);
+      let sigma = (sqrt(max(bdB[0], 0.0f) / max(total, 1.0f)) * 2.0f) * half; // σ_u ≤ 1/2: finite where 2·half is not
       let ns = bdParams[p + 7u];
       let f = zmax - ns * sigma;
       result[2u * row] = select(-${FLT_MAX}, max(f, -${FLT_MAX}), ns > 0.0f && total > 0.0f);
@@ -134,6 +137,10 @@ class BandsProgram implements WebGPUProgramLike {
       // online: m is the running maximum of the kept tokens, the sums rescaled when it rises
       // (one read of the row gives the max too); else m comes in the params.
       const on = this.online;
+      // 'typical' sums e^a·d with d = z − m unscaled (its centre in logit units): the scaled a of a
+      // row spread over a few ulps at a large T is subnormal, which GPUs flush, and the centre
+      // Σ e^a·a / S with it.
+      const typ = this.mode === 'typical';
       return `
     var m = ${on ? `-${FLT_MAX}` : 'bdParams[p + 2u]'};
     let ihH = bdParams[p + 3u];
@@ -150,7 +157,7 @@ class BandsProgram implements WebGPUProgramLike {
         ${
           on
             ? `if (z > m) {
-          let v = bdShift(vec4<f32>(sH, sL, aH, aL), m, z, ihH, ihL);
+          let v = bdShift(vec4<f32>(sH, sL, aH, aL), m, z, ihH, ihL, ${typ});
           sH = v.x;
           sL = v.y;
           aH = v.z;
@@ -159,14 +166,14 @@ class BandsProgram implements WebGPUProgramLike {
         }`
             : ''
         }
-        let d = z - m;
+        let d = max(z - m, -2048.0f / ihH); // see bdShift
         let a = d * ihH + d * ihL;
         let x = exp(a);
         var s = sH + x;
         var bb = s - sH;
         sL += (sH - (s - bb)) + (x - bb);
         sH = s;
-        let xa = select(x * a, 0.0f, x == 0.0f); // e^a·a → 0 where e^a underflows (a may be -Infinity)
+        let xa = select(x * ${typ ? 'd' : 'a'}, 0.0f, x == 0.0f); // → 0 where e^a underflows
         s = aH + xa;
         bb = s - aH;
         aL += (aH - (s - bb)) + (xa - bb);
@@ -183,8 +190,8 @@ class BandsProgram implements WebGPUProgramLike {
       `${
         on
           ? `let mm = max(bdM[lid], bdM[o]);
-        let va = bdShift(vec4<f32>(bdA[lid], bdB[lid], bdN[lid], bdC[lid]), bdM[lid], mm, ihH, ihL);
-        let vb = bdShift(vec4<f32>(bdA[o], bdB[o], bdN[o], bdC[o]), bdM[o], mm, ihH, ihL);
+        let va = bdShift(vec4<f32>(bdA[lid], bdB[lid], bdN[lid], bdC[lid]), bdM[lid], mm, ihH, ihL, ${typ});
+        let vb = bdShift(vec4<f32>(bdA[o], bdB[o], bdN[o], bdC[o]), bdM[o], mm, ihH, ihL, ${typ});
         bdM[lid] = mm;`
           : `let va = vec4<f32>(bdA[lid], bdB[lid], bdN[lid], bdC[lid]);
         let vb = vec4<f32>(bdA[o], bdB[o], bdN[o], bdC[o]);`
@@ -244,14 +251,18 @@ class BandsProgram implements WebGPUProgramLike {
 
   // The mass sums (Σ e^a as a pair, Σ e^a·a as a pair) taken at maximum m0, moved to m1 ≥ m0:
   // a' = a + δ with δ = (m0 − m1)·1/T, so Σ e^a' = e^δ·Σ e^a and Σ e^a'·a' = e^δ·(Σ e^a·a + δ·Σ e^a).
-  fn bdShift(v : vec4<f32>, m0 : f32, m1 : f32, ihH : f32, ihL : f32) -> vec4<f32> {
+  // logit: the second sum is Σ e^a·d (d = z − m unscaled), moved by m0 − m1 instead of δ.
+  fn bdShift(v : vec4<f32>, m0 : f32, m1 : f32, ihH : f32, ihL : f32, logit : bool) -> vec4<f32> {
     if (v.x == 0.0f || m0 == m1) {
       return v;
     }
-    let d0 = m0 - m1;
+    // Clamped where e^δ is 0 anyway, as scaleByInvTemperature does: m0 − m1 is -Infinity past a
+    // span of FLT_MAX, and -Infinity·ihL NaN where ihL is 0 or negative.
+    let d0 = max(m0 - m1, -2048.0f / ihH);
     let dl = d0 * ihH + d0 * ihL;
     let r = exp(dl);
-    return vec4<f32>(r * v.x, r * v.y, r * (v.z + dl * v.x), r * (v.w + dl * v.y));
+    let sh = select(dl, d0, logit);
+    return vec4<f32>(r * v.x, r * v.y, r * (v.z + sh * v.x), r * (v.w + sh * v.y));
   }
 
   fn bdFinite(z : f32) -> bool {
@@ -302,15 +313,14 @@ const TYPICAL_DECLS = `
 `;
 
 /**
- * 'typical' after the mass pass (m, S and Σ e^a·a reduced into bdM, bdA/bdB, bdN/bdC): the digit
+ * 'typical' after the mass pass (m, S and Σ e^a·(z − m) reduced into bdM, bdA/bdB, bdN/bdC): the digit
  * search of webgpu/top-p.ts on tyKey, 4 bits a level, then the band's extreme kept logits.
  */
 function typicalSearch(kept: string): string {
   return `
     let mk = bdM[0];
     let total = bdA[0] + bdB[0];
-    let cen = (bdN[0] + bdC[0]) / total;
-    let zc = mk + cen / (ihH + ihL);
+    let zc = mk + (bdN[0] + bdC[0]) / total; // the centre Σ e^a·(z − m) / S, in logit units
     let tp = bdParams[p + 7u];
     let tH = tp * bdA[0];
     let tL = tp * bdB[0];
@@ -329,7 +339,7 @@ function typicalSearch(kept: string): string {
         let key = tyKey(z, zc);
         if (ok && (level == 0u || (key >> hiShift) == prefix)) {
           let b = (key >> shift) & 15u;
-          let dz = z - mk;
+          let dz = max(z - mk, -2048.0f / ihH); // see bdShift
           let q = exp(dz * ihH + dz * ihL);
           let h = bh[b];
           let s = h + q;

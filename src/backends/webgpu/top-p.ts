@@ -32,7 +32,9 @@ const COMMON = `
     return (bitcast<u32>(z) & 0x7fffffffu) < 0x7f800000u && z >= floor;
   }
   fn tpMass(z : f32, zmax : f32, ihH : f32, ihL : f32) -> f32 {
-    let d = z - zmax;
+    // z − zmax is -Infinity past a span of FLT_MAX, and -Infinity·ihL NaN: clamped where the
+    // mass is 0 anyway (d·1/T < −2048), as scaleByInvTemperature does.
+    let d = max(z - zmax, -2048.0f / ihH);
     return exp(d * ihH + d * ihL);
   }
   fn tpKey(z : f32) -> u32 {
