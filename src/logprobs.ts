@@ -127,8 +127,10 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
   // Raw: z − logsumexp(z) over the caller's row. A row with NaN, +Infinity or nothing finite
   // gets a NaN sum (NaN − NaN, +Infinity − +Infinity, −Infinity − −Infinity), so NaN everywhere.
   const m = rowMax(input);
-  const rawLse = tf.add(m, tf.log(expSums(input, m, new Float64Array(batch).fill(1))));
-  const rawOf = (v: tf.Tensor): tf.Tensor2D => tf.sub(v, rawLse) as tf.Tensor2D;
+  const logRaw = tf.log(expSums(input, m, new Float64Array(batch).fill(1)));
+  const rawLse = tf.add(m, logRaw);
+  // (v − max) − log S, not v − (max + log S): that sum rounds log S away next to a max of 1e19.
+  const rawOf = (v: tf.Tensor): tf.Tensor2D => tf.sub(tf.sub(v, m), logRaw) as tf.Tensor2D;
   const rawAt = tf.add(rawOf(col(pickPerRowAt(input, at))), idNaN);
 
   // Processed: the arithmetic of probabilities(): d = z − max z, scaled by the row's 1/T as a
@@ -195,10 +197,11 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
 export function rawLogprobAt(input: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
   const [batch] = input.shape;
   const m = rowMax(input);
-  const lse = tf.add(m, tf.log(expSums(input, m, new Float64Array(batch).fill(1))));
+  const logRaw = tf.log(expSums(input, m, new Float64Array(batch).fill(1)));
   const z = pickPerRowAt(input, tf.maximum(ids, tf.scalar(0, 'int32')) as tf.Tensor1D);
   const idNaN = tf.where(tf.less(ids, 0), tf.fill([batch], NaN), tf.zeros([batch]));
-  return floorInf(tf.add(tf.sub(z, tf.reshape(lse, [batch])), idNaN) as tf.Tensor1D);
+  // (z − max) − log S (see packLogprobs).
+  return floorInf(tf.add(tf.sub(tf.sub(z, tf.reshape(m, [batch])), tf.reshape(logRaw, [batch])), idNaN) as tf.Tensor1D);
 }
 
 /** Values at or below -FLT_MAX (probability 0 in any float arithmetic) become -Infinity. */

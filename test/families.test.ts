@@ -17,7 +17,7 @@ import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
 import { expectRowLogprobs } from './helpers/logprob-check.js';
-import { definedOptions, familiesEnv, optionMixArb, type OptionMix } from './helpers/option-mixes.js';
+import { definedOptions, familiesEnv, optionMixArb, scaledOptions, type OptionMix } from './helpers/option-mixes.js';
 
 // Longer hunts: TFJS_SAMPLING_FAMILIES_SCALE=<x> multiplies the runs, TFJS_SAMPLING_FAMILIES_SEED=<n>
 // replaces the seed (the browser projects read both with a VITE_ prefix).
@@ -56,6 +56,9 @@ function caseArb(gpu: boolean) {
       rowSteps: maybe(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: B, maxLength: B }), 2),
       logprobs: maybe(fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constantFrom('raw' as const, 'processed' as const) }), 2),
       options: optionMixArb(B, V),
+      // Logits and the options in logit units at 2^e (scaledOptions): the same distributions at the
+      // ends of float32's range. Most cases at e = 0.
+      scale: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.constantFrom(-100, -60, 40, 70, 100, 120), weight: 1 }),
     });
   });
 }
@@ -65,7 +68,16 @@ type Generated = ReturnType<typeof caseArb> extends fc.Arbitrary<infer C> ? C : 
 type Case = Omit<Generated, 'options'> & { options: Partial<OptionMix> };
 
 function optionsOf(c: Case): SamplerOptions {
-  return definedOptions(c.options, c.stopTokens);
+  return scaledOptions(definedOptions(c.options, c.stopTokens), scaleOf(c));
+}
+
+/**
+ * The case's power-of-two scale, or 0 where a row is greedy (T = 0): its filters run at 1/T = 1,
+ * which no scale follows (a row at 2^-100 is then uniform to 1e-30 and rounding decides).
+ */
+function scaleOf(c: Case): number {
+  const T = c.options.temperature;
+  return T === 0 || (Array.isArray(T) && T.includes(0)) ? 0 : (c.scale ?? 0);
 }
 
 interface Tally {
@@ -135,7 +147,7 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
   try {
     s.begin(c.prompts);
     for (let step = 0; step < c.steps; step++) {
-      const flat = c.logits.slice(step * c.B * c.V, (step + 1) * c.B * c.V);
+      const flat = c.logits.slice(step * c.B * c.V, (step + 1) * c.B * c.V).map((v) => v * 2 ** scaleOf(c));
       const rows = Array.from({ length: c.B }, (_, r) => flat.slice(r * c.V, (r + 1) * c.V).map(Math.fround));
       const context = {
         history,
@@ -207,8 +219,50 @@ const ROW_24 = [
   2.25,
 ];
 
+const twoMaxima = (V: number, a: number, b: number): number[] => Array.from({ length: V }, (_, j) => (j === a || j === b ? 8 : 0));
+
 /** Cases that a mix of families broke, shrunk (found by this property before it was committed). */
 const REGRESSIONS: { name: string; case: Case }[] = [
+  {
+    // Every backend: the raw log-probability as z − (max + log S), where max + log 2 rounds to max
+    // next to a max of 8·2^100: 0 instead of −ln 2 for a token tied at the max. Found with scale.
+    name: 'raw log-probabilities of two tied maxima at 2^103',
+    case: {
+      B: 1,
+      V: 257,
+      steps: 1,
+      logits: twoMaxima(257, 101, 188),
+      prompts: [[]],
+      mask: undefined,
+      stopTokens: [0],
+      process: false,
+      cloneAt: undefined,
+      rowSteps: undefined,
+      logprobs: { topLogprobs: 2, mode: 'raw' },
+      scale: 100,
+      options: { seed: 0 },
+    },
+  },
+  {
+    // reference.logprobs ranked its alternatives by float64 log-probabilities, which tie logits
+    // 2^-103 apart (ln Z's rounding); the kernels rank by the logits. Found with scale.
+    name: 'top alternatives of logits 2^-103 apart',
+    case: {
+      B: 1,
+      V: 100,
+      steps: 1,
+      logits: Array.from({ length: 100 }, (_, j) => (j === 93 ? 0.125 : j === 97 ? -0.25 : 0)),
+      prompts: [[]],
+      mask: undefined,
+      stopTokens: [0],
+      process: false,
+      cloneAt: undefined,
+      rowSteps: undefined,
+      logprobs: { topLogprobs: 3, mode: 'raw' },
+      scale: -100,
+      options: { seed: 0 },
+    },
+  },
   {
     // cpu and wasm (the SIMD kernel): the mask was applied inside the top-k scan only, while
     // top-nσ took σ over the unmasked row: a lower floor kept a masked-in token it drops.
@@ -227,6 +281,7 @@ const REGRESSIONS: { name: string; case: Case }[] = [
       cloneAt: undefined,
       rowSteps: undefined,
       logprobs: undefined,
+      scale: 0,
       options: { seed: 999991, topK: 21, topNSigma: 1 },
     },
   },
@@ -247,6 +302,7 @@ const REGRESSIONS: { name: string; case: Case }[] = [
       cloneAt: undefined,
       rowSteps: undefined,
       logprobs: undefined,
+      scale: 0,
       options: {
         seed: 1,
         temperature: 0,

@@ -65,6 +65,33 @@ export function definedOptions(mix: Partial<OptionMix>, stopTokens: readonly num
 }
 
 /**
+ * The mix at a power-of-two scale 2^e of the logits: every option in logit units is scaled with
+ * them (temperature, dynamic temperature's range, the frequency / presence penalties, logit
+ * biases, DRY's multiplier), so the distribution is the same one in exact arithmetic while the
+ * float32 magnitudes go to the ends of the range (webgl's ±1e20 reduction starts, fixed floors
+ * like 1e-30, 1/T's clamp at 2^±100). Exact: a power of two changes no float32 rounding until
+ * values leave the normal range. e = 0 returns the options as they are.
+ */
+export function scaledOptions(o: SamplerOptions, e: number): SamplerOptions {
+  if (e === 0) return o;
+  const f = 2 ** e;
+  const times = <T extends number | readonly number[] | undefined>(v: T): T =>
+    (v === undefined ? v : typeof v === 'number' ? v * f : (v as readonly number[]).map((x) => x * f)) as T;
+  const out: SamplerOptions = { ...o };
+  // The default T = 1 scales too (at T 1 a row at 2^-100 would be uniform to 1e-30: rounding decides).
+  out.temperature = o.temperature === undefined ? f : times(o.temperature as number | number[]);
+  if (o.frequencyPenalty !== undefined) out.frequencyPenalty = times(o.frequencyPenalty as number | number[]);
+  if (o.presencePenalty !== undefined) out.presencePenalty = times(o.presencePenalty as number | number[]);
+  const dyn = o.dynamicTemperature as { range: number; exponent: number } | undefined;
+  if (dyn && !Array.isArray(dyn)) out.dynamicTemperature = { ...dyn, range: dyn.range * f };
+  const dry = o.dry as { multiplier: number } | undefined;
+  if (dry && !Array.isArray(dry)) out.dry = { ...dry, multiplier: dry.multiplier * f } as NonNullable<SamplerOptions['dry']>;
+  const bias = o.logitBias as Record<string, number> | undefined;
+  if (bias && !Array.isArray(bias)) out.logitBias = Object.fromEntries(Object.entries(bias).map(([k, v]) => [k, v * f]));
+  return out;
+}
+
+/**
  * The hunt knobs of the random-mix properties: TFJS_SAMPLING_FAMILIES_SCALE multiplies the runs,
  * TFJS_SAMPLING_FAMILIES_SEED replaces `seed` (with a VITE_ prefix in the browser projects).
  */

@@ -375,7 +375,9 @@ export function packRows(
     const off = r * V;
     const j = id[r]!;
     const rawLse = raw.max[r]! + Math.log(raw.S[r]!); // NaN for an invalid input row
-    const rawOf = (t: number): number => floor(x[off + t]! - rawLse);
+    // (x − max) − log S, not x − (max + log S): the sum rounds log S away next to a max of 1e19.
+    const logRaw = Math.log(raw.S[r]!);
+    const rawOf = (t: number): number => floor(x[off + t]! - raw.max[r]! - logRaw);
     const bad = invalid(r) || Number.isNaN(proc.S[r]!);
     const greedy = !Number.isFinite(invT[r]!);
     let first = -1; // greedy rows: the first largest processed logit

@@ -276,7 +276,8 @@ class LogprobStatsProgram implements WebGPUProgramLike {
     if (lid == 0u && row < rows) {
       let c = lpC[0];
       let rawBad = (c & 0x7fffffffu) == 0u || (c & 0x80000000u) != 0u;
-      let rawLse = select(lpM[0] + log(lpSH[0] + lpSL[0]), uniforms.NAN, rawBad);
+      // (z − max) − log S, not z − (max + log S): that sum rounds log S away next to a max of 1e19.
+      let rawLog = select(log(lpSH[0] + lpSL[0]), uniforms.NAN, rawBad);
       let f0 = lpF[0];
       let mp = select(lpPM[0], -uniforms.INFINITY, f0 == 0xffffffffu);
       let logSum = log(lpPH[0] + lpPL[0]);
@@ -285,7 +286,7 @@ class LogprobStatsProgram implements WebGPUProgramLike {
       let at = u32(max(id, 0i));
       let zAt = lpLogits[base + at];
       result[o] = f32(id);
-      result[o + 1u] = lpFloorInf(select(zAt - rawLse, uniforms.NAN, invalid));
+      result[o + 1u] = lpFloorInf(select((zAt - lpM[0]) - rawLog, uniforms.NAN, invalid));
       result[o + 2u] = lpFloorInf(select(lpLogq(zAt, at, mp, logSum, f0, greedy, ihH, ihL), uniforms.NAN, invalid));${
         N > 0
           ? `
@@ -302,7 +303,7 @@ class LogprobStatsProgram implements WebGPUProgramLike {
           t = select((k - 1u) + select(0u, 1u, k - 1u >= f0), f0, k == 0u);
           lp = select(-uniforms.INFINITY, 0.0f, k == 0u);
         }`
-            : 'let lp = lpV[k] - rawLse;'
+            : 'let lp = (lpV[k] - lpM[0]) - rawLog;'
         }
         result[o + ${HEAD}u + k] = select(select(f32(t), -1.0f, t == 0xffffffffu), -1.0f, rowBad);
         result[o + ${HEAD + N}u + k] = select(lpFloorInf(lp), uniforms.NAN, rowBad);
