@@ -354,7 +354,8 @@ export function logprobs(
   // ln Z's rounding (logits of 1e-31 apart: every token tied), which the logits themselves keep.
   const top = (row: Float64Array | undefined, z: ArrayLike<number>): [number[], Float64Array] => {
     if (!row) return [new Array<number>(n).fill(-1), new Float64Array(n).fill(NaN)];
-    const key = (a: number, b: number): number => (row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : row[a] === -Infinity ? 0 : z[b]! > z[a]! ? 1 : z[b]! < z[a]! ? -1 : 0);
+    const key = (a: number, b: number): number =>
+      row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : row[a] === -Infinity ? 0 : z[b]! > z[a]! ? 1 : z[b]! < z[a]! ? -1 : 0;
     const order = Array.from(row.keys()).sort((a, b) => key(a, b) || a - b);
     const pick = order.slice(0, n);
     return [pick, Float64Array.from(pick, (j) => row[j]!)];
