@@ -3,7 +3,7 @@ import { generate, score } from '../src/index.js';
 import { cachedStep, disposeCache, receptiveField, windowStep, type TransformerLM } from '../model/transformer.js';
 import { backendSuite } from './helpers/suite.js';
 import { loadTestTransformer, recorded } from './helpers/transformer.js';
-import { BACKENDS } from './helpers/backend.js';
+import { BACKENDS, coveredElsewhere } from './helpers/backend.js';
 
 /**
  * Largest |cached − no cache| allowed on a logit: the two paths add the same terms in different
@@ -24,21 +24,25 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
   const texts = ['春風', '白日依山盡，', '月'];
   const sampler = { temperature: 0.9, topK: 40, seed: [11, 12, 13] };
 
-  it('KV cache = no cache: the same tokens; the logits of the two paths within the tolerance', async () => {
-    const prompts = texts.map((t) => lm.encodePrompt(t));
-    const withCache: Float32Array[] = [];
-    const without: Float32Array[] = [];
-    const cached = await generate(recorded(cachedStep(lm), withCache), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });
-    disposeCache(cached.state);
-    const plain = await generate(recorded(windowStep(lm), without), { prompts, padId: 0, maxNewTokens, contextLength: receptiveField(lm.config), sampler });
-    // Tokens that change between the paths: none (the tolerance below is far from any token's margin here).
-    const changed = cached.tokens.map((row, r) => row.findIndex((t, i) => t !== plain.tokens[r]![i]));
-    expect(changed, 'first differing token per row (-1: none)').toEqual([-1, -1, -1]);
-    let worst = 0;
-    withCache.forEach((a, s) => a.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - without[s]![j]!)))));
-    console.log(`transformer on ${backend}: ${withCache.length} steps, max |cached − no cache| logit ${worst.toExponential(2)}`);
-    expect(worst, `max |cached − no cache| logit on ${backend}`).toBeLessThanOrEqual(TOL);
-  });
+  const elsewhere = coveredElsewhere('kv-cache-equivalence', backend);
+  (elsewhere ? it.skip : it)(
+    `KV cache = no cache: the same tokens; the logits of the two paths within the tolerance${elsewhere ? ` (skipped here: ${elsewhere})` : ''}`,
+    async () => {
+      const prompts = texts.map((t) => lm.encodePrompt(t));
+      const withCache: Float32Array[] = [];
+      const without: Float32Array[] = [];
+      const cached = await generate(recorded(cachedStep(lm), withCache), { prompts, padId: 0, maxNewTokens, feed: 'new', sampler });
+      disposeCache(cached.state);
+      const plain = await generate(recorded(windowStep(lm), without), { prompts, padId: 0, maxNewTokens, contextLength: receptiveField(lm.config), sampler });
+      // Tokens that change between the paths: none (the tolerance below is far from any token's margin here).
+      const changed = cached.tokens.map((row, r) => row.findIndex((t, i) => t !== plain.tokens[r]![i]));
+      expect(changed, 'first differing token per row (-1: none)').toEqual([-1, -1, -1]);
+      let worst = 0;
+      withCache.forEach((a, s) => a.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - without[s]![j]!)))));
+      console.log(`transformer on ${backend}: ${withCache.length} steps, max |cached − no cache| logit ${worst.toExponential(2)}`);
+      expect(worst, `max |cached − no cache| logit on ${backend}`).toBeLessThanOrEqual(TOL);
+    },
+  );
 
   it("a row's tokens do not depend on the other rows (alone vs batched, other padding); raw logprobs equal score()", async () => {
     const prompts = texts.map((t) => lm.encodePrompt(t));

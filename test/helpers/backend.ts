@@ -164,7 +164,7 @@ export function portablePath(name: string, policy: 'error' | 'uniform' | 'greedy
 }
 
 /** The CPU-heaviest suites, each run in full where it covers a code path no other project does. */
-export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak' | 'chain-statistics';
+export type HeavySuite = 'statistics' | 'fuzz' | 'agreement-tokens' | 'agreement-process' | 'soak' | 'chain-statistics' | 'kv-cache-equivalence';
 
 /**
  * Why a heavy suite is skipped in this project (undefined: it runs), to keep CI within budget
@@ -178,6 +178,9 @@ export function coveredElsewhere(suite: HeavySuite, backend: string): string | u
   const portable = process.env.TFJS_SAMPLING_FUSED === '0';
   if (backend === 'webgpu' && suite !== 'statistics' && suite !== 'soak') {
     return 'runs in browser-webgpu: the same WGSL kernels on the same SwiftShader adapter (CI time budget)';
+  }
+  if (portable && suite === 'kv-cache-equivalence') {
+    return "the cached and windowed model paths run the same sampler path either way, and this backend's fused project compares them (a minute of plain-JS matmuls on cpu; CI time budget)";
   }
   if (portable && suite === 'agreement-process') {
     return 'process() and probabilities() never use the fused kernels: the fused project of this backend runs these very calls';
