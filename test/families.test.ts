@@ -221,47 +221,42 @@ const ROW_24 = [
 
 const twoMaxima = (V: number, a: number, b: number): number[] => Array.from({ length: V }, (_, j) => (j === a || j === b ? 8 : 0));
 
+/** One row, one step, raw logprobs with `n` alternatives, at scale 2^e, no other option. */
+function rawLogprobCase(logits: number[], n: number, scale: Case['scale']): Case {
+  return {
+    B: 1,
+    V: logits.length,
+    steps: 1,
+    logits,
+    prompts: [[]],
+    mask: undefined,
+    stopTokens: [0],
+    process: false,
+    cloneAt: undefined,
+    rowSteps: undefined,
+    logprobs: { topLogprobs: n, mode: 'raw' },
+    scale,
+    options: { seed: 0 },
+  };
+}
+
 /** Cases that a mix of families broke, shrunk (found by this property before it was committed). */
 const REGRESSIONS: { name: string; case: Case }[] = [
   {
     // Every backend: the raw log-probability as z − (max + log S), where max + log 2 rounds to max
     // next to a max of 8·2^100: 0 instead of −ln 2 for a token tied at the max. Found with scale.
     name: 'raw log-probabilities of two tied maxima at 2^103',
-    case: {
-      B: 1,
-      V: 257,
-      steps: 1,
-      logits: twoMaxima(257, 101, 188),
-      prompts: [[]],
-      mask: undefined,
-      stopTokens: [0],
-      process: false,
-      cloneAt: undefined,
-      rowSteps: undefined,
-      logprobs: { topLogprobs: 2, mode: 'raw' },
-      scale: 100,
-      options: { seed: 0 },
-    },
+    case: rawLogprobCase(twoMaxima(257, 101, 188), 2, 100),
   },
   {
     // reference.logprobs ranked its alternatives by float64 log-probabilities, which tie logits
     // 2^-103 apart (ln Z's rounding); the kernels rank by the logits. Found with scale.
     name: 'top alternatives of logits 2^-103 apart',
-    case: {
-      B: 1,
-      V: 100,
-      steps: 1,
-      logits: Array.from({ length: 100 }, (_, j) => (j === 93 ? 0.125 : j === 97 ? -0.25 : 0)),
-      prompts: [[]],
-      mask: undefined,
-      stopTokens: [0],
-      process: false,
-      cloneAt: undefined,
-      rowSteps: undefined,
-      logprobs: { topLogprobs: 3, mode: 'raw' },
-      scale: -100,
-      options: { seed: 0 },
-    },
+    case: rawLogprobCase(
+      Array.from({ length: 100 }, (_, j) => (j === 93 ? 0.125 : j === 97 ? -0.25 : 0)),
+      3,
+      -100,
+    ),
   },
   {
     // cpu and wasm (the SIMD kernel): the mask was applied inside the top-k scan only, while
