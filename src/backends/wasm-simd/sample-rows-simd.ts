@@ -977,8 +977,15 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
     F32.set(z, L.row >> 2);
-    if (plan.rawSum) {
-      // Logprobs: the raw normaliser from this copy (the packing would copy the row again).
+    const k = plan.topK[r]!;
+    const topK = k > 0 && k < V;
+    const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
+    const late = lateDynamic(plan, r); // after the filters: dynamicKept below
+    // Logprobs: the raw normaliser from this copy (the packing would copy the row again). Where
+    // the copy is still the caller's row when the chain's scan reads it (no edit, mask or early
+    // rewrite), that scan's maximum serves: one read of the row fewer.
+    const rawAfterScan = plan.rawSum !== undefined && !plan.editRow && !words && !(dyn && !late);
+    if (plan.rawSum && !rawAfterScan) {
       e.scan_max(L.row, V, L.res);
       const m = F64[res]!;
       plan.rawMax![r] = m;
@@ -989,9 +996,6 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     }
     // Edits and the mask change the module's copy of the row: the caller's logits stay.
     if (plan.editRow) edited![r] = plan.editRow(row, r);
-    const k = plan.topK[r]!;
-    const topK = k > 0 && k < V;
-    const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
     // With top-k the mask is applied inside the scan (no pass of its own): every later step
     // reads only the candidates, all of them allowed. Otherwise (and before top-nσ or dynamic
     // temperature, which read the whole row) it masks the row first.
@@ -1001,7 +1005,6 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
     }
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
-    const late = lateDynamic(plan, r); // after the filters: dynamicKept below
     deferred.on = false;
     const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, !plan.keptOut && drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
     const dynOn = dynamic > 0;
@@ -1013,6 +1016,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     else if (dynamic !== 2) e.scan_max(L.row, V, L.res);
     const zmax = F64[res]!;
     const nan = F64[res + 1] !== 0;
+    const zmin = F64[res + 2]!; // the smallest finite logit (scan_max only)
+    if (rawAfterScan) {
+      plan.rawMax![r] = zmax;
+      if (!nan && Number.isFinite(zmax)) {
+        e.row_sums(L.row, V, zmax, 1, L.res);
+        plan.rawSum![r] = F64[res]!;
+      }
+    }
     const sk = plan.stepKeys[r]!;
     if (kept) kept[r] = -1; // invalid row, unless set below
     if (plan.surprise) plan.surprise[r] = NaN; // invalid row (Mirostat's μ stays), unless set below
@@ -1047,7 +1058,6 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const finv0 = plan.filterInvT ? plan.filterInvT[r]! : inv; // top-p / min-p's 1/T
     const finv = Number.isFinite(finv0) ? finv0 : 1;
     // top-nσ: a floor under the whole row, before top-k (the JS kernel's order).
-    const zmin = F64[res + 2]!; // the smallest finite logit (scan_max only)
     const ns = plan.topNSigma ? plan.topNSigma[r]! : 0;
     const floor = ns > 0 ? sigmaFloor(e, L, row, zmax, ns) : -Infinity;
     let thr = floor;
