@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, reference, type SampleContext, type Sampler, type SamplerOptions } from '../src/index.js';
+import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, reference, type SampleContext, type Sampler, type SamplerOptions } from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
@@ -72,12 +72,19 @@ function optionsOf(c: Case): SamplerOptions {
 }
 
 /**
- * The case's power-of-two scale, or 0 where a row is greedy (T = 0): its filters run at 1/T = 1,
- * which no scale follows (a row at 2^-100 is then uniform to 1e-30 and rounding decides).
+ * The case's power-of-two scale, or 0 where a filter runs at 1/T = 1, which no scale follows (a
+ * row at 2^-100 is then uniform to 1e-30 and rounding decides): rows with a greedy temperature
+ * (T = 0), and orders with a filter before the temperature other than the scale-free top-k and
+ * top-nσ ('llama.cpp' puts it after top-p and min-p).
  */
 function scaleOf(c: Case): number {
   const T = c.options.temperature;
-  return T === 0 || (Array.isArray(T) && T.includes(0)) ? 0 : (c.scale ?? 0);
+  if (T === 0 || (Array.isArray(T) && T.includes(0))) return 0;
+  const o = c.options.order;
+  const order: readonly string[] = typeof o === 'string' ? NAMED_ORDERS[o] : (o ?? DEFAULT_ORDER);
+  const at = order.indexOf('temperature');
+  if (at < 0 || order.slice(0, at).some((n) => n !== 'top-k' && n !== 'top-n-sigma')) return 0;
+  return c.scale ?? 0;
 }
 
 interface Tally {
