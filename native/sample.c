@@ -1002,10 +1002,16 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
   v128_t xb = wasm_i32x4_add(wasm_i32x4_splat((int)sk), wasm_i32x4_mul(lane, wasm_i32x4_splat((int)GOLDEN)));
   const v128_t step4 = wasm_i32x4_splat((int)(4u * GOLDEN)), step16 = wasm_i32x4_splat((int)(16u * GOLDEN));
   int j = 0;
-  // Every kept score is at most the noise: z <= zmax, the kept maximum (draw_dyn: the rewritten
-  // maximum, 0). So one hash limit serves every block until the best score moves, and once no
-  // noise can reach it (lim < 0) nothing later can win.
-  int lim = min_hash(bestScore - MARGIN, mt, gn);
+  // Each block's hash limit comes from its largest kept logit (RW is monotone, so that logit's
+  // rewrite is the block's largest score before noise): on peaky rows most blocks need noise no
+  // hash gives and are skipped unhashed. Every kept score is at most its noise (z <= zmax, the
+  // kept maximum; draw_dyn: the rewritten maximum, 0), so once no noise reaches the best score
+  // (lim < 0) nothing later can win.
+  // A band narrower than 2 in score units (flat rows under top-p) gains little from block
+  // limits: there the one limit for the best score serves every block, without the block max.
+  const v128_t ninf = wasm_f32x4_splat(-INFF);
+  const int blocks = !(((double)RW(thrf) - zmax) * inv > -2.0);
+  int lim = 0;
   v128_t limv = wasm_i32x4_splat(0);
   for (; j + 16 <= n; j += 16, xb = wasm_i32x4_add(xb, step16)) {
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
@@ -1017,16 +1023,32 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
       kc = wasm_v128_and(kc, wasm_f32x4_le(c, hv));
       kd = wasm_v128_and(kd, wasm_f32x4_le(d, hv));
     }
-    if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue; // nothing kept in the block
+    if (!blocks) {
+      if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue;
+      goto hash;
+    }
+    // Without an upper bound, a block's largest logit is its largest kept one when it keeps any
+    // (every dropped logit lies below every kept one).
+    v128_t mx = hif < INFF ? wasm_f32x4_pmax(wasm_f32x4_pmax(wasm_v128_bitselect(a, ninf, ka), wasm_v128_bitselect(b, ninf, kb)),
+                                             wasm_f32x4_pmax(wasm_v128_bitselect(c, ninf, kc), wasm_v128_bitselect(d, ninf, kd)))
+                           : wasm_f32x4_pmax(wasm_f32x4_pmax(a, b), wasm_f32x4_pmax(c, d));
+    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 2, 3, 0, 1));
+    mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 1, 0, 3, 2));
+    float bm = wasm_f32x4_extract_lane(mx, 0);
+    if (!(bm >= thrf)) continue; // nothing kept in the block
+    int blim = min_hash(bestScore - ((double)RW(bm) - zmax) * inv - MARGIN, mt, gn);
+    if (blim < 0) continue;
+    // (h >> 8) >= blim  <=>  h >= blim << 8, unsigned (blim < 2^24).
+    limv = wasm_i32x4_splat((int)((u32)blim << 8));
+  hash:;
     v128_t x1 = wasm_i32x4_add(xb, step4), x2 = wasm_i32x4_add(x1, step4), x3 = wasm_i32x4_add(x2, step4);
     v128_t pa = wasm_v128_and(ka, wasm_u32x4_ge(mix32x4(xb), limv));
     v128_t pb = wasm_v128_and(kb, wasm_u32x4_ge(mix32x4(x1), limv));
     v128_t pc = wasm_v128_and(kc, wasm_u32x4_ge(mix32x4(x2), limv));
     v128_t pd = wasm_v128_and(kd, wasm_u32x4_ge(mix32x4(x3), limv));
     if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(pa, pb), wasm_v128_or(pc, pd)))) continue;
-    // The few lanes left: exact scores, in index order.
     int bits = wasm_i32x4_bitmask(pa) | wasm_i32x4_bitmask(pb) << 4 | wasm_i32x4_bitmask(pc) << 8 | wasm_i32x4_bitmask(pd) << 12;
-    // The lanes left: each one's own bound (its logit, not the kept maximum), then its exact score.
+    // The lanes left: each one's own bound (its logit, not the block's largest), then its exact score.
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
@@ -1039,8 +1061,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
         best = t;
         bestScore = s;
         lim = min_hash(bestScore - MARGIN, mt, gn);
-        // (h >> 8) >= lim  <=>  h >= lim << 8, unsigned (lim < 2^24).
-        limv = wasm_i32x4_splat((int)((u32)(lim < 0 ? 0 : lim) << 8));
+        if (!blocks) limv = wasm_i32x4_splat((int)((u32)(lim < 0 ? 0 : lim) << 8));
       }
     }
     if (lim < 0) return best;
