@@ -941,6 +941,15 @@ static inline double gumbel(u32 h) {
   return (double)(float)(-js_log(-js_log(u)));
 }
 
+// Lanes of whole-row draws that passed the block limit and had their own bound checked (a test
+// reads it: on peaky rows a few per row; a weak block limit sends a large share of the row here).
+static u32 draw_lanes;
+EXPORT(draw_lanes_take) u32 draw_lanes_take(void) {
+  u32 n = draw_lanes;
+  draw_lanes = 0;
+  return n;
+}
+
 /** Lower bound of the hash's top 24 bits below which no token reaches noise `need`; -1: none can. */
 static inline int min_hash(double need, const u32 *mt, int gn) {
   if (!(need > GLO)) return 0;
@@ -1037,6 +1046,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
+      draw_lanes++;
       double at = ((double)RW(z[t]) - zmax) * inv;
       u32 h = mix32(sk + (u32)t * GOLDEN);
       int lt = min_hash(bestScore - at - MARGIN, mt, gn);

@@ -14,6 +14,7 @@ import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
 import {
   bandFastStats,
   dynamicFastStats,
+  drawLaneStats,
   dynamicRowSimdCopy,
   sampleRowsSimd,
   simdStatus,
@@ -173,6 +174,40 @@ describe('WebAssembly SIMD kernel', () => {
         check(rows, { seed: 11 }, 1);
       }
     }
+  });
+
+  it("the whole-row draw bounds a token on its own only where its block's largest logit could still win (peaky rows: a few tokens per row, not a share of the row)", () => {
+    // Work, not time: one limit for the best score alone (the draw of dd60362) sent ~14,700 of
+    // each peaky row's 32,000 tokens here (3.3x the draw's time at V = 128256) against ~110
+    // with block limits; both drew the same tokens, so only a count shows it.
+    const B = 16;
+    const V = 32000;
+    const rowsOfShape = (shape: 'peaky' | 'flat'): Float32Array[] => {
+      const all = makeLogits(shape, B, V);
+      return Array.from({ length: B }, (_, r) => all.subarray(r * V, (r + 1) * V));
+    };
+    const lanesPerRow = (rows: Float32Array[], options: SamplerOptions): number => {
+      const before = { ...drawLaneStats };
+      const { js, simd } = both(rows, options);
+      expect(simd).toEqual(js);
+      const drawn = drawLaneStats.rows - before.rows;
+      expect(drawn, 'rows drawn over the whole row').toBe(B);
+      return (drawLaneStats.lanes - before.lanes) / drawn;
+    };
+    const peaky = rowsOfShape('peaky');
+    const flat = rowsOfShape('flat');
+    const counts = {
+      peakyT: lanesPerRow(peaky, { temperature: 0.8, seed: 21 }),
+      peakyXtc: lanesPerRow(peaky, { temperature: 0.8, xtc: { threshold: 0.1, probability: 1 }, seed: 22 }),
+      peakyDyn: lanesPerRow(peaky, { temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 23 }),
+      flatT: lanesPerRow(flat, { temperature: 0.8, seed: 24 }),
+    };
+    console.log('whole-row draw, tokens bounded one by one per row (V = 32000):', counts);
+    expect(counts.peakyT).toBeLessThan(512);
+    expect(counts.peakyXtc).toBeLessThan(512);
+    expect(counts.peakyDyn).toBeLessThan(512);
+    // Flat rows: every block reaches; the limit for the best score decides, lane by lane.
+    expect(counts.flatT).toBeLessThan(512);
   });
 
   it('certified float32 top-p: p at group edges (± ulps), ties and mass exactly p at the boundary, bucket edges, extreme T', () => {

@@ -88,6 +88,7 @@ interface Exports {
     res: number,
   ): number;
   mask_words(z: number, V: number, words: number): number;
+  draw_lanes_take(): number;
   list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
 }
 
@@ -128,6 +129,13 @@ export const typicalWindowStats = { first: 0, wide: 0, whole: 0, perTerm: 0 };
  * named by the float32 sums' bounds (`fast`), or by the JS kernel's exact sums (`exact`).
  */
 export const dynamicFastStats = { fast: 0, exact: 0 };
+
+/**
+ * The draw over whole rows (no candidate list): how many rows, and how many of their tokens
+ * passed the block's hash limit and were bounded one by one (`lanes`). On peaky rows a few per
+ * row; a block limit that ignores the block's logits sends a large share of every row there.
+ */
+export const drawLaneStats = { rows: 0, lanes: 0 };
 
 let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
 let exports: Exports | undefined;
@@ -1185,6 +1193,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
         [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
         markKept(r, g);
       } else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi: Infinity }, 1);
+      if (g < 0 && !cand) drawLaneStats.rows++;
       out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
       continue;
     }
@@ -1220,12 +1229,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
     writeKept(plan, r, row, list, count, { lo: Math.max(float32Ceil(thr), -FLT_MAX), hi }, inv);
+    if (deferred.on || !(listed || winned)) drawLaneStats.rows++;
     out[r] = deferred.on
       ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)
       : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
     if (miro && out[r]! >= 0)
       plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
+  drawLaneStats.lanes += e.draw_lanes_take();
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
 }
