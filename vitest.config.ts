@@ -69,11 +69,13 @@ const NICE = process.platform === 'linux' && process.env.TFJS_SAMPLING_NICE !== 
 process.env.TFJS_SAMPLING_CHROMIUM = CHROMIUM;
 const CHROMIUM_LAUNCH = NICE ? path.resolve(import.meta.dirname, 'test/setup/chromium-low-priority.sh') : CHROMIUM;
 
-// browser-webgl has the most work of any project and runs its files one after another: at the
-// lowered priority it was starved while the Node pool ran and then ran alone for the last ~190 s
-// of a full run (measured). Its session keeps the normal weight (the GPU-process boost still
-// dropped); the other browsers stay at the lowered one.
-const BROWSER_NICE: Record<string, string> = { 'browser-webgl': '0' };
+// browser-webgl and browser-webgpu have the most work of any project and run their files one
+// after another: at the lowered priority each was starved while the Node pool ran and then ran
+// alone at the end of a full run (webgl ~190 s; later webgpu ~200 s, its serial files summing to
+// ~1,000 s of a 1,048 s run). Their sessions keep the normal weight (the GPU-process boost still
+// dropped): vitest 1,048 → 951 s with two small test trims (stop 46). browser-cross stays at the
+// lowered one.
+const BROWSER_NICE: Record<string, string> = { 'browser-webgl': '0', 'browser-webgpu': '0' };
 
 function browserProject(name: string, backends: string, include: string[]): TestProjectInlineConfiguration {
   return {

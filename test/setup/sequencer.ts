@@ -22,6 +22,17 @@ const FILE_WEIGHT: Record<string, number> = {
   'generate.test.ts': 3,
   'errors.test.ts': 2,
   'sparse-edits.test.ts': 3,
+  // Model-driven suites (a transformer forward per step): unlisted, they ran last and alone at
+  // the end of a full run (measured at stop 46).
+  'grammar.test.ts': 25,
+  'transformer-generate.test.ts': 15,
+  'transformer-cache.test.ts': 15,
+  'speculative.test.ts': 12,
+  'families.test.ts': 12,
+  'transformer-model.test.ts': 10,
+  'generate-families.test.ts': 8,
+  'chain-samplers.test.ts': 8,
+  'chain-statistics.test.ts': 8,
 };
 
 function cost(spec: TestSpecification): number {
