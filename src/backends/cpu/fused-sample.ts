@@ -2,7 +2,7 @@
 // Float32Array, in float64, without a tensor op per stage.
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { keptBuffer, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
+import { keptBuffer, keptInput, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
 import { packRows } from '../js/edit-kernels.js';
@@ -54,7 +54,7 @@ export function registerCpuKernel(): void {
           lp.mode,
           packed,
           { max: plan.keptMax!, S: plan.keptSum! },
-          { list: keptList, upper: upperKept(plan) },
+          { list: keptList, upper: upperKept(plan), input: keptInput },
         );
         outputs.push(b.makeTensorInfo([plan.batch, 3 + 2 * lp.n], 'float32', packed));
       }

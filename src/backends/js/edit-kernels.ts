@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dryEdit, dryRepeatsInto } from '../../dry-rule.js';
 import { BIAS_DROP, BITMASK, COUNTS_UPDATE, DRY, INVALID_CODES, PACK_LOGPROBS, PENALTIES, ROW_EXP_SUMS } from '../kernel-names.js';
 import type { DryKernelRow, InvalidCodes } from '../js-kernels.js';
-import { rowExpSums } from '../wasm-simd/sample-rows-simd.js';
+import { rowExpSums, rowTopN } from '../wasm-simd/sample-rows-simd.js';
 
 type Arr = Float32Array | Int32Array;
 type Body = (inputs: Record<string, Arr>, out: Arr, attrs: Record<string, unknown>) => void;
@@ -361,7 +361,7 @@ export function packRows(
   mode: 'raw' | 'processed',
   out: Float32Array,
   known?: { max: Float64Array; S: Float64Array },
-  kept?: { list: (r: number) => readonly number[] | undefined; upper: boolean },
+  kept?: { list: (r: number) => readonly number[] | undefined; upper: boolean; input?: (r: number) => boolean },
   rawKnown?: { max: Float64Array; S: Float64Array },
 ): void {
   // The SIMD kernel's raw sums where it computed them (a NaN sum: an invalid row, or not computed: recomputed here).
@@ -374,6 +374,8 @@ export function packRows(
     const o0 = r * W;
     const off = r * V;
     const j = id[r]!;
+    // The kept values: the kept buffer's row, or the caller's row where the kernel kept it whole.
+    const zr = kept?.input?.(r) ? x : z;
     const rawLse = raw.max[r]! + Math.log(raw.S[r]!); // NaN for an invalid input row
     // (x − max) − log S, not x − (max + log S): the sum rounds log S away next to a max of 1e19.
     const logRaw = Math.log(raw.S[r]!);
@@ -383,12 +385,12 @@ export function packRows(
     let first = -1; // greedy rows: the first largest processed logit
     if (greedy && !bad)
       for (let t = 0; t < V; t++)
-        if (z[off + t] === proc.max[r]) {
+        if (zr[off + t] === proc.max[r]) {
           first = t;
           break;
         }
     const logS = Math.log(proc.S[r]!);
-    const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((z[off + t]! - proc.max[r]!) * invT[r]! - logS));
+    const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((zr[off + t]! - proc.max[r]!) * invT[r]! - logS));
     out[o0] = j;
     out[o0 + 1] = j < 0 ? NaN : rawOf(j);
     out[o0 + 2] = j < 0 ? NaN : procOf(j);
@@ -407,8 +409,9 @@ export function packRows(
       for (let i = 1, t = 0; i < k; t++) if (t !== first) top[i++] = t;
     } else {
       top =
-        (kept && topFromList(mode === 'raw' ? x : z, z, off, V, k, kept.list(r), mode === 'processed' || kept.upper)) ??
-        topOffsets(mode === 'raw' ? x : z, off, V, k);
+        (kept && topFromList(mode === 'raw' ? x : zr, zr, off, V, k, kept.list(r), mode === 'processed' || kept.upper)) ??
+        (k <= 64 ? rowTopN(mode === 'raw' ? x : zr, off, V, k) : undefined) ??
+        topOffsets(mode === 'raw' ? x : zr, off, V, k);
     }
     for (let i = 0; i < k; i++) {
       out[o0 + 3 + i] = top[i]!;

@@ -927,10 +927,12 @@ let keptCache: Float32Array | undefined;
 let keptVocab = 0;
 /**
  * Per row of the kept buffer, what the last kernel wrote: the row-local offsets (a candidate
- * list's kept tokens), null for anywhere in the row, undefined for nothing. The next call resets
- * only those entries to -Infinity (not the whole [B·V] buffer), and the packing reads the lists.
+ * list's kept tokens), null for anywhere in the row, undefined for nothing, 'input' for nothing
+ * because the kept values are the caller's row itself (every finite token, unedited: the packing
+ * reads that row). The next call resets only what was written to -Infinity (not the whole [B·V]
+ * buffer), and the packing reads the lists.
  */
-let keptWritten: (number[] | null | undefined)[] = [];
+let keptWritten: (number[] | null | undefined | 'input')[] = [];
 
 /** Logprobs: a [B·V] buffer for plan.keptOut, all -Infinity (one buffer, reused; only what was written is reset). */
 export function keptBuffer(batch: number, vocab: number): Float32Array {
@@ -941,7 +943,7 @@ export function keptBuffer(batch: number, vocab: number): Float32Array {
     const buf = keptCache;
     keptWritten.forEach((w, r) => {
       if (w === null) buf.fill(-Infinity, r * vocab, (r + 1) * vocab);
-      else if (w) for (const j of w) buf[r * vocab + j] = -Infinity;
+      else if (Array.isArray(w)) for (const j of w) buf[r * vocab + j] = -Infinity;
     });
   }
   keptVocab = vocab;
@@ -963,13 +965,23 @@ export function upperKept(plan: FusedPlan): boolean {
 /** Row r's kept tokens as written by the last kernel: their offsets, or undefined when not a list (the whole row may hold some). */
 export function keptList(r: number): readonly number[] | undefined {
   const w = keptWritten[r];
-  return w === null ? undefined : (w ?? []);
+  return w === null || w === 'input' ? undefined : (w ?? []);
+}
+
+/** Whether row r's kept values are the caller's row (nothing written: see keptWritten). */
+export function keptInput(r: number): boolean {
+  return keptWritten[r] === 'input';
+}
+
+/** Row r keeps every finite token of the caller's row, unedited: nothing is written (see keptWritten). */
+export function markKeptInput(r: number): void {
+  keptWritten[r] = 'input';
 }
 
 /** Records a write to row r of the kept buffer: offset j, or null for anywhere in the row. */
 export function markKept(r: number, j: number | null): void {
   const w = keptWritten[r];
-  if (w === null) return;
+  if (w === null || w === 'input') return;
   if (j === null) keptWritten[r] = null;
   else if (w) w.push(j);
   else keptWritten[r] = [j];
@@ -1022,6 +1034,9 @@ export function writeKept(
         plan.keptMax![r] = m;
         plan.keptSum[r] = sum;
       }
+    } else if (lo <= -FLT_MAX32 && hi === Infinity) {
+      // Every finite token (the row holds no NaN or +Infinity here; -Infinity is the buffer's fill).
+      out.set(z.subarray(0, n), o);
     } else {
       for (let j = 0; j < n; j++) {
         const v = z[j]!;

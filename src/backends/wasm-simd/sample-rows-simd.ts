@@ -26,6 +26,7 @@ import {
   keptSurprise,
   writeKept,
   markKept,
+  markKeptInput,
   mirostatV1Band,
   maskFoldsIntoTopK,
   sigmaOf,
@@ -962,6 +963,27 @@ export function rowExpSums(
   return true;
 }
 
+/**
+ * The n largest of z[o, o + V) in descending order, ties in index order (their offsets from o),
+ * from the module's top-k scan, or undefined where it cannot say (module not ready, fewer than n
+ * finite values, NaN or +Infinity in the row): the JS packing's topOffsets then runs.
+ */
+export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32Array | undefined {
+  if (n === 0 || n > V || simdStatus() !== 'ready') return undefined;
+  const e = exports!;
+  const L = prepare(e, V);
+  new Float32Array(e.memory.buffer).set(z.subarray(o, o + V), L.row >> 2);
+  const c = e.scan_topk(L.row, V, n, L.idx, L.val, L.tmp, L.res);
+  const F64 = new Float64Array(e.memory.buffer);
+  const res = L.res >> 3;
+  if (c < n || F64[res + 1] !== 0 || F64[res] === Infinity) return undefined;
+  // The candidates (every finite token >= the n-th largest, ties included) in index order.
+  const idx = new Int32Array(e.memory.buffer, L.idx, c);
+  const val = new Float32Array(e.memory.buffer, L.val, c);
+  const order = Array.from({ length: c }, (_, i) => i).sort((a, b) => val[b]! - val[a]! || idx[a]! - idx[b]!);
+  return Int32Array.from(order.slice(0, n), (i) => idx[i]!);
+}
+
 export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
   if (simdStatus() !== 'ready' || !simdTakes(plan)) return false; // typical-p, minTokensToKeep: the JS kernel
   const e = exports!;
@@ -1228,7 +1250,21 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     // The draw shifts by the kept maximum, as the JS kernel does (XTC can drop the row's).
     const dmax = Number.isNaN(keep.max) ? keptMax(row, list, count, keep) : keep.max;
     if (kept) kept[r] = simdKept(row, list, count, float32Ceil(thr), false, hi);
-    writeKept(plan, r, row, list, count, { lo: Math.max(float32Ceil(thr), -FLT_MAX), hi }, inv);
+    if (plan.keptSum && !list && !(thr > -FLT_MAX) && hi === Infinity && !dynOn) {
+      // Every finite token kept (temperature alone): the packing's processed normaliser from the
+      // row while it is here, the packing's own arithmetic (row_sums at its max and float32 1/T);
+      // at 1/T = 1 over the caller's row it is the raw one. An unedited row is not copied into
+      // the kept buffer: the packing reads the caller's row.
+      plan.keptMax![r] = zmax;
+      if (inv === 1 && rawAfterScan && !Number.isNaN(plan.rawSum![r]!)) plan.keptSum[r] = plan.rawSum![r]!;
+      else {
+        e.row_sums(L.row, V, zmax, inv, L.res);
+        plan.keptSum[r] = F64[res]!;
+      }
+      plan.keptInv![r] = inv;
+      if (!plan.editRow && !words) markKeptInput(r);
+      else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi }, inv);
+    } else writeKept(plan, r, row, list, count, { lo: Math.max(float32Ceil(thr), -FLT_MAX), hi }, inv);
     if (deferred.on || !(listed || winned)) drawLaneStats.rows++;
     out[r] = deferred.on
       ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)

@@ -2,7 +2,7 @@
 // the wasm heap (no copy) and writing the ids into the output's heap memory.
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { keptBuffer, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
+import { keptBuffer, keptInput, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
 import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
 import { packRows } from '../js/edit-kernels.js';
@@ -65,7 +65,7 @@ export function registerWasmKernel(): void {
           lp!.mode,
           packed,
           { max: plan.keptMax!, S: plan.keptSum! },
-          { list: keptList, upper: upperKept(plan) },
+          { list: keptList, upper: upperKept(plan), input: keptInput },
           simd ? { max: plan.rawMax!, S: plan.rawSum! } : undefined,
         );
       }
