@@ -966,7 +966,8 @@ export function rowExpSums(
 /**
  * The n largest of z[o, o + V) in descending order, ties in index order (their offsets from o),
  * from the module's top-k scan, or undefined where it cannot say (module not ready, fewer than n
- * finite values, NaN or +Infinity in the row): the JS packing's topOffsets then runs.
+ * finite values, over 1,024 tied at the n-th, NaN or +Infinity in the row): the JS packing's
+ * topOffsets then runs.
  */
 export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32Array | undefined {
   if (n === 0 || n > V || simdStatus() !== 'ready') return undefined;
@@ -976,7 +977,8 @@ export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32
   const c = e.scan_topk(L.row, V, n, L.idx, L.val, L.tmp, L.res);
   const F64 = new Float64Array(e.memory.buffer);
   const res = L.res >> 3;
-  if (c < n || F64[res + 1] !== 0 || F64[res] === Infinity) return undefined;
+  // Many ties at the n-th value (a flat row): sorting them would cost more than the JS pass.
+  if (c < n || c > 1024 || F64[res + 1] !== 0 || F64[res] === Infinity) return undefined;
   // The candidates (every finite token >= the n-th largest, ties included) in index order.
   const idx = new Int32Array(e.memory.buffer, L.idx, c);
   const val = new Float32Array(e.memory.buffer, L.val, c);
