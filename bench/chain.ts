@@ -53,7 +53,8 @@ function compare(backend: string, r: ChainResult): void {
     if (was === undefined || Number.isNaN(row.ms)) continue;
     const now = row.ms / r.limit;
     const f = now / was;
-    if (f >= SLOWER || f <= 1 / SLOWER) lines.push(`  ${f >= SLOWER ? 'SLOWER' : 'faster'} ${f.toFixed(2)}×: ${row.method} (${was.toFixed(2)} → ${now.toFixed(2)} passes)`);
+    if (f >= SLOWER || f <= 1 / SLOWER)
+      lines.push(`  ${f >= SLOWER ? 'SLOWER' : 'faster'} ${f.toFixed(2)}×: ${row.method} (${was.toFixed(2)} → ${now.toFixed(2)} passes)`);
   }
   console.log(
     lines.length === 0
