@@ -4,12 +4,11 @@
 // Node backends: cpu, wasm (default both) and webgpu through Dawn (SwiftShader here unless
 // VK_ICD_FILENAMES names another Vulkan driver); webgl and browser-webgpu in headless Chromium (the
 // page bench/page-chain bundled by Vite). The measurement is bench/chain-core.ts.
-// Each backend's table is compared row by row with the recorded one (bench/baseline/chain.json,
-// or --compare FILE): a row 1.5× or more slower in passes is flagged, so a slowdown shows in any
-// run, not only when someone reads the tables side by side. --save writes this run's rows there.
+// Each backend's table is compared with the recorded run (bench/baseline.ts; --compare FILE,
+// --save).
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Baseline } from './baseline.js';
 import type { ChainPageConfig } from './page-chain/main.js';
 import { useNodeBackend } from './node-backend.js';
 import { CHAIN_METHODS, formatChain, measureChain, type ChainConfig, type ChainResult } from './chain-core.js';
@@ -36,47 +35,10 @@ const cfg: ChainConfig = {
   budgetMs: Number(args.budget ?? (smoke ? 200 : 3000)),
 };
 
-/** Per backend and shape, each row's cost in tf.max passes. */
-type Baseline = Record<string, { recorded: string; passes: Record<string, number> }>;
-const BASELINE = args.compare ?? 'bench/baseline/chain.json';
-const baseline: Baseline = existsSync(BASELINE) ? JSON.parse(readFileSync(BASELINE, 'utf8')) : {};
-const key = (backend: string): string => `${backend} B${cfg.B} V${cfg.V}`;
-const SLOWER = 1.5;
-
-/** Prints how each row compares with the recorded run (this VM moves rows by 10–40 % between runs). */
-function compare(backend: string, r: ChainResult): void {
-  const rec = baseline[key(backend)];
-  if (!rec || smoke) return;
-  const lines: string[] = [];
-  for (const row of r.rows) {
-    const was = rec.passes[row.method];
-    if (was === undefined || Number.isNaN(row.ms)) continue;
-    const now = row.ms / r.limit;
-    const f = now / was;
-    if (f >= SLOWER || f <= 1 / SLOWER)
-      lines.push(`  ${f >= SLOWER ? 'SLOWER' : 'faster'} ${f.toFixed(2)}×: ${row.method} (${was.toFixed(2)} → ${now.toFixed(2)} passes)`);
-  }
-  console.log(
-    lines.length === 0
-      ? `vs ${BASELINE} (${rec.recorded}): every row within ${SLOWER}× of its recorded passes`
-      : `vs ${BASELINE} (${rec.recorded}), rows ${SLOWER}× or more apart:\n${lines.join('\n')}`,
-  );
-  if (args.save) {
-    baseline[key(backend)] = {
-      recorded: new Date().toISOString().slice(0, 10),
-      passes: { ...rec.passes, ...Object.fromEntries(r.rows.filter((x) => !Number.isNaN(x.ms)).map((x) => [x.method, Number((x.ms / r.limit).toFixed(3))])) },
-    };
-  }
-}
-
-function record(backend: string, r: ChainResult): void {
-  if (!baseline[key(backend)] && args.save && !smoke)
-    baseline[key(backend)] = {
-      recorded: new Date().toISOString().slice(0, 10),
-      passes: Object.fromEntries(r.rows.filter((x) => !Number.isNaN(x.ms)).map((x) => [x.method, Number((x.ms / r.limit).toFixed(3))])),
-    };
-  else compare(backend, r);
-}
+const baseline = new Baseline(args.compare ?? 'bench/baseline/chain.json', args.save === true && !smoke);
+const record = (backend: string, r: ChainResult): void => {
+  if (!smoke) baseline.compare(`${backend} B${cfg.B} V${cfg.V}`, r.limit, r.rows);
+};
 
 async function runNode(backend: string): Promise<void> {
   await useNodeBackend(backend);
@@ -111,7 +73,4 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
 for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);
 const inBrowser = backends.filter((x) => x.startsWith('browser-')).map((x) => x.replace('browser-', '') as 'webgl' | 'webgpu');
 if (inBrowser.length > 0) await runBrowser(inBrowser);
-if (args.save && !smoke) {
-  writeFileSync(BASELINE, `${JSON.stringify(baseline, null, 2)}\n`);
-  console.log(`wrote ${BASELINE}`);
-}
+baseline.write();

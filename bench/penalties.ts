@@ -18,9 +18,18 @@ import { parseArgs } from 'node:util';
 import { formatPenalties, measurePenalties, type PenaltiesConfig, type PenaltiesResult } from './penalties-core.js';
 import type { PenaltiesPageConfig } from './page-penalties/main.js';
 import { useNodeBackend } from './node-backend.js';
+import { Baseline } from './baseline.js';
 
 const { values: args } = parseArgs({
-  options: { backends: { type: 'string' }, batch: { type: 'string' }, vocab: { type: 'string' }, budget: { type: 'string' }, smoke: { type: 'boolean' } },
+  options: {
+    backends: { type: 'string' },
+    batch: { type: 'string' },
+    vocab: { type: 'string' },
+    budget: { type: 'string' },
+    smoke: { type: 'boolean' },
+    compare: { type: 'string' },
+    save: { type: 'boolean' },
+  },
 });
 const smoke = args.smoke === true;
 const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
@@ -33,12 +42,19 @@ const cfg: PenaltiesConfig = {
   smoke,
 };
 
+// Each backend's table compared with the recorded run (bench/baseline.ts).
+const baseline = new Baseline(args.compare ?? 'bench/baseline/penalties.json', args.save === true && !smoke);
+const record = (backend: string, r: PenaltiesResult): void => {
+  if (!smoke) baseline.compare(`${backend} B${cfg.B} V${cfg.V}`, r.limit, r.rows);
+};
+
 async function runNode(backend: string): Promise<void> {
   await useNodeBackend(backend);
   const before = tf.memory().numTensors;
   const result = await measurePenalties(cfg);
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
   console.log(`\n${formatPenalties(backend, cfg.B, cfg.V, result)}`);
+  record(backend, result);
 }
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
@@ -52,6 +68,7 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
     (label, result, version) => {
       console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
       console.log(formatPenalties(label, cfg.B, cfg.V, result));
+      record(label, result);
     },
   );
 }
@@ -59,3 +76,4 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
 for (const b of backends.filter((x) => !x.startsWith('browser-'))) await runNode(b);
 const inBrowser = backends.filter((x) => x.startsWith('browser-')).map((x) => x.replace('browser-', '') as 'webgl' | 'webgpu');
 if (inBrowser.length > 0) await runBrowser(inBrowser);
+baseline.write();
