@@ -74,6 +74,8 @@ export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logpr
   // Logprobs (issue 12): the same step with the log-probabilities packed into its one read-back.
   ['(b) + logprobs (raw, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5 } }],
   ['(b) + logprobs (processed, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5, mode: 'processed' } }],
+  // raw: false: no raw normaliser (an exp over every token), what a sampling-only user needs.
+  ['(b) + logprobs (processed only, top 5)', { temperature: 0.8, topK: 50, topP: 0.95 }, { logprobs: { topLogprobs: 5, mode: 'processed', raw: false } }],
   ['T 0.8 alone + logprobs (raw, top 5)', { temperature: 0.8 }, { logprobs: { topLogprobs: 5 } }],
 ];
 

@@ -44,6 +44,17 @@ const pct = (lp: number): string => `${(100 * Math.exp(lp)).toFixed(1)}%`;
 console.log(`\n明月 → ${lm.decode([one.ids[0]!])}: p = ${pct(one.raw[0]!)} under the model, q = ${pct(one.processed[0]!)} under top-k 5 at T 0.7`);
 console.log(`  top 3 (processed): ${Array.from(one.topIds[0]!, (id, i) => `${lm.decode([id])} ${pct(one.topLogprobs[0]![i]!)}`).join(', ')}  (= reference)`);
 
+// 1b. When only the distribution the token was drawn from matters (a sampling loop's confidence),
+//     raw: false skips the model's normaliser, an exp over the whole vocabulary: raw is NaN, the
+//     token and every processed number are the same.
+const again = createSampler(options);
+const x = tf.tensor2d([row]);
+const lean = await again.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 3, mode: 'processed', raw: false });
+x.dispose();
+again.dispose();
+if (lean.ids[0] !== one.ids[0] || lean.processed[0] !== one.processed[0] || !Number.isNaN(lean.raw[0]!)) throw new Error('raw: false changed the step');
+console.log(`  raw: false → the same token and q = ${pct(lean.processed[0]!)}; raw not computed (NaN)`);
+
 // 2. generate() with logprobs: every character with its probabilities and alternatives.
 const result = await generate(step, {
   prompts: [lm.encode('白日依山盡，')],

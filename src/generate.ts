@@ -12,6 +12,7 @@ import type { SampleContext, SamplerOptions } from './types.js';
 import { GrammarRows, type GenerateGrammar, type GrammarInput } from './grammar/rows.js';
 import { stopChecker, trimStops, type StopCut, type StopRules } from './stops.js';
 import { checkDraft, runSpeculative, type DraftOptions, type DraftStats } from './speculative.js';
+import { rawOption } from './logprobs-options.js';
 import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type LogprobsOptions, type LogprobsPlan, type SampledLogprobs } from './logprobs.js';
 
 /** What `generate` hands a step function besides the tokens. */
@@ -574,7 +575,7 @@ async function* run<S>(
           const packed = sampler.sampleWithLogprobs(logits, sampleContext, lpPlan);
           owned.push(packed);
           // The one read-back of the step: ids and log-probabilities packed together.
-          stepLogprobs = unpackLogprobs((await packed.data()) as Float32Array, batch, { topLogprobs: (packed.shape[1] - PACKED_HEAD) / 2, mode: lpPlan.mode });
+          stepLogprobs = unpackLogprobs((await packed.data()) as Float32Array, batch, { ...lpPlan, topLogprobs: (packed.shape[1] - PACKED_HEAD) / 2 });
           data = stepLogprobs.ids;
         } else {
           const ids = sampler.sample(logits, sampleContext);
@@ -938,13 +939,13 @@ function readQueue<S>(options: GenerateOptions<S>, batch: number): { queue: Plan
 /** The logprobs option, checked as far as it can be before the vocabulary is known. */
 function readLogprobs(lp: GenerateOptions['logprobs']): LogprobsPlan | undefined {
   if (lp === undefined || lp === false) return undefined;
-  if (lp === true) return { topLogprobs: 0, mode: 'raw' };
-  if (typeof lp !== 'object' || lp === null) throw new SamplingError('logprobs', 'must be true, false or { topLogprobs?, mode? }', lp);
+  if (lp === true) return { topLogprobs: 0, mode: 'raw', raw: true };
+  if (typeof lp !== 'object' || lp === null) throw new SamplingError('logprobs', 'must be true, false or { topLogprobs?, mode?, raw? }', lp);
   const n = lp.topLogprobs ?? 0;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new SamplingError('logprobs.topLogprobs', 'must be an integer >= 0', n);
   const mode: LogprobsMode = lp.mode ?? 'raw';
   if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('logprobs.mode', 'must be "raw" or "processed"', mode);
-  return { topLogprobs: n, mode };
+  return { topLogprobs: n, mode, raw: rawOption(lp.raw, mode, 'logprobs.raw') };
 }
 
 /** The prompts' batch size and row lengths (checked now), and how to read their ids (checked then). */

@@ -2,6 +2,7 @@
 // the draw and packed with the ids into one float32 tensor, so that a step still reads back once.
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
+import { rawOption } from './logprobs-options.js';
 import { deviceTopk } from './device-topk.js';
 import { kernelsFor } from './backends/registry.js';
 import { jsKernelsAvailable, packLogprobsKernel, rowExpSumsKernel } from './backends/js-kernels.js';
@@ -19,12 +20,20 @@ export interface LogprobsOptions {
   topLogprobs?: number;
   /** The distribution of the alternatives: `'raw'` (default) or `'processed'`. */
   mode?: LogprobsMode;
+  /**
+   * Whether to compute the raw log-probabilities (default true). `false` (only with mode
+   * `'processed'`) leaves `raw` NaN and skips the raw normaliser, an exp over every token of
+   * every row: what a step needs when only the sampled distribution matters (vLLM's
+   * `logprobs_mode: 'processed_logprobs'`).
+   */
+  raw?: boolean;
 }
 
 /**
  * One step's tokens and log-probabilities, per row (natural logarithms, float32).
  * - `raw[r]`: log p(id) under the raw distribution, the log-softmax of the logits given to the
- *   sampler (before any processor, at temperature 1): what the model says.
+ *   sampler (before any processor, at temperature 1): what the model says. NaN on every row
+ *   when the options said `raw: false`.
  * - `processed[r]`: log q(id) under the distribution the token was drawn from: after the whole
  *   chain (penalties, masks, filters) and the row's temperature; exactly `log(probabilities())`.
  *   A greedy row (T = 0) has q = 1 on its largest processed logit: 0 there, −Infinity elsewhere.
@@ -56,12 +65,14 @@ export const PACKED_HEAD = 3;
 export interface LogprobsPlan {
   topLogprobs: number;
   mode: LogprobsMode;
+  /** False: the raw column is NaN and its normaliser is not computed. */
+  raw: boolean;
 }
 
 /** Checks `options` against the vocabulary size. */
 export function logprobsPlan(options: LogprobsOptions | undefined, vocab: number): LogprobsPlan {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new SamplingError('logprobs', 'must be an object { topLogprobs?, mode? }', options);
+    throw new SamplingError('logprobs', 'must be an object { topLogprobs?, mode?, raw? }', options);
   }
   const n = options?.topLogprobs ?? 0;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > vocab) {
@@ -69,10 +80,11 @@ export function logprobsPlan(options: LogprobsOptions | undefined, vocab: number
   }
   const mode = options?.mode ?? 'raw';
   if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('mode', 'must be "raw" or "processed"', mode);
+  const raw = rawOption(options?.raw, mode, 'raw');
   // Ids travel as float32 in the packed tensor: exact below 2^24.
   if (vocab > 2 ** 24)
     throw new SamplingError('logits', 'must have a vocabulary of at most 2^24 tokens for log-probabilities (ids are packed as float32)', vocab);
-  return { topLogprobs: n, mode };
+  return { topLogprobs: n, mode, raw };
 }
 
 /** What the packing needs from a step: the caller's logits and the chain's result. */
@@ -115,7 +127,7 @@ function nanColumn(bad: tf.Tensor, batch: number): tf.Tensor2D {
 export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D {
   const { input, processed, invTemperature, ids } = x;
   // cpu and wasm: one typed-array pass per row on the backend's memory.
-  if (jsKernelsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode);
+  if (jsKernelsAvailable()) return packLogprobsKernel(input, processed, ids, x.codes, invTemperature, plan.topLogprobs, plan.mode, plan.raw);
   // GPU backends: tensor ops, [B, V] passes only for the row maxima, the two normalisers and the
   // top n; every log-probability is computed at the points it is read (the drawn id, the top n)
   // with the same float32 arithmetic as over whole rows.
@@ -126,12 +138,12 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
 
   // Raw: z − logsumexp(z) over the caller's row. A row with NaN, +Infinity or nothing finite
   // gets a NaN sum (NaN − NaN, +Infinity − +Infinity, −Infinity − −Infinity), so NaN everywhere.
-  const m = rowMax(input);
-  const logRaw = tf.log(expSums(input, m, new Float64Array(batch).fill(1)));
-  const rawLse = tf.add(m, logRaw);
+  // raw: false (mode 'processed' only): a NaN column, no pass over the caller's rows.
+  const m = plan.raw ? rowMax(input) : undefined;
+  const logRaw = m ? tf.log(expSums(input, m, new Float64Array(batch).fill(1))) : undefined;
   // (v − max) − log S, not v − (max + log S): that sum rounds log S away next to a max of 1e19.
-  const rawOf = (v: tf.Tensor): tf.Tensor2D => tf.sub(tf.sub(v, m), logRaw) as tf.Tensor2D;
-  const rawAt = tf.add(rawOf(col(pickPerRowAt(input, at))), idNaN);
+  const rawOf = (v: tf.Tensor): tf.Tensor2D => tf.sub(tf.sub(v, m!), logRaw!) as tf.Tensor2D;
+  const rawAt = m ? tf.add(rawOf(col(pickPerRowAt(input, at))), idNaN) : tf.fill([batch, 1], NaN);
 
   // Processed: the arithmetic of probabilities(): d = z − max z, scaled by the row's 1/T as a
   // float32 pair; the sum from the clamped scaling (tokens it clamps have probability 0), each
@@ -180,7 +192,7 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
     }
     // A NaN row: ids −1 and NaN values (the sort of NaN is backend-dependent).
     const rowBad =
-      plan.mode === 'raw' ? tf.isNaN(rawLse) : tf.logicalOr(tf.less(col(x.codes), 0), tf.logicalOr(tf.isNaN(logSum), tf.logicalNot(tf.isFinite(zmax))));
+      plan.mode === 'raw' ? tf.isNaN(logRaw!) : tf.logicalOr(tf.less(col(x.codes), 0), tf.logicalOr(tf.isNaN(logSum), tf.logicalNot(tf.isFinite(zmax))));
     const badCols = tf.tile(rowBad, [1, n]);
     parts.push(tf.where(badCols, tf.fill([batch, n], -1), tf.cast(topIds, 'float32')));
     parts.push(tf.where(badCols, tf.fill([batch, n], NaN), floorInf(values)));

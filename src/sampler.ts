@@ -431,7 +431,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const edits = fplan && opts.processors.length === 0 ? rowEdits(shape, context) : undefined;
       if (fplan && (edits || pre.length === 0)) {
         const miro = fplan.mirostat ? fusedMirostat(shape.batch) : undefined;
-        const lp = { n: plan.topLogprobs, mode: plan.mode };
+        const lp = { n: plan.topLogprobs, mode: plan.mode, raw: plan.raw };
         const res = tf.tidy(() => runFusedLogprobs(as2d(logits, shape), { ...fplan, ...edits }, lp, miro));
         lastPath = `fused:${fused}`;
         return finish(res.ids, res.packed, context?.accept !== false);
@@ -447,7 +447,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         const miro = gplan.mirostat ? fusedMirostat(shape.batch) : undefined;
         const res = tf.tidy(() => {
           const input = as2d(logits, shape);
-          const kept: KeptLogits = { want: { n: plan.topLogprobs, mode: plan.mode } };
+          const kept: KeptLogits = { want: { n: plan.topLogprobs, mode: plan.mode, raw: plan.raw } };
           const ids = runFused(input, gplan, miro, kept);
           if (kept.packed) return { ids, packed: kept.packed };
           if (!kept.processed) throw new Error('tfjs-sampling (internal): the GPU chain did not report its kept logits');
@@ -482,7 +482,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const packed = sampler.sampleWithLogprobs(logits, context, options);
       try {
         const [batch, width] = packed.shape;
-        const plan = { topLogprobs: (width - PACKED_HEAD) / 2, mode: options?.mode ?? 'raw' };
+        const plan = { topLogprobs: (width - PACKED_HEAD) / 2, mode: options?.mode ?? 'raw', raw: options?.raw ?? true };
         const result = unpackLogprobs((await packed.data()) as Float32Array, batch, plan);
         if (opts.invalidRows === 'error') assertValidIds(result.ids);
         return result;

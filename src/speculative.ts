@@ -442,7 +442,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               let head: tf.Tensor = tf.slice(pk, [0, 0], [batch, PACKED_HEAD]);
               if (mode === 'rejection') {
                 const safe = tf.maximum(emitted, tf.scalar(0, 'int32')) as tf.Tensor1D;
-                const raw = rawLogprobAt(tl, safe);
+                const raw = lpPlan.raw ? rawLogprobAt(tl, safe) : tf.fill([batch], NaN);
                 const proc = tf.log(pickPerRowAt(p!, safe));
                 head = tf.stack([tf.cast(emitted, 'float32'), raw, proc], 1);
               } else {

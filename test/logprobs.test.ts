@@ -122,12 +122,15 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     const history: number[][] = rows.map(() => []);
     const fusedHere = (backend === 'cpu' || backend === 'wasm') && process.env.TFJS_SAMPLING_FUSED !== '0';
     for (let step = 0; step < 6; step++) {
-      const mode = step % 2 === 0 ? 'raw' : 'processed';
-      const got = await s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 5, mode });
+      // raw, processed, then processed without the raw column (raw: false: NaN there).
+      const mode = step % 3 === 0 ? 'raw' : 'processed';
+      const lp = { topLogprobs: 5, mode, raw: step % 3 !== 2 } as const;
+      const got = await s.sampleIdsWithLogprobs(x, undefined, lp);
       // cpu / wasm: the fused kernel computes them (no tensor-op chain).
       if (fusedHere) expect(s.lastPath).toBe(`fused:${backend}`);
       const context = { ...(mu ? { mirostatMu: mu } : {}), ...(opts.repetitionPenalty ? { history: history.map((h) => h.slice()) } : {}) };
-      const want = reference.logprobs(rows, opts, step, context, { topLogprobs: 5, mode });
+      const want = reference.logprobs(rows, opts, step, context, lp);
+      if (!lp.raw) want.raw.forEach((v) => expect(v).toBeNaN());
       want.ids.forEach((id, r) => history[r]!.push(id));
       expect(Array.from(got.ids), `step ${step} ids`).toEqual(want.ids);
       expectClose(got.raw, want.raw, `step ${step} raw`);
@@ -181,12 +184,16 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       { seed: 3, minP: 0.1, temperature: [0, 1, 1, 1] },
     ]) {
       const s = createSampler(opts);
-      for (const mode of ['raw', 'processed'] as const) {
-        const { result: packed, reads } = countReads(() => s.sampleWithLogprobs(x, undefined, { topLogprobs: 5, mode }));
+      for (const [mode, raw] of [
+        ['raw', true],
+        ['processed', true],
+        ['processed', false],
+      ] as const) {
+        const { result: packed, reads } = countReads(() => s.sampleWithLogprobs(x, undefined, { topLogprobs: 5, mode, raw }));
         expect(packed.shape).toEqual([4, 13]);
         expect(readBacks(reads), describeReads(reads)).toEqual([]);
         packed.dispose();
-        const counted = await countReadsAsync(() => s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 5, mode }));
+        const counted = await countReadsAsync(() => s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 5, mode, raw }));
         expect(readBacks(counted.reads).length, describeReads(counted.reads)).toBe(1);
       }
       s.dispose();
@@ -364,9 +371,12 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
     await expectError(() => s.sampleWithLogprobs(x, undefined, { topLogprobs: 5 }), 'topLogprobs');
     await expectError(() => s.sampleWithLogprobs(x, undefined, { mode: 'logits' as 'raw' }), 'mode');
     await expectError(() => s.sampleWithLogprobs(x, undefined, 3 as never), 'logprobs');
+    await expectError(() => s.sampleWithLogprobs(x, undefined, { raw: false }), 'raw'); // mode 'raw' needs them
+    await expectError(() => s.sampleWithLogprobs(x, undefined, { mode: 'processed', raw: 0 as never }), 'raw');
     await expectError(() => s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: -1 }), 'topLogprobs');
     expect(s.step).toBe(0);
     expect(() => reference.logprobs([lnQ], { seed: 1 }, 0, {}, { topLogprobs: 9 })).toThrow(SamplingError);
+    expect(() => reference.logprobs([lnQ], { seed: 1 }, 0, {}, { raw: false })).toThrow(SamplingError);
     x.dispose();
   });
 
@@ -469,10 +479,30 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       await expectError(() => generate(m, { prompts, padId: 0, maxNewTokens: 2, logprobs: { topLogprobs: -2 } }), 'logprobs.topLogprobs');
       await expectError(() => generate(m, { prompts, padId: 0, maxNewTokens: 2, logprobs: { mode: 'x' as 'raw' } }), 'logprobs.mode');
       await expectError(() => generate(m, { prompts, padId: 0, maxNewTokens: 2, logprobs: 3 as never }), 'logprobs');
+      await expectError(() => generate(m, { prompts, padId: 0, maxNewTokens: 2, logprobs: { raw: false } }), 'logprobs.raw');
       await expectError(() => score(m, { prompts, padId: 0, continuations: [[1], [2]] }), 'continuations');
       await expectError(() => score(m, { prompts, padId: 0, continuations: [[1], [2], [V]] }), 'continuations[2][0]');
       await expectError(() => score(m, { prompts, padId: 0, continuations: [[1], [-2], [3]] }), 'continuations[1][0]');
       await expectError(() => score(m, { prompts, padId: 0, continuations: 'abc' as never }), 'continuations');
+      table.dispose();
+    });
+
+    it('raw: false: generate gives the same tokens and processed log-probabilities, raw NaN', async () => {
+      const table = tf.tensor2d(TABLE);
+      const run = (raw: boolean) =>
+        generate(bigram(table), { prompts, padId: 0, maxNewTokens: 4, sampler: opts, logprobs: { topLogprobs: 2, mode: 'processed', raw } });
+      const full = await run(true);
+      const lean = await run(false);
+      expect(lean.tokens).toEqual(full.tokens);
+      full.logprobs!.forEach((row, r) =>
+        row.forEach((t, i) => {
+          const got = lean.logprobs![r]![i]!;
+          expect(got.raw).toBeNaN();
+          expect(Number.isFinite(t.raw)).toBe(true);
+          expect(got.processed).toBe(t.processed);
+          expect(got.top).toEqual(t.top);
+        }),
+      );
       table.dispose();
     });
 

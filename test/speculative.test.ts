@@ -235,6 +235,19 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
         expect(Number.isFinite(rej.logprobs![r]![i]!.processed)).toBe(true);
       });
     });
+    // raw: false: the raw column is NaN in both modes, the rest unchanged.
+    for (const mode of ['exact', 'rejection'] as const) {
+      const lean = await generate(target, { ...base, logprobs: { ...base.logprobs, raw: false }, draft: { model: draftModel, tokens: 3, mode } });
+      const full = mode === 'exact' ? spec : rej;
+      expect(lean.tokens, mode).toEqual(full.tokens);
+      lean.logprobs!.forEach((row, r) =>
+        row.forEach((lp, i) => {
+          expect(lp.raw, `${mode} row ${r} token ${i}`).toBeNaN();
+          expect(lp.processed).toBe(full.logprobs![r]![i]!.processed);
+          expect(lp.top).toEqual(full.logprobs![r]![i]!.top);
+        }),
+      );
+    }
   });
 
   // Random mixes of every option family (test/helpers/option-mixes.ts), γ 1–4, adaptive or not:

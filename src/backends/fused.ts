@@ -236,7 +236,7 @@ export function runFused(logits: tf.Tensor2D, plan: FusedPlan, mirostat?: FusedM
 export function runFusedLogprobs(
   logits: tf.Tensor2D,
   plan: FusedPlan,
-  logprobs: { n: number; mode: 'raw' | 'processed' },
+  logprobs: { n: number; mode: 'raw' | 'processed'; raw: boolean },
   mirostat?: FusedMirostat,
 ): { ids: tf.Tensor1D; packed: tf.Tensor2D } {
   const withLp = { ...plan, logprobs };

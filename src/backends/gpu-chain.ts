@@ -168,7 +168,7 @@ function maskTensor(rows: readonly Int32Array[], batch: number, vocab: number): 
  */
 export interface KeptLogits {
   /** The packing's alternatives: how many, under which logits. */
-  want?: { n: number; mode: 'raw' | 'processed' };
+  want?: { n: number; mode: 'raw' | 'processed'; raw: boolean };
   processed?: tf.Tensor2D;
   packed?: tf.Tensor2D;
 }
@@ -414,7 +414,7 @@ function drawChain(
       [batch, 3],
     );
     const lpParams = tf.concat([thr ? thrCol(thr) : tf.fill([batch, 1], -FLT_MAX), cut.hi ?? tf.fill([batch, 1], FLT_MAX), t, e2, ih], 1);
-    const attrs = { n: lpWant?.n ?? 0, processedTop: lpWant?.mode === 'processed', minP: anyMinP, upper: cut.hi !== undefined };
+    const attrs = { n: lpWant?.n ?? 0, processedTop: lpWant?.mode === 'processed', minP: anyMinP, upper: cut.hi !== undefined, raw: lpWant?.raw ?? false };
     packRows = (ids) =>
       tf.engine().runKernel(LOGPROB_STATS_KERNEL, { logits: input, params: lpParams, ids }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   }

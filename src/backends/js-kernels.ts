@@ -132,10 +132,11 @@ export function packLogprobsKernel(
   inv: Float64Array,
   n: number,
   mode: 'raw' | 'processed',
+  raw: boolean,
 ): tf.Tensor2D {
   const out = tf
     .engine()
-    .runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    .runKernel(PACK_LOGPROBS, { input, processed, ids, codes }, { shape: input.shape, inv, n, mode, raw } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   return out;
 }
 

@@ -17,6 +17,7 @@ import { referenceTypicalP } from './typical-p.js';
 import { referenceXtc, referenceXtcOfRows } from './xtc.js';
 import { referenceMirostat, referenceMirostatOfRows } from './mirostat.js';
 import { fieldRows } from '../chain-options.js';
+import { rawOption } from '../logprobs-options.js';
 import type { ReferenceState } from './types.js';
 import { checkHistoryVocab, historyStages, type HistorySpec } from '../history-options.js';
 import { referencePenalties } from './penalties.js';
@@ -325,7 +326,7 @@ export function logprobs(
   options: SamplerOptions = {},
   step: number | readonly number[] = 0,
   context: ReferenceContext = {},
-  lp: { topLogprobs?: number; mode?: 'raw' | 'processed' } = {},
+  lp: { topLogprobs?: number; mode?: 'raw' | 'processed'; raw?: boolean } = {},
 ): ReferenceLogprobs {
   const ids = sample(rows, options, step, context);
   const { input, state, invalid } = run(rows, { ...options, invalidRows: 'uniform' }, step, context);
@@ -334,6 +335,7 @@ export function logprobs(
   const mode = lp.mode ?? 'raw';
   if (!Number.isInteger(n) || n < 0 || n > V) throw new SamplingError('topLogprobs', `must be an integer in [0, ${V}] (the vocabulary size)`, n);
   if (mode !== 'raw' && mode !== 'processed') throw new SamplingError('mode', 'must be "raw" or "processed"', mode);
+  const wantRaw = rawOption(lp.raw, mode, 'raw');
   const logSoftmax = (z: Float64Array, inv: number): Float64Array => {
     const zmax = rowMax(z);
     const lse = Math.log(accurateSum(Array.from(z, (v) => Math.exp((v - zmax) * inv))));
@@ -368,7 +370,7 @@ export function logprobs(
   const tops = (mode === 'raw' ? rawRows : procRows).map((row, r) => top(row, mode === 'raw' ? input[r]! : state.logits[r]!));
   return {
     ids,
-    raw: Float64Array.from(ids, (id, r) => at(rawRows[r], id)),
+    raw: Float64Array.from(ids, (id, r) => (wantRaw ? at(rawRows[r], id) : NaN)),
     processed: Float64Array.from(ids, (id, r) => at(procRows[r], id)),
     mode,
     topIds: tops.map((t) => t[0]),

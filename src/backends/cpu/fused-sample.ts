@@ -51,7 +51,7 @@ export function registerCpuKernel(): void {
           plan.batch,
           plan.vocab,
           lp.n,
-          lp.mode,
+          lp,
           packed,
           { max: plan.keptMax!, S: plan.keptSum! },
           { list: keptList, upper: upperKept(plan), input: keptInput },

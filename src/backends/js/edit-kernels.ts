@@ -128,7 +128,7 @@ const KERNELS: Record<string, [OutOf, Body]> = {
         B,
         V,
         attrs.n as number,
-        attrs.mode as 'raw' | 'processed',
+        { mode: attrs.mode as 'raw' | 'processed', raw: attrs.raw as boolean },
         o as Float32Array,
       );
     },
@@ -358,14 +358,16 @@ export function packRows(
   B: number,
   V: number,
   k: number,
-  mode: 'raw' | 'processed',
+  want: { mode: 'raw' | 'processed'; raw: boolean },
   out: Float32Array,
   known?: { max: Float64Array; S: Float64Array },
   kept?: { list: (r: number) => readonly number[] | undefined; upper: boolean; input?: (r: number) => boolean },
   rawKnown?: { max: Float64Array; S: Float64Array },
 ): void {
-  // The SIMD kernel's raw sums where it computed them (a NaN sum: an invalid row, or not computed: recomputed here).
-  const raw = expSumsOf(x, B, V, new Float32Array(B).fill(1), rawKnown);
+  const mode = want.mode;
+  // The SIMD kernel's raw sums where it computed them (a NaN sum: an invalid row, or not computed:
+  // recomputed here); none at all when the raw column is not wanted (NaN).
+  const raw = want.raw ? expSumsOf(x, B, V, new Float32Array(B).fill(1), rawKnown) : { max: new Float64Array(B).fill(NaN), S: new Float64Array(B).fill(NaN) };
   const usable = Float32Array.from(invT, (v) => (Number.isFinite(v) ? v : 1));
   const proc = expSumsOf(z, B, V, usable, known);
   const W = 3 + 2 * k;
@@ -392,7 +394,7 @@ export function packRows(
     const logS = Math.log(proc.S[r]!);
     const procOf = (t: number): number => (bad ? NaN : greedy ? (t === first ? 0 : -Infinity) : floor((zr[off + t]! - proc.max[r]!) * invT[r]! - logS));
     out[o0] = j;
-    out[o0 + 1] = j < 0 ? NaN : rawOf(j);
+    out[o0 + 1] = j < 0 || !want.raw ? NaN : rawOf(j);
     out[o0 + 2] = j < 0 ? NaN : procOf(j);
     if (k === 0) continue;
     const rowBad = mode === 'raw' ? Number.isNaN(rawLse) : bad;

@@ -83,7 +83,7 @@ export interface FusedPlan {
   rawMax?: Float64Array;
   rawSum?: Float64Array;
   /** Logprobs requested (cpu / wasm): the kernel fills keptOut / keptInv and returns the packed rows too. */
-  logprobs?: { n: number; mode: 'raw' | 'processed' };
+  logprobs?: { n: number; mode: 'raw' | 'processed'; raw: boolean };
   /**
    * cpu / wasm: dynamic temperature: per row its range (0 = off), exponent, base T and the 1/T
    * before it. A row with range > 0 is rewritten in the kernel's copy as the reference does

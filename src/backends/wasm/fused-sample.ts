@@ -32,8 +32,7 @@ export function registerWasmKernel(): void {
           keptInv: new Float64Array(plan.batch).fill(1),
           keptMax: new Float64Array(plan.batch),
           keptSum: new Float64Array(plan.batch).fill(NaN),
-          rawMax: new Float64Array(plan.batch),
-          rawSum: new Float64Array(plan.batch).fill(NaN),
+          ...(lp.raw ? { rawMax: new Float64Array(plan.batch), rawSum: new Float64Array(plan.batch).fill(NaN) } : {}),
         };
       const heap = b.wasm.HEAPU8.buffer;
       const x = b.dataIdMap.get((inputs.logits as tf.TensorInfo).dataId);
@@ -62,11 +61,11 @@ export function registerWasmKernel(): void {
           plan.batch,
           plan.vocab,
           lp!.n,
-          lp!.mode,
+          lp!,
           packed,
           { max: plan.keptMax!, S: plan.keptSum! },
           { list: keptList, upper: upperKept(plan), input: keptInput },
-          simd ? { max: plan.rawMax!, S: plan.rawSum! } : undefined,
+          simd && plan.rawSum ? { max: plan.rawMax!, S: plan.rawSum } : undefined,
         );
       }
       const outputs = [out, ...(sOut ? [sOut] : []), ...(pOut ? [pOut] : [])];

@@ -13,7 +13,8 @@
 //     each thread keeps its n best of the tokens it reads, and the lists are merged pairwise.
 // and then writes the packed row of logprobs.ts (packLogprobs: the same float32 steps): the drawn
 // id, its raw and processed log-probabilities, the n alternative ids and log-probabilities, with
-// the same rules for greedy rows, invalid rows (negative ids), -Infinity and NaN.
+// the same rules for greedy rows, invalid rows (negative ids), -Infinity and NaN. Without `raw`
+// (logprobs' raw: false, or Mirostat alone) the raw sum is skipped and its column is NaN.
 import * as tf from '@tensorflow/tfjs-core';
 import { LOGPROB_STATS_KERNEL } from '../kernel-names.js';
 import { maxWorkgroupSize, type WebGPUBackendLike, type WebGPUProgramLike } from './gumbel-argmax.js';
@@ -40,8 +41,9 @@ class LogprobStatsProgram implements WebGPUProgramLike {
     private processedTop: boolean,
     private minP: boolean,
     private upper: boolean,
+    private raw: boolean,
   ) {
-    this.shaderKey = `tfjsSamplingLogprobStats_${n}_${processedTop ? 'p' : 'r'}${minP ? '_minp' : ''}${upper ? '_up' : ''}`;
+    this.shaderKey = `tfjsSamplingLogprobStats_${n}_${processedTop ? 'p' : 'r'}${minP ? '_minp' : ''}${upper ? '_up' : ''}${raw ? '' : '_noraw'}`;
     this.outputShape = [batch, HEAD + 2 * n];
     this.dispatch = [batch, 1, 1];
   }
@@ -212,12 +214,16 @@ class LogprobStatsProgram implements WebGPUProgramLike {
       }
       let z = zs[t];
       if (lpFinite(z)) {
-        cnt += 1u;
+        cnt += 1u;${
+          this.raw
+            ? `
         if (z > mR) {
           sR = lpShift(sR, mR, z, 1.0f, 0.0f);
           mR = z;
         }
-        sR = lpAdd(sR, exp(z - mR));
+        sR = lpAdd(sR, exp(z - mR));`
+            : ''
+        }
       } else {
         let u = bitcast<u32>(z);
         if ((u & 0x7fffffffu) > 0x7f800000u || u == 0x7f800000u) {
@@ -286,7 +292,7 @@ class LogprobStatsProgram implements WebGPUProgramLike {
       let at = u32(max(id, 0i));
       let zAt = lpLogits[base + at];
       result[o] = f32(id);
-      result[o + 1u] = lpFloorInf(select((zAt - lpM[0]) - rawLog, uniforms.NAN, invalid));
+      result[o + 1u] = ${this.raw ? 'lpFloorInf(select((zAt - lpM[0]) - rawLog, uniforms.NAN, invalid))' : 'uniforms.NAN'};
       result[o + 2u] = lpFloorInf(select(lpLogq(zAt, at, mp, logSum, f0, greedy, ihH, ihL), uniforms.NAN, invalid));${
         N > 0
           ? `
@@ -319,8 +325,8 @@ class LogprobStatsProgram implements WebGPUProgramLike {
 function logprobStats(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WebGPUBackendLike;
   const { logits, params, ids } = args.inputs as { logits: tf.TensorInfo; params: tf.TensorInfo; ids: tf.TensorInfo };
-  const { n, processedTop, minP, upper } = args.attrs as unknown as { n: number; processedTop: boolean; minP: boolean; upper: boolean };
-  return backend.runWebGPUProgram(new LogprobStatsProgram(logits.shape[0]!, n, processedTop, minP, upper), [logits, params, ids], 'float32');
+  const { n, processedTop, minP, upper, raw } = args.attrs as unknown as { n: number; processedTop: boolean; minP: boolean; upper: boolean; raw: boolean };
+  return backend.runWebGPUProgram(new LogprobStatsProgram(logits.shape[0]!, n, processedTop, minP, upper, raw), [logits, params, ids], 'float32');
 }
 
 /** Registers the kernel for 'webgpu'; false when the device lacks 64 threads per workgroup. */
