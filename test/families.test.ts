@@ -54,7 +54,14 @@ function caseArb(gpu: boolean) {
       process: fc.boolean(),
       cloneAt: maybe(fc.integer({ min: 1, max: 3 }), 3),
       rowSteps: maybe(fc.array(fc.integer({ min: 0, max: 50 }), { minLength: B, maxLength: B }), 2),
-      logprobs: maybe(fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constantFrom('raw' as const, 'processed' as const) }), 2),
+      logprobs: maybe(
+        fc.oneof(
+          fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constant('raw' as const) }),
+          // raw: false leaves the raw column NaN (the reference's too).
+          fc.record({ topLogprobs: fc.integer({ min: 0, max: Math.min(V, 4) }), mode: fc.constant('processed' as const), raw: fc.boolean() }),
+        ),
+        2,
+      ),
       options: optionMixArb(B, V),
       // Logits and the options in logit units at 2^e (scaledOptions): the same distributions at the
       // ends of float32's range. Most cases at e = 0.
