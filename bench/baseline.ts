@@ -13,15 +13,20 @@ const APART = 1.5;
 export class Baseline {
   private readonly runs: Recorded;
 
+  /** `off` (a smoke run): nothing compared or saved. */
   constructor(
     readonly file: string,
     private readonly save: boolean,
+    private readonly off = false,
   ) {
     this.runs = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   }
 
-  /** Prints how each row of `key`'s run compares with the recorded one; with --save, records it. */
-  compare(key: string, limit: number, rows: readonly { method: string; ms: number }[]): void {
+  /** Prints how each row of a backend's run at B × V compares with the recorded one; with --save, records it. */
+  compare(backend: string, B: number, V: number, result: { limit: number; rows: readonly { method: string; ms: number }[] }): void {
+    if (this.off) return;
+    const key = `${backend} B${B} V${V}`;
+    const { limit, rows } = result;
     const passes = Object.fromEntries(rows.filter((x) => !Number.isNaN(x.ms)).map((x) => [x.method, Number((x.ms / limit).toFixed(3))]));
     const rec = this.runs[key];
     if (rec) {
@@ -44,7 +49,7 @@ export class Baseline {
 
   /** With --save: writes the recorded runs. */
   write(): void {
-    if (!this.save) return;
+    if (!this.save || this.off) return;
     writeFileSync(this.file, `${JSON.stringify(this.runs, null, 2)}\n`);
     console.log(`wrote ${this.file}`);
   }

@@ -35,10 +35,7 @@ const cfg: ChainConfig = {
   budgetMs: Number(args.budget ?? (smoke ? 200 : 3000)),
 };
 
-const baseline = new Baseline(args.compare ?? 'bench/baseline/chain.json', args.save === true && !smoke);
-const record = (backend: string, r: ChainResult): void => {
-  if (!smoke) baseline.compare(`${backend} B${cfg.B} V${cfg.V}`, r.limit, r.rows);
-};
+const baseline = new Baseline(args.compare ?? 'bench/baseline/chain.json', args.save === true, smoke);
 
 async function runNode(backend: string): Promise<void> {
   await useNodeBackend(backend);
@@ -50,7 +47,7 @@ async function runNode(backend: string): Promise<void> {
   const result = await measureChain(cfg, methods);
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
   console.log(`\n${formatChain(backend, cfg.B, cfg.V, result)}`);
-  record(backend, result);
+  baseline.compare(backend, cfg.B, cfg.V, result);
 }
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
@@ -65,7 +62,7 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
     (label, result, version) => {
       console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
       console.log(formatChain(label, cfg.B, cfg.V, result));
-      record(label, result);
+      baseline.compare(label, cfg.B, cfg.V, result);
     },
   );
 }

@@ -43,10 +43,7 @@ const cfg: PenaltiesConfig = {
 };
 
 // Each backend's table compared with the recorded run (bench/baseline.ts).
-const baseline = new Baseline(args.compare ?? 'bench/baseline/penalties.json', args.save === true && !smoke);
-const record = (backend: string, r: PenaltiesResult): void => {
-  if (!smoke) baseline.compare(`${backend} B${cfg.B} V${cfg.V}`, r.limit, r.rows);
-};
+const baseline = new Baseline(args.compare ?? 'bench/baseline/penalties.json', args.save === true, smoke);
 
 async function runNode(backend: string): Promise<void> {
   await useNodeBackend(backend);
@@ -54,7 +51,7 @@ async function runNode(backend: string): Promise<void> {
   const result = await measurePenalties(cfg);
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
   console.log(`\n${formatPenalties(backend, cfg.B, cfg.V, result)}`);
-  record(backend, result);
+  baseline.compare(backend, cfg.B, cfg.V, result);
 }
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
@@ -68,7 +65,7 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
     (label, result, version) => {
       console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
       console.log(formatPenalties(label, cfg.B, cfg.V, result));
-      record(label, result);
+      baseline.compare(label, cfg.B, cfg.V, result);
     },
   );
 }

@@ -575,7 +575,7 @@ async function* run<S>(
           const packed = sampler.sampleWithLogprobs(logits, sampleContext, lpPlan);
           owned.push(packed);
           // The one read-back of the step: ids and log-probabilities packed together.
-          stepLogprobs = unpackLogprobs((await packed.data()) as Float32Array, batch, { ...lpPlan, topLogprobs: (packed.shape[1] - PACKED_HEAD) / 2 });
+          stepLogprobs = unpackLogprobs((await packed.data()) as Float32Array, batch, { topLogprobs: (packed.shape[1] - PACKED_HEAD) / 2, mode: lpPlan.mode });
           data = stepLogprobs.ids;
         } else {
           const ids = sampler.sample(logits, sampleContext);

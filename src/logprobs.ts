@@ -222,7 +222,7 @@ function floorInf<T extends tf.Tensor>(x: T): T {
 }
 
 /** Unpacks the read-back of a packed `[B, 3 + 2n]` tensor. */
-export function unpackLogprobs(data: Float32Array, batch: number, plan: LogprobsPlan): SampledLogprobs {
+export function unpackLogprobs(data: Float32Array, batch: number, plan: Pick<LogprobsPlan, 'topLogprobs' | 'mode'>): SampledLogprobs {
   const n = plan.topLogprobs;
   const width = PACKED_HEAD + 2 * n;
   const ids = new Int32Array(batch);

@@ -482,7 +482,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
       const packed = sampler.sampleWithLogprobs(logits, context, options);
       try {
         const [batch, width] = packed.shape;
-        const plan = { topLogprobs: (width - PACKED_HEAD) / 2, mode: options?.mode ?? 'raw', raw: options?.raw ?? true };
+        const plan = { topLogprobs: (width - PACKED_HEAD) / 2, mode: options?.mode ?? 'raw' };
         const result = unpackLogprobs((await packed.data()) as Float32Array, batch, plan);
         if (opts.invalidRows === 'error') assertValidIds(result.ids);
         return result;
