@@ -8,7 +8,7 @@ out="${1:-src/backends/wasm-simd/module.ts}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 clang --target=wasm32 -O2 -msimd128 -fno-builtin -ffp-contract=off -nostdlib \
-  -Wl,--no-entry -Wl,--strip-all -Wl,--export=__heap_base \
+  -Wl,--no-entry -Wl,--strip-all -Wl,--export=__heap_base -Wl,--import-memory \
   -o "$tmp/sample.wasm" native/sample.c
 version="$(clang --version | head -1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1)"
 node -e '

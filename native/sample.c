@@ -282,26 +282,30 @@ void topp_hist(const float *z, const int *idx, int n, double zmax, double inv, c
     v128_t ninf = wasm_f32x4_splat(-INFF), last = wasm_f64x2_splat(BUCKETS - 1);
     for (; c + 4 <= n; c += 4) {
       v128_t v = wasm_v128_load(z + c);
-      v128_t fb[2], e[2];
+      // Two halves in named locals (an array would live on the shadow stack: the module uses none).
+      v128_t fb0 = wasm_f64x2_splat(0), fb1 = fb0, e0 = fb0, e1 = fb0;
       int slow = wasm_v128_any_true(wasm_f32x4_eq(v, ninf));
-      for (int h = 0; h < 2 && !slow; h++) {
-        v128_t zd = h ? wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)) : wasm_f64x2_promote_low_f32x4(v);
-        v128_t a = wasm_f64x2_mul(wasm_f64x2_sub(zd, zm), iv);
-        fb[h] = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_neg(a), wasm_f64x2_splat(PER_NAT)));
-        slow = wasm_v128_any_true(wasm_f64x2_ge(fb[h], last));
-        e[h] = poly2(wasm_f64x2_add(a, wasm_f64x2_mul(fb[h], wasm_f64x2_splat(1.0 / PER_NAT))));
-      }
+#define HALF(fb, e, zd)                                                                    \
+  if (!slow) {                                                                             \
+    v128_t a = wasm_f64x2_mul(wasm_f64x2_sub(zd, zm), iv);                                 \
+    fb = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_neg(a), wasm_f64x2_splat(PER_NAT)));   \
+    slow = wasm_v128_any_true(wasm_f64x2_ge(fb, last));                                    \
+    e = poly2(wasm_f64x2_add(a, wasm_f64x2_mul(fb, wasm_f64x2_splat(1.0 / PER_NAT))));     \
+  }
+      HALF(fb0, e0, wasm_f64x2_promote_low_f32x4(v))
+      HALF(fb1, e1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)))
+#undef HALF
       if (slow) {
         for (int l = 0; l < 4; l++) hist1(z[c + l], zmax, inv, exptab, mass, bucketOf, c + l);
         continue;
       }
-#define LANE(h, l, o)                                        \
+#define LANE(fb, e, l, o)                                        \
   {                                                          \
-    int b = (int)wasm_f64x2_extract_lane(fb[h], l);          \
+    int b = (int)wasm_f64x2_extract_lane(fb, l);          \
     bucketOf[c + o] = (u16)b;                                \
-    mass[b] = mass[b] + exptab[b] * wasm_f64x2_extract_lane(e[h], l); \
+    mass[b] = mass[b] + exptab[b] * wasm_f64x2_extract_lane(e, l); \
   }
-      LANE(0, 0, 0) LANE(0, 1, 1) LANE(1, 0, 2) LANE(1, 1, 3)
+      LANE(fb0, e0, 0, 0) LANE(fb0, e0, 1, 1) LANE(fb1, e1, 0, 2) LANE(fb1, e1, 1, 3)
 #undef LANE
     }
   }
@@ -941,14 +945,6 @@ static inline double gumbel(u32 h) {
   return (double)(float)(-js_log(-js_log(u)));
 }
 
-// Lanes of whole-row draws that passed the block limit and had their own bound checked (a test
-// reads it: on peaky rows a few per row; a weak block limit sends a large share of the row here).
-static u32 draw_lanes;
-EXPORT(draw_lanes_take) u32 draw_lanes_take(void) {
-  u32 n = draw_lanes;
-  draw_lanes = 0;
-  return n;
-}
 
 /** Lower bound of the hash's top 24 bits below which no token reaches noise `need`; -1: none can. */
 static inline int min_hash(double need, const u32 *mt, int gn) {
@@ -967,7 +963,11 @@ static inline float rewrite1(float v, float zmax, double prev, double k) {
 }
 
 /** draw and draw_dyn (dyn: scores from the logits rewritten as dyn_rewrite does; thresholds on the raw ones). */
-static inline __attribute__((always_inline)) int draw_impl(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn, int dyn, float dz, double dprev, double dk) {
+// lanes[0] counts the lanes of whole-row draws that passed the block limit and had their own
+// bound checked (a test reads it: on peaky rows a few per row; a weak block limit sends a large
+// share of the row here). In the caller's memory: the module has no static data, so it can run
+// in a memory it does not own (the wasm backend's heap).
+static inline __attribute__((always_inline)) int draw_impl(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn, u32 *lanes, int dyn, float dz, double dprev, double dk) {
 #define RW(v) (dyn ? rewrite1(v, dz, dprev, dk) : (v))
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   int best = -1;
@@ -1046,7 +1046,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
-      draw_lanes++;
+      lanes[0]++;
       double at = ((double)RW(z[t]) - zmax) * inv;
       u32 h = mix32(sk + (u32)t * GOLDEN);
       int lt = min_hash(bestScore - at - MARGIN, mt, gn);
@@ -1082,8 +1082,8 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
  * Returns the winning token, or -1 when none is kept.
  */
 EXPORT(draw)
-int draw(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn) {
-  return draw_impl(z, idx, n, thrf, hif, zmax, inv, sk, mt, gn, 0, 0, 1, 1);
+int draw(const float *z, const int *idx, int n, float thrf, float hif, double zmax, double inv, u32 sk, const u32 *mt, int gn, u32 *lanes) {
+  return draw_impl(z, idx, n, thrf, hif, zmax, inv, sk, mt, gn, lanes, 0, 0, 1, 1);
 }
 
 /**
@@ -1093,8 +1093,8 @@ int draw(const float *z, const int *idx, int n, float thrf, float hif, double zm
  * a block's largest rewritten logit is its largest logit rewritten.
  */
 EXPORT(draw_dyn)
-int draw_dyn(const float *z, int n, float dz, double prev, double k, u32 sk, const u32 *mt, int gn) {
-  return draw_impl(z, 0, n, -__FLT_MAX__, INFF, 0, 1, sk, mt, gn, 1, dz, prev, k);
+int draw_dyn(const float *z, int n, float dz, double prev, double k, u32 sk, const u32 *mt, int gn, u32 *lanes) {
+  return draw_impl(z, 0, n, -__FLT_MAX__, INFF, 0, 1, sk, mt, gn, lanes, 1, dz, prev, k);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -181,7 +181,10 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
       const data = await out.data();
       const width = c.logprobs ? out.shape[1]! : 1;
       const twinIds = twin ? Array.from(await twin.data()) : undefined;
+      // The kernels read the caller's logits in place (the wasm backend's heap): never written.
+      const after = await x.data();
       tf.dispose([x, out, ...(twin ? [twin] : [])]);
+      expect(after, `the caller's logits after step ${step}`).toEqual(Float32Array.from(flat));
       expect(readBacks(reads.events), `read-backs inside sample(): ${describeReads(reads.events)}`).toEqual([]);
       const got = Array.from({ length: c.B }, (_, r) => data[r * width]!);
       const what = `step ${step}, ${JSON.stringify(opts)}, prompts ${JSON.stringify(c.prompts)}, steps ${JSON.stringify(steps)}, path ${s.lastPath}`;

@@ -8,7 +8,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { reference, type SamplerOptions } from '../src/index.js';
+import { createSampler, reference, type SamplerOptions } from '../src/index.js';
+import { BACKENDS } from './helpers/backend.js';
+import { backendSuite } from './helpers/suite.js';
 import { fusedPlan } from '../src/backends/fused.js';
 import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
 import {
@@ -17,6 +19,7 @@ import {
   drawLaneStats,
   dynamicRowSimdCopy,
   sampleRowsSimd,
+  simdRowStats,
   simdStatus,
   topPFastStats,
   typicalWindowStats,
@@ -785,8 +788,9 @@ describe('WebAssembly SIMD kernel', () => {
     const text = atob(SAMPLE_WASM_BASE64);
     const code = new Uint8Array(text.length);
     for (let i = 0; i < text.length; i++) code[i] = text.charCodeAt(i);
-    const mod = new WebAssembly.Instance(new WebAssembly.Module(code), { env: { log: Math.log, exp: Math.exp } });
-    const ex = mod.exports as unknown as { memory: WebAssembly.Memory; __heap_base: WebAssembly.Global; exp_neg_rows(w: number, n: number, out: number): void };
+    const memory = new WebAssembly.Memory({ initial: 16 });
+    const mod = new WebAssembly.Instance(new WebAssembly.Module(code), { env: { log: Math.log, exp: Math.exp, memory } });
+    const ex = { memory, ...(mod.exports as unknown as { __heap_base: WebAssembly.Global; exp_neg_rows(w: number, n: number, out: number): void }) };
     const ws: number[] = [0, 87];
     const r = rng('exp-neg4');
     for (let e = -40; e <= 6; e++) {
@@ -834,6 +838,57 @@ describe('WebAssembly SIMD kernel', () => {
       expect(readFileSync(out, 'utf8')).toBe(committed);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(BACKENDS)("the SIMD kernel in the wasm backend's heap on %s", (backend) => {
+  backendSuite(backend);
+  it.skipIf(backend !== 'wasm')('reads the rows in place; a row it rewrites is copied first; the logits stay (wasm backend only)', async (ctx) => {
+    if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');
+    if (simdStatus() !== 'ready') ctx.skip(`the SIMD module is ${simdStatus()}`);
+    const B = 4;
+    const V = 5000;
+    const flat = makeLogits('peaky', B, V);
+    // Row 1 of `one` holds two finite tokens, one of them of mass 0: its entropy is 0, so T is
+    // T − range = 0 there.
+    const one = flat.slice();
+    one.fill(-Infinity, V, 2 * V);
+    one[V + 7] = 1;
+    one[V + 9] = -3e38;
+    const cases: [string, SamplerOptions, Float32Array, { inPlace: number; copied: number }][] = [
+      ['T + top-k + top-p', { temperature: 0.8, topK: 50, topP: 0.95, seed: 3 }, flat, { inPlace: B, copied: 0 }],
+      ['XTC over the whole row', { temperature: 0.8, xtc: { threshold: 0.1, probability: 1 }, seed: 4 }, flat, { inPlace: B, copied: 0 }],
+      // Nothing after it but the draw: the draw reads the row as rewritten, without writing it.
+      ['dynamic temperature alone', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, seed: 5 }, flat, { inPlace: B, copied: 0 }],
+      // A filter after it: the row is rewritten (in the module's copy).
+      ['dynamic temperature, then top-k', { temperature: 0.8, dynamicTemperature: { range: 0.5 }, topK: 40, seed: 6 }, flat, { inPlace: 0, copied: B }],
+      // T 0 on row 1: the row becomes its first maximum alone (in the module's copy).
+      ['dynamic temperature down to 0', { temperature: 0.3, dynamicTemperature: { range: 0.5 }, seed: 7 }, one, { inPlace: B - 1, copied: 1 }],
+      // A history edit: the penalties rewrite the module's copy.
+      ['a repetition penalty', { temperature: 0.8, topK: 50, repetitionPenalty: 1.3, seed: 8 }, flat, { inPlace: 0, copied: B }],
+    ];
+    const prompts = Array.from({ length: B }, (_, r) => [r, 7, 40 + r]);
+    for (const [name, options, logits, want] of cases) {
+      const x = tf.tensor2d(logits, [B, V]);
+      const s = createSampler(options);
+      try {
+        s.begin(prompts);
+        const before = { ...simdRowStats };
+        const ids = s.sample(x);
+        const got = Array.from(await ids.data());
+        ids.dispose();
+        expect(s.lastPath, name).toBe('fused:wasm');
+        const moved = { inPlace: simdRowStats.inPlace - before.inPlace, copied: simdRowStats.copied - before.copied };
+        expect(moved, name).toEqual(want);
+        const rowsOf = Array.from({ length: B }, (_, r) => Array.from(logits.subarray(r * V, (r + 1) * V)));
+        const context = { history: prompts, promptLength: prompts.map((p) => p.length) };
+        expect(got, name).toEqual(reference.sample(rowsOf, options, 0, context));
+        expect(await x.data(), `${name}: the caller's logits`).toEqual(logits);
+      } finally {
+        s.dispose();
+        x.dispose();
+      }
     }
   });
 });

@@ -2,8 +2,9 @@
 // max/NaN, top-k candidates, the top-p histogram, the bands' sums (top-nσ, ε, η, XTC) and the
 // draw. The small finishing work stays in
 // the JS kernel's own functions (top-p walk with compensated sums, min-p, invalid rows), so the
-// tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels: each row
-// is copied into the module's memory (one memcpy), scanned there, and never modified.
+// tokens are those of sampleRows, bit for bit. Used by the cpu and wasm fused kernels. On the
+// wasm backend the module runs in tfjs's heap and reads each row in place; elsewhere each row is
+// copied into the module's own memory (one memcpy). The caller's rows are never modified.
 import * as tf from '@tensorflow/tfjs-core';
 import {
   BUCKETS,
@@ -41,6 +42,7 @@ import { MIROSTAT_M } from '../../reference/mirostat.js';
 import { dynamicTemperatureAt, quantizedEntropy } from '../../reference/temperature.js';
 
 interface Exports {
+  /** The memory the instance imports (its own, or the wasm backend's heap). */
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
   scan_max(z: number, V: number, res: number): void;
@@ -51,8 +53,8 @@ interface Exports {
   gather_bucket(z: number, idx: number, n: number, bucketOf: number, star: number, out: number): number;
   topp_walk(v: number, n: number, before: number, target: number, zmax: number, inv: number, tmp: number, cnt: number): number;
   topp_fast(z: number, n: number, zmax: number, zmin: number, inv: number, p: number, hist: number, bucketOf: number, vals: number, qs: number): number;
-  draw(z: number, idx: number, n: number, thrf: number, hif: number, zmax: number, inv: number, sk: number, mt: number, gn: number): number;
-  draw_dyn(z: number, n: number, dz: number, prev: number, k: number, sk: number, mt: number, gn: number): number;
+  draw(z: number, idx: number, n: number, thrf: number, hif: number, zmax: number, inv: number, sk: number, mt: number, gn: number, lanes: number): number;
+  draw_dyn(z: number, n: number, dz: number, prev: number, k: number, sk: number, mt: number, gn: number, lanes: number): number;
   sigma_sums(z: number, n: number, zmax: number, res: number): void;
   band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
@@ -89,7 +91,6 @@ interface Exports {
     res: number,
   ): number;
   mask_words(z: number, V: number, words: number): number;
-  draw_lanes_take(): number;
   list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
 }
 
@@ -138,11 +139,45 @@ export const dynamicFastStats = { fast: 0, exact: 0 };
  */
 export const drawLaneStats = { rows: 0, lanes: 0 };
 
+/**
+ * Rows whose passes read the caller's logits where they are (the wasm backend's heap), and rows
+ * the module copied first (another memory: the cpu backend; or a row about to be rewritten).
+ */
+export const simdRowStats = { inPlace: 0, copied: 0 };
+
 let status: 'new' | 'pending' | 'ready' | 'unavailable' = 'new';
-let exports: Exports | undefined;
+let compiled: WebAssembly.Module | undefined;
+/** The instance in a memory of its own: rows are copied into it (the cpu backend, the helpers). */
+let own: Mod | undefined;
 let unavailableWhy = '';
 
-const imports = { env: { log: Math.log, exp: Math.exp } };
+/**
+ * An instance and its scratch layout. The module imports its memory and keeps no static data or
+ * stack there, so it also runs inside the wasm backend's heap (`heap`), reading the logits where
+ * they are, its scratch a block of that heap's malloc.
+ */
+interface Mod {
+  e: Exports;
+  layout?: Layout;
+  heap?: WasmHeap;
+}
+
+/** The wasm backend's heap: its memory and allocator (the Emscripten module's). */
+export interface WasmHeap {
+  memory: WebAssembly.Memory;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+}
+
+function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Exports {
+  const instance = new WebAssembly.Instance(module, { env: { log: Math.log, exp: Math.exp, memory } });
+  return { ...(instance.exports as unknown as Omit<Exports, 'memory'>), memory };
+}
+
+async function instantiateAsync(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<Exports> {
+  const instance = await WebAssembly.instantiate(module, { env: { log: Math.log, exp: Math.exp, memory } });
+  return { ...(instance.exports as unknown as Omit<Exports, 'memory'>), memory };
+}
 
 function bytes(): Uint8Array<ArrayBuffer> {
   const text = atob(SAMPLE_WASM_BASE64);
@@ -151,8 +186,9 @@ function bytes(): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function ready(instance: WebAssembly.Instance): void {
-  exports = instance.exports as unknown as Exports;
+function ready(module: WebAssembly.Module, e: Exports): void {
+  compiled = module;
+  own = { e };
   status = 'ready';
 }
 
@@ -180,17 +216,18 @@ function load(): void {
     unavailableWhy = 'WebAssembly SIMD not supported';
     return;
   }
+  const memory = (): WebAssembly.Memory => new WebAssembly.Memory({ initial: 16 });
   try {
-    ready(new WebAssembly.Instance(new WebAssembly.Module(code), imports));
+    const module = new WebAssembly.Module(code);
+    ready(module, instantiate(module, memory()));
   } catch {
     status = 'pending';
-    WebAssembly.instantiate(code, imports).then(
-      (r) => ready(r.instance),
-      (e: unknown) => {
+    WebAssembly.compile(code)
+      .then(async (module) => ready(module, await instantiateAsync(module, memory())))
+      .catch((e: unknown) => {
         status = 'unavailable';
         unavailableWhy = String(e);
-      },
-    );
+      });
   }
 }
 
@@ -202,13 +239,18 @@ export function simdStatus(): string {
   return status === 'unavailable' ? `unavailable: ${unavailableWhy}` : status;
 }
 
-// Memory layout: fixed tables at __heap_base, then per-vocabulary regions.
+// Memory layout from a base (__heap_base in the module's own memory, a malloc block in the wasm
+// backend's heap): fixed tables, then per-vocabulary regions.
 class Layout {
   readonly exptab: number;
   readonly mt: number;
   readonly res: number;
+  readonly lanes: number;
   readonly mass: number;
-  readonly row: number;
+  /** The row the passes read: `copy`, or the caller's row in place (the wasm backend's heap). */
+  row: number;
+  /** The module's copy of a row (rows that are rewritten, or from another memory). */
+  readonly copy: number;
   readonly idx: number;
   readonly val: number;
   readonly tmp: number;
@@ -219,7 +261,7 @@ class Layout {
   readonly words: number;
   readonly end: number;
   constructor(
-    base: number,
+    readonly base: number,
     readonly V: number,
   ) {
     const align = (x: number): number => (x + 15) & ~15;
@@ -232,8 +274,10 @@ class Layout {
     this.exptab = take(BUCKETS * 8);
     this.mt = take(GN * 4);
     this.res = take(4 * 8);
+    this.lanes = take(8);
     this.mass = take((BUCKETS + 1) * 8); // typ_window: one spare bucket
-    this.row = take(V * 4);
+    this.copy = take(V * 4);
+    this.row = this.copy;
     this.idx = take(V * 4);
     this.val = take(V * 4);
     this.tmp = take(V * 4);
@@ -246,19 +290,61 @@ class Layout {
   }
 }
 
-let layout: Layout | undefined;
-let tablesIn: ArrayBuffer | undefined; // the buffer the tables were written to (any buffer: same memory)
-
-function prepare(e: Exports, V: number): Layout {
-  if (!layout || layout.V !== V) layout = new Layout(e.__heap_base.value as number, V);
-  const need = layout.end - e.memory.buffer.byteLength;
-  if (need > 0) e.memory.grow(Math.ceil(need / 65536));
-  if (!tablesIn) {
-    new Float64Array(e.memory.buffer, layout.exptab, BUCKETS).set(EXP_TABLE);
-    new Uint32Array(e.memory.buffer, layout.mt, GN).set(MT);
-    tablesIn = e.memory.buffer;
+/**
+ * The layout of `mod` for vocabulary V, its tables written: in the module's own memory (grown as
+ * needed) or, in a heap, a malloc block (a new one when V changes: the heap may grow, so views
+ * made before this call can be stale). Every use starts with the row pointer at the copy.
+ */
+function prepare(mod: Mod, V: number): Layout {
+  const { e } = mod;
+  let L = mod.layout;
+  if (!L || L.V !== V) {
+    if (mod.heap) {
+      if (L) mod.heap.free(L.base);
+      const size = new Layout(0, V).end + 16;
+      L = new Layout(mod.heap.malloc(size), V);
+    } else {
+      L = new Layout(e.__heap_base.value as number, V);
+      const need = L.end - e.memory.buffer.byteLength;
+      if (need > 0) e.memory.grow(Math.ceil(need / 65536));
+    }
+    new Float64Array(e.memory.buffer, L.exptab, BUCKETS).set(EXP_TABLE);
+    new Uint32Array(e.memory.buffer, L.mt, GN).set(MT);
+    mod.layout = L;
   }
-  return layout;
+  L.row = L.copy;
+  return L;
+}
+
+const bound = new WeakMap<WebAssembly.Memory, Mod | 'pending' | 'failed'>();
+
+/**
+ * The instance that runs in the wasm backend's heap, its layout for V prepared (call it before
+ * making views of that heap: the scratch block may grow it). Undefined while it is instantiated
+ * asynchronously (browsers' main thread) or where it cannot be (a shared heap: the threaded
+ * build); the rows are then copied into the module's own memory.
+ */
+export function simdHeap(heap: WasmHeap, V: number): Mod | undefined {
+  if (simdStatus() !== 'ready' || !compiled) return undefined;
+  const { memory } = heap;
+  let mod = bound.get(memory);
+  if (mod === undefined) {
+    if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) mod = 'failed';
+    else
+      try {
+        mod = { e: instantiate(compiled, memory), heap };
+      } catch {
+        mod = 'pending';
+        instantiateAsync(compiled, memory).then(
+          (e) => bound.set(memory, { e, heap }),
+          () => bound.set(memory, 'failed'),
+        );
+      }
+    bound.set(memory, mod);
+  }
+  if (typeof mod === 'string') return undefined;
+  prepare(mod, V);
+  return mod;
 }
 
 const f32 = new Float32Array(1);
@@ -805,7 +891,16 @@ function sumBounds(
  * row is not dynamic, 1 when it is (1/T = 1 from here), 2 when, besides, res holds scan_max's
  * results for the rewritten row.
  */
-function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPlan, r: number, ex: Float64Array, defer?: DeferredRewrite): 0 | 1 | 2 {
+function dynamicRowSimd(
+  e: Exports,
+  L: Layout,
+  row: Float32Array,
+  plan: FusedPlan,
+  r: number,
+  ex: Float64Array,
+  owned: () => Float32Array,
+  defer?: DeferredRewrite,
+): 0 | 1 | 2 {
   const d = plan.dynamic!;
   const R = d.range[r]!;
   const prev = d.prev[r]!;
@@ -817,7 +912,7 @@ function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPla
   const zmin = F64[2]!;
   if (F64[1] !== 0 || zmax === Infinity || zmax === -Infinity) return 1; // an invalid row, left as it is
   const prev32 = Math.fround(prev);
-  if (!(prev32 >= 1e-30 && prev32 <= 1e30)) return dynamicRow(row, plan, r, ex) ? 1 : 0;
+  if (!(prev32 >= 1e-30 && prev32 <= 1e30)) return dynamicRow(owned(), plan, r, ex) ? 1 : 0;
   e.row_sums(L.row, V, zmax, prev32, L.res);
   const [S, SW, n] = [F64[0]!, F64[1]!, F64[2]!];
   let xq = 0;
@@ -831,20 +926,23 @@ function dynamicRowSimd(e: Exports, L: Layout, row: Float32Array, plan: FusedPla
     const lo = quantizedEntropy((Hlo - pad) / ln);
     if (!(Slo > 0) || lo !== quantizedEntropy((Hhi + pad) / ln)) {
       dynamicFastStats.exact++;
-      return dynamicRow(row, plan, r, ex) ? 1 : 0;
+      return dynamicRow(owned(), plan, r, ex) ? 1 : 0;
     }
     xq = lo;
   }
   dynamicFastStats.fast++;
   const t = dynamicTemperatureAt(xq, n, d.T[r]!, R, d.exponent[r]!);
   if (t === 0) {
-    greedyRow(row);
+    greedyRow(owned());
     return 1;
   }
   const k = dynamicInvTemperature(t);
   // Nothing after it but the draw: draw_dyn rewrites as it reads (one pass fewer).
   if (defer) [defer.on, defer.zmax, defer.prev, defer.k] = [true, zmax, prev, k];
-  else e.dyn_rewrite(L.row, V, zmax, prev, k);
+  else {
+    owned();
+    e.dyn_rewrite(L.row, V, zmax, prev, k);
+  }
   // The rewrite is monotone: the new extremes are the old ones rewritten (scan_max's results).
   const at = (z: number): number => Math.max(Math.fround(Math.fround(Math.fround(z - zmax) * prev) * k), -FLT_MAX);
   F64[0] = at(zmax);
@@ -885,11 +983,11 @@ function drawOnlyAfter(plan: FusedPlan, r: number): boolean {
  */
 export function dynamicRowSimdCopy(row: Float32Array, plan: FusedPlan, r: number): { row: Float32Array; outcome: number } | undefined {
   if (simdStatus() !== 'ready') return undefined;
-  const e = exports!;
-  const L = prepare(e, row.length);
+  const e = own!.e;
+  const L = prepare(own!, row.length);
   const view = new Float32Array(e.memory.buffer, L.row, row.length);
   view.set(row);
-  const outcome = dynamicRowSimd(e, L, view, plan, r, dynamicScratch(row.length));
+  const outcome = dynamicRowSimd(e, L, view, plan, r, dynamicScratch(row.length), () => view);
   return { row: view.slice(), outcome };
 }
 
@@ -942,8 +1040,8 @@ export function rowExpSums(
   skip?: (r: number) => boolean,
 ): boolean {
   if (simdStatus() !== 'ready') return false;
-  const e = exports!;
-  const L = prepare(e, V);
+  const e = own!.e;
+  const L = prepare(own!, V);
   const F32 = new Float32Array(e.memory.buffer);
   const F64 = new Float64Array(e.memory.buffer);
   const res = L.res >> 3;
@@ -971,8 +1069,8 @@ export function rowExpSums(
  */
 export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32Array | undefined {
   if (n === 0 || n > V || simdStatus() !== 'ready') return undefined;
-  const e = exports!;
-  const L = prepare(e, V);
+  const e = own!.e;
+  const L = prepare(own!, V);
   new Float32Array(e.memory.buffer).set(z.subarray(o, o + V), L.row >> 2);
   const c = e.scan_topk(L.row, V, n, L.idx, L.val, L.tmp, L.res);
   const F64 = new Float64Array(e.memory.buffer);
@@ -986,15 +1084,19 @@ export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32
   return Int32Array.from(order.slice(0, n), (i) => idx[i]!);
 }
 
-export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array): boolean {
+export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32Array, kept?: Int32Array, heap?: Mod): boolean {
   if (simdStatus() !== 'ready' || !simdTakes(plan)) return false; // typical-p, minTokensToKeep: the JS kernel
-  const e = exports!;
   const V = plan.vocab;
-  const L = prepare(e, V);
+  // In the wasm backend's heap the passes read the caller's rows in place; a row is copied only
+  // before something rewrites it (edits, an unfolded mask, dynamic temperature's rewrite).
+  const inHeap = heap !== undefined && heap.layout?.V === V && values.buffer === heap.e.memory.buffer;
+  const mod = inHeap ? heap : own!;
+  const e = mod.e;
+  const L = prepare(mod, V);
   const buf = e.memory.buffer;
-  const F32 = new Float32Array(buf);
   const F64 = new Float64Array(buf);
-  const row = new Float32Array(buf, L.row, V);
+  const copy = new Float32Array(buf, L.copy, V);
+  let row: Float32Array = copy;
   const idx = new Int32Array(buf, L.idx, V);
   const val = new Float32Array(buf, L.val, V);
   const mass = new Float64Array(buf, L.mass, BUCKETS);
@@ -1008,7 +1110,24 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
   const deferred: DeferredRewrite = { on: false, zmax: 0, prev: 1, k: 1 };
   for (let r = 0; r < plan.batch; r++) {
     const z = values.subarray(r * V, (r + 1) * V);
-    F32.set(z, L.row >> 2);
+    if (inHeap) {
+      [L.row, row] = [z.byteOffset, z];
+      simdRowStats.inPlace++;
+    } else {
+      copy.set(z);
+      [L.row, row] = [L.copy, copy];
+      simdRowStats.copied++;
+    }
+    // Before a rewrite: the row into the module's copy (once), the passes read that from then on.
+    const owned = (): Float32Array => {
+      if (L.row !== L.copy) {
+        copy.set(z);
+        [L.row, row] = [L.copy, copy];
+        simdRowStats.inPlace--;
+        simdRowStats.copied++;
+      }
+      return row;
+    };
     const k = plan.topK[r]!;
     const topK = k > 0 && k < V;
     const dyn = plan.dynamic !== undefined && plan.dynamic.range[r]! > 0;
@@ -1027,18 +1146,21 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       }
     }
     // Edits and the mask change the module's copy of the row: the caller's logits stay.
-    if (plan.editRow) edited![r] = plan.editRow(row, r);
+    if (plan.editRow) edited![r] = plan.editRow(owned(), r);
     // With top-k the mask is applied inside the scan (no pass of its own): every later step
     // reads only the candidates, all of them allowed. Otherwise (and before top-nσ or dynamic
     // temperature, which read the whole row) it masks the row first.
     const folded = words !== undefined && maskFoldsIntoTopK(plan, r);
     if (words) {
       words.set(plan.mask![r]!);
-      if (!folded) edited![r]! |= e.mask_words(L.row, V, L.words);
+      if (!folded) {
+        owned();
+        edited![r]! |= e.mask_words(L.row, V, L.words);
+      }
     }
     // Dynamic temperature rewrites the module's copy (the reference's float32 scaled logits).
     deferred.on = false;
-    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, !plan.keptOut && drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
+    const dynamic = dyn && !late ? dynamicRowSimd(e, L, row, plan, r, dynEx!, owned, !plan.keptOut && drawOnlyAfter(plan, r) ? deferred : undefined) : 0;
     const dynOn = dynamic > 0;
     let n = 0;
     if (folded) {
@@ -1211,14 +1333,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       // the other candidates -Infinity, then the draw at 1/T = 1 (the kept maximum is 0).
       const list = cand ? idx : undefined;
       const count = cand ? n : V;
-      const g = dynamicKept(row, list, count, keep, plan, r, dynEx!);
+      const g = dynamicKept(owned(), list, count, keep, plan, r, dynEx!);
       if (kept) kept[r] = g >= 0 ? 1 : simdKept(row, list, count, -FLT_MAX, false);
       if (g >= 0 && plan.keptOut) {
         [plan.keptOut[r * V + g], plan.keptInv![r]] = [0, 1];
         markKept(r, g);
       } else writeKept(plan, r, row, list, count, { lo: -FLT_MAX, hi: Infinity }, 1);
       if (g < 0 && !cand) drawLaneStats.rows++;
-      out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN);
+      out[r] = g >= 0 ? g : e.draw(L.row, cand ? L.idx : 0, count, -FLT_MAX, Infinity, 0, 1, sk, L.mt, GN, L.lanes);
       continue;
     }
     // Mirostat (last, at the draw's 1/T): v2 an ε-like floor with ε = 2^-μ; v1 the k largest,
@@ -1269,12 +1391,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     } else writeKept(plan, r, row, list, count, { lo: Math.max(float32Ceil(thr), -FLT_MAX), hi }, inv);
     if (deferred.on || !(listed || winned)) drawLaneStats.rows++;
     out[r] = deferred.on
-      ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN)
-      : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN);
+      ? e.draw_dyn(L.row, V, deferred.zmax, deferred.prev, deferred.k, sk, L.mt, GN, L.lanes)
+      : e.draw(L.row, listed ? L.idx : winned ? L.tmp : 0, count, float32Ceil(thr), hi, dmax, inv, sk, L.mt, GN, L.lanes);
     if (miro && out[r]! >= 0)
       plan.surprise![r] = listed ? keptSurprise(row, idx, n, keep, inv, row[out[r]!]!) : rowSurprise(e, L, row, float32Ceil(thr), zmax, inv, row[out[r]!]!);
   }
-  drawLaneStats.lanes += e.draw_lanes_take();
+  const lanes = new Uint32Array(e.memory.buffer, L.lanes, 1);
+  drawLaneStats.lanes += lanes[0]!;
+  lanes[0] = 0;
   if (edited) for (let r = 0; r < plan.batch; r++) out[r] = editedOutcome(out[r]!, edited[r]!, values.subarray(r * V, (r + 1) * V), plan, r);
   return true;
 }

@@ -3,14 +3,22 @@
 import { FUSED_KERNEL } from '../kernel-names.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { keptBuffer, keptInput, keptList, sampleRows, upperKept, type FusedPlan } from '../js/sample-rows.js';
-import { sampleRowsSimd } from '../wasm-simd/sample-rows-simd.js';
+import { sampleRowsSimd, simdHeap, type WasmHeap } from '../wasm-simd/sample-rows-simd.js';
 import { fusedObserver } from '../fused-observer.js';
 import { packRows } from '../js/edit-kernels.js';
 
 interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
-  wasm: { HEAPU8: Uint8Array };
+  wasm: { HEAPU8: Uint8Array; asm?: { memory?: unknown }; _malloc?(bytes: number): number; _free?(ptr: number): void };
   makeOutput(shape: number[], dtype: 'int32' | 'float32'): tf.TensorInfo;
+}
+
+/** The Emscripten module's memory and allocator, where it exposes them. */
+function heapOf(b: WasmBackend): WasmHeap | undefined {
+  const { asm, _malloc, _free } = b.wasm;
+  const memory = asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory) || memory.buffer !== b.wasm.HEAPU8.buffer || !_malloc || !_free) return undefined;
+  return { memory, malloc: (n) => _malloc.call(b.wasm, n), free: (p) => _free.call(b.wasm, p) };
 }
 
 export function registerWasmKernel(): void {
@@ -20,7 +28,10 @@ export function registerWasmKernel(): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const b = backend as unknown as WasmBackend;
       let plan = (attrs as unknown as { plan: FusedPlan }).plan;
-      // Allocate first: growing the heap would detach views made before.
+      // Allocate first: growing the heap would detach views made before. The SIMD module's
+      // scratch in the heap first of all (it reads the logits there, in place).
+      const h0 = heapOf(b);
+      const mod = h0 ? simdHeap(h0, plan.vocab) : undefined;
       const out = b.makeOutput([plan.batch], 'int32');
       const sOut = plan.mirostat ? b.makeOutput([plan.batch], 'float32') : undefined;
       const lp = plan.logprobs;
@@ -45,7 +56,7 @@ export function registerWasmKernel(): void {
       }
       const observe = plan.drawOnly ? undefined : fusedObserver();
       const kept = observe ? new Int32Array(plan.batch) : undefined;
-      const simd = sampleRowsSimd(values, plan, ids, kept);
+      const simd = sampleRowsSimd(values, plan, ids, kept, mod);
       if (!simd) sampleRows(values, plan, ids, kept);
       if (observe) observe({ path: 'fused:wasm', kernel: simd ? 'simd' : 'js', counts: kept!, edited: plan.editRow !== undefined || plan.mask !== undefined });
       if (pOut) {
