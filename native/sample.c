@@ -424,7 +424,7 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 // runs the exact path. The bounds here (EE below) are 8× E.
 //   Error of q~: w32 is three float32 roundings (zmax - z, inv, the product) away from the exact
 //   path's |a|: |w32 - |a|| <= KAPPA·|a|; exp_neg4 is within EPS0 of exp(-w32) (checked over
-//   every float32 w in [0, 87]: 1.02e-7). Bucket b (< 4095) holds |a| < (b + 1)/scale·1.00001, so
+//   every float32 w in [0, 87]: 1.13e-7). Bucket b (< 4095) holds |a| < (b + 1)/scale·1.00001, so
 //   its sum is within (EPS0 + KAPPA·that + n·2^-52)·1.001 of its true mass. The last bucket holds
 //   -Infinity (q~ < 2e-38, true 0) and, when the range is capped at 64 nat, tokens with true
 //   mass < e^-63.9: there an absolute bound.
@@ -436,22 +436,24 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 
 #define F4(x) wasm_f32x4_splat(x)
 /**
- * ~exp(-w) for w >= 0 (+Infinity allowed; clamped at 87), relative error < 1.03e-7. k = round(w·log2 e)
- * by adding 1.5·2^23 (ties to even, as f32x4.nearest; bitwise the same results for every float32 w
- * in [0, 87], checked exhaustively) also leaves k in the sum's low bits, so no float-to-int
+ * ~exp(-w) for w in [0, 87] (callers clamp: exp_neg4), relative error < 1.13e-7 (every float32 w
+ * in [0, 87], checked exhaustively: 1.127e-7 at w = 5.195). k = round(w·log2 e) by adding
+ * 1.5·2^23 (ties to even, as f32x4.nearest; bitwise the same results for every float32 w in
+ * [0, 87], checked exhaustively) also leaves k in the sum's low bits, so no float-to-int
  * conversion (several instructions on x64) is needed for 2^-k: about 20 % less time per token.
+ * e^-r on |r| <= ln 2 / 2 (plus rounding): a degree-6 polynomial, minimax for the relative error
+ * (Lawson's weighted least squares) with float32 coefficients; its own error is 2e-9, the rest
+ * is float32 rounding (one multiply and add fewer than the degree-7 Taylor form, 1.0e-7).
  */
-static inline v128_t exp_neg4(v128_t w) {
-  w = wasm_f32x4_pmin(w, F4(87.0f));
+static inline v128_t exp_core4(v128_t w) {
   v128_t t = wasm_f32x4_add(wasm_f32x4_mul(w, F4(1.44269504f)), F4(12582912.0f));
   v128_t k = wasm_f32x4_sub(t, F4(12582912.0f));
   v128_t r = wasm_f32x4_sub(wasm_f32x4_sub(w, wasm_f32x4_mul(k, F4(0.693359375f))), wasm_f32x4_mul(k, F4(-2.12194440e-4f)));
-  v128_t e = F4(-1.0f / 5040);
-  e = wasm_f32x4_add(F4(1.0f / 720), wasm_f32x4_mul(r, e));
-  e = wasm_f32x4_add(F4(-1.0f / 120), wasm_f32x4_mul(r, e));
-  e = wasm_f32x4_add(F4(1.0f / 24), wasm_f32x4_mul(r, e));
-  e = wasm_f32x4_add(F4(-1.0f / 6), wasm_f32x4_mul(r, e));
-  e = wasm_f32x4_add(F4(0.5f), wasm_f32x4_mul(r, e));
+  v128_t e = F4(0.0013836807338520885f);
+  e = wasm_f32x4_add(F4(-0.00837484560906887f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(0.041668228805065155f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(-0.16666419804096222f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(0.49999991059303284f), wasm_f32x4_mul(r, e));
   e = wasm_f32x4_add(F4(-1.0f), wasm_f32x4_mul(r, e));
   e = wasm_f32x4_add(F4(1.0f), wasm_f32x4_mul(r, e));
   // bits(t) = bits(1.5·2^23) + k, and bits(1.5·2^23) << 23 wraps to 0: (127 - k) << 23 = 2^-k.
@@ -459,9 +461,32 @@ static inline v128_t exp_neg4(v128_t w) {
   return wasm_f32x4_mul(e, s);
 }
 
-/** out[i] = exp_neg4(w[i]) for i < n (n a multiple of 4): for the test of its error bound. */
-EXPORT(exp_neg_rows) void exp_neg_rows(const float *w, int n, float *out) {
-  for (int i = 0; i + 4 <= n; i += 4) wasm_v128_store(out + i, exp_neg4(wasm_v128_load(w + i)));
+/** exp_core4 for w >= 0, +Infinity allowed (clamped at 87). */
+static inline v128_t exp_neg4(v128_t w) { return exp_core4(wasm_f32x4_pmin(w, F4(87.0f))); }
+
+/**
+ * A coarse ~exp(-w) for w in [0, 87], relative error < 1e-4 (every float32 w in [0, 87], checked
+ * exhaustively: 7.9e-5): one reduction constant (k·ln 2 rounds: < 4e-6) and a degree-3 minimax
+ * polynomial (7.5e-5). For sums that only place a threshold among few tokens (XTC's).
+ */
+static inline v128_t exp_lo4(v128_t w) {
+  v128_t t = wasm_f32x4_add(wasm_f32x4_mul(w, F4(1.44269504f)), F4(12582912.0f));
+  v128_t k = wasm_f32x4_sub(t, F4(12582912.0f));
+  v128_t r = wasm_f32x4_sub(w, wasm_f32x4_mul(k, F4(0.6931471805599453f)));
+  v128_t e = F4(-0.16566768288612366f);
+  e = wasm_f32x4_add(F4(0.5049668550491333f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(-1.0001643896102905f), wasm_f32x4_mul(r, e));
+  e = wasm_f32x4_add(F4(0.9999279975891113f), wasm_f32x4_mul(r, e));
+  v128_t s = wasm_i32x4_shl(wasm_i32x4_sub(wasm_i32x4_splat(127), t), 23);
+  return wasm_f32x4_mul(e, s);
+}
+
+/** out[i] = exp_neg4(w[i]) (coarse: exp_lo4 of w[i] clamped) for i < n (n a multiple of 4): for the tests of their error bounds. */
+EXPORT(exp_neg_rows) void exp_neg_rows(const float *w, int n, float *out, int coarse) {
+  for (int i = 0; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(w + i);
+    wasm_v128_store(out + i, coarse ? exp_lo4(wasm_f32x4_pmin(v, F4(87.0f))) : exp_neg4(v));
+  }
 }
 
 /**
@@ -647,14 +672,15 @@ EXPORT(sigma_sums) void sigma_sums(const float *z, int n, double zmax, double *r
 
 // band_sums and row_sums; `masked` (a constant at each call) drops the tokens below thrf from the
 // sums and skips blocks without a kept token.
-static inline __attribute__((always_inline)) void block_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, int masked, double *res) {
+static inline __attribute__((always_inline)) void block_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, int masked, int coarse, double *res) {
   if (!(thrf > -__FLT_MAX__)) thrf = -__FLT_MAX__; // excludes -Infinity
   v128_t tv = wasm_f32x4_splat(thrf), zm = wasm_f32x4_splat(zmax), iv = wasm_f32x4_splat(inv), zero = wasm_f64x2_splat(0);
   v128_t s0 = zero, s1 = zero, a0 = zero, a1 = zero, q0 = zero, q1 = zero, cnt = wasm_i32x4_splat(0);
   int j = 0;
 #define TERM(v, k, x, w)                                                                 \
   v128_t w = wasm_f32x4_pmin(wasm_f32x4_mul(wasm_f32x4_sub(zm, v), iv), F4(87.0f));       \
-  v128_t x = masked ? wasm_v128_and(exp_neg4(w), k) : exp_neg4(w);
+  v128_t x = coarse ? exp_lo4(w) : exp_core4(w);                                            \
+  if (masked) x = wasm_v128_and(x, k);
 #define ACC(acc0, acc1, q)                                                                                            \
   acc0 = wasm_f64x2_add(acc0, wasm_f64x2_promote_low_f32x4(q));                                                    \
   acc1 = wasm_f64x2_add(acc1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q, q, 2, 3, 0, 1)));
@@ -699,7 +725,7 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
     count += kept;
     float w = (zmax - z[j]) * inv;
     if (!(w <= 87.0f)) w = 87.0f;
-    float x = wasm_f32x4_extract_lane(exp_neg4(wasm_f32x4_splat(w)), 0);
+    float x = wasm_f32x4_extract_lane(coarse ? exp_lo4(wasm_f32x4_splat(w)) : exp_core4(wasm_f32x4_splat(w)), 0);
     S += x;
     if (moments >= 1) A += (double)x * w;
     if (moments >= 2) Q += (double)x * w * w;
@@ -721,7 +747,12 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
  * token are skipped.
  */
 EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
-  block_sums(z, n, thrf, zmax, inv, moments, 1, res);
+  block_sums(z, n, thrf, zmax, inv, moments, 1, 0, res);
+}
+
+/** band_sums with moments 0 and the coarse exp_lo4 (each x within 1e-4 of e^-w): res[0] = Σ x, res[2] the count. */
+EXPORT(band_sums_coarse) void band_sums_coarse(const float *z, int n, float thrf, float zmax, float inv, double *res) {
+  block_sums(z, n, thrf, zmax, inv, 0, 1, 1, res);
 }
 
 /**
@@ -730,7 +761,7 @@ EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, 
  * bound for tokens past w = 87 covers; no block is skipped.
  */
 EXPORT(row_sums) void row_sums(const float *z, int n, float zmax, float inv, double *res) {
-  block_sums(z, n, -__FLT_MAX__, zmax, inv, 1, 0, res);
+  block_sums(z, n, -__FLT_MAX__, zmax, inv, 1, 0, 0, res);
 }
 
 /**
@@ -990,7 +1021,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     }
     return best;
   }
-  v128_t tv = wasm_f32x4_splat(thrf), hv = wasm_f32x4_splat(hif);
+  v128_t tv = wasm_f32x4_splat(thrf);
   v128_t lane = wasm_i32x4_make(0, 1, 2, 3);
   // The hash inputs sk + j·GOLDEN of a block's first four lanes, stepped by 16·GOLDEN per block.
   v128_t xb = wasm_i32x4_add(wasm_i32x4_splat((int)sk), wasm_i32x4_mul(lane, wasm_i32x4_splat((int)GOLDEN)));
@@ -1003,29 +1034,23 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
   // (lim < 0) nothing later can win.
   // A band narrower than 2 in score units (flat rows under top-p) gains little from block
   // limits: there the one limit for the best score serves every block, without the block max.
-  const v128_t ninf = wasm_f32x4_splat(-INFF);
   const int blocks = !(((double)RW(thrf) - zmax) * inv > -2.0);
   int lim = 0;
   v128_t limv = wasm_i32x4_splat(0);
   for (; j + 16 <= n; j += 16, xb = wasm_i32x4_add(xb, step16)) {
     v128_t a = wasm_v128_load(z + j), b = wasm_v128_load(z + j + 4);
     v128_t c = wasm_v128_load(z + j + 8), d = wasm_v128_load(z + j + 12);
+    // Lanes at or above the floor; an upper bound (XTC's) is tested lane by lane below: it drops
+    // only the few largest logits, so masking every block for it cost more than it saved.
     v128_t ka = wasm_f32x4_ge(a, tv), kb = wasm_f32x4_ge(b, tv), kc = wasm_f32x4_ge(c, tv), kd = wasm_f32x4_ge(d, tv);
-    if (hif < INFF) {
-      ka = wasm_v128_and(ka, wasm_f32x4_le(a, hv));
-      kb = wasm_v128_and(kb, wasm_f32x4_le(b, hv));
-      kc = wasm_v128_and(kc, wasm_f32x4_le(c, hv));
-      kd = wasm_v128_and(kd, wasm_f32x4_le(d, hv));
-    }
     if (!blocks) {
       if (!wasm_v128_any_true(wasm_v128_or(wasm_v128_or(ka, kb), wasm_v128_or(kc, kd)))) continue;
       goto hash;
     }
-    // Without an upper bound, a block's largest logit is its largest kept one when it keeps any
-    // (every dropped logit lies below every kept one).
-    v128_t mx = hif < INFF ? wasm_f32x4_pmax(wasm_f32x4_pmax(wasm_v128_bitselect(a, ninf, ka), wasm_v128_bitselect(b, ninf, kb)),
-                                             wasm_f32x4_pmax(wasm_v128_bitselect(c, ninf, kc), wasm_v128_bitselect(d, ninf, kd)))
-                           : wasm_f32x4_pmax(wasm_f32x4_pmax(a, b), wasm_f32x4_pmax(c, d));
+    // A block's largest logit: its largest kept one when it keeps any and nothing above an upper
+    // bound (every token below the floor lies below every kept one); otherwise larger, so its
+    // hash limit is only looser.
+    v128_t mx = wasm_f32x4_pmax(wasm_f32x4_pmax(a, b), wasm_f32x4_pmax(c, d));
     mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 2, 3, 0, 1));
     mx = wasm_f32x4_pmax(mx, wasm_i32x4_shuffle(mx, mx, 1, 0, 3, 2));
     float bm = wasm_f32x4_extract_lane(mx, 0);
@@ -1046,6 +1071,7 @@ static inline __attribute__((always_inline)) int draw_impl(const float *z, const
     for (int l = 0; bits; l++, bits >>= 1) {
       if (!(bits & 1)) continue;
       int t = j + l;
+      if (z[t] > hif) continue;
       lanes[0]++;
       double at = ((double)RW(z[t]) - zmax) * inv;
       u32 h = mix32(sk + (u32)t * GOLDEN);

@@ -57,6 +57,7 @@ interface Exports {
   draw_dyn(z: number, n: number, dz: number, prev: number, k: number, sk: number, mt: number, gn: number, lanes: number): number;
   sigma_sums(z: number, n: number, zmax: number, res: number): void;
   band_sums(z: number, n: number, thrf: number, zmax: number, inv: number, moments: number, res: number): void;
+  band_sums_coarse(z: number, n: number, thrf: number, zmax: number, inv: number, res: number): void;
   row_sums(z: number, n: number, zmax: number, inv: number, res: number): void;
   dyn_rewrite(z: number, n: number, zmax: number, prev: number, k: number): void;
   band_floor(z: number, n: number, thrf: number, lo: number, hi: number, res: number): void;
@@ -117,7 +118,7 @@ export const topPFastStats = { fast: 0, exact: 0 };
  * The same for the bands over a whole row (top-nσ's σ, ε, η, XTC): settled by the certified
  * float32 / float64 sums (`fast`), or by the JS kernel's exact pass (`exact`).
  */
-export const bandFastStats = { fast: 0, exact: 0 };
+export const bandFastStats = { fast: 0, exact: 0, coarse: 0, coarseMissed: 0 };
 
 /**
  * Which window of typical-p's whole-row pass settled a row (typicalFast): the first (about 2σ
@@ -386,6 +387,8 @@ const U = 2 ** -53;
 // The float32 pass's error constants (native/sample.c, the top-p section): exp_neg4 within EPS0
 // of exp(-w32), and w32 within KAPPA·w of the exact |a|.
 const EPS0 = 1.5e-7;
+/** exp_lo4's bound (band_sums_coarse): 7.9e-5 over every float32 w in [0, 87]. */
+const EPS_COARSE = 1e-4;
 const KAPPA = 1.8e-7;
 // band_sums sums each block of 16 tokens in float32 first: within BLK of the block's value.
 const BLK = 4 * 2 ** -23;
@@ -816,12 +819,17 @@ function cutBand(
   const V = row.length;
   const thrf = float32Ceil(keep.thr);
   let done = false;
-  if (inv >= 1e-30 && inv <= 1e30) {
+  // XTC's threshold lies among the few largest logits, so the coarse sums (each term within 1e-4)
+  // place it in a narrow interval that rarely holds a token; where one does, the precise sums.
+  const tries: boolean[] = kind === 'xtc' ? [true, false] : [false];
+  for (const coarse of inv >= 1e-30 && inv <= 1e30 ? tries : []) {
     // η needs Σ x·w (for H); ε and XTC bound it by wmax·Σ x (it enters only the error bound).
-    e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 1 : 0, L.res);
+    if (coarse) e.band_sums_coarse(L.row, V, thrf, zmax, inv, L.res);
+    else e.band_sums(L.row, V, thrf, zmax, inv, kind === 'eta' ? 1 : 0, L.res);
     const F64 = new Float64Array(e.memory.buffer, L.res, 2);
     const wmax = Math.min(87, (zmax - Math.max(zmin, thrf)) * inv * 1.00001);
-    const { Slo, Shi, Hlo, Hhi } = sumBounds(F64[0]!, kind === 'eta' ? F64[1]! : wmax * F64[0]!, V, KAPPA, wmax);
+    const SW = kind === 'eta' ? F64[1]! : wmax * F64[0]!;
+    const { Slo, Shi, Hlo, Hhi } = sumBounds(F64[0]!, SW, V, KAPPA, wmax, false, coarse ? EPS_COARSE : EPS0);
     let cutLo = param;
     let cutHi = param;
     if (kind === 'eta') {
@@ -829,25 +837,25 @@ function cutBand(
       cutLo = Math.min(param, Math.sqrt(param) * Math.exp(-(Hhi + pad)));
       cutHi = Math.min(param, Math.sqrt(param) * Math.exp(-(Hlo - pad)));
     }
-    if (Slo > 0 && cutLo > 0) {
-      const tLo = zmax + Math.log(cutLo * Slo) / inv;
-      const tHi = zmax + Math.log(cutHi * Shi) / inv;
-      // The JS kernel's own rounding of t and of its per-token test.
-      const pad = 1e-12 * (Math.abs(zmax) + Math.abs(tLo) + Math.abs(tHi) + 1 + 1 / inv);
-      const c = certify(e, L, V, thrf, tLo - pad, tHi + pad);
-      if (c) {
-        done = true;
-        if (kind === 'xtc') {
-          if (c.next < zmax) {
-            keep.hi = c.next;
-            keep.max = c.next; // the largest kept logit: the band's top
-          }
-        } else {
-          const next = Math.min(zmax, c.next);
-          if (next > keep.thr) keep.thr = next;
-        }
+    if (!(Slo > 0 && cutLo > 0)) continue;
+    const tLo = zmax + Math.log(cutLo * Slo) / inv;
+    const tHi = zmax + Math.log(cutHi * Shi) / inv;
+    // The JS kernel's own rounding of t and of its per-token test.
+    const pad = 1e-12 * (Math.abs(zmax) + Math.abs(tLo) + Math.abs(tHi) + 1 + 1 / inv);
+    const c = certify(e, L, V, thrf, tLo - pad, tHi + pad);
+    if (coarse) bandFastStats[c ? 'coarse' : 'coarseMissed']++;
+    if (!c) continue;
+    done = true;
+    if (kind === 'xtc') {
+      if (c.next < zmax) {
+        keep.hi = c.next;
+        keep.max = c.next; // the largest kept logit: the band's top
       }
+    } else {
+      const next = Math.min(zmax, c.next);
+      if (next > keep.thr) keep.thr = next;
     }
+    break;
   }
   if (done) {
     bandFastStats.fast++;
@@ -871,13 +879,14 @@ function sumBounds(
   kappa: number,
   wmax: number,
   perTerm = false,
+  eps = EPS0,
 ): { Slo: number; Shi: number; Hlo: number; Hhi: number; errS: number; errSW: number } {
   const acc = (V / 4 + 4) * 2 * U + 1e-15; // the sums' rounding and the JS kernel's own error
   const tiny = V * 1e-36;
   // perTerm (band_sums' moments 3): no float32 block sums; Σ x·w's float32 products, 2^-24 each.
   const [bs, bw] = perTerm ? [0, 6e-8] : [BLK, BLK];
-  const errS = 1.001 * ((EPS0 + bs) * S + kappa * SW) + acc * S + tiny;
-  const errSW = 1.001 * ((EPS0 + kappa + bw) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
+  const errS = 1.001 * ((eps + bs) * S + kappa * SW) + acc * S + tiny;
+  const errSW = 1.001 * ((eps + kappa + bw) * SW + kappa * wmax * SW) + acc * SW + 90 * tiny;
   const [Slo, Shi] = [S - errS, S + errS];
   return { Slo, Shi, Hlo: Math.log(Slo) + Math.max(0, SW - errSW) / Shi, Hhi: Math.log(Shi) + (SW + errSW) / Slo, errS, errSW };
 }
