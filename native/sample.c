@@ -747,12 +747,15 @@ static inline __attribute__((always_inline)) void block_sums(const float *z, int
  * token are skipped.
  */
 EXPORT(band_sums) void band_sums(const float *z, int n, float thrf, float zmax, float inv, int moments, double *res) {
-  block_sums(z, n, thrf, zmax, inv, moments, 1, 0, res);
+  // No floor: every finite token is kept, so no mask (-Infinity enters as row_sums says).
+  if (!(thrf > -__FLT_MAX__)) block_sums(z, n, -__FLT_MAX__, zmax, inv, moments, 0, 0, res);
+  else block_sums(z, n, thrf, zmax, inv, moments, 1, 0, res);
 }
 
 /** band_sums with moments 0 and the coarse exp_lo4 (each x within 1e-4 of e^-w): res[0] = Σ x, res[2] the count. */
 EXPORT(band_sums_coarse) void band_sums_coarse(const float *z, int n, float thrf, float zmax, float inv, double *res) {
-  block_sums(z, n, thrf, zmax, inv, 0, 1, 1, res);
+  if (!(thrf > -__FLT_MAX__)) block_sums(z, n, -__FLT_MAX__, zmax, inv, 0, 0, 1, res);
+  else block_sums(z, n, thrf, zmax, inv, 0, 1, 1, res);
 }
 
 /**
