@@ -318,6 +318,15 @@ function prepare(mod: Mod, V: number): Layout {
 }
 
 const bound = new WeakMap<WebAssembly.Memory, Mod | 'pending' | 'failed'>();
+/** The heap instance simdHeap prepared last: the packing's helpers read rows there in place. */
+let lastHeap: Mod | undefined;
+
+/** The instance whose memory holds `values` (prepared for V: rows read in place), or the module's own (rows copied). */
+function modFor(values: Float32Array, V: number): { mod: Mod; inPlace: boolean } {
+  const h = lastHeap;
+  if (h && h.layout?.V === V && values.buffer === h.e.memory.buffer) return { mod: h, inPlace: true };
+  return { mod: own!, inPlace: false };
+}
 
 /**
  * The instance that runs in the wasm backend's heap, its layout for V prepared (call it before
@@ -345,6 +354,7 @@ export function simdHeap(heap: WasmHeap, V: number): Mod | undefined {
   }
   if (typeof mod === 'string') return undefined;
   prepare(mod, V);
+  lastHeap = mod;
   return mod;
 }
 
@@ -1049,14 +1059,16 @@ export function rowExpSums(
   skip?: (r: number) => boolean,
 ): boolean {
   if (simdStatus() !== 'ready') return false;
-  const e = own!.e;
-  const L = prepare(own!, V);
+  const { mod, inPlace } = modFor(values, V);
+  const e = mod.e;
+  const L = prepare(mod, V);
   const F32 = new Float32Array(e.memory.buffer);
   const F64 = new Float64Array(e.memory.buffer);
   const res = L.res >> 3;
   for (let r = 0; r < B; r++) {
     if (skip?.(r)) continue;
-    F32.set(values.subarray(r * V, (r + 1) * V), L.row >> 2);
+    if (inPlace) L.row = values.byteOffset + r * V * 4;
+    else F32.set(values.subarray(r * V, (r + 1) * V), L.row >> 2);
     e.scan_max(L.row, V, L.res);
     const zmax = F64[res]!;
     if (maxOut) maxOut[r] = zmax;
@@ -1078,9 +1090,11 @@ export function rowExpSums(
  */
 export function rowTopN(z: Float32Array, o: number, V: number, n: number): Int32Array | undefined {
   if (n === 0 || n > V || simdStatus() !== 'ready') return undefined;
-  const e = own!.e;
-  const L = prepare(own!, V);
-  new Float32Array(e.memory.buffer).set(z.subarray(o, o + V), L.row >> 2);
+  const { mod, inPlace } = modFor(z, V);
+  const e = mod.e;
+  const L = prepare(mod, V);
+  if (inPlace) L.row = z.byteOffset + o * 4;
+  else new Float32Array(e.memory.buffer).set(z.subarray(o, o + V), L.row >> 2);
   const c = e.scan_topk(L.row, V, n, L.idx, L.val, L.tmp, L.res);
   const F64 = new Float64Array(e.memory.buffer);
   const res = L.res >> 3;
