@@ -170,14 +170,18 @@ export interface WasmHeap {
   free(ptr: number): void;
 }
 
+const importsFor = (memory: WebAssembly.Memory) => ({ env: { log: Math.log, exp: Math.exp, memory } });
+const exportsOf = (instance: WebAssembly.Instance, memory: WebAssembly.Memory): Exports => ({
+  ...(instance.exports as unknown as Omit<Exports, 'memory'>),
+  memory,
+});
+
 function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Exports {
-  const instance = new WebAssembly.Instance(module, { env: { log: Math.log, exp: Math.exp, memory } });
-  return { ...(instance.exports as unknown as Omit<Exports, 'memory'>), memory };
+  return exportsOf(new WebAssembly.Instance(module, importsFor(memory)), memory);
 }
 
 async function instantiateAsync(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<Exports> {
-  const instance = await WebAssembly.instantiate(module, { env: { log: Math.log, exp: Math.exp, memory } });
-  return { ...(instance.exports as unknown as Omit<Exports, 'memory'>), memory };
+  return exportsOf(await WebAssembly.instantiate(module, importsFor(memory)), memory);
 }
 
 function bytes(): Uint8Array<ArrayBuffer> {
