@@ -97,6 +97,11 @@ interface Exports {
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
 
+/** res[0] = Σ x over a whole row: row_sums' Σ x (the same blocks, bit for bit) without its Σ x·w. */
+function rowSum(e: Exports, z: number, n: number, zmax: number, inv: number, res: number): void {
+  e.band_sums(z, n, -Infinity, zmax, inv, 0, res);
+}
+
 // Noise bound table (see native/sample.c, draw): for G = G_LO + i / G_STEP, every 24-bit hash
 // m < MT[i] has Gumbel noise below G. Computed with a 2-step margin, so only conservative.
 const G_LO = -3;
@@ -1080,7 +1085,7 @@ export function rowExpSums(
       out[r] = NaN;
       continue;
     }
-    e.row_sums(L.row, V, zmax, inv[r]!, L.res);
+    rowSum(e, L.row, V, zmax, inv[r]!, L.res);
     out[r] = F64[res]!;
   }
   return true;
@@ -1168,7 +1173,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const m = F64[res]!;
       plan.rawMax![r] = m;
       if (F64[res + 1] === 0 && Number.isFinite(m)) {
-        e.row_sums(L.row, V, m, 1, L.res);
+        rowSum(e, L.row, V, m, 1, L.res);
         plan.rawSum[r] = F64[res]!;
       }
     }
@@ -1201,7 +1206,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     if (rawAfterScan) {
       plan.rawMax![r] = zmax;
       if (!nan && Number.isFinite(zmax)) {
-        e.row_sums(L.row, V, zmax, 1, L.res);
+        rowSum(e, L.row, V, zmax, 1, L.res);
         plan.rawSum![r] = F64[res]!;
       }
     }
@@ -1409,7 +1414,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       plan.keptMax![r] = zmax;
       if (inv === 1 && rawAfterScan && !Number.isNaN(plan.rawSum![r]!)) plan.keptSum[r] = plan.rawSum![r]!;
       else {
-        e.row_sums(L.row, V, zmax, inv, L.res);
+        rowSum(e, L.row, V, zmax, inv, L.res);
         plan.keptSum[r] = F64[res]!;
       }
       plan.keptInv![r] = inv;
