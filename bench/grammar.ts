@@ -29,9 +29,18 @@ import { cachedStep, disposeCache, type KVCache } from '../model/transformer.js'
 import { makeLogits } from './logits.js';
 import { useNodeBackend } from './node-backend.js';
 import { medianStep } from './timing.js';
+import { Baseline } from './baseline.js';
 
 const { values: args } = parseArgs({
-  options: { backends: { type: 'string' }, batch: { type: 'string' }, budget: { type: 'string' }, validity: { type: 'string' }, smoke: { type: 'boolean' } },
+  options: {
+    backends: { type: 'string' },
+    batch: { type: 'string' },
+    budget: { type: 'string' },
+    validity: { type: 'string' },
+    smoke: { type: 'boolean' },
+    compare: { type: 'string' },
+    save: { type: 'boolean' },
+  },
 });
 const smoke = args.smoke === true;
 const backends = (args.backends ?? 'cpu,wasm').split(',');
@@ -40,6 +49,8 @@ const V = 32000;
 const budget = Number(args.budget ?? (smoke ? 100 : 3000));
 const validityN = Number(args.validity ?? (smoke ? 10 : 1000));
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+// Each backend's step table (in tf.max passes) compared with the recorded run (--compare FILE, --save).
+const baseline = new Baseline(args.compare ?? 'bench/baseline/grammar.json', args.save === true, smoke);
 
 /** The JSON model's vocabulary: pad, unk, newline (the stop token), printable ASCII. */
 const ASCII: (string | null)[] = [null, null, null, ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))];
@@ -172,6 +183,11 @@ async function stepTable(backend: string, engine: GrammarEngine, vocab: (string 
   console.log(`| sampler with the mask (upload + masked draw + read-back) | ${f(samplerShare)} | ${f(samplerShare / pass)} | ${f(samplerShare / free)} |`);
   console.log(`| whole mask path (engine + upload + masked draw + read-back + accept) | ${f(whole)} | ${f(whole / pass)} | ${f(whole / free)} |`);
   console.log(`engine (masks + accept) per step, mean over ${steps} steps: ${f(engineMs / steps)} ms (${f(engineMs / steps / B)} ms a row)`);
+  baseline.values(`${backend} B${B} V${V}`, {
+    'unconstrained step': free / pass,
+    'sampler with the mask': samplerShare / pass,
+    'whole mask path': whole / pass,
+  });
 }
 
 async function validity(backend: string, engine: GrammarEngine): Promise<void> {
@@ -223,6 +239,7 @@ const ascii = await engineTable('the JSON model', ASCII);
 const vocab = corpusVocabulary(V);
 const big = await engineTable('a 32,000-token vocabulary from the JSON corpus', vocab);
 for (const backend of backends) await stepTable(backend, big, vocab);
+baseline.write();
 for (const backend of backends.filter((b) => b !== 'webgpu' || !smoke)) await validity(backend, ascii);
 ascii.dispose();
 big.dispose();

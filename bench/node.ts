@@ -13,6 +13,7 @@ import cliProgress from 'cli-progress';
 import { cellsOf, DEFAULT_OPTIONS, SKIP_FACTOR, Estimator, measure, checkIds, runBackend, type BenchOptions, type Result } from './core.js';
 import { LOGITS_SHAPES, makeLogits, type LogitsShape } from './logits.js';
 import { selectMethods, type JsDeps, type MethodDef } from './methods.js';
+import { Baseline } from './baseline.js';
 import { Index, jsHeader, jsLine, renderSummary, shown, tensorHeader, tensorLine, writeOutputs, type RunFile } from './report.js';
 
 const require = createRequire(import.meta.url);
@@ -43,6 +44,8 @@ const HELP = `npm run bench -- [options]          (npm run bench:smoke: the CI-s
   --strict          exit 1 if any method errors, leaks tensors, hits the cap, or a backend is skipped
   --smoke           B=1, V=32000, cpu + wasm, 1-2 reps, --strict, results file *-smoke.json only
   --note TEXT       a remark printed in RESULTS.md (e.g. what else was running)
+  --compare FILE    the recorded run each cell is compared with (default bench/baseline/main.json)
+  --save            record this run's cells there (bench/baseline.ts); with --report, that file's
   --report FILE     no measuring: re-render bench/RESULTS.md and RESULTS.svg from a results JSON`;
 
 const list = (s: string | undefined): string[] | undefined =>
@@ -74,6 +77,8 @@ const { values: args } = parseArgs({
     smoke: { type: 'boolean' },
     note: { type: 'string' },
     report: { type: 'string' },
+    compare: { type: 'string' },
+    save: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -82,11 +87,31 @@ if (args.help) {
   console.log(HELP);
   process.exit(0);
 }
+/**
+ * Each backend's cells compared with the recorded run: every tensor method in tf.max passes (the
+ * plain-JS peers have no pass of their own; their ratios show in the table). Off in a smoke run.
+ */
+function compareWithBaseline(results: readonly Result[], off = false): void {
+  const baseline = new Baseline(args.compare ?? path.join(benchDir, 'baseline', 'main.json'), args.save === true, off);
+  const tables = new Map<string, { limit: number; rows: [string, number][] }>();
+  for (const r of results) {
+    if (r.backend === 'js' || r.status !== 'ok' || r.medianMs === undefined) continue;
+    const key = `${r.backend} ${r.logits} B${r.B} V${r.V}`;
+    const t = tables.get(key) ?? { limit: NaN, rows: [] };
+    if (r.method === 'a') t.limit = r.medianMs;
+    else t.rows.push([`(${r.method})`, r.medianMs]);
+    tables.set(key, t);
+  }
+  for (const [key, t] of tables) if (Number.isFinite(t.limit)) baseline.values(key, Object.fromEntries(t.rows.map(([m, ms]) => [m, ms / t.limit])));
+  baseline.write();
+}
+
 if (args.report) {
   const run = JSON.parse(readFileSync(args.report, 'utf8')) as RunFile;
   if (args.note) run.meta.note = args.note;
   const written = await renderSummary(run, benchDir);
   console.log(`wrote ${written.map((f) => path.relative(process.cwd(), f)).join(', ')} from ${args.report}`);
+  compareWithBaseline(run.results);
   process.exit(0);
 }
 
@@ -351,6 +376,8 @@ console.log(
     .map((f) => path.relative(process.cwd(), f!))
     .join(', ')} (${meta.durationS} s)`,
 );
+
+compareWithBaseline(results, smoke);
 
 const problems: string[] = [];
 for (const r of results) {

@@ -32,8 +32,12 @@ interface Config {
   self?: boolean;
 }
 
+/** Per sampler setting (`<label> <setting> B<B> N<N>`), each run's speed-up against plain decoding: for bench/baseline.ts. */
+export type SpeedUps = Record<string, Record<string, number>>;
+
 /** Plain decoding against both modes and each γ, with the transformer as target and the MLP as draft. */
-export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg: SpeculativeConfig, log: (line: string) => void): Promise<void> {
+export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg: SpeculativeConfig, log: (line: string) => void): Promise<SpeedUps> {
+  const speedUps: SpeedUps = {};
   const { B, N, gammas, rounds } = cfg;
   if (lm.vocab.join('\u0000') !== mlp.vocab.join('\u0000')) throw new Error('the MLP and the transformer must share a vocabulary');
   const baseTensors = tf.memory().numTensors;
@@ -130,6 +134,8 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
     log(`\n### ${label}\n`);
     log('| run | tokens/s | speed-up vs plain | proposals kept | tokens per target pass | tokens equal to plain |');
     log('| --- | --- | --- | --- | --- | --- |');
+    const table: Record<string, number> = {};
+    speedUps[`${cfg.label} ${label} B${B} N${N}`] = table;
     for (const c of configs) {
       const r = last.get(c.name)!;
       const ms = median(times.get(c.name)!);
@@ -137,6 +143,8 @@ export async function measureSpeculative(lm: TransformerLM, mlp: CharModel, cfg:
       const kept = c.mode ? `${(100 * r.rate).toFixed(1)}%` : '–';
       const equal = c.mode === 'exact' ? `${same} / ${B * N}` : '–';
       log(`| ${c.name} | ${((B * N * 1000) / ms).toFixed(1)} | ${(plainMs / ms).toFixed(2)}× | ${kept} | ${r.perPass.toFixed(2)} | ${equal} |`);
+      if (c.mode) table[c.name] = plainMs / ms;
     }
   }
+  return speedUps;
 }

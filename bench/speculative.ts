@@ -13,7 +13,8 @@
 // headless Chromium (bench/page-speculative, the models handed over in memory).
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRANSFORMER_DIR, DEFAULT_WEIGHTS_DIR, fileSystemIO, loadCharModelFromDisk, loadTransformerFromDisk } from '../model/fs-io.js';
-import { measureSpeculative, type SpeculativeConfig } from './speculative-core.js';
+import { Baseline } from './baseline.js';
+import { measureSpeculative, type SpeculativeConfig, type SpeedUps } from './speculative-core.js';
 import type { SerializedArtifacts, SpeculativePageConfig } from './page-speculative/main.js';
 import { useNodeBackend } from './node-backend.js';
 
@@ -23,7 +24,9 @@ const HELP = `npx tsx bench/speculative.ts [options]        (npm run bench:specu
   --tokens N        new tokens per row (default 64)
   --gammas LIST     draft tokens per pass (default 2,4,6)
   --rounds N        timed rounds (default 3)
-  --smoke           8 tokens, γ 2, one round`;
+  --smoke           8 tokens, γ 2, one round
+  --compare FILE    the recorded speed-ups each table is compared with (default bench/baseline/speculative.json)
+  --save            record this run's speed-ups there (bench/baseline.ts)`;
 
 const { values: args } = parseArgs({
   options: {
@@ -33,6 +36,8 @@ const { values: args } = parseArgs({
     gammas: { type: 'string' },
     rounds: { type: 'string' },
     smoke: { type: 'boolean' },
+    compare: { type: 'string' },
+    save: { type: 'boolean' },
     help: { type: 'boolean' },
   },
 });
@@ -55,13 +60,18 @@ const base = {
   rounds: smoke ? 1 : int(args.rounds, 3, 'rounds'),
 };
 const log = (line: string): void => console.log(line);
+// Each table's speed-ups (mode and γ against plain decoding) compared with the recorded run.
+const baseline = new Baseline(args.compare ?? 'bench/baseline/speculative.json', args.save === true, smoke);
+const compare = (speedUps: SpeedUps): void => {
+  for (const [key, values] of Object.entries(speedUps)) baseline.values(key, values, 'speed-up', 'faster');
+};
 
 for (const backend of backends.filter((b) => !b.startsWith('browser-'))) {
   await useNodeBackend(backend);
   const lm = await loadTransformerFromDisk();
   const mlp = await loadCharModelFromDisk();
   const cfg: SpeculativeConfig = { ...base, label: backend };
-  await measureSpeculative(lm, mlp, cfg, log);
+  compare(await measureSpeculative(lm, mlp, cfg, log));
   lm.dispose();
   mlp.model.dispose();
 }
@@ -73,7 +83,7 @@ if (inBrowser.length > 0) {
     return { ...rest, weights: Buffer.from(weightData as ArrayBuffer).toString('base64') };
   };
   const models = { transformer: await serialize(DEFAULT_TRANSFORMER_DIR), mlp: await serialize(DEFAULT_WEIGHTS_DIR) };
-  await runPageBackends<SpeculativePageConfig, { adapter: string; lines: string[] }>(
+  await runPageBackends<SpeculativePageConfig, { adapter: string; lines: string[]; speedUps: SpeedUps }>(
     'page-speculative',
     inBrowser,
     { ready: '__specReady', run: '__specRun' },
@@ -81,9 +91,11 @@ if (inBrowser.length > 0) {
     (label, result, version) => {
       console.log(`\n(${label}: Chromium ${version}, adapter ${result.adapter})`);
       for (const line of result.lines) console.log(line);
+      compare(result.speedUps);
     },
   );
 }
+baseline.write();
 console.log(
   '\n(self-draft: the transformer proposes for itself; greedy keeps every proposal, so its row is the loop at full acceptance with a draft as costly as the target.)',
 );

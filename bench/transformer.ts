@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { generate, type LogprobsOptions } from '../src/index.js';
 import { loadTransformerFromDisk } from '../model/fs-io.js';
 import { cachedStep, disposeCache, receptiveField, windowStep, type KVCache, type TransformerLM } from '../model/transformer.js';
+import { Baseline } from './baseline.js';
 import { useNodeBackend } from './node-backend.js';
 
 const HELP = `npx tsx bench/transformer.ts [options]        (npm run bench:transformer -- [options])
@@ -31,7 +32,9 @@ const HELP = `npx tsx bench/transformer.ts [options]        (npm run bench:trans
   --batch N         rows per generate call (default 4)
   --budget MS       time per comparison before it stops starting rounds (default 12000; smoke 0)
   --max-reps N      most rounds per comparison (default 15)
-  --smoke           tiny lengths (8 vs 16 cached, 4 without cache, 8 with logprobs), one run per side`;
+  --smoke           tiny lengths (8 vs 16 cached, 4 without cache, 8 with logprobs), one run per side
+  --compare FILE    the recorded ratios each backend is compared with (default bench/baseline/transformer.json)
+  --save            record this run's ratios there (bench/baseline.ts)`;
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +43,8 @@ const { values: args } = parseArgs({
     budget: { type: 'string' },
     'max-reps': { type: 'string' },
     smoke: { type: 'boolean' },
+    compare: { type: 'string' },
+    save: { type: 'boolean' },
     help: { type: 'boolean' },
   },
 });
@@ -267,4 +272,19 @@ const started = performance.now();
 const results: Measured[] = [];
 for (const b of backends) results.push(await measure(b));
 console.log(`\n${tables(results)}\n`);
+// Each backend's ratios compared with the recorded run, all as costs (larger: slower).
+const baseline = new Baseline(args.compare ?? 'bench/baseline/transformer.json', args.save === true, smoke);
+for (const r of results) {
+  baseline.values(
+    `${r.backend} B${B}`,
+    {
+      [`cached step, ${LEN.long} vs ${LEN.short} tokens`]: r.long / r.short,
+      [`cached step, last vs first ${EDGE} of ${LEN.long}`]: r.last / r.first,
+      [`cached run's time ÷ no cache's (${LEN.noCache} tokens)`]: r.noCacheTps / r.cacheTps,
+      'cached step with logprobs ÷ without': r.withLogprobs / r.withoutLogprobs,
+    },
+    'ratio',
+  );
+}
+baseline.write();
 console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s in all${smoke ? ', smoke' : ''})`);

@@ -4,7 +4,7 @@
 // window.__specRun once per backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { usePageBackend } from '../page-backend.js';
-import { measureSpeculative, type SpeculativeConfig } from '../speculative-core.js';
+import { measureSpeculative, type SpeculativeConfig, type SpeedUps } from '../speculative-core.js';
 import { loadTransformer } from '../../model/transformer.js';
 import { loadCharModel } from '../../model/char-model.js';
 
@@ -19,7 +19,7 @@ export interface SpeculativePageConfig extends SpeculativeConfig {
 declare global {
   interface Window {
     __specReady?: boolean;
-    __specRun?: (cfg: SpeculativePageConfig) => Promise<{ adapter: string; lines: string[] }>;
+    __specRun?: (cfg: SpeculativePageConfig) => Promise<{ adapter: string; lines: string[]; speedUps: SpeedUps }>;
   }
 }
 
@@ -35,13 +35,14 @@ window.__specRun = async (cfg) => {
   const lm = await loadTransformer(fromMemory(cfg.models.transformer));
   const mlp = await loadCharModel(fromMemory(cfg.models.mlp));
   const lines: string[] = [];
+  let speedUps: SpeedUps;
   try {
-    await measureSpeculative(lm, mlp, cfg, (line) => lines.push(line));
+    speedUps = await measureSpeculative(lm, mlp, cfg, (line) => lines.push(line));
   } finally {
     lm.dispose();
     mlp.model.dispose();
   }
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
-  return { adapter, lines };
+  return { adapter, lines, speedUps };
 };
 window.__specReady = true;
