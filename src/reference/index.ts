@@ -341,7 +341,13 @@ export function logprobs(
     const lse = Math.log(accurateSum(Array.from(z, (v) => Math.exp((v - zmax) * inv))));
     return z.map((v) => (v === -Infinity ? -Infinity : (v - zmax) * inv - lse));
   };
-  const rawRows = input.map((z) => (scanRow(z).nan || scanRow(z).inf || !scanRow(z).finite ? undefined : logSoftmax(z, 1)));
+  // The raw distribution only where a number asks for it (the raw column, or the raw top-n).
+  const needRaw = wantRaw || (mode === 'raw' && n > 0);
+  const rawRows = input.map((z) => {
+    if (!needRaw) return undefined;
+    const s = scanRow(z);
+    return s.nan || s.inf || !s.finite ? undefined : logSoftmax(z, 1);
+  });
   const procRows = state.logits.map((z, r) => {
     if (invalid[r]) return undefined;
     const inv = state.invTemperature[r]!;
@@ -355,7 +361,7 @@ export function logprobs(
   // log-softmax is monotone in z, but its float64 values merge logits whose differences are below
   // ln Z's rounding (logits of 1e-31 apart: every token tied), which the logits themselves keep.
   const top = (row: Float64Array | undefined, z: ArrayLike<number>): [number[], Float64Array] => {
-    if (!row) return [new Array<number>(n).fill(-1), new Float64Array(n).fill(NaN)];
+    if (!row || n === 0) return [new Array<number>(n).fill(-1), new Float64Array(n).fill(NaN)];
     const key = (a: number, b: number): number =>
       row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : row[a] === -Infinity ? 0 : z[b]! > z[a]! ? 1 : z[b]! < z[a]! ? -1 : 0;
     const order = Array.from(row.keys()).sort((a, b) => key(a, b) || a - b);
