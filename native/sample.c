@@ -423,7 +423,8 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 // intervals clear ±E by the margin, the exact result is v*: returned. Otherwise NaN: the caller
 // runs the exact path. The bounds here (EE below) are 8× E.
 //   Error of q~: w32 is three float32 roundings (zmax - z, inv, the product) away from the exact
-//   path's |a|: |w32 - |a|| <= KAPPA·|a|; exp_neg4 is within EPS0 of exp(-w32) (checked over
+//   path's |a|: |w32 - |a|| <= KAPPA·|a| (KAPPA2 when inv is a float32: two roundings; KAPPA1 when
+//   inv is 1: the product is exact, one rounding); exp_neg4 is within EPS0 of exp(-w32) (checked over
 //   every float32 w in [0, 87]: 1.13e-7). Bucket b (< 4095) holds |a| < (b + 1)/scale·1.00001, so
 //   its sum is within (EPS0 + KAPPA·that + n·2^-52)·1.001 of its true mass. The last bucket holds
 //   -Infinity (q~ < 2e-38, true 0) and, when the range is capped at 64 nat, tokens with true
@@ -433,6 +434,8 @@ double topp_walk(double *v, int n, double before, double target, double zmax, do
 #define WCAP 64.0
 #define EPS0 1.5e-7
 #define KAPPA 1.8e-7
+#define KAPPA2 1.2e-7
+#define KAPPA1 6.0e-8
 
 #define F4(x) wasm_f32x4_splat(x)
 /**
@@ -500,24 +503,29 @@ static inline v128_t bucket4(v128_t w, v128_t sc) {
   return wasm_i32x4_sub(t, wasm_i32x4_splat(0x4b400000));
 }
 
-/** hist[b] += q~ of every token of z[0..n) in bucket b = bucket4(w); bucketOf[c] = b. */
-static void fast_hist(const float *z, int n, float zmax, float inv, float scale, double *hist, u16 *bucketOf) {
+/**
+ * hist[b] += q~ of every token of z[0..n) in bucket b = bucket4(w); bucketOf[c] = b. ring: 16
+ * doubles of scratch. The scatter reads each token's bucket and q~ back from memory (the u16 ids
+ * just stored, the q~ promoted to float64 in the ring) rather than extracting lanes: fewer
+ * instructions per token on x64.
+ */
+static void fast_hist(const float *z, int n, float zmax, float inv, float scale, double *hist, u16 *bucketOf, double *ring) {
   v128_t zm = F4(zmax), iv = F4(inv), sc = F4(scale);
-#define FL(b, q, l)                                                    \
-  {                                                                    \
-    int bb = wasm_i32x4_extract_lane(b, l);                            \
-    hist[bb] = hist[bb] + (double)wasm_f32x4_extract_lane(q, l);       \
-  }
   int c = 0;
-  // Eight tokens a step: the bucket ids go out as one store of eight u16.
+  // Eight tokens a step: the bucket ids go out as one store of eight u16, the q~ as four of two doubles.
   for (; c + 8 <= n; c += 8) {
     v128_t w0 = wasm_f32x4_mul(wasm_f32x4_sub(zm, wasm_v128_load(z + c)), iv);
     v128_t w1 = wasm_f32x4_mul(wasm_f32x4_sub(zm, wasm_v128_load(z + c + 4)), iv);
     v128_t b0 = bucket4(w0, sc), b1 = bucket4(w1, sc);
     wasm_v128_store(bucketOf + c, wasm_u16x8_narrow_i32x4(b0, b1));
     v128_t q0 = exp_neg4(w0), q1 = exp_neg4(w1);
-    FL(b0, q0, 0) FL(b0, q0, 1) FL(b0, q0, 2) FL(b0, q0, 3)
-    FL(b1, q1, 0) FL(b1, q1, 1) FL(b1, q1, 2) FL(b1, q1, 3)
+    double *r = ring + (c & 8);
+    wasm_v128_store(r, wasm_f64x2_promote_low_f32x4(q0));
+    wasm_v128_store(r + 2, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q0, q0, 2, 3, 0, 1)));
+    wasm_v128_store(r + 4, wasm_f64x2_promote_low_f32x4(q1));
+    wasm_v128_store(r + 6, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(q1, q1, 2, 3, 0, 1)));
+    const u16 *bo = bucketOf + c;
+    for (int l = 0; l < 8; l++) hist[bo[l]] += r[l];
   }
   for (; c < n; c += 4) {
     v128_t v = wasm_f32x4_make(z[c], c + 1 < n ? z[c + 1] : -INFF, c + 2 < n ? z[c + 2] : -INFF, c + 3 < n ? z[c + 3] : -INFF);
@@ -531,7 +539,6 @@ static void fast_hist(const float *z, int n, float zmax, float inv, float scale,
       hist[bb] = hist[bb] + (double)qq;
     }
   }
-#undef FL
 }
 
 /**
@@ -549,7 +556,7 @@ double topp_fast(const float *z, int n, double zmax, double zmin, double inv, do
   float scale = reff > 1e-30 ? (float)(FB / (reff * 1.000001)) : 1.0f;
   if (!(scale <= 1e30f)) scale = 1e30f;
   for (int b = 0; b < FB; b++) hist[b] = 0;
-  fast_hist(z, n, (float)zmax, (float)inv, scale, hist, bucketOf);
+  fast_hist(z, n, (float)zmax, (float)inv, scale, hist, bucketOf, qs);
   // The boundary bucket by the approximate sums (the exact path's rule).
   double total = 0;
   for (int b = 0; b < FB; b++) total += hist[b];
@@ -564,9 +571,10 @@ double topp_fast(const float *z, int n, double zmax, double zmin, double inv, do
   if (s < 0 || s == FB - 1) return NaN;
   // Sums and error bounds above and below the boundary bucket.
   double wstep = 1.00001 / scale, acc = n * 2.3e-16;
+  double kappa = inv == 1 ? KAPPA1 : (double)(float)inv == inv ? KAPPA2 : KAPPA;
   double A0 = 0, errA = 0, rest = 0, errR = 0;
   for (int b = 0; b < FB - 1; b++) {
-    double err = hist[b] * (EPS0 + KAPPA * (b + 1) * wstep + acc) * 1.001;
+    double err = hist[b] * (EPS0 + kappa * (b + 1) * wstep + acc) * 1.001;
     if (b < s) {
       A0 += hist[b];
       errA += err;
@@ -577,7 +585,7 @@ double topp_fast(const float *z, int n, double zmax, double zmin, double inv, do
   }
   double hl = hist[FB - 1];
   rest += hl;
-  errR += capped ? hl + n * 1e-27 : hl * (EPS0 + KAPPA * R * 1.00001 + acc) * 1.001 + n * 1e-37;
+  errR += capped ? hl + n * 1e-27 : hl * (EPS0 + kappa * R * 1.00001 + acc) * 1.001 + n * 1e-37;
   // The boundary bucket's tokens, sorted; their group masses in float64.
   int m = 0, c = 0;
   v128_t sv = wasm_i16x8_splat((short)s);
