@@ -253,14 +253,18 @@ class LogprobStatsProgram implements WebGPUProgramLike {
     workgroupBarrier();
     for (var stride = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
       if (lid < stride) {
-        let q = lid + stride;
+        let q = lid + stride;${
+          this.raw
+            ? `
         let m = max(lpM[lid], lpM[q]);
         let a = lpShift(vec2<f32>(lpSH[lid], lpSL[lid]), lpM[lid], m, 1.0f, 0.0f);
         let b = lpShift(vec2<f32>(lpSH[q], lpSL[q]), lpM[q], m, 1.0f, 0.0f);
         let s = lpAdd2(a, b);
         lpM[lid] = m;
         lpSH[lid] = s.x;
-        lpSL[lid] = s.y;
+        lpSL[lid] = s.y;`
+            : ''
+        }
         let mp = max(lpPM[lid], lpPM[q]);
         let pa = lpShift(vec2<f32>(lpPH[lid], lpPL[lid]), lpPM[lid], mp, ihH, ihL);
         let pb = lpShift(vec2<f32>(lpPH[q], lpPL[q]), lpPM[q], mp, ihH, ihL);
@@ -283,7 +287,7 @@ class LogprobStatsProgram implements WebGPUProgramLike {
       let c = lpC[0];
       let rawBad = (c & 0x7fffffffu) == 0u || (c & 0x80000000u) != 0u;
       // (z − max) − log S, not z − (max + log S): that sum rounds log S away next to a max of 1e19.
-      let rawLog = select(log(lpSH[0] + lpSL[0]), uniforms.NAN, rawBad);
+      let rawLog = ${this.raw ? 'select(log(lpSH[0] + lpSL[0]), uniforms.NAN, rawBad)' : 'uniforms.NAN'};
       let f0 = lpF[0];
       let mp = select(lpPM[0], -uniforms.INFINITY, f0 == 0xffffffffu);
       let logSum = log(lpPH[0] + lpPL[0]);
