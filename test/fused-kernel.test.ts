@@ -12,7 +12,7 @@ import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { BACKENDS } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { fusedPlan } from '../src/backends/fused.js';
-import { dynamicRow, sampleRows } from '../src/backends/js/sample-rows.js';
+import { boundaryScratch, dynamicRow, sampleRows, walkByDistance, walkSorted } from '../src/backends/js/sample-rows.js';
 import {
   bandFastStats,
   dynamicFastStats,
@@ -332,6 +332,30 @@ describe('WebAssembly SIMD kernel', () => {
     // XTC: settled by the coarse sums, and (thresholds at tokens) by the precise ones after them.
     expect(bandFastStats.coarse).toBeGreaterThan(before.coarse + 20);
     expect(bandFastStats.coarseMissed).toBeGreaterThan(before.coarseMissed + 20);
+  });
+
+  it("typical-p's boundary walk (the JS kernel): sub-bucketed as reached, the same D as one stable sort of every token (ties, one value, infinities, NaN)", () => {
+    const g = rng('walk');
+    let walked = 0;
+    for (let t = 0; t < 400; t++) {
+      const count = [0, 1, 2, 7, 24, 25, 300, 5000][t % 8]!;
+      const kind = Math.floor(g() * 5);
+      const bs = boundaryScratch(count);
+      for (let i = 0; i < count; i++) {
+        const u = g();
+        // Continuous, a coarse grid (many equal d, ties across the sub-buckets' edges), one value,
+        // a few infinities, a few NaN.
+        bs.d[i] = kind === 0 ? u : kind === 1 ? Math.round(u * 40) / 64 : kind === 2 ? 0.25 : kind === 3 ? (u < 0.05 ? Infinity : u) : u < 0.02 ? NaN : u;
+        bs.s[i] = -3 * g();
+      }
+      const Z = 1 + count * g();
+      const before = 0.5 * g();
+      const p = before + g();
+      const want = walkSorted(bs.d, bs.s, count, before, p, Z);
+      expect(Object.is(walkByDistance(bs, count, before, p, Z), want), `case ${t}: kind ${kind}, ${count} tokens`).toBe(true);
+      if (count > 24 && kind < 2) walked++;
+    }
+    expect(walked).toBeGreaterThan(50);
   });
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {

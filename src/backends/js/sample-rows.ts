@@ -836,6 +836,97 @@ function usable(inv: number): number {
   return Number.isFinite(inv) ? inv : 1;
 }
 
+/** walkByDistance with one stable sort of every token by d (where a d is NaN, or none is there: as it always was). */
+export function walkSorted(d: Float64Array, s: Float64Array, count: number, before: number, p: number, Z: number): number {
+  const ds = Array.from(d.subarray(0, count));
+  const order = ds.map((_, i) => i).sort((a, b) => ds[a]! - ds[b]!);
+  let D = ds[order[0]!]!;
+  for (let i = 0; i < order.length; ) {
+    let j = i + 1; // a NaN d is a group of its own
+    while (j < order.length && ds[order[j]!] === ds[order[i]!]) j++;
+    if (!(before < p)) break;
+    D = ds[order[i]!]!;
+    for (let l = i; l < j; l++) before += Math.exp(s[order[l]!]!) / Z;
+    i = j;
+  }
+  return D;
+}
+
+/** typicalBand's boundary bucket: each token's d and s, the walk's order and sub-bucket counts. */
+export interface BoundaryScratch {
+  d: Float64Array;
+  s: Float64Array;
+  order: Int32Array;
+  counts: Int32Array;
+}
+let boundary: BoundaryScratch | undefined;
+export function boundaryScratch(n: number): BoundaryScratch {
+  if (!boundary || boundary.d.length < n)
+    boundary = { d: new Float64Array(n), s: new Float64Array(n), order: new Int32Array(n), counts: new Int32Array(Math.max(n, 16) + 1) };
+  return boundary;
+}
+
+/**
+ * typicalBand's walk over the boundary bucket's `count` tokens (distances d, scaled logits s):
+ * in ascending d, ties in index order (a stable sort's order), group by group of equal d, it adds
+ * each group's mass e^s / Z to `before` while `before` < p, and returns the d of the last group
+ * added (the first group's d when none is). The order comes from a counting sort into sub-buckets
+ * of d (a monotone map, so equal d share one) whose contents are sorted only as the walk reaches
+ * them: the same groups, in the same order, with the same sums as sorting every token.
+ */
+export function walkByDistance(bs: BoundaryScratch, count: number, before: number, p: number, Z: number): number {
+  const { d, s, order, counts } = bs;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let nan = false;
+  for (let i = 0; i < count; i++) {
+    const x = d[i]!;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+    if (x !== x) nan = true;
+  }
+  if (nan || count === 0) return walkSorted(d, s, count, before, p, Z);
+  // About 8 tokens a sub-bucket; an infinite or empty range: one sub-bucket (a plain stable sort).
+  const K = Number.isFinite(hi - lo) && hi > lo ? Math.max(1, Math.min(counts.length - 1, count >> 3)) : 1;
+  const scale = K > 1 ? K / (hi - lo) : 0;
+  const sub = (x: number): number => (K === 1 ? 0 : Math.min(K - 1, Math.max(0, Math.floor((x - lo) * scale))));
+  counts.fill(0, 0, K + 1);
+  for (let i = 0; i < count; i++) counts[sub(d[i]!) + 1]!++;
+  for (let k = 0; k < K; k++) counts[k + 1]! += counts[k]!;
+  for (let i = 0; i < count; i++) order[counts[sub(d[i]!)]!++] = i; // counts[k] ends at sub-bucket k's end
+  const byD = (a: number, b: number): number => d[a]! - d[b]! || a - b;
+  let D = NaN;
+  let start = 0;
+  for (let k = 0; k < K; k++) {
+    const end = counts[k]!;
+    if (end - start > 24) order.subarray(start, end).sort(byD);
+    else {
+      // Insertion sort by (d, index): few tokens.
+      for (let i = start + 1; i < end; i++) {
+        const v = order[i]!;
+        const dv = d[v]!;
+        let j = i - 1;
+        while (j >= start && (d[order[j]!]! > dv || (d[order[j]!] === dv && order[j]! > v))) {
+          order[j + 1] = order[j]!;
+          j--;
+        }
+        order[j + 1] = v;
+      }
+    }
+    if (Number.isNaN(D) && end > start) D = d[order[start]!]!;
+    for (let i = start; i < end; ) {
+      let j = i + 1;
+      while (j < end && d[order[j]!] === d[order[i]!]) j++;
+      if (!(before < p)) return D;
+      D = d[order[i]!]!;
+      for (let l = i; l < j; l++) before += Math.exp(s[order[l]!]!) / Z;
+      i = j;
+    }
+    start = end;
+  }
+  return D;
+}
+
 /**
  * Typical-p over the kept tokens (the reference's formulas: s = fround(z − max)·1/T, lnZ, q,
  * the centre c = Σ q·s = ln Z − H, d = |s − c|): the tokens are histogrammed by d, the boundary bucket found from the
@@ -886,24 +977,17 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
     before += mass[b]!;
   }
   before -= mass[star]!;
-  const ds: number[] = [];
-  const qs: number[] = [];
+  // The boundary bucket's tokens in order of d, ties in index order, walked group by group until
+  // their mass reaches p.
+  const bs = boundaryScratch(n);
+  let inStar = 0;
   for (let c = 0; c < n; c++) {
     if (bucketOf[c] !== star) continue;
     const sj = Math.fround(z[idx ? idx[c]! : c]! - m) * inv;
-    ds.push(Math.abs(sj - centre));
-    qs.push(Math.exp(sj) / Z);
+    bs.d[inStar] = Math.abs(sj - centre);
+    bs.s[inStar++] = sj;
   }
-  const order = ds.map((_, i) => i).sort((a, b) => ds[a]! - ds[b]!);
-  let D = ds[order[0]!]!;
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j < order.length && ds[order[j]!] === ds[order[i]!]) j++;
-    if (!(before < p)) break;
-    D = ds[order[i]!]!;
-    for (let l = i; l < j; l++) before += qs[order[l]!]!;
-    i = j;
-  }
+  let D = walkByDistance(bs, inStar, before, p, Z);
   // minTokensToKeep: the groups that start among the first minKeep positions stay too, so the
   // bound is at least the minKeep-th smallest distance (of what is kept before typical-p).
   if (minKeep > 1) {
