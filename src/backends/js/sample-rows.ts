@@ -858,11 +858,21 @@ export interface BoundaryScratch {
   s: Float64Array;
   order: Int32Array;
   counts: Int32Array;
+  /** Per candidate: its s and e^s (typicalBand's first pass, for its second). */
+  rowS: Float64Array;
+  rowX: Float64Array;
 }
 let boundary: BoundaryScratch | undefined;
 export function boundaryScratch(n: number): BoundaryScratch {
   if (!boundary || boundary.d.length < n)
-    boundary = { d: new Float64Array(n), s: new Float64Array(n), order: new Int32Array(n), counts: new Int32Array(Math.max(n, 16) + 1) };
+    boundary = {
+      d: new Float64Array(n),
+      s: new Float64Array(n),
+      order: new Int32Array(n),
+      counts: new Int32Array(Math.max(n, 16) + 1),
+      rowS: new Float64Array(n),
+      rowX: new Float64Array(n),
+    };
   return boundary;
 }
 
@@ -940,11 +950,22 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   const xs = new Sum();
   const thr = keep.thr;
   const floorOnly = keep.floorOnly;
+  const bucketOf = s.bucketOf;
+  // Each kept token's s and e^s, for the second pass (the same values: no second exp).
+  const bs = boundaryScratch(n);
+  const sOf = bs.rowS;
+  const xOf = bs.rowX;
   for (let c = 0; c < n; c++) {
     const zj = z[idx ? idx[c]! : c]!;
-    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) continue;
+    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) {
+      bucketOf[c] = BUCKETS;
+      continue;
+    }
+    bucketOf[c] = 0;
     const sj = Math.fround(zj - m) * inv;
     const x = expNeg(sj);
+    sOf[c] = sj;
+    xOf[c] = x;
     total.add(x);
     if (x > 0) xs.add(x * sj);
   }
@@ -954,18 +975,13 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   // below ~1e-16·ln Z (T = 1e30: every token tied).
   const centre = xs.value / Z;
   const mass = new Float64Array(BUCKETS);
-  const bucketOf = s.bucketOf;
   for (let c = 0; c < n; c++) {
-    const zj = z[idx ? idx[c]! : c]!;
-    if (floorOnly ? !(zj >= thr) || zj === -Infinity : !keep.has(zj)) {
-      bucketOf[c] = BUCKETS;
-      continue;
-    }
-    const sj = Math.fround(zj - m) * inv;
+    if (bucketOf[c] === BUCKETS) continue;
+    const sj = sOf[c]!;
     const d = Math.abs(sj - centre);
     const b = Math.min(BUCKETS - 1, Math.floor(d * PER_NAT));
     bucketOf[c] = b;
-    mass[b] = mass[b]! + expNeg(sj) / Z;
+    mass[b] = mass[b]! + xOf[c]! / Z;
   }
   // The boundary bucket: the last whose mass before it is < p.
   let before = 0;
@@ -979,7 +995,6 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   before -= mass[star]!;
   // The boundary bucket's tokens in order of d, ties in index order, walked group by group until
   // their mass reaches p.
-  const bs = boundaryScratch(n);
   let inStar = 0;
   for (let c = 0; c < n; c++) {
     if (bucketOf[c] !== star) continue;
