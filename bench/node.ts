@@ -45,7 +45,7 @@ const HELP = `npm run bench -- [options]          (npm run bench:smoke: the CI-s
   --smoke           B=1, V=32000, cpu + wasm, 1-2 reps, --strict, results file *-smoke.json only
   --note TEXT       a remark printed in RESULTS.md (e.g. what else was running)
   --compare FILE    the recorded run each cell is compared with (default bench/baseline/main.json)
-  --save            record this run's cells there (bench/baseline.ts); with --report, that file's
+  --save            record this run's cells there (bench/baseline.ts); with --report, the cells of that file
   --report FILE     no measuring: re-render bench/RESULTS.md and RESULTS.svg from a results JSON`;
 
 const list = (s: string | undefined): string[] | undefined =>

@@ -911,12 +911,12 @@ export function walkByDistance(bs: BoundaryScratch, count: number, before: numbe
     const end = counts[k]!;
     if (end - start > 24) order.subarray(start, end).sort(byD);
     else {
-      // Insertion sort by (d, index): few tokens.
+      // Insertion sort by d, few tokens: stable, so equal d stay in index order (the counting sort's).
       for (let i = start + 1; i < end; i++) {
         const v = order[i]!;
         const dv = d[v]!;
         let j = i - 1;
-        while (j >= start && (d[order[j]!]! > dv || (d[order[j]!] === dv && order[j]! > v))) {
+        while (j >= start && d[order[j]!]! > dv) {
           order[j + 1] = order[j]!;
           j--;
         }
@@ -998,7 +998,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
   let inStar = 0;
   for (let c = 0; c < n; c++) {
     if (bucketOf[c] !== star) continue;
-    const sj = Math.fround(z[idx ? idx[c]! : c]! - m) * inv;
+    const sj = sOf[c]!;
     bs.d[inStar] = Math.abs(sj - centre);
     bs.s[inStar++] = sj;
   }
