@@ -951,6 +951,165 @@ EXPORT(list_band) int list_band(const int *idx, const float *val, int m, float l
 }
 
 // ---------------------------------------------------------------------------------------------
+// Typical-p over every token of a row, exactly: the JS kernel's typicalBand (its two float64
+// passes), the same arithmetic token by token, for rows the certified window above cannot
+// settle. The caller (typicalRow in sample-rows-simd.ts) takes ln Z between the passes and walks
+// the boundary bucket with the JS kernel's walkByDistance.
+
+/** e^a for a <= 0: the JS kernel's expNeg (table, degree-7 polynomial; Math.exp past the table). */
+static inline double exp_neg1(double a, const double *exptab) {
+  double fb = __builtin_floor(-a * PER_NAT);
+  if (fb >= BUCKETS - 1) return js_exp(a);
+  double d = a + fb * (1.0 / PER_NAT);
+  return exptab[(int)fb] * (1 + d * (1 + d * (0.5 + d * (1.0 / 6 + d * (1.0 / 24 + d * (1.0 / 120 + d * (1.0 / 720 + d * (1.0 / 5040))))))));
+}
+
+/** The JS kernel's Sum (Neumaier): s the sum, c the compensation (scalars: the module has no stack). */
+#define NSUM(s, c, v)                                                                     \
+  {                                                                                       \
+    double v_ = (v), t_ = s + v_;                                                         \
+    c = c + (__builtin_fabs(s) >= __builtin_fabs(v_) ? s - t_ + v_ : v_ - t_ + s);        \
+    s = t_;                                                                               \
+  }
+
+/**
+ * The first pass: for each token with z >= thr (not -Infinity), s = fround(z - m)·inv and
+ * x = e^s, into sOf / xOf (sOf NaN: a token not kept); res[0] = Σ x, res[1] = Σ x·s over x > 0,
+ * both compensated, in index order.
+ */
+EXPORT(typ_exact_sums) void typ_exact_sums(const float *z, int V, double thr, double m, double inv, const double *exptab, double *sOf, double *xOf, double *res) {
+  double total = 0, totalC = 0, xs = 0, xsC = 0;
+  const v128_t thv = wasm_f64x2_splat(thr), mv = wasm_f64x2_splat(m), iv = wasm_f64x2_splat(inv);
+  const v128_t ninf = wasm_f64x2_splat(-INF), last = wasm_f64x2_splat(BUCKETS - 1);
+  int c = 0;
+  // One token: the JS kernel's loop body.
+#define EXACT1(t)                                  \
+  {                                                \
+    double zj = z[t];                              \
+    if (!(zj >= thr) || zj == -INF) {              \
+      sOf[t] = __builtin_nan("");                  \
+    } else {                                       \
+      double sj = (double)(float)(zj - m) * inv;   \
+      double x = exp_neg1(sj, exptab);             \
+      sOf[t] = sj;                                 \
+      xOf[t] = x;                                  \
+      NSUM(total, totalC, x)                       \
+      if (x > 0) NSUM(xs, xsC, x * sj)             \
+    }                                              \
+  }
+  // Four tokens at a time when all four are kept and in the table (s and the polynomial on two
+  // lanes, IEEE operations lane by lane: the same bits as the scalar loop); the sums in order.
+  for (; c + 4 <= V; c += 4) {
+    v128_t v = wasm_v128_load(z + c);
+    v128_t z0 = wasm_f64x2_promote_low_f32x4(v), z1 = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    v128_t ok = wasm_v128_and(wasm_v128_and(wasm_f64x2_ge(z0, thv), wasm_f64x2_ne(z0, ninf)), wasm_v128_and(wasm_f64x2_ge(z1, thv), wasm_f64x2_ne(z1, ninf)));
+    v128_t s0 = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(z0, mv))), iv);
+    v128_t s1 = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(z1, mv))), iv);
+    v128_t fb0 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_neg(s0), wasm_f64x2_splat(PER_NAT)));
+    v128_t fb1 = wasm_f64x2_floor(wasm_f64x2_mul(wasm_f64x2_neg(s1), wasm_f64x2_splat(PER_NAT)));
+    ok = wasm_v128_andnot(ok, wasm_v128_or(wasm_f64x2_ge(fb0, last), wasm_f64x2_ge(fb1, last)));
+    if (!wasm_i64x2_all_true(ok)) {
+      for (int t = c; t < c + 4; t++) EXACT1(t)
+      continue;
+    }
+    v128_t e0 = poly2(wasm_f64x2_add(s0, wasm_f64x2_mul(fb0, wasm_f64x2_splat(1.0 / PER_NAT))));
+    v128_t e1 = poly2(wasm_f64x2_add(s1, wasm_f64x2_mul(fb1, wasm_f64x2_splat(1.0 / PER_NAT))));
+    wasm_v128_store(sOf + c, s0);
+    wasm_v128_store(sOf + c + 2, s1);
+    // The buckets as integers in one saturating conversion (fb is in [0, 4095) here).
+    v128_t b4 = wasm_i32x4_shuffle(wasm_i32x4_trunc_sat_f64x2_zero(fb0), wasm_i32x4_trunc_sat_f64x2_zero(fb1), 0, 1, 4, 5);
+#define LANE(fb, e, sv, l, o)                                                            \
+  {                                                                                    \
+    double x = exptab[wasm_i32x4_extract_lane(b4, o)] * wasm_f64x2_extract_lane(e, l); \
+    xOf[c + o] = x;                                                                    \
+    NSUM(total, totalC, x)                                                             \
+    if (x > 0) NSUM(xs, xsC, x * wasm_f64x2_extract_lane(sv, l))                       \
+  }
+    LANE(fb0, e0, s0, 0, 0) LANE(fb0, e0, s0, 1, 1) LANE(fb1, e1, s1, 0, 2) LANE(fb1, e1, s1, 1, 3)
+#undef LANE
+  }
+  for (; c < V; c++) EXACT1(c)
+#undef EXACT1
+  res[0] = total + totalC;
+  res[1] = xs + xsC;
+}
+
+/**
+ * The second pass: each kept token's bucket b = min(4095, floor(|s - centre|·32)) into bucketOf
+ * (4096: not kept) and mass[b] += x / Z (mass zeroed here, 4096 entries).
+ */
+EXPORT(typ_exact_mass) void typ_exact_mass(int V, const double *sOf, const double *xOf, double centre, double Z, double *mass, u16 *bucketOf) {
+  for (int b = 0; b < BUCKETS; b++) mass[b] = 0;
+  for (int c = 0; c < V; c++) {
+    double s = sOf[c];
+    if (s != s) {
+      bucketOf[c] = BUCKETS;
+      continue;
+    }
+    double fb = __builtin_floor(__builtin_fabs(s - centre) * PER_NAT);
+    int b = fb < BUCKETS - 1 ? (int)fb : BUCKETS - 1;
+    bucketOf[c] = (u16)b;
+    mass[b] = mass[b] + xOf[c] / Z;
+  }
+}
+
+/**
+ * The tokens of bucket `star` in index order: d = |s - centre| into dOut, s compacted into sOf
+ * itself (the write index never passes the read one). Returns their count.
+ */
+EXPORT(typ_exact_gather) int typ_exact_gather(int V, double *sOf, const u16 *bucketOf, int star, double centre, double *dOut) {
+  int k = 0;
+  for (int c = 0; c < V; c++) {
+    if (bucketOf[c] != star) continue;
+    double s = sOf[c];
+    dOut[k] = __builtin_fabs(s - centre);
+    sOf[k++] = s;
+  }
+  return k;
+}
+
+/**
+ * The kept band after the walk (the JS kernel's Keep.has with typical-p's bound D): the smallest
+ * and largest z >= thr with |fround(z - m)·inv - centre| <= D, into res[0], res[1] (+Infinity,
+ * -Infinity when none).
+ */
+EXPORT(typ_exact_band) void typ_exact_band(const float *z, int V, double thr, double m, double inv, double centre, double D, double *res) {
+  const v128_t thv = wasm_f64x2_splat(thr), mv = wasm_f64x2_splat(m), iv = wasm_f64x2_splat(inv);
+  const v128_t cv = wasm_f64x2_splat(centre), dv = wasm_f64x2_splat(D), ninf = wasm_f64x2_splat(-INF);
+  v128_t lo4 = wasm_f32x4_splat(INFF), hi4 = wasm_f32x4_splat(-INFF);
+  int c = 0;
+#define IN(zd)                                                                                                                 \
+  wasm_v128_and(wasm_v128_and(wasm_f64x2_ge(zd, thv), wasm_f64x2_ne(zd, ninf)),                                                \
+                wasm_f64x2_le(wasm_f64x2_abs(wasm_f64x2_sub(                                                                   \
+                                  wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(zd, mv))), iv), cv)), \
+                              dv))
+  for (; c + 4 <= V; c += 4) {
+    v128_t v = wasm_v128_load(z + c);
+    v128_t in0 = IN(wasm_f64x2_promote_low_f32x4(v)), in1 = IN(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)));
+    v128_t in = wasm_i32x4_shuffle(in0, in1, 0, 2, 4, 6); // the 64-bit lanes' masks as 32-bit ones
+    lo4 = wasm_f32x4_pmin(lo4, wasm_v128_bitselect(v, wasm_f32x4_splat(INFF), in));
+    hi4 = wasm_f32x4_pmax(hi4, wasm_v128_bitselect(v, wasm_f32x4_splat(-INFF), in));
+  }
+#undef IN
+  double lo = INF, hi = -INF;
+  for (int l = 0; l < 4; l++) {
+    float a = l == 0 ? wasm_f32x4_extract_lane(lo4, 0) : l == 1 ? wasm_f32x4_extract_lane(lo4, 1) : l == 2 ? wasm_f32x4_extract_lane(lo4, 2) : wasm_f32x4_extract_lane(lo4, 3);
+    float b = l == 0 ? wasm_f32x4_extract_lane(hi4, 0) : l == 1 ? wasm_f32x4_extract_lane(hi4, 1) : l == 2 ? wasm_f32x4_extract_lane(hi4, 2) : wasm_f32x4_extract_lane(hi4, 3);
+    if (a < lo) lo = a;
+    if (b > hi) hi = b;
+  }
+  for (; c < V; c++) {
+    double zj = z[c];
+    if (!(zj >= thr) || zj == -INF) continue;
+    if (!(__builtin_fabs((double)(float)(zj - m) * inv - centre) <= D)) continue;
+    if (zj < lo) lo = zj;
+    if (zj > hi) hi = zj;
+  }
+  res[0] = lo;
+  res[1] = hi;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
 // among equal scores — the JS kernel's loop, with tokens ruled out 16 at a time by their hash
 // alone: a kept score is at most its noise (zmax is the kept maximum), and a hash below the

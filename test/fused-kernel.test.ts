@@ -12,7 +12,7 @@ import { createSampler, reference, type SamplerOptions } from '../src/index.js';
 import { BACKENDS } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 import { fusedPlan } from '../src/backends/fused.js';
-import { boundaryScratch, dynamicRow, sampleRows, walkByDistance, walkSorted } from '../src/backends/js/sample-rows.js';
+import { boundaryScratch, dynamicRow, Keep, sampleRows, Scratch, typicalBand, walkByDistance, walkSorted } from '../src/backends/js/sample-rows.js';
 import {
   bandFastStats,
   dynamicFastStats,
@@ -22,6 +22,7 @@ import {
   simdRowStats,
   simdStatus,
   topPFastStats,
+  typicalRowSimd,
   typicalWindowStats,
 } from '../src/backends/wasm-simd/sample-rows-simd.js';
 import { DYNAMIC_ENTROPY_STEPS, quantizedEntropy } from '../src/reference/temperature.js';
@@ -356,6 +357,54 @@ describe('WebAssembly SIMD kernel', () => {
       if (count > 24 && kind < 2) walked++;
     }
     expect(walked).toBeGreaterThan(50);
+  });
+
+  it("typical-p's exact pass over a whole row in the module: the JS kernel's centre, D and band bit for bit (flat, peaky, ties, masks, floors, tails past the exp table, extreme T); a 1-ulp change of 1/T is caught", () => {
+    const g = rng('typical-row-module');
+    const V = 5000;
+    const shapes: [string, Float32Array][] = [
+      ['flat', makeRow('flat', V, g)],
+      ['peaky', makeRow('peaky', V, g)],
+      ['grid', Float32Array.from({ length: V }, () => Math.round(g() * 40) / 32 - 2)],
+      ['masked', Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : 3 * g()))],
+      ['tail', Float32Array.from({ length: V }, (_, j) => (j % 9 === 0 ? -200 - 50 * g() : -4 * g()))], // s past −128: Math.exp
+      ['one value', new Float32Array(V).fill(1.5)],
+      ['bench flat', makeLogits('flat', 1, 128256)],
+    ];
+    const invs = [1, 1.25, 1 / 0.7, 1e-3, 1e3, 1e30];
+    let compared = 0;
+    let caught = 0;
+    for (const [name, z] of shapes) {
+      let zmax = -Infinity;
+      for (const v of z) if (v > zmax) zmax = v;
+      const sorted = Float32Array.from(z.filter((v) => v > -Infinity)).sort();
+      for (const inv of invs) {
+        for (const thr of [-Infinity, sorted[Math.floor(sorted.length * 0.3)]!]) {
+          for (const p of [0.05, 0.5, 0.9, 0.999, g()]) {
+            const got = typicalRowSimd(z, thr, zmax, inv, p);
+            expect(got, `${name}: handed back`).toBeDefined();
+            const want = new Keep().reset(thr, zmax);
+            typicalBand(z, undefined, z.length, want, inv, p, new Scratch(z.length));
+            const label = `${name}, 1/T ${inv}, floor ${thr}, p ${p}`;
+            expect(Object.is(got!.keep.centre, want.centre), `${label}: centre ${got!.keep.centre} vs ${want.centre}`).toBe(true);
+            expect(Object.is(got!.keep.D, want.D), `${label}: D ${got!.keep.D} vs ${want.D}`).toBe(true);
+            let lo = Infinity;
+            let hi = -Infinity;
+            for (const v of z) if (want.has(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+            expect(got!.band, label).toEqual([lo, hi]);
+            compared++;
+            // The control: the JS kernel with 1/T one ulp larger moves the centre in most cases (the
+            // comparison sees one rounding; on coarse grids the centre often rounds back).
+            if (name === 'one value' || inv === 1e30) continue;
+            const nudged = new Keep().reset(thr, zmax);
+            typicalBand(z, undefined, z.length, nudged, ulps(inv, 1), p, new Scratch(z.length));
+            if (!Object.is(nudged.centre, got!.keep.centre)) caught++;
+          }
+        }
+      }
+    }
+    expect(compared).toBe(shapes.length * invs.length * 2 * 5);
+    expect(caught, 'controls told apart').toBeGreaterThan(0.75 * (shapes.length - 1) * (invs.length - 1) * 2 * 5);
   });
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {

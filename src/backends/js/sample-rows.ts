@@ -983,16 +983,7 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
     bucketOf[c] = b;
     mass[b] = mass[b]! + xOf[c]! / Z;
   }
-  // The boundary bucket: the last whose mass before it is < p.
-  let before = 0;
-  let star = -1;
-  for (let b = 0; b < BUCKETS; b++) {
-    if (mass[b] === 0) continue;
-    if (!(before < p)) break;
-    star = b;
-    before += mass[b]!;
-  }
-  before -= mass[star]!;
+  const { star, before } = typicalStar(mass, p);
   // The boundary bucket's tokens in order of d, ties in index order, walked group by group until
   // their mass reaches p.
   let inStar = 0;
@@ -1012,6 +1003,27 @@ export function typicalBand(z: Float32Array, idx: Int32Array | undefined, n: num
     const dm = -quickselect(negD.subarray(0, count), Math.min(minKeep, count) - 1);
     if (dm > D) D = dm;
   }
+  typicalKeep(keep, m, inv, centre, D);
+}
+
+/**
+ * typicalBand's boundary bucket: the last whose mass before it is < p (-1 when every bucket is
+ * empty), and the mass of the buckets before it.
+ */
+export function typicalStar(mass: Float64Array, p: number): { star: number; before: number } {
+  let before = 0;
+  let star = -1;
+  for (let b = 0; b < BUCKETS; b++) {
+    if (mass[b] === 0) continue;
+    if (!(before < p)) break;
+    star = b;
+    before += mass[b]!;
+  }
+  return { star, before: before - mass[star]! };
+}
+
+/** `keep` after typical-p: the tokens with |fround(z − m)·inv − centre| ≤ D. */
+export function typicalKeep(keep: Keep, m: number, inv: number, centre: number, D: number): void {
   keep.typ = true;
   keep.max = NaN; // typical-p can drop the row's maximum
   keep.tz = m;

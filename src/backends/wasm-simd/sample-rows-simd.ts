@@ -34,6 +34,10 @@ import {
   type V1Top,
   topPSorted,
   typicalBand,
+  typicalKeep,
+  typicalStar,
+  walkByDistance,
+  boundaryScratch,
   xtcBand,
   type FusedPlan,
 } from '../js/sample-rows.js';
@@ -93,6 +97,10 @@ interface Exports {
   ): number;
   mask_words(z: number, V: number, words: number): number;
   list_band(idx: number, val: number, m: number, lo: number, hi: number, out: number): number;
+  typ_exact_sums(z: number, V: number, thr: number, m: number, inv: number, exptab: number, sOf: number, xOf: number, res: number): void;
+  typ_exact_mass(V: number, sOf: number, xOf: number, centre: number, Z: number, mass: number, bucketOf: number): void;
+  typ_exact_gather(V: number, sOf: number, bucketOf: number, star: number, centre: number, dOut: number): number;
+  typ_exact_band(z: number, V: number, thr: number, m: number, inv: number, centre: number, D: number, res: number): void;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -522,7 +530,21 @@ function bandCount(buf: ArrayBuffer, L: Layout, fast: { band: [number, number]; 
 }
 
 /** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
-function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number, keep: Keep, inv: number, p: number, minKeep: number): [number, number] {
+function typicalExact(
+  e: Exports,
+  L: Layout,
+  row: Float32Array,
+  idx: Int32Array | undefined,
+  n: number,
+  keep: Keep,
+  inv: number,
+  p: number,
+  minKeep: number,
+): [number, number] {
+  if (!idx && minKeep === 1) {
+    const band = typicalRow(e, L, keep, inv, p);
+    if (band) return band;
+  }
   if (!typScratch || typScratch.bucketOf.length < row.length) typScratch = new Scratch(row.length);
   typicalBand(row, idx, n, keep, inv, p, typScratch, minKeep);
   let lo = Infinity;
@@ -534,6 +556,35 @@ function typicalExact(row: Float32Array, idx: Int32Array | undefined, n: number,
     if (zj > hi) hi = zj;
   }
   return [lo, hi];
+}
+
+/**
+ * typicalBand over a whole row (`keep` the upper set z ≥ keep.thr, its maximum keep.max): the
+ * module's typ_exact_* passes with the same arithmetic token by token, ln Z and the boundary walk
+ * here with the JS kernel's code, so the same D and band. Undefined (the caller runs the JS
+ * kernel) when the maximum is unknown or no bucket holds mass.
+ */
+function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number): [number, number] | undefined {
+  const m = keep.max;
+  if (Number.isNaN(m) || !keep.floorOnly) return undefined;
+  const V = L.V;
+  const sOf = L.gather;
+  const xOf = L.sorted;
+  e.typ_exact_sums(L.row, V, keep.thr, m, inv, L.exptab, sOf, xOf, L.res);
+  let res = new Float64Array(e.memory.buffer, L.res, 2);
+  const Z = Math.exp(Math.log(res[0]!));
+  const centre = res[1]! / Z; // typicalBand's centre, not ln Z − H (see there)
+  e.typ_exact_mass(V, sOf, xOf, centre, Z, L.mass, L.bucketOf);
+  const { star, before } = typicalStar(new Float64Array(e.memory.buffer, L.mass, BUCKETS), p);
+  if (star < 0) return undefined;
+  const count = e.typ_exact_gather(V, sOf, L.bucketOf, star, centre, xOf);
+  const bs = boundaryScratch(count);
+  const walk = { ...bs, d: new Float64Array(e.memory.buffer, xOf, count), s: new Float64Array(e.memory.buffer, sOf, count) };
+  const D = walkByDistance(walk, count, before, p, Z);
+  typicalKeep(keep, m, inv, centre, D);
+  e.typ_exact_band(L.row, V, keep.thr, m, inv, centre, D, L.res);
+  res = new Float64Array(e.memory.buffer, L.res, 2);
+  return [res[0]!, res[1]!];
 }
 
 /**
@@ -1020,6 +1071,20 @@ export function dynamicRowSimdCopy(row: Float32Array, plan: FusedPlan, r: number
 }
 
 /**
+ * Tests only: typical-p over a whole row (the kept set z ≥ thr before it, maximum zmax) by the
+ * module's exact passes: `keep` as the JS kernel's typicalBand leaves it, and the kept band;
+ * undefined where the module is not ready or hands the row back.
+ */
+export function typicalRowSimd(row: Float32Array, thr: number, zmax: number, inv: number, p: number): { keep: Keep; band: [number, number] } | undefined {
+  if (simdStatus() !== 'ready') return undefined;
+  const L = prepare(own!, row.length);
+  new Float32Array(own!.e.memory.buffer, L.row, row.length).set(row);
+  const keep = new Keep().reset(thr, zmax);
+  const band = typicalRow(own!.e, L, keep, inv, p);
+  return band && { keep, band };
+}
+
+/**
  * Mirostat v1 over a whole row whose kept set is the floor z ≥ thr: the module's top-k scan of
  * min(100, V) gives the largest kept logits sorted, and the kept count where the scan's k-th
  * largest is below the floor (else only that it is at least 100); a k beyond them is another
@@ -1278,7 +1343,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       // kernel's band over the candidates or the row (typicalExact leaves it in `keep`).
       if (fast) [n, zk] = [e.list_band(L.tmp, L.val, fast.listed, fast.band[0], fast.band[1], L.idx), fast.band[1]];
       else {
-        typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
+        typicalExact(e, L, row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
         [n, zk] = bandList(row, topK ? idx : undefined, topK ? n : V, keep, idx);
       }
       cand = true;
@@ -1326,7 +1391,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       }
       // A list of most of the row: the draw's SIMD pass over the row is faster.
       if (band && fast!.listed < V / 4) [win, winLo] = [fast!.listed, band[0]];
-      band ??= typicalExact(row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
+      band ??= typicalExact(e, L, row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
       keep.reset(band[0], zmax);
       keep.hi = band[1];
       keep.max = band[1];
