@@ -11,6 +11,8 @@ export interface ChainConfig {
   V: number;
   /** Time per method (ms): at least 3 timed steps, at most 50. */
   budgetMs: number;
+  /** The logits (bench/logits.ts): 'peaky' (the issues' goals) unless 'flat' (near-uniform rows, where the whole-row bands cost most). */
+  shape?: 'peaky' | 'flat';
 }
 
 export interface ChainRow {
@@ -79,10 +81,10 @@ export const CHAIN_METHODS: [string, SamplerOptions, { hostOnly?: boolean; logpr
   ['T 0.8 alone + logprobs (raw, top 5)', { temperature: 0.8 }, { logprobs: { topLogprobs: 5 } }],
 ];
 
-/** Measures every method on the active backend on peaky logits; leaves no tensor behind. */
+/** Measures every method on the active backend on cfg.shape's logits (peaky by default); leaves no tensor behind. */
 export async function measureChain(cfg: ChainConfig, methods = CHAIN_METHODS): Promise<ChainResult> {
   const { B, V, budgetMs } = cfg;
-  const x = tf.tensor2d(makeLogits('peaky', B, V), [B, V]);
+  const x = tf.tensor2d(makeLogits(cfg.shape ?? 'peaky', B, V), [B, V]);
   const rows: ChainRow[] = [];
   try {
     const limit = await medianStep(async () => {

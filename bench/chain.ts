@@ -1,4 +1,4 @@
-// `npm run bench:chain [-- --backends cpu,wasm,webgpu,webgl,browser-webgpu --batch 64 --vocab 128256 --budget 3000 --only <regex>]`:
+// `npm run bench:chain [-- --backends cpu,wasm,webgpu,webgl,browser-webgpu --batch 64 --vocab 128256 --budget 3000 --only <regex> --shape peaky|flat]`:
 // every sampler of the chain alone and the llama.cpp default chain (issue 11), side by side in one
 // run, as ratios to one tf.max pass over the logits and to (b) T 0.8 + top-k 50 + top-p 0.95.
 // Node backends: cpu, wasm (default both) and webgpu through Dawn (SwiftShader here unless
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     budget: { type: 'string' },
     smoke: { type: 'boolean' },
     only: { type: 'string' },
+    shape: { type: 'string' },
     compare: { type: 'string' },
     save: { type: 'boolean' },
   },
@@ -29,11 +30,16 @@ const smoke = args.smoke === true;
 const backends = (args.backends ?? 'cpu,wasm').split(',').map((b) => (b === 'webgl' ? 'browser-webgl' : b));
 const KNOWN = ['cpu', 'wasm', 'webgpu', 'browser-webgl', 'browser-webgpu'];
 for (const b of backends) if (!KNOWN.includes(b)) throw new Error(`--backends: unknown backend '${b}' (one of ${KNOWN.join(', ')})`);
+const shape = args.shape ?? 'peaky';
+if (shape !== 'peaky' && shape !== 'flat') throw new Error(`--shape: 'peaky' or 'flat', not '${shape}'`);
 const cfg: ChainConfig = {
   B: Number(args.batch ?? (smoke ? 4 : 64)),
   V: Number(args.vocab ?? (smoke ? 32000 : 128256)),
   budgetMs: Number(args.budget ?? (smoke ? 200 : 3000)),
+  shape,
 };
+/** Flat rows are their own table (label and baseline key). */
+const labelOf = (backend: string): string => (shape === 'flat' ? `${backend} flat` : backend);
 
 const baseline = new Baseline(args.compare ?? 'bench/baseline/chain.json', args.save === true, smoke);
 
@@ -46,8 +52,8 @@ async function runNode(backend: string): Promise<void> {
   const methods = smoke ? CHAIN_METHODS.slice(0, 3) : CHAIN_METHODS.filter(([name], i) => i === 0 || !only || only.test(name));
   const result = await measureChain(cfg, methods);
   if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
-  console.log(`\n${formatChain(backend, cfg.B, cfg.V, result)}`);
-  baseline.compare(backend, cfg.B, cfg.V, result);
+  console.log(`\n${formatChain(labelOf(backend), cfg.B, cfg.V, result)}`);
+  baseline.compare(labelOf(backend), cfg.B, cfg.V, result);
 }
 
 /** webgl and webgpu in headless Chromium: one page per backend. */
@@ -61,8 +67,8 @@ async function runBrowser(list: ('webgl' | 'webgpu')[]): Promise<void> {
     (backend) => ({ ...cfg, backend, ...only }),
     (label, result, version) => {
       console.log(`\n${label} adapter: ${result.adapter} (${version}, headless)`);
-      console.log(formatChain(label, cfg.B, cfg.V, result));
-      baseline.compare(label, cfg.B, cfg.V, result);
+      console.log(formatChain(labelOf(label), cfg.B, cfg.V, result));
+      baseline.compare(labelOf(label), cfg.B, cfg.V, result);
     },
   );
 }

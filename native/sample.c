@@ -1069,6 +1069,28 @@ EXPORT(typ_exact_gather) int typ_exact_gather(int V, double *sOf, const u16 *buc
 }
 
 /**
+ * minTokensToKeep: the k-th smallest distance |fround(z - m)·inv - centre| over the tokens with
+ * z >= thr (not -Infinity), or over all of them when fewer (the JS kernel's quickselect: the same
+ * value); buf holds k doubles. -Infinity when no token is kept.
+ */
+EXPORT(typ_exact_kth) double typ_exact_kth(const float *z, int V, double thr, double m, double inv, double centre, int k, double *buf) {
+  int n = 0; // buf[0..n) ascending, n <= k
+  for (int c = 0; c < V; c++) {
+    double zj = z[c];
+    if (!(zj >= thr) || zj == -INF) continue;
+    double d = __builtin_fabs((double)(float)(zj - m) * inv - centre);
+    if (n == k && !(d < buf[k - 1])) continue;
+    int i = n < k ? n++ : k - 1;
+    while (i > 0 && buf[i - 1] > d) {
+      buf[i] = buf[i - 1];
+      i--;
+    }
+    buf[i] = d;
+  }
+  return n > 0 ? buf[n - 1] : -INF;
+}
+
+/**
  * The kept band after the walk (the JS kernel's Keep.has with typical-p's bound D): the smallest
  * and largest z >= thr with |fround(z - m)·inv - centre| <= D, into res[0], res[1] (+Infinity,
  * -Infinity when none).

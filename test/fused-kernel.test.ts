@@ -359,7 +359,7 @@ describe('WebAssembly SIMD kernel', () => {
     expect(walked).toBeGreaterThan(50);
   });
 
-  it("typical-p's exact pass over a whole row in the module: the JS kernel's centre, D and band bit for bit (flat, peaky, ties, masks, floors, tails past the exp table, extreme T); a 1-ulp change of 1/T is caught", () => {
+  it("typical-p's exact pass over a whole row in the module: the JS kernel's centre, D and band bit for bit (flat, peaky, ties, masks, floors, tails past the exp table, extreme T, minTokensToKeep); a 1-ulp change of 1/T is caught", () => {
     const g = rng('typical-row-module');
     const V = 5000;
     const shapes: [string, Float32Array][] = [
@@ -374,18 +374,26 @@ describe('WebAssembly SIMD kernel', () => {
     const invs = [1, 1.25, 1 / 0.7, 1e-3, 1e3, 1e30];
     let compared = 0;
     let caught = 0;
+    let widened = 0;
     for (const [name, z] of shapes) {
       let zmax = -Infinity;
       for (const v of z) if (v > zmax) zmax = v;
       const sorted = Float32Array.from(z.filter((v) => v > -Infinity)).sort();
       for (const inv of invs) {
         for (const thr of [-Infinity, sorted[Math.floor(sorted.length * 0.3)]!]) {
-          for (const p of [0.05, 0.5, 0.9, 0.999, g()]) {
-            const got = typicalRowSimd(z, thr, zmax, inv, p);
+          for (const [p, minKeep] of [
+            [0.05, 1],
+            [0.05, 256],
+            [0.5, 3],
+            [0.9, 1],
+            [0.999, 50],
+            [g(), 1],
+          ] as const) {
+            const got = typicalRowSimd(z, thr, zmax, inv, p, minKeep);
             expect(got, `${name}: handed back`).toBeDefined();
             const want = new Keep().reset(thr, zmax);
-            typicalBand(z, undefined, z.length, want, inv, p, new Scratch(z.length));
-            const label = `${name}, 1/T ${inv}, floor ${thr}, p ${p}`;
+            typicalBand(z, undefined, z.length, want, inv, p, new Scratch(z.length), minKeep);
+            const label = `${name}, 1/T ${inv}, floor ${thr}, p ${p}, minTokensToKeep ${minKeep}`;
             expect(Object.is(got!.keep.centre, want.centre), `${label}: centre ${got!.keep.centre} vs ${want.centre}`).toBe(true);
             expect(Object.is(got!.keep.D, want.D), `${label}: D ${got!.keep.D} vs ${want.D}`).toBe(true);
             let lo = Infinity;
@@ -393,18 +401,24 @@ describe('WebAssembly SIMD kernel', () => {
             for (const v of z) if (want.has(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
             expect(got!.band, label).toEqual([lo, hi]);
             compared++;
+            if (minKeep > 1) {
+              const plain = new Keep().reset(thr, zmax);
+              typicalBand(z, undefined, z.length, plain, inv, p, new Scratch(z.length));
+              if (plain.D < want.D) widened++;
+            }
             // The control: the JS kernel with 1/T one ulp larger moves the centre in most cases (the
             // comparison sees one rounding; on coarse grids the centre often rounds back).
             if (name === 'one value' || inv === 1e30) continue;
             const nudged = new Keep().reset(thr, zmax);
-            typicalBand(z, undefined, z.length, nudged, ulps(inv, 1), p, new Scratch(z.length));
+            typicalBand(z, undefined, z.length, nudged, ulps(inv, 1), p, new Scratch(z.length), minKeep);
             if (!Object.is(nudged.centre, got!.keep.centre)) caught++;
           }
         }
       }
     }
-    expect(compared).toBe(shapes.length * invs.length * 2 * 5);
-    expect(caught, 'controls told apart').toBeGreaterThan(0.75 * (shapes.length - 1) * (invs.length - 1) * 2 * 5);
+    expect(compared).toBe(shapes.length * invs.length * 2 * 6);
+    expect(widened, 'rows where minTokensToKeep widens the band').toBeGreaterThan(20);
+    expect(caught, 'controls told apart').toBeGreaterThan(0.75 * (shapes.length - 1) * (invs.length - 1) * 2 * 6);
   });
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {

@@ -101,6 +101,7 @@ interface Exports {
   typ_exact_mass(V: number, sOf: number, xOf: number, centre: number, Z: number, mass: number, bucketOf: number): void;
   typ_exact_gather(V: number, sOf: number, bucketOf: number, star: number, centre: number, dOut: number): number;
   typ_exact_band(z: number, V: number, thr: number, m: number, inv: number, centre: number, D: number, res: number): void;
+  typ_exact_kth(z: number, V: number, thr: number, m: number, inv: number, centre: number, k: number, buf: number): number;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -518,15 +519,10 @@ let typBuckets: { dn: Float64Array; df: Float64Array; mHi: Float64Array; mLo: Fl
 const typScratchFor = (): NonNullable<typeof typBuckets> =>
   (typBuckets ??= { dn: new Float64Array(BUCKETS), df: new Float64Array(BUCKETS), mHi: new Float64Array(BUCKETS), mLo: new Float64Array(BUCKETS) });
 
-/** How many tokens of typicalFast's window list (their logits in L.val) lie in its band and reach thrf. */
-function bandCount(buf: ArrayBuffer, L: Layout, fast: { band: [number, number]; listed: number }, thrf: number): number {
-  const vals = new Float32Array(buf, L.val, fast.listed);
-  let c = 0;
-  for (let i = 0; i < vals.length; i++) {
-    const zj = vals[i]!;
-    if (zj >= thrf && zj >= fast.band[0] && zj <= fast.band[1]) c++;
-  }
-  return c;
+/** How many tokens of the row reach thrf and lie in typicalFast's band (band_floor: one SIMD pass). */
+function bandCount(e: Exports, L: Layout, fast: { band: [number, number] }, thrf: number): number {
+  e.band_floor(L.row, L.V, thrf, fast.band[0], fast.band[1], L.res);
+  return new Float64Array(e.memory.buffer, L.res, 1)[0]!;
 }
 
 /** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
@@ -541,8 +537,8 @@ function typicalExact(
   p: number,
   minKeep: number,
 ): [number, number] {
-  if (!idx && minKeep === 1) {
-    const band = typicalRow(e, L, keep, inv, p);
+  if (!idx && minKeep <= MAX_KEEP_ROW) {
+    const band = typicalRow(e, L, keep, inv, p, minKeep);
     if (band) return band;
   }
   if (!typScratch || typScratch.bucketOf.length < row.length) typScratch = new Scratch(row.length);
@@ -558,13 +554,16 @@ function typicalExact(
   return [lo, hi];
 }
 
+/** typicalRow's minTokensToKeep limit (its selection keeps the m smallest distances in order). */
+const MAX_KEEP_ROW = 256;
+
 /**
  * typicalBand over a whole row (`keep` the upper set z ≥ keep.thr, its maximum keep.max): the
  * module's typ_exact_* passes with the same arithmetic token by token, ln Z and the boundary walk
  * here with the JS kernel's code, so the same D and band. Undefined (the caller runs the JS
  * kernel) when the maximum is unknown or no bucket holds mass.
  */
-function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number): [number, number] | undefined {
+function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number, minKeep = 1): [number, number] | undefined {
   const m = keep.max;
   if (Number.isNaN(m) || !keep.floorOnly) return undefined;
   const V = L.V;
@@ -580,7 +579,12 @@ function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number): 
   const count = e.typ_exact_gather(V, sOf, L.bucketOf, star, centre, xOf);
   const bs = boundaryScratch(count);
   const walk = { ...bs, d: new Float64Array(e.memory.buffer, xOf, count), s: new Float64Array(e.memory.buffer, sOf, count) };
-  const D = walkByDistance(walk, count, before, p, Z);
+  let D = walkByDistance(walk, count, before, p, Z);
+  // minTokensToKeep: at least the minKeep-th smallest distance (the JS kernel's rule).
+  if (minKeep > 1) {
+    const dm = e.typ_exact_kth(L.row, V, keep.thr, m, inv, centre, minKeep, L.sorted);
+    if (dm > D) D = dm;
+  }
   typicalKeep(keep, m, inv, centre, D);
   e.typ_exact_band(L.row, V, keep.thr, m, inv, centre, D, L.res);
   res = new Float64Array(e.memory.buffer, L.res, 2);
@@ -1075,12 +1079,19 @@ export function dynamicRowSimdCopy(row: Float32Array, plan: FusedPlan, r: number
  * module's exact passes: `keep` as the JS kernel's typicalBand leaves it, and the kept band;
  * undefined where the module is not ready or hands the row back.
  */
-export function typicalRowSimd(row: Float32Array, thr: number, zmax: number, inv: number, p: number): { keep: Keep; band: [number, number] } | undefined {
+export function typicalRowSimd(
+  row: Float32Array,
+  thr: number,
+  zmax: number,
+  inv: number,
+  p: number,
+  minKeep = 1,
+): { keep: Keep; band: [number, number] } | undefined {
   if (simdStatus() !== 'ready') return undefined;
   const L = prepare(own!, row.length);
   new Float32Array(own!.e.memory.buffer, L.row, row.length).set(row);
   const keep = new Keep().reset(thr, zmax);
-  const band = typicalRow(own!.e, L, keep, inv, p);
+  const band = typicalRow(own!.e, L, keep, inv, p, minKeep);
   return band && { keep, band };
 }
 
@@ -1337,7 +1348,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       keep.reset(thr, zmax);
       let fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
-      if (fast && mk > 1 && bandCount(buf, L, fast, float32Ceil(thr)) < mk) fast = undefined;
+      if (fast && mk > 1 && bandCount(e, L, fast, float32Ceil(thr)) < mk) fast = undefined;
       if (!topK) bandFastStats[fast ? 'fast' : 'exact']++;
       // The band's tokens, in index order: from the window list (its logits in L.val), or the JS
       // kernel's band over the candidates or the row (typicalExact leaves it in `keep`).
@@ -1384,7 +1395,7 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       const fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
       let band = fast?.band;
       // minTokensToKeep: a band of fewer tokens grows to the mk closest (the JS pass).
-      if (fast && mk > 1 && bandCount(buf, L, fast, float32Ceil(thr)) < mk) band = undefined;
+      if (fast && mk > 1 && bandCount(e, L, fast, float32Ceil(thr)) < mk) band = undefined;
       if (!topK) {
         if (band) bandFastStats.fast++;
         else bandFastStats.exact++;
