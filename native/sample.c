@@ -1131,6 +1131,28 @@ EXPORT(typ_exact_band) void typ_exact_band(const float *z, int V, double thr, do
   res[1] = hi;
 }
 
+/** The tokens of z[0..V) with z >= thrf and lo <= z <= hi, into out in index order; returns their count. */
+EXPORT(list_range) int list_range(const float *z, int V, float thrf, float lo, float hi, int *out) {
+  if (lo < thrf) lo = thrf;
+  v128_t lv = wasm_f32x4_splat(lo), hv = wasm_f32x4_splat(hi);
+  int k = 0, c = 0;
+  for (; c + 4 <= V; c += 4) {
+    v128_t v = wasm_v128_load(z + c);
+    if (!wasm_v128_any_true(wasm_v128_and(wasm_f32x4_ge(v, lv), wasm_f32x4_le(v, hv)))) continue;
+    for (int l = 0; l < 4; l++) {
+      float x = z[c + l];
+      out[k] = c + l; // branch-free: k <= c + l
+      k += x >= lo && x <= hi;
+    }
+  }
+  for (; c < V; c++) {
+    float x = z[c];
+    out[k] = c;
+    k += x >= lo && x <= hi;
+  }
+  return k;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The draw: argmax over kept tokens of (z - zmax)·inv + fround(-log(-log u)), lowest index
 // among equal scores — the JS kernel's loop, with tokens ruled out 16 at a time by their hash

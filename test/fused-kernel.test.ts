@@ -421,6 +421,36 @@ describe('WebAssembly SIMD kernel', () => {
     expect(caught, 'controls told apart').toBeGreaterThan(0.75 * (shapes.length - 1) * (invs.length - 1) * 2 * 6);
   });
 
+  it("typical-p first over whole rows (order 'llama.cpp', no top-k: its band the candidates of top-p and min-p): the JS kernel's kept sets and tokens, rows settled by either pass", () => {
+    const before = { ...bandFastStats };
+    const g = rng('typical-early-rows');
+    const V = 6000;
+    const rows = [
+      makeRow('peaky', V, g),
+      makeRow('flat', V, g),
+      Float32Array.from({ length: V }, () => Math.round(g() * 40) / 32 - 2), // ties
+      Float32Array.from({ length: V }, (_, j) => (j % 5 === 0 ? -Infinity : 3 * g())), // masked
+    ];
+    for (const [typicalP, minTokensToKeep] of [
+      [[0.3, 0.6, 0.9, 0.99], 1],
+      [[0.05, 0.2, 0.5, 0.9], 40],
+    ] as const)
+      check(
+        rows,
+        { order: 'llama.cpp', typicalP: [...typicalP], topP: 0.95, minP: 0.02, temperature: 0.8, minTokensToKeep, seed: 51 } as unknown as SamplerOptions,
+        2,
+      );
+    // The bench's Zipf rows at T = 1 (typical-p before temperature): some need the exact pass.
+    const zipf = makeLogits('peaky', 12, 128256);
+    check(
+      rowsOf(12, (r) => zipf.slice(r * 128256, (r + 1) * 128256)),
+      { order: 'llama.cpp', typicalP: 0.9, topP: 0.95, minP: 0.05, temperature: 0.8, seed: 52 } as unknown as SamplerOptions,
+      1,
+    );
+    expect(bandFastStats.fast - before.fast, 'rows settled by the certified window').toBeGreaterThan(10);
+    expect(bandFastStats.exact - before.exact, 'rows settled by the exact pass').toBeGreaterThan(2);
+  });
+
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {
     const before = { ...bandFastStats };
     const windows = { ...typicalWindowStats };

@@ -102,6 +102,7 @@ interface Exports {
   typ_exact_gather(V: number, sOf: number, bucketOf: number, star: number, centre: number, dOut: number): number;
   typ_exact_band(z: number, V: number, thr: number, m: number, inv: number, centre: number, D: number, res: number): void;
   typ_exact_kth(z: number, V: number, thr: number, m: number, inv: number, centre: number, k: number, buf: number): number;
+  list_range(z: number, V: number, thrf: number, lo: number, hi: number, out: number): number;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -1354,8 +1355,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       // kernel's band over the candidates or the row (typicalExact leaves it in `keep`).
       if (fast) [n, zk] = [e.list_band(L.tmp, L.val, fast.listed, fast.band[0], fast.band[1], L.idx), fast.band[1]];
       else {
-        typicalExact(e, L, row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
-        [n, zk] = bandList(row, topK ? idx : undefined, topK ? n : V, keep, idx);
+        const band = typicalExact(e, L, row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
+        // Over a whole row the kept set is the interval band ∩ z ≥ thr: listed in one SIMD pass.
+        [n, zk] = topK ? bandList(row, idx, n, keep, idx) : [e.list_range(L.row, V, float32Ceil(keep.thr), band[0], band[1], L.idx), band[1]];
       }
       cand = true;
     }
