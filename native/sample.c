@@ -938,13 +938,17 @@ EXPORT(gather_listed) int gather_listed(const float *val, const int *idx, const 
   return k;
 }
 
-/** The listed tokens idx[0..m) whose logit val lies in [lo, hi], into out in list order (out may be idx); returns their count. */
-EXPORT(list_band) int list_band(const int *idx, const float *val, int m, float lo, float hi, int *out) {
+/**
+ * The listed tokens idx[0..m) whose logit val lies in [lo, hi], into out in list order (out may
+ * be idx), their logits compacted in val itself; returns their count.
+ */
+EXPORT(list_band) int list_band(const int *idx, float *val, int m, float lo, float hi, int *out) {
   int k = 0;
   for (int i = 0; i < m; i++) {
     int j = idx[i];
     float v = val[i];
     out[k] = j; // branch-free: k <= i
+    val[k] = v;
     k += v >= lo && v <= hi;
   }
   return k;
@@ -1131,8 +1135,8 @@ EXPORT(typ_exact_band) void typ_exact_band(const float *z, int V, double thr, do
   res[1] = hi;
 }
 
-/** The tokens of z[0..V) with z >= thrf and lo <= z <= hi, into out in index order; returns their count. */
-EXPORT(list_range) int list_range(const float *z, int V, float thrf, float lo, float hi, int *out) {
+/** The tokens of z[0..V) with z >= thrf and lo <= z <= hi, into out in index order (their logits into vals); returns their count. */
+EXPORT(list_range) int list_range(const float *z, int V, float thrf, float lo, float hi, int *out, float *vals) {
   if (lo < thrf) lo = thrf;
   v128_t lv = wasm_f32x4_splat(lo), hv = wasm_f32x4_splat(hi);
   int k = 0, c = 0;
@@ -1142,12 +1146,14 @@ EXPORT(list_range) int list_range(const float *z, int V, float thrf, float lo, f
     for (int l = 0; l < 4; l++) {
       float x = z[c + l];
       out[k] = c + l; // branch-free: k <= c + l
+      vals[k] = x;
       k += x >= lo && x <= hi;
     }
   }
   for (; c < V; c++) {
     float x = z[c];
     out[k] = c;
+    vals[k] = x;
     k += x >= lo && x <= hi;
   }
   return k;

@@ -421,8 +421,9 @@ describe('WebAssembly SIMD kernel', () => {
     expect(caught, 'controls told apart').toBeGreaterThan(0.75 * (shapes.length - 1) * (invs.length - 1) * 2 * 6);
   });
 
-  it("typical-p first over whole rows (order 'llama.cpp', no top-k: its band the candidates of top-p and min-p): the JS kernel's kept sets and tokens, rows settled by either pass", () => {
+  it("typical-p first over whole rows (order 'llama.cpp', no top-k: its band the candidates of top-p and min-p): the JS kernel's kept sets and tokens, rows settled by either pass, large bands' top-p certified and drawn over the row", () => {
     const before = { ...bandFastStats };
+    const [toppBefore, drawsBefore] = [topPFastStats.fast, drawLaneStats.rows];
     const g = rng('typical-early-rows');
     const V = 6000;
     const rows = [
@@ -440,6 +441,8 @@ describe('WebAssembly SIMD kernel', () => {
         { order: 'llama.cpp', typicalP: [...typicalP], topP: 0.95, minP: 0.02, temperature: 0.8, minTokensToKeep, seed: 51 } as unknown as SamplerOptions,
         2,
       );
+    // Top-p off on most rows (1 keeps the chain's order): the band's lower bound is the kept set's.
+    check(rows, { order: 'llama.cpp', typicalP: [0.5, 0.8, 0.95, 0.99], topP: [1, 0.999, 1, 1], temperature: 0.8, seed: 53 } as unknown as SamplerOptions, 2);
     // The bench's Zipf rows at T = 1 (typical-p before temperature): some need the exact pass.
     const zipf = makeLogits('peaky', 12, 128256);
     check(
@@ -449,6 +452,10 @@ describe('WebAssembly SIMD kernel', () => {
     );
     expect(bandFastStats.fast - before.fast, 'rows settled by the certified window').toBeGreaterThan(10);
     expect(bandFastStats.exact - before.exact, 'rows settled by the exact pass').toBeGreaterThan(2);
+    // Bands of more than 4096 tokens: top-p by the certified pass over their compacted logits;
+    // bands of most of the row: the draw over the row between the band's bounds, not the list.
+    expect(topPFastStats.fast - toppBefore, 'top-p over a band, certified').toBeGreaterThan(10);
+    expect(drawLaneStats.rows - drawsBefore, 'draws over the row').toBeGreaterThan(4);
   });
 
   it('certified typical-p over whole rows: p at group edges (± ulps), ties on both sides of the entropy, floors before it, flat and wide rows; both outcomes exercised', () => {

@@ -102,7 +102,7 @@ interface Exports {
   typ_exact_gather(V: number, sOf: number, bucketOf: number, star: number, centre: number, dOut: number): number;
   typ_exact_band(z: number, V: number, thr: number, m: number, inv: number, centre: number, D: number, res: number): void;
   typ_exact_kth(z: number, V: number, thr: number, m: number, inv: number, centre: number, k: number, buf: number): number;
-  list_range(z: number, V: number, thrf: number, lo: number, hi: number, out: number): number;
+  list_range(z: number, V: number, thrf: number, lo: number, hi: number, out: number, vals: number): number;
 }
 
 const FLAG = 'TFJS_SAMPLING_SIMD';
@@ -1345,6 +1345,8 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
     const mk = plan.minKeep ? plan.minKeep[r]! : 1;
     let cand = topK;
     let zk = zmax;
+    /** typical-p first over a whole row: its band [lo, hi] (the candidates are the band ∩ z ≥ thr). */
+    let earlyBand: [number, number] | undefined;
     if (early) {
       keep.reset(thr, zmax);
       let fast = topK ? undefined : typicalFast(e, L, row, thr, zmax, Math.max(zmin, float32Ceil(thr)), finv, tp);
@@ -1353,11 +1355,12 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       if (!topK) bandFastStats[fast ? 'fast' : 'exact']++;
       // The band's tokens, in index order: from the window list (its logits in L.val), or the JS
       // kernel's band over the candidates or the row (typicalExact leaves it in `keep`).
-      if (fast) [n, zk] = [e.list_band(L.tmp, L.val, fast.listed, fast.band[0], fast.band[1], L.idx), fast.band[1]];
+      if (fast) [n, zk, earlyBand] = [e.list_band(L.tmp, L.val, fast.listed, fast.band[0], fast.band[1], L.idx), fast.band[1], fast.band];
       else {
         const band = typicalExact(e, L, row, topK ? idx : undefined, topK ? n : V, keep, finv, tp, mk);
         // Over a whole row the kept set is the interval band ∩ z ≥ thr: listed in one SIMD pass.
-        [n, zk] = topK ? bandList(row, idx, n, keep, idx) : [e.list_range(L.row, V, float32Ceil(keep.thr), band[0], band[1], L.idx), band[1]];
+        if (topK) [n, zk] = bandList(row, idx, n, keep, idx);
+        else [n, zk, earlyBand] = [e.list_range(L.row, V, float32Ceil(keep.thr), band[0], band[1], L.idx, L.val), band[1], band];
       }
       cand = true;
     }
@@ -1365,6 +1368,9 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
       let tau: number;
       if (cand && n <= 4096) {
         tau = topPSorted(row, idx, n, zk, finv, p);
+      } else if (earlyBand && !Number.isNaN((tau = e.topp_fast(L.val, n, zk, earlyBand[0], finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
+        // typical-p's band first: the certified pass over its logits, compacted in L.val.
+        topPFastStats.fast++;
       } else if (!cand && !Number.isNaN((tau = e.topp_fast(L.row, V, zmax, zmin, finv, p, L.mass, L.bucketOf, L.gather, L.sorted)))) {
         topPFastStats.fast++; // the exact threshold, proven by the float32 pass's error bounds
       } else {
@@ -1475,6 +1481,14 @@ export function sampleRowsSimd(values: Float32Array, plan: FusedPlan, out: Int32
           n = top.count();
         }
       }
+    }
+    if (earlyBand && listed && !miro && n > V / 4) {
+      // What the filters kept of typical-p's band (most of the row) is the interval [band lo,
+      // band hi] ∩ keep: the SIMD draw reads the row between those bounds (the same tokens, in
+      // the same order) instead of the list.
+      listed = false;
+      if (earlyBand[0] > keep.thr) keep.thr = earlyBand[0];
+      if (earlyBand[1] < keep.hi) keep.hi = earlyBand[1];
     }
     const winned = !listed && win >= 0 && keep.thr >= winLo; // the window list holds every kept token
     const list = listed ? idx : winned ? new Int32Array(buf, L.tmp, win) : undefined;
