@@ -520,10 +520,23 @@ let typBuckets: { dn: Float64Array; df: Float64Array; mHi: Float64Array; mLo: Fl
 const typScratchFor = (): NonNullable<typeof typBuckets> =>
   (typBuckets ??= { dn: new Float64Array(BUCKETS), df: new Float64Array(BUCKETS), mHi: new Float64Array(BUCKETS), mLo: new Float64Array(BUCKETS) });
 
-/** How many tokens of the row reach thrf and lie in typicalFast's band (band_floor: one SIMD pass). */
-function bandCount(e: Exports, L: Layout, fast: { band: [number, number] }, thrf: number): number {
-  e.band_floor(L.row, L.V, thrf, fast.band[0], fast.band[1], L.res);
-  return new Float64Array(e.memory.buffer, L.res, 1)[0]!;
+/**
+ * How many tokens reach thrf and lie in typicalFast's band: over its window list (a superset of
+ * the band; their logits in L.val) when short, else one SIMD pass over the row (band_floor).
+ */
+function bandCount(e: Exports, L: Layout, fast: { band: [number, number]; listed: number }, thrf: number): number {
+  const [lo, hi] = fast.band;
+  if (fast.listed > L.V >> 3) {
+    e.band_floor(L.row, L.V, thrf, lo, hi, L.res);
+    return new Float64Array(e.memory.buffer, L.res, 1)[0]!;
+  }
+  const vals = new Float32Array(e.memory.buffer, L.val, fast.listed);
+  let c = 0;
+  for (let i = 0; i < vals.length; i++) {
+    const zj = vals[i]!;
+    if (zj >= thrf && zj >= lo && zj <= hi) c++;
+  }
+  return c;
 }
 
 /** The kept band [zL, zR] of a row after the JS kernel's typicalBand (its kept set is an interval of z). */
