@@ -575,11 +575,12 @@ const MAX_KEEP_ROW = 256;
  * typicalBand over a whole row (`keep` the upper set z ≥ keep.thr, its maximum keep.max): the
  * module's typ_exact_* passes with the same arithmetic token by token, ln Z and the boundary walk
  * here with the JS kernel's code, so the same D and band. Undefined (the caller runs the JS
- * kernel) when the maximum is unknown or no bucket holds mass.
+ * kernel) when the maximum is unknown or not finite, or no bucket holds mass.
  */
 function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number, minKeep = 1): [number, number] | undefined {
   const m = keep.max;
-  if (Number.isNaN(m) || !keep.floorOnly) return undefined;
+  // A finite maximum: the module's bucket index of e^s needs s ≤ 0 (NaN: unknown, see keptMax).
+  if (!(m > -Infinity && m < Infinity) || !keep.floorOnly) return undefined;
   const V = L.V;
   const sOf = L.gather;
   const xOf = L.sorted;
