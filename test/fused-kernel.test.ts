@@ -443,6 +443,20 @@ describe('WebAssembly SIMD kernel', () => {
       );
     // Top-p off on most rows (1 keeps the chain's order): the band's lower bound is the kept set's.
     check(rows, { order: 'llama.cpp', typicalP: [0.5, 0.8, 0.95, 0.99], topP: [1, 0.999, 1, 1], temperature: 0.8, seed: 53 } as unknown as SamplerOptions, 2);
+    // ε and XTC after it (their bands over the candidates: a floor and an upper bound).
+    check(
+      rows,
+      {
+        order: ['typical-p', 'min-p', 'epsilon-cutoff', 'xtc', 'temperature'],
+        typicalP: 0.95,
+        minP: [0, 0.01, 0, 0],
+        epsilonCutoff: 1e-5,
+        xtc: { threshold: 1e-4, probability: 1 },
+        temperature: 0.8,
+        seed: 54,
+      } as unknown as SamplerOptions,
+      2,
+    );
     // The bench's Zipf rows at T = 1 (typical-p before temperature): some need the exact pass.
     const zipf = makeLogits('peaky', 12, 128256);
     check(
