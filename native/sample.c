@@ -21,6 +21,25 @@ extern double js_exp(double) __attribute__((import_module("env"), import_name("e
 #define INFF __builtin_inff()
 #define EXPORT(name) __attribute__((export_name(#name)))
 
+/** Lane l of v (l a constant after inlining: extract_lane needs one). */
+static inline float lane_f32(v128_t v, int l) {
+  return l == 0 ? wasm_f32x4_extract_lane(v, 0) : l == 1 ? wasm_f32x4_extract_lane(v, 1) : l == 2 ? wasm_f32x4_extract_lane(v, 2) : wasm_f32x4_extract_lane(v, 3);
+}
+
+/** The smallest of m and v's lanes, compared in lane order (the first of equal values stays). */
+static inline float min_lanes(v128_t v, float m) {
+  for (int l = 0; l < 4; l++)
+    if (lane_f32(v, l) < m) m = lane_f32(v, l);
+  return m;
+}
+
+/** The largest of m and v's lanes, compared in lane order. */
+static inline float max_lanes(v128_t v, float m) {
+  for (int l = 0; l < 4; l++)
+    if (lane_f32(v, l) > m) m = lane_f32(v, l);
+  return m;
+}
+
 // ---------------------------------------------------------------------------------------------
 // max and NaN over a row. res[0] = max, res[1] = 1 when the row holds a NaN, res[2] = the
 // smallest finite value (+Infinity when none; NaN rows: unspecified).
@@ -918,13 +937,7 @@ EXPORT(gather_listed) int gather_listed(const float *val, const int *idx, const 
       k += (bits >> l) & 1;
     }
   }
-  float mn = INFF, mx = -INFF;
-  for (int l = 0; l < 4; l++) {
-    float u = l == 0 ? wasm_f32x4_extract_lane(vmn, 0) : l == 1 ? wasm_f32x4_extract_lane(vmn, 1) : l == 2 ? wasm_f32x4_extract_lane(vmn, 2) : wasm_f32x4_extract_lane(vmn, 3);
-    float w = l == 0 ? wasm_f32x4_extract_lane(vmx, 0) : l == 1 ? wasm_f32x4_extract_lane(vmx, 1) : l == 2 ? wasm_f32x4_extract_lane(vmx, 2) : wasm_f32x4_extract_lane(vmx, 3);
-    if (u < mn) mn = u;
-    if (w > mx) mx = w;
-  }
+  float mn = min_lanes(vmn, INFF), mx = max_lanes(vmx, -INFF);
   for (; i < m; i++) {
     int b = bucket[i];
     if ((b >= a1 && b <= b1) || (b >= a2 && b <= b2)) out[k++] = idx[i];
@@ -1117,13 +1130,7 @@ EXPORT(typ_exact_band) void typ_exact_band(const float *z, int V, double thr, do
     hi4 = wasm_f32x4_pmax(hi4, wasm_v128_bitselect(v, wasm_f32x4_splat(-INFF), in));
   }
 #undef IN
-  double lo = INF, hi = -INF;
-  for (int l = 0; l < 4; l++) {
-    float a = l == 0 ? wasm_f32x4_extract_lane(lo4, 0) : l == 1 ? wasm_f32x4_extract_lane(lo4, 1) : l == 2 ? wasm_f32x4_extract_lane(lo4, 2) : wasm_f32x4_extract_lane(lo4, 3);
-    float b = l == 0 ? wasm_f32x4_extract_lane(hi4, 0) : l == 1 ? wasm_f32x4_extract_lane(hi4, 1) : l == 2 ? wasm_f32x4_extract_lane(hi4, 2) : wasm_f32x4_extract_lane(hi4, 3);
-    if (a < lo) lo = a;
-    if (b > hi) hi = b;
-  }
+  double lo = min_lanes(lo4, INFF), hi = max_lanes(hi4, -INFF);
   for (; c < V; c++) {
     double zj = z[c];
     if (!(zj >= thr) || zj == -INF) continue;
