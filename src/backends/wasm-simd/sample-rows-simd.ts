@@ -585,7 +585,7 @@ function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number, m
   const sOf = L.gather;
   const xOf = L.sorted;
   e.typ_exact_sums(L.row, V, keep.thr, m, inv, L.exptab, sOf, xOf, L.res);
-  let res = new Float64Array(e.memory.buffer, L.res, 2);
+  const res = new Float64Array(e.memory.buffer, L.res, 2); // the module never grows its memory
   const Z = Math.exp(Math.log(res[0]!));
   const centre = res[1]! / Z; // typicalBand's centre, not ln Z − H (see there)
   e.typ_exact_mass(V, sOf, xOf, centre, Z, L.mass, L.bucketOf);
@@ -602,7 +602,6 @@ function typicalRow(e: Exports, L: Layout, keep: Keep, inv: number, p: number, m
   }
   typicalKeep(keep, m, inv, centre, D);
   e.typ_exact_band(L.row, V, keep.thr, m, inv, centre, D, L.res);
-  res = new Float64Array(e.memory.buffer, L.res, 2);
   return [res[0]!, res[1]!];
 }
 
