@@ -19,7 +19,10 @@ import { PACKED_HEAD, rawLogprobAt, unpackLogprobs, type LogprobsMode, type Logp
 export interface StepContext<S = unknown> {
   /** 0 for the first new token. */
   readonly step: number;
-  /** Per row: prompt length plus tokens generated so far (pads excluded). */
+  /**
+   * Per row: prompt length plus tokens generated so far (left padding excluded; a finished row's
+   * `padId` tokens after it stopped count, as its window holds them).
+   */
   readonly lengths: Int32Array;
   /** Per row: 1 once the row has stopped (its later tokens are `padId`). */
   readonly finished: Uint8Array;

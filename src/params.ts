@@ -78,7 +78,7 @@ export const TYPICAL_P_RULE: Rule = {
 };
 export const MIN_TOKENS_TO_KEEP_RULE: Rule = {
   check: (m) => Number.isInteger(m) && m >= 1 && m <= 2 ** 31 - 1,
-  rule: 'must be an integer >= 1 (default 1)',
+  rule: 'must be an integer in [1, 2^31 - 1] (default 1)',
 };
 export const SEED_RULE: Rule = {
   check: (s) => Number.isFinite(s),

@@ -59,7 +59,7 @@ export interface DraftOptions<D = unknown> {
 
 /** What the draft did, in the result of a generation with the `draft` option. */
 export interface DraftStats {
-  /** Verification passes (target forward passes after the prefill). */
+  /** Target forward passes, the prefill included (each later one verifies a draft). */
   readonly passes: number;
   /** Per row: draft tokens proposed while the row was generating. */
   readonly proposed: number[];
