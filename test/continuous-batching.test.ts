@@ -39,6 +39,30 @@ const REQUESTS: Request[] = [
   { prompt: [1, 2, 3], seed: 107, maxNew: 8 },
 ];
 
+/**
+ * A model with a cache of one number a row (feed 'new'), which a restarted row must forget
+ * (`StepContext.restarted`); `forget: false` is the negative control's cache that ignores it.
+ */
+function cacheModelOf(table: tf.Tensor2D, mix: tf.Tensor2D, forget: boolean): StepFunction<tf.Tensor1D> {
+  return (tokens, ctx) => {
+    const [b, n] = tokens.shape;
+    const full = ctx.attentionMask();
+    const sum = tf.tidy(() => {
+      const add = termsOf(tokens, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, ctx.positionIds());
+      if (!ctx.state) return add;
+      if (!forget) return tf.add(ctx.state, add) as tf.Tensor1D;
+      const keep = tf.tensor1d(
+        Int32Array.from(ctx.restarted!, (v) => 1 - v),
+        'int32',
+      );
+      return tf.add(tf.mul(ctx.state, keep), add) as tf.Tensor1D;
+    });
+    ctx.state?.dispose();
+    const logits = tf.tidy(() => logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, sum));
+    return { logits, state: sum };
+  };
+}
+
 /** The logits of each row: the table's line for its last token (a bigram model on the host). */
 function logitsFor(last: readonly number[]): tf.Tensor2D {
   const out = new Float32Array(last.length * V);
@@ -201,23 +225,7 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     const table = tf.tensor2d(TABLE.map((r) => Array.from(r)));
     const mix = tf.tensor2d(makeRows('peaky', V, V, 'continuous-mix').map((r) => Array.from(r, (v) => 0.7 * v)));
     const windowModel = windowModelOf(table, mix);
-    // A cache of one number a row, which a restarted row must forget.
-    const cacheModel: StepFunction<tf.Tensor1D> = (tokens, ctx) => {
-      const [b, n] = tokens.shape;
-      const full = ctx.attentionMask();
-      const sum = tf.tidy(() => {
-        const add = termsOf(tokens, tf.slice(full, [0, full.shape[1] - n], [b, n]) as tf.Tensor2D, ctx.positionIds());
-        if (!ctx.state) return add;
-        const keep = tf.tensor1d(
-          Int32Array.from(ctx.restarted!, (v) => 1 - v),
-          'int32',
-        );
-        return tf.add(tf.mul(ctx.state, keep), add) as tf.Tensor1D;
-      });
-      ctx.state?.dispose();
-      const logits = tf.tidy(() => logitsOf(table, mix, tf.reshape(tf.slice(tokens, [0, n - 1], [b, 1]), [b]) as tf.Tensor1D, sum));
-      return { logits, state: sum };
-    };
+    const cacheModel = cacheModelOf(table, mix, true);
     const stopTokens = [7];
     for (const [model, feed] of [
       [windowModel, 'window'],
@@ -268,6 +276,49 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     }
     tf.dispose([table, mix]);
   });
+
+  it.skipIf(backend === 'webgl' || backend === 'webgpu')(
+    "negative control: a cache that ignores `restarted` gives a queued request other tokens or log-probabilities than it gets alone (skipped on webgl / webgpu: the model's cache logic is the same on every backend, and SwiftShader takes seconds a run)",
+    async () => {
+      const before = tf.memory().numTensors;
+      const table = tf.tensor2d(TABLE.map((r) => Array.from(r)));
+      const mix = tf.tensor2d(makeRows('peaky', V, V, 'continuous-mix').map((r) => Array.from(r, (v) => 0.7 * v)));
+      const options: SamplerOptions = { temperature: 1 };
+      const run = (model: StepFunction<tf.Tensor1D>, reqs: Request[], rows: number) =>
+        generate(model as StepFunction, {
+          prompts: reqs.slice(0, rows).map((r) => r.prompt),
+          seeds: reqs.slice(0, rows).map((r) => r.seed),
+          maxNewTokens: reqs.slice(0, rows).map((r) => r.maxNew),
+          queue: reqs.slice(rows).map((r) => ({ prompt: r.prompt, seed: r.seed, maxNewTokens: r.maxNew })),
+          padId: 0,
+          feed: 'new',
+          sampler: options,
+          logprobs: true,
+        });
+      // Alone (a batch of one, nothing restarted) both caches are the same model.
+      const want: { tokens: number[]; lp: number[] }[] = [];
+      for (const req of REQUESTS) {
+        const one = await run(cacheModelOf(table, mix, true), [req], 1);
+        want.push({ tokens: one.tokens[0]!, lp: one.logprobs![0]!.map((t) => t.raw) });
+        tf.dispose(one.state as tf.Tensor);
+      }
+      const differs = async (forget: boolean): Promise<number[]> => {
+        const got = await run(cacheModelOf(table, mix, forget), REQUESTS, 3);
+        tf.dispose(got.state as tf.Tensor);
+        return REQUESTS.map((_, i) => i).filter(
+          (i) =>
+            JSON.stringify(got.tokens[i]) !== JSON.stringify(want[i]!.tokens) || got.logprobs![i]!.some((t, k) => !(Math.abs(t.raw - want[i]!.lp[k]!) < 1e-5)),
+        );
+      };
+      expect(await differs(true), 'the cache that forgets: every request as alone').toEqual([]);
+      const wrong = await differs(false);
+      // Only queued requests (from the fourth on) land on a restarted row.
+      expect(wrong.length, 'the cache that ignores restarted').toBeGreaterThan(0);
+      expect(wrong.every((i) => i >= 3)).toBe(true);
+      tf.dispose([table, mix]);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 
   it("generate's queue: bad options get typed errors, nothing left behind", async () => {
     const step: StepFunction = () => tf.zeros([2, V]);
