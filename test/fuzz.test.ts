@@ -29,8 +29,8 @@ const env = (name: string): string | undefined =>
   (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name] ??
   (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.[`VITE_${name}`];
 // npm test runs the planned counts on cpu and wasm (10,000 cases each) and a quarter of them on
-// the software GPU adapters (250 per backend); `npm run test:fuzz` (scale 4) runs 1,000 per GPU
-// backend and 40,000 on cpu and wasm. Measured on clean clones of this 2-core machine: with
+// the software GPU adapters (250 per backend); `npm run test:fuzz` (scale 4) runs 4,000 per GPU
+// backend and on each portable project, and 40,000 on cpu and wasm. Measured on clean clones of this 2-core machine: with
 // 1,000 per GPU backend vitest took 857-867 s (1,703-1,725 CPU-s, the run CPU-bound), with 250
 // and two smaller cuts (~85 CPU-s) 749 s (1,493 CPU-s): the 1,000 put CI past its 15 minutes.
 // TFJS_SAMPLING_FUZZ_SCALE sets one scale for all.
