@@ -66,7 +66,11 @@ export type StepOutput<S = unknown> =
   | {
       /** float32 `[B, V]` logits of the last position of each row. */
       logits: tf.Tensor;
-      /** The state for the next step (a KV cache, …); `generate` disposes the previous one's tensors it no longer holds. */
+      /**
+       * The state for the next step (a KV cache, …). While the generation runs `generate` disposes
+       * none of it: free what the previous state held and this one does not in the step function
+       * (see {@link StepFunction}'s state ownership).
+       */
       state?: S;
     };
 
@@ -233,7 +237,10 @@ export interface GenerateResult<S = unknown> {
   readonly sequences: number[][];
   /** Per row, why it stopped: a stop token or sequence (`'stop'`) or its token budget (`'length'`). */
   readonly finishReasons: FinishReason[];
-  /** Steps run (the longest row's number of new tokens). */
+  /**
+   * Steps run: the longest row's number of new tokens; with a `queue`, every step of the loop
+   * (queued prompts' feeding steps included).
+   */
   readonly steps: number;
   /** With the `logprobs` option: one entry per new token of each row, beside `tokens`. */
   readonly logprobs?: TokenLogprob[][];
@@ -242,8 +249,8 @@ export interface GenerateResult<S = unknown> {
   /** With the `draft` option: acceptance and passes (`steps` then counts the target's forward passes). */
   readonly draft?: DraftStats;
   /**
-   * The state the last step returned (`initialState` when no step returned one, and always for
-   * `predict` models). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
+   * The state the last step returned (`initialState` when no step returned one; for a `predict`
+   * model, its `io.state` outputs of the last step, else `initialState`). The caller owns it: dispose its tensors (e.g. `tf.dispose(result.state)`)
    * when done with them.
    */
   readonly state: S | undefined;
@@ -286,7 +293,8 @@ export interface GenerateOptions<S = unknown> {
   /**
    * The window fed to the model each step: the last `contextLength` tokens of each row, left-padded
    * with `padId` when fewer, int32 `[B, contextLength]`. Default: all tokens `[B, T]` for a step
-   * function; the fixed input length of a `predict` model, else all tokens. A fixed window keeps
+   * function and for a `predict` model driven through `io`; for a plain `predict` model, its fixed
+   * input length, else all tokens. A fixed window keeps
    * the shape constant. Give one on GPU backends (e.g. `1` for a step function with a KV cache,
    * which needs only the newest token): tfjs pools freed GPU buffers (webgpu) and textures
    * (webgl) by size and never releases them, so a tensor of a new shape every step grows the
@@ -297,7 +305,8 @@ export interface GenerateOptions<S = unknown> {
    * What a step function gets as `tokens`: `'window'` (default) the tokens so far, or the last
    * `contextLength` of them; `'new'` the prompts (left-padded `[B, P]`) at the prefill step, then
    * only the token drawn at the previous step (`[B, 1]`): for models that keep a KV cache in
-   * their `state` (`attentionMask()` then covers the cache too). Step functions only.
+   * their `state` (`attentionMask()` then covers the cache too). Step functions, and `predict`
+   * models with `io.state`.
    */
   feed?: 'window' | 'new';
   /**

@@ -25,14 +25,14 @@ export interface PenalizePrompt {
  * (n ≥ allowedLength). Defaults are llama.cpp's `common_params_sampling`.
  */
 export interface DryOptions {
-  /** Required: finite, ≥ 0; 0 switches DRY off for the row (llama.cpp `dry_multiplier`, 0 by default; 0.8 is the recommended value). */
+  /** Required: in [0, 1e30]; 0 switches DRY off for the row (llama.cpp `dry_multiplier`, 0 by default; 0.8 is the recommended value). */
   multiplier: number;
-  /** ≥ 1 (llama.cpp `dry_base`). Default 1.75. */
+  /** In [1, 1e30] (llama.cpp `dry_base`). Default 1.75. */
   base?: number;
-  /** Integer ≥ 0: repeats up to this long are free (llama.cpp `dry_allowed_length`). Default 2. */
+  /** Integer in [0, 2^20]: repeats up to this long are free (llama.cpp `dry_allowed_length`). Default 2. */
   allowedLength?: number;
   /**
-   * Integer: how many of the last history tokens DRY looks at (llama.cpp `dry_penalty_last_n`);
+   * Integer in [-1, 65536]: how many of the last history tokens DRY looks at (llama.cpp `dry_penalty_last_n`);
    * -1 (default) = the whole history, as far back as {@link DRY_WHOLE_HISTORY} tokens; 0 = off.
    */
   penaltyLastN?: number;

@@ -36,7 +36,8 @@ export interface Sampler {
   /**
    * Draws one token per row: logits float32 `[B, V]` (or `[V]`) → int32 `Tensor1D [B]`.
    * Never reads back. Under `invalidRows: 'error'` an invalid row gets a negative id
-   * (-1 NaN, -2 +Infinity, -3 no finite logit), which {@link readIds} turns into an
+   * (-1 NaN, -2 +Infinity, -3 no finite logit in the input; -4, -5, -6 the same made by a
+   * processor: {@link INVALID_CODE}, {@link PROCESSOR_INVALID_CODE}), which {@link readIds} turns into an
    * `InvalidRowsError`; use {@link Sampler.sampleIds} to get both in one call.
    */
   sample(logits: tf.Tensor, context?: SampleContext): tf.Tensor1D;
@@ -96,7 +97,8 @@ export interface Sampler {
   /**
    * Adds drawn tokens (int32 `[B]`, on the device) to the history and hands them to the
    * processors' `accept` (Mirostat's μ learns from them). `sample` does it itself unless called
-   * with `{ accept: false }`; negative ids (invalid rows) add nothing.
+   * with `{ accept: false }`. A negative id (an invalid row) takes a place in the history, so it
+   * counts for `minNewTokens` and moves the penalty windows, but penalizes no token.
    */
   accept(ids: tf.Tensor1D): void;
   /** Frees the device state (history, caches) and keeps the step; the next call starts an empty history. */
@@ -148,7 +150,8 @@ interface Carried {
 }
 
 /**
- * Creates a batched sampler. Default chain: temperature → top-k → top-p → min-p → draw.
+ * Creates a batched sampler. Default chain ({@link DEFAULT_ORDER}, only the enabled samplers):
+ * temperature → top-nσ → top-k → top-p → min-p → typical-p → ε → η → XTC → Mirostat → draw.
  *
  * @example
  * const sampler = createSampler({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 });

@@ -128,7 +128,7 @@ async function prepare(name: string, opts: SelectBackendOptions): Promise<string
  *
  * @example
  * const { name, summary } = await selectBackend();
- * console.log(summary); // "wasm — tensorflow: @tensorflow/tfjs-node(-gpu) is not installed; webgpu: …"
+ * console.log(summary); // "wasm (tensorflow: @tensorflow/tfjs-node(-gpu) is not installed; webgpu: …)"
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
   checkSelectOptions(options);

@@ -177,15 +177,15 @@ export interface SamplerOptions {
   invalidRows?: InvalidRowPolicy;
   /** θ in [1e-30, 1e30] (1 = off): seen tokens' logits divided by θ if positive, multiplied if not. */
   repetitionPenalty?: RowParam;
-  /** Finite (0 = off): logit −= frequencyPenalty · count. */
+  /** In [-1e30, 1e30] (0 = off): logit −= frequencyPenalty · count. */
   frequencyPenalty?: RowParam;
-  /** Finite (0 = off): logit −= presencePenalty · [count > 0]. */
+  /** In [-1e30, 1e30] (0 = off): logit −= presencePenalty · [count > 0]. */
   presencePenalty?: RowParam;
-  /** Integer ≥ 1 or Infinity (default): only the last n history tokens count for the penalties. */
+  /** Integer in [1, 2^20] or Infinity (default): only the last n history tokens count for the penalties. */
   penaltyLastN?: RowParam;
   /** Per penalty, whether prompt tokens count. Default `{ repetition: true, frequency: false, presence: false, dry: true }`. */
   penalizePrompt?: PenalizePrompt;
-  /** Integer n ≥ 0 (0 = off): no n-gram of the history is repeated (HF rule). */
+  /** Integer n in [0, 64] (0 = off): no n-gram of the history is repeated (HF rule). */
   noRepeatNgramSize?: RowParam;
   /** Token sequences never to complete (HF rule); one-token sequences are always banned. */
   badWords?: readonly (readonly number[])[];

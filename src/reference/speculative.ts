@@ -7,7 +7,7 @@ import type { SamplerOptions } from '../types.js';
 import { accurateSum } from './math.js';
 import { probabilities, sample, type ReferenceContext, type Rows } from './index.js';
 
-/** One verification pass of speculative decoding, on plain arrays (`reference.verify`). */
+/** One verification pass of speculative decoding, on plain arrays (`reference.verifyDraft`). */
 export interface ReferenceVerifyInput {
   /** `'exact'` (keyed-noise coupling) or `'rejection'` (Leviathan et al.). */
   mode: 'exact' | 'rejection';
