@@ -37,6 +37,7 @@ describe('grammar engine (xgrammar)', () => {
     );
     const isJsonNumber = (t: string): boolean => /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(t);
     let checked = 0;
+    let emptyCases = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -55,19 +56,32 @@ describe('grammar engine (xgrammar)', () => {
           if (lo !== undefined) schema[loEx ? 'exclusiveMinimum' : 'minimum'] = lo;
           if (hi !== undefined) schema[hiEx ? 'exclusiveMaximum' : 'maximum'] = hi;
           const inside = (v: number): boolean => (lo === undefined || (loEx ? v > lo : v >= lo)) && (hi === undefined || (hiEx ? v < hi : v <= hi));
-          let empty = false;
+          // Empty or not, decided here, not by numberRange: is there a value on the grid of the
+          // allowed decimals (integers: none; number without multipleOf: any, 6 stands for that)
+          // inside the bounds? The bounds are integers, so in grid units the smallest candidate is
+          // lo, or lo plus one step when lo is excluded.
+          const grid = 10 ** (type === 'integer' || places === 0 ? 0 : (places ?? 6));
+          const first = lo === undefined ? undefined : lo * grid + (loEx ? 1 : 0);
+          const empty = first !== undefined && hi !== undefined && (hiEx ? first >= hi * grid : first > hi * grid);
+          let threw: unknown;
           try {
             numberRange(schema, 'jsonSchema');
           } catch (err) {
-            empty = err instanceof SamplingError;
-            if (!empty) throw err;
+            threw = err;
+          }
+          if (threw !== undefined && !(threw instanceof SamplingError)) throw threw;
+          expect(threw !== undefined, `numberRange throws exactly on empty ranges: ${JSON.stringify(schema)}`).toBe(empty);
+          if (empty) {
+            emptyCases++;
+            await expect(engine.matcher({ jsonSchema: schema }, { stopTokens: [STOP] }), JSON.stringify(schema)).rejects.toBeInstanceOf(SamplingError);
           }
           // Around the bounds too.
           const near = [lo, hi].flatMap((b) => (b === undefined ? [] : [b - 1, b, b + 1].map(String).concat([`${b}.5`, `${b - 1}.5`])));
           for (const t of [...values, ...near]) {
             const decimals = t.includes('.') ? t.length - t.indexOf('.') - 1 : 0;
             const fits = type === 'number' ? places === undefined || decimals <= places : decimals === 0;
-            const want = !empty && isJsonNumber(t) && t !== '-0' && !/^-0\.0*$/.test(t) && fits && inside(Number(t));
+            // No !empty here: on an empty range no value may pass inside() (a check of the test's own emptiness).
+            const want = isJsonNumber(t) && t !== '-0' && !/^-0\.0*$/.test(t) && fits && inside(Number(t));
             const got = empty ? false : await accepts({ jsonSchema: schema }, t);
             expect(got, `${JSON.stringify(schema)} on ${t}`).toBe(want);
             checked++;
@@ -77,6 +91,9 @@ describe('grammar engine (xgrammar)', () => {
       { numRuns: 400, seed: 0x13 },
     );
     expect(checked).toBeGreaterThan(400 * 8);
+    // Both sides of the emptiness check are exercised.
+    expect(emptyCases).toBeGreaterThan(20);
+    expect(emptyCases).toBeLessThan(380);
   });
 
   it('choices are exact strings: quotes, backslashes and control characters escaped', async () => {

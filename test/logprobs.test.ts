@@ -494,6 +494,10 @@ describe.each(BACKENDS)('logprobs on %s', (backend) => {
       const full = await run(true);
       const lean = await run(false);
       expect(lean.tokens).toEqual(full.tokens);
+      // One log-probability per token in both (the loop below would pass over missing ones).
+      expect(full.tokens.every((t) => t.length > 0)).toBe(true);
+      expect(full.logprobs!.map((l) => l.length)).toEqual(full.tokens.map((t) => t.length));
+      expect(lean.logprobs!.map((l) => l.length)).toEqual(lean.tokens.map((t) => t.length));
       full.logprobs!.forEach((row, r) =>
         row.forEach((t, i) => {
           const got = lean.logprobs![r]![i]!;

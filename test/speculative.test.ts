@@ -215,6 +215,11 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     const plain = await generate(target, base);
     const spec = await generate(target, { ...base, draft: { model: draftModel, tokens: 3 } });
     expect(spec.tokens).toEqual(plain.tokens);
+    // One log-probability per token (the loops below would pass over missing ones).
+    const lengths = (x: GenerateResult): number[][] => [x.tokens.map((t) => t.length), x.logprobs!.map((l) => l.length)];
+    expect(spec.tokens.every((t) => t.length > 0)).toBe(true);
+    expect(lengths(plain)[1]).toEqual(lengths(plain)[0]);
+    expect(lengths(spec)[1]).toEqual(lengths(spec)[0]);
     spec.logprobs!.forEach((row, r) =>
       row.forEach((lp, i) => {
         const want = plain.logprobs![r]![i]!;
@@ -224,7 +229,19 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
       }),
     );
     const rej = await generate(target, { ...base, draft: { model: draftModel, tokens: 3, mode: 'rejection' } });
-    // Each token's raw / processed log-probability under the target at its position (a bigram: its previous token's row).
+    expect(rej.tokens.every((t) => t.length > 0)).toBe(true);
+    expect(lengths(rej)[1]).toEqual(lengths(rej)[0]);
+    // Each token's raw / processed log-probability under the target at its position (a bigram: its
+    // previous token's row); processed from the float64 reference: every token's log q, the
+    // whole vocabulary as top-n (the sampler's options have no history, so q depends on the row only).
+    const ref = reference.logprobs(
+      Array.from({ length: V }, (_, j) => TARGET.subarray(j * V, j * V + V)),
+      { temperature: sampler.temperature, topK: sampler.topK, seed: 1 }, // the seed picks reference's own ids only, not q
+      0,
+      {},
+      { topLogprobs: V, mode: 'processed' },
+    );
+    const refProcessed = (prev: number, id: number): number => ref.topLogprobs[prev]![ref.topIds[prev]!.indexOf(id)]!;
     rej.tokens.forEach((row, r) => {
       const seq = [...PROMPTS[r]!, ...row];
       row.forEach((id, i) => {
@@ -232,7 +249,9 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
         const z = Array.from(TARGET.subarray(prev * V, prev * V + V));
         const lse = Math.log(z.reduce((a, v) => a + Math.exp(v), 0));
         expect(rej.logprobs![r]![i]!.raw).toBeCloseTo(z[id]! - lse, 4);
-        expect(Number.isFinite(rej.logprobs![r]![i]!.processed)).toBe(true);
+        const want = refProcessed(prev, id);
+        expect(Number.isFinite(want), `row ${r} token ${i}: ${id} has q > 0 after ${prev}`).toBe(true);
+        expect(rej.logprobs![r]![i]!.processed, `row ${r} token ${i}`).toBeCloseTo(want, 4);
       });
     });
     // raw: false: the raw column is NaN in both modes, the rest unchanged.
@@ -240,6 +259,7 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
       const lean = await generate(target, { ...base, logprobs: { ...base.logprobs, raw: false }, draft: { model: draftModel, tokens: 3, mode } });
       const full = mode === 'exact' ? spec : rej;
       expect(lean.tokens, mode).toEqual(full.tokens);
+      expect(lengths(lean)[1], mode).toEqual(lengths(lean)[0]);
       lean.logprobs!.forEach((row, r) =>
         row.forEach((lp, i) => {
           expect(lp.raw, `${mode} row ${r} token ${i}`).toBeNaN();
@@ -312,13 +332,22 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
         sampler,
         draft: { model: bigramAll(dTab, v), tokens: 2, mode: 'rejection', residualFrom },
       });
+      // Every row counted once, with ids in range: counts[...]++ would drop an out-of-range or
+      // missing id silently (NaN or past-the-end index), or move it to another bin.
+      expect(out.tokens.length, residualFrom).toBe(rows);
+      const bad = out.tokens.findIndex((t) => t.length !== 3 || t.some((id) => !Number.isInteger(id) || id < 0 || id >= v));
+      expect(bad, `${residualFrom}: row ${bad} ${JSON.stringify(out.tokens[bad])}`).toBe(-1);
       const counts = new Float64Array(v * v);
       out.tokens.forEach((t) => counts[t[1]! * v + t[2]!]!++);
-      return chiSquareTest(counts, expected);
+      const result = chiSquareTest(counts, expected);
+      expect(result.draws, residualFrom).toBe(rows);
+      return result;
     };
     const good = await joint('residual');
     const control = await joint('p');
     console.log(`speculative rejection on ${backend}: ${formatChiSquare(good)}; negative control (resample from p): ${formatChiSquare(control)}`);
+    // A pair of reference probability 0 is left out of the statistic: it must not be drawn at all.
+    expect(good.impossible).toEqual([]);
     expect(good.pValue).toBeGreaterThan(1e-6);
     expect(control.pValue).toBeLessThan(1e-6);
   });

@@ -63,6 +63,10 @@ describe.each(BACKENDS)('the transformer through generate on %s', (backend) => {
     expect(alone.tokens[0]).toEqual(batched.tokens[1]);
     const scored = await score(cachedStep(lm), { prompts, continuations: batched.tokens, padId: 0, feed: 'new' });
     disposeCache(scored.state);
+    // One log-probability per token on both sides (the loop below would pass over missing ones).
+    expect(batched.tokens.every((t) => t.length > 0)).toBe(true);
+    expect(batched.logprobs!.map((l) => l.length)).toEqual(batched.tokens.map((t) => t.length));
+    expect(scored.logprobs.map((l) => l.length)).toEqual(batched.tokens.map((t) => t.length));
     batched.logprobs!.forEach((row, r) =>
       row.forEach((t, k) => expect(Math.abs(t.raw - scored.logprobs[r]![k]!), `row ${r} token ${k}`).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(t.raw)))),
     );
