@@ -435,6 +435,10 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     if (backend === 'cpu' || backend === 'wasm') expect(s.lastPath).toBe(defaultPath(backend));
     expect(mu![3]).toBe(10); // 2τ: untouched
     expect(mu![0]).not.toBe(6);
+    // The sampler's own μ, not only its tokens: process() keeps what the reference keeps at μ.
+    const learnt = s.process(x);
+    expect(((await learnt.array()) as number[][]).map(kept)).toEqual(reference.process(rows, opts, { mirostatMu: mu! }).map(kept));
+    learnt.dispose();
     // reset() starts μ again from 2τ: the step-0 tokens come back.
     s.reset();
     expect(Array.from((await s.sampleIds(x)) as Int32Array)).toEqual(reference.sample(rows, opts, 0));
@@ -477,6 +481,17 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       expect(mu![2]).toBe(4); // the invalid row: 2τ, untouched
       expect(mu![3]).toBeGreaterThan(4); // the greedy row learns surprise 0 < τ: μ rises
       expect(mu![0]).not.toBe(6);
+      // Row 2 turns valid: its tokens now depend on the sampler's μ for it, which must still be 2τ.
+      const valid = rows.map((row, r) => (r === 2 ? base : row));
+      const y = tf.tensor2d(valid);
+      for (let step = steps; step < steps + (gpu ? 3 : 8); step++) {
+        const ctx = { mirostatMu: mu! };
+        const ids = Array.from((await s.sampleIds(y)) as Int32Array);
+        const refIds = reference.sample(valid, opts, step, ctx);
+        expect(ids, `step ${step}, row 2 valid`).toEqual(refIds);
+        mu = reference.nextMirostatMu(valid, opts, refIds, step, ctx);
+      }
+      y.dispose();
       s.dispose();
       x.dispose();
     },
@@ -511,6 +526,21 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       mu = reference.nextMirostatMu(rows, opts, want, step, ctx);
     }
     expect(mu![1]).toBe(2);
+    // Row 1 turns valid: the sampler's μ for it (2τ if invalid rows kept it) decides its kept set
+    // and tokens now.
+    const valid = [rows[0]!, [1, 0.9, 0, -1, -2, -3]];
+    const y = tf.tensor2d(valid);
+    const keptNow = c.process(y);
+    expect(((await keptNow.array()) as number[][]).map(kept)).toEqual(reference.process(valid, opts, { mirostatMu: mu! }).map(kept));
+    keptNow.dispose();
+    for (let step = 4; step < 8; step++) {
+      const ctx = { mirostatMu: mu! };
+      const ids = Array.from((await c.sampleIds(y)) as Int32Array);
+      const want = reference.sample(valid, opts, step, ctx);
+      expect(ids, `step ${step}, row 1 valid`).toEqual(want);
+      mu = reference.nextMirostatMu(valid, opts, want, step, ctx);
+    }
+    y.dispose();
     c.dispose();
     a.dispose();
     b.dispose();

@@ -180,8 +180,9 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     // Rows were reused (the test is about restarts): 7 requests through 3 rows.
     expect(got.rowsUsed.some((r) => r.length > 2)).toBe(true);
     REQUESTS.forEach((_, i) => expect(got.tokens[i], `request ${i}`).toEqual(want[i]));
-    // Negative control: without restartRows a reused row keeps the old request's history / μ.
-    if (options.repetitionPenalty !== undefined || options.mirostat !== undefined) {
+    // Negative control: without restartRows a reused row keeps the old request's history / μ
+    // (penalties, Mirostat, DRY and minNewTokens all keep per-row state).
+    if (options.repetitionPenalty !== undefined || options.mirostat !== undefined || options.dry !== undefined || options.minNewTokens !== undefined) {
       const stale = await batched(options, 3, false);
       expect(REQUESTS.some((_, i) => JSON.stringify(stale.tokens[i]) !== JSON.stringify(want[i]))).toBe(true);
     }
@@ -245,6 +246,7 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
         want.push({ tokens: one.tokens[0]!, lp: one.logprobs![0]!.map((t) => t.raw) });
         tf.dispose(one.state as tf.Tensor);
       }
+      want.forEach((w, i) => expect(w.lp.length, `${feed}: request ${i} alone`).toBe(w.tokens.length));
       const first = REQUESTS.slice(0, 3);
       const steps: GenerateStep[] = [];
       const before = tf.memory().numTensors;
@@ -266,6 +268,7 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
       REQUESTS.forEach((_, i) => {
         expect(got.tokens[i], `${feed}: request ${i}`).toEqual(want[i]!.tokens);
         expect(got.sequences[i]).toEqual([...REQUESTS[i]!.prompt, ...want[i]!.tokens]);
+        expect(got.logprobs![i]!.length, `${feed}: request ${i} logprobs`).toBe(want[i]!.lp.length);
         got.logprobs![i]!.forEach((t, k) => expect(Math.abs(t.raw - want[i]!.lp[k]!)).toBeLessThan(1e-5));
       });
       // The streamed steps name each token's request; they add up to the results.
@@ -302,12 +305,15 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
         want.push({ tokens: one.tokens[0]!, lp: one.logprobs![0]!.map((t) => t.raw) });
         tf.dispose(one.state as tf.Tensor);
       }
+      want.forEach((w, i) => expect(w.lp.length, `request ${i} alone`).toBe(w.tokens.length));
       const differs = async (forget: boolean): Promise<number[]> => {
         const got = await run(cacheModelOf(table, mix, forget), REQUESTS, 3);
         tf.dispose(got.state as tf.Tensor);
         return REQUESTS.map((_, i) => i).filter(
           (i) =>
-            JSON.stringify(got.tokens[i]) !== JSON.stringify(want[i]!.tokens) || got.logprobs![i]!.some((t, k) => !(Math.abs(t.raw - want[i]!.lp[k]!) < 1e-5)),
+            JSON.stringify(got.tokens[i]) !== JSON.stringify(want[i]!.tokens) ||
+            got.logprobs![i]!.length !== want[i]!.lp.length ||
+            got.logprobs![i]!.some((t, k) => !(Math.abs(t.raw - want[i]!.lp[k]!) < 1e-5)),
         );
       };
       expect(await differs(true), 'the cache that forgets: every request as alone').toEqual([]);

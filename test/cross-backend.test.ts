@@ -1,7 +1,9 @@
 // Cross-backend identity: for the same logits, options and seeds, every backend of this process
 // returns the tokens of reference.sample. A row may differ only on a float-rounding boundary —
-// the two competing perturbed scores within float32 error of each other — and such rows are
-// counted and reported; any other difference fails.
+// the two competing perturbed scores within float32 error of each other, never on a greedy row —
+// and such rows are counted, reported and capped at 1 in 200; any other difference fails. Each
+// backend is held to the reference row by row, so the backends agree with each other wherever
+// neither was on a boundary.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createSampler, gumbel, reference, rowKey, stepKey, type SamplerOptions } from '../src/index.js';
@@ -44,6 +46,8 @@ function expand(o: SamplerOptions, B: number): SamplerOptions {
 
 /** Is (a vs b) in row r a float-rounding tie of the perturbed scores, per the float64 reference? */
 function isBoundary(row: Float32Array, opts: SamplerOptions, r: number, step: number, a: number, b: number): boolean {
+  // A greedy row has no noise: a tie there is exact and the lowest index wins, never rounding.
+  if (pickRow(opts.temperature, r) === 0) return false;
   const z = reference.process([row], {
     ...opts,
     seed: 0,
@@ -54,8 +58,7 @@ function isBoundary(row: Float32Array, opts: SamplerOptions, r: number, step: nu
   } as SamplerOptions)[0]!;
   if (!Number.isFinite(z[a]!) || !Number.isFinite(z[b]!)) return false;
   const sk = stepKey(rowKey(opts.seed as number, r), step);
-  const greedy = pickRow(opts.temperature, r) === 0;
-  const score = (j: number): number => z[j]! + (greedy ? 0 : gumbel(sk, j));
+  const score = (j: number): number => z[j]! + gumbel(sk, j);
   const sa = score(a);
   const sb = score(b);
   return Math.abs(sa - sb) <= 1e-5 * Math.max(1, Math.abs(sa));
@@ -69,13 +72,11 @@ function pickRow(v: SamplerOptions['temperature'], r: number): number | undefine
 describe('cross-backend identity', () => {
   it(`${BACKENDS.join(', ')}: the same tokens as reference.sample`, async () => {
     const report: string[] = [];
-    const tokens: Record<string, number[][]> = {};
     for (const backend of BACKENDS) {
       await useBackend(backend);
       expect(tf.getBackend()).toBe(backend);
       let total = 0;
       let boundary = 0;
-      const all: number[][] = [];
       const before = tf.memory().numTensors;
       for (const c of CASES) {
         // Software GPUs: half the rows (each GPU backend's agreement suite compares 11,412 rows
@@ -96,12 +97,13 @@ describe('cross-backend identity', () => {
             boundary++;
           }
           total += B;
-          all.push(Array.from(got));
         }
         x.dispose();
       }
       expect(tf.memory().numTensors).toBe(before);
-      tokens[backend] = all;
+      // Every backend has been at 0 boundary rows (docs/verification.md): a few may come with
+      // another device's rounding, more would be a rule that differs, passed off as rounding.
+      expect(boundary, `${backend}: boundary rows of ${total}`).toBeLessThanOrEqual(Math.floor(total / 200));
       report.push(`${backend}: ${total - boundary}/${total} rows identical to the reference, ${boundary} boundary row(s)`);
     }
     console.log(`cross-backend identity\n  ${report.join('\n  ')}`);
