@@ -20,6 +20,8 @@ const processed = processedBy;
 
 /** Every value bit for bit (NaN, ±Infinity, -0 included), with the first difference in the message. */
 function expectSameRows(got: number[][], want: ArrayLike<number>[], what: string): void {
+  expect(got.length, `${what}: rows`).toBe(want.length);
+  got.forEach((row, r) => expect(row.length, `${what}: row ${r} length`).toBe(want[r]!.length));
   got.forEach((row, r) =>
     row.forEach((v, j) => {
       if (!Object.is(v, f32(want[r]![j]!))) expect(v, `${what}: row ${r}, token ${j}`).toBe(f32(want[r]![j]!));
@@ -144,14 +146,22 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
   });
 
   it('generate() begins DRY with the unpadded prompts (left padding never counts) and draws the reference tokens', async () => {
-    const V = 8;
-    const row = Array.from({ length: V }, (_, j) => 1 - 0.1 * j);
-    const prompts = [[0, 1, 2, 0, 1], [4], [2, 3, 2, 3]];
+    // Tokens 2 and 5 lead, so that a penalty on either moves the draws.
+    const row = [0.5, 0.25, 3, 0.75, 0, 3, 1, 0.125];
+    const padId = 6; // no row's breaker
+    // Padded to 5 tokens: row 1 [6, 3, 5, 6, 3], where the pad before the first 3 extends the
+    // repeat [6, 3] to allowedLength 2 (5 penalised); row 2 [6, 6, 6, 2, 6], whose window of 4
+    // holds pads that repeat 6 (2 and 6 penalised). Unpadded, neither row has a repeat.
+    const prompts = [
+      [0, 1, 2, 0, 1],
+      [3, 5, 6, 3],
+      [2, 6],
+    ];
     const options: SamplerOptions = {
       temperature: 0.7,
       dry: [
         { multiplier: 1, allowedLength: 1, penaltyLastN: 16 },
-        { multiplier: 0.8, penaltyLastN: 16, sequenceBreakers: [[7]] },
+        { multiplier: 2, base: 2, allowedLength: 2, penaltyLastN: 16, sequenceBreakers: [[7]] },
         { multiplier: 3, base: 1.2, allowedLength: 1, penaltyLastN: 4 },
       ],
       seed: 31,
@@ -159,13 +169,23 @@ describe.each(BACKENDS)('DRY on %s', (backend) => {
     const before = tf.memory().numTensors;
     const steps = gpu ? 5 : 8;
     // Fixed logits: every difference between the rows' tokens comes from their histories.
-    const result = await generate(() => tf.tensor2d([row, row, row]), { prompts, padId: 7, maxNewTokens: steps, sampler: options, contextLength: 1 });
+    const result = await generate(() => tf.tensor2d([row, row, row]), { prompts, padId, maxNewTokens: steps, sampler: options, contextLength: 1 });
     expect(tf.memory().numTensors).toBe(before);
-    const hist = prompts.map((p) => [...p]);
-    for (let step = 0; step < steps; step++) {
-      reference.sample([row, row, row], options, step, { history: hist, promptLength: prompts.map((p) => p.length) }).forEach((t, r) => hist[r]!.push(t));
-    }
-    expect(result.tokens).toEqual(hist.map((h, r) => h.slice(prompts[r]!.length)));
+    const drawn = (starts: number[][]): number[][] => {
+      const hist = starts.map((p) => [...p]);
+      for (let step = 0; step < steps; step++) {
+        reference.sample([row, row, row], options, step, { history: hist, promptLength: starts.map((p) => p.length) }).forEach((t, r) => hist[r]!.push(t));
+      }
+      return hist.map((h, r) => h.slice(starts[r]!.length));
+    };
+    const want = drawn(prompts);
+    expect(result.tokens).toEqual(want);
+    // Negative control: with the pads in the histories the reference draws other tokens in both
+    // padded rows, so a DRY that counted them would fail above.
+    const L = Math.max(...prompts.map((p) => p.length));
+    const withPads = drawn(prompts.map((p) => [...new Array<number>(L - p.length).fill(padId), ...p]));
+    expect(withPads[0], 'row 0 has no pad').toEqual(want[0]);
+    for (const r of [1, 2]) expect(withPads[r], `row ${r} with its pads counted`).not.toEqual(want[r]);
   });
 
   it("a penalty beyond float32 bans the token (as llama.cpp's logit -= inf), in both paths; a row left with nothing is invalid", async () => {

@@ -12,7 +12,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSampler, DEFAULT_ORDER, NAMED_ORDERS, reference, type SampleContext, type Sampler, type SamplerOptions } from '../src/index.js';
+import {
+  createSampler,
+  DEFAULT_ORDER,
+  InvalidRowsError,
+  invalidRowsIn,
+  NAMED_ORDERS,
+  reference,
+  type SampleContext,
+  type Sampler,
+  type SamplerOptions,
+} from '../src/index.js';
 import { BACKENDS, isSoftwareGpu } from './helpers/backend.js';
 import { describeReads, readBacks, startCounting } from './helpers/read-counter.js';
 import { backendSuite } from './helpers/suite.js';
@@ -101,9 +111,17 @@ interface Tally {
 }
 
 /** The packed rows (id, raw, processed, n ids, n log-probabilities) against reference.logprobs. */
-function expectLogprobs(data: Float32Array, width: number, want: ReturnType<typeof reference.logprobs>, what: string): void {
+function expectLogprobs(
+  data: Float32Array,
+  width: number,
+  want: ReturnType<typeof reference.logprobs>,
+  what: string,
+  skip: (r: number) => boolean = () => false,
+): void {
   const n = (width - 3) / 2;
+  expect(data.length, `${what}: packed rows of ${width}`).toBe(want.ids.length * width);
   want.ids.forEach((_, r) => {
+    if (skip(r)) return;
     const o = r * width;
     const top = Array.from({ length: n }, (_, i) => ({ id: data[o + 3 + i]!, logprob: data[o + 3 + n + i]! }));
     expectRowLogprobs({ raw: data[o + 1]!, processed: data[o + 2]!, top }, want, r, what);
@@ -133,8 +151,10 @@ async function expectProcessed(
   const out = s.process(x, call);
   const got = (await out.array()) as number[][];
   out.dispose();
-  const kept = (row: ArrayLike<number>): number[] => Array.from(row, (v, j) => (v > -Infinity ? j : -1)).filter((j) => j >= 0);
-  got.forEach((row, r) => expect(kept(row), `${what}: process() row ${r}`).toEqual(kept(want[r]!)));
+  expect(got.length, `${what}: process() rows`).toBe(want.length);
+  // Per token: kept, dropped (-Infinity) or NaN; NaN matches only a NaN of the reference.
+  const kept = (row: ArrayLike<number>): string[] => Array.from(row, (v) => (Number.isNaN(v) ? 'NaN' : v > -Infinity ? 'kept' : 'dropped'));
+  want.forEach((row, r) => expect(kept(got[r] ?? []), `${what}: process() row ${r}`).toEqual(kept(row)));
 }
 
 /** Runs one case step by step against the reference; counts what it compared. */
@@ -190,9 +210,32 @@ async function checkCase(c: Case, t: Tally): Promise<void> {
       const what = `step ${step}, ${JSON.stringify(opts)}, prompts ${JSON.stringify(c.prompts)}, steps ${JSON.stringify(steps)}, path ${s.lastPath}`;
       if (twinIds) expect(twinIds, `${what}: the clone taken at step ${c.cloneAt}`).toEqual(got);
       if (got.some((id) => id < 0)) {
-        // An invalid row: the reference throws for the call (its default policy is 'error').
+        // Invalid rows: the reference throws for the call (its default policy is 'error'),
+        // naming the rows and causes the codes encode; the valid rows draw its tokens (its
+        // 'uniform' policy draws them as 'error' would).
         t.invalid++;
-        expect(() => reference.sample(rows, opts, steps, context), `${what}: codes ${got}, the reference draws`).toThrow();
+        const err = (() => {
+          try {
+            reference.sample(rows, opts, steps, context);
+          } catch (e) {
+            return e;
+          }
+          return undefined;
+        })();
+        expect(err, `${what}: codes ${got}, the reference draws`).toBeInstanceOf(InvalidRowsError);
+        expect(invalidRowsIn(got), `${what}: codes ${got}`).toEqual([...(err as InvalidRowsError).rows]);
+        const drawn = reference.sample(rows, { ...opts, invalidRows: 'uniform' }, steps, context);
+        got.forEach((id, r) => {
+          if (id >= 0) expect(id, `${what}: valid row ${r} beside invalid rows`).toBe(drawn[r]);
+        });
+        if (c.logprobs)
+          expectLogprobs(
+            data as Float32Array,
+            width,
+            reference.logprobs(rows, { ...opts, invalidRows: 'uniform' }, steps, context, c.logprobs),
+            what,
+            (r) => got[r]! < 0,
+          );
         break;
       }
       const want = reference.sample(rows, opts, steps, context);
