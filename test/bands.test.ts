@@ -217,7 +217,7 @@ describe.each(BACKENDS)('bands on the fused paths, %s', (backend) => {
   const V = gpu ? 2000 : 5000;
 
   it.skipIf(!fused)(
-    'kept counts equal the reference (float-rounding exemptions on the GPU backends only, bounded), and the drawn tokens are kept',
+    `kept counts equal the reference (float-rounding exemptions on the GPU backends only, bounded), and the drawn tokens are kept${fused ? '' : ` (skipped here: ${backend} has no fused kernel)`}`,
     async (ctx) => {
       registerFusedFlag();
       if (!tf.env().getBool('TFJS_SAMPLING_FUSED')) ctx.skip('the fused kernels are switched off in this project');

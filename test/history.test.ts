@@ -479,11 +479,22 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
       { repetitionPenalty: 1.5, presencePenalty: 0.5, penalizePrompt: ALL_PROMPT },
       { history: [history], promptLength: [4] },
     )[0]!;
-    const good = chiSquareTest((await counts(1.5)).counts, expected);
-    const control = chiSquareTest((await counts(1.3)).counts, expected);
+    const goodCounts = await counts(1.5);
+    const controlCounts = await counts(1.3);
+    const good = chiSquareTest(goodCounts.counts, expected);
+    const control = chiSquareTest(controlCounts.counts, expected);
     console.log(`[history chi-square ${backend}] penalised: ${formatChiSquare(good)}; control θ=1.3: ${formatChiSquare(control)}`);
+    // Every draw a token id of the vocabulary, and all of them counted (a lost or invalid id
+    // would otherwise leave the test on fewer draws than it claims).
+    for (const c of [goodCounts, controlCounts]) {
+      expect(c.outOfRange).toBe(0);
+      expect(c.draws).toBe(rowsPerCall * calls);
+    }
+    expect(good.draws).toBe(rowsPerCall * calls);
+    expect(good.df).toBeGreaterThan(0);
     expect(good.impossible).toEqual([]);
     expect(good.pValue).toBeGreaterThan(1e-6);
+    expect(control.df).toBeGreaterThan(0);
     expect(control.pValue).toBeLessThan(1e-6);
   });
 });

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createSampler, type LogitsProcessor, type Sampler, type SamplerOptions } from '../src/index.js';
+import { registerFusedFlag } from '../src/backends/fused.js';
 import { PLAN_COUNTS } from '../src/plan.js';
 import { BACKENDS, setFused } from './helpers/backend.js';
 import { flatten, makeRows } from './helpers/logits.js';
@@ -85,6 +86,8 @@ describe.each(BACKENDS)('one plan per call on %s', (backend) => {
   backendSuite(backend);
 
   it.each(SETS)('%s: the first call resolves the options; later calls of every kind resolve none and split no 1/T twice', async (_name, options) => {
+    registerFusedFlag();
+    const was = tf.env().getBool('TFJS_SAMPLING_FUSED');
     for (const fused of [true, false]) {
       setFused(fused);
       try {
@@ -94,24 +97,41 @@ describe.each(BACKENDS)('one plan per call on %s', (backend) => {
         try {
           const first = await counted(() => s.sampleIds(x));
           expect(first.resolutions).toBeGreaterThan(0);
+          // The counter counts: the GPU chain splits the plan's 1/T, the tensor chain its
+          // temperature's. (The cpu and wasm kernels read 1/T in float64: nothing to split.)
+          if (!/^fused:(cpu|wasm)$/.test(s.lastPath)) expect(first.splits, `first call on ${s.lastPath}: no 1/T split`).toBeGreaterThan(0);
           const calls: Array<[string, () => Promise<unknown>]> = [
             ['sampleIds', () => s.sampleIds(x)],
             ['sampleIdsWithLogprobs', () => s.sampleIdsWithLogprobs(x, undefined, { topLogprobs: 2 })],
             ['process', async () => tf.dispose(s.process(x))],
             ['probabilities', async () => tf.dispose(s.probabilities(x))],
           ];
+          const splits: Record<string, number> = {};
+          const paths: Record<string, string> = {};
           for (const [name, run] of calls) {
             const c = await counted(run);
+            paths[name] = s.lastPath;
+            const again = await counted(run);
             expect(c.resolutions, `${name}: options resolved again`).toBe(0);
+            expect(again.resolutions, `${name}: options resolved again`).toBe(0);
+            // A call splits only the 1/T arrays it makes itself: as many on every call.
+            expect(again.splits, `${name} on ${s.lastPath}: more 1/T splits than the call before`).toBe(c.splits);
             // The fused paths read the plan's 1/T, split once per batch size (on the first call).
             if (name === 'sampleIds' && s.lastPath.startsWith('fused')) expect(c.splits, `${name} on ${s.lastPath}: a 1/T split again`).toBe(0);
+            splits[name] = c.splits;
           }
+          // process() and probabilities() run the tensor chain once, whose temperature makes its
+          // 1/T afresh (dynamic temperature a second): each split once, alike in both, and alike
+          // in a sampleIds call that took the same chain.
+          expect(splits.process, 'process: no 1/T split').toBeGreaterThan(0);
+          expect(splits.probabilities, 'probabilities and process split differently').toBe(splits.process);
+          if (!paths.sampleIds!.startsWith('fused')) expect(splits.sampleIds, `sampleIds on ${paths.sampleIds}: not as process`).toBe(splits.process);
           s.dispose();
         } finally {
           x.dispose();
         }
       } finally {
-        setFused(true);
+        setFused(was);
       }
     }
   });

@@ -196,7 +196,7 @@ describe.each(BACKENDS)('read-backs, %s', (backend) => {
     );
   });
 
-  it('negative controls: the counter sees dataSync, data(), and a kernel-internal readSync', async () => {
+  it('negative controls: the counter sees dataSync, data(), and a kernel-internal readSync (webgl: a download; webgpu: of host memory; cpu and wasm kernels read without readSync)', async () => {
     // 1200 elements: above webgpu's CPU-forward size (1000), so x lives on the GPU there.
     const x = deviceLogits(2, 600, 'controls');
     const before = tf.memory().numTensors;
@@ -225,6 +225,18 @@ describe.each(BACKENDS)('read-backs, %s', (backend) => {
       expect(readBacks(raw.reads)).toHaveLength(1);
     } else {
       expect(readBacks(raw.reads), describeReads(raw.reads)).toHaveLength(0);
+    }
+    if (backend === 'webgpu') {
+      // webgpu has no synchronous download: its kernel-internal readSync reads host memory, of a
+      // small tensor it forwards to the CPU (seen, and not a read-back).
+      const small = tf.tensor2d([
+        [3, 1, 2],
+        [0, 5, 4],
+      ]);
+      const forwarded = countReads(() => tf.topk(small, 2));
+      expect(forwarded.reads).toEqual([{ method: 'readSync', shape: [2, 3], download: false, inKernel: true }]);
+      expect(readBacks(forwarded.reads)).toHaveLength(0);
+      tf.dispose([small, forwarded.result.values, forwarded.result.indices]);
     }
     // The same call through deviceTopk: nothing on any backend.
     const lifted = countReads(() => deviceTopk(z, 129));

@@ -367,7 +367,11 @@ describe.each(BACKENDS)('statistical equivalence on %s', (name) => {
       // shader hash is biased (rows ≥ 1 of tiled batches, seeds in (0, 1) as tfjs expects; on
       // webgpu row 0 always gets token 0, tfjs 8057).
       const x = tf.tensor2d(row, [1, V]);
-      expect(() => createSampler({ ...options, seed: 1 }).sample(x)).toThrow(new RegExp(`multinomial.*${name}`));
+      const refusing = createSampler({ ...options, seed: 1 });
+      const before = tf.memory().numTensors;
+      expect(() => refusing.sample(x)).toThrow(new RegExp(`multinomial.*${name}`));
+      expect(tf.memory().numTensors, 'the refused call left tensors behind').toBe(before);
+      refusing.dispose();
       const logits = tf.tile(x, [2_001, 1]) as tf.Tensor2D;
       const counts = new TokenCounts(V);
       for (let call = 0; call < 10; call++) {

@@ -40,7 +40,10 @@ describe.each(BACKENDS)('stop sequences and stop strings on %s', (backend) => {
       expect(got.tokens[1]).toEqual(plain.tokens[1]);
       expect(got.finishReasons[1]).toBe('length');
       const e2 = Math.min(...[firstEnd(plain.tokens[2]!, seq2), firstEnd(plain.tokens[2]!, plain.tokens[2]!.slice(7, 10))].filter((e) => e > 0));
-      expect(e2).toBeGreaterThan(1); // not at the prompt
+      // The trap: over prompt + tokens, seq2 first matches across the prompt's end (at the first
+      // new token); the row must run past it to a match among its new tokens, and stop there.
+      expect(firstEnd([...prompts[2]!, ...plain.tokens[2]!], seq2)).toBe(prompts[2]!.length + 1);
+      expect(got.finishReasons[2]).toBe('stop');
       const len2 = e2 === firstEnd(plain.tokens[2]!, seq2) ? 2 : 3;
       expect(got.tokens[2]).toEqual(plain.tokens[2]!.slice(0, keepStop ? e2 : e2 - len2));
       got.tokens.forEach((row, r) => expect(got.logprobs![r]!.length).toBe(row.length));
