@@ -7,6 +7,7 @@ import { referenceTopP } from '../src/reference/top-p.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS, coveredElsewhere, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
 import { flatten, makeRows, rng, type Shape } from './helpers/logits.js';
+import { sameKept } from './helpers/chain.js';
 
 interface Case {
   name: string;
@@ -61,18 +62,26 @@ async function compare(rows: Float32Array[], opts: SamplerOptions) {
   const probs = sampler.probabilities(x);
   const [z, p] = [await processed.data(), await probs.data()];
   tf.dispose([x, processed, probs]);
-  const refZ = reference.process(rows, opts);
-  const refP = reference.probabilities(rows, opts);
+  return differences(z, p, reference.process(rows, opts), reference.probabilities(rows, opts));
+}
+
+/**
+ * Rows of the flat [B, V] tensor outputs `z` (process) and `p` (probabilities) that differ from
+ * the reference's: a kept set (sameKept: NaN is never a filtered token) or a probability not
+ * within tolerance (written so that NaN fails).
+ */
+function differences(z: ArrayLike<number>, p: ArrayLike<number>, refZ: Float64Array[], refP: Float64Array[]) {
+  const B = refZ.length;
+  const V = refZ[0]!.length;
   const keptDiffer = new Set<number>();
   const probDiffer = new Set<number>();
   let kept = 0;
   for (let r = 0; r < B; r++) {
     for (let j = 0; j < V; j++) {
-      const k = Number.isFinite(z[r * V + j]!);
-      if (k !== Number.isFinite(refZ[r]![j]!)) keptDiffer.add(r);
-      if (k) kept++;
+      if (!sameKept(z[r * V + j]!, refZ[r]![j]!)) keptDiffer.add(r);
+      if (Number.isFinite(z[r * V + j]!)) kept++;
       const want = refP[r]![j]!;
-      if (Math.abs(p[r * V + j]! - want) > want * tol(V) + 1e-37) probDiffer.add(r);
+      if (!(Math.abs(p[r * V + j]! - want) <= want * tol(V) + 1e-37)) probDiffer.add(r);
     }
   }
   return { keptDiffer: [...keptDiffer], probDiffer: [...probDiffer], kept };
@@ -288,5 +297,22 @@ describe.each(BACKENDS)('agreement with the reference on %s', (backend) => {
     expect(x.isDisposed).toBe(false);
     expect(Array.from(await x.data())).toEqual(Array.from(flatten(rows)));
     x.dispose();
+  });
+});
+
+// The comparison itself (no tensors): NaN must not pass for a filtered token or a probability.
+describe('agreement comparison', () => {
+  it('negative control: NaN or +Infinity where the reference filters, a kept token lost, a NaN probability are flagged', () => {
+    const refZ = [Float64Array.from([1, -Infinity, 0]), Float64Array.from([2, 1, -Infinity])];
+    const refP = [Float64Array.from([0.7310585786300049, 0, 0.2689414213699951]), Float64Array.from([0.7310585786300049, 0.2689414213699951, 0])];
+    const z = Float32Array.from([...refZ[0]!, ...refZ[1]!]);
+    const p = Float32Array.from([...refP[0]!, ...refP[1]!]);
+    expect(differences(z, p, refZ, refP)).toEqual({ keptDiffer: [], probDiffer: [], kept: 4 });
+    const at = (a: Float32Array, i: number, v: number): Float32Array => Float32Array.from(a, (x, k) => (k === i ? v : x));
+    expect(differences(at(z, 1, NaN), p, refZ, refP).keptDiffer).toEqual([0]);
+    expect(differences(at(z, 5, Infinity), p, refZ, refP).keptDiffer).toEqual([1]);
+    expect(differences(at(z, 3, -Infinity), p, refZ, refP).keptDiffer).toEqual([1]);
+    expect(differences(z, at(p, 4, NaN), refZ, refP).probDiffer).toEqual([1]);
+    expect(differences(z, at(p, 1, NaN), refZ, refP).probDiffer).toEqual([0]);
   });
 });
