@@ -16,6 +16,7 @@ import {
   xtc,
   xtcUniform,
   rowKeys,
+  type Sampler,
   type SamplerOptions,
 } from '../src/index.js';
 import { BACKENDS, defaultPath, isSoftwareGpu, portablePath } from './helpers/backend.js';
@@ -124,6 +125,25 @@ async function expectFusedSteps(backend: string, cases: SamplerOptions[], rows: 
       x.dispose();
       s.dispose();
     }
+  }
+}
+
+/** Steps [from, to) of a Mirostat sampler on `rows` give the reference's tokens, μ carried from `mu`. */
+async function expectMirostatSteps(
+  s: Sampler,
+  y: tf.Tensor2D,
+  rows: number[][],
+  opts: SamplerOptions,
+  mu: number[],
+  from: number,
+  to: number,
+  label: string,
+): Promise<void> {
+  for (let step = from; step < to; step++) {
+    const ctx = { mirostatMu: mu };
+    const want = reference.sample(rows, opts, step, ctx);
+    expect(Array.from((await s.sampleIds(y)) as Int32Array), `step ${step}, ${label}`).toEqual(want);
+    mu = reference.nextMirostatMu(rows, opts, want, step, ctx);
   }
 }
 
@@ -484,13 +504,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
       // Row 2 turns valid: its tokens now depend on the sampler's μ for it, which must still be 2τ.
       const valid = rows.map((row, r) => (r === 2 ? base : row));
       const y = tf.tensor2d(valid);
-      for (let step = steps; step < steps + (gpu ? 3 : 8); step++) {
-        const ctx = { mirostatMu: mu! };
-        const ids = Array.from((await s.sampleIds(y)) as Int32Array);
-        const refIds = reference.sample(valid, opts, step, ctx);
-        expect(ids, `step ${step}, row 2 valid`).toEqual(refIds);
-        mu = reference.nextMirostatMu(valid, opts, refIds, step, ctx);
-      }
+      await expectMirostatSteps(s, y, valid, opts, mu!, steps, steps + (gpu ? 3 : 8), 'row 2 valid');
       y.dispose();
       s.dispose();
       x.dispose();
@@ -533,13 +547,7 @@ describe.each(BACKENDS)('typical-p, XTC, dynamic temperature, Mirostat on %s', (
     const keptNow = c.process(y);
     expect(((await keptNow.array()) as number[][]).map(kept)).toEqual(reference.process(valid, opts, { mirostatMu: mu! }).map(kept));
     keptNow.dispose();
-    for (let step = 4; step < 8; step++) {
-      const ctx = { mirostatMu: mu! };
-      const ids = Array.from((await c.sampleIds(y)) as Int32Array);
-      const want = reference.sample(valid, opts, step, ctx);
-      expect(ids, `step ${step}, row 1 valid`).toEqual(want);
-      mu = reference.nextMirostatMu(valid, opts, want, step, ctx);
-    }
+    await expectMirostatSteps(c, y, valid, opts, mu!, 4, 8, 'row 1 valid');
     y.dispose();
     c.dispose();
     a.dispose();
