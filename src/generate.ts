@@ -505,7 +505,9 @@ async function* run<S>(
   const feedNew = options.feed === 'new';
   const stepWindow = typeof model === 'function' || options.io !== undefined ? options.contextLength : undefined;
   const historyProcessors = sampler.processors.some((p) => !isBuiltinProcessor(p));
-  const needsHistory = historyProcessors || ((typeof model === 'function' || options.io !== undefined) && stepWindow === undefined);
+  // The whole history as the model's tokens: not with feed 'new', whose steps get only the new
+  // tokens (uploading a [B, T] that grows every step would also grow the GPU buffer pools).
+  const needsHistory = historyProcessors || ((typeof model === 'function' || options.io !== undefined) && stepWindow === undefined && !feedNew);
   const store = plan.tokens;
   let state = options.initialState;
   let rejected: unknown; // an unusable step output: its tensors are freed with the state
@@ -691,8 +693,9 @@ async function* run<S>(
       }
       step++;
     }
-    completed = true;
+    // detokenize (a user callback) may throw: the state is the caller's only once we return.
     const texts = trimStops(out, lps, cuts, detokenize, keepStop);
+    completed = true;
     return {
       tokens: out,
       sequences: out.map((row, q) => [...promptOf(q), ...row]),

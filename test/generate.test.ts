@@ -517,6 +517,23 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
     expect(windows).toEqual(['2x5:0,0,0,0,4|0,0,1,2,3', '2x5:0,0,0,4,5|0,1,2,3,4']);
   });
 
+  it("feed 'new': the decode steps hold the same tensors and bytes at every step (no [B, T] history made beside the new tokens)", async () => {
+    const live: string[] = [];
+    const model: StepFunction = (tokens, ctx) => {
+      if (ctx.step > 0) live.push(`${tf.memory().numTensors} tensors, ${tf.memory().numBytes} B`);
+      return cyclic(9)(tokens, ctx);
+    };
+    const before = tf.memory().numTensors;
+    const res = await generate(model, { prompts: [[4], [1, 2, 3]], padId: PAD, maxNewTokens: 6, feed: 'new' });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(res.tokens).toEqual([
+      [5, 6, 7, 8, 0, 1],
+      [4, 5, 6, 7, 8, 0],
+    ]);
+    expect(live.length).toBe(5);
+    expect(new Set(live).size, live.join('; ')).toBe(1);
+  });
+
   it('takes a Sampler instance and a left-padded prompt tensor with lengths', async () => {
     const sampler = createSampler({ temperature: 0 });
     const prompts = tf.tensor2d(
@@ -620,6 +637,18 @@ describe.each(BACKENDS)('generate on %s', (backend) => {
           },
         }),
       /consumer failed/,
+    ],
+    [
+      'detokenize throws (at the end, trimming the texts)',
+      {},
+      (step, options) =>
+        generate(step, {
+          ...options,
+          detokenize: () => {
+            throw new Error('detokenize failed');
+          },
+        }),
+      /detokenize failed/,
     ],
     [
       'a for await loop breaks (after step 2)',
