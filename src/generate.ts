@@ -48,7 +48,9 @@ export interface StepContext<S = unknown> {
   /**
    * int32 `[B, T]`, 1 on real tokens and 0 on left padding: over the `tokens` given, or with
    * `feed: 'new'` over every token so far (the cache's positions and the new ones), as a
-   * transformer's attention mask. Made on the first call (one upload) and disposed by `generate`
+   * transformer's attention mask — except in a speculative pass (`draft`), where it covers the
+   * fed tokens only and the cache is masked by position (docs/generation.md, the cache contract).
+   * Made on the first call (one upload) and disposed by `generate`
    * after the step: clone it to keep it.
    */
   attentionMask(): tf.Tensor2D;
