@@ -63,11 +63,17 @@ export interface DraftStats {
   readonly passes: number;
   /** Per row: draft tokens proposed while the row was generating. */
   readonly proposed: number[];
-  /** Per row: draft tokens kept. */
+  /**
+   * Per row: draft tokens kept and emitted (a proposal the target kept past the row's end, its
+   * `maxNewTokens` or a stop, is not counted).
+   */
   readonly accepted: number[];
-  /** Kept / proposed over all rows. */
+  /** Kept / proposed over all rows (0 when nothing was proposed). */
   readonly acceptanceRate: number;
-  /** New tokens per target forward pass (prefill included), over all rows: tokens / (rows · passes). */
+  /**
+   * New tokens per target forward pass (prefill included), over all rows: tokens / (rows ·
+   * passes), the tokens counted before `keepStop: false` trims a stop (0 when no pass ran).
+   */
   readonly tokensPerPass: number;
 }
 
@@ -230,8 +236,9 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
   sampler.begin(prompts);
   try {
     // Prefill: the target over the prompts, the first token drawn as plain decoding draws it.
-    signal?.throwIfAborted();
-    {
+    // Like plain decoding's steps, none when no row wants a token (maxNewTokens 0, no prompts).
+    if (finished.includes(0)) {
+      signal?.throwIfAborted();
       const width = Math.max(...prompts.map((p) => p.length));
       const ids = new Int32Array(batch * width).fill(padId);
       const mask = new Int32Array(batch * width);
@@ -264,7 +271,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         if (predictDraft === undefined) {
           // The draft's prefill (its cache of the prompts); its logits are not used.
           const dctx = contextOf(0, first, width, draftState, 'prefill', owned, 1, mask);
-          const dres = await callStep(draft.model as StepFunction, tokens, dctx, rejectInto(owned));
+          const dres = await callDraft(draft.model as StepFunction, tokens, dctx, rejectInto(owned));
           owned.push(dres.logits);
           draftState = dres.state;
         }
@@ -285,6 +292,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         emit(r, id, lpPlan ? logprobOf(packed, r * lpWidth, lpPlan) : undefined);
       }
       passes++;
+      signal?.throwIfAborted();
       yield { step: 0, tokens: shown, finished: finished.slice() };
     }
     while (finished.includes(0)) {
@@ -343,7 +351,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               else tokens = tf.reshape(drafts[i - 1]!, [batch, 1]) as tf.Tensor2D; // a new handle, disposed with `owned`
               owned.push(tokens);
               const ctx = contextOf(passes, first, width, draftState, 'decode', owned, 1);
-              const res = await callStep(draft.model as StepFunction, tokens, ctx, rejectInto(owned));
+              const res = await callDraft(draft.model as StepFunction, tokens, ctx, rejectInto(owned));
               owned.push(res.logits);
               draftState = res.state;
               dl = logitsAt(res.logits, batch, 1, 0, 'draft.model');
@@ -491,7 +499,6 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         const o = r * width;
         const n = packed[o]!;
         proposed[r]! += g;
-        accepted[r]! += n - 1;
         if (n - 1 < g) allKept = false;
         for (let k = 0; k < n; k++) {
           const at = o + 1 + k * lpWidth;
@@ -502,6 +509,8 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
           }
           emittedRows[r]!.push(id);
           shown[r] = id;
+          // The first n − 1 tokens are kept proposals, the n-th the target's own draw.
+          if (k < n - 1) accepted[r]!++;
           if (emit(r, id, lpPlan ? logprobOf(packed, at, lpPlan) : undefined)) break;
         }
       }
@@ -510,19 +519,21 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       signal?.throwIfAborted();
       yield { step: passes - 1, tokens: shown, finished: finished.slice(), draft: { tokens: emittedRows, proposed: g } };
     }
-    completed = true;
+    // Counted before trimStops drops a stop (keepStop false): the pass generated it.
+    const totalTokens = out.reduce((a, row) => a + row.length, 0);
+    // detokenize (a user callback) may throw: the states are the caller's only once we return.
     const texts = trimStops(out, lps, cuts, detokenize, keepStop);
     const totalProposed = proposed.reduce((a, b) => a + b, 0);
     const totalAccepted = accepted.reduce((a, b) => a + b, 0);
-    const totalTokens = out.reduce((a, row) => a + row.length, 0);
     const draftStats: DraftStats = {
       passes,
       proposed,
       accepted,
       acceptanceRate: totalProposed > 0 ? totalAccepted / totalProposed : 0,
-      tokensPerPass: totalTokens / (batch * passes),
+      tokensPerPass: passes > 0 ? totalTokens / (batch * passes) : 0,
     };
     if (draftState !== undefined) for (const t of input.tensorsIn(draftState)) if (!draftOwned.has(t)) t.dispose();
+    completed = true;
     return {
       tokens: out,
       sequences: out.map((row, r) => [...prompts[r]!, ...row]),
@@ -539,6 +550,26 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       for (const t of input.tensorsIn(state)) if (!input.callerOwned.has(t)) t.dispose();
       for (const t of input.tensorsIn(draftState)) if (!draftOwned.has(t)) t.dispose();
     }
+  }
+}
+
+/** callStep for the draft model: an unusable output names `draft.model`, not the target's `model`. */
+async function callDraft<D>(
+  model: StepFunction<D>,
+  tokens: tf.Tensor2D,
+  context: StepContext<D>,
+  reject: (output: unknown) => void,
+): Promise<{ logits: tf.Tensor; state: D | undefined }> {
+  let rejected = false;
+  try {
+    return await callStep(model, tokens, context, (bad) => {
+      rejected = true;
+      reject(bad);
+    });
+  } catch (e) {
+    // Only callStep's own check of the output (it rejects just before throwing); an error the step function threw is its own.
+    if (rejected && e instanceof SamplingError) throw new SamplingError('draft.model', e.rule, e.value);
+    throw e;
   }
 }
 

@@ -39,6 +39,14 @@ const target = bigramAll(TARGET);
 const draftModel = bigramAll(DRAFT);
 const PROMPTS = [[1, 2], [3], [4, 5, 6], [7]];
 
+/** A step function that carries a (dummy) state tensor and disposes the one it replaces. */
+const stateful =
+  (f: StepFunction): StepFunction<tf.Tensor> =>
+  async (tokens, ctx) => {
+    ctx.state?.dispose();
+    return { logits: (await f(tokens, ctx)) as tf.Tensor, state: tf.scalar(ctx.step) };
+  };
+
 /** [name, options] — every built-in processor appears in at least one set; per-row values where the option takes them. */
 const SETS: [string, SamplerOptions][] = [
   [
@@ -390,13 +398,6 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
   });
 
   it("states: the target's last state returned, the draft's freed; both freed on abort between passes and on a bad output", async () => {
-    // Step functions that carry a (dummy) state tensor and dispose the one they replace.
-    const stateful =
-      (f: StepFunction): StepFunction<tf.Tensor> =>
-      async (tokens, ctx) => {
-        ctx.state?.dispose();
-        return { logits: (await f(tokens, ctx)) as tf.Tensor, state: tf.scalar(ctx.step) };
-      };
     const options = { prompts: PROMPTS, padId: 0, maxNewTokens: 12, feed: 'new' as const, sampler: { temperature: 1, seed: 1 } };
     const before = tf.memory().numTensors;
     const done = (await generate(stateful(target), { ...options, draft: { model: stateful(draftModel), tokens: 2 } })) as GenerateResult<tf.Tensor>;
@@ -414,6 +415,138 @@ describe.each(BACKENDS)('speculative decoding on %s', (backend) => {
     ).rejects.toThrow('stop here');
     const bad: StepFunction = (tokens, ctx) => (ctx.logitPositions === 1 ? target(tokens, ctx) : tf.zeros([tokens.shape[0], V]));
     await expect(generate(bad, { ...options, draft: { model: draftModel, tokens: 2 } })).rejects.toThrow(/logitPositions/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('detokenize throwing at the end of the run: the same error, and the last states of both models freed', async () => {
+    // Without stop strings, detokenize runs only at the end (the result's texts).
+    const options = { prompts: PROMPTS, padId: 0, maxNewTokens: 6, feed: 'new' as const, sampler: { temperature: 1, seed: 2 } };
+    const detokenize = (): string => {
+      throw new Error('tokenizer failed');
+    };
+    const before = tf.memory().numTensors;
+    for (const draft of [undefined, { model: stateful(draftModel), tokens: 2 }]) {
+      const run = generate(stateful(target), { ...options, detokenize, ...(draft ? { draft } : {}) });
+      await expect(run, draft ? 'draft' : 'plain').rejects.toThrow('tokenizer failed');
+      expect(tf.memory().numTensors, draft ? 'draft' : 'plain').toBe(before);
+    }
+  });
+
+  it('an abort during the prefill rejects before its step is shown, as plain decoding does; the states freed', async () => {
+    const before = tf.memory().numTensors;
+    for (const draft of [undefined, { model: stateful(draftModel), tokens: 2 }]) {
+      const controller = new AbortController();
+      const shown: number[] = [];
+      const aborting: StepFunction = (tokens, ctx) => {
+        if (ctx.phase === 'prefill') controller.abort();
+        return target(tokens, ctx);
+      };
+      const run = generate(stateful(aborting), {
+        prompts: PROMPTS,
+        padId: 0,
+        maxNewTokens: 1, // the prefill's token ends every row: the loop after it never checks
+        feed: 'new',
+        sampler: { temperature: 1, seed: 3 },
+        signal: controller.signal,
+        onStep: (s) => void shown.push(s.step),
+        ...(draft ? { draft } : {}),
+      });
+      await expect(run, draft ? 'draft' : 'plain').rejects.toMatchObject({ name: 'AbortError' });
+      expect(shown, draft ? 'draft' : 'plain').toEqual([]);
+      expect(tf.memory().numTensors, draft ? 'draft' : 'plain').toBe(before);
+    }
+  });
+
+  it('maxNewTokens 0 on every row, and no prompts: no step and no model call, the results of plain decoding', async () => {
+    const initialState = { from: 'the caller' };
+    let calls = 0;
+    // A new state object per call: a call that ran shows in the result's state.
+    const counting =
+      (f: StepFunction): StepFunction<object> =>
+      async (tokens, ctx) => {
+        calls++;
+        return { logits: (await f(tokens, ctx)) as tf.Tensor, state: { call: calls } };
+      };
+    const before = tf.memory().numTensors;
+    for (const [name, extra] of [
+      ['maxNewTokens 0', { prompts: PROMPTS, maxNewTokens: 0 }],
+      ['no prompts', { prompts: [], maxNewTokens: 4 }],
+    ] as const) {
+      const base = { ...extra, padId: 0, feed: 'new' as const, sampler: { temperature: 1, seed: 4 }, initialState };
+      const plain = await generate(counting(target), base);
+      const spec = await generate(counting(target), { ...base, draft: { model: counting(draftModel), tokens: 3 } });
+      expect(calls, name).toBe(0);
+      const { draft: stats, ...rest } = spec;
+      expect(rest, name).toEqual(plain);
+      expect(spec.state, name).toBe(initialState);
+      const rows = extra.prompts.map(() => 0);
+      expect(stats, name).toEqual({ passes: 0, proposed: rows, accepted: rows, acceptanceRate: 0, tokensPerPass: 0 });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('DraftStats count what reached the output: kept proposals that were emitted, tokens before keepStop trims', async () => {
+    const sampler = { temperature: 1, seed: [5, 6, 7, 8] };
+    const base = { prompts: PROMPTS, padId: 0, feed: 'new' as const, sampler };
+    const gamma = 5;
+    // The target as its own draft: every proposal is kept, so a pass emits min(its tokens, γ) of
+    // them (then the target's bonus draw); a row's end inside a pass drops the rest.
+    const run = async (extra: { maxNewTokens: number; stopTokens?: number[]; keepStop?: boolean }): Promise<{ result: GenerateResult; expected: number[] }> => {
+      const expected = PROMPTS.map(() => 0);
+      const result = await generate(target, {
+        ...base,
+        ...extra,
+        draft: { model: target, tokens: gamma },
+        onStep: (s) => s.draft?.tokens.forEach((t, r) => void (expected[r]! += Math.min(t.length, s.draft!.proposed))),
+      });
+      return { result, expected };
+    };
+    // maxNewTokens 3 ends each row inside its first pass (1 token from the prefill, 2 of γ = 5 kept).
+    const short = await run({ maxNewTokens: 3 });
+    expect(short.result.tokens.map((t) => t.length)).toEqual(PROMPTS.map(() => 3));
+    expect(short.result.draft!.accepted).toEqual(short.expected);
+    expect(short.result.draft!.proposed).toEqual(PROMPTS.map(() => gamma));
+    // A stop token inside a pass, kept and trimmed: the same counts and tokens per pass.
+    const free = await run({ maxNewTokens: 20 });
+    const stop = free.result.tokens[0]![7]!;
+    const kept = await run({ maxNewTokens: 20, stopTokens: [stop], keepStop: true });
+    const trimmed = await run({ maxNewTokens: 20, stopTokens: [stop], keepStop: false });
+    expect(kept.result.finishReasons[0]).toBe('stop');
+    for (const { result, expected } of [free, kept, trimmed]) {
+      const stats = result.draft!;
+      expect(stats.accepted).toEqual(expected);
+      const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
+      expect(stats.acceptanceRate).toBeCloseTo(sum(stats.accepted) / sum(stats.proposed), 12);
+    }
+    const generated = kept.result.tokens.reduce((a, t) => a + t.length, 0);
+    expect(kept.result.draft!.tokensPerPass).toBeCloseTo(generated / (PROMPTS.length * kept.result.draft!.passes), 12);
+    expect(trimmed.result.draft).toEqual(kept.result.draft);
+    // A draft that differs: kept proposals never outnumber the tokens the passes emitted.
+    const mixed = await generate(target, { ...base, maxNewTokens: 9, stopTokens: [3], draft: { model: draftModel, tokens: 4 } });
+    mixed.draft!.accepted.forEach((a, r) => expect(a, `row ${r}`).toBeLessThanOrEqual(mixed.tokens[r]!.length - 1));
+  });
+
+  it('an unusable draft output names draft.model (the target keeps model); an error the draft throws is its own', async () => {
+    const options = { prompts: PROMPTS, padId: 0, maxNewTokens: 6, feed: 'new' as const, sampler: { temperature: 1, seed: 1 } };
+    const badAt =
+      (phase: 'prefill' | 'decode'): StepFunction =>
+      (tokens, ctx) =>
+        ctx.phase === phase ? ({ nope: tf.zeros([tokens.shape[0]]) } as never) : draftModel(tokens, ctx);
+    const before = tf.memory().numTensors;
+    for (const phase of ['prefill', 'decode'] as const) {
+      const err = await generate(target, { ...options, draft: { model: badAt(phase), tokens: 2 } }).catch((e: unknown) => e);
+      expect(err, phase).toBeInstanceOf(SamplingError);
+      expect((err as SamplingError).argument, phase).toBe('draft.model');
+      expect((err as SamplingError).message, phase).toMatch(/^`draft\.model` must return a logits tensor or \{ logits, state \}/);
+    }
+    const targetBad: StepFunction = (tokens, ctx) => (ctx.phase === 'decode' ? ({ nope: 1 } as never) : target(tokens, ctx));
+    const err = await generate(targetBad, { ...options, draft: { model: draftModel, tokens: 2 } }).catch((e: unknown) => e);
+    expect((err as SamplingError).argument).toBe('model');
+    const own = new SamplingError('model', "is the draft's own error", 1);
+    const throwing: StepFunction = () => {
+      throw own;
+    };
+    await expect(generate(target, { ...options, draft: { model: throwing, tokens: 2 } })).rejects.toBe(own);
     expect(tf.memory().numTensors).toBe(before);
   });
 
