@@ -465,6 +465,10 @@ export class HostTokenHistory implements TokenHistoryView {
             const size = rowParams[si]![r]!;
             if (size === 0 || size > len) break;
             const from = len - (size - 1);
+            // A negative id in the suffix (an invalid row's code) is no token: nothing to ban.
+            let clean = true;
+            for (let j = from; j < len; j++) if (hist[j]! < 0) clean = false;
+            if (!clean) break;
             for (let i = 0; i + size <= len; i++) {
               if (hist[i]! < 0) continue;
               let match = true;

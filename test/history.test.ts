@@ -206,6 +206,39 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before); // the device history is freed
   });
 
+  it("an invalid row's code in the history is no token: an n-gram holding one bans nothing, like the reference", async () => {
+    const V = 8;
+    const rows = [Array.from({ length: V }, (_, j) => j / 10)];
+    // [prompt, accepted ids (-1: the code sample() gives a NaN row), n]: both once banned token 4
+    // on one path or the other (the reference matched -1 with -1; the tensor paths only skipped a
+    // window starting with it).
+    const cases: [number[], number[], number][] = [
+      [[3], [-1, 4, -1], 2],
+      [[1], [-1, 4, 1, -1], 3],
+    ];
+    for (const [prompt, accepted, n] of cases) {
+      const opts: SamplerOptions = { noRepeatNgramSize: n, temperature: 0 };
+      const s = createSampler(opts);
+      s.begin([prompt]);
+      const x = tf.tensor2d(rows);
+      s.sample(x, { accept: false }).dispose(); // the history learns the vocabulary; no token taken
+      x.dispose();
+      for (const id of accepted) {
+        const t = tf.tensor1d([id], 'int32');
+        s.accept(t);
+        t.dispose();
+      }
+      const before = tf.memory().numTensors;
+      const got = await processed(s, rows);
+      expect(tf.memory().numTensors).toBe(before);
+      const want = reference.process(rows, opts, { history: [[...prompt, ...accepted]], promptLength: [prompt.length] });
+      const label = `n ${n}, history ${[...prompt, ...accepted]}`;
+      expect(kept(got[0]!), label).toEqual(kept(want[0]!));
+      expect(kept(got[0]!), `${label}: nothing banned`).toEqual(Array.from({ length: V }, (_, j) => j));
+      s.dispose();
+    }
+  });
+
   it('a per-call bitmask (xgrammar layout) allows exactly its bits, with the reference', async () => {
     const B = 3;
     const V = 70; // three words per row, the last one partial

@@ -32,7 +32,8 @@ export function noRepeatNgram(size: RowParam, rows: Rows = rowsOf('noRepeatNgram
         let match: tf.Tensor = tf.greaterEqual(tf.slice(tail, [0, 0], [B, W]), 0); // window inside the history
         for (let j = 0; j < n - 1; j++) {
           const suffixJ = tf.slice(tail, [0, L - (n - 1) + j], [B, 1]);
-          match = tf.logicalAnd(match, tf.equal(tf.slice(tail, [0, j], [B, W]), suffixJ));
+          // A negative id in the suffix (an invalid row's code, or padding) is no token: no match.
+          match = tf.logicalAnd(match, tf.logicalAnd(tf.equal(tf.slice(tail, [0, j], [B, W]), suffixJ), tf.greaterEqual(suffixJ, 0)));
         }
         const rows = column(Array.from(N, (v) => (v === n ? 1 : 0)));
         const hits = tf.mul(scatterHits(tf.slice(tail, [0, n - 1], [B, W]) as tf.Tensor2D, match as tf.Tensor2D, V), rows);

@@ -4,7 +4,8 @@ import type { ReferenceState } from './types.js';
 
 /**
  * float64 twin of `noRepeatNgram` (HF NoRepeatNGramLogitsProcessor): with n-grams over the row's
- * whole history, every token that would complete an n-gram already seen is masked.
+ * whole history, every token that would complete an n-gram already seen is masked. A negative id
+ * (an invalid row's code) is no token: an n-gram holding one matches nothing.
  */
 export function referenceNoRepeatNgram(size: RowParam) {
   return (state: ReferenceState): ReferenceState => {
@@ -16,8 +17,9 @@ export function referenceNoRepeatNgram(size: RowParam) {
       if (h.length < n) return row;
       const out = Float64Array.from(row);
       const suffix = h.slice(h.length - (n - 1));
+      if (suffix.some((t) => t < 0)) return row;
       for (let i = 0; i + n <= h.length; i++) {
-        let match = true;
+        let match = h[i + n - 1]! >= 0;
         for (let j = 0; j < n - 1 && match; j++) match = h[i + j] === suffix[j];
         if (match) out[h[i + n - 1]!] = masked(out[h[i + n - 1]!]!);
       }
