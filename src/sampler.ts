@@ -145,6 +145,8 @@ interface Carried {
   lastPath: string;
   tokens: TokenHistory | HostTokenHistory | undefined;
   prompts: (readonly number[])[] | undefined;
+  /** Rows restarted before the history existed, with their prompts (copied). */
+  pending?: ReadonlyMap<number, number[]>;
   /** The built-in processors, cloned with their state. */
   builtins?: LogitsProcessor[];
 }
@@ -172,7 +174,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   let tokens: TokenHistory | HostTokenHistory | undefined = carried?.tokens;
   let prompts: (readonly number[])[] | undefined = carried?.prompts;
   /** Rows restarted before the history exists (no begin(), no call yet): their prompts. */
-  const pending = new Map<number, number[]>();
+  const pending = new Map<number, number[]>([...(carried?.pending ?? [])].map(([r, p]) => [r, [...p]]));
   // On cpu / wasm, history processors that are sparse edits of the logits (penalties, n-gram and
   // bad-word bans, min new tokens, bias) are patched into the fused kernel's rows: no [B, V] pass.
   const stages = historyStages(opts.history);
@@ -636,7 +638,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         user.push(c);
       }
       const builtins = builtinChain.map((p) => (p.clone ? p.clone() : p));
-      return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts, builtins });
+      return build({ ...opts, processors: user }, { baseSeed, step, lastPath, tokens: tokens?.clone(), prompts, pending, builtins });
     },
   };
   ROW_HOOKS.set(sampler, {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { createSampler, SamplingError, type LogitsProcessor, type Sampler, type SamplerOptions } from '../src/index.js';
+import { createSampler, reference, SamplingError, type LogitsProcessor, type Sampler, type SamplerOptions } from '../src/index.js';
 import { BACKENDS } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
 
@@ -152,6 +152,32 @@ describe.each(BACKENDS)('Sampler.clone on %s', (backend) => {
     for (const rows of L) await draw(fresh, rows);
     expect(await draw(fresh, L[0]!)).toEqual(next);
     for (const x of [s, c, fresh]) x.dispose();
+  });
+
+  it('a clone keeps rows restarted before the history existed (restartRows before any call), and they stay its own', async () => {
+    const opts: SamplerOptions = { repetitionPenalty: 2 };
+    const rows = [
+      [1, 1, 1, 1],
+      [1, 1, 1, 1],
+    ];
+    const want = reference.process(rows, opts, { history: [[], [2, 3]], promptLength: [0, 2] }).map((r) => Array.from(r));
+    const before = tf.memory().numTensors;
+    const s = createSampler(opts);
+    s.restartRows([1], [[2, 3]]);
+    const c = s.clone();
+    s.restartRows([1], [[0]]); // after the clone: the clone keeps [2, 3]
+    const processOf = async (x: Sampler): Promise<number[][]> => {
+      const t = tf.tensor2d(rows);
+      const y = x.process(t);
+      const out = (await y.array()) as number[][];
+      tf.dispose([t, y]);
+      return out;
+    };
+    expect(await processOf(c)).toEqual(want);
+    expect(await processOf(s)).toEqual(reference.process(rows, opts, { history: [[], [0]], promptLength: [0, 1] }).map((r) => Array.from(r)));
+    s.dispose();
+    c.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('a user processor that keeps state but has no clone is refused, naming it, before anything is copied', async () => {
