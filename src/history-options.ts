@@ -141,12 +141,17 @@ const off = <T>(v: RowParam, isOff: (x: number) => boolean, out: T): T | undefin
 
 function biasEntries(name: string, v: unknown): [number, number][] {
   const entries: [unknown, unknown][] =
-    v instanceof Map ? [...v.entries()] : typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.entries(v).map(([k, b]) => [Number(k), b]) : [];
+    v instanceof Map
+      ? [...v.entries()]
+      : typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? // A key is a token id written as one ("1"): "1.0", "01" or " 1" would name token 1 again.
+          Object.entries(v).map(([k, b]) => [String(Number(k)) === k ? Number(k) : k, b])
+        : [];
   if (!(v instanceof Map) && (typeof v !== 'object' || v === null || Array.isArray(v))) {
     throw new SamplingError(name, 'must be a map { token: bias } (a Map or an object)', v);
   }
   return entries.map(([t, b]) => {
-    if (!isTokenId(t)) throw new SamplingError(name, 'must use token ids (integers >= 0) as keys', t);
+    if (!isTokenId(t)) throw new SamplingError(name, 'must use token ids as keys (integers >= 0; in an object, written as "1", not "1.0" or "01")', t);
     if (typeof b !== 'number' || !(Number.isFinite(b) || b === -Infinity)) {
       throw new SamplingError(`${name}[${t}]`, 'must be a finite number or -Infinity (a ban)', b);
     }

@@ -279,6 +279,9 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ['badWords: [[]]', { badWords: [[]] }, 'badWords[0]', '[]'],
   ['badWords: [[1.5]]', { badWords: [[1.5]] }, 'badWords[0][0]', '1.5'],
   ['logitBias: { 1: NaN }', { logitBias: { 1: NaN } }, 'logitBias[1]', 'NaN'],
+  ["logitBias: { '1.0': 3 } (token 1 written otherwise)", { logitBias: { '1.0': 3 } }, 'logitBias', '"1.0"'],
+  ["logitBias: { 1: 2, '01': 3 }", { logitBias: { 1: 2, '01': 3 } }, 'logitBias', '"01"'],
+  ['logitBias: Map { 1.5 => 1 }', { logitBias: new Map([[1.5, 1]]) }, 'logitBias', '1.5'],
   ['logitBias: []', { logitBias: [] }, 'logitBias', '[]'],
   ['minNewTokens: 3 (no stopTokens)', { minNewTokens: 3 }, 'stopTokens', 'none'],
   ['stopTokens: [-1]', { stopTokens: [-1] }, 'stopTokens[0]', '-1'],
@@ -1770,6 +1773,12 @@ const MESSAGES: Record<string, string> = {
   'createSampler | badWords: [[]]': '`badWords[0]` must not be empty, but is []',
   'createSampler | badWords: [[1.5]]': '`badWords[0][0]` must be a token id (an integer >= 0), but is 1.5',
   'createSampler | logitBias: { 1: NaN }': '`logitBias[1]` must be a finite number or -Infinity (a ban), but is NaN',
+  "createSampler | logitBias: { '1.0': 3 } (token 1 written otherwise)":
+    '`logitBias` must use token ids as keys (integers >= 0; in an object, written as "1", not "1.0" or "01"), but is "1.0"',
+  "createSampler | logitBias: { 1: 2, '01': 3 }":
+    '`logitBias` must use token ids as keys (integers >= 0; in an object, written as "1", not "1.0" or "01"), but is "01"',
+  'createSampler | logitBias: Map { 1.5 => 1 }':
+    '`logitBias` must use token ids as keys (integers >= 0; in an object, written as "1", not "1.0" or "01"), but is 1.5',
   'createSampler | logitBias: []': '`logitBias` must be a map, or a non-empty array with one map per row, but is []',
   'createSampler | minNewTokens: 3 (no stopTokens)': '`stopTokens` must list the tokens minNewTokens suppresses (EOS and stop tokens), but is none',
   'createSampler | stopTokens: [-1]': '`stopTokens[0]` must be a token id (an integer >= 0), but is -1',
