@@ -1172,6 +1172,7 @@ export async function callStep<S>(
   tokens: tf.Tensor2D,
   context: StepContext<S>,
   reject: (output: unknown) => void,
+  argument = 'model',
 ): Promise<{ logits: tf.Tensor; state: S | undefined }> {
   const out = await model(tokens, context);
   if (isTensor(out)) return { logits: out, state: context.state };
@@ -1186,7 +1187,7 @@ export async function callStep<S>(
       : typeof out === 'object'
         ? `an object without a logits tensor`
         : typeof out;
-  throw new SamplingError('model', 'must return a logits tensor or { logits, state }', new Described(what));
+  throw new SamplingError(argument, 'must return a logits tensor or { logits, state }', new Described(what));
 }
 
 function modelCaller<S>(model: GenerateModel<S>, options: GenerateOptions<S>, callerOwned: Set<tf.Tensor>): Caller<S> {

@@ -271,7 +271,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
         if (predictDraft === undefined) {
           // The draft's prefill (its cache of the prompts); its logits are not used.
           const dctx = contextOf(0, first, width, draftState, 'prefill', owned, 1, mask);
-          const dres = await callDraft(draft.model as StepFunction, tokens, dctx, rejectInto(owned));
+          const dres = await callStep(draft.model as StepFunction, tokens, dctx, rejectInto(owned), 'draft.model');
           owned.push(dres.logits);
           draftState = dres.state;
         }
@@ -351,7 +351,7 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
               else tokens = tf.reshape(drafts[i - 1]!, [batch, 1]) as tf.Tensor2D; // a new handle, disposed with `owned`
               owned.push(tokens);
               const ctx = contextOf(passes, first, width, draftState, 'decode', owned, 1);
-              const res = await callDraft(draft.model as StepFunction, tokens, ctx, rejectInto(owned));
+              const res = await callStep(draft.model as StepFunction, tokens, ctx, rejectInto(owned), 'draft.model');
               owned.push(res.logits);
               draftState = res.state;
               dl = logitsAt(res.logits, batch, 1, 0, 'draft.model');
@@ -550,26 +550,6 @@ export async function* runSpeculative<S>(input: SpeculativeInput<S>): AsyncGener
       for (const t of input.tensorsIn(state)) if (!input.callerOwned.has(t)) t.dispose();
       for (const t of input.tensorsIn(draftState)) if (!draftOwned.has(t)) t.dispose();
     }
-  }
-}
-
-/** callStep for the draft model: an unusable output names `draft.model`, not the target's `model`. */
-async function callDraft<D>(
-  model: StepFunction<D>,
-  tokens: tf.Tensor2D,
-  context: StepContext<D>,
-  reject: (output: unknown) => void,
-): Promise<{ logits: tf.Tensor; state: D | undefined }> {
-  let rejected = false;
-  try {
-    return await callStep(model, tokens, context, (bad) => {
-      rejected = true;
-      reject(bad);
-    });
-  } catch (e) {
-    // Only callStep's own check of the output (it rejects just before throwing); an error the step function threw is its own.
-    if (rejected && e instanceof SamplingError) throw new SamplingError('draft.model', e.rule, e.value);
-    throw e;
   }
 }
 
