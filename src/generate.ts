@@ -501,7 +501,10 @@ async function* run<S>(
   const skip = new Uint8Array(batch); // queue: a row whose first request wants no token
   /** Rows whose output is not drawn from at this step: finished, or being fed a prompt. */
   const silentRows = (): Uint8Array => Uint8Array.from(finished, (f, r) => (f || feeding[r] !== undefined || skip[r] ? 1 : 0));
-  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) queued ? (skip[r] = 1) : (finished[r] = 1);
+  // A row whose first request wants no token waits for a queued one (skip), if any wants a token:
+  // else it is finished now, and a run where no request wants one calls the model not once.
+  const queueWants = queue?.some((q) => q.maxNew > 0) ?? false;
+  for (let r = 0; r < batch; r++) if (maxNew[r] === 0) queueWants ? (skip[r] = 1) : (finished[r] = 1);
   const callerOwned = new Set(tensorsIn(options.initialState));
   const callModel = modelCaller(model, options, callerOwned);
   const feedNew = options.feed === 'new';

@@ -353,6 +353,34 @@ describe.each(BACKENDS)('continuous batching on %s', (backend) => {
     }
   });
 
+  it("generate's queue where requests want no token: the model runs only for those that want one", async () => {
+    let calls = 0;
+    const step: StepFunction = (tokens) => {
+      calls++;
+      return logitsFor(new Array<number>(tokens.shape[0]).fill(1));
+    };
+    const run = (maxNewTokens: number[], queue: { prompt: number[]; seed: number; maxNewTokens: number }[]) =>
+      generate(step, { prompts: [[1], [2]], padId: 0, maxNewTokens, seeds: [1, 2], queue, sampler: { temperature: 1 } });
+    const n = tf.memory().numTensors;
+    // No request wants a token: no model call, every request's prompt back.
+    calls = 0;
+    const none = await run([0, 0], [{ prompt: [3, 4], seed: 3, maxNewTokens: 0 }]);
+    expect(calls).toBe(0);
+    expect(none).toMatchObject({ tokens: [[], [], []], sequences: [[1], [2], [3, 4]], steps: 0 });
+    // A queued request that wants tokens is still served by a row whose first request wants none.
+    calls = 0;
+    const some = await run(
+      [0, 0],
+      [
+        { prompt: [3], seed: 3, maxNewTokens: 0 },
+        { prompt: [5], seed: 5, maxNewTokens: 2 },
+      ],
+    );
+    expect(some.tokens.map((t) => t.length)).toEqual([0, 0, 0, 2]);
+    expect(calls).toBe(some.steps);
+    expect(tf.memory().numTensors).toBe(n);
+  });
+
   it.skipIf(backend === 'webgl' || backend === 'webgpu')(
     'property: any restart schedule, any history options — each request equals itself alone (skipped on webgl / webgpu: each case compiles shaders for minutes on SwiftShader; the mixes above cover them)',
     async () => {
