@@ -206,6 +206,28 @@ describe.each(BACKENDS)('history processors on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before); // the device history is freed
   });
 
+  it('a bad word whose whole prefix is the prompt bans its last token (where Hugging Face skips a sequence longer than its input), like the reference', async () => {
+    const V = 8;
+    const rows = [Array.from({ length: V }, (_, j) => j / 10), Array.from({ length: V }, (_, j) => j / 10)];
+    // Row 0's history is exactly the prefix [3, 4]; row 1's ends with it after a longer prompt.
+    const prompts = [
+      [3, 4],
+      [1, 2, 3, 4],
+    ];
+    const opts: SamplerOptions = { badWords: [[3, 4, 6]], temperature: 0 };
+    const ctx = { history: prompts, promptLength: prompts.map((p) => p.length) };
+    const want = reference.process(rows, opts, ctx);
+    for (const row of want) expect(kept(row)).toEqual([0, 1, 2, 3, 4, 5, 7]);
+    const s = createSampler(opts);
+    s.begin(prompts);
+    const got = await processed(s, rows);
+    got.forEach((row, b) => expect(kept(row), `row ${b}`).toEqual(kept(want[b]!)));
+    const x = tf.tensor2d(rows);
+    expect(Array.from(await s.sampleIds(x))).toEqual([7, 7]);
+    x.dispose();
+    s.dispose();
+  });
+
   it("an invalid row's code in the history is no token: an n-gram holding one bans nothing, like the reference", async () => {
     const V = 8;
     const rows = [Array.from({ length: V }, (_, j) => j / 10)];
