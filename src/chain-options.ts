@@ -66,7 +66,9 @@ function rowObjects<K extends string>(name: string, value: unknown, fields: read
     return row;
   }
   if (value.length === 0) throw new SamplingError(name, `must be an object, or a non-empty array with one object (or undefined) per row`, value);
-  const rows = value.map((v, r) => (v === undefined ? offRow : one(`${name}[${r}]`, v)));
+  // Array.from, not map: a hole in a sparse array is an undefined entry (an off row), not a
+  // missing one that would leave NaN in the fields.
+  const rows = Array.from(value as unknown[], (v, r) => (v === undefined ? offRow : one(`${name}[${r}]`, v)));
   const out = {} as Record<K, number[]>;
   for (const k of Object.keys(offRow) as K[]) out[k] = rows.map((row) => row[k]);
   return out;

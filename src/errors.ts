@@ -87,6 +87,9 @@ function show(value: unknown): string {
   if (value instanceof Described) return value.text;
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  // 0n, not 0: a bigint is not a number, and "must be a finite number, but is 0" would say it is.
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof DataView) return `a DataView of ${value.byteLength} bytes`;
   if (Array.isArray(value) || ArrayBuffer.isView(value)) {
     const arr = Array.from(value as ArrayLike<unknown>);
     const head = arr

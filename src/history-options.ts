@@ -127,7 +127,8 @@ export const HISTORY_OPTION_NAMES = [
 const isTokenId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 function tokenList(name: string, v: unknown, nonEmpty: boolean): number[] {
-  if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new SamplingError(name, 'must be an array of token ids (integers >= 0)', v);
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView)))
+    throw new SamplingError(name, 'must be an array of token ids (integers >= 0)', v);
   const arr = Array.from(v as ArrayLike<unknown>);
   if (nonEmpty && arr.length === 0) throw new SamplingError(name, 'must not be empty', new Described('[]'));
   arr.forEach((t, i) => {
@@ -203,14 +204,15 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
   }
   if (o.badWords !== undefined) {
     if (!Array.isArray(o.badWords)) throw new SamplingError('badWords', 'must be an array of token sequences (arrays of token ids)', o.badWords);
-    const seqs = o.badWords.map((s, i) => tokenList(`badWords[${i}]`, s, true));
+    // Array.from, not map, here and below: a hole in a sparse array is an undefined entry (checked), not a skipped one.
+    const seqs = Array.from(o.badWords as unknown[], (s, i) => tokenList(`badWords[${i}]`, s, true));
     if (seqs.length > 0) spec.badWords = seqs;
   }
   if (o.logitBias !== undefined) {
     const b = o.logitBias;
     if (Array.isArray(b) && b.length === 0) throw new SamplingError('logitBias', 'must be a map, or a non-empty array with one map per row', b);
     spec.logitBias = Array.isArray(b)
-      ? { perRow: true, rows: b.map((m, r) => biasEntries(`logitBias[${r}]`, m)) }
+      ? { perRow: true, rows: Array.from(b as unknown[], (m, r) => biasEntries(`logitBias[${r}]`, m)) }
       : { perRow: false, rows: [biasEntries('logitBias', b)] };
   }
   if (o.minNewTokens !== undefined) {
@@ -227,14 +229,15 @@ export function validateHistoryOptions(options: Record<string, unknown>): Histor
   if (o.allowedTokens !== undefined) {
     const a = o.allowedTokens;
     if (!Array.isArray(a) || a.length === 0) throw new SamplingError('allowedTokens', 'must be a non-empty array of token ids, or one array per row', a);
-    spec.allowedTokens = a.every((x) => Array.isArray(x) || ArrayBuffer.isView(x))
-      ? { perRow: true, rows: a.map((x, r) => tokenList(`allowedTokens[${r}]`, x, true)) }
+    // Per row as soon as one entry is a list: then a stray number or a hole is named as that row's entry.
+    spec.allowedTokens = Array.from(a as unknown[]).some((x) => Array.isArray(x) || ArrayBuffer.isView(x))
+      ? { perRow: true, rows: Array.from(a as unknown[], (x, r) => tokenList(`allowedTokens[${r}]`, x, true)) }
       : { perRow: false, rows: [tokenList('allowedTokens', a, true)] };
   }
   if (o.dry !== undefined) {
     const d = o.dry;
     if (Array.isArray(d) && d.length === 0) throw new SamplingError('dry', 'must be an object, or a non-empty array with one object (or undefined) per row', d);
-    const rows = Array.isArray(d) ? d.map((x, r) => (x === undefined ? undefined : dryRow(`dry[${r}]`, x))) : [dryRow('dry', d)];
+    const rows = Array.isArray(d) ? Array.from(d as unknown[], (x, r) => (x === undefined ? undefined : dryRow(`dry[${r}]`, x))) : [dryRow('dry', d)];
     spec.dry = { perRow: Array.isArray(d), rows };
   }
   return spec;

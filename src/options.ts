@@ -164,7 +164,11 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
   if (mirostat) values.mirostat = mirostat.version;
   const dynamicOn = dynamic !== undefined && !isOff(dynamic.range, (v) => v === 0);
   const isOn = (name: BuiltinName): boolean => !isOff(values[name], OFF[name]) || (name === 'temperature' && dynamicOn);
-  const namedOrder = typeof options.order === 'string' ? (NAMED_ORDERS as Record<string, readonly BuiltinName[]>)[options.order] : undefined;
+  // Own names only: 'toString' or 'constructor' are not named orders.
+  const namedOrder =
+    typeof options.order === 'string' && Object.hasOwn(NAMED_ORDERS, options.order)
+      ? (NAMED_ORDERS as Record<string, readonly BuiltinName[]>)[options.order]
+      : undefined;
   if (typeof options.order === 'string' && !namedOrder) {
     throw new SamplingError(
       'order',
@@ -175,7 +179,8 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     );
   }
   const order: readonly BuiltinName[] = namedOrder ?? (options.order as readonly BuiltinName[] | undefined) ?? DEFAULT_ORDER;
-  if (!Array.isArray(order) || order.some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
+  // Array.from: a hole in a sparse array is an undefined entry (not a name), which `some` would skip.
+  if (!Array.isArray(order) || Array.from(order).some((n) => !DEFAULT_ORDER.includes(n)) || new Set(order).size !== order.length) {
     throw new SamplingError('order', `must list distinct names among ${DEFAULT_ORDER.join(', ')}`, order);
   }
   for (const name of DEFAULT_ORDER) {
@@ -217,6 +222,9 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
     throw new SamplingError('invalidRows', 'must be "error", "uniform" or "greedy"', invalidRows);
   }
   const seed = options.seed === undefined ? undefined : validateSeed(options.seed);
+  if (draw === 'multinomial' && seed !== undefined && typeof seed !== 'number') {
+    throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', seed);
+  }
   const value = {} as Record<BuiltinName, Rows>;
   for (const name of DEFAULT_ORDER) value[name] = rowsOf(OPTION_NAME[name], values[name]);
   const sources: PlanSources = {

@@ -19,7 +19,8 @@ export function validateRowParam(name: string, value: unknown, rule: Rule): RowP
     if (!rule.check(value)) throw new SamplingError(name, rule.rule, value, rule.hint);
     return value;
   }
-  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+  // A DataView is an ArrayBuffer view without a length or indices: not an array of numbers.
+  if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     const arr = value as ArrayLike<unknown>;
     if (arr.length === 0) throw new SamplingError(name, 'must be a number or a non-empty array with one value per row', value);
     for (let i = 0; i < arr.length; i++) {

@@ -108,7 +108,8 @@ function presetOf(task: unknown): TaskPreset {
 }
 
 function mergeChecked(base: Readonly<SamplerOptions>, overrides: SamplerOptions): SamplerOptions {
-  if (typeof overrides !== 'object' || overrides === null) throw new SamplingError('overrides', 'must be an object of sampler options', overrides);
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+    throw new SamplingError('overrides', 'must be an object of sampler options', overrides);
   const options: SamplerOptions = { ...base, ...overrides };
   normalizeOptions(options, 'overrides'); // the sampler's own checks: typed errors now, not at createSampler
   return options;

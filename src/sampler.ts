@@ -131,6 +131,9 @@ export interface RowHooks {
   settleHistory(taken: ArrayLike<number>, accepts: number): void;
 }
 
+/** The keys of a {@link SampleContext}. */
+const CONTEXT_KEYS = ['history', 'mask', 'accept', 'steps', 'seeds'] as const satisfies readonly (keyof SampleContext)[];
+
 const ROW_HOOKS = new WeakMap<Sampler, RowHooks>();
 
 /** The row hooks of a sampler made by `createSampler` (undefined for other objects). @internal */
@@ -250,9 +253,6 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     const editRow = editor.editor(opts.history, stages);
     return mask ? { editRow, mask } : { editRow };
   };
-  if (opts.draw === 'multinomial' && opts.seed !== undefined && typeof opts.seed !== 'number') {
-    throw new SamplingError('seed', 'must be one number with draw "multinomial" (tf.multinomial takes one seed per call)', opts.seed);
-  }
   const baseSeed = carried?.baseSeed ?? opts.seed ?? Math.floor(Math.random() * 2 ** 32);
   let step = carried?.step ?? 0;
   let lastPath = carried?.lastPath ?? 'portable';
@@ -278,9 +278,12 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
   /** Checks a call's arguments; returns the logits' shape and the options' plan for its batch. */
   const check = (logits: tf.Tensor, context: SampleContext | undefined): LogitsShape & { rows: RowPlan } => {
     const shape = checkLogits(logits);
-    if (context !== undefined && (typeof context !== 'object' || context === null)) {
-      throw new SamplingError('context', 'must be an object { history? }', context);
+    if (context !== undefined && (typeof context !== 'object' || context === null || Array.isArray(context))) {
+      throw new SamplingError('context', `must be an object { ${CONTEXT_KEYS.map((k) => `${k}?`).join(', ')} }`, context);
     }
+    // A misspelt key ({ step: … }) would otherwise be ignored, as an unknown option name is not.
+    const unknown = context === undefined ? undefined : Object.keys(context).find((k) => !(CONTEXT_KEYS as readonly string[]).includes(k));
+    if (unknown !== undefined) throw new SamplingError('context', `must only use known keys (${CONTEXT_KEYS.join(', ')})`, unknown);
     const rows = planRows(opts, shape.batch);
     if (tokens instanceof HostTokenHistory) tokens.assertBackend();
     checkHistoryVocab(opts.history, shape.vocab, shape.batch);
@@ -578,8 +581,9 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     },
     begin(newPrompts) {
       if (!Array.isArray(newPrompts)) throw new SamplingError('prompts', 'must be an array with one token array per row', newPrompts);
-      const copy = newPrompts.map((p, r) => {
-        if (!Array.isArray(p) && !ArrayBuffer.isView(p)) throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', p);
+      const copy = Array.from(newPrompts as unknown[], (p, r) => {
+        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView)))
+          throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', p);
         const row = Array.from(p as ArrayLike<unknown>);
         row.forEach((t, i) => {
           if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw new SamplingError(`prompts[${r}][${i}]`, 'must be a token id (an integer >= 0)', t);

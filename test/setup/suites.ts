@@ -46,6 +46,8 @@ export const NODE_ONLY_SUITES = [
   'test/transformer-model.test.ts',
   'test/json-model.test.ts',
   'test/grammar-engine.test.ts',
+  // Host-side option checks (the cpu project runs them; the tensor paths see only validated options).
+  'test/options.test.ts',
 ];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
