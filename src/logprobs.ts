@@ -161,7 +161,13 @@ export function packLogprobs(x: LogprobsInputs, plan: LogprobsPlan): tf.Tensor2D
   /** log q at values v of tokens t ([B, k] each). */
   const logqOf = (v: tf.Tensor, t: tf.Tensor): tf.Tensor2D => {
     const d = tf.sub(v, zmax);
-    const scaled = exact ? tf.mul(d, hi) : tf.where(tf.isFinite(d), tf.add(tf.mul(d, hi), tf.mul(d, lo)), d);
+    const byInv = (x: tf.Tensor): tf.Tensor => (exact ? tf.mul(x, hi) : tf.add(tf.mul(x, hi), tf.mul(x, lo)));
+    // A finite v more than FLT_MAX below the maximum (a row spanning past float32's range): v − max
+    // overflows to −Infinity, but (v − max)/T is finite at a large T (1e30: about −6e8, as in the
+    // reference and the cpu/wasm packing). Halve first: (v/2 − max/2)·(1/T)·2.
+    const over = tf.logicalAnd(tf.logicalNot(tf.isFinite(d)), tf.isFinite(v));
+    const halved = tf.mul(byInv(tf.sub(tf.mul(v, 0.5), tf.mul(zmax, 0.5))), 2);
+    const scaled = tf.where(over, halved, exact ? byInv(d) : tf.where(tf.isFinite(d), byInv(d), d));
     let q = tf.sub(scaled, logSum);
     if (anyGreedy)
       q = tf.where(tf.logicalAnd(isGreedy!, tf.ones(q.shape, 'bool')), tf.where(tf.equal(t, first!), tf.zerosLike(q), tf.fill(q.shape, -Infinity)), q);

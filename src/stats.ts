@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SamplingError } from './errors.js';
 import { checkLogits } from './logits.js';
-import { resolveRowParam, validateTemperature, type RowParam } from './params.js';
+import { nextInvTemperature, resolveRowParam, validateTemperature, type RowParam } from './params.js';
 import { temperedSoftmax } from './processors/ops.js';
 import { invalidCodes } from './select/invalid.js';
 
@@ -37,10 +37,11 @@ export function softmax<R extends tf.Rank.R1 | tf.Rank.R2>(logits: tf.Tensor<R>,
   return tf.tidy(() => {
     const z = tf.reshape(logits, [batch, vocab]) as tf.Tensor2D;
     const rows = (flag: tf.Tensor1D): tf.Tensor2D => tf.broadcastTo(tf.reshape(flag, [batch, 1]), [batch, vocab]) as tf.Tensor2D;
-    // The sampler's softmax (1/T as a float32 pair; T = 0: one-hot at the first maximum).
+    // The sampler's softmax (1/T as a float32 pair; T = 0: one-hot at the first maximum), with
+    // its clamp of 1/T to [2^-100, 2^100], so that every finite T > 0 means what it means there.
     let p = temperedSoftmax(
       z,
-      Float64Array.from(T, (t) => 1 / t),
+      Float64Array.from(T, (t) => nextInvTemperature(1, t)),
     );
     // Invalid rows (NaN, +Infinity, no finite logit) are NaN rows on every backend, as in
     // sampler.probabilities(): marked explicitly rather than left to each backend's NaN rules.

@@ -360,10 +360,12 @@ export function logprobs(
   // The n largest log-probabilities, ties broken by the logits (`z`) they come from, then by index:
   // log-softmax is monotone in z, but its float64 values merge logits whose differences are below
   // ln Z's rounding (logits of 1e-31 apart: every token tied), which the logits themselves keep.
-  const top = (row: Float64Array | undefined, z: ArrayLike<number>): [number[], Float64Array] => {
+  // The same at -Infinity, where finite logits beyond float32's range from the maximum land; a
+  // greedy row's other tokens (-Infinity by rule, not by value) stay in index order.
+  const top = (row: Float64Array | undefined, z: ArrayLike<number>, greedy: boolean): [number[], Float64Array] => {
     if (!row || n === 0) return [new Array<number>(n).fill(-1), new Float64Array(n).fill(NaN)];
     const key = (a: number, b: number): number =>
-      row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : row[a] === -Infinity ? 0 : z[b]! > z[a]! ? 1 : z[b]! < z[a]! ? -1 : 0;
+      row[b]! > row[a]! ? 1 : row[b]! < row[a]! ? -1 : greedy && row[a] === -Infinity ? 0 : z[b]! > z[a]! ? 1 : z[b]! < z[a]! ? -1 : 0;
     const order = Array.from(row.keys()).sort((a, b) => key(a, b) || a - b);
     const pick = order.slice(0, n);
     return [pick, Float64Array.from(pick, (j) => row[j]!)];
@@ -373,7 +375,9 @@ export function logprobs(
   const floorInf = (row: Float64Array | undefined): Float64Array | undefined => row?.map((v) => (v <= -3.4028234663852886e38 ? -Infinity : v));
   rawRows.forEach((row, r) => (rawRows[r] = floorInf(row)));
   procRows.forEach((row, r) => (procRows[r] = floorInf(row)));
-  const tops = (mode === 'raw' ? rawRows : procRows).map((row, r) => top(row, mode === 'raw' ? input[r]! : state.logits[r]!));
+  const tops = (mode === 'raw' ? rawRows : procRows).map((row, r) =>
+    top(row, mode === 'raw' ? input[r]! : state.logits[r]!, mode === 'processed' && !Number.isFinite(state.invTemperature[r]!)),
+  );
   return {
     ids,
     raw: Float64Array.from(ids, (id, r) => (wantRaw ? at(rawRows[r], id) : NaN)),

@@ -148,7 +148,12 @@ class LogprobStatsProgram implements WebGPUProgramLike {
       return select(-uniforms.INFINITY, 0.0f, t == first);
     }
     let d = v - mp;
-    let scaled = select(d, d * ihH + d * ihL, lpFinite(d));
+    var scaled = select(d, d * ihH + d * ihL, lpFinite(d));
+    if (!lpFinite(d) && lpFinite(v)) {
+      // A row spanning past float32's range: v − max overflows, (v − max)/T need not. Halve first.
+      let h = 0.5f * v - 0.5f * mp;
+      scaled = 2.0f * (h * ihH + h * ihL);
+    }
     return scaled - logSum;
   }
 
