@@ -445,7 +445,6 @@ async function* run<S>(
     throw new SamplingError('sampler', 'must have sampleWithLogprobs() for the logprobs option', new Described('a sampler without it'));
   }
   if (options.draft !== undefined) {
-    if (forced) throw new SamplingError('draft', 'is not an option of score', new Described('a draft'));
     if (!isSampler(options.sampler) && options.sampler?.draw === 'multinomial') {
       throw new SamplingError('sampler.draw', 'must be "gumbel" with a draft (the draft and the target draw with the same keyed noise)', 'multinomial');
     }
@@ -720,6 +719,23 @@ async function* run<S>(
   }
 }
 
+/** The options of `generate` that `score` does not take (it scores the given tokens, drawing none). */
+const SCORE_EXCLUDED = [
+  'maxNewTokens',
+  'stopTokens',
+  'stopSequences',
+  'stopStrings',
+  'detokenize',
+  'keepStop',
+  'sampler',
+  'onStep',
+  'logprobs',
+  'queue',
+  'seeds',
+  'grammar',
+  'draft',
+] as const satisfies readonly (keyof GenerateOptions)[];
+
 /** What `score` needs: `generate`'s model, prompts and state options, and the tokens to score. */
 export interface ScoreOptions<S = unknown>
   extends Omit<
@@ -773,7 +789,9 @@ export async function score<S = unknown>(model: GenerateModel<S>, options: Score
   if (batch !== undefined && forced.length !== batch) {
     throw new SamplingError('continuations', `must have one token array per prompt (batch size ${batch})`, new Described(`${forced.length} arrays`));
   }
-  for (const key of ['grammar', 'queue', 'logprobs'] as const) {
+  // Every generate option ScoreOptions leaves out: from plain JavaScript, a stop token would
+  // otherwise end a row's scoring early and silently drop its log-probabilities.
+  for (const key of SCORE_EXCLUDED) {
     if ((options as unknown as Record<string, unknown>)[key] !== undefined)
       throw new SamplingError(key, 'is not an option of score (it scores the given tokens)', new Described('given'));
   }

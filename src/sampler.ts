@@ -419,8 +419,13 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         lastPath = out.drawKernel ? `portable+draw:${tf.getBackend()}` : 'portable';
       }
       if (context?.accept !== false) {
-        tokens?.accept(ids);
-        for (const p of processors) p.accept?.(ids);
+        try {
+          tokens?.accept(ids);
+          for (const p of processors) p.accept?.(ids);
+        } catch (err) {
+          ids.dispose(); // a processor's accept threw: the caller never gets the ids to free
+          throw err;
+        }
       }
       step++;
       return ids;

@@ -161,4 +161,21 @@ describe.each(BACKENDS)('Sampler options (review) on %s', (backend) => {
     x.dispose();
     s.dispose();
   });
+
+  it('sample(): a processor whose accept throws leaves no tensor behind (the drawn ids are freed)', () => {
+    const throwing = {
+      name: 'throws-on-accept',
+      apply: (st: never) => st,
+      accept: () => {
+        throw new Error('accept failed');
+      },
+    };
+    const s = createSampler({ processors: [throwing as never], order: [], seed: 1 });
+    const x = tf.tensor2d(ROWS);
+    const before = tf.memory().numTensors;
+    expect(() => s.sample(x)).toThrow('accept failed');
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    s.dispose();
+  });
 });
