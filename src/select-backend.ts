@@ -62,7 +62,11 @@ async function prepare(name: string, opts: SelectBackendOptions): Promise<string
       try {
         const dawn = (await importOptional('webgpu')) as { create(flags: string[]): unknown; globals: object };
         Object.assign(globalThis, dawn.globals);
-        Object.defineProperty(globalThis, 'navigator', { value: { ...(nav ?? {}), gpu: dawn.create([]) }, configurable: true, writable: true });
+        const gpu = { value: dawn.create([]), configurable: true, writable: true };
+        // Node ≥ 21 has a navigator whose userAgent, hardwareConcurrency, … are getters of its
+        // class: give that object the gpu (a copy would lose them); else make one.
+        if (nav && Object.isExtensible(nav)) Object.defineProperty(nav, 'gpu', gpu);
+        else Object.defineProperty(globalThis, 'navigator', { value: { ...(nav ?? {}), gpu: gpu.value }, configurable: true, writable: true });
       } catch {
         return 'npm package `webgpu` (Dawn) is not installed';
       }
@@ -70,13 +74,15 @@ async function prepare(name: string, opts: SelectBackendOptions): Promise<string
     const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
     if (!gpu) return 'navigator.gpu is not available';
     const adapter = (await gpu.requestAdapter()) as {
-      info?: { description?: string; vendor?: string; architecture?: string };
+      info?: { description?: string; vendor?: string; architecture?: string; isFallbackAdapter?: boolean };
       isFallbackAdapter?: boolean;
     } | null;
     if (!adapter) return 'no WebGPU adapter';
     const info = adapter.info ?? {};
     const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.description ?? ''}`.toLowerCase();
-    if (!opts.allowSoftwareGpu && (adapter.isFallbackAdapter || text.includes('swiftshader'))) {
+    // The flag is on GPUAdapterInfo now (Dawn's npm package, Chromium ≥ 130); GPUAdapter's is deprecated.
+    const fallback = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true;
+    if (!opts.allowSoftwareGpu && (fallback || text.includes('swiftshader'))) {
       return `only a software adapter (${text.trim() || 'fallback'}); pass allowSoftwareGpu to use it`;
     }
     if (!tf.findBackendFactory('webgpu')) {
