@@ -2,7 +2,7 @@
 // expressions, EBNF grammars and choices against a vocabulary, and its matchers give each row's
 // token bitmask per step, the layout `SampleContext.mask` takes.
 import { Described, SamplingError } from '../errors.js';
-import { placeholder, rangeRule, replaceBoundedNumbers } from './numbers.js';
+import { DATA_KEYWORDS, placeholder, rangeRule, replaceBoundedNumbers, SCHEMA_MAPS } from './numbers.js';
 import {
   loadXGrammar,
   xgrammarExports,
@@ -90,7 +90,10 @@ export type GrammarEnd = 'stopToken' | 'complete';
 
 /** Options of `GrammarEngine.matcher`: how a row's output ends. */
 export interface MatcherOptions {
-  /** The tokens that end the output: allowed exactly where the grammar may end (`'stopToken'` end). */
+  /**
+   * The tokens that end the output: allowed exactly where the grammar may end (`'stopToken'` end),
+   * even when they also have a text (such as "\n"): a stop token is never drawn as text.
+   */
   readonly stopTokens?: readonly number[];
   /**
    * `'stopToken'` (default when `stopTokens` are given): the grammar may end only with a stop
@@ -103,7 +106,11 @@ export interface MatcherOptions {
 
 /** One row's matcher: its bitmask for the next token, and the tokens drawn. */
 export interface GrammarMatcher {
-  /** The next token's bitmask: ceil(V/32) int32 words, bit j & 31 of word j >> 5 allows token j. */
+  /**
+   * The next token's bitmask: ceil(V/32) int32 words, bit j & 31 of word j >> 5 allows token j.
+   * A stop token is allowed exactly where the output may end (never as its text, and never with
+   * `end: 'complete'`); once the output is complete, nothing is allowed.
+   */
   nextMask(): Promise<Int32Array>;
   /** Advances by a drawn token; false (and no change) when the grammar does not allow it. */
   accept(token: number): boolean;
@@ -200,6 +207,7 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
         ({ handle, ms }) => ({ spec, compileMs: ms, handle, engine }),
         (err: unknown) => {
           cache.delete(key);
+          alive(); // disposed while it compiled: say so, not that the grammar is bad
           throw err;
         },
       );
@@ -215,6 +223,9 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
           'must be compiled by this engine (each engine has its own vocabulary)',
           new Described('a grammar of another engine'),
         );
+      if (typeof opts !== 'object' || opts === null) throw new SamplingError('options', 'must be { stopTokens?, end? }', opts);
+      if (opts.stopTokens !== undefined && !Array.isArray(opts.stopTokens))
+        throw new SamplingError('stopTokens', 'must be an array of token ids', opts.stopTokens);
       const stops = [...(opts.stopTokens ?? [])];
       stops.forEach((id, i) => {
         if (!Number.isInteger(id) || id < 0 || id >= size) throw new SamplingError(`stopTokens[${i}]`, `must be a token id in [0, ${size})`, id);
@@ -224,7 +235,7 @@ export async function createGrammarEngine(vocabulary: GrammarVocabulary, options
       if (end === 'stopToken' && stops.length === 0)
         throw new SamplingError('stopTokens', 'must hold at least one token for a grammar that ends with a stop token (or use end "complete")', stops);
       const m: XGMatcher = await xg.GrammarMatcher.createGrammarMatcher(compiled.handle, stops.length > 0 ? stops : undefined, end === 'complete');
-      return wrapMatcher(m);
+      return wrapMatcher(m, size, stops, end === 'complete', (id) => id < texts.length && texts[id] !== '');
     },
     dispose(): void {
       if (disposed) return;
@@ -246,13 +257,56 @@ function isCompiled(g: unknown): g is Compiled {
   return typeof g === 'object' && g !== null && 'handle' in g && 'engine' in g;
 }
 
-function wrapMatcher(m: XGMatcher): GrammarMatcher {
+/**
+ * A row's matcher over xgrammar's. xgrammar reads a stop token that has a text both ways: its
+ * bitmask allows it wherever its text fits the grammar, while `acceptToken` takes it as a stop
+ * only, refusing it where the grammar may not end (measured: `{ json: true, whitespace: 'any' }`
+ * with stop token "\n" allows "\n" after "{" and then refuses it). So the stop tokens' bits are
+ * set here exactly where the output may end (`'stopToken'`), and never with `'complete'` (whose
+ * output ends without one). After the stop token, the mask allows nothing: xgrammar 0.1.27 aborts
+ * its module (`Aborted()`) when asked for it.
+ */
+function wrapMatcher(m: XGMatcher, vocab: number, stops: readonly number[], complete: boolean, hasText: (id: number) => boolean): GrammarMatcher {
   let disposed = false;
+  const alive = (): void => {
+    if (disposed) throw new SamplingError('matcher', 'must not be used after dispose()', new Described('a disposed matcher'));
+  };
+  const bit = (mask: Int32Array, id: number): boolean => ((mask[id >> 5]! >>> (id & 31)) & 1) === 1;
+  const exact = stops.find((id) => !hasText(id)); // its bit is "may end" alone
   return {
-    nextMask: () => m.getNextTokenBitmask(),
-    accept: (token) => Number.isInteger(token) && token >= 0 && m.acceptToken(token),
-    isComplete: () => m.isTerminated(),
-    reset: () => m.reset(),
+    async nextMask() {
+      alive();
+      if (!complete && m.isTerminated()) return new Int32Array(Math.ceil(vocab / 32));
+      const mask = await m.getNextTokenBitmask();
+      if (stops.length === 0) return mask;
+      let mayEnd = false;
+      if (!complete) {
+        if (exact !== undefined) mayEnd = bit(mask, exact);
+        else if (stops.some((id) => bit(mask, id))) {
+          // Whether a stop is accepted here: try one, then take it back.
+          mayEnd = m.acceptToken(stops[0]!);
+          if (mayEnd) m.rollBack(1);
+        }
+      }
+      for (const id of stops) {
+        if (mayEnd) mask[id >> 5]! |= 1 << (id & 31);
+        else mask[id >> 5]! &= ~(1 << (id & 31));
+      }
+      return mask;
+    },
+    accept: (token) => {
+      alive();
+      if (!Number.isInteger(token) || token < 0 || token >= vocab || (complete && stops.includes(token))) return false;
+      return m.acceptToken(token);
+    },
+    isComplete: () => {
+      alive();
+      return m.isTerminated();
+    },
+    reset: () => {
+      alive();
+      m.reset();
+    },
     dispose: () => {
       if (!disposed) m.dispose();
       disposed = true;
@@ -398,7 +452,8 @@ function refuseWideClasses(spec: GrammarSpec): void {
       else if (typeof node === 'object' && node !== null) {
         for (const [k, v] of Object.entries(node)) {
           if (k === 'pattern' && typeof v === 'string') check(v, `${path}.pattern`, false);
-          else if (k !== 'enum' && k !== 'const') walk(v, `${path}.${k}`);
+          else if (isSchemaMap(k, v)) for (const [name, sub] of Object.entries(v)) walk(sub, `${path}.${k}.${name}`);
+          else if (!DATA_KEYWORDS.includes(k)) walk(v, `${path}.${k}`);
         }
       }
     };
@@ -430,12 +485,26 @@ export function anyCharacter(regex: string): string {
   return out;
 }
 
+/** Whether a schema's entry maps names to subschemas (`properties`, `$defs`, …). */
+function isSchemaMap(k: string, v: unknown): v is Record<string, unknown> {
+  return SCHEMA_MAPS.includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** A copy of a JSON schema with `f` applied to every `pattern`. */
 function mapPatterns(node: unknown, f: (pattern: string) => string): unknown {
   if (Array.isArray(node)) return node.map((v) => mapPatterns(v, f));
   if (typeof node !== 'object' || node === null) return node;
   return Object.fromEntries(
-    Object.entries(node).map(([k, v]) => [k, k === 'pattern' && typeof v === 'string' ? f(v) : k === 'enum' || k === 'const' ? v : mapPatterns(v, f)]),
+    Object.entries(node).map(([k, v]) => [
+      k,
+      k === 'pattern' && typeof v === 'string'
+        ? f(v)
+        : isSchemaMap(k, v)
+          ? Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, mapPatterns(sub, f)]))
+          : DATA_KEYWORDS.includes(k)
+            ? v
+            : mapPatterns(v, f),
+    ]),
   );
 }
 

@@ -4,7 +4,7 @@
 // for `([0-9] | [1-9] [0-9] | [1-9] [0-9] [0-9]) ("." [0-9]+)? | "1000"`). So bounded numbers are
 // swapped for placeholders before its schema conversion and replaced by rules written here as a
 // deterministic automaton: every rule chooses its alternative by the next character alone.
-import { SamplingError } from '../errors.js';
+import { Described, SamplingError } from '../errors.js';
 
 /** What follows a complete integer part. */
 type Tail = 'end' | 'anyFraction' | 'zeroFraction' | 'nonzeroFraction';
@@ -271,34 +271,90 @@ function decimalPlaces(schema: Record<string, unknown>, path: string): number {
 
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'];
 
+/** Keywords whose value maps names to subschemas: a name there is no keyword (a property may be called "enum"). */
+export const SCHEMA_MAPS: readonly string[] = ['properties', 'patternProperties', '$defs', 'definitions'];
+/** Keywords whose value is data, not a schema. */
+export const DATA_KEYWORDS: readonly string[] = ['enum', 'const', 'default', 'examples'];
+/**
+ * Keywords xgrammar 0.1.27 ignores (measured: `not: { const: 3 }` lets 3 through, `contains`,
+ * `if` / `then`, `dependentRequired`, `dependentSchemas` and `dependencies` are not enforced, and
+ * of an `allOf` of two schemas it let 9 through `{ maximum: 3 }`):
+ * output that breaks them would look valid, so they are refused, as `uniqueItems` is.
+ */
+const IGNORED = ['not', 'contains', 'minContains', 'maxContains', 'if', 'then', 'else', 'dependentRequired', 'dependentSchemas', 'dependencies'];
+
 /**
  * The schema with each bounded integer / number subschema replaced by a string constant that
  * names a placeholder, and the rules of each placeholder (its start rule named `rule(i)`). Only
  * plain subschemas are replaced (`type` "integer" or "number" with bounds, no other keywords but
- * a title and a description); a bounded number mixed with other keywords is refused.
+ * a title and a description; a type array such as ["integer", "null"] becomes an `anyOf` of the
+ * bounded number and the other types); a bounded number mixed with other keywords, bounds
+ * without a numeric type, and keywords xgrammar ignores are refused.
  */
 export function replaceBoundedNumbers(schema: unknown): { schema: unknown; ranges: string[][] } {
   const ranges: string[][] = [];
+  const bounded = (obj: Record<string, unknown>, type: string, path: string): { const: string } => {
+    const other = Object.keys(obj).filter((k) => k !== 'type' && !BOUNDS.includes(k) && k !== 'description' && k !== 'title');
+    if (other.length > 0)
+      throw new SamplingError(
+        path,
+        'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)',
+        other,
+      );
+    ranges.push(numberRange({ ...obj, type }, path, rangeRule(ranges.length)));
+    return { const: placeholder(ranges.length - 1) };
+  };
   const walk = (node: unknown, path: string): unknown => {
     if (Array.isArray(node)) return node.map((v, i) => walk(v, `${path}[${i}]`));
     if (typeof node !== 'object' || node === null) return node;
     const obj = node as Record<string, unknown>;
-    if ((obj.type === 'integer' || obj.type === 'number') && BOUNDS.some((k) => k in obj)) {
-      const other = Object.keys(obj).filter((k) => k !== 'type' && !BOUNDS.includes(k) && k !== 'description' && k !== 'title');
-      if (other.length > 0)
+    if (BOUNDS.some((k) => k in obj)) {
+      if (obj.type === 'integer' || obj.type === 'number') return bounded(obj, obj.type, path);
+      const types = Array.isArray(obj.type) ? (obj.type as unknown[]) : undefined;
+      if (types?.includes('integer') || types?.includes('number')) {
+        // xgrammar applies the bounds of a type array as loosely as any (129 for maximum 120).
+        const numeric = types.includes('number') ? 'number' : 'integer';
+        const others = types.filter((t) => t !== 'integer' && t !== 'number');
+        const number = bounded(
+          Object.fromEntries(Object.entries(obj).filter(([k]) => k !== 'type' && (BOUNDS.includes(k) || k === 'title' || k === 'description'))),
+          numeric,
+          path,
+        );
+        const rest = Object.fromEntries(Object.entries(obj).filter(([k]) => k !== 'type' && !BOUNDS.includes(k)));
+        if (Object.keys(rest).some((k) => k !== 'title' && k !== 'description'))
+          throw new SamplingError(
+            path,
+            'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)',
+            Object.keys(rest).filter((k) => k !== 'title' && k !== 'description'),
+          );
+        return others.length === 0 ? number : { anyOf: [number, { ...rest, type: others.length === 1 ? others[0] : others }] };
+      }
+      if (obj.type === undefined)
         throw new SamplingError(
           path,
-          'must be a bounded number without other keywords (only type, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, title, description)',
-          other,
+          'must have type "integer" or "number" with minimum, maximum, exclusiveMinimum, exclusiveMaximum or multipleOf (xgrammar ignores bounds on a schema without a type)',
+          Object.keys(obj).filter((k) => BOUNDS.includes(k)),
         );
-      ranges.push(numberRange(obj, path, rangeRule(ranges.length)));
-      return { const: placeholder(ranges.length - 1) };
     }
-    // xgrammar 0.1.27 ignores it: output that breaks it would look valid.
+    // xgrammar 0.1.27 ignores these: output that breaks them would look valid.
     if (obj.uniqueItems === true)
       throw new SamplingError(`${path}.uniqueItems`, 'cannot be enforced by a grammar (xgrammar ignores it): remove it and check the output', true);
+    for (const k of IGNORED) {
+      if (k in obj) throw new SamplingError(`${path}.${k}`, 'cannot be enforced by a grammar (xgrammar ignores it): remove it and check the output', obj[k]);
+    }
+    if (Array.isArray(obj.allOf) && obj.allOf.length > 1)
+      throw new SamplingError(
+        `${path}.allOf`,
+        'must have one schema at most (xgrammar 0.1.27 does not enforce several): merge them into one schema',
+        new Described(`${obj.allOf.length} schemas`),
+      );
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) out[k] = k === 'enum' || k === 'const' ? v : walk(v, `${path}.${k}`);
+    for (const [k, v] of Object.entries(obj)) {
+      if (DATA_KEYWORDS.includes(k)) out[k] = v;
+      else if (SCHEMA_MAPS.includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v))
+        out[k] = Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, walk(sub, `${path}.${k}.${name}`)]));
+      else out[k] = walk(v, `${path}.${k}`);
+    }
     return out;
   };
   return { schema: walk(schema, 'jsonSchema'), ranges };

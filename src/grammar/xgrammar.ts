@@ -41,6 +41,7 @@ export interface XGMatcher {
   getNextTokenBitmask(): Promise<Int32Array>;
   isTerminated(): boolean;
   reset(): void;
+  rollBack(numTokens: number): void;
   dispose(): void;
 }
 
