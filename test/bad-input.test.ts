@@ -900,8 +900,17 @@ SCORE.push({
   input: 'draft: { … } (generate only)',
   error: 'SamplingError',
   argument: 'draft',
-  value: 'a draft',
+  value: 'given',
   call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations: [[1]], feed: 'new', draft: { model: zerosModel, tokens: 2 } })),
+});
+
+SCORE.push({
+  entry: 'score',
+  input: 'stopTokens: [1] (generate only)',
+  error: 'SamplingError',
+  argument: 'stopTokens',
+  value: 'given',
+  call: () => score(bad(zerosModel), bad({ prompts: [[1, 2]], padId: 0, continuations: [[1]], stopTokens: [1] })),
 });
 
 const GENERATE: Row[] = [
@@ -990,6 +999,7 @@ const GENERATE: Row[] = [
       ["stopStrings: ['']", { stopStrings: [''], detokenize: () => '' }, 'stopStrings[0]', '""'],
       ['stopStrings: [5]', { stopStrings: [5], detokenize: () => '' }, 'stopStrings[0]', '5'],
       ["detokenize: 'abc'", { detokenize: 'abc' }, 'detokenize', '"abc"'],
+      ['detokenize: () => undefined (returns no string)', { detokenize: () => undefined }, 'detokenize', 'undefined'],
       ["keepStop: 'no'", { keepStop: 'no' }, 'keepStop', '"no"'],
       ["feed: 'all'", { feed: 'all' }, 'feed', '"all"'],
       ["feed: 'new' with contextLength 1", { feed: 'new', contextLength: 1 }, 'contextLength', '1'],
@@ -1769,6 +1779,7 @@ const MESSAGES: Record<string, string> = {
   "generate | stopStrings: ['x'] without detokenize": '`detokenize` must be given with stopStrings (the text is matched, not the tokens), but is undefined',
   "generate | stopStrings: ['']": '`stopStrings[0]` must be a non-empty string, but is ""',
   'generate | stopStrings: [5]': '`stopStrings[0]` must be a non-empty string, but is 5',
+  'generate | detokenize: () => undefined (returns no string)': '`detokenize` must return a string (the text of the tokens), but is undefined',
   "generate | detokenize: 'abc'": '`detokenize` must be a function (tokens, row) => string, but is "abc"',
   "generate | keepStop: 'no'": '`keepStop` must be a boolean, but is "no"',
   "generate | feed: 'all'": '`feed` must be "window" or "new", but is "all"',
@@ -2339,7 +2350,8 @@ const MESSAGES: Record<string, string> = {
     '`model` must be a step function with a draft (it scores γ + 1 positions per call), but is a predict model',
   "generate | draft with draw: 'multinomial'":
     '`sampler.draw` must be "gumbel" with a draft (the draft and the target draw with the same keyed noise), but is "multinomial"',
-  'score | draft: { … } (generate only)': '`draft` is not an option of score, but is a draft',
+  'score | draft: { … } (generate only)': '`draft` is not an option of score (it scores the given tokens), but is given',
+  'score | stopTokens: [1] (generate only)': '`stopTokens` is not an option of score (it scores the given tokens), but is given',
   'score | grammar: { … } (generate only)': '`grammar` is not an option of score (it scores the given tokens), but is given',
   'reference.sample | step: [0] for 2 rows': '`step` must be an integer or an array of integers, one per row (batch size 2), but is [0]',
   'reference.sample | step: [0, -1]': '`step[1]` must be an integer in [0, 2^32), but is -1',

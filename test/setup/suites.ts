@@ -27,6 +27,7 @@ export const CORE_SUITES = [
   'test/chain-statistics.test.ts',
   'test/bands.test.ts',
   'test/logprobs.test.ts',
+  'test/logprob-edges.test.ts',
   'test/stops.test.ts',
   'test/transformer-context.test.ts',
   'test/continuous-batching.test.ts',
@@ -48,6 +49,9 @@ export const NODE_ONLY_SUITES = [
   'test/grammar-engine.test.ts',
   // Host-side option checks (the cpu project runs them; the tensor paths see only validated options).
   'test/options.test.ts',
+  'test/stops-edges.test.ts',
+  // Host-side: the masks the engine builds (the mask kernels of every backend: grammar.test.ts).
+  'test/grammar-edges.test.ts',
 ];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
