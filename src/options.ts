@@ -191,6 +191,18 @@ export function normalizeOptions(options: SamplerOptions = {}, argument = 'optio
       throw new SamplingError('order', why, namedOrder ? OPTION_NAME[name] : order);
     }
   }
+  // Samplers that ride on another's name: dynamic temperature is llama.cpp's temp-ext alone
+  // (Hugging Face's and vLLM's temperature only divides), and vLLM's filters keep no minimum.
+  if (namedOrder && options.order !== 'llama.cpp' && dynamicOn) {
+    throw new SamplingError(
+      'order',
+      `the "${options.order as string}" order has no dynamic temperature (set dynamicTemperature off, or give the order as an array)`,
+      'dynamicTemperature',
+    );
+  }
+  if (options.order === 'vllm' && !isOff(minKeep, (v) => v === 1)) {
+    throw new SamplingError('order', 'the "vllm" order has no minTokensToKeep (set it to 1, or give the order as an array)', 'minTokensToKeep');
+  }
   const enabled = order.filter(isOn);
   if (enabled.includes('mirostat') && enabled[enabled.length - 1] !== 'mirostat') {
     throw new SamplingError('order', 'must put "mirostat" after every other enabled sampler (it learns from the distribution the token is drawn from)', order);

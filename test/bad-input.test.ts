@@ -243,6 +243,8 @@ const CREATE: [input: string, options: unknown, argument: string, value: string]
   ["mirostat: [{ version: 2 }, 'v2']", { mirostat: [{ version: 2 }, 'v2'] }, 'mirostat[1]', '"v2"'],
   ["order: 'llama' (no such named order)", { order: 'llama' }, 'order', '"llama"'],
   ["order: 'vllm' with typicalP 0.9", { order: 'vllm', typicalP: 0.9 }, 'order', '"typicalP"'],
+  ["order: 'hf' with dynamicTemperature", { order: 'hf', dynamicTemperature: { range: 0.5 } }, 'order', '"dynamicTemperature"'],
+  ["order: 'vllm' with minTokensToKeep 3", { order: 'vllm', topK: 5, minTokensToKeep: 3 }, 'order', '"minTokensToKeep"'],
   ["order: ['mirostat', 'top-k'] (Mirostat not last)", { order: ['mirostat', 'top-k'], topK: 5, mirostat: { version: 2 } }, 'order', '["mirostat", "top-k"]'],
   ['seed: NaN', { seed: NaN }, 'seed', 'NaN'],
   ['seed: Infinity', { seed: Infinity }, 'seed', 'Infinity'],
@@ -2291,6 +2293,10 @@ const MESSAGES: Record<string, string> = {
   'createSampler | mirostat: { version: 2, tau: -1 }': '`mirostat.tau` must be a finite number >= 0 (target surprise in bits, default 5), but is -1',
   "createSampler | mirostat: [{ version: 2 }, 'v2']": '`mirostat[1]` must be an object { version, tau?, eta? }, but is "v2"',
   "createSampler | order: 'llama' (no such named order)": '`order` must be an array of names or one of "llama.cpp", "hf", "vllm", but is "llama"',
+  "createSampler | order: 'hf' with dynamicTemperature":
+    '`order` the "hf" order has no dynamic temperature (set dynamicTemperature off, or give the order as an array), but is "dynamicTemperature"',
+  "createSampler | order: 'vllm' with minTokensToKeep 3":
+    '`order` the "vllm" order has no minTokensToKeep (set it to 1, or give the order as an array), but is "minTokensToKeep"',
   "createSampler | order: 'vllm' with typicalP 0.9":
     '`order` the "vllm" order has no typical-p (set typicalP off, or give the order as an array), but is "typicalP"',
   "createSampler | order: ['mirostat', 'top-k'] (Mirostat not last)":

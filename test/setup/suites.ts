@@ -52,6 +52,7 @@ export const NODE_ONLY_SUITES = [
   'test/stops-edges.test.ts',
   // Host-side: the masks the engine builds (the mask kernels of every backend: grammar.test.ts).
   'test/grammar-edges.test.ts',
+  'test/named-orders.test.ts',
 ];
 export const CROSS_SUITES = ['test/cross-backend.test.ts'];
 
