@@ -31,13 +31,18 @@ const options = {
 };
 
 // Streaming: one event per step, finished rows get PAD.
+const streamed: number[][] = options.prompts.map(() => []);
 for await (const { step: s, tokens, finished } of generateStream(step, options)) {
   console.log(`step ${String(s).padStart(2)}  tokens ${Array.from(tokens).join(' ').padEnd(10)}  finished ${Array.from(finished).join('')}`);
+  tokens.forEach((t, r) => {
+    if (streamed[r]!.length < options.maxNewTokens[r]! && !streamed[r]!.includes(EOS)) streamed[r]!.push(t);
+  });
 }
 
 // The same generation in one call: the same seeds give the same tokens.
 const result = await generate(step, options);
 result.sequences.forEach((seq, r) => console.log(`row ${r}: ${seq.join(' ')}  (${result.finishReasons[r]})`));
+if (JSON.stringify(streamed) !== JSON.stringify(result.tokens)) throw new Error('the stream and generate() drew different tokens');
 
 // Multi-token stop sequences and stop strings (matched in the text of the new tokens, across
 // token boundaries), trimmed from the result with keepStop: false.
@@ -75,6 +80,7 @@ const withCache: StepFunction<tf.Tensor2D> = (tokens, { state }) => {
 };
 const cached = await generate(withCache, { ...options, contextLength: 1 });
 console.log('with a cache: same tokens', JSON.stringify(cached.tokens) === JSON.stringify(result.tokens), '- last state', cached.state?.shape);
+if (JSON.stringify(cached.tokens) !== JSON.stringify(result.tokens)) throw new Error('the step function with a cache drew other tokens');
 cached.state?.dispose();
 
 table.dispose();
