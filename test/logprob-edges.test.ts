@@ -7,6 +7,7 @@ import { SamplingError, createSampler, reference, score, softmax } from '../src/
 import { packLogprobs } from '../src/logprobs.js';
 import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
+import { expectClose } from './helpers/logprob-check.js';
 
 // packLogprobs takes the backend's typed-array kernel on cpu and wasm; `tensorOps.on` makes it
 // take its tensor-op formulation instead (what webgl, webgpu past 20 alternatives and tfjs-node run).
@@ -15,20 +16,6 @@ vi.mock('../src/backends/js-kernels.js', async (importOriginal) => {
   const m = await importOriginal<typeof import('../src/backends/js-kernels.js')>();
   return { ...m, jsKernelsAvailable: () => !tensorOps.on && m.jsKernelsAvailable() };
 });
-
-/** float32 against float64: equal non-finite values, else within 2e-5 (relative past 1). */
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (!Number.isFinite(w) || !Number.isFinite(g)) {
-      expect(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${what}[${i}]: ${g} vs ${w}`).toBe(true);
-      continue;
-    }
-    expect(Math.abs(g - w), `${what}[${i}]: ${g} vs ${w}`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(w)));
-  }
-}
 
 describe.each(BACKENDS)('log-probabilities at the edges on %s', (backend) => {
   backendSuite(backend);

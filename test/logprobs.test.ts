@@ -21,24 +21,11 @@ import { backendSuite } from './helpers/suite.js';
 import { BACKENDS } from './helpers/backend.js';
 import { makeRows, rng } from './helpers/logits.js';
 import { bigram } from './helpers/bigram.js';
+import { expectClose } from './helpers/logprob-check.js';
 import { countReadsAsync, countReads, describeReads, readBacks } from './helpers/read-counter.js';
 
 const Q = [0.1, 0.2, 0.3, 0.4];
 const lnQ = Q.map(Math.log);
-
-/** float32 log-probabilities against float64: equal infinities, else within 2e-5 (relative past 1). */
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (!Number.isFinite(w) || !Number.isFinite(g)) {
-      expect(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${what}[${i}]: ${g} vs ${w}`).toBe(true);
-      continue;
-    }
-    expect(Math.abs(g - w), `${what}[${i}]: ${g} vs ${w}`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(w)));
-  }
-}
 
 /** Runs f and checks that it throws a SamplingError naming `argument`, leaving no tensor behind. */
 async function expectError(f: () => unknown, argument: string): Promise<void> {

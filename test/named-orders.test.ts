@@ -6,20 +6,10 @@
 // divides by each request's temperature, so neither anchor has it. The order 'llama.cpp' takes
 // it (the control case).
 import { describe, expect, it } from 'vitest';
-import { createSampler, SamplingError, type SamplerOptions } from '../src/index.js';
+import { createSampler, type SamplerOptions } from '../src/index.js';
 import { BACKENDS } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
-
-/** The SamplingError `f` throws (fails the test if it throws nothing or something else). */
-function caught(f: () => unknown): SamplingError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SamplingError);
-    return e as SamplingError;
-  }
-  throw new Error('expected a SamplingError, but nothing was thrown');
-}
+import { caught } from './helpers/errors.js';
 
 const LACKING: { order: 'hf' | 'vllm'; opts: SamplerOptions }[] = [
   { order: 'hf', opts: { dynamicTemperature: { range: 0.5 } } },

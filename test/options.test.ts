@@ -4,21 +4,11 @@
 // per-row object array means the same thing however its off rows are written.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { createSampler, presetOptions, reference, SamplingError, type SamplerOptions } from '../src/index.js';
+import { createSampler, presetOptions, reference, type SamplerOptions } from '../src/index.js';
 import { validateDynamicTemperature, validateMirostat, validateXtc } from '../src/chain-options.js';
 import { BACKENDS } from './helpers/backend.js';
 import { backendSuite } from './helpers/suite.js';
-
-/** The SamplingError `f` throws (fails the test if it throws nothing or something else). */
-function caught(f: () => unknown): SamplingError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SamplingError);
-    return e as SamplingError;
-  }
-  throw new Error('expected a SamplingError, but nothing was thrown');
-}
+import { caught } from './helpers/errors.js';
 
 const ROWS = [
   [0, 1, 2, 3],

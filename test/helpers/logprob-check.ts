@@ -1,5 +1,6 @@
 // One row's log-probabilities (raw, processed, the top alternatives) against reference.logprobs,
-// shared by the random-mix properties (test/families.test.ts, test/generate-families.test.ts).
+// shared by the random-mix properties (test/families.test.ts, test/generate-families.test.ts), and
+// the element-wise comparison the logprobs suites use.
 import { expect } from 'vitest';
 import type { reference } from '../../src/index.js';
 
@@ -33,4 +34,18 @@ export function expectRowLogprobs(got: RowLogprobs, want: ReturnType<typeof refe
     const [a, b] = [want.topLogprobs[r]![j]!, want.topLogprobs[r]![k]!];
     expect(j >= 0 && (a === b || Math.abs(a - b) <= LP_TOLERANCE), `${what}: row ${r} alternative ${k} is ${id}, not ${want.topIds[r]![k]}`).toBe(true);
   });
+}
+
+/** float32 log-probabilities against float64: equal non-finite values, else within 2e-5 (relative past 1). */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    if (!Number.isFinite(w) || !Number.isFinite(g)) {
+      expect(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)), `${what}[${i}]: ${g} vs ${w}`).toBe(true);
+      continue;
+    }
+    expect(Math.abs(g - w), `${what}[${i}]: ${g} vs ${w}`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(w)));
+  }
 }
