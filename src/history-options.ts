@@ -1,7 +1,7 @@
 // Validation of the history options (penalties, biases, bans, masks), shared by createSampler and
 // the reference. Never imports tfjs.
 import { Described, SamplingError } from './errors.js';
-import { validateRowParam, type RowParam } from './params.js';
+import { isValueArray, validateRowParam, type RowParam } from './params.js';
 
 /** A logit bias: token id → bias (finite, or -Infinity to ban the token). */
 export type LogitBias = Readonly<Record<number, number>> | ReadonlyMap<number, number>;
@@ -127,8 +127,7 @@ export const HISTORY_OPTION_NAMES = [
 const isTokenId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 function tokenList(name: string, v: unknown, nonEmpty: boolean): number[] {
-  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView)))
-    throw new SamplingError(name, 'must be an array of token ids (integers >= 0)', v);
+  if (!isValueArray(v)) throw new SamplingError(name, 'must be an array of token ids (integers >= 0)', v);
   const arr = Array.from(v as ArrayLike<unknown>);
   if (nonEmpty && arr.length === 0) throw new SamplingError(name, 'must not be empty', new Described('[]'));
   arr.forEach((t, i) => {

@@ -2,6 +2,14 @@
 // rules cannot drift. Never imports tfjs.
 import { Described, SamplingError } from './errors.js';
 
+/**
+ * An array or a typed array: what the options take as "one value per row" or "token ids". A
+ * DataView is an ArrayBuffer view too, without a length or indices (read as an empty array).
+ */
+export function isValueArray(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+}
+
 /** A numeric option: one value for every row, or one value per row. */
 export type RowParam = number | ArrayLike<number>;
 
@@ -20,7 +28,7 @@ export function validateRowParam(name: string, value: unknown, rule: Rule): RowP
     return value;
   }
   // A DataView is an ArrayBuffer view without a length or indices: not an array of numbers.
-  if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+  if (isValueArray(value)) {
     const arr = value as ArrayLike<unknown>;
     if (arr.length === 0) throw new SamplingError(name, 'must be a number or a non-empty array with one value per row', value);
     for (let i = 0; i < arr.length; i++) {

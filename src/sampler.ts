@@ -4,6 +4,7 @@ import { planRows, type RowPlan } from './plan.js';
 import type { KeptLogits } from './backends/gpu-chain.js';
 import { builtinProcessors, runChain, type ChainResult } from './chain.js';
 import { Described, SamplingError } from './errors.js';
+import { isValueArray } from './params.js';
 import { assertOwnTensor, checkLogits, isTensor, type LogitsShape } from './logits.js';
 import { isLogitsProcessor, normalizeOptions, type NormalizedOptions } from './options.js';
 import { fillGumbel, rowKeys, stepKey, stepKeysOf, rowKey } from './noise.js';
@@ -551,8 +552,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
         throw new SamplingError('prompts', `must be an array with one token array per restarted row (${rows.length})`, newPrompts);
       }
       const copy = newPrompts.map((p, i) => {
-        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView)))
-          throw new SamplingError(`prompts[${i}]`, 'must be an array of token ids', p);
+        if (!isValueArray(p)) throw new SamplingError(`prompts[${i}]`, 'must be an array of token ids', p);
         const row = Array.from(p as ArrayLike<unknown>);
         row.forEach((t, j) => {
           const ok = typeof t === 'number' && Number.isInteger(t) && t >= 0 && (tokens === undefined || t < tokens.vocab);
@@ -587,8 +587,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
     begin(newPrompts) {
       if (!Array.isArray(newPrompts)) throw new SamplingError('prompts', 'must be an array with one token array per row', newPrompts);
       const copy = Array.from(newPrompts as unknown[], (p, r) => {
-        if (!Array.isArray(p) && !(ArrayBuffer.isView(p) && !(p instanceof DataView)))
-          throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', p);
+        if (!isValueArray(p)) throw new SamplingError(`prompts[${r}]`, 'must be an array of token ids', p);
         const row = Array.from(p as ArrayLike<unknown>);
         row.forEach((t, i) => {
           if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw new SamplingError(`prompts[${r}][${i}]`, 'must be a token id (an integer >= 0)', t);
@@ -668,7 +667,7 @@ function build(opts: NormalizedOptions, carried?: Carried): Sampler {
 /** A per-row context array: one number per row, each passing `ok`. */
 function checkPerRow(name: string, value: unknown, batch: number, ok: (v: number) => boolean, rule: string): void {
   if (value === undefined) return;
-  const arrayLike = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+  const arrayLike = isValueArray(value);
   if (!arrayLike) throw new SamplingError(name, `must be an array with one number per row (batch size ${batch})`, value);
   const a = value as ArrayLike<unknown>;
   if (a.length !== batch) throw new SamplingError(name, `must have one number per row (batch size ${batch})`, new Described(`${a.length} numbers`));

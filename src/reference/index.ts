@@ -3,6 +3,7 @@ import { InvalidRowsError, SamplingError, type InvalidRow } from '../errors.js';
 import { gumbel, rowKeys, stepAt, stepKey } from '../noise.js';
 import { normalizeOptions, type BuiltinSpec } from '../options.js';
 import { checkRowArrays } from '../plan.js';
+import { isValueArray } from '../params.js';
 import type { SamplerOptions } from '../types.js';
 import { invalidRowOf, scanRow } from '../invalid-rows.js';
 import { accurateSum, argMax, rowMax, usableInv } from './math.js';
@@ -121,7 +122,7 @@ function toRows(rows: Rows): Float64Array[] {
     throw new SamplingError('rows', 'must be a non-empty array of rows (number[] or Float32Array)', rows);
   }
   rows.forEach((row: unknown, r) => {
-    if (!(Array.isArray(row) || (ArrayBuffer.isView(row) && !(row instanceof DataView)))) {
+    if (!isValueArray(row)) {
       throw new SamplingError(`rows[${r}]`, 'must be an array of logits (number[] or Float32Array)', row);
     }
     const xs = row as ArrayLike<unknown>;
